@@ -1,0 +1,48 @@
+"""gridkit: geospatial grid management for rivers, reservoirs and communities.
+
+Split rivers and communities into management grid units, assign grid workers,
+check patrol coverage, find hotspots of reported problems, and serve maps.
+GeoDataFrames in, GeoDataFrames and folium maps out.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from gridkit.crs import local_metric_crs, to_metric, to_wgs84
+from gridkit.errors import (
+    CRSError,
+    GridkitError,
+    GridkitWarning,
+    InputFileError,
+    InvalidLayerError,
+    LayerNotFoundError,
+    UnsupportedFormatError,
+)
+from gridkit.io import read_layer, read_layers, write_layer, write_layers
+from gridkit.layers import LAYERS, check_layer
+
+try:
+    __version__ = version("gridkit")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "LAYERS",
+    "CRSError",
+    "GridkitError",
+    "GridkitWarning",
+    "InputFileError",
+    "InvalidLayerError",
+    "LayerNotFoundError",
+    "UnsupportedFormatError",
+    "__version__",
+    "check_layer",
+    "local_metric_crs",
+    "read_layer",
+    "read_layers",
+    "to_metric",
+    "to_wgs84",
+    "write_layer",
+    "write_layers",
+]

@@ -1,0 +1,50 @@
+"""Shared pieces of the ``gridkit`` command: console, option types, layer in/out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from gridkit.io import read_layer, write_layers
+
+console = Console()
+err_console = Console(stderr=True)
+
+CrsOption = Annotated[
+    str | None,
+    typer.Option("--crs", help="Datum of inputs without one: EPSG code, 'gcj02' or 'bd09'."),
+]
+OutputOption = Annotated[
+    Path,
+    typer.Option("-o", "--output", help="Output file: .gpkg, .geojson, .parquet or .shp."),
+]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Attribute encoding of Shapefile input, e.g. gbk."),
+]
+
+
+def read_input(path: Path, layer: str, *, crs: str | None = None, encoding: str | None = None,
+               repair: bool = False) -> pd.DataFrame:
+    """Read a contract layer from a CLI argument (layer by name or the file's only one)."""
+    from gridkit.io import MULTI_LAYER, format_of
+
+    if format_of(path) in MULTI_LAYER:
+        import pyogrio
+
+        names = [n for n, _ in pyogrio.list_layers(path)] if path.exists() else []
+        use = layer if layer in names or len(names) != 1 else names[0]
+        return read_layer(path, use, crs=crs, encoding=encoding, check=layer, repair=repair)
+    return read_layer(path, layer, crs=crs, encoding=encoding, repair=repair)
+
+
+def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
+    """Write result layers and say where they went."""
+    written = write_layers(layers, path)
+    for p, (name, df) in zip(written, layers.items(), strict=False):
+        console.print(f"wrote [bold]{name}[/] ({len(df):,} rows) to {p}")

@@ -1,0 +1,111 @@
+"""The ``gridkit`` command.
+
+Exit codes: 0 ok, 1 invalid data (a readable message and a hint), 2 usage error.
+Tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridkit import __version__
+from gridkit._cliutil import console, err_console
+from gridkit.errors import GridkitError, GridkitWarning
+
+app = typer.Typer(
+    name="gridkit",
+    help="Grid management for rivers, reservoirs and communities: split, assign, patrol, map.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"gridkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def demo(
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="GeoPackage to build.")
+    ] = Path("demo-workspace/zhuzhou.gpkg"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic layers.")] = 20261122,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the workspace afterwards.")] = False,
+) -> None:
+    """Build the Zhuzhou sample workspace and print what is in it (no network needed)."""
+    from gridkit.demo import print_summary, run_demo
+
+    summary = run_demo(workspace, seed=seed)
+    print_summary(summary, console)
+    if serve:
+        raise GridkitError("--serve is not available yet.", hint="The API lands with issue 10.")
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="File to check.")],
+    layer: Annotated[str, typer.Option("--layer", "-l", help="Contract layer name.")],
+    crs: Annotated[str | None, typer.Option("--crs", help="Declared datum.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding")] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Repair invalid geometries.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the checked layer here.")
+    ] = None,
+) -> None:
+    """Check a layer against the data contract (exit 1 with the problems when it fails)."""
+    from gridkit._cliutil import read_input, write_output
+
+    df = read_input(path, layer, crs=crs, encoding=encoding, repair=repair)
+    console.print(f"[green]ok[/] {path}: layer {layer!r}, {len(df):,} rows")
+    if output is not None:
+        write_output({layer: df}, output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and turn errors into exit codes and readable lines."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", GridkitWarning)
+        warnings.showwarning = _show_warning
+        try:
+            # standalone mode: typer/click handle --help, usage errors (exit 2) and Ctrl-C
+            app(args=args, prog_name="gridkit", standalone_mode=True)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except GridkitError as exc:
+            if debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            return 1
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

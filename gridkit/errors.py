@@ -1,0 +1,84 @@
+"""Errors raised by gridkit.
+
+Every error derives from :class:`GridkitError` and from the builtin it refines, so
+``except ValueError`` keeps working for callers that do not know gridkit. Messages
+say what was wrong, where (file, layer, row ids) and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "CRSError",
+    "GridkitError",
+    "GridkitWarning",
+    "InputFileError",
+    "InvalidLayerError",
+    "LayerNotFoundError",
+    "UnsupportedFormatError",
+]
+
+
+class GridkitError(Exception):
+    """Base class of every gridkit error.
+
+    Parameters
+    ----------
+    message
+        What was wrong and where.
+    hint
+        What to do about it (shown by the CLI as a separate line).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\nHint: {hint}")
+
+
+class InvalidLayerError(GridkitError, ValueError):
+    """A layer does not satisfy the data contract (columns, geometry, ids, values).
+
+    ``problems`` holds one line per problem, ``rows`` the offending row ids when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        problems: Sequence[str] = (),
+        rows: Iterable[object] = (),
+    ) -> None:
+        self.problems = list(problems)
+        self.rows = list(rows)
+        super().__init__(message, hint=hint)
+
+
+class CRSError(GridkitError, ValueError):
+    """A coordinate reference system is missing, unknown or does not fit the data."""
+
+
+class UnsupportedFormatError(GridkitError, ValueError):
+    """A file extension or driver gridkit cannot read or write."""
+
+
+class LayerNotFoundError(GridkitError, LookupError):
+    """A named layer is not in a file or workspace."""
+
+
+def format_rows(rows: Iterable[object], *, limit: int = 10) -> str:
+    """Render row ids for a message: the first ``limit`` and how many more."""
+    rows = list(rows)
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = len(rows) - limit
+    return f"{shown} (and {more} more)" if more > 0 else shown
+
+
+class InputFileError(GridkitError, OSError):
+    """A file cannot be found, opened or decoded."""
+
+
+class GridkitWarning(UserWarning):
+    """A recoverable condition gridkit handled for you (and tells you about)."""

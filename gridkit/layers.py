@@ -1,0 +1,394 @@
+"""The data contract: every layer's columns, geometry and ids, and one check for all.
+
+:data:`LAYERS` describes each layer of the design's contract. :func:`check_layer`
+checks a (Geo)DataFrame against it and raises one :class:`InvalidLayerError` that lists
+every problem found, naming the source, the layer and the offending row ids.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import LineString
+>>> rivers = gpd.GeoDataFrame({"river_id": ["R1"], "name": ["湘江"]},
+...                           geometry=[LineString([(113.0, 27.8), (113.1, 27.9)])], crs=4326)
+>>> check_layer(rivers, "rivers").shape
+(1, 3)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit.errors import GridkitWarning, InvalidLayerError, format_rows
+
+__all__ = ["LAYERS", "Column", "LayerSpec", "check_layer", "layer_spec"]
+
+LEVELS = ("city", "county", "township", "village")
+POLY = ("Polygon", "MultiPolygon")
+LINE = ("LineString", "MultiLineString")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a layer: name, kind of values and what is allowed."""
+
+    name: str
+    kind: str  # str, int, float, bool, datetime
+    required: bool = True
+    nullable: bool = False
+    private: bool = False
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer of the data contract."""
+
+    name: str
+    columns: tuple[Column, ...]
+    geometry: tuple[str, ...] | None  # allowed geometry types; None = attribute table
+    id: str | None = None
+    geometry_nullable: bool = False
+    private_geometry: bool = False
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def private(self) -> list[str]:
+        return [c.name for c in self.columns if c.private]
+
+
+def _c(name: str, kind: str = "str", **kw) -> Column:
+    return Column(name, kind, **kw)
+
+
+_REPORT_STATUS = (
+    "reported", "assigned", "in_progress", "resolved", "verified", "closed",
+    "returned", "rejected",
+)
+
+LAYERS: dict[str, LayerSpec] = {
+    s.name: s
+    for s in [
+        LayerSpec("admin_areas", (
+            _c("admin_code"), _c("name"), _c("level", choices=LEVELS),
+            _c("parent_code", nullable=True),
+        ), POLY, id="admin_code", description="administrative areas, four levels"),
+        LayerSpec("rivers", (_c("river_id"), _c("name", nullable=True)), LINE, id="river_id"),
+        LayerSpec("water_bodies", (
+            _c("water_body_id"), _c("name", nullable=True),
+            _c("kind", choices=("reservoir", "lake", "pond")),
+        ), POLY, id="water_body_id"),
+        LayerSpec("communities", (_c("community_id"), _c("name"), _c("admin_code")),
+                  POLY, id="community_id"),
+        LayerSpec("buildings", (
+            _c("building_id"), _c("households", "int", nullable=True),
+        ), (*POLY, "Point"), id="building_id"),
+        LayerSpec("reaches", (
+            _c("reach_id"), _c("river_id"), _c("admin_code"), _c("seq", "int"),
+            _c("length_m", "float"), _c("boundary", "bool"),
+        ), ("LineString",), id="reach_id"),
+        LayerSpec("units", (
+            _c("unit_id"), _c("kind", choices=("river_reach", "water_body", "community_grid")),
+            _c("parent_id", nullable=True), _c("reach_id", required=False, nullable=True),
+            _c("admin_code"), _c("bank", required=False, nullable=True,
+                                 choices=("both", "left", "right")),
+            _c("households", "int", required=False, nullable=True),
+            _c("length_m", "float", required=False, nullable=True),
+            _c("area_m2", "float", required=False, nullable=True),
+            _c("version", "int", required=False, nullable=True),
+        ), ("Polygon",), id="unit_id"),
+        LayerSpec("lineage", (
+            _c("old_id", nullable=True), _c("new_id", nullable=True),
+            _c("relation", choices=("unchanged", "modified", "split", "merged", "added",
+                                    "removed")),
+            _c("share", "float", nullable=True),
+        ), None),
+        LayerSpec("workers", (
+            _c("worker_id"), _c("name"), _c("role", choices=("grid_worker", "building_head")),
+            _c("level", choices=LEVELS), _c("admin_code"), _c("capacity", "float"),
+            _c("phone", nullable=True, private=True),
+        ), ("Point",), id="worker_id", geometry_nullable=True, private_geometry=True),
+        LayerSpec("river_chiefs", (
+            _c("chief_id"), _c("worker_id"), _c("level", choices=LEVELS), _c("river_id"),
+            _c("admin_code"),
+        ), None, id="chief_id"),
+        LayerSpec("assignments", (
+            _c("unit_id"), _c("worker_id"), _c("role", required=False),
+            _c("valid_from", "datetime", required=False, nullable=True),
+            _c("valid_to", "datetime", required=False, nullable=True),
+        ), None),
+        LayerSpec("departments", (
+            _c("department_id"), _c("name"), _c("admin_code"), _c("categories"),
+        ), None, id="department_id"),
+        LayerSpec("patrols", (
+            _c("patrol_id"), _c("worker_id"), _c("started_at", "datetime"),
+            _c("ended_at", "datetime"), _c("notes", required=False, nullable=True),
+        ), LINE, id="patrol_id", geometry_nullable=True, private_geometry=True),
+        LayerSpec("patrol_points", (
+            _c("patrol_id"), _c("t", "datetime"), _c("accuracy_m", "float", nullable=True),
+        ), ("Point",), private_geometry=True),
+        LayerSpec("reports", (
+            _c("report_id"), _c("category"), _c("description", nullable=True),
+            _c("source"), _c("status", choices=_REPORT_STATUS),
+            _c("unit_id", nullable=True), _c("assignee_id", nullable=True),
+            _c("lead_department_id", nullable=True), _c("reported_at", "datetime"),
+            _c("due_at", "datetime", nullable=True), _c("resolved_at", "datetime", nullable=True),
+            _c("duplicate_of", nullable=True),
+            _c("reporter_contact", nullable=True, private=True),
+        ), ("Point",), id="report_id", geometry_nullable=True),
+        LayerSpec("report_events", (
+            _c("report_id"), _c("at", "datetime"), _c("actor_id", nullable=True),
+            _c("from_status", nullable=True), _c("to_status"), _c("note", nullable=True),
+            _c("evidence", nullable=True),
+        ), None),
+    ]
+}
+
+
+def layer_spec(layer: str) -> LayerSpec:
+    """The :class:`LayerSpec` of a contract layer, with a clear error for unknown names."""
+    try:
+        return LAYERS[layer]
+    except KeyError:
+        raise InvalidLayerError(
+            f"Unknown layer {layer!r}.",
+            hint=f"Contract layers are: {', '.join(LAYERS)}.",
+        ) from None
+
+
+def _kind_problem(values: pd.Series, kind: str) -> np.ndarray:
+    """Boolean mask of non-null values that are not of ``kind``."""
+    notna = values.notna().to_numpy()
+    if kind == "str":
+        if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+            values.dtype
+        ):
+            return np.zeros(len(values), dtype=bool)
+        ok = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(True)
+        return notna & ~ok.to_numpy(dtype=bool)
+    if kind == "int":
+        if pd.api.types.is_integer_dtype(values.dtype):
+            return np.zeros(len(values), dtype=bool)
+        num = pd.to_numeric(values, errors="coerce")
+        bad = num.isna().to_numpy() | ~np.isclose(num.fillna(0) % 1, 0)
+        return notna & bad
+    if kind == "float":
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            return notna & ~np.isfinite(values.to_numpy(dtype=float, na_value=0.0))
+        num = pd.to_numeric(values, errors="coerce")
+        return notna & num.isna().to_numpy()
+    if kind == "bool":
+        if pd.api.types.is_bool_dtype(values.dtype):
+            return np.zeros(len(values), dtype=bool)
+        ok = values.isin([True, False, 0, 1]).to_numpy()
+        return notna & ~ok
+    if kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            return np.zeros(len(values), dtype=bool)
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        return notna & parsed.isna().to_numpy()
+    raise AssertionError(f"unknown kind {kind}")
+
+
+def _row_labels(df: pd.DataFrame, spec: LayerSpec, mask: np.ndarray) -> list[object]:
+    if spec.id and spec.id in df.columns:
+        return list(df.loc[mask, spec.id])
+    return list(df.index[mask])
+
+
+def check_layer(
+    df: pd.DataFrame,
+    layer: str,
+    *,
+    source: str | None = None,
+    repair: bool = False,
+) -> pd.DataFrame:
+    """Check a layer against the data contract and return it (repaired if asked).
+
+    Parameters
+    ----------
+    df
+        The layer: a GeoDataFrame, or a DataFrame for attribute tables.
+    layer
+        Contract layer name (``"units"``, ``"rivers"``, ...).
+    source
+        File name for messages.
+    repair
+        Repair invalid geometries with ``shapely.make_valid`` (keeping the parts of
+        the layer's geometry type) and warn with the repaired row ids, instead of
+        raising.
+
+    Returns
+    -------
+    The same frame, or a repaired copy. The index is preserved.
+
+    Raises
+    ------
+    InvalidLayerError
+        Listing every problem: empty layer, missing columns, wrong value kinds,
+        unknown categories, null ids, duplicate ids, wrong or missing geometry,
+        invalid geometry, non-finite coordinates.
+    """
+    spec = layer_spec(layer)
+    where = f"{source}, layer {layer!r}" if source else f"layer {layer!r}"
+    problems: list[str] = []
+    bad_rows: list[object] = []
+
+    if len(df) == 0:
+        raise InvalidLayerError(
+            f"{where} is empty.",
+            hint="Check the file and layer name; an empty layer cannot be processed.",
+        )
+    missing = [c for c in spec.required if c not in df.columns]
+    if missing:
+        have = [c for c in df.columns if c != getattr(df, "_geometry_column_name", None)]
+        raise InvalidLayerError(
+            f"{where} is missing column(s) {', '.join(missing)}.",
+            hint=f"Columns present: {', '.join(map(str, have)) or 'none'}. Rename or add "
+            f"the missing columns (see the data contract for {layer!r}).",
+            problems=[f"missing column {c}" for c in missing],
+        )
+
+    for col in spec.columns:
+        if col.name not in df.columns:
+            continue
+        values = df[col.name]
+        nulls = values.isna().to_numpy()
+        if not col.nullable and nulls.any():
+            rows = _row_labels(df, spec, nulls)
+            problems.append(f"column {col.name!r} has empty values in rows {format_rows(rows)}")
+            bad_rows += rows
+        wrong = _kind_problem(values, col.kind)
+        if wrong.any():
+            rows = _row_labels(df, spec, wrong)
+            problems.append(
+                f"column {col.name!r} must hold {col.kind} values; rows {format_rows(rows)} "
+                f"do not (e.g. {values[wrong].iloc[0]!r})"
+            )
+            bad_rows += rows
+        if col.choices is not None:
+            unknown = values.notna().to_numpy() & ~values.isin(col.choices).to_numpy()
+            if unknown.any():
+                rows = _row_labels(df, spec, unknown)
+                found = sorted(map(str, pd.unique(values[unknown])))[:5]
+                problems.append(
+                    f"column {col.name!r} has unknown value(s) {', '.join(found)} in rows "
+                    f"{format_rows(rows)}; allowed: {', '.join(col.choices)}"
+                )
+                bad_rows += rows
+
+    if spec.id and spec.id in df.columns:
+        dup = df[spec.id].duplicated(keep=False).to_numpy() & df[spec.id].notna().to_numpy()
+        if dup.any():
+            ids = sorted(map(str, pd.unique(df.loc[dup, spec.id])))
+            problems.append(f"duplicate {spec.id} values: {format_rows(ids)}")
+            bad_rows += ids
+
+    if spec.geometry is not None:
+        df = _check_geometry(df, spec, where, problems, bad_rows, repair=repair)
+
+    if problems:
+        raise InvalidLayerError(
+            f"{where} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
+            hint="Fix the listed rows in the source data"
+            + (" (invalid geometries can be repaired with repair=True / --repair)."
+               if any("invalid geometry" in p for p in problems) else "."),
+            problems=problems,
+            rows=bad_rows,
+        )
+    return df
+
+
+def _check_geometry(
+    df: pd.DataFrame,
+    spec: LayerSpec,
+    where: str,
+    problems: list[str],
+    bad_rows: list[object],
+    *,
+    repair: bool,
+) -> pd.DataFrame:
+    if not isinstance(df, gpd.GeoDataFrame) or df._geometry_column_name not in df.columns:
+        problems.append(f"no geometry column (expected {'/'.join(spec.geometry)})")
+        return df
+    geoms = np.asarray(df.geometry.array)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any() and not spec.geometry_nullable:
+        rows = _row_labels(df, spec, missing)
+        problems.append(f"rows {format_rows(rows)} have no geometry")
+        bad_rows += rows
+    present = ~missing
+    types = shapely.get_type_id(geoms)
+    names = np.array(
+        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+         "MultiPolygon", "GeometryCollection"], dtype=object,
+    )
+    type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], None)
+    wrong = present & ~np.isin(type_names, spec.geometry)
+    if wrong.any():
+        rows = _row_labels(df, spec, wrong)
+        found = sorted(set(type_names[wrong]))
+        problems.append(
+            f"rows {format_rows(rows)} have geometry type {', '.join(found)}; "
+            f"{spec.name} must be {' or '.join(spec.geometry)}"
+        )
+        bad_rows += rows
+    coords_ok = np.ones(len(geoms), dtype=bool)
+    if present.any():
+        b = shapely.bounds(geoms[present])
+        coords_ok[present] = np.isfinite(b).all(axis=1)
+    if (~coords_ok).any():
+        rows = _row_labels(df, spec, ~coords_ok)
+        problems.append(f"rows {format_rows(rows)} have non-finite (NaN/inf) coordinates")
+        bad_rows += rows
+    invalid = present & coords_ok & ~shapely.is_valid(geoms)
+    if invalid.any():
+        if repair:
+            df = _repair(df, spec, invalid, where)
+        else:
+            rows = _row_labels(df, spec, invalid)
+            reasons = shapely.is_valid_reason(geoms[invalid])
+            problems.append(
+                f"rows {format_rows(rows)} have invalid geometry (first: {reasons[0]})"
+            )
+            bad_rows += rows
+    return df
+
+
+def _repair(df: gpd.GeoDataFrame, spec: LayerSpec, invalid: np.ndarray, where: str):
+    geoms = np.asarray(df.geometry.array).copy()
+    fixed = shapely.make_valid(geoms[invalid])
+    want_dim = {"Point": 0, "LineString": 1, "Polygon": 2}[spec.geometry[0].replace("Multi", "")]
+    # make_valid may return collections (e.g. a bow-tie polygon plus a line): keep the
+    # parts of the layer's dimension so the type contract still holds.
+    parts, index = shapely.get_parts(fixed, return_index=True)
+    keep = shapely.get_dimensions(parts) == want_dim
+    merged = np.full(len(fixed), None, dtype=object)
+    if keep.any():
+        grouped = pd.Series(list(parts[keep])).groupby(index[keep]).agg(
+            lambda s: shapely.union_all(np.asarray(s))
+        )
+        merged[grouped.index.to_numpy()] = grouped.to_numpy()
+    geoms[invalid] = merged
+    rows = _row_labels(df, spec, invalid)
+    warnings.warn(
+        f"{where}: repaired {int(invalid.sum())} invalid geometries with make_valid "
+        f"(rows {format_rows(rows)}).",
+        GridkitWarning,
+        stacklevel=3,
+    )
+    out = df.copy()
+    out[df._geometry_column_name] = gpd.GeoSeries(geoms, index=df.index, crs=df.crs)
+    return out
