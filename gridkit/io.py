@@ -186,7 +186,7 @@ def read_layer(
             kwargs["encoding"] = encoding
         try:
             df = pyogrio.read_dataframe(
-                p, layer=layer_name, bbox=bbox, use_arrow=False, **kwargs
+                p, layer=layer_name, bbox=bbox, use_arrow=fmt != "shapefile", **kwargs
             )
         except UnicodeDecodeError as exc:
             raise InputFileError(
@@ -325,9 +325,13 @@ def write_layer(
     if fmt == "geojson":
         if p.exists():
             p.unlink()
-        pyogrio.write_dataframe(df, p, driver="GeoJSON", layer=layer, RFC7946=True)
+        with warnings.catch_warnings():
+            # attribute tables have no SRS; RFC 7946 GeoJSON is WGS84 by definition
+            warnings.filterwarnings("ignore", "No SRS set on layer", RuntimeWarning)
+            pyogrio.write_dataframe(df, p, driver="GeoJSON", layer=layer, RFC7946=True,
+                                    use_arrow=True)
         return p
-    pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG")
+    pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
     return p
 
 

@@ -203,9 +203,12 @@ def _kind_problem(values: pd.Series, kind: str) -> np.ndarray:
 
 
 def _row_labels(df: pd.DataFrame, spec: LayerSpec, mask: np.ndarray) -> list[object]:
+    """Ids of the masked rows; the index label (``index 7``) where there is no id."""
+    index = [f"index {i}" for i in df.index[mask]]
     if spec.id and spec.id in df.columns:
-        return list(df.loc[mask, spec.id])
-    return list(df.index[mask])
+        ids = df.loc[mask, spec.id]
+        return [i if pd.notna(i) else x for i, x in zip(ids, index, strict=True)]
+    return index
 
 
 def check_layer(
@@ -345,10 +348,9 @@ def _check_geometry(
             f"{spec.name} must be {' or '.join(spec.geometry)}"
         )
         bad_rows += rows
-    coords_ok = np.ones(len(geoms), dtype=bool)
-    if present.any():
-        b = shapely.bounds(geoms[present])
-        coords_ok[present] = np.isfinite(b).all(axis=1)
+    coords, owner = shapely.get_coordinates(geoms, include_z=True, return_index=True)
+    finite = np.isfinite(coords[:, :2]).all(axis=1)
+    coords_ok = np.bincount(owner[~finite], minlength=len(geoms)) == 0
     if (~coords_ok).any():
         rows = _row_labels(df, spec, ~coords_ok)
         problems.append(f"rows {format_rows(rows)} have non-finite (NaN/inf) coordinates")
