@@ -122,9 +122,12 @@ def run(*, quick: bool = False, only: list[str] | None = None) -> list[dict[str,
             table.add_column(col)
         for r in records:
             table.add_row(
-                r["name"], f"{r['ours_s']:.4g}", r.get("peer", ""),
+                r["name"],
+                f"{r['ours_s']:.4g}",
+                r.get("peer", ""),
                 f"{r['peer_s']:.4g}" if "peer_s" in r else "",
-                f"{r['ratio']:.2f}x" if "ratio" in r else "", str(r["ours_peak_mb"]),
+                f"{r['ratio']:.2f}x" if "ratio" in r else "",
+                str(r["ours_peak_mb"]),
                 str(r.get("check", "")),
             )
         console.print(table)

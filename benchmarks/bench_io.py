@@ -60,8 +60,16 @@ def cases(quick: bool) -> list[Case]:
                 df.to_file(path, layer="units", driver=driver)
             return path
 
-        out.append(Case(f"write {ext} n={n}", setup, ours_write, peer_write,
-                        peer_name="geopandas to_file/to_parquet", size={"features": n}))
+        out.append(
+            Case(
+                f"write {ext} n={n}",
+                setup,
+                ours_write,
+                peer_write,
+                peer_name="geopandas to_file/to_parquet",
+                size={"features": n},
+            )
+        )
 
         def setup_read(ext=ext, driver=driver):
             df = make_units(n)
@@ -79,7 +87,15 @@ def cases(quick: bool) -> list[Case]:
                 return {"mismatch": "rows differ"}
             return None
 
-        out.append(Case(f"read {ext} n={n}", setup_read, ours_read, peer_read,
-                        peer_name="geopandas read_file/read_parquet", size={"features": n},
-                        check=same))
+        out.append(
+            Case(
+                f"read {ext} n={n}",
+                setup_read,
+                ours_read,
+                peer_read,
+                peer_name="geopandas read_file/read_parquet",
+                size={"features": n},
+                check=same,
+            )
+        )
     return out

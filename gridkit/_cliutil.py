@@ -29,8 +29,14 @@ EncodingOption = Annotated[
 ]
 
 
-def read_input(path: Path, layer: str, *, crs: str | None = None, encoding: str | None = None,
-               repair: bool = False) -> pd.DataFrame:
+def read_input(
+    path: Path,
+    layer: str,
+    *,
+    crs: str | None = None,
+    encoding: str | None = None,
+    repair: bool = False,
+) -> pd.DataFrame:
     """Read a contract layer from a CLI argument (layer by name or the file's only one)."""
     from gridkit.io import MULTI_LAYER, format_of
 

@@ -13,8 +13,9 @@ T = TypeVar("T")
 _console = Console(stderr=True)
 
 
-def track(items: Iterable[T], description: str, *, total: int | None = None,
-          enabled: bool | None = None) -> Iterator[T]:
+def track(
+    items: Iterable[T], description: str, *, total: int | None = None, enabled: bool | None = None
+) -> Iterator[T]:
     """Iterate over ``items`` showing a progress bar on an interactive terminal.
 
     Used around chunks of vectorised work (per district, per batch), never per row.
@@ -26,8 +27,12 @@ def track(items: Iterable[T], description: str, *, total: int | None = None,
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=_console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console,
+        transient=True,
     ) as progress:
         task = progress.add_task(description, total=total)
         for item in items:

@@ -70,13 +70,23 @@ def _gcj_delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray
     y = lat - 35.0
     sx = np.sqrt(np.abs(x))
     dlat = (
-        -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * sx
         + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
         + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
         + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
     )
     dlon = (
-        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * sx
         + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
         + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
         + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
@@ -197,8 +207,10 @@ def shift_datum(gdf: gpd.GeoDataFrame, *, source: str, target: str) -> gpd.GeoDa
     elif target == "wgs84":
         func = _TO_WGS84[source]
     else:
-        def func(lon, lat):  # noqa: ANN001, ANN202 - composed shift
+
+        def func(lon, lat):
             return _FROM_WGS84[target](*_TO_WGS84[source](lon, lat))
+
     out = gdf.copy()
     out.geometry = _transform_lonlat(np.asarray(gdf.geometry.array), func)
     return out.set_crs(WGS84, allow_override=True)
@@ -238,8 +250,7 @@ def to_wgs84(
                 "or re-export the data as lon/lat.",
             )
         _check_lonlat_bounds(gdf, source=source, label=declared)
-        return shift_datum(gdf.set_crs(WGS84, allow_override=True), source=declared,
-                           target="wgs84")
+        return shift_datum(gdf.set_crs(WGS84, allow_override=True), source=declared, target="wgs84")
     if gdf.crs is None:
         if declared is None:
             raise CRSError(
@@ -288,13 +299,15 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     Lengths and areas in gridkit are computed in this CRS and reported in metres.
     """
     if gdf.crs is None:
-        raise CRSError("Cannot pick a metric CRS for data without a CRS.",
-                       hint="Read the data with crs= declared.")
+        raise CRSError(
+            "Cannot pick a metric CRS for data without a CRS.",
+            hint="Read the data with crs= declared.",
+        )
     src = pyproj.CRS(gdf.crs)
     if src.is_projected and src.axis_info[0].unit_name in ("metre", "meter"):
         return src
-    bounds = gdf.to_crs(WGS84).total_bounds if not _is_geographic_wgs84_like(src) else (
-        gdf.total_bounds
+    bounds = (
+        gdf.to_crs(WGS84).total_bounds if not _is_geographic_wgs84_like(src) else (gdf.total_bounds)
     )
     if not np.all(np.isfinite(bounds)):
         raise CRSError("Cannot pick a metric CRS for an empty layer.")

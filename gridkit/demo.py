@@ -21,7 +21,8 @@ def run_demo(workspace: Path, *, seed: int = 20261122) -> dict[str, Any]:
         workspace.unlink()
     rivers = gpd.GeoDataFrame(
         {"river_id": ["R1"], "name": ["湘江"]},
-        geometry=[LineString([(113.0, 27.8), (113.1, 27.9)])], crs=4326,
+        geometry=[LineString([(113.0, 27.8), (113.1, 27.9)])],
+        crs=4326,
     )
     write_layer(rivers, workspace, "rivers")
     layers = {name: len(read_layer(workspace, name)) for name in list_layers(workspace)}

@@ -194,9 +194,10 @@ def read_layer(
                 hint="Chinese GIS exports are often GBK: pass encoding='gbk' / --encoding gbk.",
             ) from exc
         except pyogrio.errors.DataSourceError as exc:
-            raise InputFileError(f"{source}: cannot open ({exc}).",
-                                 hint="Is the file complete and of the type its extension "
-                                 "says?") from exc
+            raise InputFileError(
+                f"{source}: cannot open ({exc}).",
+                hint="Is the file complete and of the type its extension says?",
+            ) from exc
         if fmt == "shapefile" and encoding is None:
             _check_mojibake(df, p)
     if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any():
@@ -308,8 +309,9 @@ def write_layer(
     fmt = format_of(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     if fmt in MULTI_LAYER and not layer:
-        raise LayerNotFoundError(f"{p}: a GeoPackage layer needs a name.",
-                                 hint="Pass the layer name, e.g. 'units'.")
+        raise LayerNotFoundError(
+            f"{p}: a GeoPackage layer needs a name.", hint="Pass the layer name, e.g. 'units'."
+        )
     if isinstance(df, gpd.GeoDataFrame) and df.crs is not None and not df.crs.equals(WGS84):
         df = df.to_crs(WGS84)
     if fmt == "parquet":
@@ -328,8 +330,9 @@ def write_layer(
         with warnings.catch_warnings():
             # attribute tables have no SRS; RFC 7946 GeoJSON is WGS84 by definition
             warnings.filterwarnings("ignore", "No SRS set on layer", RuntimeWarning)
-            pyogrio.write_dataframe(df, p, driver="GeoJSON", layer=layer, RFC7946=True,
-                                    use_arrow=True)
+            pyogrio.write_dataframe(
+                df, p, driver="GeoJSON", layer=layer, RFC7946=True, use_arrow=True
+            )
         return p
     pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
     return p
@@ -393,6 +396,7 @@ def ensure_layer(df: pd.DataFrame, layer: str, *, source: str = "<input>") -> pd
     if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any():
         df = to_wgs84(df, source=source)
     if not isinstance(df, pd.DataFrame):
-        raise InvalidLayerError(f"{source}: expected a (Geo)DataFrame for layer {layer!r}, "
-                                f"got {type(df).__name__}.")
+        raise InvalidLayerError(
+            f"{source}: expected a (Geo)DataFrame for layer {layer!r}, got {type(df).__name__}."
+        )
     return check_layer(df, layer, source=source)

@@ -72,85 +72,208 @@ def _c(name: str, kind: str = "str", **kw) -> Column:
 
 
 _REPORT_STATUS = (
-    "reported", "assigned", "in_progress", "resolved", "verified", "closed",
-    "returned", "rejected",
+    "reported",
+    "assigned",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+    "returned",
+    "rejected",
 )
 
 LAYERS: dict[str, LayerSpec] = {
     s.name: s
     for s in [
-        LayerSpec("admin_areas", (
-            _c("admin_code"), _c("name"), _c("level", choices=LEVELS),
-            _c("parent_code", nullable=True),
-        ), POLY, id="admin_code", description="administrative areas, four levels"),
+        LayerSpec(
+            "admin_areas",
+            (
+                _c("admin_code"),
+                _c("name"),
+                _c("level", choices=LEVELS),
+                _c("parent_code", nullable=True),
+            ),
+            POLY,
+            id="admin_code",
+            description="administrative areas, four levels",
+        ),
         LayerSpec("rivers", (_c("river_id"), _c("name", nullable=True)), LINE, id="river_id"),
-        LayerSpec("water_bodies", (
-            _c("water_body_id"), _c("name", nullable=True),
-            _c("kind", choices=("reservoir", "lake", "pond")),
-        ), POLY, id="water_body_id"),
-        LayerSpec("communities", (_c("community_id"), _c("name"), _c("admin_code")),
-                  POLY, id="community_id"),
-        LayerSpec("buildings", (
-            _c("building_id"), _c("households", "int", nullable=True),
-        ), (*POLY, "Point"), id="building_id"),
-        LayerSpec("reaches", (
-            _c("reach_id"), _c("river_id"), _c("admin_code"), _c("seq", "int"),
-            _c("length_m", "float"), _c("boundary", "bool"),
-        ), ("LineString",), id="reach_id"),
-        LayerSpec("units", (
-            _c("unit_id"), _c("kind", choices=("river_reach", "water_body", "community_grid")),
-            _c("parent_id", nullable=True), _c("reach_id", required=False, nullable=True),
-            _c("admin_code"), _c("bank", required=False, nullable=True,
-                                 choices=("both", "left", "right")),
-            _c("households", "int", required=False, nullable=True),
-            _c("length_m", "float", required=False, nullable=True),
-            _c("area_m2", "float", required=False, nullable=True),
-            _c("version", "int", required=False, nullable=True),
-        ), ("Polygon",), id="unit_id"),
-        LayerSpec("lineage", (
-            _c("old_id", nullable=True), _c("new_id", nullable=True),
-            _c("relation", choices=("unchanged", "modified", "split", "merged", "added",
-                                    "removed")),
-            _c("share", "float", nullable=True),
-        ), None),
-        LayerSpec("workers", (
-            _c("worker_id"), _c("name"), _c("role", choices=("grid_worker", "building_head")),
-            _c("level", choices=LEVELS), _c("admin_code"), _c("capacity", "float"),
-            _c("phone", nullable=True, private=True),
-        ), ("Point",), id="worker_id", geometry_nullable=True, private_geometry=True),
-        LayerSpec("river_chiefs", (
-            _c("chief_id"), _c("worker_id"), _c("level", choices=LEVELS), _c("river_id"),
-            _c("admin_code"),
-        ), None, id="chief_id"),
-        LayerSpec("assignments", (
-            _c("unit_id"), _c("worker_id"), _c("role", required=False),
-            _c("valid_from", "datetime", required=False, nullable=True),
-            _c("valid_to", "datetime", required=False, nullable=True),
-        ), None),
-        LayerSpec("departments", (
-            _c("department_id"), _c("name"), _c("admin_code"), _c("categories"),
-        ), None, id="department_id"),
-        LayerSpec("patrols", (
-            _c("patrol_id"), _c("worker_id"), _c("started_at", "datetime"),
-            _c("ended_at", "datetime"), _c("notes", required=False, nullable=True),
-        ), LINE, id="patrol_id", geometry_nullable=True, private_geometry=True),
-        LayerSpec("patrol_points", (
-            _c("patrol_id"), _c("t", "datetime"), _c("accuracy_m", "float", nullable=True),
-        ), ("Point",), private_geometry=True),
-        LayerSpec("reports", (
-            _c("report_id"), _c("category"), _c("description", nullable=True),
-            _c("source"), _c("status", choices=_REPORT_STATUS),
-            _c("unit_id", nullable=True), _c("assignee_id", nullable=True),
-            _c("lead_department_id", nullable=True), _c("reported_at", "datetime"),
-            _c("due_at", "datetime", nullable=True), _c("resolved_at", "datetime", nullable=True),
-            _c("duplicate_of", nullable=True),
-            _c("reporter_contact", nullable=True, private=True),
-        ), ("Point",), id="report_id", geometry_nullable=True),
-        LayerSpec("report_events", (
-            _c("report_id"), _c("at", "datetime"), _c("actor_id", nullable=True),
-            _c("from_status", nullable=True), _c("to_status"), _c("note", nullable=True),
-            _c("evidence", nullable=True),
-        ), None),
+        LayerSpec(
+            "water_bodies",
+            (
+                _c("water_body_id"),
+                _c("name", nullable=True),
+                _c("kind", choices=("reservoir", "lake", "pond")),
+            ),
+            POLY,
+            id="water_body_id",
+        ),
+        LayerSpec(
+            "communities",
+            (_c("community_id"), _c("name"), _c("admin_code")),
+            POLY,
+            id="community_id",
+        ),
+        LayerSpec(
+            "buildings",
+            (
+                _c("building_id"),
+                _c("households", "int", nullable=True),
+            ),
+            (*POLY, "Point"),
+            id="building_id",
+        ),
+        LayerSpec(
+            "reaches",
+            (
+                _c("reach_id"),
+                _c("river_id"),
+                _c("admin_code"),
+                _c("seq", "int"),
+                _c("length_m", "float"),
+                _c("boundary", "bool"),
+            ),
+            ("LineString",),
+            id="reach_id",
+        ),
+        LayerSpec(
+            "units",
+            (
+                _c("unit_id"),
+                _c("kind", choices=("river_reach", "water_body", "community_grid")),
+                _c("parent_id", nullable=True),
+                _c("reach_id", required=False, nullable=True),
+                _c("admin_code"),
+                _c("bank", required=False, nullable=True, choices=("both", "left", "right")),
+                _c("households", "int", required=False, nullable=True),
+                _c("length_m", "float", required=False, nullable=True),
+                _c("area_m2", "float", required=False, nullable=True),
+                _c("version", "int", required=False, nullable=True),
+            ),
+            ("Polygon",),
+            id="unit_id",
+        ),
+        LayerSpec(
+            "lineage",
+            (
+                _c("old_id", nullable=True),
+                _c("new_id", nullable=True),
+                _c(
+                    "relation",
+                    choices=("unchanged", "modified", "split", "merged", "added", "removed"),
+                ),
+                _c("share", "float", nullable=True),
+            ),
+            None,
+        ),
+        LayerSpec(
+            "workers",
+            (
+                _c("worker_id"),
+                _c("name"),
+                _c("role", choices=("grid_worker", "building_head")),
+                _c("level", choices=LEVELS),
+                _c("admin_code"),
+                _c("capacity", "float"),
+                _c("phone", nullable=True, private=True),
+            ),
+            ("Point",),
+            id="worker_id",
+            geometry_nullable=True,
+            private_geometry=True,
+        ),
+        LayerSpec(
+            "river_chiefs",
+            (
+                _c("chief_id"),
+                _c("worker_id"),
+                _c("level", choices=LEVELS),
+                _c("river_id"),
+                _c("admin_code"),
+            ),
+            None,
+            id="chief_id",
+        ),
+        LayerSpec(
+            "assignments",
+            (
+                _c("unit_id"),
+                _c("worker_id"),
+                _c("role", required=False),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+        ),
+        LayerSpec(
+            "departments",
+            (
+                _c("department_id"),
+                _c("name"),
+                _c("admin_code"),
+                _c("categories"),
+            ),
+            None,
+            id="department_id",
+        ),
+        LayerSpec(
+            "patrols",
+            (
+                _c("patrol_id"),
+                _c("worker_id"),
+                _c("started_at", "datetime"),
+                _c("ended_at", "datetime"),
+                _c("notes", required=False, nullable=True),
+            ),
+            LINE,
+            id="patrol_id",
+            geometry_nullable=True,
+            private_geometry=True,
+        ),
+        LayerSpec(
+            "patrol_points",
+            (
+                _c("patrol_id"),
+                _c("t", "datetime"),
+                _c("accuracy_m", "float", nullable=True),
+            ),
+            ("Point",),
+            private_geometry=True,
+        ),
+        LayerSpec(
+            "reports",
+            (
+                _c("report_id"),
+                _c("category"),
+                _c("description", nullable=True),
+                _c("source"),
+                _c("status", choices=_REPORT_STATUS),
+                _c("unit_id", nullable=True),
+                _c("assignee_id", nullable=True),
+                _c("lead_department_id", nullable=True),
+                _c("reported_at", "datetime"),
+                _c("due_at", "datetime", nullable=True),
+                _c("resolved_at", "datetime", nullable=True),
+                _c("duplicate_of", nullable=True),
+                _c("reporter_contact", nullable=True, private=True),
+            ),
+            ("Point",),
+            id="report_id",
+            geometry_nullable=True,
+        ),
+        LayerSpec(
+            "report_events",
+            (
+                _c("report_id"),
+                _c("at", "datetime"),
+                _c("actor_id", nullable=True),
+                _c("from_status", nullable=True),
+                _c("to_status"),
+                _c("note", nullable=True),
+                _c("evidence", nullable=True),
+            ),
+            None,
+        ),
     ]
 }
 
@@ -306,8 +429,11 @@ def check_layer(
         raise InvalidLayerError(
             f"{where} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
             hint="Fix the listed rows in the source data"
-            + (" (invalid geometries can be repaired with repair=True / --repair)."
-               if any("invalid geometry" in p for p in problems) else "."),
+            + (
+                " (invalid geometries can be repaired with repair=True / --repair)."
+                if any("invalid geometry" in p for p in problems)
+                else "."
+            ),
             problems=problems,
             rows=bad_rows,
         )
@@ -335,8 +461,17 @@ def _check_geometry(
     present = ~missing
     types = shapely.get_type_id(geoms)
     names = np.array(
-        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-         "MultiPolygon", "GeometryCollection"], dtype=object,
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ],
+        dtype=object,
     )
     type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], None)
     wrong = present & ~np.isin(type_names, spec.geometry)
@@ -362,9 +497,7 @@ def _check_geometry(
         else:
             rows = _row_labels(df, spec, invalid)
             reasons = shapely.is_valid_reason(geoms[invalid])
-            problems.append(
-                f"rows {format_rows(rows)} have invalid geometry (first: {reasons[0]})"
-            )
+            problems.append(f"rows {format_rows(rows)} have invalid geometry (first: {reasons[0]})")
             bad_rows += rows
     return df
 
@@ -379,8 +512,10 @@ def _repair(df: gpd.GeoDataFrame, spec: LayerSpec, invalid: np.ndarray, where: s
     keep = shapely.get_dimensions(parts) == want_dim
     merged = np.full(len(fixed), None, dtype=object)
     if keep.any():
-        grouped = pd.Series(list(parts[keep])).groupby(index[keep]).agg(
-            lambda s: shapely.union_all(np.asarray(s))
+        grouped = (
+            pd.Series(list(parts[keep]))
+            .groupby(index[keep])
+            .agg(lambda s: shapely.union_all(np.asarray(s)))
         )
         merged[grouped.index.to_numpy()] = grouped.to_numpy()
     geoms[invalid] = merged

@@ -44,7 +44,7 @@ class ValidationReport:
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
 
-    def add(self, code: str, message: str, rows=(), severity="error") -> None:  # noqa: ANN001
+    def add(self, code: str, message: str, rows=(), severity="error") -> None:
         self.problems.append(Problem(code, message, tuple(map(str, rows)), severity))
 
     def extend(self, other: ValidationReport) -> ValidationReport:
@@ -61,7 +61,8 @@ class ValidationReport:
     def __str__(self) -> str:
         if not self.problems:
             return "valid: no problems found"
-        lines = [f"{len(self.errors)} error(s), {len(self.problems) - len(self.errors)} "
-                 "warning(s):"]
+        lines = [
+            f"{len(self.errors)} error(s), {len(self.problems) - len(self.errors)} warning(s):"
+        ]
         lines += [f"  [{p.severity}] {p.code}: {p.message}" for p in self.problems]
         return "\n".join(lines)

@@ -14,8 +14,14 @@ D = 0.01  # about 1 km
 square = Polygon([(X0, Y0), (X0 + D, Y0), (X0 + D, Y0 + D), (X0, Y0 + D)])
 square_with_hole = Polygon(
     square.exterior.coords,
-    [[(X0 + D / 4, Y0 + D / 4), (X0 + D / 4, Y0 + 3 * D / 4), (X0 + 3 * D / 4, Y0 + 3 * D / 4),
-      (X0 + 3 * D / 4, Y0 + D / 4)]],
+    [
+        [
+            (X0 + D / 4, Y0 + D / 4),
+            (X0 + D / 4, Y0 + 3 * D / 4),
+            (X0 + 3 * D / 4, Y0 + 3 * D / 4),
+            (X0 + 3 * D / 4, Y0 + D / 4),
+        ]
+    ],
 )
 two_squares = MultiPolygon([square, shapely.affinity.translate(square, 2 * D, 0)])
 bowtie = Polygon([(X0, Y0), (X0 + D, Y0 + D), (X0 + D, Y0), (X0, Y0 + D)])  # invalid

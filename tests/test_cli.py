@@ -69,8 +69,11 @@ def test_check_ok_and_convert(capsys, tmp_path: Path, rivers) -> None:
 
 
 def test_crs_option_declares_datum(capsys, tmp_path: Path, rivers) -> None:
-    path = write_layer(rivers.to_crs(32649).set_crs(None, allow_override=True).set_crs(
-        32649), tmp_path / "m.gpkg", "rivers")  # written as WGS84 anyway
+    path = write_layer(
+        rivers.to_crs(32649).set_crs(None, allow_override=True).set_crs(32649),
+        tmp_path / "m.gpkg",
+        "rivers",
+    )  # written as WGS84 anyway
     code, _, _ = run(capsys, "check", str(path), "--layer", "rivers", "--crs", "gcj02")
     assert code == 0
     code, _, err = run(capsys, "check", str(path), "--layer", "rivers", "--crs", "nonsense")
@@ -80,9 +83,18 @@ def test_crs_option_declares_datum(capsys, tmp_path: Path, rivers) -> None:
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "gridkit.cli", "--debug", "check", str(tmp_path / "x.kml"),
-         "--layer", "units"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gridkit.cli",
+            "--debug",
+            "check",
+            str(tmp_path / "x.kml"),
+            "--layer",
+            "units",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
@@ -90,6 +102,7 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"]])
 def test_console_script_installed(args: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "gridkit.cli", *args], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridkit.cli", *args], capture_output=True, text=True
+    )
     assert proc.returncode == 0

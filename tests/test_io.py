@@ -94,8 +94,12 @@ def test_round_trip_datetimes_and_null_geometries(tmp_path: Path, ext: str) -> N
 @pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".parquet"])
 def test_attribute_table_round_trip(tmp_path: Path, ext: str) -> None:
     lineage = pd.DataFrame(
-        {"old_id": ["a", "b", None], "new_id": ["a", "c", "d"],
-         "relation": ["unchanged", "modified", "added"], "share": [1.0, 0.8, None]}
+        {
+            "old_id": ["a", "b", None],
+            "new_id": ["a", "c", "d"],
+            "relation": ["unchanged", "modified", "added"],
+            "share": [1.0, 0.8, None],
+        }
     )
     path = write_layer(lineage, tmp_path / f"l{ext}", "lineage")
     back = read_layer(path, "lineage")
@@ -123,8 +127,9 @@ def test_workspace_opens_with_gdal(tmp_path: Path, rivers) -> None:
     ogrinfo = shutil.which("ogrinfo")
     if ogrinfo is None:
         pytest.skip("GDAL's ogrinfo (Debian gdal-bin) is not installed")
-    out = subprocess.run([ogrinfo, "-so", "-al", str(ws)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [ogrinfo, "-so", "-al", str(ws)], capture_output=True, text=True, check=True
+    ).stdout
     assert "Layer name: units" in out
     assert "Feature Count: 3" in out
     assert "unit_id: String" in out
@@ -216,6 +221,7 @@ def test_declared_gcj02_on_read(tmp_path: Path) -> None:
     gcj = shift_datum(units, source="wgs84", target="gcj02")
     path = write_layer(gcj, tmp_path / "amap.geojson", "units")
     back = read_layer(path, "units", crs="gcj02")
-    d = shapely.hausdorff_distance(back.to_crs(32649).geometry.array,
-                                   units.to_crs(32649).geometry.array)
+    d = shapely.hausdorff_distance(
+        back.to_crs(32649).geometry.array, units.to_crs(32649).geometry.array
+    )
     assert d.max() < 0.5

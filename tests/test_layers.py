@@ -17,9 +17,22 @@ from tests import geometries as g
 
 def test_every_contract_layer_is_described() -> None:
     expected = {
-        "admin_areas", "rivers", "water_bodies", "communities", "buildings", "reaches",
-        "units", "lineage", "workers", "river_chiefs", "assignments", "departments",
-        "patrols", "patrol_points", "reports", "report_events",
+        "admin_areas",
+        "rivers",
+        "water_bodies",
+        "communities",
+        "buildings",
+        "reaches",
+        "units",
+        "lineage",
+        "workers",
+        "river_chiefs",
+        "assignments",
+        "departments",
+        "patrols",
+        "patrol_points",
+        "reports",
+        "report_events",
     }
     assert set(LAYERS) == expected
 
@@ -63,9 +76,15 @@ def test_wrong_value_kind_and_unknown_choice(admin_areas) -> None:
     with pytest.raises(InvalidLayerError, match="unknown value.*district.*rows 430203"):
         check_layer(bad, "admin_areas")
     units = gpd.GeoDataFrame(
-        {"unit_id": ["U1", "U2"], "kind": ["community_grid"] * 2, "parent_id": ["C", "C"],
-         "admin_code": ["430202"] * 2, "households": ["many", 12]},
-        geometry=[g.square, g.square_with_hole], crs=4326,
+        {
+            "unit_id": ["U1", "U2"],
+            "kind": ["community_grid"] * 2,
+            "parent_id": ["C", "C"],
+            "admin_code": ["430202"] * 2,
+            "households": ["many", 12],
+        },
+        geometry=[g.square, g.square_with_hole],
+        crs=4326,
     )
     with pytest.raises(InvalidLayerError, match="'households' must hold int values; rows U1"):
         check_layer(units, "units")
@@ -97,12 +116,23 @@ def test_missing_geometry(rivers, geom) -> None:
 
 def test_null_geometry_allowed_where_contract_says(rivers) -> None:
     reports = gpd.GeoDataFrame(
-        {"report_id": ["R1"], "category": ["street_light"], "description": ["路灯不亮"],
-         "source": ["hotline"], "status": ["reported"], "unit_id": ["U1"],
-         "assignee_id": [None], "lead_department_id": [None],
-         "reported_at": [pd.Timestamp("2026-01-01", tz="UTC")], "due_at": [pd.NaT],
-         "resolved_at": [pd.NaT], "duplicate_of": [None], "reporter_contact": [None]},
-        geometry=[None], crs=4326,
+        {
+            "report_id": ["R1"],
+            "category": ["street_light"],
+            "description": ["路灯不亮"],
+            "source": ["hotline"],
+            "status": ["reported"],
+            "unit_id": ["U1"],
+            "assignee_id": [None],
+            "lead_department_id": [None],
+            "reported_at": [pd.Timestamp("2026-01-01", tz="UTC")],
+            "due_at": [pd.NaT],
+            "resolved_at": [pd.NaT],
+            "duplicate_of": [None],
+            "reporter_contact": [None],
+        },
+        geometry=[None],
+        crs=4326,
     )
     assert len(check_layer(reports, "reports")) == 1
 
@@ -118,7 +148,9 @@ def test_non_finite_coordinates(rivers) -> None:
 def test_invalid_geometry_named_and_repairable(admin_areas) -> None:
     bad = admin_areas.copy()
     bad.loc[1, "geometry"] = g.bowtie
-    with pytest.raises(InvalidLayerError, match="rows 430203 have invalid geometry.*Self-int") as info:
+    with pytest.raises(
+        InvalidLayerError, match="rows 430203 have invalid geometry.*Self-int"
+    ) as info:
         check_layer(bad, "admin_areas")
     assert "repair" in info.value.hint
     with pytest.warns(GridkitWarning, match="repaired 1 invalid geometries.*430203"):
@@ -129,16 +161,24 @@ def test_invalid_geometry_named_and_repairable(admin_areas) -> None:
 
 
 def test_attribute_table_without_geometry() -> None:
-    chiefs = pd.DataFrame({"chief_id": ["H1"], "worker_id": ["W1"], "level": ["village"],
-                           "river_id": ["XJ"], "admin_code": ["430202001001"]})
+    chiefs = pd.DataFrame(
+        {
+            "chief_id": ["H1"],
+            "worker_id": ["W1"],
+            "level": ["village"],
+            "river_id": ["XJ"],
+            "admin_code": ["430202001001"],
+        }
+    )
     assert len(check_layer(chiefs, "river_chiefs")) == 1
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.sampled_from(["A", "B", "C", "D"]), min_size=1, max_size=8))
 def test_duplicate_detection_matches_pandas(ids: list[str]) -> None:
-    df = gpd.GeoDataFrame({"river_id": ids, "name": ["x"] * len(ids)},
-                          geometry=[g.line] * len(ids), crs=4326)
+    df = gpd.GeoDataFrame(
+        {"river_id": ids, "name": ["x"] * len(ids)}, geometry=[g.line] * len(ids), crs=4326
+    )
     has_dup = len(set(ids)) < len(ids)
     if has_dup:
         with pytest.raises(InvalidLayerError, match="duplicate"):
