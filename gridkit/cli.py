@@ -81,6 +81,12 @@ def check(
         write_output({layer: df}, output)
 
 
+from gridkit._cli_versions import diff_cmd, publish_cmd  # noqa: E402
+
+app.command("diff")(diff_cmd)
+app.command("publish")(publish_cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn errors into exit codes and readable lines."""
     args = sys.argv[1:] if argv is None else argv

@@ -296,10 +296,12 @@ def write_layer(
     layer: str | None = None,
     *,
     encoding: str = "UTF-8",
+    append: bool = False,
 ) -> Path:
     """Write one layer; returns the path written.
 
-    GeoPackage: the layer named ``layer`` is replaced, other layers are kept.
+    GeoPackage: the layer named ``layer`` is replaced (or appended to with
+    ``append=True``), other layers are kept.
     GeoJSON: RFC 7946 (WGS84, counter-clockwise exteriors, 7 decimals).
     GeoParquet: via geopandas/pyarrow. Shapefile: with a :class:`GridkitWarning` about
     the format's limits (10-character names, no datetimes); written as UTF-8 with a
@@ -333,6 +335,9 @@ def write_layer(
             pyogrio.write_dataframe(
                 df, p, driver="GeoJSON", layer=layer, RFC7946=True, use_arrow=True
             )
+        return p
+    if append and p.exists() and layer in {str(n) for n, _ in pyogrio.list_layers(p)}:
+        pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", append=True)
         return p
     pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
     return p
