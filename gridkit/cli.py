@@ -58,7 +58,7 @@ def demo(
     summary = run_demo(workspace, seed=seed)
     print_summary(summary, console)
     if serve:
-        raise GridkitError("--serve is not available yet.", hint="The API lands with issue 10.")
+        serve_workspace(workspace)
 
 
 @app.command()
@@ -81,10 +81,13 @@ def check(
         write_output({layer: df}, output)
 
 
+from gridkit._cli_serve import keys_app, serve_cmd, serve_workspace  # noqa: E402
 from gridkit._cli_versions import diff_cmd, publish_cmd  # noqa: E402
 
 app.command("diff")(diff_cmd)
 app.command("publish")(publish_cmd)
+app.command("serve")(serve_cmd)
+app.add_typer(keys_app, name="keys")
 
 
 def main(argv: list[str] | None = None) -> int:

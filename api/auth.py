@@ -1,0 +1,74 @@
+"""API keys (``X-API-Key``), roles and admin-code scopes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.errors import ApiError
+from gridkit.store import ApiKey, Store
+
+PRIVATE_ROLES = {"supervisor", "admin"}
+KEY_CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: role, scope (admin code prefix) and worker id."""
+
+    role: str
+    scope: str = ""
+    worker_id: str | None = None
+    name: str = "anonymous"
+
+    @property
+    def sees_private(self) -> bool:
+        return self.role in PRIVATE_ROLES
+
+    def in_scope(self, admin_code: str | None) -> bool:
+        return not self.scope or (admin_code is not None and str(admin_code).startswith(self.scope))
+
+    @property
+    def cache_key(self) -> tuple[bool, str]:
+        # responses differ by private-field visibility and by scope, not by person
+        return (self.sees_private, self.scope)
+
+
+ANONYMOUS = Principal(role="anonymous")
+
+
+def principal(
+    request: Request,
+    x_api_key: Annotated[
+        str | None, Header(description="API key issued by `gridkit keys add`.")
+    ] = None,
+) -> Principal:
+    """Resolve the caller from ``X-API-Key``; anonymous only when the settings allow."""
+    store: Store = request.app.state.store
+    if not x_api_key:
+        if request.app.state.settings.anonymous_read:
+            return ANONYMOUS
+        raise ApiError(401, "An API key is required in the X-API-Key header.")
+    cache: dict[str, tuple[float, ApiKey | None]] = request.app.state.keys_cache
+    now = time.monotonic()
+    hit = cache.get(x_api_key)
+    if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
+        hit = (now, store.find_key(x_api_key))
+        cache[x_api_key] = hit
+    key = hit[1]
+    if key is None:
+        raise ApiError(401, "Unknown or revoked API key.")
+    return Principal(role=key.role, scope=key.scope, worker_id=key.worker_id, name=key.name)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(caller: Principal, *roles: str) -> None:
+    if caller.role not in roles:
+        raise ApiError(
+            403, f"Role {caller.role!r} may not do this; needs one of {', '.join(roles)}."
+        )

@@ -1,0 +1,82 @@
+"""Errors as RFC 9457 problem+json, mapped from exception classes in one table."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gridkit.errors import (
+    CRSError,
+    GridkitError,
+    InvalidLayerError,
+    LayerNotFoundError,
+)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, raised by routes."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None) -> None:
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        super().__init__(detail)
+
+
+# one table from exception class to HTTP status drives every handler (first match wins)
+STATUS: list[tuple[type[Exception], int]] = [
+    (LayerNotFoundError, 404),
+    (InvalidLayerError, 422),
+    (CRSError, 400),
+    (GridkitError, 400),
+]
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    instance: str | None = None,
+    **extra: object,
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        return problem(exc.status, exc.detail, title=exc.title, instance=request.url.path)
+
+    @app.exception_handler(GridkitError)
+    async def _gridkit(request: Request, exc: GridkitError) -> Response:
+        status = next(code for cls, code in STATUS if isinstance(exc, cls))
+        detail = exc.message + (f" {exc.hint}" if exc.hint else "")
+        return problem(status, detail, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        # OGC API asks for 400 on bad parameters (not FastAPI's default 422)
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
+            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return problem(400, "; ".join(parts) or "invalid request", instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, str(exc.detail), instance=request.url.path)

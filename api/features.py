@@ -1,0 +1,344 @@
+"""OGC API - Features Part 1 (Core, GeoJSON, OAS 3.0) over the workspace layers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from api.auth import Caller, Principal
+from api.errors import ApiError
+from api.geojson import Serialised, serialise
+from gridkit.layers import LAYERS
+
+GEOJSON = "application/geo+json"
+OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+TIME_COLUMNS = {
+    "reports": "reported_at",
+    "patrols": "started_at",
+    "patrol_points": "t",
+    "report_events": "at",
+}
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+router = APIRouter()
+
+
+def _json(body: object, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body), media_type=media_type)
+
+
+def _only(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Unknown query parameter(s): {', '.join(unknown)}. "
+            f"Allowed: {', '.join(sorted(allowed)) or 'none'}.",
+        )
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/", summary="Landing page", tags=["OGC API - Features"])
+def landing(request: Request) -> Response:
+    _only(request, {"f"})
+    base = _base(request)
+    settings = request.app.state.settings
+    return _json(
+        {
+            "title": settings.title,
+            "description": "gridkit: grid units, reaches, reports, patrols and workers.",
+            "links": [
+                {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this"},
+                {
+                    "href": f"{base}/openapi.json",
+                    "rel": "service-desc",
+                    "type": OPENAPI_TYPE,
+                    "title": "OpenAPI definition",
+                },
+                {
+                    "href": f"{base}/docs",
+                    "rel": "service-doc",
+                    "type": "text/html",
+                    "title": "API documentation",
+                },
+                {
+                    "href": f"{base}/conformance",
+                    "rel": "conformance",
+                    "type": "application/json",
+                    "title": "Conformance classes",
+                },
+                {
+                    "href": f"{base}/collections",
+                    "rel": "data",
+                    "type": "application/json",
+                    "title": "Collections",
+                },
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="Conformance classes", tags=["OGC API - Features"])
+def conformance(request: Request) -> Response:
+    _only(request, {"f"})
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _served(request: Request) -> list[str]:
+    store = request.app.state.store
+    present = set(store.layers())
+    return [c for c in request.app.state.settings.collections if c in present]
+
+
+def _collection(request: Request, name: str) -> dict:
+    base = _base(request)
+    ser = _serialised(request, name, None)
+    finite = np.isfinite(ser.bounds).all(axis=1)
+    bbox = (
+        [
+            float(ser.bounds[finite, 0].min()),
+            float(ser.bounds[finite, 1].min()),
+            float(ser.bounds[finite, 2].max()),
+            float(ser.bounds[finite, 3].max()),
+        ]
+        if finite.any()
+        else [-180.0, -90.0, 180.0, 90.0]
+    )
+    spec = LAYERS.get(name)
+    return {
+        "id": name,
+        "title": name.replace("_", " "),
+        "description": spec.description if spec and spec.description else name,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
+            {
+                "href": f"{base}/collections/{name}/items",
+                "rel": "items",
+                "type": GEOJSON,
+                "title": f"{name} items",
+            },
+        ],
+    }
+
+
+@router.get("/collections", summary="Collections", tags=["OGC API - Features"])
+def collections(request: Request, caller: Caller) -> Response:
+    _only(request, {"f"})
+    base = _base(request)
+    return _json(
+        {
+            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": [_collection(request, n) for n in _served(request)],
+        }
+    )
+
+
+def _check_collection(request: Request, name: str) -> None:
+    if name not in _served(request):
+        raise ApiError(404, f"No collection {name!r}. Collections: {', '.join(_served(request))}.")
+
+
+CollectionId = Annotated[str, Path(description="Layer name, e.g. units or reports.")]
+
+
+@router.get("/collections/{collection_id}", summary="A collection", tags=["OGC API - Features"])
+def collection(request: Request, collection_id: CollectionId, caller: Caller) -> Response:
+    _only(request, {"f"})
+    _check_collection(request, collection_id)
+    return _json(_collection(request, collection_id))
+
+
+def _serialised(request: Request, name: str, caller: Principal | None) -> Serialised:
+    """The layer serialised for this kind of caller, cached per layer generation."""
+    store = request.app.state.store
+    private = caller.sees_private if caller is not None else False
+    key = (name, private, store.generation(name))
+    cache = request.app.state.geojson_cache
+    if key not in cache:
+        for stale in [k for k in cache if k[0] == name and k[2] != key[2]]:
+            del cache[stale]
+        df = store.read(name)
+        spec = LAYERS.get(name)
+        hidden = [] if private or spec is None else spec.private
+        hide_geometry = bool(spec and spec.private_geometry and not private)
+        if (
+            "admin_code" not in df.columns
+            and "worker_id" in df.columns
+            and ("workers" in store.layers())
+        ):
+            # scope rows of worker-owned layers (patrols) by the worker's area
+            codes = store.read("workers").set_index("worker_id")["admin_code"]
+            df = df.assign(admin_code=df["worker_id"].map(codes))
+        cache[key] = serialise(
+            df,
+            id_col=spec.id if spec else None,
+            hidden=hidden,
+            hide_geometry=hide_geometry,
+            time_col=TIME_COLUMNS.get(name),
+        )
+    return cache[key]
+
+
+def _parse_bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ApiError(
+            400, f"bbox must be 4 numbers: minlon,minlat,maxlon,maxlat; got {text!r}."
+        ) from None
+    if len(values) == 6:
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4 or values[1] > values[3] or not all(np.isfinite(values)):
+        raise ApiError(400, f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}.")
+    return values[0], values[1], values[2], values[3]
+
+
+def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    def one(part: str) -> np.datetime64 | None:
+        if part in ("", ".."):
+            return None
+        try:
+            return (
+                pd.Timestamp(part).tz_localize("UTC").to_datetime64()
+                if pd.Timestamp(part).tzinfo is None
+                else pd.Timestamp(part).tz_convert("UTC").to_datetime64()
+            )
+        except (ValueError, TypeError):
+            raise ApiError(
+                400,
+                f"datetime must be RFC 3339 (an instant or start/end with "
+                f"'..' for open ends); got {text!r}.",
+            ) from None
+
+    if "/" in text:
+        a, b = text.split("/", 1)
+        start, end = one(a), one(b)
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, f"datetime interval ends before it starts: {text!r}.")
+        return start, end
+    t = one(text)
+    return t, t
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection",
+    tags=["OGC API - Features"],
+    response_class=Response,
+)
+def items(
+    request: Request,
+    collection_id: CollectionId,
+    caller: Caller,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="minlon,minlat,maxlon,maxlat (WGS84).", examples=["113.0,27.7,113.3,27.9"]
+        ),
+    ] = None,
+    datetime: Annotated[
+        str | None,
+        Query(description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/.."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Page size.")] = 100,
+    offset: Annotated[
+        int, Query(ge=0, description="Features to skip (paging extension; follow the next link).")
+    ] = 0,
+    f: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+) -> Response:
+    _only(request, {"bbox", "datetime", "limit", "offset", "f"})
+    _check_collection(request, collection_id)
+    limit = min(limit, request.app.state.settings.max_limit)
+    ser = _serialised(request, collection_id, caller)
+    mask = np.ones(len(ser.features), dtype=bool)
+    if caller.scope and ser.admin_codes is not None:
+        mask &= np.char.startswith(ser.admin_codes.astype(str), caller.scope)
+    if bbox is not None:
+        x0, y0, x1, y1 = _parse_bbox(bbox)
+        b = ser.bounds
+        mask &= (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
+    if datetime is not None and ser.times is not None:
+        start, end = _parse_time(datetime)
+        t = ser.times
+        valid = ~np.isnat(t)
+        if start is not None:
+            valid &= t >= start
+        if end is not None:
+            valid &= t <= end
+        mask &= valid
+    elif datetime is not None:
+        _parse_time(datetime)  # validated even when the layer has no time
+    idx = np.flatnonzero(mask)
+    page = idx[offset : offset + limit]
+    base = f"{_base(request)}/collections/{collection_id}/items"
+
+    def link(rel: str, off: int) -> dict:
+        params = dict(request.query_params)
+        params.update(offset=str(off), limit=str(limit))
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return {"href": f"{base}?{query}", "rel": rel, "type": GEOJSON}
+
+    links = [link("self", offset)]
+    if offset + limit < len(idx):
+        links.append(link("next", offset + limit))
+    if offset > 0:
+        links.append(link("prev", max(0, offset - limit)))
+    head = orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": len(idx),
+            "numberReturned": len(page),
+            "timeStamp": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "links": links,
+        }
+    )
+    body = head[:-1] + b',"features":[' + b",".join(ser.features[i] for i in page) + b"]}"
+    return Response(body, media_type=GEOJSON)
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature",
+    tags=["OGC API - Features"],
+    response_class=Response,
+)
+def item(
+    request: Request,
+    collection_id: CollectionId,
+    feature_id: Annotated[str, Path(description="Feature id.")],
+    caller: Caller,
+    f: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+) -> Response:
+    _only(request, {"f"})
+    _check_collection(request, collection_id)
+    ser = _serialised(request, collection_id, caller)
+    hits = np.flatnonzero(ser.ids == feature_id)
+    if len(hits) == 0 or (
+        caller.scope
+        and ser.admin_codes is not None
+        and not str(ser.admin_codes[hits[0]]).startswith(caller.scope)
+    ):
+        raise ApiError(404, f"No feature {feature_id!r} in {collection_id}.")
+    base = f"{_base(request)}/collections/{collection_id}"
+    feature = orjson.loads(ser.features[hits[0]])
+    feature["links"] = [
+        {"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},
+        {"href": base, "rel": "collection", "type": "application/json"},
+    ]
+    return Response(orjson.dumps(feature), media_type=GEOJSON)

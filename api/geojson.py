@@ -1,0 +1,87 @@
+"""GeoJSON (RFC 7946) serialisation of layers, once per layer generation and role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pandas as pd
+import shapely
+
+PRECISION = 7  # ~1 cm
+
+
+@dataclass
+class Serialised:
+    """A layer ready to page through: one JSON byte string per feature plus filters."""
+
+    features: list[bytes]
+    ids: np.ndarray
+    bounds: np.ndarray  # (n, 4), NaN where no geometry
+    admin_codes: np.ndarray | None
+    times: np.ndarray | None  # datetime64[ns, UTC] as int64 ns, or None
+
+
+def _jsonable(df: pd.DataFrame) -> list[dict]:
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            out[col] = s.map(lambda t: None if pd.isna(t) else t.isoformat())
+        elif pd.api.types.is_float_dtype(s.dtype):
+            out[col] = s.astype(object).where(s.notna(), None)
+    out = out.astype(object).where(out.notna(), None)
+    return out.to_dict("records")
+
+
+def serialise(
+    df: pd.DataFrame,
+    *,
+    id_col: str | None,
+    hidden: list[str],
+    hide_geometry: bool,
+    time_col: str | None,
+) -> Serialised:
+    """Serialise every feature of ``df`` (WGS84) to GeoJSON bytes."""
+    n = len(df)
+    if isinstance(df, gpd.GeoDataFrame):
+        geoms = np.asarray(df.geometry.array)
+        props = pd.DataFrame(df.drop(columns=df.geometry.name))
+    else:
+        geoms = np.full(n, None, dtype=object)
+        props = df
+    bounds = shapely.bounds(geoms)
+    if hide_geometry:
+        geoms = np.full(n, None, dtype=object)
+    props = props.drop(columns=[c for c in hidden if c in props.columns])
+    rounded = shapely.transform(geoms, lambda c: np.round(c, PRECISION))
+    polys = np.isin(shapely.get_type_id(rounded), [3, 6])
+    if polys.any():  # RFC 7946: exterior rings counter-clockwise
+        rounded[polys] = shapely.orient_polygons(rounded[polys], exterior_cw=False)
+    geo_json = shapely.to_geojson(rounded)
+    records = _jsonable(props)
+    ids = (
+        props[id_col].astype(str).to_numpy()
+        if id_col and id_col in props
+        else (np.arange(n).astype(str))
+    )
+    features = []
+    for fid, rec, g in zip(ids, records, geo_json, strict=True):  # JSON is per feature
+        geom = b"null" if g is None else g.encode()
+        features.append(
+            b'{"type":"Feature","id":'
+            + orjson.dumps(fid)
+            + b',"geometry":'
+            + geom
+            + b',"properties":'
+            + orjson.dumps(rec)
+            + b"}"
+        )
+    codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None
+    times = None
+    if time_col and time_col in props:
+        t = pd.to_datetime(props[time_col], utc=True, errors="coerce")
+        times = t.to_numpy(dtype="datetime64[ns]")
+    return Serialised(features, ids, bounds, codes, times)

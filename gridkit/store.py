@@ -1,0 +1,275 @@
+"""Persistence behind one interface: the GeoPackage workspace (embedded) backend.
+
+The API reads and writes through a :class:`Store`; the GeoPackage backend keeps
+everything in one workspace file that also opens in QGIS. Design rules it follows
+(see the design's pitfalls):
+
+- one writer at a time: every write goes through one lock, and GeoPackage (SQLite)
+  is put in WAL mode so readers are not blocked;
+- a write returns only after its transaction is committed, so an acknowledged
+  (2xx) write is on disk;
+- inserts of features go through GDAL (which maintains the R-tree index through its
+  triggers); updates of attribute columns and the service tables (API keys,
+  idempotency keys) use plain SQLite, which touches no geometry trigger.
+
+A PostGIS backend can follow behind the same interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyogrio
+
+from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
+from gridkit.io import read_layer, write_layer
+
+__all__ = ["ROLES", "ApiKey", "GeoPackageStore", "Store", "hash_key", "open_store"]
+
+ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
+KEYS_TABLE = "gridkit_api_keys"
+IDEMPOTENCY_TABLE = "gridkit_idempotency"
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key: keys are random tokens, so a fast hash is the right one."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An issued API key (the secret itself is never stored)."""
+
+    key_id: str
+    name: str
+    role: str
+    scope: str  # admin code prefix; "" = everywhere
+    worker_id: str | None
+    revoked: bool = False
+
+
+class Store(ABC):
+    """What the API needs from persistence."""
+
+    @abstractmethod
+    def layers(self) -> list[str]: ...
+
+    @abstractmethod
+    def read(self, layer: str) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def generation(self, layer: str) -> int:
+        """A counter that changes whenever ``layer`` changes (for response caches)."""
+
+    @abstractmethod
+    def append(self, layer: str, rows: pd.DataFrame) -> None: ...
+
+    @abstractmethod
+    def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    def add_key(
+        self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
+    ) -> tuple[str, ApiKey]: ...
+
+    @abstractmethod
+    def find_key(self, key: str) -> ApiKey | None: ...
+
+    @abstractmethod
+    def revoke_key(self, key_id: str) -> None: ...
+
+    @abstractmethod
+    def idempotent_result(self, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def remember(self, key: str, result: Mapping[str, Any]) -> None: ...
+
+
+class GeoPackageStore(Store):
+    """The workspace GeoPackage as a store.
+
+    Parameters
+    ----------
+    path
+        Workspace file; it must exist (build one with ``gridkit demo`` or write layers
+        with :func:`gridkit.write_layers`).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputFileError(
+                f"{self.path}: no such workspace.",
+                hint="Build one with `gridkit demo --workspace PATH` or write layers to a .gpkg.",
+            )
+        self._lock = threading.RLock()
+        self._generations: dict[str, int] = {}
+        self._cache: dict[str, tuple[int, pd.DataFrame]] = {}
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key_id TEXT PRIMARY KEY, "
+                "name TEXT NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL DEFAULT '', "
+                "worker_id TEXT, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
+                "revoked INTEGER NOT NULL DEFAULT 0)"
+            )
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (key TEXT PRIMARY KEY, "
+                "result TEXT NOT NULL, created_at TEXT NOT NULL)"
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            con.execute("PRAGMA synchronous=FULL")  # a 2xx means the commit is on disk
+            yield con
+        finally:
+            con.close()
+
+    # -- layers -----------------------------------------------------------------------
+    def layers(self) -> list[str]:
+        return [
+            str(n) for n, _ in pyogrio.list_layers(self.path) if not str(n).startswith("gridkit_")
+        ]
+
+    def generation(self, layer: str) -> int:
+        return self._generations.get(layer, 0)
+
+    def _bump(self, layer: str) -> None:
+        self._generations[layer] = self._generations.get(layer, 0) + 1
+        self._cache.pop(layer, None)
+
+    def read(self, layer: str) -> pd.DataFrame:
+        cached = self._cache.get(layer)
+        gen = self.generation(layer)
+        if cached is not None and cached[0] == gen:
+            return cached[1]
+        if layer not in self.layers():
+            raise LayerNotFoundError(f"{self.path}: no layer {layer!r}.")
+        df = read_layer(self.path, layer, check=False)
+        self._cache[layer] = (gen, df)
+        return df
+
+    def append(self, layer: str, rows: pd.DataFrame) -> None:
+        with self._lock:
+            write_layer(rows, self.path, layer, append=True)
+            self._bump(layer)
+
+    def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        cols = list(values)
+        for c in [*cols, id_col]:
+            if not c.replace("_", "").isalnum():
+                raise GridkitError(f"invalid column name {c!r}")
+        sets = ", ".join(f'"{c}" = ?' for c in cols)
+        params = [_sql_value(values[c]) for c in cols] + [id_value]
+        with self._lock, self._connect() as con:
+            cur = con.execute(f'UPDATE "{layer}" SET {sets} WHERE "{id_col}" = ?', params)
+            if cur.rowcount == 0:
+                raise LayerNotFoundError(f"{layer}: no row with {id_col} = {id_value!r}.")
+            self._bump(layer)
+
+    # -- API keys ---------------------------------------------------------------------
+    def add_key(
+        self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
+    ) -> tuple[str, ApiKey]:
+        if role not in ROLES:
+            raise GridkitError(f"unknown role {role!r}.", hint=f"Roles: {', '.join(ROLES)}.")
+        if role == "worker" and not worker_id:
+            raise GridkitError(
+                "a worker key needs --worker-id (workers write only on their own units)."
+            )
+        secret = "gk_" + secrets.token_urlsafe(32)
+        key_id = secrets.token_hex(6)
+        with self._lock, self._connect() as con:
+            con.execute(
+                f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    name,
+                    role,
+                    scope or "",
+                    worker_id,
+                    hash_key(secret),
+                    pd.Timestamp.now(tz="UTC").isoformat(),
+                ),
+            )
+        return secret, ApiKey(key_id, name, role, scope or "", worker_id)
+
+    def find_key(self, key: str) -> ApiKey | None:
+        with self._connect() as con:
+            row = con.execute(
+                f"SELECT key_id, name, role, scope, worker_id, revoked FROM {KEYS_TABLE} "
+                "WHERE hash = ?",
+                (hash_key(key),),
+            ).fetchone()
+        if row is None or row[5]:
+            return None
+        return ApiKey(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    def revoke_key(self, key_id: str) -> None:
+        with self._lock, self._connect() as con:
+            cur = con.execute(f"UPDATE {KEYS_TABLE} SET revoked = 1 WHERE key_id = ?", (key_id,))
+            if cur.rowcount == 0:
+                raise GridkitError(f"no API key with id {key_id!r}.")
+
+    def keys(self) -> pd.DataFrame:
+        with self._connect() as con:
+            return pd.read_sql_query(
+                f"SELECT key_id, name, role, scope, worker_id, created_at, revoked "
+                f"FROM {KEYS_TABLE} ORDER BY created_at",
+                con,
+            )
+
+    # -- idempotency ------------------------------------------------------------------
+    def idempotent_result(self, key: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            row = con.execute(
+                f"SELECT result FROM {IDEMPOTENCY_TABLE} WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def remember(self, key: str, result: Mapping[str, Any]) -> None:
+        with self._lock, self._connect() as con:
+            con.execute(
+                f"INSERT OR IGNORE INTO {IDEMPOTENCY_TABLE} (key, result, created_at) "
+                "VALUES (?, ?, ?)",
+                (
+                    key,
+                    json.dumps(result, default=str, ensure_ascii=False),
+                    pd.Timestamp.now(tz="UTC").isoformat(),
+                ),
+            )
+
+
+def _sql_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return (
+            value.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if value.tzinfo
+            else (value.isoformat())
+        )
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def open_store(workspace: str | Path) -> Store:
+    """Open the store for a workspace (a ``.gpkg`` path today; PostGIS URLs later)."""
+    return GeoPackageStore(workspace)

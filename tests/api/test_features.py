@@ -1,0 +1,166 @@
+"""OGC API - Features: landing, conformance, collections, items, paging, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import auth
+
+
+def test_healthz(client) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_landing_links(client) -> None:
+    body = client.get("/").json()
+    rels = {link["rel"]: link for link in body["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= set(rels)
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+
+
+def test_conformance(client) -> None:
+    classes = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
+
+
+def test_collections_need_a_key(client) -> None:
+    r = client.get("/collections")
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "X-API-Key" in r.json()["detail"]
+    assert client.get("/collections", headers=auth("gk_nonsense")).status_code == 401
+
+
+def test_collections_list(client, keys) -> None:
+    body = client.get("/collections", headers=auth(keys["viewer"])).json()
+    ids = [c["id"] for c in body["collections"]]
+    assert ids == ["units", "reports", "workers"]
+    units = body["collections"][0]
+    assert units["itemType"] == "feature"
+    bbox = units["extent"]["spatial"]["bbox"][0]
+    assert bbox[0] == pytest.approx(113.0) and bbox[1] == pytest.approx(27.7)
+
+
+def test_items_paging_with_next_links(client, keys) -> None:
+    url = "/collections/units/items?limit=100"
+    seen = []
+    while url:
+        r = client.get(url, headers=auth(keys["viewer"]))
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/geo+json"
+        page = r.json()
+        assert page["numberMatched"] == 250
+        seen += [f["id"] for f in page["features"]]
+        nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        url = nxt[0] if nxt else None
+    assert len(seen) == 250 == len(set(seen))
+
+
+def test_items_geojson_rfc7946(client, keys) -> None:
+    f = client.get("/collections/units/items?limit=1", headers=auth(keys["viewer"])).json()[
+        "features"
+    ][0]
+    ring = f["geometry"]["coordinates"][0]
+    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
+    assert area2 > 0  # counter-clockwise exterior
+    assert 112 < ring[0][0] < 114 and 27 < ring[0][1] < 28  # lon, lat
+    assert f["properties"]["name"] == "网格<0>"
+
+
+def test_bbox_filter(client, keys) -> None:
+    r = client.get(
+        "/collections/units/items?bbox=113.0,27.7,113.015,27.705&limit=1000",
+        headers=auth(keys["viewer"]),
+    )
+    ids = {f["id"] for f in r.json()["features"]}
+    assert ids == {"430202001001-000", "430203001001-001"}
+
+
+def test_datetime_filter(client, keys) -> None:
+    h = auth(keys["admin"])
+    r = client.get("/collections/reports/items?datetime=2026-05-05T00:00:00Z/..", headers=h)
+    assert [f["id"] for f in r.json()["features"]] == ["R2", "R3"]
+    r = client.get("/collections/reports/items?datetime=../2026-05-05T00:00:00Z", headers=h)
+    assert [f["id"] for f in r.json()["features"]] == ["R1"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "foo=1",
+        "limit=0",
+        "limit=abc",
+        "offset=-1",
+        "bbox=1,2,3",
+        "bbox=a,b,c,d",
+        "datetime=yesterday",
+        "datetime=2026-06-01T00:00:00Z/2026-05-01T00:00:00Z",
+    ],
+)
+def test_bad_parameters_are_400_problems(client, keys, query: str) -> None:
+    r = client.get(f"/collections/units/items?{query}", headers=auth(keys["viewer"]))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 400
+
+
+def test_unknown_collection_and_item_404(client, keys) -> None:
+    h = auth(keys["viewer"])
+    r = client.get("/collections/nope/items", headers=h)
+    assert r.status_code == 404
+    assert "units" in r.json()["detail"]
+    assert client.get("/collections/units/items/none", headers=h).status_code == 404
+
+
+def test_single_item(client, keys) -> None:
+    r = client.get("/collections/units/items/430202001001-000", headers=auth(keys["viewer"]))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["id"] == "430202001001-000"
+    assert {link["rel"] for link in body["links"]} == {"self", "collection"}
+
+
+def test_private_fields_only_for_supervisors(client, keys) -> None:
+    viewer = client.get("/collections/workers/items", headers=auth(keys["viewer"])).json()
+    assert all("phone" not in f["properties"] for f in viewer["features"])
+    assert all(f["geometry"] is None for f in viewer["features"])  # worker bases private
+    reports = client.get("/collections/reports/items", headers=auth(keys["viewer"])).json()
+    assert all("reporter_contact" not in f["properties"] for f in reports["features"])
+    sup = client.get("/collections/workers/items", headers=auth(keys["supervisor"])).json()
+    assert {f["properties"]["phone"] for f in sup["features"]} == {"13800000001", "13800000002"}
+    assert all(f["geometry"] is not None for f in sup["features"])
+    # and the viewer still gets the public version afterwards (cache per role)
+    again = client.get("/collections/workers/items", headers=auth(keys["viewer"])).json()
+    assert all("phone" not in f["properties"] for f in again["features"])
+
+
+def test_scope_limits_what_a_district_supervisor_sees(client, keys) -> None:
+    r = client.get(
+        "/collections/units/items?limit=1000", headers=auth(keys["district_supervisor"])
+    ).json()
+    assert r["numberMatched"] == 125
+    assert all(f["properties"]["admin_code"].startswith("430203") for f in r["features"])
+    out_of_scope = client.get(
+        "/collections/units/items/430202001001-000", headers=auth(keys["district_supervisor"])
+    )
+    assert out_of_scope.status_code == 404
+
+
+def test_openapi_declares_offset(client) -> None:
+    spec = client.get("/openapi.json").json()
+    params = {
+        p["name"] for p in spec["paths"]["/collections/{collection_id}/items"]["get"]["parameters"]
+    }
+    assert {"bbox", "datetime", "limit", "offset"} <= params
+
+
+def test_huge_body_refused(client, keys) -> None:
+    r = client.post(
+        "/collections",
+        content=b"x" * 2_000_000,
+        headers={**auth(keys["admin"]), "content-type": "application/json"},
+    )
+    assert r.status_code == 413
