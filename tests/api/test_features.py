@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.api.conftest import auth
@@ -64,7 +66,7 @@ def test_items_geojson_rfc7946(client, keys) -> None:
         "features"
     ][0]
     ring = f["geometry"]["coordinates"][0]
-    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
+    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
     assert area2 > 0  # counter-clockwise exterior
     assert 112 < ring[0][0] < 114 and 27 < ring[0][1] < 28  # lon, lat
     assert f["properties"]["name"] == "网格<0>"
