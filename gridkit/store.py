@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 import pyogrio
+import shapely
 
 from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
@@ -132,6 +133,7 @@ class GeoPackageStore(Store):
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        _register_gpkg_functions(con)
         try:
             con.execute("PRAGMA synchronous=FULL")  # a 2xx means the commit is on disk
             yield con
@@ -256,15 +258,46 @@ class GeoPackageStore(Store):
             )
 
 
+def _gpkg_geometry(blob: bytes | None):  # noqa: ANN202
+    """Decode a GeoPackage geometry blob (header + WKB) into shapely, None for NULL."""
+    if blob is None:
+        return None
+    flags = blob[3]
+    envelope = (flags >> 1) & 0b111
+    size = 8 + {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get(envelope, 0)
+    return shapely.from_wkb(bytes(blob[size:]))
+
+
+def _bound(i: int):  # noqa: ANN202
+    def f(blob: bytes | None) -> float | None:
+        g = _gpkg_geometry(blob)
+        if g is None or g.is_empty:
+            return None
+        return float(g.bounds[i])
+
+    return f
+
+
+def _register_gpkg_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions GDAL's R-tree triggers call (design pitfall: plain sqlite3
+    connections lack them, so any statement firing a trigger would fail)."""
+    con.create_function(
+        "ST_IsEmpty",
+        1,
+        lambda b: None if b is None else int(bool(b[3] & 0x10) or _gpkg_geometry(b).is_empty),
+        deterministic=True,
+    )
+    for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+        con.create_function(name, 1, _bound(i), deterministic=True)
+
+
 def _sql_value(value: Any) -> Any:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if isinstance(value, pd.Timestamp):
-        return (
-            value.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            if value.tzinfo
-            else (value.isoformat())
-        )
+        # GeoPackage DATETIME: ISO 8601 UTC with milliseconds and a Z
+        t = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
+        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, bool):
         return int(value)
     return value

@@ -71,3 +71,22 @@ def test_missing_workspace_is_clear(tmp_path: Path) -> None:
 
     with pytest.raises(InputFileError, match="no such workspace"):
         create_app(workspace=tmp_path / "none.gpkg")
+
+
+def test_store_updates_attributes_of_a_gdal_layer(ws: Path) -> None:
+    """Plain-SQLite updates on a GDAL-made layer fire its R-tree triggers: the store
+    registers the functions those need, and GDAL reads the result back cleanly."""
+    import warnings
+
+    import pandas as pd
+    import pyogrio
+
+    store = open_store(ws)
+    due = pd.Timestamp("2026-06-01T08:00:00Z")
+    store.update("reports", "report_id", "R1", {"status": "assigned", "due_at": due})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "non-conformant content" from GDAL
+        back = pyogrio.read_dataframe(ws, layer="reports", bbox=(113.0, 27.7, 113.01, 27.71))
+    assert back["report_id"].tolist() == ["R1"]  # spatial index still answers
+    row = store.read("reports").set_index("report_id").loc["R1"]
+    assert row["status"] == "assigned" and row["due_at"] == due
