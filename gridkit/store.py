@@ -258,7 +258,7 @@ class GeoPackageStore(Store):
             )
 
 
-def _gpkg_geometry(blob: bytes | None):  # noqa: ANN202
+def _gpkg_geometry(blob: bytes | None):
     """Decode a GeoPackage geometry blob (header + WKB) into shapely, None for NULL."""
     if blob is None:
         return None
@@ -268,7 +268,7 @@ def _gpkg_geometry(blob: bytes | None):  # noqa: ANN202
     return shapely.from_wkb(bytes(blob[size:]))
 
 
-def _bound(i: int):  # noqa: ANN202
+def _bound(i: int):
     def f(blob: bytes | None) -> float | None:
         g = _gpkg_geometry(blob)
         if g is None or g.is_empty:
