@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
 from gridkit.crs import local_metric_crs, to_metric, to_wgs84
 from gridkit.errors import (
     CRSError,
@@ -21,6 +22,8 @@ from gridkit.errors import (
 )
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
+from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
+from gridkit.versions import carry_over, diff_units, publish, remap_unit_ids
 
 try:
     __version__ = version("gridkit")
@@ -30,6 +33,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "LAYERS",
     "CRSError",
+    "CommunitySplitReport",
     "GridkitError",
     "GridkitWarning",
     "InputFileError",
@@ -37,10 +41,20 @@ __all__ = [
     "LayerNotFoundError",
     "UnsupportedFormatError",
     "__version__",
+    "carry_over",
     "check_layer",
+    "compliance_map",
+    "coverage_map",
+    "diff_map",
+    "diff_units",
+    "estimate_households",
+    "hotspot_map",
     "local_metric_crs",
+    "publish",
     "read_layer",
     "read_layers",
+    "remap_unit_ids",
+    "split_communities",
     "to_metric",
     "to_wgs84",
     "write_layer",

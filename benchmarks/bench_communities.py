@@ -1,0 +1,248 @@
+"""Community partition: gridkit.split_communities vs spopt (SKATER, max-p), same atoms.
+
+Every case starts from one seeded synthetic community of rectangular buildings. The
+peers get the atoms gridkit builds (one cell per building, tiling the community,
+with households) and a rook contiguity graph for free, and are asked for the same
+number of regions gridkit made (SKATER), or run with a household floor (max-p).
+gridkit's time includes building the atoms. Quality figures (``Case.extra``) are
+computed the same way for both from dissolved geometries: units, cap violations,
+max/mean households, coefficient of variation, mean Polsby-Popper, boundary length
+between units (cut), and the share of units that are one contiguous polygon.
+
+The scale case partitions 100,000 buildings in 100 communities (full mode; 5,000
+in quick mode), gridkit only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely import box
+
+from benchmarks._runner import Case
+
+CRS = 32649
+X0, Y0 = 700_000.0, 3_080_000.0
+
+
+def _city(seed: int, *, n_x: int, n_y: int, per_side: int, side: float = 600.0):
+    """Communities on a grid, each with ``per_side**2`` slots, ~70 % holding a building."""
+    rng = np.random.default_rng(seed)
+    comms, cids, geoms, hh = [], [], [], []
+    cell = side / per_side
+    for i in range(n_x):
+        for j in range(n_y):
+            x0, y0 = X0 + i * side, Y0 + j * side
+            comms.append(box(x0, y0, x0 + side, y0 + side))
+            cids.append(f"C{i:02d}{j:02d}")
+            gx, gy = np.meshgrid(np.arange(per_side), np.arange(per_side))
+            keep = rng.random(gx.size) < 0.7
+            cx = x0 + (gx.ravel()[keep] + 0.5) * cell
+            cy = y0 + (gy.ravel()[keep] + 0.5) * cell
+            w = rng.uniform(0.15, 0.4, (keep.sum(), 2)) * cell
+            geoms.append(shapely.box(cx - w[:, 0], cy - w[:, 1], cx + w[:, 0], cy + w[:, 1]))
+            hh.append(rng.integers(1, 60, keep.sum()))
+    communities = gpd.GeoDataFrame(
+        {"community_id": cids, "name": cids, "admin_code": "430202"}, geometry=comms, crs=CRS
+    )
+    g = np.concatenate(geoms)
+    buildings = gpd.GeoDataFrame(
+        {"building_id": [f"B{k:06d}" for k in range(len(g))], "households": np.concatenate(hh)},
+        geometry=g,
+        crs=CRS,
+    )
+    return communities, buildings
+
+
+def _ours(data):
+    from gridkit import communities as gc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gc.split_communities(
+            data["communities"], data["buildings"], max_households=data["cap"]
+        )
+
+
+def _atoms(communities, buildings):
+    """The atoms gridkit builds for the (single) community, with households."""
+    from gridkit._community_atoms import build_atoms
+
+    part = communities.geometry.iloc[0]
+    fp = np.asarray(buildings.geometry.array)
+    atoms = build_atoms(part, fp, shapely.point_on_surface(fp))
+    hh = np.where(
+        atoms.cluster >= 0, buildings["households"].to_numpy()[np.maximum(atoms.cluster, 0)], 0
+    )
+    return gpd.GeoDataFrame({"households": hh}, geometry=atoms.geoms, crs=CRS)
+
+
+def _figures(geoms: np.ndarray, households: np.ndarray, cap: int, boundary_m: float) -> dict:
+    area, perim = shapely.area(geoms), shapely.length(geoms)
+    hh = np.asarray(households, dtype=float)
+    return {
+        "units": len(geoms),
+        "cap_violations": int((hh > cap).sum()),
+        "max_households": float(hh.max()),
+        "mean_households": round(float(hh.mean()), 2),
+        "cv_households": round(float(hh.std() / hh.mean()), 4),
+        "mean_polsby_popper": round(float(np.mean(4 * np.pi * area / perim**2)), 4),
+        "cut_length_m": round(float((perim.sum() - boundary_m) / 2), 1),
+        "contiguous_share": float(np.mean(shapely.get_type_id(geoms) == 3)),
+    }
+
+
+def _peer_figures(atoms: gpd.GeoDataFrame, labels: np.ndarray, cap: int, boundary_m: float):
+    d = atoms.assign(label=labels).dissolve("label", aggfunc="sum")
+    return _figures(np.asarray(d.geometry.array), d["households"].to_numpy(), cap, boundary_m)
+
+
+def _setup(seed: int, per_side: int, cap: int):
+    def setup():
+        communities, buildings = _city(seed, n_x=1, n_y=1, per_side=per_side)
+        atoms = _atoms(communities, buildings)
+        data = {
+            "communities": communities,
+            "buildings": buildings,
+            "cap": cap,
+            "atoms": atoms,
+            "boundary_m": communities.geometry.iloc[0].length,
+        }
+        data["k"] = len(_ours(data))  # the peers are asked for gridkit's count
+        return data
+
+    return setup
+
+
+def _skater(data):
+    from libpysal.weights import Rook
+    from spopt.region import Skater
+
+    atoms = data["atoms"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = Rook.from_dataframe(atoms, use_index=False)
+        model = Skater(
+            atoms, w, ["households"], n_clusters=data["k"], floor=1, trace=False, islands="increase"
+        )
+        model.solve()
+    data["peer_labels"] = np.asarray(model.labels_)
+    return data["peer_labels"]
+
+
+def _maxp(data):
+    from libpysal.weights import Rook
+    from spopt.region import MaxPHeuristic
+
+    atoms = data["atoms"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = Rook.from_dataframe(atoms, use_index=False)
+        floor = int(data["cap"] * 0.6)  # a household floor that yields about as many units
+        model = MaxPHeuristic(
+            atoms,
+            w,
+            ["households"],
+            "households",
+            floor,
+            top_n=2,
+            max_iterations_construction=20,
+            max_iterations_sa=3,
+            verbose=False,
+        )
+        model.solve()
+    data["peer_labels"] = np.asarray(model.labels_)
+    return data["peer_labels"]
+
+
+def _extra(data, units):
+    ours_m = units.to_crs(CRS)
+    fig = {
+        "gridkit": _figures(
+            np.asarray(ours_m.geometry.array),
+            units["households"].to_numpy(),
+            data["cap"],
+            data["boundary_m"],
+        ),
+        "lower_bound_units": units.attrs["report"].min_units,
+        "atoms": len(data["atoms"]),
+    }
+    if "peer_labels" in data:
+        fig["peer"] = _peer_figures(
+            data["atoms"], data["peer_labels"], data["cap"], data["boundary_m"]
+        )
+    return fig
+
+
+def _check(units, peer_labels):
+    return None if units.attrs["report"].over_cap_units == [] else "gridkit over cap"
+
+
+def _scale_setup(n_x: int, per_side: int, cap: int):
+    def setup():
+        communities, buildings = _city(7, n_x=n_x, n_y=n_x, per_side=per_side)
+        return {
+            "communities": communities,
+            "buildings": buildings,
+            "cap": cap,
+            "atoms": buildings,
+            "boundary_m": float(communities.length.sum()),
+        }
+
+    return setup
+
+
+def _scale_extra(data, units):
+    r = units.attrs["report"]
+    return {
+        "buildings": len(data["buildings"]),
+        "units": r.n_units,
+        "lower_bound_units": r.min_units,
+        "max_households": r.max_households,
+        "cv_households": round(r.cv_households, 4),
+        "mean_polsby_popper": round(r.mean_polsby_popper, 4),
+        "over_cap_units": len(r.over_cap_units),
+    }
+
+
+def cases(quick: bool) -> list[Case]:
+    sk_side, mp_side, cap = (10, 8, 300) if quick else (40, 16, 300)
+    out = [
+        Case(
+            f"skater_{sk_side**2}_slots",
+            _setup(1, sk_side, cap),
+            _ours,
+            _skater,
+            peer_name="spopt.Skater",
+            size={"slots": sk_side**2, "cap": cap},
+            check=_check,
+            extra=_extra,
+            repeat=3,
+        ),
+        Case(
+            f"maxp_{mp_side**2}_slots",
+            _setup(2, mp_side, cap),
+            _ours,
+            _maxp,
+            peer_name="spopt.MaxPHeuristic",
+            size={"slots": mp_side**2, "cap": cap},
+            check=_check,
+            extra=_extra,
+            repeat=1,
+        ),
+    ]
+    n_x, per_side = (5, 14) if quick else (10, 38)
+    out.append(
+        Case(
+            f"scale_{n_x * n_x}_communities",
+            _scale_setup(n_x, per_side, 500),
+            _ours,
+            size={"communities": n_x * n_x, "slots": n_x * n_x * per_side**2},
+            extra=_scale_extra,
+            repeat=1,
+        )
+    )
+    return out

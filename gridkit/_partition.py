@@ -1,0 +1,509 @@
+"""Balanced contiguous partition of a weighted atom graph under a hard cap.
+
+The graph: ``n`` atoms with integer weights (households), undirected edges with a
+length (shared boundary, metres) and a cost factor (cheaper on barriers). The result
+is a label per atom such that
+
+- every label's atoms form one connected subgraph (contiguity),
+- every label's total weight is at most ``cap`` unless it is a single atom heavier
+  than ``cap`` (which is then a part of its own),
+- the number of parts stays close to ``ceil(total / cap)``,
+- parts are balanced and the cut (cost-weighted length) is small.
+
+Pipeline per connected component: an initial partition (METIS via ``pymetis`` when
+installed, else growth from seeds), a repair pass (contiguity, then the cap by
+moving boundary atoms, then splitting any part still above the cap with a greedy
+tree partition that is optimal on its spanning tree), merging of adjacent parts that
+fit together, and a refinement pass (balance and compactness moves that keep every
+invariant). Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+__all__ = ["AtomGraph", "partition"]
+
+
+@dataclass
+class AtomGraph:
+    """Atoms (weights, centroids) and their adjacency (CSR of shared lengths)."""
+
+    weights: np.ndarray  # int64 (n,)
+    xy: np.ndarray  # float (n, 2) atom centroids
+    length: sparse.csr_matrix  # symmetric, shared boundary length (m)
+    cost: sparse.csr_matrix  # symmetric, length * factor (cheaper on barriers)
+
+    @classmethod
+    def from_edges(cls, weights, xy, i, j, length, factor=None) -> AtomGraph:
+        n = len(weights)
+        i = np.asarray(i, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        length = np.asarray(length, dtype=float)
+        factor = np.ones_like(length) if factor is None else np.asarray(factor, dtype=float)
+        keep = (i != j) & (length > 0)
+        i, j, length, factor = i[keep], j[keep], length[keep], factor[keep]
+        rows, cols = np.r_[i, j], np.r_[j, i]
+        lm = sparse.csr_matrix((np.r_[length, length], (rows, cols)), shape=(n, n))
+        cm = sparse.csr_matrix(
+            (np.r_[length * factor, length * factor], (rows, cols)), shape=(n, n)
+        )
+        # duplicates were summed by csr construction; both matrices stay symmetric
+        return cls(np.asarray(weights, dtype=np.int64), np.asarray(xy, dtype=float), lm, cm)
+
+    @property
+    def n(self) -> int:
+        return len(self.weights)
+
+
+def partition(
+    graph: AtomGraph,
+    *,
+    cap: int,
+    seeds: np.ndarray | None = None,
+    use_metis: bool = True,
+    random_seed: int = 0,
+) -> np.ndarray:
+    """Label atoms ``0..k-1`` (see module docstring). Labels are compact and ordered."""
+    n = graph.n
+    labels = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return labels
+    w = graph.weights
+    if w.sum() == 0:
+        labels[:] = 0
+        return labels
+    over = w > cap
+    nxt = 0
+    for a in np.flatnonzero(over):
+        labels[a] = nxt
+        nxt += 1
+    rest = np.flatnonzero(~over)
+    if len(rest):
+        sub = graph.length[rest][:, rest]
+        ncomp, comp = connected_components(sub, directed=False)
+        for c in range(ncomp):
+            nodes = rest[comp == c]
+            if w[nodes].sum() == 0:
+                continue  # attached to a neighbouring part below
+            sd = None if seeds is None else np.intersect1d(seeds, nodes)
+            lab = _partition_component(
+                graph, nodes, cap=cap, seeds=sd, use_metis=use_metis, random_seed=random_seed
+            )
+            labels[nodes] = lab + nxt
+            nxt += lab.max() + 1
+    _attach_unlabelled(graph, labels)
+    return _relabel(labels)
+
+
+def _attach_unlabelled(graph: AtomGraph, labels: np.ndarray) -> None:
+    """Give zero-weight leftovers (components without households) a neighbour's label."""
+    todo = labels < 0
+    if not todo.any():
+        return
+    if (~todo).sum() == 0:
+        labels[:] = 0
+        return
+    L = graph.length
+    # grow labels outwards over the unlabelled atoms, longest shared edge first
+    heap: list[tuple[float, int, int]] = []
+    for a in np.flatnonzero(~todo):
+        for b, ln in zip(*_nbrs(L, a), strict=True):
+            if labels[b] < 0:
+                heapq.heappush(heap, (-ln, int(b), int(labels[a])))
+    while heap:
+        _, b, lab = heapq.heappop(heap)
+        if labels[b] >= 0:
+            continue
+        labels[b] = lab
+        for c, ln in zip(*_nbrs(L, b), strict=True):
+            if labels[c] < 0:
+                heapq.heappush(heap, (-ln, int(c), lab))
+    # atoms with no shared edge at all: the nearest labelled atom
+    left = np.flatnonzero(labels < 0)
+    if len(left):
+        have = np.flatnonzero(labels >= 0)
+        d = ((graph.xy[left, None, :] - graph.xy[None, have, :]) ** 2).sum(-1)
+        labels[left] = labels[have[d.argmin(axis=1)]]
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    _, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int64)
+
+
+def _nbrs(m: sparse.csr_matrix, a: int) -> tuple[np.ndarray, np.ndarray]:
+    s, e = m.indptr[a], m.indptr[a + 1]
+    return m.indices[s:e], m.data[s:e]
+
+
+# --------------------------------------------------------------------------- component
+
+
+def _partition_component(graph, nodes, *, cap, seeds, use_metis, random_seed) -> np.ndarray:
+    """Partition one connected, non-empty component; labels 0..k-1 over ``nodes``."""
+    w = graph.weights[nodes]
+    total = int(w.sum())
+    kmin = max(1, -(-total // cap))
+    if seeds is not None and len(seeds):
+        kmin = max(kmin, len(seeds))
+    if kmin == 1:
+        return np.zeros(len(nodes), dtype=np.int64)
+    sub = _Sub(graph, nodes)
+    best = None
+    # METIS balances to within a few percent: when total / kmin sits close to the cap,
+    # aiming at slightly more parts often ends with fewer after repair and merging
+    tries = sorted(
+        {
+            min(len(nodes), max(kmin, -(-total // int(cap * f)) if cap * f >= 1 else kmin))
+            for f in (1.0, 0.97, 0.93, 0.88)
+        }
+    )
+    for k in tries:
+        if seeds is not None and len(seeds):
+            init = sub.grow(np.searchsorted(nodes, seeds), k)
+        elif use_metis and _HAVE_METIS and len(nodes) > k:
+            init = sub.metis(k, cap=cap, random_seed=random_seed)
+        else:
+            init = sub.grow(sub.spread_seeds(k), k)
+        lab = sub.repair(init, cap, merge=seeds is None or not len(seeds))
+        score = sub.score(lab, cap)
+        if best is None or score < best[0]:
+            best = (score, lab)
+        if lab.max() + 1 == kmin:
+            break  # cannot do better on the count; keep the first that reaches it
+    return _relabel(best[1])
+
+
+try:  # optional accelerator
+    import pymetis
+
+    _HAVE_METIS = True
+except ImportError:  # pragma: no cover - exercised when pymetis is absent
+    pymetis = None
+    _HAVE_METIS = False
+
+
+class _Sub:
+    """A component as local arrays with Python adjacency for the move loops."""
+
+    def __init__(self, graph: AtomGraph, nodes: np.ndarray) -> None:
+        self.w = graph.weights[nodes].astype(np.int64)
+        self.xy = graph.xy[nodes]
+        self.L = graph.length[nodes][:, nodes].tocsr()
+        self.C = graph.cost[nodes][:, nodes].tocsr()
+        self.n = len(nodes)
+        ind, ptr, cd = self.L.indices.tolist(), self.L.indptr.tolist(), self.C.data.tolist()
+        # plain lists: the move loops below index them millions of times
+        self.adj = [ind[ptr[a] : ptr[a + 1]] for a in range(self.n)]
+        self.cst = [cd[ptr[a] : ptr[a + 1]] for a in range(self.n)]
+        self.wl = self.w.tolist()
+
+    # ---- initial partitions
+    def metis(self, k: int, *, cap: int, random_seed: int) -> np.ndarray:
+        C = self.C
+        ew = np.maximum(1, np.round(C.data * 10)).astype(np.int64)
+        # a little area-free weight for empty atoms keeps METIS from piling them up
+        vw = self.w * 100 + 1
+        target = self.w.sum() / k
+        ufactor = int(np.clip((cap / max(target, 1e-9) - 1) * 1000, 1, 300))
+        opts = pymetis.Options(seed=random_seed, ufactor=ufactor, contig=1)
+        try:
+            res = pymetis.part_graph(
+                k,
+                pymetis.CSRAdjacency(C.indptr.astype(np.int64), C.indices.astype(np.int64)),
+                vweights=vw,
+                eweights=ew,
+                options=opts,
+            )
+        except Exception:
+            return self.grow(self.spread_seeds(k), k)
+        return np.asarray(res.vertex_part, dtype=np.int64)
+
+    def spread_seeds(self, k: int) -> np.ndarray:
+        """Farthest-point seeds (deterministic: start at the north-west-most atom)."""
+        xy = self.xy
+        first = int(np.lexsort((xy[:, 0], -xy[:, 1]))[0])
+        seeds = [first]
+        d = ((xy - xy[first]) ** 2).sum(1)
+        for _ in range(1, k):
+            nxt = int(d.argmax())
+            seeds.append(nxt)
+            d = np.minimum(d, ((xy - xy[nxt]) ** 2).sum(1))
+        return np.array(seeds)
+
+    def grow(self, seeds: np.ndarray, k: int) -> np.ndarray:
+        """Grow parts from seeds, lightest part first (balanced region growing)."""
+        lab = np.full(self.n, -1, dtype=np.int64)
+        seeds = list(dict.fromkeys(int(s) for s in seeds))[:k]
+        load = np.zeros(len(seeds))
+        frontier: list[list[tuple[float, int]]] = [[] for _ in seeds]
+        for p, s in enumerate(seeds):
+            lab[s] = p
+            load[p] = self.w[s]
+            for b in self.adj[s]:
+                heapq.heappush(frontier[p], (self._d2(s, b), int(b)))
+        order = []  # parts still able to grow
+        active = set(range(len(seeds)))
+        while active:
+            p = min(active, key=lambda q: (load[q], q))
+            f = frontier[p]
+            while f and lab[f[0][1]] >= 0:
+                heapq.heappop(f)
+            if not f:
+                active.discard(p)
+                continue
+            _, b = heapq.heappop(f)
+            lab[b] = p
+            load[p] += self.w[b]
+            order.append(b)
+            for c in self.adj[b]:
+                if lab[c] < 0:
+                    heapq.heappush(f, (self._d2(seeds[p], c), int(c)))
+        if (lab < 0).any():  # unreachable from seeds cannot happen in a component
+            lab[lab < 0] = 0
+        return lab
+
+    def _d2(self, a: int, b: int) -> float:
+        d = self.xy[a] - self.xy[b]
+        return float(d @ d)
+
+    # ---- repair and refinement
+    def repair(self, lab: np.ndarray, cap: int, *, merge: bool = True) -> np.ndarray:
+        lab = _relabel(lab)
+        lab = self._contiguity(lab)
+        lab = self._cap_moves(lab, cap)
+        lab = self._split_over(lab, cap)
+        if merge:  # seeded runs keep one part per seed
+            lab = self._merge(lab, cap)
+        lab = self._refine(lab, cap)
+        return _relabel(lab)
+
+    def _contiguity(self, lab: np.ndarray) -> np.ndarray:
+        for _ in range(self.n):
+            L = self.L.tocoo()
+            same = lab[L.row] == lab[L.col]
+            m = sparse.csr_matrix(
+                (np.ones(same.sum()), (L.row[same], L.col[same])), shape=(self.n, self.n)
+            )
+            ncomp, comp = connected_components(m, directed=False)
+            # main component of each label: most households, then most atoms
+            cw = np.bincount(comp, weights=self.w, minlength=ncomp)
+            cn = np.bincount(comp, minlength=ncomp)
+            clab = np.zeros(ncomp, dtype=np.int64)
+            clab[comp] = lab
+            order = np.lexsort((-cn, -cw, clab))
+            main = np.zeros(ncomp, dtype=bool)
+            first = np.r_[True, clab[order][1:] != clab[order][:-1]]
+            main[order[first]] = True
+            if main.all():
+                return lab
+            # move each stray component to the neighbouring label it shares most with
+            for c in np.flatnonzero(~main):
+                members = np.flatnonzero(comp == c)
+                shared: dict[int, float] = {}
+                for a in members:
+                    for b, ln in zip(self.adj[a], self.cst[a], strict=True):
+                        if comp[b] != c:
+                            shared[int(lab[b])] = shared.get(int(lab[b]), 0.0) + ln
+                if shared:
+                    lab[members] = max(shared, key=lambda q: (shared[q], -q))
+            lab = _relabel(lab)
+        return lab
+
+    def _connected_without(self, lab: np.ndarray, a: int) -> bool:
+        """Does a's part stay connected when ``a`` leaves it?"""
+        p = lab[a]
+        same = [b for b in self.adj[a] if lab[b] == p]
+        if len(same) <= 1:
+            return True
+        seen = {a, same[0]}
+        q = deque([same[0]])
+        targets = set(same[1:])
+        while q and targets:
+            u = q.popleft()
+            for b in self.adj[u]:
+                if lab[b] == p and b not in seen:
+                    seen.add(b)
+                    targets.discard(b)
+                    q.append(b)
+        return not targets
+
+    def _gain(self, lab, a: int, q: int) -> float:
+        """Cut-cost change (negative = better) of moving atom ``a`` into part ``q``."""
+        p = lab[a]
+        g = 0.0
+        for b, c in zip(self.adj[a], self.cst[a], strict=True):
+            lb = lab[b]
+            if lb == p:
+                g += c
+            elif lb == q:
+                g -= c
+        return g
+
+    def _cap_moves(self, lab: np.ndarray, cap: int) -> np.ndarray:
+        load = np.bincount(lab, weights=self.w).astype(np.int64)
+        budget = 4 * self.n
+        while budget > 0 and (load > cap).any():
+            budget -= 1
+            p = int(np.argmax(load))
+            best = None
+            for a in np.flatnonzero(lab == p):
+                if load[p] - self.w[a] <= 0:
+                    continue
+                for q in {int(lab[b]) for b in self.adj[a] if lab[b] != p}:
+                    if load[q] + self.w[a] > cap:
+                        continue
+                    key = (self._gain(lab, a, q), load[q], -self.w[a], int(a), q)
+                    if best is None or key < best[0]:
+                        if self._connected_without(lab, a):
+                            best = (key, a, q)
+            if best is None:
+                break
+            _, a, q = best
+            load[p] -= self.w[a]
+            load[q] += self.w[a]
+            lab[a] = q
+        return lab
+
+    def _split_over(self, lab: np.ndarray, cap: int) -> np.ndarray:
+        """Split parts above the cap by an optimal greedy partition of a BFS tree."""
+        load = np.bincount(lab, weights=self.w).astype(np.int64)
+        nxt = lab.max() + 1
+        for p in np.flatnonzero(load > cap):
+            members = np.flatnonzero(lab == p)
+            sub = self.L[members][:, members]
+            pieces = _tree_partition(sub, self.w[members], self.xy[members], cap)
+            lab[members] = np.where(pieces == 0, p, pieces + nxt - 1)
+            nxt += pieces.max()
+        return lab
+
+    def _merge(self, lab: np.ndarray, cap: int) -> np.ndarray:
+        """Merge adjacent parts whose sum fits, lightest pair first."""
+        while True:
+            load = np.bincount(lab, weights=self.w).astype(np.int64)
+            L = self.C.tocoo()
+            pa, pb = lab[L.row], lab[L.col]
+            m = pa < pb
+            if not m.any():
+                return lab
+            pairs = np.unique(np.c_[pa[m], pb[m]], axis=0)
+            tot = load[pairs[:, 0]] + load[pairs[:, 1]]
+            ok = tot <= cap
+            if not ok.any():
+                return lab
+            pairs, tot = pairs[ok], tot[ok]
+            used: set[int] = set()
+            for idx in np.lexsort((pairs[:, 1], pairs[:, 0], tot)):
+                a, b = (int(v) for v in pairs[idx])
+                if a in used or b in used:
+                    continue
+                used |= {a, b}
+                lab[lab == b] = a
+            lab = _relabel(lab)
+
+    def _refine(self, lab: np.ndarray, cap: int, passes: int = 6) -> np.ndarray:
+        """Boundary moves that improve balance, or compactness at equal balance."""
+        load = np.bincount(lab, weights=self.w).astype(np.int64).tolist()
+        count = np.bincount(lab).astype(np.int64).tolist()
+        L = self.L.tocoo()
+        labl = lab.tolist()
+        for _ in range(passes):
+            moved = 0
+            la = np.asarray(labl)
+            boundary = np.unique(L.row[la[L.row] != la[L.col]]).tolist()
+            for a in boundary:
+                p = labl[a]
+                if count[p] <= 1:
+                    continue
+                wa = self.wl[a]
+                best = None
+                for q in sorted({labl[b] for b in self.adj[a]} - {p}):
+                    if load[q] + wa > cap:
+                        continue
+                    gain = self._gain(labl, a, q)
+                    diff = load[p] - load[q]
+                    if wa > 0 and diff > wa and gain <= 0.5 * self._perim(a):
+                        key = (0, -diff, gain)  # strictly reduces the spread
+                    elif (wa == 0 or diff == wa) and gain < -1e-9:
+                        key = (1, gain, 0)  # same spread, shorter cut
+                    else:
+                        continue
+                    if best is None or key < best[0]:
+                        best = (key, q)
+                if best is None or not self._connected_without(labl, a):
+                    continue
+                q = best[1]
+                labl[a] = q
+                load[p] -= wa
+                load[q] += wa
+                count[p] -= 1
+                count[q] += 1
+                moved += 1
+            if not moved:
+                break
+        return np.asarray(labl, dtype=np.int64)
+
+    def _perim(self, a: int) -> float:
+        return sum(self.cst[a])
+
+    def score(self, lab: np.ndarray, cap: int) -> tuple:
+        load = np.bincount(lab, weights=self.w)
+        L = self.C.tocoo()
+        cut = L.data[lab[L.row] != lab[L.col]].sum() / 2
+        return (
+            int(lab.max() + 1),
+            int((load > cap).sum()),
+            float(load.max()),
+            float(load.std()),
+            float(cut),
+        )
+
+
+def _tree_partition(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, cap: int) -> np.ndarray:
+    """Fewest subtrees of a BFS spanning tree with weight <= cap (Kundu & Misra greedy).
+
+    Every atom weighs at most ``cap``. Returns labels 0..k-1 with 0 for the root's part.
+    """
+    n = len(w)
+    root = int(np.lexsort((xy[:, 0], -xy[:, 1]))[0])
+    ncomp, comp = connected_components(adj, directed=False)
+    order_all: list[int] = []
+    parent = np.full(n, -1, dtype=np.int64)
+    roots = [root] + [int(np.flatnonzero(comp == c)[0]) for c in range(ncomp) if c != comp[root]]
+    for r in roots:
+        order, pred = breadth_first_order(adj, r, directed=False)
+        order_all += order.tolist()
+        parent[order] = np.where(pred[order] >= 0, pred[order], -1)
+    acc = w.astype(np.int64).copy()
+    cut = np.zeros(n, dtype=bool)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for v in order_all:
+        if parent[v] >= 0:
+            children[parent[v]].append(v)
+    for v in reversed(order_all):
+        kids = children[v]
+        if kids:
+            total = w[v] + sum(acc[c] for c in kids)
+            for c in sorted(kids, key=lambda c: -acc[c]):
+                if total <= cap:
+                    break
+                cut[c] = True
+                total -= acc[c]
+            acc[v] = total
+    cut[roots] = True
+    lab = np.full(n, -1, dtype=np.int64)
+    k = 0
+    for v in order_all:  # BFS order: parents before children
+        if cut[v]:
+            lab[v] = k
+            k += 1
+        else:
+            lab[v] = lab[parent[v]]
+    return lab

@@ -1,0 +1,867 @@
+"""Split residential communities into grid units balanced by households.
+
+:func:`split_communities` turns ``communities`` and ``buildings`` into a ``units``
+layer (``kind="community_grid"``) such that, in every community part:
+
+- units tile the part exactly (no gap, no overlap; overlays on a 1 mm grid) and each
+  unit is one Polygon;
+- every building belongs to exactly one unit; no unit boundary cuts a footprint, and
+  overlapping footprints (OSM building parts) form one cluster kept whole;
+- no unit holds more than ``max_households`` unless one cluster alone does (then it
+  is a unit of its own, with a warning);
+- the number of units stays close to ``ceil(households / max_households)``, units
+  are balanced and compact, and their boundaries follow ``barriers`` where possible.
+
+How: atoms (one cell per building cluster, Voronoi cells cut by barriers, footprints
+kept whole, see :mod:`gridkit._community_atoms`), a shared-edge graph of atoms, and a
+balanced contiguous partition of that graph (METIS when ``pymetis`` is installed,
+then repair and refinement that guarantee contiguity and the cap, see
+:mod:`gridkit._partition`). Every community is processed on its own, in the UTM zone
+of its own centre, so a change in one community leaves every other community's units
+and ids untouched.
+
+The report of a run is in ``units.attrs["report"]`` (:class:`CommunitySplitReport`).
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> communities = gpd.GeoDataFrame(
+...     {"community_id": ["C1"], "name": ["荷塘"], "admin_code": ["430202001001"]},
+...     geometry=[box(0, 0, 200, 100)], crs=32649)
+>>> buildings = gpd.GeoDataFrame(
+...     {"building_id": [f"B{i}" for i in range(8)], "households": [30] * 8},
+...     geometry=[box(10 + 25 * i, 40, 25 + 25 * i, 60) for i in range(8)], crs=32649)
+>>> units = split_communities(communities, buildings, max_households=100)
+>>> len(units), int(units.households.max()) <= 100
+(3, True)
+>>> units.unit_id.tolist()
+['C1-001', 'C1-002', 'C1-003']
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from shapely import STRtree
+
+from gridkit._community_atoms import GRID_M, build_atoms
+from gridkit._partition import AtomGraph, partition
+from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
+
+__all__ = [
+    "M2_PER_HOUSEHOLD",
+    "CommunitySplitReport",
+    "estimate_households",
+    "split_communities",
+]
+
+M2_PER_HOUSEHOLD = 90.0
+"""Floor area per household used by :func:`estimate_households` (m²)."""
+
+BARRIER_FACTOR = 0.2
+"""Cut cost of a shared edge lying on a barrier, relative to an ordinary edge."""
+
+DEFAULT_CELL_AREA_M2 = 10_000.0
+
+WGS84 = pyproj.CRS.from_epsg(4326)
+
+
+@dataclass
+class CommunitySplitReport:
+    """Figures and findings of a :func:`split_communities` run.
+
+    Attributes
+    ----------
+    n_units, min_units
+        Units made, and the lower bound ``sum over parts of ceil(households / cap)``
+        (plus one unit per over-cap cluster and per empty part).
+    max_households, mean_households, cv_households
+        Household load of units: maximum, mean, coefficient of variation.
+    mean_polsby_popper
+        Mean compactness ``4 pi A / P^2`` of the units (1 = circle).
+    barrier_share
+        Share of the length of boundaries between units that lies on barriers.
+    over_cap_units, oversized_buildings
+        Unit ids above the cap (each a single over-cap cluster) and their buildings.
+    outside_buildings, straddling_buildings
+        Building ids outside every community (in no unit), and building ids whose
+        footprint crosses their community's boundary (assigned by representative
+        point; the footprint is clipped there).
+    estimated_households
+        Building ids whose households were estimated.
+    empty_communities
+        Community ids without buildings (one unit with 0 households each).
+    building_units
+        ``building_id -> unit_id`` for every building (missing for outside ones).
+    """
+
+    method: str = "balanced"
+    n_units: int = 0
+    min_units: int = 0
+    max_households: float = 0.0
+    mean_households: float = 0.0
+    cv_households: float = 0.0
+    mean_polsby_popper: float = 0.0
+    barrier_share: float = float("nan")
+    over_cap_units: list[str] = field(default_factory=list)
+    oversized_buildings: list[str] = field(default_factory=list)
+    outside_buildings: list[str] = field(default_factory=list)
+    straddling_buildings: list[str] = field(default_factory=list)
+    estimated_households: list[str] = field(default_factory=list)
+    empty_communities: list[str] = field(default_factory=list)
+    building_units: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+
+    def figures(self) -> dict[str, float]:
+        """The numeric figures as a flat dict."""
+        return {
+            k: getattr(self, k)
+            for k in (
+                "n_units",
+                "min_units",
+                "max_households",
+                "mean_households",
+                "cv_households",
+                "mean_polsby_popper",
+                "barrier_share",
+            )
+        }
+
+
+# --------------------------------------------------------------------------- households
+
+
+def estimate_households(
+    buildings: gpd.GeoDataFrame,
+    *,
+    levels_col: str = "building:levels",
+    m2_per_household: float = M2_PER_HOUSEHOLD,
+    default_levels: float = 1.0,
+) -> pd.Series:
+    """Estimate households from floor area: footprint area x levels / ``m2_per_household``.
+
+    Levels come from ``levels_col`` (OSM ``building:levels``; text such as ``"4"`` or
+    ``"4;5"`` is read as its first number), ``default_levels`` when missing. Rounded
+    to the nearest integer; point buildings count 1 household.
+
+    Parameters
+    ----------
+    buildings
+        Buildings with a CRS.
+    levels_col, m2_per_household, default_levels
+        See above.
+
+    Returns
+    -------
+    pandas.Series of int64, indexed like ``buildings``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> b = gpd.GeoDataFrame({"building:levels": ["3", None]},
+    ...                      geometry=[box(0, 0, 30, 30), box(0, 40, 30, 70)], crs=32649)
+    >>> estimate_households(b).tolist()
+    [30, 10]
+    """
+    from gridkit.crs import local_metric_crs
+
+    geom = buildings.geometry
+    if buildings.crs is not None and not pyproj.CRS(buildings.crs).is_projected:
+        geom = geom.to_crs(local_metric_crs(buildings))
+    area = shapely.area(np.asarray(geom.array))
+    if levels_col in buildings.columns:
+        lv = buildings[levels_col]
+        if not pd.api.types.is_numeric_dtype(lv.dtype):
+            lv = lv.astype("string").str.extract(r"(\d+(?:\.\d+)?)", expand=False)
+        levels = pd.to_numeric(lv, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        levels = np.where(np.isfinite(levels) & (levels > 0), levels, default_levels)
+    else:
+        levels = np.full(len(buildings), default_levels)
+    hh = np.rint(area * levels / m2_per_household)
+    is_point = shapely.get_type_id(np.asarray(geom.array)) == 0
+    hh = np.where(is_point, 1, hh)
+    return pd.Series(hh.astype(np.int64), index=buildings.index, name="households")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _require(df: object, name: str, cols: list[str]) -> gpd.GeoDataFrame:
+    if not isinstance(df, gpd.GeoDataFrame):
+        raise InvalidLayerError(f"{name}: expected a GeoDataFrame, got {type(df).__name__}.")
+    if df.crs is None:
+        raise InvalidLayerError(
+            f"{name} has no CRS.", hint="Set one with .set_crs(...) (e.g. 4326 or a UTM zone)."
+        )
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InvalidLayerError(
+            f"{name} is missing column(s) {', '.join(missing)}.",
+            hint=f"Columns present: {', '.join(map(str, df.columns))}.",
+        )
+    ids = df[cols[0]]
+    if ids.isna().any():
+        raise InvalidLayerError(
+            f"{name}: column {cols[0]!r} has empty values in rows "
+            f"{format_rows(df.index[ids.isna()])}."
+        )
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        raise InvalidLayerError(
+            f"{name}: duplicate {cols[0]} values "
+            f"{format_rows(sorted(map(str, pd.unique(ids[dup]))))}.",
+            hint="Ids must be unique.",
+        )
+    return df
+
+
+def _clean_geoms(
+    df: gpd.GeoDataFrame, name: str, id_col: str, *, polygonal_only: bool
+) -> gpd.GeoDataFrame:
+    """Repair invalid geometries (with a warning naming them); reject missing ones."""
+    g = np.asarray(df.geometry.array)
+    missing = shapely.is_missing(g) | shapely.is_empty(g)
+    if missing.any():
+        raise InvalidLayerError(
+            f"{name}: rows {format_rows(df.loc[missing, id_col])} have no geometry.",
+            hint="Drop or fix them.",
+        )
+    t = shapely.get_type_id(g)
+    allowed = (3, 6) if polygonal_only else (0, 3, 6)
+    wrong = ~np.isin(t, allowed)
+    if wrong.any():
+        raise InvalidLayerError(
+            f"{name}: rows {format_rows(df.loc[wrong, id_col])} are not "
+            f"{'polygons' if polygonal_only else 'polygons or points'}."
+        )
+    bad = ~shapely.is_valid(g)
+    if bad.any():
+        fixed = shapely.make_valid(g[bad])
+        polys = [
+            shapely.union_all(
+                shapely.get_parts(f)[np.isin(shapely.get_type_id(shapely.get_parts(f)), (3, 6))]
+            )
+            for f in fixed
+        ]
+        warnings.warn(
+            f"{name}: repaired invalid geometries of {format_rows(df.loc[bad, id_col])} "
+            "(shapely.make_valid, polygon parts kept).",
+            GridkitWarning,
+            stacklevel=3,
+        )
+        df = df.copy()
+        g = g.copy()
+        g[bad] = polys
+        df = df.set_geometry(gpd.GeoSeries(g, index=df.index, crs=df.crs))
+    return df
+
+
+def _zone_crs(lon: float, lat: float) -> pyproj.CRS:
+    zone = int(np.clip(np.floor((lon + 180) / 6) + 1, 1, 60))
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def split_communities(
+    communities: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    max_households: int,
+    households_col: str = "households",
+    barriers: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    min_households: int | None = None,
+    locked: gpd.GeoDataFrame | None = None,
+    seeds: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    method: Literal["balanced", "square", "h3"] = "balanced",
+    cell_area_m2: float = DEFAULT_CELL_AREA_M2,
+    estimate: Callable[[gpd.GeoDataFrame], pd.Series] | None = None,
+    version: int = 1,
+) -> gpd.GeoDataFrame:
+    """Split communities into grid units balanced by households.
+
+    Parameters
+    ----------
+    communities
+        ``communities`` layer: ``community_id`` (and ``admin_code``; the community id
+        is used when it is missing), Polygon/MultiPolygon, any CRS.
+    buildings
+        ``buildings`` layer: ``building_id``, households in ``households_col``,
+        Polygon/MultiPolygon footprints or Points.
+    max_households
+        Household cap per unit. A building cluster above it is a unit of its own
+        (with a :class:`~gridkit.errors.GridkitWarning`).
+    households_col
+        Column with households. Missing values (or a missing column) are estimated
+        by ``estimate`` (default :func:`estimate_households`: floor area / 90 m²).
+    barriers
+        Lines (roads, rivers, walls). Unit boundaries prefer to run along them.
+    min_households
+        Units below this are reported by :func:`community_problems`; the partition
+        already merges adjacent units whose total fits under the cap.
+    locked
+        Existing ``units`` kept exactly (geometry and id); the rest of each community
+        is partitioned around them. Buildings inside a locked unit count there.
+    seeds
+        Points: in each community part, at least one unit per seed, grown from the
+        seeds instead of METIS.
+    method
+        ``"balanced"`` (default), or regular cells of ``cell_area_m2`` clipped to the
+        communities: ``"square"`` (squares on a grid aligned to multiples of the side
+        in each community's UTM zone) or ``"h3"`` (H3 cells of the resolution whose
+        mean area is closest, containment mode *overlap*: every cell touching the
+        community, clipped to it). Regular cells ignore the cap (over-cap units are
+        reported) and are exploded into single polygons.
+    cell_area_m2
+        Target cell area of ``"square"`` and ``"h3"``.
+    estimate
+        ``buildings -> Series`` of households, for rows without a value.
+    version
+        Written to the ``version`` column.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The ``units`` layer in WGS84: ``unit_id`` (``{community_id}-{seq:03d}``,
+        numbered north to south, west to east), ``kind="community_grid"``,
+        ``parent_id`` (community id), ``admin_code``, ``households``, ``area_m2``
+        (exact, metric), ``version``, plus ``n_buildings`` and ``polsby_popper``.
+        ``attrs["report"]`` holds a :class:`CommunitySplitReport`.
+
+    Raises
+    ------
+    InvalidLayerError
+        Missing columns, duplicate ids, missing geometry, negative households,
+        overlapping communities (listed with ids and overlap areas).
+    GridkitError
+        ``method="h3"`` without the ``h3`` package.
+    """
+    if method not in ("balanced", "square", "h3"):
+        raise GridkitError(f"Unknown method {method!r}.", hint="Use 'balanced', 'square' or 'h3'.")
+    if method == "h3":
+        try:
+            import h3  # noqa: F401
+        except ImportError:
+            raise GridkitError(
+                "method='h3' needs the h3 package.", hint="pip install h3, or use method='square'."
+            ) from None
+    if not isinstance(max_households, int | np.integer) or max_households < 1:
+        raise GridkitError(f"max_households must be a positive integer, got {max_households!r}.")
+    communities = _require(communities, "communities", ["community_id"])
+    buildings = _require(buildings, "buildings", ["building_id"])
+    communities = _clean_geoms(communities, "communities", "community_id", polygonal_only=True)
+    buildings = _clean_geoms(buildings, "buildings", "building_id", polygonal_only=False)
+    report = CommunitySplitReport(method=method)
+
+    hh = _households(buildings, households_col, estimate, report)
+    comm = communities.to_crs(WGS84)
+    # a canonical building order makes the result independent of the input row order
+    border = np.argsort(buildings["building_id"].astype(str).to_numpy(), kind="stable")
+    bld = buildings.iloc[border].to_crs(WGS84)
+    hh = hh[border]
+    if "admin_code" not in comm.columns:
+        comm = comm.assign(admin_code=comm["community_id"].astype(str))
+    bar = None
+    if barriers is not None:
+        bar = barriers.geometry if isinstance(barriers, gpd.GeoDataFrame) else barriers
+        if bar.crs is None:
+            raise InvalidLayerError("barriers have no CRS.", hint="Set one with .set_crs().")
+        bar = bar.to_crs(WGS84)
+    seed_g = None
+    if seeds is not None:
+        seed_g = (seeds.geometry if isinstance(seeds, gpd.GeoDataFrame) else seeds).to_crs(WGS84)
+    lock = None
+    if locked is not None and len(locked):
+        lock = _require(locked, "locked", ["unit_id"]).to_crs(WGS84)
+
+    cent = shapely.centroid(np.asarray(comm.geometry.array))
+    cx, cy = shapely.get_x(cent), shapely.get_y(cent)
+    zones = [_zone_crs(x, y) for x, y in zip(cx, cy, strict=True)]
+    zone_key = np.array([z.to_epsg() for z in zones])
+    order = np.argsort(comm["community_id"].astype(str).to_numpy(), kind="stable")
+
+    out_frames: list[gpd.GeoDataFrame] = []
+    b_unit = pd.Series(pd.NA, index=bld.index, dtype=object)
+    assigned = np.zeros(len(bld), dtype=bool)
+    stats = _Stats()
+    for epsg in sorted(set(zone_key.tolist())):
+        crs = pyproj.CRS.from_epsg(epsg)
+        idx = order[zone_key[order] == epsg]
+        cm = comm.iloc[idx].to_crs(crs)
+        _check_overlaps(cm)
+        bm = bld.to_crs(crs)
+        cgeo = np.asarray(cm.geometry.array)
+        bgeo = shapely.set_precision(np.asarray(bm.geometry.array), GRID_M)
+        which = _assign(bgeo, cgeo)  # community position in cm, -1 outside
+        which[assigned] = -1  # already placed by an earlier zone
+        assigned |= which >= 0
+        _report_straddlers(bgeo, cgeo, which, bm["building_id"], report)
+        bar_m = None if bar is None else np.asarray(bar.to_crs(crs).array)
+        seed_m = None if seed_g is None else np.asarray(seed_g.to_crs(crs).array)
+        lock_m = None
+        if lock is not None:
+            lock_m = lock.to_crs(crs)
+            lock_m["_wgs84"] = np.asarray(lock.geometry.array)  # returned untouched
+        for pos in range(len(cm)):
+            row = cm.iloc[pos]
+            members = np.flatnonzero(which == pos)
+            frame, bunits = _split_one(
+                row,
+                cgeo[pos],
+                bgeo[members],
+                hh[members],
+                bm["building_id"].to_numpy()[members],
+                cap=int(max_households),
+                barriers=bar_m,
+                seeds=seed_m,
+                locked=lock_m,
+                method=method,
+                cell_area_m2=cell_area_m2,
+                crs=crs,
+                stats=stats,
+                report=report,
+            )
+            b_unit.iloc[members] = bunits
+            out_frames.append(frame.assign(version=version))
+    outside = ~assigned
+    if outside.any():
+        report.outside_buildings = [str(v) for v in bld.loc[outside, "building_id"]]
+        warnings.warn(
+            f"{outside.sum()} building(s) lie outside every community and are in no unit: "
+            f"{format_rows(report.outside_buildings)}.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+    units = pd.concat(out_frames, ignore_index=True) if out_frames else None
+    units = gpd.GeoDataFrame(units, geometry="geometry", crs=WGS84)
+    cols = [
+        "unit_id",
+        "kind",
+        "parent_id",
+        "admin_code",
+        "households",
+        "area_m2",
+        "version",
+        "n_buildings",
+        "polsby_popper",
+        "geometry",
+    ]
+    units = units[cols]
+    units["households"] = units["households"].astype(np.int64)
+    report.building_units = pd.Series(
+        b_unit.to_numpy(), index=bld["building_id"].to_numpy(), name="unit_id"
+    )
+    _finish_report(units, report, stats, max_households)
+    units.attrs["report"] = report
+    return units
+
+
+@dataclass
+class _Stats:
+    min_units: int = 0
+    cut_len: float = 0.0
+    cut_barrier: float = 0.0
+
+
+def _households(bld: gpd.GeoDataFrame, col: str, estimate, report) -> np.ndarray:
+    if col in bld.columns:
+        raw = pd.to_numeric(bld[col], errors="coerce")
+        bad = bld[col].notna() & raw.isna()
+        if bad.any():
+            raise InvalidLayerError(
+                f"buildings: column {col!r} is not numeric in rows "
+                f"{format_rows(bld.loc[bad, 'building_id'])}."
+            )
+        miss = raw.isna().to_numpy()
+    else:
+        raw = pd.Series(np.nan, index=bld.index)
+        miss = np.ones(len(bld), dtype=bool)
+    values = raw.to_numpy(dtype=float, na_value=np.nan)
+    if miss.any():
+        est = (estimate or estimate_households)(bld)
+        values = np.where(miss, np.asarray(est, dtype=float), values)
+        report.estimated_households = [str(v) for v in bld.loc[miss, "building_id"]]
+    if (values < 0).any():
+        raise InvalidLayerError(
+            f"buildings: negative households in rows "
+            f"{format_rows(bld.loc[values < 0, 'building_id'])}."
+        )
+    return np.rint(values).astype(np.int64)
+
+
+def _check_overlaps(cm: gpd.GeoDataFrame) -> None:
+    g = np.asarray(cm.geometry.array)
+    i, j = STRtree(g).query(g, predicate="intersects")
+    m = i < j
+    i, j = i[m], j[m]
+    if not len(i):
+        return
+    area = shapely.area(shapely.intersection(g[i], g[j], grid_size=GRID_M))
+    bad = area > 0
+    if bad.any():
+        ids = cm["community_id"].to_numpy()
+        pairs = [
+            f"{ids[a]}/{ids[b]} ({ar:.1f} m²)"
+            for a, b, ar in zip(i[bad], j[bad], area[bad], strict=True)
+        ]
+        raise InvalidLayerError(
+            f"communities overlap: {format_rows(pairs)}.",
+            hint="Communities must not overlap: fix the boundaries (snap them, or "
+            "difference one from the other) and run again.",
+            problems=pairs,
+            rows=[ids[a] for a in i[bad]] + [ids[b] for b in j[bad]],
+        )
+
+
+def _assign(bgeo: np.ndarray, cgeo: np.ndarray) -> np.ndarray:
+    """Community position holding each building's representative point (-1: none)."""
+    pts = shapely.point_on_surface(bgeo)
+    ci, bi = STRtree(pts).query(cgeo, predicate="intersects")
+    which = np.full(len(bgeo), -1, dtype=np.int64)
+    order = np.lexsort((ci, bi))  # a point on a shared edge: the first community
+    ci, bi = ci[order], bi[order]
+    first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
+    which[bi[first]] = ci[first]
+    return which
+
+
+def _report_straddlers(bgeo, cgeo, which, ids, report) -> None:
+    inside = np.flatnonzero(which >= 0)
+    poly = inside[shapely.get_type_id(bgeo[inside]) != 0]
+    if not len(poly):
+        return
+    out = shapely.area(shapely.difference(bgeo[poly], cgeo[which[poly]], grid_size=GRID_M))
+    s = poly[out > 1e-6 * np.maximum(shapely.area(bgeo[poly]), 1.0)]
+    if len(s):
+        found = [str(v) for v in ids.to_numpy()[s]]
+        report.straddling_buildings += found
+        warnings.warn(
+            f"{len(found)} building(s) straddle a community boundary; each belongs to the "
+            f"community holding its representative point and is clipped there: "
+            f"{format_rows(found)}.",
+            GridkitWarning,
+            stacklevel=4,
+        )
+
+
+def _clusters(geoms: np.ndarray) -> np.ndarray:
+    """Cluster ids: connected groups of footprints overlapping with positive area."""
+    n = len(geoms)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    i, j = STRtree(geoms).query(geoms, predicate="intersects")
+    m = i < j
+    i, j = i[m], j[m]
+    if len(i):
+        pt = (shapely.get_type_id(geoms[i]) == 0) | (shapely.get_type_id(geoms[j]) == 0)
+        ov = np.zeros(len(i), dtype=bool)
+        ov[pt] = True
+        poly = ~pt
+        ov[poly] = (
+            shapely.area(shapely.intersection(geoms[i[poly]], geoms[j[poly]], grid_size=GRID_M)) > 0
+        )
+        i, j = i[ov], j[ov]
+    g = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(g, directed=False)[1]
+
+
+def _split_one(
+    row,
+    cgeom,
+    bgeo,
+    hh,
+    bids,
+    *,
+    cap,
+    barriers,
+    seeds,
+    locked,
+    method,
+    cell_area_m2,
+    crs,
+    stats,
+    report,
+):
+    """Units of one community (metric ``crs``); returns (frame in WGS84, unit per building)."""
+    cid = str(row["community_id"])
+    admin = str(row["admin_code"])
+    bunit = np.full(len(bgeo), None, dtype=object)
+    units_geo: list = []
+    units_key: list = []  # (kind, payload): ("new", ...) or ("locked", unit_id)
+    hh_u: list[int] = []
+    nb_u: list[int] = []
+    member_u: list[np.ndarray] = []
+
+    area = cgeom
+    if locked is not None:
+        lg = np.asarray(locked.geometry.array)
+        mine = (
+            locked["parent_id"].astype(str).to_numpy() == cid
+            if "parent_id" in locked
+            else shapely.intersects(shapely.point_on_surface(lg), cgeom)
+        )
+        for k in np.flatnonzero(mine):
+            units_geo.append(lg[k])
+            units_key.append(("locked", str(locked["unit_id"].iloc[k])))
+            inside = shapely.intersects(shapely.point_on_surface(bgeo), lg[k])
+            inside &= np.array([u is None for u in bunit])
+            bunit[inside] = units_key[-1][1]
+            hh_u.append(int(hh[inside].sum()))
+            nb_u.append(int(inside.sum()))
+            member_u.append(np.flatnonzero(inside))
+        if mine.any():
+            area = shapely.difference(
+                cgeom, shapely.union_all(lg[mine], grid_size=GRID_M), grid_size=GRID_M
+            )
+    free = (
+        np.flatnonzero(np.array([u is None for u in bunit], dtype=bool))
+        if len(bunit)
+        else np.zeros(0, dtype=np.int64)
+    )
+    parts = shapely.get_parts(area)
+    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
+    part_of = np.full(len(bgeo), -1, dtype=np.int64)
+    if len(free) and len(parts):
+        pts = shapely.point_on_surface(bgeo[free])
+        pi, bi = STRtree(pts).query(parts, predicate="intersects")
+        o = np.lexsort((pi, bi))
+        pi, bi = pi[o], bi[o]
+        first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
+        part_of[free[bi[first]]] = pi[first]
+        lost = free[part_of[free] < 0]  # inside the community, not in a part: nearest
+        if len(lost):
+            d = shapely.distance(shapely.point_on_surface(bgeo[lost])[:, None], parts[None, :])
+            part_of[lost] = d.argmin(axis=1)
+
+    for p, part in enumerate(parts):
+        members = np.flatnonzero(part_of == p)
+        if method != "balanced":
+            cells = _regular_cells(part, method, cell_area_m2, crs)
+            pts = shapely.point_on_surface(bgeo[members])
+            ci, bi = STRtree(pts).query(cells, predicate="intersects")
+            o = np.lexsort((ci, bi))
+            ci, bi = ci[o], bi[o]
+            first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
+            owner = np.zeros(len(members), dtype=np.int64)
+            owner[bi[first]] = ci[first]
+            for c, g in enumerate(cells):
+                mm = members[owner == c]
+                units_geo.append(g)
+                units_key.append(("new", None))
+                hh_u.append(int(hh[mm].sum()))
+                nb_u.append(len(mm))
+                member_u.append(mm)
+            stats.min_units += max(1, -(-int(hh[members].sum()) // cap))
+            continue
+        if len(members) == 0:
+            units_geo.append(part)
+            units_key.append(("new", None))
+            hh_u.append(0)
+            nb_u.append(0)
+            member_u.append(members)
+            stats.min_units += 1
+            continue
+        cl = _clusters(bgeo[members])
+        ncl = cl.max() + 1
+        cl_hh = np.bincount(cl, weights=hh[members], minlength=ncl).astype(np.int64)
+        # cluster footprint and point: deterministic order by the point's coordinates
+        fps = (
+            np.array(
+                [shapely.union_all(bgeo[members[cl == c]], grid_size=GRID_M) for c in range(ncl)],
+                dtype=object,
+            )
+            if ncl < len(members)
+            else bgeo[members][np.argsort(cl)]
+        )
+        areas = shapely.area(bgeo[members])
+        big = np.zeros(ncl, dtype=np.int64)
+        o = np.lexsort((-areas, cl))
+        big[cl[o][::-1]] = members[o][::-1]  # largest member of each cluster
+        cpt = shapely.point_on_surface(bgeo[big])
+        cpt = np.where(
+            shapely.intersects(cpt, part),
+            cpt,
+            shapely.point_on_surface(shapely.intersection(fps, part, grid_size=GRID_M)),
+        )
+        atoms = build_atoms(part, fps, cpt, barriers=barriers)
+        aw = np.where(atoms.cluster >= 0, cl_hh[np.maximum(atoms.cluster, 0)], 0)
+        xy = shapely.get_coordinates(shapely.centroid(atoms.geoms))
+        factor = np.where(atoms.edge_barrier, BARRIER_FACTOR, 1.0)
+        graph = AtomGraph.from_edges(aw, xy, atoms.edge_i, atoms.edge_j, atoms.edge_len, factor)
+        seed_atoms = None
+        if seeds is not None:
+            sp = seeds[shapely.intersects(seeds, part)]
+            if len(sp):
+                ai, _ = STRtree(atoms.geoms).query(sp, predicate="intersects")[::-1]
+                seed_atoms = np.unique(ai)
+        lab = partition(graph, cap=cap, seeds=seed_atoms)
+        lab = _single_polygons(atoms.geoms, lab, graph)
+        over_cl = np.flatnonzero(cl_hh > cap)
+        rest = int(cl_hh[cl_hh <= cap].sum())
+        stats.min_units += max(1, -(-rest // cap) + len(over_cl))
+        if len(over_cl):
+            ob = [str(v) for v in bids[members[np.isin(cl, over_cl)]]]
+            report.oversized_buildings += ob
+            warnings.warn(
+                f"community {cid}: building cluster(s) above the cap of {cap} households "
+                f"become units of their own: {format_rows(ob)}.",
+                GridkitWarning,
+                stacklevel=3,
+            )
+        cut = lab[atoms.edge_i] != lab[atoms.edge_j]
+        stats.cut_len += float(atoms.edge_len[cut].sum())
+        stats.cut_barrier += float(atoms.edge_len[cut & atoms.edge_barrier].sum())
+        atom_of_cluster = np.full(ncl, -1, dtype=np.int64)
+        has = atoms.cluster >= 0
+        atom_of_cluster[atoms.cluster[has]] = np.flatnonzero(has)
+        b_lab = lab[atom_of_cluster[cl]]
+        for u in range(lab.max() + 1):
+            g = shapely.union_all(atoms.geoms[lab == u], grid_size=GRID_M)
+            mm = members[b_lab == u]
+            units_geo.append(g)
+            units_key.append(("new", None))
+            hh_u.append(int(hh[mm].sum()))
+            nb_u.append(len(mm))
+            member_u.append(mm)
+
+    if not len(bgeo):
+        report.empty_communities.append(cid)
+    # ids: locked keep theirs; new ones numbered north to south, west to east
+    geo = np.array(units_geo, dtype=object)
+    rp = shapely.point_on_surface(geo)
+    x, y = shapely.get_x(rp), shapely.get_y(rp)
+    band = max(np.sqrt(max(cgeom.area, 1.0) / max(len(geo), 1)), 1.0)
+    rowk = np.floor((y.max() - y) / band) if len(y) else y
+    taken = {k[1] for k in units_key if k[0] == "locked"}
+    ids = [None] * len(geo)
+    seq = 0
+    for u in np.lexsort((x, rowk)):
+        if units_key[u][0] == "locked":
+            ids[u] = units_key[u][1]
+            continue
+        seq += 1
+        while f"{cid}-{seq:03d}" in taken:
+            seq += 1
+        ids[u] = f"{cid}-{seq:03d}"
+    for u, mm in enumerate(member_u):
+        bunit[mm] = ids[u]
+    area_m2 = shapely.area(geo)
+    perim = shapely.length(geo)
+    pp = np.where(perim > 0, 4 * np.pi * area_m2 / np.maximum(perim, 1e-12) ** 2, 0.0)
+    frame = gpd.GeoDataFrame(
+        {
+            "unit_id": ids,
+            "kind": "community_grid",
+            "parent_id": cid,
+            "admin_code": admin,
+            "households": np.array(hh_u, dtype=np.int64),
+            "area_m2": area_m2,
+            "n_buildings": np.array(nb_u, dtype=np.int64),
+            "polsby_popper": pp,
+        },
+        geometry=gpd.GeoSeries(geo, crs=crs),
+    ).to_crs(WGS84)
+    if locked is not None:  # locked geometries are returned exactly as given
+        is_l = np.array([k[0] == "locked" for k in units_key])
+        if is_l.any():
+            orig = pd.Series(
+                locked["_wgs84"].to_numpy(), index=locked["unit_id"].astype(str).to_numpy()
+            )
+            frame.loc[is_l, "geometry"] = orig.reindex(frame.loc[is_l, "unit_id"]).to_numpy()
+    frame = frame.iloc[np.argsort(np.array(ids, dtype=str), kind="stable")]
+    return frame, bunit
+
+
+def _single_polygons(geoms: np.ndarray, lab: np.ndarray, graph: AtomGraph) -> np.ndarray:
+    """Relabel atoms so that every label's union is one polygon (guards overlay noise)."""
+    for _ in range(5):
+        bad = False
+        for u in range(lab.max() + 1):
+            sel = np.flatnonzero(lab == u)
+            g = shapely.union_all(geoms[sel], grid_size=GRID_M)
+            if shapely.get_type_id(g) == 3:
+                continue
+            bad = True
+            parts = shapely.get_parts(g)
+            main = parts[np.argmax(shapely.area(parts))]
+            stray = sel[~shapely.intersects(shapely.point_on_surface(geoms[sel]), main)]
+            for a in stray:
+                nb = graph.length.indices[graph.length.indptr[a] : graph.length.indptr[a + 1]]
+                ln = graph.length.data[graph.length.indptr[a] : graph.length.indptr[a + 1]]
+                other = lab[nb] != u
+                if other.any():
+                    lab[a] = lab[nb[other][np.argmax(ln[other])]]
+                else:
+                    d = shapely.distance(geoms[a], geoms)
+                    d[lab == u] = np.inf
+                    if np.isfinite(d).any():
+                        lab[a] = lab[np.argmin(d)]
+        if not bad:
+            break
+        _, lab = np.unique(lab, return_inverse=True)
+    return lab
+
+
+def _regular_cells(part, method: str, cell_area_m2: float, crs: pyproj.CRS) -> np.ndarray:
+    """Square or H3 cells clipped exactly to ``part`` (metric), exploded to polygons."""
+    if method == "square":
+        side = float(np.sqrt(cell_area_m2))
+        x0, y0, x1, y1 = part.bounds
+        xs = np.arange(np.floor(x0 / side) * side, x1, side)
+        ys = np.arange(np.floor(y0 / side) * side, y1, side)
+        gx, gy = np.meshgrid(xs, ys)
+        cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + side, gy.ravel() + side)
+    else:
+        import h3
+
+        res = int(
+            np.argmin(
+                [abs(h3.average_hexagon_area(r, unit="m^2") - cell_area_m2) for r in range(16)]
+            )
+        )
+        to_ll = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+        ll = shapely.transform(part, lambda c: np.column_stack(to_ll.transform(c[:, 0], c[:, 1])))
+        shape = h3.geo_to_h3shape(shapely.geometry.mapping(ll))
+        ids = sorted(h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+        to_m = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+        cells = []
+        for c in ids:  # one polygon per cell id; h3 returns (lat, lng) rings
+            ring = np.array(h3.cell_to_boundary(c))[:, ::-1]
+            cells.append(shapely.Polygon(np.column_stack(to_m.transform(ring[:, 0], ring[:, 1]))))
+        cells = np.array(cells, dtype=object)
+    clipped = shapely.intersection(cells, part, grid_size=GRID_M)
+    pieces = shapely.get_parts(clipped)
+    pieces = pieces[(shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 0)]
+    # whatever the cells missed (h3 overlap covers, but guard): its own pieces
+    rest = shapely.difference(part, shapely.union_all(pieces, grid_size=GRID_M), grid_size=GRID_M)
+    extra = shapely.get_parts(rest)
+    extra = extra[(shapely.get_type_id(extra) == 3) & (shapely.area(extra) > 1e-3)]
+    return np.r_[pieces, extra]
+
+
+def _finish_report(
+    units: gpd.GeoDataFrame, report: CommunitySplitReport, stats: _Stats, cap: int
+) -> None:
+    hh = units["households"].to_numpy(dtype=float)
+    report.n_units = len(units)
+    report.min_units = stats.min_units
+    report.max_households = float(hh.max()) if len(hh) else 0.0
+    report.mean_households = float(hh.mean()) if len(hh) else 0.0
+    report.cv_households = float(hh.std() / hh.mean()) if len(hh) and hh.mean() > 0 else 0.0
+    report.mean_polsby_popper = float(units["polsby_popper"].mean()) if len(units) else 0.0
+    report.barrier_share = (
+        (stats.cut_barrier / stats.cut_len) if stats.cut_len > 0 else float("nan")
+    )
+    report.over_cap_units = units.loc[hh > cap, "unit_id"].astype(str).tolist()
