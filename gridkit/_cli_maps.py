@@ -1,0 +1,148 @@
+"""``gridkit map``: write a coverage, compliance, hotspot or diff map as one HTML file.
+
+Registered by the CLI as ``app.command("map")(map_cmd)``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridkit._cliutil import CrsOption, console, read_input
+from gridkit.errors import GridkitError
+
+
+class MapKind(StrEnum):
+    coverage = "coverage"
+    compliance = "compliance"
+    hotspots = "hotspots"
+    diff = "diff"
+
+
+class MapLang(StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+def _table(path: Path):
+    """An attribute table (compliance, lineage, assignments) from CSV, Parquet or a layer."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path, parse_dates=["last_patrol"] if _has(path, "last_patrol") else None)
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    return None
+
+
+def _has(path: Path, column: str) -> bool:
+    with path.open(encoding="utf-8") as f:
+        return column in f.readline().split(",")
+
+
+def _read(path: Path, layer: str, crs: str | None):
+    """A contract layer via :func:`read_input`; other tables (compliance) unchecked."""
+    from gridkit.io import read_layer
+    from gridkit.layers import LAYERS
+
+    if path.suffix.lower() == ".csv":
+        return _table(path)
+    if layer in LAYERS:
+        return read_input(path, layer, crs=crs)
+    if path.suffix.lower() == ".parquet":
+        return _table(path)
+    import pyogrio
+
+    names = [n for n, _ in pyogrio.list_layers(path)]
+    use = layer if layer in names or len(names) != 1 else names[0]
+    return read_layer(path, use, crs=crs, check=False)
+
+
+def map_cmd(
+    units: Annotated[Path, typer.Argument(help="Units layer (.gpkg/.geojson/.parquet).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    kind: Annotated[MapKind, typer.Option("--kind", help="What the map shows.")] = (
+        MapKind.coverage
+    ),
+    reports: Annotated[Path | None, typer.Option("--reports", help="Reports layer.")] = None,
+    patrols: Annotated[
+        Path | None,
+        typer.Option(
+            "--patrols",
+            help="Per-unit patrol compliance (CSV/Parquet/layer with unit_id, worker_id, "
+            "required, done, compliant, last_patrol, days_overdue).",
+        ),
+    ] = None,
+    assignments: Annotated[
+        Path | None, typer.Option("--assignments", help="Assignments (unit_id, worker_id).")
+    ] = None,
+    old: Annotated[
+        Path | None, typer.Option("--old", help="Old units (--kind diff; UNITS is the new).")
+    ] = None,
+    lineage: Annotated[
+        Path | None, typer.Option("--lineage", help="Lineage table (--kind diff).")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Inline Leaflet from local packages (no CDN).")
+    ] = False,
+    tiles: Annotated[
+        str, typer.Option("--tiles", help="'osm' (default), a tile URL template, or 'none'.")
+    ] = "osm",
+    tiles_datum: Annotated[
+        str, typer.Option("--tiles-datum", help="'wgs84' or 'gcj02' (Chinese web tiles).")
+    ] = "wgs84",
+    lang: Annotated[MapLang, typer.Option("--lang", help="Label language.")] = MapLang.zh,
+    title: Annotated[str | None, typer.Option("--title", help="Map title.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Period shown in the title.")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option("--level", help="Compliance level (--kind compliance).")
+    ] = None,
+    crs: CrsOption = None,
+) -> None:
+    """Write a map page (coverage, compliance, hotspots or diff) and report its size."""
+    from gridkit import maps
+
+    tile_arg: str | None = {"osm": "OpenStreetMap", "none": None}.get(tiles.lower(), tiles)
+    common = dict(
+        title=title,
+        period=period,
+        lang=lang.value,
+        tiles=tile_arg,
+        tiles_datum=tiles_datum,
+        offline=offline,
+    )
+    u = read_input(units, "units", crs=crs)
+    rep = read_input(reports, "reports", crs=crs) if reports else None
+    comp = _read(patrols, "compliance", crs) if patrols else None
+    asg = _read(assignments, "assignments", crs) if assignments else None
+    if kind is MapKind.coverage:
+        m = maps.coverage_map(u, assignments=asg, compliance=comp, reports=rep, **common)
+    elif kind is MapKind.compliance:
+        if comp is None:
+            raise GridkitError(
+                "--kind compliance needs --patrols.",
+                hint="Pass the per-unit compliance table from patrol_compliance.",
+            )
+        m = maps.compliance_map(u, comp, level=level, **common)
+    elif kind is MapKind.hotspots:
+        m = maps.hotspot_map(u, reports=rep, **common)
+    else:
+        if old is None or lineage is None:
+            raise GridkitError(
+                "--kind diff needs --old OLD_UNITS and --lineage LINEAGE.",
+                hint="UNITS is the new version; gridkit diff OLD NEW -o LINEAGE writes lineage.",
+            )
+        m = maps.diff_map(
+            read_input(old, "units", crs=crs), u, _read(lineage, "lineage", crs), **common
+        )
+    page = maps.map_html(m)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    size = len(page.encode("utf-8"))
+    console.print(f"wrote {kind.value} map to {output} ({size / 2**20:.2f} MB)")
