@@ -10,7 +10,7 @@ outputs (so a fast wrong answer is caught). The runner repeats each side, record
 medians, the ratio peer/ours (above 1 means gridkit is faster), the input size, and
 peak memory (Python heap via tracemalloc, which numpy reports into; GEOS-internal
 memory is not seen), and writes ``benchmarks/results/<module>.json``
-(``results/quick/`` for ``--quick``).
+(``results/quick/`` for ``--quick``, which skips the memory run).
 """
 
 from __future__ import annotations
@@ -45,15 +45,23 @@ class Case:
     extra: Callable[[Any, Any], dict[str, Any]] | None = None  # quality figures
 
 
-def _measure(func: Callable[[Any], Any], data: Any, repeat: int) -> tuple[Any, list[float], int]:
+def _measure(
+    func: Callable[[Any], Any], data: Any, repeat: int, *, trace: bool = True
+) -> tuple[Any, list[float], int | None]:
+    """Time ``repeat`` runs with nothing attached, then one more run under tracemalloc for
+    the peak (tracing slows Python-heavy code, so it never touches the timings)."""
     times = []
     result = None
-    gc.collect()
-    tracemalloc.start()
     for _ in range(repeat):
+        gc.collect()
         t0 = time.perf_counter()
         result = func(data)
         times.append(time.perf_counter() - t0)
+    if not trace:
+        return result, times, None
+    gc.collect()
+    tracemalloc.start()
+    func(data)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return result, times, peak
@@ -62,20 +70,20 @@ def _measure(func: Callable[[Any], Any], data: Any, repeat: int) -> tuple[Any, l
 def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
     repeat = 1 if quick else case.repeat
     data = case.setup()
-    ours_result, ours_t, ours_mem = _measure(case.ours, data, repeat)
+    ours_result, ours_t, ours_mem = _measure(case.ours, data, repeat, trace=not quick)
     rec: dict[str, Any] = {
         "name": case.name,
         "size": case.size,
         "repeat": repeat,
         "ours_s": statistics.median(ours_t),
-        "ours_peak_mb": round(ours_mem / 2**20, 1),
+        "ours_peak_mb": None if ours_mem is None else round(ours_mem / 2**20, 1),
     }
     if case.peer is not None:
-        peer_result, peer_t, peer_mem = _measure(case.peer, data, repeat)
+        peer_result, peer_t, peer_mem = _measure(case.peer, data, repeat, trace=not quick)
         rec.update(
             peer=case.peer_name,
             peer_s=statistics.median(peer_t),
-            peer_peak_mb=round(peer_mem / 2**20, 1),
+            peer_peak_mb=None if peer_mem is None else round(peer_mem / 2**20, 1),
             ratio=statistics.median(peer_t) / max(statistics.median(ours_t), 1e-12),
         )
         if case.check is not None:
