@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gridkit.assign import AssignmentResult, Workload, assign_workers, reassign
 from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
 from gridkit.crs import local_metric_crs, to_metric, to_wgs84
 from gridkit.errors import (
@@ -23,6 +24,8 @@ from gridkit.errors import (
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
 from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
+from gridkit.rivers import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
+from gridkit.validate import ValidationReport, validate_units
 from gridkit.versions import carry_over, diff_units, publish, remap_unit_ids
 
 try:
@@ -32,17 +35,24 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "LAYERS",
+    "AssignmentResult",
     "CRSError",
+    "ChiefCoverage",
     "CommunitySplitReport",
     "GridkitError",
     "GridkitWarning",
     "InputFileError",
     "InvalidLayerError",
     "LayerNotFoundError",
+    "RiverSplit",
     "UnsupportedFormatError",
+    "ValidationReport",
+    "Workload",
     "__version__",
+    "assign_workers",
     "carry_over",
     "check_layer",
+    "chief_coverage",
     "compliance_map",
     "coverage_map",
     "diff_map",
@@ -53,10 +63,13 @@ __all__ = [
     "publish",
     "read_layer",
     "read_layers",
+    "reassign",
     "remap_unit_ids",
     "split_communities",
+    "split_rivers",
     "to_metric",
     "to_wgs84",
+    "validate_units",
     "write_layer",
     "write_layers",
 ]

@@ -81,14 +81,19 @@ def check(
         write_output({layer: df}, output)
 
 
+from gridkit._cli_assign import assign_cmd  # noqa: E402
 from gridkit._cli_communities import split_communities_cmd  # noqa: E402
 from gridkit._cli_maps import map_cmd  # noqa: E402
+from gridkit._cli_rivers import split_rivers_cmd, validate_cmd  # noqa: E402
 from gridkit._cli_serve import keys_app, serve_cmd, serve_workspace  # noqa: E402
 from gridkit._cli_versions import diff_cmd, publish_cmd  # noqa: E402
 
 app.command("diff")(diff_cmd)
 app.command("publish")(publish_cmd)
+app.command("split-rivers")(split_rivers_cmd)
 app.command("split-communities")(split_communities_cmd)
+app.command("validate")(validate_cmd)
+app.command("assign")(assign_cmd)
 app.command("map")(map_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(keys_app, name="keys")

@@ -1,0 +1,191 @@
+"""CLI commands ``gridkit split-rivers`` and ``gridkit validate`` (registered in cli.py).
+
+Register with::
+
+    app.command("split-rivers")(split_rivers_cmd)
+    app.command("validate")(validate_cmd)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridkit._cliutil import CrsOption, OutputOption, console, err_console
+
+__all__ = ["split_rivers_cmd", "validate_cmd"]
+
+
+def _parse_outlet(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    from gridkit.errors import GridkitError
+
+    try:
+        x, y = (float(v) for v in value.split(","))
+    except ValueError:
+        raise GridkitError(
+            f"--outlet {value!r} is not 'LON,LAT'.",
+            hint="Give the outlet as two numbers, e.g. --outlet 113.05,28.05.",
+        ) from None
+    return x, y
+
+
+def split_rivers_cmd(
+    rivers: Annotated[Path, typer.Argument(help="Rivers layer (river_id, name; lines).")],
+    admin: Annotated[
+        Path, typer.Option("--admin", help="Admin areas layer (finest level is used for cutting).")
+    ],
+    max_length: Annotated[
+        float, typer.Option("--max-length", min=0.0, help="Longest reach in metres.")
+    ],
+    output: OutputOption,
+    min_length: Annotated[
+        float | None,
+        typer.Option("--min-length", min=0.0, help="Merge pieces shorter than this (metres)."),
+    ] = None,
+    corridor: Annotated[
+        float, typer.Option("--corridor", min=0.0, help="Corridor half-width in metres.")
+    ] = 50.0,
+    water_bodies: Annotated[
+        Path | None, typer.Option("--water-bodies", help="Water bodies layer: units of their own.")
+    ] = None,
+    outlet: Annotated[
+        str | None,
+        typer.Option("--outlet", help="Outlet point LON,LAT (WGS84): sets the flow direction."),
+    ] = None,
+    no_confluences: Annotated[
+        bool, typer.Option("--no-confluences", help="Do not cut at confluences.")
+    ] = False,
+    crs: CrsOption = None,
+) -> None:
+    """Split rivers into reaches and corridor units; writes layers reaches and units."""
+    import geopandas as gpd
+    import shapely
+
+    from gridkit._cliutil import read_input, write_output
+    from gridkit.rivers import split_rivers
+
+    riv = read_input(rivers, "rivers", crs=crs)
+    adm = read_input(admin, "admin_areas", crs=crs)
+    wb = read_input(water_bodies, "water_bodies", crs=crs) if water_bodies else None
+    pt = _parse_outlet(outlet)
+    if pt is not None:
+        pt = gpd.GeoSeries([shapely.Point(pt)], crs=4326).to_crs(riv.crs).iloc[0]
+    result = split_rivers(
+        riv,
+        adm,
+        max_length_m=max_length,
+        min_length_m=min_length,
+        corridor_m=corridor or None,
+        water_bodies=wb,
+        outlet=pt,
+        split_at_confluences=not no_confluences,
+    )
+    write_output({"reaches": result.reaches, "units": result.units}, output)
+    r = result.reaches
+    console.print(
+        f"{r['river_id'].nunique()} river(s), {len(r):,} reaches "
+        f"({int(r['boundary'].sum())} on boundaries), {r['length_m'].sum() / 1000:,.2f} km, "
+        f"{len(result.units):,} units; {len(result.report.problems)} note(s)."
+    )
+
+
+def validate_cmd(
+    units: Annotated[
+        Path, typer.Argument(help="Units layer (a GeoPackage may also hold reaches).")
+    ],
+    against: Annotated[
+        Path | None,
+        typer.Option("--against", help="Admin areas (or an outer boundary) the units must lie in."),
+    ] = None,
+    reaches: Annotated[
+        Path | None,
+        typer.Option(
+            "--reaches",
+            help="Reaches layer of river units (default: layer 'reaches' of UNITS if present).",
+        ),
+    ] = None,
+    rivers: Annotated[
+        Path | None, typer.Option("--rivers", help="Rivers layer: check that reach lengths add up.")
+    ] = None,
+    max_length: Annotated[float | None, typer.Option("--max-length", min=0.0)] = None,
+    min_length: Annotated[float | None, typer.Option("--min-length", min=0.0)] = None,
+    communities: Annotated[
+        Path | None,
+        typer.Option("--communities", help="Communities: check exact coverage and nesting."),
+    ] = None,
+    buildings: Annotated[
+        Path | None, typer.Option("--buildings", help="Buildings: check no footprint is cut.")
+    ] = None,
+    max_households: Annotated[
+        int | None, typer.Option("--max-households", min=1, help="Household cap per unit.")
+    ] = None,
+    crs: CrsOption = None,
+) -> None:
+    """Validate units (and reaches); exit 0 when valid, 1 with the list of problems."""
+    from gridkit._cliutil import read_input
+    from gridkit.io import MULTI_LAYER, format_of, list_layers, read_layer
+    from gridkit.validate import validate_units
+
+    un = read_input(units, "units", crs=crs)
+    re_ = None
+    if reaches is not None:
+        re_ = read_input(reaches, "reaches", crs=crs)
+    elif format_of(units) in MULTI_LAYER and "reaches" in list_layers(units):
+        re_ = read_layer(units, "reaches", crs=crs)
+    elif format_of(units) not in MULTI_LAYER and "reaches" in list_layers(units):
+        re_ = read_layer(units, "reaches", crs=crs)
+    adm = boundary = None
+    if against is not None:
+        import geopandas as gpd
+
+        from gridkit.io import read_layer as _read
+
+        raw = _read(
+            against,
+            None
+            if format_of(against) not in MULTI_LAYER
+            else ("admin_areas" if "admin_areas" in list_layers(against) else None),
+            crs=crs,
+            check=False,
+        )
+        if {"admin_code", "level"} <= set(raw.columns):
+            adm = read_input(against, "admin_areas", crs=crs)
+        else:
+            boundary = gpd.GeoDataFrame(raw)
+    riv = read_input(rivers, "rivers", crs=crs) if rivers is not None else None
+    com = read_input(communities, "communities", crs=crs) if communities is not None else None
+    bld = None
+    if buildings is not None:  # households may be missing (estimated by the splitter)
+        bld = read_layer(
+            buildings,
+            "buildings" if format_of(buildings) in MULTI_LAYER else None,
+            crs=crs,
+            check=False,
+        )
+    report = validate_units(
+        un,
+        reaches=re_,
+        rivers=riv,
+        admin_areas=adm,
+        boundary=boundary,
+        max_length_m=max_length,
+        min_length_m=min_length,
+        communities=com,
+        buildings=bld,
+        max_households=max_households,
+    )
+    if report.ok:
+        console.print(
+            f"[green]valid[/] {units}: {len(un):,} units"
+            + (f", {len(report.problems)} warning(s)" if report.problems else ""),
+            highlight=False,
+        )
+        for p in report.problems:
+            console.print(f"  [yellow][warning][/] {p.code}: {p.message}", highlight=False)
+        return
+    err_console.print(str(report), highlight=False, markup=False)
+    raise typer.Exit(1)

@@ -1,0 +1,230 @@
+"""River network preparation: single parts, checks, flow direction, confluences, rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit.validate import ValidationReport
+
+__all__ = ["Network", "prepare_network"]
+
+SNAP_M = 1.0  # ends closer than this to another line are joined to it
+
+
+@dataclass
+class Network:
+    """Single-part lines oriented downstream, with their river and order."""
+
+    parts: np.ndarray  # LineStrings, oriented upstream -> downstream
+    part_river: np.ndarray  # index into the rivers frame
+    part_order: np.ndarray  # order of the part within its river (flow order)
+    rank: np.ndarray  # per river: 0 main stem, 1 tributary of it, ...
+    mouths: list[tuple[int, int, np.ndarray]]  # (river, receiving part, point) confluences
+
+
+def prepare_network(
+    river_ids: np.ndarray,
+    geoms: np.ndarray,
+    *,
+    outlet: object,
+    corridor_m: float,
+    report: ValidationReport,
+) -> Network:
+    """Explode, check and orient the rivers (see :func:`gridkit.split_rivers`)."""
+    n = len(geoms)
+    merged = shapely.line_merge(geoms, directed=True)
+    parts, river = shapely.get_parts(merged, return_index=True)
+    parts = shapely.force_2d(parts)
+    lengths = shapely.length(parts)
+
+    zero = lengths <= 0
+    if zero.any():
+        ids = sorted(set(river_ids[river[zero]]))
+        report.add(
+            "zero_length",
+            f"{int(zero.sum())} zero-length part(s) of rivers {', '.join(ids)} were skipped.",
+            rows=ids,
+            severity="warning",
+        )
+        parts, river, lengths = parts[~zero], river[~zero], lengths[~zero]
+
+    # exact duplicates of an earlier river are dropped (reported): they would double
+    # every reach and unit of the stretch
+    tree = shapely.STRtree(parts)
+    # candidates share bounds and length; only those are compared exactly
+    key = np.round(np.c_[shapely.bounds(parts), lengths], 3)
+    _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    cand = np.flatnonzero(cnt[inv.ravel()] > 1)
+    a, b = np.meshgrid(cand, cand, indexing="ij") if len(cand) < 2000 else (cand, cand)
+    a, b = a.ravel(), b.ravel()
+    same = (a != b) & (inv.ravel()[a] == inv.ravel()[b])
+    a, b = a[same], b[same]
+    eq = shapely.equals(parts[a], parts[b])
+    a, b = a[eq], b[eq]
+    dup_mask = np.zeros(len(parts), dtype=bool)
+    later = (river[a] < river[b]) | ((river[a] == river[b]) & (a < b))
+    dup_mask[b[later]] = True
+    if dup_mask.any():
+        ids = sorted(set(river_ids[river[dup_mask]]))
+        report.add(
+            "duplicate_river",
+            f"rivers {', '.join(ids)} repeat the line of another river; the copies were skipped.",
+            rows=ids,
+            severity="warning",
+        )
+        parts, river, lengths = parts[~dup_mask], river[~dup_mask], lengths[~dup_mask]
+        tree = shapely.STRtree(parts)
+
+    # rivers sharing a segment (same two vertices, either direction): hashing the
+    # segments is much cheaper than pairwise overlap tests of long lines
+    xy, pidx = shapely.get_coordinates(parts, return_index=True)
+    inner = pidx[1:] == pidx[:-1]
+    s0, s1 = np.round(xy[:-1][inner], 3), np.round(xy[1:][inner], 3)
+    lo = np.where(
+        (s0[:, :1] < s1[:, :1]) | ((s0[:, :1] == s1[:, :1]) & (s0[:, 1:] < s1[:, 1:])),
+        np.c_[s0, s1],
+        np.c_[s1, s0],
+    )
+    seg_river = river[pidx[:-1][inner]]
+    if len(lo):
+        segs = pd.DataFrame(lo)
+        shared = segs.duplicated(keep=False).to_numpy()
+        inv = segs[shared].groupby(list(segs.columns), sort=False).ngroup().to_numpy()
+        df = pd.DataFrame({"seg": inv, "river": seg_river[shared]}).drop_duplicates()
+        multi_r = df.groupby("seg")["river"].agg(lambda v: tuple(sorted(v)))
+        multi_r = multi_r[multi_r.map(len) > 1]
+    else:
+        multi_r = pd.Series(dtype=object)
+    if len(multi_r):
+        pairs = sorted({"/".join(river_ids[list(t)]) for t in set(multi_r)})
+        report.add(
+            "overlapping_rivers",
+            f"rivers overlap along their lines ({', '.join(pairs)}); the shared stretch "
+            "is counted for each river.",
+            rows=pairs,
+            severity="warning",
+        )
+    not_simple = ~shapely.is_simple(parts)
+    if not_simple.any():
+        ids = sorted(set(river_ids[river[not_simple]]))
+        report.add(
+            "self_intersection",
+            f"rivers {', '.join(ids)} cross or overlap themselves; lengths follow the drawn line.",
+            rows=ids,
+            severity="warning",
+        )
+
+    # parts of one river that touch no other part of it
+    counts = np.bincount(river, minlength=n)
+    multi = counts[river] > 1
+    if multi.any():
+        a, b = tree.query(parts, predicate="dwithin", distance=SNAP_M)
+        same = (river[a] == river[b]) & (a != b)
+        touching = np.zeros(len(parts), dtype=bool)
+        touching[a[same]] = True
+        dangling = multi & ~touching
+        if dangling.any():
+            ids = sorted(set(river_ids[river[dangling]]))
+            report.add(
+                "dangling_part",
+                f"rivers {', '.join(ids)} have parts that touch no other part of the same "
+                "river; they are kept as separate stretches.",
+                rows=ids,
+                severity="warning",
+            )
+
+    start = shapely.get_point(parts, 0)
+    end = shapely.get_point(parts, -1)
+    first_part = np.full(n, -1)
+    last_part = np.full(n, -1)
+    order = np.arange(len(parts))
+    # parts come from get_parts in drawn order; first/last part per river
+    for_first = np.flatnonzero(np.r_[True, river[1:] != river[:-1]])
+    for_last = np.flatnonzero(np.r_[river[1:] != river[:-1], True])
+    first_part[river[for_first]] = for_first
+    last_part[river[for_last]] = for_last
+    has = first_part >= 0
+
+    def touches_interior(pts: np.ndarray, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each end lies on another river away from that river's ends."""
+        pi, pj = tree.query(pts, predicate="dwithin", distance=SNAP_M)
+        other = river[pj] != rv[pi]
+        pi, pj = pi[other], pj[other]
+        far = (shapely.distance(pts[pi], start[pj]) > SNAP_M) & (
+            shapely.distance(pts[pi], end[pj]) > SNAP_M
+        )
+        hit = np.zeros(len(pts), dtype=bool)
+        target = np.full(len(pts), -1)
+        hit[pi[far]] = True
+        target[pi[far]] = pj[far]
+        return hit, target
+
+    rv = np.flatnonzero(has)
+    up_pt = start[first_part[rv]]
+    dn_pt = end[last_part[rv]]
+    up_hit, up_target = touches_interior(up_pt, rv)
+    dn_hit, dn_target = touches_interior(dn_pt, rv)
+    flip = up_hit & ~dn_hit
+    undecided = up_hit == dn_hit
+    if outlet is not None:
+        d_up = shapely.distance(up_pt, outlet)
+        d_dn = shapely.distance(dn_pt, outlet)
+        flip |= undecided & (d_up < d_dn)
+    flip_river = np.zeros(n, dtype=bool)
+    flip_river[rv] = flip
+
+    part_flip = flip_river[river]
+    parts = parts.copy()
+    parts[part_flip] = shapely.reverse(parts[part_flip])
+    # flow order of parts within a river: drawn order, reversed for flipped rivers
+    pos = order - first_part[river]
+    part_order = np.where(part_flip, counts[river] - 1 - pos, pos)
+
+    mouth_hit = np.where(flip, up_hit, dn_hit)
+    mouth_target = np.where(flip, up_target, dn_target)
+    mouth_pt = np.where(flip, up_pt, dn_pt)
+    source_hit = np.where(flip, dn_hit, up_hit)
+    source_target = np.where(flip, dn_target, up_target)
+    source_pt = np.where(flip, dn_pt, up_pt)
+
+    mouths = [(int(rv[i]), int(mouth_target[i]), mouth_pt[i]) for i in np.flatnonzero(mouth_hit)]
+    mouths += [
+        (int(rv[i]), int(source_target[i]), source_pt[i]) for i in np.flatnonzero(source_hit)
+    ]
+
+    # rank: main stems 0, a river flowing into one of rank k gets k + 1
+    parent = np.full(n, -1)
+    parent[rv[mouth_hit]] = river[mouth_target[mouth_hit]]
+    rank = np.zeros(n, dtype=np.int64)
+    for _ in range(n):  # at most n steps; stops early, guards against cycles
+        new = np.where(parent >= 0, rank[np.maximum(parent, 0)] + 1, 0)
+        new = np.minimum(new, n)
+        if np.array_equal(new, rank):
+            break
+        rank = new
+
+    # river mouths that end close to another river without touching it
+    free = ~mouth_hit
+    if free.any() and corridor_m > 0:
+        pi, pj = tree.query(mouth_pt[free], predicate="dwithin", distance=corridor_m)
+        other = river[pj] != rv[free][pi]
+        near = np.unique(pi[other])
+        if len(near):
+            dist = shapely.distance(mouth_pt[free][pi[other]], parts[pj[other]])
+            gap = dist > SNAP_M
+            near = np.unique(pi[other][gap])
+            if len(near):
+                ids = sorted(set(river_ids[rv[free][near]]))
+                report.add(
+                    "not_connected",
+                    f"rivers {', '.join(ids)} end within {corridor_m:g} m of another river "
+                    f"without joining it (more than {SNAP_M:g} m apart); treated as separate "
+                    "networks. Snap the tributary mouths if they are confluences.",
+                    rows=ids,
+                    severity="warning",
+                )
+    return Network(parts, river, part_order, rank, mouths)

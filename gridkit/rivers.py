@@ -1,0 +1,876 @@
+"""River reaches and corridor units: :func:`split_rivers` and :func:`chief_coverage`.
+
+Rivers are cut where they cross administrative boundaries (the finest level given)
+and, if asked, at confluences; each piece is divided into the fewest equal reaches no
+longer than ``max_length_m``. Where a river *is* the boundary between two areas it
+stays one boundary reach with one unit per bank (左右岸). Every reach gets a corridor
+unit: the corridor (``corridor_m`` each side) shared by nearest reach within each
+area, main stems before tributaries, water bodies before rivers.
+
+All measuring happens in the local metric CRS (:func:`gridkit.crs.local_metric_crs`);
+the split itself is one numpy pass over cumulative vertex distances
+(:mod:`gridkit._linesplit`).
+
+Examples
+--------
+>>> import geodata
+>>> reaches, units = split_rivers(geodata.xiang_river(), geodata.zhuzhou_admin(),
+...                               max_length_m=5000, min_length_m=500)
+>>> bool(reaches["length_m"].max() <= 5000)
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit._linesplit import LineTable, equal_breaks
+from gridkit._riveradmin import Tiling, clean_tiling
+from gridkit._rivernet import Network, prepare_network
+from gridkit.crs import local_metric_crs
+from gridkit.errors import CRSError, GridkitError, GridkitWarning, InvalidLayerError
+from gridkit.layers import LEVELS, check_layer
+from gridkit.validate import ValidationReport
+
+__all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]
+
+_EPS = 1e-6  # metres: measures closer than this are the same cut
+_CHUNK = 16  # segments per chunk when intersecting rivers with area boundaries
+
+
+@dataclass
+class RiverSplit:
+    """Result of :func:`split_rivers`.
+
+    Unpacks as ``reaches, units = split_rivers(...)``; the cleaning and network
+    report and the cleaned tiling are attributes.
+
+    Attributes
+    ----------
+    reaches
+        ``reaches`` layer: ``reach_id``, ``river_id``, ``admin_code``, ``seq``,
+        ``length_m``, ``boundary``, plus ``name``, ``left_code``/``right_code``
+        (banks of boundary reaches, looking downstream), ``rank`` (0 main stem).
+    units
+        ``units`` layer (kind ``river_reach`` / ``water_body``), or empty when
+        ``corridor_m`` is None.
+    report
+        :class:`gridkit.validate.ValidationReport` of what was cleaned, skipped or
+        could not be met (all warnings).
+    admin_areas
+        The cleaned finest-level tiling that was used for cutting (metric CRS).
+    """
+
+    reaches: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    report: ValidationReport = field(default_factory=ValidationReport)
+    admin_areas: gpd.GeoDataFrame | None = None
+
+    def __iter__(self) -> Iterator[gpd.GeoDataFrame]:
+        yield self.reaches
+        yield self.units
+
+
+def _drop_zero_length(rivers, report):
+    """Remove zero-length parts (they are invalid lines) and report them."""
+    if not isinstance(rivers, gpd.GeoDataFrame) or "river_id" not in rivers.columns:
+        return rivers
+    geoms = np.asarray(rivers.geometry.array)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not ok.any():
+        return rivers
+    parts, idx = shapely.get_parts(geoms[ok], return_index=True)
+    zero = shapely.length(parts) <= 0
+    if not zero.any():
+        return rivers
+    rows = np.flatnonzero(ok)
+    ids = sorted(set(map(str, rivers["river_id"].to_numpy()[rows[idx[zero]]])))
+    report.add(
+        "zero_length",
+        f"{int(zero.sum())} zero-length part(s) of rivers {', '.join(ids)} were skipped.",
+        rows=ids,
+        severity="warning",
+    )
+    fixed = geoms.copy()
+    keep_parts = (
+        pd.Series(list(parts[~zero]))
+        .groupby(idx[~zero])
+        .agg(lambda s: shapely.multilinestrings(list(s)) if len(s) > 1 else s.iloc[0])
+    )
+    new = np.full(ok.sum(), None, dtype=object)
+    new[keep_parts.index.to_numpy()] = keep_parts.to_numpy()
+    fixed[rows] = new
+    out = rivers.copy()
+    out[rivers.geometry.name] = gpd.GeoSeries(fixed, index=rivers.index, crs=rivers.crs)
+    gone = shapely.is_missing(fixed)
+    if gone.any():
+        out = out[~gone]
+    return out
+
+
+def _check_inputs(
+    rivers, admin_areas, water_bodies, max_length_m, min_length_m, corridor_m, report
+):
+    if not (np.isfinite(max_length_m) and max_length_m > 0):
+        raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
+    if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
+        raise GridkitError(
+            f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
+            f"({max_length_m!r})."
+        )
+    if corridor_m is not None and not (np.isfinite(corridor_m) and corridor_m > 0):
+        raise GridkitError(
+            f"corridor_m must be a positive number of metres or None, got {corridor_m!r}."
+        )
+    rivers = _drop_zero_length(rivers, report)
+    rivers = check_layer(rivers, "rivers", source="rivers")
+    admin_areas = check_layer(admin_areas, "admin_areas", source="admin_areas")
+    if water_bodies is not None:
+        water_bodies = check_layer(water_bodies, "water_bodies", source="water_bodies")
+    for name, df in (
+        ("rivers", rivers),
+        ("admin_areas", admin_areas),
+        ("water_bodies", water_bodies),
+    ):
+        if df is not None and df.crs is None:
+            raise CRSError(
+                f"{name} has no coordinate reference system.",
+                hint="Set one with .set_crs(...) or read it with crs=.",
+            )
+    return rivers, admin_areas, water_bodies
+
+
+def split_rivers(
+    rivers: gpd.GeoDataFrame,
+    admin_areas: gpd.GeoDataFrame,
+    *,
+    max_length_m: float,
+    min_length_m: float | None = None,
+    corridor_m: float | None = 50.0,
+    water_bodies: gpd.GeoDataFrame | None = None,
+    split_at_confluences: bool = True,
+    outlet: shapely.Point | tuple[float, float] | None = None,
+    boundary_tolerance_m: float | None = None,
+    boundary_min_m: float | None = None,
+    snap_m: float = 10.0,
+    version: int = 1,
+) -> RiverSplit:
+    """Split rivers into reaches at admin boundaries and by length, with corridor units.
+
+    Parameters
+    ----------
+    rivers
+        ``rivers`` layer (``river_id``, ``name``; LineString/MultiLineString).
+    admin_areas
+        ``admin_areas`` layer. Rivers are cut at the polygons of the finest level
+        present (village > township > county > city). Overlaps and gaps thinner than
+        ``2 * snap_m`` are cleaned first and reported.
+    max_length_m
+        No reach is longer than this: each piece is divided into the fewest equal
+        reaches not longer than it.
+    min_length_m
+        Pieces shorter than this merge into a neighbour of the same river and area
+        (across a confluence cut), re-divided equally if that passes the maximum.
+        Pieces that cannot merge are kept and reported (``short_piece``).
+    corridor_m
+        Corridor half-width for the units; ``None`` skips the units.
+    water_bodies
+        ``water_bodies`` layer: each becomes a unit per area it lies in, and takes
+        precedence over river corridors.
+    split_at_confluences
+        Also cut where a tributary joins.
+    outlet
+        A point (same CRS as ``rivers``): rivers whose direction the network does not
+        decide flow towards it. Otherwise the drawn direction is kept.
+    boundary_tolerance_m
+        A river within this distance of the boundary between two areas, for at least
+        ``boundary_min_m``, is a boundary river there: one reach with one unit per
+        bank. Defaults to ``corridor_m`` (0 turns detection off).
+    boundary_min_m
+        Shortest boundary stretch; defaults to 8 x the tolerance, so that a river
+        merely crossing a boundary is cut there instead.
+    snap_m
+        Gaps in the admin tiling thinner than twice this are filled.
+    version
+        Written to the units' ``version`` column.
+
+    Returns
+    -------
+    RiverSplit
+        ``reaches, units = split_rivers(...)``, plus ``.report`` and
+        ``.admin_areas``. Ids are ``{admin_code}-{river_id}-{n:03d}`` numbered per river
+        and area in flow order (``{code}+{code}-{river_id}-{n:03d}`` on boundaries), so
+        a change in one area leaves every id elsewhere untouched. ``seq`` numbers the
+        reaches of each river upstream -> downstream. Layers come back in the CRS of
+        ``rivers``.
+
+    Raises
+    ------
+    InvalidLayerError
+        Inputs that break the data contract.
+    GridkitError
+        Impossible options.
+
+    Examples
+    --------
+    >>> import geodata
+    >>> result = split_rivers(geodata.xiang_river(), geodata.zhuzhou_admin(),
+    ...                       max_length_m=4000, min_length_m=300, corridor_m=100)
+    >>> reaches, units = result
+    >>> sorted(set(units["kind"]))
+    ['river_reach']
+    """
+    report = ValidationReport()
+    rivers, admin_areas, water_bodies = _check_inputs(
+        rivers, admin_areas, water_bodies, max_length_m, min_length_m, corridor_m, report
+    )
+    out_crs = rivers.crs
+    metric = local_metric_crs(rivers)
+    rivers_m = rivers.to_crs(metric)
+    admin_m = admin_areas.to_crs(metric)
+    tiling = clean_tiling(admin_m, snap_m=snap_m, report=report)
+
+    tol = corridor_m or 0.0 if boundary_tolerance_m is None else boundary_tolerance_m
+    tol = float(tol or 0.0)
+    bmin = 8.0 * tol if boundary_min_m is None else float(boundary_min_m)
+
+    if outlet is not None:
+        pt = shapely.Point(outlet) if not isinstance(outlet, shapely.Point) else outlet
+        outlet = gpd.GeoSeries([pt], crs=out_crs).to_crs(metric).iloc[0]
+
+    river_ids = rivers_m["river_id"].astype(str).to_numpy()
+    net = prepare_network(
+        river_ids,
+        np.asarray(rivers_m.geometry.array),
+        outlet=outlet,
+        corridor_m=float(corridor_m or 0.0),
+        report=report,
+    )
+    reaches = _reaches(
+        net,
+        tiling,
+        river_ids,
+        rivers_m,
+        max_length_m=max_length_m,
+        min_length_m=min_length_m,
+        tol=tol,
+        bmin=bmin,
+        split_at_confluences=split_at_confluences,
+        report=report,
+    )
+    reaches = gpd.GeoDataFrame(reaches, geometry="geometry", crs=metric)
+    if corridor_m is not None:
+        from gridkit._rivercorridor import corridor_units
+
+        wb_m = water_bodies.to_crs(metric) if water_bodies is not None else None
+        units = corridor_units(
+            reaches,
+            tiling,
+            corridor_m=corridor_m,
+            water_bodies=wb_m,
+            version=version,
+            report=report,
+        )
+    else:
+        units = gpd.GeoDataFrame(
+            {
+                c: pd.Series(dtype=object)
+                for c in ("unit_id", "kind", "parent_id", "reach_id", "admin_code", "bank")
+            },
+            geometry=gpd.GeoSeries([], crs=metric),
+        )
+    _warn(report)
+    cleaned = gpd.GeoDataFrame(
+        {"admin_code": tiling.codes, "level": tiling.level}, geometry=tiling.geoms, crs=metric
+    )
+    return RiverSplit(reaches.to_crs(out_crs), units.to_crs(out_crs), report, cleaned)
+
+
+def _warn(report: ValidationReport) -> None:
+    for p in report.problems:
+        warnings.warn(f"{p.code}: {p.message}", GridkitWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _intervals(
+    table: LineTable, parts: np.ndarray, tiling: Tiling
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut measures where each part crosses an area boundary; label each interval.
+
+    Returns part, start, end, area (index into tiling; -1 outside every area),
+    consecutive intervals with the same area merged.
+    """
+    n_parts = len(parts)
+    # Chunks of a few segments keep the spatial index tight and every GEOS call small:
+    # long rivers against whole polygons cost far more than many short pieces.
+    nseg = np.diff(table.offsets) - 1
+    nch = np.maximum(np.ceil(nseg / _CHUNK), 1).astype(np.int64)
+    ch_part = np.repeat(np.arange(n_parts), nch)
+    ch_i = np.arange(nch.sum()) - np.repeat(np.cumsum(nch) - nch, nch)
+    v0 = table.offsets[ch_part] + ch_i * _CHUNK
+    v1 = np.minimum(v0 + _CHUNK, table.offsets[ch_part + 1] - 1)
+    nv = v1 - v0 + 1
+    vid = np.repeat(v0, nv) + (np.arange(nv.sum()) - np.repeat(np.cumsum(nv) - nv, nv))
+    chunks = shapely.linestrings(table.coords[vid], indices=np.repeat(np.arange(len(v0)), nv))
+    bnd = shapely.boundary(tiling.geoms)
+    bi, ci = shapely.STRtree(chunks).query(bnd, predicate="intersects")
+    cuts = shapely.intersection(chunks[ci], bnd[bi])
+    pts, idx = shapely.get_coordinates(cuts, return_index=True)
+    c = ci[idx]
+    cut_part = ch_part[c]
+    if len(pts):
+        m = table.cum[v0[c]] + shapely.line_locate_point(chunks[c], shapely.points(pts))
+    else:
+        m = np.empty(0)
+    lengths = table.lengths
+    part_all = np.concatenate([cut_part, np.arange(n_parts), np.arange(n_parts)])
+    m_all = np.concatenate([m, np.zeros(n_parts), lengths])
+    return _label_intervals(table, part_all, m_all, tiling)
+
+
+def _sorted_cuts(part: np.ndarray, m: np.ndarray, lengths: np.ndarray):
+    m = np.clip(m, 0.0, lengths[part])
+    order = np.lexsort((m, part))
+    part, m = part[order], m[order]
+    keep = np.r_[True, (np.diff(part) != 0) | (np.diff(m) > _EPS)]
+    part, m = part[keep], m[keep]
+    # the final cut of each part must be exactly its length
+    last = np.r_[part[1:] != part[:-1], True]
+    m[last] = lengths[part[last]]
+    same = np.r_[part[1:] == part[:-1]]
+    start_part = part[:-1][same]
+    return start_part, m[:-1][same], m[1:][same]
+
+
+def _locate_area(points: np.ndarray, tiling: Tiling) -> np.ndarray:
+    """Index of the area holding each point (lowest code on ties), -1 for none."""
+    pt, ar = tiling.tree.query(points, predicate="intersects")
+    area = np.full(len(points), len(tiling), dtype=np.int64)
+    np.minimum.at(area, pt, ar)
+    area[area == len(tiling)] = -1
+    return area
+
+
+def _label_intervals(table: LineTable, part: np.ndarray, m: np.ndarray, tiling: Tiling):
+    p, a, b = _sorted_cuts(part, m, table.lengths)
+    mid = shapely.points(table.interpolate(p, (a + b) / 2))
+    area = _locate_area(mid, tiling)
+    return _merge_equal(p, a, b, area)
+
+
+def _merge_equal(p, a, b, label, hard=None):
+    """Merge consecutive intervals of one part with the same label (unless ``hard`` cut)."""
+    if len(p) == 0:
+        return p, a, b, label
+    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])]
+    if hard is not None:
+        new |= hard
+    np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:] - 1, len(p) - 1]
+    return p[first], a[first], b[last], label[first]
+
+
+def _boundary_runs(
+    table: LineTable, tiling: Tiling, tol: float, bmin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches where a part stays within ``tol`` of the boundary of two areas.
+
+    Returns part, start, end, lo, hi (area indices, lo < hi) of every run at least
+    ``bmin`` long.
+    """
+    empty = (
+        np.empty(0, np.int64),
+        np.empty(0),
+        np.empty(0),
+        np.empty(0, np.int64),
+        np.empty(0, np.int64),
+    )
+    step = tol / 2.0
+    lengths = table.lengths
+    n_s = np.floor(lengths / step).astype(np.int64) + 2
+    part = np.repeat(np.arange(len(lengths)), n_s)
+    i = np.arange(n_s.sum()) - np.repeat(np.cumsum(n_s) - n_s, n_s)
+    m = np.minimum(i * step, lengths[part])
+    pts = shapely.points(table.interpolate(part, m))
+    k = len(tiling)
+    own = _locate_area(pts, tiling)
+    si, ai = tiling.tree.query(pts, predicate="dwithin", distance=tol)
+    other = ai != own[si]
+    si, ai = si[other], ai[other]
+    if len(si) == 0:
+        return empty
+    d = shapely.distance(pts[si], tiling.geoms[ai])
+    order = np.lexsort((ai, d, si))
+    si, ai = si[order], ai[order]
+    first = np.r_[True, si[1:] != si[:-1]]
+    nearest = np.full(len(pts), -1, dtype=np.int64)
+    nearest[si[first]] = ai[first]
+    ok = (nearest >= 0) & (own >= 0)
+    lo = np.minimum(own, nearest)
+    hi = np.maximum(own, nearest)
+    label = np.where(ok, lo * k + hi, -1)
+    # runs of equal label on one part
+    new = np.r_[True, (part[1:] != part[:-1]) | (label[1:] != label[:-1])]
+    start = np.flatnonzero(new)
+    end = np.r_[start[1:] - 1, len(part) - 1]
+    rl = label[start]
+    rp, ra, rb = part[start], m[start], m[end]
+    keep = rl >= 0
+    rp, ra, rb, rl = rp[keep], ra[keep], rb[keep], rl[keep]
+    # bridge short interruptions (zigzags a little wider than the tolerance)
+    if len(rp) > 1:
+        join = (rp[1:] == rp[:-1]) & (rl[1:] == rl[:-1]) & (ra[1:] - rb[:-1] <= 2 * tol)
+        new = np.r_[True, ~join]
+        first = np.flatnonzero(new)
+        last = np.r_[first[1:] - 1, len(rp) - 1]
+        rp, ra, rb, rl = rp[first], ra[first], rb[last], rl[first]
+    long = (rb - ra) >= bmin
+    rp, ra, rb, rl = rp[long], ra[long], rb[long], rl[long]
+    return rp, ra, rb, rl // k, rl % k
+
+
+def _bank_sides(table, tiling, part, a, b, lo, hi, tol):
+    """Which of ``lo``/``hi`` lies on the left bank (looking downstream) of each run."""
+    n_s = 9
+    frac = (np.arange(n_s) + 0.5) / n_s
+    run = np.repeat(np.arange(len(part)), n_s)
+    m = a[run] + (b - a)[run] * np.tile(frac, len(part))
+    p = part[run]
+    xy = table.interpolate(p, m)
+    t = table.tangent(p, m)
+    left_pts = shapely.points(xy + np.column_stack([-t[:, 1], t[:, 0]]) * tol)
+    area = _locate_area(left_pts, tiling)
+    vote_lo = np.bincount(run, weights=(area == lo[run]), minlength=len(part))
+    vote_hi = np.bincount(run, weights=(area == hi[run]), minlength=len(part))
+    return np.where(vote_hi > vote_lo, hi, lo)
+
+
+def _reaches(
+    net: Network,
+    tiling: Tiling,
+    river_ids: np.ndarray,
+    rivers_m: gpd.GeoDataFrame,
+    *,
+    max_length_m: float,
+    min_length_m: float | None,
+    tol: float,
+    bmin: float,
+    split_at_confluences: bool,
+    report: ValidationReport,
+) -> pd.DataFrame:
+    parts = net.parts
+    table = LineTable.from_lines(parts)
+    k = len(tiling)
+    base = table.key[table.offsets[:-1]]
+    p, a, b, area = _intervals(table, parts, tiling)
+    label = area.copy()  # >= 0 area, -1 outside, >= k boundary pair (k + lo * k + hi)
+    left = np.full(len(p), -1)
+
+    if tol > 0 and len(p):
+        rp, ra, rb, rlo, rhi = _boundary_runs(table, tiling, tol, bmin)
+        if len(rp):
+            rleft = _bank_sides(table, tiling, rp, ra, rb, rlo, rhi, tol)
+            # re-cut: interval ends plus run ends; runs win over areas
+            cp = np.concatenate([p, p, rp, rp])
+            cm = np.concatenate([a, b, ra, rb])
+            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
+            mid = (ea + eb) / 2
+            area_e = _lookup(base, p, a, b, area, ep, mid, default=-1)
+            run_e = _lookup(base, rp, ra, rb, np.arange(len(rp)), ep, mid, default=-1)
+            in_run = run_e >= 0
+            r = np.maximum(run_e, 0)
+            label = np.where(in_run, k + rlo[r] * k + rhi[r], area_e)
+            left = np.where(in_run, rleft[r], -1)
+            p, a, b, label = _merge_equal(ep, ea, eb, label)
+            left = _lookup(base, ep, ea, eb, left, p, (a + b) / 2, default=-1)
+
+    hard = np.zeros(len(p), dtype=bool)
+    if split_at_confluences and net.mouths and len(p):
+        recv = np.array([t for _, t, _ in net.mouths])
+        mpts = np.array([pt for _, _, pt in net.mouths], dtype=object)
+        mm = shapely.line_locate_point(parts[recv], mpts)
+        inner = (mm > _EPS) & (mm < table.lengths[recv] - _EPS)
+        recv, mm = recv[inner], mm[inner]
+        if len(recv):
+            cp = np.concatenate([p, p, recv])
+            cm = np.concatenate([a, b, mm])
+            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
+            mid = (ea + eb) / 2
+            label = _lookup(base, p, a, b, label, ep, mid, default=-1)
+            left = _lookup(base, p, a, b, left, ep, mid, default=-1)
+            # a confluence cut starts a new piece even when the label is the same
+            conf_key = np.round(np.c_[recv, mm], 6)
+            start_key = np.round(np.c_[ep, ea], 6)
+            hard = _rows_in(start_key, conf_key)
+            p, a, b = ep, ea, eb
+
+    # merge confluence-cut pieces of the same label; other intervals are already merged
+    if min_length_m:
+        p, a, b, label, left, hard = _merge_short(p, a, b, label, left, hard, min_length_m)
+    p, a, b, label, left = _merge_keep(p, a, b, label, left, hard)
+
+    outside = label < 0
+    if outside.any():
+        lost = pd.Series(b[outside] - a[outside]).groupby(net.part_river[p[outside]]).sum()
+        lost = lost[lost > _EPS]
+        if len(lost):
+            ids = river_ids[lost.index.to_numpy()]
+            detail = ", ".join(f"{r} {v:,.0f} m" for r, v in zip(ids, lost, strict=True))
+            report.add(
+                "outside_areas",
+                f"stretches of rivers outside every admin area were left out ({detail}).",
+                rows=ids,
+                severity="warning",
+            )
+    keep = ~outside
+    p, a, b, label, left = p[keep], a[keep], b[keep], label[keep], left[keep]
+
+    if min_length_m:
+        short = (b - a) < min_length_m
+        if short.any():
+            ids = sorted(set(river_ids[net.part_river[p[short]]]))
+            report.add(
+                "short_piece",
+                f"{int(short.sum())} piece(s) of rivers {', '.join(ids)} are shorter than "
+                f"min_length_m={min_length_m:g} and have no neighbour of the same river and "
+                "area to merge into; they were kept as short reaches.",
+                rows=ids,
+                severity="warning",
+            )
+
+    # equal division
+    piece, s, e = equal_breaks(b - a, max_length_m)
+    rp = p[piece]
+    ra = a[piece] + s
+    rb = a[piece] + e
+    rlabel = label[piece]
+    rleft = left[piece]
+    geoms = table.substrings(rp, ra, rb)
+    river = net.part_river[rp]
+    is_b = rlabel >= k
+    lo = np.where(is_b, (rlabel - k) // k, rlabel)
+    hi = np.where(is_b, (rlabel - k) % k, -1)
+    codes = tiling.codes
+    # flow order within each river: part order, then measure
+    order = np.lexsort((ra, net.part_order[rp], river))
+    df = pd.DataFrame(
+        {
+            "river": river[order],
+            "lo": lo[order],
+            "hi": hi[order],
+            "boundary": is_b[order],
+            "length_m": (rb - ra)[order],
+            "left": rleft[order],
+            "geometry": geoms[order],
+        }
+    )
+    df["seq"] = df.groupby("river").cumcount().to_numpy() + 1
+    df["n"] = df.groupby(["river", "lo", "hi"]).cumcount().to_numpy() + 1
+    rid = river_ids[df["river"].to_numpy()]
+    lo_code = codes[df["lo"].to_numpy()]
+    hi_code = np.where(df["boundary"], codes[np.maximum(df["hi"].to_numpy(), 0)], "")
+    if len(df) == 0:
+        cols = [
+            "reach_id",
+            "river_id",
+            "admin_code",
+            "seq",
+            "length_m",
+            "boundary",
+            "name",
+            "left_code",
+            "right_code",
+            "rank",
+        ]
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in cols} | {"geometry": np.empty(0, dtype=object)}
+        )
+    n_str = np.char.zfill(df["n"].to_numpy().astype(str), 3)
+    prefix = np.where(
+        df["boundary"],
+        np.char.add(np.char.add(lo_code.astype(str), "+"), hi_code.astype(str)),
+        lo_code,
+    )
+    reach_id = np.char.add(np.char.add(np.char.add(prefix, "-"), np.char.add(rid, "-")), n_str)
+    leftc = np.where(df["boundary"], codes[np.maximum(df["left"].to_numpy(), 0)], None)
+    rightc = np.where(
+        df["boundary"],
+        np.where(df["left"] == df["lo"], hi_code, lo_code),
+        None,
+    )
+    names = rivers_m["name"].to_numpy()[df["river"].to_numpy()]
+    out = pd.DataFrame(
+        {
+            "reach_id": reach_id.astype(object),
+            "river_id": rid.astype(object),
+            "admin_code": lo_code.astype(object),
+            "seq": df["seq"].to_numpy(np.int64),
+            "length_m": df["length_m"].to_numpy(float),
+            "boundary": df["boundary"].to_numpy(bool),
+            "name": names,
+            "left_code": leftc,
+            "right_code": rightc,
+            "rank": net.rank[df["river"].to_numpy()],
+            "geometry": df["geometry"].to_numpy(),
+        }
+    )
+    return out
+
+
+def _lookup(base, p, a, b, values, qp, qm, *, default):
+    """Value of the interval (of sorted, disjoint intervals p/a/b) holding (qp, qm).
+
+    ``base`` shifts each part's measures so that keys increase over all parts.
+    """
+    if len(p) == 0:
+        return np.full(len(qp), default)
+    key = base[p] + a
+    qkey = base[qp] + qm
+    j = np.searchsorted(key, qkey, side="right") - 1
+    j = np.clip(j, 0, len(p) - 1)
+    hit = (p[j] == qp) & (a[j] <= qm + _EPS) & (qm <= b[j] + _EPS)
+    return np.where(hit, values[j], default)
+
+
+def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Boolean mask: which rows of ``rows`` appear in ``table`` (2 float columns)."""
+    if len(table) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    s = {tuple(r) for r in table.tolist()}
+    return np.array([tuple(r) in s for r in rows.tolist()], dtype=bool)
+
+
+def _merge_keep(p, a, b, label, left, hard):
+    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:] - 1, len(p) - 1]
+    return p[first], a[first], b[last], label[first], left[first]
+
+
+def _merge_short(p, a, b, label, left, hard, min_len):
+    """Drop confluence cuts next to pieces shorter than ``min_len`` (same river/area)."""
+    if len(p) == 0:
+        return p, a, b, label, left, hard
+    hard = hard.copy()
+    for _ in range(64):  # each pass removes at least one cut; a few passes suffice
+        pp, pa, pb, pl, _ = _merge_keep(p, a, b, label, left, hard)
+        new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
+        first = np.flatnonzero(new)
+        length = pb - pa
+        short = (length < min_len) & (pl >= 0)
+        nxt_same = np.r_[(pp[1:] == pp[:-1]) & (pl[1:] == pl[:-1]), False]
+        prv_same = np.r_[False, nxt_same[:-1]]
+        cand = short & (nxt_same | prv_same)
+        if not cand.any():
+            break
+        nlen = np.r_[length[1:], np.inf]
+        plen = np.r_[np.inf, length[:-1]]
+        use_next = nxt_same & (~prv_same | (nlen < plen))
+        changed = False
+        for i in np.flatnonzero(cand):
+            j = i + 1 if use_next[i] else i
+            if j < len(first) and hard[first[j]]:
+                hard[first[j]] = False
+                changed = True
+        if not changed:
+            break
+    return p, a, b, label, left, hard
+
+
+# --------------------------------------------------------------------------- chiefs
+
+
+@dataclass
+class ChiefCoverage:
+    """Result of :func:`chief_coverage`.
+
+    Attributes
+    ----------
+    sections
+        One row per river, level and section (``river_id``, ``level``,
+        ``admin_code``, ``length_m``, ``n_reaches``, ``chief_ids``, ``worker_ids``,
+        ``covered``); ``admin_code`` is None where the admin data stop above that
+        level (covered when the river has a chief at that level inside the coarser
+        section).
+    rivers
+        One row per river: ``river_id``, one bool column per level, ``full``.
+    full_share
+        Share of rivers with a chief on every section at all four levels (四级全覆盖).
+    """
+
+    sections: pd.DataFrame
+    rivers: pd.DataFrame
+    full_share: float
+
+
+def _code_prefix(code: str) -> str:
+    """Prefix shared by every code under ``code`` (430200 -> 4302, 430000 -> 43)."""
+    code = str(code)
+    if len(code) == 6:
+        while code.endswith("00") and len(code) > 2:
+            code = code[:-2]
+    return code
+
+
+def chief_coverage(
+    reaches: gpd.GeoDataFrame | pd.DataFrame,
+    river_chiefs: pd.DataFrame,
+    admin_areas: gpd.GeoDataFrame | pd.DataFrame,
+) -> ChiefCoverage:
+    """Which river sections have an appointed chief at each of the four levels.
+
+    A reach's section at level L is the admin area at level L containing it, found
+    through ``parent_code`` (or by code prefix when the parent is not in the layer);
+    boundary reaches belong to the sections of both banks.
+
+    Parameters
+    ----------
+    reaches
+        ``reaches`` layer (from :func:`split_rivers`).
+    river_chiefs
+        ``river_chiefs`` layer: ``chief_id``, ``worker_id``, ``level``, ``river_id``,
+        ``admin_code`` (the section).
+    admin_areas
+        ``admin_areas`` layer (only codes, levels and parents are used).
+
+    Returns
+    -------
+    ChiefCoverage
+        ``.sections`` (gaps have ``covered`` False), ``.rivers``, ``.full_share``.
+
+    Examples
+    --------
+    >>> import pandas as pd, geodata
+    >>> admin = geodata.zhuzhou_admin()
+    >>> reaches, _ = split_rivers(geodata.xiang_river(), admin, max_length_m=5000,
+    ...                           corridor_m=None)
+    >>> chiefs = pd.DataFrame({"chief_id": ["C1"], "worker_id": ["W1"], "level": ["city"],
+    ...                        "river_id": ["XJ"], "admin_code": ["430200"]})
+    >>> cov = chief_coverage(reaches, chiefs, admin)
+    >>> cov.full_share
+    0.0
+    """
+    for col in ("river_id", "admin_code", "length_m"):
+        if col not in reaches.columns:
+            raise InvalidLayerError(
+                f"reaches: missing column {col!r}.",
+                hint="Pass the reaches layer from split_rivers.",
+            )
+    river_chiefs = check_layer(pd.DataFrame(river_chiefs), "river_chiefs", source="river_chiefs")
+    for col in ("admin_code", "level"):
+        if col not in admin_areas.columns:
+            raise InvalidLayerError(f"admin_areas: missing column {col!r}.")
+    level_of = dict(zip(admin_areas["admin_code"].astype(str), admin_areas["level"], strict=True))
+    parent_of = {}
+    if "parent_code" in admin_areas.columns:
+        parent_of = {
+            str(c): (None if pd.isna(p) else str(p))
+            for c, p in zip(admin_areas["admin_code"], admin_areas["parent_code"], strict=True)
+        }
+
+    def ancestors(code: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        seen = set()
+        c = code
+        while c is not None and c not in seen:
+            seen.add(c)
+            lvl = level_of.get(c)
+            if lvl is not None:
+                out.setdefault(lvl, c)
+            c = parent_of.get(c)
+        # fill coarser levels missing from the layer by the code rules
+        if "county" not in out and len(code) >= 6 and level_of.get(code) != "city":
+            out["county"] = code[:6]
+        if "city" not in out and len(code) >= 4:
+            out["city"] = code[:4] + "00"
+        if "township" not in out and len(code) >= 9:
+            out["township"] = code[:9]
+        return out
+
+    rows = []
+    r = pd.DataFrame(reaches).copy()
+    r["admin_code"] = r["admin_code"].astype(str)
+    sides = [r[["river_id", "admin_code", "length_m"]]]
+    for col in ("left_code", "right_code"):
+        if col in r.columns and "boundary" in r.columns:
+            b = r[r["boundary"].astype(bool)]
+            sides.append(b[["river_id", col, "length_m"]].rename(columns={col: "admin_code"}))
+    if len(sides) > 1:
+        bnd = r["boundary"].astype(bool) if "boundary" in r.columns else False
+        sides[0] = r.loc[~bnd, ["river_id", "admin_code", "length_m"]]
+    both = pd.concat(sides, ignore_index=True)
+    both["admin_code"] = both["admin_code"].astype(str)
+    per_area = (
+        both.groupby(["river_id", "admin_code"], sort=True)
+        .agg(length_m=("length_m", "sum"), n_reaches=("length_m", "size"))
+        .reset_index()
+    )
+    for river_id, code, length, n in per_area.itertuples(index=False):
+        anc = ancestors(code)
+        for lvl in LEVELS:
+            rows.append((river_id, lvl, anc.get(lvl), code, length, n))
+    sec = pd.DataFrame(
+        rows, columns=["river_id", "level", "admin_code", "finest", "length_m", "n_reaches"]
+    )
+    # sections below the finest known level: keyed by the finest area
+    unknown = sec["admin_code"].isna()
+    sec["key"] = np.where(unknown, "?" + sec["finest"], sec["admin_code"].fillna(""))
+    sec = (
+        sec.groupby(["river_id", "level", "key"], sort=False)
+        .agg(
+            admin_code=("admin_code", "first"),
+            finest=("finest", "first"),
+            length_m=("length_m", "sum"),
+            n_reaches=("n_reaches", "sum"),
+        )
+        .reset_index()
+    )
+
+    chiefs = river_chiefs.assign(
+        admin_code=river_chiefs["admin_code"].astype(str),
+        river_id=river_chiefs["river_id"].astype(str),
+    )
+    by = (
+        chiefs.groupby(["river_id", "level", "admin_code"])
+        .agg(
+            chief_ids=("chief_id", lambda s: ", ".join(map(str, s))),
+            worker_ids=("worker_id", lambda s: ", ".join(map(str, s))),
+        )
+        .reset_index()
+    )
+    sec["river_id"] = sec["river_id"].astype(str)
+    sec = sec.merge(by, how="left", on=["river_id", "level", "admin_code"])
+    if unknown.any():
+        for i in np.flatnonzero(sec["admin_code"].isna().to_numpy()):
+            rid, lvl, fin = sec.at[i, "river_id"], sec.at[i, "level"], sec.at[i, "finest"]
+            pref = _code_prefix(fin)
+            hit = chiefs[
+                (chiefs["river_id"] == rid)
+                & (chiefs["level"] == lvl)
+                & chiefs["admin_code"].str.startswith(pref)
+            ]
+            if len(hit):
+                sec.at[i, "chief_ids"] = ", ".join(map(str, hit["chief_id"]))
+                sec.at[i, "worker_ids"] = ", ".join(map(str, hit["worker_id"]))
+    sec["covered"] = sec["chief_ids"].notna()
+    sec["level"] = pd.Categorical(sec["level"], categories=list(LEVELS), ordered=True)
+    sec = sec.sort_values(["river_id", "level", "key"]).drop(columns=["key", "finest"])
+    sec = sec.reset_index(drop=True)
+    sec["level"] = sec["level"].astype(str)
+    per = sec.groupby(["river_id", "level"])["covered"].all().unstack("level")
+    per = per.reindex(columns=list(LEVELS), fill_value=False).fillna(False).astype(bool)
+    per["full"] = per.all(axis=1)
+    per = per.reset_index()
+    per.columns.name = None
+    share = float(per["full"].mean()) if len(per) else 0.0
+    return ChiefCoverage(sec, per, share)

@@ -1,0 +1,452 @@
+"""split_rivers: cutting, lengths, boundary rivers, ids, corridors; real sample and properties."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely import LineString, Point, box
+
+from gridkit import GridkitError, GridkitWarning, InvalidLayerError
+from gridkit._linesplit import LineTable, equal_breaks
+from gridkit.rivers import split_rivers
+
+UTM = 32649  # Zhuzhou lies in UTM zone 49N
+X0, Y0 = 700_000.0, 3_080_000.0
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def admin(polys, codes=None, level="township"):
+    codes = codes or [f"430202{i + 1:03d}" for i in range(len(polys))]
+    return gpd.GeoDataFrame(
+        {"admin_code": codes, "name": codes, "level": level, "parent_code": "430202"},
+        geometry=list(polys),
+        crs=UTM,
+    )
+
+
+def rivers(lines, ids=None):
+    ids = ids or [f"R{i + 1}" for i in range(len(lines))]
+    return gpd.GeoDataFrame({"river_id": ids, "name": ids}, geometry=list(lines), crs=UTM)
+
+
+def two_squares(w=10_000.0):
+    return admin([box(X0, Y0, X0 + w, Y0 + w), box(X0 + w, Y0, X0 + 2 * w, Y0 + w)])
+
+
+def voronoi_tiling(seed: int, n: int, size: float = 20_000.0):
+    """Seeded Voronoi tiling of a square (codes sorted by position, deterministic)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, size, (n, 2)) + np.array([X0, Y0])
+    frame = box(X0, Y0, X0 + size, Y0 + size)
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame, ordered=True)
+    )
+    cells = shapely.intersection(cells, frame)
+    return admin(cells)
+
+
+def random_river(seed: int, n: int = 30, size: float = 20_000.0):
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(0.1 * size, 0.3 * size, 2)
+    heading = rng.uniform(0, np.pi / 2)
+    ang = heading + np.cumsum(rng.normal(0, 0.4, n))
+    steps = rng.uniform(200, 800, n)[:, None] * np.c_[np.cos(ang), np.sin(ang)]
+    xy = np.vstack([start, start + np.cumsum(steps, axis=0)]) + np.array([X0, Y0])
+    return LineString(xy)
+
+
+def quiet_split(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridkitWarning)
+        return split_rivers(*args, **kw)
+
+
+def inside_length(riv, adm):
+    return float(
+        shapely.intersection(
+            shapely.union_all(riv.geometry.array), shapely.union_all(adm.geometry.array)
+        ).length
+    )
+
+
+# ----------------------------------------------------------------------------- linesplit
+
+
+def test_linetable_matches_shapely_substring():
+    from shapely.ops import substring
+
+    rng = np.random.default_rng(1)
+    lines = [
+        LineString(np.cumsum(rng.normal(size=(rng.integers(2, 20), 2)), axis=0)) for _ in range(50)
+    ]
+    t = LineTable.from_lines(lines)
+    li = rng.integers(0, 50, 500)
+    a = rng.uniform(0, 1, 500) * t.lengths[li]
+    b = a + rng.uniform(0, 1, 500) * (t.lengths[li] - a)
+    got = t.substrings(li, a, b)
+    for g, i, x, y in zip(got, li, a, b, strict=True):
+        assert shapely.hausdorff_distance(g, substring(lines[i], x, y)) < 1e-9
+    np.testing.assert_allclose(shapely.length(got), b - a, atol=1e-9)
+
+
+def test_equal_breaks_fewest_equal_parts():
+    piece, a, b = equal_breaks(np.array([3000.0, 1000.0, 999.0, 2500.0]), 1000.0)
+    assert np.bincount(piece).tolist() == [3, 1, 1, 3]
+    assert np.all(b - a <= 1000.0 + 1e-9)
+    np.testing.assert_allclose(np.bincount(piece, weights=b - a), [3000, 1000, 999, 2500])
+
+
+# ----------------------------------------------------------------------------- basics
+
+
+def test_cut_at_boundary_and_by_length():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 19_000, Y0 + 5000)])
+    reaches, units = quiet_split(rivers([line]), two_squares(), max_length_m=4000, corridor_m=50)
+    assert reaches["length_m"].sum() == pytest.approx(18_000, rel=1e-9)
+    assert reaches["length_m"].max() <= 4000
+    # 9 km in each square -> 3 equal reaches of 3 km each
+    assert reaches.groupby("admin_code")["length_m"].agg(list).map(len).tolist() == [3, 3]
+    np.testing.assert_allclose(reaches["length_m"], 3000.0)
+    assert reaches["seq"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert reaches["reach_id"].tolist() == [
+        "430202001-R1-001",
+        "430202001-R1-002",
+        "430202001-R1-003",
+        "430202002-R1-001",
+        "430202002-R1-002",
+        "430202002-R1-003",
+    ]
+    assert not reaches["boundary"].any()
+    assert reaches.crs.to_epsg() == UTM
+    assert set(units["unit_id"]) == set(reaches["reach_id"])
+    assert (units["bank"] == "both").all()
+    # corridor units: 2 x 50 m wide, no overlaps, consecutive ones touch
+    g = np.asarray(units.geometry.array)
+    assert shapely.area(shapely.union_all(g)) == pytest.approx(shapely.area(g).sum(), rel=1e-9)
+    for i in range(len(g) - 1):
+        u = units.set_index("unit_id").geometry
+        s = shapely.intersection(u[reaches["reach_id"][i]], u[reaches["reach_id"][i + 1]])
+        assert s.length == pytest.approx(100.0, abs=1.0)
+
+
+def test_result_unpacks_and_has_report():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    result = quiet_split(rivers([line]), two_squares(), max_length_m=5000, corridor_m=None)
+    reaches, units = result
+    assert len(units) == 0 and len(reaches) == 2
+    assert result.report.ok
+    assert result.admin_areas is not None
+
+
+def test_wgs84_in_wgs84_out():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 19_000, Y0 + 5000)])
+    riv = rivers([line]).to_crs(4326)
+    reaches, units = quiet_split(riv, two_squares().to_crs(4326), max_length_m=4000)
+    assert reaches.crs.to_epsg() == 4326 and units.crs.to_epsg() == 4326
+    assert reaches["length_m"].sum() == pytest.approx(18_000, rel=1e-4)
+
+
+def test_min_length_merges_across_confluence_and_redivides():
+    main = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    trib = LineString([(X0 + 8800, Y0 + 9000), (X0 + 8800, Y0 + 5000)])  # joins 200 m before end
+    reaches, _ = quiet_split(
+        rivers([main, trib], ["M", "T"]),
+        two_squares(),
+        max_length_m=3000,
+        min_length_m=500,
+        corridor_m=None,
+    )
+    m = reaches[reaches["river_id"] == "M"]
+    # 200 m piece after the confluence merged back: 8 km -> 3 equal reaches
+    np.testing.assert_allclose(m["length_m"], 8000 / 3)
+    reaches2, _ = quiet_split(
+        rivers([main, trib], ["M", "T"]), two_squares(), max_length_m=3000, corridor_m=None
+    )
+    m2 = reaches2[reaches2["river_id"] == "M"]
+    assert len(m2) == 4 and m2["length_m"].iloc[-1] == pytest.approx(200)
+
+
+def test_confluence_cut_and_tributary_direction():
+    main = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    # tributary drawn from its mouth upstream: must be flipped by topology
+    trib = LineString([(X0 + 5000, Y0 + 5000), (X0 + 5000, Y0 + 9000)])
+    result = quiet_split(
+        rivers([main, trib], ["M", "T"]), two_squares(), max_length_m=10_000, corridor_m=50
+    )
+    reaches, units = result
+    m = reaches[reaches["river_id"] == "M"]
+    np.testing.assert_allclose(m["length_m"], [4000, 4000])
+    t = reaches[reaches["river_id"] == "T"].iloc[0]
+    assert shapely.get_point(t.geometry, -1).equals(Point(X0 + 5000, Y0 + 5000))
+    assert t["rank"] == 1 and m["rank"].eq(0).all()
+    # main stem wins its whole corridor at the confluence
+    g = units.set_index("reach_id").geometry
+    near = shapely.buffer(Point(X0 + 5000, Y0 + 5030), 5)
+    assert shapely.intersection(g[t["reach_id"]], near).area < 1e-6
+    g2 = np.asarray(units.geometry.array)
+    assert shapely.area(shapely.union_all(g2)) == pytest.approx(shapely.area(g2).sum(), rel=1e-9)
+
+
+def test_outlet_sets_direction():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 19_000, Y0 + 5000)])
+    reaches, _ = quiet_split(
+        rivers([line]), two_squares(), max_length_m=20_000, corridor_m=None, outlet=(X0, Y0 + 5000)
+    )
+    assert reaches["admin_code"].tolist() == ["430202002", "430202001"]
+    assert shapely.get_point(reaches.geometry.iloc[-1], -1).x == pytest.approx(X0 + 1000)
+
+
+def test_boundary_river_one_reach_two_banks():
+    w = 10_000.0
+    adm = two_squares(w)
+    # runs along the shared edge x = X0 + w, zigzagging 20 m either side, then turns east
+    ys = np.arange(500, 9001, 250)
+    xs = X0 + w + np.where(np.arange(len(ys)) % 2, 20.0, -20.0)
+    line = LineString(np.c_[xs, Y0 + ys])
+    result = quiet_split(rivers([line]), adm, max_length_m=20_000, corridor_m=50)
+    reaches, units = result
+    assert reaches["boundary"].sum() == 1
+    b = reaches[reaches["boundary"]].iloc[0]
+    assert b["reach_id"].startswith("430202001+430202002-R1-")
+    # flowing north, the west square is on the left bank
+    assert (b["left_code"], b["right_code"]) == ("430202001", "430202002")
+    bu = units[units["reach_id"] == b["reach_id"]]
+    assert set(bu["bank"]) == {"left", "right"}
+    assert dict(zip(bu["bank"], bu["admin_code"], strict=True)) == {
+        "left": "430202001",
+        "right": "430202002",
+    }
+    total = reaches["length_m"].sum()
+    assert total == pytest.approx(line.length, rel=1e-9)
+    # without detection it is cut at every zigzag
+    many, _ = quiet_split(
+        rivers([line]), adm, max_length_m=20_000, corridor_m=None, boundary_tolerance_m=0
+    )
+    assert len(many) > 20 and not many["boundary"].any()
+
+
+def test_water_body_units_win_over_river():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    lake = box(X0 + 4000, Y0 + 4000, X0 + 6000, Y0 + 6000)
+    wb = gpd.GeoDataFrame(
+        {"water_body_id": ["W1"], "name": ["湖"], "kind": ["lake"]}, geometry=[lake], crs=UTM
+    )
+    reaches, units = quiet_split(rivers([line]), two_squares(), max_length_m=2000, water_bodies=wb)
+    w = units[units["kind"] == "water_body"]
+    assert w["unit_id"].tolist() == ["430202001-W1"]
+    assert w["area_m2"].iloc[0] == pytest.approx(4e6)
+    r = units[units["kind"] == "river_reach"]
+    assert shapely.intersection(shapely.union_all(r.geometry.array), lake).area < 1e-6
+    assert reaches["length_m"].sum() == pytest.approx(8000)
+
+
+def test_network_problems_reported():
+    adm = two_squares()
+    a = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    outside = LineString([(X0 - 5000, Y0 + 5000), (X0 + 3000, Y0 + 7000)])
+    near = LineString([(X0 + 6000, Y0 + 8000), (X0 + 6000, Y0 + 5020)])  # 20 m short
+    zero = shapely.MultiLineString(
+        [
+            [(X0 + 2000, Y0 + 2000), (X0 + 3000, Y0 + 2000)],
+            [(X0 + 100, Y0 + 100), (X0 + 100, Y0 + 100)],
+        ]
+    )
+    with pytest.warns(GridkitWarning):
+        result = split_rivers(rivers([a, a, outside, near, zero]), adm, max_length_m=5000)
+    codes = {p.code: p for p in result.report.problems}
+    assert {"duplicate_river", "outside_areas", "not_connected", "zero_length"} <= set(codes)
+    assert codes["duplicate_river"].rows == ("R2",)
+    assert "R3" in codes["outside_areas"].message
+    assert codes["not_connected"].rows == ("R4",)
+    assert "R2" not in set(result.reaches["river_id"])
+
+
+def test_admin_overlap_and_gap_cleaned():
+    w = 10_000.0
+    adm = admin(
+        [
+            box(X0, Y0, X0 + w + 3, Y0 + w),  # 3 m overlap
+            box(X0 + w, Y0, X0 + 2 * w, Y0 + w / 2),
+            box(X0 + w + 4, Y0 + w / 2, X0 + 2 * w, Y0 + w),
+        ]
+    )  # 4 m gap
+    line = LineString([(X0 + 1000, Y0 + 7000), (X0 + 19_000, Y0 + 7000)])
+    result = quiet_split(rivers([line]), adm, max_length_m=50_000, corridor_m=None)
+    codes = [p.code for p in result.report.problems]
+    assert "admin_overlap" in codes and "admin_gap" in codes
+    assert result.reaches["length_m"].sum() == pytest.approx(18_000, rel=1e-9)
+
+
+def test_finest_level_used():
+    adm = two_squares()
+    county = admin([box(X0, Y0, X0 + 20_000, Y0 + 10_000)], ["430202"], level="county")
+    both = gpd.GeoDataFrame(
+        gpd.pd.concat([county, adm], ignore_index=True), geometry="geometry", crs=UTM
+    )
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 19_000, Y0 + 5000)])
+    reaches, _ = quiet_split(rivers([line]), both, max_length_m=50_000, corridor_m=None)
+    assert sorted(set(reaches["admin_code"])) == ["430202001", "430202002"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "err"),
+    [
+        ({"max_length_m": 0}, GridkitError),
+        ({"max_length_m": 100, "min_length_m": 200}, GridkitError),
+        ({"max_length_m": 100, "corridor_m": -1}, GridkitError),
+    ],
+)
+def test_bad_options(kw, err):
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    with pytest.raises(err):
+        split_rivers(rivers([line]), two_squares(), **kw)
+
+
+def test_bad_layers():
+    line = LineString([(X0 + 1000, Y0 + 5000), (X0 + 9000, Y0 + 5000)])
+    with pytest.raises(InvalidLayerError, match="river_id"):
+        split_rivers(
+            rivers([line]).rename(columns={"river_id": "id"}), two_squares(), max_length_m=100
+        )
+    with pytest.raises(InvalidLayerError, match="admin_areas"):
+        split_rivers(rivers([line]), two_squares().drop(columns="level"), max_length_m=100)
+
+
+# ----------------------------------------------------------------------------- stability
+
+
+def test_ids_deterministic_and_stable_under_local_change():
+    adm = voronoi_tiling(3, 25)
+    riv = rivers([random_river(s) for s in range(4)])
+    r1, u1 = quiet_split(riv, adm, max_length_m=1500, min_length_m=200)
+    r1b, _ = quiet_split(riv, adm, max_length_m=1500, min_length_m=200)
+    assert r1["reach_id"].tolist() == r1b["reach_id"].tolist()
+    assert r1["reach_id"].is_unique and u1["unit_id"].is_unique
+    # move the border between two neighbouring areas crossed by a river
+    touched = r1[~r1["boundary"]]["admin_code"].value_counts().index[0]
+    i = adm.index[adm["admin_code"] == touched][0]
+    geoms = np.asarray(adm.geometry.array).copy()
+    nb = [
+        j
+        for j in range(len(adm))
+        if j != i
+        and shapely.intersects(geoms[i], geoms[j])
+        and shapely.intersection(geoms[i], geoms[j]).length > 0
+    ]
+    j = nb[0]
+    bite = shapely.intersection(shapely.buffer(geoms[j], 300), geoms[i])
+    geoms[j] = shapely.union(geoms[j], bite)
+    geoms[i] = shapely.difference(geoms[i], bite)
+    adm2 = adm.set_geometry(list(geoms), crs=UTM)
+    r2, _ = quiet_split(riv, adm2, max_length_m=1500, min_length_m=200)
+    changed = {adm["admin_code"][i], adm["admin_code"][j]}
+
+    def untouched(r):
+        keep = ~r["admin_code"].isin(changed)
+        if "right_code" in r:
+            keep &= ~r["right_code"].isin(changed) & ~r["left_code"].isin(changed)
+        return r[keep].set_index("reach_id")["length_m"]
+
+    a, b = untouched(r1), untouched(r2)
+    assert set(a.index) == set(b.index)
+    np.testing.assert_allclose(a.sort_index(), b.sort_index(), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+def _check_invariants(riv, adm, reaches, units, max_len, min_len):
+    # length conserved
+    assert reaches["length_m"].sum() == pytest.approx(inside_length(riv, adm), rel=1e-4)
+    np.testing.assert_allclose(
+        shapely.length(reaches.geometry.array), reaches["length_m"], rtol=1e-6, atol=1e-6
+    )
+    assert (reaches["length_m"] <= max_len * (1 + 1e-9)).all()
+    # every non-boundary reach lies in its area
+    areas = adm.set_index("admin_code").geometry
+    nb = reaches[~reaches["boundary"]]
+    g = np.asarray(nb.geometry.array)
+    own = np.asarray(areas.loc[nb["admin_code"]].array)
+    outside = shapely.length(shapely.difference(g, shapely.buffer(own, 1e-3)))
+    assert (outside < 1e-3).all()
+    assert reaches["reach_id"].is_unique
+    assert (
+        reaches.groupby("river_id")["seq"]
+        .apply(lambda s: list(s) == list(range(1, len(s) + 1)))
+        .all()
+    )
+    if len(units):
+        ug = np.asarray(units.geometry.array)
+        assert units["unit_id"].is_unique
+        union = shapely.area(shapely.union_all(ug))
+        assert union == pytest.approx(shapely.area(ug).sum(), rel=1e-6, abs=1.0)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n_areas=st.integers(2, 30),
+    n_rivers=st.integers(1, 4),
+    max_len=st.floats(300, 5000),
+    min_frac=st.floats(0, 0.5),
+)
+def test_properties_random_networks(seed, n_areas, n_rivers, max_len, min_frac):
+    adm = voronoi_tiling(seed, n_areas)
+    riv = rivers([random_river(seed * 7 + k) for k in range(n_rivers)])
+    min_len = min_frac * max_len
+    result = quiet_split(riv, adm, max_length_m=max_len, min_length_m=min_len, corridor_m=40)
+    _check_invariants(riv, adm, result.reaches, result.units, max_len, min_len)
+    # flagged or merged: no unflagged short reach
+    short = result.reaches["length_m"] < min_len * (1 - 1e-9)
+    if short.any():
+        assert "short_piece" in [p.code for p in result.report.problems]
+    again = quiet_split(riv, adm, max_length_m=max_len, min_length_m=min_len, corridor_m=40)
+    assert again.reaches["reach_id"].tolist() == result.reaches["reach_id"].tolist()
+    assert again.units["unit_id"].tolist() == result.units["unit_id"].tolist()
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def zhuzhou():
+    geodata = pytest.importorskip("geodata")
+    try:
+        return geodata.zhuzhou_admin(), geodata.xiang_river()
+    except Exception as exc:  # files not built yet
+        pytest.skip(f"sample data not available: {exc}")
+
+
+def test_real_xiang_river(zhuzhou):
+    adm, riv = zhuzhou
+    result = quiet_split(riv, adm, max_length_m=5000, min_length_m=500, corridor_m=100)
+    reaches, units = result
+    metric = gpd.GeoDataFrame(geometry=riv.geometry, crs=4326).estimate_utm_crs()
+    city = adm[adm["level"] == "city"].to_crs(metric)
+    inside = shapely.intersection(riv.to_crs(metric).geometry.iloc[0], city.geometry.iloc[0]).length
+    assert reaches["length_m"].sum() == pytest.approx(inside, rel=1e-4)
+    districts = adm[adm["level"] == "county"].to_crs(metric).set_index("admin_code").geometry
+    r = reaches.to_crs(metric)
+    crossed = set(r["admin_code"]) | set(r["right_code"].dropna())
+    assert len(crossed) >= 3  # the Xiang crosses several real districts
+    nb = r[~r["boundary"]]
+    own = np.asarray(districts.loc[nb["admin_code"]].array)
+    out = shapely.length(
+        shapely.difference(np.asarray(nb.geometry.array), shapely.buffer(own, 0.01))
+    )
+    assert (out < 0.05).all()
+    assert (reaches["length_m"] <= 5000 + 1e-6).all()
+    short = reaches["length_m"] < 500
+    flagged = {p.code for p in result.report.problems}
+    assert not short.any() or "short_piece" in flagged
+    ug = np.asarray(units.to_crs(metric).geometry.array)
+    assert shapely.area(shapely.union_all(ug)) == pytest.approx(shapely.area(ug).sum(), rel=1e-6)
+    assert units["unit_id"].is_unique
