@@ -1,0 +1,697 @@
+"""Solvers for the capacitated worker assignment (a generalised assignment problem).
+
+The model, on candidate arcs only (unit ``u`` -> worker ``w``)::
+
+    minimise   sum_a cost_a x_a + penalty * sum_u s_u
+    subject to sum_{a of u} x_a + s_u = req_u          every unit
+               sum_{a of w} load_u x_a <= cap_w        every worker
+               sum_{a of w} x_a        <= maxu_w       every worker (when finite)
+               x_a in {0, 1},  s_u in {0, .., req_u}
+
+Two solvers share it:
+
+* :func:`solve_mip` -- exact, ``scipy.optimize.milp`` (HiGHS) per component, with the
+  dual bound HiGHS proves when the time limit stops it.
+* :func:`solve_heuristic` -- the LP relaxation as a min-cost flow (OR-Tools
+  ``SimpleMinCostFlow`` when installed, else ``scipy.optimize.linprog``), rounded,
+  repaired for capacity, improved by shift and swap moves; its lower bound is the
+  Lagrangian bound (capacity constraints relaxed) from subgradient optimisation,
+  valid for every multiplier vector, computed per component.
+
+Everything here works on plain numpy arrays; :mod:`gridkit.assign` builds them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+EPS = 1e-9
+
+
+@dataclass
+class Model:
+    """Arrays of one assignment instance; arcs sorted by unit."""
+
+    arc_u: np.ndarray
+    arc_w: np.ndarray
+    cost: np.ndarray
+    load: np.ndarray
+    req: np.ndarray
+    cap: np.ndarray
+    maxu: np.ndarray
+    penalty: float
+
+    @property
+    def n_units(self) -> int:
+        return len(self.load)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.cap)
+
+    def starts(self) -> np.ndarray:
+        return np.searchsorted(self.arc_u, np.arange(self.n_units))
+
+    def components(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """Connected components of the unit-worker graph: (count, label per unit, per worker)."""
+        n_u, n_w = self.n_units, self.n_workers
+        g = sp.coo_matrix(
+            (np.ones(len(self.arc_u)), (self.arc_u, n_u + self.arc_w)), shape=(n_u + n_w,) * 2
+        )
+        n, labels = connected_components(g, directed=False)
+        return n, labels[:n_u], labels[n_u:]
+
+    def sub(self, units: np.ndarray, workers: np.ndarray) -> tuple[Model, np.ndarray]:
+        """The sub-model on the given (sorted) units and workers, and its arc indices."""
+        umap = np.full(self.n_units, -1)
+        umap[units] = np.arange(len(units))
+        wmap = np.full(self.n_workers, -1)
+        wmap[workers] = np.arange(len(workers))
+        arcs = np.flatnonzero((umap[self.arc_u] >= 0) & (wmap[self.arc_w] >= 0))
+        m = Model(
+            umap[self.arc_u[arcs]],
+            wmap[self.arc_w[arcs]],
+            self.cost[arcs],
+            self.load[units],
+            self.req[units],
+            self.cap[workers],
+            self.maxu[workers],
+            self.penalty,
+        )
+        return m, arcs
+
+    def objective(self, x: np.ndarray) -> np.ndarray:
+        """Objective per unit of a selection ``x`` (bool per arc)."""
+        served = np.bincount(self.arc_u[x], minlength=self.n_units)
+        arc_part = np.bincount(self.arc_u[x], self.cost[x], minlength=self.n_units)
+        return arc_part + self.penalty * (self.req - served)
+
+    def feasible(self, x: np.ndarray) -> bool:
+        served = np.bincount(self.arc_u[x], minlength=self.n_units)
+        wl = np.bincount(self.arc_w[x], self.load[self.arc_u[x]], minlength=self.n_workers)
+        wc = np.bincount(self.arc_w[x], minlength=self.n_workers)
+        return bool(
+            np.all(served <= self.req)
+            and np.all(wl <= self.cap * (1 + 1e-9) + EPS)
+            and np.all(wc <= self.maxu)
+        )
+
+
+@dataclass
+class Solution:
+    """A selection of arcs with its objective and a lower bound, both per component."""
+
+    x: np.ndarray
+    comp_u: np.ndarray
+    obj_c: np.ndarray
+    bound_c: np.ndarray
+    method_c: np.ndarray  # "mip", "mip-limit", "heuristic" per component
+    info: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- MIP
+
+
+def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, float, bool]:
+    """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    a, n, nw = len(m.arc_u), m.n_units, m.n_workers
+    c = np.concatenate([m.cost, np.full(n, m.penalty)])
+    cols = np.arange(a + n)
+    rows_u = np.concatenate([m.arc_u, np.arange(n)])
+    unit_rows = sp.csr_matrix((np.ones(a + n), (rows_u, cols)), shape=(n, a + n))
+    cap_rows = sp.csr_matrix((m.load[m.arc_u], (m.arc_w, np.arange(a))), shape=(nw, a + n))
+    cons = [LinearConstraint(unit_rows, m.req, m.req), LinearConstraint(cap_rows, -np.inf, m.cap)]
+    finite = np.isfinite(m.maxu)
+    if finite.any():
+        wsel = np.flatnonzero(finite[m.arc_w])
+        remap = np.cumsum(finite) - 1
+        cnt_rows = sp.csr_matrix(
+            (np.ones(len(wsel)), (remap[m.arc_w[wsel]], wsel)), shape=(int(finite.sum()), a + n)
+        )
+        cons.append(LinearConstraint(cnt_rows, -np.inf, m.maxu[finite]))
+    bounds = Bounds(np.zeros(a + n), np.concatenate([np.ones(a), m.req]))
+    res = milp(
+        c,
+        integrality=np.ones(a + n),
+        bounds=bounds,
+        constraints=cons,
+        options={"time_limit": max(time_limit_s, 0.05), "mip_rel_gap": 1e-9, "disp": False},
+    )
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = -np.inf if bound is None or not np.isfinite(bound) else float(bound)
+    if res.status != 0 and not np.isfinite(bound):
+        # stopped before HiGHS reported a bound: the LP relaxation still gives one
+        bound = _fractional_lp(m)[2] - 1e-7 * max(1.0, abs(float(m.cost.sum())))
+    if res.x is None:
+        return None, bound, False
+    x = res.x[:a] > 0.5
+    optimal = res.status == 0
+    if optimal:
+        bound = max(bound, float(m.objective(x).sum()) - 1e-6 * max(1.0, abs(res.fun)))
+    return x, bound, optimal
+
+
+# ------------------------------------------------------------------ fractional (LP)
+
+
+def _fractional_flow(m: Model) -> np.ndarray | None:
+    """LP relaxation as a min-cost flow in OR-Tools; fraction per arc (None if unavailable)."""
+    try:
+        from ortools.graph.python import min_cost_flow
+    except ImportError:  # optional dependency
+        return None
+    n, nw, a = m.n_units, m.n_workers, len(m.arc_u)
+    # flow units: loads scaled so the largest load is ~1000 units (0.1 % granularity)
+    scale = 1000.0 / max(float(m.load.max()), EPS)
+    q = np.maximum(1, np.rint(m.load * scale)).astype(np.int64)
+    capq = np.floor(m.cap * scale + 1e-6).astype(np.int64)
+    cost = m.cost - min(0.0, float(m.cost.min()))  # shift: OR-Tools wants integers, ≥ 0 here
+    per_flow = cost / q[m.arc_u]
+    k = 1e6 / max(float(per_flow.max()), 1.0)
+    arc_cost = np.rint(per_flow * k).astype(np.int64)
+    slack_cost = np.full(n, int(arc_cost.max(initial=0)) * 100 + 1_000, dtype=np.int64)
+    sink = n + nw
+    tails = np.concatenate([m.arc_u, n + np.arange(nw), np.arange(n)])
+    heads = np.concatenate([n + m.arc_w, np.full(nw, sink), np.full(n, sink)])
+    caps = np.concatenate([q[m.arc_u], capq, q * m.req])
+    costs = np.concatenate([arc_cost, np.zeros(nw, dtype=np.int64), slack_cost])
+    f = min_cost_flow.SimpleMinCostFlow()
+    f.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    supply = np.concatenate([q * m.req, np.zeros(nw, dtype=np.int64), [-int((q * m.req).sum())]])
+    f.set_nodes_supplies(np.arange(n + nw + 1), supply)
+    if f.solve() != f.OPTIMAL:
+        return None
+    return f.flows(np.arange(a)) / q[m.arc_u]
+
+
+def _fractional_lp(m: Model) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """LP relaxation with scipy's HiGHS: fraction per arc, capacity duals (>= 0), value."""
+    from scipy.optimize import linprog
+
+    a, n, nw = len(m.arc_u), m.n_units, m.n_workers
+    c = np.concatenate([m.cost, np.full(n, m.penalty)])
+    a_eq = sp.csr_matrix(
+        (np.ones(a + n), (np.concatenate([m.arc_u, np.arange(n)]), np.arange(a + n))),
+        shape=(n, a + n),
+    )
+    a_ub = sp.csr_matrix((m.load[m.arc_u], (m.arc_w, np.arange(a))), shape=(nw, a + n))
+    res = linprog(
+        c,
+        A_ub=a_ub,
+        b_ub=m.cap,
+        A_eq=a_eq,
+        b_eq=m.req.astype(float),
+        bounds=np.column_stack([np.zeros(a + n), np.r_[np.ones(a), m.req]]),
+        method="highs",
+    )
+    if res.x is None:
+        return np.zeros(a), None, -np.inf
+    lam = np.maximum(0.0, -np.asarray(res.ineqlin.marginals, dtype=float))
+    return res.x[:a], lam, float(res.fun)
+
+
+# ---------------------------------------------------------------- primal heuristic
+
+
+class _State:
+    """A selection with worker loads kept up to date."""
+
+    def __init__(self, m: Model, x: np.ndarray) -> None:
+        self.m = m
+        self.x = x
+        self.refresh()
+
+    def refresh(self) -> None:
+        m, x = self.m, self.x
+        self.wload = np.bincount(m.arc_w[x], m.load[m.arc_u[x]], minlength=m.n_workers)
+        self.wcnt = np.bincount(m.arc_w[x], minlength=m.n_workers).astype(float)
+        self.served = np.bincount(m.arc_u[x], minlength=m.n_units)
+
+    def fits(self, arcs: np.ndarray) -> np.ndarray:
+        m = self.m
+        w = m.arc_w[arcs]
+        return (self.wload[w] + m.load[m.arc_u[arcs]] <= m.cap[w] * (1 + 1e-12) + EPS) & (
+            self.wcnt[w] + 1 <= m.maxu[w]
+        )
+
+    def add(self, a: int) -> None:
+        m = self.m
+        self.x[a] = True
+        self.wload[m.arc_w[a]] += m.load[m.arc_u[a]]
+        self.wcnt[m.arc_w[a]] += 1
+        self.served[m.arc_u[a]] += 1
+
+    def drop(self, a: int) -> None:
+        m = self.m
+        self.x[a] = False
+        self.wload[m.arc_w[a]] -= m.load[m.arc_u[a]]
+        self.wcnt[m.arc_w[a]] -= 1
+        self.served[m.arc_u[a]] -= 1
+
+
+def _round(m: Model, frac: np.ndarray) -> np.ndarray:
+    """Keep, per unit, the ``req`` arcs carrying the most flow."""
+    order = np.lexsort((m.cost, -frac, m.arc_u))
+    u = m.arc_u[order]
+    rank = np.arange(len(u)) - m.starts()[u]
+    x = np.zeros(len(u), dtype=bool)
+    x[order] = (rank < m.req[u]) & (frac[order] > 1e-6)
+    return x
+
+
+def _repair(st: _State, frac: np.ndarray) -> None:
+    """Drop arcs from overloaded workers: most fractional first, then the heaviest."""
+    m = st.m
+    over = np.flatnonzero((st.wload > m.cap * (1 + 1e-12) + EPS) | (st.wcnt > m.maxu))
+    if not len(over):
+        return
+    # loop over overloaded workers only: at most the number of split units of the LP
+    sel = np.flatnonzero(st.x & np.isin(m.arc_w, over))
+    for w in over:
+        arcs = sel[m.arc_w[sel] == w]
+        arcs = arcs[np.lexsort((-m.load[m.arc_u[arcs]], frac[arcs]))]
+        for a in arcs:
+            if st.wload[w] <= m.cap[w] * (1 + 1e-12) + EPS and st.wcnt[w] <= m.maxu[w]:
+                break
+            st.drop(int(a))
+
+
+def _relocate(st: _State, starts: np.ndarray, ends: np.ndarray) -> None:
+    """Unload overloaded workers by moving the units that are cheapest to move elsewhere;
+    a unit with nowhere to go is dropped (its slot reopens for insertion/ejection)."""
+    m = st.m
+    over = np.flatnonzero((st.wload > m.cap * (1 + 1e-12) + EPS) | (st.wcnt > m.maxu))
+    if not len(over):
+        return
+    by_w = np.flatnonzero(st.x)
+    by_w = by_w[np.argsort(m.arc_w[by_w], kind="stable")]
+    w_lo = np.searchsorted(m.arc_w[by_w], over)
+    w_hi = np.searchsorted(m.arc_w[by_w], over, side="right")
+    # sequential by nature (each move changes the room left); runs on overloaded workers
+    # only, i.e. those holding a unit the relaxation split
+    for w, lo, hi in zip(over, w_lo, w_hi, strict=True):
+        held = [int(a) for a in by_w[lo:hi]]
+        while held and (st.wload[w] > m.cap[w] * (1 + 1e-12) + EPS or st.wcnt[w] > m.maxu[w]):
+            best = None
+            for a in held:
+                u = m.arc_u[a]
+                alts = np.arange(starts[u], ends[u])
+                alts = alts[~st.x[alts]]
+                alts = alts[st.fits(alts)]
+                if len(alts):
+                    b = int(alts[np.argmin(m.cost[alts])])
+                    delta = m.cost[b] - m.cost[a]
+                    if best is None or delta < best[0]:
+                        best = (delta, a, b)
+            if best is None:
+                a = max(held, key=lambda a: m.load[m.arc_u[a]])
+                st.drop(a)
+                held.remove(a)
+                continue
+            st.drop(best[1])
+            st.add(best[2])
+            held.remove(best[1])
+
+
+def _insert(st: _State, starts: np.ndarray, ends: np.ndarray, frac: np.ndarray) -> None:
+    """Fill open unit slots, heaviest units first, with the worker that has room and
+    carries most of the unit in the LP (then the nearest)."""
+    m = st.m
+    todo = np.flatnonzero(st.served < m.req)
+    # sequential by nature (each insertion changes the room left); runs on the units the
+    # LP split between workers, at most about one per worker with a binding capacity
+    for u in todo[np.argsort(-m.load[todo], kind="stable")]:
+        arcs = np.arange(starts[u], ends[u])
+        for _ in range(int(m.req[u] - st.served[u])):
+            ok = arcs[~st.x[arcs] & st.fits(arcs)]
+            if not len(ok):
+                break
+            st.add(int(ok[np.lexsort((m.cost[ok], -np.round(frac[ok], 6)))[0]]))
+
+
+def _shift_round(st: _State, starts: np.ndarray) -> int:
+    """One round of improving shift/insert moves, applied in parallel where compatible."""
+    m = st.m
+    x = st.x
+    n = m.n_units
+    sel_cost = np.where(x, m.cost, -np.inf)
+    worst = np.maximum.reduceat(sel_cost, starts) if len(starts) else np.zeros(0)
+    worst = np.where(st.served < m.req, m.penalty, worst)
+    worst_arc = np.full(n, -1)
+    is_worst = x & (sel_cost == worst[m.arc_u])
+    wa = np.flatnonzero(is_worst)
+    worst_arc[m.arc_u[wa[::-1]]] = wa[::-1]  # first worst arc per unit
+    worst_arc[st.served < m.req] = -1
+    cand = np.flatnonzero(~x)
+    cand = cand[st.fits(cand)]
+    delta = m.cost[cand] - worst[m.arc_u[cand]]
+    keep = delta < -1e-7 * np.maximum(1.0, np.abs(worst[m.arc_u[cand]]))
+    cand, delta = cand[keep], delta[keep]
+    if not len(cand):
+        return 0
+    # best move per unit
+    o = np.lexsort((delta, m.arc_u[cand]))
+    cand, delta = cand[o], delta[o]
+    first = np.r_[True, m.arc_u[cand][1:] != m.arc_u[cand][:-1]]
+    cand, delta = cand[first], delta[first]
+    # per target worker accept the best moves while they still fit together
+    w = m.arc_w[cand]
+    o = np.lexsort((delta, w))
+    cand, w = cand[o], w[o]
+    ld = m.load[m.arc_u[cand]]
+    grp_start = np.r_[0, np.flatnonzero(w[1:] != w[:-1]) + 1]
+    gid = np.repeat(np.arange(len(grp_start)), np.diff(np.r_[grp_start, len(w)]))
+    cum = np.cumsum(ld)
+    cum_in = cum - (cum - ld)[grp_start][gid]
+    cnt_in = np.arange(len(w)) - grp_start[gid] + 1
+    ok = (st.wload[w] + cum_in <= m.cap[w] * (1 + 1e-12) + EPS) & (st.wcnt[w] + cnt_in <= m.maxu[w])
+    cand = cand[ok]
+    old = worst_arc[m.arc_u[cand]]
+    x[cand] = True
+    x[old[old >= 0]] = False
+    st.refresh()
+    return len(cand)
+
+
+def _swap_round(st: _State) -> int:
+    """Improving exchanges of two units between two workers (capacity-feasible)."""
+    m = st.m
+    x = st.x
+    # only for single-slot units: their current arc is unique
+    single = m.req[m.arc_u] == 1
+    cur = np.full(m.n_units, -1)
+    s = np.flatnonzero(x & single)
+    cur[m.arc_u[s]] = s
+    alt = np.flatnonzero(~x & single & (cur[m.arc_u] >= 0))
+    if not len(alt):
+        return 0
+    # arc i->w2 (i at w1) meets arc k->w1 (k at w2): key pairs (w1, w2) and (w2, w1)
+    wa = m.arc_w[cur[m.arc_u[alt]]]
+    wb = m.arc_w[alt]
+    nw = m.n_workers
+    key_a = wa.astype(np.int64) * nw + wb
+    key_b = wb.astype(np.int64) * nw + wa  # same pair seen from the other unit
+    ob = np.argsort(key_b, kind="stable")
+    kb = key_b[ob]
+    lo = np.searchsorted(kb, key_a, side="left")
+    hi = np.searchsorted(kb, key_a, side="right")
+    cnt = hi - lo
+    limit = 2_000_000
+    if cnt.sum() > limit:  # keep memory bounded on huge shared pairs
+        return 0
+    i_arc = np.repeat(alt, cnt)
+    k_arc = alt[ob][
+        np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    ]
+    ui, uk = m.arc_u[i_arc], m.arc_u[k_arc]
+    ci, ck = cur[ui], cur[uk]
+    delta = m.cost[i_arc] + m.cost[k_arc] - m.cost[ci] - m.cost[ck]
+    w1, w2 = m.arc_w[ci], m.arc_w[ck]
+    li, lk = m.load[ui], m.load[uk]
+    ok = (delta < -1e-7) & (ui < uk)
+    ok &= st.wload[w1] - li + lk <= m.cap[w1] * (1 + 1e-12) + EPS
+    ok &= st.wload[w2] - lk + li <= m.cap[w2] * (1 + 1e-12) + EPS
+    if not ok.any():
+        return 0
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(delta[idx], kind="stable")]
+    # accept greedily: each unit and each worker at most once per round
+    # (a loop over improving swaps only, which are few after the shift rounds)
+    used_u: set[int] = set()
+    used_w: set[int] = set()
+    done = 0
+    for j in idx:
+        a, b, c, d = int(ui[j]), int(uk[j]), int(w1[j]), int(w2[j])
+        if a in used_u or b in used_u or c in used_w or d in used_w:
+            continue
+        used_u.update((a, b))
+        used_w.update((c, d))
+        x[ci[j]] = x[ck[j]] = False
+        x[i_arc[j]] = x[k_arc[j]] = True
+        done += 1
+    st.refresh()
+    return done
+
+
+def _eject_insert(st: _State, starts: np.ndarray, ends: np.ndarray, deadline: float) -> None:
+    """Serve unfilled slots by moving one unit out of a full worker (an ejection chain of 1)."""
+    m = st.m
+    todo = np.flatnonzero(st.served < m.req)
+    if not len(todo):
+        return
+    by_w = np.argsort(m.arc_w, kind="stable")
+    w_starts = np.searchsorted(m.arc_w[by_w], np.arange(m.n_workers + 1))
+    # sequential by nature; runs on the few slots the other moves could not fill
+    for u in todo:
+        if time.perf_counter() > deadline:
+            return
+        for a in range(starts[u], ends[u]):
+            if st.served[u] >= m.req[u]:
+                break
+            if st.x[a]:
+                continue
+            w = m.arc_w[a]
+            best = None
+            # units k at w whose move frees enough room for u
+            at_w = by_w[w_starts[w] : w_starts[w + 1]]
+            at_w = at_w[st.x[at_w]]
+            for b in at_w:
+                k = m.arc_u[b]
+                if st.wload[w] - m.load[k] + m.load[u] > m.cap[w] * (1 + 1e-12) + EPS:
+                    continue
+                alts = np.arange(starts[k], ends[k])
+                alts = alts[~st.x[alts] & (m.arc_w[alts] != w)]
+                alts = alts[st.fits(alts)]
+                if not len(alts):
+                    continue
+                c = alts[np.argmin(m.cost[alts])]
+                gain = m.penalty - m.cost[a] - (m.cost[c] - m.cost[b])
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, int(b), int(c))
+            if best is not None:
+                st.drop(best[1])
+                st.add(best[2])
+                st.add(int(a))
+
+
+def primal(m: Model, frac: np.ndarray, *, deadline: float, max_rounds: int = 60) -> np.ndarray:
+    """A feasible selection: integral LP arcs kept, split units inserted where they fit,
+    then shift/swap local search and one-level ejection for slots still open."""
+    starts = m.starts()
+    ends = np.r_[starts[1:], len(m.arc_u)]
+    st = _State(m, _round(m, frac))
+    _relocate(st, starts, ends)
+    st.refresh()
+    _insert(st, starts, ends, frac)
+    for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            break
+        moved = _shift_round(st, starts)
+        moved += _swap_round(st)
+        if not moved:
+            break
+    if (st.served < m.req).any():
+        _eject_insert(st, starts, ends, deadline)
+        for _ in range(max_rounds):
+            if time.perf_counter() > deadline or not _shift_round(st, starts):
+                break
+    return st.x
+
+
+# ---------------------------------------------------------------- Lagrangian bound
+
+
+def lagrangian_bound(
+    m: Model,
+    comp_u: np.ndarray,
+    comp_w: np.ndarray,
+    n_comp: int,
+    ub_c: np.ndarray,
+    *,
+    deadline: float,
+    iters: int = 400,
+    tol: float = 1e-5,
+    lam0: np.ndarray | None = None,
+) -> np.ndarray:
+    """Best Lagrangian bound per component (capacity and unit-count rows relaxed).
+
+    For multipliers ``lam, mu >= 0`` the relaxed problem splits per unit (take the ``req``
+    cheapest reduced costs, or the penalty), so it is solved exactly in a few vector
+    operations; its value is a valid lower bound whatever the multipliers. Subgradient
+    steps (Polyak, per component) push it towards the LP bound.
+    """
+    n, nw = m.n_units, m.n_workers
+    starts = m.starts()
+    lu = m.load[m.arc_u]
+    multi_u = m.req > 1
+    multi_a = np.flatnonzero(multi_u[m.arc_u])
+    has_mu = np.isfinite(m.maxu)
+    maxu0 = np.where(has_mu, m.maxu, 0.0)
+    lam = np.zeros(nw) if lam0 is None else lam0.copy()
+    mu = np.zeros(nw)
+    best = np.full(n_comp, -np.inf)
+    theta = np.full(n_comp, 1.5 if lam0 is None else 0.05)
+    stall = np.zeros(n_comp, dtype=int)
+    ub = np.asarray(ub_c, dtype=float)
+    for _ in range(iters):
+        rc = m.cost + lam[m.arc_w] * lu + mu[m.arc_w]
+        rcm = np.minimum(rc, m.penalty)
+        term = np.minimum.reduceat(rcm, starts)
+        take = rc < m.penalty
+        pick = take & (rcm == term[m.arc_u])
+        # first minimiser per unit
+        pa = np.flatnonzero(pick)
+        _, first = np.unique(m.arc_u[pa], return_index=True)
+        chosen = np.zeros(len(rc), dtype=bool)
+        chosen[pa[first]] = True
+        if len(multi_a):
+            chosen[multi_a] = False
+            sub = multi_a[np.lexsort((rcm[multi_a], m.arc_u[multi_a]))]
+            su = m.arc_u[sub]
+            bnd = np.r_[0, np.flatnonzero(su[1:] != su[:-1]) + 1]
+            gid = np.repeat(np.arange(len(bnd)), np.diff(np.r_[bnd, len(su)]))
+            rank = np.arange(len(su)) - bnd[gid]
+            ch = (rank < m.req[su]) & take[sub]
+            chosen[sub[ch]] = True
+            k = np.bincount(su[ch], minlength=n)
+            s = np.bincount(su[ch], rcm[sub[ch]], minlength=n)
+            term = np.where(multi_u, s + (m.req - k) * m.penalty, term)
+        lag_c = np.bincount(comp_u, term, minlength=n_comp) - np.bincount(
+            comp_w, lam * m.cap + mu * maxu0, minlength=n_comp
+        )
+        finite = np.where(np.isfinite(best), best, 0.0)
+        improved = lag_c > best + 1e-9 * np.maximum(1.0, np.abs(finite))
+        stall = np.where(improved, 0, stall + 1)
+        best = np.maximum(best, lag_c)
+        theta = np.where(stall >= 15, theta / 2, theta)
+        stall[stall >= 15] = 0
+        gap_c = ub - best
+        if np.all(gap_c <= tol * np.maximum(1.0, np.abs(ub))) or time.perf_counter() > deadline:
+            break
+        g = np.bincount(m.arc_w[chosen], lu[chosen], minlength=nw) - m.cap
+        h = np.where(has_mu, np.bincount(m.arc_w[chosen], minlength=nw) - maxu0, 0.0)
+        g = np.where((lam > 0) | (g > 0), g, 0.0)
+        h = np.where((mu > 0) | (h > 0), h, 0.0)
+        norm = np.bincount(comp_w, g * g + h * h, minlength=n_comp)
+        step = np.where(norm > 0, theta * np.maximum(ub - lag_c, 0) / np.maximum(norm, EPS), 0)
+        lam = np.maximum(0.0, lam + step[comp_w] * g)
+        mu = np.maximum(0.0, mu + step[comp_w] * h)
+    return best
+
+
+# ------------------------------------------------------------------------- driver
+
+
+def _heuristic(
+    m: Model, comp_u, comp_w, n_comp, *, time_limit_s: float, lp_max_arcs: int = 1_000_000
+):
+    """Primal from the flow (or LP) relaxation; bound from Lagrangian multipliers started
+    at the LP's capacity duals (which make it the LP bound) when the LP is affordable."""
+    t0 = time.perf_counter()
+    frac = _fractional_flow(m)
+    lam0 = None
+    if frac is None or len(m.arc_u) <= lp_max_arcs:
+        frac_lp, lam0, _ = _fractional_lp(m)
+        frac = frac_lp if frac is None else frac
+    x = primal(m, frac, deadline=t0 + 0.6 * time_limit_s)
+    obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
+    t1 = time.perf_counter()
+    bound_c = lagrangian_bound(
+        m, comp_u, comp_w, n_comp, obj_c, lam0=lam0, deadline=t1 + max(0.25 * time_limit_s, 0.1)
+    )
+    return x, bound_c
+
+
+def solve(
+    m: Model,
+    *,
+    method: str = "auto",
+    time_limit_s: float = 30.0,
+    mip_max_arcs: int = 60_000,
+) -> Solution:
+    """Solve ``m``: heuristic for all components, then MIP where allowed and useful.
+
+    ``method="heuristic"`` runs only the heuristic, ``"mip"`` only the MIP (the heuristic
+    fills components the MIP could not solve within the time limit), ``"auto"`` the
+    heuristic everywhere and then the MIP on components with a gap left, as long as the
+    time limit allows, keeping the better solution and the better bound.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    n_comp, comp_u, comp_w = m.components()
+    x = np.zeros(len(m.arc_u), dtype=bool)
+    method_c = np.full(n_comp, "heuristic", dtype=object)
+    bound_c = np.full(n_comp, -np.inf)
+    have_c = np.zeros(n_comp, dtype=bool)
+    info: dict = {"components": len(np.unique(comp_u)), "mip_components": 0, "mip_optimal": 0}
+    if method in ("auto", "heuristic"):
+        x, bound_c = _heuristic(m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s)
+        have_c[:] = True
+        info["heuristic_s"] = time.perf_counter() - t0
+    obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
+    if method in ("auto", "mip"):
+        arcs_c = np.bincount(comp_u[m.arc_u], minlength=n_comp)
+        todo = arcs_c > 0
+        if method == "auto":
+            gap = obj_c - bound_c
+            todo &= (arcs_c <= mip_max_arcs) & (gap > 1e-6 * np.maximum(1.0, np.abs(obj_c)))
+        todo = np.flatnonzero(todo)
+        todo = todo[np.argsort(arcs_c[todo], kind="stable")]
+        left_arcs = float(arcs_c[todo].sum())
+        units_by_c = np.argsort(comp_u, kind="stable")
+        u_bounds = np.searchsorted(comp_u[units_by_c], np.arange(n_comp + 1))
+        workers_by_c = np.argsort(comp_w, kind="stable")
+        w_bounds = np.searchsorted(comp_w[workers_by_c], np.arange(n_comp + 1))
+        # one solver call per component: the decomposition is the point of this loop
+        for c in todo:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0.05:
+                break
+            share = remaining * arcs_c[c] / max(left_arcs, 1.0)
+            left_arcs -= arcs_c[c]
+            units = np.sort(units_by_c[u_bounds[c] : u_bounds[c + 1]])
+            workers = np.sort(workers_by_c[w_bounds[c] : w_bounds[c + 1]])
+            sub, arcs = m.sub(units, workers)
+            xs, b, optimal = mip_component(sub, max(share, min(remaining, 1.0)))
+            info["mip_components"] += 1
+            info["mip_optimal"] += int(optimal)
+            bound_c[c] = max(bound_c[c], b)
+            if xs is None:
+                continue
+            new = float(sub.objective(xs).sum())
+            if not have_c[c] or new < obj_c[c] - 1e-9:
+                x[arcs] = xs
+                obj_c[c] = new
+                have_c[c] = True
+                method_c[c] = "mip" if optimal else "mip-limit"
+        missing = np.flatnonzero(~have_c & (arcs_c > 0))
+        if len(missing):
+            # components the MIP could not solve in time: the heuristic fills them
+            units = np.flatnonzero(np.isin(comp_u, missing))
+            workers = np.flatnonzero(np.isin(comp_w, missing))
+            sub, arcs = m.sub(units, workers)
+            n2, cu2, cw2 = sub.components()
+            xs, b2 = _heuristic(sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s))
+            x[arcs] = xs
+            # map sub-component bounds back (each sub-component lies in one component)
+            owner = np.full(n2, -1)
+            owner[cu2] = comp_u[units]
+            valid = owner >= 0
+            sums = np.bincount(owner[valid], b2[valid], minlength=n_comp)
+            bound_c[missing] = np.maximum(bound_c[missing], sums[missing])
+            info["mip_fallback_components"] = len(missing)
+    obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
+    # components of idle workers only: nothing to pay, nothing to bound
+    bound_c[np.bincount(comp_u, minlength=n_comp) == 0] = 0.0
+    # a bound a hair above the value found is floating-point noise, not information
+    noise = (bound_c > obj_c) & (bound_c - obj_c <= 1e-6 * np.maximum(1.0, np.abs(obj_c)))
+    bound_c = np.where(noise, obj_c, bound_c)
+    info["solve_s"] = time.perf_counter() - t0
+    return Solution(x=x, comp_u=comp_u, obj_c=obj_c, bound_c=bound_c, method_c=method_c, info=info)

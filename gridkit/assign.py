@@ -1,0 +1,758 @@
+"""Staffing: put grid workers on units, within capacity and jurisdiction, travelling least.
+
+:func:`assign_workers` solves a capacitated assignment (a generalised assignment
+problem). Every unit has a workload in *points* on one scale for all kinds of units
+(:class:`Workload`: households for community grids, kilometres for river reaches, a
+fixed load for water bodies); every worker has a ``capacity`` in points and a base
+(the worker's Point). A worker takes units inside their own admin area (the unit's
+``admin_code`` starts with the worker's) or, with ``neighbour_levels``, of the area
+some levels up. The objective is the total distance from base to unit (representative
+point, in the local metric CRS) plus ``churn_penalty`` for every previous
+(unit, worker) pair that is not kept.
+
+The instance is cut into independent components of the unit-worker candidate graph
+(jurisdictions) with only the ``candidates`` nearest eligible workers per unit. A
+heuristic (LP relaxation as a min-cost flow, rounding, repair, local search) solves
+everything and proves a Lagrangian lower bound; the exact MIP (``scipy.optimize.milp``,
+HiGHS) then runs on the components with a gap left while the time limit allows.
+``.bound`` and ``.gap`` say honestly how far from optimal the result can be (on the
+candidate graph). Units that cannot be served are not an error: they are listed in
+``.unassigned`` with the reason.
+
+:func:`reassign` moves only the units of departing workers (and more only when
+capacity forces it, which it reports).
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import Point, box
+>>> units = gpd.GeoDataFrame({
+...     "unit_id": ["U1", "U2", "U3"], "kind": "community_grid", "parent_id": "C1",
+...     "admin_code": "430202001001", "households": [120, 80, 150]},
+...     geometry=[box(113.0, 27.8, 113.001, 27.801), box(113.007, 27.8, 113.008, 27.801),
+...               box(113.02, 27.8, 113.021, 27.801)], crs=4326)
+>>> workers = gpd.GeoDataFrame({
+...     "worker_id": ["W1", "W2"], "name": ["Li", "Wang"], "role": "grid_worker",
+...     "level": "village", "admin_code": "430202001001", "capacity": [300, 300],
+...     "phone": None},
+...     geometry=[Point(113.0, 27.8), Point(113.02, 27.8)], crs=4326)
+>>> result = assign_workers(units, workers)
+>>> result.assignments[["unit_id", "worker_id"]].values.tolist()
+[['U1', 'W1'], ['U2', 'W1'], ['U3', 'W2']]
+>>> result.gap
+0.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit._assign_solvers import Model, solve
+from gridkit.crs import local_metric_crs
+from gridkit.errors import CRSError, InvalidLayerError, format_rows
+from gridkit.layers import check_layer
+
+__all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
+
+Method = Literal["auto", "mip", "heuristic"]
+#: lengths of hierarchical admin codes: province, city, county, township, village
+LEVEL_LENGTHS = (2, 4, 6, 9, 12)
+REASONS = ("no worker in jurisdiction", "too far", "capacity exhausted")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Points of workload per unit kind, on one scale shared with worker capacities.
+
+    Parameters
+    ----------
+    per_household
+        Points per household of a ``community_grid`` unit.
+    per_km
+        Points per kilometre (``length_m``) of a ``river_reach`` unit.
+    water_body
+        Points of one ``water_body`` unit.
+
+    Examples
+    --------
+    >>> Workload(per_km=50).per_household
+    1.0
+    """
+
+    per_household: float = 1.0
+    per_km: float = 100.0
+    water_body: float = 100.0
+
+    @classmethod
+    def coerce(cls, value: Workload | Mapping[str, float] | None) -> Workload:
+        """A :class:`Workload` from itself, a dict of fields, or ``None`` (defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Workload):
+            return value
+        unknown = set(value) - set(asdict(cls()))
+        if unknown:
+            raise InvalidLayerError(
+                f"Unknown workload setting(s) {', '.join(sorted(unknown))}.",
+                hint="Use per_household, per_km and water_body.",
+            )
+        return cls(**value)
+
+    def points(self, units: pd.DataFrame) -> pd.Series:
+        """Workload points per unit (a Series aligned to ``units``)."""
+        kind = units["kind"]
+        hh = (
+            pd.to_numeric(units.get("households"), errors="coerce")
+            if "households" in units
+            else pd.Series(np.nan, index=units.index)
+        )
+        ln = (
+            pd.to_numeric(units.get("length_m"), errors="coerce")
+            if "length_m" in units
+            else pd.Series(np.nan, index=units.index)
+        )
+        pts = pd.Series(np.nan, index=units.index, dtype=float)
+        pts[kind == "community_grid"] = hh[kind == "community_grid"] * self.per_household
+        pts[kind == "river_reach"] = ln[kind == "river_reach"] / 1000.0 * self.per_km
+        pts[kind == "water_body"] = self.water_body
+        bad = pts.isna() | (pts < 0)
+        if bad.any():
+            rows = units.loc[bad, "unit_id"].tolist()
+            raise InvalidLayerError(
+                f"units: no workload for rows {format_rows(rows)} (community grids need "
+                "households, river reaches length_m, both non-negative).",
+                hint="Fill households / length_m for those units.",
+                rows=rows,
+            )
+        return pts
+
+
+@dataclass(repr=False)
+class AssignmentResult:
+    """What :func:`assign_workers` and :func:`reassign` found, and how good it is.
+
+    Attributes
+    ----------
+    assignments
+        The ``assignments`` layer: ``unit_id``, ``worker_id``, ``role``, ``valid_from``,
+        ``valid_to``, plus ``distance_m`` and ``load`` (points).
+    loads
+        One row per worker, indexed like the workers: ``worker_id``, ``load``,
+        ``capacity``, ``units``, ``utilisation``, ``distance_m``.
+    unassigned
+        Units (indexed like the units) with unfilled worker slots: ``unit_id``,
+        ``reason`` (``no worker in jurisdiction``, ``too far``, ``capacity exhausted``),
+        ``missing`` (slots left unfilled).
+    changes
+        Previous (unit, worker) pairs not kept: ``unit_id``, ``previous_worker_id``,
+        ``worker_id``, ``reason``.
+    objective
+        ``travel_m + churn_penalty * churned + penalty * unfilled`` (``unfilled`` counts
+        slots of units that had a candidate worker).
+    bound
+        A proven lower bound of ``objective`` on the candidate graph.
+    gap
+        ``(objective - bound) / |objective|``; 0 means proven optimal.
+    """
+
+    assignments: pd.DataFrame
+    loads: pd.DataFrame
+    unassigned: pd.DataFrame
+    changes: pd.DataFrame
+    objective: float
+    bound: float
+    gap: float
+    travel_m: float
+    churned: int
+    unfilled: int
+    penalty: float
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``"optimal"`` when the gap is closed, else ``"feasible"``."""
+        return "optimal" if self.gap <= 1e-6 else "feasible"
+
+    def report(self) -> str:
+        """A short human-readable summary."""
+        reasons = self.unassigned["reason"].value_counts()
+        lines = [
+            f"{len(self.assignments):,} assignments, {len(self.unassigned):,} units not fully "
+            f"staffed"
+            + (": " + ", ".join(f"{k} {v}" for k, v in reasons.items()) if len(reasons) else ""),
+            f"travel {self.travel_m / 1000:,.1f} km, {self.churned} previous pairs changed",
+            f"objective {self.objective:,.1f}, bound {self.bound:,.1f}, gap {self.gap:.3%} "
+            f"({self.status})",
+            f"{self.stats.get('components', 0)} components, "
+            f"{self.stats.get('arcs', 0):,} candidate arcs, "
+            f"{self.stats.get('mip_optimal', 0)} solved exactly by MIP, "
+            f"{self.stats.get('solve_s', 0.0):.2f} s",
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<AssignmentResult {self.status}\n{self.report()}>"
+
+
+# ----------------------------------------------------------------------------- input
+
+
+def _ancestor(codes: np.ndarray, levels: int) -> np.ndarray:
+    """Admin codes ``levels`` levels up (430202001001 -> 430202001 -> 430202)."""
+    out = np.asarray(codes, dtype=object).copy()
+    lengths = np.asarray(LEVEL_LENGTHS)
+    for _ in range(levels):
+        n = np.fromiter((len(c) for c in out), dtype=int, count=len(out))
+        idx = np.searchsorted(lengths, n, side="left") - 1
+        parent = np.where(idx >= 0, lengths[np.maximum(idx, 0)], n)
+        for plen in np.unique(parent):
+            sel = parent == plen
+            out[sel] = pd.Series(out[sel]).str[: int(plen)].to_numpy(dtype=object)
+    return out
+
+
+def _check_inputs(units: gpd.GeoDataFrame, workers: gpd.GeoDataFrame, max_units) -> None:
+    check_layer(units, "units")
+    check_layer(workers, "workers")
+    if units.crs is None or workers.crs is None:
+        raise CRSError(
+            f"{'units' if units.crs is None else 'workers'} has no CRS.",
+            hint="Set one (e.g. gdf.set_crs(4326)) or read the layer with crs= declared.",
+        )
+    geoms = np.asarray(workers.geometry.array)
+    nobase = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if nobase.any():
+        rows = workers.loc[nobase, "worker_id"].tolist()
+        raise InvalidLayerError(
+            f"workers {format_rows(rows)} have no base point.",
+            hint="Give every worker a base (Point geometry) or leave them out.",
+            rows=rows,
+        )
+    cap = pd.to_numeric(workers["capacity"], errors="coerce")
+    bad = ~(cap > 0)
+    if bad.any():
+        rows = workers.loc[bad, "worker_id"].tolist()
+        raise InvalidLayerError(
+            f"workers {format_rows(rows)} have capacity <= 0.",
+            hint="Capacities are workload points (see Workload); set positive values "
+            "or leave those workers out.",
+            rows=rows,
+        )
+    if isinstance(max_units, str) and max_units not in workers.columns:
+        raise InvalidLayerError(f"workers has no column {max_units!r} (max_units).")
+
+
+def _per_unit(value, units: pd.DataFrame, name: str, default) -> np.ndarray:
+    if value is None:
+        value = units[name] if name in units.columns else default
+    elif isinstance(value, str):
+        if value not in units.columns:
+            raise InvalidLayerError(f"units has no column {value!r} ({name}).")
+        value = units[value]
+    if isinstance(value, pd.Series):
+        value = value.reindex(units.index)
+    arr = np.broadcast_to(np.asarray(value, dtype=float), (len(units),)).copy()
+    if np.isnan(arr).any() or (arr < 0).any() or not np.allclose(arr, np.rint(arr)):
+        raise InvalidLayerError(f"{name} must be a non-negative whole number for every unit.")
+    return arr.astype(np.int64)
+
+
+def _candidates(
+    ucode: np.ndarray, uxy: np.ndarray, wreach: np.ndarray, wxy: np.ndarray, k: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eligible (unit, worker) pairs, at most ``k`` nearest per worker group and unit.
+
+    A worker group is the set of workers sharing a reach code; a unit belongs to the
+    group when its code starts with that reach code.
+    """
+    from scipy.spatial import cKDTree
+
+    ucodes = pd.Series(ucode, dtype=object)
+    ulen = ucodes.str.len().to_numpy()
+    wlen = np.fromiter((len(c) for c in wreach), dtype=int, count=len(wreach))
+    pu, pw = [], []
+    # a few distinct code lengths (admin levels): the loop is over levels, not rows
+    for length in np.unique(wlen):
+        ws = np.flatnonzero(wlen == length)
+        keys, gid_w = np.unique(wreach[ws], return_inverse=True)
+        order = np.argsort(gid_w, kind="stable")
+        ws_sorted, g_sorted = ws[order], gid_w[order]
+        gstart = np.searchsorted(g_sorted, np.arange(len(keys) + 1))
+        size = np.diff(gstart)
+        pre = ucodes.str[: int(length)].where(ulen >= length)
+        gid_u = pd.Index(keys).get_indexer(pre.to_numpy(dtype=object))
+        us = np.flatnonzero(gid_u >= 0)
+        g = gid_u[us]
+        small = size[g] <= (k if k else np.inf)
+        # small groups: every worker of the group is a candidate
+        su, sg = us[small], g[small]
+        rep = size[sg]
+        off = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+        pu.append(np.repeat(su, rep))
+        pw.append(ws_sorted[np.repeat(gstart[sg], rep) + off])
+        # large groups: k nearest by a KD-tree per group (few groups: high admin levels)
+        for gg in np.unique(g[~small]):
+            members = ws_sorted[gstart[gg] : gstart[gg + 1]]
+            uu = us[g == gg]
+            _, nn = cKDTree(wxy[members]).query(uxy[uu], k=k)
+            nn = np.atleast_2d(nn).reshape(len(uu), -1)
+            pu.append(np.repeat(uu, nn.shape[1]))
+            pw.append(members[nn.ravel()])
+    au = np.concatenate(pu) if pu else np.zeros(0, dtype=np.int64)
+    aw = np.concatenate(pw) if pw else np.zeros(0, dtype=np.int64)
+    dist = np.hypot(*(uxy[au] - wxy[aw]).T) if len(au) else np.zeros(0)
+    return au.astype(np.int64), aw.astype(np.int64), dist
+
+
+def _previous_pairs(previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index):
+    """Current previous pairs as (unit index, worker index or -1, worker id, valid_from)."""
+    if previous is None:
+        return None
+    prev = check_layer(previous, "assignments", source="previous")
+    if "valid_to" in prev.columns:
+        prev = prev[prev["valid_to"].isna()]
+    pu = uid.get_indexer(prev["unit_id"].astype(str))
+    keep = pu >= 0
+    prev = prev[keep]
+    pu = pu[keep]
+    pw = wid.get_indexer(prev["worker_id"].astype(str))
+    vf = (
+        pd.to_datetime(prev["valid_from"], utc=True, format="mixed")
+        if "valid_from" in prev.columns
+        else pd.Series(pd.NaT, index=prev.index)
+    )
+    out = pd.DataFrame(
+        {
+            "u": pu,
+            "w": pw,
+            "worker_id": prev["worker_id"].astype(str).to_numpy(),
+            "valid_from": vf.to_numpy(),
+        }
+    )
+    return out.drop_duplicates(["u", "worker_id"]).reset_index(drop=True)
+
+
+def _solve(
+    units: gpd.GeoDataFrame,
+    workers: gpd.GeoDataFrame,
+    *,
+    previous: pd.DataFrame | None,
+    required,
+    workload,
+    max_units,
+    max_distance_m: float | None,
+    neighbour_levels: int,
+    candidates: int | None,
+    churn_penalty: float | None,
+    unassigned_penalty: float | None,
+    method: Method,
+    time_limit_s: float,
+    valid_from,
+    mip_max_arcs: int = 60_000,
+) -> tuple[AssignmentResult, pd.DataFrame | None]:
+    _check_inputs(units, workers, max_units)
+    if method not in ("auto", "mip", "heuristic"):
+        raise ValueError(f"method must be 'auto', 'mip' or 'heuristic', not {method!r}")
+    if candidates is not None and candidates < 1:
+        raise ValueError("candidates must be a positive number of workers per unit, or None")
+    load = Workload.coerce(workload).points(units).to_numpy(dtype=float)
+    req = _per_unit(required, units, "required", 1)
+    cap = pd.to_numeric(workers["capacity"]).to_numpy(dtype=float)
+    if max_units is None:
+        maxu = np.full(len(workers), np.inf)
+    elif isinstance(max_units, str):
+        maxu = pd.to_numeric(workers[max_units], errors="coerce").fillna(np.inf).to_numpy(float)
+    else:
+        maxu = np.full(len(workers), float(max_units))
+
+    metric = local_metric_crs(units)
+    rep = units.geometry.to_crs(metric).representative_point()
+    uxy = shapely.get_coordinates(np.asarray(rep.array))
+    wxy = shapely.get_coordinates(np.asarray(workers.geometry.to_crs(metric).array))
+    uid = pd.Index(units["unit_id"].astype(str))
+    wid = pd.Index(workers["worker_id"].astype(str))
+    ucode = units["admin_code"].astype(str).to_numpy(dtype=object)
+    wreach = _ancestor(workers["admin_code"].astype(str).to_numpy(dtype=object), neighbour_levels)
+
+    au, aw, dist = _candidates(ucode, uxy, wreach, wxy, candidates)
+    n_u, n_w = len(units), len(workers)
+    eligible = np.bincount(au, minlength=n_u) > 0
+    ok = np.ones(len(au), dtype=bool) if max_distance_m is None else dist <= max_distance_m
+    near = np.bincount(au[ok], minlength=n_u) > 0
+    ok &= load[au] <= cap[aw] * (1 + 1e-12)
+    au, aw, dist = au[ok], aw[ok], dist[ok]
+    if candidates is not None and len(au):
+        o = np.lexsort((aw, dist, au))
+        au, aw, dist = au[o], aw[o], dist[o]
+        first = np.searchsorted(au, au)
+        keep = np.arange(len(au)) - first < candidates
+        au, aw, dist = au[keep], aw[keep], dist[keep]
+
+    prev = _previous_pairs(previous, uid, wid)
+    is_prev = np.zeros(len(au), dtype=bool)
+    if prev is not None and len(prev):
+        # previous pairs stay candidates when still allowed (they may be beyond k nearest)
+        p = prev[prev["w"] >= 0]
+        pu, pw = p["u"].to_numpy(), p["w"].to_numpy()
+        allowed = np.fromiter(
+            (c.startswith(r) for c, r in zip(ucode[pu], wreach[pw], strict=True)),
+            dtype=bool,
+            count=len(pu),
+        )
+        pd_ = np.hypot(*(uxy[pu] - wxy[pw]).T)
+        allowed &= load[pu] <= cap[pw] * (1 + 1e-12)
+        if max_distance_m is not None:
+            allowed &= pd_ <= max_distance_m
+        au = np.r_[au, pu[allowed]]
+        aw = np.r_[aw, pw[allowed]]
+        dist = np.r_[dist, pd_[allowed]]
+        key = au * n_w + aw
+        key, first = np.unique(key, return_index=True)
+        au, aw, dist = au[first], aw[first], dist[first]
+        is_prev = np.isin(key, pu[allowed] * n_w + pw[allowed])
+    else:
+        o = np.lexsort((aw, au))
+        au, aw, dist = au[o], aw[o], dist[o]
+
+    max_d = float(dist.max()) if len(dist) else 0.0
+    if churn_penalty is None:  # reassign: keeping a unit beats any travel saving
+        churn_penalty = 10.0 * (max_d + 1.0)
+    if unassigned_penalty is None:
+        churn_part = churn_penalty if prev is not None and len(prev) else 0.0
+        unassigned_penalty = 10.0 * (max_d + churn_part + 1.0)
+
+    modelled = np.flatnonzero(np.bincount(au, minlength=n_u) > 0)
+    umap = np.full(n_u, -1)
+    umap[modelled] = np.arange(len(modelled))
+    model = Model(
+        arc_u=umap[au],
+        arc_w=aw,
+        cost=dist - churn_penalty * is_prev,
+        load=load[modelled],
+        req=req[modelled],
+        cap=cap,
+        maxu=maxu,
+        penalty=float(unassigned_penalty),
+    )
+    if len(modelled) and len(au):
+        sol = solve(model, method=method, time_limit_s=time_limit_s, mip_max_arcs=mip_max_arcs)
+        x, stats = sol.x, dict(sol.info)
+        objective_m, bound_m = float(sol.obj_c.sum()), float(sol.bound_c.sum())
+        stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
+    else:
+        x, stats, objective_m, bound_m = np.zeros(0, dtype=bool), {"components": 0}, 0.0, 0.0
+    stats["arcs"] = len(au)
+    stats["metric_crs"] = metric.to_string()
+
+    # ------------------------------------------------------------------ outputs
+    su, sw, sd = au[x], aw[x], dist[x]
+    o = np.lexsort((sd, su))
+    su, sw, sd = su[o], sw[o], sd[o]
+    when = (
+        pd.Timestamp.now(tz="UTC").normalize() if valid_from is None else pd.Timestamp(valid_from)
+    )
+    if when.tzinfo is None:
+        when = when.tz_localize("UTC")
+    vfrom = pd.Series([when] * len(su), dtype="datetime64[ns, UTC]")
+    kept = np.zeros(len(su), dtype=bool)
+    if prev is not None and len(prev):
+        pk = pd.MultiIndex.from_arrays([prev["u"], prev["w"]])
+        loc = pk.get_indexer(pd.MultiIndex.from_arrays([su, sw]))
+        kept = loc >= 0
+        old_vf = pd.Series(
+            prev["valid_from"].to_numpy()[np.maximum(loc, 0)], dtype="datetime64[ns, UTC]"
+        )
+        vfrom = vfrom.where(~(kept & old_vf.notna().to_numpy()), old_vf)
+    assignments = pd.DataFrame(
+        {
+            "unit_id": uid[su].to_numpy(dtype=object),
+            "worker_id": wid[sw].to_numpy(dtype=object),
+            "role": workers["role"].to_numpy(dtype=object)[sw],
+            "valid_from": vfrom.to_numpy(),
+            "valid_to": pd.Series(pd.NaT, index=range(len(su)), dtype="datetime64[ns, UTC]"),
+            "distance_m": sd,
+            "load": load[su],
+        }
+    )
+    assignments["valid_from"] = assignments["valid_from"].astype("datetime64[ns, UTC]")
+
+    wload = np.bincount(sw, load[su], minlength=n_w)
+    loads = pd.DataFrame(
+        {
+            "worker_id": wid.to_numpy(dtype=object),
+            "load": wload,
+            "capacity": cap,
+            "units": np.bincount(sw, minlength=n_w),
+            "utilisation": wload / cap,
+            "distance_m": np.bincount(sw, sd, minlength=n_w),
+        },
+        index=workers.index,
+    )
+
+    served = np.bincount(su, minlength=n_u)
+    missing = req - served
+    reason = np.where(~eligible, REASONS[0], np.where(~near, REASONS[1], REASONS[2]))
+    short = missing > 0
+    unassigned = pd.DataFrame(
+        {
+            "unit_id": uid.to_numpy(dtype=object)[short],
+            "reason": reason[short],
+            "missing": missing[short],
+        },
+        index=units.index[short],
+    )
+
+    travel = float(sd.sum())
+    churned = 0
+    changes = pd.DataFrame(columns=["unit_id", "previous_worker_id", "worker_id", "reason"])
+    if prev is not None and len(prev):
+        new_keys = pd.MultiIndex.from_arrays([su, sw])
+        lost = prev[~pd.MultiIndex.from_arrays([prev["u"], prev["w"]]).isin(new_keys)]
+        churned = len(lost)
+        # the new worker of the unit who was not there before (first by distance)
+        fresh = pd.DataFrame({"u": su[~kept], "worker_id": wid[sw[~kept]]}).drop_duplicates("u")
+        lost = lost.merge(fresh, on="u", how="left", suffixes=("", "_new"))
+        changes = pd.DataFrame(
+            {
+                "unit_id": uid[lost["u"]].to_numpy(dtype=object),
+                "previous_worker_id": lost["worker_id"].to_numpy(dtype=object),
+                "worker_id": lost["worker_id_new"].to_numpy(dtype=object),
+                "reason": np.where(lost["w"].to_numpy() < 0, "worker gone", "reassigned"),
+            }
+        )
+    unfilled_model = int(missing[modelled].sum())
+    const = churn_penalty * (len(prev) if prev is not None else 0)
+    objective = objective_m + const
+    bound = bound_m + const
+    gap = (
+        0.0
+        if objective - bound <= 1e-9 * max(1.0, abs(objective))
+        else (objective - bound) / max(abs(objective), 1e-9)
+    )
+    result = AssignmentResult(
+        assignments=assignments,
+        loads=loads,
+        unassigned=unassigned,
+        changes=changes,
+        objective=objective,
+        bound=bound,
+        gap=float(gap),
+        travel_m=travel,
+        churned=churned,
+        unfilled=unfilled_model,
+        penalty=float(unassigned_penalty),
+        stats=stats,
+    )
+    return result, prev
+
+
+def assign_workers(
+    units: gpd.GeoDataFrame,
+    workers: gpd.GeoDataFrame,
+    *,
+    previous: pd.DataFrame | None = None,
+    required: int | str | pd.Series | None = None,
+    workload: Workload | Mapping[str, float] | None = None,
+    max_units: int | str | None = None,
+    max_distance_m: float | None = None,
+    neighbour_levels: int = 0,
+    candidates: int | None = 10,
+    churn_penalty: float = 1000.0,
+    unassigned_penalty: float | None = None,
+    method: Method = "auto",
+    time_limit_s: float = 30.0,
+    valid_from: pd.Timestamp | str | None = None,
+) -> AssignmentResult:
+    """Assign grid workers to units: capacity and jurisdiction kept, least travel.
+
+    Parameters
+    ----------
+    units
+        The ``units`` layer (``unit_id``, ``kind``, ``admin_code``, ``households`` for
+        community grids, ``length_m`` for river reaches).
+    workers
+        The ``workers`` layer with a base Point and ``capacity`` in workload points.
+    previous
+        Current ``assignments`` (rows with ``valid_to`` set are history and ignored);
+        every previous (unit, worker) pair not kept costs ``churn_penalty``.
+    required
+        Workers each unit needs: a number, a column of ``units`` or a Series aligned to
+        it. Default: the ``required`` column when present, else 1.
+    workload
+        Points per unit kind (:class:`Workload` or a dict of its fields).
+    max_units
+        Most units per worker: a number or a column of ``workers``.
+    max_distance_m
+        Longest allowed distance from a worker's base to a unit.
+    neighbour_levels
+        Admin levels above their own area a worker may also serve (1: a village worker
+        may take units anywhere in the township).
+    candidates
+        Nearest eligible workers kept per unit (and worker group); ``None`` keeps all,
+        which makes the MIP exact on the full problem.
+    churn_penalty
+        Cost, in metres of travel, of changing a previous (unit, worker) pair.
+    unassigned_penalty
+        Cost of a worker slot left unfilled; default ``10 * (longest candidate
+        distance + churn_penalty (with previous) + 1)``: a slot stays open only when
+        capacity leaves no cheaper way, and the bound and gap stay meaningful. Raise
+        it to serve as many slots as possible at any travel cost.
+    method
+        ``"auto"`` (heuristic, then exact MIP where a gap is left), ``"mip"`` or
+        ``"heuristic"``.
+    time_limit_s
+        Time limit of the solvers together.
+    valid_from
+        Start of new assignments (default: today, UTC); kept pairs keep theirs.
+
+    Returns
+    -------
+    AssignmentResult
+        ``.assignments``, ``.loads``, ``.unassigned``, ``.changes``, ``.objective``,
+        ``.bound``, ``.gap`` and ``.report()``.
+
+    Raises
+    ------
+    InvalidLayerError
+        Invalid layers, workers without a base point, capacities <= 0, units without
+        workload.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point, box
+    >>> units = gpd.GeoDataFrame({"unit_id": ["U1"], "kind": "water_body",
+    ...     "parent_id": "WB1", "admin_code": "430202"},
+    ...     geometry=[box(113.0, 27.8, 113.01, 27.81)], crs=4326)
+    >>> workers = gpd.GeoDataFrame({"worker_id": ["W1"], "name": ["Li"],
+    ...     "role": "grid_worker", "level": "village", "admin_code": "430203",
+    ...     "capacity": [500], "phone": None}, geometry=[Point(113.0, 27.8)], crs=4326)
+    >>> assign_workers(units, workers).unassigned.reason.tolist()
+    ['no worker in jurisdiction']
+    """
+    result, _ = _solve(
+        units,
+        workers,
+        previous=previous,
+        required=required,
+        workload=workload,
+        max_units=max_units,
+        max_distance_m=max_distance_m,
+        neighbour_levels=neighbour_levels,
+        candidates=candidates,
+        churn_penalty=churn_penalty,
+        unassigned_penalty=unassigned_penalty,
+        method=method,
+        time_limit_s=time_limit_s,
+        valid_from=valid_from,
+    )
+    return result
+
+
+def reassign(
+    assignments: pd.DataFrame,
+    *,
+    units: gpd.GeoDataFrame,
+    workers: gpd.GeoDataFrame,
+    departures: Iterable[str] = (),
+    arrivals: gpd.GeoDataFrame | Iterable[str] = (),
+    **options,
+) -> AssignmentResult:
+    """Move the units of departing workers; everything else stays unless capacity forces it.
+
+    Parameters
+    ----------
+    assignments
+        Current ``assignments``.
+    units, workers
+        The ``units`` and ``workers`` layers (``workers`` may still list the departing).
+    departures
+        ``worker_id`` of the workers who leave.
+    arrivals
+        New workers: a ``workers`` GeoDataFrame to add, or ids of rows of ``workers``
+        (which are then simply available).
+    **options
+        Passed on as in :func:`assign_workers` (``required``, ``workload``,
+        ``max_units``, ``max_distance_m``, ``neighbour_levels``, ``candidates``,
+        ``method``, ``time_limit_s``, ``valid_from``). ``churn_penalty`` defaults to
+        more than any travel saving, so a unit of a staying worker moves only when
+        that lets an otherwise unserved unit be served.
+
+    Returns
+    -------
+    AssignmentResult
+        As :func:`assign_workers`; ``.changes`` lists every moved unit with reason
+        ``departure`` or ``capacity`` (forced by capacity).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point, box
+    >>> units = gpd.GeoDataFrame({"unit_id": ["U1", "U2"], "kind": "water_body",
+    ...     "parent_id": "WB1", "admin_code": "430202"},
+    ...     geometry=[box(113.0, 27.8, 113.01, 27.81), box(113.1, 27.8, 113.11, 27.81)],
+    ...     crs=4326)
+    >>> workers = gpd.GeoDataFrame({"worker_id": ["W1", "W2"], "name": ["Li", "Wang"],
+    ...     "role": "grid_worker", "level": "county", "admin_code": "430202",
+    ...     "capacity": [500, 500], "phone": None},
+    ...     geometry=[Point(113.0, 27.8), Point(113.1, 27.8)], crs=4326)
+    >>> first = assign_workers(units, workers)
+    >>> after = reassign(first.assignments, units=units, workers=workers, departures=["W1"])
+    >>> after.assignments.worker_id.tolist()
+    ['W2', 'W2']
+    """
+    departures = {str(d) for d in departures}
+    unknown = departures - set(workers["worker_id"].astype(str))
+    if unknown:
+        raise InvalidLayerError(
+            f"departing worker(s) {format_rows(sorted(unknown))} are not in workers.",
+            hint="Pass worker_id values of the workers layer.",
+        )
+    staying = workers[~workers["worker_id"].astype(str).isin(departures)]
+    if isinstance(arrivals, gpd.GeoDataFrame):
+        check_layer(arrivals, "workers", source="arrivals")
+        arrivals = arrivals.to_crs(staying.crs) if staying.crs is not None else arrivals
+        staying = pd.concat([staying, arrivals], ignore_index=True)
+        staying = gpd.GeoDataFrame(staying, geometry=workers.geometry.name, crs=workers.crs)
+    else:
+        missing = {str(a) for a in arrivals} - set(staying["worker_id"].astype(str))
+        if missing:
+            raise InvalidLayerError(
+                f"arriving worker(s) {format_rows(sorted(missing))} are not in workers.",
+                hint="Add their rows to workers or pass them as a GeoDataFrame.",
+            )
+    if len(staying) == 0:
+        raise InvalidLayerError(
+            "No workers left after the departures.", hint="Add arrivals or keep some workers."
+        )
+    options.setdefault("churn_penalty", None)
+    options.setdefault("candidates", 10)
+    for name, default in (
+        ("required", None),
+        ("workload", None),
+        ("max_units", None),
+        ("max_distance_m", None),
+        ("neighbour_levels", 0),
+        ("unassigned_penalty", None),
+        ("method", "auto"),
+        ("time_limit_s", 30.0),
+        ("valid_from", None),
+    ):
+        options.setdefault(name, default)
+    result, _ = _solve(units, staying, previous=assignments, **options)
+    ch = result.changes
+    if len(ch):
+        gone = ch["previous_worker_id"].isin(departures).to_numpy()
+        ch["reason"] = np.where(
+            gone, "departure", np.where(ch["reason"] == "worker gone", "worker gone", "capacity")
+        )
+    forced = int((ch["reason"] == "capacity").sum()) if len(ch) else 0
+    result.stats["forced_moves"] = forced
+    return result
