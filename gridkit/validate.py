@@ -141,7 +141,10 @@ def validate_units(
 
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
-    keep = a < b
+    # water units (reaches, water bodies) and community grids are separate layers of
+    # management: a river may run through a community, so only compare within a family
+    family = np.where(um["kind"].isin(["river_reach", "water_body"]).to_numpy(), 0, 1)
+    keep = (a < b) & (family[a] == family[b])
     a, b = a[keep], b[keep]
     if len(a):
         ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))

@@ -154,3 +154,25 @@ def test_community_units_dispatch(split):
     comm = units.iloc[:1].assign(kind="community_grid", unit_id="C1")
     report = validate_units(comm)
     assert report.ok  # no river checks; community checks plug in via _community_validate
+
+
+def test_overlap_checked_within_water_and_community_families() -> None:
+    """A river corridor may cross a community; two grids of one family may not overlap."""
+    import geopandas as gpd
+    import shapely
+
+    from gridkit.validate import validate_units
+
+    def unit(uid, kind, geom):
+        return {"unit_id": uid, "kind": kind, "parent_id": "P", "admin_code": "430202001001",
+                "geometry": geom}
+
+    grid = shapely.box(0, 0, 1000, 1000)
+    corridor = shapely.box(400, -100, 500, 1100)
+    rows = [unit("C1-001", "community_grid", grid), unit("R-001", "river_reach", corridor)]
+    ok = validate_units(gpd.GeoDataFrame(rows, crs=32649))
+    assert not [p for p in ok.problems if p.code == "overlap"]
+    rows.append(unit("C1-002", "community_grid", shapely.box(900, 0, 1900, 1000)))
+    bad = validate_units(gpd.GeoDataFrame(rows, crs=32649))
+    overlaps = [p for p in bad.problems if p.code == "overlap"]
+    assert len(overlaps) == 1 and set(overlaps[0].rows) == {"C1-001", "C1-002"}
