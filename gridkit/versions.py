@@ -15,6 +15,10 @@ into the new unit; ``share_new`` is the fraction of the *new* unit's area that c
 from the old one. Overlaps below ``min_share`` on both sides (slivers from
 boundaries redrawn within centimetres) are ignored.
 
+Only units of the same family are paired: water units (river reaches, water bodies)
+with water units, community grids with community grids, since a river corridor may
+cross a community without either replacing the other.
+
 Classification of an overlap pair (old ``o``, new ``n``):
 
 - ``o`` overlaps only ``n`` and ``n`` only ``o``: ``unchanged`` when the ids are
@@ -164,7 +168,11 @@ def diff_units(
     inter = shapely.area(shapely.intersection(og[oi], ng[ni]))
     share = np.divide(inter, oa[oi], out=np.zeros_like(inter), where=oa[oi] > 0)
     share_new = np.divide(inter, na[ni], out=np.zeros_like(inter), where=na[ni] > 0)
-    keep = (share >= min_share) | (share_new >= min_share)
+    # water units and community grids are separate layers of management (a river runs
+    # through a community): lineage only links units of the same family
+    keep = ((share >= min_share) | (share_new >= min_share)) & (
+        _family(old)[oi] == _family(new)[ni]
+    )
     oi, ni, inter, share, share_new = oi[keep], ni[keep], inter[keep], share[keep], share_new[keep]
 
     n_partners_old = np.bincount(oi, minlength=len(og))
@@ -201,6 +209,10 @@ def diff_units(
     for col in ("share", "share_new"):
         lineage[col] = lineage[col].round(6)
     return Diff(lineage, _summary(old, new, lineage, pairs, oi, ni))
+
+
+def _family(units: pd.DataFrame) -> np.ndarray:
+    return units["kind"].isin(["river_reach", "water_body"]).to_numpy()
 
 
 def _same_unit(old, new, og, ng, oi, ni, oa, area_tol, hh_tol) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``gridkit demo`` builds the sample workspace end to end."""
+"""``gridkit demo`` runs the whole job on the embedded sample, end to end."""
 
 from __future__ import annotations
 
@@ -9,41 +9,99 @@ import pytest
 
 from gridkit.cli import main
 from gridkit.io import read_layer
+from gridkit.versions import read_version, versions
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory) -> Path:
+def demo(tmp_path_factory) -> tuple[Path, str]:
     ws = tmp_path_factory.mktemp("demo") / "zhuzhou.gpkg"
-    assert main(["demo", "--workspace", str(ws)]) == 0
-    return ws
+    capture = pytest.MonkeyPatch()
+    import io
+
+    from rich.console import Console
+
+    from gridkit import _cliutil
+
+    buf = io.StringIO()
+    capture.setattr(_cliutil, "console", Console(file=buf, width=200))
+    import gridkit.cli as cli
+
+    capture.setattr(cli, "console", _cliutil.console)
+    try:
+        assert main(["demo", "--workspace", str(ws)]) == 0
+    finally:
+        capture.undo()
+    return ws, buf.getvalue()
 
 
-def test_demo_writes_real_and_synthetic_layers(demo_ws: Path) -> None:
-    names = {n for n, _ in pyogrio.list_layers(demo_ws)}
-    assert {"admin_areas", "rivers", "water_bodies", "communities", "buildings", "workers",
-            "river_chiefs", "departments"} <= names
-    admin = read_layer(demo_ws, "admin_areas")  # passes its schema check
+def test_demo_writes_real_and_synthetic_layers(demo) -> None:
+    ws, _ = demo
+    names = {n for n, _ in pyogrio.list_layers(ws)}
+    assert {
+        "admin_areas",
+        "rivers",
+        "water_bodies",
+        "communities",
+        "buildings",
+        "workers",
+        "river_chiefs",
+        "departments",
+        "reaches",
+        "units",
+        "assignments",
+        "lineage",
+        "versions",
+    } <= names
+    admin = read_layer(ws, "admin_areas")  # passes its schema check
     assert admin.crs.to_epsg() == 4326
     districts = admin[admin["level"] == "county"]
     assert sorted(districts["admin_code"]) == [
-        "430202", "430203", "430204", "430211", "430212", "430223", "430224", "430225",
+        "430202",
+        "430203",
+        "430204",
+        "430211",
+        "430212",
+        "430223",
+        "430224",
+        "430225",
         "430281",
     ]
     assert not districts["synthetic"].any()
-    rivers = read_layer(demo_ws, "rivers")
-    assert (rivers["name"] == "湘江").sum() == 1
+    assert (read_layer(ws, "rivers")["name"] == "湘江").sum() == 1
 
 
-def test_demo_is_deterministic(demo_ws: Path, tmp_path: Path) -> None:
-    again = tmp_path / "again.gpkg"
-    assert main(["demo", "--workspace", str(again)]) == 0
-    for layer in ("admin_areas", "buildings", "river_chiefs"):
-        a = read_layer(demo_ws, layer)
-        b = read_layer(again, layer)
-        assert a.equals(b), layer
+def test_demo_grids_are_valid_and_versioned(demo) -> None:
+    ws, _ = demo
+    assert versions(ws)["version"].tolist() == [1, 2]
+    v1, v2 = read_version(ws, 1), read_version(ws, 2)
+    assert set(v1["kind"]) == {"river_reach", "water_body", "community_grid"}
+    lineage = read_layer(ws, "lineage")
+    changed = lineage[lineage["relation"] != "unchanged"]
+    touched = set(changed["old_id"].dropna()) | set(changed["new_id"].dropna())
+    communities = {i.rsplit("-", 1)[0] for i in touched}
+    assert len(communities) == 1  # the redraw touched one community only
+    untouched = set(v1["unit_id"]) - touched
+    assert untouched <= set(v2["unit_id"])
+    reaches = read_layer(ws, "reaches")
+    assert reaches["length_m"].max() <= 3000 * (1 + 1e-9)
 
 
-def test_demo_prints_summary(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--workspace", str(tmp_path / "w.gpkg")]) == 0
-    out = capsys.readouterr().out
-    assert "buildings" in out and "schema checks" in out
+def test_demo_staffing_and_maps(demo) -> None:
+    ws, out = demo
+    assignments = read_layer(ws, "assignments")
+    units = read_layer(ws, "units")
+    assert set(assignments["unit_id"]) <= set(units["unit_id"])
+    assert len(assignments) > 0.5 * len(units)
+    maps = ws.parent / "maps"
+    for name in ("coverage.html", "diff.html"):
+        html = (maps / name).read_text(encoding="utf-8")
+        assert '<script src="http' not in html  # offline: no CDN
+    for words in (
+        "rivers:",
+        "four-level chief coverage",
+        "communities:",
+        "staffing:",
+        "versions:",
+        "map coverage",
+    ):
+        assert words in out

@@ -242,3 +242,22 @@ def test_cli_diff_prints_summary_and_writes_lineage(tmp_path: Path, capsys) -> N
     assert "7 unchanged, 1 split, 2 merged" in out
     lineage = read_layer(tmp_path / "lineage.parquet", "lineage")
     assert len(lineage) == 11
+
+
+def test_river_units_crossing_communities_are_not_lineage() -> None:
+    grids = city({"C1": [0.5]})
+    river = gpd.GeoDataFrame(
+        {
+            "unit_id": ["430202-XJ-001"],
+            "kind": "river_reach",
+            "parent_id": "XJ",
+            "admin_code": "430202001001",
+        },
+        geometry=[shapely.box(200, -50, 300, 550)],
+        crs=CRS,
+    )
+    old = pd.concat([grids, river], ignore_index=True)
+    new = pd.concat([city({"C1": [0.3, 0.6]}), river], ignore_index=True)
+    lin = diff_units(old, new).lineage
+    assert lin.set_index("old_id").loc["430202-XJ-001", "relation"] == "unchanged"
+    assert not ((lin["old_id"] == "430202-XJ-001") & (lin["new_id"] != "430202-XJ-001")).any()
