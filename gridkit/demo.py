@@ -201,7 +201,7 @@ def _maps(
     workspace: Path,
     units: gpd.GeoDataFrame,
     old: gpd.GeoDataFrame,
-    diff,  # noqa: ANN001
+    diff,
     assignments: pd.DataFrame,
     workers: pd.DataFrame,
 ) -> dict[str, str]:
@@ -227,7 +227,7 @@ def _maps(
     return written
 
 
-def _save(m, path: Path) -> str:  # noqa: ANN001
+def _save(m, path: Path) -> str:
     m.save(str(path))
     return str(path)
 
