@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from api import errors, features
+from api import errors, features, pages
 from api.settings import Settings
 from gridkit import __version__
 from gridkit.store import open_store
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.state.store = open_store(settings.workspace)
     app.state.geojson_cache = {}
     app.state.keys_cache = {}
+    app.state.page_cache = {}
     errors.install(app)
 
     @app.middleware("http")
@@ -48,4 +49,5 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(features.router)
+    app.include_router(pages.router)
     return app

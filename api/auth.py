@@ -13,6 +13,7 @@ from gridkit.store import ApiKey, Store
 
 PRIVATE_ROLES = {"supervisor", "admin"}
 KEY_CACHE_S = 5.0
+COOKIE = "gridkit_key"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ def principal(
 ) -> Principal:
     """Resolve the caller from ``X-API-Key``; anonymous only when the settings allow."""
     store: Store = request.app.state.store
+    # map pages open in browsers, which cannot send headers: they carry the key in a
+    # cookie set by /maps/...?key= (see api.pages)
+    x_api_key = x_api_key or request.cookies.get(COOKIE)
+    if not x_api_key and request.url.path.startswith("/maps/"):
+        x_api_key = request.query_params.get("key")
     if not x_api_key:
         if request.app.state.settings.anonymous_read:
             return ANONYMOUS

@@ -1,0 +1,98 @@
+"""Map pages served offline-capable: Leaflet comes from the app (/assets), never a CDN."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from api.auth import COOKIE, Caller
+from api.errors import ApiError
+
+router = APIRouter(tags=["maps"])
+Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Labels: zh or en.")]
+KeyParam = Annotated[
+    str | None,
+    Query(
+        description="API key for browsers: stored in an HttpOnly cookie, then the URL "
+        "is cleaned by a redirect."
+    ),
+]
+
+
+@router.get("/assets/{name:path}", include_in_schema=False)
+def asset(name: str) -> FileResponse:
+    from gridkit.maps import offline_assets
+
+    files = offline_assets()
+    if name not in files:
+        raise ApiError(404, f"No asset {name!r}.")
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(
+        files[name], media_type=media, headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+def _key_redirect(request: Request, key: str | None) -> Response | None:
+    if key is None:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
+    url = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
+    resp = RedirectResponse(url, status_code=303)
+    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict")
+    return resp
+
+
+def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:  # noqa: ANN001
+    if caller.scope and "admin_code" in df.columns:
+        return df[df["admin_code"].astype(str).str.startswith(caller.scope)]
+    return df
+
+
+def _page(request: Request, kind: str, lang: str, caller, build) -> Response:  # noqa: ANN001
+    """Render a map once per (kind, language, scope, data generation) and cache it."""
+    store = request.app.state.store
+    gens = tuple(store.generation(n) for n in ("units", "assignments", "reports", "patrols"))
+    key = (kind, lang, caller.scope, gens)
+    cache = request.app.state.page_cache
+    if key not in cache:
+        from gridkit.maps import map_html
+
+        m = build()
+        cache[key] = map_html(m).encode("utf-8")
+    return Response(cache[key], media_type="text/html; charset=utf-8")
+
+
+@router.get("/maps/coverage", summary="Coverage map (units by assigned worker)")
+def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None) -> Response:
+    redirect = _key_redirect(request, key)
+    if redirect is not None:
+        return redirect
+    store = request.app.state.store
+
+    def build():  # noqa: ANN202
+        from gridkit.maps import coverage_map
+
+        units = _scoped(store.read("units"), caller)
+        if units.empty:
+            raise ApiError(404, "No units in your area.")
+        layers = store.layers()
+        assignments = store.read("assignments") if "assignments" in layers else None
+        workers = None
+        if "workers" in layers:  # names only: bases and phones stay private
+            workers = pd.DataFrame(store.read("workers")[["worker_id", "name"]])
+        return coverage_map(
+            units,
+            assignments=assignments,
+            workers=workers,
+            lang=lang,
+            tiles=None,
+            offline=True,
+            asset_base_url="/assets/",
+            title="网格覆盖" if lang == "zh" else "Grid coverage",
+        )
+
+    return _page(request, "coverage", lang, caller, build)

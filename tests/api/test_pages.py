@@ -1,0 +1,46 @@
+"""Map pages over HTTP: offline assets from the app, key via cookie, escaped data."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.conftest import auth
+
+
+def test_coverage_page_uses_local_assets_only(client, keys) -> None:
+    r = client.get("/maps/coverage", headers=auth(keys["viewer"]))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    html = r.text
+    srcs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert srcs, "the page loads its assets"
+    assert all(not s.startswith(("http://", "https://", "//")) for s in srcs), srcs
+    assert any(s.startswith("/assets/") for s in srcs)
+    assert "网格&lt;0&gt;" not in html or "<0>" not in html  # names escaped, never raw
+    for src in {s for s in srcs if s.startswith("/assets/")}:
+        asset = client.get(src)
+        assert asset.status_code == 200, src
+        assert len(asset.content) > 100
+
+
+def test_coverage_page_needs_a_key_and_accepts_it_once_in_the_url(client, keys) -> None:
+    client.cookies.clear()
+    assert client.get("/maps/coverage").status_code == 401
+    r = client.get(f"/maps/coverage?key={keys['viewer']}&lang=en", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/maps/coverage?lang=en"  # key removed from the URL
+    assert "httponly" in r.headers["set-cookie"].lower()
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200
+    assert "Grid coverage" in page.text
+    client.cookies.clear()
+
+
+def test_scoped_page_shows_only_the_scope(client, keys) -> None:
+    html = client.get("/maps/coverage", headers=auth(keys["district_supervisor"])).text
+    assert "430203001001-001" in html
+    assert "430202001001-000" not in html
+
+
+def test_unknown_asset_404(client) -> None:
+    assert client.get("/assets/evil.js").status_code == 404
