@@ -46,13 +46,13 @@ def _key_redirect(request: Request, key: str | None) -> Response | None:
     return resp
 
 
-def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:  # noqa: ANN001
+def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:
     if caller.scope and "admin_code" in df.columns:
         return df[df["admin_code"].astype(str).str.startswith(caller.scope)]
     return df
 
 
-def _page(request: Request, kind: str, lang: str, caller, build) -> Response:  # noqa: ANN001
+def _page(request: Request, kind: str, lang: str, caller, build) -> Response:
     """Render a map once per (kind, language, scope, data generation) and cache it."""
     store = request.app.state.store
     gens = tuple(store.generation(n) for n in ("units", "assignments", "reports", "patrols"))
@@ -73,7 +73,7 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
         return redirect
     store = request.app.state.store
 
-    def build():  # noqa: ANN202
+    def build():
         from gridkit.maps import coverage_map
 
         units = _scoped(store.read("units"), caller)
