@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gridkit.assess import Assessment, assess
 from gridkit.assign import AssignmentResult, Workload, assign_workers, reassign
 from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
 from gridkit.crs import local_metric_crs, to_metric, to_wgs84
@@ -21,10 +22,14 @@ from gridkit.errors import (
     LayerNotFoundError,
     UnsupportedFormatError,
 )
+from gridkit.hotspots import hotspots
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
+from gridkit.locate import locate
 from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
+from gridkit.patrols import patrol_compliance
 from gridkit.rivers import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
+from gridkit.simulate import Simulation, simulate
 from gridkit.validate import ValidationReport, validate_units
 from gridkit.versions import carry_over, diff_units, publish, remap_unit_ids
 
@@ -35,6 +40,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "LAYERS",
+    "Assessment",
     "AssignmentResult",
     "CRSError",
     "ChiefCoverage",
@@ -45,10 +51,12 @@ __all__ = [
     "InvalidLayerError",
     "LayerNotFoundError",
     "RiverSplit",
+    "Simulation",
     "UnsupportedFormatError",
     "ValidationReport",
     "Workload",
     "__version__",
+    "assess",
     "assign_workers",
     "carry_over",
     "check_layer",
@@ -59,12 +67,16 @@ __all__ = [
     "diff_units",
     "estimate_households",
     "hotspot_map",
+    "hotspots",
     "local_metric_crs",
+    "locate",
+    "patrol_compliance",
     "publish",
     "read_layer",
     "read_layers",
     "reassign",
     "remap_unit_ids",
+    "simulate",
     "split_communities",
     "split_rivers",
     "to_metric",

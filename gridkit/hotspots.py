@@ -1,0 +1,352 @@
+"""Where reported problems cluster: counts and rates per unit, Getis-Ord Gi*, hex bins.
+
+Rates are per km for river reaches and water bodies (``length_m``) and per 100
+households for community grids. Gi* (``esda.G_Local`` with ``star=True``) runs on
+unit contiguity (queen, from libpysal) with conditional permutation p-values, made
+two-sided (``gi_p = 2 * p_sim``, capped at 1) so that about ``alpha`` of units are
+flagged on spatially random data.
+
+Examples
+--------
+>>> import geopandas as gpd, numpy as np
+>>> from gridkit._ops_synth import grid_units
+>>> units = grid_units(6, 6)
+>>> rng = np.random.default_rng(0)
+>>> x, y = rng.uniform(113.10, 113.103, 60), rng.uniform(27.80, 27.803, 60)
+>>> pts = gpd.GeoDataFrame({"category": ["cctv"] * 60}, geometry=gpd.points_from_xy(x, y), crs=4326)
+>>> hs = hotspots(pts, units, permutations=99, seed=1)
+>>> int(hs.loc[0, "count"]), hs.loc[0, "hotspot"]
+(60, 'hot-95')
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit._ops_time import utc_scalar, utc_series
+from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.errors import GridkitWarning, InvalidLayerError
+
+__all__ = ["CLASSES", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
+
+CLASSES = ("hot-99", "hot-95", "hot-90", "not significant", "cold-90", "cold-95", "cold-99")
+
+
+def _filter(reports: pd.DataFrame, category, start, end) -> pd.DataFrame:
+    out = reports
+    if category is not None:
+        cats = [category] if isinstance(category, str) else list(category)
+        out = out[out["category"].isin(cats)]
+    if (start is not None or end is not None) and "reported_at" not in out:
+        raise InvalidLayerError("reports need 'reported_at' to filter by start/end.")
+    if start is not None:
+        out = out[(utc_series(out["reported_at"]) >= utc_scalar(start)).to_numpy()]
+    if end is not None:
+        out = out[(utc_series(out["reported_at"]) < utc_scalar(end)).to_numpy()]
+    if "duplicate_of" in out:
+        out = out[out["duplicate_of"].isna().to_numpy()]  # a problem is counted once
+    return out
+
+
+def unit_rates(
+    reports: pd.DataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    category: str | list[str] | None = None,
+    start: object = None,
+    end: object = None,
+) -> gpd.GeoDataFrame:
+    """Report counts and rates per unit.
+
+    Reports are counted in their ``unit_id`` (or located with :func:`gridkit.locate`
+    when they have none); linked duplicates are counted once.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``units`` (same index) plus ``count``, ``exposure`` (km or hundreds of
+        households) and ``rate`` (per km / per 100 households; NaN without exposure).
+    """
+    from gridkit.locate import locate
+
+    sel = _filter(reports, category, start, end)
+    if "unit_id" not in sel or sel["unit_id"].isna().any():
+        placed = locate(sel, units)["unit_id"] if len(sel) else pd.Series([], dtype="string")
+        if "unit_id" in sel:
+            placed = sel["unit_id"].astype("string").fillna(placed)
+    else:
+        placed = sel["unit_id"]
+    counts = pd.Series(placed).value_counts()
+    out = units.copy()
+    out["count"] = out["unit_id"].map(counts).fillna(0).astype("int64").to_numpy()
+    kind = (
+        out["kind"].astype(str) if "kind" in out else pd.Series("community_grid", index=out.index)
+    )
+    by_length = kind.isin(["river_reach", "water_body"]).to_numpy()
+    length_km = (
+        pd.to_numeric(out["length_m"], errors="coerce").to_numpy(dtype=float) / 1000
+        if "length_m" in out
+        else np.full(len(out), np.nan)
+    )
+    if "length_m" not in out or np.isnan(length_km[by_length]).any():
+        metric = out.to_crs(local_metric_crs(out)).geometry
+        fallback = shapely.length(np.asarray(metric.array)) / 2 / 1000  # half the perimeter
+        length_km = np.where(np.isnan(length_km), fallback, length_km)
+    hh = (
+        pd.to_numeric(out["households"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if "households" in out
+        else np.full(len(out), np.nan)
+    )
+    exposure = np.where(by_length, length_km, hh / 100)
+    out["exposure"] = exposure
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate"] = np.where(exposure > 0, out["count"] / exposure, np.nan)
+    return out
+
+
+def hotspots(
+    reports: pd.DataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    category: str | list[str] | None = None,
+    start: object = None,
+    end: object = None,
+    value: str = "rate",
+    permutations: int = 999,
+    seed: int | None = 12345,
+    weights: object = None,
+) -> gpd.GeoDataFrame:
+    """Hot and cold spots of reports per unit: Getis-Ord Gi* with permutation p-values.
+
+    Parameters
+    ----------
+    reports
+        The ``reports`` layer (points and/or ``unit_id``).
+    units
+        The ``units`` layer.
+    category
+        Only these categories.
+    start, end
+        Only reports with ``start <= reported_at < end`` (UTC).
+    value
+        ``"rate"`` (default; units without exposure count as rate 0) or ``"count"``.
+    permutations
+        Conditional permutations for ``gi_p`` (999 gives p down to 0.002 two-sided).
+    seed
+        Seed of the permutations (same seed, same p-values).
+    weights
+        A libpysal ``W`` to use instead of queen contiguity of the units.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``units`` (same index) plus ``count``, ``exposure``, ``rate``, ``gi_z``,
+        ``gi_p`` (two-sided pseudo p-value) and ``hotspot``: ``hot-99`` / ``hot-95`` /
+        ``hot-90`` when ``gi_z > 0`` and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
+        ``cold-*`` likewise for ``gi_z < 0``, else ``not significant``.
+    """
+    import esda
+    from libpysal.weights import Queen
+
+    out = unit_rates(reports, units, category=category, start=start, end=end)
+    y = out[value].to_numpy(dtype=float)
+    y = np.nan_to_num(y, nan=0.0)
+    if len(out) < 3 or np.all(y == y[0]):
+        out["gi_z"] = 0.0
+        out["gi_p"] = 1.0
+        out["hotspot"] = "not significant"
+        return out
+    if weights is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # libpysal warns about islands; we report them
+            w = Queen.from_dataframe(
+                out.reset_index(drop=True), use_index=False, silence_warnings=True
+            )
+    else:
+        w = weights
+    if w.islands:
+        warnings.warn(
+            f"{len(w.islands)} unit(s) touch no other unit; their Gi* uses only themselves "
+            f"(e.g. {out['unit_id'].iloc[w.islands[0]]}).",
+            GridkitWarning,
+            stacklevel=2,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)  # disconnected components: fine here
+        # esda warns that its default alternative will change; we double the directed
+        # (folded) p_sim ourselves, which is what the two-sided option will return.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        g = esda.G_Local(
+            y,
+            w,
+            transform="B",
+            star=True,
+            permutations=permutations,
+            seed=seed,
+            n_jobs=1,
+            keep_simulations=False,
+        )
+    z = np.asarray(g.Zs, dtype=float)
+    p = np.minimum(1.0, 2 * np.asarray(g.p_sim, dtype=float)) if permutations else 2 * g.p_norm
+    out["gi_z"] = z
+    out["gi_p"] = p
+    out["hotspot"] = classify(z, p)
+    return out
+
+
+def classify(z: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Hotspot classes from Gi* z-scores and two-sided p-values.
+
+    Examples
+    --------
+    >>> classify(np.array([3.0, -2.0, 1.0]), np.array([0.004, 0.04, 0.5])).tolist()
+    ['hot-99', 'cold-95', 'not significant']
+    """
+    z = np.nan_to_num(np.asarray(z, dtype=float))
+    p = np.nan_to_num(np.asarray(p, dtype=float), nan=1.0)
+    level = np.select([p <= 0.01, p <= 0.05, p <= 0.10], ["99", "95", "90"], "")
+    side = np.where(z > 0, "hot-", "cold-")
+    return np.where((level != "") & (z != 0), np.char.add(side, level), "not significant").astype(
+        object
+    )
+
+
+def recurring_hotspots(
+    reports: pd.DataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    freq: str = "MS",
+    periods: int = 6,
+    end: object = None,
+    min_hot: int = 3,
+    level: float = 0.05,
+    tz: str = "Asia/Shanghai",
+    **kwargs: object,
+) -> gpd.GeoDataFrame:
+    """Units hot in several of the last periods.
+
+    Parameters
+    ----------
+    freq
+        Period length as a pandas frequency of period starts (``"MS"`` months,
+        ``"QS"`` quarters, ``"W-MON"`` weeks), in local time ``tz``.
+    periods
+        How many periods back from ``end`` (default: the start of the current period
+        after the last report).
+    min_hot
+        A unit is ``recurring`` when hot (``gi_p <= level``, ``gi_z > 0``) in at least
+        this many periods.
+    **kwargs
+        Passed to :func:`hotspots` (``category``, ``permutations``, ``seed``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``units`` plus ``hot_periods`` (count), ``hot_in`` (``;``-separated period
+        starts) and ``recurring``.
+    """
+    t = utc_series(reports["reported_at"]).dt.tz_convert(tz)
+    end_ts = (
+        pd.Timestamp(end).tz_convert(tz)
+        if end is not None and pd.Timestamp(end).tzinfo
+        else (
+            pd.Timestamp(end).tz_localize(tz)
+            if end is not None
+            else t.max() + pd.Timedelta(seconds=1)
+        )
+    )
+    starts = pd.date_range(end=end_ts, periods=periods + 1, freq=freq, tz=tz)
+    if starts[-1] < end_ts:
+        starts = starts.append(
+            pd.DatetimeIndex([starts[-1] + pd.tseries.frequencies.to_offset(freq)])
+        )
+    starts = starts[-(periods + 1) :]
+    out = units.copy()
+    hot = np.zeros((len(out), periods), dtype=bool)
+    labels = []
+    for k in range(periods):  # one Gi* per period; a handful of periods
+        a, b = starts[k], starts[k + 1]
+        hs = hotspots(reports, units, start=a, end=b, **kwargs)
+        hot[:, k] = (hs["gi_z"].to_numpy() > 0) & (hs["gi_p"].to_numpy() <= level)
+        labels.append(a.strftime("%Y-%m-%d"))
+    lab = np.array(labels, dtype=object)
+    out["hot_periods"] = hot.sum(axis=1)
+    out["hot_in"] = [";".join(lab[row]) for row in hot]
+    out["recurring"] = out["hot_periods"] >= min_hot
+    return out
+
+
+def hex_density(
+    points: gpd.GeoDataFrame,
+    *,
+    size_m: float = 500.0,
+    crs: object = None,
+    category: str | list[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Hexagonal bins of point density (a map layer independent of the units).
+
+    Parameters
+    ----------
+    points
+        Report points.
+    size_m
+        Hexagon circumradius (centre to corner) in metres.
+    crs
+        Declared datum of the points.
+    category
+        Only these categories.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One pointy-top hexagon per occupied bin, in WGS84: ``hex_q``, ``hex_r`` (axial
+        coordinates), ``count`` and ``per_km2``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([113.1, 113.1001, 113.2], [27.8] * 3),
+    ...                        crs=4326)
+    >>> sorted(hex_density(pts, size_m=200)["count"].tolist())
+    [1, 2]
+    """
+    pts = to_wgs84(points, crs=crs, source="points")
+    if category is not None:
+        cats = [category] if isinstance(category, str) else list(category)
+        pts = pts[pts["category"].isin(cats)]
+    g = np.asarray(pts.geometry.array)
+    pts = pts[~(shapely.is_missing(g) | shapely.is_empty(g))]
+    metric = local_metric_crs(pts)
+    xy = shapely.get_coordinates(np.asarray(pts.to_crs(metric).geometry.array))
+    s = float(size_m)
+    # Axial coordinates of pointy-top hexagons, then cube rounding (vectorised).
+    qf = (np.sqrt(3) / 3 * xy[:, 0] - xy[:, 1] / 3) / s
+    rf = (2 / 3 * xy[:, 1]) / s
+    xf, zf = qf, rf
+    yf = -xf - zf
+    rx, ry, rz = np.round(xf), np.round(yf), np.round(zf)
+    dx, dy, dz = np.abs(rx - xf), np.abs(ry - yf), np.abs(rz - zf)
+    fix_x = (dx > dy) & (dx > dz)
+    fix_y = ~fix_x & (dy > dz)
+    rx = np.where(fix_x, -ry - rz, rx)
+    ry = np.where(fix_y, -rx - rz, ry)
+    rz = np.where(~fix_x & ~fix_y, -rx - ry, rz)
+    q, r = rx.astype(np.int64), rz.astype(np.int64)
+    bins = pd.DataFrame({"hex_q": q, "hex_r": r}).value_counts().rename("count").reset_index()
+    cx = s * np.sqrt(3) * (bins["hex_q"].to_numpy() + bins["hex_r"].to_numpy() / 2)
+    cy = s * 1.5 * bins["hex_r"].to_numpy()
+    ang = np.radians(30 + 60 * np.arange(6))
+    ring_x = cx[:, None] + s * np.cos(ang)[None, :]
+    ring_y = cy[:, None] + s * np.sin(ang)[None, :]
+    coords = np.stack([ring_x, ring_y], axis=-1)
+    hexes = shapely.polygons(np.concatenate([coords, coords[:, :1]], axis=1))
+    area_km2 = 1.5 * np.sqrt(3) * s * s / 1e6
+    out = gpd.GeoDataFrame(bins, geometry=hexes, crs=metric).to_crs(4326)
+    out["per_km2"] = out["count"] / area_km2
+    return out

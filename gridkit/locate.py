@@ -1,0 +1,239 @@
+"""Which grid unit holds each point: vectorised point-in-unit with a nearest fallback.
+
+The spatial index is built on the *points* and queried with the unit polygons
+(``tree.query(polygons, predicate="contains")``): each polygon is prepared once and
+tests only the points in its envelope, 3-4x faster than the other orientation.
+Points outside every unit get the nearest unit, measured in a local metric CRS.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import Point
+>>> from gridkit._ops_synth import grid_units
+>>> units = grid_units(2, 2)
+>>> pts = gpd.GeoDataFrame(geometry=[Point(113.101, 27.801), Point(113.099, 27.801)], crs=4326)
+>>> located = locate(pts, units)
+>>> located[["unit_id", "distance_m"]].round(0).to_dict("list")
+{'unit_id': ['430202001000000', '430202001000000'], 'distance_m': [0.0, 99.0]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridkit.crs import WGS84, local_metric_crs, to_wgs84
+from gridkit.errors import CRSError, InvalidLayerError
+
+__all__ = ["locate", "locate_indices"]
+
+
+def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if units.crs is None:
+        raise CRSError(
+            "units have no coordinate reference system.",
+            hint="Read units with gridkit.read_layer or set their CRS (units are stored in WGS84).",
+        )
+    return to_wgs84(units, source="units")
+
+
+def locate_indices(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Position of the polygon containing each point, ``-1`` where none does.
+
+    Parameters
+    ----------
+    points
+        Array of shapely Points (missing or empty allowed).
+    polygons
+        Array of shapely Polygons, same CRS.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` positions into ``polygons``. Where polygons overlap, the first one
+        (lowest position) wins, so the result is deterministic.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> locate_indices(shapely.points([[0.5, 0.5], [3, 3]]), shapely.box([0], [0], [1], [1]))
+    array([ 0, -1])
+    """
+    n = len(points)
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0 or len(polygons) == 0:
+        return out
+    tree = shapely.STRtree(points)
+    shapely.prepare(polygons)
+    poly_idx, pt_idx = tree.query(polygons, predicate="contains")
+    if len(pt_idx) == 0:
+        return out
+    counts = np.bincount(pt_idx, minlength=n)
+    if counts.max() <= 1:
+        out[pt_idx] = poly_idx
+        return out
+    # Overlapping units: keep the lowest polygon position per point.
+    order = np.lexsort((poly_idx, pt_idx))
+    pt_sorted = pt_idx[order]
+    first = np.r_[True, pt_sorted[1:] != pt_sorted[:-1]]
+    out[pt_sorted[first]] = poly_idx[order][first]
+    return out
+
+
+def _accuracy(points: pd.DataFrame, accuracy_m: object) -> np.ndarray | None:
+    if accuracy_m is None:
+        return None
+    if isinstance(accuracy_m, Hashable) and not isinstance(accuracy_m, (int, float)):
+        if accuracy_m not in points.columns:
+            raise InvalidLayerError(
+                f"accuracy_m={accuracy_m!r} is not a column of the points.",
+                hint="Pass a number of metres, an array, or the name of a column such as "
+                "'accuracy_m'.",
+            )
+        acc = pd.to_numeric(points[accuracy_m], errors="coerce").to_numpy(dtype=float)
+    else:
+        acc = np.broadcast_to(np.asarray(accuracy_m, dtype=float), (len(points),)).copy()
+    return np.nan_to_num(acc, nan=0.0)
+
+
+def locate(
+    points: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    crs: object = None,
+    accuracy_m: float | str | np.ndarray | None = None,
+    max_distance_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Put each point in its grid unit.
+
+    Parameters
+    ----------
+    points
+        Points (reports, check-ins, fixes). Rows without geometry (hotline reports
+        with only an address) keep any ``unit_id`` they already carry.
+    units
+        The ``units`` layer (``unit_id`` and polygons).
+    crs
+        Declared datum of the points when they carry none or carry a Chinese
+        web-map datum: an EPSG code, ``"gcj02"`` (AMap/Tencent phone SDKs) or
+        ``"bd09"``. See :func:`gridkit.crs.to_wgs84`.
+    accuracy_m
+        GPS accuracy in metres: a number, an array, or a column name (e.g.
+        ``"accuracy_m"``). A point closer than this to a unit boundary is flagged
+        ``ambiguous``.
+    max_distance_m
+        Points farther than this from every unit get no unit (``<NA>``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The points in WGS84, same index and columns, plus ``unit_id`` (the unit
+        holding the point, else the nearest one), ``distance_m`` (0 inside or on
+        the boundary, ``NaN`` without geometry) and ``ambiguous`` (bool).
+
+    Raises
+    ------
+    InvalidLayerError
+        When units have no ``unit_id`` or ``accuracy_m`` names a missing column.
+    CRSError
+        When a CRS is missing or conflicts with the declared datum.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> from gridkit._ops_synth import grid_units
+    >>> pts = gpd.GeoDataFrame(geometry=[Point(113.1012, 27.8012)], crs=4326)
+    >>> locate(pts, grid_units(2, 2), accuracy_m=200)["ambiguous"].tolist()
+    [True]
+    """
+    if "unit_id" not in units.columns:
+        raise InvalidLayerError(
+            "units have no 'unit_id' column.", hint="Pass the 'units' layer of the data contract."
+        )
+    units84 = _wgs84_units(units)
+    if points.crs is None and crs is None:
+        raise CRSError(
+            "points have no coordinate reference system.",
+            hint="Declare one with crs= (e.g. 4326, or 'gcj02' for phone map SDKs).",
+        )
+    pts = points if crs is None and _is_wgs84(points.crs) else to_wgs84(points, crs=crs)
+    if pts is points:
+        pts = points.copy()
+    geoms = np.asarray(pts.geometry.array)
+    polys = np.asarray(units84.geometry.array)
+    unit_ids = units84["unit_id"].to_numpy(dtype=object)
+    n = len(pts)
+
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    idx = locate_indices(geoms, polys)
+    distance = np.where(present, 0.0, np.nan)
+    acc = _accuracy(pts, accuracy_m)
+    outside = present & (idx < 0)
+    if outside.any() and len(polys):
+        # Points exactly on an edge are not "contained" but are in the unit: decide in
+        # lon/lat, where a projection round-off cannot make them 1 mm outside.
+        out_pos = np.flatnonzero(outside)
+        hit_pt, hit_poly = shapely.STRtree(polys).query(geoms[out_pos], predicate="intersects")
+        first = np.r_[True, hit_pt[1:] != hit_pt[:-1]] if len(hit_pt) else hit_pt.astype(bool)
+        idx[out_pos[hit_pt[first]]] = hit_poly[first]
+        outside[out_pos[hit_pt]] = False
+    need_metric = outside.any() or (acc is not None and (acc > 0).any())
+    if need_metric and len(polys):
+        metric = local_metric_crs(units84)
+        to_m = pyproj.Transformer.from_crs(WGS84, metric, always_xy=True)
+
+        def project(g: np.ndarray) -> np.ndarray:
+            return shapely.transform(g, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+
+        if outside.any():
+            out_pos = np.flatnonzero(outside)
+            out_m = project(geoms[out_pos])
+            # Only units near the outside points need projecting; the tree finds them.
+            near_tree = shapely.STRtree(project(polys))
+            got, dist = near_tree.query_nearest(
+                out_m, return_distance=True, all_matches=False, max_distance=max_distance_m
+            )
+            found = np.full(len(out_pos), -1, dtype=np.int64)
+            fdist = np.full(len(out_pos), np.nan)
+            found[got[0]] = got[1]
+            fdist[got[0]] = dist
+            idx[out_pos] = found
+            distance[out_pos] = fdist
+        ambiguous = np.zeros(n, dtype=bool)
+        if acc is not None:
+            check = present & (idx >= 0) & (acc > 0)
+            inside = check & (distance == 0)
+            if inside.any():
+                pos = np.flatnonzero(inside)
+                edge = shapely.boundary(project(polys[idx[pos]]))
+                to_edge = shapely.distance(project(geoms[pos]), edge)
+                ambiguous[pos] = to_edge < acc[pos]
+            near = check & (distance > 0)
+            ambiguous[near] = distance[near] < acc[near]
+    else:
+        ambiguous = np.zeros(n, dtype=bool)
+
+    # Take from the (small) array of unit ids: far cheaper than building 10^6 strings.
+    result = pd.array(unit_ids, dtype="string").take(idx, allow_fill=True)
+    if "unit_id" in pts.columns:
+        # Hand-picked units of rows without coordinates (hotline reports) are kept.
+        keep = ~present
+        prior = pts["unit_id"].astype("string").array
+        result[keep] = prior[keep]
+    pts["unit_id"] = result
+    pts["distance_m"] = distance
+    pts["ambiguous"] = ambiguous
+    return pts
+
+
+def _is_wgs84(crs: object) -> bool:
+    if crs is None:
+        return False
+    c = pyproj.CRS(crs)
+    return c.equals(WGS84, ignore_axis_order=True) or c.to_epsg() in (4326, 4490)

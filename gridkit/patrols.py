@@ -1,0 +1,765 @@
+"""Patrols (巡河/巡查): tracks from GPS fixes, plausibility, unit coverage and compliance.
+
+Tracks are built from ``patrol_points`` (one fix per row: ``patrol_id``, ``t`` in
+UTC, ``accuracy_m``) after dropping inaccurate fixes. A patrol counts only above a
+minimum duration and length for its level; implausible ones are flagged: sustained
+speeds no walker or boat keeps, teleport jumps, and replays of an earlier track
+(fake patrols are a known abuse). Which units a patrol covered follows the unit
+kind: a river reach when the track follows it for a share of its length, a community
+grid when the track really enters it. :func:`patrol_compliance` compares what was
+done with the frequency rules per level (``rules/patrol_rules.toml``) over calendar
+periods in Asia/Shanghai time.
+
+Examples
+--------
+>>> import pandas as pd
+>>> rules = load_patrol_rules()
+>>> rules.frequency["city"]
+({'count': 3, 'per': 'year'}, {'count': 1, 'per': 'half'})
+>>> [str(t) for t in period_bounds("2026-Q2")]
+['2026-04-01 00:00:00+08:00', '2026-07-01 00:00:00+08:00']
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit._ops_time import utc_scalar, utc_series
+from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.errors import GridkitError, InvalidLayerError
+
+__all__ = [
+    "PatrolRules",
+    "RulesError",
+    "flag_patrols",
+    "load_patrol_rules",
+    "patrol_compliance",
+    "patrol_coverage",
+    "patrols_from_points",
+    "period_bounds",
+]
+
+LEVELS = ("village", "township", "county", "city", "province")
+_PERS = ("week", "month", "quarter", "half", "year")
+
+
+class RulesError(GridkitError, ValueError):
+    """A rules table or a period that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class PatrolRules:
+    """Patrol frequency per level, minimum patrol, coverage and plausibility thresholds."""
+
+    frequency: Mapping[str, tuple[Mapping[str, object], ...]]
+    minimum: Mapping[str, Mapping[str, float]]
+    timezone: str = "Asia/Shanghai"
+    checkin_counts: bool = True
+    tolerance_m: float = 30.0
+    share: float = 0.5
+    grid_min_inside_m: float = 50.0
+    max_accuracy_m: float = 50.0
+    max_speed_kmh: float = 25.0
+    teleport_speed_kmh: float = 150.0
+    teleport_min_m: float = 500.0
+    duplicate_tolerance_m: float = 3.0
+    source: str = field(default="<defaults>", compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object], *, source: str = "<dict>") -> PatrolRules:
+        """Build rules from a parsed ``patrol_rules.toml``."""
+        freq = {k: tuple(dict(r) for r in v) for k, v in dict(d["frequency"]).items()}  # type: ignore[arg-type]
+        for level, entries in freq.items():
+            for e in entries:
+                if e.get("per") not in _PERS or int(e.get("count", 0)) < 1:  # type: ignore[call-overload]
+                    raise RulesError(
+                        f"{source}: frequency rule {e} for {level!r} is not understood.",
+                        hint=f"Use {{ count = N, per = X }} with X one of {', '.join(_PERS)}.",
+                    )
+        minimum = dict(d.get("minimum", {}))  # type: ignore[arg-type]
+        checkin = bool(minimum.pop("checkin_counts", True))
+        cov = dict(d.get("coverage", {}))  # type: ignore[arg-type]
+        gps = dict(d.get("gps", {}))  # type: ignore[arg-type]
+        pl = dict(d.get("plausibility", {}))  # type: ignore[arg-type]
+        return cls(
+            frequency=freq,
+            minimum={k: dict(v) for k, v in minimum.items()},
+            timezone=str(d.get("timezone", "Asia/Shanghai")),
+            checkin_counts=checkin,
+            tolerance_m=float(cov.get("tolerance_m", 30)),
+            share=float(cov.get("share", 0.5)),
+            grid_min_inside_m=float(cov.get("grid_min_inside_m", 50)),
+            max_accuracy_m=float(gps.get("max_accuracy_m", 50)),
+            max_speed_kmh=float(pl.get("max_speed_kmh", 25)),
+            teleport_speed_kmh=float(pl.get("teleport_speed_kmh", 150)),
+            teleport_min_m=float(pl.get("teleport_min_m", 500)),
+            duplicate_tolerance_m=float(pl.get("duplicate_tolerance_m", 3)),
+            source=source,
+        )
+
+
+def load_patrol_rules(path: str | Path | None = None, **overrides: object) -> PatrolRules:
+    """Read patrol rules (default: the packaged ``rules/patrol_rules.toml``).
+
+    ``overrides`` replace top-level tables, e.g. ``frequency={"village": [...]}``.
+    """
+    if path is None:
+        text = resources.files("gridkit").joinpath("rules/patrol_rules.toml").read_text("utf-8")
+        source = "gridkit/rules/patrol_rules.toml"
+    else:
+        text, source = Path(path).read_text(encoding="utf-8"), str(path)
+    data = tomllib.loads(text)
+    data.update(overrides)
+    return PatrolRules.from_dict(data, source=source)
+
+
+def _rules(rules: PatrolRules | str | Path | None) -> PatrolRules:
+    return rules if isinstance(rules, PatrolRules) else load_patrol_rules(rules)
+
+
+# --------------------------------------------------------------------------- tracks
+
+
+def _naive_ns(s: pd.Series) -> np.ndarray:
+    """UTC times as naive ``datetime64[ns]`` (numpy has no time zones)."""
+    return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+
+
+def patrols_from_points(
+    patrol_points: gpd.GeoDataFrame,
+    *,
+    patrols: pd.DataFrame | None = None,
+    rules: PatrolRules | str | Path | None = None,
+    crs: object = None,
+) -> gpd.GeoDataFrame:
+    """Build patrol tracks from GPS fixes.
+
+    Parameters
+    ----------
+    patrol_points
+        ``patrol_id``, ``t`` (UTC), ``accuracy_m`` and Point geometry (optional
+        ``worker_id``). Fixes less accurate than ``rules.max_accuracy_m`` are dropped.
+    patrols
+        The ``patrols`` layer, for ``worker_id`` and ``notes`` of each patrol.
+    rules
+        Patrol rules (GPS and plausibility thresholds).
+    crs
+        Declared datum of the fixes (``"gcj02"`` from phone map SDKs).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per patrol: ``patrol_id``, ``worker_id``, ``started_at``,
+        ``ended_at``, ``n_points``, ``duration_min``, ``length_m``, ``p90_speed_kmh``,
+        ``max_speed_kmh``, ``teleport`` and the track as a LineString (a Point for a
+        single-fix check-in), in WGS84.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> pts = gpd.GeoDataFrame(
+    ...     {"patrol_id": ["P1"] * 3, "worker_id": "W1", "accuracy_m": 5.0,
+    ...      "t": pd.to_datetime(["2026-05-01T01:00Z", "2026-05-01T01:20Z", "2026-05-01T01:40Z"])},
+    ...     geometry=gpd.points_from_xy([113.10, 113.11, 113.12], [27.80] * 3), crs=4326)
+    >>> p = patrols_from_points(pts)
+    >>> round(p["length_m"].iloc[0]), float(p["duration_min"].iloc[0])
+    (1971, 40.0)
+    """
+    rules = _rules(rules)
+    pts = to_wgs84(patrol_points, crs=crs, source="patrol_points")
+    acc = pd.to_numeric(pts.get("accuracy_m"), errors="coerce") if "accuracy_m" in pts else None
+    keep = np.ones(len(pts), dtype=bool)
+    if acc is not None:
+        keep &= ~(acc.to_numpy(dtype=float, na_value=0.0) > rules.max_accuracy_m)
+    geoms = np.asarray(pts.geometry.array)
+    keep &= ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    pts = pts[keep]
+    t = utc_series(pts["t"])
+    order = np.lexsort((t.to_numpy(), pts["patrol_id"].astype(str).to_numpy()))
+    pts = pts.iloc[order]
+    t = t.iloc[order]
+    codes, pids = pd.factorize(pts["patrol_id"].astype(str), sort=True)
+    metric = local_metric_crs(pts)
+    xy = shapely.get_coordinates(np.asarray(pts.to_crs(metric).geometry.array))
+    same = np.r_[False, codes[1:] == codes[:-1]]
+    d = np.zeros(len(xy))
+    d[1:] = np.hypot(*(xy[1:] - xy[:-1]).T)
+    d[~same] = 0.0
+    ts = _naive_ns(t).astype(np.int64) / 1e9
+    dt = np.zeros(len(xy))
+    dt[1:] = ts[1:] - ts[:-1]
+    dt[~same] = np.nan
+    speed = np.where(dt > 0, d / np.where(dt > 0, dt, 1) * 3.6, np.where(d > 0, np.inf, 0.0))
+    speed[~same] = np.nan
+    n = len(pids)
+    length = np.bincount(codes, weights=d, minlength=n)
+    n_points = np.bincount(codes, minlength=n)
+    seg = pd.DataFrame({"c": codes, "v": speed, "jump": d})
+    seg = seg[same]
+    p90 = seg.groupby("c")["v"].quantile(0.9).reindex(range(n))
+    vmax = seg.groupby("c")["v"].max().reindex(range(n))
+    tele = (
+        seg.assign(x=(seg["v"] > rules.teleport_speed_kmh) & (seg["jump"] >= rules.teleport_min_m))
+        .groupby("c")["x"]
+        .any()
+        .reindex(range(n), fill_value=False)
+    )
+    first = np.r_[True, ~same[1:]]
+    tn = _naive_ns(t)
+    starts = pd.to_datetime(tn[first]).tz_localize("UTC")
+    ends = pd.to_datetime(pd.Series(tn).groupby(codes).max().to_numpy()).tz_localize("UTC")
+    single = n_points == 1
+    fix_geoms = np.asarray(pts.geometry.array)
+    geom = np.empty(n, dtype=object)
+    multi = ~single[codes]
+    if multi.any():
+        multi_groups = np.flatnonzero(~single)
+        remap = np.full(n, -1)
+        remap[multi_groups] = np.arange(len(multi_groups))
+        coords = shapely.get_coordinates(fix_geoms[multi])
+        geom[multi_groups] = shapely.linestrings(coords, indices=remap[codes[multi]])
+    if single.any():
+        geom[single] = fix_geoms[first][single]
+    out = gpd.GeoDataFrame(
+        {
+            "patrol_id": pd.array(pids, dtype="string"),
+            "started_at": starts,
+            "ended_at": ends,
+            "n_points": n_points,
+            "duration_min": (ends - starts) / pd.Timedelta(minutes=1),
+            "length_m": length,
+            "p90_speed_kmh": p90.to_numpy(dtype=float),
+            "max_speed_kmh": vmax.to_numpy(dtype=float),
+            "teleport": tele.to_numpy(dtype=bool),
+        },
+        geometry=geom,
+        crs=4326,
+    )
+    if "worker_id" in pts:
+        out.insert(
+            1, "worker_id", pts.groupby(codes)["worker_id"].first().astype("string").to_numpy()
+        )
+    if patrols is not None:
+        extra = patrols.drop(columns=[c for c in ("geometry",) if c in patrols]).set_index(
+            "patrol_id"
+        )
+        for col in ("worker_id", "notes"):
+            if col in extra:
+                out[col] = out["patrol_id"].map(extra[col]).astype("string")
+    return out
+
+
+def _level_of(patrols: pd.DataFrame, workers: pd.DataFrame | None, level: str) -> pd.Series:
+    if "level" in patrols:
+        return patrols["level"].fillna(level).astype(str)
+    if workers is not None and "worker_id" in patrols:
+        lv = patrols["worker_id"].map(workers.set_index("worker_id")["level"])
+        return lv.fillna(level).astype(str)
+    return pd.Series(level, index=patrols.index)
+
+
+def flag_patrols(
+    patrols: gpd.GeoDataFrame,
+    *,
+    rules: PatrolRules | str | Path | None = None,
+    workers: pd.DataFrame | None = None,
+    level: str = "village",
+) -> gpd.GeoDataFrame:
+    """Flag patrols that do not count or look fake.
+
+    Parameters
+    ----------
+    patrols
+        Output of :func:`patrols_from_points` or a ``patrols`` layer (LineString tracks,
+        ``started_at``, ``ended_at``).
+    rules
+        Minimum duration/length per level and plausibility thresholds.
+    workers
+        ``workers`` layer, for each patrol's level (else ``patrols.level`` or ``level``).
+    level
+        Level of patrols whose worker is unknown.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``patrols`` plus ``too_short`` (below the level's minimum duration or length;
+        check-ins exempt when ``rules.checkin_counts``), ``implausible_speed``,
+        ``teleport``, ``duplicate_of`` (an earlier patrol whose track this one repeats
+        within ``rules.duplicate_tolerance_m``), ``valid`` and ``flags`` (text).
+    """
+    rules = _rules(rules)
+    out = patrols.copy()
+    geoms = np.asarray(out.geometry.array)
+    metric = local_metric_crs(out)
+    mg = np.asarray(out.to_crs(metric).geometry.array)
+    start = utc_series(out["started_at"])
+    end = utc_series(out["ended_at"])
+    if "length_m" not in out:
+        out["length_m"] = shapely.length(mg)
+    if "duration_min" not in out:
+        out["duration_min"] = (end - start) / pd.Timedelta(minutes=1)
+    lv = _level_of(out, workers, level)
+    mins = pd.DataFrame([{"level": k, **v} for k, v in rules.minimum.items()]).set_index("level")
+    min_dur = lv.map(mins["duration_min"]).fillna(0).to_numpy(dtype=float)
+    min_len = lv.map(mins["length_m"]).fillna(0).to_numpy(dtype=float)
+    checkin = shapely.get_type_id(geoms) == 0
+    short = (out["duration_min"].to_numpy(dtype=float) < min_dur) | (
+        out["length_m"].to_numpy(dtype=float) < min_len
+    )
+    if rules.checkin_counts:
+        short &= ~checkin
+    dur_h = np.maximum(out["duration_min"].to_numpy(dtype=float), 1e-9) / 60
+    avg = out["length_m"].to_numpy(dtype=float) / 1000 / dur_h
+    p90 = out["p90_speed_kmh"].to_numpy(dtype=float) if "p90_speed_kmh" in out else avg
+    fast = (np.nan_to_num(p90) > rules.max_speed_kmh) | (avg > rules.max_speed_kmh)
+    fast &= ~checkin
+    tele = out["teleport"].to_numpy(dtype=bool) if "teleport" in out else np.zeros(len(out), bool)
+    dup = _replays(out, mg, start, rules.duplicate_tolerance_m)
+    out["too_short"] = short
+    out["implausible_speed"] = fast
+    out["teleport"] = tele
+    out["duplicate_of"] = dup
+    out["valid"] = ~(short | fast | tele | dup.notna().to_numpy())
+    names = np.array(["too_short", "implausible_speed", "teleport", "duplicate"], dtype=object)
+    mat = np.column_stack([short, fast, tele, dup.notna().to_numpy()])
+    out["flags"] = pd.array([";".join(names[row]) for row in mat], dtype="string")
+    return out
+
+
+def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) -> pd.Series:
+    """For each track, the earliest earlier patrol whose track it repeats (Hausdorff <= tol)."""
+    result = pd.Series(pd.NA, index=out.index, dtype="string")
+    is_line = shapely.get_type_id(mg) == 1
+    pos = np.flatnonzero(is_line)
+    if len(pos) < 2:
+        return result
+    tree = shapely.STRtree(mg[pos])
+    a, b = tree.query(mg[pos], predicate="dwithin", distance=tol)
+    a, b = pos[a], pos[b]
+    t = _naive_ns(start)
+    earlier = (t[b] < t[a]) | ((t[b] == t[a]) & (b < a))
+    a, b = a[earlier], b[earlier]
+    lengths = shapely.length(mg)
+    similar = np.abs(lengths[a] - lengths[b]) <= np.maximum(2 * tol, 0.02 * lengths[a])
+    a, b = a[similar], b[similar]
+    if len(a) == 0:
+        return result
+    close = shapely.hausdorff_distance(mg[a], mg[b], densify=0.25) <= tol
+    a, b = a[close], b[close]
+    if len(a) == 0:
+        return result
+    order = np.lexsort((t[b], a))
+    a, b = a[order], b[order]
+    firsts = np.r_[True, a[1:] != a[:-1]]
+    pids = out["patrol_id"].astype(str).to_numpy()
+    result.iloc[a[firsts]] = pids[b[firsts]]
+    return result
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def patrol_coverage(
+    patrols: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    rules: PatrolRules | str | Path | None = None,
+    reaches: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
+    """Which units each patrol covered.
+
+    A ``river_reach`` unit counts when the track stays within ``rules.tolerance_m``
+    of it along at least ``rules.share`` of its length: of the reach centreline when
+    ``reaches`` is given (the length of the reach within the tolerance of the track),
+    else of the unit's ``length_m`` (the length of the track within the tolerance of
+    the unit). A ``community_grid`` or ``water_body`` counts when at least
+    ``rules.grid_min_inside_m`` of the track lies inside it, or a check-in point does:
+    one noisy fix across a grid line does not count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per covered (patrol, unit): ``patrol_id``, ``worker_id``,
+        ``started_at``, ``unit_id``, ``kind``, ``share`` (river reaches; NaN otherwise),
+        ``inside_m``, and ``valid`` when the patrols carry it.
+    """
+    rules = _rules(rules)
+    units84 = to_wgs84(units, source="units")
+    pats = to_wgs84(patrols, source="patrols")
+    metric = local_metric_crs(units84)
+    um = np.asarray(units84.to_crs(metric).geometry.array)
+    pm = np.asarray(pats.to_crs(metric).geometry.array)
+    tol = rules.tolerance_m
+    ok = ~(shapely.is_missing(pm) | shapely.is_empty(pm))
+    ppos = np.flatnonzero(ok)
+    tree = shapely.STRtree(um)
+    pi, ui = tree.query(pm[ppos], predicate="dwithin", distance=tol)
+    pi = ppos[pi]
+    kind = (
+        units84["kind"].astype(str).to_numpy()
+        if "kind" in units84
+        else np.full(len(um), "community_grid")
+    )
+    is_point = shapely.get_type_id(pm[pi]) == 0
+    river = kind[ui] == "river_reach"
+    inside_m = np.zeros(len(pi))
+    share = np.full(len(pi), np.nan)
+    counts = np.zeros(len(pi), dtype=bool)
+    # Grids and water bodies: track length inside the polygon, or a check-in inside.
+    g = ~river
+    if g.any():
+        inside_m[g] = shapely.length(shapely.intersection(pm[pi[g]], um[ui[g]]))
+        pt_in = is_point[g] & shapely.covers(um[ui[g]], pm[pi[g]])
+        counts[g] = (inside_m[g] >= rules.grid_min_inside_m) | (pt_in & rules.checkin_counts)
+    if river.any():
+        r_pi, r_ui = pi[river], ui[river]
+        inside_m[river] = shapely.length(
+            shapely.intersection(pm[r_pi], shapely.buffer(um[r_ui], tol))
+        )
+        if reaches is not None and "reach_id" in units84:
+            rm = (
+                reaches.set_index("reach_id")
+                .pipe(lambda r: to_wgs84(r, source="reaches"))
+                .to_crs(metric)
+            )
+            lines = rm.geometry.reindex(units84["reach_id"].to_numpy()[r_ui]).to_numpy()
+            has = ~pd.isna(lines)
+            s = np.full(len(r_ui), np.nan)
+            ln = np.asarray(lines[has], dtype=object)
+            s[has] = shapely.length(
+                shapely.intersection(ln, shapely.buffer(pm[r_pi[has]], tol))
+            ) / np.maximum(shapely.length(ln), 1e-9)
+            share[river] = s
+        else:
+            length = (
+                pd.to_numeric(units84["length_m"], errors="coerce").to_numpy(dtype=float)[r_ui]
+                if "length_m" in units84
+                else np.full(len(r_ui), np.nan)
+            )
+            length = np.where(
+                np.isfinite(length) & (length > 0), length, shapely.length(um[r_ui]) / 2
+            )
+            share[river] = np.minimum(inside_m[river] / length, 1.0)
+        counts[river] = np.nan_to_num(share[river]) >= rules.share
+    pi, ui = pi[counts], ui[counts]
+    res = pd.DataFrame(
+        {
+            "patrol_id": pats["patrol_id"].astype("string").to_numpy()[pi],
+            "worker_id": (
+                pats["worker_id"].astype("string").to_numpy()[pi] if "worker_id" in pats else pd.NA
+            ),
+            "started_at": utc_series(pats["started_at"]).to_numpy()[pi],
+            "unit_id": units84["unit_id"].astype("string").to_numpy()[ui],
+            "kind": kind[ui],
+            "share": share[counts],
+            "inside_m": inside_m[counts],
+        }
+    )
+    res["started_at"] = utc_series(res["started_at"])
+    if "valid" in pats:
+        res["valid"] = pats["valid"].to_numpy(dtype=bool)[pi]
+    return res
+
+
+# --------------------------------------------------------------------------- compliance
+
+
+def period_bounds(
+    period: object, *, tz: str = "Asia/Shanghai"
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Start (inclusive) and end (exclusive) of a calendar period in local time ``tz``.
+
+    ``period`` is ``"2026"``, ``"2026-H1"``, ``"2026-Q2"``, ``"2026-05"``,
+    ``"2026-W18"`` (ISO week), or a ``(start, end)`` pair of dates/times (naive
+    values are local time).
+
+    Examples
+    --------
+    >>> [str(t.date()) for t in period_bounds("2026-W01")]
+    ['2025-12-29', '2026-01-05']
+    """
+    if isinstance(period, tuple | list) and len(period) == 2:
+        a, b = (pd.Timestamp(x) for x in period)
+        a = a.tz_localize(tz) if a.tzinfo is None else a.tz_convert(tz)
+        b = b.tz_localize(tz) if b.tzinfo is None else b.tz_convert(tz)
+        if b <= a:
+            raise RulesError(f"period {period!r} ends before it starts.")
+        return a, b
+    s = str(period).strip().upper()
+    if m := re.fullmatch(r"(\d{4})", s):
+        a = pd.Timestamp(int(m[1]), 1, 1)
+        b = pd.Timestamp(int(m[1]) + 1, 1, 1)
+    elif m := re.fullmatch(r"(\d{4})-H([12])", s):
+        a = pd.Timestamp(int(m[1]), 1 + 6 * (int(m[2]) - 1), 1)
+        b = a + pd.DateOffset(months=6)
+    elif m := re.fullmatch(r"(\d{4})-Q([1-4])", s):
+        a = pd.Timestamp(int(m[1]), 1 + 3 * (int(m[2]) - 1), 1)
+        b = a + pd.DateOffset(months=3)
+    elif m := re.fullmatch(r"(\d{4})-(\d{1,2})", s):
+        a = pd.Timestamp(int(m[1]), int(m[2]), 1)
+        b = a + pd.DateOffset(months=1)
+    elif m := re.fullmatch(r"(\d{4})-W(\d{1,2})", s):
+        a = pd.Timestamp.fromisocalendar(int(m[1]), int(m[2]), 1)
+        b = a + pd.Timedelta(days=7)
+    else:
+        raise RulesError(
+            f"period {period!r} is not understood.",
+            hint="Use '2026', '2026-H1', '2026-Q2', '2026-05', '2026-W18' or (start, end).",
+        )
+    return a.tz_localize(tz), b.tz_localize(tz)
+
+
+def _windows(per: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar windows of ``per`` entirely inside ``[start, end)`` (local time)."""
+    tz = start.tz
+    if per == "week":
+        first = (start.normalize() + pd.Timedelta(days=(7 - start.weekday()) % 7)).normalize()
+        if first < start:
+            first += pd.Timedelta(days=7)
+        starts = pd.date_range(first, end, freq="7D", tz=tz)
+        ends = starts + pd.Timedelta(days=7)
+    else:
+        months = {"month": 1, "quarter": 3, "half": 6, "year": 12}[per]
+        m0 = pd.Timestamp(start.year, start.month, 1, tz=tz)
+        cand = pd.date_range(m0, end, freq="MS", tz=tz)
+        cand = cand[((cand.month - 1) % months == 0) & (cand >= start)]
+        starts = cand
+        ends = pd.DatetimeIndex([s + pd.DateOffset(months=months) for s in starts])
+    inside = ends <= end
+
+    def naive(x: pd.DatetimeIndex) -> np.ndarray:
+        return x.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
+
+    return naive(starts[inside]), naive(ends[inside])
+
+
+def _coverage_rows(patrols, units, rules, workers) -> pd.DataFrame:
+    if "unit_id" in patrols and "patrol_id" in patrols:
+        cov = pd.DataFrame(patrols).copy()
+    else:
+        if units is None:
+            raise InvalidLayerError(
+                "patrol_compliance needs units= to tell which units the patrols covered.",
+                hint="Pass units=, or pass patrol_coverage(...) rows as patrols.",
+            )
+        if "valid" not in patrols:
+            patrols = flag_patrols(patrols, rules=rules, workers=workers)
+        cov = patrol_coverage(patrols, units, rules=rules)
+    cov["started_at"] = utc_series(cov["started_at"])
+    if "valid" in cov:
+        cov = cov[cov["valid"].fillna(False).to_numpy(dtype=bool)]
+    return cov
+
+
+def patrol_compliance(
+    patrols: pd.DataFrame,
+    assignments: pd.DataFrame,
+    rules: PatrolRules | str | Path | None = None,
+    period: object = None,
+    *,
+    units: gpd.GeoDataFrame | None = None,
+    workers: pd.DataFrame | None = None,
+    river_chiefs: pd.DataFrame | None = None,
+    now: object = None,
+    level: str = "village",
+) -> pd.DataFrame:
+    """Patrol compliance per worker and unit (and per river chief and section).
+
+    Parameters
+    ----------
+    patrols
+        Either coverage rows (``patrol_id``, ``worker_id``, ``unit_id``, ``started_at``
+        and optional ``valid``, as from :func:`patrol_coverage`), or patrols with
+        tracks; then ``units`` is needed and invalid patrols are dropped
+        (:func:`flag_patrols`).
+    assignments
+        ``unit_id``, ``worker_id`` (``valid_from``, ``valid_to``, ``level``): rows for
+        assignments overlapping the period.
+    rules
+        Frequency per level (village >=1/week, township >=1/month, county >=1/quarter,
+        city >=3/year and >=1/half-year, province >=2/year by default).
+    period
+        A calendar period in ``rules.timezone`` (Asia/Shanghai): ``"2026-Q2"``,
+        ``"2026-05"``, ... (see :func:`period_bounds`); default the current year.
+    units
+        ``units`` layer (needed for tracks, and for river chiefs' sections).
+    workers
+        ``workers`` layer: each worker's ``level`` (else ``assignments.level`` or
+        ``level``).
+    river_chiefs
+        ``chief_id``, ``worker_id``, ``level``, ``river_id``, ``admin_code``: a row per
+        chief and section; a patrol counts for the section when it covers a unit of
+        that river (``parent_id``) inside that admin area.
+    now
+        Evaluation time (UTC); default the end of the period or now, whichever is
+        earlier. Windows not yet ended by ``now`` are not due.
+    level
+        Level of workers whose level is unknown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``worker_id``, ``unit_id`` (``chief_id``, ``river_id``, ``admin_code`` for
+        sections), ``level``, ``required`` (patrols needed by the due windows),
+        ``done`` (valid patrols in the period up to ``now``), ``windows_due``,
+        ``windows_met``, ``compliant`` (every due window met), ``last_patrol`` and
+        ``days_overdue`` (whole days since the end of the first window of the
+        current run of missed windows, 0 if the last due window was met or a patrol
+        happened since).
+
+    Notes
+    -----
+    Windows are calendar weeks (Monday first), months, quarters, half-years and
+    years in local time, counted when entirely inside the period: a patrol at
+    2026-04-30T17:00Z is on 1 May in Zhuzhou and counts for May.
+    """
+    rules = _rules(rules)
+    tz = rules.timezone
+    if period is None:
+        period = str(pd.Timestamp.now(tz=tz).year)
+    start, end = period_bounds(period, tz=tz)
+    now_ts = (
+        min(utc_scalar(now, name="now"), end.tz_convert("UTC"))
+        if now is not None
+        else min(pd.Timestamp.now(tz="UTC"), end.tz_convert("UTC"))
+    )
+    cov = _coverage_rows(patrols, units, rules, workers)
+
+    a = assignments.copy()
+    never = pd.Series(pd.NaT, index=a.index, dtype="datetime64[ns, UTC]")
+    vf = utc_series(a["valid_from"]) if "valid_from" in a else never
+    vt = utc_series(a["valid_to"]) if "valid_to" in a else never
+    a = a[(vf.isna() | (vf < end)).to_numpy() & (vt.isna() | (vt > start)).to_numpy()]
+    rows = a[["worker_id", "unit_id"]].astype("string").drop_duplicates().reset_index(drop=True)
+    rows["level"] = _level_of(
+        rows.assign(**({"level": a["level"].to_numpy()} if "level" in a else {})), workers, level
+    ).to_numpy()
+    link = cov[["worker_id", "unit_id", "patrol_id", "started_at"]].astype(
+        {"worker_id": "string", "unit_id": "string"}
+    )
+    key = rows[["worker_id", "unit_id"]].reset_index().rename(columns={"index": "row"})
+    hits = link.merge(key, on=["worker_id", "unit_id"])[["row", "patrol_id", "started_at"]]
+
+    if river_chiefs is not None and len(river_chiefs):
+        if units is None:
+            raise InvalidLayerError("river chiefs' sections need units= (parent_id = river_id).")
+        ch = river_chiefs.astype({"chief_id": "string", "worker_id": "string"}).reset_index(
+            drop=True
+        )
+        base = len(rows)
+        sec = pd.DataFrame(
+            {
+                "worker_id": ch["worker_id"],
+                "unit_id": pd.array([None] * len(ch), dtype="string"),
+                "level": ch["level"].astype(str),
+                "chief_id": ch["chief_id"],
+                "river_id": ch["river_id"].astype("string"),
+                "admin_code": ch["admin_code"].astype("string"),
+            }
+        )
+        rows = pd.concat([rows, sec], ignore_index=True)
+        umeta = pd.DataFrame(
+            {
+                "unit_id": units["unit_id"].astype("string"),
+                "river_id": units["parent_id"].astype("string"),
+                "u_admin": units["admin_code"].astype(str),
+            }
+        )
+        c2 = link.merge(umeta, on="unit_id")
+        pairs = c2.merge(
+            sec.reset_index().rename(columns={"index": "row"}), on=["worker_id", "river_id"]
+        )
+        inside = np.fromiter(
+            (
+                u.startswith(s)
+                for u, s in zip(pairs["u_admin"], pairs["admin_code"].astype(str), strict=True)
+            ),
+            dtype=bool,
+            count=len(pairs),
+        )
+        pairs = pairs[inside].drop_duplicates(["row", "patrol_id"])
+        hits = pd.concat(
+            [
+                hits,
+                pd.DataFrame(
+                    {
+                        "row": pairs["row"] + base,
+                        "patrol_id": pairs["patrol_id"],
+                        "started_at": pairs["started_at"],
+                    }
+                ),
+            ]
+        )
+
+    n = len(rows)
+    r = hits["row"].to_numpy(dtype=np.int64)
+    t = _naive_ns(utc_series(hits["started_at"]))
+    upto = t < np.datetime64(now_ts.tz_convert("UTC").tz_localize(None), "ns")
+    in_period = upto & (t >= np.datetime64(start.tz_convert("UTC").tz_localize(None), "ns"))
+    done = np.bincount(r[in_period], minlength=n)
+    last = pd.Series(t[upto]).groupby(r[upto]).max().reindex(range(n))
+
+    required = np.zeros(n, dtype=np.int64)
+    due_n = np.zeros(n, dtype=np.int64)
+    met_n = np.zeros(n, dtype=np.int64)
+    overdue_since = np.full(n, np.datetime64("NaT", "ns"))
+    now64 = np.datetime64(now_ts.tz_convert("UTC").tz_localize(None), "ns")
+    levels = rows["level"].to_numpy(dtype=object)
+    for lv in pd.unique(levels):  # a handful of levels, each vectorised over rows
+        sel = np.flatnonzero(levels == lv)
+        if lv not in rules.frequency:
+            raise RulesError(
+                f"no patrol frequency rule for level {lv!r}.",
+                hint=f"Add it to [frequency] in {rules.source}.",
+            )
+        in_rows = np.isin(r, sel)
+        for rule in rules.frequency[lv]:
+            ws, we = _windows(str(rule["per"]), start, end)
+            ws = ws.astype("datetime64[ns]")
+            we = we.astype("datetime64[ns]")
+            due = we <= now64
+            ws, we = ws[due], we[due]
+            k = len(ws)
+            if k == 0:
+                continue
+            cnt = int(rule["count"])  # type: ignore[call-overload]
+            w = np.searchsorted(ws, t, side="right") - 1
+            ok = in_rows & (w >= 0) & (t < we[np.clip(w, 0, None)])
+            grid = np.zeros((n, k), dtype=np.int64)
+            np.add.at(grid, (r[ok], w[ok]), 1)
+            met = grid[sel] >= cnt
+            required[sel] = np.maximum(required[sel], cnt * k)
+            due_n[sel] += k
+            met_n[sel] += met.sum(axis=1)
+            # Trailing run of missed windows: its first window's end.
+            trailing = np.cumprod(~met[:, ::-1], axis=1)[:, ::-1].astype(bool)
+            run_len = trailing.sum(axis=1)
+            has = run_len > 0
+            since = np.full(len(sel), np.datetime64("NaT", "ns"))
+            since[has] = we[k - run_len[has]]
+            cur = overdue_since[sel]
+            overdue_since[sel] = np.where(np.isnat(cur) | (since < cur), since, cur)
+    last_v = last.to_numpy().astype("datetime64[ns]")
+    late = ~np.isnat(overdue_since) & ~(~np.isnat(last_v) & (last_v >= overdue_since))
+    gap = now64 - np.where(late, overdue_since, now64)
+    days = (gap // np.timedelta64(1, "D")).astype(np.int64)
+    rows["required"] = required
+    rows["done"] = done
+    rows["windows_due"] = due_n
+    rows["windows_met"] = met_n
+    rows["compliant"] = met_n == due_n
+    rows["last_patrol"] = pd.to_datetime(last_v).tz_localize("UTC")
+    rows["days_overdue"] = days
+    rows["period_start"] = start
+    rows["period_end"] = end
+    return rows

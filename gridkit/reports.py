@@ -1,0 +1,879 @@
+"""Problem reports and their hand-over (交办): intake, routing, lifecycle, escalation.
+
+Every function is pure: it takes the ``reports`` layer (and the rules) and returns a
+:class:`ReportChange` with the new state of the reports and the ``report_events``
+rows (the audit trail) for what changed. Persisting both is the store's job.
+
+Lifecycle (editable in ``rules/reports.toml``)::
+
+    reported -> assigned -> in_progress -> resolved -> verified -> closed
+       |           |                          |
+       v           v                          v
+    rejected    rejected                  returned -> in_progress   (rework)
+
+Rules enforced: only listed transitions; a reason for ``rejected`` and ``returned``;
+the verifier is not the person who resolved; before/after evidence where a category
+requires it; limited deadline extensions; overdue cases escalate (督办) to the next
+administrative level.
+
+Examples
+--------
+>>> import geopandas as gpd, pandas as pd
+>>> from shapely import Point
+>>> from gridkit._ops_synth import grid_units
+>>> units = grid_units(2, 2)
+>>> new = gpd.GeoDataFrame({"category": ["street_light"], "source": ["hotline"],
+...                         "reported_at": ["2026-05-01T08:00Z"]},
+...                        geometry=[Point(113.1025, 27.8025)], crs=4326)
+>>> reports, events = intake(new, units=units)
+>>> departments = pd.DataFrame({"department_id": ["D1"], "name": ["城管局"],
+...                             "admin_code": ["430202"], "categories": ["street_light;cctv"]})
+>>> reports, ev = hand_over(reports, departments=departments, at="2026-05-01T09:00Z")
+>>> reports[["status", "lead_department_id"]].iloc[0].tolist()
+['assigned', 'D1']
+>>> str(reports["due_at"].iloc[0])
+'2026-05-04 09:00:00+00:00'
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit._ops_time import utc_array, utc_scalar, utc_series
+from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.errors import GridkitError, GridkitWarning, format_rows
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "ReportChange",
+    "ReportError",
+    "ReportRules",
+    "TransitionError",
+    "escalate",
+    "extend_deadline",
+    "hand_over",
+    "intake",
+    "load_report_rules",
+    "overdue",
+    "parent_admin_code",
+    "transition",
+]
+
+EVENT_COLUMNS = ["report_id", "at", "actor_id", "from_status", "to_status", "note", "evidence"]
+_STR_COLUMNS = [
+    "report_id",
+    "category",
+    "description",
+    "source",
+    "status",
+    "unit_id",
+    "admin_code",
+    "assignee_id",
+    "lead_department_id",
+    "support_department_ids",
+    "duplicate_of",
+    "reporter_contact",
+    "resolved_by",
+    "evidence",
+    "escalated_to",
+]
+_TIME_COLUMNS = ["reported_at", "due_at", "resolved_at", "last_escalated_at"]
+_INT_COLUMNS = ["extensions", "returns", "escalation_level"]
+
+
+class ReportError(GridkitError, ValueError):
+    """A report cannot be taken in or routed (unknown category, no place, ...)."""
+
+
+class TransitionError(GridkitError, ValueError):
+    """A status change the rules do not allow (wrong order, same person verifying, ...)."""
+
+
+class ReportChange(NamedTuple):
+    """New state of the ``reports`` layer and the ``report_events`` rows for the change."""
+
+    reports: gpd.GeoDataFrame
+    events: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ReportRules:
+    """Report categories, sources, deadlines and the status machine (see ``reports.toml``)."""
+
+    categories: Mapping[str, Mapping[str, object]]
+    sources: Mapping[str, str]
+    transitions: Mapping[str, tuple[str, ...]]
+    duplicate_radius_m: float = 50.0
+    open_statuses: tuple[str, ...] = ("reported", "assigned", "in_progress", "returned")
+    max_extensions: int = 2
+    escalation_repeat_h: float = 72.0
+    escalation_max_level: int = 3
+    source: str = field(default="<defaults>", compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], *, source: str = "<dict>") -> ReportRules:
+        """Build rules from a parsed TOML table."""
+        esc = dict(data.get("escalation", {}))  # type: ignore[arg-type]
+        return cls(
+            categories={k: dict(v) for k, v in dict(data["categories"]).items()},  # type: ignore[arg-type]
+            sources=dict(data["sources"]),  # type: ignore[arg-type]
+            transitions={k: tuple(v) for k, v in dict(data["transitions"]).items()},  # type: ignore[arg-type]
+            duplicate_radius_m=float(data.get("duplicate_radius_m", 50.0)),  # type: ignore[arg-type]
+            open_statuses=tuple(data.get("open_statuses", cls.open_statuses)),  # type: ignore[arg-type]
+            max_extensions=int(data.get("max_extensions", 2)),  # type: ignore[arg-type]
+            escalation_repeat_h=float(esc.get("repeat_h", 72.0)),
+            escalation_max_level=int(esc.get("max_level", 3)),
+            source=source,
+        )
+
+    def due_in_h(self, category: str) -> float:
+        return float(self.categories[category].get("due_in_h", 168))  # type: ignore[arg-type]
+
+    def evidence(self, category: str) -> tuple[str, ...]:
+        return tuple(self.categories[category].get("evidence", ()))  # type: ignore[arg-type]
+
+    def label(self, category: str) -> str:
+        return str(self.categories.get(category, {}).get("label_zh", category))
+
+
+def load_report_rules(path: str | Path | None = None, **overrides: object) -> ReportRules:
+    """Read report rules from a TOML file (default: the packaged ``rules/reports.toml``).
+
+    Parameters
+    ----------
+    path
+        An edited copy of ``reports.toml``; ``None`` for the defaults.
+    **overrides
+        Top-level values to replace, e.g. ``duplicate_radius_m=100``.
+
+    Examples
+    --------
+    >>> rules = load_report_rules()
+    >>> rules.label("sand_mining"), rules.due_in_h("sand_mining")
+    ('非法采砂', 48.0)
+    """
+    if path is None:
+        text = resources.files("gridkit").joinpath("rules/reports.toml").read_text("utf-8")
+        source = "gridkit/rules/reports.toml"
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+        source = str(path)
+    data = tomllib.loads(text)
+    data.update(overrides)
+    return ReportRules.from_dict(data, source=source)
+
+
+def _rules(rules: ReportRules | str | Path | None) -> ReportRules:
+    if isinstance(rules, ReportRules):
+        return rules
+    return load_report_rules(rules)
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Copy with every lifecycle column present and typed (strings, UTC times, ints)."""
+    if isinstance(reports, gpd.GeoDataFrame) and reports._geometry_column_name in reports:
+        out = reports.copy()
+    else:
+        out = gpd.GeoDataFrame(reports.copy(), geometry=[None] * len(reports), crs=4326)
+    for col in _STR_COLUMNS:
+        if col not in out.columns:
+            out[col] = pd.array([None] * len(out), dtype="string")
+        else:
+            out[col] = out[col].astype("string")
+    for col in _TIME_COLUMNS:
+        out[col] = (
+            utc_series(out[col])
+            if col in out.columns
+            else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us, UTC]")
+        )
+    for col in _INT_COLUMNS:
+        out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64") if col in out.columns else 0
+    return out
+
+
+def _events(rows: list[dict]) -> pd.DataFrame:
+    ev = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    for col in EVENT_COLUMNS:
+        if col == "at":
+            ev[col] = utc_series(ev[col]) if len(ev) else pd.Series([], dtype="datetime64[us, UTC]")
+        else:
+            ev[col] = ev[col].astype("string")
+    return ev
+
+
+def _positions(reports: pd.DataFrame, report_ids: object) -> np.ndarray:
+    ids = [report_ids] if isinstance(report_ids, str) else list(report_ids)  # type: ignore[arg-type]
+    lookup = pd.Index(reports["report_id"].astype(str))
+    pos = lookup.get_indexer([str(i) for i in ids])
+    if (pos < 0).any():
+        missing = [i for i, p in zip(ids, pos, strict=True) if p < 0]
+        raise ReportError(
+            f"unknown report_id {format_rows(missing)}.",
+            hint="Pass ids present in the reports layer.",
+        )
+    return pos
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def intake(
+    new: pd.DataFrame,
+    *,
+    units: gpd.GeoDataFrame | None = None,
+    existing: gpd.GeoDataFrame | None = None,
+    rules: ReportRules | str | Path | None = None,
+    crs: object = None,
+    at: object = None,
+    actor_id: str | None = None,
+) -> ReportChange:
+    """Take in new reports: check them, place them, link likely duplicates.
+
+    Parameters
+    ----------
+    new
+        New reports: ``category``, ``source``, optional ``description``,
+        ``reported_at`` (default ``at``), ``report_id`` (generated when missing),
+        ``reporter_contact``, and a Point geometry. Hotline reports with only an
+        address have no geometry and carry ``unit_id`` or ``admin_code`` chosen by hand.
+    units
+        The ``units`` layer, to put points in units (:func:`gridkit.locate`) and to
+        fill ``admin_code``.
+    existing
+        Reports already in the system: ids continue from them, and a new report within
+        ``rules.duplicate_radius_m`` of one of their open reports of the same category
+        is linked to it through ``duplicate_of``.
+    rules
+        :class:`ReportRules` or a path to a ``reports.toml``; default the packaged one.
+    crs
+        Declared datum of the new points (e.g. ``"gcj02"`` from phone map SDKs).
+    at
+        Intake time (UTC; default now); also the default ``reported_at``.
+    actor_id
+        Who took the reports in (the event's ``actor_id``); default the reporter's
+        ``reporter_id`` column when present.
+
+    Returns
+    -------
+    ReportChange
+        ``reports``: ``existing`` plus the new rows with ``status="reported"``,
+        ``unit_id``, ``admin_code``, ``duplicate_of``; ``events``: one ``None ->
+        reported`` row per new report.
+
+    Raises
+    ------
+    ReportError
+        Unknown category or source, or a report with neither a point nor a
+        hand-chosen ``unit_id``/``admin_code``.
+    """
+    from gridkit.locate import locate
+
+    rules = _rules(rules)
+    at_ts = utc_scalar(at, name="at")
+    df = _normalise(new)
+    bad_cat = ~df["category"].isin(list(rules.categories)).to_numpy()
+    if bad_cat.any():
+        raise ReportError(
+            f"unknown report categories {format_rows(sorted(set(df['category'][bad_cat])))}.",
+            hint=f"Known categories ({rules.source}): {', '.join(rules.categories)}.",
+        )
+    bad_src = ~df["source"].isin(list(rules.sources)).to_numpy()
+    if bad_src.any():
+        raise ReportError(
+            f"unknown report sources {format_rows(sorted(set(df['source'][bad_src])))}.",
+            hint=f"Known sources: {', '.join(rules.sources)}.",
+        )
+    df["reported_at"] = df["reported_at"].fillna(at_ts)
+    if crs is not None or df.crs is None or not df.crs.equals(4326):
+        df = to_wgs84(df if df.crs is not None or crs is not None else df.set_crs(4326), crs=crs)
+    geoms = np.asarray(df.geometry.array)
+    has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if units is not None and len(df):
+        located = locate(df, units)
+        df = located.drop(columns=["distance_m", "ambiguous"])
+        admin = units.set_index("unit_id")["admin_code"].astype("string")
+        from_unit = df["unit_id"].map(admin)
+        df["admin_code"] = df["admin_code"].fillna(from_unit)
+    unplaced = ~has_point & df["unit_id"].isna().to_numpy() & df["admin_code"].isna().to_numpy()
+    if unplaced.any():
+        rows = df.index[unplaced].tolist()
+        raise ReportError(
+            f"reports at rows {format_rows(rows)} have no point, unit_id or admin_code.",
+            hint="Hotline reports with only an address need a unit_id or admin_code "
+            "chosen by hand.",
+        )
+
+    old = _normalise(existing) if existing is not None else _normalise(df.iloc[:0])
+    df["report_id"] = _new_ids(df["report_id"], old["report_id"])
+    df["status"] = "reported"
+    df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
+    df = df.sort_values("reported_at", kind="stable")
+    df["duplicate_of"] = _link_duplicates(df, old, rules)
+
+    actors = (
+        df["reporter_id"].astype("string")
+        if actor_id is None and "reporter_id" in df.columns
+        else pd.Series(actor_id, index=df.index, dtype="string")
+    )
+    events = _events(
+        [
+            {
+                "report_id": rid,
+                "at": t,
+                "actor_id": a,
+                "from_status": None,
+                "to_status": "reported",
+                "note": f"{rules.label(cat)}; source {src}"
+                + (f"; likely duplicate of {dup}" if pd.notna(dup) else ""),
+                "evidence": ev,
+            }
+            for rid, t, a, cat, src, dup, ev in zip(
+                df["report_id"],
+                df["reported_at"],
+                actors,
+                df["category"],
+                df["source"],
+                df["duplicate_of"],
+                df["evidence"],
+                strict=True,
+            )
+        ]
+    )
+    if old.crs is not None and df.crs is not None and old.crs != df.crs:
+        df = df.to_crs(old.crs)
+    out = pd.concat([old, df]) if len(old) else df
+    return ReportChange(gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=df.crs), events)
+
+
+def _new_ids(ids: pd.Series, taken: pd.Series) -> pd.Series:
+    missing = ids.isna().to_numpy()
+    if not missing.any():
+        return ids
+    used = set(taken.dropna().astype(str)) | set(ids.dropna().astype(str))
+    fresh, k = [], len(used) + 1
+    while len(fresh) < missing.sum():
+        rid = f"R{k:07d}"
+        if rid not in used:
+            fresh.append(rid)
+        k += 1
+    out = ids.copy()
+    out[missing] = fresh
+    return out
+
+
+def _link_duplicates(df: gpd.GeoDataFrame, old: gpd.GeoDataFrame, rules: ReportRules):
+    """``duplicate_of`` for ``df`` (sorted by time): the nearest earlier open report."""
+    result = df["duplicate_of"].copy()
+    radius = rules.duplicate_radius_m
+    open_old = old[
+        old["status"].isin(rules.open_statuses).to_numpy() & old["duplicate_of"].isna().to_numpy()
+    ]
+    cand = pd.concat(
+        [
+            open_old[["report_id", "category", "reported_at", "geometry"]],
+            df[["report_id", "category", "reported_at", "geometry"]],
+        ]
+    )
+    cgeoms = np.asarray(gpd.GeoSeries(cand.geometry.to_numpy(), crs=df.crs).array)
+    present = ~(shapely.is_missing(cgeoms) | shapely.is_empty(cgeoms))
+    n_old = len(open_old)
+    if radius <= 0 or present[n_old:].sum() == 0 or present.sum() < 2:
+        return result
+    series = gpd.GeoSeries(cgeoms[present], crs=df.crs)
+    metric = series.to_crs(local_metric_crs(series))
+    mg = np.full(len(cgeoms), None, dtype=object)
+    mg[present] = np.asarray(metric.array)
+    pos_new = np.flatnonzero(present[n_old:]) + n_old
+    pos_all = np.flatnonzero(present)
+    tree = shapely.STRtree(mg[pos_all])
+    qi, ci = tree.query(mg[pos_new], predicate="dwithin", distance=radius)
+    q = pos_new[qi]
+    c = pos_all[ci]
+    cat = cand["category"].to_numpy(dtype=object)
+    # A candidate is earlier: an open old report, or a new one earlier in the batch.
+    keep = (q != c) & (cat[q] == cat[c]) & ((c < n_old) | (c < q))
+    q, c = q[keep], c[keep]
+    if len(q) == 0:
+        return result
+    dist = shapely.distance(mg[q], mg[c])
+    rid = cand["report_id"].to_numpy(dtype=object)
+    original: dict[int, int] = {}  # duplicate position -> position of its original
+    # Pairs sorted by new report (time order), nearest candidate first. Only reports
+    # with a neighbour loop here; a candidate that is itself a duplicate is skipped,
+    # so chains link to the first report.
+    for qq, cc in zip(q[np.lexsort((dist, q))], c[np.lexsort((dist, q))], strict=True):
+        if qq in original or cc in original:
+            continue
+        original[qq] = cc
+    for qq, cc in original.items():
+        result.iloc[qq - n_old] = rid[cc]
+    return result
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def parent_admin_code(code: str, admin_areas: pd.DataFrame | None = None) -> str | None:
+    """The next administrative level up: from ``admin_areas.parent_code`` or the code itself.
+
+    Chinese codes nest as 2 (province), 4 (city), 6 (county), 9 (township) and
+    12 (village) digits; trailing zero-padding is ignored.
+
+    Examples
+    --------
+    >>> parent_admin_code("430202001001"), parent_admin_code("430202"), parent_admin_code("43")
+    ('430202001', '4302', None)
+    """
+    if admin_areas is not None and "parent_code" in admin_areas:
+        parents = dict(
+            zip(admin_areas["admin_code"].astype(str), admin_areas["parent_code"], strict=True)
+        )
+        if code in parents and pd.notna(parents[code]):
+            return str(parents[code])
+    c = str(code).strip()
+    levels = (2, 4, 6, 9, 12)
+    # Significant length: the shortest level after which only zero padding follows.
+    sig = next((w for w in levels if w <= len(c) and set(c[w:]) <= {"0"}), len(c))
+    shorter = [w for w in levels if w < sig]
+    return c[: shorter[-1]] if shorter else None
+
+
+def _valid_assignments(assignments: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    a = assignments
+    ok = np.ones(len(a), dtype=bool)
+    if "valid_from" in a:
+        vf = utc_series(a["valid_from"])
+        ok &= (vf.isna() | (vf <= at)).to_numpy()
+    if "valid_to" in a:
+        vt = utc_series(a["valid_to"])
+        ok &= (vt.isna() | (vt > at)).to_numpy()
+    out = a[ok]
+    if "role" in out:
+        # Grid workers first; building heads only where a unit has no grid worker.
+        out = out.assign(_r=(out["role"] != "grid_worker").astype(int)).sort_values(
+            "_r", kind="stable"
+        )
+    return out.drop_duplicates("unit_id")
+
+
+def hand_over(
+    reports: gpd.GeoDataFrame,
+    *,
+    departments: pd.DataFrame,
+    assignments: pd.DataFrame | None = None,
+    rules: ReportRules | str | Path | None = None,
+    at: object = None,
+    actor_id: str | None = None,
+    report_ids: Iterable[str] | None = None,
+) -> ReportChange:
+    """Hand reports over (交办): lead department, supporting ones, assignee and deadline.
+
+    Parameters
+    ----------
+    reports
+        The ``reports`` layer. Reports in status ``reported`` that are not duplicates
+        are handed over (or only ``report_ids``).
+    departments
+        ``department_id``, ``name``, ``admin_code``, ``categories`` (``;``-separated).
+        The lead is the department handling the category whose ``admin_code`` is
+        the most local prefix of the report's; the others matching become
+        ``support_department_ids`` (``;``-separated).
+    assignments
+        ``unit_id``, ``worker_id`` (``role``, ``valid_from``, ``valid_to``): the
+        unit's worker becomes ``assignee_id`` (grid workers before building heads).
+    rules
+        Deadlines per category (``due_in_h``).
+    at
+        Hand-over time (UTC, default now); ``due_at = at + due_in_h``.
+    actor_id
+        The supervisor handing over.
+    report_ids
+        Restrict to these reports.
+
+    Returns
+    -------
+    ReportChange
+        Reports moved to ``assigned`` and one event each. Reports no department
+        handles stay ``reported`` with a :class:`~gridkit.GridkitWarning`.
+    """
+    rules = _rules(rules)
+    at_ts = utc_scalar(at, name="at")
+    out = _normalise(reports)
+    todo = (out["status"] == "reported").to_numpy() & out["duplicate_of"].isna().to_numpy()
+    if report_ids is not None:
+        sel = np.zeros(len(out), dtype=bool)
+        sel[_positions(out, report_ids)] = True
+        todo &= sel
+    if not todo.any():
+        return ReportChange(out, _events([]))
+    depts = departments.assign(
+        category=departments["categories"].astype(str).str.split(";")
+    ).explode("category")
+    depts["category"] = depts["category"].str.strip()
+    depts["admin_code"] = depts["admin_code"].astype(str)
+    pos = np.flatnonzero(todo)
+    sub = pd.DataFrame(
+        {
+            "pos": pos,
+            "category": out["category"].to_numpy(dtype=object)[pos],
+            "admin": out["admin_code"].fillna("").to_numpy(dtype=object)[pos],
+        }
+    )
+    pairs = sub.merge(depts[["department_id", "admin_code", "category"]], on="category")
+    # Pairwise prefix test over (report, department) pairs of the same category.
+    inside = np.fromiter(
+        (a.startswith(d) for a, d in zip(pairs["admin"], pairs["admin_code"], strict=True)),
+        dtype=bool,
+        count=len(pairs),
+    )
+    pairs = pairs[inside].assign(depth=lambda p: p["admin_code"].str.len())
+    pairs = pairs.sort_values(["pos", "depth", "department_id"], ascending=[True, False, True])
+    lead = pairs.drop_duplicates("pos").set_index("pos")["department_id"]
+    support = (
+        pairs[~pairs.set_index(["pos", "department_id"]).index.isin(list(lead.items()))]
+        .groupby("pos")["department_id"]
+        .agg(lambda s: ";".join(sorted(set(map(str, s)))))
+    )
+    routed = pos[np.isin(pos, lead.index.to_numpy())]
+    unrouted = np.setdiff1d(pos, routed)
+    if len(unrouted):
+        warnings.warn(
+            f"no department handles reports {format_rows(out['report_id'].iloc[unrouted])} "
+            "(category and place); they stay 'reported'.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+    if assignments is not None and len(assignments):
+        valid = _valid_assignments(assignments, at_ts).set_index("unit_id")["worker_id"]
+        assignee = out["unit_id"].iloc[routed].map(valid).astype("string")
+    else:
+        assignee = pd.Series(pd.NA, index=out.index[routed], dtype="string")
+    due_h = out["category"].iloc[routed].map(rules.due_in_h).to_numpy(dtype=float)
+    due = at_ts + pd.to_timedelta(due_h, unit="h")
+
+    col = out.columns.get_loc
+    out.iloc[routed, col("lead_department_id")] = lead.loc[routed].astype(str).to_numpy()
+    out.iloc[routed, col("support_department_ids")] = support.reindex(routed).to_numpy(dtype=object)
+    out.iloc[routed, col("assignee_id")] = assignee.to_numpy(dtype=object)
+    out.iloc[routed, col("due_at")] = due
+    out.iloc[routed, col("status")] = "assigned"
+    events = _events(
+        [
+            {
+                "report_id": rid,
+                "at": at_ts,
+                "actor_id": actor_id,
+                "from_status": "reported",
+                "to_status": "assigned",
+                "note": f"交办 lead {ld}"
+                + (f"; support {sp}" if isinstance(sp, str) and sp else "")
+                + (f"; assignee {asg}" if pd.notna(asg) else "")
+                + f"; due {d.isoformat()}",
+                "evidence": None,
+            }
+            for rid, ld, sp, asg, d in zip(
+                out["report_id"].iloc[routed],
+                lead.loc[routed],
+                support.reindex(routed),
+                assignee,
+                due,
+                strict=True,
+            )
+        ]
+    )
+    return ReportChange(out, events)
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def _evidence_kinds(value: object) -> set[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return set()
+    items = str(value).split(";")
+    return {i.split(":", 1)[0].strip() for i in items if ":" in i}
+
+
+def _evidence_text(evidence: object) -> str | None:
+    if evidence is None:
+        return None
+    if isinstance(evidence, Mapping):
+        return ";".join(f"{k}:{v}" for k, v in evidence.items())
+    return str(evidence)
+
+
+def transition(
+    reports: gpd.GeoDataFrame,
+    report_ids: str | Sequence[str],
+    to_status: str,
+    *,
+    actor_id: str,
+    at: object = None,
+    note: str | None = None,
+    evidence: str | Mapping[str, str] | None = None,
+    rules: ReportRules | str | Path | None = None,
+    assignee_id: str | None = None,
+) -> ReportChange:
+    """Move reports to a new status, enforcing the rules, with one audit event each.
+
+    Parameters
+    ----------
+    reports
+        The ``reports`` layer.
+    report_ids
+        One id or several; all must allow the change or none is made.
+    to_status
+        Target status (``in_progress``, ``resolved``, ``verified``, ``closed``,
+        ``returned``, ``rejected``, ``assigned``).
+    actor_id
+        Who makes the change (recorded; the verifier must differ from the resolver).
+    at
+        When (UTC; a scalar or one per report; default now).
+    note
+        Free text; required for ``rejected`` and ``returned`` (the reason).
+    evidence
+        ``"before:photo1.jpg;after:photo2.jpg"`` or ``{"after": "photo2.jpg"}``;
+        accumulated in the report's ``evidence`` column. ``resolved`` needs the kinds
+        the category lists in the rules (e.g. before and after photos).
+    rules
+        The status machine and evidence rules.
+    assignee_id
+        New assignee (optional, e.g. on ``returned``).
+
+    Returns
+    -------
+    ReportChange
+
+    Raises
+    ------
+    TransitionError
+        Listing every report that cannot make the change and why.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
+    ...                   "status": ["assigned"], "reported_at": ["2026-05-01T00:00Z"]})
+    >>> r, ev = transition(r, "R1", "in_progress", actor_id="W1", at="2026-05-02T00:00Z")
+    >>> ev[["from_status", "to_status"]].iloc[0].tolist()
+    ['assigned', 'in_progress']
+    >>> try:
+    ...     transition(r, "R1", "closed", actor_id="W1")
+    ... except TransitionError as e:
+    ...     print(e.message)
+    cannot move report(s) to 'closed': R1 is 'in_progress' (allowed: resolved)
+    """
+    rules = _rules(rules)
+    out = _normalise(reports)
+    pos = _positions(out, report_ids)
+    times = utc_array(at, len(pos), name="at")
+    ev_text = _evidence_text(evidence)
+    problems = []
+    if to_status in ("rejected", "returned") and not note:
+        raise TransitionError(
+            f"a reason is needed to set reports to {to_status!r}.", hint="Pass note='...'."
+        )
+    for k, p in enumerate(pos):
+        rid = out["report_id"].iat[p]
+        frm = out["status"].iat[p]
+        allowed = rules.transitions.get(str(frm), ())
+        if to_status not in allowed:
+            problems.append(f"{rid} is {frm!r} (allowed: {', '.join(allowed) or 'none'})")
+            continue
+        if to_status == "verified" and out["resolved_by"].iat[p] == actor_id:
+            problems.append(f"{rid} was resolved by {actor_id}, who cannot also verify it")
+        if to_status == "resolved":
+            need = set(rules.evidence(str(out["category"].iat[p])))
+            have = _evidence_kinds(out["evidence"].iat[p]) | _evidence_kinds(ev_text)
+            if need - have:
+                problems.append(f"{rid} lacks {'/'.join(sorted(need - have))} evidence")
+        if times.iat[k] < out["reported_at"].iat[p]:
+            problems.append(f"{rid}: {times.iat[k]} is before it was reported")
+    if problems:
+        raise TransitionError(
+            f"cannot move report(s) to {to_status!r}: " + "; ".join(problems),
+            hint="See the transitions in rules/reports.toml; nothing was changed.",
+        )
+    col = out.columns.get_loc
+    frm = out["status"].iloc[pos].to_numpy(dtype=object)
+    if ev_text:
+        prev = out["evidence"].iloc[pos]
+        out.iloc[pos, col("evidence")] = np.where(
+            prev.isna(), ev_text, prev.fillna("").to_numpy(dtype=object) + ";" + ev_text
+        )
+    if to_status == "resolved":
+        out.iloc[pos, col("resolved_at")] = times.to_numpy()
+        out.iloc[pos, col("resolved_by")] = actor_id
+    elif to_status == "returned":
+        out.iloc[pos, col("resolved_at")] = pd.NaT
+        out.iloc[pos, col("resolved_by")] = None
+        out.iloc[pos, col("returns")] = out["returns"].iloc[pos].to_numpy() + 1
+    if assignee_id is not None:
+        out.iloc[pos, col("assignee_id")] = assignee_id
+    out.iloc[pos, col("status")] = to_status
+    events = _events(
+        [
+            {
+                "report_id": out["report_id"].iat[p],
+                "at": times.iat[k],
+                "actor_id": actor_id,
+                "from_status": frm[k],
+                "to_status": to_status,
+                "note": note,
+                "evidence": ev_text,
+            }
+            for k, p in enumerate(pos)
+        ]
+    )
+    return ReportChange(out, events)
+
+
+def extend_deadline(
+    reports: gpd.GeoDataFrame,
+    report_ids: str | Sequence[str],
+    *,
+    actor_id: str,
+    note: str,
+    by_h: float | None = None,
+    until: object = None,
+    at: object = None,
+    rules: ReportRules | str | Path | None = None,
+) -> ReportChange:
+    """Extend the deadline of open reports (at most ``rules.max_extensions`` times).
+
+    Give ``by_h`` (hours added to the current ``due_at``) or ``until`` (new due time).
+    The event keeps the status and says old and new deadline and the reason.
+    """
+    rules = _rules(rules)
+    if (by_h is None) == (until is None):
+        raise ReportError("pass exactly one of by_h= or until=.")
+    if not note:
+        raise ReportError("a reason is needed to extend a deadline.", hint="Pass note='...'.")
+    at_ts = utc_scalar(at, name="at")
+    out = _normalise(reports)
+    pos = _positions(out, report_ids)
+    old_due = out["due_at"].iloc[pos]
+    new_due = (
+        old_due + pd.Timedelta(hours=float(by_h))
+        if by_h is not None
+        else pd.Series(utc_scalar(until, name="until"), index=old_due.index)
+    )
+    problems = []
+    for p, od, nd in zip(pos, old_due, new_due, strict=True):
+        rid, st = out["report_id"].iat[p], out["status"].iat[p]
+        if st not in rules.open_statuses or st == "reported":
+            problems.append(f"{rid} is {st!r}, not an open assigned case")
+        elif pd.isna(od):
+            problems.append(f"{rid} has no deadline")
+        elif nd <= od:
+            problems.append(f"{rid}: new deadline {nd} is not after {od}")
+        elif out["extensions"].iat[p] >= rules.max_extensions:
+            problems.append(f"{rid} was already extended {rules.max_extensions} times")
+    if problems:
+        raise TransitionError(
+            "cannot extend deadline: " + "; ".join(problems),
+            hint="Escalate instead, or raise max_extensions in rules/reports.toml.",
+        )
+    col = out.columns.get_loc
+    out.iloc[pos, col("due_at")] = new_due.to_numpy()
+    out.iloc[pos, col("extensions")] = out["extensions"].iloc[pos].to_numpy() + 1
+    events = _events(
+        [
+            {
+                "report_id": out["report_id"].iat[p],
+                "at": at_ts,
+                "actor_id": actor_id,
+                "from_status": out["status"].iat[p],
+                "to_status": out["status"].iat[p],
+                "note": f"deadline extended from {od.isoformat()} to {nd.isoformat()}: {note}",
+                "evidence": None,
+            }
+            for p, od, nd in zip(pos, old_due, new_due, strict=True)
+        ]
+    )
+    return ReportChange(out, events)
+
+
+def overdue(reports: pd.DataFrame, *, at: object = None) -> pd.Series:
+    """Boolean Series (aligned to ``reports``): open, handed over and past ``due_at``."""
+    at_ts = utc_scalar(at, name="at")
+    status = reports["status"]
+    due = utc_series(reports["due_at"])
+    return status.isin(["assigned", "in_progress", "returned"]) & due.notna() & (due < at_ts)
+
+
+def escalate(
+    reports: gpd.GeoDataFrame,
+    *,
+    at: object = None,
+    rules: ReportRules | str | Path | None = None,
+    admin_areas: pd.DataFrame | None = None,
+    actor_id: str = "system",
+) -> ReportChange:
+    """Escalate (督办) overdue cases to the next administrative level.
+
+    A case overdue at ``at`` is escalated once, then again every
+    ``rules.escalation_repeat_h`` hours while it stays overdue, up to
+    ``rules.escalation_max_level`` levels. ``escalated_to`` holds the admin code
+    now supervising (the parent of the previous one, from ``admin_areas.parent_code``
+    or the nested code), ``escalation_level`` the count.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
+    ...                   "status": ["assigned"], "admin_code": ["430202001"],
+    ...                   "reported_at": ["2026-05-01T00:00Z"], "due_at": ["2026-05-02T00:00Z"]})
+    >>> out, ev = escalate(r, at="2026-05-03T00:00Z")
+    >>> int(out["escalation_level"].iloc[0]), out["escalated_to"].iloc[0]
+    (1, '430202')
+    """
+    rules = _rules(rules)
+    at_ts = utc_scalar(at, name="at")
+    out = _normalise(reports)
+    late = overdue(out, at=at_ts).to_numpy()
+    last = out["last_escalated_at"]
+    repeat = pd.Timedelta(hours=rules.escalation_repeat_h)
+    due_again = (last.isna() | (at_ts - last >= repeat)).to_numpy()
+    pos = np.flatnonzero(
+        late & due_again & (out["escalation_level"].to_numpy() < rules.escalation_max_level)
+    )
+    rows = []
+    col = out.columns.get_loc
+    for p in pos:  # few overdue cases per run; parent lookup is per code
+        base = out["escalated_to"].iat[p]
+        base = out["admin_code"].iat[p] if pd.isna(base) else base
+        target = parent_admin_code(str(base), admin_areas) if pd.notna(base) else None
+        level = int(out["escalation_level"].iat[p]) + 1
+        out.iat[p, col("escalation_level")] = level
+        out.iat[p, col("last_escalated_at")] = at_ts
+        if target is not None:
+            out.iat[p, col("escalated_to")] = target
+        hours = (at_ts - out["due_at"].iat[p]) / pd.Timedelta(hours=1)
+        rows.append(
+            {
+                "report_id": out["report_id"].iat[p],
+                "at": at_ts,
+                "actor_id": actor_id,
+                "from_status": out["status"].iat[p],
+                "to_status": out["status"].iat[p],
+                "note": f"督办 level {level}: overdue {hours:.0f} h"
+                + (f", escalated to {target}" if target else ""),
+                "evidence": None,
+            }
+        )
+    return ReportChange(out, _events(rows))

@@ -1,0 +1,346 @@
+"""A seeded season of patrols and reports, for the demo, tests and benchmarks.
+
+:func:`simulate` walks every assigned worker around their units at the frequency of
+their level (with GPS noise, bad fixes, missed weeks and a few fake patrols) and
+scatters problem reports over the units (background rates plus planted clusters),
+then takes them through intake, hand-over and the lifecycle with the real
+:mod:`gridkit.reports` functions. The same seed gives the same season.
+
+Examples
+--------
+>>> from gridkit._ops_synth import grid_units, grid_workers
+>>> units = grid_units(4, 4, river_rows=1)
+>>> workers, assignments = grid_workers(units)
+>>> sim = simulate(units, workers, assignments, start="2026-04-01", end="2026-05-01", seed=1)
+>>> sorted(sim.fake_patrol_ids) == sorted(sim.patrols.loc[~sim.patrols["valid"], "patrol_id"]
+...                                       .loc[lambda s: s.isin(sim.fake_patrol_ids)])
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit.crs import local_metric_crs
+from gridkit.patrols import flag_patrols, patrols_from_points
+from gridkit.reports import hand_over, intake, load_report_rules, transition
+
+__all__ = ["Simulation", "simulate"]
+
+_PER_WEEK = {"village": 1.2, "township": 0.3, "county": 0.1, "city": 0.07, "province": 0.05}
+
+
+@dataclass
+class Simulation:
+    """What :func:`simulate` made: layers of the data contract plus the planted truth."""
+
+    patrols: gpd.GeoDataFrame
+    patrol_points: gpd.GeoDataFrame
+    reports: gpd.GeoDataFrame
+    report_events: pd.DataFrame
+    departments: pd.DataFrame
+    planted_units: list[str]
+    fake_patrol_ids: list[str]
+
+
+def _loops(units_m: np.ndarray) -> np.ndarray:
+    """A closed walking loop inside each unit (its boundary pulled in by 15 %)."""
+    size = np.sqrt(shapely.area(units_m))
+    inner = shapely.buffer(units_m, -0.15 * size)
+    inner = np.where(shapely.is_empty(inner), units_m, inner)
+    return shapely.get_exterior_ring(shapely.get_geometry(inner, 0))
+
+
+def _default_departments(units: gpd.GeoDataFrame, rules) -> pd.DataFrame:
+    code = str(units["admin_code"].iloc[0])[:6]
+    river = [k for k, v in rules.categories.items() if v.get("domain") == "river"]
+    comm = [k for k, v in rules.categories.items() if v.get("domain") == "community"]
+    return pd.DataFrame(
+        {
+            "department_id": ["D-WATER", "D-UM", "D-ENV"],
+            "name": ["区水利局", "区城管局", "区生态环境分局"],
+            "admin_code": [code] * 3,
+            "categories": [";".join(river), ";".join(comm), "illegal_discharge;sewage"],
+        }
+    )
+
+
+def simulate(
+    units: gpd.GeoDataFrame,
+    workers: pd.DataFrame,
+    assignments: pd.DataFrame,
+    *,
+    start: object,
+    end: object,
+    seed: int = 0,
+    speed_kmh: float = 4.0,
+    gps_noise_m: float = 6.0,
+    miss_share: float = 0.15,
+    fake_share: float = 0.04,
+    reports_per_unit: float = 1.0,
+    clusters: int = 2,
+    cluster_boost: float = 6.0,
+    departments: pd.DataFrame | None = None,
+) -> Simulation:
+    """Simulate a season of patrols and reports.
+
+    Parameters
+    ----------
+    units, workers, assignments
+        Contract layers; each assignment (``unit_id``, ``worker_id``) is patrolled at
+        the frequency of the worker's ``level``.
+    start, end
+        The season (UTC; naive values are UTC).
+    seed
+        Random seed: the same seed gives the same season.
+    speed_kmh
+        Walking speed of genuine patrols; a fix is taken every minute.
+    gps_noise_m
+        Standard deviation of the GPS noise; about 2 % of fixes are bad
+        (``accuracy_m`` 80 m, dropped by :func:`gridkit.patrols.patrols_from_points`).
+    miss_share
+        Share of worker-weeks without a patrol.
+    fake_share
+        Share of patrols that are fake: replays of an earlier track, driven at
+        car speed, or with a teleport jump.
+    reports_per_unit
+        Mean reports per unit over the season outside clusters.
+    clusters
+        Planted clusters: a unit and its neighbours get ``cluster_boost`` times the
+        rate.
+    departments
+        ``departments`` layer for hand-over; default three district departments.
+
+    Returns
+    -------
+    Simulation
+        ``patrols`` (flagged, see :func:`gridkit.patrols.flag_patrols`),
+        ``patrol_points``, ``reports``, ``report_events``, ``departments``,
+        ``planted_units`` and ``fake_patrol_ids``.
+    """
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start)
+    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
+    t1 = pd.Timestamp(end)
+    t1 = t1.tz_localize("UTC") if t1.tzinfo is None else t1.tz_convert("UTC")
+    weeks = max(1, int(np.ceil((t1 - t0) / pd.Timedelta(days=7))))
+    metric = local_metric_crs(units)
+    units_m = units.to_crs(metric)
+    loops = _loops(np.asarray(units_m.geometry.array))
+    upos = pd.Series(np.arange(len(units)), index=units["unit_id"].astype(str))
+
+    # ---- patrol schedule: per assignment and week, Poisson patrols unless missed.
+    a = assignments.reset_index(drop=True)
+    a = a[a["unit_id"].astype(str).isin(upos.index)]
+    level = a["worker_id"].map(workers.set_index("worker_id")["level"]).fillna("village")
+    lam = level.map(_PER_WEEK).fillna(1.0).to_numpy()
+    # Village workers patrol weekly (sometimes twice); higher levels by Poisson rate.
+    # Missed weeks concentrate on a minority of slack workers (2 * miss_share of them,
+    # who skip half their weeks), as in real assessments.
+    base = np.repeat(np.floor(lam), weeks) + rng.poisson(np.repeat(lam - np.floor(lam), weeks))
+    slack = np.repeat(rng.random(len(a)) < 2 * miss_share, weeks)
+    missed = slack & (rng.random(len(a) * weeks) < 0.5)
+    n_week = np.where(missed, 0, base).astype(np.int64)
+    row = np.repeat(np.repeat(np.arange(len(a)), weeks), n_week)
+    week = np.repeat(np.tile(np.arange(weeks), len(a)), n_week)
+    # Daytime starts, 08:00-17:00 Beijing time (00:00-09:00 UTC).
+    t_start = (
+        t0.normalize()
+        + pd.to_timedelta(week * 7 + rng.integers(0, 7, len(row)), unit="D")
+        + pd.to_timedelta(rng.uniform(0, 9 * 3600, len(row)), unit="s")
+    )
+    keep = (t_start >= t0) & (t_start < t1)
+    row, t_start = row[keep], t_start[keep]
+    n_p = len(row)
+    pids = np.array([f"P{seed:03d}-{k:06d}" for k in range(n_p)], dtype=object)
+    unit_idx = upos.loc[a["unit_id"].astype(str).to_numpy()[row]].to_numpy()
+    loop = loops[unit_idx]
+    loop_len = shapely.length(loop)
+    # Two laps or at least 2.4 km, whichever is longer, at walking speed.
+    walk_m = np.maximum(2 * loop_len, 2400.0) * rng.uniform(1.0, 1.2, n_p)
+    step_m = speed_kmh * 1000 / 60
+    kind = np.zeros(n_p, dtype=np.int8)  # 0 genuine, 1 replay, 2 car, 3 teleport
+    fake = rng.random(n_p) < fake_share
+    kind[fake] = rng.integers(1, 4, fake.sum())
+    kind[:1] = 0  # a replay needs an earlier patrol
+    # Patrols are numbered in schedule order only per assignment; replay sources are
+    # any other genuine patrol that started earlier.
+    src = np.full(n_p, -1)
+    order = np.argsort(t_start.to_numpy(), kind="stable")
+    rank = np.empty(n_p, dtype=np.int64)
+    rank[order] = np.arange(n_p)
+    for p in np.flatnonzero(kind == 1):  # few fakes
+        earlier = order[: rank[p]]
+        earlier = earlier[kind[earlier] == 0]
+        if len(earlier) == 0:
+            kind[p] = 0
+            continue
+        src[p] = int(rng.choice(earlier))
+        walk_m[p] = walk_m[src[p]]
+    step = np.where(kind == 2, step_m * 10, step_m)
+    n_fix = np.maximum(2, np.ceil(walk_m / step).astype(int) + 1)
+    owner = np.repeat(np.arange(n_p), n_fix)
+    k_in = np.arange(len(owner)) - np.repeat(np.cumsum(n_fix) - n_fix, n_fix)
+    offset = rng.uniform(0, 1, n_p) * loop_len
+    dist = np.mod(offset[owner] + k_in * step[owner], loop_len[owner])
+    fixes = shapely.line_interpolate_point(loop[owner], dist)
+    xy = shapely.get_coordinates(fixes) + rng.normal(0, gps_noise_m, (len(owner), 2))
+    tele = (kind[owner] == 3) & (k_in >= n_fix[owner] // 2)
+    xy[tele, 0] += 10_000.0
+    acc = rng.uniform(3, 15, len(owner))
+    acc[rng.random(len(owner)) < 0.02] = 80.0
+    start_ns = t_start.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
+    times = start_ns[owner] + (k_in * 60).astype("timedelta64[s]")
+    # Replays: the fixes of an earlier patrol, time-shifted to this patrol's start.
+    for p in np.flatnonzero(kind == 1):  # few fakes; each copies one earlier patrol
+        dst_idx = np.flatnonzero(owner == p)
+        src_idx = np.flatnonzero(owner == src[p])
+        xy[dst_idx] = xy[src_idx]
+        acc[dst_idx] = acc[src_idx]
+    points = gpd.GeoDataFrame(
+        {
+            "patrol_id": pids[owner],
+            "worker_id": a["worker_id"].astype(str).to_numpy()[row][owner],
+            "t": pd.to_datetime(times).tz_localize("UTC"),
+            "accuracy_m": acc,
+        },
+        geometry=shapely.points(xy),
+        crs=metric,
+    ).to_crs(4326)
+    workers_lv = workers[["worker_id", "level"]] if "level" in workers else None
+    tracks = patrols_from_points(points)
+    patrols = flag_patrols(tracks, workers=workers_lv)
+    fake_ids = sorted(pids[kind > 0].tolist())
+
+    # ---- reports: background plus planted clusters.
+    rules = load_report_rules()
+    ukind = units["kind"].astype(str).to_numpy() if "kind" in units else np.full(len(units), "")
+    rate = np.full(len(units), reports_per_unit, dtype=float)
+    planted: list[str] = []
+    grids = np.flatnonzero(ukind == "community_grid")
+    pool = grids if len(grids) else np.arange(len(units))
+    if clusters and len(pool):
+        centres = rng.choice(pool, size=min(clusters, len(pool)), replace=False)
+        tree = shapely.STRtree(np.asarray(units.geometry.array))
+        c_idx, n_idx = tree.query(np.asarray(units.geometry.array)[centres], predicate="intersects")
+        boosted = np.unique(np.r_[centres, n_idx])
+        rate[boosted] *= cluster_boost
+        planted = units["unit_id"].astype(str).to_numpy()[boosted].tolist()
+        del c_idx
+    n_rep = rng.poisson(rate)
+    rep_unit = np.repeat(np.arange(len(units)), n_rep)
+    b = units.geometry.bounds.to_numpy()[rep_unit]
+    pts = shapely.points(rng.uniform(b[:, 0], b[:, 2]), rng.uniform(b[:, 1], b[:, 3]))
+    polys = np.asarray(units.geometry.array)[rep_unit]
+    bad = ~shapely.covers(polys, pts)
+    for _ in range(20):  # rejection sampling for non-rectangular units
+        if not bad.any():
+            break
+        pts[bad] = shapely.points(
+            rng.uniform(b[bad, 0], b[bad, 2]), rng.uniform(b[bad, 1], b[bad, 3])
+        )
+        bad = ~shapely.covers(polys, pts)
+    pts[bad] = shapely.point_on_surface(polys[bad])
+    river_cats = [k for k, v in rules.categories.items() if v.get("domain") == "river"]
+    comm_cats = [k for k, v in rules.categories.items() if v.get("domain") == "community"]
+    is_river = np.isin(ukind[rep_unit], ["river_reach", "water_body"])
+    cats = np.where(
+        is_river,
+        rng.choice(river_cats, len(rep_unit)),
+        rng.choice(comm_cats, len(rep_unit)),
+    )
+    sources = rng.choice(
+        ["patrol", "hotline", "resident", "media", "referral"],
+        len(rep_unit),
+        p=[0.5, 0.25, 0.15, 0.05, 0.05],
+    )
+    span_s = (t1 - t0).total_seconds() * 0.9
+    reported = t0 + pd.to_timedelta(np.round(rng.uniform(0, span_s, len(rep_unit))), unit="s")
+    new = gpd.GeoDataFrame(
+        {
+            "report_id": [f"R{seed:03d}-{k:06d}" for k in range(len(rep_unit))],
+            "category": cats,
+            "source": sources,
+            "description": [rules.label(c) for c in cats],
+            "reported_at": reported,
+        },
+        geometry=pts,
+        crs=4326,
+    )
+    departments = departments if departments is not None else _default_departments(units, rules)
+    reports, ev0 = intake(new, units=units, rules=rules, at=t0)
+    handed = reports["reported_at"] + pd.to_timedelta(rng.uniform(1, 12, len(reports)), unit="h")
+    events = [ev0]
+    reports, ev = hand_over(
+        reports,
+        departments=departments,
+        assignments=assignments,
+        rules=rules,
+        at=t0,
+        actor_id="supervisor",
+    )
+    # hand_over stamps one time; move each to its own (reported_at + a few hours).
+    due_shift = handed - t0
+    reports["due_at"] = reports["due_at"] + due_shift.where(
+        reports["status"] == "assigned", pd.Timedelta(0)
+    )
+    ev["at"] = ev["report_id"].map(dict(zip(reports["report_id"], handed, strict=True)))
+    events.append(ev)
+    reports, more = _progress(reports, rules, rng, t1)
+    events += more
+    report_events = pd.concat(events, ignore_index=True)
+    return Simulation(patrols, points, reports, report_events, departments, planted, fake_ids)
+
+
+def _progress(reports, rules, rng, t_end):
+    """Take assigned reports through the lifecycle (batched transitions)."""
+    events = []
+    when = reports["due_at"] - pd.to_timedelta(reports["category"].map(rules.due_in_h), unit="h")
+
+    def step(mask, to, at, actor, **kw):
+        nonlocal reports
+        ok = mask & (at < t_end)
+        if not ok.any():
+            return ok
+        reports, ev = transition(
+            reports,
+            reports["report_id"][ok].tolist(),
+            to,
+            actor_id=actor,
+            at=at[ok].tolist(),
+            rules=rules,
+            **kw,
+        )
+        events.append(ev)
+        return ok
+
+    n = len(reports)
+    assigned = (reports["status"] == "assigned").to_numpy()
+    t = when + pd.to_timedelta(rng.uniform(1, 24, n), unit="h")
+    started = step(
+        assigned & (rng.random(n) < 0.9), "in_progress", t, "worker", evidence="before:photo-b.jpg"
+    )
+    due_h = reports["category"].map(rules.due_in_h).to_numpy(dtype=float)
+    t = t + pd.to_timedelta(due_h * rng.uniform(0.2, 1.4, n), unit="h")
+    resolved = step(
+        started & (rng.random(n) < 0.9), "resolved", t, "worker", evidence="after:photo-a.jpg"
+    )
+    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
+    back = step(
+        resolved & (rng.random(n) < 0.12), "returned", t, "supervisor", note="照片角度不一致"
+    )
+    t = t + pd.to_timedelta(rng.uniform(2, 24, n), unit="h")
+    again = step(back, "in_progress", t, "worker")
+    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
+    step(again, "resolved", t, "worker", evidence="after:photo-a2.jpg")
+    done = (reports["status"] == "resolved").to_numpy()
+    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
+    verified = step(done & (rng.random(n) < 0.85), "verified", t, "supervisor")
+    t = t + pd.to_timedelta(rng.uniform(1, 24, n), unit="h")
+    step(verified & (rng.random(n) < 0.9), "closed", t, "supervisor")
+    return reports, events

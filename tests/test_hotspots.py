@@ -1,0 +1,162 @@
+"""Hotspots: rates per unit, Gi* finds planted clusters and stays near alpha on random data."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from gridkit._ops_synth import grid_units
+from gridkit.hotspots import (
+    CLASSES,
+    classify,
+    hex_density,
+    hotspots,
+    recurring_hotspots,
+    unit_rates,
+)
+
+
+@pytest.fixture(scope="module")
+def units():
+    return grid_units(12, 12, river_rows=2, seed=1)
+
+
+def _points_in_units(units, n_per_unit, *, seed=0, category="street_light", t="2026-05-10T00:00Z"):
+    """n_per_unit[k] uniform points inside unit k (square cells)."""
+    rng = np.random.default_rng(seed)
+    b = units.geometry.bounds.to_numpy()
+    rep = np.repeat(np.arange(len(units)), n_per_unit)
+    x = rng.uniform(b[rep, 0], b[rep, 2])
+    y = rng.uniform(b[rep, 1], b[rep, 3])
+    return gpd.GeoDataFrame(
+        {"category": category, "reported_at": pd.Timestamp(t)},
+        geometry=gpd.points_from_xy(x, y),
+        crs=4326,
+        index=pd.RangeIndex(len(rep)),
+    )
+
+
+def test_rates_per_km_and_per_100_households(units):
+    counts = np.zeros(len(units), dtype=int)
+    counts[0] = 4  # a river reach
+    counts[30] = 6  # a community grid
+    pts = _points_in_units(units, counts)
+    r = unit_rates(pts, units)
+    assert list(r.index) == list(units.index)
+    assert r["count"].sum() == 10
+    assert r.loc[0, "rate"] == pytest.approx(4 / (units.loc[0, "length_m"] / 1000))
+    assert r.loc[30, "rate"] == pytest.approx(6 / (units.loc[30, "households"] / 100))
+
+
+def test_filters_and_duplicates_counted_once(units):
+    counts = np.zeros(len(units), dtype=int)
+    counts[40] = 3
+    pts = _points_in_units(units, counts)
+    pts["category"] = ["cctv", "street_light", "street_light"]
+    pts["reported_at"] = pd.to_datetime(["2026-01-01", "2026-05-01", "2026-05-02"], utc=True)
+    pts["duplicate_of"] = [None, None, "R1"]
+    assert unit_rates(pts, units)["count"].sum() == 2
+    assert unit_rates(pts, units, category="street_light")["count"].sum() == 1
+    assert unit_rates(pts, units, start="2026-02-01T00:00Z")["count"].sum() == 1
+    assert unit_rates(pts, units, end="2026-02-01T00:00Z")["count"].sum() == 1
+
+
+def test_planted_clusters_are_found(units):
+    rng = np.random.default_rng(5)
+    hh = units["households"].fillna(0).to_numpy(dtype=float)
+    base = rng.poisson(np.where(units["kind"] == "river_reach", 1.0, hh / 100))
+    grid = np.arange(len(units)).reshape(12, 12)
+    cluster = grid[6:9, 6:9].ravel()  # a 3x3 block of community grids
+    base[cluster] += rng.poisson(hh[cluster] / 100 * 8)
+    hs = hotspots(_points_in_units(units, base, seed=2), units, permutations=999, seed=7)
+    assert set(hs["hotspot"]) <= set(CLASSES)
+    hot = hs["hotspot"].str.startswith("hot").to_numpy()
+    # The centre of the block is hot at 99 %, and most of the block is hot.
+    assert hs.loc[grid[7, 7], "hotspot"] == "hot-99"
+    assert hot[cluster].mean() >= 0.75
+    # Few hot units away from the block and its ring of neighbours.
+    ring = grid[5:10, 5:10].ravel()
+    far = np.setdiff1d(np.arange(len(units)), ring)
+    assert hot[far].mean() <= 0.1
+    assert (hs.loc[cluster, "gi_z"] > 0).all()
+
+
+def test_random_reports_give_about_alpha_hot_units():
+    units = grid_units(15, 15, seed=3)
+    rng = np.random.default_rng(11)
+    hh = units["households"].to_numpy(dtype=float)
+    n = len(units)
+    flagged = []
+    for rep in range(3):
+        counts = rng.poisson(hh / 100 * 3)  # rate 3 per 100 households everywhere
+        hs = hotspots(_points_in_units(units, counts, seed=rep), units, permutations=199, seed=rep)
+        flagged.append(int(hs["hotspot"].isin(["hot-99", "hot-95"]).sum()))
+    # Under the null about alpha/2 = 2.5 % are hot at 95 %. Neighbouring Gi* values are
+    # correlated, so allow a generous margin: the binomial 99.9 % quantile, doubled.
+    limit = 2 * stats.binom.ppf(0.999, n, 0.025)
+    assert max(flagged) <= limit, flagged
+    assert np.mean(flagged) <= 2 * n * 0.025 + 5
+
+
+def test_no_reports_or_constant_values_give_no_hotspots(units):
+    empty = _points_in_units(units, np.zeros(len(units), dtype=int))
+    hs = hotspots(empty, units)
+    assert (hs["hotspot"] == "not significant").all() and (hs["count"] == 0).all()
+
+
+def test_seeded_permutations_are_reproducible(units):
+    counts = np.random.default_rng(1).poisson(2, len(units))
+    pts = _points_in_units(units, counts)
+    a = hotspots(pts, units, permutations=99, seed=3)
+    b = hotspots(pts, units, permutations=99, seed=3)
+    assert np.array_equal(a["gi_p"], b["gi_p"])
+
+
+def test_classify_thresholds():
+    z = np.array([2, 2, 2, 2, -2, -2, -2, 0])
+    p = np.array([0.01, 0.05, 0.1, 0.11, 0.01, 0.05, 0.1, 0.0])
+    assert classify(z, p).tolist() == [
+        "hot-99",
+        "hot-95",
+        "hot-90",
+        "not significant",
+        "cold-99",
+        "cold-95",
+        "cold-90",
+        "not significant",
+    ]
+
+
+def test_hex_density_counts_every_point(units):
+    pts = _points_in_units(units, np.random.default_rng(2).poisson(2, len(units)))
+    hexes = hex_density(pts, size_m=300)
+    assert hexes["count"].sum() == len(pts)
+    assert hexes.crs.to_epsg() == 4326
+    assert hexes.geometry.is_valid.all()
+    # Every point lies in the hexagon of its bin.
+    joined = gpd.sjoin(pts, hexes, predicate="within")
+    assert joined.index.nunique() == len(pts)
+    per_hex = joined.groupby("index_right").size()
+    assert (per_hex == hexes.loc[per_hex.index, "count"]).all()
+
+
+def test_recurring_hotspots(units):
+    grid = np.arange(len(units)).reshape(12, 12)
+    cluster = grid[6:9, 6:9].ravel()
+    frames = []
+    for k, month in enumerate(["2026-01-15", "2026-02-15", "2026-03-15", "2026-04-15"]):
+        counts = np.random.default_rng(k).poisson(1, len(units))
+        if k != 1:
+            counts[cluster] += 15
+        frames.append(_points_in_units(units, counts, seed=k, t=month))
+    pts = pd.concat(frames, ignore_index=True)
+    rec = recurring_hotspots(
+        pts, units, periods=4, end="2026-05-01", min_hot=3, permutations=99, seed=1
+    )
+    assert rec.loc[grid[7, 7], "hot_periods"] == 3
+    assert rec.loc[grid[7, 7], "recurring"]
+    assert "2026-02-01" not in rec.loc[grid[7, 7], "hot_in"]
+    assert rec["recurring"].sum() <= 15

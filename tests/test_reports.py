@@ -1,0 +1,341 @@
+"""Report intake, duplicates, hand-over (交办), lifecycle transitions and escalation (督办)."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely import Point
+
+from gridkit._ops_synth import grid_units, grid_workers
+from gridkit.errors import GridkitError, GridkitWarning
+from gridkit.layers import check_layer
+from gridkit.reports import (
+    EVENT_COLUMNS,
+    ReportError,
+    TransitionError,
+    escalate,
+    extend_deadline,
+    hand_over,
+    intake,
+    load_report_rules,
+    overdue,
+    parent_admin_code,
+    transition,
+)
+
+RULES = load_report_rules()
+STATUSES = [
+    "reported",
+    "assigned",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+    "returned",
+    "rejected",
+]
+T0 = pd.Timestamp("2026-05-01T08:00Z")
+
+
+@pytest.fixture(scope="module")
+def units():
+    return grid_units(3, 3, admin_code="430202001")
+
+
+@pytest.fixture(scope="module")
+def departments():
+    return pd.DataFrame(
+        {
+            "department_id": ["CITY-UM", "D-UM", "T-UM", "D-WATER"],
+            "name": ["市城管局", "区城管局", "街道城管办", "区水利局"],
+            "admin_code": ["4302", "430202", "430202001", "430202"],
+            "categories": [
+                "street_light;road_damage",
+                "street_light",
+                "street_light;cctv",
+                "sand_mining",
+            ],
+        }
+    )
+
+
+def _new(points, categories, sources=None, times=None, **cols):
+    n = len(points)
+    return gpd.GeoDataFrame(
+        {
+            "category": categories,
+            "source": sources or ["patrol"] * n,
+            "reported_at": times or [T0] * n,
+            **cols,
+        },
+        geometry=[None if p is None else Point(p) for p in points],
+        crs=4326,
+    )
+
+
+def test_intake_places_reports_and_writes_events(units):
+    new = _new(
+        [(113.1025, 27.8025), None],
+        ["street_light", "cctv"],
+        unit_id=[None, "X9"],
+        admin_code=[None, "430202001"],
+    )
+    reports, events = intake(new, units=units)
+    assert reports["status"].tolist() == ["reported", "reported"]
+    assert reports["unit_id"].tolist() == [units.unit_id[0], "X9"]
+    assert reports["admin_code"].tolist() == ["430202001", "430202001"]
+    assert reports["report_id"].is_unique
+    assert list(events.columns) == EVENT_COLUMNS
+    assert events["to_status"].tolist() == ["reported"] * 2
+    assert events["from_status"].isna().all()
+    check_layer(reports, "reports")
+    check_layer(events, "report_events")
+
+
+def test_intake_rejects_unknown_category_source_and_unplaced(units):
+    with pytest.raises(ReportError, match="unknown report categories"):
+        intake(_new([(113.1, 27.8)], ["ufo"]), units=units)
+    with pytest.raises(ReportError, match="unknown report sources"):
+        intake(_new([(113.1, 27.8)], ["cctv"], sources=["rumour"]), units=units)
+    with pytest.raises(ReportError, match="no point, unit_id or admin_code"):
+        intake(_new([None], ["cctv"], sources=["hotline"]), units=units)
+    assert issubclass(ReportError, GridkitError) and issubclass(TransitionError, ValueError)
+
+
+def test_intake_gcj02_points(units):
+    from gridkit.crs import wgs84_to_gcj02
+
+    lon, lat = wgs84_to_gcj02(113.1003, 27.8025)
+    new = _new([(float(lon), float(lat))], ["cctv"]).set_crs(None, allow_override=True)
+    reports, _ = intake(new, units=units, crs="gcj02")
+    assert reports["unit_id"].iloc[0] == units.unit_id[0]
+
+
+def test_duplicates_link_to_open_report_of_same_category(units):
+    base = (113.1025, 27.8025)
+    near = (113.1025 + 0.0003, 27.8025)  # ~30 m east
+    far = (113.1025 + 0.001, 27.8025)  # ~100 m east
+    first, _ = intake(_new([base], ["street_light"]), units=units)
+    rid = first["report_id"].iloc[0]
+    new = _new(
+        [near, near, far],
+        ["street_light", "cctv", "street_light"],
+        times=[T0 + pd.Timedelta(hours=h) for h in (1, 1, 1)],
+    )
+    reports, events = intake(new, units=units, existing=first)
+    dup = reports.set_index("report_id")["duplicate_of"]
+    assert len(reports) == 4
+    new_ids = reports["report_id"].iloc[1:].tolist()
+    assert dup[new_ids[0]] == rid  # near, same category
+    assert pd.isna(dup[new_ids[1]])  # near, other category
+    assert pd.isna(dup[new_ids[2]])  # beyond 50 m
+    assert "duplicate of " + rid in events["note"].iloc[0]
+    # A wider radius links the far one too.
+    reports2, _ = intake(
+        new, units=units, existing=first, rules=load_report_rules(duplicate_radius_m=150)
+    )
+    assert reports2.set_index("report_id")["duplicate_of"][new_ids[2]] == rid
+
+
+def test_duplicates_within_a_batch_chain_to_the_first(units):
+    pts = [(113.1025 + k * 0.0003, 27.8025) for k in range(3)]  # 30 m apart
+    times = [T0 + pd.Timedelta(minutes=m) for m in (0, 5, 10)]
+    reports, _ = intake(_new(pts, ["road_damage"] * 3, times=times), units=units)
+    ids = reports["report_id"].tolist()
+    assert pd.isna(reports["duplicate_of"].iloc[0])
+    assert reports["duplicate_of"].iloc[1] == ids[0]
+    # 60 m from the first, 30 m from a duplicate: not linked through the duplicate.
+    assert pd.isna(reports["duplicate_of"].iloc[2])
+
+
+def test_closed_reports_do_not_attract_duplicates(units):
+    first, _ = intake(_new([(113.1025, 27.8025)], ["street_light"]), units=units)
+    first["status"] = "closed"
+    reports, _ = intake(_new([(113.1026, 27.8025)], ["street_light"]), units=units, existing=first)
+    assert reports["duplicate_of"].isna().all()
+
+
+def test_hand_over_routes_to_most_local_department_with_support_and_worker(units, departments):
+    _, assignments = grid_workers(units)
+    new = _new(
+        [(113.1025, 27.8025), (113.1075, 27.8025), (113.1075, 27.8075), (113.1025, 27.8075)],
+        ["street_light", "road_damage", "sand_mining", "street_light"],
+    )
+    reports, _ = intake(new, units=units)
+    reports.loc[3, "duplicate_of"] = reports["report_id"].iloc[0]
+    at = pd.Timestamp("2026-05-01T09:00Z")
+    out, events = hand_over(
+        reports, departments=departments, assignments=assignments, at=at, actor_id="S1"
+    )
+    assert out["status"].tolist() == ["assigned", "assigned", "assigned", "reported"]
+    assert out["lead_department_id"].tolist()[:3] == ["T-UM", "CITY-UM", "D-WATER"]
+    assert out["support_department_ids"].iloc[0] == "CITY-UM;D-UM"
+    assert pd.isna(out["support_department_ids"].iloc[1])
+    assert (
+        out["assignee_id"].iloc[0]
+        == assignments.set_index("unit_id").loc[units.unit_id[0], "worker_id"]
+    )
+    assert out["due_at"].iloc[0] == at + pd.Timedelta(hours=72)  # street_light
+    assert out["due_at"].iloc[2] == at + pd.Timedelta(hours=48)  # sand_mining
+    assert len(events) == 3 and (events["actor_id"] == "S1").all()
+    assert (events["from_status"] == "reported").all() and (events["to_status"] == "assigned").all()
+
+
+def test_hand_over_warns_when_no_department_handles_it(units, departments):
+    reports, _ = intake(_new([(113.1025, 27.8025)], ["green_belt"]), units=units)
+    with pytest.warns(GridkitWarning, match="no department"):
+        out, events = hand_over(reports, departments=departments, at=T0)
+    assert out["status"].tolist() == ["reported"] and len(events) == 0
+
+
+def test_hand_over_respects_assignment_validity(units, departments):
+    assignments = pd.DataFrame(
+        {
+            "unit_id": [units.unit_id[0]] * 2,
+            "worker_id": ["OLD", "NEW"],
+            "role": ["grid_worker"] * 2,
+            "valid_from": pd.to_datetime(["2025-01-01", "2026-04-01"], utc=True),
+            "valid_to": pd.to_datetime(["2026-04-01", None], utc=True),
+        }
+    )
+    reports, _ = intake(_new([(113.1025, 27.8025)], ["cctv"]), units=units)
+    out, _ = hand_over(reports, departments=departments, assignments=assignments, at=T0)
+    assert out["assignee_id"].iloc[0] == "NEW"
+
+
+def _one(status="reported", category="cctv", **extra):
+    return pd.DataFrame(
+        {
+            "report_id": ["R1"],
+            "category": [category],
+            "source": ["patrol"],
+            "status": [status],
+            "admin_code": ["430202001001"],
+            "reported_at": [T0],
+            "due_at": [T0 + pd.Timedelta(days=3)],
+            **{k: [v] for k, v in extra.items()},
+        }
+    )
+
+
+@pytest.mark.parametrize(("frm", "to"), list(itertools.product(STATUSES, STATUSES)))
+def test_every_transition_rule(frm, to):
+    r = _one(frm, category="illegal_fishing", resolved_by="W1")  # needs no evidence
+    allowed = to in RULES.transitions[frm]
+    kwargs = {"actor_id": "W2", "at": T0 + pd.Timedelta(days=1), "note": "reason"}
+    if allowed:
+        out, ev = transition(r, "R1", to, **kwargs)
+        assert out["status"].iloc[0] == to
+        assert ev[["from_status", "to_status"]].iloc[0].tolist() == [frm, to]
+        assert ev["actor_id"].iloc[0] == "W2"
+    else:
+        with pytest.raises(TransitionError, match=f"R1 is '{frm}'"):
+            transition(r, "R1", to, **kwargs)
+
+
+def test_full_lifecycle_with_evidence_rework_and_verification():
+    r = _one("assigned", category="road_damage")
+    t = T0 + pd.Timedelta(hours=1)
+    r, e1 = transition(r, "R1", "in_progress", actor_id="W1", at=t, evidence="before:b.jpg")
+    with pytest.raises(TransitionError, match="lacks after evidence"):
+        transition(r, "R1", "resolved", actor_id="W1", at=t)
+    r, e2 = transition(r, "R1", "resolved", actor_id="W1", at=t, evidence={"after": "a.jpg"})
+    assert r["resolved_at"].iloc[0] == t and r["resolved_by"].iloc[0] == "W1"
+    assert r["evidence"].iloc[0] == "before:b.jpg;after:a.jpg"
+    with pytest.raises(TransitionError, match="cannot also verify"):
+        transition(r, "R1", "verified", actor_id="W1", at=t)
+    with pytest.raises(TransitionError, match="reason"):
+        transition(r, "R1", "returned", actor_id="S1", at=t)
+    r, e3 = transition(r, "R1", "returned", actor_id="S1", at=t, note="photo angle differs")
+    assert r["returns"].iloc[0] == 1 and pd.isna(r["resolved_at"].iloc[0])
+    r, _ = transition(r, "R1", "in_progress", actor_id="W1", at=t)
+    r, _ = transition(r, "R1", "resolved", actor_id="W1", at=t, evidence="after:a2.jpg")
+    r, e4 = transition(r, "R1", "verified", actor_id="S1", at=t)
+    r, e5 = transition(r, "R1", "closed", actor_id="S1", at=t)
+    assert r["status"].iloc[0] == "closed"
+    events = pd.concat([e1, e2, e3, e4, e5])
+    assert events["to_status"].tolist() == [
+        "in_progress",
+        "resolved",
+        "returned",
+        "verified",
+        "closed",
+    ]
+
+
+def test_rejection_needs_reason_and_time_cannot_precede_report():
+    with pytest.raises(TransitionError, match="reason"):
+        transition(_one(), "R1", "rejected", actor_id="S1")
+    with pytest.raises(TransitionError, match="before it was reported"):
+        transition(
+            _one("assigned"), "R1", "in_progress", actor_id="W1", at=T0 - pd.Timedelta(days=1)
+        )
+
+
+def test_transition_is_all_or_nothing():
+    r = pd.concat([_one("assigned"), _one("reported").assign(report_id="R2")], ignore_index=True)
+    with pytest.raises(TransitionError, match="R2 is 'reported'"):
+        transition(r, ["R1", "R2"], "in_progress", actor_id="W1", at=T0)
+    out, ev = transition(r, ["R1"], "in_progress", actor_id="W1", at=T0)
+    assert out["status"].tolist() == ["in_progress", "reported"] and len(ev) == 1
+    with pytest.raises(ReportError, match="unknown report_id"):
+        transition(r, ["R9"], "in_progress", actor_id="W1")
+
+
+def test_extend_deadline_limits():
+    r = _one("assigned")
+    due = r["due_at"].iloc[0]
+    r, ev = extend_deadline(r, "R1", by_h=24, actor_id="S1", note="rain", at=T0)
+    assert r["due_at"].iloc[0] == due + pd.Timedelta(hours=24)
+    assert ev["from_status"].iloc[0] == ev["to_status"].iloc[0] == "assigned"
+    assert "rain" in ev["note"].iloc[0]
+    r, _ = extend_deadline(
+        r, "R1", until=due + pd.Timedelta(days=5), actor_id="S1", note="x", at=T0
+    )
+    with pytest.raises(TransitionError, match="already extended 2 times"):
+        extend_deadline(r, "R1", by_h=1, actor_id="S1", note="again", at=T0)
+    with pytest.raises(TransitionError, match="not an open"):
+        extend_deadline(_one("closed"), "R1", by_h=1, actor_id="S1", note="x")
+    with pytest.raises(ReportError):
+        extend_deadline(_one("assigned"), "R1", actor_id="S1", note="x")
+
+
+def test_escalation_climbs_levels_and_repeats():
+    r = _one("in_progress")
+    due = r["due_at"].iloc[0]
+    assert not overdue(r, at=due - pd.Timedelta(hours=1)).iloc[0]
+    out, ev = escalate(r, at=due - pd.Timedelta(hours=1))
+    assert len(ev) == 0
+    t1 = due + pd.Timedelta(hours=1)
+    out, ev = escalate(r, at=t1)
+    assert out["escalated_to"].iloc[0] == "430202001" and out["escalation_level"].iloc[0] == 1
+    assert "督办" in ev["note"].iloc[0]
+    out, ev = escalate(out, at=t1 + pd.Timedelta(hours=10))  # too soon to repeat
+    assert len(ev) == 0
+    out, ev = escalate(out, at=t1 + pd.Timedelta(hours=72))
+    assert out["escalated_to"].iloc[0] == "430202" and len(ev) == 1
+    out, _ = escalate(out, at=t1 + pd.Timedelta(hours=144))
+    out, ev = escalate(out, at=t1 + pd.Timedelta(hours=216))  # max_level 3 reached
+    assert out["escalation_level"].iloc[0] == 3 and len(ev) == 0
+    assert out["escalated_to"].iloc[0] == "4302"
+    # Resolved cases are not overdue.
+    assert len(escalate(_one("resolved"), at=t1).events) == 0
+
+
+def test_parent_admin_code_from_table_and_codes():
+    areas = pd.DataFrame({"admin_code": ["X1"], "parent_code": ["X0"]})
+    assert parent_admin_code("X1", areas) == "X0"
+    assert parent_admin_code("430200") == "43"
+    assert parent_admin_code("430202001001") == "430202001"
+    assert parent_admin_code("430202000000") == "4302"
+
+
+def test_generated_ids_do_not_collide(units):
+    first, _ = intake(_new([(113.1025, 27.8025)], ["cctv"]), units=units)
+    second, _ = intake(_new([(113.1125, 27.8125)], ["cctv"]), units=units, existing=first)
+    assert second["report_id"].is_unique and len(second) == 2
+    assert np.all(second["reported_at"].notna())
