@@ -17,6 +17,7 @@ from gridkit.synth import (
     river_sections,
     sample_layers,
     synthetic_layers,
+    synthetic_rivers,
 )
 
 LAYER_NAMES = [
@@ -73,7 +74,9 @@ def test_deterministic():
     c = synthetic_layers(seed=8, n_buildings=1_500, river_km=150, n_areas=25)
     for name in LAYER_NAMES:
         pd.testing.assert_frame_equal(a[name], b[name])
-    assert not a["buildings"].geometry.geom_equals(c["buildings"].geometry).all()
+    ga, gc = np.asarray(a["buildings"].geometry.array), np.asarray(c["buildings"].geometry.array)
+    n = min(len(ga), len(gc))
+    assert not shapely.equals(ga[:n], gc[:n]).all()
 
 
 def test_codes_embed_parents(sample):
@@ -179,3 +182,94 @@ def test_scale_1e5_buildings():
     layers = synthetic_layers(seed=1, n_buildings=100_000, river_km=300, n_areas=100)
     assert len(layers["buildings"]) >= 100_000
     check_layer(layers["buildings"], "buildings")
+
+
+# --------------------------------------------------------------------------- scale rivers
+
+
+def _assert_planar_network(rivers) -> None:
+    """Tributaries end exactly on a parent vertex; lines meet only at those confluences."""
+    ids = rivers["river_id"].to_numpy(dtype=object)
+    assert len(set(ids)) == len(ids)
+    g = np.asarray(rivers.geometry.array)
+    assert shapely.is_valid(g).all() and shapely.is_simple(g).all()
+    row = {r: i for i, r in enumerate(ids)}
+    parent = np.array([row.get(p, -1) for p in rivers["parent_river_id"].fillna("")])
+    child = np.flatnonzero(rivers["parent_river_id"].notna().to_numpy())
+    assert (parent[child] >= 0).all() and (parent[child] < child).all()  # parents first
+    # exact confluence: the tributary's last coordinate is one of its parent's vertices
+    end = shapely.get_coordinates(shapely.get_point(g[child], -1))
+    pc, owner = shapely.get_coordinates(g[parent[child]], return_index=True)
+    hit = np.zeros(len(child), dtype=bool)
+    hit[owner[(pc == end[owner]).all(axis=1)]] = True
+    assert hit.all(), f"{int((~hit).sum())} confluences are not parent vertices"
+    # any two lines that meet are parent and child, meeting in the child's end point only
+    a, b = shapely.STRtree(g).query(g, predicate="intersects")
+    a, b = a[a < b], b[a < b]
+    is_parent = parent[b] == a  # ids sort parents first, so a < b
+    assert is_parent.all(), list(zip(ids[a[~is_parent]], ids[b[~is_parent]], strict=True))[:5]
+    meet = shapely.intersection(g[a], g[b])
+    assert shapely.equals(meet, shapely.get_point(g[b], -1)).all()
+    assert len(shapely.STRtree(g).query(g, predicate="crosses")[0]) == 0
+
+
+def _length_km(rivers) -> float:
+    return float(rivers.to_crs(rivers.estimate_utm_crs()).length.sum()) / 1000
+
+
+@pytest.mark.parametrize(
+    ("seed", "bbox"),
+    [
+        (0, None),
+        (1, None),
+        (2, (112.0, 26.0, 113.5, 26.3)),  # wide and flat: elongated cells
+    ],
+)
+def test_scale_rivers_planar_exact_inside(seed, bbox):
+    rivers = synthetic_rivers(river_km=2_000, bbox=bbox, seed=seed)
+    check_layer(rivers, "rivers")
+    _assert_planar_network(rivers)
+    assert _length_km(rivers) == pytest.approx(2_000, rel=0.1)
+    assert set(rivers["geometry"].geom_type) == {"LineString"}
+    box = shapely.box(*(bbox or rivers.total_bounds))
+    assert shapely.contains(box, np.asarray(rivers.geometry.array)).all()
+    if bbox is not None:
+        lo, hi = rivers.total_bounds[:2], rivers.total_bounds[2:]
+        assert (lo > bbox[:2]).all() and (hi < bbox[2:]).all()
+    # dendritic: main stems, tributaries, and tributaries of tributaries
+    depth = rivers["river_id"].str.count("-")
+    assert set(depth) == {0, 1, 2}
+
+
+def test_scale_rivers_length_and_sizes():
+    for km in (60, 500, 20_000):
+        rivers = synthetic_rivers(river_km=km, seed=5)
+        assert _length_km(rivers) == pytest.approx(km, rel=0.1), km
+
+
+def test_scale_rivers_deterministic():
+    a = synthetic_rivers(river_km=2_000, seed=11)
+    b = synthetic_rivers(river_km=2_000, seed=11)
+    c = synthetic_rivers(river_km=2_000, seed=12)
+    pd.testing.assert_frame_equal(a, b)
+    assert not (len(a) == len(c) and a.geometry.geom_equals(c.geometry).all())
+    layers = synthetic_layers(seed=11, n_buildings=300, river_km=300, n_areas=20)
+    box = tuple(layers["admin_areas"].total_bounds)
+    pd.testing.assert_frame_equal(
+        layers["rivers"], synthetic_rivers(river_km=300, bbox=box, seed=11)
+    )
+
+
+def test_scale_layers_many_areas_tile_the_box():
+    layers = synthetic_layers(seed=4, n_buildings=500, river_km=2_000, n_areas=2_500)
+    admin = layers["admin_areas"]
+    villages = admin[admin["level"] == "village"]
+    assert 2_000 <= len(villages) <= 3_000 and admin["admin_code"].is_unique
+    city = admin.loc[admin["level"] == "city"].geometry.iloc[0]
+    box = shapely.box(*city.bounds)
+    assert shapely.equals(city, box) or city.symmetric_difference(box).area < 1e-12
+    _assert_nesting(admin, child="county", tol_deg2=1e-12)
+    _assert_nesting(admin, child="township", tol_deg2=1e-12)
+    _assert_nesting(admin, child="village", tol_deg2=0.0)
+    rivers = np.asarray(layers["rivers"].geometry.array)
+    assert shapely.within(rivers, city).all()
