@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -396,58 +397,88 @@ def _solve(
         au, aw, dist = au[keep], aw[keep], dist[keep]
 
     prev = _previous_pairs(previous, uid, wid)
-    is_prev = np.zeros(len(au), dtype=bool)
-    if prev is not None and len(prev):
-        # previous pairs stay candidates when still allowed (they may be beyond k nearest)
-        p = prev[prev["w"] >= 0]
-        pu, pw = p["u"].to_numpy(), p["w"].to_numpy()
-        allowed = np.fromiter(
-            (c.startswith(r) for c, r in zip(ucode[pu], wreach[pw], strict=True)),
-            dtype=bool,
-            count=len(pu),
+    churn_given = churn_penalty
+    penalty_given = unassigned_penalty
+
+    def build(au, aw, dist):
+        """The model on arcs (previous pairs added), its penalties and modelled units."""
+        is_prev = np.zeros(len(au), dtype=bool)
+        if prev is not None and len(prev):
+            # previous pairs stay candidates when still allowed (they may be beyond k nearest)
+            p = prev[prev["w"] >= 0]
+            pu, pw = p["u"].to_numpy(), p["w"].to_numpy()
+            allowed = np.fromiter(
+                (c.startswith(r) for c, r in zip(ucode[pu], wreach[pw], strict=True)),
+                dtype=bool,
+                count=len(pu),
+            )
+            pd_ = np.hypot(*(uxy[pu] - wxy[pw]).T)
+            allowed &= load[pu] <= cap[pw] * (1 + 1e-12)
+            if max_distance_m is not None:
+                allowed &= pd_ <= max_distance_m
+            au, aw, dist = np.r_[au, pu[allowed]], np.r_[aw, pw[allowed]], np.r_[dist, pd_[allowed]]
+            is_prev = np.isin(au * n_w + aw, pu[allowed] * n_w + pw[allowed])
+        _, first = np.unique(au * n_w + aw, return_index=True)  # sorted by unit
+        au, aw, dist, is_prev = au[first], aw[first], dist[first], is_prev[first]
+        max_d = float(dist.max()) if len(dist) else 0.0
+        churn = churn_given
+        if churn is None:  # reassign: keeping a unit beats any travel saving
+            churn = 10.0 * (max_d + 1.0)
+        penalty = penalty_given
+        if penalty is None:
+            churn_part = churn if prev is not None and len(prev) else 0.0
+            penalty = 10.0 * (max_d + churn_part + 1.0)
+        modelled = np.flatnonzero(np.bincount(au, minlength=n_u) > 0)
+        umap = np.full(n_u, -1)
+        umap[modelled] = np.arange(len(modelled))
+        model = Model(
+            arc_u=umap[au],
+            arc_w=aw,
+            cost=dist - churn * is_prev,
+            load=load[modelled],
+            req=req[modelled],
+            cap=cap,
+            maxu=maxu,
+            penalty=float(penalty),
         )
-        pd_ = np.hypot(*(uxy[pu] - wxy[pw]).T)
-        allowed &= load[pu] <= cap[pw] * (1 + 1e-12)
-        if max_distance_m is not None:
-            allowed &= pd_ <= max_distance_m
-        au = np.r_[au, pu[allowed]]
-        aw = np.r_[aw, pw[allowed]]
-        dist = np.r_[dist, pd_[allowed]]
-        key = au * n_w + aw
-        key, first = np.unique(key, return_index=True)
-        au, aw, dist = au[first], aw[first], dist[first]
-        is_prev = np.isin(key, pu[allowed] * n_w + pw[allowed])
-    else:
-        o = np.lexsort((aw, au))
-        au, aw, dist = au[o], aw[o], dist[o]
+        return model, (au, aw, dist), modelled, float(churn), float(penalty)
 
-    max_d = float(dist.max()) if len(dist) else 0.0
-    if churn_penalty is None:  # reassign: keeping a unit beats any travel saving
-        churn_penalty = 10.0 * (max_d + 1.0)
-    if unassigned_penalty is None:
-        churn_part = churn_penalty if prev is not None and len(prev) else 0.0
-        unassigned_penalty = 10.0 * (max_d + churn_part + 1.0)
-
-    modelled = np.flatnonzero(np.bincount(au, minlength=n_u) > 0)
-    umap = np.full(n_u, -1)
-    umap[modelled] = np.arange(len(modelled))
-    model = Model(
-        arc_u=umap[au],
-        arc_w=aw,
-        cost=dist - churn_penalty * is_prev,
-        load=load[modelled],
-        req=req[modelled],
-        cap=cap,
-        maxu=maxu,
-        penalty=float(unassigned_penalty),
-    )
-    if len(modelled) and len(au):
-        sol = solve(model, method=method, time_limit_s=time_limit_s, mip_max_arcs=mip_max_arcs)
-        x, stats = sol.x, dict(sol.info)
-        objective_m, bound_m = float(sol.obj_c.sum()), float(sol.bound_c.sum())
+    def run(model, modelled, how, limit):
+        if not (len(modelled) and len(model.arc_u)):
+            return np.zeros(0, dtype=bool), {"components": 0}, 0.0, 0.0
+        sol = solve(model, method=how, time_limit_s=limit, mip_max_arcs=mip_max_arcs)
+        stats = dict(sol.info)
         stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
+        return sol.x, stats, float(sol.obj_c.sum()), float(sol.bound_c.sum())
+
+    t_start = time.perf_counter()
+    model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(au, aw, dist)
+    probe = method == "heuristic" or candidates is not None
+    if probe:
+        # the heuristic first; units it leaves open within the k nearest get more
+        # candidate workers (farther ones, still in jurisdiction), so a slot stays open
+        # only when no candidate worker has room, not because the k nearest are full
+        limit = time_limit_s if method == "heuristic" else 0.3 * time_limit_s
+        x, stats, objective_m, bound_m = run(model, modelled, "heuristic", limit)
+        served = np.bincount(au[x], minlength=n_u)
+        open_u = modelled[served[modelled] < req[modelled]]
+        if candidates is not None and len(open_u):
+            k_more = max(8 * candidates, 50)
+            eu, ew, ed = _candidates(ucode[open_u], uxy[open_u], wreach, wxy, k_more)
+            eu = open_u[eu]
+            fit = load[eu] <= cap[ew] * (1 + 1e-12)
+            if max_distance_m is not None:
+                fit &= ed <= max_distance_m
+            model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(
+                np.r_[au, eu[fit]], np.r_[aw, ew[fit]], np.r_[dist, ed[fit]]
+            )
+            probe = False
+        if not probe or method != "heuristic":
+            left = max(time_limit_s - (time.perf_counter() - t_start), 0.1 * time_limit_s)
+            x, stats, objective_m, bound_m = run(model, modelled, method, left)
+            stats["extended_units"] = len(open_u)
     else:
-        x, stats, objective_m, bound_m = np.zeros(0, dtype=bool), {"components": 0}, 0.0, 0.0
+        x, stats, objective_m, bound_m = run(model, modelled, method, time_limit_s)
     stats["arcs"] = len(au)
     stats["metric_crs"] = metric.to_string()
 
