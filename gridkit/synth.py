@@ -1024,6 +1024,9 @@ def _buildings(
 # --------------------------------------------------------------------------- people
 
 
+_KM_PER_DEG = 105.0  # rough km per degree of line length around 27 N (for sizing only)
+
+
 def river_sections(rivers: gpd.GeoDataFrame, admin: gpd.GeoDataFrame) -> pd.DataFrame:
     """River sections: every (river, admin area) pair where the river runs inside the area.
 
@@ -1099,7 +1102,8 @@ def _people(
             "synthetic": True,
         }
     )
-    # community grid workers (~1 per 300 households) and building heads (~1 per 8)
+    # community grid workers (~1 per 300 households, each able to hold two grids of
+    # ~250 households) and building heads (~1 per 8 buildings)
     hh = (
         buildings.groupby("community_id")["households"]
         .sum()
@@ -1131,7 +1135,7 @@ def _people(
             "role": "grid_worker",
             "level": "village",
             "admin_code": ccodes[gown],
-            "capacity": 300.0,
+            "capacity": 600.0,
         }
     )
     heads = pd.DataFrame(
@@ -1143,14 +1147,34 @@ def _people(
             "capacity": 8.0,
         }
     )
-    people = pd.concat([chief_workers, grid, heads], ignore_index=True)
+    # river patrollers: one per ~5 km of river in each village, 600 points = 6 km
+    village_km = (
+        sections[sections["level"] == "village"].groupby("admin_code")["length_deg"].sum()
+        * _KM_PER_DEG
+    )
+    vgeom = admin.set_index("admin_code").geometry.reindex(village_km.index)
+    n_patrol = np.maximum(1, np.ceil(village_km.to_numpy() / 5.0)).astype(np.int64)
+    px, py, pown = _points_in(np.asarray(vgeom.array), n_patrol, rng)
+    vcodes = village_km.index.to_numpy(dtype=object)
+    patrol = pd.DataFrame(
+        {
+            "worker_id": "W-RP-" + vcodes[pown] + np.char.mod("-%02d", serial(pown)).astype(object),
+            "role": "grid_worker",
+            "level": "village",
+            "admin_code": vcodes[pown],
+            "capacity": 600.0,
+        }
+    )
+    people = pd.concat([chief_workers, grid, heads, patrol], ignore_index=True)
     n = len(people)
     people["name"] = _person_names(rng, n)
     people["phone"] = np.char.add("199", np.char.mod("%08d", rng.integers(0, 10**8, n)))
     people["synthetic"] = True
     for col in ("worker_id", "name", "role", "level", "admin_code", "phone"):
         people[col] = people[col].astype("str")
-    pts = np.concatenate([chief_pts, shapely.points(gx, gy), shapely.points(hx, hy)])
+    pts = np.concatenate(
+        [chief_pts, shapely.points(gx, gy), shapely.points(hx, hy), shapely.points(px, py)]
+    )
     workers = gpd.GeoDataFrame(people, geometry=pts, crs=WGS84)
     workers = workers[
         [
