@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["LineTable", "equal_breaks"]
+__all__ = ["LineTable", "crossing_measures", "equal_breaks", "polygon_edges"]
+
+_COLLINEAR_M = 1e-6  # a segment end this close to a parallel segment lies on it
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,99 @@ def equal_breaks(
     start = i * step
     end = np.where(i == n[piece] - 1, length[piece], (i + 1) * step)
     return piece, start, end
+
+
+def polygon_edges(polygons: np.ndarray) -> np.ndarray:
+    """Unique boundary segments ``(k, 4)`` (x0, y0, x1, y1) of polygons.
+
+    Shared edges of neighbouring polygons appear once (endpoints put in a canonical
+    order first), so a river crossing between two areas is found once.
+    """
+    rings = shapely.get_parts(shapely.get_parts(shapely.boundary(np.asarray(polygons))))
+    xy, idx = shapely.get_coordinates(rings, return_index=True)
+    if len(xy) < 2:
+        return np.empty((0, 4))
+    inner = idx[1:] == idx[:-1]
+    a, b = xy[:-1][inner], xy[1:][inner]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    seg = np.where(swap[:, None], np.c_[b, a], np.c_[a, b])
+    seg = seg[(seg[:, 0] != seg[:, 2]) | (seg[:, 1] != seg[:, 3])]
+    order = np.lexsort(seg.T[::-1])
+    seg = seg[order]
+    new = np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)]
+    return seg[new]
+
+
+def crossing_measures(
+    table: LineTable, edges: np.ndarray, chunk: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measures where the lines of ``table`` meet any of the segments ``edges``.
+
+    One vectorised pass: chunks of ``chunk`` line segments are paired with edges by
+    bounding box (STRtree), the pairs expanded to segment pairs and intersected in
+    closed form. Collinear overlaps give the measures of the edge ends that fall on
+    the line segment. Returns line index and measure of every meeting point
+    (duplicates and extra points at vertices are possible; callers deduplicate).
+    """
+    n_lines = len(table.offsets) - 1
+    if n_lines == 0 or len(edges) == 0:
+        return np.empty(0, np.int64), np.empty(0)
+    nseg = np.diff(table.offsets) - 1
+    nch = np.maximum(np.ceil(nseg / chunk), 1).astype(np.int64)
+    ch_line = np.repeat(np.arange(n_lines), nch)
+    ch_i = np.arange(nch.sum()) - np.repeat(np.cumsum(nch) - nch, nch)
+    v0 = table.offsets[ch_line] + ch_i * chunk
+    v1 = np.minimum(v0 + chunk, table.offsets[ch_line + 1] - 1)
+    nv = v1 - v0 + 1
+    starts = np.cumsum(nv) - nv
+    vid = np.repeat(v0, nv) + (np.arange(nv.sum()) - np.repeat(starts, nv))
+    xy = table.coords[vid]
+    lo = np.minimum.reduceat(xy, starts, axis=0)
+    hi = np.maximum.reduceat(xy, starts, axis=0)
+    # two-point lines stand in for boxes (same extent; shapely.box is much slower)
+    boxes = shapely.linestrings(np.stack([lo, hi], axis=1))
+    ebox = shapely.linestrings(edges.reshape(-1, 2, 2))
+    ci, ei = shapely.STRtree(ebox).query(boxes)
+    # every pair of (chunk, edge) -> its line segments
+    ns = (v1 - v0)[ci]
+    pair = np.repeat(np.arange(len(ci)), ns)
+    j = np.arange(ns.sum()) - np.repeat(np.cumsum(ns) - ns, ns)
+    sv = v0[ci][pair] + j
+    sl = ch_line[ci][pair]
+    e = ei[pair]
+    p = table.coords[sv]
+    r = table.coords[sv + 1] - p
+    q = edges[e, :2]
+    s = edges[e, 2:] - q
+    qp = q - p
+    den = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
+    tn = qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]
+    un = qp[:, 0] * r[:, 1] - qp[:, 1] * r[:, 0]
+    rn = np.hypot(r[:, 0], r[:, 1])
+    sn = np.hypot(s[:, 0], s[:, 1])
+    # parallel: sine of the angle below 1e-10 (closed form would be ill-conditioned)
+    par = np.abs(den) <= 1e-10 * rn * sn
+    safe = np.where(par, 1.0, den)
+    tt = tn / safe
+    uu = un / safe
+    eps = 1e-9
+    hit = ~par & (tt >= -eps) & (tt <= 1 + eps) & (uu >= -eps) & (uu <= 1 + eps)
+    out_s = [sv[hit]]
+    out_l = [sl[hit]]
+    out_t = [np.clip(tt[hit], 0.0, 1.0)]
+    # collinear overlaps: the edge ends projected onto the segment
+    col = par & (rn > 0)
+    if col.any():
+        c = np.flatnonzero(col)
+        c = c[np.abs(un[c]) <= _COLLINEAR_M * rn[c]]  # distance of q from the segment's line
+        rr = rn[c] ** 2
+        for end in (qp[c], qp[c] + s[c]):
+            te = (end[:, 0] * r[c, 0] + end[:, 1] * r[c, 1]) / rr
+            inside = (te >= -eps) & (te <= 1 + eps)
+            out_s.append(sv[c][inside])
+            out_l.append(sl[c][inside])
+            out_t.append(np.clip(te[inside], 0.0, 1.0))
+    sv_all = np.concatenate(out_s)
+    t_all = np.concatenate(out_t)
+    m = table.cum[sv_all] + t_all * (table.cum[sv_all + 1] - table.cum[sv_all])
+    return np.concatenate(out_l), m

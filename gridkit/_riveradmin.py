@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
+from gridkit._linesplit import polygon_edges
 from gridkit.errors import InvalidLayerError
 from gridkit.layers import LEVELS
 from gridkit.validate import ValidationReport
@@ -23,9 +24,17 @@ class Tiling:
     geoms: np.ndarray  # metric polygons, same order
     level: str
     tree: shapely.STRtree
+    _edges: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Unique boundary segments ``(k, 4)`` of all areas (computed once)."""
+        if self._edges is None:
+            self._edges = polygon_edges(self.geoms)
+        return self._edges
 
 
 def finest_level(admin: gpd.GeoDataFrame) -> str:

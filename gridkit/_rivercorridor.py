@@ -28,34 +28,172 @@ def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]
     return xy, owner
 
 
-def _partition(avail, members, xy, owner, env):
-    """Split ``avail`` among ``members`` by nearest sample point (Voronoi)."""
+def _partition(avail, members, xy, rng, buffers):
+    """Split ``avail`` among ``members`` by nearest sample point (Voronoi).
+
+    Each reach keeps only the part of its Voronoi region inside its own buffer: the
+    regions are disjoint, so the units are too, and no union of all buffers is needed.
+    ``rng`` holds every reach's first and last sample index (samples sorted by reach).
+    """
     if len(members) == 1:
-        return [avail]
-    sel = np.isin(owner, members)
-    pts, who = xy[sel], owner[sel]
-    pts_r, first = np.unique(np.round(pts, 6), axis=0, return_index=True)
+        return [shapely.intersection(buffers[members[0]], avail)]
+    lo, hi = rng[members, 0], rng[members, 1]
+    cnt = hi - lo
+    idx = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    who = np.repeat(np.arange(len(members)), cnt)
+    pts_r, first = np.unique(np.round(xy[idx], 6), axis=0, return_index=True)
     who = who[first]
     if len(pts_r) < 2:
-        return [avail if m == who[0] else shapely.Polygon() for m in members]
+        return [
+            shapely.intersection(buffers[m], avail) if k == who[0] else shapely.Polygon()
+            for k, m in enumerate(members)
+        ]
+    mn = pts_r.min(axis=0) - 1.0
+    mx = pts_r.max(axis=0) + 1.0
+    env = shapely.box(mn[0], mn[1], mx[0], mx[1])
     cells = shapely.get_parts(
         shapely.voronoi_polygons(shapely.multipoints(pts_r), extend_to=env, ordered=True)
     )
     order = np.argsort(who, kind="stable")
     who_s, cells_s = who[order], cells[order]
-    bounds = np.searchsorted(who_s, members, side="left")
-    ends = np.searchsorted(who_s, members, side="right")
-    # one union per reach of the area (a loop over reaches of one area, each a GEOS call
-    # on an exact Voronoi coverage)
-    regions = np.array(
-        [
-            shapely.coverage_union_all(cells_s[s:e]) if e > s else shapely.Polygon()
-            for s, e in zip(bounds, ends, strict=True)
-        ],
-        dtype=object,
-    )
+    k = np.arange(len(members))
+    starts = np.searchsorted(who_s, k, side="left")
+    ends = np.searchsorted(who_s, k, side="right")
+    width = int((ends - starts).max())
+    grid = np.full((len(members), width), None, dtype=object)
+    col = np.arange(len(who_s)) - starts[who_s]
+    grid[who_s, col] = cells_s
+    # the cells are an exact coverage: dissolve per reach in one call, then clip each
+    # region to its own reach's buffer (small) before the area (prepared)
+    regions = shapely.coverage_union_all(grid, axis=1)
+    regions = shapely.intersection(regions, buffers[members])
     shapely.prepare(avail)
     return list(shapely.intersection(regions, avail))
+
+
+def _side(line, poly) -> str:
+    """``left`` or ``right``: the side of ``line`` (looking downstream) ``poly`` lies on."""
+    p = shapely.point_on_surface(poly)
+    m = shapely.line_locate_point(line, p)
+    length = line.length
+    d = min(1.0, length / 4.0)
+    a = shapely.line_interpolate_point(line, max(0.0, m - d))
+    b = shapely.line_interpolate_point(line, min(length, m + d))
+    cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x)
+    return "left" if cross > 0 else "right"
+
+
+def _merge_spill(own_units, zone, fmem, geoms):
+    """Give the spill ``zone`` (corridor of reaches ``fmem`` of other areas) to units.
+
+    A piece sharing an edge with a unit of this area merges into the unit sharing the
+    longest edge; other pieces are returned as extra units of their nearest reach.
+    Returns own units, extra geometries, their reaches, and the merged area.
+    """
+    parts = shapely.get_parts(zone)
+    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= _MIN_PART_M2)
+    parts = parts[keep]
+    if len(parts) == 0:
+        return own_units, [], [], 0.0
+    own = np.array(own_units, dtype=object)
+    target = np.full(len(parts), -1)
+    if len(own):
+        pi, ui = shapely.STRtree(own).query(parts, predicate="intersects")
+        if len(pi):
+            shared = shapely.length(shapely.intersection(shapely.boundary(parts[pi]), own[ui]))
+            ok = shared > 1e-6
+            pi, ui, shared = pi[ok], ui[ok], shared[ok]
+            order = np.lexsort((ui, -shared, pi))
+            pi, ui = pi[order], ui[order]
+            if len(pi):
+                first = np.r_[True, pi[1:] != pi[:-1]]
+                target[pi[first]] = ui[first]
+    merged_m2 = 0.0
+    for u in np.unique(target[target >= 0]):
+        sel = parts[target == u]
+        merged_m2 += float(shapely.area(sel).sum())
+        own_units[u] = shapely.union_all(np.r_[np.array([own[u]], dtype=object), sel])
+    loose = parts[target < 0]
+    if len(loose) == 0:
+        return own_units, [], [], merged_m2
+    # nearest reach of each loose piece; pieces of one reach form one unit
+    rep = shapely.point_on_surface(loose)
+    d = shapely.distance(rep[:, None], geoms[fmem][None, :])
+    near = fmem[np.argmin(d, axis=1)]
+    extra, extra_r = [], []
+    for r in np.unique(near):
+        sel = loose[near == r]
+        extra.append(shapely.union_all(sel) if len(sel) > 1 else sel[0])
+        extra_r.append(int(r))
+    return own_units, extra, extra_r, merged_m2
+
+
+def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list:
+    """Split a polygon into units of about equal shoreline (outline) <= the maximum.
+
+    The outline is cut into ``n`` equal arcs (the fewest with ``length / n`` at most
+    ``max_shoreline_m``); every point of the polygon goes to the arc holding its
+    nearest outline point (Voronoi of points along the outline), so each unit reaches
+    the shore along its own arc. Parts of a unit cut off from it (narrow necks) merge
+    into the neighbour sharing the longest edge: the units are single Polygons and
+    tile ``poly`` exactly.
+    """
+    ring = shapely.get_exterior_ring(poly)
+    length = float(shapely.length(ring))
+    n = int(max(np.ceil(length / max_shoreline_m - 1e-9), 1))
+    if n <= 1:
+        return [poly]
+    k = n * per_unit
+    m = (np.arange(k) + 0.5) * (length / k)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(ring, m))
+    group = np.arange(k) // per_unit
+    pts, first = np.unique(np.round(pts, 6), axis=0, return_index=True)
+    group = group[first]
+    env = shapely.envelope(shapely.buffer(shapely.envelope(poly), 1.0))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env, ordered=True)
+    )
+    order = np.argsort(group, kind="stable")
+    g_s, c_s = group[order], cells[order]
+    starts = np.searchsorted(g_s, np.arange(n), side="left")
+    width = int(np.bincount(g_s, minlength=n).max())
+    grid = np.full((n, width), None, dtype=object)
+    grid[g_s, np.arange(len(g_s)) - starts[g_s]] = c_s
+    regions = shapely.coverage_union_all(grid, axis=1)
+    shapely.prepare(poly)
+    pieces = shapely.intersection(regions, poly)
+    # keep the largest polygon of each unit; give stray parts to the best neighbour
+    parts, idx = shapely.get_parts(pieces, return_index=True)
+    poly_parts = shapely.get_type_id(parts) == 3
+    parts, idx = parts[poly_parts], idx[poly_parts]
+    area = shapely.area(parts)
+    order = np.lexsort((-area, idx))
+    parts, idx = parts[order], idx[order]
+    main = np.r_[True, idx[1:] != idx[:-1]]
+    units = {int(i): g for i, g in zip(idx[main], parts[main], strict=True)}
+    for g in parts[~main]:
+        keys = list(units)
+        shared = shapely.length(
+            shapely.intersection(shapely.boundary(g), np.array([units[u] for u in keys]))
+        )
+        best = keys[int(np.argmax(shared))]
+        units[best] = shapely.union(units[best], g)
+    out = []
+    for u in sorted(units):
+        g = units[u]
+        if shapely.get_type_id(g) != 3:  # a union that still touches at a point only
+            g = _polygonal_one(g)
+        out.append(g)
+    return out
+
+
+def _polygonal_one(g):
+    """One Polygon from a (Multi)Polygon made of touching parts: repair by a zero buffer."""
+    fixed = shapely.buffer(g, 0)
+    if shapely.get_type_id(fixed) == 3:
+        return fixed
+    parts = shapely.get_parts(fixed)
+    return parts[int(np.argmax(shapely.area(parts)))]
 
 
 def corridor_units(
@@ -66,6 +204,7 @@ def corridor_units(
     water_bodies: gpd.GeoDataFrame | None,
     version: int,
     report: ValidationReport,
+    max_shoreline_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Units for the reaches (and water bodies), all in the reaches' metric CRS."""
     geoms = np.asarray(reaches.geometry.array)
@@ -91,6 +230,21 @@ def corridor_units(
     mem_r, mem_a, mem_b = mem_r[order], mem_a[order], mem_b[order]
 
     xy, owner = _samples(geoms, corridor_m / 2.0)
+    rng = np.zeros((len(geoms), 2), dtype=np.int64)
+    cnt = np.bincount(owner, minlength=len(geoms))
+    rng[:, 1] = np.cumsum(cnt)
+    rng[:, 0] = rng[:, 1] - cnt
+
+    # reaches whose corridor reaches into an area they are not members of (spill)
+    fr, fa = tiling.tree.query(buffers, predicate="intersects")
+    member_key = set(zip(mem_r.tolist(), mem_a.tolist(), strict=True))
+    foreign = np.array(
+        [(r, a) not in member_key for r, a in zip(fr.tolist(), fa.tolist(), strict=True)],
+        dtype=bool,
+    )
+    fr, fa = fr[foreign], fa[foreign]
+    order = np.lexsort((fr, fa))
+    fr, fa = fr[order], fa[order]
 
     wb_geoms = wb_ids = None
     wb_tree = None
@@ -99,36 +253,77 @@ def corridor_units(
         wb_ids = water_bodies["water_body_id"].astype(str).to_numpy()
         wb_tree = shapely.STRtree(wb_geoms)
 
-    out_geom, out_r, out_a, out_bank = [], [], [], []
-    areas, starts = np.unique(mem_a, return_index=True)
-    ends = np.r_[starts[1:], len(mem_a)]
+    out_geom, out_r, out_a, out_bank, out_spill = [], [], [], [], []
+    spill_rows = []  # (area, m2) of standalone spill units, for the report
+    merged_m2 = 0.0
+    areas = np.union1d(mem_a, fa)
+    m_lo = np.searchsorted(mem_a, areas, side="left")
+    m_hi = np.searchsorted(mem_a, areas, side="right")
+    f_lo = np.searchsorted(fa, areas, side="left")
+    f_hi = np.searchsorted(fa, areas, side="right")
     # a loop over areas: each step is vectorised GEOS work on the reaches of one area
-    for a, s, e in zip(areas, starts, ends, strict=True):
+    for a, s, e, fs, fe in zip(areas, m_lo, m_hi, f_lo, f_hi, strict=True):
         area_geom = tiling.geoms[a]
         members, banks = mem_r[s:e], mem_b[s:e]
-        water = None
+        base = area_geom
         if wb_tree is not None:
             near = wb_tree.query(area_geom, predicate="intersects")
             if len(near):
-                water = shapely.union_all(wb_geoms[near])
+                base = shapely.difference(area_geom, shapely.union_all(wb_geoms[near]))
+        own_units: list = []
+        own_rows: list = []
+        ranks = np.unique(rank[members])
         claimed = None
-        for rk in np.unique(rank[members]):
+        for t, rk in enumerate(ranks):
             sel = rank[members] == rk
             mem, bk = members[sel], banks[sel]
-            avail = shapely.intersection(shapely.union_all(buffers[mem]), area_geom)
-            if water is not None:
-                avail = shapely.difference(avail, water)
-            if claimed is not None:
-                avail = shapely.difference(avail, claimed)
+            avail = base if claimed is None else shapely.difference(base, claimed)
             if shapely.is_empty(avail):
                 continue
-            claimed = avail if claimed is None else shapely.union(claimed, avail)
-            env = shapely.buffer(shapely.envelope(avail), corridor_m)
-            regions = _partition(avail, mem, xy, owner, env)
-            out_geom += regions
-            out_r.append(mem)
-            out_a.append(np.full(len(mem), a))
-            out_bank.append(bk)
+            regions = _partition(avail, mem, xy, rng, buffers)
+            if t + 1 < len(ranks) or fe > fs:
+                got = shapely.union_all(np.array(regions, dtype=object))
+                claimed = got if claimed is None else shapely.union(claimed, got)
+            own_units += regions
+            own_rows += [(r, b) for r, b in zip(mem, bk, strict=True)]
+        if fe > fs:
+            # corridor of reaches of neighbouring areas spilling into this one
+            fmem = fr[fs:fe]
+            avail = base if claimed is None else shapely.difference(base, claimed)
+            if not shapely.is_empty(avail):
+                zone = shapely.intersection(shapely.union_all(buffers[fmem]), avail)
+                own_units, extra, extra_r, m2 = _merge_spill(own_units, zone, fmem, geoms)
+                merged_m2 += m2
+                for g, r in zip(extra, extra_r, strict=True):
+                    out_geom.append(g)
+                    out_r.append(np.array([r]))
+                    out_a.append(np.array([a]))
+                    out_bank.append(np.array([_side(geoms[r], g)], dtype=object))
+                    out_spill.append(np.array([True]))
+                    spill_rows.append((a, float(shapely.area(g))))
+        if own_units:
+            out_geom += own_units
+            out_r.append(np.array([r for r, _ in own_rows], dtype=np.int64))
+            out_a.append(np.full(len(own_rows), a))
+            out_bank.append(np.array([b for _, b in own_rows], dtype=object))
+            out_spill.append(np.zeros(len(own_rows), dtype=bool))
+    if merged_m2 > 0:
+        report.figures["corridor_spill_merged_m2"] = merged_m2
+    if spill_rows:
+        sp = pd.DataFrame(spill_rows, columns=["a", "m2"]).groupby("a")["m2"].agg(["sum", "size"])
+        sp = sp[sp["sum"] >= _MIN_PART_M2]
+        if len(sp):
+            codes = tiling.codes[sp.index.to_numpy()]
+            detail = ", ".join(f"{c} {v:,.0f} m²" for c, v in zip(codes, sp["sum"], strict=True))
+            report.add(
+                "corridor_spill",
+                f"the corridor of {int(sp['size'].sum())} reach(es) spills into areas where "
+                "it touches no unit of that area; each spill became a unit of the area it "
+                f"lies in, attached to its nearest reach (id REACH@AREA): {detail}.",
+                rows=list(codes),
+                severity="warning",
+            )
+            report.figures["corridor_spill_m2"] = float(sp["sum"].sum())
 
     cols = [
         "unit_id",
@@ -147,6 +342,7 @@ def corridor_units(
         r = np.concatenate(out_r)
         a = np.concatenate(out_a)
         bank = np.concatenate(out_bank)
+        is_spill = np.concatenate(out_spill)
         parts, idx = shapely.get_parts(g, return_index=True)
         poly = shapely.get_type_id(parts) == 3
         parts, idx = parts[poly], idx[poly]
@@ -158,7 +354,11 @@ def corridor_units(
         i = df["i"].to_numpy()
         suffix = np.where(bank[i] == "left", "-L", np.where(bank[i] == "right", "-R", ""))
         part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
-        unit_id = rid[r[i]].astype(str) + suffix + part_sfx
+        unit_id = np.where(
+            is_spill[i],
+            rid[r[i]].astype(str) + "@" + tiling.codes[a[i]].astype(str) + part_sfx,
+            rid[r[i]].astype(str) + suffix + part_sfx,
+        )
         frames.append(
             pd.DataFrame(
                 {
@@ -168,14 +368,15 @@ def corridor_units(
                     "reach_id": rid[r[i]],
                     "admin_code": tiling.codes[a[i]].astype(object),
                     "bank": bank[i],
-                    "length_m": reaches["length_m"].to_numpy()[r[i]],
+                    # spill units carry no river length (their reach is counted once)
+                    "length_m": np.where(is_spill[i], 0.0, reaches["length_m"].to_numpy()[r[i]]),
                     "area_m2": df["area_m2"].to_numpy(),
                     "version": version,
                     "geometry": df["geometry"].to_numpy(),
                 }
             )
         )
-        multi = df.loc[df["part"] > 1, "i"].unique()
+        multi = df.loc[(df["part"] > 1) & ~is_spill[df["i"].to_numpy()], "i"].unique()
         if len(multi):
             ids = sorted(set(rid[r[multi]]))
             report.add(
@@ -187,7 +388,7 @@ def corridor_units(
                 severity="warning",
             )
         have = np.zeros(len(rid), dtype=bool)
-        have[r[i]] = True
+        have[r[i][~is_spill[i]]] = True
     else:
         have = np.zeros(len(rid), dtype=bool)
     if (~have).any():
@@ -209,10 +410,28 @@ def corridor_units(
         df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts), "geometry": parts})
         df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
         df["part"] = df.groupby("i").cumcount() + 1
+        part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
+        if max_shoreline_m is not None:
+            long = shapely.length(shapely.get_exterior_ring(df["geometry"].to_numpy()))
+            long = long > max_shoreline_m * (1 + 1e-9)
+            if long.any():
+                rows = []
+                for j, (g, sfx, is_long) in enumerate(
+                    zip(df["geometry"].to_numpy(), part_sfx, long, strict=True)
+                ):
+                    if not is_long:
+                        rows.append((j, g, sfx))
+                        continue
+                    for n, piece in enumerate(split_by_shoreline(g, max_shoreline_m), 1):
+                        rows.append((j, piece, f"{sfx}-s{n:02d}"))
+                sel = np.array([r[0] for r in rows])
+                df = df.iloc[sel].reset_index(drop=True)
+                df["geometry"] = np.array([r[1] for r in rows], dtype=object)
+                df["area_m2"] = shapely.area(df["geometry"].to_numpy())
+                part_sfx = np.array([r[2] for r in rows], dtype=object)
         i = df["i"].to_numpy()
         code = tiling.codes[ai[i]]
         wid = wb_ids[wi[i]]
-        part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
         frames.append(
             pd.DataFrame(
                 {

@@ -5,7 +5,10 @@ and, if asked, at confluences; each piece is divided into the fewest equal reach
 longer than ``max_length_m``. Where a river *is* the boundary between two areas it
 stays one boundary reach with one unit per bank (左右岸). Every reach gets a corridor
 unit: the corridor (``corridor_m`` each side) shared by nearest reach within each
-area, main stems before tributaries, water bodies before rivers.
+area, main stems before tributaries, water bodies before rivers. Corridor spilling
+into a neighbouring area joins the unit there it shares an edge with; where it
+touches none it becomes a unit of that area attached to its nearest reach
+(``REACH@AREA``, reported as ``corridor_spill``), so no corridor is dropped.
 
 All measuring happens in the local metric CRS (:func:`gridkit.crs.local_metric_crs`);
 the split itself is one numpy pass over cumulative vertex distances
@@ -31,7 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._linesplit import LineTable, equal_breaks
+from gridkit._linesplit import LineTable, crossing_measures, equal_breaks
 from gridkit._riveradmin import Tiling, clean_tiling
 from gridkit._rivernet import Network, prepare_network
 from gridkit.crs import local_metric_crs
@@ -42,7 +45,6 @@ from gridkit.validate import ValidationReport
 __all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]
 
 _EPS = 1e-6  # metres: measures closer than this are the same cut
-_CHUNK = 16  # segments per chunk when intersecting rivers with area boundaries
 
 
 @dataclass
@@ -116,7 +118,14 @@ def _drop_zero_length(rivers, report):
 
 
 def _check_inputs(
-    rivers, admin_areas, water_bodies, max_length_m, min_length_m, corridor_m, report
+    rivers,
+    admin_areas,
+    water_bodies,
+    max_length_m,
+    min_length_m,
+    corridor_m,
+    report,
+    max_shoreline_m=None,
 ):
     if not (np.isfinite(max_length_m) and max_length_m > 0):
         raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
@@ -124,6 +133,10 @@ def _check_inputs(
         raise GridkitError(
             f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
             f"({max_length_m!r})."
+        )
+    if max_shoreline_m is not None and not (np.isfinite(max_shoreline_m) and max_shoreline_m > 0):
+        raise GridkitError(
+            f"max_shoreline_m must be a positive number of metres or None, got {max_shoreline_m!r}."
         )
     if corridor_m is not None and not (np.isfinite(corridor_m) and corridor_m > 0):
         raise GridkitError(
@@ -161,6 +174,7 @@ def split_rivers(
     boundary_min_m: float | None = None,
     snap_m: float = 10.0,
     version: int = 1,
+    max_shoreline_m: float | None = None,
 ) -> RiverSplit:
     """Split rivers into reaches at admin boundaries and by length, with corridor units.
 
@@ -200,6 +214,11 @@ def split_rivers(
         Gaps in the admin tiling thinner than twice this are filled.
     version
         Written to the units' ``version`` column.
+    max_shoreline_m
+        Water-body units whose outline (shoreline, plus the admin boundary where an
+        area cuts the water body) is longer than this are split into the fewest units
+        of about equal outline not longer than it (ids ``...-s01``, ``-s02``, ...);
+        each is one Polygon and together they tile the water body exactly.
 
     Returns
     -------
@@ -229,7 +248,14 @@ def split_rivers(
     """
     report = ValidationReport()
     rivers, admin_areas, water_bodies = _check_inputs(
-        rivers, admin_areas, water_bodies, max_length_m, min_length_m, corridor_m, report
+        rivers,
+        admin_areas,
+        water_bodies,
+        max_length_m,
+        min_length_m,
+        corridor_m,
+        report,
+        max_shoreline_m,
     )
     out_crs = rivers.crs
     metric = local_metric_crs(rivers)
@@ -277,6 +303,7 @@ def split_rivers(
             water_bodies=wb_m,
             version=version,
             report=report,
+            max_shoreline_m=max_shoreline_m,
         )
     else:
         units = gpd.GeoDataFrame(
@@ -310,27 +337,9 @@ def _intervals(
     consecutive intervals with the same area merged.
     """
     n_parts = len(parts)
-    # Chunks of a few segments keep the spatial index tight and every GEOS call small:
-    # long rivers against whole polygons cost far more than many short pieces.
-    nseg = np.diff(table.offsets) - 1
-    nch = np.maximum(np.ceil(nseg / _CHUNK), 1).astype(np.int64)
-    ch_part = np.repeat(np.arange(n_parts), nch)
-    ch_i = np.arange(nch.sum()) - np.repeat(np.cumsum(nch) - nch, nch)
-    v0 = table.offsets[ch_part] + ch_i * _CHUNK
-    v1 = np.minimum(v0 + _CHUNK, table.offsets[ch_part + 1] - 1)
-    nv = v1 - v0 + 1
-    vid = np.repeat(v0, nv) + (np.arange(nv.sum()) - np.repeat(np.cumsum(nv) - nv, nv))
-    chunks = shapely.linestrings(table.coords[vid], indices=np.repeat(np.arange(len(v0)), nv))
-    bnd = shapely.boundary(tiling.geoms)
-    bi, ci = shapely.STRtree(chunks).query(bnd, predicate="intersects")
-    cuts = shapely.intersection(chunks[ci], bnd[bi])
-    pts, idx = shapely.get_coordinates(cuts, return_index=True)
-    c = ci[idx]
-    cut_part = ch_part[c]
-    if len(pts):
-        m = table.cum[v0[c]] + shapely.line_locate_point(chunks[c], shapely.points(pts))
-    else:
-        m = np.empty(0)
+    # one vectorised pass over segment pairs (river segment x unique boundary edge):
+    # no GEOS overlay per river/boundary pair
+    cut_part, m = crossing_measures(table, tiling.edges)
     lengths = table.lengths
     part_all = np.concatenate([cut_part, np.arange(n_parts), np.arange(n_parts)])
     m_all = np.concatenate([m, np.zeros(n_parts), lengths])

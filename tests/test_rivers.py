@@ -450,3 +450,148 @@ def test_real_xiang_river(zhuzhou):
     ug = np.asarray(units.to_crs(metric).geometry.array)
     assert shapely.area(shapely.union_all(ug)) == pytest.approx(shapely.area(ug).sum(), rel=1e-6)
     assert units["unit_id"].is_unique
+
+
+# ----------------------------------------------------------------------------- crossings
+
+
+def test_crossing_measures_match_geos_including_collinear():
+    from gridkit._linesplit import crossing_measures, polygon_edges
+
+    adm = voronoi_tiling(5, 12)
+    edges = polygon_edges(np.asarray(adm.geometry.array))
+    lines = [random_river(s) for s in range(6)]
+    # one line running along a boundary edge for a while (collinear overlap)
+    e = edges[len(edges) // 2]
+    d = (e[2:] - e[:2]) / 4
+    lines.append(
+        LineString([e[:2] - d + (0, 300), e[:2] + d, e[:2] + 3 * d, e[:2] + 3 * d + (300, 0)])
+    )
+    t = LineTable.from_lines(lines)
+    line, m = crossing_measures(t, edges)
+    bnd = shapely.union_all(shapely.boundary(np.asarray(adm.geometry.array)))
+    for i, g in enumerate(lines):
+        parts = shapely.get_parts(shapely.line_merge(shapely.intersection(g, bnd)))
+        if len(parts) and shapely.get_type_id(parts[0]) == 7:
+            parts = shapely.get_parts(parts[0])
+        ends = [shapely.get_point(p, 0) for p in parts if p.geom_type == "LineString"]
+        ends += [shapely.get_point(p, -1) for p in parts if p.geom_type == "LineString"]
+        pts = shapely.get_coordinates([p for p in parts if p.geom_type == "Point"] + ends)
+        want = np.sort(shapely.line_locate_point(g, shapely.points(pts)))
+        got = np.sort(m[line == i])
+        # every GEOS meeting point is found (extra points at vertices are harmless)
+        for w in want:
+            assert np.min(np.abs(got - w)) < 1e-6
+
+
+# ----------------------------------------------------------------------------- spill
+
+
+def test_corridor_spill_into_neighbour_is_not_dropped():
+    # the river stays 30 m west of the border (x = X0 + 10 km) for 300 m: its corridor
+    # spills 20 m into the east square, where the river has no reach
+    adm = two_squares()
+    bx = X0 + 10_000
+    line = LineString(
+        [
+            (X0 + 2000, Y0 + 5000),
+            (bx - 400, Y0 + 5000),
+            (bx - 30, Y0 + 5400),
+            (bx - 30, Y0 + 5700),
+            (bx - 400, Y0 + 6100),
+            (X0 + 2000, Y0 + 6100),
+        ]
+    )
+    result = quiet_split(rivers([line]), adm, max_length_m=2000, corridor_m=50)
+    reaches, units = result
+    assert not reaches["boundary"].any() and set(reaches["admin_code"]) == {"430202001"}
+    zone = shapely.intersection(shapely.buffer(line, 50), shapely.union_all(adm.geometry.array))
+    ug = np.asarray(units.geometry.array)
+    assert shapely.area(shapely.difference(zone, shapely.union_all(ug))) < 1.0
+    assert shapely.area(shapely.union_all(ug)) == pytest.approx(shapely.area(ug).sum(), rel=1e-9)
+    spill = units[units["admin_code"] == "430202002"]
+    assert len(spill) == 1
+    s = spill.iloc[0]
+    assert s["unit_id"] == f"{s['reach_id']}@430202002"
+    assert s["reach_id"] in set(reaches["reach_id"]) and s["length_m"] == 0
+    # flowing north along the border, the east square is on the right bank
+    assert s["bank"] == "right"
+    assert s["area_m2"] == pytest.approx(
+        shapely.area(shapely.difference(zone, adm.geometry.iloc[0])), rel=1e-3
+    )
+    assert "corridor_spill" in {p.code for p in result.report.problems}
+    # every unit lies in its own area
+    areas = adm.set_index("admin_code").geometry
+    own = np.asarray(areas.loc[units["admin_code"]].array)
+    assert (shapely.area(shapely.difference(ug, shapely.buffer(own, 1e-6))) < 1e-3).all()
+
+
+def test_crossing_corridor_triangles_merge_into_own_units():
+    # an oblique crossing: the bits of corridor beyond the cut join the first unit on
+    # the other side instead of being lost or becoming slivers
+    line = LineString([(X0 + 6000, Y0 + 2000), (X0 + 14_000, Y0 + 8000)])
+    result = quiet_split(rivers([line]), two_squares(), max_length_m=20_000, corridor_m=50)
+    _, units = result
+    assert len(units) == 2 and "corridor_spill" not in {p.code for p in result.report.problems}
+    zone = shapely.buffer(line, 50)
+    ug = np.asarray(units.geometry.array)
+    assert shapely.area(shapely.union_all(ug)) == pytest.approx(shapely.area(zone), rel=1e-6)
+    assert shapely.area(shapely.union_all(ug)) == pytest.approx(shapely.area(ug).sum(), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- shoreline
+
+
+def _lake_frame(geom, wid="W1"):
+    return gpd.GeoDataFrame(
+        {"water_body_id": [wid], "name": ["湖"], "kind": ["lake"]}, geometry=[geom], crs=UTM
+    )
+
+
+@pytest.mark.parametrize("shape", ["box", "blob", "ring"])
+def test_large_water_body_split_by_shoreline(shape):
+    c = Point(X0 + 5000, Y0 + 5000)
+    if shape == "box":
+        lake = box(X0 + 3000, Y0 + 4000, X0 + 7000, Y0 + 6000)
+    elif shape == "blob":
+        ang = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+        r = 1500 + 600 * np.sin(3 * ang) + 200 * np.cos(7 * ang)
+        lake = shapely.Polygon(np.c_[c.x + r * np.cos(ang), c.y + r * np.sin(ang)])
+    else:  # an island in the lake
+        lake = shapely.difference(c.buffer(2000), c.buffer(500))
+    line = LineString([(X0 + 1000, Y0 + 9000), (X0 + 9000, Y0 + 9000)])
+    shore = lake.exterior.length
+    result = quiet_split(
+        rivers([line]),
+        two_squares(),
+        max_length_m=2000,
+        water_bodies=_lake_frame(lake),
+        max_shoreline_m=3000,
+    )
+    w = result.units[result.units["kind"] == "water_body"]
+    n = int(np.ceil(shore / 3000))
+    assert len(w) == n
+    assert w["unit_id"].tolist() == [f"430202001-W1-s{i:02d}" for i in range(1, n + 1)]
+    g = np.asarray(w.geometry.array)
+    assert (shapely.get_type_id(g) == 3).all()  # one Polygon each
+    # exact tiling: same area, no overlaps, nothing outside
+    assert shapely.area(g).sum() == pytest.approx(lake.area, rel=1e-9)
+    assert shapely.area(shapely.union_all(g)) == pytest.approx(lake.area, rel=1e-9)
+    assert shapely.area(shapely.difference(shapely.union_all(g), lake)) < 1e-3
+    # roughly equal shoreline each, none much above the maximum
+    shore_band = shapely.buffer(lake.exterior, 1e-3)
+    own_shore = shapely.length(shapely.intersection(shapely.boundary(g), shore_band))
+    assert own_shore.sum() == pytest.approx(shore, rel=1e-3)
+    assert own_shore.max() <= 3000 * 1.1
+    assert own_shore.min() >= shore / n * 0.75
+    # small water bodies stay whole; the option is checked
+    small = quiet_split(
+        rivers([line]),
+        two_squares(),
+        max_length_m=2000,
+        water_bodies=_lake_frame(lake),
+        max_shoreline_m=1e6,
+    )
+    assert (small.units["kind"] == "water_body").sum() == 1
+    with pytest.raises(GridkitError):
+        split_rivers(rivers([line]), two_squares(), max_length_m=2000, max_shoreline_m=0)
