@@ -59,6 +59,14 @@ def split_rivers_cmd(
     no_confluences: Annotated[
         bool, typer.Option("--no-confluences", help="Do not cut at confluences.")
     ] = False,
+    max_shoreline: Annotated[
+        float | None,
+        typer.Option(
+            "--max-shoreline",
+            min=1.0,
+            help="Split water bodies with a longer outline into equal parts (m).",
+        ),
+    ] = None,
     crs: CrsOption = None,
 ) -> None:
     """Split rivers into reaches and corridor units; writes layers reaches and units."""
@@ -83,6 +91,7 @@ def split_rivers_cmd(
         water_bodies=wb,
         outlet=pt,
         split_at_confluences=not no_confluences,
+        max_shoreline_m=max_shoreline,
     )
     write_output({"reaches": result.reaches, "units": result.units}, output)
     r = result.reaches
