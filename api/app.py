@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from api import errors, features, pages
+from api import errors, features, pages, writes
 from api.settings import Settings
 from gridkit import __version__
 from gridkit.store import open_store
@@ -50,4 +50,5 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
 
     app.include_router(features.router)
     app.include_router(pages.router)
+    app.include_router(writes.router)
     return app

@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     )
     default_limit: int = Field(100, ge=1, le=10_000)
     max_limit: int = Field(10_000, ge=1)
-    max_body_bytes: int = Field(1_000_000, description="Largest accepted request body.")
+    max_body_bytes: int = Field(
+        8_000_000, description="Largest accepted request body (photos included)."
+    )
+    max_upload_bytes: int = Field(5_000_000, description="Largest evidence photo.")
     collections: tuple[str, ...] = (
         "units",
         "reaches",

@@ -165,7 +165,20 @@ class GeoPackageStore(Store):
         return df
 
     def append(self, layer: str, rows: pd.DataFrame) -> None:
+        """Append rows (one transaction); columns the layer lacks are added first."""
+        if len(rows) == 0:
+            return
         with self._lock:
+            if layer in self.layers():
+                have = {str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]}
+                geom = getattr(rows, "_geometry_column_name", None)
+                missing = [c for c in rows.columns if c != geom and str(c) not in have]
+                if missing:
+                    with self._connect() as con:
+                        for col in missing:
+                            con.execute(
+                                f'ALTER TABLE "{layer}" ADD COLUMN "{col}" {_sql_type(rows[col])}'
+                            )
             write_layer(rows, self.path, layer, append=True)
             self._bump(layer)
 
@@ -289,6 +302,19 @@ def _register_gpkg_functions(con: sqlite3.Connection) -> None:
     )
     for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
         con.create_function(name, 1, _bound(i), deterministic=True)
+
+
+def _sql_type(values: pd.Series) -> str:
+    """GeoPackage column type for a new column (GDAL reads these declared types)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return "INTEGER"
+    if pd.api.types.is_float_dtype(values.dtype):
+        return "REAL"
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return "DATETIME"
+    return "TEXT"
 
 
 def _sql_value(value: Any) -> Any:

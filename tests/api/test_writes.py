@@ -1,0 +1,283 @@
+"""Field writes: reports (create, de-duplicate, lifecycle, evidence) and patrols."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from api import create_app
+from gridkit.crs import wgs84_to_gcj02
+from gridkit.io import write_layer
+from gridkit.store import open_store
+from tests.api.conftest import make_workspace
+
+# unit 430202001001-000 is the cell 113.000..113.009 E, 27.700..27.709 N
+INSIDE = (113.004, 27.704)
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws.gpkg", n=50)
+    write_layer(
+        pd.DataFrame(
+            {
+                "unit_id": ["430202001001-000", "430203001001-001"],
+                "worker_id": ["W1", "W2"],
+                "role": "grid_worker",
+            }
+        ),
+        ws,
+        "assignments",
+    )
+    write_layer(
+        pd.DataFrame(
+            {
+                "department_id": ["D1", "D2"],
+                "name": ["荷塘区城管局", "水利局"],
+                "admin_code": ["430202", "430200"],
+                "categories": ["street_light;road_damage", "floating_garbage,encroachment"],
+            }
+        ),
+        ws,
+        "departments",
+    )
+    admin = gpd.GeoDataFrame(
+        {
+            "admin_code": ["430200"],
+            "name": ["株洲市"],
+            "level": ["city"],
+            "parent_code": ["430000"],
+        },
+        geometry=[shapely.box(112.99, 27.69, 113.26, 27.8)],
+        crs=4326,
+    )
+    write_layer(admin, ws, "admin_areas")
+    store = open_store(ws)
+    keys = {
+        "w1": store.add_key("张三", role="worker", worker_id="W1")[0],
+        "w2": store.add_key("李四", role="worker", worker_id="W2")[0],
+        "sup": store.add_key("王主任", role="supervisor", worker_id="S1")[0],
+        "sup2": store.add_key("赵主任", role="supervisor", worker_id="S2")[0],
+        "viewer": store.add_key("看", role="viewer")[0],
+        "far": store.add_key("外区", role="supervisor", scope="430281")[0],
+    }
+    return ws, TestClient(create_app(workspace=ws)), keys
+
+
+def h(key: str, **extra: str) -> dict[str, str]:
+    return {"X-API-Key": key, **extra}
+
+
+def report(**kw) -> dict:
+    body = {
+        "category": "street_light",
+        "description": "路灯不亮 <b>",
+        "source": "patrol",
+        "lon": INSIDE[0],
+        "lat": INSIDE[1],
+    }
+    body.update(kw)
+    return body
+
+
+def test_post_report_is_located_handed_over_and_due(setup) -> None:
+    ws, client, keys = setup
+    r = client.post("/reports", json=report(), headers=h(keys["w1"]))
+    assert r.status_code == 201, r.text
+    f = r.json()
+    p = f["properties"]
+    assert p["unit_id"] == "430202001001-000"
+    assert p["status"] == "assigned"
+    assert p["lead_department_id"] == "D1"
+    assert p["assignee_id"] == "W1"
+    assert p["due_at"] is not None
+    assert p["description"] == "路灯不亮 <b>"  # stored as given; escaped where rendered
+    assert r.headers["location"] == f"/collections/reports/items/{f['id']}"
+    events = open_store(ws).read("report_events")
+    assert list(events.loc[events["report_id"] == f["id"], "to_status"]) == ["reported", "assigned"]
+
+
+def test_geojson_feature_body_and_gcj02_datum(setup) -> None:
+    _, client, keys = setup
+    glon, glat = wgs84_to_gcj02(*INSIDE)
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [float(glon), float(glat)]},
+        "properties": {"category": "street_light", "source": "patrol", "crs": "gcj02"},
+    }
+    r = client.post("/reports", json=feature, headers=h(keys["w1"]))
+    assert r.status_code == 201, r.text
+    lon, lat = r.json()["geometry"]["coordinates"]
+    assert abs(lon - INSIDE[0]) < 1e-5 and abs(lat - INSIDE[1]) < 1e-5
+
+
+def test_duplicate_is_linked_not_handed_over_twice(setup) -> None:
+    _, client, keys = setup
+    first = client.post("/reports", json=report(), headers=h(keys["w1"])).json()
+    second = client.post(
+        "/reports", json=report(lon=INSIDE[0] + 0.0001), headers=h(keys["w1"])
+    ).json()
+    assert second["properties"]["duplicate_of"] == first["id"]
+    assert second["properties"]["status"] == "reported"
+
+
+def test_idempotency_key_creates_nothing_twice(setup) -> None:
+    ws, client, keys = setup
+    hdr = h(keys["w1"], **{"Idempotency-Key": "phone-42-001"})
+    a = client.post("/reports", json=report(), headers=hdr)
+    b = client.post("/reports", json=report(), headers=hdr)
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] == b.json()["id"]
+    assert b.headers.get("idempotent-replay") == "true"
+    reports = open_store(ws).read("reports")
+    assert (reports["idempotency_key"] == "phone-42-001").sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (report(category="ufo"), 400, "unknown report categories"),
+        (report(lon=120.0, lat=30.0), 422, "outside the service area"),
+        (report(lon=None, lat=None), 400, "admin_code or unit_id"),
+        (report(lat=None), 400, "both lon and lat"),
+        (report(description="x" * 2001), 400, "description"),
+        (report(lon=500), 400, "lon"),
+        ({**report(), "extra": 1}, 400, "extra"),
+    ],
+)
+def test_bad_reports_are_clear_400s(setup, body, status, words) -> None:
+    _, client, keys = setup
+    r = client.post("/reports", json=body, headers=h(keys["sup"]))
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert words in r.json()["detail"]
+
+
+def test_hotline_report_with_admin_code_only(setup) -> None:
+    _, client, keys = setup
+    r = client.post(
+        "/reports",
+        json=report(lon=None, lat=None, source="hotline", admin_code="430202001001"),
+        headers=h(keys["sup"]),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["geometry"] is None
+    assert r.json()["properties"]["admin_code"] == "430202001001"
+
+
+def test_roles_and_scope_on_reports(setup) -> None:
+    _, client, keys = setup
+    assert client.post("/reports", json=report(), headers=h(keys["viewer"])).status_code == 403
+    # W2's unit is elsewhere: workers write only on their own units
+    r = client.post("/reports", json=report(), headers=h(keys["w2"]))
+    assert r.status_code == 403 and "own units" in r.json()["detail"]
+    r = client.post("/reports", json=report(), headers=h(keys["far"]))
+    assert r.status_code == 403 and "outside your scope" in r.json()["detail"]
+
+
+def test_lifecycle_over_http(setup) -> None:
+    ws, client, keys = setup
+    rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
+    url = f"/reports/{rid}"
+    assert (
+        client.patch(url, json={"status": "in_progress"}, headers=h(keys["w1"])).status_code == 200
+    )
+    # the worker cannot close; another worker cannot touch it
+    assert client.patch(url, json={"status": "closed"}, headers=h(keys["w1"])).status_code == 403
+    assert client.patch(url, json={"status": "resolved"}, headers=h(keys["w2"])).status_code == 403
+    # resolving needs before/after evidence (street lights: see rules/reports.toml)
+    photo = b"\xff\xd8\xff\xe0" + b"0" * 100
+    ev = [
+        client.post(
+            f"{url}/evidence?kind={k}",
+            files={"photo": ("p.jpg", photo, "image/jpeg")},
+            headers=h(keys["w1"]),
+        ).json()["evidence"]
+        for k in ("before", "after")
+    ]
+    r = client.patch(
+        url, json={"status": "resolved", "evidence": ";".join(ev)}, headers=h(keys["w1"])
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["status"] == "resolved"
+    # invalid transition is a clear 400, not a 500
+    bad = client.patch(url, json={"status": "in_progress"}, headers=h(keys["sup"]))
+    assert bad.status_code == 400 and "resolved" in bad.json()["detail"]
+    ok = client.patch(url, json={"status": "verified"}, headers=h(keys["sup"]))
+    assert ok.status_code == 200, ok.text
+    events = open_store(ws).read("report_events")
+    assert list(events.loc[events["report_id"] == rid, "to_status"]) == [
+        "reported",
+        "assigned",
+        "in_progress",
+        "resolved",
+        "verified",
+    ]
+
+
+def test_evidence_limits(setup) -> None:
+    _, client, keys = setup
+    rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
+    r = client.post(
+        f"/reports/{rid}/evidence",
+        files={"photo": ("x.exe", b"MZ....", "image/jpeg")},
+        headers=h(keys["w1"]),
+    )
+    assert r.status_code == 415
+    big = b"\xff\xd8\xff" + b"0" * 6_000_000
+    r = client.post(
+        f"/reports/{rid}/evidence",
+        files={"photo": ("b.jpg", big, "image/jpeg")},
+        headers=h(keys["w1"]),
+    )
+    assert r.status_code == 413
+
+
+def fixes(n: int = 40, lon0: float = 113.001, step: float = 0.0002) -> list[dict]:
+    t0 = pd.Timestamp("2026-05-01T01:00:00Z")
+    return [
+        {
+            "lon": lon0 + i * step,
+            "lat": 27.704,
+            "t": (t0 + pd.Timedelta(minutes=i)).isoformat(),
+            "accuracy_m": 5.0,
+        }
+        for i in range(n)
+    ]
+
+
+def test_post_patrol_and_offline_batch_retry(setup) -> None:
+    ws, client, keys = setup
+    r = client.post(
+        "/patrols", json={"patrol_id": "W1-20260501-1", "points": fixes()}, headers=h(keys["w1"])
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["created"][0]["patrol_id"] == "W1-20260501-1"
+    batch = {
+        "patrols": [
+            {"patrol_id": "W1-20260501-1", "points": fixes()},
+            {"patrol_id": "W1-20260502-1", "points": fixes(lon0=113.002)},
+        ]
+    }
+    r = client.post("/patrols", json=batch, headers=h(keys["w1"]))
+    assert r.json()["existing"] == ["W1-20260501-1"]
+    assert [p["patrol_id"] for p in r.json()["created"]] == ["W1-20260502-1"]
+    patrols = open_store(ws).read("patrols")
+    assert sorted(patrols["patrol_id"]) == ["W1-20260501-1", "W1-20260502-1"]
+    assert (patrols["worker_id"] == "W1").all()
+    points = open_store(ws).read("patrol_points")
+    assert len(points) == 80
+
+
+def test_patrol_roles_and_fake_flag(setup) -> None:
+    _, client, keys = setup
+    r = client.post("/patrols", json={"worker_id": "W2", "points": fixes()}, headers=h(keys["w1"]))
+    assert r.status_code == 403
+    car = client.post("/patrols", json={"points": fixes(step=0.01)}, headers=h(keys["w1"]))
+    assert car.status_code == 201
+    assert car.json()["created"][0]["valid"] is False  # 60 km/h is no patrol on foot
