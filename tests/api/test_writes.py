@@ -20,9 +20,9 @@ from tests.api.conftest import make_workspace
 INSIDE = (113.004, 27.704)
 
 
-@pytest.fixture
-def setup(tmp_path: Path):
-    ws = make_workspace(tmp_path / "ws.gpkg", n=50)
+def field_workspace(path: Path) -> tuple[Path, dict[str, str]]:
+    """A workspace with units, assignments, departments, a city outline, and keys."""
+    ws = make_workspace(path, n=50)
     write_layer(
         pd.DataFrame(
             {
@@ -66,6 +66,12 @@ def setup(tmp_path: Path):
         "viewer": store.add_key("看", role="viewer")[0],
         "far": store.add_key("外区", role="supervisor", scope="430281")[0],
     }
+    return ws, keys
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    ws, keys = field_workspace(tmp_path / "ws.gpkg")
     return ws, TestClient(create_app(workspace=ws)), keys
 
 
