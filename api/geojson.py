@@ -24,6 +24,17 @@ class Serialised:
     times: np.ndarray | None  # datetime64[ns, UTC] as int64 ns, or None
 
 
+def _default(value: object) -> object:
+    """JSON for values pandas left as objects (timestamps in mixed columns, NA)."""
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
 def _jsonable(df: pd.DataFrame) -> list[dict]:
     out = df.copy()
     for col in out.columns:
@@ -76,7 +87,7 @@ def serialise(
             + b',"geometry":'
             + geom
             + b',"properties":'
-            + orjson.dumps(rec)
+            + orjson.dumps(rec, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
             + b"}"
         )
     codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None

@@ -205,29 +205,36 @@ def post_report(
                     f"The point ({point.x:.6f}, {point.y:.6f}) lies outside "
                     "the service area. Check the coordinates and their datum (crs).",
                 )
+        rid = _next_report_id(request, existing)
         new = gpd.GeoDataFrame(
-            {k: [v] for k, v in props.items() if v is not None}, geometry=[point], crs=4326
+            {"report_id": [rid], **{k: [v] for k, v in props.items() if v is not None}},
+            geometry=[point],
+            crs=4326,
         )
         if "reported_at" in new:
             new["reported_at"] = pd.to_datetime(new["reported_at"], utc=True)
         units = _layer(store, "units")
-        change = intake(new, units=units, existing=existing, actor_id=_actor(caller))
-        reports = change.reports
-        created = reports.iloc[[-1]]
-        rid = str(created["report_id"].iloc[0])
+        # only open reports of the category near the point can be its duplicate: the
+        # work per request stays constant however many reports the workspace holds
+        change = intake(
+            new, units=units, existing=_near(existing, props["category"], point),
+            actor_id=_actor(caller),
+        )
+        created = change.reports[change.reports["report_id"] == rid]
         _authorise_place(store, caller, created)
-        events = change.events
+        row, events = created, change.events
         departments = _layer(store, "departments")
         if departments is not None and pd.isna(created["duplicate_of"].iloc[0]):
             handed = hand_over(
-                reports,
+                created,
                 departments=departments,
                 assignments=_layer(store, "assignments"),
                 actor_id=_actor(caller),
                 report_ids=[rid],
             )
-            reports, events = handed.reports, pd.concat([events, handed.events], ignore_index=True)
-        row = reports[reports["report_id"] == rid].copy()
+            row = handed.reports
+            events = pd.concat([events, handed.events], ignore_index=True)
+        row = row.copy()
         if idempotency_key:
             row["idempotency_key"] = idempotency_key
         store.append("reports", gpd.GeoDataFrame(row, crs=4326))
@@ -235,6 +242,38 @@ def post_report(
     return _json(
         _feature(row, caller, "reports"), 201, Location=f"/collections/reports/items/{rid}"
     )
+
+
+def _next_report_id(request: Request, existing: pd.DataFrame | None) -> str:
+    """Sequential ids (R0000001...) continuing from the workspace, kept in memory."""
+    state = request.app.state
+    if getattr(state, "report_seq", None) is None:
+        taken = pd.Series([], dtype=str) if existing is None else existing["report_id"]
+        digits = taken.astype(str).str.extract(r"^R(\d+)$")[0].dropna()
+        state.report_seq = int(digits.astype(int).max()) if len(digits) else 0
+        state.report_ids = set(taken.astype(str))
+    while True:
+        state.report_seq += 1
+        rid = f"R{state.report_seq:07d}"
+        if rid not in state.report_ids:
+            state.report_ids.add(rid)
+            return rid
+
+
+def _near(existing: pd.DataFrame | None, category: str, point) -> pd.DataFrame | None:  # noqa: ANN001
+    """Reports of ``category`` within ~500 m of ``point`` (the duplicate candidates)."""
+    if existing is None:
+        return None
+    if point is None or len(existing) == 0:
+        return existing.iloc[:0]
+    b = shapely.bounds(np.asarray(existing.geometry.array))
+    d = 0.005
+    near = (
+        (existing["category"] == category).to_numpy()
+        & (b[:, 0] <= point.x + d) & (b[:, 2] >= point.x - d)
+        & (b[:, 1] <= point.y + d) & (b[:, 3] >= point.y - d)
+    )
+    return existing[near]
 
 
 def _actor(caller: Principal) -> str:

@@ -337,10 +337,31 @@ def write_layer(
             )
         return p
     if append and p.exists() and layer in {str(n) for n, _ in pyogrio.list_layers(p)}:
-        pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", append=True)
+        pyogrio.write_dataframe(
+            _in_layer_order(df, p, layer), p, layer=layer, driver="GPKG", append=True
+        )
         return p
     pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
     return p
+
+
+def _in_layer_order(df: pd.DataFrame, p: Path, layer: str) -> pd.DataFrame:
+    """Columns in the existing layer's field order.
+
+    pyogrio's (non-arrow) append matches fields by position when the columns come in
+    another order, which would silently put values in the wrong fields.
+    """
+    fields = [str(f) for f in pyogrio.read_info(p, layer=layer)["fields"]]
+    geom = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    extra = [c for c in df.columns if c != geom and str(c) not in fields]
+    if extra:
+        raise UnsupportedFormatError(
+            f"{p}, layer {layer!r}: cannot append columns the layer does not have: "
+            f"{', '.join(map(str, extra))}.",
+            hint="Add the columns to the layer first (gridkit.store does), or rewrite it.",
+        )
+    order = [f for f in fields if f in df.columns]
+    return df[order + ([geom] if geom else [])]
 
 
 def _shapefile_ready(df: pd.DataFrame, p: Path) -> pd.DataFrame:

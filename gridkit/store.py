@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
@@ -117,6 +118,7 @@ class GeoPackageStore(Store):
         self._lock = threading.RLock()
         self._generations: dict[str, int] = {}
         self._cache: dict[str, tuple[int, pd.DataFrame]] = {}
+        self._layer_names: list[str] | None = None
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(
@@ -142,9 +144,14 @@ class GeoPackageStore(Store):
 
     # -- layers -----------------------------------------------------------------------
     def layers(self) -> list[str]:
-        return [
-            str(n) for n, _ in pyogrio.list_layers(self.path) if not str(n).startswith("gridkit_")
-        ]
+        # listing opens the file through GDAL (~5 ms): cached, refreshed by our writes
+        if self._layer_names is None:
+            self._layer_names = [
+                str(n)
+                for n, _ in pyogrio.list_layers(self.path)
+                if not str(n).startswith("gridkit_")
+            ]
+        return self._layer_names
 
     def generation(self, layer: str) -> int:
         return self._generations.get(layer, 0)
@@ -170,9 +177,9 @@ class GeoPackageStore(Store):
             return
         with self._lock:
             if layer in self.layers():
-                have = {str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]}
+                fields = [str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]]
                 geom = getattr(rows, "_geometry_column_name", None)
-                missing = [c for c in rows.columns if c != geom and str(c) not in have]
+                missing = [c for c in rows.columns if c != geom and str(c) not in fields]
                 if missing:
                     with self._connect() as con:
                         for col in missing:
@@ -180,7 +187,15 @@ class GeoPackageStore(Store):
                                 f'ALTER TABLE "{layer}" ADD COLUMN "{col}" {_sql_type(rows[col])}'
                             )
             write_layer(rows, self.path, layer, append=True)
+            cached = self._cache.get(layer)
             self._bump(layer)
+            if layer not in self.layers():
+                self._layer_names = None  # a new layer: list again
+            if cached is not None and cached[0] == self.generation(layer) - 1:
+                # keep the in-memory copy current instead of re-reading the whole layer
+                both = pd.concat([cached[1], rows], ignore_index=True)
+                if isinstance(cached[1], gpd.GeoDataFrame) == isinstance(both, gpd.GeoDataFrame):
+                    self._cache[layer] = (self.generation(layer), both)
 
     def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None:
         if not values:

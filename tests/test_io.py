@@ -225,3 +225,31 @@ def test_declared_gcj02_on_read(tmp_path: Path) -> None:
         back.to_crs(32649).geometry.array, units.to_crs(32649).geometry.array
     )
     assert d.max() < 0.5
+
+
+def test_append_matches_fields_by_name_not_position(tmp_path: Path) -> None:
+    """pyogrio appends by position when columns come in another order: gridkit reorders."""
+    from gridkit.errors import UnsupportedFormatError
+
+    units = _units()
+    ws = write_layer(units.iloc[:1], tmp_path / "ws.gpkg", "units")
+    shuffled = units.iloc[1:][
+        [
+            "name",
+            "households",
+            "unit_id",
+            "kind",
+            "parent_id",
+            "admin_code",
+            "area_m2",
+            "version",
+            "geometry",
+        ]
+    ]
+    write_layer(shuffled, ws, "units", append=True)
+    back = read_layer(ws, "units")
+    assert back["unit_id"].tolist() == units["unit_id"].tolist()
+    assert back["name"].tolist() == units["name"].tolist()
+    assert back["households"].tolist() == units["households"].tolist()
+    with pytest.raises(UnsupportedFormatError, match="does not have: extra"):
+        write_layer(units.iloc[:1].assign(extra=1), ws, "units", append=True)
