@@ -26,9 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["AtomGraph", "partition"]
+
+BALANCE_TOL = 0.1
+SMALL_N = 300  # components up to this many atoms try several METIS seeds
+"""The cut-shortening pass keeps every load within this share of the mean (or within
+the loads found before it, when those are wider), and never above the cap."""
 
 
 @dataclass
@@ -165,6 +170,7 @@ def _partition_component(graph, nodes, *, cap, seeds, use_metis, random_seed) ->
             for f in (1.0, 0.97, 0.93, 0.88)
         }
     )
+    rough = []
     for k in tries:
         if seeds is not None and len(seeds):
             init = sub.grow(np.searchsorted(nodes, seeds), k)
@@ -172,12 +178,25 @@ def _partition_component(graph, nodes, *, cap, seeds, use_metis, random_seed) ->
             init = sub.metis(k, cap=cap, random_seed=random_seed)
         else:
             init = sub.grow(sub.spread_seeds(k), k)
-        lab = sub.repair(init, cap, merge=seeds is None or not len(seeds))
+        lab = sub.repair(init, cap, merge=seeds is None or not len(seeds), refine=False)
+        rough.append(lab)
+        if lab.max() + 1 == kmin:
+            break  # cannot do better on the count; keep the first that reaches it
+    fewest = min(int(lab.max()) + 1 for lab in rough)
+    if use_metis and _HAVE_METIS and seeds is None and len(nodes) <= SMALL_N:
+        # small graphs are cheap: a few more METIS seeds at the best count
+        for rs in range(1, 6):
+            init = sub.metis(fewest, cap=cap, random_seed=random_seed + rs)
+            rough.append(sub.repair(init, cap, refine=False))
+    # refinement keeps the count: refine only the candidates with the fewest parts
+    fewest = min(int(lab.max()) + 1 for lab in rough)
+    for lab in rough:
+        if lab.max() + 1 > fewest:
+            continue
+        lab = sub.refine(lab, cap)
         score = sub.score(lab, cap)
         if best is None or score < best[0]:
             best = (score, lab)
-        if lab.max() + 1 == kmin:
-            break  # cannot do better on the count; keep the first that reaches it
     return _relabel(best[1])
 
 
@@ -204,6 +223,7 @@ class _Sub:
         self.adj = [ind[ptr[a] : ptr[a + 1]] for a in range(self.n)]
         self.cst = [cd[ptr[a] : ptr[a + 1]] for a in range(self.n)]
         self.wl = self.w.tolist()
+        self.perim = [sum(c) for c in self.cst]
 
     # ---- initial partitions
     def metis(self, k: int, *, cap: int, random_seed: int) -> np.ndarray:
@@ -275,14 +295,23 @@ class _Sub:
         return float(d @ d)
 
     # ---- repair and refinement
-    def repair(self, lab: np.ndarray, cap: int, *, merge: bool = True) -> np.ndarray:
+    def repair(
+        self, lab: np.ndarray, cap: int, *, merge: bool = True, refine: bool = True
+    ) -> np.ndarray:
+        """Contiguity, the cap, merging of parts that fit together, then :meth:`refine`."""
         lab = _relabel(lab)
         lab = self._contiguity(lab)
         lab = self._cap_moves(lab, cap)
         lab = self._split_over(lab, cap)
         if merge:  # seeded runs keep one part per seed
             lab = self._merge(lab, cap)
+        lab = _relabel(lab)
+        return self.refine(lab, cap) if refine else lab
+
+    def refine(self, lab: np.ndarray, cap: int) -> np.ndarray:
+        """Balance moves, then a shorter cut at that balance; the count is unchanged."""
         lab = self._refine(lab, cap)
+        lab = self._shorten(lab, cap)
         return _relabel(lab)
 
     def _contiguity(self, lab: np.ndarray) -> np.ndarray:
@@ -378,11 +407,61 @@ class _Sub:
         nxt = lab.max() + 1
         for p in np.flatnonzero(load > cap):
             members = np.flatnonzero(lab == p)
-            sub = self.L[members][:, members]
-            pieces = _tree_partition(sub, self.w[members], self.xy[members], cap)
+            pieces = self._tree_partition(members, cap)
             lab[members] = np.where(pieces == 0, p, pieces + nxt - 1)
             nxt += pieces.max()
         return lab
+
+    def _tree_partition(self, members: np.ndarray, cap: int) -> np.ndarray:
+        """Fewest subtrees of a BFS spanning tree of ``members`` with weight <= cap
+        (Kundu & Misra greedy). Every atom weighs at most ``cap``. Labels 0..k-1 over
+        ``members``, 0 for the part of the root (the north-west-most atom)."""
+        xy = self.xy[members]
+        ml = members.tolist()
+        root = ml[int(np.lexsort((xy[:, 0], -xy[:, 1]))[0])]
+        inset = set(ml)
+        parent: dict[int, int] = {}
+        order: list[int] = []
+        roots = []
+        for r in [root, *ml]:
+            if r in parent:
+                continue
+            roots.append(r)
+            parent[r] = -1
+            q = deque([r])
+            while q:
+                u = q.popleft()
+                order.append(u)
+                for b in self.adj[u]:
+                    if b in inset and b not in parent:
+                        parent[b] = u
+                        q.append(b)
+        w = self.wl
+        acc = {v: w[v] for v in order}
+        children: dict[int, list[int]] = {}
+        for v in order:
+            if parent[v] >= 0:
+                children.setdefault(parent[v], []).append(v)
+        cut = set(roots)
+        for v in reversed(order):
+            kids = children.get(v)
+            if kids:
+                total = w[v] + sum(acc[c] for c in kids)
+                for c in sorted(kids, key=lambda c: -acc[c]):
+                    if total <= cap:
+                        break
+                    cut.add(c)
+                    total -= acc[c]
+                acc[v] = total
+        lab: dict[int, int] = {}
+        k = 0
+        for v in order:  # BFS order: parents before children
+            if v in cut:
+                lab[v] = k
+                k += 1
+            else:
+                lab[v] = lab[parent[v]]
+        return np.array([lab[v] for v in ml], dtype=np.int64)
 
     def _merge(self, lab: np.ndarray, cap: int) -> np.ndarray:
         """Merge adjacent parts whose sum fits, lightest pair first."""
@@ -408,28 +487,53 @@ class _Sub:
                 lab[lab == b] = a
             lab = _relabel(lab)
 
+    def _conn(self, labl: list[int]) -> list[dict[int, float]]:
+        """Per atom: label -> cut cost of its shared edges with atoms of that label."""
+        conn = []
+        for nb, cs in zip(self.adj, self.cst, strict=True):
+            d: dict[int, float] = {}
+            for b, c in zip(nb, cs, strict=True):
+                lb = labl[b]
+                d[lb] = d.get(lb, 0.0) + c
+            conn.append(d)
+        return conn
+
+    def _move(self, labl, conn, a: int, q: int) -> None:
+        """Move atom ``a`` to part ``q``, keeping ``conn`` up to date."""
+        p = labl[a]
+        labl[a] = q
+        for b, c in zip(self.adj[a], self.cst[a], strict=True):
+            d = conn[b]
+            left = d[p] - c
+            if left > 1e-9:
+                d[p] = left
+            else:
+                del d[p]
+            d[q] = d.get(q, 0.0) + c
+
     def _refine(self, lab: np.ndarray, cap: int, passes: int = 6) -> np.ndarray:
         """Boundary moves that improve balance, or compactness at equal balance."""
         load = np.bincount(lab, weights=self.w).astype(np.int64).tolist()
         count = np.bincount(lab).astype(np.int64).tolist()
-        L = self.L.tocoo()
         labl = lab.tolist()
+        conn = self._conn(labl)
+        perim = self.perim
         for _ in range(passes):
             moved = 0
-            la = np.asarray(labl)
-            boundary = np.unique(L.row[la[L.row] != la[L.col]]).tolist()
-            for a in boundary:
+            for a in range(self.n):
+                d = conn[a]
                 p = labl[a]
-                if count[p] <= 1:
-                    continue
+                if len(d) <= (p in d) or count[p] <= 1:
+                    continue  # not on a part boundary, or alone in its part
                 wa = self.wl[a]
                 best = None
-                for q in sorted({labl[b] for b in self.adj[a]} - {p}):
-                    if load[q] + wa > cap:
+                inner = d.get(p, 0.0)
+                for q in sorted(d):
+                    if q == p or load[q] + wa > cap:
                         continue
-                    gain = self._gain(labl, a, q)
+                    gain = inner - d[q]
                     diff = load[p] - load[q]
-                    if wa > 0 and diff > wa and gain <= 0.5 * self._perim(a):
+                    if wa > 0 and diff > wa and gain <= 0.5 * perim[a]:
                         key = (0, -diff, gain)  # strictly reduces the spread
                     elif (wa == 0 or diff == wa) and gain < -1e-9:
                         key = (1, gain, 0)  # same spread, shorter cut
@@ -440,7 +544,7 @@ class _Sub:
                 if best is None or not self._connected_without(labl, a):
                     continue
                 q = best[1]
-                labl[a] = q
+                self._move(labl, conn, a, q)
                 load[p] -= wa
                 load[q] += wa
                 count[p] -= 1
@@ -450,8 +554,87 @@ class _Sub:
                 break
         return np.asarray(labl, dtype=np.int64)
 
-    def _perim(self, a: int) -> float:
-        return sum(self.cst[a])
+    def _shorten(self, lab: np.ndarray, cap: int, passes: int = 8) -> np.ndarray:
+        """FM-style pass on the cut: move boundary atoms (or swap two adjacent atoms
+        across a boundary) when it lowers the cut cost, keeping contiguity, the cap and
+        the balance (every load stays between the lowest and highest load found)."""
+        load = np.bincount(lab, weights=self.w).astype(np.int64).tolist()
+        count = np.bincount(lab).astype(np.int64).tolist()
+        mean = sum(load) / len(load)
+        lo = min(min(load), int(np.ceil(mean * (1 - BALANCE_TOL))))
+        hi = min(max(max(load), int(mean * (1 + BALANCE_TOL))), cap)
+        labl = lab.tolist()
+        conn = self._conn(labl)
+        wl, adj, cst = self.wl, self.adj, self.cst
+
+        def push(heap, b):
+            db, pb = conn[b], labl[b]
+            ib = db.get(pb, 0.0)
+            for qb, cb in db.items():
+                if qb != pb and cb > ib + 1e-9:
+                    heapq.heappush(heap, (ib - cb, b, qb))
+
+        for _ in range(passes):
+            heap: list[tuple[float, int, int]] = []  # best gain first; re-checked on pop
+            for a in range(self.n):
+                push(heap, a)
+            moved = 0
+            budget = 50 * self.n  # every move shortens the cut; a guard all the same
+            while heap and budget > 0:
+                budget -= 1
+                _, a, q = heapq.heappop(heap)
+                p = labl[a]
+                d = conn[a]
+                if q == p or q not in d or count[p] <= 1:
+                    continue
+                gain = d.get(p, 0.0) - d[q]
+                if gain >= -1e-9:
+                    continue
+                wa = wl[a]
+                if load[q] + wa <= hi and load[p] - wa >= lo:
+                    if not self._connected_without(labl, a):
+                        continue
+                    self._move(labl, conn, a, q)
+                    load[p] -= wa
+                    load[q] += wa
+                    count[p] -= 1
+                    count[q] += 1
+                    moved += 1
+                    for b in adj[a]:
+                        push(heap, b)
+                    continue
+                # balance blocks the move: swap with an adjacent atom of q going to p
+                best = None
+                for b, ab in zip(adj[a], cst[a], strict=True):
+                    if labl[b] != q or count[q] <= 1:
+                        continue
+                    wb = wl[b]
+                    lp, lq = load[p] - wa + wb, load[q] + wa - wb
+                    if not (lo <= lp <= hi and lo <= lq <= hi):
+                        continue
+                    db = conn[b]
+                    if db.get(p, 0.0) <= ab + 1e-9:
+                        continue  # b must touch p without a
+                    # after a moves, b sees a in q: the a-b edge stays cut
+                    g = gain + db.get(q, 0.0) - db.get(p, 0.0) + 2 * ab
+                    if g < -1e-9 and (best is None or g < best[0]):
+                        best = (g, b)
+                if best is None or not self._connected_without(labl, a):
+                    continue
+                b = best[1]
+                self._move(labl, conn, a, q)
+                if self._connected_without(labl, b):
+                    self._move(labl, conn, b, p)
+                    load[p] += wl[b] - wa
+                    load[q] += wa - wl[b]
+                    moved += 1
+                    for c in (*adj[a], *adj[b]):
+                        push(heap, c)
+                else:
+                    self._move(labl, conn, a, p)  # undo
+            if not moved:
+                break
+        return np.asarray(labl, dtype=np.int64)
 
     def score(self, lab: np.ndarray, cap: int) -> tuple:
         load = np.bincount(lab, weights=self.w)
@@ -464,46 +647,3 @@ class _Sub:
             float(load.std()),
             float(cut),
         )
-
-
-def _tree_partition(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, cap: int) -> np.ndarray:
-    """Fewest subtrees of a BFS spanning tree with weight <= cap (Kundu & Misra greedy).
-
-    Every atom weighs at most ``cap``. Returns labels 0..k-1 with 0 for the root's part.
-    """
-    n = len(w)
-    root = int(np.lexsort((xy[:, 0], -xy[:, 1]))[0])
-    ncomp, comp = connected_components(adj, directed=False)
-    order_all: list[int] = []
-    parent = np.full(n, -1, dtype=np.int64)
-    roots = [root] + [int(np.flatnonzero(comp == c)[0]) for c in range(ncomp) if c != comp[root]]
-    for r in roots:
-        order, pred = breadth_first_order(adj, r, directed=False)
-        order_all += order.tolist()
-        parent[order] = np.where(pred[order] >= 0, pred[order], -1)
-    acc = w.astype(np.int64).copy()
-    cut = np.zeros(n, dtype=bool)
-    children: list[list[int]] = [[] for _ in range(n)]
-    for v in order_all:
-        if parent[v] >= 0:
-            children[parent[v]].append(v)
-    for v in reversed(order_all):
-        kids = children[v]
-        if kids:
-            total = w[v] + sum(acc[c] for c in kids)
-            for c in sorted(kids, key=lambda c: -acc[c]):
-                if total <= cap:
-                    break
-                cut[c] = True
-                total -= acc[c]
-            acc[v] = total
-    cut[roots] = True
-    lab = np.full(n, -1, dtype=np.int64)
-    k = 0
-    for v in order_all:  # BFS order: parents before children
-        if cut[v]:
-            lab[v] = k
-            k += 1
-        else:
-            lab[v] = lab[parent[v]]
-    return lab
