@@ -9,7 +9,11 @@
 5. staffing: grid workers assigned with capacity and jurisdiction;
 6. a planned redraw (a tighter household cap in one community) published as
    version 2, with its diff and the workers carried over;
-7. offline maps (coverage, diff) written next to the workspace.
+7. a simulated season (March 2026) of patrols, with GPS noise and a few fakes, and
+   of reports with planted clusters, handed over to departments and workers;
+8. patrol compliance by the frequency rules, Gi* hotspots and the assessment
+   (红黑榜), exported to XLSX;
+9. offline maps (coverage, compliance, hotspots, diff) written next to the workspace.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ RIVER_MIN_M = 500
 CORRIDOR_M = 50
 MAX_HOUSEHOLDS = 300
 REDRAW_MAX_HOUSEHOLDS = 150
+SEASON = ("2026-03-01", "2026-04-01")  # UTC; one month keeps the demo short
 
 
 def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
@@ -128,7 +133,8 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
 
     # 5. staffing
     t = time.perf_counter()
-    staff = layers["workers"][layers["workers"]["role"] == "grid_worker"]
+    workers = layers["workers"]
+    staff = workers[(workers["role"] == "grid_worker") & (workers["level"] == "village")]
     result = assign_workers(units_v1, staff, time_limit_s=20)
     write_layer(result.assignments, workspace, "assignments")
     covered = result.assignments["unit_id"].nunique()
@@ -171,10 +177,77 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
     )
     timings["redraw"] = time.perf_counter() - t
 
-    # 7. maps
+    # 7-8. a season of patrols and reports; compliance, hotspots, assessment
     t = time.perf_counter()
-    summary["maps"] = _maps(workspace, units_v2, units_v1, diff, carried.assignments, staff)
+    kept = carried.assignments[carried.assignments["decision"] == "kept"]
+    ops = _operations(layers, units_v2, kept, staff, workspace, summary)
+    timings["season"] = time.perf_counter() - t
+
+    # 9. maps
+    t = time.perf_counter()
+    summary["maps"] = _maps(workspace, units_v2, units_v1, diff, carried.assignments, staff, ops)
     timings["maps"] = time.perf_counter() - t
+
+
+def _operations(
+    layers, units, assignments, staff, workspace: Path, summary: dict[str, Any]
+) -> dict[str, Any]:
+    from gridkit.assess import assess
+    from gridkit.hotspots import hotspots
+    from gridkit.patrols import flag_patrols, patrol_compliance
+    from gridkit.simulate import simulate
+
+    start, end = SEASON
+    sim = simulate(
+        units,
+        staff,
+        assignments,
+        start=start,
+        end=end,
+        seed=summary["seed"],
+        departments=layers["departments"],
+    )
+    flagged = flag_patrols(sim.patrols)
+    for name, df in (
+        ("patrols", flagged),
+        ("patrol_points", sim.patrol_points),
+        ("reports", sim.reports),
+        ("report_events", sim.report_events),
+    ):
+        write_layer(df, workspace, name)
+    compliance = patrol_compliance(
+        flagged, assignments, period=(start, end), units=units, workers=staff, now=end
+    )
+    hot = hotspots(sim.reports, units[units["kind"] == "community_grid"], seed=1, permutations=199)
+    assessment = assess(
+        compliance=compliance,
+        reports=sim.reports,
+        workers=staff,
+        departments=layers["departments"],
+        now=end,
+    )
+    xlsx = workspace.parent / "assessment.xlsx"
+    assessment.to_xlsx(xlsx)
+    fake_ids = set(sim.fake_patrol_ids)
+    caught = flagged["patrol_id"].isin(fake_ids) & ~flagged["valid"]
+    worst = assessment.workers.sort_values("rank", ascending=False).head(3)
+    top = hot[hot["hotspot"].str.startswith("hot")].sort_values("gi_z", ascending=False)
+    summary["season"] = {
+        "patrols": len(flagged),
+        "invalid": int((~flagged["valid"]).sum()),
+        "fakes": len(fake_ids),
+        "fakes_caught": int(caught.sum()),
+        "reports": len(sim.reports),
+        "resolved": int(sim.reports["status"].isin(["resolved", "verified", "closed"]).sum()),
+        "compliant_share": float(compliance["compliant"].mean()) if len(compliance) else 0.0,
+        "lowest": [f"{r.worker_id} ({r.score:.0f})" for r in worst.itertuples()],
+        "hot_units": int(hot["hotspot"].str.startswith("hot").sum()),
+        "top_hotspots": [
+            f"{r.unit_id} ({r.count} reports, z={r.gi_z:.1f})" for r in top.head(3).itertuples()
+        ],
+        "xlsx": str(xlsx),
+    }
+    return {"compliance": compliance, "hotspots": hot, "reports": sim.reports}
 
 
 def _units(river_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -204,21 +277,37 @@ def _maps(
     diff,
     assignments: pd.DataFrame,
     workers: pd.DataFrame,
+    ops: dict[str, Any],
 ) -> dict[str, str]:
-    from gridkit.maps import coverage_map, diff_map
+    from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
 
     out_dir = workspace.parent / "maps"
     out_dir.mkdir(exist_ok=True)
     written = {}
     options = {"offline": True, "tiles": None, "lang": "zh", "simplify_m": 2.0}
+    period = f"{SEASON[0]} – {SEASON[1]}"
+    names = pd.DataFrame(workers[["worker_id", "name"]])  # no phones or bases on maps
     cov = coverage_map(
-        units,
-        assignments=assignments,
-        workers=workers,
-        title="株洲市 网格覆盖 (示例数据)",
-        **options,
+        units, assignments=assignments, workers=names, title="株洲市 网格覆盖 (示例数据)", **options
     )
     written["coverage"] = _save(cov, out_dir / "coverage.html")
+    comp = compliance_map(
+        units,
+        ops["compliance"],
+        workers=names,
+        period=period,
+        title="巡查达标 (示例数据)",
+        **options,
+    )
+    written["compliance"] = _save(comp, out_dir / "compliance.html")
+    hot = hotspot_map(
+        ops["hotspots"],
+        reports=ops["reports"],
+        period=period,
+        title="问题热点 (示例数据)",
+        **options,
+    )
+    written["hotspots"] = _save(hot, out_dir / "hotspots.html")
     changed = diff.touched_ids()
     near_old = old[old["unit_id"].isin(changed)]
     near_new = units[units["unit_id"].isin(changed)]
@@ -279,6 +368,20 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f"{v['v2_units']:,} units (redrew {v['redrawn']}): {v['diff']}; "
             f"{v['needs_decision']} unit(s) need a staffing decision"
         )
+    o = summary.get("season")
+    if o:
+        console.print(
+            f"[bold]season[/] {SEASON[0]}..{SEASON[1]}: {o['patrols']:,} patrols "
+            f"({o['invalid']:,} not counted; {o['fakes_caught']} of {o['fakes']} planted "
+            f"fakes caught), compliance {o['compliant_share']:.0%} of worker-units; "
+            f"{o['reports']:,} reports, {o['resolved']:,} resolved"
+        )
+        console.print(f"[bold]lowest-ranked workers[/] (黑榜): {', '.join(o['lowest'])}")
+        console.print(
+            f"[bold]hotspots[/]: {o['hot_units']} hot units; top: "
+            f"{', '.join(o['top_hotspots']) or 'none'}"
+        )
+        console.print(f"[bold]assessment[/]: {o['xlsx']}")
     for kind, path in summary.get("maps", {}).items():
         console.print(f"[bold]map[/] {kind}: {path}")
     steps = ", ".join(f"{k} {t:.1f} s" for k, t in summary["steps"].items())
