@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from api import errors, features, pages, writes
+from api import errors, features, pages, stats, writes
 from api.settings import Settings
 from gridkit import __version__
 from gridkit.store import open_store
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.state.geojson_cache = {}
     app.state.keys_cache = {}
     app.state.page_cache = {}
+    app.state.stats_cache = {}
     errors.install(app)
 
     @app.middleware("http")
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.include_router(features.router)
     app.include_router(pages.router)
     app.include_router(writes.router)
+    app.include_router(stats.router)
     return app

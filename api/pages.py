@@ -96,3 +96,79 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
         )
 
     return _page(request, "coverage", lang, caller, build)
+
+
+@router.get("/maps/hotspots", summary="Hotspot map (Gi* classes, report points)")
+def hotspots_page(
+    request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
+) -> Response:
+    redirect = _key_redirect(request, key)
+    if redirect is not None:
+        return redirect
+    store = request.app.state.store
+
+    def build():
+        from gridkit.hotspots import hotspots
+        from gridkit.maps import hotspot_map
+
+        units = _scoped(store.read("units"), caller)
+        grids = units[units["kind"] == "community_grid"]
+        if grids.empty or "reports" not in store.layers():
+            raise ApiError(404, "No community grids or reports in your area.")
+        reports = _scoped(store.read("reports"), caller)
+        hot = hotspots(reports, grids, permutations=199, seed=1)
+        public = reports.drop(columns=["reporter_contact"], errors="ignore")
+        return hotspot_map(
+            hot,
+            reports=public,
+            lang=lang,
+            tiles=None,
+            offline=True,
+            asset_base_url="/assets/",
+            title="问题热点" if lang == "zh" else "Problem hotspots",
+        )
+
+    return _page(request, "hotspots", lang, caller, build)
+
+
+@router.get("/maps/compliance", summary="Patrol compliance map")
+def compliance_page(
+    request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
+) -> Response:
+    redirect = _key_redirect(request, key)
+    if redirect is not None:
+        return redirect
+    store = request.app.state.store
+
+    def build():
+        from gridkit.maps import compliance_map
+        from gridkit.patrols import patrol_compliance
+
+        layers = store.layers()
+        if not {"patrols", "assignments"} <= set(layers):
+            raise ApiError(404, "No patrols or assignments in the workspace.")
+        units = _scoped(store.read("units"), caller)
+        patrols = store.read("patrols")
+        t = pd.to_datetime(patrols["started_at"], utc=True)
+        start = t.min().strftime("%Y-%m-01")
+        end = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+        assignments = store.read("assignments")
+        assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
+        workers = store.read("workers") if "workers" in layers else None
+        rows = patrol_compliance(
+            patrols, assignments, period=(start, end), units=units, workers=workers, now=end
+        )
+        names = None if workers is None else pd.DataFrame(workers[["worker_id", "name"]])
+        return compliance_map(
+            units,
+            rows,
+            workers=names,
+            lang=lang,
+            tiles=None,
+            offline=True,
+            asset_base_url="/assets/",
+            period=f"{start} – {end}",
+            title="巡查达标" if lang == "zh" else "Patrol compliance",
+        )
+
+    return _page(request, "compliance", lang, caller, build)

@@ -217,7 +217,9 @@ def post_report(
         # only open reports of the category near the point can be its duplicate: the
         # work per request stays constant however many reports the workspace holds
         change = intake(
-            new, units=units, existing=_near(existing, props["category"], point),
+            new,
+            units=units,
+            existing=_near(existing, props["category"], point),
             actor_id=_actor(caller),
         )
         created = change.reports[change.reports["report_id"] == rid]
@@ -260,7 +262,7 @@ def _next_report_id(request: Request, existing: pd.DataFrame | None) -> str:
             return rid
 
 
-def _near(existing: pd.DataFrame | None, category: str, point) -> pd.DataFrame | None:  # noqa: ANN001
+def _near(existing: pd.DataFrame | None, category: str, point) -> pd.DataFrame | None:
     """Reports of ``category`` within ~500 m of ``point`` (the duplicate candidates)."""
     if existing is None:
         return None
@@ -270,8 +272,10 @@ def _near(existing: pd.DataFrame | None, category: str, point) -> pd.DataFrame |
     d = 0.005
     near = (
         (existing["category"] == category).to_numpy()
-        & (b[:, 0] <= point.x + d) & (b[:, 2] >= point.x - d)
-        & (b[:, 1] <= point.y + d) & (b[:, 3] >= point.y - d)
+        & (b[:, 0] <= point.x + d)
+        & (b[:, 2] >= point.x - d)
+        & (b[:, 1] <= point.y + d)
+        & (b[:, 3] >= point.y - d)
     )
     return existing[near]
 

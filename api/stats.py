@@ -1,0 +1,256 @@
+"""Figures for supervisors: coverage, compliance, hotspots and assessment (JSON or XLSX).
+
+Each figure is computed by gridkit from the stored layers, limited to the caller's
+scope, and cached until one of the layers behind it changes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import orjson
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from api.auth import Caller, Principal
+from api.errors import ApiError
+
+router = APIRouter(prefix="/stats", tags=["figures"])
+Format = Annotated[Literal["json", "xlsx"], Query(description="json or xlsx.")]
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (UTC)")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _layer(request: Request, name: str, caller: Principal) -> pd.DataFrame | None:
+    store = request.app.state.store
+    if name not in store.layers():
+        return None
+    df = store.read(name)
+    if caller.scope and "admin_code" in df.columns:
+        df = df[df["admin_code"].astype(str).str.startswith(caller.scope)]
+    return df
+
+
+def _require(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
+    if df is None or len(df) == 0:
+        raise ApiError(404, f"No {name} in the workspace (or in your scope).")
+    return df
+
+
+def _cached(
+    request: Request,
+    key: tuple,
+    layers: tuple[str, ...],
+    build: Callable[[], dict[str, pd.DataFrame]],
+) -> dict[str, pd.DataFrame]:
+    store = request.app.state.store
+    full = (*key, tuple(store.generation(n) for n in layers))
+    cache = request.app.state.stats_cache
+    if full not in cache:
+        cache[full] = build()
+    return cache[full]
+
+
+def _respond(
+    tables: dict[str, pd.DataFrame], fmt: str, name: str, summary: dict[str, Any]
+) -> Response:
+    if fmt == "xlsx":
+        buf = io.BytesIO()
+        with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+            pd.DataFrame([summary]).to_excel(xw, sheet_name="summary", index=False)
+            for sheet, df in tables.items():
+                _naive(df).to_excel(xw, sheet_name=sheet[:31], index=False)
+        return Response(
+            buf.getvalue(),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    body = {
+        "summary": summary,
+        **{
+            k: orjson.loads(df.to_json(orient="records", date_format="iso", force_ascii=False))
+            for k, df in tables.items()
+        },
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _naive(df: pd.DataFrame) -> pd.DataFrame:
+    """Excel has no time zones: write UTC wall time."""
+    out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def _district(codes: pd.Series) -> pd.Series:
+    return codes.astype(str).str[:6]
+
+
+@router.get("/coverage", summary="Units with a worker, per kind and district")
+def coverage(request: Request, caller: Caller, format: Format = "json") -> Response:
+    def build() -> dict[str, pd.DataFrame]:
+        units = _require(_layer(request, "units", caller), "units")
+        assignments = _layer(request, "assignments", caller)
+        staffed = set() if assignments is None else set(assignments["unit_id"])
+        df = pd.DataFrame(
+            {
+                "district": _district(units["admin_code"]),
+                "kind": units["kind"],
+                "staffed": units["unit_id"].isin(staffed),
+            }
+        )
+        table = (
+            df.groupby(["district", "kind"])["staffed"]
+            .agg(units="size", staffed="sum")
+            .reset_index()
+        )
+        table["share"] = (table["staffed"] / table["units"]).round(4)
+        return {"by_district": table}
+
+    tables = _cached(request, ("coverage", caller.scope), ("units", "assignments"), build)
+    t = tables["by_district"]
+    summary = {
+        "units": int(t["units"].sum()),
+        "staffed": int(t["staffed"].sum()),
+        "share": round(float(t["staffed"].sum() / max(t["units"].sum(), 1)), 4),
+    }
+    return _respond(tables, format, "coverage", summary)
+
+
+@router.get("/compliance", summary="Patrol compliance per worker and unit")
+def compliance(
+    request: Request, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
+) -> Response:
+    start, end = _period(request, caller, start, end)
+
+    def build() -> dict[str, pd.DataFrame]:
+        from gridkit.patrols import patrol_compliance
+
+        units = _require(_layer(request, "units", caller), "units")
+        patrols = _require(_layer(request, "patrols", caller), "patrols")
+        assignments = _require(_layer(request, "assignments", caller), "assignments")
+        assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
+        rows = patrol_compliance(
+            patrols,
+            assignments,
+            period=(start, end),
+            units=units,
+            workers=_layer(request, "workers", caller),
+            now=end,
+        )
+        return {"rows": rows}
+
+    tables = _cached(
+        request,
+        ("compliance", caller.scope, start, end),
+        ("units", "patrols", "assignments"),
+        build,
+    )
+    rows = tables["rows"]
+    summary = {
+        "period": f"{start}/{end}",
+        "rows": len(rows),
+        "compliant_share": round(float(rows["compliant"].mean()), 4) if len(rows) else None,
+    }
+    return _respond(tables, format, "compliance", summary)
+
+
+def _period(
+    request: Request, caller: Principal, start: str | None, end: str | None
+) -> tuple[str, str]:
+    if start and end:
+        if start >= end:
+            raise ApiError(400, f"start {start} must be before end {end}.")
+        return start, end
+    patrols = _layer(request, "patrols", caller)
+    if patrols is None or len(patrols) == 0:
+        raise ApiError(404, "No patrols in the workspace (or in your scope).")
+    t = pd.to_datetime(patrols["started_at"], utc=True)
+    first = t.min().strftime("%Y-%m-01")
+    last = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+    return start or first, end or last
+
+
+@router.get("/hotspots", summary="Reports per unit with Getis-Ord Gi* classes")
+def hotspots(
+    request: Request,
+    caller: Caller,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    top: Annotated[int, Query(ge=1, le=1000)] = 20,
+    format: Format = "json",
+) -> Response:
+    def build() -> dict[str, pd.DataFrame]:
+        from gridkit.hotspots import hotspots as gi
+
+        units = _require(_layer(request, "units", caller), "units")
+        grids = units[units["kind"] == "community_grid"]
+        reports = _require(_layer(request, "reports", caller), "reports")
+        try:
+            hot = gi(
+                reports,
+                _require(grids, "community grid units"),
+                category=category,
+                permutations=199,
+                seed=1,
+            )
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        cols = ["unit_id", "admin_code", "count", "rate", "gi_z", "gi_p", "hotspot"]
+        return {"units": pd.DataFrame(hot[cols]).sort_values("gi_z", ascending=False)}
+
+    tables = _cached(request, ("hotspots", caller.scope, category), ("units", "reports"), build)
+    units = tables["units"]
+    summary = {
+        "category": category,
+        "units": len(units),
+        **{k: int(v) for k, v in units["hotspot"].value_counts().items()},
+    }
+    return _respond({"units": units.head(top)}, format, "hotspots", summary)
+
+
+@router.get("/assessment", summary="Scores and ranking (红黑榜) of workers and departments")
+def assessment(
+    request: Request, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
+) -> Response:
+    start, end = _period(request, caller, start, end)
+
+    def build() -> dict[str, pd.DataFrame]:
+        from gridkit.assess import assess
+        from gridkit.patrols import patrol_compliance
+
+        units = _require(_layer(request, "units", caller), "units")
+        workers = _layer(request, "workers", caller)
+        comp = None
+        patrols = _layer(request, "patrols", caller)
+        assignments = _layer(request, "assignments", caller)
+        if patrols is not None and assignments is not None and len(patrols):
+            comp = patrol_compliance(
+                patrols,
+                assignments[assignments["unit_id"].isin(units["unit_id"])],
+                period=(start, end),
+                units=units,
+                workers=workers,
+                now=end,
+            )
+        result = assess(
+            compliance=comp,
+            reports=_layer(request, "reports", caller),
+            workers=workers,
+            departments=_layer(request, "departments", caller),
+            now=end,
+        )
+        return dict(result.tables())
+
+    tables = _cached(
+        request,
+        ("assessment", caller.scope, start, end),
+        ("units", "patrols", "assignments", "reports"),
+        build,
+    )
+    summary = {"period": f"{start}/{end}", **{k: len(v) for k, v in tables.items()}}
+    return _respond(tables, format, "assessment", summary)
