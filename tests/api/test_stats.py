@@ -49,7 +49,7 @@ def test_coverage_figures(season) -> None:
 def test_compliance_figures_match_the_library(season) -> None:
     from gridkit.patrols import patrol_compliance
 
-    ws, client, keys, sim = season
+    ws, client, keys, _ = season
     r = client.get(
         "/stats/compliance?start=2026-03-01&end=2026-04-01", headers={"X-API-Key": keys["sup"]}
     )
