@@ -1,7 +1,12 @@
 """Where reported problems cluster: counts and rates per unit, Getis-Ord Gi*, hex bins.
 
 Rates are per km for river reaches and water bodies (``length_m``) and per 100
-households for community grids. Gi* (``esda.G_Local`` with ``star=True``) runs on
+households for community grids. A raw rate is unstable where the exposure is small
+(one report in a grid of 5 households is 20 per 100 households), so hotspots run on
+an empirical-Bayes smoothed rate (``rate_eb``, Marshall's global method, as
+``esda.smoothing.Empirical_Bayes``): each unit's rate is pulled towards the overall
+rate of its kind (per km or per 100 households) the more, the smaller its exposure.
+Gi* (``esda.G_Local`` with ``star=True``) runs on
 unit contiguity (queen, from libpysal) with conditional permutation p-values, made
 two-sided (``gi_p = 2 * p_sim``, capped at 1) so that about ``alpha`` of units are
 flagged on spatially random data.
@@ -12,11 +17,12 @@ Examples
 >>> from gridkit._ops_synth import grid_units
 >>> units = grid_units(6, 6)
 >>> rng = np.random.default_rng(0)
->>> x, y = rng.uniform(113.10, 113.103, 60), rng.uniform(27.80, 27.803, 60)
->>> pts = gpd.GeoDataFrame({"category": ["cctv"] * 60}, geometry=gpd.points_from_xy(x, y), crs=4326)
+>>> x, y = rng.uniform(113.10, 113.11, 120), rng.uniform(27.80, 27.81, 120)  # a 2 x 2 block
+>>> pts = gpd.GeoDataFrame({"category": ["cctv"] * 120}, geometry=gpd.points_from_xy(x, y),
+...                        crs=4326)
 >>> hs = hotspots(pts, units, permutations=99, seed=1)
->>> int(hs.loc[0, "count"]), hs.loc[0, "hotspot"]
-(60, 'hot-95')
+>>> hs.loc[[0, 1, 6, 7], "count"].tolist(), hs.loc[[0, 1, 6, 7], "hotspot"].tolist()
+([18, 38, 35, 29], ['hot-95', 'hot-95', 'hot-95', 'hot-95'])
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from gridkit._ops_time import utc_scalar, utc_series
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError
 
-__all__ = ["CLASSES", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
+__all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
 
 CLASSES = ("hot-99", "hot-95", "hot-90", "not significant", "cold-90", "cold-95", "cold-99")
 
@@ -70,7 +76,8 @@ def unit_rates(
     -------
     geopandas.GeoDataFrame
         ``units`` (same index) plus ``count``, ``exposure`` (km or hundreds of
-        households) and ``rate`` (per km / per 100 households; NaN without exposure).
+        households), ``rate`` (per km / per 100 households; NaN without exposure) and
+        ``rate_eb`` (empirical-Bayes smoothed rate, see :func:`eb_rates`).
     """
     from gridkit.locate import locate
 
@@ -106,6 +113,43 @@ def unit_rates(
     out["exposure"] = exposure
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate"] = np.where(exposure > 0, out["count"] / exposure, np.nan)
+    count = out["count"].to_numpy(dtype=float)
+    smooth = np.full(len(out), np.nan)
+    for group in (by_length, ~by_length):  # per km and per 100 households apart
+        smooth[group] = eb_rates(count[group], exposure[group])
+    out["rate_eb"] = smooth
+    return out
+
+
+def eb_rates(count: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    """Empirical-Bayes smoothed rates (Marshall 1991, global method).
+
+    With ``b`` the overall rate (sum of counts over sum of exposures) and ``a`` the
+    variance of the true rates between units (the exposure-weighted variance of the
+    raw rates less the Poisson part ``b / mean exposure``, at least 0), each rate
+    becomes ``w * count / exposure + (1 - w) * b`` with ``w = a / (a + b / exposure)``:
+    units with a small exposure are pulled towards ``b``. Units without exposure
+    (0 or NaN) get ``b``; with no exposure at all the result is NaN.
+
+    Examples
+    --------
+    >>> eb_rates(np.array([1, 10, 10, 0]), np.array([0.05, 5.0, 5.0, 5.0])).round(2).tolist()
+    [2.45, 1.91, 1.91, 0.2]
+    """
+    count = np.asarray(count, dtype=float)
+    exposure = np.asarray(exposure, dtype=float)
+    ok = np.isfinite(exposure) & (exposure > 0) & np.isfinite(count)
+    out = np.full(len(count), np.nan)
+    if not ok.any():
+        return out
+    n, e = exposure[ok], count[ok]
+    b = e.sum() / n.sum()
+    r = e / n
+    a = max(float(np.sum(n * (r - b) ** 2) / n.sum() - b / n.mean()), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(a > 0, a / (a + b / n), 0.0)
+    out[ok] = w * r + (1 - w) * b
+    out[~ok] = b
     return out
 
 
@@ -134,7 +178,9 @@ def hotspots(
     start, end
         Only reports with ``start <= reported_at < end`` (UTC).
     value
-        ``"rate"`` (default; units without exposure count as rate 0) or ``"count"``.
+        ``"rate"`` (default): the empirical-Bayes smoothed rate ``rate_eb``, robust to
+        units with a tiny exposure (see :func:`eb_rates`); ``"raw_rate"``: the raw
+        rate (units without exposure count as 0); ``"count"``.
     permutations
         Conditional permutations for ``gi_p`` (999 gives p down to 0.002 two-sided).
     seed
@@ -145,7 +191,7 @@ def hotspots(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``units`` (same index) plus ``count``, ``exposure``, ``rate``, ``gi_z``,
+        ``units`` (same index) plus ``count``, ``exposure``, ``rate``, ``rate_eb``, ``gi_z``,
         ``gi_p`` (two-sided pseudo p-value) and ``hotspot``: ``hot-99`` / ``hot-95`` /
         ``hot-90`` when ``gi_z > 0`` and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
         ``cold-*`` likewise for ``gi_z < 0``, else ``not significant``.
@@ -154,7 +200,10 @@ def hotspots(
     from libpysal.weights import Queen
 
     out = unit_rates(reports, units, category=category, start=start, end=end)
-    y = out[value].to_numpy(dtype=float)
+    column = {"rate": "rate_eb", "raw_rate": "rate", "count": "count"}.get(value)
+    if column is None:
+        raise ValueError(f"value={value!r}: use 'rate', 'raw_rate' or 'count'.")
+    y = out[column].to_numpy(dtype=float)
     y = np.nan_to_num(y, nan=0.0)
     if len(out) < 3 or np.all(y == y[0]):
         out["gi_z"] = 0.0

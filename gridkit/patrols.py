@@ -185,10 +185,12 @@ def patrols_from_points(
     keep &= ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     pts = pts[keep]
     t = utc_series(pts["t"])
-    order = np.lexsort((t.to_numpy(), pts["patrol_id"].astype(str).to_numpy()))
+    # Sort by patrol then time on integer codes (object arrays sort slowly).
+    codes, pids = pd.factorize(pts["patrol_id"].astype(str), sort=True)
+    order = np.lexsort((_naive_ns(t).astype(np.int64), codes))
     pts = pts.iloc[order]
     t = t.iloc[order]
-    codes, pids = pd.factorize(pts["patrol_id"].astype(str), sort=True)
+    codes = codes[order]
     metric = local_metric_crs(pts)
     xy = shapely.get_coordinates(np.asarray(pts.to_crs(metric).geometry.array))
     same = np.r_[False, codes[1:] == codes[:-1]]
@@ -343,9 +345,15 @@ def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) ->
     pos = np.flatnonzero(is_line)
     if len(pos) < 2:
         return result
-    tree = shapely.STRtree(mg[pos])
-    a, b = tree.query(mg[pos], predicate="dwithin", distance=tol)
-    a, b = pos[a], pos[b]
+    # Cheap necessary conditions first. Hausdorff <= tol implies bounding boxes whose
+    # four sides are each within tol: index the lower-left corners and query each
+    # track's corner box of side 2 * tol, then compare the upper-right corners.
+    box = shapely.bounds(mg[pos])
+    corner = shapely.points(box[:, :2])
+    search = shapely.box(box[:, 0] - tol, box[:, 1] - tol, box[:, 0] + tol, box[:, 1] + tol)
+    a, b = shapely.STRtree(corner).query(search, predicate="intersects")
+    upper = np.all(np.abs(box[a, 2:] - box[b, 2:]) <= tol, axis=1)
+    a, b = pos[a[upper]], pos[b[upper]]
     t = _naive_ns(start)
     earlier = (t[b] < t[a]) | ((t[b] == t[a]) & (b < a))
     a, b = a[earlier], b[earlier]
@@ -369,12 +377,100 @@ def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) ->
 # --------------------------------------------------------------------------- coverage
 
 
+def _segments(lines: np.ndarray, sample_m: float) -> tuple[np.ndarray, ...]:
+    """Segments of ``lines`` cut to at most ``sample_m``: owner, midpoint x, y, length.
+
+    Owners are positions into ``lines``, ascending (a line's segments are contiguous).
+    """
+    parts, part_of = shapely.get_parts(shapely.segmentize(lines, sample_m), return_index=True)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    owner = part_of[idx[:-1][same]]
+    mid = (a + b) / 2
+    return owner, mid[:, 0], mid[:, 1], np.hypot(*(b - a).T)
+
+
+def _length_inside(
+    lines: np.ndarray,
+    polys: np.ndarray,
+    li: np.ndarray,
+    gi: np.ndarray,
+    sample_m: float,
+    chunk: int = 2_000_000,
+) -> np.ndarray:
+    """Length of ``lines[li[k]]`` inside (or on) ``polys[gi[k]]`` for each pair ``k``.
+
+    Sampled: each line is cut into segments of at most ``sample_m`` and a segment
+    counts in full when its midpoint lies in the polygon, so the error is at most one
+    segment per crossing of the polygon's boundary. Pairs are expanded to (pair,
+    segment) rows in chunks of about ``chunk`` rows; a bounding-box test in numpy
+    spares GEOS the segments far from the polygon, and GEOS tests the rest against
+    the prepared polygon.
+    """
+    out = np.zeros(len(li))
+    if len(li) == 0:
+        return out
+    used, inv = np.unique(li, return_inverse=True)
+    owner, mx, my, seg_len = _segments(lines[used], sample_m)
+    n_seg = np.bincount(owner, minlength=len(used))
+    first = np.cumsum(n_seg) - n_seg
+    shapely.prepare(polys)
+    bounds = shapely.bounds(polys)
+    per_pair = n_seg[inv]
+    cum = np.cumsum(per_pair)
+    lo = 0
+    while lo < len(li):  # a few chunks, each vectorised
+        base = cum[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(cum, base + chunk, side="right")))
+        k = np.arange(lo, hi)
+        cnt = per_pair[k]
+        pair = np.repeat(k, cnt)
+        seg = np.repeat(first[inv[k]] - (np.cumsum(cnt) - cnt), cnt) + np.arange(cnt.sum())
+        bx = bounds[gi[pair]]
+        x, y = mx[seg], my[seg]
+        near = (x >= bx[:, 0]) & (x <= bx[:, 2]) & (y >= bx[:, 1]) & (y <= bx[:, 3])
+        pair, seg = pair[near], seg[near]
+        hit = shapely.intersects_xy(polys[gi[pair]], mx[seg], my[seg])
+        out += np.bincount(pair[hit], weights=seg_len[seg[hit]], minlength=len(li))
+        lo = hi
+    return out
+
+
+def _pairs_from_assignments(
+    pats: pd.DataFrame, units84: pd.DataFrame, assignments: pd.DataFrame, ppos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(patrol, unit) positions where the unit is assigned to the patrol's worker."""
+    if "worker_id" not in pats:
+        raise InvalidLayerError(
+            "patrols need 'worker_id' to restrict coverage to assigned units.",
+            hint="Pass patrols with worker_id, or leave assignments=None.",
+        )
+    asg = pd.DataFrame(
+        {
+            "worker_id": pd.Series(assignments["worker_id"]).astype("string").to_numpy(),
+            "unit_id": pd.Series(assignments["unit_id"]).astype("string").to_numpy(),
+        }
+    ).drop_duplicates()
+    upos = pd.Series(np.arange(len(units84)), index=units84["unit_id"].astype("string").to_numpy())
+    upos = upos[~upos.index.duplicated()]
+    asg["ui"] = asg["unit_id"].map(upos)
+    asg = asg.dropna(subset=["ui"])
+    pw = pd.DataFrame(
+        {"pi": ppos, "worker_id": pats["worker_id"].astype("string").to_numpy()[ppos]}
+    )
+    m = pw.merge(asg[["worker_id", "ui"]], on="worker_id")
+    return m["pi"].to_numpy(dtype=np.int64), m["ui"].to_numpy(dtype=np.int64)
+
+
 def patrol_coverage(
     patrols: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
     *,
     rules: PatrolRules | str | Path | None = None,
     reaches: gpd.GeoDataFrame | None = None,
+    assignments: pd.DataFrame | None = None,
+    sample_m: float = 10.0,
 ) -> pd.DataFrame:
     """Which units each patrol covered.
 
@@ -386,12 +482,34 @@ def patrol_coverage(
     ``rules.grid_min_inside_m`` of the track lies inside it, or a check-in point does:
     one noisy fix across a grid line does not count.
 
+    Parameters
+    ----------
+    patrols
+        Tracks (LineString; a Point is a check-in) with ``patrol_id``, ``started_at``
+        (and ``worker_id``, ``valid``).
+    units
+        The ``units`` layer.
+    rules
+        Coverage thresholds (``[coverage]`` of ``patrol_rules.toml``).
+    reaches
+        The ``reaches`` layer, to measure river shares along the reach centrelines.
+    assignments
+        ``worker_id``, ``unit_id`` rows: when given, only the units assigned to each
+        patrol's worker are considered (what compliance needs; much faster).
+    sample_m
+        Lengths inside a unit are measured by sampling: lines are cut into segments
+        of at most ``sample_m`` metres and a segment counts when its midpoint is
+        inside (or on the edge of) the polygon. Each crossing of a unit's boundary
+        can be off by at most one segment (``inside_m`` within about ``sample_m``
+        per crossing of the exact length).
+
     Returns
     -------
     pandas.DataFrame
-        One row per covered (patrol, unit): ``patrol_id``, ``worker_id``,
-        ``started_at``, ``unit_id``, ``kind``, ``share`` (river reaches; NaN otherwise),
-        ``inside_m``, and ``valid`` when the patrols carry it.
+        One row per covered (patrol, unit), ordered by patrol then unit:
+        ``patrol_id``, ``worker_id``, ``started_at``, ``unit_id``, ``kind``,
+        ``share`` (river reaches; NaN otherwise), ``inside_m``, and ``valid`` when
+        the patrols carry it.
     """
     rules = _rules(rules)
     units84 = to_wgs84(units, source="units")
@@ -402,9 +520,13 @@ def patrol_coverage(
     tol = rules.tolerance_m
     ok = ~(shapely.is_missing(pm) | shapely.is_empty(pm))
     ppos = np.flatnonzero(ok)
-    tree = shapely.STRtree(um)
-    pi, ui = tree.query(pm[ppos], predicate="dwithin", distance=tol)
-    pi = ppos[pi]
+    if assignments is not None:
+        pi, ui = _pairs_from_assignments(pats, units84, assignments, ppos)
+    else:
+        pi, ui = shapely.STRtree(um).query(pm[ppos], predicate="dwithin", distance=tol)
+        pi = ppos[pi]
+    order = np.lexsort((ui, pi))
+    pi, ui = pi[order], ui[order]
     kind = (
         units84["kind"].astype(str).to_numpy()
         if "kind" in units84
@@ -418,14 +540,21 @@ def patrol_coverage(
     # Grids and water bodies: track length inside the polygon, or a check-in inside.
     g = ~river
     if g.any():
-        inside_m[g] = shapely.length(shapely.intersection(pm[pi[g]], um[ui[g]]))
-        pt_in = is_point[g] & shapely.covers(um[ui[g]], pm[pi[g]])
-        counts[g] = (inside_m[g] >= rules.grid_min_inside_m) | (pt_in & rules.checkin_counts)
+        gl = g & ~is_point
+        inside_m[gl] = _length_inside(pm, um, pi[gl], ui[gl], sample_m)
+        gp = g & is_point
+        pt_in = np.zeros(len(pi), dtype=bool)
+        pt_in[gp] = shapely.covers(um[ui[gp]], pm[pi[gp]])
+        counts[g] = (inside_m[g] >= rules.grid_min_inside_m) | (pt_in[g] & rules.checkin_counts)
     if river.any():
         r_pi, r_ui = pi[river], ui[river]
-        inside_m[river] = shapely.length(
-            shapely.intersection(pm[r_pi], shapely.buffer(um[r_ui], tol))
-        )
+        # Each river unit is buffered once (not once per patrol).
+        r_units, r_inv = np.unique(r_ui, return_inverse=True)
+        corridor = shapely.buffer(um[r_units], tol)
+        line = ~is_point[river]
+        r_inside = np.zeros(len(r_pi))
+        r_inside[line] = _length_inside(pm, corridor, r_pi[line], r_inv[line], sample_m)
+        inside_m[river] = r_inside
         if reaches is not None and "reach_id" in units84:
             rm = (
                 reaches.set_index("reach_id")
@@ -436,9 +565,12 @@ def patrol_coverage(
             has = ~pd.isna(lines)
             s = np.full(len(r_ui), np.nan)
             ln = np.asarray(lines[has], dtype=object)
-            s[has] = shapely.length(
-                shapely.intersection(ln, shapely.buffer(pm[r_pi[has]], tol))
-            ) / np.maximum(shapely.length(ln), 1e-9)
+            # Each track is buffered once; the reach is sampled against the buffer.
+            tracks, t_inv = np.unique(r_pi[has], return_inverse=True)
+            near = _length_inside(
+                ln, shapely.buffer(pm[tracks], tol), np.arange(len(ln)), t_inv, sample_m
+            )
+            s[has] = np.minimum(near / np.maximum(shapely.length(ln), 1e-9), 1.0)
             share[river] = s
         else:
             length = (
@@ -543,7 +675,36 @@ def _windows(per: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarr
     return naive(starts[inside]), naive(ends[inside])
 
 
-def _coverage_rows(patrols, units, rules, workers) -> pd.DataFrame:
+def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd.DataFrame:
+    """(worker_id, unit_id) of the river units inside each chief's section."""
+    if river_chiefs is None or not len(river_chiefs) or "parent_id" not in units:
+        return pd.DataFrame({"worker_id": [], "unit_id": []}, dtype="string")
+    u = pd.DataFrame(
+        {
+            "unit_id": units["unit_id"].astype("string").to_numpy(),
+            "river_id": units["parent_id"].astype("string").to_numpy(),
+            "u_admin": units["admin_code"].astype(str).to_numpy(),
+        }
+    )
+    ch = pd.DataFrame(
+        {
+            "worker_id": river_chiefs["worker_id"].astype("string").to_numpy(),
+            "river_id": river_chiefs["river_id"].astype("string").to_numpy(),
+            "admin_code": river_chiefs["admin_code"].astype(str).to_numpy(),
+        }
+    )
+    m = ch.merge(u, on="river_id")
+    inside = np.fromiter(
+        (a.startswith(c) for a, c in zip(m["u_admin"], m["admin_code"], strict=True)),
+        dtype=bool,
+        count=len(m),
+    )
+    return m.loc[inside, ["worker_id", "unit_id"]]
+
+
+def _coverage_rows(
+    patrols, units, rules, workers, assignments=None, river_chiefs=None
+) -> pd.DataFrame:
     if "unit_id" in patrols and "patrol_id" in patrols:
         cov = pd.DataFrame(patrols).copy()
     else:
@@ -554,7 +715,18 @@ def _coverage_rows(patrols, units, rules, workers) -> pd.DataFrame:
             )
         if "valid" not in patrols:
             patrols = flag_patrols(patrols, rules=rules, workers=workers)
-        cov = patrol_coverage(patrols, units, rules=rules)
+        # Only valid patrols count, and only for their worker's units and sections.
+        patrols = patrols[patrols["valid"].fillna(False).to_numpy(dtype=bool)]
+        only = None
+        if assignments is not None and "worker_id" in patrols:
+            only = pd.concat(
+                [
+                    assignments[["worker_id", "unit_id"]].astype("string"),
+                    _section_pairs(units, river_chiefs),
+                ],
+                ignore_index=True,
+            )
+        cov = patrol_coverage(patrols, units, rules=rules, assignments=only)
     cov["started_at"] = utc_series(cov["started_at"])
     if "valid" in cov:
         cov = cov[cov["valid"].fillna(False).to_numpy(dtype=bool)]
@@ -633,13 +805,12 @@ def patrol_compliance(
         if now is not None
         else min(pd.Timestamp.now(tz="UTC"), end.tz_convert("UTC"))
     )
-    cov = _coverage_rows(patrols, units, rules, workers)
-
     a = assignments.copy()
     never = pd.Series(pd.NaT, index=a.index, dtype="datetime64[ns, UTC]")
     vf = utc_series(a["valid_from"]) if "valid_from" in a else never
     vt = utc_series(a["valid_to"]) if "valid_to" in a else never
     a = a[(vf.isna() | (vf < end)).to_numpy() & (vt.isna() | (vt > start)).to_numpy()]
+    cov = _coverage_rows(patrols, units, rules, workers, a, river_chiefs)
     rows = a[["worker_id", "unit_id"]].astype("string").drop_duplicates().reset_index(drop=True)
     rows["level"] = _level_of(
         rows.assign(**({"level": a["level"].to_numpy()} if "level" in a else {})), workers, level

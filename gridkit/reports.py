@@ -488,9 +488,11 @@ def hand_over(
         The ``reports`` layer. Reports in status ``reported`` that are not duplicates
         are handed over (or only ``report_ids``).
     departments
-        ``department_id``, ``name``, ``admin_code``, ``categories`` (``;``-separated).
-        The lead is the department handling the category whose ``admin_code`` is
-        the most local prefix of the report's; the others matching become
+        ``department_id``, ``name``, ``admin_code``, ``categories`` (a list of
+        category keys separated by ``;`` or ``,``, e.g. ``"street_light;cctv"`` or
+        ``"encroachment, reclamation"``; blanks around keys are ignored). The lead
+        is the department handling the category whose ``admin_code`` is the most
+        local prefix of the report's; the others matching become
         ``support_department_ids`` (``;``-separated).
     assignments
         ``unit_id``, ``worker_id`` (``role``, ``valid_from``, ``valid_to``): the
@@ -521,9 +523,10 @@ def hand_over(
     if not todo.any():
         return ReportChange(out, _events([]))
     depts = departments.assign(
-        category=departments["categories"].astype(str).str.split(";")
+        category=departments["categories"].fillna("").astype(str).str.split(r"[;,]", regex=True)
     ).explode("category")
     depts["category"] = depts["category"].str.strip()
+    depts = depts[depts["category"].fillna("") != ""]
     depts["admin_code"] = depts["admin_code"].astype(str)
     pos = np.flatnonzero(todo)
     sub = pd.DataFrame(
@@ -687,21 +690,29 @@ def transition(
         raise TransitionError(
             f"a reason is needed to set reports to {to_status!r}.", hint="Pass note='...'."
         )
-    for k, p in enumerate(pos):
-        rid = out["report_id"].iat[p]
-        frm = out["status"].iat[p]
+    # Plain arrays for the per-report checks (column look-ups per row are slow).
+    ids = out["report_id"].to_numpy(dtype=object)[pos]
+    statuses = out["status"].to_numpy(dtype=object)[pos]
+    resolvers = out["resolved_by"].to_numpy(dtype=object)[pos]
+    cats = out["category"].to_numpy(dtype=object)[pos]
+    evid = out["evidence"].to_numpy(dtype=object)[pos]
+    reported = out["reported_at"].iloc[pos].reset_index(drop=True)
+    early = (times < reported).fillna(False).to_numpy(dtype=bool)
+    have_new = _evidence_kinds(ev_text)
+    for k in range(len(pos)):
+        rid, frm = ids[k], statuses[k]
         allowed = rules.transitions.get(str(frm), ())
         if to_status not in allowed:
             problems.append(f"{rid} is {frm!r} (allowed: {', '.join(allowed) or 'none'})")
             continue
-        if to_status == "verified" and out["resolved_by"].iat[p] == actor_id:
+        if to_status == "verified" and pd.notna(resolvers[k]) and resolvers[k] == actor_id:
             problems.append(f"{rid} was resolved by {actor_id}, who cannot also verify it")
         if to_status == "resolved":
-            need = set(rules.evidence(str(out["category"].iat[p])))
-            have = _evidence_kinds(out["evidence"].iat[p]) | _evidence_kinds(ev_text)
+            need = set(rules.evidence(str(cats[k])))
+            have = _evidence_kinds(evid[k]) | have_new
             if need - have:
                 problems.append(f"{rid} lacks {'/'.join(sorted(need - have))} evidence")
-        if times.iat[k] < out["reported_at"].iat[p]:
+        if early[k]:
             problems.append(f"{rid}: {times.iat[k]} is before it was reported")
     if problems:
         raise TransitionError(
@@ -728,15 +739,15 @@ def transition(
     events = _events(
         [
             {
-                "report_id": out["report_id"].iat[p],
-                "at": times.iat[k],
+                "report_id": ids[k],
+                "at": at_k,
                 "actor_id": actor_id,
                 "from_status": frm[k],
                 "to_status": to_status,
                 "note": note,
                 "evidence": ev_text,
             }
-            for k, p in enumerate(pos)
+            for k, at_k in enumerate(times.tolist())
         ]
     )
     return ReportChange(out, events)

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import geopandas as gpd
 import numpy as np
@@ -27,11 +28,12 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import local_metric_crs
-from gridkit.patrols import flag_patrols, patrols_from_points
+from gridkit.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
 from gridkit.reports import hand_over, intake, load_report_rules, transition
 
 __all__ = ["Simulation", "simulate"]
 
+_TZ = "Asia/Shanghai"
 _PER_WEEK = {"village": 1.2, "township": 0.3, "county": 0.1, "city": 0.07, "province": 0.05}
 
 
@@ -46,14 +48,56 @@ class Simulation:
     departments: pd.DataFrame
     planted_units: list[str]
     fake_patrol_ids: list[str]
+    short_patrol_ids: list[str] = dataclass_field(default_factory=list)
 
 
-def _loops(units_m: np.ndarray) -> np.ndarray:
-    """A closed walking loop inside each unit (its boundary pulled in by 15 %)."""
+def _loops(units_m: np.ndarray, min_len: float = 160.0) -> np.ndarray:
+    """A closed walking loop inside each unit.
+
+    The unit's boundary pulled in by 15 % of its size (at most 10 m), the largest
+    part where that splits it; where that loop is shorter than ``min_len`` (tiny
+    units, slivers), a circle of that length around a point of the unit.
+    """
     size = np.sqrt(shapely.area(units_m))
-    inner = shapely.buffer(units_m, -0.15 * size)
+    inner = shapely.buffer(units_m, -np.minimum(0.15 * size, 10.0))
     inner = np.where(shapely.is_empty(inner), units_m, inner)
-    return shapely.get_exterior_ring(shapely.get_geometry(inner, 0))
+    parts, owner = shapely.get_parts(inner, return_index=True)
+    best = pd.Series(shapely.area(parts)).groupby(owner).idxmax().to_numpy()
+    loops = np.empty(len(units_m), dtype=object)
+    loops[owner[best]] = shapely.get_exterior_ring(parts[best])
+    short = ~(shapely.length(loops) >= min_len)  # also missing (empty units)
+    if short.any():
+        circle = shapely.buffer(
+            shapely.point_on_surface(units_m[short]), min_len / (2 * np.pi), quad_segs=16
+        )
+        loops[short] = shapely.get_exterior_ring(circle)
+    return loops
+
+
+def _chord_ratio(loops: np.ndarray, step_m: float) -> np.ndarray:
+    """Chord length over walked length of a lap of each loop with a fix every ``step_m``.
+
+    A fix a minute cuts the corners of a loop hugging buildings: the phone measures
+    the chords, which is less than what was walked.
+    """
+    length = shapely.length(loops)
+    n = np.maximum(2, np.ceil(length / step_m).astype(np.int64) + 1)
+    owner = np.repeat(np.arange(len(loops)), n)
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(n) - n, n)
+    along = np.minimum(k * step_m, length[owner])
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(loops[owner], along))
+    same = owner[1:] == owner[:-1]
+    chords = np.bincount(
+        owner[1:][same], weights=np.hypot(*(xy[1:] - xy[:-1])[same].T), minlength=len(loops)
+    )
+    return np.clip(chords / np.maximum(length, 1e-9), 0.3, 1.0)
+
+
+def _minimum(rules: PatrolRules, levels: np.ndarray, key: str, default: float) -> np.ndarray:
+    """The rules' minimum ``key`` per level (``default`` where none is set)."""
+    by_level = {k: float(v.get(key, 0) or 0) for k, v in rules.minimum.items()}
+    got = pd.Series(levels).map(by_level).fillna(0.0).to_numpy(dtype=float)
+    return np.where(got > 0, got, default)
 
 
 def _default_departments(units: gpd.GeoDataFrame, rules) -> pd.DataFrame:
@@ -82,10 +126,12 @@ def simulate(
     gps_noise_m: float = 6.0,
     miss_share: float = 0.15,
     fake_share: float = 0.04,
+    short_share: float = 0.02,
     reports_per_unit: float = 1.0,
     clusters: int = 2,
     cluster_boost: float = 6.0,
     departments: pd.DataFrame | None = None,
+    patrol_rules: PatrolRules | None = None,
 ) -> Simulation:
     """Simulate a season of patrols and reports.
 
@@ -99,7 +145,10 @@ def simulate(
     seed
         Random seed: the same seed gives the same season.
     speed_kmh
-        Walking speed of genuine patrols; a fix is taken every minute.
+        Mean walking speed of genuine patrols (each walks at 0.8-1.1 times it); a fix
+        is taken every minute. Genuine patrols walk until the phone's measured length
+        is 1.25-2.5 times their level's minimum (2.5-5 km by default) and last at
+        least 1.3 times the minimum duration, so nearly all of them count.
     gps_noise_m
         Standard deviation of the GPS noise; about 2 % of fixes are bad
         (``accuracy_m`` 80 m, dropped by :func:`gridkit.patrols.patrols_from_points`).
@@ -108,6 +157,8 @@ def simulate(
     fake_share
         Share of patrols that are fake: replays of an earlier track, driven at
         car speed, or with a teleport jump.
+    short_share
+        Share of honest patrols planted too short (40-80 % of the minimum length).
     reports_per_unit
         Mean reports per unit over the season outside clusters.
     clusters
@@ -115,30 +166,39 @@ def simulate(
         rate.
     departments
         ``departments`` layer for hand-over; default three district departments.
+    patrol_rules
+        Patrol rules (minimum length and duration per level, flags); default the
+        packaged ``patrol_rules.toml``.
 
     Returns
     -------
     Simulation
         ``patrols`` (flagged, see :func:`gridkit.patrols.flag_patrols`),
         ``patrol_points``, ``reports``, ``report_events``, ``departments``,
-        ``planted_units`` and ``fake_patrol_ids``.
+        ``planted_units``, ``fake_patrol_ids`` and ``short_patrol_ids``.
     """
     rng = np.random.default_rng(seed)
+    patrol_rules = patrol_rules if patrol_rules is not None else load_patrol_rules()
     t0 = pd.Timestamp(start)
     t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
     t1 = pd.Timestamp(end)
     t1 = t1.tz_localize("UTC") if t1.tzinfo is None else t1.tz_convert("UTC")
-    weeks = max(1, int(np.ceil((t1 - t0) / pd.Timedelta(days=7))))
     metric = local_metric_crs(units)
     units_m = units.to_crs(metric)
     loops = _loops(np.asarray(units_m.geometry.array))
     upos = pd.Series(np.arange(len(units)), index=units["unit_id"].astype(str))
 
-    # ---- patrol schedule: per assignment and week, Poisson patrols unless missed.
+    # ---- patrol schedule: per assignment and local calendar week (Monday first, as
+    # compliance counts them), Poisson patrols unless missed.
     a = assignments.reset_index(drop=True)
-    a = a[a["unit_id"].astype(str).isin(upos.index)]
-    level = a["worker_id"].map(workers.set_index("worker_id")["level"]).fillna("village")
+    a = a[a["unit_id"].astype(str).isin(upos.index)].reset_index(drop=True)
+    level = (
+        a["worker_id"].map(workers.set_index("worker_id")["level"]).fillna("village").astype(str)
+    )
     lam = level.map(_PER_WEEK).fillna(1.0).to_numpy()
+    local0 = t0.tz_convert(_TZ)
+    monday = (local0 - pd.Timedelta(days=local0.weekday())).normalize()
+    weeks = max(1, int(np.ceil((t1 - monday) / pd.Timedelta(days=7))))
     # Village workers patrol weekly (sometimes twice); higher levels by Poisson rate.
     # Missed weeks concentrate on a minority of slack workers (2 * miss_share of them,
     # who skip half their weeks), as in real assessments.
@@ -148,12 +208,12 @@ def simulate(
     n_week = np.where(missed, 0, base).astype(np.int64)
     row = np.repeat(np.repeat(np.arange(len(a)), weeks), n_week)
     week = np.repeat(np.tile(np.arange(weeks), len(a)), n_week)
-    # Daytime starts, 08:00-17:00 Beijing time (00:00-09:00 UTC).
+    # Daytime starts, 08:00-17:00 local time, on any day of the week.
     t_start = (
-        t0.normalize()
+        monday
         + pd.to_timedelta(week * 7 + rng.integers(0, 7, len(row)), unit="D")
-        + pd.to_timedelta(rng.uniform(0, 9 * 3600, len(row)), unit="s")
-    )
+        + pd.to_timedelta(8 * 3600 + rng.uniform(0, 9 * 3600, len(row)), unit="s")
+    ).tz_convert("UTC")
     keep = (t_start >= t0) & (t_start < t1)
     row, t_start = row[keep], t_start[keep]
     n_p = len(row)
@@ -161,31 +221,48 @@ def simulate(
     unit_idx = upos.loc[a["unit_id"].astype(str).to_numpy()[row]].to_numpy()
     loop = loops[unit_idx]
     loop_len = shapely.length(loop)
-    # Two laps or at least 2.4 km, whichever is longer, at walking speed.
-    walk_m = np.maximum(2 * loop_len, 2400.0) * rng.uniform(1.0, 1.2, n_p)
-    step_m = speed_kmh * 1000 / 60
-    kind = np.zeros(n_p, dtype=np.int8)  # 0 genuine, 1 replay, 2 car, 3 teleport
+    kind = np.zeros(n_p, dtype=np.int8)  # 0 genuine, 1 replay, 2 car, 3 teleport, 4 short
     fake = rng.random(n_p) < fake_share
     kind[fake] = rng.integers(1, 4, fake.sum())
     kind[:1] = 0  # a replay needs an earlier patrol
-    # Patrols are numbered in schedule order only per assignment; replay sources are
-    # any other genuine patrol that started earlier.
+    kind[(kind == 0) & (rng.random(n_p) < short_share)] = 4
+    # Genuine patrols meet their level's minimum with a margin: the distance the
+    # phone measures is 1.25-2.5 times the minimum length (2.5-5 km by default), at
+    # 0.8-1.1 times speed_kmh, and never shorter than 1.3 times the minimum duration.
+    lv = level.to_numpy()[row]
+    min_len = _minimum(patrol_rules, lv, "length_m", 2000.0)
+    min_dur = _minimum(patrol_rules, lv, "duration_min", 30.0)
+    target_m = min_len * rng.uniform(1.25, 2.5, n_p)
+    speed = speed_kmh * rng.uniform(0.8, 1.1, n_p)
+    short = kind == 4  # planted: cut short at 40-80 % of the minimum length
+    target_m[short] = min_len[short] * rng.uniform(0.4, 0.8, short.sum())
+    speed[kind == 2] *= 10  # driven
+    step = speed * 1000 / 60  # metres walked between fixes (one a minute)
+    # Fixes every minute cut the corners of a loop: the measured length is the sum of
+    # chords. Measure that ratio per unit once (a lap at the nominal step), then walk
+    # until the measured length reaches the target.
+    ratio = _chord_ratio(loops, speed_kmh * 1000 / 60)[unit_idx]
+    n_fix = np.maximum(2, np.ceil(target_m / (step * ratio)).astype(np.int64) + 1)
+    long_enough = (kind != 4) & (kind != 2)
+    n_fix[long_enough] = np.maximum(
+        n_fix[long_enough], np.ceil(1.3 * min_dur[long_enough]).astype(np.int64) + 1
+    )
+    # Replays copy every fix of an earlier genuine patrol (any worker's), time-shifted.
     src = np.full(n_p, -1)
     order = np.argsort(t_start.to_numpy(), kind="stable")
     rank = np.empty(n_p, dtype=np.int64)
     rank[order] = np.arange(n_p)
-    for p in np.flatnonzero(kind == 1):  # few fakes
-        earlier = order[: rank[p]]
-        earlier = earlier[kind[earlier] == 0]
-        if len(earlier) == 0:
-            kind[p] = 0
-            continue
-        src[p] = int(rng.choice(earlier))
-        walk_m[p] = walk_m[src[p]]
-    step = np.where(kind == 2, step_m * 10, step_m)
-    n_fix = np.maximum(2, np.ceil(walk_m / step).astype(int) + 1)
+    genuine_order = order[kind[order] == 0]
+    rp = np.flatnonzero(kind == 1)
+    n_before = np.searchsorted(rank[genuine_order], rank[rp])
+    none = n_before == 0
+    kind[rp[none]] = 0
+    rp, n_before = rp[~none], n_before[~none]
+    src[rp] = genuine_order[np.floor(rng.random(len(rp)) * n_before).astype(np.int64)]
+    n_fix[rp] = n_fix[src[rp]]
     owner = np.repeat(np.arange(n_p), n_fix)
-    k_in = np.arange(len(owner)) - np.repeat(np.cumsum(n_fix) - n_fix, n_fix)
+    first = np.cumsum(n_fix) - n_fix
+    k_in = np.arange(len(owner)) - np.repeat(first, n_fix)
     offset = rng.uniform(0, 1, n_p) * loop_len
     dist = np.mod(offset[owner] + k_in * step[owner], loop_len[owner])
     fixes = shapely.line_interpolate_point(loop[owner], dist)
@@ -196,12 +273,12 @@ def simulate(
     acc[rng.random(len(owner)) < 0.02] = 80.0
     start_ns = t_start.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
     times = start_ns[owner] + (k_in * 60).astype("timedelta64[s]")
-    # Replays: the fixes of an earlier patrol, time-shifted to this patrol's start.
-    for p in np.flatnonzero(kind == 1):  # few fakes; each copies one earlier patrol
-        dst_idx = np.flatnonzero(owner == p)
-        src_idx = np.flatnonzero(owner == src[p])
-        xy[dst_idx] = xy[src_idx]
-        acc[dst_idx] = acc[src_idx]
+    # Replays: the fixes of the earlier patrol at this patrol's times.
+    within = np.arange(n_fix[rp].sum()) - np.repeat(np.cumsum(n_fix[rp]) - n_fix[rp], n_fix[rp])
+    dst_idx = np.repeat(first[rp], n_fix[rp]) + within
+    src_idx = np.repeat(first[src[rp]], n_fix[rp]) + within
+    xy[dst_idx] = xy[src_idx]
+    acc[dst_idx] = acc[src_idx]
     points = gpd.GeoDataFrame(
         {
             "patrol_id": pids[owner],
@@ -214,8 +291,9 @@ def simulate(
     ).to_crs(4326)
     workers_lv = workers[["worker_id", "level"]] if "level" in workers else None
     tracks = patrols_from_points(points)
-    patrols = flag_patrols(tracks, workers=workers_lv)
-    fake_ids = sorted(pids[kind > 0].tolist())
+    patrols = flag_patrols(tracks, rules=patrol_rules, workers=workers_lv)
+    fake_ids = sorted(pids[(kind > 0) & (kind < 4)].tolist())
+    short_ids = sorted(pids[kind == 4].tolist())
 
     # ---- reports: background plus planted clusters.
     rules = load_report_rules()
@@ -294,7 +372,9 @@ def simulate(
     reports, more = _progress(reports, rules, rng, t1)
     events += more
     report_events = pd.concat(events, ignore_index=True)
-    return Simulation(patrols, points, reports, report_events, departments, planted, fake_ids)
+    return Simulation(
+        patrols, points, reports, report_events, departments, planted, fake_ids, short_ids
+    )
 
 
 def _progress(reports, rules, rng, t_end):

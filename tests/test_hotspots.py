@@ -12,6 +12,7 @@ from gridkit._ops_synth import grid_units
 from gridkit.hotspots import (
     CLASSES,
     classify,
+    eb_rates,
     hex_density,
     hotspots,
     recurring_hotspots,
@@ -82,6 +83,45 @@ def test_planted_clusters_are_found(units):
     far = np.setdiff1d(np.arange(len(units)), ring)
     assert hot[far].mean() <= 0.1
     assert (hs.loc[cluster, "gi_z"] > 0).all()
+
+
+def test_tiny_exposure_does_not_make_a_hotspot(units):
+    # One report in a grid of 1 household is 100 per 100 households raw; the planted
+    # cluster has about 9 per 100 households. Smoothed rates keep the cluster on top.
+    units = units.copy()
+    rng = np.random.default_rng(5)
+    grid = np.arange(len(units)).reshape(12, 12)
+    tiny = grid[3, 2]  # a community grid far from the cluster
+    units.loc[tiny, "households"] = 1
+    hh = units["households"].fillna(0).to_numpy(dtype=float)
+    base = rng.poisson(np.where(units["kind"] == "river_reach", 1.0, hh / 100))
+    cluster = grid[6:9, 6:9].ravel()
+    base[cluster] += rng.poisson(hh[cluster] / 100 * 8)
+    base[tiny] = 1
+    pts = _points_in_units(units, base, seed=2)
+    raw = hotspots(pts, units, value="raw_rate", permutations=199, seed=7)
+    # The problem being fixed: on raw rates the tiny grid's neighbourhood tops the list.
+    assert raw["gi_z"].idxmax() in set(grid[2:5, 1:4].ravel())
+    hs = hotspots(pts, units, permutations=199, seed=7)
+    assert hs.loc[tiny, "rate"] == pytest.approx(100.0)
+    assert hs.loc[tiny, "rate_eb"] < 0.1 * hs.loc[tiny, "rate"]
+    assert hs.loc[tiny, "rate_eb"] < hs.loc[cluster, "rate_eb"].median()
+    assert not hs.loc[tiny, "hotspot"].startswith("hot")
+    assert hs["gi_z"].idxmax() in set(cluster)
+    assert hs.loc[grid[7, 7], "hotspot"] == "hot-99"
+
+
+def test_eb_rates_shrink_small_exposures_towards_the_overall_rate():
+    count = np.array([1.0, 10, 10, 0, 3])
+    exposure = np.array([0.05, 5.0, 5.0, 5.0, 0.0])
+    eb = eb_rates(count, exposure)
+    b = 21 / 15.05
+    assert eb[4] == pytest.approx(b)  # no exposure: the overall rate
+    assert abs(eb[0] - b) < abs(20 - b) / 5  # raw 20, pulled most of the way to b
+    assert abs(eb[1] - 2.0) < abs(eb[0] - 20)  # large exposure: close to its raw rate
+    same = eb_rates(np.array([2.0, 2, 2]), np.array([1.0, 1, 1]))
+    assert np.allclose(same, 2.0)
+    assert np.isnan(eb_rates(np.array([1.0]), np.array([0.0]))).all()
 
 
 def test_random_reports_give_about_alpha_hot_units():

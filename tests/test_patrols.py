@@ -144,6 +144,57 @@ def test_coverage_river_share_and_grid_entry(units):
     assert patrol_coverage(checkin, units)["unit_id"].tolist() == [units.unit_id[5]]
 
 
+def test_coverage_lengths_are_sampled_within_a_segment_per_crossing(units):
+    from gridkit.crs import local_metric_crs
+
+    # A noisy diagonal walk across several grids and river units.
+    walk = _walk("D", 113.101, 113.101 + 3.3 * CELL, 27.8025, n=90, noise_deg=0.00004, seed=9)
+    walk["geometry"] = gpd.points_from_xy(
+        walk.geometry.x, 27.8025 + (walk.geometry.x - 113.101) * 0.6
+    )
+    track = patrols_from_points(walk)
+    cov = patrol_coverage(track, units, sample_m=10.0)
+    metric = local_metric_crs(units)
+    um = units.to_crs(metric).set_index("unit_id").geometry
+    tm = track.to_crs(metric).geometry.iloc[0]
+    grids = cov[cov["kind"] == "community_grid"]
+    assert len(grids) >= 2
+    for row in grids.itertuples():
+        exact = tm.intersection(um[row.unit_id]).length
+        assert abs(row.inside_m - exact) <= 2 * 10.0  # in and out: two crossings
+    # A finer sample is closer to the exact length.
+    fine = patrol_coverage(track, units, sample_m=1.0).set_index("unit_id")
+    for row in grids.itertuples():
+        exact = tm.intersection(um[row.unit_id]).length
+        assert abs(fine.loc[row.unit_id, "inside_m"] - exact) <= 2 * 1.0
+
+
+def test_coverage_restricted_to_assigned_units(units):
+    walks = pd.concat(
+        [
+            _walk("A", 113.10, 113.10 + 3.4 * CELL, RIVER_Y, n=80, worker="W1"),
+            _walk("B", 113.10, 113.10 + 2 * CELL, 27.8075, n=40, worker="W2"),
+        ],
+        ignore_index=True,
+    )
+    tracks = patrols_from_points(walks)
+    full = patrol_coverage(tracks, units)
+    asg = pd.DataFrame(
+        {"worker_id": ["W1", "W1", "W2"], "unit_id": [units.unit_id[1], units.unit_id[6], "X"]}
+    )
+    only = patrol_coverage(tracks, units, assignments=asg)
+    keys = set(zip(asg["worker_id"], asg["unit_id"], strict=True))
+    expected = full[
+        [(w, u) in keys for w, u in zip(full["worker_id"], full["unit_id"], strict=True)]
+    ]
+    assert only[["patrol_id", "unit_id"]].values.tolist() == (
+        expected[["patrol_id", "unit_id"]].values.tolist()
+    )
+    # Unit 6 was walked by W2 but is assigned to W1 only; "X" is no unit.
+    assert only["unit_id"].tolist() == [units.unit_id[1]]
+    assert units.unit_id[6] in set(full["unit_id"])
+
+
 def _cov(worker, unit, times):
     return pd.DataFrame(
         {

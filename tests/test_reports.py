@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -183,6 +184,28 @@ def test_hand_over_routes_to_most_local_department_with_support_and_worker(units
     assert out["due_at"].iloc[2] == at + pd.Timedelta(hours=48)  # sand_mining
     assert len(events) == 3 and (events["actor_id"] == "S1").all()
     assert (events["from_status"] == "reported").all() and (events["to_status"] == "assigned").all()
+
+
+def test_hand_over_accepts_comma_or_semicolon_separated_categories(units):
+    # gridkit.synth writes "encroachment,reclamation,sand_mining"; hand-made layers use ";".
+    departments = pd.DataFrame(
+        {
+            "department_id": ["D-WATER", "D-UM"],
+            "name": ["区水利局", "区城管局"],
+            "admin_code": ["430202", "430202"],
+            "categories": ["encroachment,reclamation, sand_mining", "street_light; cctv;"],
+        }
+    )
+    new = _new(
+        [(113.1025, 27.8025), (113.1075, 27.8025), (113.1075, 27.8075)],
+        ["sand_mining", "cctv", "reclamation"],
+    )
+    reports, _ = intake(new, units=units)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridkitWarning)  # every report finds a department
+        out, events = hand_over(reports, departments=departments, at=T0)
+    assert out["lead_department_id"].tolist() == ["D-WATER", "D-UM", "D-WATER"]
+    assert (out["status"] == "assigned").all() and len(events) == 3
 
 
 def test_hand_over_warns_when_no_department_handles_it(units, departments):
