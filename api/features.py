@@ -241,6 +241,7 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
     summary="Features of a collection",
     tags=["OGC API - Features"],
     response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}}},
 )
 def items(
     request: Request,
@@ -317,6 +318,7 @@ def items(
     summary="One feature",
     tags=["OGC API - Features"],
     response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}}},
 )
 def item(
     request: Request,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from api.auth import COOKIE, Caller
 from api.errors import ApiError
@@ -17,8 +17,10 @@ Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Labels: zh or en."
 KeyParam = Annotated[
     str | None,
     Query(
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
         description="API key for browsers: stored in an HttpOnly cookie, then the URL "
-        "is cleaned by a redirect."
+        "is cleaned by a redirect.",
     ),
 ]
 
@@ -39,6 +41,8 @@ def asset(name: str) -> FileResponse:
 def _key_redirect(request: Request, key: str | None) -> Response | None:
     if key is None:
         return None
+    if request.app.state.store.find_key(key) is None:  # never put an unknown key in a cookie
+        raise ApiError(401, "Unknown or revoked API key.")
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
     url = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
     resp = RedirectResponse(url, status_code=303)
@@ -63,10 +67,12 @@ def _page(request: Request, kind: str, lang: str, caller, build) -> Response:
 
         m = build()
         cache[key] = map_html(m).encode("utf-8")
-    return Response(cache[key], media_type="text/html; charset=utf-8")
+    return HTMLResponse(cache[key])
 
 
-@router.get("/maps/coverage", summary="Coverage map (units by assigned worker)")
+@router.get(
+    "/maps/coverage", summary="Coverage map (units by assigned worker)", response_class=HTMLResponse
+)
 def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None) -> Response:
     redirect = _key_redirect(request, key)
     if redirect is not None:
@@ -98,7 +104,11 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
     return _page(request, "coverage", lang, caller, build)
 
 
-@router.get("/maps/hotspots", summary="Hotspot map (Gi* classes, report points)")
+@router.get(
+    "/maps/hotspots",
+    summary="Hotspot map (Gi* classes, report points)",
+    response_class=HTMLResponse,
+)
 def hotspots_page(
     request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:
@@ -131,7 +141,7 @@ def hotspots_page(
     return _page(request, "hotspots", lang, caller, build)
 
 
-@router.get("/maps/compliance", summary="Patrol compliance map")
+@router.get("/maps/compliance", summary="Patrol compliance map", response_class=HTMLResponse)
 def compliance_page(
     request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:

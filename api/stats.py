@@ -18,10 +18,14 @@ from starlette.responses import Response
 from api.auth import Caller, Principal
 from api.errors import ApiError
 
-router = APIRouter(prefix="/stats", tags=["figures"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+router = APIRouter(
+    prefix="/stats",
+    tags=["figures"],
+    responses={200: {"content": {"application/json": {}, XLSX: {}}}},
+)
 Format = Annotated[Literal["json", "xlsx"], Query(description="json or xlsx.")]
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (UTC)")]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _layer(request: Request, name: str, caller: Principal) -> pd.DataFrame | None:

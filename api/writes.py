@@ -32,6 +32,7 @@ from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
 
 router = APIRouter(tags=["field"])
+GEOJSON = "application/geo+json"
 _write_lock = threading.Lock()  # one writer: read-modify-write of a layer is atomic
 
 IdemKey = Annotated[
@@ -110,8 +111,8 @@ class PatrolIn(BaseModel):
         pattern=r"^[\w.:-]+$",
         description="Client id of a patrol recorded offline.",
     )
-    worker_id: str | None = Field(None, max_length=64)
-    crs: str | None = Field(None, max_length=32)
+    worker_id: str | None = Field(None, min_length=1, max_length=64)
+    crs: str | None = Field(None, min_length=1, max_length=32)
     notes: str | None = Field(None, max_length=2000)
     points: list[Fix] = Field(min_length=1, max_length=20_000)
 
@@ -133,10 +134,10 @@ def _feature(df: pd.DataFrame, caller: Principal, layer: str) -> dict:
     return orjson.loads(ser.features[0])
 
 
-def _json(body: Any, status: int = 200, **headers: str) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/geo+json", headers=headers
-    )
+def _json(
+    body: Any, status: int = 200, media_type: str = "application/geo+json", **headers: str
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 def _layer(store, name: str) -> pd.DataFrame | None:
@@ -158,7 +159,13 @@ def _service_area(request: Request) -> shapely.Geometry | None:
     return cache[key]
 
 
-@router.post("/reports", status_code=201, summary="Submit a problem report")
+@router.post(
+    "/reports",
+    status_code=201,
+    summary="Submit a problem report",
+    response_class=Response,
+    responses={201: {"content": {GEOJSON: {}}}},
+)
 def post_report(
     request: Request,
     body: ReportIn | ReportFeature,
@@ -311,7 +318,12 @@ def _authorise_place(store, caller: Principal, created: pd.DataFrame) -> None:
             )
 
 
-@router.patch("/reports/{report_id}", summary="Move a report along its lifecycle")
+@router.patch(
+    "/reports/{report_id}",
+    summary="Move a report along its lifecycle",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Caller) -> Response:
     require(caller, "worker", "supervisor", "admin")
     from gridkit.reports import transition
@@ -386,10 +398,19 @@ async def post_evidence(
     folder = Path(f"{settings.workspace}.evidence") / report_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
-    return _json({"report_id": report_id, "evidence": f"{kind}:{name}", "bytes": len(data)}, 201)
+    return _json(
+        {"report_id": report_id, "evidence": f"{kind}:{name}", "bytes": len(data)},
+        201,
+        media_type="application/json",
+    )
 
 
-@router.post("/patrols", status_code=201, summary="Upload patrols (one or a batch)")
+@router.post(
+    "/patrols",
+    status_code=201,
+    summary="Upload patrols (one or a batch)",
+    responses={200: {"description": "Every patrol of the upload was already stored."}},
+)
 def post_patrols(
     request: Request, body: PatrolIn | PatrolBatch, caller: Caller, idempotency_key: IdemKey = None
 ) -> Response:
@@ -431,25 +452,47 @@ def post_patrols(
             )
             frames.append((pid, item, fixes))
             known_ids.add(pid)
-        for pid, item, fixes in frames:
+        if frames:
+            # the whole batch at once: fixes to WGS84 per declared datum, then one
+            # track build, one plausibility check and one append per layer
+            points = pd.concat(
+                [fx if not item.crs else _to_wgs84(fx, item.crs) for _, item, fx in frames],
+                ignore_index=True,
+            )
+            points = gpd.GeoDataFrame(points, geometry="geometry", crs=4326)
+            area = _service_area(request)
+            if area is not None:
+                outside = ~area.covers(np.asarray(points.geometry.array))
+                if outside.any():
+                    bad = sorted(set(points.loc[outside, "patrol_id"]))[:5]
+                    raise ApiError(
+                        422,
+                        f"patrol(s) {', '.join(bad)} have fixes outside the "
+                        "service area; check the coordinates and their datum.",
+                    )
             try:
-                track = patrols_from_points(fixes, crs=item.crs)
+                tracks = patrols_from_points(points)
             except GridkitError as exc:
-                raise ApiError(422, f"patrol {pid}: {exc.message}") from None
-            track["notes"] = item.notes
-            flagged = flag_patrols(track)
-            points = fixes if not item.crs else _to_wgs84(fixes, item.crs)
+                raise ApiError(422, exc.message) from None
+            notes = {pid: item.notes for pid, item, _ in frames}
+            tracks["notes"] = tracks["patrol_id"].map(notes)
+            flagged = flag_patrols(tracks)
             store.append("patrols", flagged)
             store.append("patrol_points", points[["patrol_id", "t", "accuracy_m", "geometry"]])
-            created.append(
+            created = [
                 {
-                    "patrol_id": pid,
-                    "valid": bool(flagged["valid"].iloc[0]),
-                    "flags": str(flagged["flags"].iloc[0] or ""),
-                    "length_m": float(flagged["length_m"].iloc[0]),
+                    "patrol_id": r.patrol_id,
+                    "valid": bool(r.valid),
+                    "flags": str(r.flags or ""),
+                    "length_m": float(r.length_m),
                 }
-            )
-    return _json({"created": created, "existing": existing}, 201 if created else 200)
+                for r in flagged[["patrol_id", "valid", "flags", "length_m"]].itertuples()
+            ]
+    return _json(
+        {"created": created, "existing": existing},
+        201 if created else 200,
+        media_type="application/json",
+    )
 
 
 def _to_wgs84(fixes: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:

@@ -284,6 +284,9 @@ def test_patrol_roles_and_fake_flag(setup) -> None:
     _, client, keys = setup
     r = client.post("/patrols", json={"worker_id": "W2", "points": fixes()}, headers=h(keys["w1"]))
     assert r.status_code == 403
-    car = client.post("/patrols", json={"points": fixes(step=0.01)}, headers=h(keys["w1"]))
+    car = client.post("/patrols", json={"points": fixes(step=0.006)}, headers=h(keys["w1"]))
     assert car.status_code == 201
-    assert car.json()["created"][0]["valid"] is False  # 60 km/h is no patrol on foot
+    assert car.json()["created"][0]["valid"] is False  # 35 km/h is no patrol on foot
+    null_island = client.post("/patrols", json={"points": fixes(lon0=0.0)}, headers=h(keys["w1"]))
+    assert null_island.status_code == 422
+    assert "outside the service area" in null_island.json()["detail"]

@@ -1,0 +1,38 @@
+"""Property-based API testing: schemathesis generates requests from /openapi.json.
+
+No generated request, valid or not, may cause a 5xx; responses must match the schema.
+Writes go to a throw-away workspace.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from api import create_app  # noqa: E402
+from gridkit.store import open_store  # noqa: E402
+from tests.api.test_writes import field_workspace  # noqa: E402
+
+_WS, _KEYS = field_workspace(Path(tempfile.mkdtemp(prefix="gridkit-st-")) / "ws.gpkg")
+_ADMIN = open_store(_WS).add_key("fuzz-admin", role="admin", worker_id="A1")[0]
+APP = create_app(workspace=_WS)
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_api_never_fails_and_follows_its_schema(case) -> None:
+    case.headers = {**(case.headers or {}), "X-API-Key": _ADMIN}
+    response = case.call()
+    assert response.status_code < 500, response.text
+    if response.status_code < 400:
+        case.validate_response(response)
