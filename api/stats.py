@@ -167,6 +167,14 @@ def compliance(
 def _period(
     request: Request, caller: Principal, start: str | None, end: str | None
 ) -> tuple[str, str]:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise ApiError(
+                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
+                ) from None
     if start and end:
         if start >= end:
             raise ApiError(400, f"start {start} must be before end {end}.")

@@ -114,3 +114,12 @@ def test_bad_period_is_400(season) -> None:
 def test_workspace_fixture_is_real(season) -> None:
     ws, _, _, sim = season
     assert Path(ws).exists() and len(sim.patrols) > 100
+
+
+def test_impossible_dates_are_400(season) -> None:
+    _, client, keys, _ = season
+    r = client.get(
+        "/stats/assessment?start=0000-00-00&end=0000-00-01", headers={"X-API-Key": keys["sup"]}
+    )
+    assert r.status_code == 400
+    assert "calendar date" in r.json()["detail"]
