@@ -17,7 +17,8 @@ PLANNERS = [
     "Split communities into grid units balanced by households, validate them, compare "
     "a redraw with the version in force and publish it. Sample data: Zhuzhou "
     "(real districts, synthetic communities and buildings).",
-    "import tempfile, pathlib\nimport geodata, gridkit\nfrom gridkit.synth import sample_layers\n\n"
+    "import pathlib, tempfile\nimport geopandas as gpd, pandas as pd\nimport geodata, gridkit\n"
+    "from gridkit.synth import sample_layers\n\n"
     "layers = sample_layers(admin=geodata.zhuzhou_admin(), river=geodata.xiang_river())\n"
     "communities = layers['communities'].head(4)\n"
     "buildings = layers['buildings']\ncommunities[['community_id', 'name', 'admin_code']]",
@@ -32,7 +33,6 @@ PLANNERS = [
     "# a tighter cap in the first community only\n"
     "first = communities.iloc[[0]]\n"
     "redrawn = gridkit.split_communities(first, buildings, max_households=150)\n"
-    "import pandas as pd, geopandas as gpd\n"
     "draft = gpd.GeoDataFrame(pd.concat([units[units.parent_id != first.community_id.iloc[0]],\n"
     "                                    redrawn], ignore_index=True), crs=units.crs)\n"
     "v2, diff = gridkit.publish(draft, ws, note='tighter cap')\nprint(diff)\n"
@@ -51,7 +51,8 @@ ANALYSTS = [
     "reaches, units = gridkit.split_rivers(geodata.xiang_river(), admin, max_length_m=5000,\n"
     "                                      min_length_m=500)\n"
     "reaches.groupby('admin_code')['length_m'].agg(['count', 'sum']).round(0)",
-    "report = gridkit.validate_units(units, reaches=reaches, admin_areas=admin, max_length_m=5000)\n"
+    "report = gridkit.validate_units(units, reaches=reaches, admin_areas=admin,\n"
+    "                                max_length_m=5000)\n"
     "print(report)\nassert report.ok",
     "layers = sample_layers(admin=admin, river=geodata.xiang_river())\n"
     "split = gridkit.split_rivers(layers['rivers'], layers['admin_areas'], max_length_m=3000)\n"
@@ -77,6 +78,7 @@ SUPERVISORS = [
     "Put a worker on every unit, check patrols against the frequency rules, and rank "
     "workers by compliance and timely resolution.",
     "import gridkit\nfrom gridkit._ops_synth import grid_units, grid_workers\n"
+    "from gridkit.patrols import flag_patrols\n"
     "units = grid_units(8, 8, river_rows=1, admin_code='430202001001')\n"
     "workers, _ = grid_workers(units)\nworkers = workers.iloc[::3].assign(capacity=1500.0)\n"
     "result = gridkit.assign_workers(units, workers, time_limit_s=10, valid_from='2026-01-01')\n"
@@ -84,7 +86,6 @@ SUPERVISORS = [
     "assert result.unassigned.empty\n"
     "season = gridkit.simulate(units, workers, result.assignments, start='2026-03-01',\n"
     "                          end='2026-04-01', seed=11)\n"
-    "from gridkit.patrols import flag_patrols\n"
     "patrols = flag_patrols(season.patrols)\n"
     "print(f\"{(~patrols['valid']).sum()} of {len(patrols)} patrols do not count\")\n"
     "compliance = gridkit.patrol_compliance(patrols, result.assignments,\n"
