@@ -1,0 +1,145 @@
+"""HTTP throughput on loopback: gridkit's service against a bare FastAPI app (the ceiling).
+
+Both run in their own uvicorn process on this machine; the same client sends the same
+requests to each. ``POST /reports`` on gridkit locates, de-duplicates, hands over and
+commits every report to the GeoPackage before answering; ``GET items`` serves cached
+serialised GeoJSON. The ratio is bare time / gridkit time: the share of the ceiling
+gridkit reaches.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks._runner import Case
+
+HERE = Path(__file__).resolve().parent
+
+
+def _wait(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited") from None
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def _servers():
+    from tests.api.live import free_port
+    from tests.api.test_writes import field_workspace
+
+    ws, keys = field_workspace(Path(tempfile.mkdtemp(prefix="gridkit-bench-api-")) / "ws.gpkg")
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    ours_port, bare_port = free_port(), free_port()
+    ours = subprocess.Popen(
+        [sys.executable, "-m", "gridkit.cli", "serve", str(ws), "--port", str(ours_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks._bare_app:app",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=HERE.parent,
+    )
+    _wait(f"http://127.0.0.1:{ours_port}/healthz", ours)
+    _wait(f"http://127.0.0.1:{bare_port}/docs", bare)
+    return {
+        "ours": f"http://127.0.0.1:{ours_port}",
+        "bare": f"http://127.0.0.1:{bare_port}",
+        "key": keys["sup"],
+        "procs": (ours, bare),
+    }
+
+
+def _post(base: str, key: str, n: int) -> int:
+    ok = 0
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as http:
+        for i in range(n):
+            body = {
+                "category": "street_light",
+                "source": "patrol",
+                "description": f"#{i}",
+                "lon": 113.004 + (i % 50) * 0.002,
+                "lat": 27.704,
+            }
+            ok += http.post("/reports", json=body).status_code == 201
+    return ok
+
+
+def _get(base: str, key: str, n: int) -> int:
+    ok = 0
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as http:
+        for _ in range(n):
+            ok += http.get("/collections/units/items?limit=50").status_code == 200
+    return ok
+
+
+def cases(quick: bool) -> list[Case]:
+    n_post, n_get = (30, 200) if quick else (300, 2000)
+    state: dict = {}
+
+    def setup():
+        if not state:
+            state.update(_servers())
+        return state
+
+    def same(ours, peer):
+        return None if ours == peer else {"ok_ours": ours, "ok_bare": peer}
+
+    def stop(_data, _result):
+        return {}
+
+    return [
+        Case(
+            f"POST /reports x{n_post} (durable)",
+            setup,
+            lambda s: _post(s["ours"], s["key"], n_post),
+            lambda s: _post(s["bare"], s["key"], n_post),
+            peer_name="bare FastAPI",
+            size={"requests": n_post},
+            check=same,
+            repeat=1,
+        ),
+        Case(
+            f"GET items x{n_get} (cached)",
+            setup,
+            lambda s: _get(s["ours"], s["key"], n_get),
+            lambda s: _get(s["bare"], s["key"], n_get),
+            peer_name="bare FastAPI",
+            size={"requests": n_get},
+            check=same,
+            repeat=3,
+            extra=lambda s, r: _shutdown(s),
+        ),
+    ]
+
+
+def _shutdown(state: dict) -> dict:
+    for proc in state.get("procs", ()):
+        proc.kill()
+        proc.wait(10)
+    return {}
