@@ -64,7 +64,7 @@ def _respond(
     if fmt == "xlsx":
         buf = io.BytesIO()
         with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-            pd.DataFrame([summary]).to_excel(xw, sheet_name="summary", index=False)
+            _naive(pd.DataFrame([summary])).to_excel(xw, sheet_name="summary", index=False)
             for sheet, df in tables.items():
                 _naive(df).to_excel(xw, sheet_name=sheet[:31], index=False)
         return Response(
@@ -83,11 +83,17 @@ def _respond(
 
 
 def _naive(df: pd.DataFrame) -> pd.DataFrame:
-    """Excel has no time zones: write UTC wall time."""
+    """Excel has no time zones (UTC wall time) and refuses control characters."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(
+                lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
+            )
     return out
 
 
