@@ -56,27 +56,31 @@ def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:
     return df
 
 
-def _page(request: Request, kind: str, lang: str, caller, build) -> Response:
-    """Render a map once per (kind, language, scope, data generation) and cache it."""
+def _page(
+    request: Request, kind: str, lang: str, caller, build, key: str | None = None
+) -> Response:
+    """Render a map once per (kind, language, scope, data generation) and cache it.
+
+    A ``key`` in the URL is turned into a cookie by a redirect first."""
+    redirect = _key_redirect(request, key)
+    if redirect is not None:
+        return redirect
     store = request.app.state.store
     gens = tuple(store.generation(n) for n in ("units", "assignments", "reports", "patrols"))
-    key = (kind, lang, caller.scope, gens)
+    cache_key = (kind, lang, caller.scope, gens)
     cache = request.app.state.page_cache
-    if key not in cache:
+    if cache_key not in cache:
         from gridkit.maps import map_html
 
         m = build()
-        cache[key] = map_html(m).encode("utf-8")
-    return HTMLResponse(cache[key])
+        cache[cache_key] = map_html(m).encode("utf-8")
+    return HTMLResponse(cache[cache_key])
 
 
 @router.get(
     "/maps/coverage", summary="Coverage map (units by assigned worker)", response_class=HTMLResponse
 )
 def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None) -> Response:
-    redirect = _key_redirect(request, key)
-    if redirect is not None:
-        return redirect
     store = request.app.state.store
 
     def build():
@@ -101,7 +105,7 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
             title="网格覆盖" if lang == "zh" else "Grid coverage",
         )
 
-    return _page(request, "coverage", lang, caller, build)
+    return _page(request, "coverage", lang, caller, build, key)
 
 
 @router.get(
@@ -112,9 +116,6 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
 def hotspots_page(
     request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:
-    redirect = _key_redirect(request, key)
-    if redirect is not None:
-        return redirect
     store = request.app.state.store
 
     def build():
@@ -138,16 +139,13 @@ def hotspots_page(
             title="问题热点" if lang == "zh" else "Problem hotspots",
         )
 
-    return _page(request, "hotspots", lang, caller, build)
+    return _page(request, "hotspots", lang, caller, build, key)
 
 
 @router.get("/maps/compliance", summary="Patrol compliance map", response_class=HTMLResponse)
 def compliance_page(
     request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:
-    redirect = _key_redirect(request, key)
-    if redirect is not None:
-        return redirect
     store = request.app.state.store
 
     def build():
@@ -181,4 +179,4 @@ def compliance_page(
             title="巡查达标" if lang == "zh" else "Patrol compliance",
         )
 
-    return _page(request, "compliance", lang, caller, build)
+    return _page(request, "compliance", lang, caller, build, key)
