@@ -13,6 +13,17 @@ from gridkit.validate import ValidationReport
 __all__ = ["corridor_units"]
 
 _MIN_PART_M2 = 1e-3  # polygon parts smaller than this are clipping noise
+# Units are snapped to this grid (metres) before they leave the metric CRS. Overlays of
+# nearly coincident edges (a spill piece cut out of ``area - claimed`` merged back onto
+# the unit it was cut from) leave zero-width spikes and vertices 1e-10 m apart: valid in
+# UTM, self-intersecting once reprojected and rounded to lon/lat doubles (~1e-9 m). On
+# this grid such vertices coincide and snap-rounding removes the spikes. The grid is
+# fine on purpose: every unit is snapped on its own, so a vertex of one unit lying on a
+# long edge of its neighbour (a T-junction) moves off it by up to 0.7 grid cells; at
+# 1 cm that is a 1-2 m² overlap triangle along a 500 m edge, at 0.1 mm 0.02 m².
+GRID_M = 1e-4
+SLIVER_M2 = 100.0  # default: corridor pieces smaller than this merge into a neighbour
+_MIN_SHARED_M = 0.1  # a sliver merges only across an edge at least this long
 
 
 def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +123,10 @@ def _merge_spill(own_units, zone, fmem, geoms):
     for u in np.unique(target[target >= 0]):
         sel = parts[target == u]
         merged_m2 += float(shapely.area(sel).sum())
-        own_units[u] = shapely.union_all(np.r_[np.array([own[u]], dtype=object), sel])
+        # snap-rounded union: the piece was cut from ``area - claimed``, so its edge
+        # along the unit only nearly coincides with the unit's; a float union leaves
+        # zero-width spikes there (invalid once reprojected)
+        own_units[u] = _snapped_union(np.r_[np.array([own[u]], dtype=object), sel])
     loose = parts[target < 0]
     if len(loose) == 0:
         return own_units, [], [], merged_m2
@@ -123,9 +137,74 @@ def _merge_spill(own_units, zone, fmem, geoms):
     extra, extra_r = [], []
     for r in np.unique(near):
         sel = loose[near == r]
-        extra.append(shapely.union_all(sel) if len(sel) > 1 else sel[0])
+        extra.append(_snapped_union(sel) if len(sel) > 1 else sel[0])
         extra_r.append(int(r))
     return own_units, extra, extra_r, merged_m2
+
+
+def _unit_ids(df, bank, is_spill, rid, r, a, codes) -> np.ndarray:
+    """Ids of the river pieces in ``df`` (columns ``i``: unit row, ``part``: 1, 2, ...)."""
+    i = df["i"].to_numpy()
+    suffix = np.where(bank[i] == "left", "-L", np.where(bank[i] == "right", "-R", ""))
+    part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
+    return np.where(
+        is_spill[i],
+        rid[r[i]].astype(str) + "@" + codes[a[i]].astype(str) + part_sfx,
+        rid[r[i]].astype(str) + suffix + part_sfx,
+    )
+
+
+def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
+    """Merge pieces under ``min_m2`` into the piece of the same area sharing the longest
+    edge (at least ``_MIN_SHARED_M``; edges count within ``GRID_M``).
+
+    Smallest first, so slivers may chain into a neighbour through another sliver.
+    Returns the pieces (merged ones grown) and a mask of the pieces still standing.
+    Slivers without such a neighbour stay as they are.
+    """
+    parts = parts.copy()
+    alive = np.ones(len(parts), dtype=bool)
+    if min_m2 <= 0 or len(parts) < 2:
+        return parts, alive
+    area = shapely.area(parts)
+    small = np.flatnonzero(area < min_m2)
+    if len(small) == 0:
+        return parts, alive
+    root = np.arange(len(parts))
+
+    def find(k):
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    tree = shapely.STRtree(parts)  # the original pieces: a merged piece maps to its root
+    for s in small[np.argsort(area[small], kind="stable")]:
+        if not alive[s] or shapely.area(parts[s]) >= min_m2:
+            continue
+        near = tree.query(shapely.buffer(parts[s], GRID_M, quad_segs=2), predicate="intersects")
+        cand = np.unique([find(int(k)) for k in near])
+        cand = cand[(cand != s) & (area_of[cand] == area_of[s])]
+        if len(cand) == 0:
+            continue
+        edge = shapely.boundary(parts[s])
+        shared = shapely.length(
+            shapely.intersection(edge, shapely.buffer(parts[cand], GRID_M, quad_segs=2))
+        )
+        best = int(np.argmax(shared))
+        if shared[best] < _MIN_SHARED_M:
+            continue
+        t = int(cand[best])
+        union = _snapped_union(np.array([parts[t], parts[s]], dtype=object))
+        if shapely.get_type_id(union) != 3:
+            union = _polygonal_one(union)
+            want = shapely.area(parts[t]) + shapely.area(parts[s])
+            if abs(shapely.area(union) - want) > 1.0:
+                continue  # the union would lose a part: leave the sliver alone
+        parts[t] = union
+        alive[s] = False
+        root[s] = t
+    return parts, alive
 
 
 def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list:
@@ -177,14 +256,24 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
             shapely.intersection(shapely.boundary(g), np.array([units[u] for u in keys]))
         )
         best = keys[int(np.argmax(shared))]
-        units[best] = shapely.union(units[best], g)
+        units[best] = _snapped_union(np.array([units[best], g], dtype=object))
     out = []
     for u in sorted(units):
-        g = units[u]
+        g = snap(units[u])
         if shapely.get_type_id(g) != 3:  # a union that still touches at a point only
             g = _polygonal_one(g)
         out.append(g)
     return out
+
+
+def snap(g):
+    """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse)."""
+    return shapely.set_precision(g, GRID_M)
+
+
+def _snapped_union(geoms):
+    """Union on the :data:`GRID_M` grid: nearly coincident edges merge, no spikes."""
+    return shapely.union_all(geoms, grid_size=GRID_M)
 
 
 def _polygonal_one(g):
@@ -205,8 +294,15 @@ def corridor_units(
     version: int,
     report: ValidationReport,
     max_shoreline_m: float | None = None,
+    sliver_m2: float = SLIVER_M2,
 ) -> gpd.GeoDataFrame:
-    """Units for the reaches (and water bodies), all in the reaches' metric CRS."""
+    """Units for the reaches (and water bodies), all in the reaches' metric CRS.
+
+    Every unit is snapped to the :data:`GRID_M` grid, so it stays valid when it is
+    reprojected. Corridor pieces (spills, extra parts) smaller than ``sliver_m2`` merge
+    into the corridor unit of the same area sharing the longest edge with them
+    (reported as ``sliver_merged``).
+    """
     geoms = np.asarray(reaches.geometry.array)
     buffers = shapely.buffer(geoms, corridor_m)
     code_idx = {c: i for i, c in enumerate(tiling.codes)}
@@ -254,7 +350,6 @@ def corridor_units(
         wb_tree = shapely.STRtree(wb_geoms)
 
     out_geom, out_r, out_a, out_bank, out_spill = [], [], [], [], []
-    spill_rows = []  # (area, m2) of standalone spill units, for the report
     merged_m2 = 0.0
     areas = np.union1d(mem_a, fa)
     m_lo = np.searchsorted(mem_a, areas, side="left")
@@ -300,7 +395,6 @@ def corridor_units(
                     out_a.append(np.array([a]))
                     out_bank.append(np.array([_side(geoms[r], g)], dtype=object))
                     out_spill.append(np.array([True]))
-                    spill_rows.append((a, float(shapely.area(g))))
         if own_units:
             out_geom += own_units
             out_r.append(np.array([r for r, _ in own_rows], dtype=np.int64))
@@ -309,21 +403,6 @@ def corridor_units(
             out_spill.append(np.zeros(len(own_rows), dtype=bool))
     if merged_m2 > 0:
         report.figures["corridor_spill_merged_m2"] = merged_m2
-    if spill_rows:
-        sp = pd.DataFrame(spill_rows, columns=["a", "m2"]).groupby("a")["m2"].agg(["sum", "size"])
-        sp = sp[sp["sum"] >= _MIN_PART_M2]
-        if len(sp):
-            codes = tiling.codes[sp.index.to_numpy()]
-            detail = ", ".join(f"{c} {v:,.0f} m²" for c, v in zip(codes, sp["sum"], strict=True))
-            report.add(
-                "corridor_spill",
-                f"the corridor of {int(sp['size'].sum())} reach(es) spills into areas where "
-                "it touches no unit of that area; each spill became a unit of the area it "
-                f"lies in, attached to its nearest reach (id REACH@AREA): {detail}.",
-                rows=list(codes),
-                severity="warning",
-            )
-            report.figures["corridor_spill_m2"] = float(sp["sum"].sum())
 
     cols = [
         "unit_id",
@@ -338,7 +417,7 @@ def corridor_units(
     ]
     frames = []
     if out_geom:
-        g = np.array(out_geom, dtype=object)
+        g = snap(np.array(out_geom, dtype=object))
         r = np.concatenate(out_r)
         a = np.concatenate(out_a)
         bank = np.concatenate(out_bank)
@@ -348,17 +427,36 @@ def corridor_units(
         parts, idx = parts[poly], idx[poly]
         big = shapely.area(parts) >= _MIN_PART_M2
         parts, idx = parts[big], idx[big]
+        # ids of the pieces before sliver merging, to report what was merged
+        pre = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts)})
+        pre = pre.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
+        pre["part"] = pre.groupby("i").cumcount() + 1
+        pre_ids = _unit_ids(pre, bank, is_spill, rid, r, a, tiling.codes)
+        pre_ids = pd.Series(pre_ids, index=pre.index).sort_index().to_numpy()
+        parts, alive = _merge_slivers(parts, a[idx], sliver_m2)
+        merged = ~alive
+        if merged.any():
+            lost = pre["area_m2"].sort_index().to_numpy()[merged]
+            ids = list(pre_ids[merged])
+            report.figures["corridor_slivers_merged"] = float(merged.sum())
+            report.figures["corridor_slivers_merged_m2"] = float(lost.sum())
+            shown = ", ".join(
+                f"{u} ({v:,.1f} m²)" for u, v in zip(ids[:10], lost[:10], strict=True)
+            )
+            report.add(
+                "sliver_merged",
+                f"{len(ids)} corridor sliver(s) under sliver_m2={sliver_m2:g} m² "
+                f"({lost.sum():,.1f} m² in all) merged into the unit of the same area "
+                f"sharing the longest edge: {shown}{' ...' if len(ids) > 10 else ''}.",
+                rows=ids,
+                severity="warning",
+            )
+        parts, idx = parts[alive], idx[alive]
         df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts), "geometry": parts})
         df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
         df["part"] = df.groupby("i").cumcount() + 1
         i = df["i"].to_numpy()
-        suffix = np.where(bank[i] == "left", "-L", np.where(bank[i] == "right", "-R", ""))
-        part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
-        unit_id = np.where(
-            is_spill[i],
-            rid[r[i]].astype(str) + "@" + tiling.codes[a[i]].astype(str) + part_sfx,
-            rid[r[i]].astype(str) + suffix + part_sfx,
-        )
+        unit_id = _unit_ids(df, bank, is_spill, rid, r, a, tiling.codes)
         frames.append(
             pd.DataFrame(
                 {
@@ -376,7 +474,22 @@ def corridor_units(
                 }
             )
         )
-        multi = df.loc[(df["part"] > 1) & ~is_spill[df["i"].to_numpy()], "i"].unique()
+        sp_rows = is_spill[i]
+        if sp_rows.any():
+            sp = pd.DataFrame({"a": a[i][sp_rows], "m2": df["area_m2"].to_numpy()[sp_rows]})
+            sp = sp.groupby("a")["m2"].agg(["sum", "size"])
+            codes = tiling.codes[sp.index.to_numpy()]
+            detail = ", ".join(f"{c} {v:,.0f} m²" for c, v in zip(codes, sp["sum"], strict=True))
+            report.add(
+                "corridor_spill",
+                f"the corridor of {int(sp['size'].sum())} reach(es) spills into areas where "
+                "it touches no unit of that area; each spill became a unit of the area it "
+                f"lies in, attached to its nearest reach (id REACH@AREA): {detail}.",
+                rows=list(codes),
+                severity="warning",
+            )
+            report.figures["corridor_spill_m2"] = float(sp["sum"].sum())
+        multi = df.loc[(df["part"] > 1) & ~is_spill[i], "i"].unique()
         if len(multi):
             ids = sorted(set(rid[r[multi]]))
             report.add(
@@ -396,14 +509,14 @@ def corridor_units(
         report.add(
             "no_corridor",
             f"{len(ids)} reach(es) got no corridor unit (their corridor is covered by a "
-            "water body or a main stem).",
+            "water body or a main stem, or was a sliver merged into a neighbour).",
             rows=ids,
             severity="warning",
         )
 
     if wb_tree is not None:
         wi, ai = tiling.tree.query(wb_geoms, predicate="intersects")
-        inter = shapely.intersection(wb_geoms[wi], tiling.geoms[ai])
+        inter = snap(shapely.intersection(wb_geoms[wi], tiling.geoms[ai]))
         parts, idx = shapely.get_parts(inter, return_index=True)
         poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= _MIN_PART_M2)
         parts, idx = parts[poly], idx[poly]

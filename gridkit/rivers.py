@@ -175,6 +175,7 @@ def split_rivers(
     snap_m: float = 10.0,
     version: int = 1,
     max_shoreline_m: float | None = None,
+    sliver_m2: float = 100.0,
 ) -> RiverSplit:
     """Split rivers into reaches at admin boundaries and by length, with corridor units.
 
@@ -219,6 +220,11 @@ def split_rivers(
         area cuts the water body) is longer than this are split into the fewest units
         of about equal outline not longer than it (ids ``...-s01``, ``-s02``, ...);
         each is one Polygon and together they tile the water body exactly.
+    sliver_m2
+        Corridor pieces smaller than this (spill slivers, tiny extra parts of a
+        reach's corridor) merge into the corridor unit of the same area sharing the
+        longest edge with them; they are reported as ``sliver_merged``. Pieces with no
+        such neighbour are kept. ``0`` keeps every piece.
 
     Returns
     -------
@@ -257,6 +263,8 @@ def split_rivers(
         report,
         max_shoreline_m,
     )
+    if not np.isfinite(sliver_m2) or sliver_m2 < 0:
+        raise GridkitError(f"sliver_m2 must be a finite area >= 0, got {sliver_m2!r}")
     out_crs = rivers.crs
     metric = local_metric_crs(rivers)
     rivers_m = rivers.to_crs(metric)
@@ -304,6 +312,7 @@ def split_rivers(
             version=version,
             report=report,
             max_shoreline_m=max_shoreline_m,
+            sliver_m2=float(sliver_m2),
         )
     else:
         units = gpd.GeoDataFrame(
@@ -313,11 +322,45 @@ def split_rivers(
             },
             geometry=gpd.GeoSeries([], crs=metric),
         )
-    _warn(report)
     cleaned = gpd.GeoDataFrame(
         {"admin_code": tiling.codes, "level": tiling.level}, geometry=tiling.geoms, crs=metric
     )
-    return RiverSplit(reaches.to_crs(out_crs), units.to_crs(out_crs), report, cleaned)
+    units = _reproject_units(units, out_crs, report)
+    _warn(report)
+    return RiverSplit(reaches.to_crs(out_crs), units, report, cleaned)
+
+
+def _reproject_units(units: gpd.GeoDataFrame, crs, report: ValidationReport) -> gpd.GeoDataFrame:
+    """``units`` in ``crs``, re-validated: the corridor snaps units to a 1 cm grid so
+    they survive reprojection; a unit that still comes out invalid is repaired with
+    ``make_valid`` (keeping its largest polygon) and reported as ``repaired_geometry``."""
+    out = units.to_crs(crs)
+    if not len(out):
+        return out
+    g = np.asarray(out.geometry.array)
+    bad = ~shapely.is_valid(g)
+    if not bad.any():
+        return out
+    fixed = []
+    for geom in g[bad]:
+        parts = shapely.get_parts(shapely.make_valid(geom))
+        parts = parts[shapely.get_type_id(parts) == 3]
+        if len(parts) > 1:
+            parts = shapely.get_parts(shapely.union_all(parts))
+        fixed.append(parts[int(np.argmax(shapely.area(parts)))] if len(parts) else geom)
+    g = g.copy()
+    g[bad] = np.array(fixed, dtype=object)
+    out = out.set_geometry(gpd.GeoSeries(g, index=out.index, crs=out.crs))
+    ids = list(out["unit_id"].to_numpy()[bad])
+    report.add(
+        "repaired_geometry",
+        f"{len(ids)} unit(s) were invalid after reprojection and were repaired with "
+        f"make_valid (largest polygon kept): {', '.join(map(str, ids[:10]))}"
+        f"{' ...' if len(ids) > 10 else ''}.",
+        rows=ids,
+        severity="warning",
+    )
+    return out
 
 
 def _warn(report: ValidationReport) -> None:
