@@ -59,6 +59,14 @@ def split_rivers_cmd(
     no_confluences: Annotated[
         bool, typer.Option("--no-confluences", help="Do not cut at confluences.")
     ] = False,
+    sliver: Annotated[
+        float,
+        typer.Option(
+            "--sliver",
+            min=0.0,
+            help="Merge corridor pieces smaller than this (m²) into a neighbour.",
+        ),
+    ] = 100.0,
     max_shoreline: Annotated[
         float | None,
         typer.Option(
@@ -92,6 +100,7 @@ def split_rivers_cmd(
         outlet=pt,
         split_at_confluences=not no_confluences,
         max_shoreline_m=max_shoreline,
+        sliver_m2=sliver,
     )
     write_output({"reaches": result.reaches, "units": result.units}, output)
     r = result.reaches
