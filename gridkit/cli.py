@@ -58,6 +58,13 @@ def demo(
     summary = run_demo(workspace, seed=seed)
     print_summary(summary, console)
     if serve:
+        from gridkit.store import open_store
+
+        secret, _ = open_store(workspace).add_key("demo", role="admin")
+        console.print(
+            f"demo admin key (shown once): [bold]{secret}[/]\n"
+            f"open http://127.0.0.1:8000/maps/coverage?key={secret}"
+        )
         serve_workspace(workspace)
 
 
