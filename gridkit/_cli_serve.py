@@ -26,7 +26,8 @@ def serve_workspace(workspace: Path, *, host: str = "127.0.0.1", port: int = 800
         from api import create_app
     except ImportError as exc:
         raise GridkitError(
-            "The API needs the 'api' extra.", hint='pip install "gridkit[api]"'
+            f"The API cannot start: {exc}.",
+            hint="install the api extra: pip install 'gridkit[api]'",
         ) from exc
     app = create_app(workspace=workspace)
     err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")

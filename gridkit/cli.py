@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from gridkit import __version__
 from gridkit._cliutil import console, err_console
@@ -121,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         except GridkitError as exc:
             if debug:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            # messages hold user data and brackets (gridkit[api]): never rich markup
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
             return 1
     return 0
 

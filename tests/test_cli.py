@@ -106,3 +106,12 @@ def test_console_script_installed(args: list[str]) -> None:
         [sys.executable, "-m", "gridkit.cli", *args], capture_output=True, text=True
     )
     assert proc.returncode == 0
+
+
+def test_error_text_with_brackets_is_printed_verbatim(capsys, tmp_path: Path, rivers) -> None:
+    """Messages carry user data: rich markup in them must not be interpreted."""
+    bad = rivers.assign(river_id=["[bold]X[/]", "[bold]X[/]"])
+    path = write_layer(bad, tmp_path / "r.gpkg", "rivers")
+    code, _, err = run(capsys, "check", str(path), "--layer", "rivers")
+    assert code == 1
+    assert "[bold]X[/]" in err
