@@ -746,7 +746,10 @@ def compliance_map(
         ru = u[river & u["parent_id"].notna()]
         if len(ru):
             cu = c.merge(ru[["unit_id", "parent_id", "admin_code"]], on="unit_id")
-            sec = ru.dissolve(by=["parent_id", "admin_code"], as_index=False)[
+            # display rounding can make neighbouring units touch imperfectly: union
+            # valid parts only, so a section outline never fails to draw
+            fixed = ru.set_geometry(shapely.make_valid(np.asarray(ru.geometry.array)))
+            sec = fixed.dissolve(by=["parent_id", "admin_code"], as_index=False)[
                 ["parent_id", "admin_code", "geometry"]
             ]
             g = cu.groupby(["parent_id", "admin_code"])
