@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
-from api.geojson import serialise
+from api.geojson import feature
 from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
 
@@ -124,14 +124,14 @@ class PatrolBatch(BaseModel):
 
 def _feature(df: pd.DataFrame, caller: Principal, layer: str) -> dict:
     spec = LAYERS[layer]
-    ser = serialise(
-        df,
-        id_col=spec.id,
-        hidden=[] if caller.sees_private else spec.private,
-        hide_geometry=spec.private_geometry and not caller.sees_private,
-        time_col=None,
+    return orjson.loads(
+        feature(
+            df,
+            id_col=spec.id,
+            hidden=[] if caller.sees_private else list(spec.private),
+            hide_geometry=spec.private_geometry and not caller.sees_private,
+        )
     )
-    return orjson.loads(ser.features[0])
 
 
 def _json(

@@ -189,20 +189,29 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
         out = reports.copy()
     else:
         out = gpd.GeoDataFrame(reports.copy(), geometry=[None] * len(reports), crs=4326)
+    n = len(out)
+    # the columns are built first and the frame once: ~20 assignments into a
+    # GeoDataFrame cost more than the work itself on the one-row frames of the API
+    cols: dict[object, object] = dict(out.items())
     for col in _STR_COLUMNS:
-        if col not in out.columns:
-            out[col] = pd.array([None] * len(out), dtype="string")
+        if col not in cols:
+            cols[col] = pd.array([None] * n, dtype="string")
         else:
-            out[col] = out[col].astype("string")
+            cols[col] = cols[col].astype("string")  # type: ignore[attr-defined]
     for col in _TIME_COLUMNS:
-        out[col] = (
-            utc_series(out[col])
-            if col in out.columns
+        cols[col] = (
+            utc_series(cols[col])
+            if col in cols
             else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us, UTC]")
         )
     for col in _INT_COLUMNS:
-        out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64") if col in out.columns else 0
-    return out
+        cols[col] = (
+            pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
+            if col in cols
+            else np.zeros(n, dtype="int64")
+        )
+    frame = pd.DataFrame(cols, index=out.index)
+    return gpd.GeoDataFrame(frame, geometry=out._geometry_column_name, crs=out.crs)
 
 
 def _events(rows: list[dict]) -> pd.DataFrame:

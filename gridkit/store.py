@@ -34,6 +34,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from gridkit.crs import WGS84
 from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
 
@@ -119,6 +120,7 @@ class GeoPackageStore(Store):
         self._generations: dict[str, int] = {}
         self._cache: dict[str, tuple[int, pd.DataFrame]] = {}
         self._layer_names: list[str] | None = None
+        self._field_cache: dict[str, list[str]] = {}
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(
@@ -171,26 +173,49 @@ class GeoPackageStore(Store):
         self._cache[layer] = (gen, df)
         return df
 
+    def _fields(self, layer: str) -> list[str]:
+        """Field names of ``layer`` in table order (GDAL metadata call, cached)."""
+        fields = self._field_cache.get(layer)
+        if fields is None:
+            fields = [str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]]
+            self._field_cache[layer] = fields
+        return fields
+
     def append(self, layer: str, rows: pd.DataFrame) -> None:
         """Append rows (one transaction); columns the layer lacks are added first."""
         if len(rows) == 0:
             return
         with self._lock:
             if layer in self.layers():
-                fields = [str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]]
+                fields = self._fields(layer)
                 geom = getattr(rows, "_geometry_column_name", None)
                 missing = [c for c in rows.columns if c != geom and str(c) not in fields]
                 if missing:
+                    self._field_cache.pop(layer, None)  # the schema changes: forget it
                     with self._connect() as con:
                         for col in missing:
                             con.execute(
                                 f'ALTER TABLE "{layer}" ADD COLUMN "{col}" {_sql_type(rows[col])}'
                             )
-            write_layer(rows, self.path, layer, append=True)
+                    # ADD COLUMN appends at the end of the table
+                    fields = [*fields, *(str(c) for c in missing)]
+                    self._field_cache[layer] = fields
+                # the layer and its fields are known: append straight through pyogrio,
+                # columns in the layer's field order (pyogrio's non-arrow append matches
+                # fields by position), without write_layer's metadata look-ups
+                out = rows
+                if isinstance(out, gpd.GeoDataFrame) and out.crs is not None:
+                    if not out.crs.equals(WGS84):
+                        out = out.to_crs(4326)
+                order = [f for f in fields if f in out.columns]
+                out = out[order + ([geom] if geom and geom in out.columns else [])]
+                pyogrio.write_dataframe(out, self.path, layer=layer, driver="GPKG", append=True)
+            else:
+                write_layer(rows, self.path, layer, append=True)
+                self._layer_names = None  # a new layer: list again
+                self._field_cache.pop(layer, None)
             cached = self._cache.get(layer)
             self._bump(layer)
-            if layer not in self.layers():
-                self._layer_names = None  # a new layer: list again
             if cached is not None and cached[0] == self.generation(layer) - 1:
                 # keep the in-memory copy current instead of re-reading the whole layer
                 both = pd.concat([cached[1], rows], ignore_index=True)
