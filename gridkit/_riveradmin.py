@@ -61,8 +61,11 @@ def clean_tiling(
     geoms = _polygonal(geoms)
 
     tree = shapely.STRtree(geoms)
-    # a valid coverage has no overlaps; checking it is ~4x cheaper than pairwise overlaps
-    coverage = bool(shapely.coverage_is_valid(geoms))
+    # a valid coverage has no overlaps; the edge check proves that for exactly noded
+    # tilings at a fraction of coverage_is_valid's cost, which is ~4x cheaper than
+    # pairwise overlaps
+    fast = _overlap_free_union(geoms)
+    coverage = fast is not None or bool(shapely.coverage_is_valid(geoms))
     if coverage:
         left = right = np.empty(0, dtype=np.int64)
     else:
@@ -90,7 +93,10 @@ def clean_tiling(
                 severity="warning",
             )
 
-    union = shapely.coverage_union_all(geoms) if coverage else shapely.union_all(geoms)
+    if fast is not None:
+        union = fast[0]
+    else:
+        union = shapely.coverage_union_all(geoms) if coverage else shapely.union_all(geoms)
     # morphological closing finds thin gaps, also notches open to the outside
     closed = shapely.buffer(
         shapely.buffer(union, snap_m, join_style="mitre"), -snap_m, join_style="mitre"
@@ -134,7 +140,10 @@ def clean_tiling(
             rows=names,
             severity="warning",
         )
-    return Tiling(codes, geoms, level, shapely.STRtree(geoms))
+    tiling = Tiling(codes, geoms, level, shapely.STRtree(geoms))
+    if fast is not None and not len(gaps):
+        tiling._edges = fast[1]  # the areas are unchanged since the check
+    return tiling
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -146,3 +155,65 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
         parts = parts[shapely.get_dimensions(parts) == 2]
         out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
     return out
+
+
+def _net_edges(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boundary of ``polygons`` as a chain: ``(k, 5)`` rows x0, y0, x1, y1, multiplicity.
+
+    Also returns the unique segments (as :func:`polygon_edges` gives them).
+
+    Rings are oriented (shells counter-clockwise, holes clockwise), segments put in
+    canonical endpoint order with a sign, and opposite copies cancelled. The winding
+    number of this chain at a point is the number of polygons holding it.
+    """
+    parts = shapely.get_parts(polygons)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    rings, poly = shapely.get_rings(parts, return_index=True)
+    shell = np.r_[True, poly[1:] != poly[:-1]] if len(poly) else np.empty(0, dtype=bool)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    if len(xy) < 2:
+        return np.empty((0, 5)), np.empty((0, 4))
+    inner = ring[1:] == ring[:-1]
+    a, b, er = xy[:-1][inner], xy[1:][inner], ring[:-1][inner]
+    area2 = np.bincount(er, weights=a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1], minlength=len(rings))
+    flip = ((area2 > 0) != shell)[er]
+    a, b = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
+    real = (a[:, 0] != b[:, 0]) | (a[:, 1] != b[:, 1])
+    a, b = a[real], b[real]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    seg = np.empty((len(a), 4))
+    seg[:, :2] = np.where(swap[:, None], b, a)
+    seg[:, 2:] = np.where(swap[:, None], a, b)
+    sign = np.where(swap, -1, 1)
+    order = np.lexsort(seg.T[::-1])
+    seg, sign = seg[order], sign[order]
+    new = np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)] if len(seg) else np.empty(0, bool)
+    first = np.flatnonzero(new)
+    net = np.add.reduceat(sign, first) if len(first) else np.empty(0, np.int64)
+    keep = net != 0
+    unique = seg[first]
+    return np.c_[unique[keep], net[keep]], unique
+
+
+def _overlap_free_union(geoms: np.ndarray):
+    """Union and unique edges of ``geoms`` when it provably has no overlaps (else None).
+
+    ``coverage_union_all`` is cheap; when the result is valid and its boundary chain
+    equals the sum of the areas' boundary chains (shared edges cancel exactly), the
+    number of areas holding any point is 0 or 1: no two areas overlap. Tilings that
+    fail this (overlaps, edges that are not exactly noded) return None and are left to
+    the full coverage check.
+    """
+    if len(geoms) == 0 or not shapely.is_valid(geoms).all():
+        return None
+    try:
+        union = shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return None
+    if union is None or not shapely.is_valid(union):
+        return None
+    ours, edges = _net_edges(geoms)
+    theirs, _ = _net_edges(np.array([union], dtype=object))
+    if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
+        return None
+    return union, edges

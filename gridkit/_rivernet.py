@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import shapely
 
 from gridkit.validate import ValidationReport
@@ -79,28 +78,11 @@ def prepare_network(
         parts, river, lengths = parts[~dup_mask], river[~dup_mask], lengths[~dup_mask]
         tree = shapely.STRtree(parts)
 
-    # rivers sharing a segment (same two vertices, either direction): hashing the
-    # segments is much cheaper than pairwise overlap tests of long lines
+    # rivers sharing a segment (same two vertices, either direction)
     xy, pidx = shapely.get_coordinates(parts, return_index=True)
-    inner = pidx[1:] == pidx[:-1]
-    s0, s1 = np.round(xy[:-1][inner], 3), np.round(xy[1:][inner], 3)
-    lo = np.where(
-        (s0[:, :1] < s1[:, :1]) | ((s0[:, :1] == s1[:, :1]) & (s0[:, 1:] < s1[:, 1:])),
-        np.c_[s0, s1],
-        np.c_[s1, s0],
-    )
-    seg_river = river[pidx[:-1][inner]]
-    if len(lo):
-        segs = pd.DataFrame(lo)
-        shared = segs.duplicated(keep=False).to_numpy()
-        inv = segs[shared].groupby(list(segs.columns), sort=False).ngroup().to_numpy()
-        df = pd.DataFrame({"seg": inv, "river": seg_river[shared]}).drop_duplicates()
-        multi_r = df.groupby("seg")["river"].agg(lambda v: tuple(sorted(v)))
-        multi_r = multi_r[multi_r.map(len) > 1]
-    else:
-        multi_r = pd.Series(dtype=object)
+    multi_r = _shared_segment_rivers(np.round(xy, 3), pidx, river)
     if len(multi_r):
-        pairs = sorted({"/".join(river_ids[list(t)]) for t in set(multi_r)})
+        pairs = sorted({"/".join(river_ids[list(t)]) for t in multi_r})
         report.add(
             "overlapping_rivers",
             f"rivers overlap along their lines ({', '.join(pairs)}); the shared stretch "
@@ -228,3 +210,49 @@ def prepare_network(
                     severity="warning",
                 )
     return Network(parts, river, part_order, rank, mouths)
+
+
+def _shared_segment_rivers(xy: np.ndarray, pidx: np.ndarray, river: np.ndarray) -> set:
+    """Sorted tuples of the rivers sharing a segment (same two vertices, either way).
+
+    ``xy`` are the (rounded) vertices of all parts, ``pidx`` their part, ``river``
+    the river of each part. Sorting the segment endpoints is much cheaper than
+    pairwise overlap tests of long lines; only segments whose first coordinate
+    repeats are sorted in full.
+    """
+    inner = pidx[1:] == pidx[:-1]
+    s0, s1 = xy[:-1][inner], xy[1:][inner]
+    swap = (s0[:, 0] > s1[:, 0]) | ((s0[:, 0] == s1[:, 0]) & (s0[:, 1] > s1[:, 1]))
+    seg = np.empty((len(s0), 4))
+    seg[:, :2] = np.where(swap[:, None], s1, s0)
+    seg[:, 2:] = np.where(swap[:, None], s0, s1)
+    seg_river = river[pidx[:-1][inner]]
+    if len(seg) < 2:
+        return set()
+    # candidates: segments whose first x occurs more than once
+    order = np.argsort(seg[:, 0], kind="stable")
+    x = seg[order, 0]
+    eq = x[1:] == x[:-1]
+    cand = np.zeros(len(x), dtype=bool)
+    cand[:-1] |= eq
+    cand[1:] |= eq
+    idx = order[cand]
+    if len(idx) < 2:
+        return set()
+    cs, cr = seg[idx], seg_river[idx]
+    o = np.lexsort((cr, cs[:, 3], cs[:, 2], cs[:, 1], cs[:, 0]))
+    cs, cr = cs[o], cr[o]
+    same = np.r_[False, (cs[1:] == cs[:-1]).all(axis=1)]
+    group = np.cumsum(~same) - 1
+    # distinct (segment, river) pairs; segments with more than one river
+    new = np.r_[True, (group[1:] != group[:-1]) | (cr[1:] != cr[:-1])]
+    g, r = group[new], cr[new]
+    n_r = np.bincount(g)
+    multi = n_r[g] > 1
+    out: set = set()
+    if multi.any():
+        g, r = g[multi], r[multi]
+        start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        for chunk in np.split(r, start[1:]):
+            out.add(tuple(int(v) for v in chunk))
+    return out

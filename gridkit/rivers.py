@@ -615,23 +615,7 @@ def _reaches(
     codes = tiling.codes
     # flow order within each river: part order, then measure
     order = np.lexsort((ra, net.part_order[rp], river))
-    df = pd.DataFrame(
-        {
-            "river": river[order],
-            "lo": lo[order],
-            "hi": hi[order],
-            "boundary": is_b[order],
-            "length_m": (rb - ra)[order],
-            "left": rleft[order],
-            "geometry": geoms[order],
-        }
-    )
-    df["seq"] = df.groupby("river").cumcount().to_numpy() + 1
-    df["n"] = df.groupby(["river", "lo", "hi"]).cumcount().to_numpy() + 1
-    rid = river_ids[df["river"].to_numpy()]
-    lo_code = codes[df["lo"].to_numpy()]
-    hi_code = np.where(df["boundary"], codes[np.maximum(df["hi"].to_numpy(), 0)], "")
-    if len(df) == 0:
+    if len(order) == 0:
         cols = [
             "reach_id",
             "river_id",
@@ -647,33 +631,44 @@ def _reaches(
         return pd.DataFrame(
             {c: pd.Series(dtype=object) for c in cols} | {"geometry": np.empty(0, dtype=object)}
         )
-    n_str = np.char.zfill(df["n"].to_numpy().astype(str), 3)
+    river, lo, hi, is_b = river[order], lo[order], hi[order], is_b[order]
+    rleft, length = rleft[order], (rb - ra)[order]
+    idx = np.arange(len(order))
+    # seq: position within the river (rows are sorted by river)
+    new_river = np.r_[True, river[1:] != river[:-1]]
+    seq = idx - np.maximum.accumulate(np.where(new_river, idx, 0)) + 1
+    # n: position within (river, lo, hi), in flow order
+    g = np.lexsort((idx, hi, lo, river))
+    gr, gl, gh = river[g], lo[g], hi[g]
+    new_g = np.r_[True, (gr[1:] != gr[:-1]) | (gl[1:] != gl[:-1]) | (gh[1:] != gh[:-1])]
+    n = np.empty(len(order), dtype=np.int64)
+    n[g] = idx - np.maximum.accumulate(np.where(new_g, idx, 0)) + 1
+    rid = river_ids[river]
+    lo_code = codes[lo]
+    hi_code = np.where(is_b, codes[np.maximum(hi, 0)], "")
+    n_str = np.char.zfill(n.astype(str), 3)
     prefix = np.where(
-        df["boundary"],
+        is_b,
         np.char.add(np.char.add(lo_code.astype(str), "+"), hi_code.astype(str)),
         lo_code,
     )
     reach_id = np.char.add(np.char.add(np.char.add(prefix, "-"), np.char.add(rid, "-")), n_str)
-    leftc = np.where(df["boundary"], codes[np.maximum(df["left"].to_numpy(), 0)], None)
-    rightc = np.where(
-        df["boundary"],
-        np.where(df["left"] == df["lo"], hi_code, lo_code),
-        None,
-    )
-    names = rivers_m["name"].to_numpy()[df["river"].to_numpy()]
+    leftc = np.where(is_b, codes[np.maximum(rleft, 0)], None)
+    rightc = np.where(is_b, np.where(rleft == lo, hi_code, lo_code), None)
+    names = rivers_m["name"].to_numpy()[river]
     out = pd.DataFrame(
         {
             "reach_id": reach_id.astype(object),
             "river_id": rid.astype(object),
             "admin_code": lo_code.astype(object),
-            "seq": df["seq"].to_numpy(np.int64),
-            "length_m": df["length_m"].to_numpy(float),
-            "boundary": df["boundary"].to_numpy(bool),
+            "seq": seq.astype(np.int64),
+            "length_m": length.astype(float),
+            "boundary": is_b.astype(bool),
             "name": names,
             "left_code": leftc,
             "right_code": rightc,
-            "rank": net.rank[df["river"].to_numpy()],
-            "geometry": df["geometry"].to_numpy(),
+            "rank": net.rank[river],
+            "geometry": geoms[order],
         }
     )
     return out
