@@ -88,6 +88,10 @@ def feature(
             g = shapely.orient_polygons(g, exterior_cw=False)
         geom = shapely.to_geojson(g).encode()
     fid = str(rec[id_col]) if id_col and id_col in rec else str(row)
+    return _feature_bytes(fid, geom, rec)
+
+
+def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:
     return (
         b'{"type":"Feature","id":'
         + orjson.dumps(fid)
@@ -132,16 +136,7 @@ def serialise(
     )
     features = []
     for fid, rec, g in zip(ids, records, geo_json, strict=True):  # JSON is per feature
-        geom = b"null" if g is None else g.encode()
-        features.append(
-            b'{"type":"Feature","id":'
-            + orjson.dumps(fid)
-            + b',"geometry":'
-            + geom
-            + b',"properties":'
-            + orjson.dumps(rec, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-            + b"}"
-        )
+        features.append(_feature_bytes(fid, b"null" if g is None else g.encode(), rec))
     codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None
     times = None
     if time_col and time_col in props:
