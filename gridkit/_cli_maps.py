@@ -87,8 +87,13 @@ def map_cmd(
         Path | None, typer.Option("--lineage", help="Lineage table (--kind diff).")
     ] = None,
     offline: Annotated[
-        bool, typer.Option("--offline", help="Inline Leaflet from local packages (no CDN).")
-    ] = False,
+        bool,
+        typer.Option(
+            "--offline/--online",
+            help="Inline Leaflet from local packages (default; works on intranets) or load "
+            "it from public CDNs.",
+        ),
+    ] = True,
     tiles: Annotated[
         str, typer.Option("--tiles", help="'osm' (default), a tile URL template, or 'none'.")
     ] = "osm",

@@ -13,11 +13,12 @@ Safety: folium puts tooltip, popup, layer-control and attribution text into the 
 as raw HTML. gridkit escapes every string taken from the data (ids, names, report
 text, categories) and every option text (title, period) before it reaches folium.
 
-Offline: ``offline=True`` takes Leaflet (and Leaflet.markercluster) from the locally
+Offline (the default): ``offline=True`` takes Leaflet (and Leaflet.markercluster) from the locally
 installed ``XStatic-Leaflet`` / ``XStatic-Leaflet-MarkerCluster`` packages and inlines
 them, so the page loads nothing from the network (use ``tiles=None`` or an intranet
 tile URL). With ``asset_base_url=`` the page references the files of
-:func:`offline_assets` at that URL instead.
+:func:`offline_assets` at that URL instead. ``offline=False`` loads them from public
+CDNs (smaller pages where the internet is reachable).
 
 Basemap: OpenStreetMap by default; any tile URL (``tiles="http://intranet/{z}/{x}/{y}.png"``)
 or none (``tiles=None``). Chinese web tiles are in GCJ-02: declare
@@ -428,7 +429,7 @@ def coverage_map(
     tiles: Tiles = "OpenStreetMap",
     tiles_attr: str | None = None,
     tiles_datum: str = "wgs84",
-    offline: bool = False,
+    offline: bool = True,
     asset_base_url: str | None = None,
     precision: int = 6,
     simplify_m: float | None = None,
@@ -469,7 +470,8 @@ def coverage_map(
     tiles_datum
         ``"wgs84"`` or ``"gcj02"`` for Chinese web tiles; the data is shifted to match.
     offline
-        Load Leaflet from local packages, inlined (no CDN). See :func:`offline_assets`.
+        Load Leaflet from local packages, inlined (default: no CDN, works on intranets);
+        ``False`` loads it from public CDNs. See :func:`offline_assets`.
     asset_base_url
         With ``offline``: reference the assets at this URL instead of inlining them.
     precision
@@ -614,7 +616,7 @@ def compliance_map(
     tiles: Tiles = "OpenStreetMap",
     tiles_attr: str | None = None,
     tiles_datum: str = "wgs84",
-    offline: bool = False,
+    offline: bool = True,
     asset_base_url: str | None = None,
     precision: int = 6,
     simplify_m: float | None = None,
@@ -800,7 +802,7 @@ def hotspot_map(
     tiles: Tiles = "OpenStreetMap",
     tiles_attr: str | None = None,
     tiles_datum: str = "wgs84",
-    offline: bool = False,
+    offline: bool = True,
     asset_base_url: str | None = None,
     precision: int = 6,
     simplify_m: float | None = None,
@@ -930,7 +932,7 @@ def diff_map(
     tiles: Tiles = "OpenStreetMap",
     tiles_attr: str | None = None,
     tiles_datum: str = "wgs84",
-    offline: bool = False,
+    offline: bool = True,
     asset_base_url: str | None = None,
     precision: int = 6,
     simplify_m: float | None = None,
