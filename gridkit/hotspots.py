@@ -37,6 +37,7 @@ import shapely
 from gridkit._ops_time import utc_scalar, utc_series
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError
+from gridkit.layers import WATER_KINDS
 
 __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
 
@@ -94,7 +95,7 @@ def unit_rates(
     kind = (
         out["kind"].astype(str) if "kind" in out else pd.Series("community_grid", index=out.index)
     )
-    by_length = kind.isin(["river_reach", "water_body"]).to_numpy()
+    by_length = kind.isin(WATER_KINDS).to_numpy()
     length_km = (
         pd.to_numeric(out["length_m"], errors="coerce").to_numpy(dtype=float) / 1000
         if "length_m" in out

@@ -26,9 +26,12 @@ import shapely
 
 from gridkit.errors import GridkitWarning, InvalidLayerError, format_rows
 
-__all__ = ["LAYERS", "Column", "LayerSpec", "check_layer", "layer_spec"]
+__all__ = ["LAYERS", "WATER_KINDS", "Column", "LayerSpec", "check_layer", "layer_spec"]
 
 LEVELS = ("city", "county", "township", "village")
+#: unit kinds of the water family (reaches, water bodies); the rest are community grids.
+#: The two families are separate layers of management: a river may cross a community.
+WATER_KINDS = ("river_reach", "water_body")
 POLY = ("Polygon", "MultiPolygon")
 LINE = ("LineString", "MultiLineString")
 

@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import local_metric_crs
+from gridkit.layers import WATER_KINDS
 from gridkit.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
 from gridkit.reports import hand_over, intake, load_report_rules, transition
 
@@ -326,7 +327,7 @@ def simulate(
     pts[bad] = shapely.point_on_surface(polys[bad])
     river_cats = [k for k, v in rules.categories.items() if v.get("domain") == "river"]
     comm_cats = [k for k, v in rules.categories.items() if v.get("domain") == "community"]
-    is_river = np.isin(ukind[rep_unit], ["river_reach", "water_body"])
+    is_river = np.isin(ukind[rep_unit], WATER_KINDS)
     cats = np.where(
         is_river,
         rng.choice(river_cats, len(rep_unit)),

@@ -124,7 +124,7 @@ def validate_units(
 
     from gridkit.crs import local_metric_crs
     from gridkit.errors import InvalidLayerError
-    from gridkit.layers import check_layer
+    from gridkit.layers import WATER_KINDS, check_layer
 
     report = ValidationReport()
     try:
@@ -143,18 +143,23 @@ def validate_units(
     a, b = tree.query(geoms, predicate="intersects")
     # water units (reaches, water bodies) and community grids are separate layers of
     # management: a river may run through a community, so only compare within a family
-    family = np.where(um["kind"].isin(["river_reach", "water_body"]).to_numpy(), 0, 1)
+    family = um["kind"].isin(WATER_KINDS).to_numpy()
     keep = (a < b) & (family[a] == family[b])
     a, b = a[keep], b[keep]
     if len(a):
         ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))
         bad = ov > _AREA_TOL_M2
         if bad.any():
-            pairs = [f"{ids[i]}/{ids[j]} ({v:,.0f} m²)"
-                     for i, j, v in zip(a[bad], b[bad], ov[bad], strict=True)]
-            report.add("overlap", f"{int(bad.sum())} pair(s) of units overlap: "
-                       f"{', '.join(pairs[:10])}{' ...' if len(pairs) > 10 else ''}.",
-                       rows=sorted(set(ids[a[bad]]) | set(ids[b[bad]])))
+            pairs = [
+                f"{ids[i]}/{ids[j]} ({v:,.0f} m²)"
+                for i, j, v in zip(a[bad], b[bad], ov[bad], strict=True)
+            ]
+            report.add(
+                "overlap",
+                f"{int(bad.sum())} pair(s) of units overlap: "
+                f"{', '.join(pairs[:10])}{' ...' if len(pairs) > 10 else ''}.",
+                rows=sorted(set(ids[a[bad]]) | set(ids[b[bad]])),
+            )
 
     am = None
     if admin_areas is not None:
@@ -163,46 +168,65 @@ def validate_units(
         codes = um["admin_code"].astype(str).to_numpy()
         unknown = ~np.isin(codes, list(by_code))
         if unknown.any():
-            report.add("unknown_admin_code",
-                       f"units name admin codes not in the admin areas: "
-                       f"{', '.join(sorted(set(codes[unknown])))}.", rows=ids[unknown])
+            report.add(
+                "unknown_admin_code",
+                f"units name admin codes not in the admin areas: "
+                f"{', '.join(sorted(set(codes[unknown])))}.",
+                rows=ids[unknown],
+            )
         known = np.flatnonzero(~unknown)
         if len(known):
             own = np.array([by_code[c] for c in codes[known]], dtype=object)
             spill = shapely.area(shapely.difference(geoms[known], own))
             bad = spill > np.maximum(_AREA_TOL_M2, rel_tol * shapely.area(geoms[known]))
             if bad.any():
-                report.add("outside_admin_area",
-                           f"{int(bad.sum())} unit(s) reach outside their admin area "
-                           f"(largest spill {spill[bad].max():,.0f} m²).",
-                           rows=ids[known][bad])
+                report.add(
+                    "outside_admin_area",
+                    f"{int(bad.sum())} unit(s) reach outside their admin area "
+                    f"(largest spill {spill[bad].max():,.0f} m²).",
+                    rows=ids[known][bad],
+                )
     if boundary is not None:
         bm = gpd.GeoDataFrame(boundary).to_crs(metric)
         outer = shapely.union_all(np.asarray(bm.geometry.array))
         spill = shapely.area(shapely.difference(geoms, outer))
         bad = spill > np.maximum(_AREA_TOL_M2, rel_tol * shapely.area(geoms))
         if bad.any():
-            report.add("outside_boundary", f"{int(bad.sum())} unit(s) lie partly outside the "
-                       "boundary.", rows=ids[bad])
+            report.add(
+                "outside_boundary",
+                f"{int(bad.sum())} unit(s) lie partly outside the boundary.",
+                rows=ids[bad],
+            )
 
     kinds = set(um["kind"])
     if kinds & {"river_reach", "water_body"}:
-        _river_problems(um, reaches, rivers, am, metric, report, max_length_m=max_length_m,
-                        min_length_m=min_length_m, rel_tol=rel_tol)
+        _river_problems(
+            um,
+            reaches,
+            rivers,
+            am,
+            metric,
+            report,
+            max_length_m=max_length_m,
+            min_length_m=min_length_m,
+            rel_tol=rel_tol,
+        )
     if "community_grid" in kinds:
         from gridkit._validate_communities import community_problems
 
         grids = units[units["kind"] == "community_grid"]
-        found = community_problems(grids, communities=communities, buildings=buildings,
-                                   max_households=max_households)
+        found = community_problems(
+            grids, communities=communities, buildings=buildings, max_households=max_households
+        )
         # the overlap check above already covers every unit kind
         found.problems = [p for p in found.problems if p.code != "overlap"]
         report.extend(found)
     return report
 
 
-def _river_problems(um, reaches, rivers, am, metric, report, *, max_length_m,
-                    min_length_m, rel_tol) -> None:
+def _river_problems(
+    um, reaches, rivers, am, metric, report, *, max_length_m, min_length_m, rel_tol
+) -> None:
     """River checks on units in ``metric`` (see :func:`validate_units`)."""
     import shapely
 
@@ -227,30 +251,48 @@ def _river_problems(um, reaches, rivers, am, metric, report, *, max_length_m,
     ru = um[um["kind"] == "river_reach"]
     missing = ~ru["reach_id"].astype(str).isin(set(rid)).to_numpy()
     if missing.any():
-        report.add("unknown_reach", f"{int(missing.sum())} river unit(s) name reaches that "
-                   "are not in the reaches layer.", rows=ru["unit_id"].to_numpy()[missing])
+        report.add(
+            "unknown_reach",
+            f"{int(missing.sum())} river unit(s) name reaches that are not in the reaches layer.",
+            rows=ru["unit_id"].to_numpy()[missing],
+        )
     geo_len = shapely.length(g)
     off = np.abs(geo_len - length) > np.maximum(0.01, 1e-3 * length)
     if off.any():
-        report.add("length_mismatch", f"{int(off.sum())} reach(es) have length_m differing "
-                   "from their line's length.", rows=rid[off])
+        report.add(
+            "length_mismatch",
+            f"{int(off.sum())} reach(es) have length_m differing from their line's length.",
+            rows=rid[off],
+        )
     seq_ok = rm.groupby("river_id")["seq"].apply(
-        lambda s: sorted(s.tolist()) == list(range(1, len(s) + 1)))
+        lambda s: sorted(s.tolist()) == list(range(1, len(s) + 1))
+    )
     if not seq_ok.all():
         bad = list(seq_ok.index[~seq_ok].astype(str))
-        report.add("seq_gap", f"seq does not run 1..n along rivers {', '.join(bad)}.",
-                   rows=bad, severity="warning")
+        report.add(
+            "seq_gap",
+            f"seq does not run 1..n along rivers {', '.join(bad)}.",
+            rows=bad,
+            severity="warning",
+        )
     if max_length_m is not None:
         long = length > max_length_m * (1 + 1e-9)
         if long.any():
-            report.add("too_long", f"{int(long.sum())} reach(es) exceed max_length_m="
-                       f"{max_length_m:g} (longest {length[long].max():,.1f} m).",
-                       rows=rid[long])
+            report.add(
+                "too_long",
+                f"{int(long.sum())} reach(es) exceed max_length_m="
+                f"{max_length_m:g} (longest {length[long].max():,.1f} m).",
+                rows=rid[long],
+            )
     if min_length_m is not None:
         short = length < min_length_m * (1 - 1e-9)
         if short.any():
-            report.add("too_short", f"{int(short.sum())} reach(es) are shorter than "
-                       f"min_length_m={min_length_m:g}.", rows=rid[short], severity="warning")
+            report.add(
+                "too_short",
+                f"{int(short.sum())} reach(es) are shorter than min_length_m={min_length_m:g}.",
+                rows=rid[short],
+                severity="warning",
+            )
     if am is None:
         return
     finest = max(set(am["level"]), key=LEVELS.index)
@@ -260,15 +302,21 @@ def _river_problems(um, reaches, rivers, am, metric, report, *, max_length_m,
     codes = rm["admin_code"].astype(str).to_numpy()
     known = nb & np.isin(codes, list(by_code))
     if (nb & ~known).any():
-        report.add("unknown_admin_code", "reaches name admin codes not at the finest level "
-                   f"({finest}) of the admin areas.", rows=rid[nb & ~known])
+        report.add(
+            "unknown_admin_code",
+            f"reaches name admin codes not at the finest level ({finest}) of the admin areas.",
+            rows=rid[nb & ~known],
+        )
     if known.any():
         own = np.array([by_code[c] for c in codes[known]], dtype=object)
         out = shapely.length(shapely.difference(g[known], shapely.buffer(own, 0.01)))
         bad = out > np.maximum(0.05, rel_tol * length[known])
         if bad.any():
-            report.add("reach_crosses_area", f"{int(bad.sum())} non-boundary reach(es) leave "
-                       "their admin area.", rows=rid[known][bad])
+            report.add(
+                "reach_crosses_area",
+                f"{int(bad.sum())} non-boundary reach(es) leave their admin area.",
+                rows=rid[known][bad],
+            )
     if rivers is not None:
         rv = check_layer(rivers, "rivers", source="rivers").to_crs(metric)
         union = shapely.union_all(np.asarray(fa.geometry.array))
@@ -278,11 +326,17 @@ def _river_problems(um, reaches, rivers, am, metric, report, *, max_length_m,
         got = got.reindex(want.index, fill_value=0.0)
         rel = (got - want).abs() / want.clip(lower=1e-9)
         bad = (rel > rel_tol) & (want > 0)
-        report.figures["length_conservation_max_rel"] = float(rel[want > 0].max()) if (
-            want > 0).any() else 0.0
+        report.figures["length_conservation_max_rel"] = (
+            float(rel[want > 0].max()) if (want > 0).any() else 0.0
+        )
         if bad.any():
-            detail = ", ".join(f"{r}: reaches {got[r]:,.1f} m vs river {want[r]:,.1f} m"
-                               for r in want.index[bad][:10])
-            report.add("length_not_conserved", f"reach lengths do not add up to the river "
-                       f"length inside the admin areas ({detail}).",
-                       rows=list(want.index[bad]))
+            detail = ", ".join(
+                f"{r}: reaches {got[r]:,.1f} m vs river {want[r]:,.1f} m"
+                for r in want.index[bad][:10]
+            )
+            report.add(
+                "length_not_conserved",
+                f"reach lengths do not add up to the river "
+                f"length inside the admin areas ({detail}).",
+                rows=list(want.index[bad]),
+            )

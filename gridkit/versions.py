@@ -44,7 +44,7 @@ import shapely
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.io import read_layer, write_layer
-from gridkit.layers import check_layer
+from gridkit.layers import WATER_KINDS, check_layer
 
 __all__ = [
     "CarryOver",
@@ -212,7 +212,7 @@ def diff_units(
 
 
 def _family(units: pd.DataFrame) -> np.ndarray:
-    return units["kind"].isin(["river_reach", "water_body"]).to_numpy()
+    return units["kind"].isin(WATER_KINDS).to_numpy()
 
 
 def _same_unit(old, new, og, ng, oi, ni, oa, area_tol, hh_tol) -> np.ndarray:
