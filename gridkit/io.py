@@ -47,7 +47,6 @@ from gridkit.crs import WGS84, to_wgs84
 from gridkit.errors import (
     GridkitWarning,
     InputFileError,
-    InvalidLayerError,
     LayerNotFoundError,
     UnsupportedFormatError,
 )
@@ -415,14 +414,3 @@ def write_layers(layers: Mapping[str, pd.DataFrame], path: PathLike) -> list[Pat
     if fmt in MULTI_LAYER or len(layers) == 1:
         return [write_layer(df, p, name) for name, df in layers.items()]
     return [write_layer(df, layer_path(p, name), name) for name, df in layers.items()]
-
-
-def ensure_layer(df: pd.DataFrame, layer: str, *, source: str = "<input>") -> pd.DataFrame:
-    """Check a layer passed in from Python: it must carry a CRS, and is returned in WGS84."""
-    if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any():
-        df = to_wgs84(df, source=source)
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidLayerError(
-            f"{source}: expected a (Geo)DataFrame for layer {layer!r}, got {type(df).__name__}."
-        )
-    return check_layer(df, layer, source=source)

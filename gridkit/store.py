@@ -9,8 +9,9 @@ everything in one workspace file that also opens in QGIS. Design rules it follow
 - a write returns only after its transaction is committed, so an acknowledged
   (2xx) write is on disk;
 - inserts of features go through GDAL (which maintains the R-tree index through its
-  triggers); updates of attribute columns and the service tables (API keys,
-  idempotency keys) use plain SQLite, which touches no geometry trigger.
+  triggers); updates of attribute columns and the API keys table use plain SQLite
+  (with the SQL functions GDAL's triggers need registered on the connection);
+- idempotency keys are stored in the row they created, in the same transaction.
 
 A PostGIS backend can follow behind the same interface.
 """
@@ -18,7 +19,6 @@ A PostGIS backend can follow behind the same interface.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import sqlite3
 import threading
@@ -42,7 +42,6 @@ __all__ = ["ROLES", "ApiKey", "GeoPackageStore", "Store", "hash_key", "open_stor
 
 ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
 KEYS_TABLE = "gridkit_api_keys"
-IDEMPOTENCY_TABLE = "gridkit_idempotency"
 
 
 def hash_key(key: str) -> str:
@@ -92,12 +91,6 @@ class Store(ABC):
     @abstractmethod
     def revoke_key(self, key_id: str) -> None: ...
 
-    @abstractmethod
-    def idempotent_result(self, key: str) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    def remember(self, key: str, result: Mapping[str, Any]) -> None: ...
-
 
 class GeoPackageStore(Store):
     """The workspace GeoPackage as a store.
@@ -128,10 +121,6 @@ class GeoPackageStore(Store):
                 "name TEXT NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL DEFAULT '', "
                 "worker_id TEXT, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
                 "revoked INTEGER NOT NULL DEFAULT 0)"
-            )
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (key TEXT PRIMARY KEY, "
-                "result TEXT NOT NULL, created_at TEXT NOT NULL)"
             )
 
     @contextmanager
@@ -288,26 +277,6 @@ class GeoPackageStore(Store):
                 f"SELECT key_id, name, role, scope, worker_id, created_at, revoked "
                 f"FROM {KEYS_TABLE} ORDER BY created_at",
                 con,
-            )
-
-    # -- idempotency ------------------------------------------------------------------
-    def idempotent_result(self, key: str) -> dict[str, Any] | None:
-        with self._connect() as con:
-            row = con.execute(
-                f"SELECT result FROM {IDEMPOTENCY_TABLE} WHERE key = ?", (key,)
-            ).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def remember(self, key: str, result: Mapping[str, Any]) -> None:
-        with self._lock, self._connect() as con:
-            con.execute(
-                f"INSERT OR IGNORE INTO {IDEMPOTENCY_TABLE} (key, result, created_at) "
-                "VALUES (?, ?, ?)",
-                (
-                    key,
-                    json.dumps(result, default=str, ensure_ascii=False),
-                    pd.Timestamp.now(tz="UTC").isoformat(),
-                ),
             )
 
 
