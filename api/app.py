@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors, features, pages, stats, writes
 from api.settings import Settings
@@ -34,16 +35,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.state.stats_cache = {}
     errors.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > settings.max_body_bytes:
-            return errors.problem(
-                413,
-                f"Request body of {size} bytes exceeds the limit of "
-                f"{settings.max_body_bytes} bytes.",
-            )
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
     def healthz() -> Response:
@@ -54,3 +46,25 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.include_router(writes.router)
     app.include_router(stats.router)
     return app
+
+
+class _BodyLimit:
+    """413 for a declared body above the limit, before anything reads it (a plain
+    ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs every request a task)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = dict(scope["headers"]).get(b"content-length", b"")
+            if size.isdigit() and int(size) > self.limit:
+                response = errors.problem(
+                    413,
+                    f"Request body of {int(size)} bytes exceeds the limit of {self.limit} bytes.",
+                    instance=scope.get("path"),
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from gridkit.store import ApiKey, Store
@@ -41,7 +42,7 @@ class Principal:
 ANONYMOUS = Principal(role="anonymous")
 
 
-def principal(
+async def principal(
     request: Request,
     x_api_key: Annotated[
         str | None, Header(description="API key issued by `gridkit keys add`.")
@@ -62,7 +63,7 @@ def principal(
     now = time.monotonic()
     hit = cache.get(x_api_key)
     if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
-        hit = (now, store.find_key(x_api_key))
+        hit = (now, await run_in_threadpool(store.find_key, x_api_key))
         cache[x_api_key] = hit
     key = hit[1]
     if key is None:

@@ -10,11 +10,15 @@ as the row it created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +29,7 @@ from fastapi import APIRouter, File, Header, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from api._group import GroupCommit
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
 from api.geojson import feature
@@ -122,41 +127,61 @@ class PatrolBatch(BaseModel):
     patrols: list[PatrolIn] = Field(min_length=1, max_length=200)
 
 
-def _feature(df: pd.DataFrame, caller: Principal, layer: str) -> dict:
+def _feature(df: pd.DataFrame, caller: Principal, layer: str, row: int = 0) -> bytes:
+    """Row ``row`` of ``df`` as a GeoJSON Feature, private fields as ``caller`` may see."""
     spec = LAYERS[layer]
-    return orjson.loads(
-        feature(
-            df,
-            id_col=spec.id,
-            hidden=[] if caller.sees_private else list(spec.private),
-            hide_geometry=spec.private_geometry and not caller.sees_private,
-        )
+    return feature(
+        df,
+        id_col=spec.id,
+        hidden=[] if caller.sees_private else list(spec.private),
+        hide_geometry=spec.private_geometry and not caller.sees_private,
+        row=row,
     )
 
 
 def _json(
     body: Any, status: int = 200, media_type: str = "application/geo+json", **headers: str
 ) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Response(content, status_code=status, media_type=media_type, headers=headers)
 
 
 def _layer(store, name: str) -> pd.DataFrame | None:
     return store.read(name) if name in store.layers() else None
 
 
-def _service_area(request: Request) -> shapely.Geometry | None:
-    store = request.app.state.store
-    key = ("service_area", store.generation("admin_areas"), store.generation("units"))
-    cache = request.app.state.geojson_cache
-    if key not in cache:
+def _service_area(app) -> shapely.Geometry | None:
+    """The union of the admin areas (else of the units), prepared for point tests."""
+    store = app.state.store
+
+    def build() -> shapely.Geometry | None:
         admin = _layer(store, "admin_areas")
         source = admin if admin is not None else _layer(store, "units")
-        area = None
-        if source is not None and len(source):
-            area = shapely.union_all(np.asarray(source.geometry.array))
-            shapely.prepare(area)
-        cache[key] = area
-    return cache[key]
+        if source is None or not len(source):
+            return None
+        area = shapely.union_all(np.asarray(source.geometry.array))
+        shapely.prepare(area)
+        return area
+
+    gens = (store.generation("admin_areas"), store.generation("units"))
+    return _cached(app, "service_area", gens, build)
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """One report as received: checked for form, not yet placed or stored."""
+
+    props: dict[str, Any]
+    coords: tuple[float, float] | None
+    crs: str | None
+    caller: Principal
+    key: str | None
+
+
+class _Outcome(NamedTuple):
+    rows: pd.DataFrame  # the batch's stored rows (or the replayed ones)
+    pos: int
+    replay: bool
 
 
 @router.post(
@@ -166,16 +191,18 @@ def _service_area(request: Request) -> shapely.Geometry | None:
     response_class=Response,
     responses={201: {"content": {GEOJSON: {}}}},
 )
-def post_report(
+async def post_report(
     request: Request,
     body: ReportIn | ReportFeature,
     caller: Caller,
     idempotency_key: IdemKey = None,
 ) -> Response:
-    """Locate, de-duplicate and hand over a report; 201 with the report as a Feature."""
-    require(caller, "worker", "supervisor", "admin")
-    from gridkit.reports import hand_over, intake
+    """Locate, de-duplicate and hand over a report; 201 with the report as a Feature.
 
+    Reports arriving together are processed and committed together (group commit):
+    the answer comes once the report is on disk.
+    """
+    require(caller, "worker", "supervisor", "admin")
     if isinstance(body, ReportFeature):
         props = body.properties.model_dump()
         coords = body.geometry.coordinates if body.geometry else None
@@ -192,70 +219,191 @@ def post_report(
             "A report needs a point (lon/lat) or, for address-only "
             "reports, an admin_code or unit_id chosen by hand.",
         )
-    store = request.app.state.store
-    with _write_lock:
-        existing = _layer(store, "reports")
-        replay = _replay(existing, idempotency_key)
-        if replay is not None:
-            return _json(_feature(replay, caller, "reports"), 201, **{"Idempotent-Replay": "true"})
-        point = None
-        if coords is not None:
-            point = shapely.Point(coords[0], coords[1])
-            pts = gpd.GeoDataFrame(geometry=[point], crs=None if crs else 4326)
-            from gridkit.crs import to_wgs84
+    _check_vocabulary(props)
+    app = request.app
+    writer = getattr(app.state, "report_writer", None)
+    if writer is None:  # the event loop is one thread: no race here
+        writer = app.state.report_writer = GroupCommit(partial(_intake_batch, app))
+    sub = _Submission(
+        props, None if coords is None else (coords[0], coords[1]), crs, caller, idempotency_key
+    )
+    rows, pos, replay = await asyncio.wrap_future(writer.submit(sub))
+    body = _feature(rows, caller, "reports", pos)
+    if replay:
+        return _json(body, 201, **{"Idempotent-Replay": "true"})
+    rid = rows["report_id"].iloc[pos]
+    return _json(body, 201, Location=f"/collections/reports/items/{rid}")
 
-            point = to_wgs84(pts, crs=crs or None, source="report").geometry.iloc[0]
-            area = _service_area(request)
-            if area is not None and not area.covers(point):
-                raise ApiError(
-                    422,
-                    f"The point ({point.x:.6f}, {point.y:.6f}) lies outside "
-                    "the service area. Check the coordinates and their datum (crs).",
-                )
-        rid = _next_report_id(request, existing)
-        new = gpd.GeoDataFrame(
-            {"report_id": [rid], **{k: [v] for k, v in props.items() if v is not None}},
-            geometry=[point],
-            crs=4326,
+
+def _check_vocabulary(props: dict[str, Any]) -> None:
+    from gridkit.reports import _rules
+
+    rules = _rules(None)
+    if props["category"] not in rules.categories:
+        raise ApiError(
+            400,
+            f"Unknown report category {props['category']!r}; known: {', '.join(rules.categories)}.",
         )
+    if props["source"] not in rules.sources:
+        raise ApiError(
+            400,
+            f"Unknown report source {props['source']!r}; known: {', '.join(rules.sources)}.",
+        )
+
+
+def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseException]:
+    """Take in a batch of reports: replays, placing, intake, authorisation, hand-over,
+    and one transaction for the reports and their events."""
+    with _write_lock:
+        store = app.state.store
+        existing = _layer(store, "reports")
+        out: list[_Outcome | BaseException | None] = [None] * len(subs)
+        # idempotency: keys already stored replay their row; a key repeated within
+        # the batch replays the outcome of its first use
+        keys = [s.key for s in subs if s.key]
+        stored = _replays(existing, keys)
+        first: dict[str, int] = {}
+        fresh: list[int] = []
+        for i, s in enumerate(subs):
+            if s.key and s.key in stored.index:
+                out[i] = _Outcome(stored, int(stored.index.get_loc(s.key)), True)
+            elif s.key and s.key in first:
+                continue  # answered below
+            else:
+                if s.key:
+                    first[s.key] = i
+                fresh.append(i)
+        points = _place(app, [subs[i] for i in fresh])
+        todo = []
+        for i, point in zip(fresh, points, strict=True):
+            if isinstance(point, BaseException):
+                out[i] = point
+            else:
+                todo.append((i, point))
+        if todo:
+            for i, result in _take_in(app, store, existing, subs, todo).items():
+                out[i] = result
+        for i, s in enumerate(subs):
+            if out[i] is None:
+                done = out[first[s.key]]  # type: ignore[index]
+                out[i] = done if isinstance(done, BaseException) else done._replace(replay=True)
+        return out  # type: ignore[return-value]
+
+
+def _replays(existing: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
+    """Stored reports created under any of ``keys``, indexed by key."""
+    if not keys or existing is None or "idempotency_key" not in existing.columns:
+        return pd.DataFrame(index=pd.Index([], dtype=object))
+    hit = existing[existing["idempotency_key"].isin(keys).to_numpy()]
+    hit = hit.drop_duplicates("idempotency_key")
+    return hit.set_index(hit["idempotency_key"].astype(str).to_numpy())
+
+
+def _place(app, subs: Sequence[_Submission]) -> list:
+    """WGS84 points for the submissions (None when address-only), or the error of one:
+    an unknown datum, or a point outside the service area."""
+    from gridkit.crs import to_wgs84
+
+    placed: list = [None] * len(subs)
+    groups: dict[str | None, list[int]] = {}
+    for k, s in enumerate(subs):
+        if s.coords is not None:
+            groups.setdefault(s.crs, []).append(k)
+    area = _service_area(app)
+    for crs, ks in groups.items():
+        xy = np.array([subs[k].coords for k in ks], dtype=float)
+        pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=None if crs else 4326)
+        try:
+            geoms = np.asarray(to_wgs84(pts, crs=crs or None, source="report").geometry.array)
+        except GridkitError as exc:
+            for k in ks:
+                placed[k] = ApiError(400, exc.message)
+            continue
+        inside = np.ones(len(ks), bool) if area is None else shapely.covers(area, geoms)
+        for k, g, ok in zip(ks, geoms, inside, strict=True):
+            placed[k] = (
+                g
+                if ok
+                else ApiError(
+                    422,
+                    f"The point ({g.x:.6f}, {g.y:.6f}) lies outside the service area. "
+                    "Check the coordinates and their datum (crs).",
+                )
+            )
+    return placed
+
+
+def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseException]:
+    """Intake, authorise and hand over ``todo`` (submission index, point) together;
+    rejected reports are left out and the rest taken in again, so nothing rejected is
+    stored or linked as an original."""
+    from gridkit.reports import hand_over, intake
+
+    results: dict[int, _Outcome | BaseException] = {}
+    units = _layer(store, "units")
+    while todo:
+        ids = [_next_report_id(app, existing) for _ in todo]
+        cols: dict[str, list] = {"report_id": ids}
+        for name in subs[todo[0][0]].props:
+            values = [subs[i].props[name] for i, _ in todo]
+            if any(v is not None for v in values):
+                cols[name] = values
+        new = gpd.GeoDataFrame(cols, geometry=[g for _, g in todo], crs=4326)
         if "reported_at" in new:
             new["reported_at"] = pd.to_datetime(new["reported_at"], utc=True)
-        units = _layer(store, "units")
-        # only open reports of the category near the point can be its duplicate: the
-        # work per request stays constant however many reports the workspace holds
-        change = intake(
-            new,
-            units=units,
-            existing=_near(existing, props["category"], point),
-            actor_id=_actor(caller),
-        )
-        created = change.reports[change.reports["report_id"] == rid]
-        _authorise_place(store, caller, created)
-        row, events = created, change.events
+        try:
+            change = intake(new, units=units, existing=_near(existing, new))
+        except GridkitError as exc:
+            if len(todo) == 1:
+                results[todo[0][0]] = ApiError(400, exc.message)
+                return results
+            for item in todo:  # find whose report it is: one at a time
+                results.update(_take_in(app, store, existing, subs, [item]))
+            return results
+        created = change.reports.set_index(change.reports["report_id"].to_numpy()).loc[ids]
+        mine = _units_of_workers(app)
+        rejected = {
+            i: err
+            for (i, _), code, unit in zip(
+                todo,
+                created["admin_code"].to_numpy(dtype=object, na_value=None),
+                created["unit_id"].to_numpy(dtype=object, na_value=None),
+                strict=True,
+            )
+            if (err := _refusal(subs[i].caller, code, unit, mine)) is not None
+        }
+        if rejected:
+            results.update(rejected)
+            todo = [item for item in todo if item[0] not in rejected]
+            continue
+        actors = {rid: _actor(subs[i].caller) for (i, _), rid in zip(todo, ids, strict=True)}
+        rows, events = created.reset_index(drop=True), change.events
         departments = _layer(store, "departments")
-        if departments is not None and pd.isna(created["duplicate_of"].iloc[0]):
+        originals = rows.loc[rows["duplicate_of"].isna(), "report_id"].tolist()
+        if departments is not None and originals:
             handed = hand_over(
-                created,
+                rows,
                 departments=departments,
                 assignments=_layer(store, "assignments"),
-                actor_id=_actor(caller),
-                report_ids=[rid],
+                report_ids=originals,
             )
-            row = handed.reports
+            rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
-        row = row.copy()
-        if idempotency_key:
-            row["idempotency_key"] = idempotency_key
-        store.append("reports", gpd.GeoDataFrame(row, crs=4326))
-        store.append("report_events", events)
-    return _json(
-        _feature(row, caller, "reports"), 201, Location=f"/collections/reports/items/{rid}"
-    )
+        events["actor_id"] = events["report_id"].map(actors).astype("string")
+        keys = [subs[i].key for i, _ in todo]
+        if any(keys):
+            rows["idempotency_key"] = pd.array(keys, dtype="string")
+        rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+        store.append_many({"reports": rows, "report_events": events})
+        for pos, (i, _) in enumerate(todo):
+            results[i] = _Outcome(rows, pos, False)
+        return results
+    return results
 
 
-def _next_report_id(request: Request, existing: pd.DataFrame | None) -> str:
+def _next_report_id(app, existing: pd.DataFrame | None) -> str:
     """Sequential ids (R0000001...) continuing from the workspace, kept in memory."""
-    state = request.app.state
+    state = app.state
     if getattr(state, "report_seq", None) is None:
         taken = pd.Series([], dtype=str) if existing is None else existing["report_id"]
         digits = taken.astype(str).str.extract(r"^R(\d+)$")[0].dropna()
@@ -269,53 +417,66 @@ def _next_report_id(request: Request, existing: pd.DataFrame | None) -> str:
             return rid
 
 
-def _near(existing: pd.DataFrame | None, category: str, point) -> pd.DataFrame | None:
-    """Reports of ``category`` within ~500 m of ``point`` (the duplicate candidates)."""
+def _near(existing: pd.DataFrame | None, new: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """Reports of the new reports' categories within ~500 m of one of them (the only
+    possible duplicates): the work per batch stays small however many reports the
+    workspace holds."""
     if existing is None:
         return None
-    if point is None or len(existing) == 0:
+    pts = np.asarray(new.geometry.array)
+    has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+    if not has.any() or len(existing) == 0:
         return existing.iloc[:0]
-    b = shapely.bounds(np.asarray(existing.geometry.array))
+    cand = existing[existing["category"].isin(new["category"][has]).to_numpy()]
+    b = shapely.bounds(np.asarray(cand.geometry.array))
     d = 0.005
-    near = (
-        (existing["category"] == category).to_numpy()
-        & (b[:, 0] <= point.x + d)
-        & (b[:, 2] >= point.x - d)
-        & (b[:, 1] <= point.y + d)
-        & (b[:, 3] >= point.y - d)
-    )
-    return existing[near]
+    near = np.zeros(len(cand), dtype=bool)
+    for x, y in shapely.get_coordinates(pts[has]):  # a batch holds a few hundred at most
+        near |= (b[:, 0] <= x + d) & (b[:, 2] >= x - d) & (b[:, 1] <= y + d) & (b[:, 3] >= y - d)
+    return cand[near]
 
 
 def _actor(caller: Principal) -> str:
     return caller.worker_id or caller.name
 
 
-def _replay(existing: pd.DataFrame | None, key: str | None) -> pd.DataFrame | None:
-    if not key or existing is None or "idempotency_key" not in existing.columns:
-        return None
-    hit = existing[existing["idempotency_key"] == key]
-    return hit.iloc[[0]] if len(hit) else None
+def _units_of_workers(app) -> dict[str, set[str]]:
+    """Units assigned to each worker."""
+    store = app.state.store
+
+    def build() -> dict[str, set[str]]:
+        a = _layer(store, "assignments")
+        if a is None:
+            return {}
+        return {str(w): set(map(str, g)) for w, g in a.groupby("worker_id")["unit_id"]}
+
+    return _cached(app, "units_of_workers", (store.generation("assignments"),), build)
 
 
-def _authorise_place(store, caller: Principal, created: pd.DataFrame) -> None:
-    code = created["admin_code"].iloc[0] if "admin_code" in created else None
-    if caller.scope and not caller.in_scope(None if pd.isna(code) else str(code)):
-        raise ApiError(403, f"The report lies in {code}, outside your scope {caller.scope}.")
-    if caller.role == "worker":
-        assignments = _layer(store, "assignments")
-        unit = created["unit_id"].iloc[0]
-        mine = (
-            set()
-            if assignments is None
-            else set(assignments.loc[assignments["worker_id"] == caller.worker_id, "unit_id"])
+def _cached(app, name: str, generations: tuple[int, ...], build: Callable[[], Any]) -> Any:
+    """``build()`` cached until the layer generations it depends on change."""
+    cache = app.state.geojson_cache
+    key = (name, *generations)
+    if key not in cache:
+        for stale in [k for k in cache if k[0] == name]:
+            del cache[stale]
+        cache[key] = build()
+    return cache[key]
+
+
+def _refusal(
+    caller: Principal, code: str | None, unit: str | None, mine: dict[str, set[str]]
+) -> ApiError | None:
+    """Why ``caller`` may not file a report located in ``code`` / ``unit``, or None."""
+    if caller.scope and not caller.in_scope(code):
+        return ApiError(403, f"The report lies in {code}, outside your scope {caller.scope}.")
+    if caller.role == "worker" and (unit is None or unit not in mine.get(caller.worker_id, ())):
+        return ApiError(
+            403,
+            f"Workers report on their own units; the point lies in unit "
+            f"{unit}, which is not assigned to {caller.worker_id}.",
         )
-        if pd.isna(unit) or unit not in mine:
-            raise ApiError(
-                403,
-                f"Workers report on their own units; the point lies in unit "
-                f"{unit}, which is not assigned to {caller.worker_id}.",
-            )
+    return None
 
 
 @router.patch(
@@ -460,7 +621,7 @@ def post_patrols(
                 ignore_index=True,
             )
             points = gpd.GeoDataFrame(points, geometry="geometry", crs=4326)
-            area = _service_area(request)
+            area = _service_area(request.app)
             if area is not None:
                 outside = ~area.covers(np.asarray(points.geometry.array))
                 if outside.any():

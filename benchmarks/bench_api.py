@@ -2,13 +2,15 @@
 
 Both run in their own uvicorn process on this machine; the same client sends the same
 requests to each. ``POST /reports`` on gridkit locates, de-duplicates, hands over and
-commits every report to the GeoPackage before answering; ``GET items`` serves cached
-serialised GeoJSON. The ratio is bare time / gridkit time: the share of the ceiling
-gridkit reaches.
+commits every report to the GeoPackage before answering, measured with one client
+(latency) and with many clients at once (throughput: reports arriving together are
+processed and committed together); ``GET items`` serves cached serialised GeoJSON.
+The ratio is bare time / gridkit time: the share of the ceiling gridkit reaches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import httpx
 from benchmarks._runner import Case
 
 HERE = Path(__file__).resolve().parent
+CLIENTS = 16
 
 
 def _wait(url: str, proc: subprocess.Popen) -> None:
@@ -75,19 +78,45 @@ def _servers():
     }
 
 
+def _body(i: int) -> dict:
+    """Report ``i``: points spread over the workspace's units (a low-discrepancy
+    sequence), so most are new problems handed over and some are duplicates."""
+    return {
+        "category": "street_light",
+        "source": "patrol",
+        "description": f"#{i}",
+        "lon": 113.0 + (i * 0.6180339887 % 1) * 0.248,
+        "lat": 27.7 + (i * 0.4142135624 % 1) * 0.018,
+    }
+
+
 def _post(base: str, key: str, n: int) -> int:
+    """One client, one request at a time: latency."""
     ok = 0
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as http:
         for i in range(n):
-            body = {
-                "category": "street_light",
-                "source": "patrol",
-                "description": f"#{i}",
-                "lon": 113.004 + (i % 50) * 0.002,
-                "lat": 27.704,
-            }
-            ok += http.post("/reports", json=body).status_code == 201
+            ok += http.post("/reports", json=_body(i)).status_code == 201
     return ok
+
+
+def _post_concurrent(base: str, key: str, n: int, clients: int) -> int:
+    """``clients`` phones posting at once (each waits for its answer): throughput."""
+
+    async def run() -> int:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(
+            base_url=base, headers={"X-API-Key": key}, timeout=60, limits=limits
+        ) as http:
+
+            async def client(c: int) -> int:
+                got = 0
+                for i in range(c, n, clients):
+                    got += (await http.post("/reports", json=_body(i))).status_code == 201
+                return got
+
+            return sum(await asyncio.gather(*(client(c) for c in range(clients))))
+
+    return asyncio.run(run())
 
 
 def _get(base: str, key: str, n: int) -> int:
@@ -100,6 +129,7 @@ def _get(base: str, key: str, n: int) -> int:
 
 def cases(quick: bool) -> list[Case]:
     n_post, n_get = (30, 200) if quick else (300, 2000)
+    n_many = 200 if quick else 3000
     state: dict = {}
 
     def setup():
@@ -121,6 +151,16 @@ def cases(quick: bool) -> list[Case]:
             lambda s: _post(s["bare"], s["key"], n_post),
             peer_name="bare FastAPI",
             size={"requests": n_post},
+            check=same,
+            repeat=1,
+        ),
+        Case(
+            f"POST /reports x{n_many}, {CLIENTS} clients (durable, group commit)",
+            setup,
+            lambda s: _post_concurrent(s["ours"], s["key"], n_many, CLIENTS),
+            lambda s: _post_concurrent(s["bare"], s["key"], n_many, CLIENTS),
+            peer_name="bare FastAPI",
+            size={"requests": n_many, "clients": CLIENTS},
             check=same,
             repeat=1,
         ),

@@ -23,6 +23,9 @@ def utc_scalar(value: object, *, name: str = "time") -> pd.Timestamp:
 def utc_series(values: object, index: pd.Index | None = None) -> pd.Series:
     """A UTC datetime Series (naive values taken as UTC)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
+    dtype = s.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) and dtype.unit == "us" and str(dtype.tz) == UTC:
+        return s  # already what the conversions below would give
     if not pd.api.types.is_datetime64_any_dtype(s.dtype):
         s = pd.to_datetime(s, utc=True, format="mixed")
     elif getattr(s.dt, "tz", None) is None:

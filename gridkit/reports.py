@@ -37,6 +37,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import re
 import tomllib
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -174,10 +176,15 @@ def load_report_rules(path: str | Path | None = None, **overrides: object) -> Re
     return ReportRules.from_dict(data, source=source)
 
 
+@functools.cache
+def _packaged_rules() -> ReportRules:
+    return load_report_rules()  # frozen, so one shared copy is safe
+
+
 def _rules(rules: ReportRules | str | Path | None) -> ReportRules:
     if isinstance(rules, ReportRules):
         return rules
-    return load_report_rules(rules)
+    return _packaged_rules() if rules is None else load_report_rules(rules)
 
 
 # --------------------------------------------------------------------------- frames
@@ -196,7 +203,7 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     for col in _STR_COLUMNS:
         if col not in cols:
             cols[col] = pd.array([None] * n, dtype="string")
-        else:
+        elif cols[col].dtype != "string":  # type: ignore[attr-defined]
             cols[col] = cols[col].astype("string")  # type: ignore[attr-defined]
     for col in _TIME_COLUMNS:
         cols[col] = (
@@ -205,23 +212,26 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
             else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us, UTC]")
         )
     for col in _INT_COLUMNS:
-        cols[col] = (
-            pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
-            if col in cols
-            else np.zeros(n, dtype="int64")
-        )
+        if col not in cols:
+            cols[col] = np.zeros(n, dtype="int64")
+        elif cols[col].dtype != "int64":  # type: ignore[attr-defined]
+            cols[col] = pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
     frame = pd.DataFrame(cols, index=out.index)
     return gpd.GeoDataFrame(frame, geometry=out._geometry_column_name, crs=out.crs)
 
 
 def _events(rows: list[dict]) -> pd.DataFrame:
-    ev = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    # built column by column with their final types (one frame, no conversions after)
+    cols: dict[str, object] = {}
     for col in EVENT_COLUMNS:
+        values = [r.get(col) for r in rows]
         if col == "at":
-            ev[col] = utc_series(ev[col]) if len(ev) else pd.Series([], dtype="datetime64[us, UTC]")
+            cols[col] = utc_series(values) if rows else pd.Series([], dtype="datetime64[us, UTC]")
         else:
-            ev[col] = ev[col].astype("string")
-    return ev
+            cols[col] = pd.array(
+                [None if v is None or pd.isna(v) else str(v) for v in values], dtype="string"
+            )
+    return pd.DataFrame(cols)
 
 
 def _positions(reports: pd.DataFrame, report_ids: object) -> np.ndarray:
@@ -461,6 +471,23 @@ def parent_admin_code(code: str, admin_areas: pd.DataFrame | None = None) -> str
     return c[: shorter[-1]] if shorter else None
 
 
+def _routes(departments: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """Category -> [(admin_code, department_id)], most local first, ties by id."""
+    routes: dict[str, list[tuple[str, str]]] = {}
+    for dept, code, cats in zip(
+        departments["department_id"].astype(str),
+        departments["admin_code"].astype(str),
+        departments["categories"].fillna("").astype(str),
+        strict=True,
+    ):
+        for cat in re.split(r"[;,]", cats):
+            if cat.strip():
+                routes.setdefault(cat.strip(), []).append((code, dept))
+    for pairs in routes.values():
+        pairs.sort(key=lambda cd: (-len(cd[0]), cd[1]))
+    return routes
+
+
 def _valid_assignments(assignments: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     a = assignments
     ok = np.ones(len(a), dtype=bool)
@@ -531,35 +558,25 @@ def hand_over(
         todo &= sel
     if not todo.any():
         return ReportChange(out, _events([]))
-    depts = departments.assign(
-        category=departments["categories"].fillna("").astype(str).str.split(r"[;,]", regex=True)
-    ).explode("category")
-    depts["category"] = depts["category"].str.strip()
-    depts = depts[depts["category"].fillna("") != ""]
-    depts["admin_code"] = depts["admin_code"].astype(str)
     pos = np.flatnonzero(todo)
-    sub = pd.DataFrame(
-        {
-            "pos": pos,
-            "category": out["category"].to_numpy(dtype=object)[pos],
-            "admin": out["admin_code"].fillna("").to_numpy(dtype=object)[pos],
-        }
-    )
-    pairs = sub.merge(depts[["department_id", "admin_code", "category"]], on="category")
-    # Pairwise prefix test over (report, department) pairs of the same category.
-    inside = np.fromiter(
-        (a.startswith(d) for a, d in zip(pairs["admin"], pairs["admin_code"], strict=True)),
-        dtype=bool,
-        count=len(pairs),
-    )
-    pairs = pairs[inside].assign(depth=lambda p: p["admin_code"].str.len())
-    pairs = pairs.sort_values(["pos", "depth", "department_id"], ascending=[True, False, True])
-    lead = pairs.drop_duplicates("pos").set_index("pos")["department_id"]
-    support = (
-        pairs[~pairs.set_index(["pos", "department_id"]).index.isin(list(lead.items()))]
-        .groupby("pos")["department_id"]
-        .agg(lambda s: ";".join(sorted(set(map(str, s)))))
-    )
+    routes = _routes(departments)
+    # Per report: the departments of its category whose admin_code prefixes the
+    # report's; the most local one leads (ties by id), the others support. A
+    # category has a handful of departments, so this is a short scan per report.
+    lead_of: dict[int, str] = {}
+    support_of: dict[int, str] = {}
+    cats = out["category"].to_numpy(dtype=object)
+    admins = out["admin_code"].to_numpy(dtype=object, na_value="")
+    for p in pos.tolist():
+        admin = str(admins[p])
+        match = [d for code, d in routes.get(cats[p], ()) if admin.startswith(code)]
+        if match:
+            lead_of[p] = match[0]
+            others = sorted(set(match[1:]) - {match[0]})
+            if others:
+                support_of[p] = ";".join(others)
+    lead = pd.Series(lead_of, dtype=object)
+    support = pd.Series(support_of, dtype=object)
     routed = pos[np.isin(pos, lead.index.to_numpy())]
     unrouted = np.setdiff1d(pos, routed)
     if len(unrouted):

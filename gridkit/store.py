@@ -8,9 +8,11 @@ everything in one workspace file that also opens in QGIS. Design rules it follow
   is put in WAL mode so readers are not blocked;
 - a write returns only after its transaction is committed, so an acknowledged
   (2xx) write is on disk;
-- inserts of features go through GDAL (which maintains the R-tree index through its
-  triggers); updates of attribute columns and the API keys table use plain SQLite
-  (with the SQL functions GDAL's triggers need registered on the connection);
+- a layer is created through GDAL (its first rows, its metadata and R-tree index);
+  after that, inserts and updates go through plain SQLite, with the SQL functions
+  GDAL's triggers need registered, so the R-tree index and the feature count stay
+  current: rows of several layers (a report and its events) are written in one
+  transaction, committed (``synchronous=FULL``) before returning;
 - idempotency keys are stored in the row they created, in the same transaction.
 
 A PostGIS backend can follow behind the same interface.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -74,8 +78,13 @@ class Store(ABC):
     def generation(self, layer: str) -> int:
         """A counter that changes whenever ``layer`` changes (for response caches)."""
 
+    def append(self, layer: str, rows: pd.DataFrame) -> None:
+        """Append rows to one layer (one transaction)."""
+        self.append_many({layer: rows})
+
     @abstractmethod
-    def append(self, layer: str, rows: pd.DataFrame) -> None: ...
+    def append_many(self, rows: Mapping[str, pd.DataFrame]) -> None:
+        """Append rows to several layers in one transaction, committed on return."""
 
     @abstractmethod
     def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None: ...
@@ -90,6 +99,13 @@ class Store(ABC):
 
     @abstractmethod
     def revoke_key(self, key_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Table:
+    columns: list[str]
+    geometry: str | None
+    srs_id: int
 
 
 class GeoPackageStore(Store):
@@ -113,7 +129,7 @@ class GeoPackageStore(Store):
         self._generations: dict[str, int] = {}
         self._cache: dict[str, tuple[int, pd.DataFrame]] = {}
         self._layer_names: list[str] | None = None
-        self._field_cache: dict[str, list[str]] = {}
+        self._tables: dict[str, _Table] = {}
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(
@@ -125,6 +141,13 @@ class GeoPackageStore(Store):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation (call with the lock held when writing).
+
+        Not kept open between operations: GDAL carries its own SQLite library, and two
+        SQLite libraries with the same file open in one process release each other's
+        POSIX locks (a GDAL connection closing would delete the WAL under ours and
+        lose what we commit next). Reads through GDAL take the same lock.
+        """
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         _register_gpkg_functions(con)
         try:
@@ -137,11 +160,12 @@ class GeoPackageStore(Store):
     def layers(self) -> list[str]:
         # listing opens the file through GDAL (~5 ms): cached, refreshed by our writes
         if self._layer_names is None:
-            self._layer_names = [
-                str(n)
-                for n, _ in pyogrio.list_layers(self.path)
-                if not str(n).startswith("gridkit_")
-            ]
+            with self._lock:
+                self._layer_names = [
+                    str(n)
+                    for n, _ in pyogrio.list_layers(self.path)
+                    if not str(n).startswith("gridkit_")
+                ]
         return self._layer_names
 
     def generation(self, layer: str) -> int:
@@ -158,58 +182,90 @@ class GeoPackageStore(Store):
             return cached[1]
         if layer not in self.layers():
             raise LayerNotFoundError(f"{self.path}: no layer {layer!r}.")
-        df = read_layer(self.path, layer, check=False)
-        self._cache[layer] = (gen, df)
+        with self._lock:
+            df = read_layer(self.path, layer, check=False)
+            self._cache[layer] = (gen, df)
         return df
 
-    def _fields(self, layer: str) -> list[str]:
-        """Field names of ``layer`` in table order (GDAL metadata call, cached)."""
-        fields = self._field_cache.get(layer)
-        if fields is None:
-            fields = [str(f) for f in pyogrio.read_info(self.path, layer=layer)["fields"]]
-            self._field_cache[layer] = fields
-        return fields
+    def _table(self, con: sqlite3.Connection, layer: str) -> _Table:
+        """Columns, geometry column and SRS id of a layer's table (cached)."""
+        table = self._tables.get(layer)
+        if table is None:
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{layer}")')]
+            row = con.execute(
+                "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
+                (layer,),
+            ).fetchone()
+            table = _Table(cols, row[0] if row else None, int(row[1]) if row else 0)
+            self._tables[layer] = table
+        return table
 
-    def append(self, layer: str, rows: pd.DataFrame) -> None:
-        """Append rows (one transaction); columns the layer lacks are added first."""
-        if len(rows) == 0:
+    def append_many(self, rows: Mapping[str, pd.DataFrame]) -> None:
+        """Append rows to several layers in one SQLite transaction.
+
+        A layer that does not exist yet is created through GDAL with its rows first
+        (its own commit); columns a layer lacks are added. Rows are matched to the
+        table's columns by name.
+        """
+        todo = {name: df for name, df in rows.items() if len(df)}
+        if not todo:
             return
         with self._lock:
-            if layer in self.layers():
-                fields = self._fields(layer)
-                geom = getattr(rows, "_geometry_column_name", None)
-                missing = [c for c in rows.columns if c != geom and str(c) not in fields]
-                if missing:
-                    self._field_cache.pop(layer, None)  # the schema changes: forget it
-                    with self._connect() as con:
-                        for col in missing:
-                            con.execute(
-                                f'ALTER TABLE "{layer}" ADD COLUMN "{col}" {_sql_type(rows[col])}'
-                            )
-                    # ADD COLUMN appends at the end of the table
-                    fields = [*fields, *(str(c) for c in missing)]
-                    self._field_cache[layer] = fields
-                # the layer and its fields are known: append straight through pyogrio,
-                # columns in the layer's field order (pyogrio's non-arrow append matches
-                # fields by position), without write_layer's metadata look-ups
-                out = rows
-                if isinstance(out, gpd.GeoDataFrame) and out.crs is not None:
-                    if not out.crs.equals(WGS84):
-                        out = out.to_crs(4326)
-                order = [f for f in fields if f in out.columns]
-                out = out[order + ([geom] if geom and geom in out.columns else [])]
-                pyogrio.write_dataframe(out, self.path, layer=layer, driver="GPKG", append=True)
-            else:
-                write_layer(rows, self.path, layer, append=True)
+            created = [name for name in todo if name not in self.layers()]
+            for name in created:
+                with self._lock:
+                    write_layer(todo[name], self.path, name)
                 self._layer_names = None  # a new layer: list again
-                self._field_cache.pop(layer, None)
-            cached = self._cache.get(layer)
-            self._bump(layer)
-            if cached is not None and cached[0] == self.generation(layer) - 1:
-                # keep the in-memory copy current instead of re-reading the whole layer
-                both = pd.concat([cached[1], rows], ignore_index=True)
-                if isinstance(cached[1], gpd.GeoDataFrame) == isinstance(both, gpd.GeoDataFrame):
-                    self._cache[layer] = (self.generation(layer), both)
+            with self._connect() as con:
+                self._insert(con, todo, created)
+            for name, df in todo.items():
+                cached = self._cache.get(name)
+                self._bump(name)
+                if name in created or cached is None:
+                    continue
+                if cached[0] == self.generation(name) - 1:
+                    # keep the in-memory copy current instead of re-reading the layer
+                    both = pd.concat([cached[1], df], ignore_index=True)
+                    if isinstance(cached[1], gpd.GeoDataFrame) == isinstance(
+                        both, gpd.GeoDataFrame
+                    ):
+                        self._cache[name] = (self.generation(name), both)
+
+    def _insert(
+        self, con: sqlite3.Connection, todo: Mapping[str, pd.DataFrame], created: list[str]
+    ) -> None:
+        """Insert the rows of the layers not just created, in one transaction."""
+        inserts = []
+        for name, df in todo.items():
+            if name in created:
+                continue
+            out = df
+            if isinstance(out, gpd.GeoDataFrame) and out.crs is not None:
+                if not out.crs.equals(WGS84):
+                    out = out.to_crs(4326)
+            table = self._table(con, name)
+            geom = getattr(out, "_geometry_column_name", None)
+            missing = [c for c in out.columns if c != geom and str(c) not in table.columns]
+            if missing:
+                # ADD COLUMN is DDL: outside the data transaction, harmless if repeated
+                for col in missing:
+                    con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_sql_type(out[col])}')
+                self._tables.pop(name, None)
+                table = self._table(con, name)
+            inserts.append((name, *_sql_rows(out, geom, table)))
+        if inserts:
+            now = _gpkg_now()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for name, cols, values, bounds in inserts:
+                    names = ", ".join(f'"{c}"' for c in cols)
+                    marks = ", ".join("?" * len(cols))
+                    con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', values)
+                    _touch_contents(con, name, now, bounds)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None:
         if not values:
@@ -224,6 +280,7 @@ class GeoPackageStore(Store):
             cur = con.execute(f'UPDATE "{layer}" SET {sets} WHERE "{id_col}" = ?', params)
             if cur.rowcount == 0:
                 raise LayerNotFoundError(f"{layer}: no row with {id_col} = {id_value!r}.")
+            _touch_contents(con, layer, _gpkg_now(), None)
             self._bump(layer)
 
     # -- API keys ---------------------------------------------------------------------
@@ -280,6 +337,12 @@ class GeoPackageStore(Store):
             )
 
 
+_GP_POINT = b"GP\x00\x01" + (4326).to_bytes(4, "little")  # little-endian, no envelope
+_GP_BOX = b"GP\x00\x03" + (4326).to_bytes(4, "little")  # + envelope (minx maxx miny maxy)
+_GP_EMPTY = b"GP\x00\x11" + (4326).to_bytes(4, "little")  # empty flag
+_ENVELOPE = struct.Struct("<4d")
+
+
 def _gpkg_geometry(blob: bytes | None):
     """Decode a GeoPackage geometry blob (header + WKB) into shapely, None for NULL."""
     if blob is None:
@@ -290,12 +353,33 @@ def _gpkg_geometry(blob: bytes | None):
     return shapely.from_wkb(bytes(blob[size:]))
 
 
+_POINT_WKB = b"\x01\x01\x00\x00\x00"  # little-endian 2D point
+
+
+def _blob_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, miny, maxx, maxy) of a GeoPackage blob, None when NULL or empty.
+
+    Read from the header's envelope or, for a 2D point, from the WKB itself; other
+    geometries without an envelope are decoded. GDAL's R-tree triggers call this five
+    times per inserted row, so the common cases avoid decoding.
+    """
+    if blob is None or blob[3] & 0x10:
+        return None
+    flags = blob[3]
+    if (flags >> 1) & 0b111:
+        minx, maxx, miny, maxy = struct.unpack_from("<4d" if flags & 1 else ">4d", blob, 8)
+        return minx, miny, maxx, maxy
+    if len(blob) == 29 and blob[8:13] == _POINT_WKB:
+        x, y = struct.unpack_from("<2d", blob, 13)
+        return None if x != x else (x, y, x, y)  # NaN coordinates: an empty point
+    g = _gpkg_geometry(blob)
+    return None if g.is_empty else tuple(g.bounds)
+
+
 def _bound(i: int):
     def f(blob: bytes | None) -> float | None:
-        g = _gpkg_geometry(blob)
-        if g is None or g.is_empty:
-            return None
-        return float(g.bounds[i])
+        b = _blob_bounds(blob)
+        return None if b is None else float(b[i])
 
     return f
 
@@ -306,7 +390,7 @@ def _register_gpkg_functions(con: sqlite3.Connection) -> None:
     con.create_function(
         "ST_IsEmpty",
         1,
-        lambda b: None if b is None else int(bool(b[3] & 0x10) or _gpkg_geometry(b).is_empty),
+        lambda b: None if b is None else int(_blob_bounds(b) is None),
         deterministic=True,
     )
     for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
@@ -327,15 +411,98 @@ def _sql_type(values: pd.Series) -> str:
 
 
 def _sql_value(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
         return None
     if isinstance(value, pd.Timestamp):
         # GeoPackage DATETIME: ISO 8601 UTC with milliseconds and a Z
         t = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
         return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return int(value)
+    if isinstance(value, np.generic):
+        return value.item()
     return value
+
+
+def _gpkg_now() -> str:
+    return _sql_value(pd.Timestamp.now(tz="UTC"))
+
+
+def _touch_contents(con: sqlite3.Connection, layer: str, now: str, bounds) -> None:
+    """Keep ``gpkg_contents`` honest: last change, and the extent grown to new rows."""
+    if bounds is None:
+        con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, layer))
+        return
+    con.execute(
+        "UPDATE gpkg_contents SET last_change = ?, "
+        "min_x = min(coalesce(min_x, ?), ?), min_y = min(coalesce(min_y, ?), ?), "
+        "max_x = max(coalesce(max_x, ?), ?), max_y = max(coalesce(max_y, ?), ?) "
+        "WHERE table_name = ?",
+        (now, *(v for b in bounds for v in (b, b)), layer),
+    )
+
+
+def _gpkg_blobs(geoms) -> tuple[list[bytes | None], tuple[float, ...] | None]:
+    """GeoPackage geometry blobs (header, envelope except for points, WKB) and the
+    overall bounds (None when there is no geometry)."""
+    geoms = np.asarray(geoms, dtype=object)
+    present = ~shapely.is_missing(geoms)
+    empty = present & shapely.is_empty(geoms)
+    full = present & ~empty
+    wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(geoms)
+    points = shapely.get_type_id(geoms) == 0
+    out: list[bytes | None] = [None] * len(geoms)
+    for i in np.flatnonzero(present):  # header + bytes: no vectorised form, cheap per row
+        if empty[i]:
+            head = _GP_EMPTY
+        elif points[i]:
+            head = _GP_POINT
+        else:
+            b = bounds[i]
+            head = _GP_BOX + _ENVELOPE.pack(b[0], b[2], b[1], b[3])
+        out[i] = head + wkb[i]
+    total = None
+    if full.any():
+        b = bounds[full]
+        total = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    return out, total
+
+
+def _sql_rows(df: pd.DataFrame, geom: str | None, table: _Table):
+    """Columns, row tuples and bounds for ``INSERT`` (values in GeoPackage encodings:
+    None for missing, ISO 8601 UTC times with milliseconds, GeoPackage blobs)."""
+    cols = [c for c in df.columns if c != geom and str(c) in table.columns]
+    names = [str(c) for c in cols]
+    is_time = [pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols]
+    bulk = len(df) > 100  # vectorised time formatting pays off on many rows only
+    plain = pd.DataFrame(
+        {c: _iso_times(df[c]) if t and bulk else df[c] for c, t in zip(cols, is_time, strict=True)},
+        index=df.index,
+    )
+    values = plain.to_numpy(dtype=object, na_value=None)  # one conversion for all columns
+    for k, c in enumerate(cols):
+        if df[c].dtype == object or (is_time[k] and not bulk):
+            # Timestamps, numpy scalars and other Python objects, one by one
+            values[:, k] = [_sql_value(v) for v in values[:, k]]
+    bounds = None
+    if geom is not None and table.geometry is not None:
+        if table.srs_id != 4326:
+            raise GridkitError(f"layer uses SRS {table.srs_id}; the store writes WGS84 only.")
+        blobs, bounds = _gpkg_blobs(df[geom].array)
+        column = np.empty(len(blobs), dtype=object)
+        column[:] = blobs
+        values = np.column_stack([values, column])
+        names.append(table.geometry)
+    return names, [tuple(r) for r in values.tolist()], bounds
+
+
+def _iso_times(values: pd.Series) -> pd.Series:
+    """GeoPackage DATETIME text (``2026-05-01T08:00:00.000Z``) for a datetime column."""
+    t = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
+    return t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
 
 
 def open_store(workspace: str | Path) -> Store:

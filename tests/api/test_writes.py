@@ -147,7 +147,7 @@ def test_idempotency_key_creates_nothing_twice(setup) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        (report(category="ufo"), 400, "unknown report categories"),
+        (report(category="ufo"), 400, "Unknown report category"),
         (report(lon=120.0, lat=30.0), 422, "outside the service area"),
         (report(lon=None, lat=None), 400, "admin_code or unit_id"),
         (report(lat=None), 400, "both lon and lat"),

@@ -1,0 +1,171 @@
+"""Group commit: reports arriving together are taken in and committed together, and
+each still gets its own answer (created, replayed or refused)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from api._group import GroupCommit
+from api.auth import Principal
+from api.errors import ApiError
+from api.writes import _intake_batch, _Submission
+from gridkit.crs import wgs84_to_gcj02
+from gridkit.store import open_store
+from tests.api.test_writes import INSIDE, field_workspace, h, report
+
+SUP = Principal(role="supervisor", worker_id="S1", name="王主任")
+W1 = Principal(role="worker", worker_id="W1", name="张三")
+# unit 430203001001-001 (assigned to W2) is the cell east of INSIDE's unit
+ELSEWHERE = (113.014, 27.704)
+
+
+def _sub(caller=SUP, key=None, lon=INSIDE[0], lat=INSIDE[1], crs=None, category="street_light"):
+    props = {
+        "category": category,
+        "description": "路灯不亮",
+        "source": "patrol",
+        "admin_code": None,
+        "unit_id": None,
+        "reporter_contact": None,
+        "reported_at": None,
+    }
+    return _Submission(props, (lon, lat), crs, caller, key)
+
+
+# ------------------------------------------------------------------ the mechanism
+
+
+def test_group_commit_batches_jobs_queued_together_and_answers_each() -> None:
+    batches: list[list[int]] = []
+    gate = threading.Event()
+
+    def process(jobs):
+        gate.wait(5)  # hold the first batch so the rest queue up behind it
+        batches.append(list(jobs))
+        return [ValueError(j) if j == 3 else j * 10 for j in jobs]
+
+    group = GroupCommit(process)
+    futures = [group.submit(0)]
+    time.sleep(0.05)  # the writer has taken job 0 and waits at the gate
+    futures += [group.submit(j) for j in range(1, 6)]
+    gate.set()
+    assert [f.result(5) for f in futures if not f.exception(5)] == [0, 10, 20, 40, 50]
+    assert isinstance(futures[3].exception(), ValueError)  # only that job failed
+    assert batches == [[0], [1, 2, 3, 4, 5]]
+    group.close()
+
+
+def test_group_commit_failing_batch_fails_every_job_in_it() -> None:
+    def process(jobs):
+        raise OSError("disk full")
+
+    group = GroupCommit(process)
+    futures = [group.submit(j) for j in range(3)]
+    for f in futures:
+        with pytest.raises(OSError, match="disk full"):
+            f.result(5)
+    group.close()
+
+
+# ------------------------------------------------------------------ one batch of reports
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    ws, _keys = field_workspace(tmp_path / "ws.gpkg")
+    return create_app(workspace=ws)
+
+
+def test_one_batch_answers_every_report_on_its_own(app) -> None:
+    glon, glat = wgs84_to_gcj02(INSIDE[0] + 0.02, INSIDE[1])
+    subs = [
+        _sub(key="k1"),  # created
+        _sub(key="k1"),  # same key in the same batch: a replay of the first
+        _sub(lon=INSIDE[0] + 0.0001),  # 10 m from the first: its duplicate
+        _sub(caller=W1, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),  # not W1's unit: 403
+        _sub(lon=120.0, lat=30.0),  # outside the service area: 422
+        _sub(lon=float(glon), lat=float(glat), crs="gcj02"),  # declared datum
+        _sub(crs="EPSG:999999"),  # unknown datum: 400
+    ]
+    out = _intake_batch(app, subs)
+    rows, pos, replay = out[0]
+    first = rows["report_id"].iloc[pos]
+    assert not replay and rows["status"].iloc[pos] == "assigned"
+    assert out[1].replay and out[1].rows["report_id"].iloc[out[1].pos] == first
+    dup = out[2].rows.iloc[out[2].pos]
+    assert dup["duplicate_of"] == first and dup["status"] == "reported"
+    assert isinstance(out[3], ApiError) and out[3].status == 403
+    assert isinstance(out[4], ApiError) and out[4].status == 422
+    placed = out[5].rows.iloc[out[5].pos]
+    assert placed.geometry.x == pytest.approx(INSIDE[0] + 0.02, abs=1e-5)
+    assert isinstance(out[6], ApiError) and out[6].status == 400
+
+    store = open_store(app.state.settings.workspace)
+    reports = store.read("reports")
+    created = {out[k].rows["report_id"].iloc[out[k].pos] for k in (0, 2, 5)}
+    assert created <= set(reports["report_id"])
+    assert len(reports) == 3 + 3  # the workspace's three and the three created
+    assert (reports["idempotency_key"] == "k1").sum() == 1
+    events = store.read("report_events")
+    assert events["report_id"].isin(created).sum() == 3 + 2  # 3 x reported, 2 x assigned
+    assert set(events.loc[events["report_id"].isin(created), "actor_id"]) == {"S1"}
+
+
+def test_refused_report_is_not_an_original_for_the_rest_of_its_batch(app) -> None:
+    # the worker's report is refused; the supervisor's report next to it is then an
+    # original, not a duplicate of a report that was never stored
+    out = _intake_batch(
+        app,
+        [
+            _sub(caller=W1, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),
+            _sub(lon=ELSEWHERE[0] + 0.0001, lat=ELSEWHERE[1]),
+        ],
+    )
+    assert isinstance(out[0], ApiError) and out[0].status == 403
+    kept = out[1].rows.iloc[out[1].pos]
+    assert pd.isna(kept["duplicate_of"])
+
+
+def test_replay_of_a_key_stored_by_an_earlier_batch(app) -> None:
+    first = _intake_batch(app, [_sub(key="phone-7")])[0]
+    again = _intake_batch(app, [_sub(key="phone-7"), _sub(key="phone-8")])
+    assert again[0].replay
+    assert again[0].rows["report_id"].iloc[again[0].pos] == first.rows["report_id"].iloc[first.pos]
+    assert not again[1].replay
+
+
+# ------------------------------------------------------------------ over HTTP, concurrently
+
+
+def test_concurrent_posts_are_all_stored_once_with_their_events(tmp_path: Path) -> None:
+    ws, keys = field_workspace(tmp_path / "ws.gpkg")
+    client = TestClient(create_app(workspace=ws))
+    n = 40
+
+    def post(i: int):
+        body = report(lon=113.0 + (i % 20) * 0.01 + 0.004, lat=27.704 + (i // 20) * 0.01)
+        return client.post(
+            "/reports", json=body, headers=h(keys["sup"], **{"Idempotency-Key": f"c{i}"})
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(n)))
+    assert all(r.status_code == 201 for r in answers), [r.text for r in answers][:3]
+    ids = [r.json()["id"] for r in answers]
+    assert len(set(ids)) == n
+    store = open_store(ws)
+    reports = store.read("reports")
+    assert sorted(reports.loc[reports["report_id"].isin(ids), "idempotency_key"]) == sorted(
+        f"c{i}" for i in range(n)
+    )
+    events = store.read("report_events")
+    reported = events[(events["to_status"] == "reported") & events["report_id"].isin(ids)]
+    assert sorted(reported["report_id"]) == sorted(ids)
