@@ -1,5 +1,6 @@
-"""Worker assignment: the heuristic (min-cost flow + repair + local search) against the
-exact MIP (scipy/HiGHS per jurisdiction component), on a seeded synthetic city.
+"""Worker assignment: the heuristic (LP rounding, local search, knapsack-Lagrangian bound
+and heuristic, neighbourhood MIPs) against the exact MIP (scipy/HiGHS per jurisdiction
+component), on a seeded synthetic city.
 
 The synthetic city nests 9 districts, their townships and villages (hierarchical
 admin codes); units cluster around village centres, most workers are village workers,

@@ -10,13 +10,16 @@ The model, on candidate arcs only (unit ``u`` -> worker ``w``)::
 
 Two solvers share it:
 
-* :func:`solve_mip` -- exact, ``scipy.optimize.milp`` (HiGHS) per component, with the
-  dual bound HiGHS proves when the time limit stops it.
-* :func:`solve_heuristic` -- the LP relaxation as a min-cost flow (OR-Tools
-  ``SimpleMinCostFlow`` when installed, else ``scipy.optimize.linprog``), rounded,
-  repaired for capacity, improved by shift and swap moves; its lower bound is the
-  Lagrangian bound (capacity constraints relaxed) from subgradient optimisation,
-  valid for every multiplier vector, computed per component.
+* :func:`mip_component` -- exact, ``scipy.optimize.milp`` (HiGHS) per component, with
+  the dual bound HiGHS proves when the time limit stops it.
+* :func:`_heuristic` -- the LP relaxation (HiGHS; the OR-Tools min-cost flow when the
+  LP is too large), rounded, repaired, improved by shift, swap and ejection moves; then
+  subgradient steps on the knapsack Lagrangian (:mod:`gridkit._assign_bound`: the
+  unit rows relaxed, one 0-1 knapsack per worker), whose value is a lower bound for
+  every multiplier vector and at the LP duals already at least the LP bound. The
+  averaged knapsack solutions are rounded into further primal solutions (a Lagrangian
+  heuristic) and the time left goes to large-neighbourhood MIPs on a few workers at a
+  time.
 
 Everything here works on plain numpy arrays; :mod:`gridkit.assign` builds them.
 """
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+from gridkit._assign_bound import lagrangian_knapsack_bound
 
 EPS = 1e-9
 
@@ -191,8 +196,9 @@ def _fractional_flow(m: Model) -> np.ndarray | None:
     return f.flows(np.arange(a)) / q[m.arc_u]
 
 
-def _fractional_lp(m: Model) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """LP relaxation with scipy's HiGHS: fraction per arc, capacity duals (>= 0), value."""
+def _fractional_lp(m: Model) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
+    """LP relaxation with scipy's HiGHS: fraction per arc, capacity duals (>= 0), value,
+    duals of the unit rows."""
     from scipy.optimize import linprog
 
     a, n, nw = len(m.arc_u), m.n_units, m.n_workers
@@ -212,9 +218,9 @@ def _fractional_lp(m: Model) -> tuple[np.ndarray, np.ndarray | None, float]:
         method="highs",
     )
     if res.x is None:
-        return np.zeros(a), None, -np.inf
+        return np.zeros(a), None, -np.inf, None
     lam = np.maximum(0.0, -np.asarray(res.ineqlin.marginals, dtype=float))
-    return res.x[:a], lam, float(res.fun)
+    return res.x[:a], lam, float(res.fun), np.asarray(res.eqlin.marginals, dtype=float)
 
 
 # ---------------------------------------------------------------- primal heuristic
@@ -505,108 +511,164 @@ def primal(m: Model, frac: np.ndarray, *, deadline: float, max_rounds: int = 60)
     return st.x
 
 
-# ---------------------------------------------------------------- Lagrangian bound
+# ------------------------------------------------------------- large neighbourhoods
 
 
-def lagrangian_bound(
+def _improve_mip(
     m: Model,
+    x: np.ndarray,
     comp_u: np.ndarray,
-    comp_w: np.ndarray,
-    n_comp: int,
-    ub_c: np.ndarray,
+    todo_c: np.ndarray,
     *,
     deadline: float,
-    iters: int = 400,
-    tol: float = 1e-5,
-    lam0: np.ndarray | None = None,
+    size: int = 8,
 ) -> np.ndarray:
-    """Best Lagrangian bound per component (capacity and unit-count rows relaxed).
+    """Large-neighbourhood search: free the units of a few workers that share candidate
+    units and re-solve them exactly (HiGHS); keep the result when it is better.
 
-    For multipliers ``lam, mu >= 0`` the relaxed problem splits per unit (take the ``req``
-    cheapest reduced costs, or the penalty), so it is solved exactly in a few vector
-    operations; its value is a valid lower bound whatever the multipliers. Subgradient
-    steps (Polyak, per component) push it towards the LP bound.
+    One MIP per neighbourhood (tens of units): the loop is over neighbourhoods, each a
+    solver call, until the deadline.
     """
-    n, nw = m.n_units, m.n_workers
-    starts = m.starts()
-    lu = m.load[m.arc_u]
-    multi_u = m.req > 1
-    multi_a = np.flatnonzero(multi_u[m.arc_u])
-    has_mu = np.isfinite(m.maxu)
-    maxu0 = np.where(has_mu, m.maxu, 0.0)
-    lam = np.zeros(nw) if lam0 is None else lam0.copy()
-    mu = np.zeros(nw)
-    best = np.full(n_comp, -np.inf)
-    theta = np.full(n_comp, 1.5 if lam0 is None else 0.05)
-    stall = np.zeros(n_comp, dtype=int)
-    ub = np.asarray(ub_c, dtype=float)
-    for _ in range(iters):
-        rc = m.cost + lam[m.arc_w] * lu + mu[m.arc_w]
-        rcm = np.minimum(rc, m.penalty)
-        term = np.minimum.reduceat(rcm, starts)
-        take = rc < m.penalty
-        pick = take & (rcm == term[m.arc_u])
-        # first minimiser per unit
-        pa = np.flatnonzero(pick)
-        _, first = np.unique(m.arc_u[pa], return_index=True)
-        chosen = np.zeros(len(rc), dtype=bool)
-        chosen[pa[first]] = True
-        if len(multi_a):
-            chosen[multi_a] = False
-            sub = multi_a[np.lexsort((rcm[multi_a], m.arc_u[multi_a]))]
-            su = m.arc_u[sub]
-            bnd = np.r_[0, np.flatnonzero(su[1:] != su[:-1]) + 1]
-            gid = np.repeat(np.arange(len(bnd)), np.diff(np.r_[bnd, len(su)]))
-            rank = np.arange(len(su)) - bnd[gid]
-            ch = (rank < m.req[su]) & take[sub]
-            chosen[sub[ch]] = True
-            k = np.bincount(su[ch], minlength=n)
-            s = np.bincount(su[ch], rcm[sub[ch]], minlength=n)
-            term = np.where(multi_u, s + (m.req - k) * m.penalty, term)
-        lag_c = np.bincount(comp_u, term, minlength=n_comp) - np.bincount(
-            comp_w, lam * m.cap + mu * maxu0, minlength=n_comp
-        )
-        finite = np.where(np.isfinite(best), best, 0.0)
-        improved = lag_c > best + 1e-9 * np.maximum(1.0, np.abs(finite))
-        stall = np.where(improved, 0, stall + 1)
-        best = np.maximum(best, lag_c)
-        theta = np.where(stall >= 15, theta / 2, theta)
-        stall[stall >= 15] = 0
-        gap_c = ub - best
-        if np.all(gap_c <= tol * np.maximum(1.0, np.abs(ub))) or time.perf_counter() > deadline:
+    x = x.copy()
+    if not len(todo_c):
+        return x
+    by_w = np.argsort(m.arc_w, kind="stable")
+    w_start = np.searchsorted(m.arc_w[by_w], np.arange(m.n_workers + 1))
+    arcs_w = sp.csr_matrix(
+        (np.ones(len(m.arc_u)), (m.arc_w, m.arc_u)), shape=(m.n_workers, m.n_units)
+    )
+    share = (arcs_w @ arcs_w.T).tocsr()  # candidate units two workers share
+    comp_w_of = np.full(m.n_workers, -1)
+    comp_w_of[m.arc_w] = comp_u[m.arc_u]
+    seeds = np.flatnonzero(np.isin(comp_w_of, todo_c))
+    seeds = seeds[np.random.default_rng(0).permutation(len(seeds))]
+    for seed in seeds:
+        if time.perf_counter() > deadline - 0.05:
             break
-        g = np.bincount(m.arc_w[chosen], lu[chosen], minlength=nw) - m.cap
-        h = np.where(has_mu, np.bincount(m.arc_w[chosen], minlength=nw) - maxu0, 0.0)
-        g = np.where((lam > 0) | (g > 0), g, 0.0)
-        h = np.where((mu > 0) | (h > 0), h, 0.0)
-        norm = np.bincount(comp_w, g * g + h * h, minlength=n_comp)
-        step = np.where(norm > 0, theta * np.maximum(ub - lag_c, 0) / np.maximum(norm, EPS), 0)
-        lam = np.maximum(0.0, lam + step[comp_w] * g)
-        mu = np.maximum(0.0, mu + step[comp_w] * h)
-    return best
+        row = slice(share.indptr[seed], share.indptr[seed + 1])
+        nb = share.indices[row][np.argsort(-share.data[row], kind="stable")][:size]
+        ws = np.unique(np.r_[seed, nb])
+        arcs = np.concatenate([by_w[w_start[w] : w_start[w + 1]] for w in ws])
+        units = np.unique(m.arc_u[arcs[x[arcs]]])
+        if not len(units):
+            continue
+        inside = np.zeros(m.n_units, dtype=bool)
+        inside[units] = True
+        arcs = np.sort(arcs[inside[m.arc_u[arcs]]])
+        umap = np.full(m.n_units, -1)
+        umap[units] = np.arange(len(units))
+        wmap = np.full(m.n_workers, -1)
+        wmap[ws] = np.arange(len(ws))
+        # slots served by workers outside stay served
+        outside = np.bincount(m.arc_u[x], minlength=m.n_units)[units] - np.bincount(
+            umap[m.arc_u[arcs[x[arcs]]]], minlength=len(units)
+        )
+        sub = Model(
+            umap[m.arc_u[arcs]],
+            wmap[m.arc_w[arcs]],
+            m.cost[arcs],
+            m.load[units],
+            m.req[units] - outside,
+            m.cap[ws],
+            m.maxu[ws],
+            m.penalty,
+        )
+        xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()))
+        if xs is None or not sub.feasible(xs):
+            continue
+        if sub.objective(xs).sum() < sub.objective(x[arcs]).sum() - 1e-7:
+            x[arcs] = xs
+    return x
 
 
 # ------------------------------------------------------------------------- driver
 
 
+def quick_primal(m: Model) -> np.ndarray:
+    """A fast feasible selection (relaxation rounded, repaired, improved), no bound."""
+    frac = _fractional_flow(m)
+    if frac is None:
+        frac = _fractional_lp(m)[0]
+    return primal(m, frac, deadline=time.perf_counter() + 5.0, max_rounds=10)
+
+
 def _heuristic(
     m: Model, comp_u, comp_w, n_comp, *, time_limit_s: float, lp_max_arcs: int = 1_000_000
 ):
-    """Primal from the flow (or LP) relaxation; bound from Lagrangian multipliers started
-    at the LP's capacity duals (which make it the LP bound) when the LP is affordable."""
+    """Primal solutions and a Lagrangian lower bound, per component.
+
+    The LP relaxation (HiGHS; the OR-Tools flow when the LP is too large) gives a first
+    rounded solution and the duals of the unit rows. Subgradient steps on the
+    knapsack Lagrangian (:mod:`gridkit._assign_bound`) then raise the bound above the
+    LP bound; every few steps the recent knapsack solutions, averaged, are rounded and
+    improved into a new primal solution (a Lagrangian heuristic), kept per component
+    when better. The time left goes to large-neighbourhood MIPs on components with a
+    gap.
+    """
     t0 = time.perf_counter()
-    frac = _fractional_flow(m)
-    lam0 = None
-    if frac is None or len(m.arc_u) <= lp_max_arcs:
-        frac_lp, lam0, _ = _fractional_lp(m)
-        frac = frac_lp if frac is None else frac
-    x = primal(m, frac, deadline=t0 + 0.6 * time_limit_s)
+    deadline = t0 + time_limit_s
+    frac = pi0 = None
+    lp_value = -np.inf
+    if len(m.arc_u) <= lp_max_arcs:
+        frac, _, lp_value, pi0 = _fractional_lp(m)
+    if frac is None or pi0 is None:
+        frac = _fractional_flow(m)
+        if frac is None:
+            frac, _, lp_value, pi0 = _fractional_lp(m)
+    if pi0 is None:  # no duals: start from the cheapest arc of every unit
+        pi0 = np.minimum.reduceat(np.r_[m.cost, 0.0], np.r_[m.starts(), len(m.cost)])[:-1]
+        pi0 = np.minimum(pi0, m.penalty)
+    arc_c = comp_u[m.arc_u]
+    x = primal(m, frac, deadline=t0 + 0.3 * time_limit_s)
     obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
-    t1 = time.perf_counter()
-    bound_c = lagrangian_bound(
-        m, comp_u, comp_w, n_comp, obj_c, lam0=lam0, deadline=t1 + max(0.25 * time_limit_s, 0.1)
+    avg = np.zeros(len(m.arc_u))
+    n_iter = [0]
+    t_primal = [0.0, time.perf_counter()]  # time spent in the Lagrangian heuristic, last run
+
+    def lagrangian_primal(pi, chosen):
+        nonlocal x, obj_c
+        avg[:] = 0.7 * avg + 0.3 * chosen
+        n_iter[0] += 1
+        now = time.perf_counter()
+        # a primal run every few steps, at most a third of the time
+        if n_iter[0] < 5 or t_primal[0] > 0.5 * (now - t_primal[1] + t_primal[0]):
+            return None
+        t1 = time.perf_counter()
+        xn = primal(m, avg + 1e-3 * frac, deadline=deadline)
+        on = np.bincount(comp_u, m.objective(xn), minlength=n_comp)
+        better = on < obj_c - 1e-9 * np.maximum(1.0, np.abs(obj_c))
+        if better.any():
+            take = better[arc_c]
+            x = np.where(take, xn, x)
+            obj_c = np.where(better, on, obj_c)
+        t_primal[0] += time.perf_counter() - t1
+        t_primal[1] = time.perf_counter()
+        return obj_c
+
+    bound_c, _ = lagrangian_knapsack_bound(
+        m,
+        comp_u,
+        comp_w,
+        n_comp,
+        obj_c,
+        pi0=pi0,
+        deadline=t0 + 0.85 * time_limit_s,
+        on_iterate=lagrangian_primal,
     )
-    return x, bound_c
+    info = {
+        "lp_bound": lp_value,
+        "lagrange_iterations": n_iter[0],
+        "lagrange_primal_s": round(t_primal[0], 2),
+        "lagrange_s": round(time.perf_counter() - t0, 2),
+        "objective_before_lns": float(obj_c.sum()),
+    }
+    gap = obj_c - bound_c > 1e-6 * np.maximum(1.0, np.abs(obj_c))
+    if gap.any() and time.perf_counter() < deadline - 0.2:
+        xn = _improve_mip(m, x, comp_u, np.flatnonzero(gap), deadline=deadline)
+        on = np.bincount(comp_u, m.objective(xn), minlength=n_comp)
+        take = (on < obj_c)[arc_c]
+        x = np.where(take, xn, x)
+    return x, bound_c, info
 
 
 def solve(
@@ -632,7 +694,8 @@ def solve(
     have_c = np.zeros(n_comp, dtype=bool)
     info: dict = {"components": len(np.unique(comp_u)), "mip_components": 0, "mip_optimal": 0}
     if method in ("auto", "heuristic"):
-        x, bound_c = _heuristic(m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s)
+        x, bound_c, h_info = _heuristic(m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s)
+        info.update(h_info)
         have_c[:] = True
         info["heuristic_s"] = time.perf_counter() - t0
     obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
@@ -678,7 +741,7 @@ def solve(
             workers = np.flatnonzero(np.isin(comp_w, missing))
             sub, arcs = m.sub(units, workers)
             n2, cu2, cw2 = sub.components()
-            xs, b2 = _heuristic(sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s))
+            xs, b2, _ = _heuristic(sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s))
             x[arcs] = xs
             # map sub-component bounds back (each sub-component lies in one component)
             owner = np.full(n2, -1)

@@ -12,9 +12,11 @@ point, in the local metric CRS) plus ``churn_penalty`` for every previous
 
 The instance is cut into independent components of the unit-worker candidate graph
 (jurisdictions) with only the ``candidates`` nearest eligible workers per unit. A
-heuristic (LP relaxation as a min-cost flow, rounding, repair, local search) solves
-everything and proves a Lagrangian lower bound; the exact MIP (``scipy.optimize.milp``,
-HiGHS) then runs on the components with a gap left while the time limit allows.
+heuristic (LP relaxation, rounding, repair, local search, a Lagrangian heuristic and
+large-neighbourhood MIPs) solves everything and proves a Lagrangian lower bound with
+one knapsack per worker, stronger than the LP bound when units are large against
+capacities; the exact MIP (``scipy.optimize.milp``, HiGHS) then runs on the components
+with a gap left while the time limit allows.
 ``.bound`` and ``.gap`` say honestly how far from optimal the result can be (on the
 candidate graph). Units that cannot be served are not an error: they are listed in
 ``.unassigned`` with the reason.
@@ -55,7 +57,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._assign_solvers import Model, solve
+from gridkit._assign_solvers import Model, quick_primal, solve
 from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, InvalidLayerError, format_rows
 from gridkit.layers import check_layer
@@ -358,6 +360,7 @@ def _solve(
     valid_from,
     mip_max_arcs: int = 60_000,
 ) -> tuple[AssignmentResult, pd.DataFrame | None]:
+    t_start = time.perf_counter()
     _check_inputs(units, workers, max_units)
     if method not in ("auto", "mip", "heuristic"):
         raise ValueError(f"method must be 'auto', 'mip' or 'heuristic', not {method!r}")
@@ -451,18 +454,20 @@ def _solve(
         stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
         return sol.x, stats, float(sol.obj_c.sum()), float(sol.bound_c.sum())
 
-    t_start = time.perf_counter()
     model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(au, aw, dist)
-    probe = method == "heuristic" or candidates is not None
-    if probe:
-        # the heuristic first; units it leaves open within the k nearest get more
-        # candidate workers (farther ones, still in jurisdiction), so a slot stays open
-        # only when no candidate worker has room, not because the k nearest are full
-        limit = time_limit_s if method == "heuristic" else 0.3 * time_limit_s
-        x, stats, objective_m, bound_m = run(model, modelled, "heuristic", limit)
+
+    # the solvers share what is left of the time limit, less a little for the outputs
+    def left() -> float:
+        return max(0.9 * time_limit_s - (time.perf_counter() - t_start), 0.05 * time_limit_s)
+
+    if candidates is not None and len(modelled) and len(model.arc_u):
+        # a quick rounded solution first; units it leaves open within the k nearest get
+        # more candidate workers (farther ones, still in jurisdiction), so a slot stays
+        # open only when no candidate worker has room, not because the k nearest are full
+        x = quick_primal(model)
         served = np.bincount(au[x], minlength=n_u)
         open_u = modelled[served[modelled] < req[modelled]]
-        if candidates is not None and len(open_u):
+        if len(open_u):
             k_more = max(8 * candidates, 50)
             eu, ew, ed = _candidates(ucode[open_u], uxy[open_u], wreach, wxy, k_more)
             eu = open_u[eu]
@@ -472,13 +477,10 @@ def _solve(
             model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(
                 np.r_[au, eu[fit]], np.r_[aw, ew[fit]], np.r_[dist, ed[fit]]
             )
-            probe = False
-        if not probe or method != "heuristic":
-            left = max(time_limit_s - (time.perf_counter() - t_start), 0.1 * time_limit_s)
-            x, stats, objective_m, bound_m = run(model, modelled, method, left)
-            stats["extended_units"] = len(open_u)
+        x, stats, objective_m, bound_m = run(model, modelled, method, left())
+        stats["extended_units"] = len(open_u)
     else:
-        x, stats, objective_m, bound_m = run(model, modelled, method, time_limit_s)
+        x, stats, objective_m, bound_m = run(model, modelled, method, left())
     stats["arcs"] = len(au)
     stats["metric_crs"] = metric.to_string()
 
@@ -639,7 +641,8 @@ def assign_workers(
         ``"auto"`` (heuristic, then exact MIP where a gap is left), ``"mip"`` or
         ``"heuristic"``.
     time_limit_s
-        Time limit of the solvers together.
+        Time limit of the whole call (the solvers stop at 90 % of it, leaving time to
+        build the outputs).
     valid_from
         Start of new assignments (default: today, UTC); kept pairs keep theirs.
 

@@ -559,3 +559,67 @@ def test_heuristic_quality_on_medium_instance():
     assert res.unfilled == 0
     assert 0 <= res.gap < 0.06
     assert res.objective == pytest.approx(res.travel_m)
+
+
+# ------------------------------------------------------------------ lower bound
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31), st.integers(3, 7), st.integers(1, 3), st.booleans())
+def test_lagrangian_bound_never_exceeds_brute_force(seed, n_units, n_workers, tight):
+    """The knapsack Lagrangian bound is a proven lower bound: never above the optimum."""
+    rng = np.random.default_rng(seed)
+    units = make_units(
+        rng.uniform(0, 5, (n_units, 2)),
+        rng.choice(VILLAGES[:2], n_units),
+        households=rng.integers(10, 150, n_units),
+    )
+    wcodes = rng.choice([*VILLAGES[:2], TOWNSHIP], n_workers)
+    cap = rng.integers(60, 160 if tight else 400, n_workers)
+    workers = make_workers(rng.uniform(0, 5, (n_workers, 2)), wcodes, cap)
+    penalty = 1e5
+    best = brute_force(units, workers, penalty=penalty)
+    res = assign_workers(
+        units, workers, candidates=None, unassigned_penalty=penalty, method="heuristic"
+    )
+    assert res.bound <= best + 1e-6 * max(1.0, best)
+    assert res.objective >= best - 1e-6 * max(1.0, best)
+
+
+def test_knapsack_bound_is_exact_or_relaxed():
+    """Vectorised knapsacks equal enumeration on their cell weights, and never fall
+    below the true knapsack optimum (weights rounded down, capacity kept)."""
+    from gridkit._assign_bound import Knapsacks
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        nw, na = int(rng.integers(1, 5)), int(rng.integers(1, 30))
+        arc_w = np.sort(rng.integers(0, nw, na))
+        load = rng.integers(1, 300, na).astype(float) if trial % 2 else rng.uniform(0.1, 300, na)
+        cap = rng.uniform(50, 2500, nw)
+        profit = rng.normal(0, 100, na)
+        ks = Knapsacks.build(arc_w, load, cap, grid=int(rng.choice([64, 1024])))
+        value, chosen = ks.solve(profit)
+        np.testing.assert_allclose(np.bincount(arc_w[chosen], profit[chosen], minlength=nw), value)
+        assert np.all(np.bincount(arc_w[chosen], ks.weight[chosen], minlength=nw) <= ks.cells)
+        for w in range(nw):
+            idx = np.flatnonzero(arc_w == w)
+            if len(idx) > 12:
+                continue
+            cells = true = 0.0
+            for r in range(len(idx) + 1):
+                for c in map(list, itertools.combinations(idx, r)):
+                    if ks.weight[c].sum() <= ks.cells[w]:
+                        cells = max(cells, profit[c].sum())
+                    if load[c].sum() <= cap[w]:
+                        true = max(true, profit[c].sum())
+            assert value[w] == pytest.approx(cells, abs=1e-6)
+            assert value[w] >= true - 1e-6
+
+
+def test_bound_beats_lp_on_tight_instance():
+    """Units large against capacities: the knapsack bound is above the LP bound."""
+    units, workers = _medium_instance(n_u=300, n_w=75)
+    res = assign_workers(units, workers, method="heuristic", time_limit_s=10)
+    model_lp = res.stats["lp_bound"]
+    assert res.bound > model_lp

@@ -1,0 +1,221 @@
+"""Lower bounds for the worker assignment: Lagrangian relaxation with knapsack subproblems.
+
+The LP relaxation of a generalised assignment problem is weak when units are large
+relative to capacities (it fills every worker to the brim with fractions of units).
+Relaxing the *assignment* rows instead (``sum_{a of u} x_a + s_u = req_u`` with free
+multipliers ``pi_u``) leaves one 0-1 knapsack per worker::
+
+    L(pi, mu) = sum_u [pi_u req_u + req_u min(0, penalty - pi_u)]
+                - sum_w [KP_w(pi, mu) + mu_w maxu_w]
+    KP_w      = max  sum_{a of w} (pi_u - cost_a - mu_w) x_a
+                s.t. sum_{a of w} load_u x_a <= cap_w,  x_a in {0, 1}
+
+(``mu_w >= 0`` relaxes the optional units-per-worker rows). ``L`` is a lower bound
+of the optimum for *every* ``pi`` and ``mu >= 0``, and at the LP duals it is already
+at least the LP bound because the knapsacks have no integrality property.
+
+The knapsacks are solved together by a dynamic programme over capacity cells, one row
+per worker, vectorised over workers (the loop runs over the item rank inside a
+worker, a few dozen steps). Integer loads with capacities of at most ``grid`` points
+are exact; otherwise a worker's loads are scaled to ``grid`` cells and rounded *down*
+while the capacity maps to exactly ``grid`` cells: every feasible load set stays
+feasible, so the knapsack value can only grow and ``L`` stays a valid lower bound.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+#: relative tolerance the solvers allow on capacities; the bound relaxes by as much
+CAP_TOL = 1e-9
+
+
+@dataclass
+class Knapsacks:
+    """Per-arc integer weights (capacity cells) and per-worker capacities in cells."""
+
+    arc_w: np.ndarray
+    weight: np.ndarray  # int64 per arc
+    cells: np.ndarray  # int64 per worker
+    n_workers: int
+    buckets: int = 4
+
+    @classmethod
+    def build(cls, arc_w, arc_load, cap, *, grid: int = 1024) -> Knapsacks:
+        arc_w = np.asarray(arc_w)
+        cap = np.asarray(cap, dtype=float)
+        # loose by the solvers' feasibility tolerance, so no solution they accept is cut off
+        room = cap * (1 + CAP_TOL) + 1e-9
+        integer = bool(np.all(arc_load == np.rint(arc_load)))
+        exact = integer & (room < grid + 1)
+        cells = np.where(exact, np.floor(room), grid).astype(np.int64)
+        scale = np.where(exact, 1.0, grid / room)
+        # rounding DOWN weights keeps every feasible set feasible (a relaxation)
+        w = arc_load * scale[arc_w]
+        weight = np.where(exact[arc_w], np.rint(w), np.floor(w * (1 - 1e-12)))
+        return cls(arc_w, np.maximum(weight, 0).astype(np.int64), cells, len(cap))
+
+    def solve(self, profit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best knapsack per worker: (value per worker, chosen arcs as bools).
+
+        Only arcs with a positive profit are items. Workers whose items all fit take
+        them all; the others run the vectorised dynamic programme.
+        """
+        nw = self.n_workers
+        chosen = np.zeros(len(profit), dtype=bool)
+        items = np.flatnonzero((profit > 0) & (self.weight <= self.cells[self.arc_w]))
+        iw = self.arc_w[items]
+        need = np.bincount(iw, self.weight[items], minlength=nw)
+        hard = need > self.cells
+        easy = ~hard[iw]
+        chosen[items[easy]] = True
+        value = np.bincount(iw[easy], profit[items[easy]], minlength=nw).astype(float)
+        items = items[~easy]
+        if not len(items):
+            return value, chosen
+        # rows of similar capacity together: a bucket's table is as wide as its largest
+        workers = np.flatnonzero(hard)
+        workers = workers[np.argsort(self.cells[workers], kind="stable")]
+        n_b = min(self.buckets, len(workers))
+        cuts = np.linspace(0, len(workers), n_b + 1).astype(int)
+        bucket = np.empty(nw, dtype=np.int64)
+        for b in range(n_b):
+            bucket[workers[cuts[b] : cuts[b + 1]]] = b
+        ib = bucket[self.arc_w[items]]
+        for b in range(n_b):
+            its = items[ib == b]
+            v, sel = self._dp(its, workers[cuts[b] : cuts[b + 1]], profit)
+            value += v
+            chosen[sel] = True
+        return value, chosen
+
+    def _dp(self, items: np.ndarray, workers: np.ndarray, profit: np.ndarray):
+        """Exact 0-1 knapsack on the cell weights of ``items`` for ``workers``."""
+        nw = self.n_workers
+        iw = self.arc_w[items]
+        count = np.bincount(iw, minlength=nw)
+        # rows ranked by item count (descending): step j touches a prefix of rows
+        workers = workers[np.argsort(-count[workers], kind="stable")]
+        row = np.empty(nw, dtype=np.int64)
+        row[workers] = np.arange(len(workers))
+        # lightest items first: after j steps a row needs at most its first j weights
+        order = np.lexsort((items, self.weight[items], row[iw]))
+        items, r = items[order], row[iw[order]]
+        start = np.searchsorted(r, np.arange(len(workers) + 1))
+        rank = np.arange(len(items)) - start[r]
+        reach = np.cumsum(self.weight[items])
+        reach -= (reach - self.weight[items])[start[r]]  # prefix weight within the row
+        cells = self.cells[workers]
+        width = int(cells.max()) + 1
+        dp = np.zeros((len(workers), width))
+        # by item rank, then row: the items of rank j sit on rows 0..k-1 (a prefix)
+        by_rank = np.lexsort((r, rank))
+        bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
+        steps = []
+        hi = 0
+        # one vectorised step per item rank (a few dozen), not per item or worker
+        for j in range(len(bounds) - 1):
+            at = by_rank[bounds[j] : bounds[j + 1]]
+            sel = items[at]
+            k = len(sel)
+            # columns past a row's prefix weight all hold its value there: copy, skip
+            new_hi = max(hi, min(width - 1, int(reach[at].max())))
+            if new_hi > hi:
+                dp[:k, hi + 1 : new_hi + 1] = dp[:k, hi : hi + 1]
+            hi = new_hi
+            wt = self.weight[sel]
+            src = np.arange(hi + 1)[None, :] - wt[:, None]
+            cur = dp[:k, : hi + 1]
+            cand = np.take_along_axis(cur, np.maximum(src, 0), axis=1)
+            cand += profit[sel][:, None]
+            better = (src >= 0) & (cand > cur)
+            np.copyto(cur, cand, where=better)
+            steps.append((sel, wt, better, hi))
+        his = np.array([st[3] for st in steps])
+        last = np.minimum(cells, his[count[workers] - 1])  # each row's own last step
+        value = np.zeros(nw)
+        value[workers] = dp[np.arange(len(workers)), last]
+        chosen = []
+        c = cells.copy()
+        for sel, wt, better, hi in reversed(steps):
+            k = len(sel)
+            take = better[np.arange(k), np.minimum(c[:k], hi)]
+            chosen.append(sel[take])
+            c[:k] -= np.where(take, wt, 0)
+        return value, np.concatenate(chosen)
+
+
+def lagrangian_knapsack_bound(
+    m,
+    comp_u: np.ndarray,
+    comp_w: np.ndarray,
+    n_comp: int,
+    ub_c: np.ndarray,
+    *,
+    pi0: np.ndarray,
+    deadline: float,
+    iters: int = 1000,
+    grid: int = 1024,
+    tol: float = 1e-5,
+    on_iterate=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best Lagrangian bound per component and the multipliers ``pi`` reaching it.
+
+    Subgradient steps (Polyak, one step length per component, halved when the
+    component stalls) start from ``pi0`` (the LP duals of the unit rows make the first
+    value at least the LP bound). ``on_iterate(pi, chosen)`` sees the knapsack solutions
+    (e.g. to build feasible assignments from them) and may return better upper bounds
+    per component, which sharpen the step lengths.
+    """
+    n, nw = m.n_units, m.n_workers
+    ks = Knapsacks.build(m.arc_w, m.load[m.arc_u], m.cap, grid=grid)
+    req = m.req.astype(float)
+    has_mu = np.isfinite(m.maxu)
+    maxu0 = np.where(has_mu, m.maxu, 0.0)
+    pi = np.asarray(pi0, dtype=float).copy()
+    mu = np.zeros(nw)
+    best = np.full(n_comp, -np.inf)
+    best_pi = pi.copy()
+    theta = np.full(n_comp, 0.5)
+    stall = np.zeros(n_comp, dtype=int)
+    ub = np.asarray(ub_c, dtype=float)
+    scale = np.maximum(1.0, np.abs(ub))
+    for _ in range(iters):
+        profit = pi[m.arc_u] - m.cost - mu[m.arc_w]
+        kp, chosen = ks.solve(profit)
+        slack = pi > m.penalty
+        unit_term = req * np.where(slack, m.penalty, pi)
+        lag_c = np.bincount(comp_u, unit_term, minlength=n_comp) - np.bincount(
+            comp_w, kp + mu * maxu0, minlength=n_comp
+        )
+        improved = lag_c > best + 1e-9 * scale
+        stall = np.where(improved, 0, stall + 1)
+        if improved.any():
+            best_pi[np.isin(comp_u, np.flatnonzero(improved))] = pi[
+                np.isin(comp_u, np.flatnonzero(improved))
+            ]
+        best = np.maximum(best, lag_c)
+        if on_iterate is not None:
+            new_ub = on_iterate(pi, chosen)
+            if new_ub is not None:
+                ub = np.minimum(ub, new_ub)
+        theta = np.where(stall >= 10, theta / 2, theta)
+        stall[stall >= 10] = 0
+        open_c = (ub - best > tol * scale) & (theta > 1e-4)
+        if not open_c.any() or time.perf_counter() > deadline:
+            break
+        g = req - np.bincount(m.arc_u[chosen], minlength=n) - np.where(slack, req, 0.0)
+        h = np.where(has_mu, np.bincount(m.arc_w[chosen], minlength=nw) - maxu0, 0.0)
+        h = np.where((mu > 0) | (h > 0), h, 0.0)
+        norm = np.bincount(comp_u, g * g, minlength=n_comp) + np.bincount(
+            comp_w, h * h, minlength=n_comp
+        )
+        step = np.where(
+            open_c & (norm > 0), theta * np.maximum(ub - lag_c, 0) / np.maximum(norm, 1e-12), 0
+        )
+        pi = pi + step[comp_u] * g
+        mu = np.maximum(0.0, mu + step[comp_w] * h)
+    return best, best_pi
