@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors, features, pages, stats, writes
+from api.openapi30 import to_openapi_30
 from api.settings import Settings
 from gridkit import __version__
 from gridkit.store import open_store
@@ -28,6 +29,15 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         "(OGC API - Features), problem reports and maps.",
     )
     app.state.settings = settings
+    openapi_31 = app.openapi
+
+    def openapi() -> dict:
+        # served as OpenAPI 3.0, the version the landing page declares (OGC /req/oas30)
+        if getattr(app.state, "openapi_30", None) is None:
+            app.state.openapi_30 = to_openapi_30(openapi_31())
+        return app.state.openapi_30
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.store = open_store(settings.workspace)
     app.state.geojson_cache = {}
     app.state.keys_cache = {}

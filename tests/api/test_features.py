@@ -159,6 +159,49 @@ def test_openapi_declares_offset(client) -> None:
     assert {"bbox", "datetime", "limit", "offset"} <= params
 
 
+def test_openapi_document_is_the_3_0_the_landing_page_declares(client) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"] == "3.0.3"
+    validate(spec)  # a valid OpenAPI 3.0 document (raises otherwise)
+    text = str(spec)
+    assert "'type': 'null'" not in text and "'const'" not in text  # no 3.1-only forms
+    fix = spec["components"]["schemas"]["Fix"]["properties"]["accuracy_m"]
+    assert fix["type"] == "number" and fix["nullable"] is True and fix["maximum"] == 10_000
+
+
+def test_openapi_30_conversion_rules() -> None:
+    from api.openapi30 import to_openapi_30
+
+    doc = {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "x",
+        "components": {
+            "schemas": {
+                "A": {
+                    "properties": {
+                        "r": {"anyOf": [{"$ref": "#/components/schemas/B"}, {"type": "null"}]},
+                        "t": {"type": ["string", "null"], "examples": ["a", "b"]},
+                        "k": {"const": "Feature"},
+                        "n": {"type": "number", "exclusiveMinimum": 0},
+                        "f": {"type": "string", "contentMediaType": "application/octet-stream"},
+                        "u": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
+                    }
+                }
+            }
+        },
+    }
+    props = to_openapi_30(doc)["components"]["schemas"]["A"]["properties"]
+    assert props["r"] == {"allOf": [{"$ref": "#/components/schemas/B"}], "nullable": True}
+    assert props["t"] == {"type": "string", "nullable": True, "example": "a"}
+    assert props["k"] == {"enum": ["Feature"]}
+    assert props["n"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+    assert props["f"] == {"type": "string", "format": "binary"}
+    assert props["u"] == {"anyOf": [{"type": "integer"}, {"type": "string"}], "nullable": True}
+    assert "jsonSchemaDialect" not in to_openapi_30(doc)
+
+
 def test_huge_body_refused(client, keys) -> None:
     r = client.post(
         "/collections",
