@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.auth import Caller, Principal
@@ -195,6 +196,17 @@ def _serialised(request: Request, name: str, caller: Principal | None) -> Serial
     return cache[key]
 
 
+async def _serialised_async(request: Request, name: str, caller: Principal | None) -> Serialised:
+    """:func:`_serialised` from async routes: a cached layer is served on the event loop,
+    a layer still to serialise is built in the thread pool (it takes a while)."""
+    store = request.app.state.store
+    private = caller.sees_private if caller is not None else False
+    hit = request.app.state.geojson_cache.get((name, private, store.generation(name)))
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(_serialised, request, name, caller)
+
+
 def _parse_bbox(text: str) -> tuple[float, float, float, float]:
     try:
         values = [float(v) for v in text.split(",")]
@@ -243,7 +255,7 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}}},
 )
-def items(
+async def items(
     request: Request,
     collection_id: CollectionId,
     caller: Caller,
@@ -266,7 +278,7 @@ def items(
     _only(request, {"bbox", "datetime", "limit", "offset", "f"})
     _check_collection(request, collection_id)
     limit = min(limit, request.app.state.settings.max_limit)
-    ser = _serialised(request, collection_id, caller)
+    ser = await _serialised_async(request, collection_id, caller)
     mask = np.ones(len(ser.features), dtype=bool)
     if caller.scope and ser.admin_codes is not None:
         mask &= np.char.startswith(ser.admin_codes.astype(str), caller.scope)
