@@ -427,13 +427,13 @@ def _near(existing: pd.DataFrame | None, new: gpd.GeoDataFrame) -> pd.DataFrame 
     has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
     if not has.any() or len(existing) == 0:
         return existing.iloc[:0]
-    cand = existing[existing["category"].isin(new["category"][has]).to_numpy()]
-    b = shapely.bounds(np.asarray(cand.geometry.array))
+    cand = np.flatnonzero(existing["category"].isin(new["category"][has]).to_numpy())
+    b = shapely.bounds(np.asarray(existing.geometry.array)[cand])
     d = 0.005
     near = np.zeros(len(cand), dtype=bool)
     for x, y in shapely.get_coordinates(pts[has]):  # a batch holds a few hundred at most
         near |= (b[:, 0] <= x + d) & (b[:, 2] >= x - d) & (b[:, 1] <= y + d) & (b[:, 3] >= y - d)
-    return cand[near]
+    return existing.iloc[cand[near]]  # one selection of the (wide) frame
 
 
 def _actor(caller: Principal) -> str:
@@ -522,13 +522,20 @@ def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Ca
             if col == after.geometry.name:
                 continue
             new, old = after[col].iloc[0], current[col].iloc[0] if col in current else None
-            if not (pd.isna(new) and (old is None or pd.isna(old))) and new != old:
+            if _changed(new, old):
                 values[col] = new
         store.update("reports", "report_id", report_id, values)
         store.append("report_events", change.events)
         row = store.read("reports")
         row = row[row["report_id"] == report_id]
     return _json(_feature(row, caller, "reports"))
+
+
+def _changed(new: object, old: object) -> bool:
+    new_na, old_na = new is None or bool(pd.isna(new)), old is None or bool(pd.isna(old))
+    if new_na or old_na:
+        return new_na != old_na
+    return bool(new != old)
 
 
 EVIDENCE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"RIFF": ".webp"}

@@ -25,6 +25,7 @@ import secrets
 import sqlite3
 import struct
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -213,8 +214,7 @@ class GeoPackageStore(Store):
         with self._lock:
             created = [name for name in todo if name not in self.layers()]
             for name in created:
-                with self._lock:
-                    write_layer(todo[name], self.path, name)
+                write_layer(todo[name], self.path, name)
                 self._layer_names = None  # a new layer: list again
             with self._connect() as con:
                 self._insert(con, todo, created)
@@ -281,7 +281,13 @@ class GeoPackageStore(Store):
             if cur.rowcount == 0:
                 raise LayerNotFoundError(f"{layer}: no row with {id_col} = {id_value!r}.")
             _touch_contents(con, layer, _gpkg_now(), None)
+            cached = self._cache.get(layer)
             self._bump(layer)
+            if cached is not None and cached[0] == self.generation(layer) - 1:
+                # keep the in-memory copy current (a copy: readers may hold the old one)
+                df = _updated(cached[1], id_col, id_value, values)
+                if df is not None:
+                    self._cache[layer] = (self.generation(layer), df)
 
     # -- API keys ---------------------------------------------------------------------
     def add_key(
@@ -424,6 +430,25 @@ def _sql_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _updated(
+    df: pd.DataFrame, id_col: str, id_value: str, values: Mapping[str, Any]
+) -> pd.DataFrame | None:
+    """``df`` with ``values`` set on the rows where ``id_col == id_value``; None when a
+    value does not fit its column (the caller then reads the layer again)."""
+    if any(c not in df.columns for c in values) or id_col not in df.columns:
+        return None
+    out = df.copy()
+    rows = (out[id_col].astype(str) == str(id_value)).to_numpy()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an upcast warning means the value does not fit
+            for col, value in values.items():
+                out.loc[rows, col] = value
+    except (TypeError, ValueError, Warning):
+        return None
+    return out
 
 
 def _gpkg_now() -> str:

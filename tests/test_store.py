@@ -11,6 +11,7 @@ import pyogrio
 import pytest
 import shapely
 
+from gridkit.errors import LayerNotFoundError
 from gridkit.io import read_layer, write_layer
 from gridkit.store import open_store
 
@@ -132,3 +133,26 @@ def test_many_rows_take_the_vectorised_path_with_the_same_encoding(workspace: Pa
     assert pd.isna(back["reported_at"].iloc[3])
     assert (back["reported_at"].drop(index=3) == pd.Timestamp("2026-05-02T09:30:15.250Z")).all()
     assert back["category"].eq("河面漂浮物").all()
+
+
+def test_update_keeps_the_store_copy_equal_to_the_file(workspace: Path) -> None:
+    store = open_store(workspace)
+    store.append("reports", _reports(["R2", "R3"], [113.2, 113.3]))
+    before = store.read("reports")
+    store.update(
+        "reports",
+        "report_id",
+        "R2",
+        {"category": "已处理", "reported_at": pd.Timestamp("2026-06-01T10:00:00Z"), "score": 9.5},
+    )
+    mine = store.read("reports")
+    fresh = open_store(workspace).read("reports")
+    assert mine is not before  # readers holding the old copy keep it unchanged
+    assert before.loc[before["report_id"] == "R2", "category"].item() == "河面漂浮物"
+    for frame in (mine, fresh):
+        row = frame[frame["report_id"] == "R2"].iloc[0]
+        assert row["category"] == "已处理" and row["score"] == 9.5
+        assert row["reported_at"] == pd.Timestamp("2026-06-01T10:00:00Z")
+    assert mine["report_id"].tolist() == fresh["report_id"].tolist()
+    with pytest.raises(LayerNotFoundError):
+        store.update("reports", "report_id", "R404", {"category": "x"})
