@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["LineTable", "crossing_measures", "equal_breaks", "polygon_edges"]
+__all__ = ["LineTable", "box_pairs", "crossing_measures", "equal_breaks", "polygon_edges"]
 
 _COLLINEAR_M = 1e-6  # a segment end this close to a parallel segment lies on it
 
@@ -77,9 +77,12 @@ class LineTable:
         span = c1 - c0
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(span > 0, (m - c0) / span, 0.0)
-        t = np.clip(t, 0.0, 1.0)[:, None]
-        pts = self.coords[j - 1] * (1.0 - t) + self.coords[j] * t
-        return j, pts
+        t = np.clip(t, 0.0, 1.0)
+        # columns: np.take on 1-D arrays is many times faster than gathering rows
+        x, y = self.coords[:, 0], self.coords[:, 1]
+        px = np.take(x, j - 1) * (1.0 - t) + np.take(x, j) * t
+        py = np.take(y, j - 1) * (1.0 - t) + np.take(y, j) * t
+        return j, np.column_stack([px, py])
 
     def interpolate(self, line: object, m: object) -> np.ndarray:
         """``(k, 2)`` points at measures ``m`` along ``line`` (clipped to the line)."""
@@ -118,13 +121,17 @@ class LineTable:
         out_off = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(counts, out=out_off[1:])
         out = np.empty((out_off[-1], 2))
-        out[out_off[:-1]] = pa
-        out[out_off[1:] - 1] = pb
+        # vertices as complex numbers (a view, x + iy): one 1-D gather and scatter per
+        # vertex instead of the much slower (n, 2) row indexing
+        flat = out.view(np.complex128).ravel()
+        flat[out_off[:-1]] = _as_complex(pa)
+        flat[out_off[1:] - 1] = _as_complex(pb)
         if inner.sum():
             # positions of the inner vertices: a ramp restarting at each substring
             part = np.repeat(np.arange(k), inner)
             ramp = np.arange(inner.sum()) - np.repeat(np.cumsum(inner) - inner, inner)
-            out[out_off[part] + 1 + ramp] = self.coords[ja[part] + ramp]
+            src = np.take(ja, part) + ramp
+            flat[np.take(out_off, part) + 1 + ramp] = np.take(_as_complex(self.coords), src)
         return out, np.repeat(np.arange(k), counts)
 
     def substrings(self, line: object, start: object, end: object) -> np.ndarray:
@@ -133,6 +140,11 @@ class LineTable:
         if len(coords) == 0:
             return np.empty(0, dtype=object)
         return shapely.linestrings(coords, indices=index)
+
+
+def _as_complex(xy: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` float coordinates as ``n`` complex numbers x + iy (a view if possible)."""
+    return np.ascontiguousarray(xy, dtype=np.float64).view(np.complex128).ravel()
 
 
 def equal_breaks(
@@ -184,16 +196,92 @@ def polygon_edges(polygons: np.ndarray) -> np.ndarray:
     return seg[new]
 
 
+def box_pairs(
+    alo: np.ndarray, ahi: np.ndarray, blo: np.ndarray, bhi: np.ndarray, *, budget: int = 0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every pair ``(i, j)`` of boxes ``a[i]`` and ``b[j]`` that meet (closed boxes).
+
+    The pairs an STRtree of the ``b`` boxes gives for a query with the ``a`` boxes,
+    in another order, found with a uniform grid in numpy (no geometry objects). Boxes
+    are ``(n, 2)`` corners ``lo``/``hi``. Returns None when the boxes would cover more
+    than ``budget`` grid cells (default: 8 per box plus a million), e.g. a few boxes
+    far larger than the rest.
+    """
+    na, nb = len(alo), len(blo)
+    empty = np.empty(0, np.int64)
+    if na == 0 or nb == 0:
+        return empty, empty
+    budget = budget or 8 * (na + nb) + 1_000_000
+    # columns: numpy reduces and gathers 1-D arrays much faster than (n, 2) rows
+    axl, ayl, axh, ayh = (np.ascontiguousarray(v) for v in (*alo.T, *ahi.T))
+    bxl, byl, bxh, byh = (np.ascontiguousarray(v) for v in (*blo.T, *bhi.T))
+    # cell: the typical box size of the coarser set, so most boxes cover 1-4 cells
+    size = max(
+        float(np.median(np.maximum(axh - axl, ayh - ayl))),
+        float(np.median(np.maximum(bxh - bxl, byh - byl))),
+    )
+    ox, oy = min(axl.min(), bxl.min()), min(ayl.min(), byl.min())
+    span = max(axh.max(), bxh.max()) - ox, max(ayh.max(), byh.max()) - oy
+    if not (np.isfinite(size) and size > 0 and max(span) / size < 1e6):
+        return None
+
+    # floor((v - origin) / size) is monotonic in v: boxes that meet share a cell
+    def cells(xl, yl, xh, yh):
+        x0 = np.floor((xl - ox) / size).astype(np.int64)
+        y0 = np.floor((yl - oy) / size).astype(np.int64)
+        nx = np.floor((xh - ox) / size).astype(np.int64) - x0 + 1
+        ny = np.floor((yh - oy) / size).astype(np.int64) - y0 + 1
+        return x0, y0, ny, nx * ny
+
+    ax0, ay0, any_, an = cells(axl, ayl, axh, ayh)
+    bx0, by0, bny, bn = cells(bxl, byl, bxh, byh)
+    if int(an.sum()) + int(bn.sum()) > budget:
+        return None
+    ncy = int(max((ay0 + any_).max(), (by0 + bny).max())) + 1
+
+    def expand(x0, y0, ny, n):
+        box = np.repeat(np.arange(len(n)), n)
+        k = np.arange(len(box)) - np.repeat(np.cumsum(n) - n, n)
+        nyb = np.take(ny, box)
+        return box, (np.take(x0, box) + k // nyb) * ncy + np.take(y0, box) + k % nyb
+
+    abox, acell = expand(ax0, ay0, any_, an)
+    bbox, bcell = expand(bx0, by0, bny, bn)
+    order = np.argsort(bcell)
+    bcell, bbox = np.take(bcell, order), np.take(bbox, order)
+    first = np.searchsorted(bcell, acell, side="left")
+    cnt = np.searchsorted(bcell, acell, side="right") - first
+    i = np.repeat(abox, cnt)
+    cell = np.repeat(acell, cnt)
+    j = np.take(bbox, np.repeat(first - np.cumsum(cnt) + cnt, cnt) + np.arange(len(i)))
+    # each pair once: in the cell holding the low corner of the two boxes' overlap
+    ref = np.maximum(np.take(ax0, i), np.take(bx0, j)) * ncy + np.maximum(
+        np.take(ay0, i), np.take(by0, j)
+    )
+    keep = cell == ref
+    i, j = i[keep], j[keep]
+    # the envelope test of the tree, exactly
+    meet = (
+        (np.take(axl, i) <= np.take(bxh, j))
+        & (np.take(bxl, j) <= np.take(axh, i))
+        & (np.take(ayl, i) <= np.take(byh, j))
+        & (np.take(byl, j) <= np.take(ayh, i))
+    )
+    return i[meet], j[meet]
+
+
 def crossing_measures(
     table: LineTable, edges: np.ndarray, chunk: int = 8
 ) -> tuple[np.ndarray, np.ndarray]:
     """Measures where the lines of ``table`` meet any of the segments ``edges``.
 
     One vectorised pass: chunks of ``chunk`` line segments are paired with edges by
-    bounding box (STRtree), the pairs expanded to segment pairs and intersected in
-    closed form. Collinear overlaps give the measures of the edge ends that fall on
-    the line segment. Returns line index and measure of every meeting point
-    (duplicates and extra points at vertices are possible; callers deduplicate).
+    bounding box (:func:`box_pairs`, an STRtree if the boxes are too spread out for
+    its grid), the pairs expanded to segment pairs and intersected in closed form.
+    Collinear overlaps give the measures of the edge ends that fall on the line
+    segment. Returns line index and measure of every meeting point, in no particular
+    order (duplicates and extra points at vertices are possible; callers sort and
+    deduplicate).
     """
     n_lines = len(table.offsets) - 1
     if n_lines == 0 or len(edges) == 0:
@@ -204,16 +292,38 @@ def crossing_measures(
     ch_i = np.arange(nch.sum()) - np.repeat(np.cumsum(nch) - nch, nch)
     v0 = table.offsets[ch_line] + ch_i * chunk
     v1 = np.minimum(v0 + chunk, table.offsets[ch_line + 1] - 1)
-    nv = v1 - v0 + 1
-    starts = np.cumsum(nv) - nv
-    vid = np.repeat(v0, nv) + (np.arange(nv.sum()) - np.repeat(starts, nv))
-    xy = table.coords[vid]
-    lo = np.minimum.reduceat(xy, starts, axis=0)
-    hi = np.maximum.reduceat(xy, starts, axis=0)
-    # two-point lines stand in for boxes (same extent; shapely.box is much slower)
-    boxes = shapely.linestrings(np.stack([lo, hi], axis=1))
-    ebox = shapely.linestrings(edges.reshape(-1, 2, 2))
-    ci, ei = shapely.STRtree(ebox).query(boxes)
+    coords = table.coords
+    # box of vertices v0..v1: reduceat runs up to the next chunk's first vertex, which
+    # is this chunk's last (v1) unless it ends its line, so v1 is added
+    end = np.take(coords, v1, axis=0)
+    lo = np.minimum(np.minimum.reduceat(coords, v0, axis=0), end)
+    hi = np.maximum(np.maximum.reduceat(coords, v0, axis=0), end)
+    elo = np.minimum(edges[:, :2], edges[:, 2:])
+    ehi = np.maximum(edges[:, :2], edges[:, 2:])
+    found = box_pairs(lo, hi, elo, ehi)
+    if found is None:  # boxes too spread out for a grid: let an STRtree pair them
+        # two-point lines stand in for boxes (same extent; shapely.box is much slower)
+        boxes = shapely.linestrings(np.stack([lo, hi], axis=1))
+        ebox = shapely.linestrings(edges.reshape(-1, 2, 2))
+        found = shapely.STRtree(ebox).query(boxes)
+    ci, ei = found
+    # drop the pairs whose chunk box lies wholly on one side of the edge's line: no
+    # segment in it can meet the edge. The margin is far above what the tolerances
+    # below (1e-9 of a length, 1e-6 m) and the rounding of nearly parallel pairs
+    # (~1e-5 of the lengths) can reach, so no meeting point is lost.
+    ex0, ey0 = np.take(edges[:, 0], ei), np.take(edges[:, 1], ei)
+    edx, edy = np.take(edges[:, 2], ei) - ex0, np.take(edges[:, 3], ei) - ey0
+    xl, yl = np.take(lo[:, 0], ci) - ex0, np.take(lo[:, 1], ci) - ey0
+    xh, yh = np.take(hi[:, 0], ci) - ex0, np.take(hi[:, 1], ci) - ey0
+    # signed (scaled) distances of the four corners: edx * y - edy * x
+    ay, by = edx * yl, edx * yh
+    ax, bx = edy * xl, edy * xh
+    c_min = np.minimum(ay, by) - np.maximum(ax, bx)
+    c_max = np.maximum(ay, by) - np.minimum(ax, bx)
+    elen = np.abs(edx) + np.abs(edy)
+    reach = (1e-4 + 1e-3 * (elen + (xh - xl) + (yh - yl))) * elen
+    side = (c_min <= reach) & (c_max >= -reach)
+    ci, ei = ci[side], ei[side]
     # every pair of (chunk, edge) -> its line segments
     ns = (v1 - v0)[ci]
     pair = np.repeat(np.arange(len(ci)), ns)
@@ -221,16 +331,20 @@ def crossing_measures(
     sv = v0[ci][pair] + j
     sl = ch_line[ci][pair]
     e = ei[pair]
-    p = table.coords[sv]
-    r = table.coords[sv + 1] - p
-    q = edges[e, :2]
-    s = edges[e, 2:] - q
-    qp = q - p
-    den = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
-    tn = qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]
-    un = qp[:, 0] * r[:, 1] - qp[:, 1] * r[:, 0]
-    rn = np.hypot(r[:, 0], r[:, 1])
-    sn = np.hypot(s[:, 0], s[:, 1])
+    # coordinates as columns: np.take on 1-D arrays is many times faster than
+    # gathering (n, 2) rows; the arithmetic is the same
+    x, y = coords[:, 0], coords[:, 1]
+    px, py = np.take(x, sv), np.take(y, sv)
+    rx, ry = np.take(x, sv + 1) - px, np.take(y, sv + 1) - py
+    esx, esy = edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]
+    qx, qy = np.take(edges[:, 0], e), np.take(edges[:, 1], e)
+    sx, sy = np.take(esx, e), np.take(esy, e)
+    qpx, qpy = qx - px, qy - py
+    den = rx * sy - ry * sx
+    tn = qpx * sy - qpy * sx
+    un = qpx * ry - qpy * rx
+    rn = np.hypot(rx, ry)
+    sn = np.take(np.hypot(esx, esy), e)
     # parallel: sine of the angle below 1e-10 (closed form would be ill-conditioned)
     par = np.abs(den) <= 1e-10 * rn * sn
     safe = np.where(par, 1.0, den)
@@ -247,13 +361,14 @@ def crossing_measures(
         c = np.flatnonzero(col)
         c = c[np.abs(un[c]) <= _COLLINEAR_M * rn[c]]  # distance of q from the segment's line
         rr = rn[c] ** 2
-        for end in (qp[c], qp[c] + s[c]):
-            te = (end[:, 0] * r[c, 0] + end[:, 1] * r[c, 1]) / rr
+        for ex, ey in ((qpx[c], qpy[c]), (qpx[c] + sx[c], qpy[c] + sy[c])):
+            te = (ex * rx[c] + ey * ry[c]) / rr
             inside = (te >= -eps) & (te <= 1 + eps)
             out_s.append(sv[c][inside])
             out_l.append(sl[c][inside])
             out_t.append(np.clip(te[inside], 0.0, 1.0))
     sv_all = np.concatenate(out_s)
     t_all = np.concatenate(out_t)
-    m = table.cum[sv_all] + t_all * (table.cum[sv_all + 1] - table.cum[sv_all])
+    c0 = np.take(table.cum, sv_all)
+    m = c0 + t_all * (np.take(table.cum, sv_all + 1) - c0)
     return np.concatenate(out_l), m

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from gridkit._linesplit import polygon_edges
@@ -39,32 +40,44 @@ class Tiling:
 
 def finest_level(admin: gpd.GeoDataFrame) -> str:
     """The finest level present (village > township > county > city)."""
-    present = set(admin["level"])
+    present = set(pd.unique(admin["level"]))  # not set(column): that iterates every row
     return max(present, key=LEVELS.index)
 
 
 def clean_tiling(
-    admin_metric: gpd.GeoDataFrame, *, snap_m: float, report: ValidationReport
+    admin_metric: gpd.GeoDataFrame,
+    *,
+    snap_m: float,
+    report: ValidationReport,
+    known_valid: bool = False,
 ) -> Tiling:
     """The finest level's polygons with overlaps removed and thin gaps filled.
 
     Overlaps go to the area with the lower ``admin_code`` (deterministic); holes in
     the union that are thinner than ``2 * snap_m`` go to the neighbour sharing most
     of them. Both are reported as warnings; wider holes are reported, not filled.
+    ``known_valid`` says the geometries were checked valid as they are (the caller
+    validated them and reprojection left them untouched), so they are not checked
+    again.
     """
     level = finest_level(admin_metric)
     areas = admin_metric[admin_metric["level"] == level].sort_values("admin_code")
     codes = areas["admin_code"].astype(str).to_numpy()
     if len(set(codes)) != len(codes):
         raise InvalidLayerError(f"admin_areas: duplicate admin_code at level {level!r}.")
-    geoms = shapely.make_valid(np.asarray(areas.geometry.array))
+    geoms = np.array(areas.geometry.array, dtype=object)  # a copy: areas are replaced below
+    # make_valid returns valid geometries unchanged, so only the invalid ones go through
+    # it; the validity found here also spares the overlap check its own pass
+    valid = np.ones(len(geoms), dtype=bool) if known_valid else shapely.is_valid(geoms)
+    if not valid.all():
+        geoms[~valid] = shapely.make_valid(geoms[~valid])
     geoms = _polygonal(geoms)
 
     tree = shapely.STRtree(geoms)
     # a valid coverage has no overlaps; the edge check proves that for exactly noded
     # tilings at a fraction of coverage_is_valid's cost, which is ~4x cheaper than
     # pairwise overlaps
-    fast = _overlap_free_union(geoms)
+    fast = _overlap_free_union(geoms, valid)
     coverage = fast is not None or bool(shapely.coverage_is_valid(geoms))
     if coverage:
         left = right = np.empty(0, dtype=np.int64)
@@ -101,8 +114,12 @@ def clean_tiling(
     closed = shapely.buffer(
         shapely.buffer(union, snap_m, join_style="mitre"), -snap_m, join_style="mitre"
     )
-    gaps = shapely.get_parts(shapely.difference(closed, union))
-    gaps = gaps[(shapely.get_type_id(gaps) == 3) & (shapely.area(gaps) > 1e-6)]
+    if shapely.covers(union, closed):
+        # nothing to fill; the overlay costs ~20x the test even when its result is empty
+        gaps = np.empty(0, dtype=object)
+    else:
+        gaps = shapely.get_parts(shapely.difference(closed, union))
+        gaps = gaps[(shapely.get_type_id(gaps) == 3) & (shapely.area(gaps) > 1e-6)]
     for gap in gaps:
         near = tree.query(shapely.buffer(gap, max(snap_m, 1e-3) / 10), predicate="intersects")
         if len(near) == 0:
@@ -140,7 +157,8 @@ def clean_tiling(
             rows=names,
             severity="warning",
         )
-    tiling = Tiling(codes, geoms, level, shapely.STRtree(geoms))
+    unchanged = not len(left) and not len(gaps)  # no area was replaced above
+    tiling = Tiling(codes, geoms, level, tree if unchanged else shapely.STRtree(geoms))
     if fast is not None and not len(gaps):
         tiling._edges = fast[1]  # the areas are unchanged since the check
     return tiling
@@ -160,51 +178,72 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
 def _net_edges(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boundary of ``polygons`` as a chain: ``(k, 5)`` rows x0, y0, x1, y1, multiplicity.
 
-    Also returns the unique segments (as :func:`polygon_edges` gives them).
+    Also returns the unique segments (the rows :func:`polygon_edges` gives, in order
+    of first appearance instead of sorted).
 
     Rings are oriented (shells counter-clockwise, holes clockwise), segments put in
     canonical endpoint order with a sign, and opposite copies cancelled. The winding
-    number of this chain at a point is the number of polygons holding it.
+    number of this chain at a point is the number of polygons holding it. The chain
+    rows come sorted (lexicographically), so two chains compare with ``array_equal``.
     """
-    parts = shapely.get_parts(polygons)
-    parts = parts[shapely.get_type_id(parts) == 3]
+    parts = np.asarray(polygons)
+    if not (shapely.get_type_id(parts) == 3).all():  # get_parts copies every polygon
+        parts = shapely.get_parts(parts)
+        parts = parts[shapely.get_type_id(parts) == 3]
     rings, poly = shapely.get_rings(parts, return_index=True)
     shell = np.r_[True, poly[1:] != poly[:-1]] if len(poly) else np.empty(0, dtype=bool)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     if len(xy) < 2:
         return np.empty((0, 5)), np.empty((0, 4))
-    inner = ring[1:] == ring[:-1]
-    a, b, er = xy[:-1][inner], xy[1:][inner], ring[:-1][inner]
-    area2 = np.bincount(er, weights=a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1], minlength=len(rings))
+    # columns, not (n, 2) rows: numpy gathers and selects 1-D arrays many times faster
+    i = np.flatnonzero(ring[1:] == ring[:-1])
+    x, y = xy[:, 0], xy[:, 1]
+    ax, ay, bx, by, er = x[i], y[i], x[i + 1], y[i + 1], ring[i]
+    area2 = np.bincount(er, weights=ax * by - bx * ay, minlength=len(rings))
     flip = ((area2 > 0) != shell)[er]
-    a, b = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
-    real = (a[:, 0] != b[:, 0]) | (a[:, 1] != b[:, 1])
-    a, b = a[real], b[real]
-    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-    seg = np.empty((len(a), 4))
-    seg[:, :2] = np.where(swap[:, None], b, a)
-    seg[:, 2:] = np.where(swap[:, None], a, b)
+    ax, bx = np.where(flip, bx, ax), np.where(flip, ax, bx)
+    ay, by = np.where(flip, by, ay), np.where(flip, ay, by)
+    real = (ax != bx) | (ay != by)
+    ax, ay, bx, by = ax[real], ay[real], bx[real], by[real]
+    if len(ax) == 0:
+        return np.empty((0, 5)), np.empty((0, 4))
+    swap = (ax > bx) | ((ax == bx) & (ay > by))
+    seg = np.empty((len(ax), 4))
+    seg[:, 0] = np.where(swap, bx, ax)
+    seg[:, 1] = np.where(swap, by, ay)
+    seg[:, 2] = np.where(swap, ax, bx)
+    seg[:, 3] = np.where(swap, ay, by)
     sign = np.where(swap, -1, 1)
-    order = np.lexsort(seg.T[::-1])
-    seg, sign = seg[order], sign[order]
-    new = np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)] if len(seg) else np.empty(0, bool)
-    first = np.flatnonzero(new)
-    net = np.add.reduceat(sign, first) if len(first) else np.empty(0, np.int64)
+    # equal segments grouped by hashing their end points (x + iy; +0.0 makes -0.0 and
+    # 0.0 one value, as == does): no sort of every segment, only of what is left
+    z = (seg + 0.0).view(np.complex128)
+    start_id = pd.factorize(z[:, 0])[0]
+    end_id = pd.factorize(z[:, 1])[0]
+    group, uniq = pd.factorize(start_id * (int(end_id.max()) + 1) + end_id)
+    # ids are given in order of first appearance: a row is first when it raises the max
+    seen = np.maximum.accumulate(group)
+    first = np.flatnonzero(np.r_[True, group[1:] > seen[:-1]])
+    net = np.bincount(group, weights=sign, minlength=len(uniq)).astype(np.int64)
     keep = net != 0
     unique = seg[first]
-    return np.c_[unique[keep], net[keep]], unique
+    chain = np.c_[unique[keep], net[keep]]
+    chain = chain[np.lexsort(chain[:, :4].T[::-1])]
+    return chain, unique
 
 
-def _overlap_free_union(geoms: np.ndarray):
+def _overlap_free_union(geoms: np.ndarray, valid: np.ndarray | None = None):
     """Union and unique edges of ``geoms`` when it provably has no overlaps (else None).
 
     ``coverage_union_all`` is cheap; when the result is valid and its boundary chain
     equals the sum of the areas' boundary chains (shared edges cancel exactly), the
     number of areas holding any point is 0 or 1: no two areas overlap. Tilings that
     fail this (overlaps, edges that are not exactly noded) return None and are left to
-    the full coverage check.
+    the full coverage check. ``valid`` marks geometries already known to be valid.
     """
-    if len(geoms) == 0 or not shapely.is_valid(geoms).all():
+    if len(geoms) == 0:
+        return None
+    check = np.ones(len(geoms), dtype=bool) if valid is None else ~valid
+    if not shapely.is_valid(geoms[check]).all():
         return None
     try:
         union = shapely.coverage_union_all(geoms)

@@ -78,8 +78,13 @@ def _partition(avail, members, xy, rng, buffers):
     # region to its own reach's buffer (small) before the area (prepared)
     regions = shapely.coverage_union_all(grid, axis=1)
     regions = shapely.intersection(regions, buffers[members])
+    # avail may be the caller's own area geometry: leave it as it came
+    was_prepared = bool(shapely.is_prepared(avail))
     shapely.prepare(avail)
-    return list(shapely.intersection(regions, avail))
+    out = list(shapely.intersection(regions, avail))
+    if not was_prepared:
+        shapely.destroy_prepared(avail)
+    return out
 
 
 def _side(line, poly) -> str:

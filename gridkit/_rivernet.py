@@ -12,6 +12,7 @@ from gridkit.validate import ValidationReport
 __all__ = ["Network", "prepare_network"]
 
 SNAP_M = 1.0  # ends closer than this to another line are joined to it
+_RUN = 16  # segments per box when screening point-line distances
 
 
 @dataclass
@@ -80,7 +81,7 @@ def prepare_network(
 
     # rivers sharing a segment (same two vertices, either direction)
     xy, pidx = shapely.get_coordinates(parts, return_index=True)
-    multi_r = _shared_segment_rivers(np.round(xy, 3), pidx, river)
+    multi_r = _shared_segment_rivers(xy, pidx, river)
     if len(multi_r):
         pairs = sorted({"/".join(river_ids[list(t)]) for t in multi_r})
         report.add(
@@ -133,9 +134,7 @@ def prepare_network(
 
     def touches_interior(pts: np.ndarray, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whether each end lies on another river away from that river's ends."""
-        pi, pj = tree.query(pts, predicate="dwithin", distance=SNAP_M)
-        other = river[pj] != rv[pi]
-        pi, pj = pi[other], pj[other]
+        pi, pj = _dwithin_pairs(tree, pts, SNAP_M, xy, pidx, pt_group=rv, line_group=river)
         far = (shapely.distance(pts[pi], start[pj]) > SNAP_M) & (
             shapely.distance(pts[pi], end[pj]) > SNAP_M
         )
@@ -148,8 +147,10 @@ def prepare_network(
     rv = np.flatnonzero(has)
     up_pt = start[first_part[rv]]
     dn_pt = end[last_part[rv]]
-    up_hit, up_target = touches_interior(up_pt, rv)
-    dn_hit, dn_target = touches_interior(dn_pt, rv)
+    # both ends in one pass (each point's hits are independent of the others)
+    hit, target = touches_interior(np.r_[up_pt, dn_pt], np.r_[rv, rv])
+    up_hit, dn_hit = np.split(hit, 2)
+    up_target, dn_target = np.split(target, 2)
     flip = up_hit & ~dn_hit
     undecided = up_hit == dn_hit
     if outlet is not None:
@@ -192,13 +193,12 @@ def prepare_network(
     # river mouths that end close to another river without touching it
     free = ~mouth_hit
     if free.any() and corridor_m > 0:
-        pi, pj = tree.query(mouth_pt[free], predicate="dwithin", distance=corridor_m)
-        other = river[pj] != rv[free][pi]
-        near = np.unique(pi[other])
-        if len(near):
-            dist = shapely.distance(mouth_pt[free][pi[other]], parts[pj[other]])
-            gap = dist > SNAP_M
-            near = np.unique(pi[other][gap])
+        pi, pj = _dwithin_pairs(
+            tree, mouth_pt[free], corridor_m, xy, pidx, pt_group=rv[free], line_group=river
+        )
+        if len(pi):
+            dist = shapely.distance(mouth_pt[free][pi], parts[pj])
+            near = np.unique(pi[dist > SNAP_M])
             if len(near):
                 ids = sorted(set(river_ids[rv[free][near]]))
                 report.add(
@@ -212,21 +212,98 @@ def prepare_network(
     return Network(parts, river, part_order, rank, mouths)
 
 
+def _dwithin_pairs(
+    tree: shapely.STRtree,
+    pts: np.ndarray,
+    d: float,
+    xy: np.ndarray,
+    pidx: np.ndarray,
+    *,
+    pt_group: np.ndarray,
+    line_group: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(pts, predicate="dwithin", distance=d)`` for points, in its order,
+    without the pairs whose point and line are in the same group (river).
+
+    The tree holds long lines (``xy``/``pidx``: their vertices and line index), so
+    GEOS would measure each point against every line whose box is near, hundreds of
+    vertices per pair. Here the same boxes give the same candidates in the same
+    order; boxes of runs of ``_RUN`` segments drop the lines that only pass near, and
+    GEOS runs its own test (prepared point, as the tree query does) on the rest.
+    """
+    pxy = shapely.get_coordinates(pts)
+    if len(pxy) != len(pts):  # missing or empty points: leave them to the tree
+        pi, pj = tree.query(pts, predicate="dwithin", distance=d)
+        other = pt_group[pi] != line_group[pj]
+        return pi[other], pj[other]
+    ci, cj = tree.query(shapely.box(pxy[:, 0] - d, pxy[:, 1] - d, pxy[:, 0] + d, pxy[:, 1] + d))
+    other = pt_group[ci] != line_group[cj]
+    ci, cj = ci[other], cj[other]
+    if len(ci) == 0:
+        return ci, cj
+    # runs of _RUN segments per line: start vertex, and the box over its vertices
+    n_lines = len(tree.geometries)
+    off = np.zeros(n_lines + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pidx, minlength=n_lines), out=off[1:])
+    nseg = np.maximum(np.diff(off) - 1, 0)
+    nrun = -(-nseg // _RUN)
+    run_off = np.zeros(n_lines + 1, dtype=np.int64)
+    np.cumsum(nrun, out=run_off[1:])
+    run_line = np.repeat(np.arange(n_lines), nrun)
+    rs = off[run_line] + _RUN * (np.arange(run_off[-1]) - run_off[run_line])
+    # reduceat stops before the next run's first vertex, which is this run's last
+    # unless the run ends its line (columns: numpy reduces and gathers 1-D arrays much
+    # faster than (n, 2) rows)
+    nxt = np.minimum(rs + _RUN, off[run_line + 1] - 1)
+    box = []
+    for col in (np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])):
+        end = np.take(col, nxt)
+        box.append(np.minimum(np.minimum.reduceat(col, rs), end))
+        box.append(np.maximum(np.maximum.reduceat(col, rs), end))
+    # every candidate pair against the runs of its line
+    k = nrun[cj]
+    pair = np.repeat(np.arange(len(ci)), k)
+    run = np.repeat(run_off[cj] - np.cumsum(k) + k, k) + np.arange(len(pair))
+    q = np.take(ci, pair)
+    gap2 = 0.0
+    for lo, hi, v in ((box[0], box[1], pxy[:, 0]), (box[2], box[3], pxy[:, 1])):
+        qv = np.take(v, q)
+        gap = np.maximum(np.maximum(np.take(lo, run) - qv, qv - np.take(hi, run)), 0.0)
+        gap2 = gap2 + gap * gap
+    slack = d + 1e-6 * max(1.0, d)
+    near = np.zeros(len(ci), dtype=bool)
+    near[pair[gap2 <= slack**2]] = True
+    ci, cj = ci[near], cj[near]
+    # prepared points: the very GEOS test the tree query runs
+    shapely.prepare(pts[np.unique(ci)])
+    exact = shapely.dwithin(pts[ci], tree.geometries[cj], d)
+    return ci[exact], cj[exact]
+
+
 def _shared_segment_rivers(xy: np.ndarray, pidx: np.ndarray, river: np.ndarray) -> set:
     """Sorted tuples of the rivers sharing a segment (same two vertices, either way).
 
-    ``xy`` are the (rounded) vertices of all parts, ``pidx`` their part, ``river``
-    the river of each part. Sorting the segment endpoints is much cheaper than
-    pairwise overlap tests of long lines; only segments whose first coordinate
-    repeats are sorted in full.
+    ``xy`` are the vertices of all parts (compared rounded to the millimetre),
+    ``pidx`` their part, ``river`` the river of each part. Sorting the segment
+    endpoints is much cheaper than pairwise overlap tests of long lines; only
+    segments whose first coordinate repeats are sorted in full.
     """
-    inner = pidx[1:] == pidx[:-1]
-    s0, s1 = xy[:-1][inner], xy[1:][inner]
+    # both ends of a segment that two rivers share are vertices of two parts, so only
+    # segments whose two end x values repeat are compared (one plain sort of the x
+    # values finds them; +0.0 makes -0.0 and 0.0 one value, as == does)
+    x = np.round(xy[:, 0], 3) + 0.0
+    xs = np.sort(x)
+    twice = xs[1:][xs[1:] == xs[:-1]]
+    if len(twice) == 0:
+        return set()
+    rep = np.isin(x, twice)
+    i = np.flatnonzero((pidx[1:] == pidx[:-1]) & rep[1:] & rep[:-1])
+    s0, s1 = np.round(xy[i], 3), np.round(xy[i + 1], 3)
     swap = (s0[:, 0] > s1[:, 0]) | ((s0[:, 0] == s1[:, 0]) & (s0[:, 1] > s1[:, 1]))
     seg = np.empty((len(s0), 4))
     seg[:, :2] = np.where(swap[:, None], s1, s0)
     seg[:, 2:] = np.where(swap[:, None], s0, s1)
-    seg_river = river[pidx[:-1][inner]]
+    seg_river = river[pidx[i]]
     if len(seg) < 2:
         return set()
     # candidates: segments whose first x occurs more than once

@@ -484,6 +484,108 @@ def test_crossing_measures_match_geos_including_collinear():
             assert np.min(np.abs(got - w)) < 1e-6
 
 
+def test_box_pairs_match_strtree_query():
+    from gridkit._linesplit import box_pairs
+
+    rng = np.random.default_rng(4)
+    for trial in range(150):
+        na, nb = rng.integers(0, 50, 2)
+
+        def boxes(n):
+            lo = np.round(rng.uniform(0, 20, (n, 2)), int(rng.integers(0, 2)))
+            ext = np.round(rng.exponential(rng.choice([0.5, 3.0, 10.0]), (n, 2)))
+            if rng.random() < 0.2:
+                ext[:, 1] = 0.0  # flat boxes, boxes touching at integer coordinates
+            return lo, lo + ext
+
+        alo, ahi = boxes(na)
+        blo, bhi = boxes(nb)
+        got = box_pairs(alo, ahi, blo, bhi)
+        if got is None:  # too degenerate for a grid: callers fall back to the tree
+            continue
+        pairs = list(zip(got[0].tolist(), got[1].tolist(), strict=True))
+        want = set()
+        if na and nb:
+            tree = shapely.STRtree(shapely.linestrings(np.stack([blo, bhi], axis=1)))
+            i, j = tree.query(shapely.linestrings(np.stack([alo, ahi], axis=1)))
+            want = set(zip(i.tolist(), j.tolist(), strict=True))
+        assert len(pairs) == len(set(pairs)) and set(pairs) == want, trial
+    # one box far larger than the rest: no grid
+    lo = np.zeros((3, 2))
+    hi = np.array([[1.0, 1.0], [1.0, 1.0], [1e7, 1e7]])
+    assert box_pairs(lo, hi, lo, hi, budget=100) is None
+
+
+def test_dwithin_pairs_match_tree_query():
+    from gridkit._rivernet import _dwithin_pairs
+
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        n = int(rng.integers(1, 20))
+        lines = []
+        for _ in range(n):
+            xy = np.cumsum(rng.normal(0, 3, (rng.integers(2, 60), 2)), axis=0)
+            xy += rng.uniform(0, 50, 2)
+            lines.append(LineString(np.round(xy) if rng.random() < 0.3 else xy))
+        lines = np.array(lines)
+        group = rng.integers(0, 4, n)
+        tree = shapely.STRtree(lines)
+        xy, pidx = shapely.get_coordinates(lines, return_index=True)
+        pts = np.r_[
+            shapely.get_point(lines, 0),
+            shapely.get_point(lines, -1),
+            shapely.points(np.round(rng.uniform(0, 50, (20, 2)))),
+        ]
+        pg = rng.integers(0, 4, len(pts))
+        for d in (0.5, 1.0, 50.0):
+            i, j = tree.query(pts, predicate="dwithin", distance=d)
+            other = pg[i] != group[j]
+            got = _dwithin_pairs(tree, pts, d, xy, pidx, pt_group=pg, line_group=group)
+            # same pairs in the same order (the caller keeps the last hit per point)
+            np.testing.assert_array_equal(got[0], i[other])
+            np.testing.assert_array_equal(got[1], j[other])
+
+
+def test_net_edges_chain_and_unique_edges():
+    from gridkit._linesplit import polygon_edges
+    from gridkit._riveradmin import _net_edges, _overlap_free_union
+
+    adm = np.asarray(voronoi_tiling(3, 15).geometry.array)
+    # a hole, a multipolygon and an overlapping square
+    adm[0] = shapely.difference(adm[0], shapely.buffer(shapely.centroid(adm[0]), 50))
+    adm[1] = shapely.union(adm[1], box(X0 + 30_000, Y0, X0 + 31_000, Y0 + 1_000))
+    for geoms in (adm[:-1], adm, np.r_[adm, [box(X0, Y0, X0 + 5_000, Y0 + 5_000)]]):
+        chain, edges = _net_edges(geoms)
+        want = polygon_edges(geoms)
+        np.testing.assert_array_equal(edges[np.lexsort(edges.T[::-1])], want)
+        assert np.array_equal(chain, chain[np.lexsort(chain[:, :4].T[::-1])])
+        assert set(np.abs(chain[:, 4]).tolist()) <= {1.0, 2.0}
+    assert _overlap_free_union(adm) is not None
+    assert _overlap_free_union(np.r_[adm, [box(X0, Y0, X0 + 5_000, Y0 + 5_000)]]) is None
+
+
+def test_flow_order_matches_lexsort():
+    from gridkit.rivers import _flow_order
+
+    rng = np.random.default_rng(6)
+    for trial in range(200):
+        n_parts = int(rng.integers(1, 30))
+        part_river = np.sort(rng.integers(0, 5, n_parts))
+        part_order = np.zeros(n_parts, dtype=np.int64)
+        for r in np.unique(part_river):
+            idx = np.flatnonzero(part_river == r)
+            part_order[idx] = rng.permutation(len(idx))
+        part = np.sort(rng.integers(0, n_parts, int(rng.integers(0, 60))))
+        m = np.zeros(len(part))
+        for q in np.unique(part):
+            i = np.flatnonzero(part == q)
+            m[i] = np.sort(rng.choice(1000, len(i), replace=False)).astype(float)
+        if trial % 5 == 0 and len(part) > 2:
+            m[::-1].sort()  # not in measure order: the general path
+        want = np.lexsort((m, part_order[part], part_river[part]))
+        np.testing.assert_array_equal(_flow_order(part, m, part_river, part_order), want)
+
+
 # ----------------------------------------------------------------------------- spill
 
 
