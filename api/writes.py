@@ -418,16 +418,24 @@ def _next_report_id(app, existing: pd.DataFrame | None) -> str:
 
 
 def _near(existing: pd.DataFrame | None, new: gpd.GeoDataFrame) -> pd.DataFrame | None:
-    """Reports of the new reports' categories within ~500 m of one of them (the only
-    possible duplicates): the work per batch stays small however many reports the
-    workspace holds."""
+    """Open original reports of the new reports' categories within ~500 m of one of
+    them (the only reports a new one can duplicate): the work per batch stays small
+    however many reports the workspace holds."""
+    from gridkit.reports import _rules
+
     if existing is None:
         return None
     pts = np.asarray(new.geometry.array)
     has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
     if not has.any() or len(existing) == 0:
         return existing.iloc[:0]
-    cand = np.flatnonzero(existing["category"].isin(new["category"][has]).to_numpy())
+    possible = (
+        existing["category"].isin(new["category"][has]).to_numpy()
+        & existing["status"].isin(_rules(None).open_statuses).to_numpy()
+    )
+    if "duplicate_of" in existing.columns:
+        possible &= existing["duplicate_of"].isna().to_numpy()
+    cand = np.flatnonzero(possible)
     b = shapely.bounds(np.asarray(existing.geometry.array)[cand])
     d = 0.005
     near = np.zeros(len(cand), dtype=bool)
