@@ -90,6 +90,7 @@ _STR_COLUMNS = [
     "evidence",
     "escalated_to",
 ]
+_STRING = pd.array([], dtype="string").dtype  # what astype("string") gives: NA for missing
 _TIME_COLUMNS = ["reported_at", "due_at", "resolved_at", "last_escalated_at"]
 _INT_COLUMNS = ["extensions", "returns", "escalation_level"]
 
@@ -192,6 +193,8 @@ def _rules(rules: ReportRules | str | Path | None) -> ReportRules:
 
 def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     """Copy with every lifecycle column present and typed (strings, UTC times, ints)."""
+    if _is_normalised(reports):
+        return reports.copy()  # type: ignore[return-value]
     if isinstance(reports, gpd.GeoDataFrame) and reports._geometry_column_name in reports:
         out = reports.copy()
     else:
@@ -203,7 +206,7 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     for col in _STR_COLUMNS:
         if col not in cols:
             cols[col] = pd.array([None] * n, dtype="string")
-        elif cols[col].dtype != "string":  # type: ignore[attr-defined]
+        elif cols[col].dtype != _STRING:  # type: ignore[attr-defined]
             cols[col] = cols[col].astype("string")  # type: ignore[attr-defined]
     for col in _TIME_COLUMNS:
         cols[col] = (
@@ -218,6 +221,22 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
             cols[col] = pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
     frame = pd.DataFrame(cols, index=out.index)
     return gpd.GeoDataFrame(frame, geometry=out._geometry_column_name, crs=out.crs)
+
+
+def _is_normalised(reports: pd.DataFrame) -> bool:
+    """Whether ``reports`` already has every lifecycle column with its type (the
+    output of :func:`_normalise`, handed from one step to the next)."""
+    if not isinstance(reports, gpd.GeoDataFrame) or reports.crs is None:
+        return False
+    if reports._geometry_column_name not in reports:
+        return False
+    dtypes = dict(zip(reports.columns, reports.dtypes, strict=True))
+    utc_us = pd.DatetimeTZDtype(unit="us", tz="UTC")
+    return (
+        all(dtypes.get(c) == _STRING for c in _STR_COLUMNS)
+        and all(dtypes.get(c) == utc_us for c in _TIME_COLUMNS)
+        and all(dtypes.get(c) == "int64" for c in _INT_COLUMNS)
+    )
 
 
 def _events(rows: list[dict]) -> pd.DataFrame:
