@@ -58,21 +58,36 @@ class Knapsacks:
         weight = np.where(exact[arc_w], np.rint(w), np.floor(w * (1 - 1e-12)))
         return cls(arc_w, np.maximum(weight, 0).astype(np.int64), cells, len(cap))
 
-    def solve(self, profit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve(
+        self, profit: np.ndarray, *, previous: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Best knapsack per worker: (value per worker, chosen arcs as bools).
 
         Only arcs with a positive profit are items. Workers whose items all fit take
-        them all; the others run the vectorised dynamic programme.
+        them all; the others run the vectorised dynamic programme. With ``previous`` =
+        (profit, value, chosen) of an earlier call, workers none of whose items changed
+        keep their earlier answer (the knapsack is the same) and only the others run.
         """
         nw = self.n_workers
         chosen = np.zeros(len(profit), dtype=bool)
-        items = np.flatnonzero((profit > 0) & (self.weight <= self.cells[self.arc_w]))
+        live = (profit > 0) & (self.weight <= self.cells[self.arc_w])
+        redo = None
+        if previous is not None:
+            old_profit, old_value, old_chosen = previous
+            moved = (profit != old_profit) & (live | (old_profit > 0))
+            redo = np.bincount(self.arc_w[moved], minlength=nw) > 0
+            keep = ~redo[self.arc_w]
+            chosen[keep] = old_chosen[keep]
+            live &= ~keep
+        items = np.flatnonzero(live)
         iw = self.arc_w[items]
         need = np.bincount(iw, self.weight[items], minlength=nw)
         hard = need > self.cells
         easy = ~hard[iw]
         chosen[items[easy]] = True
         value = np.bincount(iw[easy], profit[items[easy]], minlength=nw).astype(float)
+        if redo is not None:
+            value[~redo] = old_value[~redo]
         items = items[~easy]
         if not len(items):
             return value, chosen
@@ -110,7 +125,15 @@ class Knapsacks:
         reach -= (reach - self.weight[items])[start[r]]  # prefix weight within the row
         cells = self.cells[workers]
         width = int(cells.max()) + 1
-        dp = np.zeros((len(workers), width))
+        # a -inf margin left of every row: the value "before column 0" needs no mask, and
+        # the shifted reads are one flat gather
+        pad = int(self.weight[items].max())
+        stride = pad + width
+        table = np.full((len(workers), stride), -np.inf)
+        table[:, pad:] = 0.0
+        flat = table.reshape(-1)
+        dp = table[:, pad:]
+        row_base = np.arange(len(workers)) * stride + pad
         # by item rank, then row: the items of rank j sit on rows 0..k-1 (a prefix)
         by_rank = np.lexsort((r, rank))
         bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
@@ -127,11 +150,10 @@ class Knapsacks:
                 dp[:k, hi + 1 : new_hi + 1] = dp[:k, hi : hi + 1]
             hi = new_hi
             wt = self.weight[sel]
-            src = np.arange(hi + 1)[None, :] - wt[:, None]
             cur = dp[:k, : hi + 1]
-            cand = np.take_along_axis(cur, np.maximum(src, 0), axis=1)
+            cand = flat[(row_base[:k] - wt)[:, None] + np.arange(hi + 1)]
             cand += profit[sel][:, None]
-            better = (src >= 0) & (cand > cur)
+            better = cand > cur
             np.copyto(cur, cand, where=better)
             steps.append((sel, wt, better, hi))
         his = np.array([st[3] for st in steps])
@@ -160,15 +182,27 @@ def lagrangian_knapsack_bound(
     iters: int = 1000,
     grid: int = 1024,
     tol: float = 1e-5,
+    theta0: float | None = None,
+    window: int | None = None,
+    deflect: float | None = None,
+    gap_target: float = 0.0,
+    stall_steps: int = 100,
+    stall_share: float = 0.005,
     on_iterate=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best Lagrangian bound per component and the multipliers ``pi`` reaching it.
 
-    Subgradient steps (Polyak, one step length per component, halved when the
-    component stalls) start from ``pi0`` (the LP duals of the unit rows make the first
-    value at least the LP bound). ``on_iterate(pi, chosen)`` sees the knapsack solutions
-    (e.g. to build feasible assignments from them) and may return better upper bounds
-    per component, which sharpen the step lengths.
+    Deflected subgradient steps (direction ``g + deflect * previous direction``,
+    Polyak step length per component from ``theta0``, halved when the component's best
+    value stalls for ``window`` steps; by default long steps, quick halving and
+    deflection 0.3 when the time allows fewer than ~150 steps, else 0.5, 10 and 0)
+    start from ``pi0`` (the LP duals of the unit rows make the first value at least the
+    LP bound). ``on_iterate(pi, chosen)`` sees the knapsack solutions (e.g. to build
+    feasible assignments from them) and may return better upper bounds per component,
+    which sharpen the step lengths. The steps stop early once the upper bounds' total is
+    within ``gap_target`` (relative) of the lower bounds' total, or when the last
+    ``stall_steps`` steps closed less than ``stall_share`` of the gap between them (both
+    sides have converged).
     """
     n, nw = m.n_units, m.n_workers
     ks = Knapsacks.build(m.arc_w, m.load[m.arc_u], m.cap, grid=grid)
@@ -179,13 +213,26 @@ def lagrangian_knapsack_bound(
     mu = np.zeros(nw)
     best = np.full(n_comp, -np.inf)
     best_pi = pi.copy()
-    theta = np.full(n_comp, 0.5)
+    theta = np.full(n_comp, np.nan)
+    dg = np.zeros(n)
+    dh = np.zeros(nw)
     stall = np.zeros(n_comp, dtype=int)
     ub = np.asarray(ub_c, dtype=float)
     scale = np.maximum(1.0, np.abs(ub))
-    for _ in range(iters):
+    previous = None
+    history: list[tuple[float, float]] = []
+    for it in range(iters):
         profit = pi[m.arc_u] - m.cost - mu[m.arc_w]
-        kp, chosen = ks.solve(profit)
+        t_kp = time.perf_counter()
+        kp, chosen = ks.solve(profit, previous=previous)
+        previous = (profit, kp, chosen)
+        if it == 0:
+            # few steps in the time left: long, deflected steps that shorten quickly
+            few = (deadline - t_kp) / max(time.perf_counter() - t_kp, 1e-6) < 150
+            theta0 = (2.0 if few else 0.5) if theta0 is None else theta0
+            window = (3 if few else 10) if window is None else window
+            deflect = (0.3 if few else 0.0) if deflect is None else deflect
+            theta[:] = theta0
         slack = pi > m.penalty
         unit_term = req * np.where(slack, m.penalty, pi)
         lag_c = np.bincount(comp_u, unit_term, minlength=n_comp) - np.bincount(
@@ -202,20 +249,33 @@ def lagrangian_knapsack_bound(
             new_ub = on_iterate(pi, chosen)
             if new_ub is not None:
                 ub = np.minimum(ub, new_ub)
-        theta = np.where(stall >= 10, theta / 2, theta)
-        stall[stall >= 10] = 0
+        # halve the step after a stall; more patient the longer the run (late progress
+        # is slow but steady)
+        patience = max(window, it // 10)
+        theta = np.where(stall >= patience, theta / 2, theta)
+        stall[stall >= patience] = 0
         open_c = (ub - best > tol * scale) & (theta > 1e-4)
-        if not open_c.any() or time.perf_counter() > deadline:
+        total = float(ub.sum())
+        low = float(best.sum())
+        closed = total - low <= gap_target * max(1.0, abs(total))
+        history.append((low, total))
+        if it >= stall_steps:
+            low0, total0 = history[it - stall_steps]
+            closed |= (low - low0) + (total0 - total) < stall_share * (total - low)
+        if not open_c.any() or closed or time.perf_counter() > deadline:
             break
         g = req - np.bincount(m.arc_u[chosen], minlength=n) - np.where(slack, req, 0.0)
         h = np.where(has_mu, np.bincount(m.arc_w[chosen], minlength=nw) - maxu0, 0.0)
         h = np.where((mu > 0) | (h > 0), h, 0.0)
-        norm = np.bincount(comp_u, g * g, minlength=n_comp) + np.bincount(
-            comp_w, h * h, minlength=n_comp
+        # deflection damps the zig-zag of plain subgradient steps
+        dg = g + deflect * dg
+        dh = h + deflect * dh
+        norm = np.bincount(comp_u, dg * dg, minlength=n_comp) + np.bincount(
+            comp_w, dh * dh, minlength=n_comp
         )
         step = np.where(
             open_c & (norm > 0), theta * np.maximum(ub - lag_c, 0) / np.maximum(norm, 1e-12), 0
         )
-        pi = pi + step[comp_u] * g
-        mu = np.maximum(0.0, mu + step[comp_w] * h)
+        pi = pi + step[comp_u] * dg
+        mu = np.maximum(0.0, mu + step[comp_w] * dh)
     return best, best_pi

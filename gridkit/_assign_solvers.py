@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from gridkit._assign_bound import lagrangian_knapsack_bound
+from gridkit._assign_bound import Knapsacks, lagrangian_knapsack_bound
 
 EPS = 1e-9
 
@@ -446,6 +446,87 @@ def _swap_round(st: _State) -> int:
     return done
 
 
+def _chain_round(st: _State, *, limit: int = 3_000_000) -> int:
+    """Improving ejection chains of length two: unit ``u`` moves (or an open slot of it
+    is filled) to a worker ``w2`` without room, which passes one of its units ``v`` on to
+    the cheapest worker with room for it. Moves between full workers that neither a
+    shift nor a swap can make."""
+    m = st.m
+    x = st.x
+    n = m.n_units
+    single = m.req == 1
+    # the cheapest relocation of every single-slot unit to a worker with room now
+    held = np.flatnonzero(x & single[m.arc_u])
+    cur = np.full(n, -1)
+    cur[m.arc_u[held]] = held
+    free = np.flatnonzero(~x & (cur[m.arc_u] >= 0))
+    free = free[st.fits(free)]
+    reloc = np.full(n, np.inf)
+    np.minimum.at(reloc, m.arc_u[free], m.cost[free])
+    is_best = m.cost[free] == reloc[m.arc_u[free]]
+    reloc_arc = np.full(n, -1)
+    reloc_arc[m.arc_u[free[is_best]]] = free[is_best]
+    reloc = reloc - np.where(cur >= 0, m.cost[np.maximum(cur, 0)], 0.0)
+    # ejectable arcs per worker
+    ej = held[reloc_arc[m.arc_u[held]] >= 0]
+    if not len(ej):
+        return 0
+    ej = ej[np.argsort(m.arc_w[ej], kind="stable")]
+    ej_w = m.arc_w[ej]
+    # movers: single-slot units with their arc, or open slots (leaving costs the penalty)
+    served = st.served
+    open_u = served < m.req
+    movable = open_u | (cur >= 0)
+    leave = np.where(open_u, m.penalty, m.cost[np.maximum(cur, 0)])
+    ins = np.flatnonzero(~x & movable[m.arc_u])
+    ins = ins[~st.fits(ins)]  # targets with room are the shift moves' business
+    gain_in = m.cost[ins] - leave[m.arc_u[ins]]
+    # a chain only pays if the insertion costs less than the cheapest relocation anywhere
+    ins = ins[gain_in + reloc[m.arc_u[ej]].min(initial=np.inf) < 0]
+    if not len(ins):
+        return 0
+    lo = np.searchsorted(ej_w, m.arc_w[ins], side="left")
+    hi = np.searchsorted(ej_w, m.arc_w[ins], side="right")
+    cnt = hi - lo
+    if cnt.sum() > limit:  # keep memory bounded
+        return 0
+    i_arc = np.repeat(ins, cnt)
+    e_arc = ej[np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))]
+    u, v = m.arc_u[i_arc], m.arc_u[e_arc]
+    w2 = m.arc_w[i_arc]
+    delta = m.cost[i_arc] - leave[u] + reloc[v]
+    ok = (u != v) & (delta < -1e-7 * np.maximum(1.0, np.abs(leave[u])))
+    ok &= st.wload[w2] + m.load[u] - m.load[v] <= m.cap[w2] * (1 + 1e-12) + EPS
+    # an open slot adds a unit to w2 after v leaves: the count is unchanged
+    f_arc = reloc_arc[v]
+    w3 = m.arc_w[f_arc]
+    if not ok.any():
+        return 0
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(delta[idx], kind="stable")]
+    # accept greedily, each unit and worker at most once per round (a loop over
+    # improving chains only)
+    used_u: set[int] = set()
+    used_w: set[int] = set()
+    done = 0
+    for j in idx:
+        uu, vv = int(u[j]), int(v[j])
+        b = int(cur[uu])
+        ws = (int(w2[j]), int(w3[j]), int(m.arc_w[b]) if b >= 0 else -1)
+        if uu in used_u or vv in used_u or any(w in used_w for w in ws):
+            continue
+        used_u.update((uu, vv))
+        used_w.update(ws)
+        if b >= 0 and not open_u[uu]:
+            x[b] = False
+        x[e_arc[j]] = False
+        x[i_arc[j]] = True
+        x[f_arc[j]] = True
+        done += 1
+    st.refresh()
+    return done
+
+
 def _eject_insert(st: _State, starts: np.ndarray, ends: np.ndarray, deadline: float) -> None:
     """Serve unfilled slots by moving one unit out of a full worker (an ejection chain of 1)."""
     m = st.m
@@ -487,22 +568,30 @@ def _eject_insert(st: _State, starts: np.ndarray, ends: np.ndarray, deadline: fl
                 st.add(int(a))
 
 
-def primal(m: Model, frac: np.ndarray, *, deadline: float, max_rounds: int = 60) -> np.ndarray:
+def primal(
+    m: Model, frac: np.ndarray, *, deadline: float, max_rounds: int = 60, rtol: float = 1e-5
+) -> np.ndarray:
     """A feasible selection: integral LP arcs kept, split units inserted where they fit,
-    then shift/swap local search and one-level ejection for slots still open."""
+    one-level ejection for slots still open, then rounds of shift, swap and
+    ejection-chain moves until a round gains less than ``rtol`` of the objective."""
     starts = m.starts()
     ends = np.r_[starts[1:], len(m.arc_u)]
     st = _State(m, _round(m, frac))
     _relocate(st, starts, ends)
     st.refresh()
     _insert(st, starts, ends, frac)
+    # open slots first: they cost the penalty, far more than any move gains
+    if (st.served < m.req).any():
+        _eject_insert(st, starts, ends, deadline)
+    last = np.inf
     for _ in range(max_rounds):
         if time.perf_counter() > deadline:
             break
-        moved = _shift_round(st, starts)
-        moved += _swap_round(st)
-        if not moved:
+        moved = _shift_round(st, starts) + _swap_round(st) + _chain_round(st)
+        value = float(m.objective(st.x).sum())
+        if not moved or last - value < rtol * max(1.0, abs(value)):
             break
+        last = value
     if (st.served < m.req).any():
         _eject_insert(st, starts, ends, deadline)
         for _ in range(max_rounds):
@@ -522,12 +611,22 @@ def _improve_mip(
     *,
     deadline: float,
     size: int = 8,
+    stop_at: float = -np.inf,
+    knapsacks: tuple[np.ndarray, np.ndarray] | None = None,
+    patience: int | None = None,
 ) -> np.ndarray:
     """Large-neighbourhood search: free the units of a few workers that share candidate
     units and re-solve them exactly (HiGHS); keep the result when it is better.
 
     One MIP per neighbourhood (tens of units): the loop is over neighbourhoods, each a
-    solver call, until the deadline.
+    solver call, until the deadline or the objective is at most ``stop_at``; with
+    ``patience``, also after that many neighbourhoods in a row gained nothing.
+
+    ``knapsacks`` = (best knapsack value per worker, profit per arc) at multipliers
+    ``pi <= penalty`` (see :func:`_worker_gaps`) rank the seeds by their worker's gap
+    and prove where a MIP is useless: re-solving a neighbourhood ``N`` gains at most
+    ``sum_{w in N} (KP_w - profit of w's units)`` (the sub-problem's Lagrangian at
+    ``pi`` is a lower bound of it), so neighbourhoods with nothing there are skipped.
     """
     x = x.copy()
     if not len(todo_c):
@@ -542,9 +641,19 @@ def _improve_mip(
     comp_w_of[m.arc_w] = comp_u[m.arc_u]
     seeds = np.flatnonzero(np.isin(comp_w_of, todo_c))
     seeds = seeds[np.random.default_rng(0).permutation(len(seeds))]
+    wgap = None
+    if knapsacks is not None:
+        kp_value, profit = knapsacks
+        wgap = kp_value - np.bincount(m.arc_w[x], profit[x], minlength=m.n_workers)
+        seeds = seeds[np.argsort(-wgap[seeds], kind="stable")]
+    total = float(m.objective(x).sum())
+    idle = 0
     for seed in seeds:
-        if time.perf_counter() > deadline - 0.05:
+        if time.perf_counter() > deadline - 0.05 or total <= stop_at:
             break
+        if patience is not None and idle >= patience:
+            break
+        idle += 1
         row = slice(share.indptr[seed], share.indptr[seed + 1])
         nb = share.indices[row][np.argsort(-share.data[row], kind="stable")][:size]
         ws = np.unique(np.r_[seed, nb])
@@ -552,6 +661,12 @@ def _improve_mip(
         units = np.unique(m.arc_u[arcs[x[arcs]]])
         if not len(units):
             continue
+        served = np.bincount(m.arc_u[x], minlength=m.n_units)[units]
+        if wgap is not None and np.all(served >= m.req[units]):
+            # proven: no better assignment of these units among these workers
+            if wgap[ws].sum() <= 1e-9 * max(1.0, abs(total)):
+                idle -= 1
+                continue
         inside = np.zeros(m.n_units, dtype=bool)
         inside[units] = True
         arcs = np.sort(arcs[inside[m.arc_u[arcs]]])
@@ -560,9 +675,7 @@ def _improve_mip(
         wmap = np.full(m.n_workers, -1)
         wmap[ws] = np.arange(len(ws))
         # slots served by workers outside stay served
-        outside = np.bincount(m.arc_u[x], minlength=m.n_units)[units] - np.bincount(
-            umap[m.arc_u[arcs[x[arcs]]]], minlength=len(units)
-        )
+        outside = served - np.bincount(umap[m.arc_u[arcs[x[arcs]]]], minlength=len(units))
         sub = Model(
             umap[m.arc_u[arcs]],
             wmap[m.arc_w[arcs]],
@@ -576,8 +689,17 @@ def _improve_mip(
         xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()))
         if xs is None or not sub.feasible(xs):
             continue
-        if sub.objective(xs).sum() < sub.objective(x[arcs]).sum() - 1e-7:
+        gain = sub.objective(x[arcs]).sum() - sub.objective(xs).sum()
+        if gain > 1e-7:
             x[arcs] = xs
+            total -= gain
+            idle = 0
+            if wgap is not None:
+                held = arcs[xs]
+                wgap[ws] = (
+                    kp_value[ws]
+                    - np.bincount(m.arc_w[held], profit[held], minlength=m.n_workers)[ws]
+                )
     return x
 
 
@@ -592,8 +714,25 @@ def quick_primal(m: Model) -> np.ndarray:
     return primal(m, frac, deadline=time.perf_counter() + 5.0, max_rounds=10)
 
 
+def _worker_gaps(m: Model, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best knapsack value per worker and profit per arc at ``min(pi, penalty)``: a
+    worker's knapsack value less what its units earn is its share of the Lagrangian gap
+    (>= 0), where the neighbourhood search looks first (:func:`_improve_mip`)."""
+    ks = Knapsacks.build(m.arc_w, m.load[m.arc_u], m.cap)
+    profit = np.minimum(pi, m.penalty)[m.arc_u] - m.cost
+    value, _ = ks.solve(profit)
+    return value, profit
+
+
 def _heuristic(
-    m: Model, comp_u, comp_w, n_comp, *, time_limit_s: float, lp_max_arcs: int = 1_000_000
+    m: Model,
+    comp_u,
+    comp_w,
+    n_comp,
+    *,
+    time_limit_s: float,
+    gap_target: float = 0.0,
+    lp_max_arcs: int = 1_000_000,
 ):
     """Primal solutions and a Lagrangian lower bound, per component.
 
@@ -603,7 +742,7 @@ def _heuristic(
     LP bound; every few steps the recent knapsack solutions, averaged, are rounded and
     improved into a new primal solution (a Lagrangian heuristic), kept per component
     when better. The time left goes to large-neighbourhood MIPs on components with a
-    gap.
+    gap. Every phase stops once the total gap is at most ``gap_target``.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
@@ -645,7 +784,7 @@ def _heuristic(
         t_primal[1] = time.perf_counter()
         return obj_c
 
-    bound_c, _ = lagrangian_knapsack_bound(
+    bound_c, best_pi = lagrangian_knapsack_bound(
         m,
         comp_u,
         comp_w,
@@ -653,6 +792,7 @@ def _heuristic(
         obj_c,
         pi0=pi0,
         deadline=t0 + 0.85 * time_limit_s,
+        gap_target=gap_target,
         on_iterate=lagrangian_primal,
     )
     info = {
@@ -663,8 +803,19 @@ def _heuristic(
         "objective_before_lns": float(obj_c.sum()),
     }
     gap = obj_c - bound_c > 1e-6 * np.maximum(1.0, np.abs(obj_c))
-    if gap.any() and time.perf_counter() < deadline - 0.2:
-        xn = _improve_mip(m, x, comp_u, np.flatnonzero(gap), deadline=deadline)
+    total = float(obj_c.sum())
+    target = total - float(bound_c.sum()) > gap_target * max(1.0, abs(total))
+    if gap.any() and target and time.perf_counter() < deadline - 0.2:
+        xn = _improve_mip(
+            m,
+            x,
+            comp_u,
+            np.flatnonzero(gap),
+            deadline=deadline,
+            stop_at=float(bound_c.sum()) + gap_target * max(1.0, abs(total)),
+            knapsacks=_worker_gaps(m, best_pi),
+            patience=None,
+        )
         on = np.bincount(comp_u, m.objective(xn), minlength=n_comp)
         take = (on < obj_c)[arc_c]
         x = np.where(take, xn, x)
@@ -677,13 +828,15 @@ def solve(
     method: str = "auto",
     time_limit_s: float = 30.0,
     mip_max_arcs: int = 60_000,
+    gap_target: float = 0.0,
 ) -> Solution:
     """Solve ``m``: heuristic for all components, then MIP where allowed and useful.
 
     ``method="heuristic"`` runs only the heuristic, ``"mip"`` only the MIP (the heuristic
     fills components the MIP could not solve within the time limit), ``"auto"`` the
     heuristic everywhere and then the MIP on components with a gap left, as long as the
-    time limit allows, keeping the better solution and the better bound.
+    time limit allows, keeping the better solution and the better bound. The heuristic
+    stops improving at a total gap of ``gap_target``; the MIP aims at the optimum.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
@@ -694,7 +847,9 @@ def solve(
     have_c = np.zeros(n_comp, dtype=bool)
     info: dict = {"components": len(np.unique(comp_u)), "mip_components": 0, "mip_optimal": 0}
     if method in ("auto", "heuristic"):
-        x, bound_c, h_info = _heuristic(m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s)
+        x, bound_c, h_info = _heuristic(
+            m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s, gap_target=gap_target
+        )
         info.update(h_info)
         have_c[:] = True
         info["heuristic_s"] = time.perf_counter() - t0
@@ -741,7 +896,9 @@ def solve(
             workers = np.flatnonzero(np.isin(comp_w, missing))
             sub, arcs = m.sub(units, workers)
             n2, cu2, cw2 = sub.components()
-            xs, b2, _ = _heuristic(sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s))
+            xs, b2, _ = _heuristic(
+                sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s), gap_target=gap_target
+            )
             x[arcs] = xs
             # map sub-component bounds back (each sub-component lies in one component)
             owner = np.full(n2, -1)

@@ -623,3 +623,36 @@ def test_bound_beats_lp_on_tight_instance():
     res = assign_workers(units, workers, method="heuristic", time_limit_s=10)
     model_lp = res.stats["lp_bound"]
     assert res.bound > model_lp
+
+
+def test_knapsack_reuse_of_unchanged_workers_matches_fresh_solve():
+    """Workers none of whose items changed keep their earlier knapsack; the answer is
+    the same as solving every worker afresh."""
+    from gridkit._assign_bound import Knapsacks
+
+    rng = np.random.default_rng(11)
+    nw, na = 40, 600
+    arc_w = np.sort(rng.integers(0, nw, na))
+    load = rng.integers(1, 300, na).astype(float)
+    ks = Knapsacks.build(arc_w, load, rng.uniform(200, 1500, nw))
+    profit = rng.normal(0, 100, na)
+    value, chosen = ks.solve(profit)
+    for _ in range(5):
+        new = profit.copy()
+        touched = rng.random(na) < 0.05
+        new[touched] += rng.normal(0, 50, touched.sum())
+        v_reuse, c_reuse = ks.solve(new, previous=(profit, value, chosen))
+        v_fresh, _ = ks.solve(new)
+        np.testing.assert_allclose(v_reuse, v_fresh)
+        np.testing.assert_allclose(np.bincount(arc_w[c_reuse], new[c_reuse], minlength=nw), v_fresh)
+        profit, value, chosen = new, v_reuse, c_reuse
+
+
+def test_gap_target_stops_the_heuristic_early():
+    """A loose gap target ends the heuristic well before the time limit; the bound
+    stays a bound and the gap is reported as found."""
+    units, workers = _medium_instance(n_u=300, n_w=75)
+    res = assign_workers(units, workers, method="heuristic", time_limit_s=20, gap_target=0.5)
+    check_invariants(res, units, workers)
+    assert res.gap <= 0.5
+    assert res.stats["solve_s"] < 10
