@@ -43,6 +43,7 @@ class Case:
     check: Callable[[Any, Any], dict[str, Any] | None] | None = None
     repeat: int = 3
     extra: Callable[[Any, Any], dict[str, Any]] | None = None  # quality figures
+    trace_peer: bool = True  # False: no traced run of a slow peer (no peak MB for it)
 
 
 def _measure(
@@ -79,7 +80,9 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         "ours_peak_mb": None if ours_mem is None else round(ours_mem / 2**20, 1),
     }
     if case.peer is not None:
-        peer_result, peer_t, peer_mem = _measure(case.peer, data, repeat, trace=not quick)
+        peer_result, peer_t, peer_mem = _measure(
+            case.peer, data, repeat, trace=case.trace_peer and not quick
+        )
         rec.update(
             peer=case.peer_name,
             peer_s=statistics.median(peer_t),

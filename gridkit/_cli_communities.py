@@ -23,6 +23,14 @@ def split_communities_cmd(
     barriers: Annotated[
         Path | None, typer.Option("--barriers", help="Lines (roads, rivers) to follow.")
     ] = None,
+    min_households: Annotated[
+        int | None,
+        typer.Option("--min-households", min=0, help="Household floor per unit (best effort)."),
+    ] = None,
+    n_units: Annotated[
+        int | None,
+        typer.Option("--n-units", min=1, help="Units wanted per community (the cap wins)."),
+    ] = None,
     method: Annotated[str, typer.Option("--method", help="balanced, square or h3.")] = "balanced",
     crs: CrsOption = None,
 ) -> None:
@@ -55,6 +63,8 @@ def split_communities_cmd(
         max_households=max_households,
         households_col=households_col,
         barriers=bar,
+        min_households=min_households,
+        n_units=n_units,
         method=method,
     )  # type: ignore[arg-type]
     r = units.attrs["report"]
@@ -62,6 +72,7 @@ def split_communities_cmd(
         f"{r.n_units:,} units (lower bound {r.min_units:,}); households max "
         f"{r.max_households:.0f}, mean {r.mean_households:.1f}, CV {r.cv_households:.2f}; "
         f"Polsby-Popper {r.mean_polsby_popper:.2f}; on barriers {r.barrier_share:.0%}"
+        + (f"; {len(r.under_floor_units):,} below the floor" if min_households else "")
     )
     write_output({"units": units}, output)
 

@@ -7,7 +7,10 @@ is a label per atom such that
 - every label's atoms form one connected subgraph (contiguity),
 - every label's total weight is at most ``cap`` unless it is a single atom heavier
   than ``cap`` (which is then a part of its own),
-- the number of parts stays close to ``ceil(total / cap)``,
+- the number of parts stays close to ``ceil(total / cap)`` (or is the requested
+  ``n_parts`` when the cap and the floor allow it),
+- every part holds at least ``floor`` where the component allows it (parts that
+  cannot reach it are left for the caller to report),
 - parts are balanced and the cut (cost-weighted length) is small.
 
 Pipeline per connected component: an initial partition (METIS via ``pymetis`` when
@@ -15,7 +18,9 @@ installed, else growth from seeds), a repair pass (contiguity, then the cap by
 moving boundary atoms, then splitting any part still above the cap with a greedy
 tree partition that is optimal on its spanning tree), merging of adjacent parts that
 fit together, and a refinement pass (balance and compactness moves that keep every
-invariant). Everything is deterministic.
+invariant: single boundary moves, then short chains of moves across neighbouring
+parts that lower the heaviest load or lift a load below the floor, then a
+cut-shortening pass that keeps the balance found). Everything is deterministic.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ __all__ = ["AtomGraph", "partition"]
 
 BALANCE_TOL = 0.1
 SMALL_N = 300  # components up to this many atoms try several METIS seeds
+FULL_REFINE = 2  # candidates that get the full refinement
+EXTRA_SEEDS = 5  # more METIS seeds for components up to SMALL_N atoms
 """The cut-shortening pass keeps every load within this share of the mean (or within
 the loads found before it, when those are wider), and never above the cap."""
 
@@ -72,10 +79,18 @@ def partition(
     *,
     cap: int,
     seeds: np.ndarray | None = None,
+    floor: int | None = None,
+    n_parts: int | None = None,
     use_metis: bool = True,
     random_seed: int = 0,
 ) -> np.ndarray:
-    """Label atoms ``0..k-1`` (see module docstring). Labels are compact and ordered."""
+    """Label atoms ``0..k-1`` (see module docstring). Labels are compact and ordered.
+
+    ``floor``: households every part should reach (best effort, the cap wins).
+    ``n_parts``: parts wanted for the whole graph (over-cap atoms included), shared
+    among connected components by weight; never fewer than the cap needs nor more
+    than the floor allows.
+    """
     n = graph.n
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
@@ -93,13 +108,22 @@ def partition(
     if len(rest):
         sub = graph.length[rest][:, rest]
         ncomp, comp = connected_components(sub, directed=False)
+        cw = np.bincount(comp, weights=w[rest], minlength=ncomp)
+        want = _share(n_parts - nxt, cw, cap) if n_parts is not None else None
         for c in range(ncomp):
             nodes = rest[comp == c]
-            if w[nodes].sum() == 0:
+            if cw[c] == 0:
                 continue  # attached to a neighbouring part below
             sd = None if seeds is None else np.intersect1d(seeds, nodes)
             lab = _partition_component(
-                graph, nodes, cap=cap, seeds=sd, use_metis=use_metis, random_seed=random_seed
+                graph,
+                nodes,
+                cap=cap,
+                seeds=sd,
+                use_metis=use_metis,
+                random_seed=random_seed,
+                floor=floor,
+                k_target=None if want is None else int(want[c]),
             )
             labels[nodes] = lab + nxt
             nxt += lab.max() + 1
@@ -138,6 +162,24 @@ def _attach_unlabelled(graph: AtomGraph, labels: np.ndarray) -> None:
         labels[left] = labels[have[d.argmin(axis=1)]]
 
 
+def _share(k: int, weights: np.ndarray, cap: int) -> np.ndarray:
+    """``k`` parts shared among components by weight (largest remainder), each at
+    least what the cap needs; empty components get none."""
+    weights = np.asarray(weights, dtype=float)
+    kmin = np.where(weights > 0, np.maximum(1, np.ceil(weights / cap)), 0).astype(np.int64)
+    total = weights.sum()
+    if total <= 0 or k <= kmin.sum():
+        return kmin
+    quota = k * weights / total
+    out = np.maximum(kmin, np.floor(quota).astype(np.int64))
+    left = k - int(out.sum())
+    if left > 0:
+        order = np.lexsort((np.arange(len(quota)), -(quota - np.floor(quota))))
+        order = order[weights[order] > 0]
+        out[order[:left]] += 1
+    return out
+
+
 def _relabel(labels: np.ndarray) -> np.ndarray:
     _, inv = np.unique(labels, return_inverse=True)
     return inv.astype(np.int64)
@@ -151,25 +193,36 @@ def _nbrs(m: sparse.csr_matrix, a: int) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- component
 
 
-def _partition_component(graph, nodes, *, cap, seeds, use_metis, random_seed) -> np.ndarray:
+def _partition_component(
+    graph, nodes, *, cap, seeds, use_metis, random_seed, floor=None, k_target=None
+) -> np.ndarray:
     """Partition one connected, non-empty component; labels 0..k-1 over ``nodes``."""
     w = graph.weights[nodes]
     total = int(w.sum())
     kmin = max(1, -(-total // cap))
     if seeds is not None and len(seeds):
         kmin = max(kmin, len(seeds))
-    if kmin == 1:
+    k = None
+    if k_target is not None:
+        k = max(kmin, min(int(k_target), int((w > 0).sum())))
+        if floor:  # the floor wins over the target, the cap over both
+            k = max(kmin, min(k, total // floor))
+    if (k or kmin) == 1:
         return np.zeros(len(nodes), dtype=np.int64)
     sub = _Sub(graph, nodes)
     best = None
-    # METIS balances to within a few percent: when total / kmin sits close to the cap,
-    # aiming at slightly more parts often ends with fewer after repair and merging
-    tries = sorted(
-        {
-            min(len(nodes), max(kmin, -(-total // int(cap * f)) if cap * f >= 1 else kmin))
-            for f in (1.0, 0.97, 0.93, 0.88)
-        }
-    )
+    if k is not None:
+        tries = [k]
+    else:
+        # METIS balances to within a few percent: when total / kmin sits close to the
+        # cap, aiming at slightly more parts often ends with fewer after repair/merging
+        tries = sorted(
+            {
+                min(len(nodes), max(kmin, -(-total // int(cap * f)) if cap * f >= 1 else kmin))
+                for f in (1.0, 0.97, 0.93, 0.88)
+            }
+        )
+    merge = (seeds is None or not len(seeds)) and k is None
     rough = []
     for k in tries:
         if seeds is not None and len(seeds):
@@ -178,23 +231,30 @@ def _partition_component(graph, nodes, *, cap, seeds, use_metis, random_seed) ->
             init = sub.metis(k, cap=cap, random_seed=random_seed)
         else:
             init = sub.grow(sub.spread_seeds(k), k)
-        lab = sub.repair(init, cap, merge=seeds is None or not len(seeds), refine=False)
+        lab = sub.repair(init, cap, merge=merge, refine=False)
         rough.append(lab)
-        if lab.max() + 1 == kmin:
+        if lab.max() + 1 == (k or kmin):
             break  # cannot do better on the count; keep the first that reaches it
     fewest = min(int(lab.max()) + 1 for lab in rough)
     if use_metis and _HAVE_METIS and seeds is None and len(nodes) <= SMALL_N:
         # small graphs are cheap: a few more METIS seeds at the best count
-        for rs in range(1, 6):
+        for rs in range(1, 1 + EXTRA_SEEDS):
             init = sub.metis(fewest, cap=cap, random_seed=random_seed + rs)
-            rough.append(sub.repair(init, cap, refine=False))
+            rough.append(sub.repair(init, cap, merge=merge, refine=False))
     # refinement keeps the count: refine only the candidates with the fewest parts
     fewest = min(int(lab.max()) + 1 for lab in rough)
-    for lab in rough:
+    # cheap single moves rank the candidates; the full refinement (chains, floor, cut)
+    # runs on the best few only
+    ranked = []
+    for i, lab in enumerate(rough):
         if lab.max() + 1 > fewest:
             continue
-        lab = sub.refine(lab, cap)
-        score = sub.score(lab, cap)
+        lab = sub._refine(lab, cap)
+        ranked.append((sub.score(lab, cap, floor=floor, k=k or kmin), i, lab))
+    ranked.sort(key=lambda t: (t[0], t[1]))
+    for _, _, lab in ranked[:FULL_REFINE]:
+        lab = sub.refine(lab, cap, floor=floor)
+        score = sub.score(lab, cap, floor=floor, k=k or kmin)
         if best is None or score < best[0]:
             best = (score, lab)
     return _relabel(best[1])
@@ -308,10 +368,16 @@ class _Sub:
         lab = _relabel(lab)
         return self.refine(lab, cap) if refine else lab
 
-    def refine(self, lab: np.ndarray, cap: int) -> np.ndarray:
-        """Balance moves, then a shorter cut at that balance; the count is unchanged."""
+    def refine(self, lab: np.ndarray, cap: int, *, floor: int | None = None) -> np.ndarray:
+        """Balance moves and chains (and the floor), then a shorter cut at that balance.
+
+        The count is unchanged unless a part below ``floor`` can only reach it by
+        merging with a neighbour (within the cap)."""
         lab = self._refine(lab, cap)
-        lab = self._shorten(lab, cap)
+        lab = self._chains(lab, cap, floor)
+        if floor:
+            lab = self._merge_low(lab, cap, floor)
+        lab = self._shorten(lab, cap, floor)
         return _relabel(lab)
 
     def _contiguity(self, lab: np.ndarray) -> np.ndarray:
@@ -554,7 +620,202 @@ class _Sub:
                 break
         return np.asarray(labl, dtype=np.int64)
 
-    def _shorten(self, lab: np.ndarray, cap: int, passes: int = 8) -> np.ndarray:
+    # ---- chains of moves across neighbouring parts
+    def _chains(
+        self,
+        lab: np.ndarray,
+        cap: int,
+        floor: int | None,
+        *,
+        depth: int = 3,
+        width: int = 3,
+    ) -> np.ndarray:
+        """Short chains of boundary moves ``A -> B -> C ...`` through neighbouring parts.
+
+        A single move stalls when the heaviest part only touches parts nearly as heavy
+        (or a part below the floor only touches parts at the floor): the chain passes
+        the load on. A chain is kept only when it lifts the total shortfall below the
+        floor, or keeps it and lowers every load it touches below the heaviest one's
+        with a smaller sum of squares, so the passes end. Contiguity and the cap hold
+        after every single move.
+        """
+        labl = lab.tolist()
+        k = max(labl) + 1
+        st = _State(self, labl, k)
+        fl = int(floor or 0)
+        budget = 20 * self.n + 50  # successful chains; each one strictly improves
+        while budget > 0:
+            budget -= 1
+            done = False
+            if fl:
+                for p in sorted((q for q in range(k) if st.load[q] < fl), key=st.load.__getitem__):
+                    if self._pull(st, p, cap, fl, depth, width):
+                        done = True
+                        break
+            if not done:
+                order = sorted(range(k), key=lambda q: (-st.load[q], q))
+                top = st.load[order[0]]
+                for s in order:
+                    if st.load[s] < top:
+                        break
+                    if self._push(st, s, cap, fl, depth, width):
+                        done = True
+                        break
+            if not done:
+                break
+        return np.asarray(st.labl, dtype=np.int64)
+
+    def _candidates(self, st, src: int, dst_ok, key):
+        """Boundary moves out of part ``src``: ``(key, atom, to)`` sorted, best first."""
+        out = []
+        conn, wl, perim = st.conn, self.wl, self.perim
+        for a in st.members[src]:
+            d = conn[a]
+            if len(d) <= (src in d):
+                continue
+            wa = wl[a]
+            if wa == 0:
+                continue
+            inner = d.get(src, 0.0)
+            for q, c in d.items():
+                if q == src or not dst_ok(q, wa):
+                    continue
+                gain = inner - c  # cut-cost change of the move
+                if gain > 0.5 * perim[a]:
+                    continue  # would grow a tentacle
+                out.append((key(src, q, wa, gain), a, q))
+        out.sort()
+        return out
+
+    def _push(self, st, s: int, cap: int, fl: int, depth: int, width: int) -> bool:
+        """Lower the heaviest load ``load[s]`` by a chain of moves out of ``s``."""
+        top = st.load[s]
+        before = {}
+
+        def touched_ok() -> bool:
+            new = {p: st.load[p] for p in before}
+            if max(new.values()) >= top:
+                return False
+            d0 = sum(max(0, fl - v) for v in before.values())
+            d1 = sum(max(0, fl - v) for v in new.values())
+            if d1 > d0:
+                return False
+            return sum(v * v for v in new.values()) < sum(v * v for v in before.values())
+
+        def dfs(a_part: int, level: int, visited: set[int]) -> bool:
+            la = st.load[a_part]
+
+            def ok(q, wa):
+                return q not in visited and st.load[q] + wa <= cap
+
+            def key(src, q, wa, gain):
+                return (max(la - wa, st.load[q] + wa), gain, q)
+
+            tried = 0
+            for _, a, q in self._candidates(st, a_part, ok, key):
+                if tried >= width:
+                    break
+                if st.count[a_part] <= 1 or not self._connected_without(st.labl, a):
+                    continue
+                tried += 1
+                fresh = q not in before
+                before.setdefault(q, st.load[q])
+                st.move(a, q)
+                if st.load[q] < top and touched_ok():
+                    return True
+                if level < depth and st.load[q] >= top and dfs(q, level + 1, visited | {q}):
+                    return True
+                st.move(a, a_part)
+                if fresh:
+                    del before[q]
+            return False
+
+        before[s] = top
+        return dfs(s, 1, {s})
+
+    def _pull(self, st, p: int, cap: int, fl: int, depth: int, width: int) -> bool:
+        """Lift part ``p`` towards the floor by a chain of moves into it."""
+        before = {p: st.load[p]}
+
+        def deficit(loads) -> int:
+            return sum(max(0, fl - v) for v in loads)
+
+        def dfs(dst: int, level: int, visited: set[int]) -> bool:
+            ld = st.load[dst]
+            if ld >= cap:
+                return False
+            # atoms of neighbouring parts touching dst
+            cands = []
+            seen = set()
+            for a in st.members[dst]:
+                for b in self.adj[a]:
+                    q = st.labl[b]
+                    if q == dst or q in visited or b in seen:
+                        continue
+                    seen.add(b)
+                    wb = self.wl[b]
+                    if wb == 0 or ld + wb > cap or st.count[q] <= 1:
+                        continue
+                    d = st.conn[b]
+                    gain = d.get(q, 0.0) - d.get(dst, 0.0)
+                    if gain > 0.5 * self.perim[b]:
+                        continue
+                    rest = st.load[q] - wb
+                    cands.append(((rest < fl, -min(wb, fl - ld), gain, b), b, q))
+            cands.sort()
+            tried = 0
+            for _, b, q in cands:
+                if tried >= width:
+                    break
+                if not self._connected_without(st.labl, b):
+                    continue
+                tried += 1
+                fresh = q not in before
+                before.setdefault(q, st.load[q])
+                st.move(b, dst)
+                new = [st.load[x] for x in before]
+                if deficit(new) < deficit(before.values()):
+                    return True
+                if level < depth and st.load[q] < fl and dfs(q, level + 1, visited | {q}):
+                    return True
+                st.move(b, q)
+                if fresh:
+                    del before[q]
+            return False
+
+        return dfs(p, 1, {p})
+
+    def _merge_low(self, lab: np.ndarray, cap: int, floor: int) -> np.ndarray:
+        """Merge a part still below the floor into its lightest neighbour when the two
+        fit under the cap (one unit fewer), then rebalance."""
+        changed = False
+        while True:
+            load = np.bincount(lab, weights=self.w).astype(np.int64)
+            low = [int(p) for p in np.argsort(load, kind="stable") if load[p] < floor]
+            if not low:
+                break
+            L = self.L.tocoo()
+            pa, pb = lab[L.row], lab[L.col]
+            merged = False
+            for p in low:
+                nb = np.unique(pb[(pa == p) & (pb != p)])
+                nb = nb[load[nb] + load[p] <= cap]
+                if len(nb):
+                    q = int(nb[np.lexsort((nb, load[nb]))[0]])
+                    lab[lab == p] = q
+                    lab = _relabel(lab)
+                    merged = changed = True
+                    break
+            if not merged:
+                break
+        if changed:
+            lab = self._refine(lab, cap)
+            lab = self._chains(lab, cap, floor)
+        return lab
+
+    def _shorten(
+        self, lab: np.ndarray, cap: int, floor: int | None = None, passes: int = 8
+    ) -> np.ndarray:
         """FM-style pass on the cut: move boundary atoms (or swap two adjacent atoms
         across a boundary) when it lowers the cut cost, keeping contiguity, the cap and
         the balance (every load stays between the lowest and highest load found)."""
@@ -562,6 +823,8 @@ class _Sub:
         count = np.bincount(lab).astype(np.int64).tolist()
         mean = sum(load) / len(load)
         lo = min(min(load), int(np.ceil(mean * (1 - BALANCE_TOL))))
+        if floor:  # never push a part below the floor it holds
+            lo = max(lo, min(floor, min(load)))
         hi = min(max(max(load), int(mean * (1 + BALANCE_TOL))), cap)
         labl = lab.tolist()
         conn = self._conn(labl)
@@ -636,14 +899,46 @@ class _Sub:
                 break
         return np.asarray(labl, dtype=np.int64)
 
-    def score(self, lab: np.ndarray, cap: int) -> tuple:
+    def score(self, lab: np.ndarray, cap: int, *, floor: int | None = None, k: int = 0) -> tuple:
         load = np.bincount(lab, weights=self.w)
         L = self.C.tocoo()
         cut = L.data[lab[L.row] != lab[L.col]].sum() / 2
+        deficit = float(np.maximum(0, (floor or 0) - load).sum())
         return (
-            int(lab.max() + 1),
+            abs(int(lab.max() + 1) - k),
             int((load > cap).sum()),
+            deficit,
+            int(lab.max() + 1),
             float(load.max()),
             float(load.std()),
             float(cut),
         )
+
+
+class _State:
+    """Labels, loads, counts, members and per-atom label connections, kept in step."""
+
+    def __init__(self, sub: _Sub, labl: list[int], k: int) -> None:
+        self.sub = sub
+        self.labl = labl
+        self.load = [0] * k
+        self.count = [0] * k
+        self.members: list[set[int]] = [set() for _ in range(k)]
+        for a, p in enumerate(labl):
+            self.load[p] += sub.wl[a]
+            self.count[p] += 1
+            self.members[p].add(a)
+        self.conn = sub._conn(labl)
+
+    def move(self, a: int, q: int) -> None:
+        p = self.labl[a]
+        if p == q:
+            return
+        self.sub._move(self.labl, self.conn, a, q)
+        wa = self.sub.wl[a]
+        self.load[p] -= wa
+        self.load[q] += wa
+        self.count[p] -= 1
+        self.count[q] += 1
+        self.members[p].discard(a)
+        self.members[q].add(a)

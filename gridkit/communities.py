@@ -42,7 +42,7 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,7 +56,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
 from gridkit._community_atoms import GRID_M, build_atoms, group_union, snap
-from gridkit._partition import AtomGraph, partition
+from gridkit._partition import AtomGraph, _share, partition
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
 
 __all__ = [
@@ -94,6 +94,13 @@ class CommunitySplitReport:
         Share of the length of boundaries between units that lies on barriers.
     over_cap_units, oversized_buildings
         Unit ids above the cap (each a single over-cap cluster) and their buildings.
+    under_floor_units
+        Unit ids below ``min_households`` and why: ``"small part"`` (the community
+        part holds fewer households than the floor), ``"locked"`` (a locked unit,
+        kept as given) or ``"cap"`` (the cap and contiguity left no way to reach it).
+    target_missed
+        ``community_id -> (asked, made)`` where ``n_units`` could not be met (the cap
+        needs more units, or the floor or the buildings allow fewer).
     outside_buildings, straddling_buildings
         Building ids outside every community (in no unit), and building ids whose
         footprint crosses their community's boundary (assigned by representative
@@ -116,6 +123,8 @@ class CommunitySplitReport:
     barrier_share: float = float("nan")
     over_cap_units: list[str] = field(default_factory=list)
     oversized_buildings: list[str] = field(default_factory=list)
+    under_floor_units: dict[str, str] = field(default_factory=dict)
+    target_missed: dict[str, tuple[int, int]] = field(default_factory=dict)
     outside_buildings: list[str] = field(default_factory=list)
     straddling_buildings: list[str] = field(default_factory=list)
     estimated_households: list[str] = field(default_factory=list)
@@ -289,6 +298,7 @@ def split_communities(
     cell_area_m2: float = DEFAULT_CELL_AREA_M2,
     estimate: Callable[[gpd.GeoDataFrame], pd.Series] | None = None,
     version: int = 1,
+    n_units: int | Mapping[str, int] | None = None,
 ) -> gpd.GeoDataFrame:
     """Split communities into grid units balanced by households.
 
@@ -309,8 +319,14 @@ def split_communities(
     barriers
         Lines (roads, rivers, walls). Unit boundaries prefer to run along them.
     min_households
-        Units below this are reported by :func:`community_problems`; the partition
-        already merges adjacent units whose total fits under the cap.
+        Household floor per unit (``method="balanced"``). The partition lifts units
+        below it by moving buildings from neighbouring units (keeping contiguity and
+        the cap) and, failing that, merges a unit into a neighbour when both fit under
+        the cap. The cap always wins: where the floor cannot hold (a community part
+        smaller than the floor, a locked unit, or no room under the cap) the units
+        are listed in ``report.under_floor_units`` with a
+        :class:`~gridkit.errors.GridkitWarning`. With a floor and no ``n_units`` the
+        count stays the minimum the cap allows.
     locked
         Existing ``units`` kept exactly (geometry and id); the rest of each community
         is partitioned around them. Buildings inside a locked unit count there.
@@ -330,6 +346,15 @@ def split_communities(
         ``buildings -> Series`` of households, for rows without a value.
     version
         Written to the ``version`` column.
+    n_units
+        Units wanted per community (locked units included): one number for every
+        community or ``{community_id: n}`` (communities not listed get the minimum).
+        Use it to match a planned number of grid workers, or to compare with a tool
+        that chooses its own count. Shared among a community's parts by households.
+        The cap wins (never fewer than ``ceil(households / max_households)`` per
+        part), then the floor (never more than ``households // min_households``);
+        a count that cannot be met is reported in ``report.target_missed`` with a
+        warning. Default: the fewest units the cap allows.
 
     Returns
     -------
@@ -359,11 +384,30 @@ def split_communities(
             ) from None
     if not isinstance(max_households, int | np.integer) or max_households < 1:
         raise GridkitError(f"max_households must be a positive integer, got {max_households!r}.")
+    if min_households is not None:
+        if not isinstance(min_households, int | np.integer) or min_households < 0:
+            raise GridkitError(
+                f"min_households must be a non-negative integer, got {min_households!r}."
+            )
+        if min_households > max_households:
+            raise GridkitError(
+                f"min_households ({min_households}) is above max_households ({max_households}).",
+                hint="The cap always wins: lower the floor or raise the cap.",
+            )
+        min_households = int(min_households) or None
+    if method != "balanced" and (min_households or n_units is not None):
+        warnings.warn(
+            f"method={method!r} draws regular cells: min_households and n_units are ignored.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+        min_households, n_units = None, None
     communities = _require(communities, "communities", ["community_id"])
     buildings = _require(buildings, "buildings", ["building_id"])
     communities = _clean_geoms(communities, "communities", "community_id", polygonal_only=True)
     buildings = _clean_geoms(buildings, "buildings", "building_id", polygonal_only=False)
     report = CommunitySplitReport(method=method)
+    targets = _targets(n_units, communities)
 
     hh = _households(buildings, households_col, estimate, report)
     comm = communities.to_crs(WGS84)
@@ -424,6 +468,8 @@ def split_communities(
                 hh[members],
                 bm["building_id"].to_numpy()[members],
                 cap=int(max_households),
+                floor=min_households,
+                target=targets.get(str(row["community_id"])),
                 barriers=bar_m,
                 seeds=seed_m,
                 locked=lock_m,
@@ -464,8 +510,58 @@ def split_communities(
         b_unit.to_numpy(), index=bld["building_id"].to_numpy(), name="unit_id"
     )
     _finish_report(units, report, stats, max_households)
+    _warn_targets(report, min_households)
     units.attrs["report"] = report
     return units
+
+
+def _targets(n_units, communities: gpd.GeoDataFrame) -> dict[str, int]:
+    """``community_id -> units wanted`` from the ``n_units`` option."""
+    if n_units is None:
+        return {}
+    ids = communities["community_id"].astype(str)
+    if isinstance(n_units, Mapping):
+        out = {str(k): v for k, v in n_units.items()}
+        unknown = sorted(set(out) - set(ids))
+        if unknown:
+            raise GridkitError(
+                f"n_units names unknown communities {format_rows(unknown)}.",
+                hint="Keys are community_id values of the communities layer.",
+            )
+    else:
+        out = dict.fromkeys(ids, n_units)
+    bad = [k for k, v in out.items() if not isinstance(v, int | np.integer) or v < 1]
+    if bad:
+        raise GridkitError(
+            f"n_units must be positive integers; not so for {format_rows(bad)}.",
+        )
+    return {k: int(v) for k, v in out.items()}
+
+
+def _warn_targets(report: CommunitySplitReport, floor: int | None) -> None:
+    if report.target_missed:
+        got = [f"{c} ({a} asked, {m} made)" for c, (a, m) in report.target_missed.items()]
+        warnings.warn(
+            f"n_units could not be met (the cap needs more units, or the floor or the "
+            f"buildings allow fewer): {format_rows(got)}.",
+            GridkitWarning,
+            stacklevel=3,
+        )
+    if report.under_floor_units:
+        why = {
+            "small part": "their community part holds fewer households than the floor",
+            "locked": "locked units are kept as given",
+            "cap": "the cap and contiguity leave no way to reach it",
+        }
+        for reason, text in why.items():
+            ids = [u for u, r in report.under_floor_units.items() if r == reason]
+            if ids:
+                warnings.warn(
+                    f"{len(ids)} unit(s) below min_households={floor} ({text}): "
+                    f"{format_rows(ids)}.",
+                    GridkitWarning,
+                    stacklevel=3,
+                )
 
 
 @dataclass
@@ -587,6 +683,8 @@ def _split_one(
     bids,
     *,
     cap,
+    floor=None,
+    target=None,
     barriers,
     seeds,
     locked,
@@ -647,6 +745,13 @@ def _split_one(
             d = shapely.distance(shapely.point_on_surface(bgeo[lost])[:, None], parts[None, :])
             part_of[lost] = d.argmin(axis=1)
 
+    part_hh = np.array([hh[part_of == p].sum() for p in range(len(parts))], dtype=float)
+    part_k = None
+    if target is not None:  # units wanted per part: empty parts take one each
+        n_locked = sum(k[0] == "locked" for k in units_key)
+        empty = int((part_hh == 0).sum())
+        part_k = _share(max(target - n_locked - empty, 0), part_hh, cap)
+    small = []  # units of parts below the floor
     for p, part in enumerate(parts):
         members = np.flatnonzero(part_of == p)
         if method != "balanced":
@@ -668,6 +773,8 @@ def _split_one(
             stats.min_units += max(1, -(-int(hh[members].sum()) // cap))
             continue
         if len(members) == 0:
+            if floor:
+                small.append(len(units_geo))
             units_geo.append(part)
             units_key.append(("new", None))
             hh_u.append(0)
@@ -685,7 +792,13 @@ def _split_one(
             if len(sp):
                 ai, _ = STRtree(atoms.geoms).query(sp, predicate="intersects")[::-1]
                 seed_atoms = np.unique(ai)
-        lab = partition(graph, cap=cap, seeds=seed_atoms)
+        lab = partition(
+            graph,
+            cap=cap,
+            seeds=seed_atoms,
+            floor=floor,
+            n_parts=None if part_k is None else int(part_k[p]) or 1,
+        )
         ugeo = group_union(atoms.geoms, lab)
         if (shapely.get_type_id(ugeo) != 3).any():  # guard: never seen on a coverage
             lab = _single_polygons(atoms.geoms, lab, graph)
@@ -718,6 +831,8 @@ def _split_one(
         order_b = np.argsort(b_lab, kind="stable")
         split_at = np.searchsorted(b_lab[order_b], np.arange(1, nu))
         for u, mm in enumerate(np.split(members[order_b], split_at)):
+            if floor and part_hh[p] < floor:
+                small.append(len(units_geo))
             units_geo.append(ugeo[u])
             units_key.append(("new", None))
             hh_u.append(int(np.rint(u_hh[u])))
@@ -745,6 +860,13 @@ def _split_one(
         ids[u] = f"{cid}-{seq:03d}"
     for u, mm in enumerate(member_u):
         bunit[mm] = ids[u]
+    if floor:
+        for u in np.flatnonzero(np.array(hh_u, dtype=np.int64) < floor):
+            report.under_floor_units[ids[u]] = (
+                "locked" if units_key[u][0] == "locked" else "small part" if u in small else "cap"
+            )
+    if target is not None and len(geo) != target:
+        report.target_missed[cid] = (int(target), len(geo))
     area_m2 = shapely.area(geo)
     perim = shapely.length(geo)
     pp = np.where(perim > 0, 4 * np.pi * area_m2 / np.maximum(perim, 1e-12) ** 2, 0.0)

@@ -318,6 +318,97 @@ def test_locked_units_kept():
     assert not [p for p in rep.errors if p.code in ("gap", "overlap", "not_polygon")]
 
 
+def _floor_ok(units, floor):
+    """Every unit below the floor is reported, with a reason, and no other is."""
+    r = units.attrs["report"]
+    low = set(units.unit_id[units.households < floor])
+    assert low == set(r.under_floor_units)
+    assert set(r.under_floor_units.values()) <= {"small part", "locked", "cap"}
+
+
+def test_min_households_floor_lifts_small_units():
+    communities, buildings = make_city(21, per_comm=50, max_hh=30)
+    cap = 150
+    plain = quiet_split(communities, buildings, max_households=cap)
+    floor = int(plain.households.quantile(0.3))  # a floor the plain split misses often
+    units = quiet_split(communities, buildings, max_households=cap, min_households=floor)
+    check_invariants(units, communities, buildings, cap)
+    _floor_ok(units, floor)
+    assert len(units) == len(plain)  # the count stays the minimum the cap allows
+    assert units.households.min() >= plain.households.min()
+    shortfall = (floor - units.households).clip(lower=0).sum()
+    assert shortfall < (floor - plain.households).clip(lower=0).sum()
+
+
+def test_min_households_unreachable_is_reported():
+    communities, buildings = make_city(22, n_x=1, n_y=1, per_comm=20, max_hh=10)
+    total = int(buildings.households.sum())
+    with pytest.warns(GridkitWarning, match="below min_households"):
+        units = split_communities(
+            communities, buildings, max_households=total + 10, min_households=total + 5
+        )
+    assert len(units) == 1
+    assert units.attrs["report"].under_floor_units == {units.unit_id.iloc[0]: "small part"}
+
+
+def test_n_units_target_met_and_local():
+    communities, buildings = make_city(23, per_comm=50)
+    cap = 200
+    plain = quiet_split(communities, buildings, max_households=cap)
+    k00 = int((plain.parent_id == "C00").sum()) + 3
+    units = quiet_split(communities, buildings, max_households=cap, n_units={"C00": k00})
+    check_invariants(units, communities, buildings, cap)
+    assert int((units.parent_id == "C00").sum()) == k00
+    assert not units.attrs["report"].target_missed
+    # other communities are untouched (same ids, same geometry)
+    a = plain[plain.parent_id != "C00"].set_index("unit_id")
+    b = units[units.parent_id != "C00"].set_index("unit_id")
+    assert a.index.equals(b.index)
+    assert a.geometry.geom_equals_exact(b.geometry, 1e-9).all()
+    # more units under the same cap: lighter on average, still within the cap
+    assert units[units.parent_id == "C00"].households.mean() < (
+        plain[plain.parent_id == "C00"].households.mean()
+    )
+
+
+def test_n_units_cap_wins_and_is_reported():
+    communities, buildings = make_city(24, n_x=1, n_y=1, per_comm=50)
+    cap = 150
+    need = -(-int(buildings.households.sum()) // cap)
+    with pytest.warns(GridkitWarning, match="n_units could not be met"):
+        units = split_communities(communities, buildings, max_households=cap, n_units=1)
+    check_invariants(units, communities, buildings, cap)
+    asked, made = units.attrs["report"].target_missed["C00"]
+    assert asked == 1 and made == len(units) >= need
+
+
+def test_n_units_with_floor_at_equal_count():
+    """The comparison the benchmark makes: a count and a floor together."""
+    communities, buildings = make_city(25, n_x=1, n_y=1, per_comm=60, max_hh=30)
+    cap, floor = 200, 120
+    total = int(buildings.households.sum())
+    k = max(-(-total // cap), total // floor)
+    units = quiet_split(communities, buildings, max_households=cap, min_households=floor, n_units=k)
+    check_invariants(units, communities, buildings, cap)
+    _floor_ok(units, floor)
+    assert len(units) == k or "C00" in units.attrs["report"].target_missed
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"min_households": 300}, "above max_households"),
+        ({"min_households": -1}, "non-negative integer"),
+        ({"n_units": 0}, "positive integers"),
+        ({"n_units": {"NOPE": 3}}, "unknown communities"),
+    ],
+)
+def test_floor_and_target_bad_input(kw, match):
+    communities, buildings = make_city(26, n_x=1, n_y=1)
+    with pytest.raises(GridkitError, match=match):
+        split_communities(communities, buildings, max_households=200, **kw)
+
+
 def test_seeds_give_at_least_one_unit_each():
     communities, buildings = make_city(15, n_x=1, n_y=1)
     seeds = gpd.GeoSeries(
@@ -397,6 +488,28 @@ def test_property_invariants(params):
         assert r.n_units <= max(r.min_units * 1.35, r.min_units + 2)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cities(), st.floats(0.1, 0.9), st.integers(0, 3))
+def test_property_floor_and_target(params, floor_share, extra):
+    """With a floor and a unit count: the cap and tiling hold, every unit under the
+    floor is reported, the count is met or reported, and the answer is deterministic."""
+    seed, n_x, per, overlap, cap = params
+    communities, buildings = make_city(seed, n_x=n_x, n_y=1, per_comm=per, overlap_share=overlap)
+    floor = max(1, int(cap * floor_share))
+    plain = quiet_split(communities, buildings, max_households=cap)
+    want = (plain.groupby("parent_id").size() + extra).to_dict()
+    kw = {"max_households": cap, "min_households": floor, "n_units": want}
+    units = quiet_split(communities, buildings, **kw)
+    check_invariants(units, communities, buildings, cap)
+    _floor_ok(units, floor)
+    made = units.groupby("parent_id").size()
+    missed = units.attrs["report"].target_missed
+    for cid, k in want.items():
+        assert made[cid] == k or missed[cid] == (k, made[cid])
+    again = quiet_split(communities, buildings, **kw)
+    assert units.drop(columns="geometry").equals(again.drop(columns="geometry"))
+
+
 # --------------------------------------------------------------------------- real data
 
 
@@ -442,6 +555,13 @@ def test_helsinki_real_buildings(helsinki):
     assert r.n_units <= r.min_units * 1.25
     assert r.mean_polsby_popper > 0.3
     assert (units.geometry.geom_type == "Polygon").all()
+    # with a household floor every invariant still holds and every unit under it is
+    # reported with its reason
+    floored = quiet_split(comm, b, max_households=150, min_households=90, barriers=roads)
+    rep = community_problems(floored, communities=comm, buildings=b, max_households=150)
+    assert rep.ok, str(rep)
+    _floor_ok(floored, 90)
+    assert (floored.households < 90).sum() <= (units.households < 90).sum()
 
 
 def test_cli_command(tmp_path):
@@ -467,12 +587,14 @@ def test_cli_command(tmp_path):
             str(tmp_path / "b.geojson"),
             "--max-households",
             "120",
+            "--min-households",
+            "60",
             "-o",
             str(out),
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "units" in res.output
+    assert "units" in res.output and "below the floor" in res.output
     units = read_layer(out, "units")
     assert (units.households <= 120).all() or len(units) > 0
     assert units.households.sum() == buildings.households.sum()

@@ -164,8 +164,13 @@ def test_overlap_checked_within_water_and_community_families() -> None:
     from gridkit.validate import validate_units
 
     def unit(uid, kind, geom):
-        return {"unit_id": uid, "kind": kind, "parent_id": "P", "admin_code": "430202001001",
-                "geometry": geom}
+        return {
+            "unit_id": uid,
+            "kind": kind,
+            "parent_id": "P",
+            "admin_code": "430202001001",
+            "geometry": geom,
+        }
 
     grid = shapely.box(0, 0, 1000, 1000)
     corridor = shapely.box(400, -100, 500, 1100)
