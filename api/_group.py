@@ -5,6 +5,12 @@ future. The writer thread takes the first job and every job queued behind it, ru
 them together (the caller's ``process`` does the work for the whole batch and
 commits once), and only then answers each future: an answered request is on disk,
 and concurrent requests share one pass of the work and one commit.
+
+Requests announce themselves as they arrive (:meth:`GroupCommit.expecting`, entered
+before the body is read and parsed): while announced requests have not submitted
+their job yet, the writer waits for them (up to a short window) instead of starting
+a batch without them. Without the announcement, the last request of a burst tends to
+miss the batch and pay a whole pass of the work on its own.
 """
 
 from __future__ import annotations
@@ -12,12 +18,32 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 J = TypeVar("J")
 R = TypeVar("R")
+
+
+class _Ticket:
+    """One announced request; closed when it submits its job or ends without one."""
+
+    __slots__ = ("group", "open")
+
+    def __init__(self, group: GroupCommit) -> None:
+        self.group = group
+        self.open = True
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            self.group._arrived(-1)
+
+
+_TICKET: ContextVar[_Ticket | None] = ContextVar("gridkit_group_ticket", default=None)
 
 
 class GroupCommit(Generic[J, R]):
@@ -32,7 +58,8 @@ class GroupCommit(Generic[J, R]):
     max_batch
         Most jobs in one batch.
     window_s
-        Longest wait for more jobs once a batch has begun, used only under load.
+        Longest wait for more jobs once a batch has begun: for announced requests
+        (:meth:`expecting`), or under load for jobs still arriving.
     """
 
     def __init__(
@@ -53,6 +80,25 @@ class GroupCommit(Generic[J, R]):
         self._tick = 0.001
         self._patience = 0.004  # stop waiting after this long without an arrival
         self._start_lock = threading.Lock()
+        self._coming = 0  # announced requests that have not submitted their job
+        self._coming_lock = threading.Lock()
+
+    def _arrived(self, delta: int) -> None:
+        with self._coming_lock:
+            self._coming += delta
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Announce a request that will :meth:`submit` a job in this context (or not:
+        leaving the block without submitting withdraws the announcement)."""
+        ticket = _Ticket(self)
+        self._arrived(1)
+        token = _TICKET.set(ticket)
+        try:
+            yield
+        finally:
+            _TICKET.reset(token)
+            ticket.close()
 
     def submit(self, job: J) -> Future[R]:
         """Queue ``job``; the future is answered once its batch is done."""
@@ -63,6 +109,9 @@ class GroupCommit(Generic[J, R]):
                     self._started = True
         fut: Future[R] = Future()
         self._queue.put((job, fut))
+        ticket = _TICKET.get()
+        if ticket is not None and ticket.group is self:
+            ticket.close()  # after the put: the writer never sees neither
         return fut
 
     def close(self) -> None:
@@ -74,7 +123,8 @@ class GroupCommit(Generic[J, R]):
     def _gather(self, batch: list) -> bool:
         """Add the jobs queued behind the first; True when told to stop.
 
-        Under load (the last batch had company) wait a little while jobs keep
+        Wait a little (at most the window) while announced requests have yet to
+        submit, or, under load (the last batch had company), while jobs keep
         arriving: the requests being parsed at this moment join this batch instead of
         each starting a batch of its own. A lone request does not wait.
         """
@@ -83,7 +133,9 @@ class GroupCommit(Generic[J, R]):
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if self._last <= 1 or waited >= self._window or quiet >= self._patience:
+                if waited >= self._window:
+                    break
+                if self._coming <= 0 and (self._last <= 1 or quiet >= self._patience):
                     break
                 time.sleep(self._tick)
                 waited += self._tick

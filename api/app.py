@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.state.stats_cache = {}
     errors.install(app)
 
+    app.add_middleware(writes.ReportArrivals, owner=app)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["service"], summary="Liveness")

@@ -220,10 +220,7 @@ async def post_report(
             "reports, an admin_code or unit_id chosen by hand.",
         )
     _check_vocabulary(props)
-    app = request.app
-    writer = getattr(app.state, "report_writer", None)
-    if writer is None:  # the event loop is one thread: no race here
-        writer = app.state.report_writer = GroupCommit(partial(_intake_batch, app))
+    writer = report_writer(request.app)
     sub = _Submission(
         props, None if coords is None else (coords[0], coords[1]), crs, caller, idempotency_key
     )
@@ -233,6 +230,31 @@ async def post_report(
         return _json(body, 201, **{"Idempotent-Replay": "true"})
     rid = rows["report_id"].iloc[pos]
     return _json(body, 201, Location=f"/collections/reports/items/{rid}")
+
+
+def report_writer(app) -> GroupCommit:
+    """The app's group-commit writer of reports (made on first use)."""
+    writer = getattr(app.state, "report_writer", None)
+    if writer is None:  # the event loop is one thread: no race here
+        writer = app.state.report_writer = GroupCommit(partial(_intake_batch, app))
+    return writer
+
+
+class ReportArrivals:
+    """ASGI middleware: a ``POST /reports`` announces itself to the report writer as
+    soon as it arrives, before its body is read, so that a batch being gathered waits
+    for it (see :mod:`api._group`)."""
+
+    def __init__(self, app, owner) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/reports":
+            with report_writer(self.owner).expecting():
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _check_vocabulary(props: dict[str, Any]) -> None:

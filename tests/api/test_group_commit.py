@@ -16,7 +16,7 @@ from api import create_app
 from api._group import GroupCommit
 from api.auth import Principal
 from api.errors import ApiError
-from api.writes import _intake_batch, _Submission
+from api.writes import _intake_batch, _Submission, report_writer
 from gridkit.crs import wgs84_to_gcj02
 from gridkit.store import open_store
 from tests.api.test_writes import INSIDE, field_workspace, h, report
@@ -72,6 +72,43 @@ def test_group_commit_failing_batch_fails_every_job_in_it() -> None:
     for f in futures:
         with pytest.raises(OSError, match="disk full"):
             f.result(5)
+    group.close()
+
+
+def test_announced_request_joins_the_batch_being_gathered() -> None:
+    # a request announced (its body still being parsed) makes the writer wait for it
+    # instead of starting the batch without it and leaving it a batch of its own
+    batches: list[list[str]] = []
+    group = GroupCommit(lambda jobs: batches.append(list(jobs)) or list(jobs), window_s=2.0)
+    announced = threading.Event()
+    late: list = []
+
+    def client() -> None:
+        with group.expecting():
+            announced.set()
+            time.sleep(0.1)  # reading and parsing the body
+            late.append(group.submit("late"))
+
+    t = threading.Thread(target=client)
+    t.start()
+    announced.wait(5)
+    first = group.submit("first")
+    assert first.result(5) == "first"
+    t.join(5)
+    assert late[0].result(5) == "late"
+    assert batches == [["first", "late"]]
+    assert group._coming == 0
+    group.close()
+
+
+def test_announcement_withdrawn_without_a_job_stops_the_wait() -> None:
+    # a request refused before it submits (bad body, no key) must not hold the writer
+    # for the whole window; with a window of 30 s, a held writer would time out below
+    group = GroupCommit(lambda jobs: list(jobs), window_s=30.0)
+    with group.expecting():
+        pass
+    assert group._coming == 0
+    assert group.submit(1).result(5) == 1
     group.close()
 
 
@@ -169,3 +206,14 @@ def test_concurrent_posts_are_all_stored_once_with_their_events(tmp_path: Path) 
     events = store.read("report_events")
     reported = events[(events["to_status"] == "reported") & events["report_id"].isin(ids)]
     assert sorted(reported["report_id"]) == sorted(ids)
+
+
+def test_every_post_withdraws_its_announcement_whatever_its_answer(tmp_path: Path) -> None:
+    ws, keys = field_workspace(tmp_path / "ws.gpkg")
+    app = create_app(workspace=ws)
+    client = TestClient(app)
+    ok = client.post("/reports", json=report(), headers=h(keys["sup"]))
+    bad = client.post("/reports", json={"category": 5}, headers=h(keys["sup"]))
+    anon = client.post("/reports", json=report())
+    assert (ok.status_code, bad.status_code, anon.status_code) == (201, 400, 401)
+    assert report_writer(app)._coming == 0
