@@ -36,15 +36,19 @@ def _default(value: object) -> object:
 
 
 def _jsonable(df: pd.DataFrame) -> list[dict]:
-    out = df.copy()
-    for col in out.columns:
-        s = out[col]
+    """Rows of ``df`` as JSON-ready dicts: missing values None, times ISO 8601.
+
+    Column by column (one conversion each) rather than through an object copy of the
+    frame, whose cost on the few rows of a write batch is all pandas overhead."""
+    names = [str(c) for c in df.columns]
+    cols = []
+    for col in df.columns:
+        s = df[col]
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            out[col] = s.map(lambda t: None if pd.isna(t) else t.isoformat())
-        elif pd.api.types.is_float_dtype(s.dtype):
-            out[col] = s.astype(object).where(s.notna(), None)
-    out = out.astype(object).where(out.notna(), None)
-    return out.to_dict("records")
+            cols.append([None if pd.isna(t) else t.isoformat() for t in s])
+        else:
+            cols.append(s.to_numpy(dtype=object, na_value=None).tolist())
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
 def _scalar(value: object) -> object:
@@ -103,15 +107,11 @@ def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:
     )
 
 
-def serialise(
-    df: pd.DataFrame,
-    *,
-    id_col: str | None,
-    hidden: list[str],
-    hide_geometry: bool,
-    time_col: str | None,
-) -> Serialised:
-    """Serialise every feature of ``df`` (WGS84) to GeoJSON bytes."""
+def _parts(
+    df: pd.DataFrame, *, id_col: str | None, hidden: list[str], hide_geometry: bool
+) -> tuple[np.ndarray, list[bytes], list[dict], np.ndarray, pd.DataFrame]:
+    """Ids, GeoJSON geometries, JSON-ready property records and bounds of every row
+    of ``df`` (WGS84), vectorised; also the property frame they came from."""
     n = len(df)
     if isinstance(df, gpd.GeoDataFrame):
         geoms = np.asarray(df.geometry.array)
@@ -127,16 +127,54 @@ def serialise(
     polys = np.isin(shapely.get_type_id(rounded), [3, 6])
     if polys.any():  # RFC 7946: exterior rings counter-clockwise
         rounded[polys] = shapely.orient_polygons(rounded[polys], exterior_cw=False)
-    geo_json = shapely.to_geojson(rounded)
-    records = _jsonable(props)
+    geo_json = [b"null" if g is None else g.encode() for g in shapely.to_geojson(rounded)]
     ids = (
         props[id_col].astype(str).to_numpy()
         if id_col and id_col in props
         else (np.arange(n).astype(str))
     )
-    features = []
-    for fid, rec, g in zip(ids, records, geo_json, strict=True):  # JSON is per feature
-        features.append(_feature_bytes(fid, b"null" if g is None else g.encode(), rec))
+    return ids, geo_json, _jsonable(props), bounds, props
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One feature, every property included: cut to a caller with :meth:`encode`."""
+
+    id: str
+    geometry: bytes
+    properties: dict
+
+    def encode(self, hidden: frozenset[str] | set[str] = frozenset(), hide_geometry=False) -> bytes:
+        """The feature as GeoJSON bytes, without the ``hidden`` properties (and without
+        its geometry when ``hide_geometry``)."""
+        rec = self.properties
+        if hidden:
+            rec = {k: v for k, v in rec.items() if k not in hidden}
+        return _feature_bytes(self.id, b"null" if hide_geometry else self.geometry, rec)
+
+
+def pieces(df: pd.DataFrame, *, id_col: str | None) -> list[Piece]:
+    """Every row of ``df`` as a :class:`Piece`, serialised once (vectorised) so that
+    many callers, each with their own view, can be answered from one pass."""
+    ids, geo_json, records, _, _ = _parts(df, id_col=id_col, hidden=[], hide_geometry=False)
+    return [Piece(str(i), g, r) for i, g, r in zip(ids, geo_json, records, strict=True)]
+
+
+def serialise(
+    df: pd.DataFrame,
+    *,
+    id_col: str | None,
+    hidden: list[str],
+    hide_geometry: bool,
+    time_col: str | None,
+) -> Serialised:
+    """Serialise every feature of ``df`` (WGS84) to GeoJSON bytes."""
+    ids, geo_json, records, bounds, props = _parts(
+        df, id_col=id_col, hidden=hidden, hide_geometry=hide_geometry
+    )
+    features = [  # JSON is per feature
+        _feature_bytes(fid, g, rec) for fid, rec, g in zip(ids, records, geo_json, strict=True)
+    ]
     codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None
     times = None
     if time_col and time_col in props:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from api._group import GroupCommit
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
-from api.geojson import feature
+from api.geojson import Piece, feature, pieces
 from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
 
@@ -139,6 +139,15 @@ def _feature(df: pd.DataFrame, caller: Principal, layer: str, row: int = 0) -> b
     )
 
 
+def _encode(piece: Piece, caller: Principal, layer: str) -> bytes:
+    """``piece`` as a GeoJSON Feature, private fields as ``caller`` may see (the same
+    bytes as :func:`_feature` on its row)."""
+    spec = LAYERS[layer]
+    if caller.sees_private:
+        return piece.encode()
+    return piece.encode(frozenset(spec.private), hide_geometry=spec.private_geometry)
+
+
 def _json(
     body: Any, status: int = 200, media_type: str = "application/geo+json", **headers: str
 ) -> Response:
@@ -182,6 +191,7 @@ class _Outcome(NamedTuple):
     rows: pd.DataFrame  # the batch's stored rows (or the replayed ones)
     pos: int
     replay: bool
+    piece: Piece  # row ``pos`` serialised (in the writer, once for the whole batch)
 
 
 @router.post(
@@ -224,8 +234,8 @@ async def post_report(
     sub = _Submission(
         props, None if coords is None else (coords[0], coords[1]), crs, caller, idempotency_key
     )
-    rows, pos, replay = await asyncio.wrap_future(writer.submit(sub))
-    body = _feature(rows, caller, "reports", pos)
+    rows, pos, replay, piece = await asyncio.wrap_future(writer.submit(sub))
+    body = _encode(piece, caller, "reports")
     if replay:
         return _json(body, 201, **{"Idempotent-Replay": "true"})
     rid = rows["report_id"].iloc[pos]
@@ -278,17 +288,19 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
     and one transaction for the reports and their events."""
     with _write_lock:
         store = app.state.store
-        existing = _layer(store, "reports")
+        existing = _typed_reports(app, store)
         out: list[_Outcome | BaseException | None] = [None] * len(subs)
         # idempotency: keys already stored replay their row; a key repeated within
         # the batch replays the outcome of its first use
         keys = [s.key for s in subs if s.key]
         stored = _replays(existing, keys)
+        stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
         first: dict[str, int] = {}
         fresh: list[int] = []
         for i, s in enumerate(subs):
             if s.key and s.key in stored.index:
-                out[i] = _Outcome(stored, int(stored.index.get_loc(s.key)), True)
+                pos = int(stored.index.get_loc(s.key))
+                out[i] = _Outcome(stored, pos, True, stored_pieces[pos])
             elif s.key and s.key in first:
                 continue  # answered below
             else:
@@ -310,6 +322,27 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
                 done = out[first[s.key]]  # type: ignore[index]
                 out[i] = done if isinstance(done, BaseException) else done._replace(replay=True)
         return out  # type: ignore[return-value]
+
+
+def _typed_reports(app, store) -> gpd.GeoDataFrame | None:
+    """The reports layer with its lifecycle columns typed (see ``gridkit.reports``),
+    held by the app and kept in step batch by batch: typing the whole layer again
+    for every batch would cost more than the batch."""
+    from gridkit.reports import _normalise
+
+    gen = store.generation("reports")
+    held = getattr(app.state, "typed_reports", None)
+    if held is None or held[0] != gen:  # first use, or written by someone else
+        df = _layer(store, "reports")
+        held = app.state.typed_reports = (gen, None if df is None else _normalise(df))
+    return held[1]
+
+
+def _hold_reports(app, store, existing: gpd.GeoDataFrame | None, rows: gpd.GeoDataFrame) -> None:
+    """After appending ``rows`` to the store: the typed layer is ``existing`` + ``rows``."""
+    both = rows if existing is None else pd.concat([existing, rows], ignore_index=True)
+    both = gpd.GeoDataFrame(both, geometry="geometry", crs=4326)
+    app.state.typed_reports = (store.generation("reports"), both)
 
 
 def _replays(existing: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
@@ -417,8 +450,10 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             rows["idempotency_key"] = pd.array(keys, dtype="string")
         rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
         store.append_many({"reports": rows, "report_events": events})
+        _hold_reports(app, store, existing, rows)
+        done = pieces(rows, id_col="report_id")
         for pos, (i, _) in enumerate(todo):
-            results[i] = _Outcome(rows, pos, False)
+            results[i] = _Outcome(rows, pos, False, done[pos])
         return results
     return results
 
@@ -440,29 +475,36 @@ def _next_report_id(app, existing: pd.DataFrame | None) -> str:
 
 
 def _near(existing: pd.DataFrame | None, new: gpd.GeoDataFrame) -> pd.DataFrame | None:
-    """Open original reports of the new reports' categories within ~500 m of one of
-    them (the only reports a new one can duplicate): the work per batch stays small
-    however many reports the workspace holds."""
+    """Open original reports of the new reports' categories within the duplicate
+    radius (with a margin) of one of them: the only reports a new one can duplicate,
+    so the work per batch stays small however many reports the workspace holds."""
     from gridkit.reports import _rules
 
     if existing is None:
         return None
+    rules = _rules(None)
     pts = np.asarray(new.geometry.array)
     has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
-    if not has.any() or len(existing) == 0:
+    if not has.any() or len(existing) == 0 or rules.duplicate_radius_m <= 0:
         return existing.iloc[:0]
     possible = (
         existing["category"].isin(new["category"][has]).to_numpy()
-        & existing["status"].isin(_rules(None).open_statuses).to_numpy()
+        & existing["status"].isin(rules.open_statuses).to_numpy()
     )
     if "duplicate_of" in existing.columns:
         possible &= existing["duplicate_of"].isna().to_numpy()
     cand = np.flatnonzero(possible)
     b = shapely.bounds(np.asarray(existing.geometry.array)[cand])
-    d = 0.005
+    xy = shapely.get_coordinates(pts[has])
+    # the radius in degrees, 1.5 times over: metres of latitude are ~111 km a degree,
+    # of longitude that times cos(latitude), taken at the latitude farthest from the
+    # equator in the batch
+    dy = 1.5 * rules.duplicate_radius_m / 111_000.0
+    dx = dy / np.cos(np.radians(min(float(np.abs(xy[:, 1]).max()) + dy, 89.0)))
     near = np.zeros(len(cand), dtype=bool)
-    for x, y in shapely.get_coordinates(pts[has]):  # a batch holds a few hundred at most
-        near |= (b[:, 0] <= x + d) & (b[:, 2] >= x - d) & (b[:, 1] <= y + d) & (b[:, 3] >= y - d)
+    for x, y in xy:  # a batch holds a few hundred at most
+        across = (b[:, 0] <= x + dx) & (b[:, 2] >= x - dx)
+        near |= across & (b[:, 1] <= y + dy) & (b[:, 3] >= y - dy)
     return existing.iloc[cand[near]]  # one selection of the (wide) frame
 
 

@@ -357,7 +357,7 @@ def intake(
 
     old = _normalise(existing) if existing is not None else _normalise(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
-    df["status"] = "reported"
+    df["status"] = pd.array(["reported"] * len(df), dtype="string")  # keeps the frame typed
     df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
     df = df.sort_values("reported_at", kind="stable")
     df["duplicate_of"] = _link_duplicates(df, old, rules)

@@ -503,11 +503,11 @@ def _sql_rows(df: pd.DataFrame, geom: str | None, table: _Table):
     names = [str(c) for c in cols]
     is_time = [pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols]
     bulk = len(df) > 100  # vectorised time formatting pays off on many rows only
-    plain = pd.DataFrame(
-        {c: _iso_times(df[c]) if t and bulk else df[c] for c, t in zip(cols, is_time, strict=True)},
-        index=df.index,
-    )
-    values = plain.to_numpy(dtype=object, na_value=None)  # one conversion for all columns
+    values = np.empty((len(df), len(cols)), dtype=object)
+    for k, (c, t) in enumerate(zip(cols, is_time, strict=True)):  # one conversion a column
+        values[:, k] = (_iso_times(df[c]) if t and bulk else df[c]).to_numpy(
+            dtype=object, na_value=None
+        )
     for k, c in enumerate(cols):
         if df[c].dtype == object or (is_time[k] and not bulk):
             # Timestamps, numpy scalars and other Python objects, one by one

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -133,7 +134,7 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
         _sub(crs="EPSG:999999"),  # unknown datum: 400
     ]
     out = _intake_batch(app, subs)
-    rows, pos, replay = out[0]
+    rows, pos, replay, _ = out[0]
     first = rows["report_id"].iloc[pos]
     assert not replay and rows["status"].iloc[pos] == "assigned"
     assert out[1].replay and out[1].rows["report_id"].iloc[out[1].pos] == first
@@ -154,6 +155,20 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
     events = store.read("report_events")
     assert events["report_id"].isin(created).sum() == 3 + 2  # 3 x reported, 2 x assigned
     assert set(events.loc[events["report_id"].isin(created), "actor_id"]) == {"S1"}
+
+
+def test_batch_answers_are_the_features_of_their_rows_as_each_caller_sees_them(app) -> None:
+    # the writer serialises the batch once; each answer is cut to its caller's view
+    # and must be exactly the feature the single-row path makes of that row
+    from api.writes import _encode, _feature
+
+    out = _intake_batch(app, [_sub(key="a"), _sub(caller=W1), _sub(key="a")])
+    for o in out:
+        for who in (SUP, W1):
+            assert _encode(o.piece, who, "reports") == _feature(o.rows, who, "reports", o.pos)
+    public = orjson.loads(_encode(out[1].piece, W1, "reports"))
+    assert "reporter_contact" not in public["properties"]
+    assert "reporter_contact" in orjson.loads(_encode(out[1].piece, SUP, "reports"))["properties"]
 
 
 def test_refused_report_is_not_an_original_for_the_rest_of_its_batch(app) -> None:
