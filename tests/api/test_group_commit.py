@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -232,3 +233,24 @@ def test_every_post_withdraws_its_announcement_whatever_its_answer(tmp_path: Pat
     anon = client.post("/reports", json=report())
     assert (ok.status_code, bad.status_code, anon.status_code) == (201, 400, 401)
     assert report_writer(app)._coming == 0
+
+
+def test_duplicate_candidates_are_the_open_reports_within_the_radius(app) -> None:
+    # a report 45 m east (longitude shrinks with latitude) or 45 m north of an open one
+    # is its duplicate in a later batch; one 200 m away is a new problem
+    m_lat = 1 / 111_000.0
+    m_lon = m_lat / np.cos(np.radians(INSIDE[1]))
+    first = _intake_batch(app, [_sub(key="orig")])[0]
+    rid = first.rows["report_id"].iloc[first.pos]
+    later = _intake_batch(
+        app,
+        [
+            _sub(lon=INSIDE[0] + 45 * m_lon),
+            _sub(lat=INSIDE[1] + 45 * m_lat),
+            _sub(lon=INSIDE[0] + 200 * m_lon, category="green_belt"),
+            _sub(lon=INSIDE[0] - 200 * m_lon),
+        ],
+    )
+    dup = [o.rows["duplicate_of"].iloc[o.pos] for o in later]
+    assert dup[0] == rid and dup[1] == rid
+    assert pd.isna(dup[2]) and pd.isna(dup[3])
