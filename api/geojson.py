@@ -35,15 +35,14 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _jsonable(df: pd.DataFrame) -> list[dict]:
-    """Rows of ``df`` as JSON-ready dicts: missing values None, times ISO 8601.
+def _jsonable(columns: dict[str, pd.Series]) -> list[dict]:
+    """Rows of the ``columns`` as JSON-ready dicts: missing values None, times ISO 8601.
 
-    Column by column (one conversion each) rather than through an object copy of the
+    Column by column (one conversion each) rather than through an object copy of a
     frame, whose cost on the few rows of a write batch is all pandas overhead."""
-    names = [str(c) for c in df.columns]
+    names = list(columns)
     cols = []
-    for col in df.columns:
-        s = df[col]
+    for s in columns.values():
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             cols.append([None if pd.isna(t) else t.isoformat() for t in s])
         else:
@@ -109,20 +108,17 @@ def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:
 
 def _parts(
     df: pd.DataFrame, *, id_col: str | None, hidden: list[str], hide_geometry: bool
-) -> tuple[np.ndarray, list[bytes], list[dict], np.ndarray, pd.DataFrame]:
+) -> tuple[np.ndarray, list[bytes], list[dict], np.ndarray, dict[str, pd.Series]]:
     """Ids, GeoJSON geometries, JSON-ready property records and bounds of every row
-    of ``df`` (WGS84), vectorised; also the property frame they came from."""
+    of ``df`` (WGS84), vectorised; also the property columns they came from."""
     n = len(df)
-    if isinstance(df, gpd.GeoDataFrame):
-        geoms = np.asarray(df.geometry.array)
-        props = pd.DataFrame(df.drop(columns=df.geometry.name))
-    else:
-        geoms = np.full(n, None, dtype=object)
-        props = df
+    gcol = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    geoms = np.asarray(df.geometry.array) if gcol else np.full(n, None, dtype=object)
+    skip = {gcol, *hidden}
+    props = {str(c): s for c, s in df.items() if c not in skip}  # no copy of the frame
     bounds = shapely.bounds(geoms)
     if hide_geometry:
         geoms = np.full(n, None, dtype=object)
-    props = props.drop(columns=[c for c in hidden if c in props.columns])
     rounded = shapely.transform(geoms, lambda c: np.round(c, PRECISION))
     polys = np.isin(shapely.get_type_id(rounded), [3, 6])
     if polys.any():  # RFC 7946: exterior rings counter-clockwise

@@ -499,17 +499,16 @@ def _gpkg_blobs(geoms) -> tuple[list[bytes | None], tuple[float, ...] | None]:
 def _sql_rows(df: pd.DataFrame, geom: str | None, table: _Table):
     """Columns, row tuples and bounds for ``INSERT`` (values in GeoPackage encodings:
     None for missing, ISO 8601 UTC times with milliseconds, GeoPackage blobs)."""
-    cols = [c for c in df.columns if c != geom and str(c) in table.columns]
+    series = {c: s for c, s in df.items() if c != geom and str(c) in table.columns}
+    cols = list(series)
     names = [str(c) for c in cols]
-    is_time = [pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols]
+    is_time = [pd.api.types.is_datetime64_any_dtype(s.dtype) for s in series.values()]
     bulk = len(df) > 100  # vectorised time formatting pays off on many rows only
     values = np.empty((len(df), len(cols)), dtype=object)
-    for k, (c, t) in enumerate(zip(cols, is_time, strict=True)):  # one conversion a column
-        values[:, k] = (_iso_times(df[c]) if t and bulk else df[c]).to_numpy(
-            dtype=object, na_value=None
-        )
+    for k, (s, t) in enumerate(zip(series.values(), is_time, strict=True)):  # one a column
+        values[:, k] = (_iso_times(s) if t and bulk else s).to_numpy(dtype=object, na_value=None)
     for k, c in enumerate(cols):
-        if df[c].dtype == object or (is_time[k] and not bulk):
+        if series[c].dtype == object or (is_time[k] and not bulk):
             # Timestamps, numpy scalars and other Python objects, one by one
             values[:, k] = [_sql_value(v) for v in values[:, k]]
     bounds = None
