@@ -234,12 +234,11 @@ async def post_report(
     sub = _Submission(
         props, None if coords is None else (coords[0], coords[1]), crs, caller, idempotency_key
     )
-    rows, pos, replay, piece = await asyncio.wrap_future(writer.submit(sub))
+    _, _, replay, piece = await asyncio.wrap_future(writer.submit(sub))
     body = _encode(piece, caller, "reports")
     if replay:
         return _json(body, 201, **{"Idempotent-Replay": "true"})
-    rid = rows["report_id"].iloc[pos]
-    return _json(body, 201, Location=f"/collections/reports/items/{rid}")
+    return _json(body, 201, Location=f"/collections/reports/items/{piece.id}")
 
 
 def report_writer(app) -> GroupCommit:

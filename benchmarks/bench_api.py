@@ -47,7 +47,17 @@ def _servers():
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     ours_port, bare_port = free_port(), free_port()
     ours = subprocess.Popen(
-        [sys.executable, "-m", "gridkit.cli", "serve", str(ws), "--port", str(ours_port)],
+        # no access log on either side: the bare app runs at log level warning
+        [
+            sys.executable,
+            "-m",
+            "gridkit.cli",
+            "serve",
+            str(ws),
+            "--port",
+            str(ours_port),
+            "--no-access-log",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

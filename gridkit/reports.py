@@ -417,18 +417,21 @@ def _link_duplicates(df: gpd.GeoDataFrame, old: gpd.GeoDataFrame, rules: ReportR
     """``duplicate_of`` for ``df`` (sorted by time): the nearest earlier open report."""
     result = df["duplicate_of"].copy()
     radius = rules.duplicate_radius_m
-    open_old = old[
+    is_open = (
         old["status"].isin(rules.open_statuses).to_numpy() & old["duplicate_of"].isna().to_numpy()
-    ]
-    cand = pd.concat(
-        [
-            open_old[["report_id", "category", "reported_at", "geometry"]],
-            df[["report_id", "category", "reported_at", "geometry"]],
-        ]
     )
-    cgeoms = np.asarray(gpd.GeoSeries(cand.geometry.to_numpy(), crs=df.crs).array)
+
+    # candidates: the open old reports, then the new ones (plain arrays, no frames)
+    def column(name: str) -> np.ndarray:
+        return np.concatenate(
+            [old[name].to_numpy(dtype=object)[is_open], df[name].to_numpy(dtype=object)]
+        )
+
+    cgeoms = np.concatenate(
+        [np.asarray(old.geometry.array)[is_open], np.asarray(df.geometry.array)]
+    )
     present = ~(shapely.is_missing(cgeoms) | shapely.is_empty(cgeoms))
-    n_old = len(open_old)
+    n_old = int(is_open.sum())
     if radius <= 0 or present[n_old:].sum() == 0 or present.sum() < 2:
         return result
     series = gpd.GeoSeries(cgeoms[present], crs=df.crs)
@@ -441,14 +444,14 @@ def _link_duplicates(df: gpd.GeoDataFrame, old: gpd.GeoDataFrame, rules: ReportR
     qi, ci = tree.query(mg[pos_new], predicate="dwithin", distance=radius)
     q = pos_new[qi]
     c = pos_all[ci]
-    cat = cand["category"].to_numpy(dtype=object)
+    cat = column("category")
     # A candidate is earlier: an open old report, or a new one earlier in the batch.
     keep = (q != c) & (cat[q] == cat[c]) & ((c < n_old) | (c < q))
     q, c = q[keep], c[keep]
     if len(q) == 0:
         return result
     dist = shapely.distance(mg[q], mg[c])
-    rid = cand["report_id"].to_numpy(dtype=object)
+    rid = column("report_id")
     original: dict[int, int] = {}  # duplicate position -> position of its original
     # Pairs sorted by new report (time order), nearest candidate first. Only reports
     # with a neighbour loop here; a candidate that is itself a duplicate is skipped,

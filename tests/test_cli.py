@@ -115,3 +115,18 @@ def test_error_text_with_brackets_is_printed_verbatim(capsys, tmp_path: Path, ri
     code, _, err = run(capsys, "check", str(path), "--layer", "rivers")
     assert code == 1
     assert "[bold]X[/]" in err
+
+
+@pytest.mark.parametrize(("flag", "logged"), [(None, True), ("--no-access-log", False)])
+def test_serve_access_log_option(capsys, monkeypatch, tmp_path: Path, flag, logged) -> None:
+    import uvicorn
+
+    from tests.api.test_writes import field_workspace
+
+    ws, _ = field_workspace(tmp_path / "ws.gpkg")
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    code, _, err = run(capsys, "serve", str(ws), "--port", "8123", *([flag] if flag else []))
+    assert code == 0, err
+    assert seen["access_log"] is logged and seen["port"] == 8123
+    assert seen["app"].state.settings.workspace == ws
