@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -58,8 +59,9 @@ class GroupCommit(Generic[J, R]):
     max_batch
         Most jobs in one batch.
     window_s
-        Longest wait for more jobs once a batch has begun: for announced requests
-        (:meth:`expecting`), or under load for jobs still arriving.
+        Longest wait for more jobs once a batch has begun (for announced requests,
+        see :meth:`expecting`, and for the company of the last batches): the most
+        latency batching adds to a request.
     """
 
     def __init__(
@@ -67,7 +69,7 @@ class GroupCommit(Generic[J, R]):
         process: Callable[[Sequence[J]], Sequence[R | BaseException]],
         *,
         max_batch: int = 256,
-        window_s: float = 0.02,
+        window_s: float = 0.05,
         name: str = "gridkit-writer",
     ) -> None:
         self._process = process
@@ -75,7 +77,7 @@ class GroupCommit(Generic[J, R]):
         self._queue: queue.SimpleQueue[tuple[J, Future[R]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
-        self._last = 1  # size of the last batch
+        self._recent: deque[int] = deque([1], maxlen=8)  # sizes of the last batches
         self._window = window_s
         self._tick = 0.001
         self._patience = 0.004  # stop waiting after this long without an arrival
@@ -123,19 +125,26 @@ class GroupCommit(Generic[J, R]):
     def _gather(self, batch: list) -> bool:
         """Add the jobs queued behind the first; True when told to stop.
 
-        Wait a little (at most the window) while announced requests have yet to
-        submit, or, under load (the last batch had company), while jobs keep
-        arriving: the requests being parsed at this moment join this batch instead of
-        each starting a batch of its own. A lone request does not wait.
+        Wait (at most the window) while announced requests have yet to submit, while
+        the batch is smaller than the largest of the last few (the clients of the
+        last batches, answered a moment ago, are on their way back), or, under load,
+        while jobs keep arriving. Without this the request that comes back first
+        after an answer starts a batch of its own and pays a whole pass of the work
+        alone; a lone client, with no company in the last batches, does not wait.
         """
         waited = quiet = 0.0
+        expect = max(self._recent)
         while len(batch) < self._max:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 if waited >= self._window:
                     break
-                if self._coming <= 0 and (self._last <= 1 or quiet >= self._patience):
+                if (
+                    self._coming <= 0
+                    and len(batch) >= expect
+                    and (expect <= 1 or quiet >= self._patience)
+                ):
                     break
                 time.sleep(self._tick)
                 waited += self._tick
@@ -144,7 +153,7 @@ class GroupCommit(Generic[J, R]):
             if item is None:
                 return True
             batch.append(item)
-        self._last = len(batch)
+        self._recent.append(len(batch))
         return False
 
     def _run(self) -> None:

@@ -77,6 +77,33 @@ def test_group_commit_failing_batch_fails_every_job_in_it() -> None:
     group.close()
 
 
+def test_first_job_back_after_a_busy_batch_waits_for_the_others() -> None:
+    # clients answered together come back one by one: the first must not start a
+    # batch of its own (and pay a whole pass of the work alone) when the last
+    # batches had company
+    batches: list[list] = []
+    gate = threading.Event()
+
+    def process(jobs):
+        gate.wait(5)
+        batches.append(list(jobs))
+        return list(jobs)
+
+    group = GroupCommit(process, window_s=2.0)
+    futures = [group.submit(0)]
+    time.sleep(0.05)  # job 0 is taken alone; 1-3 queue behind it
+    futures += [group.submit(j) for j in (1, 2, 3)]
+    gate.set()
+    assert [f.result(5) for f in futures] == [0, 1, 2, 3]
+    assert batches == [[0], [1, 2, 3]]
+    first = group.submit("a")
+    time.sleep(0.1)  # the other two are on their way back
+    rest = [group.submit("b"), group.submit("c")]
+    assert [f.result(5) for f in [first, *rest]] == ["a", "b", "c"]
+    assert batches[-1] == ["a", "b", "c"]
+    group.close()
+
+
 def test_announced_request_joins_the_batch_being_gathered() -> None:
     # a request announced (its body still being parsed) makes the writer wait for it
     # instead of starting the batch without it and leaving it a batch of its own
