@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api._group import GroupCommit
+from api._held import HeldReports
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
 from api.geojson import Piece, feature, pieces
@@ -287,12 +288,12 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
     and one transaction for the reports and their events."""
     with _write_lock:
         store = app.state.store
-        existing = _typed_reports(app, store)
+        existing = _held_reports(app, store)
         out: list[_Outcome | BaseException | None] = [None] * len(subs)
         # idempotency: keys already stored replay their row; a key repeated within
         # the batch replays the outcome of its first use
         keys = [s.key for s in subs if s.key]
-        stored = _replays(existing, keys)
+        stored = existing.replays(keys) if existing is not None and keys else _NO_ROWS
         stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
         first: dict[str, int] = {}
         fresh: list[int] = []
@@ -323,34 +324,20 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
         return out  # type: ignore[return-value]
 
 
-def _typed_reports(app, store) -> gpd.GeoDataFrame | None:
-    """The reports layer with its lifecycle columns typed (see ``gridkit.reports``),
-    held by the app and kept in step batch by batch: typing the whole layer again
-    for every batch would cost more than the batch."""
+_NO_ROWS = pd.DataFrame(index=pd.Index([], dtype=object))
+
+
+def _held_reports(app, store) -> HeldReports | None:
+    """The reports layer as the writer holds it (:mod:`api._held`), kept in step batch
+    by batch; read and typed again only when someone else wrote the layer."""
     from gridkit.reports import _normalise
 
     gen = store.generation("reports")
-    held = getattr(app.state, "typed_reports", None)
-    if held is None or held[0] != gen:  # first use, or written by someone else
+    held = getattr(app.state, "held_reports", None)
+    if held is None or held.generation != gen:  # first use, or written by someone else
         df = _layer(store, "reports")
-        held = app.state.typed_reports = (gen, None if df is None else _normalise(df))
-    return held[1]
-
-
-def _hold_reports(app, store, existing: gpd.GeoDataFrame | None, rows: gpd.GeoDataFrame) -> None:
-    """After appending ``rows`` to the store: the typed layer is ``existing`` + ``rows``."""
-    both = rows if existing is None else pd.concat([existing, rows], ignore_index=True)
-    both = gpd.GeoDataFrame(both, geometry="geometry", crs=4326)
-    app.state.typed_reports = (store.generation("reports"), both)
-
-
-def _replays(existing: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
-    """Stored reports created under any of ``keys``, indexed by key."""
-    if not keys or existing is None or "idempotency_key" not in existing.columns:
-        return pd.DataFrame(index=pd.Index([], dtype=object))
-    hit = existing[existing["idempotency_key"].isin(keys).to_numpy()]
-    hit = hit.drop_duplicates("idempotency_key")
-    return hit.set_index(hit["idempotency_key"].astype(str).to_numpy())
+        held = app.state.held_reports = None if df is None else HeldReports(gen, _normalise(df))
+    return held
 
 
 def _place(app, subs: Sequence[_Submission]) -> list:
@@ -391,10 +378,11 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
     """Intake, authorise and hand over ``todo`` (submission index, point) together;
     rejected reports are left out and the rest taken in again, so nothing rejected is
     stored or linked as an original."""
-    from gridkit.reports import hand_over, intake
+    from gridkit.reports import _rules, hand_over, intake
 
     results: dict[int, _Outcome | BaseException] = {}
     units = _layer(store, "units")
+    radius = _rules(None).duplicate_radius_m
     while todo:
         ids = [_next_report_id(app, existing) for _ in todo]
         cols: dict[str, list] = {"report_id": ids}
@@ -406,7 +394,8 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
         if "reported_at" in new:
             new["reported_at"] = pd.to_datetime(new["reported_at"], utc=True)
         try:
-            change = intake(new, units=units, existing=_near(existing, new))
+            near = None if existing is None else existing.near(new, radius)
+            change = intake(new, units=units, existing=near)
         except GridkitError as exc:
             if len(todo) == 1:
                 results[todo[0][0]] = ApiError(400, exc.message)
@@ -449,7 +438,10 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             rows["idempotency_key"] = pd.array(keys, dtype="string")
         rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
         store.append_many({"reports": rows, "report_events": events})
-        _hold_reports(app, store, existing, rows)
+        if existing is None:
+            app.state.held_reports = HeldReports(store.generation("reports"), rows)
+        else:
+            existing.append(store.generation("reports"), rows)
         done = pieces(rows, id_col="report_id")
         for pos, (i, _) in enumerate(todo):
             results[i] = _Outcome(rows, pos, False, done[pos])
@@ -457,11 +449,11 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
     return results
 
 
-def _next_report_id(app, existing: pd.DataFrame | None) -> str:
+def _next_report_id(app, existing: HeldReports | None) -> str:
     """Sequential ids (R0000001...) continuing from the workspace, kept in memory."""
     state = app.state
     if getattr(state, "report_seq", None) is None:
-        taken = pd.Series([], dtype=str) if existing is None else existing["report_id"]
+        taken = pd.Series([], dtype=str) if existing is None else existing.report_ids()
         digits = taken.astype(str).str.extract(r"^R(\d+)$")[0].dropna()
         state.report_seq = int(digits.astype(int).max()) if len(digits) else 0
         state.report_ids = set(taken.astype(str))
@@ -471,40 +463,6 @@ def _next_report_id(app, existing: pd.DataFrame | None) -> str:
         if rid not in state.report_ids:
             state.report_ids.add(rid)
             return rid
-
-
-def _near(existing: pd.DataFrame | None, new: gpd.GeoDataFrame) -> pd.DataFrame | None:
-    """Open original reports of the new reports' categories within the duplicate
-    radius (with a margin) of one of them: the only reports a new one can duplicate,
-    so the work per batch stays small however many reports the workspace holds."""
-    from gridkit.reports import _rules
-
-    if existing is None:
-        return None
-    rules = _rules(None)
-    pts = np.asarray(new.geometry.array)
-    has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
-    if not has.any() or len(existing) == 0 or rules.duplicate_radius_m <= 0:
-        return existing.iloc[:0]
-    possible = (
-        existing["category"].isin(new["category"][has]).to_numpy()
-        & existing["status"].isin(rules.open_statuses).to_numpy()
-    )
-    if "duplicate_of" in existing.columns:
-        possible &= existing["duplicate_of"].isna().to_numpy()
-    cand = np.flatnonzero(possible)
-    b = shapely.bounds(np.asarray(existing.geometry.array)[cand])
-    xy = shapely.get_coordinates(pts[has])
-    # the radius in degrees, 1.5 times over: metres of latitude are ~111 km a degree,
-    # of longitude that times cos(latitude), taken at the latitude farthest from the
-    # equator in the batch
-    dy = 1.5 * rules.duplicate_radius_m / 111_000.0
-    dx = dy / np.cos(np.radians(min(float(np.abs(xy[:, 1]).max()) + dy, 89.0)))
-    near = np.zeros(len(cand), dtype=bool)
-    for x, y in xy:  # a batch holds a few hundred at most
-        across = (b[:, 0] <= x + dx) & (b[:, 2] >= x - dx)
-        near |= across & (b[:, 1] <= y + dy) & (b[:, 3] >= y - dy)
-    return existing.iloc[cand[near]]  # one selection of the (wide) frame
 
 
 def _actor(caller: Principal) -> str:

@@ -128,7 +128,9 @@ class GeoPackageStore(Store):
             )
         self._lock = threading.RLock()
         self._generations: dict[str, int] = {}
-        self._cache: dict[str, tuple[int, pd.DataFrame]] = {}
+        # layer -> (generation, frames): the layer is the frames end to end; appended
+        # rows wait as frames of their own until the next read joins them
+        self._cache: dict[str, tuple[int, list[pd.DataFrame]]] = {}
         self._layer_names: list[str] | None = None
         self._tables: dict[str, _Table] = {}
         with self._connect() as con:
@@ -177,16 +179,31 @@ class GeoPackageStore(Store):
         self._cache.pop(layer, None)
 
     def read(self, layer: str) -> pd.DataFrame:
-        cached = self._cache.get(layer)
-        gen = self.generation(layer)
-        if cached is not None and cached[0] == gen:
-            return cached[1]
-        if layer not in self.layers():
-            raise LayerNotFoundError(f"{self.path}: no layer {layer!r}.")
         with self._lock:
+            df = self._cached(layer)
+            if df is not None:
+                return df
+            if layer not in self.layers():
+                raise LayerNotFoundError(f"{self.path}: no layer {layer!r}.")
+            gen = self.generation(layer)
             df = read_layer(self.path, layer, check=False)
-            self._cache[layer] = (gen, df)
+            self._cache[layer] = (gen, [df])
         return df
+
+    def _cached(self, layer: str) -> pd.DataFrame | None:
+        """The held copy of ``layer`` if current (its appended rows joined now), or None."""
+        cached = self._cache.get(layer)
+        if cached is None or cached[0] != self.generation(layer):
+            return None
+        frames = cached[1]
+        if len(frames) > 1:
+            both = pd.concat(frames, ignore_index=True)
+            if isinstance(frames[0], gpd.GeoDataFrame) != isinstance(both, gpd.GeoDataFrame):
+                del self._cache[layer]  # cannot keep the layer's kind: read it again
+                return None
+            self._cache[layer] = (cached[0], [both])
+            return both
+        return frames[0]
 
     def _table(self, con: sqlite3.Connection, layer: str) -> _Table:
         """Columns, geometry column and SRS id of a layer's table (cached)."""
@@ -221,15 +238,14 @@ class GeoPackageStore(Store):
             for name, df in todo.items():
                 cached = self._cache.get(name)
                 self._bump(name)
-                if name in created or cached is None:
+                if name in created or cached is None or cached[0] != self.generation(name) - 1:
                     continue
-                if cached[0] == self.generation(name) - 1:
-                    # keep the in-memory copy current instead of re-reading the layer
-                    both = pd.concat([cached[1], df], ignore_index=True)
-                    if isinstance(cached[1], gpd.GeoDataFrame) == isinstance(
-                        both, gpd.GeoDataFrame
-                    ):
-                        self._cache[name] = (self.generation(name), both)
+                # keep the in-memory copy current instead of reading the layer again;
+                # joined at the next read (appending stays O(batch) under a stream
+                # of writes), or here once many batches are waiting
+                self._cache[name] = (self.generation(name), [*cached[1], df])
+                if len(cached[1]) >= 64:
+                    self._cached(name)
 
     def _insert(
         self, con: sqlite3.Connection, todo: Mapping[str, pd.DataFrame], created: list[str]
@@ -281,13 +297,13 @@ class GeoPackageStore(Store):
             if cur.rowcount == 0:
                 raise LayerNotFoundError(f"{layer}: no row with {id_col} = {id_value!r}.")
             _touch_contents(con, layer, _gpkg_now(), None)
-            cached = self._cache.get(layer)
+            held = self._cached(layer)
             self._bump(layer)
-            if cached is not None and cached[0] == self.generation(layer) - 1:
+            if held is not None:
                 # keep the in-memory copy current (a copy: readers may hold the old one)
-                df = _updated(cached[1], id_col, id_value, values)
+                df = _updated(held, id_col, id_value, values)
                 if df is not None:
-                    self._cache[layer] = (self.generation(layer), df)
+                    self._cache[layer] = (self.generation(layer), [df])
 
     # -- API keys ---------------------------------------------------------------------
     def add_key(

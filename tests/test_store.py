@@ -156,3 +156,21 @@ def test_update_keeps_the_store_copy_equal_to_the_file(workspace: Path) -> None:
     assert mine["report_id"].tolist() == fresh["report_id"].tolist()
     with pytest.raises(LayerNotFoundError):
         store.update("reports", "report_id", "R404", {"category": "x"})
+
+
+def test_appends_without_reads_between_are_read_back_whole_and_in_order(
+    workspace: Path,
+) -> None:
+    # appended rows wait as frames of their own until a read joins them; the joined
+    # copy must be the file's rows in the file's order, however many batches waited
+    store = open_store(workspace)
+    store.read("reports")  # held from here on
+    ids = [f"R{k}" for k in range(2, 2 + 70 * 2)]  # 70 batches: past the join at 64
+    for k in range(0, len(ids), 2):
+        store.append("reports", _reports(ids[k : k + 2], [113.1, 113.2]))
+    store.update("reports", "report_id", "R5", {"category": "已处理"})
+    mine = store.read("reports")
+    fresh = open_store(workspace).read("reports")
+    assert mine["report_id"].tolist() == fresh["report_id"].tolist() == ["R1", *ids]
+    assert mine.loc[mine["report_id"] == "R5", "category"].item() == "已处理"
+    assert isinstance(mine, gpd.GeoDataFrame) and mine.crs.equals(fresh.crs)
