@@ -27,7 +27,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridkit.crs import WGS84, local_metric_crs, to_wgs84
+from gridkit.crs import WGS84, _check_lonlat_bounds, local_metric_crs, to_wgs84
 from gridkit.errors import CRSError, InvalidLayerError
 
 __all__ = ["locate", "locate_indices"]
@@ -39,6 +39,9 @@ def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             "units have no coordinate reference system.",
             hint="Read units with gridkit.read_layer or set their CRS (units are stored in WGS84).",
         )
+    if _is_wgs84(units.crs):  # only read here: no relabelled copy of the layer
+        _check_lonlat_bounds(units, source="units", label="WGS84")
+        return units
     return to_wgs84(units, source="units")
 
 

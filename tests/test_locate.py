@@ -96,6 +96,10 @@ def test_errors(units):
         locate(_pts([(113.1, 27.8)]), units.drop(columns="unit_id"))
     with pytest.raises(CRSError):
         locate(_pts([(113.1, 27.8)]).set_crs(None, allow_override=True), units)
+    # units in projected metres mislabelled as WGS84 are refused, not searched
+    metres = units.to_crs(32649).set_crs(4326, allow_override=True)
+    with pytest.raises(CRSError, match="cannot be longitude/latitude"):
+        locate(_pts([(113.1, 27.8)]), metres)
 
 
 def test_overlapping_units_lowest_position_wins():
