@@ -178,11 +178,12 @@ def locate(
     distance = np.where(present, 0.0, np.nan)
     acc = _accuracy(pts, accuracy_m)
     outside = present & (idx < 0)
-    if outside.any() and len(polys):
+    tree84 = shapely.STRtree(polys) if outside.any() and len(polys) else None
+    if tree84 is not None:
         # Points exactly on an edge are not "contained" but are in the unit: decide in
         # lon/lat, where a projection round-off cannot make them 1 mm outside.
         out_pos = np.flatnonzero(outside)
-        hit_pt, hit_poly = shapely.STRtree(polys).query(geoms[out_pos], predicate="intersects")
+        hit_pt, hit_poly = tree84.query(geoms[out_pos], predicate="intersects")
         first = np.r_[True, hit_pt[1:] != hit_pt[:-1]] if len(hit_pt) else hit_pt.astype(bool)
         idx[out_pos[hit_pt[first]]] = hit_poly[first]
         outside[out_pos[hit_pt]] = False
@@ -196,16 +197,9 @@ def locate(
 
         if outside.any():
             out_pos = np.flatnonzero(outside)
-            out_m = project(geoms[out_pos])
-            # Only units near the outside points need projecting; the tree finds them.
-            near_tree = shapely.STRtree(project(polys))
-            got, dist = near_tree.query_nearest(
-                out_m, return_distance=True, all_matches=False, max_distance=max_distance_m
+            found, fdist = _nearest_in_metres(
+                geoms[out_pos], polys, tree84, project, max_distance_m
             )
-            found = np.full(len(out_pos), -1, dtype=np.int64)
-            fdist = np.full(len(out_pos), np.nan)
-            found[got[0]] = got[1]
-            fdist[got[0]] = dist
             idx[out_pos] = found
             distance[out_pos] = fdist
         ambiguous = np.zeros(n, dtype=bool)
@@ -233,6 +227,52 @@ def locate(
     pts["distance_m"] = distance
     pts["ambiguous"] = ambiguous
     return pts
+
+
+def _nearest_in_metres(
+    pts: np.ndarray,
+    polys: np.ndarray,
+    tree84: shapely.STRtree,
+    project,
+    max_distance_m: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Position of the nearest polygon in metres to each point (lowest position among
+    equals), and the distance; ``-1``/NaN beyond ``max_distance_m``.
+
+    Only the polygons near each point are projected: the polygon nearest in lon/lat
+    gives a distance in metres that the true nearest cannot exceed, and every polygon
+    within it lies in a lon/lat box around the point (sized with a margin for the
+    projection's scale), which the lon/lat tree finds.
+    """
+    k = len(pts)
+    found = np.full(k, -1, dtype=np.int64)
+    fdist = np.full(k, np.nan)
+    got = tree84.query_nearest(pts, all_matches=False)
+    first = np.empty(k, dtype=np.int64)
+    first[got[0]] = got[1]
+    pts_m = project(pts)
+    reach = shapely.distance(pts_m, project(polys[first]))
+    if max_distance_m is not None:
+        reach = np.minimum(reach, max_distance_m)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    reach_deg = 1.5 * reach / 110_000.0  # a degree of latitude is >= 110.5 km
+    coslat = np.cos(np.radians(np.minimum(np.abs(y) + reach_deg, 89.9)))
+    boxes = shapely.box(
+        x - reach_deg / coslat, y - reach_deg, x + reach_deg / coslat, y + reach_deg
+    )
+    pi, ci = tree84.query(boxes)
+    if len(pi) == 0:
+        return found, fdist
+    cand, inverse = np.unique(ci, return_inverse=True)
+    d = shapely.distance(pts_m[pi], project(polys[cand])[inverse])
+    order = np.lexsort((ci, d, pi))  # per point: nearest first, then lowest position
+    pi, ci, d = pi[order], ci[order], d[order]
+    best = np.r_[True, pi[1:] != pi[:-1]]
+    pi, ci, d = pi[best], ci[best], d[best]
+    keep = d <= max_distance_m if max_distance_m is not None else np.ones(len(d), dtype=bool)
+    found[pi[keep]] = ci[keep]
+    fdist[pi[keep]] = d[keep]
+    return found, fdist
 
 
 def _is_wgs84(crs: object) -> bool:

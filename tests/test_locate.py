@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shapely import Point
 
 from gridkit._ops_synth import grid_units
-from gridkit.crs import wgs84_to_gcj02
+from gridkit.crs import local_metric_crs, wgs84_to_gcj02
 from gridkit.errors import CRSError, InvalidLayerError
 from gridkit.locate import locate, locate_indices
 
@@ -155,3 +155,40 @@ def test_result_types(units):
     assert isinstance(out, gpd.GeoDataFrame)
     assert pd.api.types.is_string_dtype(out["unit_id"].dtype)
     assert out["ambiguous"].dtype == bool
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30), st.floats(0.2, 0.9)),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda c: c[:2],
+    ),
+    xy=st.lists(st.tuples(st.floats(112.9, 113.3), st.floats(27.6, 28.0)), min_size=1, max_size=20),
+    max_m=st.none() | st.floats(50, 20_000),
+)
+def test_outside_points_get_the_nearest_unit_in_metres(cells, xy, max_m):
+    # scattered units with gaps between them; the answer must be the brute-force
+    # nearest over every unit in the metric CRS (lowest position among equals)
+    d = 0.01
+    boxes = [
+        shapely.box(113.0 + i * d, 27.7 + j * d, 113.0 + (i + s) * d, 27.7 + (j + s) * d)
+        for i, j, s in cells
+    ]
+    units = gpd.GeoDataFrame(
+        {"unit_id": [f"U{k:03d}" for k in range(len(boxes))]}, geometry=boxes, crs=4326
+    )
+    out = locate(_pts(xy), units, max_distance_m=max_m)
+    metric = local_metric_crs(units)
+    um = np.asarray(units.to_crs(metric).geometry.array)
+    pm = np.asarray(_pts(xy).to_crs(metric).geometry.array)
+    for k, p in enumerate(pm):
+        dist = shapely.distance(um, p)
+        best = int(np.argmin(dist))  # argmin takes the lowest position among equals
+        got = out["unit_id"].iloc[k]
+        if max_m is not None and dist[best] > max_m:
+            assert pd.isna(got) and np.isnan(out["distance_m"].iloc[k])
+        else:
+            assert out["distance_m"].iloc[k] == pytest.approx(dist[best], abs=1e-6)
+            assert dist[int(got[1:])] == pytest.approx(dist[best], abs=1e-6)
