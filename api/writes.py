@@ -343,8 +343,6 @@ def _held_reports(app, store) -> HeldReports | None:
 def _place(app, subs: Sequence[_Submission]) -> list:
     """WGS84 points for the submissions (None when address-only), or the error of one:
     an unknown datum, or a point outside the service area."""
-    from gridkit.crs import to_wgs84
-
     placed: list = [None] * len(subs)
     groups: dict[str | None, list[int]] = {}
     for k, s in enumerate(subs):
@@ -353,13 +351,20 @@ def _place(app, subs: Sequence[_Submission]) -> list:
     area = _service_area(app)
     for crs, ks in groups.items():
         xy = np.array([subs[k].coords for k in ks], dtype=float)
-        pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=None if crs else 4326)
         try:
-            geoms = np.asarray(to_wgs84(pts, crs=crs or None, source="report").geometry.array)
-        except GridkitError as exc:
-            for k in ks:
-                placed[k] = ApiError(400, exc.message)
-            continue
+            geoms = _wgs84_points(xy, crs)
+        except GridkitError:  # find whose point it is: one at a time
+            good = []
+            for k, one in zip(ks, xy, strict=True):
+                try:
+                    _wgs84_points(one[None, :], crs)
+                    good.append(k)
+                except GridkitError as exc:
+                    placed[k] = ApiError(400, exc.message)
+            if not good:
+                continue
+            ks = good
+            geoms = _wgs84_points(np.array([subs[k].coords for k in ks], dtype=float), crs)
         inside = np.ones(len(ks), bool) if area is None else shapely.covers(area, geoms)
         for k, g, ok in zip(ks, geoms, inside, strict=True):
             placed[k] = (
@@ -372,6 +377,17 @@ def _place(app, subs: Sequence[_Submission]) -> list:
                 )
             )
     return placed
+
+
+def _wgs84_points(xy: np.ndarray, crs: str | None) -> np.ndarray:
+    """Points in WGS84 from coordinates in ``crs`` (None: WGS84 lon/lat, as sent)."""
+    from gridkit.crs import to_wgs84
+
+    lonlat = (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
+    if not crs and lonlat:  # nothing to convert or check
+        return shapely.points(xy)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=None if crs else 4326)
+    return np.asarray(to_wgs84(pts, crs=crs or None, source="report").geometry.array)
 
 
 def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseException]:

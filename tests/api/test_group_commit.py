@@ -199,6 +199,27 @@ def test_batch_answers_are_the_features_of_their_rows_as_each_caller_sees_them(a
     assert "reporter_contact" in orjson.loads(_encode(out[1].piece, SUP, "reports"))["properties"]
 
 
+def test_a_bad_point_is_refused_alone_not_with_its_batch(app) -> None:
+    # projected metres sent as lon/lat (no datum declared), and an unknown datum: those
+    # two are refused with 400; the reports batched with them are taken in
+    out = _intake_batch(
+        app,
+        [
+            _sub(lon=500000.0, lat=3000000.0),
+            _sub(),
+            _sub(crs="EPSG:999999"),
+            _sub(crs="EPSG:999999", lon=500000.0, lat=3000000.0),
+            _sub(lon=INSIDE[0] + 0.001),
+        ],
+    )
+    assert isinstance(out[0], ApiError) and out[0].status == 400
+    assert "longitude/latitude" in out[0].detail
+    assert isinstance(out[2], ApiError) and out[2].status == 400
+    assert isinstance(out[3], ApiError) and out[3].status == 400
+    for o in (out[1], out[4]):
+        assert not isinstance(o, BaseException) and o.rows["status"].iloc[o.pos] == "assigned"
+
+
 def test_refused_report_is_not_an_original_for_the_rest_of_its_batch(app) -> None:
     # the worker's report is refused; the supervisor's report next to it is then an
     # original, not a duplicate of a report that was never stored
