@@ -113,7 +113,7 @@ class GroupCommit(Generic[J, R]):
         self._queue.put((job, fut))
         ticket = _TICKET.get()
         if ticket is not None and ticket.group is self:
-            ticket.close()  # after the put: the writer never sees neither
+            ticket.close()  # after the put: the writer always sees the job or the ticket
         return fut
 
     def close(self) -> None:
