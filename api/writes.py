@@ -419,7 +419,8 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             for item in todo:  # find whose report it is: one at a time
                 results.update(_take_in(app, store, existing, subs, [item]))
             return results
-        created = change.reports.set_index(change.reports["report_id"].to_numpy()).loc[ids]
+        new_rows = change.reports.iloc[len(change.reports) - len(ids) :]  # after the old ones
+        created = new_rows.iloc[pd.Index(new_rows["report_id"]).get_indexer(ids)]
         mine = _units_of_workers(app)
         rejected = {
             i: err
@@ -448,7 +449,7 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             )
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
-        events["actor_id"] = events["report_id"].map(actors).astype("string")
+        events["actor_id"] = pd.array([actors[r] for r in events["report_id"]], dtype="string")
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
             rows["idempotency_key"] = pd.array(keys, dtype="string")
