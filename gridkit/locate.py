@@ -1,9 +1,12 @@
 """Which grid unit holds each point: vectorised point-in-unit with a nearest fallback.
 
-The spatial index is built on the *points* and queried with the unit polygons
-(``tree.query(polygons, predicate="contains")``): each polygon is prepared once and
-tests only the points in its envelope, 3-4x faster than the other orientation.
-Points outside every unit get the nearest unit, measured in a local metric CRS.
+For many points the spatial index is built on the *points* and queried with the unit
+polygons (``tree.query(polygons, predicate="contains")``): each polygon is prepared
+once and tests only the points in its envelope, 3-4x faster than the other
+orientation. For a few points among many units (the reports of one API request) the
+units' own index is queried instead (``units.sindex``, built once and kept by
+geopandas with the layer), so a call costs the points, not the layer. Points outside
+every unit get the nearest unit, measured in a local metric CRS.
 
 Examples
 --------
@@ -68,12 +71,17 @@ def locate_indices(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     array([ 0, -1])
     """
     n = len(points)
-    out = np.full(n, -1, dtype=np.int64)
     if n == 0 or len(polygons) == 0:
-        return out
+        return np.full(n, -1, dtype=np.int64)
     tree = shapely.STRtree(points)
     shapely.prepare(polygons)
     poly_idx, pt_idx = tree.query(polygons, predicate="contains")
+    return _lowest_hit(n, pt_idx, poly_idx)
+
+
+def _lowest_hit(n: int, pt_idx: np.ndarray, poly_idx: np.ndarray) -> np.ndarray:
+    """Per point the lowest polygon position among its hits, ``-1`` without one."""
+    out = np.full(n, -1, dtype=np.int64)
     if len(pt_idx) == 0:
         return out
     counts = np.bincount(pt_idx, minlength=n)
@@ -174,16 +182,21 @@ def locate(
     n = len(pts)
 
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    idx = locate_indices(geoms, polys)
+    few = n * 8 < len(polys)
+    if few:  # a few points among many units: the units' own index, kept by geopandas
+        pt_idx, poly_idx = units84.sindex.query(geoms, predicate="within")
+        idx = _lowest_hit(n, pt_idx, poly_idx)
+    else:  # many points: a tree of the points, each unit queried once
+        idx = locate_indices(geoms, polys)
     distance = np.where(present, 0.0, np.nan)
     acc = _accuracy(pts, accuracy_m)
     outside = present & (idx < 0)
-    tree84 = shapely.STRtree(polys) if outside.any() and len(polys) else None
-    if tree84 is not None:
+    index = units84.sindex if outside.any() and len(polys) else None
+    if index is not None:
         # Points exactly on an edge are not "contained" but are in the unit: decide in
         # lon/lat, where a projection round-off cannot make them 1 mm outside.
         out_pos = np.flatnonzero(outside)
-        hit_pt, hit_poly = tree84.query(geoms[out_pos], predicate="intersects")
+        hit_pt, hit_poly = index.query(geoms[out_pos], predicate="intersects", sort=True)
         first = np.r_[True, hit_pt[1:] != hit_pt[:-1]] if len(hit_pt) else hit_pt.astype(bool)
         idx[out_pos[hit_pt[first]]] = hit_poly[first]
         outside[out_pos[hit_pt]] = False
@@ -197,9 +210,7 @@ def locate(
 
         if outside.any():
             out_pos = np.flatnonzero(outside)
-            found, fdist = _nearest_in_metres(
-                geoms[out_pos], polys, tree84, project, max_distance_m
-            )
+            found, fdist = _nearest_in_metres(geoms[out_pos], polys, index, project, max_distance_m)
             idx[out_pos] = found
             distance[out_pos] = fdist
         ambiguous = np.zeros(n, dtype=bool)
@@ -232,7 +243,7 @@ def locate(
 def _nearest_in_metres(
     pts: np.ndarray,
     polys: np.ndarray,
-    tree84: shapely.STRtree,
+    index,
     project,
     max_distance_m: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +258,7 @@ def _nearest_in_metres(
     k = len(pts)
     found = np.full(k, -1, dtype=np.int64)
     fdist = np.full(k, np.nan)
-    got = tree84.query_nearest(pts, all_matches=False)
+    got = index.nearest(pts, return_all=False)
     first = np.empty(k, dtype=np.int64)
     first[got[0]] = got[1]
     pts_m = project(pts)
@@ -260,7 +271,7 @@ def _nearest_in_metres(
     boxes = shapely.box(
         x - reach_deg / coslat, y - reach_deg, x + reach_deg / coslat, y + reach_deg
     )
-    pi, ci = tree84.query(boxes)
+    pi, ci = index.query(boxes)
     if len(pi) == 0:
         return found, fdist
     cand, inverse = np.unique(ci, return_inverse=True)
