@@ -444,7 +444,7 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             handed = hand_over(
                 rows,
                 departments=departments,
-                assignments=_layer(store, "assignments"),
+                assignments=_assignments_of(store, rows["unit_id"]),
                 report_ids=originals,
             )
             rows = handed.reports
@@ -464,6 +464,15 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             results[i] = _Outcome(rows, pos, False, done[pos])
         return results
     return results
+
+
+def _assignments_of(store, unit_ids: pd.Series) -> pd.DataFrame | None:
+    """The assignments of these units only: hand-over looks up nothing else, and the
+    whole layer (a row per unit and worker) is not filtered by time for every batch."""
+    a = _layer(store, "assignments")
+    if a is None:
+        return None
+    return a[a["unit_id"].isin(unit_ids.dropna().unique()).to_numpy()]
 
 
 def _next_report_id(app, existing: HeldReports | None) -> str:
