@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.crs import degrees_around
+
 #: chunks kept before they are joined into one (a join costs O(layer) pandas work)
 JOIN_AT = 32
 
@@ -102,13 +104,9 @@ class HeldReports:
         cand = np.flatnonzero(self._open & np.isin(self._cat, wanted))
         b = self._bounds[cand]
         xy = shapely.get_coordinates(pts[has])
-        # the radius in degrees, 1.5 times over: metres of latitude are ~111 km a
-        # degree, of longitude that times cos(latitude), taken at the latitude
-        # farthest from the equator in the batch
-        dy = 1.5 * radius_m / 111_000.0
-        dx = dy / np.cos(np.radians(min(float(np.abs(xy[:, 1]).max()) + dy, 89.0)))
+        dxs, dys = degrees_around(xy[:, 1], np.full(len(xy), radius_m))
         near = np.zeros(len(cand), dtype=bool)
-        for x, y in xy:  # a batch holds a few hundred points at most
+        for (x, y), dx, dy in zip(xy, dxs, dys, strict=True):  # a few hundred at most
             across = (b[:, 0] <= x + dx) & (b[:, 2] >= x - dx)
             near |= across & (b[:, 1] <= y + dy) & (b[:, 3] >= y - dy)
         return self.take(cand[near])

@@ -50,21 +50,6 @@ def _jsonable(columns: dict[str, pd.Series]) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
-def _scalar(value: object) -> object:
-    """What ``_jsonable`` makes of one cell: missing -> None, times -> ISO 8601."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float | np.floating) and value != value:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def feature(
     df: pd.DataFrame,
     *,
@@ -74,24 +59,11 @@ def feature(
     row: int = 0,
 ) -> bytes:
     """One feature of ``df`` as GeoJSON bytes, the same as ``serialise(...).features[row]``
-    without building frames for the whole layer (the single-row path of the writes)."""
-    geom_col = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
-    skip = set(hidden)
-    rec = {}
-    for col, value in zip(df.columns, df.iloc[row].tolist(), strict=True):
-        if col == geom_col or col in skip:
-            continue
-        rec[col] = _scalar(value)
-    g = None if geom_col is None or hide_geometry else df.geometry.iloc[row]
-    if g is None or shapely.is_missing(g):
-        geom = b"null"
-    else:
-        g = shapely.transform(g, lambda c: np.round(c, PRECISION))
-        if shapely.get_type_id(g) in (3, 6):
-            g = shapely.orient_polygons(g, exterior_cw=False)
-        geom = shapely.to_geojson(g).encode()
-    fid = str(rec[id_col]) if id_col and id_col in rec else str(row)
-    return _feature_bytes(fid, geom, rec)
+    without serialising the whole layer (the single-row path of the writes)."""
+    piece = pieces(df.iloc[[row]], id_col=id_col)[0]
+    if not (id_col and id_col in df.columns):
+        piece = Piece(str(row), piece.geometry, piece.properties)
+    return piece.encode(frozenset(hidden), hide_geometry=hide_geometry)
 
 
 def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:

@@ -354,17 +354,14 @@ def _place(app, subs: Sequence[_Submission]) -> list:
         try:
             geoms = _wgs84_points(xy, crs)
         except GridkitError:  # find whose point it is: one at a time
-            good = []
+            got = []
             for k, one in zip(ks, xy, strict=True):
                 try:
-                    _wgs84_points(one[None, :], crs)
-                    good.append(k)
+                    got.append((k, _wgs84_points(one[None, :], crs)[0]))
                 except GridkitError as exc:
                     placed[k] = ApiError(400, exc.message)
-            if not good:
-                continue
-            ks = good
-            geoms = _wgs84_points(np.array([subs[k].coords for k in ks], dtype=float), crs)
+            ks = [k for k, _ in got]
+            geoms = np.array([g for _, g in got], dtype=object)
         inside = np.ones(len(ks), bool) if area is None else shapely.covers(area, geoms)
         for k, g, ok in zip(ks, geoms, inside, strict=True):
             placed[k] = (

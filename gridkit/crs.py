@@ -293,6 +293,25 @@ def _check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str) -> N
         )
 
 
+def degrees_around(lat: object, metres: object) -> tuple[np.ndarray, np.ndarray]:
+    """Half-widths (longitude, latitude) in degrees of a box around points at ``lat``
+    that holds everything within ``metres`` of them, 1.5 times over (room for the
+    scale of a metric projection).
+
+    A degree of latitude is at least 110.5 km; a degree of longitude that times the
+    cosine of the latitude, taken at the box's edge farthest from the equator.
+
+    Examples
+    --------
+    >>> dlon, dlat = degrees_around(27.8, 50.0)
+    >>> bool(dlat * 110_574 >= 50 and dlon * 111_320 * np.cos(np.radians(27.8)) >= 50)
+    True
+    """
+    dlat = 1.5 * np.asarray(metres, dtype=float) / 110_000.0
+    coslat = np.cos(np.radians(np.minimum(np.abs(np.asarray(lat, dtype=float)) + dlat, 89.9)))
+    return dlat / coslat, dlat
+
+
 def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     """The UTM zone (WGS84 datum) around the centre of the data's bounds.
 

@@ -30,7 +30,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridkit.crs import WGS84, _check_lonlat_bounds, local_metric_crs, to_wgs84
+from gridkit.crs import WGS84, _check_lonlat_bounds, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import CRSError, InvalidLayerError
 
 __all__ = ["locate", "locate_indices"]
@@ -196,10 +196,11 @@ def locate(
         # Points exactly on an edge are not "contained" but are in the unit: decide in
         # lon/lat, where a projection round-off cannot make them 1 mm outside.
         out_pos = np.flatnonzero(outside)
-        hit_pt, hit_poly = index.query(geoms[out_pos], predicate="intersects", sort=True)
-        first = np.r_[True, hit_pt[1:] != hit_pt[:-1]] if len(hit_pt) else hit_pt.astype(bool)
-        idx[out_pos[hit_pt[first]]] = hit_poly[first]
-        outside[out_pos[hit_pt]] = False
+        hit_pt, hit_poly = index.query(geoms[out_pos], predicate="intersects")
+        hit = _lowest_hit(len(out_pos), hit_pt, hit_poly)
+        on_edge = hit >= 0
+        idx[out_pos[on_edge]] = hit[on_edge]
+        outside[out_pos[on_edge]] = False
     need_metric = outside.any() or (acc is not None and (acc > 0).any())
     if need_metric and len(polys):
         metric = local_metric_crs(units84)
@@ -266,11 +267,8 @@ def _nearest_in_metres(
     if max_distance_m is not None:
         reach = np.minimum(reach, max_distance_m)
     x, y = shapely.get_x(pts), shapely.get_y(pts)
-    reach_deg = 1.5 * reach / 110_000.0  # a degree of latitude is >= 110.5 km
-    coslat = np.cos(np.radians(np.minimum(np.abs(y) + reach_deg, 89.9)))
-    boxes = shapely.box(
-        x - reach_deg / coslat, y - reach_deg, x + reach_deg / coslat, y + reach_deg
-    )
+    dx, dy = degrees_around(y, reach)
+    boxes = shapely.box(x - dx, y - dy, x + dx, y + dy)
     pi, ci = index.query(boxes)
     if len(pi) == 0:
         return found, fdist
