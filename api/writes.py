@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
 
 router = APIRouter(tags=["field"])
+log = logging.getLogger("gridkit.api")
 GEOJSON = "application/geo+json"
 _write_lock = threading.Lock()  # one writer: read-modify-write of a layer is atomic
 
@@ -443,9 +445,11 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
                 departments=departments,
                 assignments=_assignments_of(store, rows["unit_id"]),
                 report_ids=originals,
+                warn_unrouted=False,  # logged below, once per batch
             )
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
+            _log_unrouted(rows)
         events["actor_id"] = pd.array([actors[r] for r in events["report_id"]], dtype="string")
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
@@ -461,6 +465,19 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             results[i] = _Outcome(rows, pos, False, done[pos])
         return results
     return results
+
+
+def _log_unrouted(rows: pd.DataFrame) -> None:
+    """Log the new reports no department handles (they stay ``reported``, waiting for
+    a supervisor): a gap in the departments layer the operator should hear of."""
+    stuck = (rows["status"] == "reported").to_numpy(dtype=bool, na_value=False) & rows[
+        "duplicate_of"
+    ].isna().to_numpy()
+    if stuck.any():
+        log.warning(
+            "no department handles reports %s (category and place); they stay 'reported'",
+            ", ".join(rows["report_id"].to_numpy(dtype=object)[stuck]),
+        )
 
 
 def _assignments_of(store, unit_ids: pd.Series) -> pd.DataFrame | None:

@@ -537,6 +537,7 @@ def hand_over(
     at: object = None,
     actor_id: str | None = None,
     report_ids: Iterable[str] | None = None,
+    warn_unrouted: bool = True,
 ) -> ReportChange:
     """Hand reports over (交办): lead department, supporting ones, assignee and deadline.
 
@@ -563,12 +564,15 @@ def hand_over(
         The supervisor handing over.
     report_ids
         Restrict to these reports.
+    warn_unrouted
+        Warn (:class:`~gridkit.GridkitWarning`) of reports no department handles;
+        False for callers that tell of them their own way (the API logs them).
 
     Returns
     -------
     ReportChange
         Reports moved to ``assigned`` and one event each. Reports no department
-        handles stay ``reported`` with a :class:`~gridkit.GridkitWarning`.
+        handles stay ``reported`` (with a warning, see ``warn_unrouted``).
     """
     rules = _rules(rules)
     at_ts = utc_scalar(at, name="at")
@@ -601,7 +605,7 @@ def hand_over(
     support = pd.Series(support_of, dtype=object)
     routed = pos[np.isin(pos, lead.index.to_numpy())]
     unrouted = np.setdiff1d(pos, routed)
-    if len(unrouted):
+    if len(unrouted) and warn_unrouted:
         warnings.warn(
             f"no department handles reports {format_rows(out['report_id'].iloc[unrouted])} "
             "(category and place); they stay 'reported'.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -75,6 +76,14 @@ def setup(tmp_path: Path):
     return ws, TestClient(create_app(workspace=ws)), keys
 
 
+@pytest.fixture(params=["pyarrow", "python"])
+def any_strings(request):
+    """Both string storages of pandas: its default (Arrow) and the Python objects
+    ``gridkit serve`` runs with."""
+    with pd.option_context("mode.string_storage", request.param):
+        yield request.param
+
+
 def h(key: str, **extra: str) -> dict[str, str]:
     return {"X-API-Key": key, **extra}
 
@@ -91,7 +100,7 @@ def report(**kw) -> dict:
     return body
 
 
-def test_post_report_is_located_handed_over_and_due(setup) -> None:
+def test_post_report_is_located_handed_over_and_due(any_strings, setup) -> None:
     ws, client, keys = setup
     r = client.post("/reports", json=report(), headers=h(keys["w1"]))
     assert r.status_code == 201, r.text
@@ -106,6 +115,22 @@ def test_post_report_is_located_handed_over_and_due(setup) -> None:
     assert r.headers["location"] == f"/collections/reports/items/{f['id']}"
     events = open_store(ws).read("report_events")
     assert list(events.loc[events["report_id"] == f["id"], "to_status"]) == ["reported", "assigned"]
+
+
+def test_report_no_department_handles_is_logged_not_warned(setup, caplog) -> None:
+    _, client, keys = setup
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Python warning per batch would fail here
+        r = client.post("/reports", json=report(category="cctv"), headers=h(keys["w1"]))
+    assert r.status_code == 201, r.text
+    p = r.json()["properties"]
+    assert p["status"] == "reported" and p["lead_department_id"] is None
+    logged = [rec for rec in caplog.records if rec.name == "gridkit.api"]
+    assert len(logged) == 1 and r.json()["id"] in logged[0].getMessage()
+    # a handled report logs nothing
+    caplog.clear()
+    assert client.post("/reports", json=report(), headers=h(keys["w1"])).status_code == 201
+    assert not [rec for rec in caplog.records if rec.name == "gridkit.api"]
 
 
 def test_geojson_feature_body_and_gcj02_datum(setup) -> None:
@@ -186,7 +211,7 @@ def test_roles_and_scope_on_reports(setup) -> None:
     assert r.status_code == 403 and "outside your scope" in r.json()["detail"]
 
 
-def test_lifecycle_over_http(setup) -> None:
+def test_lifecycle_over_http(any_strings, setup) -> None:
     ws, client, keys = setup
     rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
     url = f"/reports/{rid}"
