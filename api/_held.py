@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.crs import degrees_around
+from gridkit.crs import WGS84, degrees_around
 
 #: chunks kept before they are joined into one (a join costs O(layer) pandas work)
 JOIN_AT = 32
@@ -74,7 +74,7 @@ class HeldReports:
         self._n += n
         if len(self._chunks) > JOIN_AT:
             joined = pd.concat(self._chunks, ignore_index=True)
-            self._chunks = [gpd.GeoDataFrame(joined, geometry="geometry", crs=4326)]
+            self._chunks = [gpd.GeoDataFrame(joined, geometry="geometry", crs=WGS84)]
             self._starts = np.zeros(1, dtype=np.int64)
 
     def _code(self, values: pd.Series) -> np.ndarray:
@@ -91,7 +91,7 @@ class HeldReports:
         if not parts:
             return self._chunks[0].iloc[:0]
         out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
+        return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
 
     def near(self, new: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
         """Open originals of the new reports' categories within ``radius_m`` (with a

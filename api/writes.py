@@ -35,6 +35,7 @@ from api._held import HeldReports
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
 from api.geojson import Piece, feature, pieces
+from gridkit.crs import WGS84
 from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
 
@@ -385,7 +386,7 @@ def _wgs84_points(xy: np.ndarray, crs: str | None) -> np.ndarray:
     lonlat = (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
     if not crs and lonlat:  # nothing to convert or check
         return shapely.points(xy)
-    pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=None if crs else 4326)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=None if crs else WGS84)
     return np.asarray(to_wgs84(pts, crs=crs or None, source="report").geometry.array)
 
 
@@ -405,7 +406,7 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             values = [subs[i].props[name] for i, _ in todo]
             if any(v is not None for v in values):
                 cols[name] = values
-        new = gpd.GeoDataFrame(cols, geometry=[g for _, g in todo], crs=4326)
+        new = gpd.GeoDataFrame(cols, geometry=[g for _, g in todo], crs=WGS84)
         if "reported_at" in new:
             new["reported_at"] = pd.to_datetime(new["reported_at"], utc=True)
         try:
@@ -454,7 +455,7 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
             rows["idempotency_key"] = pd.array(keys, dtype="string")
-        rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+        rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         store.append_many({"reports": rows, "report_events": events})
         if existing is None:
             app.state.held_reports = HeldReports(store.generation("reports"), rows)
@@ -685,7 +686,7 @@ def post_patrols(
                 geometry=gpd.points_from_xy(
                     [f.lon for f in item.points], [f.lat for f in item.points]
                 ),
-                crs=None if item.crs else 4326,
+                crs=None if item.crs else WGS84,
             )
             frames.append((pid, item, fixes))
             known_ids.add(pid)
@@ -696,7 +697,7 @@ def post_patrols(
                 [fx if not item.crs else _to_wgs84(fx, item.crs) for _, item, fx in frames],
                 ignore_index=True,
             )
-            points = gpd.GeoDataFrame(points, geometry="geometry", crs=4326)
+            points = gpd.GeoDataFrame(points, geometry="geometry", crs=WGS84)
             area = _service_area(request.app)
             if area is not None:
                 outside = ~area.covers(np.asarray(points.geometry.array))

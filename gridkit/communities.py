@@ -57,6 +57,7 @@ from shapely import STRtree
 
 from gridkit._community_atoms import GRID_M, build_atoms, group_union, snap
 from gridkit._partition import AtomGraph, _share, partition
+from gridkit.crs import utm_zone_crs
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
 
 __all__ = [
@@ -186,7 +187,7 @@ def estimate_households(
     from gridkit.crs import local_metric_crs
 
     geom = buildings.geometry
-    if buildings.crs is not None and not pyproj.CRS(buildings.crs).is_projected:
+    if buildings.crs is not None and not pyproj.CRS.from_user_input(buildings.crs).is_projected:
         geom = geom.to_crs(local_metric_crs(buildings))
     area = shapely.area(np.asarray(geom.array))
     if levels_col in buildings.columns:
@@ -274,11 +275,6 @@ def _clean_geoms(
         g[bad] = polys
         df = df.set_geometry(gpd.GeoSeries(g, index=df.index, crs=df.crs))
     return df
-
-
-def _zone_crs(lon: float, lat: float) -> pyproj.CRS:
-    zone = int(np.clip(np.floor((lon + 180) / 6) + 1, 1, 60))
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 # --------------------------------------------------------------------------- main
@@ -432,7 +428,7 @@ def split_communities(
 
     cent = shapely.centroid(np.asarray(comm.geometry.array))
     cx, cy = shapely.get_x(cent), shapely.get_y(cent)
-    zones = [_zone_crs(x, y) for x, y in zip(cx, cy, strict=True)]
+    zones = [utm_zone_crs(x, y) for x, y in zip(cx, cy, strict=True)]
     zone_key = np.array([z.to_epsg() for z in zones])
     order = np.argsort(comm["community_id"].astype(str).to_numpy(), kind="stable")
 

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -243,7 +244,7 @@ def to_wgs84(
     """
     declared = None if crs is None else parse_crs(crs)
     if isinstance(declared, str):
-        if gdf.crs is not None and not _is_geographic_wgs84_like(pyproj.CRS(gdf.crs)):
+        if gdf.crs is not None and not _is_geographic_wgs84_like(gdf.crs):
             raise CRSError(
                 f"{source}: declared datum {declared} but the data carries {gdf.crs.name}.",
                 hint=f"{declared} coordinates are longitude/latitude; drop the declaration "
@@ -258,17 +259,15 @@ def to_wgs84(
                 hint="Declare one with --crs / crs= (e.g. 4326, 4490, 32649, gcj02, bd09).",
             )
         gdf = gdf.set_crs(declared)
-    elif declared is not None and not pyproj.CRS(gdf.crs).equals(declared, ignore_axis_order=True):
-        both_wgs84 = _is_geographic_wgs84_like(pyproj.CRS(gdf.crs)) and _is_geographic_wgs84_like(
-            declared
-        )
+    elif declared is not None and not gdf.crs.equals(declared, ignore_axis_order=True):
+        both_wgs84 = _is_geographic_wgs84_like(gdf.crs) and _is_geographic_wgs84_like(declared)
         if not both_wgs84:
             raise CRSError(
                 f"{source} carries {gdf.crs.name} (EPSG:{gdf.crs.to_epsg()}) but "
                 f"{declared.name} was declared.",
                 hint="Remove the --crs declaration or fix the file's CRS.",
             )
-    src = pyproj.CRS(gdf.crs)
+    src = gdf.crs
     if src.is_geographic:
         _check_lonlat_bounds(gdf, source=source, label=src.name)
     if _is_geographic_wgs84_like(src):
@@ -322,7 +321,7 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
             "Cannot pick a metric CRS for data without a CRS.",
             hint="Read the data with crs= declared.",
         )
-    src = pyproj.CRS(gdf.crs)
+    src = gdf.crs
     if src.is_projected and src.axis_info[0].unit_name in ("metre", "meter"):
         return src
     bounds = (
@@ -330,10 +329,19 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     )
     if not np.all(np.isfinite(bounds)):
         raise CRSError("Cannot pick a metric CRS for an empty layer.")
-    lon = (bounds[0] + bounds[2]) / 2
-    lat = (bounds[1] + bounds[3]) / 2
+    return utm_zone_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+
+
+def utm_zone_crs(lon: float, lat: float) -> pyproj.CRS:
+    """The UTM zone (WGS84 datum) of a point, e.g. EPSG:32649 for Zhuzhou."""
     zone = int(np.clip(np.floor((lon + 180) / 6) + 1, 1, 60))
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return _epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+@functools.lru_cache(maxsize=128)
+def _epsg(code: int) -> pyproj.CRS:
+    # one CRS object per code: building one costs more than projecting a few points
+    return pyproj.CRS.from_epsg(code)
 
 
 def to_metric(gdf: gpd.GeoDataFrame, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:

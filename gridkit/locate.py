@@ -287,5 +287,5 @@ def _nearest_in_metres(
 def _is_wgs84(crs: object) -> bool:
     if crs is None:
         return False
-    c = pyproj.CRS(crs)
+    c = pyproj.CRS.from_user_input(crs)
     return c.equals(WGS84, ignore_axis_order=True) or c.to_epsg() in (4326, 4490)

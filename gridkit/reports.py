@@ -53,7 +53,7 @@ import pandas as pd
 import shapely
 
 from gridkit._ops_time import utc_array, utc_scalar, utc_series
-from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.crs import WGS84, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
 
 __all__ = [
@@ -198,7 +198,7 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     if isinstance(reports, gpd.GeoDataFrame) and reports._geometry_column_name in reports:
         out = reports.copy()
     else:
-        out = gpd.GeoDataFrame(reports.copy(), geometry=[None] * len(reports), crs=4326)
+        out = gpd.GeoDataFrame(reports.copy(), geometry=[None] * len(reports), crs=WGS84)
     n = len(out)
     # the columns are built first and the frame once: ~20 assignments into a
     # GeoDataFrame cost more than the work itself on the one-row frames of the API
@@ -336,8 +336,8 @@ def intake(
             hint=f"Known sources: {', '.join(rules.sources)}.",
         )
     df["reported_at"] = df["reported_at"].fillna(at_ts)
-    if crs is not None or df.crs is None or not df.crs.equals(4326):
-        df = to_wgs84(df if df.crs is not None or crs is not None else df.set_crs(4326), crs=crs)
+    if crs is not None or df.crs is None or not df.crs.equals(WGS84):
+        df = to_wgs84(df if df.crs is not None or crs is not None else df.set_crs(WGS84), crs=crs)
     geoms = np.asarray(df.geometry.array)
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if units is not None and len(df):
