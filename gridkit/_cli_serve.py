@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -74,6 +76,84 @@ def keys_add(
         + "); it is shown only once:"
     )
     print(secret)
+
+
+@keys_app.command("import")
+def keys_import(
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV with columns name, role and optional scope, worker_id.")
+    ],
+    workspace: WorkspaceOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the issued keys here (default: standard output)."),
+    ] = None,
+) -> None:
+    """Issue keys in bulk from a CSV, all or none; the secrets are printed once, as CSV."""
+    from gridkit.store import open_store
+
+    requests, lines = read_key_requests(csv_file)
+    issued = open_store(workspace).add_keys(requests)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["name", "role", "scope", "worker_id", "key_id", "key"])
+    for secret, k in issued:
+        writer.writerow([k.name, k.role, k.scope, k.worker_id or "", k.key_id, secret])
+    if out is None:
+        print(text.getvalue(), end="")
+    else:
+        out.write_text(text.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
+    err_console.print(
+        f"issued {len(issued)} keys from {csv_file}"
+        + (f" (lines {lines[0]}-{lines[-1]})" if lines else "")
+        + ("" if out is None else f"; secrets in {out}")
+        + ": they are shown only once, keep them safe"
+    )
+
+
+def read_key_requests(path: Path) -> tuple[list, list[int]]:
+    """Key requests from a CSV (UTF-8, or GB18030 as Excel saves it on Chinese Windows),
+    with the line number of each."""
+    from gridkit.errors import InputFileError
+    from gridkit.store import KeyRequest, check_key_requests
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read ({exc.strerror}).") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise InputFileError(
+                f"{path}: neither UTF-8 nor GB18030 text.", hint="Save the sheet as CSV UTF-8."
+            ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    missing = [c for c in ("name", "role") if c not in fields]
+    if missing:
+        raise InputFileError(
+            f"{path}: no column {', '.join(missing)} (columns: {', '.join(fields) or 'none'}).",
+            hint="The first line names the columns: name,role,scope,worker_id "
+            "(scope and worker_id may be left out).",
+        )
+    reader.fieldnames = fields
+    requests, lines = [], []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue  # blank line
+        lines.append(reader.line_num)
+        requests.append(
+            KeyRequest(
+                row.get("name") or "",
+                row.get("role") or "",
+                row.get("scope") or "",
+                row.get("worker_id") or None,
+            )
+        )
+    return check_key_requests(requests, source=str(path), rows=lines), lines
 
 
 @keys_app.command("list")

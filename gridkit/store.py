@@ -27,11 +27,11 @@ import struct
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +43,16 @@ from gridkit.crs import WGS84
 from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
 
-__all__ = ["ROLES", "ApiKey", "GeoPackageStore", "Store", "hash_key", "open_store"]
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "GeoPackageStore",
+    "KeyRequest",
+    "Store",
+    "check_key_requests",
+    "hash_key",
+    "open_store",
+]
 
 ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
 KEYS_TABLE = "gridkit_api_keys"
@@ -64,6 +73,54 @@ class ApiKey:
     scope: str  # admin code prefix; "" = everywhere
     worker_id: str | None
     revoked: bool = False
+
+
+class KeyRequest(NamedTuple):
+    """A key to issue: who it is for, the role, the admin-code scope, the worker."""
+
+    name: str
+    role: str
+    scope: str = ""
+    worker_id: str | None = None
+
+
+def check_key_requests(
+    requests: Sequence[KeyRequest], *, source: str = "", rows: Sequence[int] | None = None
+) -> list[KeyRequest]:
+    """The requests cleaned (blanks stripped, scope ``""`` for none), or one error naming
+    every bad one; ``source`` and ``rows`` (a CSV file and its line numbers) say where
+    they came from."""
+    rows = list(rows) if rows is not None else list(range(1, len(requests) + 1))
+    where = f"{source}: " if source else ""
+    if not requests:
+        raise GridkitError(f"{where}no keys to issue.", hint="Give at least one name and role.")
+    clean, bad = [], []
+    for row, r in zip(rows, requests, strict=True):
+        name = (r.name or "").strip()
+        role = (r.role or "").strip().lower()
+        scope = (r.scope or "").strip()
+        worker = (r.worker_id or "").strip() or None
+        problem = (
+            "no name"
+            if not name
+            else f"unknown role {r.role!r}"
+            if role not in ROLES
+            else "a worker key needs a worker_id"
+            if role == "worker" and not worker
+            else f"scope {scope!r} is not an admin code (digits)"
+            if scope and not scope.isdigit()
+            else None
+        )
+        if problem:
+            bad.append(problem if len(requests) == 1 and not source else f"row {row}: {problem}")
+        clean.append(KeyRequest(name, role, scope, worker))
+    if bad:
+        raise GridkitError(
+            where + "; ".join(bad) + ".",
+            hint=f"Roles: {', '.join(ROLES)}; worker keys need a worker id (workers write "
+            "only on their own units); a scope is an admin code prefix. Nothing was issued.",
+        )
+    return clean
 
 
 class Store(ABC):
@@ -93,7 +150,13 @@ class Store(ABC):
     @abstractmethod
     def add_key(
         self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
-    ) -> tuple[str, ApiKey]: ...
+    ) -> tuple[str, ApiKey]:
+        """Issue one key: the secret (shown once, stored only as its hash) and the key."""
+
+    @abstractmethod
+    def add_keys(self, requests: Sequence[KeyRequest]) -> list[tuple[str, ApiKey]]:
+        """Issue several keys in one transaction, all or none (checked by
+        :func:`check_key_requests`)."""
 
     @abstractmethod
     def find_key(self, key: str) -> ApiKey | None: ...
@@ -309,29 +372,30 @@ class GeoPackageStore(Store):
     def add_key(
         self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
     ) -> tuple[str, ApiKey]:
-        if role not in ROLES:
-            raise GridkitError(f"unknown role {role!r}.", hint=f"Roles: {', '.join(ROLES)}.")
-        if role == "worker" and not worker_id:
-            raise GridkitError(
-                "a worker key needs --worker-id (workers write only on their own units)."
-            )
-        secret = "gk_" + secrets.token_urlsafe(32)
-        key_id = secrets.token_hex(6)
+        return self.add_keys([KeyRequest(name, role, scope, worker_id)])[0]
+
+    def add_keys(self, requests: Sequence[KeyRequest]) -> list[tuple[str, ApiKey]]:
+        checked = check_key_requests(requests)
+        issued = [
+            ("gk_" + secrets.token_urlsafe(32), ApiKey(secrets.token_hex(6), *r)) for r in checked
+        ]
+        now = pd.Timestamp.now(tz="UTC").isoformat()
         with self._lock, self._connect() as con:
-            con.execute(
-                f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key_id,
-                    name,
-                    role,
-                    scope or "",
-                    worker_id,
-                    hash_key(secret),
-                    pd.Timestamp.now(tz="UTC").isoformat(),
-                ),
-            )
-        return secret, ApiKey(key_id, name, role, scope or "", worker_id)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany(
+                    f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (k.key_id, k.name, k.role, k.scope, k.worker_id, hash_key(secret), now)
+                        for secret, k in issued
+                    ],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return issued
 
     def find_key(self, key: str) -> ApiKey | None:
         with self._connect() as con:

@@ -90,3 +90,66 @@ def test_store_updates_attributes_of_a_gdal_layer(ws: Path) -> None:
     assert back["report_id"].tolist() == ["R1"]  # spatial index still answers
     row = store.read("reports").set_index("report_id").loc["R1"]
     assert row["status"] == "assigned" and row["due_at"] == due
+
+
+def _write_csv(path: Path, text: str, encoding: str = "utf-8-sig") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_bulk_import_from_csv_issues_every_key_once(ws: Path, tmp_path: Path, capsys) -> None:
+    sheet = _write_csv(
+        tmp_path / "keys.csv",
+        "name,role,scope,worker_id\n"
+        "张三,worker,,W1\n"
+        "\n"
+        "王主任,Supervisor,430202,\n"
+        "规划科,planner,,\n",
+    )
+    out = tmp_path / "issued.csv"
+    argv = ["keys", "import", str(sheet), "--workspace", str(ws), "--out", str(out)]
+    assert main(argv) == 0
+    assert "issued 3 keys" in capsys.readouterr().err
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8
+    import csv
+
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["name"] for r in rows] == ["张三", "王主任", "规划科"]
+    store = open_store(ws)
+    found = [store.find_key(r["key"]) for r in rows]
+    assert [(k.role, k.scope, k.worker_id) for k in found] == [
+        ("worker", "", "W1"),
+        ("supervisor", "430202", None),
+        ("planner", "", None),
+    ]
+    raw = Path(ws).read_bytes() + (
+        Path(f"{ws}-wal").read_bytes() if Path(f"{ws}-wal").exists() else b""
+    )
+    assert not any(r["key"].encode() in raw for r in rows)  # only hashes stored
+
+
+def test_bulk_import_reads_gb18030_and_prints_to_stdout(ws: Path, tmp_path: Path, capsys) -> None:
+    sheet = _write_csv(tmp_path / "excel.csv", "name,role\r\n李四,viewer\r\n", "gb18030")
+    assert main(["keys", "import", str(sheet), "--workspace", str(ws)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "name,role,scope,worker_id,key_id,key"
+    assert lines[1].startswith("李四,viewer,,,")
+    assert open_store(ws).find_key(lines[1].rsplit(",", 1)[1]).name == "李四"
+
+
+def test_bulk_import_refuses_bad_rows_and_issues_nothing(ws: Path, tmp_path: Path, capsys) -> None:
+    before = len(open_store(ws).keys())
+    sheet = _write_csv(
+        tmp_path / "bad.csv",
+        "name,role,scope,worker_id\n张三,worker,,W1\n李四,boss,,\n王五,worker,,\n赵六,viewer,荷塘区,\n",
+    )
+    assert main(["keys", "import", str(sheet), "--workspace", str(ws)]) == 1
+    err = " ".join(capsys.readouterr().err.split())  # the terminal wraps long lines
+    for words in ("bad.csv", "row 3: unknown role 'boss'", "row 4: a worker key needs", "row 5"):
+        assert words in err
+    assert "Nothing was issued" in err
+    assert len(open_store(ws).keys()) == before
+    missing = _write_csv(tmp_path / "cols.csv", "姓名,角色\n张三,worker\n")
+    assert main(["keys", "import", str(missing), "--workspace", str(ws)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cols.csv" in err and "no column name, role" in err and "name,role,scope" in err
