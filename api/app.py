@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import errors, features, pages, stats, writes
+from api import errors, features, pages, stats, versions, writes
 from api.openapi30 import to_openapi_30
 from api.settings import Settings
 from gridkit import __version__
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     app.include_router(pages.router)
     app.include_router(writes.router)
     app.include_router(stats.router)
+    app.include_router(versions.router)
     return app
 
 

@@ -37,6 +37,15 @@ STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
+def status_of(exc: GridkitError) -> int:
+    return next(code for cls, code in STATUS if isinstance(exc, cls))
+
+
+def detail_of(exc: GridkitError) -> str:
+    """The message and what to do about it, in one line."""
+    return exc.message + (f" {exc.hint}" if exc.hint else "")
+
+
 def problem(
     status: int,
     detail: str,
@@ -64,9 +73,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridkitError)
     async def _gridkit(request: Request, exc: GridkitError) -> Response:
-        status = next(code for cls, code in STATUS if isinstance(exc, cls))
-        detail = exc.message + (f" {exc.hint}" if exc.hint else "")
-        return problem(status, detail, instance=request.url.path)
+        return problem(status_of(exc), detail_of(exc), instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         8_000_000, description="Largest accepted request body (photos included)."
     )
     max_upload_bytes: int = Field(5_000_000, description="Largest evidence photo.")
+    max_vertices: int = Field(
+        5_000_000, ge=1, description="Most vertices in an uploaded grid (POST /versions)."
+    )
     collections: tuple[str, ...] = (
         "units",
         "reaches",

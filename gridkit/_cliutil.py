@@ -38,12 +38,19 @@ def read_input(
     repair: bool = False,
 ) -> pd.DataFrame:
     """Read a contract layer from a CLI argument (layer by name or the file's only one)."""
+    from gridkit.errors import InputFileError
     from gridkit.io import MULTI_LAYER, format_of
 
     if format_of(path) in MULTI_LAYER:
         import pyogrio
 
-        names = [n for n, _ in pyogrio.list_layers(path)] if path.exists() else []
+        try:
+            names = [n for n, _ in pyogrio.list_layers(path)] if path.exists() else []
+        except pyogrio.errors.DataSourceError as exc:
+            raise InputFileError(
+                f"{path}: cannot open ({exc}).",
+                hint="Is the file complete and of the type its extension says?",
+            ) from exc
         use = layer if layer in names or len(names) != 1 else names[0]
         return read_layer(path, use, crs=crs, encoding=encoding, check=layer, repair=repair)
     return read_layer(path, layer, crs=crs, encoding=encoding, repair=repair)

@@ -148,6 +148,16 @@ class Store(ABC):
     def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None: ...
 
     @abstractmethod
+    def versions(self) -> pd.DataFrame:
+        """The published grid versions (``version``, ``published_at``, ``n_units``,
+        ``note``); empty when none was published."""
+
+    @abstractmethod
+    def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
+        """Publish ``units`` as the next grid version (:func:`gridkit.versions.publish`):
+        the version number and the diff against the previous one (None for the first)."""
+
+    @abstractmethod
     def add_key(
         self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
     ) -> tuple[str, ApiKey]:
@@ -368,6 +378,28 @@ class GeoPackageStore(Store):
                 if df is not None:
                     self._cache[layer] = (self.generation(layer), [df])
 
+    # -- versions ---------------------------------------------------------------------
+    def versions(self) -> pd.DataFrame:
+        from gridkit.versions import VERSIONS_LAYER
+        from gridkit.versions import versions as published
+
+        if VERSIONS_LAYER not in self.layers():
+            return published(self.path)  # the empty table, with its columns
+        return self.read(VERSIONS_LAYER)
+
+    def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
+        from gridkit.versions import HISTORY_LAYER, VERSIONS_LAYER, publish
+
+        # GDAL writes these layers: under the lock, with none of our connections open
+        with self._lock:
+            try:
+                return publish(units, self.path, note=note)
+            finally:  # written, or partly written before an error: read them again
+                self._layer_names = None
+                for name in ("units", HISTORY_LAYER, "lineage", VERSIONS_LAYER):
+                    self._tables.pop(name, None)
+                    self._bump(name)
+
     # -- API keys ---------------------------------------------------------------------
     def add_key(
         self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
@@ -398,7 +430,7 @@ class GeoPackageStore(Store):
         return issued
 
     def find_key(self, key: str) -> ApiKey | None:
-        with self._connect() as con:
+        with self._lock, self._connect() as con:
             row = con.execute(
                 f"SELECT key_id, name, role, scope, worker_id, revoked FROM {KEYS_TABLE} "
                 "WHERE hash = ?",
@@ -415,7 +447,7 @@ class GeoPackageStore(Store):
                 raise GridkitError(f"no API key with id {key_id!r}.")
 
     def keys(self) -> pd.DataFrame:
-        with self._connect() as con:
+        with self._lock, self._connect() as con:
             return pd.read_sql_query(
                 f"SELECT key_id, name, role, scope, worker_id, created_at, revoked "
                 f"FROM {KEYS_TABLE} ORDER BY created_at",

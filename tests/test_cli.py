@@ -53,6 +53,15 @@ def test_invalid_data_exit_1_one_line_and_hint(capsys, tmp_path: Path, rivers) -
     assert "Traceback" not in err
 
 
+def test_unreadable_file_exit_1_names_it(capsys, tmp_path: Path) -> None:
+    broken = tmp_path / "草稿.gpkg"
+    broken.write_bytes(b"not a geopackage")
+    code, _, err = run(capsys, "publish", str(broken), "--workspace", str(tmp_path / "w.gpkg"))
+    assert code == 1
+    assert "草稿.gpkg" in err and "cannot open" in err and "hint:" in err
+    assert "Traceback" not in err
+
+
 def test_unknown_format_exit_1(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "check", str(tmp_path / "x.kml"), "--layer", "units")
     assert code == 1
