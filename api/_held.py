@@ -91,6 +91,8 @@ class HeldReports:
         if not parts:
             return self._chunks[0].iloc[:0]
         out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if isinstance(out, gpd.GeoDataFrame) and out.crs is not None:
+            return out  # chunks are WGS84 GeoDataFrames, and so are their pieces
         return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
 
     def near(self, new: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:

@@ -401,14 +401,15 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
     radius = _rules(None).duplicate_radius_m
     while todo:
         ids = [_next_report_id(app, existing) for _ in todo]
-        cols: dict[str, list] = {"report_id": ids}
+        cols: dict[str, Any] = {"report_id": ids}
         for name in subs[todo[0][0]].props:
             values = [subs[i].props[name] for i, _ in todo]
             if any(v is not None for v in values):
-                cols[name] = values
-        new = gpd.GeoDataFrame(cols, geometry=[g for _, g in todo], crs=WGS84)
-        if "reported_at" in new:
-            new["reported_at"] = pd.to_datetime(new["reported_at"], utc=True)
+                cols[name] = pd.to_datetime(values, utc=True) if name == "reported_at" else values
+        cols["geometry"] = gpd.array.from_shapely(
+            np.array([g for _, g in todo], dtype=object), crs=WGS84
+        )
+        new = gpd.GeoDataFrame(cols, geometry="geometry", copy=False)  # built once, as is
         try:
             near = None if existing is None else existing.near(new, radius)
             change = intake(new, units=units, existing=near)
@@ -455,7 +456,6 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
             rows["idempotency_key"] = pd.array(keys, dtype="string")
-        rows = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         store.append_many({"reports": rows, "report_events": events})
         if existing is None:
             app.state.held_reports = HeldReports(store.generation("reports"), rows)

@@ -219,8 +219,11 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
             cols[col] = np.zeros(n, dtype="int64")
         elif cols[col].dtype != "int64":  # type: ignore[attr-defined]
             cols[col] = pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
-    frame = pd.DataFrame(cols, index=out.index)
-    return gpd.GeoDataFrame(frame, geometry=out._geometry_column_name, crs=out.crs)
+    # straight from the columns, not copied again (a GeoDataFrame made from a DataFrame
+    # copies every column); copy-on-write keeps the caller's frame apart
+    return gpd.GeoDataFrame(
+        cols, index=out.index, geometry=out._geometry_column_name, crs=out.crs, copy=False
+    )
 
 
 def _is_normalised(reports: pd.DataFrame) -> bool:
@@ -341,11 +344,10 @@ def intake(
     geoms = np.asarray(df.geometry.array)
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if units is not None and len(df):
-        located = locate(df, units)
-        df = located.drop(columns=["distance_m", "ambiguous"])
-        admin = units.set_index("unit_id")["admin_code"].astype("string")
-        from_unit = df["unit_id"].map(admin)
-        df["admin_code"] = df["admin_code"].fillna(from_unit)
+        df["unit_id"] = locate(df, units)["unit_id"].array  # same rows: df is WGS84
+        # unit -> admin code as one Series (not the units frame re-indexed, every column)
+        admin = pd.Series(units["admin_code"].astype("string").array, index=units["unit_id"].array)
+        df["admin_code"] = df["admin_code"].fillna(df["unit_id"].map(admin))
     unplaced = ~has_point & df["unit_id"].isna().to_numpy() & df["admin_code"].isna().to_numpy()
     if unplaced.any():
         rows = df.index[unplaced].tolist()
