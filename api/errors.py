@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 import orjson
@@ -16,6 +17,8 @@ from gridkit.errors import (
     InvalidLayerError,
     LayerNotFoundError,
 )
+
+log = logging.getLogger("gridkit.api")
 
 
 class ApiError(Exception):
@@ -83,6 +86,17 @@ def install(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return problem(400, "; ".join(parts) or "invalid request", instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # a bug of ours: logged with its traceback, answered as a problem without it
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(
+            500,
+            "An unexpected error; it has been logged. Please report it with the time "
+            "and what you did.",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -569,7 +569,8 @@ def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Ca
         if caller.scope and not caller.in_scope(None if pd.isna(code) else str(code)):
             raise ApiError(404, f"No report {report_id!r}.")  # out of scope: not visible
         if caller.role == "worker":
-            if current["assignee_id"].iloc[0] != caller.worker_id:
+            assignee = current["assignee_id"].iloc[0]
+            if pd.isna(assignee) or assignee != caller.worker_id:
                 raise ApiError(403, "Workers change only reports assigned to them.")
             if body.status not in ("in_progress", "resolved"):
                 raise ApiError(

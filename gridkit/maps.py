@@ -107,9 +107,24 @@ Tiles = str | None
 
 def _esc(value: object) -> str:
     """Text for the page: ``None``/NaN as empty, everything else escaped."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+    if _missing(value):
         return ""
     return html.escape(str(value), quote=True)
+
+
+def _text(value: object) -> str:
+    """Plain text of a cell, empty when missing (not yet escaped)."""
+    return "" if _missing(value) else str(value)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA (a missing value of a nullable column)."""
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and np.isnan(value))
+    )
 
 
 def _fmt_time(value: object) -> str:
@@ -360,7 +375,7 @@ def _open_reports_popups(
         counts[uid] = counts.get(uid, 0) + 1
         if counts[uid] > _MAX_POPUP_REPORTS:
             continue
-        desc = str(getattr(rec, "description", "") or "")
+        desc = _text(getattr(rec, "description", None))
         desc = desc if len(desc) <= 120 else desc[:119] + "…"
         when = _fmt_time(getattr(rec, "reported_at", None))
         by_unit.setdefault(uid, []).append(
@@ -898,7 +913,7 @@ def hotspot_map(
 
 def _points(pts: gpd.GeoDataFrame, *, color: str, L: dict[str, str]) -> folium.GeoJson:
     def tip(r: Any) -> str:
-        desc = str(getattr(r, "description", "") or "")
+        desc = _text(getattr(r, "description", None))
         desc = desc if len(desc) <= 200 else desc[:199] + "…"
         pairs = [
             (L["category"], _esc(r.category)),

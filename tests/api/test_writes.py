@@ -315,3 +315,37 @@ def test_patrol_roles_and_fake_flag(setup) -> None:
     null_island = client.post("/patrols", json={"points": fixes(lon0=0.0)}, headers=h(keys["w1"]))
     assert null_island.status_code == 422
     assert "outside the service area" in null_island.json()["detail"]
+
+
+def test_reports_without_description_or_assignee_are_no_500s(setup) -> None:
+    """Missing text and missing assignees are pd.NA in the layer: the hotspot map
+    draws them, and a worker's PATCH of an unassigned report is a 403, not a crash."""
+    _, client, keys = setup
+    body = report()
+    del body["description"]
+    first = client.post("/reports", json=body, headers=h(keys["sup"]))
+    dup = client.post("/reports", json=body, headers=h(keys["sup"]))
+    assert first.status_code == dup.status_code == 201
+    assert dup.json()["properties"]["assignee_id"] is None  # a duplicate: not handed over
+    page = client.get("/maps/hotspots", headers=h(keys["sup"]))
+    assert page.status_code == 200, page.text
+    r = client.patch(
+        f"/reports/{dup.json()['id']}", json={"status": "in_progress"}, headers=h(keys["w1"])
+    )
+    assert r.status_code == 403 and "assigned to them" in r.json()["detail"]
+
+
+def test_an_unexpected_error_is_a_problem_without_internals(setup, monkeypatch) -> None:
+    ws, _, keys = setup
+    app = create_app(workspace=ws)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(app.state.store, "read", broken)
+    r = TestClient(app, raise_server_exceptions=False).get(
+        "/collections/units/items", headers=h(keys["sup"])
+    )
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "secret" not in r.text and "logged" in r.json()["detail"]
