@@ -104,10 +104,19 @@ def _served(request: Request) -> list[str]:
     return [c for c in request.app.state.settings.collections if c in present]
 
 
-def _collection(request: Request, name: str) -> dict:
+def _visible(ser: Serialised, caller: Principal) -> np.ndarray:
+    """Rows of a serialised layer within the caller's scope."""
+    mask = np.ones(len(ser.features), dtype=bool)
+    if caller.scope and ser.admin_codes is not None:
+        mask &= np.char.startswith(ser.admin_codes.astype(str), caller.scope)
+    return mask
+
+
+def _collection(request: Request, name: str, caller: Principal) -> dict:
+    """The collection's description; its extent covers only what ``caller`` may see."""
     base = _base(request)
-    ser = _serialised(request, name, None)
-    finite = np.isfinite(ser.bounds).all(axis=1)
+    ser = _serialised(request, name, caller)
+    finite = np.isfinite(ser.bounds).all(axis=1) & _visible(ser, caller)
     bbox = (
         [
             float(ser.bounds[finite, 0].min()),
@@ -145,7 +154,7 @@ def collections(request: Request, caller: Caller) -> Response:
     return _json(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-            "collections": [_collection(request, n) for n in _served(request)],
+            "collections": [_collection(request, n, caller) for n in _served(request)],
         }
     )
 
@@ -162,7 +171,7 @@ CollectionId = Annotated[str, Path(description="Layer name, e.g. units or report
 def collection(request: Request, collection_id: CollectionId, caller: Caller) -> Response:
     _only(request, {"f"})
     _check_collection(request, collection_id)
-    return _json(_collection(request, collection_id))
+    return _json(_collection(request, collection_id, caller))
 
 
 def _serialised(request: Request, name: str, caller: Principal | None) -> Serialised:
@@ -279,9 +288,7 @@ async def items(
     _check_collection(request, collection_id)
     limit = min(limit, request.app.state.settings.max_limit)
     ser = await _serialised_async(request, collection_id, caller)
-    mask = np.ones(len(ser.features), dtype=bool)
-    if caller.scope and ser.admin_codes is not None:
-        mask &= np.char.startswith(ser.admin_codes.astype(str), caller.scope)
+    mask = _visible(ser, caller)
     if bbox is not None:
         x0, y0, x1, y1 = _parse_bbox(bbox)
         b = ser.bounds

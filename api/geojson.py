@@ -88,9 +88,9 @@ def _parts(
     geoms = np.asarray(df.geometry.array) if gcol else np.full(n, None, dtype=object)
     skip = {gcol, *hidden}
     props = {str(c): s for c, s in df.items() if c not in skip}  # no copy of the frame
-    bounds = shapely.bounds(geoms)
-    if hide_geometry:
+    if hide_geometry:  # no geometry, no bounds: a bbox query must not reveal where
         geoms = np.full(n, None, dtype=object)
+    bounds = shapely.bounds(geoms)
     rounded = shapely.transform(geoms, lambda c: np.round(c, PRECISION))
     polys = np.isin(shapely.get_type_id(rounded), [3, 6])
     if polys.any():  # RFC 7946: exterior rings counter-clockwise

@@ -139,6 +139,24 @@ def test_private_fields_only_for_supervisors(client, keys) -> None:
     assert all("phone" not in f["properties"] for f in again["features"])
 
 
+def test_private_geometry_cannot_be_found_by_bbox_or_extent(client, keys) -> None:
+    """A hidden geometry leaves no trace: a bbox around a worker's base (113.01, 27.71)
+    finds nothing for a viewer, and the collection's extent does not outline the bases."""
+    around = "/collections/workers/items?bbox=113.0099,27.7099,113.0101,27.7101"
+    assert client.get(around, headers=auth(keys["viewer"])).json()["numberMatched"] == 0
+    assert client.get(around, headers=auth(keys["supervisor"])).json()["numberMatched"] == 1
+
+    def extent(key: str, name: str) -> list[float]:
+        body = client.get(f"/collections/{name}", headers=auth(key)).json()
+        return body["extent"]["spatial"]["bbox"][0]
+
+    assert extent(keys["supervisor"], "workers") == pytest.approx([113.01, 27.71, 113.02, 27.72])
+    assert extent(keys["viewer"], "workers") == [-180.0, -90.0, 180.0, 90.0]
+    listed = client.get("/collections", headers=auth(keys["viewer"])).json()["collections"]
+    workers = next(c for c in listed if c["id"] == "workers")
+    assert workers["extent"]["spatial"]["bbox"][0] == [-180.0, -90.0, 180.0, 90.0]
+
+
 def test_scope_limits_what_a_district_supervisor_sees(client, keys) -> None:
     r = client.get(
         "/collections/units/items?limit=1000", headers=auth(keys["district_supervisor"])
