@@ -25,6 +25,13 @@ class Principal:
     scope: str = ""
     worker_id: str | None = None
     name: str = "anonymous"
+    key_id: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """Whose submissions these are (idempotency keys are theirs alone): the worker,
+        whatever key they use now, else the API key."""
+        return f"worker:{self.worker_id}" if self.worker_id else f"key:{self.key_id}"
 
     @property
     def sees_private(self) -> bool:
@@ -68,7 +75,9 @@ async def principal(
     key = hit[1]
     if key is None:
         raise ApiError(401, "Unknown or revoked API key.")
-    return Principal(role=key.role, scope=key.scope, worker_id=key.worker_id, name=key.name)
+    return Principal(
+        role=key.role, scope=key.scope, worker_id=key.worker_id, name=key.name, key_id=key.key_id
+    )
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -188,7 +188,8 @@ class _Submission:
     coords: tuple[float, float] | None
     crs: str | None
     caller: Principal
-    key: str | None
+    key: str | None  # the caller's Idempotency-Key, scoped to them (see _scoped_key)
+    fingerprint: str | None = None  # of the request, to tell a retry from a key reused
 
 
 class _Outcome(NamedTuple):
@@ -235,14 +236,47 @@ async def post_report(
         )
     _check_vocabulary(props)
     writer = report_writer(request.app)
+    point = None if coords is None else (coords[0], coords[1])
     sub = _Submission(
-        props, None if coords is None else (coords[0], coords[1]), crs, caller, idempotency_key
+        props,
+        point,
+        crs,
+        caller,
+        _scoped_key(caller, idempotency_key),
+        _fingerprint(props, point, crs) if idempotency_key else None,
     )
     _, _, replay, piece = await asyncio.wrap_future(writer.submit(sub))
     body = _encode(piece, caller, "reports")
     if replay:
         return _json(body, 201, **{"Idempotent-Replay": "true"})
     return _json(body, 201, Location=f"/collections/reports/items/{piece.id}")
+
+
+def _scoped_key(caller: Principal, key: str | None) -> str | None:
+    """An ``Idempotency-Key`` as stored: the caller's own, so that two phones choosing
+    the same key never see each other's reports."""
+    return None if not key else f"{caller.owner}/{key}"
+
+
+def _fingerprint(props: dict[str, Any], point: tuple[float, float] | None, crs: str | None) -> str:
+    """What was asked, in short: a retry repeats it, a reused key does not."""
+    canonical = orjson.dumps(
+        {"props": props, "point": point, "crs": crs},
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _reused(key: str, fingerprint: str | None, seen: str | None) -> ApiError | None:
+    """The 422 for a key sent again with a different report (None for a true retry)."""
+    if seen is None or fingerprint is None or seen == fingerprint:
+        return None
+    return ApiError(
+        422,
+        f"Idempotency-Key {key.split('/', 1)[1]!r} was used before for a different "
+        "report; use a new key for a new report.",
+    )
 
 
 def report_writer(app) -> GroupCommit:
@@ -303,7 +337,12 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
         for i, s in enumerate(subs):
             if s.key and s.key in stored.index:
                 pos = int(stored.index.get_loc(s.key))
-                out[i] = _Outcome(stored, pos, True, stored_pieces[pos])
+                hashes = stored.get("idempotency_hash")
+                seen = None if hashes is None else hashes.iloc[pos]
+                seen = None if seen is None or pd.isna(seen) else str(seen)
+                out[i] = _reused(s.key, s.fingerprint, seen) or _Outcome(
+                    stored, pos, True, stored_pieces[pos]
+                )
             elif s.key and s.key in first:
                 continue  # answered below
             else:
@@ -322,8 +361,11 @@ def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseExcep
                 out[i] = result
         for i, s in enumerate(subs):
             if out[i] is None:
-                done = out[first[s.key]]  # type: ignore[index]
-                out[i] = done if isinstance(done, BaseException) else done._replace(replay=True)
+                j = first[s.key]  # type: ignore[index]
+                done = out[j]
+                out[i] = _reused(s.key, s.fingerprint, subs[j].fingerprint) or (  # type: ignore[arg-type]
+                    done if isinstance(done, BaseException) else done._replace(replay=True)
+                )
         return out  # type: ignore[return-value]
 
 
@@ -456,6 +498,9 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
             rows["idempotency_key"] = pd.array(keys, dtype="string")
+            rows["idempotency_hash"] = pd.array(
+                [subs[i].fingerprint for i, _ in todo], dtype="string"
+            )
         store.append_many({"reports": rows, "report_events": events})
         if existing is None:
             app.state.held_reports = HeldReports(store.generation("reports"), rows)
@@ -562,16 +607,8 @@ def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Ca
     store = request.app.state.store
     with _write_lock:
         reports = _layer(store, "reports")
-        if reports is None or not (reports["report_id"] == report_id).any():
-            raise ApiError(404, f"No report {report_id!r}.")
-        current = reports[reports["report_id"] == report_id]
-        code = current["admin_code"].iloc[0] if "admin_code" in current else None
-        if caller.scope and not caller.in_scope(None if pd.isna(code) else str(code)):
-            raise ApiError(404, f"No report {report_id!r}.")  # out of scope: not visible
+        current = _report_of(reports, report_id, caller)
         if caller.role == "worker":
-            assignee = current["assignee_id"].iloc[0]
-            if pd.isna(assignee) or assignee != caller.worker_id:
-                raise ApiError(403, "Workers change only reports assigned to them.")
             if body.status not in ("in_progress", "resolved"):
                 raise ApiError(
                     403,
@@ -602,6 +639,22 @@ def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Ca
     return _json(_feature(row, caller, "reports"))
 
 
+def _report_of(reports: pd.DataFrame | None, report_id: str, caller: Principal) -> pd.DataFrame:
+    """The report's row as ``caller`` may act on it: 404 when it does not exist or lies
+    outside their scope (not visible), 403 for a worker it is not assigned to."""
+    current = None if reports is None else reports[reports["report_id"] == report_id]
+    if current is None or not len(current):
+        raise ApiError(404, f"No report {report_id!r}.")
+    code = current["admin_code"].iloc[0] if "admin_code" in current else None
+    if caller.scope and not caller.in_scope(None if pd.isna(code) else str(code)):
+        raise ApiError(404, f"No report {report_id!r}.")  # out of scope: not visible
+    if caller.role == "worker":
+        assignee = current["assignee_id"].iloc[0]
+        if pd.isna(assignee) or assignee != caller.worker_id:
+            raise ApiError(403, "Workers act only on reports assigned to them.")
+    return current
+
+
 def _changed(new: object, old: object) -> bool:
     new_na, old_na = new is None or bool(pd.isna(new)), old is None or bool(pd.isna(old))
     if new_na or old_na:
@@ -630,9 +683,7 @@ async def post_evidence(
     ext = next((e for magic, e in EVIDENCE_TYPES.items() if data.startswith(magic)), None)
     if ext is None or (ext == ".webp" and data[8:12] != b"WEBP"):
         raise ApiError(415, "Evidence must be a JPEG, PNG or WebP photo.")
-    reports = _layer(request.app.state.store, "reports")
-    if reports is None or not (reports["report_id"] == report_id).any():
-        raise ApiError(404, f"No report {report_id!r}.")
+    _report_of(_layer(request.app.state.store, "reports"), report_id, caller)
     name = hashlib.sha256(data).hexdigest()[:32] + ext
     folder = Path(f"{settings.workspace}.evidence") / report_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -665,7 +716,14 @@ def post_patrols(
     store = request.app.state.store
     with _write_lock:
         known = _layer(store, "patrols")
-        known_ids = set() if known is None else set(known["patrol_id"].astype(str))
+        owners: dict[str, str] = (
+            {}
+            if known is None
+            else dict(
+                zip(known["patrol_id"].astype(str), known["worker_id"].astype(str), strict=True)
+            )
+        )
+        areas = _worker_areas(store)
         created, existing, frames = [], [], []
         for k, item in enumerate(items):  # a batch is small (<= 200 patrols)
             worker = item.worker_id or caller.worker_id
@@ -673,8 +731,18 @@ def post_patrols(
                 raise ApiError(400, "worker_id is required for keys not bound to a worker.")
             if caller.role == "worker" and worker != caller.worker_id:
                 raise ApiError(403, "Workers upload only their own patrols.")
+            if areas is not None and worker not in areas:
+                raise ApiError(422, f"Unknown worker {worker!r}: not in the workers layer.")
+            if areas is not None and not caller.in_scope(areas[worker]):
+                raise ApiError(403, f"Worker {worker!r} works outside your scope.")
             pid = item.patrol_id or _patrol_id(idempotency_key, k, worker, item)
-            if pid in known_ids:
+            if pid in owners:
+                if owners[pid] != worker:  # another worker's: never dropped as a "retry"
+                    raise ApiError(
+                        409,
+                        f"patrol_id {pid!r} is already another worker's patrol; give each "
+                        "patrol an id of its own (a UUID).",
+                    )
                 existing.append(pid)
                 continue
             fixes = gpd.GeoDataFrame(
@@ -690,7 +758,7 @@ def post_patrols(
                 crs=None if item.crs else WGS84,
             )
             frames.append((pid, item, fixes))
-            known_ids.add(pid)
+            owners[pid] = worker
         if frames:
             # the whole batch at once: fixes to WGS84 per declared datum, then one
             # track build, one plausibility check and one append per layer
@@ -740,11 +808,23 @@ def _to_wgs84(fixes: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     return to_wgs84(fixes, crs=crs, source="patrol points")
 
 
+def _worker_areas(store) -> dict[str, str | None] | None:
+    """worker_id -> admin code of the workers layer (None without the layer)."""
+    workers = _layer(store, "workers")
+    if workers is None:
+        return None
+    codes = workers.get("admin_code", pd.Series(None, index=workers.index, dtype=object))
+    return {
+        str(w): None if pd.isna(c) else str(c)
+        for w, c in zip(workers["worker_id"], codes, strict=True)
+    }
+
+
 def _patrol_id(key: str | None, k: int, worker: str, item: PatrolIn) -> str:
-    """Deterministic id: the same upload (same key, or same worker and fixes) maps to
-    the same patrol, so a retry is recognised."""
+    """Deterministic id: the same upload (the worker's key, or the worker's fixes) maps
+    to the same patrol, so a retry is recognised; another worker's never does."""
     basis = (
-        f"{key}:{k}"
+        f"{worker}:{key}:{k}"
         if key
         else f"{worker}:"
         + ",".join(f"{f.lon:.6f},{f.lat:.6f},{f.t.isoformat()}" for f in item.points)

@@ -40,6 +40,12 @@ def _client(base: str, key: str, n: int, acked: dict[str, str], stop: threading.
                 acked[idem] = r.json()["id"]
 
 
+def _keyed(reports):
+    """The keyed reports with the client's own key (stored as ``owner/key``)."""
+    keyed = reports.dropna(subset=["idempotency_key"])
+    return keyed.assign(idem=keyed["idempotency_key"].str.split("/", n=1).str[1])
+
+
 def test_kill_9_loses_no_acknowledged_report(tmp_path: Path) -> None:
     ws, keys = field_workspace(tmp_path / "ws.gpkg")
     port = free_port()
@@ -64,8 +70,8 @@ def test_kill_9_loses_no_acknowledged_report(tmp_path: Path) -> None:
     assert len(acked) >= 20
 
     store = open_store(ws)  # the file opens cleanly after the crash
-    reports = store.read("reports")
-    by_key = reports.dropna(subset=["idempotency_key"]).groupby("idempotency_key")["report_id"]
+    reports = _keyed(store.read("reports"))
+    by_key = reports.groupby("idem")["report_id"]
     for idem, rid in acked.items():
         assert list(by_key.get_group(idem)) == [rid]  # there, exactly once
 
@@ -80,7 +86,8 @@ def test_kill_9_loses_no_acknowledged_report(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(10)
-    reports = open_store(ws).read("reports")
-    counts = reports["idempotency_key"].value_counts()
+    reports = _keyed(open_store(ws).read("reports"))
+    assert (reports["idempotency_key"].str.split("/").str[0] == "worker:S1").all()  # the caller's
+    counts = reports["idem"].value_counts()
     assert counts.max() == 1
     assert len(counts) == CLIENTS * PER_CLIENT

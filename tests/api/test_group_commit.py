@@ -265,7 +265,8 @@ def test_concurrent_posts_are_all_stored_once_with_their_events(tmp_path: Path) 
     store = open_store(ws)
     reports = store.read("reports")
     assert sorted(reports.loc[reports["report_id"].isin(ids), "idempotency_key"]) == sorted(
-        f"c{i}" for i in range(n)
+        f"worker:S1/c{i}"
+        for i in range(n)  # stored as the caller's own keys
     )
     events = store.read("report_events")
     reported = events[(events["to_status"] == "reported") & events["report_id"].isin(ids)]

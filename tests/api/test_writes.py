@@ -166,7 +166,28 @@ def test_idempotency_key_creates_nothing_twice(setup) -> None:
     assert a.json()["id"] == b.json()["id"]
     assert b.headers.get("idempotent-replay") == "true"
     reports = open_store(ws).read("reports")
-    assert (reports["idempotency_key"] == "phone-42-001").sum() == 1
+    assert (reports["idempotency_key"] == "worker:W1/phone-42-001").sum() == 1
+
+
+def test_idempotency_keys_belong_to_their_caller(setup) -> None:
+    """Two phones may pick the same key: each gets its own report, never the other's
+    (with its private fields); the same key for a different report is a 422."""
+    ws, client, keys = setup
+    mine = client.post("/reports", json=report(), headers=h(keys["w1"], **{"Idempotency-Key": "1"}))
+    other = report(description="另一件事", lon=INSIDE[0] + 0.003, reporter_contact="139")
+    theirs = client.post("/reports", json=other, headers=h(keys["sup"], **{"Idempotency-Key": "1"}))
+    assert mine.status_code == theirs.status_code == 201, theirs.text
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert "idempotent-replay" not in theirs.headers
+    # reusing one's own key for something else is refused, and creates nothing
+    again = client.post("/reports", json=other, headers=h(keys["w1"], **{"Idempotency-Key": "1"}))
+    assert again.status_code == 422 and "different report" in again.json()["detail"]
+    assert len(open_store(ws).read("reports")) == 3 + 2  # the workspace's 3, and 2 new
+    # a true retry still replays
+    retry = client.post(
+        "/reports", json=report(), headers=h(keys["w1"], **{"Idempotency-Key": "1"})
+    )
+    assert retry.status_code == 201 and retry.json()["id"] == mine.json()["id"]
 
 
 @pytest.mark.parametrize(
@@ -267,6 +288,12 @@ def test_evidence_limits(setup) -> None:
         headers=h(keys["w1"]),
     )
     assert r.status_code == 413
+    # photos go only to reports the caller may act on
+    photo = {"photo": ("p.jpg", b"\xff\xd8\xff\xe0" + b"0" * 100, "image/jpeg")}
+    url = f"/reports/{rid}/evidence"
+    assert client.post(url, files=photo, headers=h(keys["w2"])).status_code == 403  # not theirs
+    assert client.post(url, files=photo, headers=h(keys["far"])).status_code == 404  # out of scope
+    assert client.post(url, files=photo, headers=h(keys["w1"])).status_code == 201
 
 
 def fixes(n: int = 40, lon0: float = 113.001, step: float = 0.0002) -> list[dict]:
@@ -303,6 +330,38 @@ def test_post_patrol_and_offline_batch_retry(setup) -> None:
     assert (patrols["worker_id"] == "W1").all()
     points = open_store(ws).read("patrol_points")
     assert len(points) == 80
+
+
+def test_patrol_ids_and_keys_belong_to_their_worker(setup) -> None:
+    ws, client, keys = setup
+    first = client.post(
+        "/patrols", json={"patrol_id": "P1", "points": fixes()}, headers=h(keys["w1"])
+    )
+    assert first.status_code == 201
+    # another worker's id is a conflict, not a silently dropped "retry"
+    clash = client.post(
+        "/patrols", json={"patrol_id": "P1", "points": fixes(lon0=113.002)}, headers=h(keys["w2"])
+    )
+    assert clash.status_code == 409 and "another worker" in clash.json()["detail"]
+    # the same Idempotency-Key from two workers: two patrols
+    for who in ("w1", "w2"):
+        r = client.post(
+            "/patrols",
+            json={"points": fixes(lon0=113.004)},
+            headers=h(keys[who], **{"Idempotency-Key": "k"}),
+        )
+        assert r.status_code == 201 and r.json()["created"], (who, r.text)
+    patrols = open_store(ws).read("patrols")
+    assert sorted(patrols["worker_id"]) == ["W1", "W1", "W2"]
+    # supervisors upload for known workers in their scope only
+    unknown = client.post(
+        "/patrols", json={"worker_id": "W9", "points": fixes()}, headers=h(keys["sup"])
+    )
+    assert unknown.status_code == 422 and "W9" in unknown.json()["detail"]
+    out = client.post(
+        "/patrols", json={"worker_id": "W2", "points": fixes()}, headers=h(keys["far"])
+    )
+    assert out.status_code == 403 and "scope" in out.json()["detail"]
 
 
 def test_patrol_roles_and_fake_flag(setup) -> None:
