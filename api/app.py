@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, features, pages, stats, versions, writes
 from api.openapi30 import to_openapi_30
@@ -61,17 +62,21 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
 
 
 class _BodyLimit:
-    """413 for a declared body above the limit, before anything reads it (a plain
-    ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs every request a task)."""
+    """413 for a body above the limit: at once for a declared one (Content-Length),
+    else as soon as the bytes read pass it (a chunked upload). A plain ASGI
+    middleware: Starlette's ``BaseHTTPMiddleware`` costs every request a task."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            size = dict(scope["headers"]).get(b"content-length", b"")
-            if size.isdigit() and int(size) > self.limit:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = dict(scope["headers"]).get(b"content-length", b"")
+        if size.isdigit():
+            if int(size) > self.limit:
                 response = errors.problem(
                     413,
                     f"Request body of {int(size)} bytes exceeds the limit of {self.limit} bytes.",
@@ -79,4 +84,20 @@ class _BodyLimit:
                 )
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)  # the server holds it to its length
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # an HTTPException passes FastAPI's body parsing unchanged
+                    raise StarletteHTTPException(
+                        413, f"Request body exceeds the limit of {self.limit} bytes."
+                    )
+            return message
+
+        await self.app(scope, counted, send)

@@ -220,6 +220,33 @@ def test_openapi_30_conversion_rules() -> None:
     assert "jsonSchemaDialect" not in to_openapi_30(doc)
 
 
+def test_huge_chunked_body_refused_while_read(client, keys) -> None:
+    """A body without Content-Length (chunked) is counted as it arrives."""
+
+    def chunks(head: bytes, tail: bytes):
+        yield head
+        for _ in range(90):
+            yield b"x" * 100_000
+        yield tail
+
+    json_body = (b'{"category": "', b'"}', "application/json")
+    photo = (
+        b'--b\r\nContent-Disposition: form-data; name="photo"; filename="p.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff",
+        b"\r\n--b--\r\n",
+        "multipart/form-data; boundary=b",
+    )
+    for path, (head, tail, kind) in (("/reports", json_body), ("/reports/R1/evidence", photo)):
+        r = client.post(
+            path,
+            content=chunks(head, tail),
+            headers={**auth(keys["admin"]), "content-type": kind},
+        )
+        assert r.status_code == 413, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "8000000 bytes" in r.json()["detail"]
+
+
 def test_huge_body_refused(client, keys) -> None:
     r = client.post(
         "/collections",
