@@ -632,8 +632,10 @@ def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Ca
             new, old = after[col].iloc[0], current[col].iloc[0] if col in current else None
             if _changed(new, old):
                 values[col] = new
-        store.update("reports", "report_id", report_id, values)
-        store.append("report_events", change.events)
+        # the change and its events: one transaction
+        store.update(
+            "reports", "report_id", report_id, values, append={"report_events": change.events}
+        )
         row = store.read("reports")
         row = row[row["report_id"] == report_id]
     return _json(_feature(row, caller, "reports"))

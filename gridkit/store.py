@@ -145,7 +145,17 @@ class Store(ABC):
         """Append rows to several layers in one transaction, committed on return."""
 
     @abstractmethod
-    def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None: ...
+    def update(
+        self,
+        layer: str,
+        id_col: str,
+        id_value: str,
+        values: Mapping[str, Any],
+        *,
+        append: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
+        """Set ``values`` on the row where ``id_col == id_value``, and append ``append``
+        (e.g. the change's events) in the same transaction, committed on return."""
 
     @abstractmethod
     def versions(self) -> pd.DataFrame:
@@ -173,6 +183,15 @@ class Store(ABC):
 
     @abstractmethod
     def revoke_key(self, key_id: str) -> None: ...
+
+
+class _Update(NamedTuple):
+    """New ``values`` for the row of ``layer`` where ``id_col == id_value``."""
+
+    layer: str
+    id_col: str
+    id_value: str
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -298,8 +317,27 @@ class GeoPackageStore(Store):
         (its own commit); columns a layer lacks are added. Rows are matched to the
         table's columns by name.
         """
+        self._write(rows, None)
+
+    def update(
+        self,
+        layer: str,
+        id_col: str,
+        id_value: str,
+        values: Mapping[str, Any],
+        *,
+        append: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
+        for c in [*values, id_col]:
+            if not c.replace("_", "").isalnum():
+                raise GridkitError(f"invalid column name {c!r}")
+        change = _Update(layer, id_col, id_value, dict(values)) if values else None
+        self._write(append or {}, change)
+
+    def _write(self, rows: Mapping[str, pd.DataFrame], change: _Update | None) -> None:
+        """One transaction: the row update ``change`` (if any) and the appended rows."""
         todo = {name: df for name, df in rows.items() if len(df)}
-        if not todo:
+        if not todo and change is None:
             return
         with self._lock:
             created = [name for name in todo if name not in self.layers()]
@@ -307,7 +345,40 @@ class GeoPackageStore(Store):
                 write_layer(todo[name], self.path, name)
                 self._layer_names = None  # a new layer: list again
             with self._connect() as con:
-                self._insert(con, todo, created)
+                inserts = self._prepare(con, todo, created)
+                now = _gpkg_now()
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    if change is not None:
+                        sets = ", ".join(f'"{c}" = ?' for c in change.values)
+                        params = [_sql_value(v) for v in change.values.values()]
+                        cur = con.execute(
+                            f'UPDATE "{change.layer}" SET {sets} WHERE "{change.id_col}" = ?',
+                            [*params, change.id_value],
+                        )
+                        if cur.rowcount == 0:
+                            raise LayerNotFoundError(
+                                f"{change.layer}: no row with {change.id_col} = "
+                                f"{change.id_value!r}."
+                            )
+                        _touch_contents(con, change.layer, now, None)
+                    for name, cols, values, bounds in inserts:
+                        names = ", ".join(f'"{c}"' for c in cols)
+                        marks = ", ".join("?" * len(cols))
+                        con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', values)
+                        _touch_contents(con, name, now, bounds)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            if change is not None:
+                held = self._cached(change.layer)
+                self._bump(change.layer)
+                if held is not None:
+                    # keep the in-memory copy current (a copy: readers may hold the old one)
+                    df = _updated(held, change.id_col, change.id_value, change.values)
+                    if df is not None:
+                        self._cache[change.layer] = (self.generation(change.layer), [df])
             for name, df in todo.items():
                 cached = self._cache.get(name)
                 self._bump(name)
@@ -320,10 +391,11 @@ class GeoPackageStore(Store):
                 if len(cached[1]) >= 64:
                     self._cached(name)
 
-    def _insert(
+    def _prepare(
         self, con: sqlite3.Connection, todo: Mapping[str, pd.DataFrame], created: list[str]
-    ) -> None:
-        """Insert the rows of the layers not just created, in one transaction."""
+    ) -> list[tuple[str, list[str], list[tuple], Any]]:
+        """Columns, row tuples and bounds to insert for the layers not just created;
+        columns a table lacks are added first."""
         inserts = []
         for name, df in todo.items():
             if name in created:
@@ -342,41 +414,7 @@ class GeoPackageStore(Store):
                 self._tables.pop(name, None)
                 table = self._table(con, name)
             inserts.append((name, *_sql_rows(out, geom, table)))
-        if inserts:
-            now = _gpkg_now()
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for name, cols, values, bounds in inserts:
-                    names = ", ".join(f'"{c}"' for c in cols)
-                    marks = ", ".join("?" * len(cols))
-                    con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', values)
-                    _touch_contents(con, name, now, bounds)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-
-    def update(self, layer: str, id_col: str, id_value: str, values: Mapping[str, Any]) -> None:
-        if not values:
-            return
-        cols = list(values)
-        for c in [*cols, id_col]:
-            if not c.replace("_", "").isalnum():
-                raise GridkitError(f"invalid column name {c!r}")
-        sets = ", ".join(f'"{c}" = ?' for c in cols)
-        params = [_sql_value(values[c]) for c in cols] + [id_value]
-        with self._lock, self._connect() as con:
-            cur = con.execute(f'UPDATE "{layer}" SET {sets} WHERE "{id_col}" = ?', params)
-            if cur.rowcount == 0:
-                raise LayerNotFoundError(f"{layer}: no row with {id_col} = {id_value!r}.")
-            _touch_contents(con, layer, _gpkg_now(), None)
-            held = self._cached(layer)
-            self._bump(layer)
-            if held is not None:
-                # keep the in-memory copy current (a copy: readers may hold the old one)
-                df = _updated(held, id_col, id_value, values)
-                if df is not None:
-                    self._cache[layer] = (self.generation(layer), [df])
+        return inserts
 
     # -- versions ---------------------------------------------------------------------
     def versions(self) -> pd.DataFrame:

@@ -100,6 +100,33 @@ def test_append_many_is_one_transaction(workspace: Path) -> None:
     assert open_store(workspace).read("reports")["report_id"].tolist() == ["R1", "R2"]
 
 
+def test_update_and_its_events_are_one_transaction(workspace: Path) -> None:
+    store = open_store(workspace)
+    bad = pd.DataFrame({"report_id": ["R1"], "note": [["not", "storable"]]})
+    with pytest.raises(sqlite3.Error):
+        store.update(
+            "reports", "report_id", "R1", {"category": "sewage"}, append={"report_events": bad}
+        )
+    # the update is rolled back with the failing events, in the file and in the store
+    assert read_layer(workspace, "reports", check=False)["category"].tolist() == [
+        "floating_garbage"
+    ]
+    assert store.read("reports")["category"].tolist() == ["floating_garbage"]
+    event = pd.DataFrame({"report_id": ["R1"], "to_status": ["assigned"], "note": ["交办"]})
+    with pytest.raises(LayerNotFoundError):  # no such row: the events are not kept either
+        store.update(
+            "reports", "report_id", "R9", {"category": "x"}, append={"report_events": event}
+        )
+    assert len(read_layer(workspace, "report_events", check=False)) == 1
+    store.update(
+        "reports", "report_id", "R1", {"category": "sewage"}, append={"report_events": event}
+    )
+    fresh = open_store(workspace)
+    assert fresh.read("reports")["category"].tolist() == ["sewage"]
+    assert fresh.read("report_events")["note"].tolist() == ["首报", "交办"]
+    assert store.read("report_events")["note"].tolist() == ["首报", "交办"]
+
+
 def test_append_many_adds_missing_columns_and_creates_layers(workspace: Path) -> None:
     store = open_store(workspace)
     rows = _reports(["R2"], [113.2]).assign(idempotency_key="phone-1")
