@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -27,7 +27,7 @@ import orjson
 import pandas as pd
 import shapely
 from fastapi import APIRouter, File, Header, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api._group import GroupCommit
@@ -54,6 +54,26 @@ IdemKey = Annotated[
 ]
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _plausible_time(value: datetime | None) -> datetime | None:
+    """A time of a report or a fix: after 2000, and not more than a day ahead (clock
+    drift); naive times are taken as UTC."""
+    if value is None:
+        return None
+    t = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST <= t <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError(
+            f"{value.isoformat()} is not a plausible time (2000 to now); check the "
+            "device clock and the time zone"
+        )
+    return value
+
+
+PlausibleTime = Annotated[datetime, AfterValidator(_plausible_time)]
+
+
 class _Props(BaseModel):
     model_config = ConfigDict(extra="forbid")
     category: str = Field(max_length=64, description="Category key, e.g. floating_garbage.")
@@ -67,7 +87,7 @@ class _Props(BaseModel):
     )
     unit_id: str | None = Field(None, max_length=64)
     reporter_contact: str | None = Field(None, max_length=64)
-    reported_at: datetime | None = None
+    reported_at: PlausibleTime | None = None
 
 
 class ReportIn(_Props):
@@ -108,7 +128,7 @@ class Fix(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    t: datetime
+    t: PlausibleTime
     accuracy_m: float | None = Field(None, ge=0, le=10_000)
 
 
@@ -235,6 +255,8 @@ async def post_report(
             "reports, an admin_code or unit_id chosen by hand.",
         )
     _check_vocabulary(props)
+    if coords is None:
+        _check_places(request.app, props)
     writer = report_writer(request.app)
     point = None if coords is None else (coords[0], coords[1])
     sub = _Submission(
@@ -566,6 +588,42 @@ def _units_of_workers(app) -> dict[str, set[str]]:
         return {str(w): set(map(str, g)) for w, g in a.groupby("worker_id")["unit_id"]}
 
     return _cached(app, "units_of_workers", (store.generation("assignments"),), build)
+
+
+def _check_places(app, props: dict[str, Any]) -> None:
+    """An address-only report's hand-chosen unit and admin area must exist."""
+    units, codes = _known_places(app)
+    unit, code = props.get("unit_id"), props.get("admin_code")
+    if unit and units is not None and unit not in units:
+        raise ApiError(422, f"No unit {unit!r} in the grid; choose a unit_id of the units layer.")
+    if code and codes is not None and code not in codes:
+        raise ApiError(
+            422,
+            f"No admin area {code!r}: choose a code of the admin areas or of a unit's "
+            "community, district or city.",
+        )
+
+
+def _known_places(app) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """Unit ids, and admin codes (of admin areas, and every level above a unit's own
+    community code), cached per layer version; None where the layer is missing."""
+    store = app.state.store
+
+    def build():
+        units, admin = _layer(store, "units"), _layer(store, "admin_areas")
+        ids = None if units is None else frozenset(units["unit_id"].dropna().astype(str))
+        if units is None and admin is None:
+            return ids, None
+        codes: set[str] = set()
+        if admin is not None and "admin_code" in admin:
+            codes |= set(admin["admin_code"].dropna().astype(str))
+        if units is not None and "admin_code" in units:
+            for c in set(units["admin_code"].dropna().astype(str)):  # distinct codes: few
+                codes |= {c[:n] for n in (2, 4, 6, 9, 12) if n <= len(c)} | {c}
+        return ids, frozenset(codes)
+
+    gens = (store.generation("units"), store.generation("admin_areas"))
+    return _cached(app, "known_places", gens, build)
 
 
 def _cached(app, name: str, generations: tuple[int, ...], build: Callable[[], Any]) -> Any:

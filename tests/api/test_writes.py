@@ -200,6 +200,8 @@ def test_idempotency_keys_belong_to_their_caller(setup) -> None:
         (report(description="x" * 2001), 400, "description"),
         (report(lon=500), 400, "lon"),
         ({**report(), "extra": 1}, 400, "extra"),
+        (report(reported_at="0001-01-01T00:00:00Z"), 400, "not a plausible time"),
+        (report(reported_at="9999-01-01T00:00:00+08:00"), 400, "device clock"),
     ],
 )
 def test_bad_reports_are_clear_400s(setup, body, status, words) -> None:
@@ -220,6 +222,25 @@ def test_hotline_report_with_admin_code_only(setup) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["geometry"] is None
     assert r.json()["properties"]["admin_code"] == "430202001001"
+    # a district code (above the units' communities) and a unit of the grid are fine
+    for place in ({"admin_code": "430202"}, {"unit_id": "430203001001-001"}):
+        ok = client.post(
+            "/reports",
+            json=report(lon=None, lat=None, source="hotline", **place),
+            headers=h(keys["sup"]),
+        )
+        assert ok.status_code == 201, (place, ok.text)
+    # places that do not exist are refused, not stored unplaceable
+    for place, words in (
+        ({"admin_code": "999999"}, "No admin area"),
+        ({"unit_id": "nope"}, "No unit"),
+    ):
+        bad = client.post(
+            "/reports",
+            json=report(lon=None, lat=None, source="hotline", **place),
+            headers=h(keys["sup"]),
+        )
+        assert bad.status_code == 422 and words in bad.json()["detail"], bad.text
 
 
 def test_roles_and_scope_on_reports(setup) -> None:
@@ -362,6 +383,15 @@ def test_patrol_ids_and_keys_belong_to_their_worker(setup) -> None:
         "/patrols", json={"worker_id": "W2", "points": fixes()}, headers=h(keys["far"])
     )
     assert out.status_code == 403 and "scope" in out.json()["detail"]
+
+
+def test_patrol_fixes_need_plausible_times(setup) -> None:
+    ws, client, keys = setup
+    points = fixes()
+    points[3]["t"] = "0001-01-01T00:00:00Z"
+    r = client.post("/patrols", json={"points": points}, headers=h(keys["w1"]))
+    assert r.status_code == 400 and "plausible time" in r.json()["detail"], r.text
+    assert "patrols" not in open_store(ws).layers()
 
 
 def test_patrol_roles_and_fake_flag(setup) -> None:
