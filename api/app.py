@@ -53,11 +53,8 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app.include_router(features.router)
-    app.include_router(pages.router)
-    app.include_router(writes.router)
-    app.include_router(stats.router)
-    app.include_router(versions.router)
+    for module in (features, pages, writes, stats, versions):
+        app.include_router(module.router, responses=errors.RESPONSES)
     return app
 
 

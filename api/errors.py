@@ -8,8 +8,10 @@ from http import HTTPStatus
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from gridkit.errors import (
     CRSError,
@@ -38,6 +40,39 @@ STATUS: list[tuple[type[Exception], int]] = [
     (CRSError, 400),
     (GridkitError, 400),
 ]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
+_PROBLEM_SCHEMA["additionalProperties"] = True  # problem types may add members
+#: the error answers every route may give, declared in the OpenAPI document
+RESPONSES: dict[int | str, dict] = {
+    code: {
+        "description": HTTPStatus(code).phrase,
+        "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+    }
+    for code in (400, 401, 403, 404, 405, 409, 413, 415, 422, 500)
+}
+
+
+def _allowed(request: Request) -> list[str]:
+    """Methods of all routes on the request's path (Starlette's 405 names only the
+    first route's, where GET and POST are two routes)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 def status_of(exc: GridkitError) -> int:
@@ -100,4 +135,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail), instance=request.url.path)
+        response = problem(exc.status_code, str(exc.detail), instance=request.url.path)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow lists every route's methods on this path
+            response.headers["Allow"] = ", ".join(_allowed(request))
+        return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import numpy as np
@@ -230,11 +231,22 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
     return values[0], values[1], values[2], values[3]
 
 
+_NUMBER = r"-?\d+(\.\d+)?"
+#: bbox: 4 numbers (or 6, with heights), as the OpenAPI document declares
+BBOX_PATTERN = rf"^\s*{_NUMBER}(\s*,\s*{_NUMBER}){{3}}((\s*,\s*{_NUMBER}){{2}})?\s*$"
+_INSTANT = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?"
+#: datetime: an RFC 3339 instant (or date), or an interval with '..' for an open end
+DATETIME_PATTERN = rf"^({_INSTANT}|(\.\.|{_INSTANT})?/(\.\.|{_INSTANT})?)$"
+_INSTANT_RE = re.compile(rf"^{_INSTANT}$")
+
+
 def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
     def one(part: str) -> np.datetime64 | None:
         if part in ("", ".."):
             return None
         try:
+            if not _INSTANT_RE.match(part):  # pandas would read 'now' or '5 May' too
+                raise ValueError(part)
             return (
                 pd.Timestamp(part).tz_localize("UTC").to_datetime64()
                 if pd.Timestamp(part).tzinfo is None
@@ -271,12 +283,17 @@ async def items(
     bbox: Annotated[
         str | None,
         Query(
-            description="minlon,minlat,maxlon,maxlat (WGS84).", examples=["113.0,27.7,113.3,27.9"]
+            description="minlon,minlat,maxlon,maxlat (WGS84).",
+            examples=["113.0,27.7,113.3,27.9"],
+            json_schema_extra={"pattern": BBOX_PATTERN},  # checked by _parse_bbox
         ),
     ] = None,
     datetime: Annotated[
         str | None,
-        Query(description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/.."),
+        Query(
+            description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/..",
+            json_schema_extra={"pattern": DATETIME_PATTERN},  # checked by _parse_time
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Page size.")] = 100,
     offset: Annotated[

@@ -99,6 +99,7 @@ def test_datetime_filter(client, keys) -> None:
         "bbox=1,2,3",
         "bbox=a,b,c,d",
         "datetime=yesterday",
+        "datetime=now",
         "datetime=2026-06-01T00:00:00Z/2026-05-01T00:00:00Z",
     ],
 )
@@ -254,3 +255,13 @@ def test_huge_body_refused(client, keys) -> None:
         headers={**auth(keys["admin"]), "content-type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_unknown_routes_and_methods_are_problems_with_allow(client, keys) -> None:
+    missing = client.get("/nope", headers=auth(keys["viewer"]))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    for path, allowed in (("/versions", "GET, POST"), ("/reports", "POST")):
+        r = client.delete(path, headers=auth(keys["admin"]))
+        assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
+        assert r.headers["allow"] == allowed
