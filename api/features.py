@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlencode
 
 import numpy as np
 import orjson
@@ -328,8 +329,7 @@ async def items(
     def link(rel: str, off: int) -> dict:
         params = dict(request.query_params)
         params.update(offset=str(off), limit=str(limit))
-        query = "&".join(f"{k}={v}" for k, v in params.items())
-        return {"href": f"{base}?{query}", "rel": rel, "type": GEOJSON}
+        return {"href": f"{base}?{urlencode(params)}", "rel": rel, "type": GEOJSON}
 
     links = [link("self", offset)]
     if offset + limit < len(idx):

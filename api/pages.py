@@ -66,7 +66,8 @@ def _page(
     if redirect is not None:
         return redirect
     store = request.app.state.store
-    gens = tuple(store.generation(n) for n in ("units", "assignments", "reports", "patrols"))
+    layers = ("units", "assignments", "reports", "patrols", "workers")
+    gens = tuple(store.generation(n) for n in layers)
     cache_key = (kind, lang, caller.scope, gens)
     cache = request.app.state.page_cache
     if cache_key not in cache:
@@ -156,6 +157,8 @@ def compliance_page(
         if not {"patrols", "assignments"} <= set(layers):
             raise ApiError(404, "No patrols or assignments in the workspace.")
         units = _scoped(store.read("units"), caller)
+        if units.empty:
+            raise ApiError(404, "No units in your area.")
         patrols = store.read("patrols")
         t = pd.to_datetime(patrols["started_at"], utc=True)
         start = t.min().strftime("%Y-%m-01")

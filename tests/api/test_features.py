@@ -61,6 +61,18 @@ def test_items_paging_with_next_links(client, keys) -> None:
     assert len(seen) == 250 == len(set(seen))
 
 
+def test_next_links_keep_the_query_intact(client, keys) -> None:
+    """A time zone's '+' survives the next link (it would read as a space unencoded)."""
+    query = {"datetime": "2026-04-01T00:00:00+08:00/..", "limit": "1"}
+    r = client.get("/collections/reports/items", params=query, headers=auth(keys["admin"]))
+    assert r.status_code == 200 and r.json()["numberMatched"] >= 2
+    nxt = next(link["href"] for link in r.json()["links"] if link["rel"] == "next")
+    assert "%2B08%3A00" in nxt
+    again = client.get(nxt, headers=auth(keys["admin"]))
+    assert again.status_code == 200, again.text
+    assert again.json()["numberMatched"] == r.json()["numberMatched"]
+
+
 def test_items_geojson_rfc7946(client, keys) -> None:
     f = client.get("/collections/units/items?limit=1", headers=auth(keys["viewer"])).json()[
         "features"

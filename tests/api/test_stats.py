@@ -87,10 +87,24 @@ def test_hotspots_and_assessment_json(season) -> None:
     assert {"workers", "departments", "areas"} <= set(ranked)
 
 
-def test_out_of_scope_sees_nothing(season) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/stats/coverage",
+        "/stats/compliance",
+        "/stats/hotspots",
+        "/stats/assessment",
+        "/maps/coverage",
+        "/maps/compliance",
+        "/maps/hotspots",
+    ],
+)
+def test_out_of_scope_sees_nothing(season, path: str) -> None:
+    """A supervisor of a district without units gets a clear 404 everywhere."""
     _, client, keys, _ = season
-    r = client.get("/stats/coverage", headers={"X-API-Key": keys["other"]})
-    assert r.status_code == 404
+    r = client.get(path, headers={"X-API-Key": keys["other"]})
+    assert r.status_code == 404, (path, r.status_code, r.text[:200])
+    assert r.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("page", ["/maps/hotspots", "/maps/compliance", "/maps/coverage"])
