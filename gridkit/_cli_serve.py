@@ -36,14 +36,14 @@ def serve_workspace(
         ) from exc
     import pandas as pd
 
-    # This process is the service: its pandas keeps strings in Python objects. Its
-    # work is many small frames (a batch of reports, a patch), where Arrow-backed
-    # strings, pandas' default, cost a pyarrow call per element or operation; the
-    # report writer runs ~1.4x faster this way (benchmarks/bench_api.py).
-    pd.options.mode.string_storage = "python"
-    app = create_app(workspace=workspace)
-    err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+    # While serving, pandas keeps strings in Python objects: the service's work is many
+    # small frames (a batch of reports, a patch), where Arrow-backed strings, pandas'
+    # default, cost a pyarrow call per element or operation; the report writer runs
+    # ~1.4x faster this way (benchmarks/bench_api.py). Restored when the server stops.
+    with pd.option_context("mode.string_storage", "python"):
+        app = create_app(workspace=workspace)
+        err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def serve_cmd(
@@ -164,7 +164,10 @@ def keys_list(workspace: WorkspaceOption) -> None:
     table = Table()
     df = open_store(workspace).keys()
     for col in df.columns:
-        table.add_column(str(col))
+        if col == "key_id":  # whole, whatever the terminal's width: `keys revoke` needs it
+            table.add_column(str(col), no_wrap=True, min_width=12)
+        else:
+            table.add_column(str(col), overflow="fold")
     for row in df.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     console.print(table)

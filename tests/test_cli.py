@@ -126,6 +126,40 @@ def test_error_text_with_brackets_is_printed_verbatim(capsys, tmp_path: Path, ri
     assert "[bold]X[/]" in err
 
 
+def test_demo_serve_serves_the_demo_workspace_with_an_admin_key(
+    capsys, monkeypatch, tmp_path: Path
+) -> None:
+    """``gridkit demo --serve``: the demo is built (here a small workspace stands in for
+    it), an admin key is printed once, and the workspace is served with pandas' Python
+    strings, which the process gets back afterwards."""
+    import pandas as pd
+    import uvicorn
+
+    import gridkit.demo
+    from gridkit.store import open_store
+    from tests.api.test_writes import field_workspace
+
+    ws, _ = field_workspace(tmp_path / "ws.gpkg")
+    built: list = []
+    monkeypatch.setattr(gridkit.demo, "run_demo", lambda path, seed: built.append(path))
+    monkeypatch.setattr(gridkit.demo, "print_summary", lambda summary, console: None)
+    seen: dict = {}
+
+    def fake_run(app, **kw):
+        seen.update(kw, app=app, strings=pd.options.mode.string_storage)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    before = pd.options.mode.string_storage
+    code, out, err = run(capsys, "demo", "--workspace", str(ws), "--serve")
+    assert code == 0, err
+    assert built == [ws] and seen["app"].state.settings.workspace == ws
+    assert seen["port"] == 8000 and seen["strings"] == "python"
+    assert pd.options.mode.string_storage == before
+    secret = " ".join(out.split()).split("shown once): ")[1].split()[0]
+    assert open_store(ws).find_key(secret).role == "admin"
+    assert f"/maps/coverage?key={secret}" in " ".join(out.split()).replace(" ", "")
+
+
 @pytest.mark.parametrize(("flag", "logged"), [(None, True), ("--no-access-log", False)])
 def test_serve_access_log_option(capsys, monkeypatch, tmp_path: Path, flag, logged) -> None:
     import uvicorn

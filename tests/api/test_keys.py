@@ -153,3 +153,18 @@ def test_bulk_import_refuses_bad_rows_and_issues_nothing(ws: Path, tmp_path: Pat
     assert main(["keys", "import", str(missing), "--workspace", str(ws)]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "cols.csv" in err and "no column name, role" in err and "name,role,scope" in err
+
+
+def test_cli_scope_list_and_revoke(ws: Path, capsys) -> None:
+    argv = ["keys", "add", "赵主任", "--role", "supervisor", "--scope", "430203"]
+    assert main([*argv, "--workspace", str(ws)]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    key = open_store(ws).find_key(secret)
+    assert (key.role, key.scope) == ("supervisor", "430203")
+    assert main(["keys", "list", "--workspace", str(ws)]) == 0
+    listed = capsys.readouterr().out
+    assert key.key_id in listed and "赵主任" in listed and secret not in listed
+    assert main(["keys", "revoke", key.key_id, "--workspace", str(ws)]) == 0
+    assert open_store(ws).find_key(secret) is None
+    assert main(["keys", "revoke", "nope", "--workspace", str(ws)]) == 1
+    assert "no API key" in capsys.readouterr().err

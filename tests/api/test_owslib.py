@@ -34,3 +34,45 @@ def test_owslib_reads_every_collection_with_paging(workspace, keys) -> None:
             assert len(seen) == total == len(set(seen))
         one = api.collection_item("units", "430202001001-000")
         assert one["properties"]["name"] == "网格<0>"
+
+
+def test_owslib_reads_reaches_and_patrols_too(tmp_path) -> None:
+    """The two layers the first workspace lacks: river reaches (split from the sample
+    Xiang River) and patrol tracks (a simulated month), paged by OWSLib."""
+    import geodata
+    from gridkit._ops_synth import grid_units, grid_workers
+    from gridkit.io import write_layer
+    from gridkit.rivers import split_rivers
+    from gridkit.simulate import simulate
+    from gridkit.store import open_store
+
+    ws = tmp_path / "ws.gpkg"
+    reaches, _ = split_rivers(
+        geodata.xiang_river(), geodata.zhuzhou_admin(), max_length_m=4000, min_length_m=300
+    )
+    units = grid_units(4, 4, admin_code="430202001001")
+    workers, assignments = grid_workers(units)
+    sim = simulate(units, workers, assignments, start="2026-03-01", end="2026-03-08", seed=1)
+    for name, df in (
+        ("units", units),
+        ("reaches", reaches),
+        ("workers", workers),
+        ("patrols", sim.patrols),
+    ):
+        write_layer(df, ws, name)
+    key = open_store(ws).add_key("owslib", role="admin")[0]
+    with live_server(ws) as url:
+        api = owslib_features.Features(url, headers={"X-API-Key": key})
+        ids = [c["id"] for c in api.collections()["collections"]]
+        assert {"reaches", "patrols"} <= set(ids)
+        for cid, expected in (("reaches", len(reaches)), ("patrols", len(sim.patrols))):
+            seen: list[str] = []
+            offset = 0
+            while True:
+                page = api.collection_items(cid, limit=7, offset=offset)
+                seen += [f["id"] for f in page["features"]]
+                offset += 7
+                if offset >= page["numberMatched"]:
+                    break
+            assert len(seen) == expected == len(set(seen)), cid
+            assert page["features"][0]["geometry"]["type"] in ("LineString", "MultiLineString")
