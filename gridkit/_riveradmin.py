@@ -120,6 +120,7 @@ def clean_tiling(
     else:
         gaps = shapely.get_parts(shapely.difference(closed, union))
         gaps = gaps[(shapely.get_type_id(gaps) == 3) & (shapely.area(gaps) > 1e-6)]
+    slivers: list[float] = []  # gaps under 1 m²: digitising noise, told as one line
     for gap in gaps:
         near = tree.query(shapely.buffer(gap, max(snap_m, 1e-3) / 10), predicate="intersects")
         if len(near) == 0:
@@ -130,11 +131,22 @@ def clean_tiling(
         )
         k = near[int(np.argmax(shared))]
         geoms[k] = _polygonal(np.array([shapely.union(geoms[k], gap)]))[0]
+        if gap.area < 1.0:
+            slivers.append(gap.area)
+            continue
         report.add(
             "admin_gap",
-            f"a gap of {gap.area:,.1f} m² between areas {', '.join(names)} was given "
-            f"to {codes[k]}.",
+            f"a gap of {gap.area:,.1f} m² "
+            + (f"between areas {', '.join(names)}" if len(names) > 1 else f"in area {names[0]}")
+            + f" was given to {codes[k]}.",
             rows=names,
+            severity="warning",
+        )
+    if slivers:
+        report.add(
+            "admin_gap",
+            f"{len(slivers)} slivers under 1 m² (together {sum(slivers):,.2f} m²) along "
+            "area boundaries were closed.",
             severity="warning",
         )
     if len(gaps):

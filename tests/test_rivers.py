@@ -285,6 +285,19 @@ def test_admin_overlap_and_gap_cleaned():
     assert result.reaches["length_m"].sum() == pytest.approx(18_000, rel=1e-9)
 
 
+def test_sliver_gaps_are_told_once():
+    """The sample admin areas have notches under 1 m² (digitising noise): closed, and
+    told as one line, not as 'a gap of 0.0 m²' per area."""
+    import geodata
+
+    result = quiet_split(
+        geodata.xiang_river(), geodata.zhuzhou_admin(), max_length_m=4000, min_length_m=300
+    )
+    gaps = [p.message for p in result.report.problems if p.code == "admin_gap"]
+    assert not any("gap of 0.0 m²" in m for m in gaps)
+    assert sum("slivers under 1 m²" in m for m in gaps) == 1
+
+
 def test_finest_level_used():
     adm = two_squares()
     county = admin([box(X0, Y0, X0 + 20_000, Y0 + 10_000)], ["430202"], level="county")
