@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,7 +54,11 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     for module in (features, pages, writes, stats, versions):
-        app.include_router(module.router, responses=errors.RESPONSES)
+        app.include_router(
+            module.router,
+            responses=errors.RESPONSES,
+            dependencies=[Depends(errors.known_query_only)],
+        )
     return app
 
 

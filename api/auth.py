@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
@@ -49,19 +50,24 @@ class Principal:
 ANONYMOUS = Principal(role="anonymous")
 
 
+#: declared as the OpenAPI security scheme (the docs' "Authorize" button); checked here
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="API key issued by `gridkit keys add` or `gridkit keys import`.",
+    auto_error=False,
+)
+
+
 async def principal(
-    request: Request,
-    x_api_key: Annotated[
-        str | None, Header(description="API key issued by `gridkit keys add`.")
-    ] = None,
+    request: Request, x_api_key: Annotated[str | None, Security(API_KEY)] = None
 ) -> Principal:
     """Resolve the caller from ``X-API-Key``; anonymous only when the settings allow."""
     store: Store = request.app.state.store
     # map pages open in browsers, which cannot send headers: they carry the key in a
-    # cookie set by /maps/...?key= (see api.pages)
-    x_api_key = x_api_key or request.cookies.get(COOKIE)
+    # cookie set by /maps/...?key= (see api.pages), taken on map pages only
     if not x_api_key and request.url.path.startswith("/maps/"):
-        x_api_key = request.query_params.get("key")
+        x_api_key = request.cookies.get(COOKIE) or request.query_params.get("key")
     if not x_api_key:
         if request.app.state.settings.anonymous_read:
             return ANONYMOUS

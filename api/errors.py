@@ -64,6 +64,31 @@ RESPONSES: dict[int | str, dict] = {
 }
 
 
+def known_query_only(request: Request) -> None:
+    """Router dependency: 400 for a query parameter the route does not declare (OGC
+    API asks for it; a misspelt ``limt=`` should not be silently ignored anywhere)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    declared = _query_names(dependant)
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Unknown query parameter(s): {', '.join(map(repr, unknown))}. "
+            f"Allowed: {', '.join(sorted(declared)) or 'none'}.",
+        )
+
+
+def _query_names(dependant) -> set[str]:
+    """Query parameters a route declares, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 def _allowed(request: Request) -> list[str]:
     """Methods of all routes on the request's path (Starlette's 405 names only the
     first route's, where GET and POST are two routes)."""

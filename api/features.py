@@ -40,14 +40,10 @@ def _json(body: object, media_type: str = "application/json") -> Response:
     return Response(orjson.dumps(body), media_type=media_type)
 
 
-def _only(request: Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise ApiError(
-            400,
-            f"Unknown query parameter(s): {', '.join(unknown)}. "
-            f"Allowed: {', '.join(sorted(allowed)) or 'none'}.",
-        )
+#: ``f``: the only encoding served is JSON (GeoJSON for features)
+Format = Annotated[
+    str | None, Query(pattern="^(json|geojson)$", description="Encoding: json (the only one).")
+]
 
 
 def _base(request: Request) -> str:
@@ -55,8 +51,7 @@ def _base(request: Request) -> str:
 
 
 @router.get("/", summary="Landing page", tags=["OGC API - Features"])
-def landing(request: Request) -> Response:
-    _only(request, {"f"})
+def landing(request: Request, f: Format = None) -> Response:
     base = _base(request)
     settings = request.app.state.settings
     return _json(
@@ -95,8 +90,7 @@ def landing(request: Request) -> Response:
 
 
 @router.get("/conformance", summary="Conformance classes", tags=["OGC API - Features"])
-def conformance(request: Request) -> Response:
-    _only(request, {"f"})
+def conformance(request: Request, f: Format = None) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
@@ -150,8 +144,7 @@ def _collection(request: Request, name: str, caller: Principal) -> dict:
 
 
 @router.get("/collections", summary="Collections", tags=["OGC API - Features"])
-def collections(request: Request, caller: Caller) -> Response:
-    _only(request, {"f"})
+def collections(request: Request, caller: Caller, f: Format = None) -> Response:
     base = _base(request)
     return _json(
         {
@@ -170,8 +163,9 @@ CollectionId = Annotated[str, Path(description="Layer name, e.g. units or report
 
 
 @router.get("/collections/{collection_id}", summary="A collection", tags=["OGC API - Features"])
-def collection(request: Request, collection_id: CollectionId, caller: Caller) -> Response:
-    _only(request, {"f"})
+def collection(
+    request: Request, collection_id: CollectionId, caller: Caller, f: Format = None
+) -> Response:
     _check_collection(request, collection_id)
     return _json(_collection(request, collection_id, caller))
 
@@ -300,9 +294,8 @@ async def items(
     offset: Annotated[
         int, Query(ge=0, description="Features to skip (paging extension; follow the next link).")
     ] = 0,
-    f: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+    f: Format = None,
 ) -> Response:
-    _only(request, {"bbox", "datetime", "limit", "offset", "f"})
     _check_collection(request, collection_id)
     limit = min(limit, request.app.state.settings.max_limit)
     ser = await _serialised_async(request, collection_id, caller)
@@ -361,9 +354,8 @@ def item(
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(description="Feature id.")],
     caller: Caller,
-    f: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+    f: Format = None,
 ) -> Response:
-    _only(request, {"f"})
     _check_collection(request, collection_id)
     ser = _serialised(request, collection_id, caller)
     hits = np.flatnonzero(ser.ids == feature_id)

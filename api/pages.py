@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from typing import Annotated
+from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
@@ -44,9 +45,11 @@ def _key_redirect(request: Request, key: str | None) -> Response | None:
     if request.app.state.store.find_key(key) is None:  # never put an unknown key in a cookie
         raise ApiError(401, "Unknown or revoked API key.")
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
-    url = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
+    url = request.url.path + ("?" + urlencode(params) if params else "")
     resp = RedirectResponse(url, status_code=303)
-    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict")
+    # for the map pages only: the rest of the API takes the key from the header, so
+    # no other page can make a browser act with it
+    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/maps")
     return resp
 
 

@@ -30,10 +30,30 @@ def test_coverage_page_needs_a_key_and_accepts_it_once_in_the_url(client, keys) 
     assert r.status_code == 303
     assert r.headers["location"] == "/maps/coverage?lang=en"  # key removed from the URL
     assert "httponly" in r.headers["set-cookie"].lower()
+    assert "path=/maps" in r.headers["set-cookie"].lower()
     page = client.get(r.headers["location"])
     assert page.status_code == 200
     assert "Grid coverage" in page.text
+    # the cookie opens map pages only: the API wants its header (no cross-site writes)
+    key = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    cookie = {"Cookie": f"gridkit_key={key}"}
     client.cookies.clear()
+    assert client.get("/maps/coverage", headers=cookie).status_code == 200
+    assert client.get("/collections", headers=cookie).status_code == 401
+    client.cookies.clear()
+
+
+def test_unknown_query_parameters_are_400_everywhere(client, keys) -> None:
+    for path in (
+        "/maps/coverage?lnag=en",
+        "/stats/coverage?fromat=xlsx",
+        "/versions?x=1",
+        "/?foo=1",
+    ):
+        r = client.get(path, headers=auth(keys["supervisor"]))
+        assert r.status_code == 400, path
+        assert "Unknown query parameter" in r.json()["detail"]
+    assert client.get("/?f=json").status_code == 200  # the OGC f= is declared everywhere
 
 
 def test_scoped_page_shows_only_the_scope(client, keys) -> None:
