@@ -404,6 +404,7 @@ def _held_reports(app, store) -> HeldReports | None:
     if held is None or held.generation != gen:  # first use, or written by someone else
         df = _layer(store, "reports")
         held = app.state.held_reports = None if df is None else HeldReports(gen, _normalise(df))
+        app.state.report_seq = None  # ids continue from the layer as it is now
     return held
 
 

@@ -25,6 +25,7 @@ import secrets
 import sqlite3
 import struct
 import threading
+import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
+#: how often, at most, the store looks for writes by other processes (seconds)
+SYNC_S = 1.0
 KEYS_TABLE = "gridkit_api_keys"
 
 
@@ -233,6 +236,10 @@ class GeoPackageStore(Store):
                 "worker_id TEXT, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
                 "revoked INTEGER NOT NULL DEFAULT 0)"
             )
+            # what each layer looked like when we last knew it (see _sync)
+            self._marks = _contents(con)
+        self._file_sig = self._signature()
+        self._next_sync = time.monotonic() + SYNC_S
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -264,7 +271,48 @@ class GeoPackageStore(Store):
         return self._layer_names
 
     def generation(self, layer: str) -> int:
+        self._sync()
         return self._generations.get(layer, 0)
+
+    def _signature(self) -> tuple:
+        """Size and time of the file and its WAL: what any writer changes."""
+        sig = []
+        for p in (self.path, Path(f"{self.path}-wal")):
+            try:
+                st = p.stat()
+                sig.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
+
+    def _sync(self) -> None:
+        """Notice what other processes wrote (``gridkit publish`` from the command line,
+        a planner editing in QGIS): at most once every ``SYNC_S`` seconds, a look at the
+        file's size and time; when they moved, the last change and feature count of
+        every layer (``gpkg_contents``) say which layers to read again."""
+        now = time.monotonic()
+        if now < self._next_sync:
+            return
+        self._next_sync = now + SYNC_S
+        sig = self._signature()
+        if sig == self._file_sig:
+            return
+        if not self._lock.acquire(blocking=False):  # a write of ours is under way: the
+            self._next_sync = now  # caller (maybe an event loop) does not wait, the next does
+            return
+        try:
+            with self._connect() as con:
+                seen = _contents(con)
+            for name in set(seen) | set(self._marks):
+                if seen.get(name) != self._marks.get(name):
+                    self._bump(name)
+                    self._tables.pop(name, None)
+            if set(seen) != set(self._marks):
+                self._layer_names = None
+            self._marks = seen
+            self._file_sig = sig
+        finally:
+            self._lock.release()
 
     def _bump(self, layer: str) -> None:
         self._generations[layer] = self._generations.get(layer, 0) + 1
@@ -367,10 +415,16 @@ class GeoPackageStore(Store):
                         marks = ", ".join("?" * len(cols))
                         con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', values)
                         _touch_contents(con, name, now, bounds)
+                    # ours, read while no one else can write: _sync will not take our
+                    # own change for someone else's
+                    ours = _contents(con)
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
+            for name in [*todo, *([change.layer] if change is not None else [])]:
+                if name not in created and name in ours:
+                    self._marks[name] = ours[name]
             if change is not None:
                 held = self._cached(change.layer)
                 self._bump(change.layer)
@@ -603,6 +657,19 @@ def _updated(
 
 def _gpkg_now() -> str:
     return _sql_value(pd.Timestamp.now(tz="UTC"))
+
+
+def _contents(con: sqlite3.Connection) -> dict[str, tuple]:
+    """Layer -> (last change, feature count): what a write by anyone changes (GDAL and
+    this store keep both current; QGIS writes through GDAL)."""
+    try:
+        rows = con.execute(
+            "SELECT c.table_name, c.last_change, o.feature_count FROM gpkg_contents c "
+            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name"
+        ).fetchall()
+    except sqlite3.OperationalError:  # no gpkg_ogr_contents: not written by GDAL
+        rows = con.execute("SELECT table_name, last_change, NULL FROM gpkg_contents").fetchall()
+    return {str(name): (changed, count) for name, changed, count in rows}
 
 
 def _touch_contents(con: sqlite3.Connection, layer: str, now: str, bounds) -> None:

@@ -201,3 +201,38 @@ def test_appends_without_reads_between_are_read_back_whole_and_in_order(
     assert mine["report_id"].tolist() == fresh["report_id"].tolist() == ["R1", *ids]
     assert mine.loc[mine["report_id"] == "R5", "category"].item() == "已处理"
     assert isinstance(mine, gpd.GeoDataFrame) and mine.crs.equals(fresh.crs)
+
+
+def test_writes_by_other_processes_are_noticed(workspace: Path, monkeypatch) -> None:
+    """A server's store sees what others wrote (a CLI publish rewriting a layer through
+    GDAL, another writer appending): within SYNC_S, here 0 for the test. Its own writes
+    are not taken for someone else's."""
+    import subprocess
+    import sys
+
+    import gridkit.store as store_module
+
+    monkeypatch.setattr(store_module, "SYNC_S", 0.0)
+    server = open_store(workspace)
+    assert server.read("reports")["report_id"].tolist() == ["R1"]
+    gen = server.generation("reports")
+    server.append("reports", _reports(["R2"], [113.2]))
+    assert server.generation("reports") == gen + 1  # once: its own write, not an outsider's
+    assert server.generation("reports") == gen + 1
+    # another process appends through its own store
+    script = (
+        "import sys, geopandas as gpd, shapely; from gridkit.store import open_store; "
+        "open_store(sys.argv[1]).append('reports', gpd.GeoDataFrame({'report_id': ['R3'], "
+        "'category': ['x']}, geometry=[shapely.Point(113.3, 27.7)], crs=4326))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(workspace)], check=True)
+    assert server.read("reports")["report_id"].tolist() == ["R1", "R2", "R3"]
+    # and a layer rewritten by GDAL (as `gridkit publish` does), or a new one
+    rewrite = (
+        "import sys, pandas as pd; from gridkit.io import write_layer; "
+        "e = pd.DataFrame({'report_id': ['R9'], 'to_status': ['closed'], 'note': ['改写']}); "
+        "write_layer(e, sys.argv[1], 'report_events'); write_layer(e, sys.argv[1], 'notes')"
+    )
+    subprocess.run([sys.executable, "-c", rewrite, str(workspace)], check=True)
+    assert server.read("report_events")["note"].tolist() == ["改写"]
+    assert "notes" in server.layers()

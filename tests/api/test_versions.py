@@ -153,3 +153,29 @@ def test_vertex_limit(tmp_path: Path) -> None:
         headers=h(key),
     )
     assert r.status_code == 413 and "100 vertices" in r.json()["detail"], r.text
+
+
+def test_a_grid_published_from_the_command_line_is_served(setup, tmp_path, monkeypatch) -> None:
+    """A planner may publish with the CLI while the service runs: the service notices
+    the rewritten layers (within gridkit.store.SYNC_S; 0 here) and serves the new grid."""
+    import gridkit.store
+    from gridkit.cli import main
+
+    monkeypatch.setattr(gridkit.store, "SYNC_S", 0.0)
+    ws, client, keys = setup
+    units = read_layer(ws, "units")
+    ids = lambda: {  # noqa: E731
+        f["id"]
+        for f in client.get(
+            "/collections/units/items?limit=1000", headers=h(keys["viewer"])
+        ).json()["features"]
+    }
+    assert units["unit_id"].iloc[0] in ids()
+    draft = tmp_path / "draft.gpkg"
+    _split_first(units).to_file(draft, layer="units", driver="GPKG")
+    assert main(["publish", str(draft), "--workspace", str(ws)]) == 0
+    client.app.state.store._next_sync = 0.0  # the next look is due now
+    assert units["unit_id"].iloc[0] + "a" in ids()
+    assert [
+        v["version"] for v in client.get("/versions", headers=h(keys["viewer"])).json()["versions"]
+    ] == [1]
