@@ -64,9 +64,12 @@ RESPONSES: dict[int | str, dict] = {
 }
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:
     """Router dependency: 400 for a query parameter the route does not declare (OGC
-    API asks for it; a misspelt ``limt=`` should not be silently ignored anywhere)."""
+    API asks for it; a misspelt ``limt=`` should not be silently ignored anywhere).
+    Async: FastAPI runs a plain ``def`` dependency in the thread pool, a hop per request."""
+    if not request.scope.get("query_string"):
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
