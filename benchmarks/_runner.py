@@ -6,11 +6,12 @@ A benchmark module is ``benchmarks/bench_<name>.py`` defining::
 
 Each :class:`Case` has a ``setup`` building the (seeded) input once, ``ours`` and
 optionally ``peer`` callables taking that input, and a ``check`` comparing their
-outputs (so a fast wrong answer is caught). The runner repeats each side, records
-medians, the ratio peer/ours (above 1 means gridkit is faster), the input size, and
-peak memory (Python heap via tracemalloc, which numpy reports into; GEOS-internal
-memory is not seen), and writes ``benchmarks/results/<module>.json``
-(``results/quick/`` for ``--quick``, which skips the memory run).
+outputs (so a fast wrong answer is caught). The runner repeats the two sides in
+turns (so a machine changing speed during a case weighs on both), records medians,
+the ratio peer/ours (above 1 means gridkit is faster), the input size, and peak
+memory (Python heap via tracemalloc, which numpy reports into; GEOS-internal memory
+is not seen), and writes ``benchmarks/results/<module>.json`` (``results/quick/``
+for ``--quick``, which skips the memory run).
 """
 
 from __future__ import annotations
@@ -46,32 +47,40 @@ class Case:
     trace_peer: bool = True  # False: no traced run of a slow peer (no peak MB for it)
 
 
-def _measure(
-    func: Callable[[Any], Any], data: Any, repeat: int, *, trace: bool = True
-) -> tuple[Any, list[float], int | None]:
-    """Time ``repeat`` runs with nothing attached, then one more run under tracemalloc for
-    the peak (tracing slows Python-heavy code, so it never touches the timings)."""
-    times = []
-    result = None
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = func(data)
-        times.append(time.perf_counter() - t0)
-    if not trace:
-        return result, times, None
+def _timed(func: Callable[[Any], Any], data: Any) -> tuple[Any, float]:
+    gc.collect()
+    t0 = time.perf_counter()
+    result = func(data)
+    return result, time.perf_counter() - t0
+
+
+def _peak(func: Callable[[Any], Any], data: Any) -> int:
+    """Peak Python heap of one more run, under tracemalloc (tracing slows Python-heavy
+    code, so it never touches the timings)."""
     gc.collect()
     tracemalloc.start()
     func(data)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return result, times, peak
+    return peak
 
 
 def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
+    """Time both sides ``repeat`` times, taking turns (ours, peer, ours, peer, ...) so
+    that a machine slowing down or speeding up during the case weighs on both alike;
+    medians; then the peak memory of each side."""
     repeat = 1 if quick else case.repeat
     data = case.setup()
-    ours_result, ours_t, ours_mem = _measure(case.ours, data, repeat, trace=not quick)
+    ours_t: list[float] = []
+    peer_t: list[float] = []
+    ours_result = peer_result = None
+    for _ in range(repeat):
+        ours_result, t = _timed(case.ours, data)
+        ours_t.append(t)
+        if case.peer is not None:
+            peer_result, t = _timed(case.peer, data)
+            peer_t.append(t)
+    ours_mem = None if quick else _peak(case.ours, data)
     rec: dict[str, Any] = {
         "name": case.name,
         "size": case.size,
@@ -80,9 +89,7 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         "ours_peak_mb": None if ours_mem is None else round(ours_mem / 2**20, 1),
     }
     if case.peer is not None:
-        peer_result, peer_t, peer_mem = _measure(
-            case.peer, data, repeat, trace=case.trace_peer and not quick
-        )
+        peer_mem = _peak(case.peer, data) if case.trace_peer and not quick else None
         rec.update(
             peer=case.peer_name,
             peer_s=statistics.median(peer_t),
