@@ -66,11 +66,12 @@ async def principal(
     store: Store = request.app.state.store
     # map pages open in browsers, which cannot send headers: they carry the key in a
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
-    if not x_api_key and request.url.path.startswith("/maps/"):
+    on_map = request.url.path.startswith("/maps/")
+    if not x_api_key and on_map:
         x_api_key = request.cookies.get(COOKIE) or request.query_params.get("key")
     if not x_api_key:
-        if request.app.state.settings.anonymous_read:
-            return ANONYMOUS
+        if on_map and request.app.state.settings.anonymous_read:
+            return ANONYMOUS  # maps, as the public sees them: no private fields
         raise ApiError(401, "An API key is required in the X-API-Key header.")
     cache: dict[str, tuple[float, ApiKey | None]] = request.app.state.keys_cache
     now = time.monotonic()

@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     workspace: Path = Field(description="Workspace GeoPackage served.")
     title: str = "gridkit"
     anonymous_read: bool = Field(
-        False, description="Let requests without an API key read maps and public layers."
+        False, description="Let requests without an API key open the map pages (/maps/...)."
     )
     default_limit: int = Field(100, ge=1, le=10_000)
     max_limit: int = Field(10_000, ge=1)

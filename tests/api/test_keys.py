@@ -49,12 +49,18 @@ def test_revoked_key_is_refused(ws: Path, monkeypatch) -> None:
     assert client.get("/collections", headers={"X-API-Key": secret}).status_code == 401
 
 
-def test_anonymous_read_is_a_setting(ws: Path) -> None:
-    assert TestClient(create_app(workspace=ws)).get("/collections").status_code == 401
+def test_anonymous_read_of_maps_is_a_setting(ws: Path) -> None:
+    closed = TestClient(create_app(workspace=ws))
+    assert closed.get("/maps/coverage").status_code == 401
+    assert closed.get("/collections").status_code == 401
     open_client = TestClient(create_app(workspace=ws, anonymous_read=True))
-    r = open_client.get("/collections/workers/items")
-    assert r.status_code == 200
-    assert all("phone" not in f["properties"] for f in r.json()["features"])
+    page = open_client.get("/maps/coverage")
+    assert page.status_code == 200
+    assert "13800000001" not in page.text  # the public's view: no phones
+    # maps only: layers, figures and writes still want a key
+    for path in ("/collections", "/collections/workers/items", "/stats/coverage", "/versions"):
+        assert open_client.get(path).status_code == 401, path
+    assert open_client.post("/reports", json={"category": "cctv"}).status_code == 401
 
 
 def test_settings_from_environment(ws: Path, monkeypatch) -> None:
