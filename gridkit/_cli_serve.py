@@ -43,7 +43,26 @@ def serve_workspace(
     with pd.option_context("mode.string_storage", "python"):
         app = create_app(workspace=workspace)
         err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=access_log,
+            log_config=_log_config(),
+        )
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, with the service's own messages (``gridkit.*``: reports no
+    department handles, unexpected errors with their traceback) in the same format."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["gridkit"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def serve_cmd(

@@ -438,3 +438,42 @@ def test_an_unexpected_error_is_a_problem_without_internals(setup, monkeypatch) 
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
     assert "secret" not in r.text and "logged" in r.json()["detail"]
+
+
+def test_server_log_tells_of_reports_no_department_handles(tmp_path: Path) -> None:
+    """`gridkit serve` logs the service's own messages in uvicorn's format."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.api.live import free_port
+
+    ws, keys = field_workspace(tmp_path / "ws.gpkg")
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridkit.cli", "serve", str(ws), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=os.environ.copy(),
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    httpx.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            r = httpx.post(f"{base}/reports", json=report(category="cctv"), headers=h(keys["sup"]))
+            assert r.status_code == 201, r.text
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    text = log.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if "no department handles" in ln)
+    assert line.startswith("WARNING:") and r.json()["id"] in line
