@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, features, pages, stats, versions, writes
+from api import docs, errors, features, pages, stats, versions, writes
 from api.openapi30 import to_openapi_30
 from api.settings import Settings
 from gridkit import __version__
@@ -24,6 +24,8 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     """
     settings = settings or Settings(**overrides)
     app = FastAPI(
+        docs_url=None,  # served offline by api.docs
+        redoc_url=None,
         title=f"{settings.title} API",
         version=__version__,
         description="Grid units, reaches, reports, patrols and workers "
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
+    app.include_router(docs.router)
     for module in (features, pages, writes, stats, versions):
         app.include_router(
             module.router,

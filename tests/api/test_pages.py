@@ -64,3 +64,17 @@ def test_scoped_page_shows_only_the_scope(client, keys) -> None:
 
 def test_unknown_asset_404(client) -> None:
     assert client.get("/assets/evil.js").status_code == 404
+
+
+def test_api_docs_work_without_internet(client) -> None:
+    """/docs (Swagger UI) loads its script and style from the app, never a CDN."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    refs = re.findall(r'(?:src|href|url)\s*[:=]\s*["\']([^"\']+)["\']', page.text)
+    assert refs and all(not r.startswith(("http://", "https://", "//")) for r in refs), refs
+    for name, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")):
+        asset = client.get(f"/docs/{name}")
+        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+        assert len(asset.content) > 10_000
+    assert client.get("/docs/../../etc/passwd").status_code == 404
+    assert client.get("/redoc").status_code == 404  # its script would come from a CDN
