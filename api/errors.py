@@ -19,6 +19,7 @@ from gridkit.errors import (
     InvalidLayerError,
     LayerNotFoundError,
 )
+from gridkit.store import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
 
@@ -35,6 +36,7 @@ class ApiError(Exception):
 
 # one table from exception class to HTTP status drives every handler (first match wins)
 STATUS: list[tuple[type[Exception], int]] = [
+    (ConcurrentWriteError, 503),
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
     (CRSError, 400),
@@ -60,7 +62,7 @@ RESPONSES: dict[int | str, dict] = {
         "description": HTTPStatus(code).phrase,
         "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
     }
-    for code in (400, 401, 403, 404, 405, 409, 413, 415, 422, 500)
+    for code in (400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503)
 }
 
 

@@ -78,6 +78,11 @@ def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:
     )
 
 
+#: bookkeeping columns of the service, never served: a stored Idempotency-Key names
+#: its caller, and its request fingerprint covers private fields
+INTERNAL = frozenset({"idempotency_key", "idempotency_hash"})
+
+
 def _parts(
     df: pd.DataFrame, *, id_col: str | None, hidden: list[str], hide_geometry: bool
 ) -> tuple[np.ndarray, list[bytes], list[dict], np.ndarray, dict[str, pd.Series]]:
@@ -86,7 +91,7 @@ def _parts(
     n = len(df)
     gcol = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
     geoms = np.asarray(df.geometry.array) if gcol else np.full(n, None, dtype=object)
-    skip = {gcol, *hidden}
+    skip = {gcol, *hidden, *INTERNAL}
     props = {str(c): s for c, s in df.items() if c not in skip}  # no copy of the frame
     if hide_geometry:  # no geometry, no bounds: a bbox query must not reveal where
         geoms = np.full(n, None, dtype=object)

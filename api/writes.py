@@ -38,6 +38,7 @@ from api.geojson import Piece, feature, pieces
 from gridkit.crs import WGS84
 from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
+from gridkit.store import ConcurrentWriteError
 
 router = APIRouter(tags=["field"])
 log = logging.getLogger("gridkit.api")
@@ -344,51 +345,63 @@ def _check_vocabulary(props: dict[str, Any]) -> None:
 
 def _intake_batch(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseException]:
     """Take in a batch of reports: replays, placing, intake, authorisation, hand-over,
-    and one transaction for the reports and their events."""
+    and one transaction for the reports and their events. Done again from the layer as
+    it is when another process wrote reports meanwhile (ids, duplicates, replays all
+    depend on it); after three tries the batch fails with a 503."""
     with _write_lock:
-        store = app.state.store
-        existing = _held_reports(app, store)
-        out: list[_Outcome | BaseException | None] = [None] * len(subs)
-        # idempotency: keys already stored replay their row; a key repeated within
-        # the batch replays the outcome of its first use
-        keys = [s.key for s in subs if s.key]
-        stored = existing.replays(keys) if existing is not None and keys else _NO_ROWS
-        stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
-        first: dict[str, int] = {}
-        fresh: list[int] = []
-        for i, s in enumerate(subs):
-            if s.key and s.key in stored.index:
-                pos = int(stored.index.get_loc(s.key))
-                hashes = stored.get("idempotency_hash")
-                seen = None if hashes is None else hashes.iloc[pos]
-                seen = None if seen is None or pd.isna(seen) else str(seen)
-                out[i] = _reused(s.key, s.fingerprint, seen) or _Outcome(
-                    stored, pos, True, stored_pieces[pos]
-                )
-            elif s.key and s.key in first:
-                continue  # answered below
-            else:
-                if s.key:
-                    first[s.key] = i
-                fresh.append(i)
-        points = _place(app, [subs[i] for i in fresh])
-        todo = []
-        for i, point in zip(fresh, points, strict=True):
-            if isinstance(point, BaseException):
-                out[i] = point
-            else:
-                todo.append((i, point))
-        if todo:
-            for i, result in _take_in(app, store, existing, subs, todo).items():
-                out[i] = result
-        for i, s in enumerate(subs):
-            if out[i] is None:
-                j = first[s.key]  # type: ignore[index]
-                done = out[j]
-                out[i] = _reused(s.key, s.fingerprint, subs[j].fingerprint) or (  # type: ignore[arg-type]
-                    done if isinstance(done, BaseException) else done._replace(replay=True)
-                )
-        return out  # type: ignore[return-value]
+        for _ in range(2):
+            try:
+                return _intake_once(app, subs)
+            except ConcurrentWriteError:
+                pass  # the store forgot the layer: the next pass reads it as it is now
+        return _intake_once(app, subs)  # its error, if again, fails the batch (503)
+
+
+def _intake_once(app, subs: Sequence[_Submission]) -> list[_Outcome | BaseException]:
+    """One pass of :func:`_intake_batch` (under its lock)."""
+    store = app.state.store
+    existing = _held_reports(app, store)
+    out: list[_Outcome | BaseException | None] = [None] * len(subs)
+    # idempotency: keys already stored replay their row; a key repeated within
+    # the batch replays the outcome of its first use
+    keys = [s.key for s in subs if s.key]
+    stored = existing.replays(keys) if existing is not None and keys else _NO_ROWS
+    stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
+    first: dict[str, int] = {}
+    fresh: list[int] = []
+    for i, s in enumerate(subs):
+        if s.key and s.key in stored.index:
+            pos = int(stored.index.get_loc(s.key))
+            hashes = stored.get("idempotency_hash")
+            seen = None if hashes is None else hashes.iloc[pos]
+            seen = None if seen is None or pd.isna(seen) else str(seen)
+            out[i] = _reused(s.key, s.fingerprint, seen) or _Outcome(
+                stored, pos, True, stored_pieces[pos]
+            )
+        elif s.key and s.key in first:
+            continue  # answered below
+        else:
+            if s.key:
+                first[s.key] = i
+            fresh.append(i)
+    points = _place(app, [subs[i] for i in fresh])
+    todo = []
+    for i, point in zip(fresh, points, strict=True):
+        if isinstance(point, BaseException):
+            out[i] = point
+        else:
+            todo.append((i, point))
+    if todo:
+        for i, result in _take_in(app, store, existing, subs, todo).items():
+            out[i] = result
+    for i, s in enumerate(subs):
+        if out[i] is None:
+            j = first[s.key]  # type: ignore[index]
+            done = out[j]
+            out[i] = _reused(s.key, s.fingerprint, subs[j].fingerprint) or (  # type: ignore[arg-type]
+                done if isinstance(done, BaseException) else done._replace(replay=True)
+            )
+    return out  # type: ignore[return-value]
 
 
 _NO_ROWS = pd.DataFrame(index=pd.Index([], dtype=object))
@@ -524,7 +537,9 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
             rows["idempotency_hash"] = pd.array(
                 [subs[i].fingerprint for i, _ in todo], dtype="string"
             )
-        store.append_many({"reports": rows, "report_events": events})
+        # the ids and links above hold for the layer as we hold it: if another process
+        # wrote it meanwhile, nothing is written (and _intake_batch starts again)
+        store.append_many({"reports": rows, "report_events": events}, if_unchanged=True)
         if existing is None:
             app.state.held_reports = HeldReports(store.generation("reports"), rows)
         else:

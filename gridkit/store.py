@@ -41,7 +41,7 @@ import pyogrio
 import shapely
 
 from gridkit.crs import WGS84
-from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
+from gridkit.errors import GridkitError, InputFileError, InvalidLayerError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
 
 __all__ = [
@@ -76,6 +76,22 @@ class ApiKey:
     scope: str  # admin code prefix; "" = everywhere
     worker_id: str | None
     revoked: bool = False
+
+
+class ConcurrentWriteError(GridkitError):
+    """Another process changed a layer since this store last saw it; nothing was written.
+
+    ``layers`` names them; the store has forgotten what it held of them, so the next
+    read sees the other process's rows.
+    """
+
+    def __init__(self, layers: Sequence[str]) -> None:
+        self.layers = list(layers)
+        super().__init__(
+            f"{', '.join(self.layers)} changed in another process during this write; "
+            "nothing was written.",
+            hint="Try again: the store reads the layer again first.",
+        )
 
 
 class KeyRequest(NamedTuple):
@@ -144,8 +160,11 @@ class Store(ABC):
         self.append_many({layer: rows})
 
     @abstractmethod
-    def append_many(self, rows: Mapping[str, pd.DataFrame]) -> None:
-        """Append rows to several layers in one transaction, committed on return."""
+    def append_many(self, rows: Mapping[str, pd.DataFrame], *, if_unchanged: bool = False) -> None:
+        """Append rows to several layers in one transaction, committed on return.
+        ``if_unchanged``: write nothing and raise :class:`ConcurrentWriteError` when
+        another process changed one of them since this store last saw it (rows that
+        depend on the layer as the caller read it, e.g. the next ids)."""
 
     @abstractmethod
     def update(
@@ -358,14 +377,14 @@ class GeoPackageStore(Store):
             self._tables[layer] = table
         return table
 
-    def append_many(self, rows: Mapping[str, pd.DataFrame]) -> None:
+    def append_many(self, rows: Mapping[str, pd.DataFrame], *, if_unchanged: bool = False) -> None:
         """Append rows to several layers in one SQLite transaction.
 
         A layer that does not exist yet is created through GDAL with its rows first
         (its own commit); columns a layer lacks are added. Rows are matched to the
         table's columns by name.
         """
-        self._write(rows, None)
+        self._write(rows, None, if_unchanged=if_unchanged)
 
     def update(
         self,
@@ -382,21 +401,46 @@ class GeoPackageStore(Store):
         change = _Update(layer, id_col, id_value, dict(values)) if values else None
         self._write(append or {}, change)
 
-    def _write(self, rows: Mapping[str, pd.DataFrame], change: _Update | None) -> None:
-        """One transaction: the row update ``change`` (if any) and the appended rows."""
+    def _write(
+        self,
+        rows: Mapping[str, pd.DataFrame],
+        change: _Update | None,
+        *,
+        if_unchanged: bool = False,
+    ) -> None:
+        """One transaction: the row update ``change`` (if any) and the appended rows.
+
+        Inside it, before writing, each layer's last change is compared with what this
+        store last saw: a layer another process changed meanwhile is forgotten (read
+        again next time), and with ``if_unchanged`` nothing is written."""
         todo = {name: df for name, df in rows.items() if len(df)}
         if not todo and change is None:
             return
+        touched = [
+            *todo,
+            *([change.layer] if change is not None and change.layer not in todo else []),
+        ]
         with self._lock:
             created = [name for name in todo if name not in self.layers()]
             for name in created:
                 write_layer(todo[name], self.path, name)
                 self._layer_names = None  # a new layer: list again
+            outside: list[str] = []
             with self._connect() as con:
+                if change is not None:
+                    self._add_columns(con, change.layer, change.values)
                 inserts = self._prepare(con, todo, created)
                 now = _gpkg_now()
                 con.execute("BEGIN IMMEDIATE")
                 try:
+                    before = _contents(con)
+                    outside = [
+                        n
+                        for n in touched
+                        if n not in created and before.get(n) != self._marks.get(n)
+                    ]
+                    if outside and if_unchanged:
+                        raise ConcurrentWriteError(outside)
                     if change is not None:
                         sets = ", ".join(f'"{c}" = ?' for c in change.values)
                         params = [_sql_value(v) for v in change.values.values()]
@@ -421,11 +465,16 @@ class GeoPackageStore(Store):
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
+                    for name in outside:  # read again from the file as it is now
+                        self._marks[name] = before[name]
+                        self._forget(name)
                     raise
-            for name in [*todo, *([change.layer] if change is not None else [])]:
-                if name not in created and name in ours:
+            for name in touched:
+                if name in ours:
                     self._marks[name] = ours[name]
-            if change is not None:
+            for name in outside:  # their rows are not in what we hold: read it again
+                self._forget(name)
+            if change is not None and change.layer not in outside:
                 held = self._cached(change.layer)
                 self._bump(change.layer)
                 if held is not None:
@@ -436,7 +485,12 @@ class GeoPackageStore(Store):
             for name, df in todo.items():
                 cached = self._cache.get(name)
                 self._bump(name)
-                if name in created or cached is None or cached[0] != self.generation(name) - 1:
+                if (
+                    name in created
+                    or name in outside
+                    or cached is None
+                    or cached[0] != self.generation(name) - 1
+                ):
                     continue
                 # keep the in-memory copy current instead of reading the layer again;
                 # joined at the next read (appending stays O(batch) under a stream
@@ -444,6 +498,21 @@ class GeoPackageStore(Store):
                 self._cache[name] = (self.generation(name), [*cached[1], df])
                 if len(cached[1]) >= 64:
                     self._cached(name)
+
+    def _forget(self, layer: str) -> None:
+        """Drop what is held of ``layer``: the next read reads the file."""
+        self._bump(layer)
+        self._tables.pop(layer, None)
+
+    def _add_columns(self, con: sqlite3.Connection, name: str, values: Mapping[str, Any]) -> None:
+        """Columns an update sets that the table lacks (DDL, before the transaction)."""
+        table = self._table(con, name)
+        missing = [c for c in values if str(c) not in table.columns]
+        for col in missing:
+            kind = _sql_type(pd.Series([values[col]]))
+            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {kind}')
+        if missing:
+            self._tables.pop(name, None)
 
     def _prepare(
         self, con: sqlite3.Connection, todo: Mapping[str, pd.DataFrame], created: list[str]
@@ -475,22 +544,35 @@ class GeoPackageStore(Store):
         from gridkit.versions import VERSIONS_LAYER
         from gridkit.versions import versions as published
 
-        if VERSIONS_LAYER not in self.layers():
-            return published(self.path)  # the empty table, with its columns
-        return self.read(VERSIONS_LAYER)
+        with self._lock:  # GDAL opens the file: under the lock, like every GDAL access
+            if VERSIONS_LAYER not in self.layers():
+                return published(self.path)  # the empty table, with its columns
+            return self.read(VERSIONS_LAYER)
 
     def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
+        from gridkit.layers import check_layer
+        from gridkit.validate import validate_units
         from gridkit.versions import HISTORY_LAYER, VERSIONS_LAYER, publish
 
+        # checked before the lock (a city's grid takes a while); nothing is written then
+        units = check_layer(units, "units", source="units to publish")
+        report = validate_units(units)
+        if not report.ok:
+            raise InvalidLayerError(
+                "The units are not valid; nothing was published.\n" + str(report),
+                hint="Fix the problems (gridkit validate) and publish again.",
+                problems=[p.message for p in report.errors],
+            )
         # GDAL writes these layers: under the lock, with none of our connections open
         with self._lock:
             try:
-                return publish(units, self.path, note=note)
+                return publish(units, self.path, note=note, validate=False)
             finally:  # written, or partly written before an error: read them again
                 self._layer_names = None
                 for name in ("units", HISTORY_LAYER, "lineage", VERSIONS_LAYER):
-                    self._tables.pop(name, None)
-                    self._bump(name)
+                    self._forget(name)
+                with self._connect() as con:  # what we wrote is not news to _sync
+                    self._marks = _contents(con)
 
     # -- API keys ---------------------------------------------------------------------
     def add_key(
@@ -665,7 +747,11 @@ def _contents(con: sqlite3.Connection) -> dict[str, tuple]:
     try:
         rows = con.execute(
             "SELECT c.table_name, c.last_change, o.feature_count FROM gpkg_contents c "
-            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name"
+            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name "
+            # tables GDAL counts but did not register (it may leave attribute tables
+            # out of gpkg_contents): their count alone
+            "UNION ALL SELECT table_name, NULL, feature_count FROM gpkg_ogr_contents "
+            "WHERE table_name NOT IN (SELECT table_name FROM gpkg_contents)"
         ).fetchall()
     except sqlite3.OperationalError:  # no gpkg_ogr_contents: not written by GDAL
         rows = con.execute("SELECT table_name, last_change, NULL FROM gpkg_contents").fetchall()

@@ -236,3 +236,47 @@ def test_writes_by_other_processes_are_noticed(workspace: Path, monkeypatch) -> 
     subprocess.run([sys.executable, "-c", rewrite, str(workspace)], check=True)
     assert server.read("report_events")["note"].tolist() == ["改写"]
     assert "notes" in server.layers()
+
+
+def test_own_write_does_not_hide_another_process_write(workspace: Path) -> None:
+    """Another process appends, then this store appends to the same layer before it
+    looked again: its own commit must not pass the other's rows off as seen."""
+    import subprocess
+    import sys
+
+    from gridkit.store import ConcurrentWriteError
+
+    server = open_store(workspace)
+    assert server.read("reports")["report_id"].tolist() == ["R1"]
+    script = (
+        "import sys, geopandas as gpd, shapely; from gridkit.store import open_store; "
+        "open_store(sys.argv[1]).append('reports', gpd.GeoDataFrame({'report_id': "
+        "[sys.argv[2]], 'category': ['x']}, geometry=[shapely.Point(113.3, 27.7)], crs=4326))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(workspace), "EXT"], check=True)
+    server.append("reports", _reports(["R2"], [113.2]))  # within the same second
+    assert server.read("reports")["report_id"].tolist() == ["R1", "EXT", "R2"]
+    # with if_unchanged, a write over someone else's change writes nothing
+    subprocess.run([sys.executable, "-c", script, str(workspace), "EXT2"], check=True)
+    with pytest.raises(ConcurrentWriteError, match="reports"):
+        server.append_many({"reports": _reports(["R3"], [113.1])}, if_unchanged=True)
+    assert server.read("reports")["report_id"].tolist() == ["R1", "EXT", "R2", "EXT2"]
+
+
+def test_attribute_tables_written_elsewhere_are_noticed(workspace: Path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    import gridkit.store as store_module
+
+    monkeypatch.setattr(store_module, "SYNC_S", 0.0)
+    server = open_store(workspace)
+    script = (
+        "import sys, pandas as pd; from gridkit.io import write_layer; "
+        "write_layer(pd.DataFrame({'version': [int(sys.argv[2])]}), sys.argv[1], 'versions', "
+        "append=sys.argv[2] != '1')"
+    )
+    subprocess.run([sys.executable, "-c", script, str(workspace), "1"], check=True)
+    assert server.read("versions")["version"].tolist() == [1]
+    subprocess.run([sys.executable, "-c", script, str(workspace), "2"], check=True)
+    assert server.read("versions")["version"].tolist() == [1, 2]

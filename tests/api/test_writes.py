@@ -477,3 +477,29 @@ def test_server_log_tells_of_reports_no_department_handles(tmp_path: Path) -> No
     text = log.read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if "no department handles" in ln)
     assert line.startswith("WARNING:") and r.json()["id"] in line
+
+
+def test_report_ids_stay_unique_when_another_process_writes(setup) -> None:
+    """Another process appends a report the service has not seen yet: the service's
+    next batch notices inside its transaction, starts again from the layer as it is,
+    and gives the new report an id of its own."""
+    import subprocess
+    import sys
+
+    ws, client, keys = setup
+    first = client.post("/reports", json=report(), headers=h(keys["w1"]))
+    assert first.status_code == 201
+    client.app.state.store._next_sync = float("inf")  # no periodic look: the write must see it
+    script = (
+        "import sys, geopandas as gpd, shapely; from gridkit.store import open_store; "
+        "open_store(sys.argv[1]).append('reports', gpd.GeoDataFrame({'report_id': ['R0000005'], "
+        "'category': ['cctv'], 'source': ['hotline'], 'status': ['reported']}, "
+        "geometry=[shapely.Point(113.004, 27.704)], crs=4326))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(ws)], check=True)
+    second = client.post("/reports", json=report(lon=INSIDE[0] + 0.003), headers=h(keys["w1"]))
+    assert second.status_code == 201, second.text
+    ids = open_store(ws).read("reports")["report_id"].tolist()
+    assert len(ids) == len(set(ids)) and "R0000005" in ids
+    assert second.json()["id"] not in (first.json()["id"], "R0000005")
+    assert "idempotency_key" not in second.json()["properties"]  # bookkeeping, not served
