@@ -52,6 +52,15 @@ def list_versions(request: Request, caller: Caller) -> Response:
     return _json({"versions": rows})
 
 
+@router.get("/versions/{version}", summary="One published grid version")
+def one_version(request: Request, version: int, caller: Caller) -> Response:
+    table = request.app.state.store.versions()
+    rows = table[table["version"].astype(int) == version]
+    if not len(rows):
+        raise ApiError(404, f"No version {version}; see /versions.")
+    return _json(_record(rows.iloc[0]))
+
+
 @router.post(
     "/versions",
     status_code=201,

@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, File, Header, Request, UploadFile
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api._group import GroupCommit
@@ -256,8 +257,8 @@ async def post_report(
             "reports, an admin_code or unit_id chosen by hand.",
         )
     _check_vocabulary(props)
-    if coords is None:
-        _check_places(request.app, props)
+    if coords is None:  # may read layers: off the event loop
+        await run_in_threadpool(_check_places, request.app, props)
     writer = report_writer(request.app)
     point = None if coords is None else (coords[0], coords[1])
     sub = _Submission(
@@ -612,7 +613,8 @@ def _check_places(app, props: dict[str, Any]) -> None:
     unit, code = props.get("unit_id"), props.get("admin_code")
     if unit and units is not None and unit not in units:
         raise ApiError(422, f"No unit {unit!r} in the grid; choose a unit_id of the units layer.")
-    if code and codes is not None and code not in codes:
+    # a code padded with zeros to 12 digits (430202000000) names the same area
+    if code and codes is not None and code not in codes and code.rstrip("0") not in codes:
         raise ApiError(
             422,
             f"No admin area {code!r}: choose a code of the admin areas or of a unit's "
@@ -635,7 +637,7 @@ def _known_places(app) -> tuple[frozenset[str] | None, frozenset[str] | None]:
             codes |= set(admin["admin_code"].dropna().astype(str))
         if units is not None and "admin_code" in units:
             for c in set(units["admin_code"].dropna().astype(str)):  # distinct codes: few
-                codes |= {c[:n] for n in (2, 4, 6, 9, 12) if n <= len(c)} | {c}
+                codes |= {c[:n] for n in range(2, len(c) + 1)}  # every level above
         return ids, frozenset(codes)
 
     gens = (store.generation("units"), store.generation("admin_areas"))

@@ -70,6 +70,9 @@ def test_planner_publishes_and_the_service_follows(setup, tmp_path: Path) -> Non
     assert first.status_code == 201, first.text
     assert first.json()["version"] == 1 and first.json()["changes"] is None
     assert first.headers["location"] == "/versions/1"
+    one = client.get("/versions/1", headers=h(keys["viewer"]))
+    assert one.status_code == 200 and one.json()["note"] == "现行网格"
+    assert client.get("/versions/9", headers=h(keys["viewer"])).status_code == 404
 
     draft = _split_first(units)
     r = client.post(

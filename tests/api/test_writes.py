@@ -223,7 +223,12 @@ def test_hotline_report_with_admin_code_only(setup) -> None:
     assert r.json()["geometry"] is None
     assert r.json()["properties"]["admin_code"] == "430202001001"
     # a district code (above the units' communities) and a unit of the grid are fine
-    for place in ({"admin_code": "430202"}, {"unit_id": "430203001001-001"}):
+    places = (
+        {"admin_code": "430202"},
+        {"admin_code": "430202000000"},
+        {"unit_id": "430203001001-001"},
+    )
+    for place in places:
         ok = client.post(
             "/reports",
             json=report(lon=None, lat=None, source="hotline", **place),
