@@ -41,7 +41,7 @@ import pyogrio
 import shapely
 
 from gridkit.crs import WGS84
-from gridkit.errors import GridkitError, InputFileError, InvalidLayerError, LayerNotFoundError
+from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
 
 __all__ = [
@@ -324,8 +324,7 @@ class GeoPackageStore(Store):
                 seen = _contents(con)
             for name in set(seen) | set(self._marks):
                 if seen.get(name) != self._marks.get(name):
-                    self._bump(name)
-                    self._tables.pop(name, None)
+                    self._forget(name)
             if set(seen) != set(self._marks):
                 self._layer_names = None
             self._marks = seen
@@ -428,43 +427,43 @@ class GeoPackageStore(Store):
             outside: list[str] = []
             with self._connect() as con:
                 if change is not None:
-                    self._add_columns(con, change.layer, change.values)
+                    columns = {c: pd.Series([v]) for c, v in change.values.items()}
+                    self._add_columns(con, change.layer, columns)
                 inserts = self._prepare(con, todo, created)
                 now = _gpkg_now()
-                con.execute("BEGIN IMMEDIATE")
                 try:
-                    before = _contents(con)
-                    outside = [
-                        n
-                        for n in touched
-                        if n not in created and before.get(n) != self._marks.get(n)
-                    ]
-                    if outside and if_unchanged:
-                        raise ConcurrentWriteError(outside)
-                    if change is not None:
-                        sets = ", ".join(f'"{c}" = ?' for c in change.values)
-                        params = [_sql_value(v) for v in change.values.values()]
-                        cur = con.execute(
-                            f'UPDATE "{change.layer}" SET {sets} WHERE "{change.id_col}" = ?',
-                            [*params, change.id_value],
-                        )
-                        if cur.rowcount == 0:
-                            raise LayerNotFoundError(
-                                f"{change.layer}: no row with {change.id_col} = "
-                                f"{change.id_value!r}."
+                    with _transaction(con):
+                        before = _contents(con)
+                        outside = [
+                            n
+                            for n in touched
+                            if n not in created and before.get(n) != self._marks.get(n)
+                        ]
+                        if outside and if_unchanged:
+                            raise ConcurrentWriteError(outside)
+                        if change is not None:
+                            sets = ", ".join(f'"{c}" = ?' for c in change.values)
+                            params = [_sql_value(v) for v in change.values.values()]
+                            cur = con.execute(
+                                f'UPDATE "{change.layer}" SET {sets} WHERE "{change.id_col}" = ?',
+                                [*params, change.id_value],
                             )
-                        _touch_contents(con, change.layer, now, None)
-                    for name, cols, values, bounds in inserts:
-                        names = ", ".join(f'"{c}"' for c in cols)
-                        marks = ", ".join("?" * len(cols))
-                        con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', values)
-                        _touch_contents(con, name, now, bounds)
-                    # ours, read while no one else can write: _sync will not take our
-                    # own change for someone else's
-                    ours = _contents(con)
-                    con.execute("COMMIT")
+                            if cur.rowcount == 0:
+                                raise LayerNotFoundError(
+                                    f"{change.layer}: no row with {change.id_col} = "
+                                    f"{change.id_value!r}."
+                                )
+                            _touch_contents(con, change.layer, now, None)
+                        for name, cols, tuples, bounds in inserts:
+                            names = ", ".join(f'"{c}"' for c in cols)
+                            slots = ", ".join("?" * len(cols))
+                            sql = f'INSERT INTO "{name}" ({names}) VALUES ({slots})'
+                            con.executemany(sql, tuples)
+                            _touch_contents(con, name, now, bounds)
+                        # ours, read while no one else can write: _sync will not take our
+                        # own change for someone else's
+                        ours = _contents(con)
                 except BaseException:
-                    con.execute("ROLLBACK")
                     for name in outside:  # read again from the file as it is now
                         self._marks[name] = before[name]
                         self._forget(name)
@@ -504,15 +503,19 @@ class GeoPackageStore(Store):
         self._bump(layer)
         self._tables.pop(layer, None)
 
-    def _add_columns(self, con: sqlite3.Connection, name: str, values: Mapping[str, Any]) -> None:
-        """Columns an update sets that the table lacks (DDL, before the transaction)."""
+    def _add_columns(
+        self, con: sqlite3.Connection, name: str, columns: Mapping[str, pd.Series]
+    ) -> _Table:
+        """The table, with the ``columns`` it lacks added (typed by their values).
+        ADD COLUMN is DDL: outside the data transaction, harmless if repeated."""
         table = self._table(con, name)
-        missing = [c for c in values if str(c) not in table.columns]
+        missing = [c for c in columns if str(c) not in table.columns]
         for col in missing:
-            kind = _sql_type(pd.Series([values[col]]))
-            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {kind}')
+            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_sql_type(columns[col])}')
         if missing:
             self._tables.pop(name, None)
+            table = self._table(con, name)
+        return table
 
     def _prepare(
         self, con: sqlite3.Connection, todo: Mapping[str, pd.DataFrame], created: list[str]
@@ -527,15 +530,8 @@ class GeoPackageStore(Store):
             if isinstance(out, gpd.GeoDataFrame) and out.crs is not None:
                 if not out.crs.equals(WGS84):
                     out = out.to_crs(4326)
-            table = self._table(con, name)
             geom = getattr(out, "_geometry_column_name", None)
-            missing = [c for c in out.columns if c != geom and str(c) not in table.columns]
-            if missing:
-                # ADD COLUMN is DDL: outside the data transaction, harmless if repeated
-                for col in missing:
-                    con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_sql_type(out[col])}')
-                self._tables.pop(name, None)
-                table = self._table(con, name)
+            table = self._add_columns(con, name, {c: s for c, s in out.items() if c != geom})
             inserts.append((name, *_sql_rows(out, geom, table)))
         return inserts
 
@@ -550,19 +546,9 @@ class GeoPackageStore(Store):
             return self.read(VERSIONS_LAYER)
 
     def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
-        from gridkit.layers import check_layer
-        from gridkit.validate import validate_units
-        from gridkit.versions import HISTORY_LAYER, VERSIONS_LAYER, publish
+        from gridkit.versions import HISTORY_LAYER, VERSIONS_LAYER, publish, publishable
 
-        # checked before the lock (a city's grid takes a while); nothing is written then
-        units = check_layer(units, "units", source="units to publish")
-        report = validate_units(units)
-        if not report.ok:
-            raise InvalidLayerError(
-                "The units are not valid; nothing was published.\n" + str(report),
-                hint="Fix the problems (gridkit validate) and publish again.",
-                problems=[p.message for p in report.errors],
-            )
+        units = publishable(units)  # before the lock: a city's grid takes a while
         # GDAL writes these layers: under the lock, with none of our connections open
         with self._lock:
             try:
@@ -587,20 +573,15 @@ class GeoPackageStore(Store):
         ]
         now = pd.Timestamp.now(tz="UTC").isoformat()
         with self._lock, self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                con.executemany(
-                    f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (k.key_id, k.name, k.role, k.scope, k.worker_id, hash_key(secret), now)
-                        for secret, k in issued
-                    ],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            # one statement: sqlite3 makes it one transaction (all keys or none)
+            con.executemany(
+                f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (k.key_id, k.name, k.role, k.scope, k.worker_id, hash_key(secret), now)
+                    for secret, k in issued
+                ],
+            )
         return issued
 
     def find_key(self, key: str) -> ApiKey | None:
@@ -739,6 +720,18 @@ def _updated(
 
 def _gpkg_now() -> str:
     return _sql_value(pd.Timestamp.now(tz="UTC"))
+
+
+@contextmanager
+def _transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (the write lock at once), then COMMIT, or ROLLBACK on error."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _contents(con: sqlite3.Connection) -> dict[str, tuple]:

@@ -394,6 +394,28 @@ def read_version(workspace: str | Path, version: int | None = None) -> gpd.GeoDa
     return check_layer(units, "units", source=f"{ws} version {version}")
 
 
+def publishable(
+    units: gpd.GeoDataFrame,
+    *,
+    validate: bool = True,
+    validate_options: Mapping[str, Any] | None = None,
+) -> gpd.GeoDataFrame:
+    """``units`` checked for publishing (contract, and ``gridkit.validate_units`` when
+    ``validate``); :func:`publish` runs it first, callers may run it beforehand."""
+    units = check_layer(units, "units", source="units to publish")
+    if validate:
+        from gridkit.validate import validate_units
+
+        report = validate_units(units, **dict(validate_options or {}))
+        if not report.ok:
+            raise InvalidLayerError(
+                "The units are not valid; nothing was published.\n" + str(report),
+                hint="Fix the problems (gridkit validate) or publish with validate=False.",
+                problems=[p.message for p in report.errors],
+            )
+    return units
+
+
 def publish(
     units: gpd.GeoDataFrame,
     workspace: str | Path,
@@ -417,17 +439,7 @@ def publish(
         first version).
     """
     ws = Path(workspace)
-    units = check_layer(units, "units", source="units to publish")
-    if validate:
-        from gridkit.validate import validate_units
-
-        report = validate_units(units, **dict(validate_options or {}))
-        if not report.ok:
-            raise InvalidLayerError(
-                "The units are not valid; nothing was published.\n" + str(report),
-                hint="Fix the problems (gridkit validate) or publish with validate=False.",
-                problems=[p.message for p in report.errors],
-            )
+    units = publishable(units, validate=validate, validate_options=validate_options)
     table = versions(ws)
     previous = int(table["version"].max()) if not table.empty else 0
     version = previous + 1
