@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import shapely
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -22,17 +21,13 @@ from starlette.responses import Response
 
 from api.auth import Caller, require
 from api.errors import ApiError, detail_of, status_of
+from api.writes import _json
 from gridkit.errors import GridkitError
 
 router = APIRouter(tags=["versions"])
 
 FORMATS = (".gpkg", ".geojson", ".json")
-
-
-def _json(body: Any, status: int = 200, **headers: str) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
+JSON = "application/json"
 
 
 def _record(row: pd.Series) -> dict[str, Any]:
@@ -49,7 +44,7 @@ def _record(row: pd.Series) -> dict[str, Any]:
 def list_versions(request: Request, caller: Caller) -> Response:
     table = request.app.state.store.versions()
     rows = [_record(r) for _, r in table.sort_values("version").iterrows()]  # a few rows
-    return _json({"versions": rows})
+    return _json({"versions": rows}, media_type=JSON)
 
 
 @router.get("/versions/{version}", summary="One published grid version")
@@ -58,7 +53,7 @@ def one_version(request: Request, version: int, caller: Caller) -> Response:
     rows = table[table["version"].astype(int) == version]
     if not len(rows):
         raise ApiError(404, f"No version {version}; see /versions.")
-    return _json(_record(rows.iloc[0]))
+    return _json(_record(rows.iloc[0]), media_type=JSON)
 
 
 @router.post(
@@ -124,4 +119,4 @@ def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -
     body = _record(table[table["version"].astype(int) == version].iloc[0])
     body["changes"] = None if diff is None else diff.summary
     body["summary"] = None if diff is None else str(diff)
-    return _json(body, 201, Location=f"/versions/{version}")
+    return _json(body, 201, media_type=JSON, Location=f"/versions/{version}")

@@ -801,7 +801,7 @@ def post_patrols(
                 zip(known["patrol_id"].astype(str), known["worker_id"].astype(str), strict=True)
             )
         )
-        areas = _worker_areas(store)
+        areas = _worker_areas(request.app)
         created, existing, frames = [], [], []
         for k, item in enumerate(items):  # a batch is small (<= 200 patrols)
             worker = item.worker_id or caller.worker_id
@@ -886,16 +886,22 @@ def _to_wgs84(fixes: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     return to_wgs84(fixes, crs=crs, source="patrol points")
 
 
-def _worker_areas(store) -> dict[str, str | None] | None:
-    """worker_id -> admin code of the workers layer (None without the layer)."""
-    workers = _layer(store, "workers")
-    if workers is None:
-        return None
-    codes = workers.get("admin_code", pd.Series(None, index=workers.index, dtype=object))
-    return {
-        str(w): None if pd.isna(c) else str(c)
-        for w, c in zip(workers["worker_id"], codes, strict=True)
-    }
+def _worker_areas(app) -> dict[str, str | None] | None:
+    """worker_id -> admin code of the workers layer (None without the layer), cached
+    per layer version."""
+    store = app.state.store
+
+    def build() -> dict[str, str | None] | None:
+        workers = _layer(store, "workers")
+        if workers is None:
+            return None
+        codes = workers.get("admin_code", pd.Series(None, index=workers.index, dtype=object))
+        return {
+            str(w): None if pd.isna(c) else str(c)
+            for w, c in zip(workers["worker_id"], codes, strict=True)
+        }
+
+    return _cached(app, "worker_areas", (store.generation("workers"),), build)
 
 
 def _patrol_id(key: str | None, k: int, worker: str, item: PatrolIn) -> str:
