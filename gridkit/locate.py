@@ -30,7 +30,14 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridkit.crs import WGS84, _check_lonlat_bounds, degrees_around, local_metric_crs, to_wgs84
+from gridkit.crs import (
+    WGS84,
+    _check_lonlat_bounds,
+    _is_geographic_wgs84_like,
+    degrees_around,
+    local_metric_crs,
+    to_wgs84,
+)
 from gridkit.errors import CRSError, InvalidLayerError
 
 __all__ = ["locate", "locate_indices"]
@@ -285,7 +292,4 @@ def _nearest_in_metres(
 
 
 def _is_wgs84(crs: object) -> bool:
-    if crs is None:
-        return False
-    c = pyproj.CRS.from_user_input(crs)
-    return c.equals(WGS84, ignore_axis_order=True) or c.to_epsg() in (4326, 4490)
+    return crs is not None and _is_geographic_wgs84_like(pyproj.CRS.from_user_input(crs))

@@ -107,9 +107,7 @@ Tiles = str | None
 
 def _esc(value: object) -> str:
     """Text for the page: ``None``/NaN as empty, everything else escaped."""
-    if _missing(value):
-        return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(_text(value), quote=True)
 
 
 def _text(value: object) -> str:
