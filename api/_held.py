@@ -30,7 +30,7 @@ class HeldReports:
     generation
         The store generation of the ``reports`` layer these rows are.
     reports
-        The layer, typed (``gridkit.reports._normalise``), in WGS84.
+        The layer, typed (``gridkit.ops.reports._normalise``), in WGS84.
     """
 
     def __init__(self, generation: int, reports: gpd.GeoDataFrame) -> None:
@@ -54,7 +54,7 @@ class HeldReports:
         self.generation = generation
 
     def _add(self, rows: gpd.GeoDataFrame) -> None:
-        from gridkit.reports import _rules
+        from gridkit.ops.reports import _rules
 
         rows = rows.reset_index(drop=True)
         n = len(rows)

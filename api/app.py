@@ -11,7 +11,7 @@ from api import docs, errors, features, pages, stats, versions, writes
 from api.openapi30 import to_openapi_30
 from api.settings import Settings
 from gridkit import __version__
-from gridkit.store import open_store
+from gridkit.store.gpkg import open_store
 
 
 def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI:

@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from gridkit.store import ApiKey, Store
+from gridkit.store.gpkg import ApiKey, Store
 
 PRIVATE_ROLES = {"supervisor", "admin"}
 KEY_CACHE_S = 5.0

@@ -19,7 +19,7 @@ from gridkit.errors import (
     InvalidLayerError,
     LayerNotFoundError,
 )
-from gridkit.store import ConcurrentWriteError
+from gridkit.store.gpkg import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
 

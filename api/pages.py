@@ -28,7 +28,7 @@ KeyParam = Annotated[
 
 @router.get("/assets/{name:path}", include_in_schema=False)
 def asset(name: str) -> FileResponse:
-    from gridkit.maps import offline_assets
+    from gridkit.maps.base import offline_assets
 
     files = offline_assets()
     if name not in files:
@@ -74,7 +74,7 @@ def _page(
     cache_key = (kind, lang, caller.scope, gens)
     cache = request.app.state.page_cache
     if cache_key not in cache:
-        from gridkit.maps import map_html
+        from gridkit.maps.base import map_html
 
         m = build()
         cache[cache_key] = map_html(m).encode("utf-8")
@@ -88,7 +88,7 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
     store = request.app.state.store
 
     def build():
-        from gridkit.maps import coverage_map
+        from gridkit.maps.base import coverage_map
 
         units = _scoped(store.read("units"), caller)
         if units.empty:
@@ -123,8 +123,8 @@ def hotspots_page(
     store = request.app.state.store
 
     def build():
-        from gridkit.hotspots import hotspots
-        from gridkit.maps import hotspot_map
+        from gridkit.maps.base import hotspot_map
+        from gridkit.ops.hotspots import hotspots
 
         units = _scoped(store.read("units"), caller)
         grids = units[units["kind"] == "community_grid"]
@@ -153,8 +153,8 @@ def compliance_page(
     store = request.app.state.store
 
     def build():
-        from gridkit.maps import compliance_map
-        from gridkit.patrols import patrol_compliance
+        from gridkit.maps.base import compliance_map
+        from gridkit.ops.patrols import patrol_compliance
 
         layers = store.layers()
         if not {"patrols", "assignments"} <= set(layers):

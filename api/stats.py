@@ -139,7 +139,7 @@ def compliance(
     start, end = _period(request, caller, start, end)
 
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.patrols import patrol_compliance
+        from gridkit.ops.patrols import patrol_compliance
 
         units = _require(_layer(request, "units", caller), "units")
         patrols = _require(_layer(request, "patrols", caller), "patrols")
@@ -203,7 +203,7 @@ def hotspots(
     format: Format = "json",
 ) -> Response:
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.hotspots import hotspots as gi
+        from gridkit.ops.hotspots import hotspots as gi
 
         units = _require(_layer(request, "units", caller), "units")
         grids = units[units["kind"] == "community_grid"]
@@ -238,8 +238,8 @@ def assessment(
     start, end = _period(request, caller, start, end)
 
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.assess import assess
-        from gridkit.patrols import patrol_compliance
+        from gridkit.ops.assess import assess
+        from gridkit.ops.patrols import patrol_compliance
 
         units = _require(_layer(request, "units", caller), "units")
         workers = _layer(request, "workers", caller)

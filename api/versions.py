@@ -94,7 +94,7 @@ async def publish_version(
 
 
 def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -> Response:
-    from gridkit._cliutil import read_input
+    from gridkit.cli.util import read_input
 
     settings = app.state.settings
     name = upload.filename or "upload"

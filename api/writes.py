@@ -39,7 +39,7 @@ from api.geojson import Piece, feature, pieces
 from gridkit.crs import WGS84
 from gridkit.errors import GridkitError
 from gridkit.layers import LAYERS
-from gridkit.store import ConcurrentWriteError
+from gridkit.store.gpkg import ConcurrentWriteError
 
 router = APIRouter(tags=["field"])
 log = logging.getLogger("gridkit.api")
@@ -329,7 +329,7 @@ class ReportArrivals:
 
 
 def _check_vocabulary(props: dict[str, Any]) -> None:
-    from gridkit.reports import _rules
+    from gridkit.ops.reports import _rules
 
     rules = _rules(None)
     if props["category"] not in rules.categories:
@@ -411,7 +411,7 @@ _NO_ROWS = pd.DataFrame(index=pd.Index([], dtype=object))
 def _held_reports(app, store) -> HeldReports | None:
     """The reports layer as the writer holds it (:mod:`api._held`), kept in step batch
     by batch; read and typed again only when someone else wrote the layer."""
-    from gridkit.reports import _normalise
+    from gridkit.ops.reports import _normalise
 
     gen = store.generation("reports")
     held = getattr(app.state, "held_reports", None)
@@ -473,7 +473,7 @@ def _take_in(app, store, existing, subs, todo) -> dict[int, _Outcome | BaseExcep
     """Intake, authorise and hand over ``todo`` (submission index, point) together;
     rejected reports are left out and the rest taken in again, so nothing rejected is
     stored or linked as an original."""
-    from gridkit.reports import _rules, hand_over, intake
+    from gridkit.ops.reports import _rules, hand_over, intake
 
     results: dict[int, _Outcome | BaseException] = {}
     units = _layer(store, "units")
@@ -678,7 +678,7 @@ def _refusal(
 )
 def patch_report(request: Request, report_id: str, body: ReportPatch, caller: Caller) -> Response:
     require(caller, "worker", "supervisor", "admin")
-    from gridkit.reports import transition
+    from gridkit.ops.reports import transition
 
     store = request.app.state.store
     with _write_lock:
@@ -788,7 +788,7 @@ def post_patrols(
     creates nothing (the response lists it under ``existing``).
     """
     require(caller, "worker", "supervisor", "admin")
-    from gridkit.patrols import flag_patrols, patrols_from_points
+    from gridkit.ops.patrols import flag_patrols, patrols_from_points
 
     items = body.patrols if isinstance(body, PatrolBatch) else [body]
     store = request.app.state.store

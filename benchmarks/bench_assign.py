@@ -104,7 +104,7 @@ def _figures(result) -> dict:
 
 
 def _case(n_units: int, n_workers: int, *, time_limit_s: float, with_mip: bool) -> Case:
-    from gridkit.assign import assign_workers
+    from gridkit.staffing.model import assign_workers
 
     def setup():
         return synthetic_city(n_units, n_workers, seed=n_units)
@@ -168,7 +168,7 @@ if __name__ == "__main__":  # pragma: no cover - manual timing
     import sys
     import time
 
-    from gridkit.assign import assign_workers
+    from gridkit.staffing.model import assign_workers
 
     n_u, n_w = (int(a) for a in sys.argv[1:3])
     data = synthetic_city(n_u, n_w, seed=n_u)

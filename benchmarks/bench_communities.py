@@ -1,7 +1,7 @@
 """Community partition: gridkit.split_communities vs spopt (SKATER, max-p), same atoms.
 
 Every case starts from one seeded synthetic community of rectangular buildings. The
-peers get exactly the atoms gridkit partitions (``gridkit.communities.part_atoms``:
+peers get exactly the atoms gridkit partitions (``gridkit.communities.split.part_atoms``:
 one cell per building cluster, tiling the community, with households) and a rook
 contiguity graph for free. Both sides always end at the same number of units:
 
@@ -67,7 +67,7 @@ def _city(seed: int, *, n_x: int, n_y: int, per_side: int, side: float = 600.0):
 
 
 def _ours(data):
-    from gridkit import communities as gc
+    from gridkit.communities import split as gc
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,7 +77,7 @@ def _ours(data):
 
 
 def _ours_at_peer_count(data):
-    from gridkit import communities as gc
+    from gridkit.communities import split as gc
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,8 +92,8 @@ def _ours_at_peer_count(data):
 
 def _atoms(communities, buildings):
     """Exactly the atoms (and households) gridkit partitions for the single community."""
-    from gridkit._community_atoms import snap
     from gridkit.communities import part_atoms
+    from gridkit.communities.atoms import snap
 
     part = communities.geometry.iloc[0]
     b = buildings.iloc[np.argsort(buildings["building_id"].astype(str).to_numpy(), kind="stable")]

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._runner import Case
-from gridkit._ops_synth import grid_units
-from gridkit.locate import locate
+from gridkit.ops.locate import locate
+from gridkit.synth.ops import grid_units
 
 
 def _data(n_points: int, n_units: int, seed: int = 11):

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from benchmarks._runner import Case
-from gridkit import _maps_synth as synth
 from gridkit.maps import coverage_map, map_html
+from gridkit.synth import maps as synth
 
 
 def _setup(n: int):

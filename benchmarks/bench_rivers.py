@@ -132,7 +132,7 @@ def _split_setup(n_lines: int, reaches_per_line: int, seed: int = 7):
 
 
 def ours_split_only(data):
-    from gridkit._linesplit import LineTable, equal_breaks
+    from gridkit.rivers.linesplit import LineTable, equal_breaks
 
     lines, max_len = data
     table = LineTable.from_lines(lines)

@@ -16,7 +16,7 @@ import shapely
 import shapely.affinity
 
 from benchmarks._runner import Case
-from gridkit.synth import (
+from gridkit.synth.layers import (
     _default_bbox,
     _river_rng,
     _scale_rivers,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from gridkit.assess import Assessment, assess
-from gridkit.assign import AssignmentResult, Workload, assign_workers, reassign
-from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
+from gridkit.communities.split import CommunitySplitReport, estimate_households, split_communities
 from gridkit.crs import local_metric_crs, to_metric, to_wgs84
 from gridkit.errors import (
     CRSError,
@@ -22,16 +20,30 @@ from gridkit.errors import (
     LayerNotFoundError,
     UnsupportedFormatError,
 )
-from gridkit.hotspots import hotspots
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
-from gridkit.locate import locate
-from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
-from gridkit.patrols import patrol_compliance
-from gridkit.rivers import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
-from gridkit.simulate import Simulation, simulate
-from gridkit.validate import ValidationReport, validate_units
+from gridkit.ops.assess import Assessment, assess
+from gridkit.ops.hotspots import hotspots
+from gridkit.ops.locate import locate
+from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.simulate import Simulation, simulate
+from gridkit.rivers.split import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
+from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
+from gridkit.validate.units import ValidationReport, validate_units
 from gridkit.versions import carry_over, diff_units, publish, remap_unit_ids
+
+_MAPS = ("compliance_map", "coverage_map", "diff_map", "hotspot_map")
+
+
+def __getattr__(name: str) -> object:
+    # maps need the optional ``maps`` extra (folium): loaded on first use, so that
+    # ``import gridkit`` works with the core dependencies alone
+    if name in _MAPS:
+        from gridkit import maps
+
+        return getattr(maps, name)
+    raise AttributeError(f"module 'gridkit' has no attribute {name!r}")
+
 
 try:
     __version__ = version("gridkit")

@@ -43,7 +43,7 @@ SEASON = ("2026-03-01", "2026-04-01")  # UTC; one month keeps the demo short
 def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
     """Run the demo into ``workspace`` (a GeoPackage) and return a summary dict."""
     import geodata
-    from gridkit.synth import sample_layers
+    from gridkit.synth.layers import sample_layers
 
     t0 = time.perf_counter()
     workspace = Path(workspace)
@@ -74,9 +74,9 @@ def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
 
 
 def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, Any]) -> None:
-    from gridkit.assign import assign_workers
-    from gridkit.communities import split_communities
-    from gridkit.rivers import chief_coverage, split_rivers
+    from gridkit.communities.split import split_communities
+    from gridkit.rivers.split import chief_coverage, split_rivers
+    from gridkit.staffing.model import assign_workers
     from gridkit.versions import carry_over, publish
 
     timings = summary["steps"]
@@ -192,10 +192,10 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
 def _operations(
     layers, units, assignments, staff, workspace: Path, summary: dict[str, Any]
 ) -> dict[str, Any]:
-    from gridkit.assess import assess
-    from gridkit.hotspots import hotspots
-    from gridkit.patrols import flag_patrols, patrol_compliance
-    from gridkit.simulate import simulate
+    from gridkit.ops.assess import assess
+    from gridkit.ops.hotspots import hotspots
+    from gridkit.ops.patrols import flag_patrols, patrol_compliance
+    from gridkit.ops.simulate import simulate
 
     start, end = SEASON
     sim = simulate(
@@ -279,7 +279,7 @@ def _maps(
     workers: pd.DataFrame,
     ops: dict[str, Any],
 ) -> dict[str, str]:
-    from gridkit.maps import compliance_map, coverage_map, diff_map, hotspot_map
+    from gridkit.maps.base import compliance_map, coverage_map, diff_map, hotspot_map
 
     out_dir = workspace.parent / "maps"
     out_dir.mkdir(exist_ok=True)

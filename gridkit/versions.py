@@ -404,7 +404,7 @@ def publishable(
     ``validate``); :func:`publish` runs it first, callers may run it beforehand."""
     units = check_layer(units, "units", source="units to publish")
     if validate:
-        from gridkit.validate import validate_units
+        from gridkit.validate.units import validate_units
 
         report = validate_units(units, **dict(validate_options or {}))
         if not report.ok:

@@ -59,7 +59,7 @@ ANALYSTS = [
     "cov = gridkit.chief_coverage(split.reaches, layers['river_chiefs'], layers['admin_areas'])\n"
     "print(f'four-level full coverage: {cov.full_share:.0%} of rivers')\n"
     "cov.sections[~cov.sections['covered']].head()",
-    "from gridkit._ops_synth import grid_units, grid_workers\n"
+    "from gridkit.synth.ops import grid_units, grid_workers\n"
     "grid = grid_units(10, 10, admin_code='430202001001')\n"
     "workers, assignments = grid_workers(grid)\n"
     "season = gridkit.simulate(grid, workers, assignments, start='2026-03-01',\n"
@@ -77,8 +77,8 @@ SUPERVISORS = [
     "# 督导人员 · Supervisors: staffing, patrol compliance and the 红黑榜\n\n"
     "Put a worker on every unit, check patrols against the frequency rules, and rank "
     "workers by compliance and timely resolution.",
-    "import gridkit\nfrom gridkit._ops_synth import grid_units, grid_workers\n"
-    "from gridkit.patrols import flag_patrols\n"
+    "import gridkit\nfrom gridkit.synth.ops import grid_units, grid_workers\n"
+    "from gridkit.ops.patrols import flag_patrols\n"
     "units = grid_units(8, 8, river_rows=1, admin_code='430202001001')\n"
     "workers, _ = grid_workers(units)\nworkers = workers.iloc[::3].assign(capacity=1500.0)\n"
     "result = gridkit.assign_workers(units, workers, time_limit_s=10, valid_from='2026-01-01')\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridkit.assess import HEADERS_ZH, assess
+from gridkit.ops.assess import HEADERS_ZH, assess
 
 NOW = pd.Timestamp("2026-06-01T00:00Z")
 

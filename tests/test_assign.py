@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridkit import GridkitError, check_layer
-from gridkit import _assign_solvers as solvers
-from gridkit.assign import AssignmentResult, Workload, assign_workers, reassign
 from gridkit.crs import local_metric_crs
+from gridkit.staffing import solvers as solvers
+from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
 
 TOWNSHIP = "430202001"
 VILLAGES = ("430202001001", "430202001002", "430202001003")
@@ -589,7 +589,7 @@ def test_lagrangian_bound_never_exceeds_brute_force(seed, n_units, n_workers, ti
 def test_knapsack_bound_is_exact_or_relaxed():
     """Vectorised knapsacks equal enumeration on their cell weights, and never fall
     below the true knapsack optimum (weights rounded down, capacity kept)."""
-    from gridkit._assign_bound import Knapsacks
+    from gridkit.staffing.bounds import Knapsacks
 
     rng = np.random.default_rng(5)
     for trial in range(60):
@@ -628,7 +628,7 @@ def test_bound_beats_lp_on_tight_instance():
 def test_knapsack_reuse_of_unchanged_workers_matches_fresh_solve():
     """Workers none of whose items changed keep their earlier knapsack; the answer is
     the same as solving every worker afresh."""
-    from gridkit._assign_bound import Knapsacks
+    from gridkit.staffing.bounds import Knapsacks
 
     rng = np.random.default_rng(11)
     nw, na = 40, 600

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely import MultiPolygon, Point, box
 
-from gridkit._validate_communities import community_problems
 from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError
+from gridkit.validate.communities import community_problems
 
 CRS = 32649  # UTM 49N (Zhuzhou)
 X0, Y0 = 700_000.0, 3_080_000.0
@@ -568,7 +568,7 @@ def test_cli_command(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from gridkit._cli_communities import split_communities_cmd
+    from gridkit.cli.communities import split_communities_cmd
     from gridkit.io import read_layer, write_layer
 
     communities, buildings = make_city(17, n_x=1, n_y=1)

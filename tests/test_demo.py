@@ -20,11 +20,11 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
 
     from rich.console import Console
 
-    from gridkit import _cliutil
+    from gridkit.cli import util as _cliutil
 
     buf = io.StringIO()
     capture.setattr(_cliutil, "console", Console(file=buf, width=200))
-    import gridkit.cli as cli
+    import gridkit.cli.app as cli
 
     capture.setattr(cli, "console", _cliutil.console)
     try:

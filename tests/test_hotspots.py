@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gridkit._ops_synth import grid_units
-from gridkit.hotspots import (
+from gridkit.ops.hotspots import (
     CLASSES,
     classify,
     eb_rates,
@@ -18,6 +17,7 @@ from gridkit.hotspots import (
     recurring_hotspots,
     unit_rates,
 )
+from gridkit.synth.ops import grid_units
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import Point
 
-from gridkit._ops_synth import grid_units
 from gridkit.crs import local_metric_crs, wgs84_to_gcj02
 from gridkit.errors import CRSError, InvalidLayerError
-from gridkit.locate import locate, locate_indices
+from gridkit.ops.locate import locate, locate_indices
+from gridkit.synth.ops import grid_units
 
 
 @pytest.fixture(scope="module")

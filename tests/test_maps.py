@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridkit import _maps_synth as synth
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.maps import (
     compliance_map,
@@ -21,6 +20,7 @@ from gridkit.maps import (
     map_html,
     offline_assets,
 )
+from gridkit.synth import maps as synth
 
 PAYLOADS = (
     "<img src=x onerror=alert(1)>",
@@ -287,7 +287,7 @@ def test_cli_map_command(tmp_path, units, assignments, compliance):
     import typer
     from typer.testing import CliRunner
 
-    from gridkit._cli_maps import map_cmd
+    from gridkit.cli.maps import map_cmd
     from gridkit.io import write_layer
 
     app = typer.Typer()

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridkit._ops_synth import grid_units
-from gridkit.patrols import (
+from gridkit.ops.patrols import (
     RulesError,
     flag_patrols,
     load_patrol_rules,
@@ -17,6 +16,7 @@ from gridkit.patrols import (
     patrols_from_points,
     period_bounds,
 )
+from gridkit.synth.ops import grid_units
 
 RULES = load_patrol_rules()
 CELL = 0.005  # degrees, ~492 m east-west at 27.8 N

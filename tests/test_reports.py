@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 from shapely import Point
 
-from gridkit._ops_synth import grid_units, grid_workers
 from gridkit.errors import GridkitError, GridkitWarning
 from gridkit.layers import check_layer
-from gridkit.reports import (
+from gridkit.ops.reports import (
     EVENT_COLUMNS,
     ReportError,
     TransitionError,
@@ -27,6 +26,7 @@ from gridkit.reports import (
     parent_admin_code,
     transition,
 )
+from gridkit.synth.ops import grid_units, grid_workers
 
 RULES = load_report_rules()
 STATUSES = [

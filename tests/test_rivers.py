@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from shapely import LineString, Point, box
 
 from gridkit import GridkitError, GridkitWarning, InvalidLayerError
-from gridkit._linesplit import LineTable, equal_breaks
 from gridkit.rivers import split_rivers
+from gridkit.rivers.linesplit import LineTable, equal_breaks
 
 UTM = 32649  # Zhuzhou lies in UTM zone 49N
 X0, Y0 = 700_000.0, 3_080_000.0
@@ -469,7 +469,7 @@ def test_real_xiang_river(zhuzhou):
 
 
 def test_crossing_measures_match_geos_including_collinear():
-    from gridkit._linesplit import crossing_measures, polygon_edges
+    from gridkit.rivers.linesplit import crossing_measures, polygon_edges
 
     adm = voronoi_tiling(5, 12)
     edges = polygon_edges(np.asarray(adm.geometry.array))
@@ -498,7 +498,7 @@ def test_crossing_measures_match_geos_including_collinear():
 
 
 def test_box_pairs_match_strtree_query():
-    from gridkit._linesplit import box_pairs
+    from gridkit.rivers.linesplit import box_pairs
 
     rng = np.random.default_rng(4)
     for trial in range(150):
@@ -530,7 +530,7 @@ def test_box_pairs_match_strtree_query():
 
 
 def test_dwithin_pairs_match_tree_query():
-    from gridkit._rivernet import _dwithin_pairs
+    from gridkit.rivers.network import _dwithin_pairs
 
     rng = np.random.default_rng(5)
     for _ in range(60):
@@ -560,8 +560,8 @@ def test_dwithin_pairs_match_tree_query():
 
 
 def test_net_edges_chain_and_unique_edges():
-    from gridkit._linesplit import polygon_edges
-    from gridkit._riveradmin import _net_edges, _overlap_free_union
+    from gridkit.rivers.admin import _net_edges, _overlap_free_union
+    from gridkit.rivers.linesplit import polygon_edges
 
     adm = np.asarray(voronoi_tiling(3, 15).geometry.array)
     # a hole, a multipolygon and an overlapping square
@@ -578,7 +578,7 @@ def test_net_edges_chain_and_unique_edges():
 
 
 def test_flow_order_matches_lexsort():
-    from gridkit.rivers import _flow_order
+    from gridkit.rivers.split import _flow_order
 
     rng = np.random.default_rng(6)
     for trial in range(200):
@@ -796,7 +796,7 @@ def test_sliver_threshold_option():
 
 
 def test_invalid_unit_after_reprojection_is_repaired_and_reported():
-    from gridkit.rivers import _reproject_units
+    from gridkit.rivers.split import _reproject_units
     from gridkit.validate import ValidationReport
 
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 + 100), (X0 + 100, Y0), (X0, Y0 + 100)])

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridkit._ops_synth import grid_units, grid_workers
-from gridkit.hotspots import hotspots
 from gridkit.layers import check_layer
-from gridkit.patrols import patrol_compliance
-from gridkit.simulate import simulate
+from gridkit.ops.hotspots import hotspots
+from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.simulate import simulate
+from gridkit.synth.ops import grid_units, grid_workers
 
 
 @pytest.fixture(scope="module")

@@ -210,7 +210,7 @@ def test_writes_by_other_processes_are_noticed(workspace: Path, monkeypatch) -> 
     import subprocess
     import sys
 
-    import gridkit.store as store_module
+    import gridkit.store.gpkg as store_module
 
     monkeypatch.setattr(store_module, "SYNC_S", 0.0)
     server = open_store(workspace)
@@ -267,7 +267,7 @@ def test_attribute_tables_written_elsewhere_are_noticed(workspace: Path, monkeyp
     import subprocess
     import sys
 
-    import gridkit.store as store_module
+    import gridkit.store.gpkg as store_module
 
     monkeypatch.setattr(store_module, "SYNC_S", 0.0)
     server = open_store(workspace)

@@ -12,7 +12,7 @@ from shapely import LineString
 from typer.testing import CliRunner
 
 from gridkit import GridkitWarning
-from gridkit._cli_rivers import split_rivers_cmd, validate_cmd
+from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.io import write_layer, write_layers
 from gridkit.rivers import split_rivers
 from gridkit.validate import Problem, ValidationReport, validate_units

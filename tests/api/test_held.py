@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from api._held import JOIN_AT, HeldReports
 from gridkit.crs import local_metric_crs
-from gridkit.reports import _normalise
+from gridkit.ops.reports import _normalise
 
 CATS = ["street_light", "green_belt", "sewage"]
 STATUSES = ["reported", "assigned", "closed"]  # closed is not open

@@ -40,11 +40,11 @@ def test_owslib_reads_reaches_and_patrols_too(tmp_path) -> None:
     """The two layers the first workspace lacks: river reaches (split from the sample
     Xiang River) and patrol tracks (a simulated month), paged by OWSLib."""
     import geodata
-    from gridkit._ops_synth import grid_units, grid_workers
     from gridkit.io import write_layer
+    from gridkit.ops.simulate import simulate
     from gridkit.rivers import split_rivers
-    from gridkit.simulate import simulate
     from gridkit.store import open_store
+    from gridkit.synth.ops import grid_units, grid_workers
 
     ws = tmp_path / "ws.gpkg"
     reaches, _ = split_rivers(

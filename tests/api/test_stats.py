@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from gridkit._ops_synth import grid_units, grid_workers
 from gridkit.io import write_layer
-from gridkit.simulate import simulate
+from gridkit.ops.simulate import simulate
 from gridkit.store import open_store
+from gridkit.synth.ops import grid_units, grid_workers
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_coverage_figures(season) -> None:
 
 
 def test_compliance_figures_match_the_library(season) -> None:
-    from gridkit.patrols import patrol_compliance
+    from gridkit.ops.patrols import patrol_compliance
 
     ws, client, keys, _ = season
     r = client.get(

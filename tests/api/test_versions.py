@@ -160,11 +160,11 @@ def test_vertex_limit(tmp_path: Path) -> None:
 
 def test_a_grid_published_from_the_command_line_is_served(setup, tmp_path, monkeypatch) -> None:
     """A planner may publish with the CLI while the service runs: the service notices
-    the rewritten layers (within gridkit.store.SYNC_S; 0 here) and serves the new grid."""
-    import gridkit.store
+    the rewritten layers (within gridkit.store.gpkg.SYNC_S; 0 here) and serves the new grid."""
+    import gridkit.store.gpkg
     from gridkit.cli import main
 
-    monkeypatch.setattr(gridkit.store, "SYNC_S", 0.0)
+    monkeypatch.setattr(gridkit.store.gpkg, "SYNC_S", 0.0)
     ws, client, keys = setup
     units = read_layer(ws, "units")
     ids = lambda: {  # noqa: E731

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from gridkit import _maps_synth as synth
 from gridkit.maps import coverage_map, diff_map, hotspot_map, map_html, offline_assets
+from gridkit.synth import maps as synth
 from tests.browser.conftest import open_map
 
 pytestmark = pytest.mark.browser
@@ -169,7 +169,7 @@ def test_harness_catches_an_unescaped_payload(browser, tmp_path):
     """Negative control: raw folium (no escaping) lets the payload run in this harness."""
     import folium
 
-    from gridkit._maps_assets import apply_assets
+    from gridkit.maps.assets import apply_assets
 
     u = synth.units(4)
     u["tip"] = PAYLOADS[0]

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridkit._cliutil import console, err_console
+from gridkit.cli.util import console, err_console
 from gridkit.errors import GridkitError
 
 keys_app = typer.Typer(
@@ -86,7 +86,7 @@ def keys_add(
     scope: Annotated[str, typer.Option(help="Admin code prefix the key is limited to.")] = "",
 ) -> None:
     """Issue a key and print it once (only its hash is stored)."""
-    from gridkit.store import open_store
+    from gridkit.store.gpkg import open_store
 
     secret, key = open_store(workspace).add_key(name, role=role, scope=scope, worker_id=worker_id)
     err_console.print(
@@ -109,7 +109,7 @@ def keys_import(
     ] = None,
 ) -> None:
     """Issue keys in bulk from a CSV, all or none; the secrets are printed once, as CSV."""
-    from gridkit.store import open_store
+    from gridkit.store.gpkg import open_store
 
     requests, lines = read_key_requests(csv_file)
     issued = open_store(workspace).add_keys(requests)
@@ -134,7 +134,7 @@ def read_key_requests(path: Path) -> tuple[list, list[int]]:
     """Key requests from a CSV (UTF-8, or GB18030 as Excel saves it on Chinese Windows),
     with the line number of each."""
     from gridkit.errors import InputFileError
-    from gridkit.store import KeyRequest, check_key_requests
+    from gridkit.store.gpkg import KeyRequest, check_key_requests
 
     try:
         raw = path.read_bytes()
@@ -178,7 +178,7 @@ def read_key_requests(path: Path) -> tuple[list, list[int]]:
 @keys_app.command("list")
 def keys_list(workspace: WorkspaceOption) -> None:
     """List issued keys (never the secrets)."""
-    from gridkit.store import open_store
+    from gridkit.store.gpkg import open_store
 
     table = Table()
     df = open_store(workspace).keys()
@@ -198,7 +198,7 @@ def keys_revoke(
     workspace: WorkspaceOption,
 ) -> None:
     """Revoke a key (takes effect within seconds on a running server)."""
-    from gridkit.store import open_store
+    from gridkit.store.gpkg import open_store
 
     open_store(workspace).revoke_key(key_id)
     console.print(f"revoked {key_id}")

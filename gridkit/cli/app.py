@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from gridkit import __version__
-from gridkit._cliutil import console, err_console
+from gridkit.cli.util import console, err_console
 from gridkit.errors import GridkitError, GridkitWarning
 
 app = typer.Typer(
@@ -59,7 +59,7 @@ def demo(
     summary = run_demo(workspace, seed=seed)
     print_summary(summary, console)
     if serve:
-        from gridkit.store import open_store
+        from gridkit.store.gpkg import open_store
 
         secret, _ = open_store(workspace).add_key("demo", role="admin")
         console.print(
@@ -81,7 +81,7 @@ def check(
     ] = None,
 ) -> None:
     """Check a layer against the data contract (exit 1 with the problems when it fails)."""
-    from gridkit._cliutil import read_input, write_output
+    from gridkit.cli.util import read_input, write_output
 
     df = read_input(path, layer, crs=crs, encoding=encoding, repair=repair)
     console.print(f"[green]ok[/] {path}: layer {layer!r}, {len(df):,} rows")
@@ -89,12 +89,12 @@ def check(
         write_output({layer: df}, output)
 
 
-from gridkit._cli_assign import assign_cmd  # noqa: E402
-from gridkit._cli_communities import split_communities_cmd  # noqa: E402
-from gridkit._cli_maps import map_cmd  # noqa: E402
-from gridkit._cli_rivers import split_rivers_cmd, validate_cmd  # noqa: E402
-from gridkit._cli_serve import keys_app, serve_cmd, serve_workspace  # noqa: E402
-from gridkit._cli_versions import diff_cmd, publish_cmd  # noqa: E402
+from gridkit.cli.assign import assign_cmd  # noqa: E402
+from gridkit.cli.communities import split_communities_cmd  # noqa: E402
+from gridkit.cli.maps import map_cmd  # noqa: E402
+from gridkit.cli.rivers import split_rivers_cmd, validate_cmd  # noqa: E402
+from gridkit.cli.serve import keys_app, serve_cmd, serve_workspace  # noqa: E402
+from gridkit.cli.versions import diff_cmd, publish_cmd  # noqa: E402
 
 app.command("diff")(diff_cmd)
 app.command("publish")(publish_cmd)
@@ -132,7 +132,3 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -103,7 +103,7 @@ def validate_units(
     length inside the areas (to ``rel_tol``). Community grids are checked for
     contiguity and, with ``communities``, ``buildings`` and ``max_households``, for
     exact coverage, nesting, cut footprints and the household cap
-    (:func:`gridkit._validate_communities.community_problems`).
+    (:func:`gridkit.validate.communities.community_problems`).
 
     Returns
     -------
@@ -113,7 +113,7 @@ def validate_units(
     Examples
     --------
     >>> import geodata
-    >>> from gridkit.rivers import split_rivers
+    >>> from gridkit.rivers.split import split_rivers
     >>> admin = geodata.zhuzhou_admin()
     >>> reaches, units = split_rivers(geodata.xiang_river(), admin, max_length_m=5000)
     >>> validate_units(units, reaches=reaches, admin_areas=admin, max_length_m=5000).ok
@@ -212,7 +212,7 @@ def validate_units(
             rel_tol=rel_tol,
         )
     if "community_grid" in kinds:
-        from gridkit._validate_communities import community_problems
+        from gridkit.validate.communities import community_problems
 
         grids = units[units["kind"] == "community_grid"]
         found = community_problems(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from gridkit.validate import ValidationReport
+from gridkit.validate.units import ValidationReport
 
 __all__ = ["Network", "prepare_network"]
 

@@ -14,7 +14,7 @@ flagged on spatially random data.
 Examples
 --------
 >>> import geopandas as gpd, numpy as np
->>> from gridkit._ops_synth import grid_units
+>>> from gridkit.synth.ops import grid_units
 >>> units = grid_units(6, 6)
 >>> rng = np.random.default_rng(0)
 >>> x, y = rng.uniform(113.10, 113.11, 120), rng.uniform(27.80, 27.81, 120)  # a 2 x 2 block
@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._ops_time import utc_scalar, utc_series
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError
 from gridkit.layers import WATER_KINDS
+from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
 
@@ -80,7 +80,7 @@ def unit_rates(
         households), ``rate`` (per km / per 100 households; NaN without exposure) and
         ``rate_eb`` (empirical-Bayes smoothed rate, see :func:`eb_rates`).
     """
-    from gridkit.locate import locate
+    from gridkit.ops.locate import locate
 
     sel = _filter(reports, category, start, end)
     if "unit_id" not in sel or sel["unit_id"].isna().any():

@@ -1,5 +1,5 @@
 """Checks of community grid units: coverage, overlaps, contiguity, nesting, households,
-cut footprints. Called by :func:`gridkit.validate.validate_units` for units of kind
+cut footprints. Called by :func:`gridkit.validate.units.validate_units` for units of kind
 ``community_grid``.
 
 Areas are compared in a local metric CRS with a tolerance of ``AREA_TOL_M2`` plus
@@ -17,7 +17,7 @@ from shapely import STRtree
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import format_rows
-from gridkit.validate import ValidationReport
+from gridkit.validate.units import ValidationReport
 
 __all__ = ["community_problems"]
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gridkit._cliutil import CrsOption, console, read_input
+from gridkit.cli.util import CrsOption, console, read_input
 from gridkit.errors import GridkitError
 
 
@@ -111,7 +111,7 @@ def map_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Write a map page (coverage, compliance, hotspots or diff) and report its size."""
-    from gridkit import maps
+    from gridkit.maps import base as maps
 
     tile_arg: str | None = {"osm": "OpenStreetMap", "none": None}.get(tiles.lower(), tiles)
     common = dict(

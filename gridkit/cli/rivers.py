@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gridkit._cliutil import CrsOption, OutputOption, console, err_console
+from gridkit.cli.util import CrsOption, OutputOption, console, err_console
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
 
@@ -81,8 +81,8 @@ def split_rivers_cmd(
     import geopandas as gpd
     import shapely
 
-    from gridkit._cliutil import read_input, write_output
-    from gridkit.rivers import split_rivers
+    from gridkit.cli.util import read_input, write_output
+    from gridkit.rivers.split import split_rivers
 
     riv = read_input(rivers, "rivers", crs=crs)
     adm = read_input(admin, "admin_areas", crs=crs)
@@ -144,9 +144,9 @@ def validate_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Validate units (and reaches); exit 0 when valid, 1 with the list of problems."""
-    from gridkit._cliutil import read_input
+    from gridkit.cli.util import read_input
     from gridkit.io import MULTI_LAYER, format_of, list_layers, read_layer
-    from gridkit.validate import validate_units
+    from gridkit.validate.units import validate_units
 
     un = read_input(units, "units", crs=crs)
     re_ = None

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridkit._ops_time import utc_scalar, utc_series
+from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["HEADERS_ZH", "Assessment", "assess"]
 
@@ -166,7 +166,7 @@ def assess(
     reports
         The ``reports`` layer after its lifecycle: ``assignee_id``,
         ``lead_department_id``, ``admin_code``, ``reported_at``, ``due_at``,
-        ``resolved_at`` and ``returns`` (counted by :func:`gridkit.reports.transition`).
+        ``resolved_at`` and ``returns`` (counted by :func:`gridkit.ops.reports.transition`).
     workers
         ``worker_id``, ``name``, ``admin_code``: names and areas in the tables.
     departments

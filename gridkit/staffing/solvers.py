@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from gridkit._assign_bound import Knapsacks, lagrangian_knapsack_bound
+from gridkit.staffing.bounds import Knapsacks, lagrangian_knapsack_bound
 
 EPS = 1e-9
 

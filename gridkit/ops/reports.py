@@ -20,7 +20,7 @@ Examples
 --------
 >>> import geopandas as gpd, pandas as pd
 >>> from shapely import Point
->>> from gridkit._ops_synth import grid_units
+>>> from gridkit.synth.ops import grid_units
 >>> units = grid_units(2, 2)
 >>> new = gpd.GeoDataFrame({"category": ["street_light"], "source": ["hotline"],
 ...                         "reported_at": ["2026-05-01T08:00Z"]},
@@ -52,9 +52,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._ops_time import utc_array, utc_scalar, utc_series
 from gridkit.crs import WGS84, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
+from gridkit.ops.times import utc_array, utc_scalar, utc_series
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -321,7 +321,7 @@ def intake(
         Unknown category or source, or a report with neither a point nor a
         hand-chosen ``unit_id``/``admin_code``.
     """
-    from gridkit.locate import locate
+    from gridkit.ops.locate import locate
 
     rules = _rules(rules)
     at_ts = utc_scalar(at, name="at")

@@ -55,8 +55,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
-from gridkit._community_atoms import GRID_M, build_atoms, group_union, snap
-from gridkit._partition import AtomGraph, _share, partition
+from gridkit.communities.atoms import GRID_M, build_atoms, group_union, snap
+from gridkit.communities.partition import AtomGraph, _share, partition
 from gridkit.crs import utm_zone_crs
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
 
@@ -892,7 +892,7 @@ def _split_one(
 
 def part_atoms(part, geoms: np.ndarray, households: np.ndarray, *, barriers=None):
     """Atoms of one community part (metric) around its buildings ``geoms`` (on the
-    1 mm grid, see :func:`gridkit._community_atoms.snap`).
+    1 mm grid, see :func:`gridkit.communities.atoms.snap`).
 
     Returns ``(atoms, atom households, cluster of each building, cluster households)``.
     The benchmark hands exactly these atoms to its peers.

@@ -12,7 +12,7 @@ Examples
 --------
 >>> import geopandas as gpd
 >>> from shapely import Point
->>> from gridkit._ops_synth import grid_units
+>>> from gridkit.synth.ops import grid_units
 >>> units = grid_units(2, 2)
 >>> pts = gpd.GeoDataFrame(geometry=[Point(113.101, 27.801), Point(113.099, 27.801)], crs=4326)
 >>> located = locate(pts, units)
@@ -165,7 +165,7 @@ def locate(
     --------
     >>> import geopandas as gpd
     >>> from shapely import Point
-    >>> from gridkit._ops_synth import grid_units
+    >>> from gridkit.synth.ops import grid_units
     >>> pts = gpd.GeoDataFrame(geometry=[Point(113.1012, 27.8012)], crs=4326)
     >>> locate(pts, grid_units(2, 2), accuracy_m=200)["ambiguous"].tolist()
     [True]

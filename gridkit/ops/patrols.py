@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._ops_time import utc_scalar, utc_series
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, InvalidLayerError
+from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = [
     "PatrolRules",

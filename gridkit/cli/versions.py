@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridkit._cliutil import CrsOption, console, read_input, write_output
+from gridkit.cli.util import CrsOption, console, read_input, write_output
 
 
 def _print_diff(diff) -> None:

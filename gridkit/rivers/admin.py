@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._linesplit import polygon_edges
 from gridkit.errors import InvalidLayerError
 from gridkit.layers import LEVELS
-from gridkit.validate import ValidationReport
+from gridkit.rivers.linesplit import polygon_edges
+from gridkit.validate.units import ValidationReport
 
 __all__ = ["Tiling", "clean_tiling"]
 

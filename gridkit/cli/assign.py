@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridkit._cliutil import CrsOption, OutputOption, console, read_input, write_output
+from gridkit.cli.util import CrsOption, OutputOption, console, read_input, write_output
 
 
 def assign_cmd(
@@ -37,7 +37,7 @@ def assign_cmd(
 ) -> None:
     """Assign grid workers to units (capacity, jurisdiction, least travel); writes
     layers ``assignments``, ``worker_loads`` and ``unassigned``."""
-    from gridkit.assign import assign_workers
+    from gridkit.staffing.model import assign_workers
 
     u = read_input(units, "units", crs=crs)
     w = read_input(workers, "workers", crs=crs)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridkit._cliutil import CrsOption, OutputOption, console, read_input, write_output
+from gridkit.cli.util import CrsOption, OutputOption, console, read_input, write_output
 
 
 def split_communities_cmd(
@@ -37,7 +37,7 @@ def split_communities_cmd(
     """Split communities into grid units balanced by households (writes layer 'units')."""
     import geopandas as gpd
 
-    from gridkit.communities import split_communities
+    from gridkit.communities.split import split_communities
     from gridkit.io import read_layer
 
     comm = read_input(communities, "communities", crs=crs)

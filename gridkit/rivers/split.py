@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._linesplit import LineTable, crossing_measures, equal_breaks
-from gridkit._riveradmin import Tiling, clean_tiling
-from gridkit._rivernet import Network, prepare_network
 from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, GridkitError, GridkitWarning, InvalidLayerError
 from gridkit.layers import LEVELS, check_layer
-from gridkit.validate import ValidationReport
+from gridkit.rivers.admin import Tiling, clean_tiling
+from gridkit.rivers.linesplit import LineTable, crossing_measures, equal_breaks
+from gridkit.rivers.network import Network, prepare_network
+from gridkit.validate.units import ValidationReport
 
 __all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]
 
@@ -65,7 +65,7 @@ class RiverSplit:
         ``units`` layer (kind ``river_reach`` / ``water_body``), or empty when
         ``corridor_m`` is None.
     report
-        :class:`gridkit.validate.ValidationReport` of what was cleaned, skipped or
+        :class:`gridkit.validate.units.ValidationReport` of what was cleaned, skipped or
         could not be met (all warnings).
     admin_areas
         The cleaned finest-level tiling that was used for cutting (metric CRS).
@@ -308,7 +308,7 @@ def split_rivers(
     )
     reaches = gpd.GeoDataFrame(reaches, geometry="geometry", crs=metric)
     if corridor_m is not None:
-        from gridkit._rivercorridor import corridor_units
+        from gridkit.rivers.corridors import corridor_units
 
         wb_m = water_bodies.to_crs(metric) if water_bodies is not None else None
         units = corridor_units(

@@ -26,7 +26,7 @@ or none (``tiles=None``). Chinese web tiles are in GCJ-02: declare
 
 Examples
 --------
->>> from gridkit.maps import coverage_map
+>>> from gridkit.maps.base import coverage_map
 >>> m = coverage_map(units, assignments=assignments, offline=True, tiles=None)  # doctest: +SKIP
 >>> m.save("coverage.html")  # doctest: +SKIP
 """
@@ -46,11 +46,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._maps_assets import apply_assets, has_cluster_assets, offline_assets
-from gridkit._maps_i18n import labels
-from gridkit._maps_legend import legend_element, title_element
 from gridkit.crs import WGS84, shift_datum
 from gridkit.errors import GridkitError, InvalidLayerError
+from gridkit.maps.assets import apply_assets, has_cluster_assets, offline_assets
+from gridkit.maps.labels import labels
+from gridkit.maps.legend import legend_element, title_element
 
 __all__ = [
     "HOTSPOT_CLASSES",

@@ -57,10 +57,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._assign_solvers import Model, quick_primal, solve
 from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, InvalidLayerError, format_rows
 from gridkit.layers import check_layer
+from gridkit.staffing.solvers import Model, quick_primal, solve
 
 __all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit._riveradmin import Tiling
-from gridkit.validate import ValidationReport
+from gridkit.rivers.admin import Tiling
+from gridkit.validate.units import ValidationReport
 
 __all__ = ["corridor_units"]
 

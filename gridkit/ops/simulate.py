@@ -8,7 +8,7 @@ then takes them through intake, hand-over and the lifecycle with the real
 
 Examples
 --------
->>> from gridkit._ops_synth import grid_units, grid_workers
+>>> from gridkit.synth.ops import grid_units, grid_workers
 >>> units = grid_units(4, 4, river_rows=1)
 >>> workers, assignments = grid_workers(units)
 >>> sim = simulate(units, workers, assignments, start="2026-04-01", end="2026-05-01", seed=1)
@@ -29,8 +29,8 @@ import shapely
 
 from gridkit.crs import local_metric_crs
 from gridkit.layers import WATER_KINDS
-from gridkit.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
-from gridkit.reports import hand_over, intake, load_report_rules, transition
+from gridkit.ops.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
+from gridkit.ops.reports import hand_over, intake, load_report_rules, transition
 
 __all__ = ["Simulation", "simulate"]
 
@@ -152,7 +152,7 @@ def simulate(
         least 1.3 times the minimum duration, so nearly all of them count.
     gps_noise_m
         Standard deviation of the GPS noise; about 2 % of fixes are bad
-        (``accuracy_m`` 80 m, dropped by :func:`gridkit.patrols.patrols_from_points`).
+        (``accuracy_m`` 80 m, dropped by :func:`gridkit.ops.patrols.patrols_from_points`).
     miss_share
         Share of worker-weeks without a patrol.
     fake_share
@@ -174,7 +174,7 @@ def simulate(
     Returns
     -------
     Simulation
-        ``patrols`` (flagged, see :func:`gridkit.patrols.flag_patrols`),
+        ``patrols`` (flagged, see :func:`gridkit.ops.patrols.flag_patrols`),
         ``patrol_points``, ``reports``, ``report_events``, ``departments``,
         ``planted_units``, ``fake_patrol_ids`` and ``short_patrol_ids``.
     """

@@ -1,0 +1,322 @@
+"""Administrative division codes (行政区划代码, GB/T 2260 and the statistical 12-digit codes).
+
+Codes nest: a province is ``430000``, a city (prefecture) ``430200``, a county-level
+area ``430202`` (a district), ``430281`` (a county-level city) or ``430221`` (a
+county), all six digits; a township or street (乡镇/街道) adds three digits
+(``430202001``) and a village or community (村/社区) three more
+(``430202001001``). Statistical exports pad to twelve digits
+(``430202000000`` is the district); :func:`normalise` removes that padding.
+
+The **level is read from the whole code**, not its length alone: six digits are a
+province when the last four are zeros, a city when the last two are, else a
+county-level area. Every function takes one code (``str`` or ``int``) and returns a
+scalar, or a ``pandas.Series`` / array-like of codes and returns a ``Series``
+aligned to it (vectorised with pandas string methods).
+
+This is the one place where codes are cut or compared; everything in gridkit and
+the API goes through it.
+
+Examples
+--------
+>>> from gridkit import codes
+>>> codes.level("430000"), codes.level("430200"), codes.level("430202"), codes.level("430281")
+('province', 'city', 'county', 'county')
+>>> codes.level("430202001"), codes.level("430202001001")
+('township', 'village')
+>>> codes.parent("430202001001"), codes.parent("430202"), codes.parent("430200")
+('430202001', '430200', '430000')
+>>> codes.in_scope("430202001001", "430200"), codes.in_scope("430302", "430200")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import overload
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LEVELS",
+    "ancestor",
+    "ancestors",
+    "district",
+    "in_scope",
+    "level",
+    "normalise",
+    "parent",
+    "prefix",
+]
+
+#: Administrative levels from the top down.
+LEVELS = ("province", "city", "county", "township", "village")
+
+_LENGTHS = (2, 4, 6, 9, 12)  # significant digits of each level
+_SIGNIFICANT = dict(zip(LEVELS, _LENGTHS, strict=True))
+
+Codes = pd.Series | np.ndarray | list | tuple
+
+
+def _none(s: pd.Series) -> pd.Series:
+    # missing values as None (not NaN) in an object Series
+    return s.astype(object).where(s.notna(), None)
+
+
+def _is_many(code: object) -> bool:
+    return isinstance(code, pd.Series | pd.Index | np.ndarray | list | tuple)
+
+
+def _series(codes: Iterable[object]) -> pd.Series:
+    s = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype=object)
+    return s.astype(object).where(s.notna(), None)
+
+
+def _norm_series(s: pd.Series) -> pd.Series:
+    text = s.map(lambda c: None if c is None else str(c).strip(), na_action="ignore")
+    text = text.astype(object)
+    n = text.str.len()
+    # 12-digit statistical padding: 430202000000 -> 430202, 430202001000 -> 430202001
+    twelve = n == 12
+    text = text.where(~(twelve & text.str.endswith("000000")), text.str[:6])
+    twelve = text.str.len() == 12
+    text = text.where(~(twelve & text.str.endswith("000")), text.str[:9])
+    # short prefixes stand for their six-digit code: 43 -> 430000, 4302 -> 430200
+    n = text.str.len()
+    short = (n == 2) | (n == 4)
+    text = text.where(~short, text.str.ljust(6, "0"))
+    return _none(text)
+
+
+@overload
+def normalise(code: str | int) -> str: ...
+@overload
+def normalise(code: Codes) -> pd.Series: ...
+def normalise(code):
+    """Canonical form of admin codes: text, no 12-digit padding, six digits at least.
+
+    Parameters
+    ----------
+    code : str, int or array-like
+        One code or many.
+
+    Returns
+    -------
+    str or pandas.Series
+        ``430202000000`` -> ``430202``; ``430202001000`` -> ``430202001``; ``43`` ->
+        ``430000``; ``4302`` -> ``430200``. Missing values stay missing.
+
+    Examples
+    --------
+    >>> normalise("430202000000"), normalise(430202001000), normalise("4302")
+    ('430202', '430202001', '430200')
+    >>> normalise(["430211", None, "430211003000"]).tolist()
+    ['430211', None, '430211003']
+    """
+    if _is_many(code):
+        return _norm_series(_series(code))
+    return _norm_series(pd.Series([code], dtype=object)).iloc[0]
+
+
+def _level_series(s: pd.Series) -> pd.Series:
+    s = _norm_series(s)
+    n = s.str.len()
+    out = pd.Series([None] * len(s), index=s.index, dtype=object)
+    six = n == 6
+    out[six & s.str.endswith("0000")] = "province"
+    out[six & ~s.str.endswith("0000") & s.str.endswith("00")] = "city"
+    out[six & ~s.str.endswith("00")] = "county"
+    out[n == 9] = "township"
+    out[n == 12] = "village"
+    return _none(out)
+
+
+@overload
+def level(code: str | int) -> str | None: ...
+@overload
+def level(code: Codes) -> pd.Series: ...
+def level(code):
+    """Administrative level of codes: ``province``, ``city``, ``county``, ``township``,
+    ``village``, or ``None`` for a code of no level (wrong length).
+
+    Six-digit codes are told apart by their zeros: ``430000`` province, ``430200``
+    city, ``430202`` / ``430281`` county level.
+
+    Examples
+    --------
+    >>> level("430281"), level("430200"), level("430202001001"), level("4302021")
+    ('county', 'city', 'village', None)
+    """
+    if _is_many(code):
+        return _level_series(_series(code))
+    return _level_series(pd.Series([code], dtype=object)).iloc[0]
+
+
+def _prefix_series(s: pd.Series) -> pd.Series:
+    s = _norm_series(s)
+    lv = _level_series(s)
+    out = s.copy()
+    out[lv == "province"] = s.str[:2]
+    out[lv == "city"] = s.str[:4]
+    return out
+
+
+@overload
+def prefix(code: str | int) -> str: ...
+@overload
+def prefix(code: Codes) -> pd.Series: ...
+def prefix(code):
+    """The prefix every code inside an area starts with: ``430000`` -> ``43``,
+    ``430200`` -> ``4302``, ``430202`` -> ``430202``.
+
+    Examples
+    --------
+    >>> prefix("430000"), prefix("430200"), prefix("430202001")
+    ('43', '4302', '430202001')
+    """
+    if _is_many(code):
+        return _prefix_series(_series(code))
+    return _prefix_series(pd.Series([code], dtype=object)).iloc[0]
+
+
+def _parent_series(s: pd.Series) -> pd.Series:
+    s = _norm_series(s)
+    lv = _level_series(s)
+    out = pd.Series([None] * len(s), index=s.index, dtype=object)
+    out[lv == "village"] = s.str[:9]
+    out[lv == "township"] = s.str[:6]
+    out[lv == "county"] = s.str[:4] + "00"
+    out[lv == "city"] = s.str[:2] + "0000"
+    return _none(out)
+
+
+def _table_parents(admin_areas: pd.DataFrame | None) -> dict[str, str]:
+    if admin_areas is None or "parent_code" not in admin_areas:
+        return {}
+    known = admin_areas[admin_areas["parent_code"].notna()]
+    return dict(
+        zip(
+            normalise(known["admin_code"]).tolist(),
+            normalise(known["parent_code"]).tolist(),
+            strict=True,
+        )
+    )
+
+
+@overload
+def parent(code: str | int, admin_areas: pd.DataFrame | None = None) -> str | None: ...
+@overload
+def parent(code: Codes, admin_areas: pd.DataFrame | None = None) -> pd.Series: ...
+def parent(code, admin_areas=None):
+    """The area one level up, or ``None`` above a province.
+
+    Parameters
+    ----------
+    code : str, int or array-like
+        One code or many.
+    admin_areas : DataFrame, optional
+        An ``admin_areas`` layer. Where it gives a ``parent_code``, that wins (a
+        county-level city directly under a province, 省直辖县级市, has no city).
+
+    Examples
+    --------
+    >>> parent("430202001001"), parent("430202001"), parent("430281"), parent("430000")
+    ('430202001', '430202', '430200', None)
+    >>> import pandas as pd
+    >>> areas = pd.DataFrame({"admin_code": ["429004"], "parent_code": ["420000"]})
+    >>> parent("429004", areas)
+    '420000'
+    """
+    many = _is_many(code)
+    s = _series(code) if many else pd.Series([code], dtype=object)
+    out = _parent_series(s)
+    table = _table_parents(admin_areas)
+    if table:
+        from_table = _norm_series(s).map(table)
+        out = _none(from_table.where(from_table.notna(), out))
+    return out if many else out.iloc[0]
+
+
+def ancestors(code: str | int, admin_areas: pd.DataFrame | None = None) -> list[str]:
+    """Every area above ``code``, nearest first.
+
+    Examples
+    --------
+    >>> ancestors("430202001001")
+    ['430202001', '430202', '430200', '430000']
+    """
+    out: list[str] = []
+    up = parent(code, admin_areas)
+    while up is not None and up not in out:
+        out.append(up)
+        up = parent(up, admin_areas)
+    return out
+
+
+@overload
+def ancestor(code: str | int, at: str) -> str | None: ...
+@overload
+def ancestor(code: Codes, at: str) -> pd.Series: ...
+def ancestor(code, at):
+    """The area at level ``at`` containing ``code`` (the code itself at its own
+    level), or ``None`` where ``code`` is above that level.
+
+    Examples
+    --------
+    >>> ancestor("430202001001", "county"), ancestor("430202001001", "city")
+    ('430202', '430200')
+    >>> ancestor("430200", "township") is None
+    True
+    """
+    if at not in _SIGNIFICANT:
+        raise ValueError(f"Unknown admin level {at!r}; choose one of {', '.join(LEVELS)}.")
+    many = _is_many(code)
+    s = _norm_series(_series(code) if many else pd.Series([code], dtype=object))
+    depth = _level_series(s).map({lv: i for i, lv in enumerate(LEVELS)})
+    want = LEVELS.index(at)
+    cut = s.str[: _SIGNIFICANT[at]]
+    if at in ("province", "city"):
+        cut = cut.str.ljust(6, "0")
+    out = cut.where(depth >= want, None).astype(object)
+    out = _none(out.where(depth.notna(), None))
+    return out if many else out.iloc[0]
+
+
+def district(code):
+    """The county-level area (区/县/县级市) of codes at that level or below; ``None``
+    for a city or a province. Shorthand for ``ancestor(code, "county")``.
+
+    Examples
+    --------
+    >>> district("430211003002"), district("430200")
+    ('430211', None)
+    """
+    return ancestor(code, "county")
+
+
+@overload
+def in_scope(code: str | int | None, scope: str | None) -> bool: ...
+@overload
+def in_scope(code: Codes, scope: str | None) -> pd.Series: ...
+def in_scope(code, scope):
+    """Whether codes lie inside the area ``scope`` (or are it). An empty scope holds
+    everything; a missing code is in no scope but the empty one.
+
+    The scope may be any form of an area's code: ``430200``, ``4302`` or
+    ``430200000000`` all mean the city.
+
+    Examples
+    --------
+    >>> in_scope("430211003002", "430211"), in_scope("430211", "430200")
+    (True, True)
+    >>> in_scope("430311", "4302"), in_scope(None, ""), in_scope(None, "43")
+    (False, True, False)
+    """
+    many = _is_many(code)
+    s = _series(code) if many else pd.Series([code], dtype=object)
+    if not scope:
+        out = pd.Series(True, index=s.index)
+    else:
+        p = prefix(str(scope))
+        out = _norm_series(s).str.startswith(p).fillna(False).astype(bool)
+    return out if many else bool(out.iloc[0])

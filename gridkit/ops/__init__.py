@@ -1,0 +1,22 @@
+"""Operations: reports and cases, patrols and compliance, locating, hotspots,
+assessment and a simulated season.
+
+Modules: ``locate``, ``reports``, ``patrols``, ``hotspots``, ``assess``,
+``simulate`` and ``times`` (UTC and Asia/Shanghai time handling).
+"""
+
+from gridkit.ops.assess import Assessment, assess
+from gridkit.ops.hotspots import hotspots
+from gridkit.ops.locate import locate
+from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.simulate import Simulation, simulate
+
+__all__ = [
+    "Assessment",
+    "Simulation",
+    "assess",
+    "hotspots",
+    "locate",
+    "patrol_compliance",
+    "simulate",
+]

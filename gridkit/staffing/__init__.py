@@ -1,0 +1,10 @@
+"""Staffing (网格员): put a worker on every unit within capacity and jurisdiction.
+
+Modules: ``model`` (workloads, candidate arcs, ``assign_workers``, ``reassign``),
+``solvers`` (exact MIP and the large-instance heuristic) and ``bounds`` (the
+Lagrangian lower bound).
+"""
+
+from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
+
+__all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
