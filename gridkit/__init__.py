@@ -18,7 +18,9 @@ from gridkit.errors import (
     InputFileError,
     InvalidLayerError,
     LayerNotFoundError,
+    MissingExtraError,
     UnsupportedFormatError,
+    require_extra,
 )
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
@@ -39,6 +41,7 @@ def __getattr__(name: str) -> object:
     # maps need the optional ``maps`` extra (folium): loaded on first use, so that
     # ``import gridkit`` works with the core dependencies alone
     if name in _MAPS:
+        require_extra("maps", "maps")
         from gridkit import maps
 
         return getattr(maps, name)
@@ -62,6 +65,7 @@ __all__ = [
     "InputFileError",
     "InvalidLayerError",
     "LayerNotFoundError",
+    "MissingExtraError",
     "RiverSplit",
     "Simulation",
     "UnsupportedFormatError",

@@ -7,7 +7,9 @@ say what was wrong, where (file, layer, row ids) and what to do about it.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 
 __all__ = [
     "CRSError",
@@ -16,7 +18,9 @@ __all__ = [
     "InputFileError",
     "InvalidLayerError",
     "LayerNotFoundError",
+    "MissingExtraError",
     "UnsupportedFormatError",
+    "require_extra",
 ]
 
 
@@ -82,3 +86,56 @@ class InputFileError(GridkitError, OSError):
 
 class GridkitWarning(UserWarning):
     """A recoverable condition gridkit handled for you (and tells you about)."""
+
+
+#: optional extras of the distribution and the modules each brings
+EXTRAS = {
+    "maps": ("folium", "xstatic.pkg.leaflet"),
+    "api": ("fastapi", "uvicorn", "pydantic_settings"),
+}
+
+
+class MissingExtraError(GridkitError, ImportError):
+    """A feature needs an optional extra of gridkit that is not installed."""
+
+
+def require_extra(extra: str, feature: str) -> list[ModuleType]:
+    """Import the modules of an optional extra, or say which extra to install.
+
+    Parameters
+    ----------
+    extra
+        ``"maps"`` (folium, Leaflet) or ``"api"`` (FastAPI, uvicorn).
+    feature
+        What needs it, for the message ("maps", "gridkit serve").
+
+    Returns
+    -------
+    list of module
+        The extra's modules, imported.
+
+    Raises
+    ------
+    MissingExtraError
+        Naming the missing module and the ``pip install`` line that brings it.
+
+    Examples
+    --------
+    >>> [m.__name__ for m in require_extra("maps", "maps")]
+    ['folium', 'xstatic.pkg.leaflet']
+    >>> require_extra("bogus", "x")
+    Traceback (most recent call last):
+    ...
+    KeyError: 'bogus'
+    """
+    modules = []
+    for name in EXTRAS[extra]:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as e:
+            raise MissingExtraError(
+                f"{feature} needs the optional '{extra}' extra ({e.name or name} is "
+                "not installed).",
+                hint=f'pip install "gridkit[{extra}]"',
+            ) from e
+    return modules
