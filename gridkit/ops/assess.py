@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gridkit import codes
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["HEADERS_ZH", "Assessment", "assess"]
@@ -79,6 +80,28 @@ class Assessment:
             )
             out.append(p)
         return out
+
+
+#: Significant digits of each level's codes, as ``area_digits`` counts them.
+_LEVEL_OF_DIGITS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
+
+
+def _area_codes(admin_codes: pd.Series, digits: int | None) -> pd.Series:
+    """The area of ``digits`` significant digits holding each code (6 county, 9
+    township), through :func:`gridkit.codes.ancestor`; a code above that level stands
+    for itself. Without ``digits``, the codes as text."""
+    text = admin_codes.astype(str)
+    if not digits:
+        return text
+    level = _LEVEL_OF_DIGITS.get(int(digits))
+    if level is None:
+        raise ValueError(
+            f"area_digits={digits!r} is no admin level; use 2 (province), 4 (city), "
+            "6 (county), 9 (township) or 12 (village)."
+        )
+    norm = codes.normalise(text)
+    up = codes.ancestor(norm, level)
+    return up.where(up.notna(), norm)
 
 
 def _report_measures(reports: pd.DataFrame, key: str, now: pd.Timestamp) -> pd.DataFrame:
@@ -177,7 +200,9 @@ def assess(
         Share of each table on the red list (best) and on the black list (lowest,
         at least one when two or more are scored).
     area_digits
-        Aggregate areas on the first digits of ``admin_code`` (6 county, 9 township).
+        Aggregate areas at the level of this many significant digits of ``admin_code``
+        (6 county, 9 township; 2 and 4 give the province and city by their six-digit
+        codes), through :func:`gridkit.codes.ancestor`.
 
     Returns
     -------
@@ -194,9 +219,8 @@ def assess(
         else None
     )
 
-    def area(codes: pd.Series) -> pd.Series:
-        codes = codes.astype(str)
-        return codes.str[:area_digits] if area_digits else codes
+    def area(admin_codes: pd.Series) -> pd.Series:
+        return _area_codes(admin_codes, area_digits)
 
     tables: dict[str, pd.DataFrame] = {}
     # Workers

@@ -37,6 +37,7 @@ import shapely
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError
 from gridkit.layers import WATER_KINDS
+from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
@@ -80,8 +81,6 @@ def unit_rates(
         households), ``rate`` (per km / per 100 households; NaN without exposure) and
         ``rate_eb`` (empirical-Bayes smoothed rate, see :func:`eb_rates`).
     """
-    from gridkit.ops.locate import locate
-
     sel = _filter(reports, category, start, end)
     if "unit_id" not in sel or sel["unit_id"].isna().any():
         placed = locate(sel, units)["unit_id"] if len(sel) else pd.Series([], dtype="string")
@@ -197,6 +196,8 @@ def hotspots(
         ``hot-90`` when ``gi_z > 0`` and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
         ``cold-*`` likewise for ``gi_z < 0``, else ``not significant``.
     """
+    # Heavy (the PySAL stack, slow to import) and needed only here: loaded on first use,
+    # so that importing gridkit.ops stays fast.
     import esda
     from libpysal.weights import Queen
 

@@ -105,7 +105,7 @@ def reports(u: gpd.GeoDataFrame, n: int, *, seed: int = 0) -> gpd.GeoDataFrame:
 
 def hotspot_units(u: gpd.GeoDataFrame, *, seed: int = 0) -> gpd.GeoDataFrame:
     """Units with ``count``, ``rate``, ``gi_z``, ``gi_p``, ``hotspot`` columns."""
-    from scipy.stats import norm
+    from scipy.stats import norm  # heavy, and only these map frames need it
 
     rng = np.random.default_rng(seed)
     out = u.copy()
