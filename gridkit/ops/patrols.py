@@ -55,12 +55,30 @@ _PERS = ("week", "month", "quarter", "half", "year")
 
 
 class RulesError(GridkitError, ValueError):
-    """A rules table or a period that cannot be understood."""
+    """A rules table or a period that cannot be understood.
+
+    Examples
+    --------
+    >>> try:
+    ...     period_bounds("2026-Q5")
+    ... except RulesError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    RulesError True
+    """
 
 
 @dataclass(frozen=True)
 class PatrolRules:
-    """Patrol frequency per level, minimum patrol, coverage and plausibility thresholds."""
+    """Patrol frequency per level, minimum patrol, coverage and plausibility thresholds.
+
+    Examples
+    --------
+    >>> rules = PatrolRules.from_dict(
+    ...     {"frequency": {"village": [{"count": 1, "per": "week"}]},
+    ...      "minimum": {"village": {"duration_min": 30, "length_m": 2000}}})
+    >>> rules.frequency["village"], rules.minimum["village"]["length_m"], rules.max_speed_kmh
+    (({'count': 1, 'per': 'week'},), 2000, 25.0)
+    """
 
     frequency: Mapping[str, tuple[Mapping[str, object], ...]]
     minimum: Mapping[str, Mapping[str, float]]
@@ -78,7 +96,13 @@ class PatrolRules:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object], *, source: str = "<dict>") -> PatrolRules:
-        """Build rules from a parsed ``patrol_rules.toml``."""
+        """Build rules from a parsed ``patrol_rules.toml``.
+
+        Examples
+        --------
+        >>> PatrolRules.from_dict({"frequency": {"city": [{"count": 3, "per": "year"}]}}).frequency
+        {'city': ({'count': 3, 'per': 'year'},)}
+        """
         freq = {k: tuple(dict(r) for r in v) for k, v in dict(d["frequency"]).items()}  # type: ignore[arg-type]
         for level, entries in freq.items():
             for e in entries:
@@ -113,6 +137,13 @@ def load_patrol_rules(path: str | Path | None = None, **overrides: object) -> Pa
     """Read patrol rules (default: the packaged ``rules/patrol_rules.toml``).
 
     ``overrides`` replace top-level tables, e.g. ``frequency={"village": [...]}``.
+
+    Examples
+    --------
+    >>> load_patrol_rules().minimum["village"]
+    {'duration_min': 30, 'length_m': 2000}
+    >>> load_patrol_rules(frequency={"village": [{"count": 2, "per": "week"}]}).frequency["village"]
+    ({'count': 2, 'per': 'week'},)
     """
     if path is None:
         text = resources.files("gridkit").joinpath("rules/patrol_rules.toml").read_text("utf-8")
@@ -299,6 +330,21 @@ def flag_patrols(
         check-ins exempt when ``rules.checkin_counts``), ``implausible_speed``,
         ``teleport``, ``duplicate_of`` (an earlier patrol whose track this one repeats
         within ``rules.duplicate_tolerance_m``), ``valid`` and ``flags`` (text).
+
+    Examples
+    --------
+    Two tracks of 1971 m, the second the same walk again a day later: both are
+    shorter than the village minimum of 2000 m, and the second is a replay.
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> t = ["2026-05-01T01:00Z", "2026-05-01T01:20Z", "2026-05-01T01:40Z",
+    ...      "2026-05-02T01:00Z", "2026-05-02T01:20Z", "2026-05-02T01:40Z"]
+    >>> pts = gpd.GeoDataFrame(
+    ...     {"patrol_id": ["P1"] * 3 + ["P2"] * 3, "worker_id": "W1", "accuracy_m": 5.0,
+    ...      "t": pd.to_datetime(t)},
+    ...     geometry=gpd.points_from_xy([113.10, 113.11, 113.12] * 2, [27.80] * 6), crs=4326)
+    >>> flag_patrols(patrols_from_points(pts))[["patrol_id", "valid", "flags"]].values.tolist()
+    [['P1', False, 'too_short'], ['P2', False, 'too_short;duplicate']]
     """
     rules = _rules(rules)
     out = patrols.copy()
@@ -511,6 +557,22 @@ def patrol_coverage(
         ``patrol_id``, ``worker_id``, ``started_at``, ``unit_id``, ``kind``,
         ``share`` (river reaches; NaN otherwise), ``inside_m``, and ``valid`` when
         the patrols carry it.
+
+    Examples
+    --------
+    A track along the middle of a row of three 500 m grids covers the two it runs
+    through (about 470 m inside each), not the third:
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString
+    >>> from gridkit.synth.ops import grid_units
+    >>> track = gpd.GeoDataFrame(
+    ...     {"patrol_id": ["P1"], "worker_id": ["W1"],
+    ...      "started_at": pd.Timestamp("2026-05-04T01:00Z")},
+    ...     geometry=[LineString([(113.1002, 27.8025), (113.1098, 27.8025)])], crs=4326)
+    >>> cov = patrol_coverage(track, grid_units(3, 1))
+    >>> cov["unit_id"].tolist(), bool((cov["inside_m"] > 450).all())
+    (['430202001000000', '430202001000001'], True)
     """
     rules = _rules(rules)
     units84 = to_wgs84(units, source="units")
@@ -975,6 +1037,22 @@ def patrol_compliance(
     Windows are calendar weeks (Monday first), months, quarters, half-years and
     years in local time, counted when entirely inside the period: a patrol at
     2026-04-30T17:00Z is on 1 May in Zhuzhou and counts for May.
+
+    Examples
+    --------
+    A village worker (a patrol a week) who patrolled in the first two full weeks of
+    May 2026 and not in the last two:
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame(
+    ...     {"patrol_id": ["P1", "P2"], "worker_id": "W1", "unit_id": "U1",
+    ...      "started_at": pd.to_datetime(["2026-05-05T02:00Z", "2026-05-12T02:00Z"])})
+    >>> assignments = pd.DataFrame({"unit_id": ["U1"], "worker_id": ["W1"]})
+    >>> c = patrol_compliance(rows, assignments, period="2026-05", now="2026-06-01")
+    >>> cols = ["required", "done", "windows_due", "windows_met", "compliant", "days_overdue"]
+    >>> c[cols].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'required': 4, 'done': 2, 'windows_due': 4, 'windows_met': 2, 'compliant': False,
+      'days_overdue': 7}]
     """
     rules = _rules(rules)
     tz = rules.timezone
