@@ -71,6 +71,16 @@ def river_sections(rivers: gpd.GeoDataFrame, admin: gpd.GeoDataFrame) -> pd.Data
     -------
     DataFrame with ``river_id``, ``admin_code``, ``level``, ``length_deg`` (the
     intersection length in degrees, > 0; use it only to rank).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> rivers = gpd.GeoDataFrame({"river_id": ["R1"]},
+    ...                           geometry=[shapely.LineString([(0, 0.5), (2, 0.5)])])
+    >>> admin = gpd.GeoDataFrame({"admin_code": ["430202", "430203"], "level": "county"},
+    ...                          geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 3, 1)])
+    >>> river_sections(rivers, admin)[["river_id", "admin_code", "length_deg"]].values.tolist()
+    [['R1', '430202', 1.0], ['R1', '430203', 1.0]]
     """
     rg = np.asarray(rivers.geometry.array)
     ag = np.asarray(admin.geometry.array)
