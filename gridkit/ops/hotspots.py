@@ -45,7 +45,9 @@ __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots
 CLASSES = ("hot-99", "hot-95", "hot-90", "not significant", "cold-90", "cold-95", "cold-99")
 
 
-def _filter(reports: pd.DataFrame, category, start, end) -> pd.DataFrame:
+def _filter(
+    reports: pd.DataFrame, category: str | list[str] | None, start: object, end: object
+) -> pd.DataFrame:
     out = reports
     if category is not None:
         cats = [category] if isinstance(category, str) else list(category)

@@ -776,8 +776,14 @@ def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd
 
 
 def _coverage_rows(
-    patrols, units, rules, workers, assignments=None, river_chiefs=None
+    patrols: pd.DataFrame,
+    units: gpd.GeoDataFrame | None,
+    rules: PatrolRules,
+    workers: pd.DataFrame | None,
+    assignments: pd.DataFrame | None = None,
+    river_chiefs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
+    """Coverage rows of valid patrols (computed from tracks when needed)."""
     if "unit_id" in patrols and "patrol_id" in patrols:
         cov = pd.DataFrame(patrols).copy()
     else:

@@ -55,7 +55,9 @@ def units(n: int, *, seed: int = 0, cell_deg: float = _CELL_DEG) -> gpd.GeoDataF
     )
 
 
-def assignments(u: gpd.GeoDataFrame, *, n_workers: int, seed: int = 0, unassigned: float = 0.1):
+def assignments(
+    u: gpd.GeoDataFrame, *, n_workers: int, seed: int = 0, unassigned: float = 0.1
+) -> pd.DataFrame:
     """Workers ``W001``... on all but about ``unassigned`` of the units.
 
     Examples

@@ -275,7 +275,9 @@ def _strips(n_strips: int, period: int) -> tuple[np.ndarray, np.ndarray]:
     return first, np.tile([0, 1], n_strips)
 
 
-def _bends(x: np.ndarray, first: np.ndarray, side: np.ndarray, period: int, eps) -> np.ndarray:
+def _bends(
+    x: np.ndarray, first: np.ndarray, side: np.ndarray, period: int, eps: float | np.ndarray
+) -> np.ndarray:
     """Confluence vertex of each strip of ``x`` (lines, vertices); edits ``x`` in place.
 
     The confluence is the min (side 0) / max (side 1) of ``x`` over the central half of
