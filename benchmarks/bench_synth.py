@@ -16,14 +16,9 @@ import shapely
 import shapely.affinity
 
 from benchmarks._runner import Case
-from gridkit.synth.layers import (
-    _default_bbox,
-    _river_rng,
-    _scale_rivers,
-    building_footprints,
-    synthetic_layers,
-    synthetic_rivers,
-)
+from gridkit.synth import building_footprints, synthetic_layers, synthetic_rivers
+from gridkit.synth._shared import _default_bbox
+from gridkit.synth.rivers import _river_rng, _scale_rivers
 
 
 def _params(n: int) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gridkit import codes
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["HEADERS_ZH", "Assessment", "assess"]
@@ -50,17 +51,47 @@ _SHEETS = {"workers": "网格员", "departments": "部门", "areas": "行政区�
 
 @dataclass
 class Assessment:
-    """Scores per worker, department and admin area (see :func:`assess`)."""
+    """Scores per worker, department and admin area (see :func:`assess`).
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile
+    >>> compliance = pd.DataFrame({"worker_id": ["W1", "W2"], "compliant": [True, False]})
+    >>> a = assess(compliance=compliance)
+    >>> list(a.tables()), a.workers["score"].tolist()
+    (['workers', 'departments', 'areas'], [100.0, 0.0])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in a.to_csv(d)]
+    ['workers.csv', 'departments.csv', 'areas.csv']
+    """
 
     workers: pd.DataFrame
     departments: pd.DataFrame
     areas: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The three tables by name: ``workers``, ``departments``, ``areas``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> a = assess(compliance=pd.DataFrame({"worker_id": ["W1"], "compliant": [True]}))
+        >>> sorted(a.tables())
+        ['areas', 'departments', 'workers']
+        """
         return {"workers": self.workers, "departments": self.departments, "areas": self.areas}
 
     def to_xlsx(self, path: str | Path) -> Path:
-        """Write one sheet per table with Chinese headers (openpyxl)."""
+        """Write one sheet per table with Chinese headers (openpyxl).
+
+        Examples
+        --------
+        >>> import pandas as pd, tempfile
+        >>> a = assess(compliance=pd.DataFrame({"worker_id": ["W1"], "compliant": [True]}))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     pd.read_excel(a.to_xlsx(f"{d}/assessment.xlsx"), sheet_name="网格员").iloc[0, 0]
+        'W1'
+        """
         path = Path(path)
         with pd.ExcelWriter(path, engine="openpyxl") as xw:
             for key, df in self.tables().items():
@@ -68,7 +99,16 @@ class Assessment:
         return path
 
     def to_csv(self, directory: str | Path, *, chinese_headers: bool = True) -> list[Path]:
-        """Write ``workers.csv``, ``departments.csv``, ``areas.csv`` (UTF-8 with BOM for Excel)."""
+        """Write ``workers.csv``, ``departments.csv``, ``areas.csv`` (UTF-8 with BOM for Excel).
+
+        Examples
+        --------
+        >>> import pandas as pd, tempfile
+        >>> a = assess(compliance=pd.DataFrame({"worker_id": ["W1"], "compliant": [True]}))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     a.to_csv(d)[0].read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:2]
+        ['网格员编号', '巡查考核项']
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         out = []
@@ -79,6 +119,28 @@ class Assessment:
             )
             out.append(p)
         return out
+
+
+#: Significant digits of each level's codes, as ``area_digits`` counts them.
+_LEVEL_OF_DIGITS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
+
+
+def _area_codes(admin_codes: pd.Series, digits: int | None) -> pd.Series:
+    """The area of ``digits`` significant digits holding each code (6 county, 9
+    township), through :func:`gridkit.codes.ancestor`; a code above that level stands
+    for itself. Without ``digits``, the codes as text."""
+    text = admin_codes.astype(str)
+    if not digits:
+        return text
+    level = _LEVEL_OF_DIGITS.get(int(digits))
+    if level is None:
+        raise ValueError(
+            f"area_digits={digits!r} is no admin level; use 2 (province), 4 (city), "
+            "6 (county), 9 (township) or 12 (village)."
+        )
+    norm = codes.normalise(text)
+    up = codes.ancestor(norm, level)
+    return up.where(up.notna(), norm)
 
 
 def _report_measures(reports: pd.DataFrame, key: str, now: pd.Timestamp) -> pd.DataFrame:
@@ -177,7 +239,9 @@ def assess(
         Share of each table on the red list (best) and on the black list (lowest,
         at least one when two or more are scored).
     area_digits
-        Aggregate areas on the first digits of ``admin_code`` (6 county, 9 township).
+        Aggregate areas at the level of this many significant digits of ``admin_code``
+        (6 county, 9 township; 2 and 4 give the province and city by their six-digit
+        codes), through :func:`gridkit.codes.ancestor`.
 
     Returns
     -------
@@ -186,6 +250,18 @@ def assess(
         ``max_days_overdue``, ``reports``, ``resolved``, ``on_time_share``,
         ``median_resolution_h``, ``returns``, ``score`` (0-100), ``rank`` and
         ``list`` (红榜 / 黑榜 / empty). Export with ``.to_xlsx()`` / ``.to_csv()``.
+
+    Examples
+    --------
+    Two workers of two townships; W1 met every patrol window, W2 half of them:
+
+    >>> import pandas as pd
+    >>> compliance = pd.DataFrame({"worker_id": ["W1", "W2", "W2"],
+    ...                            "admin_code": ["430202001001", "430202002003", "430202002003"],
+    ...                            "compliant": [True, True, False]})
+    >>> a = assess(compliance=compliance, area_digits=9)
+    >>> a.areas[["admin_code", "patrol_compliance", "list"]].values.tolist()
+    [['430202001', 1.0, '红榜'], ['430202002', 0.5, '黑榜']]
     """
     now_ts = utc_scalar(now, name="now")
     wk_area = (
@@ -194,9 +270,8 @@ def assess(
         else None
     )
 
-    def area(codes: pd.Series) -> pd.Series:
-        codes = codes.astype(str)
-        return codes.str[:area_digits] if area_digits else codes
+    def area(admin_codes: pd.Series) -> pd.Series:
+        return _area_codes(admin_codes, area_digits)
 
     tables: dict[str, pd.DataFrame] = {}
     # Workers

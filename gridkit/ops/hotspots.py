@@ -37,6 +37,7 @@ import shapely
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError
 from gridkit.layers import WATER_KINDS
+from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
@@ -44,7 +45,9 @@ __all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots
 CLASSES = ("hot-99", "hot-95", "hot-90", "not significant", "cold-90", "cold-95", "cold-99")
 
 
-def _filter(reports: pd.DataFrame, category, start, end) -> pd.DataFrame:
+def _filter(
+    reports: pd.DataFrame, category: str | list[str] | None, start: object, end: object
+) -> pd.DataFrame:
     out = reports
     if category is not None:
         cats = [category] if isinstance(category, str) else list(category)
@@ -79,9 +82,24 @@ def unit_rates(
         ``units`` (same index) plus ``count``, ``exposure`` (km or hundreds of
         households), ``rate`` (per km / per 100 households; NaN without exposure) and
         ``rate_eb`` (empirical-Bayes smoothed rate, see :func:`eb_rates`).
-    """
-    from gridkit.ops.locate import locate
 
+    Examples
+    --------
+    Two river reaches of ~490 m (rates per km) and two community grids (per 100
+    households):
+
+    >>> import pandas as pd
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(2, 2, river_rows=1)
+    >>> reports = pd.DataFrame({"unit_id": ["430202001000000"] * 2 + ["430202001000003"]})
+    >>> rates = unit_rates(reports, units)
+    >>> rates[["kind", "count", "exposure", "rate"]].round(2).values.tolist()
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [['river_reach', 2, 0.49, 4.06], ['river_reach', 0, 0.49, 0.0],
+     ['community_grid', 0, 2.43, 0.0], ['community_grid', 1, 1.66, 0.6]]
+    >>> rates["rate_eb"].round(2).tolist()  # pulled towards each kind's overall rate
+    [2.03, 2.03, 0.24, 0.24]
+    """
     sel = _filter(reports, category, start, end)
     if "unit_id" not in sel or sel["unit_id"].isna().any():
         placed = locate(sel, units)["unit_id"] if len(sel) else pd.Series([], dtype="string")
@@ -196,7 +214,25 @@ def hotspots(
         ``gi_p`` (two-sided pseudo p-value) and ``hotspot``: ``hot-99`` / ``hot-95`` /
         ``hot-90`` when ``gi_z > 0`` and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
         ``cold-*`` likewise for ``gi_z < 0``, else ``not significant``.
+
+    Examples
+    --------
+    120 reports in a 2 x 2 block of a 6 x 6 grid: the block is hot, the empty rest
+    cold.
+
+    >>> import geopandas as gpd, numpy as np
+    >>> from gridkit.synth.ops import grid_units
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.uniform(113.10, 113.11, 120), rng.uniform(27.80, 27.81, 120)
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=4326)
+    >>> hs = hotspots(pts, grid_units(6, 6), value="count", permutations=99, seed=1)
+    >>> hs.loc[[0, 1, 6, 7], "count"].tolist(), hs.loc[[0, 1, 6, 7], "hotspot"].tolist()
+    ([18, 38, 35, 29], ['hot-95', 'hot-95', 'hot-95', 'hot-95'])
+    >>> hs["hotspot"].value_counts().to_dict()
+    {'cold-95': 27, 'not significant': 5, 'hot-95': 4}
     """
+    # Heavy (the PySAL stack, slow to import) and needed only here: loaded on first use,
+    # so that importing gridkit.ops stays fast.
     import esda
     from libpysal.weights import Queen
 
@@ -300,6 +336,22 @@ def recurring_hotspots(
     geopandas.GeoDataFrame
         ``units`` plus ``hot_periods`` (count), ``hot_in`` (``;``-separated period
         starts) and ``recurring``.
+
+    Examples
+    --------
+    The reports of the :func:`hotspots` example, all in May 2026: over the last two
+    months the block is hot once (in May).
+
+    >>> import geopandas as gpd, numpy as np, pandas as pd
+    >>> from gridkit.synth.ops import grid_units
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.uniform(113.10, 113.11, 120), rng.uniform(27.80, 27.81, 120)
+    >>> pts = gpd.GeoDataFrame({"reported_at": [pd.Timestamp("2026-05-10T00:00Z")] * 120},
+    ...                        geometry=gpd.points_from_xy(x, y), crs=4326)
+    >>> rec = recurring_hotspots(
+    ...     pts, grid_units(6, 6), periods=2, min_hot=1, permutations=99, seed=1)
+    >>> rec.loc[[0, 1, 6, 7], "hot_in"].tolist(), bool(rec.loc[[0, 1, 6, 7], "recurring"].all())
+    (['2026-05-01', '2026-05-01', '2026-05-01', '2026-05-01'], True)
     """
     t = utc_series(reports["reported_at"]).dt.tz_convert(tz)
     end_ts = (

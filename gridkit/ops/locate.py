@@ -22,13 +22,14 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from geopandas.sindex import SpatialIndex
 
 from gridkit.crs import (
     WGS84,
@@ -58,24 +59,24 @@ def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def locate_indices(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     """Position of the polygon containing each point, ``-1`` where none does.
 
-    Parameters
-    ----------
-    points
-        Array of shapely Points (missing or empty allowed).
-    polygons
-        Array of shapely Polygons, same CRS.
+        Parameters
+        ----------
+        points
+            Array of shapely Points (missing or empty allowed).
+        polygons
+            Array of shapely Polygons, same CRS.
 
-    Returns
-    -------
-    numpy.ndarray
-        ``int64`` positions into ``polygons``. Where polygons overlap, the first one
-        (lowest position) wins, so the result is deterministic.
+        Returns
+        -------
+        numpy.ndarray
+            ``int64`` positions into ``polygons``. Where polygons overlap, the first one
+            (lowest position) wins, so the result is deterministic.
 
-    Examples
-    --------
-    >>> import shapely
-    >>> locate_indices(shapely.points([[0.5, 0.5], [3, 3]]), shapely.box([0], [0], [1], [1]))
-    array([ 0, -1])
+        Examples
+        --------
+        >>> import shapely
+        >>> locate_indices(shapely.points([[0.5, 0.5], [3, 3]]), shapely.box([0], [0], [1], [1]))
+        array([ 0, -1])
     """
     n = len(points)
     if n == 0 or len(polygons) == 0:
@@ -251,8 +252,8 @@ def locate(
 def _nearest_in_metres(
     pts: np.ndarray,
     polys: np.ndarray,
-    index,
-    project,
+    index: SpatialIndex,
+    project: Callable[[np.ndarray], np.ndarray],
     max_distance_m: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Position of the nearest polygon in metres to each point (lowest position among

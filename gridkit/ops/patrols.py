@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit import codes
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.ops.times import utc_scalar, utc_series
@@ -54,12 +55,30 @@ _PERS = ("week", "month", "quarter", "half", "year")
 
 
 class RulesError(GridkitError, ValueError):
-    """A rules table or a period that cannot be understood."""
+    """A rules table or a period that cannot be understood.
+
+    Examples
+    --------
+    >>> try:
+    ...     period_bounds("2026-Q5")
+    ... except RulesError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    RulesError True
+    """
 
 
 @dataclass(frozen=True)
 class PatrolRules:
-    """Patrol frequency per level, minimum patrol, coverage and plausibility thresholds."""
+    """Patrol frequency per level, minimum patrol, coverage and plausibility thresholds.
+
+    Examples
+    --------
+    >>> rules = PatrolRules.from_dict(
+    ...     {"frequency": {"village": [{"count": 1, "per": "week"}]},
+    ...      "minimum": {"village": {"duration_min": 30, "length_m": 2000}}})
+    >>> rules.frequency["village"], rules.minimum["village"]["length_m"], rules.max_speed_kmh
+    (({'count': 1, 'per': 'week'},), 2000, 25.0)
+    """
 
     frequency: Mapping[str, tuple[Mapping[str, object], ...]]
     minimum: Mapping[str, Mapping[str, float]]
@@ -77,7 +96,13 @@ class PatrolRules:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object], *, source: str = "<dict>") -> PatrolRules:
-        """Build rules from a parsed ``patrol_rules.toml``."""
+        """Build rules from a parsed ``patrol_rules.toml``.
+
+        Examples
+        --------
+        >>> PatrolRules.from_dict({"frequency": {"city": [{"count": 3, "per": "year"}]}}).frequency
+        {'city': ({'count': 3, 'per': 'year'},)}
+        """
         freq = {k: tuple(dict(r) for r in v) for k, v in dict(d["frequency"]).items()}  # type: ignore[arg-type]
         for level, entries in freq.items():
             for e in entries:
@@ -112,6 +137,13 @@ def load_patrol_rules(path: str | Path | None = None, **overrides: object) -> Pa
     """Read patrol rules (default: the packaged ``rules/patrol_rules.toml``).
 
     ``overrides`` replace top-level tables, e.g. ``frequency={"village": [...]}``.
+
+    Examples
+    --------
+    >>> load_patrol_rules().minimum["village"]
+    {'duration_min': 30, 'length_m': 2000}
+    >>> load_patrol_rules(frequency={"village": [{"count": 2, "per": "week"}]}).frequency["village"]
+    ({'count': 2, 'per': 'week'},)
     """
     if path is None:
         text = resources.files("gridkit").joinpath("rules/patrol_rules.toml").read_text("utf-8")
@@ -298,6 +330,21 @@ def flag_patrols(
         check-ins exempt when ``rules.checkin_counts``), ``implausible_speed``,
         ``teleport``, ``duplicate_of`` (an earlier patrol whose track this one repeats
         within ``rules.duplicate_tolerance_m``), ``valid`` and ``flags`` (text).
+
+    Examples
+    --------
+    Two tracks of 1971 m, the second the same walk again a day later: both are
+    shorter than the village minimum of 2000 m, and the second is a replay.
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> t = ["2026-05-01T01:00Z", "2026-05-01T01:20Z", "2026-05-01T01:40Z",
+    ...      "2026-05-02T01:00Z", "2026-05-02T01:20Z", "2026-05-02T01:40Z"]
+    >>> pts = gpd.GeoDataFrame(
+    ...     {"patrol_id": ["P1"] * 3 + ["P2"] * 3, "worker_id": "W1", "accuracy_m": 5.0,
+    ...      "t": pd.to_datetime(t)},
+    ...     geometry=gpd.points_from_xy([113.10, 113.11, 113.12] * 2, [27.80] * 6), crs=4326)
+    >>> flag_patrols(patrols_from_points(pts))[["patrol_id", "valid", "flags"]].values.tolist()
+    [['P1', False, 'too_short'], ['P2', False, 'too_short;duplicate']]
     """
     rules = _rules(rules)
     out = patrols.copy()
@@ -510,6 +557,22 @@ def patrol_coverage(
         ``patrol_id``, ``worker_id``, ``started_at``, ``unit_id``, ``kind``,
         ``share`` (river reaches; NaN otherwise), ``inside_m``, and ``valid`` when
         the patrols carry it.
+
+    Examples
+    --------
+    A track along the middle of a row of three 500 m grids covers the two it runs
+    through (about 470 m inside each), not the third:
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString
+    >>> from gridkit.synth.ops import grid_units
+    >>> track = gpd.GeoDataFrame(
+    ...     {"patrol_id": ["P1"], "worker_id": ["W1"],
+    ...      "started_at": pd.Timestamp("2026-05-04T01:00Z")},
+    ...     geometry=[LineString([(113.1002, 27.8025), (113.1098, 27.8025)])], crs=4326)
+    >>> cov = patrol_coverage(track, grid_units(3, 1))
+    >>> cov["unit_id"].tolist(), bool((cov["inside_m"] > 450).all())
+    (['430202001000000', '430202001000001'], True)
     """
     rules = _rules(rules)
     units84 = to_wgs84(units, source="units")
@@ -675,17 +738,32 @@ def _windows(per: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarr
     return naive(starts[inside]), naive(ends[inside])
 
 
-def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd.DataFrame:
-    """(worker_id, unit_id) of the river units inside each chief's section."""
-    if river_chiefs is None or not len(river_chiefs) or "parent_id" not in units:
-        return pd.DataFrame({"worker_id": [], "unit_id": []}, dtype="string")
-    u = pd.DataFrame(
+def _river_units(units: pd.DataFrame) -> pd.DataFrame:
+    """``unit_id``, ``river_id`` (the unit's ``parent_id``) and ``u_admin`` of units."""
+    return pd.DataFrame(
         {
             "unit_id": units["unit_id"].astype("string").to_numpy(),
             "river_id": units["parent_id"].astype("string").to_numpy(),
             "u_admin": units["admin_code"].astype(str).to_numpy(),
         }
     )
+
+
+def _within(code: pd.Series, scope: pd.Series) -> np.ndarray:
+    """Pairwise: whether ``code[k]`` lies in the area ``scope[k]`` (or is it), by the
+    rules of :func:`gridkit.codes.in_scope`, vectorised over both."""
+    c = codes.normalise(pd.Series(np.asarray(code, dtype=object), dtype=object))
+    p = codes.prefix(pd.Series(np.asarray(scope, dtype=object), dtype=object))
+    ok = (c.notna() & p.notna()).to_numpy()
+    out = np.zeros(len(c), dtype=bool)
+    out[ok] = np.strings.startswith(c[ok].to_numpy(dtype=str), p[ok].to_numpy(dtype=str))
+    return out
+
+
+def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd.DataFrame:
+    """(worker_id, unit_id) of the river units inside each chief's section."""
+    if river_chiefs is None or not len(river_chiefs) or "parent_id" not in units:
+        return pd.DataFrame({"worker_id": [], "unit_id": []}, dtype="string")
     ch = pd.DataFrame(
         {
             "worker_id": river_chiefs["worker_id"].astype("string").to_numpy(),
@@ -693,18 +771,19 @@ def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd
             "admin_code": river_chiefs["admin_code"].astype(str).to_numpy(),
         }
     )
-    m = ch.merge(u, on="river_id")
-    inside = np.fromiter(
-        (a.startswith(c) for a, c in zip(m["u_admin"], m["admin_code"], strict=True)),
-        dtype=bool,
-        count=len(m),
-    )
-    return m.loc[inside, ["worker_id", "unit_id"]]
+    m = ch.merge(_river_units(units), on="river_id")
+    return m.loc[_within(m["u_admin"], m["admin_code"]), ["worker_id", "unit_id"]]
 
 
 def _coverage_rows(
-    patrols, units, rules, workers, assignments=None, river_chiefs=None
+    patrols: pd.DataFrame,
+    units: gpd.GeoDataFrame | None,
+    rules: PatrolRules,
+    workers: pd.DataFrame | None,
+    assignments: pd.DataFrame | None = None,
+    river_chiefs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
+    """Coverage rows of valid patrols (computed from tracks when needed)."""
     if "unit_id" in patrols and "patrol_id" in patrols:
         cov = pd.DataFrame(patrols).copy()
     else:
@@ -731,6 +810,176 @@ def _coverage_rows(
     if "valid" in cov:
         cov = cov[cov["valid"].fillna(False).to_numpy(dtype=bool)]
     return cov
+
+
+@dataclass
+class _Tally:
+    """The job of :func:`patrol_compliance`: the rows to judge and the patrols that
+    count for each, over one period evaluated at ``now``.
+
+    ``rows`` holds a row per worker and unit (then per chief and section) with its
+    ``level``; ``hits`` a row per (row position ``row``, ``patrol_id``,
+    ``started_at``).
+    """
+
+    rules: PatrolRules
+    start: pd.Timestamp
+    end: pd.Timestamp
+    now: pd.Timestamp
+    rows: pd.DataFrame
+    hits: pd.DataFrame
+
+
+def _evaluation_time(now: object, end: pd.Timestamp) -> pd.Timestamp:
+    """``now`` (UTC; default the current time), at most the end of the period."""
+    at = utc_scalar(now, name="now") if now is not None else pd.Timestamp.now(tz="UTC")
+    return min(at, end.tz_convert("UTC"))
+
+
+def _active(assignments: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Assignments valid at some time in ``[start, end)``."""
+    never = pd.Series(pd.NaT, index=assignments.index, dtype="datetime64[ns, UTC]")
+    vf = utc_series(assignments["valid_from"]) if "valid_from" in assignments else never
+    vt = utc_series(assignments["valid_to"]) if "valid_to" in assignments else never
+    return assignments[(vf.isna() | (vf < end)).to_numpy() & (vt.isna() | (vt > start)).to_numpy()]
+
+
+def _assigned_rows(
+    a: pd.DataFrame, cov: pd.DataFrame, workers: pd.DataFrame | None, level: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A row per (worker, unit) assigned, with its level, and the patrols covering it."""
+    rows = a[["worker_id", "unit_id"]].astype("string").drop_duplicates().reset_index(drop=True)
+    rows["level"] = _level_of(
+        rows.assign(**({"level": a["level"].to_numpy()} if "level" in a else {})), workers, level
+    ).to_numpy()
+    key = rows[["worker_id", "unit_id"]].reset_index().rename(columns={"index": "row"})
+    hits = _links(cov).merge(key, on=["worker_id", "unit_id"])[["row", "patrol_id", "started_at"]]
+    return rows, hits
+
+
+def _links(cov: pd.DataFrame) -> pd.DataFrame:
+    return cov[["worker_id", "unit_id", "patrol_id", "started_at"]].astype(
+        {"worker_id": "string", "unit_id": "string"}
+    )
+
+
+def _add_sections(
+    job: _Tally, cov: pd.DataFrame, units: gpd.GeoDataFrame | None, river_chiefs: pd.DataFrame
+) -> None:
+    """Append a row per river chief and section, hit by the chief's patrols covering a
+    unit of that river inside the section's admin area."""
+    if units is None:
+        raise InvalidLayerError("river chiefs' sections need units= (parent_id = river_id).")
+    ch = river_chiefs.astype({"chief_id": "string", "worker_id": "string"}).reset_index(drop=True)
+    base = len(job.rows)
+    sec = pd.DataFrame(
+        {
+            "worker_id": ch["worker_id"],
+            "unit_id": pd.array([None] * len(ch), dtype="string"),
+            "level": ch["level"].astype(str),
+            "chief_id": ch["chief_id"],
+            "river_id": ch["river_id"].astype("string"),
+            "admin_code": ch["admin_code"].astype("string"),
+        }
+    )
+    job.rows = pd.concat([job.rows, sec], ignore_index=True)
+    pairs = (
+        _links(cov)
+        .merge(_river_units(units), on="unit_id")
+        .merge(sec.reset_index().rename(columns={"index": "row"}), on=["worker_id", "river_id"])
+    )
+    inside = _within(pairs["u_admin"], pairs["admin_code"].astype(str))
+    pairs = pairs[inside].drop_duplicates(["row", "patrol_id"])
+    more = pd.DataFrame(
+        {
+            "row": pairs["row"] + base,
+            "patrol_id": pairs["patrol_id"],
+            "started_at": pairs["started_at"],
+        }
+    )
+    job.hits = pd.concat([job.hits, more])
+
+
+def _naive(ts: pd.Timestamp) -> np.datetime64:
+    return np.datetime64(ts.tz_convert("UTC").tz_localize(None), "ns")
+
+
+def _windows_met(
+    job: _Tally, r: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: patrols required by the due windows, windows due, windows met, and the
+    end of the first window of the trailing run of missed windows (NaT if none).
+
+    ``r`` and ``t`` are the row and (naive UTC) time of each hit.
+    """
+    rules, n = job.rules, len(job.rows)
+    required = np.zeros(n, dtype=np.int64)
+    due_n = np.zeros(n, dtype=np.int64)
+    met_n = np.zeros(n, dtype=np.int64)
+    overdue_since = np.full(n, np.datetime64("NaT", "ns"))
+    now64 = _naive(job.now)
+    levels = job.rows["level"].to_numpy(dtype=object)
+    for lv in pd.unique(levels):  # a handful of levels, each vectorised over rows
+        sel = np.flatnonzero(levels == lv)
+        if lv not in rules.frequency:
+            raise RulesError(
+                f"no patrol frequency rule for level {lv!r}.",
+                hint=f"Add it to [frequency] in {rules.source}.",
+            )
+        in_rows = np.isin(r, sel)
+        for rule in rules.frequency[lv]:
+            ws, we = _windows(str(rule["per"]), job.start, job.end)
+            ws = ws.astype("datetime64[ns]")
+            we = we.astype("datetime64[ns]")
+            due = we <= now64
+            ws, we = ws[due], we[due]
+            k = len(ws)
+            if k == 0:
+                continue
+            cnt = int(rule["count"])  # type: ignore[call-overload]
+            w = np.searchsorted(ws, t, side="right") - 1
+            ok = in_rows & (w >= 0) & (t < we[np.clip(w, 0, None)])
+            grid = np.zeros((n, k), dtype=np.int64)
+            np.add.at(grid, (r[ok], w[ok]), 1)
+            met = grid[sel] >= cnt
+            required[sel] = np.maximum(required[sel], cnt * k)
+            due_n[sel] += k
+            met_n[sel] += met.sum(axis=1)
+            # Trailing run of missed windows: its first window's end.
+            trailing = np.cumprod(~met[:, ::-1], axis=1)[:, ::-1].astype(bool)
+            run_len = trailing.sum(axis=1)
+            has = run_len > 0
+            since = np.full(len(sel), np.datetime64("NaT", "ns"))
+            since[has] = we[k - run_len[has]]
+            cur = overdue_since[sel]
+            overdue_since[sel] = np.where(np.isnat(cur) | (since < cur), since, cur)
+    return required, due_n, met_n, overdue_since
+
+
+def _judge(job: _Tally) -> pd.DataFrame:
+    """The compliance table: counts, windows and days overdue per row."""
+    rows, hits, n = job.rows, job.hits, len(job.rows)
+    r = hits["row"].to_numpy(dtype=np.int64)
+    t = _naive_ns(utc_series(hits["started_at"]))
+    now64 = _naive(job.now)
+    upto = t < now64
+    in_period = upto & (t >= _naive(job.start))
+    done = np.bincount(r[in_period], minlength=n)
+    last = pd.Series(t[upto]).groupby(r[upto]).max().reindex(range(n))
+    required, due_n, met_n, overdue_since = _windows_met(job, r, t)
+    last_v = last.to_numpy().astype("datetime64[ns]")
+    late = ~np.isnat(overdue_since) & ~(~np.isnat(last_v) & (last_v >= overdue_since))
+    gap = now64 - np.where(late, overdue_since, now64)
+    rows["required"] = required
+    rows["done"] = done
+    rows["windows_due"] = due_n
+    rows["windows_met"] = met_n
+    rows["compliant"] = met_n == due_n
+    rows["last_patrol"] = pd.to_datetime(last_v).tz_localize("UTC")
+    rows["days_overdue"] = (gap // np.timedelta64(1, "D")).astype(np.int64)
+    rows["period_start"] = job.start
+    rows["period_end"] = job.end
+    return rows
 
 
 def patrol_compliance(
@@ -794,143 +1043,33 @@ def patrol_compliance(
     Windows are calendar weeks (Monday first), months, quarters, half-years and
     years in local time, counted when entirely inside the period: a patrol at
     2026-04-30T17:00Z is on 1 May in Zhuzhou and counts for May.
+
+    Examples
+    --------
+    A village worker (a patrol a week) who patrolled in the first two full weeks of
+    May 2026 and not in the last two:
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame(
+    ...     {"patrol_id": ["P1", "P2"], "worker_id": "W1", "unit_id": "U1",
+    ...      "started_at": pd.to_datetime(["2026-05-05T02:00Z", "2026-05-12T02:00Z"])})
+    >>> assignments = pd.DataFrame({"unit_id": ["U1"], "worker_id": ["W1"]})
+    >>> c = patrol_compliance(rows, assignments, period="2026-05", now="2026-06-01")
+    >>> cols = ["required", "done", "windows_due", "windows_met", "compliant", "days_overdue"]
+    >>> c[cols].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'required': 4, 'done': 2, 'windows_due': 4, 'windows_met': 2, 'compliant': False,
+      'days_overdue': 7}]
     """
     rules = _rules(rules)
     tz = rules.timezone
     if period is None:
         period = str(pd.Timestamp.now(tz=tz).year)
     start, end = period_bounds(period, tz=tz)
-    now_ts = (
-        min(utc_scalar(now, name="now"), end.tz_convert("UTC"))
-        if now is not None
-        else min(pd.Timestamp.now(tz="UTC"), end.tz_convert("UTC"))
-    )
-    a = assignments.copy()
-    never = pd.Series(pd.NaT, index=a.index, dtype="datetime64[ns, UTC]")
-    vf = utc_series(a["valid_from"]) if "valid_from" in a else never
-    vt = utc_series(a["valid_to"]) if "valid_to" in a else never
-    a = a[(vf.isna() | (vf < end)).to_numpy() & (vt.isna() | (vt > start)).to_numpy()]
+    now_ts = _evaluation_time(now, end)
+    a = _active(assignments.copy(), start, end)
     cov = _coverage_rows(patrols, units, rules, workers, a, river_chiefs)
-    rows = a[["worker_id", "unit_id"]].astype("string").drop_duplicates().reset_index(drop=True)
-    rows["level"] = _level_of(
-        rows.assign(**({"level": a["level"].to_numpy()} if "level" in a else {})), workers, level
-    ).to_numpy()
-    link = cov[["worker_id", "unit_id", "patrol_id", "started_at"]].astype(
-        {"worker_id": "string", "unit_id": "string"}
-    )
-    key = rows[["worker_id", "unit_id"]].reset_index().rename(columns={"index": "row"})
-    hits = link.merge(key, on=["worker_id", "unit_id"])[["row", "patrol_id", "started_at"]]
-
+    rows, hits = _assigned_rows(a, cov, workers, level)
+    job = _Tally(rules=rules, start=start, end=end, now=now_ts, rows=rows, hits=hits)
     if river_chiefs is not None and len(river_chiefs):
-        if units is None:
-            raise InvalidLayerError("river chiefs' sections need units= (parent_id = river_id).")
-        ch = river_chiefs.astype({"chief_id": "string", "worker_id": "string"}).reset_index(
-            drop=True
-        )
-        base = len(rows)
-        sec = pd.DataFrame(
-            {
-                "worker_id": ch["worker_id"],
-                "unit_id": pd.array([None] * len(ch), dtype="string"),
-                "level": ch["level"].astype(str),
-                "chief_id": ch["chief_id"],
-                "river_id": ch["river_id"].astype("string"),
-                "admin_code": ch["admin_code"].astype("string"),
-            }
-        )
-        rows = pd.concat([rows, sec], ignore_index=True)
-        umeta = pd.DataFrame(
-            {
-                "unit_id": units["unit_id"].astype("string"),
-                "river_id": units["parent_id"].astype("string"),
-                "u_admin": units["admin_code"].astype(str),
-            }
-        )
-        c2 = link.merge(umeta, on="unit_id")
-        pairs = c2.merge(
-            sec.reset_index().rename(columns={"index": "row"}), on=["worker_id", "river_id"]
-        )
-        inside = np.fromiter(
-            (
-                u.startswith(s)
-                for u, s in zip(pairs["u_admin"], pairs["admin_code"].astype(str), strict=True)
-            ),
-            dtype=bool,
-            count=len(pairs),
-        )
-        pairs = pairs[inside].drop_duplicates(["row", "patrol_id"])
-        hits = pd.concat(
-            [
-                hits,
-                pd.DataFrame(
-                    {
-                        "row": pairs["row"] + base,
-                        "patrol_id": pairs["patrol_id"],
-                        "started_at": pairs["started_at"],
-                    }
-                ),
-            ]
-        )
-
-    n = len(rows)
-    r = hits["row"].to_numpy(dtype=np.int64)
-    t = _naive_ns(utc_series(hits["started_at"]))
-    upto = t < np.datetime64(now_ts.tz_convert("UTC").tz_localize(None), "ns")
-    in_period = upto & (t >= np.datetime64(start.tz_convert("UTC").tz_localize(None), "ns"))
-    done = np.bincount(r[in_period], minlength=n)
-    last = pd.Series(t[upto]).groupby(r[upto]).max().reindex(range(n))
-
-    required = np.zeros(n, dtype=np.int64)
-    due_n = np.zeros(n, dtype=np.int64)
-    met_n = np.zeros(n, dtype=np.int64)
-    overdue_since = np.full(n, np.datetime64("NaT", "ns"))
-    now64 = np.datetime64(now_ts.tz_convert("UTC").tz_localize(None), "ns")
-    levels = rows["level"].to_numpy(dtype=object)
-    for lv in pd.unique(levels):  # a handful of levels, each vectorised over rows
-        sel = np.flatnonzero(levels == lv)
-        if lv not in rules.frequency:
-            raise RulesError(
-                f"no patrol frequency rule for level {lv!r}.",
-                hint=f"Add it to [frequency] in {rules.source}.",
-            )
-        in_rows = np.isin(r, sel)
-        for rule in rules.frequency[lv]:
-            ws, we = _windows(str(rule["per"]), start, end)
-            ws = ws.astype("datetime64[ns]")
-            we = we.astype("datetime64[ns]")
-            due = we <= now64
-            ws, we = ws[due], we[due]
-            k = len(ws)
-            if k == 0:
-                continue
-            cnt = int(rule["count"])  # type: ignore[call-overload]
-            w = np.searchsorted(ws, t, side="right") - 1
-            ok = in_rows & (w >= 0) & (t < we[np.clip(w, 0, None)])
-            grid = np.zeros((n, k), dtype=np.int64)
-            np.add.at(grid, (r[ok], w[ok]), 1)
-            met = grid[sel] >= cnt
-            required[sel] = np.maximum(required[sel], cnt * k)
-            due_n[sel] += k
-            met_n[sel] += met.sum(axis=1)
-            # Trailing run of missed windows: its first window's end.
-            trailing = np.cumprod(~met[:, ::-1], axis=1)[:, ::-1].astype(bool)
-            run_len = trailing.sum(axis=1)
-            has = run_len > 0
-            since = np.full(len(sel), np.datetime64("NaT", "ns"))
-            since[has] = we[k - run_len[has]]
-            cur = overdue_since[sel]
-            overdue_since[sel] = np.where(np.isnat(cur) | (since < cur), since, cur)
-    last_v = last.to_numpy().astype("datetime64[ns]")
-    late = ~np.isnat(overdue_since) & ~(~np.isnat(last_v) & (last_v >= overdue_since))
-    gap = now64 - np.where(late, overdue_since, now64)
-    days = (gap // np.timedelta64(1, "D")).astype(np.int64)
-    rows["required"] = required
-    rows["done"] = done
-    rows["windows_due"] = due_n
-    rows["windows_met"] = met_n
-    rows["compliant"] = met_n == due_n
-    rows["last_patrol"] = pd.to_datetime(last_v).tz_localize("UTC")
-    rows["days_overdue"] = days
-    rows["period_start"] = start
-    rows["period_end"] = end
-    return rows
+        _add_sections(job, cov, units, river_chiefs)
+    return _judge(job)

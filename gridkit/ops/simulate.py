@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.layers import WATER_KINDS
 from gridkit.ops.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
-from gridkit.ops.reports import hand_over, intake, load_report_rules, transition
+from gridkit.ops.reports import ReportRules, hand_over, intake, load_report_rules, transition
 
 __all__ = ["Simulation", "simulate"]
 
@@ -40,7 +41,18 @@ _PER_WEEK = {"village": 1.2, "township": 0.3, "county": 0.1, "city": 0.07, "prov
 
 @dataclass
 class Simulation:
-    """What :func:`simulate` made: layers of the data contract plus the planted truth."""
+    """What :func:`simulate` made: layers of the data contract plus the planted truth.
+
+    Examples
+    --------
+    >>> from gridkit.synth.ops import grid_units, grid_workers
+    >>> units = grid_units(3, 3)
+    >>> sim = simulate(units, *grid_workers(units), start="2026-04-01", end="2026-04-15", seed=2)
+    >>> sorted(set(sim.patrol_points["patrol_id"])) == sorted(sim.patrols["patrol_id"])
+    True
+    >>> set(sim.planted_units) <= set(units["unit_id"])
+    True
+    """
 
     patrols: gpd.GeoDataFrame
     patrol_points: gpd.GeoDataFrame
@@ -101,16 +113,214 @@ def _minimum(rules: PatrolRules, levels: np.ndarray, key: str, default: float) -
     return np.where(got > 0, got, default)
 
 
-def _default_departments(units: gpd.GeoDataFrame, rules) -> pd.DataFrame:
-    code = str(units["admin_code"].iloc[0])[:6]
-    river = [k for k, v in rules.categories.items() if v.get("domain") == "river"]
-    comm = [k for k, v in rules.categories.items() if v.get("domain") == "community"]
+@dataclass
+class _Season:
+    """The job of :func:`simulate`: inputs, options and the shared random stream.
+
+    Every stage draws from ``rng`` in a fixed order, so the same seed gives the same
+    season.
+    """
+
+    units: gpd.GeoDataFrame
+    workers: pd.DataFrame
+    assignments: pd.DataFrame
+    t0: pd.Timestamp
+    t1: pd.Timestamp
+    seed: int
+    rng: np.random.Generator
+    patrol_rules: PatrolRules
+    speed_kmh: float
+    gps_noise_m: float
+    miss_share: float
+    fake_share: float
+    short_share: float
+    reports_per_unit: float
+    clusters: int
+    cluster_boost: float
+
+
+@dataclass
+class _Schedule:
+    """Planned patrols: one row each, with its assignment, level, unit loop and kind."""
+
+    assigned: pd.DataFrame  # assignments of known units, positions 0..n-1
+    row: np.ndarray  # assignment position of each patrol
+    t_start: pd.DatetimeIndex
+    level: np.ndarray
+    unit_idx: np.ndarray  # unit position of each patrol
+    loop: np.ndarray  # the walking loop of each patrol's unit
+    ratio: np.ndarray  # chord over walked length of that loop
+    metric: object  # the local metric CRS of the loops
+    ids: np.ndarray = dataclass_field(default_factory=lambda: np.array([], dtype=object))
+    kind: np.ndarray = dataclass_field(default_factory=lambda: np.array([], dtype=np.int8))
+
+
+# Kinds of planted patrols.
+_GENUINE, _REPLAY, _CAR, _TELEPORT, _SHORT = 0, 1, 2, 3, 4
+
+
+def _utc(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _schedule(job: _Season) -> _Schedule:
+    """Per assignment and local calendar week (Monday first, as compliance counts
+    them), Poisson patrols unless missed; daytime starts inside the season."""
+    rng, units, workers = job.rng, job.units, job.workers
+    metric = local_metric_crs(units)
+    loops = _loops(np.asarray(units.to_crs(metric).geometry.array))
+    upos = pd.Series(np.arange(len(units)), index=units["unit_id"].astype(str))
+    a = job.assignments.reset_index(drop=True)
+    a = a[a["unit_id"].astype(str).isin(upos.index)].reset_index(drop=True)
+    level = (
+        a["worker_id"].map(workers.set_index("worker_id")["level"]).fillna("village").astype(str)
+    )
+    lam = level.map(_PER_WEEK).fillna(1.0).to_numpy()
+    local0 = job.t0.tz_convert(_TZ)
+    monday = (local0 - pd.Timedelta(days=local0.weekday())).normalize()
+    weeks = max(1, int(np.ceil((job.t1 - monday) / pd.Timedelta(days=7))))
+    # Village workers patrol weekly (sometimes twice); higher levels by Poisson rate.
+    # Missed weeks concentrate on a minority of slack workers (2 * miss_share of them,
+    # who skip half their weeks), as in real assessments.
+    base = np.repeat(np.floor(lam), weeks) + rng.poisson(np.repeat(lam - np.floor(lam), weeks))
+    slack = np.repeat(rng.random(len(a)) < 2 * job.miss_share, weeks)
+    missed = slack & (rng.random(len(a) * weeks) < 0.5)
+    n_week = np.where(missed, 0, base).astype(np.int64)
+    row = np.repeat(np.repeat(np.arange(len(a)), weeks), n_week)
+    week = np.repeat(np.tile(np.arange(weeks), len(a)), n_week)
+    # Daytime starts, 08:00-17:00 local time, on any day of the week.
+    t_start = (
+        monday
+        + pd.to_timedelta(week * 7 + rng.integers(0, 7, len(row)), unit="D")
+        + pd.to_timedelta(8 * 3600 + rng.uniform(0, 9 * 3600, len(row)), unit="s")
+    ).tz_convert("UTC")
+    keep = (t_start >= job.t0) & (t_start < job.t1)
+    row, t_start = row[keep], t_start[keep]
+    unit_idx = upos.loc[a["unit_id"].astype(str).to_numpy()[row]].to_numpy()
+    # Fixes every minute cut the corners of a loop: the measured length is the sum of
+    # chords. Measure that ratio per unit once (a lap at the nominal step).
+    ratio = _chord_ratio(loops, job.speed_kmh * 1000 / 60)[unit_idx]
+    ids = np.array([f"P{job.seed:03d}-{k:06d}" for k in range(len(row))], dtype=object)
+    return _Schedule(
+        a, row, t_start, level.to_numpy()[row], unit_idx, loops[unit_idx], ratio, metric, ids
+    )
+
+
+def _plant_kinds(job: _Season, plan: _Schedule) -> None:
+    """Choose each patrol's kind: genuine, or planted fake (replay, car, teleport) or
+    short."""
+    rng, n_p = job.rng, len(plan.row)
+    kind = np.zeros(n_p, dtype=np.int8)
+    fake = rng.random(n_p) < job.fake_share
+    kind[fake] = rng.integers(_REPLAY, _SHORT, fake.sum())
+    kind[:1] = _GENUINE  # a replay needs an earlier patrol
+    kind[(kind == _GENUINE) & (rng.random(n_p) < job.short_share)] = _SHORT
+    plan.kind = kind
+
+
+def _walk_lengths(job: _Season, plan: _Schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Fixes per patrol and metres between fixes.
+
+    Genuine patrols meet their level's minimum with a margin: the distance the phone
+    measures is 1.25-2.5 times the minimum length (2.5-5 km by default), at 0.8-1.1
+    times speed_kmh, and never shorter than 1.3 times the minimum duration.
+    """
+    rng, n_p, kind = job.rng, len(plan.row), plan.kind
+    min_len = _minimum(job.patrol_rules, plan.level, "length_m", 2000.0)
+    min_dur = _minimum(job.patrol_rules, plan.level, "duration_min", 30.0)
+    target_m = min_len * rng.uniform(1.25, 2.5, n_p)
+    speed = job.speed_kmh * rng.uniform(0.8, 1.1, n_p)
+    short = kind == _SHORT  # planted: cut short at 40-80 % of the minimum length
+    target_m[short] = min_len[short] * rng.uniform(0.4, 0.8, short.sum())
+    speed[kind == _CAR] *= 10  # driven
+    step = speed * 1000 / 60  # metres walked between fixes (one a minute)
+    # Walk until the measured length (chords) reaches the target.
+    n_fix = np.maximum(2, np.ceil(target_m / (step * plan.ratio)).astype(np.int64) + 1)
+    long_enough = (kind != _SHORT) & (kind != _CAR)
+    n_fix[long_enough] = np.maximum(
+        n_fix[long_enough], np.ceil(1.3 * min_dur[long_enough]).astype(np.int64) + 1
+    )
+    return n_fix, step
+
+
+def _replay_sources(job: _Season, plan: _Schedule, n_fix: np.ndarray) -> np.ndarray:
+    """Replays copy every fix of an earlier genuine patrol (any worker's): the source
+    of each patrol (``-1`` for all but replays). A replay with no earlier genuine
+    patrol becomes genuine; a replay takes its source's number of fixes."""
+    n_p, kind = len(plan.row), plan.kind
+    src = np.full(n_p, -1)
+    order = np.argsort(plan.t_start.to_numpy(), kind="stable")
+    rank = np.empty(n_p, dtype=np.int64)
+    rank[order] = np.arange(n_p)
+    genuine_order = order[kind[order] == _GENUINE]
+    rp = np.flatnonzero(kind == _REPLAY)
+    n_before = np.searchsorted(rank[genuine_order], rank[rp])
+    none = n_before == 0
+    kind[rp[none]] = _GENUINE
+    rp, n_before = rp[~none], n_before[~none]
+    src[rp] = genuine_order[np.floor(job.rng.random(len(rp)) * n_before).astype(np.int64)]
+    n_fix[rp] = n_fix[src[rp]]
+    return src
+
+
+def _fixes(
+    job: _Season, plan: _Schedule, n_fix: np.ndarray, step: np.ndarray, src: np.ndarray
+) -> gpd.GeoDataFrame:
+    """The GPS fixes of every patrol (a ``patrol_points`` layer in WGS84): a fix a
+    minute along the unit's loop with noise, bad fixes, teleport jumps and replays."""
+    rng, n_p, kind, loop = job.rng, len(plan.row), plan.kind, plan.loop
+    loop_len = shapely.length(loop)
+    owner = np.repeat(np.arange(n_p), n_fix)
+    first = np.cumsum(n_fix) - n_fix
+    k_in = np.arange(len(owner)) - np.repeat(first, n_fix)
+    offset = rng.uniform(0, 1, n_p) * loop_len
+    dist = np.mod(offset[owner] + k_in * step[owner], loop_len[owner])
+    fixes = shapely.line_interpolate_point(loop[owner], dist)
+    xy = shapely.get_coordinates(fixes) + rng.normal(0, job.gps_noise_m, (len(owner), 2))
+    tele = (kind[owner] == _TELEPORT) & (k_in >= n_fix[owner] // 2)
+    xy[tele, 0] += 10_000.0
+    acc = rng.uniform(3, 15, len(owner))
+    acc[rng.random(len(owner)) < 0.02] = 80.0
+    start_ns = plan.t_start.tz_convert("UTC").tz_localize(None).to_numpy()
+    times = start_ns.astype("datetime64[ns]")[owner] + (k_in * 60).astype("timedelta64[s]")
+    # Replays: the fixes of the earlier patrol at this patrol's times.
+    rp = np.flatnonzero(src >= 0)
+    within = np.arange(n_fix[rp].sum()) - np.repeat(np.cumsum(n_fix[rp]) - n_fix[rp], n_fix[rp])
+    dst_idx = np.repeat(first[rp], n_fix[rp]) + within
+    src_idx = np.repeat(first[src[rp]], n_fix[rp]) + within
+    xy[dst_idx] = xy[src_idx]
+    acc[dst_idx] = acc[src_idx]
+    return gpd.GeoDataFrame(
+        {
+            "patrol_id": plan.ids[owner],
+            "worker_id": plan.assigned["worker_id"].astype(str).to_numpy()[plan.row][owner],
+            "t": pd.to_datetime(times).tz_localize("UTC"),
+            "accuracy_m": acc,
+        },
+        geometry=shapely.points(xy),
+        crs=plan.metric,
+    ).to_crs(4326)
+
+
+def _domain(rules: ReportRules, domain: str) -> list[str]:
+    """Report categories of one domain (``river`` or ``community``), in rules order."""
+    return [k for k, v in rules.categories.items() if v.get("domain") == domain]
+
+
+def _default_departments(units: gpd.GeoDataFrame, rules: ReportRules) -> pd.DataFrame:
+    first = str(units["admin_code"].iloc[0])
+    code = codes.district(first) or codes.normalise(first)  # district departments
     return pd.DataFrame(
         {
             "department_id": ["D-WATER", "D-UM", "D-ENV"],
             "name": ["区水利局", "区城管局", "区生态环境分局"],
             "admin_code": [code] * 3,
-            "categories": [";".join(river), ";".join(comm), "illegal_discharge;sewage"],
+            "categories": [
+                ";".join(_domain(rules, "river")),
+                ";".join(_domain(rules, "community")),
+                "illegal_discharge;sewage",
+            ],
         }
     )
 
@@ -177,145 +387,83 @@ def simulate(
         ``patrols`` (flagged, see :func:`gridkit.ops.patrols.flag_patrols`),
         ``patrol_points``, ``reports``, ``report_events``, ``departments``,
         ``planted_units``, ``fake_patrol_ids`` and ``short_patrol_ids``.
+
+    Examples
+    --------
+    Two weeks of a 3 x 3 grid, one village worker per unit: about one patrol a
+    worker a week, each report placed in its unit and handed over.
+
+    >>> from gridkit.synth.ops import grid_units, grid_workers
+    >>> units = grid_units(3, 3)
+    >>> workers, assignments = grid_workers(units)
+    >>> sim = simulate(units, workers, assignments, start="2026-04-01", end="2026-04-15", seed=2)
+    >>> 9 <= len(sim.patrols) <= 30, bool(sim.reports["unit_id"].isin(units["unit_id"]).all())
+    (True, True)
+    >>> again = simulate(units, workers, assignments, start="2026-04-01", end="2026-04-15", seed=2)
+    >>> again.reports["report_id"].equals(sim.reports["report_id"])  # same seed, same season
+    True
     """
-    rng = np.random.default_rng(seed)
-    patrol_rules = patrol_rules if patrol_rules is not None else load_patrol_rules()
-    t0 = pd.Timestamp(start)
-    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
-    t1 = pd.Timestamp(end)
-    t1 = t1.tz_localize("UTC") if t1.tzinfo is None else t1.tz_convert("UTC")
-    metric = local_metric_crs(units)
-    units_m = units.to_crs(metric)
-    loops = _loops(np.asarray(units_m.geometry.array))
-    upos = pd.Series(np.arange(len(units)), index=units["unit_id"].astype(str))
-
-    # ---- patrol schedule: per assignment and local calendar week (Monday first, as
-    # compliance counts them), Poisson patrols unless missed.
-    a = assignments.reset_index(drop=True)
-    a = a[a["unit_id"].astype(str).isin(upos.index)].reset_index(drop=True)
-    level = (
-        a["worker_id"].map(workers.set_index("worker_id")["level"]).fillna("village").astype(str)
+    job = _Season(
+        units=units,
+        workers=workers,
+        assignments=assignments,
+        t0=_utc(start),
+        t1=_utc(end),
+        seed=seed,
+        rng=np.random.default_rng(seed),
+        patrol_rules=patrol_rules if patrol_rules is not None else load_patrol_rules(),
+        speed_kmh=speed_kmh,
+        gps_noise_m=gps_noise_m,
+        miss_share=miss_share,
+        fake_share=fake_share,
+        short_share=short_share,
+        reports_per_unit=reports_per_unit,
+        clusters=clusters,
+        cluster_boost=cluster_boost,
     )
-    lam = level.map(_PER_WEEK).fillna(1.0).to_numpy()
-    local0 = t0.tz_convert(_TZ)
-    monday = (local0 - pd.Timedelta(days=local0.weekday())).normalize()
-    weeks = max(1, int(np.ceil((t1 - monday) / pd.Timedelta(days=7))))
-    # Village workers patrol weekly (sometimes twice); higher levels by Poisson rate.
-    # Missed weeks concentrate on a minority of slack workers (2 * miss_share of them,
-    # who skip half their weeks), as in real assessments.
-    base = np.repeat(np.floor(lam), weeks) + rng.poisson(np.repeat(lam - np.floor(lam), weeks))
-    slack = np.repeat(rng.random(len(a)) < 2 * miss_share, weeks)
-    missed = slack & (rng.random(len(a) * weeks) < 0.5)
-    n_week = np.where(missed, 0, base).astype(np.int64)
-    row = np.repeat(np.repeat(np.arange(len(a)), weeks), n_week)
-    week = np.repeat(np.tile(np.arange(weeks), len(a)), n_week)
-    # Daytime starts, 08:00-17:00 local time, on any day of the week.
-    t_start = (
-        monday
-        + pd.to_timedelta(week * 7 + rng.integers(0, 7, len(row)), unit="D")
-        + pd.to_timedelta(8 * 3600 + rng.uniform(0, 9 * 3600, len(row)), unit="s")
-    ).tz_convert("UTC")
-    keep = (t_start >= t0) & (t_start < t1)
-    row, t_start = row[keep], t_start[keep]
-    n_p = len(row)
-    pids = np.array([f"P{seed:03d}-{k:06d}" for k in range(n_p)], dtype=object)
-    unit_idx = upos.loc[a["unit_id"].astype(str).to_numpy()[row]].to_numpy()
-    loop = loops[unit_idx]
-    loop_len = shapely.length(loop)
-    kind = np.zeros(n_p, dtype=np.int8)  # 0 genuine, 1 replay, 2 car, 3 teleport, 4 short
-    fake = rng.random(n_p) < fake_share
-    kind[fake] = rng.integers(1, 4, fake.sum())
-    kind[:1] = 0  # a replay needs an earlier patrol
-    kind[(kind == 0) & (rng.random(n_p) < short_share)] = 4
-    # Genuine patrols meet their level's minimum with a margin: the distance the
-    # phone measures is 1.25-2.5 times the minimum length (2.5-5 km by default), at
-    # 0.8-1.1 times speed_kmh, and never shorter than 1.3 times the minimum duration.
-    lv = level.to_numpy()[row]
-    min_len = _minimum(patrol_rules, lv, "length_m", 2000.0)
-    min_dur = _minimum(patrol_rules, lv, "duration_min", 30.0)
-    target_m = min_len * rng.uniform(1.25, 2.5, n_p)
-    speed = speed_kmh * rng.uniform(0.8, 1.1, n_p)
-    short = kind == 4  # planted: cut short at 40-80 % of the minimum length
-    target_m[short] = min_len[short] * rng.uniform(0.4, 0.8, short.sum())
-    speed[kind == 2] *= 10  # driven
-    step = speed * 1000 / 60  # metres walked between fixes (one a minute)
-    # Fixes every minute cut the corners of a loop: the measured length is the sum of
-    # chords. Measure that ratio per unit once (a lap at the nominal step), then walk
-    # until the measured length reaches the target.
-    ratio = _chord_ratio(loops, speed_kmh * 1000 / 60)[unit_idx]
-    n_fix = np.maximum(2, np.ceil(target_m / (step * ratio)).astype(np.int64) + 1)
-    long_enough = (kind != 4) & (kind != 2)
-    n_fix[long_enough] = np.maximum(
-        n_fix[long_enough], np.ceil(1.3 * min_dur[long_enough]).astype(np.int64) + 1
-    )
-    # Replays copy every fix of an earlier genuine patrol (any worker's), time-shifted.
-    src = np.full(n_p, -1)
-    order = np.argsort(t_start.to_numpy(), kind="stable")
-    rank = np.empty(n_p, dtype=np.int64)
-    rank[order] = np.arange(n_p)
-    genuine_order = order[kind[order] == 0]
-    rp = np.flatnonzero(kind == 1)
-    n_before = np.searchsorted(rank[genuine_order], rank[rp])
-    none = n_before == 0
-    kind[rp[none]] = 0
-    rp, n_before = rp[~none], n_before[~none]
-    src[rp] = genuine_order[np.floor(rng.random(len(rp)) * n_before).astype(np.int64)]
-    n_fix[rp] = n_fix[src[rp]]
-    owner = np.repeat(np.arange(n_p), n_fix)
-    first = np.cumsum(n_fix) - n_fix
-    k_in = np.arange(len(owner)) - np.repeat(first, n_fix)
-    offset = rng.uniform(0, 1, n_p) * loop_len
-    dist = np.mod(offset[owner] + k_in * step[owner], loop_len[owner])
-    fixes = shapely.line_interpolate_point(loop[owner], dist)
-    xy = shapely.get_coordinates(fixes) + rng.normal(0, gps_noise_m, (len(owner), 2))
-    tele = (kind[owner] == 3) & (k_in >= n_fix[owner] // 2)
-    xy[tele, 0] += 10_000.0
-    acc = rng.uniform(3, 15, len(owner))
-    acc[rng.random(len(owner)) < 0.02] = 80.0
-    start_ns = t_start.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
-    times = start_ns[owner] + (k_in * 60).astype("timedelta64[s]")
-    # Replays: the fixes of the earlier patrol at this patrol's times.
-    within = np.arange(n_fix[rp].sum()) - np.repeat(np.cumsum(n_fix[rp]) - n_fix[rp], n_fix[rp])
-    dst_idx = np.repeat(first[rp], n_fix[rp]) + within
-    src_idx = np.repeat(first[src[rp]], n_fix[rp]) + within
-    xy[dst_idx] = xy[src_idx]
-    acc[dst_idx] = acc[src_idx]
-    points = gpd.GeoDataFrame(
-        {
-            "patrol_id": pids[owner],
-            "worker_id": a["worker_id"].astype(str).to_numpy()[row][owner],
-            "t": pd.to_datetime(times).tz_localize("UTC"),
-            "accuracy_m": acc,
-        },
-        geometry=shapely.points(xy),
-        crs=metric,
-    ).to_crs(4326)
+    # ---- patrols: schedule, planted kinds, walks, fixes; then tracks and flags.
+    plan = _schedule(job)
+    _plant_kinds(job, plan)
+    n_fix, step = _walk_lengths(job, plan)
+    src = _replay_sources(job, plan, n_fix)
+    points = _fixes(job, plan, n_fix, step, src)
     workers_lv = workers[["worker_id", "level"]] if "level" in workers else None
-    tracks = patrols_from_points(points)
-    patrols = flag_patrols(tracks, rules=patrol_rules, workers=workers_lv)
-    fake_ids = sorted(pids[(kind > 0) & (kind < 4)].tolist())
-    short_ids = sorted(pids[kind == 4].tolist())
-
-    # ---- reports: background plus planted clusters.
+    patrols = flag_patrols(patrols_from_points(points), rules=job.patrol_rules, workers=workers_lv)
+    planted_kind = (plan.kind > _GENUINE) & (plan.kind < _SHORT)
+    fake_ids = sorted(plan.ids[planted_kind].tolist())
+    short_ids = sorted(plan.ids[plan.kind == _SHORT].tolist())
+    # ---- reports: background plus planted clusters, through their lifecycle.
     rules = load_report_rules()
-    ukind = units["kind"].astype(str).to_numpy() if "kind" in units else np.full(len(units), "")
-    rate = np.full(len(units), reports_per_unit, dtype=float)
+    new, planted = _new_reports(job, rules)
+    departments = departments if departments is not None else _default_departments(units, rules)
+    reports, report_events = _handle(job, new, rules, departments)
+    return Simulation(
+        patrols, points, reports, report_events, departments, planted, fake_ids, short_ids
+    )
+
+
+def _planted_rates(job: _Season, kinds: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Mean reports per unit: background, times ``cluster_boost`` on planted clusters (a
+    community grid and the units touching it); and the planted unit ids."""
+    units = job.units
+    rate = np.full(len(units), job.reports_per_unit, dtype=float)
     planted: list[str] = []
-    grids = np.flatnonzero(ukind == "community_grid")
+    grids = np.flatnonzero(kinds == "community_grid")
     pool = grids if len(grids) else np.arange(len(units))
-    if clusters and len(pool):
-        centres = rng.choice(pool, size=min(clusters, len(pool)), replace=False)
-        tree = shapely.STRtree(np.asarray(units.geometry.array))
-        c_idx, n_idx = tree.query(np.asarray(units.geometry.array)[centres], predicate="intersects")
+    if job.clusters and len(pool):
+        centres = job.rng.choice(pool, size=min(job.clusters, len(pool)), replace=False)
+        polys = np.asarray(units.geometry.array)
+        _, n_idx = shapely.STRtree(polys).query(polys[centres], predicate="intersects")
         boosted = np.unique(np.r_[centres, n_idx])
-        rate[boosted] *= cluster_boost
+        rate[boosted] *= job.cluster_boost
         planted = units["unit_id"].astype(str).to_numpy()[boosted].tolist()
-        del c_idx
-    n_rep = rng.poisson(rate)
-    rep_unit = np.repeat(np.arange(len(units)), n_rep)
-    b = units.geometry.bounds.to_numpy()[rep_unit]
+    return rate, planted
+
+
+def _points_in_units(rng: np.random.Generator, polys: np.ndarray) -> np.ndarray:
+    """A uniform random point in each polygon (rejection sampling in its bounds)."""
+    b = shapely.bounds(polys)
     pts = shapely.points(rng.uniform(b[:, 0], b[:, 2]), rng.uniform(b[:, 1], b[:, 3]))
-    polys = np.asarray(units.geometry.array)[rep_unit]
     bad = ~shapely.covers(polys, pts)
     for _ in range(20):  # rejection sampling for non-rectangular units
         if not bad.any():
@@ -325,11 +473,20 @@ def simulate(
         )
         bad = ~shapely.covers(polys, pts)
     pts[bad] = shapely.point_on_surface(polys[bad])
-    river_cats = [k for k, v in rules.categories.items() if v.get("domain") == "river"]
-    comm_cats = [k for k, v in rules.categories.items() if v.get("domain") == "community"]
-    is_river = np.isin(ukind[rep_unit], WATER_KINDS)
+    return pts
+
+
+def _new_reports(job: _Season, rules: ReportRules) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Problem reports as they come in (before intake), and the planted cluster units."""
+    rng, units = job.rng, job.units
+    kinds = units["kind"].astype(str).to_numpy() if "kind" in units else np.full(len(units), "")
+    rate, planted = _planted_rates(job, kinds)
+    rep_unit = np.repeat(np.arange(len(units)), rng.poisson(rate))
+    pts = _points_in_units(rng, np.asarray(units.geometry.array)[rep_unit])
+    river_cats = _domain(rules, "river")
+    comm_cats = _domain(rules, "community")
     cats = np.where(
-        is_river,
+        np.isin(kinds[rep_unit], WATER_KINDS),
         rng.choice(river_cats, len(rep_unit)),
         rng.choice(comm_cats, len(rep_unit)),
     )
@@ -338,11 +495,11 @@ def simulate(
         len(rep_unit),
         p=[0.5, 0.25, 0.15, 0.05, 0.05],
     )
-    span_s = (t1 - t0).total_seconds() * 0.9
-    reported = t0 + pd.to_timedelta(np.round(rng.uniform(0, span_s, len(rep_unit))), unit="s")
+    span_s = (job.t1 - job.t0).total_seconds() * 0.9
+    reported = job.t0 + pd.to_timedelta(np.round(rng.uniform(0, span_s, len(rep_unit))), unit="s")
     new = gpd.GeoDataFrame(
         {
-            "report_id": [f"R{seed:03d}-{k:06d}" for k in range(len(rep_unit))],
+            "report_id": [f"R{job.seed:03d}-{k:06d}" for k in range(len(rep_unit))],
             "category": cats,
             "source": sources,
             "description": [rules.label(c) for c in cats],
@@ -351,14 +508,21 @@ def simulate(
         geometry=pts,
         crs=4326,
     )
-    departments = departments if departments is not None else _default_departments(units, rules)
-    reports, ev0 = intake(new, units=units, rules=rules, at=t0)
+    return new, planted
+
+
+def _handle(
+    job: _Season, new: gpd.GeoDataFrame, rules: ReportRules, departments: pd.DataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Take the reports through intake, hand-over and their lifecycle."""
+    rng, t0 = job.rng, job.t0
+    reports, ev0 = intake(new, units=job.units, rules=rules, at=t0)
     handed = reports["reported_at"] + pd.to_timedelta(rng.uniform(1, 12, len(reports)), unit="h")
     events = [ev0]
     reports, ev = hand_over(
         reports,
         departments=departments,
-        assignments=assignments,
+        assignments=job.assignments,
         rules=rules,
         at=t0,
         actor_id="supervisor",
@@ -370,20 +534,19 @@ def simulate(
     )
     ev["at"] = ev["report_id"].map(dict(zip(reports["report_id"], handed, strict=True)))
     events.append(ev)
-    reports, more = _progress(reports, rules, rng, t1)
+    reports, more = _progress(reports, rules, rng, job.t1)
     events += more
-    report_events = pd.concat(events, ignore_index=True)
-    return Simulation(
-        patrols, points, reports, report_events, departments, planted, fake_ids, short_ids
-    )
+    return reports, pd.concat(events, ignore_index=True)
 
 
-def _progress(reports, rules, rng, t_end):
+def _progress(
+    reports: gpd.GeoDataFrame, rules: ReportRules, rng: np.random.Generator, t_end: pd.Timestamp
+) -> tuple[gpd.GeoDataFrame, list[pd.DataFrame]]:
     """Take assigned reports through the lifecycle (batched transitions)."""
     events = []
     when = reports["due_at"] - pd.to_timedelta(reports["category"].map(rules.due_in_h), unit="h")
 
-    def step(mask, to, at, actor, **kw):
+    def step(mask: np.ndarray, to: str, at: pd.Series, actor: str, **kw: str) -> np.ndarray:
         nonlocal reports
         ok = mask & (at < t_end)
         if not ok.any():

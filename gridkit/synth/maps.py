@@ -12,13 +12,24 @@ import numpy as np
 import pandas as pd
 import shapely
 
+__all__ = ["assignments", "compliance", "hotspot_units", "reports", "units"]
+
 _ORIGIN = (113.1, 27.8)
 _CELL_DEG = 0.002  # about 200 m x 220 m
 _CATEGORIES = ("侵占河道", "超标排污", "漂浮垃圾", "路灯损坏", "违法建设")
 
 
 def units(n: int, *, seed: int = 0, cell_deg: float = _CELL_DEG) -> gpd.GeoDataFrame:
-    """``n`` square units in rows of ``ceil(sqrt(n))`` (ids embed an admin code)."""
+    """``n`` square units in rows of ``ceil(sqrt(n))`` (ids embed an admin code).
+
+    Examples
+    --------
+    >>> u = units(5)
+    >>> u["unit_id"].tolist()[:3]
+    ['430202000001-0000', '430202000001-0001', '430202000001-0002']
+    >>> u["kind"].tolist()
+    ['river_reach', 'community_grid', 'community_grid', 'river_reach', 'community_grid']
+    """
     rng = np.random.default_rng(seed)
     cols = math.ceil(math.sqrt(n))
     i = np.arange(n)
@@ -44,8 +55,17 @@ def units(n: int, *, seed: int = 0, cell_deg: float = _CELL_DEG) -> gpd.GeoDataF
     )
 
 
-def assignments(u: gpd.GeoDataFrame, *, n_workers: int, seed: int = 0, unassigned: float = 0.1):
-    """Workers ``W001``... on all but about ``unassigned`` of the units."""
+def assignments(
+    u: gpd.GeoDataFrame, *, n_workers: int, seed: int = 0, unassigned: float = 0.1
+) -> pd.DataFrame:
+    """Workers ``W001``... on all but about ``unassigned`` of the units.
+
+    Examples
+    --------
+    >>> assignments(units(5), n_workers=2).to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+    {'unit_id': ['430202000001-0000', '430202000001-0001', '430202000002-0004'],
+     'worker_id': ['W001', 'W001', 'W002']}
+    """
     rng = np.random.default_rng(seed)
     keep = rng.random(len(u)) >= unassigned
     ids = u["unit_id"].to_numpy()[keep]
@@ -54,7 +74,14 @@ def assignments(u: gpd.GeoDataFrame, *, n_workers: int, seed: int = 0, unassigne
 
 
 def compliance(a: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """A ``patrol_compliance``-shaped frame: in time, overdue and never-patrolled units."""
+    """A ``patrol_compliance``-shaped frame: in time, overdue and never-patrolled units.
+
+    Examples
+    --------
+    >>> c = compliance(assignments(units(5), n_workers=2))
+    >>> c.columns.tolist()[:6], len(c)
+    (['unit_id', 'worker_id', 'level', 'required', 'done', 'compliant'], 3)
+    """
     rng = np.random.default_rng(seed)
     n = len(a)
     required = np.full(n, 4)
@@ -81,7 +108,15 @@ def compliance(a: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
 
 
 def reports(u: gpd.GeoDataFrame, n: int, *, seed: int = 0) -> gpd.GeoDataFrame:
-    """``n`` report points inside random units, some open, some closed."""
+    """``n`` report points inside random units, some open, some closed.
+
+    Examples
+    --------
+    >>> u = units(5)
+    >>> r = reports(u, 4)
+    >>> len(r), bool(r.within(u.union_all()).all()), bool(r["unit_id"].isin(u["unit_id"]).all())
+    (4, True, True)
+    """
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(u), n)
     b = u.geometry.bounds.to_numpy()[pick]
@@ -104,8 +139,14 @@ def reports(u: gpd.GeoDataFrame, n: int, *, seed: int = 0) -> gpd.GeoDataFrame:
 
 
 def hotspot_units(u: gpd.GeoDataFrame, *, seed: int = 0) -> gpd.GeoDataFrame:
-    """Units with ``count``, ``rate``, ``gi_z``, ``gi_p``, ``hotspot`` columns."""
-    from scipy.stats import norm
+    """Units with ``count``, ``rate``, ``gi_z``, ``gi_p``, ``hotspot`` columns.
+
+    Examples
+    --------
+    >>> hotspot_units(units(5))["hotspot"].tolist()
+    ['not significant', 'hot-95', 'hot-99', 'not significant', 'hot-95']
+    """
+    from scipy.stats import norm  # heavy, and only these map frames need it
 
     rng = np.random.default_rng(seed)
     out = u.copy()

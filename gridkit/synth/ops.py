@@ -32,6 +32,14 @@ def grid_units(
     The first ``river_rows`` rows are ``river_reach`` units (``parent_id`` ``"R1"``,
     ``length_m`` of the cell width); the rest are ``community_grid`` units with
     ``households``. ``unit_id`` embeds ``admin_code``; cell ``(i, j)`` is row ``j * nx + i``.
+
+    Examples
+    --------
+    >>> units = grid_units(3, 2, river_rows=1)
+    >>> units["kind"].value_counts().to_dict()
+    {'river_reach': 3, 'community_grid': 3}
+    >>> units["unit_id"].iloc[-1], units.crs.to_epsg()
+    ('430202001000005', 4326)
     """
     rng = np.random.default_rng(seed)
     i, j = np.meshgrid(np.arange(nx), np.arange(ny))
@@ -63,7 +71,14 @@ def grid_units(
 
 
 def grid_workers(units: gpd.GeoDataFrame, *, level: str = "village") -> tuple[pd.DataFrame, ...]:
-    """One worker per unit and the matching ``assignments`` (valid from 2020)."""
+    """One worker per unit and the matching ``assignments`` (valid from 2020).
+
+    Examples
+    --------
+    >>> workers, assignments = grid_workers(grid_units(2, 2), level="township")
+    >>> len(workers), workers["level"].iloc[0], assignments["worker_id"].tolist()[:2]
+    (4, 'township', ['W00000', 'W00001'])
+    """
     n = len(units)
     ids = [f"W{k:05d}" for k in range(n)]
     workers = gpd.GeoDataFrame(
