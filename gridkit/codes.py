@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DIGITS",
     "LEVELS",
     "ancestor",
     "ancestors",
@@ -52,8 +53,9 @@ __all__ = [
 #: Administrative levels from the top down.
 LEVELS = ("province", "city", "county", "township", "village")
 
-_LENGTHS = (2, 4, 6, 9, 12)  # significant digits of each level
-_SIGNIFICANT = dict(zip(LEVELS, _LENGTHS, strict=True))
+#: Significant digits of each level (a city is ``4302``, written ``430200``).
+DIGITS = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
+_SIGNIFICANT = DIGITS
 
 Codes = pd.Series | np.ndarray | list | tuple
 
@@ -297,13 +299,14 @@ def district(code):
 @overload
 def in_scope(code: str | int | None, scope: str | None) -> bool: ...
 @overload
-def in_scope(code: Codes, scope: str | None) -> pd.Series: ...
+def in_scope(code: Codes, scope: str | Codes | None) -> pd.Series: ...
 def in_scope(code, scope):
     """Whether codes lie inside the area ``scope`` (or are it). An empty scope holds
     everything; a missing code is in no scope but the empty one.
 
     The scope may be any form of an area's code: ``430200``, ``4302`` or
-    ``430200000000`` all mean the city.
+    ``430200000000`` all mean the city. With many codes, ``scope`` may be one scope
+    or one per code (pairwise).
 
     Examples
     --------
@@ -311,12 +314,24 @@ def in_scope(code, scope):
     (True, True)
     >>> in_scope("430311", "4302"), in_scope(None, ""), in_scope(None, "43")
     (False, True, False)
+    >>> in_scope(["430211001", "430302001"], ["430200", "430211"]).tolist()
+    [True, False]
     """
     many = _is_many(code)
     s = _series(code) if many else pd.Series([code], dtype=object)
-    if not scope:
-        out = pd.Series(True, index=s.index)
+    if _is_many(scope):
+        scopes = _series(scope)
+        scopes.index = s.index
+        empty = scopes.isna() | (scopes.astype(str) == "")
+        p = _prefix_series(scopes.where(~empty, None))
+    elif not scope:
+        return pd.Series(True, index=s.index) if many else True
     else:
-        p = prefix(str(scope))
-        out = _norm_series(s).str.startswith(p).fillna(False).astype(bool)
+        empty = pd.Series(False, index=s.index)
+        p = pd.Series(prefix(str(scope)), index=s.index, dtype=object)
+    c = _norm_series(s)
+    ok = (c.notna() & p.notna()).to_numpy()
+    out = empty.to_numpy(dtype=bool).copy()
+    out[ok] = np.char.startswith(c[ok].to_numpy(dtype=str), p[ok].to_numpy(dtype=str))
+    out = pd.Series(out, index=s.index)
     return out if many else bool(out.iloc[0])

@@ -34,9 +34,11 @@ __all__ = [
     "Datum",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "check_lonlat_bounds",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "in_china",
+    "is_wgs84",
     "local_metric_crs",
     "parse_crs",
     "to_metric",
@@ -217,7 +219,17 @@ def shift_datum(gdf: gpd.GeoDataFrame, *, source: str, target: str) -> gpd.GeoDa
     return out.set_crs(WGS84, allow_override=True)
 
 
-def _is_geographic_wgs84_like(crs: pyproj.CRS) -> bool:
+def is_wgs84(crs: object) -> bool:
+    """Whether ``crs`` is WGS84 longitude/latitude or taken as it (CGCS2000, EPSG:4490).
+
+    Examples
+    --------
+    >>> is_wgs84("EPSG:4326"), is_wgs84(4490), is_wgs84(32649), is_wgs84(None)
+    (True, True, False, False)
+    """
+    if crs is None:
+        return False
+    crs = pyproj.CRS.from_user_input(crs)
     return crs.equals(WGS84, ignore_axis_order=True) or crs.to_epsg() in (4326, 4490)
 
 
@@ -244,13 +256,13 @@ def to_wgs84(
     """
     declared = None if crs is None else parse_crs(crs)
     if isinstance(declared, str):
-        if gdf.crs is not None and not _is_geographic_wgs84_like(gdf.crs):
+        if gdf.crs is not None and not is_wgs84(gdf.crs):
             raise CRSError(
                 f"{source}: declared datum {declared} but the data carries {gdf.crs.name}.",
                 hint=f"{declared} coordinates are longitude/latitude; drop the declaration "
                 "or re-export the data as lon/lat.",
             )
-        _check_lonlat_bounds(gdf, source=source, label=declared)
+        check_lonlat_bounds(gdf, source=source, label=declared)
         return shift_datum(gdf.set_crs(WGS84, allow_override=True), source=declared, target="wgs84")
     if gdf.crs is None:
         if declared is None:
@@ -260,7 +272,7 @@ def to_wgs84(
             )
         gdf = gdf.set_crs(declared)
     elif declared is not None and not gdf.crs.equals(declared, ignore_axis_order=True):
-        both_wgs84 = _is_geographic_wgs84_like(gdf.crs) and _is_geographic_wgs84_like(declared)
+        both_wgs84 = is_wgs84(gdf.crs) and is_wgs84(declared)
         if not both_wgs84:
             raise CRSError(
                 f"{source} carries {gdf.crs.name} (EPSG:{gdf.crs.to_epsg()}) but "
@@ -269,15 +281,31 @@ def to_wgs84(
             )
     src = gdf.crs
     if src.is_geographic:
-        _check_lonlat_bounds(gdf, source=source, label=src.name)
-    if _is_geographic_wgs84_like(src):
+        check_lonlat_bounds(gdf, source=source, label=src.name)
+    if is_wgs84(src):
         return gdf.set_crs(WGS84, allow_override=True)
     out = gdf.to_crs(WGS84)
-    _check_lonlat_bounds(out, source=source, label=f"{src.name} (after reprojection)")
+    check_lonlat_bounds(out, source=source, label=f"{src.name} (after reprojection)")
     return out
 
 
-def _check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str) -> None:
+def check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str = "WGS84") -> None:
+    """Refuse coordinates that cannot be longitude/latitude (projected metres, say).
+
+    Raises
+    ------
+    CRSError
+        Naming ``source``, the span of the coordinates and the fix.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> check_lonlat_bounds(gpd.GeoDataFrame(geometry=[shapely.Point(113.1, 27.8)]), source="a")
+    >>> check_lonlat_bounds(gpd.GeoDataFrame(geometry=[shapely.Point(7e5, 3e6)]), source="b.gpkg")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.CRSError: b.gpkg: coordinates span x 700000..700000, y 3e+06..3e+06, ...
+    """
     if len(gdf) == 0:
         return
     minx, miny, maxx, maxy = gdf.total_bounds
@@ -324,9 +352,7 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     src = gdf.crs
     if src.is_projected and src.axis_info[0].unit_name in ("metre", "meter"):
         return src
-    bounds = (
-        gdf.to_crs(WGS84).total_bounds if not _is_geographic_wgs84_like(src) else (gdf.total_bounds)
-    )
+    bounds = gdf.to_crs(WGS84).total_bounds if not is_wgs84(src) else (gdf.total_bounds)
     if not np.all(np.isfinite(bounds)):
         raise CRSError("Cannot pick a metric CRS for an empty layer.")
     return utm_zone_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)

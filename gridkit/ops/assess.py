@@ -121,10 +121,6 @@ class Assessment:
         return out
 
 
-#: Significant digits of each level's codes, as ``area_digits`` counts them.
-_LEVEL_OF_DIGITS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
-
-
 def _area_codes(admin_codes: pd.Series, digits: int | None) -> pd.Series:
     """The area of ``digits`` significant digits holding each code (6 county, 9
     township), through :func:`gridkit.codes.ancestor`; a code above that level stands
@@ -132,7 +128,7 @@ def _area_codes(admin_codes: pd.Series, digits: int | None) -> pd.Series:
     text = admin_codes.astype(str)
     if not digits:
         return text
-    level = _LEVEL_OF_DIGITS.get(int(digits))
+    level = {n: lv for lv, n in codes.DIGITS.items()}.get(int(digits))
     if level is None:
         raise ValueError(
             f"area_digits={digits!r} is no admin level; use 2 (province), 4 (city), "

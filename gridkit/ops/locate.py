@@ -33,9 +33,9 @@ from geopandas.sindex import SpatialIndex
 
 from gridkit.crs import (
     WGS84,
-    _check_lonlat_bounds,
-    _is_geographic_wgs84_like,
+    check_lonlat_bounds,
     degrees_around,
+    is_wgs84,
     local_metric_crs,
     to_wgs84,
 )
@@ -51,7 +51,7 @@ def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             hint="Read units with gridkit.read_layer or set their CRS (units are stored in WGS84).",
         )
     if _is_wgs84(units.crs):  # only read here: no relabelled copy of the layer
-        _check_lonlat_bounds(units, source="units", label="WGS84")
+        check_lonlat_bounds(units, source="units", label="WGS84")
         return units
     return to_wgs84(units, source="units")
 
@@ -59,24 +59,24 @@ def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def locate_indices(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     """Position of the polygon containing each point, ``-1`` where none does.
 
-        Parameters
-        ----------
-        points
-            Array of shapely Points (missing or empty allowed).
-        polygons
-            Array of shapely Polygons, same CRS.
+    Parameters
+    ----------
+    points
+        Array of shapely Points (missing or empty allowed).
+    polygons
+        Array of shapely Polygons, same CRS.
 
-        Returns
-        -------
-        numpy.ndarray
-            ``int64`` positions into ``polygons``. Where polygons overlap, the first one
-            (lowest position) wins, so the result is deterministic.
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` positions into ``polygons``. Where polygons overlap, the first one
+        (lowest position) wins, so the result is deterministic.
 
-        Examples
-        --------
-        >>> import shapely
-        >>> locate_indices(shapely.points([[0.5, 0.5], [3, 3]]), shapely.box([0], [0], [1], [1]))
-        array([ 0, -1])
+    Examples
+    --------
+    >>> import shapely
+    >>> locate_indices(shapely.points([[0.5, 0.5], [3, 3]]), shapely.box([0], [0], [1], [1]))
+    array([ 0, -1])
     """
     n = len(points)
     if n == 0 or len(polygons) == 0:
@@ -293,4 +293,4 @@ def _nearest_in_metres(
 
 
 def _is_wgs84(crs: object) -> bool:
-    return crs is not None and _is_geographic_wgs84_like(pyproj.CRS.from_user_input(crs))
+    return is_wgs84(crs)

@@ -749,17 +749,6 @@ def _river_units(units: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _within(code: pd.Series, scope: pd.Series) -> np.ndarray:
-    """Pairwise: whether ``code[k]`` lies in the area ``scope[k]`` (or is it), by the
-    rules of :func:`gridkit.codes.in_scope`, vectorised over both."""
-    c = codes.normalise(pd.Series(np.asarray(code, dtype=object), dtype=object))
-    p = codes.prefix(pd.Series(np.asarray(scope, dtype=object), dtype=object))
-    ok = (c.notna() & p.notna()).to_numpy()
-    out = np.zeros(len(c), dtype=bool)
-    out[ok] = np.strings.startswith(c[ok].to_numpy(dtype=str), p[ok].to_numpy(dtype=str))
-    return out
-
-
 def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd.DataFrame:
     """(worker_id, unit_id) of the river units inside each chief's section."""
     if river_chiefs is None or not len(river_chiefs) or "parent_id" not in units:
@@ -772,7 +761,7 @@ def _section_pairs(units: pd.DataFrame, river_chiefs: pd.DataFrame | None) -> pd
         }
     )
     m = ch.merge(_river_units(units), on="river_id")
-    return m.loc[_within(m["u_admin"], m["admin_code"]), ["worker_id", "unit_id"]]
+    return m.loc[codes.in_scope(m["u_admin"], m["admin_code"]).to_numpy(), ["worker_id", "unit_id"]]
 
 
 def _coverage_rows(
@@ -888,7 +877,7 @@ def _add_sections(
         .merge(_river_units(units), on="unit_id")
         .merge(sec.reset_index().rename(columns={"index": "row"}), on=["worker_id", "river_id"])
     )
-    inside = _within(pairs["u_admin"], pairs["admin_code"].astype(str))
+    inside = codes.in_scope(pairs["u_admin"], pairs["admin_code"].astype(str)).to_numpy()
     pairs = pairs[inside].drop_duplicates(["row", "patrol_id"])
     more = pd.DataFrame(
         {
