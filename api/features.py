@@ -34,6 +34,12 @@ TIME_COLUMNS = {
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 router = APIRouter()
+#: how the GeoJSON routes are documented: bytes built here, typed application/geo+json
+_GEOJSON_ROUTE: dict = {
+    "tags": ["OGC API - Features"],
+    "response_class": Response,
+    "responses": {200: {"content": {GEOJSON: {}}}},
+}
 
 
 def _json(body: object, media_type: str = "application/json") -> Response:
@@ -265,11 +271,7 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
 
 
 @router.get(
-    "/collections/{collection_id}/items",
-    summary="Features of a collection",
-    tags=["OGC API - Features"],
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}}},
+    "/collections/{collection_id}/items", summary="Features of a collection", **_GEOJSON_ROUTE
 )
 async def items(
     request: Request,
@@ -343,11 +345,7 @@ async def items(
 
 
 @router.get(
-    "/collections/{collection_id}/items/{feature_id}",
-    summary="One feature",
-    tags=["OGC API - Features"],
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}}},
+    "/collections/{collection_id}/items/{feature_id}", summary="One feature", **_GEOJSON_ROUTE
 )
 def item(
     request: Request,

@@ -1,4 +1,9 @@
-"""GeoJSON (RFC 7946) serialisation of layers, once per layer generation and role."""
+"""The served layers as GeoJSON, once per layer generation and role.
+
+The encoding itself is :mod:`gridkit.geojson` (RFC 7946); this module adds what the
+service needs around it: the per-feature bytes cached with the filters of a page
+(ids, bounds, admin codes, times) and the bookkeeping columns never served.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
-import orjson
 import pandas as pd
 import shapely
 
-PRECISION = 7  # ~1 cm
+import gridkit.geojson
+from gridkit.geojson import PRECISION, Piece, feature_bytes, geometries, records
+
+__all__ = ["INTERNAL", "PRECISION", "Piece", "Serialised", "feature", "pieces", "serialise"]
+
+#: bookkeeping columns of the service, never served: a stored Idempotency-Key names
+#: its caller, and its request fingerprint covers private fields
+INTERNAL = frozenset({"idempotency_key", "idempotency_hash"})
 
 
 @dataclass
@@ -24,30 +35,10 @@ class Serialised:
     times: np.ndarray | None  # datetime64[ns, UTC] as int64 ns, or None
 
 
-def _default(value: object) -> object:
-    """JSON for values pandas left as objects (timestamps in mixed columns, NA)."""
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _jsonable(columns: dict[str, pd.Series]) -> list[dict]:
-    """Rows of the ``columns`` as JSON-ready dicts: missing values None, times ISO 8601.
-
-    Column by column (one conversion each) rather than through an object copy of a
-    frame, whose cost on the few rows of a write batch is all pandas overhead."""
-    names = list(columns)
-    cols = []
-    for s in columns.values():
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            cols.append([None if pd.isna(t) else t.isoformat() for t in s])
-        else:
-            cols.append(s.to_numpy(dtype=object, na_value=None).tolist())
-    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+def pieces(df: pd.DataFrame, *, id_col: str | None) -> list[Piece]:
+    """Every row of ``df`` as a :class:`Piece` (see :func:`gridkit.geojson.pieces`),
+    without the service's bookkeeping columns."""
+    return gridkit.geojson.pieces(df, id_col=id_col, exclude=INTERNAL)
 
 
 def feature(
@@ -66,73 +57,6 @@ def feature(
     return piece.encode(frozenset(hidden), hide_geometry=hide_geometry)
 
 
-def _feature_bytes(fid: str, geom: bytes, rec: dict) -> bytes:
-    return (
-        b'{"type":"Feature","id":'
-        + orjson.dumps(fid)
-        + b',"geometry":'
-        + geom
-        + b',"properties":'
-        + orjson.dumps(rec, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-        + b"}"
-    )
-
-
-#: bookkeeping columns of the service, never served: a stored Idempotency-Key names
-#: its caller, and its request fingerprint covers private fields
-INTERNAL = frozenset({"idempotency_key", "idempotency_hash"})
-
-
-def _parts(
-    df: pd.DataFrame, *, id_col: str | None, hidden: list[str], hide_geometry: bool
-) -> tuple[np.ndarray, list[bytes], list[dict], np.ndarray, dict[str, pd.Series]]:
-    """Ids, GeoJSON geometries, JSON-ready property records and bounds of every row
-    of ``df`` (WGS84), vectorised; also the property columns they came from."""
-    n = len(df)
-    gcol = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
-    geoms = np.asarray(df.geometry.array) if gcol else np.full(n, None, dtype=object)
-    skip = {gcol, *hidden, *INTERNAL}
-    props = {str(c): s for c, s in df.items() if c not in skip}  # no copy of the frame
-    if hide_geometry:  # no geometry, no bounds: a bbox query must not reveal where
-        geoms = np.full(n, None, dtype=object)
-    bounds = shapely.bounds(geoms)
-    rounded = shapely.transform(geoms, lambda c: np.round(c, PRECISION))
-    polys = np.isin(shapely.get_type_id(rounded), [3, 6])
-    if polys.any():  # RFC 7946: exterior rings counter-clockwise
-        rounded[polys] = shapely.orient_polygons(rounded[polys], exterior_cw=False)
-    geo_json = [b"null" if g is None else g.encode() for g in shapely.to_geojson(rounded)]
-    ids = (
-        props[id_col].astype(str).to_numpy()
-        if id_col and id_col in props
-        else (np.arange(n).astype(str))
-    )
-    return ids, geo_json, _jsonable(props), bounds, props
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One feature, every property included: cut to a caller with :meth:`encode`."""
-
-    id: str
-    geometry: bytes
-    properties: dict
-
-    def encode(self, hidden: frozenset[str] | set[str] = frozenset(), hide_geometry=False) -> bytes:
-        """The feature as GeoJSON bytes, without the ``hidden`` properties (and without
-        its geometry when ``hide_geometry``)."""
-        rec = self.properties
-        if hidden:
-            rec = {k: v for k, v in rec.items() if k not in hidden}
-        return _feature_bytes(self.id, b"null" if hide_geometry else self.geometry, rec)
-
-
-def pieces(df: pd.DataFrame, *, id_col: str | None) -> list[Piece]:
-    """Every row of ``df`` as a :class:`Piece`, serialised once (vectorised) so that
-    many callers, each with their own view, can be answered from one pass."""
-    ids, geo_json, records, _, _ = _parts(df, id_col=id_col, hidden=[], hide_geometry=False)
-    return [Piece(str(i), g, r) for i, g, r in zip(ids, geo_json, records, strict=True)]
-
-
 def serialise(
     df: pd.DataFrame,
     *,
@@ -142,15 +66,25 @@ def serialise(
     time_col: str | None,
 ) -> Serialised:
     """Serialise every feature of ``df`` (WGS84) to GeoJSON bytes."""
-    ids, geo_json, records, bounds, props = _parts(
-        df, id_col=id_col, hidden=hidden, hide_geometry=hide_geometry
+    n = len(df)
+    gcol = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    skip = {gcol, *hidden, *INTERNAL}
+    props = {str(c): s for c, s in df.items() if c not in skip}  # no copy of the frame
+    geoms = np.asarray(df.geometry.array) if gcol else np.full(n, None, dtype=object)
+    if hide_geometry:  # no geometry, no bounds: a bbox query must not reveal where
+        geoms = np.full(n, None, dtype=object)
+    ids = (
+        props[id_col].astype(str).to_numpy()
+        if id_col and id_col in props
+        else np.arange(n).astype(str)
     )
     features = [  # JSON is per feature
-        _feature_bytes(fid, g, rec) for fid, rec, g in zip(ids, records, geo_json, strict=True)
+        feature_bytes(fid, g, rec)
+        for fid, g, rec in zip(ids, geometries(geoms), records(props), strict=True)
     ]
     codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None
     times = None
     if time_col and time_col in props:
         t = pd.to_datetime(props[time_col], utc=True, errors="coerce")
         times = t.to_numpy(dtype="datetime64[ns]")
-    return Serialised(features, ids, bounds, codes, times)
+    return Serialised(features, ids, shapely.bounds(geoms), codes, times)

@@ -12,6 +12,9 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from api.auth import COOKIE, Caller
 from api.errors import ApiError
+from gridkit.codes import in_scope
+from gridkit.ops.hotspots import hotspots
+from gridkit.ops.patrols import patrol_compliance
 
 router = APIRouter(tags=["maps"])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Labels: zh or en.")]
@@ -28,7 +31,8 @@ KeyParam = Annotated[
 
 @router.get("/assets/{name:path}", include_in_schema=False)
 def asset(name: str) -> FileResponse:
-    from gridkit.maps.base import offline_assets
+    # the maps extra (folium, XStatic-Leaflet) is optional for the API: loaded on use
+    from gridkit.maps import offline_assets
 
     files = offline_assets()
     if name not in files:
@@ -55,8 +59,30 @@ def _key_redirect(request: Request, key: str | None) -> Response | None:
 
 def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:
     if caller.scope and "admin_code" in df.columns:
-        return df[df["admin_code"].astype(str).str.startswith(caller.scope)]
+        return df[in_scope(df["admin_code"], caller.scope)]
     return df
+
+
+#: page titles by map kind and language
+_TITLES = {
+    "coverage": {"zh": "网格覆盖", "en": "Grid coverage"},
+    "hotspots": {"zh": "问题热点", "en": "Problem hotspots"},
+    "compliance": {"zh": "巡查达标", "en": "Patrol compliance"},
+}
+
+
+def _options(kind: str, lang: str, **more: str):
+    """How the served pages look: no basemap, Leaflet from this app's /assets/."""
+    from gridkit.maps import MapOptions  # optional maps extra, as above
+
+    return MapOptions(
+        lang=lang,
+        tiles=None,
+        offline=True,
+        asset_base_url="/assets/",
+        title=_TITLES[kind][lang],
+        **more,
+    )
 
 
 def _page(
@@ -74,7 +100,7 @@ def _page(
     cache_key = (kind, lang, caller.scope, gens)
     cache = request.app.state.page_cache
     if cache_key not in cache:
-        from gridkit.maps.base import map_html
+        from gridkit.maps import map_html  # optional maps extra, as above
 
         m = build()
         cache[cache_key] = map_html(m).encode("utf-8")
@@ -88,7 +114,7 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
     store = request.app.state.store
 
     def build():
-        from gridkit.maps.base import coverage_map
+        from gridkit.maps import coverage_map  # optional maps extra, as above
 
         units = _scoped(store.read("units"), caller)
         if units.empty:
@@ -99,14 +125,7 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
         if "workers" in layers:  # names only: bases and phones stay private
             workers = pd.DataFrame(store.read("workers")[["worker_id", "name"]])
         return coverage_map(
-            units,
-            assignments=assignments,
-            workers=workers,
-            lang=lang,
-            tiles=None,
-            offline=True,
-            asset_base_url="/assets/",
-            title="网格覆盖" if lang == "zh" else "Grid coverage",
+            units, assignments=assignments, workers=workers, options=_options("coverage", lang)
         )
 
     return _page(request, "coverage", lang, caller, build, key)
@@ -123,8 +142,7 @@ def hotspots_page(
     store = request.app.state.store
 
     def build():
-        from gridkit.maps.base import hotspot_map
-        from gridkit.ops.hotspots import hotspots
+        from gridkit.maps import hotspot_map  # optional maps extra, as above
 
         units = _scoped(store.read("units"), caller)
         grids = units[units["kind"] == "community_grid"]
@@ -133,15 +151,7 @@ def hotspots_page(
         reports = _scoped(store.read("reports"), caller)
         hot = hotspots(reports, grids, permutations=199, seed=1)
         public = reports.drop(columns=["reporter_contact"], errors="ignore")
-        return hotspot_map(
-            hot,
-            reports=public,
-            lang=lang,
-            tiles=None,
-            offline=True,
-            asset_base_url="/assets/",
-            title="问题热点" if lang == "zh" else "Problem hotspots",
-        )
+        return hotspot_map(hot, reports=public, options=_options("hotspots", lang))
 
     return _page(request, "hotspots", lang, caller, build, key)
 
@@ -153,8 +163,7 @@ def compliance_page(
     store = request.app.state.store
 
     def build():
-        from gridkit.maps.base import compliance_map
-        from gridkit.ops.patrols import patrol_compliance
+        from gridkit.maps import compliance_map  # optional maps extra, as above
 
         layers = store.layers()
         if not {"patrols", "assignments"} <= set(layers):
@@ -173,16 +182,7 @@ def compliance_page(
             patrols, assignments, period=(start, end), units=units, workers=workers, now=end
         )
         names = None if workers is None else pd.DataFrame(workers[["worker_id", "name"]])
-        return compliance_map(
-            units,
-            rows,
-            workers=names,
-            lang=lang,
-            tiles=None,
-            offline=True,
-            asset_base_url="/assets/",
-            period=f"{start} – {end}",
-            title="巡查达标" if lang == "zh" else "Patrol compliance",
-        )
+        options = _options("compliance", lang, period=f"{start} – {end}")
+        return compliance_map(units, rows, workers=names, options=options)
 
     return _page(request, "compliance", lang, caller, build, key)

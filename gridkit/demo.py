@@ -279,39 +279,32 @@ def _maps(
     workers: pd.DataFrame,
     ops: dict[str, Any],
 ) -> dict[str, str]:
-    from gridkit.maps.base import compliance_map, coverage_map, diff_map, hotspot_map
+    # the maps extra (folium, XStatic-Leaflet) is optional: loaded when maps are made
+    from gridkit.maps import MapOptions, compliance_map, coverage_map, diff_map, hotspot_map
 
     out_dir = workspace.parent / "maps"
     out_dir.mkdir(exist_ok=True)
     written = {}
-    options = {"offline": True, "tiles": None, "lang": "zh", "simplify_m": 2.0}
-    period = f"{SEASON[0]} – {SEASON[1]}"
+    options = MapOptions(offline=True, tiles=None, lang="zh", simplify_m=2.0)
+    season = options.merged(period=f"{SEASON[0]} – {SEASON[1]}")
     names = pd.DataFrame(workers[["worker_id", "name"]])  # no phones or bases on maps
     cov = coverage_map(
-        units, assignments=assignments, workers=names, title="株洲市 网格覆盖 (示例数据)", **options
-    )
+        units, assignments=assignments, workers=names, options=options,
+        title="株洲市 网格覆盖 (示例数据)",
+    )  # fmt: skip
     written["coverage"] = _save(cov, out_dir / "coverage.html")
     comp = compliance_map(
-        units,
-        ops["compliance"],
-        workers=names,
-        period=period,
-        title="巡查达标 (示例数据)",
-        **options,
+        units, ops["compliance"], workers=names, options=season, title="巡查达标 (示例数据)"
     )
     written["compliance"] = _save(comp, out_dir / "compliance.html")
     hot = hotspot_map(
-        ops["hotspots"],
-        reports=ops["reports"],
-        period=period,
-        title="问题热点 (示例数据)",
-        **options,
+        ops["hotspots"], reports=ops["reports"], options=season, title="问题热点 (示例数据)"
     )
     written["hotspots"] = _save(hot, out_dir / "hotspots.html")
     changed = diff.touched_ids()
     near_old = old[old["unit_id"].isin(changed)]
     near_new = units[units["unit_id"].isin(changed)]
-    dm = diff_map(near_old, near_new, diff.lineage, title="网格调整 v1 → v2", **options)
+    dm = diff_map(near_old, near_new, diff.lineage, options=options, title="网格调整 v1 → v2")
     written["diff"] = _save(dm, out_dir / "diff.html")
     return written
 

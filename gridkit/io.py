@@ -50,6 +50,7 @@ from gridkit.errors import (
     LayerNotFoundError,
     UnsupportedFormatError,
 )
+from gridkit.geojson import to_geojson
 from gridkit.layers import LAYERS, check_layer
 
 __all__ = [
@@ -301,7 +302,8 @@ def write_layer(
 
     GeoPackage: the layer named ``layer`` is replaced (or appended to with
     ``append=True``), other layers are kept.
-    GeoJSON: RFC 7946 (WGS84, counter-clockwise exteriors, 7 decimals).
+    GeoJSON: RFC 7946 (WGS84, counter-clockwise exteriors, 7 decimals), written by
+    :func:`gridkit.geojson.to_geojson`.
     GeoParquet: via geopandas/pyarrow. Shapefile: with a :class:`GridkitWarning` about
     the format's limits (10-character names, no datetimes); written as UTF-8 with a
     ``.cpg`` file unless ``encoding`` says otherwise.
@@ -325,15 +327,8 @@ def write_layer(
         df = _shapefile_ready(df, p)
         pyogrio.write_dataframe(df, p, encoding=encoding)
         return p
-    if fmt == "geojson":
-        if p.exists():
-            p.unlink()
-        with warnings.catch_warnings():
-            # attribute tables have no SRS; RFC 7946 GeoJSON is WGS84 by definition
-            warnings.filterwarnings("ignore", "No SRS set on layer", RuntimeWarning)
-            pyogrio.write_dataframe(
-                df, p, driver="GeoJSON", layer=layer, RFC7946=True, use_arrow=True
-            )
+    if fmt == "geojson":  # RFC 7946 through the one encoder the maps and the API use
+        p.write_bytes(to_geojson(df))
         return p
     if append and p.exists() and layer in {str(n) for n, _ in pyogrio.list_layers(p)}:
         pyogrio.write_dataframe(

@@ -96,8 +96,10 @@ SUPERVISORS = [
     "ranking = gridkit.assess(compliance=compliance, reports=season.reports, workers=workers,\n"
     "                         departments=season.departments, now='2026-04-01')\n"
     "ranking.workers.sort_values('rank').tail(5)",
-    "gridkit.compliance_map(units, compliance, offline=True, tiles=None, lang='zh',\n"
-    "                       period='2026年3月')",
+    "# how every map looks: one options object (keywords override it)\n"
+    "from gridkit.maps import MapOptions\n"
+    "options = MapOptions(offline=True, tiles=None, lang='zh', period='2026年3月')\n"
+    "gridkit.compliance_map(units, compliance, options=options)",
 ]
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.maps import (
+    MapOptions,
+    UnknownOptionError,
     compliance_map,
     coverage_map,
     diff_map,
@@ -20,6 +22,7 @@ from gridkit.maps import (
     map_html,
     offline_assets,
 )
+from gridkit.ops.locate import locate
 from gridkit.synth import maps as synth
 
 PAYLOADS = (
@@ -227,13 +230,22 @@ def test_popups_list_open_reports_only(units, reports):
     r["unit_id"] = units["unit_id"].iloc[0]
     r["status"] = ["closed"] + ["reported"] * (len(r) - 1)
     r["description"] = [f"desc-{i}" for i in range(len(r))]
-    r.loc[r.index[1], "unit_id"] = None  # located by its point instead
     r.loc[r.index[1], "geometry"] = units.geometry.iloc[0].centroid
+    # maps take joined data: a report is placed in its unit by gridkit.locate
+    r.loc[r.index[1], "unit_id"] = locate(r.iloc[[1]].drop(columns="unit_id"), units)[
+        "unit_id"
+    ].iloc[0]
     page = _text(map_html(coverage_map(units, reports=r, tiles=None)))
     assert "desc-0" not in page  # closed
     assert any(f"desc-{i}" in page for i in range(1, len(r)))
     assert f"({len(r) - 1})" in page
     assert "另有" in page  # more than 10 open reports are summarised
+
+
+def test_popups_need_reports_joined_to_units(units, reports):
+    with pytest.raises(InvalidLayerError, match="unit_id") as err:
+        coverage_map(units, reports=reports.drop(columns="unit_id"), tiles=None)
+    assert "gridkit.locate" in err.value.hint
 
 
 def test_hotspot_map_one_layer_per_category(units, reports):
@@ -303,3 +315,33 @@ def test_cli_map_command(tmp_path, units, assignments, compliance):
     assert "MB" in res.output
     page = out.read_text(encoding="utf-8")
     assert "Patrol compliance" in page and not REMOTE.search(page)
+
+
+@pytest.mark.parametrize("missing", ["folium", "xstatic.pkg.leaflet"])
+def test_cli_map_names_the_extra_when_missing(tmp_path, units, monkeypatch, capsys, missing):
+    import sys
+
+    from gridkit.cli.app import main
+    from gridkit.io import write_layer
+
+    src = write_layer(units, tmp_path / "ws.gpkg", "units")
+    monkeypatch.setitem(sys.modules, missing, None)  # the import fails as if not installed
+    code = main(["map", str(src), "-o", str(tmp_path / "map.html")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "maps need the 'maps' extra" in err and 'pip install "gridkit[maps]"' in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "map.html").exists()
+
+
+def test_map_options_object_and_keyword_overrides(units, assignments):
+    options = MapOptions(lang="en", tiles=None, title="Zhuzhou")
+    page = map_html(coverage_map(units, assignments=assignments, options=options))
+    assert "Zhuzhou" in page and "No grid worker" in page
+    # a keyword overrides the object, for the callers written before it
+    zh = map_html(coverage_map(units, assignments=assignments, options=options, lang="zh"))
+    assert "未分配网格员" in zh and "Zhuzhou" in zh
+    with pytest.raises(UnknownOptionError, match="colour"):
+        coverage_map(units, options=options, colour="red")
+    with pytest.raises(TypeError):  # still a TypeError, as for any unknown keyword
+        hotspot_map(synth.hotspot_units(units), titel="x")

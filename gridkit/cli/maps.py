@@ -1,18 +1,26 @@
 """``gridkit map``: write a coverage, compliance, hotspot or diff map as one HTML file.
 
-Registered by the CLI as ``app.command("map")(map_cmd)``.
+Registered by the CLI as ``app.command("map")(map_cmd)``. Maps need the optional
+``maps`` extra (folium, XStatic-Leaflet): without it the command says which extra to
+install, and ``gridkit --help`` still works.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
+import pandas as pd
+import pyogrio
 import typer
 
 from gridkit.cli.util import CrsOption, console, read_input
 from gridkit.errors import GridkitError
+from gridkit.io import read_layer
+from gridkit.layers import LAYERS
+from gridkit.ops.locate import locate
 
 
 class MapKind(StrEnum):
@@ -27,10 +35,31 @@ class MapLang(StrEnum):
     en = "en"
 
 
-def _table(path: Path):
-    """An attribute table (compliance, lineage, assignments) from CSV, Parquet or a layer."""
-    import pandas as pd
+class MissingExtraError(GridkitError, ImportError):
+    """An optional dependency group (``pip install "gridkit[maps]"``) is not installed."""
 
+
+def load_maps() -> ModuleType:
+    """:mod:`gridkit.maps`, or a plain error naming the extra when folium or
+    XStatic-Leaflet is missing."""
+    try:
+        # optional dependencies of the ``maps`` extra, imported on use so that the
+        # rest of the CLI works without them
+        import folium  # noqa: F401
+        import xstatic.pkg.leaflet  # noqa: F401
+
+        from gridkit import maps
+    except ImportError as exc:
+        raise MissingExtraError(
+            "maps need the 'maps' extra: pip install \"gridkit[maps]\"",
+            hint=f"{exc.name or 'a dependency'} is not installed (folium and XStatic-Leaflet "
+            "draw the map pages).",
+        ) from exc
+    return maps
+
+
+def _table(path: Path) -> pd.DataFrame | None:
+    """An attribute table (compliance, lineage, assignments) from CSV or Parquet."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return pd.read_csv(path, parse_dates=["last_patrol"] if _has(path, "last_patrol") else None)
@@ -44,22 +73,32 @@ def _has(path: Path, column: str) -> bool:
         return column in f.readline().split(",")
 
 
-def _read(path: Path, layer: str, crs: str | None):
+def _read(path: Path, layer: str, crs: str | None) -> pd.DataFrame:
     """A contract layer via :func:`read_input`; other tables (compliance) unchecked."""
-    from gridkit.io import read_layer
-    from gridkit.layers import LAYERS
-
     if path.suffix.lower() == ".csv":
         return _table(path)
     if layer in LAYERS:
         return read_input(path, layer, crs=crs)
     if path.suffix.lower() == ".parquet":
         return _table(path)
-    import pyogrio
-
     names = [n for n, _ in pyogrio.list_layers(path)]
     use = layer if layer in names or len(names) != 1 else names[0]
     return read_layer(path, use, crs=crs, check=False)
+
+
+def _located(reports: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Reports with ``unit_id`` (maps take joined data): missing ones placed by
+    :func:`gridkit.ops.locate.locate`."""
+    has = "unit_id" in reports.columns
+    if has and reports["unit_id"].notna().all():
+        return reports
+    placed = locate(reports, units)["unit_id"]
+    return reports.assign(unit_id=reports["unit_id"].fillna(placed) if has else placed)
+
+
+def _need(value: object, message: str, hint: str) -> None:
+    if value is None:
+        raise GridkitError(message, hint=hint)
 
 
 def map_cmd(
@@ -102,50 +141,45 @@ def map_cmd(
     ] = "wgs84",
     lang: Annotated[MapLang, typer.Option("--lang", help="Label language.")] = MapLang.zh,
     title: Annotated[str | None, typer.Option("--title", help="Map title.")] = None,
-    period: Annotated[
-        str | None, typer.Option("--period", help="Period shown in the title.")
-    ] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period in the title.")] = None,
     level: Annotated[
         str | None, typer.Option("--level", help="Compliance level (--kind compliance).")
     ] = None,
     crs: CrsOption = None,
 ) -> None:
     """Write a map page (coverage, compliance, hotspots or diff) and report its size."""
-    from gridkit.maps import base as maps
-
-    tile_arg: str | None = {"osm": "OpenStreetMap", "none": None}.get(tiles.lower(), tiles)
-    common = dict(
+    maps = load_maps()
+    options = maps.MapOptions(
         title=title,
         period=period,
         lang=lang.value,
-        tiles=tile_arg,
+        tiles={"osm": "OpenStreetMap", "none": None}.get(tiles.lower(), tiles),
         tiles_datum=tiles_datum,
         offline=offline,
     )
     u = read_input(units, "units", crs=crs)
     rep = read_input(reports, "reports", crs=crs) if reports else None
     comp = _read(patrols, "compliance", crs) if patrols else None
-    asg = _read(assignments, "assignments", crs) if assignments else None
     if kind is MapKind.coverage:
-        m = maps.coverage_map(u, assignments=asg, compliance=comp, reports=rep, **common)
+        asg = _read(assignments, "assignments", crs) if assignments else None
+        located = _located(rep, u) if rep is not None else None
+        m = maps.coverage_map(u, assignments=asg, compliance=comp, reports=located, options=options)
     elif kind is MapKind.compliance:
-        if comp is None:
-            raise GridkitError(
-                "--kind compliance needs --patrols.",
-                hint="Pass the per-unit compliance table from patrol_compliance.",
-            )
-        m = maps.compliance_map(u, comp, level=level, **common)
+        _need(
+            comp, "--kind compliance needs --patrols.",
+            "Pass the per-unit compliance table from patrol_compliance.",
+        )  # fmt: skip
+        m = maps.compliance_map(u, comp, level=level, options=options)
     elif kind is MapKind.hotspots:
-        m = maps.hotspot_map(u, reports=rep, **common)
+        m = maps.hotspot_map(u, reports=rep, options=options)
     else:
-        if old is None or lineage is None:
-            raise GridkitError(
-                "--kind diff needs --old OLD_UNITS and --lineage LINEAGE.",
-                hint="UNITS is the new version; gridkit diff OLD NEW -o LINEAGE writes lineage.",
-            )
-        m = maps.diff_map(
-            read_input(old, "units", crs=crs), u, _read(lineage, "lineage", crs), **common
+        _need(
+            None if old is None or lineage is None else old,
+            "--kind diff needs --old OLD_UNITS and --lineage LINEAGE.",
+            "UNITS is the new version; gridkit diff OLD NEW -o LINEAGE writes lineage.",
         )
+        old_units = read_input(old, "units", crs=crs)
+        m = maps.diff_map(old_units, u, _read(lineage, "lineage", crs), options=options)
     page = maps.map_html(m)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")

@@ -1,20 +1,33 @@
 """Maps a supervisor reads: coverage, compliance, hotspots and version diffs as
 offline ``folium.Map``s (needs the ``maps`` extra: ``pip install "gridkit[maps]"``).
 
-Modules: ``base`` (the map kinds), ``assets`` (Leaflet inlined from XStatic),
-``labels`` (Chinese and English labels) and ``legend``.
+One module per map kind (``coverage``, ``compliance``, ``hotspot``, ``diff``) over
+shared parts: ``options`` (:class:`MapOptions`, how every map looks), ``base`` (page,
+basemap, polygons, title and legend, escaping), ``assets`` (Leaflet inlined from
+XStatic), ``labels`` (Chinese and English) and ``legend``.
+
+Maps draw data already joined: reports carry ``unit_id`` (``gridkit.locate``) and
+compliance rows come from ``gridkit.patrol_compliance``.
+
+Examples
+--------
+>>> from gridkit.maps import MapOptions
+>>> MapOptions(lang="en").merged(tiles=None).tiles is None
+True
 """
 
-from gridkit.maps.base import (
-    compliance_map,
-    coverage_map,
-    diff_map,
-    hotspot_map,
-    map_html,
-    offline_assets,
-)
+from gridkit.maps.assets import offline_assets
+from gridkit.maps.base import map_html
+from gridkit.maps.compliance import compliance_map
+from gridkit.maps.coverage import coverage_map
+from gridkit.maps.diff import diff_map
+from gridkit.maps.hotspot import HOTSPOT_CLASSES, hotspot_map
+from gridkit.maps.options import MapOptions, UnknownOptionError
 
 __all__ = [
+    "HOTSPOT_CLASSES",
+    "MapOptions",
+    "UnknownOptionError",
     "compliance_map",
     "coverage_map",
     "diff_map",

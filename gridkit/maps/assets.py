@@ -54,7 +54,13 @@ def _cluster_dir() -> Path | None:
 
 
 def has_cluster_assets() -> bool:
-    """Whether Leaflet.markercluster is installed locally (XStatic-Leaflet-MarkerCluster)."""
+    """Whether Leaflet.markercluster is installed locally (XStatic-Leaflet-MarkerCluster).
+
+    Examples
+    --------
+    >>> has_cluster_assets() == ("leaflet.markercluster.js" in offline_assets())
+    True
+    """
     return _cluster_dir() is not None
 
 
@@ -158,6 +164,15 @@ def apply_assets(
 
     Online pages load Leaflet from folium's CDN; offline pages inline the files or, with
     ``asset_base_url``, reference them there. Either way nothing else is loaded.
+
+    Examples
+    --------
+    >>> import folium
+    >>> m = folium.Map(tiles=None)
+    >>> apply_assets(m, offline=True, asset_base_url="/assets/", cluster=False)
+    >>> page = m.get_root().render()
+    >>> '<script src="/assets/leaflet.js">' in page, "jquery" in page
+    (True, False)
     """
     js: list[tuple[str, str]]
     css: list[tuple[str, str]]

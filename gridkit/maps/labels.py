@@ -139,7 +139,18 @@ _LABELS: dict[str, dict[str, str]] = {
 
 
 def labels(lang: str) -> dict[str, str]:
-    """The label table for ``lang`` (``"zh"`` or ``"en"``)."""
+    """The label table for ``lang`` (``"zh"`` or ``"en"``).
+
+    Raises
+    ------
+    GridkitError
+        For any other language.
+
+    Examples
+    --------
+    >>> labels("zh")["unassigned"], labels("en")["unassigned"]
+    ('未分配网格员', 'No grid worker')
+    """
     try:
         return _LABELS[lang]
     except KeyError:

@@ -52,7 +52,17 @@ class _HtmlBlock(MacroElement):
 
 
 def title_element(title: str, subtitle: str | None = None) -> MacroElement:
-    """A centred title box (text is escaped)."""
+    """A centred title box (text is escaped).
+
+    Examples
+    --------
+    >>> import folium
+    >>> m = folium.Map(tiles=None)
+    >>> _ = m.add_child(title_element("<b>网格</b>", "2026-03"))
+    >>> page = m.get_root().render()
+    >>> "&lt;b&gt;网格&lt;/b&gt;<small>2026-03</small>" in page
+    True
+    """
     sub = f"<small>{html.escape(subtitle)}</small>" if subtitle else ""
     return _HtmlBlock(f'<div class="gk-title">{html.escape(title)}{sub}</div>', "GridkitTitle")
 
@@ -61,6 +71,14 @@ def legend_element(sections: list[tuple[str, list[tuple[str, str, str]]]]) -> Ma
     """A legend: ``[(heading, [(colour, label, shape), ...]), ...]``.
 
     ``shape`` is ``"box"``, ``"dot"`` or ``"dash"`` (dashed outline). Text is escaped.
+
+    Examples
+    --------
+    >>> import folium
+    >>> m = folium.Map(tiles=None)
+    >>> _ = m.add_child(legend_element([("Worker", [("#1f77b4", "W<1>", "box")])]))
+    >>> "<b>Worker</b>" in m.get_root().render(), "W&lt;1&gt;" in m.get_root().render()
+    (True, True)
     """
     parts = ['<div class="gk-legend">']
     for heading, items in sections:

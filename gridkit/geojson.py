@@ -1,0 +1,293 @@
+"""GeoJSON (RFC 7946), encoded in one place for files, maps and the API.
+
+RFC 7946 asks for longitude/latitude in WGS84, counter-clockwise exterior rings and
+no ``crs`` member; 7 decimals (~1 cm) is the default precision. Properties are made
+JSON-ready column by column: missing values (``None``, NaN, NaT, ``pd.NA``) become
+``null``, timestamps ISO 8601 text and numpy scalars plain numbers.
+
+Three levels, from the API's hot path to a whole file:
+
+- :func:`geometries` and :func:`records`: the two halves, vectorised, so a caller can
+  cache them (the API serialises each feature once per layer version);
+- :class:`Piece` / :func:`pieces` and :func:`feature_bytes`: one feature as bytes;
+- :func:`to_geojson`: a FeatureCollection of a (Geo)DataFrame, e.g. for a ``.geojson``
+  file (:func:`gridkit.io.write_layer`) or a map's data.
+
+orjson is used when installed (the ``api`` extra; ~14x faster), the standard library
+otherwise; both give the same compact JSON.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> units = gpd.GeoDataFrame({"unit_id": ["U1"]}, geometry=[box(113.1, 27.8, 113.2, 27.9)],
+...                          crs=4326)
+>>> doc = to_geojson(units, id_col="unit_id")
+>>> doc[:46]
+b'{"type":"FeatureCollection","features":[{"type'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+try:  # optional: the ``api`` extra brings it; the standard library does the same, slower
+    import orjson
+except ImportError:  # pragma: no cover - exercised in a core-only install
+    orjson = None
+
+__all__ = [
+    "PRECISION",
+    "Piece",
+    "dumps",
+    "feature_bytes",
+    "geometries",
+    "jsonable",
+    "pieces",
+    "records",
+    "rounded",
+    "to_geojson",
+]
+
+PRECISION = 7  # decimals, ~1 cm
+
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+
+
+def jsonable(value: object) -> object:
+    """JSON for a value pandas left as an object: timestamps, missing values, numpy scalars.
+
+    The ``default`` hook of :func:`dumps`; raises ``TypeError`` for anything else.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> jsonable(pd.Timestamp("2026-03-01 08:00", tz="UTC"))
+    '2026-03-01T08:00:00+00:00'
+    >>> jsonable(pd.NaT) is None, jsonable(pd.NA) is None, jsonable(np.int64(3))
+    (True, True, 3)
+    """
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | _dt.datetime | _dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        item = value.item()
+        return None if isinstance(item, float) and np.isnan(item) else item
+    raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
+
+
+def _nan_free(value: object) -> object:
+    """NaN floats as ``None`` (the standard library would write the invalid ``NaN``)."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_free(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_free(v) for v in value]
+    return value
+
+
+def dumps(obj: object) -> bytes:
+    """Compact UTF-8 JSON of ``obj``; NaN as ``null``, timestamps ISO 8601, numpy scalars.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dumps({"n": np.int64(2), "x": float("nan"), "name": "湘江"}).decode()
+    '{"n":2,"x":null,"name":"湘江"}'
+    """
+    if orjson is not None:
+        return orjson.dumps(obj, default=jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
+    text = json.dumps(_nan_free(obj), default=jsonable, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def rounded(geoms: np.ndarray, *, precision: int = PRECISION) -> np.ndarray:
+    """Geometries with coordinates rounded to ``precision`` decimals and polygon
+    exteriors counter-clockwise (RFC 7946). ``None`` stays ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> cw = shapely.Polygon([(0, 0), (0, 1.123456789), (1, 1), (1, 0)])
+    >>> g = rounded(np.array([cw, None]), precision=3)
+    >>> bool(shapely.is_ccw(g[0].exterior)), max(y for _, y in g[0].exterior.coords), g[1]
+    (True, 1.123, None)
+    """
+    geoms = shapely.transform(np.asarray(geoms, dtype=object), lambda c: np.round(c, precision))
+    polys = np.isin(shapely.get_type_id(geoms), _POLYGONAL)
+    if polys.any():
+        geoms[polys] = shapely.orient_polygons(geoms[polys], exterior_cw=False)
+    return geoms
+
+
+def geometries(geoms: np.ndarray, *, precision: int = PRECISION) -> list[bytes]:
+    """GeoJSON geometry objects as bytes, one per geometry (``b"null"`` for ``None``),
+    rounded and oriented by :func:`rounded`.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> geometries(np.array([shapely.Point(113.123456789, 27.8), None]))
+    [b'{"type":"Point","coordinates":[113.1234568,27.8]}', b'null']
+    """
+    text = shapely.to_geojson(rounded(geoms, precision=precision))
+    return [b"null" if g is None else g.encode() for g in text]
+
+
+def records(columns: Mapping[str, pd.Series]) -> list[dict]:
+    """Rows of ``columns`` as JSON-ready dicts: missing values ``None``, times ISO 8601.
+
+    Column by column (one conversion each) rather than through an object copy of a
+    frame, whose cost on the few rows of a write batch is all pandas overhead.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"n": [1.5, None], "t": pd.to_datetime(["2026-03-01", None])})
+    >>> records(dict(df.items()))
+    [{'n': 1.5, 't': '2026-03-01T00:00:00'}, {'n': None, 't': None}]
+    """
+    names = list(columns)
+    cols = []
+    for s in columns.values():
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            cols.append([None if pd.isna(t) else t.isoformat() for t in s])
+        else:
+            cols.append(s.to_numpy(dtype=object, na_value=None).tolist())
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
+def feature_bytes(fid: str | None, geometry: bytes, properties: dict) -> bytes:
+    """One Feature from an id (``None``: no ``id`` member), GeoJSON geometry bytes
+    (see :func:`geometries`) and JSON-ready properties (see :func:`records`).
+
+    Examples
+    --------
+    >>> feature_bytes("U1", b"null", {"households": 120})
+    b'{"type":"Feature","id":"U1","geometry":null,"properties":{"households":120}}'
+    """
+    head = b'{"type":"Feature",' if fid is None else b'{"type":"Feature","id":' + dumps(fid) + b","
+    return head + b'"geometry":' + geometry + b',"properties":' + dumps(properties) + b"}"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One feature with every property: cut to a reader's view with :meth:`encode`.
+
+    Examples
+    --------
+    >>> p = Piece("R1", b"null", {"category": "garbage", "reporter_contact": "138"})
+    >>> p.encode(frozenset({"reporter_contact"}))
+    b'{"type":"Feature","id":"R1","geometry":null,"properties":{"category":"garbage"}}'
+    """
+
+    id: str
+    geometry: bytes
+    properties: dict
+
+    def encode(self, hidden: Collection[str] = frozenset(), hide_geometry: bool = False) -> bytes:
+        """The feature as GeoJSON bytes, without the ``hidden`` properties (and without
+        its geometry when ``hide_geometry``)."""
+        rec = self.properties
+        if hidden:
+            rec = {k: v for k, v in rec.items() if k not in hidden}
+        return feature_bytes(self.id, b"null" if hide_geometry else self.geometry, rec)
+
+
+def _columns(df: pd.DataFrame, exclude: Collection[str]) -> dict[str, pd.Series]:
+    """Property columns of ``df`` by name, without the geometry (no copy of the frame)."""
+    gcol = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    return {str(c): s for c, s in df.items() if c != gcol and c not in exclude}
+
+
+def _geoms(df: pd.DataFrame) -> np.ndarray:
+    if isinstance(df, gpd.GeoDataFrame):
+        return np.asarray(df.geometry.array, dtype=object)
+    return np.full(len(df), None, dtype=object)
+
+
+def pieces(
+    df: pd.DataFrame,
+    *,
+    id_col: str | None,
+    precision: int = PRECISION,
+    exclude: Collection[str] = (),
+) -> list[Piece]:
+    """Every row of ``df`` (WGS84) as a :class:`Piece`, serialised in one vectorised
+    pass, so that many readers, each with their own view, are answered from it.
+
+    Ids come from ``id_col``, else the row number; ``exclude`` names columns never
+    encoded.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> [p.id for p in pieces(pd.DataFrame({"unit_id": ["U1", "U2"]}), id_col="unit_id")]
+    ['U1', 'U2']
+    """
+    props = _columns(df, exclude)
+    ids = (
+        props[id_col].astype(str).tolist()
+        if id_col and id_col in props
+        else [str(i) for i in range(len(df))]
+    )
+    geo = geometries(_geoms(df), precision=precision)
+    return [Piece(i, g, r) for i, g, r in zip(ids, geo, records(props), strict=True)]
+
+
+def to_geojson(
+    df: pd.DataFrame,
+    *,
+    id_col: str | None = None,
+    precision: int = PRECISION,
+    exclude: Collection[str] = (),
+) -> bytes:
+    """A FeatureCollection of ``df`` as UTF-8 bytes (RFC 7946).
+
+    Parameters
+    ----------
+    df
+        A GeoDataFrame in WGS84 (reproject first), or a DataFrame (an attribute table:
+        every geometry ``null``).
+    id_col
+        Column giving each feature's ``id`` (as text); ``None``: no ``id`` members.
+    precision
+        Decimals kept in coordinates.
+    exclude
+        Columns left out of the properties.
+
+    Examples
+    --------
+    >>> import json, geopandas as gpd, pandas as pd
+    >>> from shapely import Point
+    >>> reports = gpd.GeoDataFrame(
+    ...     {"report_id": ["R1"], "reported_at": [pd.Timestamp("2026-03-01", tz="UTC")],
+    ...      "share": [float("nan")]},
+    ...     geometry=[Point(113.12345678, 27.8)], crs=4326)
+    >>> doc = json.loads(to_geojson(reports, id_col="report_id"))
+    >>> doc["features"][0]["id"], doc["features"][0]["properties"]
+    ('R1', {'report_id': 'R1', 'reported_at': '2026-03-01T00:00:00+00:00', 'share': None})
+    >>> doc["features"][0]["geometry"]["coordinates"]
+    [113.1234568, 27.8]
+    """
+    props = _columns(df, exclude)
+    ids: list[str | None] = (
+        props[id_col].astype(str).tolist() if id_col and id_col in props else [None] * len(df)
+    )
+    if id_col and id_col in exclude:
+        ids = df[id_col].astype(str).tolist()
+    geo = geometries(_geoms(df), precision=precision)
+    body = b",".join(
+        feature_bytes(i, g, r) for i, g, r in zip(ids, geo, records(props), strict=True)
+    )
+    return b'{"type":"FeatureCollection","features":[' + body + b"]}"

@@ -1,0 +1,279 @@
+"""Coverage map: grid units by assigned worker or by patrol recency, open reports in popups."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Literal
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridkit.errors import GridkitError, InvalidLayerError
+from gridkit.maps.base import (
+    MAX_LEGEND_ITEMS,
+    PALETTE,
+    Legend,
+    _base_map,
+    _esc,
+    _finish,
+    _fmt_time,
+    _names,
+    _polygons,
+    _prepare,
+    _require,
+    _rows,
+    _text,
+)
+from gridkit.maps.options import MapOptions, resolve
+
+__all__ = ["coverage_map"]
+
+_UNASSIGNED = "#7b3294"
+_RECENCY_COLORS = {"in_time": "#1a9641", "overdue": "#fdae61", "never": "#d7191c"}
+_CLOSED = {"resolved", "verified", "closed", "rejected"}
+_MAX_POPUP_REPORTS = 10
+
+
+def _current_assignments(assignments: pd.DataFrame) -> dict[str, list[str]]:
+    """Worker ids per unit id of the assignments in force (no ``valid_to``)."""
+    _require(assignments, ["unit_id", "worker_id"], "assignments", geometry=False)
+    a = assignments
+    if "valid_to" in a.columns:
+        a = a[a["valid_to"].isna()]  # an ended assignment carries valid_to
+    pairs = pd.DataFrame({"u": a["unit_id"].astype(str), "w": a["worker_id"].astype(str)})
+    return pairs.groupby("u", sort=False)["w"].agg(list).to_dict()
+
+
+def _recency(compliance: pd.DataFrame) -> pd.DataFrame:
+    """Per unit, for its colour and tooltip: status (in_time/overdue/never), last
+    patrol, days overdue and workers, read off ``patrol_compliance`` rows."""
+    _require(
+        compliance, ["unit_id", "worker_id", "compliant", "last_patrol"], "compliance",
+        geometry=False,
+    )  # fmt: skip
+    c = compliance.assign(
+        unit_id=compliance["unit_id"].astype(str),
+        _ok=compliance["compliant"].fillna(False).astype(bool),
+        _never=compliance["last_patrol"].isna(),
+    )
+    if "days_overdue" not in c.columns:
+        c["days_overdue"] = np.nan
+    g = c.groupby("unit_id", sort=False)
+    out = pd.DataFrame(
+        {
+            "all_ok": g["_ok"].all(),
+            "never": g["_never"].all(),
+            "last_patrol": g["last_patrol"].max(),
+            "days_overdue": g["days_overdue"].max(),
+        }
+    )
+    staffed = c[c["worker_id"].notna()]
+    workers = staffed.groupby("unit_id")["worker_id"].agg(lambda s: sorted(set(s.astype(str))))
+    out["workers"] = [workers.get(uid, []) for uid in out.index]
+    out["status"] = np.where(out["all_ok"], "in_time", np.where(out["never"], "never", "overdue"))
+    return out
+
+
+def _report_item(rec: Any) -> str:
+    desc = _text(getattr(rec, "description", None))
+    desc = desc if len(desc) <= 120 else desc[:119] + "…"
+    when = _fmt_time(getattr(rec, "reported_at", None))
+    return (
+        f"<li><b>{_esc(rec.category)}</b> · {_esc(rec.status)} · {_esc(when)} "
+        f"<small>{_esc(rec.report_id)}</small><br>{_esc(desc)}</li>"
+    )
+
+
+def _open_reports_popups(
+    ids: pd.Series, reports: pd.DataFrame | None, L: dict[str, str]
+) -> list[str]:
+    """Escaped popup HTML per unit listing its open reports (by their ``unit_id``)."""
+    empty = f"<i>{html.escape(L['no_open_reports'])}</i>"
+    heads = [f"<b>{html.escape(L['unit'])}</b> {_esc(u)}" for u in ids]
+    if reports is None or len(reports) == 0:
+        return [f"{h}<br>{empty}" for h in heads]
+    _require(reports, ["report_id", "category", "status"], "reports", geometry=False)
+    if "unit_id" not in reports.columns:
+        raise InvalidLayerError(
+            "reports have no unit_id column: a map lists reports by the unit holding them.",
+            hint="Join them to the units first: gridkit.locate(reports, units) adds unit_id.",
+            problems=["missing column 'unit_id'"],
+        )
+    r = reports[~reports["status"].astype(str).isin(_CLOSED) & reports["unit_id"].notna()]
+    if "reported_at" in r.columns:
+        r = r.sort_values("reported_at", ascending=False)
+    r = r.assign(unit_id=r["unit_id"].astype(str))
+    counts = r.groupby("unit_id").size()
+    shown = r.groupby("unit_id").head(_MAX_POPUP_REPORTS)
+    items = pd.Series([_report_item(x) for x in shown.itertuples(index=False)], dtype=object)
+    by_unit = items.groupby(shown["unit_id"].to_numpy()).agg("".join)
+    out = []
+    for u, head in zip(ids, heads, strict=True):
+        if u not in by_unit.index:
+            out.append(f"{head}<br>{empty}")
+            continue
+        more = int(counts[u]) - min(int(counts[u]), _MAX_POPUP_REPORTS)
+        tail = f"<li>{html.escape(L['more'].format(n=more))}</li>" if more > 0 else ""
+        out.append(
+            f"{head}<br><b>{html.escape(L['open_reports'])}</b> ({counts[u]})"
+            f'<ul style="margin:2px 0;padding-left:16px">{by_unit[u]}{tail}</ul>'
+        )
+    return out
+
+
+def _mode(color_by: str, rec: pd.DataFrame | None) -> str:
+    mode = ("recency" if rec is not None else "worker") if color_by == "auto" else color_by
+    if mode == "recency" and rec is None:
+        raise GridkitError(
+            "color_by='recency' needs the compliance frame.",
+            hint="Pass compliance=patrol_compliance(...), or color_by='worker'.",
+        )
+    if mode not in ("worker", "recency"):
+        raise GridkitError(f"Unknown color_by {color_by!r}.", hint="Use 'worker' or 'recency'.")
+    return mode
+
+
+def _patrol_pairs(rec: dict[str, dict], uid: str, L: dict[str, str]) -> tuple[str, list]:
+    """Recency status of a unit (rows of :func:`_recency` by unit id) and its tooltip lines."""
+    r = rec.get(uid)
+    if r is None:
+        return "never", [(L["last_patrol"], _esc(L["never_patrolled"]))]
+    pairs = [(L["last_patrol"], _esc(_fmt_time(r["last_patrol"]) or L["never_patrolled"]))]
+    if pd.notna(r["days_overdue"]) and r["days_overdue"] > 0:
+        pairs.append((L["days_overdue"], _esc(f"{r['days_overdue']:.0f}")))
+    return str(r["status"]), pairs
+
+
+def _legend(
+    mode: str, wcolor: dict[str, str], names: dict[str, str], n_unassigned: int, L: dict
+) -> Legend:
+    items: list[tuple[str, str, str]]
+    if mode == "recency":
+        heading = L["last_patrol"]
+        items = [(_RECENCY_COLORS[k], L[k], "box") for k in ("in_time", "overdue", "never")]
+    else:
+        heading = L["worker"]
+        workers = list(wcolor)
+        items = [(wcolor[w], names.get(w, w), "box") for w in workers[:MAX_LEGEND_ITEMS]]
+        if len(workers) > MAX_LEGEND_ITEMS:
+            rest = len(workers) - MAX_LEGEND_ITEMS
+            items.append(("#ffffff", L["more_workers"].format(n=rest), "box"))
+    items.append((_UNASSIGNED, f"{L['unassigned']} ({n_unassigned})", "dash"))
+    return [(heading, items)]
+
+
+def coverage_map(
+    units: gpd.GeoDataFrame,
+    *,
+    assignments: pd.DataFrame | None = None,
+    compliance: pd.DataFrame | None = None,
+    reports: pd.DataFrame | None = None,
+    workers: pd.DataFrame | None = None,
+    color_by: Literal["auto", "worker", "recency"] = "auto",
+    options: MapOptions | None = None,
+    **overrides: Any,
+) -> folium.Map:
+    """Map of grid units coloured by assigned worker or by patrol recency.
+
+    Units without a worker stand out (purple, dashed outline). Tooltips show the unit
+    code, its worker(s) and the last patrol; popups list the unit's open reports.
+
+    Parameters
+    ----------
+    units
+        ``units`` layer (``unit_id``, ``admin_code``, ... and Polygon geometry).
+    assignments
+        ``assignments`` (``unit_id``, ``worker_id``); rows with a ``valid_to`` are
+        ended and ignored.
+    compliance
+        Per-unit patrol state as returned by ``patrol_compliance`` (``unit_id``,
+        ``worker_id``, ``compliant``, ``last_patrol``, ``days_overdue``, ...).
+    reports
+        ``reports`` joined to the units (with ``unit_id``, as ``gridkit.locate`` gives
+        and the stored reports layer has); open ones (not
+        resolved/verified/closed/rejected) are listed in the popup of their unit.
+    workers
+        ``workers`` layer, for names instead of ids (only ``worker_id``, ``name`` are used).
+    color_by
+        ``"worker"`` (distinct colour per worker), ``"recency"`` (in time / overdue /
+        never; needs ``compliance``) or ``"auto"`` (recency when compliance is given).
+    options
+        Title, language, basemap, assets... (:class:`~gridkit.maps.MapOptions`);
+        the default title is "网格覆盖" / "Grid coverage".
+    **overrides
+        Any :class:`~gridkit.maps.MapOptions` field as a keyword
+        (``lang="en"``, ``tiles=None``), applied over ``options``.
+
+    Returns
+    -------
+    folium.Map
+        Units coloured by worker or recency, with the open reports in popups.
+
+    Raises
+    ------
+    InvalidLayerError
+        When a layer lacks a needed column (reports without ``unit_id``: locate them).
+    UnknownOptionError
+        For a keyword that is not a map option.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import box
+    >>> from gridkit.maps import MapOptions, map_html
+    >>> units = gpd.GeoDataFrame(
+    ...     {"unit_id": ["430202001-001", "430202001-002"], "admin_code": ["430202001"] * 2},
+    ...     geometry=[box(113.10, 27.80, 113.11, 27.81), box(113.11, 27.80, 113.12, 27.81)],
+    ...     crs=4326)
+    >>> a = pd.DataFrame({"unit_id": ["430202001-001"], "worker_id": ["W1"]})
+    >>> page = map_html(coverage_map(units, assignments=a, options=MapOptions(lang="en"),
+    ...                              tiles=None))
+    >>> "cdn" in page, "No grid worker (1)" in page
+    (False, True)
+    """
+    o = resolve(options, overrides)
+    L = o.L
+    _require(units, ["unit_id"], "units", geometry=True)
+    u = _prepare(units, o).reset_index(drop=True)
+    ids = u["unit_id"].astype(str)
+    names = _names(workers)
+    assigned = _current_assignments(assignments) if assignments is not None else {}
+    rec = _recency(compliance) if compliance is not None else None
+    if rec is not None and assignments is None:
+        assigned = {k: list(v) for k, v in rec["workers"].items() if v}
+    mode = _mode(color_by, rec)
+    worker_of = [sorted(set(assigned.get(i, []))) for i in ids]
+    all_workers = sorted({w for ws in worker_of for w in ws})
+    wcolor = {w: PALETTE[k % len(PALETTE)] for k, w in enumerate(all_workers)}
+    admin = u["admin_code"].tolist() if "admin_code" in u.columns else None
+    rec_rows = rec.to_dict("index") if rec is not None else {}
+    colors: list[str] = []
+    tips: list[str] = []
+    for i, uid in enumerate(ids):
+        ws = worker_of[i]
+        pairs = [(L["unit"], _esc(uid))]
+        if admin is not None:
+            pairs.append((L["admin_code"], _esc(admin[i])))
+        who = ", ".join(_esc(names.get(w, w)) for w in ws)
+        pairs.append((L["worker"], who or f"<i>{html.escape(L['unassigned'])}</i>"))
+        status = None
+        if rec is not None:
+            status, more = _patrol_pairs(rec_rows, uid, L)
+            pairs += more
+        tips.append(_rows(pairs))
+        if not ws:
+            colors.append(_UNASSIGNED)
+        elif mode == "recency":
+            colors.append(_RECENCY_COLORS[status or "never"])
+        else:
+            colors.append(wcolor[ws[0]])
+    unassigned = [not w for w in worker_of]
+    pops = _open_reports_popups(ids, reports, L)
+    m = _base_map(o, [u], len(u))
+    _polygons(
+        u, name=L["units"], colors=colors, tips=tips, pops=pops, dashed=unassigned,
+        precision=o.precision,
+    ).add_to(m)  # fmt: skip
+    return _finish(m, o, "coverage", _legend(mode, wcolor, names, sum(unassigned), L))
