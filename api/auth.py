@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from gridkit.store.gpkg import ApiKey, Store
+from gridkit.store import ApiKey, Store, find_key
 
 PRIVATE_ROLES = {"supervisor", "admin"}
 KEY_CACHE_S = 5.0
@@ -77,7 +77,7 @@ async def principal(
     now = time.monotonic()
     hit = cache.get(x_api_key)
     if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
-        hit = (now, await run_in_threadpool(store.find_key, x_api_key))
+        hit = (now, await run_in_threadpool(find_key, store, x_api_key))
         cache[x_api_key] = hit
     key = hit[1]
     if key is None:

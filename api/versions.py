@@ -23,6 +23,7 @@ from api.auth import Caller, require
 from api.errors import ApiError, detail_of, status_of
 from api.writes import _json
 from gridkit.errors import GridkitError
+from gridkit.versions import publish, versions
 
 router = APIRouter(tags=["versions"])
 
@@ -42,14 +43,14 @@ def _record(row: pd.Series) -> dict[str, Any]:
 
 @router.get("/versions", summary="Published grid versions, oldest first")
 def list_versions(request: Request, caller: Caller) -> Response:
-    table = request.app.state.store.versions()
+    table = versions(request.app.state.store)
     rows = [_record(r) for _, r in table.sort_values("version").iterrows()]  # a few rows
     return _json({"versions": rows}, media_type=JSON)
 
 
 @router.get("/versions/{version}", summary="One published grid version")
 def one_version(request: Request, version: int, caller: Caller) -> Response:
-    table = request.app.state.store.versions()
+    table = versions(request.app.state.store)
     rows = table[table["version"].astype(int) == version]
     if not len(rows):
         raise ApiError(404, f"No version {version}; see /versions.")
@@ -114,8 +115,8 @@ def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -
             f"{settings.max_vertices:,} (simplify the boundaries, or raise "
             "GRIDKIT_MAX_VERTICES).",
         )
-    version, diff = app.state.store.publish(df, note=note)  # errors: 422 with each problem
-    table = app.state.store.versions()
+    version, diff = publish(df, app.state.store, note=note)  # errors: 422 with each problem
+    table = versions(app.state.store)
     body = _record(table[table["version"].astype(int) == version].iloc[0])
     body["changes"] = None if diff is None else diff.summary
     body["summary"] = None if diff is None else str(diff)

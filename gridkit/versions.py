@@ -5,7 +5,8 @@ Planners redraw grids, compare the draft with the version in force, and publish 
 removed (the ``lineage`` layer), :func:`carry_over` keeps workers on units that
 survive and proposes workers for the rest, :func:`remap_unit_ids` re-indexes
 history (patrols, reports) to the new units, and :func:`publish` records a new
-version in a workspace.
+version in a workspace: a GeoPackage file, or a store (``gridkit.store``) a running
+service reads, which then serves the new grid at once.
 
 Lineage shares
 --------------
@@ -30,10 +31,12 @@ Classification of an overlap pair (old ``o``, new ``n``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
@@ -45,13 +48,16 @@ from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.io import read_layer, write_layer
 from gridkit.layers import WATER_KINDS, check_layer
+from gridkit.validate.units import validate_units
 
 __all__ = [
     "CarryOver",
     "Diff",
+    "Workspace",
     "carry_over",
     "diff_units",
     "publish",
+    "publishable",
     "read_version",
     "remap_unit_ids",
     "versions",
@@ -71,6 +77,17 @@ class Diff:
         ``share_new``, ``area_m2`` (overlap area).
     summary
         Counts of old and new units per relation, households and metres moved.
+
+    Examples
+    --------
+    >>> from gridkit.synth.ops import grid_units
+    >>> old = grid_units(2, 1).assign(unit_id=["A", "B"])
+    >>> new = grid_units(3, 1, cell_deg=0.004).assign(unit_id=["A", "B", "C"])
+    >>> diff = diff_units(old, new)
+    >>> str(diff)
+    '2 old units -> 3 new units: 2 split; 147 households change unit'
+    >>> sorted(diff.touched_ids()), len(diff.changed)
+    (['A', 'B', 'C'], 4)
     """
 
     lineage: pd.DataFrame
@@ -267,6 +284,16 @@ class CarryOver:
     needs_decision
         New units a planner must confirm or staff: ``unit_id``, ``relation``,
         ``proposed_worker_id`` (may be empty) and ``reason``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(2, 1).assign(unit_id=["A", "B"])
+    >>> lineage = diff_units(units, units).lineage
+    >>> result = carry_over(pd.DataFrame({"unit_id": ["A"], "worker_id": ["W1"]}), lineage)
+    >>> isinstance(result, CarryOver), result.needs_decision["unit_id"].tolist()
+    (True, ['B'])
     """
 
     assignments: pd.DataFrame
@@ -287,6 +314,17 @@ def carry_over(assignments: pd.DataFrame, lineage: pd.DataFrame) -> CarryOver:
         Rows with ``valid_to`` in the past are ignored.
     lineage
         The lineage from :func:`diff_units`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridkit.synth.ops import grid_units
+    >>> old = grid_units(2, 1).assign(unit_id=["A", "B"])
+    >>> new = grid_units(3, 1, cell_deg=0.004).assign(unit_id=["A", "B", "C"])
+    >>> result = carry_over(pd.DataFrame({"unit_id": ["A", "B"], "worker_id": ["W1", "W2"]}),
+    ...                     diff_units(old, new).lineage)
+    >>> result.assignments[["unit_id", "worker_id", "decision"]].values.tolist()
+    [['A', 'W1', 'proposed'], ['B', 'W2', 'proposed'], ['C', 'W2', 'proposed']]
     """
     for col in ("unit_id", "worker_id"):
         if col not in assignments.columns:
@@ -345,6 +383,15 @@ def remap_unit_ids(unit_ids: pd.Series, lineage: pd.DataFrame) -> pd.Series:
     (so already-current ids pass through). Records with their own location (reports,
     patrol tracks) are better re-located with ``gridkit.locate``; this is for records
     that only know their unit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridkit.synth.ops import grid_units
+    >>> old = grid_units(2, 1).assign(unit_id=["A", "B"])
+    >>> new = grid_units(1, 1, cell_deg=0.01).assign(unit_id=["AB"])  # A and B merged
+    >>> remap_unit_ids(pd.Series(["A", "B", "X"]), diff_units(old, new).lineage).tolist()
+    ['AB', 'AB', 'X']
     """
     pairs = lineage.dropna(subset=["old_id", "new_id"]).sort_values(
         ["old_id", "share", "new_id"], ascending=[True, False, True], kind="stable"
@@ -362,36 +409,132 @@ VERSIONS_LAYER = "versions"
 HISTORY_LAYER = "unit_versions"
 
 
-def versions(workspace: str | Path) -> pd.DataFrame:
-    """The published versions of a workspace: ``version``, ``published_at``, counts, note."""
-    ws = Path(workspace)
-    if not ws.exists() or VERSIONS_LAYER not in _layers(ws):
+@runtime_checkable
+class Workspace(Protocol):
+    """What publishing needs of where versions live: a :class:`gridkit.store.Store`
+    has it (``gridkit.versions`` does not import the store: capabilities never import
+    each other); a workspace path is wrapped in one that reads and writes the file.
+
+    Examples
+    --------
+    A store is a workspace; a path is wrapped in one by the functions:
+
+    >>> import tempfile
+    >>> from gridkit.store import create_store
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(2, 1)})
+    >>> isinstance(store, Workspace), isinstance("ws.gpkg", Workspace)
+    (True, False)
+    >>> tmp.cleanup()
+    """
+
+    def layers(self) -> list[str]: ...
+    def read(self, layer: str) -> pd.DataFrame: ...
+    def save_layer(self, layer: str, frame: pd.DataFrame, *, append: bool = False) -> None: ...
+    def exclusive(self) -> AbstractContextManager[Any]: ...
+
+
+class _File:
+    """A workspace GeoPackage read and written directly (no service reads it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def layers(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        return [str(n) for n, _ in pyogrio.list_layers(self.path)]
+
+    def read(self, layer: str) -> pd.DataFrame:
+        return read_layer(self.path, layer, check=False)
+
+    def save_layer(self, layer: str, frame: pd.DataFrame, *, append: bool = False) -> None:
+        write_layer(frame, self.path, layer, append=append)
+
+    def exclusive(self) -> AbstractContextManager[Any]:
+        return nullcontext()  # one writer: the command line publishing
+
+
+def _workspace(workspace: str | os.PathLike | Workspace) -> Workspace:
+    if isinstance(workspace, str | os.PathLike):
+        return _File(Path(workspace))
+    return workspace
+
+
+def _name(ws: Workspace) -> str:
+    """The workspace as messages name it: its file."""
+    return str(getattr(ws, "path", ws))
+
+
+def versions(workspace: str | os.PathLike | Workspace) -> pd.DataFrame:
+    """The published versions of a workspace (a path or a store): ``version``,
+    ``published_at``, ``n_units``, ``note``; empty when none was published.
+
+    Examples
+    --------
+    Nothing published at first, then the first grid:
+
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = f"{tmp.name}/ws.gpkg"
+    >>> versions(ws).empty
+    True
+    >>> _ = publish(grid_units(2, 1), ws, note="first grid", validate=False)
+    >>> versions(ws)[["version", "n_units", "note"]].values.tolist()
+    [[1, 2, 'first grid']]
+    >>> tmp.cleanup()
+    """
+    ws = _workspace(workspace)
+    if VERSIONS_LAYER not in ws.layers():
         return pd.DataFrame(columns=["version", "published_at", "n_units", "note"])
-    return read_layer(ws, VERSIONS_LAYER, check=False)
+    return ws.read(VERSIONS_LAYER)
 
 
-def _layers(ws: Path) -> set[str]:
-    return {str(n) for n, _ in pyogrio.list_layers(ws)}
+def read_version(
+    workspace: str | os.PathLike | Workspace, version: int | None = None
+) -> gpd.GeoDataFrame:
+    """Units of a published version (the one in force when ``version`` is None).
 
+    Examples
+    --------
+    Two versions published; the one in force is the second:
 
-def read_version(workspace: str | Path, version: int | None = None) -> gpd.GeoDataFrame:
-    """Units of a published version (the one in force when ``version`` is None)."""
-    ws = Path(workspace)
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = f"{tmp.name}/ws.gpkg"
+    >>> _ = publish(grid_units(2, 1), ws, validate=False)
+    >>> _ = publish(grid_units(3, 1), ws, validate=False)
+    >>> len(read_version(ws)), len(read_version(ws, 1))
+    (3, 2)
+    >>> read_version(ws, 7)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: .../ws.gpkg: no version 7.
+    Hint: Published: 1, 2.
+    >>> tmp.cleanup()
+    """
+    ws = _workspace(workspace)
     table = versions(ws)
     if table.empty:
         raise GridkitError(
-            f"{ws}: no version has been published.",
+            f"{_name(ws)}: no version has been published.",
             hint="Publish one with `gridkit publish UNITS --workspace W`.",
         )
     version = int(table["version"].max()) if version is None else int(version)
     if version not in set(table["version"].astype(int)):
         raise GridkitError(
-            f"{ws}: no version {version}.",
+            f"{_name(ws)}: no version {version}.",
             hint=f"Published: {', '.join(map(str, table['version']))}.",
         )
-    units = read_layer(ws, HISTORY_LAYER, check=False)
+    units = ws.read(HISTORY_LAYER)
     units = units[units["version"].astype(int) == version].reset_index(drop=True)
-    return check_layer(units, "units", source=f"{ws} version {version}")
+    return check_layer(units, "units", source=f"{_name(ws)} version {version}")
 
 
 def publishable(
@@ -401,11 +544,21 @@ def publishable(
     validate_options: Mapping[str, Any] | None = None,
 ) -> gpd.GeoDataFrame:
     """``units`` checked for publishing (contract, and ``gridkit.validate_units`` when
-    ``validate``); :func:`publish` runs it first, callers may run it beforehand."""
+    ``validate``); :func:`publish` runs it first, callers may run it beforehand.
+
+    Examples
+    --------
+    >>> from gridkit.synth.ops import grid_units
+    >>> len(publishable(grid_units(2, 2), validate=False))
+    4
+    >>> try:
+    ...     publishable(grid_units(2, 2).drop(columns="unit_id"))
+    ... except InvalidLayerError as exc:
+    ...     print(exc.message)
+    units to publish, layer 'units' is missing column(s) unit_id.
+    """
     units = check_layer(units, "units", source="units to publish")
     if validate:
-        from gridkit.validate.units import validate_units
-
         report = validate_units(units, **dict(validate_options or {}))
         if not report.ok:
             raise InvalidLayerError(
@@ -418,7 +571,7 @@ def publishable(
 
 def publish(
     units: gpd.GeoDataFrame,
-    workspace: str | Path,
+    workspace: str | os.PathLike | Workspace,
     *,
     note: str = "",
     published_at: pd.Timestamp | None = None,
@@ -432,29 +585,61 @@ def publish(
     in force, with ``version`` set), ``unit_versions`` (every published version),
     ``lineage`` (appended, with the new ``version``) and ``versions``.
 
+    Parameters
+    ----------
+    --The first version into a file, the second through a store:
+
+    workspace
+        A workspace GeoPackage, or a store (:func:`gridkit.store.open_store`): then the
+        version is written under the store's one writer (the units are checked before
+        taking it), and the store serves the new grid at once.
+
     Returns
     -------
     (version, diff)
         The new version number and the diff against the previous one (None for the
         first version).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.store import open_store
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = f"{tmp.name}/ws.gpkg"
+    >>> publish(grid_units(2, 1), ws, note="first grid", validate=False)
+    (1, None)
+    >>> store = open_store(ws)  # a running service's store: it serves the new grid
+    >>> version, diff = publish(grid_units(3, 1), store, validate=False)
+    >>> version, diff.summary["n_new"], len(store.read("units"))
+    (2, 3, 3)
+    >>> tmp.cleanup()
     """
-    ws = Path(workspace)
     units = publishable(units, validate=validate, validate_options=validate_options)
+    ws = _workspace(workspace)
+    when = published_at if published_at is not None else pd.Timestamp.now(tz="UTC")
+    # checked before: a city's grid takes a while; then one writer from read to write
+    with ws.exclusive():
+        return _write_version(ws, units, note=note, when=when)
+
+
+def _write_version(
+    ws: Workspace, units: gpd.GeoDataFrame, *, note: str, when: pd.Timestamp
+) -> tuple[int, Diff | None]:
+    """The next version written: lineage against the one in force, units, history, row."""
     table = versions(ws)
     previous = int(table["version"].max()) if not table.empty else 0
     version = previous + 1
-    when = published_at if published_at is not None else pd.Timestamp.now(tz="UTC")
     units = units.copy()
     units["version"] = version
     diff = None
     if previous:
         diff = diff_units(read_version(ws, previous), units)
-        lineage = diff.lineage.assign(version=version)
-        write_layer(lineage, ws, "lineage", append=True)
-    write_layer(units, ws, "units")
-    write_layer(units, ws, HISTORY_LAYER, append=True)
+        ws.save_layer("lineage", diff.lineage.assign(version=version), append=True)
+    ws.save_layer("units", units)
+    ws.save_layer(HISTORY_LAYER, units, append=True)
     row = pd.DataFrame(
         {"version": [version], "published_at": [when], "n_units": [len(units)], "note": [note]}
     )
-    write_layer(row, ws, VERSIONS_LAYER, append=True)
+    ws.save_layer(VERSIONS_LAYER, row, append=True)
     return version, diff

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,26 @@ def test_error_text_with_brackets_is_printed_verbatim(capsys, tmp_path: Path, ri
     assert "[bold]X[/]" in err
 
 
+def _fake_uvicorn_run(seen: dict):
+    """A stand-in for ``uvicorn.run``: records its arguments, and builds the app as
+    uvicorn does (the factory, called with the environment the command set)."""
+    import pandas as pd
+
+    import api
+
+    def fake_run(app, **kw):
+        assert app == "api:create_app" and kw["factory"] is True
+        built = getattr(api, app.split(":")[1])()
+        seen.update(
+            kw,
+            app=built,
+            env=os.environ.get("GRIDKIT_WORKSPACE"),
+            strings=pd.options.mode.string_storage,
+        )
+
+    return fake_run
+
+
 def test_demo_serve_serves_the_demo_workspace_with_an_admin_key(
     capsys, monkeypatch, tmp_path: Path
 ) -> None:
@@ -135,28 +156,26 @@ def test_demo_serve_serves_the_demo_workspace_with_an_admin_key(
     import pandas as pd
     import uvicorn
 
-    import gridkit.demo
-    from gridkit.store import open_store
+    import gridkit.cli.app
+    from gridkit.store import find_key, open_store
     from tests.api.test_writes import field_workspace
 
     ws, _ = field_workspace(tmp_path / "ws.gpkg")
     built: list = []
-    monkeypatch.setattr(gridkit.demo, "run_demo", lambda path, seed: built.append(path))
-    monkeypatch.setattr(gridkit.demo, "print_summary", lambda summary, console: None)
+    monkeypatch.setattr(gridkit.cli.app, "run_demo", lambda path, seed: built.append(path))
+    monkeypatch.setattr(gridkit.cli.app, "print_summary", lambda summary, console: None)
+    monkeypatch.delenv("GRIDKIT_WORKSPACE", raising=False)
     seen: dict = {}
-
-    def fake_run(app, **kw):
-        seen.update(kw, app=app, strings=pd.options.mode.string_storage)
-
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn, "run", _fake_uvicorn_run(seen))
     before = pd.options.mode.string_storage
     code, out, err = run(capsys, "demo", "--workspace", str(ws), "--serve")
     assert code == 0, err
     assert built == [ws] and seen["app"].state.settings.workspace == ws
     assert seen["port"] == 8000 and seen["strings"] == "python"
     assert pd.options.mode.string_storage == before
+    assert "GRIDKIT_WORKSPACE" not in os.environ  # the process gets its environment back
     secret = " ".join(out.split()).split("shown once): ")[1].split()[0]
-    assert open_store(ws).find_key(secret).role == "admin"
+    assert find_key(open_store(ws), secret).role == "admin"
     assert f"/maps/coverage?key={secret}" in " ".join(out.split()).replace(" ", "")
 
 
@@ -167,9 +186,51 @@ def test_serve_access_log_option(capsys, monkeypatch, tmp_path: Path, flag, logg
     from tests.api.test_writes import field_workspace
 
     ws, _ = field_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDKIT_WORKSPACE", "elsewhere.gpkg")  # the argument wins
     seen: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr(uvicorn, "run", _fake_uvicorn_run(seen))
     code, _, err = run(capsys, "serve", str(ws), "--port", "8123", *([flag] if flag else []))
     assert code == 0, err
     assert seen["access_log"] is logged and seen["port"] == 8123
-    assert seen["app"].state.settings.workspace == ws
+    assert seen["app"].state.settings.workspace == ws and seen["env"] == str(ws)
+    assert os.environ["GRIDKIT_WORKSPACE"] == "elsewhere.gpkg"  # put back
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "fastapi", "pydantic_settings"])
+def test_serve_without_the_api_extra_says_what_to_install(
+    capsys, monkeypatch, tmp_path: Path, missing: str
+) -> None:
+    """Without the 'api' extra, ``gridkit serve`` (and ``demo --serve``, before building
+    anything) exit 1 with one line naming the extra: no traceback."""
+    import gridkit.cli.app
+
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ImportError
+    built: list = []
+    monkeypatch.setattr(gridkit.cli.app, "run_demo", lambda path, seed: built.append(path))
+    for args in (["serve", str(tmp_path / "ws.gpkg")], ["demo", "-w", "x.gpkg", "--serve"]):
+        code, _, err = run(capsys, *args)
+        assert code == 1
+        line = " ".join(err.split())
+        assert "needs the 'api' extra: pip install \"gridkit[api]\"" in line, err
+        assert "error:" in line and "Traceback" not in err
+    assert built == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["keys", "--help"]])
+def test_help_and_version_with_the_core_dependencies_alone(args: list[str]) -> None:
+    """``gridkit --help`` and ``--version`` work without the extras (fastapi, uvicorn,
+    folium...): importing any of them fails in this process."""
+    extras = ["fastapi", "uvicorn", "starlette", "pydantic_settings", "folium", "api"]
+    script = (
+        "import sys\n"
+        f"for name in {extras!r}:\n"
+        "    sys.modules[name] = None  # import fails\n"
+        "from gridkit.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ("gridkit" in proc.stdout) and (__version__ in proc.stdout or "Usage" in proc.stdout)

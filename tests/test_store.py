@@ -280,3 +280,64 @@ def test_attribute_tables_written_elsewhere_are_noticed(workspace: Path, monkeyp
     assert server.read("versions")["version"].tolist() == [1]
     subprocess.run([sys.executable, "-c", script, str(workspace), "2"], check=True)
     assert server.read("versions")["version"].tolist() == [1, 2]
+
+
+def test_the_interface_holds_persistence_only() -> None:
+    """Keys and grid versions are services over the store, not part of its interface;
+    the store does not import gridkit.versions."""
+    import ast
+    import inspect
+
+    import gridkit.store.base
+    import gridkit.store.gpkg
+    from gridkit.store import Store
+
+    methods = {n for n in vars(Store) if not n.startswith("_")}
+    assert not methods & {"add_key", "add_keys", "find_key", "revoke_key", "keys", "publish"}
+    assert not methods & {"versions"}
+    for module in (gridkit.store.base, gridkit.store.gpkg):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {
+            n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        } | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "gridkit.versions" not in imported and "api" not in imported
+
+
+def test_save_layer_and_exclusive(workspace: Path, monkeypatch) -> None:
+    """A whole layer written through GDAL is read again at once by this store, and is
+    not taken for another process's write; exclusive() lets reads and writes in."""
+    import gridkit.store.gpkg as store_module
+
+    monkeypatch.setattr(store_module, "SYNC_S", 0.0)
+    store = open_store(workspace)
+    store.read("reports")
+    with store.exclusive():
+        n = len(store.read("reports"))
+        store.save_layer("reports", _reports(["A", "B", "C"], [113.1, 113.2, 113.3]))
+        store.save_layer("reports", _reports(["D"], [113.4]), append=True)
+    assert len(store.read("reports")) == 4 != n
+    gen = store.generation("reports")
+    assert store.generation("reports") == gen  # its own write is no news
+    assert open_store(workspace).read("reports")["report_id"].tolist() == ["A", "B", "C", "D"]
+
+
+def test_service_tables_are_read_at_each_call_and_written_all_or_none(workspace: Path) -> None:
+    from gridkit.store import Column, RecordTable
+
+    table = RecordTable(
+        "gridkit_test_notes",
+        (Column("note_id"), Column("text", required=True), Column("n", int, default=0)),
+        key="note_id",
+    )
+    store = open_store(workspace)
+    assert store.records(table).columns.tolist() == ["note_id", "text", "n"]
+    assert store.set_records(table, {"text": "x"}, where={"note_id": "N1"}) == 0
+    store.add_records(table, [{"note_id": "N1", "text": "a"}])
+    with pytest.raises(sqlite3.IntegrityError):  # a duplicate key: nothing written
+        store.add_records(table, [{"note_id": "N2", "text": "b"}, {"note_id": "N1", "text": "c"}])
+    other = open_store(workspace)  # another process's view: no cache in between
+    other.set_records(table, {"text": "z"}, where={"note_id": "N1"})
+    assert store.records(table).to_dict("records") == [{"note_id": "N1", "text": "z", "n": 0}]
+    assert "gridkit_test_notes" not in store.layers()
+    with pytest.raises(Exception, match="no column"):
+        store.records(table, where={"note_id; DROP TABLE x": 1})

@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -228,6 +229,58 @@ def test_publish_versions_in_workspace(tmp_path: Path) -> None:
     lineage = read_layer(ws, "lineage")
     assert set(lineage["version"]) == {2}
     assert len(read_layer(ws, "units")) == len(v2_units)
+
+
+def test_publish_through_a_store_serves_the_new_grid_at_once(tmp_path: Path) -> None:
+    """A running service's store publishes under its one writer: the versions, the
+    lineage and the grid it serves follow at once, and the same workspace read as a
+    file agrees."""
+    from gridkit.store import open_store
+
+    ws = tmp_path / "ws.gpkg"
+    publish(city(BASE).to_crs(4326), ws, note="first grid", validate=False)
+    store = open_store(ws)
+    served = store.read("units")
+    gen = store.generation("units")
+    v, diff = publish(city(dict(BASE, C2=[0.5])).to_crs(4326), store, note="C2", validate=False)
+    assert v == 2 and {i.split("-")[0] for i in diff.touched_ids()} == {"C2"}
+    assert store.generation("units") > gen
+    assert len(store.read("units")) == len(served) - 1
+    assert set(store.read("units")["version"]) == {2}
+    assert versions(store)["version"].tolist() == versions(ws)["version"].tolist() == [1, 2]
+    assert set(store.read("lineage")["version"]) == {2}
+    assert len(read_version(store, 1)) == len(served)
+
+
+def test_publish_checks_the_units_before_taking_the_writer(tmp_path: Path) -> None:
+    """Invalid units are refused before the store's writer is taken (a city's grid
+    takes a while to check): nothing is written."""
+    from gridkit.errors import InvalidLayerError
+    from gridkit.store import open_store
+
+    ws = tmp_path / "ws.gpkg"
+    publish(city(BASE).to_crs(4326), ws, validate=False)
+    store = open_store(ws)
+    taken: list[bool] = []
+    lock = store.exclusive()
+
+    class Watched:
+        def __init__(self) -> None:
+            self.inner = lock
+
+        def __enter__(self):
+            taken.append(True)
+            return self.inner.__enter__()
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+    store.exclusive = Watched  # type: ignore[method-assign]
+    with pytest.raises(InvalidLayerError):
+        publish(city(BASE).to_crs(4326).drop(columns="unit_id"), store)
+    assert taken == [] and versions(store)["version"].tolist() == [1]
+    publish(city(BASE).to_crs(4326), store, validate=False)
+    assert taken == [True] and versions(store)["version"].tolist() == [1, 2]
 
 
 def test_cli_diff_prints_summary_and_writes_lineage(tmp_path: Path, capsys) -> None:

@@ -15,8 +15,16 @@ import typer
 from rich.markup import escape
 
 from gridkit import __version__
-from gridkit.cli.util import console, err_console
+from gridkit.cli.assign import assign_cmd
+from gridkit.cli.communities import split_communities_cmd
+from gridkit.cli.maps import map_cmd
+from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
+from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
+from gridkit.cli.util import console, err_console, read_input, write_output
+from gridkit.cli.versions import diff_cmd, publish_cmd
+from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning
+from gridkit.store import issue_key, open_store
 
 app = typer.Typer(
     name="gridkit",
@@ -54,14 +62,12 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Serve the workspace afterwards.")] = False,
 ) -> None:
     """Build the Zhuzhou sample workspace and print what is in it (no network needed)."""
-    from gridkit.demo import print_summary, run_demo
-
+    if serve:
+        require_api_extra("gridkit demo --serve")  # before the build, not after it
     summary = run_demo(workspace, seed=seed)
     print_summary(summary, console)
     if serve:
-        from gridkit.store.gpkg import open_store
-
-        secret, _ = open_store(workspace).add_key("demo", role="admin")
+        secret, _ = issue_key(open_store(workspace), "demo", role="admin")
         console.print(
             f"demo admin key (shown once): [bold]{secret}[/]\n"
             f"open http://127.0.0.1:8000/maps/coverage?key={secret}"
@@ -81,20 +87,11 @@ def check(
     ] = None,
 ) -> None:
     """Check a layer against the data contract (exit 1 with the problems when it fails)."""
-    from gridkit.cli.util import read_input, write_output
-
     df = read_input(path, layer, crs=crs, encoding=encoding, repair=repair)
     console.print(f"[green]ok[/] {path}: layer {layer!r}, {len(df):,} rows")
     if output is not None:
         write_output({layer: df}, output)
 
-
-from gridkit.cli.assign import assign_cmd  # noqa: E402
-from gridkit.cli.communities import split_communities_cmd  # noqa: E402
-from gridkit.cli.maps import map_cmd  # noqa: E402
-from gridkit.cli.rivers import split_rivers_cmd, validate_cmd  # noqa: E402
-from gridkit.cli.serve import keys_app, serve_cmd, serve_workspace  # noqa: E402
-from gridkit.cli.versions import diff_cmd, publish_cmd  # noqa: E402
 
 app.command("diff")(diff_cmd)
 app.command("publish")(publish_cmd)

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.table import Table
 
 from gridkit.cli.util import console, err_console
-from gridkit.errors import GridkitError
+from gridkit.errors import GridkitError, InputFileError
+from gridkit.store import (
+    KeyRequest,
+    check_key_requests,
+    issue_key,
+    issue_keys,
+    list_keys,
+    open_store,
+    revoke_key,
+)
 
 keys_app = typer.Typer(
     help="Issue, list and revoke API keys (stored as SHA-256 hashes).", no_args_is_help=True
@@ -19,32 +33,85 @@ keys_app = typer.Typer(
 
 WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")]
 
+#: the service, built by uvicorn in this process from the settings in the environment
+APP_FACTORY = "api:create_app"
+
+
+def require_api_extra(command: str) -> Any:
+    """The ``uvicorn`` module, or a :class:`GridkitError` naming the extra to install
+    when the 'api' extra (uvicorn, FastAPI, pydantic-settings) is missing.
+
+    Examples
+    --------
+    >>> require_api_extra("gridkit serve").__name__
+    'uvicorn'
+    """
+    # optional dependencies, imported here only: `gridkit --help` and the commands that
+    # do not serve work with the core dependencies alone
+    try:
+        import fastapi  # noqa: F401  (the app needs them: fail here, not inside uvicorn)
+        import pydantic_settings  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise GridkitError(
+            f"{command} needs the 'api' extra: pip install \"gridkit[api]\"",
+            hint=f"Not installed: {exc.name or exc}.",
+        ) from None
+    return uvicorn
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for a while, then put back what was there.
+
+    Examples
+    --------
+    >>> import os
+    >>> with environment(GRIDKIT_TITLE="demo"):
+    ...     os.environ["GRIDKIT_TITLE"]
+    'demo'
+    >>> "GRIDKIT_TITLE" in os.environ
+    False
+    """
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
 
 def serve_workspace(
     workspace: Path, *, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True
 ) -> None:
     """Run the API over ``workspace`` with uvicorn (blocks); ``access_log`` logs a line
-    per request to the terminal (off for the fastest service)."""
-    try:
-        import uvicorn
+    per request to the terminal (off for the fastest service).
 
-        from api import create_app
-    except ImportError as exc:
-        raise GridkitError(
-            f"The API cannot start: {exc}.",
-            hint="install the api extra: pip install 'gridkit[api]'",
-        ) from exc
-    import pandas as pd
+    The app is built by uvicorn from the factory ``api:create_app``, which reads its
+    settings from ``GRIDKIT_*`` environment variables: the workspace is passed as
+    ``GRIDKIT_WORKSPACE`` (other ``GRIDKIT_*`` settings apply as set).
 
+    Examples
+    --------
+    >>> serve_workspace(Path("demo-workspace/zhuzhou.gpkg"))  # doctest: +SKIP
+    """
+    uvicorn = require_api_extra("gridkit serve")
     # While serving, pandas keeps strings in Python objects: the service's work is many
     # small frames (a batch of reports, a patch), where Arrow-backed strings, pandas'
     # default, cost a pyarrow call per element or operation; the report writer runs
     # ~1.4x faster this way (benchmarks/bench_api.py). Restored when the server stops.
-    with pd.option_context("mode.string_storage", "python"):
-        app = create_app(workspace=workspace)
+    with (
+        pd.option_context("mode.string_storage", "python"),
+        environment(GRIDKIT_WORKSPACE=str(workspace)),
+    ):
         err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
         uvicorn.run(
-            app,
+            APP_FACTORY,
+            factory=True,
             host=host,
             port=port,
             log_level="info",
@@ -56,9 +123,7 @@ def serve_workspace(
 def _log_config() -> dict:
     """uvicorn's logging, with the service's own messages (``gridkit.*``: reports no
     department handles, unexpected errors with their traceback) in the same format."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.config import LOGGING_CONFIG  # the 'api' extra: checked by the caller
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["gridkit"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
@@ -86,9 +151,8 @@ def keys_add(
     scope: Annotated[str, typer.Option(help="Admin code prefix the key is limited to.")] = "",
 ) -> None:
     """Issue a key and print it once (only its hash is stored)."""
-    from gridkit.store.gpkg import open_store
-
-    secret, key = open_store(workspace).add_key(name, role=role, scope=scope, worker_id=worker_id)
+    store = open_store(workspace)
+    secret, key = issue_key(store, name, role=role, scope=scope, worker_id=worker_id)
     err_console.print(
         f"key {key.key_id} for {name!r} ({role}"
         + (f", scope {scope}" if scope else "")
@@ -109,10 +173,8 @@ def keys_import(
     ] = None,
 ) -> None:
     """Issue keys in bulk from a CSV, all or none; the secrets are printed once, as CSV."""
-    from gridkit.store.gpkg import open_store
-
     requests, lines = read_key_requests(csv_file)
-    issued = open_store(workspace).add_keys(requests)
+    issued = issue_keys(open_store(workspace), requests)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["name", "role", "scope", "worker_id", "key_id", "key"])
@@ -130,12 +192,20 @@ def keys_import(
     )
 
 
-def read_key_requests(path: Path) -> tuple[list, list[int]]:
+def read_key_requests(path: Path) -> tuple[list[KeyRequest], list[int]]:
     """Key requests from a CSV (UTF-8, or GB18030 as Excel saves it on Chinese Windows),
-    with the line number of each."""
-    from gridkit.errors import InputFileError
-    from gridkit.store.gpkg import KeyRequest, check_key_requests
+    with the line number of each.
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sheet = pathlib.Path(tmp) / "keys.csv"
+    ...     _ = sheet.write_text("name,role,worker_id\\n张三,worker,W1\\n\\n李四,viewer,\\n")
+    ...     requests, lines = read_key_requests(sheet)
+    >>> [(r.name, r.role, r.worker_id) for r in requests], lines
+    ([('张三', 'worker', 'W1'), ('李四', 'viewer', None)], [2, 4])
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -178,10 +248,8 @@ def read_key_requests(path: Path) -> tuple[list, list[int]]:
 @keys_app.command("list")
 def keys_list(workspace: WorkspaceOption) -> None:
     """List issued keys (never the secrets)."""
-    from gridkit.store.gpkg import open_store
-
     table = Table()
-    df = open_store(workspace).keys()
+    df = list_keys(open_store(workspace))
     for col in df.columns:
         if col == "key_id":  # whole, whatever the terminal's width: `keys revoke` needs it
             table.add_column(str(col), no_wrap=True, min_width=12)
@@ -198,7 +266,5 @@ def keys_revoke(
     workspace: WorkspaceOption,
 ) -> None:
     """Revoke a key (takes effect within seconds on a running server)."""
-    from gridkit.store.gpkg import open_store
-
-    open_store(workspace).revoke_key(key_id)
+    revoke_key(open_store(workspace), key_id)
     console.print(f"revoked {key_id}")

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import pyogrio
 import typer
 from rich.console import Console
 
-from gridkit.io import read_layer, write_layers
+from gridkit.errors import InputFileError
+from gridkit.io import MULTI_LAYER, format_of, read_layer, write_layers
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,13 +39,20 @@ def read_input(
     encoding: str | None = None,
     repair: bool = False,
 ) -> pd.DataFrame:
-    """Read a contract layer from a CLI argument (layer by name or the file's only one)."""
-    from gridkit.errors import InputFileError
-    from gridkit.io import MULTI_LAYER, format_of
+    """Read a contract layer from a CLI argument (layer by name or the file's only one).
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.io import write_layer
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "draft.gpkg"
+    ...     _ = write_layer(grid_units(3, 2), path, "grid")  # the file's only layer
+    ...     len(read_input(path, "units"))
+    6
+    """
     if format_of(path) in MULTI_LAYER:
-        import pyogrio
-
         try:
             names = [n for n, _ in pyogrio.list_layers(path)] if path.exists() else []
         except pyogrio.errors.DataSourceError as exc:
@@ -57,7 +66,16 @@ def read_input(
 
 
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
-    """Write result layers and say where they went."""
+    """Write result layers and say where they went.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_output({"units": grid_units(2, 1)}, pathlib.Path(tmp) / "out.gpkg")
+    wrote units (2 rows) to .../out.gpkg
+    """
     written = write_layers(layers, path)
     for p, (name, df) in zip(written, layers.items(), strict=False):
         console.print(f"wrote [bold]{name}[/] ({len(df):,} rows) to {p}")

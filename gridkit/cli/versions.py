@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from gridkit.cli.util import CrsOption, console, read_input, write_output
+from gridkit.versions import Diff, diff_units, publish
 
 
-def _print_diff(diff) -> None:
+def _print_diff(diff: Diff) -> None:
     table = Table(title="grid changes")
     table.add_column("relation")
     table.add_column("old units", justify="right")
@@ -41,8 +42,6 @@ def diff_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Which units are unchanged, modified, split, merged, added or removed (exit 0)."""
-    from gridkit.versions import diff_units
-
     diff = diff_units(read_input(old, "units", crs=crs), read_input(new, "units", crs=crs))
     _print_diff(diff)
     if output is not None:
@@ -56,8 +55,6 @@ def publish_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Check the units, record lineage against the version in force, publish a new version."""
-    from gridkit.versions import publish
-
     version, diff = publish(read_input(units, "units", crs=crs), workspace, note=note)
     console.print(f"published version [bold]{version}[/] to {workspace}")
     if diff is not None:

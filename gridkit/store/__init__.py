@@ -1,25 +1,58 @@
-"""Persistence: the store interface and its GeoPackage backend (the embedded default)."""
+"""Persistence: the store interface, its GeoPackage backend (the embedded default), and
+the API-key service over a store.
 
-from gridkit.store.gpkg import (
+- :mod:`gridkit.store.base`: :class:`Store`, the interface (layers, reads, writes,
+  service tables);
+- :mod:`gridkit.store.gpkg`: :class:`GeoPackageStore` and :func:`open_store`;
+- :mod:`gridkit.store.keys`: API keys and roles (issue, find, revoke, list).
+
+Publishing a grid version over a store is :func:`gridkit.versions.publish`.
+"""
+
+from gridkit.store.base import (
+    Column,
+    ConcurrentWriteError,
+    RecordTable,
+    RowUpdate,
+    Store,
+    WriteBatch,
+)
+from gridkit.store.gpkg import GeoPackageStore, create_store, open_store
+from gridkit.store.keys import (
+    KEYS,
     ROLES,
     ApiKey,
-    ConcurrentWriteError,
-    GeoPackageStore,
+    KeyMethods,
     KeyRequest,
-    Store,
     check_key_requests,
+    find_key,
     hash_key,
-    open_store,
+    issue_key,
+    issue_keys,
+    list_keys,
+    revoke_key,
 )
 
 __all__ = [
+    "KEYS",
     "ROLES",
     "ApiKey",
+    "Column",
     "ConcurrentWriteError",
     "GeoPackageStore",
+    "KeyMethods",
     "KeyRequest",
+    "RecordTable",
+    "RowUpdate",
     "Store",
+    "WriteBatch",
     "check_key_requests",
+    "create_store",
+    "find_key",
     "hash_key",
+    "issue_key",
+    "issue_keys",
+    "list_keys",
     "open_store",
+    "revoke_key",
 ]

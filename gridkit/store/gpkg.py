@@ -20,217 +20,69 @@ A PostGIS backend can follow behind the same interface.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import sqlite3
-import struct
 import threading
 import time
 import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
-import shapely
 
 from gridkit.crs import WGS84
 from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError
-from gridkit.io import read_layer, write_layer
+from gridkit.io import read_layer, write_layer, write_layers
+from gridkit.store._gpkgsql import (
+    _contents,
+    _gpkg_now,
+    _register_gpkg_functions,
+    _sql_rows,
+    _sql_type,
+    _sql_value,
+    _Table,
+    _touch_contents,
+    _transaction,
+)
+from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
+from gridkit.store.keys import KeyMethods
 
-__all__ = [
-    "ROLES",
-    "ApiKey",
-    "GeoPackageStore",
-    "KeyRequest",
-    "Store",
-    "check_key_requests",
-    "hash_key",
-    "open_store",
-]
+__all__ = ["GeoPackageStore", "create_store", "open_store"]
 
-ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
 #: how often, at most, the store looks for writes by other processes (seconds)
 SYNC_S = 1.0
-KEYS_TABLE = "gridkit_api_keys"
 
 
-def hash_key(key: str) -> str:
-    """SHA-256 of an API key: keys are random tokens, so a fast hash is the right one."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """An issued API key (the secret itself is never stored)."""
-
-    key_id: str
-    name: str
-    role: str
-    scope: str  # admin code prefix; "" = everywhere
-    worker_id: str | None
-    revoked: bool = False
-
-
-class ConcurrentWriteError(GridkitError):
-    """Another process changed a layer since this store last saw it; nothing was written.
-
-    ``layers`` names them; the store has forgotten what it held of them, so the next
-    read sees the other process's rows.
-    """
-
-    def __init__(self, layers: Sequence[str]) -> None:
-        self.layers = list(layers)
-        super().__init__(
-            f"{', '.join(self.layers)} changed in another process during this write; "
-            "nothing was written.",
-            hint="Try again: the store reads the layer again first.",
-        )
-
-
-class KeyRequest(NamedTuple):
-    """A key to issue: who it is for, the role, the admin-code scope, the worker."""
-
-    name: str
-    role: str
-    scope: str = ""
-    worker_id: str | None = None
-
-
-def check_key_requests(
-    requests: Sequence[KeyRequest], *, source: str = "", rows: Sequence[int] | None = None
-) -> list[KeyRequest]:
-    """The requests cleaned (blanks stripped, scope ``""`` for none), or one error naming
-    every bad one; ``source`` and ``rows`` (a CSV file and its line numbers) say where
-    they came from."""
-    rows = list(rows) if rows is not None else list(range(1, len(requests) + 1))
-    where = f"{source}: " if source else ""
-    if not requests:
-        raise GridkitError(f"{where}no keys to issue.", hint="Give at least one name and role.")
-    clean, bad = [], []
-    for row, r in zip(rows, requests, strict=True):
-        name = (r.name or "").strip()
-        role = (r.role or "").strip().lower()
-        scope = (r.scope or "").strip()
-        worker = (r.worker_id or "").strip() or None
-        problem = (
-            "no name"
-            if not name
-            else f"unknown role {r.role!r}"
-            if role not in ROLES
-            else "a worker key needs a worker_id"
-            if role == "worker" and not worker
-            else f"scope {scope!r} is not an admin code (digits)"
-            if scope and not scope.isdigit()
-            else None
-        )
-        if problem:
-            bad.append(problem if len(requests) == 1 and not source else f"row {row}: {problem}")
-        clean.append(KeyRequest(name, role, scope, worker))
-    if bad:
-        raise GridkitError(
-            where + "; ".join(bad) + ".",
-            hint=f"Roles: {', '.join(ROLES)}; worker keys need a worker id (workers write "
-            "only on their own units); a scope is an admin code prefix. Nothing was issued.",
-        )
-    return clean
-
-
-class Store(ABC):
-    """What the API needs from persistence."""
-
-    @abstractmethod
-    def layers(self) -> list[str]: ...
-
-    @abstractmethod
-    def read(self, layer: str) -> pd.DataFrame: ...
-
-    @abstractmethod
-    def generation(self, layer: str) -> int:
-        """A counter that changes whenever ``layer`` changes (for response caches)."""
-
-    def append(self, layer: str, rows: pd.DataFrame) -> None:
-        """Append rows to one layer (one transaction)."""
-        self.append_many({layer: rows})
-
-    @abstractmethod
-    def append_many(self, rows: Mapping[str, pd.DataFrame], *, if_unchanged: bool = False) -> None:
-        """Append rows to several layers in one transaction, committed on return.
-        ``if_unchanged``: write nothing and raise :class:`ConcurrentWriteError` when
-        another process changed one of them since this store last saw it (rows that
-        depend on the layer as the caller read it, e.g. the next ids)."""
-
-    @abstractmethod
-    def update(
-        self,
-        layer: str,
-        id_col: str,
-        id_value: str,
-        values: Mapping[str, Any],
-        *,
-        append: Mapping[str, pd.DataFrame] | None = None,
-    ) -> None:
-        """Set ``values`` on the row where ``id_col == id_value``, and append ``append``
-        (e.g. the change's events) in the same transaction, committed on return."""
-
-    @abstractmethod
-    def versions(self) -> pd.DataFrame:
-        """The published grid versions (``version``, ``published_at``, ``n_units``,
-        ``note``); empty when none was published."""
-
-    @abstractmethod
-    def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
-        """Publish ``units`` as the next grid version (:func:`gridkit.versions.publish`):
-        the version number and the diff against the previous one (None for the first)."""
-
-    @abstractmethod
-    def add_key(
-        self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
-    ) -> tuple[str, ApiKey]:
-        """Issue one key: the secret (shown once, stored only as its hash) and the key."""
-
-    @abstractmethod
-    def add_keys(self, requests: Sequence[KeyRequest]) -> list[tuple[str, ApiKey]]:
-        """Issue several keys in one transaction, all or none (checked by
-        :func:`check_key_requests`)."""
-
-    @abstractmethod
-    def find_key(self, key: str) -> ApiKey | None: ...
-
-    @abstractmethod
-    def revoke_key(self, key_id: str) -> None: ...
-
-
-class _Update(NamedTuple):
-    """New ``values`` for the row of ``layer`` where ``id_col == id_value``."""
-
-    layer: str
-    id_col: str
-    id_value: str
-    values: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Table:
-    columns: list[str]
-    geometry: str | None
-    srs_id: int
-
-
-class GeoPackageStore(Store):
+class GeoPackageStore(KeyMethods, Store):
     """The workspace GeoPackage as a store.
+
+    Service tables (:class:`~gridkit.store.base.RecordTable`, e.g. API keys) are plain
+    SQLite tables named ``gridkit_*`` beside the layers. The key methods
+    (``store.add_key``...) are kept for existing callers: they delegate to
+    :mod:`gridkit.store.keys`, which new code calls directly.
 
     Parameters
     ----------
+    --A workspace of six units, read back whole:
+
     path
         Workspace file; it must exist (build one with ``gridkit demo`` or write layers
         with :func:`gridkit.write_layers`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(3, 2)})
+    >>> isinstance(store, GeoPackageStore), store.path.name
+    (True, 'ws.gpkg')
+    >>> len(store.read("units")), store.generation("units")
+    (6, 0)
+    >>> tmp.cleanup()
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -249,12 +101,6 @@ class GeoPackageStore(Store):
         self._tables: dict[str, _Table] = {}
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key_id TEXT PRIMARY KEY, "
-                "name TEXT NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL DEFAULT '', "
-                "worker_id TEXT, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
-                "revoked INTEGER NOT NULL DEFAULT 0)"
-            )
             # what each layer looked like when we last knew it (see _sync)
             self._marks = _contents(con)
         self._file_sig = self._signature()
@@ -376,49 +222,36 @@ class GeoPackageStore(Store):
             self._tables[layer] = table
         return table
 
-    def append_many(self, rows: Mapping[str, pd.DataFrame], *, if_unchanged: bool = False) -> None:
-        """Append rows to several layers in one SQLite transaction.
+    def write(self, batch: WriteBatch) -> None:
+        """One SQLite transaction: the batch's row update (if any) and rows.
 
         A layer that does not exist yet is created through GDAL with its rows first
-        (its own commit); columns a layer lacks are added. Rows are matched to the
-        table's columns by name.
+        (its own commit); columns a layer lacks are added; rows are matched to the
+        table's columns by name. Inside the transaction, before writing, each layer's
+        last change is compared with what this store last saw: a layer another process
+        changed meanwhile is forgotten (read again next time), and with
+        ``batch.if_unchanged`` nothing is written.
+
+        Examples
+        --------
+        A report's status and its event, in one transaction:
+
+        >>> import tempfile, pandas as pd
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> reports = pd.DataFrame({"report_id": ["R1"], "status": ["new"]})
+        >>> store = create_store(f"{tmp.name}/ws.gpkg", {"reports": reports})
+        >>> events = pd.DataFrame({"report_id": ["R1"], "to": ["done"]})
+        >>> done = RowUpdate("reports", "report_id", "R1", {"status": "done"})
+        >>> store.write(WriteBatch({"report_events": events}, done))
+        >>> store.read("reports")["status"].tolist(), len(store.read("report_events"))
+        (['done'], 1)
+        >>> tmp.cleanup()
         """
-        self._write(rows, None, if_unchanged=if_unchanged)
-
-    def update(
-        self,
-        layer: str,
-        id_col: str,
-        id_value: str,
-        values: Mapping[str, Any],
-        *,
-        append: Mapping[str, pd.DataFrame] | None = None,
-    ) -> None:
-        for c in [*values, id_col]:
-            if not c.replace("_", "").isalnum():
-                raise GridkitError(f"invalid column name {c!r}")
-        change = _Update(layer, id_col, id_value, dict(values)) if values else None
-        self._write(append or {}, change)
-
-    def _write(
-        self,
-        rows: Mapping[str, pd.DataFrame],
-        change: _Update | None,
-        *,
-        if_unchanged: bool = False,
-    ) -> None:
-        """One transaction: the row update ``change`` (if any) and the appended rows.
-
-        Inside it, before writing, each layer's last change is compared with what this
-        store last saw: a layer another process changed meanwhile is forgotten (read
-        again next time), and with ``if_unchanged`` nothing is written."""
-        todo = {name: df for name, df in rows.items() if len(df)}
-        if not todo and change is None:
+        change = batch.change
+        todo = {name: df for name, df in batch.rows.items() if len(df)}
+        touched = batch.layers
+        if not touched:
             return
-        touched = [
-            *todo,
-            *([change.layer] if change is not None and change.layer not in todo else []),
-        ]
         with self._lock:
             created = [name for name in todo if name not in self.layers()]
             for name in created:
@@ -430,7 +263,6 @@ class GeoPackageStore(Store):
                     columns = {c: pd.Series([v]) for c, v in change.values.items()}
                     self._add_columns(con, change.layer, columns)
                 inserts = self._prepare(con, todo, created)
-                now = _gpkg_now()
                 try:
                     with _transaction(con):
                         before = _contents(con)
@@ -439,27 +271,9 @@ class GeoPackageStore(Store):
                             for n in touched
                             if n not in created and before.get(n) != self._marks.get(n)
                         ]
-                        if outside and if_unchanged:
+                        if outside and batch.if_unchanged:
                             raise ConcurrentWriteError(outside)
-                        if change is not None:
-                            sets = ", ".join(f'"{c}" = ?' for c in change.values)
-                            params = [_sql_value(v) for v in change.values.values()]
-                            cur = con.execute(
-                                f'UPDATE "{change.layer}" SET {sets} WHERE "{change.id_col}" = ?',
-                                [*params, change.id_value],
-                            )
-                            if cur.rowcount == 0:
-                                raise LayerNotFoundError(
-                                    f"{change.layer}: no row with {change.id_col} = "
-                                    f"{change.id_value!r}."
-                                )
-                            _touch_contents(con, change.layer, now, None)
-                        for name, cols, tuples, bounds in inserts:
-                            names = ", ".join(f'"{c}"' for c in cols)
-                            slots = ", ".join("?" * len(cols))
-                            sql = f'INSERT INTO "{name}" ({names}) VALUES ({slots})'
-                            con.executemany(sql, tuples)
-                            _touch_contents(con, name, now, bounds)
+                        _apply(con, change, inserts)
                         # ours, read while no one else can write: _sync will not take our
                         # own change for someone else's
                         ours = _contents(con)
@@ -473,30 +287,38 @@ class GeoPackageStore(Store):
                     self._marks[name] = ours[name]
             for name in outside:  # their rows are not in what we hold: read it again
                 self._forget(name)
-            if change is not None and change.layer not in outside:
-                held = self._cached(change.layer)
-                self._bump(change.layer)
-                if held is not None:
-                    # keep the in-memory copy current (a copy: readers may hold the old one)
-                    df = _updated(held, change.id_col, change.id_value, change.values)
-                    if df is not None:
-                        self._cache[change.layer] = (self.generation(change.layer), [df])
-            for name, df in todo.items():
-                cached = self._cache.get(name)
-                self._bump(name)
-                if (
-                    name in created
-                    or name in outside
-                    or cached is None
-                    or cached[0] != self.generation(name) - 1
-                ):
-                    continue
-                # keep the in-memory copy current instead of reading the layer again;
-                # joined at the next read (appending stays O(batch) under a stream
-                # of writes), or here once many batches are waiting
-                self._cache[name] = (self.generation(name), [*cached[1], df])
-                if len(cached[1]) >= 64:
-                    self._cached(name)
+            self._follow(change, todo, created=created, outside=outside)
+
+    def _follow(
+        self,
+        change: RowUpdate | None,
+        todo: Mapping[str, pd.DataFrame],
+        *,
+        created: Sequence[str],
+        outside: Sequence[str],
+    ) -> None:
+        """Keep the in-memory copies current after a write (layers just created, or
+        changed by another process, are read again from the file instead)."""
+        if change is not None and change.layer not in outside:
+            held = self._cached(change.layer)
+            self._bump(change.layer)
+            if held is not None:
+                # keep the in-memory copy current (a copy: readers may hold the old one)
+                df = _updated(held, change.id_col, change.id_value, change.values)
+                if df is not None:
+                    self._cache[change.layer] = (self.generation(change.layer), [df])
+        for name, df in todo.items():
+            cached = self._cache.get(name)
+            self._bump(name)
+            stale = cached is None or cached[0] != self.generation(name) - 1
+            if name in created or name in outside or stale:
+                continue
+            # keep the in-memory copy current instead of reading the layer again;
+            # joined at the next read (appending stays O(batch) under a stream
+            # of writes), or here once many batches are waiting
+            self._cache[name] = (self.generation(name), [*cached[1], df])
+            if len(cached[1]) >= 64:
+                self._cached(name)
 
     def _forget(self, layer: str) -> None:
         """Drop what is held of ``layer``: the next read reads the file."""
@@ -535,168 +357,188 @@ class GeoPackageStore(Store):
             inserts.append((name, *_sql_rows(out, geom, table)))
         return inserts
 
-    # -- versions ---------------------------------------------------------------------
-    def versions(self) -> pd.DataFrame:
-        from gridkit.versions import VERSIONS_LAYER
-        from gridkit.versions import versions as published
+    # -- whole layers -------------------------------------------------------------------
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """The store's one write lock (re-entrant: this store's reads and writes work
+        inside).
 
-        with self._lock:  # GDAL opens the file: under the lock, like every GDAL access
-            if VERSIONS_LAYER not in self.layers():
-                return published(self.path)  # the empty table, with its columns
-            return self.read(VERSIONS_LAYER)
+        Examples
+        --------
+        Read a counter and write the next value, with no writer in between:
 
-    def publish(self, units: gpd.GeoDataFrame, *, note: str = "") -> tuple[int, Any]:
-        from gridkit.versions import HISTORY_LAYER, VERSIONS_LAYER, publish, publishable
+        >>> import tempfile, pandas as pd
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = create_store(f"{tmp.name}/ws.gpkg", {"counter": pd.DataFrame({"n": [1]})})
+        >>> with store.exclusive():  # read, then write what depends on it
+        ...     n = int(store.read("counter")["n"].max())
+        ...     store.append("counter", pd.DataFrame({"n": [n + 1]}))
+        >>> store.read("counter")["n"].tolist()
+        [1, 2]
+        >>> tmp.cleanup()
+        """
+        return self._lock
 
-        units = publishable(units)  # before the lock: a city's grid takes a while
-        # GDAL writes these layers: under the lock, with none of our connections open
+    def save_layer(self, layer: str, frame: pd.DataFrame, *, append: bool = False) -> None:
+        """Write a whole layer, or append a batch to it, through GDAL
+        (:func:`gridkit.io.write_layer`: WGS84, the layer's own schema when appending).
+
+        Examples
+        --------
+        The grid replaced by three units, then one more appended:
+
+        >>> import tempfile
+        >>> from gridkit.synth.ops import grid_units
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(2, 2)})
+        >>> store.save_layer("units", grid_units(3, 1))
+        >>> store.save_layer("units", grid_units(1, 1), append=True)
+        >>> len(store.read("units")), "units" in store.layers()
+        (4, True)
+        >>> tmp.cleanup()
+        """
+        # GDAL writes the layer: under the lock, with none of our connections open
         with self._lock:
             try:
-                return publish(units, self.path, note=note, validate=False)
-            finally:  # written, or partly written before an error: read them again
+                write_layer(frame, self.path, layer, append=append)
+            finally:  # written, or partly written before an error: read it again
                 self._layer_names = None
-                for name in ("units", HISTORY_LAYER, "lineage", VERSIONS_LAYER):
-                    self._forget(name)
+                self._forget(layer)
                 with self._connect() as con:  # what we wrote is not news to _sync
-                    self._marks = _contents(con)
+                    seen = _contents(con)
+                if layer in seen:
+                    self._marks[layer] = seen[layer]
 
-    # -- API keys ---------------------------------------------------------------------
-    def add_key(
-        self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
-    ) -> tuple[str, ApiKey]:
-        return self.add_keys([KeyRequest(name, role, scope, worker_id)])[0]
+    # -- service tables -----------------------------------------------------------------
+    def records(
+        self, table: RecordTable, *, where: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Rows of a ``gridkit_*`` service table (plain SQLite, read at each call).
 
-    def add_keys(self, requests: Sequence[KeyRequest]) -> list[tuple[str, ApiKey]]:
-        checked = check_key_requests(requests)
-        issued = [
-            ("gk_" + secrets.token_urlsafe(32), ApiKey(secrets.token_hex(6), *r)) for r in checked
-        ]
-        now = pd.Timestamp.now(tz="UTC").isoformat()
+        Examples
+        --------
+        A service table of notes, made on the first insert:
+
+        >>> import tempfile, pandas as pd
+        >>> from gridkit.store.base import Column
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = create_store(f"{tmp.name}/ws.gpkg", {"counter": pd.DataFrame({"n": [1]})})
+        >>> notes = RecordTable("gridkit_notes", (Column("note_id"), Column("text")), key="note_id")
+        >>> store.records(notes).columns.tolist()  # no table yet: empty, with its columns
+        ['note_id', 'text']
+        >>> store.add_records(notes, [{"note_id": "N1", "text": "hi"}, {"note_id": "N2"}])
+        >>> store.set_records(notes, {"text": "bye"}, where={"note_id": "N2"})
+        1
+        >>> store.records(notes, where={"note_id": "N2"})["text"].tolist()
+        ['bye']
+        >>> "gridkit_notes" in store.layers()
+        False
+        >>> tmp.cleanup()
+        """
+        where = dict(where or {})
+        _check_names(table, where)
+        cols = ", ".join(f'"{c}"' for c in table.names)
+        sql = f'SELECT {cols} FROM "{table.name}"' + _where_sql(where)
         with self._lock, self._connect() as con:
-            # one statement: sqlite3 makes it one transaction (all keys or none)
-            con.executemany(
-                f"INSERT INTO {KEYS_TABLE} (key_id, name, role, scope, worker_id, hash, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (k.key_id, k.name, k.role, k.scope, k.worker_id, hash_key(secret), now)
-                    for secret, k in issued
-                ],
+            if not _has_table(con, table.name):
+                return pd.DataFrame(columns=table.names)
+            rows = con.execute(sql, [_sql_value(v) for v in where.values()]).fetchall()
+        return pd.DataFrame(rows, columns=table.names)
+
+    def add_records(self, table: RecordTable, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows into a service table, created first if missing (all or none)."""
+        for row in rows:
+            _check_names(table, row)
+        with self._lock, self._connect() as con:
+            con.execute(_create_sql(table))
+            with _transaction(con):
+                for row in rows:
+                    cols = ", ".join(f'"{c}"' for c in row)
+                    slots = ", ".join("?" * len(row))
+                    con.execute(
+                        f'INSERT INTO "{table.name}" ({cols}) VALUES ({slots})',
+                        [_sql_value(v) for v in row.values()],
+                    )
+
+    def set_records(
+        self, table: RecordTable, values: Mapping[str, Any], *, where: Mapping[str, Any]
+    ) -> int:
+        """Set ``values`` on the rows of a service table matching ``where``: how many."""
+        _check_names(table, {**values, **where})
+        sets = ", ".join(f'"{c}" = ?' for c in values)
+        sql = f'UPDATE "{table.name}" SET {sets}' + _where_sql(where)
+        params = [_sql_value(v) for v in (*values.values(), *where.values())]
+        with self._lock, self._connect() as con:
+            if not _has_table(con, table.name):
+                return 0
+            return con.execute(sql, params).rowcount
+
+    # -- kept for existing callers ------------------------------------------------------
+    def versions(self) -> pd.DataFrame:
+        """The ``versions`` layer (empty when none was published), for callers written
+        before :func:`gridkit.versions.versions` took a store, which new code calls:
+        the store itself does not know what a grid version is."""
+        with self._lock:  # GDAL lists the layers: under the lock, like every GDAL access
+            if "versions" not in self.layers():
+                return pd.DataFrame(columns=["version", "published_at", "n_units", "note"])
+            return self.read("versions")
+
+
+def _apply(con: sqlite3.Connection, change: RowUpdate | None, inserts: Sequence[tuple]) -> None:
+    """The statements of one write, inside its transaction: the update, then the inserts."""
+    now = _gpkg_now()
+    if change is not None:
+        sets = ", ".join(f'"{c}" = ?' for c in change.values)
+        params = [_sql_value(v) for v in change.values.values()]
+        cur = con.execute(
+            f'UPDATE "{change.layer}" SET {sets} WHERE "{change.id_col}" = ?',
+            [*params, change.id_value],
+        )
+        if cur.rowcount == 0:
+            raise LayerNotFoundError(
+                f"{change.layer}: no row with {change.id_col} = {change.id_value!r}."
             )
-        return issued
-
-    def find_key(self, key: str) -> ApiKey | None:
-        with self._lock, self._connect() as con:
-            row = con.execute(
-                f"SELECT key_id, name, role, scope, worker_id, revoked FROM {KEYS_TABLE} "
-                "WHERE hash = ?",
-                (hash_key(key),),
-            ).fetchone()
-        if row is None or row[5]:
-            return None
-        return ApiKey(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-
-    def revoke_key(self, key_id: str) -> None:
-        with self._lock, self._connect() as con:
-            cur = con.execute(f"UPDATE {KEYS_TABLE} SET revoked = 1 WHERE key_id = ?", (key_id,))
-            if cur.rowcount == 0:
-                raise GridkitError(f"no API key with id {key_id!r}.")
-
-    def keys(self) -> pd.DataFrame:
-        with self._lock, self._connect() as con:
-            return pd.read_sql_query(
-                f"SELECT key_id, name, role, scope, worker_id, created_at, revoked "
-                f"FROM {KEYS_TABLE} ORDER BY created_at",
-                con,
-            )
+        _touch_contents(con, change.layer, now, None)
+    for name, cols, tuples, bounds in inserts:
+        names = ", ".join(f'"{c}"' for c in cols)
+        slots = ", ".join("?" * len(cols))
+        con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({slots})', tuples)
+        _touch_contents(con, name, now, bounds)
 
 
-_GP_POINT = b"GP\x00\x01" + (4326).to_bytes(4, "little")  # little-endian, no envelope
-_GP_BOX = b"GP\x00\x03" + (4326).to_bytes(4, "little")  # + envelope (minx maxx miny maxy)
-_GP_EMPTY = b"GP\x00\x11" + (4326).to_bytes(4, "little")  # empty flag
-_ENVELOPE = struct.Struct("<4d")
+def _check_names(table: RecordTable, row: Mapping[str, Any]) -> None:
+    """Only the table's own columns go into SQL."""
+    unknown = [c for c in row if c not in table.names]
+    if unknown:
+        raise GridkitError(f"{table.name}: no column {', '.join(map(repr, unknown))}.")
 
 
-def _gpkg_geometry(blob: bytes | None):
-    """Decode a GeoPackage geometry blob (header + WKB) into shapely, None for NULL."""
-    if blob is None:
-        return None
-    flags = blob[3]
-    envelope = (flags >> 1) & 0b111
-    size = 8 + {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get(envelope, 0)
-    return shapely.from_wkb(bytes(blob[size:]))
+def _where_sql(where: Mapping[str, Any]) -> str:
+    return (" WHERE " + " AND ".join(f'"{c}" = ?' for c in where)) if where else ""
 
 
-_POINT_WKB = b"\x01\x01\x00\x00\x00"  # little-endian 2D point
+def _has_table(con: sqlite3.Connection, name: str) -> bool:
+    row = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
 
 
-def _blob_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
-    """(minx, miny, maxx, maxy) of a GeoPackage blob, None when NULL or empty.
-
-    Read from the header's envelope or, for a 2D point, from the WKB itself; other
-    geometries without an envelope are decoded. GDAL's R-tree triggers call this five
-    times per inserted row, so the common cases avoid decoding.
-    """
-    if blob is None or blob[3] & 0x10:
-        return None
-    flags = blob[3]
-    if (flags >> 1) & 0b111:
-        minx, maxx, miny, maxy = struct.unpack_from("<4d" if flags & 1 else ">4d", blob, 8)
-        return minx, miny, maxx, maxy
-    if len(blob) == 29 and blob[8:13] == _POINT_WKB:
-        x, y = struct.unpack_from("<2d", blob, 13)
-        return None if x != x else (x, y, x, y)  # NaN coordinates: an empty point
-    g = _gpkg_geometry(blob)
-    return None if g.is_empty else tuple(g.bounds)
+def _create_sql(table: RecordTable) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a service table."""
+    types = {str: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
+    cols = []
+    for c in table.columns:
+        sql = f'"{c.name}" {types[c.type]}'
+        sql += " PRIMARY KEY" if c.name == table.key else ""
+        sql += " NOT NULL" if c.required else ""
+        sql += "" if c.default is None else f" DEFAULT {_sql_literal(c.default)}"
+        sql += " UNIQUE" if c.unique else ""
+        cols.append(sql)
+    return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(cols)})'
 
 
-def _bound(i: int):
-    def f(blob: bytes | None) -> float | None:
-        b = _blob_bounds(blob)
-        return None if b is None else float(b[i])
-
-    return f
-
-
-def _register_gpkg_functions(con: sqlite3.Connection) -> None:
-    """The SQL functions GDAL's R-tree triggers call (design pitfall: plain sqlite3
-    connections lack them, so any statement firing a trigger would fail)."""
-    con.create_function(
-        "ST_IsEmpty",
-        1,
-        lambda b: None if b is None else int(_blob_bounds(b) is None),
-        deterministic=True,
-    )
-    for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
-        con.create_function(name, 1, _bound(i), deterministic=True)
-
-
-def _sql_type(values: pd.Series) -> str:
-    """GeoPackage column type for a new column (GDAL reads these declared types)."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return "BOOLEAN"
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return "INTEGER"
-    if pd.api.types.is_float_dtype(values.dtype):
-        return "REAL"
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return "DATETIME"
-    return "TEXT"
-
-
-def _sql_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    if isinstance(value, pd.Timestamp):
-        # GeoPackage DATETIME: ISO 8601 UTC with milliseconds and a Z
-        t = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
-        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, bool | np.bool_):
-        return int(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool | int | float):
+        return str(int(value) if isinstance(value, bool) else value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _updated(
@@ -718,113 +560,46 @@ def _updated(
     return out
 
 
-def _gpkg_now() -> str:
-    return _sql_value(pd.Timestamp.now(tz="UTC"))
-
-
-@contextmanager
-def _transaction(con: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` (the write lock at once), then COMMIT, or ROLLBACK on error."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def _contents(con: sqlite3.Connection) -> dict[str, tuple]:
-    """Layer -> (last change, feature count): what a write by anyone changes (GDAL and
-    this store keep both current; QGIS writes through GDAL)."""
-    try:
-        rows = con.execute(
-            "SELECT c.table_name, c.last_change, o.feature_count FROM gpkg_contents c "
-            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name "
-            # tables GDAL counts but did not register (it may leave attribute tables
-            # out of gpkg_contents): their count alone
-            "UNION ALL SELECT table_name, NULL, feature_count FROM gpkg_ogr_contents "
-            "WHERE table_name NOT IN (SELECT table_name FROM gpkg_contents)"
-        ).fetchall()
-    except sqlite3.OperationalError:  # no gpkg_ogr_contents: not written by GDAL
-        rows = con.execute("SELECT table_name, last_change, NULL FROM gpkg_contents").fetchall()
-    return {str(name): (changed, count) for name, changed, count in rows}
-
-
-def _touch_contents(con: sqlite3.Connection, layer: str, now: str, bounds) -> None:
-    """Keep ``gpkg_contents`` honest: last change, and the extent grown to new rows."""
-    if bounds is None:
-        con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, layer))
-        return
-    con.execute(
-        "UPDATE gpkg_contents SET last_change = ?, "
-        "min_x = min(coalesce(min_x, ?), ?), min_y = min(coalesce(min_y, ?), ?), "
-        "max_x = max(coalesce(max_x, ?), ?), max_y = max(coalesce(max_y, ?), ?) "
-        "WHERE table_name = ?",
-        (now, *(v for b in bounds for v in (b, b)), layer),
-    )
-
-
-def _gpkg_blobs(geoms) -> tuple[list[bytes | None], tuple[float, ...] | None]:
-    """GeoPackage geometry blobs (header, envelope except for points, WKB) and the
-    overall bounds (None when there is no geometry)."""
-    geoms = np.asarray(geoms, dtype=object)
-    present = ~shapely.is_missing(geoms)
-    empty = present & shapely.is_empty(geoms)
-    full = present & ~empty
-    wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
-    bounds = shapely.bounds(geoms)
-    points = shapely.get_type_id(geoms) == 0
-    out: list[bytes | None] = [None] * len(geoms)
-    for i in np.flatnonzero(present):  # header + bytes: no vectorised form, cheap per row
-        if empty[i]:
-            head = _GP_EMPTY
-        elif points[i]:
-            head = _GP_POINT
-        else:
-            b = bounds[i]
-            head = _GP_BOX + _ENVELOPE.pack(b[0], b[2], b[1], b[3])
-        out[i] = head + wkb[i]
-    total = None
-    if full.any():
-        b = bounds[full]
-        total = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
-    return out, total
-
-
-def _sql_rows(df: pd.DataFrame, geom: str | None, table: _Table):
-    """Columns, row tuples and bounds for ``INSERT`` (values in GeoPackage encodings:
-    None for missing, ISO 8601 UTC times with milliseconds, GeoPackage blobs)."""
-    series = {c: s for c, s in df.items() if c != geom and str(c) in table.columns}
-    cols = list(series)
-    names = [str(c) for c in cols]
-    is_time = [pd.api.types.is_datetime64_any_dtype(s.dtype) for s in series.values()]
-    bulk = len(df) > 100  # vectorised time formatting pays off on many rows only
-    values = np.empty((len(df), len(cols)), dtype=object)
-    for k, (s, t) in enumerate(zip(series.values(), is_time, strict=True)):  # one a column
-        values[:, k] = (_iso_times(s) if t and bulk else s).to_numpy(dtype=object, na_value=None)
-    for k, c in enumerate(cols):
-        if series[c].dtype == object or (is_time[k] and not bulk):
-            # Timestamps, numpy scalars and other Python objects, one by one
-            values[:, k] = [_sql_value(v) for v in values[:, k]]
-    bounds = None
-    if geom is not None and table.geometry is not None:
-        if table.srs_id != 4326:
-            raise GridkitError(f"layer uses SRS {table.srs_id}; the store writes WGS84 only.")
-        blobs, bounds = _gpkg_blobs(df[geom].array)
-        column = np.empty(len(blobs), dtype=object)
-        column[:] = blobs
-        values = np.column_stack([values, column])
-        names.append(table.geometry)
-    return names, [tuple(r) for r in values.tolist()], bounds
-
-
-def _iso_times(values: pd.Series) -> pd.Series:
-    """GeoPackage DATETIME text (``2026-05-01T08:00:00.000Z``) for a datetime column."""
-    t = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
-    return t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-
-
 def open_store(workspace: str | Path) -> Store:
-    """Open the store for a workspace (a ``.gpkg`` path today; PostGIS URLs later)."""
+    """Open the store for a workspace (a ``.gpkg`` path today; PostGIS URLs later).
+
+    Examples
+    --------
+    Open a workspace written beforehand; a missing one is an error:
+
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = f"{tmp.name}/ws.gpkg"
+    >>> _ = write_layers({"units": grid_units(2, 1)}, ws)
+    >>> type(open_store(ws)).__name__
+    'GeoPackageStore'
+    >>> open_store(f"{tmp.name}/none.gpkg")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InputFileError: .../none.gpkg: no such workspace.
+    Hint: Build one with `gridkit demo --workspace PATH` or write layers to a .gpkg.
+    >>> tmp.cleanup()
+    """
     return GeoPackageStore(workspace)
+
+
+def create_store(workspace: str | Path, layers: Mapping[str, pd.DataFrame]) -> Store:
+    """Write ``layers`` to a workspace GeoPackage (created if missing, those layers
+    replaced) and open its store.
+
+    Examples
+    --------
+    A workspace with a grid and its workers:
+
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(2, 1), "workers":
+    ...                      pd.DataFrame({"worker_id": ["W1"]})})
+    >>> sorted(store.layers())
+    ['units', 'workers']
+    >>> tmp.cleanup()
+    """
+    write_layers(layers, workspace)
+    return open_store(workspace)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api import auth as auth_module
 from api import create_app
 from gridkit.cli import main
-from gridkit.store import hash_key, open_store
+from gridkit.store import find_key, hash_key, issue_key, list_keys, open_store, revoke_key
 from tests.api.conftest import make_workspace
 
 
@@ -29,7 +29,7 @@ def test_cli_prints_key_once_and_stores_only_its_hash(ws: Path, capsys) -> None:
     )
     assert secret.encode() not in raw
     assert hash_key(secret).encode() in raw
-    assert open_store(ws).find_key(secret).role == "viewer"
+    assert find_key(open_store(ws), secret).role == "viewer"
 
 
 def test_unknown_role_and_worker_without_id_refused(ws: Path, capsys) -> None:
@@ -41,10 +41,10 @@ def test_unknown_role_and_worker_without_id_refused(ws: Path, capsys) -> None:
 def test_revoked_key_is_refused(ws: Path, monkeypatch) -> None:
     monkeypatch.setattr(auth_module, "KEY_CACHE_S", 0.0)
     store = open_store(ws)
-    secret, key = store.add_key("temp", role="viewer")
+    secret, key = issue_key(store, "temp", role="viewer")
     client = TestClient(create_app(workspace=ws))
     assert client.get("/collections", headers={"X-API-Key": secret}).status_code == 200
-    store.revoke_key(key.key_id)
+    revoke_key(store, key.key_id)
     time.sleep(0.01)
     assert client.get("/collections", headers={"X-API-Key": secret}).status_code == 401
 
@@ -122,7 +122,7 @@ def test_bulk_import_from_csv_issues_every_key_once(ws: Path, tmp_path: Path, ca
     rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert [r["name"] for r in rows] == ["张三", "王主任", "规划科"]
     store = open_store(ws)
-    found = [store.find_key(r["key"]) for r in rows]
+    found = [find_key(store, r["key"]) for r in rows]
     assert [(k.role, k.scope, k.worker_id) for k in found] == [
         ("worker", "", "W1"),
         ("supervisor", "430202", None),
@@ -140,11 +140,11 @@ def test_bulk_import_reads_gb18030_and_prints_to_stdout(ws: Path, tmp_path: Path
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "name,role,scope,worker_id,key_id,key"
     assert lines[1].startswith("李四,viewer,,,")
-    assert open_store(ws).find_key(lines[1].rsplit(",", 1)[1]).name == "李四"
+    assert find_key(open_store(ws), lines[1].rsplit(",", 1)[1]).name == "李四"
 
 
 def test_bulk_import_refuses_bad_rows_and_issues_nothing(ws: Path, tmp_path: Path, capsys) -> None:
-    before = len(open_store(ws).keys())
+    before = len(list_keys(open_store(ws)))
     sheet = _write_csv(
         tmp_path / "bad.csv",
         "name,role,scope,worker_id\n张三,worker,,W1\n李四,boss,,\n王五,worker,,\n赵六,viewer,荷塘区,\n",
@@ -154,7 +154,7 @@ def test_bulk_import_refuses_bad_rows_and_issues_nothing(ws: Path, tmp_path: Pat
     for words in ("bad.csv", "row 3: unknown role 'boss'", "row 4: a worker key needs", "row 5"):
         assert words in err
     assert "Nothing was issued" in err
-    assert len(open_store(ws).keys()) == before
+    assert len(list_keys(open_store(ws))) == before
     missing = _write_csv(tmp_path / "cols.csv", "姓名,角色\n张三,worker\n")
     assert main(["keys", "import", str(missing), "--workspace", str(ws)]) == 1
     err = " ".join(capsys.readouterr().err.split())
@@ -165,12 +165,29 @@ def test_cli_scope_list_and_revoke(ws: Path, capsys) -> None:
     argv = ["keys", "add", "赵主任", "--role", "supervisor", "--scope", "430203"]
     assert main([*argv, "--workspace", str(ws)]) == 0
     secret = capsys.readouterr().out.strip().splitlines()[-1]
-    key = open_store(ws).find_key(secret)
+    key = find_key(open_store(ws), secret)
     assert (key.role, key.scope) == ("supervisor", "430203")
     assert main(["keys", "list", "--workspace", str(ws)]) == 0
     listed = capsys.readouterr().out
     assert key.key_id in listed and "赵主任" in listed and secret not in listed
     assert main(["keys", "revoke", key.key_id, "--workspace", str(ws)]) == 0
-    assert open_store(ws).find_key(secret) is None
+    assert find_key(open_store(ws), secret) is None
     assert main(["keys", "revoke", "nope", "--workspace", str(ws)]) == 1
     assert "no API key" in capsys.readouterr().err
+
+
+def test_keys_are_a_service_over_the_store_not_its_interface(ws: Path) -> None:
+    """The persistence interface has no key methods; the key service works over any
+    store through its service-table primitives, and the store's own key methods (kept
+    for existing callers) are the same service."""
+    from gridkit.store import KEYS, Store
+
+    assert not {"add_key", "add_keys", "find_key", "revoke_key", "keys"} & set(vars(Store))
+    store = open_store(ws)
+    secret, key = issue_key(store, "张三", role="worker", worker_id="W1", scope="430202")
+    assert store.find_key(secret) == find_key(store, secret) == key
+    assert "gridkit_api_keys" not in store.layers()
+    row = store.records(KEYS, where={"key_id": key.key_id}).iloc[0]
+    assert row["hash"] == hash_key(secret) and row["revoked"] == 0
+    store.revoke_key(key.key_id)
+    assert find_key(open_store(ws), secret) is None
