@@ -17,7 +17,7 @@ from shapely import STRtree
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import format_rows
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
 __all__ = ["community_problems"]
 
