@@ -1,4 +1,4 @@
-"""River reaches and corridor units: :func:`split_rivers` and :func:`chief_coverage`.
+"""River reaches and corridor units: :func:`split_rivers`.
 
 Rivers are cut where they cross administrative boundaries (the finest level given)
 and, if asked, at confluences; each piece is divided into the fewest equal reaches no
@@ -36,9 +36,12 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import local_metric_crs
-from gridkit.errors import CRSError, GridkitError, GridkitWarning, InvalidLayerError
-from gridkit.layers import LEVELS, check_layer
+from gridkit.errors import CRSError, GridkitError, GridkitWarning
+from gridkit.layers import check_layer
 from gridkit.rivers.admin import Tiling, clean_tiling
+
+# re-exported for gridkit/__init__ and gridkit/demo, which import them from here
+from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage
 from gridkit.rivers.linesplit import LineTable, crossing_measures, equal_breaks
 from gridkit.rivers.network import Network, prepare_network
 from gridkit.validate.units import ValidationReport
@@ -799,192 +802,3 @@ def _merge_short(p, a, b, label, left, hard, min_len):
         if not changed:
             break
     return p, a, b, label, left, hard
-
-
-# --------------------------------------------------------------------------- chiefs
-
-
-@dataclass
-class ChiefCoverage:
-    """Result of :func:`chief_coverage`.
-
-    Attributes
-    ----------
-    sections
-        One row per river, level and section (``river_id``, ``level``,
-        ``admin_code``, ``length_m``, ``n_reaches``, ``chief_ids``, ``worker_ids``,
-        ``covered``); ``admin_code`` is None where the admin data stop above that
-        level (covered when the river has a chief at that level inside the coarser
-        section).
-    rivers
-        One row per river: ``river_id``, one bool column per level, ``full``.
-    full_share
-        Share of rivers with a chief on every section at all four levels (四级全覆盖).
-    """
-
-    sections: pd.DataFrame
-    rivers: pd.DataFrame
-    full_share: float
-
-
-def _code_prefix(code: str) -> str:
-    """Prefix shared by every code under ``code`` (430200 -> 4302, 430000 -> 43)."""
-    code = str(code)
-    if len(code) == 6:
-        while code.endswith("00") and len(code) > 2:
-            code = code[:-2]
-    return code
-
-
-def chief_coverage(
-    reaches: gpd.GeoDataFrame | pd.DataFrame,
-    river_chiefs: pd.DataFrame,
-    admin_areas: gpd.GeoDataFrame | pd.DataFrame,
-) -> ChiefCoverage:
-    """Which river sections have an appointed chief at each of the four levels.
-
-    A reach's section at level L is the admin area at level L containing it, found
-    through ``parent_code`` (or by code prefix when the parent is not in the layer);
-    boundary reaches belong to the sections of both banks.
-
-    Parameters
-    ----------
-    reaches
-        ``reaches`` layer (from :func:`split_rivers`).
-    river_chiefs
-        ``river_chiefs`` layer: ``chief_id``, ``worker_id``, ``level``, ``river_id``,
-        ``admin_code`` (the section).
-    admin_areas
-        ``admin_areas`` layer (only codes, levels and parents are used).
-
-    Returns
-    -------
-    ChiefCoverage
-        ``.sections`` (gaps have ``covered`` False), ``.rivers``, ``.full_share``.
-
-    Examples
-    --------
-    >>> import pandas as pd, geodata
-    >>> admin = geodata.zhuzhou_admin()
-    >>> reaches, _ = split_rivers(geodata.xiang_river(), admin, max_length_m=5000,
-    ...                           corridor_m=None)
-    >>> chiefs = pd.DataFrame({"chief_id": ["C1"], "worker_id": ["W1"], "level": ["city"],
-    ...                        "river_id": ["XJ"], "admin_code": ["430200"]})
-    >>> cov = chief_coverage(reaches, chiefs, admin)
-    >>> cov.full_share
-    0.0
-    """
-    for col in ("river_id", "admin_code", "length_m"):
-        if col not in reaches.columns:
-            raise InvalidLayerError(
-                f"reaches: missing column {col!r}.",
-                hint="Pass the reaches layer from split_rivers.",
-            )
-    river_chiefs = check_layer(pd.DataFrame(river_chiefs), "river_chiefs", source="river_chiefs")
-    for col in ("admin_code", "level"):
-        if col not in admin_areas.columns:
-            raise InvalidLayerError(f"admin_areas: missing column {col!r}.")
-    level_of = dict(zip(admin_areas["admin_code"].astype(str), admin_areas["level"], strict=True))
-    parent_of = {}
-    if "parent_code" in admin_areas.columns:
-        parent_of = {
-            str(c): (None if pd.isna(p) else str(p))
-            for c, p in zip(admin_areas["admin_code"], admin_areas["parent_code"], strict=True)
-        }
-
-    def ancestors(code: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        seen = set()
-        c = code
-        while c is not None and c not in seen:
-            seen.add(c)
-            lvl = level_of.get(c)
-            if lvl is not None:
-                out.setdefault(lvl, c)
-            c = parent_of.get(c)
-        # fill coarser levels missing from the layer by the code rules
-        if "county" not in out and len(code) >= 6 and level_of.get(code) != "city":
-            out["county"] = code[:6]
-        if "city" not in out and len(code) >= 4:
-            out["city"] = code[:4] + "00"
-        if "township" not in out and len(code) >= 9:
-            out["township"] = code[:9]
-        return out
-
-    rows = []
-    r = pd.DataFrame(reaches).copy()
-    r["admin_code"] = r["admin_code"].astype(str)
-    sides = [r[["river_id", "admin_code", "length_m"]]]
-    for col in ("left_code", "right_code"):
-        if col in r.columns and "boundary" in r.columns:
-            b = r[r["boundary"].astype(bool)]
-            sides.append(b[["river_id", col, "length_m"]].rename(columns={col: "admin_code"}))
-    if len(sides) > 1:
-        bnd = r["boundary"].astype(bool) if "boundary" in r.columns else False
-        sides[0] = r.loc[~bnd, ["river_id", "admin_code", "length_m"]]
-    both = pd.concat(sides, ignore_index=True)
-    both["admin_code"] = both["admin_code"].astype(str)
-    per_area = (
-        both.groupby(["river_id", "admin_code"], sort=True)
-        .agg(length_m=("length_m", "sum"), n_reaches=("length_m", "size"))
-        .reset_index()
-    )
-    for river_id, code, length, n in per_area.itertuples(index=False):
-        anc = ancestors(code)
-        for lvl in LEVELS:
-            rows.append((river_id, lvl, anc.get(lvl), code, length, n))
-    sec = pd.DataFrame(
-        rows, columns=["river_id", "level", "admin_code", "finest", "length_m", "n_reaches"]
-    )
-    # sections below the finest known level: keyed by the finest area
-    unknown = sec["admin_code"].isna()
-    sec["key"] = np.where(unknown, "?" + sec["finest"], sec["admin_code"].fillna(""))
-    sec = (
-        sec.groupby(["river_id", "level", "key"], sort=False)
-        .agg(
-            admin_code=("admin_code", "first"),
-            finest=("finest", "first"),
-            length_m=("length_m", "sum"),
-            n_reaches=("n_reaches", "sum"),
-        )
-        .reset_index()
-    )
-
-    chiefs = river_chiefs.assign(
-        admin_code=river_chiefs["admin_code"].astype(str),
-        river_id=river_chiefs["river_id"].astype(str),
-    )
-    by = (
-        chiefs.groupby(["river_id", "level", "admin_code"])
-        .agg(
-            chief_ids=("chief_id", lambda s: ", ".join(map(str, s))),
-            worker_ids=("worker_id", lambda s: ", ".join(map(str, s))),
-        )
-        .reset_index()
-    )
-    sec["river_id"] = sec["river_id"].astype(str)
-    sec = sec.merge(by, how="left", on=["river_id", "level", "admin_code"])
-    if unknown.any():
-        for i in np.flatnonzero(sec["admin_code"].isna().to_numpy()):
-            rid, lvl, fin = sec.at[i, "river_id"], sec.at[i, "level"], sec.at[i, "finest"]
-            pref = _code_prefix(fin)
-            hit = chiefs[
-                (chiefs["river_id"] == rid)
-                & (chiefs["level"] == lvl)
-                & chiefs["admin_code"].str.startswith(pref)
-            ]
-            if len(hit):
-                sec.at[i, "chief_ids"] = ", ".join(map(str, hit["chief_id"]))
-                sec.at[i, "worker_ids"] = ", ".join(map(str, hit["worker_id"]))
-    sec["covered"] = sec["chief_ids"].notna()
-    sec["level"] = pd.Categorical(sec["level"], categories=list(LEVELS), ordered=True)
-    sec = sec.sort_values(["river_id", "level", "key"]).drop(columns=["key", "finest"])
-    sec = sec.reset_index(drop=True)
-    sec["level"] = sec["level"].astype(str)
-    per = sec.groupby(["river_id", "level"])["covered"].all().unstack("level")
-    per = per.reindex(columns=list(LEVELS), fill_value=False).fillna(False).astype(bool)
-    per["full"] = per.all(axis=1)
-    per = per.reset_index()
-    per.columns.name = None
-    share = float(per["full"].mean()) if len(per) else 0.0
-    return ChiefCoverage(sec, per, share)
