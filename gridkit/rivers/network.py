@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
 __all__ = ["Network", "prepare_network"]
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -39,13 +40,14 @@ from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, GridkitError, GridkitWarning
 from gridkit.layers import check_layer
 from gridkit.rivers.admin import Tiling, clean_tiling
-
-# re-exported for gridkit/__init__ and gridkit/demo, which import them from here
-from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage
+from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage  # re-exported (see __all__)
+from gridkit.rivers.corridors import CorridorOptions, corridor_units
 from gridkit.rivers.linesplit import LineTable, crossing_measures, equal_breaks
 from gridkit.rivers.network import Network, prepare_network
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
+# ChiefCoverage and chief_coverage live in gridkit.rivers.chiefs; gridkit/__init__ and
+# gridkit/demo still import them from here
 __all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]
 
 _EPS = 1e-6  # metres: measures closer than this are the same cut
@@ -124,31 +126,62 @@ def _drop_zero_length(rivers, report):
     return out
 
 
-def _check_inputs(
-    rivers,
-    admin_areas,
-    water_bodies,
-    max_length_m,
-    min_length_m,
-    corridor_m,
-    report,
-    max_shoreline_m=None,
-):
-    if not (np.isfinite(max_length_m) and max_length_m > 0):
-        raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
-    if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
-        raise GridkitError(
-            f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
-            f"({max_length_m!r})."
+@dataclass(frozen=True)
+class _Options:
+    """The options of one :func:`split_rivers` call (see there for each)."""
+
+    max_length_m: float
+    min_length_m: float | None
+    corridor_m: float | None
+    split_at_confluences: bool
+    boundary_tolerance_m: float | None
+    boundary_min_m: float | None
+    snap_m: float
+    version: int
+    max_shoreline_m: float | None
+    sliver_m2: float
+
+    def check(self) -> None:
+        """Raise GridkitError for impossible lengths (sliver_m2 is checked apart,
+        after the layers)."""
+        max_length_m, min_length_m = self.max_length_m, self.min_length_m
+        if not (np.isfinite(max_length_m) and max_length_m > 0):
+            raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
+        if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
+            raise GridkitError(
+                f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
+                f"({max_length_m!r})."
+            )
+        for name in ("max_shoreline_m", "corridor_m"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise GridkitError(
+                    f"{name} must be a positive number of metres or None, got {value!r}."
+                )
+
+    @property
+    def tol(self) -> float:
+        """Boundary tolerance: ``boundary_tolerance_m``, else the corridor (0 is off)."""
+        tol = (
+            self.corridor_m or 0.0
+            if self.boundary_tolerance_m is None
+            else self.boundary_tolerance_m
         )
-    if max_shoreline_m is not None and not (np.isfinite(max_shoreline_m) and max_shoreline_m > 0):
-        raise GridkitError(
-            f"max_shoreline_m must be a positive number of metres or None, got {max_shoreline_m!r}."
-        )
-    if corridor_m is not None and not (np.isfinite(corridor_m) and corridor_m > 0):
-        raise GridkitError(
-            f"corridor_m must be a positive number of metres or None, got {corridor_m!r}."
-        )
+        return float(tol or 0.0)
+
+    @property
+    def bmin(self) -> float:
+        """Shortest boundary stretch: ``boundary_min_m``, else 8 x the tolerance."""
+        return 8.0 * self.tol if self.boundary_min_m is None else float(self.boundary_min_m)
+
+
+def _check_layers(
+    rivers: gpd.GeoDataFrame,
+    admin_areas: gpd.GeoDataFrame,
+    water_bodies: gpd.GeoDataFrame | None,
+    report: ValidationReport,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """The layers checked against the contract, zero-length river parts dropped."""
     rivers = _drop_zero_length(rivers, report)
     rivers = check_layer(rivers, "rivers", source="rivers")
     admin_areas = check_layer(admin_areas, "admin_areas", source="admin_areas")
@@ -259,17 +292,21 @@ def split_rivers(
     >>> sorted(set(units["kind"]))
     ['river_reach']
     """
-    report = ValidationReport()
-    rivers, admin_areas, water_bodies = _check_inputs(
-        rivers,
-        admin_areas,
-        water_bodies,
-        max_length_m,
-        min_length_m,
-        corridor_m,
-        report,
-        max_shoreline_m,
+    options = _Options(
+        max_length_m=max_length_m,
+        min_length_m=min_length_m,
+        corridor_m=corridor_m,
+        split_at_confluences=split_at_confluences,
+        boundary_tolerance_m=boundary_tolerance_m,
+        boundary_min_m=boundary_min_m,
+        snap_m=snap_m,
+        version=version,
+        max_shoreline_m=max_shoreline_m,
+        sliver_m2=sliver_m2,
     )
+    options.check()
+    report = ValidationReport()
+    rivers, admin_areas, water_bodies = _check_layers(rivers, admin_areas, water_bodies, report)
     if not np.isfinite(sliver_m2) or sliver_m2 < 0:
         raise GridkitError(f"sliver_m2 must be a finite area >= 0, got {sliver_m2!r}")
     out_crs = rivers.crs
@@ -281,14 +318,9 @@ def split_rivers(
     # check_layer proved the areas valid, and they are unchanged in the same CRS
     tiling = clean_tiling(admin_m, snap_m=snap_m, report=report, known_valid=same)
 
-    tol = corridor_m or 0.0 if boundary_tolerance_m is None else boundary_tolerance_m
-    tol = float(tol or 0.0)
-    bmin = 8.0 * tol if boundary_min_m is None else float(boundary_min_m)
-
     if outlet is not None:
         pt = shapely.Point(outlet) if not isinstance(outlet, shapely.Point) else outlet
         outlet = gpd.GeoSeries([pt], crs=out_crs).to_crs(metric).iloc[0]
-
     river_ids = rivers_m["river_id"].astype(str).to_numpy()
     net = prepare_network(
         river_ids,
@@ -297,33 +329,17 @@ def split_rivers(
         corridor_m=float(corridor_m or 0.0),
         report=report,
     )
-    reaches = _reaches(
-        net,
-        tiling,
-        river_ids,
-        rivers_m,
-        max_length_m=max_length_m,
-        min_length_m=min_length_m,
-        tol=tol,
-        bmin=bmin,
-        split_at_confluences=split_at_confluences,
-        report=report,
-    )
-    reaches = gpd.GeoDataFrame(reaches, geometry="geometry", crs=metric)
+    job = _ReachJob(net, tiling, river_ids, rivers_m["name"].to_numpy(), options, report)
+    reaches = gpd.GeoDataFrame(_reaches(job), geometry="geometry", crs=metric)
     if corridor_m is not None:
-        from gridkit.rivers.corridors import corridor_units
-
-        wb_m = water_bodies.to_crs(metric) if water_bodies is not None else None
-        units = corridor_units(
-            reaches,
-            tiling,
-            corridor_m=corridor_m,
-            water_bodies=wb_m,
+        corridors = CorridorOptions(
+            corridor_m,
+            water_bodies=water_bodies.to_crs(metric) if water_bodies is not None else None,
             version=version,
-            report=report,
             max_shoreline_m=max_shoreline_m,
             sliver_m2=float(sliver_m2),
         )
+        units = corridor_units(reaches, tiling, corridors, report=report)
         units = _reproject_units(units, out_crs, report)
     else:  # no units: nothing to reproject, made in the output CRS directly
         units = _empty_units().set_crs(out_crs)  # a copy
@@ -527,91 +543,158 @@ def _bank_sides(table, tiling, part, a, b, lo, hi, tol):
     return np.where(vote_hi > vote_lo, hi, lo)
 
 
-def _reaches(
-    net: Network,
-    tiling: Tiling,
-    river_ids: np.ndarray,
-    rivers_m: gpd.GeoDataFrame,
-    *,
-    max_length_m: float,
-    min_length_m: float | None,
-    tol: float,
-    bmin: float,
-    split_at_confluences: bool,
-    report: ValidationReport,
-) -> pd.DataFrame:
-    parts = net.parts
-    table = LineTable.from_lines(parts)
-    k = len(tiling)
-    base = table.key[table.offsets[:-1]]
-    p, a, b, area = _intervals(table, parts, tiling)
-    label = area.copy()  # >= 0 area, -1 outside, >= k boundary pair (k + lo * k + hi)
-    left = np.full(len(p), -1)
+@dataclass(frozen=True)
+class _ReachJob:
+    """One river network to cut into reaches at the areas of ``tiling``."""
 
-    if tol > 0 and len(p):
-        rp, ra, rb, rlo, rhi = _boundary_runs(table, tiling, tol, bmin)
-        if len(rp):
-            rleft = _bank_sides(table, tiling, rp, ra, rb, rlo, rhi, tol)
-            # re-cut: interval ends plus run ends; runs win over areas
-            cp = np.concatenate([p, p, rp, rp])
-            cm = np.concatenate([a, b, ra, rb])
-            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
-            mid = (ea + eb) / 2
-            area_e = _lookup(base, p, a, b, area, ep, mid, default=-1)
-            run_e = _lookup(base, rp, ra, rb, np.arange(len(rp)), ep, mid, default=-1)
-            in_run = run_e >= 0
-            r = np.maximum(run_e, 0)
-            label = np.where(in_run, k + rlo[r] * k + rhi[r], area_e)
-            left = np.where(in_run, rleft[r], -1)
-            p, a, b, label = _merge_equal(ep, ea, eb, label)
-            left = _lookup(base, ep, ea, eb, left, p, (a + b) / 2, default=-1)
+    net: Network
+    tiling: Tiling
+    river_ids: np.ndarray  # str, per river
+    river_names: np.ndarray  # per river
+    options: _Options
+    report: ValidationReport
 
-    hard = np.zeros(len(p), dtype=bool)
-    if split_at_confluences and net.mouths and len(p):
-        recv = np.array([t for _, t, _ in net.mouths])
-        mpts = np.array([pt for _, _, pt in net.mouths], dtype=object)
-        mm = shapely.line_locate_point(parts[recv], mpts)
-        inner = (mm > _EPS) & (mm < table.lengths[recv] - _EPS)
-        recv, mm = recv[inner], mm[inner]
-        if len(recv):
-            cp = np.concatenate([p, p, recv])
-            cm = np.concatenate([a, b, mm])
-            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
-            mid = (ea + eb) / 2
-            label = _lookup(base, p, a, b, label, ep, mid, default=-1)
-            left = _lookup(base, p, a, b, left, ep, mid, default=-1)
-            # a confluence cut starts a new piece even when the label is the same
-            conf_key = np.round(np.c_[recv, mm], 6)
-            start_key = np.round(np.c_[ep, ea], 6)
-            hard = _rows_in(start_key, conf_key)
-            p, a, b = ep, ea, eb
+    @cached_property
+    def table(self) -> LineTable:
+        return LineTable.from_lines(self.net.parts)
 
-    # merge confluence-cut pieces of the same label; other intervals are already merged
-    if min_length_m:
-        p, a, b, label, left, hard = _merge_short(p, a, b, label, left, hard, min_length_m)
+    @cached_property
+    def base(self) -> np.ndarray:
+        """Key of each part's start: measures shifted so they increase over all parts."""
+        return self.table.key[self.table.offsets[:-1]]
+
+
+@dataclass
+class _Pieces:
+    """Intervals ``[a, b]`` along parts ``p``, each with a label (>= 0 an area, -1
+    outside every area, >= k a boundary pair ``k + lo * k + hi``), the area on the left
+    bank of boundary pieces (else -1), and whether a confluence cut starts it (``hard``)."""
+
+    p: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    label: np.ndarray
+    left: np.ndarray
+    hard: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Pieces:
+        return _Pieces(*(v[keep] for v in _fields(self)))
+
+    def recut(self, job: _ReachJob, cut_p: np.ndarray, cut_m: np.ndarray) -> _Pieces:
+        """The pieces cut again at ``(cut_p, cut_m)``; every new piece keeps the label
+        and bank of the piece it lies in, and no cut is hard."""
+        ep, ea, eb = _sorted_cuts(
+            np.concatenate([self.p, self.p, cut_p]),
+            np.concatenate([self.a, self.b, cut_m]),
+            job.table.lengths,
+        )
+        mid = (ea + eb) / 2
+        label = _lookup(job.base, self.p, self.a, self.b, self.label, ep, mid, default=-1)
+        left = _lookup(job.base, self.p, self.a, self.b, self.left, ep, mid, default=-1)
+        return _Pieces(ep, ea, eb, label, left, np.zeros(len(ep), dtype=bool))
+
+
+def _fields(obj: object) -> tuple:
+    """The fields of a dataclass instance, not copied (``dataclasses.astuple`` deep-copies)."""
+    return tuple(getattr(obj, f.name) for f in fields(obj))
+
+
+def _reaches(job: _ReachJob) -> pd.DataFrame:
+    """The ``reaches`` rows (metric geometry): pieces by area, boundary runs and
+    confluences, merged and divided equally."""
+    pieces = _area_pieces(job)
+    if job.options.tol > 0 and len(pieces.p):
+        pieces = _with_boundary_runs(job, pieces)
+    if job.options.split_at_confluences and job.net.mouths and len(pieces.p):
+        pieces = _with_confluences(job, pieces)
+    pieces = _merged(job, pieces)
+    pieces = _inside_areas(job, pieces)
+    return _divided(job, pieces)
+
+
+def _area_pieces(job: _ReachJob) -> _Pieces:
+    """The parts cut where they cross an area boundary, labelled by area."""
+    p, a, b, area = _intervals(job.table, job.net.parts, job.tiling)
+    return _Pieces(p, a, b, area, np.full(len(p), -1), np.zeros(len(p), dtype=bool))
+
+
+def _with_boundary_runs(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Stretches along the boundary of two areas become boundary pieces (runs win
+    over areas), with the area on their left bank."""
+    tol, k = job.options.tol, len(job.tiling)
+    rp, ra, rb, rlo, rhi = _boundary_runs(job.table, job.tiling, tol, job.options.bmin)
+    if not len(rp):
+        return pieces
+    rleft = _bank_sides(job.table, job.tiling, rp, ra, rb, rlo, rhi, tol)
+    # re-cut: interval ends plus run ends
+    cut = pieces.recut(job, np.concatenate([rp, rp]), np.concatenate([ra, rb]))
+    run_e = _lookup(
+        job.base, rp, ra, rb, np.arange(len(rp)), cut.p, (cut.a + cut.b) / 2, default=-1
+    )
+    in_run = run_e >= 0
+    r = np.maximum(run_e, 0)
+    label = np.where(in_run, k + rlo[r] * k + rhi[r], cut.label)
+    left = np.where(in_run, rleft[r], -1)
+    p, a, b, label = _merge_equal(cut.p, cut.a, cut.b, label)
+    left = _lookup(job.base, cut.p, cut.a, cut.b, left, p, (a + b) / 2, default=-1)
+    return _Pieces(p, a, b, label, left, np.zeros(len(p), dtype=bool))
+
+
+def _with_confluences(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Pieces also cut where a tributary joins; such a cut starts a new piece even
+    when the label is the same (``hard``)."""
+    parts, lengths = job.net.parts, job.table.lengths
+    recv = np.array([t for _, t, _ in job.net.mouths])
+    mpts = np.array([pt for _, _, pt in job.net.mouths], dtype=object)
+    mm = shapely.line_locate_point(parts[recv], mpts)
+    inner = (mm > _EPS) & (mm < lengths[recv] - _EPS)
+    recv, mm = recv[inner], mm[inner]
+    if not len(recv):
+        return pieces
+    cut = pieces.recut(job, recv, mm)
+    conf_key = np.round(np.c_[recv, mm], 6)
+    start_key = np.round(np.c_[cut.p, cut.a], 6)
+    cut.hard = _rows_in(start_key, conf_key)
+    return cut
+
+
+def _merged(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Consecutive pieces of one label merged, except across confluence cuts (which
+    are dropped next to pieces shorter than ``min_length_m``)."""
+    p, a, b, label, left, hard = _fields(pieces)
+    if job.options.min_length_m:
+        p, a, b, label, left, hard = _merge_short(
+            p, a, b, label, left, hard, job.options.min_length_m
+        )
     p, a, b, label, left = _merge_keep(p, a, b, label, left, hard)
+    return _Pieces(p, a, b, label, left, np.zeros(len(p), dtype=bool))
 
-    outside = label < 0
+
+def _inside_areas(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """The pieces inside some area; stretches outside every area and pieces left
+    shorter than ``min_length_m`` are reported."""
+    river_of = job.net.part_river
+    outside = pieces.label < 0
     if outside.any():
-        lost = pd.Series(b[outside] - a[outside]).groupby(net.part_river[p[outside]]).sum()
+        out = pieces.take(outside)
+        lost = pd.Series(out.b - out.a).groupby(river_of[out.p]).sum()
         lost = lost[lost > _EPS]
         if len(lost):
-            ids = river_ids[lost.index.to_numpy()]
+            ids = job.river_ids[lost.index.to_numpy()]
             detail = ", ".join(f"{r} {v:,.0f} m" for r, v in zip(ids, lost, strict=True))
-            report.add(
+            job.report.add(
                 "outside_areas",
                 f"stretches of rivers outside every admin area were left out ({detail}).",
                 rows=ids,
                 severity="warning",
             )
-    keep = ~outside
-    p, a, b, label, left = p[keep], a[keep], b[keep], label[keep], left[keep]
-
+    pieces = pieces.take(~outside)
+    min_length_m = job.options.min_length_m
     if min_length_m:
-        short = (b - a) < min_length_m
+        short = (pieces.b - pieces.a) < min_length_m
         if short.any():
-            ids = sorted(set(river_ids[net.part_river[p[short]]]))
-            report.add(
+            ids = sorted(set(job.river_ids[river_of[pieces.p[short]]]))
+            job.report.add(
                 "short_piece",
                 f"{int(short.sum())} piece(s) of rivers {', '.join(ids)} are shorter than "
                 f"min_length_m={min_length_m:g} and have no neighbour of the same river and "
@@ -619,41 +702,76 @@ def _reaches(
                 rows=ids,
                 severity="warning",
             )
+    return pieces
 
-    # equal division
-    piece, s, e = equal_breaks(b - a, max_length_m)
-    rp = p[piece]
-    ra = a[piece] + s
-    rb = a[piece] + e
-    rlabel = label[piece]
-    rleft = left[piece]
-    geoms = table.substrings(rp, ra, rb)
-    river = net.part_river[rp]
+
+_REACH_COLUMNS = (
+    "reach_id",
+    "river_id",
+    "admin_code",
+    "seq",
+    "length_m",
+    "boundary",
+    "name",
+    "left_code",
+    "right_code",
+    "rank",
+)
+
+
+def _divided(job: _ReachJob, pieces: _Pieces) -> pd.DataFrame:
+    """Every piece divided into the fewest equal reaches no longer than
+    ``max_length_m``, numbered in flow order."""
+    piece, s, e = equal_breaks(pieces.b - pieces.a, job.options.max_length_m)
+    rp = pieces.p[piece]
+    ra = pieces.a[piece] + s
+    rb = pieces.a[piece] + e
+    # flow order within each river: part order, then measure
+    order = _flow_order(rp, ra, job.net.part_river, job.net.part_order)
+    if len(order) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in _REACH_COLUMNS}
+            | {"geometry": np.empty(0, dtype=object)}
+        )
+    k = len(job.tiling)
+    rlabel = pieces.label[piece][order]
+    river = job.net.part_river[rp][order]
     is_b = rlabel >= k
     lo = np.where(is_b, (rlabel - k) // k, rlabel)
     hi = np.where(is_b, (rlabel - k) % k, -1)
-    codes = tiling.codes
-    # flow order within each river: part order, then measure
-    order = _flow_order(rp, ra, net.part_river, net.part_order)
-    if len(order) == 0:
-        cols = [
-            "reach_id",
-            "river_id",
-            "admin_code",
-            "seq",
-            "length_m",
-            "boundary",
-            "name",
-            "left_code",
-            "right_code",
-            "rank",
-        ]
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object) for c in cols} | {"geometry": np.empty(0, dtype=object)}
-        )
-    river, lo, hi, is_b = river[order], lo[order], hi[order], is_b[order]
-    rleft, length = rleft[order], (rb - ra)[order]
-    idx = np.arange(len(order))
+    rleft = pieces.left[piece][order]
+    codes = job.tiling.codes
+    seq, reach_id = _numbering(job, river, lo, hi, is_b)
+    river_names = job.river_names
+    if all(isinstance(v, str) for v in river_names.tolist()):
+        names = _str_take(river_names, river)
+    else:  # missing or non-text names: let pandas infer the column as before
+        names = river_names[river]
+    hi_code = np.where(is_b, codes[np.maximum(hi, 0)], "")
+    lo_code = codes[lo]
+    return pd.DataFrame(
+        {
+            "reach_id": reach_id,
+            "river_id": _str_take(job.river_ids, river),
+            "admin_code": _str_take(codes, lo),
+            "seq": seq.astype(np.int64),
+            "length_m": (rb - ra)[order].astype(float),
+            "boundary": is_b.astype(bool),
+            "name": names,
+            "left_code": np.where(is_b, codes[np.maximum(rleft, 0)], None),
+            "right_code": np.where(is_b, np.where(rleft == lo, hi_code, lo_code), None),
+            "rank": job.net.rank[river],
+            "geometry": job.table.substrings(rp, ra, rb)[order],
+        }
+    )
+
+
+def _numbering(
+    job: _ReachJob, river: np.ndarray, lo: np.ndarray, hi: np.ndarray, is_b: np.ndarray
+) -> tuple[np.ndarray, object]:
+    """``seq`` (position along the river) and ids ``{code}-{river}-{n:03d}`` (``n``:
+    position within the river and area, or boundary pair) of reaches in flow order."""
+    idx = np.arange(len(river))
     # seq: position within the river (rows are sorted by river)
     new_river = np.r_[True, river[1:] != river[:-1]]
     seq = idx - np.maximum.accumulate(np.where(new_river, idx, 0)) + 1
@@ -661,11 +779,12 @@ def _reaches(
     g = np.lexsort((idx, hi, lo, river))
     gr, gl, gh = river[g], lo[g], hi[g]
     new_g = np.r_[True, (gr[1:] != gr[:-1]) | (gl[1:] != gl[:-1]) | (gh[1:] != gh[:-1])]
-    n = np.empty(len(order), dtype=np.int64)
+    n = np.empty(len(river), dtype=np.int64)
     n[g] = idx - np.maximum.accumulate(np.where(new_g, idx, 0)) + 1
-    group = np.empty(len(order), dtype=np.int64)
+    group = np.empty(len(river), dtype=np.int64)
     group[g] = np.cumsum(new_g) - 1
-    rid = river_ids[river]
+    codes = job.tiling.codes
+    rid = job.river_ids[river]
     lo_code = codes[lo]
     hi_code = np.where(is_b, codes[np.maximum(hi, 0)], "")
     # ids: one "{code}-{river}-" head per (river, area) group and one "{n:03d}" per
@@ -686,30 +805,7 @@ def _reaches(
         dtype=object,
     )
     numbers = np.array([f"{i:03d}" for i in range(int(n.max()) + 1)], dtype=object)
-    reach_id = _str_take(heads, group) + _str_take(numbers, n)
-    leftc = np.where(is_b, codes[np.maximum(rleft, 0)], None)
-    rightc = np.where(is_b, np.where(rleft == lo, hi_code, lo_code), None)
-    river_names = rivers_m["name"].to_numpy()
-    if all(isinstance(v, str) for v in river_names.tolist()):
-        names = _str_take(river_names, river)
-    else:  # missing or non-text names: let pandas infer the column as before
-        names = river_names[river]
-    out = pd.DataFrame(
-        {
-            "reach_id": reach_id,
-            "river_id": _str_take(river_ids, river),
-            "admin_code": _str_take(codes, lo),
-            "seq": seq.astype(np.int64),
-            "length_m": length.astype(float),
-            "boundary": is_b.astype(bool),
-            "name": names,
-            "left_code": leftc,
-            "right_code": rightc,
-            "rank": net.rank[river],
-            "geometry": geoms[order],
-        }
-    )
-    return out
+    return seq, _str_take(heads, group) + _str_take(numbers, n)
 
 
 def _flow_order(part, m, part_river, part_order):
