@@ -126,53 +126,38 @@ def _drop_zero_length(rivers, report):
     return out
 
 
+def _check_options(
+    max_length_m: float,
+    min_length_m: float | None,
+    max_shoreline_m: float | None,
+    corridor_m: float | None,
+) -> None:
+    """Raise GridkitError for impossible lengths (``sliver_m2`` is checked after the
+    layers)."""
+    if not (np.isfinite(max_length_m) and max_length_m > 0):
+        raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
+    if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
+        raise GridkitError(
+            f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
+            f"({max_length_m!r})."
+        )
+    for name, value in (("max_shoreline_m", max_shoreline_m), ("corridor_m", corridor_m)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise GridkitError(
+                f"{name} must be a positive number of metres or None, got {value!r}."
+            )
+
+
 @dataclass(frozen=True)
 class _Options:
-    """The options of one :func:`split_rivers` call (see there for each)."""
+    """How :func:`split_rivers` cuts reaches (see there): lengths, confluence cuts,
+    boundary tolerance ``tol`` (0 is off) and shortest boundary stretch ``bmin``."""
 
     max_length_m: float
     min_length_m: float | None
-    corridor_m: float | None
     split_at_confluences: bool
-    boundary_tolerance_m: float | None
-    boundary_min_m: float | None
-    snap_m: float
-    version: int
-    max_shoreline_m: float | None
-    sliver_m2: float
-
-    def check(self) -> None:
-        """Raise GridkitError for impossible lengths (sliver_m2 is checked apart,
-        after the layers)."""
-        max_length_m, min_length_m = self.max_length_m, self.min_length_m
-        if not (np.isfinite(max_length_m) and max_length_m > 0):
-            raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
-        if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
-            raise GridkitError(
-                f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
-                f"({max_length_m!r})."
-            )
-        for name in ("max_shoreline_m", "corridor_m"):
-            value = getattr(self, name)
-            if value is not None and not (np.isfinite(value) and value > 0):
-                raise GridkitError(
-                    f"{name} must be a positive number of metres or None, got {value!r}."
-                )
-
-    @property
-    def tol(self) -> float:
-        """Boundary tolerance: ``boundary_tolerance_m``, else the corridor (0 is off)."""
-        tol = (
-            self.corridor_m or 0.0
-            if self.boundary_tolerance_m is None
-            else self.boundary_tolerance_m
-        )
-        return float(tol or 0.0)
-
-    @property
-    def bmin(self) -> float:
-        """Shortest boundary stretch: ``boundary_min_m``, else 8 x the tolerance."""
-        return 8.0 * self.tol if self.boundary_min_m is None else float(self.boundary_min_m)
+    tol: float
+    bmin: float
 
 
 def _check_layers(
@@ -292,19 +277,7 @@ def split_rivers(
     >>> sorted(set(units["kind"]))
     ['river_reach']
     """
-    options = _Options(
-        max_length_m=max_length_m,
-        min_length_m=min_length_m,
-        corridor_m=corridor_m,
-        split_at_confluences=split_at_confluences,
-        boundary_tolerance_m=boundary_tolerance_m,
-        boundary_min_m=boundary_min_m,
-        snap_m=snap_m,
-        version=version,
-        max_shoreline_m=max_shoreline_m,
-        sliver_m2=sliver_m2,
-    )
-    options.check()
+    _check_options(max_length_m, min_length_m, max_shoreline_m, corridor_m)
     report = ValidationReport()
     rivers, admin_areas, water_bodies = _check_layers(rivers, admin_areas, water_bodies, report)
     if not np.isfinite(sliver_m2) or sliver_m2 < 0:
@@ -321,6 +294,10 @@ def split_rivers(
     if outlet is not None:
         pt = shapely.Point(outlet) if not isinstance(outlet, shapely.Point) else outlet
         outlet = gpd.GeoSeries([pt], crs=out_crs).to_crs(metric).iloc[0]
+    tol = corridor_m or 0.0 if boundary_tolerance_m is None else boundary_tolerance_m
+    tol = float(tol or 0.0)
+    bmin = 8.0 * tol if boundary_min_m is None else float(boundary_min_m)
+    options = _Options(max_length_m, min_length_m, split_at_confluences, tol, bmin)
     river_ids = rivers_m["river_id"].astype(str).to_numpy()
     net = prepare_network(
         river_ids,

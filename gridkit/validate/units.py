@@ -12,7 +12,6 @@ what to do, the offending ``rows`` (unit or reach ids) and a ``severity``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -77,7 +76,7 @@ def validate_units(
     if checked is None:
         return report
     metric = local_metric_crs(checked)
-    job = _UnitChecks(checked.to_crs(metric), metric, rel_tol)
+    job = _UnitChecks.of(checked, metric, rel_tol)
     report.figures["units"] = float(len(job.units))
     _overlaps(job, report)
     am = None
@@ -113,19 +112,20 @@ def validate_units(
 
 @dataclass(frozen=True)
 class _UnitChecks:
-    """One run of the unit checks: the checked units in the ``metric`` CRS."""
+    """One run of the unit checks: the checked units in the ``metric`` CRS, with their
+    geometries and ids (as text)."""
 
     units: gpd.GeoDataFrame
     metric: pyproj.CRS
     rel_tol: float
+    geoms: np.ndarray
+    ids: np.ndarray
 
-    @cached_property
-    def geoms(self) -> np.ndarray:
-        return np.asarray(self.units.geometry.array)
-
-    @cached_property
-    def ids(self) -> np.ndarray:
-        return self.units["unit_id"].astype(str).to_numpy()
+    @classmethod
+    def of(cls, units: gpd.GeoDataFrame, metric: pyproj.CRS, rel_tol: float) -> _UnitChecks:
+        um = units.to_crs(metric)
+        ids = um["unit_id"].astype(str).to_numpy()
+        return cls(um, metric, rel_tol, np.asarray(um.geometry.array), ids)
 
     def spilled(
         self, rows: np.ndarray | slice, outside: np.ndarray
