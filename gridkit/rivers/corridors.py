@@ -224,6 +224,14 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
     the shore along its own arc. Parts of a unit cut off from it (narrow necks) merge
     into the neighbour sharing the longest edge: the units are single Polygons and
     tile ``poly`` exactly.
+
+    Examples
+    --------
+    >>> from shapely import box, union_all
+    >>> lake = box(0, 0, 1000, 100)  # outline 2,200 m
+    >>> units = split_by_shoreline(lake, 1000.0)
+    >>> len(units), round(union_all(units).symmetric_difference(lake).area, 3)
+    (3, 0.0)
     """
     ring = shapely.get_exterior_ring(poly)
     length = float(shapely.length(ring))
@@ -275,7 +283,14 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
 
 
 def snap(g):
-    """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse)."""
+    """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse).
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> snap(Point(1.00001234, 2.0)).wkt
+    'POINT (1 2)'
+    """
     return shapely.set_precision(g, GRID_M)
 
 

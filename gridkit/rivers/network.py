@@ -17,7 +17,19 @@ _RUN = 16  # segments per box when screening point-line distances
 
 @dataclass
 class Network:
-    """Single-part lines oriented downstream, with their river and order."""
+    """Single-part lines oriented downstream, with their river and order
+    (:func:`prepare_network` makes it).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from gridkit.validate import ValidationReport
+    >>> line = shapely.LineString([(0, 0), (10, 0)])
+    >>> net = prepare_network(np.array(["A"]), np.array([line]), outlet=shapely.Point(0, 0),
+    ...                       corridor_m=0.0, report=ValidationReport())
+    >>> net.parts[0].coords[0], net.part_river.tolist(), net.mouths  # flows to the outlet
+    ((10.0, 0.0), [0], [])
+    """
 
     parts: np.ndarray  # LineStrings, oriented upstream -> downstream
     part_river: np.ndarray  # index into the rivers frame

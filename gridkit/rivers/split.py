@@ -12,7 +12,7 @@ touches none it becomes a unit of that area attached to its nearest reach
 
 All measuring happens in the local metric CRS (:func:`gridkit.crs.local_metric_crs`);
 the split itself is one numpy pass over cumulative vertex distances
-(:mod:`gridkit._linesplit`).
+(:mod:`gridkit.rivers.linesplit`).
 
 Examples
 --------
@@ -70,10 +70,28 @@ class RiverSplit:
         ``units`` layer (kind ``river_reach`` / ``water_body``), or empty when
         ``corridor_m`` is None.
     report
-        :class:`gridkit.validate.units.ValidationReport` of what was cleaned, skipped or
+        :class:`gridkit.validate.ValidationReport` of what was cleaned, skipped or
         could not be met (all warnings).
     admin_areas
         The cleaned finest-level tiling that was used for cutting (metric CRS).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, warnings
+    >>> from shapely import LineString, box
+    >>> rivers = gpd.GeoDataFrame({"river_id": ["A"], "name": ["A"]},
+    ...     geometry=[LineString([(500, 500), (1500, 500)])], crs=32649)
+    >>> admin = gpd.GeoDataFrame({"admin_code": ["430202", "430203"], "name": ["x", "y"],
+    ...     "level": "county", "parent_code": "430200"},
+    ...     geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)], crs=32649)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     result = split_rivers(rivers, admin, max_length_m=300, corridor_m=None)
+    >>> reaches, units = result  # unpacks
+    >>> reaches["reach_id"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['430202-A-001', '430202-A-002', '430203-A-001', '430203-A-002']
+    >>> len(units), result.admin_areas["admin_code"].tolist()
+    (0, ['430202', '430203'])
     """
 
     reaches: gpd.GeoDataFrame
