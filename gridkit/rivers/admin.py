@@ -313,7 +313,9 @@ def _net_edges(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return chain, unique
 
 
-def _overlap_free_union(geoms: np.ndarray, valid: np.ndarray | None = None):
+def _overlap_free_union(
+    geoms: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[shapely.Geometry, np.ndarray] | None:
     """Union and unique edges of ``geoms`` when it provably has no overlaps (else None).
 
     ``coverage_union_all`` is cheap; when the result is valid and its boundary chain

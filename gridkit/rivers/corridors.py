@@ -42,7 +42,13 @@ def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]
     return xy, owner
 
 
-def _partition(avail, members, xy, rng, buffers):
+def _partition(
+    avail: shapely.Geometry,
+    members: np.ndarray,
+    xy: np.ndarray,
+    rng: np.ndarray,
+    buffers: np.ndarray,
+) -> list[shapely.Geometry]:
     """Split ``avail`` among ``members`` by nearest sample point (Voronoi).
 
     Each reach keeps only the part of its Voronoi region inside its own buffer: the
@@ -90,7 +96,7 @@ def _partition(avail, members, xy, rng, buffers):
     return out
 
 
-def _side(line, poly) -> str:
+def _side(line: shapely.LineString, poly: shapely.Geometry) -> str:
     """``left`` or ``right``: the side of ``line`` (looking downstream) ``poly`` lies on."""
     p = shapely.point_on_surface(poly)
     m = shapely.line_locate_point(line, p)
@@ -102,7 +108,9 @@ def _side(line, poly) -> str:
     return "left" if cross > 0 else "right"
 
 
-def _merge_spill(own_units, zone, fmem, geoms):
+def _merge_spill(
+    own_units: list, zone: shapely.Geometry, fmem: np.ndarray, geoms: np.ndarray
+) -> tuple[list, list, list[int], float]:
     """Give the spill ``zone`` (corridor of reaches ``fmem`` of other areas) to units.
 
     A piece sharing an edge with a unit of this area merges into the unit sharing the
@@ -150,7 +158,15 @@ def _merge_spill(own_units, zone, fmem, geoms):
     return own_units, extra, extra_r, merged_m2
 
 
-def _unit_ids(df, bank, is_spill, rid, r, a, codes) -> np.ndarray:
+def _unit_ids(
+    df: pd.DataFrame,
+    bank: np.ndarray,
+    is_spill: np.ndarray,
+    rid: np.ndarray,
+    r: np.ndarray,
+    a: np.ndarray,
+    codes: np.ndarray,
+) -> np.ndarray:
     """Ids of the river pieces in ``df`` (columns ``i``: unit row, ``part``: 1, 2, ...)."""
     i = df["i"].to_numpy()
     suffix = np.where(bank[i] == "left", "-L", np.where(bank[i] == "right", "-R", ""))
@@ -162,7 +178,9 @@ def _unit_ids(df, bank, is_spill, rid, r, a, codes) -> np.ndarray:
     )
 
 
-def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
+def _merge_slivers(
+    parts: np.ndarray, area_of: np.ndarray, min_m2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge pieces under ``min_m2`` into the piece of the same area sharing the longest
     edge (at least ``_MIN_SHARED_M``; edges count within ``GRID_M``).
 
@@ -180,7 +198,7 @@ def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
         return parts, alive
     root = np.arange(len(parts))
 
-    def find(k):
+    def find(k: int) -> int:
         while root[k] != k:
             root[k] = root[root[k]]
             k = root[k]
@@ -215,7 +233,9 @@ def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
     return parts, alive
 
 
-def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list:
+def split_by_shoreline(
+    poly: shapely.Polygon, max_shoreline_m: float, per_unit: int = 48
+) -> list[shapely.Polygon]:
     """Split a polygon into units of about equal shoreline (outline) <= the maximum.
 
     The outline is cut into ``n`` equal arcs (the fewest with ``length / n`` at most
@@ -282,7 +302,7 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
     return out
 
 
-def snap(g):
+def snap(g: shapely.Geometry | np.ndarray) -> shapely.Geometry | np.ndarray:
     """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse).
 
     Examples
@@ -294,12 +314,12 @@ def snap(g):
     return shapely.set_precision(g, GRID_M)
 
 
-def _snapped_union(geoms):
+def _snapped_union(geoms: np.ndarray) -> shapely.Geometry:
     """Union on the :data:`GRID_M` grid: nearly coincident edges merge, no spikes."""
     return shapely.union_all(geoms, grid_size=GRID_M)
 
 
-def _polygonal_one(g):
+def _polygonal_one(g: shapely.Geometry) -> shapely.Polygon:
     """One Polygon from a (Multi)Polygon made of touching parts: repair by a zero buffer."""
     fixed = shapely.buffer(g, 0)
     if shapely.get_type_id(fixed) == 3:

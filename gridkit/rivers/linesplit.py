@@ -247,7 +247,9 @@ def box_pairs(
         return None
 
     # floor((v - origin) / size) is monotonic in v: boxes that meet share a cell
-    def cells(xl, yl, xh, yh):
+    def cells(
+        xl: np.ndarray, yl: np.ndarray, xh: np.ndarray, yh: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         x0 = np.floor((xl - ox) / size).astype(np.int64)
         y0 = np.floor((yl - oy) / size).astype(np.int64)
         nx = np.floor((xh - ox) / size).astype(np.int64) - x0 + 1
@@ -260,7 +262,9 @@ def box_pairs(
         return None
     ncy = int(max((ay0 + any_).max(), (by0 + bny).max())) + 1
 
-    def expand(x0, y0, ny, n):
+    def expand(
+        x0: np.ndarray, y0: np.ndarray, ny: np.ndarray, n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         box = np.repeat(np.arange(len(n)), n)
         k = np.arange(len(box)) - np.repeat(np.cumsum(n) - n, n)
         nyb = np.take(ny, box)

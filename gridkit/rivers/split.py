@@ -34,6 +34,7 @@ from functools import cached_property
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridkit.crs import local_metric_crs
@@ -104,7 +105,7 @@ class RiverSplit:
         yield self.units
 
 
-def _drop_zero_length(rivers, report):
+def _drop_zero_length(rivers: gpd.GeoDataFrame, report: ValidationReport) -> gpd.GeoDataFrame:
     """Remove zero-length parts (they are invalid lines) and report them."""
     if not isinstance(rivers, gpd.GeoDataFrame) or "river_id" not in rivers.columns:
         return rivers
@@ -361,7 +362,9 @@ def _empty_units() -> gpd.GeoDataFrame:
     )
 
 
-def _reproject_units(units: gpd.GeoDataFrame, crs, report: ValidationReport) -> gpd.GeoDataFrame:
+def _reproject_units(
+    units: gpd.GeoDataFrame, crs: pyproj.CRS, report: ValidationReport
+) -> gpd.GeoDataFrame:
     """``units`` in ``crs``, re-validated: the corridor snaps units to a 1 cm grid so
     they survive reprojection; a unit that still comes out invalid is repaired with
     ``make_valid`` (keeping its largest polygon) and reported as ``repaired_geometry``."""
@@ -420,7 +423,9 @@ def _intervals(
     return _label_intervals(table, part_all, m_all, tiling)
 
 
-def _sorted_cuts(part: np.ndarray, m: np.ndarray, lengths: np.ndarray):
+def _sorted_cuts(
+    part: np.ndarray, m: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = np.clip(m, 0.0, lengths[part])
     order = np.lexsort((m, part))
     part, m = part[order], m[order]
@@ -443,14 +448,18 @@ def _locate_area(points: np.ndarray, tiling: Tiling) -> np.ndarray:
     return area
 
 
-def _label_intervals(table: LineTable, part: np.ndarray, m: np.ndarray, tiling: Tiling):
+def _label_intervals(
+    table: LineTable, part: np.ndarray, m: np.ndarray, tiling: Tiling
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p, a, b = _sorted_cuts(part, m, table.lengths)
     mid = shapely.points(table.interpolate(p, (a + b) / 2))
     area = _locate_area(mid, tiling)
     return _merge_equal(p, a, b, area)
 
 
-def _merge_equal(p, a, b, label, hard=None):
+def _merge_equal(
+    p: np.ndarray, a: np.ndarray, b: np.ndarray, label: np.ndarray, hard: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merge consecutive intervals of one part with the same label (unless ``hard`` cut)."""
     if len(p) == 0:
         return p, a, b, label
@@ -522,7 +531,16 @@ def _boundary_runs(
     return rp, ra, rb, rl // k, rl % k
 
 
-def _bank_sides(table, tiling, part, a, b, lo, hi, tol):
+def _bank_sides(
+    table: LineTable,
+    tiling: Tiling,
+    part: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    tol: float,
+) -> np.ndarray:
     """Which of ``lo``/``hi`` lies on the left bank (looking downstream) of each run."""
     n_s = 9
     frac = (np.arange(n_s) + 0.5) / n_s
@@ -803,7 +821,9 @@ def _numbering(
     return seq, _str_take(heads, group) + _str_take(numbers, n)
 
 
-def _flow_order(part, m, part_river, part_order):
+def _flow_order(
+    part: np.ndarray, m: np.ndarray, part_river: np.ndarray, part_order: np.ndarray
+) -> np.ndarray:
     """``np.lexsort((m, part_order[part], part_river[part]))``, cheaper for rows sorted
     by part, then measure.
 
@@ -824,7 +844,9 @@ def _flow_order(part, m, part_river, part_order):
 _STR_DTYPE = pd.Series(np.array(["a"], dtype=object)).dtype
 
 
-def _str_take(values: np.ndarray, index: np.ndarray):
+def _str_take(
+    values: np.ndarray, index: np.ndarray
+) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """``values[index]`` (str objects) as the column pandas would infer from them.
 
     Taking from the few distinct values already converted is much cheaper than
@@ -835,7 +857,17 @@ def _str_take(values: np.ndarray, index: np.ndarray):
     return np.asarray(values, dtype=object)[index]
 
 
-def _lookup(base, p, a, b, values, qp, qm, *, default):
+def _lookup(
+    base: np.ndarray,
+    p: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    values: np.ndarray,
+    qp: np.ndarray,
+    qm: np.ndarray,
+    *,
+    default: int,
+) -> np.ndarray:
     """Value of the interval (of sorted, disjoint intervals p/a/b) holding (qp, qm).
 
     ``base`` shifts each part's measures so that keys increase over all parts.
@@ -858,14 +890,29 @@ def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.array([tuple(r) in s for r in rows.tolist()], dtype=bool)
 
 
-def _merge_keep(p, a, b, label, left, hard):
+def _merge_keep(
+    p: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    label: np.ndarray,
+    left: np.ndarray,
+    hard: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
     first = np.flatnonzero(new)
     last = np.r_[first[1:] - 1, len(p) - 1]
     return p[first], a[first], b[last], label[first], left[first]
 
 
-def _merge_short(p, a, b, label, left, hard, min_len):
+def _merge_short(
+    p: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    label: np.ndarray,
+    left: np.ndarray,
+    hard: np.ndarray,
+    min_len: float,
+) -> tuple[np.ndarray, ...]:
     """Drop confluence cuts next to pieces shorter than ``min_len`` (same river/area)."""
     if len(p) == 0:
         return p, a, b, label, left, hard
