@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 
 import geopandas as gpd
@@ -591,7 +591,7 @@ class _Pieces:
     hard: np.ndarray
 
     def take(self, keep: np.ndarray) -> _Pieces:
-        return _Pieces(*(v[keep] for v in _fields(self)))
+        return _Pieces(*(getattr(self, f.name)[keep] for f in fields(self)))
 
     def recut(self, job: _ReachJob, cut_p: np.ndarray, cut_m: np.ndarray) -> _Pieces:
         """The pieces cut again at ``(cut_p, cut_m)``; every new piece keeps the label
@@ -605,11 +605,6 @@ class _Pieces:
         label = _lookup(job.base, self.p, self.a, self.b, self.label, ep, mid, default=-1)
         left = _lookup(job.base, self.p, self.a, self.b, self.left, ep, mid, default=-1)
         return _Pieces(ep, ea, eb, label, left, np.zeros(len(ep), dtype=bool))
-
-
-def _fields(obj: object) -> tuple:
-    """The fields of a dataclass instance, not copied (``dataclasses.astuple`` deep-copies)."""
-    return tuple(getattr(obj, f.name) for f in fields(obj))
 
 
 def _reaches(job: _ReachJob) -> pd.DataFrame:
@@ -674,13 +669,9 @@ def _with_confluences(job: _ReachJob, pieces: _Pieces) -> _Pieces:
 def _merged(job: _ReachJob, pieces: _Pieces) -> _Pieces:
     """Consecutive pieces of one label merged, except across confluence cuts (which
     are dropped next to pieces shorter than ``min_length_m``)."""
-    p, a, b, label, left, hard = _fields(pieces)
     if job.options.min_length_m:
-        p, a, b, label, left, hard = _merge_short(
-            p, a, b, label, left, hard, job.options.min_length_m
-        )
-    p, a, b, label, left = _merge_keep(p, a, b, label, left, hard)
-    return _Pieces(p, a, b, label, left, np.zeros(len(p), dtype=bool))
+        pieces = _merge_short(pieces, job.options.min_length_m)
+    return _merge_keep(pieces)
 
 
 def _inside_areas(job: _ReachJob, pieces: _Pieces) -> _Pieces:
@@ -890,38 +881,35 @@ def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.array([tuple(r) in s for r in rows.tolist()], dtype=bool)
 
 
-def _merge_keep(
-    p: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    label: np.ndarray,
-    left: np.ndarray,
-    hard: np.ndarray,
-) -> tuple[np.ndarray, ...]:
-    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
+def _merge_keep(pieces: _Pieces) -> _Pieces:
+    """Consecutive pieces of one part and label merged, except where a hard cut starts
+    one."""
+    p, label = pieces.p, pieces.label
+    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | pieces.hard
     first = np.flatnonzero(new)
     last = np.r_[first[1:] - 1, len(p) - 1]
-    return p[first], a[first], b[last], label[first], left[first]
+    return _Pieces(
+        p[first],
+        pieces.a[first],
+        pieces.b[last],
+        label[first],
+        pieces.left[first],
+        np.zeros(len(first), dtype=bool),
+    )
 
 
-def _merge_short(
-    p: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    label: np.ndarray,
-    left: np.ndarray,
-    hard: np.ndarray,
-    min_len: float,
-) -> tuple[np.ndarray, ...]:
+def _merge_short(pieces: _Pieces, min_len: float) -> _Pieces:
     """Drop confluence cuts next to pieces shorter than ``min_len`` (same river/area)."""
-    if len(p) == 0:
-        return p, a, b, label, left, hard
-    hard = hard.copy()
+    if len(pieces.p) == 0:
+        return pieces
+    hard = pieces.hard.copy()
+    p, label = pieces.p, pieces.label
     for _ in range(64):  # each pass removes at least one cut; a few passes suffice
-        pp, pa, pb, pl, _ = _merge_keep(p, a, b, label, left, hard)
+        kept = _merge_keep(replace(pieces, hard=hard))
+        pp, pl = kept.p, kept.label
         new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
         first = np.flatnonzero(new)
-        length = pb - pa
+        length = kept.b - kept.a
         short = (length < min_len) & (pl >= 0)
         nxt_same = np.r_[(pp[1:] == pp[:-1]) & (pl[1:] == pl[:-1]), False]
         prv_same = np.r_[False, nxt_same[:-1]]
@@ -939,4 +927,4 @@ def _merge_short(
                 changed = True
         if not changed:
             break
-    return p, a, b, label, left, hard
+    return replace(pieces, hard=hard)
