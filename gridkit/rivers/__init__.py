@@ -6,6 +6,7 @@ tiling), ``linesplit`` (vectorised cuts of lines), ``corridors`` (corridor and w
 units), ``split`` (``split_rivers``) and ``chiefs`` (``chief_coverage``).
 """
 
-from gridkit.rivers.split import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
+from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage
+from gridkit.rivers.split import RiverSplit, split_rivers
 
 __all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]

@@ -12,20 +12,37 @@ import shapely
 from gridkit.errors import InvalidLayerError
 from gridkit.layers import LEVELS
 from gridkit.rivers.linesplit import polygon_edges
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
 __all__ = ["Tiling", "clean_tiling"]
 
 
 @dataclass
 class Tiling:
-    """Cleaned areas of one level, sorted by ``admin_code`` (index = position)."""
+    """Cleaned areas of one level, sorted by ``admin_code`` (index = position).
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> t = Tiling.from_areas(["430203", "430202"], [box(1, 0, 2, 1), box(0, 0, 1, 1)],
+    ...                       level="county")
+    >>> len(t), t.codes.tolist(), t.edges.shape
+    (2, ['430202', '430203'], (7, 4))
+    """
 
     codes: np.ndarray  # str, sorted
     geoms: np.ndarray  # metric polygons, same order
     level: str
     tree: shapely.STRtree
     _edges: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_areas(cls, codes: object, geoms: object, *, level: str) -> Tiling:
+        """A tiling of areas known to be clean (no overlaps or gaps to fix)."""
+        codes = np.asarray(codes, dtype=object).astype(str)
+        order = np.argsort(codes, kind="stable")
+        geoms = np.asarray(geoms, dtype=object)[order]
+        return cls(codes[order], geoms, level, shapely.STRtree(geoms))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -39,7 +56,14 @@ class Tiling:
 
 
 def finest_level(admin: gpd.GeoDataFrame) -> str:
-    """The finest level present (village > township > county > city)."""
+    """The finest level present (village > township > county > city).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> finest_level(pd.DataFrame({"level": ["city", "township", "county"]}))
+    'township'
+    """
     present = set(pd.unique(admin["level"]))  # not set(column): that iterates every row
     return max(present, key=LEVELS.index)
 
@@ -59,6 +83,20 @@ def clean_tiling(
     ``known_valid`` says the geometries were checked valid as they are (the caller
     validated them and reprojection left them untouched), so they are not checked
     again.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> from gridkit.validate import ValidationReport
+    >>> admin = gpd.GeoDataFrame({"admin_code": ["430203", "430202"], "level": "county"},
+    ...     geometry=[box(1000, 0, 2000, 1000), box(0, 0, 1005, 1000)], crs=32649)
+    >>> report = ValidationReport()
+    >>> tiling = clean_tiling(admin, snap_m=10.0, report=report)
+    >>> tiling.codes.tolist(), [p.code for p in report.problems]
+    (['430202', '430203'], ['admin_overlap'])
+    >>> [round(g.area) for g in tiling.geoms]
+    [1005000, 995000]
     """
     level = finest_level(admin_metric)
     areas = admin_metric[admin_metric["level"] == level].sort_values("admin_code")
@@ -72,69 +110,107 @@ def clean_tiling(
     if not valid.all():
         geoms[~valid] = shapely.make_valid(geoms[~valid])
     geoms = _polygonal(geoms)
-
-    tree = shapely.STRtree(geoms)
+    job = _Cleaning(codes, geoms, shapely.STRtree(geoms), snap_m, report)
     # a valid coverage has no overlaps; the edge check proves that for exactly noded
     # tilings at a fraction of coverage_is_valid's cost, which is ~4x cheaper than
     # pairwise overlaps
-    fast = _overlap_free_union(geoms, valid)
-    coverage = fast is not None or bool(shapely.coverage_is_valid(geoms))
-    if coverage:
-        left = right = np.empty(0, dtype=np.int64)
-    else:
-        left, right = tree.query(geoms, predicate="overlaps")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    if len(left):
-        inter = shapely.intersection(geoms[left], geoms[right])
-        area = shapely.area(inter)
-        real = area > 0
-        left, right, inter, area = left[real], right[real], inter[real], area[real]
-        # Python loop over the few areas that overlap a neighbour (a cleaning step,
-        # not the hot path): subtract every overlap from the higher code.
-        for j in np.unique(right):
-            sel = right == j
-            geoms[j] = _polygonal(
-                np.array([shapely.difference(geoms[j], shapely.union_all(inter[sel]))])
-            )[0]
-        for i, j, a in zip(left, right, area, strict=True):
-            report.add(
-                "admin_overlap",
-                f"areas {codes[i]} and {codes[j]} overlap by {a:,.1f} m²; the overlap was "
-                f"given to {codes[i]}.",
-                rows=(codes[i], codes[j]),
-                severity="warning",
-            )
-
+    fast = _overlap_free_union(job.geoms, valid)
+    coverage = fast is not None or bool(shapely.coverage_is_valid(job.geoms))
+    overlaps = 0 if coverage else _remove_overlaps(job)
     if fast is not None:
         union = fast[0]
     else:
-        union = shapely.coverage_union_all(geoms) if coverage else shapely.union_all(geoms)
-    # morphological closing finds thin gaps, also notches open to the outside
+        union = shapely.coverage_union_all(job.geoms) if coverage else shapely.union_all(job.geoms)
+    gaps = _thin_gaps(union, snap_m)
+    _fill_gaps(job, gaps)
+    if len(gaps):
+        union = shapely.union_all(job.geoms)
+    _report_holes(job, union)
+    unchanged = not overlaps and not len(gaps)  # no area was replaced above
+    tiling = Tiling(codes, job.geoms, level, job.tree if unchanged else shapely.STRtree(job.geoms))
+    if fast is not None and not len(gaps):
+        tiling._edges = fast[1]  # the areas are unchanged since the check
+    return tiling
+
+
+@dataclass(frozen=True)
+class _Cleaning:
+    """The areas of one level being cleaned (``geoms`` is replaced in place) and the
+    report the stages write into; ``tree`` holds the areas as they came."""
+
+    codes: np.ndarray
+    geoms: np.ndarray
+    tree: shapely.STRtree
+    snap_m: float
+    report: ValidationReport
+
+    def near(self, geom: shapely.Geometry, distance: float) -> np.ndarray:
+        """Indices of the areas within ``distance`` of ``geom``."""
+        return self.tree.query(shapely.buffer(geom, distance), predicate="intersects")
+
+
+def _remove_overlaps(job: _Cleaning) -> int:
+    """Subtract every overlap from the area with the higher code; returns how many
+    overlapping pairs there were."""
+    geoms, codes = job.geoms, job.codes
+    left, right = job.tree.query(geoms, predicate="overlaps")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if not len(left):
+        return 0
+    inter = shapely.intersection(geoms[left], geoms[right])
+    area = shapely.area(inter)
+    real = area > 0
+    left, right, inter, area = left[real], right[real], inter[real], area[real]
+    # Python loop over the few areas that overlap a neighbour (a cleaning step,
+    # not the hot path)
+    for j in np.unique(right):
+        sel = right == j
+        geoms[j] = _polygonal(
+            np.array([shapely.difference(geoms[j], shapely.union_all(inter[sel]))])
+        )[0]
+    for i, j, a in zip(left, right, area, strict=True):
+        job.report.add(
+            "admin_overlap",
+            f"areas {codes[i]} and {codes[j]} overlap by {a:,.1f} m²; the overlap was "
+            f"given to {codes[i]}.",
+            rows=(codes[i], codes[j]),
+            severity="warning",
+        )
+    return len(left)
+
+
+def _thin_gaps(union: shapely.Geometry, snap_m: float) -> np.ndarray:
+    """Gaps in ``union`` thinner than ``2 * snap_m``, also notches open to the outside
+    (found by a morphological closing)."""
     closed = shapely.buffer(
         shapely.buffer(union, snap_m, join_style="mitre"), -snap_m, join_style="mitre"
     )
     if shapely.covers(union, closed):
         # nothing to fill; the overlay costs ~20x the test even when its result is empty
-        gaps = np.empty(0, dtype=object)
-    else:
-        gaps = shapely.get_parts(shapely.difference(closed, union))
-        gaps = gaps[(shapely.get_type_id(gaps) == 3) & (shapely.area(gaps) > 1e-6)]
+        return np.empty(0, dtype=object)
+    gaps = shapely.get_parts(shapely.difference(closed, union))
+    return gaps[(shapely.get_type_id(gaps) == 3) & (shapely.area(gaps) > 1e-6)]
+
+
+def _fill_gaps(job: _Cleaning, gaps: np.ndarray) -> None:
+    """Give every gap to the neighbour sharing most of it; report gaps of 1 m² and
+    more one by one, smaller slivers in one line."""
+    geoms, codes = job.geoms, job.codes
+    reach = max(job.snap_m, 1e-3) / 10
     slivers: list[float] = []  # gaps under 1 m²: digitising noise, told as one line
     for gap in gaps:
-        near = tree.query(shapely.buffer(gap, max(snap_m, 1e-3) / 10), predicate="intersects")
+        near = job.near(gap, reach)
         if len(near) == 0:
             continue
         names = [codes[k] for k in near]
-        shared = shapely.area(
-            shapely.intersection(shapely.buffer(gap, max(snap_m, 1e-3) / 10), geoms[near])
-        )
+        shared = shapely.area(shapely.intersection(shapely.buffer(gap, reach), geoms[near]))
         k = near[int(np.argmax(shared))]
         geoms[k] = _polygonal(np.array([shapely.union(geoms[k], gap)]))[0]
         if gap.area < 1.0:
             slivers.append(gap.area)
             continue
-        report.add(
+        job.report.add(
             "admin_gap",
             f"a gap of {gap.area:,.1f} m² "
             + (f"between areas {', '.join(names)}" if len(names) > 1 else f"in area {names[0]}")
@@ -143,37 +219,31 @@ def clean_tiling(
             severity="warning",
         )
     if slivers:
-        report.add(
+        job.report.add(
             "admin_gap",
             f"{len(slivers)} slivers under 1 m² (together {sum(slivers):,.2f} m²) along "
             "area boundaries were closed.",
             severity="warning",
         )
-    if len(gaps):
-        union = shapely.union_all(geoms)
+
+
+def _report_holes(job: _Cleaning, union: shapely.Geometry) -> None:
+    """Report the holes left in ``union`` (gaps too wide to fill)."""
     holes = [
         shapely.Polygon(ring)
         for poly in shapely.get_parts(union)
         for ring in shapely.get_interior_ring(poly, range(shapely.get_num_interior_rings(poly)))
     ]
     for hole in holes:
-        names = [
-            codes[k]
-            for k in tree.query(shapely.buffer(hole, max(snap_m, 1e-3)), predicate="intersects")
-        ]
-        report.add(
+        names = [job.codes[k] for k in job.near(hole, max(job.snap_m, 1e-3))]
+        job.report.add(
             "admin_gap_unfilled",
             f"a gap of {hole.area:,.1f} m² between areas {', '.join(names)} is wider "
-            f"than twice the snap distance ({snap_m:g} m) and was left unassigned; "
+            f"than twice the snap distance ({job.snap_m:g} m) and was left unassigned; "
             "rivers there are outside every area.",
             rows=names,
             severity="warning",
         )
-    unchanged = not len(left) and not len(gaps)  # no area was replaced above
-    tiling = Tiling(codes, geoms, level, tree if unchanged else shapely.STRtree(geoms))
-    if fast is not None and not len(gaps):
-        tiling._edges = fast[1]  # the areas are unchanged since the check
-    return tiling
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -243,7 +313,9 @@ def _net_edges(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return chain, unique
 
 
-def _overlap_free_union(geoms: np.ndarray, valid: np.ndarray | None = None):
+def _overlap_free_union(
+    geoms: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[shapely.Geometry, np.ndarray] | None:
     """Union and unique edges of ``geoms`` when it provably has no overlaps (else None).
 
     ``coverage_union_all`` is cheap; when the result is valid and its boundary chain

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from gridkit.rivers.admin import Tiling
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
-__all__ = ["corridor_units"]
+__all__ = ["CorridorOptions", "corridor_units", "snap", "split_by_shoreline"]
 
 _MIN_PART_M2 = 1e-3  # polygon parts smaller than this are clipping noise
 # Units are snapped to this grid (metres) before they leave the metric CRS. Overlays of
@@ -39,7 +42,13 @@ def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]
     return xy, owner
 
 
-def _partition(avail, members, xy, rng, buffers):
+def _partition(
+    avail: shapely.Geometry,
+    members: np.ndarray,
+    xy: np.ndarray,
+    rng: np.ndarray,
+    buffers: np.ndarray,
+) -> list[shapely.Geometry]:
     """Split ``avail`` among ``members`` by nearest sample point (Voronoi).
 
     Each reach keeps only the part of its Voronoi region inside its own buffer: the
@@ -87,7 +96,7 @@ def _partition(avail, members, xy, rng, buffers):
     return out
 
 
-def _side(line, poly) -> str:
+def _side(line: shapely.LineString, poly: shapely.Geometry) -> str:
     """``left`` or ``right``: the side of ``line`` (looking downstream) ``poly`` lies on."""
     p = shapely.point_on_surface(poly)
     m = shapely.line_locate_point(line, p)
@@ -99,7 +108,9 @@ def _side(line, poly) -> str:
     return "left" if cross > 0 else "right"
 
 
-def _merge_spill(own_units, zone, fmem, geoms):
+def _merge_spill(
+    own_units: list, zone: shapely.Geometry, fmem: np.ndarray, geoms: np.ndarray
+) -> tuple[list, list, list[int], float]:
     """Give the spill ``zone`` (corridor of reaches ``fmem`` of other areas) to units.
 
     A piece sharing an edge with a unit of this area merges into the unit sharing the
@@ -147,7 +158,15 @@ def _merge_spill(own_units, zone, fmem, geoms):
     return own_units, extra, extra_r, merged_m2
 
 
-def _unit_ids(df, bank, is_spill, rid, r, a, codes) -> np.ndarray:
+def _unit_ids(
+    df: pd.DataFrame,
+    bank: np.ndarray,
+    is_spill: np.ndarray,
+    rid: np.ndarray,
+    r: np.ndarray,
+    a: np.ndarray,
+    codes: np.ndarray,
+) -> np.ndarray:
     """Ids of the river pieces in ``df`` (columns ``i``: unit row, ``part``: 1, 2, ...)."""
     i = df["i"].to_numpy()
     suffix = np.where(bank[i] == "left", "-L", np.where(bank[i] == "right", "-R", ""))
@@ -159,7 +178,9 @@ def _unit_ids(df, bank, is_spill, rid, r, a, codes) -> np.ndarray:
     )
 
 
-def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
+def _merge_slivers(
+    parts: np.ndarray, area_of: np.ndarray, min_m2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge pieces under ``min_m2`` into the piece of the same area sharing the longest
     edge (at least ``_MIN_SHARED_M``; edges count within ``GRID_M``).
 
@@ -177,7 +198,7 @@ def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
         return parts, alive
     root = np.arange(len(parts))
 
-    def find(k):
+    def find(k: int) -> int:
         while root[k] != k:
             root[k] = root[root[k]]
             k = root[k]
@@ -212,7 +233,9 @@ def _merge_slivers(parts: np.ndarray, area_of: np.ndarray, min_m2: float):
     return parts, alive
 
 
-def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list:
+def split_by_shoreline(
+    poly: shapely.Polygon, max_shoreline_m: float, per_unit: int = 48
+) -> list[shapely.Polygon]:
     """Split a polygon into units of about equal shoreline (outline) <= the maximum.
 
     The outline is cut into ``n`` equal arcs (the fewest with ``length / n`` at most
@@ -221,6 +244,14 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
     the shore along its own arc. Parts of a unit cut off from it (narrow necks) merge
     into the neighbour sharing the longest edge: the units are single Polygons and
     tile ``poly`` exactly.
+
+    Examples
+    --------
+    >>> from shapely import box, union_all
+    >>> lake = box(0, 0, 1000, 100)  # outline 2,200 m
+    >>> units = split_by_shoreline(lake, 1000.0)
+    >>> len(units), round(union_all(units).symmetric_difference(lake).area, 3)
+    (3, 0.0)
     """
     ring = shapely.get_exterior_ring(poly)
     length = float(shapely.length(ring))
@@ -271,17 +302,24 @@ def split_by_shoreline(poly, max_shoreline_m: float, per_unit: int = 48) -> list
     return out
 
 
-def snap(g):
-    """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse)."""
+def snap(g: shapely.Geometry | np.ndarray) -> shapely.Geometry | np.ndarray:
+    """``g`` on the :data:`GRID_M` grid (snap-rounded, valid; parts may collapse).
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> snap(Point(1.00001234, 2.0)).wkt
+    'POINT (1 2)'
+    """
     return shapely.set_precision(g, GRID_M)
 
 
-def _snapped_union(geoms):
+def _snapped_union(geoms: np.ndarray) -> shapely.Geometry:
     """Union on the :data:`GRID_M` grid: nearly coincident edges merge, no spikes."""
     return shapely.union_all(geoms, grid_size=GRID_M)
 
 
-def _polygonal_one(g):
+def _polygonal_one(g: shapely.Geometry) -> shapely.Polygon:
     """One Polygon from a (Multi)Polygon made of touching parts: repair by a zero buffer."""
     fixed = shapely.buffer(g, 0)
     if shapely.get_type_id(fixed) == 3:
@@ -290,16 +328,92 @@ def _polygonal_one(g):
     return parts[int(np.argmax(shapely.area(parts)))]
 
 
+@dataclass(frozen=True)
+class CorridorOptions:
+    """How :func:`corridor_units` makes units (see :func:`gridkit.split_rivers`).
+
+    Attributes
+    ----------
+    corridor_m
+        Corridor half-width, metres.
+    water_bodies
+        ``water_bodies`` layer in the reaches' metric CRS, or None: each becomes a unit
+        per area it lies in, and takes precedence over river corridors.
+    version
+        Written to the units' ``version`` column.
+    max_shoreline_m
+        Water-body units with a longer outline are split (:func:`split_by_shoreline`).
+    sliver_m2
+        Corridor pieces smaller than this merge into a neighbour of the same area.
+
+    Examples
+    --------
+    >>> CorridorOptions(50.0).sliver_m2
+    100.0
+    """
+
+    corridor_m: float
+    water_bodies: gpd.GeoDataFrame | None = None
+    version: int = 1
+    max_shoreline_m: float | None = None
+    sliver_m2: float = SLIVER_M2
+
+
+@dataclass(frozen=True)
+class _CorridorJob:
+    """One run of :func:`corridor_units`: the reaches (metric), the tiling they were
+    cut at, the options and the report the stages write into."""
+
+    reaches: gpd.GeoDataFrame
+    tiling: Tiling
+    options: CorridorOptions
+    report: ValidationReport
+
+    @cached_property
+    def geoms(self) -> np.ndarray:
+        return np.asarray(self.reaches.geometry.array)
+
+    @cached_property
+    def buffers(self) -> np.ndarray:
+        return shapely.buffer(self.geoms, self.options.corridor_m)
+
+    @cached_property
+    def rid(self) -> np.ndarray:
+        return self.reaches["reach_id"].to_numpy()
+
+    @cached_property
+    def rank(self) -> np.ndarray:
+        return self.reaches["rank"].to_numpy()
+
+    @cached_property
+    def water(self) -> tuple[np.ndarray, np.ndarray, shapely.STRtree] | None:
+        """Water-body geometries, ids and their tree, or None without water bodies."""
+        wb = self.options.water_bodies
+        if wb is None or not len(wb):
+            return None
+        geoms = np.asarray(wb.geometry.array)
+        return geoms, wb["water_body_id"].astype(str).to_numpy(), shapely.STRtree(geoms)
+
+
+@dataclass
+class _Claims:
+    """Corridor pieces made so far: geometry, reach, area, bank and whether it is a
+    spill unit (``REACH@AREA``), one entry per piece or per array of pieces."""
+
+    geom: list = field(default_factory=list)
+    reach: list = field(default_factory=list)
+    area: list = field(default_factory=list)
+    bank: list = field(default_factory=list)
+    spill: list = field(default_factory=list)
+    merged_m2: float = 0.0
+
+
 def corridor_units(
     reaches: gpd.GeoDataFrame,
     tiling: Tiling,
+    options: CorridorOptions,
     *,
-    corridor_m: float,
-    water_bodies: gpd.GeoDataFrame | None,
-    version: int,
     report: ValidationReport,
-    max_shoreline_m: float | None = None,
-    sliver_m2: float = SLIVER_M2,
 ) -> gpd.GeoDataFrame:
     """Units for the reaches (and water bodies), all in the reaches' metric CRS.
 
@@ -307,210 +421,32 @@ def corridor_units(
     reprojected. Corridor pieces (spills, extra parts) smaller than ``sliver_m2`` merge
     into the corridor unit of the same area sharing the longest edge with them
     (reported as ``sliver_merged``).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import LineString, box
+    >>> from gridkit.rivers.admin import Tiling
+    >>> from gridkit.validate import ValidationReport
+    >>> tiling = Tiling.from_areas(["430202"], [box(0, 0, 1000, 1000)], level="county")
+    >>> reaches = gpd.GeoDataFrame({"reach_id": ["R1"], "river_id": ["A"],
+    ...     "admin_code": ["430202"], "length_m": [800.0], "boundary": [False], "rank": [0]},
+    ...     geometry=[LineString([(100, 500), (900, 500)])], crs=32649)
+    >>> units = corridor_units(reaches, tiling, CorridorOptions(50.0), report=ValidationReport())
+    >>> units["unit_id"].tolist(), round(float(units["area_m2"].iloc[0]), -2)  # 800 x 100 + pi 50²
+    (['R1'], 87800.0)
     """
-    geoms = np.asarray(reaches.geometry.array)
-    buffers = shapely.buffer(geoms, corridor_m)
-    code_idx = {c: i for i, c in enumerate(tiling.codes)}
-    bnd = reaches["boundary"].to_numpy(bool)
-    own = np.array([code_idx[c] for c in reaches["admin_code"]], dtype=np.int64)
-    rid = reaches["reach_id"].to_numpy()
-    rank = reaches["rank"].to_numpy()
-
-    # (reach, area, bank): every reach in its area; boundary reaches in both banks' areas
-    mem_r = [np.flatnonzero(~bnd)]
-    mem_a = [own[~bnd]]
-    mem_b = [np.full((~bnd).sum(), "both", dtype=object)]
-    if bnd.any():
-        bi = np.flatnonzero(bnd)
-        for col, bank in (("left_code", "left"), ("right_code", "right")):
-            mem_r.append(bi)
-            mem_a.append(np.array([code_idx[c] for c in reaches[col].to_numpy()[bi]]))
-            mem_b.append(np.full(len(bi), bank, dtype=object))
-    mem_r, mem_a, mem_b = (np.concatenate(x) for x in (mem_r, mem_a, mem_b))
-    order = np.lexsort((mem_r, mem_a))
-    mem_r, mem_a, mem_b = mem_r[order], mem_a[order], mem_b[order]
-
-    xy, owner = _samples(geoms, corridor_m / 2.0)
-    rng = np.zeros((len(geoms), 2), dtype=np.int64)
-    cnt = np.bincount(owner, minlength=len(geoms))
-    rng[:, 1] = np.cumsum(cnt)
-    rng[:, 0] = rng[:, 1] - cnt
-
-    # reaches whose corridor reaches into an area they are not members of (spill)
-    fr, fa = tiling.tree.query(buffers, predicate="intersects")
-    member_key = set(zip(mem_r.tolist(), mem_a.tolist(), strict=True))
-    foreign = np.array(
-        [(r, a) not in member_key for r, a in zip(fr.tolist(), fa.tolist(), strict=True)],
-        dtype=bool,
-    )
-    fr, fa = fr[foreign], fa[foreign]
-    order = np.lexsort((fr, fa))
-    fr, fa = fr[order], fa[order]
-
-    wb_geoms = wb_ids = None
-    wb_tree = None
-    if water_bodies is not None and len(water_bodies):
-        wb_geoms = np.asarray(water_bodies.geometry.array)
-        wb_ids = water_bodies["water_body_id"].astype(str).to_numpy()
-        wb_tree = shapely.STRtree(wb_geoms)
-
-    out_geom, out_r, out_a, out_bank, out_spill = [], [], [], [], []
-    merged_m2 = 0.0
-    areas = np.union1d(mem_a, fa)
-    m_lo = np.searchsorted(mem_a, areas, side="left")
-    m_hi = np.searchsorted(mem_a, areas, side="right")
-    f_lo = np.searchsorted(fa, areas, side="left")
-    f_hi = np.searchsorted(fa, areas, side="right")
-    # a loop over areas: each step is vectorised GEOS work on the reaches of one area
-    for a, s, e, fs, fe in zip(areas, m_lo, m_hi, f_lo, f_hi, strict=True):
-        area_geom = tiling.geoms[a]
-        members, banks = mem_r[s:e], mem_b[s:e]
-        base = area_geom
-        if wb_tree is not None:
-            near = wb_tree.query(area_geom, predicate="intersects")
-            if len(near):
-                base = shapely.difference(area_geom, shapely.union_all(wb_geoms[near]))
-        own_units: list = []
-        own_rows: list = []
-        ranks = np.unique(rank[members])
-        claimed = None
-        for t, rk in enumerate(ranks):
-            sel = rank[members] == rk
-            mem, bk = members[sel], banks[sel]
-            avail = base if claimed is None else shapely.difference(base, claimed)
-            if shapely.is_empty(avail):
-                continue
-            regions = _partition(avail, mem, xy, rng, buffers)
-            if t + 1 < len(ranks) or fe > fs:
-                got = shapely.union_all(np.array(regions, dtype=object))
-                claimed = got if claimed is None else shapely.union(claimed, got)
-            own_units += regions
-            own_rows += [(r, b) for r, b in zip(mem, bk, strict=True)]
-        if fe > fs:
-            # corridor of reaches of neighbouring areas spilling into this one
-            fmem = fr[fs:fe]
-            avail = base if claimed is None else shapely.difference(base, claimed)
-            if not shapely.is_empty(avail):
-                zone = shapely.intersection(shapely.union_all(buffers[fmem]), avail)
-                own_units, extra, extra_r, m2 = _merge_spill(own_units, zone, fmem, geoms)
-                merged_m2 += m2
-                for g, r in zip(extra, extra_r, strict=True):
-                    out_geom.append(g)
-                    out_r.append(np.array([r]))
-                    out_a.append(np.array([a]))
-                    out_bank.append(np.array([_side(geoms[r], g)], dtype=object))
-                    out_spill.append(np.array([True]))
-        if own_units:
-            out_geom += own_units
-            out_r.append(np.array([r for r, _ in own_rows], dtype=np.int64))
-            out_a.append(np.full(len(own_rows), a))
-            out_bank.append(np.array([b for _, b in own_rows], dtype=object))
-            out_spill.append(np.zeros(len(own_rows), dtype=bool))
-    if merged_m2 > 0:
-        report.figures["corridor_spill_merged_m2"] = merged_m2
-
-    cols = [
-        "unit_id",
-        "kind",
-        "parent_id",
-        "reach_id",
-        "admin_code",
-        "bank",
-        "length_m",
-        "area_m2",
-        "version",
-    ]
+    job = _CorridorJob(reaches, tiling, options, report)
+    claims = _claim_areas(job)
+    if claims.merged_m2 > 0:
+        report.figures["corridor_spill_merged_m2"] = claims.merged_m2
     frames = []
-    if out_geom:
-        g = snap(np.array(out_geom, dtype=object))
-        r = np.concatenate(out_r)
-        a = np.concatenate(out_a)
-        bank = np.concatenate(out_bank)
-        is_spill = np.concatenate(out_spill)
-        parts, idx = shapely.get_parts(g, return_index=True)
-        poly = shapely.get_type_id(parts) == 3
-        parts, idx = parts[poly], idx[poly]
-        big = shapely.area(parts) >= _MIN_PART_M2
-        parts, idx = parts[big], idx[big]
-        # ids of the pieces before sliver merging, to report what was merged
-        pre = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts)})
-        pre = pre.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
-        pre["part"] = pre.groupby("i").cumcount() + 1
-        pre_ids = _unit_ids(pre, bank, is_spill, rid, r, a, tiling.codes)
-        pre_ids = pd.Series(pre_ids, index=pre.index).sort_index().to_numpy()
-        parts, alive = _merge_slivers(parts, a[idx], sliver_m2)
-        merged = ~alive
-        if merged.any():
-            lost = pre["area_m2"].sort_index().to_numpy()[merged]
-            ids = list(pre_ids[merged])
-            report.figures["corridor_slivers_merged"] = float(merged.sum())
-            report.figures["corridor_slivers_merged_m2"] = float(lost.sum())
-            shown = ", ".join(
-                f"{u} ({v:,.1f} m²)" for u, v in zip(ids[:10], lost[:10], strict=True)
-            )
-            report.add(
-                "sliver_merged",
-                f"{len(ids)} corridor sliver(s) under sliver_m2={sliver_m2:g} m² "
-                f"({lost.sum():,.1f} m² in all) merged into the unit of the same area "
-                f"sharing the longest edge: {shown}{' ...' if len(ids) > 10 else ''}.",
-                rows=ids,
-                severity="warning",
-            )
-        parts, idx = parts[alive], idx[alive]
-        df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts), "geometry": parts})
-        df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
-        df["part"] = df.groupby("i").cumcount() + 1
-        i = df["i"].to_numpy()
-        unit_id = _unit_ids(df, bank, is_spill, rid, r, a, tiling.codes)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "unit_id": unit_id.astype(object),
-                    "kind": "river_reach",
-                    "parent_id": reaches["river_id"].to_numpy()[r[i]],
-                    "reach_id": rid[r[i]],
-                    "admin_code": tiling.codes[a[i]].astype(object),
-                    "bank": bank[i],
-                    # spill units carry no river length (their reach is counted once)
-                    "length_m": np.where(is_spill[i], 0.0, reaches["length_m"].to_numpy()[r[i]]),
-                    "area_m2": df["area_m2"].to_numpy(),
-                    "version": version,
-                    "geometry": df["geometry"].to_numpy(),
-                }
-            )
-        )
-        sp_rows = is_spill[i]
-        if sp_rows.any():
-            sp = pd.DataFrame({"a": a[i][sp_rows], "m2": df["area_m2"].to_numpy()[sp_rows]})
-            sp = sp.groupby("a")["m2"].agg(["sum", "size"])
-            codes = tiling.codes[sp.index.to_numpy()]
-            detail = ", ".join(f"{c} {v:,.0f} m²" for c, v in zip(codes, sp["sum"], strict=True))
-            report.add(
-                "corridor_spill",
-                f"the corridor of {int(sp['size'].sum())} reach(es) spills into areas where "
-                "it touches no unit of that area; each spill became a unit of the area it "
-                f"lies in, attached to its nearest reach (id REACH@AREA): {detail}.",
-                rows=list(codes),
-                severity="warning",
-            )
-            report.figures["corridor_spill_m2"] = float(sp["sum"].sum())
-        multi = df.loc[(df["part"] > 1) & ~is_spill[i], "i"].unique()
-        if len(multi):
-            ids = sorted(set(rid[r[multi]]))
-            report.add(
-                "multipart_unit",
-                f"the corridors of {len(ids)} reach(es) fall apart into several polygons "
-                "(the river leaves and re-enters its area, or the corridor is cut by a "
-                "neighbour); extra parts get ids with -2, -3, ...",
-                rows=ids,
-                severity="warning",
-            )
-        have = np.zeros(len(rid), dtype=bool)
-        have[r[i][~is_spill[i]]] = True
-    else:
-        have = np.zeros(len(rid), dtype=bool)
+    have = np.zeros(len(job.rid), dtype=bool)
+    if claims.geom:
+        frame, have = _river_units(job, claims)
+        frames.append(frame)
     if (~have).any():
-        ids = list(rid[~have])
+        ids = list(job.rid[~have])
         report.add(
             "no_corridor",
             f"{len(ids)} reach(es) got no corridor unit (their corridor is covered by a "
@@ -518,69 +454,300 @@ def corridor_units(
             rows=ids,
             severity="warning",
         )
-
-    if wb_tree is not None:
-        wi, ai = tiling.tree.query(wb_geoms, predicate="intersects")
-        inter = snap(shapely.intersection(wb_geoms[wi], tiling.geoms[ai]))
-        parts, idx = shapely.get_parts(inter, return_index=True)
-        poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= _MIN_PART_M2)
-        parts, idx = parts[poly], idx[poly]
-        df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts), "geometry": parts})
-        df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
-        df["part"] = df.groupby("i").cumcount() + 1
-        part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
-        if max_shoreline_m is not None:
-            long = shapely.length(shapely.get_exterior_ring(df["geometry"].to_numpy()))
-            long = long > max_shoreline_m * (1 + 1e-9)
-            if long.any():
-                rows = []
-                for j, (g, sfx, is_long) in enumerate(
-                    zip(df["geometry"].to_numpy(), part_sfx, long, strict=True)
-                ):
-                    if not is_long:
-                        rows.append((j, g, sfx))
-                        continue
-                    for n, piece in enumerate(split_by_shoreline(g, max_shoreline_m), 1):
-                        rows.append((j, piece, f"{sfx}-s{n:02d}"))
-                sel = np.array([r[0] for r in rows])
-                df = df.iloc[sel].reset_index(drop=True)
-                df["geometry"] = np.array([r[1] for r in rows], dtype=object)
-                df["area_m2"] = shapely.area(df["geometry"].to_numpy())
-                part_sfx = np.array([r[2] for r in rows], dtype=object)
-        i = df["i"].to_numpy()
-        code = tiling.codes[ai[i]]
-        wid = wb_ids[wi[i]]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "unit_id": (code.astype(str) + "-" + wid.astype(str) + part_sfx).astype(object),
-                    "kind": "water_body",
-                    "parent_id": wid.astype(object),
-                    "reach_id": None,
-                    "admin_code": code.astype(object),
-                    "bank": None,
-                    "length_m": np.nan,
-                    "area_m2": df["area_m2"].to_numpy(),
-                    "version": version,
-                    "geometry": df["geometry"].to_numpy(),
-                }
-            )
-        )
-        inside = shapely.area(inter)
-        total = pd.Series(inside).groupby(wi).sum().reindex(range(len(wb_geoms)), fill_value=0)
-        outside = shapely.area(wb_geoms) - total.to_numpy() > 1.0
-        if outside.any():
-            ids = list(wb_ids[outside])
-            report.add(
-                "outside_areas",
-                f"water bodies {', '.join(ids)} lie partly outside every admin area; only "
-                "the parts inside became units.",
-                rows=ids,
-                severity="warning",
-            )
+    if job.water is not None:
+        frames.append(_water_units(job))
     if frames:
         units = pd.concat(frames, ignore_index=True)
     else:
-        units = pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, "geometry"]})
+        units = pd.DataFrame({c: pd.Series(dtype=object) for c in [*_UNIT_COLUMNS, "geometry"]})
     units["version"] = units["version"].astype("int64")
     return gpd.GeoDataFrame(units, geometry="geometry", crs=reaches.crs)
+
+
+_UNIT_COLUMNS = "unit_id kind parent_id reach_id admin_code bank length_m area_m2 version".split()
+
+
+@dataclass(frozen=True)
+class _Members:
+    """Which reaches share out each area: (reach, area, bank) sorted by area, and the
+    reaches whose corridor spills into an area they are not members of."""
+
+    reach: np.ndarray
+    area: np.ndarray
+    bank: np.ndarray
+    spill_reach: np.ndarray
+    spill_area: np.ndarray
+
+    @classmethod
+    def of(cls, job: _CorridorJob) -> _Members:
+        reaches = job.reaches
+        code_idx = {c: i for i, c in enumerate(job.tiling.codes)}
+        bnd = reaches["boundary"].to_numpy(bool)
+        own = np.array([code_idx[c] for c in reaches["admin_code"]], dtype=np.int64)
+        # every reach in its area; boundary reaches in both banks' areas
+        mem_r = [np.flatnonzero(~bnd)]
+        mem_a = [own[~bnd]]
+        mem_b = [np.full((~bnd).sum(), "both", dtype=object)]
+        if bnd.any():
+            bi = np.flatnonzero(bnd)
+            for col, bank in (("left_code", "left"), ("right_code", "right")):
+                mem_r.append(bi)
+                mem_a.append(np.array([code_idx[c] for c in reaches[col].to_numpy()[bi]]))
+                mem_b.append(np.full(len(bi), bank, dtype=object))
+        mem_r, mem_a, mem_b = (np.concatenate(x) for x in (mem_r, mem_a, mem_b))
+        order = np.lexsort((mem_r, mem_a))
+        mem_r, mem_a, mem_b = mem_r[order], mem_a[order], mem_b[order]
+        # reaches whose corridor reaches into an area they are not members of (spill)
+        fr, fa = job.tiling.tree.query(job.buffers, predicate="intersects")
+        member_key = set(zip(mem_r.tolist(), mem_a.tolist(), strict=True))
+        foreign = np.array(
+            [(r, a) not in member_key for r, a in zip(fr.tolist(), fa.tolist(), strict=True)],
+            dtype=bool,
+        )
+        fr, fa = fr[foreign], fa[foreign]
+        order = np.lexsort((fr, fa))
+        return cls(mem_r, mem_a, mem_b, fr[order], fa[order])
+
+
+def _claim_areas(job: _CorridorJob) -> _Claims:
+    """The corridor pieces of every area, area by area."""
+    mem = _Members.of(job)
+    xy, owner = _samples(job.geoms, job.options.corridor_m / 2.0)
+    rng = np.zeros((len(job.geoms), 2), dtype=np.int64)
+    cnt = np.bincount(owner, minlength=len(job.geoms))
+    rng[:, 1] = np.cumsum(cnt)
+    rng[:, 0] = rng[:, 1] - cnt
+    claims = _Claims()
+    areas = np.union1d(mem.area, mem.spill_area)
+    m_lo = np.searchsorted(mem.area, areas, side="left")
+    m_hi = np.searchsorted(mem.area, areas, side="right")
+    f_lo = np.searchsorted(mem.spill_area, areas, side="left")
+    f_hi = np.searchsorted(mem.spill_area, areas, side="right")
+    # a loop over areas: each step is vectorised GEOS work on the reaches of one area
+    for a, s, e, fs, fe in zip(areas, m_lo, m_hi, f_lo, f_hi, strict=True):
+        spill = mem.spill_reach[fs:fe]
+        _claim_area(job, claims, int(a), mem.reach[s:e], mem.bank[s:e], spill, (xy, rng))
+    return claims
+
+
+def _claim_area(
+    job: _CorridorJob,
+    claims: _Claims,
+    a: int,
+    members: np.ndarray,
+    banks: np.ndarray,
+    spill: np.ndarray,
+    samples: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Share area ``a`` (less its water bodies) among its member reaches, main stems
+    first, then give the corridor of ``spill`` reaches of neighbouring areas to units."""
+    area_geom = job.tiling.geoms[a]
+    base = area_geom
+    if job.water is not None:
+        wb_geoms, _, wb_tree = job.water
+        near = wb_tree.query(area_geom, predicate="intersects")
+        if len(near):
+            base = shapely.difference(area_geom, shapely.union_all(wb_geoms[near]))
+    rank = job.rank
+    own_units: list = []
+    own_rows: list = []
+    ranks = np.unique(rank[members])
+    claimed = None
+    for t, rk in enumerate(ranks):
+        sel = rank[members] == rk
+        mem, bk = members[sel], banks[sel]
+        avail = base if claimed is None else shapely.difference(base, claimed)
+        if shapely.is_empty(avail):
+            continue
+        regions = _partition(avail, mem, *samples, job.buffers)
+        if t + 1 < len(ranks) or len(spill):
+            got = shapely.union_all(np.array(regions, dtype=object))
+            claimed = got if claimed is None else shapely.union(claimed, got)
+        own_units += regions
+        own_rows += [(r, b) for r, b in zip(mem, bk, strict=True)]
+    if len(spill):
+        # corridor of reaches of neighbouring areas spilling into this one
+        avail = base if claimed is None else shapely.difference(base, claimed)
+        if not shapely.is_empty(avail):
+            zone = shapely.intersection(shapely.union_all(job.buffers[spill]), avail)
+            own_units, extra, extra_r, m2 = _merge_spill(own_units, zone, spill, job.geoms)
+            claims.merged_m2 += m2
+            for g, r in zip(extra, extra_r, strict=True):
+                claims.geom.append(g)
+                claims.reach.append(np.array([r]))
+                claims.area.append(np.array([a]))
+                claims.bank.append(np.array([_side(job.geoms[r], g)], dtype=object))
+                claims.spill.append(np.array([True]))
+    if own_units:
+        claims.geom += own_units
+        claims.reach.append(np.array([r for r, _ in own_rows], dtype=np.int64))
+        claims.area.append(np.full(len(own_rows), a))
+        claims.bank.append(np.array([b for _, b in own_rows], dtype=object))
+        claims.spill.append(np.zeros(len(own_rows), dtype=bool))
+
+
+def _ranked_parts(geoms: np.ndarray) -> pd.DataFrame:
+    """The polygon parts of ``geoms`` (``i``: index into ``geoms``) not smaller than
+    ``_MIN_PART_M2``, largest first within each geometry (``part``: 1, 2, ...)."""
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= _MIN_PART_M2)
+    parts, idx = parts[poly], idx[poly]
+    df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts), "geometry": parts})
+    df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
+    df["part"] = df.groupby("i").cumcount() + 1
+    return df
+
+
+def _river_units(job: _CorridorJob, claims: _Claims) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of the corridor units (slivers merged, one row per polygon part) and which
+    reaches got a unit of their own."""
+    rid, codes, reaches = job.rid, job.tiling.codes, job.reaches
+    r = np.concatenate(claims.reach)
+    a = np.concatenate(claims.area)
+    bank = np.concatenate(claims.bank)
+    is_spill = np.concatenate(claims.spill)
+    pre = _ranked_parts(snap(np.array(claims.geom, dtype=object))).sort_index()
+    # ids of the pieces before sliver merging, to report what was merged
+    pre_ids = _unit_ids(pre, bank, is_spill, rid, r, a, codes)
+    parts, alive = _merge_slivers(
+        pre["geometry"].to_numpy(), a[pre["i"].to_numpy()], job.options.sliver_m2
+    )
+    _report_slivers(job, pre["area_m2"].to_numpy()[~alive], pre_ids[~alive])
+    idx = pre["i"].to_numpy()[alive]
+    df = pd.DataFrame({"i": idx, "area_m2": shapely.area(parts[alive]), "geometry": parts[alive]})
+    df = df.sort_values(["i", "area_m2"], ascending=[True, False], kind="stable")
+    df["part"] = df.groupby("i").cumcount() + 1
+    i = df["i"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "unit_id": _unit_ids(df, bank, is_spill, rid, r, a, codes).astype(object),
+            "kind": "river_reach",
+            "parent_id": reaches["river_id"].to_numpy()[r[i]],
+            "reach_id": rid[r[i]],
+            "admin_code": codes[a[i]].astype(object),
+            "bank": bank[i],
+            # spill units carry no river length (their reach is counted once)
+            "length_m": np.where(is_spill[i], 0.0, reaches["length_m"].to_numpy()[r[i]]),
+            "area_m2": df["area_m2"].to_numpy(),
+            "version": job.options.version,
+            "geometry": df["geometry"].to_numpy(),
+        }
+    )
+    _report_spills(job, a[i][is_spill[i]], df["area_m2"].to_numpy()[is_spill[i]])
+    multi = df.loc[(df["part"] > 1) & ~is_spill[i], "i"].unique()
+    if len(multi):
+        ids = sorted(set(rid[r[multi]]))
+        job.report.add(
+            "multipart_unit",
+            f"the corridors of {len(ids)} reach(es) fall apart into several polygons "
+            "(the river leaves and re-enters its area, or the corridor is cut by a "
+            "neighbour); extra parts get ids with -2, -3, ...",
+            rows=ids,
+            severity="warning",
+        )
+    have = np.zeros(len(rid), dtype=bool)
+    have[r[i][~is_spill[i]]] = True
+    return frame, have
+
+
+def _report_slivers(job: _CorridorJob, lost: np.ndarray, ids: np.ndarray) -> None:
+    """Report the slivers merged into neighbours (areas ``lost``, ids before merging)."""
+    if not len(ids):
+        return
+    ids = list(ids)
+    job.report.figures["corridor_slivers_merged"] = float(len(ids))
+    job.report.figures["corridor_slivers_merged_m2"] = float(lost.sum())
+    shown = ", ".join(f"{u} ({v:,.1f} m²)" for u, v in zip(ids[:10], lost[:10], strict=True))
+    job.report.add(
+        "sliver_merged",
+        f"{len(ids)} corridor sliver(s) under sliver_m2={job.options.sliver_m2:g} m² "
+        f"({lost.sum():,.1f} m² in all) merged into the unit of the same area "
+        f"sharing the longest edge: {shown}{' ...' if len(ids) > 10 else ''}.",
+        rows=ids,
+        severity="warning",
+    )
+
+
+def _report_spills(job: _CorridorJob, area: np.ndarray, m2: np.ndarray) -> None:
+    """Report the spill units (their area index and size)."""
+    if not len(area):
+        return
+    sp = pd.DataFrame({"a": area, "m2": m2}).groupby("a")["m2"].agg(["sum", "size"])
+    codes = job.tiling.codes[sp.index.to_numpy()]
+    detail = ", ".join(f"{c} {v:,.0f} m²" for c, v in zip(codes, sp["sum"], strict=True))
+    job.report.add(
+        "corridor_spill",
+        f"the corridor of {int(sp['size'].sum())} reach(es) spills into areas where "
+        "it touches no unit of that area; each spill became a unit of the area it "
+        f"lies in, attached to its nearest reach (id REACH@AREA): {detail}.",
+        rows=list(codes),
+        severity="warning",
+    )
+    job.report.figures["corridor_spill_m2"] = float(sp["sum"].sum())
+
+
+def _water_units(job: _CorridorJob) -> pd.DataFrame:
+    """Rows of the water-body units: each water body cut by the areas, long outlines
+    split (``max_shoreline_m``)."""
+    wb_geoms, wb_ids, _ = job.water
+    tiling = job.tiling
+    wi, ai = tiling.tree.query(wb_geoms, predicate="intersects")
+    inter = snap(shapely.intersection(wb_geoms[wi], tiling.geoms[ai]))
+    df = _ranked_parts(inter)
+    part_sfx = np.where(df["part"] > 1, "-" + df["part"].astype(str), "")
+    if job.options.max_shoreline_m is not None:
+        df, part_sfx = _split_shorelines(df, part_sfx, job.options.max_shoreline_m)
+    i = df["i"].to_numpy()
+    code = tiling.codes[ai[i]]
+    wid = wb_ids[wi[i]]
+    inside = shapely.area(inter)
+    total = pd.Series(inside).groupby(wi).sum().reindex(range(len(wb_geoms)), fill_value=0)
+    outside = shapely.area(wb_geoms) - total.to_numpy() > 1.0
+    if outside.any():
+        ids = list(wb_ids[outside])
+        job.report.add(
+            "outside_areas",
+            f"water bodies {', '.join(ids)} lie partly outside every admin area; only "
+            "the parts inside became units.",
+            rows=ids,
+            severity="warning",
+        )
+    return pd.DataFrame(
+        {
+            "unit_id": (code.astype(str) + "-" + wid.astype(str) + part_sfx).astype(object),
+            "kind": "water_body",
+            "parent_id": wid.astype(object),
+            "reach_id": None,
+            "admin_code": code.astype(object),
+            "bank": None,
+            "length_m": np.nan,
+            "area_m2": df["area_m2"].to_numpy(),
+            "version": job.options.version,
+            "geometry": df["geometry"].to_numpy(),
+        }
+    )
+
+
+def _split_shorelines(
+    df: pd.DataFrame, part_sfx: np.ndarray, max_shoreline_m: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Water-body pieces with an outline longer than ``max_shoreline_m`` split into
+    units (suffixes ``-s01``, ``-s02``, ...)."""
+    long = shapely.length(shapely.get_exterior_ring(df["geometry"].to_numpy()))
+    long = long > max_shoreline_m * (1 + 1e-9)
+    if not long.any():
+        return df, part_sfx
+    rows = []
+    for j, (g, sfx, is_long) in enumerate(
+        zip(df["geometry"].to_numpy(), part_sfx, long, strict=True)
+    ):
+        if not is_long:
+            rows.append((j, g, sfx))
+            continue
+        for n, piece in enumerate(split_by_shoreline(g, max_shoreline_m), 1):
+            rows.append((j, piece, f"{sfx}-s{n:02d}"))
+    sel = np.array([r[0] for r in rows])
+    df = df.iloc[sel].reset_index(drop=True)
+    df["geometry"] = np.array([r[1] for r in rows], dtype=object)
+    df["area_m2"] = shapely.area(df["geometry"].to_numpy())
+    return df, np.array([r[2] for r in rows], dtype=object)

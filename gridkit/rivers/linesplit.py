@@ -28,7 +28,15 @@ _COLLINEAR_M = 1e-6  # a segment end this close to a parallel segment lies on it
 
 @dataclass(frozen=True)
 class LineTable:
-    """Vertices, offsets and cumulative distances of a set of single-part lines."""
+    """Vertices, offsets and cumulative distances of a set of single-part lines.
+
+    Examples
+    --------
+    >>> t = LineTable.from_lines([shapely.LineString([(0, 0), (3, 4)]),
+    ...                           shapely.LineString([(0, 0), (0, 2), (2, 2)])])
+    >>> t.lengths.tolist(), t.interpolate([0, 1], [2.5, 3.0]).tolist()
+    ([5.0, 4.0], [[1.5, 2.0], [1.0, 2.0]])
+    """
 
     coords: np.ndarray  # (N, 2) vertices of all lines, concatenated
     offsets: np.ndarray  # (n + 1,) index of each line's first vertex; last = N
@@ -180,6 +188,12 @@ def polygon_edges(polygons: np.ndarray) -> np.ndarray:
 
     Shared edges of neighbouring polygons appear once (endpoints put in a canonical
     order first), so a river crossing between two areas is found once.
+
+    Examples
+    --------
+    >>> two = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    >>> len(polygon_edges(two))  # 4 + 4 sides, the shared one once
+    7
     """
     rings = shapely.get_parts(shapely.get_parts(shapely.boundary(np.asarray(polygons))))
     xy, idx = shapely.get_coordinates(rings, return_index=True)
@@ -206,6 +220,13 @@ def box_pairs(
     are ``(n, 2)`` corners ``lo``/``hi``. Returns None when the boxes would cover more
     than ``budget`` grid cells (default: 8 per box plus a million), e.g. a few boxes
     far larger than the rest.
+
+    Examples
+    --------
+    >>> lo = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> i, j = box_pairs(lo, lo + 1, np.array([[0.5, 0.5]]), np.array([[2.0, 2.0]]))
+    >>> i.tolist(), j.tolist()
+    ([0], [0])
     """
     na, nb = len(alo), len(blo)
     empty = np.empty(0, np.int64)
@@ -226,7 +247,9 @@ def box_pairs(
         return None
 
     # floor((v - origin) / size) is monotonic in v: boxes that meet share a cell
-    def cells(xl, yl, xh, yh):
+    def cells(
+        xl: np.ndarray, yl: np.ndarray, xh: np.ndarray, yh: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         x0 = np.floor((xl - ox) / size).astype(np.int64)
         y0 = np.floor((yl - oy) / size).astype(np.int64)
         nx = np.floor((xh - ox) / size).astype(np.int64) - x0 + 1
@@ -239,7 +262,9 @@ def box_pairs(
         return None
     ncy = int(max((ay0 + any_).max(), (by0 + bny).max())) + 1
 
-    def expand(x0, y0, ny, n):
+    def expand(
+        x0: np.ndarray, y0: np.ndarray, ny: np.ndarray, n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         box = np.repeat(np.arange(len(n)), n)
         k = np.arange(len(box)) - np.repeat(np.cumsum(n) - n, n)
         nyb = np.take(ny, box)
@@ -282,6 +307,13 @@ def crossing_measures(
     segment. Returns line index and measure of every meeting point, in no particular
     order (duplicates and extra points at vertices are possible; callers sort and
     deduplicate).
+
+    Examples
+    --------
+    >>> t = LineTable.from_lines([shapely.LineString([(0, 0), (10, 0)])])
+    >>> line, m = crossing_measures(t, np.array([[4.0, -1.0, 4.0, 1.0]]))
+    >>> line.tolist(), m.tolist()
+    ([0], [4.0])
     """
     n_lines = len(table.offsets) - 1
     if n_lines == 0 or len(edges) == 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
 __all__ = ["Network", "prepare_network"]
 
@@ -17,7 +17,19 @@ _RUN = 16  # segments per box when screening point-line distances
 
 @dataclass
 class Network:
-    """Single-part lines oriented downstream, with their river and order."""
+    """Single-part lines oriented downstream, with their river and order
+    (:func:`prepare_network` makes it).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from gridkit.validate import ValidationReport
+    >>> line = shapely.LineString([(0, 0), (10, 0)])
+    >>> net = prepare_network(np.array(["A"]), np.array([line]), outlet=shapely.Point(0, 0),
+    ...                       corridor_m=0.0, report=ValidationReport())
+    >>> net.parts[0].coords[0], net.part_river.tolist(), net.mouths  # flows to the outlet
+    ((10.0, 0.0), [0], [])
+    """
 
     parts: np.ndarray  # LineStrings, oriented upstream -> downstream
     part_river: np.ndarray  # index into the rivers frame
@@ -30,111 +42,239 @@ def prepare_network(
     river_ids: np.ndarray,
     geoms: np.ndarray,
     *,
-    outlet: object,
+    outlet: shapely.Point | None,
     corridor_m: float,
     report: ValidationReport,
 ) -> Network:
-    """Explode, check and orient the rivers (see :func:`gridkit.split_rivers`)."""
+    """Explode, check and orient the rivers (see :func:`gridkit.split_rivers`).
+
+    Zero-length parts and exact copies of another river are dropped; overlapping
+    rivers, self-intersections, parts touching no other part of their river and
+    mouths ending near another river without joining it are reported (warnings).
+    A river whose upstream end lies on another river (and not its downstream end) is
+    reversed; rivers the network does not decide flow towards ``outlet`` when given.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> from gridkit.validate import ValidationReport
+    >>> main = shapely.LineString([(0, 0), (100, 0)])
+    >>> trib = shapely.LineString([(50, 0), (50, 80)])  # drawn from its mouth
+    >>> net = prepare_network(np.array(["M", "T"]), np.array([main, trib]), outlet=None,
+    ...                       corridor_m=10.0, report=ValidationReport())
+    >>> net.parts[1].coords[0], net.rank.tolist(), [(r, t) for r, t, _ in net.mouths]
+    ((50.0, 80.0), [0, 1], [(1, 0)])
+    """
     n = len(geoms)
-    merged = shapely.line_merge(geoms, directed=True)
-    parts, river = shapely.get_parts(merged, return_index=True)
-    parts = shapely.force_2d(parts)
-    lengths = shapely.length(parts)
-
-    zero = lengths <= 0
-    if zero.any():
-        ids = sorted(set(river_ids[river[zero]]))
-        report.add(
-            "zero_length",
-            f"{int(zero.sum())} zero-length part(s) of rivers {', '.join(ids)} were skipped.",
-            rows=ids,
-            severity="warning",
-        )
-        parts, river, lengths = parts[~zero], river[~zero], lengths[~zero]
-
-    # exact duplicates of an earlier river are dropped (reported): they would double
-    # every reach and unit of the stretch
+    job = _Parts.explode(river_ids, geoms, report)
+    job.drop(
+        job.lengths <= 0, "zero_length", "{n} zero-length part(s) of rivers {ids} were skipped."
+    )
+    # exact duplicates of an earlier river are dropped: they would double every reach
+    # and unit of the stretch
+    job.drop(
+        job.duplicates(),
+        "duplicate_river",
+        "rivers {ids} repeat the line of another river; the copies were skipped.",
+    )
+    parts, river = job.parts, job.river
     tree = shapely.STRtree(parts)
-    # candidates share bounds and length; only those are compared exactly
-    key = np.round(np.c_[shapely.bounds(parts), lengths], 3)
-    _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    cand = np.flatnonzero(cnt[inv.ravel()] > 1)
-    a, b = np.meshgrid(cand, cand, indexing="ij") if len(cand) < 2000 else (cand, cand)
-    a, b = a.ravel(), b.ravel()
-    same = (a != b) & (inv.ravel()[a] == inv.ravel()[b])
-    a, b = a[same], b[same]
-    eq = shapely.equals(parts[a], parts[b])
-    a, b = a[eq], b[eq]
-    dup_mask = np.zeros(len(parts), dtype=bool)
-    later = (river[a] < river[b]) | ((river[a] == river[b]) & (a < b))
-    dup_mask[b[later]] = True
-    if dup_mask.any():
-        ids = sorted(set(river_ids[river[dup_mask]]))
-        report.add(
-            "duplicate_river",
-            f"rivers {', '.join(ids)} repeat the line of another river; the copies were skipped.",
-            rows=ids,
-            severity="warning",
-        )
-        parts, river, lengths = parts[~dup_mask], river[~dup_mask], lengths[~dup_mask]
-        tree = shapely.STRtree(parts)
-
-    # rivers sharing a segment (same two vertices, either direction)
     xy, pidx = shapely.get_coordinates(parts, return_index=True)
-    multi_r = _shared_segment_rivers(xy, pidx, river)
-    if len(multi_r):
-        pairs = sorted({"/".join(river_ids[list(t)]) for t in multi_r})
-        report.add(
-            "overlapping_rivers",
-            f"rivers overlap along their lines ({', '.join(pairs)}); the shared stretch "
-            "is counted for each river.",
-            rows=pairs,
-            severity="warning",
-        )
-    not_simple = ~shapely.is_simple(parts)
-    if not_simple.any():
-        ids = sorted(set(river_ids[river[not_simple]]))
-        report.add(
-            "self_intersection",
-            f"rivers {', '.join(ids)} cross or overlap themselves; lengths follow the drawn line.",
-            rows=ids,
-            severity="warning",
-        )
+    job.report_checks(tree, xy, pidx, n)
 
-    # parts of one river that touch no other part of it
+    ends = _Ends.find(job, tree, xy, pidx, n)
+    flip = ends.up_hit & ~ends.dn_hit
+    if outlet is not None:
+        undecided = ends.up_hit == ends.dn_hit
+        flip |= undecided & (
+            shapely.distance(ends.up_pt, outlet) < shapely.distance(ends.dn_pt, outlet)
+        )
+    rv = ends.rv
+    flip_river = np.zeros(n, dtype=bool)
+    flip_river[rv] = flip
+    part_flip = flip_river[river]
+    parts = parts.copy()
+    parts[part_flip] = shapely.reverse(parts[part_flip])
+    # flow order of parts within a river: drawn order, reversed for flipped rivers
     counts = np.bincount(river, minlength=n)
-    multi = counts[river] > 1
-    if multi.any():
-        a, b = tree.query(parts, predicate="dwithin", distance=SNAP_M)
-        same = (river[a] == river[b]) & (a != b)
-        touching = np.zeros(len(parts), dtype=bool)
-        touching[a[same]] = True
-        dangling = multi & ~touching
-        if dangling.any():
-            ids = sorted(set(river_ids[river[dangling]]))
-            report.add(
-                "dangling_part",
-                f"rivers {', '.join(ids)} have parts that touch no other part of the same "
-                "river; they are kept as separate stretches.",
+    pos = np.arange(len(parts)) - ends.first_part[river]
+    part_order = np.where(part_flip, counts[river] - 1 - pos, pos)
+
+    mouth_hit = np.where(flip, ends.up_hit, ends.dn_hit)
+    mouth_target = np.where(flip, ends.up_target, ends.dn_target)
+    mouth_pt = np.where(flip, ends.up_pt, ends.dn_pt)
+    source_hit = np.where(flip, ends.dn_hit, ends.up_hit)
+    source_target = np.where(flip, ends.dn_target, ends.up_target)
+    source_pt = np.where(flip, ends.dn_pt, ends.up_pt)
+    mouths = [(int(rv[i]), int(mouth_target[i]), mouth_pt[i]) for i in np.flatnonzero(mouth_hit)]
+    mouths += [
+        (int(rv[i]), int(source_target[i]), source_pt[i]) for i in np.flatnonzero(source_hit)
+    ]
+    parent = np.full(n, -1)
+    parent[rv[mouth_hit]] = river[mouth_target[mouth_hit]]
+    if corridor_m > 0:
+        free = ~mouth_hit
+        job.report_loose_mouths(tree, xy, pidx, mouth_pt[free], rv[free], corridor_m)
+    return Network(parts, river, part_order, _ranks(parent), mouths)
+
+
+@dataclass
+class _Parts:
+    """The single parts of the rivers being checked (``river``: index of each part's
+    river) and the report the checks write into."""
+
+    river_ids: np.ndarray
+    parts: np.ndarray
+    river: np.ndarray
+    lengths: np.ndarray
+    report: ValidationReport
+
+    @classmethod
+    def explode(cls, river_ids: np.ndarray, geoms: np.ndarray, report: ValidationReport) -> _Parts:
+        merged = shapely.line_merge(geoms, directed=True)
+        parts, river = shapely.get_parts(merged, return_index=True)
+        parts = shapely.force_2d(parts)
+        return cls(river_ids, parts, river, shapely.length(parts), report)
+
+    def warn(self, mask: np.ndarray, code: str, message: str) -> None:
+        """Report the rivers of the parts ``mask`` (``{ids}`` and ``{n}``, the number of
+        parts, in ``message``)."""
+        ids = sorted(set(self.river_ids[self.river[mask]]))
+        text = message.format(n=int(mask.sum()), ids=", ".join(ids))
+        self.report.add(code, text, rows=ids, severity="warning")
+
+    def drop(self, mask: np.ndarray, code: str, message: str) -> None:
+        """Drop the parts ``mask`` and report them."""
+        if mask.any():
+            self.warn(mask, code, message)
+            self.parts, self.river = self.parts[~mask], self.river[~mask]
+            self.lengths = self.lengths[~mask]
+
+    def duplicates(self) -> np.ndarray:
+        """Parts equal to a part of an earlier river (or an earlier part of the same)."""
+        parts, river = self.parts, self.river
+        # candidates share bounds and length; only those are compared exactly
+        key = np.round(np.c_[shapely.bounds(parts), self.lengths], 3)
+        _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+        cand = np.flatnonzero(cnt[inv.ravel()] > 1)
+        a, b = np.meshgrid(cand, cand, indexing="ij") if len(cand) < 2000 else (cand, cand)
+        a, b = a.ravel(), b.ravel()
+        same = (a != b) & (inv.ravel()[a] == inv.ravel()[b])
+        a, b = a[same], b[same]
+        eq = shapely.equals(parts[a], parts[b])
+        a, b = a[eq], b[eq]
+        dup = np.zeros(len(parts), dtype=bool)
+        later = (river[a] < river[b]) | ((river[a] == river[b]) & (a < b))
+        dup[b[later]] = True
+        return dup
+
+    def report_checks(
+        self, tree: shapely.STRtree, xy: np.ndarray, pidx: np.ndarray, n: int
+    ) -> None:
+        """Report rivers sharing a segment, crossing themselves, or with parts that
+        touch no other part of the same river."""
+        parts, river = self.parts, self.river
+        # rivers sharing a segment (same two vertices, either direction)
+        multi_r = _shared_segment_rivers(xy, pidx, river)
+        if len(multi_r):
+            pairs = sorted({"/".join(self.river_ids[list(t)]) for t in multi_r})
+            self.report.add(
+                "overlapping_rivers",
+                f"rivers overlap along their lines ({', '.join(pairs)}); the shared stretch "
+                "is counted for each river.",
+                rows=pairs,
+                severity="warning",
+            )
+        not_simple = ~shapely.is_simple(parts)
+        if not_simple.any():
+            self.warn(
+                not_simple,
+                "self_intersection",
+                "rivers {ids} cross or overlap themselves; lengths follow the drawn line.",
+            )
+        multi = np.bincount(river, minlength=n)[river] > 1
+        if multi.any():
+            a, b = tree.query(parts, predicate="dwithin", distance=SNAP_M)
+            same = (river[a] == river[b]) & (a != b)
+            touching = np.zeros(len(parts), dtype=bool)
+            touching[a[same]] = True
+            dangling = multi & ~touching
+            if dangling.any():
+                self.warn(
+                    dangling,
+                    "dangling_part",
+                    "rivers {ids} have parts that touch no other part of the same river; "
+                    "they are kept as separate stretches.",
+                )
+
+    def report_loose_mouths(
+        self,
+        tree: shapely.STRtree,
+        xy: np.ndarray,
+        pidx: np.ndarray,
+        mouth_pt: np.ndarray,
+        mouth_river: np.ndarray,
+        corridor_m: float,
+    ) -> None:
+        """Report river mouths that end within ``corridor_m`` of another river without
+        touching it (``not_connected``)."""
+        if not len(mouth_pt):
+            return
+        pi, pj = _dwithin_pairs(
+            tree, mouth_pt, corridor_m, xy, pidx, pt_group=mouth_river, line_group=self.river
+        )
+        if not len(pi):
+            return
+        dist = shapely.distance(mouth_pt[pi], self.parts[pj])
+        near = np.unique(pi[dist > SNAP_M])
+        if len(near):
+            ids = sorted(set(self.river_ids[mouth_river[near]]))
+            self.report.add(
+                "not_connected",
+                f"rivers {', '.join(ids)} end within {corridor_m:g} m of another river "
+                f"without joining it (more than {SNAP_M:g} m apart); treated as separate "
+                "networks. Snap the tributary mouths if they are confluences.",
                 rows=ids,
                 severity="warning",
             )
 
-    start = shapely.get_point(parts, 0)
-    end = shapely.get_point(parts, -1)
-    first_part = np.full(n, -1)
-    last_part = np.full(n, -1)
-    order = np.arange(len(parts))
-    # parts come from get_parts in drawn order; first/last part per river
-    for_first = np.flatnonzero(np.r_[True, river[1:] != river[:-1]])
-    for_last = np.flatnonzero(np.r_[river[1:] != river[:-1], True])
-    first_part[river[for_first]] = for_first
-    last_part[river[for_last]] = for_last
-    has = first_part >= 0
 
-    def touches_interior(pts: np.ndarray, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each end lies on another river away from that river's ends."""
-        pi, pj = _dwithin_pairs(tree, pts, SNAP_M, xy, pidx, pt_group=rv, line_group=river)
+@dataclass(frozen=True)
+class _Ends:
+    """Both ends of every river with parts (``rv``), as drawn: the point, whether it
+    lies on another river away from that river's ends, and the part it lies on."""
+
+    rv: np.ndarray
+    first_part: np.ndarray  # per river: its first part in drawn order (-1 without parts)
+    up_pt: np.ndarray
+    dn_pt: np.ndarray
+    up_hit: np.ndarray
+    dn_hit: np.ndarray
+    up_target: np.ndarray
+    dn_target: np.ndarray
+
+    @classmethod
+    def find(
+        cls, job: _Parts, tree: shapely.STRtree, xy: np.ndarray, pidx: np.ndarray, n: int
+    ) -> _Ends:
+        parts, river = job.parts, job.river
+        start = shapely.get_point(parts, 0)
+        end = shapely.get_point(parts, -1)
+        # parts come from get_parts in drawn order; first/last part per river
+        first_part = np.full(n, -1)
+        last_part = np.full(n, -1)
+        for_first = np.flatnonzero(np.r_[True, river[1:] != river[:-1]])
+        for_last = np.flatnonzero(np.r_[river[1:] != river[:-1], True])
+        first_part[river[for_first]] = for_first
+        last_part[river[for_last]] = for_last
+        rv = np.flatnonzero(first_part >= 0)
+        up_pt = start[first_part[rv]]
+        dn_pt = end[last_part[rv]]
+        # both ends in one pass (each point's hits are independent of the others)
+        pts = np.r_[up_pt, dn_pt]
+        pi, pj = _dwithin_pairs(
+            tree, pts, SNAP_M, xy, pidx, pt_group=np.r_[rv, rv], line_group=river
+        )
         far = (shapely.distance(pts[pi], start[pj]) > SNAP_M) & (
             shapely.distance(pts[pi], end[pj]) > SNAP_M
         )
@@ -142,46 +282,15 @@ def prepare_network(
         target = np.full(len(pts), -1)
         hit[pi[far]] = True
         target[pi[far]] = pj[far]
-        return hit, target
+        up_hit, dn_hit = np.split(hit, 2)
+        up_target, dn_target = np.split(target, 2)
+        return cls(rv, first_part, up_pt, dn_pt, up_hit, dn_hit, up_target, dn_target)
 
-    rv = np.flatnonzero(has)
-    up_pt = start[first_part[rv]]
-    dn_pt = end[last_part[rv]]
-    # both ends in one pass (each point's hits are independent of the others)
-    hit, target = touches_interior(np.r_[up_pt, dn_pt], np.r_[rv, rv])
-    up_hit, dn_hit = np.split(hit, 2)
-    up_target, dn_target = np.split(target, 2)
-    flip = up_hit & ~dn_hit
-    undecided = up_hit == dn_hit
-    if outlet is not None:
-        d_up = shapely.distance(up_pt, outlet)
-        d_dn = shapely.distance(dn_pt, outlet)
-        flip |= undecided & (d_up < d_dn)
-    flip_river = np.zeros(n, dtype=bool)
-    flip_river[rv] = flip
 
-    part_flip = flip_river[river]
-    parts = parts.copy()
-    parts[part_flip] = shapely.reverse(parts[part_flip])
-    # flow order of parts within a river: drawn order, reversed for flipped rivers
-    pos = order - first_part[river]
-    part_order = np.where(part_flip, counts[river] - 1 - pos, pos)
-
-    mouth_hit = np.where(flip, up_hit, dn_hit)
-    mouth_target = np.where(flip, up_target, dn_target)
-    mouth_pt = np.where(flip, up_pt, dn_pt)
-    source_hit = np.where(flip, dn_hit, up_hit)
-    source_target = np.where(flip, dn_target, up_target)
-    source_pt = np.where(flip, dn_pt, up_pt)
-
-    mouths = [(int(rv[i]), int(mouth_target[i]), mouth_pt[i]) for i in np.flatnonzero(mouth_hit)]
-    mouths += [
-        (int(rv[i]), int(source_target[i]), source_pt[i]) for i in np.flatnonzero(source_hit)
-    ]
-
-    # rank: main stems 0, a river flowing into one of rank k gets k + 1
-    parent = np.full(n, -1)
-    parent[rv[mouth_hit]] = river[mouth_target[mouth_hit]]
+def _ranks(parent: np.ndarray) -> np.ndarray:
+    """Rank of every river: main stems 0, a river flowing into one of rank k gets k + 1
+    (``parent``: the river each flows into, -1 for none)."""
+    n = len(parent)
     rank = np.zeros(n, dtype=np.int64)
     for _ in range(n):  # at most n steps; stops early, guards against cycles
         new = np.where(parent >= 0, rank[np.maximum(parent, 0)] + 1, 0)
@@ -189,27 +298,7 @@ def prepare_network(
         if np.array_equal(new, rank):
             break
         rank = new
-
-    # river mouths that end close to another river without touching it
-    free = ~mouth_hit
-    if free.any() and corridor_m > 0:
-        pi, pj = _dwithin_pairs(
-            tree, mouth_pt[free], corridor_m, xy, pidx, pt_group=rv[free], line_group=river
-        )
-        if len(pi):
-            dist = shapely.distance(mouth_pt[free][pi], parts[pj])
-            near = np.unique(pi[dist > SNAP_M])
-            if len(near):
-                ids = sorted(set(river_ids[rv[free][near]]))
-                report.add(
-                    "not_connected",
-                    f"rivers {', '.join(ids)} end within {corridor_m:g} m of another river "
-                    f"without joining it (more than {SNAP_M:g} m apart); treated as separate "
-                    "networks. Snap the tributary mouths if they are confluences.",
-                    rows=ids,
-                    severity="warning",
-                )
-    return Network(parts, river, part_order, rank, mouths)
+    return rank
 
 
 def _dwithin_pairs(

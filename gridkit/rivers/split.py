@@ -1,4 +1,4 @@
-"""River reaches and corridor units: :func:`split_rivers` and :func:`chief_coverage`.
+"""River reaches and corridor units: :func:`split_rivers`.
 
 Rivers are cut where they cross administrative boundaries (the finest level given)
 and, if asked, at confluences; each piece is divided into the fewest equal reaches no
@@ -12,7 +12,7 @@ touches none it becomes a unit of that area attached to its nearest reach
 
 All measuring happens in the local metric CRS (:func:`gridkit.crs.local_metric_crs`);
 the split itself is one numpy pass over cumulative vertex distances
-(:mod:`gridkit._linesplit`).
+(:mod:`gridkit.rivers.linesplit`).
 
 Examples
 --------
@@ -28,21 +28,27 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridkit.crs import local_metric_crs
-from gridkit.errors import CRSError, GridkitError, GridkitWarning, InvalidLayerError
-from gridkit.layers import LEVELS, check_layer
+from gridkit.errors import CRSError, GridkitError, GridkitWarning
+from gridkit.layers import check_layer
 from gridkit.rivers.admin import Tiling, clean_tiling
+from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage  # re-exported (see __all__)
+from gridkit.rivers.corridors import CorridorOptions, corridor_units
 from gridkit.rivers.linesplit import LineTable, crossing_measures, equal_breaks
 from gridkit.rivers.network import Network, prepare_network
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
+# ChiefCoverage and chief_coverage live in gridkit.rivers.chiefs; gridkit/__init__ and
+# gridkit/demo still import them from here
 __all__ = ["ChiefCoverage", "RiverSplit", "chief_coverage", "split_rivers"]
 
 _EPS = 1e-6  # metres: measures closer than this are the same cut
@@ -65,10 +71,28 @@ class RiverSplit:
         ``units`` layer (kind ``river_reach`` / ``water_body``), or empty when
         ``corridor_m`` is None.
     report
-        :class:`gridkit.validate.units.ValidationReport` of what was cleaned, skipped or
+        :class:`gridkit.validate.ValidationReport` of what was cleaned, skipped or
         could not be met (all warnings).
     admin_areas
         The cleaned finest-level tiling that was used for cutting (metric CRS).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, warnings
+    >>> from shapely import LineString, box
+    >>> rivers = gpd.GeoDataFrame({"river_id": ["A"], "name": ["A"]},
+    ...     geometry=[LineString([(500, 500), (1500, 500)])], crs=32649)
+    >>> admin = gpd.GeoDataFrame({"admin_code": ["430202", "430203"], "name": ["x", "y"],
+    ...     "level": "county", "parent_code": "430200"},
+    ...     geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)], crs=32649)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     result = split_rivers(rivers, admin, max_length_m=300, corridor_m=None)
+    >>> reaches, units = result  # unpacks
+    >>> reaches["reach_id"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['430202-A-001', '430202-A-002', '430203-A-001', '430203-A-002']
+    >>> len(units), result.admin_areas["admin_code"].tolist()
+    (0, ['430202', '430203'])
     """
 
     reaches: gpd.GeoDataFrame
@@ -81,7 +105,7 @@ class RiverSplit:
         yield self.units
 
 
-def _drop_zero_length(rivers, report):
+def _drop_zero_length(rivers: gpd.GeoDataFrame, report: ValidationReport) -> gpd.GeoDataFrame:
     """Remove zero-length parts (they are invalid lines) and report them."""
     if not isinstance(rivers, gpd.GeoDataFrame) or "river_id" not in rivers.columns:
         return rivers
@@ -121,16 +145,14 @@ def _drop_zero_length(rivers, report):
     return out
 
 
-def _check_inputs(
-    rivers,
-    admin_areas,
-    water_bodies,
-    max_length_m,
-    min_length_m,
-    corridor_m,
-    report,
-    max_shoreline_m=None,
-):
+def _check_options(
+    max_length_m: float,
+    min_length_m: float | None,
+    max_shoreline_m: float | None,
+    corridor_m: float | None,
+) -> None:
+    """Raise GridkitError for impossible lengths (``sliver_m2`` is checked after the
+    layers)."""
     if not (np.isfinite(max_length_m) and max_length_m > 0):
         raise GridkitError(f"max_length_m must be a positive number, got {max_length_m!r}.")
     if min_length_m is not None and not (0 <= min_length_m <= max_length_m):
@@ -138,14 +160,32 @@ def _check_inputs(
             f"min_length_m ({min_length_m!r}) must lie between 0 and max_length_m "
             f"({max_length_m!r})."
         )
-    if max_shoreline_m is not None and not (np.isfinite(max_shoreline_m) and max_shoreline_m > 0):
-        raise GridkitError(
-            f"max_shoreline_m must be a positive number of metres or None, got {max_shoreline_m!r}."
-        )
-    if corridor_m is not None and not (np.isfinite(corridor_m) and corridor_m > 0):
-        raise GridkitError(
-            f"corridor_m must be a positive number of metres or None, got {corridor_m!r}."
-        )
+    for name, value in (("max_shoreline_m", max_shoreline_m), ("corridor_m", corridor_m)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise GridkitError(
+                f"{name} must be a positive number of metres or None, got {value!r}."
+            )
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How :func:`split_rivers` cuts reaches (see there): lengths, confluence cuts,
+    boundary tolerance ``tol`` (0 is off) and shortest boundary stretch ``bmin``."""
+
+    max_length_m: float
+    min_length_m: float | None
+    split_at_confluences: bool
+    tol: float
+    bmin: float
+
+
+def _check_layers(
+    rivers: gpd.GeoDataFrame,
+    admin_areas: gpd.GeoDataFrame,
+    water_bodies: gpd.GeoDataFrame | None,
+    report: ValidationReport,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """The layers checked against the contract, zero-length river parts dropped."""
     rivers = _drop_zero_length(rivers, report)
     rivers = check_layer(rivers, "rivers", source="rivers")
     admin_areas = check_layer(admin_areas, "admin_areas", source="admin_areas")
@@ -256,17 +296,9 @@ def split_rivers(
     >>> sorted(set(units["kind"]))
     ['river_reach']
     """
+    _check_options(max_length_m, min_length_m, max_shoreline_m, corridor_m)
     report = ValidationReport()
-    rivers, admin_areas, water_bodies = _check_inputs(
-        rivers,
-        admin_areas,
-        water_bodies,
-        max_length_m,
-        min_length_m,
-        corridor_m,
-        report,
-        max_shoreline_m,
-    )
+    rivers, admin_areas, water_bodies = _check_layers(rivers, admin_areas, water_bodies, report)
     if not np.isfinite(sliver_m2) or sliver_m2 < 0:
         raise GridkitError(f"sliver_m2 must be a finite area >= 0, got {sliver_m2!r}")
     out_crs = rivers.crs
@@ -278,14 +310,13 @@ def split_rivers(
     # check_layer proved the areas valid, and they are unchanged in the same CRS
     tiling = clean_tiling(admin_m, snap_m=snap_m, report=report, known_valid=same)
 
-    tol = corridor_m or 0.0 if boundary_tolerance_m is None else boundary_tolerance_m
-    tol = float(tol or 0.0)
-    bmin = 8.0 * tol if boundary_min_m is None else float(boundary_min_m)
-
     if outlet is not None:
         pt = shapely.Point(outlet) if not isinstance(outlet, shapely.Point) else outlet
         outlet = gpd.GeoSeries([pt], crs=out_crs).to_crs(metric).iloc[0]
-
+    tol = corridor_m or 0.0 if boundary_tolerance_m is None else boundary_tolerance_m
+    tol = float(tol or 0.0)
+    bmin = 8.0 * tol if boundary_min_m is None else float(boundary_min_m)
+    options = _Options(max_length_m, min_length_m, split_at_confluences, tol, bmin)
     river_ids = rivers_m["river_id"].astype(str).to_numpy()
     net = prepare_network(
         river_ids,
@@ -294,33 +325,17 @@ def split_rivers(
         corridor_m=float(corridor_m or 0.0),
         report=report,
     )
-    reaches = _reaches(
-        net,
-        tiling,
-        river_ids,
-        rivers_m,
-        max_length_m=max_length_m,
-        min_length_m=min_length_m,
-        tol=tol,
-        bmin=bmin,
-        split_at_confluences=split_at_confluences,
-        report=report,
-    )
-    reaches = gpd.GeoDataFrame(reaches, geometry="geometry", crs=metric)
+    job = _ReachJob(net, tiling, river_ids, rivers_m["name"].to_numpy(), options, report)
+    reaches = gpd.GeoDataFrame(_reaches(job), geometry="geometry", crs=metric)
     if corridor_m is not None:
-        from gridkit.rivers.corridors import corridor_units
-
-        wb_m = water_bodies.to_crs(metric) if water_bodies is not None else None
-        units = corridor_units(
-            reaches,
-            tiling,
-            corridor_m=corridor_m,
-            water_bodies=wb_m,
+        corridors = CorridorOptions(
+            corridor_m,
+            water_bodies=water_bodies.to_crs(metric) if water_bodies is not None else None,
             version=version,
-            report=report,
             max_shoreline_m=max_shoreline_m,
             sliver_m2=float(sliver_m2),
         )
+        units = corridor_units(reaches, tiling, corridors, report=report)
         units = _reproject_units(units, out_crs, report)
     else:  # no units: nothing to reproject, made in the output CRS directly
         units = _empty_units().set_crs(out_crs)  # a copy
@@ -347,7 +362,9 @@ def _empty_units() -> gpd.GeoDataFrame:
     )
 
 
-def _reproject_units(units: gpd.GeoDataFrame, crs, report: ValidationReport) -> gpd.GeoDataFrame:
+def _reproject_units(
+    units: gpd.GeoDataFrame, crs: pyproj.CRS, report: ValidationReport
+) -> gpd.GeoDataFrame:
     """``units`` in ``crs``, re-validated: the corridor snaps units to a 1 cm grid so
     they survive reprojection; a unit that still comes out invalid is repaired with
     ``make_valid`` (keeping its largest polygon) and reported as ``repaired_geometry``."""
@@ -406,7 +423,9 @@ def _intervals(
     return _label_intervals(table, part_all, m_all, tiling)
 
 
-def _sorted_cuts(part: np.ndarray, m: np.ndarray, lengths: np.ndarray):
+def _sorted_cuts(
+    part: np.ndarray, m: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = np.clip(m, 0.0, lengths[part])
     order = np.lexsort((m, part))
     part, m = part[order], m[order]
@@ -429,14 +448,18 @@ def _locate_area(points: np.ndarray, tiling: Tiling) -> np.ndarray:
     return area
 
 
-def _label_intervals(table: LineTable, part: np.ndarray, m: np.ndarray, tiling: Tiling):
+def _label_intervals(
+    table: LineTable, part: np.ndarray, m: np.ndarray, tiling: Tiling
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p, a, b = _sorted_cuts(part, m, table.lengths)
     mid = shapely.points(table.interpolate(p, (a + b) / 2))
     area = _locate_area(mid, tiling)
     return _merge_equal(p, a, b, area)
 
 
-def _merge_equal(p, a, b, label, hard=None):
+def _merge_equal(
+    p: np.ndarray, a: np.ndarray, b: np.ndarray, label: np.ndarray, hard: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merge consecutive intervals of one part with the same label (unless ``hard`` cut)."""
     if len(p) == 0:
         return p, a, b, label
@@ -508,7 +531,16 @@ def _boundary_runs(
     return rp, ra, rb, rl // k, rl % k
 
 
-def _bank_sides(table, tiling, part, a, b, lo, hi, tol):
+def _bank_sides(
+    table: LineTable,
+    tiling: Tiling,
+    part: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    tol: float,
+) -> np.ndarray:
     """Which of ``lo``/``hi`` lies on the left bank (looking downstream) of each run."""
     n_s = 9
     frac = (np.arange(n_s) + 0.5) / n_s
@@ -524,91 +556,149 @@ def _bank_sides(table, tiling, part, a, b, lo, hi, tol):
     return np.where(vote_hi > vote_lo, hi, lo)
 
 
-def _reaches(
-    net: Network,
-    tiling: Tiling,
-    river_ids: np.ndarray,
-    rivers_m: gpd.GeoDataFrame,
-    *,
-    max_length_m: float,
-    min_length_m: float | None,
-    tol: float,
-    bmin: float,
-    split_at_confluences: bool,
-    report: ValidationReport,
-) -> pd.DataFrame:
-    parts = net.parts
-    table = LineTable.from_lines(parts)
-    k = len(tiling)
-    base = table.key[table.offsets[:-1]]
-    p, a, b, area = _intervals(table, parts, tiling)
-    label = area.copy()  # >= 0 area, -1 outside, >= k boundary pair (k + lo * k + hi)
-    left = np.full(len(p), -1)
+@dataclass(frozen=True)
+class _ReachJob:
+    """One river network to cut into reaches at the areas of ``tiling``."""
 
-    if tol > 0 and len(p):
-        rp, ra, rb, rlo, rhi = _boundary_runs(table, tiling, tol, bmin)
-        if len(rp):
-            rleft = _bank_sides(table, tiling, rp, ra, rb, rlo, rhi, tol)
-            # re-cut: interval ends plus run ends; runs win over areas
-            cp = np.concatenate([p, p, rp, rp])
-            cm = np.concatenate([a, b, ra, rb])
-            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
-            mid = (ea + eb) / 2
-            area_e = _lookup(base, p, a, b, area, ep, mid, default=-1)
-            run_e = _lookup(base, rp, ra, rb, np.arange(len(rp)), ep, mid, default=-1)
-            in_run = run_e >= 0
-            r = np.maximum(run_e, 0)
-            label = np.where(in_run, k + rlo[r] * k + rhi[r], area_e)
-            left = np.where(in_run, rleft[r], -1)
-            p, a, b, label = _merge_equal(ep, ea, eb, label)
-            left = _lookup(base, ep, ea, eb, left, p, (a + b) / 2, default=-1)
+    net: Network
+    tiling: Tiling
+    river_ids: np.ndarray  # str, per river
+    river_names: np.ndarray  # per river
+    options: _Options
+    report: ValidationReport
 
-    hard = np.zeros(len(p), dtype=bool)
-    if split_at_confluences and net.mouths and len(p):
-        recv = np.array([t for _, t, _ in net.mouths])
-        mpts = np.array([pt for _, _, pt in net.mouths], dtype=object)
-        mm = shapely.line_locate_point(parts[recv], mpts)
-        inner = (mm > _EPS) & (mm < table.lengths[recv] - _EPS)
-        recv, mm = recv[inner], mm[inner]
-        if len(recv):
-            cp = np.concatenate([p, p, recv])
-            cm = np.concatenate([a, b, mm])
-            ep, ea, eb = _sorted_cuts(cp, cm, table.lengths)
-            mid = (ea + eb) / 2
-            label = _lookup(base, p, a, b, label, ep, mid, default=-1)
-            left = _lookup(base, p, a, b, left, ep, mid, default=-1)
-            # a confluence cut starts a new piece even when the label is the same
-            conf_key = np.round(np.c_[recv, mm], 6)
-            start_key = np.round(np.c_[ep, ea], 6)
-            hard = _rows_in(start_key, conf_key)
-            p, a, b = ep, ea, eb
+    @cached_property
+    def table(self) -> LineTable:
+        return LineTable.from_lines(self.net.parts)
 
-    # merge confluence-cut pieces of the same label; other intervals are already merged
-    if min_length_m:
-        p, a, b, label, left, hard = _merge_short(p, a, b, label, left, hard, min_length_m)
-    p, a, b, label, left = _merge_keep(p, a, b, label, left, hard)
+    @cached_property
+    def base(self) -> np.ndarray:
+        """Key of each part's start: measures shifted so they increase over all parts."""
+        return self.table.key[self.table.offsets[:-1]]
 
-    outside = label < 0
+
+@dataclass
+class _Pieces:
+    """Intervals ``[a, b]`` along parts ``p``, each with a label (>= 0 an area, -1
+    outside every area, >= k a boundary pair ``k + lo * k + hi``), the area on the left
+    bank of boundary pieces (else -1), and whether a confluence cut starts it (``hard``)."""
+
+    p: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    label: np.ndarray
+    left: np.ndarray
+    hard: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Pieces:
+        return _Pieces(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+    def recut(self, job: _ReachJob, cut_p: np.ndarray, cut_m: np.ndarray) -> _Pieces:
+        """The pieces cut again at ``(cut_p, cut_m)``; every new piece keeps the label
+        and bank of the piece it lies in, and no cut is hard."""
+        ep, ea, eb = _sorted_cuts(
+            np.concatenate([self.p, self.p, cut_p]),
+            np.concatenate([self.a, self.b, cut_m]),
+            job.table.lengths,
+        )
+        mid = (ea + eb) / 2
+        label = _lookup(job.base, self.p, self.a, self.b, self.label, ep, mid, default=-1)
+        left = _lookup(job.base, self.p, self.a, self.b, self.left, ep, mid, default=-1)
+        return _Pieces(ep, ea, eb, label, left, np.zeros(len(ep), dtype=bool))
+
+
+def _reaches(job: _ReachJob) -> pd.DataFrame:
+    """The ``reaches`` rows (metric geometry): pieces by area, boundary runs and
+    confluences, merged and divided equally."""
+    pieces = _area_pieces(job)
+    if job.options.tol > 0 and len(pieces.p):
+        pieces = _with_boundary_runs(job, pieces)
+    if job.options.split_at_confluences and job.net.mouths and len(pieces.p):
+        pieces = _with_confluences(job, pieces)
+    pieces = _merged(job, pieces)
+    pieces = _inside_areas(job, pieces)
+    return _divided(job, pieces)
+
+
+def _area_pieces(job: _ReachJob) -> _Pieces:
+    """The parts cut where they cross an area boundary, labelled by area."""
+    p, a, b, area = _intervals(job.table, job.net.parts, job.tiling)
+    return _Pieces(p, a, b, area, np.full(len(p), -1), np.zeros(len(p), dtype=bool))
+
+
+def _with_boundary_runs(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Stretches along the boundary of two areas become boundary pieces (runs win
+    over areas), with the area on their left bank."""
+    tol, k = job.options.tol, len(job.tiling)
+    rp, ra, rb, rlo, rhi = _boundary_runs(job.table, job.tiling, tol, job.options.bmin)
+    if not len(rp):
+        return pieces
+    rleft = _bank_sides(job.table, job.tiling, rp, ra, rb, rlo, rhi, tol)
+    # re-cut: interval ends plus run ends
+    cut = pieces.recut(job, np.concatenate([rp, rp]), np.concatenate([ra, rb]))
+    run_e = _lookup(
+        job.base, rp, ra, rb, np.arange(len(rp)), cut.p, (cut.a + cut.b) / 2, default=-1
+    )
+    in_run = run_e >= 0
+    r = np.maximum(run_e, 0)
+    label = np.where(in_run, k + rlo[r] * k + rhi[r], cut.label)
+    left = np.where(in_run, rleft[r], -1)
+    p, a, b, label = _merge_equal(cut.p, cut.a, cut.b, label)
+    left = _lookup(job.base, cut.p, cut.a, cut.b, left, p, (a + b) / 2, default=-1)
+    return _Pieces(p, a, b, label, left, np.zeros(len(p), dtype=bool))
+
+
+def _with_confluences(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Pieces also cut where a tributary joins; such a cut starts a new piece even
+    when the label is the same (``hard``)."""
+    parts, lengths = job.net.parts, job.table.lengths
+    recv = np.array([t for _, t, _ in job.net.mouths])
+    mpts = np.array([pt for _, _, pt in job.net.mouths], dtype=object)
+    mm = shapely.line_locate_point(parts[recv], mpts)
+    inner = (mm > _EPS) & (mm < lengths[recv] - _EPS)
+    recv, mm = recv[inner], mm[inner]
+    if not len(recv):
+        return pieces
+    cut = pieces.recut(job, recv, mm)
+    conf_key = np.round(np.c_[recv, mm], 6)
+    start_key = np.round(np.c_[cut.p, cut.a], 6)
+    cut.hard = _rows_in(start_key, conf_key)
+    return cut
+
+
+def _merged(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """Consecutive pieces of one label merged, except across confluence cuts (which
+    are dropped next to pieces shorter than ``min_length_m``)."""
+    if job.options.min_length_m:
+        pieces = _merge_short(pieces, job.options.min_length_m)
+    return _merge_keep(pieces)
+
+
+def _inside_areas(job: _ReachJob, pieces: _Pieces) -> _Pieces:
+    """The pieces inside some area; stretches outside every area and pieces left
+    shorter than ``min_length_m`` are reported."""
+    river_of = job.net.part_river
+    outside = pieces.label < 0
     if outside.any():
-        lost = pd.Series(b[outside] - a[outside]).groupby(net.part_river[p[outside]]).sum()
+        out = pieces.take(outside)
+        lost = pd.Series(out.b - out.a).groupby(river_of[out.p]).sum()
         lost = lost[lost > _EPS]
         if len(lost):
-            ids = river_ids[lost.index.to_numpy()]
+            ids = job.river_ids[lost.index.to_numpy()]
             detail = ", ".join(f"{r} {v:,.0f} m" for r, v in zip(ids, lost, strict=True))
-            report.add(
+            job.report.add(
                 "outside_areas",
                 f"stretches of rivers outside every admin area were left out ({detail}).",
                 rows=ids,
                 severity="warning",
             )
-    keep = ~outside
-    p, a, b, label, left = p[keep], a[keep], b[keep], label[keep], left[keep]
-
+    pieces = pieces.take(~outside)
+    min_length_m = job.options.min_length_m
     if min_length_m:
-        short = (b - a) < min_length_m
+        short = (pieces.b - pieces.a) < min_length_m
         if short.any():
-            ids = sorted(set(river_ids[net.part_river[p[short]]]))
-            report.add(
+            ids = sorted(set(job.river_ids[river_of[pieces.p[short]]]))
+            job.report.add(
                 "short_piece",
                 f"{int(short.sum())} piece(s) of rivers {', '.join(ids)} are shorter than "
                 f"min_length_m={min_length_m:g} and have no neighbour of the same river and "
@@ -616,41 +706,76 @@ def _reaches(
                 rows=ids,
                 severity="warning",
             )
+    return pieces
 
-    # equal division
-    piece, s, e = equal_breaks(b - a, max_length_m)
-    rp = p[piece]
-    ra = a[piece] + s
-    rb = a[piece] + e
-    rlabel = label[piece]
-    rleft = left[piece]
-    geoms = table.substrings(rp, ra, rb)
-    river = net.part_river[rp]
+
+_REACH_COLUMNS = (
+    "reach_id",
+    "river_id",
+    "admin_code",
+    "seq",
+    "length_m",
+    "boundary",
+    "name",
+    "left_code",
+    "right_code",
+    "rank",
+)
+
+
+def _divided(job: _ReachJob, pieces: _Pieces) -> pd.DataFrame:
+    """Every piece divided into the fewest equal reaches no longer than
+    ``max_length_m``, numbered in flow order."""
+    piece, s, e = equal_breaks(pieces.b - pieces.a, job.options.max_length_m)
+    rp = pieces.p[piece]
+    ra = pieces.a[piece] + s
+    rb = pieces.a[piece] + e
+    # flow order within each river: part order, then measure
+    order = _flow_order(rp, ra, job.net.part_river, job.net.part_order)
+    if len(order) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in _REACH_COLUMNS}
+            | {"geometry": np.empty(0, dtype=object)}
+        )
+    k = len(job.tiling)
+    rlabel = pieces.label[piece][order]
+    river = job.net.part_river[rp][order]
     is_b = rlabel >= k
     lo = np.where(is_b, (rlabel - k) // k, rlabel)
     hi = np.where(is_b, (rlabel - k) % k, -1)
-    codes = tiling.codes
-    # flow order within each river: part order, then measure
-    order = _flow_order(rp, ra, net.part_river, net.part_order)
-    if len(order) == 0:
-        cols = [
-            "reach_id",
-            "river_id",
-            "admin_code",
-            "seq",
-            "length_m",
-            "boundary",
-            "name",
-            "left_code",
-            "right_code",
-            "rank",
-        ]
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object) for c in cols} | {"geometry": np.empty(0, dtype=object)}
-        )
-    river, lo, hi, is_b = river[order], lo[order], hi[order], is_b[order]
-    rleft, length = rleft[order], (rb - ra)[order]
-    idx = np.arange(len(order))
+    rleft = pieces.left[piece][order]
+    codes = job.tiling.codes
+    seq, reach_id = _numbering(job, river, lo, hi, is_b)
+    river_names = job.river_names
+    if all(isinstance(v, str) for v in river_names.tolist()):
+        names = _str_take(river_names, river)
+    else:  # missing or non-text names: let pandas infer the column as before
+        names = river_names[river]
+    hi_code = np.where(is_b, codes[np.maximum(hi, 0)], "")
+    lo_code = codes[lo]
+    return pd.DataFrame(
+        {
+            "reach_id": reach_id,
+            "river_id": _str_take(job.river_ids, river),
+            "admin_code": _str_take(codes, lo),
+            "seq": seq.astype(np.int64),
+            "length_m": (rb - ra)[order].astype(float),
+            "boundary": is_b.astype(bool),
+            "name": names,
+            "left_code": np.where(is_b, codes[np.maximum(rleft, 0)], None),
+            "right_code": np.where(is_b, np.where(rleft == lo, hi_code, lo_code), None),
+            "rank": job.net.rank[river],
+            "geometry": job.table.substrings(rp, ra, rb)[order],
+        }
+    )
+
+
+def _numbering(
+    job: _ReachJob, river: np.ndarray, lo: np.ndarray, hi: np.ndarray, is_b: np.ndarray
+) -> tuple[np.ndarray, object]:
+    """``seq`` (position along the river) and ids ``{code}-{river}-{n:03d}`` (``n``:
+    position within the river and area, or boundary pair) of reaches in flow order."""
+    idx = np.arange(len(river))
     # seq: position within the river (rows are sorted by river)
     new_river = np.r_[True, river[1:] != river[:-1]]
     seq = idx - np.maximum.accumulate(np.where(new_river, idx, 0)) + 1
@@ -658,11 +783,12 @@ def _reaches(
     g = np.lexsort((idx, hi, lo, river))
     gr, gl, gh = river[g], lo[g], hi[g]
     new_g = np.r_[True, (gr[1:] != gr[:-1]) | (gl[1:] != gl[:-1]) | (gh[1:] != gh[:-1])]
-    n = np.empty(len(order), dtype=np.int64)
+    n = np.empty(len(river), dtype=np.int64)
     n[g] = idx - np.maximum.accumulate(np.where(new_g, idx, 0)) + 1
-    group = np.empty(len(order), dtype=np.int64)
+    group = np.empty(len(river), dtype=np.int64)
     group[g] = np.cumsum(new_g) - 1
-    rid = river_ids[river]
+    codes = job.tiling.codes
+    rid = job.river_ids[river]
     lo_code = codes[lo]
     hi_code = np.where(is_b, codes[np.maximum(hi, 0)], "")
     # ids: one "{code}-{river}-" head per (river, area) group and one "{n:03d}" per
@@ -683,33 +809,12 @@ def _reaches(
         dtype=object,
     )
     numbers = np.array([f"{i:03d}" for i in range(int(n.max()) + 1)], dtype=object)
-    reach_id = _str_take(heads, group) + _str_take(numbers, n)
-    leftc = np.where(is_b, codes[np.maximum(rleft, 0)], None)
-    rightc = np.where(is_b, np.where(rleft == lo, hi_code, lo_code), None)
-    river_names = rivers_m["name"].to_numpy()
-    if all(isinstance(v, str) for v in river_names.tolist()):
-        names = _str_take(river_names, river)
-    else:  # missing or non-text names: let pandas infer the column as before
-        names = river_names[river]
-    out = pd.DataFrame(
-        {
-            "reach_id": reach_id,
-            "river_id": _str_take(river_ids, river),
-            "admin_code": _str_take(codes, lo),
-            "seq": seq.astype(np.int64),
-            "length_m": length.astype(float),
-            "boundary": is_b.astype(bool),
-            "name": names,
-            "left_code": leftc,
-            "right_code": rightc,
-            "rank": net.rank[river],
-            "geometry": geoms[order],
-        }
-    )
-    return out
+    return seq, _str_take(heads, group) + _str_take(numbers, n)
 
 
-def _flow_order(part, m, part_river, part_order):
+def _flow_order(
+    part: np.ndarray, m: np.ndarray, part_river: np.ndarray, part_order: np.ndarray
+) -> np.ndarray:
     """``np.lexsort((m, part_order[part], part_river[part]))``, cheaper for rows sorted
     by part, then measure.
 
@@ -730,7 +835,9 @@ def _flow_order(part, m, part_river, part_order):
 _STR_DTYPE = pd.Series(np.array(["a"], dtype=object)).dtype
 
 
-def _str_take(values: np.ndarray, index: np.ndarray):
+def _str_take(
+    values: np.ndarray, index: np.ndarray
+) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """``values[index]`` (str objects) as the column pandas would infer from them.
 
     Taking from the few distinct values already converted is much cheaper than
@@ -741,7 +848,17 @@ def _str_take(values: np.ndarray, index: np.ndarray):
     return np.asarray(values, dtype=object)[index]
 
 
-def _lookup(base, p, a, b, values, qp, qm, *, default):
+def _lookup(
+    base: np.ndarray,
+    p: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    values: np.ndarray,
+    qp: np.ndarray,
+    qm: np.ndarray,
+    *,
+    default: int,
+) -> np.ndarray:
     """Value of the interval (of sorted, disjoint intervals p/a/b) holding (qp, qm).
 
     ``base`` shifts each part's measures so that keys increase over all parts.
@@ -764,23 +881,35 @@ def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.array([tuple(r) in s for r in rows.tolist()], dtype=bool)
 
 
-def _merge_keep(p, a, b, label, left, hard):
-    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
+def _merge_keep(pieces: _Pieces) -> _Pieces:
+    """Consecutive pieces of one part and label merged, except where a hard cut starts
+    one."""
+    p, label = pieces.p, pieces.label
+    new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | pieces.hard
     first = np.flatnonzero(new)
     last = np.r_[first[1:] - 1, len(p) - 1]
-    return p[first], a[first], b[last], label[first], left[first]
+    return _Pieces(
+        p[first],
+        pieces.a[first],
+        pieces.b[last],
+        label[first],
+        pieces.left[first],
+        np.zeros(len(first), dtype=bool),
+    )
 
 
-def _merge_short(p, a, b, label, left, hard, min_len):
+def _merge_short(pieces: _Pieces, min_len: float) -> _Pieces:
     """Drop confluence cuts next to pieces shorter than ``min_len`` (same river/area)."""
-    if len(p) == 0:
-        return p, a, b, label, left, hard
-    hard = hard.copy()
+    if len(pieces.p) == 0:
+        return pieces
+    hard = pieces.hard.copy()
+    p, label = pieces.p, pieces.label
     for _ in range(64):  # each pass removes at least one cut; a few passes suffice
-        pp, pa, pb, pl, _ = _merge_keep(p, a, b, label, left, hard)
+        kept = _merge_keep(replace(pieces, hard=hard))
+        pp, pl = kept.p, kept.label
         new = np.r_[True, (p[1:] != p[:-1]) | (label[1:] != label[:-1])] | hard
         first = np.flatnonzero(new)
-        length = pb - pa
+        length = kept.b - kept.a
         short = (length < min_len) & (pl >= 0)
         nxt_same = np.r_[(pp[1:] == pp[:-1]) & (pl[1:] == pl[:-1]), False]
         prv_same = np.r_[False, nxt_same[:-1]]
@@ -798,193 +927,4 @@ def _merge_short(p, a, b, label, left, hard, min_len):
                 changed = True
         if not changed:
             break
-    return p, a, b, label, left, hard
-
-
-# --------------------------------------------------------------------------- chiefs
-
-
-@dataclass
-class ChiefCoverage:
-    """Result of :func:`chief_coverage`.
-
-    Attributes
-    ----------
-    sections
-        One row per river, level and section (``river_id``, ``level``,
-        ``admin_code``, ``length_m``, ``n_reaches``, ``chief_ids``, ``worker_ids``,
-        ``covered``); ``admin_code`` is None where the admin data stop above that
-        level (covered when the river has a chief at that level inside the coarser
-        section).
-    rivers
-        One row per river: ``river_id``, one bool column per level, ``full``.
-    full_share
-        Share of rivers with a chief on every section at all four levels (四级全覆盖).
-    """
-
-    sections: pd.DataFrame
-    rivers: pd.DataFrame
-    full_share: float
-
-
-def _code_prefix(code: str) -> str:
-    """Prefix shared by every code under ``code`` (430200 -> 4302, 430000 -> 43)."""
-    code = str(code)
-    if len(code) == 6:
-        while code.endswith("00") and len(code) > 2:
-            code = code[:-2]
-    return code
-
-
-def chief_coverage(
-    reaches: gpd.GeoDataFrame | pd.DataFrame,
-    river_chiefs: pd.DataFrame,
-    admin_areas: gpd.GeoDataFrame | pd.DataFrame,
-) -> ChiefCoverage:
-    """Which river sections have an appointed chief at each of the four levels.
-
-    A reach's section at level L is the admin area at level L containing it, found
-    through ``parent_code`` (or by code prefix when the parent is not in the layer);
-    boundary reaches belong to the sections of both banks.
-
-    Parameters
-    ----------
-    reaches
-        ``reaches`` layer (from :func:`split_rivers`).
-    river_chiefs
-        ``river_chiefs`` layer: ``chief_id``, ``worker_id``, ``level``, ``river_id``,
-        ``admin_code`` (the section).
-    admin_areas
-        ``admin_areas`` layer (only codes, levels and parents are used).
-
-    Returns
-    -------
-    ChiefCoverage
-        ``.sections`` (gaps have ``covered`` False), ``.rivers``, ``.full_share``.
-
-    Examples
-    --------
-    >>> import pandas as pd, geodata
-    >>> admin = geodata.zhuzhou_admin()
-    >>> reaches, _ = split_rivers(geodata.xiang_river(), admin, max_length_m=5000,
-    ...                           corridor_m=None)
-    >>> chiefs = pd.DataFrame({"chief_id": ["C1"], "worker_id": ["W1"], "level": ["city"],
-    ...                        "river_id": ["XJ"], "admin_code": ["430200"]})
-    >>> cov = chief_coverage(reaches, chiefs, admin)
-    >>> cov.full_share
-    0.0
-    """
-    for col in ("river_id", "admin_code", "length_m"):
-        if col not in reaches.columns:
-            raise InvalidLayerError(
-                f"reaches: missing column {col!r}.",
-                hint="Pass the reaches layer from split_rivers.",
-            )
-    river_chiefs = check_layer(pd.DataFrame(river_chiefs), "river_chiefs", source="river_chiefs")
-    for col in ("admin_code", "level"):
-        if col not in admin_areas.columns:
-            raise InvalidLayerError(f"admin_areas: missing column {col!r}.")
-    level_of = dict(zip(admin_areas["admin_code"].astype(str), admin_areas["level"], strict=True))
-    parent_of = {}
-    if "parent_code" in admin_areas.columns:
-        parent_of = {
-            str(c): (None if pd.isna(p) else str(p))
-            for c, p in zip(admin_areas["admin_code"], admin_areas["parent_code"], strict=True)
-        }
-
-    def ancestors(code: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        seen = set()
-        c = code
-        while c is not None and c not in seen:
-            seen.add(c)
-            lvl = level_of.get(c)
-            if lvl is not None:
-                out.setdefault(lvl, c)
-            c = parent_of.get(c)
-        # fill coarser levels missing from the layer by the code rules
-        if "county" not in out and len(code) >= 6 and level_of.get(code) != "city":
-            out["county"] = code[:6]
-        if "city" not in out and len(code) >= 4:
-            out["city"] = code[:4] + "00"
-        if "township" not in out and len(code) >= 9:
-            out["township"] = code[:9]
-        return out
-
-    rows = []
-    r = pd.DataFrame(reaches).copy()
-    r["admin_code"] = r["admin_code"].astype(str)
-    sides = [r[["river_id", "admin_code", "length_m"]]]
-    for col in ("left_code", "right_code"):
-        if col in r.columns and "boundary" in r.columns:
-            b = r[r["boundary"].astype(bool)]
-            sides.append(b[["river_id", col, "length_m"]].rename(columns={col: "admin_code"}))
-    if len(sides) > 1:
-        bnd = r["boundary"].astype(bool) if "boundary" in r.columns else False
-        sides[0] = r.loc[~bnd, ["river_id", "admin_code", "length_m"]]
-    both = pd.concat(sides, ignore_index=True)
-    both["admin_code"] = both["admin_code"].astype(str)
-    per_area = (
-        both.groupby(["river_id", "admin_code"], sort=True)
-        .agg(length_m=("length_m", "sum"), n_reaches=("length_m", "size"))
-        .reset_index()
-    )
-    for river_id, code, length, n in per_area.itertuples(index=False):
-        anc = ancestors(code)
-        for lvl in LEVELS:
-            rows.append((river_id, lvl, anc.get(lvl), code, length, n))
-    sec = pd.DataFrame(
-        rows, columns=["river_id", "level", "admin_code", "finest", "length_m", "n_reaches"]
-    )
-    # sections below the finest known level: keyed by the finest area
-    unknown = sec["admin_code"].isna()
-    sec["key"] = np.where(unknown, "?" + sec["finest"], sec["admin_code"].fillna(""))
-    sec = (
-        sec.groupby(["river_id", "level", "key"], sort=False)
-        .agg(
-            admin_code=("admin_code", "first"),
-            finest=("finest", "first"),
-            length_m=("length_m", "sum"),
-            n_reaches=("n_reaches", "sum"),
-        )
-        .reset_index()
-    )
-
-    chiefs = river_chiefs.assign(
-        admin_code=river_chiefs["admin_code"].astype(str),
-        river_id=river_chiefs["river_id"].astype(str),
-    )
-    by = (
-        chiefs.groupby(["river_id", "level", "admin_code"])
-        .agg(
-            chief_ids=("chief_id", lambda s: ", ".join(map(str, s))),
-            worker_ids=("worker_id", lambda s: ", ".join(map(str, s))),
-        )
-        .reset_index()
-    )
-    sec["river_id"] = sec["river_id"].astype(str)
-    sec = sec.merge(by, how="left", on=["river_id", "level", "admin_code"])
-    if unknown.any():
-        for i in np.flatnonzero(sec["admin_code"].isna().to_numpy()):
-            rid, lvl, fin = sec.at[i, "river_id"], sec.at[i, "level"], sec.at[i, "finest"]
-            pref = _code_prefix(fin)
-            hit = chiefs[
-                (chiefs["river_id"] == rid)
-                & (chiefs["level"] == lvl)
-                & chiefs["admin_code"].str.startswith(pref)
-            ]
-            if len(hit):
-                sec.at[i, "chief_ids"] = ", ".join(map(str, hit["chief_id"]))
-                sec.at[i, "worker_ids"] = ", ".join(map(str, hit["worker_id"]))
-    sec["covered"] = sec["chief_ids"].notna()
-    sec["level"] = pd.Categorical(sec["level"], categories=list(LEVELS), ordered=True)
-    sec = sec.sort_values(["river_id", "level", "key"]).drop(columns=["key", "finest"])
-    sec = sec.reset_index(drop=True)
-    sec["level"] = sec["level"].astype(str)
-    per = sec.groupby(["river_id", "level"])["covered"].all().unstack("level")
-    per = per.reindex(columns=list(LEVELS), fill_value=False).fillna(False).astype(bool)
-    per["full"] = per.all(axis=1)
-    per = per.reset_index()
-    per.columns.name = None
-    share = float(per["full"].mean()) if len(per) else 0.0
-    return ChiefCoverage(sec, per, share)
+    return replace(pieces, hard=hard)

@@ -17,7 +17,7 @@ from shapely import STRtree
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import format_rows
-from gridkit.validate.units import ValidationReport
+from gridkit.validate.report import ValidationReport
 
 __all__ = ["community_problems"]
 
@@ -152,7 +152,14 @@ def community_problems(
     return rep
 
 
-def _coverage(rep, um, g, ids, valid, cm) -> None:
+def _coverage(
+    rep: ValidationReport,
+    um: gpd.GeoDataFrame,
+    g: np.ndarray,
+    ids: np.ndarray,
+    valid: np.ndarray,
+    cm: gpd.GeoDataFrame,
+) -> None:
     cid = cm["community_id"].astype(str).to_numpy()
     cg = np.asarray(cm.geometry.array)
     parent = um["parent_id"].astype(str).to_numpy()
@@ -190,7 +197,15 @@ def _coverage(rep, um, g, ids, valid, cm) -> None:
         )
 
 
-def _footprints(rep, um, g, ids, hh, bm, cap) -> None:
+def _footprints(
+    rep: ValidationReport,
+    um: gpd.GeoDataFrame,
+    g: np.ndarray,
+    ids: np.ndarray,
+    hh: np.ndarray | None,
+    bm: gpd.GeoDataFrame,
+    cap: int | None,
+) -> None:
     bg = np.asarray(bm.geometry.array)
     parent = um["parent_id"].astype(str).to_numpy()
     bid = (bm["building_id"] if "building_id" in bm else pd.Series(bm.index)).astype(str)

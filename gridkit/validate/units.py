@@ -11,68 +11,20 @@ what to do, the offending ``rows`` (unit or reach ids) and a ``severity``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
-import pandas as pd
+import pyproj
+import shapely
 
-if TYPE_CHECKING:
-    import geopandas as gpd
+from gridkit.crs import local_metric_crs
+from gridkit.layers import WATER_KINDS, check_layer
+from gridkit.validate.communities import community_problems
+from gridkit.validate.report import Problem, ValidationReport, checked_layer
+from gridkit.validate.rivers import RiverChecks, river_problems
 
 __all__ = ["Problem", "ValidationReport", "validate_units"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem found by validation."""
-
-    code: str
-    message: str
-    rows: tuple[str, ...] = ()
-    severity: Literal["error", "warning"] = "error"
-
-
-@dataclass
-class ValidationReport:
-    """Problems and figures from a validation run. ``ok`` when there is no error."""
-
-    problems: list[Problem] = field(default_factory=list)
-    figures: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    def add(self, code: str, message: str, rows=(), severity="error") -> None:
-        self.problems.append(Problem(code, message, tuple(map(str, rows)), severity))
-
-    def extend(self, other: ValidationReport) -> ValidationReport:
-        self.problems += other.problems
-        self.figures.update(other.figures)
-        return self
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [(p.severity, p.code, p.message, ", ".join(p.rows)) for p in self.problems],
-            columns=["severity", "code", "message", "rows"],
-        )
-
-    def __str__(self) -> str:
-        if not self.problems:
-            return "valid: no problems found"
-        lines = [
-            f"{len(self.errors)} error(s), {len(self.problems) - len(self.errors)} warning(s):"
-        ]
-        lines += [f"  [{p.severity}] {p.code}: {p.message}" for p in self.problems]
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- checks
 
 _AREA_TOL_M2 = 1.0  # overlaps / spills smaller than this are noise of the float grid
 
@@ -113,108 +65,42 @@ def validate_units(
     Examples
     --------
     >>> import geodata
-    >>> from gridkit.rivers.split import split_rivers
+    >>> from gridkit import split_rivers
     >>> admin = geodata.zhuzhou_admin()
     >>> reaches, units = split_rivers(geodata.xiang_river(), admin, max_length_m=5000)
     >>> validate_units(units, reaches=reaches, admin_areas=admin, max_length_m=5000).ok
     True
     """
-    import geopandas as gpd
-    import shapely
-
-    from gridkit.crs import local_metric_crs
-    from gridkit.errors import InvalidLayerError
-    from gridkit.layers import WATER_KINDS, check_layer
-
     report = ValidationReport()
-    try:
-        units = check_layer(units, "units", source="units")
-    except InvalidLayerError as exc:
-        for p in exc.problems or [exc.message]:
-            report.add("invalid_layer", f"units: {p}", rows=())
+    checked = checked_layer(units, "units", report)
+    if checked is None:
         return report
-    metric = local_metric_crs(units)
-    um = units.to_crs(metric)
-    report.figures["units"] = float(len(um))
-    geoms = np.asarray(um.geometry.array)
-    ids = um["unit_id"].astype(str).to_numpy()
-
-    tree = shapely.STRtree(geoms)
-    a, b = tree.query(geoms, predicate="intersects")
-    # water units (reaches, water bodies) and community grids are separate layers of
-    # management: a river may run through a community, so only compare within a family
-    family = um["kind"].isin(WATER_KINDS).to_numpy()
-    keep = (a < b) & (family[a] == family[b])
-    a, b = a[keep], b[keep]
-    if len(a):
-        ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))
-        bad = ov > _AREA_TOL_M2
-        if bad.any():
-            pairs = [
-                f"{ids[i]}/{ids[j]} ({v:,.0f} m²)"
-                for i, j, v in zip(a[bad], b[bad], ov[bad], strict=True)
-            ]
-            report.add(
-                "overlap",
-                f"{int(bad.sum())} pair(s) of units overlap: "
-                f"{', '.join(pairs[:10])}{' ...' if len(pairs) > 10 else ''}.",
-                rows=sorted(set(ids[a[bad]]) | set(ids[b[bad]])),
-            )
-
+    metric = local_metric_crs(checked)
+    job = _UnitChecks.of(checked, metric, rel_tol)
+    report.figures["units"] = float(len(job.units))
+    _overlaps(job, report)
     am = None
     if admin_areas is not None:
         am = check_layer(admin_areas, "admin_areas", source="admin_areas").to_crs(metric)
-        by_code = dict(zip(am["admin_code"].astype(str), am.geometry.array, strict=True))
-        codes = um["admin_code"].astype(str).to_numpy()
-        unknown = ~np.isin(codes, list(by_code))
-        if unknown.any():
-            report.add(
-                "unknown_admin_code",
-                f"units name admin codes not in the admin areas: "
-                f"{', '.join(sorted(set(codes[unknown])))}.",
-                rows=ids[unknown],
-            )
-        known = np.flatnonzero(~unknown)
-        if len(known):
-            own = np.array([by_code[c] for c in codes[known]], dtype=object)
-            spill = shapely.area(shapely.difference(geoms[known], own))
-            bad = spill > np.maximum(_AREA_TOL_M2, rel_tol * shapely.area(geoms[known]))
-            if bad.any():
-                report.add(
-                    "outside_admin_area",
-                    f"{int(bad.sum())} unit(s) reach outside their admin area "
-                    f"(largest spill {spill[bad].max():,.0f} m²).",
-                    rows=ids[known][bad],
-                )
+        _inside_admin_areas(job, am, report)
     if boundary is not None:
-        bm = gpd.GeoDataFrame(boundary).to_crs(metric)
-        outer = shapely.union_all(np.asarray(bm.geometry.array))
-        spill = shapely.area(shapely.difference(geoms, outer))
-        bad = spill > np.maximum(_AREA_TOL_M2, rel_tol * shapely.area(geoms))
-        if bad.any():
-            report.add(
-                "outside_boundary",
-                f"{int(bad.sum())} unit(s) lie partly outside the boundary.",
-                rows=ids[bad],
-            )
+        _inside_boundary(job, boundary, report)
 
-    kinds = set(um["kind"])
-    if kinds & {"river_reach", "water_body"}:
-        _river_problems(
-            um,
+    kinds = set(job.units["kind"])
+    if kinds & set(WATER_KINDS) and reaches is not None:
+        checks = RiverChecks(
+            job.units,
             reaches,
-            rivers,
-            am,
-            metric,
-            report,
+            admin_areas=am,
+            rivers=rivers,
             max_length_m=max_length_m,
             min_length_m=min_length_m,
             rel_tol=rel_tol,
+            metric=metric,
         )
+        report.extend(river_problems(checks))
     if "community_grid" in kinds:
-        from gridkit.validate.communities import community_problems
-
-        grids = units[units["kind"] == "community_grid"]
+        grids = checked[checked["kind"] == "community_grid"]
         found = community_problems(
             grids, communities=communities, buildings=buildings, max_households=max_households
         )
@@ -224,119 +110,95 @@ def validate_units(
     return report
 
 
-def _river_problems(
-    um, reaches, rivers, am, metric, report, *, max_length_m, min_length_m, rel_tol
-) -> None:
-    """River checks on units in ``metric`` (see :func:`validate_units`)."""
-    import shapely
+@dataclass(frozen=True)
+class _UnitChecks:
+    """One run of the unit checks: the checked units in the ``metric`` CRS, with their
+    geometries and ids (as text)."""
 
-    from gridkit.errors import InvalidLayerError
-    from gridkit.layers import LEVELS, check_layer
+    units: gpd.GeoDataFrame
+    metric: pyproj.CRS
+    rel_tol: float
+    geoms: np.ndarray
+    ids: np.ndarray
 
-    if reaches is None:
-        return
-    try:
-        reaches = check_layer(reaches, "reaches", source="reaches")
-    except InvalidLayerError as exc:
-        for p in exc.problems or [exc.message]:
-            report.add("invalid_layer", f"reaches: {p}")
-        return
-    rm = reaches.to_crs(metric)
-    rid = rm["reach_id"].astype(str).to_numpy()
-    g = np.asarray(rm.geometry.array)
-    length = rm["length_m"].to_numpy(float)
-    report.figures["reaches"] = float(len(rm))
-    report.figures["reach_length_m"] = float(length.sum())
+    @classmethod
+    def of(cls, units: gpd.GeoDataFrame, metric: pyproj.CRS, rel_tol: float) -> _UnitChecks:
+        um = units.to_crs(metric)
+        ids = um["unit_id"].astype(str).to_numpy()
+        return cls(um, metric, rel_tol, np.asarray(um.geometry.array), ids)
 
-    ru = um[um["kind"] == "river_reach"]
-    missing = ~ru["reach_id"].astype(str).isin(set(rid)).to_numpy()
-    if missing.any():
-        report.add(
-            "unknown_reach",
-            f"{int(missing.sum())} river unit(s) name reaches that are not in the reaches layer.",
-            rows=ru["unit_id"].to_numpy()[missing],
-        )
-    geo_len = shapely.length(g)
-    off = np.abs(geo_len - length) > np.maximum(0.01, 1e-3 * length)
-    if off.any():
-        report.add(
-            "length_mismatch",
-            f"{int(off.sum())} reach(es) have length_m differing from their line's length.",
-            rows=rid[off],
-        )
-    seq_ok = rm.groupby("river_id")["seq"].apply(
-        lambda s: sorted(s.tolist()) == list(range(1, len(s) + 1))
-    )
-    if not seq_ok.all():
-        bad = list(seq_ok.index[~seq_ok].astype(str))
-        report.add(
-            "seq_gap",
-            f"seq does not run 1..n along rivers {', '.join(bad)}.",
-            rows=bad,
-            severity="warning",
-        )
-    if max_length_m is not None:
-        long = length > max_length_m * (1 + 1e-9)
-        if long.any():
-            report.add(
-                "too_long",
-                f"{int(long.sum())} reach(es) exceed max_length_m="
-                f"{max_length_m:g} (longest {length[long].max():,.1f} m).",
-                rows=rid[long],
-            )
-    if min_length_m is not None:
-        short = length < min_length_m * (1 - 1e-9)
-        if short.any():
-            report.add(
-                "too_short",
-                f"{int(short.sum())} reach(es) are shorter than min_length_m={min_length_m:g}.",
-                rows=rid[short],
-                severity="warning",
-            )
-    if am is None:
+    def spilled(
+        self, rows: np.ndarray | slice, outside: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Area of the units ``rows`` outside the polygons ``outside`` (one per row, or
+        one for all), and which of them spill more than the tolerance."""
+        geoms = self.geoms[rows]
+        spill = shapely.area(shapely.difference(geoms, outside))
+        return spill, spill > np.maximum(_AREA_TOL_M2, self.rel_tol * shapely.area(geoms))
+
+
+def _overlaps(job: _UnitChecks, report: ValidationReport) -> None:
+    """No two units of one family overlap (``overlap``)."""
+    geoms, ids = job.geoms, job.ids
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    # water units (reaches, water bodies) and community grids are separate layers of
+    # management: a river may run through a community, so only compare within a family
+    family = job.units["kind"].isin(WATER_KINDS).to_numpy()
+    keep = (a < b) & (family[a] == family[b])
+    a, b = a[keep], b[keep]
+    if not len(a):
         return
-    finest = max(set(am["level"]), key=LEVELS.index)
-    fa = am[am["level"] == finest]
-    by_code = dict(zip(fa["admin_code"].astype(str), fa.geometry.array, strict=True))
-    nb = ~rm["boundary"].to_numpy(bool)
-    codes = rm["admin_code"].astype(str).to_numpy()
-    known = nb & np.isin(codes, list(by_code))
-    if (nb & ~known).any():
+    ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    bad = ov > _AREA_TOL_M2
+    if bad.any():
+        pairs = [
+            f"{ids[i]}/{ids[j]} ({v:,.0f} m²)"
+            for i, j, v in zip(a[bad], b[bad], ov[bad], strict=True)
+        ]
+        report.add(
+            "overlap",
+            f"{int(bad.sum())} pair(s) of units overlap: "
+            f"{', '.join(pairs[:10])}{' ...' if len(pairs) > 10 else ''}.",
+            rows=sorted(set(ids[a[bad]]) | set(ids[b[bad]])),
+        )
+
+
+def _inside_admin_areas(job: _UnitChecks, am: gpd.GeoDataFrame, report: ValidationReport) -> None:
+    """Units name a known admin area (``unknown_admin_code``) and lie inside it
+    (``outside_admin_area``); ``am`` is in the metric CRS."""
+    by_code = dict(zip(am["admin_code"].astype(str), am.geometry.array, strict=True))
+    codes = job.units["admin_code"].astype(str).to_numpy()
+    unknown = ~np.isin(codes, list(by_code))
+    if unknown.any():
+        names = ", ".join(sorted(set(codes[unknown])))
         report.add(
             "unknown_admin_code",
-            f"reaches name admin codes not at the finest level ({finest}) of the admin areas.",
-            rows=rid[nb & ~known],
+            f"units name admin codes not in the admin areas: {names}.",
+            rows=job.ids[unknown],
         )
-    if known.any():
+    known = np.flatnonzero(~unknown)
+    if len(known):
         own = np.array([by_code[c] for c in codes[known]], dtype=object)
-        out = shapely.length(shapely.difference(g[known], shapely.buffer(own, 0.01)))
-        bad = out > np.maximum(0.05, rel_tol * length[known])
+        spill, bad = job.spilled(known, own)
         if bad.any():
             report.add(
-                "reach_crosses_area",
-                f"{int(bad.sum())} non-boundary reach(es) leave their admin area.",
-                rows=rid[known][bad],
+                "outside_admin_area",
+                f"{int(bad.sum())} unit(s) reach outside their admin area "
+                f"(largest spill {spill[bad].max():,.0f} m²).",
+                rows=job.ids[known][bad],
             )
-    if rivers is not None:
-        rv = check_layer(rivers, "rivers", source="rivers").to_crs(metric)
-        union = shapely.union_all(np.asarray(fa.geometry.array))
-        inside = shapely.length(shapely.intersection(np.asarray(rv.geometry.array), union))
-        want = pd.Series(inside, index=rv["river_id"].astype(str).to_numpy())
-        got = rm.groupby(rm["river_id"].astype(str))["length_m"].sum()
-        got = got.reindex(want.index, fill_value=0.0)
-        rel = (got - want).abs() / want.clip(lower=1e-9)
-        bad = (rel > rel_tol) & (want > 0)
-        report.figures["length_conservation_max_rel"] = (
-            float(rel[want > 0].max()) if (want > 0).any() else 0.0
+
+
+def _inside_boundary(
+    job: _UnitChecks, boundary: gpd.GeoDataFrame, report: ValidationReport
+) -> None:
+    """Units lie inside the union of ``boundary`` (``outside_boundary``)."""
+    bm = gpd.GeoDataFrame(boundary).to_crs(job.metric)
+    outer = shapely.union_all(np.asarray(bm.geometry.array))
+    _, bad = job.spilled(slice(None), outer)
+    if bad.any():
+        report.add(
+            "outside_boundary",
+            f"{int(bad.sum())} unit(s) lie partly outside the boundary.",
+            rows=job.ids[bad],
         )
-        if bad.any():
-            detail = ", ".join(
-                f"{r}: reaches {got[r]:,.1f} m vs river {want[r]:,.1f} m"
-                for r in want.index[bad][:10]
-            )
-            report.add(
-                "length_not_conserved",
-                f"reach lengths do not add up to the river "
-                f"length inside the admin areas ({detail}).",
-                rows=list(want.index[bad]),
-            )
