@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from gridkit.communities.split import CommunitySplitReport, estimate_households, split_communities
+from gridkit.communities import CommunitySplitReport, estimate_households, split_communities
 from gridkit.crs import local_metric_crs, to_metric, to_wgs84
 from gridkit.errors import (
     CRSError,
@@ -24,14 +24,18 @@ from gridkit.errors import (
 )
 from gridkit.io import read_layer, read_layers, write_layer, write_layers
 from gridkit.layers import LAYERS, check_layer
-from gridkit.ops.assess import Assessment, assess
-from gridkit.ops.hotspots import hotspots
-from gridkit.ops.locate import locate
-from gridkit.ops.patrols import patrol_compliance
-from gridkit.ops.simulate import Simulation, simulate
-from gridkit.rivers.split import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
-from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
-from gridkit.validate.units import ValidationReport, validate_units
+from gridkit.ops import (
+    Assessment,
+    Simulation,
+    assess,
+    hotspots,
+    locate,
+    patrol_compliance,
+    simulate,
+)
+from gridkit.rivers import ChiefCoverage, RiverSplit, chief_coverage, split_rivers
+from gridkit.staffing import AssignmentResult, Workload, assign_workers, reassign
+from gridkit.validate import ValidationReport, validate_units
 from gridkit.versions import carry_over, diff_units, publish, remap_unit_ids
 
 _MAPS = ("compliance_map", "coverage_map", "diff_map", "hotspot_map")

@@ -28,9 +28,17 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from gridkit._progress import track
-from gridkit.errors import GridkitWarning
+import geodata
+from gridkit.communities import split_communities
+from gridkit.errors import GridkitWarning, require_extra
 from gridkit.io import read_layer, write_layer
+from gridkit.ops import assess, hotspots, patrol_compliance, simulate
+from gridkit.ops.patrols import flag_patrols
+from gridkit.progress import track
+from gridkit.rivers import chief_coverage, split_rivers
+from gridkit.staffing import assign_workers
+from gridkit.synth import sample_layers
+from gridkit.versions import carry_over, publish
 
 RIVER_MAX_M = 3_000
 RIVER_MIN_M = 500
@@ -42,9 +50,7 @@ SEASON = ("2026-03-01", "2026-04-01")  # UTC; one month keeps the demo short
 
 def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
     """Run the demo into ``workspace`` (a GeoPackage) and return a summary dict."""
-    import geodata
-    from gridkit.synth.layers import sample_layers
-
+    require_extra("maps", "gridkit demo")  # before anything is written
     t0 = time.perf_counter()
     workspace = Path(workspace)
     workspace.parent.mkdir(parents=True, exist_ok=True)
@@ -74,10 +80,6 @@ def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
 
 
 def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, Any]) -> None:
-    from gridkit.communities.split import split_communities
-    from gridkit.rivers.split import chief_coverage, split_rivers
-    from gridkit.staffing.model import assign_workers
-    from gridkit.versions import carry_over, publish
 
     timings = summary["steps"]
     admin = layers["admin_areas"]
@@ -192,10 +194,6 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
 def _operations(
     layers, units, assignments, staff, workspace: Path, summary: dict[str, Any]
 ) -> dict[str, Any]:
-    from gridkit.ops.assess import assess
-    from gridkit.ops.hotspots import hotspots
-    from gridkit.ops.patrols import flag_patrols, patrol_compliance
-    from gridkit.ops.simulate import simulate
 
     start, end = SEASON
     sim = simulate(

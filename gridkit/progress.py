@@ -8,6 +8,8 @@ from typing import TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+__all__ = ["track"]
+
 T = TypeVar("T")
 
 _console = Console(stderr=True)
@@ -19,6 +21,11 @@ def track(
     """Iterate over ``items`` showing a progress bar on an interactive terminal.
 
     Used around chunks of vectorised work (per district, per batch), never per row.
+
+    Examples
+    --------
+    >>> [n * 2 for n in track(range(3), "doubling", enabled=False)]
+    [0, 2, 4]
     """
     show = _console.is_terminal if enabled is None else enabled
     if not show:
