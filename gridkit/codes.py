@@ -65,6 +65,13 @@ def _none(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None)
 
 
+def _apply(series_fn, code):
+    """Run a vectorised rule on one code (scalar out) or many (Series out)."""
+    if _is_many(code):
+        return series_fn(_series(code))
+    return series_fn(pd.Series([code], dtype=object)).iloc[0]
+
+
 def _is_many(code: object) -> bool:
     return isinstance(code, pd.Series | pd.Index | np.ndarray | list | tuple)
 
@@ -115,9 +122,7 @@ def normalise(code):
     >>> normalise(["430211", None, "430211003000"]).tolist()
     ['430211', None, '430211003']
     """
-    if _is_many(code):
-        return _norm_series(_series(code))
-    return _norm_series(pd.Series([code], dtype=object)).iloc[0]
+    return _apply(_norm_series, code)
 
 
 def _level_series(s: pd.Series) -> pd.Series:
@@ -149,9 +154,7 @@ def level(code):
     >>> level("430281"), level("430200"), level("430202001001"), level("4302021")
     ('county', 'city', 'village', None)
     """
-    if _is_many(code):
-        return _level_series(_series(code))
-    return _level_series(pd.Series([code], dtype=object)).iloc[0]
+    return _apply(_level_series, code)
 
 
 def _prefix_series(s: pd.Series) -> pd.Series:
@@ -176,9 +179,7 @@ def prefix(code):
     >>> prefix("430000"), prefix("430200"), prefix("430202001")
     ('43', '4302', '430202001')
     """
-    if _is_many(code):
-        return _prefix_series(_series(code))
-    return _prefix_series(pd.Series([code], dtype=object)).iloc[0]
+    return _apply(_prefix_series, code)
 
 
 def _parent_series(s: pd.Series) -> pd.Series:

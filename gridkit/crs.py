@@ -121,13 +121,19 @@ def gcj02_to_wgs84(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
     converges to well under a millimetre in a few steps.
     """
     glon, glat = _as_arrays(lon, lat)
-    wlon, wlat = glon.copy(), glat.copy()
-    for _ in range(6):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        wlon = wlon - (flon - glon)
-        wlat = wlat - (flat - glat)
-    inside = in_china(glon, glat)
-    return np.where(inside, wlon, glon), np.where(inside, wlat, glat)
+    return _invert(wgs84_to_gcj02, glon, glat, (glon.copy(), glat.copy()), steps=6)
+
+
+def _invert(forward, x: np.ndarray, y: np.ndarray, start, *, steps: int):
+    """Fixed-point inversion of a datum shift: ``forward(inverse(x, y)) == (x, y)``;
+    points outside China are left as they are (no shift applies there)."""
+    ix, iy = start
+    for _ in range(steps):
+        fx, fy = forward(ix, iy)
+        ix = ix - (fx - x)
+        iy = iy - (fy - y)
+    inside = in_china(x, y)
+    return np.where(inside, ix, x), np.where(inside, iy, y)
 
 
 def gcj02_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
@@ -145,13 +151,7 @@ def gcj02_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
 def bd09_to_gcj02(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
     """Shift BD-09 lon/lat back to GCJ-02 (closed form refined by iteration)."""
     blon, blat = _as_arrays(lon, lat)
-    glon, glat = blon - 0.0065, blat - 0.006
-    for _ in range(4):
-        flon, flat = gcj02_to_bd09(glon, glat)
-        glon = glon - (flon - blon)
-        glat = glat - (flat - blat)
-    inside = in_china(blon, blat)
-    return np.where(inside, glon, blon), np.where(inside, glat, blat)
+    return _invert(gcj02_to_bd09, blon, blat, (blon - 0.0065, blat - 0.006), steps=4)
 
 
 def wgs84_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
