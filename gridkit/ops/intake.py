@@ -5,7 +5,8 @@ locates and links the reports: convert them from the datum the phone declared
 (:func:`wgs84_points`, :func:`point_frame`), check they lie in the area served
 (:func:`service_area`, :func:`in_service_area`, :func:`place_points`), build the
 frame of new reports (:func:`report_frame`) with sequential ids (:class:`ReportIds`),
-and tell which hand-chosen admin codes name a known place (:func:`known_admin_codes`).
+tell which hand-chosen admin codes name a known place (:func:`known_admin_codes`),
+and how large a received layer is (:func:`count_vertices`).
 
 Examples
 --------
@@ -38,6 +39,7 @@ from gridkit.ops.reports import ReportError
 __all__ = [
     "OutsideServiceAreaError",
     "ReportIds",
+    "count_vertices",
     "in_service_area",
     "known_admin_codes",
     "place_points",
@@ -165,13 +167,12 @@ def point_frame(
 
     Examples
     --------
-    >>> fixes = point_frame({"patrol_id": "P1", "t": pd.to_datetime(["2026-05-01"] * 2)},
-    ...                     [(113.0, 27.8), (113.001, 27.8)])
+    >>> fixes = point_frame({"patrol_id": "P1"}, [(113.0, 27.8), (113.001, 27.8)])
     >>> len(fixes), fixes.crs.to_epsg(), fixes["patrol_id"].tolist()
     (2, 4326, ['P1', 'P1'])
     """
     geoms = gpd.array.from_shapely(wgs84_points(xy, crs, source=source), crs=WGS84)
-    return gpd.GeoDataFrame(dict(columns), geometry=geoms)
+    return gpd.GeoDataFrame(dict(columns), index=pd.RangeIndex(len(geoms)), geometry=geoms)
 
 
 def place_points(
@@ -355,3 +356,16 @@ def known_admin_codes(
         for c in set(codes.normalise(units["admin_code"].dropna())):  # distinct codes: few
             known |= {c, *codes.ancestors(c)}
     return frozenset(known)
+
+
+def count_vertices(layer: gpd.GeoDataFrame) -> int:
+    """How many coordinates the geometries of ``layer`` hold together: the size of a
+    received layer, to refuse one too large before working on it.
+
+    Examples
+    --------
+    >>> from gridkit.synth.ops import grid_units
+    >>> count_vertices(grid_units(2, 2))  # four squares of five coordinates
+    20
+    """
+    return int(shapely.get_num_coordinates(np.asarray(layer.geometry.array)).sum())
