@@ -11,12 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import gridkit
 from api import docs, errors, features, pages, patrols, stats, versions, writes
 from api.openapi30 import to_openapi_30
 from api.service import Service
 from api.settings import Settings
 from api.writer import ReportArrivals, ReportWriter
-from gridkit import __version__
 from gridkit.store.gpkg import open_store
 
 
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         docs_url=None,  # served offline by api.docs
         redoc_url=None,
         title=f"{settings.title} API",
-        version=__version__,
+        version=gridkit.__version__,
         description="Grid units, reaches, reports, patrols and workers "
         "(OGC API - Features), problem reports and maps.",
     )

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
-import shapely
 from fastapi import Depends, Request
 
 from api.settings import Settings
 from gridkit.ops.intake import service_area
 from gridkit.store.gpkg import Store
 
-if TYPE_CHECKING:  # the writer module needs this one: typing only, no import loop
-    from api.intake import ReportWriter
+if TYPE_CHECKING:  # typing only: the writer module needs this one (no import loop)
+    import shapely
+
+    from api.writer import ReportWriter
 
 #: one writer at a time: the read-modify-write of a layer is atomic
 WRITE_LOCK = threading.Lock()

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import pandas as pd
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from api.auth import Caller, Principal
@@ -104,6 +104,33 @@ def _district(admin_codes: pd.Series) -> pd.Series:
     return codes.district(own).fillna(own)
 
 
+def _period(service: Svc, caller: Caller, start: Day = None, end: Day = None) -> tuple[str, str]:
+    """Dependency: the period of a figure, ``start`` and ``end`` or the months of the
+    patrols stored (from the first month's first day to the day after the last's)."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise ApiError(
+                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
+                ) from None
+    if start and end:
+        if start >= end:
+            raise ApiError(400, f"start {start} must be before end {end}.")
+        return start, end
+    patrols = _layer(service, "patrols", caller)
+    if patrols is None or len(patrols) == 0:
+        raise ApiError(404, "No patrols in the workspace (or in your scope).")
+    t = pd.to_datetime(patrols["started_at"], utc=True)
+    first = t.min().strftime("%Y-%m-01")
+    last = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+    return start or first, end or last
+
+
+Period = Annotated[tuple[str, str], Depends(_period)]
+
+
 @router.get("/coverage", summary="Units with a worker, per kind and district")
 def coverage(service: Svc, caller: Caller, format: Format = "json") -> Response:
     def build() -> dict[str, pd.DataFrame]:
@@ -136,25 +163,15 @@ def coverage(service: Svc, caller: Caller, format: Format = "json") -> Response:
 
 
 @router.get("/compliance", summary="Patrol compliance per worker and unit")
-def compliance(
-    service: Svc, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
-) -> Response:
-    start, end = _period(service, caller, start, end)
+def compliance(service: Svc, caller: Caller, period: Period, format: Format = "json") -> Response:
+    start, end = period
 
     def build() -> dict[str, pd.DataFrame]:
         units = _require(_layer(service, "units", caller), "units")
         patrols = _require(_layer(service, "patrols", caller), "patrols")
         assignments = _require(_layer(service, "assignments", caller), "assignments")
-        assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
-        rows = patrol_compliance(
-            patrols,
-            assignments,
-            period=(start, end),
-            units=units,
-            workers=_layer(service, "workers", caller),
-            now=end,
-        )
-        return {"rows": rows}
+        workers = _layer(service, "workers", caller)
+        return {"rows": _compliance(patrols, assignments, units, workers, start, end)}
 
     tables = _cached(
         service,
@@ -171,28 +188,23 @@ def compliance(
     return _respond(tables, format, "compliance", summary)
 
 
-def _period(
-    service: Service, caller: Principal, start: str | None, end: str | None
-) -> tuple[str, str]:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise ApiError(
-                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
-                ) from None
-    if start and end:
-        if start >= end:
-            raise ApiError(400, f"start {start} must be before end {end}.")
-        return start, end
-    patrols = _layer(service, "patrols", caller)
-    if patrols is None or len(patrols) == 0:
-        raise ApiError(404, "No patrols in the workspace (or in your scope).")
-    t = pd.to_datetime(patrols["started_at"], utc=True)
-    first = t.min().strftime("%Y-%m-01")
-    last = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
-    return start or first, end or last
+def _compliance(
+    patrols: pd.DataFrame,
+    assignments: pd.DataFrame,
+    units: pd.DataFrame,
+    workers: pd.DataFrame | None,
+    start: str,
+    end: str,
+) -> pd.DataFrame:
+    """Patrol compliance of the assignments of ``units`` over ``start``..``end``."""
+    return patrol_compliance(
+        patrols,
+        assignments[assignments["unit_id"].isin(units["unit_id"])],
+        period=(start, end),
+        units=units,
+        workers=workers,
+        now=end,
+    )
 
 
 @router.get("/hotspots", summary="Reports per unit with Getis-Ord Gi* classes")
@@ -231,10 +243,8 @@ def hotspots(
 
 
 @router.get("/assessment", summary="Scores and ranking (红黑榜) of workers and departments")
-def assessment(
-    service: Svc, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
-) -> Response:
-    start, end = _period(service, caller, start, end)
+def assessment(service: Svc, caller: Caller, period: Period, format: Format = "json") -> Response:
+    start, end = period
 
     def build() -> dict[str, pd.DataFrame]:
         units = _require(_layer(service, "units", caller), "units")
@@ -243,14 +253,7 @@ def assessment(
         patrols = _layer(service, "patrols", caller)
         assignments = _layer(service, "assignments", caller)
         if patrols is not None and assignments is not None and len(patrols):
-            comp = patrol_compliance(
-                patrols,
-                assignments[assignments["unit_id"].isin(units["unit_id"])],
-                period=(start, end),
-                units=units,
-                workers=workers,
-                now=end,
-            )
+            comp = _compliance(patrols, assignments, units, workers, start, end)
         result = assess(
             compliance=comp,
             reports=_layer(service, "reports", caller),
