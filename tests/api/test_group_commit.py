@@ -180,7 +180,7 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
     assert placed.geometry.x == pytest.approx(INSIDE[0] + 0.02, abs=1e-5)
     assert isinstance(out[6], ApiError) and out[6].status == 400
 
-    store = open_store(app.state.settings.workspace)
+    store = open_store(app.state.service.settings.workspace)
     reports = store.read("reports")
     created = {out[k].rows["report_id"].iloc[out[k].pos] for k in (0, 2, 5)}
     assert created <= set(reports["report_id"])

@@ -454,7 +454,7 @@ def test_an_unexpected_error_is_a_problem_without_internals(setup, monkeypatch) 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.state.store, "read", broken)
+    monkeypatch.setattr(app.state.service.store, "read", broken)
     r = TestClient(app, raise_server_exceptions=False).get(
         "/collections/units/items", headers=h(keys["sup"])
     )
@@ -512,7 +512,9 @@ def test_report_ids_stay_unique_when_another_process_writes(setup) -> None:
     ws, client, keys = setup
     first = client.post("/reports", json=report(), headers=h(keys["w1"]))
     assert first.status_code == 201
-    client.app.state.store._next_sync = float("inf")  # no periodic look: the write must see it
+    client.app.state.service.store._next_sync = float(
+        "inf"
+    )  # no periodic look: the write must see it
     script = (
         "import sys, geopandas as gpd, shapely; from gridkit.store import open_store; "
         "open_store(sys.argv[1]).append('reports', gpd.GeoDataFrame({'report_id': ['R0000005'], "
