@@ -17,7 +17,7 @@ from api.openapi30 import to_openapi_30
 from api.service import Service
 from api.settings import Settings
 from api.writer import ReportArrivals, ReportWriter
-from gridkit.store.gpkg import open_store
+from gridkit.store import open_store
 
 
 def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from api.service import Svc
 from gridkit import codes
-from gridkit.store.gpkg import ApiKey
+from gridkit.store import ApiKey
 
 PRIVATE_ROLES = {"supervisor", "admin"}
 KEY_CACHE_S = 5.0

@@ -20,7 +20,7 @@ from gridkit.errors import (
     LayerNotFoundError,
 )
 from gridkit.ops.intake import OutsideServiceAreaError
-from gridkit.store.gpkg import ConcurrentWriteError
+from gridkit.store import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
 

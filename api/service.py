@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 
 from api.settings import Settings
 from gridkit.ops.intake import service_area
-from gridkit.store.gpkg import Store
+from gridkit.store import Store
 
 if TYPE_CHECKING:  # typing only: the writer module needs this one (no import loop)
     import shapely

@@ -30,7 +30,7 @@ from api.service import Service
 from gridkit.errors import GridkitError
 from gridkit.ops.intake import ReportIds, place_points, report_frame
 from gridkit.ops.reports import hand_over, intake, normalise_reports, report_rules
-from gridkit.store.gpkg import ConcurrentWriteError
+from gridkit.store import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
 
