@@ -14,9 +14,9 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from gridkit.crs import WGS84, degrees_around
+from gridkit.crs import WGS84
+from gridkit.ops.reports import duplicate_pairs, report_rules
 
 #: chunks kept before they are joined into one (a join costs O(layer) pandas work)
 JOIN_AT = 32
@@ -30,7 +30,7 @@ class HeldReports:
     generation
         The store generation of the ``reports`` layer these rows are.
     reports
-        The layer, typed (``gridkit.ops.reports._normalise``), in WGS84.
+        The layer, typed (:func:`gridkit.ops.reports.normalise_reports`), in WGS84.
     """
 
     def __init__(self, generation: int, reports: gpd.GeoDataFrame) -> None:
@@ -38,7 +38,7 @@ class HeldReports:
         self._chunks: list[gpd.GeoDataFrame] = []
         self._starts = np.zeros(0, dtype=np.int64)
         self._n = 0
-        self._bounds = np.empty((0, 4))
+        self._geoms = np.empty(0, dtype=object)
         self._cat = np.empty(0, dtype=np.int64)
         self._open = np.empty(0, dtype=bool)
         self._codes: dict[str, int] = {}
@@ -54,16 +54,13 @@ class HeldReports:
         self.generation = generation
 
     def _add(self, rows: gpd.GeoDataFrame) -> None:
-        from gridkit.ops.reports import _rules
-
         rows = rows.reset_index(drop=True)
         n = len(rows)
         self._chunks.append(rows)
         self._starts = np.append(self._starts, self._n)
-        bounds = shapely.bounds(np.asarray(rows.geometry.array))
-        self._bounds = np.concatenate([self._bounds, bounds])
+        self._geoms = np.concatenate([self._geoms, np.asarray(rows.geometry.array)])
         self._cat = np.concatenate([self._cat, self._code(rows["category"])])
-        is_open = rows["status"].isin(_rules(None).open_statuses).to_numpy(dtype=bool)
+        is_open = rows["status"].isin(report_rules().open_statuses).to_numpy(dtype=bool)
         if "duplicate_of" in rows.columns:
             is_open = is_open & rows["duplicate_of"].isna().to_numpy()
         self._open = np.concatenate([self._open, is_open])
@@ -97,21 +94,22 @@ class HeldReports:
 
     def near(self, new: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
         """Open originals of the new reports' categories within ``radius_m`` (with a
-        margin) of one of the new points: the only reports they can duplicate."""
-        pts = np.asarray(new.geometry.array)
-        has = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
-        if not has.any() or self._n == 0 or radius_m <= 0:
-            return self.take(np.empty(0, dtype=np.int64))
-        wanted = [self._codes[c] for c in set(new["category"][has]) if c in self._codes]
+        margin) of one of the new points: the only reports they can duplicate (the
+        coarse stage of :func:`gridkit.ops.reports.duplicate_pairs`, which
+        :func:`~gridkit.ops.reports.intake` then runs exactly on these)."""
+        cats = new["category"].to_numpy(dtype=object, na_value="")
+        wanted = [self._codes[c] for c in set(cats) if c in self._codes]
         cand = np.flatnonzero(self._open & np.isin(self._cat, wanted))
-        b = self._bounds[cand]
-        xy = shapely.get_coordinates(pts[has])
-        dxs, dys = degrees_around(xy[:, 1], np.full(len(xy), radius_m))
-        near = np.zeros(len(cand), dtype=bool)
-        for (x, y), dx, dy in zip(xy, dxs, dys, strict=True):  # a few hundred at most
-            across = (b[:, 0] <= x + dx) & (b[:, 2] >= x - dx)
-            near |= across & (b[:, 1] <= y + dy) & (b[:, 3] >= y - dy)
-        return self.take(cand[near])
+        codes = np.array([self._codes.get(c, -1) for c in cats], dtype=np.int64)
+        pairs = duplicate_pairs(
+            np.asarray(new.geometry.array),
+            codes,
+            self._geoms[cand],
+            self._cat[cand],
+            radius_m=radius_m,
+            exact=False,
+        )
+        return self.take(cand[np.unique(pairs.candidate)])
 
     def replays(self, keys: list[str]) -> gpd.GeoDataFrame:
         """The rows first stored under any of ``keys``, indexed by key."""

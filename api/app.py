@@ -1,4 +1,8 @@
-"""The app factory: settings in, FastAPI app out; routes call gridkit and the store."""
+"""The app factory: settings in, FastAPI app out; routes call gridkit and the store.
+
+:func:`create_app` makes the :class:`~api.service.Service` (settings, store, caches,
+report writer) and hands it to the routes through the ``Svc`` dependency.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, errors, features, pages, stats, versions, writes
+import gridkit
+from api import docs, errors, features, pages, patrols, stats, versions, writes
 from api.openapi30 import to_openapi_30
+from api.service import Service
 from api.settings import Settings
-from gridkit import __version__
-from gridkit.store.gpkg import open_store
+from api.writer import ReportArrivals, ReportWriter
+from gridkit.store import open_store
 
 
 def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI:
@@ -27,28 +33,17 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         docs_url=None,  # served offline by api.docs
         redoc_url=None,
         title=f"{settings.title} API",
-        version=__version__,
+        version=gridkit.__version__,
         description="Grid units, reaches, reports, patrols and workers "
         "(OGC API - Features), problem reports and maps.",
     )
-    app.state.settings = settings
-    openapi_31 = app.openapi
-
-    def openapi() -> dict:
-        # served as OpenAPI 3.0, the version the landing page declares (OGC /req/oas30)
-        if getattr(app.state, "openapi_30", None) is None:
-            app.state.openapi_30 = to_openapi_30(openapi_31())
-        return app.state.openapi_30
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.state.store = open_store(settings.workspace)
-    app.state.geojson_cache = {}
-    app.state.keys_cache = {}
-    app.state.page_cache = {}
-    app.state.stats_cache = {}
+    service = Service(settings=settings, store=open_store(settings.workspace))
+    service.reports = ReportWriter(service)
+    _attach(app, service)
+    _serve_openapi_30(app)
     errors.install(app)
 
-    app.add_middleware(writes.ReportArrivals, owner=app)
+    app.add_middleware(ReportArrivals, writer=service.reports)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
@@ -56,13 +51,39 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(docs.router)
-    for module in (features, pages, writes, stats, versions):
+    for module in (features, pages, writes, patrols, stats, versions):
         app.include_router(
             module.router,
             responses=errors.RESPONSES,
             dependencies=[Depends(errors.known_query_only)],
         )
     return app
+
+
+def _attach(app: FastAPI, service: Service) -> None:
+    """Give the app its service (what the ``Svc`` dependency hands to routes).
+
+    The parts stay reachable under their former names (``app.state.store``,
+    ``settings``, ``geojson_cache``, ``keys_cache``, ``page_cache``, ``stats_cache``:
+    the same objects) for routes not yet taking ``Svc``.
+    """
+    app.state.service = service
+    for name in ("settings", "store", "geojson_cache", "keys_cache", "page_cache", "stats_cache"):
+        setattr(app.state, name, getattr(service, name))
+
+
+def _serve_openapi_30(app: FastAPI) -> None:
+    """Serve the OpenAPI document as 3.0, the version the landing page declares (OGC
+    /req/oas30), converted once from FastAPI's 3.1."""
+    openapi_31 = app.openapi
+    converted: list[dict] = []
+
+    def openapi() -> dict:
+        if not converted:
+            converted.append(to_openapi_30(openapi_31()))
+        return converted[0]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _BodyLimit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -11,7 +12,9 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from gridkit.store import ApiKey, Store, find_key
+from api.service import Svc
+from gridkit import codes
+from gridkit.store import ApiKey, find_key
 
 PRIVATE_ROLES = {"supervisor", "admin"}
 KEY_CACHE_S = 5.0
@@ -39,12 +42,22 @@ class Principal:
         return self.role in PRIVATE_ROLES
 
     def in_scope(self, admin_code: str | None) -> bool:
-        return not self.scope or (admin_code is not None and str(admin_code).startswith(self.scope))
+        """Whether ``admin_code`` lies in the caller's scope (:func:`gridkit.codes.in_scope`:
+        a scope ``430200`` is the whole city); everything when the key has no scope."""
+        code = None if admin_code is None else str(admin_code)
+        return not self.scope or _code_in_scope(code, self.scope)
 
     @property
     def cache_key(self) -> tuple[bool, str]:
         # responses differ by private-field visibility and by scope, not by person
         return (self.sees_private, self.scope)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _code_in_scope(code: str | None, scope: str) -> bool:
+    # gridkit.codes answers one code through pandas (milliseconds); a service asks about
+    # the same few codes (units', workers') for every request
+    return codes.in_scope(code, scope)
 
 
 ANONYMOUS = Principal(role="anonymous")
@@ -60,20 +73,22 @@ API_KEY = APIKeyHeader(
 
 
 async def principal(
-    request: Request, x_api_key: Annotated[str | None, Security(API_KEY)] = None
+    request: Request,
+    service: Svc,
+    x_api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> Principal:
     """Resolve the caller from ``X-API-Key``; anonymous only when the settings allow."""
-    store: Store = request.app.state.store
+    store = service.store
     # map pages open in browsers, which cannot send headers: they carry the key in a
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
     on_map = request.url.path.startswith("/maps/")
     if not x_api_key and on_map:
         x_api_key = request.cookies.get(COOKIE) or request.query_params.get("key")
     if not x_api_key:
-        if on_map and request.app.state.settings.anonymous_read:
+        if on_map and service.settings.anonymous_read:
             return ANONYMOUS  # maps, as the public sees them: no private fields
         raise ApiError(401, "An API key is required in the X-API-Key header.")
-    cache: dict[str, tuple[float, ApiKey | None]] = request.app.state.keys_cache
+    cache: dict[str, tuple[float, ApiKey | None]] = service.keys_cache
     now = time.monotonic()
     hit = cache.get(x_api_key)
     if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
@@ -91,6 +106,7 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def require(caller: Principal, *roles: str) -> None:
+    """403 unless ``caller`` has one of ``roles``."""
     if caller.role not in roles:
         raise ApiError(
             403, f"Role {caller.role!r} may not do this; needs one of {', '.join(roles)}."

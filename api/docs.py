@@ -21,7 +21,7 @@ FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"
 
 def _folder() -> Path:
     try:
-        from swagger_ui_bundle import swagger_ui_path
+        from swagger_ui_bundle import swagger_ui_path  # optional: the api extra has it
     except ImportError:  # pragma: no cover - the api extra installs it
         raise ApiError(
             404, "The API docs need the swagger-ui-bundle package (pip install 'gridkit[api]')."

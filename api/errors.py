@@ -19,7 +19,8 @@ from gridkit.errors import (
     InvalidLayerError,
     LayerNotFoundError,
 )
-from gridkit.store.gpkg import ConcurrentWriteError
+from gridkit.ops.intake import OutsideServiceAreaError
+from gridkit.store import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
 
@@ -37,6 +38,7 @@ class ApiError(Exception):
 # one table from exception class to HTTP status drives every handler (first match wins)
 STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentWriteError, 503),
+    (OutsideServiceAreaError, 422),
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
     (CRSError, 400),
@@ -106,6 +108,7 @@ def _allowed(request: Request) -> list[str]:
 
 
 def status_of(exc: GridkitError) -> int:
+    """The HTTP status of a gridkit error (:data:`STATUS`)."""
     return next(code for cls, code in STATUS if isinstance(exc, cls))
 
 

@@ -12,11 +12,16 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from api.auth import Caller, Principal
 from api.errors import ApiError
+from api.service import Service, Svc
+from gridkit import codes
+from gridkit.ops.assess import assess
+from gridkit.ops.hotspots import hotspots as gi
+from gridkit.ops.patrols import patrol_compliance
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(
@@ -28,13 +33,10 @@ Format = Annotated[Literal["json", "xlsx"], Query(description="json or xlsx.")]
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (UTC)")]
 
 
-def _layer(request: Request, name: str, caller: Principal) -> pd.DataFrame | None:
-    store = request.app.state.store
-    if name not in store.layers():
-        return None
-    df = store.read(name)
-    if caller.scope and "admin_code" in df.columns:
-        df = df[df["admin_code"].astype(str).str.startswith(caller.scope)]
+def _layer(service: Service, name: str, caller: Principal) -> pd.DataFrame | None:
+    df = service.layer(name)
+    if df is not None and caller.scope and "admin_code" in df.columns:
+        df = df[codes.in_scope(df["admin_code"], caller.scope).to_numpy()]
     return df
 
 
@@ -45,14 +47,13 @@ def _require(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
 
 
 def _cached(
-    request: Request,
+    service: Service,
     key: tuple,
     layers: tuple[str, ...],
     build: Callable[[], dict[str, pd.DataFrame]],
 ) -> dict[str, pd.DataFrame]:
-    store = request.app.state.store
-    full = (*key, tuple(store.generation(n) for n in layers))
-    cache = request.app.state.stats_cache
+    full = (*key, tuple(service.store.generation(n) for n in layers))
+    cache = service.stats_cache
     if full not in cache:
         cache[full] = build()
     return cache[full]
@@ -84,7 +85,7 @@ def _respond(
 
 def _naive(df: pd.DataFrame) -> pd.DataFrame:
     """Excel has no time zones (UTC wall time) and refuses control characters."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # optional: the xlsx answers only
 
     out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
     for col in out.columns:
@@ -97,15 +98,44 @@ def _naive(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _district(codes: pd.Series) -> pd.Series:
-    return codes.astype(str).str[:6]
+def _district(admin_codes: pd.Series) -> pd.Series:
+    """The county-level area of each code (a unit above that level keeps its own)."""
+    own = codes.normalise(admin_codes.astype(str))
+    return codes.district(own).fillna(own)
+
+
+def _period(service: Svc, caller: Caller, start: Day = None, end: Day = None) -> tuple[str, str]:
+    """Dependency: the period of a figure, ``start`` and ``end`` or the months of the
+    patrols stored (from the first month's first day to the day after the last's)."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise ApiError(
+                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
+                ) from None
+    if start and end:
+        if start >= end:
+            raise ApiError(400, f"start {start} must be before end {end}.")
+        return start, end
+    patrols = _layer(service, "patrols", caller)
+    if patrols is None or len(patrols) == 0:
+        raise ApiError(404, "No patrols in the workspace (or in your scope).")
+    t = pd.to_datetime(patrols["started_at"], utc=True)
+    first = t.min().strftime("%Y-%m-01")
+    last = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+    return start or first, end or last
+
+
+Period = Annotated[tuple[str, str], Depends(_period)]
 
 
 @router.get("/coverage", summary="Units with a worker, per kind and district")
-def coverage(request: Request, caller: Caller, format: Format = "json") -> Response:
+def coverage(service: Svc, caller: Caller, format: Format = "json") -> Response:
     def build() -> dict[str, pd.DataFrame]:
-        units = _require(_layer(request, "units", caller), "units")
-        assignments = _layer(request, "assignments", caller)
+        units = _require(_layer(service, "units", caller), "units")
+        assignments = _layer(service, "assignments", caller)
         staffed = set() if assignments is None else set(assignments["unit_id"])
         df = pd.DataFrame(
             {
@@ -122,7 +152,7 @@ def coverage(request: Request, caller: Caller, format: Format = "json") -> Respo
         table["share"] = (table["staffed"] / table["units"]).round(4)
         return {"by_district": table}
 
-    tables = _cached(request, ("coverage", caller.scope), ("units", "assignments"), build)
+    tables = _cached(service, ("coverage", caller.scope), ("units", "assignments"), build)
     t = tables["by_district"]
     summary = {
         "units": int(t["units"].sum()),
@@ -133,30 +163,18 @@ def coverage(request: Request, caller: Caller, format: Format = "json") -> Respo
 
 
 @router.get("/compliance", summary="Patrol compliance per worker and unit")
-def compliance(
-    request: Request, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
-) -> Response:
-    start, end = _period(request, caller, start, end)
+def compliance(service: Svc, caller: Caller, period: Period, format: Format = "json") -> Response:
+    start, end = period
 
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.ops.patrols import patrol_compliance
-
-        units = _require(_layer(request, "units", caller), "units")
-        patrols = _require(_layer(request, "patrols", caller), "patrols")
-        assignments = _require(_layer(request, "assignments", caller), "assignments")
-        assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
-        rows = patrol_compliance(
-            patrols,
-            assignments,
-            period=(start, end),
-            units=units,
-            workers=_layer(request, "workers", caller),
-            now=end,
-        )
-        return {"rows": rows}
+        units = _require(_layer(service, "units", caller), "units")
+        patrols = _require(_layer(service, "patrols", caller), "patrols")
+        assignments = _require(_layer(service, "assignments", caller), "assignments")
+        workers = _layer(service, "workers", caller)
+        return {"rows": _compliance(patrols, assignments, units, workers, start, end)}
 
     tables = _cached(
-        request,
+        service,
         ("compliance", caller.scope, start, end),
         ("units", "patrols", "assignments"),
         build,
@@ -170,44 +188,37 @@ def compliance(
     return _respond(tables, format, "compliance", summary)
 
 
-def _period(
-    request: Request, caller: Principal, start: str | None, end: str | None
-) -> tuple[str, str]:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise ApiError(
-                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
-                ) from None
-    if start and end:
-        if start >= end:
-            raise ApiError(400, f"start {start} must be before end {end}.")
-        return start, end
-    patrols = _layer(request, "patrols", caller)
-    if patrols is None or len(patrols) == 0:
-        raise ApiError(404, "No patrols in the workspace (or in your scope).")
-    t = pd.to_datetime(patrols["started_at"], utc=True)
-    first = t.min().strftime("%Y-%m-01")
-    last = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
-    return start or first, end or last
+def _compliance(
+    patrols: pd.DataFrame,
+    assignments: pd.DataFrame,
+    units: pd.DataFrame,
+    workers: pd.DataFrame | None,
+    start: str,
+    end: str,
+) -> pd.DataFrame:
+    """Patrol compliance of the assignments of ``units`` over ``start``..``end``."""
+    return patrol_compliance(
+        patrols,
+        assignments[assignments["unit_id"].isin(units["unit_id"])],
+        period=(start, end),
+        units=units,
+        workers=workers,
+        now=end,
+    )
 
 
 @router.get("/hotspots", summary="Reports per unit with Getis-Ord Gi* classes")
 def hotspots(
-    request: Request,
+    service: Svc,
     caller: Caller,
     category: Annotated[str | None, Query(max_length=64)] = None,
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
     format: Format = "json",
 ) -> Response:
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.ops.hotspots import hotspots as gi
-
-        units = _require(_layer(request, "units", caller), "units")
+        units = _require(_layer(service, "units", caller), "units")
         grids = units[units["kind"] == "community_grid"]
-        reports = _require(_layer(request, "reports", caller), "reports")
+        reports = _require(_layer(service, "reports", caller), "reports")
         try:
             hot = gi(
                 reports,
@@ -221,7 +232,7 @@ def hotspots(
         cols = ["unit_id", "admin_code", "count", "rate", "gi_z", "gi_p", "hotspot"]
         return {"units": pd.DataFrame(hot[cols]).sort_values("gi_z", ascending=False)}
 
-    tables = _cached(request, ("hotspots", caller.scope, category), ("units", "reports"), build)
+    tables = _cached(service, ("hotspots", caller.scope, category), ("units", "reports"), build)
     units = tables["units"]
     summary = {
         "category": category,
@@ -232,40 +243,28 @@ def hotspots(
 
 
 @router.get("/assessment", summary="Scores and ranking (红黑榜) of workers and departments")
-def assessment(
-    request: Request, caller: Caller, start: Day = None, end: Day = None, format: Format = "json"
-) -> Response:
-    start, end = _period(request, caller, start, end)
+def assessment(service: Svc, caller: Caller, period: Period, format: Format = "json") -> Response:
+    start, end = period
 
     def build() -> dict[str, pd.DataFrame]:
-        from gridkit.ops.assess import assess
-        from gridkit.ops.patrols import patrol_compliance
-
-        units = _require(_layer(request, "units", caller), "units")
-        workers = _layer(request, "workers", caller)
+        units = _require(_layer(service, "units", caller), "units")
+        workers = _layer(service, "workers", caller)
         comp = None
-        patrols = _layer(request, "patrols", caller)
-        assignments = _layer(request, "assignments", caller)
+        patrols = _layer(service, "patrols", caller)
+        assignments = _layer(service, "assignments", caller)
         if patrols is not None and assignments is not None and len(patrols):
-            comp = patrol_compliance(
-                patrols,
-                assignments[assignments["unit_id"].isin(units["unit_id"])],
-                period=(start, end),
-                units=units,
-                workers=workers,
-                now=end,
-            )
+            comp = _compliance(patrols, assignments, units, workers, start, end)
         result = assess(
             compliance=comp,
-            reports=_layer(request, "reports", caller),
+            reports=_layer(service, "reports", caller),
             workers=workers,
-            departments=_layer(request, "departments", caller),
+            departments=_layer(service, "departments", caller),
             now=end,
         )
         return dict(result.tables())
 
     tables = _cached(
-        request,
+        service,
         ("assessment", caller.scope, start, end),
         ("units", "patrols", "assignments", "reports"),
         build,

@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import shapely
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.auth import Caller, require
 from api.errors import ApiError, detail_of, status_of
-from api.writes import _json
+from api.models import UnitsUpload, VersionCrs, VersionNote
+from api.responses import JSON, json_response
+from api.service import Service, Svc
 from gridkit.errors import GridkitError
+from gridkit.io import read_input
+from gridkit.ops.intake import count_vertices
 from gridkit.versions import publish, versions
 
 router = APIRouter(tags=["versions"])
 
 FORMATS = (".gpkg", ".geojson", ".json")
-JSON = "application/json"
 
 
 def _record(row: pd.Series) -> dict[str, Any]:
@@ -42,19 +43,19 @@ def _record(row: pd.Series) -> dict[str, Any]:
 
 
 @router.get("/versions", summary="Published grid versions, oldest first")
-def list_versions(request: Request, caller: Caller) -> Response:
-    table = versions(request.app.state.store)
+def list_versions(caller: Caller, service: Svc) -> Response:
+    table = versions(service.store)
     rows = [_record(r) for _, r in table.sort_values("version").iterrows()]  # a few rows
-    return _json({"versions": rows}, media_type=JSON)
+    return json_response({"versions": rows}, media_type=JSON)
 
 
 @router.get("/versions/{version}", summary="One published grid version")
-def one_version(request: Request, version: int, caller: Caller) -> Response:
-    table = versions(request.app.state.store)
+def one_version(version: int, caller: Caller, service: Svc) -> Response:
+    table = versions(service.store)
     rows = table[table["version"].astype(int) == version]
     if not len(rows):
         raise ApiError(404, f"No version {version}; see /versions.")
-    return _json(_record(rows.iloc[0]), media_type=JSON)
+    return json_response(_record(rows.iloc[0]), media_type=JSON)
 
 
 @router.post(
@@ -65,16 +66,11 @@ def one_version(request: Request, version: int, caller: Caller) -> Response:
     responses={201: {"content": {"application/json": {}}}},
 )
 async def publish_version(
-    request: Request,
     caller: Caller,
-    units: Annotated[
-        UploadFile,
-        File(description="The whole grid: a GeoPackage with a 'units' layer, or GeoJSON."),
-    ],
-    note: Annotated[str, Form(max_length=2000, description="What changed and why.")] = "",
-    crs: Annotated[
-        str | None, Form(max_length=32, description="Datum of a file that declares none.")
-    ] = None,
+    service: Svc,
+    units: UnitsUpload,
+    note: VersionNote = "",
+    crs: VersionCrs = None,
 ) -> Response:
     """Check the units, record their lineage against the version in force and make them
     the grid in force. 201 with the version and what changed; 422 with every problem
@@ -91,13 +87,13 @@ async def publish_version(
         given = units.filename or "a file without a name"
         raise ApiError(415, f"Upload the units as {', '.join(FORMATS)}, not {given!r}.")
     data = await units.read()
-    return await run_in_threadpool(_publish, request.app, units, data, note, crs)
+    return await run_in_threadpool(_publish, service, units, data, note, crs)
 
 
-def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -> Response:
-    from gridkit.cli.util import read_input
-
-    settings = app.state.settings
+def _publish(
+    service: Service, upload: UploadFile, data: bytes, note: str, crs: str | None
+) -> Response:
+    settings = service.settings
     name = upload.filename or "upload"
     with tempfile.TemporaryDirectory(prefix="gridkit-upload-") as tmp:
         path = Path(tmp) / f"units{Path(name).suffix.lower()}"
@@ -107,7 +103,7 @@ def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -
         except GridkitError as exc:  # told with the name of the upload, not our temp file
             detail = detail_of(exc).replace(str(path), name)
             raise ApiError(status_of(exc), detail) from None
-    vertices = int(shapely.get_num_coordinates(np.asarray(df.geometry.array)).sum())
+    vertices = count_vertices(df)
     if vertices > settings.max_vertices:
         raise ApiError(
             413,
@@ -115,9 +111,9 @@ def _publish(app, upload: UploadFile, data: bytes, note: str, crs: str | None) -
             f"{settings.max_vertices:,} (simplify the boundaries, or raise "
             "GRIDKIT_MAX_VERTICES).",
         )
-    version, diff = publish(df, app.state.store, note=note)  # errors: 422 with each problem
-    table = versions(app.state.store)
+    version, diff = publish(df, service.store, note=note)  # errors: 422 with each problem
+    table = versions(service.store)
     body = _record(table[table["version"].astype(int) == version].iloc[0])
     body["changes"] = None if diff is None else diff.summary
     body["summary"] = None if diff is None else str(diff)
-    return _json(body, 201, media_type=JSON, Location=f"/versions/{version}")
+    return json_response(body, 201, media_type=JSON, Location=f"/versions/{version}")

@@ -58,6 +58,7 @@ __all__ = [
     "format_of",
     "layer_path",
     "list_layers",
+    "read_input",
     "read_layer",
     "read_layers",
     "write_layer",
@@ -409,3 +410,54 @@ def write_layers(layers: Mapping[str, pd.DataFrame], path: PathLike) -> list[Pat
     if fmt in MULTI_LAYER or len(layers) == 1:
         return [write_layer(df, p, name) for name, df in layers.items()]
     return [write_layer(df, layer_path(p, name), name) for name, df in layers.items()]
+
+
+def read_input(
+    path: PathLike,
+    layer: str,
+    *,
+    crs: object = None,
+    encoding: str | None = None,
+    repair: bool = False,
+) -> pd.DataFrame:
+    """Read a contract layer from a file a user hands in: the layer named ``layer``,
+    or the file's only layer whatever its name, checked as ``layer``.
+
+    What the CLI and the API's uploads read: a GeoPackage with a ``units`` layer, a
+    GeoPackage whose only layer is called something else, or a single-layer file.
+
+    Parameters
+    ----------
+    path
+        The file (see :func:`read_layer` for the formats).
+    layer
+        The contract layer wanted (``units``, ``workers``, ...).
+    crs, encoding, repair
+        As for :func:`read_layer`.
+
+    Raises
+    ------
+    InputFileError, LayerNotFoundError, CRSError, InvalidLayerError
+        As for :func:`read_layer`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "redrawn.gpkg"
+    >>> _ = write_layer(grid_units(2, 2), path, "grid_2026")
+    >>> len(read_input(path, "units"))
+    4
+    """
+    p = Path(path)
+    if format_of(p) in MULTI_LAYER:
+        try:
+            names = [n for n, _ in pyogrio.list_layers(p)] if p.exists() else []
+        except pyogrio.errors.DataSourceError as exc:
+            raise InputFileError(
+                f"{p}: cannot open ({exc}).",
+                hint="Is the file complete and of the type its extension says?",
+            ) from exc
+        use = layer if layer in names or len(names) != 1 else names[0]
+        return read_layer(p, use, crs=crs, encoding=encoding, check=layer, repair=repair)
+    return read_layer(p, layer, crs=crs, encoding=encoding, repair=repair)

@@ -362,3 +362,55 @@ def test_generated_ids_do_not_collide(units):
     second, _ = intake(_new([(113.1125, 27.8125)], ["cctv"]), units=units, existing=first)
     assert second["report_id"].is_unique and len(second) == 2
     assert np.all(second["reported_at"].notna())
+
+
+# ------------------------------------------------------------------ the duplicate search
+
+
+def _around(lon: float, lat: float, metres: list[tuple[float, float]]) -> np.ndarray:
+    import shapely
+
+    m_lat = 1 / 111_000.0
+    m_lon = m_lat / np.cos(np.radians(lat))
+    return shapely.points([(lon + e * m_lon, lat + n * m_lat) for e, n in metres])
+
+
+def test_duplicate_pairs_exact_and_coarse() -> None:
+    from gridkit.ops.reports import duplicate_pairs
+
+    new = _around(113.1, 27.8, [(0, 0), (500, 0)])
+    old = _around(113.1, 27.8, [(30, 0), (0, 45), (0, 70), (10, 0)])
+    cats_old = ["cctv", "cctv", "cctv", "sewage"]
+    pairs = duplicate_pairs(new, ["cctv", "cctv"], old, cats_old, radius_m=50)
+    assert pairs.report.tolist() == [0, 0] and pairs.candidate.tolist() == [0, 1]
+    assert np.allclose(pairs.distance_m, [30, 45], atol=0.5)
+    # the coarse stage holds the exact pairs and a margin, never another category
+    coarse = duplicate_pairs(new, ["cctv", "cctv"], old, cats_old, radius_m=50, exact=False)
+    assert set(coarse.candidate) >= {0, 1} and 3 not in set(coarse.candidate)
+    assert np.isnan(coarse.distance_m).all()
+
+
+def test_duplicate_pairs_ignore_missing_points_and_no_radius() -> None:
+    from gridkit.ops.reports import duplicate_pairs
+
+    new = np.array([None, *_around(113.1, 27.8, [(0, 0)])], dtype=object)
+    old = np.array([*_around(113.1, 27.8, [(5, 0)]), None], dtype=object)
+    pairs = duplicate_pairs(new, ["a", "a"], old, ["a", "a"], radius_m=50)
+    assert pairs.report.tolist() == [1] and pairs.candidate.tolist() == [0]
+    assert len(duplicate_pairs(new, ["a", "a"], old, ["a", "a"], radius_m=0).report) == 0
+    assert len(duplicate_pairs(new[:1], ["a"], old, ["a", "a"], radius_m=50).report) == 0
+
+
+def test_duplicate_pairs_large_search_uses_a_tree_with_the_same_answer(monkeypatch) -> None:
+    import gridkit.ops.reports as reports
+
+    rng = np.random.default_rng(5)
+    new = _around(113.1, 27.8, rng.uniform(-300, 300, (40, 2)).tolist())
+    old = _around(113.1, 27.8, rng.uniform(-300, 300, (300, 2)).tolist())
+    cats_new, cats_old = rng.integers(0, 2, 40), rng.integers(0, 2, 300)
+    small = reports.duplicate_pairs(new, cats_new, old, cats_old, radius_m=60)
+    monkeypatch.setattr(reports, "_BROADCAST_MAX", 0)  # always the R-tree
+    tree = reports.duplicate_pairs(new, cats_new, old, cats_old, radius_m=60)
+    assert len(small.report) > 10
+    assert small.report.tolist() == tree.report.tolist()
+    assert small.candidate.tolist() == tree.candidate.tolist()

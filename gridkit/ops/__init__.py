@@ -1,8 +1,10 @@
 """Operations: reports and cases, patrols and compliance, locating, hotspots,
 assessment and a simulated season.
 
-Modules: ``locate``, ``reports``, ``patrols``, ``hotspots``, ``assess``,
-``simulate`` and ``times`` (UTC and Asia/Shanghai time handling).
+Modules: ``locate``, ``reports``, ``intake`` (what a service does with points
+from the field before ``reports.intake``: datum, service area, report frames and
+ids), ``patrols``, ``hotspots``, ``assess``, ``simulate`` and ``times`` (UTC and
+Asia/Shanghai time handling).
 """
 
 from gridkit.ops.assess import Assessment, assess

@@ -52,23 +52,28 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.crs import WGS84, local_metric_crs, to_wgs84
+from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
+from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_array, utc_scalar, utc_series
 
 __all__ = [
     "EVENT_COLUMNS",
+    "DuplicatePairs",
     "ReportChange",
     "ReportError",
     "ReportRules",
     "TransitionError",
+    "duplicate_pairs",
     "escalate",
     "extend_deadline",
     "hand_over",
     "intake",
     "load_report_rules",
+    "normalise_reports",
     "overdue",
     "parent_admin_code",
+    "report_rules",
     "transition",
 ]
 
@@ -182,7 +187,25 @@ def _packaged_rules() -> ReportRules:
     return load_report_rules()  # frozen, so one shared copy is safe
 
 
-def _rules(rules: ReportRules | str | Path | None) -> ReportRules:
+def report_rules(rules: ReportRules | str | Path | None = None) -> ReportRules:
+    """The rules to apply: ``rules`` itself, read from a path, or the packaged ones.
+
+    The packaged rules are read once and shared (they are frozen), so this is cheap
+    enough to call for every request.
+
+    Parameters
+    ----------
+    rules
+        :class:`ReportRules`, a path to an edited ``reports.toml``, or ``None`` for
+        the packaged ``rules/reports.toml``.
+
+    Examples
+    --------
+    >>> report_rules() is report_rules()
+    True
+    >>> "street_light" in report_rules().categories, report_rules().duplicate_radius_m
+    (True, 50.0)
+    """
     if isinstance(rules, ReportRules):
         return rules
     return _packaged_rules() if rules is None else load_report_rules(rules)
@@ -191,8 +214,34 @@ def _rules(rules: ReportRules | str | Path | None) -> ReportRules:
 # --------------------------------------------------------------------------- frames
 
 
-def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Copy with every lifecycle column present and typed (strings, UTC times, ints)."""
+def normalise_reports(reports: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A copy of a ``reports`` layer with every lifecycle column present and typed.
+
+    Strings become pandas ``string`` (``<NA>`` for missing), times UTC
+    (``datetime64[us, UTC]``), counters ``int64``; a frame without geometry gets an
+    empty WGS84 one. Every function of this module works on this form and hands it
+    on; a frame already in it is only copied.
+
+    Parameters
+    ----------
+    reports
+        A ``reports`` layer (or new reports), GeoDataFrame or plain DataFrame.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same rows and index, every column of the report lifecycle present.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = normalise_reports(pd.DataFrame({"report_id": ["R1"], "category": ["cctv"],
+    ...                                     "reported_at": ["2026-05-01T08:00+08:00"]}))
+    >>> str(r["reported_at"].iloc[0]), bool(r["status"].isna().all()), int(r["returns"].iloc[0])
+    ('2026-05-01 00:00:00+00:00', True, 0)
+    >>> str(r["status"].dtype), r.crs.to_epsg()
+    ('string', 4326)
+    """
     if _is_normalised(reports):
         return reports.copy()  # type: ignore[return-value]
     if isinstance(reports, gpd.GeoDataFrame) and reports._geometry_column_name in reports:
@@ -228,7 +277,7 @@ def _normalise(reports: pd.DataFrame) -> gpd.GeoDataFrame:
 
 def _is_normalised(reports: pd.DataFrame) -> bool:
     """Whether ``reports`` already has every lifecycle column with its type (the
-    output of :func:`_normalise`, handed from one step to the next)."""
+    output of :func:`normalise_reports`, handed from one step to the next)."""
     if not isinstance(reports, gpd.GeoDataFrame) or reports.crs is None:
         return False
     if reports._geometry_column_name not in reports:
@@ -321,11 +370,9 @@ def intake(
         Unknown category or source, or a report with neither a point nor a
         hand-chosen ``unit_id``/``admin_code``.
     """
-    from gridkit.ops.locate import locate
-
-    rules = _rules(rules)
+    rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
-    df = _normalise(new)
+    df = normalise_reports(new)
     bad_cat = ~df["category"].isin(list(rules.categories)).to_numpy()
     if bad_cat.any():
         raise ReportError(
@@ -357,7 +404,7 @@ def intake(
             "chosen by hand.",
         )
 
-    old = _normalise(existing) if existing is not None else _normalise(df.iloc[:0])
+    old = normalise_reports(existing) if existing is not None else normalise_reports(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
     df["status"] = pd.array(["reported"] * len(df), dtype="string")  # keeps the frame typed
     df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
@@ -415,10 +462,121 @@ def _new_ids(ids: pd.Series, taken: pd.Series) -> pd.Series:
     return out
 
 
+class DuplicatePairs(NamedTuple):
+    """Pairs found by :func:`duplicate_pairs`: positions into the reports and into the
+    candidates, and their distance in metres (NaN when not measured)."""
+
+    report: np.ndarray
+    candidate: np.ndarray
+    distance_m: np.ndarray
+
+
+#: most point-box comparisons made at once before a search builds an R-tree instead
+_BROADCAST_MAX = 1 << 22
+
+
+def duplicate_pairs(
+    points: object,
+    categories: object,
+    candidates: object,
+    candidate_categories: object,
+    *,
+    radius_m: float,
+    exact: bool = True,
+) -> DuplicatePairs:
+    """The duplicate search: pairs of a report and a candidate of the same category
+    within ``radius_m`` of each other.
+
+    The one search behind ``duplicate_of`` (:func:`intake` links each new report to
+    the nearest earlier open one it finds here) and behind any prefilter of the
+    candidates a caller keeps (the API's report writer asks, with ``exact=False``,
+    which open reports of the layer it must hand to :func:`intake`).
+
+    Parameters
+    ----------
+    points, candidates
+        Point geometries in WGS84 lon/lat (arrays or GeoSeries); missing or empty
+        ones match nothing.
+    categories, candidate_categories
+        The category of each (any comparable values: keys or integer codes).
+    radius_m
+        Largest distance of a duplicate, in metres; 0 or less finds nothing.
+    exact
+        Measure the distance (in the local UTM zone of the points and candidates,
+        :func:`gridkit.crs.local_metric_crs`) and keep pairs within ``radius_m``.
+        False keeps every pair whose candidate lies in a box around the point that
+        holds the circle 1.5 times over (:func:`gridkit.crs.degrees_around`): a
+        cheap superset, with ``distance_m`` NaN.
+
+    Returns
+    -------
+    DuplicatePairs
+        Sorted by report, then candidate.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> m = 1 / 111_000  # about a metre of latitude in degrees
+    >>> new = shapely.points([(113.0, 27.8), (113.0, 27.8 + 300 * m)])
+    >>> old = shapely.points([(113.0, 27.8 + 40 * m), (113.0, 27.8 + 60 * m),
+    ...                       (113.0, 27.8 + 20 * m)])
+    >>> pairs = duplicate_pairs(new, ["cctv", "cctv"], old, ["cctv", "cctv", "sewage"],
+    ...                         radius_m=50)
+    >>> pairs.report.tolist(), pairs.candidate.tolist(), pairs.distance_m.round().tolist()
+    ([0], [0], [40.0])
+    >>> duplicate_pairs(new, ["cctv"] * 2, old, ["cctv"] * 3, radius_m=50, exact=False)[1]
+    array([0, 1, 2])
+    """
+    pts = np.asarray(points, dtype=object)
+    cand = np.asarray(candidates, dtype=object)
+    cat_p = np.asarray(categories, dtype=object)
+    cat_c = np.asarray(candidate_categories, dtype=object)
+    pos_p = np.flatnonzero(~(shapely.is_missing(pts) | shapely.is_empty(pts)))
+    pos_c = np.flatnonzero(~(shapely.is_missing(cand) | shapely.is_empty(cand)))
+    none = np.empty(0, dtype=np.int64)
+    if radius_m <= 0 or not len(pos_p) or not len(pos_c):
+        return DuplicatePairs(none, none, np.empty(0))
+    qi, ci = _boxed(pts[pos_p], cand[pos_c], radius_m)
+    q, c = pos_p[qi], pos_c[ci]
+    same = cat_p[q] == cat_c[c]
+    q, c = q[same], c[same]
+    if not exact:
+        order = np.lexsort((c, q))
+        return DuplicatePairs(q[order], c[order], np.full(len(q), np.nan))
+    metric = local_metric_crs(gpd.GeoSeries(np.concatenate([pts[pos_p], cand[pos_c]]), crs=WGS84))
+    # only the ends of the pairs are projected (the search's cost stays with them)
+    up, q_at = np.unique(q, return_inverse=True)
+    uc, c_at = np.unique(c, return_inverse=True)
+    ends = gpd.GeoSeries(np.concatenate([pts[up], cand[uc]]), crs=WGS84).to_crs(metric)
+    moved = np.asarray(ends.array)
+    dist = shapely.distance(moved[q_at], moved[len(up) + c_at])
+    keep = dist <= radius_m
+    q, c, dist = q[keep], c[keep], dist[keep]
+    order = np.lexsort((c, q))
+    return DuplicatePairs(q[order], c[order], dist[order])
+
+
+def _boxed(points: np.ndarray, candidates: np.ndarray, radius_m: float) -> tuple:
+    """Positions (point, candidate) of candidates whose bounds meet the box around a
+    point holding ``radius_m`` 1.5 times over: broadcast for small searches, an
+    R-tree for large ones."""
+    xy = shapely.get_coordinates(points)
+    dx, dy = degrees_around(xy[:, 1], np.full(len(xy), radius_m))
+    lo_x, hi_x, lo_y, hi_y = xy[:, 0] - dx, xy[:, 0] + dx, xy[:, 1] - dy, xy[:, 1] + dy
+    if len(points) * len(candidates) > _BROADCAST_MAX:
+        tree = shapely.STRtree(candidates)
+        qi, ci = tree.query(shapely.box(lo_x, lo_y, hi_x, hi_y))
+        return qi, ci
+    b = shapely.bounds(candidates)
+    near = (b[None, :, 0] <= hi_x[:, None]) & (b[None, :, 2] >= lo_x[:, None])
+    near &= (b[None, :, 1] <= hi_y[:, None]) & (b[None, :, 3] >= lo_y[:, None])
+    qi, ci = np.nonzero(near)
+    return qi, ci
+
+
 def _link_duplicates(df: gpd.GeoDataFrame, old: gpd.GeoDataFrame, rules: ReportRules):
     """``duplicate_of`` for ``df`` (sorted by time): the nearest earlier open report."""
     result = df["duplicate_of"].copy()
-    radius = rules.duplicate_radius_m
     is_open = (
         old["status"].isin(rules.open_statuses).to_numpy() & old["duplicate_of"].isna().to_numpy()
     )
@@ -432,33 +590,24 @@ def _link_duplicates(df: gpd.GeoDataFrame, old: gpd.GeoDataFrame, rules: ReportR
     cgeoms = np.concatenate(
         [np.asarray(old.geometry.array)[is_open], np.asarray(df.geometry.array)]
     )
-    present = ~(shapely.is_missing(cgeoms) | shapely.is_empty(cgeoms))
     n_old = int(is_open.sum())
-    if radius <= 0 or present[n_old:].sum() == 0 or present.sum() < 2:
-        return result
-    series = gpd.GeoSeries(cgeoms[present], crs=df.crs)
-    metric = series.to_crs(local_metric_crs(series))
-    mg = np.full(len(cgeoms), None, dtype=object)
-    mg[present] = np.asarray(metric.array)
-    pos_new = np.flatnonzero(present[n_old:]) + n_old
-    pos_all = np.flatnonzero(present)
-    tree = shapely.STRtree(mg[pos_all])
-    qi, ci = tree.query(mg[pos_new], predicate="dwithin", distance=radius)
-    q = pos_new[qi]
-    c = pos_all[ci]
     cat = column("category")
+    pairs = duplicate_pairs(
+        cgeoms[n_old:], cat[n_old:], cgeoms, cat, radius_m=rules.duplicate_radius_m
+    )
+    q, c, dist = pairs.report + n_old, pairs.candidate, pairs.distance_m
     # A candidate is earlier: an open old report, or a new one earlier in the batch.
-    keep = (q != c) & (cat[q] == cat[c]) & ((c < n_old) | (c < q))
-    q, c = q[keep], c[keep]
+    keep = (q != c) & ((c < n_old) | (c < q))
+    q, c, dist = q[keep], c[keep], dist[keep]
     if len(q) == 0:
         return result
-    dist = shapely.distance(mg[q], mg[c])
     rid = column("report_id")
     original: dict[int, int] = {}  # duplicate position -> position of its original
     # Pairs sorted by new report (time order), nearest candidate first. Only reports
     # with a neighbour loop here; a candidate that is itself a duplicate is skipped,
     # so chains link to the first report.
-    for qq, cc in zip(q[np.lexsort((dist, q))], c[np.lexsort((dist, q))], strict=True):
+    order = np.lexsort((dist, q))
+    for qq, cc in zip(q[order], c[order], strict=True):
         if qq in original or cc in original:
             continue
         original[qq] = cc
@@ -576,9 +725,9 @@ def hand_over(
         Reports moved to ``assigned`` and one event each. Reports no department
         handles stay ``reported`` (with a warning, see ``warn_unrouted``).
     """
-    rules = _rules(rules)
+    rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
-    out = _normalise(reports)
+    out = normalise_reports(reports)
     todo = (out["status"] == "reported").to_numpy() & out["duplicate_of"].isna().to_numpy()
     if report_ids is not None:
         sel = np.zeros(len(out), dtype=bool)
@@ -734,8 +883,8 @@ def transition(
     ...     print(e.message)
     cannot move report(s) to 'closed': R1 is 'in_progress' (allowed: resolved)
     """
-    rules = _rules(rules)
-    out = _normalise(reports)
+    rules = report_rules(rules)
+    out = normalise_reports(reports)
     pos = _positions(out, report_ids)
     times = utc_array(at, len(pos), name="at")
     ev_text = _evidence_text(evidence)
@@ -823,13 +972,13 @@ def extend_deadline(
     Give ``by_h`` (hours added to the current ``due_at``) or ``until`` (new due time).
     The event keeps the status and says old and new deadline and the reason.
     """
-    rules = _rules(rules)
+    rules = report_rules(rules)
     if (by_h is None) == (until is None):
         raise ReportError("pass exactly one of by_h= or until=.")
     if not note:
         raise ReportError("a reason is needed to extend a deadline.", hint="Pass note='...'.")
     at_ts = utc_scalar(at, name="at")
-    out = _normalise(reports)
+    out = normalise_reports(reports)
     pos = _positions(out, report_ids)
     old_due = out["due_at"].iloc[pos]
     new_due = (
@@ -907,9 +1056,9 @@ def escalate(
     >>> int(out["escalation_level"].iloc[0]), out["escalated_to"].iloc[0]
     (1, '430202')
     """
-    rules = _rules(rules)
+    rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
-    out = _normalise(reports)
+    out = normalise_reports(reports)
     late = overdue(out, at=at_ts).to_numpy()
     last = out["last_escalated_at"]
     repeat = pd.Timedelta(hours=rules.escalation_repeat_h)

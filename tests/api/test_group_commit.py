@@ -18,7 +18,8 @@ from api import create_app
 from api._group import GroupCommit
 from api.auth import Principal
 from api.errors import ApiError
-from api.writes import _intake_batch, _Submission, report_writer
+from api.responses import encode, feature_of
+from api.writer import Submission
 from gridkit.crs import wgs84_to_gcj02
 from gridkit.store import open_store
 from tests.api.test_writes import INSIDE, field_workspace, h, report
@@ -39,7 +40,12 @@ def _sub(caller=SUP, key=None, lon=INSIDE[0], lat=INSIDE[1], crs=None, category=
         "reporter_contact": None,
         "reported_at": None,
     }
-    return _Submission(props, (lon, lat), crs, caller, key)
+    return Submission(props, (lon, lat), crs, caller, key)
+
+
+def _intake_batch(app, subs):
+    """One batch through the app's report writer, on this thread."""
+    return app.state.service.reports.process(subs)
 
 
 # ------------------------------------------------------------------ the mechanism
@@ -174,7 +180,7 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
     assert placed.geometry.x == pytest.approx(INSIDE[0] + 0.02, abs=1e-5)
     assert isinstance(out[6], ApiError) and out[6].status == 400
 
-    store = open_store(app.state.settings.workspace)
+    store = open_store(app.state.service.settings.workspace)
     reports = store.read("reports")
     created = {out[k].rows["report_id"].iloc[out[k].pos] for k in (0, 2, 5)}
     assert created <= set(reports["report_id"])
@@ -188,15 +194,13 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
 def test_batch_answers_are_the_features_of_their_rows_as_each_caller_sees_them(app) -> None:
     # the writer serialises the batch once; each answer is cut to its caller's view
     # and must be exactly the feature the single-row path makes of that row
-    from api.writes import _encode, _feature
-
     out = _intake_batch(app, [_sub(key="a"), _sub(caller=W1), _sub(key="a")])
     for o in out:
         for who in (SUP, W1):
-            assert _encode(o.piece, who, "reports") == _feature(o.rows, who, "reports", o.pos)
-    public = orjson.loads(_encode(out[1].piece, W1, "reports"))
+            assert encode(o.piece, who, "reports") == feature_of(o.rows, who, "reports", o.pos)
+    public = orjson.loads(encode(out[1].piece, W1, "reports"))
     assert "reporter_contact" not in public["properties"]
-    assert "reporter_contact" in orjson.loads(_encode(out[1].piece, SUP, "reports"))["properties"]
+    assert "reporter_contact" in orjson.loads(encode(out[1].piece, SUP, "reports"))["properties"]
 
 
 def test_a_bad_point_is_refused_alone_not_with_its_batch(app) -> None:
@@ -281,7 +285,7 @@ def test_every_post_withdraws_its_announcement_whatever_its_answer(tmp_path: Pat
     bad = client.post("/reports", json={"category": 5}, headers=h(keys["sup"]))
     anon = client.post("/reports", json=report())
     assert (ok.status_code, bad.status_code, anon.status_code) == (201, 400, 401)
-    assert report_writer(app)._coming == 0
+    assert app.state.service.reports.group._coming == 0
 
 
 def test_duplicate_candidates_are_the_open_reports_within_the_radius(app) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from api._held import JOIN_AT, HeldReports
 from gridkit.crs import local_metric_crs
-from gridkit.ops.reports import _normalise
+from gridkit.ops.reports import normalise_reports
 
 CATS = ["street_light", "green_belt", "sewage"]
 STATUSES = ["reported", "assigned", "closed"]  # closed is not open
@@ -25,7 +25,7 @@ def _rows(start: int, spec: list[tuple[float, float, int, int, bool, str | None]
     """Typed report rows from (east m, north m, category, status, duplicate, key)."""
     n = len(spec)
     ids = [f"R{start + k:07d}" for k in range(n)]
-    return _normalise(
+    return normalise_reports(
         gpd.GeoDataFrame(
             {
                 "report_id": ids,

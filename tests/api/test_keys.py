@@ -191,3 +191,16 @@ def test_keys_are_a_service_over_the_store_not_its_interface(ws: Path) -> None:
     assert row["hash"] == hash_key(secret) and row["revoked"] == 0
     store.revoke_key(key.key_id)
     assert find_key(open_store(ws), secret) is None
+
+
+def test_principal_scope_is_an_admin_area() -> None:
+    # gridkit.codes.in_scope: a city's scope holds its districts and their communities,
+    # whatever form the codes take; a district's holds no other district
+    from api.auth import Principal
+
+    city = Principal(role="supervisor", scope="430200")
+    assert city.in_scope("430202001001") and city.in_scope("430281") and city.in_scope("430200")
+    assert not city.in_scope("430302") and not city.in_scope(None)
+    district = Principal(role="supervisor", scope="430202")
+    assert district.in_scope("430202000000") and not district.in_scope("430203001001")
+    assert Principal(role="admin").in_scope(None)

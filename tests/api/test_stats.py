@@ -107,6 +107,17 @@ def test_out_of_scope_sees_nothing(season, path: str) -> None:
     assert r.headers["content-type"] == "application/problem+json"
 
 
+def test_city_scope_sees_its_districts(season) -> None:
+    # 430200 is the city of the units' district 430202 (gridkit.codes.in_scope), though
+    # no unit code starts with "430200"
+    ws, client, keys, _ = season
+    city = open_store(ws).add_key("city", role="supervisor", scope="430200")[0]
+    every = client.get("/stats/coverage", headers={"X-API-Key": keys["sup"]}).json()
+    mine = client.get("/stats/coverage", headers={"X-API-Key": city}).json()
+    assert mine["summary"] == every["summary"]
+    assert {r["district"] for r in mine["by_district"]} == {"430202"}
+
+
 @pytest.mark.parametrize("page", ["/maps/hotspots", "/maps/compliance", "/maps/coverage"])
 def test_map_pages(season, page: str) -> None:
     _, client, keys, _ = season

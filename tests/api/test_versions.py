@@ -177,7 +177,7 @@ def test_a_grid_published_from_the_command_line_is_served(setup, tmp_path, monke
     draft = tmp_path / "draft.gpkg"
     _split_first(units).to_file(draft, layer="units", driver="GPKG")
     assert main(["publish", str(draft), "--workspace", str(ws)]) == 0
-    client.app.state.store._next_sync = 0.0  # the next look is due now
+    client.app.state.service.store._next_sync = 0.0  # the next look is due now
     assert units["unit_id"].iloc[0] + "a" in ids()
     assert [
         v["version"] for v in client.get("/versions", headers=h(keys["viewer"])).json()["versions"]

@@ -258,6 +258,24 @@ def test_roles_and_scope_on_reports(setup) -> None:
     assert r.status_code == 403 and "outside your scope" in r.json()["detail"]
 
 
+def test_city_scope_holds_its_districts(setup) -> None:
+    # a scope of 430200 is the whole city (gridkit.codes.in_scope), not only the codes
+    # starting with "430200": its supervisor files reports in district 430202 and acts
+    # on them; a district's scope (430281) still holds nothing of 430202
+    ws, client, keys = setup
+    city = open_store(ws).add_key("市主任", role="supervisor", scope="430200")[0]
+    r = client.post("/reports", json=report(), headers=h(city))
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["admin_code"].startswith("430202")
+    rid = r.json()["id"]
+    photo = {"photo": ("p.jpg", b"\xff\xd8\xff\xe0" + b"0" * 100, "image/jpeg")}
+    assert client.post(f"/reports/{rid}/evidence", files=photo, headers=h(city)).status_code == 201
+    assert (
+        client.post(f"/reports/{rid}/evidence", files=photo, headers=h(keys["far"])).status_code
+        == 404
+    )
+
+
 def test_lifecycle_over_http(any_strings, setup) -> None:
     ws, client, keys = setup
     rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
@@ -436,7 +454,7 @@ def test_an_unexpected_error_is_a_problem_without_internals(setup, monkeypatch) 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.state.store, "read", broken)
+    monkeypatch.setattr(app.state.service.store, "read", broken)
     r = TestClient(app, raise_server_exceptions=False).get(
         "/collections/units/items", headers=h(keys["sup"])
     )
@@ -494,7 +512,9 @@ def test_report_ids_stay_unique_when_another_process_writes(setup) -> None:
     ws, client, keys = setup
     first = client.post("/reports", json=report(), headers=h(keys["w1"]))
     assert first.status_code == 201
-    client.app.state.store._next_sync = float("inf")  # no periodic look: the write must see it
+    client.app.state.service.store._next_sync = float(
+        "inf"
+    )  # no periodic look: the write must see it
     script = (
         "import sys, geopandas as gpd, shapely; from gridkit.store import open_store; "
         "open_store(sys.argv[1]).append('reports', gpd.GeoDataFrame({'report_id': ['R0000005'], "

@@ -1,0 +1,159 @@
+"""Request bodies: reports, report changes, patrols and the form of a new grid version.
+
+Each model checks form only (types, lengths, plausible times); what a body means
+(which unit, which worker, whether the caller may) is decided by the routes with
+gridkit and the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import File, Form, Header, UploadFile
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "EARLIEST",
+    "Fix",
+    "IdemKey",
+    "PatrolBatch",
+    "PatrolIn",
+    "PlausibleTime",
+    "PointGeometry",
+    "ReportFeature",
+    "ReportIn",
+    "ReportPatch",
+    "ReportProps",
+    "UnitsUpload",
+    "VersionCrs",
+    "VersionNote",
+]
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _plausible_time(value: datetime | None) -> datetime | None:
+    """A time of a report or a fix: after 2000, and not more than a day ahead (clock
+    drift); naive times are taken as UTC."""
+    if value is None:
+        return None
+    t = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST <= t <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError(
+            f"{value.isoformat()} is not a plausible time (2000 to now); check the "
+            "device clock and the time zone"
+        )
+    return value
+
+
+PlausibleTime = Annotated[datetime, AfterValidator(_plausible_time)]
+
+#: the ``Idempotency-Key`` header of a submission
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="Retries with the same key create nothing twice.",
+    ),
+]
+
+
+class ReportProps(BaseModel):
+    """What a report says, whatever its form (flat JSON or a Feature's properties)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(max_length=64, description="Category key, e.g. floating_garbage.")
+    description: str | None = Field(None, max_length=2000)
+    source: str = Field("patrol", max_length=32, description="patrol, hotline, resident, ...")
+    crs: str | None = Field(
+        None, max_length=32, description="Datum of lon/lat: EPSG code, gcj02 or bd09."
+    )
+    admin_code: str | None = Field(
+        None, pattern=r"^\d{6,12}$", description="For address-only (hotline) reports."
+    )
+    unit_id: str | None = Field(None, max_length=64)
+    reporter_contact: str | None = Field(None, max_length=64)
+    reported_at: PlausibleTime | None = None
+
+
+class ReportIn(ReportProps):
+    """A report as flat JSON."""
+
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+class PointGeometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=3)
+
+
+class ReportFeature(BaseModel):
+    """A report as a GeoJSON Feature with a Point."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Feature"]
+    geometry: PointGeometry | None = None
+    properties: ReportProps
+
+
+class ReportPatch(BaseModel):
+    """A step of a report's lifecycle (``PATCH /reports/{id}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal[
+        "assigned", "in_progress", "resolved", "verified", "closed", "returned", "rejected"
+    ]
+    note: str | None = Field(None, max_length=2000)
+    evidence: str | None = Field(
+        None, max_length=1000, description="e.g. 'before:abc.jpg;after:def.jpg'"
+    )
+    assignee_id: str | None = Field(None, max_length=64)
+
+
+class Fix(BaseModel):
+    """One position of a patrol."""
+
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    t: PlausibleTime
+    accuracy_m: float | None = Field(None, ge=0, le=10_000)
+
+
+class PatrolIn(BaseModel):
+    """One patrol: its fixes, whose it is, and the client's id when recorded offline."""
+
+    model_config = ConfigDict(extra="forbid")
+    patrol_id: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[\w.:-]+$",
+        description="Client id of a patrol recorded offline.",
+    )
+    worker_id: str | None = Field(None, min_length=1, max_length=64)
+    crs: str | None = Field(None, min_length=1, max_length=32)
+    notes: str | None = Field(None, max_length=2000)
+    points: list[Fix] = Field(min_length=1, max_length=20_000)
+
+
+class PatrolBatch(BaseModel):
+    """Patrols recorded offline, uploaded together."""
+
+    model_config = ConfigDict(extra="forbid")
+    patrols: list[PatrolIn] = Field(min_length=1, max_length=200)
+
+
+# ------------------------------------------------------------------ POST /versions (a form)
+
+UnitsUpload = Annotated[
+    UploadFile,
+    File(description="The whole grid: a GeoPackage with a 'units' layer, or GeoJSON."),
+]
+VersionNote = Annotated[str, Form(max_length=2000, description="What changed and why.")]
+VersionCrs = Annotated[
+    str | None, Form(max_length=32, description="Datum of a file that declares none.")
+]

@@ -1,0 +1,163 @@
+"""Patrols from the field: one patrol or a batch recorded offline.
+
+The route checks roles, workers and scope; gridkit builds the fixes in WGS84
+(``gridkit.ops.intake.point_frame``), checks them against the service area, builds
+tracks and flags implausible ones (``gridkit.ops.patrols``). A patrol carrying a
+client ``patrol_id`` creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from api.auth import Caller, Principal, require
+from api.errors import ApiError
+from api.models import IdemKey, PatrolBatch, PatrolIn
+from api.responses import JSON, json_response
+from api.service import Service, Svc
+from gridkit.errors import GridkitError
+from gridkit.ops.intake import in_service_area, point_frame
+from gridkit.ops.patrols import flag_patrols, patrols_from_points
+
+router = APIRouter(tags=["field"])
+
+
+@router.post(
+    "/patrols",
+    status_code=201,
+    summary="Upload patrols (one or a batch)",
+    responses={200: {"description": "Every patrol of the upload was already stored."}},
+)
+def post_patrols(
+    body: PatrolIn | PatrolBatch, caller: Caller, service: Svc, idempotency_key: IdemKey = None
+) -> Response:
+    """Build tracks from fixes, flag implausible ones, store patrols and their points.
+
+    Patrols recorded offline carry their own ``patrol_id``; uploading one again
+    creates nothing (the response lists it under ``existing``).
+    """
+    require(caller, "worker", "supervisor", "admin")
+    items = body.patrols if isinstance(body, PatrolBatch) else [body]
+    with service.write_lock:
+        frames, existing = _new_patrols(service, caller, items, idempotency_key)
+        created = _store_patrols(service, frames) if frames else []
+    return json_response(
+        {"created": created, "existing": existing},
+        201 if created else 200,
+        media_type=JSON,
+    )
+
+
+def _new_patrols(
+    service: Service, caller: Principal, items: list[PatrolIn], key: str | None
+) -> tuple[list[tuple[str, PatrolIn, pd.DataFrame]], list[str]]:
+    """The patrols of the upload not stored yet, each with its fixes in WGS84, and the
+    ids of those already stored; refuses the upload when one patrol may not be."""
+    known = service.layer("patrols")
+    owners: dict[str, str] = (
+        {}
+        if known is None
+        else dict(zip(known["patrol_id"].astype(str), known["worker_id"].astype(str), strict=True))
+    )
+    areas = _worker_areas(service)
+    frames, existing = [], []
+    for k, item in enumerate(items):  # a batch is small (<= 200 patrols)
+        worker = item.worker_id or caller.worker_id
+        if worker is None:
+            raise ApiError(400, "worker_id is required for keys not bound to a worker.")
+        if caller.role == "worker" and worker != caller.worker_id:
+            raise ApiError(403, "Workers upload only their own patrols.")
+        if areas is not None and worker not in areas:
+            raise ApiError(422, f"Unknown worker {worker!r}: not in the workers layer.")
+        if areas is not None and not caller.in_scope(areas[worker]):
+            raise ApiError(403, f"Worker {worker!r} works outside your scope.")
+        pid = item.patrol_id or _patrol_id(key, k, worker, item)
+        if pid in owners:
+            if owners[pid] != worker:  # another worker's: never dropped as a "retry"
+                raise ApiError(
+                    409,
+                    f"patrol_id {pid!r} is already another worker's patrol; give each "
+                    "patrol an id of its own (a UUID).",
+                )
+            existing.append(pid)
+            continue
+        fixes = point_frame(
+            {
+                "patrol_id": pid,
+                "worker_id": worker,
+                "t": pd.to_datetime([f.t for f in item.points], utc=True),
+                "accuracy_m": [f.accuracy_m for f in item.points],
+            },
+            [(f.lon, f.lat) for f in item.points],
+            crs=item.crs,
+            source="patrol points",
+        )
+        frames.append((pid, item, fixes))
+        owners[pid] = worker
+    return frames, existing
+
+
+def _store_patrols(
+    service: Service, frames: list[tuple[str, PatrolIn, pd.DataFrame]]
+) -> list[dict[str, object]]:
+    """Check, build, flag and store the new patrols of an upload, all at once: one
+    track build, one plausibility check and one append per layer."""
+    points = pd.concat([fx for _, _, fx in frames], ignore_index=True)
+    outside = ~in_service_area(points.geometry, service.service_area())
+    if outside.any():
+        bad = sorted(set(points.loc[outside, "patrol_id"]))[:5]
+        raise ApiError(
+            422,
+            f"patrol(s) {', '.join(bad)} have fixes outside the "
+            "service area; check the coordinates and their datum.",
+        )
+    try:
+        tracks = patrols_from_points(points)
+    except GridkitError as exc:
+        raise ApiError(422, exc.message) from None
+    tracks["notes"] = tracks["patrol_id"].map({pid: item.notes for pid, item, _ in frames})
+    flagged = flag_patrols(tracks)
+    service.store.append("patrols", flagged)
+    service.store.append("patrol_points", points[["patrol_id", "t", "accuracy_m", "geometry"]])
+    return [
+        {
+            "patrol_id": r.patrol_id,
+            "valid": bool(r.valid),
+            "flags": str(r.flags or ""),
+            "length_m": float(r.length_m),
+        }
+        for r in flagged[["patrol_id", "valid", "flags", "length_m"]].itertuples()
+    ]
+
+
+def _worker_areas(service: Service) -> dict[str, str | None] | None:
+    """worker_id -> admin code of the workers layer (None without the layer), cached
+    per layer version."""
+
+    def build() -> dict[str, str | None] | None:
+        workers = service.layer("workers")
+        if workers is None:
+            return None
+        codes = workers.get("admin_code", pd.Series(None, index=workers.index, dtype=object))
+        return {
+            str(w): None if pd.isna(c) else str(c)
+            for w, c in zip(workers["worker_id"], codes, strict=True)
+        }
+
+    return service.cached("worker_areas", ("workers",), build)
+
+
+def _patrol_id(key: str | None, k: int, worker: str, item: PatrolIn) -> str:
+    """Deterministic id: the same upload (the worker's key, or the worker's fixes) maps
+    to the same patrol, so a retry is recognised; another worker's never does."""
+    basis = (
+        f"{worker}:{key}:{k}"
+        if key
+        else f"{worker}:"
+        + ",".join(f"{f.lon:.6f},{f.lat:.6f},{f.t.isoformat()}" for f in item.points)
+    )
+    return "P-" + hashlib.sha256(basis.encode()).hexdigest()[:16]

@@ -1,0 +1,339 @@
+"""The report writer: reports arriving together are taken in and committed together.
+
+``POST /reports`` hands a :class:`Submission` to :meth:`ReportWriter.submit`; the
+writer thread (:mod:`api._group`) runs every submission queued meanwhile as one
+batch: replays of idempotency keys, placing (gridkit.ops.intake), intake and
+duplicate links (gridkit.ops.reports), the caller's right to file each report, hand
+over, and one transaction for the reports and their events. Each submission still
+gets its own answer (an :class:`Outcome`, or the error of that report alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+import pandas as pd
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api._group import GroupCommit
+from api._held import HeldReports
+from api.auth import Principal
+from api.errors import ApiError, status_of
+from api.geojson import Piece, pieces
+from api.service import Service
+from gridkit.errors import GridkitError
+from gridkit.ops.intake import ReportIds, place_points, report_frame
+from gridkit.ops.reports import hand_over, intake, normalise_reports, report_rules
+from gridkit.store import ConcurrentWriteError
+
+log = logging.getLogger("gridkit.api")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One report as received: checked for form, not yet placed or stored."""
+
+    props: dict[str, Any]
+    coords: tuple[float, float] | None
+    crs: str | None
+    caller: Principal
+    key: str | None  # the caller's Idempotency-Key, scoped to them (see scoped_key)
+    fingerprint: str | None = None  # of the request, to tell a retry from a key reused
+
+
+class Outcome(NamedTuple):
+    """A submission's answer: the batch's stored rows (or the replayed ones), its
+    position in them, whether it is a replay, and its row serialised."""
+
+    rows: pd.DataFrame
+    pos: int
+    replay: bool
+    piece: Piece  # row ``pos`` serialised (in the writer, once for the whole batch)
+
+
+Result = Outcome | BaseException
+_NO_ROWS = pd.DataFrame(index=pd.Index([], dtype=object))
+
+
+def scoped_key(caller: Principal, key: str | None) -> str | None:
+    """An ``Idempotency-Key`` as stored: the caller's own, so that two phones choosing
+    the same key never see each other's reports."""
+    return None if not key else f"{caller.owner}/{key}"
+
+
+def fingerprint(props: dict[str, Any], point: tuple[float, float] | None, crs: str | None) -> str:
+    """What was asked, in short: a retry repeats it, a reused key does not."""
+    canonical = orjson.dumps(
+        {"props": props, "point": point, "crs": crs},
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _reused(key: str, fingerprint: str | None, seen: str | None) -> ApiError | None:
+    """The 422 for a key sent again with a different report (None for a true retry)."""
+    if seen is None or fingerprint is None or seen == fingerprint:
+        return None
+    return ApiError(
+        422,
+        f"Idempotency-Key {key.split('/', 1)[1]!r} was used before for a different "
+        "report; use a new key for a new report.",
+    )
+
+
+def actor(caller: Principal) -> str:
+    """Who an event names: the worker, else the key's holder."""
+    return caller.worker_id or caller.name
+
+
+class ReportWriter:
+    """Takes in batches of reports for one :class:`~api.service.Service`.
+
+    Holds the reports layer as the batches read it (:class:`api._held.HeldReports`)
+    and the next report ids, kept in step batch by batch and read again only when
+    someone else wrote the layer.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.group: GroupCommit[Submission, Outcome] = GroupCommit(self.process)
+        self.held: HeldReports | None = None
+        self.ids: ReportIds | None = None
+
+    def submit(self, sub: Submission) -> Future[Outcome]:
+        """Queue ``sub``; the future is answered once its batch is on disk."""
+        return self.group.submit(sub)
+
+    def process(self, subs: Sequence[Submission]) -> list[Result]:
+        """Take in a batch. Done again from the layer as it is when another process
+        wrote reports meanwhile (ids, duplicates, replays all depend on it); after
+        three tries the batch fails with a 503."""
+        with self.service.write_lock:
+            for _ in range(2):
+                try:
+                    return self._once(subs)
+                except ConcurrentWriteError:
+                    pass  # the store forgot the layer: the next pass reads it as it is now
+            return self._once(subs)  # its error, if again, fails the batch (503)
+
+    def _once(self, subs: Sequence[Submission]) -> list[Result]:
+        """One pass of :meth:`process` (under its lock)."""
+        existing = self._held_reports()
+        out: list[Result | None] = [None] * len(subs)
+        first, fresh = self._replays(existing, subs, out)
+        points = place_points(
+            [subs[i].coords for i in fresh],
+            [subs[i].crs for i in fresh],
+            area=self.service.service_area(),
+        )
+        todo = []
+        for i, point in zip(fresh, points, strict=True):
+            if isinstance(point, GridkitError):
+                out[i] = ApiError(status_of(point), point.message)
+            else:
+                todo.append((i, point))
+        if todo:
+            for i, result in self._take_in(existing, subs, todo).items():
+                out[i] = result
+        for i, s in enumerate(subs):
+            if out[i] is None:  # a key repeated in the batch: the outcome of its first use
+                j = first[s.key]  # type: ignore[index]
+                done = out[j]
+                out[i] = _reused(s.key, s.fingerprint, subs[j].fingerprint) or (  # type: ignore[arg-type]
+                    done if isinstance(done, BaseException) else done._replace(replay=True)  # type: ignore[union-attr]
+                )
+        return out  # type: ignore[return-value]
+
+    def _replays(
+        self, existing: HeldReports | None, subs: Sequence[Submission], out: list
+    ) -> tuple[dict[str, int], list[int]]:
+        """Answer the keys already stored (their row again, or a 422 for a key reused);
+        return the first use of each key in the batch and the submissions to take in."""
+        keys = [s.key for s in subs if s.key]
+        stored = existing.replays(keys) if existing is not None and keys else _NO_ROWS
+        stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
+        hashes = stored.get("idempotency_hash")
+        first: dict[str, int] = {}
+        fresh: list[int] = []
+        for i, s in enumerate(subs):
+            if s.key and s.key in stored.index:
+                pos = int(stored.index.get_loc(s.key))
+                seen = None if hashes is None else hashes.iloc[pos]
+                seen = None if seen is None or pd.isna(seen) else str(seen)
+                out[i] = _reused(s.key, s.fingerprint, seen) or Outcome(
+                    stored, pos, True, stored_pieces[pos]
+                )
+            elif s.key and s.key in first:
+                continue  # answered once its first use is
+            else:
+                if s.key:
+                    first[s.key] = i
+                fresh.append(i)
+        return first, fresh
+
+    def _held_reports(self) -> HeldReports | None:
+        """The reports layer as the writer holds it, read and typed again only when
+        someone else wrote the layer."""
+        store = self.service.store
+        gen = store.generation("reports")
+        if self.held is None or self.held.generation != gen:  # first use, or written by another
+            df = self.service.layer("reports")
+            self.held = None if df is None else HeldReports(gen, normalise_reports(df))
+            self.ids = None  # ids continue from the layer as it is now
+        return self.held
+
+    def _next_ids(self, n: int) -> list[str]:
+        """Sequential ids (R0000001...) continuing from the workspace, kept in memory."""
+        if self.ids is None:
+            self.ids = ReportIds([] if self.held is None else self.held.report_ids())
+        return self.ids.take(n)
+
+    def _take_in(
+        self, existing: HeldReports | None, subs: Sequence[Submission], todo: list
+    ) -> dict[int, Result]:
+        """Intake, authorise and hand over ``todo`` (submission index, point) together;
+        rejected reports are left out and the rest taken in again, so nothing rejected
+        is stored or linked as an original."""
+        results: dict[int, Result] = {}
+        units = self.service.layer("units")
+        radius = report_rules().duplicate_radius_m
+        while todo:
+            ids = self._next_ids(len(todo))
+            new = report_frame(
+                [subs[i].props for i, _ in todo], [g for _, g in todo], report_ids=ids
+            )
+            try:
+                near = None if existing is None else existing.near(new, radius)
+                change = intake(new, units=units, existing=near)
+            except GridkitError as exc:
+                if len(todo) == 1:
+                    results[todo[0][0]] = ApiError(400, exc.message)
+                    return results
+                for item in todo:  # find whose report it is: one at a time
+                    results.update(self._take_in(existing, subs, [item]))
+                return results
+            new_rows = change.reports.iloc[len(change.reports) - len(ids) :]  # after the old
+            created = new_rows.iloc[pd.Index(new_rows["report_id"]).get_indexer(ids)]
+            rejected = self._refusals(created, [subs[i].caller for i, _ in todo])
+            if rejected:
+                results.update({todo[k][0]: err for k, err in rejected.items()})
+                todo = [item for k, item in enumerate(todo) if k not in rejected]
+                continue
+            rows = self._commit(created.reset_index(drop=True), change.events, subs, todo)
+            done = pieces(rows, id_col="report_id")
+            for pos, (i, _) in enumerate(todo):
+                results[i] = Outcome(rows, pos, False, done[pos])
+            return results
+        return results
+
+    def _refusals(self, created: pd.DataFrame, callers: list[Principal]) -> dict[int, ApiError]:
+        """Why each caller may not file the report made of their submission (by
+        position), for the reports refused."""
+        where = created["admin_code"].to_numpy(dtype=object, na_value=None)
+        units = created["unit_id"].to_numpy(dtype=object, na_value=None)
+        mine = self.service.cached("units_of_workers", ("assignments",), self._units_of_workers)
+        out = {}
+        for k, caller in enumerate(callers):
+            if not caller.in_scope(where[k]):
+                out[k] = ApiError(
+                    403, f"The report lies in {where[k]}, outside your scope {caller.scope}."
+                )
+            elif caller.role == "worker" and (
+                units[k] is None or units[k] not in mine.get(caller.worker_id, ())
+            ):
+                out[k] = ApiError(
+                    403,
+                    f"Workers report on their own units; the point lies in unit "
+                    f"{units[k]}, which is not assigned to {caller.worker_id}.",
+                )
+        return out
+
+    def _units_of_workers(self) -> dict[str, set[str]]:
+        """Units assigned to each worker."""
+        a = self.service.layer("assignments")
+        if a is None:
+            return {}
+        return {str(w): set(map(str, g)) for w, g in a.groupby("worker_id")["unit_id"]}
+
+    def _commit(
+        self, rows: pd.DataFrame, events: pd.DataFrame, subs: Sequence[Submission], todo: list
+    ) -> pd.DataFrame:
+        """Hand the new reports over, then write them and their events in one
+        transaction; the rows as stored."""
+        svc = self.service
+        actors = {
+            rid: actor(subs[i].caller) for (i, _), rid in zip(todo, rows["report_id"], strict=True)
+        }
+        departments = svc.layer("departments")
+        originals = rows.loc[rows["duplicate_of"].isna(), "report_id"].tolist()
+        if departments is not None and originals:
+            handed = hand_over(
+                rows,
+                departments=departments,
+                assignments=self._assignments_of(rows["unit_id"]),
+                report_ids=originals,
+                warn_unrouted=False,  # logged below, once per batch
+            )
+            rows = handed.reports
+            events = pd.concat([events, handed.events], ignore_index=True)
+            _log_unrouted(rows)
+        events["actor_id"] = pd.array([actors[r] for r in events["report_id"]], dtype="string")
+        keys = [subs[i].key for i, _ in todo]
+        if any(keys):
+            rows["idempotency_key"] = pd.array(keys, dtype="string")
+            rows["idempotency_hash"] = pd.array(
+                [subs[i].fingerprint for i, _ in todo], dtype="string"
+            )
+        # the ids and links above hold for the layer as we hold it: if another process
+        # wrote it meanwhile, nothing is written (and process() starts again)
+        svc.store.append_many({"reports": rows, "report_events": events}, if_unchanged=True)
+        if self.held is None:
+            self.held = HeldReports(svc.store.generation("reports"), rows)
+        else:
+            self.held.append(svc.store.generation("reports"), rows)
+        return rows
+
+    def _assignments_of(self, unit_ids: pd.Series) -> pd.DataFrame | None:
+        """The assignments of these units only: hand-over looks up nothing else, and the
+        whole layer (a row per unit and worker) is not filtered by time for every batch."""
+        a = self.service.layer("assignments")
+        if a is None:
+            return None
+        return a[a["unit_id"].isin(unit_ids.dropna().unique()).to_numpy()]
+
+
+def _log_unrouted(rows: pd.DataFrame) -> None:
+    """Log the new reports no department handles (they stay ``reported``, waiting for
+    a supervisor): a gap in the departments layer the operator should hear of."""
+    stuck = (rows["status"] == "reported").to_numpy(dtype=bool, na_value=False) & rows[
+        "duplicate_of"
+    ].isna().to_numpy()
+    if stuck.any():
+        log.warning(
+            "no department handles reports %s (category and place); they stay 'reported'",
+            ", ".join(rows["report_id"].to_numpy(dtype=object)[stuck]),
+        )
+
+
+class ReportArrivals:
+    """ASGI middleware: a ``POST /reports`` announces itself to the report writer as
+    soon as it arrives, before its body is read, so that a batch being gathered waits
+    for it (see :mod:`api._group`)."""
+
+    def __init__(self, app: ASGIApp, writer: ReportWriter) -> None:
+        self.app = app
+        self.group = writer.group
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/reports":
+            with self.group.expecting():
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
