@@ -65,11 +65,58 @@ def _none(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None)
 
 
-def _apply(series_fn, code):
-    """Run a vectorised rule on one code (scalar out) or many (Series out)."""
+def _apply(series_fn, scalar_fn, code):
+    """Run a rule on many codes (vectorised, Series out) or on one (plain Python: a
+    single code, as in an API request, costs microseconds, not a pandas round trip)."""
     if _is_many(code):
         return series_fn(_series(code))
-    return series_fn(pd.Series([code], dtype=object)).iloc[0]
+    return scalar_fn(code)
+
+
+# ------------------------------------------------------------------ one code at a time
+
+
+def _norm1(code: object) -> str | None:
+    if code is None or code is pd.NA or (isinstance(code, float) and code != code):
+        return None
+    t = str(code).strip()
+    if len(t) == 12 and t.endswith("000000"):
+        t = t[:6]
+    elif len(t) == 12 and t.endswith("000"):
+        t = t[:9]
+    return t.ljust(6, "0") if len(t) in (2, 4) else t
+
+
+def _level1(code: object) -> str | None:
+    t = _norm1(code)
+    if t is None:
+        return None
+    if len(t) == 6:
+        return "province" if t.endswith("0000") else "city" if t.endswith("00") else "county"
+    return {9: "township", 12: "village"}.get(len(t))
+
+
+def _prefix1(code: object) -> str | None:
+    t, lv = _norm1(code), _level1(code)
+    return t[: _SIGNIFICANT[lv]] if lv in ("province", "city") else t
+
+
+def _parent1(code: object) -> str | None:
+    t, lv = _norm1(code), _level1(code)
+    if lv is None or lv == "province":
+        return None
+    up = t[: _SIGNIFICANT[LEVELS[LEVELS.index(lv) - 1]]]
+    return up.ljust(6, "0") if len(up) < 6 else up
+
+
+def _ancestor1(code: object, at: str) -> str | None:
+    t, lv = _norm1(code), _level1(code)
+    if lv is None or LEVELS.index(lv) < LEVELS.index(at):
+        return None
+    return t[: _SIGNIFICANT[at]].ljust(6, "0")
+
+
+# ----------------------------------------------------------------- many codes at once
 
 
 def _is_many(code: object) -> bool:
@@ -87,9 +134,9 @@ def _norm_series(s: pd.Series) -> pd.Series:
     n = text.str.len()
     # 12-digit statistical padding: 430202000000 -> 430202, 430202001000 -> 430202001
     twelve = n == 12
-    text = text.where(~(twelve & text.str.endswith("000000")), text.str[:6])
+    text = text.where(~(twelve & text.str.endswith("000000", na=False)), text.str[:6])
     twelve = text.str.len() == 12
-    text = text.where(~(twelve & text.str.endswith("000")), text.str[:9])
+    text = text.where(~(twelve & text.str.endswith("000", na=False)), text.str[:9])
     # short prefixes stand for their six-digit code: 43 -> 430000, 4302 -> 430200
     n = text.str.len()
     short = (n == 2) | (n == 4)
@@ -122,7 +169,7 @@ def normalise(code):
     >>> normalise(["430211", None, "430211003000"]).tolist()
     ['430211', None, '430211003']
     """
-    return _apply(_norm_series, code)
+    return _apply(_norm_series, _norm1, code)
 
 
 def _level_series(s: pd.Series) -> pd.Series:
@@ -130,9 +177,9 @@ def _level_series(s: pd.Series) -> pd.Series:
     n = s.str.len()
     out = pd.Series([None] * len(s), index=s.index, dtype=object)
     six = n == 6
-    out[six & s.str.endswith("0000")] = "province"
-    out[six & ~s.str.endswith("0000") & s.str.endswith("00")] = "city"
-    out[six & ~s.str.endswith("00")] = "county"
+    out[six & s.str.endswith("0000", na=False)] = "province"
+    out[six & ~s.str.endswith("0000", na=False) & s.str.endswith("00", na=False)] = "city"
+    out[six & ~s.str.endswith("00", na=False)] = "county"
     out[n == 9] = "township"
     out[n == 12] = "village"
     return _none(out)
@@ -154,7 +201,7 @@ def level(code):
     >>> level("430281"), level("430200"), level("430202001001"), level("4302021")
     ('county', 'city', 'village', None)
     """
-    return _apply(_level_series, code)
+    return _apply(_level_series, _level1, code)
 
 
 def _prefix_series(s: pd.Series) -> pd.Series:
@@ -179,7 +226,7 @@ def prefix(code):
     >>> prefix("430000"), prefix("430200"), prefix("430202001")
     ('43', '4302', '430202001')
     """
-    return _apply(_prefix_series, code)
+    return _apply(_prefix_series, _prefix1, code)
 
 
 def _parent_series(s: pd.Series) -> pd.Series:
@@ -230,10 +277,12 @@ def parent(code, admin_areas=None):
     >>> parent("429004", areas)
     '420000'
     """
-    many = _is_many(code)
-    s = _series(code) if many else pd.Series([code], dtype=object)
-    out = _parent_series(s)
     table = _table_parents(admin_areas)
+    many = _is_many(code)
+    if not many:
+        return table.get(_norm1(code)) or _parent1(code)
+    s = _series(code)
+    out = _parent_series(s)
     if table:
         from_table = _norm_series(s).map(table)
         out = _none(from_table.where(from_table.notna(), out))
@@ -273,16 +322,16 @@ def ancestor(code, at):
     """
     if at not in _SIGNIFICANT:
         raise ValueError(f"Unknown admin level {at!r}; choose one of {', '.join(LEVELS)}.")
-    many = _is_many(code)
-    s = _norm_series(_series(code) if many else pd.Series([code], dtype=object))
+    if not _is_many(code):
+        return _ancestor1(code, at)
+    s = _norm_series(_series(code))
     depth = _level_series(s).map({lv: i for i, lv in enumerate(LEVELS)})
     want = LEVELS.index(at)
     cut = s.str[: _SIGNIFICANT[at]]
     if at in ("province", "city"):
         cut = cut.str.ljust(6, "0")
     out = cut.where(depth >= want, None).astype(object)
-    out = _none(out.where(depth.notna(), None))
-    return out if many else out.iloc[0]
+    return _none(out.where(depth.notna(), None))
 
 
 def district(code):
@@ -319,6 +368,9 @@ def in_scope(code, scope):
     [True, False]
     """
     many = _is_many(code)
+    if not many and not _is_many(scope):
+        c = _norm1(code)
+        return not scope or (c is not None and c.startswith(_prefix1(str(scope)) or ""))
     s = _series(code) if many else pd.Series([code], dtype=object)
     if _is_many(scope):
         scopes = _series(scope)
