@@ -62,6 +62,11 @@ def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
     The rectangle (72.004-137.8347 E, 0.8293-55.8271 N) is the one the map SDKs
     use; points outside it are never shifted.
+
+    Examples
+    --------
+    >>> in_china([113.13, 2.35], [27.83, 48.86])   # Zhuzhou, Paris
+    array([ True, False])
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -107,7 +112,20 @@ def _as_arrays(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_gcj02(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
-    """Shift WGS84 lon/lat to GCJ-02 (vectorised; points outside China unchanged)."""
+    """Shift WGS84 lon/lat to GCJ-02 (vectorised; points outside China unchanged).
+
+    Examples
+    --------
+    In Zhuzhou the shift is about 670 m; Paris is left alone.
+
+    >>> import pyproj
+    >>> lon, lat = wgs84_to_gcj02(113.13, 27.83)
+    >>> metres = pyproj.Geod(ellps="WGS84").inv(113.13, 27.83, lon, lat)[2]
+    >>> bool(660 < metres < 680)
+    True
+    >>> [float(v) for v in wgs84_to_gcj02(2.35, 48.86)]
+    [2.35, 48.86]
+    """
     lon, lat = _as_arrays(lon, lat)
     dlon, dlat = _gcj_delta(lon, lat)
     inside = in_china(lon, lat)
@@ -119,6 +137,12 @@ def gcj02_to_wgs84(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
 
     GCJ-02 has no closed-form inverse; a fixed-point iteration on the forward shift
     converges to well under a millimetre in a few steps.
+
+    Examples
+    --------
+    >>> lon, lat = gcj02_to_wgs84(*wgs84_to_gcj02([113.13, 113.5], [27.83, 27.0]))
+    >>> bool(np.allclose(lon, [113.13, 113.5], atol=1e-8) and np.allclose(lat, [27.83, 27.0]))
+    True
     """
     glon, glat = _as_arrays(lon, lat)
     return _invert(wgs84_to_gcj02, glon, glat, (glon.copy(), glat.copy()), steps=6)
@@ -137,7 +161,16 @@ def _invert(forward, x: np.ndarray, y: np.ndarray, start, *, steps: int):
 
 
 def gcj02_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
-    """Shift GCJ-02 lon/lat to Baidu's BD-09 (vectorised)."""
+    """Shift GCJ-02 lon/lat to Baidu's BD-09 (vectorised).
+
+    Examples
+    --------
+    Baidu adds its own offset of about 0.0065 degrees east and 0.006 north:
+
+    >>> lon, lat = gcj02_to_bd09(113.1358, 27.8269)
+    >>> round(float(lon - 113.1358), 4), round(float(lat - 27.8269), 4)
+    (0.0065, 0.0061)
+    """
     x, y = _as_arrays(lon, lat)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
@@ -149,18 +182,41 @@ def gcj02_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bd09_to_gcj02(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
-    """Shift BD-09 lon/lat back to GCJ-02 (closed form refined by iteration)."""
+    """Shift BD-09 lon/lat back to GCJ-02 (closed form refined by iteration).
+
+    Examples
+    --------
+    >>> lon, lat = bd09_to_gcj02(*gcj02_to_bd09(113.1358, 27.8269))
+    >>> bool(abs(lon - 113.1358) < 1e-8 and abs(lat - 27.8269) < 1e-8)
+    True
+    """
     blon, blat = _as_arrays(lon, lat)
     return _invert(gcj02_to_bd09, blon, blat, (blon - 0.0065, blat - 0.006), steps=4)
 
 
 def wgs84_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
-    """Shift WGS84 lon/lat to BD-09."""
+    """Shift WGS84 lon/lat to BD-09.
+
+    Examples
+    --------
+    The same as GCJ-02 first, then Baidu's offset:
+
+    >>> via_gcj02 = gcj02_to_bd09(*wgs84_to_gcj02(113.13, 27.83))
+    >>> bool(np.allclose(wgs84_to_bd09(113.13, 27.83), via_gcj02))
+    True
+    """
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
 def bd09_to_wgs84(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
-    """Shift BD-09 lon/lat to WGS84."""
+    """Shift BD-09 lon/lat to WGS84.
+
+    Examples
+    --------
+    >>> lon, lat = bd09_to_wgs84(*wgs84_to_bd09(113.13, 27.83))
+    >>> bool(abs(lon - 113.13) < 1e-7 and abs(lat - 27.83) < 1e-7)
+    True
+    """
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
@@ -175,6 +231,18 @@ def parse_crs(value: object) -> Datum:
     ------
     CRSError
         When the value names no known CRS.
+
+    Examples
+    --------
+    >>> parse_crs("GCJ-02"), parse_crs("bd09")
+    ('gcj02', 'bd09')
+    >>> parse_crs("EPSG:4490").to_epsg(), parse_crs(32649).name
+    (4490, 'WGS 84 / UTM zone 49N')
+    >>> parse_crs("Beijing-ish")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.CRSError: Unknown CRS 'Beijing-ish'.
+    Hint: Declare an EPSG code such as 4326 or 'EPSG:4490', or 'gcj02' / 'bd09' ...
     """
     if isinstance(value, str):
         key = value.strip().lower().replace("-", "").replace("_", "")
@@ -253,6 +321,24 @@ def to_wgs84(
     ------
     CRSError
         Missing CRS, conflicting declaration, or coordinates impossible in the CRS.
+
+    Examples
+    --------
+    An AMap (GCJ-02) point comes back about 670 m away, in WGS84; CGCS2000 is
+    taken as WGS84; an unlabelled layer needs a declaration:
+
+    >>> import geopandas as gpd, shapely
+    >>> amap = gpd.GeoDataFrame(geometry=[shapely.Point(113.1358, 27.8269)])
+    >>> out = to_wgs84(amap, crs="gcj02")
+    >>> out.crs.to_epsg(), round(float(out.geometry.x[0]), 4), round(float(out.geometry.y[0]), 4)
+    (4326, 113.13, 27.83)
+    >>> to_wgs84(amap.set_crs(4490)).crs.to_epsg()
+    4326
+    >>> to_wgs84(amap, source="pois.geojson")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.CRSError: pois.geojson has no coordinate reference system.
+    Hint: Declare one with --crs / crs= (e.g. 4326, 4490, 32649, gcj02, bd09).
     """
     declared = None if crs is None else parse_crs(crs)
     if isinstance(declared, str):
@@ -343,6 +429,17 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     """The UTM zone (WGS84 datum) around the centre of the data's bounds.
 
     Lengths and areas in gridkit are computed in this CRS and reported in metres.
+
+    Raises
+    ------
+    CRSError
+        For data without a CRS, or an empty layer.
+
+    Examples
+    --------
+    >>> import geodata
+    >>> local_metric_crs(geodata.zhuzhou_admin()).to_epsg()   # UTM zone 49N
+    32649
     """
     if gdf.crs is None:
         raise CRSError(
@@ -359,7 +456,13 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
 
 
 def utm_zone_crs(lon: float, lat: float) -> pyproj.CRS:
-    """The UTM zone (WGS84 datum) of a point, e.g. EPSG:32649 for Zhuzhou."""
+    """The UTM zone (WGS84 datum) of a point, e.g. EPSG:32649 for Zhuzhou.
+
+    Examples
+    --------
+    >>> utm_zone_crs(113.13, 27.83).to_epsg(), utm_zone_crs(-70.6, -33.4).to_epsg()
+    (32649, 32719)
+    """
     zone = int(np.clip(np.floor((lon + 180) / 6) + 1, 1, 60))
     return _epsg((32600 if lat >= 0 else 32700) + zone)
 
@@ -371,5 +474,14 @@ def _epsg(code: int) -> pyproj.CRS:
 
 
 def to_metric(gdf: gpd.GeoDataFrame, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
-    """Project ``gdf`` to ``crs`` or to :func:`local_metric_crs` of itself."""
+    """Project ``gdf`` to ``crs`` or to :func:`local_metric_crs` of itself.
+
+    Examples
+    --------
+    >>> import geodata
+    >>> city = geodata.zhuzhou_admin().query("level == 'city'")
+    >>> metric = to_metric(city)
+    >>> metric.crs.to_epsg(), round(float(metric.area.sum()) / 1e6, -2)   # km2
+    (32649, 11300.0)
+    """
     return gdf.to_crs(crs if crs is not None else local_metric_crs(gdf))

@@ -49,7 +49,22 @@ SEASON = ("2026-03-01", "2026-04-01")  # UTC; one month keeps the demo short
 
 
 def run_demo(workspace: str | Path, *, seed: int = 20261122) -> dict[str, Any]:
-    """Run the demo into ``workspace`` (a GeoPackage) and return a summary dict."""
+    """Run the demo into ``workspace`` (a GeoPackage) and return a summary dict.
+
+    Maps are written to ``maps/`` and the assessment to ``assessment.xlsx`` next to
+    the workspace. It needs the optional ``maps`` extra and takes about half a
+    minute, hence the skipped example.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> workspace = pathlib.Path(tempfile.mkdtemp()) / "demo.gpkg"  # doctest: +SKIP
+    >>> summary = run_demo(workspace)                            # doctest: +SKIP
+    >>> summary["layers"]["admin_areas"]["rows"] > 0             # doctest: +SKIP
+    True
+    >>> sorted(summary["maps"])                                  # doctest: +SKIP
+    ['compliance', 'coverage', 'diff', 'hotspots']
+    """
     require_extra("maps", "gridkit demo")  # before anything is written
     t0 = time.perf_counter()
     workspace = Path(workspace)
@@ -313,7 +328,26 @@ def _save(m, path: Path) -> str:
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
-    """Print the demo summary as rich tables."""
+    """Print the demo summary as rich tables.
+
+    Examples
+    --------
+    The steps that ran are printed; a summary holds at least the sample layers:
+
+    >>> import io
+    >>> summary = {
+    ...     "workspace": "demo.gpkg", "seed": 1, "seconds": 0.5, "steps": {"sample": 0.5},
+    ...     "layers": {"rivers": {"rows": 3, "synthetic": 2}},
+    ...     "admin_levels": {"city": 1, "county": 9},
+    ... }
+    >>> console = Console(file=io.StringIO(), width=100)
+    >>> print_summary(summary, console)
+    >>> text = console.file.getvalue()
+    >>> "rivers" in text and "admin areas: 1 city, 9 county, 0 township" in text
+    True
+    >>> text.splitlines()[-1]
+    'done in 0.5 s (sample 0.5 s); 0 data warnings recorded'
+    """
     table = Table(title=f"gridkit demo workspace {summary['workspace']} (seed {summary['seed']})")
     table.add_column("layer")
     table.add_column("rows", justify="right")

@@ -85,6 +85,16 @@ def format_of(path: PathLike) -> str:
     ------
     UnsupportedFormatError
         For any other extension.
+
+    Examples
+    --------
+    >>> format_of("out.GeoJSON"), format_of("ws.gpkg"), format_of("units.parquet")
+    ('geojson', 'gpkg', 'parquet')
+    >>> format_of("units.csv")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.UnsupportedFormatError: units.csv: unsupported file type '.csv'.
+    Hint: Use .gpkg (GeoPackage, several layers), .geojson, .parquet ...
     """
     ext = Path(path).suffix.lower()
     try:
@@ -98,13 +108,31 @@ def format_of(path: PathLike) -> str:
 
 
 def layer_path(path: PathLike, layer: str) -> Path:
-    """Sibling file holding ``layer`` for single-layer formats (``out_units.geojson``)."""
+    """Sibling file holding ``layer`` for single-layer formats (``out_units.geojson``).
+
+    Examples
+    --------
+    >>> layer_path("exports/out.geojson", "units").as_posix()
+    'exports/out_units.geojson'
+    """
     p = Path(path)
     return p.with_name(f"{p.stem}_{layer}{p.suffix}")
 
 
 def list_layers(path: PathLike) -> list[str]:
-    """Layer names in a file (a single-layer file lists its siblings ``NAME_layer``)."""
+    """Layer names in a file (a single-layer file lists its siblings ``NAME_layer``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ws, out = pathlib.Path(tmp) / "ws.gpkg", pathlib.Path(tmp) / "out.geojson"
+    ...     _ = write_layers({"units": grid_units(2, 2)}, ws)
+    ...     _ = write_layers({"units": grid_units(2, 2), "reaches": grid_units(1, 1)}, out)
+    ...     list_layers(ws), list_layers(out)
+    (['units'], ['reaches', 'units'])
+    """
     p = Path(path)
     fmt = format_of(p)
     if fmt in MULTI_LAYER:
@@ -163,6 +191,24 @@ def read_layer(
     ------
     InputFileError, UnsupportedFormatError, LayerNotFoundError, CRSError,
     InvalidLayerError
+
+    Examples
+    --------
+    A round trip through a GeoPackage: back in WGS84, checked against the contract;
+    a layer the file does not hold is named with the ones it does:
+
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ws = write_layer(grid_units(2, 2).to_crs(32649), pathlib.Path(tmp) / "ws.gpkg", "units")
+    ...     units = read_layer(ws, "units")
+    ...     read_layer(ws, "rivers")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.LayerNotFoundError: .../ws.gpkg has no layer 'rivers'.
+    Hint: Layers present: units.
+    >>> len(units), units.crs.to_epsg(), units["unit_id"].iloc[-1]
+    (4, 4326, '430202001000003')
     """
     p = Path(path)
     fmt = format_of(p)
@@ -308,6 +354,21 @@ def write_layer(
     GeoParquet: via geopandas/pyarrow. Shapefile: with a :class:`GridkitWarning` about
     the format's limits (10-character names, no datetimes); written as UTF-8 with a
     ``.cpg`` file unless ``encoding`` says otherwise.
+
+    Examples
+    --------
+    Writing a layer again replaces it and keeps the others:
+
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ws = pathlib.Path(tmp) / "ws.gpkg"
+    ...     _ = write_layer(grid_units(3, 3), ws, "units")
+    ...     _ = write_layer(grid_units(1, 1), ws, "old_units")
+    ...     _ = write_layer(grid_units(2, 1), ws, "units")
+    ...     geojson = write_layer(grid_units(1, 1), pathlib.Path(tmp) / "u.geojson")
+    ...     sorted(list_layers(ws)), len(read_layer(ws, "units")), geojson.name
+    (['old_units', 'units'], 2, 'u.geojson')
     """
     p = Path(path)
     fmt = format_of(p)
@@ -395,7 +456,19 @@ def _shapefile_ready(df: pd.DataFrame, p: Path) -> pd.DataFrame:
 def read_layers(
     path: PathLike, layers: list[str] | None = None, *, crs: object = None, check: bool = True
 ) -> dict[str, pd.DataFrame]:
-    """Read several layers (all contract layers present when ``layers`` is None)."""
+    """Read several layers (all contract layers present when ``layers`` is None).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geodata
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = pathlib.Path(tmp) / "out.geojson"
+    ...     layers = {"units": grid_units(2, 2), "admin_areas": geodata.zhuzhou_admin()}
+    ...     _ = write_layers(layers, out)
+    ...     {name: len(df) for name, df in read_layers(out).items()}
+    {'admin_areas': 10, 'units': 4}
+    """
     names = layers if layers is not None else list_layers(path)
     return {name: read_layer(path, name, crs=crs, check=check) for name in names}
 
@@ -404,6 +477,18 @@ def write_layers(layers: Mapping[str, pd.DataFrame], path: PathLike) -> list[Pat
     """Write several layers: into one GeoPackage, or ``STEM_layer.ext`` siblings.
 
     A single layer to a single-layer format is written to ``path`` itself.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> layers = {"units": grid_units(2, 2), "reaches": grid_units(1, 1)}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     siblings = write_layers(layers, pathlib.Path(tmp) / "out.parquet")
+    ...     one_file = write_layers(layers, pathlib.Path(tmp) / "ws.gpkg")
+    ...     alone = write_layers({"units": layers["units"]}, pathlib.Path(tmp) / "u.geojson")
+    >>> [p.name for p in siblings], [p.name for p in one_file], [p.name for p in alone]
+    (['out_units.parquet', 'out_reaches.parquet'], ['ws.gpkg', 'ws.gpkg'], ['u.geojson'])
     """
     p = Path(path)
     fmt = format_of(p)
