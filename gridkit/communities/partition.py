@@ -577,6 +577,16 @@ class _Sub:
                 del d[p]
             d[q] = d.get(q, 0.0) + c
 
+    def _shift(self, labl, conn, load: list[int], count: list[int], a: int, q: int) -> None:
+        """:meth:`_move` with the loads and atom counts of the two parts."""
+        p = labl[a]
+        self._move(labl, conn, a, q)
+        wa = self.wl[a]
+        load[p] -= wa
+        load[q] += wa
+        count[p] -= 1
+        count[q] += 1
+
     def _refine(self, lab: np.ndarray, cap: int, passes: int = 6) -> np.ndarray:
         """Boundary moves that improve balance, or compactness at equal balance."""
         load = np.bincount(lab, weights=self.w).astype(np.int64).tolist()
@@ -609,12 +619,7 @@ class _Sub:
                         best = (key, q)
                 if best is None or not self._connected_without(labl, a):
                     continue
-                q = best[1]
-                self._move(labl, conn, a, q)
-                load[p] -= wa
-                load[q] += wa
-                count[p] -= 1
-                count[q] += 1
+                self._shift(labl, conn, load, count, a, best[1])
                 moved += 1
             if not moved:
                 break
@@ -857,11 +862,7 @@ class _Sub:
                 if load[q] + wa <= hi and load[p] - wa >= lo:
                     if not self._connected_without(labl, a):
                         continue
-                    self._move(labl, conn, a, q)
-                    load[p] -= wa
-                    load[q] += wa
-                    count[p] -= 1
-                    count[q] += 1
+                    self._shift(labl, conn, load, count, a, q)
                     moved += 1
                     for b in adj[a]:
                         push(heap, b)
@@ -934,11 +935,6 @@ class _State:
         p = self.labl[a]
         if p == q:
             return
-        self.sub._move(self.labl, self.conn, a, q)
-        wa = self.sub.wl[a]
-        self.load[p] -= wa
-        self.load[q] += wa
-        self.count[p] -= 1
-        self.count[q] += 1
+        self.sub._shift(self.labl, self.conn, self.load, self.count, a, q)
         self.members[p].discard(a)
         self.members[q].add(a)
