@@ -114,6 +114,27 @@ class CommunitySplitReport:
         Community ids without buildings (one unit with 0 households each).
     building_units
         ``building_id -> unit_id`` for every building (missing for outside ones).
+
+    Examples
+    --------
+    Eight buildings of 30 households in a row, at most 100 households a unit:
+
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> communities = gpd.GeoDataFrame(
+    ...     {"community_id": ["C1"]}, geometry=[box(0, 0, 200, 100)], crs=32649
+    ... )
+    >>> buildings = gpd.GeoDataFrame(
+    ...     {"building_id": [f"B{i}" for i in range(8)], "households": [30] * 8},
+    ...     geometry=[box(10 + 25 * i, 40, 25 + 25 * i, 60) for i in range(8)],
+    ...     crs=32649,
+    ... )
+    >>> units = split_communities(communities, buildings, max_households=100)
+    >>> report = units.attrs["report"]
+    >>> report.n_units, report.min_units, report.max_households, report.over_cap_units
+    (3, 3, 90.0, [])
+    >>> report.building_units.tolist()
+    ['C1-001', 'C1-001', 'C1-002', 'C1-002', 'C1-002', 'C1-003', 'C1-003', 'C1-003']
     """
 
     method: str = "balanced"
@@ -135,7 +156,13 @@ class CommunitySplitReport:
     building_units: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
     def figures(self) -> dict[str, float]:
-        """The numeric figures as a flat dict."""
+        """The numeric figures as a flat dict.
+
+        Examples
+        --------
+        >>> CommunitySplitReport(n_units=3, min_units=3).figures()["n_units"]
+        3
+        """
         return {
             k: getattr(self, k)
             for k in (
@@ -368,6 +395,25 @@ def split_communities(
         overlapping communities (listed with ids and overlap areas).
     GridkitError
         ``method="h3"`` without the ``h3`` package.
+
+    Examples
+    --------
+    One community of the sample data, at most 300 households a unit:
+
+    >>> from gridkit.synth import sample_layers
+    >>> layers = sample_layers(seed=1)
+    >>> comm, bld = layers["communities"], layers["buildings"]
+    >>> cid = "430204002002-C01"
+    >>> units = split_communities(
+    ...     comm[comm.community_id == cid], bld[bld.community_id == cid], max_households=300
+    ... )
+    >>> int(units.households.max()) <= 300, units.geom_type.unique().tolist()
+    (True, ['Polygon'])
+    >>> report = units.attrs["report"]
+    >>> report.n_units == len(units) >= report.min_units
+    True
+    >>> units.unit_id.iloc[0], units.crs.to_epsg()
+    ('430204002002-C01-001', 4326)
     """
     min_households, n_units = _check_options(
         method, max_households=max_households, min_households=min_households, n_units=n_units
@@ -1089,12 +1135,49 @@ def _unit_frame(job: _CommunityJob, made: _Made, ids: list[str]) -> gpd.GeoDataF
     return frame.iloc[np.argsort(np.array(ids, dtype=str), kind="stable")]
 
 
-def part_atoms(part, geoms: np.ndarray, households: np.ndarray, *, barriers=None):
-    """Atoms of one community part (metric) around its buildings ``geoms`` (on the
-    1 mm grid, see :func:`gridkit.communities.atoms.snap`).
+def part_atoms(
+    part: shapely.Polygon,
+    geoms: np.ndarray,
+    households: np.ndarray,
+    *,
+    barriers: np.ndarray | None = None,
+) -> tuple[Atoms, np.ndarray, np.ndarray, np.ndarray]:
+    """Atoms of one community part around its buildings: what the partition splits.
 
-    Returns ``(atoms, atom households, cluster of each building, cluster households)``.
-    The benchmark hands exactly these atoms to its peers.
+    Buildings whose footprints overlap with positive area form one cluster, kept
+    whole in one atom. The benchmark hands exactly these atoms to its peers.
+
+    Parameters
+    ----------
+    part
+        One polygon of a community (metric CRS).
+    geoms
+        Building footprints (or points) in ``part``, on the 1 mm grid
+        (:func:`gridkit.communities.atoms.snap`).
+    households
+        Households per building.
+    barriers
+        Lines (metric) atom boundaries should follow.
+
+    Returns
+    -------
+    tuple
+        ``(atoms, households per atom, cluster of each building, households per
+        cluster)``; see :class:`gridkit.communities.atoms.Atoms`.
+
+    Examples
+    --------
+    Two overlapping footprints (one cluster) and a third building:
+
+    >>> import numpy as np
+    >>> from shapely import box
+    >>> from gridkit.communities.atoms import snap
+    >>> footprints = snap(np.array([box(10, 10, 20, 20), box(15, 15, 30, 30), box(60, 10, 70, 20)]))
+    >>> atoms, atom_hh, cluster, cluster_hh = part_atoms(
+    ...     box(0, 0, 100, 50), footprints, np.array([10, 5, 20])
+    ... )
+    >>> cluster.tolist(), cluster_hh.tolist(), sorted(atom_hh.tolist())
+    ([0, 0, 1], [15, 20], [15, 20])
     """
     cl = _clusters(geoms)
     ncl = cl.max() + 1

@@ -5,10 +5,11 @@ problem). Every unit has a workload in *points* on one scale for all kinds of un
 (:class:`Workload`: households for community grids, kilometres for river reaches, a
 fixed load for water bodies); every worker has a ``capacity`` in points and a base
 (the worker's Point). A worker takes units inside their own admin area (the unit's
-``admin_code`` starts with the worker's) or, with ``neighbour_levels``, of the area
-some levels up. The objective is the total distance from base to unit (representative
-point, in the local metric CRS) plus ``churn_penalty`` for every previous
-(unit, worker) pair that is not kept.
+``admin_code`` is in the worker's scope, :func:`gridkit.codes.in_scope`: a city worker
+``430200`` serves every code ``4302...``) or, with ``neighbour_levels``, of the area
+some levels up (:func:`gridkit.codes.parent`). The objective is the total distance
+from base to unit (representative point, in the local metric CRS) plus
+``churn_penalty`` for every previous (unit, worker) pair that is not kept.
 
 The instance is cut into independent components of the unit-worker candidate graph
 (jurisdictions) with only the ``candidates`` nearest eligible workers per unit. A
@@ -96,7 +97,13 @@ class Workload:
 
     @classmethod
     def coerce(cls, value: Workload | Mapping[str, float] | None) -> Workload:
-        """A :class:`Workload` from itself, a dict of fields, or ``None`` (defaults)."""
+        """A :class:`Workload` from itself, a dict of fields, or ``None`` (defaults).
+
+        Examples
+        --------
+        >>> Workload.coerce({"per_km": 50}).per_km, Workload.coerce(None) == Workload()
+        (50, True)
+        """
         if value is None:
             return cls()
         if isinstance(value, Workload):
@@ -110,7 +117,16 @@ class Workload:
         return cls(**value)
 
     def points(self, units: pd.DataFrame) -> pd.Series:
-        """Workload points per unit (a Series aligned to ``units``)."""
+        """Workload points per unit (a Series aligned to ``units``).
+
+        Examples
+        --------
+        Two river reaches of about 490 m and two grids of 243 and 166 households:
+
+        >>> from gridkit.synth.ops import grid_units
+        >>> Workload(per_km=50).points(grid_units(2, 2, river_rows=1)).round(1).tolist()
+        [24.6, 24.6, 243.0, 166.0]
+        """
         kind = units["kind"]
         hh = (
             pd.to_numeric(units.get("households"), errors="coerce")
@@ -164,6 +180,28 @@ class AssignmentResult:
         A proven lower bound of ``objective`` on the candidate graph.
     gap
         ``(objective - bound) / |objective|``; 0 means proven optimal.
+
+    Examples
+    --------
+    Three grid units of 352, 283 and 243 households, two workers of capacity 500:
+
+    >>> import geopandas as gpd
+    >>> import shapely
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(3, 1)
+    >>> workers = gpd.GeoDataFrame(
+    ...     {"worker_id": ["W1", "W2"], "name": ["Li", "Wang"], "role": "grid_worker",
+    ...      "level": "township", "admin_code": "430202001", "capacity": [500, 500],
+    ...      "phone": None},
+    ...     geometry=shapely.centroid(units.geometry.array[[0, 2]]), crs=units.crs,
+    ... )
+    >>> result = assign_workers(units, workers)
+    >>> result.assignments.worker_id.tolist(), result.loads.load.tolist()
+    (['W1', 'W2'], [352.0, 243.0])
+    >>> result.unassigned[["unit_id", "reason"]].values.tolist()
+    [['430202001000001', 'capacity exhausted']]
+    >>> result.status, result.report().splitlines()[0]
+    ('optimal', '2 assignments, 1 units not fully staffed: capacity exhausted 1')
     """
 
     assignments: pd.DataFrame
@@ -801,7 +839,7 @@ def assign_workers(
         Longest allowed distance from a worker's base to a unit.
     neighbour_levels
         Admin levels above their own area a worker may also serve (1: a village worker
-        may take units anywhere in the township).
+        may take units anywhere in the township; a province is as far as it goes).
     candidates
         Nearest eligible workers kept per unit (and worker group); ``None`` keeps all,
         which makes the MIP exact on the full problem.

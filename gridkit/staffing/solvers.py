@@ -41,7 +41,27 @@ EPS = 1e-9
 
 @dataclass
 class Model:
-    """Arrays of one assignment instance; arcs sorted by unit."""
+    """Arrays of one assignment instance; arcs sorted by unit.
+
+    Arc ``a`` puts unit ``arc_u[a]`` on worker ``arc_w[a]`` at ``cost[a]``; units
+    have a ``load`` and ``req`` slots, workers a capacity ``cap`` and at most
+    ``maxu`` units; an open slot costs ``penalty``.
+
+    Examples
+    --------
+    Three units, two workers of capacity 100:
+
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> x = np.array([True, False, False, True, True])  # unit 0 on worker 0, 1 and 2 on 1
+    >>> m.objective(x).tolist(), m.feasible(x), m.feasible(np.ones(5, dtype=bool))
+    ([100.0, 200.0, 150.0], True, False)
+    """
 
     arc_u: np.ndarray
     arc_w: np.ndarray
@@ -61,6 +81,7 @@ class Model:
         return len(self.cap)
 
     def starts(self) -> np.ndarray:
+        """Position of each unit's first arc."""
         return np.searchsorted(self.arc_u, np.arange(self.n_units))
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
@@ -98,6 +119,7 @@ class Model:
         return arc_part + self.penalty * (self.req - served)
 
     def feasible(self, x: np.ndarray) -> bool:
+        """Whether ``x`` keeps every capacity, unit count and slot count."""
         served = np.bincount(self.arc_u[x], minlength=self.n_units)
         wl = np.bincount(self.arc_w[x], self.load[self.arc_u[x]], minlength=self.n_workers)
         wc = np.bincount(self.arc_w[x], minlength=self.n_workers)
@@ -110,7 +132,21 @@ class Model:
 
 @dataclass
 class Solution:
-    """A selection of arcs with its objective and a lower bound, both per component."""
+    """A selection of arcs with its objective and a lower bound, both per component.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> sol = solve(m, time_limit_s=5.0)
+    >>> sol.x.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
+    ([True, False, False, True, True], [450.0], [450.0])
+    """
 
     x: np.ndarray
     comp_u: np.ndarray
@@ -124,7 +160,21 @@ class Solution:
 
 
 def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, float, bool]:
-    """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal)."""
+    """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> x, bound, optimal = mip_component(m, 5.0)
+    >>> x.tolist(), bound, optimal
+    ([True, False, False, True, True], 450.0, True)
+    """
     a, n, nw = len(m.arc_u), m.n_units, m.n_workers
     c = np.concatenate([m.cost, np.full(n, m.penalty)])
     cols = np.arange(a + n)
@@ -580,7 +630,24 @@ def primal(
 ) -> np.ndarray:
     """A feasible selection: integral LP arcs kept, split units inserted where they fit,
     one-level ejection for slots still open, then rounds of shift, swap and
-    ejection-chain moves until a round gains less than ``rtol`` of the objective."""
+    ejection-chain moves until a round gains less than ``rtol`` of the objective.
+
+    Examples
+    --------
+    From a relaxation that hesitates on every arc:
+
+    >>> import time
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> x = primal(m, np.full(5, 0.5), deadline=time.perf_counter() + 1.0)
+    >>> x.tolist(), m.feasible(x), float(m.objective(x).sum())
+    ([True, False, False, True, True], True, 450.0)
+    """
     starts = m.starts()
     ends = np.r_[starts[1:], len(m.arc_u)]
     st = _State(m, _round(m, frac))
@@ -714,7 +781,21 @@ def _improve_mip(
 
 
 def quick_primal(m: Model) -> np.ndarray:
-    """A fast feasible selection (relaxation rounded, repaired, improved), no bound."""
+    """A fast feasible selection (relaxation rounded, repaired, improved), no bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> x = quick_primal(m)
+    >>> m.feasible(x), float(m.objective(x).sum())
+    (True, 450.0)
+    """
     frac = _fractional_flow(m)
     if frac is None:
         frac = _fractional_lp(m)[0]
@@ -844,6 +925,19 @@ def solve(
     heuristic everywhere and then the MIP on components with a gap left, as long as the
     time limit allows, keeping the better solution and the better bound. The heuristic
     stops improving at a total gap of ``gap_target``; the MIP aims at the optimum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> sol = solve(m, method="heuristic", time_limit_s=5.0)
+    >>> sol.method_c.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
+    (['heuristic'], [450.0], [450.0])
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
