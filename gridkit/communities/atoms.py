@@ -120,7 +120,7 @@ def group_union(geoms: np.ndarray, labels: np.ndarray, k: int | None = None) -> 
     return out
 
 
-def _enclosures(part, barriers: np.ndarray | None) -> np.ndarray:
+def _enclosures(part: shapely.Polygon, barriers: np.ndarray | None) -> np.ndarray:
     if barriers is None or len(barriers) == 0:
         return np.array([part], dtype=object)
     lines = barriers[shapely.intersects(barriers, part)]
@@ -140,7 +140,7 @@ def _enclosures(part, barriers: np.ndarray | None) -> np.ndarray:
     return pieces
 
 
-def _faces(part, lines: list) -> tuple[np.ndarray, np.ndarray]:
+def _faces(part: shapely.Polygon, lines: list) -> tuple[np.ndarray, np.ndarray]:
     """Faces of the noded linework inside ``part`` and an interior point of each."""
     noded = shapely.union_all(np.concatenate(lines), grid_size=GRID_M)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
@@ -175,7 +175,7 @@ def _face_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def build_atoms(
-    part,
+    part: shapely.Polygon,
     footprints: np.ndarray,
     points: np.ndarray,
     *,

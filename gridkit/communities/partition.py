@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,7 +229,15 @@ def _nbrs(m: sparse.csr_matrix, a: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _partition_component(
-    graph, nodes, *, cap, seeds, use_metis, random_seed, floor=None, k_target=None
+    graph: AtomGraph,
+    nodes: np.ndarray,
+    *,
+    cap: int,
+    seeds: np.ndarray | None,
+    use_metis: bool,
+    random_seed: int,
+    floor: int | None = None,
+    k_target: int | None = None,
 ) -> np.ndarray:
     """Partition one connected, non-empty component; labels 0..k-1 over ``nodes``."""
     w = graph.weights[nodes]
@@ -464,7 +473,7 @@ class _Sub:
                     q.append(b)
         return not targets
 
-    def _gain(self, lab, a: int, q: int) -> float:
+    def _gain(self, lab: np.ndarray, a: int, q: int) -> float:
         """Cut-cost change (negative = better) of moving atom ``a`` into part ``q``."""
         p = lab[a]
         g = 0.0
@@ -598,7 +607,7 @@ class _Sub:
             conn.append(d)
         return conn
 
-    def _move(self, labl, conn, a: int, q: int) -> None:
+    def _move(self, labl: list[int], conn: list[dict[int, float]], a: int, q: int) -> None:
         """Move atom ``a`` to part ``q``, keeping ``conn`` up to date."""
         p = labl[a]
         labl[a] = q
@@ -611,7 +620,15 @@ class _Sub:
                 del d[p]
             d[q] = d.get(q, 0.0) + c
 
-    def _shift(self, labl, conn, load: list[int], count: list[int], a: int, q: int) -> None:
+    def _shift(
+        self,
+        labl: list[int],
+        conn: list[dict[int, float]],
+        load: list[int],
+        count: list[int],
+        a: int,
+        q: int,
+    ) -> None:
         """:meth:`_move` with the loads and atom counts of the two parts."""
         p = labl[a]
         self._move(labl, conn, a, q)
@@ -704,7 +721,13 @@ class _Sub:
                 break
         return np.asarray(st.labl, dtype=np.int64)
 
-    def _candidates(self, st, src: int, dst_ok, key):
+    def _candidates(
+        self,
+        st: _State,
+        src: int,
+        dst_ok: Callable[[int, int], bool],
+        key: Callable[[int, int, int, float], tuple],
+    ) -> list[tuple[tuple, int, int]]:
         """Boundary moves out of part ``src``: ``(key, atom, to)`` sorted, best first."""
         out = []
         conn, wl, perim = st.conn, self.wl, self.perim
@@ -726,7 +749,7 @@ class _Sub:
         out.sort()
         return out
 
-    def _push(self, st, s: int, cap: int, fl: int, depth: int, width: int) -> bool:
+    def _push(self, st: _State, s: int, cap: int, fl: int, depth: int, width: int) -> bool:
         """Lower the heaviest load ``load[s]`` by a chain of moves out of ``s``."""
         top = st.load[s]
         before = {}
@@ -744,10 +767,10 @@ class _Sub:
         def dfs(a_part: int, level: int, visited: set[int]) -> bool:
             la = st.load[a_part]
 
-            def ok(q, wa):
+            def ok(q: int, wa: int) -> bool:
                 return q not in visited and st.load[q] + wa <= cap
 
-            def key(src, q, wa, gain):
+            def key(src: int, q: int, wa: int, gain: float) -> tuple[int, float, int]:
                 return (max(la - wa, st.load[q] + wa), gain, q)
 
             tried = 0
@@ -772,11 +795,11 @@ class _Sub:
         before[s] = top
         return dfs(s, 1, {s})
 
-    def _pull(self, st, p: int, cap: int, fl: int, depth: int, width: int) -> bool:
+    def _pull(self, st: _State, p: int, cap: int, fl: int, depth: int, width: int) -> bool:
         """Lift part ``p`` towards the floor by a chain of moves into it."""
         before = {p: st.load[p]}
 
-        def deficit(loads) -> int:
+        def deficit(loads: Iterable[int]) -> int:
             return sum(max(0, fl - v) for v in loads)
 
         def dfs(dst: int, level: int, visited: set[int]) -> bool:
@@ -869,7 +892,7 @@ class _Sub:
         conn = self._conn(labl)
         wl, adj, cst = self.wl, self.adj, self.cst
 
-        def push(heap, b):
+        def push(heap: list[tuple[float, int, int]], b: int) -> None:
             db, pb = conn[b], labl[b]
             ib = db.get(pb, 0.0)
             for qb, cb in db.items():

@@ -727,7 +727,9 @@ def _units_layer(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return units
 
 
-def _targets(n_units, communities: gpd.GeoDataFrame) -> dict[str, int]:
+def _targets(
+    n_units: int | Mapping[str, int] | None, communities: gpd.GeoDataFrame
+) -> dict[str, int]:
     """``community_id -> units wanted`` from the ``n_units`` option."""
     if n_units is None:
         return {}
@@ -776,7 +778,12 @@ def _warn_targets(report: CommunitySplitReport, floor: int | None) -> None:
                 )
 
 
-def _households(bld: gpd.GeoDataFrame, col: str, estimate, report) -> np.ndarray:
+def _households(
+    bld: gpd.GeoDataFrame,
+    col: str,
+    estimate: Callable[[gpd.GeoDataFrame], pd.Series] | None,
+    report: CommunitySplitReport,
+) -> np.ndarray:
     if col in bld.columns:
         raw = pd.to_numeric(bld[col], errors="coerce")
         bad = bld[col].notna() & raw.isna()
@@ -831,7 +838,13 @@ def _assign(bgeo: np.ndarray, cgeo: np.ndarray) -> np.ndarray:
     return _first_holder(shapely.point_on_surface(bgeo), cgeo)
 
 
-def _report_straddlers(bgeo, cgeo, which, ids, report) -> None:
+def _report_straddlers(
+    bgeo: np.ndarray,
+    cgeo: np.ndarray,
+    which: np.ndarray,
+    ids: pd.Series,
+    report: CommunitySplitReport,
+) -> None:
     inside = np.flatnonzero(which >= 0)
     poly = inside[shapely.get_type_id(bgeo[inside]) != 0]
     shapely.prepare(cgeo)
@@ -1227,7 +1240,9 @@ def _single_polygons(geoms: np.ndarray, lab: np.ndarray, graph: AtomGraph) -> np
     return lab
 
 
-def _regular_cells(part, method: str, cell_area_m2: float, crs: pyproj.CRS) -> np.ndarray:
+def _regular_cells(
+    part: shapely.Polygon, method: str, cell_area_m2: float, crs: pyproj.CRS
+) -> np.ndarray:
     """Square or H3 cells clipped exactly to ``part`` (metric), exploded to polygons."""
     if method == "square":
         side = float(np.sqrt(cell_area_m2))

@@ -131,7 +131,9 @@ class Knapsacks:
             chosen[sel] = True
         return value, chosen
 
-    def _dp(self, items: np.ndarray, workers: np.ndarray, profit: np.ndarray):
+    def _dp(
+        self, items: np.ndarray, workers: np.ndarray, profit: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact 0-1 knapsack on the cell weights of ``items`` for ``workers``."""
         nw = self.n_workers
         iw = self.arc_w[items]

@@ -314,7 +314,9 @@ def _check_inputs(
         raise InvalidLayerError(f"workers has no column {max_units!r} (max_units).")
 
 
-def _per_unit(value, units: pd.DataFrame, name: str, default) -> np.ndarray:
+def _per_unit(
+    value: int | str | pd.Series | None, units: pd.DataFrame, name: str, default: int
+) -> np.ndarray:
     if value is None:
         value = units[name] if name in units.columns else default
     elif isinstance(value, str):
@@ -373,7 +375,9 @@ def _candidates(
     return au.astype(np.int64), aw.astype(np.int64), dist
 
 
-def _previous_pairs(previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index):
+def _previous_pairs(
+    previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index
+) -> pd.DataFrame | None:
     """Current previous pairs as (unit index, worker index or -1, worker id, valid_from)."""
     if previous is None:
         return None

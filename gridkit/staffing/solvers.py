@@ -814,14 +814,14 @@ def _worker_gaps(m: Model, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _heuristic(
     m: Model,
-    comp_u,
-    comp_w,
-    n_comp,
+    comp_u: np.ndarray,
+    comp_w: np.ndarray,
+    n_comp: int,
     *,
     time_limit_s: float,
     gap_target: float = 0.0,
     lp_max_arcs: int = 1_000_000,
-):
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Primal solutions and a Lagrangian lower bound, per component.
 
     The LP relaxation (HiGHS; the OR-Tools flow when the LP is too large) gives a first
@@ -852,7 +852,7 @@ def _heuristic(
     n_iter = [0]
     t_primal = [0.0, time.perf_counter()]  # time spent in the Lagrangian heuristic, last run
 
-    def lagrangian_primal(pi, chosen):
+    def lagrangian_primal(pi: np.ndarray, chosen: np.ndarray) -> np.ndarray | None:
         nonlocal x, obj_c
         avg[:] = 0.7 * avg + 0.3 * chosen
         n_iter[0] += 1
