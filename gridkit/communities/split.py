@@ -452,6 +452,8 @@ def split_communities(
 
 @dataclass
 class _Stats:
+    """Running totals for the report: the lower bound on units, cut lengths (m)."""
+
     min_units: int = 0
     cut_len: float = 0.0
     cut_barrier: float = 0.0
@@ -861,7 +863,7 @@ def _report_straddlers(
             f"community holding its representative point and is clipped there: "
             f"{format_rows(found)}.",
             GridkitWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of split_communities (via the zone stages)
         )
 
 
