@@ -238,12 +238,8 @@ def lagrangian_knapsack_bound(
     >>> import time
     >>> import numpy as np
     >>> from gridkit.staffing.solvers import Model
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> n_comp, comp_u, comp_w = m.components()
     >>> upper = m.objective(np.array([True, False, False, True, True])).sum()
     >>> bound, pi = lagrangian_knapsack_bound(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
 
@@ -71,6 +72,41 @@ class Model:
     cap: np.ndarray
     maxu: np.ndarray
     penalty: float
+
+    @classmethod
+    def from_arcs(
+        cls,
+        arc_u: ArrayLike,
+        arc_w: ArrayLike,
+        cost: ArrayLike,
+        *,
+        load: ArrayLike,
+        cap: ArrayLike,
+        penalty: float,
+        req: ArrayLike | None = None,
+        maxu: ArrayLike | None = None,
+    ) -> Model:
+        """A model from array-likes; one slot per unit and no unit limit by default.
+
+        Examples
+        --------
+        >>> m = Model.from_arcs([0, 0, 1], [0, 1, 1], [10, 20, 5], load=[3, 4], cap=[5, 9],
+        ...     penalty=100)
+        >>> m.n_units, m.n_workers, m.req.tolist(), m.maxu.tolist()
+        (2, 2, [1, 1], [inf, inf])
+        """
+        load = np.asarray(load, dtype=float)
+        cap = np.asarray(cap, dtype=float)
+        return cls(
+            arc_u=np.asarray(arc_u, dtype=np.int64),
+            arc_w=np.asarray(arc_w, dtype=np.int64),
+            cost=np.asarray(cost, dtype=float),
+            load=load,
+            req=np.ones(len(load), dtype=np.int64) if req is None else np.asarray(req),
+            cap=cap,
+            maxu=np.full(len(cap), np.inf) if maxu is None else np.asarray(maxu, dtype=float),
+            penalty=float(penalty),
+        )
 
     @property
     def n_units(self) -> int:
@@ -136,13 +172,8 @@ class Solution:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> sol = solve(m, time_limit_s=5.0)
     >>> sol.x.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
     ([True, False, False, True, True], [450.0], [450.0])
@@ -164,13 +195,8 @@ def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, flo
 
     Examples
     --------
-    >>> import numpy as np
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> x, bound, optimal = mip_component(m, 5.0)
     >>> x.tolist(), bound, optimal
     ([True, False, False, True, True], 450.0, True)
@@ -638,12 +664,8 @@ def primal(
 
     >>> import time
     >>> import numpy as np
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> x = primal(m, np.full(5, 0.5), deadline=time.perf_counter() + 1.0)
     >>> x.tolist(), m.feasible(x), float(m.objective(x).sum())
     ([True, False, False, True, True], True, 450.0)
@@ -785,13 +807,8 @@ def quick_primal(m: Model) -> np.ndarray:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> x = quick_primal(m)
     >>> m.feasible(x), float(m.objective(x).sum())
     (True, 450.0)
@@ -928,13 +945,8 @@ def solve(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> m = Model(
-    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
-    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
-    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
-    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
-    ... )
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
     >>> sol = solve(m, method="heuristic", time_limit_s=5.0)
     >>> sol.method_c.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
     (['heuristic'], [450.0], [450.0])
