@@ -12,19 +12,22 @@ heuristic's own proven gap and its distance to the MIP's answer).
 
 from __future__ import annotations
 
+import sys
+import time
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from benchmarks._runner import Case
+from gridkit.staffing import assign_workers
 
 LON0, LAT0 = 113.13, 27.83
 
 
 def synthetic_city(n_units: int, n_workers: int, *, seed: int = 0, capacity_factor: float = 1.3):
     """Seeded ``units`` and ``workers`` layers of a nested district/township/village city."""
-    import geopandas as gpd
-    import shapely
-
     rng = np.random.default_rng(seed)
     n_villages = max(1, n_workers // 4)
     n_towns = max(1, n_villages // 10)
@@ -104,8 +107,6 @@ def _figures(result) -> dict:
 
 
 def _case(n_units: int, n_workers: int, *, time_limit_s: float, with_mip: bool) -> Case:
-    from gridkit.staffing.model import assign_workers
-
     def setup():
         return synthetic_city(n_units, n_workers, seed=n_units)
 
@@ -165,11 +166,6 @@ def cases(quick: bool) -> list[Case]:
 
 
 if __name__ == "__main__":  # pragma: no cover - manual timing
-    import sys
-    import time
-
-    from gridkit.staffing.model import assign_workers
-
     n_u, n_w = (int(a) for a in sys.argv[1:3])
     data = synthetic_city(n_u, n_w, seed=n_u)
     for method in sys.argv[3:] or ["heuristic"]:

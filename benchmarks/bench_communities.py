@@ -32,6 +32,9 @@ import shapely
 from shapely import box
 
 from benchmarks._runner import Case
+from gridkit.communities import part_atoms
+from gridkit.communities import split as gc
+from gridkit.communities.atoms import snap
 
 CRS = 32649
 X0, Y0 = 700_000.0, 3_080_000.0
@@ -67,8 +70,6 @@ def _city(seed: int, *, n_x: int, n_y: int, per_side: int, side: float = 600.0):
 
 
 def _ours(data):
-    from gridkit.communities import split as gc
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return gc.split_communities(
@@ -77,8 +78,6 @@ def _ours(data):
 
 
 def _ours_at_peer_count(data):
-    from gridkit.communities import split as gc
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return gc.split_communities(
@@ -92,9 +91,6 @@ def _ours_at_peer_count(data):
 
 def _atoms(communities, buildings):
     """Exactly the atoms (and households) gridkit partitions for the single community."""
-    from gridkit.communities import part_atoms
-    from gridkit.communities.atoms import snap
-
     part = communities.geometry.iloc[0]
     b = buildings.iloc[np.argsort(buildings["building_id"].astype(str).to_numpy(), kind="stable")]
     fp = snap(np.asarray(b.geometry.array))
@@ -166,6 +162,7 @@ def _maxp_setup(seed: int, per_side: int, cap: int):
 
 
 def _skater(data):
+    # spopt is optional (extra "dev"): the peers load only when their cases run
     from libpysal.weights import Rook
     from spopt.region import Skater
 
@@ -182,6 +179,7 @@ def _skater(data):
 
 
 def _maxp(data):
+    # spopt is optional (extra "dev"): the peers load only when their cases run
     from libpysal.weights import Rook
     from spopt.region import MaxPHeuristic
 

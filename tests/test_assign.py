@@ -411,6 +411,20 @@ def test_neighbour_levels_widen_jurisdiction():
     assert res.assignments.worker_id.tolist() == ["W0"]
 
 
+def test_jurisdiction_reads_admin_codes_by_level():
+    """A city worker (430200) serves every code of the city; one level up from a
+    county (430202) is the city; 12-digit padded codes are the areas they pad."""
+    units = make_units([(0, 0), (0.1, 0)], ["430202001001", "430211003002"])
+    city = make_workers([(0, 0)], ["430200"], [1000])
+    assert sorted(assign_workers(units, city).assignments.unit_id) == ["U000", "U001"]
+    county = make_workers([(0, 0)], ["430202"], [1000])
+    assert assign_workers(units, county).assignments.unit_id.tolist() == ["U000"]
+    res = assign_workers(units, county, neighbour_levels=1)
+    assert sorted(res.assignments.unit_id) == ["U000", "U001"]
+    padded = make_workers([(0, 0)], ["430202000000"], [1000])
+    assert assign_workers(units, padded).assignments.unit_id.tolist() == ["U000"]
+
+
 def test_workload_points_per_kind():
     units = make_units(
         [(0, 0), (0.1, 0), (0.2, 0)],

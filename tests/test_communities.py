@@ -318,6 +318,31 @@ def test_locked_units_kept():
     assert not [p for p in rep.errors if p.code in ("gap", "overlap", "not_polygon")]
 
 
+def test_locked_unit_in_a_community_without_buildings():
+    communities = gpd.GeoDataFrame(
+        {"community_id": ["C1", "C2"]},
+        geometry=[box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 100, Y0, X0 + 200, Y0 + 100)],
+        crs=CRS,
+    )
+    buildings = gpd.GeoDataFrame(
+        {"building_id": ["B1"], "households": [10]},
+        geometry=[box(X0 + 10, Y0 + 10, X0 + 20, Y0 + 20)],
+        crs=CRS,
+    )
+    locked = gpd.GeoDataFrame(
+        {"unit_id": ["C2-009"], "parent_id": ["C2"]},
+        geometry=[box(X0 + 100, Y0, X0 + 150, Y0 + 100)],
+        crs=CRS,
+    )
+    units = quiet_split(communities, buildings, max_households=50, locked=locked)
+    assert units.unit_id.tolist() == ["C1-001", "C2-001", "C2-009"]
+    assert units.set_index("unit_id").households.to_dict() == {
+        "C1-001": 10,
+        "C2-001": 0,
+        "C2-009": 0,
+    }
+
+
 def _floor_ok(units, floor):
     """Every unit below the floor is reported, with a reason, and no other is."""
     r = units.attrs["report"]

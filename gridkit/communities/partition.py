@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
@@ -45,7 +47,18 @@ the loads found before it, when those are wider), and never above the cap."""
 
 @dataclass
 class AtomGraph:
-    """Atoms (weights, centroids) and their adjacency (CSR of shared lengths)."""
+    """Atoms (weights, centroids) and their adjacency (CSR of shared lengths).
+
+    Examples
+    --------
+    Four atoms in a row, 10 m of shared edge between neighbours:
+
+    >>> graph = AtomGraph.from_edges(
+    ...     [80, 30, 30, 80], [[0, 0], [1, 0], [2, 0], [3, 0]], [0, 1, 2], [1, 2, 3], [10.0] * 3
+    ... )
+    >>> graph.n, graph.length[1].toarray().tolist()
+    (4, [[10.0, 0.0, 10.0, 0.0]])
+    """
 
     weights: np.ndarray  # int64 (n,)
     xy: np.ndarray  # float (n, 2) atom centroids
@@ -53,7 +66,18 @@ class AtomGraph:
     cost: sparse.csr_matrix  # symmetric, length * factor (cheaper on barriers)
 
     @classmethod
-    def from_edges(cls, weights, xy, i, j, length, factor=None) -> AtomGraph:
+    def from_edges(
+        cls,
+        weights: ArrayLike,
+        xy: ArrayLike,
+        i: ArrayLike,
+        j: ArrayLike,
+        length: ArrayLike,
+        factor: ArrayLike | None = None,
+    ) -> AtomGraph:
+        """The graph from edge lists: atoms ``i[e]`` and ``j[e]`` share ``length[e]``
+        metres, their cut costs ``length * factor`` (default factor 1). Self-loops and
+        zero lengths are dropped, repeated pairs summed."""
         n = len(weights)
         i = np.asarray(i, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
@@ -90,6 +114,17 @@ def partition(
     ``n_parts``: parts wanted for the whole graph (over-cap atoms included), shared
     among connected components by weight; never fewer than the cap needs nor more
     than the floor allows.
+
+    Examples
+    --------
+    Four atoms in a row with 80, 30, 30 and 80 households under a cap of 100: the
+    middle two share a part.
+
+    >>> graph = AtomGraph.from_edges(
+    ...     [80, 30, 30, 80], [[0, 0], [1, 0], [2, 0], [3, 0]], [0, 1, 2], [1, 2, 3], [10.0] * 3
+    ... )
+    >>> partition(graph, cap=100).tolist()
+    [1, 2, 2, 0]
     """
     n = graph.n
     labels = np.full(n, -1, dtype=np.int64)
@@ -194,7 +229,15 @@ def _nbrs(m: sparse.csr_matrix, a: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _partition_component(
-    graph, nodes, *, cap, seeds, use_metis, random_seed, floor=None, k_target=None
+    graph: AtomGraph,
+    nodes: np.ndarray,
+    *,
+    cap: int,
+    seeds: np.ndarray | None,
+    use_metis: bool,
+    random_seed: int,
+    floor: int | None = None,
+    k_target: int | None = None,
 ) -> np.ndarray:
     """Partition one connected, non-empty component; labels 0..k-1 over ``nodes``."""
     w = graph.weights[nodes]
@@ -430,7 +473,7 @@ class _Sub:
                     q.append(b)
         return not targets
 
-    def _gain(self, lab, a: int, q: int) -> float:
+    def _gain(self, lab: np.ndarray, a: int, q: int) -> float:
         """Cut-cost change (negative = better) of moving atom ``a`` into part ``q``."""
         p = lab[a]
         g = 0.0
@@ -564,7 +607,7 @@ class _Sub:
             conn.append(d)
         return conn
 
-    def _move(self, labl, conn, a: int, q: int) -> None:
+    def _move(self, labl: list[int], conn: list[dict[int, float]], a: int, q: int) -> None:
         """Move atom ``a`` to part ``q``, keeping ``conn`` up to date."""
         p = labl[a]
         labl[a] = q
@@ -576,6 +619,24 @@ class _Sub:
             else:
                 del d[p]
             d[q] = d.get(q, 0.0) + c
+
+    def _shift(
+        self,
+        labl: list[int],
+        conn: list[dict[int, float]],
+        load: list[int],
+        count: list[int],
+        a: int,
+        q: int,
+    ) -> None:
+        """:meth:`_move` with the loads and atom counts of the two parts."""
+        p = labl[a]
+        self._move(labl, conn, a, q)
+        wa = self.wl[a]
+        load[p] -= wa
+        load[q] += wa
+        count[p] -= 1
+        count[q] += 1
 
     def _refine(self, lab: np.ndarray, cap: int, passes: int = 6) -> np.ndarray:
         """Boundary moves that improve balance, or compactness at equal balance."""
@@ -609,12 +670,7 @@ class _Sub:
                         best = (key, q)
                 if best is None or not self._connected_without(labl, a):
                     continue
-                q = best[1]
-                self._move(labl, conn, a, q)
-                load[p] -= wa
-                load[q] += wa
-                count[p] -= 1
-                count[q] += 1
+                self._shift(labl, conn, load, count, a, best[1])
                 moved += 1
             if not moved:
                 break
@@ -665,7 +721,13 @@ class _Sub:
                 break
         return np.asarray(st.labl, dtype=np.int64)
 
-    def _candidates(self, st, src: int, dst_ok, key):
+    def _candidates(
+        self,
+        st: _State,
+        src: int,
+        dst_ok: Callable[[int, int], bool],
+        key: Callable[[int, int, int, float], tuple],
+    ) -> list[tuple[tuple, int, int]]:
         """Boundary moves out of part ``src``: ``(key, atom, to)`` sorted, best first."""
         out = []
         conn, wl, perim = st.conn, self.wl, self.perim
@@ -687,7 +749,7 @@ class _Sub:
         out.sort()
         return out
 
-    def _push(self, st, s: int, cap: int, fl: int, depth: int, width: int) -> bool:
+    def _push(self, st: _State, s: int, cap: int, fl: int, depth: int, width: int) -> bool:
         """Lower the heaviest load ``load[s]`` by a chain of moves out of ``s``."""
         top = st.load[s]
         before = {}
@@ -705,10 +767,10 @@ class _Sub:
         def dfs(a_part: int, level: int, visited: set[int]) -> bool:
             la = st.load[a_part]
 
-            def ok(q, wa):
+            def ok(q: int, wa: int) -> bool:
                 return q not in visited and st.load[q] + wa <= cap
 
-            def key(src, q, wa, gain):
+            def key(src: int, q: int, wa: int, gain: float) -> tuple[int, float, int]:
                 return (max(la - wa, st.load[q] + wa), gain, q)
 
             tried = 0
@@ -733,11 +795,11 @@ class _Sub:
         before[s] = top
         return dfs(s, 1, {s})
 
-    def _pull(self, st, p: int, cap: int, fl: int, depth: int, width: int) -> bool:
+    def _pull(self, st: _State, p: int, cap: int, fl: int, depth: int, width: int) -> bool:
         """Lift part ``p`` towards the floor by a chain of moves into it."""
         before = {p: st.load[p]}
 
-        def deficit(loads) -> int:
+        def deficit(loads: Iterable[int]) -> int:
             return sum(max(0, fl - v) for v in loads)
 
         def dfs(dst: int, level: int, visited: set[int]) -> bool:
@@ -830,7 +892,7 @@ class _Sub:
         conn = self._conn(labl)
         wl, adj, cst = self.wl, self.adj, self.cst
 
-        def push(heap, b):
+        def push(heap: list[tuple[float, int, int]], b: int) -> None:
             db, pb = conn[b], labl[b]
             ib = db.get(pb, 0.0)
             for qb, cb in db.items():
@@ -857,11 +919,7 @@ class _Sub:
                 if load[q] + wa <= hi and load[p] - wa >= lo:
                     if not self._connected_without(labl, a):
                         continue
-                    self._move(labl, conn, a, q)
-                    load[p] -= wa
-                    load[q] += wa
-                    count[p] -= 1
-                    count[q] += 1
+                    self._shift(labl, conn, load, count, a, q)
                     moved += 1
                     for b in adj[a]:
                         push(heap, b)
@@ -934,11 +992,6 @@ class _State:
         p = self.labl[a]
         if p == q:
             return
-        self.sub._move(self.labl, self.conn, a, q)
-        wa = self.sub.wl[a]
-        self.load[p] -= wa
-        self.load[q] += wa
-        self.count[p] -= 1
-        self.count[q] += 1
+        self.sub._shift(self.labl, self.conn, self.load, self.count, a, q)
         self.members[p].discard(a)
         self.members[q].add(a)

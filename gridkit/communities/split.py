@@ -13,12 +13,12 @@ layer (``kind="community_grid"``) such that, in every community part:
   are balanced and compact, and their boundaries follow ``barriers`` where possible.
 
 How: atoms (one cell per building cluster, Voronoi cells cut by barriers, footprints
-kept whole, see :mod:`gridkit._community_atoms`), a shared-edge graph of atoms, and a
-balanced contiguous partition of that graph (METIS when ``pymetis`` is installed,
+kept whole, see :mod:`gridkit.communities.atoms`), a shared-edge graph of atoms, and
+a balanced contiguous partition of that graph (METIS when ``pymetis`` is installed,
 then repair and refinement that guarantee contiguity and the cap, see
-:mod:`gridkit._partition`). Every community is processed on its own, in the UTM zone
-of its own centre, so a change in one community leaves every other community's units
-and ids untouched.
+:mod:`gridkit.communities.partition`). Every community is processed on its own, in
+the UTM zone of its own centre, so a change in one community leaves every other
+community's units and ids untouched.
 
 The report of a run is in ``units.attrs["report"]`` (:class:`CommunitySplitReport`).
 
@@ -55,9 +55,9 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
-from gridkit.communities.atoms import GRID_M, build_atoms, group_union, snap
+from gridkit.communities.atoms import GRID_M, Atoms, build_atoms, group_union, snap
 from gridkit.communities.partition import AtomGraph, _share, partition
-from gridkit.crs import utm_zone_crs
+from gridkit.crs import local_metric_crs, utm_zone_crs
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
 
 __all__ = [
@@ -74,6 +74,8 @@ BARRIER_FACTOR = 0.2
 """Cut cost of a shared edge lying on a barrier, relative to an ordinary edge."""
 
 DEFAULT_CELL_AREA_M2 = 10_000.0
+
+Method = Literal["balanced", "square", "h3"]
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -112,6 +114,27 @@ class CommunitySplitReport:
         Community ids without buildings (one unit with 0 households each).
     building_units
         ``building_id -> unit_id`` for every building (missing for outside ones).
+
+    Examples
+    --------
+    Eight buildings of 30 households in a row, at most 100 households a unit:
+
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> communities = gpd.GeoDataFrame(
+    ...     {"community_id": ["C1"]}, geometry=[box(0, 0, 200, 100)], crs=32649
+    ... )
+    >>> buildings = gpd.GeoDataFrame(
+    ...     {"building_id": [f"B{i}" for i in range(8)], "households": [30] * 8},
+    ...     geometry=[box(10 + 25 * i, 40, 25 + 25 * i, 60) for i in range(8)],
+    ...     crs=32649,
+    ... )
+    >>> units = split_communities(communities, buildings, max_households=100)
+    >>> report = units.attrs["report"]
+    >>> report.n_units, report.min_units, report.max_households, report.over_cap_units
+    (3, 3, 90.0, [])
+    >>> report.building_units.tolist()
+    ['C1-001', 'C1-001', 'C1-002', 'C1-002', 'C1-002', 'C1-003', 'C1-003', 'C1-003']
     """
 
     method: str = "balanced"
@@ -133,7 +156,13 @@ class CommunitySplitReport:
     building_units: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
     def figures(self) -> dict[str, float]:
-        """The numeric figures as a flat dict."""
+        """The numeric figures as a flat dict.
+
+        Examples
+        --------
+        >>> CommunitySplitReport(n_units=3, min_units=3).figures()["n_units"]
+        3
+        """
         return {
             k: getattr(self, k)
             for k in (
@@ -184,8 +213,6 @@ def estimate_households(
     >>> estimate_households(b).tolist()
     [30, 10]
     """
-    from gridkit.crs import local_metric_crs
-
     geom = buildings.geometry
     if buildings.crs is not None and not pyproj.CRS.from_user_input(buildings.crs).is_projected:
         geom = geom.to_crs(local_metric_crs(buildings))
@@ -290,7 +317,7 @@ def split_communities(
     min_households: int | None = None,
     locked: gpd.GeoDataFrame | None = None,
     seeds: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-    method: Literal["balanced", "square", "h3"] = "balanced",
+    method: Method = "balanced",
     cell_area_m2: float = DEFAULT_CELL_AREA_M2,
     estimate: Callable[[gpd.GeoDataFrame], pd.Series] | None = None,
     version: int = 1,
@@ -368,12 +395,167 @@ def split_communities(
         overlapping communities (listed with ids and overlap areas).
     GridkitError
         ``method="h3"`` without the ``h3`` package.
+
+    Examples
+    --------
+    One community of the sample data, at most 300 households a unit:
+
+    >>> from gridkit.synth import sample_layers
+    >>> layers = sample_layers(seed=1)
+    >>> comm, bld = layers["communities"], layers["buildings"]
+    >>> cid = "430204002002-C01"
+    >>> units = split_communities(
+    ...     comm[comm.community_id == cid], bld[bld.community_id == cid], max_households=300
+    ... )
+    >>> int(units.households.max()) <= 300, units.geom_type.unique().tolist()
+    (True, ['Polygon'])
+    >>> report = units.attrs["report"]
+    >>> report.n_units == len(units) >= report.min_units
+    True
+    >>> units.unit_id.iloc[0], units.crs.to_epsg()
+    ('430204002002-C01-001', 4326)
     """
+    min_households, n_units = _check_options(
+        method, max_households=max_households, min_households=min_households, n_units=n_units
+    )
+    communities = _require(communities, "communities", ["community_id"])
+    buildings = _require(buildings, "buildings", ["building_id"])
+    communities = _clean_geoms(communities, "communities", "community_id", polygonal_only=True)
+    buildings = _clean_geoms(buildings, "buildings", "building_id", polygonal_only=False)
+    run = _Run(
+        cap=int(max_households),
+        floor=min_households,
+        method=method,
+        cell_area_m2=cell_area_m2,
+        version=version,
+        report=CommunitySplitReport(method=method),
+    )
+    targets = _targets(n_units, communities)
+    hh = _households(buildings, households_col, estimate, run.report)
+    inputs = _wgs84_inputs(
+        communities, buildings, hh, barriers=barriers, seeds=seeds, locked=locked
+    )
+    frames, b_unit, assigned = _split_zones(inputs, run, targets)
+    _warn_outside(inputs.buildings, assigned, run.report)
+    units = _units_layer(frames)
+    run.report.building_units = pd.Series(
+        b_unit.to_numpy(), index=inputs.buildings["building_id"].to_numpy(), name="unit_id"
+    )
+    _finish_report(units, run.report, run.stats, max_households)
+    _warn_targets(run.report, min_households)
+    units.attrs["report"] = run.report
+    return units
+
+
+# --------------------------------------------------------------------------- stages
+
+
+@dataclass
+class _Stats:
+    """Running totals for the report: the lower bound on units, cut lengths (m)."""
+
+    min_units: int = 0
+    cut_len: float = 0.0
+    cut_barrier: float = 0.0
+
+
+@dataclass
+class _Run:
+    """Settings and running totals shared by every community of one call."""
+
+    cap: int
+    floor: int | None
+    method: Method
+    cell_area_m2: float
+    version: int
+    report: CommunitySplitReport
+    stats: _Stats = field(default_factory=_Stats)
+
+
+@dataclass
+class _Inputs:
+    """The layers of one call in WGS84; buildings in a canonical order."""
+
+    communities: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    households: np.ndarray  # per building, in the order of ``buildings``
+    barriers: gpd.GeoSeries | None
+    seeds: gpd.GeoSeries | None
+    locked: gpd.GeoDataFrame | None
+
+
+@dataclass
+class _Zone:
+    """The run-wide layers in one UTM zone (metric)."""
+
+    crs: pyproj.CRS
+    barriers: np.ndarray | None
+    seeds: np.ndarray | None
+    locked: gpd.GeoDataFrame | None  # with ``_wgs84``: the geometry to return untouched
+
+
+@dataclass
+class _CommunityJob:
+    """One community to split, in its zone's metric CRS."""
+
+    cid: str
+    admin: str
+    geom: shapely.Geometry
+    bgeo: np.ndarray  # its buildings (on the 1 mm grid)
+    hh: np.ndarray  # households per building
+    bids: np.ndarray  # building ids
+    target: int | None  # units wanted (``n_units``)
+    zone: _Zone
+    run: _Run
+
+
+@dataclass
+class _Made:
+    """Units of one community as they are made (parallel lists, in the order made)."""
+
+    bunit: np.ndarray  # unit id of each building of the community; None until placed
+    geoms: list[shapely.Geometry] = field(default_factory=list)
+    locked_ids: list[str | None] = field(default_factory=list)  # None: a new unit
+    households: list[int] = field(default_factory=list)
+    members: list[np.ndarray] = field(default_factory=list)  # building positions
+    small: list[int] = field(default_factory=list)  # units of parts below the floor
+
+    def add(
+        self,
+        geom: shapely.Geometry,
+        households: int,
+        members: np.ndarray,
+        *,
+        locked_id: str | None = None,
+        small: bool = False,
+    ) -> None:
+        if small:
+            self.small.append(len(self.geoms))
+        self.geoms.append(geom)
+        self.locked_ids.append(locked_id)
+        self.households.append(int(households))
+        self.members.append(members)
+
+    def unplaced(self) -> np.ndarray:
+        return pd.isna(self.bunit)
+
+    def geometry(self) -> np.ndarray:
+        return np.array(self.geoms, dtype=object)
+
+
+def _check_options(
+    method: str,
+    *,
+    max_households: int,
+    min_households: int | None,
+    n_units: int | Mapping[str, int] | None,
+) -> tuple[int | None, int | Mapping[str, int] | None]:
+    """Checked options; ``(min_households, n_units)`` as the chosen method uses them."""
     if method not in ("balanced", "square", "h3"):
         raise GridkitError(f"Unknown method {method!r}.", hint="Use 'balanced', 'square' or 'h3'.")
     if method == "h3":
         try:
-            import h3  # noqa: F401
+            import h3  # noqa: F401  (optional dependency: only method="h3" needs it)
         except ImportError:
             raise GridkitError(
                 "method='h3' needs the h3 package.", hint="pip install h3, or use method='square'."
@@ -395,22 +577,25 @@ def split_communities(
         warnings.warn(
             f"method={method!r} draws regular cells: min_households and n_units are ignored.",
             GridkitWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of split_communities
         )
         min_households, n_units = None, None
-    communities = _require(communities, "communities", ["community_id"])
-    buildings = _require(buildings, "buildings", ["building_id"])
-    communities = _clean_geoms(communities, "communities", "community_id", polygonal_only=True)
-    buildings = _clean_geoms(buildings, "buildings", "building_id", polygonal_only=False)
-    report = CommunitySplitReport(method=method)
-    targets = _targets(n_units, communities)
+    return min_households, n_units
 
-    hh = _households(buildings, households_col, estimate, report)
+
+def _wgs84_inputs(
+    communities: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    hh: np.ndarray,
+    *,
+    barriers: gpd.GeoDataFrame | gpd.GeoSeries | None,
+    seeds: gpd.GeoDataFrame | gpd.GeoSeries | None,
+    locked: gpd.GeoDataFrame | None,
+) -> _Inputs:
     comm = communities.to_crs(WGS84)
     # a canonical building order makes the result independent of the input row order
     border = np.argsort(buildings["building_id"].astype(str).to_numpy(), kind="stable")
     bld = buildings.iloc[border].to_crs(WGS84)
-    hh = hh[border]
     if "admin_code" not in comm.columns:
         comm = comm.assign(admin_code=comm["community_id"].astype(str))
     bar = None
@@ -425,58 +610,92 @@ def split_communities(
     lock = None
     if locked is not None and len(locked):
         lock = _require(locked, "locked", ["unit_id"]).to_crs(WGS84)
+    return _Inputs(comm, bld, hh[border], bar, seed_g, lock)
 
+
+def _split_zones(
+    inp: _Inputs, run: _Run, targets: dict[str, int]
+) -> tuple[list[gpd.GeoDataFrame], pd.Series, np.ndarray]:
+    """Every community, zone by zone (the UTM zone of its centre), in community id order.
+
+    Returns the unit frames, the unit id of every building and which buildings lie in
+    a community.
+    """
+    comm = inp.communities
     cent = shapely.centroid(np.asarray(comm.geometry.array))
     cx, cy = shapely.get_x(cent), shapely.get_y(cent)
-    zones = [utm_zone_crs(x, y) for x, y in zip(cx, cy, strict=True)]
-    zone_key = np.array([z.to_epsg() for z in zones])
+    zone_key = np.array([utm_zone_crs(x, y).to_epsg() for x, y in zip(cx, cy, strict=True)])
     order = np.argsort(comm["community_id"].astype(str).to_numpy(), kind="stable")
-
-    out_frames: list[gpd.GeoDataFrame] = []
-    b_unit = pd.Series(pd.NA, index=bld.index, dtype=object)
-    assigned = np.zeros(len(bld), dtype=bool)
-    stats = _Stats()
+    frames: list[gpd.GeoDataFrame] = []
+    b_unit = pd.Series(pd.NA, index=inp.buildings.index, dtype=object)
+    assigned = np.zeros(len(inp.buildings), dtype=bool)
     for epsg in sorted(set(zone_key.tolist())):
-        crs = pyproj.CRS.from_epsg(epsg)
         idx = order[zone_key[order] == epsg]
-        cm = comm.iloc[idx].to_crs(crs)
-        _check_overlaps(cm)
-        bm = bld.to_crs(crs)
-        cgeo = np.asarray(cm.geometry.array)
-        bgeo = snap(np.asarray(bm.geometry.array))
-        which = _assign(bgeo, cgeo)  # community position in cm, -1 outside
-        which[assigned] = -1  # already placed by an earlier zone
-        assigned |= which >= 0
-        _report_straddlers(bgeo, cgeo, which, bm["building_id"], report)
-        bar_m = None if bar is None else np.asarray(bar.to_crs(crs).array)
-        seed_m = None if seed_g is None else np.asarray(seed_g.to_crs(crs).array)
-        lock_m = None
-        if lock is not None:
-            lock_m = lock.to_crs(crs)
-            lock_m["_wgs84"] = np.asarray(lock.geometry.array)  # returned untouched
-        for pos in range(len(cm)):
-            row = cm.iloc[pos]
-            members = np.flatnonzero(which == pos)
-            frame, bunits = _split_one(
-                row,
-                cgeo[pos],
-                bgeo[members],
-                hh[members],
-                bm["building_id"].to_numpy()[members],
-                cap=int(max_households),
-                floor=min_households,
-                target=targets.get(str(row["community_id"])),
-                barriers=bar_m,
-                seeds=seed_m,
-                locked=lock_m,
-                method=method,
-                cell_area_m2=cell_area_m2,
-                crs=crs,
-                stats=stats,
-                report=report,
-            )
-            b_unit.iloc[members] = bunits
-            out_frames.append(frame.assign(version=version))
+        crs = pyproj.CRS.from_epsg(epsg)
+        frames += _split_zone(inp, run, crs, idx, targets, b_unit=b_unit, assigned=assigned)
+    return frames, b_unit, assigned
+
+
+def _split_zone(
+    inp: _Inputs,
+    run: _Run,
+    crs: pyproj.CRS,
+    idx: np.ndarray,
+    targets: dict[str, int],
+    *,
+    b_unit: pd.Series,
+    assigned: np.ndarray,
+) -> list[gpd.GeoDataFrame]:
+    """The communities ``idx`` of one zone; fills ``b_unit`` and ``assigned`` in place."""
+    cm = inp.communities.iloc[idx].to_crs(crs)
+    _check_overlaps(cm)
+    bm = inp.buildings.to_crs(crs)
+    cgeo = np.asarray(cm.geometry.array)
+    bgeo = snap(np.asarray(bm.geometry.array))
+    which = _assign(bgeo, cgeo)  # community position in cm, -1 outside
+    which[assigned] = -1  # already placed by an earlier zone
+    assigned |= which >= 0
+    _report_straddlers(bgeo, cgeo, which, bm["building_id"], run.report)
+    zone = _zone_layers(inp, crs)
+    bids = bm["building_id"].to_numpy()
+    frames = []
+    for pos in range(len(cm)):
+        row = cm.iloc[pos]
+        members = np.flatnonzero(which == pos)
+        cid = str(row["community_id"])
+        job = _CommunityJob(
+            cid=cid,
+            admin=str(row["admin_code"]),
+            geom=cgeo[pos],
+            bgeo=bgeo[members],
+            hh=inp.households[members],
+            bids=bids[members],
+            target=targets.get(cid),
+            zone=zone,
+            run=run,
+        )
+        frame, bunits = _split_one(job)
+        b_unit.iloc[members] = bunits
+        frames.append(frame.assign(version=run.version))
+    return frames
+
+
+def _zone_layers(inp: _Inputs, crs: pyproj.CRS) -> _Zone:
+    lock_m = None
+    if inp.locked is not None:
+        lock_m = inp.locked.to_crs(crs)
+        lock_m["_wgs84"] = np.asarray(inp.locked.geometry.array)  # returned untouched
+    return _Zone(
+        crs=crs,
+        barriers=None if inp.barriers is None else np.asarray(inp.barriers.to_crs(crs).array),
+        seeds=None if inp.seeds is None else np.asarray(inp.seeds.to_crs(crs).array),
+        locked=lock_m,
+    )
+
+
+def _warn_outside(
+    bld: gpd.GeoDataFrame, assigned: np.ndarray, report: CommunitySplitReport
+) -> None:
     outside = ~assigned
     if outside.any():
         report.outside_buildings = [str(v) for v in bld.loc[outside, "building_id"]]
@@ -484,34 +703,35 @@ def split_communities(
             f"{outside.sum()} building(s) lie outside every community and are in no unit: "
             f"{format_rows(report.outside_buildings)}.",
             GridkitWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of split_communities
         )
-    units = pd.concat(out_frames, ignore_index=True) if out_frames else None
+
+
+_UNIT_COLUMNS = [
+    "unit_id",
+    "kind",
+    "parent_id",
+    "admin_code",
+    "households",
+    "area_m2",
+    "version",
+    "n_buildings",
+    "polsby_popper",
+    "geometry",
+]
+
+
+def _units_layer(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    units = pd.concat(frames, ignore_index=True) if frames else None
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=WGS84)
-    cols = [
-        "unit_id",
-        "kind",
-        "parent_id",
-        "admin_code",
-        "households",
-        "area_m2",
-        "version",
-        "n_buildings",
-        "polsby_popper",
-        "geometry",
-    ]
-    units = units[cols]
+    units = units[_UNIT_COLUMNS]
     units["households"] = units["households"].astype(np.int64)
-    report.building_units = pd.Series(
-        b_unit.to_numpy(), index=bld["building_id"].to_numpy(), name="unit_id"
-    )
-    _finish_report(units, report, stats, max_households)
-    _warn_targets(report, min_households)
-    units.attrs["report"] = report
     return units
 
 
-def _targets(n_units, communities: gpd.GeoDataFrame) -> dict[str, int]:
+def _targets(
+    n_units: int | Mapping[str, int] | None, communities: gpd.GeoDataFrame
+) -> dict[str, int]:
     """``community_id -> units wanted`` from the ``n_units`` option."""
     if n_units is None:
         return {}
@@ -560,14 +780,12 @@ def _warn_targets(report: CommunitySplitReport, floor: int | None) -> None:
                 )
 
 
-@dataclass
-class _Stats:
-    min_units: int = 0
-    cut_len: float = 0.0
-    cut_barrier: float = 0.0
-
-
-def _households(bld: gpd.GeoDataFrame, col: str, estimate, report) -> np.ndarray:
+def _households(
+    bld: gpd.GeoDataFrame,
+    col: str,
+    estimate: Callable[[gpd.GeoDataFrame], pd.Series] | None,
+    report: CommunitySplitReport,
+) -> np.ndarray:
     if col in bld.columns:
         raw = pd.to_numeric(bld[col], errors="coerce")
         bad = bld[col].notna() & raw.isna()
@@ -619,17 +837,16 @@ def _check_overlaps(cm: gpd.GeoDataFrame) -> None:
 
 def _assign(bgeo: np.ndarray, cgeo: np.ndarray) -> np.ndarray:
     """Community position holding each building's representative point (-1: none)."""
-    pts = shapely.point_on_surface(bgeo)
-    ci, bi = STRtree(pts).query(cgeo, predicate="intersects")
-    which = np.full(len(bgeo), -1, dtype=np.int64)
-    order = np.lexsort((ci, bi))  # a point on a shared edge: the first community
-    ci, bi = ci[order], bi[order]
-    first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
-    which[bi[first]] = ci[first]
-    return which
+    return _first_holder(shapely.point_on_surface(bgeo), cgeo)
 
 
-def _report_straddlers(bgeo, cgeo, which, ids, report) -> None:
+def _report_straddlers(
+    bgeo: np.ndarray,
+    cgeo: np.ndarray,
+    which: np.ndarray,
+    ids: pd.Series,
+    report: CommunitySplitReport,
+) -> None:
     inside = np.flatnonzero(which >= 0)
     poly = inside[shapely.get_type_id(bgeo[inside]) != 0]
     shapely.prepare(cgeo)
@@ -646,7 +863,7 @@ def _report_straddlers(bgeo, cgeo, which, ids, report) -> None:
             f"community holding its representative point and is clipped there: "
             f"{format_rows(found)}.",
             GridkitWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of split_communities (via the zone stages)
         )
 
 
@@ -671,198 +888,242 @@ def _clusters(geoms: np.ndarray) -> np.ndarray:
     return connected_components(g, directed=False)[1]
 
 
-def _split_one(
-    row,
-    cgeom,
-    bgeo,
-    hh,
-    bids,
-    *,
-    cap,
-    floor=None,
-    target=None,
-    barriers,
-    seeds,
-    locked,
-    method,
-    cell_area_m2,
-    crs,
-    stats,
-    report,
-):
-    """Units of one community (metric ``crs``); returns (frame in WGS84, unit per building)."""
-    cid = str(row["community_id"])
-    admin = str(row["admin_code"])
-    bunit = np.full(len(bgeo), None, dtype=object)
-    units_geo: list = []
-    units_key: list = []  # (kind, payload): ("new", ...) or ("locked", unit_id)
-    hh_u: list[int] = []
-    nb_u: list[int] = []
-    member_u: list[np.ndarray] = []
+def _first_holder(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Position of the first polygon holding each point (-1: none); a point on a shared
+    edge goes to the first polygon."""
+    pi, bi = STRtree(points).query(polygons, predicate="intersects")
+    order = np.lexsort((pi, bi))
+    pi, bi = pi[order], bi[order]
+    first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
+    out = np.full(len(points), -1, dtype=np.int64)
+    out[bi[first]] = pi[first]
+    return out
 
-    area = cgeom
-    if locked is not None:
-        lg = np.asarray(locked.geometry.array)
-        mine = (
-            locked["parent_id"].astype(str).to_numpy() == cid
-            if "parent_id" in locked
-            else shapely.intersects(shapely.point_on_surface(lg), cgeom)
-        )
-        for k in np.flatnonzero(mine):
-            units_geo.append(lg[k])
-            units_key.append(("locked", str(locked["unit_id"].iloc[k])))
-            inside = shapely.intersects(shapely.point_on_surface(bgeo), lg[k])
-            inside &= np.array([u is None for u in bunit])
-            bunit[inside] = units_key[-1][1]
-            hh_u.append(int(hh[inside].sum()))
-            nb_u.append(int(inside.sum()))
-            member_u.append(np.flatnonzero(inside))
-        if mine.any():
-            area = shapely.difference(
-                cgeom, shapely.union_all(lg[mine], grid_size=GRID_M), grid_size=GRID_M
-            )
-    free = (
-        np.flatnonzero(np.array([u is None for u in bunit], dtype=bool))
-        if len(bunit)
-        else np.zeros(0, dtype=np.int64)
+
+def _split_one(job: _CommunityJob) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Units of one community: locked units first, then every part of the rest.
+
+    Returns the units (in WGS84, ordered by id) and the unit id of each building.
+    """
+    made = _Made(bunit=np.full(len(job.bgeo), None, dtype=object))
+    area = _take_locked(job, made)
+    parts, part_of = _locate_parts(job, made, area)
+    placed = part_of >= 0
+    part_hh = np.bincount(
+        part_of[placed], weights=job.hh[placed].astype(float), minlength=len(parts)
     )
-    parts = shapely.get_parts(area)
-    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
-    part_of = np.full(len(bgeo), -1, dtype=np.int64)
-    if len(free) and len(parts):
-        pts = shapely.point_on_surface(bgeo[free])
-        pi, bi = STRtree(pts).query(parts, predicate="intersects")
-        o = np.lexsort((pi, bi))
-        pi, bi = pi[o], bi[o]
-        first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
-        part_of[free[bi[first]]] = pi[first]
-        lost = free[part_of[free] < 0]  # inside the community, not in a part: nearest
-        if len(lost):
-            d = shapely.distance(shapely.point_on_surface(bgeo[lost])[:, None], parts[None, :])
-            part_of[lost] = d.argmin(axis=1)
-
-    part_hh = np.array([hh[part_of == p].sum() for p in range(len(parts))], dtype=float)
-    part_k = None
-    if target is not None:  # units wanted per part: empty parts take one each
-        n_locked = sum(k[0] == "locked" for k in units_key)
-        empty = int((part_hh == 0).sum())
-        part_k = _share(max(target - n_locked - empty, 0), part_hh, cap)
-    small = []  # units of parts below the floor
+    part_k = _part_targets(job, made, part_hh)
+    floor = job.run.floor
     for p, part in enumerate(parts):
         members = np.flatnonzero(part_of == p)
-        if method != "balanced":
-            cells = _regular_cells(part, method, cell_area_m2, crs)
-            pts = shapely.point_on_surface(bgeo[members])
-            ci, bi = STRtree(pts).query(cells, predicate="intersects")
-            o = np.lexsort((ci, bi))
-            ci, bi = ci[o], bi[o]
-            first = np.r_[True, bi[1:] != bi[:-1]] if len(bi) else np.zeros(0, dtype=bool)
-            owner = np.zeros(len(members), dtype=np.int64)
-            owner[bi[first]] = ci[first]
-            for c, g in enumerate(cells):
-                mm = members[owner == c]
-                units_geo.append(g)
-                units_key.append(("new", None))
-                hh_u.append(int(hh[mm].sum()))
-                nb_u.append(len(mm))
-                member_u.append(mm)
-            stats.min_units += max(1, -(-int(hh[members].sum()) // cap))
-            continue
-        if len(members) == 0:
-            if floor:
-                small.append(len(units_geo))
-            units_geo.append(part)
-            units_key.append(("new", None))
-            hh_u.append(0)
-            nb_u.append(0)
-            member_u.append(members)
-            stats.min_units += 1
-            continue
-        atoms, aw, cl, cl_hh = part_atoms(part, bgeo[members], hh[members], barriers=barriers)
-        xy = shapely.get_coordinates(shapely.centroid(atoms.geoms))
-        factor = np.where(atoms.edge_barrier, BARRIER_FACTOR, 1.0)
-        graph = AtomGraph.from_edges(aw, xy, atoms.edge_i, atoms.edge_j, atoms.edge_len, factor)
-        seed_atoms = None
-        if seeds is not None:
-            sp = seeds[shapely.intersects(seeds, part)]
-            if len(sp):
-                ai, _ = STRtree(atoms.geoms).query(sp, predicate="intersects")[::-1]
-                seed_atoms = np.unique(ai)
-        lab = partition(
-            graph,
-            cap=cap,
-            seeds=seed_atoms,
-            floor=floor,
-            n_parts=None if part_k is None else int(part_k[p]) or 1,
-        )
-        ugeo = group_union(atoms.geoms, lab)
-        if (shapely.get_type_id(ugeo) != 3).any():  # guard: never seen on a coverage
-            lab = _single_polygons(atoms.geoms, lab, graph)
-            ugeo = np.array(
-                [
-                    shapely.union_all(atoms.geoms[lab == u], grid_size=GRID_M)
-                    for u in range(lab.max() + 1)
-                ],
-                dtype=object,
+        if job.run.method != "balanced":
+            _cells_part(job, made, part, members)
+        elif len(members) == 0:
+            made.add(part, 0, members, small=bool(floor))
+            job.run.stats.min_units += 1
+        else:
+            _balanced_part(
+                job,
+                made,
+                part,
+                members,
+                n_parts=None if part_k is None else int(part_k[p]) or 1,
+                below_floor=bool(floor) and part_hh[p] < floor,
             )
-        over_cl = np.flatnonzero(cl_hh > cap)
-        rest = int(cl_hh[cl_hh <= cap].sum())
-        stats.min_units += max(1, -(-rest // cap) + len(over_cl))
-        if len(over_cl):
-            ob = [str(v) for v in bids[members[np.isin(cl, over_cl)]]]
-            report.oversized_buildings += ob
-            warnings.warn(
-                f"community {cid}: building cluster(s) above the cap of {cap} households "
-                f"become units of their own: {format_rows(ob)}.",
-                GridkitWarning,
-                stacklevel=3,
-            )
-        cut = lab[atoms.edge_i] != lab[atoms.edge_j]
-        stats.cut_len += float(atoms.edge_len[cut].sum())
-        stats.cut_barrier += float(atoms.edge_len[cut & atoms.edge_barrier].sum())
-        b_lab = lab[atoms.cluster_atom[cl]]
-        nu = int(lab.max()) + 1
-        u_hh = np.bincount(b_lab, weights=hh[members], minlength=nu)
-        u_nb = np.bincount(b_lab, minlength=nu)
-        order_b = np.argsort(b_lab, kind="stable")
-        split_at = np.searchsorted(b_lab[order_b], np.arange(1, nu))
-        for u, mm in enumerate(np.split(members[order_b], split_at)):
-            if floor and part_hh[p] < floor:
-                small.append(len(units_geo))
-            units_geo.append(ugeo[u])
-            units_key.append(("new", None))
-            hh_u.append(int(np.rint(u_hh[u])))
-            nb_u.append(int(u_nb[u]))
-            member_u.append(mm)
+    if not len(job.bgeo):
+        job.run.report.empty_communities.append(job.cid)
+    ids = _unit_ids(job, made)
+    _record(job, made, ids)
+    return _unit_frame(job, made, ids), made.bunit
 
-    if not len(bgeo):
-        report.empty_communities.append(cid)
-    # ids: locked keep theirs; new ones numbered north to south, west to east
-    geo = np.array(units_geo, dtype=object)
+
+def _take_locked(job: _CommunityJob, made: _Made) -> shapely.Geometry:
+    """Locked units of the community, kept as given with the buildings inside them;
+    returns the area left to split."""
+    locked = job.zone.locked
+    if locked is None:
+        return job.geom
+    lg = np.asarray(locked.geometry.array)
+    mine = (
+        locked["parent_id"].astype(str).to_numpy() == job.cid
+        if "parent_id" in locked
+        else shapely.intersects(shapely.point_on_surface(lg), job.geom)
+    )
+    if not mine.any():
+        return job.geom
+    for k in np.flatnonzero(mine):
+        uid = str(locked["unit_id"].iloc[k])
+        inside = shapely.intersects(shapely.point_on_surface(job.bgeo), lg[k])
+        inside &= made.unplaced()
+        made.bunit[inside] = uid
+        made.add(lg[k], int(job.hh[inside].sum()), np.flatnonzero(inside), locked_id=uid)
+    return shapely.difference(
+        job.geom, shapely.union_all(lg[mine], grid_size=GRID_M), grid_size=GRID_M
+    )
+
+
+def _locate_parts(
+    job: _CommunityJob, made: _Made, area: shapely.Geometry
+) -> tuple[np.ndarray, np.ndarray]:
+    """Polygon parts of ``area`` and the part of each building not yet placed (-1: none)."""
+    parts = shapely.get_parts(area)
+    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
+    part_of = np.full(len(job.bgeo), -1, dtype=np.int64)
+    free = np.flatnonzero(made.unplaced())
+    if len(free) and len(parts):
+        part_of[free] = _first_holder(shapely.point_on_surface(job.bgeo[free]), parts)
+        lost = free[part_of[free] < 0]  # inside the community, not in a part: nearest
+        if len(lost):
+            d = shapely.distance(shapely.point_on_surface(job.bgeo[lost])[:, None], parts[None, :])
+            part_of[lost] = d.argmin(axis=1)
+    return parts, part_of
+
+
+def _part_targets(job: _CommunityJob, made: _Made, part_hh: np.ndarray) -> np.ndarray | None:
+    """Units wanted per part (``n_units``; empty parts take one each), or None."""
+    if job.target is None:
+        return None
+    n_locked = sum(k is not None for k in made.locked_ids)
+    empty = int((part_hh == 0).sum())
+    return _share(max(job.target - n_locked - empty, 0), part_hh, job.run.cap)
+
+
+def _cells_part(
+    job: _CommunityJob, made: _Made, part: shapely.Geometry, members: np.ndarray
+) -> None:
+    """Regular cells (square or H3) of one part, a unit each; the cap is not enforced."""
+    cells = _regular_cells(part, job.run.method, job.run.cell_area_m2, job.zone.crs)
+    # buildings in no cell (never seen: the cells cover the part) go to the first
+    owner = np.maximum(_first_holder(shapely.point_on_surface(job.bgeo[members]), cells), 0)
+    for c, g in enumerate(cells):
+        mm = members[owner == c]
+        made.add(g, int(job.hh[mm].sum()), mm)
+    job.run.stats.min_units += max(1, -(-int(job.hh[members].sum()) // job.run.cap))
+
+
+def _balanced_part(
+    job: _CommunityJob,
+    made: _Made,
+    part: shapely.Geometry,
+    members: np.ndarray,
+    *,
+    n_parts: int | None,
+    below_floor: bool,
+) -> None:
+    """Household-balanced contiguous units of one part: atoms, then their partition."""
+    hh = job.hh[members]
+    atoms, aw, cl, cl_hh = part_atoms(part, job.bgeo[members], hh, barriers=job.zone.barriers)
+    lab, ugeo = _partition_part(job, part, atoms, aw, n_parts)
+    _count_clusters(job, members, cl, cl_hh)
+    stats = job.run.stats
+    cut = lab[atoms.edge_i] != lab[atoms.edge_j]
+    stats.cut_len += float(atoms.edge_len[cut].sum())
+    stats.cut_barrier += float(atoms.edge_len[cut & atoms.edge_barrier].sum())
+    b_lab = lab[atoms.cluster_atom[cl]]
+    nu = int(lab.max()) + 1
+    u_hh = np.bincount(b_lab, weights=hh, minlength=nu)
+    order_b = np.argsort(b_lab, kind="stable")
+    split_at = np.searchsorted(b_lab[order_b], np.arange(1, nu))
+    for u, mm in enumerate(np.split(members[order_b], split_at)):
+        made.add(ugeo[u], int(np.rint(u_hh[u])), mm, small=below_floor)
+
+
+def _partition_part(
+    job: _CommunityJob,
+    part: shapely.Geometry,
+    atoms: Atoms,
+    weights: np.ndarray,
+    n_parts: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A unit label per atom and the unit polygons (one Polygon each)."""
+    xy = shapely.get_coordinates(shapely.centroid(atoms.geoms))
+    factor = np.where(atoms.edge_barrier, BARRIER_FACTOR, 1.0)
+    graph = AtomGraph.from_edges(weights, xy, atoms.edge_i, atoms.edge_j, atoms.edge_len, factor)
+    seed_atoms = None
+    seeds = job.zone.seeds
+    if seeds is not None:
+        sp = seeds[shapely.intersects(seeds, part)]
+        if len(sp):
+            ai, _ = STRtree(atoms.geoms).query(sp, predicate="intersects")[::-1]
+            seed_atoms = np.unique(ai)
+    lab = partition(graph, cap=job.run.cap, seeds=seed_atoms, floor=job.run.floor, n_parts=n_parts)
+    ugeo = group_union(atoms.geoms, lab)
+    if (shapely.get_type_id(ugeo) != 3).any():  # guard: never seen on a coverage
+        lab = _single_polygons(atoms.geoms, lab, graph)
+        ugeo = np.array(
+            [
+                shapely.union_all(atoms.geoms[lab == u], grid_size=GRID_M)
+                for u in range(lab.max() + 1)
+            ],
+            dtype=object,
+        )
+    return lab, ugeo
+
+
+def _count_clusters(
+    job: _CommunityJob, members: np.ndarray, cl: np.ndarray, cl_hh: np.ndarray
+) -> None:
+    """The part's share of the lower bound on units; warns of over-cap clusters."""
+    cap = job.run.cap
+    over_cl = np.flatnonzero(cl_hh > cap)
+    rest = int(cl_hh[cl_hh <= cap].sum())
+    job.run.stats.min_units += max(1, -(-rest // cap) + len(over_cl))
+    if len(over_cl):
+        ob = [str(v) for v in job.bids[members[np.isin(cl, over_cl)]]]
+        job.run.report.oversized_buildings += ob
+        warnings.warn(
+            f"community {job.cid}: building cluster(s) above the cap of {cap} households "
+            f"become units of their own: {format_rows(ob)}.",
+            GridkitWarning,
+            # the caller of split_communities (via _balanced_part, _split_one,
+            # _split_zone and _split_zones)
+            stacklevel=7,
+        )
+
+
+def _unit_ids(job: _CommunityJob, made: _Made) -> list[str]:
+    """Locked units keep their ids; new ones are numbered north to south, west to east."""
+    geo = made.geometry()
     rp = shapely.point_on_surface(geo)
     x, y = shapely.get_x(rp), shapely.get_y(rp)
-    band = max(np.sqrt(max(cgeom.area, 1.0) / max(len(geo), 1)), 1.0)
+    band = max(np.sqrt(max(job.geom.area, 1.0) / max(len(geo), 1)), 1.0)
     rowk = np.floor((y.max() - y) / band) if len(y) else y
-    taken = {k[1] for k in units_key if k[0] == "locked"}
-    ids = [None] * len(geo)
+    taken = {k for k in made.locked_ids if k is not None}
+    ids: list[str] = [""] * len(geo)
     seq = 0
     for u in np.lexsort((x, rowk)):
-        if units_key[u][0] == "locked":
-            ids[u] = units_key[u][1]
+        locked_id = made.locked_ids[u]
+        if locked_id is not None:
+            ids[u] = locked_id
             continue
         seq += 1
-        while f"{cid}-{seq:03d}" in taken:
+        while f"{job.cid}-{seq:03d}" in taken:
             seq += 1
-        ids[u] = f"{cid}-{seq:03d}"
-    for u, mm in enumerate(member_u):
-        bunit[mm] = ids[u]
+        ids[u] = f"{job.cid}-{seq:03d}"
+    return ids
+
+
+def _record(job: _CommunityJob, made: _Made, ids: list[str]) -> None:
+    """The unit of every building, units below the floor and a missed target."""
+    for u, mm in enumerate(made.members):
+        made.bunit[mm] = ids[u]
+    report, floor = job.run.report, job.run.floor
     if floor:
-        for u in np.flatnonzero(np.array(hh_u, dtype=np.int64) < floor):
+        for u in np.flatnonzero(np.array(made.households, dtype=np.int64) < floor):
             report.under_floor_units[ids[u]] = (
-                "locked" if units_key[u][0] == "locked" else "small part" if u in small else "cap"
+                "locked"
+                if made.locked_ids[u] is not None
+                else "small part"
+                if u in made.small
+                else "cap"
             )
-    if target is not None and len(geo) != target:
-        report.target_missed[cid] = (int(target), len(geo))
+    if job.target is not None and len(ids) != job.target:
+        report.target_missed[job.cid] = (int(job.target), len(ids))
+
+
+def _unit_frame(job: _CommunityJob, made: _Made, ids: list[str]) -> gpd.GeoDataFrame:
+    """The community's units in WGS84 (locked ones exactly as given), ordered by id."""
+    geo = made.geometry()
     area_m2 = shapely.area(geo)
     perim = shapely.length(geo)
     pp = np.where(perim > 0, 4 * np.pi * area_m2 / np.maximum(perim, 1e-12) ** 2, 0.0)
@@ -870,32 +1131,68 @@ def _split_one(
         {
             "unit_id": ids,
             "kind": "community_grid",
-            "parent_id": cid,
-            "admin_code": admin,
-            "households": np.array(hh_u, dtype=np.int64),
+            "parent_id": job.cid,
+            "admin_code": job.admin,
+            "households": np.array(made.households, dtype=np.int64),
             "area_m2": area_m2,
-            "n_buildings": np.array(nb_u, dtype=np.int64),
+            "n_buildings": np.array([len(m) for m in made.members], dtype=np.int64),
             "polsby_popper": pp,
         },
-        geometry=gpd.GeoSeries(geo, crs=crs),
+        geometry=gpd.GeoSeries(geo, crs=job.zone.crs),
     ).to_crs(WGS84)
-    if locked is not None:  # locked geometries are returned exactly as given
-        is_l = np.array([k[0] == "locked" for k in units_key])
-        if is_l.any():
-            orig = pd.Series(
-                locked["_wgs84"].to_numpy(), index=locked["unit_id"].astype(str).to_numpy()
-            )
-            frame.loc[is_l, "geometry"] = orig.reindex(frame.loc[is_l, "unit_id"]).to_numpy()
-    frame = frame.iloc[np.argsort(np.array(ids, dtype=str), kind="stable")]
-    return frame, bunit
+    locked = job.zone.locked
+    is_l = np.array([k is not None for k in made.locked_ids], dtype=bool)
+    if locked is not None and is_l.any():
+        orig = pd.Series(
+            locked["_wgs84"].to_numpy(), index=locked["unit_id"].astype(str).to_numpy()
+        )
+        frame.loc[is_l, "geometry"] = orig.reindex(frame.loc[is_l, "unit_id"]).to_numpy()
+    return frame.iloc[np.argsort(np.array(ids, dtype=str), kind="stable")]
 
 
-def part_atoms(part, geoms: np.ndarray, households: np.ndarray, *, barriers=None):
-    """Atoms of one community part (metric) around its buildings ``geoms`` (on the
-    1 mm grid, see :func:`gridkit.communities.atoms.snap`).
+def part_atoms(
+    part: shapely.Polygon,
+    geoms: np.ndarray,
+    households: np.ndarray,
+    *,
+    barriers: np.ndarray | None = None,
+) -> tuple[Atoms, np.ndarray, np.ndarray, np.ndarray]:
+    """Atoms of one community part around its buildings: what the partition splits.
 
-    Returns ``(atoms, atom households, cluster of each building, cluster households)``.
-    The benchmark hands exactly these atoms to its peers.
+    Buildings whose footprints overlap with positive area form one cluster, kept
+    whole in one atom. The benchmark hands exactly these atoms to its peers.
+
+    Parameters
+    ----------
+    part
+        One polygon of a community (metric CRS).
+    geoms
+        Building footprints (or points) in ``part``, on the 1 mm grid
+        (:func:`gridkit.communities.atoms.snap`).
+    households
+        Households per building.
+    barriers
+        Lines (metric) atom boundaries should follow.
+
+    Returns
+    -------
+    tuple
+        ``(atoms, households per atom, cluster of each building, households per
+        cluster)``; see :class:`gridkit.communities.atoms.Atoms`.
+
+    Examples
+    --------
+    Two overlapping footprints (one cluster) and a third building:
+
+    >>> import numpy as np
+    >>> from shapely import box
+    >>> from gridkit.communities.atoms import snap
+    >>> footprints = snap(np.array([box(10, 10, 20, 20), box(15, 15, 30, 30), box(60, 10, 70, 20)]))
+    >>> atoms, atom_hh, cluster, cluster_hh = part_atoms(
+    ...     box(0, 0, 100, 50), footprints, np.array([10, 5, 20])
+    ... )
+    >>> cluster.tolist(), cluster_hh.tolist(), sorted(atom_hh.tolist())
+    ([0, 0, 1], [15, 20], [15, 20])
     """
     cl = _clusters(geoms)
     ncl = cl.max() + 1
@@ -945,7 +1242,9 @@ def _single_polygons(geoms: np.ndarray, lab: np.ndarray, graph: AtomGraph) -> np
     return lab
 
 
-def _regular_cells(part, method: str, cell_area_m2: float, crs: pyproj.CRS) -> np.ndarray:
+def _regular_cells(
+    part: shapely.Polygon, method: str, cell_area_m2: float, crs: pyproj.CRS
+) -> np.ndarray:
     """Square or H3 cells clipped exactly to ``part`` (metric), exploded to polygons."""
     if method == "square":
         side = float(np.sqrt(cell_area_m2))
@@ -955,7 +1254,7 @@ def _regular_cells(part, method: str, cell_area_m2: float, crs: pyproj.CRS) -> n
         gx, gy = np.meshgrid(xs, ys)
         cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + side, gy.ravel() + side)
     else:
-        import h3
+        import h3  # optional dependency: only method="h3" needs it
 
         res = int(
             np.argmin(

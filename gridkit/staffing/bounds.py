@@ -25,9 +25,14 @@ feasible, so the knapsack value can only grow and ``L`` stays a valid lower boun
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the model module imports this one; the type is for readers only
+    from gridkit.staffing.solvers import Model
 
 #: relative tolerance the solvers allow on capacities; the bound relaxes by as much
 CAP_TOL = 1e-9
@@ -35,7 +40,21 @@ CAP_TOL = 1e-9
 
 @dataclass
 class Knapsacks:
-    """Per-arc integer weights (capacity cells) and per-worker capacities in cells."""
+    """Per-arc integer weights (capacity cells) and per-worker capacities in cells.
+
+    Examples
+    --------
+    Worker 0 may take loads 60 or 50, worker 1 loads 60, 50 or 40, each within 100:
+
+    >>> import numpy as np
+    >>> ks = Knapsacks.build(
+    ...     np.array([0, 1, 0, 1, 1]), np.array([60.0, 60.0, 50.0, 50.0, 40.0]),
+    ...     np.array([100.0, 100.0]),
+    ... )
+    >>> value, chosen = ks.solve(np.array([500.0, 100.0, 300.0, 400.0, 350.0]))
+    >>> value.tolist(), chosen.tolist()
+    ([500.0, 750.0], [True, False, False, True, True])
+    """
 
     arc_w: np.ndarray
     weight: np.ndarray  # int64 per arc
@@ -44,7 +63,12 @@ class Knapsacks:
     buckets: int = 4
 
     @classmethod
-    def build(cls, arc_w, arc_load, cap, *, grid: int = 1024) -> Knapsacks:
+    def build(
+        cls, arc_w: np.ndarray, arc_load: np.ndarray, cap: np.ndarray, *, grid: int = 1024
+    ) -> Knapsacks:
+        """Knapsacks of arcs ``arc_w`` (worker of each arc) with loads ``arc_load`` under
+        capacities ``cap``: exact for integer loads and capacities up to ``grid``,
+        else scaled to ``grid`` cells with weights rounded down (a relaxation)."""
         arc_w = np.asarray(arc_w)
         cap = np.asarray(cap, dtype=float)
         # loose by the solvers' feasibility tolerance, so no solution they accept is cut off
@@ -107,7 +131,9 @@ class Knapsacks:
             chosen[sel] = True
         return value, chosen
 
-    def _dp(self, items: np.ndarray, workers: np.ndarray, profit: np.ndarray):
+    def _dp(
+        self, items: np.ndarray, workers: np.ndarray, profit: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact 0-1 knapsack on the cell weights of ``items`` for ``workers``."""
         nw = self.n_workers
         iw = self.arc_w[items]
@@ -171,7 +197,7 @@ class Knapsacks:
 
 
 def lagrangian_knapsack_bound(
-    m,
+    m: Model,
     comp_u: np.ndarray,
     comp_w: np.ndarray,
     n_comp: int,
@@ -188,7 +214,7 @@ def lagrangian_knapsack_bound(
     gap_target: float = 0.0,
     stall_steps: int = 100,
     stall_share: float = 0.005,
-    on_iterate=None,
+    on_iterate: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best Lagrangian bound per component and the multipliers ``pi`` reaching it.
 
@@ -203,6 +229,25 @@ def lagrangian_knapsack_bound(
     within ``gap_target`` (relative) of the lower bounds' total, or when the last
     ``stall_steps`` steps closed less than ``stall_share`` of the gap between them (both
     sides have converged).
+
+    Examples
+    --------
+    Three units, two workers (one component); the bound meets a known solution's
+    objective, which proves it optimal:
+
+    >>> import time
+    >>> import numpy as np
+    >>> from gridkit.staffing.solvers import Model
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> n_comp, comp_u, comp_w = m.components()
+    >>> upper = m.objective(np.array([True, False, False, True, True])).sum()
+    >>> bound, pi = lagrangian_knapsack_bound(
+    ...     m, comp_u, comp_w, n_comp, np.array([upper]), pi0=np.full(3, 500.0),
+    ...     deadline=time.perf_counter() + 1.0,
+    ... )
+    >>> bound.tolist(), float(upper)
+    ([450.0], 450.0)
     """
     n, nw = m.n_units, m.n_workers
     ks = Knapsacks.build(m.arc_w, m.load[m.arc_u], m.cap, grid=grid)

@@ -5,10 +5,11 @@ problem). Every unit has a workload in *points* on one scale for all kinds of un
 (:class:`Workload`: households for community grids, kilometres for river reaches, a
 fixed load for water bodies); every worker has a ``capacity`` in points and a base
 (the worker's Point). A worker takes units inside their own admin area (the unit's
-``admin_code`` starts with the worker's) or, with ``neighbour_levels``, of the area
-some levels up. The objective is the total distance from base to unit (representative
-point, in the local metric CRS) plus ``churn_penalty`` for every previous
-(unit, worker) pair that is not kept.
+``admin_code`` is in the worker's scope, :func:`gridkit.codes.in_scope`: a city worker
+``430200`` serves every code ``4302...``) or, with ``neighbour_levels``, of the area
+some levels up (:func:`gridkit.codes.parent`). The objective is the total distance
+from base to unit (representative point, in the local metric CRS) plus
+``churn_penalty`` for every previous (unit, worker) pair that is not kept.
 
 The instance is cut into independent components of the unit-worker candidate graph
 (jurisdictions) with only the ``candidates`` nearest eligible workers per unit. A
@@ -48,15 +49,18 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
+from scipy.spatial import cKDTree
 
+from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, InvalidLayerError, format_rows
 from gridkit.layers import check_layer
@@ -65,8 +69,6 @@ from gridkit.staffing.solvers import Model, quick_primal, solve
 __all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
 
 Method = Literal["auto", "mip", "heuristic"]
-#: lengths of hierarchical admin codes: province, city, county, township, village
-LEVEL_LENGTHS = (2, 4, 6, 9, 12)
 REASONS = ("no worker in jurisdiction", "too far", "capacity exhausted")
 
 
@@ -95,7 +97,13 @@ class Workload:
 
     @classmethod
     def coerce(cls, value: Workload | Mapping[str, float] | None) -> Workload:
-        """A :class:`Workload` from itself, a dict of fields, or ``None`` (defaults)."""
+        """A :class:`Workload` from itself, a dict of fields, or ``None`` (defaults).
+
+        Examples
+        --------
+        >>> Workload.coerce({"per_km": 50}).per_km, Workload.coerce(None) == Workload()
+        (50, True)
+        """
         if value is None:
             return cls()
         if isinstance(value, Workload):
@@ -109,7 +117,16 @@ class Workload:
         return cls(**value)
 
     def points(self, units: pd.DataFrame) -> pd.Series:
-        """Workload points per unit (a Series aligned to ``units``)."""
+        """Workload points per unit (a Series aligned to ``units``).
+
+        Examples
+        --------
+        Two river reaches of about 490 m and two grids of 243 and 166 households:
+
+        >>> from gridkit.synth.ops import grid_units
+        >>> Workload(per_km=50).points(grid_units(2, 2, river_rows=1)).round(1).tolist()
+        [24.6, 24.6, 243.0, 166.0]
+        """
         kind = units["kind"]
         hh = (
             pd.to_numeric(units.get("households"), errors="coerce")
@@ -163,6 +180,28 @@ class AssignmentResult:
         A proven lower bound of ``objective`` on the candidate graph.
     gap
         ``(objective - bound) / |objective|``; 0 means proven optimal.
+
+    Examples
+    --------
+    Three grid units of 352, 283 and 243 households, two workers of capacity 500:
+
+    >>> import geopandas as gpd
+    >>> import shapely
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(3, 1)
+    >>> workers = gpd.GeoDataFrame(
+    ...     {"worker_id": ["W1", "W2"], "name": ["Li", "Wang"], "role": "grid_worker",
+    ...      "level": "township", "admin_code": "430202001", "capacity": [500, 500],
+    ...      "phone": None},
+    ...     geometry=shapely.centroid(units.geometry.array[[0, 2]]), crs=units.crs,
+    ... )
+    >>> result = assign_workers(units, workers)
+    >>> result.assignments.worker_id.tolist(), result.loads.load.tolist()
+    (['W1', 'W2'], [352.0, 243.0])
+    >>> result.unassigned[["unit_id", "reason"]].values.tolist()
+    [['430202001000001', 'capacity exhausted']]
+    >>> result.status, result.report().splitlines()[0]
+    ('optimal', '2 assignments, 1 units not fully staffed: capacity exhausted 1')
     """
 
     assignments: pd.DataFrame
@@ -207,21 +246,44 @@ class AssignmentResult:
 # ----------------------------------------------------------------------------- input
 
 
-def _ancestor(codes: np.ndarray, levels: int) -> np.ndarray:
-    """Admin codes ``levels`` levels up (430202001001 -> 430202001 -> 430202)."""
-    out = np.asarray(codes, dtype=object).copy()
-    lengths = np.asarray(LEVEL_LENGTHS)
+def _per_code(fn: Callable[[pd.Series], pd.Series], values: pd.Series) -> np.ndarray:
+    """``fn`` (a vectorised :mod:`gridkit.codes` function) over the distinct codes only,
+    mapped back: codes repeat (many units per village), so large layers stay fast."""
+    inverse, uniques = pd.factorize(values.astype(str))
+    return fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)[inverse]
+
+
+def _reach(worker_codes: pd.Series, levels: int) -> pd.Series:
+    """The prefix of the admin area (``levels`` up from the worker's own, at most the
+    province) every unit code a worker may take starts with (:func:`gridkit.codes.prefix`)."""
+    area = codes.normalise(worker_codes)
     for _ in range(levels):
-        n = np.fromiter((len(c) for c in out), dtype=int, count=len(out))
-        idx = np.searchsorted(lengths, n, side="left") - 1
-        parent = np.where(idx >= 0, lengths[np.maximum(idx, 0)], n)
-        for plen in np.unique(parent):
-            sel = parent == plen
-            out[sel] = pd.Series(out[sel]).str[: int(plen)].to_numpy(dtype=object)
-    return out
+        up = codes.parent(area)
+        area = up.where(up.notna(), area)  # above a province: stays there
+    return codes.prefix(area)
 
 
-def _check_inputs(units: gpd.GeoDataFrame, workers: gpd.GeoDataFrame, max_units) -> None:
+def _scope_key(unit_codes: pd.Series, length: int) -> pd.Series:
+    """The first ``length`` characters of normalised unit codes (missing where shorter).
+
+    :func:`gridkit.codes.in_scope` for many scopes at once: a unit lies in a worker's
+    reach (a :func:`gridkit.codes.prefix`) iff this key of the unit, at the prefix's
+    length, equals it; grouping the reaches by length makes one vectorised cut per
+    length. (``gridkit.codes`` checks one scope per call.)
+    """
+    return unit_codes.str[:length].where(unit_codes.str.len() >= length)
+
+
+def _in_reach(unit_codes: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Pairwise :func:`gridkit.codes.in_scope`: unit code ``i`` in reach ``i``."""
+    if not len(unit_codes):
+        return np.zeros(0, dtype=bool)
+    return np.char.startswith(unit_codes.astype(str), reach.astype(str))
+
+
+def _check_inputs(
+    units: gpd.GeoDataFrame, workers: gpd.GeoDataFrame, max_units: int | str | None
+) -> None:
     check_layer(units, "units")
     check_layer(workers, "workers")
     if units.crs is None or workers.crs is None:
@@ -252,7 +314,9 @@ def _check_inputs(units: gpd.GeoDataFrame, workers: gpd.GeoDataFrame, max_units)
         raise InvalidLayerError(f"workers has no column {max_units!r} (max_units).")
 
 
-def _per_unit(value, units: pd.DataFrame, name: str, default) -> np.ndarray:
+def _per_unit(
+    value: int | str | pd.Series | None, units: pd.DataFrame, name: str, default: int
+) -> np.ndarray:
     if value is None:
         value = units[name] if name in units.columns else default
     elif isinstance(value, str):
@@ -272,13 +336,10 @@ def _candidates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eligible (unit, worker) pairs, at most ``k`` nearest per worker group and unit.
 
-    A worker group is the set of workers sharing a reach code; a unit belongs to the
-    group when its code starts with that reach code.
+    A worker group is the set of workers sharing a reach (:func:`_reach`); a unit
+    belongs to the group when it lies in that reach (:func:`_scope_key`).
     """
-    from scipy.spatial import cKDTree
-
     ucodes = pd.Series(ucode, dtype=object)
-    ulen = ucodes.str.len().to_numpy()
     wlen = np.fromiter((len(c) for c in wreach), dtype=int, count=len(wreach))
     pu, pw = [], []
     # a few distinct code lengths (admin levels): the loop is over levels, not rows
@@ -289,7 +350,7 @@ def _candidates(
         ws_sorted, g_sorted = ws[order], gid_w[order]
         gstart = np.searchsorted(g_sorted, np.arange(len(keys) + 1))
         size = np.diff(gstart)
-        pre = ucodes.str[: int(length)].where(ulen >= length)
+        pre = _scope_key(ucodes, int(length))
         gid_u = pd.Index(keys).get_indexer(pre.to_numpy(dtype=object))
         us = np.flatnonzero(gid_u >= 0)
         g = gid_u[us]
@@ -314,7 +375,9 @@ def _candidates(
     return au.astype(np.int64), aw.astype(np.int64), dist
 
 
-def _previous_pairs(previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index):
+def _previous_pairs(
+    previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index
+) -> pd.DataFrame | None:
     """Current previous pairs as (unit index, worker index or -1, worker id, valid_from)."""
     if previous is None:
         return None
@@ -342,14 +405,112 @@ def _previous_pairs(previous: pd.DataFrame | None, uid: pd.Index, wid: pd.Index)
     return out.drop_duplicates(["u", "worker_id"]).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The solver options of :func:`assign_workers`."""
+
+    max_distance_m: float | None
+    candidates: int | None
+    method: Method
+    time_limit_s: float
+    gap_target: float
+    mip_max_arcs: int
+
+
+@dataclass
+class _Job:
+    """One assignment problem as arrays (units and workers by position), with options."""
+
+    units: gpd.GeoDataFrame
+    workers: gpd.GeoDataFrame
+    load: np.ndarray  # workload points per unit
+    req: np.ndarray  # worker slots per unit
+    cap: np.ndarray  # capacity per worker
+    maxu: np.ndarray  # most units per worker (inf: no limit)
+    uxy: np.ndarray  # unit representative points, metric
+    wxy: np.ndarray  # worker bases, metric
+    uid: pd.Index
+    wid: pd.Index
+    ucode: np.ndarray  # normalised unit admin codes
+    wreach: np.ndarray  # prefix of each worker's reach (see _reach)
+    metric: pyproj.CRS
+    prev: pd.DataFrame | None  # see _previous_pairs
+    opt: _Options
+    t_start: float
+
+    @property
+    def n_u(self) -> int:
+        return len(self.units)
+
+    @property
+    def n_w(self) -> int:
+        return len(self.workers)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev is not None and len(self.prev) > 0
+
+    def fits(self, u: np.ndarray, w: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Arcs whose unit fits the worker's capacity and distance limit."""
+        ok = self.load[u] <= self.cap[w] * (1 + 1e-12)
+        if self.opt.max_distance_m is not None:
+            ok &= dist <= self.opt.max_distance_m
+        return ok
+
+    def time_left(self) -> float:
+        # the solvers share what is left of three quarters of the time limit: the outputs
+        # take a little, and a busy machine should not push the call past the limit
+        spent = time.perf_counter() - self.t_start
+        return max(0.75 * self.opt.time_limit_s - spent, 0.05 * self.opt.time_limit_s)
+
+
+@dataclass
+class _Arcs:
+    """Candidate (unit, worker) arcs with their distances."""
+
+    u: np.ndarray
+    w: np.ndarray
+    dist: np.ndarray
+
+    def take(self, sel: np.ndarray) -> _Arcs:
+        return _Arcs(self.u[sel], self.w[sel], self.dist[sel])
+
+    def plus(self, other: _Arcs) -> _Arcs:
+        return _Arcs(np.r_[self.u, other.u], np.r_[self.w, other.w], np.r_[self.dist, other.dist])
+
+
+@dataclass
+class _Built:
+    """The solver model on a set of arcs and the penalties it was built with."""
+
+    model: Model
+    arcs: _Arcs  # previous pairs added, one per (unit, worker), sorted by unit
+    modelled: np.ndarray  # units with an arc, in model order
+    churn: float
+    penalty: float
+
+
+@dataclass
+class _Solved:
+    """What the solvers chose, and the figures of the first candidate pass."""
+
+    built: _Built
+    x: np.ndarray  # chosen arcs of built.arcs
+    objective_m: float
+    bound_m: float
+    eligible: np.ndarray  # per unit: a worker in jurisdiction
+    near: np.ndarray  # per unit: one within max_distance_m too
+    stats: dict
+
+
 def _solve(
     units: gpd.GeoDataFrame,
     workers: gpd.GeoDataFrame,
     *,
     previous: pd.DataFrame | None,
-    required,
-    workload,
-    max_units,
+    required: int | str | pd.Series | None,
+    workload: Workload | Mapping[str, float] | None,
+    max_units: int | str | None,
     max_distance_m: float | None,
     neighbour_levels: int,
     candidates: int | None,
@@ -357,10 +518,13 @@ def _solve(
     unassigned_penalty: float | None,
     method: Method,
     time_limit_s: float,
-    valid_from,
+    valid_from: pd.Timestamp | str | None,
     gap_target: float = 0.005,
     mip_max_arcs: int = 60_000,
 ) -> tuple[AssignmentResult, pd.DataFrame | None]:
+    """:func:`assign_workers` and :func:`reassign` in stages: the job (arrays), the
+    candidate arcs and the solvers (:func:`_optimise`), the result (:func:`_result`).
+    ``churn_penalty=None``: keeping a unit beats any travel saving."""
     t_start = time.perf_counter()
     _check_inputs(units, workers, max_units)
     if method not in ("auto", "mip", "heuristic"):
@@ -369,137 +533,170 @@ def _solve(
         raise ValueError("candidates must be a positive number of workers per unit, or None")
     load = Workload.coerce(workload).points(units).to_numpy(dtype=float)
     req = _per_unit(required, units, "required", 1)
-    cap = pd.to_numeric(workers["capacity"]).to_numpy(dtype=float)
-    if max_units is None:
-        maxu = np.full(len(workers), np.inf)
-    elif isinstance(max_units, str):
-        maxu = pd.to_numeric(workers[max_units], errors="coerce").fillna(np.inf).to_numpy(float)
-    else:
-        maxu = np.full(len(workers), float(max_units))
-
     metric = local_metric_crs(units)
     rep = units.geometry.to_crs(metric).representative_point()
-    uxy = shapely.get_coordinates(np.asarray(rep.array))
-    wxy = shapely.get_coordinates(np.asarray(workers.geometry.to_crs(metric).array))
     uid = pd.Index(units["unit_id"].astype(str))
     wid = pd.Index(workers["worker_id"].astype(str))
-    ucode = units["admin_code"].astype(str).to_numpy(dtype=object)
-    wreach = _ancestor(workers["admin_code"].astype(str).to_numpy(dtype=object), neighbour_levels)
+    job = _Job(
+        units=units,
+        workers=workers,
+        load=load,
+        req=req,
+        cap=pd.to_numeric(workers["capacity"]).to_numpy(dtype=float),
+        maxu=_max_units(workers, max_units),
+        uxy=shapely.get_coordinates(np.asarray(rep.array)),
+        wxy=shapely.get_coordinates(np.asarray(workers.geometry.to_crs(metric).array)),
+        uid=uid,
+        wid=wid,
+        ucode=_per_code(codes.normalise, units["admin_code"]),
+        wreach=_per_code(lambda c: _reach(c, neighbour_levels), workers["admin_code"]),
+        metric=metric,
+        prev=_previous_pairs(previous, uid, wid),
+        opt=_Options(max_distance_m, candidates, method, time_limit_s, gap_target, mip_max_arcs),
+        t_start=t_start,
+    )
+    solved = _optimise(job, churn_penalty, unassigned_penalty)
+    return _result(job, solved, valid_from), job.prev
 
-    au, aw, dist = _candidates(ucode, uxy, wreach, wxy, candidates)
-    n_u, n_w = len(units), len(workers)
-    eligible = np.bincount(au, minlength=n_u) > 0
-    ok = np.ones(len(au), dtype=bool) if max_distance_m is None else dist <= max_distance_m
-    near = np.bincount(au[ok], minlength=n_u) > 0
-    ok &= load[au] <= cap[aw] * (1 + 1e-12)
-    au, aw, dist = au[ok], aw[ok], dist[ok]
-    if candidates is not None and len(au):
-        o = np.lexsort((aw, dist, au))
-        au, aw, dist = au[o], aw[o], dist[o]
-        first = np.searchsorted(au, au)
-        keep = np.arange(len(au)) - first < candidates
-        au, aw, dist = au[keep], aw[keep], dist[keep]
 
-    prev = _previous_pairs(previous, uid, wid)
-    churn_given = churn_penalty
-    penalty_given = unassigned_penalty
+def _max_units(workers: gpd.GeoDataFrame, max_units: int | str | None) -> np.ndarray:
+    """Most units per worker (inf: no limit) from a number or a column of ``workers``."""
+    if max_units is None:
+        return np.full(len(workers), np.inf)
+    if isinstance(max_units, str):
+        return pd.to_numeric(workers[max_units], errors="coerce").fillna(np.inf).to_numpy(float)
+    return np.full(len(workers), float(max_units))
 
-    def build(au, aw, dist):
-        """The model on arcs (previous pairs added), its penalties and modelled units."""
-        is_prev = np.zeros(len(au), dtype=bool)
-        if prev is not None and len(prev):
-            # previous pairs stay candidates when still allowed (they may be beyond k nearest)
-            p = prev[prev["w"] >= 0]
-            pu, pw = p["u"].to_numpy(), p["w"].to_numpy()
-            allowed = np.fromiter(
-                (c.startswith(r) for c, r in zip(ucode[pu], wreach[pw], strict=True)),
-                dtype=bool,
-                count=len(pu),
-            )
-            pd_ = np.hypot(*(uxy[pu] - wxy[pw]).T)
-            allowed &= load[pu] <= cap[pw] * (1 + 1e-12)
-            if max_distance_m is not None:
-                allowed &= pd_ <= max_distance_m
-            au, aw, dist = np.r_[au, pu[allowed]], np.r_[aw, pw[allowed]], np.r_[dist, pd_[allowed]]
-            is_prev = np.isin(au * n_w + aw, pu[allowed] * n_w + pw[allowed])
-        _, first = np.unique(au * n_w + aw, return_index=True)  # sorted by unit
-        au, aw, dist, is_prev = au[first], aw[first], dist[first], is_prev[first]
-        max_d = float(dist.max()) if len(dist) else 0.0
-        churn = churn_given
-        if churn is None:  # reassign: keeping a unit beats any travel saving
-            churn = 10.0 * (max_d + 1.0)
-        penalty = penalty_given
-        if penalty is None:
-            churn_part = churn if prev is not None and len(prev) else 0.0
-            penalty = 10.0 * (max_d + churn_part + 1.0)
-        modelled = np.flatnonzero(np.bincount(au, minlength=n_u) > 0)
-        umap = np.full(n_u, -1)
-        umap[modelled] = np.arange(len(modelled))
-        model = Model(
-            arc_u=umap[au],
-            arc_w=aw,
-            cost=dist - churn * is_prev,
-            load=load[modelled],
-            req=req[modelled],
-            cap=cap,
-            maxu=maxu,
-            penalty=float(penalty),
-        )
-        return model, (au, aw, dist), modelled, float(churn), float(penalty)
 
-    def run(model, modelled, how, limit):
-        if not (len(modelled) and len(model.arc_u)):
-            return np.zeros(0, dtype=bool), {"components": 0}, 0.0, 0.0
-        sol = solve(
-            model, method=how, time_limit_s=limit, mip_max_arcs=mip_max_arcs, gap_target=gap_target
-        )
-        stats = dict(sol.info)
-        stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
-        return sol.x, stats, float(sol.obj_c.sum()), float(sol.bound_c.sum())
+def _first_arcs(job: _Job) -> tuple[_Arcs, np.ndarray, np.ndarray]:
+    """The candidate arcs that fit, at most ``candidates`` nearest per unit; and per unit
+    whether a worker is in jurisdiction (``eligible``) and within the distance (``near``)."""
+    arcs = _Arcs(*_candidates(job.ucode, job.uxy, job.wreach, job.wxy, job.opt.candidates))
+    eligible = np.bincount(arcs.u, minlength=job.n_u) > 0
+    ok = (
+        np.ones(len(arcs.u), dtype=bool)
+        if job.opt.max_distance_m is None
+        else arcs.dist <= job.opt.max_distance_m
+    )
+    near = np.bincount(arcs.u[ok], minlength=job.n_u) > 0
+    ok &= job.load[arcs.u] <= job.cap[arcs.w] * (1 + 1e-12)
+    arcs = arcs.take(ok)
+    if job.opt.candidates is not None and len(arcs.u):
+        arcs = arcs.take(np.lexsort((arcs.w, arcs.dist, arcs.u)))
+        first = np.searchsorted(arcs.u, arcs.u)
+        arcs = arcs.take(np.arange(len(arcs.u)) - first < job.opt.candidates)
+    return arcs, eligible, near
 
-    model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(au, aw, dist)
 
-    # the solvers share what is left of three quarters of the time limit: the outputs
-    # take a little, and a busy machine should not push the call past the limit
-    def left() -> float:
-        return max(0.75 * time_limit_s - (time.perf_counter() - t_start), 0.05 * time_limit_s)
+def _build(
+    job: _Job, arcs: _Arcs, churn_given: float | None, penalty_given: float | None
+) -> _Built:
+    """The model on ``arcs`` with the previous pairs that are still allowed added."""
+    is_prev = np.zeros(len(arcs.u), dtype=bool)
+    n_w = job.n_w
+    if job.has_prev:
+        # previous pairs stay candidates when still allowed (they may be beyond k nearest)
+        p = job.prev[job.prev["w"] >= 0]
+        pu, pw = p["u"].to_numpy(), p["w"].to_numpy()
+        pdist = np.hypot(*(job.uxy[pu] - job.wxy[pw]).T)
+        allowed = _in_reach(job.ucode[pu], job.wreach[pw]) & job.fits(pu, pw, pdist)
+        arcs = arcs.plus(_Arcs(pu[allowed], pw[allowed], pdist[allowed]))
+        is_prev = np.isin(arcs.u * n_w + arcs.w, pu[allowed] * n_w + pw[allowed])
+    _, first = np.unique(arcs.u * n_w + arcs.w, return_index=True)  # sorted by unit
+    arcs, is_prev = arcs.take(first), is_prev[first]
+    max_d = float(arcs.dist.max()) if len(arcs.dist) else 0.0
+    churn = 10.0 * (max_d + 1.0) if churn_given is None else churn_given
+    penalty = penalty_given
+    if penalty is None:
+        churn_part = churn if job.has_prev else 0.0
+        penalty = 10.0 * (max_d + churn_part + 1.0)
+    modelled = np.flatnonzero(np.bincount(arcs.u, minlength=job.n_u) > 0)
+    umap = np.full(job.n_u, -1)
+    umap[modelled] = np.arange(len(modelled))
+    model = Model(
+        arc_u=umap[arcs.u],
+        arc_w=arcs.w,
+        cost=arcs.dist - churn * is_prev,
+        load=job.load[modelled],
+        req=job.req[modelled],
+        cap=job.cap,
+        maxu=job.maxu,
+        penalty=float(penalty),
+    )
+    return _Built(model, arcs, modelled, float(churn), float(penalty))
 
-    if candidates is not None and len(modelled) and len(model.arc_u):
-        # a quick rounded solution first; units it leaves open within the k nearest get
-        # more candidate workers (farther ones, still in jurisdiction), so a slot stays
-        # open only when no candidate worker has room, not because the k nearest are full
-        x = quick_primal(model)
-        served = np.bincount(au[x], minlength=n_u)
-        open_u = modelled[served[modelled] < req[modelled]]
-        if len(open_u):
-            k_more = max(8 * candidates, 50)
-            eu, ew, ed = _candidates(ucode[open_u], uxy[open_u], wreach, wxy, k_more)
-            eu = open_u[eu]
-            fit = load[eu] <= cap[ew] * (1 + 1e-12)
-            if max_distance_m is not None:
-                fit &= ed <= max_distance_m
-            model, (au, aw, dist), modelled, churn_penalty, unassigned_penalty = build(
-                np.r_[au, eu[fit]], np.r_[aw, ew[fit]], np.r_[dist, ed[fit]]
-            )
-        x, stats, objective_m, bound_m = run(model, modelled, method, left())
-        stats["extended_units"] = len(open_u)
-    else:
-        x, stats, objective_m, bound_m = run(model, modelled, method, left())
-    stats["arcs"] = len(au)
-    stats["metric_crs"] = metric.to_string()
 
-    # ------------------------------------------------------------------ outputs
-    su, sw, sd = au[x], aw[x], dist[x]
-    o = np.lexsort((sd, su))
-    su, sw, sd = su[o], sw[o], sd[o]
+def _run(job: _Job, built: _Built, limit: float) -> tuple[np.ndarray, dict, float, float]:
+    """The solvers on the built model: chosen arcs, stats, objective and bound."""
+    model = built.model
+    if not (len(built.modelled) and len(model.arc_u)):
+        return np.zeros(0, dtype=bool), {"components": 0}, 0.0, 0.0
+    sol = solve(
+        model,
+        method=job.opt.method,
+        time_limit_s=limit,
+        mip_max_arcs=job.opt.mip_max_arcs,
+        gap_target=job.opt.gap_target,
+    )
+    stats = dict(sol.info)
+    stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
+    return sol.x, stats, float(sol.obj_c.sum()), float(sol.bound_c.sum())
+
+
+def _extend(job: _Job, built: _Built) -> tuple[_Arcs, int]:
+    """More candidate workers (farther ones, still in jurisdiction) for the units a quick
+    rounded solution leaves open within the k nearest, so that a slot stays open only
+    when no candidate worker has room, not because the k nearest are full."""
+    x = quick_primal(built.model)
+    arcs, modelled = built.arcs, built.modelled
+    served = np.bincount(arcs.u[x], minlength=job.n_u)
+    open_u = modelled[served[modelled] < job.req[modelled]]
+    if len(open_u):
+        k_more = max(8 * job.opt.candidates, 50)
+        eu, ew, ed = _candidates(job.ucode[open_u], job.uxy[open_u], job.wreach, job.wxy, k_more)
+        eu = open_u[eu]
+        fit = job.fits(eu, ew, ed)
+        arcs = arcs.plus(_Arcs(eu[fit], ew[fit], ed[fit]))
+    return arcs, len(open_u)
+
+
+def _optimise(job: _Job, churn_penalty: float | None, penalty: float | None) -> _Solved:
+    """Candidate arcs, the model, and the solvers within the time limit."""
+    arcs, eligible, near = _first_arcs(job)
+    built = _build(job, arcs, churn_penalty, penalty)
+    extended = None
+    if job.opt.candidates is not None and len(built.modelled) and len(built.model.arc_u):
+        more, extended = _extend(job, built)
+        if extended:
+            built = _build(job, more, churn_penalty, penalty)
+    x, stats, objective_m, bound_m = _run(job, built, job.time_left())
+    if extended is not None:
+        stats["extended_units"] = extended
+    stats["arcs"] = len(built.arcs.u)
+    stats["metric_crs"] = job.metric.to_string()
+    return _Solved(built, x, objective_m, bound_m, eligible, near, stats)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _start(valid_from: pd.Timestamp | str | None) -> pd.Timestamp:
     when = (
         pd.Timestamp.now(tz="UTC").normalize() if valid_from is None else pd.Timestamp(valid_from)
     )
-    if when.tzinfo is None:
-        when = when.tz_localize("UTC")
-    vfrom = pd.Series([when] * len(su), dtype="datetime64[ns, UTC]")
+    return when.tz_localize("UTC") if when.tzinfo is None else when
+
+
+def _assignments(
+    job: _Job, chosen: _Arcs, valid_from: pd.Timestamp | str | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ``assignments`` layer; kept previous pairs keep their ``valid_from``. Also
+    returns which rows were previous pairs."""
+    su, sw, sd = chosen.u, chosen.w, chosen.dist
+    vfrom = pd.Series([_start(valid_from)] * len(su), dtype="datetime64[ns, UTC]")
     kept = np.zeros(len(su), dtype=bool)
-    if prev is not None and len(prev):
+    if job.has_prev:
+        prev = job.prev
         pk = pd.MultiIndex.from_arrays([prev["u"], prev["w"]])
         loc = pk.get_indexer(pd.MultiIndex.from_arrays([su, sw]))
         kept = loc >= 0
@@ -509,85 +706,100 @@ def _solve(
         vfrom = vfrom.where(~(kept & old_vf.notna().to_numpy()), old_vf)
     assignments = pd.DataFrame(
         {
-            "unit_id": uid[su].to_numpy(dtype=object),
-            "worker_id": wid[sw].to_numpy(dtype=object),
-            "role": workers["role"].to_numpy(dtype=object)[sw],
+            "unit_id": job.uid[su].to_numpy(dtype=object),
+            "worker_id": job.wid[sw].to_numpy(dtype=object),
+            "role": job.workers["role"].to_numpy(dtype=object)[sw],
             "valid_from": vfrom.to_numpy(),
             "valid_to": pd.Series(pd.NaT, index=range(len(su)), dtype="datetime64[ns, UTC]"),
             "distance_m": sd,
-            "load": load[su],
+            "load": job.load[su],
         }
     )
     assignments["valid_from"] = assignments["valid_from"].astype("datetime64[ns, UTC]")
+    return assignments, kept
 
-    wload = np.bincount(sw, load[su], minlength=n_w)
-    loads = pd.DataFrame(
+
+def _loads(job: _Job, chosen: _Arcs) -> pd.DataFrame:
+    """One row per worker, indexed like the workers."""
+    sw, n_w = chosen.w, job.n_w
+    wload = np.bincount(sw, job.load[chosen.u], minlength=n_w)
+    return pd.DataFrame(
         {
-            "worker_id": wid.to_numpy(dtype=object),
+            "worker_id": job.wid.to_numpy(dtype=object),
             "load": wload,
-            "capacity": cap,
+            "capacity": job.cap,
             "units": np.bincount(sw, minlength=n_w),
-            "utilisation": wload / cap,
-            "distance_m": np.bincount(sw, sd, minlength=n_w),
+            "utilisation": wload / job.cap,
+            "distance_m": np.bincount(sw, chosen.dist, minlength=n_w),
         },
-        index=workers.index,
+        index=job.workers.index,
     )
 
-    served = np.bincount(su, minlength=n_u)
-    missing = req - served
-    reason = np.where(~eligible, REASONS[0], np.where(~near, REASONS[1], REASONS[2]))
+
+def _unassigned(job: _Job, solved: _Solved, missing: np.ndarray) -> pd.DataFrame:
+    """Units with open slots and why (indexed like the units)."""
+    reason = np.where(~solved.eligible, REASONS[0], np.where(~solved.near, REASONS[1], REASONS[2]))
     short = missing > 0
-    unassigned = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "unit_id": uid.to_numpy(dtype=object)[short],
+            "unit_id": job.uid.to_numpy(dtype=object)[short],
             "reason": reason[short],
             "missing": missing[short],
         },
-        index=units.index[short],
+        index=job.units.index[short],
     )
 
-    travel = float(sd.sum())
-    churned = 0
-    changes = pd.DataFrame(columns=["unit_id", "previous_worker_id", "worker_id", "reason"])
-    if prev is not None and len(prev):
-        new_keys = pd.MultiIndex.from_arrays([su, sw])
-        lost = prev[~pd.MultiIndex.from_arrays([prev["u"], prev["w"]]).isin(new_keys)]
-        churned = len(lost)
-        # the new worker of the unit who was not there before (first by distance)
-        fresh = pd.DataFrame({"u": su[~kept], "worker_id": wid[sw[~kept]]}).drop_duplicates("u")
-        lost = lost.merge(fresh, on="u", how="left", suffixes=("", "_new"))
-        changes = pd.DataFrame(
-            {
-                "unit_id": uid[lost["u"]].to_numpy(dtype=object),
-                "previous_worker_id": lost["worker_id"].to_numpy(dtype=object),
-                "worker_id": lost["worker_id_new"].to_numpy(dtype=object),
-                "reason": np.where(lost["w"].to_numpy() < 0, "worker gone", "reassigned"),
-            }
-        )
-    unfilled_model = int(missing[modelled].sum())
-    const = churn_penalty * (len(prev) if prev is not None else 0)
-    objective = objective_m + const
-    bound = bound_m + const
+
+def _changes(job: _Job, chosen: _Arcs, kept: np.ndarray) -> pd.DataFrame:
+    """Previous pairs not kept, with the unit's new worker (first by distance)."""
+    if not job.has_prev:
+        return pd.DataFrame(columns=["unit_id", "previous_worker_id", "worker_id", "reason"])
+    prev, su, sw = job.prev, chosen.u, chosen.w
+    new_keys = pd.MultiIndex.from_arrays([su, sw])
+    lost = prev[~pd.MultiIndex.from_arrays([prev["u"], prev["w"]]).isin(new_keys)]
+    fresh = pd.DataFrame({"u": su[~kept], "worker_id": job.wid[sw[~kept]]}).drop_duplicates("u")
+    lost = lost.merge(fresh, on="u", how="left", suffixes=("", "_new"))
+    return pd.DataFrame(
+        {
+            "unit_id": job.uid[lost["u"]].to_numpy(dtype=object),
+            "previous_worker_id": lost["worker_id"].to_numpy(dtype=object),
+            "worker_id": lost["worker_id_new"].to_numpy(dtype=object),
+            "reason": np.where(lost["w"].to_numpy() < 0, "worker gone", "reassigned"),
+        }
+    )
+
+
+def _result(job: _Job, solved: _Solved, valid_from: pd.Timestamp | str | None) -> AssignmentResult:
+    """The result layers and figures of the chosen arcs."""
+    built = solved.built
+    chosen = built.arcs.take(solved.x)
+    chosen = chosen.take(np.lexsort((chosen.dist, chosen.u)))
+    assignments, kept = _assignments(job, chosen, valid_from)
+    missing = job.req - np.bincount(chosen.u, minlength=job.n_u)
+    changes = _changes(job, chosen, kept)
+    # previous pairs all cost the churn penalty in the figures; kept ones earn it back
+    const = built.churn * (len(job.prev) if job.prev is not None else 0)
+    objective = solved.objective_m + const
+    bound = solved.bound_m + const
     gap = (
         0.0
         if objective - bound <= 1e-9 * max(1.0, abs(objective))
         else (objective - bound) / max(abs(objective), 1e-9)
     )
-    result = AssignmentResult(
+    return AssignmentResult(
         assignments=assignments,
-        loads=loads,
-        unassigned=unassigned,
+        loads=_loads(job, chosen),
+        unassigned=_unassigned(job, solved, missing),
         changes=changes,
         objective=objective,
         bound=bound,
         gap=float(gap),
-        travel_m=travel,
-        churned=churned,
-        unfilled=unfilled_model,
-        penalty=float(unassigned_penalty),
-        stats=stats,
+        travel_m=float(chosen.dist.sum()),
+        churned=len(changes),
+        unfilled=int(missing[built.modelled].sum()),
+        penalty=built.penalty,
+        stats=solved.stats,
     )
-    return result, prev
 
 
 def assign_workers(
@@ -631,7 +843,7 @@ def assign_workers(
         Longest allowed distance from a worker's base to a unit.
     neighbour_levels
         Admin levels above their own area a worker may also serve (1: a village worker
-        may take units anywhere in the township).
+        may take units anywhere in the township; a province is as far as it goes).
     candidates
         Nearest eligible workers kept per unit (and worker group); ``None`` keeps all,
         which makes the MIP exact on the full problem.

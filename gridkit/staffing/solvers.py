@@ -14,14 +14,14 @@ Two solvers share it:
   the dual bound HiGHS proves when the time limit stops it.
 * :func:`_heuristic` -- the LP relaxation (HiGHS; the OR-Tools min-cost flow when the
   LP is too large), rounded, repaired, improved by shift, swap and ejection moves; then
-  subgradient steps on the knapsack Lagrangian (:mod:`gridkit._assign_bound`: the
+  subgradient steps on the knapsack Lagrangian (:mod:`gridkit.staffing.bounds`: the
   unit rows relaxed, one 0-1 knapsack per worker), whose value is a lower bound for
   every multiplier vector and at the LP duals already at least the LP bound. The
   averaged knapsack solutions are rounded into further primal solutions (a Lagrangian
   heuristic) and the time left goes to large-neighbourhood MIPs on a few workers at a
   time.
 
-Everything here works on plain numpy arrays; :mod:`gridkit.assign` builds them.
+Everything here works on plain numpy arrays; :mod:`gridkit.staffing.model` builds them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
 
 from gridkit.staffing.bounds import Knapsacks, lagrangian_knapsack_bound
@@ -40,7 +42,27 @@ EPS = 1e-9
 
 @dataclass
 class Model:
-    """Arrays of one assignment instance; arcs sorted by unit."""
+    """Arrays of one assignment instance; arcs sorted by unit.
+
+    Arc ``a`` puts unit ``arc_u[a]`` on worker ``arc_w[a]`` at ``cost[a]``; units
+    have a ``load`` and ``req`` slots, workers a capacity ``cap`` and at most
+    ``maxu`` units; an open slot costs ``penalty``.
+
+    Examples
+    --------
+    Three units, two workers of capacity 100:
+
+    >>> import numpy as np
+    >>> m = Model(
+    ...     arc_u=np.array([0, 0, 1, 1, 2]), arc_w=np.array([0, 1, 0, 1, 1]),
+    ...     cost=np.array([100.0, 400.0, 300.0, 200.0, 150.0]),
+    ...     load=np.array([60.0, 50.0, 40.0]), req=np.array([1, 1, 1]),
+    ...     cap=np.array([100.0, 100.0]), maxu=np.full(2, np.inf), penalty=5000.0,
+    ... )
+    >>> x = np.array([True, False, False, True, True])  # unit 0 on worker 0, 1 and 2 on 1
+    >>> m.objective(x).tolist(), m.feasible(x), m.feasible(np.ones(5, dtype=bool))
+    ([100.0, 200.0, 150.0], True, False)
+    """
 
     arc_u: np.ndarray
     arc_w: np.ndarray
@@ -51,6 +73,41 @@ class Model:
     maxu: np.ndarray
     penalty: float
 
+    @classmethod
+    def from_arcs(
+        cls,
+        arc_u: ArrayLike,
+        arc_w: ArrayLike,
+        cost: ArrayLike,
+        *,
+        load: ArrayLike,
+        cap: ArrayLike,
+        penalty: float,
+        req: ArrayLike | None = None,
+        maxu: ArrayLike | None = None,
+    ) -> Model:
+        """A model from array-likes; one slot per unit and no unit limit by default.
+
+        Examples
+        --------
+        >>> m = Model.from_arcs([0, 0, 1], [0, 1, 1], [10, 20, 5], load=[3, 4], cap=[5, 9],
+        ...     penalty=100)
+        >>> m.n_units, m.n_workers, m.req.tolist(), m.maxu.tolist()
+        (2, 2, [1, 1], [inf, inf])
+        """
+        load = np.asarray(load, dtype=float)
+        cap = np.asarray(cap, dtype=float)
+        return cls(
+            arc_u=np.asarray(arc_u, dtype=np.int64),
+            arc_w=np.asarray(arc_w, dtype=np.int64),
+            cost=np.asarray(cost, dtype=float),
+            load=load,
+            req=np.ones(len(load), dtype=np.int64) if req is None else np.asarray(req),
+            cap=cap,
+            maxu=np.full(len(cap), np.inf) if maxu is None else np.asarray(maxu, dtype=float),
+            penalty=float(penalty),
+        )
+
     @property
     def n_units(self) -> int:
         return len(self.load)
@@ -60,6 +117,7 @@ class Model:
         return len(self.cap)
 
     def starts(self) -> np.ndarray:
+        """Position of each unit's first arc."""
         return np.searchsorted(self.arc_u, np.arange(self.n_units))
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
@@ -97,6 +155,7 @@ class Model:
         return arc_part + self.penalty * (self.req - served)
 
     def feasible(self, x: np.ndarray) -> bool:
+        """Whether ``x`` keeps every capacity, unit count and slot count."""
         served = np.bincount(self.arc_u[x], minlength=self.n_units)
         wl = np.bincount(self.arc_w[x], self.load[self.arc_u[x]], minlength=self.n_workers)
         wc = np.bincount(self.arc_w[x], minlength=self.n_workers)
@@ -109,7 +168,16 @@ class Model:
 
 @dataclass
 class Solution:
-    """A selection of arcs with its objective and a lower bound, both per component."""
+    """A selection of arcs with its objective and a lower bound, both per component.
+
+    Examples
+    --------
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> sol = solve(m, time_limit_s=5.0)
+    >>> sol.x.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
+    ([True, False, False, True, True], [450.0], [450.0])
+    """
 
     x: np.ndarray
     comp_u: np.ndarray
@@ -123,9 +191,16 @@ class Solution:
 
 
 def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, float, bool]:
-    """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal)."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal).
 
+    Examples
+    --------
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> x, bound, optimal = mip_component(m, 5.0)
+    >>> x.tolist(), bound, optimal
+    ([True, False, False, True, True], 450.0, True)
+    """
     a, n, nw = len(m.arc_u), m.n_units, m.n_workers
     c = np.concatenate([m.cost, np.full(n, m.penalty)])
     cols = np.arange(a + n)
@@ -170,7 +245,7 @@ def _fractional_flow(m: Model) -> np.ndarray | None:
     """LP relaxation as a min-cost flow in OR-Tools; fraction per arc (None if unavailable)."""
     try:
         from ortools.graph.python import min_cost_flow
-    except ImportError:  # optional dependency
+    except ImportError:  # optional dependency (extra "scale"): the LP below does the same
         return None
     n, nw, a = m.n_units, m.n_workers, len(m.arc_u)
     # flow units: loads scaled so the largest load is ~1000 units (0.1 % granularity)
@@ -199,8 +274,6 @@ def _fractional_flow(m: Model) -> np.ndarray | None:
 def _fractional_lp(m: Model) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
     """LP relaxation with scipy's HiGHS: fraction per arc, capacity duals (>= 0), value,
     duals of the unit rows."""
-    from scipy.optimize import linprog
-
     a, n, nw = len(m.arc_u), m.n_units, m.n_workers
     c = np.concatenate([m.cost, np.full(n, m.penalty)])
     a_eq = sp.csr_matrix(
@@ -386,6 +459,48 @@ def _shift_round(st: _State, starts: np.ndarray) -> int:
     return len(cand)
 
 
+def _equal_pairs(
+    sorted_keys: np.ndarray, keys: np.ndarray, *, limit: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every pair ``(i, j)`` with ``keys[i] == sorted_keys[j]`` (``sorted_keys`` sorted),
+    ``i`` ascending; ``None`` when there are more than ``limit`` pairs."""
+    lo = np.searchsorted(sorted_keys, keys, side="left")
+    hi = np.searchsorted(sorted_keys, keys, side="right")
+    cnt = hi - lo
+    total = int(cnt.sum())
+    if total > limit:
+        return None
+    i = np.repeat(np.arange(len(keys)), cnt)
+    j = np.repeat(lo, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    return i, j
+
+
+def _disjoint(
+    delta: np.ndarray,
+    ok: np.ndarray,
+    *,
+    units: tuple[np.ndarray, ...],
+    workers: tuple[np.ndarray, ...],
+) -> list[int]:
+    """Moves to accept among ``ok``, best ``delta`` first, greedily: each unit and each
+    worker in one move at most per round (a loop over improving moves only, which are
+    few after the shift rounds)."""
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(delta[idx], kind="stable")]
+    used_u: set[int] = set()
+    used_w: set[int] = set()
+    take = []
+    for j in idx.tolist():
+        us = {int(a[j]) for a in units}
+        ws = {int(a[j]) for a in workers}
+        if us & used_u or ws & used_w:
+            continue
+        used_u |= us
+        used_w |= ws
+        take.append(j)
+    return take
+
+
 def _swap_round(st: _State) -> int:
     """Improving exchanges of two units between two workers (capacity-feasible)."""
     m = st.m
@@ -406,16 +521,10 @@ def _swap_round(st: _State) -> int:
     key_b = wb.astype(np.int64) * nw + wa  # same pair seen from the other unit
     ob = np.argsort(key_b, kind="stable")
     kb = key_b[ob]
-    lo = np.searchsorted(kb, key_a, side="left")
-    hi = np.searchsorted(kb, key_a, side="right")
-    cnt = hi - lo
-    limit = 2_000_000
-    if cnt.sum() > limit:  # keep memory bounded on huge shared pairs
+    pairs = _equal_pairs(kb, key_a, limit=2_000_000)
+    if pairs is None:  # keep memory bounded on huge shared pairs
         return 0
-    i_arc = np.repeat(alt, cnt)
-    k_arc = alt[ob][
-        np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    ]
+    i_arc, k_arc = alt[pairs[0]], alt[ob][pairs[1]]
     ui, uk = m.arc_u[i_arc], m.arc_u[k_arc]
     ci, ck = cur[ui], cur[uk]
     delta = m.cost[i_arc] + m.cost[k_arc] - m.cost[ci] - m.cost[ck]
@@ -426,24 +535,12 @@ def _swap_round(st: _State) -> int:
     ok &= st.wload[w2] - lk + li <= m.cap[w2] * (1 + 1e-12) + EPS
     if not ok.any():
         return 0
-    idx = np.flatnonzero(ok)
-    idx = idx[np.argsort(delta[idx], kind="stable")]
-    # accept greedily: each unit and each worker at most once per round
-    # (a loop over improving swaps only, which are few after the shift rounds)
-    used_u: set[int] = set()
-    used_w: set[int] = set()
-    done = 0
-    for j in idx:
-        a, b, c, d = int(ui[j]), int(uk[j]), int(w1[j]), int(w2[j])
-        if a in used_u or b in used_u or c in used_w or d in used_w:
-            continue
-        used_u.update((a, b))
-        used_w.update((c, d))
+    take = _disjoint(delta, ok, units=(ui, uk), workers=(w1, w2))
+    for j in take:
         x[ci[j]] = x[ck[j]] = False
         x[i_arc[j]] = x[k_arc[j]] = True
-        done += 1
     st.refresh()
-    return done
+    return len(take)
 
 
 def _chain_round(st: _State, *, limit: int = 3_000_000) -> int:
@@ -485,13 +582,10 @@ def _chain_round(st: _State, *, limit: int = 3_000_000) -> int:
     ins = ins[gain_in + reloc[m.arc_u[ej]].min(initial=np.inf) < 0]
     if not len(ins):
         return 0
-    lo = np.searchsorted(ej_w, m.arc_w[ins], side="left")
-    hi = np.searchsorted(ej_w, m.arc_w[ins], side="right")
-    cnt = hi - lo
-    if cnt.sum() > limit:  # keep memory bounded
+    pairs = _equal_pairs(ej_w, m.arc_w[ins], limit=limit)
+    if pairs is None:  # keep memory bounded
         return 0
-    i_arc = np.repeat(ins, cnt)
-    e_arc = ej[np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))]
+    i_arc, e_arc = ins[pairs[0]], ej[pairs[1]]
     u, v = m.arc_u[i_arc], m.arc_u[e_arc]
     w2 = m.arc_w[i_arc]
     delta = m.cost[i_arc] - leave[u] + reloc[v]
@@ -502,29 +596,18 @@ def _chain_round(st: _State, *, limit: int = 3_000_000) -> int:
     w3 = m.arc_w[f_arc]
     if not ok.any():
         return 0
-    idx = np.flatnonzero(ok)
-    idx = idx[np.argsort(delta[idx], kind="stable")]
-    # accept greedily, each unit and worker at most once per round (a loop over
-    # improving chains only)
-    used_u: set[int] = set()
-    used_w: set[int] = set()
-    done = 0
-    for j in idx:
-        uu, vv = int(u[j]), int(v[j])
-        b = int(cur[uu])
-        ws = (int(w2[j]), int(w3[j]), int(m.arc_w[b]) if b >= 0 else -1)
-        if uu in used_u or vv in used_u or any(w in used_w for w in ws):
-            continue
-        used_u.update((uu, vv))
-        used_w.update(ws)
-        if b >= 0 and not open_u[uu]:
-            x[b] = False
+    b_arc = cur[u]
+    # the worker u leaves (-1 for an open slot: one such chain per round)
+    w1 = np.where(b_arc >= 0, m.arc_w[np.maximum(b_arc, 0)], -1)
+    take = _disjoint(delta, ok, units=(u, v), workers=(w2, w3, w1))
+    for j in take:
+        if b_arc[j] >= 0 and not open_u[u[j]]:
+            x[b_arc[j]] = False
         x[e_arc[j]] = False
         x[i_arc[j]] = True
         x[f_arc[j]] = True
-        done += 1
     st.refresh()
-    return done
+    return len(take)
 
 
 def _eject_insert(st: _State, starts: np.ndarray, ends: np.ndarray, deadline: float) -> None:
@@ -573,7 +656,20 @@ def primal(
 ) -> np.ndarray:
     """A feasible selection: integral LP arcs kept, split units inserted where they fit,
     one-level ejection for slots still open, then rounds of shift, swap and
-    ejection-chain moves until a round gains less than ``rtol`` of the objective."""
+    ejection-chain moves until a round gains less than ``rtol`` of the objective.
+
+    Examples
+    --------
+    From a relaxation that hesitates on every arc:
+
+    >>> import time
+    >>> import numpy as np
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> x = primal(m, np.full(5, 0.5), deadline=time.perf_counter() + 1.0)
+    >>> x.tolist(), m.feasible(x), float(m.objective(x).sum())
+    ([True, False, False, True, True], True, 450.0)
+    """
     starts = m.starts()
     ends = np.r_[starts[1:], len(m.arc_u)]
     st = _State(m, _round(m, frac))
@@ -707,7 +803,16 @@ def _improve_mip(
 
 
 def quick_primal(m: Model) -> np.ndarray:
-    """A fast feasible selection (relaxation rounded, repaired, improved), no bound."""
+    """A fast feasible selection (relaxation rounded, repaired, improved), no bound.
+
+    Examples
+    --------
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> x = quick_primal(m)
+    >>> m.feasible(x), float(m.objective(x).sum())
+    (True, 450.0)
+    """
     frac = _fractional_flow(m)
     if frac is None:
         frac = _fractional_lp(m)[0]
@@ -726,19 +831,19 @@ def _worker_gaps(m: Model, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _heuristic(
     m: Model,
-    comp_u,
-    comp_w,
-    n_comp,
+    comp_u: np.ndarray,
+    comp_w: np.ndarray,
+    n_comp: int,
     *,
     time_limit_s: float,
     gap_target: float = 0.0,
     lp_max_arcs: int = 1_000_000,
-):
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Primal solutions and a Lagrangian lower bound, per component.
 
     The LP relaxation (HiGHS; the OR-Tools flow when the LP is too large) gives a first
     rounded solution and the duals of the unit rows. Subgradient steps on the
-    knapsack Lagrangian (:mod:`gridkit._assign_bound`) then raise the bound above the
+    knapsack Lagrangian (:mod:`gridkit.staffing.bounds`) then raise the bound above the
     LP bound; every few steps the recent knapsack solutions, averaged, are rounded and
     improved into a new primal solution (a Lagrangian heuristic), kept per component
     when better. The time left goes to large-neighbourhood MIPs on components with a
@@ -764,7 +869,7 @@ def _heuristic(
     n_iter = [0]
     t_primal = [0.0, time.perf_counter()]  # time spent in the Lagrangian heuristic, last run
 
-    def lagrangian_primal(pi, chosen):
+    def lagrangian_primal(pi: np.ndarray, chosen: np.ndarray) -> np.ndarray | None:
         nonlocal x, obj_c
         avg[:] = 0.7 * avg + 0.3 * chosen
         n_iter[0] += 1
@@ -837,6 +942,14 @@ def solve(
     heuristic everywhere and then the MIP on components with a gap left, as long as the
     time limit allows, keeping the better solution and the better bound. The heuristic
     stops improving at a total gap of ``gap_target``; the MIP aims at the optimum.
+
+    Examples
+    --------
+    >>> m = Model.from_arcs([0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [100, 400, 300, 200, 150],
+    ...     load=[60, 50, 40], cap=[100, 100], penalty=5000)
+    >>> sol = solve(m, method="heuristic", time_limit_s=5.0)
+    >>> sol.method_c.tolist(), sol.obj_c.tolist(), sol.bound_c.tolist()
+    (['heuristic'], [450.0], [450.0])
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
