@@ -69,8 +69,21 @@ def _apply(series_fn, scalar_fn, code):
     """Run a rule on many codes (vectorised, Series out) or on one (plain Python: a
     single code, as in an API request, costs microseconds, not a pandas round trip)."""
     if _is_many(code):
-        return series_fn(_series(code))
+        return _per_unique(series_fn, _series(code))
     return scalar_fn(code)
+
+
+def _per_unique(series_fn, s: pd.Series) -> pd.Series:
+    """``series_fn`` on the distinct codes only, mapped back: a layer of a million rows
+    holds a few thousand codes. Missing codes give None."""
+    idx, uniques = pd.factorize(s)
+    if len(uniques) * 2 > len(s):
+        return series_fn(s)
+    out = series_fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    values = np.full(len(s), None, dtype=object)
+    found = idx >= 0
+    values[found] = out[idx[found]]
+    return pd.Series(values, index=s.index, dtype=object)
 
 
 # ------------------------------------------------------------------ one code at a time
@@ -282,7 +295,7 @@ def parent(code, admin_areas=None):
     if not many:
         return table.get(_norm1(code)) or _parent1(code)
     s = _series(code)
-    out = _parent_series(s)
+    out = _per_unique(_parent_series, s)
     if table:
         from_table = _norm_series(s).map(table)
         out = _none(from_table.where(from_table.notna(), out))
@@ -324,7 +337,11 @@ def ancestor(code, at):
         raise ValueError(f"Unknown admin level {at!r}; choose one of {', '.join(LEVELS)}.")
     if not _is_many(code):
         return _ancestor1(code, at)
-    s = _norm_series(_series(code))
+    return _per_unique(lambda s: _ancestor_series(s, at), _series(code))
+
+
+def _ancestor_series(s: pd.Series, at: str) -> pd.Series:
+    s = _norm_series(s)
     depth = _level_series(s).map({lv: i for i, lv in enumerate(LEVELS)})
     want = LEVELS.index(at)
     cut = s.str[: _SIGNIFICANT[at]]
@@ -372,17 +389,17 @@ def in_scope(code, scope):
         c = _norm1(code)
         return not scope or (c is not None and c.startswith(_prefix1(str(scope)) or ""))
     s = _series(code) if many else pd.Series([code], dtype=object)
-    if _is_many(scope):
-        scopes = _series(scope)
-        scopes.index = s.index
-        empty = scopes.isna() | (scopes.astype(str) == "")
-        p = _prefix_series(scopes.where(~empty, None))
-    elif not scope:
-        return pd.Series(True, index=s.index) if many else True
-    else:
-        empty = pd.Series(False, index=s.index)
-        p = pd.Series(prefix(str(scope)), index=s.index, dtype=object)
-    c = _norm_series(s)
+    if not _is_many(scope):
+        if not scope:
+            return pd.Series(True, index=s.index)
+        p = prefix(str(scope))
+        inside = _per_unique(lambda u: _norm_series(u).str.startswith(p, na=False), s)
+        return inside.fillna(False).astype(bool)
+    scopes = _series(scope)
+    scopes.index = s.index
+    empty = scopes.isna() | (scopes.astype(str) == "")
+    p = _per_unique(_prefix_series, scopes.where(~empty, None))
+    c = _per_unique(_norm_series, s)
     ok = (c.notna() & p.notna()).to_numpy()
     out = empty.to_numpy(dtype=bool).copy()
     out[ok] = np.char.startswith(c[ok].to_numpy(dtype=str), p[ok].to_numpy(dtype=str))
