@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit import codes
+
 try:  # optional: the ``api`` extra brings it; the standard library does the same, slower
     import orjson
 except ImportError:  # pragma: no cover - exercised in a core-only install
@@ -46,6 +48,7 @@ except ImportError:  # pragma: no cover - exercised in a core-only install
 
 __all__ = [
     "PRECISION",
+    "FeatureIndex",
     "Piece",
     "dumps",
     "feature_bytes",
@@ -291,3 +294,135 @@ def to_geojson(
         feature_bytes(i, g, r) for i, g, r in zip(ids, geo, records(props), strict=True)
     )
     return b'{"type":"FeatureCollection","features":[' + body + b"]}"
+
+
+@dataclass
+class FeatureIndex:
+    """A layer encoded once and ready to page through: each feature's GeoJSON bytes
+    and what filters need (ids, bounds, admin codes, times), as arrays.
+
+    A service builds it once per layer version and view and answers every page,
+    bbox, time and scope query from it without touching the geometries again.
+
+    Attributes
+    ----------
+    features
+        One GeoJSON Feature (bytes) per row.
+    ids
+        Each feature's id, as text.
+    bounds
+        ``(n, 4)`` min x, min y, max x, max y; NaN where a feature has no geometry
+        (or its geometry is hidden: a bbox query must not reveal where it is).
+    admin_codes
+        Each feature's admin code (normalised by :mod:`gridkit.codes`), or None when
+        the layer has none.
+    times
+        Each feature's time (``datetime64[ns]``, UTC), or None.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> reports = gpd.GeoDataFrame(
+    ...     {"report_id": ["R1", "R2"], "admin_code": ["430202001001", "430211002003"]},
+    ...     geometry=[Point(113.13, 27.83), Point(113.40, 27.60)], crs=4326)
+    >>> index = FeatureIndex.from_frame(reports, id_col="report_id")
+    >>> index.ids.tolist(), index.in_bbox((113.0, 27.8, 113.2, 27.9)).tolist()
+    (['R1', 'R2'], [True, False])
+    >>> index.in_scope("430211").tolist(), index.extent(index.in_scope("430200"))
+    ([False, True], [113.13, 27.6, 113.4, 27.83])
+    """
+
+    features: list[bytes]
+    ids: np.ndarray
+    bounds: np.ndarray
+    admin_codes: np.ndarray | None
+    times: np.ndarray | None
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        id_col: str | None,
+        hidden: Collection[str] = (),
+        hide_geometry: bool = False,
+        time_col: str | None = None,
+        exclude: Collection[str] = (),
+        precision: int = PRECISION,
+    ) -> FeatureIndex:
+        """Encode every feature of ``df`` (WGS84) once.
+
+        ``hidden`` columns and ``exclude`` columns are left out of the properties;
+        ``hide_geometry`` encodes ``null`` geometries and leaves no bounds.
+        """
+        props = _columns(df, {*hidden, *exclude})
+        geoms = _geoms(df)
+        if hide_geometry:
+            geoms = np.full(len(df), None, dtype=object)
+        ids = (
+            props[id_col].astype(str).to_numpy()
+            if id_col and id_col in props
+            else np.arange(len(df)).astype(str)
+        )
+        features = [  # JSON is per feature
+            feature_bytes(fid, g, rec)
+            for fid, g, rec in zip(
+                ids, geometries(geoms, precision=precision), records(props), strict=True
+            )
+        ]
+        admin = (
+            codes.normalise(df["admin_code"]).to_numpy(dtype=object)
+            if "admin_code" in df.columns
+            else None
+        )
+        times = None
+        if time_col and time_col in df.columns:
+            t = pd.to_datetime(df[time_col], utc=True, errors="coerce")
+            times = t.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        return cls(features, ids, shapely.bounds(geoms), admin, times)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
+        """Mask of the features whose bounds meet ``bbox`` (min x, min y, max x, max y)."""
+        x0, y0, x1, y1 = bbox
+        b = self.bounds
+        return (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
+
+    def in_period(self, start: np.datetime64 | None, end: np.datetime64 | None) -> np.ndarray:
+        """Mask of the features whose time lies in ``[start, end]`` (open ends allowed);
+        features without a time are outside every period. All true without times."""
+        if self.times is None:
+            return np.ones(len(self), dtype=bool)
+        t = self.times
+        mask = ~np.isnat(t)
+        if start is not None:
+            mask &= t >= start
+        if end is not None:
+            mask &= t <= end
+        return mask
+
+    def in_scope(self, scope: str | None) -> np.ndarray:
+        """Mask of the features inside the admin area ``scope`` (:func:`gridkit.codes.in_scope`);
+        all true for no scope or a layer without admin codes."""
+        if not scope or self.admin_codes is None:
+            return np.ones(len(self), dtype=bool)
+        return codes.in_scope(pd.Series(self.admin_codes, dtype=object), scope).to_numpy()
+
+    def extent(self, mask: np.ndarray | None = None) -> list[float] | None:
+        """``[min x, min y, max x, max y]`` of the (masked) features that have bounds,
+        or None when there are none."""
+        ok = np.isfinite(self.bounds).all(axis=1)
+        if mask is not None:
+            ok &= mask
+        if not ok.any():
+            return None
+        b = self.bounds[ok]
+        return [
+            float(b[:, 0].min()),
+            float(b[:, 1].min()),
+            float(b[:, 2].max()),
+            float(b[:, 3].max()),
+        ]
