@@ -109,7 +109,22 @@ class TransitionError(GridkitError, ValueError):
 
 
 class ReportChange(NamedTuple):
-    """New state of the ``reports`` layer and the ``report_events`` rows for the change."""
+    """New state of the ``reports`` layer and the ``report_events`` rows for the change.
+
+    What every step of the lifecycle returns; a tuple, so ``reports, events = ...``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
+    ...                   "status": ["assigned"], "reported_at": ["2026-05-01T00:00Z"]})
+    >>> change = transition(r, "R1", "in_progress", actor_id="W1", at="2026-05-02T00:00Z")
+    >>> change.reports["status"].tolist(), change.events.columns.tolist() == EVENT_COLUMNS
+    (['in_progress'], True)
+    >>> reports, events = change
+    >>> events[["report_id", "actor_id", "from_status", "to_status"]].iloc[0].tolist()
+    ['R1', 'W1', 'assigned', 'in_progress']
+    """
 
     reports: gpd.GeoDataFrame
     events: pd.DataFrame
@@ -117,7 +132,29 @@ class ReportChange(NamedTuple):
 
 @dataclass(frozen=True)
 class ReportRules:
-    """Report categories, sources, deadlines and the status machine (see ``reports.toml``)."""
+    """Report categories, sources, deadlines and the status machine (see ``reports.toml``).
+
+    Read them with :func:`load_report_rules` (an edited copy of the TOML) or
+    :func:`report_rules` (the packaged ones); :meth:`from_dict` builds them in code.
+
+    Examples
+    --------
+    >>> rules = report_rules()
+    >>> [(k, rules.label(k)) for k in ("street_light", "cctv", "sand_mining")]
+    [('street_light', '路灯损坏'), ('cctv', '监控老旧'), ('sand_mining', '非法采砂')]
+    >>> rules.due_in_h("sand_mining"), rules.evidence("sand_mining"), rules.sources["hotline"]
+    (48.0, ('before', 'after'), '热线(12345)')
+    >>> rules.transitions["resolved"], rules.max_extensions
+    (('verified', 'returned'), 2)
+
+    A category not in the rules is labelled by its key:
+
+    >>> own = ReportRules.from_dict({"categories": {"oil_spill": {"label_zh": "油污"}},
+    ...                              "sources": {"patrol": "巡查发现"},
+    ...                              "transitions": {"reported": ["assigned"]}})
+    >>> own.label("oil_spill"), own.label("litter"), own.due_in_h("oil_spill")
+    ('油污', 'litter', 168.0)
+    """
 
     categories: Mapping[str, Mapping[str, object]]
     sources: Mapping[str, str]
@@ -369,6 +406,36 @@ def intake(
     ReportError
         Unknown category or source, or a report with neither a point nor a
         hand-chosen ``unit_id``/``admin_code``.
+
+    Examples
+    --------
+    Two calls about the same street light, 22 m apart, and a camera elsewhere:
+
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(2, 2)  # four 500 m cells of village 430202001
+    >>> new = gpd.GeoDataFrame(
+    ...     {"category": ["street_light", "street_light", "cctv"],
+    ...      "source": ["hotline", "resident", "patrol"],
+    ...      "reported_at": ["2026-05-01T08:00Z", "2026-05-01T08:30Z", "2026-05-01T09:00Z"]},
+    ...     geometry=[Point(113.1025, 27.8025), Point(113.1025, 27.8027),
+    ...               Point(113.1075, 27.8075)], crs=4326)
+    >>> reports, events = intake(new, units=units, at="2026-05-01T10:00Z")
+    >>> reports[["report_id", "unit_id", "status", "duplicate_of"]].values.tolist()
+    [['R0000001', '430202001000000', 'reported', <NA>],
+     ['R0000002', '430202001000000', 'reported', 'R0000001'],
+     ['R0000003', '430202001000003', 'reported', <NA>]]
+    >>> reports["admin_code"].unique().tolist(), events["note"].iloc[1]
+    (['430202001'], '路灯损坏; source resident; likely duplicate of R0000001')
+
+    A later report continues the ids of the layer and links to its open reports:
+
+    >>> more = gpd.GeoDataFrame({"category": ["street_light"], "source": ["patrol"]},
+    ...                         geometry=[Point(113.1026, 27.8025)], crs=4326)
+    >>> reports, events = intake(more, units=units, existing=reports, at="2026-05-02T10:00Z")
+    >>> len(reports), reports[["report_id", "duplicate_of"]].iloc[-1].tolist()
+    (4, ['R0000004', 'R0000001'])
     """
     rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
@@ -464,7 +531,19 @@ def _new_ids(ids: pd.Series, taken: pd.Series) -> pd.Series:
 
 class DuplicatePairs(NamedTuple):
     """Pairs found by :func:`duplicate_pairs`: positions into the reports and into the
-    candidates, and their distance in metres (NaN when not measured)."""
+    candidates, and their distance in metres (NaN when not measured).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> new = shapely.points([(113.1025, 27.8025)])
+    >>> old = shapely.points([(113.1025, 27.8027), (113.1025, 27.8027), (113.1075, 27.8075)])
+    >>> pairs = duplicate_pairs(new, ["street_light"], old, ["cctv", "street_light", "cctv"],
+    ...                         radius_m=50)
+    >>> pairs.report.tolist(), pairs.candidate.tolist(), pairs.distance_m.round().tolist()
+    ([0], [1], [22.0])
+    >>> report, candidate, distance_m = pairs  # a tuple of three aligned arrays
+    """
 
     report: np.ndarray
     candidate: np.ndarray
@@ -724,6 +803,41 @@ def hand_over(
     ReportChange
         Reports moved to ``assigned`` and one event each. Reports no department
         handles stay ``reported`` (with a warning, see ``warn_unrouted``).
+
+    Examples
+    --------
+    Sand mining and a broken street light reported in a village of 荷塘区 (430202),
+    handed over with the demo's departments and one grid worker per unit:
+
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> from gridkit.synth import sample_layers
+    >>> from gridkit.synth.ops import grid_units, grid_workers
+    >>> departments = sample_layers(seed=1, n_buildings=50, n_communities=2,
+    ...                             tributary_km=10)["departments"]
+    >>> units = grid_units(2, 2)
+    >>> workers, assignments = grid_workers(units)
+    >>> new = gpd.GeoDataFrame(
+    ...     {"category": ["sand_mining", "street_light"], "source": ["patrol", "hotline"],
+    ...      "reported_at": ["2026-05-01T08:00Z", "2026-05-01T08:05Z"]},
+    ...     geometry=[Point(113.1025, 27.8025), Point(113.1075, 27.8025)], crs=4326)
+    >>> reports, _ = intake(new, units=units)
+    >>> reports, events = hand_over(reports, departments=departments,
+    ...                             assignments=assignments, at="2026-05-01T09:00Z",
+    ...                             actor_id="S1")
+    >>> reports[["status", "lead_department_id", "assignee_id"]].values.tolist()
+    [['assigned', 'D430202-01', 'W00000'], ['assigned', 'D430202-05', 'W00001']]
+    >>> departments.set_index("department_id").loc[reports["lead_department_id"], "name"].tolist()
+    ['荷塘区水利局', '荷塘区城市管理局']
+
+    The city's bureaus (430200) handle the same categories; the district's, more
+    local, lead. Deadlines follow the category (48 h for sand mining, 72 h for a
+    street light):
+
+    >>> reports["due_at"].astype(str).tolist()
+    ['2026-05-03 09:00:00+00:00', '2026-05-04 09:00:00+00:00']
+    >>> events["note"].iloc[0]
+    '交办 lead D430202-01; assignee W00000; due 2026-05-03T09:00:00+00:00'
     """
     rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
@@ -971,6 +1085,33 @@ def extend_deadline(
 
     Give ``by_h`` (hours added to the current ``due_at``) or ``until`` (new due time).
     The event keeps the status and says old and new deadline and the reason.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["sand_mining"],
+    ...                   "source": ["patrol"], "status": ["in_progress"],
+    ...                   "reported_at": ["2026-05-01T08:00Z"], "due_at": ["2026-05-03T09:00Z"]})
+    >>> r, ev = extend_deadline(r, "R1", by_h=24, actor_id="S1", note="等待水位回落",
+    ...                         at="2026-05-03T08:00Z")
+    >>> str(r["due_at"].iloc[0]), int(r["extensions"].iloc[0]), r["status"].iloc[0]
+    ('2026-05-04 09:00:00+00:00', 1, 'in_progress')
+    >>> ev[["actor_id", "from_status", "to_status"]].iloc[0].tolist()
+    ['S1', 'in_progress', 'in_progress']
+    >>> ev["note"].iloc[0]
+    'deadline extended from 2026-05-03T09:00:00+00:00 to 2026-05-04T09:00:00+00:00: 等待水位回落'
+
+    A second time up to a given local time; a third is refused (``max_extensions``):
+
+    >>> r, ev = extend_deadline(r, "R1", until="2026-05-06T09:00+08:00", actor_id="S1",
+    ...                         note="设备进场")
+    >>> str(r["due_at"].iloc[0]), int(r["extensions"].iloc[0])
+    ('2026-05-06 01:00:00+00:00', 2)
+    >>> try:
+    ...     extend_deadline(r, "R1", by_h=24, actor_id="S1", note="再延期")
+    ... except TransitionError as e:
+    ...     print(e.message)
+    cannot extend deadline: R1 was already extended 2 times
     """
     rules = report_rules(rules)
     if (by_h is None) == (until is None):
@@ -1023,7 +1164,25 @@ def extend_deadline(
 
 
 def overdue(reports: pd.DataFrame, *, at: object = None) -> pd.Series:
-    """Boolean Series (aligned to ``reports``): open, handed over and past ``due_at``."""
+    """Boolean Series (aligned to ``reports``): open, handed over and past ``due_at``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1", "R2", "R3", "R4"],
+    ...                   "status": ["assigned", "in_progress", "resolved", "reported"],
+    ...                   "due_at": ["2026-05-03T09:00Z", "2026-05-10T09:00Z",
+    ...                              "2026-05-03T09:00Z", None]}, index=[10, 11, 12, 13])
+    >>> late = overdue(r, at="2026-05-04T08:00+08:00")
+    >>> late.to_dict()
+    {10: True, 11: False, 12: False, 13: False}
+
+    Only the open case past its deadline (the resolved one is done, the reported
+    one not yet handed over). At the deadline itself a case is not yet overdue:
+
+    >>> overdue(r, at="2026-05-03T17:00+08:00").tolist()
+    [False, False, False, False]
+    """
     at_ts = utc_scalar(at, name="at")
     status = reports["status"]
     due = utc_series(reports["due_at"])
