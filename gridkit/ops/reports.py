@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit import codes
 from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.locate import locate
@@ -736,7 +737,8 @@ def _routes(departments: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
             if cat.strip():
                 routes.setdefault(cat.strip(), []).append((code, dept))
     for pairs in routes.values():
-        pairs.sort(key=lambda cd: (-len(cd[0]), cd[1]))
+        # the most local first: a district (430202) before its city (430200 = 4302...)
+        pairs.sort(key=lambda cd: (-len(codes.prefix(cd[0]) or ""), cd[1]))
     return routes
 
 
@@ -831,13 +833,15 @@ def hand_over(
     ['荷塘区水利局', '荷塘区城市管理局']
 
     The city's bureaus (430200) handle the same categories; the district's, more
-    local, lead. Deadlines follow the category (48 h for sand mining, 72 h for a
-    street light):
+    local, lead and the city's support. Deadlines follow the category (48 h for sand
+    mining, 72 h for a street light):
 
+    >>> reports["support_department_ids"].tolist()
+    ['D430200-01', 'D430200-05']
     >>> reports["due_at"].astype(str).tolist()
     ['2026-05-03 09:00:00+00:00', '2026-05-04 09:00:00+00:00']
     >>> events["note"].iloc[0]
-    '交办 lead D430202-01; assignee W00000; due 2026-05-03T09:00:00+00:00'
+    '交办 lead D430202-01; support D430200-01; assignee W00000; due 2026-05-03T09:00:00+00:00'
     """
     rules = report_rules(rules)
     at_ts = utc_scalar(at, name="at")
@@ -860,7 +864,7 @@ def hand_over(
     admins = out["admin_code"].to_numpy(dtype=object, na_value="")
     for p in pos.tolist():
         admin = str(admins[p])
-        match = [d for code, d in routes.get(cats[p], ()) if admin.startswith(code)]
+        match = [d for code, d in routes.get(cats[p], ()) if codes.in_scope(admin, code)]
         if match:
             lead_of[p] = match[0]
             others = sorted(set(match[1:]) - {match[0]})
