@@ -118,6 +118,7 @@ def test_datetime_filter(client, keys) -> None:
         "datetime=yesterday",
         "datetime=now",
         "datetime=2026-06-01T00:00:00Z/2026-05-01T00:00:00Z",
+        "limit=5&limit=6",
     ],
 )
 def test_bad_parameters_are_400_problems(client, keys, query: str) -> None:
@@ -125,6 +126,14 @@ def test_bad_parameters_are_400_problems(client, keys, query: str) -> None:
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 400
+
+
+def test_a_single_valued_parameter_given_twice_is_a_400(client, keys) -> None:
+    """Not the last value silently (schemathesis found /stats/hotspots answering for
+    the second of two categories)."""
+    r = client.get("/stats/hotspots?category=a&category=b", headers=auth(keys["supervisor"]))
+    assert r.status_code == 400, r.text
+    assert "'category'" in r.json()["detail"] and "more than once" in r.json()["detail"]
 
 
 def test_unknown_collection_and_item_404(client, keys) -> None:
