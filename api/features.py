@@ -105,16 +105,11 @@ def _served(service: Service) -> list[str]:
     return [c for c in service.settings.collections if c in present]
 
 
-def _visible(ser: Serialised, caller: Principal) -> np.ndarray:
-    """Rows of a serialised layer within the caller's scope."""
-    return ser.in_scope(caller.scope)
-
-
 def _collection(base: str, service: Service, name: str, caller: Principal) -> dict:
     """The collection's description (links under ``base``); its extent covers only what
     ``caller`` may see."""
     ser = _serialised(service, name, caller)
-    finite = np.isfinite(ser.bounds).all(axis=1) & _visible(ser, caller)
+    finite = np.isfinite(ser.bounds).all(axis=1) & ser.in_scope(caller.scope)
     bbox = (
         [
             float(ser.bounds[finite, 0].min()),
@@ -298,7 +293,7 @@ async def items(
     _check_collection(service, collection_id)
     limit = min(limit, service.settings.max_limit)
     ser = await _serialised_async(service, collection_id, caller)
-    mask = _visible(ser, caller)
+    mask = ser.in_scope(caller.scope)  # rows in the caller's area
     if bbox is not None:
         x0, y0, x1, y1 = _parse_bbox(bbox)
         b = ser.bounds
