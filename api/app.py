@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     )
     service = Service(settings=settings, store=open_store(settings.workspace))
     service.reports = ReportWriter(service)
-    _attach(app, service)
+    app.state.service = service  # what the ``Svc`` dependency hands to the routes
     _serve_openapi_30(app)
     errors.install(app)
 
@@ -58,18 +58,6 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
             dependencies=[Depends(errors.known_query_only)],
         )
     return app
-
-
-def _attach(app: FastAPI, service: Service) -> None:
-    """Give the app its service (what the ``Svc`` dependency hands to routes).
-
-    The parts stay reachable under their former names (``app.state.store``,
-    ``settings``, ``geojson_cache``, ``keys_cache``, ``page_cache``, ``stats_cache``:
-    the same objects) for routes not yet taking ``Svc``.
-    """
-    app.state.service = service
-    for name in ("settings", "store", "geojson_cache", "keys_cache", "page_cache", "stats_cache"):
-        setattr(app.state, name, getattr(service, name))
 
 
 def _serve_openapi_30(app: FastAPI) -> None:

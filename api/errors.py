@@ -7,6 +7,8 @@ from http import HTTPStatus
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import is_scalar_field
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -70,7 +72,9 @@ RESPONSES: dict[int | str, dict] = {
 
 async def known_query_only(request: Request) -> None:
     """Router dependency: 400 for a query parameter the route does not declare (OGC
-    API asks for it; a misspelt ``limt=`` should not be silently ignored anywhere).
+    API asks for it; a misspelt ``limt=`` should not be silently ignored anywhere), and
+    for a single-valued one given twice (``?category=a&category=b`` would otherwise
+    answer for ``b`` alone, as if ``a`` were not asked).
     Async: FastAPI runs a plain ``def`` dependency in the thread pool, a hop per request."""
     if not request.scope.get("query_string"):
         return
@@ -78,21 +82,30 @@ async def known_query_only(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    declared = _query_names(dependant)
-    unknown = sorted(set(request.query_params) - declared)
+    declared = _query_params(dependant)
+    unknown = sorted(set(request.query_params) - set(declared))
     if unknown:
         raise ApiError(
             400,
             f"Unknown query parameter(s): {', '.join(map(repr, unknown))}. "
             f"Allowed: {', '.join(sorted(declared)) or 'none'}.",
         )
+    params = request.query_params
+    repeated = sorted(k for k in set(params) if declared[k] and len(params.getlist(k)) > 1)
+    if repeated:
+        raise ApiError(
+            400,
+            f"Query parameter(s) given more than once: {', '.join(map(repr, repeated))}; "
+            "each takes one value.",
+        )
 
 
-def _query_names(dependant) -> set[str]:
-    """Query parameters a route declares, its dependencies' included."""
-    names = {p.alias for p in dependant.query_params}
+def _query_params(dependant: Dependant) -> dict[str, bool]:
+    """Query parameters a route declares, its dependencies' included: whether each
+    takes one value only (a list parameter may repeat)."""
+    names = {p.alias: is_scalar_field(p) for p in dependant.query_params}
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
+        names |= _query_params(sub)
     return names
 
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.auth import Caller, Principal
 from api.errors import ApiError
 from api.geojson import Serialised, serialise
+from api.service import Service, Svc
 from gridkit.layers import LAYERS
 
 GEOJSON = "application/geo+json"
@@ -57,12 +58,11 @@ def _base(request: Request) -> str:
 
 
 @router.get("/", summary="Landing page", tags=["OGC API - Features"])
-def landing(request: Request, f: Format = None) -> Response:
+def landing(request: Request, service: Svc, f: Format = None) -> Response:
     base = _base(request)
-    settings = request.app.state.settings
     return _json(
         {
-            "title": settings.title,
+            "title": service.settings.title,
             "description": "gridkit: grid units, reaches, reports, patrols and workers.",
             "links": [
                 {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this"},
@@ -100,25 +100,16 @@ def conformance(request: Request, f: Format = None) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _served(request: Request) -> list[str]:
-    store = request.app.state.store
-    present = set(store.layers())
-    return [c for c in request.app.state.settings.collections if c in present]
+def _served(service: Service) -> list[str]:
+    present = set(service.store.layers())
+    return [c for c in service.settings.collections if c in present]
 
 
-def _visible(ser: Serialised, caller: Principal) -> np.ndarray:
-    """Rows of a serialised layer within the caller's scope."""
-    mask = np.ones(len(ser.features), dtype=bool)
-    if caller.scope and ser.admin_codes is not None:
-        mask &= np.char.startswith(ser.admin_codes.astype(str), caller.scope)
-    return mask
-
-
-def _collection(request: Request, name: str, caller: Principal) -> dict:
-    """The collection's description; its extent covers only what ``caller`` may see."""
-    base = _base(request)
-    ser = _serialised(request, name, caller)
-    finite = np.isfinite(ser.bounds).all(axis=1) & _visible(ser, caller)
+def _collection(base: str, service: Service, name: str, caller: Principal) -> dict:
+    """The collection's description (links under ``base``); its extent covers only what
+    ``caller`` may see."""
+    ser = _serialised(service, name, caller)
+    finite = np.isfinite(ser.bounds).all(axis=1) & ser.in_scope(caller.scope)
     bbox = (
         [
             float(ser.bounds[finite, 0].min()),
@@ -150,19 +141,20 @@ def _collection(request: Request, name: str, caller: Principal) -> dict:
 
 
 @router.get("/collections", summary="Collections", tags=["OGC API - Features"])
-def collections(request: Request, caller: Caller, f: Format = None) -> Response:
+def collections(request: Request, service: Svc, caller: Caller, f: Format = None) -> Response:
     base = _base(request)
     return _json(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-            "collections": [_collection(request, n, caller) for n in _served(request)],
+            "collections": [_collection(base, service, n, caller) for n in _served(service)],
         }
     )
 
 
-def _check_collection(request: Request, name: str) -> None:
-    if name not in _served(request):
-        raise ApiError(404, f"No collection {name!r}. Collections: {', '.join(_served(request))}.")
+def _check_collection(service: Service, name: str) -> None:
+    served = _served(service)
+    if name not in served:
+        raise ApiError(404, f"No collection {name!r}. Collections: {', '.join(served)}.")
 
 
 CollectionId = Annotated[str, Path(description="Layer name, e.g. units or reports.")]
@@ -170,18 +162,18 @@ CollectionId = Annotated[str, Path(description="Layer name, e.g. units or report
 
 @router.get("/collections/{collection_id}", summary="A collection", tags=["OGC API - Features"])
 def collection(
-    request: Request, collection_id: CollectionId, caller: Caller, f: Format = None
+    request: Request, service: Svc, collection_id: CollectionId, caller: Caller, f: Format = None
 ) -> Response:
-    _check_collection(request, collection_id)
-    return _json(_collection(request, collection_id, caller))
+    _check_collection(service, collection_id)
+    return _json(_collection(_base(request), service, collection_id, caller))
 
 
-def _serialised(request: Request, name: str, caller: Principal | None) -> Serialised:
+def _serialised(service: Service, name: str, caller: Principal | None) -> Serialised:
     """The layer serialised for this kind of caller, cached per layer generation."""
-    store = request.app.state.store
+    store = service.store
     private = caller.sees_private if caller is not None else False
     key = (name, private, store.generation(name))
-    cache = request.app.state.geojson_cache
+    cache = service.geojson_cache
     if key not in cache:
         for stale in [k for k in cache if k[0] == name and k[2] != key[2]]:
             del cache[stale]
@@ -207,15 +199,14 @@ def _serialised(request: Request, name: str, caller: Principal | None) -> Serial
     return cache[key]
 
 
-async def _serialised_async(request: Request, name: str, caller: Principal | None) -> Serialised:
+async def _serialised_async(service: Service, name: str, caller: Principal | None) -> Serialised:
     """:func:`_serialised` from async routes: a cached layer is served on the event loop,
     a layer still to serialise is built in the thread pool (it takes a while)."""
-    store = request.app.state.store
     private = caller.sees_private if caller is not None else False
-    hit = request.app.state.geojson_cache.get((name, private, store.generation(name)))
+    hit = service.geojson_cache.get((name, private, service.store.generation(name)))
     if hit is not None:
         return hit
-    return await run_in_threadpool(_serialised, request, name, caller)
+    return await run_in_threadpool(_serialised, service, name, caller)
 
 
 def _parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -275,6 +266,7 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
 )
 async def items(
     request: Request,
+    service: Svc,
     collection_id: CollectionId,
     caller: Caller,
     bbox: Annotated[
@@ -298,10 +290,10 @@ async def items(
     ] = 0,
     f: Format = None,
 ) -> Response:
-    _check_collection(request, collection_id)
-    limit = min(limit, request.app.state.settings.max_limit)
-    ser = await _serialised_async(request, collection_id, caller)
-    mask = _visible(ser, caller)
+    _check_collection(service, collection_id)
+    limit = min(limit, service.settings.max_limit)
+    ser = await _serialised_async(service, collection_id, caller)
+    mask = ser.in_scope(caller.scope)  # rows in the caller's area
     if bbox is not None:
         x0, y0, x1, y1 = _parse_bbox(bbox)
         b = ser.bounds
@@ -349,18 +341,17 @@ async def items(
 )
 def item(
     request: Request,
+    service: Svc,
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(description="Feature id.")],
     caller: Caller,
     f: Format = None,
 ) -> Response:
-    _check_collection(request, collection_id)
-    ser = _serialised(request, collection_id, caller)
+    _check_collection(service, collection_id)
+    ser = _serialised(service, collection_id, caller)
     hits = np.flatnonzero(ser.ids == feature_id)
     if len(hits) == 0 or (
-        caller.scope
-        and ser.admin_codes is not None
-        and not str(ser.admin_codes[hits[0]]).startswith(caller.scope)
+        ser.admin_codes is not None and not caller.in_scope(ser.admin_codes[hits[0]] or None)
     ):
         raise ApiError(404, f"No feature {feature_id!r} in {collection_id}.")
     base = f"{_base(request)}/collections/{collection_id}"

@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 import gridkit.geojson
+from gridkit import codes
 from gridkit.geojson import PRECISION, Piece, feature_bytes, geometries, records
 
 __all__ = ["INTERNAL", "PRECISION", "Piece", "Serialised", "feature", "pieces", "serialise"]
@@ -31,8 +32,18 @@ class Serialised:
     features: list[bytes]
     ids: np.ndarray
     bounds: np.ndarray  # (n, 4), NaN where no geometry
+    #: admin codes, normalised once (:func:`gridkit.codes.normalise`), '' where missing
     admin_codes: np.ndarray | None
     times: np.ndarray | None  # datetime64[ns, UTC] as int64 ns, or None
+
+    def in_scope(self, scope: str) -> np.ndarray:
+        """Which rows lie in the area ``scope`` (all for an empty scope): the answer of
+        :func:`gridkit.codes.in_scope`, read off the codes normalised once per layer
+        version (a prefix test per row: ~0.1 ms on 20,000 features, where normalising
+        them per request would cost ~50 ms)."""
+        if not scope or self.admin_codes is None:
+            return np.ones(len(self.features), dtype=bool)
+        return np.char.startswith(self.admin_codes, codes.prefix(scope))
 
 
 def pieces(df: pd.DataFrame, *, id_col: str | None) -> list[Piece]:
@@ -82,9 +93,11 @@ def serialise(
         feature_bytes(fid, g, rec)
         for fid, g, rec in zip(ids, geometries(geoms), records(props), strict=True)
     ]
-    codes = props["admin_code"].astype(str).to_numpy() if "admin_code" in props else None
+    admin = None
+    if "admin_code" in props:
+        admin = codes.normalise(props["admin_code"]).fillna("").to_numpy(dtype=str)
     times = None
     if time_col and time_col in props:
         t = pd.to_datetime(props[time_col], utc=True, errors="coerce")
         times = t.to_numpy(dtype="datetime64[ns]")
-    return Serialised(features, ids, shapely.bounds(geoms), codes, times)
+    return Serialised(features, ids, shapely.bounds(geoms), admin, times)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from api.auth import COOKIE, Caller
+from api.auth import COOKIE, Caller, Principal
 from api.errors import ApiError
-from gridkit.codes import in_scope
+from api.service import Service, Svc
+from gridkit import codes
 from gridkit.ops.hotspots import hotspots
 from gridkit.ops.patrols import patrol_compliance
+from gridkit.store import Store, find_key
+
+if TYPE_CHECKING:  # typing only: the maps extra (folium) is optional for the API
+    import folium
+
+    from gridkit.maps import MapOptions
 
 router = APIRouter(tags=["maps"])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Labels: zh or en.")]
@@ -43,10 +51,10 @@ def asset(name: str) -> FileResponse:
     )
 
 
-def _key_redirect(request: Request, key: str | None) -> Response | None:
+def _key_redirect(request: Request, service: Service, key: str | None) -> Response | None:
     if key is None:
         return None
-    if request.app.state.store.find_key(key) is None:  # never put an unknown key in a cookie
+    if find_key(service.store, key) is None:  # never put an unknown key in a cookie
         raise ApiError(401, "Unknown or revoked API key.")
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
     url = request.url.path + ("?" + urlencode(params) if params else "")
@@ -57,9 +65,10 @@ def _key_redirect(request: Request, key: str | None) -> Response | None:
     return resp
 
 
-def _scoped(df: pd.DataFrame, caller) -> pd.DataFrame:
+def _scoped(df: pd.DataFrame, caller: Principal) -> pd.DataFrame:
+    """The rows of ``df`` in the caller's area (all of them for a layer without codes)."""
     if caller.scope and "admin_code" in df.columns:
-        return df[in_scope(df["admin_code"], caller.scope)]
+        return df[codes.in_scope(df["admin_code"], caller.scope)]
     return df
 
 
@@ -71,7 +80,7 @@ _TITLES = {
 }
 
 
-def _options(kind: str, lang: str, **more: str):
+def _options(kind: str, lang: str, **more: str) -> MapOptions:
     """How the served pages look: no basemap, Leaflet from this app's /assets/."""
     from gridkit.maps import MapOptions  # optional maps extra, as above
 
@@ -86,49 +95,99 @@ def _options(kind: str, lang: str, **more: str):
 
 
 def _page(
-    request: Request, kind: str, lang: str, caller, build, key: str | None = None
+    request: Request,
+    service: Service,
+    kind: str,
+    caller: Principal,
+    lang: str,
+    key: str | None,
 ) -> Response:
     """Render a map once per (kind, language, scope, data generation) and cache it.
 
     A ``key`` in the URL is turned into a cookie by a redirect first."""
-    redirect = _key_redirect(request, key)
+    redirect = _key_redirect(request, service, key)
     if redirect is not None:
         return redirect
-    store = request.app.state.store
     layers = ("units", "assignments", "reports", "patrols", "workers")
-    gens = tuple(store.generation(n) for n in layers)
+    gens = tuple(service.store.generation(n) for n in layers)
     cache_key = (kind, lang, caller.scope, gens)
-    cache = request.app.state.page_cache
+    cache = service.page_cache
     if cache_key not in cache:
         from gridkit.maps import map_html  # optional maps extra, as above
 
-        m = build()
+        m = _BUILDERS[kind](service.store, caller, lang)
         cache[cache_key] = map_html(m).encode("utf-8")
     return HTMLResponse(cache[cache_key])
+
+
+def _coverage(store: Store, caller: Principal, lang: str) -> folium.Map:
+    from gridkit.maps import coverage_map  # optional maps extra, as above
+
+    units = _scoped(store.read("units"), caller)
+    if units.empty:
+        raise ApiError(404, "No units in your area.")
+    layers = store.layers()
+    assignments = store.read("assignments") if "assignments" in layers else None
+    workers = None
+    if "workers" in layers:  # names only: bases and phones stay private
+        workers = pd.DataFrame(store.read("workers")[["worker_id", "name"]])
+    return coverage_map(
+        units, assignments=assignments, workers=workers, options=_options("coverage", lang)
+    )
+
+
+def _hotspots(store: Store, caller: Principal, lang: str) -> folium.Map:
+    from gridkit.maps import hotspot_map  # optional maps extra, as above
+
+    units = _scoped(store.read("units"), caller)
+    grids = units[units["kind"] == "community_grid"]
+    if grids.empty or "reports" not in store.layers():
+        raise ApiError(404, "No community grids or reports in your area.")
+    reports = _scoped(store.read("reports"), caller)
+    hot = hotspots(reports, grids, permutations=199, seed=1)
+    public = reports.drop(columns=["reporter_contact"], errors="ignore")
+    return hotspot_map(hot, reports=public, options=_options("hotspots", lang))
+
+
+def _compliance(store: Store, caller: Principal, lang: str) -> folium.Map:
+    from gridkit.maps import compliance_map  # optional maps extra, as above
+
+    layers = store.layers()
+    if not {"patrols", "assignments"} <= set(layers):
+        raise ApiError(404, "No patrols or assignments in the workspace.")
+    units = _scoped(store.read("units"), caller)
+    if units.empty:
+        raise ApiError(404, "No units in your area.")
+    patrols = store.read("patrols")
+    t = pd.to_datetime(patrols["started_at"], utc=True)
+    start = t.min().strftime("%Y-%m-01")
+    end = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+    assignments = store.read("assignments")
+    assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
+    workers = store.read("workers") if "workers" in layers else None
+    rows = patrol_compliance(
+        patrols, assignments, period=(start, end), units=units, workers=workers, now=end
+    )
+    names = None if workers is None else pd.DataFrame(workers[["worker_id", "name"]])
+    options = _options("compliance", lang, period=f"{start} – {end}")
+    return compliance_map(units, rows, workers=names, options=options)
+
+
+#: how each map kind is built from the store, for one caller and language
+_BUILDERS: dict[str, Callable[[Store, Principal, str], folium.Map]] = {
+    "coverage": _coverage,
+    "hotspots": _hotspots,
+    "compliance": _compliance,
+}
 
 
 @router.get(
     "/maps/coverage", summary="Coverage map (units by assigned worker)", response_class=HTMLResponse
 )
-def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None) -> Response:
-    store = request.app.state.store
-
-    def build():
-        from gridkit.maps import coverage_map  # optional maps extra, as above
-
-        units = _scoped(store.read("units"), caller)
-        if units.empty:
-            raise ApiError(404, "No units in your area.")
-        layers = store.layers()
-        assignments = store.read("assignments") if "assignments" in layers else None
-        workers = None
-        if "workers" in layers:  # names only: bases and phones stay private
-            workers = pd.DataFrame(store.read("workers")[["worker_id", "name"]])
-        return coverage_map(
-            units, assignments=assignments, workers=workers, options=_options("coverage", lang)
-        )
-
-    return _page(request, "coverage", lang, caller, build, key)
+def coverage(
+    request: Request, service: Svc, caller: Caller, lang: Lang = "zh", key: KeyParam = None
+) -> Response:
+    return _page(request, service, "coverage", caller, lang, key)
 
 
 @router.get(
@@ -137,52 +196,13 @@ def coverage(request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam 
     response_class=HTMLResponse,
 )
 def hotspots_page(
-    request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
+    request: Request, service: Svc, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:
-    store = request.app.state.store
-
-    def build():
-        from gridkit.maps import hotspot_map  # optional maps extra, as above
-
-        units = _scoped(store.read("units"), caller)
-        grids = units[units["kind"] == "community_grid"]
-        if grids.empty or "reports" not in store.layers():
-            raise ApiError(404, "No community grids or reports in your area.")
-        reports = _scoped(store.read("reports"), caller)
-        hot = hotspots(reports, grids, permutations=199, seed=1)
-        public = reports.drop(columns=["reporter_contact"], errors="ignore")
-        return hotspot_map(hot, reports=public, options=_options("hotspots", lang))
-
-    return _page(request, "hotspots", lang, caller, build, key)
+    return _page(request, service, "hotspots", caller, lang, key)
 
 
 @router.get("/maps/compliance", summary="Patrol compliance map", response_class=HTMLResponse)
 def compliance_page(
-    request: Request, caller: Caller, lang: Lang = "zh", key: KeyParam = None
+    request: Request, service: Svc, caller: Caller, lang: Lang = "zh", key: KeyParam = None
 ) -> Response:
-    store = request.app.state.store
-
-    def build():
-        from gridkit.maps import compliance_map  # optional maps extra, as above
-
-        layers = store.layers()
-        if not {"patrols", "assignments"} <= set(layers):
-            raise ApiError(404, "No patrols or assignments in the workspace.")
-        units = _scoped(store.read("units"), caller)
-        if units.empty:
-            raise ApiError(404, "No units in your area.")
-        patrols = store.read("patrols")
-        t = pd.to_datetime(patrols["started_at"], utc=True)
-        start = t.min().strftime("%Y-%m-01")
-        end = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
-        assignments = store.read("assignments")
-        assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
-        workers = store.read("workers") if "workers" in layers else None
-        rows = patrol_compliance(
-            patrols, assignments, period=(start, end), units=units, workers=workers, now=end
-        )
-        names = None if workers is None else pd.DataFrame(workers[["worker_id", "name"]])
-        options = _options("compliance", lang, period=f"{start} – {end}")
-        return compliance_map(units, rows, workers=names, options=options)
-
-    return _page(request, "compliance", lang, caller, build, key)
+    return _page(request, service, "compliance", caller, lang, key)

@@ -170,7 +170,7 @@ def test_demo_serve_serves_the_demo_workspace_with_an_admin_key(
     before = pd.options.mode.string_storage
     code, out, err = run(capsys, "demo", "--workspace", str(ws), "--serve")
     assert code == 0, err
-    assert built == [ws] and seen["app"].state.settings.workspace == ws
+    assert built == [ws] and seen["app"].state.service.settings.workspace == ws
     assert seen["port"] == 8000 and seen["strings"] == "python"
     assert pd.options.mode.string_storage == before
     assert "GRIDKIT_WORKSPACE" not in os.environ  # the process gets its environment back
@@ -192,7 +192,7 @@ def test_serve_access_log_option(capsys, monkeypatch, tmp_path: Path, flag, logg
     code, _, err = run(capsys, "serve", str(ws), "--port", "8123", *([flag] if flag else []))
     assert code == 0, err
     assert seen["access_log"] is logged and seen["port"] == 8123
-    assert seen["app"].state.settings.workspace == ws and seen["env"] == str(ws)
+    assert seen["app"].state.service.settings.workspace == ws and seen["env"] == str(ws)
     assert os.environ["GRIDKIT_WORKSPACE"] == "elsewhere.gpkg"  # put back
 
 

@@ -20,10 +20,11 @@ from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
-from gridkit.cli.util import console, err_console, read_input, write_output
+from gridkit.cli.util import console, err_console, write_output
 from gridkit.cli.versions import diff_cmd, publish_cmd
 from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning
+from gridkit.io import read_input
 from gridkit.store import issue_key, open_store
 
 app = typer.Typer(

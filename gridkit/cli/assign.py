@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import CrsOption, OutputOption, console, read_input, write_output
+from gridkit.cli.util import CrsOption, OutputOption, console, write_output
+from gridkit.io import read_input
 
 
 def assign_cmd(

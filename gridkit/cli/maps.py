@@ -16,9 +16,9 @@ import pandas as pd
 import pyogrio
 import typer
 
-from gridkit.cli.util import CrsOption, console, read_input
+from gridkit.cli.util import CrsOption, console
 from gridkit.errors import GridkitError
-from gridkit.io import read_layer
+from gridkit.io import read_input, read_layer
 from gridkit.layers import LAYERS
 from gridkit.ops.locate import locate
 

@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import CrsOption, OutputOption, console, err_console
+from gridkit.cli.util import CrsOption, OutputOption, console, err_console, write_output
+from gridkit.io import read_input
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
 
@@ -81,7 +82,6 @@ def split_rivers_cmd(
     import geopandas as gpd
     import shapely
 
-    from gridkit.cli.util import read_input, write_output
     from gridkit.rivers.split import split_rivers
 
     riv = read_input(rivers, "rivers", crs=crs)
@@ -144,7 +144,6 @@ def validate_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Validate units (and reaches); exit 0 when valid, 1 with the list of problems."""
-    from gridkit.cli.util import read_input
     from gridkit.io import MULTI_LAYER, format_of, list_layers, read_layer
     from gridkit.validate.units import validate_units
 

@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
-import pyogrio
 import typer
 from rich.console import Console
 
-from gridkit.errors import InputFileError
-from gridkit.io import MULTI_LAYER, format_of, read_layer, write_layers
+from gridkit.io import write_layers
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,40 +27,6 @@ EncodingOption = Annotated[
     str | None,
     typer.Option("--encoding", help="Attribute encoding of Shapefile input, e.g. gbk."),
 ]
-
-
-def read_input(
-    path: Path,
-    layer: str,
-    *,
-    crs: str | None = None,
-    encoding: str | None = None,
-    repair: bool = False,
-) -> pd.DataFrame:
-    """Read a contract layer from a CLI argument (layer by name or the file's only one).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from gridkit.io import write_layer
-    >>> from gridkit.synth.ops import grid_units
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     path = pathlib.Path(tmp) / "draft.gpkg"
-    ...     _ = write_layer(grid_units(3, 2), path, "grid")  # the file's only layer
-    ...     len(read_input(path, "units"))
-    6
-    """
-    if format_of(path) in MULTI_LAYER:
-        try:
-            names = [n for n, _ in pyogrio.list_layers(path)] if path.exists() else []
-        except pyogrio.errors.DataSourceError as exc:
-            raise InputFileError(
-                f"{path}: cannot open ({exc}).",
-                hint="Is the file complete and of the type its extension says?",
-            ) from exc
-        use = layer if layer in names or len(names) != 1 else names[0]
-        return read_layer(path, use, crs=crs, encoding=encoding, check=layer, repair=repair)
-    return read_layer(path, layer, crs=crs, encoding=encoding, repair=repair)
 
 
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:

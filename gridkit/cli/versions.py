@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridkit.cli.util import CrsOption, console, read_input, write_output
+from gridkit.cli.util import CrsOption, console, write_output
+from gridkit.io import read_input
 from gridkit.versions import Diff, diff_units, publish
 
 

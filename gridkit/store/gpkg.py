@@ -48,7 +48,6 @@ from gridkit.store._gpkgsql import (
     _transaction,
 )
 from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
-from gridkit.store.keys import KeyMethods
 
 __all__ = ["GeoPackageStore", "create_store", "open_store"]
 
@@ -56,24 +55,23 @@ __all__ = ["GeoPackageStore", "create_store", "open_store"]
 SYNC_S = 1.0
 
 
-class GeoPackageStore(KeyMethods, Store):
+class GeoPackageStore(Store):
     """The workspace GeoPackage as a store.
 
-    Service tables (:class:`~gridkit.store.base.RecordTable`, e.g. API keys) are plain
-    SQLite tables named ``gridkit_*`` beside the layers. The key methods
-    (``store.add_key``...) are kept for existing callers: they delegate to
-    :mod:`gridkit.store.keys`, which new code calls directly.
+    Service tables (:class:`~gridkit.store.base.RecordTable`, e.g. the API keys of
+    :mod:`gridkit.store.keys`) are plain SQLite tables named ``gridkit_*`` beside the
+    layers.
 
     Parameters
     ----------
-    --A workspace of six units, read back whole:
-
     path
         Workspace file; it must exist (build one with ``gridkit demo`` or write layers
         with :func:`gridkit.write_layers`).
 
     Examples
     --------
+    A workspace of six units, read back whole:
+
     >>> import tempfile
     >>> from gridkit.synth.ops import grid_units
     >>> tmp = tempfile.TemporaryDirectory()
@@ -471,16 +469,6 @@ class GeoPackageStore(KeyMethods, Store):
             if not _has_table(con, table.name):
                 return 0
             return con.execute(sql, params).rowcount
-
-    # -- kept for existing callers ------------------------------------------------------
-    def versions(self) -> pd.DataFrame:
-        """The ``versions`` layer (empty when none was published), for callers written
-        before :func:`gridkit.versions.versions` took a store, which new code calls:
-        the store itself does not know what a grid version is."""
-        with self._lock:  # GDAL lists the layers: under the lock, like every GDAL access
-            if "versions" not in self.layers():
-                return pd.DataFrame(columns=["version", "published_at", "n_units", "note"])
-            return self.read("versions")
 
 
 def _apply(con: sqlite3.Connection, change: RowUpdate | None, inserts: Sequence[tuple]) -> None:

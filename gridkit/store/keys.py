@@ -24,7 +24,6 @@ __all__ = [
     "KEYS",
     "ROLES",
     "ApiKey",
-    "KeyMethods",
     "KeyRequest",
     "check_key_requests",
     "find_key",
@@ -293,46 +292,3 @@ def list_keys(store: Store) -> pd.DataFrame:
     """
     table = store.records(KEYS)[LISTED]
     return table.sort_values("created_at", kind="stable").reset_index(drop=True)
-
-
-class KeyMethods:
-    """The key service as methods of a store (``store.add_key(...)``), kept for the
-    callers written when keys lived in the store; each delegates to the function of
-    this module, which new code calls directly.
-
-    Examples
-    --------
-    The same service through the store's own methods:
-
-    >>> import tempfile
-    >>> from gridkit.store import create_store
-    >>> from gridkit.synth.ops import grid_units
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(2, 1)})
-    >>> secret, key = store.add_key("看", role="viewer")
-    >>> store.find_key(secret) == key, len(store.keys())
-    (True, 1)
-    >>> tmp.cleanup()
-    """
-
-    def add_key(
-        self, name: str, *, role: str, scope: str = "", worker_id: str | None = None
-    ) -> tuple[str, ApiKey]:
-        """:func:`issue_key` on this store."""
-        return issue_key(self, name, role=role, scope=scope, worker_id=worker_id)  # type: ignore[arg-type]
-
-    def add_keys(self, requests: Sequence[KeyRequest]) -> list[tuple[str, ApiKey]]:
-        """:func:`issue_keys` on this store."""
-        return issue_keys(self, requests)  # type: ignore[arg-type]
-
-    def find_key(self, key: str) -> ApiKey | None:
-        """:func:`find_key` on this store."""
-        return find_key(self, key)  # type: ignore[arg-type]
-
-    def revoke_key(self, key_id: str) -> None:
-        """:func:`revoke_key` on this store."""
-        revoke_key(self, key_id)  # type: ignore[arg-type]
-
-    def keys(self) -> pd.DataFrame:
-        """:func:`list_keys` of this store."""
-        return list_keys(self)  # type: ignore[arg-type]

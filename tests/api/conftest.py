@@ -16,7 +16,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from api import create_app
-from gridkit.store import open_store
+from gridkit.store import issue_key, open_store
 
 
 def make_workspace(path: Path, n: int = 250) -> Path:
@@ -85,9 +85,13 @@ def keys(workspace: Path) -> dict[str, str]:
     store = open_store(workspace)
     out = {}
     for role in ("viewer", "supervisor", "planner", "admin"):
-        out[role], _ = store.add_key(f"test-{role}", role=role)
-    out["worker"], _ = store.add_key("test-worker", role="worker", worker_id="W1", scope="430202")
-    out["district_supervisor"], _ = store.add_key("sup-430203", role="supervisor", scope="430203")
+        out[role], _ = issue_key(store, f"test-{role}", role=role)
+    out["worker"], _ = issue_key(
+        store, "test-worker", role="worker", worker_id="W1", scope="430202"
+    )
+    out["district_supervisor"], _ = issue_key(
+        store, "sup-430203", role="supervisor", scope="430203"
+    )
     return out
 
 

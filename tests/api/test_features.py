@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from api.geojson import serialise
+from gridkit import codes
+from gridkit.store import issue_key, open_store
 from tests.api.conftest import auth
 
 
@@ -113,6 +118,7 @@ def test_datetime_filter(client, keys) -> None:
         "datetime=yesterday",
         "datetime=now",
         "datetime=2026-06-01T00:00:00Z/2026-05-01T00:00:00Z",
+        "limit=5&limit=6",
     ],
 )
 def test_bad_parameters_are_400_problems(client, keys, query: str) -> None:
@@ -120,6 +126,14 @@ def test_bad_parameters_are_400_problems(client, keys, query: str) -> None:
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 400
+
+
+def test_a_single_valued_parameter_given_twice_is_a_400(client, keys) -> None:
+    """Not the last value silently (schemathesis found /stats/hotspots answering for
+    the second of two categories)."""
+    r = client.get("/stats/hotspots?category=a&category=b", headers=auth(keys["supervisor"]))
+    assert r.status_code == 400, r.text
+    assert "'category'" in r.json()["detail"] and "more than once" in r.json()["detail"]
 
 
 def test_unknown_collection_and_item_404(client, keys) -> None:
@@ -180,6 +194,36 @@ def test_scope_limits_what_a_district_supervisor_sees(client, keys) -> None:
         "/collections/units/items/430202001001-000", headers=auth(keys["district_supervisor"])
     )
     assert out_of_scope.status_code == 404
+
+
+def test_a_city_scope_holds_its_districts(workspace, client) -> None:
+    """A scope is an area (gridkit.codes.in_scope), not a text prefix: a key for the
+    city 430200 sees both districts' units and items; one for another city none."""
+    city, _ = issue_key(open_store(workspace), "city", role="supervisor", scope="430200")
+    other, _ = issue_key(open_store(workspace), "other", role="supervisor", scope="430300")
+    r = client.get("/collections/units/items?limit=1000", headers=auth(city)).json()
+    assert r["numberMatched"] == 250
+    unit = "/collections/units/items/430202001001-000"
+    assert client.get(unit, headers=auth(city)).status_code == 200
+    assert client.get(unit, headers=auth(other)).status_code == 404
+    r = client.get("/collections/units/items", headers=auth(other)).json()
+    assert r["numberMatched"] == 0
+
+
+def test_serialised_scope_is_gridkit_codes_in_scope() -> None:
+    """The per-request mask over codes normalised once answers as codes.in_scope does,
+    padded, short and missing codes included."""
+    admin = ["430202001001", "430202000000", "430203001000", "430281", None, "4302", ""]
+    ser = serialise(
+        pd.DataFrame({"admin_code": admin}),
+        id_col=None,
+        hidden=[],
+        hide_geometry=False,
+        time_col=None,
+    )
+    for scope in ("", "43", "430000", "430200", "4302", "430202", "430202000000", "430203001"):
+        expected = codes.in_scope(pd.Series(admin, dtype=object), scope).to_numpy()
+        assert np.array_equal(ser.in_scope(scope), expected), scope
 
 
 def test_openapi_declares_offset(client) -> None:

@@ -177,19 +177,19 @@ def test_cli_scope_list_and_revoke(ws: Path, capsys) -> None:
 
 
 def test_keys_are_a_service_over_the_store_not_its_interface(ws: Path) -> None:
-    """The persistence interface has no key methods; the key service works over any
-    store through its service-table primitives, and the store's own key methods (kept
-    for existing callers) are the same service."""
-    from gridkit.store import KEYS, Store
+    """Neither the persistence interface nor its GeoPackage backend has key methods;
+    the key service works over any store through its service-table primitives."""
+    from gridkit.store import KEYS, GeoPackageStore, Store
 
-    assert not {"add_key", "add_keys", "find_key", "revoke_key", "keys"} & set(vars(Store))
+    methods = {"add_key", "add_keys", "find_key", "revoke_key", "keys"}
+    assert not methods & {n for cls in (Store, GeoPackageStore) for n in dir(cls)}
     store = open_store(ws)
     secret, key = issue_key(store, "张三", role="worker", worker_id="W1", scope="430202")
-    assert store.find_key(secret) == find_key(store, secret) == key
+    assert find_key(store, secret) == key
     assert "gridkit_api_keys" not in store.layers()
     row = store.records(KEYS, where={"key_id": key.key_id}).iloc[0]
     assert row["hash"] == hash_key(secret) and row["revoked"] == 0
-    store.revoke_key(key.key_id)
+    revoke_key(store, key.key_id)
     assert find_key(open_store(ws), secret) is None
 
 

@@ -43,7 +43,7 @@ def test_owslib_reads_reaches_and_patrols_too(tmp_path) -> None:
     from gridkit.io import write_layer
     from gridkit.ops.simulate import simulate
     from gridkit.rivers import split_rivers
-    from gridkit.store import open_store
+    from gridkit.store import issue_key, open_store
     from gridkit.synth.ops import grid_units, grid_workers
 
     ws = tmp_path / "ws.gpkg"
@@ -60,7 +60,7 @@ def test_owslib_reads_reaches_and_patrols_too(tmp_path) -> None:
         ("patrols", sim.patrols),
     ):
         write_layer(df, ws, name)
-    key = open_store(ws).add_key("owslib", role="admin")[0]
+    key = issue_key(open_store(ws), "owslib", role="admin")[0]
     with live_server(ws) as url:
         api = owslib_features.Features(url, headers={"X-API-Key": key})
         ids = [c["id"] for c in api.collections()["collections"]]

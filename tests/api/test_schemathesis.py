@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 from api import create_app  # noqa: E402
-from gridkit.store import open_store  # noqa: E402
+from gridkit.store import issue_key, open_store  # noqa: E402
 from tests.api.test_writes import field_workspace  # noqa: E402
 
 _WS, _KEYS = field_workspace(Path(tempfile.mkdtemp(prefix="gridkit-st-")) / "ws.gpkg")
-_ADMIN = open_store(_WS).add_key("fuzz-admin", role="admin", worker_id="A1")[0]
+_ADMIN = issue_key(open_store(_WS), "fuzz-admin", role="admin", worker_id="A1")[0]
 APP = create_app(workspace=_WS)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 

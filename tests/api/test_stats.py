@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api import create_app
 from gridkit.io import write_layer
 from gridkit.ops.simulate import simulate
-from gridkit.store import open_store
+from gridkit.store import issue_key, open_store
 from gridkit.synth.ops import grid_units, grid_workers
 
 
@@ -33,8 +33,8 @@ def season(tmp_path_factory):
         write_layer(df, ws, name)
     store = open_store(ws)
     keys = {
-        "sup": store.add_key("sup", role="supervisor")[0],
-        "other": store.add_key("other", role="supervisor", scope="430281")[0],
+        "sup": issue_key(store, "sup", role="supervisor")[0],
+        "other": issue_key(store, "other", role="supervisor", scope="430281")[0],
     }
     return ws, TestClient(create_app(workspace=ws)), keys, sim
 
@@ -111,7 +111,7 @@ def test_city_scope_sees_its_districts(season) -> None:
     # 430200 is the city of the units' district 430202 (gridkit.codes.in_scope), though
     # no unit code starts with "430200"
     ws, client, keys, _ = season
-    city = open_store(ws).add_key("city", role="supervisor", scope="430200")[0]
+    city = issue_key(open_store(ws), "city", role="supervisor", scope="430200")[0]
     every = client.get("/stats/coverage", headers={"X-API-Key": keys["sup"]}).json()
     mine = client.get("/stats/coverage", headers={"X-API-Key": city}).json()
     assert mine["summary"] == every["summary"]

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from gridkit.io import read_layer
-from gridkit.store import open_store
+from gridkit.store import issue_key, open_store
+from gridkit.versions import versions
 from tests.api.conftest import make_workspace
 
 
@@ -21,10 +22,10 @@ def setup(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws.gpkg", n=20)
     store = open_store(ws)
     keys = {
-        role: store.add_key(f"k-{role}", role=role)[0]
+        role: issue_key(store, f"k-{role}", role=role)[0]
         for role in ("viewer", "supervisor", "planner", "admin")
     }
-    keys["district_planner"] = store.add_key("区规划", role="planner", scope="430202")[0]
+    keys["district_planner"] = issue_key(store, "区规划", role="planner", scope="430202")[0]
     return ws, TestClient(create_app(workspace=ws)), keys
 
 
@@ -115,7 +116,7 @@ def test_publishing_roles(setup, tmp_path: Path) -> None:
         assert r.headers["content-type"] == "application/problem+json"
     assert "without a scope" in r.json()["detail"]
     assert client.post("/versions", files=[_gpkg(units, tmp_path)]).status_code == 401
-    assert open_store(ws).versions().empty
+    assert versions(open_store(ws)).empty
 
 
 def test_bad_uploads_are_clear_and_publish_nothing(setup, tmp_path: Path) -> None:
@@ -141,12 +142,12 @@ def test_bad_uploads_are_clear_and_publish_nothing(setup, tmp_path: Path) -> Non
     # a spreadsheet is not a grid
     r = post([("units", ("grid.xlsx", b"PK\x03\x04", "application/octet-stream"))])
     assert r.status_code == 415
-    assert open_store(ws).versions().empty
+    assert versions(open_store(ws)).empty
 
 
 def test_vertex_limit(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws.gpkg", n=20)
-    key = open_store(ws).add_key("p", role="planner")[0]
+    key = issue_key(open_store(ws), "p", role="planner")[0]
     client = TestClient(create_app(workspace=ws, max_vertices=50))
     units = read_layer(ws, "units")
     geojson = io.BytesIO(units.to_json().encode())

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api import create_app
 from gridkit.crs import wgs84_to_gcj02
 from gridkit.io import write_layer
-from gridkit.store import open_store
+from gridkit.store import issue_key, open_store
 from tests.api.conftest import make_workspace
 
 # unit 430202001001-000 is the cell 113.000..113.009 E, 27.700..27.709 N
@@ -60,12 +60,12 @@ def field_workspace(path: Path) -> tuple[Path, dict[str, str]]:
     write_layer(admin, ws, "admin_areas")
     store = open_store(ws)
     keys = {
-        "w1": store.add_key("张三", role="worker", worker_id="W1")[0],
-        "w2": store.add_key("李四", role="worker", worker_id="W2")[0],
-        "sup": store.add_key("王主任", role="supervisor", worker_id="S1")[0],
-        "sup2": store.add_key("赵主任", role="supervisor", worker_id="S2")[0],
-        "viewer": store.add_key("看", role="viewer")[0],
-        "far": store.add_key("外区", role="supervisor", scope="430281")[0],
+        "w1": issue_key(store, "张三", role="worker", worker_id="W1")[0],
+        "w2": issue_key(store, "李四", role="worker", worker_id="W2")[0],
+        "sup": issue_key(store, "王主任", role="supervisor", worker_id="S1")[0],
+        "sup2": issue_key(store, "赵主任", role="supervisor", worker_id="S2")[0],
+        "viewer": issue_key(store, "看", role="viewer")[0],
+        "far": issue_key(store, "外区", role="supervisor", scope="430281")[0],
     }
     return ws, keys
 
@@ -263,7 +263,7 @@ def test_city_scope_holds_its_districts(setup) -> None:
     # starting with "430200": its supervisor files reports in district 430202 and acts
     # on them; a district's scope (430281) still holds nothing of 430202
     ws, client, keys = setup
-    city = open_store(ws).add_key("市主任", role="supervisor", scope="430200")[0]
+    city = issue_key(open_store(ws), "市主任", role="supervisor", scope="430200")[0]
     r = client.post("/reports", json=report(), headers=h(city))
     assert r.status_code == 201, r.text
     assert r.json()["properties"]["admin_code"].startswith("430202")
