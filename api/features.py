@@ -109,17 +109,7 @@ def _collection(base: str, service: Service, name: str, caller: Principal) -> di
     """The collection's description (links under ``base``); its extent covers only what
     ``caller`` may see."""
     ser = _serialised(service, name, caller)
-    finite = np.isfinite(ser.bounds).all(axis=1) & ser.in_scope(caller.scope)
-    bbox = (
-        [
-            float(ser.bounds[finite, 0].min()),
-            float(ser.bounds[finite, 1].min()),
-            float(ser.bounds[finite, 2].max()),
-            float(ser.bounds[finite, 3].max()),
-        ]
-        if finite.any()
-        else [-180.0, -90.0, 180.0, 90.0]
-    )
+    bbox = ser.extent(ser.in_scope(caller.scope)) or [-180.0, -90.0, 180.0, 90.0]
     spec = LAYERS.get(name)
     return {
         "id": name,
@@ -295,20 +285,9 @@ async def items(
     ser = await _serialised_async(service, collection_id, caller)
     mask = ser.in_scope(caller.scope)  # rows in the caller's area
     if bbox is not None:
-        x0, y0, x1, y1 = _parse_bbox(bbox)
-        b = ser.bounds
-        mask &= (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
-    if datetime is not None and ser.times is not None:
-        start, end = _parse_time(datetime)
-        t = ser.times
-        valid = ~np.isnat(t)
-        if start is not None:
-            valid &= t >= start
-        if end is not None:
-            valid &= t <= end
-        mask &= valid
-    elif datetime is not None:
-        _parse_time(datetime)  # validated even when the layer has no time
+        mask &= ser.in_bbox(_parse_bbox(bbox))
+    if datetime is not None:  # validated even when the layer has no time
+        mask &= ser.in_period(*_parse_time(datetime))
     idx = np.flatnonzero(mask)
     page = idx[offset : offset + limit]
     base = f"{_base(request)}/collections/{collection_id}/items"
