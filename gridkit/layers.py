@@ -328,9 +328,35 @@ def layer_spec(layer: str) -> LayerSpec:
         ) from None
 
 
+_NULLS = {
+    "str": lambda n, index: pd.Series(None, index=index, dtype=object),
+    "int": lambda n, index: pd.Series(pd.array([pd.NA] * n, dtype="Int64"), index=index),
+    "float": lambda n, index: pd.Series(np.full(n, np.nan), index=index),
+    "bool": lambda n, index: pd.Series(pd.array([pd.NA] * n, dtype="boolean"), index=index),
+    "datetime": lambda n, index: pd.Series(pd.DatetimeIndex([pd.NaT] * n, tz="UTC"), index=index),
+}
+
+
+def _with_absent_nullables(df: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
+    """Add the nullable columns a frame lacks as typed nulls: an absent nullable column
+    is a column of nulls (a hotline export has no ``assignee_id``, say)."""
+    absent = [c for c in spec.columns if c.required and c.nullable and c.name not in df.columns]
+    if not absent:
+        return df
+    out = df.copy()
+    for col in absent:
+        out[col.name] = _NULLS[col.kind](len(df), df.index)
+    if isinstance(out, gpd.GeoDataFrame) and out._geometry_column_name in out.columns:
+        geom = out._geometry_column_name  # keep the geometry last, as files have it
+        out = out[[c for c in out.columns if c != geom] + [geom]]
+    return out
+
+
 def _kind_problem(values: pd.Series, kind: str) -> np.ndarray:
     """Boolean mask of non-null values that are not of ``kind``."""
     notna = values.notna().to_numpy()
+    if not notna.any():  # all null (an absent nullable column): nothing to check
+        return notna
     if kind == "str":
         if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
             values.dtype
@@ -397,7 +423,9 @@ def check_layer(
 
     Returns
     -------
-    The same frame, or a repaired copy. The index is preserved.
+    The same frame, or a copy with the absent nullable columns added as typed nulls
+    (an absent nullable column is a column of nulls) and invalid geometries repaired if
+    asked. The index is preserved.
 
     Raises
     ------
@@ -426,6 +454,17 @@ def check_layer(
       - column 'kind' has unknown value(s) canal in rows 430202001000001; allowed: ...
       - duplicate unit_id values: 430202001000002
     ['430202001000001', '430202001000002']
+
+    Nullable columns may be absent; required ones may not:
+
+    >>> checked = check_layer(units.drop(columns="parent_id"), "units")
+    >>> bool(checked["parent_id"].isna().all()), list(checked.columns[-2:])
+    (True, ['parent_id', 'geometry'])
+    >>> check_layer(units.drop(columns="kind"), "units")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InvalidLayerError: layer 'units' is missing column(s) kind.
+    Hint: Columns present: unit_id, parent_id, reach_id, admin_code, ...
     """
     spec = layer_spec(layer)
     where = f"{source}, layer {layer!r}" if source else f"layer {layer!r}"
@@ -437,6 +476,7 @@ def check_layer(
             f"{where} is empty.",
             hint="Check the file and layer name; an empty layer cannot be processed.",
         )
+    df = _with_absent_nullables(df, spec)
     missing = [c for c in spec.required if c not in df.columns]
     if missing:
         have = [c for c in df.columns if c != getattr(df, "_geometry_column_name", None)]
