@@ -93,6 +93,16 @@ class LayerSpec:
     def private(self) -> list[str]:
         return [c.name for c in self.columns if c.private]
 
+    def column(self, name: str) -> Column:
+        """The column called ``name``.
+
+        Examples
+        --------
+        >>> layer_spec("reports").column("due_at").nullable
+        True
+        """
+        return next(c for c in self.columns if c.name == name)
+
 
 def _c(name: str, kind: str = "str", **kw) -> Column:
     return Column(name, kind, **kw)
@@ -476,8 +486,7 @@ def check_layer(
             f"{where} is empty.",
             hint="Check the file and layer name; an empty layer cannot be processed.",
         )
-    df = _with_absent_nullables(df, spec)
-    missing = [c for c in spec.required if c not in df.columns]
+    missing = [c for c in spec.required if c not in df.columns and not spec.column(c).nullable]
     if missing:
         have = [c for c in df.columns if c != getattr(df, "_geometry_column_name", None)]
         raise InvalidLayerError(
@@ -486,6 +495,7 @@ def check_layer(
             f"the missing columns (see the data contract for {layer!r}).",
             problems=[f"missing column {c}" for c in missing],
         )
+    df = _with_absent_nullables(df, spec)
 
     for col in spec.columns:
         if col.name not in df.columns:
