@@ -234,6 +234,7 @@ def read_layer(
     check: bool | str = True,
     repair: bool = False,
     bbox: tuple[float, float, float, float] | None = None,
+    require: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read one layer as a GeoDataFrame in WGS84 (a DataFrame for attribute tables).
 
@@ -262,6 +263,9 @@ def read_layer(
         Repair invalid geometries (see :func:`gridkit.layers.check_layer`).
     bbox
         Only read features intersecting this lon/lat box (GeoPackage index).
+    require
+        The contract columns the caller uses, if fewer than the contract requires
+        (see :func:`gridkit.layers.check_layer`).
 
     Raises
     ------
@@ -319,7 +323,7 @@ def read_layer(
         if spec.geometry is None and isinstance(df, gpd.GeoDataFrame):
             df = pd.DataFrame(df.drop(columns=df.geometry.name))
         df = _coerce(df, spec.name)
-        df = check_layer(df, spec.name, source=source, repair=repair)
+        df = check_layer(df, spec.name, source=source, repair=repair, require=require)
     return df
 
 
@@ -1040,6 +1044,7 @@ def read_input(
     encoding: str | None = None,
     check: bool = True,
     repair: bool = False,
+    require: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read a contract layer from a file a user hands in, checked as ``layer``.
 
@@ -1062,7 +1067,7 @@ def read_input(
         contract (read unchecked), or None (the file's only layer, unchecked).
     source_layer
         The layer (or sheet) of the file to read, as the user named it.
-    columns, crs, encoding, repair
+    columns, crs, encoding, repair, require
         As for :func:`read_layer`.
     check
         Check against the contract (``False``: only pick, rename and georeference).
@@ -1113,6 +1118,7 @@ def read_input(
         columns=columns,
         check=(layer or False) if check else False,
         repair=repair,
+        require=require,
     )
 
 

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -93,15 +94,15 @@ class LayerSpec:
     def private(self) -> list[str]:
         return [c.name for c in self.columns if c.private]
 
-    def column(self, name: str) -> Column:
-        """The column called ``name``.
+    def column(self, name: str) -> Column | None:
+        """The column called ``name`` (None when the layer has no such column).
 
         Examples
         --------
-        >>> layer_spec("reports").column("due_at").nullable
-        True
+        >>> layer_spec("reports").column("due_at").nullable, layer_spec("units").column("x")
+        (True, None)
         """
-        return next(c for c in self.columns if c.name == name)
+        return next((c for c in self.columns if c.name == name), None)
 
 
 def _c(name: str, kind: str = "str", **kw) -> Column:
@@ -347,19 +348,26 @@ _NULLS = {
 }
 
 
-def _with_absent_nullables(df: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
-    """Add the nullable columns a frame lacks as typed nulls: an absent nullable column
-    is a column of nulls (a hotline export has no ``assignee_id``, say)."""
-    absent = [c for c in spec.columns if c.required and c.nullable and c.name not in df.columns]
+def _with_absent(
+    df: pd.DataFrame, spec: LayerSpec, require: object
+) -> tuple[pd.DataFrame, set[str]]:
+    """Add the contract columns a frame lacks as typed nulls: an absent nullable column
+    is a column of nulls (a hotline export has no ``assignee_id``, say), and so is any
+    column outside ``require`` when the caller names the columns it uses."""
+    absent = [
+        c
+        for c in spec.columns
+        if c.required and (c.nullable or require is not None) and c.name not in df.columns
+    ]
     if not absent:
-        return df
+        return df, set()
     out = df.copy()
     for col in absent:
         out[col.name] = _NULLS[col.kind](len(df), df.index)
     if isinstance(out, gpd.GeoDataFrame) and out._geometry_column_name in out.columns:
         geom = out._geometry_column_name  # keep the geometry last, as files have it
         out = out[[c for c in out.columns if c != geom] + [geom]]
-    return out
+    return out, {c.name for c in absent}
 
 
 def _kind_problem(values: pd.Series, kind: str) -> np.ndarray:
@@ -415,6 +423,7 @@ def check_layer(
     *,
     source: str | None = None,
     repair: bool = False,
+    require: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Check a layer against the data contract and return it (repaired if asked).
 
@@ -430,6 +439,10 @@ def check_layer(
         Repair invalid geometries with ``shapely.make_valid`` (keeping the parts of
         the layer's geometry type) and warn with the repaired row ids, instead of
         raising.
+    require
+        The columns the caller uses, when fewer than the contract requires (a map of
+        reports needs ``report_id``, ``category`` and ``status``): only these must be
+        present, and other absent contract columns are read as nulls.
 
     Returns
     -------
@@ -470,6 +483,8 @@ def check_layer(
     >>> checked = check_layer(units.drop(columns="parent_id"), "units")
     >>> bool(checked["parent_id"].isna().all()), list(checked.columns[-2:])
     (True, ['parent_id', 'geometry'])
+    >>> check_layer(units.drop(columns="kind"), "units", require=["unit_id"]).shape
+    (4, 10)
     >>> check_layer(units.drop(columns="kind"), "units")
     Traceback (most recent call last):
     ...
@@ -486,7 +501,11 @@ def check_layer(
             f"{where} is empty.",
             hint="Check the file and layer name; an empty layer cannot be processed.",
         )
-    missing = [c for c in spec.required if c not in df.columns and not spec.column(c).nullable]
+    if require is None:
+        needed = [c for c in spec.required if not spec.column(c).nullable]
+    else:
+        needed = [c for c in dict.fromkeys(require) if spec.column(c) is not None]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         have = [c for c in df.columns if c != getattr(df, "_geometry_column_name", None)]
         raise InvalidLayerError(
@@ -495,10 +514,10 @@ def check_layer(
             f"the missing columns (see the data contract for {layer!r}).",
             problems=[f"missing column {c}" for c in missing],
         )
-    df = _with_absent_nullables(df, spec)
+    df, added = _with_absent(df, spec, require)
 
     for col in spec.columns:
-        if col.name not in df.columns:
+        if col.name not in df.columns or col.name in added:
             continue
         values = df[col.name]
         nulls = values.isna().to_numpy()

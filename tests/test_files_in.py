@@ -13,6 +13,8 @@ import pyogrio
 import pytest
 import shapely
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridkit.cli import main
 from gridkit.crs import wgs84_to_gcj02
@@ -470,3 +472,72 @@ def test_every_command_reading_a_file_takes_layer_columns_encoding(name: str, cm
     assert {"--encoding", "--columns", "--crs"} <= options, name
     if name != "assign":  # assign has no main input: --units FILE.gpkg:LAYER
         assert "--layer" in options, name
+
+
+def test_cli_encoding_on_a_command_other_than_check(capsys, tmp_path: Path) -> None:
+    units = grid_units(2, 2).assign(name=["建设村一组", "建设村二组", "荷塘社区", "月塘街道"])
+    for name in ("old", "new"):
+        pyogrio.write_dataframe(units, tmp_path / f"{name}.shp", encoding="gbk")
+        (tmp_path / f"{name}.cpg").unlink(missing_ok=True)
+    old, new = str(tmp_path / "old.shp"), str(tmp_path / "new.shp")
+    code, _, err = run(capsys, "diff", old, new)
+    assert code == 1 and "--encoding" in err and "gbk" in err  # an option diff now has
+    code, out, err = run(capsys, "diff", old, new, "--encoding", "gbk")
+    assert code == 0, err
+    assert "unchanged" in out
+
+
+def test_csv_xy_in_a_projected_crs(tmp_path: Path) -> None:
+    truth = gpd.GeoSeries(gpd.points_from_xy(TRUTH[:, 0], TRUTH[:, 1]), crs=4326)
+    gk = truth.to_crs(4547)  # CGCS2000 / 3-degree Gauss-Kruger CM 114E, as surveys come
+    path = tmp_path / "fixes.csv"
+    pd.DataFrame(
+        {"patrol_id": ["P1"] * 3, "t": pd.date_range("2026-05-01", periods=3, freq="min"),
+         "x": gk.x, "y": gk.y}
+    ).to_csv(path, index=False)  # fmt: skip
+    fixes = read_layer(path, "patrol_points", crs=4547)
+    assert fixes.crs.to_epsg() == 4326
+    assert np.allclose(fixes.geometry.x, TRUTH[:, 0], atol=1e-7)
+    with pytest.raises(Exception, match="fixes.csv"):
+        read_layer(path, "patrol_points")  # metres are not degrees: refused, not misplaced
+
+
+def test_points_table_without_locations_is_refused_for_fixes(tmp_path: Path) -> None:
+    path = tmp_path / "fixes.csv"
+    pd.DataFrame({"patrol_id": ["P1"], "t": ["2026-05-01T08:00Z"]}).to_csv(path, index=False)
+    with pytest.raises(InvalidLayerError, match="no lon/lat, x/y or WKT column"):
+        read_layer(path, "patrol_points")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(
+        st.text(alphabet="0123456789-甲乙E.", min_size=1, max_size=14), min_size=1, max_size=8
+    )
+)
+def test_text_columns_come_back_exactly_from_csv_and_xlsx(tmp_path_factory, ids) -> None:
+    """Ids and codes are text in the contract: 007, 1e5, 430202001001 come back as written."""
+    tmp = tmp_path_factory.mktemp("ids")
+    lineage = pd.DataFrame({"old_id": ids, "new_id": ids, "relation": "unchanged"})
+    for ext in (".csv", ".xlsx"):
+        path = write_table(lineage, tmp / f"lineage{ext}", sheet="lineage")
+        back = read_layer(path, "lineage")
+        assert back["old_id"].tolist() == ids
+
+
+def test_map_requires_only_the_report_columns_it_uses(capsys, tmp_path: Path) -> None:
+    units = grid_units(2, 2)
+    ws = write_layer(units, tmp_path / "units.gpkg", "units")
+    pts = units.geometry.representative_point()
+    csv = tmp_path / "巡查问题.csv"
+    pd.DataFrame(
+        {"report_id": ["Q1", "Q2"], "category": ["垃圾", "占道"], "status": ["reported"] * 2,
+         "lon": pts.x.iloc[:2], "lat": pts.y.iloc[:2]}
+    ).to_csv(csv, index=False, encoding="utf-8-sig")  # fmt: skip
+    code, _, err = run(capsys, "check", str(csv), "--layer", "reports")
+    assert code == 1 and "missing column(s) source, reported_at" in err  # the contract
+    code, _, err = run(
+        capsys, "map", str(ws), "--reports", str(csv), "-o", str(tmp_path / "m.html")
+    )
+    assert code == 0, err  # the map uses report_id, category and status only
+    assert "Q1" in (tmp_path / "m.html").read_text(encoding="utf-8")

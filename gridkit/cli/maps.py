@@ -150,7 +150,8 @@ def map_cmd(
     )
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     u = inputs.read(units, "units", source_layer=layer)
-    rep = inputs.read(reports, "reports") if reports else None
+    uses = ("report_id", "category") + (("status",) if kind is MapKind.coverage else ())
+    rep = inputs.read(reports, "reports", require=uses) if reports else None
     comp = _read(inputs, patrols, "compliance") if patrols else None
     if kind is MapKind.coverage:
         asg = _read(inputs, assignments, "assignments") if assignments else None

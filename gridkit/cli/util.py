@@ -135,8 +135,10 @@ class Inputs:
         source_layer: str | None = None,
         check: bool = True,
         repair: bool = False,
+        require: tuple[str, ...] | None = None,
     ) -> pd.DataFrame:
-        """Read one input as contract layer ``layer`` (see :func:`read_input`)."""
+        """Read one input as contract layer ``layer`` (see :func:`read_input`);
+        ``require``: the columns the command uses, when fewer than the contract's."""
         if self._map is None:
             self._map = ColumnMap.parse(self.columns)
         return _io_read_input(
@@ -148,6 +150,7 @@ class Inputs:
             encoding=self.encoding,
             check=check,
             repair=repair,
+            require=require,
         )
 
 
