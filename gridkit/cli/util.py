@@ -66,8 +66,8 @@ ColumnsOption = Annotated[
         "--columns",
         metavar="SRC=DST|MAP.toml",
         help="Rename input columns, e.g. --columns 名称=name (repeatable), or a TOML "
-        'mapping file: [columns] 名称 = "name", and [values.level] 区县 = "county" to '
-        "map coded values.",
+        'mapping file: a "columns" table (名称 = "name") and "values.COLUMN" tables for '
+        'coded values (values.level: 区县 = "county").',
     ),
 ]
 
