@@ -307,15 +307,35 @@ def read_layer(
     """
     p, in_path = split_source(path)
     layer = layer if layer is not None else in_path
-    fmt = format_of(p)
-    df, source, layer_name = _read_raw(p, fmt, layer, encoding=encoding, bbox=bbox)
     name = check if isinstance(check, str) else (layer if check else None)
-    if name is None and check is True and fmt in MULTI_LAYER and layer is None:
+    opts = _ReadOptions(crs, encoding, ColumnMap.of(columns), repair, bbox, require)
+    return _read(p, layer, name, opts, check=check is not False)
+
+
+@dataclass(frozen=True)
+class _ReadOptions:
+    crs: object
+    encoding: str | None
+    columns: ColumnMap
+    repair: bool
+    bbox: tuple[float, float, float, float] | None
+    require: Iterable[str] | None
+
+
+def _read(
+    p: Path, layer: str | None, name: str | None, opts: _ReadOptions, *, check: bool
+) -> pd.DataFrame:
+    """Read ``layer`` of ``p`` as contract layer ``name`` (its names, types and points),
+    checked against the contract when ``check``."""
+    fmt = format_of(p)
+    df, source, layer_name = _read_raw(p, fmt, layer, encoding=opts.encoding, bbox=opts.bbox)
+    if name is None and check and fmt in MULTI_LAYER and layer is None:
         name = layer_name
     spec = LAYERS.get(name) if name is not None else None
+    crs = opts.crs
     if fmt == "shapefile" and spec is not None:
         df = _untruncate(df, spec)
-    df = ColumnMap.of(columns).apply(df, source=source)
+    df = opts.columns.apply(df, source=source)
     if fmt in TABLES:
         df = _table_frame(df, spec, source=source, crs=crs)
     df = _georeference(df, fmt, crs=crs, source=source)
@@ -323,7 +343,8 @@ def read_layer(
         if spec.geometry is None and isinstance(df, gpd.GeoDataFrame):
             df = pd.DataFrame(df.drop(columns=df.geometry.name))
         df = _coerce(df, spec.name)
-        df = check_layer(df, spec.name, source=source, repair=repair, require=require)
+    if spec is not None and check:
+        df = check_layer(df, spec.name, source=source, repair=opts.repair, require=opts.require)
     return df
 
 
@@ -1110,16 +1131,10 @@ def read_input(
         use = layer
     else:
         use = source_layer if source_layer is not None else layer
-    return read_layer(
-        p,
-        use,
-        crs=crs,
-        encoding=encoding,
-        columns=columns,
-        check=(layer or False) if check else False,
-        repair=repair,
-        require=require,
-    )
+    # unchecked reads still take the contract's names, types and points (buildings
+    # whose households the splitter estimates keep their ids as text)
+    opts = _ReadOptions(crs, encoding, ColumnMap.of(columns), repair, None, require)
+    return _read(p, use, layer, opts, check=check)
 
 
 def _choose_layer(p: Path, fmt: str, layer: str | None, named: str | None) -> str:

@@ -541,3 +541,18 @@ def test_map_requires_only_the_report_columns_it_uses(capsys, tmp_path: Path) ->
     )
     assert code == 0, err  # the map uses report_id, category and status only
     assert "Q1" in (tmp_path / "m.html").read_text(encoding="utf-8")
+
+
+def test_unchecked_buildings_keep_contract_types_and_points(tmp_path: Path) -> None:
+    """split-communities reads buildings unchecked (households may be estimated), yet
+    the contract still gives the names, the types and the points."""
+    path = tmp_path / "楼栋.csv"
+    pd.DataFrame(
+        {"楼栋编号": ["0012", "0013"], "户数": ["24", None], "经度": [113.1, 113.2],
+         "纬度": [27.8, 27.9]}
+    ).to_csv(path, index=False)  # fmt: skip
+    columns = ColumnMap.parse(["楼栋编号=building_id", "户数=households"])
+    bld = read_input(path, "buildings", columns=columns, check=False)
+    assert bld["building_id"].tolist() == ["0012", "0013"]
+    assert bld["households"].tolist()[0] == 24 and pd.isna(bld["households"].iloc[1])
+    assert bld.geom_type.tolist() == ["Point", "Point"]
