@@ -556,3 +556,40 @@ def test_unchecked_buildings_keep_contract_types_and_points(tmp_path: Path) -> N
     assert bld["building_id"].tolist() == ["0012", "0013"]
     assert bld["households"].tolist()[0] == 24 and pd.isna(bld["households"].iloc[1])
     assert bld.geom_type.tolist() == ["Point", "Point"]
+
+
+def test_split_rivers_on_gbk_shapefiles_with_chinese_columns(capsys, tmp_path: Path) -> None:
+    """The whole way in and out on a county export: GBK .dbf without .cpg, Chinese
+    column names and coded levels, a mapping file, tables out as XLSX."""
+    import geodata
+
+    levels = {"city": "市", "county": "区县"}
+    admin = geodata.zhuzhou_admin()
+    admin = admin.assign(level=admin["level"].map(levels)).rename(
+        columns={
+            "admin_code": "行政代码",
+            "name": "名称",
+            "level": "级别",
+            "parent_code": "上级代码",
+        }
+    )
+    rivers = geodata.xiang_river().rename(columns={"river_id": "河流编码", "name": "河流名称"})
+    for df, name in ((admin, "行政区"), (rivers, "河流")):
+        pyogrio.write_dataframe(df, tmp_path / f"{name}.shp", encoding="gbk")
+        (tmp_path / f"{name}.cpg").unlink(missing_ok=True)
+    toml = tmp_path / "mapping.toml"
+    toml.write_text(
+        MAPPING_TOML.replace("[values.level]", '河流编码 = "river_id"\n河流名称 = "name"\n\n'
+                             '[values.level]\n市 = "city"'),
+        encoding="utf-8",
+    )  # fmt: skip
+    out = tmp_path / "河长制.gpkg"
+    args = ["split-rivers", str(tmp_path / "河流.shp"), "--admin", str(tmp_path / "行政区.shp"),
+            "--max-length", "5000", "--columns", str(toml), "-o", str(out)]  # fmt: skip
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "--encoding" in err
+    code, _, err = run(capsys, *args, "--encoding", "gbk")
+    assert code == 0, err
+    units = read_layer(out, "units")
+    assert units["admin_code"].str.startswith("4302").all()
+    assert set(read_layer(out, "reaches")["river_id"]) == set(geodata.xiang_river()["river_id"])
