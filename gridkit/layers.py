@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -92,6 +93,16 @@ class LayerSpec:
     @property
     def private(self) -> list[str]:
         return [c.name for c in self.columns if c.private]
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name`` (None when the layer has no such column).
+
+        Examples
+        --------
+        >>> layer_spec("reports").column("due_at").nullable, layer_spec("units").column("x")
+        (True, None)
+        """
+        return next((c for c in self.columns if c.name == name), None)
 
 
 def _c(name: str, kind: str = "str", **kw) -> Column:
@@ -328,9 +339,42 @@ def layer_spec(layer: str) -> LayerSpec:
         ) from None
 
 
+_NULLS = {
+    "str": lambda n, index: pd.Series(None, index=index, dtype=object),
+    "int": lambda n, index: pd.Series(pd.array([pd.NA] * n, dtype="Int64"), index=index),
+    "float": lambda n, index: pd.Series(np.full(n, np.nan), index=index),
+    "bool": lambda n, index: pd.Series(pd.array([pd.NA] * n, dtype="boolean"), index=index),
+    "datetime": lambda n, index: pd.Series(pd.DatetimeIndex([pd.NaT] * n, tz="UTC"), index=index),
+}
+
+
+def _with_absent(
+    df: pd.DataFrame, spec: LayerSpec, require: object
+) -> tuple[pd.DataFrame, set[str]]:
+    """Add the contract columns a frame lacks as typed nulls: an absent nullable column
+    is a column of nulls (a hotline export has no ``assignee_id``, say), and so is any
+    column outside ``require`` when the caller names the columns it uses."""
+    absent = [
+        c
+        for c in spec.columns
+        if c.required and (c.nullable or require is not None) and c.name not in df.columns
+    ]
+    if not absent:
+        return df, set()
+    out = df.copy()
+    for col in absent:
+        out[col.name] = _NULLS[col.kind](len(df), df.index)
+    if isinstance(out, gpd.GeoDataFrame) and out._geometry_column_name in out.columns:
+        geom = out._geometry_column_name  # keep the geometry last, as files have it
+        out = out[[c for c in out.columns if c != geom] + [geom]]
+    return out, {c.name for c in absent}
+
+
 def _kind_problem(values: pd.Series, kind: str) -> np.ndarray:
     """Boolean mask of non-null values that are not of ``kind``."""
     notna = values.notna().to_numpy()
+    if not notna.any():  # all null (an absent nullable column): nothing to check
+        return notna
     if kind == "str":
         if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
             values.dtype
@@ -379,6 +423,7 @@ def check_layer(
     *,
     source: str | None = None,
     repair: bool = False,
+    require: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Check a layer against the data contract and return it (repaired if asked).
 
@@ -394,10 +439,16 @@ def check_layer(
         Repair invalid geometries with ``shapely.make_valid`` (keeping the parts of
         the layer's geometry type) and warn with the repaired row ids, instead of
         raising.
+    require
+        The columns the caller uses, when fewer than the contract requires (a map of
+        reports needs ``report_id``, ``category`` and ``status``): only these must be
+        present, and other absent contract columns are read as nulls.
 
     Returns
     -------
-    The same frame, or a repaired copy. The index is preserved.
+    The same frame, or a copy with the absent nullable columns added as typed nulls
+    (an absent nullable column is a column of nulls) and invalid geometries repaired if
+    asked. The index is preserved.
 
     Raises
     ------
@@ -426,6 +477,19 @@ def check_layer(
       - column 'kind' has unknown value(s) canal in rows 430202001000001; allowed: ...
       - duplicate unit_id values: 430202001000002
     ['430202001000001', '430202001000002']
+
+    Nullable columns may be absent; required ones may not:
+
+    >>> checked = check_layer(units.drop(columns="parent_id"), "units")
+    >>> bool(checked["parent_id"].isna().all()), list(checked.columns[-2:])
+    (True, ['parent_id', 'geometry'])
+    >>> check_layer(units.drop(columns="kind"), "units", require=["unit_id"]).shape
+    (4, 10)
+    >>> check_layer(units.drop(columns="kind"), "units")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InvalidLayerError: layer 'units' is missing column(s) kind.
+    Hint: Columns present: unit_id, parent_id, reach_id, admin_code, ...
     """
     spec = layer_spec(layer)
     where = f"{source}, layer {layer!r}" if source else f"layer {layer!r}"
@@ -437,7 +501,11 @@ def check_layer(
             f"{where} is empty.",
             hint="Check the file and layer name; an empty layer cannot be processed.",
         )
-    missing = [c for c in spec.required if c not in df.columns]
+    if require is None:
+        needed = [c for c in spec.required if not spec.column(c).nullable]
+    else:
+        needed = [c for c in dict.fromkeys(require) if spec.column(c) is not None]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         have = [c for c in df.columns if c != getattr(df, "_geometry_column_name", None)]
         raise InvalidLayerError(
@@ -446,9 +514,10 @@ def check_layer(
             f"the missing columns (see the data contract for {layer!r}).",
             problems=[f"missing column {c}" for c in missing],
         )
+    df, added = _with_absent(df, spec, require)
 
     for col in spec.columns:
-        if col.name not in df.columns:
+        if col.name not in df.columns or col.name in added:
             continue
         values = df[col.name]
         nulls = values.isna().to_numpy()

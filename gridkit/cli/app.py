@@ -20,11 +20,19 @@ from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
-from gridkit.cli.util import console, err_console, write_output
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    console,
+    err_console,
+    write_output,
+)
 from gridkit.cli.versions import diff_cmd, publish_cmd
 from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning
-from gridkit.io import read_input
+from gridkit.io import split_source
 from gridkit.store import issue_key, open_store
 
 app = typer.Typer(
@@ -79,16 +87,27 @@ def demo(
 @app.command()
 def check(
     path: Annotated[Path, typer.Argument(help="File to check.")],
-    layer: Annotated[str, typer.Option("--layer", "-l", help="Contract layer name.")],
-    crs: Annotated[str | None, typer.Option("--crs", help="Declared datum.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding")] = None,
+    layer: Annotated[
+        str,
+        typer.Option(
+            "--layer",
+            "-l",
+            help="Layer to check, named after its contract layer (units, rivers ...); a "
+            "file with a single layer is read as it. It must exist.",
+        ),
+    ],
+    crs: CrsOption = None,
+    encoding: EncodingOption = None,
+    columns: ColumnsOption = None,
     repair: Annotated[bool, typer.Option("--repair", help="Repair invalid geometries.")] = False,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the checked layer here.")
     ] = None,
 ) -> None:
     """Check a layer against the data contract (exit 1 with the problems when it fails)."""
-    df = read_input(path, layer, crs=crs, encoding=encoding, repair=repair)
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    named = None if split_source(path)[1] else layer  # FILE.gpkg:NAME names the layer itself
+    df = inputs.read(path, layer, source_layer=named, repair=repair)
     console.print(f"[green]ok[/] {path}: layer {layer!r}, {len(df):,} rows")
     if output is not None:
         write_output({layer: df}, output)

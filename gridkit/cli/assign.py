@@ -7,8 +7,15 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import CrsOption, OutputOption, console, write_output
-from gridkit.io import read_input
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    OutputOption,
+    console,
+    write_output,
+)
 
 
 def assign_cmd(
@@ -35,14 +42,17 @@ def assign_cmd(
     time_limit_s: Annotated[
         float, typer.Option("--time-limit", help="Solver time limit in seconds.", min=0.1)
     ] = 30.0,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Assign grid workers to units (capacity, jurisdiction, least travel); writes
     layers ``assignments``, ``worker_loads`` and ``unassigned``."""
     from gridkit.staffing.model import assign_workers
 
-    u = read_input(units, "units", crs=crs)
-    w = read_input(workers, "workers", crs=crs)
-    prev = read_input(previous, "assignments") if previous is not None else None
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    u = inputs.read(units, "units")
+    w = inputs.read(workers, "workers")
+    prev = inputs.read(previous, "assignments") if previous is not None else None
     result = assign_workers(
         u,
         w,

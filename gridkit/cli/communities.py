@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import CrsOption, OutputOption, console, write_output
-from gridkit.io import read_input
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    LayerOption,
+    OutputOption,
+    console,
+    write_output,
+)
 
 
 def split_communities_cmd(
@@ -34,29 +42,22 @@ def split_communities_cmd(
     ] = None,
     method: Annotated[str, typer.Option("--method", help="balanced, square or h3.")] = "balanced",
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Split communities into grid units balanced by households (writes layer 'units')."""
     import geopandas as gpd
 
     from gridkit.communities.split import split_communities
-    from gridkit.io import read_layer
 
-    comm = read_input(communities, "communities", crs=crs)
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    comm = inputs.read(communities, "communities", source_layer=layer)
     # households may be missing (estimated), so read buildings without the contract check
-    bld = read_layer(
-        buildings,
-        None if buildings.suffix != ".gpkg" else _layer(buildings, "buildings"),
-        crs=crs,
-        check=False,
-    )
+    bld = inputs.read(buildings, "buildings", check=False)
     bar = None
     if barriers is not None:
-        bar = read_layer(
-            barriers,
-            None if barriers.suffix != ".gpkg" else _layer(barriers, None),
-            crs=crs,
-            check=False,
-        )
+        bar = inputs.read(barriers, None, check=False)
         bar = gpd.GeoDataFrame(bar, geometry=bar.geometry.name, crs=bar.crs)
     units = split_communities(
         comm,
@@ -76,12 +77,3 @@ def split_communities_cmd(
         + (f"; {len(r.under_floor_units):,} below the floor" if min_households else "")
     )
     write_output({"units": units}, output)
-
-
-def _layer(path: Path, prefer: str | None) -> str | None:
-    import pyogrio
-
-    names = [n for n, _ in pyogrio.list_layers(path)]
-    if prefer in names:
-        return prefer
-    return names[0] if len(names) == 1 else prefer

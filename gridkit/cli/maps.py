@@ -13,12 +13,17 @@ from types import ModuleType
 from typing import Annotated
 
 import pandas as pd
-import pyogrio
 import typer
 
-from gridkit.cli.util import CrsOption, console
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    LayerOption,
+    console,
+)
 from gridkit.errors import GridkitError
-from gridkit.io import read_input, read_layer
 from gridkit.layers import LAYERS
 from gridkit.ops.locate import locate
 
@@ -58,32 +63,15 @@ def load_maps() -> ModuleType:
     return maps
 
 
-def _table(path: Path) -> pd.DataFrame | None:
-    """An attribute table (compliance, lineage, assignments) from CSV or Parquet."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path, parse_dates=["last_patrol"] if _has(path, "last_patrol") else None)
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    return None
-
-
-def _has(path: Path, column: str) -> bool:
-    with path.open(encoding="utf-8") as f:
-        return column in f.readline().split(",")
-
-
-def _read(path: Path, layer: str, crs: str | None) -> pd.DataFrame:
-    """A contract layer via :func:`read_input`; other tables (compliance) unchecked."""
-    if path.suffix.lower() == ".csv":
-        return _table(path)
-    if layer in LAYERS:
-        return read_input(path, layer, crs=crs)
-    if path.suffix.lower() == ".parquet":
-        return _table(path)
-    names = [n for n, _ in pyogrio.list_layers(path)]
-    use = layer if layer in names or len(names) != 1 else names[0]
-    return read_layer(path, use, crs=crs, check=False)
+def _read(inputs: Inputs, path: Path, layer: str) -> pd.DataFrame:
+    """A contract layer checked; other tables (compliance) as they are, from any
+    format (.gpkg, .csv, .xlsx, .parquet ...)."""
+    df = inputs.read(path, layer, check=layer in LAYERS)
+    if "last_patrol" in df.columns and not pd.api.types.is_datetime64_any_dtype(
+        df["last_patrol"].dtype
+    ):
+        df = df.assign(last_patrol=pd.to_datetime(df["last_patrol"], utc=True, format="mixed"))
+    return df
 
 
 def _located(reports: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +134,9 @@ def map_cmd(
         str | None, typer.Option("--level", help="Compliance level (--kind compliance).")
     ] = None,
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Write a map page (coverage, compliance, hotspots or diff) and report its size."""
     maps = load_maps()
@@ -157,11 +148,13 @@ def map_cmd(
         tiles_datum=tiles_datum,
         offline=offline,
     )
-    u = read_input(units, "units", crs=crs)
-    rep = read_input(reports, "reports", crs=crs) if reports else None
-    comp = _read(patrols, "compliance", crs) if patrols else None
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    u = inputs.read(units, "units", source_layer=layer)
+    uses = ("report_id", "category") + (("status",) if kind is MapKind.coverage else ())
+    rep = inputs.read(reports, "reports", require=uses) if reports else None
+    comp = _read(inputs, patrols, "compliance") if patrols else None
     if kind is MapKind.coverage:
-        asg = _read(assignments, "assignments", crs) if assignments else None
+        asg = _read(inputs, assignments, "assignments") if assignments else None
         located = _located(rep, u) if rep is not None else None
         m = maps.coverage_map(u, assignments=asg, compliance=comp, reports=located, options=options)
     elif kind is MapKind.compliance:
@@ -178,8 +171,8 @@ def map_cmd(
             "--kind diff needs --old OLD_UNITS and --lineage LINEAGE.",
             "UNITS is the new version; gridkit diff OLD NEW -o LINEAGE writes lineage.",
         )
-        old_units = read_input(old, "units", crs=crs)
-        m = maps.diff_map(old_units, u, _read(lineage, "lineage", crs), options=options)
+        old_units = inputs.read(old, "units")
+        m = maps.diff_map(old_units, u, _read(inputs, lineage, "lineage"), options=options)
     page = maps.map_html(m)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")

@@ -13,8 +13,16 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import CrsOption, OutputOption, console, err_console, write_output
-from gridkit.io import read_input
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    LayerOption,
+    OutputOption,
+    console,
+    err_console,
+)
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
 
@@ -77,16 +85,21 @@ def split_rivers_cmd(
         ),
     ] = None,
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Split rivers into reaches and corridor units; writes layers reaches and units."""
     import geopandas as gpd
     import shapely
 
+    from gridkit.cli.util import write_output
     from gridkit.rivers.split import split_rivers
 
-    riv = read_input(rivers, "rivers", crs=crs)
-    adm = read_input(admin, "admin_areas", crs=crs)
-    wb = read_input(water_bodies, "water_bodies", crs=crs) if water_bodies else None
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    riv = inputs.read(rivers, "rivers", source_layer=layer)
+    adm = inputs.read(admin, "admin_areas")
+    wb = inputs.read(water_bodies, "water_bodies") if water_bodies else None
     pt = _parse_outlet(outlet)
     if pt is not None:
         pt = gpd.GeoSeries([shapely.Point(pt)], crs=4326).to_crs(riv.crs).iloc[0]
@@ -142,47 +155,36 @@ def validate_cmd(
         int | None, typer.Option("--max-households", min=1, help="Household cap per unit.")
     ] = None,
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Validate units (and reaches); exit 0 when valid, 1 with the list of problems."""
-    from gridkit.io import MULTI_LAYER, format_of, list_layers, read_layer
+    from gridkit.io import list_layers, split_source
     from gridkit.validate.units import validate_units
 
-    un = read_input(units, "units", crs=crs)
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    un = inputs.read(units, "units", source_layer=layer)
     re_ = None
+    base = split_source(units)[0]
     if reaches is not None:
-        re_ = read_input(reaches, "reaches", crs=crs)
-    elif format_of(units) in MULTI_LAYER and "reaches" in list_layers(units):
-        re_ = read_layer(units, "reaches", crs=crs)
-    elif format_of(units) not in MULTI_LAYER and "reaches" in list_layers(units):
-        re_ = read_layer(units, "reaches", crs=crs)
+        re_ = inputs.read(reaches, "reaches")
+    elif "reaches" in list_layers(base):
+        re_ = inputs.read(base, "reaches", source_layer="reaches")
     adm = boundary = None
     if against is not None:
         import geopandas as gpd
 
-        from gridkit.io import read_layer as _read
-
-        raw = _read(
-            against,
-            None
-            if format_of(against) not in MULTI_LAYER
-            else ("admin_areas" if "admin_areas" in list_layers(against) else None),
-            crs=crs,
-            check=False,
-        )
+        raw = inputs.read(against, "admin_areas", check=False)
         if {"admin_code", "level"} <= set(raw.columns):
-            adm = read_input(against, "admin_areas", crs=crs)
+            adm = inputs.read(against, "admin_areas")
         else:
             boundary = gpd.GeoDataFrame(raw)
-    riv = read_input(rivers, "rivers", crs=crs) if rivers is not None else None
-    com = read_input(communities, "communities", crs=crs) if communities is not None else None
+    riv = inputs.read(rivers, "rivers") if rivers is not None else None
+    com = inputs.read(communities, "communities") if communities is not None else None
     bld = None
     if buildings is not None:  # households may be missing (estimated by the splitter)
-        bld = read_layer(
-            buildings,
-            "buildings" if format_of(buildings) in MULTI_LAYER else None,
-            crs=crs,
-            check=False,
-        )
+        bld = inputs.read(buildings, "buildings", check=False)
     report = validate_units(
         un,
         reaches=re_,

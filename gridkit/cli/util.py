@@ -1,8 +1,16 @@
-"""Shared pieces of the ``gridkit`` command: console, option types, layer in/out."""
+"""Shared pieces of the ``gridkit`` command: console, option types, layer in/out.
+
+Every command that reads files takes the same input options, defined once here:
+``--layer`` (the layer or sheet of its main input; any input also takes
+``FILE.gpkg:LAYER``), ``--columns`` (``SRC=DST`` renames, repeatable, or a TOML mapping
+file), ``--encoding`` (Shapefile and CSV text) and ``--crs`` (a datum for every input,
+or ``LAYER=DATUM`` for one). Reading goes through :func:`read_input`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -10,27 +18,176 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from gridkit.io import write_layers
+from gridkit.errors import CRSError
+from gridkit.io import ColumnMap, write_layers
+from gridkit.io import read_input as _io_read_input
+from gridkit.layers import LAYERS
 
 console = Console()
 err_console = Console(stderr=True)
 
 CrsOption = Annotated[
     str | None,
-    typer.Option("--crs", help="Datum of inputs without one: EPSG code, 'gcj02' or 'bd09'."),
+    typer.Option(
+        "--crs",
+        help="Datum of inputs that carry none, or whose lon/lat are from a Chinese web "
+        "map: an EPSG code, gcj02 or bd09. LAYER=DATUM declares it for one input only, "
+        "e.g. --crs reports=gcj02 (several: comma-separated).",
+    ),
 ]
 OutputOption = Annotated[
     Path,
-    typer.Option("-o", "--output", help="Output file: .gpkg, .geojson, .parquet or .shp."),
+    typer.Option(
+        "-o",
+        "--output",
+        help="Output file: .gpkg, .geojson, .parquet or .shp; tables also .csv or .xlsx.",
+    ),
 ]
 EncodingOption = Annotated[
     str | None,
-    typer.Option("--encoding", help="Attribute encoding of Shapefile input, e.g. gbk."),
+    typer.Option(
+        "--encoding",
+        help="Text encoding of Shapefile (.dbf) and CSV input, e.g. gbk (default UTF-8).",
+    ),
+]
+LayerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layer",
+        "-l",
+        help="Layer (or sheet) of the main input to read; it must exist. Default: the "
+        "layer named after what is read (units, rivers ...) or the file's only layer. "
+        "Any input may also be given as FILE.gpkg:LAYER.",
+    ),
+]
+ColumnsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--columns",
+        metavar="SRC=DST|MAP.toml",
+        help="Rename input columns, e.g. --columns 名称=name (repeatable), or a TOML "
+        'mapping file: a "columns" table (名称 = "name") and "values.COLUMN" tables for '
+        'coded values (values.level: 区县 = "county").',
+    ),
 ]
 
 
+def crs_for(crs: str | None, layer: str | None) -> str | None:
+    """The datum declared for one input: ``--crs gcj02`` for all, or
+    ``--crs reports=gcj02,workers=4490`` per contract layer.
+
+    Examples
+    --------
+    >>> crs_for("gcj02", "units"), crs_for("reports=gcj02", "units")
+    ('gcj02', None)
+    >>> crs_for("4490, reports=gcj02", "reports"), crs_for("4490, reports=gcj02", "rivers")
+    ('gcj02', '4490')
+    >>> crs_for("report=gcj02", "reports")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.CRSError: --crs report=gcj02: 'report' is not a layer.
+    Hint: Name a contract layer: admin_areas, rivers, water_bodies, ...
+    """
+    if crs is None or "=" not in crs:
+        return crs
+    default, per_layer = None, {}
+    for part in (p.strip() for p in crs.split(",")):
+        if "=" not in part:
+            default = part or None
+            continue
+        name, datum = (s.strip() for s in part.split("=", 1))
+        if name not in LAYERS:
+            raise CRSError(
+                f"--crs {crs}: {name!r} is not a layer.",
+                hint=f"Name a contract layer: {', '.join(LAYERS)}.",
+            )
+        per_layer[name] = datum
+    return per_layer.get(layer or "", default)
+
+
+@dataclass
+class Inputs:
+    """The input options of one command run, applied to each file it reads.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.io import write_layer
+    >>> from gridkit.synth.ops import grid_units
+    >>> inputs = Inputs(columns=["编号=unit_id"])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_layer(grid_units(2, 1).rename(columns={"unit_id": "编号"}),
+    ...                        pathlib.Path(tmp) / "grid.gpkg", "units")
+    ...     inputs.read(path, "units")["unit_id"].tolist()
+    ['430202001000000', '430202001000001']
+    """
+
+    crs: str | None = None
+    encoding: str | None = None
+    columns: list[str] | None = None
+    _map: ColumnMap | None = field(default=None, init=False, repr=False)
+
+    def read(
+        self,
+        path: Path,
+        layer: str | None,
+        *,
+        source_layer: str | None = None,
+        check: bool = True,
+        repair: bool = False,
+        require: tuple[str, ...] | None = None,
+    ) -> pd.DataFrame:
+        """Read one input as contract layer ``layer`` (see :func:`read_input`);
+        ``require``: the columns the command uses, when fewer than the contract's."""
+        if self._map is None:
+            self._map = ColumnMap.parse(self.columns)
+        return _io_read_input(
+            path,
+            layer,
+            source_layer=source_layer,
+            columns=self._map,
+            crs=crs_for(self.crs, layer),
+            encoding=self.encoding,
+            check=check,
+            repair=repair,
+            require=require,
+        )
+
+
+def read_input(
+    path: Path,
+    layer: str | None,
+    *,
+    crs: str | None = None,
+    encoding: str | None = None,
+    repair: bool = False,
+    columns: list[str] | None = None,
+    source_layer: str | None = None,
+    check: bool = True,
+) -> pd.DataFrame:
+    """Read a contract layer from a CLI argument: the layer named (it must exist), the
+    one named after the contract, or the file's only one; see
+    :func:`gridkit.io.read_input`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, warnings
+    >>> from gridkit.io import write_layer
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # the note naming the only layer
+    ...     path = pathlib.Path(tmp) / "draft.gpkg"
+    ...     _ = write_layer(grid_units(3, 2), path, "grid")  # the file's only layer
+    ...     len(read_input(path, "units"))
+    6
+    """
+    return Inputs(crs=crs, encoding=encoding, columns=columns).read(
+        path, layer, source_layer=source_layer, check=check, repair=repair
+    )
+
+
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
-    """Write result layers and say where they went.
+    """Write result layers and say where they went (tables may go to .csv or .xlsx).
 
     Examples
     --------

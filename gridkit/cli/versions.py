@@ -8,8 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridkit.cli.util import CrsOption, console, write_output
-from gridkit.io import read_input
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    LayerOption,
+    console,
+    write_output,
+)
 from gridkit.versions import Diff, diff_units, publish
 
 
@@ -38,12 +45,19 @@ def diff_cmd(
     old: Annotated[Path, typer.Argument(help="Units in force (file with a 'units' layer).")],
     new: Annotated[Path, typer.Argument(help="Draft units.")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the lineage layer here.")
+        Path | None,
+        typer.Option("-o", "--output", help="Write the lineage table here (.gpkg, .csv, .xlsx)."),
     ] = None,
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Which units are unchanged, modified, split, merged, added or removed (exit 0)."""
-    diff = diff_units(read_input(old, "units", crs=crs), read_input(new, "units", crs=crs))
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    diff = diff_units(
+        inputs.read(old, "units", source_layer=layer), inputs.read(new, "units", source_layer=layer)
+    )
     _print_diff(diff)
     if output is not None:
         write_output({"lineage": diff.lineage}, output)
@@ -54,9 +68,13 @@ def publish_cmd(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")],
     note: Annotated[str, typer.Option(help="What changed and why.")] = "",
     crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Check the units, record lineage against the version in force, publish a new version."""
-    version, diff = publish(read_input(units, "units", crs=crs), workspace, note=note)
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    version, diff = publish(inputs.read(units, "units", source_layer=layer), workspace, note=note)
     console.print(f"published version [bold]{version}[/] to {workspace}")
     if diff is not None:
         _print_diff(diff)
