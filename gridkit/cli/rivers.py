@@ -105,7 +105,7 @@ def split_rivers_cmd(
     write_output({"reaches": result.reaches, "units": result.units}, output)
     r = result.reaches
     console.print(
-        f"{r['river_id'].nunique()} river(s), {len(r):,} reaches "
+        f"{plural(r['river_id'].nunique(), 'river')}, {plural(len(r), 'reach', 'reaches')} "
         f"({int(r['boundary'].sum())} on boundaries), {r['length_m'].sum() / 1000:,.2f} km, "
         f"{plural(len(result.units), 'unit')}; {plural(len(result.report.problems), 'note')}."
     )
