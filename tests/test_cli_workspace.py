@@ -80,6 +80,34 @@ def test_a_workspace_that_is_no_geopackage_is_one_line_and_left_alone(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in bad_files.values())
 
 
+@pytest.mark.parametrize("kind", ["text", "empty", "plain"])
+def test_publish_into_a_file_that_is_no_workspace(capsys, tmp_path: Path, bad_files, kind) -> None:
+    from gridkit.io import write_layer
+    from gridkit.synth.ops import grid_units
+
+    units = write_layer(grid_units(2, 2), tmp_path / "units.gpkg", "units")
+    ws = bad_files[kind]
+    before = ws.read_bytes()
+    code, _, err = run(capsys, "publish", str(units), "--workspace", str(ws))
+    assert code == 1
+    assert "not a GeoPackage" in one_error(err)
+    assert ws.read_bytes() == before
+
+
+def test_gdal_errors_are_one_line(capsys, tmp_path: Path) -> None:
+    """A file GDAL cannot open, read where gridkit does not check first: one line."""
+    from gridkit.io import write_layer
+    from tests.test_communities import make_city
+
+    comm = write_layer(make_city(1)[0], tmp_path / "communities.gpkg", "communities")
+    broken = tmp_path / "buildings.gpkg"
+    broken.write_text("not a GeoPackage", encoding="utf-8")
+    code, _, err = run(capsys, "split-communities", str(comm), "--buildings", str(broken),
+                       "--max-households", "100", "-o", str(tmp_path / "out.gpkg"))  # fmt: skip
+    assert code == 1
+    assert "buildings.gpkg" in one_error(err)
+
+
 def test_demo_into_a_directory_that_cannot_be_made(capsys) -> None:
     code, _, err = run(capsys, "demo", "--workspace", "/proc/x/w.gpkg")
     assert code == 1

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
+import pyogrio.errors
 import typer
 import typer.core
 from rich.markup import escape
@@ -189,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
             if debug:
                 raise
             _print_error(_os_message(exc), "Check the path, its permissions and the free space.")
+            return 1
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:  # GDAL's
+            if debug:
+                raise
+            _print_error(
+                str(exc).split("; It might help")[0].strip(),
+                "Is the file complete, and of the type its extension says?",
+            )
             return 1
     return 0
 

@@ -55,6 +55,10 @@ def publish_cmd(
     crs: CrsOption = None,
 ) -> None:
     """Check the units, record lineage against the version in force, publish a new version."""
+    from gridkit.store import check_workspace
+
+    if workspace.exists():  # a new path makes a new workspace; an existing one must be one
+        check_workspace(workspace)
     version, diff = publish(read_input(units, "units", crs=crs), workspace, note=note)
     console.print(f"published version [bold]{version}[/] to {workspace}")
     if diff is not None:
