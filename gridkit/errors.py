@@ -7,9 +7,12 @@ say what was wrong, where (file, layer, row ids) and what to do about it.
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
+from typing import Any, TypeVar
 
 __all__ = [
     "CRSError",
@@ -20,8 +23,12 @@ __all__ = [
     "LayerNotFoundError",
     "MissingExtraError",
     "UnsupportedFormatError",
+    "import_quietly",
+    "once_per_call",
     "require_extra",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class GridkitError(Exception):
@@ -134,8 +141,69 @@ def require_extra(extra: str, feature: str) -> list[ModuleType]:
             modules.append(importlib.import_module(name))
         except ImportError as e:
             raise MissingExtraError(
-                f"{feature} needs the optional '{extra}' extra ({e.name or name} is "
-                "not installed).",
-                hint=f'pip install "gridkit[{extra}]"',
+                f"{feature} needs the '{extra}' extra: pip install \"gridkit[{extra}]\"",
+                hint=f"{e.name or name} is not installed.",
             ) from e
     return modules
+
+
+def once_per_call(func: F) -> F:
+    """Decorate a function so that a call shows each kind of :class:`GridkitWarning`
+    once: warnings raised from the same line (one per community, per row...) come out
+    as the first of them and how many more there were, at the caller's line. Other
+    warnings pass through unchanged.
+
+    (Collecting uses :class:`warnings.catch_warnings`, which is process-wide: meant for
+    the notebook-facing functions, not for work run in threads.)
+
+    Examples
+    --------
+    >>> import warnings
+    >>> @once_per_call
+    ... def split(parts):
+    ...     for p in parts:
+    ...         warnings.warn(f"community {p}: a building above the cap.", GridkitWarning)
+    ...     return len(parts)
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     split(["C1", "C2", "C3"])
+    3
+    >>> [str(w.message) for w in seen]
+    ['community C1: a building above the cap. (and 2 more warnings like it)']
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GridkitWarning)
+            result = func(*args, **kwargs)
+        kinds: dict[tuple, list[warnings.WarningMessage]] = {}
+        for w in caught:
+            if issubclass(w.category, GridkitWarning):
+                kinds.setdefault((w.category, w.filename, w.lineno), []).append(w)
+            else:  # not ours: as it was
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for (category, _, _), same in kinds.items():
+            more = len({str(w.message) for w in same}) - 1
+            text = str(same[0].message)
+            if more:
+                text += f" (and {more} more warning{'s' if more > 1 else ''} like it)"
+            warnings.warn(text, category, stacklevel=2)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def import_quietly(name: str) -> ModuleType:
+    """Import a third-party module without the warnings its import shows in a notebook
+    and that are not the user's business (tqdm's "IProgress not found" TqdmWarning,
+    raised when PySAL's esda loads ``tqdm.auto`` without ipywidgets).
+
+    Examples
+    --------
+    >>> import_quietly("json").__name__
+    'json'
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        return importlib.import_module(name)

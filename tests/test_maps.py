@@ -329,7 +329,7 @@ def test_cli_map_names_the_extra_when_missing(tmp_path, units, monkeypatch, caps
     code = main(["map", str(src), "-o", str(tmp_path / "map.html")])
     err = capsys.readouterr().err
     assert code == 1
-    assert "maps need the 'maps' extra" in err and 'pip install "gridkit[maps]"' in err
+    assert "needs the 'maps' extra" in err and 'pip install "gridkit[maps]"' in err
     assert "Traceback" not in err
     assert not (tmp_path / "map.html").exists()
 

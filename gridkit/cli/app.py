@@ -6,18 +6,25 @@ Tracebacks only with ``--debug``.
 
 from __future__ import annotations
 
+import inspect
+import re
+import sqlite3
 import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
 
+import pyogrio.errors
 import typer
+import typer.core
 from rich.markup import escape
 
 from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
+from gridkit.cli.backup import backup_cmd
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
+from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
 from gridkit.cli.util import (
@@ -27,13 +34,14 @@ from gridkit.cli.util import (
     Inputs,
     console,
     err_console,
+    plural,
     write_output,
 )
 from gridkit.cli.versions import diff_cmd, publish_cmd
 from gridkit.demo import print_summary, run_demo
-from gridkit.errors import GridkitError, GridkitWarning
+from gridkit.errors import GridkitError, GridkitWarning, InputFileError
 from gridkit.io import split_source
-from gridkit.store import issue_key, open_store
+from gridkit.store import check_workspace, issue_key, open_store
 
 app = typer.Typer(
     name="gridkit",
@@ -69,19 +77,38 @@ def demo(
     ] = Path("demo-workspace/zhuzhou.gpkg"),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic layers.")] = 20261122,
     serve: Annotated[bool, typer.Option("--serve", help="Serve the workspace afterwards.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Port to serve on (with --serve).")] = 8000,
 ) -> None:
     """Build the Zhuzhou sample workspace and print what is in it (no network needed)."""
     if serve:
         require_api_extra("gridkit demo --serve")  # before the build, not after it
+    _check_demo_target(workspace)
     summary = run_demo(workspace, seed=seed)
     print_summary(summary, console)
     if serve:
         secret, _ = issue_key(open_store(workspace), "demo", role="admin")
+        # each on a line of its own, never wrapped: a URL cut in two gives a bare 401
+        console.print(f"demo admin key (shown once): {secret}", soft_wrap=True, highlight=False)
         console.print(
-            f"demo admin key (shown once): [bold]{secret}[/]\n"
-            f"open http://127.0.0.1:8000/maps/coverage?key={secret}"
+            f"open http://127.0.0.1:{port}/maps/coverage?key={secret}",
+            soft_wrap=True,
+            highlight=False,
         )
-        serve_workspace(workspace)
+        serve_workspace(workspace, port=port)
+
+
+def _check_demo_target(workspace: Path) -> None:
+    """The demo replaces ``workspace``: refuse a file that is no GeoPackage (someone's
+    data), and make its directory now, so that a bad path fails before any work."""
+    if workspace.exists():
+        check_workspace(workspace)
+    try:
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(
+            f"{workspace.parent}: cannot make the directory ({exc.strerror or exc}).",
+            hint="Pass --workspace a path in a directory you can write to.",
+        ) from None
 
 
 @app.command()
@@ -108,20 +135,52 @@ def check(
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     named = None if split_source(path)[1] else layer  # FILE.gpkg:NAME names the layer itself
     df = inputs.read(path, layer, source_layer=named, repair=repair)
-    console.print(f"[green]ok[/] {path}: layer {layer!r}, {len(df):,} rows")
+    console.print(f"[green]ok[/] {path}: layer {layer!r}, {plural(len(df), 'row')}")
     if output is not None:
         write_output({layer: df}, output)
 
 
-app.command("diff")(diff_cmd)
-app.command("publish")(publish_cmd)
-app.command("split-rivers")(split_rivers_cmd)
-app.command("split-communities")(split_communities_cmd)
-app.command("validate")(validate_cmd)
-app.command("assign")(assign_cmd)
-app.command("map")(map_cmd)
-app.command("serve")(serve_cmd)
+def plain_help(doc: str | None) -> str:
+    """A docstring as terminal help: reStructuredText markup (````x````, ``:func:`x```)
+    shown as plain words, each paragraph one line (the terminal wraps it).
+
+    Examples
+    --------
+    >>> plain_help("Writes layers ``units``\\n(see :func:`gridkit.locate`).")
+    "Writes layers 'units' (see gridkit.locate)."
+    """
+    text = inspect.cleandoc(doc or "")
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    text = re.sub(r"``([^`]+)``", r"'\1'", text)
+    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+
+
+for _name, _cmd in {
+    "diff": diff_cmd,
+    "publish": publish_cmd,
+    "split-rivers": split_rivers_cmd,
+    "split-communities": split_communities_cmd,
+    "validate": validate_cmd,
+    "assign": assign_cmd,
+    "locate": locate_cmd,
+    "hotspots": hotspots_cmd,
+    "assess": assess_cmd,
+    "map": map_cmd,
+    "serve": serve_cmd,
+    "backup": backup_cmd,
+}.items():
+    app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
+
+_type_shown = typer.core.TyperOption.display_type_rich
+
+
+def _no_flag_type(self: typer.core.TyperOption, ctx: object) -> str | None:
+    """Help shows no type for flags (``--serve <bool>`` reads as if it took a value)."""
+    return None if self.is_flag else _type_shown(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_flag_type  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,13 +198,39 @@ def main(argv: list[str] | None = None) -> int:
         except GridkitError as exc:
             if debug:
                 raise
-            # messages hold user data and brackets (gridkit[api]): never rich markup
-            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-            if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+            _print_error(exc.message, exc.hint)
+            return 1
+        except (OSError, sqlite3.Error) as exc:  # the system's, not gridkit's
+            if debug:
+                raise
+            _print_error(_os_message(exc), "Check the path, its permissions and the free space.")
+            return 1
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:  # GDAL's
+            if debug:
+                raise
+            _print_error(
+                str(exc).split("; It might help")[0].strip(),
+                "Is the file complete, and of the type its extension says?",
+            )
             return 1
     return 0
 
 
+def _os_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    # messages hold user data and brackets (gridkit[api]): never rich markup; and a
+    # line is never wrapped (a path or a key cut in two cannot be copied)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    err_console.print(
+        f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+    )

@@ -15,6 +15,8 @@ from gridkit.cli.util import (
     LayerOption,
     OutputOption,
     console,
+    plural,
+    read_input,
     write_output,
 )
 
@@ -38,13 +40,30 @@ def split_communities_cmd(
     ] = None,
     n_units: Annotated[
         int | None,
-        typer.Option("--n-units", min=1, help="Units wanted per community (the cap wins)."),
+        typer.Option(
+            "--n-units",
+            min=1,
+            help="Units wanted in EACH community, locked units included (4 communities and "
+            "--n-units 20: 80 units); the household cap wins, misses are reported.",
+        ),
     ] = None,
     method: Annotated[str, typer.Option("--method", help="balanced, square or h3.")] = "balanced",
     crs: CrsOption = None,
     layer: LayerOption = None,
     columns: ColumnsOption = None,
     encoding: EncodingOption = None,
+    locked: Annotated[
+        Path | None,
+        typer.Option("--locked", help="Units layer of units to keep exactly (id and shape)."),
+    ] = None,
+    seeds: Annotated[
+        Path | None,
+        typer.Option("--seeds", help="Points: at least one unit grown from each seed."),
+    ] = None,
+    cell_area: Annotated[
+        float | None,
+        typer.Option("--cell-area", min=1.0, help="Cell area in m² for --method square or h3."),
+    ] = None,
 ) -> None:
     """Split communities into grid units balanced by households (writes layer 'units')."""
     import geopandas as gpd
@@ -59,6 +78,7 @@ def split_communities_cmd(
     if barriers is not None:
         bar = inputs.read(barriers, None, check=False)
         bar = gpd.GeoDataFrame(bar, geometry=bar.geometry.name, crs=bar.crs)
+    extra = _extra_inputs(locked, seeds, cell_area, method, crs)
     units = split_communities(
         comm,
         bld,
@@ -68,12 +88,88 @@ def split_communities_cmd(
         min_households=min_households,
         n_units=n_units,
         method=method,
+        **extra,
     )  # type: ignore[arg-type]
-    r = units.attrs["report"]
     console.print(
-        f"{r.n_units:,} units (lower bound {r.min_units:,}); households max "
-        f"{r.max_households:.0f}, mean {r.mean_households:.1f}, CV {r.cv_households:.2f}; "
-        f"Polsby-Popper {r.mean_polsby_popper:.2f}; on barriers {r.barrier_share:.0%}"
-        + (f"; {len(r.under_floor_units):,} below the floor" if min_households else "")
+        summary_line(
+            units.attrs["report"], n_units, len(comm), min_households, barriers=bar is not None
+        )
     )
     write_output({"units": units}, output)
+
+
+def _extra_inputs(
+    locked: Path | None, seeds: Path | None, cell_area: float | None, method: str, crs
+) -> dict:
+    """The ``locked``, ``seeds`` and ``cell_area_m2`` arguments from the options."""
+    import geopandas as gpd
+
+    from gridkit.errors import GridkitError
+    from gridkit.io import read_layer
+
+    extra: dict = {}
+    if locked is not None:
+        extra["locked"] = gpd.GeoDataFrame(read_input(locked, "units", crs=crs))
+    if seeds is not None:
+        pts = read_layer(seeds, _layer(seeds, "seeds") if seeds.suffix == ".gpkg" else None,
+                         crs=crs, check=False)  # fmt: skip
+        extra["seeds"] = gpd.GeoDataFrame(pts, geometry=pts.geometry.name, crs=pts.crs)
+    if cell_area is not None:
+        if method == "balanced":
+            raise GridkitError(
+                "--cell-area is the cell size of --method square or h3.",
+                hint="Add --method square (or h3), or leave --cell-area out.",
+            )
+        extra["cell_area_m2"] = cell_area
+    return extra
+
+
+def summary_line(
+    r, n_units: int | None, n_communities: int, floor: int | None, *, barriers: bool = False
+) -> str:
+    """The figures of a split that apply to it, in one line.
+
+    Examples
+    --------
+    >>> from gridkit.communities.split import CommunitySplitReport
+    >>> r = CommunitySplitReport(method="square", n_units=12, min_units=10,
+    ...                          max_households=90, mean_households=50)
+    >>> summary_line(r, None, 4, None)
+    '12 units (lower bound 10); households max 90, mean 50.0, CV 0.00; Polsby-Popper 0.00'
+    """
+    import math
+
+    parts = [
+        f"{plural(r.n_units, 'unit')} (lower bound {r.min_units:,}); households max "
+        f"{r.max_households:.0f}, mean {r.mean_households:.1f}, CV {r.cv_households:.2f}; "
+        f"Polsby-Popper {r.mean_polsby_popper:.2f}"
+    ]
+    if barriers and not math.isnan(r.barrier_share):  # regular cells have none
+        parts.append(f"on barriers {r.barrier_share:.0%}")
+    if n_units is not None and r.method == "balanced":  # regular cells ignore it (warned)
+        asked = (
+            f"{n_units:,} asked per community x {plural(n_communities, 'community', 'communities')}"
+        )
+        missed = r.target_missed
+        parts.append(
+            asked
+            + (
+                f", missed in {plural(len(missed), 'community', 'communities')}: "
+                + ", ".join(f"{c} {m} of {a}" for c, (a, m) in list(missed.items())[:5])
+                + (" ..." if len(missed) > 5 else "")
+                if missed
+                else ", met"
+            )
+        )
+    if floor:
+        parts.append(f"{plural(len(r.under_floor_units), 'unit')} below the floor")
+    return "; ".join(parts)
+
+
+def _layer(path: Path, prefer: str | None) -> str | None:
+    import pyogrio
+
+    names = [n for n, _ in pyogrio.list_layers(path)]
+    if prefer in names:
+        return prefer
+    return names[0] if len(names) == 1 else prefer

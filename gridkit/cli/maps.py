@@ -23,7 +23,7 @@ from gridkit.cli.util import (
     LayerOption,
     console,
 )
-from gridkit.errors import GridkitError
+from gridkit.errors import GridkitError, require_extra
 from gridkit.layers import LAYERS
 from gridkit.ops.locate import locate
 
@@ -40,26 +40,12 @@ class MapLang(StrEnum):
     en = "en"
 
 
-class MissingExtraError(GridkitError, ImportError):
-    """An optional dependency group (``pip install "gridkit[maps]"``) is not installed."""
-
-
 def load_maps() -> ModuleType:
     """:mod:`gridkit.maps`, or a plain error naming the extra when folium or
-    XStatic-Leaflet is missing."""
-    try:
-        # optional dependencies of the ``maps`` extra, imported on use so that the
-        # rest of the CLI works without them
-        import folium  # noqa: F401
-        import xstatic.pkg.leaflet  # noqa: F401
+    XStatic-Leaflet is missing (:func:`gridkit.errors.require_extra`)."""
+    require_extra("maps", "gridkit map")
+    from gridkit import maps  # the optional extra, loaded on use
 
-        from gridkit import maps
-    except ImportError as exc:
-        raise MissingExtraError(
-            "maps need the 'maps' extra: pip install \"gridkit[maps]\"",
-            hint=f"{exc.name or 'a dependency'} is not installed (folium and XStatic-Leaflet "
-            "draw the map pages).",
-        ) from exc
     return maps
 
 

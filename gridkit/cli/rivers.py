@@ -22,6 +22,7 @@ from gridkit.cli.util import (
     OutputOption,
     console,
     err_console,
+    plural,
 )
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
@@ -118,9 +119,9 @@ def split_rivers_cmd(
     write_output({"reaches": result.reaches, "units": result.units}, output)
     r = result.reaches
     console.print(
-        f"{r['river_id'].nunique()} river(s), {len(r):,} reaches "
+        f"{plural(r['river_id'].nunique(), 'river')}, {plural(len(r), 'reach', 'reaches')} "
         f"({int(r['boundary'].sum())} on boundaries), {r['length_m'].sum() / 1000:,.2f} km, "
-        f"{len(result.units):,} units; {len(result.report.problems)} note(s)."
+        f"{plural(len(result.units), 'unit')}; {plural(len(result.report.problems), 'note')}."
     )
 
 
@@ -142,8 +143,14 @@ def validate_cmd(
     rivers: Annotated[
         Path | None, typer.Option("--rivers", help="Rivers layer: check that reach lengths add up.")
     ] = None,
-    max_length: Annotated[float | None, typer.Option("--max-length", min=0.0)] = None,
-    min_length: Annotated[float | None, typer.Option("--min-length", min=0.0)] = None,
+    max_length: Annotated[
+        float | None,
+        typer.Option("--max-length", min=0.0, help="Longest reach allowed, in metres."),
+    ] = None,
+    min_length: Annotated[
+        float | None,
+        typer.Option("--min-length", min=0.0, help="Shortest reach allowed, in metres."),
+    ] = None,
     communities: Annotated[
         Path | None,
         typer.Option("--communities", help="Communities: check exact coverage and nesting."),
@@ -199,8 +206,8 @@ def validate_cmd(
     )
     if report.ok:
         console.print(
-            f"[green]valid[/] {units}: {len(un):,} units"
-            + (f", {len(report.problems)} warning(s)" if report.problems else ""),
+            f"[green]valid[/] {units}: {plural(len(un), 'unit')}"
+            + (f", {plural(len(report.problems), 'warning')}" if report.problems else ""),
             highlight=False,
         )
         for p in report.problems:

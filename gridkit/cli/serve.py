@@ -15,10 +15,11 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from gridkit.cli.util import console, err_console
-from gridkit.errors import GridkitError, InputFileError
+from gridkit.cli.util import console, err_console, plural
+from gridkit.errors import GridkitError, InputFileError, require_extra
 from gridkit.store import (
     KeyRequest,
+    Store,
     check_key_requests,
     issue_key,
     issue_keys,
@@ -38,8 +39,9 @@ APP_FACTORY = "api:create_app"
 
 
 def require_api_extra(command: str) -> Any:
-    """The ``uvicorn`` module, or a :class:`GridkitError` naming the extra to install
-    when the 'api' extra (uvicorn, FastAPI, pydantic-settings) is missing.
+    """The ``uvicorn`` module, or a :class:`~gridkit.errors.MissingExtraError` naming
+    the extra to install when the 'api' extra (FastAPI, uvicorn, pydantic-settings) is
+    missing.
 
     Examples
     --------
@@ -48,15 +50,7 @@ def require_api_extra(command: str) -> Any:
     """
     # optional dependencies, imported here only: `gridkit --help` and the commands that
     # do not serve work with the core dependencies alone
-    try:
-        import fastapi  # noqa: F401  (the app needs them: fail here, not inside uvicorn)
-        import pydantic_settings  # noqa: F401
-        import uvicorn
-    except ImportError as exc:
-        raise GridkitError(
-            f"{command} needs the 'api' extra: pip install \"gridkit[api]\"",
-            hint=f"Not installed: {exc.name or exc}.",
-        ) from None
+    _, uvicorn, _ = require_extra("api", command)
     return uvicorn
 
 
@@ -139,6 +133,16 @@ def serve_cmd(
     ] = True,
 ) -> None:
     """Serve a workspace over HTTP: OGC API - Features, reports, patrols, maps."""
+    require_api_extra("gridkit serve")
+    keys = list_keys(open_store(workspace))  # a missing or foreign file: one line, untouched
+    if not (keys["revoked"] == 0).any():
+        err_console.print(
+            "no API key in this workspace yet: issue one (printed once) with\n"
+            f"  gridkit keys add NAME --role admin --workspace {workspace}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
     serve_workspace(workspace, host=host, port=port, access_log=access_log)
 
 
@@ -152,6 +156,8 @@ def keys_add(
 ) -> None:
     """Issue a key and print it once (only its hash is stored)."""
     store = open_store(workspace)
+    request = check_key_requests([KeyRequest(name, role, scope, worker_id)])[0]
+    check_known(store, [request], source=str(workspace))
     secret, key = issue_key(store, name, role=role, scope=scope, worker_id=worker_id)
     err_console.print(
         f"key {key.key_id} for {name!r} ({role}"
@@ -174,7 +180,9 @@ def keys_import(
 ) -> None:
     """Issue keys in bulk from a CSV, all or none; the secrets are printed once, as CSV."""
     requests, lines = read_key_requests(csv_file)
-    issued = issue_keys(open_store(workspace), requests)
+    store = open_store(workspace)
+    check_known(store, requests, source=str(csv_file), rows=lines)
+    issued = issue_keys(store, requests)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["name", "role", "scope", "worker_id", "key_id", "key"])
@@ -185,11 +193,59 @@ def keys_import(
     else:
         out.write_text(text.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
     err_console.print(
-        f"issued {len(issued)} keys from {csv_file}"
+        f"issued {plural(len(issued), 'key')} from {csv_file}"
         + (f" (lines {lines[0]}-{lines[-1]})" if lines else "")
         + ("" if out is None else f"; secrets in {out}")
         + ": they are shown only once, keep them safe"
     )
+
+
+def check_known(
+    store: Store, requests: list[KeyRequest], *, source: str, rows: list[int] | None = None
+) -> None:
+    """Refuse key requests naming a worker not in the ``workers`` layer, or a scope that
+    is the prefix of no ``admin_code`` of ``admin_areas`` (a typo would give a key that
+    sees nothing). A layer the workspace lacks is not checked.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from gridkit.store import create_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> workers = pd.DataFrame({"worker_id": ["W1"]})
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"workers": workers})
+    >>> check_known(store, [KeyRequest("张三", "worker", worker_id="W1")], source="cli")
+    >>> check_known(store, [KeyRequest("李四", "worker", worker_id="W2")], source="keys.csv",
+    ...             rows=[3])
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: keys.csv line 3: worker 'W2' is not in the workers layer ...
+    Hint: Check the worker id (gridkit keys add ... --worker-id ID), or add the worker first.
+    >>> tmp.cleanup()
+    """
+    layers = set(store.layers())
+    where = [f"{source} line {r}" for r in rows] if rows else [source] * len(requests)
+    if "workers" in layers and any(r.worker_id for r in requests):
+        known = set(store.read("workers")["worker_id"].astype(str))
+        for at, r in zip(where, requests, strict=True):
+            if r.worker_id and r.worker_id not in known:
+                raise GridkitError(
+                    f"{at}: worker {r.worker_id!r} is not in the workers layer "
+                    f"({plural(len(known), 'worker')}). Nothing was issued.",
+                    hint="Check the worker id (gridkit keys add ... --worker-id ID), "
+                    "or add the worker first.",
+                )
+    if "admin_areas" in layers and any(r.scope for r in requests):
+        codes = store.read("admin_areas")["admin_code"].astype(str)
+        for at, r in zip(where, requests, strict=True):
+            if r.scope and not codes.str.startswith(r.scope).any():
+                raise GridkitError(
+                    f"{at}: scope {r.scope!r} matches no admin area of the workspace "
+                    f"(codes such as {', '.join(codes.head(3))}). Nothing was issued.",
+                    hint="A scope is the start of an admin code: a county's 6 digits, a "
+                    "township's 9.",
+                )
 
 
 def read_key_requests(path: Path) -> tuple[list[KeyRequest], list[int]]:
@@ -209,7 +265,9 @@ def read_key_requests(path: Path) -> tuple[list[KeyRequest], list[int]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror}).") from exc
+        raise InputFileError(
+            f"{path}: cannot read ({exc.strerror}).", hint="Check the path of the CSV."
+        ) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -23,8 +23,22 @@ from gridkit.io import ColumnMap, write_layers
 from gridkit.io import read_input as _io_read_input
 from gridkit.layers import LAYERS
 
-console = Console()
-err_console = Console(stderr=True)
+# soft wrap: lines are never cut at the terminal's width (a copied path, key or URL
+# stays whole); tables still fit the width
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` and the noun, singular for one: "1 row", "2 rows", "1,204 rows".
+
+    Examples
+    --------
+    >>> plural(1, "row"), plural(1204, "row"), plural(0, "community", "communities")
+    ('1 row', '1,204 rows', '0 communities')
+    """
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
 
 CrsOption = Annotated[
     str | None,
@@ -199,4 +213,4 @@ def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
     """
     written = write_layers(layers, path)
     for p, (name, df) in zip(written, layers.items(), strict=False):
-        console.print(f"wrote [bold]{name}[/] ({len(df):,} rows) to {p}")
+        console.print(f"wrote [bold]{name}[/] ({plural(len(df), 'row')}) to {p}")

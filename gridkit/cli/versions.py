@@ -17,6 +17,7 @@ from gridkit.cli.util import (
     console,
     write_output,
 )
+from gridkit.store import check_workspace
 from gridkit.versions import Diff, diff_units, publish
 
 
@@ -73,6 +74,8 @@ def publish_cmd(
     encoding: EncodingOption = None,
 ) -> None:
     """Check the units, record lineage against the version in force, publish a new version."""
+    if workspace.exists():  # a new path makes a new workspace; an existing one must be one
+        check_workspace(workspace)
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     version, diff = publish(inputs.read(units, "units", source_layer=layer), workspace, note=note)
     console.print(f"published version [bold]{version}[/] to {workspace}")

@@ -155,6 +155,32 @@ class CommunitySplitReport:
     empty_communities: list[str] = field(default_factory=list)
     building_units: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
+    def __repr__(self) -> str:
+        """One line: the figures and how many of each finding (the lists are attributes).
+
+        Examples
+        --------
+        >>> CommunitySplitReport(n_units=3, min_units=3, max_households=90, over_cap_units=["U1"])
+        <CommunitySplitReport balanced: 3 units (lower bound 3), ... CV 0.00; 1 over the cap>
+        """
+        text = (
+            f"<CommunitySplitReport {self.method}: {self.n_units:,} units (lower bound "
+            f"{self.min_units:,}), households max {self.max_households:.0f}, mean "
+            f"{self.mean_households:.1f}, CV {self.cv_households:.2f}"
+        )
+        for what, n in (
+            ("over the cap", len(self.over_cap_units)),
+            ("below the floor", len(self.under_floor_units)),
+            ("targets missed", len(self.target_missed)),
+            ("buildings outside", len(self.outside_buildings)),
+            ("straddling", len(self.straddling_buildings)),
+            ("households estimated", len(self.estimated_households)),
+            ("empty communities", len(self.empty_communities)),
+        ):
+            if n:
+                text += f"; {n:,} {what}"
+        return text + ">"
+
     def figures(self) -> dict[str, float]:
         """The numeric figures as a flat dict.
 

@@ -69,6 +69,22 @@ class Assessment:
     departments: pd.DataFrame
     areas: pd.DataFrame
 
+    def __repr__(self) -> str:
+        """One line: rows per table and the lists of workers.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> assess(compliance=pd.DataFrame({"worker_id": ["W1", "W2"], "compliant": [True, False]}))
+        <Assessment: 2 workers (红榜 1, 黑榜 1), 0 departments, 0 areas>
+        """
+        lists = self.workers["list"].value_counts() if "list" in self.workers else {}
+        return (
+            f"<Assessment: {len(self.workers):,} workers (红榜 {int(lists.get('红榜', 0))}, "
+            f"黑榜 {int(lists.get('黑榜', 0))}), {len(self.departments):,} departments, "
+            f"{len(self.areas):,} areas>"
+        )
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The three tables by name: ``workers``, ``departments``, ``areas``.
 

@@ -63,6 +63,16 @@ class Simulation:
     fake_patrol_ids: list[str]
     short_patrol_ids: list[str] = dataclass_field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """One line: how much of each layer, and what was planted."""
+        return (
+            f"<Simulation: {len(self.patrols):,} patrols ({len(self.patrol_points):,} points), "
+            f"{len(self.reports):,} reports ({len(self.report_events):,} events), "
+            f"{len(self.departments):,} departments; planted: {len(self.planted_units):,} "
+            f"hot units, {len(self.fake_patrol_ids):,} fake and "
+            f"{len(self.short_patrol_ids):,} short patrols>"
+        )
+
 
 def _loops(units_m: np.ndarray, min_len: float = 160.0) -> np.ndarray:
     """A closed walking loop inside each unit.

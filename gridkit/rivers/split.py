@@ -104,6 +104,21 @@ class RiverSplit:
         yield self.reaches
         yield self.units
 
+    def __repr__(self) -> str:
+        """One line: reaches, rivers, units and the report's verdict.
+
+        Examples
+        --------
+        >>> import geopandas as gpd
+        >>> RiverSplit(gpd.GeoDataFrame({"river_id": ["A", "A"]}), gpd.GeoDataFrame())
+        <RiverSplit: 2 reaches of 1 river, 0 units; <ValidationReport valid: no problems>>
+        """
+        rivers = self.reaches["river_id"].nunique() if "river_id" in self.reaches else 0
+        return (
+            f"<RiverSplit: {len(self.reaches):,} reaches of {rivers:,} "
+            f"river{'s' if rivers != 1 else ''}, {len(self.units):,} units; {self.report!r}>"
+        )
+
 
 def _drop_zero_length(rivers: gpd.GeoDataFrame, report: ValidationReport) -> gpd.GeoDataFrame:
     """Remove zero-length parts (they are invalid lines) and report them."""

@@ -240,7 +240,12 @@ class AssignmentResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<AssignmentResult {self.status}\n{self.report()}>"
+        """One line; :meth:`report` has the rest."""
+        return (
+            f"<AssignmentResult {self.status}: {len(self.assignments):,} assignments, "
+            f"{len(self.unassigned):,} units not fully staffed, travel "
+            f"{self.travel_m / 1000:,.1f} km, gap {self.gap:.3%}>"
+        )
 
 
 # ----------------------------------------------------------------------------- input

@@ -17,7 +17,13 @@ from gridkit.store.base import (
     Store,
     WriteBatch,
 )
-from gridkit.store.gpkg import GeoPackageStore, create_store, open_store
+from gridkit.store.gpkg import (
+    GeoPackageStore,
+    backup_workspace,
+    check_workspace,
+    create_store,
+    open_store,
+)
 from gridkit.store.keys import (
     KEYS,
     ROLES,
@@ -44,7 +50,9 @@ __all__ = [
     "RowUpdate",
     "Store",
     "WriteBatch",
+    "backup_workspace",
     "check_key_requests",
+    "check_workspace",
     "create_store",
     "find_key",
     "hash_key",

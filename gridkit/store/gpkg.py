@@ -49,7 +49,7 @@ from gridkit.store._gpkgsql import (
 )
 from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
 
-__all__ = ["GeoPackageStore", "create_store", "open_store"]
+__all__ = ["GeoPackageStore", "backup_workspace", "check_workspace", "create_store", "open_store"]
 
 #: how often, at most, the store looks for writes by other processes (seconds)
 SYNC_S = 1.0
@@ -84,12 +84,7 @@ class GeoPackageStore(Store):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise InputFileError(
-                f"{self.path}: no such workspace.",
-                hint="Build one with `gridkit demo --workspace PATH` or write layers to a .gpkg.",
-            )
+        self.path = check_workspace(path)
         self._lock = threading.RLock()
         self._generations: dict[str, int] = {}
         # layer -> (generation, frames): the layer is the frames end to end; appended
@@ -545,6 +540,113 @@ def _updated(
                 out.loc[rows, col] = value
     except (TypeError, ValueError, Warning):
         return None
+    return out
+
+
+#: the first bytes of every SQLite 3 database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+_NEW_WORKSPACE = "Build one with `gridkit demo --workspace PATH` or write layers to a .gpkg."
+
+
+def check_workspace(path: str | Path) -> Path:
+    """``path`` if it is an existing GeoPackage, else an :class:`InputFileError`; the
+    file is only read (an empty or foreign file is never turned into a database).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> text = pathlib.Path(tmp.name) / "notes.gpkg"
+    >>> _ = text.write_text("hello")
+    >>> check_workspace(text)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InputFileError: .../notes.gpkg: not a GeoPackage (not an SQLite database).
+    Hint: ...
+    >>> tmp.cleanup()
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such workspace.", hint=_NEW_WORKSPACE) from None
+    except OSError as exc:
+        raise InputFileError(
+            f"{path}: cannot read the workspace ({exc.strerror or exc}).",
+            hint="Check the path and its permissions.",
+        ) from None
+    what = "an empty file" if not head else "not an SQLite database"
+    if head == SQLITE_HEADER:
+        try:
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                found = con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'"
+                ).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            found, what = None, f"unreadable: {exc}"
+        if found:
+            return path
+        if what == "not an SQLite database":
+            what = "an SQLite database without gpkg_contents"
+    raise InputFileError(
+        f"{path}: not a GeoPackage ({what}).",
+        hint="Pass the workspace .gpkg (" + _NEW_WORKSPACE[0].lower() + _NEW_WORKSPACE[1:-1] + ").",
+    )
+
+
+def backup_workspace(workspace: str | Path, out: str | Path) -> Path:
+    """Copy a workspace to ``out`` with SQLite's online backup: consistent while a
+    server writes to it (the copy is the database as of one commit, never torn).
+
+    ``out`` must not exist; it is written beside as ``out.partial`` and renamed when
+    complete, so a failed backup leaves nothing behind.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.synth.ops import grid_units
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(2, 1)}).path
+    >>> copy = backup_workspace(ws, f"{tmp.name}/copy.gpkg")
+    >>> len(open_store(copy).read("units"))
+    2
+    >>> tmp.cleanup()
+    """
+    src_path, out = check_workspace(workspace), Path(out)
+    if out.exists():
+        raise InputFileError(
+            f"{out}: already exists.", hint="Name a new file (a backup never overwrites)."
+        )
+    if not out.parent.is_dir():
+        raise InputFileError(
+            f"{out.parent}: no such directory.", hint="Create it or name a file in another one."
+        )
+    partial = out.with_name(out.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        src = sqlite3.connect(f"{src_path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            dst = sqlite3.connect(partial)
+            try:
+                # one step, one read transaction: the copy is the database as of one
+                # commit; in WAL mode (the store's) writers go on meanwhile
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        partial.replace(out)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise InputFileError(
+            f"backup of {src_path} to {out} failed ({exc}).",
+            hint="Check the free space and permissions of the destination.",
+        ) from exc
     return out
 
 

@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -120,6 +121,30 @@ class ValidationReport:
             [(p.severity, p.code, p.message, ", ".join(p.rows)) for p in self.problems],
             columns=["severity", "code", "message", "rows"],
         )
+
+    def __repr__(self) -> str:
+        """One line: the verdict and the problems counted by code.
+
+        Examples
+        --------
+        >>> r = ValidationReport()
+        >>> for i in range(40):
+        ...     r.add("overlap", f"units U{i}/U{i + 1} overlap.")
+        >>> r.add("too_short", "reach R1 is short.", severity="warning")
+        >>> r
+        <ValidationReport invalid: 40 errors (overlap 40), 1 warning (too_short 1)>
+        """
+        if not self.problems:
+            return "<ValidationReport valid: no problems>"
+        parts = []
+        for severity in ("error", "warning"):
+            codes = Counter(p.code for p in self.problems if p.severity == severity)
+            if codes:
+                n = sum(codes.values())
+                shown = ", ".join(f"{c} {k}" for c, k in codes.most_common(4))
+                more = ", ..." if len(codes) > 4 else ""
+                parts.append(f"{n} {severity}{'s' if n != 1 else ''} ({shown}{more})")
+        return f"<ValidationReport {'valid' if self.ok else 'invalid'}: {', '.join(parts)}>"
 
     def __str__(self) -> str:
         if not self.problems:

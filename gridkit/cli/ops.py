@@ -1,0 +1,230 @@
+"""``gridkit locate``, ``gridkit hotspots`` and ``gridkit assess``: the operations of a
+season at the command line (the functions of :mod:`gridkit.ops`, chained as the demo
+chains them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    Inputs,
+    LayerOption,
+    OutputOption,
+    console,
+    plural,
+    write_output,
+)
+from gridkit.errors import GridkitError, InputFileError
+
+__all__ = ["assess_cmd", "hotspots_cmd", "locate_cmd"]
+
+
+def locate_cmd(
+    points: Annotated[
+        Path, typer.Argument(help="Points: a layer file, or a CSV/XLSX with lon/lat columns.")
+    ],
+    units: Annotated[Path, typer.Argument(help="Units layer (unit_id, polygons).")],
+    output: OutputOption,
+    crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
+    accuracy: Annotated[
+        float | None,
+        typer.Option(
+            "--accuracy", min=0.0, help="GPS accuracy in metres: flags points near an edge."
+        ),
+    ] = None,
+    max_distance: Annotated[
+        float | None,
+        typer.Option("--max-distance", min=0.0, help="Farther from every unit: no unit (metres)."),
+    ] = None,
+) -> None:
+    """Put each point in its grid unit: adds unit_id, distance_m and ambiguous
+    (writes a layer file, or a .csv/.xlsx table with lon/lat)."""
+    from gridkit.ops import locate
+
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    pts = inputs.read(points, "reports", source_layer=layer, check=False)
+    if not hasattr(pts, "geometry") or pts.geometry.isna().all():
+        raise InputFileError(
+            f"{points}: no points to locate (columns: {', '.join(map(str, pts.columns))}).",
+            hint="Give lon and lat columns (or lng/longitude/经度 and latitude/纬度), x/y with "
+            "--crs, or a wkt column.",
+        )
+    # --crs is the datum of the points (a phone's, a hotline's); units are the grid's own
+    un = Inputs(encoding=encoding, columns=columns).read(units, "units")
+    out = locate(pts, un, accuracy_m=accuracy, max_distance_m=max_distance)
+    inside = int((out["distance_m"] == 0).sum())
+    console.print(
+        f"{plural(len(out), 'point')}: {inside:,} inside a unit, "
+        f"{int(out['unit_id'].notna().sum()) - inside:,} given the nearest, "
+        f"{int(out['unit_id'].isna().sum()):,} without a unit, "
+        f"{int(out['ambiguous'].sum()):,} ambiguous"
+    )
+    write_output({"located": out}, output)
+
+
+def hotspots_cmd(
+    reports: Annotated[
+        Path, typer.Argument(help="Reports: a layer file, or a CSV/XLSX with lon/lat or unit_id.")
+    ],
+    units: Annotated[Path, typer.Argument(help="Units layer (unit_id, polygons).")],
+    output: OutputOption,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", help="Only this category (repeatable).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="From this time (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Until this time (UTC).")] = None,
+    value: Annotated[
+        str, typer.Option("--value", help="rate (smoothed, default), raw_rate or count.")
+    ] = "rate",
+    permutations: Annotated[
+        int, typer.Option("--permutations", min=9, help="Permutations for the p-values.")
+    ] = 999,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the permutations.")] = 12345,
+    crs: CrsOption = None,
+    layer: LayerOption = None,
+    columns: ColumnsOption = None,
+    encoding: EncodingOption = None,
+) -> None:
+    """Hot and cold spots of reports per unit (Getis-Ord Gi*): writes the units with
+    count, rate, gi_z, gi_p and hotspot."""
+    from gridkit.ops import hotspots
+
+    inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
+    rep = inputs.read(reports, "reports", source_layer=layer, check=False)
+    # --crs is the datum of the points (a phone's, a hotline's); units are the grid's own
+    un = Inputs(encoding=encoding, columns=columns).read(units, "units")
+    hot = hotspots(
+        rep,
+        un,
+        category=category or None,
+        start=start,
+        end=end,
+        value=value,
+        permutations=permutations,
+        seed=seed,
+    )
+    classes = hot["hotspot"].value_counts()
+    shown = ", ".join(f"{k} {v:,}" for k, v in classes.items() if k != "not significant")
+    console.print(
+        f"{plural(int(hot['count'].sum()), 'report')} in {plural(len(hot), 'unit')}: "
+        + (shown or "no significant spot")
+    )
+    write_output({"hotspots": hot}, output)
+
+
+def parse_period(text: str) -> tuple[str, str] | str:
+    """``START..END`` as a pair (UTC, END excluded), or a calendar period as given
+    (``2026-Q2``, ``2026-05``).
+
+    Examples
+    --------
+    >>> parse_period("2026-03-01..2026-04-01"), parse_period("2026-Q2")
+    (('2026-03-01', '2026-04-01'), '2026-Q2')
+    """
+    if ".." not in text:
+        return text
+    start, end = (part.strip() for part in text.split("..", 1))
+    try:
+        ok = pd.Timestamp(start) < pd.Timestamp(end)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise GridkitError(
+            f"--period {text!r} is not START..END with START before END.",
+            hint="e.g. --period 2026-03-01..2026-04-01 (END excluded), or --period 2026-Q1.",
+        )
+    return start, end
+
+
+def _season(store: object, period: tuple[str, str] | str) -> dict[str, pd.DataFrame | None]:
+    from gridkit.ops import patrol_compliance
+    from gridkit.ops.patrols import flag_patrols, period_bounds
+
+    have = set(store.layers())  # type: ignore[attr-defined]
+    read = {n: store.read(n) if n in have else None for n in  # type: ignore[attr-defined]
+            ("units", "workers", "assignments", "patrols", "reports", "departments")}  # fmt: skip
+    if read["patrols"] is None and read["reports"] is None:
+        raise GridkitError(
+            "the workspace has neither patrols nor reports: nothing to assess.",
+            hint="Assess a served workspace (gridkit serve) or the demo's.",
+        )
+    start, end = period if isinstance(period, tuple) else period_bounds(period)
+    compliance = None
+    if read["patrols"] is not None and read["assignments"] is not None:
+        flagged = flag_patrols(read["patrols"], workers=read["workers"])
+        compliance = patrol_compliance(
+            flagged,
+            read["assignments"],
+            period=(start, end),
+            units=read["units"],
+            workers=read["workers"],
+            now=end,
+        )
+    reports = read["reports"]
+    if reports is not None:
+        t = pd.to_datetime(reports["reported_at"], utc=True)
+        reports = reports[(t >= pd.Timestamp(start, tz="UTC")) & (t < pd.Timestamp(end, tz="UTC"))]
+    return {
+        "compliance": compliance,
+        "reports": reports,
+        "workers": read["workers"],
+        "departments": read["departments"],
+        "now": end,
+    }
+
+
+def assess_cmd(
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (patrols, reports).")],
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period", help="START..END (UTC, END excluded) or a calendar period: 2026-Q1."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="An .xlsx workbook, or a directory for CSV files."),
+    ],
+    area_digits: Annotated[
+        int | None,
+        typer.Option("--area-digits", help="Areas by this many code digits: 6 county, 9 town."),
+    ] = None,
+    flag_share: Annotated[
+        float,
+        typer.Option("--flag-share", min=0.0, max=0.5, help="Share on the red and black lists."),
+    ] = 0.1,
+) -> None:
+    """Score and rank workers, departments and areas over a period (红黑榜): patrol
+    compliance, reports handled on time, returns."""
+    from gridkit.ops import assess
+    from gridkit.store import open_store
+
+    store = open_store(workspace)
+    season = _season(store, parse_period(period))
+    result = assess(**season, flag_share=flag_share, area_digits=area_digits)  # type: ignore[arg-type]
+    if output.suffix.lower() == ".xlsx":
+        result.to_xlsx(output)
+    elif output.suffix:
+        raise GridkitError(
+            f"{output}: an assessment is written as .xlsx or into a directory of CSV files.",
+            hint="e.g. -o assessment.xlsx, or -o assessment/",
+        )
+    else:
+        result.to_csv(output)
+    for name, table in result.tables().items():
+        lists = table["list"].value_counts() if "list" in table else pd.Series(dtype=int)
+        console.print(
+            f"{name}: {plural(len(table), 'row')}, 红榜 {int(lists.get('红榜', 0))}, "
+            f"黑榜 {int(lists.get('黑榜', 0))}"
+        )
+    console.print(f"wrote the assessment to {output}")
