@@ -64,15 +64,16 @@ def noisy_neighbours(
     return west, east
 
 
-def four_part_building(x: float = 0.0, y: float = 0.0) -> MultiPolygon:
+def four_part_building(x: float = 0.0, y: float = 0.0, *, far_m: float = 35.0) -> MultiPolygon:
     """A footprint in four parts (what ``make_valid`` makes of a real self-touching
-    OSM way): a 20 m x 20 m main part, two small ones beside it and a 2.2 m² one 25 m
-    east of it. ``(x, y)`` is the main part's south-west corner (metric)."""
+    OSM way): a 20 m x 20 m main part, two small ones beside it and a 2.2 m² one
+    ``far_m`` east of the main part's west side. ``(x, y)`` is the main part's
+    south-west corner (metric)."""
     return MultiPolygon(
         [
             shapely.box(x, y, x + 20, y + 20),
             shapely.box(x + 21, y, x + 23, y + 2),
             shapely.box(x + 21, y + 18, x + 23, y + 20),
-            shapely.box(x + 45, y + 9, x + 46.1, y + 11),
+            shapely.box(x + far_m, y + 9, x + far_m + 1.1, y + 11),
         ]
     )

@@ -209,8 +209,10 @@ def test_overlaps_finds_pairs_with_area_and_place():
 # --------------------------------------------------------------------------- item 2
 
 
-def test_multipart_footprint_goes_whole_into_one_unit():
-    """A 4-part building whose 2.2 m² part lies in its neighbour's Voronoi cell."""
+@pytest.mark.parametrize("far_m", [22.0, 33.5, 35.0, 40.0])
+def test_multipart_footprint_goes_whole_into_one_unit(far_m):
+    """A 4-part building whose 2.2 m² part lies in its own Voronoi cell, across the
+    cell boundary (about 34 m) or in its neighbour's cell (35, 40: cut before)."""
     x, y = 700_000.0, 3_080_000.0
     comm = gpd.GeoDataFrame(
         {"community_id": ["C1"], "admin_code": "430202"},
@@ -220,7 +222,7 @@ def test_multipart_footprint_goes_whole_into_one_unit():
     bld = gpd.GeoDataFrame(
         {"building_id": ["M", "B", "C"], "households": [60, 60, 30]},
         geometry=[
-            four_part_building(x + 10, y + 10),
+            four_part_building(x + 10, y + 10, far_m=far_m),
             box(x + 58, y + 10, x + 75, y + 30),
             box(x + 85, y + 10, x + 95, y + 30),
         ],
