@@ -392,7 +392,10 @@ def split_communities(
     ------
     InvalidLayerError
         Missing columns, duplicate ids, missing geometry, negative households,
-        overlapping communities (listed with ids and overlap areas).
+        overlapping communities (each pair with its ids, overlap area and a lon/lat
+        inside the overlap). Float noise between communities (slivers thinner than
+        1 cm or under 1 m², :mod:`gridkit.validate.tiling`) is not an overlap: it is
+        snapped before splitting and told in one :class:`~gridkit.errors.GridkitWarning`.
     GridkitError
         ``method="h3"`` without the ``h3`` package.
 
