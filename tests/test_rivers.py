@@ -295,7 +295,7 @@ def test_sliver_gaps_are_told_once():
     )
     gaps = [p.message for p in result.report.problems if p.code == "admin_gap"]
     assert not any("gap of 0.0 m²" in m for m in gaps)
-    assert sum("slivers under 1 m²" in m for m in gaps) == 1
+    assert sum("sliver(s) thinner than 1 cm or under 1 m²" in m for m in gaps) == 1
 
 
 def test_finest_level_used():

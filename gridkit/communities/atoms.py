@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 from shapely import STRtree
 
@@ -259,18 +259,18 @@ def build_atoms(
     empty = (in_fp < 0) & (f_encl != p_encl[cell])
     key = np.where(empty, n + cell * len(encl) + f_encl, key)
 
-    # atoms: connected groups of faces with the same key
+    # atoms: connected groups of faces with the same key; the parts of a multi-part
+    # footprint are first joined through the faces between them
     fi, fj, fl = _face_edges(faces)
-    same = key[fi] == key[fj]
-    g = sparse.csr_matrix((np.ones(same.sum()), (fi[same], fj[same])), shape=(nf, nf))
-    na, comp = connected_components(g, directed=False)
     farea = shapely.area(faces)
+    pp, pf = STRtree(faces).query(points, predicate="intersects")
+    key = _join_footprint_parts(key, in_fp, fi, fj, farea, np.unique(pf))
+    na, comp = _groups(key, fi, fj)
     fp_area = np.bincount(comp, weights=np.where(in_fp >= 0, farea, 0.0), minlength=na)
     c_key = np.zeros(na, dtype=np.int64)
     c_key[comp] = key
     # the group holding most of the cluster's footprint (points: holding the point) wins
     has_pt = np.zeros(na, dtype=bool)
-    pp, pf = STRtree(faces).query(points, predicate="intersects")
     has_pt[comp[pf[key[pf] == pp]]] = True
     cand = np.flatnonzero(c_key < n)
     cluster_atom = np.full(n, -1, dtype=np.int64)
@@ -312,6 +312,87 @@ def build_atoms(
         eblen > 0.5 * elen,
         cluster_atom,
     )
+
+
+def _groups(key: np.ndarray, fi: np.ndarray, fj: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected groups of edge-adjacent faces with the same key: count and labels."""
+    nf = len(key)
+    same = key[fi] == key[fj]
+    g = sparse.csr_matrix((np.ones(same.sum()), (fi[same], fj[same])), shape=(nf, nf))
+    return connected_components(g, directed=False)
+
+
+def _join_footprint_parts(
+    key: np.ndarray,
+    in_fp: np.ndarray,
+    fi: np.ndarray,
+    fj: np.ndarray,
+    farea: np.ndarray,
+    point_faces: np.ndarray,
+) -> np.ndarray:
+    """Keys with the parts of every multi-part footprint joined into one group.
+
+    A part lying in another cluster's Voronoi cell would otherwise be a group of its
+    own (an empty atom), free to go to another unit: the footprint would be cut. For
+    each cluster whose footprint faces fall in several groups, the cheapest chain of
+    faces (by area) from its main group (most footprint area) to each other group
+    takes the cluster's key. Chains never run through another cluster's footprint or
+    the face holding a cluster's point; a part walled in by other footprints stays
+    apart (the validator then reports the cut).
+    """
+    key = key.copy()
+    blocked = np.zeros(len(key), dtype=bool)
+    blocked[point_faces] = True
+    u = np.r_[fi, fj]
+    v = np.r_[fj, fi]
+    for _ in range(3):  # a chain may cut another cluster's empty faces: look again
+        fp = np.flatnonzero(in_fp >= 0)
+        if not len(fp):
+            break
+        _, comp = _groups(key, fi, fj)
+        pairs = np.unique(np.c_[in_fp[fp], comp[fp]], axis=0)
+        split = np.unique(pairs[np.r_[False, pairs[1:, 0] == pairs[:-1, 0]], 0])
+        if not len(split):
+            break
+        # a loop over the few multi-part footprints that lie apart
+        for c in split:
+            _join_one(key, comp, in_fp, c, u, v, farea, blocked)
+    return key
+
+
+def _join_one(
+    key: np.ndarray,
+    comp: np.ndarray,
+    in_fp: np.ndarray,
+    c: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    farea: np.ndarray,
+    blocked: np.ndarray,
+) -> None:
+    """Chain the groups of cluster ``c``'s footprint to its main group (in place)."""
+    nf = len(key)
+    mine = in_fp == c
+    fp_area = np.bincount(comp[mine], weights=farea[mine], minlength=int(comp.max()) + 1)
+    main = int(np.argmax(fp_area))
+    others = np.setdiff1d(np.unique(comp[mine]), [main])
+    # the cost of entering a face is its area; other footprints and points are walls
+    free = ((in_fp[v] < 0) & ~blocked[v]) | (key[v] == c)
+    w = farea[v[free]] + 1e-9
+    graph = sparse.csr_matrix((w, (u[free], v[free])), shape=(nf, nf))
+    sources = np.flatnonzero(comp == main)
+    dist, pred, _ = dijkstra(
+        graph, indices=sources, min_only=True, return_predecessors=True, directed=True
+    )
+    for g in others:
+        faces = np.flatnonzero(comp == g)
+        end = faces[np.argmin(dist[faces])]
+        if not np.isfinite(dist[end]):
+            continue  # walled in: no chain without cutting another footprint
+        k = end
+        while k >= 0 and comp[k] != main:
+            key[k] = c
+            k = pred[k]
 
 
 def _with_graph(geoms: np.ndarray, cluster: np.ndarray, enclosure: np.ndarray) -> Atoms:

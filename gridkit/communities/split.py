@@ -59,6 +59,7 @@ from gridkit.communities.atoms import GRID_M, Atoms, build_atoms, group_union, s
 from gridkit.communities.partition import AtomGraph, _share, partition
 from gridkit.crs import local_metric_crs, utm_zone_crs
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
+from gridkit.validate.tiling import polygon_parts, settle
 
 __all__ = [
     "M2_PER_HOUSEHOLD",
@@ -114,6 +115,9 @@ class CommunitySplitReport:
         Community ids without buildings (one unit with 0 households each).
     building_units
         ``building_id -> unit_id`` for every building (missing for outside ones).
+    slivers, sliver_m2
+        Float-noise overlaps and gaps between communities (thinner than 1 cm or under
+        1 m², :mod:`gridkit.validate.tiling`) snapped before splitting, and their area.
 
     Examples
     --------
@@ -154,6 +158,8 @@ class CommunitySplitReport:
     estimated_households: list[str] = field(default_factory=list)
     empty_communities: list[str] = field(default_factory=list)
     building_units: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    slivers: int = 0
+    sliver_m2: float = 0.0
 
     def __repr__(self) -> str:
         """One line: the figures and how many of each finding (the lists are attributes).
@@ -310,13 +316,7 @@ def _clean_geoms(
         )
     bad = ~shapely.is_valid(g)
     if bad.any():
-        fixed = shapely.make_valid(g[bad])
-        polys = [
-            shapely.union_all(
-                shapely.get_parts(f)[np.isin(shapely.get_type_id(shapely.get_parts(f)), (3, 6))]
-            )
-            for f in fixed
-        ]
+        polys = polygon_parts(shapely.make_valid(g[bad]))
         warnings.warn(
             f"{name}: repaired invalid geometries of {format_rows(df.loc[bad, id_col])} "
             "(shapely.make_valid, polygon parts kept).",
@@ -418,7 +418,10 @@ def split_communities(
     ------
     InvalidLayerError
         Missing columns, duplicate ids, missing geometry, negative households,
-        overlapping communities (listed with ids and overlap areas).
+        overlapping communities (each pair with its ids, overlap area and a lon/lat
+        inside the overlap). Float noise between communities (slivers thinner than
+        1 cm or under 1 m², :mod:`gridkit.validate.tiling`) is not an overlap: it is
+        snapped before splitting and told in one :class:`~gridkit.errors.GridkitWarning`.
     GridkitError
         ``method="h3"`` without the ``h3`` package.
 
@@ -674,9 +677,8 @@ def _split_zone(
 ) -> list[gpd.GeoDataFrame]:
     """The communities ``idx`` of one zone; fills ``b_unit`` and ``assigned`` in place."""
     cm = inp.communities.iloc[idx].to_crs(crs)
-    _check_overlaps(cm)
+    cgeo = _settle(cm, crs, run.report)
     bm = inp.buildings.to_crs(crs)
-    cgeo = np.asarray(cm.geometry.array)
     bgeo = snap(np.asarray(bm.geometry.array))
     which = _assign(bgeo, cgeo)  # community position in cm, -1 outside
     which[assigned] = -1  # already placed by an earlier zone
@@ -837,28 +839,22 @@ def _households(
     return np.rint(values).astype(np.int64)
 
 
-def _check_overlaps(cm: gpd.GeoDataFrame) -> None:
-    g = np.asarray(cm.geometry.array)
-    i, j = STRtree(g).query(g, predicate="intersects")
-    m = i < j
-    i, j = i[m], j[m]
-    if not len(i):
-        return
-    area = shapely.area(shapely.intersection(g[i], g[j], grid_size=GRID_M))
-    bad = area > 0
-    if bad.any():
-        ids = cm["community_id"].to_numpy()
-        pairs = [
-            f"{ids[a]}/{ids[b]} ({ar:.1f} m²)"
-            for a, b, ar in zip(i[bad], j[bad], area[bad], strict=True)
-        ]
-        raise InvalidLayerError(
-            f"communities overlap: {format_rows(pairs)}.",
-            hint="Communities must not overlap: fix the boundaries (snap them, or "
-            "difference one from the other) and run again.",
-            problems=pairs,
-            rows=[ids[a] for a in i[bad]] + [ids[b] for b in j[bad]],
+def _settle(cm: gpd.GeoDataFrame, crs: pyproj.CRS, report: CommunitySplitReport) -> np.ndarray:
+    """The communities' polygons with float noise along shared edges snapped (one
+    warning line); real overlaps raise, naming both ids, the area and where."""
+    settled = settle(
+        np.asarray(cm.geometry.array), cm["community_id"].astype(str).to_numpy(), crs=crs
+    )
+    line = settled.line("communities")
+    if line is not None:
+        report.slivers += settled.slivers
+        report.sliver_m2 += settled.sliver_m2
+        warnings.warn(
+            line,
+            GridkitWarning,
+            stacklevel=5,  # the caller of split_communities (via the zone stages)
         )
+    return settled.geoms
 
 
 def _assign(bgeo: np.ndarray, cgeo: np.ndarray) -> np.ndarray:

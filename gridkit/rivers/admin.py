@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridkit.errors import InvalidLayerError
 from gridkit.layers import LEVELS
 from gridkit.rivers.linesplit import polygon_edges
 from gridkit.validate.report import ValidationReport
+from gridkit.validate.tiling import TOLERANCE, pair_overlaps, polygon_parts, sliver_line
 
 __all__ = ["Tiling", "clean_tiling"]
 
@@ -79,7 +81,10 @@ def clean_tiling(
 
     Overlaps go to the area with the lower ``admin_code`` (deterministic); holes in
     the union that are thinner than ``2 * snap_m`` go to the neighbour sharing most
-    of them. Both are reported as warnings; wider holes are reported, not filled.
+    of them. Both are reported as warnings (each overlap with its area and a lon/lat
+    inside it); wider holes are reported, not filled. Slivers of float noise (the one
+    rule of :mod:`gridkit.validate.tiling`: thinner than 1 cm or under 1 m²) are told
+    together in one ``admin_gap`` line.
     ``known_valid`` says the geometries were checked valid as they are (the caller
     validated them and reprojection left them untouched), so they are not checked
     again.
@@ -109,8 +114,8 @@ def clean_tiling(
     valid = np.ones(len(geoms), dtype=bool) if known_valid else shapely.is_valid(geoms)
     if not valid.all():
         geoms[~valid] = shapely.make_valid(geoms[~valid])
-    geoms = _polygonal(geoms)
-    job = _Cleaning(codes, geoms, shapely.STRtree(geoms), snap_m, report)
+    geoms = polygon_parts(geoms)
+    job = _Cleaning(codes, geoms, shapely.STRtree(geoms), snap_m, report, admin_metric.crs)
     # a valid coverage has no overlaps; the edge check proves that for exactly noded
     # tilings at a fraction of coverage_is_valid's cost, which is ~4x cheaper than
     # pairwise overlaps
@@ -126,6 +131,12 @@ def clean_tiling(
     if len(gaps):
         union = shapely.union_all(job.geoms)
     _report_holes(job, union)
+    if job.slivers:
+        report.add(
+            "admin_gap",
+            sliver_line(len(job.slivers), sum(job.slivers), "areas", done="were closed"),
+            severity="warning",
+        )
     unchanged = not overlaps and not len(gaps)  # no area was replaced above
     tiling = Tiling(codes, job.geoms, level, job.tree if unchanged else shapely.STRtree(job.geoms))
     if fast is not None and not len(gaps):
@@ -143,6 +154,8 @@ class _Cleaning:
     tree: shapely.STRtree
     snap_m: float
     report: ValidationReport
+    crs: pyproj.CRS
+    slivers: list[float] = field(default_factory=list)  # areas of the noise closed
 
     def near(self, geom: shapely.Geometry, distance: float) -> np.ndarray:
         """Indices of the areas within ``distance`` of ``geom``."""
@@ -158,22 +171,23 @@ def _remove_overlaps(job: _Cleaning) -> int:
     left, right = left[keep], right[keep]
     if not len(left):
         return 0
-    inter = shapely.intersection(geoms[left], geoms[right])
-    area = shapely.area(inter)
-    real = area > 0
-    left, right, inter, area = left[real], right[real], inter[real], area[real]
+    found = pair_overlaps(geoms, left, right, crs=job.crs)
+    left, right, inter, area = found.first, found.second, found.pieces, found.area_m2
     # Python loop over the few areas that overlap a neighbour (a cleaning step,
     # not the hot path)
     for j in np.unique(right):
         sel = right == j
-        geoms[j] = _polygonal(
+        geoms[j] = polygon_parts(
             np.array([shapely.difference(geoms[j], shapely.union_all(inter[sel]))])
         )[0]
-    for i, j, a in zip(left, right, area, strict=True):
+    job.slivers.extend(area[~found.real].tolist())  # noise: told in one line
+    for k in np.flatnonzero(found.real):
+        i, j, a = left[k], right[k], area[k]
+        lon, lat = found.where[k]
         job.report.add(
             "admin_overlap",
-            f"areas {codes[i]} and {codes[j]} overlap by {a:,.1f} m²; the overlap was "
-            f"given to {codes[i]}.",
+            f"areas {codes[i]} and {codes[j]} overlap by {a:,.1f} m² (at {lon:.5f}, "
+            f"{lat:.5f}); the overlap was given to {codes[i]}.",
             rows=(codes[i], codes[j]),
             severity="warning",
         )
@@ -195,20 +209,20 @@ def _thin_gaps(union: shapely.Geometry, snap_m: float) -> np.ndarray:
 
 def _fill_gaps(job: _Cleaning, gaps: np.ndarray) -> None:
     """Give every gap to the neighbour sharing most of it; report gaps of 1 m² and
-    more one by one, smaller slivers in one line."""
+    more one by one; noise (:mod:`gridkit.validate.tiling`) is told in one line."""
     geoms, codes = job.geoms, job.codes
     reach = max(job.snap_m, 1e-3) / 10
-    slivers: list[float] = []  # gaps under 1 m²: digitising noise, told as one line
-    for gap in gaps:
+    noise = TOLERANCE.noise(gaps)  # digitising noise: told in one line
+    for gap, small in zip(gaps, noise, strict=True):
         near = job.near(gap, reach)
         if len(near) == 0:
             continue
         names = [codes[k] for k in near]
         shared = shapely.area(shapely.intersection(shapely.buffer(gap, reach), geoms[near]))
         k = near[int(np.argmax(shared))]
-        geoms[k] = _polygonal(np.array([shapely.union(geoms[k], gap)]))[0]
-        if gap.area < 1.0:
-            slivers.append(gap.area)
+        geoms[k] = polygon_parts(np.array([shapely.union(geoms[k], gap)]))[0]
+        if small:
+            job.slivers.append(gap.area)
             continue
         job.report.add(
             "admin_gap",
@@ -216,13 +230,6 @@ def _fill_gaps(job: _Cleaning, gaps: np.ndarray) -> None:
             + (f"between areas {', '.join(names)}" if len(names) > 1 else f"in area {names[0]}")
             + f" was given to {codes[k]}.",
             rows=names,
-            severity="warning",
-        )
-    if slivers:
-        job.report.add(
-            "admin_gap",
-            f"{len(slivers)} slivers under 1 m² (together {sum(slivers):,.2f} m²) along "
-            "area boundaries were closed.",
             severity="warning",
         )
 
@@ -244,17 +251,6 @@ def _report_holes(job: _Cleaning, union: shapely.Geometry) -> None:
             rows=names,
             severity="warning",
         )
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal parts of (possibly mixed) geometries."""
-    out = geoms.copy()
-    mixed = shapely.get_type_id(out) == 7
-    for i in np.flatnonzero(mixed):
-        parts = shapely.get_parts(out[i])
-        parts = parts[shapely.get_dimensions(parts) == 2]
-        out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
-    return out
 
 
 def _net_edges(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

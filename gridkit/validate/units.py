@@ -19,14 +19,16 @@ import pyproj
 import shapely
 
 from gridkit.crs import local_metric_crs
+from gridkit.errors import format_rows
 from gridkit.layers import WATER_KINDS, check_layer
 from gridkit.validate.communities import community_problems
 from gridkit.validate.report import Problem, ValidationReport, checked_layer
 from gridkit.validate.rivers import RiverChecks, river_problems
+from gridkit.validate.tiling import AREA_M2, overlap_text, overlaps, sliver_line
 
 __all__ = ["Problem", "ValidationReport", "validate_units"]
 
-_AREA_TOL_M2 = 1.0  # overlaps / spills smaller than this are noise of the float grid
+_AREA_TOL_M2 = AREA_M2  # spills smaller than this are noise of the float grid
 
 
 def validate_units(
@@ -105,7 +107,7 @@ def validate_units(
             grids, communities=communities, buildings=buildings, max_households=max_households
         )
         # the overlap check above already covers every unit kind
-        found.problems = [p for p in found.problems if p.code != "overlap"]
+        found.problems = [p for p in found.problems if p.code not in ("overlap", "slivers")]
         report.extend(found)
     return report
 
@@ -138,28 +140,35 @@ class _UnitChecks:
 
 
 def _overlaps(job: _UnitChecks, report: ValidationReport) -> None:
-    """No two units of one family overlap (``overlap``)."""
-    geoms, ids = job.geoms, job.ids
-    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    """No two units of one family overlap (``overlap``, naming both ids, the area and
+    where); float noise (:mod:`gridkit.validate.tiling`) is told in one line
+    (``slivers``, a warning)."""
+    found = overlaps(job.geoms, crs=job.metric)
+    if not len(found):
+        return
     # water units (reaches, water bodies) and community grids are separate layers of
     # management: a river may run through a community, so only compare within a family
     family = job.units["kind"].isin(WATER_KINDS).to_numpy()
-    keep = (a < b) & (family[a] == family[b])
-    a, b = a[keep], b[keep]
-    if not len(a):
-        return
-    ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))
-    bad = ov > _AREA_TOL_M2
-    if bad.any():
-        pairs = [
-            f"{ids[i]}/{ids[j]} ({v:,.0f} m²)"
-            for i, j, v in zip(a[bad], b[bad], ov[bad], strict=True)
-        ]
+    same = family[found.first] == family[found.second]
+    real = np.flatnonzero(same & found.real)
+    if len(real):
         report.add(
             "overlap",
-            f"{int(bad.sum())} pair(s) of units overlap: "
-            f"{', '.join(pairs[:10])}{' ...' if len(pairs) > 10 else ''}.",
-            rows=sorted(set(ids[a[bad]]) | set(ids[b[bad]])),
+            f"{len(real)} pair(s) of units overlap: "
+            f"{format_rows(overlap_text(job.ids, found, real))}.",
+            rows=sorted(set(job.ids[found.first[real]]) | set(job.ids[found.second[real]])),
+        )
+    noise = same & ~found.real
+    if noise.any():
+        report.add(
+            "slivers",
+            sliver_line(
+                int(shapely.get_num_geometries(found.pieces[noise]).sum()),
+                float(found.area_m2[noise].sum()),
+                "units",
+                done="are float noise along shared edges, not overlaps",
+            ),
+            severity="warning",
         )
 
 
