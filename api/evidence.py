@@ -90,6 +90,31 @@ def checked_image(data: bytes) -> tuple[str, str, int, int]:
     return ext, media, width, height
 
 
+#: column types, so that the first row (without a position, say) fixes none wrongly
+_TYPES = {
+    "bytes": "int64",
+    "width": "int64",
+    "height": "int64",
+    "lon": "float64",
+    "lat": "float64",
+    "uploaded_at": "datetime64[us, UTC]",
+    "taken_at": "datetime64[us, UTC]",
+}
+
+
+def frame(row: dict) -> pd.DataFrame:
+    """One evidence row as a typed frame (as the table stores it)."""
+    df = pd.DataFrame([row], columns=COLUMNS)
+    for col, dtype in _TYPES.items():
+        if dtype.startswith("datetime"):
+            df[col] = pd.to_datetime(df[col], utc=True).astype(dtype)
+        else:
+            df[col] = pd.to_numeric(df[col]).astype(dtype)
+    for col in set(COLUMNS) - set(_TYPES):
+        df[col] = df[col].astype("string")
+    return df
+
+
 def folder(workspace: Path | str, report_id: str) -> Path:
     """Where the photos of ``report_id`` are stored."""
     return Path(f"{workspace}.evidence") / report_id

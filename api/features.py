@@ -212,7 +212,8 @@ def _serialised(service: Service, name: str, caller: Principal | None) -> Serial
         hidden = [] if private or spec is None else spec.private
         hide_geometry = bool(spec and spec.private_geometry and not private)
         if not private:  # phone numbers in free text too (a description, a note)
-            df = mask_frame(df, keep=[c for c in (spec.id if spec else None, "admin_code") if c])
+            unshown = [spec.id if spec else None, "admin_code", *hidden]
+            df = mask_frame(df, keep=[c for c in unshown if c])
         cache[key] = serialise(
             df,
             id_col=spec.id if spec else None,

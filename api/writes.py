@@ -352,8 +352,8 @@ async def post_evidence(
         "uploaded_at": pd.Timestamp.now(tz="UTC"),
         "uploaded_by": actor(caller),
         "taken_at": None if form.taken_at is None else pd.Timestamp(form.taken_at),
-        "lon": form.lon,
-        "lat": form.lat,
+        "lon": form.lon if form.lon is not None else float("nan"),
+        "lat": form.lat if form.lat is not None else float("nan"),
         "idempotency_key": scoped_key(caller, idempotency_key),
     }
     stored, replay = await run_in_threadpool(_store_evidence, service, caller, row, data)
@@ -386,9 +386,9 @@ def _store_evidence(
         where = evidence.folder(service.settings.workspace, row["report_id"])
         where.mkdir(parents=True, exist_ok=True)
         (where / row["name"]).write_bytes(data)  # before its row: a listed file exists
-        frame = pd.DataFrame([row], columns=evidence.COLUMNS)
-        service.store.append(evidence.TABLE, frame)
-        return frame, False
+        typed = evidence.frame(row)
+        service.store.append(evidence.TABLE, typed)
+        return typed, False
 
 
 @router.get(
