@@ -48,6 +48,8 @@ from gridkit.ops.reports import (
     transition,
 )
 
+log = logging.getLogger("gridkit.api")
+
 #: days after which a finished case's reporter contact is removed (unset: kept)
 RETENTION_ENV = "GRIDKIT_CONTACT_RETENTION_DAYS"
 RETENTION_EVERY_S = 6 * 3600
@@ -124,7 +126,6 @@ async def _retention(app: Any) -> AsyncIterator[None]:
             task.cancel()
 
 
-log = logging.getLogger("gridkit.api")
 router = APIRouter(tags=["field"], lifespan=_retention)
 
 
