@@ -169,66 +169,77 @@ def collection(
     return _json(_collection(_base(request), service, collection_id, caller))
 
 
-def _cache_key(service: Service, name: str, private: bool) -> tuple:
-    """A layer's serialised form depends on it and on the layers its scope comes from."""
-    store = service.store
-    deps = tuple(store.generation(n) for n in ("reports", "workers", "admin_areas"))
-    return (name, private, store.generation(name), deps)
-
-
-def _with_scope(service: Service, name: str, df: pd.DataFrame) -> pd.DataFrame:
+def _with_scope(
+    service: Service, name: str, df: pd.DataFrame
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """``df`` with an ``admin_code`` for every row it can have one: its own, that of the
     report or worker it refers to, else that of the admin areas it lies in
-    (:func:`gridkit.ops.areas.admin_codes_of`). A row left without one is seen only
-    by callers without a scope: no layer is served unscoped."""
+    (:func:`gridkit.ops.areas.admin_codes_of`); and the layers those codes came from. A
+    row left without one is seen only by callers without a scope: no layer is served
+    unscoped."""
     if "admin_code" not in df.columns:
         for col, layer in _SCOPED_BY.items():
-            if col in df.columns and layer != name and service.layer(layer) is not None:
-                ref = service.layer(layer)
-                if "admin_code" in ref.columns:
-                    codes = ref.drop_duplicates(col).set_index(col)["admin_code"]
-                    return df.assign(admin_code=df[col].map(codes))
+            ref = service.layer(layer) if col in df.columns and layer != name else None
+            if ref is not None and "admin_code" in ref.columns:
+                codes = ref.drop_duplicates(col).set_index(col)["admin_code"]
+                return df.assign(admin_code=df[col].map(codes)), (layer,)
     geometry = getattr(df, "_geometry_column_name", None)
     admin = service.layer("admin_areas") if name != "admin_areas" else None
     unset = "admin_code" not in df.columns or df["admin_code"].isna().any()
     if geometry in df.columns and admin is not None and unset:
-        return df.assign(admin_code=admin_codes_of(df, admin))
+        return df.assign(admin_code=admin_codes_of(df, admin)), ("admin_areas",)
     if "admin_code" not in df.columns:
-        return df.assign(admin_code=None)
-    return df
+        return df.assign(admin_code=None), ()
+    return df, ()
+
+
+def _hit(service: Service, name: str, private: bool) -> Serialised | None:
+    """The cached serialisation of ``name``, if neither the layer nor a layer its scope
+    came from changed since."""
+    store = service.store
+    entry = service.geojson_cache.get((name, private, store.generation(name)))
+    if entry is None:
+        return None
+    deps, generations, ser = entry
+    return ser if tuple(store.generation(d) for d in deps) == generations else None
 
 
 def _serialised(service: Service, name: str, caller: Principal | None) -> Serialised:
-    """The layer serialised for this kind of caller, cached per layer generation."""
+    """The layer serialised for this kind of caller, cached per layer generation (and
+    those of the layers its scope comes from)."""
     store = service.store
     private = caller.sees_private if caller is not None else False
-    key = _cache_key(service, name, private)
+    hit = _hit(service, name, private)
+    if hit is not None:
+        return hit
     cache = service.geojson_cache
-    if key not in cache:
-        for stale in [k for k in cache if k[0] == name and k[2:] != key[2:]]:
-            del cache[stale]
-        df = _with_scope(service, name, store.read(name))
-        spec = LAYERS.get(name)
-        hidden = [] if private or spec is None else spec.private
-        hide_geometry = bool(spec and spec.private_geometry and not private)
-        if not private:  # phone numbers in free text too (a description, a note)
-            unshown = [spec.id if spec else None, "admin_code", *hidden]
-            df = mask_frame(df, keep=[c for c in unshown if c])
-        cache[key] = serialise(
-            df,
-            id_col=spec.id if spec else None,
-            hidden=hidden,
-            hide_geometry=hide_geometry,
-            time_col=TIME_COLUMNS.get(name),
-        )
-    return cache[key]
+    for stale in [k for k in cache if k[0] == name and k[1] == private]:
+        del cache[stale]
+    key = (name, private, store.generation(name))
+    df, deps = _with_scope(service, name, store.read(name))
+    generations = tuple(store.generation(d) for d in deps)
+    spec = LAYERS.get(name)
+    hidden = [] if private or spec is None else spec.private
+    hide_geometry = bool(spec and spec.private_geometry and not private)
+    if not private:  # phone numbers in free text too (a description, a note)
+        unshown = [spec.id if spec else None, "admin_code", *hidden]
+        df = mask_frame(df, keep=[c for c in unshown if c])
+    ser = serialise(
+        df,
+        id_col=spec.id if spec else None,
+        hidden=hidden,
+        hide_geometry=hide_geometry,
+        time_col=TIME_COLUMNS.get(name),
+    )
+    cache[key] = (deps, generations, ser)
+    return ser
 
 
 async def _serialised_async(service: Service, name: str, caller: Principal | None) -> Serialised:
     """:func:`_serialised` from async routes: a cached layer is served on the event loop,
     a layer still to serialise is built in the thread pool (it takes a while)."""
     private = caller.sees_private if caller is not None else False
-    hit = service.geojson_cache.get(_cache_key(service, name, private))
+    hit = _hit(service, name, private)
     if hit is not None:
         return hit
     return await run_in_threadpool(_serialised, service, name, caller)

@@ -278,3 +278,31 @@ def test_no_retention_without_the_setting(tmp_path: Path, monkeypatch) -> None:
     with TestClient(create_app(workspace=ws)):
         pass
     assert open_store(ws).read("reports")["reporter_contact"].notna().all()
+
+
+def test_scopes_follow_their_layers_and_nothing_else(tmp_path: Path) -> None:
+    """Water bodies take their codes from the admin areas: a new admin area re-scopes
+    them; a report written does not make the units (or water bodies) serialise again."""
+    ws, keys = field_workspace(tmp_path / "ws.gpkg")
+    _with_water(ws)
+    sup = issue_key(open_store(ws), "荷塘区主任", role="supervisor", scope="430202")[0]
+    client = TestClient(create_app(workspace=ws))
+    cache = client.app.state.service.geojson_cache
+
+    def served(layer: str):
+        assert client.get(f"/collections/{layer}/items", headers=h(sup)).status_code == 200
+        return next(v[2] for k, v in cache.items() if k[0] == layer and k[1])
+
+    units, water = served("units"), served("water_bodies")
+    assert client.post("/reports", json=report(), headers=h(keys["sup"])).status_code == 201
+    assert served("units") is units and served("water_bodies") is water
+    # the admin areas redrawn: 芦淞区 now holds the whole east of 113.00
+    admin = open_store(ws).read("admin_areas")
+    east = admin["admin_code"] == "430203"
+    admin.loc[~east & (admin["level"] == "county"), "geometry"] = shapely.box(
+        112.9, 27.6, 113, 27.8
+    )
+    admin.loc[east, "geometry"] = shapely.box(113.0, 27.69, 113.26, 27.8)
+    client.app.state.service.store.save_layer("admin_areas", admin)  # as a planner's publish
+    mine = client.get("/collections/water_bodies/items", headers=h(sup)).json()
+    assert mine["numberMatched"] == 0
