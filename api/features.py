@@ -13,11 +13,14 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api.audit import has_private, private_read
 from api.auth import Caller, Principal
 from api.errors import ApiError
 from api.geojson import Serialised, serialise
 from api.service import Service, Svc
 from gridkit.layers import LAYERS
+from gridkit.ops.areas import admin_codes_of
+from gridkit.ops.privacy import mask_frame
 
 GEOJSON = "application/geo+json"
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -100,9 +103,17 @@ def conformance(request: Request, f: Format = None) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
+#: served whatever the settings list: the case history (scoped by its reports)
+ALWAYS_SERVED = ("report_events",)
+#: layers whose rows take the admin code of the row they refer to (column, layer)
+_SCOPED_BY = {"report_id": "reports", "worker_id": "workers"}
+
+
 def _served(service: Service) -> list[str]:
     present = set(service.store.layers())
-    return [c for c in service.settings.collections if c in present]
+    wanted = [*service.settings.collections]
+    wanted += [n for n in ALWAYS_SERVED if n not in wanted]
+    return [c for c in wanted if c in present]
 
 
 def _collection(base: str, service: Service, name: str, caller: Principal) -> dict:
@@ -158,42 +169,77 @@ def collection(
     return _json(_collection(_base(request), service, collection_id, caller))
 
 
+def _with_scope(
+    service: Service, name: str, df: pd.DataFrame
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """``df`` with an ``admin_code`` for every row it can have one: its own, that of the
+    report or worker it refers to, else that of the admin areas it lies in
+    (:func:`gridkit.ops.areas.admin_codes_of`); and the layers those codes came from. A
+    row left without one is seen only by callers without a scope: no layer is served
+    unscoped."""
+    if "admin_code" not in df.columns:
+        for col, layer in _SCOPED_BY.items():
+            ref = service.layer(layer) if col in df.columns and layer != name else None
+            if ref is not None and "admin_code" in ref.columns:
+                codes = ref.drop_duplicates(col).set_index(col)["admin_code"]
+                return df.assign(admin_code=df[col].map(codes)), (layer,)
+    geometry = getattr(df, "_geometry_column_name", None)
+    admin = service.layer("admin_areas") if name != "admin_areas" else None
+    unset = "admin_code" not in df.columns or df["admin_code"].isna().any()
+    if geometry in df.columns and admin is not None and unset:
+        return df.assign(admin_code=admin_codes_of(df, admin)), ("admin_areas",)
+    if "admin_code" not in df.columns:
+        return df.assign(admin_code=None), ()
+    return df, ()
+
+
+def _hit(service: Service, name: str, private: bool) -> Serialised | None:
+    """The cached serialisation of ``name``, if neither the layer nor a layer its scope
+    came from changed since."""
+    store = service.store
+    entry = service.geojson_cache.get((name, private, store.generation(name)))
+    if entry is None:
+        return None
+    deps, generations, ser = entry
+    return ser if tuple(store.generation(d) for d in deps) == generations else None
+
+
 def _serialised(service: Service, name: str, caller: Principal | None) -> Serialised:
-    """The layer serialised for this kind of caller, cached per layer generation."""
+    """The layer serialised for this kind of caller, cached per layer generation (and
+    those of the layers its scope comes from)."""
     store = service.store
     private = caller.sees_private if caller is not None else False
-    key = (name, private, store.generation(name))
+    hit = _hit(service, name, private)
+    if hit is not None:
+        return hit
     cache = service.geojson_cache
-    if key not in cache:
-        for stale in [k for k in cache if k[0] == name and k[2] != key[2]]:
-            del cache[stale]
-        df = store.read(name)
-        spec = LAYERS.get(name)
-        hidden = [] if private or spec is None else spec.private
-        hide_geometry = bool(spec and spec.private_geometry and not private)
-        if (
-            "admin_code" not in df.columns
-            and "worker_id" in df.columns
-            and ("workers" in store.layers())
-        ):
-            # scope rows of worker-owned layers (patrols) by the worker's area
-            codes = store.read("workers").set_index("worker_id")["admin_code"]
-            df = df.assign(admin_code=df["worker_id"].map(codes))
-        cache[key] = serialise(
-            df,
-            id_col=spec.id if spec else None,
-            hidden=hidden,
-            hide_geometry=hide_geometry,
-            time_col=TIME_COLUMNS.get(name),
-        )
-    return cache[key]
+    for stale in [k for k in cache if k[0] == name and k[1] == private]:
+        del cache[stale]
+    key = (name, private, store.generation(name))
+    df, deps = _with_scope(service, name, store.read(name))
+    generations = tuple(store.generation(d) for d in deps)
+    spec = LAYERS.get(name)
+    hidden = [] if private or spec is None else spec.private
+    hide_geometry = bool(spec and spec.private_geometry and not private)
+    if not private:  # phone numbers in free text too (a description, a note)
+        unshown = [spec.id if spec else None, "admin_code", *hidden]
+        df = mask_frame(df, keep=[c for c in unshown if c])
+    ser = serialise(
+        df,
+        id_col=spec.id if spec else None,
+        hidden=hidden,
+        hide_geometry=hide_geometry,
+        time_col=TIME_COLUMNS.get(name),
+    )
+    cache[key] = (deps, generations, ser)
+    return ser
 
 
 async def _serialised_async(service: Service, name: str, caller: Principal | None) -> Serialised:
     """:func:`_serialised` from async routes: a cached layer is served on the event loop,
     a layer still to serialise is built in the thread pool (it takes a while)."""
     private = caller.sees_private if caller is not None else False
-    hit = service.geojson_cache.get((name, private, service.store.generation(name)))
+    hit = _hit(service, name, private)
     if hit is not None:
         return hit
     return await run_in_threadpool(_serialised, service, name, caller)
@@ -312,7 +358,17 @@ async def items(
         }
     )
     body = head[:-1] + b',"features":[' + b",".join(ser.features[i] for i in page) + b"]}"
+    if caller.sees_private and has_private(collection_id) and len(page):
+        await run_in_threadpool(
+            private_read, service, caller, collection_id, ser.ids[page].tolist(), _asked(request)
+        )
     return Response(body, media_type=GEOJSON)
+
+
+def _asked(request: Request) -> str:
+    """The request, as the audit names it."""
+    query = request.url.query
+    return f"{request.method} {request.url.path}" + (f"?{query}" if query else "")
 
 
 @router.get(
@@ -334,6 +390,8 @@ def item(
     ):
         raise ApiError(404, f"No feature {feature_id!r} in {collection_id}.")
     base = f"{_base(request)}/collections/{collection_id}"
+    if caller.sees_private and has_private(collection_id):
+        private_read(service, caller, collection_id, [feature_id], _asked(request))
     feature = orjson.loads(ser.features[hits[0]])
     feature["links"] = [
         {"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},

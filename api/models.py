@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import File, Form, Header, UploadFile
+from fastapi import File, Form, Header, Query, UploadFile
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "EARLIEST",
+    "EvidenceForm",
+    "EvidenceKindQuery",
     "Fix",
     "IdemKey",
     "PatrolBatch",
@@ -112,6 +114,26 @@ class ReportPatch(BaseModel):
         None, max_length=1000, description="e.g. 'before:abc.jpg;after:def.jpg'"
     )
     assignee_id: str | None = Field(None, max_length=64)
+
+
+EvidenceKind = Literal["before", "after"]
+
+
+class EvidenceForm(BaseModel):
+    """The form fields sent with an evidence photo (``POST /reports/{id}/evidence``)."""
+
+    kind: EvidenceKind | None = Field(
+        None, description="before (the problem) or after (the fix); default after."
+    )
+    taken_at: PlausibleTime | None = Field(None, description="When the photo was taken.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Where it was taken (WGS84).")
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+#: ``?kind=`` as older clients send it (the form field ``kind`` is the way)
+EvidenceKindQuery = Annotated[
+    EvidenceKind | None, Query(alias="kind", description="Deprecated: send kind in the form.")
+]
 
 
 class Fix(BaseModel):

@@ -22,6 +22,7 @@ from gridkit import codes
 from gridkit.ops.assess import assess
 from gridkit.ops.hotspots import hotspots as gi
 from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.privacy import mask_frame
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(
@@ -60,8 +61,14 @@ def _cached(
 
 
 def _respond(
-    tables: dict[str, pd.DataFrame], fmt: str, name: str, summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame],
+    fmt: str,
+    name: str,
+    summary: dict[str, Any],
+    caller: Principal,
 ) -> Response:
+    if not caller.sees_private:  # cached figures are shared: masked on the way out
+        tables = {k: mask_frame(df) for k, df in tables.items()}
     if fmt == "xlsx":
         buf = io.BytesIO()
         with pd.ExcelWriter(buf, engine="openpyxl") as xw:
@@ -159,7 +166,7 @@ def coverage(service: Svc, caller: Caller, format: Format = "json") -> Response:
         "staffed": int(t["staffed"].sum()),
         "share": round(float(t["staffed"].sum() / max(t["units"].sum(), 1)), 4),
     }
-    return _respond(tables, format, "coverage", summary)
+    return _respond(tables, format, "coverage", summary, caller)
 
 
 @router.get("/compliance", summary="Patrol compliance per worker and unit")
@@ -185,7 +192,7 @@ def compliance(service: Svc, caller: Caller, period: Period, format: Format = "j
         "rows": len(rows),
         "compliant_share": round(float(rows["compliant"].mean()), 4) if len(rows) else None,
     }
-    return _respond(tables, format, "compliance", summary)
+    return _respond(tables, format, "compliance", summary, caller)
 
 
 def _compliance(
@@ -239,7 +246,7 @@ def hotspots(
         "units": len(units),
         **{k: int(v) for k, v in units["hotspot"].value_counts().items()},
     }
-    return _respond({"units": units.head(top)}, format, "hotspots", summary)
+    return _respond({"units": units.head(top)}, format, "hotspots", summary, caller)
 
 
 @router.get("/assessment", summary="Scores and ranking (红黑榜) of workers and departments")
@@ -270,4 +277,4 @@ def assessment(service: Svc, caller: Caller, period: Period, format: Format = "j
         build,
     )
     summary = {"period": f"{start}/{end}", **{k: len(v) for k, v in tables.items()}}
-    return _respond(tables, format, "assessment", summary)
+    return _respond(tables, format, "assessment", summary, caller)

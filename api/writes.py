@@ -10,26 +10,123 @@ is written in the same transaction as the report it created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api import evidence
+from api.audit import private_read
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
-from api.models import IdemKey, ReportFeature, ReportIn, ReportPatch
+from api.models import (
+    EvidenceForm,
+    EvidenceKindQuery,
+    IdemKey,
+    ReportFeature,
+    ReportIn,
+    ReportPatch,
+)
 from api.responses import GEOJSON, JSON, encode, feature_of, json_response
 from api.service import Service, Svc
 from api.writer import Submission, actor, fingerprint, scoped_key
 from gridkit import codes
 from gridkit.ops.intake import known_admin_codes
-from gridkit.ops.reports import report_rules, transition
+from gridkit.ops.reports import (
+    AssignmentError,
+    check_assignment,
+    expired_contacts,
+    purge_contacts,
+    report_rules,
+    transition,
+)
 
-router = APIRouter(tags=["field"])
+log = logging.getLogger("gridkit.api")
+
+#: days after which a finished case's reporter contact is removed (unset: kept)
+RETENTION_ENV = "GRIDKIT_CONTACT_RETENTION_DAYS"
+RETENTION_EVERY_S = 6 * 3600
+
+
+def retention_days() -> float | None:
+    """The retention setting (``GRIDKIT_CONTACT_RETENTION_DAYS``), None when unset."""
+    text = os.environ.get(RETENTION_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        days = float(text)
+    except ValueError:
+        raise ValueError(f"{RETENTION_ENV}={text!r} is not a number of days.") from None
+    if days < 0:
+        raise ValueError(f"{RETENTION_ENV}={text!r}: give 0 or more days.")
+    return days
+
+
+def apply_retention(service: Service, days: float, *, at: object = None) -> list[str]:
+    """Remove the reporters' contacts of cases finished more than ``days`` ago
+    (:func:`gridkit.ops.reports.purge_contacts`), each with its audit event in the same
+    transaction; the report ids cleared."""
+    with service.write_lock:
+        reports = service.layer("reports")
+        if reports is None or "reporter_contact" not in reports.columns:
+            return []
+        events = service.layer("report_events")
+        if not expired_contacts(reports, days=days, events=events, at=at).any():
+            return []
+        change = purge_contacts(reports, days=days, events=events, at=at)
+        for rid, ev in change.events.groupby("report_id", sort=False):
+            service.store.update(
+                "reports",
+                "report_id",
+                str(rid),
+                {"reporter_contact": None},
+                append={"report_events": ev},
+            )
+    cleared = change.events["report_id"].astype(str).tolist()
+    log.info(
+        "retention: removed reporter contacts of %d case(s) finished over %g days ago",
+        len(cleared),
+        days,
+    )
+    return cleared
+
+
+async def _retention_run(service: Service, days: float) -> None:
+    try:
+        await run_in_threadpool(apply_retention, service, days)
+    except Exception:  # a failed run is retried at the next one, never silently
+        log.exception("retention run failed")
+
+
+async def _retention_loop(service: Service, days: float) -> None:
+    while True:
+        await asyncio.sleep(RETENTION_EVERY_S)
+        await _retention_run(service, days)
+
+
+@contextlib.asynccontextmanager
+async def _retention(app: Any) -> AsyncIterator[None]:
+    """At startup and every few hours: the contact retention, when it is set."""
+    days = retention_days()
+    task = None
+    if days is not None:
+        await _retention_run(app.state.service, days)  # before the first request
+        task = asyncio.create_task(_retention_loop(app.state.service, days))
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+
+
+router = APIRouter(tags=["field"], lifespan=_retention)
 
 
 @router.post(
@@ -145,6 +242,8 @@ def patch_report(report_id: str, body: ReportPatch, caller: Caller, service: Svc
                 f"Workers may set in_progress or resolved, not "
                 f"{body.status}; a supervisor verifies, returns or closes.",
             )
+        if body.assignee_id is not None:
+            _check_assignee(service, reports, report_id, body.assignee_id, caller)
         change = transition(
             reports,
             report_id,
@@ -153,6 +252,8 @@ def patch_report(report_id: str, body: ReportPatch, caller: Caller, service: Svc
             note=body.note,
             evidence=body.evidence,
             assignee_id=body.assignee_id,
+            # only photos received count, whatever the body names
+            uploaded=evidence.of_report(service.layer(evidence.TABLE), report_id),
         )
         after = change.reports[change.reports["report_id"] == report_id]
         values = {}
@@ -169,6 +270,25 @@ def patch_report(report_id: str, body: ReportPatch, caller: Caller, service: Svc
         row = store.read("reports")
         row = row[row["report_id"] == report_id]
     return json_response(feature_of(row, caller, "reports"))
+
+
+def _check_assignee(
+    service: Service, reports: pd.DataFrame, report_id: str, assignee: str, caller: Principal
+) -> None:
+    """422 for an assignee who does not exist or cannot hold the case, 403 for one the
+    caller may not choose (:func:`gridkit.ops.reports.check_assignment`)."""
+    try:
+        check_assignment(
+            reports,
+            report_id,
+            assignee,
+            workers=service.layer("workers"),
+            by_role=caller.role,
+            by_worker=caller.worker_id,
+            by_scope=caller.scope,
+        )
+    except AssignmentError as exc:
+        raise ApiError(403 if exc.reason == "not_yours" else 422, exc.message) from None
 
 
 def report_of(reports: pd.DataFrame | None, report_id: str, caller: Principal) -> pd.DataFrame:
@@ -194,34 +314,124 @@ def _changed(new: object, old: object) -> bool:
     return bool(new != old)
 
 
-EVIDENCE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"RIFF": ".webp"}
-
-
 @router.post(
-    "/reports/{report_id}/evidence", status_code=201, summary="Upload a before/after photo"
+    "/reports/{report_id}/evidence",
+    status_code=201,
+    summary="Upload a before/after photo",
+    response_class=Response,
+    responses={201: {"content": {JSON: {}}}},
 )
 async def post_evidence(
     report_id: str,
     caller: Caller,
     service: Svc,
-    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP.")],
-    kind: Literal["before", "after"] = "after",
+    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP, as taken.")],
+    form: Annotated[EvidenceForm, Form()],
+    kind_query: EvidenceKindQuery = None,
+    idempotency_key: IdemKey = None,
 ) -> Response:
+    """Store a photo of the case; listed by ``GET /reports/{id}/evidence``, counted by
+    the lifecycle (only received photos count). Sending the same photo again, or
+    retrying with the same ``Idempotency-Key``, stores nothing twice."""
     require(caller, "worker", "supervisor", "admin")
     settings = service.settings
     data = await photo.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise ApiError(413, f"Photos are limited to {settings.max_upload_bytes:,} bytes.")
-    ext = next((e for magic, e in EVIDENCE_TYPES.items() if data.startswith(magic)), None)
-    if ext is None or (ext == ".webp" and data[8:12] != b"WEBP"):
-        raise ApiError(415, "Evidence must be a JPEG, PNG or WebP photo.")
+    if form.kind and kind_query and form.kind != kind_query:
+        raise ApiError(400, f"kind is {form.kind!r} in the form but {kind_query!r} in the URL.")
+    kind = form.kind or kind_query or "after"
+    ext, media, width, height = await run_in_threadpool(evidence.checked_image, data)
+    row = {
+        "report_id": report_id,
+        "name": hashlib.sha256(data).hexdigest()[:32] + ext,
+        "kind": kind,
+        "media_type": media,
+        "bytes": len(data),
+        "width": width,
+        "height": height,
+        "uploaded_at": pd.Timestamp.now(tz="UTC"),
+        "uploaded_by": actor(caller),
+        "taken_at": None if form.taken_at is None else pd.Timestamp(form.taken_at),
+        "lon": form.lon if form.lon is not None else float("nan"),
+        "lat": form.lat if form.lat is not None else float("nan"),
+        "idempotency_key": scoped_key(caller, idempotency_key),
+    }
+    stored, replay = await run_in_threadpool(_store_evidence, service, caller, row, data)
+    body = {**evidence.listed(stored)[0], "evidence": f"{kind}:{stored['name'].iloc[0]}"}
+    headers = {"Idempotent-Replay": "true"} if replay else {}
+    return json_response(body, 201, media_type=JSON, **headers)
+
+
+def _store_evidence(
+    service: Service, caller: Principal, row: dict[str, Any], data: bytes
+) -> tuple[pd.DataFrame, bool]:
+    """Write the photo and its row (once): the row as stored, and whether it was there."""
+    with service.write_lock:
+        report_of(service.layer("reports"), row["report_id"], caller)
+        mine = evidence.of_report(service.layer(evidence.TABLE), row["report_id"])
+        key = row["idempotency_key"]
+        if key is not None:
+            seen = mine[mine["idempotency_key"].astype(str) == key]
+            if len(seen) and seen["name"].iloc[0] != row["name"]:
+                raise ApiError(
+                    422,
+                    f"Idempotency-Key {key.split('/', 1)[1]!r} was used before for another "
+                    "photo; use a new key for a new photo.",
+                )
+            if len(seen):
+                return seen.iloc[[0]], True
+        same = mine[(mine["name"] == row["name"]) & (mine["kind"] == row["kind"])]
+        if len(same):
+            return same.iloc[[0]], True
+        where = evidence.folder(service.settings.workspace, row["report_id"])
+        where.mkdir(parents=True, exist_ok=True)
+        (where / row["name"]).write_bytes(data)  # before its row: a listed file exists
+        typed = evidence.frame(row)
+        service.store.append(evidence.TABLE, typed)
+        return typed, False
+
+
+@router.get(
+    "/reports/{report_id}/evidence",
+    summary="The photos received for a report",
+    response_class=Response,
+    responses={200: {"content": {JSON: {}}}},
+)
+def list_evidence(report_id: str, caller: Caller, service: Svc) -> Response:
+    """Every photo received for the case (kind, when and where taken, who sent it),
+    oldest first; scoped as the report."""
+    require(caller, "worker", "supervisor", "admin")
     report_of(service.layer("reports"), report_id, caller)
-    name = hashlib.sha256(data).hexdigest()[:32] + ext
-    folder = Path(f"{settings.workspace}.evidence") / report_id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
-    return json_response(
-        {"report_id": report_id, "evidence": f"{kind}:{name}", "bytes": len(data)},
-        201,
-        media_type=JSON,
+    rows = evidence.of_report(service.layer(evidence.TABLE), report_id)
+    items = evidence.listed(rows)
+    for item in items:
+        item["href"] = f"/reports/{report_id}/evidence/{item['name']}"
+    return json_response({"report_id": report_id, "evidence": items}, media_type=JSON)
+
+
+@router.get(
+    "/reports/{report_id}/evidence/{name}",
+    summary="One photo of a report",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in evidence.MEDIA_TYPES.values()}}},
+)
+def get_evidence(
+    report_id: str, name: str, caller: Caller, service: Svc, request: Request
+) -> Response:
+    """The photo itself, as received; scoped as the report."""
+    require(caller, "worker", "supervisor", "admin")
+    report_of(service.layer("reports"), report_id, caller)
+    rows = evidence.of_report(service.layer(evidence.TABLE), report_id)
+    if not evidence.NAME.match(name) or name not in set(rows["name"]):
+        raise ApiError(404, f"No photo {name!r} for report {report_id!r}.")
+    path = evidence.folder(service.settings.workspace, report_id) / name
+    if not path.is_file():
+        raise ApiError(404, f"The photo {name!r} of report {report_id!r} is missing on disk.")
+    media = evidence.MEDIA_TYPES["." + name.rsplit(".", 1)[1]]
+    private_read(service, caller, evidence.TABLE, [f"{report_id}/{name}"], str(request.url.path))
+    return Response(
+        path.read_bytes(),
+        media_type=media,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"},
     )

@@ -60,13 +60,16 @@ from gridkit.ops.times import utc_array, utc_scalar, utc_series
 
 __all__ = [
     "EVENT_COLUMNS",
+    "AssignmentError",
     "DuplicatePairs",
     "ReportChange",
     "ReportError",
     "ReportRules",
     "TransitionError",
+    "check_assignment",
     "duplicate_pairs",
     "escalate",
+    "expired_contacts",
     "extend_deadline",
     "hand_over",
     "intake",
@@ -74,6 +77,7 @@ __all__ = [
     "normalise_reports",
     "overdue",
     "parent_admin_code",
+    "purge_contacts",
     "report_rules",
     "transition",
 ]
@@ -107,6 +111,16 @@ class ReportError(GridkitError, ValueError):
 
 class TransitionError(GridkitError, ValueError):
     """A status change the rules do not allow (wrong order, same person verifying, ...)."""
+
+
+class AssignmentError(ReportError):
+    """An assignee the rules refuse: ``reason`` is ``"unknown"`` (no such worker),
+    ``"outside"`` (the worker's area and the case's are unrelated) or ``"not_yours"``
+    (the caller's role or scope may not choose that worker)."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 class ReportChange(NamedTuple):
@@ -932,6 +946,21 @@ def _evidence_kinds(value: object) -> set[str]:
     return {i.split(":", 1)[0].strip() for i in items if ":" in i}
 
 
+def _items(text: str | None) -> set[str]:
+    """The ``kind:name`` items of an evidence text."""
+    if not text:
+        return set()
+    return {":".join(p.strip() for p in i.split(":", 1)) for i in text.split(";") if ":" in i}
+
+
+def _received(uploaded: pd.DataFrame | None) -> dict[str, set[str]] | None:
+    """``kind:name`` of the files received, per report (None: not known)."""
+    if uploaded is None:
+        return None
+    items = uploaded["kind"].astype(str) + ":" + uploaded["name"].astype(str)
+    return {str(r): set(g) for r, g in items.groupby(uploaded["report_id"].astype(str))}
+
+
 def _evidence_text(evidence: object) -> str | None:
     if evidence is None:
         return None
@@ -951,6 +980,7 @@ def transition(
     evidence: str | Mapping[str, str] | None = None,
     rules: ReportRules | str | Path | None = None,
     assignee_id: str | None = None,
+    uploaded: pd.DataFrame | None = None,
 ) -> ReportChange:
     """Move reports to a new status, enforcing the rules, with one audit event each.
 
@@ -976,7 +1006,12 @@ def transition(
     rules
         The status machine and evidence rules.
     assignee_id
-        New assignee (optional, e.g. on ``returned``).
+        New assignee (optional, e.g. on ``returned``; see :func:`check_assignment`).
+    uploaded
+        The files actually received (``report_id``, ``kind``, ``name``, e.g. the
+        service's ``report_evidence`` table). When given, only they count: every item
+        of ``evidence`` must be one of the report's uploads, and the kinds a status
+        needs are those uploaded, not those typed into the ``evidence`` column.
 
     Returns
     -------
@@ -1000,6 +1035,19 @@ def transition(
     ... except TransitionError as e:
     ...     print(e.message)
     cannot move report(s) to 'closed': R1 is 'in_progress' (allowed: resolved)
+
+    With the uploads known, typed names of files never received count for nothing:
+
+    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["sand_mining"],
+    ...                   "source": ["patrol"], "status": ["in_progress"],
+    ...                   "reported_at": ["2026-05-01T00:00Z"]})
+    >>> files = pd.DataFrame({"report_id": ["R1"], "kind": ["before"], "name": ["a.jpg"]})
+    >>> try:
+    ...     transition(r, "R1", "resolved", actor_id="W1", uploaded=files,
+    ...                evidence="before:a.jpg;after:x.jpg")
+    ... except TransitionError as e:
+    ...     print(e.message)
+    cannot move report(s) to 'resolved': R1: after:x.jpg was never uploaded; R1 lacks after evidence
     """
     rules = report_rules(rules)
     out = normalise_reports(reports)
@@ -1019,13 +1067,19 @@ def transition(
     evid = out["evidence"].to_numpy(dtype=object)[pos]
     reported = out["reported_at"].iloc[pos].reset_index(drop=True)
     early = (times < reported).fillna(False).to_numpy(dtype=bool)
-    have_new = _evidence_kinds(ev_text)
+    received = _received(uploaded)
+    # with the uploads known, only they count (below); typed names never do
+    have_new = _evidence_kinds(ev_text) if received is None else set()
     for k in range(len(pos)):
         rid, frm = ids[k], statuses[k]
         allowed = rules.transitions.get(str(frm), ())
         if to_status not in allowed:
             problems.append(f"{rid} is {frm!r} (allowed: {', '.join(allowed) or 'none'})")
             continue
+        if received is not None:
+            mine = received.get(str(rid), set())
+            problems += [f"{rid}: {i} was never uploaded" for i in _items(ev_text) - mine]
+            evid[k] = ";".join(sorted(mine)) or None
         if to_status == "verified" and pd.notna(resolvers[k]) and resolvers[k] == actor_id:
             problems.append(f"{rid} was resolved by {actor_id}, who cannot also verify it")
         if to_status == "resolved":
@@ -1254,3 +1308,209 @@ def escalate(
             }
         )
     return ReportChange(out, _events(rows))
+
+
+# --------------------------------------------------------------------------- assignment
+
+#: the roles that may choose an assignee, and whom: themselves only, or within scope
+_CHOOSERS = ("worker", "supervisor", "admin")
+
+
+def _areas_related(case: str | None, worker: str | None) -> bool:
+    """Whether a worker of area ``worker`` may hold a case of area ``case``: one holds
+    the other, or both lie in the same county-level area (区/县)."""
+    if case is None:
+        return True  # an unplaced case: anyone the caller may choose
+    if worker is None:
+        return False
+    if codes.in_scope(case, worker) or codes.in_scope(worker, case):
+        return True
+    district = codes.district(case)
+    return district is not None and district == codes.district(worker)
+
+
+def check_assignment(
+    reports: pd.DataFrame,
+    report_id: str,
+    assignee_id: str,
+    *,
+    workers: pd.DataFrame | None,
+    by_role: str,
+    by_worker: str | None = None,
+    by_scope: str | None = None,
+) -> str | None:
+    """Check that ``assignee_id`` may take the case ``report_id``; the assignee's
+    admin code when it may.
+
+    The assignee must be a worker of the ``workers`` layer, of an area related to the
+    case's (one holds the other, or both lie in one county-level area, so the worker
+    can see the case), and be one the caller may choose: a worker only themselves, a
+    supervisor a worker inside their scope, an admin anyone.
+
+    Parameters
+    ----------
+    reports
+        The ``reports`` layer (``report_id``, ``admin_code``).
+    report_id, assignee_id
+        The case and the worker proposed.
+    workers
+        The ``workers`` layer (``worker_id``, ``admin_code``); None: no worker exists.
+    by_role, by_worker, by_scope
+        Who assigns: role (``worker``, ``supervisor``, ``admin``), their worker id
+        and their scope (an admin code; empty or None for everywhere).
+
+    Raises
+    ------
+    AssignmentError
+        Naming the worker, the case and the rule (``reason``: ``unknown``,
+        ``outside``, ``not_yours``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reports = pd.DataFrame({"report_id": ["R1"], "admin_code": ["430202001001"]})
+    >>> workers = pd.DataFrame({"worker_id": ["W1", "W2", "W3"],
+    ...                         "admin_code": ["430202001001", "430202003", "430203001001"]})
+    >>> check_assignment(reports, "R1", "W2", workers=workers, by_role="supervisor",
+    ...                  by_scope="430202")
+    '430202003'
+    >>> for who, role, scope in (("NOPE", "supervisor", "430202"),
+    ...                          ("W3", "admin", None), ("W2", "worker", None)):
+    ...     try:
+    ...         check_assignment(reports, "R1", who, workers=workers, by_role=role,
+    ...                          by_worker="W1", by_scope=scope)
+    ...     except AssignmentError as e:
+    ...         print(e.reason)
+    unknown
+    outside
+    not_yours
+    """
+    if by_role not in _CHOOSERS:
+        raise AssignmentError(
+            f"role {by_role!r} may not assign cases.", reason="not_yours", hint="Ask a supervisor."
+        )
+    if by_role == "worker" and assignee_id != by_worker:
+        raise AssignmentError(
+            f"workers may not hand case {report_id} to someone else ({assignee_id}).",
+            reason="not_yours",
+            hint="Ask a supervisor to reassign it, or return it with a note.",
+        )
+    known = None if workers is None else workers[workers["worker_id"].astype(str) == assignee_id]
+    if known is None or not len(known):
+        raise AssignmentError(
+            f"no worker {assignee_id!r} in the workers layer.",
+            reason="unknown",
+            hint="Choose a worker_id of the workers layer.",
+        )
+    code = known["admin_code"].iloc[0] if "admin_code" in known else None
+    code = None if code is None or pd.isna(code) else codes.normalise(str(code))
+    row = reports[reports["report_id"].astype(str) == report_id]
+    case = row["admin_code"].iloc[0] if len(row) and "admin_code" in row else None
+    case = None if case is None or pd.isna(case) else codes.normalise(str(case))
+    if not _areas_related(case, code):
+        raise AssignmentError(
+            f"worker {assignee_id} ({code}) works outside case {report_id}'s area ({case}).",
+            reason="outside",
+            hint="Choose a worker of the case's district, or hand the case over.",
+        )
+    if by_role == "supervisor" and by_scope and not codes.in_scope(code, by_scope):
+        raise AssignmentError(
+            f"worker {assignee_id} ({code}) is outside your scope {by_scope}.",
+            reason="not_yours",
+            hint="Choose a worker of your own area.",
+        )
+    return code
+
+
+# --------------------------------------------------------------------------- retention
+
+_FINAL = ("closed", "rejected")
+
+
+def expired_contacts(
+    reports: pd.DataFrame,
+    *,
+    days: float,
+    events: pd.DataFrame | None = None,
+    at: object = None,
+) -> pd.Series:
+    """Boolean Series (aligned to ``reports``): closed or rejected cases, finished
+    more than ``days`` before ``at``, that still hold a reporter's contact.
+
+    A case finished when its last event into ``closed``/``rejected`` happened
+    (``events``); without such an event, when it was resolved, else reported.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1", "R2", "R3"],
+    ...                   "status": ["closed", "closed", "in_progress"],
+    ...                   "reported_at": ["2026-01-01T00:00Z"] * 3,
+    ...                   "reporter_contact": ["13812341234", "13900000000", "137"]})
+    >>> ev = pd.DataFrame({"report_id": ["R1", "R2"], "to_status": ["closed", "closed"],
+    ...                    "at": ["2026-02-01T00:00Z", "2026-04-20T00:00Z"]})
+    >>> expired_contacts(r, days=30, events=ev, at="2026-05-01T00:00Z").tolist()
+    [True, False, False]
+    """
+    if days < 0:
+        raise ReportError(f"a retention of {days} days is negative.", hint="Give days >= 0.")
+    at_ts = utc_scalar(at, name="at")
+    ids = reports["report_id"].astype(str)
+    finished = pd.Series(pd.NaT, index=reports.index, dtype="datetime64[us, UTC]")
+    if events is not None and len(events):
+        done = events[events["to_status"].isin(_FINAL).to_numpy(dtype=bool, na_value=False)]
+        last = utc_series(done["at"]).groupby(done["report_id"].astype(str).to_numpy()).max()
+        finished = pd.Series(ids.map(last).to_numpy(), index=reports.index).astype(finished.dtype)
+    for col in ("resolved_at", "reported_at"):
+        if col in reports:
+            finished = finished.fillna(utc_series(reports[col]))
+    contact = reports["reporter_contact"] if "reporter_contact" in reports else None
+    if contact is None:
+        return pd.Series(False, index=reports.index)
+    final = reports["status"].isin(_FINAL).to_numpy(dtype=bool, na_value=False)
+    old = (finished <= at_ts - pd.Timedelta(days=days)).to_numpy(dtype=bool, na_value=False)
+    held = contact.notna().to_numpy() & (contact.astype(str).str.strip() != "").to_numpy()
+    return pd.Series(final & old & held, index=reports.index)
+
+
+def purge_contacts(
+    reports: pd.DataFrame,
+    *,
+    days: float,
+    events: pd.DataFrame | None = None,
+    at: object = None,
+    actor_id: str = "retention",
+) -> ReportChange:
+    """Remove the reporters' contacts of cases finished more than ``days`` ago
+    (:func:`expired_contacts`), with one audit event per case (its status unchanged).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"report_id": ["R1", "R2"], "status": ["closed", "assigned"],
+    ...                   "category": ["cctv"] * 2, "source": ["hotline"] * 2,
+    ...                   "reported_at": ["2026-01-01T00:00Z"] * 2,
+    ...                   "reporter_contact": ["13812341234", "13900000000"]})
+    >>> out, ev = purge_contacts(r, days=90, at="2026-06-01T00:00Z")
+    >>> out["reporter_contact"].tolist(), ev[["report_id", "to_status"]].values.tolist()
+    ([<NA>, '13900000000'], [['R1', 'closed']])
+    """
+    out = normalise_reports(reports)
+    mask = expired_contacts(out, days=days, events=events, at=at).to_numpy()
+    out.loc[mask, "reporter_contact"] = pd.NA
+    status = out["status"].to_numpy(dtype=object)[mask]
+    now = utc_scalar(at, name="at")
+    events_out = _events(
+        [
+            {
+                "report_id": rid,
+                "at": now,
+                "actor_id": actor_id,
+                "from_status": st,
+                "to_status": st,
+                "note": f"reporter contact removed: case finished over {days:g} days ago",
+            }
+            for rid, st in zip(out["report_id"].to_numpy(dtype=object)[mask], status, strict=True)
+        ]
+    )
+    return ReportChange(out, events_out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -82,6 +83,15 @@ def any_strings(request):
     ``gridkit serve`` runs with."""
     with pd.option_context("mode.string_storage", request.param):
         yield request.param
+
+
+def jpeg_photo(color: tuple[int, int, int] = (90, 90, 90)) -> bytes:
+    """A real JPEG (evidence is decoded, not only sniffed)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), color).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def h(key: str, **extra: str) -> dict[str, str]:
@@ -268,7 +278,7 @@ def test_city_scope_holds_its_districts(setup) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["properties"]["admin_code"].startswith("430202")
     rid = r.json()["id"]
-    photo = {"photo": ("p.jpg", b"\xff\xd8\xff\xe0" + b"0" * 100, "image/jpeg")}
+    photo = {"photo": ("p.jpg", jpeg_photo(), "image/jpeg")}
     assert client.post(f"/reports/{rid}/evidence", files=photo, headers=h(city)).status_code == 201
     assert (
         client.post(f"/reports/{rid}/evidence", files=photo, headers=h(keys["far"])).status_code
@@ -287,7 +297,7 @@ def test_lifecycle_over_http(any_strings, setup) -> None:
     assert client.patch(url, json={"status": "closed"}, headers=h(keys["w1"])).status_code == 403
     assert client.patch(url, json={"status": "resolved"}, headers=h(keys["w2"])).status_code == 403
     # resolving needs before/after evidence (street lights: see rules/reports.toml)
-    photo = b"\xff\xd8\xff\xe0" + b"0" * 100
+    photo = jpeg_photo()
     ev = [
         client.post(
             f"{url}/evidence?kind={k}",
@@ -333,7 +343,7 @@ def test_evidence_limits(setup) -> None:
     )
     assert r.status_code == 413
     # photos go only to reports the caller may act on
-    photo = {"photo": ("p.jpg", b"\xff\xd8\xff\xe0" + b"0" * 100, "image/jpeg")}
+    photo = {"photo": ("p.jpg", jpeg_photo(), "image/jpeg")}
     url = f"/reports/{rid}/evidence"
     assert client.post(url, files=photo, headers=h(keys["w2"])).status_code == 403  # not theirs
     assert client.post(url, files=photo, headers=h(keys["far"])).status_code == 404  # out of scope
