@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point, box
 
@@ -411,6 +413,9 @@ def _check_invariants(riv, adm, reaches, units, max_len, min_len):
     max_len=st.floats(300, 5000),
     min_frac=st.floats(0, 0.5),
 )
+# a boundary reach's bank unit swallowed a spill zone lying outside its area, overlapping
+# 7 units (test_corridor_units_never_overlap_degenerate_spill_case)
+@example(seed=1788, n_areas=16, n_rivers=4, max_len=300.0, min_frac=0.0)
 def test_properties_random_networks(seed, n_areas, n_rivers, max_len, min_frac):
     adm = voronoi_tiling(seed, n_areas)
     riv = rivers([random_river(seed * 7 + k) for k in range(n_rivers)])
@@ -829,3 +834,75 @@ def test_properties_units_always_valid(seed, n_areas, n_rivers, max_len, corrido
     if len(result.units):
         _assert_valid_polygons(result.units)
         assert "repaired_geometry" not in {p.code for p in result.report.problems}
+
+
+# ----------------------------------------------------------------------------- overlaps
+
+_OVERLAP_CASE = Path(__file__).parent / "data" / "corridor_overlap_case.json"
+
+
+def _overlap_case() -> dict:
+    return json.loads(_OVERLAP_CASE.read_text(encoding="utf-8"))
+
+
+def test_corridor_units_never_overlap_degenerate_spill_case():
+    """Found by test_properties_random_networks (seed 1788): area 430202005 less the
+    corridor of its own reaches left a 9e-11 m² collapsed triangle beside the real
+    polygon; GEOS then intersected the spill of area 430202001's reaches with it as if
+    the spill lay wholly inside, and the bank unit 430202005+430202016-R4-001-R
+    swallowed 20,600 m² of areas 430202001 and 430202016, overlapping 7 units."""
+    from gridkit.validate import validate_units
+
+    case = _overlap_case()
+    crs = case["crs"]
+    riv = rivers(list(map(shapely.from_wkt, case["rivers"].values())), list(case["rivers"]))
+    adm = admin(
+        list(map(shapely.from_wkt, case["admin_areas"].values())), list(case["admin_areas"])
+    )
+    assert riv.crs.to_epsg() == adm.crs.to_epsg() == crs
+    max_len = case["max_length_m"]
+    result = quiet_split(
+        riv,
+        adm,
+        max_length_m=max_len,
+        min_length_m=case["min_length_m"],
+        corridor_m=case["corridor_m"],
+    )
+    units = result.units
+    ug = np.asarray(units.geometry.array)
+    # brute force: every pair of units, not only the ones a tree proposes
+    i, j = np.triu_indices(len(ug), 1)
+    pair = shapely.area(shapely.intersection(ug[i], ug[j]))
+    ids = units["unit_id"].to_numpy()
+    bad = pair >= 0.1
+    assert not bad.any(), [
+        f"{a}/{b} {v:.0f} m²" for a, b, v in zip(ids[i[bad]], ids[j[bad]], pair[bad], strict=True)
+    ]
+    union = shapely.area(shapely.union_all(ug))
+    assert union == pytest.approx(shapely.area(ug).sum(), rel=1e-6, abs=1.0)
+    # every unit inside its own area; the bank unit that overflowed is its right bank's
+    areas = adm.set_index("admin_code").geometry
+    own = np.asarray(areas.loc[units["admin_code"]].array)
+    assert (shapely.area(shapely.difference(ug, own)) < 0.1).all()
+    bank = units.set_index("unit_id").loc["430202005+430202016-R4-001-R"]
+    assert (bank["admin_code"], bank["bank"]) == ("430202005", "right")
+    assert bank["area_m2"] < 250 * 40 * 2  # one bank of a 250 m reach, 40 m corridor
+    check = validate_units(units, reaches=result.reaches, admin_areas=adm, max_length_m=max_len)
+    assert not {"overlap", "outside_admin_area"} & {p.code for p in check.problems}, check
+
+
+def test_available_area_drops_collapsed_parts():
+    """The spill zone of an area is cut from what its reaches left (``avail``); a
+    collapsed 9e-11 m² part of it made GEOS return the whole spill as inside."""
+    from gridkit.rivers.corridors import _available
+
+    z = _overlap_case()["spill_zone"]
+    avail, spill = shapely.from_wkt(z["avail"]), shapely.from_wkt(z["spill"])
+    parts = shapely.get_parts(avail)
+    assert shapely.area(parts).min() < 1e-9 and not shapely.intersects(spill, parts[0])
+    got = _available(avail, None)
+    assert shapely.get_type_id(got) == 3 and got.equals(parts[0])
+    # the spill lies outside: the zone cut from the cleaned area is empty
+    assert shapely.area(shapely.intersection(spill, got)) == 0.0
+    # without claims and without collapsed parts the area is passed through as it is
+    assert _available(parts[0], None) is parts[0]
