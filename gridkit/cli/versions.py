@@ -9,8 +9,17 @@ import typer
 from rich.table import Table
 
 from gridkit.cli.util import CrsOption, console, write_output
+from gridkit.errors import GridkitError
 from gridkit.io import read_input
-from gridkit.versions import Diff, diff_units, publish
+from gridkit.versions import (
+    ConfirmationRequiredError,
+    Diff,
+    diff_units,
+    preview,
+    publish,
+    read_version,
+    restore,
+)
 
 
 def _print_diff(diff: Diff) -> None:
@@ -50,13 +59,62 @@ def diff_cmd(
 
 
 def publish_cmd(
-    units: Annotated[Path, typer.Argument(help="Units to publish.")],
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")],
+    units: Annotated[
+        Path | None, typer.Argument(help="Units to publish (not with --restore).")
+    ] = None,
     note: Annotated[str, typer.Option(help="What changed and why.")] = "",
+    area: Annotated[
+        str | None,
+        typer.Option(
+            help="Admin code: publish a redraw of this area only; the rest of the grid is "
+            "kept with its ids."
+        ),
+    ] = None,
+    restore_version: Annotated[
+        int | None,
+        typer.Option("--restore", help="Publish the units of version N again, as a new version."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the changes, the staffing and the open cases affected."
+        ),
+    ] = False,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Publish a draft removing more than 20 % of the units in force, or units "
+            "of a kind it has none of.",
+        ),
+    ] = False,
     crs: CrsOption = None,
 ) -> None:
-    """Check the units, record lineage against the version in force, publish a new version."""
-    version, diff = publish(read_input(units, "units", crs=crs), workspace, note=note)
+    """Check the units, record lineage against the grid in force, publish a new version
+    (or restore one: --restore N). A draft removing much of the grid needs --confirm."""
+    if (units is None) == (restore_version is None):
+        raise GridkitError(
+            "Give the units to publish, or --restore N (not both).",
+            hint="gridkit publish UNITS -w WORKSPACE, or gridkit publish --restore N -w WORKSPACE",
+        )
+    if dry_run:
+        draft = (
+            read_version(workspace, restore_version)
+            if units is None
+            else read_input(units, "units", crs=crs)
+        )
+        console.print(str(preview(draft, workspace, area=area, validate=units is not None)))
+        return
+    try:
+        if units is None:
+            version, diff = restore(workspace, restore_version, note=note, confirm=confirm)
+        else:
+            draft = read_input(units, "units", crs=crs)
+            version, diff = publish(draft, workspace, note=note, area=area, confirm=confirm)
+    except ConfirmationRequiredError as exc:
+        console.print(str(exc.preview))
+        raise GridkitError(exc.message, hint="Check the preview, then add --confirm.") from None
     console.print(f"published version [bold]{version}[/] to {workspace}")
     if diff is not None:
         _print_diff(diff)
