@@ -1040,7 +1040,8 @@ def _publish(
     # checked before: a city's grid takes a while; then one writer from read to write
     p = preview(units, ws, **options)
     with ws.exclusive():
-        if _in_force(ws)[0] != p.version:  # another version came in meanwhile
+        table = versions(ws)  # another version came in meanwhile: preview it again
+        if (int(table["version"].max()) if not table.empty else 0) != p.version:
             p = preview(units, ws, **options)
         if p.needs_confirm and not confirm:
             raise ConfirmationRequiredError(p)
