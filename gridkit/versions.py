@@ -688,7 +688,8 @@ class Preview:
     staffing
         Units and staffed units before and after: ``units_before``,
         ``staffed_before``, ``units_after``, ``staffed_after`` (units keeping their id
-        and worker), ``proposed_after`` (more units :func:`carry_over` would staff).
+        and worker), ``proposed_after`` (more units :func:`carry_over` would staff),
+        ``workers_before`` and ``workers_after`` (workers with a unit in the grid).
     affected
         Units in force that would disappear (their id is not in the new grid) and have
         a worker or open cases: ``unit_id``, ``relation``, ``workers``, ``open_reports``.
@@ -757,6 +758,7 @@ class Preview:
             f"staffed units: {st['staffed_before']:,}/{st['units_before']:,} "
             f"({st['share_before']:.0%}) -> {st['staffed_after']:,}/{st['units_after']:,} "
             f"({st['share_after']:.0%}); {st['proposed_after']:,} more by carry-over",
+            f"workers with units: {st['workers_before']:,} -> {st['workers_after']:,}",
             f"units removed with a worker or open cases: {d['affected_units']:,} "
             f"({d['affected_open_reports']:,} open cases)",
         ]
@@ -825,6 +827,7 @@ def _staffing_and_affected(
         if "valid_to" in assign.columns:
             ended = pd.to_datetime(assign["valid_to"], utc=True, errors="coerce")
             assign = assign[ended.isna() | (ended > pd.Timestamp.now(tz="UTC"))]
+    unit_ids = assign["unit_id"].astype(str)
     assigned = pd.Index(assign["unit_id"].dropna().astype(str).unique())
     proposed = 0
     if diff is not None and len(assign):
@@ -836,6 +839,9 @@ def _staffing_and_affected(
         "units_after": len(new_ids),
         "staffed_after": int(new_ids.isin(assigned).sum()),
         "proposed_after": max(proposed, 0),
+        # workers left without a unit: they lose their place (and their scope) in the grid
+        "workers_before": int(assign.loc[unit_ids.isin(old_ids), "worker_id"].nunique()),
+        "workers_after": int(assign.loc[unit_ids.isin(new_ids), "worker_id"].nunique()),
     }
     gone = old_ids[~old_ids.isin(new_ids)]
     workers = assign.assign(unit_id=assign["unit_id"].astype(str))

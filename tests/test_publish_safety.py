@@ -98,6 +98,7 @@ def test_a_river_grid_posted_for_the_city_is_stopped(ws: Path) -> None:
     d = p.to_dict()
     assert d["staffing"]["staffed_before"] == 180 and d["staffing"]["share_before"] == 0.9
     assert d["staffing"]["staffed_after"] == 0 and d["staffing"]["share_after"] == 0.0
+    assert d["staffing"]["workers_before"] == 40 and d["staffing"]["workers_after"] == 0
     # every community grid goes, with its worker; the open cases on them are counted
     assert d["affected_units"] == 180 and d["affected_open_reports"] == 4
     first = p.affected.set_index("unit_id").loc["430202001000010"]

@@ -122,6 +122,7 @@ def test_a_river_grid_posted_for_the_city_is_stopped(setup, tmp_path: Path) -> N
     assert p["needs_confirm"] and p["version_in_force"] == 1 and p["n_units"] == 34
     assert p["changes"]["old_units"]["removed"] == 40
     assert p["staffing"]["share_before"] == 1.0 and p["staffing"]["share_after"] == 0.0
+    assert p["staffing"]["workers_before"] == 2 and p["staffing"]["workers_after"] == 0
     assert p["affected_units"] == 40 and p["affected_open_reports"] == 3
     by_id = {a["unit_id"]: a for a in p["affected"]}
     assert by_id[units["unit_id"].iloc[0]]["open_reports"] == 2
