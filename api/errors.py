@@ -23,6 +23,7 @@ from gridkit.errors import (
 )
 from gridkit.ops.intake import OutsideServiceAreaError
 from gridkit.store import ConcurrentWriteError
+from gridkit.versions import VersionWriteError
 
 log = logging.getLogger("gridkit.api")
 
@@ -40,6 +41,7 @@ class ApiError(Exception):
 # one table from exception class to HTTP status drives every handler (first match wins)
 STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentWriteError, 503),
+    (VersionWriteError, 500),  # the workspace failed, not the request: no path told
     (OutsideServiceAreaError, 422),
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
@@ -157,7 +159,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridkitError)
     async def _gridkit(request: Request, exc: GridkitError) -> Response:
-        return problem(status_of(exc), detail_of(exc), instance=request.url.path)
+        status = status_of(exc)
+        if status >= 500 and status != 503:  # ours: its message names server paths
+            return await _unexpected(request, exc)  # logged, answered without them
+        return problem(status, detail_of(exc), instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -17,8 +17,17 @@ from gridkit.cli.util import (
     console,
     write_output,
 )
+from gridkit.errors import GridkitError
 from gridkit.store import check_workspace
-from gridkit.versions import Diff, diff_units, publish
+from gridkit.versions import (
+    ConfirmationRequiredError,
+    Diff,
+    diff_units,
+    preview,
+    publish,
+    read_version,
+    restore,
+)
 
 
 def _print_diff(diff: Diff) -> None:
@@ -65,19 +74,68 @@ def diff_cmd(
 
 
 def publish_cmd(
-    units: Annotated[Path, typer.Argument(help="Units to publish.")],
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")],
+    units: Annotated[
+        Path | None, typer.Argument(help="Units to publish (not with --restore).")
+    ] = None,
     note: Annotated[str, typer.Option(help="What changed and why.")] = "",
+    area: Annotated[
+        str | None,
+        typer.Option(
+            help="Admin code: publish a redraw of this area only; the rest of the grid is "
+            "kept with its ids."
+        ),
+    ] = None,
+    restore_version: Annotated[
+        int | None,
+        typer.Option("--restore", help="Publish the units of version N again, as a new version."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the changes, the staffing and the open cases affected."
+        ),
+    ] = False,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Publish a draft removing more than 20 % of the units in force, or units "
+            "of a kind it has none of.",
+        ),
+    ] = False,
     crs: CrsOption = None,
     layer: LayerOption = None,
     columns: ColumnsOption = None,
     encoding: EncodingOption = None,
 ) -> None:
-    """Check the units, record lineage against the version in force, publish a new version."""
+    """Check the units, record lineage against the grid in force, publish a new version
+    (or restore one: --restore N). A draft removing much of the grid needs --confirm."""
+    if (units is None) == (restore_version is None):
+        raise GridkitError(
+            "Give the units to publish, or --restore N (not both).",
+            hint="gridkit publish UNITS -w WORKSPACE, or gridkit publish --restore N -w WORKSPACE",
+        )
     if workspace.exists():  # a new path makes a new workspace; an existing one must be one
         check_workspace(workspace)
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
-    version, diff = publish(inputs.read(units, "units", source_layer=layer), workspace, note=note)
+    if dry_run:
+        draft = (
+            read_version(workspace, restore_version)
+            if units is None
+            else inputs.read(units, "units", source_layer=layer)
+        )
+        console.print(str(preview(draft, workspace, area=area, validate=units is not None)))
+        return
+    try:
+        if units is None:
+            version, diff = restore(workspace, restore_version, note=note, confirm=confirm)
+        else:
+            draft = inputs.read(units, "units", source_layer=layer)
+            version, diff = publish(draft, workspace, note=note, area=area, confirm=confirm)
+    except ConfirmationRequiredError as exc:
+        console.print(str(exc.preview))
+        raise GridkitError(exc.message, hint="Check the preview, then add --confirm.") from None
     console.print(f"published version [bold]{version}[/] to {workspace}")
     if diff is not None:
         _print_diff(diff)

@@ -6,7 +6,8 @@ locates and links the reports: convert them from the datum the phone declared
 (:func:`service_area`, :func:`in_service_area`, :func:`place_points`), build the
 frame of new reports (:func:`report_frame`) with sequential ids (:class:`ReportIds`),
 tell which hand-chosen admin codes name a known place (:func:`known_admin_codes`),
-and how large a received layer is (:func:`count_vertices`).
+how large a received file's layer is before reading it (:func:`upload_size`, which
+refuses GeoPackage views) and how large a layer read is (:func:`count_vertices`).
 
 Examples
 --------
@@ -24,21 +25,26 @@ Examples
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from gridkit import codes
 from gridkit.crs import WGS84, to_wgs84
-from gridkit.errors import GridkitError
+from gridkit.errors import GridkitError, InputFileError, InvalidLayerError
 from gridkit.ops.reports import ReportError
 
 __all__ = [
     "OutsideServiceAreaError",
     "ReportIds",
+    "UploadSize",
     "count_vertices",
     "in_service_area",
     "known_admin_codes",
@@ -46,6 +52,7 @@ __all__ = [
     "point_frame",
     "report_frame",
     "service_area",
+    "upload_size",
     "wgs84_points",
 ]
 
@@ -369,3 +376,156 @@ def count_vertices(layer: gpd.GeoDataFrame) -> int:
     20
     """
     return int(shapely.get_num_coordinates(np.asarray(layer.geometry.array)).sum())
+
+
+#: smallest bytes of a GeoPackage geometry blob besides its coordinates (8 header,
+#: 1 byte order, 4 type); a coordinate takes at least 16 (x, y as doubles)
+_GPKG_BLOB_OVERHEAD = 13
+_COORD_BYTES = 16
+
+
+@dataclass(frozen=True)
+class UploadSize:
+    """How large the layer of a received file is, known before reading it
+    (:func:`upload_size`).
+
+    Attributes
+    ----------
+    layer
+        The layer a reader would take (the one asked for, or the file's only layer).
+    features
+        Its number of features.
+    max_vertices
+        An upper bound of its coordinates, from the bytes its geometries take (a
+        GeoPackage); None where no tight bound is known without reading (GeoJSON: its
+        size bounds the work of reading it).
+
+    Examples
+    --------
+    >>> UploadSize("units", features=4, max_vertices=28).max_vertices
+    28
+    """
+
+    layer: str
+    features: int
+    max_vertices: int | None
+
+
+def upload_size(path: str | Path, layer: str, *, source: str | None = None) -> UploadSize:
+    """Count the features of the layer a reader would take from ``path`` and bound its
+    vertices, without reading it; refuse a layer that is a view.
+
+    A GeoPackage is an SQLite file: a layer registered in it may be a *view*, a query
+    run when read, which can make millions of rows out of a few bytes (``WITH
+    RECURSIVE``). Such a layer is refused before anything reads it. For a layer that
+    is a table, the features are counted by SQLite and the vertices bounded by the
+    bytes of its geometry blobs (16 bytes a coordinate at least). Other formats are
+    counted by GDAL (``pyogrio.read_info``); their size bounds the work of reading them.
+
+    Parameters
+    ----------
+    path
+        The file received.
+    layer
+        The contract layer wanted (``units``...); a file with one layer gives that one,
+        as :func:`gridkit.io.read_input` reads it.
+    source
+        How messages name the file (default: its path), e.g. the name it was
+        uploaded as.
+
+    Raises
+    ------
+    InvalidLayerError
+        The layer is an SQL view or a virtual table, not a table.
+    InputFileError
+        The file is not the SQLite file its ``.gpkg`` extension says.
+
+    Examples
+    --------
+    >>> import sqlite3, tempfile, pathlib
+    >>> from gridkit.synth.ops import grid_units
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "draft.gpkg"
+    >>> grid_units(2, 2).to_file(path, layer="units", driver="GPKG")
+    >>> upload_size(path, "units")
+    UploadSize(layer='units', features=4, max_vertices=30)
+
+    A layer that is a view is refused, naming it:
+
+    >>> with sqlite3.connect(path) as con:
+    ...     _ = con.execute("ALTER TABLE units RENAME TO cells")
+    ...     _ = con.execute("CREATE VIEW units AS SELECT * FROM cells")
+    >>> upload_size(path, "units", source="网格.gpkg")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InvalidLayerError: 网格.gpkg: layer 'units' is an SQL view, ...
+    """
+    p = Path(path)
+    name = source or str(p)
+    if p.suffix.lower() != ".gpkg":
+        try:
+            info = pyogrio.read_info(p)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise InputFileError(
+                f"{name}: cannot open ({exc}).".replace(str(p), name),
+                hint="Is the file complete and of the type its extension says?",
+            ) from exc
+        return UploadSize(str(info.get("layer_name") or layer), int(info["features"]), None)
+    try:
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise InputFileError(f"{name}: cannot open ({exc}).") from exc
+    try:
+        return _gpkg_size(con, layer, name)
+    except sqlite3.DatabaseError as exc:
+        raise InputFileError(
+            f"{name}: cannot open ({exc}).",
+            hint="Is the file complete and a GeoPackage, as its extension says?",
+        ) from exc
+    finally:
+        con.close()
+
+
+def _gpkg_size(con: sqlite3.Connection, layer: str, name: str) -> UploadSize:
+    objects = dict(con.execute("SELECT name, type FROM sqlite_master").fetchall())
+    sql = dict(con.execute("SELECT name, coalesce(sql, '') FROM sqlite_master").fetchall())
+    if "gpkg_contents" in objects:
+        names = [
+            str(n)
+            for (n,) in con.execute(
+                "SELECT table_name FROM gpkg_contents WHERE data_type IN ('features', 'attributes')"
+            )
+        ]
+    else:  # a plain SQLite file: GDAL would list its tables and views
+        internal = ("sqlite_", "gpkg_", "rtree_")
+        names = [
+            n for n, t in objects.items() if t in ("table", "view") and not n.startswith(internal)
+        ]
+    use = layer if layer in names or len(names) != 1 else names[0]
+    kind = objects.get(use)
+    if kind == "view" or sql.get(use, "").upper().startswith("CREATE VIRTUAL"):
+        what = "an SQL view" if kind == "view" else "a virtual table"
+        raise InvalidLayerError(
+            f"{name}: layer {use!r} is {what}, not a table: it is refused, since reading "
+            "it runs a query that may make any number of rows.",
+            hint=f"Save the layer as a table and upload that (QGIS: Export > Save Features "
+            f"As; or `ogr2ogr -f GPKG units.gpkg {name} {use} -nln units`).",
+        )
+    if kind != "table":
+        return UploadSize(use, 0, 0)  # no such layer: the reader says so
+    quoted = '"' + use.replace('"', '""') + '"'
+    geom = (
+        con.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (use,)
+        ).fetchone()
+        if "gpkg_geometry_columns" in objects
+        else None
+    )
+    if geom is None:
+        (n,) = con.execute(f"SELECT count(*) FROM {quoted}").fetchone()
+        return UploadSize(use, int(n), 0)
+    column = '"' + str(geom[0]).replace('"', '""') + '"'
+    n, n_geom, nbytes = con.execute(
+        f"SELECT count(*), count({column}), total(length({column})) FROM {quoted}"
+    ).fetchone()
+    bound = max(int(nbytes) - _GPKG_BLOB_OVERHEAD * int(n_geom), 0) // _COORD_BYTES
+    return UploadSize(use, int(n), bound)

@@ -69,7 +69,9 @@ def test_planner_publishes_and_the_service_follows(setup, tmp_path: Path) -> Non
         headers=h(keys["planner"]),
     )
     assert first.status_code == 201, first.text
-    assert first.json()["version"] == 1 and first.json()["changes"] is None
+    # the workspace's grid was in force before any version: version 1 is diffed with it
+    assert first.json()["version"] == 1
+    assert first.json()["changes"]["old_units"]["unchanged"] == len(units)
     assert first.headers["location"] == "/versions/1"
     one = client.get("/versions/1", headers=h(keys["viewer"]))
     assert one.status_code == 200 and one.json()["note"] == "现行网格"
@@ -148,7 +150,7 @@ def test_bad_uploads_are_clear_and_publish_nothing(setup, tmp_path: Path) -> Non
 def test_vertex_limit(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws.gpkg", n=20)
     key = issue_key(open_store(ws), "p", role="planner")[0]
-    client = TestClient(create_app(workspace=ws, max_vertices=50))
+    client = TestClient(create_app(workspace=ws, max_vertices=90))
     units = read_layer(ws, "units")
     geojson = io.BytesIO(units.to_json().encode())
     r = client.post(
@@ -157,6 +159,10 @@ def test_vertex_limit(tmp_path: Path) -> None:
         headers=h(key),
     )
     assert r.status_code == 413 and "100 vertices" in r.json()["detail"], r.text
+    # a GeoPackage is bounded before it is read, from the bytes of its geometries
+    r = client.post("/versions", files=[_gpkg(units, tmp_path)], headers=h(key))
+    assert r.status_code == 413, r.text
+    assert "up to 150 vertices by their size; the limit is 90" in r.json()["detail"]
 
 
 def test_a_grid_published_from_the_command_line_is_served(setup, tmp_path, monkeypatch) -> None:
