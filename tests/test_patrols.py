@@ -488,3 +488,84 @@ def test_compliance_over_millennia_costs_what_the_patrols_cost():
     assert took < 2.0 and peak < 50e6, (took, peak)
     r = _row(res, "W1")  # the weeks of 4, 11, 18 and 25 May ended; patrolled in two
     assert (r["windows_due"], r["windows_met"], r["days_overdue"]) == (4, 2, 7)
+
+
+def _tracks(lines, starts):
+    from shapely import LineString
+
+    t = pd.to_datetime(starts, utc=True)
+    return gpd.GeoDataFrame(
+        {
+            "patrol_id": [f"P{i}" for i in range(len(lines))],
+            "worker_id": "W1",
+            "started_at": t,
+            "ended_at": t + pd.Timedelta(hours=1),
+        },
+        geometry=[LineString(c) for c in lines],
+        crs=4326,
+    )
+
+
+def test_replays_match_the_hausdorff_distance():
+    import shapely
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gridkit.crs import local_metric_crs
+
+    # tracks of a few metres' steps near 27.8N (1e-5 deg ~ 1 m), some replaying others
+    step = st.tuples(st.integers(-40, 40), st.integers(-40, 40))
+    base = st.lists(step, min_size=2, max_size=12)
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        walks=st.lists(base, min_size=2, max_size=5),
+        copies=st.lists(st.tuples(st.integers(0, 4), st.integers(-4, 4)), max_size=4),
+        hours=st.lists(st.integers(0, 3), min_size=9, max_size=9),
+    )
+    def check(walks, copies, hours):
+        lines = [np.cumsum(np.array(w, float), axis=0) * 1e-5 + [113.1, 27.8] for w in walks]
+        for i, shift in copies:  # a replay: another walk shifted by up to 4 m
+            lines.append(lines[i % len(walks)] + [shift * 1e-5, 0.0])
+        tracks = _tracks(lines, [f"2026-05-0{1 + h}T01:00Z" for h in hours[: len(lines)]])
+        got = flag_patrols(tracks)["duplicate_of"].tolist()
+        mg = np.asarray(tracks.to_crs(local_metric_crs(tracks)).geometry.array)
+        t = tracks["started_at"].to_numpy()
+        tol = RULES.duplicate_tolerance_m
+        for i in range(len(lines)):
+            best = None
+            for j in sorted(range(len(lines)), key=lambda j: (t[j], j)):
+                earlier = t[j] < t[i] or (t[j] == t[i] and j < i)
+                length = shapely.length(mg[i])
+                similar = abs(length - shapely.length(mg[j])) <= max(2 * tol, 0.02 * length)
+                if earlier and similar:
+                    # a tie within a hair of tol is either way: GEOS and we round apart
+                    d = shapely.hausdorff_distance(mg[i], mg[j], densify=0.25)
+                    if abs(d - tol) < 1e-6:
+                        return
+                    if d <= tol:
+                        best = f"P{j}"
+                        break
+            assert (None if pd.isna(got[i]) else got[i]) == best, (i, got, best)
+
+    check()
+
+
+def test_replays_of_long_tracks_cost_linear_time():
+    # 5 x 20,000 fixes took 196 s: the Hausdorff distance compares every pair of vertices
+    import time
+
+    n = 20_000
+    rng = np.random.default_rng(0)
+    x = 113.0 + np.cumsum(rng.normal(0, 1e-5, n)) + np.arange(n) * 1e-6
+    y = 27.8 + np.cumsum(rng.normal(0, 1e-5, n))
+    walk = np.c_[x, y]
+    # replays: shifted by a metre, or with a few fixes lost (no fix-by-fix twin)
+    lost = [np.delete(walk, rng.choice(n, 50, replace=False), axis=0) for _ in range(3)]
+    lines = [walk, walk + np.array([1e-5, 0.0]), *lost]
+    tracks = _tracks(lines, [f"2026-05-0{d}T01:00Z" for d in range(1, 6)])
+    t0 = time.perf_counter()
+    flagged = flag_patrols(tracks)
+    took = time.perf_counter() - t0
+    assert flagged["duplicate_of"].fillna("-").tolist() == ["-"] + ["P0"] * 4
+    assert took < 15, took

@@ -409,16 +409,69 @@ def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) ->
     a, b = a[similar], b[similar]
     if len(a) == 0:
         return result
-    close = shapely.hausdorff_distance(mg[a], mg[b], densify=0.25) <= tol
-    a, b = a[close], b[close]
-    if len(a) == 0:
-        return result
+    # Each track's earlier candidates, earliest first, tried in rounds: a track stops
+    # at its first match, so a batch of identical uploads costs one test per track.
     order = np.lexsort((t[b], a))
     a, b = a[order], b[order]
-    firsts = np.r_[True, a[1:] != a[:-1]]
+    points = _densified(mg, tol)
+    found = np.full(len(mg), -1)
+    rank = np.arange(len(a)) - np.searchsorted(a, a)  # position among a track's candidates
+    for k in range(int(rank.max()) + 1):  # rounds: as many as a track has candidates
+        sel = (rank == k) & (found[a] < 0)
+        if sel.any():
+            ok = _within_both(points, mg, a[sel], b[sel], tol)
+            found[a[sel][ok]] = b[sel][ok]
+    matched = np.flatnonzero(found >= 0)
     pids = out["patrol_id"].astype(str).to_numpy()
-    result.iloc[a[firsts]] = pids[b[firsts]]
+    result.iloc[matched] = pids[found[matched]]
     return result
+
+
+def _densified(lines: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points at which GEOS's discrete Hausdorff distance (``densify=0.25``) looks at
+    each line (its vertices and three points inside every segment), as ``(first,
+    count, xy)``: line ``i``'s points are ``xy[first[i] : first[i] + count[i]]``."""
+    coords, idx = shapely.get_coordinates(lines, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b, owner = coords[:-1][same], coords[1:][same], idx[:-1][same]
+    inner = [a + (b - a) * (f / 4) for f in (1, 2, 3)]
+    xy = np.concatenate([coords, *inner])
+    of = np.concatenate([idx, owner, owner, owner])
+    order = np.argsort(of, kind="stable")
+    count = np.bincount(of, minlength=len(lines))
+    return np.cumsum(count) - count, count, xy[order]
+
+
+def _within_both(
+    points: tuple[np.ndarray, np.ndarray, np.ndarray],
+    lines: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    tol: float,
+) -> np.ndarray:
+    """Whether tracks ``a[k]`` and ``b[k]`` are within Hausdorff distance ``tol`` (as
+    ``shapely.hausdorff_distance(..., densify=0.25) <= tol``): every point of each is
+    within ``tol`` of the other line. Prepared lines answer each point in about
+    log(vertices), where the distance itself compares every pair of vertices; a
+    sparse sample of the points first rules out most pairs that differ."""
+    first, count, xy = points
+    # a replay fix by fix (each vertex within tol of its twin) is within tol throughout:
+    # the common abuse is settled without a distance
+    same = shapely.equals_exact(lines[a], lines[b], tolerance=tol)
+    if same.all():
+        return same
+    shapely.prepare(lines)
+    src, dst = np.r_[a, b], np.r_[b, a]
+    ok = np.r_[~same, ~same]  # pairs still to test
+    for step in (16, 1):  # every 16th point, then all of them for the pairs left
+        live = np.flatnonzero(ok)
+        cnt = (count[src[live]] + step - 1) // step
+        pair = np.repeat(live, cnt)
+        within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pt = first[src[pair]] + within * step
+        near = shapely.dwithin(lines[dst[pair]], shapely.points(xy[pt]), tol)
+        ok &= np.bincount(pair[~near], minlength=len(src)) == 0
+    return same | (ok[: len(a)] & ok[len(a) :])
 
 
 # --------------------------------------------------------------------------- coverage
