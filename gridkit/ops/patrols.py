@@ -411,7 +411,7 @@ def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) ->
         return result
     # Each track's earlier candidates, earliest first, tried in rounds: a track stops
     # at its first match, so a batch of identical uploads costs one test per track.
-    order = np.lexsort((t[b], a))
+    order = np.lexsort((b, t[b], a))
     a, b = a[order], b[order]
     points = _densified(mg, tol)
     found = np.full(len(mg), -1)
