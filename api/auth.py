@@ -83,7 +83,8 @@ async def principal(
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
     on_map = request.url.path.startswith("/maps/")
     if not x_api_key and on_map:
-        x_api_key = request.cookies.get(COOKIE) or request.query_params.get("key")
+        # a key in the URL wins: it is what the user just asked with, the cookie older
+        x_api_key = request.query_params.get("key") or request.cookies.get(COOKIE)
     if not x_api_key:
         if on_map and service.settings.anonymous_read:
             return ANONYMOUS  # maps, as the public sees them: no private fields
