@@ -6,6 +6,9 @@ report writer) and hands it to the routes through the ``Svc`` dependency.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -44,7 +47,11 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
     errors.install(app)
 
     app.add_middleware(ReportArrivals, writer=service.reports)
+    app.add_middleware(
+        _BodyTimeout, idle_s=settings.body_timeout_s, min_rate=settings.min_body_rate
+    )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(_SecurityHeaders)
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
     def healthz() -> Response:
@@ -114,3 +121,86 @@ class _BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class _BodyTimeout:
+    """408 for a request body that stalls or drips: each read waits at most ``idle_s``,
+    and once ``idle_s`` have passed the body must have averaged ``min_rate`` bytes a
+    second (a phone on 2G sends kilobytes a second; a client sending a byte every two
+    seconds holds a connection and a request for nothing). uvicorn has no body read
+    timeout of its own; the headers' is :mod:`api.serving`'s."""
+
+    def __init__(self, app: ASGIApp, idle_s: float, min_rate: int) -> None:
+        self.app = app
+        self.idle_s = idle_s
+        self.min_rate = min_rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.monotonic()
+        seen = 0
+        done = False
+
+        async def timed() -> Message:
+            nonlocal seen, done
+            if done:  # after the body: waiting for a disconnect is not reading
+                return await receive()
+            wait = min(self.idle_s, start + self.idle_s + seen / self.min_rate - time.monotonic())
+            try:
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+            except TimeoutError:
+                # an HTTPException passes FastAPI's body parsing unchanged
+                raise StarletteHTTPException(
+                    408,
+                    f"The request body came too slowly (under {self.min_rate} bytes a "
+                    f"second, or nothing for {self.idle_s:g} s); send it again.",
+                    headers={"Connection": "close"},
+                ) from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                done = not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed, send)
+
+
+#: CSP of the HTML pages (maps, /docs): their inline Leaflet and Swagger UI scripts run,
+#: everything else comes from this app only (offline: no CDN, no tiles, nothing sent out)
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: CSP of everything else (JSON, GeoJSON, files): nothing runs, nothing frames it
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+_ALWAYS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class _SecurityHeaders:
+    """``nosniff``, no framing and a Content-Security-Policy on every response: the
+    pages' (:data:`PAGE_CSP`) on HTML, :data:`DATA_CSP` on the rest."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                csp = PAGE_CSP if kind.startswith(b"text/html") else DATA_CSP
+                headers += [*_ALWAYS, (b"content-security-policy", csp.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -83,20 +83,25 @@ async def principal(
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
     on_map = request.url.path.startswith("/maps/")
     if not x_api_key and on_map:
-        x_api_key = request.cookies.get(COOKIE) or request.query_params.get("key")
+        # a key in the URL wins: it is what the user just asked with, the cookie older
+        x_api_key = request.query_params.get("key") or request.cookies.get(COOKIE)
     if not x_api_key:
         if on_map and service.settings.anonymous_read:
             return ANONYMOUS  # maps, as the public sees them: no private fields
         raise ApiError(401, "An API key is required in the X-API-Key header.")
-    cache: dict[str, tuple[float, ApiKey | None]] = service.keys_cache
-    now = time.monotonic()
-    hit = cache.get(x_api_key)
-    if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
-        hit = (now, await run_in_threadpool(find_key, store, x_api_key))
-        cache[x_api_key] = hit
-    key = hit[1]
-    if key is None:
+    if len(x_api_key) > service.settings.max_key_length:  # never hashed nor remembered
         raise ApiError(401, "Unknown or revoked API key.")
+    cache = service.keys_cache  # found keys only, the least recently used forgotten
+    now = time.monotonic()
+    hit: tuple[float, ApiKey] | None = cache.get(x_api_key)
+    if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
+        key = await run_in_threadpool(find_key, store, x_api_key)
+        if key is None:  # a failed lookup is not remembered: bogus keys cost no memory
+            cache.pop(x_api_key)
+            raise ApiError(401, "Unknown or revoked API key.")
+        hit = (now, key)
+        cache.put(x_api_key, hit)
+    key = hit[1]
     return Principal(
         role=key.role, scope=key.scope, worker_id=key.worker_id, name=key.name, key_id=key.key_id
     )

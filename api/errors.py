@@ -122,6 +122,12 @@ def _allowed(request: Request) -> list[str]:
     ]
 
 
+def _max_listed(request: Request) -> int:
+    """How many validation errors an answer lists (the service's setting)."""
+    service = getattr(request.app.state, "service", None)
+    return service.settings.max_listed_errors if service is not None else 20
+
+
 def status_of(exc: GridkitError) -> int:
     """The HTTP status of a gridkit error (:data:`STATUS`)."""
     return next(code for cls, code in STATUS if isinstance(exc, cls))
@@ -167,11 +173,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # OGC API asks for 400 on bad parameters (not FastAPI's default 422)
+        errs = exc.errors()
+        listed = _max_listed(request)
         parts = []
-        for err in exc.errors():
+        for err in errs[:listed]:  # a body of 400,000 unknown keys is not echoed back
             loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return problem(400, "; ".join(parts) or "invalid request", instance=request.url.path)
+        more = len(errs) - len(parts)
+        detail = "; ".join(parts) or "invalid request"
+        if more > 0:
+            detail += f"; and {more} more error(s) ({len(errs)} in all)"
+        return problem(400, detail, instance=request.url.path, errors=len(errs))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -102,22 +102,22 @@ def _page(
     lang: str,
     key: str | None,
 ) -> Response:
-    """Render a map once per (kind, language, scope, data generation) and cache it.
+    """Render a map once per (kind, language, scope) and data version, and cache it.
 
     A ``key`` in the URL is turned into a cookie by a redirect first."""
     redirect = _key_redirect(request, service, key)
     if redirect is not None:
         return redirect
     layers = ("units", "assignments", "reports", "patrols", "workers")
-    gens = tuple(service.store.generation(n) for n in layers)
-    cache_key = (kind, lang, caller.scope, gens)
-    cache = service.page_cache
-    if cache_key not in cache:
+
+    def build() -> bytes:
         from gridkit.maps import map_html  # optional maps extra, as above
 
-        m = _BUILDERS[kind](service.store, caller, lang)
-        cache[cache_key] = map_html(m).encode("utf-8")
-    return HTMLResponse(cache[cache_key])
+        return map_html(_BUILDERS[kind](service.store, caller, lang)).encode("utf-8")
+
+    # one version of each page: a write replaces it, never adds one
+    page = service.current(service.page_cache, (kind, lang, caller.scope), layers, build)
+    return HTMLResponse(page)
 
 
 def _coverage(store: Store, caller: Principal, lang: str) -> folium.Map:

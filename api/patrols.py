@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.auth import Caller, Principal, require
@@ -26,11 +26,50 @@ from gridkit.ops.patrols import flag_patrols, patrols_from_points
 router = APIRouter(tags=["field"])
 
 
+#: the body model's own bounds: beyond them the answer is its 400, not a 413
+_SCHEMA_FIXES = PatrolIn.model_fields["points"].metadata[-1].max_length
+_SCHEMA_PATROLS = PatrolBatch.model_fields["patrols"].metadata[-1].max_length
+
+
+async def fix_budget(request: Request, service: Svc) -> None:
+    """Dependency: 413 for an upload with more fixes than the settings allow (in one
+    patrol, or in all), counted on the parsed body before a fix is validated: FastAPI
+    validates a body on the event loop, where 100,000 fixes take every other request's
+    time (a body beyond the schema's own bounds is left to the model's 400)."""
+    try:
+        body = await request.json()  # parsed once: FastAPI keeps it for the body model
+    except ValueError:
+        return  # not JSON: the body model answers
+    patrols = body.get("patrols", [body]) if isinstance(body, dict) else None
+    if not isinstance(patrols, list) or not 0 < len(patrols) <= _SCHEMA_PATROLS:
+        return
+    counts = [
+        len(p["points"]) if isinstance(p, dict) and isinstance(p.get("points"), list) else 0
+        for p in patrols
+    ]
+    settings = service.settings
+    if max(counts) > _SCHEMA_FIXES:
+        return
+    if max(counts) > settings.max_patrol_fixes:
+        raise ApiError(
+            413,
+            f"A patrol of {max(counts)} fixes exceeds the limit of "
+            f"{settings.max_patrol_fixes} fixes per patrol; split it into patrols.",
+        )
+    if sum(counts) > settings.max_request_fixes:
+        raise ApiError(
+            413,
+            f"The upload holds {sum(counts)} fixes, above the limit of "
+            f"{settings.max_request_fixes} per request; upload the patrols in batches.",
+        )
+
+
 @router.post(
     "/patrols",
     status_code=201,
     summary="Upload patrols (one or a batch)",
     responses={200: {"description": "Every patrol of the upload was already stored."}},
+    dependencies=[Depends(fix_budget)],
 )
 def post_patrols(
     body: PatrolIn | PatrolBatch, caller: Caller, service: Svc, idempotency_key: IdemKey = None
@@ -42,9 +81,15 @@ def post_patrols(
     """
     require(caller, "worker", "supervisor", "admin")
     items = body.patrols if isinstance(body, PatrolBatch) else [body]
-    with service.write_lock:
-        frames, existing = _new_patrols(service, caller, items, idempotency_key)
-        created = _store_patrols(service, frames) if frames else []
+    # the heavy work (fixes, tracks, flags) is done outside the writer's lock: reports
+    # and other uploads never wait on it, only on the append
+    frames, existing = _new_patrols(service, caller, items, idempotency_key)
+    built = _build_patrols(service, frames) if frames else None
+    created: list[dict[str, object]] = []
+    if built is not None:
+        with service.write_lock:
+            created, stored_meanwhile = _store_patrols(service, *built)
+        existing += stored_meanwhile
     return json_response(
         {"created": created, "existing": existing},
         201 if created else 200,
@@ -101,11 +146,11 @@ def _new_patrols(
     return frames, existing
 
 
-def _store_patrols(
+def _build_patrols(
     service: Service, frames: list[tuple[str, PatrolIn, pd.DataFrame]]
-) -> list[dict[str, object]]:
-    """Check, build, flag and store the new patrols of an upload, all at once: one
-    track build, one plausibility check and one append per layer."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check, build and flag the new patrols of an upload, all at once (one track build,
+    one plausibility check): their tracks and fixes, ready to store."""
     points = pd.concat([fx for _, _, fx in frames], ignore_index=True)
     outside = ~in_service_area(points.geometry, service.service_area())
     if outside.any():
@@ -120,9 +165,29 @@ def _store_patrols(
     except GridkitError as exc:
         raise ApiError(422, exc.message) from None
     tracks["notes"] = tracks["patrol_id"].map({pid: item.notes for pid, item, _ in frames})
-    flagged = flag_patrols(tracks)
-    service.store.append("patrols", flagged)
-    service.store.append("patrol_points", points[["patrol_id", "t", "accuracy_m", "geometry"]])
+    return flag_patrols(tracks), points
+
+
+def _store_patrols(
+    service: Service, flagged: pd.DataFrame, points: pd.DataFrame
+) -> tuple[list[dict[str, object]], list[str]]:
+    """Append the patrols built (under the writer's lock): one append per layer. A
+    patrol stored meanwhile by another upload of the same is left out; the ids of
+    those are returned with the created rows."""
+    known = service.layer("patrols")
+    if known is not None and len(known):
+        meanwhile = flagged["patrol_id"].isin(known["patrol_id"].astype(str)).to_numpy()
+        if meanwhile.any():
+            again = flagged.loc[meanwhile, "patrol_id"].astype(str).tolist()
+            flagged = flagged[~meanwhile]
+            points = points[~points["patrol_id"].isin(again).to_numpy()]
+        else:
+            again = []
+    else:
+        again = []
+    if len(flagged):
+        service.store.append("patrols", flagged)
+        service.store.append("patrol_points", points[["patrol_id", "t", "accuracy_m", "geometry"]])
     return [
         {
             "patrol_id": r.patrol_id,
@@ -131,7 +196,7 @@ def _store_patrols(
             "length_m": float(r.length_m),
         }
         for r in flagged[["patrol_id", "valid", "flags", "length_m"]].itertuples()
-    ]
+    ], again
 
 
 def _worker_areas(service: Service) -> dict[str, str | None] | None:

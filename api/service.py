@@ -8,7 +8,8 @@ catalogues and readers: no route reaches into ``app.state`` for its parts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,61 @@ if TYPE_CHECKING:  # typing only: the writer module needs this one (no import lo
 WRITE_LOCK = threading.Lock()
 
 
+class LRU:
+    """A mapping keeping its ``size`` most recently used entries, safe across threads
+    (the routes run in a thread pool): what a caller can make the service remember is
+    bounded, whatever they send.
+
+    Examples
+    --------
+    >>> cache = LRU(2)
+    >>> cache.put("a", 1); cache.put("b", 2); cache.get("a"); cache.put("c", 3)
+    1
+    >>> sorted(cache.keys()), len(cache)
+    (['a', 'c'], 2)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value of ``key`` (now the most recently used), or ``default``."""
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` under ``key``, forgetting the least recently used beyond size."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key: Hashable, default: Any = None) -> Any:
+        """Forget ``key``; its value or ``default``."""
+        with self._lock:
+            return self._items.pop(key, default)
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+
 @dataclass(eq=False)
 class Service:
     """The parts of one running service.
@@ -39,8 +95,9 @@ class Service:
     store
         The workspace store.
     geojson_cache, keys_cache, page_cache, stats_cache
-        Serialised features per layer version and view; API keys looked up lately;
-        map pages; figures.
+        Serialised features per layer version and view; API keys looked up lately
+        (found ones only); map pages; figures. The last three are :class:`LRU` bounded
+        by the settings, pages and figures each in their current version only.
     lookups
         Small lookups derived from layers (service area, known places, worker
         areas...), each kept until the layers behind it change (:meth:`cached`).
@@ -51,12 +108,28 @@ class Service:
     settings: Settings
     store: Store
     geojson_cache: dict = field(default_factory=dict)
-    keys_cache: dict = field(default_factory=dict)
-    page_cache: dict = field(default_factory=dict)
-    stats_cache: dict = field(default_factory=dict)
+    keys_cache: LRU = field(init=False)
+    page_cache: LRU = field(init=False)
+    stats_cache: LRU = field(init=False)
     lookups: dict = field(default_factory=dict)
     write_lock: threading.Lock = field(default=WRITE_LOCK)
     reports: ReportWriter | None = None  # set by create_app (it needs the service)
+
+    def __post_init__(self) -> None:
+        self.keys_cache = LRU(self.settings.key_cache_size)
+        self.page_cache = LRU(self.settings.figure_cache_size)
+        self.stats_cache = LRU(self.settings.figure_cache_size)
+
+    def current(self, cache: LRU, key: Hashable, layers: tuple[str, ...], build: Callable) -> Any:
+        """``build()`` kept in ``cache`` under ``key`` with the versions of the ``layers``
+        it reads: built again when one changes, replacing the old version (a write
+        never leaves a stale page or figure behind)."""
+        gens = tuple(self.store.generation(n) for n in layers)
+        hit = cache.get(key)
+        if hit is None or hit[0] != gens:
+            hit = (gens, build())
+            cache.put(key, hit)
+        return hit[1]
 
     def layer(self, name: str) -> pd.DataFrame | None:
         """The layer ``name`` as stored, or None when the workspace has none."""

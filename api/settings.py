@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field
@@ -26,6 +27,42 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(5_000_000, description="Largest evidence photo.")
     max_vertices: int = Field(
         5_000_000, ge=1, description="Most vertices in an uploaded grid (POST /versions)."
+    )
+    # bounds on the work a request may ask for (issue 19)
+    earliest_date: date = Field(
+        date(2000, 1, 1), description="First day a figure's period may start (/stats/...)."
+    )
+    max_period_days: int = Field(
+        731, ge=1, description="Longest period of a figure, in days (start to end)."
+    )
+    max_patrol_fixes: int = Field(
+        20_000, ge=1, description="Most fixes in one patrol (POST /patrols; 413 beyond)."
+    )
+    max_request_fixes: int = Field(
+        50_000, ge=1, description="Most fixes in one upload of patrols (413 beyond)."
+    )
+    max_key_length: int = Field(
+        256, ge=16, description="Longest API key looked up; a longer one is refused at once."
+    )
+    key_cache_size: int = Field(
+        1024, ge=1, description="API keys remembered for a few seconds (least recently used go)."
+    )
+    figure_cache_size: int = Field(
+        64, ge=1, description="Figures and map pages kept, each in its current version only."
+    )
+    max_listed_errors: int = Field(
+        20, ge=1, description="Validation errors listed in a 400 answer (the rest counted)."
+    )
+    body_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds a request body may go without a byte before the answer is 408.",
+    )
+    min_body_rate: int = Field(
+        1_000,
+        ge=1,
+        description="Bytes per second a request body must average once body_timeout_s "
+        "has passed (a body dripped slower is answered 408).",
     )
     collections: tuple[str, ...] = (
         "units",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -53,11 +54,7 @@ def _cached(
     layers: tuple[str, ...],
     build: Callable[[], dict[str, pd.DataFrame]],
 ) -> dict[str, pd.DataFrame]:
-    full = (*key, tuple(service.store.generation(n) for n in layers))
-    cache = service.stats_cache
-    if full not in cache:
-        cache[full] = build()
-    return cache[full]
+    return service.current(service.stats_cache, key, layers, build)
 
 
 def _respond(
@@ -113,19 +110,45 @@ def _district(admin_codes: pd.Series) -> pd.Series:
 
 def _period(service: Svc, caller: Caller, start: Day = None, end: Day = None) -> tuple[str, str]:
     """Dependency: the period of a figure, ``start`` and ``end`` or the months of the
-    patrols stored (from the first month's first day to the day after the last's)."""
+    patrols stored (from the first month's first day to the day after the last's).
+
+    Both days lie between the settings' ``earliest_date`` and a year from today, and
+    the period spans at most ``max_period_days``: what a figure costs is bounded by
+    what the caller may ask."""
+    settings = service.settings
+    earliest = settings.earliest_date.isoformat()
+    latest = (date.today() + timedelta(days=366)).isoformat()
     for name, value in (("start", start), ("end", end)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise ApiError(
-                    400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD)."
-                ) from None
-    if start and end:
-        if start >= end:
-            raise ApiError(400, f"start {start} must be before end {end}.")
-        return start, end
+        if value is None:
+            continue
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ApiError(400, f"{name}={value!r} is not a calendar date (YYYY-MM-DD).") from None
+        if not earliest <= value <= latest:
+            raise ApiError(
+                400,
+                f"{name}={value} is outside the dates served ({earliest} to {latest}); "
+                f"figures cover {earliest} to a year ahead.",
+            )
+    if not (start and end):
+        start, end = _patrol_months(service, caller, start, end)
+    if start >= end:
+        raise ApiError(400, f"start {start} must be before end {end}.")
+    days = (date.fromisoformat(end) - date.fromisoformat(start)).days
+    if days > settings.max_period_days:
+        raise ApiError(
+            400,
+            f"The period {start} to {end} spans {days} days; a figure covers at most "
+            f"{settings.max_period_days} days: ask for it in parts.",
+        )
+    return start, end
+
+
+def _patrol_months(
+    service: Service, caller: Principal, start: str | None, end: str | None
+) -> tuple[str, str]:
+    """``start`` and ``end``, the one not given taken from the months of the patrols."""
     patrols = _layer(service, "patrols", caller)
     if patrols is None or len(patrols) == 0:
         raise ApiError(404, "No patrols in the workspace (or in your scope).")

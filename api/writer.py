@@ -237,30 +237,15 @@ class ReportWriter:
         """Why each caller may not file the report made of their submission (by
         position), for the reports refused."""
         where = created["admin_code"].to_numpy(dtype=object, na_value=None)
-        units = created["unit_id"].to_numpy(dtype=object, na_value=None)
-        mine = self.service.cached("units_of_workers", ("assignments",), self._units_of_workers)
         out = {}
         for k, caller in enumerate(callers):
+            # anyone may report anywhere in their scope (a worker sees a problem one unit
+            # over): the case is then routed by its place like any other
             if not caller.in_scope(where[k]):
                 out[k] = ApiError(
                     403, f"The report lies in {where[k]}, outside your scope {caller.scope}."
                 )
-            elif caller.role == "worker" and (
-                units[k] is None or units[k] not in mine.get(caller.worker_id, ())
-            ):
-                out[k] = ApiError(
-                    403,
-                    f"Workers report on their own units; the point lies in unit "
-                    f"{units[k]}, which is not assigned to {caller.worker_id}.",
-                )
         return out
-
-    def _units_of_workers(self) -> dict[str, set[str]]:
-        """Units assigned to each worker."""
-        a = self.service.layer("assignments")
-        if a is None:
-            return {}
-        return {str(w): set(map(str, g)) for w, g in a.groupby("worker_id")["unit_id"]}
 
     def _commit(
         self, rows: pd.DataFrame, events: pd.DataFrame, subs: Sequence[Submission], todo: list

@@ -393,3 +393,179 @@ def test_compliance_from_tracks_and_river_chief_sections(units):
     sec = res[res["chief_id"] == "CH1"].iloc[0]
     assert sec["river_id"] == "R1" and sec["level"] == "township"
     assert sec["done"] == 4 and sec["compliant"] and sec["required"] == 1
+
+
+# ------------------------------------------------- compliance costs what the data cost
+
+
+def _brute_force(times, level, start, end, now):
+    """Compliance of one row by listing every calendar window (the old way)."""
+    tz = RULES.timezone
+    a, b = period_bounds((start, end), tz=tz)
+    now = min(pd.Timestamp(now), b.tz_convert("UTC"))
+    t = pd.to_datetime(times, utc=True)
+    required = due = met = 0
+    since = None
+    for rule in RULES.frequency[level]:
+        per, cnt = rule["per"], rule["count"]
+        if per == "week":
+            first = (a.normalize() + pd.Timedelta(days=(7 - a.weekday()) % 7)).normalize()
+            if first < a:
+                first += pd.Timedelta(days=7)
+            starts = list(pd.date_range(first, b, freq="7D", tz=tz))
+            ends = [s + pd.Timedelta(days=7) for s in starts]
+        else:
+            months = {"month": 1, "quarter": 3, "half": 6, "year": 12}[per]
+            cand = pd.date_range(pd.Timestamp(a.year, a.month, 1, tz=tz), b, freq="MS", tz=tz)
+            starts = [c for c in cand if (c.month - 1) % months == 0 and c >= a]
+            ends = [s + pd.DateOffset(months=months) for s in starts]
+        windows = [(s, e) for s, e in zip(starts, ends, strict=True) if e <= b and e <= now]
+        if not windows:
+            continue
+        hits = [sum((t >= s) & (t < e)) >= cnt for s, e in windows]
+        required = max(required, cnt * len(windows))
+        due += len(windows)
+        met += sum(hits)
+        run = 0
+        while run < len(hits) and not hits[-1 - run]:
+            run += 1
+        if run:
+            end_first_missed = windows[len(windows) - run][1].tz_convert("UTC")
+            since = end_first_missed if since is None else min(since, end_first_missed)
+    return required, due, met, since
+
+
+@pytest.mark.parametrize("level", ["village", "township", "county", "city", "province"])
+def test_windows_from_the_data_match_listing_every_window(level):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    day = st.integers(0, 3 * 365).map(lambda d: pd.Timestamp("2025-01-01") + pd.Timedelta(days=d))
+    stamp = st.integers(0, 4 * 365 * 24).map(
+        lambda h: pd.Timestamp("2024-12-01T00:00Z") + pd.Timedelta(hours=h)
+    )
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        times=st.lists(stamp, max_size=25),
+        start=day,
+        days=st.integers(1, 800),
+        now_h=st.integers(0, 4 * 365 * 24),
+    )
+    def check(times, start, days, now_h):
+        end = start + pd.Timedelta(days=days)
+        now = pd.Timestamp("2025-01-01T00:00Z") + pd.Timedelta(hours=now_h)
+        a = _asg(("V", "U1"), level=level)
+        res = patrol_compliance(
+            _cov("V", "U1", [str(x) for x in times]), a, RULES, (start, end), now=now
+        )
+        r = _row(res, "V")
+        required, due, met, since = _brute_force(times, level, start, end, now)
+        assert (r["required"], r["windows_due"], r["windows_met"]) == (required, due, met)
+        at = min(now, period_bounds((start, end))[1].tz_convert("UTC"))
+        last = r["last_patrol"]
+        late = since is not None and (pd.isna(last) or last < since)
+        assert r["days_overdue"] == ((at - since) // pd.Timedelta(days=1) if late else 0)
+
+    check()
+
+
+def test_compliance_over_millennia_costs_what_the_patrols_cost():
+    # /stats/assessment?end=9669-01-09 listed 400,000 weeks for every row: 34 s, 16 GB
+    import time
+    import tracemalloc
+
+    rows = [(f"W{i}", f"U{i}") for i in range(2_000)]
+    cov = pd.concat([_cov(w, u, ["2026-05-05T02:00Z", "2026-05-12T02:00Z"]) for w, u in rows[:50]])
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    res = patrol_compliance(
+        cov, _asg(*rows), RULES, ("2026-05-01", "9669-01-09"), now="2026-06-01T00:00Z"
+    )
+    took = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert took < 2.0 and peak < 50e6, (took, peak)
+    r = _row(res, "W1")  # the weeks of 4, 11, 18 and 25 May ended; patrolled in two
+    assert (r["windows_due"], r["windows_met"], r["days_overdue"]) == (4, 2, 7)
+
+
+def _tracks(lines, starts):
+    from shapely import LineString
+
+    t = pd.to_datetime(starts, utc=True)
+    return gpd.GeoDataFrame(
+        {
+            "patrol_id": [f"P{i}" for i in range(len(lines))],
+            "worker_id": "W1",
+            "started_at": t,
+            "ended_at": t + pd.Timedelta(hours=1),
+        },
+        geometry=[LineString(c) for c in lines],
+        crs=4326,
+    )
+
+
+def test_replays_match_the_hausdorff_distance():
+    import shapely
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gridkit.crs import local_metric_crs
+
+    # tracks of a few metres' steps near 27.8N (1e-5 deg ~ 1 m), some replaying others
+    step = st.tuples(st.integers(-40, 40), st.integers(-40, 40))
+    base = st.lists(step, min_size=2, max_size=12)
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        walks=st.lists(base, min_size=2, max_size=5),
+        copies=st.lists(st.tuples(st.integers(0, 4), st.integers(-4, 4)), max_size=4),
+        hours=st.lists(st.integers(0, 3), min_size=9, max_size=9),
+    )
+    def check(walks, copies, hours):
+        lines = [np.cumsum(np.array(w, float), axis=0) * 1e-5 + [113.1, 27.8] for w in walks]
+        for i, shift in copies:  # a replay: another walk shifted by up to 4 m
+            lines.append(lines[i % len(walks)] + [shift * 1e-5, 0.0])
+        tracks = _tracks(lines, [f"2026-05-0{1 + h}T01:00Z" for h in hours[: len(lines)]])
+        got = flag_patrols(tracks)["duplicate_of"].tolist()
+        mg = np.asarray(tracks.to_crs(local_metric_crs(tracks)).geometry.array)
+        t = tracks["started_at"].to_numpy()
+        tol = RULES.duplicate_tolerance_m
+        for i in range(len(lines)):
+            best = None
+            for j in sorted(range(len(lines)), key=lambda j: (t[j], j)):
+                earlier = t[j] < t[i] or (t[j] == t[i] and j < i)
+                length = shapely.length(mg[i])
+                similar = abs(length - shapely.length(mg[j])) <= max(2 * tol, 0.02 * length)
+                if earlier and similar:
+                    # a tie within a hair of tol is either way: GEOS and we round apart
+                    d = shapely.hausdorff_distance(mg[i], mg[j], densify=0.25)
+                    if abs(d - tol) < 1e-6:
+                        return
+                    if d <= tol:
+                        best = f"P{j}"
+                        break
+            assert (None if pd.isna(got[i]) else got[i]) == best, (i, got, best)
+
+    check()
+
+
+def test_replays_of_long_tracks_cost_linear_time():
+    # 5 x 20,000 fixes took 196 s: the Hausdorff distance compares every pair of vertices
+    import time
+
+    n = 20_000
+    rng = np.random.default_rng(0)
+    x = 113.0 + np.cumsum(rng.normal(0, 1e-5, n)) + np.arange(n) * 1e-6
+    y = 27.8 + np.cumsum(rng.normal(0, 1e-5, n))
+    walk = np.c_[x, y]
+    # replays: shifted by a metre, or with a few fixes lost (no fix-by-fix twin)
+    lost = [np.delete(walk, rng.choice(n, 50, replace=False), axis=0) for _ in range(3)]
+    lines = [walk, walk + np.array([1e-5, 0.0]), *lost]
+    tracks = _tracks(lines, [f"2026-05-0{d}T01:00Z" for d in range(1, 6)])
+    t0 = time.perf_counter()
+    flagged = flag_patrols(tracks)
+    took = time.perf_counter() - t0
+    assert flagged["duplicate_of"].fillna("-").tolist() == ["-"] + ["P0"] * 4
+    assert took < 15, took

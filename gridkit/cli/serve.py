@@ -36,6 +36,10 @@ WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Worksp
 
 #: the service, built by uvicorn in this process from the settings in the environment
 APP_FACTORY = "api:create_app"
+#: uvicorn's h11 protocol with a deadline for request headers (by name, like the app)
+PROTOCOL_FACTORY = "api.serving:bounded_protocol"
+#: largest request head (request line and headers) read: h11's default, stated
+MAX_HEAD_BYTES = 16 * 1024
 
 
 def require_api_extra(command: str) -> Any:
@@ -80,10 +84,22 @@ def environment(**values: str) -> Iterator[None]:
 
 
 def serve_workspace(
-    workspace: Path, *, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True
+    workspace: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    access_log: bool = True,
+    header_timeout_s: float = 10.0,
+    keep_alive_s: float = 5.0,
 ) -> None:
     """Run the API over ``workspace`` with uvicorn (blocks); ``access_log`` logs a line
     per request to the terminal (off for the fastest service).
+
+    No client holds a connection for free: a request's headers must arrive within
+    ``header_timeout_s`` (else 408 and the connection is closed), an idle kept-alive
+    connection is closed after ``keep_alive_s``, the request head is at most 16 KiB,
+    and the body has the app's deadline (``GRIDKIT_BODY_TIMEOUT_S``,
+    ``GRIDKIT_MIN_BODY_RATE``).
 
     The app is built by uvicorn from the factory ``api:create_app``, which reads its
     settings from ``GRIDKIT_*`` environment variables: the workspace is passed as
@@ -94,6 +110,8 @@ def serve_workspace(
     >>> serve_workspace(Path("demo-workspace/zhuzhou.gpkg"))  # doctest: +SKIP
     """
     uvicorn = require_api_extra("gridkit serve")
+    from uvicorn.importer import import_from_string  # the 'api' extra, checked above
+
     # While serving, pandas keeps strings in Python objects: the service's work is many
     # small frames (a batch of reports, a patch), where Arrow-backed strings, pandas'
     # default, cost a pyarrow call per element or operation; the report writer runs
@@ -103,6 +121,7 @@ def serve_workspace(
         environment(GRIDKIT_WORKSPACE=str(workspace)),
     ):
         err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
+        protocol = import_from_string(PROTOCOL_FACTORY)(header_timeout_s)
         uvicorn.run(
             APP_FACTORY,
             factory=True,
@@ -111,6 +130,9 @@ def serve_workspace(
             log_level="info",
             access_log=access_log,
             log_config=_log_config(),
+            http=protocol,
+            timeout_keep_alive=keep_alive_s,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
 
 
@@ -131,6 +153,13 @@ def serve_cmd(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log a line per request.")
     ] = True,
+    header_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a request's headers may take to arrive (else 408).", min=0.1),
+    ] = 10.0,
+    keep_alive: Annotated[
+        float, typer.Option(help="Seconds an idle kept-alive connection stays open.", min=0.1)
+    ] = 5.0,
 ) -> None:
     """Serve a workspace over HTTP: OGC API - Features, reports, patrols, maps."""
     require_api_extra("gridkit serve")
@@ -143,7 +172,14 @@ def serve_cmd(
             highlight=False,
             markup=False,
         )
-    serve_workspace(workspace, host=host, port=port, access_log=access_log)
+    serve_workspace(
+        workspace,
+        host=host,
+        port=port,
+        access_log=access_log,
+        header_timeout_s=header_timeout,
+        keep_alive_s=keep_alive,
+    )
 
 
 @keys_app.command("add")

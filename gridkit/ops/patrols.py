@@ -409,16 +409,69 @@ def _replays(out: pd.DataFrame, mg: np.ndarray, start: pd.Series, tol: float) ->
     a, b = a[similar], b[similar]
     if len(a) == 0:
         return result
-    close = shapely.hausdorff_distance(mg[a], mg[b], densify=0.25) <= tol
-    a, b = a[close], b[close]
-    if len(a) == 0:
-        return result
-    order = np.lexsort((t[b], a))
+    # Each track's earlier candidates, earliest first, tried in rounds: a track stops
+    # at its first match, so a batch of identical uploads costs one test per track.
+    order = np.lexsort((b, t[b], a))
     a, b = a[order], b[order]
-    firsts = np.r_[True, a[1:] != a[:-1]]
+    points = _densified(mg, tol)
+    found = np.full(len(mg), -1)
+    rank = np.arange(len(a)) - np.searchsorted(a, a)  # position among a track's candidates
+    for k in range(int(rank.max()) + 1):  # rounds: as many as a track has candidates
+        sel = (rank == k) & (found[a] < 0)
+        if sel.any():
+            ok = _within_both(points, mg, a[sel], b[sel], tol)
+            found[a[sel][ok]] = b[sel][ok]
+    matched = np.flatnonzero(found >= 0)
     pids = out["patrol_id"].astype(str).to_numpy()
-    result.iloc[a[firsts]] = pids[b[firsts]]
+    result.iloc[matched] = pids[found[matched]]
     return result
+
+
+def _densified(lines: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points at which GEOS's discrete Hausdorff distance (``densify=0.25``) looks at
+    each line (its vertices and three points inside every segment), as ``(first,
+    count, xy)``: line ``i``'s points are ``xy[first[i] : first[i] + count[i]]``."""
+    coords, idx = shapely.get_coordinates(lines, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b, owner = coords[:-1][same], coords[1:][same], idx[:-1][same]
+    inner = [a + (b - a) * (f / 4) for f in (1, 2, 3)]
+    xy = np.concatenate([coords, *inner])
+    of = np.concatenate([idx, owner, owner, owner])
+    order = np.argsort(of, kind="stable")
+    count = np.bincount(of, minlength=len(lines))
+    return np.cumsum(count) - count, count, xy[order]
+
+
+def _within_both(
+    points: tuple[np.ndarray, np.ndarray, np.ndarray],
+    lines: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    tol: float,
+) -> np.ndarray:
+    """Whether tracks ``a[k]`` and ``b[k]`` are within Hausdorff distance ``tol`` (as
+    ``shapely.hausdorff_distance(..., densify=0.25) <= tol``): every point of each is
+    within ``tol`` of the other line. Prepared lines answer each point in about
+    log(vertices), where the distance itself compares every pair of vertices; a
+    sparse sample of the points first rules out most pairs that differ."""
+    first, count, xy = points
+    # a replay fix by fix (each vertex within tol of its twin) is within tol throughout:
+    # the common abuse is settled without a distance
+    same = shapely.equals_exact(lines[a], lines[b], tolerance=tol)
+    if same.all():
+        return same
+    shapely.prepare(lines)
+    src, dst = np.r_[a, b], np.r_[b, a]
+    ok = np.r_[~same, ~same]  # pairs still to test
+    for step in (16, 1):  # every 16th point, then all of them for the pairs left
+        live = np.flatnonzero(ok)
+        cnt = (count[src[live]] + step - 1) // step
+        pair = np.repeat(live, cnt)
+        within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pt = first[src[pair]] + within * step
+        near = shapely.dwithin(lines[dst[pair]], shapely.points(xy[pt]), tol)
+        ok &= np.bincount(pair[~near], minlength=len(src)) == 0
+    return same | (ok[: len(a)] & ok[len(a) :])
 
 
 # --------------------------------------------------------------------------- coverage
@@ -714,28 +767,87 @@ def period_bounds(
     return a.tz_localize(tz), b.tz_localize(tz)
 
 
-def _windows(per: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
-    """Calendar windows of ``per`` entirely inside ``[start, end)`` (local time)."""
-    tz = start.tz
-    if per == "week":
-        first = (start.normalize() + pd.Timedelta(days=(7 - start.weekday()) % 7)).normalize()
-        if first < start:
-            first += pd.Timedelta(days=7)
-        starts = pd.date_range(first, end, freq="7D", tz=tz)
-        ends = starts + pd.Timedelta(days=7)
-    else:
+_WEEK_NS = 7 * 24 * 3600 * 10**9
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The calendar windows of one length (``per``) entirely inside a period and
+    ended by its evaluation time, as arithmetic: never listed, so a rule costs what
+    the patrols cost, not what the calendar between start and end would (a period to
+    the year 9669 is as cheap as a month).
+
+    Window ``j`` (``0 <= j < count``) starts ``origin + j * step``: for weeks in UTC
+    nanoseconds (7 days, Monday 00:00 local time first), for the others in month
+    numbers (``year * 12 + month - 1``, local time, aligned to the calendar:
+    quarters start in January, April, July, October).
+    """
+
+    per: str
+    tz: str
+    origin: int
+    step: int
+    count: int
+
+    @classmethod
+    def of(cls, per: str, start: pd.Timestamp, limit: pd.Timestamp) -> _Windows:
+        """The windows of ``per`` inside ``[start, end)`` (local ``start``) ending at or
+        before ``limit`` (the evaluation time, at most the period's end)."""
+        tz = str(start.tz)
+        if per == "week":
+            first = (start.normalize() + pd.Timedelta(days=(7 - start.weekday()) % 7)).normalize()
+            if first < start:
+                first += pd.Timedelta(days=7)
+            origin = _ns(first)
+            return cls(per, tz, origin, _WEEK_NS, max(0, (_ns(limit) - origin) // _WEEK_NS))
         months = {"month": 1, "quarter": 3, "half": 6, "year": 12}[per]
-        m0 = pd.Timestamp(start.year, start.month, 1, tz=tz)
-        cand = pd.date_range(m0, end, freq="MS", tz=tz)
-        cand = cand[((cand.month - 1) % months == 0) & (cand >= start)]
-        starts = cand
-        ends = pd.DatetimeIndex([s + pd.DateOffset(months=months) for s in starts])
-    inside = ends <= end
+        m = start.year * 12 + start.month - 1
+        if _month_start(np.array([m]), tz)[0] < _ns(start):
+            m += 1  # the period starts inside a month: its first window starts later
+        origin = -(-m // months) * months
+        local = limit.tz_convert(tz)
+        last = local.year * 12 + local.month - 1  # the last month begun by ``limit``
+        return cls(per, tz, origin, months, max(0, (last - origin) // months))
 
-    def naive(x: pd.DatetimeIndex) -> np.ndarray:
-        return x.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
+    def index(self, t: np.ndarray) -> np.ndarray:
+        """The window of each time ``t`` (naive UTC ``datetime64[ns]``), -1 outside."""
+        if self.per == "week":
+            j = (t.astype(np.int64) - self.origin) // self.step
+        else:
+            local = pd.DatetimeIndex(t).tz_localize("UTC").tz_convert(self.tz)
+            m = local.year.to_numpy(np.int64) * 12 + local.month.to_numpy(np.int64) - 1
+            j = (m - self.origin) // self.step
+        return np.where((j >= 0) & (j < self.count), j, -1)
 
-    return naive(starts[inside]), naive(ends[inside])
+    def end_of(self, j: np.ndarray) -> np.ndarray:
+        """The end of window ``j`` (naive UTC ``datetime64[ns]``)."""
+        j = np.asarray(j, dtype=np.int64)
+        if self.per == "week":
+            return (self.origin + (j + 1) * self.step).astype("datetime64[ns]")
+        return _month_start(self.origin + (j + 1) * self.step, self.tz).astype("datetime64[ns]")
+
+
+def _ns(ts: pd.Timestamp) -> int:
+    """A time as integer nanoseconds since the epoch (UTC)."""
+    return int(ts.tz_convert("UTC").as_unit("ns").value)
+
+
+def _month_start(m: np.ndarray, tz: str) -> np.ndarray:
+    """00:00 local time of the first day of month numbers ``m`` (``year * 12 +
+    month - 1``), as UTC nanoseconds since the epoch."""
+    m = np.asarray(m, dtype=np.int64)
+    if len(m) == 0:
+        return np.zeros(0, dtype=np.int64)
+    local = pd.to_datetime(
+        pd.DataFrame({"year": m // 12, "month": m % 12 + 1, "day": 1})
+    ).dt.tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
+    return (
+        local.dt.tz_convert("UTC")
+        .dt.tz_localize(None)
+        .to_numpy()
+        .astype("datetime64[ns]")
+        .astype(np.int64)
+    )
 
 
 def _river_units(units: pd.DataFrame) -> pd.DataFrame:
@@ -899,14 +1011,15 @@ def _windows_met(
     """Per row: patrols required by the due windows, windows due, windows met, and the
     end of the first window of the trailing run of missed windows (NaT if none).
 
-    ``r`` and ``t`` are the row and (naive UTC) time of each hit.
+    ``r`` and ``t`` are the row and (naive UTC) time of each hit. Only the windows
+    holding a patrol are ever looked at (:class:`_Windows`): the cost follows the
+    patrols and rows, not the length of the period.
     """
     rules, n = job.rules, len(job.rows)
     required = np.zeros(n, dtype=np.int64)
     due_n = np.zeros(n, dtype=np.int64)
     met_n = np.zeros(n, dtype=np.int64)
     overdue_since = np.full(n, np.datetime64("NaT", "ns"))
-    now64 = _naive(job.now)
     levels = job.rows["level"].to_numpy(dtype=object)
     for lv in pd.unique(levels):  # a handful of levels, each vectorised over rows
         sel = np.flatnonzero(levels == lv)
@@ -917,29 +1030,27 @@ def _windows_met(
             )
         in_rows = np.isin(r, sel)
         for rule in rules.frequency[lv]:
-            ws, we = _windows(str(rule["per"]), job.start, job.end)
-            ws = ws.astype("datetime64[ns]")
-            we = we.astype("datetime64[ns]")
-            due = we <= now64
-            ws, we = ws[due], we[due]
-            k = len(ws)
+            win = _Windows.of(str(rule["per"]), job.start, job.now)
+            k = win.count
             if k == 0:
                 continue
             cnt = int(rule["count"])  # type: ignore[call-overload]
-            w = np.searchsorted(ws, t, side="right") - 1
-            ok = in_rows & (w >= 0) & (t < we[np.clip(w, 0, None)])
-            grid = np.zeros((n, k), dtype=np.int64)
-            np.add.at(grid, (r[ok], w[ok]), 1)
-            met = grid[sel] >= cnt
+            w = win.index(t)
+            ok = in_rows & (w >= 0)
+            # patrols per (row, window) holding any: windows without one are never met
+            pair, per_pair = np.unique(r[ok] * k + w[ok], return_counts=True)
+            pair = pair[per_pair >= cnt]
+            met_row, met_w = pair // k, pair % k
             required[sel] = np.maximum(required[sel], cnt * k)
             due_n[sel] += k
-            met_n[sel] += met.sum(axis=1)
-            # Trailing run of missed windows: its first window's end.
-            trailing = np.cumprod(~met[:, ::-1], axis=1)[:, ::-1].astype(bool)
-            run_len = trailing.sum(axis=1)
-            has = run_len > 0
+            met_n += np.bincount(met_row, minlength=n)
+            # trailing run of missed windows: those after the last window met
+            last_met = np.full(n, -1, dtype=np.int64)
+            np.maximum.at(last_met, met_row, met_w)
+            first_missed = last_met[sel] + 1
+            has = first_missed < k
             since = np.full(len(sel), np.datetime64("NaT", "ns"))
-            since[has] = we[k - run_len[has]]
+            since[has] = win.end_of(first_missed[has])
             cur = overdue_since[sel]
             overdue_since[sel] = np.where(np.isnat(cur) | (since < cur), since, cur)
     return required, due_n, met_n, overdue_since

@@ -20,10 +20,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(workspace: Path, **env: str):
-    """Yield the base URL of a server over ``workspace``; kill it afterwards."""
+def live_server(workspace: Path, *args: str, **env: str):
+    """Yield the base URL of a server over ``workspace`` (``args``: more ``gridkit serve``
+    options); kill it afterwards."""
     port = free_port()
-    proc = start(workspace, port, **env)
+    proc = start(workspace, port, *args, **env)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -31,9 +32,9 @@ def live_server(workspace: Path, **env: str):
         proc.wait(10)
 
 
-def start(workspace: Path, port: int, **env: str) -> subprocess.Popen:
+def start(workspace: Path, port: int, *args: str, **env: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gridkit.cli", "serve", str(workspace), "--port", str(port)],
+        [sys.executable, "-m", "gridkit.cli", "serve", str(workspace), "--port", str(port), *args],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -146,11 +146,6 @@ def test_water_bodies_are_scoped(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ 14: report anywhere in scope
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs api/writer.py (another helper's file): ReportWriter._refusals must drop "
-    "its 'Workers report on their own units' branch; see the report of h/evidence",
-)
 def test_a_worker_reports_one_unit_over(setup) -> None:
     _, client, keys = setup
     # unit 430202001001-002 (113.02 E) is not W1's, but lies in W1's scope 430202
