@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import local_metric_crs, to_wgs84
-from gridkit.errors import GridkitWarning, InvalidLayerError
+from gridkit.errors import GridkitWarning, InvalidLayerError, import_quietly
 from gridkit.layers import WATER_KINDS
 from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_scalar, utc_series
@@ -232,8 +232,8 @@ def hotspots(
     {'cold-95': 27, 'not significant': 5, 'hot-95': 4}
     """
     # Heavy (the PySAL stack, slow to import) and needed only here: loaded on first use,
-    # so that importing gridkit.ops stays fast.
-    import esda
+    # so that importing gridkit.ops stays fast; quietly (tqdm's notebook warning).
+    esda = import_quietly("esda")
     from libpysal.weights import Queen
 
     out = unit_rates(reports, units, category=category, start=start, end=end)

@@ -29,6 +29,7 @@ import shapely
 
 from gridkit import codes
 from gridkit.crs import local_metric_crs
+from gridkit.errors import once_per_call
 from gridkit.layers import WATER_KINDS
 from gridkit.ops.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
 from gridkit.ops.reports import ReportRules, hand_over, intake, load_report_rules, transition
@@ -335,6 +336,7 @@ def _default_departments(units: gpd.GeoDataFrame, rules: ReportRules) -> pd.Data
     )
 
 
+@once_per_call
 def simulate(
     units: gpd.GeoDataFrame,
     workers: pd.DataFrame,
