@@ -39,8 +39,10 @@ __all__ = [
     "gcj02_to_wgs84",
     "in_china",
     "is_wgs84",
+    "like_input",
     "local_metric_crs",
     "parse_crs",
+    "result_crs",
     "to_metric",
     "to_wgs84",
     "wgs84_to_bd09",
@@ -373,6 +375,63 @@ def to_wgs84(
     out = gdf.to_crs(WGS84)
     check_lonlat_bounds(out, source=source, label=f"{src.name} (after reprojection)")
     return out
+
+
+def result_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: object = None) -> pyproj.CRS:
+    """The CRS in which a function given ``gdf`` (declared as ``crs``) returns its results.
+
+    gridkit's functions answer in the CRS of their primary input, as geopandas does:
+    the CRS ``gdf`` carries, else the declared one. GCJ-02 and BD-09 are no pyproj CRS
+    (they cannot label a GeoDataFrame): results for them come back in WGS84.
+    Files and the store are WGS84 whatever the input was.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(385_000, 6_672_000)], crs=3067)
+    >>> result_crs(pts).to_epsg(), result_crs(pts.set_crs(None, allow_override=True), 32649).name
+    (3067, 'WGS 84 / UTM zone 49N')
+    >>> result_crs(pts.set_crs(4326, allow_override=True), "gcj02").to_epsg()
+    4326
+    """
+    declared = None if crs is None else parse_crs(crs)
+    if isinstance(declared, str):
+        return WGS84
+    if gdf.crs is not None:
+        return pyproj.CRS.from_user_input(gdf.crs)
+    return WGS84 if declared is None else declared
+
+
+def like_input(result, crs: pyproj.CRS, *, given=None):
+    """``result`` (a GeoDataFrame or GeoSeries) in ``crs``: one ``to_crs`` for the frame.
+
+    Nothing is copied when ``result`` is already in ``crs``. CGCS2000 (EPSG:4490) is
+    taken as WGS84 on the way in (:func:`to_wgs84` relabels it), so it is relabelled on
+    the way out, keeping coordinates exact. ``given``, the input whose rows ``result``
+    carries (same index, its geometry only reprojected), gives its own geometry back
+    untouched instead of a reprojected copy (``result`` a GeoDataFrame).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> units = gpd.GeoDataFrame(geometry=[shapely.box(113.1, 27.8, 113.11, 27.81)], crs=4326)
+    >>> like_input(units, pyproj.CRS.from_epsg(32649)).crs.to_epsg()
+    32649
+    >>> back = like_input(units, pyproj.CRS.from_epsg(4490))
+    >>> back.crs.to_epsg(), bool(back.geom_equals_exact(units, tolerance=0).all())
+    (4490, True)
+    >>> like_input(units, WGS84) is units
+    True
+    """
+    if result.crs is None or result.crs.is_exact_same(crs):
+        return result
+    if given is not None and given.crs is not None and given.crs.is_exact_same(crs):
+        out = result.copy(deep=False)  # only the geometry column is replaced
+        out[out.geometry.name] = given.geometry.array  # carries its CRS: the frame's now
+        return out
+    if is_wgs84(result.crs) and is_wgs84(crs):
+        return result.set_crs(crs, allow_override=True)
+    return result.to_crs(crs)
 
 
 def check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str = "WGS84") -> None:

@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 from shapely import Point
 
 from gridkit.crs import (
+    WGS84,
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    like_input,
     local_metric_crs,
     parse_crs,
+    result_crs,
     shift_datum,
     to_wgs84,
     wgs84_to_bd09,
@@ -136,3 +139,50 @@ def test_local_metric_crs_is_utm_zone_of_data() -> None:
     assert local_metric_crs(_pts(4326)).to_epsg() == 32649  # 113 E -> UTM 49N
     south = gpd.GeoDataFrame(geometry=[Point(151.2, -33.9)], crs=4326)
     assert local_metric_crs(south).to_epsg() == 32756
+
+
+# --------------------------------------------------------------------------- result CRS
+
+
+@pytest.mark.parametrize(
+    ("carried", "declared", "expected"),
+    [
+        (3067, None, 3067),
+        (32649, None, 32649),
+        (4490, None, 4490),
+        (4326, None, 4326),
+        (None, 32649, 32649),  # an unlabelled layer takes the declaration
+        (None, "EPSG:4490", 4490),
+        (32649, 32649, 32649),
+        (None, "gcj02", 4326),  # no CRS can label GCJ-02 / BD-09: WGS84
+        (4326, "bd09", 4326),
+    ],
+)
+def test_result_crs_is_the_callers(carried, declared, expected) -> None:
+    pts = _pts(carried)
+    assert result_crs(pts, declared).to_epsg() == expected
+
+
+def test_like_input_reprojects_once_and_never_copies_in_place() -> None:
+    wgs = _pts(4326)
+    assert like_input(wgs, wgs.crs) is wgs  # already there: no copy
+    utm = like_input(wgs, pyproj.CRS.from_epsg(32649))
+    assert utm.crs.to_epsg() == 32649
+    assert utm.geom_equals_exact(wgs.to_crs(32649), tolerance=0).all()
+    assert utm["a"].tolist() == [1]
+
+
+def test_like_input_given_rows_come_back_untouched() -> None:
+    given = _pts(4326).to_crs(32649)
+    located = to_wgs84(given).assign(unit_id="U1")
+    out = like_input(located, given.crs, given=given)
+    assert out.crs.to_epsg() == 32649 and out["unit_id"].tolist() == ["U1"]
+    assert out.geometry.iloc[0].equals_exact(given.geometry.iloc[0], tolerance=0)
+    assert located.crs.equals(WGS84)  # the frame handed in is not changed
+
+
+def test_like_input_cgcs2000_is_relabelled_not_moved() -> None:
+    wgs = _pts(4326)
+    out = like_input(wgs, pyproj.CRS.from_epsg(4490))
+    assert out.crs.to_epsg() == 4490
+    assert out.geometry.iloc[0].equals_exact(wgs.geometry.iloc[0], tolerance=0)

@@ -57,7 +57,7 @@ from shapely import STRtree
 
 from gridkit.communities.atoms import GRID_M, Atoms, build_atoms, group_union, snap
 from gridkit.communities.partition import AtomGraph, _share, partition
-from gridkit.crs import local_metric_crs, utm_zone_crs
+from gridkit.crs import like_input, local_metric_crs, result_crs, utm_zone_crs
 from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
 from gridkit.validate.tiling import polygon_parts, settle
 
@@ -408,7 +408,8 @@ def split_communities(
     Returns
     -------
     geopandas.GeoDataFrame
-        The ``units`` layer in WGS84: ``unit_id`` (``{community_id}-{seq:03d}``,
+        The ``units`` layer in the CRS of ``communities`` (as geopandas answers;
+        locked units exactly as given): ``unit_id`` (``{community_id}-{seq:03d}``,
         numbered north to south, west to east), ``kind="community_grid"``,
         ``parent_id`` (community id), ``admin_code``, ``households``, ``area_m2``
         (exact, metric), ``version``, plus ``n_buildings`` and ``polsby_popper``.
@@ -443,6 +444,13 @@ def split_communities(
     True
     >>> units.unit_id.iloc[0], units.crs.to_epsg()
     ('430204002002-C01-001', 4326)
+
+    The units come in the communities' CRS, here UTM zone 49N:
+
+    >>> utm = split_communities(comm[comm.community_id == cid].to_crs(32649),
+    ...                         bld[bld.community_id == cid], max_households=300)
+    >>> utm.crs.to_epsg(), utm.unit_id.tolist() == units.unit_id.tolist()
+    (32649, True)
     """
     min_households, n_units = _check_options(
         method, max_households=max_households, min_households=min_households, n_units=n_units
@@ -466,7 +474,7 @@ def split_communities(
     )
     frames, b_unit, assigned = _split_zones(inputs, run, targets)
     _warn_outside(inputs.buildings, assigned, run.report)
-    units = _units_layer(frames)
+    units = _units_layer(frames, result_crs(communities), locked)
     run.report.building_units = pd.Series(
         b_unit.to_numpy(), index=inputs.buildings["building_id"].to_numpy(), name="unit_id"
     )
@@ -520,7 +528,7 @@ class _Zone:
     crs: pyproj.CRS
     barriers: np.ndarray | None
     seeds: np.ndarray | None
-    locked: gpd.GeoDataFrame | None  # with ``_wgs84``: the geometry to return untouched
+    locked: gpd.GeoDataFrame | None
 
 
 @dataclass
@@ -712,7 +720,6 @@ def _zone_layers(inp: _Inputs, crs: pyproj.CRS) -> _Zone:
     lock_m = None
     if inp.locked is not None:
         lock_m = inp.locked.to_crs(crs)
-        lock_m["_wgs84"] = np.asarray(inp.locked.geometry.array)  # returned untouched
     return _Zone(
         crs=crs,
         barriers=None if inp.barriers is None else np.asarray(inp.barriers.to_crs(crs).array),
@@ -749,11 +756,23 @@ _UNIT_COLUMNS = [
 ]
 
 
-def _units_layer(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+def _units_layer(
+    frames: list[gpd.GeoDataFrame], crs: pyproj.CRS, locked: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """The units of every community in ``crs`` (one reprojection), locked units with
+    the geometry they were given (in ``crs``), not a reprojected copy."""
     units = pd.concat(frames, ignore_index=True) if frames else None
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=WGS84)
-    units = units[_UNIT_COLUMNS]
+    is_locked = units["_locked"].to_numpy(dtype=bool) if "_locked" in units else None
+    units = like_input(units[_UNIT_COLUMNS], crs)
     units["households"] = units["households"].astype(np.int64)
+    if is_locked is not None and is_locked.any():
+        given = locked.to_crs(crs)  # no copy in the same CRS
+        geom = pd.Series(
+            np.asarray(given.geometry.array), index=given["unit_id"].astype(str).to_numpy()
+        )
+        ids = units.loc[is_locked, "unit_id"].astype(str)
+        units.loc[is_locked, "geometry"] = geom.reindex(ids).to_numpy()
     return units
 
 
@@ -1144,7 +1163,7 @@ def _record(job: _CommunityJob, made: _Made, ids: list[str]) -> None:
 
 
 def _unit_frame(job: _CommunityJob, made: _Made, ids: list[str]) -> gpd.GeoDataFrame:
-    """The community's units in WGS84 (locked ones exactly as given), ordered by id."""
+    """The community's units in WGS84 (``_locked`` marks the locked ones), ordered by id."""
     geo = made.geometry()
     area_m2 = shapely.area(geo)
     perim = shapely.length(geo)
@@ -1162,13 +1181,7 @@ def _unit_frame(job: _CommunityJob, made: _Made, ids: list[str]) -> gpd.GeoDataF
         },
         geometry=gpd.GeoSeries(geo, crs=job.zone.crs),
     ).to_crs(WGS84)
-    locked = job.zone.locked
-    is_l = np.array([k is not None for k in made.locked_ids], dtype=bool)
-    if locked is not None and is_l.any():
-        orig = pd.Series(
-            locked["_wgs84"].to_numpy(), index=locked["unit_id"].astype(str).to_numpy()
-        )
-        frame.loc[is_l, "geometry"] = orig.reindex(frame.loc[is_l, "unit_id"]).to_numpy()
+    frame["_locked"] = np.array([k is not None for k in made.locked_ids], dtype=bool)
     return frame.iloc[np.argsort(np.array(ids, dtype=str), kind="stable")]
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.crs import like_input, local_metric_crs, result_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError, import_quietly
 from gridkit.layers import WATER_KINDS
 from gridkit.ops.locate import locate
@@ -79,7 +79,7 @@ def unit_rates(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``units`` (same index) plus ``count``, ``exposure`` (km or hundreds of
+        ``units`` (same index and CRS) plus ``count``, ``exposure`` (km or hundreds of
         households), ``rate`` (per km / per 100 households; NaN without exposure) and
         ``rate_eb`` (empirical-Bayes smoothed rate, see :func:`eb_rates`).
 
@@ -210,9 +210,10 @@ def hotspots(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``units`` (same index) plus ``count``, ``exposure``, ``rate``, ``rate_eb``, ``gi_z``,
-        ``gi_p`` (two-sided pseudo p-value) and ``hotspot``: ``hot-99`` / ``hot-95`` /
-        ``hot-90`` when ``gi_z > 0`` and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
+        ``units`` (same index and CRS, whatever the reports' CRS) plus ``count``,
+        ``exposure``, ``rate``, ``rate_eb``, ``gi_z``, ``gi_p`` (two-sided pseudo
+        p-value) and ``hotspot``: ``hot-99`` / ``hot-95`` / ``hot-90`` when ``gi_z > 0``
+        and ``gi_p`` is at most 0.01 / 0.05 / 0.10,
         ``cold-*`` likewise for ``gi_z < 0``, else ``not significant``.
 
     Examples
@@ -407,8 +408,9 @@ def hex_density(
     Returns
     -------
     geopandas.GeoDataFrame
-        One pointy-top hexagon per occupied bin, in WGS84: ``hex_q``, ``hex_r`` (axial
-        coordinates), ``count`` and ``per_km2``.
+        One pointy-top hexagon per occupied bin, in the CRS of the points (WGS84 for
+        a declared ``gcj02``/``bd09``): ``hex_q``, ``hex_r`` (axial coordinates, in the
+        UTM zone of the points), ``count`` and ``per_km2``.
 
     Examples
     --------
@@ -417,7 +419,10 @@ def hex_density(
     ...                        crs=4326)
     >>> sorted(hex_density(pts, size_m=200)["count"].tolist())
     [1, 2]
+    >>> hex_density(pts.to_crs(32649), size_m=200).crs.to_epsg()
+    32649
     """
+    out_crs = result_crs(points, crs)
     pts = to_wgs84(points, crs=crs, source="points")
     if category is not None:
         cats = [category] if isinstance(category, str) else list(category)
@@ -449,6 +454,6 @@ def hex_density(
     coords = np.stack([ring_x, ring_y], axis=-1)
     hexes = shapely.polygons(np.concatenate([coords, coords[:, :1]], axis=1))
     area_km2 = 1.5 * np.sqrt(3) * s * s / 1e6
-    out = gpd.GeoDataFrame(bins, geometry=hexes, crs=metric).to_crs(4326)
+    out = gpd.GeoDataFrame(bins, geometry=hexes, crs=metric)
     out["per_km2"] = out["count"] / area_km2
-    return out
+    return like_input(out, out_crs)

@@ -36,7 +36,9 @@ from gridkit.crs import (
     check_lonlat_bounds,
     degrees_around,
     is_wgs84,
+    like_input,
     local_metric_crs,
+    result_crs,
     to_wgs84,
 )
 from gridkit.errors import CRSError, InvalidLayerError
@@ -151,7 +153,8 @@ def locate(
     Returns
     -------
     geopandas.GeoDataFrame
-        The points in WGS84, same index and columns, plus ``unit_id`` (the unit
+        The points as given (same index, columns, geometry and CRS; in WGS84 for a
+        declared ``gcj02``/``bd09``, which no CRS can label), plus ``unit_id`` (the unit
         holding the point, else the nearest one), ``distance_m`` (0 inside or on
         the boundary, ``NaN`` without geometry) and ``ambiguous`` (bool).
 
@@ -170,6 +173,12 @@ def locate(
     >>> pts = gpd.GeoDataFrame(geometry=[Point(113.1012, 27.8012)], crs=4326)
     >>> locate(pts, grid_units(2, 2), accuracy_m=200)["ambiguous"].tolist()
     [True]
+
+    Points in UTM zone 49N come back in it, located all the same:
+
+    >>> located = locate(pts.to_crs(32649), grid_units(2, 2))
+    >>> located.crs.to_epsg(), located["unit_id"].tolist()
+    (32649, ['430202001000000'])
     """
     if "unit_id" not in units.columns:
         raise InvalidLayerError(
@@ -181,6 +190,7 @@ def locate(
             "points have no coordinate reference system.",
             hint="Declare one with crs= (e.g. 4326, or 'gcj02' for phone map SDKs).",
         )
+    out_crs = result_crs(points, crs)
     pts = points if crs is None and _is_wgs84(points.crs) else to_wgs84(points, crs=crs)
     if pts is points:
         pts = points.copy()
@@ -246,7 +256,11 @@ def locate(
     pts["unit_id"] = result
     pts["distance_m"] = distance
     pts["ambiguous"] = ambiguous
-    return pts
+    # the points as given (their own geometry, not a round trip through WGS84)
+    given = points
+    if points.crs is None and not pts.crs.is_exact_same(out_crs):  # labelled by crs=
+        given = points.set_crs(out_crs)
+    return like_input(pts, out_crs, given=given)
 
 
 def _nearest_in_metres(

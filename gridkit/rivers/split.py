@@ -37,7 +37,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridkit.crs import local_metric_crs
+from gridkit.crs import like_input, local_metric_crs, result_crs
 from gridkit.errors import CRSError, GridkitError, GridkitWarning
 from gridkit.layers import check_layer
 from gridkit.rivers.admin import Tiling, clean_tiling
@@ -74,7 +74,8 @@ class RiverSplit:
         :class:`gridkit.validate.ValidationReport` of what was cleaned, skipped or
         could not be met (all warnings).
     admin_areas
-        The cleaned finest-level tiling that was used for cutting (metric CRS).
+        The cleaned finest-level tiling that was used for cutting (``admin_code``,
+        ``level``), in the CRS of the rivers like the layers.
 
     Examples
     --------
@@ -293,7 +294,7 @@ def split_rivers(
         and area in flow order (``{code}+{code}-{river_id}-{n:03d}`` on boundaries), so
         a change in one area leaves every id elsewhere untouched. ``seq`` numbers the
         reaches of each river upstream -> downstream. Layers come back in the CRS of
-        ``rivers``.
+        ``rivers`` (as geopandas answers; files written by gridkit are WGS84).
 
     Raises
     ------
@@ -316,7 +317,7 @@ def split_rivers(
     rivers, admin_areas, water_bodies = _check_layers(rivers, admin_areas, water_bodies, report)
     if not np.isfinite(sliver_m2) or sliver_m2 < 0:
         raise GridkitError(f"sliver_m2 must be a finite area >= 0, got {sliver_m2!r}")
-    out_crs = rivers.crs
+    out_crs = result_crs(rivers)
     metric = local_metric_crs(rivers)
     # in the metric CRS already, to_crs would only copy the frames (they are only read)
     rivers_m = rivers if rivers.crs.is_exact_same(metric) else rivers.to_crs(metric)
@@ -358,10 +359,7 @@ def split_rivers(
         {"admin_code": tiling.codes, "level": tiling.level}, geometry=tiling.geoms, crs=metric
     )
     _warn(report)
-    # in the same CRS, to_crs would only copy the frame
-    if not reaches.crs.is_exact_same(out_crs):
-        reaches = reaches.to_crs(out_crs)
-    return RiverSplit(reaches, units, report, cleaned)
+    return RiverSplit(like_input(reaches, out_crs), units, report, like_input(cleaned, out_crs))
 
 
 @functools.cache
@@ -383,7 +381,7 @@ def _reproject_units(
     """``units`` in ``crs``, re-validated: the corridor snaps units to a 1 cm grid so
     they survive reprojection; a unit that still comes out invalid is repaired with
     ``make_valid`` (keeping its largest polygon) and reported as ``repaired_geometry``."""
-    out = units.to_crs(crs)
+    out = like_input(units, crs)
     if not len(out):
         return out
     g = np.asarray(out.geometry.array)
