@@ -199,7 +199,12 @@ class _SecurityHeaders:
                 headers = list(message.get("headers", []))
                 kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 csp = PAGE_CSP if kind.startswith(b"text/html") else DATA_CSP
-                headers += [*_ALWAYS, (b"content-security-policy", csp.encode())]
+                present = {k.lower() for k, _ in headers}  # a route's own say wins
+                headers += [
+                    (k, v)
+                    for k, v in [*_ALWAYS, (b"content-security-policy", csp.encode())]
+                    if k not in present
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
@@ -149,9 +150,9 @@ def require_extra(extra: str, feature: str) -> list[ModuleType]:
 
 def once_per_call(func: F) -> F:
     """Decorate a function so that a call shows each kind of :class:`GridkitWarning`
-    once: warnings raised from the same line (one per community, per row...) come out
-    as the first of them and how many more there were, at the caller's line. Other
-    warnings pass through unchanged.
+    once: warnings of the same text but for their ids and figures (one per community,
+    per row...) come out as the first of them and how many more there were, at the
+    caller's line. Other warnings pass through unchanged.
 
     (Collecting uses :class:`warnings.catch_warnings`, which is process-wide: meant for
     the notebook-facing functions, not for work run in threads.)
@@ -180,10 +181,10 @@ def once_per_call(func: F) -> F:
         kinds: dict[tuple, list[warnings.WarningMessage]] = {}
         for w in caught:
             if issubclass(w.category, GridkitWarning):
-                kinds.setdefault((w.category, w.filename, w.lineno), []).append(w)
+                kinds.setdefault((w.category, _shape(str(w.message))), []).append(w)
             else:  # not ours: as it was
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        for (category, _, _), same in kinds.items():
+        for (category, _), same in kinds.items():
             more = len({str(w.message) for w in same}) - 1
             text = str(same[0].message)
             if more:
@@ -192,6 +193,15 @@ def once_per_call(func: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _shape(message: str) -> str:
+    """A message with its ids and figures blanked: warnings of one kind about different
+    communities, rows or areas share a shape (where they are raised says nothing: they
+    all point at the caller)."""
+    blanked = re.sub(r"[\w+-]*\d(?:[\w.+-]*[\w+-])?", "#", message)
+    blanked = re.sub(r"#(?:[,\s]+#)*", "#", blanked)  # lists of ids: one blank
+    return re.sub(r"\s*\(and # more[^)]*\)", "", blanked)  # however long the list
 
 
 def import_quietly(name: str) -> ModuleType:

@@ -58,7 +58,13 @@ from shapely import STRtree
 from gridkit.communities.atoms import GRID_M, Atoms, build_atoms, group_union, snap
 from gridkit.communities.partition import AtomGraph, _share, partition
 from gridkit.crs import like_input, local_metric_crs, result_crs, utm_zone_crs
-from gridkit.errors import GridkitError, GridkitWarning, InvalidLayerError, format_rows
+from gridkit.errors import (
+    GridkitError,
+    GridkitWarning,
+    InvalidLayerError,
+    format_rows,
+    once_per_call,
+)
 from gridkit.validate.tiling import polygon_parts, settle
 
 __all__ = [
@@ -333,6 +339,7 @@ def _clean_geoms(
 # --------------------------------------------------------------------------- main
 
 
+@once_per_call
 def split_communities(
     communities: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,

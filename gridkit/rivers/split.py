@@ -38,7 +38,7 @@ import pyproj
 import shapely
 
 from gridkit.crs import like_input, local_metric_crs, result_crs
-from gridkit.errors import CRSError, GridkitError, GridkitWarning
+from gridkit.errors import CRSError, GridkitError, GridkitWarning, once_per_call
 from gridkit.layers import check_layer
 from gridkit.rivers.admin import Tiling, clean_tiling
 from gridkit.rivers.chiefs import ChiefCoverage, chief_coverage  # re-exported (see __all__)
@@ -220,6 +220,7 @@ def _check_layers(
     return rivers, admin_areas, water_bodies
 
 
+@once_per_call
 def split_rivers(
     rivers: gpd.GeoDataFrame,
     admin_areas: gpd.GeoDataFrame,

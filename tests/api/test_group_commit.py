@@ -26,6 +26,8 @@ from tests.api.test_writes import INSIDE, field_workspace, h, report
 
 SUP = Principal(role="supervisor", worker_id="S1", name="王主任")
 W1 = Principal(role="worker", worker_id="W1", name="张三")
+#: W1 on a key scoped to another district: his reports there are refused
+W1_AWAY = Principal(role="worker", worker_id="W1", name="张三", scope="430281")
 # unit 430203001001-001 (assigned to W2) is the cell east of INSIDE's unit
 ELSEWHERE = (113.014, 27.704)
 
@@ -162,7 +164,7 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
         _sub(key="k1"),  # created
         _sub(key="k1"),  # same key in the same batch: a replay of the first
         _sub(lon=INSIDE[0] + 0.0001),  # 10 m from the first: its duplicate
-        _sub(caller=W1, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),  # not W1's unit: 403
+        _sub(caller=W1_AWAY, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),  # outside his scope: 403
         _sub(lon=120.0, lat=30.0),  # outside the service area: 422
         _sub(lon=float(glon), lat=float(glat), crs="gcj02"),  # declared datum
         _sub(crs="EPSG:999999"),  # unknown datum: 400
@@ -230,7 +232,7 @@ def test_refused_report_is_not_an_original_for_the_rest_of_its_batch(app) -> Non
     out = _intake_batch(
         app,
         [
-            _sub(caller=W1, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),
+            _sub(caller=W1_AWAY, lon=ELSEWHERE[0], lat=ELSEWHERE[1]),
             _sub(lon=ELSEWHERE[0] + 0.0001, lat=ELSEWHERE[1]),
         ],
     )
