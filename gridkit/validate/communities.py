@@ -26,7 +26,7 @@ from gridkit.validate.tiling import (
     overlap_text,
     overlaps,
     polygon_parts,
-    sliver_line,
+    report_noise,
 )
 
 __all__ = ["community_problems"]
@@ -158,18 +158,8 @@ def _overlaps(rep: ValidationReport, g: np.ndarray, ids: np.ndarray, crs: object
             f"units overlap: {format_rows(overlap_text(ids, found, real))}.",
             np.r_[ids[found.first[real]], ids[found.second[real]]],
         )
-    if len(found) and not found.real.all():
-        noise = ~found.real
-        rep.add(
-            "slivers",
-            sliver_line(
-                int(shapely.get_num_geometries(found.pieces[noise]).sum()),
-                float(found.area_m2[noise].sum()),
-                "units",
-                done="are float noise along shared edges, not overlaps",
-            ),
-            severity="warning",
-        )
+    if len(found):
+        report_noise(rep, found, ~found.real)
 
 
 def _real(pieces: np.ndarray, *, width_only: bool = False) -> np.ndarray:

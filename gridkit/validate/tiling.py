@@ -49,6 +49,7 @@ __all__ = [
     "overlaps",
     "pair_overlaps",
     "polygon_parts",
+    "report_noise",
     "settle",
     "sliver_line",
 ]
@@ -236,6 +237,36 @@ def overlap_text(ids: np.ndarray, found: Overlaps, rows: np.ndarray | None = Non
         f"{found.where[k, 0]:.5f}, {found.where[k, 1]:.5f})"
         for k in rows
     ]
+
+
+def report_noise(report, found, noise: np.ndarray, between: str = "units") -> None:
+    """Tell ``report`` (a :class:`~gridkit.validate.report.ValidationReport`) about the
+    overlaps of ``found`` that are float noise (``noise`` mask), as one ``slivers``
+    warning; nothing when there are none.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> from gridkit.validate.report import ValidationReport
+    >>> squares = np.array([box(0, 0, 1e-3, 1e-3), box(0, 0, 1e-3, 1e-3)])
+    >>> found = overlaps(squares, crs=32649)
+    >>> report = ValidationReport()
+    >>> report_noise(report, found, ~found.real)
+    >>> [(p.code, p.severity) for p in report.problems]
+    [('slivers', 'warning')]
+    """
+    if not np.any(noise):
+        return
+    report.add(
+        "slivers",
+        sliver_line(
+            int(shapely.get_num_geometries(found.pieces[noise]).sum()),
+            float(found.area_m2[noise].sum()),
+            between,
+            done="are float noise along shared edges, not overlaps",
+        ),
+        severity="warning",
+    )
 
 
 def sliver_line(n: int, area_m2: float, between: str, *, done: str = "were snapped") -> str:

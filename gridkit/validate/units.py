@@ -24,7 +24,7 @@ from gridkit.layers import WATER_KINDS, check_layer
 from gridkit.validate.communities import community_problems
 from gridkit.validate.report import Problem, ValidationReport, checked_layer
 from gridkit.validate.rivers import RiverChecks, river_problems
-from gridkit.validate.tiling import AREA_M2, overlap_text, overlaps, sliver_line
+from gridkit.validate.tiling import AREA_M2, overlap_text, overlaps, report_noise
 
 __all__ = ["Problem", "ValidationReport", "validate_units"]
 
@@ -158,18 +158,7 @@ def _overlaps(job: _UnitChecks, report: ValidationReport) -> None:
             f"{format_rows(overlap_text(job.ids, found, real))}.",
             rows=sorted(set(job.ids[found.first[real]]) | set(job.ids[found.second[real]])),
         )
-    noise = same & ~found.real
-    if noise.any():
-        report.add(
-            "slivers",
-            sliver_line(
-                int(shapely.get_num_geometries(found.pieces[noise]).sum()),
-                float(found.area_m2[noise].sum()),
-                "units",
-                done="are float noise along shared edges, not overlaps",
-            ),
-            severity="warning",
-        )
+    report_noise(report, found, same & ~found.real)
 
 
 def _inside_admin_areas(job: _UnitChecks, am: gpd.GeoDataFrame, report: ValidationReport) -> None:
