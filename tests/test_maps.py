@@ -345,3 +345,26 @@ def test_map_options_object_and_keyword_overrides(units, assignments):
         coverage_map(units, options=options, colour="red")
     with pytest.raises(TypeError):  # still a TypeError, as for any unknown keyword
         hotspot_map(synth.hotspot_units(units), titel="x")
+
+
+def test_cli_hotspot_map_from_raw_units_and_reports(tmp_path, units, reports, capsys):
+    """`gridkit map UNITS --reports R --kind hotspots` on units as split (no hotspot
+    column) computes Gi* first; it answered `missing column 'hotspot'`. Without
+    reports it says what to pass."""
+    from gridkit.cli.app import main
+    from gridkit.io import write_layer
+    from gridkit.maps.labels import labels
+    from gridkit.ops import hotspots
+
+    src = write_layer(units.drop(columns="hotspot", errors="ignore"), tmp_path / "ws.gpkg", "units")
+    rep = write_layer(reports, tmp_path / "reports.gpkg", "reports")
+    out = tmp_path / "hot.html"
+    code = main(["map", str(src), "--reports", str(rep), "--kind", "hotspots", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    page = out.read_text(encoding="utf-8")
+    hot = set(hotspots(reports, units)["hotspot"]) - {"not significant"}
+    assert hot and all(labels("zh")[c] in page for c in hot)  # as the function finds them
+    code = main(["map", str(src), "--kind", "hotspots", "-o", str(tmp_path / "none.html")])
+    err = capsys.readouterr().err
+    assert code == 1 and "--kind hotspots needs --reports" in err
+    assert not (tmp_path / "none.html").exists()

@@ -25,6 +25,7 @@ from gridkit.cli.util import (
 )
 from gridkit.errors import GridkitError, require_extra
 from gridkit.layers import LAYERS
+from gridkit.ops.hotspots import hotspots
 from gridkit.ops.locate import locate
 
 
@@ -150,6 +151,12 @@ def map_cmd(
         )  # fmt: skip
         m = maps.compliance_map(u, comp, level=level, options=options)
     elif kind is MapKind.hotspots:
+        if "hotspot" not in u.columns:  # raw units: Gi* of the reports first
+            _need(
+                rep, "--kind hotspots needs --reports (or units with a hotspot column).",
+                "Pass the reports; gridkit hotspots REPORTS UNITS -o HOT.gpkg writes such units.",
+            )  # fmt: skip
+            u = hotspots(rep, u)
         m = maps.hotspot_map(u, reports=rep, options=options)
     else:
         _need(
