@@ -16,9 +16,9 @@ from gridkit.cli.util import (
     OutputOption,
     console,
     plural,
-    read_input,
     write_output,
 )
+from gridkit.errors import GridkitError
 
 
 def split_communities_cmd(
@@ -78,7 +78,7 @@ def split_communities_cmd(
     if barriers is not None:
         bar = inputs.read(barriers, None, check=False)
         bar = gpd.GeoDataFrame(bar, geometry=bar.geometry.name, crs=bar.crs)
-    extra = _extra_inputs(locked, seeds, cell_area, method, crs)
+    extra = _extra_inputs(inputs, locked, seeds, cell_area, method)
     units = split_communities(
         comm,
         bld,
@@ -99,20 +99,16 @@ def split_communities_cmd(
 
 
 def _extra_inputs(
-    locked: Path | None, seeds: Path | None, cell_area: float | None, method: str, crs
+    inputs: Inputs, locked: Path | None, seeds: Path | None, cell_area: float | None, method: str
 ) -> dict:
     """The ``locked``, ``seeds`` and ``cell_area_m2`` arguments from the options."""
     import geopandas as gpd
 
-    from gridkit.errors import GridkitError
-    from gridkit.io import read_layer
-
     extra: dict = {}
     if locked is not None:
-        extra["locked"] = gpd.GeoDataFrame(read_input(locked, "units", crs=crs))
+        extra["locked"] = gpd.GeoDataFrame(inputs.read(locked, "units"))
     if seeds is not None:
-        pts = read_layer(seeds, _layer(seeds, "seeds") if seeds.suffix == ".gpkg" else None,
-                         crs=crs, check=False)  # fmt: skip
+        pts = inputs.read(seeds, "seeds", check=False)
         extra["seeds"] = gpd.GeoDataFrame(pts, geometry=pts.geometry.name, crs=pts.crs)
     if cell_area is not None:
         if method == "balanced":
@@ -164,12 +160,3 @@ def summary_line(
     if floor:
         parts.append(f"{plural(len(r.under_floor_units), 'unit')} below the floor")
     return "; ".join(parts)
-
-
-def _layer(path: Path, prefer: str | None) -> str | None:
-    import pyogrio
-
-    names = [n for n, _ in pyogrio.list_layers(path)]
-    if prefer in names:
-        return prefer
-    return names[0] if len(names) == 1 else prefer

@@ -23,6 +23,7 @@ from gridkit.cli.util import (
     console,
     err_console,
     plural,
+    write_output,
 )
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
@@ -94,7 +95,6 @@ def split_rivers_cmd(
     import geopandas as gpd
     import shapely
 
-    from gridkit.cli.util import write_output
     from gridkit.rivers.split import split_rivers
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)

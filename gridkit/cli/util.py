@@ -4,7 +4,7 @@ Every command that reads files takes the same input options, defined once here:
 ``--layer`` (the layer or sheet of its main input; any input also takes
 ``FILE.gpkg:LAYER``), ``--columns`` (``SRC=DST`` renames, repeatable, or a TOML mapping
 file), ``--encoding`` (Shapefile and CSV text) and ``--crs`` (a datum for every input,
-or ``LAYER=DATUM`` for one). Reading goes through :func:`read_input`.
+or ``LAYER=DATUM`` for one). Reading goes through :class:`Inputs`.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class Inputs:
         repair: bool = False,
         require: tuple[str, ...] | None = None,
     ) -> pd.DataFrame:
-        """Read one input as contract layer ``layer`` (see :func:`read_input`);
+        """Read one input as contract layer ``layer`` (see :func:`gridkit.io.read_input`);
         ``require``: the columns the command uses, when fewer than the contract's."""
         if self._map is None:
             self._map = ColumnMap.parse(self.columns)
@@ -166,38 +166,6 @@ class Inputs:
             repair=repair,
             require=require,
         )
-
-
-def read_input(
-    path: Path,
-    layer: str | None,
-    *,
-    crs: str | None = None,
-    encoding: str | None = None,
-    repair: bool = False,
-    columns: list[str] | None = None,
-    source_layer: str | None = None,
-    check: bool = True,
-) -> pd.DataFrame:
-    """Read a contract layer from a CLI argument: the layer named (it must exist), the
-    one named after the contract, or the file's only one; see
-    :func:`gridkit.io.read_input`.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, warnings
-    >>> from gridkit.io import write_layer
-    >>> from gridkit.synth.ops import grid_units
-    >>> with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")  # the note naming the only layer
-    ...     path = pathlib.Path(tmp) / "draft.gpkg"
-    ...     _ = write_layer(grid_units(3, 2), path, "grid")  # the file's only layer
-    ...     len(read_input(path, "units"))
-    6
-    """
-    return Inputs(crs=crs, encoding=encoding, columns=columns).read(
-        path, layer, source_layer=source_layer, check=check, repair=repair
-    )
 
 
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
