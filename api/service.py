@@ -111,7 +111,7 @@ class Service:
     keys_cache: LRU = field(init=False)
     page_cache: LRU = field(init=False)
     stats_cache: LRU = field(init=False)
-    lookups: dict = field(default_factory=dict)
+    lookups: LRU = field(init=False)
     write_lock: threading.Lock = field(default=WRITE_LOCK)
     reports: ReportWriter | None = None  # set by create_app (it needs the service)
 
@@ -119,6 +119,7 @@ class Service:
         self.keys_cache = LRU(self.settings.key_cache_size)
         self.page_cache = LRU(self.settings.figure_cache_size)
         self.stats_cache = LRU(self.settings.figure_cache_size)
+        self.lookups = LRU(self.settings.figure_cache_size)
 
     def current(self, cache: LRU, key: Hashable, layers: tuple[str, ...], build: Callable) -> Any:
         """``build()`` kept in ``cache`` under ``key`` with the versions of the ``layers``
@@ -136,13 +137,9 @@ class Service:
         return self.store.read(name) if name in self.store.layers() else None
 
     def cached(self, name: str, layers: tuple[str, ...], build: Callable[[], Any]) -> Any:
-        """``build()`` kept until one of the ``layers`` it reads changes."""
-        key = (name, *(self.store.generation(n) for n in layers))
-        if key not in self.lookups:
-            for stale in [k for k in self.lookups if k[0] == name]:
-                del self.lookups[stale]
-            self.lookups[key] = build()
-        return self.lookups[key]
+        """``build()`` kept until one of the ``layers`` it reads changes (see
+        :meth:`current`)."""
+        return self.current(self.lookups, name, layers, build)
 
     def service_area(self) -> shapely.Geometry | None:
         """The area served (:func:`gridkit.ops.intake.service_area`), kept per version
