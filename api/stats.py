@@ -20,7 +20,7 @@ from api.auth import Caller, Principal
 from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
-from gridkit.ops.assess import assess
+from gridkit.ops.assess import assess_period
 from gridkit.ops.hotspots import hotspots as gi
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.privacy import mask_frame
@@ -277,21 +277,12 @@ def assessment(service: Svc, caller: Caller, period: Period, format: Format = "j
     start, end = period
 
     def build() -> dict[str, pd.DataFrame]:
-        units = _require(_layer(service, "units", caller), "units")
-        workers = _layer(service, "workers", caller)
-        comp = None
-        patrols = _layer(service, "patrols", caller)
-        assignments = _layer(service, "assignments", caller)
-        if patrols is not None and assignments is not None and len(patrols):
-            comp = _compliance(patrols, assignments, units, workers, start, end)
-        result = assess(
-            compliance=comp,
-            reports=_layer(service, "reports", caller),
-            workers=workers,
-            departments=_layer(service, "departments", caller),
-            now=end,
-        )
-        return dict(result.tables())
+        layers = {
+            name: _layer(service, name, caller)
+            for name in ("workers", "patrols", "assignments", "reports", "departments")
+        }
+        layers["units"] = _require(_layer(service, "units", caller), "units")
+        return dict(assess_period(layers, (start, end)).tables())
 
     tables = _cached(
         service,

@@ -146,41 +146,8 @@ def parse_period(text: str) -> tuple[str, str] | str:
     return start, end
 
 
-def _season(store: object, period: tuple[str, str] | str) -> dict[str, pd.DataFrame | None]:
-    from gridkit.ops import patrol_compliance
-    from gridkit.ops.patrols import flag_patrols, period_bounds
-
-    have = set(store.layers())  # type: ignore[attr-defined]
-    read = {n: store.read(n) if n in have else None for n in  # type: ignore[attr-defined]
-            ("units", "workers", "assignments", "patrols", "reports", "departments")}  # fmt: skip
-    if read["patrols"] is None and read["reports"] is None:
-        raise GridkitError(
-            "the workspace has neither patrols nor reports: nothing to assess.",
-            hint="Assess a served workspace (gridkit serve) or the demo's.",
-        )
-    start, end = period if isinstance(period, tuple) else period_bounds(period)
-    compliance = None
-    if read["patrols"] is not None and read["assignments"] is not None:
-        flagged = flag_patrols(read["patrols"], workers=read["workers"])
-        compliance = patrol_compliance(
-            flagged,
-            read["assignments"],
-            period=(start, end),
-            units=read["units"],
-            workers=read["workers"],
-            now=end,
-        )
-    reports = read["reports"]
-    if reports is not None:
-        t = pd.to_datetime(reports["reported_at"], utc=True)
-        reports = reports[(t >= pd.Timestamp(start, tz="UTC")) & (t < pd.Timestamp(end, tz="UTC"))]
-    return {
-        "compliance": compliance,
-        "reports": reports,
-        "workers": read["workers"],
-        "departments": read["departments"],
-        "now": end,
-    }
+#: the layers an assessment reads
+_SEASON_LAYERS = ("units", "workers", "assignments", "patrols", "reports", "departments")
 
 
 def assess_cmd(
@@ -206,12 +173,20 @@ def assess_cmd(
 ) -> None:
     """Score and rank workers, departments and areas over a period (红黑榜): patrol
     compliance, reports handled on time, returns."""
-    from gridkit.ops import assess
+    from gridkit.ops.assess import assess_period
     from gridkit.store import open_store
 
     store = open_store(workspace)
-    season = _season(store, parse_period(period))
-    result = assess(**season, flag_share=flag_share, area_digits=area_digits)  # type: ignore[arg-type]
+    have = set(store.layers())
+    layers = {n: store.read(n) for n in _SEASON_LAYERS if n in have}
+    if "patrols" not in layers and "reports" not in layers:
+        raise GridkitError(
+            "the workspace has neither patrols nor reports: nothing to assess.",
+            hint="Assess a served workspace (gridkit serve) or the demo's.",
+        )
+    result = assess_period(
+        layers, parse_period(period), flag_share=flag_share, area_digits=area_digits
+    )
     if output.suffix.lower() == ".xlsx":
         result.to_xlsx(output)
     elif output.suffix:

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from gridkit import codes
+from gridkit.ops.patrols import flag_patrols, patrol_compliance, period_bounds
 from gridkit.ops.times import utc_scalar, utc_series
 
-__all__ = ["HEADERS_ZH", "Assessment", "assess"]
+__all__ = ["HEADERS_ZH", "Assessment", "assess", "assess_period"]
 
 HEADERS_ZH = {
     "worker_id": "网格员编号",
@@ -353,3 +355,74 @@ def assess(
     atab = atab.reset_index()
     tables["areas"] = _score_and_rank(atab, flag_share) if len(atab) else atab
     return Assessment(**tables)
+
+
+def assess_period(
+    layers: Mapping[str, pd.DataFrame | None],
+    period: tuple[object, object] | str,
+    *,
+    flag_share: float = 0.1,
+    area_digits: int | None = None,
+) -> Assessment:
+    """Assess a period from a workspace's layers: the patrol compliance of the
+    assignments of ``units`` (patrols flagged first when they are not yet), the
+    reports made in the period, then :func:`assess` as of the period's end.
+
+    Parameters
+    ----------
+    layers
+        ``units``, ``workers``, ``assignments``, ``patrols``, ``reports`` and
+        ``departments`` (each may be missing or None).
+    period
+        ``(start, end)`` (UTC, end excluded) or a calendar period (``"2026-Q1"``,
+        ``"2026-03"``, see :func:`gridkit.ops.patrols.period_bounds`).
+
+    Examples
+    --------
+    >>> from gridkit.ops import simulate
+    >>> from gridkit.synth.ops import grid_units, grid_workers
+    >>> units = grid_units(3, 2)
+    >>> workers, assignments = grid_workers(units)
+    >>> season = simulate(units, workers, assignments, start="2026-03-01", end="2026-04-01",
+    ...                   seed=1)
+    >>> layers = {"units": units, "workers": workers, "assignments": assignments,
+    ...           "patrols": season.patrols, "reports": season.reports}
+    >>> march = assess_period(layers, ("2026-03-01", "2026-04-01"))
+    >>> len(march.workers), int(march.workers["reports"].sum()) > 0
+    (6, True)
+
+    A period without reports scores patrols only:
+
+    >>> "reports" in assess_period(layers, ("2026-05-01", "2026-06-01")).workers
+    False
+    """
+    start, end = period if isinstance(period, tuple) else period_bounds(period)
+    units, workers = layers.get("units"), layers.get("workers")
+    patrols, assignments = layers.get("patrols"), layers.get("assignments")
+    compliance = None
+    if patrols is not None and len(patrols) and assignments is not None:
+        if "valid" not in patrols.columns:  # stored patrols are flagged on arrival
+            patrols = flag_patrols(patrols, workers=workers)
+        if units is not None:
+            assignments = assignments[assignments["unit_id"].isin(units["unit_id"])]
+        compliance = patrol_compliance(
+            patrols,
+            assignments,
+            period=(start, end),
+            units=units,
+            workers=workers,
+            now=end,
+        )
+    reports = layers.get("reports")
+    if reports is not None and "reported_at" in reports.columns:
+        t = utc_series(reports["reported_at"])
+        reports = reports[(t >= utc_scalar(start)) & (t < utc_scalar(end))]
+    return assess(
+        compliance=compliance,
+        reports=reports,
+        workers=workers,
+        departments=layers.get("departments"),
+        now=end,
+        flag_share=flag_share,
+        area_digits=area_digits,
+    )
