@@ -110,15 +110,23 @@ def _c(name: str, kind: str = "str", **kw) -> Column:
 
 
 _REPORT_STATUS = (
-    "reported",
-    "assigned",
-    "in_progress",
-    "resolved",
+    "collected",
+    "opened",
+    "dispatched",
+    "handling",
+    "reported_back",
     "verified",
     "closed",
     "returned",
     "rejected",
+    # the first wave's statuses, read as collected, dispatched, handling, reported_back
+    "reported",
+    "assigned",
+    "in_progress",
+    "resolved",
 )
+#: posts at the centre and in departments (the ``staff`` layer)
+_POSTS = ("dispatcher", "supervisor", "department")
 
 LAYERS: dict[str, LayerSpec] = {
     s.name: s
@@ -294,6 +302,9 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("resolved_at", "datetime", nullable=True),
                 _c("duplicate_of", nullable=True),
                 _c("reporter_contact", nullable=True, private=True),
+                _c("opened_at", "datetime", required=False, nullable=True),
+                _c("closed_at", "datetime", required=False, nullable=True),
+                _c("paused_at", "datetime", required=False, nullable=True),
             ),
             ("Point",),
             id="report_id",
@@ -309,6 +320,20 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("to_status"),
                 _c("note", nullable=True),
                 _c("evidence", nullable=True),
+                _c("action", required=False, nullable=True),
+                _c("due_at", "datetime", required=False, nullable=True),
+            ),
+            None,
+        ),
+        LayerSpec(
+            "staff",
+            (
+                _c("worker_id"),
+                _c("post", choices=_POSTS),
+                _c("admin_code", nullable=True),
+                _c("department_id", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
             ),
             None,
         ),

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from gridkit.ops.areas import admin_codes_of
 from gridkit.ops.privacy import mask_phones
+from gridkit.ops.cases import escalate, extend_deadline, hand_over, overdue, transition
 from gridkit.ops.reports import (
     AssignmentError,
     TransitionError,
     check_assignment,
     expired_contacts,
     purge_contacts,
-    transition,
 )
 
 # ------------------------------------------------------------------ check_assignment
