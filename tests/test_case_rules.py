@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridkit.ops.areas import admin_codes_of
+from gridkit.ops.cases import transition
 from gridkit.ops.privacy import mask_phones
-from gridkit.ops.cases import escalate, extend_deadline, hand_over, overdue, transition
 from gridkit.ops.reports import (
     AssignmentError,
     TransitionError,
