@@ -130,11 +130,16 @@ def run_escalation(service: Service, *, at: object = None) -> list[str]:
             admin_areas=service.layer("admin_areas"),
             staff=service.layer("staff"),
         )
-        if not len(change.events):
-            return []
-        ids = change.events["report_id"].unique()
-        changed = change.reports[change.reports["report_id"].isin(ids).to_numpy()]
-        service.store.update_rows("reports", "report_id", reports, changed, change.events)
+    if not len(change.events):
+        return []
+    # each case written under the lock on its own: a report arriving meanwhile waits
+    # for one row, not for the run (only the escalation columns change, so a step
+    # taken on the case in between is kept)
+    ids = change.events["report_id"].unique()
+    changed = change.reports[change.reports["report_id"].isin(ids).to_numpy()]
+    service.store.update_rows(
+        "reports", "report_id", reports, changed, change.events, lock=service.write_lock
+    )
     done = change.events["report_id"].astype(str).tolist()
     log.info("escalation: %d case(s) escalated (督办)", len(done))
     return done

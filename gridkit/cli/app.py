@@ -22,6 +22,7 @@ from rich.markup import escape
 from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
+from gridkit.cli.cases import escalate_cmd
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
@@ -165,6 +166,7 @@ for _name, _cmd in {
     "locate": locate_cmd,
     "hotspots": hotspots_cmd,
     "assess": assess_cmd,
+    "escalate": escalate_cmd,
     "map": map_cmd,
     "serve": serve_cmd,
     "backup": backup_cmd,

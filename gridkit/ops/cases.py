@@ -577,6 +577,15 @@ def _dispatch(
     ]
 
 
+#: the deadline each clock keeps, as the centre names it
+_CLOCK_LABELS = {"open": "立案", "dispatch": "派遣", "handle": "处置", "verify": "核查"}
+
+
+def _local(t: object) -> str:
+    """A time as the centre reads it: Beijing time to the minute."""
+    return pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M +08:00")  # type: ignore[arg-type]
+
+
 def _iso(t: object) -> str:
     return "none" if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()  # type: ignore[arg-type]
 
@@ -987,7 +996,7 @@ def escalate(
     (1, '430202')
     >>> print(ev["note"].iloc[0])  # doctest: +NORMALIZE_WHITESPACE
     escalated (督办) to level 1, 430202: 处置 overdue 24 h (due
-    2026-05-02T00:00:00+00:00); notifies supervisors of 430202, department D1
+    2026-05-02 08:00 +08:00); notifies supervisors of 430202, department D1
     >>> len(escalate(out, at="2026-05-03T00:00Z").events)  # the same lapse: nothing more
     0
     >>> out, ev = escalate(out, at="2026-05-09T00:00Z")  # 7 days late: levels 2 and 3
@@ -1019,7 +1028,8 @@ def escalate(
     leads = out["lead_department_id"].to_numpy(dtype=object, na_value=None)[pos]
     rows = []
     for k, p in enumerate(pos):  # the cases escalated now: the output's own rows
-        stage = rules.stages.get(str(status[k]), str(status[k]))
+        clock = rules.stage_clock.get(str(status[k]), "")
+        stage = _CLOCK_LABELS.get(clock, rules.stages.get(str(status[k]), str(status[k])))
         rows.append(
             {
                 "report_id": out["report_id"].iat[p],
@@ -1030,7 +1040,7 @@ def escalate(
                 "to_status": status[k],
                 "note": f"escalated (督办) to level {levels[k]}"
                 + (f", {targets[k]}" if targets[k] else "")
-                + f": {stage} overdue {age_h[p]:.0f} h (due {_iso(due.iat[p])}); notifies "
+                + f": {stage} overdue {age_h[p]:.0f} h (due {_local(due.iat[p])}); notifies "
                 + _notified(targets[k], staff, leads[k]),
                 "evidence": None,
                 "due_at": due.iat[p],

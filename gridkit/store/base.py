@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,11 +299,13 @@ class Store(ABC):
         events: pd.DataFrame | None = None,
         *,
         events_layer: str = "report_events",
+        lock: AbstractContextManager[Any] | None = None,
     ) -> int:
         """Write the rows of ``after`` that differ from ``before`` (same ids), each with
         its ``events`` (rows with the same ``id_col``) in one transaction: a batch of
         row changes, such as an escalation run (pass only the rows it changed). How many
-        rows were written.
+        rows were written. ``lock`` is held for each row's write only (a service's write
+        lock: other writers wait for one row, not for the batch).
 
         Examples
         --------
@@ -336,13 +338,14 @@ class Store(ABC):
             if events is not None and len(events):
                 mine = events[(events[id_col].astype(str) == rid).to_numpy()]
             if values or (mine is not None and len(mine)):
-                self.update(
-                    layer,
-                    id_col,
-                    rid,
-                    values,
-                    append={events_layer: mine} if mine is not None else None,
-                )
+                with lock if lock is not None else nullcontext():
+                    self.update(
+                        layer,
+                        id_col,
+                        rid,
+                        values,
+                        append={events_layer: mine} if mine is not None else None,
+                    )
                 written += 1
         return written
 
