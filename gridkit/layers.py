@@ -258,9 +258,23 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("name"),
                 _c("admin_code"),
                 _c("categories"),
+                # who handles (分级处置); missing or empty: a bureau
+                _c(
+                    "handler_type",
+                    required=False,
+                    nullable=True,
+                    choices=(
+                        "property_company",
+                        "community_committee",
+                        "township_office",
+                        "bureau",
+                    ),
+                ),
             ),
             None,
             id="department_id",
+            description="handlers: bureaus, township offices, community committees, "
+            "property companies, each serving an admin code at any level",
         ),
         LayerSpec(
             "patrols",
