@@ -45,6 +45,7 @@ close verified -> closed
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,7 +68,17 @@ from gridkit.ops.reports import (
     normalise_reports,
     report_rules,
 )
+from gridkit.ops.routing import HandlerRules, handler_rules
+from gridkit.ops.routing import route as route_handlers
 from gridkit.ops.times import utc_array, utc_scalar, utc_series
+from gridkit.ops.worktime import (
+    CalendarError,
+    WorkCalendar,
+    add_working_hours,
+    stage_deadline,
+    work_calendar,
+    working_hours_between,
+)
 
 __all__ = [
     "act",
@@ -82,50 +93,96 @@ __all__ = [
     "transition",
 ]
 
-#: default limits per clock (calendar hours) where a category names none
-_DEFAULT_LIMIT_H = {"open": 24.0, "dispatch": 24.0, "verify": 48.0}
-
 Rules = ReportRules | str | Path | None
 
 
 # --------------------------------------------------------------------------- deadlines
 
 
+def _in_calendar(compute, times: pd.Series, calendar: object):
+    """``compute(calendar)`` in the workday calendar; where it lacks a year the times
+    reach, again with those years counted as plain weekdays (no holidays, no 调休) and a
+    warning naming the file to complete: a service keeps taking cases on 1 January
+    while the new year's schedule is added."""
+    cal = work_calendar(calendar)  # type: ignore[arg-type]
+    try:
+        return compute(cal)
+    except CalendarError:
+        pass
+    years = times.dt.tz_convert("Asia/Shanghai").dt.year.dropna().astype(int)
+    low, high = int(years.min()), int(years.max()) + 1  # deadlines may run into the next
+    missing = sorted(set(range(low, high + 1)) - set(cal.years))
+    warnings.warn(
+        f"the workday calendar has no year {', '.join(map(str, missing))} ({cal.source}): "
+        "deadlines there count weekdays only, without public holidays or 调休; add the "
+        "year's schedule to the file.",
+        GridkitWarning,
+        stacklevel=3,
+    )
+    span = range(min(cal.years[0], low), max(cal.years[-1], high) + 1)
+    return compute(dataclasses.replace(cal, years=tuple(span)))
+
+
 def stage_due(
-    start: object, categories: object, statuses: object, *, rules: Rules = None
+    start: object,
+    categories: object,
+    statuses: object,
+    *,
+    rules: Rules = None,
+    handlers: HandlerRules | str | Path | None = None,
+    calendar: WorkCalendar | str | Path | None = None,
 ) -> pd.Series:
-    """The deadline of each case's stage, counted from ``start``: the limit of the
-    stage's clock (``[stage_clock]``: open, dispatch, handle, verify) for its category;
-    NaT for a stage without a clock (verified, closed, rejected).
+    """The deadline of each case's stage, counted from ``start`` in working time: the
+    limit of the stage's clock (``[stage_clock]`` of ``reports.toml``: open 立案,
+    dispatch 派遣, handle 处置, verify 核查) for its category (``[stage_limits]`` of
+    ``handlers.toml``, in the calendar of ``workdays.toml``); NaT for a stage without a
+    clock (verified, closed, rejected).
 
     Examples
     --------
-    >>> stage_due(["2026-05-11T01:00Z"] * 3, ["sand_mining"] * 3,
-    ...           ["dispatched", "collected", "closed"]).map(str).tolist()
-    ['2026-05-13 01:00:00+00:00', '2026-05-12 01:00:00+00:00', 'NaT']
+    Friday 13 February 2026, 10:00 Beijing time: a street light to handle in 3 working
+    days (the Spring Festival holiday between), a case to open in 4 working hours:
+
+    >>> due = stage_due(["2026-02-13T02:00Z"] * 3, ["street_light"] * 3,
+    ...                 ["dispatched", "collected", "closed"])
+    >>> [t.tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M") if pd.notna(t) else "-"
+    ...  for t in due]
+    ['02-25 17:30', '02-13 16:00', '-']
     """
     rules = report_rules(rules)
+    limits = handler_rules(handlers)
     begin = utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
     cats = np.atleast_1d(np.asarray(categories, dtype=object))
     clock = pd.Series(np.atleast_1d(np.asarray(statuses, dtype=object))).map(rules.stage_clock)
-    hours = np.full(len(cats), np.nan)
-    for key in clock.dropna().unique():
-        mask = (clock == key).to_numpy()
-        if key == "handle":
-            hours[mask] = [
-                rules.due_in_h(c) if c in rules.categories else 168.0 for c in cats[mask]
-            ]
-        else:
-            hours[mask] = [
-                float(rules.categories.get(c, {}).get(f"{key}_h", _DEFAULT_LIMIT_H.get(key, 24.0)))  # type: ignore[arg-type]
-                for c in cats[mask]
-            ]
-    return begin + pd.to_timedelta(hours, unit="h")
+    out = pd.Series(pd.NaT, index=begin.index, dtype="datetime64[us, UTC]")
+    timed = (clock.notna() & begin.notna()).to_numpy()
+    if not timed.any():
+        return out
+    for key in clock[timed].unique():
+        mask = timed & (clock == key).to_numpy()
+        due = _in_calendar(
+            lambda cal, m=mask, k=str(key): stage_deadline(
+                begin[m], cats[m], k, limits, calendar=cal
+            ),
+            begin[mask],
+            calendar,
+        )
+        out[mask] = due.to_numpy()
+    return out
 
 
-def _worked_h(start: pd.Series, end: pd.Series) -> np.ndarray:
-    """Hours of deadline time between two instants (a paused case's clock stopped)."""
-    return ((end - start) / pd.Timedelta(hours=1)).to_numpy(dtype=float, na_value=0.0)
+def _worked_h(start: pd.Series, end: pd.Series, calendar: object = None) -> np.ndarray:
+    """Working hours between two instants (a paused case's clock stood still)."""
+    hours = _in_calendar(
+        lambda cal: working_hours_between(start, end, calendar=cal),
+        pd.concat([start, end]),
+        calendar,
+    )
+    return hours.to_numpy(dtype=float, na_value=0.0).clip(min=0)
+
+
+def _add_working_h(due: pd.Series, hours: np.ndarray, calendar: object = None) -> pd.Series:
+    return _in_calendar(lambda cal: add_working_hours(due, hours, calendar=cal), due, calendar)
 
 
 # --------------------------------------------------------------------------- routing
@@ -149,14 +206,22 @@ def _routes(departments: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
     return routes
 
 
-def route(categories: object, admin_codes: object, departments: pd.DataFrame) -> pd.DataFrame:
-    """The lead department for each case (category and place), the supporting ones and
-    why: the department handling the category whose area is the most local one holding
-    the case's.
+def route(
+    categories: object,
+    admin_codes: object,
+    departments: pd.DataFrame,
+    *,
+    handlers: HandlerRules | str | Path | None = None,
+) -> pd.DataFrame:
+    """The lead department for each case, why, and the departments supporting it.
+
+    The lead is the one :func:`gridkit.ops.routing.route` picks (the first handler type
+    of the category's preference with a department serving the case's area, the most
+    local first); the other departments serving the category in an area holding the
+    case's support it (``;``-separated).
 
     Returns a frame aligned to the inputs: ``department_id`` (NA when none handles it),
-    ``support`` (``;``-separated) and ``reason`` (Chinese and English). Computed once
-    per distinct (category, place).
+    ``support`` and ``reason`` (Chinese / English).
 
     Examples
     --------
@@ -166,42 +231,24 @@ def route(categories: object, admin_codes: object, departments: pd.DataFrame) ->
     >>> r = route(["cctv", "sewage"], ["430202001", "430202001"], d)
     >>> r["department_id"].tolist(), r["support"].tolist()
     (['D-dist', <NA>], ['D-city', <NA>])
-    >>> r["reason"].iloc[1]
-    '无部门处理 sewage (430202001) / no department handles sewage in 430202001'
     """
     cats = pd.Series(np.atleast_1d(np.asarray(categories, dtype=object))).astype("string")
     places = pd.Series(np.atleast_1d(np.asarray(admin_codes, dtype=object))).astype("string")
+    cases = pd.DataFrame({"admin_code": places.astype(object), "category": cats.astype(object)})
+    found = route_handlers(cases, departments, handlers)
+    lead = found["department_id"].astype("string").reset_index(drop=True)
     routes = _routes(departments)
-    names = dict(
-        zip(departments["department_id"].astype(str), departments["name"].astype(str), strict=True)
-    )
-    pairs = pd.DataFrame({"c": cats.fillna(""), "a": places.fillna("")})
-    unique = pairs.drop_duplicates()
-    found: dict[tuple[str, str], tuple[object, object, str]] = {}
-    for cat, admin in zip(unique["c"], unique["a"], strict=True):
-        match = [(code, d) for code, d in routes.get(cat, ()) if codes.in_scope(admin, code)]
-        if not match:
-            found[(cat, admin)] = (
-                pd.NA,
-                pd.NA,
-                f"无部门处理 {cat} ({admin or '?'}) / no department handles {cat} "
-                f"in {admin or 'an unplaced case'}",
-            )
-            continue
-        code, lead = match[0]
-        others = sorted({d for _, d in match[1:]} - {lead})
-        found[(cat, admin)] = (
-            lead,
-            ";".join(others) or pd.NA,
-            f"{names.get(lead, lead)} 辖区 {code} 最近 / the most local department "
-            f"handling {cat} for {admin}",
+    support = []
+    for cat, admin, ld in zip(cats.fillna(""), places.fillna(""), lead, strict=True):
+        others = sorted(
+            {d for code, d in routes.get(cat, ()) if codes.in_scope(admin, code)} - {ld}
         )
-    rows = [found[(c, a)] for c, a in zip(pairs["c"], pairs["a"], strict=True)]
+        support.append(";".join(others) if others and pd.notna(ld) else pd.NA)
     return pd.DataFrame(
         {
-            "department_id": pd.array([r[0] for r in rows], dtype="string"),
-            "support": pd.array([r[1] for r in rows], dtype="string"),
-            "reason": pd.array([r[2] for r in rows], dtype="string"),
+            "department_id": lead,
+            "support": pd.array(support, dtype="string"),
+            "reason": found["handler_reason"].astype("string").reset_index(drop=True),
         }
     )
 
@@ -493,8 +540,8 @@ def _apply(
     if name in ("dispatch", "redispatch"):
         notes = _dispatch(step, department_id, departments, note)
     elif name == "extend":
-        old = out["due_at"].iloc[pos]
-        new = old + pd.Timedelta(hours=float(hours or 0))
+        old = out["due_at"].iloc[pos].reset_index(drop=True)
+        new = _add_working_h(old, np.full(len(pos), float(hours or 0)))
         step.set("due_at", new.to_numpy())
         step.set("extensions", step.col("extensions").astype("int64") + 1)
         notes = [
@@ -507,7 +554,7 @@ def _apply(
         # the clock stood still while the case waited: the deadline moves as far
         paused = out["paused_at"].iloc[pos].reset_index(drop=True)
         shift = _worked_h(paused, times.reset_index(drop=True))
-        due = out["due_at"].iloc[pos].reset_index(drop=True) + pd.to_timedelta(shift, unit="h")
+        due = _add_working_h(out["due_at"].iloc[pos].reset_index(drop=True), shift)
         step.set("due_at", due.to_numpy())
         step.set("paused_at", pd.NaT)
     _stamp(step, actors, t)
@@ -670,7 +717,9 @@ def hand_over(
     >>> reports, events = hand_over(reports, departments=departments,
     ...                             assignments=assignments, at="2026-05-01T09:00Z")
     >>> reports[["status", "lead_department_id", "assignee_id"]].values.tolist()
-    [['dispatched', 'D430202-01', 'W00000'], ['dispatched', 'D430202-05', 'W00001']]
+    [['dispatched', 'D430202-01', 'W00000'], ['dispatched', 'T430202001', 'W00001']]
+    >>> print(reports["handler_reason"].iloc[1].split(" / ")[1])  # doctest: +ELLIPSIS
+    no property company ... nearest township office serving street_light in 430202001...
     >>> events["action"].tolist()
     ['open', 'open', 'dispatch', 'dispatch']
     """
@@ -875,8 +924,14 @@ def extend_deadline(
     ...                   "reported_at": ["2026-05-01T08:00Z"], "due_at": ["2026-05-03T09:00Z"]})
     >>> r, ev = extend_deadline(r, "R1", by_h=24, actor_id="D1", note="等待水位回落",
     ...                         at="2026-05-03T08:00Z")
-    >>> str(r["due_at"].iloc[0]), int(r["extensions"].iloc[0]), ev["action"].iloc[0]
-    ('2026-05-04 09:00:00+00:00', 1, 'extend')
+    >>> int(r["extensions"].iloc[0]), ev["action"].iloc[0]
+    (1, 'extend')
+
+    The deadline fell in the Labour Day holiday (1-5 May); 24 working hours are three
+    and a half working days after it, the last a Saturday worked (调休):
+
+    >>> r["due_at"].dt.tz_convert("Asia/Shanghai").dt.strftime("%a %m-%d %H:%M").iloc[0]
+    'Sat 05-09 11:30'
     """
     return act(
         reports, report_ids, "extend", actor_id=actor_id, note=note, hours=by_h, at=at, rules=rules

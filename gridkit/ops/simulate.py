@@ -548,8 +548,10 @@ class _Flow:
         self.n = len(reports)
         self.t = reports["reported_at"].reset_index(drop=True)
 
-    def later(self, lo_h: float, hi_h: float) -> None:
-        self.t = self.t + pd.to_timedelta(self.rng.uniform(lo_h, hi_h, self.n), unit="h")
+    def later(self, lo_h: float, hi_h: float, only: np.ndarray | None = None) -> None:
+        """Time passes for the cases (``only`` those) between steps."""
+        delay = pd.to_timedelta(self.rng.uniform(lo_h, hi_h, self.n), unit="h")
+        self.t = self.t + (delay if only is None else delay.where(only, pd.Timedelta(0)))
 
     def chance(self, p: float) -> np.ndarray:
         return self.rng.random(self.n) < p
@@ -575,8 +577,15 @@ class _Flow:
         centre = "centre:" + codes.district(r["admin_code"]).fillna("city").astype(str)
         auto = r["category"].map(self.rules.auto_open).to_numpy(dtype=bool)
         self.later(0.05, 0.2)
+        # the categories the rules open at once are opened and dispatched by the system
         self.step(original & auto, "open", "system")
-        self.later(0.5, 30)
+        self.step(
+            original & auto & self.status("opened"),
+            "dispatch",
+            "system",
+            departments=self.departments,
+        )
+        self.later(0.2, 8, only=~auto)
         self.step(original & ~auto & self.chance(0.97), "open", centre.to_numpy())
         self.step(
             original & ~auto & self.status("collected"),
@@ -584,7 +593,7 @@ class _Flow:
             centre.to_numpy(),
             note="不属于受理范围",
         )
-        self.later(0.2, 30)
+        self.later(0.1, 6, only=~auto)
         self.step(
             self.status("opened"), "dispatch", centre.to_numpy(), departments=self.departments
         )
@@ -597,7 +606,7 @@ class _Flow:
             staff,
             note="非本部门职责 / not ours",
         )
-        self.later(1, 24)
+        self.later(1, 24, only=back)
         self.step(
             back & self.status("returned"),
             "dispatch",
@@ -605,13 +614,14 @@ class _Flow:
             departments=self.departments,
         )
         staff = ("staff:" + self.reports["lead_department_id"].fillna("?")).to_numpy()
+        self.later(0.5, 12, only=back)
         self.step(self.status("dispatched") & self.chance(0.95), "accept", staff)
         due_h = self.reports["category"].map(self.rules.due_in_h).to_numpy(dtype=float)
         self.step(
             self.status("handling") & self.chance(0.06),
             "extend",
             staff,
-            hours=48.0,
+            hours=14.0,
             note="需协调施工 / needs works",
         )
         self._handle_and_verify(staff, due_h)
@@ -619,17 +629,18 @@ class _Flow:
         self.step(self.status("verified") & self.chance(0.9), "close", centre.to_numpy())
 
     def _handle_and_verify(self, staff: np.ndarray, due_h: np.ndarray) -> None:
-        self.t = self.t + pd.to_timedelta(due_h * self.rng.uniform(0.2, 1.4, self.n), unit="h")
+        # handling takes a share of the category's time (some run late)
+        self.t = self.t + pd.to_timedelta(due_h * self.rng.uniform(0.1, 1.1, self.n), unit="h")
         ev = "before:photo-b.jpg;after:photo-a.jpg"
         done = self.step(
             self.status("handling") & self.chance(0.92), "report_back", staff, evidence=ev
         )
         verifier = self.reports["assignee_id"].fillna("supervisor").astype(str).to_numpy()
-        self.later(2, 48)
+        self.later(2, 30)
         redo = self.step(done & self.chance(0.1), "rework", verifier, note="照片角度不一致")
-        self.later(4, 72)
+        self.later(4, 72, only=redo)
         self.step(redo, "report_back", staff, evidence="after:photo-a2.jpg")
-        self.later(2, 48)
+        self.later(2, 30, only=redo)
         self.step(self.status("reported_back") & self.chance(0.9), "verify", verifier)
 
     def _assignees(self, assignments: pd.DataFrame) -> None:
