@@ -432,6 +432,25 @@ def _is_paper(patrols: pd.DataFrame, *, trackless: bool = True) -> np.ndarray:
     return paper
 
 
+def _overlapping_in_time(tracks: pd.DataFrame, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``a < b`` of patrols overlapping in time for ``share`` of the shorter one:
+    a sweep over the starts (each patrol meets only those starting before it ends)."""
+    s = _ns_series(tracks["started_at"], len(tracks))
+    e = np.maximum(_ns_series(tracks["ended_at"], len(tracks)), s)
+    order = np.argsort(s, kind="stable")
+    ss = s[order]
+    hi = np.searchsorted(ss, e[order], side="left")  # starts before my end
+    cnt = np.maximum(hi - np.arange(len(ss)) - 1, 0)
+    i = np.repeat(np.arange(len(ss)), cnt)
+    j = i + 1 + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    a, b = order[i], order[j]
+    overlap = np.minimum(e[a], e[b]) - np.maximum(s[a], s[b])
+    shorter = np.maximum(np.minimum(e[a] - s[a], e[b] - s[b]), 1)
+    keep = overlap >= share * shorter
+    a, b = a[keep], b[keep]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
 def joint_pairs(
     tracks: gpd.GeoDataFrame, *, rules: PatrolRules | str | Path | None = None
 ) -> pd.DataFrame:
@@ -458,16 +477,11 @@ def joint_pairs(
         return pd.DataFrame({c: pd.Series(dtype=str) for c in cols})
     mg = np.asarray(tracks.to_crs(local_metric_crs(tracks)).geometry.array)
     tol = rules.joint_tolerance_m
-    a, b = shapely.STRtree(mg).query(mg, predicate="dwithin", distance=tol)
-    a, b = a[a < b], b[a < b]
+    a, b = _overlapping_in_time(tracks, rules.joint_time_share)
     who = tracks["worker_id"].astype(str).to_numpy()
     a, b = a[who[a] != who[b]], b[who[a] != who[b]]
-    s = _ns_series(tracks["started_at"], len(tracks))
-    e = _ns_series(tracks["ended_at"], len(tracks))
-    overlap = np.minimum(e[a], e[b]) - np.maximum(s[a], s[b])
-    shorter = np.maximum(np.minimum(e[a] - s[a], e[b] - s[b]), 1)
-    keep = overlap >= rules.joint_time_share * shorter
-    a, b = a[keep], b[keep]
+    near = shapely.dwithin(mg[a], mg[b], tol)
+    a, b = a[near], b[near]
     close = shapely.hausdorff_distance(mg[a], mg[b]) <= tol if len(a) else np.zeros(0, bool)
     pid = tracks["patrol_id"].astype(str).to_numpy()
     return pd.DataFrame({"patrol_a": pid[a[close]], "patrol_b": pid[b[close]]})
@@ -575,7 +589,7 @@ def section_hits(
     *,
     rules: PatrolRules | str | Path | None = None,
     workers: pd.DataFrame | None = None,
-    sample_m: float = 10.0,
+    sample_m: float = 20.0,
 ) -> pd.DataFrame:
     """Which patrols count for which appointment (chief and section).
 

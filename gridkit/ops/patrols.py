@@ -753,6 +753,15 @@ def patrol_coverage(
     ppos = np.flatnonzero(ok)
     if assignments is not None:
         pi, ui = _pairs_from_assignments(pats, units84, assignments, ppos)
+        # bounding boxes first: an assigned unit far from the track is no candidate
+        pb, ub = shapely.bounds(pm[pi]), shapely.bounds(um[ui])
+        near = (
+            (pb[:, 0] <= ub[:, 2] + tol)
+            & (ub[:, 0] - tol <= pb[:, 2])
+            & (pb[:, 1] <= ub[:, 3] + tol)
+            & (ub[:, 1] - tol <= pb[:, 3])
+        )
+        pi, ui = pi[near], ui[near]
     else:
         pi, ui = shapely.STRtree(um).query(pm[ppos], predicate="dwithin", distance=tol)
         pi = ppos[pi]
