@@ -268,7 +268,14 @@ def _season(plan, ch, mode, tracks, metric, rng, ledger_share, fake_share, probl
     d = np.r_[0.0, np.hypot(*(xy[1:] - xy[:-1]).T)]
     d[np.r_[True, own[1:] != own[:-1]]] = 0.0
     cum = pd.Series(d).groupby(own).cumsum().to_numpy()
-    t0 = plan["t"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    t0 = (
+        plan["t"]
+        .dt.tz_convert("UTC")
+        .dt.tz_localize(None)
+        .to_numpy()
+        .astype("datetime64[ns]")
+        .astype(np.int64)
+    )
     t = t0[own] + (cum / (speed[own] / 3.6) * 1e9).astype(np.int64)
     pid = np.char.add("CP", np.char.zfill(np.arange(1, n + 1).astype(str), 6)).astype(object)
     pts84 = gpd.GeoSeries(shapely.points(xy), crs=metric).to_crs(WGS84)
