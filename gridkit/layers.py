@@ -27,9 +27,26 @@ import shapely
 
 from gridkit.errors import GridkitWarning, InvalidLayerError, format_rows
 
-__all__ = ["LAYERS", "WATER_KINDS", "Column", "LayerSpec", "check_layer", "layer_spec"]
+__all__ = [
+    "CHIEF_LEVELS",
+    "CHIEF_ROLES",
+    "LAYERS",
+    "PATROL_MODES",
+    "WATER_KINDS",
+    "Column",
+    "LayerSpec",
+    "check_layer",
+    "layer_spec",
+]
 
-LEVELS = ("city", "county", "township", "village")
+LEVELS = ("province", "city", "county", "township", "village")
+#: levels of river chiefs: the admin levels and the general chief (总河长) of an area.
+CHIEF_LEVELS = (*LEVELS, "general")
+#: roles in the river_chiefs table: only ``chief`` carries a patrol duty; the river police
+#: chief (河道警长), civilian chief (民间河长) and cleaner (保洁员) report but are not assessed.
+CHIEF_ROLES = ("chief", "police", "civilian", "cleaner")
+#: how a patrol went (declared per patrol); each has its plausibility in patrol_rules.toml.
+PATROL_MODES = ("foot", "bike", "boat", "car", "drone")
 #: unit kinds of the water family (reaches, water bodies); the rest are community grids.
 #: The two families are separate layers of management: a river may cross a community.
 WATER_KINDS = ("river_reach", "water_body")
@@ -141,7 +158,7 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             POLY,
             id="admin_code",
-            description="administrative areas, four levels",
+            description="administrative areas, province to village",
         ),
         LayerSpec("rivers", (_c("river_id"), _c("name", nullable=True)), LINE, id="river_id"),
         LayerSpec(
@@ -233,12 +250,19 @@ LAYERS: dict[str, LayerSpec] = {
             (
                 _c("chief_id"),
                 _c("worker_id"),
-                _c("level", choices=LEVELS),
-                _c("river_id"),
+                _c("level", choices=CHIEF_LEVELS),
+                # a general chief (总河长) holds an area, no river
+                _c("river_id", nullable=True),
                 _c("admin_code"),
+                _c("role", required=False, nullable=True, choices=CHIEF_ROLES),
+                # explicit reaches (comma-separated reach ids) instead of the whole section
+                _c("reach_ids", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
             ),
             None,
             id="chief_id",
+            description="river chiefs' appointments: a row per chief and section",
         ),
         LayerSpec(
             "assignments",
@@ -284,6 +308,14 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("started_at", "datetime"),
                 _c("ended_at", "datetime"),
                 _c("notes", required=False, nullable=True),
+                _c("mode", required=False, nullable=True, choices=PATROL_MODES),
+                # app (a GPS track) or ledger (a paper record: unverified, no track)
+                _c("source", required=False, nullable=True, choices=("app", "ledger")),
+                _c("verified", "bool", required=False, nullable=True),
+                # the appointment patrolled (paper records name it; tracks are matched)
+                _c("chief_id", required=False, nullable=True),
+                # the 看/查/交 item results as JSON: {"outfall": {"result": "problem", ...}}
+                _c("checklist", required=False, nullable=True),
             ),
             LINE,
             id="patrol_id",
