@@ -55,6 +55,7 @@ __all__ = [
     "TicketIntake",
     "export_results",
     "read_hotline_export",
+    "take_in_requests",
     "take_in_tickets",
 ]
 
@@ -353,10 +354,63 @@ def take_in_tickets(
             }
         )
         df = df[~seen]
-    df["category"] = _category_codes(df["category"], rules)
-    unknown = df["category"].isna().to_numpy()
-    review = [_review_rows(tickets.loc[df.index[unknown]], "category", None)]
-    df = df[~unknown]
+    got = take_in_requests(
+        df,
+        reports=old,
+        units=units,
+        admin_areas=admin_areas,
+        communities=communities,
+        buildings=buildings,
+        gazetteer=gazetteer,
+        rules=rules,
+        at=at,
+        min_confidence=min_confidence,
+        actor_id=actor_id or source,
+    )
+    return got._replace(resent=resent)
+
+
+def take_in_requests(
+    requests: gpd.GeoDataFrame,
+    *,
+    reports: pd.DataFrame | None = None,
+    units: gpd.GeoDataFrame | None = None,
+    admin_areas: pd.DataFrame | None = None,
+    communities: pd.DataFrame | None = None,
+    buildings: pd.DataFrame | None = None,
+    gazetteer: Gazetteer | None = None,
+    rules: ReportRules | str | Path | None = None,
+    at: object = None,
+    min_confidence: float = 0.7,
+    actor_id: str | None = None,
+) -> TicketIntake:
+    """Take requests from outside in (no ticket ids needed): categories from codes or
+    labels, address-only ones placed by the gazetteer, the rest through
+    :func:`gridkit.ops.reports.intake`; unknown categories and uncertain places are
+    left for review (``resent`` is empty).
+
+    Parameters are those of :func:`take_in_tickets`; ``requests`` need ``category``
+    and ``source``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> from gridkit.synth.ops import grid_units
+    >>> new = gpd.GeoDataFrame({"category": ["路灯损坏"], "source": ["resident"]},
+    ...                        geometry=[Point(113.1025, 27.8025)], crs=4326)
+    >>> got = take_in_requests(new, units=grid_units(2, 2), at="2026-05-01T08:00Z")
+    >>> got.created, got.reports["unit_id"].tolist()
+    (['R0000001'], ['430202001000000'])
+    """
+    rules = report_rules(rules)
+    df = requests.copy()
+    old = normalise_reports(reports) if reports is not None else None
+    resent = pd.DataFrame({"ticket_system": [], "ticket_id": [], "report_id": []}, dtype=object)
+    code = _category_codes(df["category"], rules)
+    unknown = code.isna().to_numpy()
+    review = [_review_rows(df[unknown], "category", None)]
+    df = df[~unknown].assign(category=code[~unknown])
     if gazetteer is None and any(x is not None for x in (admin_areas, communities, buildings)):
         gazetteer = Gazetteer.from_layers(
             admin_areas=admin_areas, communities=communities, buildings=buildings
@@ -373,7 +427,7 @@ def take_in_tickets(
         existing=old,
         rules=rules,
         at=at,
-        actor_id=actor_id or source,
+        actor_id=actor_id,
     )
     created = change.events["report_id"].astype(str).tolist()
     return TicketIntake(change.reports, change.events, created, resent, review_df)
