@@ -162,8 +162,9 @@ def _closed_at(reports: pd.DataFrame, events: pd.DataFrame | None) -> pd.Series:
         out = utc_series(reports["closed_at"]).set_axis(reports.index)
     if events is not None and len(events):
         ev = events[(events["to_status"] == CLOSED).to_numpy()]
-        last = utc_series(ev["at"]).groupby(ev["report_id"].astype(str).to_numpy()).max()
-        out = out.fillna(reports["report_id"].astype(str).map(last))
+        if len(ev):
+            last = utc_series(ev["at"]).groupby(ev["report_id"].astype(str).to_numpy()).max()
+            out = out.fillna(utc_series(reports["report_id"].astype(str).map(last)))
     return out
 
 
