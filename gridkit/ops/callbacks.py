@@ -129,7 +129,15 @@ def callback_rules(rules: CallbackRules | str | Path | None = None) -> CallbackR
 class CallbackChange(NamedTuple):
     """What :func:`record_callbacks` did: the ``callbacks`` layer after (old and new
     calls), the ``reports`` after (reopened cases), the new ``events`` (one ``reopen``
-    per reopened case) and the ``reopened`` report ids."""
+    per reopened case) and the ``reopened`` report ids.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> change = CallbackChange(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["R1"])
+    >>> change.reopened
+    ['R1']
+    """
 
     callbacks: pd.DataFrame
     reports: pd.DataFrame

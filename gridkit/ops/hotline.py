@@ -107,6 +107,13 @@ class TicketIntake(NamedTuple):
     ``resent``: tickets already in the workspace (``ticket_system``, ``ticket_id``,
     ``report_id``), not taken in again; ``review``: tickets left for a person
     (``reason`` ``address`` or ``category``, the best candidate and its confidence).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = TicketIntake(pd.DataFrame(), pd.DataFrame(), ["R1"], pd.DataFrame(), pd.DataFrame())
+    >>> t.created
+    ['R1']
     """
 
     reports: gpd.GeoDataFrame
