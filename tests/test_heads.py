@@ -37,7 +37,7 @@ def sample_community(n_buildings=40, n_heads=5, code="430202001001", x0=113.10):
     workers = pd.DataFrame(
         {
             "worker_id": [f"{cid}-H{i:03d}" for i in range(1, n_heads + 1)] + [f"{cid}-G001"],
-            "name": ["胡伟艳", "郭敏", "彭明杰", "李娜", "王强"][:n_heads] + ["张三"],
+            "name": [*["胡伟艳", "郭敏", "彭明杰", "李娜", "王强"][:n_heads], "张三"],
             "role": ["building_head"] * n_heads + ["grid_worker"],
             "level": "village",
             "admin_code": code,
