@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(docs.router)
-    app.include_router(open311.router, responses=errors.RESPONSES)
+    app.include_router(open311.router)
     for module in (features, pages, writes, patrols, stats, versions):
         app.include_router(
             module.router,

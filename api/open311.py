@@ -27,6 +27,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -54,7 +55,74 @@ from gridkit.ops.intake import place_points
 from gridkit.store import ConcurrentWriteError, find_key
 from gridkit.store.base import Column, RecordTable
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+
+
+def _declared(ok: int, *errors: int) -> dict:
+    """OpenAPI responses of a GeoReport route: JSON or XML, errors as GeoReport's list."""
+    out: dict = {
+        ok: {
+            "description": HTTPStatus(ok).phrase,
+            "content": {"application/json": {}, "text/xml": {}},
+        }
+    }
+    for code in errors:
+        out[code] = {
+            "description": HTTPStatus(code).phrase,
+            "content": {"application/json": {"schema": _ERRORS}, "text/xml": {}},
+        }
+    return out
+
+
+_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["service_code"],
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "service_code",
+                            "jurisdiction_id",
+                            "lat",
+                            "long",
+                            "address_string",
+                            "description",
+                            "media_url",
+                            "api_key",
+                            "email",
+                            "phone",
+                            "first_name",
+                            "last_name",
+                            "account_id",
+                            "device_id",
+                        )
+                    },
+                }
+            }
+        },
+    }
+}
+_QUERY = [
+    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+    for n in ("jurisdiction_id", "api_key")
+]
+_LIST_QUERY = _QUERY + [
+    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+    for n in ("service_request_id", "service_code", "start_date", "end_date", "status")
+]
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], default_response_class=Response)
 
 #: tracking tokens, hashed (SHA-256): a token is shown once, to its reporter
 TOKENS = RecordTable(
@@ -209,14 +277,24 @@ def hash_token(token: str) -> str:
 # ---------------------------------------------------------------------- reads
 
 
-@router.get("/services.{fmt}", summary="Open311: the services (report categories)")
+@router.get(
+    "/services.{fmt}",
+    summary="Open311: the services (report categories)",
+    responses=_declared(200, 404),
+    openapi_extra={"parameters": _QUERY},
+)
 async def get_services(fmt: str) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
     return answer(services(), fmt, "services")
 
 
-@router.get("/services/{code}.{fmt}", summary="Open311: a service's attributes")
+@router.get(
+    "/services/{code}.{fmt}",
+    summary="Open311: a service's attributes",
+    responses=_declared(200, 404),
+    openapi_extra={"parameters": _QUERY},
+)
 async def get_service(code: str, fmt: str) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
@@ -256,7 +334,12 @@ def _list(service: Service, params: dict[str, str], caller: Principal | None) ->
     return _rows(service, selected, withhold=True)
 
 
-@router.get("/requests.{fmt}", summary="Open311: service requests")
+@router.get(
+    "/requests.{fmt}",
+    summary="Open311: service requests",
+    responses=_declared(200, 400, 403, 404),
+    openapi_extra={"parameters": _LIST_QUERY},
+)
 async def get_requests(fmt: str, request: Request, service: Svc) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
@@ -281,7 +364,17 @@ def _one(service: Service, report_id: str, token: str | None) -> list[dict] | No
     return _rows(service, selected, withhold=not own)
 
 
-@router.get("/requests/{report_id}.{fmt}", summary="Open311: one service request")
+@router.get(
+    "/requests/{report_id}.{fmt}",
+    summary="Open311: one service request",
+    responses=_declared(200, 404),
+    openapi_extra={
+        "parameters": [
+            *_QUERY,
+            {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
+        ]
+    },
+)
 async def get_request(report_id: str, fmt: str, request: Request, service: Svc) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
@@ -315,7 +408,12 @@ def _by_token(service: Service, token: str) -> list[dict] | None:
     ]
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Open311: the request of a tracking token")
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="Open311: the request of a tracking token",
+    responses=_declared(200, 404),
+    openapi_extra={"parameters": _QUERY},
+)
 async def get_token(token: str, fmt: str, service: Svc) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
@@ -456,7 +554,13 @@ def take_in(
     raise AssertionError("unreachable")
 
 
-@router.post("/requests.{fmt}", summary="Open311: submit a service request", status_code=201)
+@router.post(
+    "/requests.{fmt}",
+    summary="Open311: submit a service request",
+    status_code=201,
+    responses=_declared(201, 400, 403, 404, 429),
+    openapi_extra=_FORM,
+)
 async def post_request(fmt: str, request: Request, service: Svc) -> Response:
     if not _format(fmt):
         return _bad_format(fmt)
