@@ -15,7 +15,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import gridkit
-from api import cases, chiefs, docs, errors, features, pages, patrols, stats, versions, writes
+from api import (
+    cases,
+    chiefs,
+    docs,
+    errors,
+    features,
+    open311,
+    pages,
+    patrols,
+    stats,
+    versions,
+    writes,
+)
 from api.openapi30 import to_openapi_30
 from api.service import Service
 from api.settings import Settings
@@ -58,6 +70,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(docs.router)
+    app.include_router(open311.router)
     for module in (features, pages, writes, cases, patrols, stats, versions, chiefs):
         app.include_router(
             module.router,

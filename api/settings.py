@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     anonymous_read: bool = Field(
         False, description="Let requests without an API key open the map pages (/maps/...)."
     )
+    public_intake: bool = Field(
+        True,
+        description="Let residents report without an API key (Open311 POST requests; "
+        "rate-limited, awaiting 立案). False: only clients with an api_key.",
+    )
     default_limit: int = Field(100, ge=1, le=10_000)
     max_limit: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(

@@ -383,6 +383,78 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             None,
         ),
+        # issue 22 (residents): callbacks, building heads and their records, inspection
+        # targets, the hotline's review queue
+        LayerSpec(
+            "callbacks",
+            (
+                _c("callback_id"),
+                _c("report_id"),
+                _c("at", "datetime"),
+                _c(
+                    "result",
+                    choices=("satisfied", "basically_satisfied", "dissatisfied", "unreachable"),
+                ),
+                _c("caller_id", required=False, nullable=True),
+                _c("note", required=False, nullable=True),
+            ),
+            None,
+            id="callback_id",
+            description="回访: the reporter called back after a case closed",
+        ),
+        LayerSpec(
+            "building_heads",
+            (
+                _c("building_id"),
+                _c("worker_id"),
+                _c("stairwell", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+            description="楼栋长: building heads appointed per building (or stairwell)",
+        ),
+        LayerSpec(
+            "head_records",
+            (
+                _c("record_id"),
+                _c("worker_id"),
+                _c("building_id"),
+                _c("kind", choices=("visit", "note", "fix", "report")),
+                _c("at", "datetime"),
+                _c("note", required=False, nullable=True),
+                _c("report_id", required=False, nullable=True),
+            ),
+            None,
+            id="record_id",
+            description="巡记做报: a building head's visits, household notes, fixes, reports",
+        ),
+        LayerSpec(
+            "inspection_targets",
+            (
+                _c("target_id"),
+                _c("name"),
+                _c("kind"),
+                _c("frequency_days", "float"),
+                _c("admin_code"),
+                _c("unit_id", required=False, nullable=True),
+            ),
+            ("Point",),
+            id="target_id",
+            description="九小场所: places inspected on a schedule",
+        ),
+        LayerSpec(
+            "ticket_review",
+            (
+                _c("ticket_system"),
+                _c("ticket_id"),
+                _c("reason", choices=("address", "category")),
+                _c("address", required=False, nullable=True),
+                _c("confidence", "float", required=False, nullable=True),
+            ),
+            None,
+            description="hotline tickets left for a person (uncertain place, unknown category)",
+        ),
     ]
 }
 
