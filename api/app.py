@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import gridkit
-from api import docs, errors, features, pages, patrols, stats, versions, writes
+from api import docs, errors, features, fieldapp, pages, patrols, stats, versions, writes
 from api.openapi30 import to_openapi_30
 from api.service import Service
 from api.settings import Settings
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(docs.router)
-    for module in (features, pages, writes, patrols, stats, versions):
+    for module in (features, pages, writes, patrols, stats, versions, fieldapp):
         app.include_router(
             module.router,
             responses=errors.RESPONSES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -49,3 +50,68 @@ def test_evidence_by_key_is_the_callers_own_and_must_exist(setup) -> None:
     assert "r-2" in other.json()["detail"] and "send the report first" in other.json()["detail"]
     unknown = upload(client, "key:nope", keys["w1"], jpeg())
     assert unknown.status_code == 404
+
+
+def test_shell_is_served_with_its_manifest_and_service_worker(setup) -> None:
+    _, client, _ = setup
+    page = client.get("/app/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'src="/app/app.js"' in page.text and 'rel="manifest"' in page.text
+    assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
+    manifest = client.get("/app/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
+    sw = client.get("/app/sw.js")
+    # the worker's own policy: it may fetch from this app (not the data answers' sandbox)
+    assert sw.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "sandbox" not in sw.headers["content-security-policy"]
+    assert client.get("/app/../api/app.py").status_code == 404
+    assert client.get("/app/secret.py").status_code == 404
+
+
+def test_me_tells_the_app_who_signed_in_and_the_categories(setup) -> None:
+    _, client, keys = setup
+    assert client.get("/app/api/me").status_code == 401
+    me = client.get("/app/api/me", headers=h(keys["w1"])).json()
+    assert (me["name"], me["role"], me["worker_id"]) == ("张三", "worker", "W1")
+    labels = {c["key"]: c["label_zh"] for c in me["categories"]}
+    assert labels["street_light"] == "路灯损坏" and labels["sand_mining"] == "非法采砂"
+    assert client.get("/app/api/me", headers=h(keys["viewer"])).status_code == 403
+
+
+def test_area_holds_the_workers_units_first_and_their_neighbours(setup) -> None:
+    _, client, keys = setup
+    fc = client.get("/app/api/area", headers=h(keys["w1"])).json()
+    ids = [f["id"] for f in fc["features"]]
+    assert ids[0] == "430202001001-000" and fc["features"][0]["properties"]["mine"] is True
+    assert not any(f["properties"]["mine"] for f in fc["features"][1:])
+    # only units of the worker's own admin areas
+    assert {f["properties"]["admin_code"] for f in fc["features"]} == {
+        fc["features"][0]["properties"]["admin_code"]
+    }
+    far = client.get("/app/api/area", headers=h(keys["far"])).json()
+    assert all(f["properties"]["admin_code"].startswith("430281") for f in far["features"])
+
+
+def test_my_cases_are_mine_overdue_first(setup) -> None:
+    _, client, keys = setup
+    # W1's unit: his as the grid worker of the unit, whoever reported
+    first = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
+    second = client.post(
+        "/reports", json=report(category="road_damage"), headers=h(keys["w2"])
+    ).json()["id"]
+    store = client.app.state.service.store  # the app sees its own writes at once
+    reports = store.read("reports")
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    hours = (reports["report_id"] == second).map({True: -5, False: 5})
+    reports["due_at"] = now + pd.to_timedelta(hours, unit="h")
+    store.save_layer("reports", reports)
+    listed = client.get("/app/api/cases", headers=h(keys["w1"])).json()
+    assert [c["report_id"] for c in listed["cases"]] == [second, first]
+    assert [c["overdue"] for c in listed["cases"]] == [True, False]
+    case = listed["cases"][1]
+    assert case["category"] == "street_light" and "reporter_contact" not in case
+    assert {"overdue", "actions", "lon", "lat", "due_at"} <= set(case)
+    # W2 reported the second one: it is his to follow, the first is not his
+    theirs = client.get("/app/api/cases", headers=h(keys["w2"])).json()
+    assert [c["report_id"] for c in theirs["cases"]] == [second]
+    assert client.get("/app/api/cases?limit=0", headers=h(keys["w1"])).status_code == 400
