@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
+from gridkit.cli import main
 from tests.api.test_evidence import jpeg, upload
 from tests.api.test_writes import field_workspace, h, report
 
@@ -115,3 +116,45 @@ def test_my_cases_are_mine_overdue_first(setup) -> None:
     theirs = client.get("/app/api/cases", headers=h(keys["w2"])).json()
     assert [c["report_id"] for c in theirs["cases"]] == [second]
     assert client.get("/app/api/cases?limit=0", headers=h(keys["w1"])).status_code == 400
+
+
+def _qr_matrix(path: Path, scale: int = 8, border: int = 4) -> list[list[bool]]:
+    from PIL import Image
+
+    img = Image.open(path).convert("L")
+    n = img.width // scale - 2 * border
+    return [
+        [
+            img.getpixel(((border + x) * scale + scale // 2, (border + y) * scale + scale // 2))
+            < 128
+            for x in range(n)
+        ]
+        for y in range(n)
+    ]
+
+
+def test_keys_add_qr_saves_the_key_or_an_app_link(tmp_path: Path, capsys) -> None:
+    segno = pytest.importorskip("segno")
+    ws, _ = field_workspace(tmp_path / "ws.gpkg")
+    png = tmp_path / "w1.png"
+    args = ["keys", "add", "张三", "--role", "worker", "--worker-id", "W1", "-w", str(ws)]
+    link = "https://grid.example.cn/app/"
+    assert main([*args, "--qr", "--qr-file", str(png), "--app-url", link]) == 0
+    out, err = capsys.readouterr()
+    secret = out.strip().splitlines()[-1]  # standard output: the key alone
+    assert secret.startswith("gk_") and "QR code saved" in err
+    assert "▀" in err or "█" in err  # drawn in the terminal, on standard error
+    expected = segno.make(f"{link}#key={secret}", error="m")
+    assert _qr_matrix(png) == [[bool(v) for v in row] for row in expected.matrix]
+    assert main([*args, "--qr-file", str(tmp_path / "w1.gif")]) == 1
+    assert ".png or .svg" in capsys.readouterr().err
+
+
+def test_serve_refuses_half_a_tls_setup(tmp_path: Path, capsys) -> None:
+    ws, _ = field_workspace(tmp_path / "ws.gpkg")
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not a certificate")
+    assert main(["serve", str(ws), "--ssl-certfile", str(cert)]) == 1
+    assert "--ssl-keyfile" in capsys.readouterr().err
+    assert main(["serve", str(ws), "--ssl-certfile", str(cert), "--ssl-keyfile", str(cert)]) == 1
+    assert "not a certificate and its private key" in capsys.readouterr().err
