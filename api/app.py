@@ -21,6 +21,7 @@ from api import (
     docs,
     errors,
     features,
+    fieldapp,
     open311,
     pages,
     patrols,
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
 
     app.include_router(docs.router)
     app.include_router(open311.router)
-    for module in (features, pages, writes, cases, patrols, stats, versions, chiefs):
+    for module in (features, pages, writes, cases, patrols, stats, versions, chiefs, fieldapp):
         app.include_router(
             module.router,
             responses=errors.RESPONSES,

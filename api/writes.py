@@ -318,8 +318,23 @@ async def post_evidence(
 ) -> Response:
     """Store a photo of the case; listed by ``GET /reports/{id}/evidence``, counted by
     the lifecycle (only received photos count). Sending the same photo again, or
-    retrying with the same ``Idempotency-Key``, stores nothing twice."""
+    retrying with the same ``Idempotency-Key``, stores nothing twice.
+
+    A phone that queued the report offline names it as ``key:<the report's
+    Idempotency-Key>`` (its own key; the server's id is not known yet)."""
     require(caller, *cases.ACTING)
+    if report_id.startswith("key:"):  # the caller's report sent with that key
+        reports = await run_in_threadpool(service.layer, "reports")
+        stored = scoped_key(caller, report_id[4:])
+        keys = None if reports is None else reports.get("idempotency_key")
+        hit = [] if keys is None else reports.loc[keys.astype(str) == stored, "report_id"]
+        if not len(hit):
+            raise ApiError(
+                404,
+                f"No report of yours was sent with Idempotency-Key {report_id[4:]!r}; "
+                "send the report first, then its photos.",
+            )
+        report_id = str(hit.iloc[0])
     settings = service.settings
     data = await photo.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
