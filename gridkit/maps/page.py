@@ -10,7 +10,8 @@ JSON configuration written by the map function:
   instead of the ``high`` one (units); crossing the zoom swaps them, the layer
   control still lets the user choose;
 - ``labels``: the zoom from which each level's labels (county, township, village,
-  unit ids) show;
+  unit ids) show; ``point_labels``: ``[text, lat, lng]`` labels (unit ids) made only
+  for the view (at most 600) from the ``unit`` label zoom on;
 - ``search``: ``[text, south, west, north, east]`` entries searched as the user types
   (substring, any language); picking one flies there and outlines it;
   ``search_url``: a server endpoint answering ``?q=`` with the same entries (pages
@@ -74,8 +75,27 @@ _JS = r"""
       el.style.display = (!known.length || known.some(shown)) ? '' : 'none';
     });
   }
+  var plabels = null;
+  function syncPointLabels() {
+    if (!cfg.point_labels) { return; }
+    if (!plabels) { plabels = L.layerGroup().addTo(map); }
+    plabels.clearLayers();
+    if (map.getZoom() < ((cfg.labels || {}).unit || 99)) { return; }
+    var b = map.getBounds(), n = 0;
+    for (var i = 0; i < cfg.point_labels.length && n < 600; i++) {
+      var p = cfg.point_labels[i];
+      if (!b.contains([p[1], p[2]])) { continue; }
+      var span = doc.createElement('span');
+      span.textContent = p[0];
+      L.marker([p[1], p[2]], {interactive: false, keyboard: false, icon: L.divIcon(
+        {className: 'gk-lbl gk-lbl-unit', html: span, iconSize: null})}).addTo(plabels);
+      n++;
+    }
+  }
   function sync() { syncSwitch(); syncLabels(); syncLegend(); }
   map.on('zoomend', sync);
+  map.on('moveend', syncPointLabels);
+  syncPointLabels();
   map.on('overlayadd overlayremove', syncLegend);
   sync();
   window.gkReady = true;

@@ -41,7 +41,13 @@ _ORDER = tuple(SYMBOLS)
 
 @dataclass(frozen=True)
 class CategoryStyle:
-    """How one category is drawn and named on a page."""
+    """How one category is drawn and named on a page.
+
+    Examples
+    --------
+    >>> CategoryStyle("cctv", "监控老旧", "community", "#F0E442", "circle").symbol
+    'circle'
+    """
 
     key: str
     label: str
