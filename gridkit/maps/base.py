@@ -237,7 +237,7 @@ def _finish(
     m.add_child(title_element(title, subtitle))
     m.add_child(legend_element(legend, heading=L["legend"]))
     folium.LayerControl(collapsed=True).add_to(m)
-    config = {"layers": {}, **(page or {})}
+    config = {"layers": {}, "printed_label": L["printed"], **(page or {})}
     if config.get("search"):
         config.setdefault("search_placeholder", L["search"])
     m.add_child(page_script(config))

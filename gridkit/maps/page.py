@@ -47,7 +47,15 @@ _JS = r"""
   }
   function shown(key) { return lay(key).some(function (l) { return map.hasLayer(l); }); }
   var printing = cfg.print || location.hash.indexOf('print') >= 0;
-  if (printing) { doc.body.classList.add('gk-print'); }
+  if (printing) {
+    doc.body.classList.add('gk-print');
+    var t = doc.querySelector('.gk-title');
+    if (t) {
+      var d = doc.createElement('small');
+      d.textContent = (cfg.printed_label || '') + ': ' + new Date().toISOString().slice(0, 10);
+      t.appendChild(d);
+    }
+  }
   var legend = doc.querySelector('.gk-legend');
   if (legend && !printing && window.matchMedia('(max-width: 600px)').matches) {
     legend.removeAttribute('open');

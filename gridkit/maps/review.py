@@ -99,8 +99,9 @@ def _load(u: gpd.GeoDataFrame, max_households: float | None, max_length_m: float
     if max_length_m and "length_m" in u.columns:
         ln = pd.to_numeric(u["length_m"], errors="coerce")
         share = share.where(~river, ln / max_length_m) if "kind" in u.columns else ln / max_length_m
+    v = share.to_numpy(dtype=float)
     cls = np.select(
-        [share.isna(), share <= 0.8, share <= 1.0], ["load_na", "load_ok", "load_near"], "load_over"
+        [np.isnan(v), v <= 0.8, v <= 1.0], ["load_na", "load_ok", "load_near"], "load_over"
     )
     return share, cls
 
