@@ -33,13 +33,14 @@ from typing import Any
 from branca.element import MacroElement
 from jinja2 import Template
 
-__all__ = ["page_script"]
+__all__ = ["page_script", "script_code"]
 
 _JS = r"""
 (function () {
   var map = __MAP__;
   var cfg = JSON.parse(new TextDecoder().decode(
     Uint8Array.from(atob('__CFG__'), function (c) { return c.charCodeAt(0); })));
+  cfg.layers = cfg.layers || {};
   var root = map.getContainer(), doc = document;
   function lay(key) {
     return (cfg.layers[key] || []).map(function (n) { return window[n]; })
@@ -180,11 +181,22 @@ class _PageScript(MacroElement):
         self.code = ""
 
     def render(self, **kwargs: Any) -> None:
-        cfg = json.dumps(self.config, ensure_ascii=False, separators=(",", ":"))
-        # base64: no text of the data (a "</script", markup) appears in the page as such
-        cfg = base64.b64encode(cfg.encode("utf-8")).decode("ascii")
-        self.code = _JS.replace("__MAP__", self._parent.get_name()).replace("__CFG__", cfg)
+        self.code = script_code(self._parent.get_name(), self.config)
         super().render(**kwargs)
+
+
+def script_code(map_var: str, config: Mapping[str, Any]) -> str:
+    """The page script's JavaScript for the Leaflet map in global ``map_var``.
+
+    Examples
+    --------
+    >>> "window.gkReady = true" in script_code("gkMap", {"layers": {}})
+    True
+    """
+    cfg = json.dumps(dict(config), ensure_ascii=False, separators=(",", ":"))
+    # base64: no text of the data (a "</script", markup) appears in the page as such
+    cfg = base64.b64encode(cfg.encode("utf-8")).decode("ascii")
+    return _JS.replace("__MAP__", map_var).replace("__CFG__", cfg)
 
 
 def page_script(config: Mapping[str, Any]) -> MacroElement:
