@@ -24,20 +24,21 @@ import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from api.auth import Caller, Principal
+from api.auth import COOKIE, Caller, Principal
 from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
-from gridkit.store import Store
+from gridkit.store import Store, find_key
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
-    from gridkit.maps.viewport import ViewIndex
+    from gridkit.maps import ViewIndex
 
 router = APIRouter(tags=["maps"])
 GEOJSON = "application/geo+json"
@@ -79,9 +80,23 @@ def view_layers(store: Store, scope: str) -> ViewLayers:
     return ViewLayers(units, assignments, workers, admin)
 
 
+def key_redirect(request: Request, service: Service, key: str | None) -> Response | None:
+    """A key in a map page's URL becomes an HttpOnly cookie for ``/maps`` (redirect)."""
+    if key is None:
+        return None
+    if find_key(service.store, key) is None:  # never put an unknown key in a cookie
+        raise ApiError(401, "Unknown or revoked API key.")
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
+    url = request.url.path + ("?" + urlencode(params) if params else "")
+    resp = RedirectResponse(url, status_code=303)
+    # for the map pages only: the rest of the API takes the key from the header, so
+    # no other page can make a browser act with it
+    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/maps")
+    return resp
+
+
 def _index(service: Service, caller: Principal) -> ViewIndex:
-    from gridkit.maps import Context
-    from gridkit.maps.viewport import ViewIndex
+    from gridkit.maps import Context, ViewIndex  # the optional maps extra, loaded on use
 
     def build() -> ViewIndex:
         v = view_layers(service.store, caller.scope)
@@ -143,8 +158,7 @@ def view_page(
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
     key: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> Response:
-    from api.pages import key_redirect  # the pages' key-to-cookie step (pages imports us)
-    from gridkit.maps.viewport import viewport_page
+    from gridkit.maps import viewport_page  # the optional maps extra, loaded on use
 
     redirect = key_redirect(request, service, key)
     if redirect is not None:
@@ -158,7 +172,7 @@ def view_page(
 
 @functools.cache
 def _mbtiles_at(path: str):
-    from gridkit.maps.tiles import MBTiles
+    from gridkit.maps import MBTiles  # the optional maps extra, loaded on use
 
     return MBTiles(path)
 

@@ -5,22 +5,22 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from api import mapdata
-from api.auth import COOKIE, Caller, Principal
+from api.auth import Caller, Principal
 from api.errors import ApiError
+from api.mapdata import key_redirect
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.ops.hotspots import hotspots
 from gridkit.ops.locate import locate
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.reports import report_rules
-from gridkit.store import Store, find_key
+from gridkit.store import Store
 
 if TYPE_CHECKING:  # typing only: the maps extra (folium) is optional for the API
     import folium
@@ -53,20 +53,6 @@ def asset(name: str) -> FileResponse:
     return FileResponse(
         files[name], media_type=media, headers={"Cache-Control": "public, max-age=86400"}
     )
-
-
-def key_redirect(request: Request, service: Service, key: str | None) -> Response | None:
-    if key is None:
-        return None
-    if find_key(service.store, key) is None:  # never put an unknown key in a cookie
-        raise ApiError(401, "Unknown or revoked API key.")
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
-    url = request.url.path + ("?" + urlencode(params) if params else "")
-    resp = RedirectResponse(url, status_code=303)
-    # for the map pages only: the rest of the API takes the key from the header, so
-    # no other page can make a browser act with it
-    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/maps")
-    return resp
 
 
 def _scoped(df: pd.DataFrame, caller: Principal) -> pd.DataFrame:

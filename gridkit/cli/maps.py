@@ -116,9 +116,7 @@ def _compliance(inputs: Inputs, patrols: Path, u: pd.DataFrame, asg, workers, pe
 def _print_or_write(maps: ModuleType, m, output: Path, paper: str, portrait: bool) -> int:
     page = maps.map_html(m)
     if output.suffix.lower() in (".png", ".pdf"):
-        from gridkit.maps.printing import print_map  # the maps extra, loaded on use
-
-        print_map(page, output, paper=paper, landscape=not portrait)
+        maps.print_map(page, output, paper=paper, landscape=not portrait)
         return output.stat().st_size
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")

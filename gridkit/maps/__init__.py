@@ -29,19 +29,26 @@ from gridkit.maps.coverage import coverage_map
 from gridkit.maps.diff import diff_map
 from gridkit.maps.hotspot import HOTSPOT_CLASSES, hotspot_map
 from gridkit.maps.options import MapOptions, UnknownOptionError
+from gridkit.maps.printing import print_map
 from gridkit.maps.review import review_flags, review_map
+from gridkit.maps.tiles import MBTiles
+from gridkit.maps.viewport import ViewIndex, viewport_page
 
 __all__ = [
     "HOTSPOT_CLASSES",
     "Context",
+    "MBTiles",
     "MapOptions",
     "UnknownOptionError",
+    "ViewIndex",
     "compliance_map",
     "coverage_map",
     "diff_map",
     "hotspot_map",
     "map_html",
     "offline_assets",
+    "print_map",
     "review_flags",
     "review_map",
+    "viewport_page",
 ]
