@@ -23,6 +23,7 @@ from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
 from gridkit.cli.communities import split_communities_cmd
+from gridkit.cli.db import db_app
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
@@ -171,6 +172,7 @@ for _name, _cmd in {
 }.items():
     app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 
 _type_shown = typer.core.TyperOption.display_type_rich
 
