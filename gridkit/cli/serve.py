@@ -21,6 +21,7 @@ from gridkit.store import (
     KeyRequest,
     Store,
     check_key_requests,
+    database_url,
     issue_key,
     issue_keys,
     list_keys,
@@ -38,6 +39,8 @@ WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Worksp
 APP_FACTORY = "api:create_app"
 #: uvicorn's h11 protocol with a deadline for request headers (by name, like the app)
 PROTOCOL_FACTORY = "api.serving:bounded_protocol"
+#: the same protocol by name, for several processes (its default deadline for headers)
+PROTOCOL_BY_NAME = "api.serving:BoundedH11Protocol"
 #: largest request head (request line and headers) read: h11's default, stated
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -91,9 +94,11 @@ def serve_workspace(
     access_log: bool = True,
     header_timeout_s: float = 10.0,
     keep_alive_s: float = 5.0,
+    processes: int = 1,
 ) -> None:
-    """Run the API over ``workspace`` with uvicorn (blocks); ``access_log`` logs a line
-    per request to the terminal (off for the fastest service).
+    """Run the API over ``workspace`` with uvicorn (blocks) in ``processes`` server
+    processes (a PostGIS workspace only: see :func:`check_processes`); ``access_log``
+    logs a line per request to the terminal (off for the fastest service).
 
     No client holds a connection for free: a request's headers must arrive within
     ``header_timeout_s`` (else 408 and the connection is closed), an idle kept-alive
@@ -122,6 +127,8 @@ def serve_workspace(
     ):
         err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
         protocol = import_from_string(PROTOCOL_FACTORY)(header_timeout_s)
+        if processes > 1:  # passed to each process by name (a made class does not pickle)
+            protocol = PROTOCOL_BY_NAME
         uvicorn.run(
             APP_FACTORY,
             factory=True,
@@ -133,6 +140,7 @@ def serve_workspace(
             http=protocol,
             timeout_keep_alive=keep_alive_s,
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            workers=processes if processes > 1 else None,
         )
 
 
@@ -147,7 +155,9 @@ def _log_config() -> dict:
 
 
 def serve_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage to serve.")],
+    workspace: Annotated[
+        Path, typer.Argument(help="Workspace GeoPackage, or postgresql://user@host/db.")
+    ],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     access_log: Annotated[
@@ -160,9 +170,13 @@ def serve_cmd(
     keep_alive: Annotated[
         float, typer.Option(help="Seconds an idle kept-alive connection stays open.", min=0.1)
     ] = 5.0,
+    processes: Annotated[
+        int, typer.Option(help="Server processes (a postgresql:// workspace only).", min=1)
+    ] = 1,
 ) -> None:
     """Serve a workspace over HTTP: OGC API - Features, reports, patrols, maps."""
     require_api_extra("gridkit serve")
+    check_processes(workspace, processes)
     keys = list_keys(open_store(workspace))  # a missing or foreign file: one line, untouched
     if not (keys["revoked"] == 0).any():
         err_console.print(
@@ -179,7 +193,29 @@ def serve_cmd(
         access_log=access_log,
         header_timeout_s=header_timeout,
         keep_alive_s=keep_alive,
+        processes=processes,
     )
+
+
+def check_processes(workspace: Path | str, processes: int) -> None:
+    """Refuse several server processes over a GeoPackage (one file, one writer).
+
+    Examples
+    --------
+    >>> check_processes("postgresql://grid@db/zz", 4)
+    >>> check_processes(Path("ws.gpkg"), 2)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: --processes 2 needs a PostGIS workspace; ws.gpkg is ...
+    Hint: Serve it with one process, or move it to PostGIS: gridkit db load ws.gpkg postgresql://...
+    """
+    if processes > 1 and database_url(workspace) is None:
+        raise GridkitError(
+            f"--processes {processes} needs a PostGIS workspace; {workspace} is a GeoPackage "
+            "(one writer per file).",
+            hint=f"Serve it with one process, or move it to PostGIS: gridkit db load "
+            f"{workspace} postgresql://...",
+        )
 
 
 @keys_app.command("add")
