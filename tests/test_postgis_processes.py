@@ -153,3 +153,38 @@ def test_several_processes_are_refused_on_a_geopackage(tmp_path: Path, capsys) -
     assert main(["serve", str(ws), "--processes", "2"]) == 1
     err = capsys.readouterr().err
     assert "--processes 2 needs a PostGIS workspace" in err and "Traceback" not in err
+
+
+def test_database_down_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    url, secret = _database(tmp_path)
+    http = TestClient(create_app(workspace=url), raise_server_exceptions=False)
+    auth = {"X-API-Key": secret}
+    assert http.get("/collections/units/items?limit=5", headers=auth).status_code == 200
+    r = http.post("/reports", json=_report(1), headers={**auth, "Idempotency-Key": "a"})
+    assert r.status_code == 201
+    postgis_cluster.pg_ctl("stop")
+    try:
+        time.sleep(0.6)  # past the store's poll of versions
+        r = http.post("/reports", json=_report(2), headers={**auth, "Idempotency-Key": "b"})
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert int(r.headers["Retry-After"]) > 0
+        assert "database is unavailable" in r.json()["detail"]
+        assert "Traceback" not in r.text and "127.0.0.1" not in r.text
+        r = http.get("/collections/reports/items", headers=auth)
+        assert r.status_code == 503 and "Retry-After" in r.headers
+    finally:
+        postgis_cluster.pg_ctl("start")
+    deadline = time.monotonic() + 15
+    while True:  # the service recovers by itself: the pool reconnects
+        r = http.post("/reports", json=_report(2), headers={**auth, "Idempotency-Key": "b"})
+        if r.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 201, r.text
+    ids = open_store(url).read("reports")["idempotency_key"].dropna()
+    assert sorted(k.split("/", 1)[1] for k in ids) == ["a", "b"]  # nothing half-written

@@ -54,6 +54,8 @@ __all__ = [
 
 #: how often, at most, versions are polled when no NOTIFY listener is connected (s)
 POLL_S = 0.5
+#: how long a request waits for a pooled connection before its 503 (s)
+POOL_WAIT_S = 3.0
 #: the geometry column of every layer table
 GEOMETRY = "geometry"
 #: foreign keys the contract has: (table, column) -> (table, column)
@@ -352,6 +354,15 @@ def _connect_once(psycopg: Any, url: str) -> Iterator[Any]:
         con.close()
 
 
+def _reason(psycopg: Any, exc: BaseException) -> str:
+    """Why the database is unavailable, in words that name no host or path."""
+    if isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.InsufficientResources):
+        return "out of disk space or resources"
+    if isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        return "the server is restarting"
+    return "cannot reach the server"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -414,7 +425,7 @@ class PostGISStore(Store):
             configure=_configure,
             check=pool_mod.ConnectionPool.check_connection,
             open=True,
-            timeout=10,
+            timeout=POOL_WAIT_S,
             name="gridkit",
         )
         self._lock = threading.RLock()
@@ -459,9 +470,9 @@ class PostGISStore(Store):
             with self._pool.connection() as con:
                 yield con
         except self._down as exc:
-            raise DatabaseUnavailableError(_first_line(exc)) from None
-        except self._pool_timeout() as exc:
-            raise DatabaseUnavailableError(_first_line(exc)) from None
+            raise DatabaseUnavailableError(_reason(self._psycopg, exc)) from None
+        except self._pool_timeout():
+            raise DatabaseUnavailableError(f"no connection within {POOL_WAIT_S:g} s") from None
 
     def _pool_timeout(self) -> type[BaseException]:
         import psycopg_pool  # checked by _psycopg in __init__
