@@ -116,7 +116,6 @@ def test_schema_comes_from_the_contract(db) -> None:
         {
             "unit_id": ["U1"],
             "kind": ["community_grid"],
-            "parent_id": ["C1"],
             "admin_code": ["4302"],
         },
         geometry=[shapely.box(113, 27, 113.01, 27.01)],
@@ -125,18 +124,17 @@ def test_schema_comes_from_the_contract(db) -> None:
     store.save_layer("units", units)
     cols = dict(_sql(db, "SELECT column_name, data_type FROM information_schema.columns "
                          "WHERE table_name = 'units'"))  # fmt: skip
-    spec = {c.name: c.kind for c in LAYERS["units"].columns}
-    assert set(spec) <= set(cols)  # every contract column, typed by its kind
+    spec = {c.name: c.kind for c in LAYERS["units"].columns if c.required}
+    assert set(spec) <= set(cols)  # every required contract column, typed by its kind
     kinds = {"str": "text", "int": "bigint", "float": "double precision"}
-    assert all(cols[c] == kinds[k] for c, k in spec.items() if c not in units.columns)
+    lacking = [c for c in spec if c not in units.columns]
+    assert lacking == ["parent_id"] and all(cols[c] == kinds[spec[c]] for c in lacking)
     constraints = {r[0] for r in _sql(db, "SELECT conname FROM pg_constraint WHERE "
                                           "conrelid = 'units'::regclass")}  # fmt: skip
-    assert {
-        "units_pkey",
-        "units_unit_id_key",
-        "units_kind_check",
-        "units_bank_check",
-    } <= constraints
+    assert {"units_pkey", "units_unit_id_key", "units_kind_check"} <= constraints
+    store.append("units", units.assign(unit_id="U2", bank="left"))  # an optional column
+    with pytest.raises(Exception, match="units_bank_check"):  # comes with its rule
+        store.append("units", units.assign(unit_id="U3", bank="middle"))
     idx = _sql(db, "SELECT indexdef FROM pg_indexes WHERE tablename = 'units'")
     assert any("USING gist (geometry)" in r[0] for r in idx)
     srid = _sql(db, "SELECT srid FROM geometry_columns WHERE f_table_name = 'units'")
