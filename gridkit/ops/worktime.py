@@ -56,6 +56,7 @@ __all__ = [
     "load_calendar",
     "pause_shift",
     "stage_deadline",
+    "stage_limits",
     "work_calendar",
     "working_hours_between",
 ]
@@ -589,6 +590,36 @@ class StageLimits:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}.")
         return self.categories.get(category, {}).get(stage) or self.defaults[stage]
+
+
+@functools.cache
+def _packaged_limits() -> StageLimits:
+    text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
+    return StageLimits.from_dict(
+        dict(tomllib.loads(text).get("stage_limits", {})), source="gridkit/rules/handlers.toml"
+    )
+
+
+def stage_limits(rules: object = None) -> StageLimits:
+    """The stage limits to apply: ``rules`` itself (:class:`StageLimits`, or rules holding
+    them as ``.stage_limits``), the ``[stage_limits]`` of a ``handlers.toml`` at a path,
+    or the packaged ones.
+
+    Examples
+    --------
+    >>> str(stage_limits().limit("street_light", "handle")), stage_limits() is stage_limits()
+    ('3d', True)
+    """
+    if rules is None:
+        return _packaged_limits()
+    if isinstance(rules, StageLimits):
+        return rules
+    held = getattr(rules, "stage_limits", None)
+    if isinstance(held, StageLimits):
+        return held
+    path = Path(str(rules))
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return StageLimits.from_dict(dict(data.get("stage_limits", {})), source=str(path))
 
 
 def stage_deadline(
