@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.codes import level as codes_level
 from gridkit.crs import WGS84
 from gridkit.synth._shared import _person_names, _points_in
 
-__all__ = ["CATEGORIES", "DEPARTMENTS", "LOCAL_HANDLERS", "river_sections"]
+__all__ = ["CATEGORIES", "DEPARTMENTS", "LOCAL_HANDLERS", "chief_demo", "river_sections"]
 
 #: Report categories (key -> Chinese label): river problems, then community ones.
 CATEGORIES: dict[str, str] = {
@@ -356,4 +357,167 @@ def _people(
     chiefs = _chiefs(job, admin, sections, gap_share=gap_share)
     _community_staff(job, communities, buildings)
     _river_patrollers(job, admin, sections)
-    return _workers(job), chiefs, _departments(admin, communities)
+    workers = _workers(job)
+    # the rest of the practice from a generator of its own: the rows above stay as they were
+    more = _Staff(np.random.default_rng(len(sections) * 7919 + len(workers)))
+    chiefs = _practice_chiefs(more, admin, rivers, chiefs)
+    if more.frames:
+        workers = pd.concat([workers, _workers(more)], ignore_index=True)
+    return workers, chiefs, _departments(admin, communities)
+
+
+#: the sample's appointments start here; a few chiefs change on _HANDOVER
+_TERM_START = pd.Timestamp("2025-01-01", tz="UTC")
+_HANDOVER = pd.Timestamp("2026-04-01", tz="UTC")
+
+
+def _new_people(
+    job: _Staff, admin: gpd.GeoDataFrame, ids: np.ndarray, codes: np.ndarray, levels: np.ndarray
+) -> None:
+    """Worker rows for new people ``ids`` placed at a point of their area."""
+    geom = admin.set_index("admin_code").geometry
+    area = geom.reindex(codes)
+    pts = shapely.point_on_surface(np.asarray(area.array))
+    job.add(
+        pd.DataFrame(
+            {
+                "worker_id": ids,
+                "role": "grid_worker",
+                # a general chief (总河长) is a person of his area's level
+                "level": np.where(levels == "general", codes_level(codes), levels),
+                "admin_code": codes,
+                "capacity": 0.0,
+            }
+        ),
+        pts,
+    )
+
+
+def _practice_chiefs(
+    job: _Staff, admin: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, chiefs: pd.DataFrame
+) -> pd.DataFrame:
+    """Appointments as the practice makes them, on top of the four levels: a province
+    chief for the main stem, a general chief (总河长) per city, county and township,
+    terms (``valid_from``/``valid_to``) with a few chiefs handed over on 1 April 2026,
+    and the supporting roles (river police chief per county section, civilian chief
+    and cleaner on some village sections), which carry no patrol duty."""
+    rng = job.rng
+    main = rivers["river_id"].iloc[0]
+    city = admin.loc[admin["level"] == "city", "admin_code"].astype(str)
+    prov = [f"{c[:2]}0000" for c in city.iloc[:1]]
+    rows = [chiefs.assign(role="chief", valid_from=_TERM_START, valid_to=None)]
+    rows.append(_role_rows(prov, "province", [main] * len(prov), "chief", "PC"))
+    tops = admin[admin["level"].isin(["city", "county", "township"])]
+    g_codes = tops["admin_code"].astype(str).to_numpy()
+    rows.append(_role_rows(g_codes, "general", [None] * len(g_codes), "chief", "GC"))
+    county = chiefs[chiefs["level"] == "county"]
+    rows.append(_role_rows(county["admin_code"], "county", county["river_id"], "police", "PO"))
+    village = chiefs[chiefs["level"] == "village"]
+    for role, prefix, share in (("civilian", "CV", 0.15), ("cleaner", "CL", 0.3)):
+        pick = village[rng.random(len(village)) < share]
+        rows.append(_role_rows(pick["admin_code"], "village", pick["river_id"], role, prefix))
+    # a few township and village chiefs hand over to a successor
+    low = chiefs[chiefs["level"].isin(["township", "village"])]
+    old = low[rng.random(len(low)) < 0.05]
+    new = old.assign(
+        chief_id="HO-" + old["chief_id"], worker_id="W-HO-" + old["chief_id"], role="chief"
+    )
+    rows.append(new.assign(valid_from=_HANDOVER, valid_to=None))
+    out = pd.concat(rows, ignore_index=True)
+    out["valid_from"] = pd.to_datetime(out["valid_from"], utc=True)
+    out["valid_to"] = pd.to_datetime(out["valid_to"], utc=True)
+    out.loc[out["chief_id"].isin(old["chief_id"]), "valid_to"] = _HANDOVER
+    fresh = out[~out["worker_id"].isin(chiefs["worker_id"])].drop_duplicates("worker_id")
+    _new_people(
+        job,
+        admin,
+        fresh["worker_id"].to_numpy(dtype=object),
+        fresh["admin_code"].to_numpy(dtype=object),
+        fresh["level"].to_numpy(dtype=object),
+    )
+    out["synthetic"] = True
+    return out
+
+
+def _role_rows(
+    codes: object, level: str, river_ids: object, role: str, prefix: str
+) -> pd.DataFrame:
+    """Appointments of one kind: one person per (area, role), one row per section."""
+    c = np.asarray(codes, dtype=object).astype(str)
+    r = np.asarray(river_ids, dtype=object)
+    suffix = np.where(pd.isna(r), "", "-" + r.astype(str))
+    return pd.DataFrame(
+        {
+            "chief_id": prefix + "-" + c + suffix,
+            "worker_id": "W-" + prefix + "-" + c,
+            "level": level,
+            "river_id": r,
+            "admin_code": c,
+            "role": role,
+            "valid_from": _TERM_START,
+            "valid_to": None,
+        }
+    )
+
+
+def chief_demo(mode: str = "car") -> tuple[gpd.GeoDataFrame, pd.DataFrame, gpd.GeoDataFrame]:
+    """A small river-chief case: two river units of river ``R1`` (two villages of
+    county 430202), a county chief (``RC-CAR``, worker ``W-C``) who drove the riverside
+    road 170 m from the water, there and back at about 30 km/h, declared as ``mode``,
+    and a village chief (``RC-V``, worker ``W-V``) with one paper record (台账).
+
+    Returns
+    -------
+    tuple
+        ``units``, ``river_chiefs``, ``patrols`` (the drive with its track, the paper
+        record without one).
+
+    Examples
+    --------
+    >>> units, chiefs, patrols = chief_demo()
+    >>> len(units), chiefs["level"].tolist(), patrols["mode"].tolist()
+    (2, ['county', 'village'], ['car', nan])
+    """
+    x = np.array([113.10, 113.15, 113.20])
+    river = [shapely.LineString([(x[i], 27.80), (x[i + 1], 27.80)]) for i in range(2)]
+    units = gpd.GeoDataFrame(
+        {
+            "unit_id": ["430202001001R1-1", "430202001002R1-1"],
+            "kind": "river_reach",
+            "parent_id": "R1",
+            "reach_id": ["R1-a", "R1-b"],
+            "admin_code": ["430202001001", "430202001002"],
+            "bank": "both",
+            "length_m": 4932.0,
+        },
+        geometry=gpd.GeoSeries(river, crs=WGS84).to_crs(32649).buffer(50).to_crs(WGS84),
+    )
+    chiefs = pd.DataFrame(
+        {
+            "chief_id": ["RC-CAR", "RC-V"],
+            "worker_id": ["W-C", "W-V"],
+            "level": ["county", "village"],
+            "river_id": "R1",
+            "admin_code": ["430202", "430202001001"],
+            "role": "chief",
+        }
+    )
+    go = np.linspace(113.10, 113.20, 21)
+    xs = np.r_[go, go[::-1][1:]]
+    ys = np.r_[np.full(21, 27.8015), np.full(20, 27.8016)]
+    start = pd.Timestamp("2026-05-06T01:00Z")
+    patrols = gpd.GeoDataFrame(
+        {
+            "patrol_id": ["P-CAR", "P-LEDGER"],
+            "worker_id": ["W-C", "W-V"],
+            "started_at": [start, pd.Timestamp("2026-05-07T01:00Z")],
+            "ended_at": [start + pd.Timedelta(minutes=40), pd.Timestamp("2026-05-07T02:00Z")],
+            "mode": [mode, None],
+            "source": ["app", "ledger"],
+            "verified": [True, False],
+            "chief_id": [None, "RC-V"],
+        },
+        geometry=[shapely.LineString(np.c_[xs, ys]), None],
+        crs=WGS84,
+    )
+    return units, chiefs, patrols
