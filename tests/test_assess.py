@@ -326,3 +326,62 @@ def test_the_assess_command_reads_the_history(season, tmp_path, capsys):
     assert sheet.loc["D1", "部门名称"] == "荷塘区城市管理局"
     assert sheet.loc["D1", "按期处置率"] == pytest.approx(4 / 6)
     assert sheet.loc["P1", "平均处置时长(工作小时)"] == 2.0
+
+
+def test_events_that_leave_the_status_unchanged_end_no_stage(season):
+    """督办, 延期 and 挂起 are rows of the history with the status unchanged: a late
+    escalation of R2's report back is no second (late) report back, nor R4's a late
+    handling stage beside the one counted as open past due."""
+    extra = pd.DataFrame(
+        [
+            ("R2", _t("05-13 12:00"), "system", "reported_back", "reported_back", "escalate",
+             _t("05-13 11:00")),
+            ("R4", _t("05-26 09:00"), "system", "handling", "handling", "escalate",
+             _t("05-25 17:30")),
+            ("R4", _t("05-20 09:00"), "D1-staff", "handling", "handling", "extend",
+             _t("05-21 17:30")),
+        ],
+        columns=season["events"].columns,
+    )  # fmt: skip
+    more = dict(season, events=pd.concat([season["events"], extra], ignore_index=True))
+    a, b = assess(**season, min_cases=1), assess(**more, min_cases=1)
+    pd.testing.assert_frame_equal(a.departments, b.departments)
+    pd.testing.assert_frame_equal(a.areas, b.areas)
+    pd.testing.assert_frame_equal(a.workers, b.workers)
+
+
+def test_patrol_finds_without_an_intake_event_are_the_unit_workers(season):
+    events = season["events"][season["events"]["action"] != "collect"]
+    reports = season["reports"].assign(
+        source=["patrol", "hotline", "patrol", "patrol", "patrol", "x"]
+    )
+    a = assess(**dict(season, events=events, reports=reports), min_cases=1)
+    w = a.workers.set_index("worker_id")
+    # R1 by W1; R3 (rejected) and R5 (a duplicate) by W1, the unit's worker; R4 by W2
+    assert w.loc["W1", ["collected", "collected_valid_rate"]].tolist() == [3, 1 / 3]
+    assert w.loc["W2", ["collected", "collected_valid_rate"]].tolist() == [1, 1.0]
+
+
+def test_a_simulated_month_of_the_case_workflow():
+    from gridkit.ops import simulate
+    from gridkit.synth.ops import grid_units, grid_workers
+
+    units = grid_units(4, 3)
+    workers, assignments = grid_workers(units)
+    s = simulate(units, workers, assignments, start="2026-03-01", end="2026-04-01", seed=3)
+    layers = {
+        "units": units,
+        "workers": workers,
+        "assignments": assignments,
+        "patrols": s.patrols,
+        "reports": s.reports,
+        "report_events": s.report_events,
+        "departments": s.departments,
+    }
+    a = assess_period(layers, "2026-03", min_cases=3)
+    d, ar = a.departments, a.areas.iloc[0]
+    assert len(d) and d["handle_on_time_rate"].between(0, 1).all()
+    assert (d["avg_handling_wh"] > 0).all() and d["reported_back"].sum() > 0
+    assert 0 <= ar["dispatch_on_time_rate"] <= 1 and 0 <= ar["verify_on_time_rate"] <= 1
+    assert a.workers["collected"].sum() == (s.reports["source"] == "patrol").sum()
+    assert a.workers["ranked"].any()

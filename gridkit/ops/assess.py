@@ -407,9 +407,14 @@ def _cases(reports: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
 
 
 def _events(events: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The history's moves: status changes and re-dispatches (改派). Events that leave
+    the status unchanged (督办 escalate, 延期 extend, 挂起 pause) end no stage."""
     if events is None or not len(events):
         return None
     e = events
+    frm, to = _col(e, "from_status", None).astype(object), _col(e, "to_status", None)
+    moves = (frm.isna() | (frm != to.astype(object))) | (_col(e, "action", None) == "redispatch")
+    e = e[moves.to_numpy()]
     return pd.DataFrame(
         {
             "report_id": e["report_id"].astype(str),
@@ -526,6 +531,32 @@ def _handling(
     return out
 
 
+def _collections(reports: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Who collected each case (``report_id``, ``actor``): the actor of its intake event
+    (``collect``); a case patrols found (source ``patrol``) without one is its unit's
+    grid worker's (``assignee_id``), as a simulated or imported history may lack it."""
+    intake = events[(events["action"] == "collect") | events["from"].isna()]
+    intake = intake[intake["actor"].notna()]
+    rid = _col(reports, "report_id", "").astype(str)
+    by_patrol = (
+        _col(reports, "source", "").astype(str).eq("patrol")
+        & _col(reports, "assignee_id", None).notna()
+        & ~rid.isin(intake["report_id"])
+    )
+    return pd.concat(
+        [
+            pd.DataFrame({"report_id": intake["report_id"], "actor": intake["actor"].astype(str)}),
+            pd.DataFrame(
+                {
+                    "report_id": rid[by_patrol],
+                    "actor": reports.loc[by_patrol, "assignee_id"].astype(str),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+
+
 def _worker_measures(
     reports: pd.DataFrame | None,
     cases: pd.DataFrame,
@@ -546,7 +577,9 @@ def _worker_measures(
     e = events[events["actor"].notna()]
     if known is not None:
         e = e[e["actor"].astype(str).isin(known)]
-    col = e[(e["action"] == "collect") | e["from"].isna()]
+    col = _collections(reports, events)
+    if known is not None:
+        col = col[col["actor"].isin(known)]
     ver = e[e["from"].isin(list(_REPORTED_BACK)) & ~e["to"].isin(list(_REPORTED_BACK))]
     on_time = (ver["at"] <= ver["due"]).where(ver["due"].notna())
     late = cases[cases["overdue"] & cases["status"].isin(list(_REPORTED_BACK))]
