@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from gridkit.ops.assess import HEADERS_ZH, assess, assess_period, register_sheet
+from gridkit.ops.assess import HEADERS_ZH, Assessment, assess, assess_period, register_sheet
 
 NOW = "2026-06-01T00:00Z"
 assess_module = importlib.import_module("gridkit.ops.assess")  # the name is also a function
@@ -385,3 +385,16 @@ def test_a_simulated_month_of_the_case_workflow():
     assert 0 <= ar["dispatch_on_time_rate"] <= 1 and 0 <= ar["verify_on_time_rate"] <= 1
     assert a.workers["collected"].sum() == (s.reports["source"] == "patrol").sum()
     assert a.workers["ranked"].any()
+
+
+def test_masked_tables_write_the_same_workbook(season):
+    """The API masks names for readers without the right, then writes the same layout."""
+    a = assess(**season, min_cases=1).add_sheet(
+        "callbacks", pd.DataFrame({"unit_id": ["U1"]}), title="回访"
+    )
+    masked = {k: t.assign(name="***") if "name" in t else t for k, t in a.tables().items()}
+    b = Assessment.from_tables(masked, titles=a.titles)
+    wb = openpyxl.load_workbook(b.to_xlsx(io.BytesIO()))
+    assert wb.sheetnames == ["网格员", "部门", "行政区域", "回访"]
+    assert wb["部门"]["B1"].value == "部门名称" and wb["部门"]["B2"].value == "***"
+    assert wb["部门"].freeze_panes == "C2"

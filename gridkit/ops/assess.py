@@ -213,6 +213,35 @@ class Assessment:
             f"{len(self.areas):,} areas{more}>"
         )
 
+    @classmethod
+    def from_tables(
+        cls,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        titles: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Assessment:
+        """Rebuild an assessment from its tables (e.g. after masking names for a
+        reader without the right to see them), to write it with :meth:`to_xlsx`.
+
+        Examples
+        --------
+        >>> a = assess(compliance=pd.DataFrame({"worker_id": ["W1"], "compliant": [True]}))
+        >>> masked = {k: t.assign(name="***") if "name" in t else t for k, t in a.tables().items()}
+        >>> Assessment.from_tables(masked).workers.columns[0]
+        'worker_id'
+        """
+        empty = pd.DataFrame()
+        extra = {k: t for k, t in tables.items() if k not in SHEET_TITLES}
+        out = cls(
+            workers=tables.get("workers", empty),
+            departments=tables.get("departments", empty),
+            areas=tables.get("areas", empty),
+        )
+        for key, table in extra.items():
+            out.add_sheet(key, table, title=(titles or {}).get(key, key), headers=headers)
+        return out
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name: ``workers``, ``departments``, ``areas``, then added ones.
 
