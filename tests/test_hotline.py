@@ -288,3 +288,43 @@ def test_cli_import_errors_are_messages(capsys, ws, tmp_path):
     assert "no ticket id column" in err and "Traceback" not in err
     assert main(["reports", "import", str(csv), "-w", str(tmp_path / "none.gpkg")]) == 1
     assert "no such workspace" in capsys.readouterr().err
+
+
+def test_gazetteer_a_name_read_two_ways_still_supports():
+    """Two townships called 东湾镇 (the sample has such): the one holding the community
+    supports it, the other does not count against it."""
+    admin = pd.DataFrame(
+        {
+            "admin_code": ["430224008", "430225001", "430225001003"],
+            "name": ["东湾镇", "东湾镇", "李桥社区"],
+            "level": ["township", "township", "village"],
+        }
+    )
+    m = match_addresses(["东湾镇李桥社区长江路53号"], Gazetteer.from_layers(admin_areas=admin))
+    assert m.loc[0, "admin_code"] == "430225001003" and m.loc[0, "confidence"] == 0.9
+
+
+def test_a_sample_month_of_tickets_goes_in(tmp_path):
+    from gridkit.synth.residents import sample_hotline_export
+
+    lay = layers()
+    # names unique, as in the sample
+    lay["communities"].loc[1, "name"] = lay["admin_areas"].loc[5, "name"] = "北坪社区"
+    export = sample_hotline_export(
+        lay["communities"],
+        admin_areas=lay["admin_areas"],
+        start="2026-03-01",
+        end="2026-04-01",
+        n=120,
+        seed=5,
+    )
+    export.to_excel(tmp_path / "12345.xlsx", index=False)
+    got = take_in_tickets(
+        read_hotline_export(tmp_path / "12345.xlsx"),
+        units=lay["units"],
+        admin_areas=lay["admin_areas"],
+        communities=lay["communities"],
+    )
+    assert set(got.review["reason"]) <= {"category"}  # 噪音扰民 only
+    assert len(got.created) + len(got.review) == 120
+    assert got.reports["admin_code"].isin(["430202001001", "430203001001"]).all()

@@ -289,8 +289,12 @@ def _scored(cand: pd.DataFrame) -> pd.DataFrame:
                 pairs["admin_code_o"].reset_index(drop=True),
             ).to_numpy(dtype=bool),
         )
-        pairs = pairs.assign(support=inside, conflict=~inside)
-        per = pairs.groupby(["addr", "entry"])[["support", "conflict"]].sum()
+        # a span read several ways (two townships named 东湾镇) supports the candidate
+        # when one reading contains it; it conflicts only when none does
+        span = pairs.assign(inside=inside).groupby(["addr", "entry", "start_o"])["inside"].max()
+        per = span.groupby(level=["addr", "entry"]).agg(
+            support="sum", conflict=lambda s: (~s).sum()
+        )
         cand = cand.join(per, on=["addr", "entry"])
     else:
         cand = cand.assign(support=0, conflict=0)
