@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     figure_cache_size: int = Field(
         64, ge=1, description="Figures and map pages kept, each in its current version only."
     )
+    escalate_every_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between escalation runs (督办 of overdue cases); 0 turns it off.",
+    )
     max_listed_errors: int = Field(
         20, ge=1, description="Validation errors listed in a 400 answer (the rest counted)."
     )

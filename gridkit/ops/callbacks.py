@@ -37,7 +37,8 @@ import pandas as pd
 from gridkit import codes
 from gridkit.errors import GridkitError, format_rows
 from gridkit.ops.assess import Assessment
-from gridkit.ops.reports import EVENT_COLUMNS
+from gridkit.ops.cases import act
+from gridkit.ops.reports import _events
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = [
@@ -285,34 +286,18 @@ def record_callbacks(
     # one reopen per case even when several calls ask: the first (by time) does it
     order = new.assign(_w=wants, _p=pos.to_numpy()).sort_values("at", kind="stable")
     first = order[order["_w"]].drop_duplicates("_p")
-    out = reports.copy()
     rows = first["_p"].to_numpy(dtype=int)
-    status = out["status"].astype(object).to_numpy().copy()
-    status[rows] = REOPENED
-    out["status"] = status
-    if "closed_at" in out.columns:
-        closed = utc_series(out["closed_at"]).dt.tz_localize(None).to_numpy().copy()
-        closed[rows] = np.datetime64("NaT")
-        out["closed_at"] = pd.Series(closed, index=out.index).dt.tz_localize("UTC")
-    ids = out["report_id"].astype(str).to_numpy()[rows]
+    ids = reports["report_id"].astype(str).to_numpy()[rows]
     callers = first["caller_id"].where(first["caller_id"].notna(), actor_id).astype(str)
     notes = first["note"].astype("string").fillna("")
-    ev = pd.DataFrame(
-        {
-            "report_id": ids,
-            "at": first["at"].to_numpy(),
-            "actor_id": callers.to_numpy(),
-            "from_status": CLOSED,
-            "to_status": REOPENED,
-            "note": ("回访不满意, 重办 / dissatisfied callback, reopened " + notes)
-            .str.strip()
-            .to_numpy(),
-            "evidence": None,
-            "action": "reopen",
-            "due_at": pd.NaT,
-        },
-        columns=[*EVENT_COLUMNS, "action", "due_at"],
-    )
+    out, steps = reports.copy(), [_events([])]
+    reasons = ("回访不满意, 重办 / dissatisfied callback, reopened " + notes).str.strip()
+    # the case workflow's own step (a new 派遣 clock, the history row), case by case so
+    # each keeps its caller's words: reopens are few
+    for rid, who, when, why in zip(ids, callers, first["at"], reasons, strict=True):
+        out, step = act(out, rid, "reopen", actor_id=who, at=when, note=why)
+        steps.append(step)
+    ev = pd.concat(steps, ignore_index=True)
     both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
     return CallbackChange(both, out, ev, ids.tolist())
 
