@@ -328,3 +328,33 @@ def test_a_sample_month_of_tickets_goes_in(tmp_path):
     assert set(got.review["reason"]) <= {"category"}  # 噪音扰民 only
     assert len(got.created) + len(got.review) == 120
     assert got.reports["admin_code"].isin(["430202001001", "430203001001"]).all()
+
+
+def test_cli_import_dispatches_what_the_rules_open_at_once(capsys, tmp_path, export):
+    """A ticket of an auto_open category (street_light) is dispatched at once, like
+    any new case; the others wait in 'collected' for 立案."""
+    from gridkit.ops.reports import report_rules
+
+    lay = layers()
+    lay["departments"] = pd.DataFrame(
+        {
+            "department_id": ["D1"],
+            "name": ["荷塘区城管局"],
+            "admin_code": ["430202"],
+            "categories": ["street_light;sewage;road_damage"],
+        }
+    )
+    ws = tmp_path / "ws2.gpkg"
+    create_store(ws, lay)
+    assert main(["reports", "import", str(export), "-w", str(ws)]) == 0
+    rows = open_store(ws).read("reports").set_index("ticket_id")
+    rules = report_rules()
+    for ticket, row in rows.iterrows():
+        routed = row["admin_code"].startswith("430202")  # D1 serves 荷塘区 only
+        if not rules.auto_open(row["category"]):
+            assert row["status"] == "collected", ticket
+        else:  # opened by the system; dispatched where a department serves the place
+            assert row["status"] == ("dispatched" if routed else "opened"), ticket
+    assert (rows["status"] == "dispatched").any()
+    events = open_store(ws).read("report_events")
+    assert set(events.loc[events["action"] != "collect", "actor_id"]) <= {"system"}

@@ -76,7 +76,10 @@ def import_cmd(
     """Take a 12345 export in: one case per ticket (a ticket sent again is the same
     case), address-only tickets placed by the workspace's gazetteer; uncertain places
     and unknown categories go to the review queue (layer ticket_review)."""
+    import pandas as pd
+
     from gridkit.io import write_table
+    from gridkit.ops.cases import auto_dispatch
     from gridkit.ops.hotline import read_hotline_export, take_in_tickets
 
     store = _store(workspace)
@@ -99,8 +102,23 @@ def import_cmd(
     if dry_run:
         return
     new = got.reports[got.reports["report_id"].isin(got.created).to_numpy()]
+    events = got.events
+    departments = _layer(store, "departments")
+    originals = new.loc[new["duplicate_of"].isna().to_numpy(), "report_id"].tolist()
+    if len(new) and departments is not None and originals:
+        # as for any new case: the categories the rules open at once are dispatched
+        # now (actor "system"); the others wait in 'collected' for 立案
+        handed = auto_dispatch(
+            new,
+            departments=departments,
+            assignments=_layer(store, "assignments"),
+            report_ids=originals,
+            warn_unrouted=False,
+        )
+        new = handed.reports
+        events = pd.concat([events, handed.events.assign(actor_id="system")], ignore_index=True)
     if len(new):
-        store.append_many({"reports": new.reset_index(drop=True), "report_events": got.events})
+        store.append_many({"reports": new.reset_index(drop=True), "report_events": events})
     if len(got.review):
         store.append("ticket_review", got.review)
         if review is not None:
