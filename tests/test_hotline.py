@@ -241,6 +241,10 @@ def test_export_results_closed_with_notes():
     assert row["department"] == "荷塘区城管局" and row["satisfaction"] == "satisfied"
     assert str(row["closed_at"]) == "2026-05-03 00:00:00+00:00"
     assert export_results(reports, events, since="2026-05-04").empty
+    # a day with no case closed yet (the events hold none): an empty export, no error
+    none = export_results(reports, events[events["to_status"] != "closed"])
+    assert none["closed_at"].isna().all()
+    assert export_results(reports.assign(status="handling"), events).empty
 
 
 def test_cli_import_twice_then_export(capsys, ws, export, tmp_path):
@@ -256,6 +260,7 @@ def test_cli_import_twice_then_export(capsys, ws, export, tmp_path):
     assert main(["reports", "import", str(export), "-w", str(ws)]) == 0
     assert "0 new cases, 3 sent again" in capsys.readouterr().out
     assert len(open_store(ws).read("reports")) == 3
+    assert len(open_store(ws).read("ticket_review")) == 2  # queued once
     store = open_store(ws)
     rid = store.read("reports")["report_id"].iloc[0]
     store.update(

@@ -96,8 +96,8 @@ def import_cmd(
     )
     console.print(
         f"{export}: {plural(len(tickets), 'ticket')}: {plural(len(got.created), 'new case')}, "
-        f"{plural(len(got.resent), 'sent again')} (same case), "
-        f"{plural(len(got.review), 'left for review')}"
+        f"{len(got.resent):,} sent again (same case), "
+        f"{len(got.review):,} left for review"
     )
     if dry_run:
         return
@@ -119,8 +119,14 @@ def import_cmd(
         events = pd.concat([events, handed.events.assign(actor_id="system")], ignore_index=True)
     if len(new):
         store.append_many({"reports": new.reset_index(drop=True), "report_events": events})
-    if len(got.review):
-        store.append("ticket_review", got.review)
+    queued = _layer(store, "ticket_review")
+    fresh = got.review
+    if queued is not None and len(fresh):  # a ticket sent again is queued once
+        key = ["ticket_system", "ticket_id", "reason"]
+        seen = pd.MultiIndex.from_frame(queued[key].astype(str))
+        fresh = fresh[~pd.MultiIndex.from_frame(fresh[key].astype(str)).isin(seen)]
+    if len(fresh):
+        store.append("ticket_review", fresh)
         if review is not None:
             console.print(f"wrote the review queue to {write_table(got.review, review)}")
 

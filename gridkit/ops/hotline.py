@@ -546,8 +546,10 @@ def export_results(
         closed = ev[(ev["to_status"] == closed_status).to_numpy()].groupby("report_id")["at"].max()
         notes = ev["note"].dropna().astype(str)
         handling = notes.groupby(ev.loc[notes.index, "report_id"].astype(str)).agg("; ".join)
-        out["closed_at"] = out["report_id"].map(closed)
-        out["handling"] = out["report_id"].map(handling)
+        if len(closed):  # (an empty map would be typed float)
+            out["closed_at"] = utc_series(out["report_id"].map(closed))
+        if len(handling):
+            out["handling"] = out["report_id"].map(handling)
     names = None
     if departments is not None:
         names = pd.Series(departments["name"].to_numpy(), index=departments["department_id"])
