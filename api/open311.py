@@ -520,11 +520,11 @@ def take_in(
             )
             rows = got.reports[got.reports["report_id"].isin(got.created).to_numpy()]
             code = rows["admin_code"].iloc[0]
-            if caller is None:
+            if caller is None and attempt == 0:  # counted once, retries included
                 wait = lim.per_area.hit(_area_of(code))
                 if wait is not None:
                     raise RateLimited("area", wait)
-            elif not caller.in_scope(code):
+            elif caller is not None and not caller.in_scope(code):
                 raise GeoReportError(
                     f"The request lies in {code}, outside the client's scope {caller.scope}.",
                     status=403,

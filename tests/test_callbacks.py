@@ -182,3 +182,32 @@ def test_cli_callbacks_record_and_satisfaction(capsys, tmp_path):
     assert table.set_index("department_id").loc["D1", "satisfaction_rate"] == 0.5
     assert main(["callbacks", "record", str(calls), "-w", str(ws)]) == 1  # R1 is open now
     assert "not closed (opened)" in capsys.readouterr().err
+
+
+def test_satisfaction_enters_the_assessment_tables(tmp_path):
+    from gridkit.ops.assess import assess
+    from gridkit.ops.callbacks import with_satisfaction
+
+    reports = cases().assign(
+        reported_at=T0 - pd.Timedelta("5D"), due_at=T0, resolved_at=T0 - pd.Timedelta("1D")
+    )
+    calls = pd.DataFrame(
+        {
+            "report_id": ["R1", "R2", "R3"],
+            "result": ["satisfied", "dissatisfied", "basically_satisfied"],
+            "at": ["2026-05-02"] * 3,
+        }
+    )
+    a = with_satisfaction(
+        assess(reports=reports, now=T0, area_digits=6), calls, reports, area_digits=6
+    )
+    assert a.workers.set_index("worker_id")["satisfaction_rate"].to_dict() == {
+        "W1": 1.0,
+        "W2": 0.0,
+        "W3": 1.0,
+    }
+    assert a.departments.set_index("department_id").loc["D1", "satisfaction_rate"] == 0.5
+    areas = a.areas.set_index("admin_code")
+    assert areas.loc["430202", "callbacks"] == 2 and areas.loc["430203", "satisfaction_rate"] == 1.0
+    sheet = pd.read_excel(a.to_xlsx(tmp_path / "考核.xlsx"), sheet_name="网格员")
+    assert "satisfaction_rate" in sheet.columns  # HEADERS_ZH gets 回访满意率 when merged

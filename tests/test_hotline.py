@@ -241,6 +241,10 @@ def test_export_results_closed_with_notes():
     assert row["department"] == "荷塘区城管局" and row["satisfaction"] == "satisfied"
     assert str(row["closed_at"]) == "2026-05-03 00:00:00+00:00"
     assert export_results(reports, events, since="2026-05-04").empty
+    # a day with no case closed yet (the events hold none): an empty export, no error
+    none = export_results(reports, events[events["to_status"] != "closed"])
+    assert none["closed_at"].isna().all()
+    assert export_results(reports.assign(status="handling"), events).empty
 
 
 def test_cli_import_twice_then_export(capsys, ws, export, tmp_path):
@@ -256,6 +260,7 @@ def test_cli_import_twice_then_export(capsys, ws, export, tmp_path):
     assert main(["reports", "import", str(export), "-w", str(ws)]) == 0
     assert "0 new cases, 3 sent again" in capsys.readouterr().out
     assert len(open_store(ws).read("reports")) == 3
+    assert len(open_store(ws).read("ticket_review")) == 2  # queued once
     store = open_store(ws)
     rid = store.read("reports")["report_id"].iloc[0]
     store.update(
@@ -288,3 +293,73 @@ def test_cli_import_errors_are_messages(capsys, ws, tmp_path):
     assert "no ticket id column" in err and "Traceback" not in err
     assert main(["reports", "import", str(csv), "-w", str(tmp_path / "none.gpkg")]) == 1
     assert "no such workspace" in capsys.readouterr().err
+
+
+def test_gazetteer_a_name_read_two_ways_still_supports():
+    """Two townships called 东湾镇 (the sample has such): the one holding the community
+    supports it, the other does not count against it."""
+    admin = pd.DataFrame(
+        {
+            "admin_code": ["430224008", "430225001", "430225001003"],
+            "name": ["东湾镇", "东湾镇", "李桥社区"],
+            "level": ["township", "township", "village"],
+        }
+    )
+    m = match_addresses(["东湾镇李桥社区长江路53号"], Gazetteer.from_layers(admin_areas=admin))
+    assert m.loc[0, "admin_code"] == "430225001003" and m.loc[0, "confidence"] == 0.9
+
+
+def test_a_sample_month_of_tickets_goes_in(tmp_path):
+    from gridkit.synth.residents import sample_hotline_export
+
+    lay = layers()
+    # names unique, as in the sample
+    lay["communities"].loc[1, "name"] = lay["admin_areas"].loc[5, "name"] = "北坪社区"
+    export = sample_hotline_export(
+        lay["communities"],
+        admin_areas=lay["admin_areas"],
+        start="2026-03-01",
+        end="2026-04-01",
+        n=120,
+        seed=5,
+    )
+    export.to_excel(tmp_path / "12345.xlsx", index=False)
+    got = take_in_tickets(
+        read_hotline_export(tmp_path / "12345.xlsx"),
+        units=lay["units"],
+        admin_areas=lay["admin_areas"],
+        communities=lay["communities"],
+    )
+    assert set(got.review["reason"]) <= {"category"}  # 噪音扰民 only
+    assert len(got.created) + len(got.review) == 120
+    assert got.reports["admin_code"].isin(["430202001001", "430203001001"]).all()
+
+
+def test_cli_import_dispatches_what_the_rules_open_at_once(capsys, tmp_path, export):
+    """A ticket of an auto_open category (street_light) is dispatched at once, like
+    any new case; the others wait in 'collected' for 立案."""
+    from gridkit.ops.reports import report_rules
+
+    lay = layers()
+    lay["departments"] = pd.DataFrame(
+        {
+            "department_id": ["D1"],
+            "name": ["荷塘区城管局"],
+            "admin_code": ["430202"],
+            "categories": ["street_light;sewage;road_damage"],
+        }
+    )
+    ws = tmp_path / "ws2.gpkg"
+    create_store(ws, lay)
+    assert main(["reports", "import", str(export), "-w", str(ws)]) == 0
+    rows = open_store(ws).read("reports").set_index("ticket_id")
+    rules = report_rules()
+    for ticket, row in rows.iterrows():
+        routed = row["admin_code"].startswith("430202")  # D1 serves 荷塘区 only
+        if not rules.auto_open(row["category"]):
+            assert row["status"] == "collected", ticket
+        else:  # opened by the system; dispatched where a department serves the place
+            assert row["status"] == ("dispatched" if routed else "opened"), ticket
+    assert (rows["status"] == "dispatched").any()
+    events = open_store(ws).read("report_events")
+    assert set(events.loc[events["action"] != "collect", "actor_id"]) <= {"system"}

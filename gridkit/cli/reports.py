@@ -13,7 +13,7 @@ import typer
 from gridkit.cli.util import ColumnsOption, EncodingOption, console, plural, write_output
 from gridkit.errors import InputFileError
 
-__all__ = ["callbacks_app", "missed_cmd", "register", "reports_app"]
+__all__ = ["callbacks_app", "heads_cmd", "missed_cmd", "register", "reports_app", "targets_cmd"]
 
 reports_app = typer.Typer(
     help="Cases from outside: hotline tickets in (12345 exports), results out.",
@@ -76,7 +76,10 @@ def import_cmd(
     """Take a 12345 export in: one case per ticket (a ticket sent again is the same
     case), address-only tickets placed by the workspace's gazetteer; uncertain places
     and unknown categories go to the review queue (layer ticket_review)."""
+    import pandas as pd
+
     from gridkit.io import write_table
+    from gridkit.ops.cases import auto_dispatch
     from gridkit.ops.hotline import read_hotline_export, take_in_tickets
 
     store = _store(workspace)
@@ -93,16 +96,37 @@ def import_cmd(
     )
     console.print(
         f"{export}: {plural(len(tickets), 'ticket')}: {plural(len(got.created), 'new case')}, "
-        f"{plural(len(got.resent), 'sent again')} (same case), "
-        f"{plural(len(got.review), 'left for review')}"
+        f"{len(got.resent):,} sent again (same case), "
+        f"{len(got.review):,} left for review"
     )
     if dry_run:
         return
     new = got.reports[got.reports["report_id"].isin(got.created).to_numpy()]
+    events = got.events
+    departments = _layer(store, "departments")
+    originals = new.loc[new["duplicate_of"].isna().to_numpy(), "report_id"].tolist()
+    if len(new) and departments is not None and originals:
+        # as for any new case: the categories the rules open at once are dispatched
+        # now (actor "system"); the others wait in 'collected' for 立案
+        handed = auto_dispatch(
+            new,
+            departments=departments,
+            assignments=_layer(store, "assignments"),
+            report_ids=originals,
+            warn_unrouted=False,
+        )
+        new = handed.reports
+        events = pd.concat([events, handed.events.assign(actor_id="system")], ignore_index=True)
     if len(new):
-        store.append_many({"reports": new.reset_index(drop=True), "report_events": got.events})
-    if len(got.review):
-        store.append("ticket_review", got.review)
+        store.append_many({"reports": new.reset_index(drop=True), "report_events": events})
+    queued = _layer(store, "ticket_review")
+    fresh = got.review
+    if queued is not None and len(fresh):  # a ticket sent again is queued once
+        key = ["ticket_system", "ticket_id", "reason"]
+        seen = pd.MultiIndex.from_frame(queued[key].astype(str))
+        fresh = fresh[~pd.MultiIndex.from_frame(fresh[key].astype(str)).isin(seen)]
+    if len(fresh):
+        store.append("ticket_review", fresh)
         if review is not None:
             console.print(f"wrote the review queue to {write_table(got.review, review)}")
 
@@ -240,6 +264,65 @@ def missed_cmd(
     )
 
 
+def targets_cmd(
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Table: .csv, .xlsx or a layer file.")
+    ],
+    radius: Annotated[
+        float, typer.Option("--radius", min=0.0, help="A patrol fix this close (m) checks in.")
+    ] = 30.0,
+    at: Annotated[str | None, typer.Option("--at", help="As of (UTC; default now).")] = None,
+    overdue_only: Annotated[
+        bool, typer.Option("--overdue", help="List the overdue targets only.")
+    ] = False,
+) -> None:
+    """九小场所: each inspection target's last check-in by a patrol, when the next is
+    due, and the overdue ones (never checked first)."""
+    from gridkit.ops.targets import inspection_status, overdue_targets
+
+    store = _store(workspace)
+    targets, fixes = _layer(store, "inspection_targets"), _layer(store, "patrol_points")
+    if targets is None or fixes is None:
+        absent = "inspection_targets" if targets is None else "patrol_points"
+        raise InputFileError(
+            f"{workspace}: no {absent} layer.",
+            hint="Targets need the inspection_targets layer and the patrols' fixes.",
+        )
+    if "worker_id" not in fixes.columns and (patrols := _layer(store, "patrols")) is not None:
+        worker = patrols.set_index("patrol_id")["worker_id"]
+        fixes = fixes.assign(worker_id=fixes["patrol_id"].map(worker))
+    status = inspection_status(targets, fixes, radius_m=radius, at=at)
+    late = overdue_targets(status)
+    write_output({"inspection_targets": late if overdue_only else status}, output)
+    console.print(f"{plural(len(late), 'target')} overdue of {len(status):,}")
+
+
+def heads_cmd(
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Buildings with their heads: a layer file or table."),
+    ],
+    at: Annotated[str | None, typer.Option("--at", help="Appointments valid then (UTC).")] = None,
+) -> None:
+    """楼栋长: every building with its head(s); buildings without a head counted."""
+    from gridkit.ops.heads import head_coverage
+
+    store = _store(workspace)
+    buildings, heads = _layer(store, "buildings"), _layer(store, "building_heads")
+    if buildings is None or heads is None:
+        raise InputFileError(
+            f"{workspace}: no {'buildings' if buildings is None else 'building_heads'} layer.",
+            hint="Link heads to buildings first (building_heads: building_id, worker_id).",
+        )
+    cov = head_coverage(buildings, heads, at=at)
+    write_output({"buildings": cov}, output)
+    console.print(
+        f"{plural(int((~cov['has_head']).sum()), 'building')} without a head of {len(cov):,}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``gridkit`` app (one call in :mod:`gridkit.cli.app`).
 
@@ -253,4 +336,5 @@ def register(app: typer.Typer) -> None:
     """
     app.add_typer(reports_app, name="reports")
     app.add_typer(callbacks_app, name="callbacks")
-    app.command("missed", help=(missed_cmd.__doc__ or "").split("\n\n")[0])(missed_cmd)
+    for name, cmd in {"missed": missed_cmd, "targets": targets_cmd, "heads": heads_cmd}.items():
+        app.command(name, help=" ".join((cmd.__doc__ or "").split()))(cmd)

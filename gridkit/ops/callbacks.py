@@ -36,6 +36,7 @@ import pandas as pd
 
 from gridkit import codes
 from gridkit.errors import GridkitError, format_rows
+from gridkit.ops.assess import Assessment
 from gridkit.ops.cases import act
 from gridkit.ops.reports import _events
 from gridkit.ops.times import utc_scalar, utc_series
@@ -49,6 +50,7 @@ __all__ = [
     "load_callback_rules",
     "record_callbacks",
     "satisfaction",
+    "with_satisfaction",
 ]
 
 CALLBACK_COLUMNS = ["callback_id", "report_id", "at", "result", "caller_id", "note"]
@@ -380,3 +382,56 @@ def satisfaction(
     )
     cols = ["callbacks", "answered", *rules.results, "satisfaction_rate", "satisfaction_score"]
     return out[cols].reset_index().rename_axis(columns=None)
+
+
+_LEVEL_OF_DIGITS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
+#: Chinese headers of the satisfaction columns (for the assessment's XLSX)
+HEADERS_ZH = {"callbacks": "回访数", "satisfaction_rate": "回访满意率"}
+
+
+def with_satisfaction(
+    assessment: Assessment,
+    callbacks: pd.DataFrame | None,
+    reports: pd.DataFrame | None,
+    *,
+    area_digits: int | None = None,
+    start: object = None,
+    end: object = None,
+    rules: CallbackRules | str | Path | None = None,
+) -> Assessment:
+    """The assessment with ``callbacks`` and ``satisfaction_rate`` (回访满意率) in its
+    worker, department and area tables (joined on ``worker_id``, ``department_id``,
+    ``admin_code`` at ``area_digits``); scores and ranks unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridkit.ops.assess import assess
+    >>> compliance = pd.DataFrame({"worker_id": ["W1", "W2"], "compliant": [True, False]})
+    >>> reports = pd.DataFrame({"report_id": ["R1"], "assignee_id": ["W1"],
+    ...                         "lead_department_id": ["D1"], "admin_code": ["430202001001"]})
+    >>> calls = pd.DataFrame({"report_id": ["R1"], "result": ["satisfied"], "at": ["2026-05-01"]})
+    >>> a = with_satisfaction(assess(compliance=compliance), calls, reports)
+    >>> a.workers[["worker_id", "callbacks", "satisfaction_rate"]].values.tolist()
+    [['W1', 1, 1.0], ['W2', 0, nan]]
+    """
+    if callbacks is None or reports is None or not len(callbacks):
+        return assessment
+    level = _LEVEL_OF_DIGITS.get(area_digits) if area_digits else None
+    joins = {
+        "workers": ("assignee_id", "worker_id", None),
+        "departments": ("lead_department_id", "department_id", None),
+        "areas": ("admin_code", "admin_code", level),
+    }
+    tables = {}
+    for name, table in assessment.tables().items():
+        by, key, lv = joins[name]
+        if by not in reports.columns or key not in table.columns:
+            tables[name] = table
+            continue
+        s = satisfaction(callbacks, reports, by=by, level=lv, start=start, end=end, rules=rules)
+        s = s.set_index(key)[["callbacks", "satisfaction_rate"]]
+        out = table.join(s, on=key)
+        out["callbacks"] = out["callbacks"].fillna(0).astype(int)
+        tables[name] = out
+    return Assessment(**tables)

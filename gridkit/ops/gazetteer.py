@@ -9,8 +9,11 @@ confidence:
 - a full name found (``西塘社区``) counts 0.8, a name without its suffix (``西塘``) 0.6;
 - each larger place also named in the address that contains the candidate adds 0.1
   (``桂花街道`` and ``荷塘区`` around ``西塘社区``), up to 1.0;
-- a larger place named in the address that does NOT contain the candidate takes 0.3
-  off (a same-named community of another district);
+- a larger place named by its full name in the address that does NOT contain the
+  candidate takes 0.3 off (a same-named community of another district); a name read
+  two ways (two townships called 东湾镇) speaks against only when neither holds it;
+- a short form followed by 路, 街, 巷 ... is a street, not a place (建设路 is not
+  建设街道);
 - several equally good candidates share the confidence (``和平村`` in two townships).
 
 Matches under ``min_confidence`` are flagged ``review``: they go to a review queue, not
@@ -63,6 +66,7 @@ SUFFIXES = (
     "市",
 )
 FULL, SHORT, SUPPORT, CONFLICT = 0.8, 0.6, 0.1, 0.3
+STREET = "路街巷道桥弄里"  # after a short form: a street's name, not the place's
 MAX_ADDRESS = 120  # characters of an address looked at (a ticket's address, not its story)
 
 
@@ -260,11 +264,25 @@ def _found(addr: pd.Series, keys: pd.Series) -> pd.DataFrame:
     return found.drop(index=pairs.loc[inner, "index"].unique())
 
 
-def _candidates(found: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
-    """Each span joined to the places it names (full name or short form)."""
+def _next_char(addr: pd.Series, found: pd.DataFrame) -> np.ndarray:
+    """The character after each span ('' at the end): one vectorised slice per end
+    position (bounded by MAX_ADDRESS)."""
+    end = (found["start"] + found["length"]).to_numpy(dtype=int)
+    rows = found["addr"].to_numpy(dtype=int)
+    out = np.full(len(found), "", dtype=object)
+    for e in np.unique(end):
+        at = end == e
+        out[at] = addr.iloc[rows[at]].str.slice(int(e), int(e) + 1).to_numpy(dtype=object)
+    return out
+
+
+def _candidates(found: pd.DataFrame, entries: pd.DataFrame, addr: pd.Series) -> pd.DataFrame:
+    """Each span joined to the places it names (full name or short form). A short form
+    followed by 路, 街, 巷 ... names a street (建设路 is not 建设街道)."""
     e = entries.reset_index(names="entry")
     full = found.merge(e, left_on="key", right_on="name").assign(base=FULL)
-    short = found.merge(e.dropna(subset=["short"]), left_on="key", right_on="short")
+    street = pd.Series(_next_char(addr, found)).isin(list(STREET)).to_numpy()
+    short = found[~street].merge(e.dropna(subset=["short"]), left_on="key", right_on="short")
     cand = pd.concat([full, short.assign(base=SHORT)], ignore_index=True)
     cand["rank"] = cand["kind"].map(RANK).fillna(3).astype(int)
     # the same place found by its full name and its short form counts once, as full
@@ -289,8 +307,18 @@ def _scored(cand: pd.DataFrame) -> pd.DataFrame:
                 pairs["admin_code_o"].reset_index(drop=True),
             ).to_numpy(dtype=bool),
         )
-        pairs = pairs.assign(support=inside, conflict=~inside)
-        per = pairs.groupby(["addr", "entry"])[["support", "conflict"]].sum()
+        # a span read several ways (two townships named 东湾镇) supports the candidate
+        # when one reading contains it; it conflicts only when none does, and only
+        # when it is a full name (a short form is too weak to speak against)
+        span = (
+            pairs.assign(inside=inside, full=pairs["base_o"] == FULL)
+            .groupby(["addr", "entry", "start_o"])[["inside", "full"]]
+            .max()
+        )
+        span["against"] = ~span["inside"] & span["full"]
+        per = span.groupby(level=["addr", "entry"]).agg(
+            support=("inside", "sum"), conflict=("against", "sum")
+        )
         cand = cand.join(per, on=["addr", "entry"])
     else:
         cand = cand.assign(support=0, conflict=0)
@@ -360,7 +388,7 @@ def match_addresses(
     keys = pd.concat([e["name"], e["short"].dropna()]).drop_duplicates()
     found = _found(addr, keys) if len(addr) else pd.DataFrame()
     if len(found):
-        cand = _scored(_candidates(found, e))
+        cand = _scored(_candidates(found, e, addr))
         # the deepest place found wins; among them the best score, ties shared
         cand["key_rank"] = cand["rank"] + cand["score"] * 0.5  # 0.5: a deeper weak match
         best = cand.groupby("addr")["key_rank"].transform("max")

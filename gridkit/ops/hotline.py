@@ -54,6 +54,7 @@ __all__ = [
     "HotlineError",
     "TicketIntake",
     "export_results",
+    "hotline_tickets",
     "read_hotline_export",
     "take_in_requests",
     "take_in_tickets",
@@ -165,12 +166,30 @@ def read_hotline_export(
     >>> t[["ticket_id", "category", "address", "ticket_system"]].values.tolist()
     [['0012', '路灯损坏', '西塘社区3栋', '12345']]
     """
-    mapping = {**HOTLINE_COLUMNS, **(columns or {})}
     raw = read_table(path, sheet, encoding=encoding)
+    return hotline_tickets(raw, columns=columns, source=str(path))
+
+
+def hotline_tickets(
+    table: pd.DataFrame, *, columns: dict[str, str] | None = None, source: str = "export"
+) -> gpd.GeoDataFrame:
+    """A hotline export already read (a DataFrame with its own headers) as tickets: what
+    :func:`read_hotline_export` does after reading the file.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = hotline_tickets(pd.DataFrame({"工单号": ["A1"], "问题分类": ["路灯损坏"],
+    ...                                   "受理时间": ["2026-05-01 08:00"]}))
+    >>> t[["ticket_id", "category"]].values.tolist(), str(t["reported_at"].iloc[0])
+    ([['A1', '路灯损坏']], '2026-05-01 00:00:00+00:00')
+    """
+    mapping = {**HOTLINE_COLUMNS, **(columns or {})}
+    raw = table
     df = raw.rename(columns={c: mapping[c] for c in raw.columns if c in mapping})
     if "ticket_id" not in df.columns:
         raise HotlineError(
-            f"{path}: no ticket id column (columns: {', '.join(map(str, raw.columns))}).",
+            f"{source}: no ticket id column (columns: {', '.join(map(str, raw.columns))}).",
             hint="Name it 工单编号 or ticket_id, or pass columns={'原表头': 'ticket_id'}.",
         )
     ids = df["ticket_id"].astype("string").str.strip()
@@ -178,7 +197,7 @@ def read_hotline_export(
     if missing.any():
         rows = (np.flatnonzero(missing.to_numpy()) + 2).tolist()  # +2: header, 1-based
         raise HotlineError(
-            f"{path}: rows {', '.join(map(str, rows[:20]))} have no ticket id.",
+            f"{source}: rows {', '.join(map(str, rows[:20]))} have no ticket id.",
             hint="Every ticket needs its hotline id; remove or complete those rows.",
         )
     df["ticket_id"] = ids.astype(object)
@@ -527,8 +546,10 @@ def export_results(
         closed = ev[(ev["to_status"] == closed_status).to_numpy()].groupby("report_id")["at"].max()
         notes = ev["note"].dropna().astype(str)
         handling = notes.groupby(ev.loc[notes.index, "report_id"].astype(str)).agg("; ".join)
-        out["closed_at"] = out["report_id"].map(closed)
-        out["handling"] = out["report_id"].map(handling)
+        if len(closed):  # (an empty map would be typed float)
+            out["closed_at"] = utc_series(out["report_id"].map(closed))
+        if len(handling):
+            out["handling"] = out["report_id"].map(handling)
     names = None
     if departments is not None:
         names = pd.Series(departments["name"].to_numpy(), index=departments["department_id"])
