@@ -198,8 +198,13 @@ def test_satisfaction_enters_the_assessment_tables(tmp_path):
             "at": ["2026-05-02"] * 3,
         }
     )
+    # workers are scored on what they control (patrols here): satisfaction joins them
+    compliance = pd.DataFrame({"worker_id": ["W1", "W2", "W3"], "compliant": [True] * 3})
     a = with_satisfaction(
-        assess(reports=reports, now=T0, area_digits=6), calls, reports, area_digits=6
+        assess(compliance=compliance, reports=reports, now=T0, area_digits=6),
+        calls,
+        reports,
+        area_digits=6,
     )
     assert a.workers.set_index("worker_id")["satisfaction_rate"].to_dict() == {
         "W1": 1.0,
@@ -210,4 +215,4 @@ def test_satisfaction_enters_the_assessment_tables(tmp_path):
     areas = a.areas.set_index("admin_code")
     assert areas.loc["430202", "callbacks"] == 2 and areas.loc["430203", "satisfaction_rate"] == 1.0
     sheet = pd.read_excel(a.to_xlsx(tmp_path / "考核.xlsx"), sheet_name="网格员")
-    assert "satisfaction_rate" in sheet.columns  # HEADERS_ZH gets 回访满意率 when merged
+    assert {"回访数", "回访满意率"} <= set(sheet.columns)  # Chinese headers in the workbook

@@ -44,6 +44,7 @@ import pandas as pd
 
 from gridkit import codes
 from gridkit.errors import GridkitWarning
+from gridkit.ops.callbacks import with_satisfaction
 from gridkit.ops.patrols import flag_patrols, patrol_compliance, period_bounds
 from gridkit.ops.times import utc_scalar, utc_series
 from gridkit.ops.worktime import CalendarError, WorkCalendar, working_hours_between
@@ -81,6 +82,8 @@ HEADERS_ZH = {
     "avg_handling_wh": "平均处置时长(工作小时)",
     "overdue": "超期案件数",
     "escalated": "督办案件数",
+    "callbacks": "回访数",
+    "satisfaction_rate": "回访满意率",
     "score": "综合得分",
     "ranked": "参与排名",
     "rank": "排名",
@@ -918,6 +921,10 @@ def assess_period(
         min_cases=min_cases,
         area_digits=area_digits,
         calendar=calendar,
+    )
+    # residents' satisfaction (回访), where callbacks were made
+    out = with_satisfaction(
+        out, layers.get("callbacks"), reports, area_digits=area_digits, start=start, end=end
     )
     for key, (title, build, headers) in _BUILDERS.items():
         table = build(layers, start, end)

@@ -24,22 +24,25 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from gridkit import codes
 from gridkit.errors import GridkitError, format_rows
-from gridkit.ops.assess import Assessment
 from gridkit.ops.cases import act
 from gridkit.ops.reports import _events
 from gridkit.ops.times import utc_scalar, utc_series
+
+if TYPE_CHECKING:  # typing only: gridkit.ops.assess calls with_satisfaction
+    from gridkit.ops.assess import Assessment
 
 __all__ = [
     "CALLBACK_COLUMNS",
@@ -424,7 +427,8 @@ def with_satisfaction(
         "areas": ("admin_code", "admin_code", level),
     }
     tables = {}
-    for name, table in assessment.tables().items():
+    for name in joins:
+        table = getattr(assessment, name)
         by, key, lv = joins[name]
         if by not in reports.columns or key not in table.columns:
             tables[name] = table
@@ -434,4 +438,4 @@ def with_satisfaction(
         out = table.join(s, on=key)
         out["callbacks"] = out["callbacks"].fillna(0).astype(int)
         tables[name] = out
-    return Assessment(**tables)
+    return dataclasses.replace(assessment, **tables)
