@@ -356,6 +356,7 @@ def simulate(
     cluster_boost: float = 6.0,
     departments: pd.DataFrame | None = None,
     patrol_rules: PatrolRules | None = None,
+    extra_reports: pd.DataFrame | None = None,
 ) -> Simulation:
     """Simulate a season of patrols and reports.
 
@@ -393,6 +394,11 @@ def simulate(
     patrol_rules
         Patrol rules (minimum length and duration per level, flags); default the
         packaged ``patrol_rules.toml``.
+    extra_reports
+        More new reports of the season, taken through the same workflow (e.g. 12345
+        tickets placed by :func:`gridkit.ops.hotline.take_in_tickets`): ``category``,
+        ``source``, ``reported_at``, a point or ``admin_code``/``unit_id``; their ids and
+        other columns are kept.
 
     Returns
     -------
@@ -448,6 +454,11 @@ def simulate(
     # ---- reports: background plus planted clusters, through their lifecycle.
     rules = load_report_rules()
     new, planted = _new_reports(job, rules)
+    if extra_reports is not None and len(extra_reports):
+        more = extra_reports
+        if not isinstance(more, gpd.GeoDataFrame) or more.crs is None:
+            more = gpd.GeoDataFrame(more, geometry=[None] * len(more), crs=4326)
+        new = pd.concat([new, more.to_crs(new.crs)], ignore_index=True)
     departments = departments if departments is not None else _default_departments(units, rules)
     reports, report_events = _handle(job, new, rules, departments)
     return Simulation(
