@@ -107,7 +107,7 @@ function el(tag, attrs, ...kids) {
   return node;
 }
 const $ = (sel) => document.querySelector(sel);
-function show(...nodes) { const v = $('#view'); v.replaceChildren(...nodes); }
+function show(...nodes) { $('#view').replaceChildren(...nodes.flat(2).filter((n) => n != null && n !== false)); }
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -509,7 +509,8 @@ async function patrol() { return (await kvGet('patrol')) || null; }
 async function savePatrol(p) { await kvSet('patrol', p); }
 function onFix(pos) {
   patrol().then(async (p) => {
-    if (!p || p.paused) return;
+    // a fix from before the start (or the pause) is where the phone was, not the patrol
+    if (!p || p.paused || pos.timestamp < p.resumed) return;
     const fix = {lon: pos.coords.longitude, lat: pos.coords.latitude,
       t: new Date(pos.timestamp).toISOString(), accuracy_m: pos.coords.accuracy};
     const last = p.points[p.points.length - 1];
@@ -557,7 +558,7 @@ async function renderPatrol(message) {
       }}, t('p_start')));
     return;
   }
-  watchGps(!p.paused);
+  watchGps(true);  // kept warm while paused: the fixes are left out (onFix)
   const notes = el('textarea', {id: 'p-notes', oninput: async (e) => { const q = await patrol(); q.notes = e.target.value; await savePatrol(q); }});
   notes.value = p.notes || '';
   show(el('h2', {}, t('tab_patrol')), el('div', {id: 'patrol-stats'}),
