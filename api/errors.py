@@ -22,6 +22,7 @@ from gridkit.errors import (
     LayerNotFoundError,
 )
 from gridkit.ops.intake import OutsideServiceAreaError
+from gridkit.ops.reports import TransitionError
 from gridkit.store import ConcurrentWriteError
 from gridkit.versions import VersionWriteError
 
@@ -43,6 +44,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentWriteError, 503),
     (VersionWriteError, 500),  # the workspace failed, not the request: no path told
     (OutsideServiceAreaError, 422),
+    (TransitionError, 409),  # the case is not in a stage that allows the step
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
     (CRSError, 400),

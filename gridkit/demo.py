@@ -33,11 +33,13 @@ from gridkit.communities import split_communities
 from gridkit.errors import GridkitWarning, require_extra
 from gridkit.io import read_layer, write_layer
 from gridkit.ops import assess, hotspots, patrol_compliance, simulate
+from gridkit.ops.cases import overdue
 from gridkit.ops.patrols import flag_patrols
 from gridkit.progress import track
 from gridkit.rivers import chief_coverage, split_rivers
 from gridkit.staffing import assign_workers
 from gridkit.synth import sample_layers
+from gridkit.synth.staff import centre_staff
 from gridkit.versions import carry_over, publish
 
 RIVER_MAX_M = 3_000
@@ -221,11 +223,13 @@ def _operations(
         departments=layers["departments"],
     )
     flagged = flag_patrols(sim.patrols)
+    posts = centre_staff(layers["departments"])
     for name, df in (
         ("patrols", flagged),
         ("patrol_points", sim.patrol_points),
         ("reports", sim.reports),
         ("report_events", sim.report_events),
+        ("staff", posts),
     ):
         write_layer(df, workspace, name)
     compliance = patrol_compliance(
@@ -251,7 +255,11 @@ def _operations(
         "fakes": len(fake_ids),
         "fakes_caught": int(caught.sum()),
         "reports": len(sim.reports),
-        "resolved": int(sim.reports["status"].isin(["resolved", "verified", "closed"]).sum()),
+        "resolved": int(sim.reports["status"].isin(["reported_back", "verified", "closed"]).sum()),
+        "stages": sim.reports["status"].value_counts().to_dict(),
+        "overdue": int(overdue(sim.reports, at=end).sum()),
+        "escalations": int((sim.report_events["action"] == "escalate").sum()),
+        "escalated_now": int((sim.reports["escalation_level"] > 0).sum()),
         "compliant_share": float(compliance["compliant"].mean()) if len(compliance) else 0.0,
         "lowest": [f"{r.worker_id} ({r.score:.0f})" for r in worst.itertuples()],
         "hot_units": int(hot["hotspot"].str.startswith("hot").sum()),
@@ -400,6 +408,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f"({o['invalid']:,} not counted; {o['fakes_caught']} of {o['fakes']} planted "
             f"fakes caught), compliance {o['compliant_share']:.0%} of worker-units; "
             f"{o['reports']:,} reports, {o['resolved']:,} resolved"
+        )
+        stages = ", ".join(f"{k} {v:,}" for k, v in o["stages"].items())
+        console.print(
+            f"[bold]cases[/] (案件): {stages}; {o['overdue']:,} overdue now, "
+            f"{o['escalated_now']:,} of them escalated (督办); {o['escalations']:,} escalations "
+            "in the season"
         )
         console.print(f"[bold]lowest-ranked workers[/] (黑榜): {', '.join(o['lowest'])}")
         console.print(

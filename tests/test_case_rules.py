@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridkit.ops.areas import admin_codes_of
+from gridkit.ops.cases import transition
 from gridkit.ops.privacy import mask_phones
 from gridkit.ops.reports import (
     AssignmentError,
@@ -19,7 +20,6 @@ from gridkit.ops.reports import (
     check_assignment,
     expired_contacts,
     purge_contacts,
-    transition,
 )
 
 # ------------------------------------------------------------------ check_assignment

@@ -13,18 +13,14 @@ from shapely import Point
 
 from gridkit.errors import GridkitError, GridkitWarning
 from gridkit.layers import check_layer
+from gridkit.ops.cases import escalate, extend_deadline, hand_over, overdue, transition
 from gridkit.ops.reports import (
     EVENT_COLUMNS,
     ReportError,
     TransitionError,
-    escalate,
-    extend_deadline,
-    hand_over,
     intake,
     load_report_rules,
-    overdue,
     parent_admin_code,
-    transition,
 )
 from gridkit.synth.ops import grid_units, grid_workers
 

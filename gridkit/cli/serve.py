@@ -241,10 +241,22 @@ def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
 @keys_app.command("add")
 def keys_add(
     name: Annotated[str, typer.Argument(help="Who the key is for.")],
-    role: Annotated[str, typer.Option(help="viewer, worker, supervisor, planner or admin.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="worker (a person: what they may do follows from their appointments), "
+            "dispatcher, supervisor, department, viewer, planner or admin."
+        ),
+    ],
     workspace: WorkspaceOption,
-    worker_id: Annotated[str | None, typer.Option("--worker-id", help="For worker keys.")] = None,
+    worker_id: Annotated[
+        str | None, typer.Option("--worker-id", help="The person (workers layer).")
+    ] = None,
     scope: Annotated[str, typer.Option(help="Admin code prefix the key is limited to.")] = "",
+    department: Annotated[
+        str | None,
+        typer.Option("--department", help="For department keys: the department (departments)."),
+    ] = None,
     qr: Annotated[
         bool, typer.Option("--qr", help="Also show the key as a QR code (to sign in the app).")
     ] = False,
@@ -263,14 +275,27 @@ def keys_add(
 ) -> None:
     """Issue a key and print it once (only its hash is stored)."""
     store = open_store(workspace)
-    request = check_key_requests([KeyRequest(name, role, scope, worker_id)])[0]
+    if department and not scope and "departments" in store.layers():
+        d = store.read("departments")
+        hit = d[d["department_id"].astype(str) == department]
+        if not len(hit):
+            raise GridkitError(
+                f"{workspace}: no department {department!r} in the departments layer.",
+                hint="gridkit keys add NAME --role department --department ID (an id of the "
+                "departments layer).",
+            )
+        scope = str(hit["admin_code"].iloc[0])  # a department sees cases of its area
+    request = check_key_requests([KeyRequest(name, role, scope, worker_id, department)])[0]
     check_known(store, [request], source=str(workspace))
     if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
         raise InputFileError(f"{qr_file}: a QR code is saved as .png or .svg.", hint="Rename it.")
-    secret, key = issue_key(store, name, role=role, scope=scope, worker_id=worker_id)
+    secret, key = issue_key(
+        store, name, role=role, scope=scope, worker_id=worker_id, department_id=department
+    )
     err_console.print(
         f"key {key.key_id} for {name!r} ({role}"
         + (f", scope {scope}" if scope else "")
+        + (f", department {department}" if department else "")
         + "); it is shown only once:"
     )
     print(secret)
