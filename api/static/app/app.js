@@ -24,7 +24,7 @@ const WORDS = {
     k_report: '上报', k_evidence: '照片', k_patrol: '巡查记录', k_action: '案件操作',
     cases_none: '没有待办案件。', cases_cached: '离线：显示 {t} 的列表。', due: '期限',
     overdue: '已超期', paused: '已挂起', refresh: '刷新', reason: '原因', note: '说明',
-    after_photo: '处置后照片', need_reason: '请填写原因。', need_photo: '请附处置后照片。',
+    after_photo: '处置后照片', hours: '延期小时数', need_reason: '请填写原因。', need_photo: '请附处置后照片。',
     confirm: '确定', cancel: '取消', no_actions: '您对此案件暂无可办操作。',
     p_start: '开始巡查', p_pause: '暂停', p_resume: '继续', p_stop: '结束并保存',
     p_distance: '里程', p_duration: '时长', p_units: '经过网格', p_fixes: '定位点 {n} 个，最近精度 {m} 米',
@@ -50,7 +50,7 @@ const WORDS = {
     k_report: 'Report', k_evidence: 'Photo', k_patrol: 'Patrol', k_action: 'Case action',
     cases_none: 'No open cases.', cases_cached: 'Offline: the list as of {t}.', due: 'due',
     overdue: 'overdue', paused: 'paused', refresh: 'Refresh', reason: 'Reason', note: 'Note',
-    after_photo: 'After photo', need_reason: 'Give a reason.', need_photo: 'Add the after photo.',
+    after_photo: 'After photo', hours: 'Hours to extend by', need_reason: 'Give a reason.', need_photo: 'Add the after photo.',
     confirm: 'OK', cancel: 'Cancel', no_actions: 'No action of yours on this case now.',
     p_start: 'Start patrol', p_pause: 'Pause', p_resume: 'Resume', p_stop: 'Stop and save',
     p_distance: 'distance', p_duration: 'duration', p_units: 'units', p_fixes: '{n} fixes, last accuracy {m} m',
@@ -74,7 +74,6 @@ const ACTIONS = {
   extend: ['申请延期', 'Extend'], dispatch: ['派遣', 'Dispatch'], redispatch: ['改派', 'Redispatch'],
   reopen: ['重办', 'Reopen'],
 };
-const NEEDS_REASON = new Set(['return', 'rework', 'reject', 'reopen', 'extend']);
 const ICONS = {
   encroachment: '🚧', reclamation: '🌾', illegal_discharge: '🏭', illegal_aquaculture: '🐟',
   sand_mining: '⛏', waterway_damage: '⚓', illegal_fishing: '🎣', floating_garbage: '🗑',
@@ -440,8 +439,8 @@ function caseCard(c) {
   const stage = STAGES[c.status] ? pick(STAGES[c.status]) : c.status;
   const due = c.due_at ? new Date(c.due_at).toLocaleString() : null;
   const actions = el('div', {class: 'row'}, (c.actions || []).map((a) => el('button', {
-    type: 'button', class: NEEDS_REASON.has(a) ? 'btn danger' : 'btn', 'data-action': a,
-    onclick: () => caseAction(c, a)}, ACTIONS[a] ? pick(ACTIONS[a]) : a)));
+    type: 'button', class: a.reason ? 'btn danger' : 'btn', 'data-action': a.action,
+    onclick: () => caseAction(c, a)}, actionLabel(a))));
   return el('div', {class: c.overdue ? 'card late' : 'card', 'data-case': c.report_id},
     el('h4', {}, `${catLabel(c.category)} · ${c.report_id}`),
     el('div', {}, el('span', {class: 'tag'}, stage), c.overdue ? el('span', {class: 'tag late'}, t('overdue')) : null,
@@ -450,29 +449,39 @@ function caseCard(c) {
     c.description ? el('p', {}, c.description) : null,
     (c.actions || []).length ? actions : el('p', {class: 'muted'}, t('no_actions')));
 }
-function caseAction(c, action) {
+function actionLabel(a) {
+  return S.lang === 'zh' ? a.label_zh : (ACTIONS[a.action] ? ACTIONS[a.action][1] : a.action);
+}
+function caseAction(c, step) {
+  const action = step.action;
   const photos = [];
   const thumbs = el('div', {class: 'thumbs'});
   const reason = el('textarea', {id: 'action-note'});
-  const err = el('p', {class: 'error'});
+  const err = el('p', {class: 'error', id: 'action-error'});
+  const hours = el('input', {type: 'number', id: 'action-hours', min: 1, max: 1440, value: 24});
+  // a report back carries the after photo its category asks for (the rules' evidence)
+  const cat = (S.me.categories || []).find((x) => x.key === c.category);
   const withPhoto = action === 'report_back';
+  const photoNeeded = withPhoto && (!cat || (cat.evidence || []).includes('after'));
   const dlg = el('dialog', {id: 'action-dialog'},
-    el('h3', {}, `${ACTIONS[action] ? pick(ACTIONS[action]) : action} · ${c.report_id}`),
-    el('label', {for: 'action-note'}, NEEDS_REASON.has(action) ? t('reason') : t('note')), reason,
+    el('h3', {}, `${actionLabel(step)} · ${c.report_id}`),
+    el('label', {for: 'action-note'}, step.reason ? t('reason') : t('note')), reason,
+    action === 'extend' ? [el('label', {for: 'action-hours'}, t('hours')), hours] : null,
     withPhoto ? [el('label', {}, t('after_photo')), el('label', {class: 'btn'}, t('add_photo'), photoInput(photos, thumbs)), thumbs] : null,
     err,
     el('div', {class: 'row'},
       el('button', {type: 'button', class: 'btn', onclick: () => dlg.close()}, t('cancel')),
       el('button', {type: 'button', class: 'btn primary', id: 'action-ok', onclick: async () => {
-        if (NEEDS_REASON.has(action) && !reason.value.trim()) { err.textContent = t('need_reason'); return; }
-        if (withPhoto && !photos.length) { err.textContent = t('need_photo'); return; }
-        const label = `${c.report_id} ${ACTIONS[action] ? pick(ACTIONS[action]) : action}`;
+        if (step.reason && !reason.value.trim()) { err.textContent = t('need_reason'); return; }
+        if (photoNeeded && !photos.length) { err.textContent = t('need_photo'); return; }
+        const label = `${c.report_id} ${actionLabel(step)}`;
         const here = await new Promise((ok) => locate(ok, () => ok(null)));
         const items = photos.map((p) => ({kind: 'evidence', url: `/reports/${encodeURIComponent(c.report_id)}/evidence`,
           idem: uuid(), photo: p.data, label,
           fields: {kind: 'after', taken_at: p.taken_at, lon: here && here.lon, lat: here && here.lat}}));
         items.push({kind: 'action', url: `/reports/${encodeURIComponent(c.report_id)}/actions`, idem: uuid(), label,
-          body: {action, note: reason.value.trim() || null}});
+          body: {action, note: reason.value.trim() || null,
+            hours: action === 'extend' ? Number(hours.value) : null}});
         await enqueue(items);
         dlg.close();
         const card = document.querySelector(`[data-case="${CSS.escape(c.report_id)}"]`);
