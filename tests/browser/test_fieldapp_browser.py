@@ -23,9 +23,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
-from gridkit.store import open_store
+from gridkit.io import write_layer
+from gridkit.store import issue_key, open_store
 from tests.api.live import free_port, start
 from tests.api.test_writes import INSIDE, field_workspace
 from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, FLAGS, _skip_reason
@@ -183,6 +185,14 @@ def cut(d, cable: Cable):
 def served(tmp_path_factory):
     """One workspace and server for the module, reached through a :class:`Cable`."""
     ws, keys = field_workspace(tmp_path_factory.mktemp("fieldapp") / "ws.gpkg")
+    # W2 is also the village chief of a river section: his patrols have the checklist
+    chiefs = {"chief_id": ["RC2"], "worker_id": ["W2"], "level": ["village"]}
+    write_layer(pd.DataFrame({**chiefs, "river_id": ["R1"], "admin_code": ["430203001001"]}),
+                ws, "river_chiefs")  # fmt: skip
+    # W7 is on the staff of department D1 (荷塘区城管局): accepts and reports back its cases
+    staff = {"worker_id": ["W7"], "post": ["department"], "admin_code": ["430202"]}
+    write_layer(pd.DataFrame({**staff, "department_id": ["D1"]}), ws, "staff")
+    keys["staff"] = issue_key(open_store(ws), "刘工", role="worker", worker_id="W7")[0]
     port = free_port()
     proc = start(ws, port)
     cable = Cable(port)
@@ -317,6 +327,10 @@ def test_report_with_photo_made_offline_arrives_exactly_once(phone, served, tmp_
         fill_report(d, picture, text)
         no_sideways_scroll(d)
         shot(d, "report")
+        # the small map works offline: Leaflet and the outlines around the worker, cached
+        wait(d, "document.querySelector('#minimap .leaflet-overlay-pane path')", what="map")
+        d.execute_script("document.getElementById('pos').scrollIntoView({block: 'start'})")
+        shot(d, "report_map")
         tap(d, "#submit")
         wait(d, "document.getElementById('report-done')", what="queued")
         assert queue_length(d) == 2  # the report and its photo
@@ -382,13 +396,27 @@ def test_patrol_recorded_offline_is_synced(phone, served):
         )
         assert fixes == 10, fixes  # 6 + 4: none while paused
         assert d.find_element("id", "p-units").text == "1"
+        # the chief's 看/查/交 checklist: water colour fine, floating matter a problem
+        assert len(d.find_elements("css selector", "[data-check]")) == 15  # 4 看 + 11 查
+        tap(d, "[data-check=water_colour] [data-value=ok]")
+        wait(d, "document.querySelector('[data-check=water_colour] [aria-pressed=true]')")
         no_sideways_scroll(d)
         shot(d, "patrol")
+        tap(d, "[data-check=floating] [data-value=problem]")
+        # 交: the problem becomes a report, its category from the checklist
+        wait(d, "document.querySelector('[data-cat=floating_garbage][aria-pressed=true]')")
+        d.find_element("id", "desc").send_keys("上游漂浮垃圾约20米")
+        tap(d, "#submit")
+        wait(d, "document.getElementById('p-stop')", what="back on the patrol")
         tap(d, "#p-stop")
         wait(d, "document.getElementById('patrol-done')", what="patrol saved")
-        assert queue_length(d) == 1
+        assert queue_length(d) == 2  # the problem's report and the patrol
         assert "patrols" not in open_store(ws).layers()
     queue_empties(d)
+    found = open_store(ws).read("reports")
+    found = found[found["description"].astype(str).str.contains("上游漂浮垃圾约20米")]
+    assert len(found) == 1 and found["category"].iloc[0] == "floating_garbage"
+    assert found["source"].iloc[0] == "patrol" and "水面漂浮物" in found["description"].iloc[0]
     store = open_store(ws)
     patrols = store.read("patrols")
     patrols = patrols[patrols["worker_id"] == "W2"]
@@ -397,6 +425,69 @@ def test_patrol_recorded_offline_is_synced(phone, served):
     assert pid.startswith("app-")
     points = store.read("patrol_points")
     assert (points["patrol_id"] == pid).sum() == fixes
+    assert pid in found["description"].iloc[0]  # the report names its patrol
+    assert "water_colour=ok" in patrols["notes"].iloc[0]  # the record, in the notes for now
+
+
+def take_step(d, rid: str, step: str, picture: Path | None = None) -> None:
+    """On the cases screen: tap the step on the case's card, confirm, wait until sent."""
+    tap(d, "#tabs [data-tab=cases]")
+    button = f"[data-case={rid}] [data-action={step}]"
+    wait(d, f"document.querySelector('{button}')", what=f"{step} offered")
+    tap(d, button)
+    wait(d, "document.getElementById('action-dialog')", what="the step's dialog")
+    if picture is not None:
+        d.find_element("css selector", "#action-dialog input.photo-input").send_keys(str(picture))
+        wait(d, "document.querySelectorAll('#action-dialog .thumbs img').length === 1")
+        shot(d, "report_back")
+    tap(d, "#action-ok")
+    wait(d, "!document.getElementById('action-dialog')", what="the step queued")
+    queue_empties(d)
+
+
+def test_staff_accept_and_report_back_the_grid_worker_verifies(phone, served, tmp_path):
+    d = phone
+    ws, keys, url, _ = served
+    net(d, SLOW_4G)
+    at = (113.006, 27.706)  # W1's unit; routed to D1 by category and place
+    r = httpx.post(
+        f"{url}/reports",
+        json={"category": "road_damage", "description": "路面塌陷", "lon": at[0], "lat": at[1]},
+        headers={"X-API-Key": keys["w1"]},
+    )
+    rid = r.json()["id"]
+    before = httpx.post(  # the problem's photo, sent with the report (the rules want both)
+        f"{url}/reports/{rid}/evidence",
+        files={"photo": ("p.jpg", photo(tmp_path, size=(640, 480)).read_bytes(), "image/jpeg")},
+        data={"kind": "before"},
+        headers={"X-API-Key": keys["w1"]},
+    )
+    assert before.status_code == 201
+
+    def status() -> str:
+        rows = open_store(ws).read("reports")
+        return rows.loc[rows["report_id"] == rid, "status"].iloc[0]
+
+    for step in ("open", "dispatch"):  # the centre's steps (立案, 派遣 to D1)
+        body = {"action": step, "department_id": "D1" if step == "dispatch" else None}
+        assert httpx.post(
+            f"{url}/reports/{rid}/actions", json=body, headers={"X-API-Key": keys["sup"]}
+        ).is_success
+    assert status() == "dispatched"
+    sign_in(d, url, keys["staff"], at=at)
+    tap(d, "#tabs [data-tab=cases]")
+    wait(d, f"document.querySelector('[data-case={rid}] [data-action=accept]')", what="accept")
+    no_sideways_scroll(d)
+    shot(d, "cases")
+    take_step(d, rid, "accept")
+    assert status() == "handling"
+    take_step(d, rid, "report_back", picture=photo(tmp_path, size=(800, 600)))
+    assert status() == "reported_back"
+    kinds = httpx.get(f"{url}/reports/{rid}/evidence", headers={"X-API-Key": keys["w1"]}).json()
+    assert [e["kind"] for e in kinds["evidence"]] == ["before", "after"]
+    sign_in(d, url, keys["w1"], at=at)  # the grid worker of the unit, on site
+    take_step(d, rid, "verify")
+    assert status() == "verified"
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:

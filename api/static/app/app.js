@@ -74,11 +74,13 @@ const ACTIONS = {
   extend: ['申请延期', 'Extend'], dispatch: ['派遣', 'Dispatch'], redispatch: ['改派', 'Redispatch'],
   reopen: ['重办', 'Reopen'],
 };
+const STEPS = {look: ['看', 'look'], check: ['查', 'check']};
+// one character per category in a coloured badge: no icon font, no emoji font needed
 const ICONS = {
-  encroachment: '🚧', reclamation: '🌾', illegal_discharge: '🏭', illegal_aquaculture: '🐟',
-  sand_mining: '⛏', waterway_damage: '⚓', illegal_fishing: '🎣', floating_garbage: '🗑',
-  street_light: '💡', road_damage: '🕳', cctv: '📹', green_belt: '🌳', fire_equipment: '🧯',
-  sewage: '🚰', illegal_construction: '🏗', vegetable_plot: '🥬',
+  encroachment: '占', reclamation: '垦', illegal_discharge: '污', illegal_aquaculture: '殖',
+  sand_mining: '砂', waterway_damage: '航', illegal_fishing: '鱼', floating_garbage: '漂',
+  street_light: '灯', road_damage: '路', cctv: '监', green_belt: '绿', fire_equipment: '消',
+  sewage: '管', illegal_construction: '违', vegetable_plot: '菜',
 };
 
 const S = {
@@ -107,6 +109,10 @@ function el(tag, attrs, ...kids) {
 }
 const $ = (sel) => document.querySelector(sel);
 function show(...nodes) { $('#view').replaceChildren(...nodes.flat(2).filter((n) => n != null && n !== false)); }
+function when(iso) {
+  return new Date(iso).toLocaleString(S.lang === 'zh' ? 'zh-CN' : 'en-GB',
+    {month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit'});
+}
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -175,7 +181,8 @@ async function sync() {
       let resp;
       try { resp = await send(item); } catch (e) { break; }  // no network: later
       if (resp.ok) { await queueDel(item.seq); sent++; continue; }
-      if (resp.status >= 500 || [408, 409, 425, 429].includes(resp.status)) break;
+      // later: the server is busy or away; any other refusal is for the user to see
+      if (resp.status >= 500 || [408, 425, 429].includes(resp.status)) break;
       if (resp.status === 401) break;  // key revoked: the user must sign in again
       await queuePut({...item, state: 'failed', error: `${resp.status}: ${await detail(resp)}`});
     }
@@ -303,9 +310,9 @@ async function miniMap(box, draft, onMove) {
   const map = L.map(box, {zoomControl: true, attributionControl: false});
   const fc = await area();
   const outlines = L.geoJSON(fc, {style: (f) => ({weight: f.properties.mine ? 2 : 1,
-    color: f.properties.mine ? '#15588f' : '#8893a3', fillOpacity: f.properties.mine ? 0.08 : 0.02})}).addTo(map);
+    color: f.properties.mine ? '#15588f' : '#8893a3', fillOpacity: f.properties.mine ? 0.15 : 0.04})}).addTo(map);
   const at = draft.pos ? [draft.pos.lat, draft.pos.lon] : null;
-  if (at) map.setView(at, 16);
+  if (at) map.setView(at, 15);
   else if (fc.features.length) map.fitBounds(outlines.getBounds());
   else map.setView([27.83, 113.15], 11);
   const marker = L.marker(at || map.getCenter(), {draggable: true}).addTo(map);
@@ -367,7 +374,8 @@ function categoryPicker(d) {
       d.category = c.key;
       for (const b of e.currentTarget.parentNode.children) b.setAttribute('aria-pressed', String(b === e.currentTarget));
     }},
-    el('span', {}, ICONS[c.key] || (c.domain === 'river' ? '🌊' : '🏘')), S.lang === 'zh' ? c.label_zh : c.label_en));
+    el('span', {class: c.domain === 'river' ? 'ico river' : 'ico'}, ICONS[c.key] || c.label_zh.slice(0, 1)),
+    S.lang === 'zh' ? c.label_zh : c.label_en));
   return el('div', {class: 'cats'}, buttons);
 }
 function reportForm(d, {onDone, source = 'patrol', title}) {
@@ -381,7 +389,7 @@ function reportForm(d, {onDone, source = 'patrol', title}) {
   const fix = () => locate((p) => {
     if (d.pos && d.pos.picked) return;
     setPos(p);
-    if (mapped) { mapped.marker.setLatLng([p.lat, p.lon]); mapped.map.setView([p.lat, p.lon], 16); }
+    if (mapped) { mapped.marker.setLatLng([p.lat, p.lon]); mapped.map.setView([p.lat, p.lon], 15); }
   }, (e) => { if (!d.pos) posText.textContent = t('gps_none', {e}); });
   if (d.pos) setPos(d.pos); else fix();
   const thumbs = el('div', {class: 'thumbs'}, d.photos.map((p) => el('img', {src: p.url, alt: ''})));
@@ -419,7 +427,7 @@ async function renderCases() {
   const list = el('div', {id: 'cases'});
   const note = el('p', {class: 'muted', id: 'cases-note'});
   show(el('div', {class: 'row'}, el('h2', {style: 'flex:1'}, t('tab_cases')),
-    el('button', {type: 'button', class: 'btn', onclick: renderCases}, t('refresh'))), note, list);
+    el('button', {type: 'button', class: 'btn slim', onclick: renderCases}, t('refresh'))), note, list);
   let data = null;
   if (navigator.onLine) {
     try {
@@ -429,7 +437,7 @@ async function renderCases() {
   }
   if (!data) {
     data = await kvGet('cases');
-    if (data) note.textContent = t('cases_cached', {t: new Date(data.fetched).toLocaleString()});
+    if (data) note.textContent = t('cases_cached', {t: when(data.fetched)});
   }
   const cases = (data && data.cases) || [];
   if (!cases.length) { list.append(el('p', {class: 'muted'}, t('cases_none'))); return; }
@@ -437,7 +445,7 @@ async function renderCases() {
 }
 function caseCard(c) {
   const stage = STAGES[c.status] ? pick(STAGES[c.status]) : c.status;
-  const due = c.due_at ? new Date(c.due_at).toLocaleString() : null;
+  const due = c.due_at ? when(c.due_at) : null;
   const actions = el('div', {class: 'row'}, (c.actions || []).map((a) => el('button', {
     type: 'button', class: a.reason ? 'btn danger' : 'btn', 'data-action': a.action,
     onclick: () => caseAction(c, a)}, actionLabel(a))));
@@ -588,8 +596,8 @@ function checklist(p) {
   const items = (S.me && S.me.checklist) || [];
   if (!items.length) return null;
   const rows = items.map((it) => {
-    const key = it.key || it.id;
-    const label = S.lang === 'zh' ? (it.label_zh || key) : (it.label_en || it.label_zh || key);
+    const key = it.key;
+    const label = S.lang === 'zh' ? (it.zh || key) : (it.en || it.zh || key);
     const opts = ['ok', 'problem', 'na'].map((v) => el('button', {type: 'button', class: v === 'problem' ? 'bad' : '',
       'data-item': key, 'data-value': v, 'aria-pressed': String((p.checklist[key] || {}).result === v),
       onclick: async () => {
@@ -599,20 +607,23 @@ function checklist(p) {
         if (v === 'problem') return problemFromItem(q, it, label);
         renderPatrol();
       }}, t(v)));
-    return el('div', {class: 'check'}, el('span', {}, it.step ? `${it.step} · ${label}` : label),
+    const step = STEPS[it.step] ? pick(STEPS[it.step]) : (it.step || '');
+    return el('div', {class: 'check', 'data-check': key}, el('span', {}, step ? `${step} · ${label}` : label),
       el('div', {class: 'opts'}, opts));
   });
   return el('section', {}, el('h3', {}, t('checklist')), rows);
 }
 function problemFromItem(p, item, label) {
-  const d = newDraft({description: `${label}（${t('from_patrol')}）`, patrol_id: p.patrol_id,
-    category: item.category || null});
+  // 交 hand over: the item's category, the patrol named in the text until the server
+  // links a report to its patrol
+  const d = newDraft({description: `[${t('from_patrol')} ${p.patrol_id}] ${label}: `,
+    patrol_id: p.patrol_id, category: item.category || null});
   const last = p.points[p.points.length - 1];
   if (last) d.pos = {lon: last.lon, lat: last.lat, accuracy_m: last.accuracy_m};
   show(el('p', {class: 'muted'}, t('problem_report')), ...reportForm(d, {source: 'patrol', title: label,
     onDone: async () => {
       const q = await patrol();
-      q.checklist[item.key || item.id] = {...q.checklist[item.key || item.id], reported: true};
+      q.checklist[item.key] = {...q.checklist[item.key], reported: true};
       await savePatrol(q); renderPatrol(t('queued'));
     }}));
 }
@@ -626,7 +637,7 @@ async function stopPatrol() {
   const written = results.map((r) => `${r.item}=${r.result}`).join('; ');
   body.notes = [p.notes, written && !body.checklist ? `[checklist] ${written}` : ''].filter(Boolean).join('\n') || null;
   await enqueue([{kind: 'patrol', url: '/patrols', idem: p.patrol_id, body,
-    label: `${new Date(p.started).toLocaleString()} · ${(p.distance_m / 1000).toFixed(2)} km`}]);
+    label: `${when(p.started)} · ${(p.distance_m / 1000).toFixed(2)} km`}]);
   await kvSet('patrol', null);
   watchGps(false);
   renderPatrol(t('p_saved'));
@@ -638,13 +649,13 @@ async function renderPending(message) {
   const list = items.map((it) => el('div', {class: 'card', 'data-seq': it.seq, 'data-kind': it.kind},
     el('h4', {}, `${t('k_' + it.kind)} · ${it.label || ''}`),
     el('span', {class: it.state === 'failed' ? 'tag failed' : 'tag'}, it.state === 'failed' ? t('failed') : t('waiting')),
-    el('span', {class: 'muted'}, new Date(it.created).toLocaleString()),
+    el('span', {class: 'muted'}, when(it.created)),
     it.error ? el('p', {class: 'error'}, it.error) : null,
     it.state === 'failed' ? el('button', {type: 'button', class: 'btn danger', onclick: async () => {
       await queueDel(it.seq); await badge(); renderPending();
     }}, t('discard')) : null));
   show(el('div', {class: 'row'}, el('h2', {style: 'flex:1'}, t('tab_pending')),
-    el('button', {type: 'button', class: 'btn', id: 'sync', onclick: async () => {
+    el('button', {type: 'button', class: 'btn slim', id: 'sync', onclick: async () => {
       const n = await sync(); renderPending(t('sent_n', {n}));
     }}, t('sync'))),
   message ? el('p', {class: 'muted'}, message) : null,
