@@ -60,6 +60,10 @@ def test_shell_is_served_with_its_manifest_and_service_worker(setup) -> None:
     page = client.get("/app/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="/app/app.js"' in page.text and 'rel="manifest"' in page.text
+    assert "<style>" in page.text and 'href="/app/app.css"' not in page.text  # one trip less
+    assert page.headers["content-encoding"] == "gzip"  # compressed as served, no proxy needed
+    plain = client.get("/app/app.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and "function sync()" in plain.text
     assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
     manifest = client.get("/app/manifest.webmanifest").json()
     assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
