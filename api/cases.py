@@ -60,7 +60,8 @@ def sees_cases(reports: pd.DataFrame, caller: Principal) -> np.ndarray:
         mine = case_roles(reports, caller.person)["department"].to_numpy()
         if "support_department_ids" in reports and caller.department_id:
             support = reports["support_department_ids"].astype("string").fillna("")
-            mine |= (
+            # not in place: with Arrow strings, to_numpy() above may be read-only
+            mine = mine | (
                 support.str.split(";")
                 .map(lambda ids: caller.department_id in ids)
                 .to_numpy(dtype=bool)
@@ -70,9 +71,16 @@ def sees_cases(reports: pd.DataFrame, caller: Principal) -> np.ndarray:
 
 
 def take_action(
-    service: Service, caller: Principal, report_id: str, action: str, **kw: Any
+    service: Service,
+    caller: Principal,
+    report_id: str,
+    action: str,
+    *,
+    assignee_id: str | None = None,
+    **kw: Any,
 ) -> Response:
-    """Take ``action`` on the case as ``caller``; the case as it is now."""
+    """Take ``action`` on the case as ``caller`` (and, when given, set its assignee in
+    the same transaction); the case as it is now."""
     require(caller, *ACTING)
     store = service.store
     with service.write_lock:
@@ -98,6 +106,8 @@ def take_action(
             if col != after.geometry.name
             and _changed(after[col].iloc[0], current[col].iloc[0] if col in current else None)
         }
+        if assignee_id is not None:
+            values["assignee_id"] = assignee_id
         # the change and its events: one transaction
         store.update(
             "reports", "report_id", report_id, values, append={"report_events": change.events}

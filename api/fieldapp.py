@@ -165,7 +165,7 @@ def my_cases(caller: Caller, service: Svc, limit: CaseLimit = 200) -> Response:
     rules = report_rules()
     reports = reports.reset_index(drop=True)
     is_open = reports["status"].astype("string").isin(list(rules.open_statuses))
-    mine = case_roles(reports, caller.person).any(axis=1) | _reported_by(service, caller, reports)
+    mine = _mine(caller, reports) | _reported_by(service, caller, reports)
     keep = is_open.fillna(False).to_numpy(dtype=bool) & mine.to_numpy(dtype=bool)
     keep &= cases.sees_cases(reports, caller)
     picked = reports[keep]
@@ -180,6 +180,28 @@ def my_cases(caller: Caller, service: Svc, limit: CaseLimit = 200) -> Response:
         "now": pd.Timestamp.now(tz="UTC").isoformat(),
     }
     return json_response(body, media_type=JSON, **{"Cache-Control": "no-store"})
+
+
+#: stages where a case waits on the centre (dispatchers and supervisors act)
+CENTRE_STAGES = ("collected", "opened", "returned", "verified")
+
+
+def _mine(caller: Principal, reports: pd.DataFrame) -> pd.Series:
+    """Which cases the caller's appointments make theirs (vectorised over the layer,
+    :func:`gridkit.ops.access.case_roles`): their department's cases, the cases of the
+    units they work or whose section they chair (they verify), the cases assigned to
+    them, and where they dispatch or supervise, those waiting on the centre (not every
+    open case of the area)."""
+    person = caller.person
+    roles = case_roles(reports, person)
+    status = reports["status"].astype("string")
+    hit = roles["department"] | (roles["dispatcher"] & status.isin(CENTRE_STAGES).fillna(False))
+    units = person.units | person.section_units
+    if units and "unit_id" in reports.columns:
+        hit |= reports["unit_id"].astype("string").isin(list(units)).fillna(False)
+    if caller.worker_id and "assignee_id" in reports.columns:
+        hit |= reports["assignee_id"].astype("string").eq(caller.worker_id).fillna(False)
+    return hit.astype(bool)
 
 
 def _reported_by(service: Service, caller: Principal, reports: pd.DataFrame) -> pd.Series:

@@ -243,18 +243,25 @@ def patch_report(report_id: str, body: ReportPatch, caller: Caller, service: Svc
     if body.assignee_id is not None:
         require(caller, "supervisor", "dispatcher", "admin")
         _check_assignee(service, reports, report_id, body.assignee_id, caller)
-        with service.write_lock:
-            service.store.update(
-                "reports", "report_id", report_id, {"assignee_id": body.assignee_id}
-            )
         if body.status == status:  # only the assignee changes
+            with service.write_lock:
+                service.store.update(
+                    "reports", "report_id", report_id, {"assignee_id": body.assignee_id}
+                )
             row = cases.visible_case(service.layer("reports"), report_id, caller)
             return json_response(feature_of(row, caller, "reports"))
     if action is None:
         nexts = ", ".join(report_rules().transitions.get(status, ())) or "none"
         raise ApiError(409, f"Report {report_id} is {status!r}; it may go to: {nexts}.")
+    # the new assignee with the step, in its transaction: both or neither
     return cases.take_action(
-        service, caller, report_id, action, note=body.note, evidence=body.evidence
+        service,
+        caller,
+        report_id,
+        action,
+        note=body.note,
+        evidence=body.evidence,
+        assignee_id=body.assignee_id,
     )
 
 

@@ -153,7 +153,13 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
     # 5. staffing
     t = time.perf_counter()
     workers = layers["workers"]
-    staff = workers[(workers["role"] == "grid_worker") & (workers["level"] == "village")]
+    # the village grid workers with a workload to carry (chiefs' supporting roles, with
+    # no capacity, patrol but hold no grid)
+    staff = workers[
+        (workers["role"] == "grid_worker")
+        & (workers["level"] == "village")
+        & (workers["capacity"].fillna(0) > 0)
+    ]
     result = assign_workers(units_v1, staff, time_limit_s=20)
     write_layer(result.assignments, workspace, "assignments")
     covered = result.assignments["unit_id"].nunique()

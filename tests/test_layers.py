@@ -29,6 +29,7 @@ def test_every_contract_layer_is_described() -> None:
         "river_chiefs",
         "assignments",
         "departments",
+        "staff",
         "patrols",
         "patrol_points",
         "reports",

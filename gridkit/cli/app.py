@@ -24,6 +24,7 @@ from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
 from gridkit.cli.cases import escalate_cmd
 from gridkit.cli.communities import split_communities_cmd
+from gridkit.cli.db import db_app
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
 from gridkit.cli.reports import register as register_residents
@@ -175,6 +176,7 @@ for _name, _cmd in {
     app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
 register_residents(app)  # reports import/export, callbacks, missed (gridkit.cli.reports)
+app.add_typer(db_app, name="db")
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

@@ -23,6 +23,7 @@ from gridkit.store import (
     KeyRequest,
     Store,
     check_key_requests,
+    database_url,
     issue_key,
     issue_keys,
     list_keys,
@@ -40,6 +41,8 @@ WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Worksp
 APP_FACTORY = "api:create_app"
 #: uvicorn's h11 protocol with a deadline for request headers (by name, like the app)
 PROTOCOL_FACTORY = "api.serving:bounded_protocol"
+#: the same protocol by name, for several processes (its default deadline for headers)
+PROTOCOL_BY_NAME = "api.serving:BoundedH11Protocol"
 #: largest request head (request line and headers) read: h11's default, stated
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -95,9 +98,11 @@ def serve_workspace(
     keep_alive_s: float = 5.0,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    processes: int = 1,
 ) -> None:
-    """Run the API over ``workspace`` with uvicorn (blocks); ``access_log`` logs a line
-    per request to the terminal (off for the fastest service).
+    """Run the API over ``workspace`` with uvicorn (blocks) in ``processes`` server
+    processes (a PostGIS workspace only: see :func:`check_processes`); ``access_log``
+    logs a line per request to the terminal (off for the fastest service).
 
     With ``ssl_certfile`` and ``ssl_keyfile`` (PEM) it serves HTTPS: phones allow the
     field app's offline cache, GPS and camera only on HTTPS pages (localhost aside).
@@ -133,6 +138,8 @@ def serve_workspace(
             f"field app at {scheme}://{host}:{port}/app/"
         )
         protocol = import_from_string(PROTOCOL_FACTORY)(header_timeout_s)
+        if processes > 1:  # passed to each process by name (a made class does not pickle)
+            protocol = PROTOCOL_BY_NAME
         uvicorn.run(
             APP_FACTORY,
             factory=True,
@@ -146,6 +153,7 @@ def serve_workspace(
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
             ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
+            workers=processes if processes > 1 else None,
         )
 
 
@@ -160,7 +168,9 @@ def _log_config() -> dict:
 
 
 def serve_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage to serve.")],
+    workspace: Annotated[
+        Path, typer.Argument(help="Workspace GeoPackage, or postgresql://user@host/db.")
+    ],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     access_log: Annotated[
@@ -180,11 +190,15 @@ def serve_cmd(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile.")
     ] = None,
+    processes: Annotated[
+        int, typer.Option(help="Server processes (a postgresql:// workspace only).", min=1)
+    ] = 1,
 ) -> None:
     """Serve a workspace over HTTP(S): OGC API - Features, reports, patrols, maps, the
     field app at /app/."""
     require_api_extra("gridkit serve")
     check_tls(ssl_certfile, ssl_keyfile)
+    check_processes(workspace, processes)
     keys = list_keys(open_store(workspace))  # a missing or foreign file: one line, untouched
     if not (keys["revoked"] == 0).any():
         err_console.print(
@@ -203,6 +217,7 @@ def serve_cmd(
         keep_alive_s=keep_alive,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        processes=processes,
     )
 
 
@@ -236,6 +251,27 @@ def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
             hint="openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
             "-days 365 -subj /CN=HOST makes a self-signed pair for testing.",
         ) from None
+
+
+def check_processes(workspace: Path | str, processes: int) -> None:
+    """Refuse several server processes over a GeoPackage (one file, one writer).
+
+    Examples
+    --------
+    >>> check_processes("postgresql://grid@db/zz", 4)
+    >>> check_processes(Path("ws.gpkg"), 2)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: --processes 2 needs a PostGIS workspace; ws.gpkg is ...
+    Hint: Serve it with one process, or move it to PostGIS: gridkit db load ws.gpkg postgresql://...
+    """
+    if processes > 1 and database_url(workspace) is None:
+        raise GridkitError(
+            f"--processes {processes} needs a PostGIS workspace; {workspace} is a GeoPackage "
+            "(one writer per file).",
+            hint=f"Serve it with one process, or move it to PostGIS: gridkit db load "
+            f"{workspace} postgresql://...",
+        )
 
 
 @keys_app.command("add")

@@ -532,11 +532,8 @@ def _apply(
     t = times.to_numpy()
     notes: list[str | None] = [note] * len(pos)
     if ev_text:
-        prev = out["evidence"].iloc[pos]
-        step.set(
-            "evidence",
-            np.where(prev.isna(), ev_text, prev.fillna("").to_numpy(dtype=object) + ";" + ev_text),
-        )
+        prev = out["evidence"].iloc[pos].to_numpy(dtype=object, na_value=None)
+        step.set("evidence", np.asarray([_merged(p, ev_text) for p in prev], dtype=object))
     if name in ("dispatch", "redispatch"):
         notes = _dispatch(step, department_id, departments, note)
     elif name == "extend":
@@ -567,6 +564,12 @@ def _apply(
         step.set("paused_at", pd.NaT)
         step.set("escalation_level", 0)  # a new stage: a new lapse, if any
     return notes
+
+
+def _merged(prev: str | None, new: str) -> str:
+    """The evidence items of ``prev`` and then ``new``, each once."""
+    items = (prev or "").split(";") + new.split(";")
+    return ";".join(dict.fromkeys(i.strip() for i in items if i.strip()))
 
 
 def _stamp(step: _Step, actors: np.ndarray, t: np.ndarray) -> None:
