@@ -85,6 +85,25 @@ def test_me_tells_the_app_who_signed_in_and_the_categories(setup) -> None:
     assert client.get("/app/api/me", headers=h(keys["viewer"])).status_code == 403
 
 
+def test_the_checklist_is_a_chiefs(setup) -> None:
+    """A river chief (sections in river_chiefs) gets the 看/查/交 checklist of the patrol
+    rules; a grid worker does not."""
+    ws, client, keys = setup
+    chief = {"chief_id": ["RC2"], "worker_id": ["W2"], "level": ["village"]}
+    write_layer(
+        pd.DataFrame({**chief, "river_id": ["R1"], "admin_code": ["430203001001"]}),
+        ws,
+        "river_chiefs",
+    )
+    items = TestClient(create_app(workspace=ws)).get(
+        "/app/api/me", headers=h(keys["w2"])
+    )  # a fresh service: the layer was written beside the first
+    checklist = items.json()["checklist"]
+    assert [i["step"] for i in checklist].count("look") == 4 and len(checklist) == 15
+    assert {"key", "zh", "en", "category"} <= set(checklist[0])
+    assert client.get("/app/api/me", headers=h(keys["w1"])).json()["checklist"] == []
+
+
 def test_area_holds_the_workers_units_first_and_their_neighbours(setup) -> None:
     _, client, keys = setup
     fc = client.get("/app/api/area", headers=h(keys["w1"])).json()

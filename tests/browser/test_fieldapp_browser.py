@@ -245,12 +245,20 @@ def no_sideways_scroll(d) -> None:
     assert width <= 360, f"the page is {width} px wide on a 360 px screen"
 
 
-def sign_in(d, url: str, key: str, at: tuple[float, float] = INSIDE) -> None:
-    """A phone that never opened the app (nothing stored, no service worker) signs in."""
+def sign_in(
+    d, url: str, key: str, at: tuple[float, float] = INSIDE, *, by_link: bool = False
+) -> None:
+    """A phone that never opened the app (nothing stored, no service worker) signs in:
+    typing the key, or (``by_link``) opening the link of its QR code."""
     d.get("about:blank")
     d.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": url, "storageTypes": "all"})
     d.execute_cdp_cmd("Browser.grantPermissions", {"origin": url, "permissions": ["geolocation"]})
     gps(d, *at)
+    if by_link:  # what `gridkit keys add --qr --app-url URL/app/` puts in the code
+        d.get(f"{url}/app/#key={key}")
+        wait(d, "!document.getElementById('tabs').hidden", what="signed in by the link")
+        assert "key=" not in d.current_url  # the key leaves the address bar at once
+        return
     d.get(f"{url}/app/")  # in Chinese: the browser's language is zh-CN
     wait(d, "document.getElementById('key')", what="the sign-in form")
     d.find_element("id", "key").send_keys(key)
@@ -535,7 +543,7 @@ def test_report_over_https_with_a_self_signed_certificate(phone, served, tmp_pat
     text = "HTTPS 上报"
     net(d, SLOW_4G)
     with https_server(ws, *_self_signed(tmp_path)) as url:
-        sign_in(d, url, keys["w1"])
+        sign_in(d, url, keys["w1"], by_link=True)
         assert d.execute_script("return isSecureContext && location.protocol") == "https:"
         assert d.find_element("id", "insecure").is_displayed() is False
         fill_report(d, photo(tmp_path, size=(1200, 900)), text, category="road_damage")
