@@ -206,14 +206,23 @@ def _mine(caller: Principal, reports: pd.DataFrame) -> pd.Series:
 
 def _reported_by(service: Service, caller: Principal, reports: pd.DataFrame) -> pd.Series:
     """Which cases the caller reported (their ``collect`` event), aligned to ``reports``."""
-    events = service.layer("report_events") if caller.worker_id else None
-    if events is None or "actor_id" not in events.columns:
+    if not caller.worker_id:
         return pd.Series(False, index=reports.index)
+    reporters = service.cached("app_reporters", ("report_events",), lambda: _reporters(service))
+    return reports["report_id"].map(reporters).eq(caller.worker_id).fillna(False).astype(bool)
+
+
+def _reporters(service: Service) -> pd.Series:
+    """Who reported each case (the actor of its intake event), by report id; kept per
+    version of the events (one pass over them, not one per request)."""
+    events = service.layer("report_events")
+    if events is None or "actor_id" not in events.columns:
+        return pd.Series(dtype="string")
     intake = events["from_status"].isna()
     if "action" in events.columns:
         intake |= events["action"].astype("string").eq("collect").fillna(False)
-    theirs = intake & events["actor_id"].astype("string").eq(caller.worker_id).fillna(False)
-    return reports["report_id"].isin(events.loc[theirs, "report_id"])
+    first = events.loc[intake, ["report_id", "actor_id"]].drop_duplicates("report_id")
+    return first.set_index("report_id")["actor_id"].astype("string")
 
 
 #: columns of a case the app shows (no reporter contact: the phone is not the place)
