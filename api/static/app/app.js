@@ -28,7 +28,7 @@ const WORDS = {
     confirm: '确定', cancel: '取消', no_actions: '您对此案件暂无可办操作。',
     p_start: '开始巡查', p_pause: '暂停', p_resume: '继续', p_stop: '结束并保存',
     p_distance: '里程', p_duration: '时长', p_units: '经过网格', p_fixes: '定位点 {n} 个，最近精度 {m} 米',
-    p_saved: '巡查已保存，将在联网时发送。', p_short: '还没有定位点，不能保存。',
+    p_saved: '巡查已保存，将在联网时发送。', p_short: '还没有定位点，没有可保存的轨迹。放弃这次巡查？',
     checklist: '看·查·交 检查项', ok: '正常', problem: '问题', na: '不适用',
     p_notes: '巡查备注', problem_report: '此问题将作为案件上报：', from_patrol: '巡查发现',
   },
@@ -54,7 +54,7 @@ const WORDS = {
     confirm: 'OK', cancel: 'Cancel', no_actions: 'No action of yours on this case now.',
     p_start: 'Start patrol', p_pause: 'Pause', p_resume: 'Resume', p_stop: 'Stop and save',
     p_distance: 'distance', p_duration: 'duration', p_units: 'units', p_fixes: '{n} fixes, last accuracy {m} m',
-    p_saved: 'Patrol saved; it is sent when the connection allows.', p_short: 'No fixes yet; nothing to save.',
+    p_saved: 'Patrol saved; it is sent when the connection allows.', p_short: 'No fixes yet: no track to save. Discard this patrol?',
     checklist: 'Look · check · hand over', ok: 'OK', problem: 'Problem', na: 'N/A',
     p_notes: 'Patrol notes', problem_report: 'This problem becomes a report:', from_patrol: 'found on patrol',
   },
@@ -629,7 +629,10 @@ function problemFromItem(p, item, label) {
 }
 async function stopPatrol() {
   const p = await patrol();
-  if (!p.points.length) { $('#patrol-error').textContent = t('p_short'); return; }
+  if (!p.points.length) {  // started by mistake, or no GPS: nothing to keep
+    if (!confirm(t('p_short'))) return;
+    await kvSet('patrol', null); watchGps(false); renderPatrol(); return;
+  }
   const body = {patrol_id: p.patrol_id, worker_id: S.me.worker_id || null, crs: 'EPSG:4326',
     points: p.points.map((f) => ({lon: f.lon, lat: f.lat, t: f.t, accuracy_m: f.accuracy_m}))};
   const results = Object.entries(p.checklist).map(([k, v]) => ({item: k, result: v.result}));
