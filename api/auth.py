@@ -19,7 +19,14 @@ from gridkit.store import ApiKey, find_key
 
 PRIVATE_ROLES = {"supervisor", "dispatcher", "admin"}
 #: the layers a person's appointments come from (:func:`gridkit.ops.access.appointments`)
-APPOINTMENT_LAYERS = ("assignments", "river_chiefs", "staff", "buildings", "units", "reaches")
+APPOINTMENT_LAYERS = (
+    "assignments",
+    "river_chiefs",
+    "staff",
+    "building_heads",
+    "units",
+    "reaches",
+)
 KEY_CACHE_S = 5.0
 COOKIE = "gridkit_key"
 

@@ -247,6 +247,8 @@ def _operations(
         reports=sim.reports,
         workers=staff,
         departments=layers["departments"],
+        events=sim.report_events,
+        admin_areas=layers["admin_areas"],
         now=end,
     )
     xlsx = workspace.parent / "assessment.xlsx"

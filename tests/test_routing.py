@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridkit import codes
 from gridkit.errors import InvalidLayerError
 from gridkit.layers import check_layer
 from gridkit.ops.routing import (
@@ -141,7 +142,7 @@ def test_small_things_stay_in_the_community_on_the_sample():
     r = route(cases, d)
     types = d.set_index("department_id").loc[r["department_id"], "handler_type"].tolist()
     assert types == ["property_company", "community_committee", "township_office", "bureau"]
-    assert r["department_id"].iloc[3] == f"D{bare[:6]}-01"  # 区水利局
+    assert r["department_id"].iloc[3] == f"D{codes.ancestor(bare, 'county')}-01"  # 区水利局
     assert r["reason_zh"].iloc[0].startswith("最近的物业")
     assert r["reason_en"].iloc[0].startswith("nearest property company serving street_light")
     assert r["handler_reason"].iloc[1].count(" / ") == 1

@@ -149,7 +149,8 @@ def test_add_working_hours_matches_a_minute_by_minute_walk(cases):
 @given(st.lists(st.tuples(_starts, st.integers(-3 * 1440, 12 * 1440)), min_size=1, max_size=3))
 def test_working_hours_between_matches_a_minute_by_minute_walk(cases):
     a = [c[0] for c in cases]
-    b = [min(c[0] + timedelta(minutes=c[1]), END - MIN) for c in cases]
+    start = datetime(2025, 1, 1, tzinfo=TZ)
+    b = [min(max(c[0] + timedelta(minutes=c[1]), start), END - MIN) for c in cases]
     got = working_hours_between(_utc(a), _utc(b))
     want = [brute_between(x, y) / 60 for x, y in zip(a, b, strict=True)]
     assert np.allclose(got.to_numpy(), want, atol=1e-9)
@@ -272,6 +273,7 @@ def _write(tmp_path, text):
         ("[years.2025]\n[years.2027]", "consecutive years"),
         ('hours = ["14:00-12:00"]\n[years.2026]', "periods within a day"),
         ('hours = ["8h-12h"]\n[years.2026]', "not 'HH:MM-HH:MM'"),
+        ('timezone = "Beijing"\n[years.2026]', "no IANA time zone"),
     ],
 )
 def test_a_bad_calendar_file_says_where(tmp_path, body, match):

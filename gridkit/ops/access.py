@@ -2,7 +2,7 @@
 
 A person (a row of ``workers``) holds appointments, each valid for a time: grid worker
 of units (``assignments``), chief of river sections (``river_chiefs``), building head
-of buildings (``buildings.head_id``), staff of a department, dispatcher or supervisor
+of buildings (``building_heads``), staff of a department, dispatcher or supervisor
 of an area (the ``staff`` layer). What they may do with a case follows from them, and
 one person with two appointments is one :class:`Person` (and one key):
 
@@ -156,7 +156,7 @@ def appointments(
     assignments: pd.DataFrame | None = None,
     river_chiefs: pd.DataFrame | None = None,
     staff: pd.DataFrame | None = None,
-    buildings: pd.DataFrame | None = None,
+    building_heads: pd.DataFrame | None = None,
     units: pd.DataFrame | None = None,
     reaches: pd.DataFrame | None = None,
     at: object = None,
@@ -176,8 +176,9 @@ def appointments(
     staff
         ``worker_id``, ``post`` (dispatcher, supervisor, department), ``admin_code``,
         ``department_id`` (``valid_from``, ``valid_to``).
-    buildings
-        ``building_id``, ``head_id``: building head of buildings.
+    building_heads
+        ``building_id``, ``worker_id`` (``valid_from``, ``valid_to``): building head
+        (楼栋长) of buildings.
     units, reaches
         To find the units of a chief's sections.
     at
@@ -205,7 +206,7 @@ def appointments(
             zip(c["river_id"].astype(str), c["admin_code"].astype(str), strict=True)
         )
         kw["section_units"] = _section_units(c, units, reaches)
-    b = _valid(buildings, wid, at_ts, col="head_id")
+    b = _valid(building_heads, wid, at_ts)
     if b is not None:
         kw["buildings"] = frozenset(b["building_id"].astype(str))
     s = _valid(staff, wid, at_ts)

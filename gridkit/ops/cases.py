@@ -45,7 +45,6 @@ close verified -> closed
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,22 +62,17 @@ from gridkit.ops.reports import (
     ReportError,
     ReportRules,
     TransitionError,
+    _add_working_h,
     _events,
     _positions,
+    _worked_h,
     normalise_reports,
     report_rules,
+    stage_due,
 )
-from gridkit.ops.routing import HandlerRules, handler_rules
+from gridkit.ops.routing import HandlerRules
 from gridkit.ops.routing import route as route_handlers
 from gridkit.ops.times import utc_array, utc_scalar, utc_series
-from gridkit.ops.worktime import (
-    CalendarError,
-    WorkCalendar,
-    add_working_hours,
-    stage_deadline,
-    work_calendar,
-    working_hours_between,
-)
 
 __all__ = [
     "act",
@@ -97,92 +91,6 @@ Rules = ReportRules | str | Path | None
 
 
 # --------------------------------------------------------------------------- deadlines
-
-
-def _in_calendar(compute, times: pd.Series, calendar: object):
-    """``compute(calendar)`` in the workday calendar; where it lacks a year the times
-    reach, again with those years counted as plain weekdays (no holidays, no 调休) and a
-    warning naming the file to complete: a service keeps taking cases on 1 January
-    while the new year's schedule is added."""
-    cal = work_calendar(calendar)  # type: ignore[arg-type]
-    try:
-        return compute(cal)
-    except CalendarError:
-        pass
-    years = times.dt.tz_convert("Asia/Shanghai").dt.year.dropna().astype(int)
-    low, high = int(years.min()), int(years.max()) + 1  # deadlines may run into the next
-    missing = sorted(set(range(low, high + 1)) - set(cal.years))
-    warnings.warn(
-        f"the workday calendar has no year {', '.join(map(str, missing))} ({cal.source}): "
-        "deadlines there count weekdays only, without public holidays or 调休; add the "
-        "year's schedule to the file.",
-        GridkitWarning,
-        stacklevel=3,
-    )
-    span = range(min(cal.years[0], low), max(cal.years[-1], high) + 1)
-    return compute(dataclasses.replace(cal, years=tuple(span)))
-
-
-def stage_due(
-    start: object,
-    categories: object,
-    statuses: object,
-    *,
-    rules: Rules = None,
-    handlers: HandlerRules | str | Path | None = None,
-    calendar: WorkCalendar | str | Path | None = None,
-) -> pd.Series:
-    """The deadline of each case's stage, counted from ``start`` in working time: the
-    limit of the stage's clock (``[stage_clock]`` of ``reports.toml``: open 立案,
-    dispatch 派遣, handle 处置, verify 核查) for its category (``[stage_limits]`` of
-    ``handlers.toml``, in the calendar of ``workdays.toml``); NaT for a stage without a
-    clock (verified, closed, rejected).
-
-    Examples
-    --------
-    Friday 13 February 2026, 10:00 Beijing time: a street light to handle in 3 working
-    days (the Spring Festival holiday between), a case to open in 4 working hours:
-
-    >>> due = stage_due(["2026-02-13T02:00Z"] * 3, ["street_light"] * 3,
-    ...                 ["dispatched", "collected", "closed"])
-    >>> [t.tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M") if pd.notna(t) else "-"
-    ...  for t in due]
-    ['02-25 17:30', '02-13 16:00', '-']
-    """
-    rules = report_rules(rules)
-    limits = handler_rules(handlers)
-    begin = utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
-    cats = np.atleast_1d(np.asarray(categories, dtype=object))
-    clock = pd.Series(np.atleast_1d(np.asarray(statuses, dtype=object))).map(rules.stage_clock)
-    out = pd.Series(pd.NaT, index=begin.index, dtype="datetime64[us, UTC]")
-    timed = (clock.notna() & begin.notna()).to_numpy()
-    if not timed.any():
-        return out
-    for key in clock[timed].unique():
-        mask = timed & (clock == key).to_numpy()
-        due = _in_calendar(
-            lambda cal, m=mask, k=str(key): stage_deadline(
-                begin[m], cats[m], k, limits, calendar=cal
-            ),
-            begin[mask],
-            calendar,
-        )
-        out[mask] = due.to_numpy()
-    return out
-
-
-def _worked_h(start: pd.Series, end: pd.Series, calendar: object = None) -> np.ndarray:
-    """Working hours between two instants (a paused case's clock stood still)."""
-    hours = _in_calendar(
-        lambda cal: working_hours_between(start, end, calendar=cal),
-        pd.concat([start, end]),
-        calendar,
-    )
-    return hours.to_numpy(dtype=float, na_value=0.0).clip(min=0)
-
-
-def _add_working_h(due: pd.Series, hours: np.ndarray, calendar: object = None) -> pd.Series:
-    return _in_calendar(lambda cal: add_working_hours(due, hours, calendar=cal), due, calendar)
 
 
 # --------------------------------------------------------------------------- routing

@@ -254,7 +254,7 @@ def take_in_request(
     ...                       Point(113.1025, 27.8025), units=grid_units(2, 2),
     ...                       at="2026-05-01T08:00Z")
     >>> got.reports[["report_id", "status"]].values.tolist()
-    [['R0000001', 'reported']]
+    [['R0000001', 'collected']]
     """
     frame = gpd.GeoDataFrame({k: [v] for k, v in fields.items()}, geometry=[point], crs=WGS84)
     got = take_in_requests(

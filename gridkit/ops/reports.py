@@ -24,8 +24,10 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -39,9 +41,18 @@ import shapely
 
 from gridkit import codes
 from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
-from gridkit.errors import GridkitError, format_rows
+from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_scalar, utc_series
+from gridkit.ops.worktime import (
+    CalendarError,
+    WorkCalendar,
+    add_working_hours,
+    stage_deadline,
+    stage_limits,
+    work_calendar,
+    working_hours_between,
+)
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -62,6 +73,7 @@ __all__ = [
     "parent_admin_code",
     "purge_contacts",
     "report_rules",
+    "stage_due",
 ]
 
 EVENT_COLUMNS = [
@@ -347,6 +359,95 @@ def report_rules(rules: ReportRules | str | Path | None = None) -> ReportRules:
     return _packaged_rules() if rules is None else load_report_rules(rules)
 
 
+# --------------------------------------------------------------------------- deadlines
+
+
+def _in_calendar(compute, times: pd.Series, calendar: object):
+    """``compute(calendar)`` in the workday calendar; where it lacks a year the times
+    reach, again with those years counted as plain weekdays (no holidays, no 调休) and a
+    warning naming the file to complete: a service keeps taking cases on 1 January
+    while the new year's schedule is added."""
+    cal = work_calendar(calendar)  # type: ignore[arg-type]
+    try:
+        return compute(cal)
+    except CalendarError:
+        pass
+    years = times.dt.tz_convert("Asia/Shanghai").dt.year.dropna().astype(int)
+    low, high = int(years.min()), int(years.max()) + 1  # deadlines may run into the next
+    missing = sorted(set(range(low, high + 1)) - set(cal.years))
+    warnings.warn(
+        f"the workday calendar has no year {', '.join(map(str, missing))} ({cal.source}): "
+        "deadlines there count weekdays only, without public holidays or 调休; add the "
+        "year's schedule to the file.",
+        GridkitWarning,
+        stacklevel=3,
+    )
+    span = range(min(cal.years[0], low), max(cal.years[-1], high) + 1)
+    return compute(dataclasses.replace(cal, years=tuple(span)))
+
+
+def stage_due(
+    start: object,
+    categories: object,
+    statuses: object,
+    *,
+    rules: ReportRules | str | Path | None = None,
+    handlers: object = None,
+    calendar: WorkCalendar | str | Path | None = None,
+) -> pd.Series:
+    """The deadline of each case's stage, counted from ``start`` in working time: the
+    limit of the stage's clock (``[stage_clock]`` of ``reports.toml``: open 立案,
+    dispatch 派遣, handle 处置, verify 核查) for its category (``[stage_limits]`` of
+    ``handlers.toml``, in the calendar of ``workdays.toml``); NaT for a stage without a
+    clock (verified, closed, rejected).
+
+    Examples
+    --------
+    Friday 13 February 2026, 10:00 Beijing time: a street light to handle in 3 working
+    days (the Spring Festival holiday between), a case to open in 4 working hours:
+
+    >>> due = stage_due(["2026-02-13T02:00Z"] * 3, ["street_light"] * 3,
+    ...                 ["dispatched", "collected", "closed"])
+    >>> [t.tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M") if pd.notna(t) else "-"
+    ...  for t in due]
+    ['02-25 17:30', '02-13 16:00', '-']
+    """
+    rules = report_rules(rules)
+    limits = stage_limits(handlers)
+    begin = utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
+    cats = np.atleast_1d(np.asarray(categories, dtype=object))
+    clock = pd.Series(np.atleast_1d(np.asarray(statuses, dtype=object))).map(rules.stage_clock)
+    out = pd.Series(pd.NaT, index=begin.index, dtype="datetime64[us, UTC]")
+    timed = (clock.notna() & begin.notna()).to_numpy()
+    if not timed.any():
+        return out
+    for key in clock[timed].unique():
+        mask = timed & (clock == key).to_numpy()
+        due = _in_calendar(
+            lambda cal, m=mask, k=str(key): stage_deadline(
+                begin[m], cats[m], k, limits, calendar=cal
+            ),
+            begin[mask],
+            calendar,
+        )
+        out[mask] = due.to_numpy()
+    return out
+
+
+def _worked_h(start: pd.Series, end: pd.Series, calendar: object = None) -> np.ndarray:
+    """Working hours between two instants (a paused case's clock stood still)."""
+    hours = _in_calendar(
+        lambda cal: working_hours_between(start, end, calendar=cal),
+        pd.concat([start, end]),
+        calendar,
+    )
+    return hours.to_numpy(dtype=float, na_value=0.0).clip(min=0)
+
+
+def _add_working_h(due: pd.Series, hours: np.ndarray, calendar: object = None) -> pd.Series:
+    return _in_calendar(lambda cal: add_working_hours(due, hours, calendar=cal), due, calendar)
+
+
 # --------------------------------------------------------------------------- frames
 
 
@@ -580,6 +681,13 @@ def intake(
     old = normalise_reports(existing) if existing is not None else normalise_reports(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
     df["status"] = pd.array(["collected"] * len(df), dtype="string")  # keeps the frame typed
+    # the 立案 clock runs from collection (working time, rules/handlers.toml)
+    df["due_at"] = stage_due(
+        df["reported_at"].to_numpy(),
+        df["category"].to_numpy(),
+        df["status"].to_numpy(),
+        rules=rules,
+    ).to_numpy()
     df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
     df = df.sort_values("reported_at", kind="stable")
     df["duplicate_of"] = _link_duplicates(df, old, rules)

@@ -403,6 +403,7 @@ def route(
 def synthetic_departments(
     admin_codes: Iterable[object],
     *,
+    admin_areas: pd.DataFrame | None = None,
     rules: HandlerRules | str | Path | None = None,
 ) -> pd.DataFrame:
     """Handlers at every level for the areas of ``admin_codes`` (a simulated season's).
@@ -411,7 +412,17 @@ def synthetic_departments(
     ``D-ENV`` discharge and sewage), a township office per township (``T`` + code), a
     community committee per village or community (``C`` + code) and a property company
     for every other one (``P`` + code). Each local handler serves the categories whose
-    preference in the rules lists its type.
+    preference in the rules lists its type. Names come from ``admin_areas``
+    (``admin_code``, ``name``) when given, else from the codes.
+
+    Parameters
+    ----------
+    admin_codes
+        The areas of the season (units' ``admin_code``), village or township level.
+    admin_areas
+        Names of the areas (optional).
+    rules
+        Handler rules (default the packaged ``rules/handlers.toml``).
 
     Examples
     --------
@@ -445,17 +456,25 @@ def synthetic_departments(
             }
         )
     ]
+    names = (
+        admin_areas.set_index(admin_areas["admin_code"].astype(str))["name"]
+        .astype(str)
+        .str.replace(r"(街道|镇|乡|社区|村)$", "", regex=True)  # 月塘街道 -> 月塘街道办事处
+        if admin_areas is not None and "name" in admin_areas
+        else pd.Series(dtype=object)
+    )
     for prefix, kind, name, where in (
         ("T", "township_office", "街道办事处", pd.Series(town, dtype=object)),
         ("C", "community_committee", "社区居民委员会", village),
         ("P", "property_company", "物业服务有限公司", village.iloc[::2]),
     ):
+        where = where.astype(str)
         parts.append(
             pd.DataFrame(
                 {
-                    "department_id": prefix + where.astype(str),
-                    "name": where.astype(str).str[-3:] + name,
-                    "admin_code": where.astype(str),
+                    "department_id": prefix + where,
+                    "name": where.map(names).astype(object).fillna(where) + name,
+                    "admin_code": where,
                     "categories": serves[kind],
                     "handler_type": kind,
                 }

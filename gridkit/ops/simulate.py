@@ -31,7 +31,7 @@ from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.errors import once_per_call
 from gridkit.layers import WATER_KINDS
-from gridkit.ops.cases import act, escalate
+from gridkit.ops.cases import act, escalate, route
 from gridkit.ops.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
 from gridkit.ops.reports import ReportRules, intake, load_report_rules
 
@@ -574,13 +574,16 @@ class _Flow:
 
     def run(self, assignments: pd.DataFrame) -> None:
         r, original = self.reports, self.reports["duplicate_of"].isna().to_numpy()
+        # a case no department handles is opened and waits at the centre
+        found = route(r["category"].to_numpy(), r["admin_code"].to_numpy(), self.departments)
+        routable = found["department_id"].notna().to_numpy()
         centre = "centre:" + codes.district(r["admin_code"]).fillna("city").astype(str)
         auto = r["category"].map(self.rules.auto_open).to_numpy(dtype=bool)
         self.later(0.05, 0.2)
         # the categories the rules open at once are opened and dispatched by the system
         self.step(original & auto, "open", "system")
         self.step(
-            original & auto & self.status("opened"),
+            original & auto & routable & self.status("opened"),
             "dispatch",
             "system",
             departments=self.departments,
@@ -595,7 +598,10 @@ class _Flow:
         )
         self.later(0.1, 6, only=~auto)
         self.step(
-            self.status("opened"), "dispatch", centre.to_numpy(), departments=self.departments
+            routable & self.status("opened"),
+            "dispatch",
+            centre.to_numpy(),
+            departments=self.departments,
         )
         self._assignees(assignments)
         staff = ("staff:" + self.reports["lead_department_id"].fillna("?")).to_numpy()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ __all__ = [
     "load_calendar",
     "pause_shift",
     "stage_deadline",
+    "stage_limits",
     "work_calendar",
     "working_hours_between",
 ]
@@ -245,8 +247,15 @@ def _calendar_from_dict(data: Mapping, source: str) -> WorkCalendar:
             )
         holidays |= hol
         workdays |= adj
+    tz = str(data.get("timezone", "Asia/Shanghai"))
+    try:
+        ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise CalendarError(
+            f"{source}: timezone {tz!r} is no IANA time zone.", hint='e.g. "Asia/Shanghai"'
+        ) from None
     return WorkCalendar(
-        timezone=str(data.get("timezone", "Asia/Shanghai")),
+        timezone=tz,
         hours=_parse_hours(list(data.get("hours", ["08:30-12:00", "14:00-17:30"])), source),
         weekend=frozenset(weekend),
         holidays=frozenset(holidays),
@@ -408,8 +417,8 @@ def add_working_hours(
     missing = missing | np.isnan(h)
     add = np.round(np.nan_to_num(h) * _HOUR_US).astype("int64")
     w = _clock(cal, local, missing) + add
-    out = np.where(add > 0, _unclock(cal, np.where(missing | (add == 0), 1, w)), local)
-    return _utc(out, missing, cal, s.index)
+    out = _utc(_unclock(cal, np.where(missing | (add == 0), 1, w)), missing, cal, s.index)
+    return out.where(add > 0, utc_series(s).where(~missing))  # zero: the start itself
 
 
 def add_working_days(
@@ -445,7 +454,7 @@ def add_working_days(
         raise _past_end(cal)
     last = np.searchsorted(tb.count, np.where(missing, 1, want), side="left")
     close = (last + tb.first_day) * _DAY_US + tb.ends[-1]
-    return _utc(np.where(n > 0, close, local), missing, cal, s.index)
+    return _utc(close, missing, cal, s.index).where(n > 0, utc_series(s).where(~missing))
 
 
 def working_hours_between(
@@ -589,6 +598,36 @@ class StageLimits:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}.")
         return self.categories.get(category, {}).get(stage) or self.defaults[stage]
+
+
+@functools.cache
+def _packaged_limits() -> StageLimits:
+    text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
+    return StageLimits.from_dict(
+        dict(tomllib.loads(text).get("stage_limits", {})), source="gridkit/rules/handlers.toml"
+    )
+
+
+def stage_limits(rules: object = None) -> StageLimits:
+    """The stage limits to apply: ``rules`` itself (:class:`StageLimits`, or rules holding
+    them as ``.stage_limits``), the ``[stage_limits]`` of a ``handlers.toml`` at a path,
+    or the packaged ones.
+
+    Examples
+    --------
+    >>> str(stage_limits().limit("street_light", "handle")), stage_limits() is stage_limits()
+    ('3d', True)
+    """
+    if rules is None:
+        return _packaged_limits()
+    if isinstance(rules, StageLimits):
+        return rules
+    held = getattr(rules, "stage_limits", None)
+    if isinstance(held, StageLimits):
+        return held
+    path = Path(str(rules))
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return StageLimits.from_dict(dict(data.get("stage_limits", {})), source=str(path))
 
 
 def stage_deadline(
