@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from gridkit.cli import main
+from gridkit.io import write_layer
+from gridkit.store import issue_key
 from tests.api.test_evidence import jpeg, upload
 from tests.api.test_writes import field_workspace, h, report
 
@@ -58,6 +60,10 @@ def test_shell_is_served_with_its_manifest_and_service_worker(setup) -> None:
     page = client.get("/app/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="/app/app.js"' in page.text and 'rel="manifest"' in page.text
+    assert "<style>" in page.text and 'href="/app/app.css"' not in page.text  # one trip less
+    assert page.headers["content-encoding"] == "gzip"  # compressed as served, no proxy needed
+    plain = client.get("/app/app.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and "function sync()" in plain.text
     assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
     manifest = client.get("/app/manifest.webmanifest").json()
     assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
@@ -79,6 +85,25 @@ def test_me_tells_the_app_who_signed_in_and_the_categories(setup) -> None:
     assert client.get("/app/api/me", headers=h(keys["viewer"])).status_code == 403
 
 
+def test_the_checklist_is_a_chiefs(setup) -> None:
+    """A river chief (sections in river_chiefs) gets the 看/查/交 checklist of the patrol
+    rules; a grid worker does not."""
+    ws, client, keys = setup
+    chief = {"chief_id": ["RC2"], "worker_id": ["W2"], "level": ["village"]}
+    write_layer(
+        pd.DataFrame({**chief, "river_id": ["R1"], "admin_code": ["430203001001"]}),
+        ws,
+        "river_chiefs",
+    )
+    items = TestClient(create_app(workspace=ws)).get(
+        "/app/api/me", headers=h(keys["w2"])
+    )  # a fresh service: the layer was written beside the first
+    checklist = items.json()["checklist"]
+    assert [i["step"] for i in checklist].count("look") == 4 and len(checklist) == 15
+    assert {"key", "zh", "en", "category"} <= set(checklist[0])
+    assert client.get("/app/api/me", headers=h(keys["w1"])).json()["checklist"] == []
+
+
 def test_area_holds_the_workers_units_first_and_their_neighbours(setup) -> None:
     _, client, keys = setup
     fc = client.get("/app/api/area", headers=h(keys["w1"])).json()
@@ -93,9 +118,22 @@ def test_area_holds_the_workers_units_first_and_their_neighbours(setup) -> None:
     assert all(f["properties"]["admin_code"].startswith("430281") for f in far["features"])
 
 
+def _staff(ws: Path, client: TestClient) -> str:
+    """A person on the staff of department D1 (the staff layer), and their key."""
+    write_layer(
+        pd.DataFrame(
+            {"worker_id": ["W7"], "post": ["department"], "admin_code": ["430202"],
+             "department_id": ["D1"]}
+        ),
+        ws,
+        "staff",
+    )  # fmt: skip
+    return issue_key(client.app.state.service.store, "刘工", role="worker", worker_id="W7")[0]
+
+
 def test_my_cases_are_mine_overdue_first(setup) -> None:
     _, client, keys = setup
-    # W1's unit: his as the grid worker of the unit, whoever reported
+    # W1's unit: W1 verifies it, whoever reported; routed to D1
     first = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
     second = client.post(
         "/reports", json=report(category="road_damage"), headers=h(keys["w2"])
@@ -112,10 +150,35 @@ def test_my_cases_are_mine_overdue_first(setup) -> None:
     case = listed["cases"][1]
     assert case["category"] == "street_light" and "reporter_contact" not in case
     assert {"overdue", "actions", "lon", "lat", "due_at"} <= set(case)
-    # W2 reported the second one: it is his to follow, the first is not his
+    # W2 reported the second one: his to follow (no step of his), the first is not his
     theirs = client.get("/app/api/cases", headers=h(keys["w2"])).json()
-    assert [c["report_id"] for c in theirs["cases"]] == [second]
+    assert [(c["report_id"], c["actions"]) for c in theirs["cases"]] == [(second, [])]
     assert client.get("/app/api/cases?limit=0", headers=h(keys["w1"])).status_code == 400
+    assert client.get("/app/api/cases", headers=h(keys["viewer"])).status_code == 403
+
+
+def _steps(client: TestClient, key: str, rid: str) -> list[str]:
+    cases = client.get("/app/api/cases", headers=h(key)).json()["cases"]
+    return [a["action"] for c in cases if c["report_id"] == rid for a in c["actions"]]
+
+
+def test_my_cases_offer_the_steps_each_person_may_take_now(setup) -> None:
+    """The department's staff accept and report back, the unit's grid worker verifies,
+    the centre closes: each sees the case with their own steps at each stage, and a
+    step offered is a step the server takes."""
+    ws, client, keys = setup
+    staff = _staff(ws, client)
+    rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
+    assert "accept" in _steps(client, staff, rid) and "verify" not in _steps(client, staff, rid)
+    assert _steps(client, keys["w1"], rid) == []  # dispatched: nothing for the grid worker
+    for who, step in (("staff", "accept"), ("staff", "report_back"), ("w1", "verify")):
+        key = staff if who == "staff" else keys[who]
+        assert step in _steps(client, key, rid), (who, step)
+        if step == "report_back":
+            assert upload(client, rid, key, jpeg(), kind="after").status_code == 201
+        r = client.post(f"/reports/{rid}/actions", json={"action": step}, headers=h(key))
+        assert r.status_code == 200, r.text
+    assert _steps(client, keys["w1"], rid) == [] and _steps(client, keys["sup"], rid) == ["close"]
 
 
 def _qr_matrix(path: Path, scale: int = 8, border: int = 4) -> list[list[bool]]:

@@ -24,11 +24,11 @@ const WORDS = {
     k_report: '上报', k_evidence: '照片', k_patrol: '巡查记录', k_action: '案件操作',
     cases_none: '没有待办案件。', cases_cached: '离线：显示 {t} 的列表。', due: '期限',
     overdue: '已超期', paused: '已挂起', refresh: '刷新', reason: '原因', note: '说明',
-    after_photo: '处置后照片', need_reason: '请填写原因。', need_photo: '请附处置后照片。',
+    after_photo: '处置后照片', hours: '延期小时数', need_reason: '请填写原因。', need_photo: '请附处置后照片。',
     confirm: '确定', cancel: '取消', no_actions: '您对此案件暂无可办操作。',
     p_start: '开始巡查', p_pause: '暂停', p_resume: '继续', p_stop: '结束并保存',
     p_distance: '里程', p_duration: '时长', p_units: '经过网格', p_fixes: '定位点 {n} 个，最近精度 {m} 米',
-    p_saved: '巡查已保存，将在联网时发送。', p_short: '还没有定位点，不能保存。',
+    p_saved: '巡查已保存，将在联网时发送。', p_short: '还没有定位点，没有可保存的轨迹。放弃这次巡查？',
     checklist: '看·查·交 检查项', ok: '正常', problem: '问题', na: '不适用',
     p_notes: '巡查备注', problem_report: '此问题将作为案件上报：', from_patrol: '巡查发现',
   },
@@ -50,11 +50,11 @@ const WORDS = {
     k_report: 'Report', k_evidence: 'Photo', k_patrol: 'Patrol', k_action: 'Case action',
     cases_none: 'No open cases.', cases_cached: 'Offline: the list as of {t}.', due: 'due',
     overdue: 'overdue', paused: 'paused', refresh: 'Refresh', reason: 'Reason', note: 'Note',
-    after_photo: 'After photo', need_reason: 'Give a reason.', need_photo: 'Add the after photo.',
+    after_photo: 'After photo', hours: 'Hours to extend by', need_reason: 'Give a reason.', need_photo: 'Add the after photo.',
     confirm: 'OK', cancel: 'Cancel', no_actions: 'No action of yours on this case now.',
     p_start: 'Start patrol', p_pause: 'Pause', p_resume: 'Resume', p_stop: 'Stop and save',
     p_distance: 'distance', p_duration: 'duration', p_units: 'units', p_fixes: '{n} fixes, last accuracy {m} m',
-    p_saved: 'Patrol saved; it is sent when the connection allows.', p_short: 'No fixes yet; nothing to save.',
+    p_saved: 'Patrol saved; it is sent when the connection allows.', p_short: 'No fixes yet: no track to save. Discard this patrol?',
     checklist: 'Look · check · hand over', ok: 'OK', problem: 'Problem', na: 'N/A',
     p_notes: 'Patrol notes', problem_report: 'This problem becomes a report:', from_patrol: 'found on patrol',
   },
@@ -74,12 +74,13 @@ const ACTIONS = {
   extend: ['申请延期', 'Extend'], dispatch: ['派遣', 'Dispatch'], redispatch: ['改派', 'Redispatch'],
   reopen: ['重办', 'Reopen'],
 };
-const NEEDS_REASON = new Set(['return', 'rework', 'reject', 'reopen', 'extend']);
+const STEPS = {look: ['看', 'look'], check: ['查', 'check']};
+// one character per category in a coloured badge: no icon font, no emoji font needed
 const ICONS = {
-  encroachment: '🚧', reclamation: '🌾', illegal_discharge: '🏭', illegal_aquaculture: '🐟',
-  sand_mining: '⛏', waterway_damage: '⚓', illegal_fishing: '🎣', floating_garbage: '🗑',
-  street_light: '💡', road_damage: '🕳', cctv: '📹', green_belt: '🌳', fire_equipment: '🧯',
-  sewage: '🚰', illegal_construction: '🏗', vegetable_plot: '🥬',
+  encroachment: '占', reclamation: '垦', illegal_discharge: '污', illegal_aquaculture: '殖',
+  sand_mining: '砂', waterway_damage: '航', illegal_fishing: '鱼', floating_garbage: '漂',
+  street_light: '灯', road_damage: '路', cctv: '监', green_belt: '绿', fire_equipment: '消',
+  sewage: '管', illegal_construction: '违', vegetable_plot: '菜',
 };
 
 const S = {
@@ -107,7 +108,11 @@ function el(tag, attrs, ...kids) {
   return node;
 }
 const $ = (sel) => document.querySelector(sel);
-function show(...nodes) { const v = $('#view'); v.replaceChildren(...nodes); }
+function show(...nodes) { $('#view').replaceChildren(...nodes.flat(2).filter((n) => n != null && n !== false)); }
+function when(iso) {
+  return new Date(iso).toLocaleString(S.lang === 'zh' ? 'zh-CN' : 'en-GB',
+    {month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit'});
+}
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -176,7 +181,8 @@ async function sync() {
       let resp;
       try { resp = await send(item); } catch (e) { break; }  // no network: later
       if (resp.ok) { await queueDel(item.seq); sent++; continue; }
-      if (resp.status >= 500 || [408, 409, 425, 429].includes(resp.status)) break;
+      // later: the server is busy or away; any other refusal is for the user to see
+      if (resp.status >= 500 || [408, 425, 429].includes(resp.status)) break;
       if (resp.status === 401) break;  // key revoked: the user must sign in again
       await queuePut({...item, state: 'failed', error: `${resp.status}: ${await detail(resp)}`});
     }
@@ -304,9 +310,9 @@ async function miniMap(box, draft, onMove) {
   const map = L.map(box, {zoomControl: true, attributionControl: false});
   const fc = await area();
   const outlines = L.geoJSON(fc, {style: (f) => ({weight: f.properties.mine ? 2 : 1,
-    color: f.properties.mine ? '#15588f' : '#8893a3', fillOpacity: f.properties.mine ? 0.08 : 0.02})}).addTo(map);
+    color: f.properties.mine ? '#15588f' : '#8893a3', fillOpacity: f.properties.mine ? 0.15 : 0.04})}).addTo(map);
   const at = draft.pos ? [draft.pos.lat, draft.pos.lon] : null;
-  if (at) map.setView(at, 16);
+  if (at) map.setView(at, 15);
   else if (fc.features.length) map.fitBounds(outlines.getBounds());
   else map.setView([27.83, 113.15], 11);
   const marker = L.marker(at || map.getCenter(), {draggable: true}).addTo(map);
@@ -368,7 +374,8 @@ function categoryPicker(d) {
       d.category = c.key;
       for (const b of e.currentTarget.parentNode.children) b.setAttribute('aria-pressed', String(b === e.currentTarget));
     }},
-    el('span', {}, ICONS[c.key] || (c.domain === 'river' ? '🌊' : '🏘')), S.lang === 'zh' ? c.label_zh : c.label_en));
+    el('span', {class: c.domain === 'river' ? 'ico river' : 'ico'}, ICONS[c.key] || c.label_zh.slice(0, 1)),
+    S.lang === 'zh' ? c.label_zh : c.label_en));
   return el('div', {class: 'cats'}, buttons);
 }
 function reportForm(d, {onDone, source = 'patrol', title}) {
@@ -382,7 +389,7 @@ function reportForm(d, {onDone, source = 'patrol', title}) {
   const fix = () => locate((p) => {
     if (d.pos && d.pos.picked) return;
     setPos(p);
-    if (mapped) { mapped.marker.setLatLng([p.lat, p.lon]); mapped.map.setView([p.lat, p.lon], 16); }
+    if (mapped) { mapped.marker.setLatLng([p.lat, p.lon]); mapped.map.setView([p.lat, p.lon], 15); }
   }, (e) => { if (!d.pos) posText.textContent = t('gps_none', {e}); });
   if (d.pos) setPos(d.pos); else fix();
   const thumbs = el('div', {class: 'thumbs'}, d.photos.map((p) => el('img', {src: p.url, alt: ''})));
@@ -420,7 +427,7 @@ async function renderCases() {
   const list = el('div', {id: 'cases'});
   const note = el('p', {class: 'muted', id: 'cases-note'});
   show(el('div', {class: 'row'}, el('h2', {style: 'flex:1'}, t('tab_cases')),
-    el('button', {type: 'button', class: 'btn', onclick: renderCases}, t('refresh'))), note, list);
+    el('button', {type: 'button', class: 'btn slim', onclick: renderCases}, t('refresh'))), note, list);
   let data = null;
   if (navigator.onLine) {
     try {
@@ -430,7 +437,7 @@ async function renderCases() {
   }
   if (!data) {
     data = await kvGet('cases');
-    if (data) note.textContent = t('cases_cached', {t: new Date(data.fetched).toLocaleString()});
+    if (data) note.textContent = t('cases_cached', {t: when(data.fetched)});
   }
   const cases = (data && data.cases) || [];
   if (!cases.length) { list.append(el('p', {class: 'muted'}, t('cases_none'))); return; }
@@ -438,10 +445,10 @@ async function renderCases() {
 }
 function caseCard(c) {
   const stage = STAGES[c.status] ? pick(STAGES[c.status]) : c.status;
-  const due = c.due_at ? new Date(c.due_at).toLocaleString() : null;
+  const due = c.due_at ? when(c.due_at) : null;
   const actions = el('div', {class: 'row'}, (c.actions || []).map((a) => el('button', {
-    type: 'button', class: NEEDS_REASON.has(a) ? 'btn danger' : 'btn', 'data-action': a,
-    onclick: () => caseAction(c, a)}, ACTIONS[a] ? pick(ACTIONS[a]) : a)));
+    type: 'button', class: a.reason ? 'btn danger' : 'btn', 'data-action': a.action,
+    onclick: () => caseAction(c, a)}, actionLabel(a))));
   return el('div', {class: c.overdue ? 'card late' : 'card', 'data-case': c.report_id},
     el('h4', {}, `${catLabel(c.category)} · ${c.report_id}`),
     el('div', {}, el('span', {class: 'tag'}, stage), c.overdue ? el('span', {class: 'tag late'}, t('overdue')) : null,
@@ -450,29 +457,39 @@ function caseCard(c) {
     c.description ? el('p', {}, c.description) : null,
     (c.actions || []).length ? actions : el('p', {class: 'muted'}, t('no_actions')));
 }
-function caseAction(c, action) {
+function actionLabel(a) {
+  return S.lang === 'zh' ? a.label_zh : (ACTIONS[a.action] ? ACTIONS[a.action][1] : a.action);
+}
+function caseAction(c, step) {
+  const action = step.action;
   const photos = [];
   const thumbs = el('div', {class: 'thumbs'});
   const reason = el('textarea', {id: 'action-note'});
-  const err = el('p', {class: 'error'});
+  const err = el('p', {class: 'error', id: 'action-error'});
+  const hours = el('input', {type: 'number', id: 'action-hours', min: 1, max: 1440, value: 24});
+  // a report back carries the after photo its category asks for (the rules' evidence)
+  const cat = (S.me.categories || []).find((x) => x.key === c.category);
   const withPhoto = action === 'report_back';
+  const photoNeeded = withPhoto && (!cat || (cat.evidence || []).includes('after'));
   const dlg = el('dialog', {id: 'action-dialog'},
-    el('h3', {}, `${ACTIONS[action] ? pick(ACTIONS[action]) : action} · ${c.report_id}`),
-    el('label', {for: 'action-note'}, NEEDS_REASON.has(action) ? t('reason') : t('note')), reason,
+    el('h3', {}, `${actionLabel(step)} · ${c.report_id}`),
+    el('label', {for: 'action-note'}, step.reason ? t('reason') : t('note')), reason,
+    action === 'extend' ? [el('label', {for: 'action-hours'}, t('hours')), hours] : null,
     withPhoto ? [el('label', {}, t('after_photo')), el('label', {class: 'btn'}, t('add_photo'), photoInput(photos, thumbs)), thumbs] : null,
     err,
     el('div', {class: 'row'},
       el('button', {type: 'button', class: 'btn', onclick: () => dlg.close()}, t('cancel')),
       el('button', {type: 'button', class: 'btn primary', id: 'action-ok', onclick: async () => {
-        if (NEEDS_REASON.has(action) && !reason.value.trim()) { err.textContent = t('need_reason'); return; }
-        if (withPhoto && !photos.length) { err.textContent = t('need_photo'); return; }
-        const label = `${c.report_id} ${ACTIONS[action] ? pick(ACTIONS[action]) : action}`;
+        if (step.reason && !reason.value.trim()) { err.textContent = t('need_reason'); return; }
+        if (photoNeeded && !photos.length) { err.textContent = t('need_photo'); return; }
+        const label = `${c.report_id} ${actionLabel(step)}`;
         const here = await new Promise((ok) => locate(ok, () => ok(null)));
         const items = photos.map((p) => ({kind: 'evidence', url: `/reports/${encodeURIComponent(c.report_id)}/evidence`,
           idem: uuid(), photo: p.data, label,
           fields: {kind: 'after', taken_at: p.taken_at, lon: here && here.lon, lat: here && here.lat}}));
         items.push({kind: 'action', url: `/reports/${encodeURIComponent(c.report_id)}/actions`, idem: uuid(), label,
-          body: {action, note: reason.value.trim() || null}});
+          body: {action, note: reason.value.trim() || null,
+            hours: action === 'extend' ? Number(hours.value) : null}});
         await enqueue(items);
         dlg.close();
         const card = document.querySelector(`[data-case="${CSS.escape(c.report_id)}"]`);
@@ -509,7 +526,8 @@ async function patrol() { return (await kvGet('patrol')) || null; }
 async function savePatrol(p) { await kvSet('patrol', p); }
 function onFix(pos) {
   patrol().then(async (p) => {
-    if (!p || p.paused) return;
+    // a fix from before the start (or the pause) is where the phone was, not the patrol
+    if (!p || p.paused || pos.timestamp < p.resumed) return;
     const fix = {lon: pos.coords.longitude, lat: pos.coords.latitude,
       t: new Date(pos.timestamp).toISOString(), accuracy_m: pos.coords.accuracy};
     const last = p.points[p.points.length - 1];
@@ -557,7 +575,7 @@ async function renderPatrol(message) {
       }}, t('p_start')));
     return;
   }
-  watchGps(!p.paused);
+  watchGps(true);  // kept warm while paused: the fixes are left out (onFix)
   const notes = el('textarea', {id: 'p-notes', oninput: async (e) => { const q = await patrol(); q.notes = e.target.value; await savePatrol(q); }});
   notes.value = p.notes || '';
   show(el('h2', {}, t('tab_patrol')), el('div', {id: 'patrol-stats'}),
@@ -578,8 +596,8 @@ function checklist(p) {
   const items = (S.me && S.me.checklist) || [];
   if (!items.length) return null;
   const rows = items.map((it) => {
-    const key = it.key || it.id;
-    const label = S.lang === 'zh' ? (it.label_zh || key) : (it.label_en || it.label_zh || key);
+    const key = it.key;
+    const label = S.lang === 'zh' ? (it.zh || key) : (it.en || it.zh || key);
     const opts = ['ok', 'problem', 'na'].map((v) => el('button', {type: 'button', class: v === 'problem' ? 'bad' : '',
       'data-item': key, 'data-value': v, 'aria-pressed': String((p.checklist[key] || {}).result === v),
       onclick: async () => {
@@ -589,34 +607,43 @@ function checklist(p) {
         if (v === 'problem') return problemFromItem(q, it, label);
         renderPatrol();
       }}, t(v)));
-    return el('div', {class: 'check'}, el('span', {}, it.step ? `${it.step} · ${label}` : label),
+    const step = STEPS[it.step] ? pick(STEPS[it.step]) : (it.step || '');
+    return el('div', {class: 'check', 'data-check': key}, el('span', {}, step ? `${step} · ${label}` : label),
       el('div', {class: 'opts'}, opts));
   });
   return el('section', {}, el('h3', {}, t('checklist')), rows);
 }
 function problemFromItem(p, item, label) {
-  const d = newDraft({description: `${label}（${t('from_patrol')}）`, patrol_id: p.patrol_id,
-    category: item.category || null});
+  // 交 hand over: the item's category, the patrol named in the text until the server
+  // links a report to its patrol
+  const d = newDraft({description: `[${t('from_patrol')} ${p.patrol_id}] ${label}: `,
+    patrol_id: p.patrol_id, category: item.category || null});
   const last = p.points[p.points.length - 1];
   if (last) d.pos = {lon: last.lon, lat: last.lat, accuracy_m: last.accuracy_m};
   show(el('p', {class: 'muted'}, t('problem_report')), ...reportForm(d, {source: 'patrol', title: label,
     onDone: async () => {
       const q = await patrol();
-      q.checklist[item.key || item.id] = {...q.checklist[item.key || item.id], reported: true};
+      q.checklist[item.key] = {...q.checklist[item.key], reported: true};
       await savePatrol(q); renderPatrol(t('queued'));
     }}));
 }
 async function stopPatrol() {
   const p = await patrol();
-  if (!p.points.length) { $('#patrol-error').textContent = t('p_short'); return; }
+  if (!p.points.length) {  // started by mistake, or no GPS: nothing to keep
+    if (!confirm(t('p_short'))) return;
+    await kvSet('patrol', null); watchGps(false); renderPatrol(); return;
+  }
   const body = {patrol_id: p.patrol_id, worker_id: S.me.worker_id || null, crs: 'EPSG:4326',
     points: p.points.map((f) => ({lon: f.lon, lat: f.lat, t: f.t, accuracy_m: f.accuracy_m}))};
   const results = Object.entries(p.checklist).map(([k, v]) => ({item: k, result: v.result}));
-  if (S.me.accepts && S.me.accepts.patrol_checklist && results.length) body.checklist = results;
+  // the record as gridkit.ops.ledger reads it: {"item": {"result": "ok|problem|na"}}
+  if (S.me.accepts && S.me.accepts.patrol_checklist && results.length) {
+    body.checklist = Object.fromEntries(results.map((r) => [r.item, {result: r.result}]));
+  }
   const written = results.map((r) => `${r.item}=${r.result}`).join('; ');
   body.notes = [p.notes, written && !body.checklist ? `[checklist] ${written}` : ''].filter(Boolean).join('\n') || null;
   await enqueue([{kind: 'patrol', url: '/patrols', idem: p.patrol_id, body,
-    label: `${new Date(p.started).toLocaleString()} · ${(p.distance_m / 1000).toFixed(2)} km`}]);
+    label: `${when(p.started)} · ${(p.distance_m / 1000).toFixed(2)} km`}]);
   await kvSet('patrol', null);
   watchGps(false);
   renderPatrol(t('p_saved'));
@@ -628,13 +655,13 @@ async function renderPending(message) {
   const list = items.map((it) => el('div', {class: 'card', 'data-seq': it.seq, 'data-kind': it.kind},
     el('h4', {}, `${t('k_' + it.kind)} · ${it.label || ''}`),
     el('span', {class: it.state === 'failed' ? 'tag failed' : 'tag'}, it.state === 'failed' ? t('failed') : t('waiting')),
-    el('span', {class: 'muted'}, new Date(it.created).toLocaleString()),
+    el('span', {class: 'muted'}, when(it.created)),
     it.error ? el('p', {class: 'error'}, it.error) : null,
     it.state === 'failed' ? el('button', {type: 'button', class: 'btn danger', onclick: async () => {
       await queueDel(it.seq); await badge(); renderPending();
     }}, t('discard')) : null));
   show(el('div', {class: 'row'}, el('h2', {style: 'flex:1'}, t('tab_pending')),
-    el('button', {type: 'button', class: 'btn', id: 'sync', onclick: async () => {
+    el('button', {type: 'button', class: 'btn slim', id: 'sync', onclick: async () => {
       const n = await sync(); renderPending(t('sent_n', {n}));
     }}, t('sync'))),
   message ? el('p', {class: 'muted'}, message) : null,

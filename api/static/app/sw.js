@@ -3,8 +3,7 @@
    queues them in IndexedDB and sends them itself, each with its Idempotency-Key. */
 'use strict';
 const CACHE = 'gridkit-app-v1';
-const SHELL = ['/app/', '/app/app.js', '/app/app.css', '/app/manifest.webmanifest',
-  '/app/icon.svg'];
+const SHELL = ['/app/', '/app/app.js', '/app/manifest.webmanifest', '/app/icon.svg'];
 const OPTIONAL = ['/assets/leaflet.js', '/assets/leaflet.css'];  // the maps extra
 
 self.addEventListener('install', (event) => {
