@@ -82,6 +82,8 @@ __all__ = [
     "transition",
 ]
 
+#: the stage each clock of ``[stage_clock]`` times, as escalation notes name it
+_CLOCK_ZH = {"open": "立案", "dispatch": "派遣", "handle": "处置", "verify": "核查"}
 #: default limits per clock (calendar hours) where a category names none
 _DEFAULT_LIMIT_H = {"open": 24.0, "dispatch": 24.0, "verify": 48.0}
 
@@ -1022,7 +1024,10 @@ def escalate(
     leads = out["lead_department_id"].to_numpy(dtype=object, na_value=None)[pos]
     rows = []
     for k, p in enumerate(pos):  # the cases escalated now: the output's own rows
-        stage = rules.stages.get(str(status[k]), str(status[k]))
+        # the deadline that lapsed: an opened case is late for 派遣, a reported-back one
+        # for 核查 (the stage's clock, not the step that began the stage)
+        clock = rules.stage_clock.get(str(status[k]))
+        stage = _CLOCK_ZH.get(str(clock), rules.stages.get(str(status[k]), str(status[k])))
         rows.append(
             {
                 "report_id": out["report_id"].iat[p],
