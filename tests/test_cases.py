@@ -285,6 +285,35 @@ def test_a_collected_case_runs_the_open_clock() -> None:
     assert ev["due_at"].iloc[0] == due  # so the 立案 on-time rate can be counted
 
 
+def test_dispatch_names_the_units_grid_worker_who_verifies() -> None:
+    assignments = pd.DataFrame(
+        {
+            "unit_id": ["U1", "U1", "U1", "U2"],
+            "worker_id": ["OLD", "HEAD", "NEW", "W2"],
+            "role": ["grid_worker", "building_head", "grid_worker", "grid_worker"],
+            "valid_from": [None, None, "2026-05-01T00:00Z", None],
+            "valid_to": ["2026-05-01T00:00Z", None, None, None],
+        }
+    )
+    r = pd.concat(
+        [
+            _case("opened", "").assign(assignee_id=None),
+            _case("opened", "").assign(report_id="R2", unit_id="U2"),  # keeps its own
+            _case("opened", "").assign(report_id="R3", unit_id="U9", assignee_id=None),
+        ]
+    )
+    out, _ = act(
+        r,
+        ["R1", "R2", "R3"],
+        "dispatch",
+        actor_id="C",
+        at=T0,
+        department_id="D-DIST",
+        assignments=assignments,
+    )
+    assert out["assignee_id"].tolist()[:2] == ["NEW", "W1"] and pd.isna(out["assignee_id"].iloc[2])
+
+
 def test_several_cases_take_a_step_together_at_their_own_times() -> None:
     r = pd.concat([_case("dispatched", "").assign(report_id=f"R{i}") for i in range(3)])
     times = [T0 + k * H for k in (1, 2, 3)]

@@ -96,6 +96,12 @@ def test_one_case_through_every_step_with_four_keys(setup) -> None:
     p = ok(client, rid, keys["disp"], "dispatch")
     assert p["status"] == "dispatched" and p["lead_department_id"] == "D1"
     assert "荷塘区城管局" in p["handler_reason"]
+    # the unit's grid worker is the case's assignee, who verifies: "my cases" find it
+    assert p["assignee_id"] == "W1"
+    mine = client.get(
+        "/collections/reports/items", params={"limit": 1000}, headers=h(keys["sup"])
+    ).json()["features"]
+    assert [f["properties"]["assignee_id"] for f in mine if f["id"] == rid] == ["W1"]
     # 受理, 处置, 反馈: the department, with its photos
     p = ok(client, rid, keys["d1"], "accept")
     assert p["status"] == "handling"
