@@ -410,6 +410,29 @@ def test_escalation_matches_brute_force(due_min, repeat_h, max_level, runs, rest
             lapse[ids[0]] = (new_due, 0)
 
 
+def test_a_pause_does_not_start_a_new_lapse() -> None:
+    # escalated, then waiting on the reporter, then resumed: the deadline moves by the
+    # time it waited and the lapse goes on; it is not escalated to level 1 a second time
+    r = _case("handling", "")
+    due = r["due_at"].iloc[0]
+    r, ev = escalate(r, at=due + H)
+    assert r["escalation_level"].iloc[0] == 1 and len(ev) == 1
+    r, _ = act(r, "R1", "pause", actor_id="D", at=due + 2 * H, note="等反映人回电")
+    assert len(escalate(r, at=due + 5 * H).events) == 0  # paused: not overdue
+    r, _ = act(r, "R1", "resume", actor_id="D", at=due + 12 * H)
+    moved = r["due_at"].iloc[0]
+    assert moved == due + 10 * H
+    r, ev = escalate(r, at=due + 13 * H)
+    assert len(ev) == 0 and r["escalation_level"].iloc[0] == 1
+    # the lapse climbs from the moved deadline, as if the pause had not been
+    r, ev = escalate(r, at=moved + 72 * H)
+    assert ev["note"].iloc[0].startswith("escalated (督办) to level 2")
+    # an extension is a new deadline: its lapse is a new one
+    r, _ = act(r, "R1", "extend", actor_id="D", at=moved + 73 * H, hours=24, note="x")
+    r, ev = escalate(r, at=r["due_at"].iloc[0] + H)
+    assert ev["note"].iloc[0].startswith("escalated (督办) to level 1")
+
+
 def test_escalation_skips_paused_and_finished_cases_and_names_whom_it_notifies() -> None:
     r = pd.DataFrame(
         {

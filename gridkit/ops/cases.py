@@ -513,9 +513,14 @@ def _apply(
         # the clock stood still while the case waited: the deadline moves as far
         paused = out["paused_at"].iloc[pos].reset_index(drop=True)
         shift = _worked_h(paused, times.reset_index(drop=True))
-        due = out["due_at"].iloc[pos].reset_index(drop=True) + pd.to_timedelta(shift, unit="h")
+        old = out["due_at"].iloc[pos].reset_index(drop=True)
+        due = old + pd.to_timedelta(shift, unit="h")
         step.set("due_at", due.to_numpy())
         step.set("paused_at", pd.NaT)
+        # the lapse goes on from the moved deadline: not a new one to escalate again
+        esc = out["escalated_due_at"].iloc[pos].reset_index(drop=True)
+        same = (esc == old).to_numpy(dtype=bool, na_value=False)
+        step.set("escalated_due_at", due.where(same, esc).to_numpy())
     _stamp(step, actors, t)
     if to is not None:
         step.set("status", to)
