@@ -95,6 +95,7 @@ def take_action(
             action,
             actor_id=actor(caller),
             departments=service.layer("departments"),
+            assignments=service.layer("assignments"),  # the unit's worker verifies
             # only photos received count, whatever the body names
             uploaded=evidence.of_report(service.layer(evidence.TABLE), report_id),
             **kw,

@@ -236,6 +236,7 @@ def act(
     evidence: str | Mapping[str, str] | None = None,
     uploaded: pd.DataFrame | None = None,
     departments: pd.DataFrame | None = None,
+    assignments: pd.DataFrame | None = None,
     rules: Rules = None,
 ) -> ReportChange:
     """Take one step of the case workflow (``[actions]`` of ``reports.toml``) for one or
@@ -274,6 +275,10 @@ def act(
         only they count as evidence.
     departments
         The ``departments`` layer, for routing and to check ``department_id``.
+    assignments
+        ``dispatch``/``redispatch``: ``unit_id``, ``worker_id`` (``role``,
+        ``valid_from``, ``valid_to``); a case without an assignee gets its unit's grid
+        worker (valid at the step's time), the one who verifies, as :func:`hand_over` does.
     rules
         :class:`~gridkit.ops.reports.ReportRules` or a path to a ``reports.toml``.
 
@@ -331,6 +336,8 @@ def act(
         )
     old_due = out["due_at"].iloc[pos].reset_index(drop=True)
     notes = _apply(step, actors, times, note, department_id, hours, ev_text, departments)
+    if action in ("dispatch", "redispatch") and assignments is not None and len(assignments):
+        _assign_verifier(step, assignments, times.max())
     return ReportChange(
         out,
         _events(
@@ -459,9 +466,14 @@ def _apply(
         # the clock stood still while the case waited: the deadline moves as far
         paused = out["paused_at"].iloc[pos].reset_index(drop=True)
         shift = _worked_h(paused, times.reset_index(drop=True))
-        due = _add_working_h(out["due_at"].iloc[pos].reset_index(drop=True), shift)
+        old = out["due_at"].iloc[pos].reset_index(drop=True)
+        due = _add_working_h(old, shift)
         step.set("due_at", due.to_numpy())
         step.set("paused_at", pd.NaT)
+        # the lapse goes on from the moved deadline: not a new one to escalate again
+        esc = out["escalated_due_at"].iloc[pos].reset_index(drop=True)
+        same = (esc == old).to_numpy(dtype=bool, na_value=False)
+        step.set("escalated_due_at", due.where(same, esc).to_numpy())
     _stamp(step, actors, t)
     if to is not None:
         step.set("status", to)
@@ -472,6 +484,17 @@ def _apply(
         step.set("paused_at", pd.NaT)
         step.set("escalation_level", 0)  # a new stage: a new lapse, if any
     return notes
+
+
+def _assign_verifier(step: _Step, assignments: pd.DataFrame, at: pd.Timestamp) -> None:
+    """The unit's grid worker, valid at ``at``, as the assignee of the cases without one."""
+    have = step.col("assignee_id")
+    missing = pd.isna(have)
+    if not missing.any():
+        return
+    valid = _valid_assignments(assignments, at).set_index("unit_id")["worker_id"]
+    found = pd.Series(step.col("unit_id")).map(valid).to_numpy(dtype=object, na_value=None)
+    step.set("assignee_id", np.where(missing, found, have))
 
 
 def _merged(prev: str | None, new: str) -> str:
