@@ -25,7 +25,7 @@ from gridkit.cli.util import (
     console,
 )
 from gridkit.errors import GridkitError, require_extra
-from gridkit.io import list_layers
+from gridkit.io import list_layers, split_source
 from gridkit.layers import LAYERS
 from gridkit.ops.hotspots import hotspots
 from gridkit.ops.locate import locate
@@ -84,13 +84,14 @@ def _need(value: object, message: str, hint: str) -> None:
 def _context(maps: ModuleType, inputs: Inputs, units: Path, files: dict[str, Path | None]):
     """Context layers: those named on the command line, else the units' workspace's own
     (a GeoPackage holding ``admin_areas``, ``rivers``, ``water_bodies``)."""
-    have = set(list_layers(units)) if units.suffix.lower() == ".gpkg" else set()
+    source, _ = split_source(units)
+    have = set(list_layers(source)) if source.suffix.lower() == ".gpkg" else set()
     layers = {}
     for layer, path in files.items():
         if path is not None:
             layers[layer] = inputs.read(path, layer, check=False)
         elif layer in have:
-            layers[layer] = inputs.read(units, layer, check=False)
+            layers[layer] = inputs.read(source, layer, check=False)
     return maps.Context.from_layers(layers) if layers else None
 
 
