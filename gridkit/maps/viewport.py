@@ -21,7 +21,7 @@ import html
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -86,6 +86,7 @@ class ViewIndex:
     level: str | None
     entries: list
     switch: int
+    _simplified: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -109,9 +110,15 @@ class ViewIndex:
             a = assignments
             if "valid_to" in a.columns:
                 a = a[a["valid_to"].isna()]
-            w = a["worker_id"].astype(str).map(lambda x: names.get(x, x))
-            joined = w.groupby(a["unit_id"].astype(str).to_numpy()).agg(
-                lambda s: " · ".join(sorted(set(s))))  # fmt: skip
+            w = a["worker_id"].astype(str)
+            pairs = pd.DataFrame({"u": a["unit_id"].astype(str).to_numpy(),
+                                  "w": w.map(names).fillna(w).to_numpy()})  # fmt: skip
+            pairs = pairs.drop_duplicates().sort_values(["u", "w"])
+            many = pairs["u"].duplicated(keep=False)  # the few units with several workers
+            joined = pd.concat([
+                pairs[~many].set_index("u")["w"],
+                pairs[many].groupby("u")["w"].agg(" · ".join),
+            ])  # fmt: skip
             who = joined.reindex(ids.to_numpy()).fillna("")
         staffed = (who != "").to_numpy()
         frame = gpd.GeoDataFrame(
@@ -156,11 +163,15 @@ class ViewIndex:
         a = self.area_frame
         if a is None:
             return dumps({"type": "FeatureCollection", "features": []})
-        hit = a.sindex.query(shapely.box(*_bbox(bbox)), predicate="intersects")
-        sub = a.iloc[np.sort(hit)][["admin_code", "name", "n_units", "staffed", "c", "geometry"]]
-        geoms = shapely.simplify(np.asarray(sub.geometry.array), _tolerance(zoom),
-                                 preserve_topology=True)  # fmt: skip
-        return to_geojson(sub.set_geometry(geoms), precision=5)
+        hit = np.sort(a.sindex.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        z = max(0, min(22, int(zoom)))
+        if z not in self._simplified:  # once per zoom: areas are few, requests many
+            self._simplified[z] = shapely.simplify(
+                np.asarray(a.geometry.array), _tolerance(z), preserve_topology=True
+            )
+        sub = a.iloc[hit][["admin_code", "name", "n_units", "staffed", "c"]]
+        frame = gpd.GeoDataFrame(sub, geometry=self._simplified[z][hit], crs=WGS84)
+        return to_geojson(frame, precision=5)
 
     def search(self, q: str, limit: int = 20) -> list:
         """Entries ``[text, south, west, north, east]`` whose text holds ``q``."""
@@ -172,6 +183,7 @@ class ViewIndex:
     def overview(self) -> dict:
         """Bounds, the zoom from which units are served, and the areas' level."""
         b = self.frame.total_bounds
+        b = [float(v) for v in b]
         return {"bounds": [[b[1], b[0]], [b[3], b[2]]], "switch": self.switch,
                 "level": self.level, "units": len(self.frame)}  # fmt: skip
 
