@@ -98,7 +98,11 @@ def _context(maps: ModuleType, inputs: Inputs, units: Path, files: dict[str, Pat
 def _compliance(inputs: Inputs, patrols: Path, u: pd.DataFrame, asg, workers, period):
     """The compliance table: read as given, or computed from a raw patrols layer (tracks
     with ``patrol_id``) and the assignments by the frequency rules."""
-    df = _read(inputs, patrols, "compliance")
+    source, named = split_source(patrols)
+    raw = named == "patrols" or (
+        named is None and source.suffix.lower() == ".gpkg" and "patrols" in list_layers(source)
+    )
+    df = _read(inputs, patrols, "patrols" if raw else "compliance")
     if "required" in df.columns or "patrol_id" not in df.columns:
         return df, period
     _need(

@@ -110,9 +110,10 @@ class ViewIndex:
             a = assignments
             if "valid_to" in a.columns:
                 a = a[a["valid_to"].isna()]
-            w = a["worker_id"].astype(str)
+            w = a["worker_id"].astype(str).astype(object)
+            named = w.map(names)
             pairs = pd.DataFrame({"u": a["unit_id"].astype(str).to_numpy(),
-                                  "w": w.map(names).fillna(w).to_numpy()})  # fmt: skip
+                                  "w": named.where(named.notna(), w).to_numpy()})  # fmt: skip
             pairs = pairs.drop_duplicates().sort_values(["u", "w"])
             many = pairs["u"].duplicated(keep=False)  # the few units with several workers
             joined = pd.concat([
