@@ -84,8 +84,9 @@ class ViewIndex:
     tree: shapely.STRtree
     area_frame: gpd.GeoDataFrame | None
     level: str | None
-    entries: list
+    entries: tuple
     switch: int
+    extent: tuple
     _simplified: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -135,21 +136,26 @@ class ViewIndex:
             area_frame["c"] = np.where(share >= 0.999, "staffed_all", most)
         title = ids + (" " + u["name"].fillna("").astype(str) if "name" in u.columns else "")
         text = np.where(staffed, title + " · " + who.to_numpy(), title)
-        b = np.round(u.geometry.bounds.to_numpy(), 5).tolist()
-        entries = [[t, q[1], q[0], q[3], q[2]] for t, q in zip(text, b, strict=True)]
-        if area_frame is not None:
-            ab = np.round(area_frame.geometry.bounds.to_numpy(), 5).tolist()
-            entries += [[str(n), q[1], q[0], q[3], q[2]]
-                        for n, q in zip(area_frame["name"], ab, strict=True)]  # fmt: skip
+        text = pd.Series(text, dtype=object)
+        bounds = u.geometry.bounds.to_numpy()
+        if area_frame is not None:  # place names after the units
+            text = pd.concat([text, area_frame["name"].astype(str)], ignore_index=True)
+            bounds = np.vstack([bounds, area_frame.geometry.bounds.to_numpy()])
+        entries = (text.str.lower(), text, np.round(bounds[:, [1, 0, 3, 2]], 5))
         return cls(
             frame=frame, tree=shapely.STRtree(np.asarray(frame.geometry.array)),
             area_frame=area_frame, level=level, entries=entries, switch=switch_zoom(u),
+            extent=tuple(float(v) for v in frame.total_bounds),
         )  # fmt: skip
 
     def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
         ``{"too_many": n}`` when more than ``limit`` meet it."""
-        hit = np.sort(self.tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        box = _bbox(bbox)
+        guess = self._estimate(box)
+        if guess > 4 * limit:  # clearly too many: refused without touching them
+            return dumps({"type": "FeatureCollection", "features": [], "too_many": guess})
+        hit = np.sort(self.tree.query(shapely.box(*box), predicate="intersects"))
         if len(hit) > limit:
             return dumps({"type": "FeatureCollection", "features": [], "too_many": len(hit)})
         sub = self.frame.iloc[hit]
@@ -174,17 +180,26 @@ class ViewIndex:
         frame = gpd.GeoDataFrame(sub, geometry=self._simplified[z][hit], crs=WGS84)
         return to_geojson(frame, precision=5)
 
+    def _estimate(self, box: tuple) -> int:
+        """Units expected in ``box`` if they were spread evenly over the extent."""
+        w, s, e, n = self.extent
+        iw = max(0.0, min(e, box[2]) - max(w, box[0]))
+        ih = max(0.0, min(n, box[3]) - max(s, box[1]))
+        area = max((e - w) * (n - s), 1e-12)
+        return int(len(self.frame) * min(1.0, iw * ih / area))
+
     def search(self, q: str, limit: int = 20) -> list:
         """Entries ``[text, south, west, north, east]`` whose text holds ``q``."""
         q = q.strip().lower()[:100]
         if not q:
             return []
-        return [e for e in self.entries if q in e[0].lower()][:limit]
+        low, text, b = self.entries
+        found = np.flatnonzero(low.str.contains(q, regex=False).to_numpy())[:limit]
+        return [[text.iat[i], *b[i].tolist()] for i in found]
 
     def overview(self) -> dict:
         """Bounds, the zoom from which units are served, and the areas' level."""
-        b = self.frame.total_bounds
-        b = [float(v) for v in b]
+        b = self.extent
         return {"bounds": [[b[1], b[0]], [b[3], b[2]]], "switch": self.switch,
                 "level": self.level, "units": len(self.frame)}  # fmt: skip
 
