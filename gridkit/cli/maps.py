@@ -32,6 +32,8 @@ from gridkit.ops.locate import locate
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.reports import report_rules
 
+LARGE = 10_000  # units: above this a single-file page gets slow to open
+
 
 class MapKind(StrEnum):
     coverage = "coverage"
@@ -270,6 +272,11 @@ def map_cmd(
         m = maps.diff_map(old_units, u, _read(inputs, lineage, "lineage"), **common)
     size = _print_or_write(maps, m, output, paper, portrait)
     console.print(f"wrote {kind.value} map to {output} ({size / 2**20:.2f} MB)")
+    if len(u) > LARGE and output.suffix.lower() == ".html":
+        console.print(
+            f"note: {len(u):,} units make a heavy single file; `gridkit serve` serves "
+            "/maps/view, which loads only the units in view (any size)."
+        )
 
 
 def _hotspot_map(maps: ModuleType, u, rep, cats, common):
