@@ -163,6 +163,8 @@ def test_choropleth_by_village_sums_its_units():
     page = map_html(coverage_map(u, assignments=a))
     assert '"switch"' not in page  # config is encoded; the areas layer is in the page
     assert "按村(社区)" in _text(page)
+    en = _text(map_html(coverage_map(u, assignments=a, lang="en")))
+    assert "By village" in en and "<b>Village</b>" in en and "界" not in en
 
 
 def _workspace(tmp_path):

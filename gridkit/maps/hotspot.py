@@ -210,7 +210,7 @@ def _areas(
     cls = rate_class(rate)
     what = L["per_1000"] if per_hh else L["per_km"]
     tips = [
-        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
+        _rows([(L[f"level_{level}"], _esc(n)), (L["units_n"], _esc(t)),
                (L["open_cases"], _esc(_num(k))), (what, _esc(f"{r:.1f}"))])
         for n, t, k, r in zip(a["name"], a["n_units"], a["open"], rate, strict=True)
     ]  # fmt: skip

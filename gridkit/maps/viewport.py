@@ -296,7 +296,7 @@ def viewport_page(
         "base": base_url, "overview": dict(overview), "colors": STATUS_COLORS,
         "area_colors": AREA_COLORS, "tiles": tiles, "tiles_attr": "",
         "L": {"unit": L["unit"], "worker": L["worker"], "unassigned": L["unassigned"],
-              "area": L[f"admin_{level}"].rstrip("界"), "units_n": L["units_n"],
+              "area": L[f"level_{level}"], "units_n": L["units_n"],
               "staffed": L["staffed"], "share": L["share_staffed"]},
     }  # fmt: skip
     legend = (
