@@ -314,3 +314,15 @@ def test_context_layers_from_a_workspace():
     admin = gpd.GeoDataFrame({"level": ["village"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
     ws_layers = {"admin_areas": admin}
     assert Context.from_layers(ws_layers).levels() == ["village"]
+
+
+def test_areas_of_overlapping_units_merge():
+    """A river corridor over community grids is no coverage: the demo's map failed with
+    'CoverageUnion cannot process overlapping inputs'."""
+    u = gpd.GeoDataFrame(
+        {"admin_code": ["430202001001"] * 3},
+        geometry=[shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3), shapely.box(2, 0, 3, 1)],
+        crs=4326,
+    )
+    a = aggregate(u, pd.DataFrame({"x": [1, 1, 1]}), "village")
+    assert shapely.area(a.geometry.array)[0] == pytest.approx(8.0)

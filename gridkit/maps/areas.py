@@ -121,8 +121,11 @@ def _unions(geoms, code: np.ndarray, wanted: set) -> dict:
             # a 1 cm grid closes the float gaps between neighbours' shared edges, so the
             # units form a coverage and merge fast; anything else is merged the slow way
             part = shapely.set_precision(arr[s:e], SNAP_DEG, mode="pointwise")
-            merged = shapely.coverage_union_all(part)
-            if not shapely.is_valid(merged):
+            try:
+                merged = shapely.coverage_union_all(part)
+            except shapely.errors.GEOSException:  # overlaps (a corridor over grids)
+                merged = None
+            if merged is None or not shapely.is_valid(merged):
                 merged = shapely.union_all(shapely.make_valid(part))
             out[code_s[s]] = merged
     return out
