@@ -229,8 +229,8 @@ _VIEW_JS = r"""
     }
   }).addTo(map);
   var areas = L.geoJSON(null, {
-    style: function (f) { return {fillColor: cfg.area_colors[f.properties.c], color: '#444',
-                                  weight: 1, fillOpacity: 0.65}; },
+    style: function (f) { return {fillColor: cfg.area_colors[f.properties.c], color: '#ffffff',
+                                  weight: 0.6, opacity: 0.8, fillOpacity: 0.75}; },
     onEachFeature: function (f, l) {
       var p = f.properties;
       l.bindTooltip(function () {
@@ -259,10 +259,16 @@ _VIEW_JS = r"""
   function show(low, doc) {
     units.clearLayers(); areas.clearLayers();
     (low ? areas : units).addData(doc);
+    var drawn = {};  // the legend lists only the classes drawn
+    doc.features.forEach(function (f) { drawn[low ? f.properties.c : f.properties.s] = 1; });
+    document.querySelectorAll('.gk-legend [data-k]').forEach(function (el) {
+      el.style.display = drawn[el.getAttribute('data-k')] ? '' : 'none';
+    });
     document.querySelectorAll('.gk-legend [data-view]').forEach(function (el) {
       el.style.display = (el.getAttribute('data-view') === (low ? 'areas' : 'units')) ? '' : 'none';
     });
-    window.gkLoads++; window.gkShown = {low: low, n: doc.features.length};
+    window.gkLoads++;
+    window.gkShown = {low: low, n: doc.features.length, classes: Object.keys(drawn).sort()};
   }
   map.on('moveend', load);
   load();
@@ -302,11 +308,11 @@ def viewport_page(
     legend = (
         f'<details class="gk-legend" open><summary>{html.escape(L["legend"])}</summary>'
         f'<section data-view="units"><b>{html.escape(L["status_worker"])}</b>'
-        + "".join(f'<div><i style="background:{c}"></i>{html.escape(L[k])}</div>'
+        + "".join(f'<div data-k="{k}"><i style="background:{c}"></i>{html.escape(L[k])}</div>'
                   for k, c in (("staffed", STATUS_COLORS["staffed"]),
                                ("unassigned", STATUS_COLORS["unassigned"])))
         + f'</section><section data-view="areas"><b>{html.escape(L["share_staffed"])}</b>'
-        + "".join(f'<div><i style="background:{c}"></i>{html.escape(L[k])}</div>'
+        + "".join(f'<div data-k="{k}"><i style="background:{c}"></i>{html.escape(L[k])}</div>'
                   for k, c in AREA_COLORS.items())
         + "</section></details>"
     )  # fmt: skip

@@ -29,6 +29,10 @@ SIZES = (10_000, 100_000) + ((1_000_000,) if os.environ.get("GRIDKIT_BENCH_MILLI
 EXPLORE_MAX = 100_000  # explore's one-file page beyond this is not tried
 
 DRAWN_VIEW = "return window.gkLoads >= 1 && window.gkShown ? window.gkShown : null;"
+# the legend's visible entries (each a class drawn, and only those)
+LISTED = """return Array.from(document.querySelectorAll('.gk-legend [data-k]')).filter(e =>
+    e.style.display !== 'none' && e.closest('section').style.display !== 'none')
+    .map(e => e.getAttribute('data-k')).sort();"""
 RESOURCES = """
 const nav = performance.getEntriesByType('navigation')[0] || {};
 const res = performance.getEntriesByType('resource');
@@ -71,6 +75,7 @@ def _gridkit(browser, tmp: Path, n: int) -> dict:
         first = time.perf_counter() - t0
         res = browser.execute_script(RESOURCES)
         loads = browser.execute_script("return window.gkLoads")
+        listed = browser.execute_script(LISTED)
         # a jump: to a far corner of the grid at street zoom, until its units are drawn
         b = u.total_bounds
         t1 = time.perf_counter()
@@ -81,10 +86,29 @@ def _gridkit(browser, tmp: Path, n: int) -> dict:
         _wait(browser, f"return window.gkLoads > {loads} && !window.gkShown.low;")
         jump = time.perf_counter() - t1
         held = browser.execute_script("return window.gkShown.n")
+        if n == 100_000:  # what a province looks like: areas, then units after a jump
+            _shots(browser, url, n)
     return {
         "tool": "gridkit /maps/view", "units": n, "bytes": res["bytes"], "first_s": first,
         "jump_s": jump, "heap": res["heap"], "shown_first": shown, "held_after_jump": held,
+        "legend_first": listed,
     }  # fmt: skip
+
+
+def _shots(browser, url: str, n: int) -> None:
+    DOCS.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.5)
+    browser.save_screenshot(str(DOCS / f"view_{n}_street_1400.png"))
+    browser.set_window_size(390, 844)
+    browser.get(f"{url}/maps/view")
+    _wait(browser, DRAWN_VIEW)
+    time.sleep(0.5)
+    browser.save_screenshot(str(DOCS / f"view_{n}_city_390.png"))
+    browser.set_window_size(1400, 900)
+    browser.get(f"{url}/maps/view")
+    _wait(browser, DRAWN_VIEW)
+    time.sleep(0.5)
+    browser.save_screenshot(str(DOCS / f"view_{n}_city_1400.png"))
 
 
 def _explore(browser, tmp: Path, n: int) -> dict | None:
@@ -144,3 +168,4 @@ def test_any_size_side_by_side_with_explore(browser, tmp_path):
     assert big["shown_first"]["low"], big  # a province opens on its areas, not 10^5 units
     for r in ours.values():
         assert r["held_after_jump"] < r["units"] / 10, r  # the browser never holds them all
+        assert r["legend_first"] == r["shown_first"]["classes"], r  # legend = what is drawn
