@@ -25,12 +25,14 @@ from gridkit.cli.util import (
     console,
 )
 from gridkit.errors import GridkitError, require_extra
-from gridkit.io import list_layers
+from gridkit.io import list_layers, split_source
 from gridkit.layers import LAYERS
 from gridkit.ops.hotspots import hotspots
 from gridkit.ops.locate import locate
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.reports import report_rules
+
+LARGE = 10_000  # units: above this a single-file page gets slow to open
 
 
 class MapKind(StrEnum):
@@ -84,20 +86,25 @@ def _need(value: object, message: str, hint: str) -> None:
 def _context(maps: ModuleType, inputs: Inputs, units: Path, files: dict[str, Path | None]):
     """Context layers: those named on the command line, else the units' workspace's own
     (a GeoPackage holding ``admin_areas``, ``rivers``, ``water_bodies``)."""
-    have = set(list_layers(units)) if units.suffix.lower() == ".gpkg" else set()
+    source, _ = split_source(units)
+    have = set(list_layers(source)) if source.suffix.lower() == ".gpkg" else set()
     layers = {}
     for layer, path in files.items():
         if path is not None:
             layers[layer] = inputs.read(path, layer, check=False)
         elif layer in have:
-            layers[layer] = inputs.read(units, layer, check=False)
+            layers[layer] = inputs.read(source, layer, check=False)
     return maps.Context.from_layers(layers) if layers else None
 
 
 def _compliance(inputs: Inputs, patrols: Path, u: pd.DataFrame, asg, workers, period):
     """The compliance table: read as given, or computed from a raw patrols layer (tracks
     with ``patrol_id``) and the assignments by the frequency rules."""
-    df = _read(inputs, patrols, "compliance")
+    source, named = split_source(patrols)
+    raw = named == "patrols" or (
+        named is None and source.suffix.lower() == ".gpkg" and "patrols" in list_layers(source)
+    )
+    df = _read(inputs, patrols, "patrols" if raw else "compliance")
     if "required" in df.columns or "patrol_id" not in df.columns:
         return df, period
     _need(
@@ -265,6 +272,11 @@ def map_cmd(
         m = maps.diff_map(old_units, u, _read(inputs, lineage, "lineage"), **common)
     size = _print_or_write(maps, m, output, paper, portrait)
     console.print(f"wrote {kind.value} map to {output} ({size / 2**20:.2f} MB)")
+    if len(u) > LARGE and output.suffix.lower() == ".html":
+        console.print(
+            f"note: {len(u):,} units make a heavy single file; `gridkit serve` serves "
+            "/maps/view, which loads only the units in view (any size)."
+        )
 
 
 def _hotspot_map(maps: ModuleType, u, rep, cats, common):

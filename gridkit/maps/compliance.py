@@ -261,7 +261,7 @@ def _areas(scene: Scene, u: gpd.GeoDataFrame, c: pd.DataFrame) -> None:
     a["compliant"] = a["done"] >= a["required"]
     cls = _completion_class(a["done"], a["required"], a["compliant"])
     tips = [
-        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
+        _rows([(L[f"level_{level}"], _esc(n)), (L["units_n"], _esc(t)),
                (L["required"], _esc(_num(q))), (L["done"], _esc(_num(d))),
                (L["completion"], _esc(_pct(d, q)))])
         for n, t, q, d in zip(a["name"], a["n_units"], a["required"], a["done"], strict=True)

@@ -205,7 +205,7 @@ def _areas(scene: Scene, u: gpd.GeoDataFrame, staffed: np.ndarray, context) -> N
     cls = np.where(share >= 0.999, "staffed_all", np.where(share >= 0.8, "staffed_most",
                                                               "staffed_low"))  # fmt: skip
     tips = [
-        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
+        _rows([(L[f"level_{level}"], _esc(n)), (L["units_n"], _esc(t)),
                (L["staffed"], _esc(s)), (L["share_staffed"], _esc(f"{r:.0%}"))])
         for n, t, s, r in zip(a["name"], a["n_units"], a["staffed"], share, strict=True)
     ]  # fmt: skip

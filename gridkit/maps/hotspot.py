@@ -140,7 +140,7 @@ def hotspot_map(
     if pts is not None:
         use_cluster = has_cluster_assets() if cluster is None else cluster
         legend.append(_report_layers(scene, pts, categories, use_cluster))
-    _areas(scene, u, reports, categories)
+    _areas(scene, u, reports)
     if search:
         scene.search = _search(u, pts)
     return scene.finish("hotspots", legend, cluster=use_cluster)
@@ -183,10 +183,9 @@ def _report_layers(
     return (L["reports"], items, "reports")
 
 
-def _areas(
-    scene: Scene, u: gpd.GeoDataFrame, reports: pd.DataFrame | None, categories: Mapping | None
-) -> None:
-    """Open cases per 1,000 households (per km of river without households) by area."""
+def _areas(scene: Scene, u: gpd.GeoDataFrame, reports: pd.DataFrame | None) -> None:
+    """Open cases per 1,000 households (per km of river without households) by area,
+    with the open and overdue (past ``due_at`` now) counts in the popup."""
     if "admin_code" not in u.columns or reports is None or "unit_id" not in reports.columns:
         return
     level = pick_level(u["admin_code"])
@@ -197,10 +196,16 @@ def _areas(
     if "status" in reports.columns:
         open_ = reports[~reports["status"].astype(str).isin(_CLOSED)]
     n_open = open_.groupby(open_["unit_id"].astype(str)).size()
+    late = open_.iloc[0:0]
+    if "due_at" in open_.columns:
+        due = pd.to_datetime(open_["due_at"], utc=True, errors="coerce")
+        late = open_[(due < pd.Timestamp.now(tz="UTC")).to_numpy()]
+    n_late = late.groupby(late["unit_id"].astype(str)).size()
     hh = pd.to_numeric(u.get("households", pd.Series(np.nan, index=u.index)), errors="coerce")
     km = pd.to_numeric(u.get("length_m", pd.Series(np.nan, index=u.index)), errors="coerce")
     values = pd.DataFrame({
         "open": u["unit_id"].astype(str).map(n_open).fillna(0).to_numpy(),
+        "late": u["unit_id"].astype(str).map(n_late).fillna(0).to_numpy(),
         "households": hh.fillna(0).to_numpy(), "km": km.fillna(0).to_numpy() / 1000.0,
     })  # fmt: skip
     a = aggregate(u, values, level, scene.context)
@@ -210,9 +215,11 @@ def _areas(
     cls = rate_class(rate)
     what = L["per_1000"] if per_hh else L["per_km"]
     tips = [
-        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
-               (L["open_cases"], _esc(_num(k))), (what, _esc(f"{r:.1f}"))])
-        for n, t, k, r in zip(a["name"], a["n_units"], a["open"], rate, strict=True)
+        _rows([(L[f"level_{level}"], _esc(n)), (L["units_n"], _esc(t)),
+               (L["open_cases"], _esc(_num(k))), (L["overdue_cases"], _esc(_num(d))),
+               (what, _esc(f"{r:.1f}"))])
+        for n, t, k, d, r in zip(a["name"], a["n_units"], a["open"], a["late"], rate,
+                                 strict=True)
     ]  # fmt: skip
     layer = _polygons(
         a, name=L[f"areas_{level}"], colors=[RATE_COLORS[c] for c in cls], tips=tips, pops=tips,

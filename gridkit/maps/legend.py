@@ -60,7 +60,7 @@ background:#333;color:#fff;border:2px solid #fff;box-shadow:0 0 3px #000;
 font:600 12px system-ui,sans-serif;width:100%;height:100%;box-sizing:border-box}
 .gk-marker{background:none;border:0}
 @media (max-width:600px){
-.gk-title{left:50px;right:50px;transform:none;max-width:none;top:8px;font-size:13px;
+.gk-title{left:54px;right:64px;transform:none;max-width:none;top:8px;font-size:13px;
 padding:3px 8px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .gk-title small{display:inline;margin-left:6px;font-size:11px}
 .gk-legend{right:6px;bottom:22px;max-width:58%;max-height:40%;font-size:11px;padding:4px 8px}

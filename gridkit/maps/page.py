@@ -41,6 +41,7 @@ _JS = r"""
   var cfg = JSON.parse(new TextDecoder().decode(
     Uint8Array.from(atob('__CFG__'), function (c) { return c.charCodeAt(0); })));
   cfg.layers = cfg.layers || {};
+  window.gkConfig = cfg;
   var root = map.getContainer(), doc = document;
   function lay(key) {
     return (cfg.layers[key] || []).map(function (n) { return window[n]; })

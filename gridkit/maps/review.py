@@ -35,7 +35,9 @@ CUT_SHARE = 0.02  # a footprint cut when a second unit holds more than this shar
 def review_flags(
     units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Per unit ``sliver`` and ``multipart`` flags, and the footprints cut by units.
+    """Per unit ``sliver`` and ``multipart`` flags, and the footprints cut by units
+    (by community grids, when ``units`` has a ``kind``: a river corridor over a
+    building is not a cut).
 
     Returns a frame aligned with ``units`` (``area_m2``, ``sliver``, ``multipart``,
     ``cut``: footprints it shares) and the cut buildings (with ``n_units``).
@@ -76,6 +78,9 @@ def review_flags(
     bm = buildings.to_crs(metric)
     bg = np.asarray(bm.geometry.array)
     bi, ui = um.sindex.query(bg, predicate="intersects")
+    if "kind" in units.columns:  # footprints are cut by community grids, not by corridors
+        grid = kind.to_numpy()[ui] == "community_grid"
+        bi, ui = bi[grid], ui[grid]
     share = shapely.area(shapely.intersection(bg[bi], geoms[ui])) / np.maximum(
         shapely.area(bg[bi]), 1e-9
     )
@@ -214,7 +219,7 @@ def review_map(
                                      np.round(shapely.get_x(pts), 5).tolist(),
                                      np.round(shapely.get_y(pts), 5).tolist(), strict=True)
     ]  # fmt: skip
-    scene.config["labels"] = {"unit": label_zoom(float(np.median(b[:, 2] - b[:, 0])), px=70)}
+    scene.config["labels"] = {"unit": label_zoom(float(np.median(b[:, 2] - b[:, 0])), px=160)}
     bb = np.round(b, 5).tolist()
     scene.search = [[str(i), q[1], q[0], q[3], q[2]] for i, q in zip(u["unit_id"], bb, strict=True)]
     return scene.finish("review", legend)

@@ -21,7 +21,7 @@ import html
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -84,8 +84,10 @@ class ViewIndex:
     tree: shapely.STRtree
     area_frame: gpd.GeoDataFrame | None
     level: str | None
-    entries: list
+    entries: tuple
     switch: int
+    extent: tuple
+    _simplified: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -109,9 +111,16 @@ class ViewIndex:
             a = assignments
             if "valid_to" in a.columns:
                 a = a[a["valid_to"].isna()]
-            w = a["worker_id"].astype(str).map(lambda x: names.get(x, x))
-            joined = w.groupby(a["unit_id"].astype(str).to_numpy()).agg(
-                lambda s: " · ".join(sorted(set(s))))  # fmt: skip
+            w = a["worker_id"].astype(str).astype(object)
+            named = w.map(names)
+            pairs = pd.DataFrame({"u": a["unit_id"].astype(str).to_numpy(),
+                                  "w": named.where(named.notna(), w).to_numpy()})  # fmt: skip
+            pairs = pairs.drop_duplicates().sort_values(["u", "w"])
+            many = pairs["u"].duplicated(keep=False)  # the few units with several workers
+            joined = pd.concat([
+                pairs[~many].set_index("u")["w"],
+                pairs[many].groupby("u")["w"].agg(" · ".join),
+            ])  # fmt: skip
             who = joined.reindex(ids.to_numpy()).fillna("")
         staffed = (who != "").to_numpy()
         frame = gpd.GeoDataFrame(
@@ -127,21 +136,26 @@ class ViewIndex:
             area_frame["c"] = np.where(share >= 0.999, "staffed_all", most)
         title = ids + (" " + u["name"].fillna("").astype(str) if "name" in u.columns else "")
         text = np.where(staffed, title + " · " + who.to_numpy(), title)
-        b = np.round(u.geometry.bounds.to_numpy(), 5).tolist()
-        entries = [[t, q[1], q[0], q[3], q[2]] for t, q in zip(text, b, strict=True)]
-        if area_frame is not None:
-            ab = np.round(area_frame.geometry.bounds.to_numpy(), 5).tolist()
-            entries += [[str(n), q[1], q[0], q[3], q[2]]
-                        for n, q in zip(area_frame["name"], ab, strict=True)]  # fmt: skip
+        text = pd.Series(text, dtype=object)
+        bounds = u.geometry.bounds.to_numpy()
+        if area_frame is not None:  # place names after the units
+            text = pd.concat([text, area_frame["name"].astype(str)], ignore_index=True)
+            bounds = np.vstack([bounds, area_frame.geometry.bounds.to_numpy()])
+        entries = (text.str.lower(), text, np.round(bounds[:, [1, 0, 3, 2]], 5))
         return cls(
             frame=frame, tree=shapely.STRtree(np.asarray(frame.geometry.array)),
             area_frame=area_frame, level=level, entries=entries, switch=switch_zoom(u),
+            extent=tuple(float(v) for v in frame.total_bounds),
         )  # fmt: skip
 
     def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
         ``{"too_many": n}`` when more than ``limit`` meet it."""
-        hit = np.sort(self.tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        box = _bbox(bbox)
+        guess = self._estimate(box)
+        if guess > 4 * limit:  # clearly too many: refused without touching them
+            return dumps({"type": "FeatureCollection", "features": [], "too_many": guess})
+        hit = np.sort(self.tree.query(shapely.box(*box), predicate="intersects"))
         if len(hit) > limit:
             return dumps({"type": "FeatureCollection", "features": [], "too_many": len(hit)})
         sub = self.frame.iloc[hit]
@@ -156,22 +170,36 @@ class ViewIndex:
         a = self.area_frame
         if a is None:
             return dumps({"type": "FeatureCollection", "features": []})
-        hit = a.sindex.query(shapely.box(*_bbox(bbox)), predicate="intersects")
-        sub = a.iloc[np.sort(hit)][["admin_code", "name", "n_units", "staffed", "c", "geometry"]]
-        geoms = shapely.simplify(np.asarray(sub.geometry.array), _tolerance(zoom),
-                                 preserve_topology=True)  # fmt: skip
-        return to_geojson(sub.set_geometry(geoms), precision=5)
+        hit = np.sort(a.sindex.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        z = max(0, min(22, int(zoom)))
+        if z not in self._simplified:  # once per zoom: areas are few, requests many
+            self._simplified[z] = shapely.simplify(
+                np.asarray(a.geometry.array), _tolerance(z), preserve_topology=True
+            )
+        sub = a.iloc[hit][["admin_code", "name", "n_units", "staffed", "c"]]
+        frame = gpd.GeoDataFrame(sub, geometry=self._simplified[z][hit], crs=WGS84)
+        return to_geojson(frame, precision=5)
+
+    def _estimate(self, box: tuple) -> int:
+        """Units expected in ``box`` if they were spread evenly over the extent."""
+        w, s, e, n = self.extent
+        iw = max(0.0, min(e, box[2]) - max(w, box[0]))
+        ih = max(0.0, min(n, box[3]) - max(s, box[1]))
+        area = max((e - w) * (n - s), 1e-12)
+        return int(len(self.frame) * min(1.0, iw * ih / area))
 
     def search(self, q: str, limit: int = 20) -> list:
         """Entries ``[text, south, west, north, east]`` whose text holds ``q``."""
         q = q.strip().lower()[:100]
         if not q:
             return []
-        return [e for e in self.entries if q in e[0].lower()][:limit]
+        low, text, b = self.entries
+        found = np.flatnonzero(low.str.contains(q, regex=False).to_numpy())[:limit]
+        return [[text.iat[i], *b[i].tolist()] for i in found]
 
     def overview(self) -> dict:
         """Bounds, the zoom from which units are served, and the areas' level."""
-        b = self.frame.total_bounds
+        b = self.extent
         return {"bounds": [[b[1], b[0]], [b[3], b[2]]], "switch": self.switch,
                 "level": self.level, "units": len(self.frame)}  # fmt: skip
 
@@ -201,8 +229,8 @@ _VIEW_JS = r"""
     }
   }).addTo(map);
   var areas = L.geoJSON(null, {
-    style: function (f) { return {fillColor: cfg.area_colors[f.properties.c], color: '#444',
-                                  weight: 1, fillOpacity: 0.65}; },
+    style: function (f) { return {fillColor: cfg.area_colors[f.properties.c], color: '#ffffff',
+                                  weight: 0.6, opacity: 0.8, fillOpacity: 0.75}; },
     onEachFeature: function (f, l) {
       var p = f.properties;
       l.bindTooltip(function () {
@@ -231,10 +259,16 @@ _VIEW_JS = r"""
   function show(low, doc) {
     units.clearLayers(); areas.clearLayers();
     (low ? areas : units).addData(doc);
+    var drawn = {};  // the legend lists only the classes drawn
+    doc.features.forEach(function (f) { drawn[low ? f.properties.c : f.properties.s] = 1; });
+    document.querySelectorAll('.gk-legend [data-k]').forEach(function (el) {
+      el.style.display = drawn[el.getAttribute('data-k')] ? '' : 'none';
+    });
     document.querySelectorAll('.gk-legend [data-view]').forEach(function (el) {
       el.style.display = (el.getAttribute('data-view') === (low ? 'areas' : 'units')) ? '' : 'none';
     });
-    window.gkLoads++; window.gkShown = {low: low, n: doc.features.length};
+    window.gkLoads++;
+    window.gkShown = {low: low, n: doc.features.length, classes: Object.keys(drawn).sort()};
   }
   map.on('moveend', load);
   load();
@@ -268,17 +302,17 @@ def viewport_page(
         "base": base_url, "overview": dict(overview), "colors": STATUS_COLORS,
         "area_colors": AREA_COLORS, "tiles": tiles, "tiles_attr": "",
         "L": {"unit": L["unit"], "worker": L["worker"], "unassigned": L["unassigned"],
-              "area": L[f"admin_{level}"].rstrip("界"), "units_n": L["units_n"],
+              "area": L[f"level_{level}"], "units_n": L["units_n"],
               "staffed": L["staffed"], "share": L["share_staffed"]},
     }  # fmt: skip
     legend = (
         f'<details class="gk-legend" open><summary>{html.escape(L["legend"])}</summary>'
         f'<section data-view="units"><b>{html.escape(L["status_worker"])}</b>'
-        + "".join(f'<div><i style="background:{c}"></i>{html.escape(L[k])}</div>'
+        + "".join(f'<div data-k="{k}"><i style="background:{c}"></i>{html.escape(L[k])}</div>'
                   for k, c in (("staffed", STATUS_COLORS["staffed"]),
                                ("unassigned", STATUS_COLORS["unassigned"])))
         + f'</section><section data-view="areas"><b>{html.escape(L["share_staffed"])}</b>'
-        + "".join(f'<div><i style="background:{c}"></i>{html.escape(L[k])}</div>'
+        + "".join(f'<div data-k="{k}"><i style="background:{c}"></i>{html.escape(L[k])}</div>'
                   for k, c in AREA_COLORS.items())
         + "</section></details>"
     )  # fmt: skip

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pandas as pd
 import pytest
 
 from gridkit.maps import coverage_map, diff_map, hotspot_map, map_html, offline_assets
 from gridkit.synth import maps as synth
-from tests.browser.conftest import open_map
+from tests.browser.conftest import COUNT_LAYERS, open_map
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +78,12 @@ def test_offline_canvas_map_counts_layers(browser, tmp_path):
     info = open_map(browser, _save(m, tmp_path, "canvas"), screenshot="coverage_canvas.png")
     _assert_clean(info)
     assert info["canvases"] >= 1 and info["svgPaths"] == 0
-    assert info["polygons"] == len(u)
+    # fitted to 2,500 units, the page shows their 50 villages; zoomed in, the units
+    assert info["polygons"] == u["admin_code"].nunique() == 50
+    browser.execute_script("window[arguments[0]].setZoom(16, {animate: false})", info["maps"][0])
+    time.sleep(0.5)
+    zoomed = browser.execute_script(COUNT_LAYERS, info["maps"][0])
+    assert zoomed["polygons"] == len(u) and zoomed["canvases"] >= 1
 
 
 def test_offline_hotspot_map_with_clusters(browser, tmp_path):
