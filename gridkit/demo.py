@@ -363,7 +363,15 @@ def _maps(
     ops: dict[str, Any],
 ) -> dict[str, str]:
     # the maps extra (folium, XStatic-Leaflet) is optional: loaded when maps are made
-    from gridkit.maps import MapOptions, compliance_map, coverage_map, diff_map, hotspot_map
+    from gridkit.maps import (
+        Context,
+        MapOptions,
+        compliance_map,
+        coverage_map,
+        diff_map,
+        hotspot_map,
+    )
+    from gridkit.ops.reports import report_rules
 
     out_dir = workspace.parent / "maps"
     out_dir.mkdir(exist_ok=True)
@@ -371,18 +379,23 @@ def _maps(
     options = MapOptions(offline=True, tiles=None, lang="zh", simplify_m=2.0)
     season = options.merged(period=f"{SEASON[0]} – {SEASON[1]}")
     names = pd.DataFrame(workers[["worker_id", "name"]])  # no phones or bases on maps
+    # the workspace's own outlines, names, rivers and water: the base, with no tiles
+    context = Context.from_layers({n: read_layer(workspace, n) for n in _CONTEXT})
+    categories = report_rules().categories  # named in Chinese, one symbol each
     cov = coverage_map(
         units, assignments=assignments, workers=names, options=options,
-        title="株洲市 网格覆盖 (示例数据)",
+        title="株洲市 网格覆盖 (示例数据)", context=context, categories=categories,
     )  # fmt: skip
     written["coverage"] = _save(cov, out_dir / "coverage.html")
     comp = compliance_map(
-        units, ops["compliance"], workers=names, options=season, title="巡查达标 (示例数据)"
-    )
+        units, ops["compliance"], workers=names, options=season, title="巡查达标 (示例数据)",
+        context=context,
+    )  # fmt: skip
     written["compliance"] = _save(comp, out_dir / "compliance.html")
     hot = hotspot_map(
-        ops["hotspots"], reports=ops["reports"], options=season, title="问题热点 (示例数据)"
-    )
+        ops["hotspots"], reports=ops["reports"], options=season, title="问题热点 (示例数据)",
+        context=context, categories=categories,
+    )  # fmt: skip
     written["hotspots"] = _save(hot, out_dir / "hotspots.html")
     changed = diff.touched_ids()
     near_old = old[old["unit_id"].isin(changed)]
@@ -390,6 +403,10 @@ def _maps(
     dm = diff_map(near_old, near_new, diff.lineage, options=options, title="网格调整 v1 → v2")
     written["diff"] = _save(dm, out_dir / "diff.html")
     return written
+
+
+#: the layers drawn around the maps' data
+_CONTEXT = ("admin_areas", "rivers", "water_bodies")
 
 
 def _save(m, path: Path) -> str:
