@@ -148,7 +148,7 @@ def test_schema_comes_from_the_contract(db) -> None:
 
 def _reports(n: int) -> gpd.GeoDataFrame:
     t = pd.Timestamp("2026-05-01T08:00:00.123Z")
-    geoms = [shapely.Point(113.0 + k * 1e-7 / 3, 27.7 + k / 7) for k in range(n)]
+    geoms = [shapely.Point(113.0 + k * 1e-7 / 3, 27.7 + k / 7e4) for k in range(n)]
     if n > 3:
         geoms[1] = None
         geoms[2] = shapely.MultiPolygon([shapely.box(113, 27, 113.1, 27.1)])
@@ -172,7 +172,7 @@ def _reports(n: int) -> gpd.GeoDataFrame:
 def test_load_and_dump_round_trip_without_loss(db, tmp_path: Path, capsys) -> None:
     ws = tmp_path / "ws.gpkg"
     layers = {
-        "reports": _reports(50),
+        "reports": _reports(2500),  # past BULK_ROWS: COPY as CSV
         "report_events": pd.DataFrame(
             {"report_id": ["R0", "R1"], "at": pd.to_datetime(["2026-05-01T08:00:00Z"] * 2),
              "to_status": ["reported", "reported"], "note": ["首报", None]}

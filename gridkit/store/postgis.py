@@ -23,6 +23,7 @@ psycopg is the ``postgis`` extra's: imported when a store is opened.
 
 from __future__ import annotations
 
+import csv
 import importlib.resources
 import re
 import threading
@@ -904,19 +905,27 @@ def _column_values(s: pd.Series) -> np.ndarray:
 
 
 def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
-    """COPY ``df``'s rows into table ``name`` (columns matched by name)."""
+    """COPY ``df``'s rows into table ``name`` (columns matched by name): row by row
+    for a few, as one CSV made by pandas for many (:data:`BULK_ROWS`)."""
     if not len(df):
         return
     gcol = getattr(df, "_geometry_column_name", None)
     cols = [c for c in df.columns if c != gcol and str(c) in table.columns]
-    values = [_column_values(df[c]) for c in cols]
     names = [_ident(str(c)) for c in cols]
+    hexes = None
     if gcol is not None and table.geometry:
         geoms = np.asarray(df[gcol].array, dtype=object)
         hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-        values.append(np.asarray(hexes, dtype=object))
         names.append(_ident(GEOMETRY))
-    rows = np.column_stack(values).tolist() if values else [[] for _ in range(len(df))]
+    if not names:
+        return
+    if len(df) > BULK_ROWS:
+        _copy_csv(con, name, names, df, cols, hexes)
+        return
+    values = [_column_values(df[c]) for c in cols]
+    if hexes is not None:
+        values.append(np.asarray(hexes, dtype=object))
+    rows = np.column_stack(values).tolist()
     with (
         con.cursor() as cur,
         cur.copy(f"COPY {_ident(name)} ({', '.join(names)}) FROM STDIN") as cp,
@@ -925,11 +934,62 @@ def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
             cp.write_row(row)
 
 
+#: rows from which COPY goes as CSV written by pandas (one call) rather than row by row
+BULK_ROWS = 2000
+#: what stands for NULL in that CSV: a control character no stored text is
+_CSV_NULL = "\x01"
+
+
+def _copy_csv(
+    con: Any, name: str, names: list[str], df: pd.DataFrame, cols: list, hexes: Any
+) -> None:
+    """COPY many rows as CSV made by pandas (times, numbers formatted vectorised;
+    floats written as repr, exact). Text is quoted, NULL is ``\\x01`` unquoted or
+    not (FORCE_NULL), so empty text stays empty text."""
+    frame = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for k, c in enumerate(cols):
+        s = df[c].reset_index(drop=True)
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):  # ISO text, vectorised
+            aware = getattr(s.dtype, "tz", None) is not None
+            raw = (s.dt.tz_convert("UTC").dt.tz_localize(None) if aware else s).to_numpy()
+            text = np.datetime_as_string(raw, unit="us", timezone="UTC" if aware else "naive")
+            s = pd.Series(np.where(pd.isna(raw), None, text), dtype=object)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            s = pd.Series(_column_values(s), dtype=object)
+            if (s == _CSV_NULL).any():
+                raise GridkitError(f"column {c!r}: a value is the control character U+0001.")
+        frame[k] = s
+    if hexes is not None:
+        frame[len(cols)] = pd.Series(np.asarray(hexes, dtype=object), dtype=object)
+    cols_sql = ", ".join(names)
+    sql = (
+        f"COPY {_ident(name)} ({cols_sql}) FROM STDIN "
+        f"(FORMAT csv, NULL E'\\x01', FORCE_NULL ({cols_sql}))"
+    )
+    with con.cursor() as cur, cur.copy(sql) as cp:
+        for start in range(0, len(frame), 50_000):
+            text = frame.iloc[start : start + 50_000].to_csv(
+                header=False,
+                index=False,
+                quoting=csv.QUOTE_NONNUMERIC,
+                na_rep=_CSV_NULL,
+                lineterminator="\n",
+            )
+            cp.write(text.encode("utf-8"))
+
+
 def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
-    strings, integers with gaps as floats, times in milliseconds), rows in fid order."""
+    strings, integers with gaps as floats, times in milliseconds), rows in fid order.
+    Times come as epoch milliseconds and geometries as WKB: typed column by column,
+    without a Python object per value where pandas can help it."""
     names = list(table.columns)
-    sel = [_ident(c) for c in names]
+    sel = []
+    for c in names:
+        if table.columns[c].startswith("timestamp"):
+            sel.append(f"floor(extract(epoch FROM {_ident(c)}) * 1000)::bigint")
+        else:
+            sel.append(_ident(c))
     if table.geometry:
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
     sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)} ORDER BY fid"
@@ -945,23 +1005,25 @@ def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
 
 
 def _series(values: Sequence[Any], sql_type: str) -> pd.Series:
-    """A column read from PostgreSQL, typed as GDAL types the GeoPackage's."""
-    arr = np.asarray(values, dtype=object) if len(values) else np.empty(0, dtype=object)
-    nulls = np.array([v is None for v in arr], dtype=bool)
-    if sql_type in ("bigint", "integer", "smallint"):
-        return pd.Series(arr, dtype="float64" if nulls.any() else "int64")
+    """A column read from PostgreSQL, typed as GDAL types the GeoPackage's (times
+    arrive as epoch milliseconds, see :func:`_read_table`)."""
+    values = list(values)
+    if sql_type in ("bigint", "integer", "smallint") or sql_type.startswith("timestamp"):
+        ints = pd.array(values, dtype="Int64")
+        if sql_type.startswith("timestamp"):
+            ms = ints.to_numpy(dtype="int64", na_value=np.iinfo("int64").min)
+            times = pd.Series(ms.view("datetime64[ms]"))
+            return times.dt.tz_localize("UTC") if "with time zone" in sql_type else times
+        return pd.Series(ints.astype("float64" if ints.isna().any() else "int64"))
     if sql_type in ("double precision", "real", "numeric"):
-        return pd.Series(np.where(nulls, np.nan, arr), dtype="float64")
+        floats = pd.array(values, dtype="Float64")
+        return pd.Series(floats.to_numpy(dtype="float64", na_value=np.nan))
     if sql_type == "boolean":
-        return pd.Series(arr, dtype=object if nulls.any() else bool)
-    if sql_type.startswith("timestamp"):
-        tz = "with time zone" in sql_type
-        times = pd.to_datetime(pd.Series(arr, dtype=object), utc=tz)
-        unit = "datetime64[ms, UTC]" if tz else "datetime64[ms]"
-        return times.astype(unit)
+        flags = pd.array(values, dtype="boolean")
+        return pd.Series(flags.astype(object) if flags.isna().any() else flags.astype(bool))
     if sql_type == "text" or sql_type.startswith("character"):
-        return pd.Series(arr, dtype="str")
-    return pd.Series(arr, dtype=object)
+        return pd.Series(values, dtype="str")
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
 
 
 def _as_read(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
