@@ -218,8 +218,16 @@ def test_load_and_dump_round_trip_without_loss(db, tmp_path: Path, capsys) -> No
     assert code == 1 and "already exists" in text
 
 
-def test_workspace_commands_take_a_url(db, capsys) -> None:
-    upgrade(db)
+def test_workspace_commands_take_a_url(db, capsys, tmp_path: Path) -> None:
+    from tests.api.conftest import make_workspace
+
+    code, out = run(capsys, "db", "load", str(make_workspace(tmp_path / "ws.gpkg")), db)
+    assert code == 0, out
+    code, out = run(
+        capsys, "assess", db, "--period", "2026-05-01..2026-06-01", "-o", str(tmp_path / "a")
+    )
+    assert code == 0, out
+    assert any((tmp_path / "a").glob("*.csv"))
     code, out = run(capsys, "keys", "add", "李四", "--role", "viewer", "--workspace", db)
     assert code == 0, out
     code, out = run(capsys, "keys", "list", "--workspace", db)
