@@ -242,3 +242,48 @@ def test_a_file_that_is_not_a_url_is_opened_as_a_workspace(tmp_path: Path) -> No
     # no database needed: paths stay paths, whatever their name
     ws = write_layer(pd.DataFrame({"n": [1]}), tmp_path / "postgresql.gpkg", "notes")
     assert type(open_store(ws)).__name__ == "GeoPackageStore"
+
+
+def test_a_layer_that_only_grew_is_read_by_its_new_rows(db, monkeypatch) -> None:
+    """Another process appended: only the new rows are read (revision 3's record of
+    rewrites); after an UPDATE or DELETE, or rows out of fid order, the whole table."""
+    import gridkit.store.postgis as pg
+
+    upgrade(db)
+    mine, other = open_store(db), open_store(db)
+    other.save_layer("reports", _reports(5))
+    assert len(mine.read("reports")) == 5
+    reads: list[int | None] = []
+    whole = pg._read_table
+
+    def spy(con, name, table, *, after=None):
+        reads.append(after)
+        return whole(con, name, table, after=after)
+
+    monkeypatch.setattr(pg, "_read_table", spy)
+
+    def fresh() -> pd.DataFrame:
+        deadline = pd.Timestamp.now() + pd.Timedelta("2s")
+        while mine.generation("reports") != other.generation("reports"):
+            assert pd.Timestamp.now() < deadline
+        return mine.read("reports")
+
+    more = _reports(8).iloc[5:]
+    other.append("reports", more)
+    back = fresh()
+    assert reads == [5] and back["report_id"].tolist() == [f"R{k}" for k in range(8)]
+    pd.testing.assert_frame_equal(back, open_store(db).read("reports"))
+    other.update("reports", "report_id", "R2", {"status": "closed"})  # a rewrite
+    reads.clear()
+    assert fresh()["status"].tolist()[2] == "closed" and reads == [None]
+    _sql(db, "DELETE FROM reports WHERE report_id = 'R7'")
+    _sql(db, "INSERT INTO reports (report_id, status) VALUES ('R9', 'reported')")
+    reads.clear()
+    assert fresh()["report_id"].tolist()[-2:] == ["R6", "R9"] and reads == [None]
+    # rows held and rows counted disagree (committed out of fid order): read it whole
+    mine.read("reports")
+    mine._tails["reports"] = (mine._tails["reports"][0], mine._tails["reports"][1] - 1)
+    other.append("reports", _reports(12).iloc[10:])
+    reads.clear()
+    assert fresh()["report_id"].tolist()[-3:] == ["R9", "R10", "R11"]
+    assert reads == [int(_sql(db, "SELECT max(fid) FROM reports")[0][0]) - 2, None]

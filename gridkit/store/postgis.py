@@ -188,9 +188,9 @@ def layer_ddl(name: str, frame: pd.DataFrame | None = None) -> list[str]:
         f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION gridkit_bump()"
     )
     out.append(
-        "INSERT INTO gridkit_layer_versions (layer, version) VALUES "
-        f"('{name}', 1) ON CONFLICT (layer) DO UPDATE SET version = "
-        "gridkit_layer_versions.version + 1"
+        "INSERT INTO gridkit_layer_versions AS v (layer, version, rewritten) VALUES "
+        f"('{name}', 1, 1) ON CONFLICT (layer) DO UPDATE SET version = v.version + 1, "
+        "rewritten = v.version + 1"
     )
     return out
 
@@ -443,6 +443,8 @@ class PostGISStore(Store):
         self._listening = False
         self._marks: dict[str, int] = {}  # layer -> version this store last read or wrote
         self._cache: dict[str, tuple[int, list[pd.DataFrame]]] = {}
+        # layer -> (last fid, rows) of the held copy: what a read of new rows starts from
+        self._tails: dict[str, tuple[int, int]] = {}
         self._tables: dict[str, _Table] = {}
         self._closed = threading.Event()
         self._listener = threading.Thread(
@@ -535,21 +537,44 @@ class PostGISStore(Store):
                     return frames[0]
             if layer not in self.layers():
                 raise LayerNotFoundError(f"{_safe(self.url)}: no layer {layer!r}.")
+            base = cached if cached is not None and layer in self._tails else None
         with self._connection() as con, con.transaction():
             # one snapshot: the rows and the version they are
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = con.execute(
-                "SELECT version FROM gridkit_layer_versions WHERE layer = %s", (layer,)
+                "SELECT version, rewritten FROM gridkit_layer_versions WHERE layer = %s",
+                (layer,),
             ).fetchone()
-            version = int(row[0])
+            version, rewritten = int(row[0]), int(row[1])
             table = self._table(con, layer)
-            df = _read_table(con, layer, table)
+            df = None
+            if base is not None and rewritten <= base[0]:  # it only grew since
+                df = self._grown(con, layer, table, base[1])
+            if df is None:
+                df = _read_table(con, layer, table)
+            tail = con.execute(f"SELECT coalesce(max(fid), 0) FROM {_ident(layer)}").fetchone()
         with self._lock:
             self._cache[layer] = (version, [df])
+            self._tails[layer] = (int(tail[0]), len(df))
             self._marks[layer] = version
             if self._seen.get(layer, 0) < version:
                 self._seen[layer] = version
         return df
+
+    def _grown(
+        self, con: Any, layer: str, table: _Table, frames: list[pd.DataFrame]
+    ) -> pd.DataFrame | None:
+        """The held frames and the rows added since (``fid`` above the last held),
+        when the count of the table says that is all of it; else None."""
+        last_fid, held = self._tails[layer]
+        new = _read_table(con, layer, table, after=last_fid)
+        total = con.execute(f"SELECT count(*) FROM {_ident(layer)}").fetchone()[0]
+        if held + len(new) != int(total) or list(new.columns) != list(frames[0].columns):
+            return None  # rows committed out of fid order, or the columns changed
+        both = pd.concat([*frames, new], ignore_index=True)
+        if isinstance(both, gpd.GeoDataFrame) != isinstance(frames[0], gpd.GeoDataFrame):
+            return None
+        return both
 
     def _table(self, con: Any, layer: str) -> _Table:
         table = self._tables.get(layer)
@@ -598,8 +623,12 @@ class PostGISStore(Store):
                         raise ConcurrentWriteError(outside)
                     if change is not None:
                         _update(con, change)
+                    fids = {}
                     for name, df in todo.items():
                         _copy_rows(con, name, df, self._tables[name])
+                        fids[name] = con.execute(  # ours: writers hold the version rows
+                            f"SELECT coalesce(max(fid), 0) FROM {_ident(name)}"
+                        ).fetchone()[0]
                     ours = _lock_versions(con, touched)
             except ConcurrentWriteError:
                 for name in outside:  # seen now: read it again before the next try
@@ -610,7 +639,7 @@ class PostGISStore(Store):
                 for name in touched:  # the tables may have changed under our names
                     self._tables.pop(name, None)
                 raise
-            self._follow(change, todo, before, ours)
+            self._follow(change, todo, before, ours, fids)
 
     def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
         """Create the layers ``todo`` names that do not exist and add the columns the
@@ -664,14 +693,16 @@ class PostGISStore(Store):
         todo: Mapping[str, pd.DataFrame],
         before: Mapping[str, int],
         ours: Mapping[str, int],
+        fids: Mapping[str, int],
     ) -> None:
         """Keep the in-memory copies current after a write: a copy that was the layer
         just before it is changed the same way; any other is dropped."""
         for name, version in ours.items():
             cached = self._cache.pop(name, None)
+            tail = self._tails.pop(name, None)
             self._marks[name] = version
             self._seen[name] = max(self._seen.get(name, 0), version)
-            if cached is None or cached[0] != before.get(name):
+            if cached is None or cached[0] != before.get(name) or tail is None:
                 continue
             frames = cached[1]
             if change is not None and change.layer == name:
@@ -686,7 +717,9 @@ class PostGISStore(Store):
                 if len(frames) >= 64:
                     frames = [pd.concat(frames, ignore_index=True)]
                 frames = [*frames, _as_read(todo[name], frames[0])]
+                tail = (int(fids[name]), tail[1] + len(todo[name]))
             self._cache[name] = (version, frames)
+            self._tails[name] = tail
 
     def exclusive(self) -> AbstractContextManager[Any]:
         """This process's writer lock and a database advisory lock (other processes'
@@ -737,6 +770,7 @@ class PostGISStore(Store):
             finally:
                 self._tables.pop(layer, None)
                 self._cache.pop(layer, None)
+                self._tails.pop(layer, None)
                 self._order = None
                 self._dirty = True
 
@@ -978,7 +1012,7 @@ def _copy_csv(
             cp.write(text.encode("utf-8"))
 
 
-def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
+def _read_table(con: Any, name: str, table: _Table, *, after: int | None = None) -> pd.DataFrame:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
@@ -992,7 +1026,8 @@ def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
             sel.append(_ident(c))
     if table.geometry:
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
-    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)} ORDER BY fid"
+    where = "" if after is None else f" WHERE fid > {int(after)}"
+    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{where} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql).fetchall()
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
