@@ -22,6 +22,7 @@ from gridkit.errors import (
     LayerNotFoundError,
 )
 from gridkit.ops.intake import OutsideServiceAreaError
+from gridkit.ops.reports import TransitionError
 from gridkit.store import ConcurrentWriteError, DatabaseUnavailableError
 from gridkit.versions import VersionWriteError
 
@@ -46,6 +47,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (DatabaseUnavailableError, 503),  # the database is down or full: try again shortly
     (VersionWriteError, 500),  # the workspace failed, not the request: no path told
     (OutsideServiceAreaError, 422),
+    (TransitionError, 409),  # the case is not in a stage that allows the step
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
     (CRSError, 400),

@@ -27,9 +27,26 @@ import shapely
 
 from gridkit.errors import GridkitWarning, InvalidLayerError, format_rows
 
-__all__ = ["LAYERS", "WATER_KINDS", "Column", "LayerSpec", "check_layer", "layer_spec"]
+__all__ = [
+    "CHIEF_LEVELS",
+    "CHIEF_ROLES",
+    "LAYERS",
+    "PATROL_MODES",
+    "WATER_KINDS",
+    "Column",
+    "LayerSpec",
+    "check_layer",
+    "layer_spec",
+]
 
-LEVELS = ("city", "county", "township", "village")
+LEVELS = ("province", "city", "county", "township", "village")
+#: levels of river chiefs: the admin levels and the general chief (总河长) of an area.
+CHIEF_LEVELS = (*LEVELS, "general")
+#: roles in the river_chiefs table: only ``chief`` carries a patrol duty; the river police
+#: chief (河道警长), civilian chief (民间河长) and cleaner (保洁员) report but are not assessed.
+CHIEF_ROLES = ("chief", "police", "civilian", "cleaner")
+#: how a patrol went (declared per patrol); each has its plausibility in patrol_rules.toml.
+PATROL_MODES = ("foot", "bike", "boat", "car", "drone")
 #: unit kinds of the water family (reaches, water bodies); the rest are community grids.
 #: The two families are separate layers of management: a river may cross a community.
 WATER_KINDS = ("river_reach", "water_body")
@@ -110,15 +127,23 @@ def _c(name: str, kind: str = "str", **kw) -> Column:
 
 
 _REPORT_STATUS = (
-    "reported",
-    "assigned",
-    "in_progress",
-    "resolved",
+    "collected",
+    "opened",
+    "dispatched",
+    "handling",
+    "reported_back",
     "verified",
     "closed",
     "returned",
     "rejected",
+    # the first wave's statuses, read as collected, dispatched, handling, reported_back
+    "reported",
+    "assigned",
+    "in_progress",
+    "resolved",
 )
+#: posts at the centre and in departments (the ``staff`` layer)
+_POSTS = ("dispatcher", "supervisor", "department")
 
 LAYERS: dict[str, LayerSpec] = {
     s.name: s
@@ -133,7 +158,7 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             POLY,
             id="admin_code",
-            description="administrative areas, four levels",
+            description="administrative areas, province to village",
         ),
         LayerSpec("rivers", (_c("river_id"), _c("name", nullable=True)), LINE, id="river_id"),
         LayerSpec(
@@ -225,12 +250,19 @@ LAYERS: dict[str, LayerSpec] = {
             (
                 _c("chief_id"),
                 _c("worker_id"),
-                _c("level", choices=LEVELS),
-                _c("river_id"),
+                _c("level", choices=CHIEF_LEVELS),
+                # a general chief (总河长) holds an area, no river
+                _c("river_id", nullable=True),
                 _c("admin_code"),
+                _c("role", required=False, nullable=True, choices=CHIEF_ROLES),
+                # explicit reaches (comma-separated reach ids) instead of the whole section
+                _c("reach_ids", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
             ),
             None,
             id="chief_id",
+            description="river chiefs' appointments: a row per chief and section",
         ),
         LayerSpec(
             "assignments",
@@ -250,9 +282,23 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("name"),
                 _c("admin_code"),
                 _c("categories"),
+                # who handles (分级处置); missing or empty: a bureau
+                _c(
+                    "handler_type",
+                    required=False,
+                    nullable=True,
+                    choices=(
+                        "property_company",
+                        "community_committee",
+                        "township_office",
+                        "bureau",
+                    ),
+                ),
             ),
             None,
             id="department_id",
+            description="handlers: bureaus, township offices, community committees, "
+            "property companies, each serving an admin code at any level",
         ),
         LayerSpec(
             "patrols",
@@ -262,6 +308,14 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("started_at", "datetime"),
                 _c("ended_at", "datetime"),
                 _c("notes", required=False, nullable=True),
+                _c("mode", required=False, nullable=True, choices=PATROL_MODES),
+                # app (a GPS track) or ledger (a paper record: unverified, no track)
+                _c("source", required=False, nullable=True, choices=("app", "ledger")),
+                _c("verified", "bool", required=False, nullable=True),
+                # the appointment patrolled (paper records name it; tracks are matched)
+                _c("chief_id", required=False, nullable=True),
+                # the 看/查/交 item results as JSON: {"outfall": {"result": "problem", ...}}
+                _c("checklist", required=False, nullable=True),
             ),
             LINE,
             id="patrol_id",
@@ -294,6 +348,9 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("resolved_at", "datetime", nullable=True),
                 _c("duplicate_of", nullable=True),
                 _c("reporter_contact", nullable=True, private=True),
+                _c("opened_at", "datetime", required=False, nullable=True),
+                _c("closed_at", "datetime", required=False, nullable=True),
+                _c("paused_at", "datetime", required=False, nullable=True),
             ),
             ("Point",),
             id="report_id",
@@ -309,8 +366,94 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("to_status"),
                 _c("note", nullable=True),
                 _c("evidence", nullable=True),
+                _c("action", required=False, nullable=True),
+                _c("due_at", "datetime", required=False, nullable=True),
             ),
             None,
+        ),
+        LayerSpec(
+            "staff",
+            (
+                _c("worker_id"),
+                _c("post", choices=_POSTS),
+                _c("admin_code", nullable=True),
+                _c("department_id", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+        ),
+        # issue 22 (residents): callbacks, building heads and their records, inspection
+        # targets, the hotline's review queue
+        LayerSpec(
+            "callbacks",
+            (
+                _c("callback_id"),
+                _c("report_id"),
+                _c("at", "datetime"),
+                _c(
+                    "result",
+                    choices=("satisfied", "basically_satisfied", "dissatisfied", "unreachable"),
+                ),
+                _c("caller_id", required=False, nullable=True),
+                _c("note", required=False, nullable=True),
+            ),
+            None,
+            id="callback_id",
+            description="回访: the reporter called back after a case closed",
+        ),
+        LayerSpec(
+            "building_heads",
+            (
+                _c("building_id"),
+                _c("worker_id"),
+                _c("stairwell", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+            description="楼栋长: building heads appointed per building (or stairwell)",
+        ),
+        LayerSpec(
+            "head_records",
+            (
+                _c("record_id"),
+                _c("worker_id"),
+                _c("building_id"),
+                _c("kind", choices=("visit", "note", "fix", "report")),
+                _c("at", "datetime"),
+                _c("note", required=False, nullable=True),
+                _c("report_id", required=False, nullable=True),
+            ),
+            None,
+            id="record_id",
+            description="巡记做报: a building head's visits, household notes, fixes, reports",
+        ),
+        LayerSpec(
+            "inspection_targets",
+            (
+                _c("target_id"),
+                _c("name"),
+                _c("kind"),
+                _c("frequency_days", "float"),
+                _c("admin_code"),
+                _c("unit_id", required=False, nullable=True),
+            ),
+            ("Point",),
+            id="target_id",
+            description="九小场所: places inspected on a schedule",
+        ),
+        LayerSpec(
+            "ticket_review",
+            (
+                _c("ticket_system"),
+                _c("ticket_id"),
+                _c("reason", choices=("address", "category")),
+                _c("address", required=False, nullable=True),
+                _c("confidence", "float", required=False, nullable=True),
+            ),
+            None,
+            description="hotline tickets left for a person (uncertain place, unknown category)",
         ),
     ]
 }

@@ -124,7 +124,7 @@ def test_coarse_admin_data_uses_code_prefix(reaches):
 
 def test_bad_chiefs_layer(reaches, admin):
     with pytest.raises(InvalidLayerError, match="level"):
-        chief_coverage(reaches, chiefs([("c1", "w", "province", "A", "43")]), admin)
+        chief_coverage(reaches, chiefs([("c1", "w", "national", "A", "43")]), admin)
 
 
 def test_real_sample(admin):

@@ -142,13 +142,18 @@ def test_chiefs_people_departments(sample):
     admin, rivers = sample["admin_areas"], sample["rivers"]
     chiefs, workers = sample["river_chiefs"], sample["workers"]
     sections = river_sections(rivers, admin)
-    have = set(zip(chiefs["river_id"], chiefs["admin_code"], strict=True))
+    duty = chiefs[
+        chiefs["role"].eq("chief") & chiefs["level"].isin(["city", "county", "township", "village"])
+    ]
+    have = set(zip(duty["river_id"], duty["admin_code"], strict=True))
     gaps = [
         s for s in zip(sections["river_id"], sections["admin_code"], strict=True) if s not in have
     ]
     assert 1 <= len(gaps) < 0.2 * len(sections)
     assert have <= set(zip(sections["river_id"], sections["admin_code"], strict=True))
-    assert set(chiefs["level"]) == {"city", "county", "township", "village"}
+    assert set(chiefs["level"]) == {"province", "city", "county", "township", "village", "general"}
+    assert set(chiefs["role"]) == {"chief", "police", "civilian", "cleaner"}
+    assert chiefs["valid_to"].notna().any() and chiefs["chief_id"].str.startswith("HO-").any()
     assert chiefs["worker_id"].isin(workers["worker_id"]).all()
     assert set(workers["role"]) == {"grid_worker", "building_head"}
     cats = set(",".join(sample["departments"]["categories"]).split(","))

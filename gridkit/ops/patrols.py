@@ -37,6 +37,7 @@ import shapely
 from gridkit import codes
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, InvalidLayerError
+from gridkit.layers import PATROL_MODES
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "period_bounds",
 ]
 
-LEVELS = ("village", "township", "county", "city", "province")
+LEVELS = ("village", "township", "county", "city", "province", "general")
 _PERS = ("week", "month", "quarter", "half", "year")
 
 
@@ -92,7 +93,26 @@ class PatrolRules:
     teleport_speed_kmh: float = 150.0
     teleport_min_m: float = 500.0
     duplicate_tolerance_m: float = 3.0
+    modes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    section_share: Mapping[str, float] = field(default_factory=dict)
+    joint_tolerance_m: float = 200.0
+    joint_time_share: float = 0.5
+    night: tuple[Mapping[str, object], ...] = ()
+    checklist: tuple[Mapping[str, str], ...] = ()
     source: str = field(default="<defaults>", compare=False)
+
+    def mode_value(self, modes: object, key: str, default: float) -> np.ndarray:
+        """The rules' ``key`` of each declared patrol mode (``default`` where a patrol
+        declares none or the mode does not set it).
+
+        Examples
+        --------
+        >>> load_patrol_rules().mode_value(["car", "foot", None], "max_speed_kmh", 25.0)
+        array([90., 12., 25.])
+        """
+        by_mode = {k: float(v[key]) for k, v in self.modes.items() if key in v}
+        got = pd.Series(np.asarray(modes, dtype=object)).map(by_mode)
+        return got.fillna(default).to_numpy(dtype=float)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object], *, source: str = "<dict>") -> PatrolRules:
@@ -116,6 +136,7 @@ class PatrolRules:
         cov = dict(d.get("coverage", {}))  # type: ignore[arg-type]
         gps = dict(d.get("gps", {}))  # type: ignore[arg-type]
         pl = dict(d.get("plausibility", {}))  # type: ignore[arg-type]
+        joint = dict(d.get("joint", {}))  # type: ignore[arg-type]
         return cls(
             frequency=freq,
             minimum={k: dict(v) for k, v in minimum.items()},
@@ -129,8 +150,76 @@ class PatrolRules:
             teleport_speed_kmh=float(pl.get("teleport_speed_kmh", 150)),
             teleport_min_m=float(pl.get("teleport_min_m", 500)),
             duplicate_tolerance_m=float(pl.get("duplicate_tolerance_m", 3)),
+            modes=_modes(d.get("modes", {}), source),
+            section_share={
+                k: float(v)
+                for k, v in dict(dict(d.get("sections", {})).get("share", {})).items()  # type: ignore[call-overload]
+            },
+            joint_tolerance_m=float(joint.get("tolerance_m", 200)),
+            joint_time_share=float(joint.get("min_time_share", 0.5)),
+            night=_night(d.get("night", []), source),
+            checklist=_checklist(d.get("checklist", []), source),
             source=source,
         )
+
+
+_MODE_KEYS = ("max_speed_kmh", "min_length_m", "min_duration_min", "tolerance_m")
+
+
+def _modes(table: object, source: str) -> dict[str, dict[str, float]]:
+    """``[modes.X]`` tables, checked: known modes and keys, numbers."""
+    out = {}
+    for mode, values in dict(table).items():  # type: ignore[call-overload]
+        if mode not in PATROL_MODES or not set(values) <= set(_MODE_KEYS):
+            raise RulesError(
+                f"{source}: [modes.{mode}] is not understood ({', '.join(values)}).",
+                hint=f"Modes are {', '.join(PATROL_MODES)}; keys {', '.join(_MODE_KEYS)}.",
+            )
+        out[mode] = {k: float(v) for k, v in values.items()}
+    return out
+
+
+def _clock(text: object, source: str) -> int:
+    """Minutes after midnight of ``HH:MM``."""
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text))
+    if not m:
+        raise RulesError(f"{source}: night rule time {text!r} is not HH:MM.")
+    return int(m[1]) * 60 + int(m[2])
+
+
+def _night(entries: object, source: str) -> tuple[dict[str, object], ...]:
+    """``[[night]]`` rules, checked, with ``from``/``to`` as minutes after midnight."""
+    out = []
+    for e in list(entries):  # type: ignore[call-overload]
+        if e.get("per") not in _PERS or int(e.get("count", 0)) < 1 or not e.get("role"):
+            raise RulesError(
+                f"{source}: night rule {e} is not understood.",
+                hint="Use { role = R, count = N, per = X, from = 'HH:MM', to = 'HH:MM' }.",
+            )
+        out.append(
+            {
+                "role": str(e["role"]),
+                "admin_code": str(e.get("admin_code", "") or ""),
+                "count": int(e["count"]),
+                "per": str(e["per"]),
+                "from_min": _clock(e.get("from", "20:00"), source),
+                "to_min": _clock(e.get("to", "06:00"), source),
+            }
+        )
+    return tuple(out)
+
+
+def _checklist(entries: object, source: str) -> tuple[dict[str, str], ...]:
+    """``[[checklist]]`` items, checked: unique keys, a step of look/check, labels."""
+    out = [{k: str(v) for k, v in dict(e).items()} for e in list(entries)]  # type: ignore[call-overload]
+    keys = [e.get("key") for e in out]
+    bad = [e for e in out if not e.get("key") or e.get("step") not in ("look", "check")]
+    if bad or len(set(keys)) != len(keys):
+        raise RulesError(
+            f"{source}: checklist items {bad or keys} are not understood (or keys repeat).",
+            hint="Each [[checklist]] has a unique key, step = look|check, zh, en, category.",
+        )
+    return tuple(out)
 
 
 def load_patrol_rules(path: str | Path | None = None, **overrides: object) -> PatrolRules:
@@ -302,6 +391,21 @@ def _level_of(patrols: pd.DataFrame, workers: pd.DataFrame | None, level: str) -
     return pd.Series(level, index=patrols.index)
 
 
+def _declared_modes(patrols: pd.DataFrame) -> np.ndarray:
+    """Each patrol's declared ``mode`` (None where it declares none), checked."""
+    if "mode" not in patrols:
+        return np.full(len(patrols), None, dtype=object)
+    mode = patrols["mode"].astype(object).where(patrols["mode"].notna(), None)
+    bad = mode.notna() & ~mode.isin(PATROL_MODES)
+    if bad.any():
+        ids = patrols.loc[bad, "patrol_id"] if "patrol_id" in patrols else patrols.index[bad]
+        raise InvalidLayerError(
+            f"patrols: unknown mode {sorted(set(mode[bad]))} in rows {list(ids)[:5]}.",
+            hint=f"Declare one of {', '.join(PATROL_MODES)} (or leave mode empty).",
+        )
+    return mode.to_numpy(dtype=object)
+
+
 def flag_patrols(
     patrols: gpd.GeoDataFrame,
     *,
@@ -327,7 +431,9 @@ def flag_patrols(
     -------
     geopandas.GeoDataFrame
         ``patrols`` plus ``too_short`` (below the level's minimum duration or length;
-        check-ins exempt when ``rules.checkin_counts``), ``implausible_speed``,
+        check-ins exempt when ``rules.checkin_counts``; a declared ``mode`` adds its own
+        minimum), ``implausible_speed`` (faster than the declared mode keeps, or than
+        ``rules.max_speed_kmh`` when none is declared),
         ``teleport``, ``duplicate_of`` (an earlier patrol whose track this one repeats
         within ``rules.duplicate_tolerance_m``), ``valid`` and ``flags`` (text).
 
@@ -359,8 +465,15 @@ def flag_patrols(
         out["duration_min"] = (end - start) / pd.Timedelta(minutes=1)
     lv = _level_of(out, workers, level)
     mins = pd.DataFrame([{"level": k, **v} for k, v in rules.minimum.items()]).set_index("level")
-    min_dur = lv.map(mins["duration_min"]).fillna(0).to_numpy(dtype=float)
-    min_len = lv.map(mins["length_m"]).fillna(0).to_numpy(dtype=float)
+    mode = _declared_modes(out)
+    min_dur = np.maximum(
+        lv.map(mins["duration_min"]).fillna(0).to_numpy(dtype=float),
+        rules.mode_value(mode, "min_duration_min", 0.0),
+    )
+    min_len = np.maximum(
+        lv.map(mins["length_m"]).fillna(0).to_numpy(dtype=float),
+        rules.mode_value(mode, "min_length_m", 0.0),
+    )
     checkin = shapely.get_type_id(geoms) == 0
     short = (out["duration_min"].to_numpy(dtype=float) < min_dur) | (
         out["length_m"].to_numpy(dtype=float) < min_len
@@ -370,7 +483,9 @@ def flag_patrols(
     dur_h = np.maximum(out["duration_min"].to_numpy(dtype=float), 1e-9) / 60
     avg = out["length_m"].to_numpy(dtype=float) / 1000 / dur_h
     p90 = out["p90_speed_kmh"].to_numpy(dtype=float) if "p90_speed_kmh" in out else avg
-    fast = (np.nan_to_num(p90) > rules.max_speed_kmh) | (avg > rules.max_speed_kmh)
+    # each declared mode keeps its own speeds: a car at 30 km/h is a car, a "walk" is not
+    vmax = rules.mode_value(mode, "max_speed_kmh", rules.max_speed_kmh)
+    fast = (np.nan_to_num(p90) > vmax) | (avg > vmax)
     fast &= ~checkin
     tele = out["teleport"].to_numpy(dtype=bool) if "teleport" in out else np.zeros(len(out), bool)
     dup = _replays(out, mg, start, rules.duplicate_tolerance_m)
@@ -638,6 +753,15 @@ def patrol_coverage(
     ppos = np.flatnonzero(ok)
     if assignments is not None:
         pi, ui = _pairs_from_assignments(pats, units84, assignments, ppos)
+        # bounding boxes first: an assigned unit far from the track is no candidate
+        pb, ub = shapely.bounds(pm[pi]), shapely.bounds(um[ui])
+        near = (
+            (pb[:, 0] <= ub[:, 2] + tol)
+            & (ub[:, 0] - tol <= pb[:, 2])
+            & (pb[:, 1] <= ub[:, 3] + tol)
+            & (ub[:, 1] - tol <= pb[:, 3])
+        )
+        pi, ui = pi[near], ui[near]
     else:
         pi, ui = shapely.STRtree(um).query(pm[ppos], predicate="dwithin", distance=tol)
         pi = ppos[pi]

@@ -32,9 +32,12 @@ import pandas as pd
 
 from gridkit import codes
 from gridkit.errors import InvalidLayerError
-from gridkit.layers import LEVELS, check_layer
+from gridkit.layers import check_layer
 
 __all__ = ["ChiefCoverage", "chief_coverage"]
+
+#: the four levels of full coverage (四级全覆盖); province and general chiefs are extra.
+LEVELS = ("city", "county", "township", "village")
 
 
 @dataclass
@@ -193,10 +196,25 @@ def _check_inputs(
     for col in ("admin_code", "level"):
         if col not in admin_areas.columns:
             raise InvalidLayerError(f"admin_areas: missing column {col!r}.")
-    return river_chiefs.assign(
-        admin_code=river_chiefs["admin_code"].astype(str),
-        river_id=river_chiefs["river_id"].astype(str),
+    return _serving(river_chiefs).assign(
+        admin_code=lambda c: c["admin_code"].astype(str),
+        river_id=lambda c: c["river_id"].astype(str),
     )
+
+
+def _serving(chiefs: pd.DataFrame, at: object = None) -> pd.DataFrame:
+    """The chiefs proper (role ``chief``, a river) of the four levels whose appointment
+    holds at ``at`` (default now): supporting roles and general chiefs hold no section."""
+    keep = chiefs["level"].isin(LEVELS).to_numpy() & chiefs["river_id"].notna().to_numpy()
+    if "role" in chiefs:
+        keep &= chiefs["role"].fillna("chief").eq("chief").to_numpy()
+    when = pd.Timestamp.now(tz="UTC") if at is None else pd.Timestamp(at)
+    when = when.tz_localize("UTC") if when.tzinfo is None else when
+    for col, ok in (("valid_from", lambda t: t <= when), ("valid_to", lambda t: t > when)):
+        if col in chiefs:
+            t = pd.to_datetime(chiefs[col], utc=True)
+            keep &= (t.isna() | ok(t)).to_numpy()
+    return chiefs[keep]
 
 
 def _river_areas(reaches: pd.DataFrame) -> pd.DataFrame:

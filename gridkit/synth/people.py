@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.codes import level as codes_level
 from gridkit.crs import WGS84
 from gridkit.synth._shared import _person_names, _points_in
 
-__all__ = ["CATEGORIES", "DEPARTMENTS", "river_sections"]
+__all__ = ["CATEGORIES", "DEPARTMENTS", "LOCAL_HANDLERS", "chief_demo", "river_sections"]
 
 #: Report categories (key -> Chinese label): river problems, then community ones.
 CATEGORIES: dict[str, str] = {
@@ -244,16 +245,98 @@ def _workers(job: _Staff) -> gpd.GeoDataFrame:
     return workers[_WORKER_COLUMNS]
 
 
-def _departments(admin: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Departments at city and county level, one per template of :data:`DEPARTMENTS`."""
+#: Categories handled on site by township offices, community committees and property
+#: companies (分级处置: "小事不出门, 大事不出小区").
+LOCAL_HANDLERS: dict[str, tuple[str, ...]] = {
+    "township_office": (
+        "floating_garbage",
+        "illegal_aquaculture",
+        "street_light",
+        "road_damage",
+        "green_belt",
+        "fire_equipment",
+        "sewage",
+        "illegal_construction",
+        "vegetable_plot",
+        "cctv",
+    ),
+    "community_committee": (
+        "street_light",
+        "green_belt",
+        "vegetable_plot",
+        "fire_equipment",
+        "cctv",
+    ),
+    "property_company": (
+        "street_light",
+        "green_belt",
+        "vegetable_plot",
+        "fire_equipment",
+        "sewage",
+    ),
+}
+_TOWN_OFFICE = {"街道": "街道办事处", "镇": "镇人民政府", "乡": "乡人民政府"}
+
+
+def _bureaus(admin: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Bureaus at city and county level, one per template of :data:`DEPARTMENTS`."""
     top = admin[admin["level"].isin(["city", "county"])]
     rows = [
-        (f"D{code}-{k:02d}", f"{name}{suffix}", code, ",".join(cats))
+        (f"D{code}-{k:02d}", f"{name}{suffix}", code, ",".join(cats), "bureau")
         for code, name in zip(top["admin_code"], top["name"], strict=True)
         for k, (suffix, cats) in enumerate(DEPARTMENTS.items(), 1)
     ]
-    departments = pd.DataFrame(
-        rows, columns=["department_id", "name", "admin_code", "categories"]
+    return pd.DataFrame(rows, columns=_DEPT_COLUMNS)
+
+
+def _local_handlers(admin: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """A township office per township (T + code), a committee per community (C + id) and
+    a property company for every other community (P + id), with real-shaped codes."""
+    town = admin[admin["level"] == "township"]
+    suffix = town["name"].astype(str).str.extract(r"(街道|镇|乡)$", expand=False).fillna("街道")
+    offices = pd.DataFrame(
+        {
+            "department_id": "T" + town["admin_code"].astype(str),
+            "name": town["name"].astype(str).str.replace(r"(街道|镇|乡)$", "", regex=True)
+            + suffix.map(_TOWN_OFFICE),
+            "admin_code": town["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["township_office"]),
+            "handler_type": "township_office",
+        }
+    )
+    com = communities.sort_values("community_id")
+    cid, cname = com["community_id"].astype(str), com["name"].astype(str)
+    committees = pd.DataFrame(
+        {
+            "department_id": "C" + cid,
+            "name": cname.str.replace(r"(社区|村)$", "", regex=True)
+            + np.where(cname.str.endswith("村"), "村民委员会", "社区居民委员会"),
+            "admin_code": com["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["community_committee"]),
+            "handler_type": "community_committee",
+        }
+    )
+    half = com.iloc[::2]  # every other community has a property company (物业)
+    companies = pd.DataFrame(
+        {
+            "department_id": "P" + half["community_id"].astype(str),
+            "name": half["name"].astype(str).str[:2] + "物业服务有限公司",
+            "admin_code": half["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["property_company"]),
+            "handler_type": "property_company",
+        }
+    )
+    return pd.concat([offices, committees, companies], ignore_index=True)
+
+
+_DEPT_COLUMNS = ["department_id", "name", "admin_code", "categories", "handler_type"]
+
+
+def _departments(admin: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Handlers at every level: bureaus of the city and counties, township offices,
+    community committees and property companies."""
+    departments = pd.concat(
+        [_bureaus(admin), _local_handlers(admin, communities)], ignore_index=True
     ).astype("str")
     departments["synthetic"] = True
     return departments
@@ -274,4 +357,167 @@ def _people(
     chiefs = _chiefs(job, admin, sections, gap_share=gap_share)
     _community_staff(job, communities, buildings)
     _river_patrollers(job, admin, sections)
-    return _workers(job), chiefs, _departments(admin)
+    workers = _workers(job)
+    # the rest of the practice from a generator of its own: the rows above stay as they were
+    more = _Staff(np.random.default_rng(len(sections) * 7919 + len(workers)))
+    chiefs = _practice_chiefs(more, admin, rivers, chiefs)
+    if more.frames:
+        workers = pd.concat([workers, _workers(more)], ignore_index=True)
+    return workers, chiefs, _departments(admin, communities)
+
+
+#: the sample's appointments start here; a few chiefs change on _HANDOVER
+_TERM_START = pd.Timestamp("2025-01-01", tz="UTC")
+_HANDOVER = pd.Timestamp("2026-04-01", tz="UTC")
+
+
+def _new_people(
+    job: _Staff, admin: gpd.GeoDataFrame, ids: np.ndarray, codes: np.ndarray, levels: np.ndarray
+) -> None:
+    """Worker rows for new people ``ids`` placed at a point of their area."""
+    geom = admin.set_index("admin_code").geometry
+    area = geom.reindex(codes)
+    pts = shapely.point_on_surface(np.asarray(area.array))
+    job.add(
+        pd.DataFrame(
+            {
+                "worker_id": ids,
+                "role": "grid_worker",
+                # a general chief (总河长) is a person of his area's level
+                "level": np.where(levels == "general", codes_level(codes), levels),
+                "admin_code": codes,
+                "capacity": 0.0,
+            }
+        ),
+        pts,
+    )
+
+
+def _practice_chiefs(
+    job: _Staff, admin: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, chiefs: pd.DataFrame
+) -> pd.DataFrame:
+    """Appointments as the practice makes them, on top of the four levels: a province
+    chief for the main stem, a general chief (总河长) per city, county and township,
+    terms (``valid_from``/``valid_to``) with a few chiefs handed over on 1 April 2026,
+    and the supporting roles (river police chief per county section, civilian chief
+    and cleaner on some village sections), which carry no patrol duty."""
+    rng = job.rng
+    main = rivers["river_id"].iloc[0]
+    city = admin.loc[admin["level"] == "city", "admin_code"].astype(str)
+    prov = [f"{c[:2]}0000" for c in city.iloc[:1]]
+    rows = [chiefs.assign(role="chief", valid_from=_TERM_START, valid_to=None)]
+    rows.append(_role_rows(prov, "province", [main] * len(prov), "chief", "PC"))
+    tops = admin[admin["level"].isin(["city", "county", "township"])]
+    g_codes = tops["admin_code"].astype(str).to_numpy()
+    rows.append(_role_rows(g_codes, "general", [None] * len(g_codes), "chief", "GC"))
+    county = chiefs[chiefs["level"] == "county"]
+    rows.append(_role_rows(county["admin_code"], "county", county["river_id"], "police", "PO"))
+    village = chiefs[chiefs["level"] == "village"]
+    for role, prefix, share in (("civilian", "CV", 0.15), ("cleaner", "CL", 0.3)):
+        pick = village[rng.random(len(village)) < share]
+        rows.append(_role_rows(pick["admin_code"], "village", pick["river_id"], role, prefix))
+    # a few township and village chiefs hand over to a successor
+    low = chiefs[chiefs["level"].isin(["township", "village"])]
+    old = low[rng.random(len(low)) < 0.05]
+    new = old.assign(
+        chief_id="HO-" + old["chief_id"], worker_id="W-HO-" + old["chief_id"], role="chief"
+    )
+    rows.append(new.assign(valid_from=_HANDOVER, valid_to=None))
+    out = pd.concat(rows, ignore_index=True)
+    out["valid_from"] = pd.to_datetime(out["valid_from"], utc=True)
+    out["valid_to"] = pd.to_datetime(out["valid_to"], utc=True)
+    out.loc[out["chief_id"].isin(old["chief_id"]), "valid_to"] = _HANDOVER
+    fresh = out[~out["worker_id"].isin(chiefs["worker_id"])].drop_duplicates("worker_id")
+    _new_people(
+        job,
+        admin,
+        fresh["worker_id"].to_numpy(dtype=object),
+        fresh["admin_code"].to_numpy(dtype=object),
+        fresh["level"].to_numpy(dtype=object),
+    )
+    out["synthetic"] = True
+    return out
+
+
+def _role_rows(
+    codes: object, level: str, river_ids: object, role: str, prefix: str
+) -> pd.DataFrame:
+    """Appointments of one kind: one person per (area, role), one row per section."""
+    c = np.asarray(codes, dtype=object).astype(str)
+    r = np.asarray(river_ids, dtype=object)
+    suffix = np.where(pd.isna(r), "", "-" + r.astype(str))
+    return pd.DataFrame(
+        {
+            "chief_id": prefix + "-" + c + suffix,
+            "worker_id": "W-" + prefix + "-" + c,
+            "level": level,
+            "river_id": r,
+            "admin_code": c,
+            "role": role,
+            "valid_from": _TERM_START,
+            "valid_to": None,
+        }
+    )
+
+
+def chief_demo(mode: str = "car") -> tuple[gpd.GeoDataFrame, pd.DataFrame, gpd.GeoDataFrame]:
+    """A small river-chief case: two river units of river ``R1`` (two villages of
+    county 430202), a county chief (``RC-CAR``, worker ``W-C``) who drove the riverside
+    road 170 m from the water, there and back at about 30 km/h, declared as ``mode``,
+    and a village chief (``RC-V``, worker ``W-V``) with one paper record (台账).
+
+    Returns
+    -------
+    tuple
+        ``units``, ``river_chiefs``, ``patrols`` (the drive with its track, the paper
+        record without one).
+
+    Examples
+    --------
+    >>> units, chiefs, patrols = chief_demo()
+    >>> len(units), chiefs["level"].tolist(), patrols["mode"].tolist()
+    (2, ['county', 'village'], ['car', nan])
+    """
+    x = np.array([113.10, 113.15, 113.20])
+    river = [shapely.LineString([(x[i], 27.80), (x[i + 1], 27.80)]) for i in range(2)]
+    units = gpd.GeoDataFrame(
+        {
+            "unit_id": ["430202001001R1-1", "430202001002R1-1"],
+            "kind": "river_reach",
+            "parent_id": "R1",
+            "reach_id": ["R1-a", "R1-b"],
+            "admin_code": ["430202001001", "430202001002"],
+            "bank": "both",
+            "length_m": 4932.0,
+        },
+        geometry=gpd.GeoSeries(river, crs=WGS84).to_crs(32649).buffer(50).to_crs(WGS84),
+    )
+    chiefs = pd.DataFrame(
+        {
+            "chief_id": ["RC-CAR", "RC-V"],
+            "worker_id": ["W-C", "W-V"],
+            "level": ["county", "village"],
+            "river_id": "R1",
+            "admin_code": ["430202", "430202001001"],
+            "role": "chief",
+        }
+    )
+    go = np.linspace(113.10, 113.20, 21)
+    xs = np.r_[go, go[::-1][1:]]
+    ys = np.r_[np.full(21, 27.8015), np.full(20, 27.8016)]
+    start = pd.Timestamp("2026-05-06T01:00Z")
+    patrols = gpd.GeoDataFrame(
+        {
+            "patrol_id": ["P-CAR", "P-LEDGER"],
+            "worker_id": ["W-C", "W-V"],
+            "started_at": [start, pd.Timestamp("2026-05-07T01:00Z")],
+            "ended_at": [start + pd.Timedelta(minutes=40), pd.Timestamp("2026-05-07T02:00Z")],
+            "mode": [mode, None],
+            "source": ["app", "ledger"],
+            "verified": [True, False],
+            "chief_id": [None, "RC-V"],
+        },
+        geometry=[shapely.LineString(np.c_[xs, ys]), None],
+        crs=WGS84,
+    )
+    return units, chiefs, patrols
