@@ -148,7 +148,7 @@ def test_schema_comes_from_the_contract(db) -> None:
 
 def _reports(n: int) -> gpd.GeoDataFrame:
     t = pd.Timestamp("2026-05-01T08:00:00.123Z")
-    geoms = [shapely.Point(113.0 + k * 1e-7 / 3, 27.7 + k / 7) for k in range(n)]
+    geoms = [shapely.Point(113.0 + k * 1e-7 / 3, 27.7 + k / 7e4) for k in range(n)]
     if n > 3:
         geoms[1] = None
         geoms[2] = shapely.MultiPolygon([shapely.box(113, 27, 113.1, 27.1)])
@@ -172,7 +172,7 @@ def _reports(n: int) -> gpd.GeoDataFrame:
 def test_load_and_dump_round_trip_without_loss(db, tmp_path: Path, capsys) -> None:
     ws = tmp_path / "ws.gpkg"
     layers = {
-        "reports": _reports(50),
+        "reports": _reports(2500),  # past BULK_ROWS: COPY as CSV
         "report_events": pd.DataFrame(
             {"report_id": ["R0", "R1"], "at": pd.to_datetime(["2026-05-01T08:00:00Z"] * 2),
              "to_status": ["reported", "reported"], "note": ["首报", None]}
@@ -218,8 +218,16 @@ def test_load_and_dump_round_trip_without_loss(db, tmp_path: Path, capsys) -> No
     assert code == 1 and "already exists" in text
 
 
-def test_workspace_commands_take_a_url(db, capsys) -> None:
-    upgrade(db)
+def test_workspace_commands_take_a_url(db, capsys, tmp_path: Path) -> None:
+    from tests.api.conftest import make_workspace
+
+    code, out = run(capsys, "db", "load", str(make_workspace(tmp_path / "ws.gpkg")), db)
+    assert code == 0, out
+    code, out = run(
+        capsys, "assess", db, "--period", "2026-05-01..2026-06-01", "-o", str(tmp_path / "a")
+    )
+    assert code == 0, out
+    assert any((tmp_path / "a").glob("*.csv"))
     code, out = run(capsys, "keys", "add", "李四", "--role", "viewer", "--workspace", db)
     assert code == 0, out
     code, out = run(capsys, "keys", "list", "--workspace", db)
@@ -234,3 +242,48 @@ def test_a_file_that_is_not_a_url_is_opened_as_a_workspace(tmp_path: Path) -> No
     # no database needed: paths stay paths, whatever their name
     ws = write_layer(pd.DataFrame({"n": [1]}), tmp_path / "postgresql.gpkg", "notes")
     assert type(open_store(ws)).__name__ == "GeoPackageStore"
+
+
+def test_a_layer_that_only_grew_is_read_by_its_new_rows(db, monkeypatch) -> None:
+    """Another process appended: only the new rows are read (revision 3's record of
+    rewrites); after an UPDATE or DELETE, or rows out of fid order, the whole table."""
+    import gridkit.store.postgis as pg
+
+    upgrade(db)
+    mine, other = open_store(db), open_store(db)
+    other.save_layer("reports", _reports(5))
+    assert len(mine.read("reports")) == 5
+    reads: list[int | None] = []
+    whole = pg._read_table
+
+    def spy(con, name, table, *, after=None):
+        reads.append(after)
+        return whole(con, name, table, after=after)
+
+    monkeypatch.setattr(pg, "_read_table", spy)
+
+    def fresh() -> pd.DataFrame:
+        deadline = pd.Timestamp.now() + pd.Timedelta("2s")
+        while mine.generation("reports") != other.generation("reports"):
+            assert pd.Timestamp.now() < deadline
+        return mine.read("reports")
+
+    more = _reports(8).iloc[5:]
+    other.append("reports", more)
+    back = fresh()
+    assert reads == [5] and back["report_id"].tolist() == [f"R{k}" for k in range(8)]
+    pd.testing.assert_frame_equal(back, open_store(db).read("reports"))
+    other.update("reports", "report_id", "R2", {"status": "closed"})  # a rewrite
+    reads.clear()
+    assert fresh()["status"].tolist()[2] == "closed" and reads == [None]
+    _sql(db, "DELETE FROM reports WHERE report_id = 'R7'")
+    _sql(db, "INSERT INTO reports (report_id, status) VALUES ('R9', 'reported')")
+    reads.clear()
+    assert fresh()["report_id"].tolist()[-2:] == ["R6", "R9"] and reads == [None]
+    # rows held and rows counted disagree (committed out of fid order): read it whole
+    mine.read("reports")
+    mine._tails["reports"] = (mine._tails["reports"][0], mine._tails["reports"][1] - 1)
+    other.append("reports", _reports(12).iloc[10:])
+    reads.clear()
+    assert fresh()["report_id"].tolist()[-3:] == ["R9", "R10", "R11"]
+    assert reads == [int(_sql(db, "SELECT max(fid) FROM reports")[0][0]) - 2, None]

@@ -82,3 +82,67 @@ def test_a_report_posted_to_each_reads_back_the_same(pair) -> None:
     }
     assert not diff
     assert back[0] == back[1]
+
+
+def test_an_edit_made_in_the_table_directly_is_served_within_a_second(pair) -> None:
+    """QGIS edits the PostGIS table itself (an UPDATE through its provider): the
+    trigger moves the layer's version, NOTIFY tells the service, the next page has it."""
+    import time
+
+    import psycopg
+
+    _, pg, auth = pair
+    url = str(pg.app.state.service.store.url)
+    unit = "/collections/units/items/430203001001-001"
+    assert pg.get(unit, headers=auth).json()["properties"]["name"] == "网格<1>"
+    with psycopg.connect(url, autocommit=True) as con:  # as QGIS would, by fid
+        con.execute("UPDATE units SET name = '芦淞网格（QGIS 改）' WHERE fid = 2")
+    start = time.monotonic()
+    while pg.get(unit, headers=auth).json()["properties"]["name"] != "芦淞网格（QGIS 改）":
+        assert time.monotonic() - start < 1.0, "the edit was not served within a second"
+        time.sleep(0.01)
+
+
+def test_owslib_gdal_and_qgis_read_the_postgis_backed_service(pair) -> None:
+    """OWSLib and GDAL's OAPIF driver (QGIS's provider) read the service over PostGIS;
+    GDAL's PostgreSQL driver (QGIS opening the tables directly) reads the tables."""
+    import shutil
+    import subprocess
+
+    from tests.api.live import live_server
+
+    features = pytest.importorskip("owslib.ogcapi.features")
+    _, pg, auth = pair
+    url = str(pg.app.state.service.store.url)
+    with live_server(url) as base:
+        api = features.Features(base, headers=auth)
+        ids = [c["id"] for c in api.collections()["collections"]]
+        assert {"units", "reports", "workers"} <= set(ids)
+        seen, offset = [], 0
+        while True:
+            page = api.collection_items("units", limit=40, offset=offset)
+            seen += [f["id"] for f in page["features"]]
+            offset += 40
+            if offset >= page["numberMatched"]:
+                break
+        assert len(seen) == len(set(seen)) == 250
+        ogrinfo = shutil.which("ogrinfo")
+        if ogrinfo is None:
+            pytest.skip("GDAL's ogrinfo (Debian gdal-bin) is not installed")
+        out = subprocess.run(
+            [ogrinfo, "-so", "-ro", f"OAPIF:{base}", "units",
+             "--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {auth['X-API-Key']}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "Feature Count: 250" in out.stdout, out.stdout + out.stderr
+        assert "Geometry: Polygon" in out.stdout
+    pgdsn = url.replace("postgresql://", "")
+    user_host, db = pgdsn.rsplit("/", 1)
+    user, hostport = user_host.split("@")
+    host, port = hostport.split(":")
+    out = subprocess.run(
+        [ogrinfo, "-so", "-ro", f"PG:host={host} port={port} user={user} dbname={db}", "units"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "Feature Count: 250" in out.stdout, out.stdout + out.stderr
+    assert "FID Column = fid" in out.stdout and "EPSG" in out.stdout and "4326" in out.stdout

@@ -27,7 +27,7 @@ from tests import postgis_cluster
 from tests.api.conftest import make_workspace
 
 CLIENTS, PER_CLIENT, PROCESSES = 32, 6, 4
-BUDGET_S = 120  # the whole run, retries included
+BUDGET_S = 180  # the whole run, retries included
 
 
 def _port() -> int:
@@ -80,6 +80,7 @@ def test_four_processes_32_clients_kill_9_lose_and_duplicate_nothing(tmp_path: P
     server = _serve(url, port, PROCESSES)
     acknowledged: dict[str, str] = {}  # key -> report id
     replays_differ: list[str] = []
+    unexpected: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + BUDGET_S
     posted = threading.Event()
@@ -103,8 +104,11 @@ def test_four_processes_32_clients_kill_9_lose_and_duplicate_nothing(tmp_path: P
                         ids.add(r.json()["id"])
                         posted.set()
                         break
-                    assert r.status_code == 503, r.text  # busy: retry after a while
-                    time.sleep(0.05)
+                    if r.status_code != 503:  # anything but busy is a failure: kept
+                        with lock:
+                            unexpected.append(f"{key}: {r.status_code} {r.text[:300]}")
+                        return
+                    time.sleep(0.05)  # busy: retry after a while
                 with lock:
                     if ids:
                         acknowledged[key] = ids.pop()
@@ -134,6 +138,7 @@ def test_four_processes_32_clients_kill_9_lose_and_duplicate_nothing(tmp_path: P
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+    assert not unexpected, unexpected[:5]
     assert len(acknowledged) == CLIENTS * PER_CLIENT, "a client ran out of its budget"
     assert not replays_differ
     reports = open_store(url).read("reports")

@@ -23,6 +23,7 @@ psycopg is the ``postgis`` extra's: imported when a store is opened.
 
 from __future__ import annotations
 
+import csv
 import importlib.resources
 import re
 import threading
@@ -187,9 +188,9 @@ def layer_ddl(name: str, frame: pd.DataFrame | None = None) -> list[str]:
         f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION gridkit_bump()"
     )
     out.append(
-        "INSERT INTO gridkit_layer_versions (layer, version) VALUES "
-        f"('{name}', 1) ON CONFLICT (layer) DO UPDATE SET version = "
-        "gridkit_layer_versions.version + 1"
+        "INSERT INTO gridkit_layer_versions AS v (layer, version, rewritten) VALUES "
+        f"('{name}', 1, 1) ON CONFLICT (layer) DO UPDATE SET version = v.version + 1, "
+        "rewritten = v.version + 1"
     )
     return out
 
@@ -442,6 +443,8 @@ class PostGISStore(Store):
         self._listening = False
         self._marks: dict[str, int] = {}  # layer -> version this store last read or wrote
         self._cache: dict[str, tuple[int, list[pd.DataFrame]]] = {}
+        # layer -> (last fid, rows) of the held copy: what a read of new rows starts from
+        self._tails: dict[str, tuple[int, int]] = {}
         self._tables: dict[str, _Table] = {}
         self._closed = threading.Event()
         self._listener = threading.Thread(
@@ -534,21 +537,44 @@ class PostGISStore(Store):
                     return frames[0]
             if layer not in self.layers():
                 raise LayerNotFoundError(f"{_safe(self.url)}: no layer {layer!r}.")
+            base = cached if cached is not None and layer in self._tails else None
         with self._connection() as con, con.transaction():
             # one snapshot: the rows and the version they are
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = con.execute(
-                "SELECT version FROM gridkit_layer_versions WHERE layer = %s", (layer,)
+                "SELECT version, rewritten FROM gridkit_layer_versions WHERE layer = %s",
+                (layer,),
             ).fetchone()
-            version = int(row[0])
+            version, rewritten = int(row[0]), int(row[1])
             table = self._table(con, layer)
-            df = _read_table(con, layer, table)
+            df = None
+            if base is not None and rewritten <= base[0]:  # it only grew since
+                df = self._grown(con, layer, table, base[1])
+            if df is None:
+                df = _read_table(con, layer, table)
+            tail = con.execute(f"SELECT coalesce(max(fid), 0) FROM {_ident(layer)}").fetchone()
         with self._lock:
             self._cache[layer] = (version, [df])
+            self._tails[layer] = (int(tail[0]), len(df))
             self._marks[layer] = version
             if self._seen.get(layer, 0) < version:
                 self._seen[layer] = version
         return df
+
+    def _grown(
+        self, con: Any, layer: str, table: _Table, frames: list[pd.DataFrame]
+    ) -> pd.DataFrame | None:
+        """The held frames and the rows added since (``fid`` above the last held),
+        when the count of the table says that is all of it; else None."""
+        last_fid, held = self._tails[layer]
+        new = _read_table(con, layer, table, after=last_fid)
+        total = con.execute(f"SELECT count(*) FROM {_ident(layer)}").fetchone()[0]
+        if held + len(new) != int(total) or list(new.columns) != list(frames[0].columns):
+            return None  # rows committed out of fid order, or the columns changed
+        both = pd.concat([*frames, new], ignore_index=True)
+        if isinstance(both, gpd.GeoDataFrame) != isinstance(frames[0], gpd.GeoDataFrame):
+            return None
+        return both
 
     def _table(self, con: Any, layer: str) -> _Table:
         table = self._tables.get(layer)
@@ -597,8 +623,12 @@ class PostGISStore(Store):
                         raise ConcurrentWriteError(outside)
                     if change is not None:
                         _update(con, change)
+                    fids = {}
                     for name, df in todo.items():
                         _copy_rows(con, name, df, self._tables[name])
+                        fids[name] = con.execute(  # ours: writers hold the version rows
+                            f"SELECT coalesce(max(fid), 0) FROM {_ident(name)}"
+                        ).fetchone()[0]
                     ours = _lock_versions(con, touched)
             except ConcurrentWriteError:
                 for name in outside:  # seen now: read it again before the next try
@@ -609,7 +639,7 @@ class PostGISStore(Store):
                 for name in touched:  # the tables may have changed under our names
                     self._tables.pop(name, None)
                 raise
-            self._follow(change, todo, before, ours)
+            self._follow(change, todo, before, ours, fids)
 
     def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
         """Create the layers ``todo`` names that do not exist and add the columns the
@@ -663,14 +693,16 @@ class PostGISStore(Store):
         todo: Mapping[str, pd.DataFrame],
         before: Mapping[str, int],
         ours: Mapping[str, int],
+        fids: Mapping[str, int],
     ) -> None:
         """Keep the in-memory copies current after a write: a copy that was the layer
         just before it is changed the same way; any other is dropped."""
         for name, version in ours.items():
             cached = self._cache.pop(name, None)
+            tail = self._tails.pop(name, None)
             self._marks[name] = version
             self._seen[name] = max(self._seen.get(name, 0), version)
-            if cached is None or cached[0] != before.get(name):
+            if cached is None or cached[0] != before.get(name) or tail is None:
                 continue
             frames = cached[1]
             if change is not None and change.layer == name:
@@ -685,7 +717,9 @@ class PostGISStore(Store):
                 if len(frames) >= 64:
                     frames = [pd.concat(frames, ignore_index=True)]
                 frames = [*frames, _as_read(todo[name], frames[0])]
+                tail = (int(fids[name]), tail[1] + len(todo[name]))
             self._cache[name] = (version, frames)
+            self._tails[name] = tail
 
     def exclusive(self) -> AbstractContextManager[Any]:
         """This process's writer lock and a database advisory lock (other processes'
@@ -736,6 +770,7 @@ class PostGISStore(Store):
             finally:
                 self._tables.pop(layer, None)
                 self._cache.pop(layer, None)
+                self._tails.pop(layer, None)
                 self._order = None
                 self._dirty = True
 
@@ -904,19 +939,27 @@ def _column_values(s: pd.Series) -> np.ndarray:
 
 
 def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
-    """COPY ``df``'s rows into table ``name`` (columns matched by name)."""
+    """COPY ``df``'s rows into table ``name`` (columns matched by name): row by row
+    for a few, as one CSV made by pandas for many (:data:`BULK_ROWS`)."""
     if not len(df):
         return
     gcol = getattr(df, "_geometry_column_name", None)
     cols = [c for c in df.columns if c != gcol and str(c) in table.columns]
-    values = [_column_values(df[c]) for c in cols]
     names = [_ident(str(c)) for c in cols]
+    hexes = None
     if gcol is not None and table.geometry:
         geoms = np.asarray(df[gcol].array, dtype=object)
         hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-        values.append(np.asarray(hexes, dtype=object))
         names.append(_ident(GEOMETRY))
-    rows = np.column_stack(values).tolist() if values else [[] for _ in range(len(df))]
+    if not names:
+        return
+    if len(df) > BULK_ROWS:
+        _copy_csv(con, name, names, df, cols, hexes)
+        return
+    values = [_column_values(df[c]) for c in cols]
+    if hexes is not None:
+        values.append(np.asarray(hexes, dtype=object))
+    rows = np.column_stack(values).tolist()
     with (
         con.cursor() as cur,
         cur.copy(f"COPY {_ident(name)} ({', '.join(names)}) FROM STDIN") as cp,
@@ -925,14 +968,66 @@ def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
             cp.write_row(row)
 
 
-def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
+#: rows from which COPY goes as CSV written by pandas (one call) rather than row by row
+BULK_ROWS = 2000
+#: what stands for NULL in that CSV: a control character no stored text is
+_CSV_NULL = "\x01"
+
+
+def _copy_csv(
+    con: Any, name: str, names: list[str], df: pd.DataFrame, cols: list, hexes: Any
+) -> None:
+    """COPY many rows as CSV made by pandas (times, numbers formatted vectorised;
+    floats written as repr, exact). Text is quoted, NULL is ``\\x01`` unquoted or
+    not (FORCE_NULL), so empty text stays empty text."""
+    frame = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for k, c in enumerate(cols):
+        s = df[c].reset_index(drop=True)
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):  # ISO text, vectorised
+            aware = getattr(s.dtype, "tz", None) is not None
+            raw = (s.dt.tz_convert("UTC").dt.tz_localize(None) if aware else s).to_numpy()
+            text = np.datetime_as_string(raw, unit="us", timezone="UTC" if aware else "naive")
+            s = pd.Series(np.where(pd.isna(raw), None, text), dtype=object)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            s = pd.Series(_column_values(s), dtype=object)
+            if (s == _CSV_NULL).any():
+                raise GridkitError(f"column {c!r}: a value is the control character U+0001.")
+        frame[k] = s
+    if hexes is not None:
+        frame[len(cols)] = pd.Series(np.asarray(hexes, dtype=object), dtype=object)
+    cols_sql = ", ".join(names)
+    sql = (
+        f"COPY {_ident(name)} ({cols_sql}) FROM STDIN "
+        f"(FORMAT csv, NULL E'\\x01', FORCE_NULL ({cols_sql}))"
+    )
+    with con.cursor() as cur, cur.copy(sql) as cp:
+        for start in range(0, len(frame), 50_000):
+            text = frame.iloc[start : start + 50_000].to_csv(
+                header=False,
+                index=False,
+                quoting=csv.QUOTE_NONNUMERIC,
+                na_rep=_CSV_NULL,
+                lineterminator="\n",
+            )
+            cp.write(text.encode("utf-8"))
+
+
+def _read_table(con: Any, name: str, table: _Table, *, after: int | None = None) -> pd.DataFrame:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
-    strings, integers with gaps as floats, times in milliseconds), rows in fid order."""
+    strings, integers with gaps as floats, times in milliseconds), rows in fid order.
+    Times come as epoch milliseconds and geometries as WKB: typed column by column,
+    without a Python object per value where pandas can help it."""
     names = list(table.columns)
-    sel = [_ident(c) for c in names]
+    sel = []
+    for c in names:
+        if table.columns[c].startswith("timestamp"):
+            sel.append(f"floor(extract(epoch FROM {_ident(c)}) * 1000)::bigint")
+        else:
+            sel.append(_ident(c))
     if table.geometry:
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
-    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)} ORDER BY fid"
+    where = "" if after is None else f" WHERE fid > {int(after)}"
+    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{where} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql).fetchall()
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
@@ -945,23 +1040,25 @@ def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
 
 
 def _series(values: Sequence[Any], sql_type: str) -> pd.Series:
-    """A column read from PostgreSQL, typed as GDAL types the GeoPackage's."""
-    arr = np.asarray(values, dtype=object) if len(values) else np.empty(0, dtype=object)
-    nulls = np.array([v is None for v in arr], dtype=bool)
-    if sql_type in ("bigint", "integer", "smallint"):
-        return pd.Series(arr, dtype="float64" if nulls.any() else "int64")
+    """A column read from PostgreSQL, typed as GDAL types the GeoPackage's (times
+    arrive as epoch milliseconds, see :func:`_read_table`)."""
+    values = list(values)
+    if sql_type in ("bigint", "integer", "smallint") or sql_type.startswith("timestamp"):
+        ints = pd.array(values, dtype="Int64")
+        if sql_type.startswith("timestamp"):
+            ms = ints.to_numpy(dtype="int64", na_value=np.iinfo("int64").min)
+            times = pd.Series(ms.view("datetime64[ms]"))
+            return times.dt.tz_localize("UTC") if "with time zone" in sql_type else times
+        return pd.Series(ints.astype("float64" if ints.isna().any() else "int64"))
     if sql_type in ("double precision", "real", "numeric"):
-        return pd.Series(np.where(nulls, np.nan, arr), dtype="float64")
+        floats = pd.array(values, dtype="Float64")
+        return pd.Series(floats.to_numpy(dtype="float64", na_value=np.nan))
     if sql_type == "boolean":
-        return pd.Series(arr, dtype=object if nulls.any() else bool)
-    if sql_type.startswith("timestamp"):
-        tz = "with time zone" in sql_type
-        times = pd.to_datetime(pd.Series(arr, dtype=object), utc=tz)
-        unit = "datetime64[ms, UTC]" if tz else "datetime64[ms]"
-        return times.astype(unit)
+        flags = pd.array(values, dtype="boolean")
+        return pd.Series(flags.astype(object) if flags.isna().any() else flags.astype(bool))
     if sql_type == "text" or sql_type.startswith("character"):
-        return pd.Series(arr, dtype="str")
-    return pd.Series(arr, dtype=object)
+        return pd.Series(values, dtype="str")
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
 
 
 def _as_read(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,258 @@
+"""The PostGIS backend against its peers, side by side in one run on the same tables
+(issue 25): ``GET /collections/units/items?bbox=...&limit=1000`` (full 1,000-feature
+pages, 16 clients) against **tipg** (the reference OGC API - Features server for
+PostGIS) over the very same ``units`` table, and durable ``POST /reports`` (16
+clients) against a bare FastAPI + psycopg INSERT, with 1 and 2 server processes; the
+GeoPackage backend's figures beside them.
+
+tipg runs from its own virtual environment (its pins differ from gridkit's): set
+``GRIDKIT_TIPG_PYTHON`` to its python (default ``/tmp/tipg-venv/bin/python``; make it
+with ``python -m venv /tmp/tipg-venv && /tmp/tipg-venv/bin/pip install tipg uvicorn``).
+Without it the items cases run against the GeoPackage backend only. The database is
+a throwaway cluster (tests/postgis_cluster.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks._runner import Case
+
+HERE = Path(__file__).resolve().parent
+CLIENTS = 16
+TIPG_PYTHON = Path(os.environ.get("GRIDKIT_TIPG_PYTHON", "/tmp/tipg-venv/bin/python"))
+_state: dict = {}
+
+
+def _wait(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.args}")
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start: {proc.args}")
+
+
+def _start(name: str, args: list[str], health: str, env: dict | None = None) -> str:
+    from tests.api.live import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [a.replace("{port}", str(port)) for a in args],
+        env={**os.environ, "PYTHONPATH": str(HERE.parent), **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait(url + health, proc)
+    _state.setdefault("procs", []).append(proc)
+    _state[name] = url
+    return url
+
+
+def _setup(quick: bool) -> dict:
+    if _state:
+        return _state
+    import atexit
+
+    atexit.register(_stop)  # the servers go with this run, whatever happens
+    from gridkit.store import issue_key, open_store
+    from gridkit.store.transfer import load
+    from gridkit.synth.ops import grid_units
+    from tests import postgis_cluster
+
+    side = 40 if quick else 100  # 1,600 or 10,000 units
+    tmp = Path(tempfile.mkdtemp(prefix="gridkit-bench-pg-"))
+    ws = tmp / "ws.gpkg"
+    units = grid_units(side, side)
+    from gridkit.io import write_layer
+
+    write_layer(units, ws, "units")
+    secret, _ = issue_key(open_store(ws), "bench", role="admin")
+    url = postgis_cluster.new_database()
+    load(ws, url)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(
+            "CREATE TABLE bare_reports (id bigserial PRIMARY KEY, props jsonb, "
+            "geometry geometry(Point, 4326))"
+        )
+    b = units.total_bounds
+    _state.update(url=url, ws=ws, key=secret, n_units=len(units),
+                  bbox=f"{b[0]},{b[1]},{b[2]},{b[3]}")  # fmt: skip
+    serve = [sys.executable, "-m", "gridkit.cli", "serve"]
+    tail = ["--port", "{port}", "--no-access-log"]
+    _start("gpkg", [*serve, str(ws), *tail], "/healthz")
+    _start("pg1", [*serve, url, *tail], "/healthz")
+    _start("pg2", [*serve, url, *tail, "--processes", "2"], "/healthz")
+    uvicorn = ["-m", "uvicorn", "--port", "{port}", "--log-level", "warning"]
+    _start("bare", [sys.executable, *uvicorn, "benchmarks._bare_pg_app:app"], "/docs",
+           env={"BARE_DATABASE_URL": url})  # fmt: skip
+    if TIPG_PYTHON.exists():
+        _start("tipg", [str(TIPG_PYTHON), *uvicorn, "tipg.main:app"], "/collections",
+               env={"DATABASE_URL": url, "TIPG_MAX_FEATURES_PER_QUERY": "10000"})  # fmt: skip
+    return _state
+
+
+def _stop() -> None:
+    import signal
+
+    for proc in _state.get("procs", []):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait(30)
+    _state.clear()
+
+
+def _run(n: int, job) -> list:
+    """``n`` calls of ``job(client, i)`` spread over 16 clients; their results."""
+    out: list = [None] * n
+    counter = iter(range(n))
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(timeout=120) as http:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                out[i] = job(http, i)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def _pages(base_name: str, collection: str, n: int, key: bool = True):
+    def run(s: dict) -> list[int]:
+        url = f"{s[base_name]}/collections/{collection}/items?bbox={s['bbox']}&limit=1000"
+        headers = {"X-API-Key": s["key"]} if key else {}
+
+        def get(http: httpx.Client, i: int) -> int:
+            r = http.get(url + f"&offset={1000 * (i % max(1, s['n_units'] // 1000))}",
+                         headers=headers)  # fmt: skip
+            assert r.status_code == 200, r.text[:300]
+            return len(r.json()["features"])
+
+        return _run(n, get)
+
+    return run
+
+
+def _posts(base_name: str, n: int, tag: str):
+    def run(s: dict) -> int:
+        def post(http: httpx.Client, i: int) -> int:
+            body = {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": _point(s, i)},
+                "properties": {"category": "floating_garbage", "description": f"{tag}{i}"},
+            }
+            headers = {"X-API-Key": s["key"], "Idempotency-Key": f"{tag}-{time.time_ns()}-{i}"}
+            for _ in range(20):  # a 503 (a concurrent process won) is retried, as clients do
+                r = http.post(f"{s[base_name]}/reports", json=body, headers=headers)
+                if r.status_code != 503:
+                    break
+                time.sleep(0.05)
+            assert r.status_code == 201, r.text[:300]
+            return 1
+
+        return sum(_run(n, post))
+
+    return run
+
+
+def _point(s: dict, i: int) -> list[float]:
+    x0, y0, x1, y1 = (float(v) for v in s["bbox"].split(","))
+    return [x0 + (i * 0.6180339887 % 1) * (x1 - x0), y0 + (i * 0.4142135624 % 1) * (y1 - y0)]
+
+
+def _same_pages(ours: list[int], peer: list[int]) -> dict | None:
+    if sum(ours) != sum(peer):
+        return {"check": f"features served differ: {sum(ours)} vs {sum(peer)}"}
+    return None
+
+
+def cases(quick: bool) -> list[Case]:
+    pages = 16 if quick else 160
+    posts = 32 if quick else 400
+
+    def setup() -> dict:
+        return _setup(quick)
+
+    have_tipg = TIPG_PYTHON.exists()
+    items = []
+    for name, label in (("pg1", "PostGIS, 1 process"), ("pg2", "PostGIS, 2 processes")):
+        items.append(
+            Case(
+                f"GET units items bbox limit=1000 x{pages}, {CLIENTS} clients: gridkit {label}",
+                setup,
+                _pages(name, "units", pages),
+                _pages("tipg", "public.units", pages, key=False) if have_tipg else None,
+                peer_name="tipg 1.6 (same table)" if have_tipg else "",
+                size={"units": "1600" if quick else "10000", "pages": pages},
+                check=_same_pages if have_tipg else None,
+                repeat=3,
+                trace_peer=False,
+            )
+        )
+    items.append(
+        Case(
+            f"GET units items bbox limit=1000 x{pages}, {CLIENTS} clients: PostGIS vs GeoPackage",
+            setup,
+            _pages("pg1", "units", pages),
+            _pages("gpkg", "units", pages),
+            peer_name="gridkit over the GeoPackage",
+            size={"pages": pages},
+            check=_same_pages,
+            repeat=3,
+            trace_peer=False,
+        )
+    )
+    writes = [
+        Case(
+            f"POST /reports x{posts}, {CLIENTS} clients: gridkit {label} (durable)",
+            setup,
+            _posts(name, posts, name),
+            _posts("bare", posts, "bare"),
+            peer_name="bare FastAPI + psycopg INSERT",
+            size={"reports": posts},
+            repeat=1,
+            trace_peer=False,
+        )
+        for name, label in (("pg1", "PostGIS, 1 process"), ("pg2", "PostGIS, 2 processes"))
+    ]
+    writes.append(
+        Case(
+            f"POST /reports x{posts}, {CLIENTS} clients: PostGIS 1 process vs GeoPackage",
+            setup,
+            _posts("pg1", posts, "pgv"),
+            _posts("gpkg", posts, "gp"),
+            peer_name="gridkit over the GeoPackage",
+            size={"reports": posts},
+            repeat=1,
+            trace_peer=False,
+            extra=lambda *_: _stop() or {},
+        )
+    )
+    return [*items, *writes]
