@@ -29,6 +29,7 @@ from gridkit.store import (
     list_keys,
     open_store,
     revoke_key,
+    shown,
 )
 
 keys_app = typer.Typer(
@@ -134,7 +135,7 @@ def serve_workspace(
     ):
         scheme = "https" if ssl_certfile else "http"
         err_console.print(
-            f"serving {workspace} on {scheme}://{host}:{port}/ (Ctrl-C to stop); "
+            f"serving {shown(workspace)} on {scheme}://{host}:{port}/ (Ctrl-C to stop); "
             f"field app at {scheme}://{host}:{port}/app/"
         )
         protocol = import_from_string(PROTOCOL_FACTORY)(header_timeout_s)
@@ -203,7 +204,7 @@ def serve_cmd(
     if not (keys["revoked"] == 0).any():
         err_console.print(
             "no API key in this workspace yet: issue one (printed once) with\n"
-            f"  gridkit keys add NAME --role admin --workspace {workspace}",
+            f"  gridkit keys add NAME --role admin --workspace {shown(workspace)}",
             soft_wrap=True,
             highlight=False,
             markup=False,

@@ -18,7 +18,7 @@ from gridkit.cli.util import (
     write_output,
 )
 from gridkit.errors import GridkitError
-from gridkit.store import check_workspace
+from gridkit.store import check_workspace, database_url, open_store, shown
 from gridkit.versions import (
     ConfirmationRequiredError,
     Diff,
@@ -74,7 +74,9 @@ def diff_cmd(
 
 
 def publish_cmd(
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")],
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage or postgresql:// URL.")
+    ],
     units: Annotated[
         Path | None, typer.Argument(help="Units to publish (not with --restore).")
     ] = None,
@@ -116,7 +118,9 @@ def publish_cmd(
             "Give the units to publish, or --restore N (not both).",
             hint="gridkit publish UNITS -w WORKSPACE, or gridkit publish --restore N -w WORKSPACE",
         )
-    if workspace.exists():  # a new path makes a new workspace; an existing one must be one
+    if database_url(workspace):  # a PostGIS workspace: the versions work on its store
+        workspace = open_store(workspace)  # type: ignore[assignment]
+    elif workspace.exists():  # a new path makes a new workspace; an existing one must be one
         check_workspace(workspace)
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     if dry_run:
@@ -136,6 +140,6 @@ def publish_cmd(
     except ConfirmationRequiredError as exc:
         console.print(str(exc.preview))
         raise GridkitError(exc.message, hint="Check the preview, then add --confirm.") from None
-    console.print(f"published version [bold]{version}[/] to {workspace}")
+    console.print(f"published version [bold]{version}[/] to {shown(workspace)}")
     if diff is not None:
         _print_diff(diff)

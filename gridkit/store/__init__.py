@@ -47,6 +47,7 @@ from gridkit.store.postgis import (
     DatabaseUnavailableError,
     PostGISStore,
     database_url,
+    shown,
     upgrade,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "list_keys",
     "open_store",
     "revoke_key",
+    "shown",
     "upgrade",
 ]
 

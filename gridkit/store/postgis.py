@@ -209,7 +209,7 @@ def spec_ddl(name: str, columns: Sequence[str], tables: Sequence[str]) -> list[s
     ALTER TABLE "admin_areas" ADD COLUMN IF NOT EXISTS "parent_code" text
     DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'admin_areas_admin_
     ALTER TABLE "admin_areas" DROP CONSTRAINT IF EXISTS "admin_areas_level_check"
-    ALTER TABLE "admin_areas" ADD CONSTRAINT "admin_areas_level_check" CHECK ("level" IN ('cit
+    ALTER TABLE "admin_areas" ADD CONSTRAINT "admin_areas_level_check" CHECK ("level" IN ('pro
     """
     spec = LAYERS.get(name)
     table = _ident(name)
@@ -856,6 +856,19 @@ def _mark(ref: weakref.ref, *, listening: bool) -> None:
 
 def _configure(con: Any) -> None:
     con.execute("SET TIME ZONE 'UTC'")
+
+
+def shown(workspace: object) -> str:
+    """A workspace as messages show it: a database URL without its password, a path as
+    it is.
+
+    Examples
+    --------
+    >>> shown("postgresql://grid:s3cret@db/zz"), shown("ws.gpkg")
+    ('postgresql://grid:***@db/zz', 'ws.gpkg')
+    """
+    url = database_url(workspace)
+    return _safe(url) if url else str(workspace)
 
 
 def _safe(url: str) -> str:
