@@ -13,13 +13,51 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gridkit.ops import routing
 from gridkit.ops.access import Person, appointments, case_roles, may, roles_for
 from gridkit.ops.cases import act, escalate, overdue, route
 from gridkit.ops.reports import TransitionError, intake, report_rules
+from gridkit.ops.worktime import (
+    add_working_hours,
+    stage_deadline,
+    work_calendar,
+    working_hours_between,
+)
 
 RULES = report_rules()
+HANDLERS = routing.handler_rules()  # routing preferences and stage limits (working time)
+CAL = work_calendar()
 T0 = pd.Timestamp("2026-05-11T01:00Z")  # a Monday, 09:00 in 株洲
 H = pd.Timedelta(hours=1)
+MINUTE = pd.Timedelta(minutes=1)
+
+
+def _due(start: pd.Timestamp, category: str, stage: str) -> pd.Timestamp:
+    """The deadline of ``stage`` entered at ``start``, in the packaged working time."""
+    return stage_deadline(pd.Series([start]), category, stage, HANDLERS).iloc[0]
+
+
+def _plus_working_h(start: pd.Timestamp, hours: float) -> pd.Timestamp:
+    return add_working_hours(pd.Series([start]), hours).iloc[0]
+
+
+def _working_minute(t: pd.Timestamp) -> bool:
+    """Brute force: is the minute starting at ``t`` working time in the calendar?"""
+    local = t.tz_convert(CAL.timezone)
+    day = local.date()
+    workday = day in CAL.workdays or (day.weekday() not in CAL.weekend and day not in CAL.holidays)
+    minute = local.hour * 60 + local.minute
+    return workday and any(a <= minute < b for a, b in CAL.hours)
+
+
+def _walk(start: pd.Timestamp, hours: float) -> pd.Timestamp:
+    """Brute force: the instant ``hours`` working hours after ``start``, minute by minute."""
+    t, left = start, round(hours * 60)
+    while left:
+        left -= _working_minute(t)
+        t += MINUTE
+    return t
+
 
 # The table of the case model (/work/tools/CASES.md, the README's case section), written
 # out here on its own: the rules file must say the same.
@@ -49,11 +87,18 @@ DEPARTMENTS = pd.DataFrame(
         "department_id": ["D-CITY", "D-DIST", "D-TOWN", "D-COMM", "D-WATER"],
         "name": ["市城管局", "荷塘区城管局", "月塘街道办", "宋家桥社区居委会", "荷塘区水利局"],
         "admin_code": ["430200", "430202", "430202001", "430202001001", "430202"],
+        "handler_type": [
+            "bureau",
+            "bureau",
+            "township_office",
+            "community_committee",
+            "bureau",
+        ],
         "categories": [
             "street_light;road_damage;cctv",
             "street_light;cctv",
             "street_light",
-            "green_belt",
+            "green_belt;sewage",  # sewage: property company, township, bureau; never a committee
             "sand_mining;floating_garbage",
         ],
     }
@@ -167,8 +212,13 @@ def test_action_specific_refusals() -> None:
         act(_case("reported_back", ""), "R1", "verify", **{**base, "actor_id": "staff-1"})
     # a department nobody routes to: the case is not dispatched to nobody
     far = _case("opened", "").assign(category="illegal_fishing")
-    with pytest.raises(TransitionError, match="no department handles illegal_fishing"):
+    with pytest.raises(TransitionError, match="no bureau serves illegal_fishing in 430202001001"):
         act(far, "R1", "dispatch", departments=DEPARTMENTS, **base)
+    # nor to a department of a type its category is not handled by: the community
+    # committee serves sewage, but sewage goes to property companies, townships, bureaus
+    sewage = _case("opened", "").assign(category="sewage")
+    with pytest.raises(TransitionError, match="no property company or township office or bure"):
+        act(sewage, "R1", "dispatch", departments=DEPARTMENTS, **base)
 
 
 # --------------------------------------------------------------------------- a whole case
@@ -198,7 +248,9 @@ def test_a_case_walks_every_step_with_its_branches() -> None:
 
     c = step("open", "centre", 1)
     assert c["status"] == "opened" and c["opened_at"] == t
-    assert c["due_at"] == t + 24 * H  # 派遣: the dispatch limit
+    # 派遣: 4 working hours from Monday 10:00 (株洲): 10:00-12:00, 14:00-16:00
+    assert c["due_at"] == _due(t, "street_light", "dispatch") == _walk(t, 4)
+    assert c["due_at"] == pd.Timestamp("2026-05-11T16:00+08:00")
     c = step("dispatch", "centre", 1)
     # routed to the most local department handling street lights: the township's
     assert c["lead_department_id"] == "D-TOWN"
@@ -213,10 +265,14 @@ def test_a_case_walks_every_step_with_its_branches() -> None:
     dispatched_at = t
     c = step("accept", "city-staff", 1)
     assert c["status"] == "handling"
-    assert c["due_at"] == t + 72 * H  # street lights: 72 h to handle
+    # street lights: 3 working days to handle, the day of the start not counted; the
+    # deadline is the close of business of the third (Thursday 14 May 2026, 17:30)
+    assert c["due_at"] == _due(t, "street_light", "handle")
+    assert c["due_at"] == pd.Timestamp("2026-05-14T17:30+08:00")
     due = c["due_at"]
     c = step("extend", "city-staff", 2, hours=48, note="等待配件")
-    assert c["due_at"] == due + 48 * H and c["extensions"] == 1
+    # 延期 adds working hours: 48 of them are almost 7 working days
+    assert c["due_at"] == _plus_working_h(due, 48) == _walk(due, 48) and c["extensions"] == 1
     due = c["due_at"]
     c = step("pause", "city-staff", 1, note="联系不上反映人")
     paused_at = t
@@ -224,7 +280,10 @@ def test_a_case_walks_every_step_with_its_branches() -> None:
     assert not overdue(r, at=due + 500 * H).iloc[0]  # the clock stands still
     c = step("resume", "centre", 30)
     assert pd.isna(c["paused_at"])
-    assert c["due_at"] == due + (t - paused_at)  # shifted by the time it waited
+    # shifted by the working time it waited (30 calendar hours, not all of them worked)
+    waited = working_hours_between(pd.Series([paused_at]), pd.Series([t])).iloc[0]
+    assert 0 < waited < 30
+    assert c["due_at"] == _plus_working_h(due, waited) == _walk(due, waited)
     with pytest.raises(TransitionError, match="lacks after evidence"):
         step("report_back", "city-staff", 1)
     c = step("report_back", "city-staff", 1, evidence="after:lamp.jpg")
@@ -239,7 +298,7 @@ def test_a_case_walks_every_step_with_its_branches() -> None:
     assert c["status"] == "closed" and c["closed_at"] == t
     c = step("reopen", "supervisor", 24, note="回访不满意")
     assert c["status"] == "opened" and pd.isna(c["closed_at"]) and pd.isna(c["resolved_by"])
-    assert c["due_at"] == t + 24 * H
+    assert c["due_at"] == _due(t, "street_light", "dispatch") == _walk(t, 4)
 
     ev = pd.concat(history, ignore_index=True)
     assert ev["action"].tolist() == [
@@ -265,20 +324,17 @@ def test_a_case_walks_every_step_with_its_branches() -> None:
     assert ev["at"].is_monotonic_increasing
     # the accept event ended the 处置 clock that started at the redispatch
     accept = ev[ev["action"] == "accept"].iloc[0]
-    assert accept["due_at"] == dispatched_at + 72 * H
+    assert accept["due_at"] == _due(dispatched_at, "street_light", "handle")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gridkit.ops.reports.intake leaves due_at empty, so the 立案 clock "
-    "([stage_clock] collected = open) never runs (reports.py, outside this branch)",
-)
 def test_a_collected_case_runs_the_open_clock() -> None:
     new = pd.DataFrame(
         {"category": ["cctv"], "source": ["hotline"], "admin_code": ["430202001001"]}
     )
     r, _ = intake(new, at=T0)
-    due = T0 + 24 * H  # the default 立案 limit
+    assert r["status"].iloc[0] == "collected"
+    due = _due(T0, "cctv", "open")  # the default 立案 limit: 4 working hours
+    assert due == _walk(T0, 4) == pd.Timestamp("2026-05-11T15:00+08:00")
     assert r["due_at"].iloc[0] == due
     assert overdue(r, at=due + H).iloc[0]
     _, ev = act(r, r["report_id"].iloc[0], "open", actor_id="C1", at=due + H)
@@ -319,7 +375,10 @@ def test_several_cases_take_a_step_together_at_their_own_times() -> None:
     times = [T0 + k * H for k in (1, 2, 3)]
     out, ev = act(r, ["R0", "R1", "R2"], "accept", actor_id=["a", "b", "c"], at=times)
     assert ev["actor_id"].tolist() == ["a", "b", "c"] and ev["at"].tolist() == times
-    assert out["due_at"].tolist() == [t + 168 * H for t in times]  # road damage: 168 h
+    # road damage: the default 5 working days, each from its own time
+    assert out["due_at"].tolist() == [_due(t, "road_damage", "handle") for t in times]
+    # all three the same Monday: the close of business of Monday 18 May
+    assert set(out["due_at"]) == {pd.Timestamp("2026-05-18T17:30+08:00")}
 
 
 # --------------------------------------------------------------------------- escalation
@@ -406,7 +465,7 @@ def test_escalation_matches_brute_force(due_min, repeat_h, max_level, runs, rest
             r, _ = act(r, ids[0], "rework", actor_id="W1", at=t, note="again")
             new_due = r.set_index("report_id").loc[ids[0], "due_at"]
             assert r.set_index("report_id").loc[ids[0], "escalation_level"] == 0
-            assert new_due == t + RULES.due_in_h("cctv") * H  # 处置 again, from now
+            assert new_due == _due(t, "cctv", "handle")  # 处置 again, from now
             lapse[ids[0]] = (new_due, 0)
 
 
@@ -421,7 +480,10 @@ def test_a_pause_does_not_start_a_new_lapse() -> None:
     assert len(escalate(r, at=due + 5 * H).events) == 0  # paused: not overdue
     r, _ = act(r, "R1", "resume", actor_id="D", at=due + 12 * H)
     moved = r["due_at"].iloc[0]
-    assert moved == due + 10 * H
+    # paused Tuesday 11:00-21:00 (株洲): 4.5 of those 10 hours were working time
+    waited = working_hours_between(pd.Series([due + 2 * H]), pd.Series([due + 12 * H])).iloc[0]
+    assert waited == 4.5
+    assert moved == _plus_working_h(due, 4.5) == _walk(due, 4.5)
     r, ev = escalate(r, at=due + 13 * H)
     assert len(ev) == 0 and r["escalation_level"].iloc[0] == 1
     # the lapse climbs from the moved deadline, as if the pause had not been
@@ -429,6 +491,7 @@ def test_a_pause_does_not_start_a_new_lapse() -> None:
     assert ev["note"].iloc[0].startswith("escalated (督办) to level 2")
     # an extension is a new deadline: its lapse is a new one
     r, _ = act(r, "R1", "extend", actor_id="D", at=moved + 73 * H, hours=24, note="x")
+    assert r["due_at"].iloc[0] == _plus_working_h(moved, 24)
     r, ev = escalate(r, at=r["due_at"].iloc[0] + H)
     assert ev["note"].iloc[0].startswith("escalated (督办) to level 1")
 
@@ -496,59 +559,100 @@ def _ancestry(code: str) -> list[str]:
     return out  # the place itself first, the city last
 
 
+ROUTED = ["street_light", "sewage", "cctv", "road_damage", "sand_mining"]
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     depts=st.lists(
-        st.tuples(st.sampled_from(sorted(TREE)), st.sets(st.sampled_from(["a", "b", "c"]))),
+        st.tuples(
+            st.sampled_from(sorted(TREE)),
+            st.sampled_from(routing.HANDLER_TYPES),
+            st.sets(st.sampled_from(ROUTED[:3])),
+        ),
         max_size=8,
     ),
     cases=st.lists(
-        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(sorted(TREE))),
+        st.tuples(st.sampled_from(ROUTED), st.sampled_from(sorted(TREE))),
         min_size=1,
         max_size=6,
     ),
 )
-def test_routing_is_most_local_first_against_brute_force(depts, cases) -> None:
+def test_routing_is_preferred_type_then_most_local_against_brute_force(depts, cases) -> None:
     d = pd.DataFrame(
         {
             "department_id": [f"D{k}" for k in range(len(depts))],
             "name": [f"部门{k}" for k in range(len(depts))],
-            "admin_code": [c for c, _ in depts],
-            "categories": [";".join(sorted(cats)) for _, cats in depts],
+            "admin_code": [c for c, _, _ in depts],
+            "handler_type": [t for _, t, _ in depts],
+            "categories": [";".join(sorted(cats)) for _, _, cats in depts],
         },
-        columns=["department_id", "name", "admin_code", "categories"],
+        columns=["department_id", "name", "admin_code", "handler_type", "categories"],
     )
     got = route([c for c, _ in cases], [p for _, p in cases], d)
+    reasons = routing.route(
+        pd.DataFrame({"admin_code": [p for _, p in cases], "category": [c for c, _ in cases]}), d
+    )["handler_reason"]
     for k, (cat, place) in enumerate(cases):
-        handling = [(f"D{j}", code) for j, (code, cats) in enumerate(depts) if cat in cats]
+        # (id, area, type) of the departments serving the category in the place or above
+        serving = [
+            (f"D{j}", code, htype)
+            for j, (code, htype, cats) in enumerate(depts)
+            if cat in cats and code in _ancestry(place)
+        ]
         lead = None
-        for area in _ancestry(place):  # the most local area first, then up
-            here = sorted(j for j, code in handling if code == area)
-            if here:
-                lead = here[0]
+        for htype in HANDLERS.routing.preference(cat):  # the preferred type first
+            for area in _ancestry(place):  # then the most local area, then up
+                here = sorted(j for j, code, t in serving if t == htype and code == area)
+                if here:
+                    lead = here[0]  # ties by id
+                    break
+            if lead is not None:
                 break
         row = got.iloc[k]
+        assert row["reason"] == reasons.iloc[k]
         if lead is None:
-            assert pd.isna(row["department_id"]) and "no department handles" in row["reason"]
+            assert pd.isna(row["department_id"]) and pd.isna(row["support"])
+            assert row["reason"].startswith(f"无处置部门: {place}及其上级区域没有负责")
+            assert "/ no handler: no " in row["reason"]
             continue
         assert row["department_id"] == lead
-        support = sorted({j for j, code in handling if code in _ancestry(place)} - {lead})
+        # the others serving the category where the case is support it, whatever their type
+        support = sorted({j for j, _, _ in serving} - {lead})
         assert (row["support"] if pd.notna(row["support"]) else "") == ";".join(support)
-        assert row["reason"].startswith(f"部门{lead[1:]} 辖区")
+        zh, en = routing.handler_rules().routing.label(depts[int(lead[1:])][1])
+        assert f"最近的{zh}: 部门{lead[1:]}({lead}, " in row["reason"]
+        assert f"nearest {en} serving {cat} in {place}: {lead} 部门{lead[1:]}" in row["reason"]
 
 
 def test_routing_falls_back_up_the_hierarchy() -> None:
-    places = ["430202001001", "430202002001", "430203001", "430202001001"]
-    cats = ["street_light", "street_light", "street_light", "green_belt"]
+    places = ["430202001001", "430202002001", "430203001", "430202001001", "430202001001"]
+    cats = ["street_light", "street_light", "street_light", "green_belt", "cctv"]
     got = route(cats, places, DEPARTMENTS)
-    # the township office; another township's case goes to the district; another
-    # district's to the city; a community committee for its own community
-    assert got["department_id"].tolist() == ["D-TOWN", "D-DIST", "D-CITY", "D-COMM"]
+    # the township office; another township's case goes to the district bureau; another
+    # district's to the city's; a community committee for its own community; cctv has
+    # no committee nor township serving it: the most local bureau
+    assert got["department_id"].tolist() == ["D-TOWN", "D-DIST", "D-CITY", "D-COMM", "D-DIST"]
+    assert got["support"].tolist()[:2] == ["D-CITY;D-DIST", "D-CITY"]
     assert got["reason"].iloc[1] == (
-        "荷塘区城管局 辖区 430202 最近 / the most local department handling street_light "
-        "for 430202002001"
+        "430202002001没有负责路灯损坏的物业、社区居委会、街道办事处; "
+        "最近的主管部门: 荷塘区城管局(D-DIST, 430202)负责430202002001的路灯损坏 / "
+        "no property company or community committee or township office serves street_light "
+        "in 430202002001; nearest bureau serving street_light in 430202002001: "
+        "D-DIST 荷塘区城管局 (430202)"
     )
-    assert route(["green_belt"], ["430202001002"], DEPARTMENTS)["department_id"].isna().all()
+    # the township office is preferred to the property company it skipped, not found
+    assert (
+        got["reason"]
+        .iloc[0]
+        .startswith(
+            "430202001001没有负责路灯损坏的物业、社区居委会; 最近的街道办事处: 月塘街道办(D-TOWN, "
+        )
+    )
+    # a committee serves green belts in its own community only
+    none = route(["green_belt"], ["430202001002"], DEPARTMENTS).iloc[0]
+    assert pd.isna(none["department_id"])
+    assert none["reason"].startswith("无处置部门: 430202001002及其上级区域没有负责")
 
 
 # --------------------------------------------------------------------------- who may

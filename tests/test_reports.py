@@ -22,9 +22,24 @@ from gridkit.ops.reports import (
     load_report_rules,
     parent_admin_code,
 )
+from gridkit.ops.routing import handler_rules
+from gridkit.ops.routing import route as route_handlers
+from gridkit.ops.worktime import add_working_hours, stage_deadline
 from gridkit.synth.ops import grid_units, grid_workers
 
 RULES = load_report_rules()
+HANDLERS = handler_rules()
+
+
+def _due(start, category: str, stage: str) -> pd.Timestamp:
+    """The deadline of ``stage`` entered at ``start``, counted in working time."""
+    return stage_deadline(pd.Series([pd.Timestamp(start)]), category, stage, HANDLERS).iloc[0]
+
+
+def _plus_working_h(start, hours: float) -> pd.Timestamp:
+    return add_working_hours(pd.Series([pd.Timestamp(start)]), hours).iloc[0]
+
+
 STATUSES = [
     "collected",
     "opened",
@@ -176,18 +191,30 @@ def test_hand_over_routes_to_most_local_department_with_support_and_worker(units
     assert out["lead_department_id"].tolist()[:3] == ["T-UM", "CITY-UM", "D-WATER"]
     assert out["support_department_ids"].iloc[0] == "CITY-UM;D-UM"
     assert pd.isna(out["support_department_ids"].iloc[1])
-    # routing says why it chose the lead: the most local area handling the category
-    assert out["handler_reason"].iloc[0].startswith("街道城管办 辖区 430202001")
-    assert "most local" in out["handler_reason"].iloc[0]
+    # routing says why it chose the lead: no property company, committee or township
+    # office serves street lights here (these departments are all bureaus, the layer
+    # giving no handler_type), so the most local bureau serving them, in Chinese and English
+    reason = out["handler_reason"].iloc[0]
+    assert reason == route_handlers(out.iloc[[0]], departments)["handler_reason"].iloc[0]
+    assert reason.startswith(
+        f"{out['admin_code'].iloc[0]}没有负责路灯损坏的物业、社区居委会、街道办事处; "
+        "最近的主管部门: 街道城管办(T-UM, 430202001)负责"
+    )
+    assert "nearest bureau serving street_light in " in reason
     # the unit's grid worker is the assignee: the one who verifies on site (核查)
     assert (
         out["assignee_id"].iloc[0]
         == assignments.set_index("unit_id").loc[units.unit_id[0], "worker_id"]
     )
     assert (out["opened_at"].iloc[:3] == at).all() and pd.isna(out["opened_at"].iloc[3])
-    # the deadline is the handling limit of the category, counted from the dispatch
-    assert out["due_at"].iloc[0] == at + pd.Timedelta(hours=72)  # street_light
-    assert out["due_at"].iloc[2] == at + pd.Timedelta(hours=48)  # sand_mining
+    # the deadline is the handling limit of the category, counted in working time from
+    # the dispatch (1 May, a holiday until 5 May): street lights 3 working days,
+    # sand mining 8 working hours
+    assert out["due_at"].iloc[0] == _due(at, "street_light", "handle")
+    assert out["due_at"].iloc[0] == pd.Timestamp("2026-05-08T17:30+08:00")
+    assert out["due_at"].iloc[2] == _due(at, "sand_mining", "handle")
+    # Wednesday 6 May 08:30-12:00, 14:00-17:30 (7 h), then 1 h on Thursday
+    assert out["due_at"].iloc[2] == pd.Timestamp("2026-05-07T09:30+08:00")
     assert len(events) == 6 and (events["actor_id"] == "S1").all()
     ids = out["report_id"].iloc[:3].tolist()
     assert events["report_id"].tolist() == ids + ids
@@ -195,7 +222,7 @@ def test_hand_over_routes_to_most_local_department_with_support_and_worker(units
     assert (events["from_status"] == ["collected"] * 3 + ["opened"] * 3).all()
     assert (events["to_status"] == ["opened"] * 3 + ["dispatched"] * 3).all()
     # the dispatch event names the lead, the supporting departments and why
-    assert events["note"].iloc[3].startswith("派遣 lead T-UM; support CITY-UM;D-UM; 街道城管办")
+    assert events["note"].iloc[3] == f"派遣 lead T-UM; support CITY-UM;D-UM; {reason}"
 
 
 def test_hand_over_accepts_comma_or_semicolon_separated_categories(units):
@@ -330,8 +357,8 @@ def test_full_lifecycle_with_evidence_rework_and_verification():
     assert r["status"].iloc[0] == "handling" and r["reworks"].iloc[0] == 1
     assert r["returns"].iloc[0] == 0 and pd.isna(r["resolved_at"].iloc[0])
     assert pd.isna(r["resolved_by"].iloc[0])
-    # the handling clock starts again for the rework
-    assert r["due_at"].iloc[0] == t[2] + pd.Timedelta(hours=RULES.due_in_h("road_damage"))
+    # the handling clock starts again for the rework (road damage: 5 working days)
+    assert r["due_at"].iloc[0] == _due(t[2], "road_damage", "handle")
     r, e4 = act(r, "R1", "report_back", actor_id="D1-staff", at=t[3], evidence="after:a2.jpg")
     r, e5 = act(r, "R1", "verify", actor_id="W1", at=t[4])
     with pytest.raises(TransitionError, match="allowed from: closed"):
@@ -358,7 +385,7 @@ def test_full_lifecycle_with_evidence_rework_and_verification():
     ]
     # each event records the deadline of the stage it ended
     assert events["due_at"].iloc[0] == T0 + pd.Timedelta(days=3)
-    assert events["due_at"].iloc[2] == t[1] + pd.Timedelta(hours=48)  # 核查: verify clock
+    assert events["due_at"].iloc[2] == _due(t[1], "road_damage", "verify")  # 核查 clock
 
 
 def test_rejection_needs_reason_and_time_cannot_precede_report():
@@ -396,7 +423,9 @@ def test_extend_deadline_limits():
     r = _one("handling")
     due = r["due_at"].iloc[0]
     r, ev = extend_deadline(r, "R1", by_h=24, actor_id="D1", note="rain", at=T0)
-    assert r["due_at"].iloc[0] == due + pd.Timedelta(hours=24)
+    # 延期 adds working hours (4 May is a holiday: the 24 hours start on 6 May)
+    assert r["due_at"].iloc[0] == _plus_working_h(due, 24)
+    assert r["due_at"].iloc[0] == pd.Timestamp("2026-05-09T11:30+08:00")  # 调休 Saturday
     assert r["extensions"].iloc[0] == 1
     assert ev["from_status"].iloc[0] == ev["to_status"].iloc[0] == "handling"
     assert ev["action"].iloc[0] == "extend" and "rain" in ev["note"].iloc[0]
@@ -407,7 +436,8 @@ def test_extend_deadline_limits():
     with pytest.raises(TransitionError, match="between 0 and 240"):
         act(r, "R1", "extend", actor_id="D1", note="x", at=T0)  # no hours
     r, _ = extend_deadline(r, "R1", by_h=240, actor_id="D1", note="x", at=T0)
-    assert r["due_at"].iloc[0] == due + pd.Timedelta(hours=264)
+    assert r["due_at"].iloc[0] == _plus_working_h(_plus_working_h(due, 24), 240)
+    assert r["due_at"].iloc[0] == _plus_working_h(due, 264)
     # at most max_extensions (2) times
     with pytest.raises(TransitionError, match="already extended 2 times"):
         extend_deadline(r, "R1", by_h=1, actor_id="D1", note="again", at=T0)
