@@ -22,6 +22,7 @@ from rich.markup import escape
 from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
+from gridkit.cli.chiefs import chiefs_app
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
@@ -171,6 +172,7 @@ for _name, _cmd in {
 }.items():
     app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
+app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

@@ -325,7 +325,9 @@ def _practice_chiefs(
     prov = [f"{c[:2]}0000" for c in city.iloc[:1]]
     rows = [chiefs.assign(role="chief", valid_from=_TERM_START, valid_to=None)]
     rows.append(_role_rows(prov, "province", [main] * len(prov), "chief", "PC"))
+    # a general chief (总河长) in every city, county and township with river sections
     tops = admin[admin["level"].isin(["city", "county", "township"])]
+    tops = tops[tops["admin_code"].astype(str).isin(chiefs["admin_code"])]
     g_codes = tops["admin_code"].astype(str).to_numpy()
     rows.append(_role_rows(g_codes, "general", [None] * len(g_codes), "chief", "GC"))
     county = chiefs[chiefs["level"] == "county"]
