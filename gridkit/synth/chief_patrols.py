@@ -257,6 +257,18 @@ def chief_patrols(
     Returns
     -------
     ChiefSeason
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> from gridkit.synth.people import chief_demo
+    >>> _, chiefs, _ = chief_demo()
+    >>> reaches = gpd.GeoDataFrame({"reach_id": ["a"], "river_id": "R1",
+    ...     "admin_code": ["430202001001"], "seq": [0]},
+    ...     geometry=[LineString([(113.10, 27.8), (113.15, 27.8)])], crs=4326)
+    >>> sim = chief_patrols(reaches, chiefs, start="2026-05-01", end="2026-06-01", seed=2)
+    >>> sim.patrols["chief_id"].value_counts().to_dict()  # the village chief, weekly
+    {'RC-V': 4}
     """
     rng = np.random.default_rng(seed)
     ch = river_chiefs.reset_index(drop=True)
