@@ -169,7 +169,9 @@ def _peer(data):
     got = pairs.groupby(["patrol_id", "chief_id", "parent_id", "level"], as_index=False)[
         "covered"
     ].sum()
-    got["share"] = got["covered"] / total.loc[list(zip(got["chief_id"], got["parent_id"]))].values
+    got["share"] = (
+        got["covered"] / total.loc[list(zip(got["chief_id"], got["parent_id"], strict=True))].values
+    )
     got = got[got["share"] >= got["level"].map(RULES.section_share) - 1e-9]
     got = got.drop_duplicates(["patrol_id", "chief_id"])
     t = patrols.set_index("patrol_id")["started_at"].loc[got["patrol_id"]]
@@ -192,7 +194,7 @@ def _peer_windows(got: pd.DataFrame, chiefs: pd.DataFrame, period: str) -> pd.Se
                 continue
             if per == "week":
                 mondays = pd.date_range("2025-12-29", "2027-01-04", freq="W-MON")
-                lo = pd.Timestamp("2026-01-01") if year else pd.Timestamp("2026-01-01")
+                lo = pd.Timestamp("2026-01-01")
                 hi = pd.Timestamp("2027-01-01") if year else pd.Timestamp("2026-04-01")
                 mondays = mondays[(mondays >= lo) & (mondays < hi)]
                 win = mine["local"].dt.to_period("W-SUN").dt.start_time
@@ -234,14 +236,11 @@ def cases(quick: bool) -> list[Case]:
         return {"mismatched_chief_rules": diff, "of": len(a)} if diff else None
 
     def size_of(data):
-        units, chiefs, patrols, _, n_fixes = data
+        _, chiefs, patrols, _, n_fixes = data
         return {"chiefs": len(chiefs), "patrols": len(patrols), "fixes": n_fixes}
 
-    holder = {}
-
     def setup():
-        holder["data"] = _data(n_rivers, n_days)
-        return holder["data"]
+        return _data(n_rivers, n_days)
 
     chiefs_n = n_rivers * (25 + 5 + 2 + 1 + 2)
     return [
