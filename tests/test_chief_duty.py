@@ -5,6 +5,7 @@ synthetic season of chiefs' patrols."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import pandas as pd
@@ -244,3 +245,43 @@ def test_night_shift_moves_patrols_and_fixes(sample_season):
     starts = p.set_index("patrol_id")["started_at"]
     both = first.index.intersection(starts.index)
     assert (first[both] == starts[both]).all()
+
+
+# --------------------------------------------------------------------------- item 8
+
+
+def test_chiefs_map_colours_marks_gaps_and_hides_phones():
+    pytest.importorskip("folium")
+    from gridkit.maps import map_html
+    from gridkit.maps.chiefs import chiefs_map
+
+    units, chiefs, patrols = chief_demo("car")
+    c = chief_compliance(patrols, chiefs, units, "2026-Q2")
+    c["name"] = ["<script>alert(1)</script>", "李四"]
+    workers = pd.DataFrame({"worker_id": ["W-C", "W-V"], "phone": ["13800000001", "1390002"]})
+    page = map_html(chiefs_map(units, c, level="village", workers=workers, tiles=None))
+    # folium writes JSON as ASCII: decode \uXXXX before looking for raw payloads
+    page = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    assert "&lt;script&gt;alert(1)" in page
+    assert "无河长" in page  # the second village's section has no chief at this level
+    assert "<script>alert(1)" not in page and "1390002" not in page
+    page = map_html(
+        chiefs_map(units, c, level="county", workers=workers, show_phone=True, tiles=None)
+    )
+    assert "13800000001" in page and "#1a9641" in page  # the county chief met his rule
+
+
+def test_signboard_lists_chiefs_not_their_phones():
+    from gridkit.maps.chiefs import signboard_html
+
+    chiefs = pd.DataFrame(
+        {
+            "level": ["village", "city", "general"],
+            "name": ["李四", "张三", "王五"],
+            "phone": ["13800000001"] * 3,
+        }
+    )
+    page = signboard_html("湘江", "荷塘区段", chiefs, office_phone="0731-1234567")
+    assert page.index("总河长") < page.index("市级河长") < page.index("村级河长")
+    assert "0731-1234567" in page and "13800000001" not in page
+    assert "@page" in page  # printable
