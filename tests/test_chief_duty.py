@@ -257,7 +257,7 @@ def test_chiefs_map_colours_marks_gaps_and_hides_phones():
 
     units, chiefs, patrols = chief_demo("car")
     c = chief_compliance(patrols, chiefs, units, "2026-Q2")
-    c["name"] = ["<script>alert(1)</script>", "李四"]
+    c["name"] = c["chief_id"].map({"RC-CAR": "张三", "RC-V": "<script>alert(1)</script>"})
     workers = pd.DataFrame({"worker_id": ["W-C", "W-V"], "phone": ["13800000001", "1390002"]})
     page = map_html(chiefs_map(units, c, level="village", workers=workers, tiles=None))
     # folium writes JSON as ASCII: decode \uXXXX before looking for raw payloads
