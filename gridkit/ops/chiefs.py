@@ -548,77 +548,74 @@ def _valid_tracks(
     return tracks[tracks["valid"].fillna(False).to_numpy(dtype=bool)]
 
 
-def _polygon_edges(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges of polygons (every ring) as ``(first, count, xyxy)``: polygon ``i``'s edges
-    are ``xyxy[first[i] : first[i] + count[i]]``."""
+def _polygon_edges(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges of polygons (every ring), polygon by polygon, as ``(count, xyxy)``."""
     rings, of = shapely.get_rings(polys, return_index=True)
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[1:] == ring[:-1]
     xyxy = np.c_[coords[:-1][same], coords[1:][same]]
-    owner = of[ring[:-1][same]]
-    count = np.bincount(owner, minlength=len(polys))
-    return np.cumsum(count) - count, count, xyxy  # rings come polygon by polygon
+    return np.bincount(of[ring[:-1][same]], minlength=len(polys)), xyxy
 
 
-def _clipped_lengths(
-    a: np.ndarray, b: np.ndarray, polys: np.ndarray, pi: np.ndarray, chunk: int = 4_000_000
-) -> np.ndarray:
+def _clipped_lengths(a: np.ndarray, b: np.ndarray, polys: np.ndarray, pi: np.ndarray) -> np.ndarray:
     """Exact length of segments ``a[k]``-``b[k]`` inside polygon ``polys[pi[k]]``,
-    without an overlay: the segment is cut where it crosses the polygon's edges (numpy,
-    every pair against the edges of its polygon, in chunks of about ``chunk`` rows),
-    and each piece counts when its middle lies in the (prepared) polygon."""
-    first, count, xyxy = _polygon_edges(polys)
-    out = np.zeros(len(a))
-    per = count[pi]
-    cum = np.cumsum(per)
-    lo = 0
-    while lo < len(a):  # a few chunks, each vectorised
-        base = cum[lo - 1] if lo else 0
-        hi = max(lo + 1, int(np.searchsorted(cum, base + chunk, side="right")))
-        k = np.arange(lo, hi)
-        n = per[k]
-        pair = np.repeat(k, n)
-        e = xyxy[np.repeat(first[pi[k]] - (np.cumsum(n) - n), n) + np.arange(n.sum())]
-        d = b[pair] - a[pair]
-        q = e[:, :2]
-        f = e[:, 2:] - q
-        w = q - a[pair]
-        den = d[:, 0] * f[:, 1] - d[:, 1] * f[:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (w[:, 0] * f[:, 1] - w[:, 1] * f[:, 0]) / den
-            u = (w[:, 0] * d[:, 1] - w[:, 1] * d[:, 0]) / den
-        cross = (den != 0) & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)
-        ends = np.r_[pair[cross], k, k]
-        ts = np.r_[t[cross], np.zeros(len(k)), np.ones(len(k))]
-        order = np.lexsort((ts, ends))
-        ends, ts = ends[order], ts[order]
-        piece = (ends[1:] == ends[:-1]) & (ts[1:] > ts[:-1])
-        owner, t0, t1 = ends[:-1][piece], ts[:-1][piece], ts[1:][piece]
-        mid = a[owner] + (b[owner] - a[owner]) * ((t0 + t1) / 2)[:, None]
-        inside = shapely.intersects_xy(polys[pi[owner]], mid[:, 0], mid[:, 1])
-        seg = np.hypot(*(b[owner] - a[owner]).T) * (t1 - t0)
-        out += np.bincount(owner[inside], weights=seg[inside], minlength=len(a))
-        lo = hi
-    return out
+    without an overlay: a tree over the polygons' edges finds the edges near each
+    segment, numpy cuts the segment where it crosses them, and each piece counts when
+    its middle lies in the (prepared) polygon."""
+    used, inv = np.unique(pi, return_inverse=True)
+    count, xyxy = _polygon_edges(polys[used])
+    edge_of = np.repeat(np.arange(len(used)), count)
+    edges = shapely.linestrings(xyxy.reshape(-1, 2, 2))
+    k, e = shapely.STRtree(edges).query(shapely.linestrings(np.stack([a, b], axis=1)))
+    keep = edge_of[e] == inv[k]
+    k, e = k[keep], e[keep]
+    d = b[k] - a[k]
+    q, f = xyxy[e, :2], xyxy[e, 2:] - xyxy[e, :2]
+    w = q - a[k]
+    den = d[:, 0] * f[:, 1] - d[:, 1] * f[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (w[:, 0] * f[:, 1] - w[:, 1] * f[:, 0]) / den
+        u = (w[:, 0] * d[:, 1] - w[:, 1] * d[:, 0]) / den
+    cross = (den != 0) & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)
+    n = np.arange(len(a))
+    ends = np.r_[k[cross], n, n]
+    ts = np.r_[t[cross], np.zeros(len(a)), np.ones(len(a))]
+    order = np.lexsort((ts, ends))
+    ends, ts = ends[order], ts[order]
+    piece = (ends[1:] == ends[:-1]) & (ts[1:] > ts[:-1])
+    owner, t0, t1 = ends[:-1][piece], ts[:-1][piece], ts[1:][piece]
+    mid = a[owner] + (b[owner] - a[owner]) * ((t0 + t1) / 2)[:, None]
+    inside = shapely.intersects_xy(polys[pi[owner]], mid[:, 0], mid[:, 1])
+    seg = np.hypot(*(b[owner] - a[owner]).T) * (t1 - t0)
+    return np.bincount(owner[inside], weights=seg[inside], minlength=len(a))
 
 
 def _inside_lengths(
-    tracks: np.ndarray, corridors: np.ndarray
+    tracks: np.ndarray,
+    corridors: np.ndarray,
+    group: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Length of each track inside each corridor it enters, exactly: ``(track, corridor,
     metres)``. Tracks are cut at their fixes; one tree query pairs each fix-to-fix
-    segment with the corridors it touches; a segment a prepared corridor covers counts
-    whole, only the few crossing a corridor's edge are intersected. The cost follows
-    the fixes, not the length walked (no densifying)."""
+    segment with the corridors whose boxes it meets; with ``group`` (a code per track)
+    and ``allowed`` (codes ``group * len(corridors) + corridor``) only allowed pairs
+    go on; a segment a prepared corridor covers counts whole, only those crossing a
+    corridor's edge are cut (:func:`_clipped_lengths`). The cost follows the fixes,
+    not the length walked (no densifying)."""
     coords, idx = shapely.get_coordinates(tracks, return_index=True)
     same = idx[1:] == idx[:-1]
     a, b, owner = coords[:-1][same], coords[1:][same], idx[:-1][same]
-
     if not len(a) or not len(corridors):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     segs = shapely.linestrings(np.stack([a, b], axis=1))
-    si, ci = shapely.STRtree(corridors).query(segs, predicate="intersects")
+    si, ci = shapely.STRtree(corridors).query(segs)
+    if group is not None and allowed is not None:
+        ok = np.isin(group[owner[si]].astype(np.int64) * len(corridors) + ci, allowed)
+        si, ci = si[ok], ci[ok]
     shapely.prepare(corridors)
+    hit = shapely.intersects(corridors[ci], segs[si])
+    si, ci = si[hit], ci[hit]
     whole = shapely.covers(corridors[ci], segs[si])
     metres = np.hypot(*(b - a).T)[si]
     edge = np.flatnonzero(~whole)
@@ -640,7 +637,7 @@ def _mode_coverage(
     unit's length (at most 1), as :func:`patrol_coverage` measures river units; one
     pass per declared mode (a handful)."""
     metric = local_metric_crs(units)
-    used = units[units["unit_id"].astype(str).isin(pairs["unit_id"])]
+    used = units[units["unit_id"].astype(str).isin(pd.unique(pairs["unit_id"].to_numpy()))]
     um = np.asarray(used.to_crs(metric).geometry.array)
     length = (
         pd.to_numeric(used["length_m"], errors="coerce").to_numpy(dtype=float)
@@ -654,13 +651,21 @@ def _mode_coverage(
     mode = mode.astype(object).where(mode.notna(), "").to_numpy()
     pid = tracks["patrol_id"].astype(str).to_numpy()
     who = tracks["worker_id"].astype(str).to_numpy()
+    # only a worker's own sections' units count for his patrols: pairs as integer codes
+    wcode, _ = pd.factorize(pd.Index(who).append(pd.Index(pairs["worker_id"])))
+    upos = pd.Series(np.arange(len(uid)), index=uid)
+    upos = upos[~upos.index.duplicated()]
+    pw = wcode[len(who) :]
+    pu = upos.reindex(pairs["unit_id"].to_numpy()).to_numpy()
+    allowed = np.unique(pw[~np.isnan(pu)] * len(uid) + pu[~np.isnan(pu)].astype(np.int64))
     parts = []
     for m in pd.unique(mode):
         tol = float(rules.modes.get(m, {}).get("tolerance_m", rules.tolerance_m))
         sel = np.flatnonzero(mode == m)
-        # quarter circles of 4 segments: corners within 2 % of the tolerance, and an
-        # intersection a third cheaper than GEOS's default 16
-        ti, ci, inside = _inside_lengths(tm[sel], shapely.buffer(um, tol, quad_segs=4))
+        # quarter circles of 4 segments: corners within 2 % of the tolerance
+        ti, ci, inside = _inside_lengths(
+            tm[sel], shapely.buffer(um, tol, quad_segs=4), wcode[: len(who)][sel], allowed
+        )
         parts.append(
             pd.DataFrame(
                 {
@@ -674,8 +679,6 @@ def _mode_coverage(
     cov = pd.concat(parts, ignore_index=True) if parts else None
     if cov is None or not len(cov):
         return pd.DataFrame({"patrol_id": [], "unit_id": [], "share": []}, dtype=object)
-    # only a worker's own sections' units count for his patrols
-    cov = cov.merge(pairs[["worker_id", "unit_id"]].drop_duplicates(), on=["worker_id", "unit_id"])
     return cov[["patrol_id", "unit_id", "share"]]
 
 
@@ -741,7 +744,9 @@ def section_hits(
     nat = np.iinfo(np.int64).min
     held = ((vf[at] == nat) | (vf[at] <= t)) & ((vt[at] == nat) | (t < vt[at]))
     cand = cand[held]
-    sec = section_units(chiefs[chiefs["chief_id"].isin(cand["chief_id"])], units)
+    sec = section_units(
+        chiefs[chiefs["chief_id"].isin(pd.unique(cand["chief_id"].to_numpy()))], units
+    )
     sec = sec.merge(chiefs[["chief_id", "worker_id"]], on="chief_id")
     pairs = _with_twins(sec[["worker_id", "unit_id"]], units)
     cov = _mode_coverage(tracks, units, pairs, rules)

@@ -59,7 +59,7 @@ _MODES = {
 }
 _SPEED_KMH = {"foot": 4.0, "bike": 12.0, "boat": 15.0, "car": 30.0, "drone": 30.0}
 _OFFSET_M = {"foot": 8.0, "bike": 20.0, "boat": 0.0, "car": 150.0, "drone": 50.0}
-_FIX_M = {"foot": 60.0, "bike": 150.0, "boat": 200.0, "car": 400.0, "drone": 300.0}
+_FIX_M = {"foot": 200.0, "bike": 400.0, "boat": 500.0, "car": 1000.0, "drone": 500.0}
 #: share of its section a patrol runs along, per level (above the rules' share)
 _RUN = {"village": 0.6, "township": 0.35, "county": 0.12, "city": 0.05, "province": 0.03}
 _ITEMS = (
@@ -307,7 +307,7 @@ def _season(plan, ch, mode, tracks, metric, rng, ledger_share, fake_share, probl
     step = np.array([_FIX_M[m] for m in mode])
     dense = shapely.segmentize(tracks, step)
     xy, own = shapely.get_coordinates(dense, return_index=True)
-    xy = xy + rng.normal(0.0, 4.0, xy.shape)  # GPS noise: no two walks are the same
+    xy = xy + rng.normal(0.0, 6.0, xy.shape)  # GPS noise: no two walks are the same
     tracks = shapely.linestrings(xy, indices=own)
     d = np.r_[0.0, np.hypot(*(xy[1:] - xy[:-1]).T)]
     d[np.r_[True, own[1:] != own[:-1]]] = 0.0
