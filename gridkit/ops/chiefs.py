@@ -600,9 +600,9 @@ def _inside_lengths(
     metres)``. Tracks are cut at their fixes; one tree query pairs each fix-to-fix
     segment with the corridors whose boxes it meets; with ``group`` (a code per track)
     and ``allowed`` (codes ``group * len(corridors) + corridor``) only allowed pairs
-    go on; a segment a prepared corridor covers counts whole, only those crossing a
-    corridor's edge are cut (:func:`_clipped_lengths`). The cost follows the fixes,
-    not the length walked (no densifying)."""
+    go on; a segment a prepared corridor covers counts whole, the others are cut at
+    the corridor's edges (:func:`_clipped_lengths`). The cost follows the fixes, not
+    the length walked (no densifying)."""
     coords, idx = shapely.get_coordinates(tracks, return_index=True)
     same = idx[1:] == idx[:-1]
     a, b, owner = coords[:-1][same], coords[1:][same], idx[:-1][same]
@@ -614,12 +614,11 @@ def _inside_lengths(
         ok = np.isin(group[owner[si]].astype(np.int64) * len(corridors) + ci, allowed)
         si, ci = si[ok], ci[ok]
     shapely.prepare(corridors)
-    hit = shapely.intersects(corridors[ci], segs[si])
-    si, ci = si[hit], ci[hit]
-    whole = shapely.covers(corridors[ci], segs[si])
+    whole = shapely.covers(corridors[ci], segs[si])  # most fixes of a real walk
     metres = np.hypot(*(b - a).T)[si]
     edge = np.flatnonzero(~whole)
     metres[edge] = _clipped_lengths(a[si[edge]], b[si[edge]], corridors, ci[edge])
+    si, ci, metres = si[metres > 0], ci[metres > 0], metres[metres > 0]
     key = owner[si].astype(np.int64) * len(corridors) + ci
     uniq, inv = np.unique(key, return_inverse=True)
     total = np.bincount(inv, weights=metres, minlength=len(uniq))
