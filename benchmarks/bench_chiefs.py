@@ -34,7 +34,9 @@ def _layers(n_rivers: int, seed: int = 7):
     k = np.tile(np.arange(n_units), n_rivers)
     x0 = 112.0 + k * _UNIT_DEG
     y0 = 26.0 + r * 0.02
-    county = 430200 + 2 * r + k // 50 + 2  # two counties per river
+    # two counties per river, 90 counties per city: codes valid for gridkit.codes
+    ci = 2 * r + k // 50
+    county = 430000 + (ci // 90 + 1) * 100 + ci % 90 + 1
     town = k // 20 + 1
     village = k // 4 + 1
     codes = np.char.add(
@@ -58,8 +60,8 @@ def _layers(n_rivers: int, seed: int = 7):
         for rv in range(n_rivers):
             for s in start:
                 code = units["admin_code"].iloc[rv * n_units + s]
-                cut = {"village": 12, "township": 9, "county": 6, "city": 6}[level]
-                area = code[:cut] if level != "city" else "430200"
+                cut = {"village": 12, "township": 9, "county": 6, "city": 4}[level]
+                area = code[:cut].ljust(6, "0")
                 rows.append((level, f"R{rv}", area, rv, s, size))
     ch = pd.DataFrame(rows, columns=["level", "river_id", "admin_code", "rv", "s", "size"])
     counties = ch[ch["level"] == "county"]
@@ -130,20 +132,14 @@ def _peer_sections(units: pd.DataFrame, chiefs: pd.DataFrame) -> pd.DataFrame:
     """(chief, unit) of each section, by string prefixes of the admin codes."""
     u = pd.DataFrame(units.drop(columns="geometry"))
     parts = []
-    for cut in (6, 9, 12):
-        sel = chiefs[chiefs["admin_code"].str.len() == cut]
-        if cut == 6:
-            sel = sel[sel["admin_code"] != "430200"]
+    for level, cut in (("city", 4), ("county", 6), ("township", 9), ("village", 12)):
+        sel = chiefs[chiefs["level"] == level]
+        sel = sel.assign(area=sel["admin_code"].str[:cut])
         uu = u.assign(area=u["admin_code"].str[:cut])
-        named = sel[sel["river_id"].notna()].merge(
-            uu, left_on=["river_id", "admin_code"], right_on=["parent_id", "area"]
-        )
-        anyriver = sel[sel["river_id"].isna()].merge(uu, left_on="admin_code", right_on="area")
-        parts += [named, anyriver]
-    city = chiefs[chiefs["admin_code"] == "430200"].merge(
-        u, left_on="river_id", right_on="parent_id"
-    )
-    parts.append(city)
+        parts.append(sel.merge(uu, left_on=["river_id", "area"], right_on=["parent_id", "area"]))
+    general = chiefs[chiefs["level"] == "general"]
+    general = general.assign(area=general["admin_code"])
+    parts.append(general.merge(u.assign(area=u["admin_code"].str[:6]), on="area"))
     cols = ["chief_id", "worker_id", "level", "unit_id", "parent_id", "length_m"]
     return pd.concat([p[cols] for p in parts], ignore_index=True)
 
