@@ -15,7 +15,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import gridkit
-from api import chiefs, docs, errors, features, pages, patrols, stats, versions, writes
+from api import (
+    cases,
+    chiefs,
+    docs,
+    errors,
+    features,
+    fieldapp,
+    open311,
+    pages,
+    patrols,
+    stats,
+    versions,
+    writes,
+)
 from api.openapi30 import to_openapi_30
 from api.service import Service
 from api.settings import Settings
@@ -58,7 +71,8 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(docs.router)
-    for module in (features, pages, writes, patrols, stats, versions, chiefs):
+    app.include_router(open311.router)
+    for module in (features, pages, writes, cases, patrols, stats, versions, chiefs, fieldapp):
         app.include_router(
             module.router,
             responses=errors.RESPONSES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -14,9 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from api.service import Svc
 from gridkit import codes
+from gridkit.ops.access import Person, appointments
 from gridkit.store import ApiKey, find_key
 
-PRIVATE_ROLES = {"supervisor", "admin"}
+PRIVATE_ROLES = {"supervisor", "dispatcher", "admin"}
+#: the layers a person's appointments come from (:func:`gridkit.ops.access.appointments`)
+APPOINTMENT_LAYERS = (
+    "assignments",
+    "river_chiefs",
+    "staff",
+    "building_heads",
+    "units",
+    "reaches",
+)
 KEY_CACHE_S = 5.0
 COOKIE = "gridkit_key"
 
@@ -30,6 +40,8 @@ class Principal:
     worker_id: str | None = None
     name: str = "anonymous"
     key_id: str | None = None
+    department_id: str | None = None
+    person: Person = field(default_factory=Person)
 
     @property
     def owner(self) -> str:
@@ -102,8 +114,38 @@ async def principal(
         hit = (now, key)
         cache.put(x_api_key, hit)
     key = hit[1]
+    person = await run_in_threadpool(person_of, service, key)
     return Principal(
-        role=key.role, scope=key.scope, worker_id=key.worker_id, name=key.name, key_id=key.key_id
+        role=key.role,
+        scope=key.scope,
+        worker_id=key.worker_id,
+        name=key.name,
+        key_id=key.key_id,
+        department_id=key.department_id,
+        person=person,
+    )
+
+
+def person_of(service: Svc, key: ApiKey) -> Person:
+    """What the key's holder may do: their appointments (for a person's key), kept per
+    version of the layers they come from, plus the posts of the key itself."""
+    base = Person(key.worker_id)
+    if key.worker_id:
+        base = service.current(
+            service.persons,
+            key.worker_id,
+            APPOINTMENT_LAYERS,
+            lambda: appointments(
+                str(key.worker_id), **{n: service.layer(n) for n in APPOINTMENT_LAYERS}
+            ),
+        )
+    return base.with_posts(
+        dispatch=(key.scope,) if key.role == "dispatcher" else (),
+        supervise=(key.scope,) if key.role == "supervisor" else (),
+        departments=frozenset([key.department_id])
+        if key.role == "department" and key.department_id
+        else frozenset(),
+        admin=key.role == "admin",
     )
 
 

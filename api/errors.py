@@ -22,10 +22,13 @@ from gridkit.errors import (
     LayerNotFoundError,
 )
 from gridkit.ops.intake import OutsideServiceAreaError
-from gridkit.store import ConcurrentWriteError
+from gridkit.ops.reports import TransitionError
+from gridkit.store import ConcurrentWriteError, DatabaseUnavailableError
 from gridkit.versions import VersionWriteError
 
 log = logging.getLogger("gridkit.api")
+#: seconds a 503 (a write lost to a concurrent one, the database away) asks to wait
+RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -41,8 +44,10 @@ class ApiError(Exception):
 # one table from exception class to HTTP status drives every handler (first match wins)
 STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentWriteError, 503),
+    (DatabaseUnavailableError, 503),  # the database is down or full: try again shortly
     (VersionWriteError, 500),  # the workspace failed, not the request: no path told
     (OutsideServiceAreaError, 422),
+    (TransitionError, 409),  # the case is not in a stage that allows the step
     (LayerNotFoundError, 404),
     (InvalidLayerError, 422),
     (CRSError, 400),
@@ -168,7 +173,10 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500 and status != 503:  # ours: its message names server paths
             return await _unexpected(request, exc)  # logged, answered without them
-        return problem(status, detail_of(exc), instance=request.url.path)
+        response = problem(status, detail_of(exc), instance=request.url.path)
+        if status == 503:  # busy or the database away: when to try again
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api import cases
 from api.audit import has_private, private_read
 from api.auth import Caller, Principal
 from api.errors import ApiError
@@ -324,12 +325,49 @@ async def items(
     offset: Annotated[
         int, Query(ge=0, description="Features to skip (paging extension; follow the next link).")
     ] = 0,
+    status: Annotated[
+        str | None,
+        Query(description="reports: stages, comma-separated (e.g. dispatched,handling)."),
+    ] = None,
+    category: Annotated[
+        str | None, Query(description="reports: category keys, comma-separated.")
+    ] = None,
+    lead_department_id: Annotated[
+        str | None, Query(description="reports: lead department.")
+    ] = None,
+    assignee_id: Annotated[
+        str | None, Query(description="reports: the grid worker who verifies.")
+    ] = None,
+    overdue: Annotated[
+        bool | None, Query(description="reports: past (true) or within (false) the stage deadline.")
+    ] = None,
+    mine: Annotated[
+        str | None,
+        Query(
+            description="reports: cases where the caller holds this role: any, dispatcher, "
+            "supervisor, department, verifier."
+        ),
+    ] = None,
     f: Format = None,
 ) -> Response:
     _check_collection(service, collection_id)
     limit = min(limit, service.settings.max_limit)
     ser = await _serialised_async(service, collection_id, caller)
     mask = ser.in_scope(caller.scope)  # rows in the caller's area
+    asked = {
+        "status": status,
+        "category": category,
+        "lead_department_id": lead_department_id,
+        "assignee_id": assignee_id,
+        "overdue": overdue,
+        "mine": mine,
+    }
+    if any(v is not None for v in asked.values()) or (
+        collection_id == "reports" and caller.role == "department"
+    ):
+        mask &= await run_in_threadpool(
+            _case_filter, service, collection_id, caller, asked, len(mask)
+        )
     if bbox is not None:
         mask &= ser.in_bbox(_parse_bbox(bbox))
     if datetime is not None:  # validated even when the layer has no time
@@ -365,6 +403,42 @@ async def items(
     return Response(body, media_type=GEOJSON)
 
 
+def _case_filter(service: Service, name: str, caller: Principal, asked: dict, n: int) -> np.ndarray:
+    """The reports matching the case filters (:func:`api.cases.report_mask`); 400 for
+    another collection (its queryables say what it filters on)."""
+    if name != "reports":
+        given = ", ".join(k for k, v in asked.items() if v is not None)
+        raise ApiError(400, f"{given}: filters of the reports collection, not of {name}.")
+    reports = service.store.read("reports")
+    if len(reports) != n:  # the layer changed between the two reads: ask again
+        raise ApiError(503, "The reports changed while they were read; try again.")
+    return cases.report_mask(reports, caller, asked)
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="The properties items may be filtered on",
+    tags=["OGC API - Features"],
+)
+def collection_queryables(
+    request: Request, service: Svc, collection_id: CollectionId, caller: Caller, f: Format = None
+) -> Response:
+    _check_collection(service, collection_id)
+    base = _base(request)
+    if collection_id == "reports":
+        body = cases.queryables(base)
+    else:  # only the common filters (bbox, datetime) apply
+        body = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base}/collections/{collection_id}/queryables",
+            "type": "object",
+            "title": collection_id,
+            "properties": {},
+            "additionalProperties": False,
+        }
+    return _json(body, "application/schema+json")
+
+
 def _asked(request: Request) -> str:
     """The request, as the audit names it."""
     query = request.url.query
@@ -389,6 +463,8 @@ def item(
         ser.admin_codes is not None and not caller.in_scope(ser.admin_codes[hits[0]] or None)
     ):
         raise ApiError(404, f"No feature {feature_id!r} in {collection_id}.")
+    if collection_id == "reports" and caller.role == "department":
+        cases.visible_case(service.store.read("reports"), feature_id, caller)  # 404 if not theirs
     base = f"{_base(request)}/collections/{collection_id}"
     if caller.sees_private and has_private(collection_id):
         private_read(service, caller, collection_id, [feature_id], _asked(request))

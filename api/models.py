@@ -107,13 +107,60 @@ class ReportPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal[
-        "assigned", "in_progress", "resolved", "verified", "closed", "returned", "rejected"
+        "opened",
+        "dispatched",
+        "handling",
+        "reported_back",
+        "verified",
+        "closed",
+        "returned",
+        "rejected",
+        # the first wave's names: dispatched, handling, reported_back
+        "assigned",
+        "in_progress",
+        "resolved",
     ]
     note: str | None = Field(None, max_length=2000)
     evidence: str | None = Field(
         None, max_length=1000, description="e.g. 'before:abc.jpg;after:def.jpg'"
     )
     assignee_id: str | None = Field(None, max_length=64)
+
+
+class ReportAction(BaseModel):
+    """A step of the case workflow (``POST /reports/{id}/actions``): the ``[actions]``
+    of ``rules/reports.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal[
+        "open",
+        "reject",
+        "dispatch",
+        "redispatch",
+        "accept",
+        "return",
+        "extend",
+        "pause",
+        "resume",
+        "report_back",
+        "verify",
+        "rework",
+        "close",
+        "reopen",
+    ] = Field(
+        description="立案 open, 派遣 dispatch, 受理 accept, 退回 return, 反馈 report_back, "
+        "核查 verify, 返工 rework, 结案 close ..."
+    )
+    note: str | None = Field(None, max_length=2000, description="The reason, where one is needed.")
+    department_id: str | None = Field(
+        None, max_length=64, description="dispatch/redispatch: the department (default: routed)."
+    )
+    hours: float | None = Field(
+        None, gt=0, le=24 * 60, description="extend: hours added to the handling deadline."
+    )
+    evidence: str | None = Field(
+        None, max_length=1000, description="e.g. 'after:def.jpg' (uploaded photos only count)"
+    )
 
 
 EvidenceKind = Literal["before", "after"]

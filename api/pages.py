@@ -5,19 +5,22 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
-from api.auth import COOKIE, Caller, Principal
+from api import mapdata
+from api.auth import Caller, Principal
 from api.errors import ApiError
+from api.mapdata import key_redirect
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.ops.hotspots import hotspots
+from gridkit.ops.locate import locate
 from gridkit.ops.patrols import patrol_compliance
-from gridkit.store import Store, find_key
+from gridkit.ops.reports import report_rules
+from gridkit.store import Store
 
 if TYPE_CHECKING:  # typing only: the maps extra (folium) is optional for the API
     import folium
@@ -25,6 +28,7 @@ if TYPE_CHECKING:  # typing only: the maps extra (folium) is optional for the AP
     from gridkit.maps import MapOptions
 
 router = APIRouter(tags=["maps"])
+router.include_router(mapdata.router)  # the pages' data endpoints, under /maps as well
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Labels: zh or en.")]
 KeyParam = Annotated[
     str | None,
@@ -49,20 +53,6 @@ def asset(name: str) -> FileResponse:
     return FileResponse(
         files[name], media_type=media, headers={"Cache-Control": "public, max-age=86400"}
     )
-
-
-def _key_redirect(request: Request, service: Service, key: str | None) -> Response | None:
-    if key is None:
-        return None
-    if find_key(service.store, key) is None:  # never put an unknown key in a cookie
-        raise ApiError(401, "Unknown or revoked API key.")
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
-    url = request.url.path + ("?" + urlencode(params) if params else "")
-    resp = RedirectResponse(url, status_code=303)
-    # for the map pages only: the rest of the API takes the key from the header, so
-    # no other page can make a browser act with it
-    resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/maps")
-    return resp
 
 
 def _scoped(df: pd.DataFrame, caller: Principal) -> pd.DataFrame:
@@ -103,12 +93,13 @@ def _page(
     key: str | None,
 ) -> Response:
     """Render a map once per (kind, language, scope) and data version, and cache it.
+    The workspace's admin areas, rivers and water bodies are the base (no tiles).
 
     A ``key`` in the URL is turned into a cookie by a redirect first."""
-    redirect = _key_redirect(request, service, key)
+    redirect = key_redirect(request, service, key)
     if redirect is not None:
         return redirect
-    layers = ("units", "assignments", "reports", "patrols", "workers")
+    layers = ("units", "assignments", "reports", "patrols", "workers", *_CONTEXT)
 
     def build() -> bytes:
         from gridkit.maps import map_html  # optional maps extra, as above
@@ -118,6 +109,17 @@ def _page(
     # one version of each page: a write replaces it, never adds one
     page = service.current(service.page_cache, (kind, lang, caller.scope), layers, build)
     return HTMLResponse(page)
+
+
+_CONTEXT = ("admin_areas", "rivers", "water_bodies")
+
+
+def _context(store: Store):
+    """The workspace's own context layers (admin outlines and names, rivers, water)."""
+    from gridkit.maps import Context  # optional maps extra, as above
+
+    have = set(store.layers())
+    return Context.from_layers({n: store.read(n) for n in _CONTEXT if n in have})
 
 
 def _coverage(store: Store, caller: Principal, lang: str) -> folium.Map:
@@ -131,9 +133,19 @@ def _coverage(store: Store, caller: Principal, lang: str) -> folium.Map:
     workers = None
     if "workers" in layers:  # names only: bases and phones stay private
         workers = pd.DataFrame(store.read("workers")[["worker_id", "name"]])
+    reports = None
+    if "reports" in layers:  # open cases in popups and search; contacts stay private
+        reports = _scoped(store.read("reports"), caller).drop(
+            columns=["reporter_contact"], errors="ignore"
+        )
+        if reports["unit_id"].isna().any():  # maps draw joined data: place the unplaced
+            placed = locate(reports, units)["unit_id"]
+            reports = reports.assign(unit_id=reports["unit_id"].fillna(placed))
     return coverage_map(
-        units, assignments=assignments, workers=workers, options=_options("coverage", lang)
-    )
+        units, assignments=assignments, workers=workers, reports=reports,
+        context=_context(store), categories=report_rules().categories,
+        options=_options("coverage", lang),
+    )  # fmt: skip
 
 
 def _hotspots(store: Store, caller: Principal, lang: str) -> folium.Map:
@@ -146,7 +158,10 @@ def _hotspots(store: Store, caller: Principal, lang: str) -> folium.Map:
     reports = _scoped(store.read("reports"), caller)
     hot = hotspots(reports, grids, permutations=199, seed=1)
     public = reports.drop(columns=["reporter_contact"], errors="ignore")
-    return hotspot_map(hot, reports=public, options=_options("hotspots", lang))
+    return hotspot_map(
+        hot, reports=public, context=_context(store), categories=report_rules().categories,
+        options=_options("hotspots", lang),
+    )  # fmt: skip
 
 
 def _compliance(store: Store, caller: Principal, lang: str) -> folium.Map:
@@ -170,7 +185,7 @@ def _compliance(store: Store, caller: Principal, lang: str) -> folium.Map:
     )
     names = None if workers is None else pd.DataFrame(workers[["worker_id", "name"]])
     options = _options("compliance", lang, period=f"{start} – {end}")
-    return compliance_map(units, rows, workers=names, options=options)
+    return compliance_map(units, rows, workers=names, context=_context(store), options=options)
 
 
 #: how each map kind is built from the store, for one caller and language

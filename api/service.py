@@ -101,6 +101,9 @@ class Service:
     lookups
         Small lookups derived from layers (service area, known places, worker
         areas...), each kept until the layers behind it change (:meth:`cached`).
+    persons
+        The appointments of the people calling lately (:func:`api.auth.person_of`), each
+        kept until the layers of appointments change.
     write_lock
         Held while a layer is read, changed and written back.
     """
@@ -112,6 +115,7 @@ class Service:
     page_cache: LRU = field(init=False)
     stats_cache: LRU = field(init=False)
     lookups: LRU = field(init=False)
+    persons: LRU = field(init=False)
     write_lock: threading.Lock = field(default=WRITE_LOCK)
     reports: ReportWriter | None = None  # set by create_app (it needs the service)
 
@@ -120,6 +124,7 @@ class Service:
         self.page_cache = LRU(self.settings.figure_cache_size)
         self.stats_cache = LRU(self.settings.figure_cache_size)
         self.lookups = LRU(self.settings.figure_cache_size)
+        self.persons = LRU(self.settings.key_cache_size)
 
     def current(self, cache: LRU, key: Hashable, layers: tuple[str, ...], build: Callable) -> Any:
         """``build()`` kept in ``cache`` under ``key`` with the versions of the ``layers``

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     anonymous_read: bool = Field(
         False, description="Let requests without an API key open the map pages (/maps/...)."
     )
+    public_intake: bool = Field(
+        True,
+        description="Let residents report without an API key (Open311 POST requests; "
+        "rate-limited, awaiting 立案). False: only clients with an api_key.",
+    )
     default_limit: int = Field(100, ge=1, le=10_000)
     max_limit: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(
@@ -49,6 +54,11 @@ class Settings(BaseSettings):
     )
     figure_cache_size: int = Field(
         64, ge=1, description="Figures and map pages kept, each in its current version only."
+    )
+    escalate_every_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between escalation runs (督办 of overdue cases); 0 turns it off.",
     )
     max_listed_errors: int = Field(
         20, ge=1, description="Validation errors listed in a 400 answer (the rest counted)."

@@ -20,7 +20,7 @@ from api.auth import Caller, Principal
 from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
-from gridkit.ops.assess import assess_period
+from gridkit.ops.assess import Assessment, assess_period
 from gridkit.ops.hotspots import hotspots as gi
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.privacy import mask_frame
@@ -274,21 +274,26 @@ def hotspots(
 
 @router.get("/assessment", summary="Scores and ranking (红黑榜) of workers and departments")
 def assessment(service: Svc, caller: Caller, period: Period, format: Format = "json") -> Response:
+    """Workers scored on collection, verification and patrols; departments on handling
+    (on time per stage, rework, first-time fix, working hours); areas on every stage.
+    ``format=xlsx`` is the workbook ``gridkit assess`` writes (Chinese headers, frozen,
+    filtered)."""
     start, end = period
+    names = ("workers", "patrols", "assignments", "reports", "report_events", "departments")
 
     def build() -> dict[str, pd.DataFrame]:
-        layers = {
-            name: _layer(service, name, caller)
-            for name in ("workers", "patrols", "assignments", "reports", "departments")
-        }
+        layers = {name: _layer(service, name, caller) for name in (*names, "admin_areas")}
         layers["units"] = _require(_layer(service, "units", caller), "units")
         return dict(assess_period(layers, (start, end)).tables())
 
-    tables = _cached(
-        service,
-        ("assessment", caller.scope, start, end),
-        ("units", "patrols", "assignments", "reports"),
-        build,
-    )
+    tables = _cached(service, ("assessment", caller.scope, start, end), ("units", *names), build)
     summary = {"period": f"{start}/{end}", **{k: len(v) for k, v in tables.items()}}
+    if format == "xlsx":
+        shown = tables if caller.sees_private else {k: mask_frame(v) for k, v in tables.items()}
+        buf = Assessment.from_tables(shown).to_xlsx(io.BytesIO())
+        return Response(
+            buf.getvalue(),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="assessment.xlsx"'},
+        )
     return _respond(tables, format, "assessment", summary, caller)

@@ -28,8 +28,9 @@ from api.errors import ApiError, status_of
 from api.geojson import Piece, pieces
 from api.service import Service
 from gridkit.errors import GridkitError
+from gridkit.ops.cases import auto_dispatch
 from gridkit.ops.intake import ReportIds, place_points, report_frame
-from gridkit.ops.reports import hand_over, intake, normalise_reports, report_rules
+from gridkit.ops.reports import intake, normalise_reports, report_rules
 from gridkit.store import ConcurrentWriteError
 
 log = logging.getLogger("gridkit.api")
@@ -259,7 +260,9 @@ class ReportWriter:
         departments = svc.layer("departments")
         originals = rows.loc[rows["duplicate_of"].isna(), "report_id"].tolist()
         if departments is not None and originals:
-            handed = hand_over(
+            # the categories the rules open at once are opened and dispatched now; the
+            # others wait in 'collected' for the centre to open them (立案)
+            handed = auto_dispatch(
                 rows,
                 departments=departments,
                 assignments=self._assignments_of(rows["unit_id"]),
@@ -269,7 +272,15 @@ class ReportWriter:
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
             _log_unrouted(rows)
-        events["actor_id"] = pd.array([actors[r] for r in events["report_id"]], dtype="string")
+        # the reporter collected it; what the rules did at once, the system did
+        collected = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
+        events["actor_id"] = pd.array(
+            [
+                actors[r] if c else "system"
+                for r, c in zip(events["report_id"], collected, strict=True)
+            ],
+            dtype="string",
+        )
         keys = [subs[i].key for i, _ in todo]
         if any(keys):
             rows["idempotency_key"] = pd.array(keys, dtype="string")
@@ -295,14 +306,15 @@ class ReportWriter:
 
 
 def _log_unrouted(rows: pd.DataFrame) -> None:
-    """Log the new reports no department handles (they stay ``reported``, waiting for
-    a supervisor): a gap in the departments layer the operator should hear of."""
-    stuck = (rows["status"] == "reported").to_numpy(dtype=bool, na_value=False) & rows[
+    """Log the new reports the rules open at once but no department handles (they wait,
+    opened, for a dispatcher): a gap in the departments layer the operator should hear
+    of."""
+    stuck = (rows["status"] == "opened").to_numpy(dtype=bool, na_value=False) & rows[
         "duplicate_of"
     ].isna().to_numpy()
     if stuck.any():
         log.warning(
-            "no department handles reports %s (category and place); they stay 'reported'",
+            "no department handles reports %s (category and place); they wait for a dispatcher",
             ", ".join(rows["report_id"].to_numpy(dtype=object)[stuck]),
         )
 

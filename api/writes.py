@@ -22,7 +22,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api import evidence
+from api import cases, evidence
 from api.audit import private_read
 from api.auth import Caller, Principal, require
 from api.errors import ApiError
@@ -38,14 +38,16 @@ from api.responses import GEOJSON, JSON, encode, feature_of, json_response
 from api.service import Service, Svc
 from api.writer import Submission, actor, fingerprint, scoped_key
 from gridkit import codes
+from gridkit.ops.access import roles_for
+from gridkit.ops.cases import action_for
 from gridkit.ops.intake import known_admin_codes
 from gridkit.ops.reports import (
     AssignmentError,
     check_assignment,
     expired_contacts,
+    normalise_reports,
     purge_contacts,
     report_rules,
-    transition,
 )
 
 log = logging.getLogger("gridkit.api")
@@ -147,7 +149,7 @@ async def post_report(
     Reports arriving together are processed and committed together (group commit):
     the answer comes once the report is on disk.
     """
-    require(caller, "worker", "supervisor", "admin")
+    require(caller, *cases.ACTING)
     if isinstance(body, ReportFeature):
         props = body.properties.model_dump()
         coords = body.geometry.coordinates if body.geometry else None
@@ -231,45 +233,36 @@ def _known_places(service: Service) -> tuple[frozenset[str] | None, frozenset[st
     responses={200: {"content": {GEOJSON: {}}}},
 )
 def patch_report(report_id: str, body: ReportPatch, caller: Caller, service: Svc) -> Response:
-    require(caller, "worker", "supervisor", "admin")
-    store = service.store
-    with service.write_lock:
-        reports = service.layer("reports")
-        current = report_of(reports, report_id, caller)
-        if caller.role == "worker" and body.status not in ("in_progress", "resolved"):
-            raise ApiError(
-                403,
-                f"Workers may set in_progress or resolved, not "
-                f"{body.status}; a supervisor verifies, returns or closes.",
-            )
-        if body.assignee_id is not None:
-            _check_assignee(service, reports, report_id, body.assignee_id, caller)
-        change = transition(
-            reports,
-            report_id,
-            body.status,
-            actor_id=actor(caller),
-            note=body.note,
-            evidence=body.evidence,
-            assignee_id=body.assignee_id,
-            # only photos received count, whatever the body names
-            uploaded=evidence.of_report(service.layer(evidence.TABLE), report_id),
-        )
-        after = change.reports[change.reports["report_id"] == report_id]
-        values = {}
-        for col in after.columns:
-            if col == after.geometry.name:
-                continue
-            new, old = after[col].iloc[0], current[col].iloc[0] if col in current else None
-            if _changed(new, old):
-                values[col] = new
-        # the change and its events: one transaction
-        store.update(
-            "reports", "report_id", report_id, values, append={"report_events": change.events}
-        )
-        row = store.read("reports")
-        row = row[row["report_id"] == report_id]
-    return json_response(feature_of(row, caller, "reports"))
+    """The case moved to ``status`` by the action that leads there (``POST
+    /reports/{id}/actions`` names the action itself); a supervisor may set the assignee."""
+    require(caller, *cases.ACTING)
+    reports = service.layer("reports")
+    current = cases.visible_case(reports, report_id, caller)
+    status = str(normalise_reports(current)["status"].iloc[0])
+    action = action_for(status, body.status)
+    if body.assignee_id is not None:
+        require(caller, "supervisor", "dispatcher", "admin")
+        _check_assignee(service, reports, report_id, body.assignee_id, caller)
+        if body.status == status:  # only the assignee changes
+            with service.write_lock:
+                service.store.update(
+                    "reports", "report_id", report_id, {"assignee_id": body.assignee_id}
+                )
+            row = cases.visible_case(service.layer("reports"), report_id, caller)
+            return json_response(feature_of(row, caller, "reports"))
+    if action is None:
+        nexts = ", ".join(report_rules().transitions.get(status, ())) or "none"
+        raise ApiError(409, f"Report {report_id} is {status!r}; it may go to: {nexts}.")
+    # the new assignee with the step, in its transaction: both or neither
+    return cases.take_action(
+        service,
+        caller,
+        report_id,
+        action,
+        note=body.note,
+        evidence=body.evidence,
+        assignee_id=body.assignee_id,
+    )
 
 
 def _check_assignee(
@@ -291,27 +284,27 @@ def _check_assignee(
         raise ApiError(403 if exc.reason == "not_yours" else 422, exc.message) from None
 
 
-def report_of(reports: pd.DataFrame | None, report_id: str, caller: Principal) -> pd.DataFrame:
-    """The report's row as ``caller`` may act on it: 404 when it does not exist or lies
-    outside their scope (not visible), 403 for a worker it is not assigned to."""
-    current = None if reports is None else reports[reports["report_id"] == report_id]
-    if current is None or not len(current):
-        raise ApiError(404, f"No report {report_id!r}.")
-    code = current["admin_code"].iloc[0] if "admin_code" in current else None
-    if not caller.in_scope(None if pd.isna(code) else str(code)):
-        raise ApiError(404, f"No report {report_id!r}.")  # out of scope: not visible
-    if caller.role == "worker":
-        assignee = current["assignee_id"].iloc[0]
-        if pd.isna(assignee) or assignee != caller.worker_id:
-            raise ApiError(403, "Workers act only on reports assigned to them.")
-    return current
-
-
-def _changed(new: object, old: object) -> bool:
-    new_na, old_na = new is None or bool(pd.isna(new)), old is None or bool(pd.isna(old))
-    if new_na or old_na:
-        return new_na != old_na
-    return bool(new != old)
+def report_of(service: Service, report_id: str, caller: Principal) -> pd.DataFrame:
+    """The report's row as ``caller`` may add or read its photos: 404 when it does not
+    exist or they may not see it, 403 unless they hold a role for the case (its
+    department, its unit's worker, a dispatcher or supervisor of its area), are its
+    assignee or reported it."""
+    current = cases.visible_case(service.layer("reports"), report_id, caller)
+    if roles_for(caller.person, current.iloc[0].to_dict()):
+        return current
+    assignee = current["assignee_id"].iloc[0] if "assignee_id" in current else None
+    if caller.worker_id and not pd.isna(assignee) and assignee == caller.worker_id:
+        return current
+    events = service.layer("report_events")
+    if events is not None and len(events):
+        first = events[(events["report_id"] == report_id).to_numpy(dtype=bool, na_value=False)]
+        if len(first) and first["actor_id"].iloc[0] == actor(caller):
+            return current  # who reported it adds their photos of the problem
+    raise ApiError(
+        403,
+        "You hold no role for this case (its department, its unit's worker, "
+        "a dispatcher or supervisor of its area) and did not report it.",
+    )
 
 
 @router.post(
@@ -332,8 +325,23 @@ async def post_evidence(
 ) -> Response:
     """Store a photo of the case; listed by ``GET /reports/{id}/evidence``, counted by
     the lifecycle (only received photos count). Sending the same photo again, or
-    retrying with the same ``Idempotency-Key``, stores nothing twice."""
-    require(caller, "worker", "supervisor", "admin")
+    retrying with the same ``Idempotency-Key``, stores nothing twice.
+
+    A phone that queued the report offline names it as ``key:<the report's
+    Idempotency-Key>`` (its own key; the server's id is not known yet)."""
+    require(caller, *cases.ACTING)
+    if report_id.startswith("key:"):  # the caller's report sent with that key
+        reports = await run_in_threadpool(service.layer, "reports")
+        stored = scoped_key(caller, report_id[4:])
+        keys = None if reports is None else reports.get("idempotency_key")
+        hit = [] if keys is None else reports.loc[keys.astype(str) == stored, "report_id"]
+        if not len(hit):
+            raise ApiError(
+                404,
+                f"No report of yours was sent with Idempotency-Key {report_id[4:]!r}; "
+                "send the report first, then its photos.",
+            )
+        report_id = str(hit.iloc[0])
     settings = service.settings
     data = await photo.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -368,7 +376,7 @@ def _store_evidence(
 ) -> tuple[pd.DataFrame, bool]:
     """Write the photo and its row (once): the row as stored, and whether it was there."""
     with service.write_lock:
-        report_of(service.layer("reports"), row["report_id"], caller)
+        report_of(service, row["report_id"], caller)
         mine = evidence.of_report(service.layer(evidence.TABLE), row["report_id"])
         key = row["idempotency_key"]
         if key is not None:
@@ -401,8 +409,8 @@ def _store_evidence(
 def list_evidence(report_id: str, caller: Caller, service: Svc) -> Response:
     """Every photo received for the case (kind, when and where taken, who sent it),
     oldest first; scoped as the report."""
-    require(caller, "worker", "supervisor", "admin")
-    report_of(service.layer("reports"), report_id, caller)
+    require(caller, *cases.ACTING)
+    report_of(service, report_id, caller)
     rows = evidence.of_report(service.layer(evidence.TABLE), report_id)
     items = evidence.listed(rows)
     for item in items:
@@ -420,8 +428,8 @@ def get_evidence(
     report_id: str, name: str, caller: Caller, service: Svc, request: Request
 ) -> Response:
     """The photo itself, as received; scoped as the report."""
-    require(caller, "worker", "supervisor", "admin")
-    report_of(service.layer("reports"), report_id, caller)
+    require(caller, *cases.ACTING)
+    report_of(service, report_id, caller)
     rows = evidence.of_report(service.layer(evidence.TABLE), report_id)
     if not evidence.NAME.match(name) or name not in set(rows["name"]):
         raise ApiError(404, f"No photo {name!r} for report {report_id!r}.")

@@ -33,11 +33,17 @@ from gridkit.communities import split_communities
 from gridkit.errors import GridkitWarning, require_extra
 from gridkit.io import read_layer, write_layer
 from gridkit.ops import assess, hotspots, patrol_compliance, simulate
+from gridkit.ops.callbacks import record_callbacks
+from gridkit.ops.cases import overdue
+from gridkit.ops.hotline import hotline_tickets, take_in_tickets
 from gridkit.ops.patrols import flag_patrols
 from gridkit.progress import track
 from gridkit.rivers import chief_coverage, split_rivers
 from gridkit.staffing import assign_workers
 from gridkit.synth import sample_layers
+from gridkit.synth.heads import link_building_heads, simulate_head_records
+from gridkit.synth.residents import sample_callbacks, sample_hotline_export, sample_targets
+from gridkit.synth.staff import centre_staff
 from gridkit.versions import carry_over, publish
 
 RIVER_MAX_M = 3_000
@@ -151,7 +157,13 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
     # 5. staffing
     t = time.perf_counter()
     workers = layers["workers"]
-    staff = workers[(workers["role"] == "grid_worker") & (workers["level"] == "village")]
+    # the village grid workers with a workload to carry (chiefs' supporting roles, with
+    # no capacity, patrol but hold no grid)
+    staff = workers[
+        (workers["role"] == "grid_worker")
+        & (workers["level"] == "village")
+        & (workers["capacity"].fillna(0) > 0)
+    ]
     result = assign_workers(units_v1, staff, time_limit_s=20)
     write_layer(result.assignments, workspace, "assignments")
     covered = result.assignments["unit_id"].nunique()
@@ -206,37 +218,91 @@ def _grids(layers: dict[str, pd.DataFrame], workspace: Path, summary: dict[str, 
     timings["maps"] = time.perf_counter() - t
 
 
+def _residents_month(layers: dict[str, pd.DataFrame], units, seed: int) -> dict[str, Any]:
+    """The community side of the month: building heads linked to buildings and their
+    巡记做报, 12345 tickets placed offline by the workspace's own names (the uncertain
+    ones left for review), 九小场所 to inspect."""
+    start, end = SEASON
+    buildings, communities = layers["buildings"], layers["communities"]
+    heads = link_building_heads(buildings, layers["workers"], communities=communities)
+    export = sample_hotline_export(
+        communities, admin_areas=layers["admin_areas"], start=start, end=end, n=300, seed=seed
+    )
+    got = take_in_tickets(
+        hotline_tickets(export),
+        units=units,
+        admin_areas=layers["admin_areas"],
+        communities=communities,
+        at=start,
+    )
+    created = got.reports[got.reports["report_id"].isin(got.created)]
+    return {
+        "heads": heads,
+        "records": simulate_head_records(
+            heads, start=start, end=end, seed=seed, buildings=buildings
+        ),
+        "tickets": created,
+        "review": got.review,
+        "targets": sample_targets(buildings, communities, seed=seed),
+    }
+
+
 def _operations(
     layers, units, assignments, staff, workspace: Path, summary: dict[str, Any]
 ) -> dict[str, Any]:
 
     start, end = SEASON
+    seed = summary["seed"]
+    residents = _residents_month(layers, units, seed)
     sim = simulate(
         units,
         staff,
         assignments,
         start=start,
         end=end,
-        seed=summary["seed"],
+        seed=seed,
         departments=layers["departments"],
+        extra_reports=residents["tickets"],
     )
+    # 回访: residents called back after closing; a dissatisfied answer reopens the case
+    calls = record_callbacks(
+        sample_callbacks(sim.reports, seed=seed), reports=sim.reports, events=sim.report_events
+    )
+    reports = calls.reports
+    events = pd.concat([sim.report_events, calls.events], ignore_index=True)
     flagged = flag_patrols(sim.patrols)
+    posts = centre_staff(layers["departments"])
     for name, df in (
         ("patrols", flagged),
         ("patrol_points", sim.patrol_points),
-        ("reports", sim.reports),
-        ("report_events", sim.report_events),
+        ("reports", reports),
+        ("report_events", events),
+        ("staff", posts),
+        ("callbacks", calls.callbacks),
+        ("building_heads", residents["heads"]),
+        ("head_records", residents["records"]),
+        ("inspection_targets", residents["targets"]),
     ):
         write_layer(df, workspace, name)
+    summary["residents"] = {
+        "tickets": len(residents["tickets"]),
+        "review": len(residents["review"]),
+        "callbacks": len(calls.callbacks),
+        "reopened": len(calls.reopened),
+        "heads": int(residents["heads"]["worker_id"].nunique()),
+        "records": len(residents["records"]),
+    }
     compliance = patrol_compliance(
         flagged, assignments, period=(start, end), units=units, workers=staff, now=end
     )
-    hot = hotspots(sim.reports, units[units["kind"] == "community_grid"], seed=1, permutations=199)
+    hot = hotspots(reports, units[units["kind"] == "community_grid"], seed=1, permutations=199)
     assessment = assess(
         compliance=compliance,
-        reports=sim.reports,
+        reports=reports,
         workers=staff,
         departments=layers["departments"],
+        events=events,
+        admin_areas=layers["admin_areas"],
         now=end,
     )
     xlsx = workspace.parent / "assessment.xlsx"
@@ -250,8 +316,12 @@ def _operations(
         "invalid": int((~flagged["valid"]).sum()),
         "fakes": len(fake_ids),
         "fakes_caught": int(caught.sum()),
-        "reports": len(sim.reports),
-        "resolved": int(sim.reports["status"].isin(["resolved", "verified", "closed"]).sum()),
+        "reports": len(reports),
+        "resolved": int(reports["status"].isin(["reported_back", "verified", "closed"]).sum()),
+        "stages": reports["status"].value_counts().to_dict(),
+        "overdue": int(overdue(reports, at=end).sum()),
+        "escalations": int((events["action"] == "escalate").sum()),
+        "escalated_now": int((reports["escalation_level"] > 0).sum()),
         "compliant_share": float(compliance["compliant"].mean()) if len(compliance) else 0.0,
         "lowest": [f"{r.worker_id} ({r.score:.0f})" for r in worst.itertuples()],
         "hot_units": int(hot["hotspot"].str.startswith("hot").sum()),
@@ -260,7 +330,7 @@ def _operations(
         ],
         "xlsx": str(xlsx),
     }
-    return {"compliance": compliance, "hotspots": hot, "reports": sim.reports}
+    return {"compliance": compliance, "hotspots": hot, "reports": reports}
 
 
 def _units(river_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -401,6 +471,20 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f"fakes caught), compliance {o['compliant_share']:.0%} of worker-units; "
             f"{o['reports']:,} reports, {o['resolved']:,} resolved"
         )
+        stages = ", ".join(f"{k} {v:,}" for k, v in o["stages"].items())
+        console.print(
+            f"[bold]cases[/] (案件): {stages}; {o['overdue']:,} overdue now, "
+            f"{o['escalated_now']:,} of them escalated (督办); {o['escalations']:,} escalations "
+            "in the season"
+        )
+        r = summary.get("residents")
+        if r:
+            console.print(
+                f"[bold]residents[/] (居民): {r['tickets']} 12345 tickets taken in "
+                f"({r['review']} left for review), {r['callbacks']} callbacks (回访, "
+                f"{r['reopened']} reopened), {r['heads']} building heads with "
+                f"{r['records']:,} 巡记做报 records"
+            )
         console.print(f"[bold]lowest-ranked workers[/] (黑榜): {', '.join(o['lowest'])}")
         console.print(
             f"[bold]hotspots[/]: {o['hot_units']} hot units; top: "

@@ -127,15 +127,23 @@ def _c(name: str, kind: str = "str", **kw) -> Column:
 
 
 _REPORT_STATUS = (
-    "reported",
-    "assigned",
-    "in_progress",
-    "resolved",
+    "collected",
+    "opened",
+    "dispatched",
+    "handling",
+    "reported_back",
     "verified",
     "closed",
     "returned",
     "rejected",
+    # the first wave's statuses, read as collected, dispatched, handling, reported_back
+    "reported",
+    "assigned",
+    "in_progress",
+    "resolved",
 )
+#: posts at the centre and in departments (the ``staff`` layer)
+_POSTS = ("dispatcher", "supervisor", "department")
 
 LAYERS: dict[str, LayerSpec] = {
     s.name: s
@@ -274,9 +282,23 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("name"),
                 _c("admin_code"),
                 _c("categories"),
+                # who handles (分级处置); missing or empty: a bureau
+                _c(
+                    "handler_type",
+                    required=False,
+                    nullable=True,
+                    choices=(
+                        "property_company",
+                        "community_committee",
+                        "township_office",
+                        "bureau",
+                    ),
+                ),
             ),
             None,
             id="department_id",
+            description="handlers: bureaus, township offices, community committees, "
+            "property companies, each serving an admin code at any level",
         ),
         LayerSpec(
             "patrols",
@@ -326,6 +348,9 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("resolved_at", "datetime", nullable=True),
                 _c("duplicate_of", nullable=True),
                 _c("reporter_contact", nullable=True, private=True),
+                _c("opened_at", "datetime", required=False, nullable=True),
+                _c("closed_at", "datetime", required=False, nullable=True),
+                _c("paused_at", "datetime", required=False, nullable=True),
             ),
             ("Point",),
             id="report_id",
@@ -341,8 +366,94 @@ LAYERS: dict[str, LayerSpec] = {
                 _c("to_status"),
                 _c("note", nullable=True),
                 _c("evidence", nullable=True),
+                _c("action", required=False, nullable=True),
+                _c("due_at", "datetime", required=False, nullable=True),
             ),
             None,
+        ),
+        LayerSpec(
+            "staff",
+            (
+                _c("worker_id"),
+                _c("post", choices=_POSTS),
+                _c("admin_code", nullable=True),
+                _c("department_id", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+        ),
+        # issue 22 (residents): callbacks, building heads and their records, inspection
+        # targets, the hotline's review queue
+        LayerSpec(
+            "callbacks",
+            (
+                _c("callback_id"),
+                _c("report_id"),
+                _c("at", "datetime"),
+                _c(
+                    "result",
+                    choices=("satisfied", "basically_satisfied", "dissatisfied", "unreachable"),
+                ),
+                _c("caller_id", required=False, nullable=True),
+                _c("note", required=False, nullable=True),
+            ),
+            None,
+            id="callback_id",
+            description="回访: the reporter called back after a case closed",
+        ),
+        LayerSpec(
+            "building_heads",
+            (
+                _c("building_id"),
+                _c("worker_id"),
+                _c("stairwell", required=False, nullable=True),
+                _c("valid_from", "datetime", required=False, nullable=True),
+                _c("valid_to", "datetime", required=False, nullable=True),
+            ),
+            None,
+            description="楼栋长: building heads appointed per building (or stairwell)",
+        ),
+        LayerSpec(
+            "head_records",
+            (
+                _c("record_id"),
+                _c("worker_id"),
+                _c("building_id"),
+                _c("kind", choices=("visit", "note", "fix", "report")),
+                _c("at", "datetime"),
+                _c("note", required=False, nullable=True),
+                _c("report_id", required=False, nullable=True),
+            ),
+            None,
+            id="record_id",
+            description="巡记做报: a building head's visits, household notes, fixes, reports",
+        ),
+        LayerSpec(
+            "inspection_targets",
+            (
+                _c("target_id"),
+                _c("name"),
+                _c("kind"),
+                _c("frequency_days", "float"),
+                _c("admin_code"),
+                _c("unit_id", required=False, nullable=True),
+            ),
+            ("Point",),
+            id="target_id",
+            description="九小场所: places inspected on a schedule",
+        ),
+        LayerSpec(
+            "ticket_review",
+            (
+                _c("ticket_system"),
+                _c("ticket_id"),
+                _c("reason", choices=("address", "category")),
+                _c("address", required=False, nullable=True),
+                _c("confidence", "float", required=False, nullable=True),
+            ),
+            None,
+            description="hotline tickets left for a person (uncertain place, unknown category)",
         ),
     ]
 }

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridkit.ops.areas import admin_codes_of
+from gridkit.ops.cases import transition
 from gridkit.ops.privacy import mask_phones
 from gridkit.ops.reports import (
     AssignmentError,
@@ -19,7 +20,6 @@ from gridkit.ops.reports import (
     check_assignment,
     expired_contacts,
     purge_contacts,
-    transition,
 )
 
 # ------------------------------------------------------------------ check_assignment
@@ -142,10 +142,13 @@ def test_only_received_photos_count() -> None:
     out, _ = transition(
         _case(), "R1", "resolved", actor_id="W1", uploaded=both, evidence="after:b.jpg"
     )
-    assert out["status"].tolist() == ["resolved", "in_progress"]
+    # the first wave's statuses read as the stages they meant (resolved = reported back)
+    assert out["status"].tolist() == ["reported_back", "handling"]
+    # what was received, each photo once; not what was typed long ago
+    assert out["evidence"].iloc[0] == "after:b.jpg;before:a.jpg"
     # without the uploads (a library user, a ledger import), typed evidence counts as before
     out, _ = transition(_case(), "R1", "resolved", actor_id="W1")
-    assert out["status"].iloc[0] == "resolved"
+    assert out["status"].iloc[0] == "reported_back"
 
 
 # ------------------------------------------------------------------ retention

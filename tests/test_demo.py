@@ -105,3 +105,72 @@ def test_demo_staffing_and_maps(demo) -> None:
         "map coverage",
     ):
         assert words in out
+
+
+def _lapses(reports, at):
+    """Brute force, case by case: the cases a run at ``at`` must escalate, and the level
+    each lapse reaches (72 h repeat, 3 levels: the packaged rules)."""
+    import math
+
+    import pandas as pd
+
+    open_stages = {"collected", "opened", "dispatched", "handling", "reported_back", "returned"}
+    want = {}
+    for r in reports.itertuples():
+        due = pd.Timestamp(r.due_at) if pd.notna(r.due_at) else None
+        paused = pd.notna(getattr(r, "paused_at", None))
+        if (r.status not in open_stages and r.status != "verified") or due is None or paused:
+            continue
+        if not due < at:
+            continue
+        reached = min(3, 1 + math.floor((at - due) / pd.Timedelta(hours=72)))
+        same = pd.notna(r.escalated_due_at) and pd.Timestamp(r.escalated_due_at) == due
+        current = int(r.escalation_level) if same else 0
+        if reached > current:
+            want[r.report_id] = reached
+    return want
+
+
+def test_demo_cases_run_the_centres_workflow_and_escalate(demo, tmp_path) -> None:
+    """The demo's month goes through every stage; ``gridkit escalate --at`` on its
+    workspace escalates exactly the cases whose stage deadline has lapsed (brute force),
+    and a second run changes nothing."""
+    import shutil
+
+    import pandas as pd
+
+    ws, out = demo
+    assert "cases (案件)" in out and "escalations in the season" in out
+    events = read_layer(ws, "report_events")
+    for action in (
+        "collect",
+        "open",
+        "dispatch",
+        "accept",
+        "return",
+        "report_back",
+        "verify",
+        "rework",
+        "close",
+        "escalate",
+        "extend",
+    ):
+        assert (events["action"] == action).any(), action
+    copy = tmp_path / "ws.gpkg"
+    shutil.copy(ws, copy)
+    at = pd.Timestamp("2026-04-06T00:00Z")
+    before = read_layer(copy, "reports")
+    want = _lapses(before, at)
+    assert want  # the month ends with cases overdue
+    assert main(["escalate", str(copy), "--at", at.isoformat()]) == 0
+    after = read_layer(copy, "reports").set_index("report_id")
+    new = read_layer(copy, "report_events")
+    new = new.iloc[len(events) :]
+    assert sorted(new["report_id"]) == sorted(want)
+    assert (new["action"] == "escalate").all()
+    assert (new["from_status"] == new["to_status"]).all()
+    assert new["note"].str.startswith("escalated (督办) to level").all()
+    for rid, level in want.items():
+        assert after.loc[rid, "escalation_level"] == level
+    assert main(["escalate", str(copy), "--at", at.isoformat()]) == 0
+    assert len(read_layer(copy, "report_events")) == len(events) + len(new)  # nothing twice

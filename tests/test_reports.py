@@ -13,27 +13,24 @@ from shapely import Point
 
 from gridkit.errors import GridkitError, GridkitWarning
 from gridkit.layers import check_layer
+from gridkit.ops.cases import act, escalate, extend_deadline, hand_over, overdue, transition
 from gridkit.ops.reports import (
     EVENT_COLUMNS,
     ReportError,
     TransitionError,
-    escalate,
-    extend_deadline,
-    hand_over,
     intake,
     load_report_rules,
-    overdue,
     parent_admin_code,
-    transition,
 )
 from gridkit.synth.ops import grid_units, grid_workers
 
 RULES = load_report_rules()
 STATUSES = [
-    "reported",
-    "assigned",
-    "in_progress",
-    "resolved",
+    "collected",
+    "opened",
+    "dispatched",
+    "handling",
+    "reported_back",
     "verified",
     "closed",
     "returned",
@@ -86,12 +83,14 @@ def test_intake_places_reports_and_writes_events(units):
         admin_code=[None, "430202001"],
     )
     reports, events = intake(new, units=units)
-    assert reports["status"].tolist() == ["reported", "reported"]
+    # every report enters the first stage, 采集 (collected), whatever its category
+    assert reports["status"].tolist() == ["collected", "collected"]
     assert reports["unit_id"].tolist() == [units.unit_id[0], "X9"]
     assert reports["admin_code"].tolist() == ["430202001", "430202001"]
     assert reports["report_id"].is_unique
     assert list(events.columns) == EVENT_COLUMNS
-    assert events["to_status"].tolist() == ["reported"] * 2
+    assert events["to_status"].tolist() == ["collected"] * 2
+    assert events["action"].tolist() == ["collect"] * 2
     assert events["from_status"].isna().all()
     check_layer(reports, "reports")
     check_layer(events, "report_events")
@@ -172,18 +171,31 @@ def test_hand_over_routes_to_most_local_department_with_support_and_worker(units
     out, events = hand_over(
         reports, departments=departments, assignments=assignments, at=at, actor_id="S1"
     )
-    assert out["status"].tolist() == ["assigned", "assigned", "assigned", "reported"]
+    # opened (立案) and dispatched (派遣); the duplicate stays collected
+    assert out["status"].tolist() == ["dispatched", "dispatched", "dispatched", "collected"]
     assert out["lead_department_id"].tolist()[:3] == ["T-UM", "CITY-UM", "D-WATER"]
     assert out["support_department_ids"].iloc[0] == "CITY-UM;D-UM"
     assert pd.isna(out["support_department_ids"].iloc[1])
+    # routing says why it chose the lead: the most local area handling the category
+    assert out["handler_reason"].iloc[0].startswith("街道城管办 辖区 430202001")
+    assert "most local" in out["handler_reason"].iloc[0]
+    # the unit's grid worker is the assignee: the one who verifies on site (核查)
     assert (
         out["assignee_id"].iloc[0]
         == assignments.set_index("unit_id").loc[units.unit_id[0], "worker_id"]
     )
+    assert (out["opened_at"].iloc[:3] == at).all() and pd.isna(out["opened_at"].iloc[3])
+    # the deadline is the handling limit of the category, counted from the dispatch
     assert out["due_at"].iloc[0] == at + pd.Timedelta(hours=72)  # street_light
     assert out["due_at"].iloc[2] == at + pd.Timedelta(hours=48)  # sand_mining
-    assert len(events) == 3 and (events["actor_id"] == "S1").all()
-    assert (events["from_status"] == "reported").all() and (events["to_status"] == "assigned").all()
+    assert len(events) == 6 and (events["actor_id"] == "S1").all()
+    ids = out["report_id"].iloc[:3].tolist()
+    assert events["report_id"].tolist() == ids + ids
+    assert events["action"].tolist() == ["open"] * 3 + ["dispatch"] * 3
+    assert (events["from_status"] == ["collected"] * 3 + ["opened"] * 3).all()
+    assert (events["to_status"] == ["opened"] * 3 + ["dispatched"] * 3).all()
+    # the dispatch event names the lead, the supporting departments and why
+    assert events["note"].iloc[3].startswith("派遣 lead T-UM; support CITY-UM;D-UM; 街道城管办")
 
 
 def test_hand_over_accepts_comma_or_semicolon_separated_categories(units):
@@ -205,14 +217,16 @@ def test_hand_over_accepts_comma_or_semicolon_separated_categories(units):
         warnings.simplefilter("error", GridkitWarning)  # every report finds a department
         out, events = hand_over(reports, departments=departments, at=T0)
     assert out["lead_department_id"].tolist() == ["D-WATER", "D-UM", "D-WATER"]
-    assert (out["status"] == "assigned").all() and len(events) == 3
+    assert (out["status"] == "dispatched").all() and len(events) == 6
 
 
 def test_hand_over_warns_when_no_department_handles_it(units, departments):
     reports, _ = intake(_new([(113.1025, 27.8025)], ["green_belt"]), units=units)
     with pytest.warns(GridkitWarning, match="no department"):
         out, events = hand_over(reports, departments=departments, at=T0)
-    assert out["status"].tolist() == ["reported"] and len(events) == 0
+    # opened, waiting for a dispatcher to name a department; never dispatched to nobody
+    assert out["status"].tolist() == ["opened"] and events["action"].tolist() == ["open"]
+    assert pd.isna(out["lead_department_id"].iloc[0])
 
 
 def test_hand_over_respects_assignment_validity(units, departments):
@@ -230,7 +244,7 @@ def test_hand_over_respects_assignment_validity(units, departments):
     assert out["assignee_id"].iloc[0] == "NEW"
 
 
-def _one(status="reported", category="cctv", **extra):
+def _one(status="collected", category="cctv", **extra):
     return pd.DataFrame(
         {
             "report_id": ["R1"],
@@ -238,6 +252,7 @@ def _one(status="reported", category="cctv", **extra):
             "source": ["patrol"],
             "status": [status],
             "admin_code": ["430202001001"],
+            "lead_department_id": ["D1"],
             "reported_at": [T0],
             "due_at": [T0 + pd.Timedelta(days=3)],
             **{k: [v] for k, v in extra.items()},
@@ -247,88 +262,165 @@ def _one(status="reported", category="cctv", **extra):
 
 @pytest.mark.parametrize(("frm", "to"), list(itertools.product(STATUSES, STATUSES)))
 def test_every_transition_rule(frm, to):
+    # by status (transition): allowed exactly when an action of the rules leads from
+    # frm to to; the action taken is that one
     r = _one(frm, category="illegal_fishing", resolved_by="W1")  # needs no evidence
-    allowed = to in RULES.transitions[frm]
+    allowed = to in RULES.transitions.get(frm, ())
+    if (frm, to) == ("reported_back", "returned"):
+        # the first wave's "returned" from resolved meant rework: read so, not refused
+        out, ev = transition(
+            r, "R1", to, actor_id="W2", note="reason", at=T0 + pd.Timedelta(1, "D")
+        )
+        assert ev["action"].iloc[0] == "rework" and out["status"].iloc[0] == "handling"
+        return
     kwargs = {"actor_id": "W2", "at": T0 + pd.Timedelta(days=1), "note": "reason"}
     if allowed:
-        out, ev = transition(r, "R1", to, **kwargs)
+        out, ev = transition(r, "R1", to, department_id="D2", **kwargs)
         assert out["status"].iloc[0] == to
         assert ev[["from_status", "to_status"]].iloc[0].tolist() == [frm, to]
         assert ev["actor_id"].iloc[0] == "W2"
+        action = RULES.actions[ev["action"].iloc[0]]
+        assert frm in action.from_ and action.to == to
     else:
-        with pytest.raises(TransitionError, match=f"R1 is '{frm}'"):
-            transition(r, "R1", to, **kwargs)
+        with pytest.raises(TransitionError, match=f"it is '{frm}'"):
+            transition(r, "R1", to, department_id="D2", **kwargs)
+        # nothing in the rules leads there
+        assert not any(frm in a.from_ and a.to == to for a in RULES.actions.values())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "target", "action"),
+    [
+        ("reported", "collected", "assigned", None),
+        ("assigned", "dispatched", "in_progress", "accept"),
+        ("in_progress", "handling", "resolved", "report_back"),
+        ("resolved", "reported_back", "returned", "rework"),
+        ("resolved", "reported_back", "verified", "verify"),
+    ],
+)
+def test_first_wave_statuses_read_as_the_stages_they_meant(old, new, target, action):
+    r = _one(old, category="illegal_fishing", resolved_by="W1")
+    kwargs = {"actor_id": "W2", "at": T0 + pd.Timedelta(days=1), "note": "reason"}
+    if action is None:  # reported -> assigned needs an open case first
+        with pytest.raises(TransitionError, match=f"it is '{new}'"):
+            transition(r, "R1", target, **kwargs)
+        return
+    out, ev = transition(r, "R1", target, **kwargs)
+    assert ev["from_status"].iloc[0] == new and ev["action"].iloc[0] == action
+    assert out["status"].iloc[0] == RULES.actions[action].to
 
 
 def test_full_lifecycle_with_evidence_rework_and_verification():
-    r = _one("assigned", category="road_damage")
-    t = T0 + pd.Timedelta(hours=1)
-    r, e1 = transition(r, "R1", "in_progress", actor_id="W1", at=t, evidence="before:b.jpg")
+    # road damage needs before and after photos before it may be reported back
+    r = _one("dispatched", category="road_damage", assignee_id="W1")
+    t = [T0 + pd.Timedelta(hours=h) for h in range(1, 12)]
+    r, e1 = act(r, "R1", "accept", actor_id="D1-staff", at=t[0], evidence="before:b.jpg")
     with pytest.raises(TransitionError, match="lacks after evidence"):
-        transition(r, "R1", "resolved", actor_id="W1", at=t)
-    r, e2 = transition(r, "R1", "resolved", actor_id="W1", at=t, evidence={"after": "a.jpg"})
-    assert r["resolved_at"].iloc[0] == t and r["resolved_by"].iloc[0] == "W1"
+        act(r, "R1", "report_back", actor_id="D1-staff", at=t[1])
+    r, e2 = act(r, "R1", "report_back", actor_id="D1-staff", at=t[1], evidence={"after": "a.jpg"})
+    assert r["resolved_at"].iloc[0] == t[1] and r["resolved_by"].iloc[0] == "D1-staff"
     assert r["evidence"].iloc[0] == "before:b.jpg;after:a.jpg"
-    with pytest.raises(TransitionError, match="cannot also verify"):
-        transition(r, "R1", "verified", actor_id="W1", at=t)
+    # who reported back cannot verify, nor send it back for rework
+    for step in ("verify", "rework"):
+        with pytest.raises(TransitionError, match="cannot also verify"):
+            act(r, "R1", step, actor_id="D1-staff", at=t[2], note="x")
     with pytest.raises(TransitionError, match="reason"):
-        transition(r, "R1", "returned", actor_id="S1", at=t)
-    r, e3 = transition(r, "R1", "returned", actor_id="S1", at=t, note="photo angle differs")
-    assert r["returns"].iloc[0] == 1 and pd.isna(r["resolved_at"].iloc[0])
-    r, _ = transition(r, "R1", "in_progress", actor_id="W1", at=t)
-    r, _ = transition(r, "R1", "resolved", actor_id="W1", at=t, evidence="after:a2.jpg")
-    r, e4 = transition(r, "R1", "verified", actor_id="S1", at=t)
-    r, e5 = transition(r, "R1", "closed", actor_id="S1", at=t)
-    assert r["status"].iloc[0] == "closed"
-    events = pd.concat([e1, e2, e3, e4, e5])
+        act(r, "R1", "rework", actor_id="W1", at=t[2])
+    r, e3 = act(r, "R1", "rework", actor_id="W1", at=t[2], note="photo angle differs")
+    assert r["status"].iloc[0] == "handling" and r["reworks"].iloc[0] == 1
+    assert r["returns"].iloc[0] == 0 and pd.isna(r["resolved_at"].iloc[0])
+    assert pd.isna(r["resolved_by"].iloc[0])
+    # the handling clock starts again for the rework
+    assert r["due_at"].iloc[0] == t[2] + pd.Timedelta(hours=RULES.due_in_h("road_damage"))
+    r, e4 = act(r, "R1", "report_back", actor_id="D1-staff", at=t[3], evidence="after:a2.jpg")
+    r, e5 = act(r, "R1", "verify", actor_id="W1", at=t[4])
+    with pytest.raises(TransitionError, match="allowed from: closed"):
+        act(r, "R1", "reopen", actor_id="C1", at=t[5], note="x")  # not closed yet
+    r, e6 = act(r, "R1", "close", actor_id="C1", at=t[5])
+    assert r["status"].iloc[0] == "closed" and r["closed_at"].iloc[0] == t[5]
+    assert pd.isna(r["due_at"].iloc[0])  # no clock once closed
+    events = pd.concat([e1, e2, e3, e4, e5, e6])
+    assert events["action"].tolist() == [
+        "accept",
+        "report_back",
+        "rework",
+        "report_back",
+        "verify",
+        "close",
+    ]
     assert events["to_status"].tolist() == [
-        "in_progress",
-        "resolved",
-        "returned",
+        "handling",
+        "reported_back",
+        "handling",
+        "reported_back",
         "verified",
         "closed",
     ]
+    # each event records the deadline of the stage it ended
+    assert events["due_at"].iloc[0] == T0 + pd.Timedelta(days=3)
+    assert events["due_at"].iloc[2] == t[1] + pd.Timedelta(hours=48)  # 核查: verify clock
 
 
 def test_rejection_needs_reason_and_time_cannot_precede_report():
     with pytest.raises(TransitionError, match="reason"):
         transition(_one(), "R1", "rejected", actor_id="S1")
+    with pytest.raises(TransitionError, match="reason"):
+        act(_one(), "R1", "reject", actor_id="S1", note="   ")
+    out, ev = act(_one(), "R1", "reject", actor_id="S1", note="不属于受理范围", at=T0)
+    assert out["status"].iloc[0] == "rejected" and ev["note"].iloc[0] == "不属于受理范围"
     with pytest.raises(TransitionError, match="before it was reported"):
-        transition(
-            _one("assigned"), "R1", "in_progress", actor_id="W1", at=T0 - pd.Timedelta(days=1)
-        )
+        act(_one("dispatched"), "R1", "accept", actor_id="D1", at=T0 - pd.Timedelta(days=1))
 
 
 def test_transition_is_all_or_nothing():
-    r = pd.concat([_one("assigned"), _one("reported").assign(report_id="R2")], ignore_index=True)
-    with pytest.raises(TransitionError, match="R2 is 'reported'"):
+    r = pd.concat([_one("dispatched"), _one("collected").assign(report_id="R2")], ignore_index=True)
+    before = r.copy()
+    with pytest.raises(TransitionError, match="R2 is 'collected'") as err:
+        act(r, ["R1", "R2"], "accept", actor_id="D1", at=T0)
+    assert "R1" not in err.value.message  # R1 could; only R2 is named
+    pd.testing.assert_frame_equal(r, before)  # the caller's frame is untouched
+    # every case that may not is named, and nothing changes
+    with pytest.raises(TransitionError, match="R1 is 'dispatched'.*R2 is 'collected'"):
+        act(r, ["R1", "R2"], "close", actor_id="C1", at=T0)
+    with pytest.raises(TransitionError, match="it is 'collected', 'dispatched'"):
         transition(r, ["R1", "R2"], "in_progress", actor_id="W1", at=T0)
-    out, ev = transition(r, ["R1"], "in_progress", actor_id="W1", at=T0)
-    assert out["status"].tolist() == ["in_progress", "reported"] and len(ev) == 1
+    out, ev = act(r, ["R1"], "accept", actor_id="D1", at=T0)
+    assert out["status"].tolist() == ["handling", "collected"] and len(ev) == 1
     with pytest.raises(ReportError, match="unknown report_id"):
-        transition(r, ["R9"], "in_progress", actor_id="W1")
+        act(r, ["R9"], "accept", actor_id="D1")
+    with pytest.raises(ReportError, match="unknown action 'fix'"):
+        act(r, ["R1"], "fix", actor_id="D1")
 
 
 def test_extend_deadline_limits():
-    r = _one("assigned")
+    r = _one("handling")
     due = r["due_at"].iloc[0]
-    r, ev = extend_deadline(r, "R1", by_h=24, actor_id="S1", note="rain", at=T0)
+    r, ev = extend_deadline(r, "R1", by_h=24, actor_id="D1", note="rain", at=T0)
     assert r["due_at"].iloc[0] == due + pd.Timedelta(hours=24)
-    assert ev["from_status"].iloc[0] == ev["to_status"].iloc[0] == "assigned"
-    assert "rain" in ev["note"].iloc[0]
-    r, _ = extend_deadline(
-        r, "R1", until=due + pd.Timedelta(days=5), actor_id="S1", note="x", at=T0
-    )
+    assert r["extensions"].iloc[0] == 1
+    assert ev["from_status"].iloc[0] == ev["to_status"].iloc[0] == "handling"
+    assert ev["action"].iloc[0] == "extend" and "rain" in ev["note"].iloc[0]
+    assert pd.isna(ev["due_at"].iloc[0])  # the stage goes on: it ended nothing
+    # at most max_extension (10 days) each time
+    with pytest.raises(TransitionError, match="between 0 and 240"):
+        extend_deadline(r, "R1", by_h=241, actor_id="D1", note="x", at=T0)
+    with pytest.raises(TransitionError, match="between 0 and 240"):
+        act(r, "R1", "extend", actor_id="D1", note="x", at=T0)  # no hours
+    r, _ = extend_deadline(r, "R1", by_h=240, actor_id="D1", note="x", at=T0)
+    assert r["due_at"].iloc[0] == due + pd.Timedelta(hours=264)
+    # at most max_extensions (2) times
     with pytest.raises(TransitionError, match="already extended 2 times"):
-        extend_deadline(r, "R1", by_h=1, actor_id="S1", note="again", at=T0)
-    with pytest.raises(TransitionError, match="not an open"):
-        extend_deadline(_one("closed"), "R1", by_h=1, actor_id="S1", note="x")
-    with pytest.raises(ReportError):
-        extend_deadline(_one("assigned"), "R1", actor_id="S1", note="x")
+        extend_deadline(r, "R1", by_h=1, actor_id="D1", note="again", at=T0)
+    with pytest.raises(TransitionError, match="reason"):
+        extend_deadline(_one("handling"), "R1", by_h=1, actor_id="D1", note="")
+    # only while handling
+    for status in ("dispatched", "reported_back", "closed"):
+        with pytest.raises(TransitionError, match=f"R1 is '{status}'"):
+            extend_deadline(_one(status), "R1", by_h=1, actor_id="D1", note="x", at=T0)
 
 
 def test_escalation_climbs_levels_and_repeats():
-    r = _one("in_progress")
+    r = _one("handling")
     due = r["due_at"].iloc[0]
     assert not overdue(r, at=due - pd.Timedelta(hours=1)).iloc[0]
     out, ev = escalate(r, at=due - pd.Timedelta(hours=1))
@@ -336,7 +428,9 @@ def test_escalation_climbs_levels_and_repeats():
     t1 = due + pd.Timedelta(hours=1)
     out, ev = escalate(r, at=t1)
     assert out["escalated_to"].iloc[0] == "430202001" and out["escalation_level"].iloc[0] == 1
-    assert "督办" in ev["note"].iloc[0]
+    assert ev["note"].iloc[0].startswith("escalated (督办) to level 1, 430202001")
+    assert ev["from_status"].iloc[0] == ev["to_status"].iloc[0] == "handling"
+    assert out["status"].iloc[0] == "handling"
     out, ev = escalate(out, at=t1 + pd.Timedelta(hours=10))  # too soon to repeat
     assert len(ev) == 0
     out, ev = escalate(out, at=t1 + pd.Timedelta(hours=72))
@@ -344,9 +438,14 @@ def test_escalation_climbs_levels_and_repeats():
     out, _ = escalate(out, at=t1 + pd.Timedelta(hours=144))
     out, ev = escalate(out, at=t1 + pd.Timedelta(hours=216))  # max_level 3 reached
     assert out["escalation_level"].iloc[0] == 3 and len(ev) == 0
-    assert out["escalated_to"].iloc[0] == "4302"
-    # Resolved cases are not overdue.
-    assert len(escalate(_one("resolved"), at=t1).events) == 0
+    assert out["escalated_to"].iloc[0] == "430200"
+    # finished cases are not overdue, nor a case waiting on its reporter
+    for status in ("closed", "rejected"):
+        assert len(escalate(_one(status), at=t1).events) == 0
+    paused = _one("handling", paused_at=T0 + pd.Timedelta(days=2))
+    assert not overdue(paused, at=t1).iloc[0] and len(escalate(paused, at=t1).events) == 0
+    # reported back but not verified in time: the 核查 stage lapses too
+    assert len(escalate(_one("reported_back"), at=t1).events) == 1
 
 
 def test_parent_admin_code_from_table_and_codes():

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from gridkit.layers import check_layer
+from gridkit.ops.cases import overdue
 from gridkit.ops.hotspots import hotspots
 from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.reports import load_report_rules
 from gridkit.ops.simulate import simulate
 from gridkit.synth.ops import grid_units, grid_workers
 
@@ -57,12 +59,44 @@ def test_layers_follow_the_contract(season):
     check_layer(sim.report_events, "report_events")
     check_layer(sim.patrol_points, "patrol_points")
     check_layer(sim.departments, "departments")
+    assert set(sim.reports["status"]) > {"closed", "handling", "reported_back", "verified"}
+    # Every report has its intake event (采集), and only one.
+    intake = sim.report_events[sim.report_events["action"] == "collect"]
+    assert (intake["to_status"] == "collected").all() and intake["from_status"].isna().all()
+    assert sorted(intake["report_id"]) == sorted(sim.reports["report_id"])
+
+
+def test_the_season_runs_the_centres_workflow(season):
+    # every step is one the rules allow from where the case was, the branches happen
+    # (return, rework, extension, rejection, escalation), and each case's history ends
+    # in its status
+    *_, sim = season
+    rules = load_report_rules()
+    ev = sim.report_events
+    counts = ev["action"].value_counts()
+    for action in ("open", "dispatch", "accept", "report_back", "verify", "close"):
+        assert counts.get(action, 0) > 0.4 * len(sim.reports), action
+    for action in ("return", "rework", "extend", "reject", "escalate"):
+        assert counts.get(action, 0) > 0, action
+    steps = ev[~ev["action"].isin(["collect", "escalate"])]
+    for action, frm, to in steps[["action", "from_status", "to_status"]].itertuples(index=False):
+        spec = rules.actions[action]
+        assert frm in spec.from_ and to == (spec.to or frm), (action, frm, to)
+    esc = ev[ev["action"] == "escalate"]
+    assert (esc["from_status"] == esc["to_status"]).all()
+    assert esc["note"].str.startswith("escalated (督办) to level ").all()
+    # never two escalations to the same level of one lapse
+    level = esc["note"].str.extract(r"level (\d)")[0]
     assert (
-        set(sim.reports["status"]) > {"closed", "reported"} or len(set(sim.reports["status"])) > 3
+        not pd.DataFrame({"r": esc["report_id"], "d": esc["due_at"], "l": level}).duplicated().any()
     )
-    # Every report has its intake event.
-    intake = sim.report_events[sim.report_events["to_status"] == "reported"]
-    assert set(intake["report_id"]) == set(sim.reports["report_id"])
+    moves = ev[ev["action"] != "escalate"].sort_values("at", kind="stable")
+    last = moves.groupby("report_id")["to_status"].last()
+    now = sim.reports.set_index("report_id")["status"]
+    assert (last.reindex(now.index) == now).all()
+    # the cases still open and past their stage's deadline at the season's end are escalated
+    late = overdue(sim.reports, at="2026-06-01T00:00+08:00")
+    assert late.any() and (sim.reports.loc[late, "escalation_level"] >= 1).all()
 
 
 def test_fakes_are_caught_and_genuine_patrols_count(season):

@@ -1,4 +1,9 @@
-"""The GeoPackage store: rows of several layers in one transaction, readable by GDAL."""
+"""The store, on both backends: rows of several layers in one transaction; the
+GeoPackage readable by GDAL, the PostGIS tables by SQL.
+
+Every test runs on a GeoPackage workspace and on a PostGIS database (a throwaway
+cluster: tests/postgis_cluster.py; skipped without PostgreSQL, failing under CI).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,24 @@ import pyogrio
 import pytest
 import shapely
 
-from gridkit.errors import LayerNotFoundError
+from gridkit.errors import GridkitError, LayerNotFoundError
 from gridkit.io import read_layer, write_layer
-from gridkit.store import open_store
+from gridkit.store import open_store, upgrade
+from tests import postgis_cluster
+
+#: what a failed write raises, on either backend
+DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)
+try:
+    import psycopg
+
+    DB_ERRORS = (sqlite3.Error, psycopg.Error, GridkitError)
+except ImportError:
+    pass
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws.gpkg"
-    write_layer(
-        gpd.GeoDataFrame(
+def _layers() -> dict[str, pd.DataFrame]:
+    return {
+        "reports": gpd.GeoDataFrame(
             {
                 "report_id": ["R1"],
                 "category": ["floating_garbage"],
@@ -32,15 +45,52 @@ def workspace(tmp_path: Path) -> Path:
             geometry=[shapely.Point(113.0, 27.7)],
             crs=4326,
         ),
-        path,
-        "reports",
-    )
-    write_layer(
-        pd.DataFrame({"report_id": ["R1"], "to_status": ["reported"], "note": ["首报"]}),
-        path,
-        "report_events",
-    )
-    return path
+        "report_events": pd.DataFrame(
+            {"report_id": ["R1"], "to_status": ["reported"], "note": ["首报"]}
+        ),
+    }
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def workspace(request, tmp_path: Path) -> Path | str:
+    """The same two layers in a GeoPackage file, or in a PostGIS database (its URL)."""
+    if request.param == "gpkg":
+        path = tmp_path / "ws.gpkg"
+        for name, df in _layers().items():
+            write_layer(df, path, name)
+        return path
+    url = postgis_cluster.new_database()
+    upgrade(url)
+    store = open_store(url)
+    for name, df in _layers().items():
+        store.save_layer(name, df)
+    store.close()
+    return url
+
+
+def _is_file(workspace: Path | str) -> bool:
+    return isinstance(workspace, Path)
+
+
+def _fresh(workspace: Path | str, layer: str) -> pd.DataFrame:
+    """The layer as stored, read by a new reader (GDAL for a file, a new store else)."""
+    if _is_file(workspace):
+        return read_layer(workspace, layer, check=False)
+    return open_store(workspace).read(layer)
+
+
+def _bbox_ids(workspace: Path | str, layer: str, box: tuple[float, ...]) -> list[str]:
+    """Ids of the rows the spatial index finds in a lon/lat box (R-tree or GiST)."""
+    if _is_file(workspace):
+        return pyogrio.read_dataframe(workspace, layer=layer, bbox=box)["report_id"].tolist()
+    with psycopg.connect(str(workspace)) as con:
+        con.execute("SET enable_seqscan = off")  # the GiST index answers, not a scan
+        rows = con.execute(
+            f"SELECT report_id FROM {layer} WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, "
+            "4326) ORDER BY fid",
+            box,
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _reports(ids: list[str], xs: list[float]) -> gpd.GeoDataFrame:
@@ -63,7 +113,7 @@ def test_append_many_is_read_back_by_gdal_with_types_index_and_counts(workspace:
     store = open_store(workspace)
     events = pd.DataFrame({"note": ["交办", "核查"], "report_id": ["R2", "R3"]})
     store.append_many({"reports": _reports(["R2", "R3"], [113.2, 113.3]), "report_events": events})
-    back = read_layer(workspace, "reports", check=False)
+    back = _fresh(workspace, "reports")
     assert back["report_id"].tolist() == ["R1", "R2", "R3"]
     assert back["category"].iloc[1] == "河面漂浮物"
     assert back["reported_at"].iloc[2] == pd.Timestamp("2026-05-02T09:30:15.250Z")
@@ -71,17 +121,17 @@ def test_append_many_is_read_back_by_gdal_with_types_index_and_counts(workspace:
     assert pd.isna(back["score"].iloc[1]) and back["score"].iloc[2] == 2.0
     assert back["urgent"].tolist() == [False, True, True]
     assert back.geometry.iloc[2].equals(shapely.Point(113.3, 27.75))
-    # the R-tree index is maintained: a bbox read through GDAL finds the new rows
-    hit = pyogrio.read_dataframe(workspace, layer="reports", bbox=(113.25, 27.7, 113.35, 27.8))
-    assert hit["report_id"].tolist() == ["R3"]
-    # feature counts and extent in the GeoPackage metadata follow
-    assert pyogrio.read_info(workspace, layer="reports")["features"] == 3
-    with sqlite3.connect(workspace) as con:
-        max_x = con.execute(
-            "SELECT max_x FROM gpkg_contents WHERE table_name = 'reports'"
-        ).fetchone()[0]
-    assert max_x == pytest.approx(113.3)
-    ev = read_layer(workspace, "report_events", check=False)
+    # the spatial index is maintained: a bbox read finds the new rows
+    assert _bbox_ids(workspace, "reports", (113.25, 27.7, 113.35, 27.8)) == ["R3"]
+    if _is_file(workspace):
+        # feature counts and extent in the GeoPackage metadata follow
+        assert pyogrio.read_info(workspace, layer="reports")["features"] == 3
+        with sqlite3.connect(workspace) as con:
+            max_x = con.execute(
+                "SELECT max_x FROM gpkg_contents WHERE table_name = 'reports'"
+            ).fetchone()[0]
+        assert max_x == pytest.approx(113.3)
+    ev = _fresh(workspace, "report_events")
     assert ev["note"].tolist() == ["首报", "交办", "核查"]  # matched by column name
     # the store's own copy follows its writes; a fresh store reads the same rows
     assert store.read("reports")["report_id"].tolist() == ["R1", "R2", "R3"]
@@ -91,11 +141,12 @@ def test_append_many_is_read_back_by_gdal_with_types_index_and_counts(workspace:
 def test_append_many_is_one_transaction(workspace: Path) -> None:
     store = open_store(workspace)
     bad = pd.DataFrame({"report_id": ["R9"], "note": [["not", "storable"]]})
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(DB_ERRORS):
         store.append_many({"reports": _reports(["R2"], [113.2]), "report_events": bad})
     # the report written before the failing events is rolled back with them
-    assert read_layer(workspace, "reports", check=False)["report_id"].tolist() == ["R1"]
-    assert pyogrio.read_info(workspace, layer="reports")["features"] == 1
+    assert _fresh(workspace, "reports")["report_id"].tolist() == ["R1"]
+    if _is_file(workspace):
+        assert pyogrio.read_info(workspace, layer="reports")["features"] == 1
     store.append("reports", _reports(["R2"], [113.2]))  # the store still works
     assert open_store(workspace).read("reports")["report_id"].tolist() == ["R1", "R2"]
 
@@ -103,21 +154,19 @@ def test_append_many_is_one_transaction(workspace: Path) -> None:
 def test_update_and_its_events_are_one_transaction(workspace: Path) -> None:
     store = open_store(workspace)
     bad = pd.DataFrame({"report_id": ["R1"], "note": [["not", "storable"]]})
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(DB_ERRORS):
         store.update(
             "reports", "report_id", "R1", {"category": "sewage"}, append={"report_events": bad}
         )
     # the update is rolled back with the failing events, in the file and in the store
-    assert read_layer(workspace, "reports", check=False)["category"].tolist() == [
-        "floating_garbage"
-    ]
+    assert _fresh(workspace, "reports")["category"].tolist() == ["floating_garbage"]
     assert store.read("reports")["category"].tolist() == ["floating_garbage"]
     event = pd.DataFrame({"report_id": ["R1"], "to_status": ["assigned"], "note": ["交办"]})
     with pytest.raises(LayerNotFoundError):  # no such row: the events are not kept either
         store.update(
             "reports", "report_id", "R9", {"category": "x"}, append={"report_events": event}
         )
-    assert len(read_layer(workspace, "report_events", check=False)) == 1
+    assert len(_fresh(workspace, "report_events")) == 1
     store.update(
         "reports", "report_id", "R1", {"category": "sewage"}, append={"report_events": event}
     )
@@ -142,11 +191,11 @@ def test_empty_and_missing_geometries_round_trip(workspace: Path) -> None:
     rows.loc[1, "geometry"] = None
     rows.loc[2, "geometry"] = shapely.box(113.4, 27.7, 113.5, 27.8)
     store.append("reports", rows)
-    back = read_layer(workspace, "reports", check=False)
+    back = _fresh(workspace, "reports")
     assert back.geometry.iloc[2] is None
     assert back.geometry.iloc[3].equals(shapely.box(113.4, 27.7, 113.5, 27.8))
-    hit = pyogrio.read_dataframe(workspace, layer="reports", bbox=(113.45, 27.71, 113.46, 27.72))
-    assert hit["report_id"].tolist() == ["R4"]  # polygon envelope in the R-tree
+    # polygon envelope in the R-tree / GiST index
+    assert _bbox_ids(workspace, "reports", (113.45, 27.71, 113.46, 27.72)) == ["R4"]
 
 
 def test_many_rows_take_the_vectorised_path_with_the_same_encoding(workspace: Path) -> None:
@@ -155,7 +204,7 @@ def test_many_rows_take_the_vectorised_path_with_the_same_encoding(workspace: Pa
     rows = _reports([f"R{i}" for i in range(2, 2 + n)], [113.0 + i * 1e-3 for i in range(n)])
     rows.loc[3, "reported_at"] = pd.NaT
     store.append("reports", rows)
-    back = read_layer(workspace, "reports", check=False).iloc[1:].reset_index(drop=True)
+    back = _fresh(workspace, "reports").iloc[1:].reset_index(drop=True)
     assert len(back) == n
     assert pd.isna(back["reported_at"].iloc[3])
     assert (back["reported_at"].drop(index=3) == pd.Timestamp("2026-05-02T09:30:15.250Z")).all()
@@ -226,16 +275,30 @@ def test_writes_by_other_processes_are_noticed(workspace: Path, monkeypatch) -> 
         "'category': ['x']}, geometry=[shapely.Point(113.3, 27.7)], crs=4326))"
     )
     subprocess.run([sys.executable, "-c", script, str(workspace)], check=True)
-    assert server.read("reports")["report_id"].tolist() == ["R1", "R2", "R3"]
-    # and a layer rewritten by GDAL (as `gridkit publish` does), or a new one
+    _soon(lambda: server.read("reports")["report_id"].tolist() == ["R1", "R2", "R3"])
+    # and a layer rewritten whole (by GDAL, as `gridkit publish` does), or a new one
     rewrite = (
         "import sys, pandas as pd; from gridkit.io import write_layer; "
+        "from gridkit.store import open_store; "
         "e = pd.DataFrame({'report_id': ['R9'], 'to_status': ['closed'], 'note': ['改写']}); "
-        "write_layer(e, sys.argv[1], 'report_events'); write_layer(e, sys.argv[1], 'notes')"
+        "s = None if sys.argv[1].endswith('.gpkg') else open_store(sys.argv[1]); "
+        "[write_layer(e, sys.argv[1], n) if s is None else s.save_layer(n, e) "
+        "for n in ('reports', 'report_events', 'notes')]"
     )
     subprocess.run([sys.executable, "-c", rewrite, str(workspace)], check=True)
-    assert server.read("report_events")["note"].tolist() == ["改写"]
+    _soon(lambda: server.read("report_events")["note"].tolist() == ["改写"])
     assert "notes" in server.layers()
+
+
+def _soon(check, within_s: float = 2.0) -> None:
+    """``check()`` becomes true within the time another process's write is noticed
+    (the GeoPackage's SYNC_S, patched to 0, or PostGIS's NOTIFY, a few ms)."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, "another process's write was not noticed"
+        time.sleep(0.01)
 
 
 def test_own_write_does_not_hide_another_process_write(workspace: Path) -> None:
@@ -273,13 +336,16 @@ def test_attribute_tables_written_elsewhere_are_noticed(workspace: Path, monkeyp
     server = open_store(workspace)
     script = (
         "import sys, pandas as pd; from gridkit.io import write_layer; "
-        "write_layer(pd.DataFrame({'version': [int(sys.argv[2])]}), sys.argv[1], 'versions', "
-        "append=sys.argv[2] != '1')"
+        "from gridkit.store import open_store; "
+        "v = pd.DataFrame({'version': [int(sys.argv[2])]}); a = sys.argv[2] != '1'; "
+        "write_layer(v, sys.argv[1], 'versions', append=a) if sys.argv[1].endswith('.gpkg') "
+        "else open_store(sys.argv[1]).save_layer('versions', v, append=a)"
     )
     subprocess.run([sys.executable, "-c", script, str(workspace), "1"], check=True)
+    _soon(lambda: "versions" in server.layers())
     assert server.read("versions")["version"].tolist() == [1]
     subprocess.run([sys.executable, "-c", script, str(workspace), "2"], check=True)
-    assert server.read("versions")["version"].tolist() == [1, 2]
+    _soon(lambda: server.read("versions")["version"].tolist() == [1, 2])
 
 
 def test_the_interface_holds_persistence_only() -> None:
@@ -334,7 +400,7 @@ def test_service_tables_are_read_at_each_call_and_written_all_or_none(workspace:
     assert store.records(table).columns.tolist() == ["note_id", "text", "n"]
     assert store.set_records(table, {"text": "x"}, where={"note_id": "N1"}) == 0
     store.add_records(table, [{"note_id": "N1", "text": "a"}])
-    with pytest.raises(sqlite3.IntegrityError):  # a duplicate key: nothing written
+    with pytest.raises(DB_ERRORS):  # a duplicate key: nothing written
         store.add_records(table, [{"note_id": "N2", "text": "b"}, {"note_id": "N1", "text": "c"}])
     other = open_store(workspace)  # another process's view: no cache in between
     other.set_records(table, {"text": "z"}, where={"note_id": "N1"})

@@ -22,10 +22,13 @@ from rich.markup import escape
 from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
+from gridkit.cli.cases import escalate_cmd
 from gridkit.cli.chiefs import chiefs_app
 from gridkit.cli.communities import split_communities_cmd
+from gridkit.cli.db import db_app
 from gridkit.cli.maps import map_cmd
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
+from gridkit.cli.reports import register as register_residents
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
 from gridkit.cli.util import (
@@ -166,13 +169,16 @@ for _name, _cmd in {
     "locate": locate_cmd,
     "hotspots": hotspots_cmd,
     "assess": assess_cmd,
+    "escalate": escalate_cmd,
     "map": map_cmd,
     "serve": serve_cmd,
     "backup": backup_cmd,
 }.items():
     app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
-app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger
+register_residents(app)  # reports import/export, callbacks, missed (gridkit.cli.reports)
+app.add_typer(db_app, name="db")
+app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger (gridkit.cli.chiefs)
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

@@ -147,7 +147,16 @@ def parse_period(text: str) -> tuple[str, str] | str:
 
 
 #: the layers an assessment reads
-_SEASON_LAYERS = ("units", "workers", "assignments", "patrols", "reports", "departments")
+_SEASON_LAYERS = (
+    "units",
+    "workers",
+    "assignments",
+    "patrols",
+    "reports",
+    "report_events",
+    "departments",
+    "admin_areas",
+)
 
 
 def assess_cmd(
@@ -170,9 +179,18 @@ def assess_cmd(
         float,
         typer.Option("--flag-share", min=0.0, max=0.5, help="Share on the red and black lists."),
     ] = 0.1,
+    min_cases: Annotated[
+        int,
+        typer.Option("--min-cases", min=0, help="Rank only rows with at least this many cases."),
+    ] = 5,
+    calendar: Annotated[
+        Path | None,
+        typer.Option("--calendar", help="Workday calendar (an edited rules/workdays.toml)."),
+    ] = None,
 ) -> None:
-    """Score and rank workers, departments and areas over a period (红黑榜): patrol
-    compliance, reports handled on time, returns."""
+    """Score and rank grid workers (patrols, collection, verification), departments
+    (handling: on time, rework, first-time fix, working hours) and areas (every stage)
+    over a period (红黑榜)."""
     from gridkit.ops.assess import assess_period
     from gridkit.store import open_store
 
@@ -185,7 +203,12 @@ def assess_cmd(
             hint="Assess a served workspace (gridkit serve) or the demo's.",
         )
     result = assess_period(
-        layers, parse_period(period), flag_share=flag_share, area_digits=area_digits
+        layers,
+        parse_period(period),
+        flag_share=flag_share,
+        min_cases=min_cases,
+        area_digits=area_digits,
+        calendar=calendar,
     )
     if output.suffix.lower() == ".xlsx":
         result.to_xlsx(output)

@@ -6,6 +6,8 @@ import copy
 import csv
 import io
 import os
+import ssl
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +18,12 @@ import typer
 from rich.table import Table
 
 from gridkit.cli.util import console, err_console, plural
-from gridkit.errors import GridkitError, InputFileError, require_extra
+from gridkit.errors import GridkitError, InputFileError, MissingExtraError, require_extra
 from gridkit.store import (
     KeyRequest,
     Store,
     check_key_requests,
+    database_url,
     issue_key,
     issue_keys,
     list_keys,
@@ -38,6 +41,8 @@ WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Worksp
 APP_FACTORY = "api:create_app"
 #: uvicorn's h11 protocol with a deadline for request headers (by name, like the app)
 PROTOCOL_FACTORY = "api.serving:bounded_protocol"
+#: the same protocol by name, for several processes (its default deadline for headers)
+PROTOCOL_BY_NAME = "api.serving:BoundedH11Protocol"
 #: largest request head (request line and headers) read: h11's default, stated
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -91,9 +96,16 @@ def serve_workspace(
     access_log: bool = True,
     header_timeout_s: float = 10.0,
     keep_alive_s: float = 5.0,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+    processes: int = 1,
 ) -> None:
-    """Run the API over ``workspace`` with uvicorn (blocks); ``access_log`` logs a line
-    per request to the terminal (off for the fastest service).
+    """Run the API over ``workspace`` with uvicorn (blocks) in ``processes`` server
+    processes (a PostGIS workspace only: see :func:`check_processes`); ``access_log``
+    logs a line per request to the terminal (off for the fastest service).
+
+    With ``ssl_certfile`` and ``ssl_keyfile`` (PEM) it serves HTTPS: phones allow the
+    field app's offline cache, GPS and camera only on HTTPS pages (localhost aside).
 
     No client holds a connection for free: a request's headers must arrive within
     ``header_timeout_s`` (else 408 and the connection is closed), an idle kept-alive
@@ -120,8 +132,14 @@ def serve_workspace(
         pd.option_context("mode.string_storage", "python"),
         environment(GRIDKIT_WORKSPACE=str(workspace)),
     ):
-        err_console.print(f"serving {workspace} on http://{host}:{port}/ (Ctrl-C to stop)")
+        scheme = "https" if ssl_certfile else "http"
+        err_console.print(
+            f"serving {workspace} on {scheme}://{host}:{port}/ (Ctrl-C to stop); "
+            f"field app at {scheme}://{host}:{port}/app/"
+        )
         protocol = import_from_string(PROTOCOL_FACTORY)(header_timeout_s)
+        if processes > 1:  # passed to each process by name (a made class does not pickle)
+            protocol = PROTOCOL_BY_NAME
         uvicorn.run(
             APP_FACTORY,
             factory=True,
@@ -133,6 +151,9 @@ def serve_workspace(
             http=protocol,
             timeout_keep_alive=keep_alive_s,
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+            ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
+            workers=processes if processes > 1 else None,
         )
 
 
@@ -147,7 +168,9 @@ def _log_config() -> dict:
 
 
 def serve_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage to serve.")],
+    workspace: Annotated[
+        Path, typer.Argument(help="Workspace GeoPackage, or postgresql://user@host/db.")
+    ],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     access_log: Annotated[
@@ -160,9 +183,22 @@ def serve_cmd(
     keep_alive: Annotated[
         float, typer.Option(help="Seconds an idle kept-alive connection stays open.", min=0.1)
     ] = 5.0,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(help="TLS certificate (PEM) to serve HTTPS; needs --ssl-keyfile."),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile.")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option(help="Server processes (a postgresql:// workspace only).", min=1)
+    ] = 1,
 ) -> None:
-    """Serve a workspace over HTTP: OGC API - Features, reports, patrols, maps."""
+    """Serve a workspace over HTTP(S): OGC API - Features, reports, patrols, maps, the
+    field app at /app/."""
     require_api_extra("gridkit serve")
+    check_tls(ssl_certfile, ssl_keyfile)
+    check_processes(workspace, processes)
     keys = list_keys(open_store(workspace))  # a missing or foreign file: one line, untouched
     if not (keys["revoked"] == 0).any():
         err_console.print(
@@ -179,28 +215,174 @@ def serve_cmd(
         access_log=access_log,
         header_timeout_s=header_timeout,
         keep_alive_s=keep_alive,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        processes=processes,
     )
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Refuse half a TLS setup or unreadable PEM files, in one line before serving.
+
+    Examples
+    --------
+    >>> check_tls(None, None)
+    >>> check_tls(Path("cert.pem"), None)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InputFileError: --ssl-certfile needs --ssl-keyfile (and the other way round).
+    Hint: Give both PEM files: the certificate and its private key.
+    """
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise InputFileError(
+            "--ssl-certfile needs --ssl-keyfile (and the other way round).",
+            hint="Give both PEM files: the certificate and its private key.",
+        )
+    for path in (certfile, keyfile):
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file.", hint="Check the path of the PEM file.")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InputFileError(
+            f"{certfile} / {keyfile}: not a certificate and its private key in PEM ({exc}).",
+            hint="openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+            "-days 365 -subj /CN=HOST makes a self-signed pair for testing.",
+        ) from None
+
+
+def check_processes(workspace: Path | str, processes: int) -> None:
+    """Refuse several server processes over a GeoPackage (one file, one writer).
+
+    Examples
+    --------
+    >>> check_processes("postgresql://grid@db/zz", 4)
+    >>> check_processes(Path("ws.gpkg"), 2)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: --processes 2 needs a PostGIS workspace; ws.gpkg is ...
+    Hint: Serve it with one process, or move it to PostGIS: gridkit db load ws.gpkg postgresql://...
+    """
+    if processes > 1 and database_url(workspace) is None:
+        raise GridkitError(
+            f"--processes {processes} needs a PostGIS workspace; {workspace} is a GeoPackage "
+            "(one writer per file).",
+            hint=f"Serve it with one process, or move it to PostGIS: gridkit db load "
+            f"{workspace} postgresql://...",
+        )
 
 
 @keys_app.command("add")
 def keys_add(
     name: Annotated[str, typer.Argument(help="Who the key is for.")],
-    role: Annotated[str, typer.Option(help="viewer, worker, supervisor, planner or admin.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="worker (a person: what they may do follows from their appointments), "
+            "dispatcher, supervisor, department, viewer, planner or admin."
+        ),
+    ],
     workspace: WorkspaceOption,
-    worker_id: Annotated[str | None, typer.Option("--worker-id", help="For worker keys.")] = None,
+    worker_id: Annotated[
+        str | None, typer.Option("--worker-id", help="The person (workers layer).")
+    ] = None,
     scope: Annotated[str, typer.Option(help="Admin code prefix the key is limited to.")] = "",
+    department: Annotated[
+        str | None,
+        typer.Option("--department", help="For department keys: the department (departments)."),
+    ] = None,
+    qr: Annotated[
+        bool, typer.Option("--qr", help="Also show the key as a QR code (to sign in the app).")
+    ] = False,
+    qr_file: Annotated[
+        Path | None,
+        typer.Option("--qr-file", help="Save the QR code as PNG or SVG (implies --qr)."),
+    ] = None,
+    app_url: Annotated[
+        str | None,
+        typer.Option(
+            "--app-url",
+            help="The field app's address, e.g. https://grid.example.cn/app/: the QR code "
+            "then opens the app signed in.",
+        ),
+    ] = None,
 ) -> None:
     """Issue a key and print it once (only its hash is stored)."""
     store = open_store(workspace)
-    request = check_key_requests([KeyRequest(name, role, scope, worker_id)])[0]
+    if department and not scope and "departments" in store.layers():
+        d = store.read("departments")
+        hit = d[d["department_id"].astype(str) == department]
+        if not len(hit):
+            raise GridkitError(
+                f"{workspace}: no department {department!r} in the departments layer.",
+                hint="gridkit keys add NAME --role department --department ID (an id of the "
+                "departments layer).",
+            )
+        scope = str(hit["admin_code"].iloc[0])  # a department sees cases of its area
+    request = check_key_requests([KeyRequest(name, role, scope, worker_id, department)])[0]
     check_known(store, [request], source=str(workspace))
-    secret, key = issue_key(store, name, role=role, scope=scope, worker_id=worker_id)
+    if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
+        raise InputFileError(f"{qr_file}: a QR code is saved as .png or .svg.", hint="Rename it.")
+    secret, key = issue_key(
+        store, name, role=role, scope=scope, worker_id=worker_id, department_id=department
+    )
     err_console.print(
         f"key {key.key_id} for {name!r} ({role}"
         + (f", scope {scope}" if scope else "")
+        + (f", department {department}" if department else "")
         + "); it is shown only once:"
     )
     print(secret)
+    if qr or qr_file is not None:
+        show_key_qr(secret, app_url=app_url, path=qr_file, terminal=qr)
+
+
+def key_qr_text(secret: str, *, app_url: str | None = None) -> str:
+    """What a key's QR code holds: the key, or a link to the field app that signs in
+    with it (the key after ``#``: never sent to a server, kept out of logs).
+
+    Examples
+    --------
+    >>> key_qr_text("gk_abc")
+    'gk_abc'
+    >>> key_qr_text("gk_abc", app_url="https://grid.example.cn/app/")
+    'https://grid.example.cn/app/#key=gk_abc'
+    """
+    if not app_url:
+        return secret
+    return f"{app_url.split('#', 1)[0]}#key={secret}"
+
+
+def show_key_qr(
+    secret: str, *, app_url: str | None = None, path: Path | None = None, terminal: bool = False
+) -> None:
+    """Draw the key's QR code in the terminal (``terminal``; on standard error: standard
+    output keeps the key alone) and save it to ``path`` (PNG or SVG) when given.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     png = pathlib.Path(tmp) / "key.png"
+    ...     show_key_qr("gk_abc", path=png)
+    ...     png.read_bytes()[:4]
+    b'\x89PNG'
+    """
+    try:
+        import segno  # the 'api' extra, needed by this option only
+    except ImportError as exc:
+        raise MissingExtraError(
+            "keys add --qr needs the 'api' extra: pip install \"gridkit[api]\"",
+            hint="segno is not installed.",
+        ) from exc
+    code = segno.make(key_qr_text(secret, app_url=app_url), error="m")
+    if terminal:
+        code.terminal(out=sys.stderr, compact=True)
+    if path is not None:
+        code.save(str(path), scale=8, border=4)
+        err_console.print(f"QR code saved to {path}: show it to the phone", highlight=False)
 
 
 @keys_app.command("import")

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -42,6 +43,7 @@ from gridkit.geojson import rounded, to_geojson
 from gridkit.maps.assets import apply_assets
 from gridkit.maps.legend import legend_element, title_element
 from gridkit.maps.options import MapOptions
+from gridkit.maps.page import page_script
 
 __all__ = ["map_html"]
 
@@ -222,16 +224,23 @@ def _finish(
     m: folium.Map,
     o: MapOptions,
     kind: str,
-    legend: list[tuple[str, list[tuple[str, str, str]]]],
+    legend: Sequence[tuple],
     *,
     cluster: bool = False,
+    page: Mapping[str, Any] | None = None,
 ) -> folium.Map:
+    """Title, legend, a folded layer control and the page script (``page``: its
+    configuration, see :mod:`gridkit.maps.page`), then the assets."""
     L = o.L
     title = o.title if o.title is not None else L[kind]
     subtitle = f"{L['period']}: {o.period}" if o.period else None
     m.add_child(title_element(title, subtitle))
-    m.add_child(legend_element(legend))
-    folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(legend_element(legend, heading=L["legend"]))
+    folium.LayerControl(collapsed=True).add_to(m)
+    config = {"layers": {}, "printed_label": L["printed"], **(page or {})}
+    if config.get("search"):
+        config.setdefault("search_placeholder", L["search"])
+    m.add_child(page_script(config))
     m.get_root().title = html.escape(title + (f" · {o.period}" if o.period else ""))
     apply_assets(m, offline=o.offline, asset_base_url=o.asset_base_url, cluster=cluster)
     return m

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.maps.areas import aggregate, pick_level, switch_zoom
 from gridkit.maps.base import (
-    _base_map,
     _esc,
-    _finish,
     _names,
     _num,
     _pct,
@@ -22,7 +21,9 @@ from gridkit.maps.base import (
     _require,
     _rows,
 )
+from gridkit.maps.context import Context
 from gridkit.maps.options import MapOptions, resolve
+from gridkit.maps.scene import Scene
 
 __all__ = ["compliance_map"]
 
@@ -163,12 +164,16 @@ def compliance_map(
     *,
     level: str | None = None,
     workers: pd.DataFrame | None = None,
+    context: Context | None = None,
+    search: bool = True,
     options: MapOptions | None = None,
     **overrides: Any,
 ) -> folium.Map:
     """Map of patrol compliance by unit, by worker and by river section.
 
-    Three layers (one shown, two in the layer control): units coloured by completion
+    At city and county zoom the villages (or townships) are coloured by the share of
+    their required patrols done. Three unit layers (one shown, two in the layer
+    control): units coloured by completion
     (``done / required``; compliant / ≥50 % / <50 % / nothing required), the units of
     each worker coloured by that worker's completion, and river sections (the units
     of one river inside one admin area, ``parent_id`` × ``admin_code``) coloured by the
@@ -187,7 +192,7 @@ def compliance_map(
         when the frame has a ``level`` column.
     workers
         ``workers`` layer, for names instead of ids (only ``worker_id``, ``name`` are used).
-    options, **overrides
+    context, search, options, **overrides
         As in :func:`~gridkit.maps.coverage_map`. The ``period`` option is the title
         line and also selects rows when the frame has a ``period`` column.
 
@@ -217,15 +222,55 @@ def compliance_map(
     names = _names(workers)
     u = _prepare(units, o).reset_index(drop=True)
     u["unit_id"] = u["unit_id"].astype(str)
-    m = _base_map(o, [u], len(u))
-    layers = (
-        _unit_layer(u, c, names, o),
-        _worker_layer(u, c, names, o),
-        _section_layer(u, c, o),
-    )
-    for layer in layers:
+    scene = Scene.start(o, [u], context)
+    unit_layer = _unit_layer(u, c, names, o)
+    scene.add("units", unit_layer)
+    for key, layer in (
+        ("units", _worker_layer(u, c, names, o)),
+        ("units", _section_layer(u, c, o)),
+    ):
         if layer is not None:
-            layer.add_to(m)
+            scene.add(key, layer)
+    drawn = set(_completion(c, ["unit_id"])["cls"].reindex(u["unit_id"]).fillna("no_data"))
+    _areas(scene, u, c)
+    if search:
+        b = np.round(u.geometry.bounds.to_numpy(), 5).tolist()
+        people = c.groupby("unit_id")["worker_id"].agg(lambda s: " · ".join(
+            sorted({names.get(w, w) for w in s})))  # fmt: skip
+        scene.search = [
+            [f"{i} · {people[i]}" if i in people.index else i, bb[1], bb[0], bb[3], bb[2]]
+            for i, bb in zip(u["unit_id"], b, strict=True)
+        ]
     heading = L["completion"] + (f" · {L['level']}: {level}" if level else "")
-    items = [(_COMPLIANCE_COLORS[k], L[k], "box") for k in _CLASSES]
-    return _finish(m, o, "compliance", [(heading, items)])
+    items = [(_COMPLIANCE_COLORS[k], L[k], "box") for k in _CLASSES if k in drawn]
+    return scene.finish("compliance", [(heading, items, "units workers sections")])
+
+
+def _areas(scene: Scene, u: gpd.GeoDataFrame, c: pd.DataFrame) -> None:
+    """Patrols done / required per village or township, shown at low zoom."""
+    if "admin_code" not in u.columns:
+        return
+    level = pick_level(u["admin_code"])
+    if level is None:
+        return
+    L = scene.o.L
+    per_unit = c.groupby("unit_id")[["required", "done"]].sum()
+    per_unit["done"] = np.minimum(per_unit["done"], per_unit["required"])
+    values = per_unit.reindex(u["unit_id"]).fillna(0).reset_index(drop=True)
+    a = aggregate(u, values, level, scene.context)
+    a["compliant"] = a["done"] >= a["required"]
+    cls = _completion_class(a["done"], a["required"], a["compliant"])
+    tips = [
+        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
+               (L["required"], _esc(_num(q))), (L["done"], _esc(_num(d))),
+               (L["completion"], _esc(_pct(d, q)))])
+        for n, t, q, d in zip(a["name"], a["n_units"], a["required"], a["done"], strict=True)
+    ]  # fmt: skip
+    layer = _polygons(
+        a, name=L[f"areas_{level}"], colors=[_COMPLIANCE_COLORS[k] for k in cls], tips=tips,
+        pops=tips, show=False, precision=scene.o.precision,
+    )  # fmt: skip
+    scene.add("areas", layer)
+    scene.config["switch"] = {"zoom": switch_zoom(u), "low": "areas", "high": "units"}
+    items = [(_COMPLIANCE_COLORS[k], L[k], "box") for k in _CLASSES if k in set(cls)]
+    scene.extra_legend.append((f"{L['completion']} · {L[f'areas_{level}']}", items, "areas"))

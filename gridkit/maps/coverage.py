@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import folium
@@ -10,14 +11,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridkit.crs import WGS84
 from gridkit.errors import GridkitError, InvalidLayerError
+from gridkit.maps.areas import aggregate, pick_level, switch_zoom
 from gridkit.maps.base import (
     MAX_LEGEND_ITEMS,
     PALETTE,
     Legend,
-    _base_map,
     _esc,
-    _finish,
     _fmt_time,
     _names,
     _polygons,
@@ -26,7 +27,10 @@ from gridkit.maps.base import (
     _rows,
     _text,
 )
+from gridkit.maps.context import Context
 from gridkit.maps.options import MapOptions, resolve
+from gridkit.maps.scene import Scene
+from gridkit.maps.symbols import category_styles
 
 __all__ = ["coverage_map"]
 
@@ -124,14 +128,16 @@ def _open_reports_popups(
 
 
 def _mode(color_by: str, rec: pd.DataFrame | None) -> str:
-    mode = ("recency" if rec is not None else "worker") if color_by == "auto" else color_by
+    mode = ("recency" if rec is not None else "status") if color_by == "auto" else color_by
     if mode == "recency" and rec is None:
         raise GridkitError(
             "color_by='recency' needs the compliance frame.",
             hint="Pass compliance=patrol_compliance(...), or color_by='worker'.",
         )
-    if mode not in ("worker", "recency"):
-        raise GridkitError(f"Unknown color_by {color_by!r}.", hint="Use 'worker' or 'recency'.")
+    if mode not in ("status", "worker", "recency"):
+        raise GridkitError(
+            f"Unknown color_by {color_by!r}.", hint="Use 'status', 'recency' or 'worker'."
+        )
     return mode
 
 
@@ -146,22 +152,87 @@ def _patrol_pairs(rec: dict[str, dict], uid: str, L: dict[str, str]) -> tuple[st
     return str(r["status"]), pairs
 
 
+_OTHER_WORKERS = "#bdbdbd"
+_STATUS_COLOR = "#1a9641"
+_STAFFED_COLORS = {"staffed_all": "#1a9641", "staffed_most": "#fdae61", "staffed_low": "#d7191c"}
+
+
 def _legend(
-    mode: str, wcolor: dict[str, str], names: dict[str, str], n_unassigned: int, L: dict
-) -> Legend:
+    mode: str, wcolor: dict[str, str], names: dict[str, str], n_unassigned: int,
+    drawn: set[str], L: dict,
+) -> Legend:  # fmt: skip
+    """Legend of what is drawn: each entry's colour is on the map (``drawn``)."""
     items: list[tuple[str, str, str]]
     if mode == "recency":
         heading = L["last_patrol"]
         items = [(_RECENCY_COLORS[k], L[k], "box") for k in ("in_time", "overdue", "never")]
+    elif mode == "status":
+        heading = L["status_worker"]
+        items = [(_STATUS_COLOR, L["staffed"], "box")]
     else:
         heading = L["worker"]
         workers = list(wcolor)
         items = [(wcolor[w], names.get(w, w), "box") for w in workers[:MAX_LEGEND_ITEMS]]
         if len(workers) > MAX_LEGEND_ITEMS:
             rest = len(workers) - MAX_LEGEND_ITEMS
-            items.append(("#ffffff", L["more_workers"].format(n=rest), "box"))
-    items.append((_UNASSIGNED, f"{L['unassigned']} ({n_unassigned})", "dash"))
-    return [(heading, items)]
+            items.append((_OTHER_WORKERS, L["more_workers"].format(n=rest), "box"))
+    items = [i for i in items if i[0] in drawn]
+    if n_unassigned:
+        items.append((_UNASSIGNED, f"{L['unassigned']} ({n_unassigned})", "dash"))
+    return [(heading, items, "units")]
+
+
+def _colors(mode: str, worker_of: list, status: list, wcolor: dict[str, str]) -> list[str]:
+    if mode == "recency":
+        return [_UNASSIGNED if not w else _RECENCY_COLORS[s or "never"]
+                for w, s in zip(worker_of, status, strict=True)]  # fmt: skip
+    if mode == "status":
+        return [_STATUS_COLOR if w else _UNASSIGNED for w in worker_of]
+    return [wcolor[w[0]] if w else _UNASSIGNED for w in worker_of]
+
+
+def _areas(scene: Scene, u: gpd.GeoDataFrame, staffed: np.ndarray, context) -> None:
+    """Share of units staffed per village or township, shown at low zoom."""
+    if "admin_code" not in u.columns:
+        return
+    level = pick_level(u["admin_code"])
+    if level is None:
+        return
+    L = scene.o.L
+    values = pd.DataFrame({"staffed": staffed.astype(int)})
+    a = aggregate(u, values, level, context)
+    share = a["staffed"] / a["n_units"]
+    cls = np.where(share >= 0.999, "staffed_all", np.where(share >= 0.8, "staffed_most",
+                                                              "staffed_low"))  # fmt: skip
+    tips = [
+        _rows([(L[f"admin_{level}"].rstrip("界"), _esc(n)), (L["units_n"], _esc(t)),
+               (L["staffed"], _esc(s)), (L["share_staffed"], _esc(f"{r:.0%}"))])
+        for n, t, s, r in zip(a["name"], a["n_units"], a["staffed"], share, strict=True)
+    ]  # fmt: skip
+    layer = _polygons(
+        a, name=L[f"areas_{level}"], colors=[_STAFFED_COLORS[c] for c in cls], tips=tips,
+        pops=tips, show=False, precision=scene.o.precision,
+    )  # fmt: skip
+    scene.add("areas", layer)
+    scene.config["switch"] = {"zoom": switch_zoom(u), "low": "areas", "high": "units"}
+    scene.extra_legend.append(
+        (f"{L['share_staffed']} · {L[f'areas_{level}']}",
+         [(_STAFFED_COLORS[k], L[k], "box") for k in _STAFFED_COLORS if k in set(cls)],
+         "areas")
+    )  # fmt: skip
+
+
+def _search(u: gpd.GeoDataFrame, ids: pd.Series, worker_of: list, names: dict) -> list:
+    """Search entries: unit id, its name and its workers' names, with its bounds."""
+    b = np.round(u.geometry.bounds.to_numpy(), 5)
+    title = ids.to_numpy(dtype=object)
+    if "name" in u.columns:
+        title = title + " " + u["name"].fillna("").astype(str).to_numpy(dtype=object)
+    people = [" · ".join(names.get(w, w) for w in ws) for ws in worker_of]
+    return [
+        [f"{t} · {p}" if p else t, bb[1], bb[0], bb[3], bb[2]]
+        for t, p, bb in zip(title, people, b.tolist(), strict=True)
+    ]
 
 
 def coverage_map(
@@ -171,14 +242,19 @@ def coverage_map(
     compliance: pd.DataFrame | None = None,
     reports: pd.DataFrame | None = None,
     workers: pd.DataFrame | None = None,
-    color_by: Literal["auto", "worker", "recency"] = "auto",
+    color_by: Literal["auto", "status", "worker", "recency"] = "auto",
+    context: Context | None = None,
+    categories: Mapping[str, Mapping[str, object]] | None = None,
+    search: bool = True,
     options: MapOptions | None = None,
     **overrides: Any,
 ) -> folium.Map:
-    """Map of grid units coloured by assigned worker or by patrol recency.
+    """Map of grid units coloured by status: staffed or not, patrolled in time or not.
 
     Units without a worker stand out (purple, dashed outline). Tooltips show the unit
-    code, its worker(s) and the last patrol; popups list the unit's open reports.
+    code, its worker(s) and the last patrol; popups list the unit's open reports. At
+    city and county zoom the villages (or townships) are coloured by the share of their
+    units that have a worker; people appear in tooltips and in the search box.
 
     Parameters
     ----------
@@ -197,8 +273,17 @@ def coverage_map(
     workers
         ``workers`` layer, for names instead of ids (only ``worker_id``, ``name`` are used).
     color_by
-        ``"worker"`` (distinct colour per worker), ``"recency"`` (in time / overdue /
-        never; needs ``compliance``) or ``"auto"`` (recency when compliance is given).
+        ``"status"`` (staffed / not), ``"recency"`` (in time / overdue / never; needs
+        ``compliance``), ``"worker"`` (a colour for each of the first 15 workers, grey
+        for the others) or ``"auto"`` (recency when compliance is given, else status).
+    context
+        Admin outlines, rivers and water drawn around the units
+        (:class:`~gridkit.maps.Context`); none by default.
+    categories
+        Report categories of the rules (``report_rules().categories``): popups and
+        search name them in the page's language.
+    search
+        A search box for unit ids, names, workers, open case ids and place names.
     options
         Title, language, basemap, assets... (:class:`~gridkit.maps.MapOptions`);
         the default title is "网格覆盖" / "Grid coverage".
@@ -230,8 +315,8 @@ def coverage_map(
     >>> a = pd.DataFrame({"unit_id": ["430202001-001"], "worker_id": ["W1"]})
     >>> page = map_html(coverage_map(units, assignments=a, options=MapOptions(lang="en"),
     ...                              tiles=None))
-    >>> "cdn" in page, "No grid worker (1)" in page
-    (False, True)
+    >>> "cdn" in page, "No grid worker (1)" in page, "Has a grid worker" in page
+    (False, True, True)
     """
     o = resolve(options, overrides)
     L = o.L
@@ -246,11 +331,35 @@ def coverage_map(
     mode = _mode(color_by, rec)
     worker_of = [sorted(set(assigned.get(i, []))) for i in ids]
     all_workers = sorted({w for ws in worker_of for w in ws})
-    wcolor = {w: PALETTE[k % len(PALETTE)] for k, w in enumerate(all_workers)}
+    wcolor = {w: PALETTE[k % len(PALETTE)] if k < MAX_LEGEND_ITEMS else _OTHER_WORKERS
+              for k, w in enumerate(all_workers)}  # fmt: skip
+    tips, status = _tips(u, ids, worker_of, names, rec, L)
+    colors = _colors(mode, worker_of, status, wcolor)
+    unassigned = [not w for w in worker_of]
+    if reports is not None and categories is not None and "category" in reports.columns:
+        styles = category_styles(categories, list(reports["category"].astype(str).unique()),
+                                 lang=o.lang)  # fmt: skip
+        reports = reports.assign(category=reports["category"].astype(str).map(
+            lambda k: styles[k].label))  # fmt: skip
+    pops = _open_reports_popups(ids, reports, L)
+    scene = Scene.start(o, [u], context)
+    layer = _polygons(
+        u, name=L["units"], colors=colors, tips=tips, pops=pops, dashed=unassigned,
+        precision=o.precision,
+    )  # fmt: skip
+    scene.add("units", layer)
+    _areas(scene, u, ~np.array(unassigned, dtype=bool), context)
+    if search:
+        scene.search = _search(u, ids, worker_of, names) + _case_entries(reports, L)
+    legend = _legend(mode, wcolor, names, sum(unassigned), set(colors), L)
+    return scene.finish("coverage", legend)
+
+
+def _tips(u, ids, worker_of, names, rec, L) -> tuple[list[str], list]:
+    """Tooltip per unit (code, admin area, workers, last patrol) and recency status."""
     admin = u["admin_code"].tolist() if "admin_code" in u.columns else None
     rec_rows = rec.to_dict("index") if rec is not None else {}
-    colors: list[str] = []
-    tips: list[str] = []
+    tips, status = [], []
     for i, uid in enumerate(ids):
         ws = worker_of[i]
         pairs = [(L["unit"], _esc(uid))]
@@ -258,22 +367,23 @@ def coverage_map(
             pairs.append((L["admin_code"], _esc(admin[i])))
         who = ", ".join(_esc(names.get(w, w)) for w in ws)
         pairs.append((L["worker"], who or f"<i>{html.escape(L['unassigned'])}</i>"))
-        status = None
+        st = None
         if rec is not None:
-            status, more = _patrol_pairs(rec_rows, uid, L)
+            st, more = _patrol_pairs(rec_rows, uid, L)
             pairs += more
+        status.append(st)
         tips.append(_rows(pairs))
-        if not ws:
-            colors.append(_UNASSIGNED)
-        elif mode == "recency":
-            colors.append(_RECENCY_COLORS[status or "never"])
-        else:
-            colors.append(wcolor[ws[0]])
-    unassigned = [not w for w in worker_of]
-    pops = _open_reports_popups(ids, reports, L)
-    m = _base_map(o, [u], len(u))
-    _polygons(
-        u, name=L["units"], colors=colors, tips=tips, pops=pops, dashed=unassigned,
-        precision=o.precision,
-    ).add_to(m)  # fmt: skip
-    return _finish(m, o, "coverage", _legend(mode, wcolor, names, sum(unassigned), L))
+    return tips, status
+
+
+def _case_entries(reports: pd.DataFrame | None, L: dict) -> list:
+    """Search entries for the open cases with a point: case id and category."""
+    if reports is None or not len(reports) or not isinstance(reports, gpd.GeoDataFrame):
+        return []
+    r = reports[~reports["status"].astype(str).isin(_CLOSED)]
+    r = r[r.geometry.notna() & ~r.geometry.is_empty]
+    if r.crs is not None and not r.crs.equals(WGS84):
+        r = r.to_crs(WGS84)
+    x, y = np.round(r.geometry.x.to_numpy(), 5), np.round(r.geometry.y.to_numpy(), 5)
+    text = r["report_id"].astype(str) + " · " + r["category"].astype(str)
+    return [[t, b, a, b, a] for t, a, b in zip(text, x.tolist(), y.tolist(), strict=True)]

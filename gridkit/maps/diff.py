@@ -6,10 +6,13 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
-from gridkit.maps.base import _base_map, _esc, _finish, _polygons, _prepare, _require, _rows
+from gridkit.maps.base import _esc, _polygons, _prepare, _require, _rows
+from gridkit.maps.context import Context
 from gridkit.maps.options import MapOptions, resolve
+from gridkit.maps.scene import Scene
 
 __all__ = ["diff_map"]
 
@@ -28,6 +31,8 @@ def diff_map(
     new_units: gpd.GeoDataFrame,
     lineage: pd.DataFrame,
     *,
+    context: Context | None = None,
+    search: bool = True,
     options: MapOptions | None = None,
     **overrides: Any,
 ) -> folium.Map:
@@ -44,7 +49,7 @@ def diff_map(
     lineage
         ``lineage`` (``old_id``, ``new_id``, ``relation``, ``share``) as returned by
         ``diff_units``.
-    options, **overrides
+    context, search, options, **overrides
         As in :func:`~gridkit.maps.coverage_map`.
 
     Returns
@@ -105,7 +110,8 @@ def diff_map(
         )
         for n, r in zip(nids, rels, strict=True)
     ]
-    m = _base_map(o, [old, new], len(old) + len(new))
+    scene = Scene.start(o, [old, new], context)
+    m = scene.m
     _polygons(
         old,
         name=L["old_units"],
@@ -142,5 +148,9 @@ def diff_map(
             "box",
         )
         for k in ("unchanged", "modified", "split", "merged", "added", "removed")
+        if (counts.get(k, 0) if k != "removed" else len(gone))
     ]
-    return _finish(m, o, "diff", [(L["relation"], items)])
+    if search:
+        b = np.round(new.geometry.bounds.to_numpy(), 5).tolist()
+        scene.search = [[str(i), q[1], q[0], q[3], q[2]] for i, q in zip(nids, b, strict=True)]
+    return scene.finish("diff", [(L["relation"], items)])

@@ -39,7 +39,9 @@ class MapOptions:
     lang
         ``"zh"`` (default) or ``"en"`` labels.
     tiles
-        ``"OpenStreetMap"`` (default), a tile URL template, or ``None`` / ``"none"``.
+        ``None`` / ``"none"`` (default: no tiles; the context layers are the base), a
+        tile URL template (an intranet server, ``/maps/tiles/{z}/{x}/{y}`` of
+        ``gridkit serve --mbtiles``), or ``"OpenStreetMap"``.
     tiles_attr
         Attribution text for a custom tile URL (shown as text).
     tiles_datum
@@ -81,7 +83,7 @@ class MapOptions:
     title: str | None = None
     period: str | None = None
     lang: str = "zh"
-    tiles: Tiles = "OpenStreetMap"
+    tiles: Tiles = None
     tiles_attr: str | None = None
     tiles_datum: str = "wgs84"
     offline: bool = True

@@ -1,24 +1,14 @@
-"""Problem reports and their hand-over (交办): intake, routing, lifecycle, escalation.
+"""Problem reports (案件): rules, intake (采集), duplicates, assignment checks, retention.
 
-Every function is pure: it takes the ``reports`` layer (and the rules) and returns a
-:class:`ReportChange` with the new state of the reports and the ``report_events``
-rows (the audit trail) for what changed. Persisting both is the store's job.
-
-Lifecycle (editable in ``rules/reports.toml``)::
-
-    reported -> assigned -> in_progress -> resolved -> verified -> closed
-       |           |                          |
-       v           v                          v
-    rejected    rejected                  returned -> in_progress   (rework)
-
-Rules enforced: only listed transitions; a reason for ``rejected`` and ``returned``;
-the verifier is not the person who resolved; before/after evidence where a category
-requires it; limited deadline extensions; overdue cases escalate (督办) to the next
-administrative level.
+The case workflow after intake (立案 open, 派遣 dispatch, 处置 handle, 反馈 report back,
+核查 verify, 结案 close, escalation 督办) is :mod:`gridkit.ops.cases`. Every function is
+pure: it takes the ``reports`` layer (and the rules) and returns a :class:`ReportChange`
+with the new state of the reports and the ``report_events`` rows (the case history) for
+what changed. Persisting both is the store's job.
 
 Examples
 --------
->>> import geopandas as gpd, pandas as pd
+>>> import geopandas as gpd
 >>> from shapely import Point
 >>> from gridkit.synth.ops import grid_units
 >>> units = grid_units(2, 2)
@@ -26,22 +16,19 @@ Examples
 ...                         "reported_at": ["2026-05-01T08:00Z"]},
 ...                        geometry=[Point(113.1025, 27.8025)], crs=4326)
 >>> reports, events = intake(new, units=units)
->>> departments = pd.DataFrame({"department_id": ["D1"], "name": ["城管局"],
-...                             "admin_code": ["430202"], "categories": ["street_light;cctv"]})
->>> reports, ev = hand_over(reports, departments=departments, at="2026-05-01T09:00Z")
->>> reports[["status", "lead_department_id"]].iloc[0].tolist()
-['assigned', 'D1']
->>> str(reports["due_at"].iloc[0])
-'2026-05-04 09:00:00+00:00'
+>>> reports[["report_id", "status", "unit_id"]].iloc[0].tolist()
+['R0000001', 'collected', '430202001000000']
+>>> events[["action", "to_status"]].iloc[0].tolist()
+['collect', 'collected']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import re
 import tomllib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -56,10 +43,21 @@ from gridkit import codes
 from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.locate import locate
-from gridkit.ops.times import utc_array, utc_scalar, utc_series
+from gridkit.ops.times import utc_scalar, utc_series
+from gridkit.ops.worktime import (
+    CalendarError,
+    WorkCalendar,
+    add_working_hours,
+    stage_deadline,
+    stage_limits,
+    work_calendar,
+    working_hours_between,
+)
 
 __all__ = [
     "EVENT_COLUMNS",
+    "LEGACY_STATUS",
+    "Action",
     "AssignmentError",
     "DuplicatePairs",
     "ReportChange",
@@ -68,21 +66,34 @@ __all__ = [
     "TransitionError",
     "check_assignment",
     "duplicate_pairs",
-    "escalate",
     "expired_contacts",
-    "extend_deadline",
-    "hand_over",
     "intake",
     "load_report_rules",
     "normalise_reports",
-    "overdue",
     "parent_admin_code",
     "purge_contacts",
     "report_rules",
-    "transition",
+    "stage_due",
 ]
 
-EVENT_COLUMNS = ["report_id", "at", "actor_id", "from_status", "to_status", "note", "evidence"]
+EVENT_COLUMNS = [
+    "report_id",
+    "at",
+    "actor_id",
+    "action",
+    "from_status",
+    "to_status",
+    "note",
+    "evidence",
+    "due_at",
+]
+#: statuses of the first wave's lifecycle, read as the stage they meant
+LEGACY_STATUS = {
+    "reported": "collected",
+    "assigned": "dispatched",
+    "in_progress": "handling",
+    "resolved": "reported_back",
+}
 _STR_COLUMNS = [
     "report_id",
     "category",
@@ -99,10 +110,20 @@ _STR_COLUMNS = [
     "resolved_by",
     "evidence",
     "escalated_to",
+    "handler_reason",
 ]
 _STRING = pd.array([], dtype="string").dtype  # what astype("string") gives: NA for missing
-_TIME_COLUMNS = ["reported_at", "due_at", "resolved_at", "last_escalated_at"]
-_INT_COLUMNS = ["extensions", "returns", "escalation_level"]
+_TIME_COLUMNS = [
+    "reported_at",
+    "opened_at",
+    "due_at",
+    "resolved_at",
+    "closed_at",
+    "paused_at",
+    "last_escalated_at",
+    "escalated_due_at",
+]
+_INT_COLUMNS = ["extensions", "returns", "reworks", "escalation_level"]
 
 
 class ReportError(GridkitError, ValueError):
@@ -126,19 +147,17 @@ class AssignmentError(ReportError):
 class ReportChange(NamedTuple):
     """New state of the ``reports`` layer and the ``report_events`` rows for the change.
 
-    What every step of the lifecycle returns; a tuple, so ``reports, events = ...``.
+    What every step of the case workflow returns; a tuple, so ``reports, events = ...``.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
-    ...                   "status": ["assigned"], "reported_at": ["2026-05-01T00:00Z"]})
-    >>> change = transition(r, "R1", "in_progress", actor_id="W1", at="2026-05-02T00:00Z")
+    >>> new = pd.DataFrame({"category": ["cctv"], "source": ["patrol"],
+    ...                     "admin_code": ["430202001"]})
+    >>> change = intake(new, at="2026-05-01T08:00Z")
     >>> change.reports["status"].tolist(), change.events.columns.tolist() == EVENT_COLUMNS
-    (['in_progress'], True)
+    (['collected'], True)
     >>> reports, events = change
-    >>> events[["report_id", "actor_id", "from_status", "to_status"]].iloc[0].tolist()
-    ['R1', 'W1', 'assigned', 'in_progress']
     """
 
     reports: gpd.GeoDataFrame
@@ -146,8 +165,54 @@ class ReportChange(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Action:
+    """A step of the case workflow (``[actions.NAME]`` in ``reports.toml``).
+
+    ``from_`` the statuses it may happen in, ``to`` the new status (None: unchanged),
+    ``by`` who may take it (``dispatcher``, ``supervisor``, ``department``,
+    ``verifier``, ``system``), ``reason`` whether a note is required.
+
+    Examples
+    --------
+    >>> a = report_rules().actions["return"]
+    >>> a.label_zh, a.from_, a.to, a.by, a.reason
+    ('退回', ('dispatched', 'handling'), 'returned', ('department',), True)
+    """
+
+    name: str
+    label_zh: str
+    from_: tuple[str, ...]
+    to: str | None
+    by: tuple[str, ...]
+    reason: bool = False
+
+
+def _actions(data: Mapping[str, object]) -> dict[str, Action]:
+    out = {}
+    for name, spec in dict(data).items():  # type: ignore[call-overload]
+        s = dict(spec)
+        out[name] = Action(
+            name,
+            str(s.get("label_zh", name)),
+            tuple(s.get("from", ())),
+            s.get("to"),
+            tuple(s.get("by", ())),
+            bool(s.get("reason", False)),
+        )
+    return out
+
+
+def _hours(text: object) -> float:
+    """``"10d"`` (calendar days) or ``"36h"`` or a number of hours, as hours."""
+    s = str(text).strip().lower()
+    if s.endswith("d"):
+        return float(s[:-1]) * 24
+    return float(s[:-1] if s.endswith("h") else s)
+
+
+@dataclass(frozen=True)
 class ReportRules:
-    """Report categories, sources, deadlines and the status machine (see ``reports.toml``).
+    """Report categories, sources, the stages and actions of a case (see ``reports.toml``).
 
     Read them with :func:`load_report_rules` (an edited copy of the TOML) or
     :func:`report_rules` (the packaged ones); :meth:`from_dict` builds them in code.
@@ -159,43 +224,70 @@ class ReportRules:
     [('street_light', '路灯损坏'), ('cctv', '监控老旧'), ('sand_mining', '非法采砂')]
     >>> rules.due_in_h("sand_mining"), rules.evidence("sand_mining"), rules.sources["hotline"]
     (48.0, ('before', 'after'), '热线(12345)')
-    >>> rules.transitions["resolved"], rules.max_extensions
-    (('verified', 'returned'), 2)
+    >>> rules.transitions["reported_back"], rules.max_extensions
+    (('verified', 'handling'), 2)
+    >>> rules.stages["dispatched"], rules.actions["dispatch"].by, rules.auto_open("street_light")
+    ('派遣', ('dispatcher',), True)
 
     A category not in the rules is labelled by its key:
 
     >>> own = ReportRules.from_dict({"categories": {"oil_spill": {"label_zh": "油污"}},
-    ...                              "sources": {"patrol": "巡查发现"},
-    ...                              "transitions": {"reported": ["assigned"]}})
+    ...                              "sources": {"patrol": "巡查发现"}})
     >>> own.label("oil_spill"), own.label("litter"), own.due_in_h("oil_spill")
     ('油污', 'litter', 168.0)
     """
 
     categories: Mapping[str, Mapping[str, object]]
     sources: Mapping[str, str]
-    transitions: Mapping[str, tuple[str, ...]]
+    actions: Mapping[str, Action]
+    stages: Mapping[str, str] = field(default_factory=dict)
+    stage_clock: Mapping[str, str] = field(default_factory=dict)
     duplicate_radius_m: float = 50.0
-    open_statuses: tuple[str, ...] = ("reported", "assigned", "in_progress", "returned")
+    open_statuses: tuple[str, ...] = (
+        "collected",
+        "opened",
+        "dispatched",
+        "handling",
+        "reported_back",
+        "verified",
+        "returned",
+    )
     max_extensions: int = 2
+    max_extension_h: float = 240.0
     escalation_repeat_h: float = 72.0
     escalation_max_level: int = 3
     source: str = field(default="<defaults>", compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], *, source: str = "<dict>") -> ReportRules:
-        """Build rules from a parsed TOML table."""
+        """Build rules from a parsed TOML table; the stages and actions default to the
+        packaged ones."""
         esc = dict(data.get("escalation", {}))  # type: ignore[arg-type]
+        base = None if "actions" in data else _packaged_rules()
         return cls(
             categories={k: dict(v) for k, v in dict(data["categories"]).items()},  # type: ignore[arg-type]
             sources=dict(data["sources"]),  # type: ignore[arg-type]
-            transitions={k: tuple(v) for k, v in dict(data["transitions"]).items()},  # type: ignore[arg-type]
+            actions=_actions(data["actions"]) if base is None else base.actions,  # type: ignore[arg-type]
+            stages=dict(data.get("stages", base.stages if base else {})),  # type: ignore[arg-type]
+            stage_clock=dict(data.get("stage_clock", base.stage_clock if base else {})),  # type: ignore[arg-type]
             duplicate_radius_m=float(data.get("duplicate_radius_m", 50.0)),  # type: ignore[arg-type]
             open_statuses=tuple(data.get("open_statuses", cls.open_statuses)),  # type: ignore[arg-type]
             max_extensions=int(data.get("max_extensions", 2)),  # type: ignore[arg-type]
+            max_extension_h=_hours(data.get("max_extension", "10d")),
             escalation_repeat_h=float(esc.get("repeat_h", 72.0)),
             escalation_max_level=int(esc.get("max_level", 3)),
             source=source,
         )
+
+    @property
+    def transitions(self) -> dict[str, tuple[str, ...]]:
+        """Status -> the statuses an action may move it to (derived from the actions)."""
+        out: dict[str, list[str]] = {}
+        for a in self.actions.values():
+            for f in a.from_:
+                if a.to and a.to not in out.setdefault(f, []):
+                    out[f].append(a.to)
+        return {k: tuple(v) for k, v in out.items()}
 
     def due_in_h(self, category: str) -> float:
         return float(self.categories[category].get("due_in_h", 168))  # type: ignore[arg-type]
@@ -205,6 +297,10 @@ class ReportRules:
 
     def label(self, category: str) -> str:
         return str(self.categories.get(category, {}).get("label_zh", category))
+
+    def auto_open(self, category: str) -> bool:
+        """Whether the system opens (立案) and dispatches a case of this category itself."""
+        return bool(self.categories.get(category, {}).get("auto_open", False))
 
 
 def load_report_rules(path: str | Path | None = None, **overrides: object) -> ReportRules:
@@ -261,6 +357,95 @@ def report_rules(rules: ReportRules | str | Path | None = None) -> ReportRules:
     if isinstance(rules, ReportRules):
         return rules
     return _packaged_rules() if rules is None else load_report_rules(rules)
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def _in_calendar(compute, times: pd.Series, calendar: object):
+    """``compute(calendar)`` in the workday calendar; where it lacks a year the times
+    reach, again with those years counted as plain weekdays (no holidays, no 调休) and a
+    warning naming the file to complete: a service keeps taking cases on 1 January
+    while the new year's schedule is added."""
+    cal = work_calendar(calendar)  # type: ignore[arg-type]
+    try:
+        return compute(cal)
+    except CalendarError:
+        pass
+    years = times.dt.tz_convert("Asia/Shanghai").dt.year.dropna().astype(int)
+    low, high = int(years.min()), int(years.max()) + 1  # deadlines may run into the next
+    missing = sorted(set(range(low, high + 1)) - set(cal.years))
+    warnings.warn(
+        f"the workday calendar has no year {', '.join(map(str, missing))} ({cal.source}): "
+        "deadlines there count weekdays only, without public holidays or 调休; add the "
+        "year's schedule to the file.",
+        GridkitWarning,
+        stacklevel=3,
+    )
+    span = range(min(cal.years[0], low), max(cal.years[-1], high) + 1)
+    return compute(dataclasses.replace(cal, years=tuple(span)))
+
+
+def stage_due(
+    start: object,
+    categories: object,
+    statuses: object,
+    *,
+    rules: ReportRules | str | Path | None = None,
+    handlers: object = None,
+    calendar: WorkCalendar | str | Path | None = None,
+) -> pd.Series:
+    """The deadline of each case's stage, counted from ``start`` in working time: the
+    limit of the stage's clock (``[stage_clock]`` of ``reports.toml``: open 立案,
+    dispatch 派遣, handle 处置, verify 核查) for its category (``[stage_limits]`` of
+    ``handlers.toml``, in the calendar of ``workdays.toml``); NaT for a stage without a
+    clock (verified, closed, rejected).
+
+    Examples
+    --------
+    Friday 13 February 2026, 10:00 Beijing time: a street light to handle in 3 working
+    days (the Spring Festival holiday between), a case to open in 4 working hours:
+
+    >>> due = stage_due(["2026-02-13T02:00Z"] * 3, ["street_light"] * 3,
+    ...                 ["dispatched", "collected", "closed"])
+    >>> [t.tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M") if pd.notna(t) else "-"
+    ...  for t in due]
+    ['02-25 17:30', '02-13 16:00', '-']
+    """
+    rules = report_rules(rules)
+    limits = stage_limits(handlers)
+    begin = utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
+    cats = np.atleast_1d(np.asarray(categories, dtype=object))
+    clock = pd.Series(np.atleast_1d(np.asarray(statuses, dtype=object))).map(rules.stage_clock)
+    out = pd.Series(pd.NaT, index=begin.index, dtype="datetime64[us, UTC]")
+    timed = (clock.notna() & begin.notna()).to_numpy()
+    if not timed.any():
+        return out
+    for key in clock[timed].unique():
+        mask = timed & (clock == key).to_numpy()
+        due = _in_calendar(
+            lambda cal, m=mask, k=str(key): stage_deadline(
+                begin[m], cats[m], k, limits, calendar=cal
+            ),
+            begin[mask],
+            calendar,
+        )
+        out[mask] = due.to_numpy()
+    return out
+
+
+def _worked_h(start: pd.Series, end: pd.Series, calendar: object = None) -> np.ndarray:
+    """Working hours between two instants (a paused case's clock stood still)."""
+    hours = _in_calendar(
+        lambda cal: working_hours_between(start, end, calendar=cal),
+        pd.concat([start, end]),
+        calendar,
+    )
+    return hours.to_numpy(dtype=float, na_value=0.0).clip(min=0)
+
+
+def _add_working_h(due: pd.Series, hours: np.ndarray, calendar: object = None) -> pd.Series:
+    return _in_calendar(lambda cal: add_working_hours(due, hours, calendar=cal), due, calendar)
 
 
 # --------------------------------------------------------------------------- frames
@@ -322,6 +507,9 @@ def normalise_reports(reports: pd.DataFrame) -> gpd.GeoDataFrame:
             cols[col] = pd.to_numeric(cols[col]).fillna(0).astype("int64")  # type: ignore[call-overload]
     # straight from the columns, not copied again (a GeoDataFrame made from a DataFrame
     # copies every column); copy-on-write keeps the caller's frame apart
+    status = cols["status"]
+    if status.isin(list(LEGACY_STATUS)).any():  # type: ignore[attr-defined]
+        cols["status"] = status.replace(LEGACY_STATUS)  # type: ignore[attr-defined]
     return gpd.GeoDataFrame(
         cols, index=out.index, geometry=out._geometry_column_name, crs=out.crs, copy=False
     )
@@ -348,8 +536,12 @@ def _events(rows: list[dict]) -> pd.DataFrame:
     cols: dict[str, object] = {}
     for col in EVENT_COLUMNS:
         values = [r.get(col) for r in rows]
-        if col == "at":
-            cols[col] = utc_series(values) if rows else pd.Series([], dtype="datetime64[us, UTC]")
+        if col in ("at", "due_at"):
+            cols[col] = (
+                utc_series(pd.Series(values, dtype=object))
+                if rows
+                else pd.Series([], dtype="datetime64[us, UTC]")
+            )
         else:
             cols[col] = pd.array(
                 [None if v is None or pd.isna(v) else str(v) for v in values], dtype="string"
@@ -412,9 +604,9 @@ def intake(
     Returns
     -------
     ReportChange
-        ``reports``: ``existing`` plus the new rows with ``status="reported"``,
+        ``reports``: ``existing`` plus the new rows with ``status="collected"``,
         ``unit_id``, ``admin_code``, ``duplicate_of``; ``events``: one ``None ->
-        reported`` row per new report.
+        collected`` row per new report (action ``collect``).
 
     Raises
     ------
@@ -438,9 +630,9 @@ def intake(
     ...               Point(113.1075, 27.8075)], crs=4326)
     >>> reports, events = intake(new, units=units, at="2026-05-01T10:00Z")
     >>> reports[["report_id", "unit_id", "status", "duplicate_of"]].values.tolist()
-    [['R0000001', '430202001000000', 'reported', <NA>],
-     ['R0000002', '430202001000000', 'reported', 'R0000001'],
-     ['R0000003', '430202001000003', 'reported', <NA>]]
+    [['R0000001', '430202001000000', 'collected', <NA>],
+     ['R0000002', '430202001000000', 'collected', 'R0000001'],
+     ['R0000003', '430202001000003', 'collected', <NA>]]
     >>> reports["admin_code"].unique().tolist(), events["note"].iloc[1]
     (['430202001'], '路灯损坏; source resident; likely duplicate of R0000001')
 
@@ -488,7 +680,14 @@ def intake(
 
     old = normalise_reports(existing) if existing is not None else normalise_reports(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
-    df["status"] = pd.array(["reported"] * len(df), dtype="string")  # keeps the frame typed
+    df["status"] = pd.array(["collected"] * len(df), dtype="string")  # keeps the frame typed
+    # the 立案 clock runs from collection (working time, rules/handlers.toml)
+    df["due_at"] = stage_due(
+        df["reported_at"].to_numpy(),
+        df["category"].to_numpy(),
+        df["status"].to_numpy(),
+        rules=rules,
+    ).to_numpy()
     df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
     df = df.sort_values("reported_at", kind="stable")
     df["duplicate_of"] = _link_duplicates(df, old, rules)
@@ -504,8 +703,9 @@ def intake(
                 "report_id": rid,
                 "at": t,
                 "actor_id": a,
+                "action": "collect",
                 "from_status": None,
-                "to_status": "reported",
+                "to_status": "collected",
                 "note": f"{rules.label(cat)}; source {src}"
                 + (f"; likely duplicate of {dup}" if pd.notna(dup) else ""),
                 "evidence": ev,
@@ -736,578 +936,6 @@ def parent_admin_code(code: str, admin_areas: pd.DataFrame | None = None) -> str
     sig = next((w for w in levels if w <= len(c) and set(c[w:]) <= {"0"}), len(c))
     shorter = [w for w in levels if w < sig]
     return c[: shorter[-1]] if shorter else None
-
-
-def _routes(departments: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
-    """Category -> [(admin_code, department_id)], most local first, ties by id."""
-    routes: dict[str, list[tuple[str, str]]] = {}
-    for dept, code, cats in zip(
-        departments["department_id"].astype(str),
-        departments["admin_code"].astype(str),
-        departments["categories"].fillna("").astype(str),
-        strict=True,
-    ):
-        for cat in re.split(r"[;,]", cats):
-            if cat.strip():
-                routes.setdefault(cat.strip(), []).append((code, dept))
-    for pairs in routes.values():
-        # the most local first: a district (430202) before its city (430200 = 4302...)
-        pairs.sort(key=lambda cd: (-len(codes.prefix(cd[0]) or ""), cd[1]))
-    return routes
-
-
-def _valid_assignments(assignments: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    a = assignments
-    ok = np.ones(len(a), dtype=bool)
-    if "valid_from" in a:
-        vf = utc_series(a["valid_from"])
-        ok &= (vf.isna() | (vf <= at)).to_numpy()
-    if "valid_to" in a:
-        vt = utc_series(a["valid_to"])
-        ok &= (vt.isna() | (vt > at)).to_numpy()
-    out = a[ok]
-    if "role" in out:
-        # Grid workers first; building heads only where a unit has no grid worker.
-        out = out.assign(_r=(out["role"] != "grid_worker").astype(int)).sort_values(
-            "_r", kind="stable"
-        )
-    return out.drop_duplicates("unit_id")
-
-
-def hand_over(
-    reports: gpd.GeoDataFrame,
-    *,
-    departments: pd.DataFrame,
-    assignments: pd.DataFrame | None = None,
-    rules: ReportRules | str | Path | None = None,
-    at: object = None,
-    actor_id: str | None = None,
-    report_ids: Iterable[str] | None = None,
-    warn_unrouted: bool = True,
-) -> ReportChange:
-    """Hand reports over (交办): lead department, supporting ones, assignee and deadline.
-
-    Parameters
-    ----------
-    reports
-        The ``reports`` layer. Reports in status ``reported`` that are not duplicates
-        are handed over (or only ``report_ids``).
-    departments
-        ``department_id``, ``name``, ``admin_code``, ``categories`` (a list of
-        category keys separated by ``;`` or ``,``, e.g. ``"street_light;cctv"`` or
-        ``"encroachment, reclamation"``; blanks around keys are ignored). The lead
-        is the department handling the category whose ``admin_code`` is the most
-        local prefix of the report's; the others matching become
-        ``support_department_ids`` (``;``-separated).
-    assignments
-        ``unit_id``, ``worker_id`` (``role``, ``valid_from``, ``valid_to``): the
-        unit's worker becomes ``assignee_id`` (grid workers before building heads).
-    rules
-        Deadlines per category (``due_in_h``).
-    at
-        Hand-over time (UTC, default now); ``due_at = at + due_in_h``.
-    actor_id
-        The supervisor handing over.
-    report_ids
-        Restrict to these reports.
-    warn_unrouted
-        Warn (:class:`~gridkit.GridkitWarning`) of reports no department handles;
-        False for callers that tell of them their own way (the API logs them).
-
-    Returns
-    -------
-    ReportChange
-        Reports moved to ``assigned`` and one event each. Reports no department
-        handles stay ``reported`` (with a warning, see ``warn_unrouted``).
-
-    Examples
-    --------
-    Sand mining and a broken street light reported in a village of 荷塘区 (430202),
-    handed over with the demo's departments and one grid worker per unit:
-
-    >>> import geopandas as gpd
-    >>> from shapely import Point
-    >>> from gridkit.synth import sample_layers
-    >>> from gridkit.synth.ops import grid_units, grid_workers
-    >>> departments = sample_layers(seed=1, n_buildings=50, n_communities=2,
-    ...                             tributary_km=10)["departments"]
-    >>> units = grid_units(2, 2)
-    >>> workers, assignments = grid_workers(units)
-    >>> new = gpd.GeoDataFrame(
-    ...     {"category": ["sand_mining", "street_light"], "source": ["patrol", "hotline"],
-    ...      "reported_at": ["2026-05-01T08:00Z", "2026-05-01T08:05Z"]},
-    ...     geometry=[Point(113.1025, 27.8025), Point(113.1075, 27.8025)], crs=4326)
-    >>> reports, _ = intake(new, units=units)
-    >>> reports, events = hand_over(reports, departments=departments,
-    ...                             assignments=assignments, at="2026-05-01T09:00Z",
-    ...                             actor_id="S1")
-    >>> reports[["status", "lead_department_id", "assignee_id"]].values.tolist()
-    [['assigned', 'D430202-01', 'W00000'], ['assigned', 'D430202-05', 'W00001']]
-    >>> departments.set_index("department_id").loc[reports["lead_department_id"], "name"].tolist()
-    ['荷塘区水利局', '荷塘区城市管理局']
-
-    The city's bureaus (430200) handle the same categories; the district's, more
-    local, lead and the city's support. Deadlines follow the category (48 h for sand
-    mining, 72 h for a street light):
-
-    >>> reports["support_department_ids"].tolist()
-    ['D430200-01', 'D430200-05']
-    >>> reports["due_at"].astype(str).tolist()
-    ['2026-05-03 09:00:00+00:00', '2026-05-04 09:00:00+00:00']
-    >>> events["note"].iloc[0]
-    '交办 lead D430202-01; support D430200-01; assignee W00000; due 2026-05-03T09:00:00+00:00'
-    """
-    rules = report_rules(rules)
-    at_ts = utc_scalar(at, name="at")
-    out = normalise_reports(reports)
-    todo = (out["status"] == "reported").to_numpy() & out["duplicate_of"].isna().to_numpy()
-    if report_ids is not None:
-        sel = np.zeros(len(out), dtype=bool)
-        sel[_positions(out, report_ids)] = True
-        todo &= sel
-    if not todo.any():
-        return ReportChange(out, _events([]))
-    pos = np.flatnonzero(todo)
-    routes = _routes(departments)
-    # Per report: the departments of its category whose admin_code prefixes the
-    # report's; the most local one leads (ties by id), the others support. A
-    # category has a handful of departments, so this is a short scan per report.
-    lead_of: dict[int, str] = {}
-    support_of: dict[int, str] = {}
-    cats = out["category"].to_numpy(dtype=object)
-    admins = out["admin_code"].to_numpy(dtype=object, na_value="")
-    for p in pos.tolist():
-        admin = str(admins[p])
-        match = [d for code, d in routes.get(cats[p], ()) if codes.in_scope(admin, code)]
-        if match:
-            lead_of[p] = match[0]
-            others = sorted(set(match[1:]) - {match[0]})
-            if others:
-                support_of[p] = ";".join(others)
-    lead = pd.Series(lead_of, dtype=object)
-    support = pd.Series(support_of, dtype=object)
-    routed = pos[np.isin(pos, lead.index.to_numpy())]
-    unrouted = np.setdiff1d(pos, routed)
-    if len(unrouted) and warn_unrouted:
-        warnings.warn(
-            f"no department handles reports {format_rows(out['report_id'].iloc[unrouted])} "
-            "(category and place); they stay 'reported'.",
-            GridkitWarning,
-            stacklevel=2,
-        )
-    if assignments is not None and len(assignments):
-        valid = _valid_assignments(assignments, at_ts).set_index("unit_id")["worker_id"]
-        assignee = out["unit_id"].iloc[routed].map(valid).astype("string")
-    else:
-        assignee = pd.Series(pd.NA, index=out.index[routed], dtype="string")
-    due_h = out["category"].iloc[routed].map(rules.due_in_h).to_numpy(dtype=float)
-    due = at_ts + pd.to_timedelta(due_h, unit="h")
-
-    col = out.columns.get_loc
-    out.iloc[routed, col("lead_department_id")] = lead.loc[routed].astype(str).to_numpy()
-    out.iloc[routed, col("support_department_ids")] = support.reindex(routed).to_numpy(dtype=object)
-    out.iloc[routed, col("assignee_id")] = assignee.to_numpy(dtype=object)
-    out.iloc[routed, col("due_at")] = due
-    out.iloc[routed, col("status")] = "assigned"
-    events = _events(
-        [
-            {
-                "report_id": rid,
-                "at": at_ts,
-                "actor_id": actor_id,
-                "from_status": "reported",
-                "to_status": "assigned",
-                "note": f"交办 lead {ld}"
-                + (f"; support {sp}" if isinstance(sp, str) and sp else "")
-                + (f"; assignee {asg}" if pd.notna(asg) else "")
-                + f"; due {d.isoformat()}",
-                "evidence": None,
-            }
-            for rid, ld, sp, asg, d in zip(
-                out["report_id"].iloc[routed],
-                lead.loc[routed],
-                support.reindex(routed),
-                assignee,
-                due,
-                strict=True,
-            )
-        ]
-    )
-    return ReportChange(out, events)
-
-
-# --------------------------------------------------------------------------- lifecycle
-
-
-def _evidence_kinds(value: object) -> set[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return set()
-    items = str(value).split(";")
-    return {i.split(":", 1)[0].strip() for i in items if ":" in i}
-
-
-def _items(text: str | None) -> set[str]:
-    """The ``kind:name`` items of an evidence text."""
-    if not text:
-        return set()
-    return {":".join(p.strip() for p in i.split(":", 1)) for i in text.split(";") if ":" in i}
-
-
-def _received(uploaded: pd.DataFrame | None) -> dict[str, set[str]] | None:
-    """``kind:name`` of the files received, per report (None: not known)."""
-    if uploaded is None:
-        return None
-    items = uploaded["kind"].astype(str) + ":" + uploaded["name"].astype(str)
-    return {str(r): set(g) for r, g in items.groupby(uploaded["report_id"].astype(str))}
-
-
-def _evidence_text(evidence: object) -> str | None:
-    if evidence is None:
-        return None
-    if isinstance(evidence, Mapping):
-        return ";".join(f"{k}:{v}" for k, v in evidence.items())
-    return str(evidence)
-
-
-def transition(
-    reports: gpd.GeoDataFrame,
-    report_ids: str | Sequence[str],
-    to_status: str,
-    *,
-    actor_id: str,
-    at: object = None,
-    note: str | None = None,
-    evidence: str | Mapping[str, str] | None = None,
-    rules: ReportRules | str | Path | None = None,
-    assignee_id: str | None = None,
-    uploaded: pd.DataFrame | None = None,
-) -> ReportChange:
-    """Move reports to a new status, enforcing the rules, with one audit event each.
-
-    Parameters
-    ----------
-    reports
-        The ``reports`` layer.
-    report_ids
-        One id or several; all must allow the change or none is made.
-    to_status
-        Target status (``in_progress``, ``resolved``, ``verified``, ``closed``,
-        ``returned``, ``rejected``, ``assigned``).
-    actor_id
-        Who makes the change (recorded; the verifier must differ from the resolver).
-    at
-        When (UTC; a scalar or one per report; default now).
-    note
-        Free text; required for ``rejected`` and ``returned`` (the reason).
-    evidence
-        ``"before:photo1.jpg;after:photo2.jpg"`` or ``{"after": "photo2.jpg"}``;
-        accumulated in the report's ``evidence`` column. ``resolved`` needs the kinds
-        the category lists in the rules (e.g. before and after photos).
-    rules
-        The status machine and evidence rules.
-    assignee_id
-        New assignee (optional, e.g. on ``returned``; see :func:`check_assignment`).
-    uploaded
-        The files actually received (``report_id``, ``kind``, ``name``, e.g. the
-        service's ``report_evidence`` table). When given, only they count: every item
-        of ``evidence`` must be one of the report's uploads, and the kinds a status
-        needs are those uploaded, not those typed into the ``evidence`` column.
-
-    Returns
-    -------
-    ReportChange
-
-    Raises
-    ------
-    TransitionError
-        Listing every report that cannot make the change and why.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
-    ...                   "status": ["assigned"], "reported_at": ["2026-05-01T00:00Z"]})
-    >>> r, ev = transition(r, "R1", "in_progress", actor_id="W1", at="2026-05-02T00:00Z")
-    >>> ev[["from_status", "to_status"]].iloc[0].tolist()
-    ['assigned', 'in_progress']
-    >>> try:
-    ...     transition(r, "R1", "closed", actor_id="W1")
-    ... except TransitionError as e:
-    ...     print(e.message)
-    cannot move report(s) to 'closed': R1 is 'in_progress' (allowed: resolved)
-
-    With the uploads known, typed names of files never received count for nothing:
-
-    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["sand_mining"],
-    ...                   "source": ["patrol"], "status": ["in_progress"],
-    ...                   "reported_at": ["2026-05-01T00:00Z"]})
-    >>> files = pd.DataFrame({"report_id": ["R1"], "kind": ["before"], "name": ["a.jpg"]})
-    >>> try:
-    ...     transition(r, "R1", "resolved", actor_id="W1", uploaded=files,
-    ...                evidence="before:a.jpg;after:x.jpg")
-    ... except TransitionError as e:
-    ...     print(e.message)
-    cannot move report(s) to 'resolved': R1: after:x.jpg was never uploaded; R1 lacks after evidence
-    """
-    rules = report_rules(rules)
-    out = normalise_reports(reports)
-    pos = _positions(out, report_ids)
-    times = utc_array(at, len(pos), name="at")
-    ev_text = _evidence_text(evidence)
-    problems = []
-    if to_status in ("rejected", "returned") and not note:
-        raise TransitionError(
-            f"a reason is needed to set reports to {to_status!r}.", hint="Pass note='...'."
-        )
-    # Plain arrays for the per-report checks (column look-ups per row are slow).
-    ids = out["report_id"].to_numpy(dtype=object)[pos]
-    statuses = out["status"].to_numpy(dtype=object)[pos]
-    resolvers = out["resolved_by"].to_numpy(dtype=object)[pos]
-    cats = out["category"].to_numpy(dtype=object)[pos]
-    evid = out["evidence"].to_numpy(dtype=object)[pos]
-    reported = out["reported_at"].iloc[pos].reset_index(drop=True)
-    early = (times < reported).fillna(False).to_numpy(dtype=bool)
-    received = _received(uploaded)
-    # with the uploads known, only they count (below); typed names never do
-    have_new = _evidence_kinds(ev_text) if received is None else set()
-    for k in range(len(pos)):
-        rid, frm = ids[k], statuses[k]
-        allowed = rules.transitions.get(str(frm), ())
-        if to_status not in allowed:
-            problems.append(f"{rid} is {frm!r} (allowed: {', '.join(allowed) or 'none'})")
-            continue
-        if received is not None:
-            mine = received.get(str(rid), set())
-            problems += [f"{rid}: {i} was never uploaded" for i in _items(ev_text) - mine]
-            evid[k] = ";".join(sorted(mine)) or None
-        if to_status == "verified" and pd.notna(resolvers[k]) and resolvers[k] == actor_id:
-            problems.append(f"{rid} was resolved by {actor_id}, who cannot also verify it")
-        if to_status == "resolved":
-            need = set(rules.evidence(str(cats[k])))
-            have = _evidence_kinds(evid[k]) | have_new
-            if need - have:
-                problems.append(f"{rid} lacks {'/'.join(sorted(need - have))} evidence")
-        if early[k]:
-            problems.append(f"{rid}: {times.iat[k]} is before it was reported")
-    if problems:
-        raise TransitionError(
-            f"cannot move report(s) to {to_status!r}: " + "; ".join(problems),
-            hint="See the transitions in rules/reports.toml; nothing was changed.",
-        )
-    col = out.columns.get_loc
-    frm = out["status"].iloc[pos].to_numpy(dtype=object)
-    if ev_text:
-        prev = out["evidence"].iloc[pos]
-        out.iloc[pos, col("evidence")] = np.where(
-            prev.isna(), ev_text, prev.fillna("").to_numpy(dtype=object) + ";" + ev_text
-        )
-    if to_status == "resolved":
-        out.iloc[pos, col("resolved_at")] = times.to_numpy()
-        out.iloc[pos, col("resolved_by")] = actor_id
-    elif to_status == "returned":
-        out.iloc[pos, col("resolved_at")] = pd.NaT
-        out.iloc[pos, col("resolved_by")] = None
-        out.iloc[pos, col("returns")] = out["returns"].iloc[pos].to_numpy() + 1
-    if assignee_id is not None:
-        out.iloc[pos, col("assignee_id")] = assignee_id
-    out.iloc[pos, col("status")] = to_status
-    events = _events(
-        [
-            {
-                "report_id": ids[k],
-                "at": at_k,
-                "actor_id": actor_id,
-                "from_status": frm[k],
-                "to_status": to_status,
-                "note": note,
-                "evidence": ev_text,
-            }
-            for k, at_k in enumerate(times.tolist())
-        ]
-    )
-    return ReportChange(out, events)
-
-
-def extend_deadline(
-    reports: gpd.GeoDataFrame,
-    report_ids: str | Sequence[str],
-    *,
-    actor_id: str,
-    note: str,
-    by_h: float | None = None,
-    until: object = None,
-    at: object = None,
-    rules: ReportRules | str | Path | None = None,
-) -> ReportChange:
-    """Extend the deadline of open reports (at most ``rules.max_extensions`` times).
-
-    Give ``by_h`` (hours added to the current ``due_at``) or ``until`` (new due time).
-    The event keeps the status and says old and new deadline and the reason.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["sand_mining"],
-    ...                   "source": ["patrol"], "status": ["in_progress"],
-    ...                   "reported_at": ["2026-05-01T08:00Z"], "due_at": ["2026-05-03T09:00Z"]})
-    >>> r, ev = extend_deadline(r, "R1", by_h=24, actor_id="S1", note="等待水位回落",
-    ...                         at="2026-05-03T08:00Z")
-    >>> str(r["due_at"].iloc[0]), int(r["extensions"].iloc[0]), r["status"].iloc[0]
-    ('2026-05-04 09:00:00+00:00', 1, 'in_progress')
-    >>> ev[["actor_id", "from_status", "to_status"]].iloc[0].tolist()
-    ['S1', 'in_progress', 'in_progress']
-    >>> ev["note"].iloc[0]
-    'deadline extended from 2026-05-03T09:00:00+00:00 to 2026-05-04T09:00:00+00:00: 等待水位回落'
-
-    A second time up to a given local time; a third is refused (``max_extensions``):
-
-    >>> r, ev = extend_deadline(r, "R1", until="2026-05-06T09:00+08:00", actor_id="S1",
-    ...                         note="设备进场")
-    >>> str(r["due_at"].iloc[0]), int(r["extensions"].iloc[0])
-    ('2026-05-06 01:00:00+00:00', 2)
-    >>> try:
-    ...     extend_deadline(r, "R1", by_h=24, actor_id="S1", note="再延期")
-    ... except TransitionError as e:
-    ...     print(e.message)
-    cannot extend deadline: R1 was already extended 2 times
-    """
-    rules = report_rules(rules)
-    if (by_h is None) == (until is None):
-        raise ReportError("pass exactly one of by_h= or until=.")
-    if not note:
-        raise ReportError("a reason is needed to extend a deadline.", hint="Pass note='...'.")
-    at_ts = utc_scalar(at, name="at")
-    out = normalise_reports(reports)
-    pos = _positions(out, report_ids)
-    old_due = out["due_at"].iloc[pos]
-    new_due = (
-        old_due + pd.Timedelta(hours=float(by_h))
-        if by_h is not None
-        else pd.Series(utc_scalar(until, name="until"), index=old_due.index)
-    )
-    problems = []
-    for p, od, nd in zip(pos, old_due, new_due, strict=True):
-        rid, st = out["report_id"].iat[p], out["status"].iat[p]
-        if st not in rules.open_statuses or st == "reported":
-            problems.append(f"{rid} is {st!r}, not an open assigned case")
-        elif pd.isna(od):
-            problems.append(f"{rid} has no deadline")
-        elif nd <= od:
-            problems.append(f"{rid}: new deadline {nd} is not after {od}")
-        elif out["extensions"].iat[p] >= rules.max_extensions:
-            problems.append(f"{rid} was already extended {rules.max_extensions} times")
-    if problems:
-        raise TransitionError(
-            "cannot extend deadline: " + "; ".join(problems),
-            hint="Escalate instead, or raise max_extensions in rules/reports.toml.",
-        )
-    col = out.columns.get_loc
-    out.iloc[pos, col("due_at")] = new_due.to_numpy()
-    out.iloc[pos, col("extensions")] = out["extensions"].iloc[pos].to_numpy() + 1
-    events = _events(
-        [
-            {
-                "report_id": out["report_id"].iat[p],
-                "at": at_ts,
-                "actor_id": actor_id,
-                "from_status": out["status"].iat[p],
-                "to_status": out["status"].iat[p],
-                "note": f"deadline extended from {od.isoformat()} to {nd.isoformat()}: {note}",
-                "evidence": None,
-            }
-            for p, od, nd in zip(pos, old_due, new_due, strict=True)
-        ]
-    )
-    return ReportChange(out, events)
-
-
-def overdue(reports: pd.DataFrame, *, at: object = None) -> pd.Series:
-    """Boolean Series (aligned to ``reports``): open, handed over and past ``due_at``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> r = pd.DataFrame({"report_id": ["R1", "R2", "R3", "R4"],
-    ...                   "status": ["assigned", "in_progress", "resolved", "reported"],
-    ...                   "due_at": ["2026-05-03T09:00Z", "2026-05-10T09:00Z",
-    ...                              "2026-05-03T09:00Z", None]}, index=[10, 11, 12, 13])
-    >>> late = overdue(r, at="2026-05-04T08:00+08:00")
-    >>> late.to_dict()
-    {10: True, 11: False, 12: False, 13: False}
-
-    Only the open case past its deadline (the resolved one is done, the reported
-    one not yet handed over). At the deadline itself a case is not yet overdue:
-
-    >>> overdue(r, at="2026-05-03T17:00+08:00").tolist()
-    [False, False, False, False]
-    """
-    at_ts = utc_scalar(at, name="at")
-    status = reports["status"]
-    due = utc_series(reports["due_at"])
-    return status.isin(["assigned", "in_progress", "returned"]) & due.notna() & (due < at_ts)
-
-
-def escalate(
-    reports: gpd.GeoDataFrame,
-    *,
-    at: object = None,
-    rules: ReportRules | str | Path | None = None,
-    admin_areas: pd.DataFrame | None = None,
-    actor_id: str = "system",
-) -> ReportChange:
-    """Escalate (督办) overdue cases to the next administrative level.
-
-    A case overdue at ``at`` is escalated once, then again every
-    ``rules.escalation_repeat_h`` hours while it stays overdue, up to
-    ``rules.escalation_max_level`` levels. ``escalated_to`` holds the admin code
-    now supervising (the parent of the previous one, from ``admin_areas.parent_code``
-    or the nested code), ``escalation_level`` the count.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> r = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"], "source": ["patrol"],
-    ...                   "status": ["assigned"], "admin_code": ["430202001"],
-    ...                   "reported_at": ["2026-05-01T00:00Z"], "due_at": ["2026-05-02T00:00Z"]})
-    >>> out, ev = escalate(r, at="2026-05-03T00:00Z")
-    >>> int(out["escalation_level"].iloc[0]), out["escalated_to"].iloc[0]
-    (1, '430202')
-    """
-    rules = report_rules(rules)
-    at_ts = utc_scalar(at, name="at")
-    out = normalise_reports(reports)
-    late = overdue(out, at=at_ts).to_numpy()
-    last = out["last_escalated_at"]
-    repeat = pd.Timedelta(hours=rules.escalation_repeat_h)
-    due_again = (last.isna() | (at_ts - last >= repeat)).to_numpy()
-    pos = np.flatnonzero(
-        late & due_again & (out["escalation_level"].to_numpy() < rules.escalation_max_level)
-    )
-    rows = []
-    col = out.columns.get_loc
-    for p in pos:  # few overdue cases per run; parent lookup is per code
-        base = out["escalated_to"].iat[p]
-        base = out["admin_code"].iat[p] if pd.isna(base) else base
-        target = parent_admin_code(str(base), admin_areas) if pd.notna(base) else None
-        level = int(out["escalation_level"].iat[p]) + 1
-        out.iat[p, col("escalation_level")] = level
-        out.iat[p, col("last_escalated_at")] = at_ts
-        if target is not None:
-            out.iat[p, col("escalated_to")] = target
-        hours = (at_ts - out["due_at"].iat[p]) / pd.Timedelta(hours=1)
-        rows.append(
-            {
-                "report_id": out["report_id"].iat[p],
-                "at": at_ts,
-                "actor_id": actor_id,
-                "from_status": out["status"].iat[p],
-                "to_status": out["status"].iat[p],
-                "note": f"督办 level {level}: overdue {hours:.0f} h"
-                + (f", escalated to {target}" if target else ""),
-                "evidence": None,
-            }
-        )
-    return ReportChange(out, _events(rows))
 
 
 # --------------------------------------------------------------------------- assignment

@@ -31,8 +31,9 @@ from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.errors import once_per_call
 from gridkit.layers import WATER_KINDS
+from gridkit.ops.cases import act, escalate, route
 from gridkit.ops.patrols import PatrolRules, flag_patrols, load_patrol_rules, patrols_from_points
-from gridkit.ops.reports import ReportRules, hand_over, intake, load_report_rules, transition
+from gridkit.ops.reports import ReportRules, intake, load_report_rules
 
 __all__ = ["Simulation", "simulate"]
 
@@ -355,6 +356,7 @@ def simulate(
     cluster_boost: float = 6.0,
     departments: pd.DataFrame | None = None,
     patrol_rules: PatrolRules | None = None,
+    extra_reports: pd.DataFrame | None = None,
 ) -> Simulation:
     """Simulate a season of patrols and reports.
 
@@ -392,6 +394,11 @@ def simulate(
     patrol_rules
         Patrol rules (minimum length and duration per level, flags); default the
         packaged ``patrol_rules.toml``.
+    extra_reports
+        More new reports of the season, taken through the same workflow (e.g. 12345
+        tickets placed by :func:`gridkit.ops.hotline.take_in_tickets`): ``category``,
+        ``source``, ``reported_at``, a point or ``admin_code``/``unit_id``; their ids and
+        other columns are kept.
 
     Returns
     -------
@@ -447,6 +454,11 @@ def simulate(
     # ---- reports: background plus planted clusters, through their lifecycle.
     rules = load_report_rules()
     new, planted = _new_reports(job, rules)
+    if extra_reports is not None and len(extra_reports):
+        more = extra_reports
+        if not isinstance(more, gpd.GeoDataFrame) or more.crs is None:
+            more = gpd.GeoDataFrame(more, geometry=[None] * len(more), crs=4326)
+        new = pd.concat([new, more.to_crs(new.crs)], ignore_index=True)
     departments = departments if departments is not None else _default_departments(units, rules)
     reports, report_events = _handle(job, new, rules, departments)
     return Simulation(
@@ -526,77 +538,171 @@ def _new_reports(job: _Season, rules: ReportRules) -> tuple[gpd.GeoDataFrame, li
 def _handle(
     job: _Season, new: gpd.GeoDataFrame, rules: ReportRules, departments: pd.DataFrame
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Take the reports through intake, hand-over and their lifecycle."""
-    rng, t0 = job.rng, job.t0
-    reports, ev0 = intake(new, units=job.units, rules=rules, at=t0)
-    handed = reports["reported_at"] + pd.to_timedelta(rng.uniform(1, 12, len(reports)), unit="h")
-    events = [ev0]
-    reports, ev = hand_over(
-        reports,
-        departments=departments,
-        assignments=job.assignments,
-        rules=rules,
-        at=t0,
-        actor_id="supervisor",
-    )
-    # hand_over stamps one time; move each to its own (reported_at + a few hours).
-    due_shift = handed - t0
-    reports["due_at"] = reports["due_at"] + due_shift.where(
-        reports["status"] == "assigned", pd.Timedelta(0)
-    )
-    ev["at"] = ev["report_id"].map(dict(zip(reports["report_id"], handed, strict=True)))
-    events.append(ev)
-    reports, more = _progress(reports, rules, rng, job.t1)
-    events += more
-    return reports, pd.concat(events, ignore_index=True)
+    """Take the reports through intake and the case workflow, as a centre runs it."""
+    reports, ev0 = intake(new, units=job.units, rules=rules, at=job.t0)
+    flow = _Flow(reports, rules, job.rng, job.t1, departments, [ev0])
+    flow.run(job.assignments)
+    reports, events = flow.reports, pd.concat(flow.events, ignore_index=True)
+    events = pd.concat([events, _past_escalations(events, rules, job.t1)], ignore_index=True)
+    reports, late = escalate(reports, at=job.t1, rules=rules)
+    events = pd.concat([events, late], ignore_index=True)
+    return reports, events.sort_values(["at", "report_id"], kind="stable", ignore_index=True)
 
 
-def _progress(
-    reports: gpd.GeoDataFrame, rules: ReportRules, rng: np.random.Generator, t_end: pd.Timestamp
-) -> tuple[gpd.GeoDataFrame, list[pd.DataFrame]]:
-    """Take assigned reports through the lifecycle (batched transitions)."""
-    events = []
-    when = reports["due_at"] - pd.to_timedelta(reports["category"].map(rules.due_in_h), unit="h")
+class _Flow:
+    """The season's cases taken step by step, each step for all the cases that take it
+    (batched :func:`gridkit.ops.cases.act`), each case at its own time."""
 
-    def step(mask: np.ndarray, to: str, at: pd.Series, actor: str, **kw: str) -> np.ndarray:
-        nonlocal reports
-        ok = mask & (at < t_end)
+    def __init__(self, reports, rules, rng, t_end, departments, events) -> None:
+        self.reports, self.rules, self.rng, self.t_end = reports, rules, rng, t_end
+        self.departments, self.events = departments, events
+        self.n = len(reports)
+        self.t = reports["reported_at"].reset_index(drop=True)
+
+    def later(self, lo_h: float, hi_h: float, only: np.ndarray | None = None) -> None:
+        """Time passes for the cases (``only`` those) between steps."""
+        delay = pd.to_timedelta(self.rng.uniform(lo_h, hi_h, self.n), unit="h")
+        self.t = self.t + (delay if only is None else delay.where(only, pd.Timedelta(0)))
+
+    def chance(self, p: float) -> np.ndarray:
+        return self.rng.random(self.n) < p
+
+    def step(self, mask: np.ndarray, action: str, actor: object, **kw: object) -> np.ndarray:
+        ok = mask & (self.t < self.t_end).to_numpy()
         if not ok.any():
             return ok
-        reports, ev = transition(
-            reports,
-            reports["report_id"][ok].tolist(),
-            to,
-            actor_id=actor,
-            at=at[ok].tolist(),
-            rules=rules,
-            **kw,
+        ids = self.reports["report_id"].to_numpy(dtype=object)[ok].tolist()
+        actors = np.asarray(actor, dtype=object)
+        who = actors[ok] if actors.ndim else str(actor)
+        self.reports, ev = act(
+            self.reports, ids, action, actor_id=who, at=self.t[ok].tolist(), rules=self.rules, **kw
         )
-        events.append(ev)
+        self.events.append(ev)
         return ok
 
-    n = len(reports)
-    assigned = (reports["status"] == "assigned").to_numpy()
-    t = when + pd.to_timedelta(rng.uniform(1, 24, n), unit="h")
-    started = step(
-        assigned & (rng.random(n) < 0.9), "in_progress", t, "worker", evidence="before:photo-b.jpg"
-    )
-    due_h = reports["category"].map(rules.due_in_h).to_numpy(dtype=float)
-    t = t + pd.to_timedelta(due_h * rng.uniform(0.2, 1.4, n), unit="h")
-    resolved = step(
-        started & (rng.random(n) < 0.9), "resolved", t, "worker", evidence="after:photo-a.jpg"
-    )
-    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
-    back = step(
-        resolved & (rng.random(n) < 0.12), "returned", t, "supervisor", note="照片角度不一致"
-    )
-    t = t + pd.to_timedelta(rng.uniform(2, 24, n), unit="h")
-    again = step(back, "in_progress", t, "worker")
-    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
-    step(again, "resolved", t, "worker", evidence="after:photo-a2.jpg")
-    done = (reports["status"] == "resolved").to_numpy()
-    t = t + pd.to_timedelta(rng.uniform(2, 48, n), unit="h")
-    verified = step(done & (rng.random(n) < 0.85), "verified", t, "supervisor")
-    t = t + pd.to_timedelta(rng.uniform(1, 24, n), unit="h")
-    step(verified & (rng.random(n) < 0.9), "closed", t, "supervisor")
-    return reports, events
+    def status(self, *names: str) -> np.ndarray:
+        return self.reports["status"].isin(names).to_numpy()
+
+    def run(self, assignments: pd.DataFrame) -> None:
+        r, original = self.reports, self.reports["duplicate_of"].isna().to_numpy()
+        # a case no department handles is opened and waits at the centre
+        found = route(r["category"].to_numpy(), r["admin_code"].to_numpy(), self.departments)
+        routable = found["department_id"].notna().to_numpy()
+        centre = "centre:" + codes.district(r["admin_code"]).fillna("city").astype(str)
+        auto = r["category"].map(self.rules.auto_open).to_numpy(dtype=bool)
+        self.later(0.05, 0.2)
+        # the categories the rules open at once are opened and dispatched by the system
+        self.step(original & auto, "open", "system")
+        self.step(
+            original & auto & routable & self.status("opened"),
+            "dispatch",
+            "system",
+            departments=self.departments,
+        )
+        self.later(0.2, 8, only=~auto)
+        self.step(original & ~auto & self.chance(0.97), "open", centre.to_numpy())
+        self.step(
+            original & ~auto & self.status("collected"),
+            "reject",
+            centre.to_numpy(),
+            note="不属于受理范围",
+        )
+        self.later(0.1, 6, only=~auto)
+        self.step(
+            routable & self.status("opened"),
+            "dispatch",
+            centre.to_numpy(),
+            departments=self.departments,
+        )
+        self._assignees(assignments)
+        staff = ("staff:" + self.reports["lead_department_id"].fillna("?")).to_numpy()
+        self.later(0.5, 24)
+        back = self.step(
+            self.status("dispatched") & self.chance(0.08),
+            "return",
+            staff,
+            note="非本部门职责 / not ours",
+        )
+        self.later(1, 24, only=back)
+        self.step(
+            back & self.status("returned"),
+            "dispatch",
+            centre.to_numpy(),
+            departments=self.departments,
+        )
+        staff = ("staff:" + self.reports["lead_department_id"].fillna("?")).to_numpy()
+        self.later(0.5, 12, only=back)
+        self.step(self.status("dispatched") & self.chance(0.95), "accept", staff)
+        due_h = self.reports["category"].map(self.rules.due_in_h).to_numpy(dtype=float)
+        self.step(
+            self.status("handling") & self.chance(0.06),
+            "extend",
+            staff,
+            hours=14.0,
+            note="需协调施工 / needs works",
+        )
+        self._handle_and_verify(staff, due_h)
+        self.later(1, 24)
+        self.step(self.status("verified") & self.chance(0.9), "close", centre.to_numpy())
+
+    def _handle_and_verify(self, staff: np.ndarray, due_h: np.ndarray) -> None:
+        # handling takes a share of the category's time (some run late)
+        self.t = self.t + pd.to_timedelta(due_h * self.rng.uniform(0.1, 1.1, self.n), unit="h")
+        ev = "before:photo-b.jpg;after:photo-a.jpg"
+        done = self.step(
+            self.status("handling") & self.chance(0.92), "report_back", staff, evidence=ev
+        )
+        verifier = self.reports["assignee_id"].fillna("supervisor").astype(str).to_numpy()
+        self.later(2, 30)
+        redo = self.step(done & self.chance(0.1), "rework", verifier, note="照片角度不一致")
+        self.later(4, 72, only=redo)
+        self.step(redo, "report_back", staff, evidence="after:photo-a2.jpg")
+        self.later(2, 30, only=redo)
+        self.step(self.status("reported_back") & self.chance(0.9), "verify", verifier)
+
+    def _assignees(self, assignments: pd.DataFrame) -> None:
+        """The grid worker of each case's unit verifies it on site."""
+        a = assignments.drop_duplicates("unit_id").set_index("unit_id")["worker_id"]
+        self.reports["assignee_id"] = self.reports["unit_id"].map(a).astype("string")
+
+
+def _past_escalations(
+    events: pd.DataFrame, rules: ReportRules, t_end: pd.Timestamp
+) -> pd.DataFrame:
+    """The escalations the service made while the season ran: a stage that ended past
+    its deadline was escalated when it lapsed and every ``repeat_h`` after, up to
+    ``max_level``, until it ended (what :func:`gridkit.ops.cases.escalate` does on its
+    schedule; the cases still open are escalated by it at the season's end)."""
+    due = events["due_at"]
+    late = (due.notna() & (events["at"] > due)).to_numpy()
+    ended = events[late]
+    if not len(ended):
+        return events.iloc[:0]
+    repeat = pd.Timedelta(hours=rules.escalation_repeat_h)
+    span = (ended["at"] - ended["due_at"]) / repeat
+    levels = np.minimum(rules.escalation_max_level, 1 + np.floor(span.to_numpy())).astype(int)
+    rows = ended.loc[ended.index.repeat(levels)].reset_index(drop=True)
+    k = np.concatenate([np.arange(1, n + 1) for n in levels])
+    at = rows["due_at"] + pd.to_timedelta((k - 1) * rules.escalation_repeat_h, unit="h")
+    at = at + pd.Timedelta(minutes=5)  # the next run of the schedule
+    keep = (at < rows["at"]).to_numpy() & (at < t_end)
+    stage = rows["from_status"].map(rules.stages).fillna(rows["from_status"])
+    return pd.DataFrame(
+        {
+            "report_id": rows["report_id"],
+            "at": at,
+            "actor_id": "system",
+            "action": "escalate",
+            "from_status": rows["from_status"],
+            "to_status": rows["from_status"],
+            "note": "escalated (督办) to level "
+            + pd.Series(k).astype(str)
+            + ": "
+            + stage
+            + " overdue (due "
+            + rows["due_at"].astype(str)
+            + ")",
+            "evidence": pd.NA,
+            "due_at": rows["due_at"],
+        }
+    )[keep].astype(events.dtypes.to_dict())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,3 +289,69 @@ class Store(ABC):
         """
         change = RowUpdate(layer, id_col, id_value, dict(values))
         self.write(WriteBatch(append or {}, change if values else None))
+
+    def update_rows(
+        self,
+        layer: str,
+        id_col: str,
+        before: pd.DataFrame,
+        after: pd.DataFrame,
+        events: pd.DataFrame | None = None,
+        *,
+        events_layer: str = "report_events",
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> int:
+        """Write the rows of ``after`` that differ from ``before`` (same ids), each with
+        its ``events`` (rows with the same ``id_col``) in one transaction: a batch of
+        row changes, such as an escalation run (pass only the rows it changed). How many
+        rows were written. ``lock`` is held for each row's write only (a service's write
+        lock: other writers wait for one row, not for the batch).
+
+        Examples
+        --------
+        >>> import tempfile, pandas as pd
+        >>> from gridkit.store import create_store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> before = pd.DataFrame({"report_id": ["R1", "R2"], "level": [0, 0]})
+        >>> store = create_store(f"{tmp.name}/ws.gpkg", {"reports": before})
+        >>> after = before.assign(level=[0, 1])
+        >>> ev = pd.DataFrame({"report_id": ["R2"], "note": ["escalated"]})
+        >>> store.update_rows("reports", "report_id", before, after, ev)
+        1
+        >>> store.read("reports")["level"].tolist(), len(store.read("report_events"))
+        ([0, 1], 1)
+        >>> tmp.cleanup()
+        """
+        old = before.set_index(before[id_col].astype(str).to_numpy())
+        cols = [c for c in after.columns if c != getattr(after, "_geometry_column_name", None)]
+        written = 0
+        for rid, row in zip(
+            after[id_col].astype(str), after[cols].itertuples(index=False), strict=True
+        ):
+            prev = old.loc[rid] if rid in old.index else None
+            values = {
+                c: v
+                for c, v in zip(cols, row, strict=True)
+                if prev is None or c not in prev.index or _differs(v, prev[c])
+            }
+            mine = None
+            if events is not None and len(events):
+                mine = events[(events[id_col].astype(str) == rid).to_numpy()]
+            if values or (mine is not None and len(mine)):
+                with lock if lock is not None else nullcontext():
+                    self.update(
+                        layer,
+                        id_col,
+                        rid,
+                        values,
+                        append={events_layer: mine} if mine is not None else None,
+                    )
+                written += 1
+        return written
+
+
+def _differs(new: object, old: object) -> bool:
+    new_na, old_na = new is None or bool(pd.isna(new)), old is None or bool(pd.isna(old))
+    if new_na or old_na:
+        return new_na != old_na
+    return bool(new != old)

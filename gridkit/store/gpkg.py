@@ -434,6 +434,7 @@ class GeoPackageStore(Store):
         with self._lock, self._connect() as con:
             if not _has_table(con, table.name):
                 return pd.DataFrame(columns=table.names)
+            _upgrade(con, table)
             rows = con.execute(sql, [_sql_value(v) for v in where.values()]).fetchall()
         return pd.DataFrame(rows, columns=table.names)
 
@@ -443,6 +444,7 @@ class GeoPackageStore(Store):
             _check_names(table, row)
         with self._lock, self._connect() as con:
             con.execute(_create_sql(table))
+            _upgrade(con, table)
             with _transaction(con):
                 for row in rows:
                     cols = ", ".join(f'"{c}"' for c in row)
@@ -463,6 +465,7 @@ class GeoPackageStore(Store):
         with self._lock, self._connect() as con:
             if not _has_table(con, table.name):
                 return 0
+            _upgrade(con, table)
             return con.execute(sql, params).rowcount
 
 
@@ -502,6 +505,18 @@ def _where_sql(where: Mapping[str, Any]) -> str:
 def _has_table(con: sqlite3.Connection, name: str) -> bool:
     row = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
     return row.fetchone() is not None
+
+
+def _upgrade(con: sqlite3.Connection, table: RecordTable) -> None:
+    """Add the columns a newer gridkit gave a service table (nullable, or their default)."""
+    have = {r[1] for r in con.execute(f'PRAGMA table_info("{table.name}")')}
+    types = {str: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
+    for c in table.columns:
+        if c.name not in have:
+            default = "" if c.default is None else f" DEFAULT {_sql_literal(c.default)}"
+            con.execute(
+                f'ALTER TABLE "{table.name}" ADD COLUMN "{c.name}" {types[c.type]}{default}'
+            )
 
 
 def _create_sql(table: RecordTable) -> str:

@@ -34,7 +34,10 @@ __all__ = [
     "revoke_key",
 ]
 
-ROLES = ("viewer", "worker", "supervisor", "planner", "admin")
+#: viewer reads; worker: a person's key (what they may do follows from their
+#: appointments, :mod:`gridkit.ops.access`); dispatcher and supervisor: posts at the
+#: centre for their scope; department: staff of one department; planner publishes grids
+ROLES = ("viewer", "worker", "dispatcher", "supervisor", "department", "planner", "admin")
 
 #: the service table of issued keys (the secret itself is never stored)
 KEYS = RecordTable(
@@ -45,6 +48,7 @@ KEYS = RecordTable(
         Column("role", required=True),
         Column("scope", required=True, default=""),
         Column("worker_id"),
+        Column("department_id"),
         Column("hash", required=True, unique=True),
         Column("created_at", required=True),
         Column("revoked", int, required=True, default=0),
@@ -52,7 +56,16 @@ KEYS = RecordTable(
     key="key_id",
 )
 #: what ``gridkit keys list`` shows: everything but the hash
-LISTED = ["key_id", "name", "role", "scope", "worker_id", "created_at", "revoked"]
+LISTED = [
+    "key_id",
+    "name",
+    "role",
+    "scope",
+    "worker_id",
+    "department_id",
+    "created_at",
+    "revoked",
+]
 
 
 def hash_key(key: str) -> str:
@@ -83,6 +96,7 @@ class ApiKey:
     scope: str  # admin code prefix; "" = everywhere
     worker_id: str | None
     revoked: bool = False
+    department_id: str | None = None
 
 
 class KeyRequest(NamedTuple):
@@ -91,13 +105,14 @@ class KeyRequest(NamedTuple):
     Examples
     --------
     >>> KeyRequest("王主任", "supervisor", scope="430203")
-    KeyRequest(name='王主任', role='supervisor', scope='430203', worker_id=None)
+    KeyRequest(name='王主任', role='supervisor', scope='430203', worker_id=None, department_id=None)
     """
 
     name: str
     role: str
     scope: str = ""
     worker_id: str | None = None
+    department_id: str | None = None
 
 
 def _problem(r: KeyRequest, name: str, role: str, scope: str, worker: str | None) -> str | None:
@@ -108,6 +123,8 @@ def _problem(r: KeyRequest, name: str, role: str, scope: str, worker: str | None
         return f"unknown role {r.role!r}"
     if role == "worker" and not worker:
         return "a worker key needs a worker_id"
+    if role == "department" and not (r.department_id or "").strip():
+        return "a department key needs a department_id"
     if scope and not scope.isdigit():
         return f"scope {scope!r} is not an admin code (digits)"
     return None
@@ -123,7 +140,7 @@ def check_key_requests(
     Examples
     --------
     >>> check_key_requests([KeyRequest(" 张三 ", "Worker", "", "W1")])
-    [KeyRequest(name='张三', role='worker', scope='', worker_id='W1')]
+    [KeyRequest(name='张三', role='worker', scope='', worker_id='W1', department_id=None)]
     >>> try:
     ...     check_key_requests([KeyRequest("x", "boss"), KeyRequest("y", "worker")],
     ...                        source="keys.csv", rows=[2, 3])
@@ -144,7 +161,8 @@ def check_key_requests(
         problem = _problem(r, name, role, scope, worker)
         if problem:
             bad.append(problem if len(requests) == 1 and not source else f"row {row}: {problem}")
-        clean.append(KeyRequest(name, role, scope, worker))
+        dept = (r.department_id or "").strip() or None
+        clean.append(KeyRequest(name, role, scope, worker, dept))
     if bad:
         raise GridkitError(
             where + "; ".join(bad) + ".",
@@ -176,7 +194,13 @@ def issue_keys(store: Store, requests: Sequence[KeyRequest]) -> list[tuple[str, 
     """
     checked = check_key_requests(requests)
     issued = [
-        ("gk_" + secrets.token_urlsafe(32), ApiKey(secrets.token_hex(6), *r)) for r in checked
+        (
+            "gk_" + secrets.token_urlsafe(32),
+            ApiKey(
+                secrets.token_hex(6), r.name, r.role, r.scope, r.worker_id, False, r.department_id
+            ),
+        )
+        for r in checked
     ]
     now = pd.Timestamp.now(tz="UTC").isoformat()
     store.add_records(
@@ -188,6 +212,7 @@ def issue_keys(store: Store, requests: Sequence[KeyRequest]) -> list[tuple[str, 
                 "role": k.role,
                 "scope": k.scope,
                 "worker_id": k.worker_id,
+                "department_id": k.department_id,
                 "hash": hash_key(secret),
                 "created_at": now,
             }
@@ -198,7 +223,13 @@ def issue_keys(store: Store, requests: Sequence[KeyRequest]) -> list[tuple[str, 
 
 
 def issue_key(
-    store: Store, name: str, *, role: str, scope: str = "", worker_id: str | None = None
+    store: Store,
+    name: str,
+    *,
+    role: str,
+    scope: str = "",
+    worker_id: str | None = None,
+    department_id: str | None = None,
 ) -> tuple[str, ApiKey]:
     """Issue one key: the secret (shown once, stored only as its hash) and the key.
 
@@ -216,7 +247,7 @@ def issue_key(
     True
     >>> tmp.cleanup()
     """
-    return issue_keys(store, [KeyRequest(name, role, scope, worker_id)])[0]
+    return issue_keys(store, [KeyRequest(name, role, scope, worker_id, department_id)])[0]
 
 
 def find_key(store: Store, key: str) -> ApiKey | None:
@@ -242,7 +273,8 @@ def find_key(store: Store, key: str) -> ApiKey | None:
         return None
     r = rows.iloc[0]
     worker = None if pd.isna(r["worker_id"]) else r["worker_id"]
-    return ApiKey(r["key_id"], r["name"], r["role"], r["scope"], worker, bool(r["revoked"]))
+    dept = None if pd.isna(r["department_id"]) else r["department_id"]
+    return ApiKey(r["key_id"], r["name"], r["role"], r["scope"], worker, bool(r["revoked"]), dept)
 
 
 def revoke_key(store: Store, key_id: str) -> None:

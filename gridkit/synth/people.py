@@ -13,7 +13,7 @@ from gridkit.codes import level as codes_level
 from gridkit.crs import WGS84
 from gridkit.synth._shared import _person_names, _points_in
 
-__all__ = ["CATEGORIES", "DEPARTMENTS", "chief_demo", "river_sections"]
+__all__ = ["CATEGORIES", "DEPARTMENTS", "LOCAL_HANDLERS", "chief_demo", "river_sections"]
 
 #: Report categories (key -> Chinese label): river problems, then community ones.
 CATEGORIES: dict[str, str] = {
@@ -245,16 +245,98 @@ def _workers(job: _Staff) -> gpd.GeoDataFrame:
     return workers[_WORKER_COLUMNS]
 
 
-def _departments(admin: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Departments at city and county level, one per template of :data:`DEPARTMENTS`."""
+#: Categories handled on site by township offices, community committees and property
+#: companies (分级处置: "小事不出门, 大事不出小区").
+LOCAL_HANDLERS: dict[str, tuple[str, ...]] = {
+    "township_office": (
+        "floating_garbage",
+        "illegal_aquaculture",
+        "street_light",
+        "road_damage",
+        "green_belt",
+        "fire_equipment",
+        "sewage",
+        "illegal_construction",
+        "vegetable_plot",
+        "cctv",
+    ),
+    "community_committee": (
+        "street_light",
+        "green_belt",
+        "vegetable_plot",
+        "fire_equipment",
+        "cctv",
+    ),
+    "property_company": (
+        "street_light",
+        "green_belt",
+        "vegetable_plot",
+        "fire_equipment",
+        "sewage",
+    ),
+}
+_TOWN_OFFICE = {"街道": "街道办事处", "镇": "镇人民政府", "乡": "乡人民政府"}
+
+
+def _bureaus(admin: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Bureaus at city and county level, one per template of :data:`DEPARTMENTS`."""
     top = admin[admin["level"].isin(["city", "county"])]
     rows = [
-        (f"D{code}-{k:02d}", f"{name}{suffix}", code, ",".join(cats))
+        (f"D{code}-{k:02d}", f"{name}{suffix}", code, ",".join(cats), "bureau")
         for code, name in zip(top["admin_code"], top["name"], strict=True)
         for k, (suffix, cats) in enumerate(DEPARTMENTS.items(), 1)
     ]
-    departments = pd.DataFrame(
-        rows, columns=["department_id", "name", "admin_code", "categories"]
+    return pd.DataFrame(rows, columns=_DEPT_COLUMNS)
+
+
+def _local_handlers(admin: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """A township office per township (T + code), a committee per community (C + id) and
+    a property company for every other community (P + id), with real-shaped codes."""
+    town = admin[admin["level"] == "township"]
+    suffix = town["name"].astype(str).str.extract(r"(街道|镇|乡)$", expand=False).fillna("街道")
+    offices = pd.DataFrame(
+        {
+            "department_id": "T" + town["admin_code"].astype(str),
+            "name": town["name"].astype(str).str.replace(r"(街道|镇|乡)$", "", regex=True)
+            + suffix.map(_TOWN_OFFICE),
+            "admin_code": town["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["township_office"]),
+            "handler_type": "township_office",
+        }
+    )
+    com = communities.sort_values("community_id")
+    cid, cname = com["community_id"].astype(str), com["name"].astype(str)
+    committees = pd.DataFrame(
+        {
+            "department_id": "C" + cid,
+            "name": cname.str.replace(r"(社区|村)$", "", regex=True)
+            + np.where(cname.str.endswith("村"), "村民委员会", "社区居民委员会"),
+            "admin_code": com["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["community_committee"]),
+            "handler_type": "community_committee",
+        }
+    )
+    half = com.iloc[::2]  # every other community has a property company (物业)
+    companies = pd.DataFrame(
+        {
+            "department_id": "P" + half["community_id"].astype(str),
+            "name": half["name"].astype(str).str[:2] + "物业服务有限公司",
+            "admin_code": half["admin_code"].astype(str),
+            "categories": ",".join(LOCAL_HANDLERS["property_company"]),
+            "handler_type": "property_company",
+        }
+    )
+    return pd.concat([offices, committees, companies], ignore_index=True)
+
+
+_DEPT_COLUMNS = ["department_id", "name", "admin_code", "categories", "handler_type"]
+
+
+def _departments(admin: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Handlers at every level: bureaus of the city and counties, township offices,
+    community committees and property companies."""
+    departments = pd.concat(
+        [_bureaus(admin), _local_handlers(admin, communities)], ignore_index=True
     ).astype("str")
     departments["synthetic"] = True
     return departments
@@ -281,7 +363,7 @@ def _people(
     chiefs = _practice_chiefs(more, admin, rivers, chiefs, workers["worker_id"])
     if more.frames:
         workers = pd.concat([workers, _workers(more)], ignore_index=True)
-    return workers, chiefs, _departments(admin)
+    return workers, chiefs, _departments(admin, communities)
 
 
 #: the sample's appointments start here; a few chiefs change on _HANDOVER

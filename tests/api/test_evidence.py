@@ -109,23 +109,36 @@ def test_the_format_is_read_from_the_image_not_the_name(setup) -> None:
 
 def test_typed_evidence_never_uploaded_resolves_nothing(setup) -> None:
     _, client, keys = setup
-    rid = new_case(client, keys)  # street light: needs before and after photos
-    url = f"/reports/{rid}"
-    assert (
-        client.patch(url, json={"status": "in_progress"}, headers=h(keys["w1"])).status_code == 200
-    )
-    typed = {"status": "resolved", "evidence": "before:x.jpg;after:y.jpg"}
-    r = client.patch(url, json=typed, headers=h(keys["w1"]))
-    assert r.status_code == 400 and "never uploaded" in r.json()["detail"], r.text
+    rid = new_case(client, keys, category="road_damage")  # needs before and after photos
+    act = f"/reports/{rid}/actions"
+    # road damage waits for the centre: opened and dispatched to D1 by the dispatcher
+    for step in ("open", "dispatch"):
+        r = client.post(act, json={"action": step}, headers=h(keys["disp"]))
+        assert r.status_code == 200, r.text
+    assert client.post(act, json={"action": "accept"}, headers=h(keys["d1"])).status_code == 200
+    typed = {"action": "report_back", "evidence": "before:x.jpg;after:y.jpg"}
+    r = client.post(act, json=typed, headers=h(keys["d1"]))
+    assert r.status_code == 409 and "never uploaded" in r.json()["detail"], r.text
     # one photo received is not both
-    assert upload(client, rid, keys["w1"], jpeg(), kind="before").status_code == 201
-    r = client.patch(url, json={"status": "resolved"}, headers=h(keys["w1"]))
-    assert r.status_code == 400 and "lacks after evidence" in r.json()["detail"], r.text
+    assert upload(client, rid, keys["d1"], jpeg(), kind="before").status_code == 201
+    r = client.post(act, json={"action": "report_back"}, headers=h(keys["d1"]))
+    assert r.status_code == 409 and "lacks after evidence" in r.json()["detail"], r.text
     # the kind comes from the form field: an 'after' photo completes it
-    after = upload(client, rid, keys["w1"], jpeg((0, 200, 0)), kind="after")
+    after = upload(client, rid, keys["d1"], jpeg((0, 200, 0)), kind="after")
     assert after.status_code == 201 and after.json()["evidence"].startswith("after:")
-    r = client.patch(url, json={"status": "resolved"}, headers=h(keys["w1"]))
+    r = client.post(act, json={"action": "report_back"}, headers=h(keys["d1"]))
     assert r.status_code == 200, r.text
+    p = r.json()["properties"]
+    assert p["status"] == "reported_back"
+    # the evidence is what was received, each photo once
+    assert sorted(p["evidence"].split(";")) == sorted(
+        ["before:" + _names(client, rid, keys)[0], after.json()["evidence"]]
+    )
+
+
+def _names(client, rid, keys) -> list[str]:
+    listed = client.get(f"/reports/{rid}/evidence", headers=h(keys["sup"])).json()["evidence"]
+    return [e["name"] for e in listed]
 
 
 def test_the_kind_form_field_is_kept(setup) -> None:
@@ -212,7 +225,8 @@ def test_case_history_is_a_scoped_collection(setup) -> None:
     r = client.get(url, params={"limit": 1000}, headers=h(keys["sup"]))
     assert r.status_code == 200, r.text
     mine = [f["properties"] for f in r.json()["features"] if f["properties"]["report_id"] == rid]
-    assert [e["to_status"] for e in mine] == ["reported", "assigned"]
+    assert [e["to_status"] for e in mine] == ["collected", "opened", "dispatched"]
+    assert [e["action"] for e in mine] == ["collect", "open", "dispatch"]
     # a supervisor of another district sees none of this district's history
     far = client.get(url, params={"limit": 1000}, headers=h(keys["far"]))
     assert far.status_code == 200 and far.json()["numberMatched"] == 0

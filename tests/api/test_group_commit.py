@@ -172,10 +172,10 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
     out = _intake_batch(app, subs)
     rows, pos, replay, _ = out[0]
     first = rows["report_id"].iloc[pos]
-    assert not replay and rows["status"].iloc[pos] == "assigned"
+    assert not replay and rows["status"].iloc[pos] == "dispatched"  # street lights: auto_open
     assert out[1].replay and out[1].rows["report_id"].iloc[out[1].pos] == first
     dup = out[2].rows.iloc[out[2].pos]
-    assert dup["duplicate_of"] == first and dup["status"] == "reported"
+    assert dup["duplicate_of"] == first and dup["status"] == "collected"
     assert isinstance(out[3], ApiError) and out[3].status == 403
     assert isinstance(out[4], ApiError) and out[4].status == 422
     placed = out[5].rows.iloc[out[5].pos]
@@ -189,8 +189,11 @@ def test_one_batch_answers_every_report_on_its_own(app) -> None:
     assert len(reports) == 3 + 3  # the workspace's three and the three created
     assert (reports["idempotency_key"] == "k1").sum() == 1
     events = store.read("report_events")
-    assert events["report_id"].isin(created).sum() == 3 + 2  # 3 x reported, 2 x assigned
-    assert set(events.loc[events["report_id"].isin(created), "actor_id"]) == {"S1"}
+    mine = events[events["report_id"].isin(created)]
+    # 3 collected; the 2 originals opened and dispatched by the rules, the duplicate not
+    assert mine["action"].value_counts().to_dict() == {"collect": 3, "open": 2, "dispatch": 2}
+    assert set(mine.loc[mine["action"] == "collect", "actor_id"]) == {"S1"}
+    assert set(mine.loc[mine["action"] != "collect", "actor_id"]) == {"system"}
 
 
 def test_batch_answers_are_the_features_of_their_rows_as_each_caller_sees_them(app) -> None:
@@ -223,7 +226,7 @@ def test_a_bad_point_is_refused_alone_not_with_its_batch(app) -> None:
     assert isinstance(out[2], ApiError) and out[2].status == 400
     assert isinstance(out[3], ApiError) and out[3].status == 400
     for o in (out[1], out[4]):
-        assert not isinstance(o, BaseException) and o.rows["status"].iloc[o.pos] == "assigned"
+        assert not isinstance(o, BaseException) and o.rows["status"].iloc[o.pos] == "dispatched"
 
 
 def test_refused_report_is_not_an_original_for_the_rest_of_its_batch(app) -> None:
@@ -275,8 +278,9 @@ def test_concurrent_posts_are_all_stored_once_with_their_events(tmp_path: Path) 
         for i in range(n)  # stored as the caller's own keys
     )
     events = store.read("report_events")
-    reported = events[(events["to_status"] == "reported") & events["report_id"].isin(ids)]
-    assert sorted(reported["report_id"]) == sorted(ids)
+    collected = events[(events["action"] == "collect") & events["report_id"].isin(ids)]
+    assert sorted(collected["report_id"]) == sorted(ids)
+    assert (collected["to_status"] == "collected").all()
 
 
 def test_every_post_withdraws_its_announcement_whatever_its_answer(tmp_path: Path) -> None:

@@ -45,14 +45,16 @@ def _assigned_case(client, keys) -> str:
 def test_a_worker_cannot_hand_a_case_to_another_district(setup) -> None:
     _, client, keys = setup
     rid = _assigned_case(client, keys)
-    r = client.patch(
-        f"/reports/{rid}",
-        json={"status": "in_progress", "assignee_id": "W2"},
-        headers=h(keys["w1_scoped"]),
-    )
-    assert r.status_code == 403 and "someone else" in r.json()["detail"], r.text
+    # the assignee is the grid worker who verifies: the centre chooses them, not a worker
+    for who in ("W2", "W1"):
+        r = client.patch(
+            f"/reports/{rid}",
+            json={"status": "dispatched", "assignee_id": who},
+            headers=h(keys["w1_scoped"]),
+        )
+        assert r.status_code == 403 and "supervisor, dispatcher" in r.json()["detail"], r.text
     # nothing changed: W1 still holds it
-    again = client.patch(f"/reports/{rid}", json={"status": "in_progress"}, headers=h(keys["w1"]))
+    again = client.get(f"/collections/reports/items/{rid}", headers=h(keys["sup"]))
     assert again.status_code == 200 and again.json()["properties"]["assignee_id"] == "W1"
 
 
@@ -60,7 +62,8 @@ def test_a_supervisor_cannot_assign_nobody_or_outside(setup) -> None:
     ws, client, keys = setup
     rid = _assigned_case(client, keys)
     url = f"/reports/{rid}"
-    body = {"status": "in_progress", "assignee_id": "NOPE-NOT-A-WORKER"}
+    # the status as it is: only the assignee changes
+    body = {"status": "dispatched", "assignee_id": "NOPE-NOT-A-WORKER"}
     r = client.patch(url, json=body, headers=h(keys["sup_202"]))
     assert r.status_code == 422 and "NOPE-NOT-A-WORKER" in r.json()["detail"], r.text
     # W2 works in 430203: outside the case's district (they could not even see it)
@@ -80,12 +83,18 @@ def test_a_supervisor_assigns_only_within_scope(tmp_path: Path) -> None:
     sup = issue_key(open_store(ws), "荷塘区主任", role="supervisor", scope="430202")[0]
     client = TestClient(create_app(workspace=ws))
     rid = _assigned_case(client, keys)
-    body = {"status": "in_progress", "assignee_id": "W9"}
+    body = {"status": "dispatched", "assignee_id": "W9"}
     r = client.patch(f"/reports/{rid}", json=body, headers=h(sup))
     assert r.status_code == 403 and "outside your scope" in r.json()["detail"], r.text
+    # a new assignee with a step the case may not take changes nothing: all or nothing
+    for status, code in (("closed", 409), ("in_progress", 403)):
+        r = client.patch(f"/reports/{rid}", json={**body, "status": status}, headers=h(keys["sup"]))
+        assert r.status_code == code, r.text
+        held = open_store(ws).read("reports").set_index("report_id").at[rid, "assignee_id"]
+        assert held == "W1", status
     # the city's supervisor may (the city worker's area holds the case)
     r = client.patch(f"/reports/{rid}", json=body, headers=h(keys["sup"]))
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and r.json()["properties"]["assignee_id"] == "W9", r.text
 
 
 # ------------------------------------------------------------------ 13: every layer scoped

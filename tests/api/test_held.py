@@ -15,7 +15,7 @@ from gridkit.crs import local_metric_crs
 from gridkit.ops.reports import normalise_reports
 
 CATS = ["street_light", "green_belt", "sewage"]
-STATUSES = ["reported", "assigned", "closed"]  # closed is not open
+STATUSES = ["collected", "dispatched", "closed"]  # closed is not open
 LON, LAT = 113.0, 27.7
 M_LAT = 1 / 111_000.0
 M_LON = M_LAT / np.cos(np.radians(LAT))
@@ -98,7 +98,7 @@ def test_held_layer_answers_as_the_whole_layer_would(batches, new) -> None:
     )
     near = held.near(pts, radius)
     ids = set(near["report_id"])
-    is_open = whole["status"].isin(["reported", "assigned"]) & whole["duplicate_of"].isna()
+    is_open = whole["status"].isin(["collected", "dispatched"]) & whole["duplicate_of"].isna()
     assert set(whole.loc[~is_open, "report_id"]).isdisjoint(ids)
     metric = local_metric_crs(whole.geometry)
     w = whole.geometry.to_crs(metric).to_numpy()

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from gridkit.io import write_layer
+from gridkit.ops.assess import SHEET_TITLES
 from gridkit.ops.simulate import simulate
 from gridkit.store import issue_key, open_store
 from gridkit.synth.ops import grid_units, grid_workers
@@ -75,7 +76,11 @@ def test_xlsx_downloads(season) -> None:
         assert r.status_code == 200, (fig, r.text)
         assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
         sheets = pd.read_excel(io.BytesIO(r.content), sheet_name=None)
-        assert "summary" in sheets
+        if fig == "assessment":  # the workbook gridkit assess writes: Chinese sheets
+            assert set(SHEET_TITLES.values()) <= set(sheets)
+            assert "部门名称" in sheets[SHEET_TITLES["departments"]].columns
+        else:
+            assert "summary" in sheets
 
 
 def test_hotspots_and_assessment_json(season) -> None:

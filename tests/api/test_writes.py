@@ -67,6 +67,10 @@ def field_workspace(path: Path) -> tuple[Path, dict[str, str]]:
         "sup2": issue_key(store, "赵主任", role="supervisor", worker_id="S2")[0],
         "viewer": issue_key(store, "看", role="viewer")[0],
         "far": issue_key(store, "外区", role="supervisor", scope="430281")[0],
+        # the centre's dispatcher of the district, and the staff of its departments
+        "disp": issue_key(store, "调度员", role="dispatcher", scope="430202")[0],
+        "d1": issue_key(store, "城管局", role="department", department_id="D1")[0],
+        "d2": issue_key(store, "水利局", role="department", department_id="D2")[0],
     }
     return ws, keys
 
@@ -117,29 +121,36 @@ def test_post_report_is_located_handed_over_and_due(any_strings, setup) -> None:
     f = r.json()
     p = f["properties"]
     assert p["unit_id"] == "430202001001-000"
-    assert p["status"] == "assigned"
+    # street lights are opened and dispatched at once (auto_open in the rules)
+    assert p["status"] == "dispatched"
     assert p["lead_department_id"] == "D1"
-    assert p["assignee_id"] == "W1"
+    assert p["assignee_id"] == "W1"  # the unit's grid worker, who verifies
     assert p["due_at"] is not None
     assert p["description"] == "路灯不亮 <b>"  # stored as given; escaped where rendered
     assert r.headers["location"] == f"/collections/reports/items/{f['id']}"
     events = open_store(ws).read("report_events")
-    assert list(events.loc[events["report_id"] == f["id"], "to_status"]) == ["reported", "assigned"]
+    mine = events[events["report_id"] == f["id"]]
+    assert list(mine["to_status"]) == ["collected", "opened", "dispatched"]
+    # the worker collected it; the rules' automatic steps are the system's
+    assert list(mine["actor_id"]) == ["W1", "system", "system"]
 
 
 def test_report_no_department_handles_is_logged_not_warned(setup, caplog) -> None:
     _, client, keys = setup
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a Python warning per batch would fail here
-        r = client.post("/reports", json=report(category="cctv"), headers=h(keys["w1"]))
+        # sewage is opened at once (auto_open), but no department handles it here
+        r = client.post("/reports", json=report(category="sewage"), headers=h(keys["w1"]))
     assert r.status_code == 201, r.text
     p = r.json()["properties"]
-    assert p["status"] == "reported" and p["lead_department_id"] is None
+    assert p["status"] == "opened" and p["lead_department_id"] is None
     logged = [rec for rec in caplog.records if rec.name == "gridkit.api"]
     assert len(logged) == 1 and r.json()["id"] in logged[0].getMessage()
-    # a handled report logs nothing
+    # a handled report logs nothing, nor one waiting for the centre to open it (cctv)
     caplog.clear()
     assert client.post("/reports", json=report(), headers=h(keys["w1"])).status_code == 201
+    cctv = client.post("/reports", json=report(category="cctv"), headers=h(keys["w1"]))
+    assert cctv.json()["properties"]["status"] == "collected"
     assert not [rec for rec in caplog.records if rec.name == "gridkit.api"]
 
 
@@ -164,7 +175,9 @@ def test_duplicate_is_linked_not_handed_over_twice(setup) -> None:
         "/reports", json=report(lon=INSIDE[0] + 0.0001), headers=h(keys["w1"])
     ).json()
     assert second["properties"]["duplicate_of"] == first["id"]
-    assert second["properties"]["status"] == "reported"
+    assert first["properties"]["status"] == "dispatched"
+    assert second["properties"]["status"] == "collected"  # linked, not handed over
+    assert second["properties"]["lead_department_id"] is None
 
 
 def test_idempotency_key_creates_nothing_twice(setup) -> None:
@@ -286,43 +299,53 @@ def test_city_scope_holds_its_districts(setup) -> None:
 
 
 def test_lifecycle_over_http(any_strings, setup) -> None:
+    # PATCH by status (the first wave's names too): each status reached by the action
+    # that leads there, taken by whom the rules say
     ws, client, keys = setup
     rid = client.post("/reports", json=report(), headers=h(keys["w1"])).json()["id"]
     url = f"/reports/{rid}"
+    # the worker does not handle the case; the department does
     assert (
-        client.patch(url, json={"status": "in_progress"}, headers=h(keys["w1"])).status_code == 200
+        client.patch(url, json={"status": "in_progress"}, headers=h(keys["w1"])).status_code == 403
     )
-    # the worker cannot close; another worker cannot touch it
-    assert client.patch(url, json={"status": "closed"}, headers=h(keys["w1"])).status_code == 403
+    r = client.patch(url, json={"status": "in_progress"}, headers=h(keys["d1"]))
+    assert r.status_code == 200 and r.json()["properties"]["status"] == "handling", r.text
+    # another worker cannot touch it, nor another department
     assert client.patch(url, json={"status": "resolved"}, headers=h(keys["w2"])).status_code == 403
-    # resolving needs before/after evidence (street lights: see rules/reports.toml)
-    photo = jpeg_photo()
-    ev = [
-        client.post(
-            f"{url}/evidence?kind={k}",
-            files={"photo": ("p.jpg", photo, "image/jpeg")},
-            headers=h(keys["w1"]),
-        ).json()["evidence"]
-        for k in ("before", "after")
-    ]
-    r = client.patch(
-        url, json={"status": "resolved", "evidence": ";".join(ev)}, headers=h(keys["w1"])
-    )
+    assert client.patch(url, json={"status": "resolved"}, headers=h(keys["d2"])).status_code == 404
+    # reporting back needs an after photo (street lights: see rules/reports.toml)
+    r = client.patch(url, json={"status": "resolved"}, headers=h(keys["d1"]))
+    assert r.status_code == 409 and "lacks after evidence" in r.json()["detail"], r.text
+    ev = client.post(
+        f"{url}/evidence?kind=after",
+        files={"photo": ("p.jpg", jpeg_photo(), "image/jpeg")},
+        headers=h(keys["d1"]),
+    ).json()["evidence"]
+    r = client.patch(url, json={"status": "resolved", "evidence": ev}, headers=h(keys["d1"]))
     assert r.status_code == 200, r.text
-    assert r.json()["properties"]["status"] == "resolved"
-    # invalid transition is a clear 400, not a 500
-    bad = client.patch(url, json={"status": "in_progress"}, headers=h(keys["sup"]))
-    assert bad.status_code == 400 and "resolved" in bad.json()["detail"]
-    ok = client.patch(url, json={"status": "verified"}, headers=h(keys["sup"]))
+    assert r.json()["properties"]["status"] == "reported_back"
+    # a step the stage does not allow is a clear 409, not a 500
+    bad = client.patch(url, json={"status": "closed"}, headers=h(keys["sup"]))
+    assert bad.status_code == 409 and "reported_back" in bad.json()["detail"]
+    # the unit's worker verifies on site; the worker cannot close, the centre does
+    ok = client.patch(url, json={"status": "verified"}, headers=h(keys["w1"]))
     assert ok.status_code == 200, ok.text
+    assert client.patch(url, json={"status": "closed"}, headers=h(keys["w1"])).status_code == 403
+    ok = client.patch(url, json={"status": "closed"}, headers=h(keys["disp"]))
+    assert ok.status_code == 200 and ok.json()["properties"]["status"] == "closed", ok.text
     events = open_store(ws).read("report_events")
-    assert list(events.loc[events["report_id"] == rid, "to_status"]) == [
-        "reported",
-        "assigned",
-        "in_progress",
-        "resolved",
+    mine = events[events["report_id"] == rid]
+    assert list(mine["to_status"]) == [
+        "collected",
+        "opened",
+        "dispatched",
+        "handling",
+        "reported_back",
         "verified",
+        "closed",
     ]
+    # who took each step: the key's worker, else the key's holder
+    assert list(mine["actor_id"])[3:] == ["城管局", "城管局", "W1", "调度员"]
 
 
 def test_evidence_limits(setup) -> None:
@@ -450,10 +473,12 @@ def test_reports_without_description_or_assignee_are_no_500s(setup) -> None:
     assert dup.json()["properties"]["assignee_id"] is None  # a duplicate: not handed over
     page = client.get("/maps/hotspots", headers=h(keys["sup"]))
     assert page.status_code == 200, page.text
-    r = client.patch(
-        f"/reports/{dup.json()['id']}", json={"status": "in_progress"}, headers=h(keys["w1"])
-    )
-    assert r.status_code == 403 and "assigned to them" in r.json()["detail"]
+    url = f"/reports/{dup.json()['id']}"
+    # a step the worker may not take: 403; one the stage does not allow: 409
+    r = client.post(f"{url}/actions", json={"action": "open"}, headers=h(keys["w1"]))
+    assert r.status_code == 403 and "open (立案) is for: dispatcher" in r.json()["detail"]
+    r = client.patch(url, json={"status": "in_progress"}, headers=h(keys["w1"]))
+    assert r.status_code == 409 and "'collected'" in r.json()["detail"], r.text
 
 
 def test_an_unexpected_error_is_a_problem_without_internals(setup, monkeypatch) -> None:
@@ -501,7 +526,9 @@ def test_server_log_tells_of_reports_no_department_handles(tmp_path: Path) -> No
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            r = httpx.post(f"{base}/reports", json=report(category="cctv"), headers=h(keys["sup"]))
+            r = httpx.post(
+                f"{base}/reports", json=report(category="sewage"), headers=h(keys["sup"])
+            )
             assert r.status_code == 201, r.text
         finally:
             proc.terminate()

@@ -1,0 +1,62 @@
+"""``gridkit escalate``: the escalation (督办) of overdue cases, from cron, as the
+service does on its schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridkit.cli.util import console, plural
+from gridkit.errors import GridkitError
+
+__all__ = ["escalate_cmd"]
+
+
+def escalate_cmd(
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (reports).")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Escalate as at this time (ISO 8601; default now)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be escalated; write nothing.")
+    ] = False,
+) -> None:
+    """Escalate (督办) the cases past the deadline of their stage, one admin level up and
+    again every repeat_h hours (rules/reports.toml), each with an event in the case's
+    history. A lapse is never escalated twice: running it again changes nothing."""
+    from gridkit.ops.cases import escalate
+    from gridkit.store import open_store
+
+    store = open_store(workspace)
+    if "reports" not in store.layers():
+        raise GridkitError(
+            f"{workspace}: no reports layer, so no case to escalate.",
+            hint="Escalate a served workspace (gridkit serve) or the demo's.",
+        )
+    reports = store.read("reports")
+    have = set(store.layers())
+    change = escalate(
+        reports,
+        at=at,
+        admin_areas=store.read("admin_areas") if "admin_areas" in have else None,
+        staff=store.read("staff") if "staff" in have else None,
+    )
+    events = change.events
+    if not len(events):
+        console.print("no case to escalate: none has a new lapse or a new level")
+        return
+    ids = events["report_id"].unique()
+    if not dry_run:
+        changed = change.reports[change.reports["report_id"].isin(ids).to_numpy()]
+        store.update_rows("reports", "report_id", reports, changed, events)
+    levels = change.reports.set_index("report_id").loc[ids, "escalation_level"]
+    by_level = ", ".join(f"level {k}: {v}" for k, v in levels.value_counts().sort_index().items())
+    verb = "would escalate" if dry_run else "escalated"
+    console.print(f"{verb} {plural(len(ids), 'case')} (督办): {by_level}")
+    for note, rid in list(zip(events["note"], events["report_id"], strict=True))[:10]:
+        console.print(f"  {rid}: {note}")
+    if len(ids) > 10:
+        console.print(f"  ... and {len(ids) - 10} more (see report_events)")

@@ -1,0 +1,1029 @@
+"""Persistence behind one interface: the PostGIS (production) backend.
+
+A deployment on a database server opens its store by URL
+(``postgresql://user@host/db``, or ``GRIDKIT_DATABASE_URL``). Design rules:
+
+- every layer is a table with ``fid`` (identity primary key, what QGIS edits by), its
+  columns, and a ``geometry`` column in EPSG:4326 with a GiST index; the contract
+  (:data:`gridkit.layers.LAYERS`) gives, for the layers it names, a UNIQUE id column,
+  CHECK constraints on the columns with choices (statuses, levels, kinds) and the
+  columns a table lacks: the schema follows the specs, not a copy of them;
+- a write is one transaction (psycopg 3, a connection pool), committed on return;
+  reports' ids and idempotency keys are UNIQUE, so no two processes store the same;
+- every write of a layer, by anyone (the service, ``gridkit db load``, QGIS), moves
+  its row of ``gridkit_layer_versions`` (a statement trigger) and is announced by
+  ``NOTIFY gridkit_layers``: each process keeps its copies and caches until then;
+- a write that depends on the layer as the caller read it (``if_unchanged``) locks
+  the layers' version rows first and writes nothing when one moved meanwhile;
+- the schema is made and upgraded by numbered SQL revisions (``migrations/``,
+  :func:`upgrade`), and each layer table is brought up to its spec.
+
+psycopg is the ``postgis`` extra's: imported when a store is opened.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit.crs import WGS84
+from gridkit.errors import GridkitError, LayerNotFoundError, MissingExtraError
+from gridkit.layers import LAYERS
+from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
+
+__all__ = [
+    "DatabaseUnavailableError",
+    "PostGISStore",
+    "database_url",
+    "layer_ddl",
+    "migrations",
+    "upgrade",
+]
+
+#: how often, at most, versions are polled when no NOTIFY listener is connected (s)
+POLL_S = 0.5
+#: how long a request waits for a pooled connection before its 503 (s)
+POOL_WAIT_S = 3.0
+#: the geometry column of every layer table
+GEOMETRY = "geometry"
+#: foreign keys the contract has: (table, column) -> (table, column)
+FOREIGN_KEYS = {("report_events", "report_id"): ("reports", "report_id")}
+#: columns outside the contract the service keeps unique: (table, column)
+UNIQUE = (("reports", "idempotency_key"),)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KIND_SQL = {
+    "str": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "bool": "boolean",
+    "datetime": "timestamptz",
+}
+
+
+class DatabaseUnavailableError(GridkitError):
+    """The database server cannot be reached or refused the work (down, restarting,
+    full); nothing was written. The API answers 503 with Retry-After.
+
+    Examples
+    --------
+    >>> err = DatabaseUnavailableError("connection refused")
+    >>> err.message
+    'the database is unavailable (connection refused); nothing was written.'
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the database is unavailable ({reason}); nothing was written.",
+            hint="Try again shortly; check that the PostgreSQL server is running and has space.",
+        )
+
+
+def database_url(text: object) -> str | None:
+    """``text`` as a PostgreSQL URL, or None when it is not one (a file path).
+
+    A URL passed where a path was expected may have lost a slash (``Path`` folds
+    ``//``); it is put back.
+
+    Examples
+    --------
+    >>> database_url("postgresql://grid@db.example/zhuzhou")
+    'postgresql://grid@db.example/zhuzhou'
+    >>> from pathlib import Path
+    >>> database_url(Path("postgres://grid@localhost:5433/zz"))
+    'postgres://grid@localhost:5433/zz'
+    >>> database_url("demo-workspace/zhuzhou.gpkg") is None
+    True
+    """
+    s = str(text)
+    m = re.match(r"^(postgresql|postgres):/+(.*)$", s)
+    if m is None:
+        return None
+    return f"{m.group(1)}://{m.group(2)}"
+
+
+def _psycopg() -> tuple[Any, Any]:
+    """psycopg and psycopg_pool, or the one-line error naming the extra."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as e:
+        raise MissingExtraError(
+            "a PostGIS store needs the 'postgis' extra: pip install \"gridkit[postgis]\"",
+            hint=f"{e.name} is not installed.",
+        ) from e
+    return psycopg, psycopg_pool
+
+
+def _ident(name: str) -> str:
+    """A quoted SQL identifier; names that are not plain words are refused."""
+    if not _NAME.match(name):
+        raise GridkitError(f"invalid table or column name {name!r}")
+    return f'"{name}"'
+
+
+def _frame_sql_type(values: pd.Series) -> str:
+    """PostgreSQL type for a column made from values."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "bigint"
+    if pd.api.types.is_float_dtype(dtype):
+        return "double precision"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "timestamptz" if getattr(dtype, "tz", None) is not None else "timestamp"
+    return "text"
+
+
+def layer_ddl(name: str, frame: pd.DataFrame | None = None) -> list[str]:
+    """The statements creating layer ``name``: its columns (the frame's, typed by
+    their values, then the spec's required ones it lacks, typed by the spec), ``fid`` primary key,
+    geometry column with its GiST index when the frame or the spec has geometry,
+    constraints from the spec (:func:`spec_ddl`) and the version trigger.
+
+    Examples
+    --------
+    >>> ddl = layer_ddl("units")
+    >>> ddl[0].split("(")[0]
+    'CREATE TABLE "units" '
+    >>> '"kind" text' in ddl[0], '"geometry" geometry(Geometry, 4326)' in ddl[0]
+    (True, True)
+    >>> any("USING gist" in s for s in ddl), any("gridkit_bump" in s for s in ddl)
+    (True, True)
+    """
+    spec = LAYERS.get(name)
+    cols: dict[str, str] = {}
+    geom = spec is not None and spec.geometry is not None
+    if frame is not None:
+        gcol = getattr(frame, "_geometry_column_name", None)
+        geom = gcol is not None
+        cols = {str(c): _frame_sql_type(s) for c, s in frame.items() if c != gcol}
+    if spec is not None:  # the contract's required columns, even when the frame lacks them
+        cols.update(
+            {c.name: _KIND_SQL[c.kind] for c in spec.columns if c.required and c.name not in cols}
+        )
+    table = _ident(name)
+    parts = ['"fid" bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY']
+    parts += [f"{_ident(c)} {t}" for c, t in cols.items() if c != "fid"]
+    if geom:
+        parts.append(f"{_ident(GEOMETRY)} geometry(Geometry, 4326)")
+    out = [f"CREATE TABLE {table} ({', '.join(parts)})"]
+    if geom:
+        out.append(f'CREATE INDEX "{name}_geometry_idx" ON {table} USING gist ({_ident(GEOMETRY)})')
+    out.append(
+        f'CREATE TRIGGER "{name}_version" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE '
+        f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION gridkit_bump()"
+    )
+    out.append(
+        "INSERT INTO gridkit_layer_versions (layer, version) VALUES "
+        f"('{name}', 1) ON CONFLICT (layer) DO UPDATE SET version = "
+        "gridkit_layer_versions.version + 1"
+    )
+    return out
+
+
+def spec_ddl(name: str, columns: Sequence[str], tables: Sequence[str]) -> list[str]:
+    """Constraints a layer table with ``columns`` gets from the contract (idempotent:
+    each dropped and made again, so a spec that changed is followed): the spec's
+    required columns it lacks (optional ones come with the first rows that have them),
+    UNIQUE id, CHECK of choices (``NOT VALID``: rows stored before
+    a choice was retired stay readable), foreign keys to the ``tables`` present.
+
+    Examples
+    --------
+    >>> for s in spec_ddl("admin_areas", ["admin_code", "level"], []): print(s[:90])
+    ALTER TABLE "admin_areas" ADD COLUMN IF NOT EXISTS "name" text
+    ALTER TABLE "admin_areas" ADD COLUMN IF NOT EXISTS "parent_code" text
+    DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'admin_areas_admin_
+    ALTER TABLE "admin_areas" DROP CONSTRAINT IF EXISTS "admin_areas_level_check"
+    ALTER TABLE "admin_areas" ADD CONSTRAINT "admin_areas_level_check" CHECK ("level" IN ('cit
+    """
+    spec = LAYERS.get(name)
+    table = _ident(name)
+    out = []
+    have = set(columns)
+    if spec is not None:
+        for c in spec.columns:
+            if c.name not in have and c.required:
+                out.append(
+                    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {_ident(c.name)} "
+                    f"{_KIND_SQL[c.kind]}"
+                )
+                have.add(c.name)
+        if spec.id is not None and spec.id in have:
+            key = f"{name}_{spec.id}_key"  # kept when there (foreign keys depend on it)
+            out.append(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = "
+                f"'{key}' AND conrelid = '{table}'::regclass) THEN ALTER TABLE {table} "
+                f'ADD CONSTRAINT "{key}" UNIQUE ({_ident(spec.id)}); END IF; END $$'
+            )
+        for c in spec.columns:
+            if c.choices and c.name in have:
+                check = f'"{name}_{c.name}_check"'
+                values = ", ".join("'" + v.replace("'", "''") + "'" for v in c.choices)
+                out.append(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {check}")
+                out.append(
+                    f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK "
+                    f"({_ident(c.name)} IN ({values})) NOT VALID"
+                )
+    for (t, col), (ref, ref_col) in FOREIGN_KEYS.items():
+        if (t == name and ref in tables) or (ref == name and t in tables):
+            fk = f'"{t}_{col}_fkey"'
+            out.append(f"ALTER TABLE {_ident(t)} DROP CONSTRAINT IF EXISTS {fk}")
+            out.append(
+                f"ALTER TABLE {_ident(t)} ADD CONSTRAINT {fk} FOREIGN KEY ({_ident(col)}) "
+                f"REFERENCES {_ident(ref)} ({_ident(ref_col)}) DEFERRABLE INITIALLY DEFERRED "
+                "NOT VALID"
+            )
+    for t, col in UNIQUE:
+        if t == name and col in have:
+            out.append(
+                f'CREATE UNIQUE INDEX IF NOT EXISTS "{t}_{col}_key" ON {_ident(t)} '
+                f"({_ident(col)}) WHERE {_ident(col)} IS NOT NULL"
+            )
+    return out
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The schema's revisions: (number, name, SQL), in order.
+
+    Examples
+    --------
+    >>> [(n, name) for n, name, _ in migrations()][:2]
+    [(1, 'layer_versions'), (2, 'notify')]
+    """
+    out = []
+    for entry in importlib.resources.files("gridkit.store.migrations").iterdir():
+        m = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+#: serialises upgrades of one database (several server processes starting at once)
+_UPGRADE_LOCK = 0x67726964  # "grid"
+
+
+def upgrade(url: str, *, to: int | None = None) -> list[int]:
+    """Create or upgrade the schema of the database at ``url`` to revision ``to``
+    (the latest by default), then bring every layer table up to its spec (new
+    contract columns, UNIQUE ids, CHECKs, foreign keys); the revisions applied.
+
+    Each revision is one transaction, recorded in ``gridkit_revisions``; concurrent
+    upgrades of one database wait for each other (an advisory lock).
+
+    Examples
+    --------
+    >>> upgrade("postgresql://grid@db.example/zhuzhou")  # doctest: +SKIP
+    [1, 2]
+    """
+    psycopg, _ = _psycopg()
+    done = []
+    with _connect_once(psycopg, url) as con:
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK,))
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS gridkit_revisions (revision int PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            have = {r[0] for r in con.execute("SELECT revision FROM gridkit_revisions")}
+            for number, name, sql in migrations():
+                if number in have or (to is not None and number > to):
+                    continue
+                with con.transaction():  # a savepoint: one revision, all or nothing
+                    con.execute(sql)
+                    con.execute(
+                        "INSERT INTO gridkit_revisions (revision, name) VALUES (%s, %s)",
+                        (number, name),
+                    )
+                done.append(number)
+            if to is None or to >= max(n for n, _, _ in migrations()):
+                _follow_specs(con)
+    return done
+
+
+def _follow_specs(con: Any) -> None:
+    """Bring every layer table up to its spec (see :func:`spec_ddl`)."""
+    columns: dict[str, list[str]] = {}
+    for table, col in con.execute(
+        "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN gridkit_layer_versions v ON v.layer = c.table_name "
+        "WHERE c.table_schema = current_schema() ORDER BY c.ordinal_position"
+    ):
+        columns.setdefault(table, []).append(col)
+    for name, cols in columns.items():
+        for stmt in spec_ddl(name, cols, list(columns)):
+            con.execute(stmt)
+
+
+def revision(url: str) -> int:
+    """The schema revision of the database at ``url`` (0 when it has none).
+
+    Examples
+    --------
+    >>> revision("postgresql://grid@db.example/zhuzhou")  # doctest: +SKIP
+    2
+    """
+    psycopg, _ = _psycopg()
+    with _connect_once(psycopg, url) as con:
+        row = con.execute("SELECT to_regclass('gridkit_revisions') IS NOT NULL").fetchone()
+        if not row[0]:
+            return 0
+        return int(
+            con.execute("SELECT coalesce(max(revision), 0) FROM gridkit_revisions").fetchone()[0]
+        )
+
+
+@contextmanager
+def _connect_once(psycopg: Any, url: str) -> Iterator[Any]:
+    """One connection (autocommit: transactions are explicit), errors made readable."""
+    try:
+        con = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(_first_line(exc)) from None
+    try:
+        con.execute("SET TIME ZONE 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _reason(psycopg: Any, exc: BaseException) -> str:
+    """Why the database is unavailable, in words that name no host or path."""
+    if isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.InsufficientResources):
+        return "out of disk space or resources"
+    if isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        return "the server is restarting"
+    return "cannot reach the server"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class _Table:
+    """A layer table as the store knows it: columns -> PostgreSQL type, geometry?"""
+
+    columns: dict[str, str]
+    geometry: bool
+
+
+def _unavailable(psycopg: Any) -> tuple[type[BaseException], ...]:
+    """The errors meaning the server is down, restarting or out of space."""
+    return (
+        psycopg.OperationalError,
+        psycopg.errors.DiskFull,
+        psycopg.errors.InsufficientResources,
+        psycopg.errors.AdminShutdown,
+        psycopg.errors.CannotConnectNow,
+    )
+
+
+class PostGISStore(Store):
+    """A PostGIS database as a store (see the module's notes).
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user[:password]@host[:port]/database``; the schema must have been
+        made by :func:`upgrade` (``gridkit db upgrade URL``).
+    pool_size
+        Connections at most in this process's pool.
+
+    Examples
+    --------
+    >>> store = PostGISStore("postgresql://grid@localhost/zhuzhou")  # doctest: +SKIP
+    >>> store.layers()  # doctest: +SKIP
+    ['admin_areas', 'rivers', 'units', ...]
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = database_url(url) or url
+        self._psycopg, pool_mod = _psycopg()
+        self._down = _unavailable(self._psycopg)
+        have = revision(self.url)
+        latest = migrations()[-1][0]
+        if have < latest:
+            raise GridkitError(
+                f"{_safe(self.url)}: the gridkit schema is at revision {have}, "
+                f"this gridkit needs {latest}.",
+                hint=f"Run `gridkit db upgrade {_safe(self.url)}` first.",
+            )
+        self._pool = pool_mod.ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=pool_mod.ConnectionPool.check_connection,
+            open=True,
+            timeout=POOL_WAIT_S,
+            name="gridkit",
+        )
+        self._lock = threading.RLock()
+        self._seen: dict[str, int] = {}  # layer -> version, as last polled
+        self._order: list[str] | None = None
+        self._dirty = True
+        self._next_poll = 0.0
+        self._listening = False
+        self._marks: dict[str, int] = {}  # layer -> version this store last read or wrote
+        self._cache: dict[str, tuple[int, list[pd.DataFrame]]] = {}
+        self._tables: dict[str, _Table] = {}
+        self._closed = threading.Event()
+        self._listener = threading.Thread(
+            target=_listen,
+            args=(weakref.ref(self), self._closed),
+            name="gridkit-notify",
+            daemon=True,
+        )
+        self._listener.start()
+        self._marks = dict(self._versions())  # what the store has seen: as it opens
+
+    def __repr__(self) -> str:
+        return f"PostGISStore({_safe(self.url)!r})"
+
+    def close(self) -> None:
+        """Close the pool and stop listening."""
+        self._closed.set()
+        self._pool.close()
+
+    def __del__(self) -> None:
+        closed = getattr(self, "_closed", None)
+        if closed is not None and not closed.is_set():
+            closed.set()
+            self._pool.close(timeout=0.5)
+
+    # -- connections ------------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection; the server being down or full is a
+        :class:`DatabaseUnavailableError` (the API's 503)."""
+        try:
+            with self._pool.connection() as con:
+                yield con
+        except self._down as exc:
+            raise DatabaseUnavailableError(_reason(self._psycopg, exc)) from None
+        except self._pool_timeout():
+            raise DatabaseUnavailableError(f"no connection within {POOL_WAIT_S:g} s") from None
+
+    def _pool_timeout(self) -> type[BaseException]:
+        import psycopg_pool  # checked by _psycopg in __init__
+
+        return psycopg_pool.PoolTimeout
+
+    # -- versions ---------------------------------------------------------------------
+    def _versions(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._dirty or (not self._listening and now >= self._next_poll):
+            self._dirty = False  # before the query: a NOTIFY meanwhile polls again
+            self._next_poll = now + POLL_S
+            try:
+                with self._connection() as con:
+                    rows = con.execute(
+                        "SELECT v.layer, v.version FROM gridkit_layer_versions v "
+                        "WHERE to_regclass(quote_ident(v.layer)) IS NOT NULL ORDER BY v.seq"
+                    ).fetchall()
+            except DatabaseUnavailableError:
+                self._dirty = True
+                raise
+            seen = {str(n): int(v) for n, v in rows}
+            with self._lock:
+                for name in set(self._seen) | set(seen):
+                    if seen.get(name) != self._seen.get(name):
+                        self._tables.pop(name, None)
+                self._seen = seen
+                self._order = list(seen)
+        return self._seen
+
+    def layers(self) -> list[str]:
+        self._versions()
+        return list(self._order or [])
+
+    def generation(self, layer: str) -> int:
+        return self._versions().get(layer, 0)
+
+    # -- reads ------------------------------------------------------------------------
+    def read(self, layer: str) -> pd.DataFrame:
+        with self._lock:
+            gen = self.generation(layer)
+            cached = self._cache.get(layer)
+            if cached is not None and cached[0] == gen:
+                frames = cached[1]
+                if len(frames) > 1:
+                    both = pd.concat(frames, ignore_index=True)
+                    if isinstance(both, gpd.GeoDataFrame) == isinstance(
+                        frames[0], gpd.GeoDataFrame
+                    ):
+                        self._cache[layer] = (gen, [both])
+                        return both
+                else:
+                    return frames[0]
+            if layer not in self.layers():
+                raise LayerNotFoundError(f"{_safe(self.url)}: no layer {layer!r}.")
+        with self._connection() as con, con.transaction():
+            # one snapshot: the rows and the version they are
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            row = con.execute(
+                "SELECT version FROM gridkit_layer_versions WHERE layer = %s", (layer,)
+            ).fetchone()
+            version = int(row[0])
+            table = self._table(con, layer)
+            df = _read_table(con, layer, table)
+        with self._lock:
+            self._cache[layer] = (version, [df])
+            self._marks[layer] = version
+            if self._seen.get(layer, 0) < version:
+                self._seen[layer] = version
+        return df
+
+    def _table(self, con: Any, layer: str) -> _Table:
+        table = self._tables.get(layer)
+        if table is None:
+            rows = con.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+                "ORDER BY a.attnum",
+                (_ident(layer),),
+            ).fetchall()
+            if not rows:
+                raise LayerNotFoundError(f"{_safe(self.url)}: no layer {layer!r}.")
+            cols = {str(n): str(t) for n, t in rows if n not in ("fid", GEOMETRY)}
+            table = _Table(cols, any(n == GEOMETRY for n, _ in rows))
+            self._tables[layer] = table
+        return table
+
+    # -- writes -----------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> None:
+        """One PostgreSQL transaction: tables created or given the columns they lack,
+        the layers' version rows locked (in name order), the row update, the rows
+        (COPY), committed on return. With ``batch.if_unchanged``, a layer whose version
+        moved since this store last saw it raises :class:`ConcurrentWriteError`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+        >>> store.append("notes", pd.DataFrame({"note": ["河面漂浮物"]}))  # doctest: +SKIP
+        """
+        change = batch.change
+        todo = {name: _wgs84(df) for name, df in batch.rows.items() if len(df)}
+        touched = batch.layers
+        if not touched:
+            return
+        with self._lock:
+            marks = dict(self._marks)
+            try:
+                with self._connection() as con, con.transaction():
+                    created = self._prepare(con, todo, change)
+                    before = _lock_versions(con, touched)
+                    outside = [
+                        n for n in touched if n not in created and before.get(n) != marks.get(n)
+                    ]
+                    if outside and batch.if_unchanged:
+                        raise ConcurrentWriteError(outside)
+                    if change is not None:
+                        _update(con, change)
+                    for name, df in todo.items():
+                        _copy_rows(con, name, df, self._tables[name])
+                    ours = _lock_versions(con, touched)
+            except ConcurrentWriteError:
+                for name in outside:  # seen now: read it again before the next try
+                    self._marks[name] = before[name]
+                    self._seen[name] = max(self._seen.get(name, 0), before[name])
+                raise
+            except BaseException:
+                for name in touched:  # the tables may have changed under our names
+                    self._tables.pop(name, None)
+                raise
+            self._follow(change, todo, before, ours)
+
+    def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
+        """Create the layers ``todo`` names that do not exist and add the columns the
+        rest lack (inside the write's transaction); the layers created."""
+        created = []
+        present = _present(con)
+        for name, df in todo.items():
+            if name not in present:
+                for stmt in layer_ddl(name, df):
+                    con.execute(stmt)
+                cols = [str(c) for c in df.columns]
+                for stmt in spec_ddl(name, cols, [*present, name]):
+                    con.execute(stmt)
+                created.append(name)
+                present.append(name)
+                self._tables.pop(name, None)
+                self._order = None
+            self._add_columns(con, name, df)
+        if change is not None:
+            self._add_columns(
+                con, change.layer, pd.DataFrame({c: [v] for c, v in change.values.items()})
+            )
+        return created
+
+    def _add_columns(self, con: Any, name: str, df: pd.DataFrame) -> None:
+        table = self._table(con, name)
+        gcol = getattr(df, "_geometry_column_name", None)
+        missing = [c for c in df.columns if c != gcol and str(c) not in table.columns]
+        for c in missing:
+            con.execute(
+                f"ALTER TABLE {_ident(name)} ADD COLUMN IF NOT EXISTS {_ident(str(c))} "
+                f"{_frame_sql_type(df[c])}"
+            )
+        spec = LAYERS.get(name)
+        ruled = {c.name for c in spec.columns if c.choices} if spec is not None else set()
+        new = {str(c) for c in missing}
+        if new & ruled or any((name, c) in UNIQUE for c in new):  # their rules come along
+            for stmt in spec_ddl(name, [*table.columns, *new], _present(con)):
+                con.execute(stmt)
+        if gcol is not None and not table.geometry:
+            con.execute(
+                f"ALTER TABLE {_ident(name)} ADD COLUMN {_ident(GEOMETRY)} geometry(Geometry, 4326)"
+            )
+        if missing or (gcol is not None and not table.geometry):
+            self._tables.pop(name, None)
+            self._table(con, name)
+
+    def _follow(
+        self,
+        change: RowUpdate | None,
+        todo: Mapping[str, pd.DataFrame],
+        before: Mapping[str, int],
+        ours: Mapping[str, int],
+    ) -> None:
+        """Keep the in-memory copies current after a write: a copy that was the layer
+        just before it is changed the same way; any other is dropped."""
+        for name, version in ours.items():
+            cached = self._cache.pop(name, None)
+            self._marks[name] = version
+            self._seen[name] = max(self._seen.get(name, 0), version)
+            if cached is None or cached[0] != before.get(name):
+                continue
+            frames = cached[1]
+            if change is not None and change.layer == name:
+                held = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+                df = _updated(held, change.id_col, change.id_value, change.values)
+                if df is None:
+                    continue
+                frames = [df]
+            if name in todo:
+                if set(todo[name].columns) - set(frames[0].columns):
+                    continue  # new columns: the held rows lack them, read it again
+                if len(frames) >= 64:
+                    frames = [pd.concat(frames, ignore_index=True)]
+                frames = [*frames, _as_read(todo[name], frames[0])]
+            self._cache[name] = (version, frames)
+
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """This process's writer lock and a database advisory lock (other processes'
+        ``exclusive`` sections wait) for a read-then-write sequence.
+
+        Examples
+        --------
+        >>> with PostGISStore("postgresql://grid@localhost/zz").exclusive():  # doctest: +SKIP
+        ...     pass
+        """
+        return self._exclusive()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._lock, self._connection() as con:
+            con.execute("SELECT pg_advisory_lock(%s)", (_UPGRADE_LOCK + 1,))
+            try:
+                yield
+            finally:
+                con.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK + 1,))
+
+    def save_layer(self, layer: str, frame: pd.DataFrame, *, append: bool = False) -> None:
+        """Replace ``layer`` by ``frame`` (table made again from the frame and the spec,
+        in one transaction: readers see the old rows until it commits), or append it.
+
+        Examples
+        --------
+        >>> from gridkit.synth.ops import grid_units
+        >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+        >>> store.save_layer("units", grid_units(3, 1))  # doctest: +SKIP
+        """
+        if append:
+            self.write(WriteBatch({layer: frame}))
+            return
+        frame = _wgs84(frame)
+        with self._lock:
+            try:
+                with self._connection() as con, con.transaction():
+                    _lock_versions(con, [layer])
+                    con.execute(f"DROP TABLE IF EXISTS {_ident(layer)} CASCADE")
+                    self._tables.pop(layer, None)
+                    present = _present(con)
+                    for stmt in layer_ddl(layer, frame):
+                        con.execute(stmt)
+                    for stmt in spec_ddl(layer, [str(c) for c in frame.columns], [*present, layer]):
+                        con.execute(stmt)
+                    _copy_rows(con, layer, frame, self._table(con, layer))
+            finally:
+                self._tables.pop(layer, None)
+                self._cache.pop(layer, None)
+                self._order = None
+                self._dirty = True
+
+    # -- service tables -----------------------------------------------------------------
+    def records(
+        self, table: RecordTable, *, where: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Rows of a service table (a plain table, read at each call).
+
+        Examples
+        --------
+        >>> from gridkit.store.keys import KEYS
+        >>> PostGISStore("postgresql://grid@localhost/zz").records(KEYS)  # doctest: +SKIP
+        Empty DataFrame...
+        """
+        where = dict(where or {})
+        _check_names(table, where)
+        cols = ", ".join(_ident(c) for c in table.names)
+        sql = f"SELECT {cols} FROM {_ident(table.name)}" + _where_sql(where)
+        with self._connection() as con:
+            if con.execute("SELECT to_regclass(%s)", (_ident(table.name),)).fetchone()[0] is None:
+                return pd.DataFrame(columns=table.names)
+            rows = con.execute(sql, [_py(v) for v in where.values()]).fetchall()
+        return pd.DataFrame(rows, columns=table.names)
+
+    def add_records(self, table: RecordTable, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows into a service table, created first if missing (all or none)."""
+        for row in rows:
+            _check_names(table, row)
+        with self._connection() as con, con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 2,))
+            con.execute(_create_sql(table))
+            for row in rows:
+                cols = ", ".join(_ident(c) for c in row)
+                slots = ", ".join(["%s"] * len(row))
+                con.execute(
+                    f"INSERT INTO {_ident(table.name)} ({cols}) VALUES ({slots})",
+                    [_py(v) for v in row.values()],
+                )
+
+    def set_records(
+        self, table: RecordTable, values: Mapping[str, Any], *, where: Mapping[str, Any]
+    ) -> int:
+        """Set ``values`` on the rows of a service table matching ``where``: how many."""
+        _check_names(table, {**values, **where})
+        sets = ", ".join(f"{_ident(c)} = %s" for c in values)
+        sql = f"UPDATE {_ident(table.name)} SET {sets}" + _where_sql(where)
+        params = [_py(v) for v in (*values.values(), *where.values())]
+        with self._connection() as con:
+            if con.execute("SELECT to_regclass(%s)", (_ident(table.name),)).fetchone()[0] is None:
+                return 0
+            return con.execute(sql, params).rowcount
+
+
+def _listen(ref: weakref.ref, closed: threading.Event) -> None:
+    """LISTEN for layers' new versions (a thread): each marks the store's versions
+    stale. Holds the store weakly: a store no longer used is closed and collected."""
+    store = ref()
+    if store is None:
+        return
+    psycopg, url = store._psycopg, store.url
+    del store
+    while not closed.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
+                con.execute("LISTEN gridkit_layers")
+                _mark(ref, listening=True)
+                while not closed.is_set() and ref() is not None:
+                    for _ in con.notifies(timeout=1.0, stop_after=1):
+                        _mark(ref, listening=True)
+        except Exception:  # the server away: the store polls meanwhile, then reconnect
+            _mark(ref, listening=False)
+            closed.wait(1.0)
+        if ref() is None:
+            return
+
+
+def _mark(ref: weakref.ref, *, listening: bool) -> None:
+    store = ref()
+    if store is not None:
+        store._listening, store._dirty = listening, True
+
+
+def _configure(con: Any) -> None:
+    con.execute("SET TIME ZONE 'UTC'")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (for messages).
+
+    Examples
+    --------
+    >>> _safe("postgresql://grid:s3cret@db/zz")
+    'postgresql://grid:***@db/zz'
+    """
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _present(con: Any) -> list[str]:
+    """The layer tables that exist, in creation order."""
+    rows = con.execute(
+        "SELECT layer FROM gridkit_layer_versions WHERE to_regclass(quote_ident(layer)) "
+        "IS NOT NULL ORDER BY seq"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _lock_versions(con: Any, layers: Sequence[str]) -> dict[str, int]:
+    """The layers' versions, their rows locked until the transaction ends (name order:
+    two writers of the same layers never wait for each other in a circle)."""
+    rows = con.execute(
+        "SELECT layer, version FROM gridkit_layer_versions WHERE layer = ANY(%s) "
+        "ORDER BY layer FOR UPDATE",
+        (list(layers),),
+    ).fetchall()
+    return {str(n): int(v) for n, v in rows}
+
+
+def _wgs84(df: pd.DataFrame) -> pd.DataFrame:
+    if isinstance(df, gpd.GeoDataFrame) and df.crs is not None and not df.crs.equals(WGS84):
+        return df.to_crs(4326)
+    return df
+
+
+def _py(value: Any) -> Any:
+    """A value as psycopg takes it: None for missing, Python scalars."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _update(con: Any, change: RowUpdate) -> None:
+    sets = ", ".join(f"{_ident(c)} = %s" for c in change.values)
+    cur = con.execute(
+        f"UPDATE {_ident(change.layer)} SET {sets} WHERE {_ident(change.id_col)} = %s",
+        [*(_py(v) for v in change.values.values()), change.id_value],
+    )
+    if cur.rowcount == 0:
+        raise LayerNotFoundError(
+            f"{change.layer}: no row with {change.id_col} = {change.id_value!r}."
+        )
+
+
+def _column_values(s: pd.Series) -> np.ndarray:
+    """A column as Python values for COPY (None for missing)."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        out = np.empty(len(s), dtype=object)
+        ok = s.notna().to_numpy()
+        out[:] = None
+        out[ok] = list(s[ok].dt.to_pydatetime())
+        return out
+    out = s.to_numpy(dtype=object, na_value=None)
+    if s.dtype == object:
+        bad = [i for i, v in enumerate(out) if isinstance(v, list | dict | tuple | set)]
+        if bad:
+            raise GridkitError(
+                f"column {s.name!r}, row {bad[0]}: a {type(out[bad[0]]).__name__} is not a "
+                "storable value; nothing was written.",
+                hint="Store text, numbers, booleans or times (a list as JSON text).",
+            )
+    return out
+
+
+def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
+    """COPY ``df``'s rows into table ``name`` (columns matched by name)."""
+    if not len(df):
+        return
+    gcol = getattr(df, "_geometry_column_name", None)
+    cols = [c for c in df.columns if c != gcol and str(c) in table.columns]
+    values = [_column_values(df[c]) for c in cols]
+    names = [_ident(str(c)) for c in cols]
+    if gcol is not None and table.geometry:
+        geoms = np.asarray(df[gcol].array, dtype=object)
+        hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+        values.append(np.asarray(hexes, dtype=object))
+        names.append(_ident(GEOMETRY))
+    rows = np.column_stack(values).tolist() if values else [[] for _ in range(len(df))]
+    with (
+        con.cursor() as cur,
+        cur.copy(f"COPY {_ident(name)} ({', '.join(names)}) FROM STDIN") as cp,
+    ):
+        for row in rows:
+            cp.write_row(row)
+
+
+def _read_table(con: Any, name: str, table: _Table) -> pd.DataFrame:
+    """The whole table as the GeoPackage backend reads it: the same dtypes (text as
+    strings, integers with gaps as floats, times in milliseconds), rows in fid order."""
+    names = list(table.columns)
+    sel = [_ident(c) for c in names]
+    if table.geometry:
+        sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
+    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)} ORDER BY fid"
+    with con.cursor(binary=True) as cur:
+        rows = cur.execute(sql).fetchall()
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
+    data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
+    df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    if not table.geometry:
+        return df
+    geoms = shapely.from_wkb(np.asarray(cols[-1], dtype=object))
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+
+
+def _series(values: Sequence[Any], sql_type: str) -> pd.Series:
+    """A column read from PostgreSQL, typed as GDAL types the GeoPackage's."""
+    arr = np.asarray(values, dtype=object) if len(values) else np.empty(0, dtype=object)
+    nulls = np.array([v is None for v in arr], dtype=bool)
+    if sql_type in ("bigint", "integer", "smallint"):
+        return pd.Series(arr, dtype="float64" if nulls.any() else "int64")
+    if sql_type in ("double precision", "real", "numeric"):
+        return pd.Series(np.where(nulls, np.nan, arr), dtype="float64")
+    if sql_type == "boolean":
+        return pd.Series(arr, dtype=object if nulls.any() else bool)
+    if sql_type.startswith("timestamp"):
+        tz = "with time zone" in sql_type
+        times = pd.to_datetime(pd.Series(arr, dtype=object), utc=tz)
+        unit = "datetime64[ms, UTC]" if tz else "datetime64[ms]"
+        return times.astype(unit)
+    if sql_type == "text" or sql_type.startswith("character"):
+        return pd.Series(arr, dtype="str")
+    return pd.Series(arr, dtype=object)
+
+
+def _as_read(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """Appended rows as a read would give them (the held copy's columns)."""
+    gcol = getattr(rows, "_geometry_column_name", None)
+    out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
+    for c in like.columns:
+        if isinstance(like, gpd.GeoDataFrame) and c == like.geometry.name:
+            continue
+        out[c] = rows[c].to_numpy() if c in rows.columns else None
+    if isinstance(like, gpd.GeoDataFrame):
+        geoms = rows[gcol].to_numpy() if gcol is not None else [None] * len(rows)
+        return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    return out
+
+
+def _updated(
+    df: pd.DataFrame, id_col: str, id_value: str, values: Mapping[str, Any]
+) -> pd.DataFrame | None:
+    """``df`` with ``values`` set on the rows where ``id_col == id_value``; None when a
+    column is missing or a value does not fit (the caller reads the layer again)."""
+    if any(c not in df.columns for c in values) or id_col not in df.columns:
+        return None
+    out = df.copy()
+    rows = (out[id_col].astype(str) == str(id_value)).to_numpy()
+    try:
+        for col, value in values.items():
+            out.loc[rows, col] = value
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def _check_names(table: RecordTable, row: Mapping[str, Any]) -> None:
+    unknown = [c for c in row if c not in table.names]
+    if unknown:
+        raise GridkitError(f"{table.name}: no column {', '.join(map(repr, unknown))}.")
+
+
+def _where_sql(where: Mapping[str, Any]) -> str:
+    return (" WHERE " + " AND ".join(f"{_ident(c)} = %s" for c in where)) if where else ""
+
+
+def _create_sql(table: RecordTable) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a service table.
+
+    Examples
+    --------
+    >>> from gridkit.store.base import Column
+    >>> _create_sql(RecordTable("gridkit_n", (Column("k"), Column("n", int, default=0)), "k"))
+    'CREATE TABLE IF NOT EXISTS "gridkit_n" ("k" text PRIMARY KEY, "n" bigint DEFAULT 0)'
+    """
+    types = {str: "text", int: "bigint", bool: "boolean", float: "double precision"}
+    cols = []
+    for c in table.columns:
+        sql = f"{_ident(c.name)} {types[c.type]}"
+        sql += " PRIMARY KEY" if c.name == table.key else ""
+        sql += " NOT NULL" if c.required else ""
+        if c.default is not None:
+            d = c.default
+            lit = str(d) if isinstance(d, int | float) else "'" + str(d).replace("'", "''") + "'"
+            sql += f" DEFAULT {lit}"
+        sql += " UNIQUE" if c.unique else ""
+        cols.append(sql)
+    return f"CREATE TABLE IF NOT EXISTS {_ident(table.name)} ({', '.join(cols)})"
