@@ -285,3 +285,12 @@ def test_signboard_lists_chiefs_not_their_phones():
     assert page.index("总河长") < page.index("市级河长") < page.index("村级河长")
     assert "0731-1234567" in page and "13800000001" not in page
     assert "@page" in page  # printable
+
+
+def test_handed_over_problems_keep_the_reports_index_unique():
+    units, _, patrols = chief_demo()
+    patrols.loc[0, "checklist"] = json.dumps({"outfalls": {"result": "problem"}})
+    first, _ = patrol_problems(patrols, units=units, at="2026-05-06T03:00Z")
+    patrols.loc[0, "patrol_id"] = "P-CAR-2"
+    both, _ = patrol_problems(patrols, units=units, existing=first, at="2026-05-07")
+    assert len(both) == 2 and both.index.is_unique
