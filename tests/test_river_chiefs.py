@@ -374,3 +374,27 @@ def test_night_patrols_by_rule():
     # only W1 is a grid worker in 430202; 20:00 and 05:59 are night, 19:59 and 06:00 not
     assert c["worker_id"].tolist() == ["W1"]
     assert c[["required", "done", "windows_met", "compliant"]].values.tolist() == [[6, 2, 1, False]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), quad=st.integers(1, 8))
+def test_lengths_inside_corridors_match_the_overlay(seed, quad):
+    """The length of a track inside a corridor, cut in numpy, is GEOS's intersection."""
+    from shapely import Polygon, box, buffer, intersection, length, linestrings
+
+    from gridkit.ops.chiefs import _clipped_lengths, _inside_lengths
+
+    rng = np.random.default_rng(seed)
+    ring = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)], [[(20, 20), (40, 20), (40, 40)]])
+    polys = np.array([buffer(ring, 5, quad_segs=quad), box(50, 50, 200, 80), ring])
+    a, b = rng.uniform(-50, 220, (200, 2)), rng.uniform(-50, 220, (200, 2))
+    pi = rng.integers(0, 3, 200)
+    want = length(intersection(linestrings(np.stack([a, b], axis=1)), polys[pi]))
+    assert np.allclose(_clipped_lengths(a, b, polys, pi), want, atol=1e-9)
+    tracks = np.array(
+        [linestrings(rng.uniform(-50, 220, (int(rng.integers(2, 9)), 2))) for _ in range(20)]
+    )
+    ti, ci, got = _inside_lengths(tracks, polys)
+    full = length(intersection(tracks[:, None], polys[None, :]))
+    assert np.allclose(got, full[ti, ci], atol=1e-9)
+    assert np.isclose(got.sum(), full.sum(), atol=1e-6)

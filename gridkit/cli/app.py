@@ -23,6 +23,7 @@ from gridkit import __version__
 from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
 from gridkit.cli.cases import escalate_cmd
+from gridkit.cli.chiefs import chiefs_app
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.db import db_app
 from gridkit.cli.maps import map_cmd
@@ -177,6 +178,7 @@ for _name, _cmd in {
 app.add_typer(keys_app, name="keys")
 register_residents(app)  # reports import/export, callbacks, missed (gridkit.cli.reports)
 app.add_typer(db_app, name="db")
+app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger (gridkit.cli.chiefs)
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -44,7 +44,6 @@ from gridkit.ops.patrols import (
     RulesError,
     flag_patrols,
     load_patrol_rules,
-    patrol_coverage,
     period_bounds,
 )
 from gridkit.ops.times import utc_series
@@ -549,37 +548,137 @@ def _valid_tracks(
     return tracks[tracks["valid"].fillna(False).to_numpy(dtype=bool)]
 
 
+def _polygon_edges(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges of polygons (every ring), polygon by polygon, as ``(count, xyxy)``."""
+    rings, of = shapely.get_rings(polys, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    xyxy = np.c_[coords[:-1][same], coords[1:][same]]
+    return np.bincount(of[ring[:-1][same]], minlength=len(polys)), xyxy
+
+
+def _clipped_lengths(a: np.ndarray, b: np.ndarray, polys: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """Exact length of segments ``a[k]``-``b[k]`` inside polygon ``polys[pi[k]]``,
+    without an overlay: a tree over the polygons' edges finds the edges near each
+    segment, numpy cuts the segment where it crosses them, and each piece counts when
+    its middle lies in the (prepared) polygon."""
+    used, inv = np.unique(pi, return_inverse=True)
+    count, xyxy = _polygon_edges(polys[used])
+    edge_of = np.repeat(np.arange(len(used)), count)
+    edges = shapely.linestrings(xyxy.reshape(-1, 2, 2))
+    k, e = shapely.STRtree(edges).query(shapely.linestrings(np.stack([a, b], axis=1)))
+    keep = edge_of[e] == inv[k]
+    k, e = k[keep], e[keep]
+    d = b[k] - a[k]
+    q, f = xyxy[e, :2], xyxy[e, 2:] - xyxy[e, :2]
+    w = q - a[k]
+    den = d[:, 0] * f[:, 1] - d[:, 1] * f[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (w[:, 0] * f[:, 1] - w[:, 1] * f[:, 0]) / den
+        u = (w[:, 0] * d[:, 1] - w[:, 1] * d[:, 0]) / den
+    cross = (den != 0) & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)
+    n = np.arange(len(a))
+    ends = np.r_[k[cross], n, n]
+    ts = np.r_[t[cross], np.zeros(len(a)), np.ones(len(a))]
+    order = np.lexsort((ts, ends))
+    ends, ts = ends[order], ts[order]
+    piece = (ends[1:] == ends[:-1]) & (ts[1:] > ts[:-1])
+    owner, t0, t1 = ends[:-1][piece], ts[:-1][piece], ts[1:][piece]
+    mid = a[owner] + (b[owner] - a[owner]) * ((t0 + t1) / 2)[:, None]
+    inside = shapely.intersects_xy(polys[pi[owner]], mid[:, 0], mid[:, 1])
+    seg = np.hypot(*(b[owner] - a[owner]).T) * (t1 - t0)
+    return np.bincount(owner[inside], weights=seg[inside], minlength=len(a))
+
+
+def _inside_lengths(
+    tracks: np.ndarray,
+    corridors: np.ndarray,
+    group: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length of each track inside each corridor it enters, exactly: ``(track, corridor,
+    metres)``. Tracks are cut at their fixes; one tree query pairs each fix-to-fix
+    segment with the corridors whose boxes it meets; with ``group`` (a code per track)
+    and ``allowed`` (codes ``group * len(corridors) + corridor``) only allowed pairs
+    go on; a segment a prepared corridor covers counts whole, the others are cut at
+    the corridor's edges (:func:`_clipped_lengths`). The cost follows the fixes, not
+    the length walked (no densifying)."""
+    coords, idx = shapely.get_coordinates(tracks, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b, owner = coords[:-1][same], coords[1:][same], idx[:-1][same]
+    if not len(a) or not len(corridors):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    segs = shapely.linestrings(np.stack([a, b], axis=1))
+    si, ci = shapely.STRtree(corridors).query(segs)
+    if group is not None and allowed is not None:
+        ok = np.isin(group[owner[si]].astype(np.int64) * len(corridors) + ci, allowed)
+        si, ci = si[ok], ci[ok]
+    shapely.prepare(corridors)
+    whole = shapely.covers(corridors[ci], segs[si])  # most fixes of a real walk
+    metres = np.hypot(*(b - a).T)[si]
+    edge = np.flatnonzero(~whole)
+    metres[edge] = _clipped_lengths(a[si[edge]], b[si[edge]], corridors, ci[edge])
+    si, ci, metres = si[metres > 0], ci[metres > 0], metres[metres > 0]
+    key = owner[si].astype(np.int64) * len(corridors) + ci
+    uniq, inv = np.unique(key, return_inverse=True)
+    total = np.bincount(inv, weights=metres, minlength=len(uniq))
+    return uniq // len(corridors), uniq % len(corridors), total
+
+
 def _mode_coverage(
     tracks: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
     pairs: pd.DataFrame,
     rules: PatrolRules,
-    sample_m: float,
 ) -> pd.DataFrame:
-    """``patrol_id``, ``unit_id``, ``share`` of each (patrol, section unit) pair, each
-    declared mode measured with its own tolerance (one :func:`patrol_coverage` per
-    mode: a handful of calls)."""
-    mode = (
-        tracks["mode"].astype(object).where(tracks["mode"].notna(), "")
-        if "mode" in tracks
-        else pd.Series("", index=tracks.index)
+    """``patrol_id``, ``unit_id``, ``share`` of each (patrol, section unit) pair: the
+    track's length within the declared mode's ``tolerance_m`` of the unit over the
+    unit's length (at most 1), as :func:`patrol_coverage` measures river units; one
+    pass per declared mode (a handful)."""
+    metric = local_metric_crs(units)
+    used = units[units["unit_id"].astype(str).isin(pd.unique(pairs["unit_id"].to_numpy()))]
+    um = np.asarray(used.to_crs(metric).geometry.array)
+    length = (
+        pd.to_numeric(used["length_m"], errors="coerce").to_numpy(dtype=float)
+        if "length_m" in used
+        else np.full(len(used), np.nan)
     )
+    length = np.where(np.isfinite(length) & (length > 0), length, shapely.length(um) / 2)
+    uid = used["unit_id"].astype(str).to_numpy()
+    tm = np.asarray(tracks.to_crs(metric).geometry.array)
+    mode = tracks["mode"] if "mode" in tracks else pd.Series(None, index=tracks.index)
+    mode = mode.astype(object).where(mode.notna(), "").to_numpy()
+    pid = tracks["patrol_id"].astype(str).to_numpy()
+    who = tracks["worker_id"].astype(str).to_numpy()
+    # only a worker's own sections' units count for his patrols: pairs as integer codes
+    wcode, _ = pd.factorize(pd.Index(who).append(pd.Index(pairs["worker_id"])))
+    upos = pd.Series(np.arange(len(uid)), index=uid)
+    upos = upos[~upos.index.duplicated()]
+    pw = wcode[len(who) :]
+    pu = upos.reindex(pairs["unit_id"].to_numpy()).to_numpy()
+    allowed = np.unique(pw[~np.isnan(pu)] * len(uid) + pu[~np.isnan(pu)].astype(np.int64))
     parts = []
     for m in pd.unique(mode):
         tol = float(rules.modes.get(m, {}).get("tolerance_m", rules.tolerance_m))
-        t = tracks[(mode == m).to_numpy()]
-        asg = pairs[pairs["worker_id"].isin(t["worker_id"].astype(str))]
-        cov = patrol_coverage(
-            t,
-            units,
-            rules=replace(rules, tolerance_m=tol, share=0.0),
-            assignments=asg[["worker_id", "unit_id"]],
-            sample_m=sample_m,
+        sel = np.flatnonzero(mode == m)
+        # quarter circles of 4 segments: corners within 2 % of the tolerance
+        ti, ci, inside = _inside_lengths(
+            tm[sel], shapely.buffer(um, tol, quad_segs=4), wcode[: len(who)][sel], allowed
         )
-        parts.append(cov[["patrol_id", "unit_id", "share"]])
-    if not parts:
-        return pd.DataFrame({"patrol_id": [], "unit_id": [], "share": []})
-    return pd.concat(parts, ignore_index=True).astype({"patrol_id": str, "unit_id": str})
+        parts.append(
+            pd.DataFrame(
+                {
+                    "patrol_id": pid[sel][ti],
+                    "worker_id": who[sel][ti],
+                    "unit_id": uid[ci],
+                    "share": np.minimum(inside / length[ci], 1.0),
+                }
+            )
+        )
+    cov = pd.concat(parts, ignore_index=True) if parts else None
+    if cov is None or not len(cov):
+        return pd.DataFrame({"patrol_id": [], "unit_id": [], "share": []}, dtype=object)
+    return cov[["patrol_id", "unit_id", "share"]]
 
 
 def section_hits(
@@ -589,7 +688,6 @@ def section_hits(
     *,
     rules: PatrolRules | str | Path | None = None,
     workers: pd.DataFrame | None = None,
-    sample_m: float = 20.0,
 ) -> pd.DataFrame:
     """Which patrols count for which appointment (chief and section).
 
@@ -614,8 +712,6 @@ def section_hits(
         Patrol rules.
     workers
         ``workers`` layer: the level of each patrol's worker for the minimums.
-    sample_m
-        Sampling step of the lengths measured (see :func:`patrol_coverage`).
 
     Returns
     -------
@@ -647,10 +743,12 @@ def section_hits(
     nat = np.iinfo(np.int64).min
     held = ((vf[at] == nat) | (vf[at] <= t)) & ((vt[at] == nat) | (t < vt[at]))
     cand = cand[held]
-    sec = section_units(chiefs[chiefs["chief_id"].isin(cand["chief_id"])], units)
+    sec = section_units(
+        chiefs[chiefs["chief_id"].isin(pd.unique(cand["chief_id"].to_numpy()))], units
+    )
     sec = sec.merge(chiefs[["chief_id", "worker_id"]], on="chief_id")
     pairs = _with_twins(sec[["worker_id", "unit_id"]], units)
-    cov = _mode_coverage(tracks, units, pairs, rules, sample_m)
+    cov = _mode_coverage(tracks, units, pairs, rules)
     joint = joint_pairs(tracks, rules=rules) if len(tracks) else pd.DataFrame()
     together = set(joint.to_numpy().ravel()) if len(joint) else set()
     cov = _twins(cov, units, together)
@@ -684,7 +782,7 @@ def _section_share(
     per["share"] = per["covered_m"] / np.maximum(
         total.reindex(pd.MultiIndex.from_frame(per[["chief_id", "river_id"]])).to_numpy(), 1e-9
     )
-    need = per["level"].map(rules.section_share).fillna(rules.share)
+    need = per["level"].map(rules.section_share).astype(float).fillna(rules.share)
     per = per[per["share"] >= need - 1e-9]
     best = per.sort_values("share", ascending=False).drop_duplicates(["patrol_id", "chief_id"])
     return best[["chief_id", "patrol_id", "started_at", "share"]].assign(verified=True)

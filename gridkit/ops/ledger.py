@@ -211,6 +211,10 @@ def patrol_problems(
         geometry=_where(res, patrols),
         crs=WGS84,
     )
+    if existing is not None:  # new rows continue the index of the reports taken in
+        start = len(existing)
+        new.index = pd.RangeIndex(start, start + len(new))
+        existing = existing.reset_index(drop=True)
     if not len(new):
         old = existing if existing is not None else new
         return intake(new.iloc[:0], units=units, existing=old, rules=report_rules, at=at)

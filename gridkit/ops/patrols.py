@@ -1095,7 +1095,13 @@ def _add_sections(
     unit of that river inside the section's admin area."""
     if units is None:
         raise InvalidLayerError("river chiefs' sections need units= (parent_id = river_id).")
-    ch = river_chiefs.astype({"chief_id": "string", "worker_id": "string"}).reset_index(drop=True)
+    # sections with a river and a patrol duty (general chiefs and supporting roles: see
+    # gridkit.ops.chiefs.chief_compliance, which judges every level and term)
+    duty = river_chiefs["river_id"].notna()
+    if "role" in river_chiefs:
+        duty &= river_chiefs["role"].fillna("chief").eq("chief")
+    ch = river_chiefs[duty.to_numpy()]
+    ch = ch.astype({"chief_id": "string", "worker_id": "string"}).reset_index(drop=True)
     base = len(job.rows)
     sec = pd.DataFrame(
         {

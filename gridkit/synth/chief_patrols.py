@@ -59,9 +59,9 @@ _MODES = {
 }
 _SPEED_KMH = {"foot": 4.0, "bike": 12.0, "boat": 15.0, "car": 30.0, "drone": 30.0}
 _OFFSET_M = {"foot": 8.0, "bike": 20.0, "boat": 0.0, "car": 150.0, "drone": 50.0}
-_FIX_M = {"foot": 60.0, "bike": 150.0, "boat": 200.0, "car": 400.0, "drone": 300.0}
+_FIX_M = {"foot": 200.0, "bike": 400.0, "boat": 500.0, "car": 1000.0, "drone": 500.0}
 #: share of its section a patrol runs along, per level (above the rules' share)
-_RUN = {"village": 1.0, "township": 0.35, "county": 0.12, "city": 0.05, "province": 0.03}
+_RUN = {"village": 0.6, "township": 0.35, "county": 0.12, "city": 0.05, "province": 0.03}
 _ITEMS = (
     "water_colour",
     "smell",
@@ -131,13 +131,45 @@ def _plan(
     lax = pd.Series(rng.random(len(chiefs)) < miss, index=chiefs.index)
     p_miss = np.where(lax.reindex(plan["pos"]).to_numpy(), 0.35, 0.01)
     keep = (plan["t"] >= a) & (plan["t"] < b) & (rng.random(len(plan)) >= p_miss)
+    for col, inside in (("valid_from", lambda t, v: t >= v), ("valid_to", lambda t, v: t < v)):
+        if col in chiefs:  # a chief patrols during his term only
+            v = pd.to_datetime(chiefs[col], utc=True).reindex(plan["pos"]).to_numpy()
+            keep &= pd.isna(v) | inside(plan["t"].to_numpy(), v)
     return plan[keep.to_numpy()].reset_index(drop=True)
+
+
+def _sided(reaches: pd.DataFrame) -> pd.DataFrame:
+    """Reaches with their position ``rpos``, a boundary reach once per bank's area."""
+    r = pd.DataFrame(reaches.drop(columns="geometry")).reset_index(drop=True)
+    r["rpos"] = np.arange(len(r))
+    r["admin_code"] = r["admin_code"].astype(str)
+    if "boundary" not in r or "left_code" not in r:
+        return r
+    b = r[r["boundary"].fillna(False).astype(bool)]
+    sides = [b.assign(admin_code=b[c].astype(str)) for c in ("left_code", "right_code")]
+    return pd.concat([r, *sides], ignore_index=True).drop_duplicates(["rpos", "admin_code"])
+
+
+def _general_rivers(ch: pd.DataFrame, reaches: pd.DataFrame) -> pd.Series:
+    """The longest river of each general chief's area (his patrols go there)."""
+    gen = ch[ch["river_id"].isna()]
+    r = _sided(reaches)
+    out = pd.Series(None, index=gen.index, dtype=object)
+    for at in pd.unique(codes.level(gen["admin_code"].astype(str)).dropna()):  # <= 4 levels
+        g = gen[(codes.level(gen["admin_code"].astype(str)) == at).to_numpy()]
+        area = r.assign(area=codes.ancestor(r["admin_code"], at).to_numpy())
+        longest = (
+            (area.groupby(["area", "river_id"])["length_m"].sum().sort_values().reset_index())
+            .drop_duplicates("area", keep="last")
+            .set_index("area")["river_id"]
+        )
+        out[g.index] = g["admin_code"].astype(str).map(longest).to_numpy()
+    return out
 
 
 def _runs(plan: pd.DataFrame, chiefs: pd.DataFrame, reaches: pd.DataFrame, rng) -> np.ndarray:
     """For each planned patrol, its run of reaches: (patrol, reach position) pairs."""
-    r = reaches.reset_index(drop=True).assign(rpos=lambda d: np.arange(len(d)))
-    r = r.sort_values(["river_id", "seq", "rpos"])
+    r = _sided(reaches).sort_values(["river_id", "seq", "rpos"])
     ch = chiefs.loc[plan["pos"].unique()].reset_index(names="pos")
     m = ch[["pos", "river_id", "admin_code", "level"]].merge(
         r[["river_id", "admin_code", "rpos", "length_m"]].rename(columns={"admin_code": "r_admin"}),
@@ -186,7 +218,7 @@ def _tracks(
     allc, alli = allc[order], alli[order]
     # laps there and back until the level's and the mode's minimums are met, with a margin
     lap = 2 * shapely.length(line)
-    laps = np.clip(np.ceil(1.15 * need[has] / np.maximum(lap, 1.0)), 1, 8).astype(np.int64)
+    laps = np.clip(np.ceil(1.15 * need[has] / np.maximum(lap, 1.0)), 1, 60).astype(np.int64)
     cnt = np.bincount(alli, minlength=len(has))
     first = np.cumsum(cnt) - cnt
     total = cnt * laps
@@ -205,8 +237,8 @@ def chief_patrols(
     end: str,
     seed: int = 0,
     miss_share: float = 0.15,
-    ledger_share: float = 0.1,
-    fake_share: float = 0.03,
+    ledger_share: float = 0.2,
+    fake_share: float = 0.05,
     problem_share: float = 0.08,
 ) -> ChiefSeason:
     """Patrols of the river chiefs over ``[start, end)`` (local dates).
@@ -218,12 +250,25 @@ def chief_patrols(
     river_chiefs
         Appointments; only role ``chief`` patrols, within its term.
     miss_share, ledger_share, fake_share, problem_share
-        Windows missed; patrols kept on paper only; walks that were drives; patrols
-        finding a problem.
+        Chiefs who skip a third of their windows (the others miss 1 %); chiefs who
+        keep a third of their patrols on paper only; chiefs who declare a third of
+        their drives as walks; patrols finding a problem.
 
     Returns
     -------
     ChiefSeason
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> from gridkit.synth.people import chief_demo
+    >>> _, chiefs, _ = chief_demo()
+    >>> reaches = gpd.GeoDataFrame({"reach_id": ["a"], "river_id": "R1",
+    ...     "admin_code": ["430202001001"], "seq": [0]},
+    ...     geometry=[LineString([(113.10, 27.8), (113.15, 27.8)])], crs=4326)
+    >>> sim = chief_patrols(reaches, chiefs, start="2026-05-01", end="2026-06-01", seed=2)
+    >>> sim.patrols["chief_id"].value_counts().to_dict()  # the village chief, weekly
+    {'RC-V': 4}
     """
     rng = np.random.default_rng(seed)
     ch = river_chiefs.reset_index(drop=True)
@@ -233,8 +278,7 @@ def chief_patrols(
     # a general chief patrols the longest river of his area
     gen = ch["river_id"].isna()
     if gen.any():
-        best = rivers.groupby("river_id")["length_m"].sum().sort_values().index[-1]
-        ch.loc[gen, "river_id"] = best
+        ch.loc[gen, "river_id"] = _general_rivers(ch, rivers)
     plan = _plan(ch, start, end, rng, miss_share)
     metric = local_metric_crs(reaches)
     lines_m = np.asarray(reaches.to_crs(metric).geometry.array)
@@ -244,10 +288,9 @@ def chief_patrols(
     )  # a draw per patrol: small arrays
     runs = _runs(plan, ch, rivers, rng)
     speed = np.array([_SPEED_KMH[m] for m in mode])
-    min_len = np.where(np.isin(levels, ["village", "township", "county"]), 2000.0, 1000.0)
-    min_min = np.where(np.isin(levels, ["village", "township", "county"]), 30.0, 20.0)
+    # the strictest minimum of any level (a general chief is judged at his area's level)
     need = np.maximum.reduce(
-        [min_len, np.where(mode == "car", 5000.0, 0.0), min_min / 60 * speed * 1000]
+        [np.full(len(mode), 2000.0), np.where(mode == "car", 5000.0, 0.0), 0.5 * speed * 1000]
     )
     tracks = _tracks(runs, len(plan), lines_m, mode, need)
     has = ~pd.isna(tracks)
@@ -258,12 +301,13 @@ def chief_patrols(
 def _season(plan, ch, mode, tracks, metric, rng, ledger_share, fake_share, problem_share):
     """Fixes, timing, checklists, paper records and fakes of the planned patrols."""
     n = len(plan)
-    fake = (mode == "foot") & (rng.random(n) < fake_share)
+    faker = pd.Series(rng.random(len(ch)) < fake_share, index=ch.index)
+    fake = (mode == "foot") & faker.reindex(plan["pos"]).to_numpy() & (rng.random(n) < 0.3)
     speed = np.array([_SPEED_KMH[m] for m in mode]) * np.where(fake, 7.5, 1.0)
     step = np.array([_FIX_M[m] for m in mode])
     dense = shapely.segmentize(tracks, step)
     xy, own = shapely.get_coordinates(dense, return_index=True)
-    xy = xy + rng.normal(0.0, 4.0, xy.shape)  # GPS noise: no two walks are the same
+    xy = xy + rng.normal(0.0, 6.0, xy.shape)  # GPS noise: no two walks are the same
     tracks = shapely.linestrings(xy, indices=own)
     d = np.r_[0.0, np.hypot(*(xy[1:] - xy[:-1]).T)]
     d[np.r_[True, own[1:] != own[:-1]]] = 0.0
@@ -290,7 +334,8 @@ def _season(plan, ch, mode, tracks, metric, rng, ledger_share, fake_share, probl
     )
     length = shapely.length(tracks)
     ended = t0 + (length / (speed / 3.6) * 1e9).astype(np.int64)
-    ledger = rng.random(n) < ledger_share
+    paper_chief = pd.Series(rng.random(len(ch)) < ledger_share, index=ch.index)
+    ledger = paper_chief.reindex(plan["pos"]).to_numpy() & (rng.random(n) < 0.33)
     lines84 = gpd.GeoSeries(tracks, crs=metric).to_crs(WGS84).to_numpy()
     patrols = gpd.GeoDataFrame(
         {

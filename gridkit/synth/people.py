@@ -360,7 +360,7 @@ def _people(
     workers = _workers(job)
     # the rest of the practice from a generator of its own: the rows above stay as they were
     more = _Staff(np.random.default_rng(len(sections) * 7919 + len(workers)))
-    chiefs = _practice_chiefs(more, admin, rivers, chiefs)
+    chiefs = _practice_chiefs(more, admin, rivers, chiefs, workers["worker_id"])
     if more.frames:
         workers = pd.concat([workers, _workers(more)], ignore_index=True)
     return workers, chiefs, _departments(admin, communities)
@@ -394,40 +394,52 @@ def _new_people(
 
 
 def _practice_chiefs(
-    job: _Staff, admin: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, chiefs: pd.DataFrame
+    job: _Staff,
+    admin: gpd.GeoDataFrame,
+    rivers: gpd.GeoDataFrame,
+    chiefs: pd.DataFrame,
+    people: pd.Series,
 ) -> pd.DataFrame:
     """Appointments as the practice makes them, on top of the four levels: a province
     chief for the main stem, a general chief (总河长) per city, county and township,
     terms (``valid_from``/``valid_to``) with a few chiefs handed over on 1 April 2026,
     and the supporting roles (river police chief per county section, civilian chief
-    and cleaner on some village sections), which carry no patrol duty."""
+    and cleaner on some village sections), which carry no patrol duty. In a village the
+    supporting roles and a successor are the village's river patroller (an existing
+    grid worker); new people are placed above village level only."""
     rng = job.rng
     main = rivers["river_id"].iloc[0]
     city = admin.loc[admin["level"] == "city", "admin_code"].astype(str)
     prov = [f"{c[:2]}0000" for c in city.iloc[:1]]
     rows = [chiefs.assign(role="chief", valid_from=_TERM_START, valid_to=None)]
     rows.append(_role_rows(prov, "province", [main] * len(prov), "chief", "PC"))
+    # a general chief (总河长) in every city, county and township with river sections
     tops = admin[admin["level"].isin(["city", "county", "township"])]
+    tops = tops[tops["admin_code"].astype(str).isin(chiefs["admin_code"])]
     g_codes = tops["admin_code"].astype(str).to_numpy()
     rows.append(_role_rows(g_codes, "general", [None] * len(g_codes), "chief", "GC"))
     county = chiefs[chiefs["level"] == "county"]
     rows.append(_role_rows(county["admin_code"], "county", county["river_id"], "police", "PO"))
     village = chiefs[chiefs["level"] == "village"]
+    patroller = "W-RP-" + village["admin_code"] + "-01"
+    village = village[patroller.isin(people).to_numpy()]
     for role, prefix, share in (("civilian", "CV", 0.15), ("cleaner", "CL", 0.3)):
         pick = village[rng.random(len(village)) < share]
-        rows.append(_role_rows(pick["admin_code"], "village", pick["river_id"], role, prefix))
+        r = _role_rows(pick["admin_code"], "village", pick["river_id"], role, prefix)
+        rows.append(r.assign(worker_id=("W-RP-" + pick["admin_code"] + "-01").to_numpy()))
     # a few township and village chiefs hand over to a successor
-    low = chiefs[chiefs["level"].isin(["township", "village"])]
+    low = chiefs[chiefs["level"].eq("township") | chiefs["chief_id"].isin(village["chief_id"])]
     old = low[rng.random(len(low)) < 0.05]
-    new = old.assign(
-        chief_id="HO-" + old["chief_id"], worker_id="W-HO-" + old["chief_id"], role="chief"
+    successor = np.where(
+        old["level"].eq("village"), "W-RP-" + old["admin_code"] + "-01", "W-HO-" + old["chief_id"]
     )
+    new = old.assign(chief_id="HO-" + old["chief_id"], worker_id=successor, role="chief")
     rows.append(new.assign(valid_from=_HANDOVER, valid_to=None))
     out = pd.concat(rows, ignore_index=True)
     out["valid_from"] = pd.to_datetime(out["valid_from"], utc=True)
     out["valid_to"] = pd.to_datetime(out["valid_to"], utc=True)
     out.loc[out["chief_id"].isin(old["chief_id"]), "valid_to"] = _HANDOVER
-    fresh = out[~out["worker_id"].isin(chiefs["worker_id"])].drop_duplicates("worker_id")
+    fresh = out[~out["worker_id"].isin(people)].drop_duplicates("worker_id")
     _new_people(
         job,
         admin,
