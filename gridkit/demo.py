@@ -34,13 +34,17 @@ from gridkit.errors import GridkitWarning, require_extra
 from gridkit.io import read_layer, write_layer
 from gridkit.ops import assess, hotspots, patrol_compliance, simulate
 from gridkit.ops.callbacks import record_callbacks
-from gridkit.ops.cases import overdue
+from gridkit.ops.cases import escalate, overdue
+from gridkit.ops.chiefs import night_compliance
 from gridkit.ops.hotline import hotline_tickets, take_in_tickets
+from gridkit.ops.ledger import patrol_problems
 from gridkit.ops.patrols import flag_patrols
+from gridkit.ops.summons import chief_assessment
 from gridkit.progress import track
 from gridkit.rivers import chief_coverage, split_rivers
 from gridkit.staffing import assign_workers
 from gridkit.synth import sample_layers
+from gridkit.synth.chief_patrols import chief_patrols, night_shift
 from gridkit.synth.heads import link_building_heads, simulate_head_records
 from gridkit.synth.residents import sample_callbacks, sample_hotline_export, sample_targets
 from gridkit.synth.staff import centre_staff
@@ -270,11 +274,18 @@ def _operations(
     )
     reports = calls.reports
     events = pd.concat([sim.report_events, calls.events], ignore_index=True)
-    flagged = flag_patrols(sim.patrols)
+    chiefs = _chiefs_year(layers, units, sim, workspace, seed)
+    flagged, points = chiefs["patrols"], chiefs["points"]
+    handed = patrol_problems(chiefs["found"], units=units, existing=reports, at=end)
+    reports = handed.reports
+    events = pd.concat([events, handed.events], ignore_index=True)
     posts = centre_staff(layers["departments"])
+    # the service's escalation run at the month's end, over every case as it now stands
+    reports, late = escalate(reports, at=end, admin_areas=layers["admin_areas"], staff=posts)
+    events = pd.concat([events, late], ignore_index=True)
     for name, df in (
         ("patrols", flagged),
-        ("patrol_points", sim.patrol_points),
+        ("patrol_points", points),
         ("reports", reports),
         ("report_events", events),
         ("staff", posts),
@@ -295,6 +306,19 @@ def _operations(
     compliance = patrol_compliance(
         flagged, assignments, period=(start, end), units=units, workers=staff, now=end
     )
+    river = chief_assessment(
+        {"units": units, "river_chiefs": layers["river_chiefs"], "patrols": flagged,
+         "workers": layers["workers"], "reports": reports},
+        "2026",
+    )  # fmt: skip
+    night = night_compliance(flagged, staff, "2026-03")
+    summary["chiefs"] = {
+        "by_level": river.by_level().to_dict("records"),
+        "summons": len(river.summons),
+        "handed_over": len(handed.events),
+        "night_compliant": int(night["compliant"].sum()),
+        "night_rows": len(night),
+    }
     hot = hotspots(reports, units[units["kind"] == "community_grid"], seed=1, permutations=199)
     assessment = assess(
         compliance=compliance,
@@ -330,7 +354,36 @@ def _operations(
         ],
         "xlsx": str(xlsx),
     }
-    return {"compliance": compliance, "hotspots": hot, "reports": reports}
+    return {"compliance": compliance, "hotspots": hot, "reports": reports, "chiefs": river}
+
+
+def _chiefs_year(layers, units, sim, workspace: Path, seed: int) -> dict[str, Any]:
+    """The grid workers' season with a share of night rounds, and a year of river
+    chiefs' patrols at every level (flagged per declared mode); ``found``: the chiefs'
+    patrols of the season, whose checklist problems are handed over as cases."""
+    start, end = SEASON
+    patrols, points = night_shift(sim.patrols, sim.patrol_points, share=0.3, seed=seed)
+    chief = chief_patrols(
+        read_layer(workspace, "reaches"), layers["river_chiefs"],
+        start="2026-01-01", end="2027-01-01", seed=seed,
+    )  # fmt: skip
+    app = (chief.patrols["source"] == "app").to_numpy()
+    flagged = pd.concat(
+        [
+            flag_patrols(patrols),
+            flag_patrols(chief.patrols[app], workers=layers["workers"]),
+            # paper records (台账) are not flagged: compliance counts them as unverified
+            chief.patrols[~app].assign(valid=True, flags=""),
+        ],
+        ignore_index=True,
+    )
+    t = pd.to_datetime(chief.patrols["started_at"], utc=True)
+    season = (t >= pd.Timestamp(start, tz="UTC")) & (t < pd.Timestamp(end, tz="UTC"))
+    return {
+        "patrols": flagged,
+        "points": pd.concat([points, chief.patrol_points], ignore_index=True),
+        "found": chief.patrols[season.to_numpy()],
+    }
 
 
 def _units(river_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -392,6 +445,25 @@ def _maps(
         context=context,
     )  # fmt: skip
     written["compliance"] = _save(comp, out_dir / "compliance.html")
+    from gridkit.maps.chiefs import chiefs_map, signboard_html
+
+    river = ops["chiefs"].compliance
+    chiefs_page = chiefs_map(
+        units,
+        river,
+        level="township",
+        workers=names,
+        options=options.merged(period="2026"),
+    )
+    written["chiefs"] = _save(chiefs_page, out_dir / "chiefs.html")
+    first = river[river["level"] == "village"].iloc[0]
+    held = river[(river["river_id"] == first["river_id"])]
+    board = signboard_html(
+        str(first["river_id"]), str(first["admin_code"]),
+        held.drop_duplicates("level")[["level", "name"]], office_phone="0731-12345",
+    )  # fmt: skip
+    (out_dir / "signboard.html").write_text(board, encoding="utf-8")
+    written["signboard"] = str(out_dir / "signboard.html")
     hot = hotspot_map(
         ops["hotspots"], reports=ops["reports"], options=season, title="问题热点 (示例数据)",
         context=context, categories=categories,
@@ -501,6 +573,15 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                 f"({r['review']} left for review), {r['callbacks']} callbacks (回访, "
                 f"{r['reopened']} reopened), {r['heads']} building heads with "
                 f"{r['records']:,} 巡记做报 records"
+            )
+        h = summary.get("chiefs")
+        if h:
+            levels = ", ".join(f"{x['level']} {x['compliant']}/{x['rules']}" for x in h["by_level"])
+            console.print(
+                f"[bold]river chiefs[/] (河长) 2026, rules met: {levels}; "
+                f"{h['summons']} to summon (约谈); {h['handed_over']} checklist problems "
+                f"handed over (交); night patrols: {h['night_compliant']} of "
+                f"{h['night_rows']} grid workers met the rule"
             )
         console.print(f"[bold]lowest-ranked workers[/] (黑榜): {', '.join(o['lowest'])}")
         console.print(
