@@ -140,6 +140,26 @@ def _neighbour_discs(plan: NationalPlan, city: CityPlan) -> np.ndarray:
     return np.array(discs, dtype=object)
 
 
+def _no_overlaps(comm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Communities made disjoint: where two overlap (villages drawn by Voronoi per
+    township meet with float noise), the one with the higher id gives up the overlap."""
+    g = np.asarray(comm.geometry.array).copy()
+    ids = comm["community_id"].to_numpy(dtype=object)
+    i, j = shapely.STRtree(g).query(g, predicate="overlaps")
+    keep = ids[i] > ids[j]
+    i, j = i[keep], j[keep]
+    if not len(i):
+        return comm
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(i)) + 1]
+    for s, e in zip(starts, np.r_[starts[1:], len(i)], strict=True):  # per loser, few
+        cut = shapely.difference(g[i[s]], shapely.union_all(g[j[s:e]]))
+        parts = shapely.get_parts(cut)
+        g[i[s]] = parts[np.argmax(shapely.area(parts))]
+    return gpd.GeoDataFrame(comm.drop(columns="geometry"), geometry=g, crs=comm.crs)
+
+
 def _drop_near_discs(layers: dict, discs: np.ndarray) -> None:
     """Communities under a border disc go (with their buildings and staff)."""
     if not len(discs):
@@ -310,6 +330,7 @@ def city_layers(
     wb = layers["water_bodies"]
     wb["water_body_id"] = f"WB{city.code4}-" + wb["water_body_id"].str[2:]
     layers["admin_areas"] = _admin(plan, city, layers["admin_areas"])
+    layers["communities"] = _no_overlaps(layers["communities"])
     _drop_near_discs(layers, _neighbour_discs(plan, city))
     rng = np.random.default_rng([plan.seed, city.index, 0xC1])
     villages = layers["admin_areas"][layers["admin_areas"]["level"] == "village"]

@@ -106,6 +106,26 @@ class NationalDataset:
             if keys is None or c.code4.startswith(keys)
         ]
 
+    def cities_near(self, bbox: tuple[float, float, float, float], margin: float = 2000.0):
+        """Cities whose box, grown by ``margin`` (border communities reach 600 m over a
+        city line), meets ``bbox``.
+
+        Examples
+        --------
+        >>> from gridkit.national import national_plan
+        >>> ds = NationalDataset(Path("d"), national_plan(0.001))
+        >>> ds.cities_near((-1399000, 2601000, -1398000, 2602000))
+        ['1101']
+        """
+        b = np.array([c.box for c in self.plan.cities])
+        hit = (
+            (b[:, 0] - margin <= bbox[2])
+            & (b[:, 2] + margin >= bbox[0])
+            & (b[:, 1] - margin <= bbox[3])
+            & (b[:, 3] + margin >= bbox[1])
+        )
+        return [c.code4 for c, h in zip(self.plan.cities, hit, strict=True) if h]
+
     def read(
         self,
         layer: str,
@@ -123,6 +143,8 @@ class NationalDataset:
         >>> ds.read("rivers").crs == ds.read("communities").crs
         True
         """
+        if cities is None and bbox is not None and layer != "rivers":
+            cities = self.cities_near(bbox)
         frames = []
         for f in self.files(layer, cities):
             if not f.exists():
@@ -132,6 +154,8 @@ class NationalDataset:
             except ValueError:  # no geometry column (chiefs, departments)
                 df = pd.read_parquet(f)
             frames.append(df)
+        if not frames and cities is not None and not list(cities):
+            return gpd.GeoDataFrame(geometry=[], crs=ALBERS)
         if not frames:
             raise InputFileError(
                 f"{self.path}: no {layer!r} files for {list(cities or [])}.",
