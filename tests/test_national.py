@@ -93,3 +93,34 @@ def test_rivers_generator_is_fast_at_1e5_km():
     rivers = national_rivers(plan)
     assert time.perf_counter() - t0 < 10
     assert 0.9e5 < rivers.length.sum() / 1000 < 1.1e5
+
+
+def test_cli_builds_and_splits_partitioned(tmp_path, capsys):
+    from gridkit.cli.app import main
+
+    out = tmp_path / "nat"
+    assert main(["national", "build", "--scale", "0.0002", "-o", str(out), "--seed", "5"]) == 0
+    assert "2 provinces, 2 cities" in capsys.readouterr().out
+    assert main(["national", "split-rivers", str(out), "-o", str(tmp_path / "res")]) == 0
+    assert (tmp_path / "res" / "reaches" / "province=12" / "city=1201" / "part.parquet").exists()
+    assert main(["national", "build", "--scale", "9", "-o", str(out)]) == 2  # usage error
+    assert "whole country" in capsys.readouterr().err
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    import builtins
+
+    from gridkit.errors import MissingExtraError
+    from gridkit.scale import require_dask
+
+    real = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.split(".")[0] == "distributed":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(MissingExtraError, match="scale") as exc:
+        require_dask("gridkit national --engine dask")
+    assert "gridkit[scale]" in exc.value.hint

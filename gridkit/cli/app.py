@@ -24,6 +24,7 @@ from gridkit.cli.assign import assign_cmd
 from gridkit.cli.backup import backup_cmd
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.maps import map_cmd
+from gridkit.cli.national import national_app
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
 from gridkit.cli.serve import keys_app, require_api_extra, serve_cmd, serve_workspace
@@ -171,6 +172,7 @@ for _name, _cmd in {
 }.items():
     app.command(_name, help=plain_help(_cmd.__doc__))(_cmd)
 app.add_typer(keys_app, name="keys")
+app.add_typer(national_app, name="national")
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

@@ -15,6 +15,7 @@ from gridkit.national.dataset import (
     NationalDataset,
     build_national,
     open_national,
+    write_partitioned,
 )
 from gridkit.national.plan import ALBERS, PROVINCE_CODES, CityPlan, NationalPlan, national_plan
 
@@ -31,4 +32,5 @@ __all__ = [
     "national_plan",
     "national_rivers",
     "open_national",
+    "write_partitioned",
 ]

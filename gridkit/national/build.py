@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.national.activity import patrols_and_reports, river_staff
 from gridkit.national.plan import ALBERS, CityPlan, NationalPlan
 from gridkit.synth import building_footprints, synthetic_layers, synthetic_rivers
 
@@ -310,8 +311,6 @@ def city_layers(
     >>> layers["communities"]["admin_code"].str[:4].unique().tolist()
     ['1201']
     """
-    from gridkit.national.activity import patrols_and_reports, river_staff
-
     ref = _ref_box(plan.city_side_m)
     raw = synthetic_layers(
         seed=city.seed,

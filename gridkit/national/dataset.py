@@ -28,7 +28,13 @@ from gridkit.errors import InputFileError
 from gridkit.national.build import city_layers, national_rivers
 from gridkit.national.plan import ALBERS, CityPlan, NationalPlan, national_plan
 
-__all__ = ["CITY_LAYERS", "NationalDataset", "build_national", "open_national"]
+__all__ = [
+    "CITY_LAYERS",
+    "NationalDataset",
+    "build_national",
+    "open_national",
+    "write_partitioned",
+]
 
 #: Layers written per city.
 CITY_LAYERS = (
@@ -169,11 +175,36 @@ class NationalDataset:
 
 def _write(df: pd.DataFrame, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
+    df = df.copy()
+    df.attrs = {}  # pyarrow writes attrs as JSON: reports and partition tables stay out
     if isinstance(df, gpd.GeoDataFrame):
         df.to_parquet(path, write_covering_bbox=True, index=False)
     else:
         df.to_parquet(path, index=False)
     return len(df)
+
+
+def write_partitioned(
+    df: pd.DataFrame, out: str | Path, layer: str, *, column: str = "admin_code"
+) -> list[Path]:
+    """Write ``df`` as ``out/<layer>/province=PP/city=PPCC/part.parquet``, by the admin
+    code (or id starting with one) in ``column``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> df = gpd.GeoDataFrame({"admin_code": ["110101001001", "120101001001"]},
+    ...                       geometry=[shapely.Point(0, 0)] * 2, crs=ALBERS)
+    >>> [p.parent.name for p in write_partitioned(df, tempfile.mkdtemp(), "units")]
+    ['city=1101', 'city=1201']
+    """
+    key = df[column].astype(str).str[:4]
+    paths = []
+    for k in sorted(set(key.tolist())):
+        path = Path(out) / layer / f"province={k[:2]}" / f"city={k}" / "part.parquet"
+        _write(df[(key == k).to_numpy()], path)
+        paths.append(path)
+    return paths
 
 
 def _build_city(args: tuple[NationalPlan, CityPlan, gpd.GeoDataFrame, str]) -> dict[str, Any]:
