@@ -108,19 +108,12 @@ def test_cli_builds_and_splits_partitioned(tmp_path, capsys):
 
 
 def test_missing_dask_names_the_extra(monkeypatch):
-    import builtins
+    import sys
 
     from gridkit.errors import MissingExtraError
     from gridkit.scale import require_dask
 
-    real = builtins.__import__
-
-    def no_dask(name, *args, **kwargs):
-        if name.split(".")[0] == "distributed":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_dask)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
     with pytest.raises(MissingExtraError, match="scale") as exc:
         require_dask("gridkit national --engine dask")
     assert "gridkit[scale]" in exc.value.hint

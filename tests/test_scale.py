@@ -9,14 +9,21 @@ from __future__ import annotations
 import importlib.util
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from gridkit import split_communities, split_rivers
+from gridkit import hotspots, locate, patrol_compliance, split_communities, split_rivers
 from gridkit.national import build_national
 from gridkit.scale import Engine, split_communities_partitioned
+from gridkit.scale.ops import (
+    compliance_partitioned,
+    hotspots_partitioned,
+    locate_partitioned,
+    sort_rows,
+)
 from gridkit.scale.rivers import split_rivers_partitioned
 
 HAS_DASK = all(importlib.util.find_spec(m) for m in ("dask", "distributed", "dask_geopandas"))
@@ -150,6 +157,68 @@ def test_communities_equal_when_only_one_city_has_edge_noise(ds, part_units):
     whole = whole.sort_values("unit_id").reset_index(drop=True)
     assert units["unit_id"].tolist() == whole["unit_id"].tolist()
     _same_layer(units, whole, tol_m=0)
+
+
+@pytest.fixture(scope="module")
+def units(ds, part_units):
+    _, river_units = split_rivers_partitioned(ds, **RIVER_OPTIONS)
+    return gpd.GeoDataFrame(
+        pd.concat([part_units, river_units], ignore_index=True), crs=part_units.crs
+    )
+
+
+@pytest.fixture(scope="module")
+def assignments(ds, units):
+    """Each community grid to its community's first grid worker, each river unit to
+    its village's first river patroller."""
+    workers = set(ds.read("workers")["worker_id"])
+    grid = units["kind"] == "community_grid"
+    worker = np.where(
+        grid,
+        units["parent_id"].astype(str) + "-G001",
+        "W-RP-" + units["admin_code"].astype(str) + "-01",
+    )
+    a = pd.DataFrame({"unit_id": units["unit_id"], "worker_id": worker})
+    return a[a["worker_id"].isin(workers)].reset_index(drop=True)
+
+
+def test_locate_by_city_equals_single_process(ds, units):
+    got = locate_partitioned(ds, units)
+    want = locate(ds.read("reports"), units)
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+
+
+def test_locate_far_points_are_placed_again_against_all_units(ds, units):
+    got = locate_partitioned(ds, units, margin_m=1.0)  # a slice too thin on purpose
+    want = locate(ds.read("reports"), units)
+    assert got.attrs["relocated"] > 0
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+
+
+def test_compliance_by_city_equals_single_process(ds, units, assignments):
+    options = {"period": "2026-Q2", "now": "2026-07-01"}
+    got = compliance_partitioned(ds, assignments, units, **options)
+    want = patrol_compliance(
+        ds.read("patrols"),
+        assignments,
+        units=units,
+        workers=ds.read("workers"),
+        river_chiefs=ds.read("river_chiefs"),
+        **options,
+    )
+    pd.testing.assert_frame_equal(got, sort_rows(want))
+    assert got["done"].sum() > 1000  # patrols count: the comparison is not empty
+    sections = got[got["chief_id"].notna()]
+    assert sections["done"].sum() > 0 and sections["admin_code"].str[:2].nunique() == 2
+
+
+def test_hotspots_equal_single_process(ds, units):
+    got = hotspots_partitioned(ds, units, permutations=99, seed=7)
+    want = hotspots(ds.read("reports"), units, permutations=99, seed=7)
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+    assert (got["hotspot"] != "not significant").any()
 
 
 @pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")

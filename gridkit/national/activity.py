@@ -27,6 +27,7 @@ YEAR = 2026
 _PER_YEAR = {"village": 52, "township": 12, "county": 4, "city": 4, "province": 2}
 _RIVER_CATS = np.array(list(CATEGORIES)[:8], dtype=object)
 _COMMUNITY_CATS = np.array(list(CATEGORIES)[8:], dtype=object)
+_FIXES = 12
 _SOURCES = np.array(["patrol", "resident", "hotline"], dtype=object)
 
 
@@ -142,22 +143,23 @@ def _windows(levels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
 
 
 def _tracks(homes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Six-fix tracks: along a line home (200 m steps), round a point home."""
+    """Twelve-fix tracks of ~2.5-3 km (the rules ask >= 2 km): along a line home
+    (250 m steps), a walk round a point home."""
     n = len(homes)
     is_line = shapely.get_type_id(homes) == 1
-    steps = np.arange(6)
+    steps = np.arange(_FIXES)
     out = np.empty(n, dtype=object)
     if is_line.any():
         lines = homes[is_line]
         length = shapely.length(lines)
-        d0 = rng.random(len(lines)) * np.maximum(length - 1000.0, 0.0)
-        d = np.minimum(d0[:, None] + 200.0 * steps[None, :], length[:, None])
-        pts = shapely.line_interpolate_point(np.repeat(lines, 6), d.reshape(-1))
-        xy = shapely.get_coordinates(pts).reshape(-1, 6, 2)
+        d0 = rng.random(len(lines)) * np.maximum(length - 2750.0, 0.0)
+        d = np.minimum(d0[:, None] + 250.0 * steps[None, :], length[:, None])
+        pts = shapely.line_interpolate_point(np.repeat(lines, _FIXES), d.reshape(-1))
+        xy = shapely.get_coordinates(pts).reshape(-1, _FIXES, 2)
         out[is_line] = shapely.linestrings(xy)
     if (~is_line).any():
         base = shapely.get_coordinates(homes[~is_line])
-        walk = np.cumsum(rng.normal(0, 120.0, (len(base), 6, 2)), axis=1)
+        walk = np.cumsum(rng.normal(0, 180.0, (len(base), _FIXES, 2)), axis=1)
         walk[:, 0] = 0.0
         out[~is_line] = shapely.linestrings(base[:, None, :] + walk)
     return out
