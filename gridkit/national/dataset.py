@@ -232,6 +232,7 @@ def build_national(
     *,
     seed: int = 0,
     mapper: Mapper | None = None,
+    city_buildings: int | None = None,
 ) -> NationalDataset:
     """Build the national dataset at ``scale`` into ``out`` (one task per city).
 
@@ -246,6 +247,8 @@ def build_national(
     mapper
         ``mapper(func, items) -> list`` running the city tasks; default one after the
         other in this process. :func:`gridkit.scale.Engine.map` runs them on Dask.
+    city_buildings
+        Buildings per city (see :func:`gridkit.national.national_plan`).
 
     Returns
     -------
@@ -259,7 +262,7 @@ def build_national(
     >>> meta["scale"], meta["rows"]["buildings"] > 9000
     (0.0002, True)
     """
-    plan = national_plan(scale, seed=seed)
+    plan = national_plan(scale, seed=seed, city_buildings=city_buildings)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -275,6 +278,7 @@ def build_national(
     meta = {
         "scale": plan.scale,
         "seed": plan.seed,
+        "city_buildings": city_buildings,
         "crs": ALBERS.to_wkt(),
         "provinces": plan.n_provinces,
         "cities": len(plan.cities),
@@ -313,4 +317,7 @@ def open_national(path: str | Path) -> NationalDataset:
             hint="Build one with `gridkit national build --scale S -o DIR`.",
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    return NationalDataset(Path(path), national_plan(meta["scale"], seed=meta["seed"]))
+    plan = national_plan(
+        meta["scale"], seed=meta["seed"], city_buildings=meta.get("city_buildings")
+    )
+    return NationalDataset(Path(path), plan)

@@ -161,7 +161,9 @@ class NationalPlan:
         return self.buildings_per_city * len(self.cities)
 
 
-def national_plan(scale: float, *, seed: int = 0) -> NationalPlan:
+def national_plan(
+    scale: float, *, seed: int = 0, city_buildings: int | None = None
+) -> NationalPlan:
     """The plan of the synthetic country at ``scale`` (1.0 = the whole country).
 
     Cities keep their size (``50e6 / 330`` buildings at full scale, at least two cities
@@ -174,6 +176,10 @@ def national_plan(scale: float, *, seed: int = 0) -> NationalPlan:
         Fraction of the full country, in ``(0, 4]``.
     seed
         Master seed.
+    city_buildings
+        Buildings per city (default: the full-scale ~150 000, fewer below scale 0.01);
+        smaller cities make more partitions of the same total, e.g. to measure scaling
+        on a small machine.
 
     Returns
     -------
@@ -189,16 +195,21 @@ def national_plan(scale: float, *, seed: int = 0) -> NationalPlan:
     >>> p = national_plan(1.0)
     >>> p.n_provinces, len(p.cities), p.n_buildings
     (31, 372, 50000148)
+    >>> q = national_plan(0.0032, city_buildings=10_000)
+    >>> q.n_provinces, len(q.cities), q.buildings_per_city
+    (2, 18, 8889)
     """
     if not 0 < scale <= 4:
         raise ValueError(f"scale must be in (0, 4] (1.0 is the whole country), got {scale}.")
     total = _FULL_BUILDINGS * scale
     n_prov = min(len(PROVINCE_CODES), max(2, round(len(PROVINCE_CODES) * math.sqrt(scale))))
     n_cities = max(2, round(_FULL_CITIES * scale))
+    if city_buildings is not None:
+        n_cities = max(2, round(total / city_buildings))
     want = n_cities / n_prov
     grid = min(_GRID_SHAPES, key=lambda g: (abs(g[0] * g[1] - want), g[0] * g[1]))
     per_city = max(1_000, round(total / (n_prov * grid[0] * grid[1])))
-    if scale < 0.01:  # small countries: split the buildings, keep two cities
+    if scale < 0.01 or city_buildings is not None:  # split the buildings among the cities
         per_city = round(total / (n_prov * grid[0] * grid[1]))
     villages = max(12, round(per_city / _BUILDINGS_PER_VILLAGE))
     return NationalPlan(
