@@ -63,7 +63,7 @@ def build_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Master seed.")] = 0,
     city_buildings: Annotated[
         int | None,
-        typer.Option("--city-buildings", help="Buildings per city (smaller: more cities).", min=100),
+        typer.Option("--city-buildings", help="Buildings per city.", min=100),
     ] = None,
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
@@ -76,9 +76,7 @@ def build_cmd(
         raise typer.BadParameter(f"{scale} is not in (0, 4]; 1.0 is the whole country.")
     t0 = time.perf_counter()
     with _engine(engine, scheduler, dask_workers) as eng:
-        ds = build_national(
-            scale, output, seed=seed, mapper=eng.map, city_buildings=city_buildings
-        )
+        ds = build_national(scale, output, seed=seed, mapper=eng.map, city_buildings=city_buildings)
     meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
     rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
     console.print(
