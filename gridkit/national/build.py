@@ -120,7 +120,7 @@ def _recode(df: pd.DataFrame, city: CityPlan) -> pd.DataFrame:
         if col in df.columns:
             s = df[col].astype(str)
             s = s.str.replace(r"^990000$", city.province_code, regex=True)
-            s = s.str.replace(r"(^|[-A-Z])9902", rf"\g<1>{city.code4}", regex=True)
+            s = s.str.replace(r"(^D?|-)9902", rf"\g<1>{city.code4}", regex=True)
             df[col] = s.where(df[col].notna(), None).astype("str")
     return df
 
