@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speedup-at", type=float, default=0.0016)
     parser.add_argument("--city-buildings", type=int, default=10_000)
     parser.add_argument("--plots-only", action="store_true", help="redraw from scaling.json")
+    parser.add_argument(
+        "--append", type=Path, help="a JSON file of earlier points (one run's log) to keep"
+    )
     args = parser.parse_args(argv)
     path = HERE / "results" / "scaling.json"
     if args.plots_only:
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     records += [
         point(s, args.city_buildings, communities=False, speedup=False) for s in args.build_only
     ]
+    if args.append:
+        records += json.loads(args.append.read_text(encoding="utf-8"))["partial"]
     payload = {
         "module": "scaling",
         "command": "python -m benchmarks.scaling " + " ".join(argv or []),

@@ -123,3 +123,14 @@ def test_missing_dask_names_the_extra(monkeypatch):
     with pytest.raises(MissingExtraError, match="scale") as exc:
         require_dask("gridkit national --engine dask")
     assert "gridkit[scale]" in exc.value.hint
+
+
+def test_a_city_without_rivers_has_no_river_staff():
+    plan = national_plan(0.0032, city_buildings=10_000)
+    rivers = national_rivers(plan)
+    dry = next(c for c in plan.cities if not rivers.intersects(shapely.box(*c.box)).any())
+    from gridkit.national import city_layers
+
+    layers = city_layers(plan, dry, rivers)
+    assert len(layers["river_chiefs"]) == 0 and len(layers["patrols"]) > 0
+    assert "home" not in layers["workers"].columns

@@ -342,7 +342,7 @@ def city_layers(
     layers["river_chiefs"] = chiefs
     patrols, reports = patrols_and_reports(layers, rivers, city, rng)
     layers["patrols"], layers["reports"] = patrols, reports
-    layers["workers"] = layers["workers"].drop(columns="home")
+    layers["workers"] = layers["workers"].drop(columns="home", errors="ignore")
     return layers
 
 
