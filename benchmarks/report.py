@@ -106,6 +106,33 @@ def scaling_section(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def staffing_section(payload: dict[str, Any]) -> list[str]:
+    """Markdown lines for ``benchmarks.staffing_province``."""
+    p = payload["partitioned"]
+    lines = [
+        "## Staffing a province",
+        "",
+        f"`python -m benchmarks.staffing_province`: {payload['units']:,} units x "
+        f"{payload['workers']:,} workers (the synthetic city of `bench_assign`, 9 districts), "
+        f"run {payload['when']}; load {payload['load_before'][0]:.1f} before, "
+        f"{payload['load_after'][0]:.1f} after (2 shared cores).",
+        "",
+        "| run | seconds | gap to the proven bound | units not fully staffed |",
+        "|---|---:|---:|---:|",
+        f"| {p['districts']} districts in parallel on 2 Dask workers, "
+        f"{p['time_limit_per_district_s']:g} s each | {p['seconds']:,.1f} | {p['gap']:.2%} "
+        f"| {p['unstaffed']:,} |",
+    ]
+    if "single" in payload:
+        s = payload["single"]
+        lines.append(
+            f"| one process, {s['time_limit_s']:g} s limit | {s['seconds']:,.1f} | {s['gap']:.2%} "
+            f"| {s['unstaffed']:,} |"
+        )
+    gaps = ", ".join(f"{g:.2%}" for g in p["district_gaps"])
+    return [*lines, "", f"Gap per district: {gaps}.", ""]
+
+
 def write_report(path: Path | None = None) -> Path:
     """Write ``BENCHMARKS.md`` (or ``path``) from the committed results."""
     path = path or ROOT / "BENCHMARKS.md"
@@ -127,5 +154,8 @@ def write_report(path: Path | None = None) -> Path:
     scaling = results / "scaling.json"
     if scaling.exists():
         lines += scaling_section(json.loads(scaling.read_text(encoding="utf-8")))
+    staffing = results / "staffing_province.json"
+    if staffing.exists():
+        lines += staffing_section(json.loads(staffing.read_text(encoding="utf-8")))
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
