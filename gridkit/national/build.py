@@ -141,6 +141,24 @@ def _neighbour_discs(plan: NationalPlan, city: CityPlan) -> np.ndarray:
     return np.array(discs, dtype=object)
 
 
+def _in_box(comm: gpd.GeoDataFrame, box: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    """Communities clipped to their city's square (a village drawn by Voronoi may reach
+    a few metres over the city line, onto the neighbour's communities)."""
+    g = np.asarray(comm.geometry.array)
+    out = shapely.intersection(g, shapely.box(*box))
+    parts, idx = shapely.get_parts(out, return_index=True)
+    parts, idx = parts[shapely.get_type_id(parts) == 3], idx[shapely.get_type_id(parts) == 3]
+    order = np.lexsort((-shapely.area(parts), idx))
+    first = order[np.unique(idx[order], return_index=True)[1]]
+    keep = np.zeros(len(g), dtype=bool)
+    keep[idx[first]] = True
+    geoms = np.empty(len(g), dtype=object)
+    geoms[idx[first]] = parts[first]
+    return gpd.GeoDataFrame(
+        comm.drop(columns="geometry")[keep], geometry=geoms[keep], crs=comm.crs
+    ).reset_index(drop=True)
+
+
 def _no_overlaps(comm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Communities made disjoint: where two overlap (villages drawn by Voronoi per
     township meet with float noise), the one with the higher id gives up the overlap."""
@@ -329,7 +347,7 @@ def city_layers(
     wb = layers["water_bodies"]
     wb["water_body_id"] = f"WB{city.code4}-" + wb["water_body_id"].str[2:]
     layers["admin_areas"] = _admin(plan, city, layers["admin_areas"])
-    layers["communities"] = _no_overlaps(layers["communities"])
+    layers["communities"] = _no_overlaps(_in_box(layers["communities"], city.box))
     _drop_near_discs(layers, _neighbour_discs(plan, city))
     rng = np.random.default_rng([plan.seed, city.index, 0xC1])
     villages = layers["admin_areas"][layers["admin_areas"]["level"] == "village"]
