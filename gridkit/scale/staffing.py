@@ -44,8 +44,9 @@ def reach_level(worker_codes: pd.Series, neighbour_levels: int) -> pd.Series:
     ['township', 'city']
     """
     own = codes.level(worker_codes.astype(str))
-    idx = own.map({lv: i for i, lv in enumerate(_LEVELS)}).to_numpy(dtype=float)
-    up = np.maximum(idx - neighbour_levels, 0).astype(int)
+    # a code gridkit.codes does not read (too long) counts as a village's
+    idx = own.map({lv: i for i, lv in enumerate(_LEVELS)}).fillna(len(_LEVELS) - 1)
+    up = np.maximum(idx.to_numpy(dtype=float) - neighbour_levels, 0).astype(int)
     return pd.Series(np.array(_LEVELS, dtype=object)[up], index=worker_codes.index)
 
 
@@ -129,6 +130,14 @@ def assign_partitioned(
     >>> r = assign_partitioned(units, workers, valid_from="2026-01-01")
     >>> len(r.assignments), r.partitions["key"].tolist()
     (3, ['430202'])
+
+    A worker reaching beyond one county:
+
+    >>> assign_partitioned(units, workers.assign(admin_code="430200"))
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: 1 worker(s) may serve beyond one county (e.g. W1).
+    Hint: Partition by a wider level than county, or lower neighbour_levels.
     """
     engine = engine or Engine.serial()
     reach = reach_level(workers["admin_code"], neighbour_levels)
@@ -140,8 +149,9 @@ def assign_partitioned(
             f"(e.g. {', '.join(workers['worker_id'].astype(str)[wide].head(3))}).",
             hint=f"Partition by a wider level than {by}, or lower neighbour_levels.",
         )
-    ukey = codes.ancestor(units["admin_code"].astype(str), by)
-    wkey = codes.ancestor(workers["admin_code"].astype(str), by)
+    width = codes.DIGITS[by]
+    ukey = units["admin_code"].astype(str).str[:width]
+    wkey = workers["admin_code"].astype(str).str[:width]
     options = {"neighbour_levels": neighbour_levels, **options}
     items = [
         (k, units[(ukey == k).to_numpy()], workers[(wkey == k).to_numpy()], options)
