@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from gridkit import hotspots, locate, patrol_compliance, split_communities, split_rivers
+from gridkit.errors import GridkitError
 from gridkit.national import build_national
 from gridkit.scale import Engine, split_communities_partitioned
 from gridkit.scale.ops import (
@@ -233,3 +234,22 @@ def test_localcluster_with_two_workers_gives_the_serial_answer(ds, part_units):
     _same_layer(reaches, serial[0], tol_m=0)
     _same_layer(units, serial[1], tol_m=0)
     _same_layer(cunits, serial_units, tol_m=0)
+
+
+def test_staffing_by_province_equals_single_process_where_both_prove_the_optimum(ds, part_units):
+    from gridkit.scale.staffing import assign_partitioned
+    from gridkit.staffing import assign_workers
+
+    workers = ds.read("workers")
+    workers = workers[workers["worker_id"].str.contains("-G")].reset_index(drop=True)
+    options = {"method": "mip", "time_limit_s": 60.0, "valid_from": "2026-01-01"}
+    part = assign_partitioned(part_units, workers, by="province", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = assign_workers(part_units, workers, **options)
+    assert whole.gap < 1e-6 and part.gap < 1e-6  # both optimal: the answers must agree
+    assert part.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert len(part.unassigned) == len(whole.unassigned)
+    assert sorted(part.partitions["key"]) == ["11", "12"]
+    with pytest.raises(GridkitError, match="beyond one city"):
+        assign_partitioned(part_units, ds.read("workers"), by="city", **options)
