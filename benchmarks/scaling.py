@@ -137,7 +137,7 @@ def plots(records: list[dict]) -> list[Path]:
             color="grey",
         )
     ax.set_xlabel("buildings")
-    ax.set_ylabel("seconds, 2 Dask workers on 2 cores shared with other jobs")
+    ax.set_ylabel("seconds (2 Dask workers, 2 shared cores)")
     ax.set_title("gridkit national: cost against size")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
