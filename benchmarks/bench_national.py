@@ -16,11 +16,14 @@ import shapely
 
 from benchmarks._runner import Case
 
+_DIRS: list[tempfile.TemporaryDirectory] = []  # removed when the process ends
+
 
 def _dataset(scale: float, seed: int):
     from gridkit.national import build_national
 
-    return build_national(scale, tempfile.mkdtemp(prefix="gridkit-bench-"), seed=seed)
+    _DIRS.append(tempfile.TemporaryDirectory(prefix="gridkit-bench-"))
+    return build_national(scale, _DIRS[-1].name, seed=seed)
 
 
 def _same(a, b) -> dict | None:

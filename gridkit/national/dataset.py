@@ -63,7 +63,7 @@ class NationalDataset:
     Examples
     --------
     >>> import tempfile
-    >>> ds = build_national(0.0002, tempfile.mkdtemp())
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> [c.code4 for c in ds.plan.cities], ds.partitions("city")
     (['1101', '1201'], ['1101', '1201'])
     >>> len(ds.read("communities", cities=["1101"])) < len(ds.read("communities"))
@@ -145,7 +145,7 @@ class NationalDataset:
         Examples
         --------
         >>> import tempfile
-        >>> ds = build_national(0.0002, tempfile.mkdtemp())
+        >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
         >>> ds.read("rivers").crs == ds.read("communities").crs
         True
         """
@@ -195,7 +195,8 @@ def write_partitioned(
     >>> import tempfile
     >>> df = gpd.GeoDataFrame({"admin_code": ["110101001001", "120101001001"]},
     ...                       geometry=[shapely.Point(0, 0)] * 2, crs=ALBERS)
-    >>> [p.parent.name for p in write_partitioned(df, tempfile.mkdtemp(), "units")]
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> [p.parent.name for p in write_partitioned(df, tmp.name, "units")]
     ['city=1101', 'city=1201']
     """
     key = df[column].astype(str).str[:4]
@@ -257,7 +258,7 @@ def build_national(
     Examples
     --------
     >>> import json, tempfile
-    >>> ds = build_national(0.0002, tempfile.mkdtemp(), seed=1)
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name, seed=1)
     >>> meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
     >>> meta["scale"], meta["rows"]["buildings"] > 9000
     (0.0002, True)
@@ -305,7 +306,7 @@ def open_national(path: str | Path) -> NationalDataset:
     Examples
     --------
     >>> import tempfile
-    >>> d = tempfile.mkdtemp()
+    >>> d = (_tmp := tempfile.TemporaryDirectory()).name
     >>> _ = build_national(0.0002, d)
     >>> open_national(d).plan.scale
     0.0002

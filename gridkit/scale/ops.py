@@ -77,7 +77,7 @@ def locate_partitioned(
     >>> import tempfile
     >>> from gridkit.national import build_national
     >>> from gridkit.scale.rivers import split_rivers_partitioned
-    >>> ds = build_national(0.0002, tempfile.mkdtemp())
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
     >>> located = locate_partitioned(ds, units)
     >>> bool(located["unit_id"].notna().all())
@@ -176,7 +176,7 @@ def compliance_partitioned(
     >>> import tempfile
     >>> from gridkit.national import build_national
     >>> from gridkit.scale.rivers import split_rivers_partitioned
-    >>> ds = build_national(0.0002, tempfile.mkdtemp())
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
     >>> a = pd.DataFrame({"unit_id": units["unit_id"][:1], "worker_id": "W-RC-110000"})
     >>> c = compliance_partitioned(ds, a, units, period="2026-Q2", now="2026-07-01")
@@ -221,7 +221,7 @@ def hotspots_partitioned(
     >>> import tempfile
     >>> from gridkit.national import build_national
     >>> from gridkit.scale.rivers import split_rivers_partitioned
-    >>> ds = build_national(0.0002, tempfile.mkdtemp())
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
     >>> hs = hotspots_partitioned(ds, units, permutations=99)
     >>> int(hs["count"].sum()) == len(ds.read("reports"))

@@ -160,7 +160,7 @@ def split_rivers_partitioned(
     --------
     >>> import tempfile
     >>> from gridkit.national import build_national
-    >>> ds = build_national(0.0002, tempfile.mkdtemp())
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> reaches, units = split_rivers_partitioned(ds, max_length_m=2000, corridor_m=None)
     >>> bool(reaches["reach_id"].is_unique), sorted(reaches.attrs["partitions"]["key"])
     (True, ['11', '12'])
