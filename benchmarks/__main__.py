@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only NAME ...]``."""
+"""``python -m benchmarks [--quick] [--only NAME ...] [--report]``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (CI)")
     parser.add_argument("--only", nargs="*", help="run benchmarks whose name contains these")
     parser.add_argument("--list", action="store_true", help="list benchmarks and exit")
+    parser.add_argument(
+        "--report", action="store_true", help="write BENCHMARKS.md from benchmarks/results/"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        from benchmarks.report import write_report
+
+        print(f"wrote {write_report()}")
+        return 0
     if args.list:
         print("\n".join(discover(args.only)))
         return 0

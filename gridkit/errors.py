@@ -100,6 +100,8 @@ class GridkitWarning(UserWarning):
 EXTRAS = {
     "maps": ("folium", "xstatic.pkg.leaflet"),
     "api": ("fastapi", "uvicorn", "pydantic_settings"),
+    "scale": ("dask", "distributed", "dask_geopandas"),
+    "postgis": ("psycopg", "psycopg_pool"),
 }
 
 

@@ -27,6 +27,7 @@ from gridkit.cli.chiefs import chiefs_app
 from gridkit.cli.communities import split_communities_cmd
 from gridkit.cli.db import db_app
 from gridkit.cli.maps import map_cmd
+from gridkit.cli.national import national_app
 from gridkit.cli.ops import assess_cmd, hotspots_cmd, locate_cmd
 from gridkit.cli.reports import register as register_residents
 from gridkit.cli.rivers import split_rivers_cmd, validate_cmd
@@ -179,6 +180,7 @@ app.add_typer(keys_app, name="keys")
 register_residents(app)  # reports import/export, callbacks, missed (gridkit.cli.reports)
 app.add_typer(db_app, name="db")
 app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger (gridkit.cli.chiefs)
+app.add_typer(national_app, name="national")
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

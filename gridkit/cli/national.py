@@ -1,0 +1,141 @@
+"""The ``gridkit national`` commands: build the national dataset, split it per partition.
+
+``--engine dask`` runs one task per partition on Dask: a ``LocalCluster`` of
+``--dask-workers`` processes, or the scheduler at ``--scheduler``; ``--engine serial``
+runs them one after the other in this process. (``--workers`` stays the workers
+layer, as in ``gridkit assign``.)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridkit.cli.util import console, plural
+
+national_app = typer.Typer(
+    help="A whole country: the national synthetic dataset and partitioned runs on Dask.",
+    no_args_is_help=True,
+)
+
+EngineOption = Annotated[
+    str,
+    typer.Option("--engine", help="serial (this process) or dask (one task per partition)."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a Dask scheduler (tcp://host:8786)."),
+]
+DaskWorkersOption = Annotated[
+    int,
+    typer.Option("--dask-workers", help="Processes of the local Dask cluster.", min=1),
+]
+OutDirOption = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
+
+
+def _engine(engine: str, scheduler: str | None, dask_workers: int):
+    from gridkit.scale import Engine
+
+    if engine == "serial" and scheduler is None:
+        return Engine.serial()
+    if engine not in ("dask", "serial"):
+        raise typer.BadParameter(f"--engine is serial or dask, not {engine!r}")
+    bar = sys.stdout.isatty()  # Dask's progress bar redraws a line: terminals only
+    if scheduler:
+        return Engine.connect(scheduler, progress=bar)
+    eng = Engine.local(dask_workers, progress=bar, dashboard=True)
+    if eng.dashboard:
+        console.print(f"Dask dashboard: {eng.dashboard}", highlight=False)
+    return eng
+
+
+@national_app.command("build")
+def build_cmd(
+    scale: Annotated[
+        float, typer.Option("--scale", help="Fraction of the country (1.0: 50 M buildings).")
+    ],
+    output: OutDirOption,
+    seed: Annotated[int, typer.Option("--seed", help="Master seed.")] = 0,
+    city_buildings: Annotated[
+        int | None,
+        typer.Option("--city-buildings", help="Buildings per city.", min=100),
+    ] = None,
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
+) -> None:
+    """Build the national synthetic dataset as GeoParquet partitioned by province/city."""
+    from gridkit.national import build_national
+
+    if not 0 < scale <= 4:
+        raise typer.BadParameter(f"{scale} is not in (0, 4]; 1.0 is the whole country.")
+    t0 = time.perf_counter()
+    with _engine(engine, scheduler, dask_workers) as eng:
+        ds = build_national(scale, output, seed=seed, mapper=eng.map, city_buildings=city_buildings)
+    meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
+    rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
+    console.print(
+        f"{plural(meta['provinces'], 'province')}, {plural(meta['cities'], 'city', 'cities')}, "
+        f"{meta['river_km']:,} km of river; {rows}; {time.perf_counter() - t0:.1f} s "
+        f"-> {ds.path}",
+        highlight=False,
+    )
+
+
+@national_app.command("split-communities")
+def split_communities_cmd(
+    dataset: Annotated[Path, typer.Argument(help="National dataset directory.")],
+    output: OutDirOption,
+    max_households: Annotated[int, typer.Option("--max-households", min=1)] = 1000,
+    by: Annotated[str, typer.Option("--by", help="city or province.")] = "city",
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
+) -> None:
+    """Split every community, one task per partition; units as partitioned GeoParquet."""
+    from gridkit.national import open_national, write_partitioned
+    from gridkit.scale import split_communities_partitioned
+
+    ds = open_national(dataset)
+    with _engine(engine, scheduler, dask_workers) as eng:
+        units = split_communities_partitioned(ds, engine=eng, by=by, max_households=max_households)
+        seconds = eng.timings.get("communities", 0.0)
+    write_partitioned(units, output, "units")
+    console.print(
+        f"{plural(len(units), 'unit')} in {seconds:.1f} s -> {output}/units", highlight=False
+    )
+
+
+@national_app.command("split-rivers")
+def split_rivers_cmd(
+    dataset: Annotated[Path, typer.Argument(help="National dataset directory.")],
+    output: OutDirOption,
+    max_length: Annotated[float, typer.Option("--max-length", help="Longest reach (m).")] = 2000.0,
+    corridor: Annotated[float, typer.Option("--corridor", help="Corridor half-width (m).")] = 50.0,
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
+) -> None:
+    """Split the national rivers, one task per province (whole basins, a halo of areas)."""
+    from gridkit.national import open_national, write_partitioned
+    from gridkit.scale.rivers import split_rivers_partitioned
+
+    ds = open_national(dataset)
+    with _engine(engine, scheduler, dask_workers) as eng:
+        reaches, units = split_rivers_partitioned(
+            ds, engine=eng, max_length_m=max_length, corridor_m=corridor
+        )
+        seconds = eng.timings.get("rivers", 0.0)
+    write_partitioned(reaches, output, "reaches")
+    if len(units):
+        write_partitioned(units, output, "river_units")
+    console.print(
+        f"{plural(len(reaches), 'reach', 'reaches')}, {plural(len(units), 'unit')} "
+        f"in {seconds:.1f} s -> {output}",
+        highlight=False,
+    )

@@ -1,0 +1,232 @@
+"""Locate, patrol compliance and hotspots, one admin partition per task.
+
+- **locate**: a partition's points (reports, fixes) are placed among the units within
+  ``margin_m`` of their box, in the units' global order (so "the lowest unit holding
+  the point" picks the same unit). A point placed farther than ``margin_m`` from its
+  unit may have a nearer one outside the slice: those few are placed again against all
+  units here, so every answer is the single-process one.
+- **compliance**: a partition's workers, their assignments, patrols and chief
+  sections; the units are those within ``margin_m`` of the patrols and the assigned
+  units (a track crossing the city line covers the neighbour's units too).
+- **hotspots**: reports are located per partition (the heavy part); Gi* itself is a
+  global statistic (the mean and variance of all units, conditional permutations drawn
+  from all units), so it runs once on the unit table with the located reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridkit.ops import hotspots, locate, patrol_compliance
+from gridkit.scale.engine import Engine
+from gridkit.scale.partition import POS, in_box, with_positions
+
+__all__ = ["compliance_partitioned", "hotspots_partitioned", "locate_partitioned", "sort_rows"]
+
+
+def _units_near(units: gpd.GeoDataFrame, box: np.ndarray, margin: float) -> gpd.GeoDataFrame:
+    if not np.all(np.isfinite(box)):
+        return units.iloc[:0]
+    return in_box(units, tuple(box), margin)
+
+
+def _locate_task(args: tuple[pd.DataFrame, gpd.GeoDataFrame, float, dict]) -> pd.DataFrame:
+    points, units, margin, options = args
+    out = locate(points, units.drop(columns=POS), **options)
+    out["_far"] = ~(out["distance_m"].fillna(0) <= margin)
+    return out
+
+
+def locate_partitioned(
+    source: Any,
+    units: gpd.GeoDataFrame,
+    *,
+    layer: str = "reports",
+    engine: Engine | None = None,
+    by: str = "city",
+    margin_m: float = 2_000.0,
+    **options: Any,
+) -> gpd.GeoDataFrame:
+    """:func:`gridkit.locate` of a layer's points per partition; the same answers.
+
+    Parameters
+    ----------
+    source
+        A national dataset or :class:`gridkit.scale.Frames` with ``layer``.
+    units
+        The ``units`` layer (all of it; each task gets the slice it needs).
+    layer
+        The points: ``reports`` (default) or ``patrols`` fixes.
+    margin_m
+        Units within this distance of a partition's points go with them.
+    **options
+        Passed to :func:`gridkit.locate`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The points of every partition in partition order (index 0..n-1), with
+        ``unit_id``, ``distance_m`` and ``ambiguous``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.national import build_national
+    >>> from gridkit.scale.rivers import split_rivers_partitioned
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
+    >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
+    >>> located = locate_partitioned(ds, units)
+    >>> bool(located["unit_id"].notna().all())
+    True
+    """
+    engine = engine or Engine.serial()
+    units = with_positions(units)
+    items = []
+    for key in source.partitions(by):
+        pts = source.read(layer, cities=[key])
+        pts = pts.drop(columns=[c for c in ("bbox",) if c in pts.columns])
+        if len(pts):
+            box = pts.total_bounds
+            items.append((pts, _units_near(units, box, margin_m), margin_m, options))
+    done = engine.map(_locate_task, items, label="locate")
+    out = pd.concat(done, ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry=done[0].geometry.name, crs=done[0].crs)
+    far = out["_far"].to_numpy() & out.geometry.notna().to_numpy()
+    if far.any():  # placed far from every unit of the slice: ask all units
+        again = locate(
+            out.loc[far].drop(columns=["unit_id", "distance_m", "ambiguous", "_far"]),
+            units.drop(columns=POS),
+            **options,
+        )
+        for col in ("unit_id", "distance_m", "ambiguous"):
+            out.loc[far, col] = again[col].to_numpy()
+    out.attrs["relocated"] = int(far.sum())
+    return out.drop(columns="_far")
+
+
+def _compliance_task(args: tuple) -> pd.DataFrame:
+    patrols, assignments, units, workers, chiefs, options = args
+    return patrol_compliance(
+        patrols,
+        assignments,
+        units=units.drop(columns=POS),
+        workers=workers,
+        river_chiefs=chiefs,
+        **options,
+    )
+
+
+def _compliance_items(source, assignments, units, by, margin_m, options) -> list[tuple]:
+    items = []
+    upos = units.set_index("unit_id")[POS]
+    for key in source.partitions(by):
+        workers = source.read("workers", cities=[key])
+        workers = workers.drop(columns=[c for c in ("bbox",) if c in workers.columns])
+        patrols = source.read("patrols", cities=[key])
+        patrols = patrols.drop(columns=[c for c in ("bbox",) if c in patrols.columns])
+        mine = assignments[assignments["worker_id"].isin(workers["worker_id"]).to_numpy()]
+        chiefs = source.read("river_chiefs", cities=[key])
+        # units: near the patrols, plus every assigned unit and every unit of a section
+        near = _units_near(units, patrols.total_bounds, margin_m)[POS].to_numpy()
+        assigned = upos.reindex(mine["unit_id"].unique()).dropna().to_numpy(dtype=np.int64)
+        section = units[
+            units["admin_code"].isin(chiefs["admin_code"]).to_numpy()
+            | units["admin_code"].astype(str).str.startswith(key).to_numpy()
+        ][POS].to_numpy()
+        take = np.unique(np.concatenate([near, assigned, section]))
+        items.append((patrols, mine, units.iloc[take], workers, chiefs, options))
+    return items
+
+
+def compliance_partitioned(
+    source: Any,
+    assignments: pd.DataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    engine: Engine | None = None,
+    by: str = "city",
+    margin_m: float = 2_000.0,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`gridkit.patrol_compliance` per partition (of the workers); same rows.
+
+    Parameters
+    ----------
+    source
+        With ``patrols`` (tracks), ``workers`` and ``river_chiefs``.
+    assignments
+        ``unit_id``, ``worker_id`` (all of them).
+    units
+        The ``units`` layer (all of it).
+    **options
+        Passed to :func:`gridkit.patrol_compliance` (``period``, ``now``, ``rules``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The compliance rows of every partition, sorted by ``worker_id``, ``unit_id``
+        and ``chief_id``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.national import build_national
+    >>> from gridkit.scale.rivers import split_rivers_partitioned
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
+    >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
+    >>> a = pd.DataFrame({"unit_id": units["unit_id"][:1], "worker_id": "W-RC-110000"})
+    >>> c = compliance_partitioned(ds, a, units, period="2026-Q2", now="2026-07-01")
+    >>> sorted(c.columns)[:3]
+    ['admin_code', 'chief_id', 'compliant']
+    """
+    engine = engine or Engine.serial()
+    units = with_positions(units)
+    items = _compliance_items(source, assignments, units, by, margin_m, options)
+    done = engine.map(_compliance_task, items, label="compliance")
+    out = pd.concat([d for d in done if len(d)], ignore_index=True)
+    return sort_rows(out)
+
+
+def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Compliance rows in a fixed order (worker, unit, chief), index 0..n-1.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"worker_id": ["b", "a"], "unit_id": ["u", "u"]})
+    >>> sort_rows(rows)["worker_id"].tolist()
+    ['a', 'b']
+    """
+    keys = [c for c in ("worker_id", "unit_id", "chief_id", "river_id", "admin_code") if c in df]
+    cols = [df[c].astype(object).where(df[c].notna(), "").astype(str) for c in reversed(keys)]
+    order = np.lexsort([c.to_numpy(dtype=object) for c in cols])
+    return df.iloc[order].reset_index(drop=True)
+
+
+def hotspots_partitioned(
+    source: Any,
+    units: gpd.GeoDataFrame,
+    *,
+    engine: Engine | None = None,
+    by: str = "city",
+    **options: Any,
+) -> gpd.GeoDataFrame:
+    """Hotspots: reports located per partition, then Gi* once over all units.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.national import build_national
+    >>> from gridkit.scale.rivers import split_rivers_partitioned
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
+    >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
+    >>> hs = hotspots_partitioned(ds, units, permutations=99)
+    >>> int(hs["count"].sum()) == len(ds.read("reports"))
+    True
+    """
+    located = locate_partitioned(source, units, engine=engine, by=by)
+    table = pd.DataFrame(located.drop(columns=located.geometry.name))
+    return hotspots(table, units, **options)

@@ -1,0 +1,73 @@
+"""Partition keys and halos: which rows a partition owns and which it must also see.
+
+A partition is an admin-code prefix (``"43"`` a province, ``"4302"`` a city). A row is
+*owned* by the partition its code starts with; a *halo* is what lies within a margin
+of the owned rows' box and belongs to other partitions (the neighbour's bank of a
+boundary river, the community across the line, the units a track crosses into).
+Rows keep their position in the whole layer (``_pos``) so that every rule decided by
+order ("the first polygon holding a point") decides the same on a slice.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = ["POS", "in_box", "keys_of", "owned", "with_positions"]
+
+#: Column carrying a row's position in the whole layer.
+POS = "_pos"
+
+
+def keys_of(codes: pd.Series, by: str) -> pd.Series:
+    """Partition key of each admin code (or id starting with one): ``by`` is
+    ``"province"`` (2 digits) or ``"city"`` (4).
+
+    Examples
+    --------
+    >>> keys_of(pd.Series(["430202001001-C01", "110100"]), "city").tolist()
+    ['4302', '1101']
+    """
+    width = {"province": 2, "city": 4}[by]
+    return codes.astype(str).str[:width]
+
+
+def owned(df: pd.DataFrame, column: str, key: str) -> pd.DataFrame:
+    """Rows whose ``column`` starts with ``key``.
+
+    Examples
+    --------
+    >>> owned(pd.DataFrame({"c": ["4302", "4303"]}), "c", "4302")["c"].tolist()
+    ['4302']
+    """
+    return df[df[column].astype(str).str.startswith(key).to_numpy()]
+
+
+def with_positions(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``df`` with its row positions in ``_pos`` (once, on the whole layer).
+
+    Examples
+    --------
+    >>> with_positions(gpd.GeoDataFrame({"a": [5, 6]}, geometry=[None, None]))[POS].tolist()
+    [0, 1]
+    """
+    return df.assign(**{POS: np.arange(len(df))})
+
+
+def in_box(
+    df: gpd.GeoDataFrame, box: tuple[float, float, float, float], margin: float = 0.0
+) -> gpd.GeoDataFrame:
+    """Rows whose geometry meets ``box`` grown by ``margin``, in their original order.
+
+    Examples
+    --------
+    >>> g = gpd.GeoDataFrame(geometry=[shapely.Point(0, 0), shapely.Point(9, 9)])
+    >>> len(in_box(g, (0, 0, 1, 1))), len(in_box(g, (0, 0, 1, 1), margin=10))
+    (1, 2)
+    """
+    x0, y0, x1, y1 = box
+    area = shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+    hit = df.sindex.query(area, predicate="intersects")
+    return df.iloc[np.sort(hit)]

@@ -1,0 +1,187 @@
+"""River splitting, one province per task, with a halo of neighbouring areas.
+
+A province's task reads its own villages; every river basin (main stem and all its
+tributaries) meeting its box grown by ``halo_m``, whole, so a river crossing the
+province line keeps its confluences and its drawn direction; and, as a halo, the
+villages of other provinces within ``halo_m`` of those rivers' extent (the far bank of
+a boundary river, the areas a corridor spills towards, and the whole tiling each
+river runs through, since :func:`gridkit.split_rivers` measures a river from where it
+enters the tiling it is given). It runs :func:`gridkit.split_rivers` on them and keeps
+the reaches and units whose ``admin_code`` is its own. Reach ids are
+``{admin_code}-{river_id}-{n:03d}``, numbered per river and area, so they do not
+depend on the partition; ``seq`` (position along the whole river) does, and is
+renumbered on the gathered reaches from each reach's position along its river.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit.rivers import split_rivers
+from gridkit.scale.engine import Engine
+
+__all__ = ["basin_roots", "global_seq", "split_rivers_partitioned"]
+
+
+def basin_roots(rivers: pd.DataFrame) -> pd.Series:
+    """The main stem each river drains to (itself for a main stem), by following
+    ``parent_river_id`` (rivers without the column are their own basin).
+
+    Examples
+    --------
+    >>> basin_roots(pd.DataFrame({"river_id": ["A", "A-1", "A-1-2"],
+    ...                           "parent_river_id": [None, "A", "A-1"]})).tolist()
+    ['A', 'A', 'A']
+    """
+    ids = rivers["river_id"].astype(str)
+    if "parent_river_id" not in rivers.columns:
+        return ids.rename("basin")
+    parent = dict(
+        zip(ids, rivers["parent_river_id"].where(rivers["parent_river_id"].notna()), strict=True)
+    )
+    root = ids.copy()
+    for _ in range(len(ids) + 1):  # at most the depth of the deepest tree
+        up = root.map(parent)
+        has = up.notna() & up.isin(parent.keys())
+        if not has.any():
+            break
+        root = root.where(~has, up)
+    return root.rename("basin")
+
+
+def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    admin = source.read("admin_areas", cities=[key])
+    own = admin[admin["level"] == "village"]
+    x0, y0, x1, y1 = own.total_bounds
+    box = (x0 - halo_m, y0 - halo_m, x1 + halo_m, y1 + halo_m)
+    every = source.read("rivers")
+    every = every.drop(columns=[c for c in ("bbox",) if c in every.columns])
+    meet = every.sindex.query(shapely.box(*box), predicate="intersects")
+    # whole basins: a confluence upstream in another province cuts this river too
+    roots = basin_roots(every)
+    rivers = every[roots.isin(set(roots.iloc[meet])).to_numpy()]
+    # the halo reaches as far as those rivers do (split_rivers measures a river from
+    # where it enters the tiling it is given)
+    if len(rivers):
+        rb = rivers.total_bounds
+        box = (
+            min(box[0], rb[0] - halo_m),
+            min(box[1], rb[1] - halo_m),
+            max(box[2], rb[2] + halo_m),
+            max(box[3], rb[3] + halo_m),
+        )
+    near = source.read("admin_areas", bbox=box)
+    near = near[(near["level"] == "village").to_numpy()]
+    near = near.drop(columns=[c for c in ("bbox",) if c in near.columns])
+    return near.reset_index(drop=True), rivers.reset_index(drop=True)
+
+
+def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
+    source, key, halo_m, options = args
+    admin, rivers = _inputs(source, key, halo_m)
+    if not len(rivers) or not len(admin):
+        return {"key": key, "reaches": None, "units": None, "rivers": 0, "areas": len(admin)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reaches, units = split_rivers(rivers, admin, **options)
+    mine = reaches["admin_code"].astype(str).str.startswith(key).to_numpy()
+    reaches = reaches[mine]
+    if len(units):
+        units = units[units["admin_code"].astype(str).str.startswith(key).to_numpy()]
+    return {
+        "key": key,
+        "reaches": reaches,
+        "units": units,
+        "rivers": len(rivers),
+        "areas": len(admin),
+    }
+
+
+def global_seq(reaches: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> np.ndarray:
+    """``seq`` of each reach along its whole river: the rank of its start's position on
+    the river line (drawn upstream -> downstream).
+
+    Examples
+    --------
+    >>> r = gpd.GeoDataFrame({"river_id": ["A"]},
+    ...                      geometry=[shapely.LineString([(0, 0), (10, 0)])])
+    >>> x = gpd.GeoDataFrame({"river_id": ["A", "A"]},
+    ...     geometry=[shapely.LineString([(5, 0), (10, 0)]), shapely.LineString([(0, 0), (5, 0)])])
+    >>> global_seq(x, r).tolist()
+    [2, 1]
+    """
+    line = rivers.set_index("river_id").geometry.reindex(reaches["river_id"]).to_numpy()
+    start = shapely.get_point(np.asarray(reaches.geometry.array), 0)
+    m = shapely.line_locate_point(line, start)
+    order = np.lexsort((m, reaches["river_id"].astype(str).to_numpy()))
+    rid = reaches["river_id"].astype(str).to_numpy()[order]
+    idx = np.arange(len(order))
+    new = np.r_[True, rid[1:] != rid[:-1]] if len(rid) else np.zeros(0, bool)
+    seq = np.empty(len(order), dtype=np.int64)
+    seq[order] = idx - np.maximum.accumulate(np.where(new, idx, 0)) + 1
+    return seq
+
+
+def split_rivers_partitioned(
+    source: Any,
+    *,
+    engine: Engine | None = None,
+    halo_m: float = 5_000.0,
+    **options: Any,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """:func:`gridkit.split_rivers` per province; same reaches and units, same ids.
+
+    Parameters
+    ----------
+    source
+        A national dataset or :class:`gridkit.scale.Frames` with ``admin_areas``
+        (villages are cut on) and ``rivers``.
+    engine
+        Where the tasks run (default: this process).
+    halo_m
+        Width of the halo of neighbouring villages; keep it above the corridor width,
+        the boundary tolerance and the boundary minimum length.
+    **options
+        Passed to :func:`gridkit.split_rivers` (``max_length_m`` ...).
+
+    Returns
+    -------
+    (reaches, units)
+        Sorted by ``reach_id`` / ``unit_id``; ``reaches.attrs["partitions"]`` has a
+        row per province.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.national import build_national
+    >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
+    >>> reaches, units = split_rivers_partitioned(ds, max_length_m=2000, corridor_m=None)
+    >>> bool(reaches["reach_id"].is_unique), sorted(reaches.attrs["partitions"]["key"])
+    (True, ['11', '12'])
+    """
+    engine = engine or Engine.serial()
+    keys = source.partitions("province")
+    done = engine.map(_task, [(source, k, halo_m, options) for k in keys], label="rivers")
+    parts = [d["reaches"] for d in done if d["reaches"] is not None]
+    reaches = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    rivers = source.read("rivers")
+    reaches["seq"] = global_seq(reaches, rivers)
+    reaches = reaches.sort_values("reach_id", kind="stable").reset_index(drop=True)
+    uparts = [d["units"] for d in done if d["units"] is not None and len(d["units"])]
+    units = (
+        gpd.GeoDataFrame(pd.concat(uparts, ignore_index=True), crs=uparts[0].crs)
+        .sort_values("unit_id", kind="stable")
+        .reset_index(drop=True)
+        if uparts
+        else gpd.GeoDataFrame()
+    )
+    reaches.attrs["partitions"] = pd.DataFrame(
+        [{k: v for k, v in d.items() if k not in ("reaches", "units")} for d in done]
+    )
+    return reaches, units

@@ -1,0 +1,255 @@
+"""Partitioned runs (gridkit.scale) against single-process runs on the same data.
+
+Small national datasets (two provinces, a river and a community cut by the line);
+the Dask case runs a LocalCluster of 2 workers and is skipped without the extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from gridkit import hotspots, locate, patrol_compliance, split_communities, split_rivers
+from gridkit.errors import GridkitError
+from gridkit.national import build_national
+from gridkit.scale import Engine, split_communities_partitioned
+from gridkit.scale.ops import (
+    compliance_partitioned,
+    hotspots_partitioned,
+    locate_partitioned,
+    sort_rows,
+)
+from gridkit.scale.rivers import split_rivers_partitioned
+
+HAS_DASK = all(importlib.util.find_spec(m) for m in ("dask", "distributed", "dask_geopandas"))
+RIVER_OPTIONS = {"max_length_m": 2000.0, "corridor_m": 50.0}
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    return build_national(0.0002, tmp_path_factory.mktemp("nat"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def clean_ds(tmp_path_factory):
+    # seed 3: no city has edge noise between its communities (see the xfail below)
+    return build_national(0.0002, tmp_path_factory.mktemp("nat3"), seed=3)
+
+
+@pytest.fixture(scope="module")
+def part_units(ds):
+    return split_communities_partitioned(ds, max_households=1000)
+
+
+@pytest.fixture(scope="module")
+def single_rivers(ds):
+    admin = ds.read("admin_areas")
+    villages = admin[admin["level"] == "village"].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reaches, units = split_rivers(ds.read("rivers"), villages, **RIVER_OPTIONS)
+    return (
+        reaches.sort_values("reach_id").reset_index(drop=True),
+        units.sort_values("unit_id").reset_index(drop=True),
+    )
+
+
+def _same_layer(a, b, *, tol_m: float) -> None:
+    """Same rows and values; geometry equal to ``tol_m`` (0: bit for bit)."""
+    a, b = a.copy(), b.copy()
+    a.attrs, b.attrs = {}, {}
+    ga, gb = np.asarray(a.geometry.array), np.asarray(b.geometry.array)
+    if tol_m:  # same shapes (a vertex more or less on a straight stretch allowed)
+        assert (shapely.hausdorff_distance(ga, gb) <= tol_m).all()
+    else:
+        assert shapely.equals_exact(ga, gb, tolerance=0).all()
+    cols = [c for c in b.columns if c != "geometry"]
+    assert list(a.columns) == list(b.columns)
+    for c in cols:
+        if pd.api.types.is_float_dtype(b[c]):
+            np.testing.assert_allclose(a[c], b[c], rtol=1e-12, atol=tol_m)
+        else:
+            assert (
+                a[c].astype(object).where(a[c].notna(), None).tolist()
+                == b[c].astype(object).where(b[c].notna(), None).tolist()
+            ), c
+
+
+def test_rivers_by_province_equal_single_process(ds, single_rivers):
+    reaches, units = split_rivers_partitioned(ds, **RIVER_OPTIONS)
+    sr, su = single_rivers
+    # a river cut by the province line: its reaches come from both partitions
+    provinces = sr.groupby("river_id")["admin_code"].agg(lambda s: s.str[:2].nunique())
+    assert (provinces > 1).any()
+    # ids, admin codes, seq along the whole river: identical; lengths and geometry to
+    # 1e-6 m (split_rivers clips each river to the tiling it is given: a river cut from
+    # a halo starts elsewhere, so substring arithmetic differs by ~1e-10 m, and a reach
+    # may carry one more vertex on a straight stretch)
+    _same_layer(reaches, sr, tol_m=1e-6)
+    _same_layer(units, su, tol_m=1e-6)
+    assert reaches["reach_id"].tolist() == sr["reach_id"].tolist()
+    assert reaches["seq"].tolist() == sr["seq"].tolist()
+
+
+def test_border_community_units_equal_its_single_process_units(ds, part_units):
+    units = part_units
+    comm, bld = ds.read("communities"), ds.read("buildings")
+    cut = comm[comm["community_id"].str.contains("-C9")]
+    assert len(cut) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = split_communities(cut, bld, max_households=1000)
+    got = units[units["parent_id"] == cut["community_id"].iloc[0]].reset_index(drop=True)
+    alone = alone.sort_values("unit_id").reset_index(drop=True)
+    assert len(got) > 1
+    _same_layer(got, alone, tol_m=0)
+    # its buildings on the far side of the line were read from the other partition
+    parts = units.attrs["partitions"].set_index("key")
+    owner = cut["admin_code"].iloc[0][:4]
+    assert parts.loc[owner, "buildings"] > (bld["community_id"].str[:4] == owner).sum() - 1
+
+
+def test_every_community_splits_as_it_does_alone(ds, part_units):
+    """Partitioning adds nothing: each community's units are those of a run on its
+    partition's communities alone (which is what the engine does)."""
+    units = part_units
+    comm, bld = ds.read("communities"), ds.read("buildings")
+    for key in ds.partitions("city"):
+        mine = comm[comm["admin_code"].str.startswith(key)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = split_communities(mine, bld, max_households=1000)
+        ref = ref.sort_values("unit_id").reset_index(drop=True)
+        got = units[units["admin_code"].str.startswith(key)].reset_index(drop=True)
+        _same_layer(got, ref, tol_m=0)
+
+
+def test_communities_by_city_equal_whole_country_run(clean_ds):
+    units = split_communities_partitioned(clean_ds, max_households=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = split_communities(
+            clean_ds.read("communities"), clean_ds.read("buildings"), max_households=1000
+        )
+    whole = whole.sort_values("unit_id").reset_index(drop=True)
+    assert units["parent_id"].str.contains("-C9").any()  # the community cut by the line
+    assert units["unit_id"].tolist() == whole["unit_id"].tolist()
+    _same_layer(units, whole, tol_m=0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="split_communities snaps every community on a 1 mm grid as soon as any pair in "
+    "the call has edge noise (gridkit.validate.tiling.settle decides once per call), so "
+    "with noise in one city only (seed 0: city 1201) the other city's units depend on "
+    "whether it is split alone; needs settle to decide per connected group (for the lead)",
+)
+def test_communities_equal_when_only_one_city_has_edge_noise(ds, part_units):
+    units = part_units
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = split_communities(ds.read("communities"), ds.read("buildings"), max_households=1000)
+    whole = whole.sort_values("unit_id").reset_index(drop=True)
+    assert units["unit_id"].tolist() == whole["unit_id"].tolist()
+    _same_layer(units, whole, tol_m=0)
+
+
+@pytest.fixture(scope="module")
+def units(ds, part_units):
+    _, river_units = split_rivers_partitioned(ds, **RIVER_OPTIONS)
+    return gpd.GeoDataFrame(
+        pd.concat([part_units, river_units], ignore_index=True), crs=part_units.crs
+    )
+
+
+@pytest.fixture(scope="module")
+def assignments(ds, units):
+    """Each community grid to its community's first grid worker, each river unit to
+    its village's first river patroller."""
+    workers = set(ds.read("workers")["worker_id"])
+    grid = units["kind"] == "community_grid"
+    worker = np.where(
+        grid,
+        units["parent_id"].astype(str) + "-G001",
+        "W-RP-" + units["admin_code"].astype(str) + "-01",
+    )
+    a = pd.DataFrame({"unit_id": units["unit_id"], "worker_id": worker})
+    return a[a["worker_id"].isin(workers)].reset_index(drop=True)
+
+
+def test_locate_by_city_equals_single_process(ds, units):
+    got = locate_partitioned(ds, units)
+    want = locate(ds.read("reports"), units)
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+
+
+def test_locate_far_points_are_placed_again_against_all_units(ds, units):
+    got = locate_partitioned(ds, units, margin_m=1.0)  # a slice too thin on purpose
+    want = locate(ds.read("reports"), units)
+    assert got.attrs["relocated"] > 0
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+
+
+def test_compliance_by_city_equals_single_process(ds, units, assignments):
+    options = {"period": "2026-Q2", "now": "2026-07-01"}
+    got = compliance_partitioned(ds, assignments, units, **options)
+    want = patrol_compliance(
+        ds.read("patrols"),
+        assignments,
+        units=units,
+        workers=ds.read("workers"),
+        river_chiefs=ds.read("river_chiefs"),
+        **options,
+    )
+    pd.testing.assert_frame_equal(got, sort_rows(want))
+    assert got["done"].sum() > 1000  # patrols count: the comparison is not empty
+    sections = got[got["chief_id"].notna()]
+    assert sections["done"].sum() > 0 and sections["admin_code"].str[:2].nunique() == 2
+
+
+def test_hotspots_equal_single_process(ds, units):
+    got = hotspots_partitioned(ds, units, permutations=99, seed=7)
+    want = hotspots(ds.read("reports"), units, permutations=99, seed=7)
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+    assert (got["hotspot"] != "not significant").any()
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
+@pytest.mark.timeout(240)
+def test_localcluster_with_two_workers_gives_the_serial_answer(ds, part_units):
+    serial = split_rivers_partitioned(ds, **RIVER_OPTIONS)
+    serial_units = part_units
+    with Engine.local(2, memory_limit="2GiB") as engine:
+        assert engine.workers == 2
+        reaches, units = split_rivers_partitioned(ds, engine=engine, **RIVER_OPTIONS)
+        cunits = split_communities_partitioned(ds, engine=engine, max_households=1000)
+    _same_layer(reaches, serial[0], tol_m=0)
+    _same_layer(units, serial[1], tol_m=0)
+    _same_layer(cunits, serial_units, tol_m=0)
+
+
+def test_staffing_by_province_equals_single_process_where_both_prove_the_optimum(ds, part_units):
+    from gridkit.scale.staffing import assign_partitioned
+    from gridkit.staffing import assign_workers
+
+    workers = ds.read("workers")
+    workers = workers[workers["worker_id"].str.contains("-G")].reset_index(drop=True)
+    options = {"method": "mip", "time_limit_s": 60.0, "valid_from": "2026-01-01"}
+    part = assign_partitioned(part_units, workers, by="province", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = assign_workers(part_units, workers, **options)
+    assert whole.gap < 1e-6 and part.gap < 1e-6  # both optimal: the answers must agree
+    assert part.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert len(part.unassigned) == len(whole.unassigned)
+    assert sorted(part.partitions["key"]) == ["11", "12"]
+    with pytest.raises(GridkitError, match="beyond one city"):
+        assign_partitioned(part_units, ds.read("workers"), by="city", **options)
