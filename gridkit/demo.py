@@ -39,6 +39,7 @@ from gridkit.ops.chiefs import night_compliance
 from gridkit.ops.hotline import hotline_tickets, take_in_tickets
 from gridkit.ops.ledger import patrol_problems
 from gridkit.ops.patrols import flag_patrols
+from gridkit.ops.reports import report_rules
 from gridkit.ops.summons import chief_assessment
 from gridkit.progress import track
 from gridkit.rivers import chief_coverage, split_rivers
@@ -419,12 +420,13 @@ def _maps(
     from gridkit.maps import (
         Context,
         MapOptions,
+        chiefs_map,
         compliance_map,
         coverage_map,
         diff_map,
         hotspot_map,
+        signboard_html,
     )
-    from gridkit.ops.reports import report_rules
 
     out_dir = workspace.parent / "maps"
     out_dir.mkdir(exist_ok=True)
@@ -445,8 +447,6 @@ def _maps(
         context=context,
     )  # fmt: skip
     written["compliance"] = _save(comp, out_dir / "compliance.html")
-    from gridkit.maps.chiefs import chiefs_map, signboard_html
-
     river = ops["chiefs"].compliance
     chiefs_page = chiefs_map(
         units,

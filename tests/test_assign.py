@@ -12,7 +12,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridkit import GridkitError, check_layer
+from gridkit import GridkitError, GridkitWarning, check_layer
 from gridkit.crs import local_metric_crs
 from gridkit.staffing import solvers as solvers
 from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
@@ -493,9 +493,14 @@ def test_mip_and_heuristic_agree_on_medium_instance():
 
 def test_input_errors():
     units = make_units([(0, 0)], [VILLAGES[0]])
-    workers = make_workers([(0, 0), (1, 1)], [VILLAGES[0]] * 2, [100, 0])
+    workers = make_workers([(0, 0), (1, 1)], [VILLAGES[0]] * 2, [100, -5])
     with pytest.raises(GridkitError, match=r"W1 have capacity <= 0"):
         assign_workers(units, workers)
+    # capacity 0: a person who holds no grid (a chief's supporting role), left out, told
+    workers = make_workers([(0, 0), (1, 1)], [VILLAGES[0]] * 2, [100, 0])
+    with pytest.warns(GridkitWarning, match="capacity 0 hold no grid"):
+        result = assign_workers(units, workers)
+    assert set(result.assignments["worker_id"]) == {"W0"}
     workers = make_workers([(0, 0), (1, 1)], [VILLAGES[0]] * 2, [100, 100])
     workers.loc[1, "geometry"] = None
     with pytest.raises(GridkitError, match="W1 have no base point"):

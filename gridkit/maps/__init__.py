@@ -2,7 +2,7 @@
 offline ``folium.Map``s (needs the ``maps`` extra: ``pip install "gridkit[maps]"``).
 
 One module per map kind (``coverage``, ``compliance``, ``hotspot``, ``diff``,
-``review``) over
+``review``, ``chiefs``) over
 shared parts: ``options`` (:class:`MapOptions`, how every map looks), ``base`` (page,
 basemap, polygons, escaping), ``scene`` (a page being built), ``context`` (admin
 outlines, names, rivers and water: the offline base), ``areas`` (choropleths by
@@ -23,6 +23,7 @@ True
 
 from gridkit.maps.assets import offline_assets
 from gridkit.maps.base import map_html
+from gridkit.maps.chiefs import chiefs_map, signboard_html
 from gridkit.maps.compliance import compliance_map
 from gridkit.maps.context import Context
 from gridkit.maps.coverage import coverage_map
@@ -41,6 +42,7 @@ __all__ = [
     "MapOptions",
     "UnknownOptionError",
     "ViewIndex",
+    "chiefs_map",
     "compliance_map",
     "coverage_map",
     "diff_map",
@@ -50,5 +52,6 @@ __all__ = [
     "print_map",
     "review_flags",
     "review_map",
+    "signboard_html",
     "viewport_page",
 ]

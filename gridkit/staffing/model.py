@@ -49,6 +49,7 @@ Examples
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -62,7 +63,7 @@ from scipy.spatial import cKDTree
 
 from gridkit import codes
 from gridkit.crs import local_metric_crs
-from gridkit.errors import CRSError, InvalidLayerError, format_rows
+from gridkit.errors import CRSError, GridkitWarning, InvalidLayerError, format_rows
 from gridkit.layers import check_layer
 from gridkit.staffing.solvers import Model, quick_primal, solve
 
@@ -284,6 +285,24 @@ def _in_reach(unit_codes: np.ndarray, reach: np.ndarray) -> np.ndarray:
     if not len(unit_codes):
         return np.zeros(0, dtype=bool)
     return np.char.startswith(unit_codes.astype(str), reach.astype(str))
+
+
+def _holding_grids(workers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The workers who may hold grids: people with a capacity of exactly 0 (a river
+    chief's supporting role, a general chief) hold none and are left out, told once;
+    a negative or missing capacity stays an error (:func:`_check_inputs`)."""
+    if "capacity" not in workers.columns:
+        return workers
+    none = (pd.to_numeric(workers["capacity"], errors="coerce") == 0).to_numpy()
+    if none.any():
+        warnings.warn(
+            f"{int(none.sum())} worker(s) with capacity 0 hold no grid and were left out "
+            f"(e.g. {', '.join(workers.loc[none, 'worker_id'].astype(str).head(3))}).",
+            GridkitWarning,
+            stacklevel=4,
+        )
+        workers = workers[~none]
+    return workers
 
 
 def _check_inputs(
@@ -531,6 +550,7 @@ def _solve(
     candidate arcs and the solvers (:func:`_optimise`), the result (:func:`_result`).
     ``churn_penalty=None``: keeping a unit beats any travel saving."""
     t_start = time.perf_counter()
+    workers = _holding_grids(workers)
     _check_inputs(units, workers, max_units)
     if method not in ("auto", "mip", "heuristic"):
         raise ValueError(f"method must be 'auto', 'mip' or 'heuristic', not {method!r}")

@@ -376,8 +376,12 @@ def _new_people(
 ) -> None:
     """Worker rows for new people ``ids`` placed at a point of their area."""
     geom = admin.set_index("admin_code").geometry
-    area = geom.reindex(codes)
-    pts = shapely.point_on_surface(np.asarray(area.array))
+    area = np.asarray(geom.reindex(codes).array)
+    # an area above the layer (the province of a city's sample) has no polygon of its
+    # own: its people sit in the highest area the layer has
+    top = admin.geometry.iloc[int(np.argmax(shapely.area(np.asarray(admin.geometry.array))))]
+    area = np.where(shapely.is_missing(area), top, area)
+    pts = shapely.point_on_surface(area)
     job.add(
         pd.DataFrame(
             {
