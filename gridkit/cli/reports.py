@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.util import ColumnsOption, EncodingOption, console, plural, write_output
+from gridkit.cli.util import (
+    ColumnsOption,
+    CrsOption,
+    EncodingOption,
+    console,
+    crs_for,
+    plural,
+    write_output,
+)
 from gridkit.errors import InputFileError
 
 __all__ = ["callbacks_app", "heads_cmd", "missed_cmd", "register", "reports_app", "targets_cmd"]
@@ -58,9 +66,12 @@ def _columns(pairs: list[str] | None) -> dict[str, str]:
 def import_cmd(
     export: Annotated[Path, typer.Argument(help="The hotline's export: .csv or .xlsx.")],
     workspace: WorkspaceOption,
-    sheet: Annotated[str | None, typer.Option("--sheet", help="Workbook sheet.")] = None,
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", "--layer", help="Workbook sheet (layer).")
+    ] = None,
     encoding: EncodingOption = None,
     columns: ColumnsOption = None,
+    crs: CrsOption = None,
     min_confidence: Annotated[
         float,
         typer.Option("--min-confidence", min=0.0, max=1.0, help="Addresses matched below: review."),
@@ -76,14 +87,19 @@ def import_cmd(
     """Take a 12345 export in: one case per ticket (a ticket sent again is the same
     case), address-only tickets placed by the workspace's gazetteer; uncertain places
     and unknown categories go to the review queue (layer ticket_review)."""
+    import geopandas as gpd
     import pandas as pd
 
+    from gridkit.crs import to_wgs84
     from gridkit.io import write_table
     from gridkit.ops.cases import auto_dispatch
     from gridkit.ops.hotline import read_hotline_export, take_in_tickets
 
     store = _store(workspace)
     tickets = read_hotline_export(export, sheet=sheet, encoding=encoding, columns=_columns(columns))
+    datum = crs_for(crs, "reports")  # hotline systems often give GCJ-02 or BD-09 points
+    if datum is not None and isinstance(tickets, gpd.GeoDataFrame):
+        tickets = to_wgs84(tickets, crs=datum)
     got = take_in_tickets(
         tickets,
         reports=_layer(store, "reports"),
