@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import pandas as pd
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
@@ -131,12 +132,15 @@ def person_of(service: Svc, key: ApiKey) -> Person:
     version of the layers they come from, plus the posts of the key itself."""
     base = Person(key.worker_id)
     if key.worker_id:
+        # appointments begin and end in time: a person's are looked at again each hour,
+        # and whenever a layer they come from changes
+        hour = pd.Timestamp.now(tz="UTC").floor("h")
         base = service.current(
             service.persons,
-            key.worker_id,
+            (key.worker_id, hour),
             APPOINTMENT_LAYERS,
             lambda: appointments(
-                str(key.worker_id), **{n: service.layer(n) for n in APPOINTMENT_LAYERS}
+                str(key.worker_id), **{n: service.layer(n) for n in APPOINTMENT_LAYERS}, at=hour
             ),
         )
     return base.with_posts(

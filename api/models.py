@@ -193,6 +193,15 @@ class Fix(BaseModel):
     accuracy_m: float | None = Field(None, ge=0, le=10_000)
 
 
+class ChecklistEntry(BaseModel):
+    """One checklist item's result, with a note and the photo's evidence name."""
+
+    model_config = ConfigDict(extra="forbid")
+    result: Literal["ok", "problem", "na"]
+    note: str | None = Field(None, max_length=500)
+    photo: str | None = Field(None, max_length=120)
+
+
 class PatrolIn(BaseModel):
     """One patrol: its fixes, whose it is, and the client's id when recorded offline."""
 
@@ -206,6 +215,15 @@ class PatrolIn(BaseModel):
     worker_id: str | None = Field(None, min_length=1, max_length=64)
     crs: str | None = Field(None, min_length=1, max_length=32)
     notes: str | None = Field(None, max_length=2000)
+    mode: Literal["foot", "bike", "boat", "car", "drone"] | None = Field(
+        None, description="How the patrol went: each mode has its own plausibility rules."
+    )
+    checklist: dict[str, ChecklistEntry | Literal["ok", "problem", "na"]] | None = Field(
+        None,
+        max_length=50,
+        description="看/查/交 results by item key (patrol_rules.toml): ok, problem or na; "
+        "a problem becomes a case handed over like any other.",
+    )
     points: list[Fix] = Field(min_length=1, max_length=20_000)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from api.responses import JSON, json_response
 from api.service import Service, Svc
 from gridkit.errors import GridkitError
 from gridkit.ops.intake import in_service_area, point_frame
+from gridkit.ops.ledger import checklist_results, patrol_problems
 from gridkit.ops.patrols import flag_patrols, patrols_from_points
 
 router = APIRouter(tags=["field"])
@@ -89,7 +91,11 @@ def post_patrols(
     if built is not None:
         with service.write_lock:
             created, stored_meanwhile = _store_patrols(service, *built)
+            fresh = built[0][~built[0]["patrol_id"].isin(stored_meanwhile).to_numpy()]
+            handed = _hand_over_problems(service, fresh)
         existing += stored_meanwhile
+        for row in created:  # the cases its checklist opened (交)
+            row["reports"] = handed.get(str(row["patrol_id"]), [])
     return json_response(
         {"created": created, "existing": existing},
         201 if created else 200,
@@ -164,8 +170,57 @@ def _build_patrols(
         tracks = patrols_from_points(points)
     except GridkitError as exc:
         raise ApiError(422, exc.message) from None
-    tracks["notes"] = tracks["patrol_id"].map({pid: item.notes for pid, item, _ in frames})
-    return flag_patrols(tracks), points
+    by_id = {pid: item for pid, item, _ in frames}
+    tracks["notes"] = tracks["patrol_id"].map({p: i.notes for p, i in by_id.items()})
+    tracks["mode"] = tracks["patrol_id"].map({p: i.mode for p, i in by_id.items()})
+    tracks["checklist"] = tracks["patrol_id"].map({p: _checklist_text(i) for p, i in by_id.items()})
+    try:
+        checklist_results(tracks)  # unknown items named, with the patrol, before storing
+        flagged = flag_patrols(tracks, workers=_worker_levels(service))
+    except GridkitError as exc:
+        raise ApiError(422, exc.message) from None
+    return flagged, points
+
+
+def _checklist_text(item: PatrolIn) -> str | None:
+    """The checklist as the patrols layer keeps it (JSON, as the paper ledger does)."""
+    if not item.checklist:
+        return None
+    return orjson.dumps(
+        {
+            k: v if isinstance(v, str) else v.model_dump(exclude_none=True)
+            for k, v in item.checklist.items()
+        }
+    ).decode()
+
+
+def _worker_levels(service: Service) -> pd.DataFrame | None:
+    """worker_id and level, for each patrol's level rules (a chief's minimums)."""
+    workers = service.layer("workers")
+    if workers is None or "level" not in workers.columns:
+        return None
+    return pd.DataFrame(workers[["worker_id", "level"]])
+
+
+def _hand_over_problems(service: Service, flagged: pd.DataFrame) -> dict[str, list[str]]:
+    """Hand each ``problem`` of the patrols' checklists over as a case (交), linked to
+    its patrol, in the same way the paper ledger's are; the new report ids by patrol."""
+    if "checklist" not in flagged or not flagged["checklist"].notna().any():
+        return {}
+    change = patrol_problems(
+        flagged[flagged["checklist"].notna().to_numpy()],
+        units=service.layer("units"),
+        existing=service.layer("reports"),
+    )
+    reports = change.reports
+    known = service.layer("reports")
+    new = reports if known is None else reports[~reports["report_id"].isin(known["report_id"])]
+    if len(new):
+        service.store.append_many({"reports": new, "report_events": change.events})
+    by_patrol: dict[str, list[str]] = {}
+    for pid, rid in zip(new["patrol_id"].astype(str), new["report_id"].astype(str), strict=True):
+        by_patrol.setdefault(pid, []).append(rid)
+    return by_patrol
 
 
 def _store_patrols(

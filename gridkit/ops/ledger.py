@@ -62,10 +62,10 @@ def _rules(rules: PatrolRules | str | Path | None) -> PatrolRules:
 
 
 def _parse(text: object, pid: str) -> dict:
-    if text is None or (isinstance(text, float) and np.isnan(text)) or text == "":
-        return {}
     if isinstance(text, dict):
         return text
+    if text is None or (not isinstance(text, str) and pd.isna(text)) or text == "":
+        return {}  # no checklist (None, NaN or pandas' NA)
     try:
         value = json.loads(str(text))
     except json.JSONDecodeError as exc:
