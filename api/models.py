@@ -200,6 +200,9 @@ class ChecklistEntry(BaseModel):
     result: Literal["ok", "problem", "na"]
     note: str | None = Field(None, max_length=500)
     photo: str | None = Field(None, max_length=120)
+    reported: bool = Field(
+        False, description="Already sent as a report (the field app does): not handed over again."
+    )
 
 
 class PatrolIn(BaseModel):

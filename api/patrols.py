@@ -188,9 +188,19 @@ def _checklist_text(item: PatrolIn) -> str | None:
         return None
     return orjson.dumps(
         {
-            k: v if isinstance(v, str) else v.model_dump(exclude_none=True)
+            k: v
+            if isinstance(v, str)
+            else v.model_dump(exclude_none=True, exclude_defaults=True) | {"result": v.result}
             for k, v in item.checklist.items()
         }
+    ).decode()
+
+
+def _not_reported(text: str) -> str:
+    """A checklist without the problems its patrol already sent as reports."""
+    items = orjson.loads(text)
+    return orjson.dumps(
+        {k: v for k, v in items.items() if not (isinstance(v, dict) and v.get("reported"))}
     ).decode()
 
 
@@ -207,8 +217,10 @@ def _hand_over_problems(service: Service, flagged: pd.DataFrame) -> dict[str, li
     its patrol, in the same way the paper ledger's are; the new report ids by patrol."""
     if "checklist" not in flagged or not flagged["checklist"].notna().any():
         return {}
+    todo = flagged[flagged["checklist"].notna().to_numpy()]
+    todo = todo.assign(checklist=todo["checklist"].map(_not_reported))
     change = patrol_problems(
-        flagged[flagged["checklist"].notna().to_numpy()],
+        todo,
         units=service.layer("units"),
         existing=service.layer("reports"),
     )

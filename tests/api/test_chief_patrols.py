@@ -104,3 +104,16 @@ def test_an_unknown_checklist_item_is_named(chief) -> None:
     r = client.post("/patrols", json=body, headers=key)
     assert r.status_code == 422
     assert "fish_count" in r.json()["detail"]
+
+
+def test_a_problem_already_reported_is_not_handed_over_twice(chief) -> None:
+    client, key, points = chief
+    body = {
+        "patrol_id": "P-APP",
+        "mode": "car",
+        "points": points,
+        "checklist": {"outfalls": {"result": "problem", "reported": True}, "smell": "ok"},
+    }
+    r = client.post("/patrols", json=body, headers=key)
+    assert r.status_code == 201, r.text
+    assert r.json()["created"][0]["reports"] == []

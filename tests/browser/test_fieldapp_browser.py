@@ -11,6 +11,7 @@ also to ``docs/field-app/`` (the ones the docs show).
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -434,7 +435,11 @@ def test_patrol_recorded_offline_is_synced(phone, served):
     points = store.read("patrol_points")
     assert (points["patrol_id"] == pid).sum() == fixes
     assert pid in found["description"].iloc[0]  # the report names its patrol
-    assert "water_colour=ok" in patrols["notes"].iloc[0]  # the record, in the notes for now
+    record = json.loads(patrols["checklist"].iloc[0])  # the record, as the ledger reads it
+    assert record["water_colour"] == {"result": "ok"}
+    assert record["floating"] == {"result": "problem", "reported": True}
+    reports = open_store(ws).read("reports")  # the app's report is the one case: none twice
+    assert "patrol_id" not in reports or not (reports["patrol_id"] == pid).any()
 
 
 def take_step(d, rid: str, step: str, picture: Path | None = None) -> None:

@@ -635,10 +635,12 @@ async function stopPatrol() {
   }
   const body = {patrol_id: p.patrol_id, worker_id: S.me.worker_id || null, crs: 'EPSG:4326',
     points: p.points.map((f) => ({lon: f.lon, lat: f.lat, t: f.t, accuracy_m: f.accuracy_m}))};
-  const results = Object.entries(p.checklist).map(([k, v]) => ({item: k, result: v.result}));
-  // the record as gridkit.ops.ledger reads it: {"item": {"result": "ok|problem|na"}}
+  const results = Object.entries(p.checklist).map(([k, v]) => ({item: k, result: v.result, reported: !!v.reported}));
+  // the record as gridkit.ops.ledger reads it: {"item": {"result": "ok|problem|na"}};
+  // a problem already sent as a report is marked so, and not handed over twice
   if (S.me.accepts && S.me.accepts.patrol_checklist && results.length) {
-    body.checklist = Object.fromEntries(results.map((r) => [r.item, {result: r.result}]));
+    body.checklist = Object.fromEntries(results.map((r) => [r.item,
+      r.reported ? {result: r.result, reported: true} : {result: r.result}]));
   }
   const written = results.map((r) => `${r.item}=${r.result}`).join('; ');
   body.notes = [p.notes, written && !body.checklist ? `[checklist] ${written}` : ''].filter(Boolean).join('\n') || null;
