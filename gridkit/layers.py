@@ -664,7 +664,8 @@ def check_layer(
             continue
         values = df[col.name]
         nulls = values.isna().to_numpy()
-        if not col.nullable and nulls.any():
+        # empty values matter in the columns the caller uses (all, unless it says which)
+        if not col.nullable and nulls.any() and (require is None or col.name in needed):
             rows = _row_labels(df, spec, nulls)
             problems.append(f"column {col.name!r} has empty values in rows {format_rows(rows)}")
             bad_rows += rows

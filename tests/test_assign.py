@@ -675,3 +675,44 @@ def test_gap_target_stops_the_heuristic_early():
     check_invariants(res, units, workers)
     assert res.gap <= 0.5
     assert res.stats["solve_s"] < 10
+
+
+def test_a_workers_file_with_only_what_staffing_uses() -> None:
+    """Staffing reads worker_id, admin_code, capacity and the base point: a workers file
+    without names, roles, levels or phones staffs all the same (issue 18 item 3)."""
+    units = make_units([(0, 0), (1, 0)], [VILLAGES[0]] * 2)
+    full = make_workers([(0, 0), (1, 0)], [VILLAGES[0]] * 2, [500, 500])
+    bare = full[["worker_id", "admin_code", "capacity", "geometry"]]
+    a, b = assign_workers(units, full), assign_workers(units, bare)
+    cols = ["unit_id", "worker_id"]
+    assert a.assignments[cols].sort_values(cols).values.tolist() == (
+        b.assignments[cols].sort_values(cols).values.tolist()
+    )
+    assert set(b.assignments["role"]) == {"grid_worker"}
+    with pytest.raises(GridkitError, match="capacity"):
+        assign_workers(units, bare.drop(columns="capacity"))
+
+
+def test_cli_assign_takes_a_bare_workers_table(tmp_path, capsys) -> None:
+    """``gridkit assign`` with a workers CSV of ids, areas, capacities and lon/lat only."""
+    from gridkit.cli import main
+    from gridkit.io import read_layer, write_layer
+
+    units = make_units([(0, 0), (1, 0)], [VILLAGES[0]] * 2)
+    write_layer(units, tmp_path / "units.gpkg", "units")
+    full = make_workers([(0, 0), (1, 0)], [VILLAGES[0]] * 2, [500, 500])
+    pd.DataFrame(
+        {
+            "worker_id": full["worker_id"],
+            "admin_code": full["admin_code"],
+            "capacity": full["capacity"],
+            "lon": full.geometry.x,
+            "lat": full.geometry.y,
+        }
+    ).to_csv(tmp_path / "workers.csv", index=False)
+    code = main(
+        ["assign", "--units", str(tmp_path / "units.gpkg"), "--workers",
+         str(tmp_path / "workers.csv"), "-o", str(tmp_path / "a.gpkg")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(read_layer(tmp_path / "a.gpkg", "assignments")) == 2

@@ -51,7 +51,7 @@ def assign_cmd(
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     u = inputs.read(units, "units")
-    w = inputs.read(workers, "workers")
+    w = inputs.read(workers, "workers", require=("worker_id", "admin_code", "capacity"))
     prev = inputs.read(previous, "assignments") if previous is not None else None
     result = assign_workers(
         u,

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from gridkit import codes
-from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.crs import like_input, local_metric_crs, result_crs, to_wgs84
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.layers import PATROL_MODES
 from gridkit.ops.times import utc_scalar, utc_series
@@ -283,7 +283,8 @@ def patrols_from_points(
         One row per patrol: ``patrol_id``, ``worker_id``, ``started_at``,
         ``ended_at``, ``n_points``, ``duration_min``, ``length_m``, ``p90_speed_kmh``,
         ``max_speed_kmh``, ``teleport`` and the track as a LineString (a Point for a
-        single-fix check-in), in WGS84.
+        single-fix check-in), in the CRS of the fixes (WGS84 for GCJ-02 or BD-09
+        fixes, which no CRS can label).
 
     Examples
     --------
@@ -295,6 +296,12 @@ def patrols_from_points(
     >>> p = patrols_from_points(pts)
     >>> round(p["length_m"].iloc[0]), float(p["duration_min"].iloc[0])
     (1971, 40.0)
+
+    Fixes in a projected CRS give tracks in it (lengths measured the same way):
+
+    >>> q = patrols_from_points(pts.to_crs(32649))
+    >>> q.crs.to_epsg(), round(q["length_m"].iloc[0])
+    (32649, 1971)
     """
     rules = _rules(rules)
     pts = to_wgs84(patrol_points, crs=crs, source="patrol_points")
@@ -379,7 +386,8 @@ def patrols_from_points(
         for col in ("worker_id", "notes"):
             if col in extra:
                 out[col] = out["patrol_id"].map(extra[col]).astype("string")
-    return out
+    # in the fixes' own CRS, as every gridkit result (WGS84 for GCJ-02/BD-09 fixes)
+    return like_input(out, result_crs(patrol_points, crs))
 
 
 def _level_of(patrols: pd.DataFrame, workers: pd.DataFrame | None, level: str) -> pd.Series:

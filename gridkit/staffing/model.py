@@ -291,6 +291,12 @@ def _holding_grids(workers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The workers who may hold grids: people with a capacity of exactly 0 (a river
     chief's supporting role, a general chief) hold none and are left out, told once;
     a negative or missing capacity stays an error (:func:`_check_inputs`)."""
+    if "role" not in workers.columns or workers["role"].isna().any():
+        # a file of grid workers alone (no role column, or an empty one)
+        role = workers["role"] if "role" in workers.columns else None
+        workers = workers.assign(
+            role="grid_worker" if role is None else role.astype(object).fillna("grid_worker")
+        )
     if "capacity" not in workers.columns:
         return workers
     none = (pd.to_numeric(workers["capacity"], errors="coerce") == 0).to_numpy()
@@ -309,7 +315,8 @@ def _check_inputs(
     units: gpd.GeoDataFrame, workers: gpd.GeoDataFrame, max_units: int | str | None
 ) -> None:
     check_layer(units, "units")
-    check_layer(workers, "workers")
+    # the columns staffing uses: a workers file without names or phones still staffs
+    check_layer(workers, "workers", require=("worker_id", "admin_code", "capacity"))
     if units.crs is None or workers.crs is None:
         raise CRSError(
             f"{'units' if units.crs is None else 'workers'} has no CRS.",
