@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.service import Svc
 from gridkit import codes
 from gridkit.ops.access import Person, appointments
+from gridkit.ops.heads import head_scopes
 from gridkit.store import ApiKey, find_key
 
 PRIVATE_ROLES = {"supervisor", "dispatcher", "admin"}
@@ -116,15 +117,44 @@ async def principal(
         cache.put(x_api_key, hit)
     key = hit[1]
     person = await run_in_threadpool(person_of, service, key)
+    scope = key.scope
+    if not scope and _heads_only(person):
+        # a building head collects in his buildings' area (小事不出门): the narrowest area
+        # holding their communities, from his appointments
+        scope = await run_in_threadpool(_head_scope, service, str(key.worker_id))
     return Principal(
         role=key.role,
-        scope=key.scope,
+        scope=scope,
         worker_id=key.worker_id,
         name=key.name,
         key_id=key.key_id,
         department_id=key.department_id,
         person=person,
     )
+
+
+def _heads_only(person: Person) -> bool:
+    """Whether a person's only appointments are buildings (a building head)."""
+    others = (
+        person.units or person.sections or person.departments or person.dispatch,
+        person.supervise or person.admin,
+    )
+    return bool(person.buildings) and not any(others)
+
+
+def _head_scope(service: Svc, worker_id: str) -> str:
+    """The admin code a building head reports in (:func:`gridkit.ops.heads.head_scopes`),
+    kept per version of the layers it comes from; "" when it cannot be told."""
+    names = ("building_heads", "buildings", "communities")
+
+    def build() -> dict[str, str]:
+        layers = [service.layer(n) for n in names]
+        if any(df is None for df in layers):
+            return {}
+        found = head_scopes(*layers)
+        return {str(k): str(v) for k, v in found.dropna().items()}
+
+    return service.cached("head_scopes", names, build).get(worker_id, "")
 
 
 def person_of(service: Svc, key: ApiKey) -> Person:

@@ -131,6 +131,35 @@ def test_head_key_reports_in_his_buildings_area_not_elsewhere(tmp_path: Path):
     assert outside.status_code == 403
 
 
+def test_head_key_without_a_scope_reports_where_his_buildings_are(tmp_path: Path):
+    """The permission model: a building head's key needs no scope of its own; his
+    appointments (building_heads) place him, so he reports in his buildings' area (201)
+    and not elsewhere (403)."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from gridkit.io import write_layer
+    from gridkit.store import issue_key, open_store
+    from tests.api.test_open311 import make_workspace
+
+    ws = make_workspace(tmp_path / "ws.gpkg")  # 西塘社区 west, 北坪社区 east
+    buildings, workers, communities = sample_community(12, 2)
+    heads = link_building_heads(buildings, workers, communities=communities)
+    for name, df in (("building_heads", heads), ("buildings", buildings),
+                     ("communities", communities)):  # fmt: skip
+        write_layer(df, ws, name)
+    head = heads["worker_id"].iloc[0]
+    key, _ = issue_key(open_store(ws), head, role="worker", worker_id=head)  # no scope
+    client = TestClient(create_app(workspace=ws))
+    body = {"category": "fire_equipment", "description": "楼道灭火器过期", "source": "patrol"}
+    at = {"X-API-Key": key}
+    inside = client.post("/reports", json={**body, "lon": 113.105, "lat": 27.805}, headers=at)
+    assert inside.status_code == 201, inside.text
+    outside = client.post("/reports", json={**body, "lon": 113.115, "lat": 27.805}, headers=at)
+    assert outside.status_code == 403, outside.text
+
+
 # ---------------------------------------------------------------------- targets
 
 
