@@ -38,7 +38,11 @@ def test_codes_are_real_shaped_and_nested(ds):
     comm = ds.read("communities")
     assert comm["admin_code"].isin(admin.loc[admin["level"] == "village", "admin_code"]).all()
     # the generator's placeholder codes (990200 ...) are all rewritten
-    assert ds.read("departments")["department_id"].str.match(r"^D(11|12)01\d{2}-\d{2}$").all()
+    # bureaus D<county>-NN and the local handlers (township offices T, community
+    # committees C, property companies P) of the city, all under its own codes
+    departments = ds.read("departments")["department_id"]
+    assert departments.str.match(r"^(D(11|12)01\d{2}-\d{2}|[TCP](11|12)01\d{5,}(-C\d+)?)$").all()
+    assert departments.str.startswith(("T", "C", "P")).any()
     for layer, col in (("buildings", "building_id"), ("workers", "worker_id")):
         ids = ds.read(layer)[col]
         assert not ids.str.contains("990").any()

@@ -120,7 +120,8 @@ def _recode(df: pd.DataFrame, city: CityPlan) -> pd.DataFrame:
         if col in df.columns:
             s = df[col].astype(str)
             s = s.str.replace(r"^990000$", city.province_code, regex=True)
-            s = s.str.replace(r"(^D?|-)9902", rf"\g<1>{city.code4}", regex=True)
+            # bureaus (D…), township offices (T…), committees (C…), property firms (P…)
+            s = s.str.replace(r"(^[A-Z]?|-)9902", rf"\g<1>{city.code4}", regex=True)
             df[col] = s.where(df[col].notna(), None).astype("str")
     return df
 
@@ -343,7 +344,10 @@ def city_layers(
         layers[name] = _recode(_to_box(raw[name], ref, city.box), city)
     layers["departments"] = _recode(raw["departments"], city)
     w = layers["workers"]
-    layers["workers"] = w[~w["worker_id"].str.startswith(("W-RC-", "W-RP-"))]
+    # the city sample's river people (chiefs, patrollers, general and province chiefs,
+    # police, civilian chiefs, cleaners) give way to the country's own river staff
+    river_people = w["worker_id"].str.match(r"^W-(RC|RP|PC|GC|PO|CV|CL|HO)-")
+    layers["workers"] = w[~river_people.to_numpy(dtype=bool)]
     wb = layers["water_bodies"]
     wb["water_body_id"] = f"WB{city.code4}-" + wb["water_body_id"].str[2:]
     layers["admin_areas"] = _admin(plan, city, layers["admin_areas"])
