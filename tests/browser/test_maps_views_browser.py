@@ -127,6 +127,7 @@ def pages(tmp_path_factory):
 
 
 def _open(browser, path: Path, width: int, height: int) -> str:
+    browser.get_log("browser")  # the shared browser's log of earlier pages: not ours
     browser.set_window_size(width, height)
     browser.get(path.as_uri())
     deadline = time.time() + 30
