@@ -600,12 +600,23 @@ class StageLimits:
         return self.categories.get(category, {}).get(stage) or self.defaults[stage]
 
 
+def _limits_in(path: str | Path | None) -> StageLimits:
+    """The ``[stage_limits]`` of a ``handlers.toml`` (default the packaged one)."""
+    if path is None:
+        text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
+        source = "gridkit/rules/handlers.toml"
+    else:
+        text, source = Path(path).read_text(encoding="utf-8"), str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CalendarError(f"{source}: not valid TOML ({e}).") from None
+    return StageLimits.from_dict(dict(data.get("stage_limits", {})), source=source)
+
+
 @functools.cache
 def _packaged_limits() -> StageLimits:
-    text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
-    return StageLimits.from_dict(
-        dict(tomllib.loads(text).get("stage_limits", {})), source="gridkit/rules/handlers.toml"
-    )
+    return _limits_in(None)
 
 
 def stage_limits(rules: object = None) -> StageLimits:
@@ -625,9 +636,7 @@ def stage_limits(rules: object = None) -> StageLimits:
     held = getattr(rules, "stage_limits", None)
     if isinstance(held, StageLimits):
         return held
-    path = Path(str(rules))
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return StageLimits.from_dict(dict(data.get("stage_limits", {})), source=str(path))
+    return _limits_in(str(rules))
 
 
 def stage_deadline(
