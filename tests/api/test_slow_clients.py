@@ -97,7 +97,10 @@ def test_slow_bodies_are_dropped(field) -> None:
 def test_reports_are_answered_under_oversized_and_slow_clients(field) -> None:
     """The bounded load test: an oversized patrol (413), a dripped body (408), dripped
     headers (408) and a heavy patrol within the limits (201, built outside the lock)
-    at once; a report of another client is committed and answered before the patrol."""
+    at once; a report of another client is committed and answered, the server's memory
+    stays bounded. That the report never waits on a patrol's build is shown without
+    timings in ``test_bounds.test_a_report_is_answered_while_a_patrol_is_built``: here
+    the two share two cores and one GIL, so their order is the scheduler's."""
     ws, keys = field
     with live_server(ws, "--header-timeout", "2", "--no-access-log", **SLOW) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -144,12 +147,10 @@ def test_reports_are_answered_under_oversized_and_slow_clients(field) -> None:
             peak = max(peak, psutil.Process(server).memory_info().rss)
             time.sleep(0.1)
         assert r.status_code == 201, r.text
-        # the property is the order (below: the report did not wait on the patrol); the
-        # bound only catches a hang, not a speed (speed is the benchmarks' business)
+        # the bound only catches a hang, not a speed (speed is the benchmarks' business)
         assert answered - t0 < 20, answered - t0
         assert done["oversized"][0].status_code == 413
         assert done["heavy"][0].status_code == 201, done["heavy"][0].text
-        assert answered < done["heavy"][1]  # the report did not wait on the patrol
         assert done["drip_body"][0][0].startswith(b"HTTP/1.1 408")
         assert done["drip_head"][0][0].startswith(b"HTTP/1.1 408")
         assert (peak - rss0) / 2**20 < RSS_BOUND_MB, (rss0 / 2**20, peak / 2**20)
