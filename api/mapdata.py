@@ -35,7 +35,7 @@ from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
-from gridkit.store import Store, find_key
+from gridkit.store import PostGISStore, Store, ViewQueries, find_key
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
     from gridkit.maps import ViewIndex
@@ -110,6 +110,21 @@ def _index(service: Service, caller: Principal) -> ViewIndex:
     return service.current(service.page_cache, ("view-index", caller.scope), LAYERS, build)
 
 
+def _views(service: Service, caller: Principal) -> ViewIndex | ViewQueries:
+    """The data routes' answerer: SQL over PostGIS (:class:`ViewQueries`), else the
+    in-memory index; either is kept per scope and data version."""
+    store = service.store
+    if not isinstance(store, PostGISStore):
+        return _index(service, caller)
+    views = service.current(
+        service.page_cache, ("view-sql", caller.scope), LAYERS,
+        lambda: ViewQueries.build(store, caller.scope),
+    )  # fmt: skip
+    if not views.count:
+        raise ApiError(404, "No units in your area.")
+    return views
+
+
 def _box(bbox: str) -> tuple[float, float, float, float]:
     w, s, e, n = (float(v) for v in bbox.split(","))
     return w, s, e, n
@@ -128,7 +143,7 @@ def units_in_view(
     limit: Annotated[int, Query(ge=1, le=50_000)] = 20_000,
 ) -> Response:
     try:
-        return _geojson(_index(service, caller).units(_box(bbox), zoom, limit=limit))
+        return _geojson(_views(service, caller).units(_box(bbox), zoom, limit=limit))
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -136,7 +151,7 @@ def units_in_view(
 @router.get("/maps/data/areas", summary="Areas in a viewport (GeoJSON)", response_class=Response)
 def areas_in_view(service: Svc, caller: Caller, bbox: Bbox, zoom: Zoom) -> Response:
     try:
-        return _geojson(_index(service, caller).areas(_box(bbox), zoom))
+        return _geojson(_views(service, caller).areas(_box(bbox), zoom))
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -145,7 +160,7 @@ def areas_in_view(service: Svc, caller: Caller, bbox: Bbox, zoom: Zoom) -> Respo
 def search(
     service: Svc, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
-    return JSONResponse(_index(service, caller).search(q))
+    return JSONResponse(_views(service, caller).search(q))
 
 
 @router.get(
@@ -165,7 +180,7 @@ def view_page(
         return redirect
     tiles = "/maps/tiles/{z}/{x}/{y}" if _mbtiles() is not None else None
     page = viewport_page(
-        base_url="/maps/data/", overview=_index(service, caller).overview(), lang=lang, tiles=tiles
+        base_url="/maps/data/", overview=_views(service, caller).overview(), lang=lang, tiles=tiles
     )
     return HTMLResponse(page)
 

@@ -6,6 +6,8 @@ the API-key service over a store.
 - :mod:`gridkit.store.gpkg`: :class:`GeoPackageStore`, the workspace file;
 - :mod:`gridkit.store.postgis`: :class:`PostGISStore`, a database server (the
   ``postgis`` extra), its schema revisions (:func:`upgrade`);
+- :mod:`gridkit.store.pgviews`: :class:`ViewQueries`, the map pages' viewport,
+  areas and search in SQL over a PostGIS store;
 - :func:`open_store`: a store by path or URL;
 - :mod:`gridkit.store.keys`: API keys and roles (issue, find, revoke, list).
 
@@ -43,6 +45,7 @@ from gridkit.store.keys import (
     list_keys,
     revoke_key,
 )
+from gridkit.store.pgviews import ViewQueries
 from gridkit.store.postgis import (
     DatabaseUnavailableError,
     PostGISStore,
@@ -64,6 +67,7 @@ __all__ = [
     "RecordTable",
     "RowUpdate",
     "Store",
+    "ViewQueries",
     "WriteBatch",
     "backup_workspace",
     "check_key_requests",

@@ -1,0 +1,355 @@
+"""Map views from the database: the map pages' viewport, areas and search in SQL.
+
+A page of any size asks, as the user moves, for the units meeting its viewport, for
+villages or townships at low zoom, and searches. Over a GeoPackage the service builds
+an in-memory index per scope and data version (:class:`gridkit.maps.ViewIndex`: at
+10^6 units ~35 s and ~3 GB). Over PostGIS, :class:`ViewQueries` answers the same
+questions with the same response shapes from the tables:
+
+- :meth:`ViewQueries.units`: one indexed query per viewport (``&&`` on the GiST index,
+  then ``ST_Intersects``), at most ``limit`` units, simplified for the zoom with
+  ``ST_SimplifyPreserveTopology`` at half a pixel, GeoJSON encoded in SQL; more than
+  ``limit`` units answers ``{"too_many": n}`` without encoding any (``n`` estimated from the
+  extent, as the in-memory index does, or counted up to 16x the limit);
+- :meth:`ViewQueries.build`: what changes only with the data, once per scope and
+  version: the count and extent, and the areas' aggregates (units and units staffed
+  per admin code, ``GROUP BY`` in SQL, summed per village or township through
+  :mod:`gridkit.codes`) with their outlines (``admin_areas``, else ``ST_Union`` of the
+  area's units); a few hundred rows, whatever the number of units;
+- :meth:`ViewQueries.search`: unit ids, names and workers' names in SQL (``ORDER BY
+  fid LIMIT``), place names from the areas.
+
+Scope is an admin code prefix, as for items. The rules (half a pixel, 6 decimals from
+zoom 15, 400 villages, 80 % staffed) are those of :mod:`gridkit.maps.viewport`,
+restated here (the store does not import the maps room);
+``tests/test_postgis_maps.py`` holds both backends to the same answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridkit import codes
+from gridkit.crs import WGS84
+from gridkit.errors import GridkitError
+from gridkit.geojson import dumps, to_geojson
+from gridkit.store.postgis import PostGISStore, _ident
+
+__all__ = ["ViewQueries"]
+
+MAX_BBOX_DEG = 20.0
+MAX_VILLAGES = 400  # above this many villages the areas are townships
+UNIT_PX = 12  # units show from the zoom where a typical unit is this many pixels wide
+SNAP_DEG = 1e-7  # about 1 cm: units of one area are merged on this grid
+SEPARATOR = " · "  # between the names of a unit's workers
+_INDEXES = (("assignments", "unit_id"),)  # what the per-unit lookups need
+
+
+def _bbox(bbox: tuple) -> tuple[float, float, float, float]:
+    w, s, e, n = (float(v) for v in bbox)
+    if not all(math.isfinite(v) for v in (w, s, e, n)) or w >= e or s >= n:
+        raise GridkitError(
+            f"bbox {bbox!r} is not west,south,east,north.", hint="e.g. bbox=113.0,27.7,113.3,28.0"
+        )
+    if e - w > MAX_BBOX_DEG or n - s > MAX_BBOX_DEG:
+        raise GridkitError(f"bbox wider than {MAX_BBOX_DEG:.0f} degrees.")
+    return w, s, e, n
+
+
+def _tolerance(zoom: int) -> float:
+    """About half a pixel at ``zoom``, in degrees."""
+    return 0.5 * 360.0 / (256.0 * 2 ** max(0, min(22, int(zoom))))
+
+
+def _switch_zoom(width_deg: float) -> int:
+    """The zoom from which a unit ``width_deg`` wide is about 12 px wide."""
+    if not width_deg or not math.isfinite(width_deg) or width_deg <= 0:
+        return 0
+    return max(0, min(19, math.ceil(math.log2(UNIT_PX * 360.0 / (256.0 * width_deg)))))
+
+
+@dataclass(frozen=True)
+class _Sql:
+    """The SQL fragments of one scope over the tables present."""
+
+    scope: str  # WHERE clause on units ``u``
+    params: dict
+    who: str  # LEFT JOIN LATERAL giving ``who.w`` (workers' names) or ''
+    staffed: str  # boolean expression on ``u``: a current assignment
+    named: str  # unit ids with a current assignment whose name holds ``%(q)s``
+
+
+def _columns(con: Any, table: str) -> set[str]:
+    rows = con.execute(
+        "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) "
+        "AND a.attnum > 0 AND NOT a.attisdropped",
+        (_ident(table),),
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _sql(con: Any, scope: str) -> _Sql:
+    units = _columns(con, "units")
+    params: dict = {}
+    where = "u.geometry IS NOT NULL AND NOT ST_IsEmpty(u.geometry)"
+    if scope and "admin_code" in units:  # as the in-memory path: no codes, no cut
+        p = codes.prefix(str(scope))
+        params.update(scope_len=len(p), scope=p)
+        where += " AND left(btrim(u.admin_code::text), %(scope_len)s) = %(scope)s"
+    assignments = _columns(con, "assignments")
+    if not {"unit_id", "worker_id"} <= assignments:
+        none = "SELECT NULL::text WHERE FALSE"
+        return _Sql(where, params, "LEFT JOIN LATERAL (SELECT NULL::text AS w) who ON TRUE",
+                    "FALSE", none)  # fmt: skip
+    current = " AND a.valid_to IS NULL" if "valid_to" in assignments else ""
+    named, join = "a.worker_id::text", ""
+    if {"worker_id", "name"} <= _columns(con, "workers"):
+        named = "coalesce(k.name::text, a.worker_id::text)"
+        join = " LEFT JOIN workers k ON k.worker_id::text = a.worker_id::text"
+    who = (
+        'LEFT JOIN LATERAL (SELECT string_agg(x.w, %(sep)s ORDER BY x.w COLLATE "C") AS w '
+        f"FROM (SELECT DISTINCT {named} AS w FROM assignments a{join} "
+        f"WHERE a.unit_id = u.unit_id{current}) x) who ON TRUE"
+    )
+    params["sep"] = SEPARATOR
+    assigned = f"SELECT a.unit_id FROM assignments a WHERE a.unit_id IS NOT NULL{current}"
+    matching = (
+        f"SELECT a.unit_id FROM assignments a{join} WHERE a.unit_id IS NOT NULL{current} "
+        f"AND strpos(lower({named}), %(q)s) > 0"
+    )
+    return _Sql(where, params, who, f"u.unit_id IN ({assigned})", matching)
+
+
+def _ensure_indexes(store: PostGISStore, con: Any) -> None:
+    """A btree on ``assignments.unit_id`` (the contract gives it no id column), made
+    once by the first process that needs it; without the right to, queries go on
+    without (slower)."""
+    for table, column in _INDEXES:
+        if column not in _columns(con, table):
+            continue
+        try:
+            con.execute(
+                f"CREATE INDEX IF NOT EXISTS {_ident(f'gridkit_{table}_{column}')} "
+                f"ON {_ident(table)} ({_ident(column)})"
+            )
+        except store._psycopg.Error:  # no right to, or made by another process meanwhile
+            pass
+
+
+def _areas(con: Any, sql: _Sql) -> tuple[str | None, gpd.GeoDataFrame | None]:
+    """The level of the areas and their frame: ``admin_code``, ``name``, ``n_units``,
+    ``staffed``, class ``c``, outline (WGS84)."""
+    if "admin_code" not in _columns(con, "units"):
+        return None, None
+    rows = con.execute(
+        "SELECT code, count(*), count(*) FILTER (WHERE staffed) FROM (SELECT "
+        f"u.admin_code::text AS code, {sql.staffed} AS staffed FROM units u "
+        f"WHERE {sql.scope}) t GROUP BY 1",
+        sql.params,
+    ).fetchall()
+    if not rows:
+        return None, None
+    per = pd.DataFrame(rows, columns=["code", "n_units", "staffed"]).astype({"code": object})
+    villages = codes.ancestor(per["code"], "village")
+    if villages.notna().all() and villages.nunique() <= MAX_VILLAGES:
+        level = "village"
+    elif codes.ancestor(per["code"], "township").notna().any():
+        level = "township"
+    else:
+        return None, None
+    per["admin_code"] = codes.ancestor(per["code"], level)
+    per = per[per["admin_code"].notna()]
+    sums = per.groupby("admin_code", sort=True)[["n_units", "staffed"]].sum().reset_index()
+    shapes = _outlines(con, sql, level, per)
+    sums["name"] = [shapes.get(c, (c, None))[0] for c in sums["admin_code"]]
+    geoms = [shapes.get(c, (c, None))[1] for c in sums["admin_code"]]
+    share = sums["staffed"] / sums["n_units"]
+    most = np.where(share >= 0.8, "staffed_most", "staffed_low")
+    sums["c"] = np.where(share >= 0.999, "staffed_all", most)
+    frame = sums[["admin_code", "name", "n_units", "staffed", "c"]]
+    return level, gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
+
+
+def _outlines(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> dict:
+    """Area code -> (name, outline): the ``admin_areas`` row of that level, else the
+    union of the area's units (snapped to about 1 cm, so neighbours merge)."""
+    wanted = sorted(set(per["admin_code"]))
+    out: dict = {}
+    admin = _columns(con, "admin_areas")
+    if {"admin_code", "level", "geometry"} <= admin:
+        name = "a.name::text" if "name" in admin else "NULL"
+        with con.cursor(binary=True) as cur:
+            found = cur.execute(
+                f"SELECT DISTINCT ON (a.admin_code::text) a.admin_code::text, {name}, "
+                "ST_AsBinary(a.geometry) FROM admin_areas a WHERE a.level::text = %s "
+                "AND a.admin_code::text = ANY(%s) AND a.geometry IS NOT NULL "
+                "AND NOT ST_IsEmpty(a.geometry) ORDER BY a.admin_code::text, a.fid",
+                (level, wanted),
+            ).fetchall()
+        for code, label, wkb in found:
+            out[code] = (code if label is None else label, shapely.from_wkb(bytes(wkb)))
+    missing = per[~per["admin_code"].isin(list(out))]
+    if len(missing):
+        params = {**sql.params, "codes": missing["code"].tolist(),
+                  "areas": missing["admin_code"].tolist(), "snap": SNAP_DEG}  # fmt: skip
+        with con.cursor(binary=True) as cur:
+            merged = cur.execute(
+                "SELECT m.area, ST_AsBinary(ST_Union(ST_SnapToGrid(u.geometry, %(snap)s))) "
+                "FROM units u JOIN unnest(%(codes)s::text[], %(areas)s::text[]) AS m(code, area) "
+                f"ON u.admin_code::text = m.code WHERE {sql.scope} GROUP BY m.area",
+                params,
+            ).fetchall()
+        for area, wkb in merged:
+            out[area] = (area, shapely.from_wkb(bytes(wkb)))
+    return out
+
+
+@dataclass
+class ViewQueries:
+    """The map pages' questions for one scope, answered from the PostGIS tables (see
+    the module's description); the same methods and answers as
+    :class:`gridkit.maps.ViewIndex`.
+
+    Examples
+    --------
+    >>> views = ViewQueries.build(PostGISStore("postgresql://grid@localhost/zz"),
+    ...                           "430202")  # doctest: +SKIP
+    >>> views.overview()  # doctest: +SKIP
+    {'bounds': [[27.7, 113.0], [27.9, 113.3]], 'switch': 14, 'level': 'village', 'units': 250}
+    >>> doc = json.loads(views.units((113.0, 27.7, 113.1, 27.8), zoom=15))  # doctest: +SKIP
+    >>> sorted(doc["features"][0]["properties"])  # doctest: +SKIP
+    ['id', 's', 'w']
+    >>> views.search("张三")[0][0]  # doctest: +SKIP
+    '430202001001-000 网格<0> · 张三'
+    """
+
+    store: PostGISStore
+    sql: _Sql
+    count: int
+    extent: tuple
+    switch: int
+    level: str | None
+    area_frame: gpd.GeoDataFrame | None
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _simplified: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, store: PostGISStore, scope: str) -> ViewQueries:
+        """What changes only with the data: count, extent, typical unit width, areas."""
+        with store._connection() as con:
+            _ensure_indexes(store, con)
+            with con.transaction():
+                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                sql = _sql(con, scope)
+                n, x0, y0, x1, y1, width = con.execute(
+                    "SELECT count(*), min(ST_XMin(b)), min(ST_YMin(b)), max(ST_XMax(b)), "
+                    "max(ST_YMax(b)), percentile_cont(0.5) WITHIN GROUP "
+                    "(ORDER BY ST_XMax(b) - ST_XMin(b)) "
+                    f"FROM (SELECT u.geometry::box3d AS b FROM units u WHERE {sql.scope}) t",
+                    sql.params,
+                ).fetchone()
+                level, areas = _areas(con, sql)
+        extent = (x0, y0, x1, y1) if n else (0.0, 0.0, 0.0, 0.0)
+        tree = None if areas is None else shapely.STRtree(np.asarray(areas.geometry.array))
+        return cls(store, sql, int(n), tuple(float(v) for v in extent),
+                   _switch_zoom(width or 0.0), level, areas, tree)  # fmt: skip
+
+    def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
+        """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
+        ``{"too_many": n}`` when more than ``limit`` meet it."""
+        box = _bbox(bbox)
+        guess = self._estimate(box)
+        if guess > 4 * limit:  # clearly too many: refused without touching them
+            return dumps({"type": "FeatureCollection", "features": [], "too_many": guess})
+        cap = 16 * limit + 1  # counted up to here (beyond: a lower bound)
+        params = {**self.sql.params, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
+                  "cap": cap, "tol": _tolerance(zoom), "prec": 6 if zoom >= 15 else 5}  # fmt: skip
+        hit = (
+            "u.geometry && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326) AND "
+            "ST_Intersects(u.geometry, ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)) "
+            f"AND {self.sql.scope}"
+        )
+        with self.store._connection() as con, con.transaction():
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            n = con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM units u WHERE {hit} LIMIT %(cap)s) t", params
+            ).fetchone()[0]
+            if n > limit:
+                return dumps({"type": "FeatureCollection", "features": [], "too_many": int(n)})
+            body = con.execute(
+                "SELECT coalesce(string_agg(f, ',' ORDER BY fid), '') FROM (SELECT u.fid, "
+                '\'{"type":"Feature","geometry":\' || ST_AsGeoJSON(ST_ForcePolygonCCW('
+                "ST_SimplifyPreserveTopology(u.geometry, %(tol)s)), %(prec)s) || "
+                '\',"properties":{"id":\' || to_json(u.unit_id::text)::text || '
+                "',\"s\":' || CASE WHEN who.w IS NULL THEN '\"unassigned\"' "
+                "ELSE '\"staffed\"' END || ',\"w\":' || to_json(coalesce(who.w, ''))::text "
+                f"|| '}}}}' AS f FROM units u {self.sql.who} WHERE {hit}) t",
+                params,
+            ).fetchone()[0]
+        return b'{"type":"FeatureCollection","features":[' + body.encode() + b"]}"
+
+    def _estimate(self, box: tuple) -> int:
+        """Units expected in ``box`` if they were spread evenly over the extent."""
+        w, s, e, n = self.extent
+        iw = max(0.0, min(e, box[2]) - max(w, box[0]))
+        ih = max(0.0, min(n, box[3]) - max(s, box[1]))
+        area = max((e - w) * (n - s), 1e-12)
+        return int(self.count * min(1.0, iw * ih / area))
+
+    def areas(self, bbox: tuple, zoom: int) -> bytes:
+        """GeoJSON of the areas (``name``, ``n_units``, ``staffed``, class ``c``) meeting
+        ``bbox``, simplified for ``zoom``."""
+        a = self.area_frame
+        if a is None or self._tree is None:
+            return dumps({"type": "FeatureCollection", "features": []})
+        hit = np.sort(self._tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        z = max(0, min(22, int(zoom)))
+        if z not in self._simplified:  # once per zoom: areas are few, requests many
+            self._simplified[z] = shapely.simplify(
+                np.asarray(a.geometry.array), _tolerance(z), preserve_topology=True
+            )
+        sub = a.iloc[hit][["admin_code", "name", "n_units", "staffed", "c"]]
+        return to_geojson(gpd.GeoDataFrame(sub, geometry=self._simplified[z][hit], crs=WGS84),
+                          precision=5)  # fmt: skip
+
+    def search(self, q: str, limit: int = 20) -> list:
+        """Entries ``[text, south, west, north, east]`` whose text holds ``q``: units
+        (id, name, workers' names) in table order, then places."""
+        q = q.strip().lower()[:100]
+        if not q:
+            return []
+        params = {**self.sql.params, "q": q, "limit": int(limit)}
+        label = "u.unit_id::text || ' ' || coalesce(u.name::text, '')"
+        with self.store._connection() as con:
+            if "name" not in _columns(con, "units"):
+                label = "u.unit_id::text"
+            rows = con.execute(
+                f"SELECT {label}, who.w, ST_YMin(b), ST_XMin(b), ST_YMax(b), ST_XMax(b) "
+                f"FROM (SELECT u.*, u.geometry::box3d AS b FROM units u WHERE {self.sql.scope} "
+                f"AND (strpos(lower({label}), %(q)s) > 0 OR u.unit_id IN "
+                f"({self.sql.named})) ORDER BY u.fid LIMIT %(limit)s) u {self.sql.who} "
+                "ORDER BY u.fid",
+                params,
+            ).fetchall()
+        found = [[t if w is None else t + SEPARATOR + w, *np.round(b, 5).tolist()]
+                 for t, w, *b in rows]  # fmt: skip
+        if len(found) < limit and self.area_frame is not None:
+            a = self.area_frame
+            names = a["name"].astype(str)
+            hit = np.flatnonzero(names.str.lower().str.contains(q, regex=False).to_numpy())
+            bounds = np.round(a.geometry.bounds.to_numpy()[:, [1, 0, 3, 2]], 5)
+            found += [[names.iat[i], *bounds[i].tolist()] for i in hit[: limit - len(found)]]
+        return found
+
+    def overview(self) -> dict:
+        """Bounds, the zoom from which units are served, and the areas' level."""
+        b = self.extent
+        return {"bounds": [[b[1], b[0]], [b[3], b[2]]], "switch": self.switch,
+                "level": self.level, "units": self.count}  # fmt: skip
