@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +14,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDKIT_")
 
-    workspace: Path = Field(description="Workspace GeoPackage served.")
+    workspace: Path | None = Field(
+        None, description="Workspace served: a GeoPackage, or a postgresql:// URL."
+    )
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL URL served when no workspace is given "
+        "(GRIDKIT_DATABASE_URL, as for every gridkit command).",
+    )
     title: str = "gridkit"
     anonymous_read: bool = Field(
         False, description="Let requests without an API key open the map pages (/maps/...)."
@@ -83,3 +90,15 @@ class Settings(BaseSettings):
         "admin_areas",
         "water_bodies",
     )
+
+    @model_validator(mode="after")
+    def _served(self) -> Settings:
+        """The workspace, or else the database of ``GRIDKIT_DATABASE_URL``; one is needed."""
+        if self.workspace is None or str(self.workspace) == "":
+            if not self.database_url:
+                raise ValueError(
+                    "no workspace to serve: set GRIDKIT_WORKSPACE (a .gpkg) or "
+                    "GRIDKIT_DATABASE_URL (postgresql://user@host/db)"
+                )
+            self.workspace = Path(self.database_url)  # a URL's // is put back on opening
+        return self

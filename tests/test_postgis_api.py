@@ -146,3 +146,49 @@ def test_owslib_gdal_and_qgis_read_the_postgis_backed_service(pair) -> None:
     )  # fmt: skip
     assert "Feature Count: 250" in out.stdout, out.stdout + out.stderr
     assert "FID Column = fid" in out.stdout and "EPSG" in out.stdout and "4326" in out.stdout
+
+
+def test_the_database_of_the_environment_is_served_without_a_workspace(pair, monkeypatch) -> None:
+    """``GRIDKIT_DATABASE_URL`` and no workspace: ``create_app()`` serves the database
+    (as every command opens it); with neither, one line names both variables."""
+    import pydantic
+
+    from gridkit.store import PostGISStore
+
+    gpkg, pg, auth = pair
+    monkeypatch.delenv("GRIDKIT_WORKSPACE", raising=False)
+    monkeypatch.setenv("GRIDKIT_DATABASE_URL", str(pg.app.state.service.store.url))
+    app = create_app()
+    assert isinstance(app.state.service.store, PostGISStore)
+    query = "/collections/units/items?bbox=113.0,27.7,113.1,27.75&limit=20"
+    got = TestClient(app).get(query, headers=auth)
+    assert got.status_code == 200
+    assert _same(got.json()) == _same(gpkg.get(query, headers=auth).json())
+    monkeypatch.delenv("GRIDKIT_DATABASE_URL")
+    with pytest.raises(pydantic.ValidationError, match="GRIDKIT_DATABASE_URL"):
+        create_app()
+
+
+def test_gridkit_serve_without_a_workspace_serves_the_database_of_the_environment(
+    pair, monkeypatch, capsys
+) -> None:
+    import uvicorn
+
+    from gridkit.cli import main
+    from gridkit.store import PostGISStore
+    from tests.test_cli import _fake_uvicorn_run
+
+    url = str(pair[1].app.state.service.store.url)
+    monkeypatch.delenv("GRIDKIT_WORKSPACE", raising=False)
+    monkeypatch.setenv("GRIDKIT_DATABASE_URL", url)
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", _fake_uvicorn_run(seen))
+    assert main(["serve", "--port", "8124"]) == 0, capsys.readouterr().err
+    assert isinstance(seen["app"].state.service.store, PostGISStore)
+    assert seen["env"] == url and seen["port"] == 8124
+    monkeypatch.delenv("GRIDKIT_DATABASE_URL")
+    capsys.readouterr()
+    assert main(["serve"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no workspace given and GRIDKIT_DATABASE_URL is not set" in err
+    assert "Traceback" not in err

@@ -20,6 +20,7 @@ from rich.table import Table
 from gridkit.cli.util import console, err_console, plural
 from gridkit.errors import GridkitError, InputFileError, MissingExtraError, require_extra
 from gridkit.store import (
+    DATABASE_URL_ENV,
     KeyRequest,
     Store,
     check_key_requests,
@@ -90,7 +91,7 @@ def environment(**values: str) -> Iterator[None]:
 
 
 def serve_workspace(
-    workspace: Path,
+    workspace: Path | str,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -170,8 +171,13 @@ def _log_config() -> dict:
 
 def serve_cmd(
     workspace: Annotated[
-        Path, typer.Argument(help="Workspace GeoPackage, or postgresql://user@host/db.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Workspace GeoPackage, or postgresql://user@host/db (default: "
+            "GRIDKIT_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     access_log: Annotated[
@@ -198,6 +204,13 @@ def serve_cmd(
     """Serve a workspace over HTTP(S): OGC API - Features, reports, patrols, maps, the
     field app at /app/."""
     require_api_extra("gridkit serve")
+    if workspace is None:  # the database of the environment, as open_store takes it
+        workspace = os.environ.get(DATABASE_URL_ENV) or None
+        if workspace is None:
+            raise GridkitError(
+                f"no workspace given and {DATABASE_URL_ENV} is not set.",
+                hint="gridkit serve WORKSPACE.gpkg, or gridkit serve postgresql://user@host/db.",
+            )
     check_tls(ssl_certfile, ssl_keyfile)
     check_processes(workspace, processes)
     keys = list_keys(open_store(workspace))  # a missing or foreign file: one line, untouched
