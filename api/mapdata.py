@@ -35,7 +35,7 @@ from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
-from gridkit.store import PostGISStore, Store, ViewQueries, find_key
+from gridkit.store import DatabaseUnavailableError, PostGISStore, Store, ViewQueries, find_key
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
     from gridkit.maps import ViewIndex
@@ -144,6 +144,8 @@ def units_in_view(
 ) -> Response:
     try:
         return _geojson(_views(service, caller).units(_box(bbox), zoom, limit=limit))
+    except DatabaseUnavailableError:
+        raise  # the database away: 503 (api.errors)
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -152,6 +154,8 @@ def units_in_view(
 def areas_in_view(service: Svc, caller: Caller, bbox: Bbox, zoom: Zoom) -> Response:
     try:
         return _geojson(_views(service, caller).areas(_box(bbox), zoom))
+    except DatabaseUnavailableError:
+        raise  # the database away: 503 (api.errors)
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 

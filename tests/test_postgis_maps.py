@@ -167,3 +167,30 @@ def test_an_edit_in_the_database_is_served_at_once(pair):
                                       "w": ""}  # fmt: skip
     now = _get(pg, areas, keys["all"]).json()["features"][0]["properties"]["staffed"]
     assert now == staffed - 1
+
+
+def test_the_workers_lookup_is_indexed(pair):
+    """assignments has no id column in the contract: the first view makes the btree on
+    unit_id its per-unit lookups need (one per unit of a viewport, not a table scan)."""
+    _, pg, keys = pair
+    _get(pg, "/maps/data/units?bbox=113.1,27.8,113.103,27.803&zoom=16", keys["all"])
+    with pg.app.state.service.store._connection() as con:
+        plan = con.execute(
+            "EXPLAIN SELECT worker_id FROM assignments WHERE unit_id = '430202000001-0001'"
+        ).fetchall()
+    assert "gridkit_assignments_unit_id" in " ".join(r[0] for r in plan)
+
+
+def test_the_database_away_is_a_503_and_the_maps_come_back(pair):
+    _, pg, keys = pair
+    q = "/maps/data/units?bbox=113.1,27.8,113.103,27.803&zoom=16"
+    postgis_cluster.pg_ctl("stop")
+    try:
+        for path in (q, "/maps/data/search?q=w00"):
+            r = pg.get(path, headers={"X-API-Key": keys["all"]})
+            assert r.status_code == 503 and r.headers["Retry-After"], r.text[:300]
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "127.0.0.1" not in r.text
+    finally:
+        postgis_cluster.pg_ctl("start")
+    assert len(_get(pg, q, keys["all"]).json()["features"]) == 4

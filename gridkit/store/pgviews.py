@@ -14,8 +14,9 @@ questions with the same response shapes from the tables:
 - :meth:`ViewQueries.build`: what changes only with the data, once per scope and
   version: the count and extent, and the areas' aggregates (units and units staffed
   per admin code, ``GROUP BY`` in SQL, summed per village or township through
-  :mod:`gridkit.codes`) with their outlines (``admin_areas``, else ``ST_Union`` of the
-  area's units); a few hundred rows, whatever the number of units;
+  :mod:`gridkit.codes`); a row per admin code, whatever the number of units. The
+  areas' outlines (``admin_areas``, else the union of the area's units) follow on
+  the first request for areas or places;
 - :meth:`ViewQueries.search`: unit ids, names and workers' names in SQL (``ORDER BY
   fid LIMIT``), place names from the areas.
 
@@ -28,6 +29,7 @@ restated here (the store does not import the maps room);
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +136,14 @@ def _ensure_indexes(store: PostGISStore, con: Any) -> None:
     for table, column in _INDEXES:
         if column not in _columns(con, table):
             continue
+        have = con.execute(  # any index led by the column (checked first: CREATE INDEX
+            # IF NOT EXISTS would wait for the table's writers even when there is one)
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(%s) AND a.attname = %s",
+            (_ident(table), column),
+        ).fetchone()
+        if have:
+            continue
         try:
             con.execute(
                 f"CREATE INDEX IF NOT EXISTS {_ident(f'gridkit_{table}_{column}')} "
@@ -143,9 +153,10 @@ def _ensure_indexes(store: PostGISStore, con: Any) -> None:
             pass
 
 
-def _areas(con: Any, sql: _Sql) -> tuple[str | None, gpd.GeoDataFrame | None]:
-    """The level of the areas and their frame: ``admin_code``, ``name``, ``n_units``,
-    ``staffed``, class ``c``, outline (WGS84)."""
+def _area_counts(con: Any, sql: _Sql) -> tuple[str | None, pd.DataFrame | None]:
+    """The level of the areas (villages, or townships above 400 villages) and the units
+    and units staffed per admin code (``code``) with its area (``admin_code``):
+    ``GROUP BY`` in SQL, a row per code whatever the number of units."""
     if "admin_code" not in _columns(con, "units"):
         return None, None
     rows = con.execute(
@@ -165,7 +176,12 @@ def _areas(con: Any, sql: _Sql) -> tuple[str | None, gpd.GeoDataFrame | None]:
     else:
         return None, None
     per["admin_code"] = codes.ancestor(per["code"], level)
-    per = per[per["admin_code"].notna()]
+    return level, per[per["admin_code"].notna()]
+
+
+def _area_frame(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The areas: ``admin_code``, ``name``, ``n_units``, ``staffed``, class ``c``,
+    outline (WGS84)."""
     sums = per.groupby("admin_code", sort=True)[["n_units", "staffed"]].sum().reset_index()
     shapes = _outlines(con, sql, level, per)
     sums["name"] = [shapes.get(c, (c, None))[0] for c in sums["admin_code"]]
@@ -174,12 +190,12 @@ def _areas(con: Any, sql: _Sql) -> tuple[str | None, gpd.GeoDataFrame | None]:
     most = np.where(share >= 0.8, "staffed_most", "staffed_low")
     sums["c"] = np.where(share >= 0.999, "staffed_all", most)
     frame = sums[["admin_code", "name", "n_units", "staffed", "c"]]
-    return level, gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
 
 
 def _outlines(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> dict:
     """Area code -> (name, outline): the ``admin_areas`` row of that level, else the
-    union of the area's units (snapped to about 1 cm, so neighbours merge)."""
+    union of the area's units (see :func:`_unions`)."""
     wanted = sorted(set(per["admin_code"]))
     out: dict = {}
     admin = _columns(con, "admin_areas")
@@ -197,17 +213,38 @@ def _outlines(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> dict:
             out[code] = (code if label is None else label, shapely.from_wkb(bytes(wkb)))
     missing = per[~per["admin_code"].isin(list(out))]
     if len(missing):
-        params = {**sql.params, "codes": missing["code"].tolist(),
-                  "areas": missing["admin_code"].tolist(), "snap": SNAP_DEG}  # fmt: skip
-        with con.cursor(binary=True) as cur:
-            merged = cur.execute(
-                "SELECT m.area, ST_AsBinary(ST_Union(ST_SnapToGrid(u.geometry, %(snap)s))) "
-                "FROM units u JOIN unnest(%(codes)s::text[], %(areas)s::text[]) AS m(code, area) "
-                f"ON u.admin_code::text = m.code WHERE {sql.scope} GROUP BY m.area",
-                params,
-            ).fetchall()
-        for area, wkb in merged:
-            out[area] = (area, shapely.from_wkb(bytes(wkb)))
+        out |= {c: (c, g) for c, g in _unions(con, sql, missing).items()}
+    return out
+
+
+def _unions(con: Any, sql: _Sql, missing: pd.DataFrame) -> dict:
+    """Area code -> the union of its units, for areas ``admin_areas`` has no outline
+    of: the units' outlines read in area order, merged as a coverage on a 1 cm grid
+    (PostGIS 3.3's ``ST_Union`` of a village's squares is ~10x slower than GEOS's
+    coverage union; PostGIS 3.4 has ``ST_CoverageUnion``)."""
+    params = {**sql.params, "codes": missing["code"].tolist(),
+              "areas": missing["admin_code"].tolist()}  # fmt: skip
+    with con.cursor(binary=True) as cur:
+        rows = cur.execute(
+            "SELECT m.area, ST_AsBinary(u.geometry) FROM units u JOIN unnest(%(codes)s::text[], "
+            f"%(areas)s::text[]) AS m(code, area) ON u.admin_code::text = m.code "
+            f"WHERE {sql.scope} ORDER BY m.area, u.fid",
+            params,
+        ).fetchall()
+    code = np.array([r[0] for r in rows], dtype=object)
+    geoms = shapely.from_wkb(np.array([bytes(r[1]) for r in rows], dtype=object))
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else []
+    ends = np.r_[starts[1:], len(code)] if len(code) else []
+    out = {}
+    for s, e in zip(starts, ends, strict=True):
+        part = shapely.set_precision(geoms[s:e], SNAP_DEG, mode="pointwise")
+        try:
+            merged = shapely.coverage_union_all(part)
+        except shapely.errors.GEOSException:  # overlaps (a corridor over grids)
+            merged = None
+        if merged is None or not shapely.is_valid(merged):
+            merged = shapely.union_all(shapely.make_valid(part))
+        out[code[s]] = merged
     return out
 
 
@@ -236,13 +273,15 @@ class ViewQueries:
     extent: tuple
     switch: int
     level: str | None
-    area_frame: gpd.GeoDataFrame | None
-    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    per_code: pd.DataFrame | None  # units and units staffed per admin code
+    _areas: list = field(default_factory=list, repr=False)  # [(frame, tree)], on first use
     _simplified: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, store: PostGISStore, scope: str) -> ViewQueries:
-        """What changes only with the data: count, extent, typical unit width, areas."""
+        """What changes only with the data: count, extent, typical unit width, units
+        per admin code (the areas' outlines follow on first use)."""
         with store._connection() as con:
             _ensure_indexes(store, con)
             with con.transaction():
@@ -255,11 +294,27 @@ class ViewQueries:
                     f"FROM (SELECT u.geometry::box3d AS b FROM units u WHERE {sql.scope}) t",
                     sql.params,
                 ).fetchone()
-                level, areas = _areas(con, sql)
+                level, per = _area_counts(con, sql)
         extent = (x0, y0, x1, y1) if n else (0.0, 0.0, 0.0, 0.0)
-        tree = None if areas is None else shapely.STRtree(np.asarray(areas.geometry.array))
         return cls(store, sql, int(n), tuple(float(v) for v in extent),
-                   _switch_zoom(width or 0.0), level, areas, tree)  # fmt: skip
+                   _switch_zoom(width or 0.0), level, per)  # fmt: skip
+
+    @property
+    def area_frame(self) -> gpd.GeoDataFrame | None:
+        """The areas (``admin_code``, ``name``, ``n_units``, ``staffed``, class ``c``,
+        outline), made on first use (``None`` when the units name no township)."""
+        return self._area_index()[0]
+
+    def _area_index(self) -> tuple[gpd.GeoDataFrame | None, shapely.STRtree | None]:
+        with self._lock:  # one request makes them; the others wait for them
+            if not self._areas:
+                frame = tree = None
+                if self.level is not None and self.per_code is not None:
+                    with self.store._connection() as con:
+                        frame = _area_frame(con, self.sql, self.level, self.per_code)
+                    tree = shapely.STRtree(np.asarray(frame.geometry.array))
+                self._areas.append((frame, tree))
+            return self._areas[0]
 
     def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
@@ -306,10 +361,10 @@ class ViewQueries:
     def areas(self, bbox: tuple, zoom: int) -> bytes:
         """GeoJSON of the areas (``name``, ``n_units``, ``staffed``, class ``c``) meeting
         ``bbox``, simplified for ``zoom``."""
-        a = self.area_frame
-        if a is None or self._tree is None:
+        a, tree = self._area_index()
+        if a is None or tree is None:
             return dumps({"type": "FeatureCollection", "features": []})
-        hit = np.sort(self._tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        hit = np.sort(tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
         z = max(0, min(22, int(zoom)))
         if z not in self._simplified:  # once per zoom: areas are few, requests many
             self._simplified[z] = shapely.simplify(
