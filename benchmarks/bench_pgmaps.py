@@ -30,6 +30,9 @@ def _setup(n: int):
     def setup() -> dict:
         if _state.get("n") == n:
             return _state
+        import geopandas as gpd
+        import shapely
+
         from gridkit.io import write_layer
         from gridkit.store import open_store
         from gridkit.store.transfer import load
@@ -44,11 +47,24 @@ def _setup(n: int):
         url = postgis_cluster.new_database()
         load(ws, url)
         store = open_store(url)
+        # the same with the villages' outlines (admin_areas), as a real workspace has
+        box = u.geometry.bounds.groupby(u["admin_code"]).agg(
+            {"minx": "min", "miny": "min", "maxx": "max", "maxy": "max"}
+        )
+        admin = gpd.GeoDataFrame(
+            {"admin_code": box.index.to_numpy(), "name": [f"第{i + 1}村" for i in range(len(box))],
+             "level": "village"},
+            geometry=shapely.box(*box[["minx", "miny", "maxx", "maxy"]].to_numpy().T), crs=4326,
+        )  # fmt: skip
+        write_layer(admin, ws, "admin_areas")
+        url2 = postgis_cluster.new_database()
+        load(ws, url2)
         b = u.total_bounds
         w, s = b[0] + 0.3 * (b[2] - b[0]), b[1] + 0.3 * (b[3] - b[1])
         px = 360.0 / (256 * 2**15)  # degrees per pixel at zoom 15
         _state.clear()
-        _state.update(n=n, url=url, store=store, units=u, assignments=a,
+        _state.update(n=n, url=url, store=store, units=u, assignments=a, admin=admin,
+                      store_admin=open_store(url2),
                       view=(w, s, w + 1280 * px, s + 800 * px),
                       whole=tuple(float(v) for v in b))  # fmt: skip
         return _state
@@ -79,6 +95,19 @@ def _index_first_areas(d: dict) -> bytes:
     from gridkit.maps import ViewIndex
 
     ix = ViewIndex.build(d["units"], assignments=d["assignments"])
+    return ix.areas(d["whole"], 9)
+
+
+def _sql_first_named(d: dict) -> bytes:
+    from gridkit.store import ViewQueries
+
+    return ViewQueries.build(d["store_admin"], "").areas(d["whole"], 9)
+
+
+def _index_first_named(d: dict) -> bytes:
+    from gridkit.maps import Context, ViewIndex
+
+    ix = ViewIndex.build(d["units"], assignments=d["assignments"], context=Context(d["admin"]))
     return ix.areas(d["whole"], 9)
 
 
@@ -138,6 +167,17 @@ def cases(quick: bool) -> list[Case]:
             setup,
             _sql_first_areas,
             _index_first_areas,
+            peer_name="gridkit.maps.ViewIndex.build + areas()",
+            size=size,
+            check=_same_areas,
+            repeat=3,
+        ),
+        Case(
+            f"first areas view (zoom 9, all) after a change, {n:,} units with their villages' "
+            "outlines (admin_areas): SQL vs the in-memory index",
+            setup,
+            _sql_first_named,
+            _index_first_named,
             peer_name="gridkit.maps.ViewIndex.build + areas()",
             size=size,
             check=_same_areas,

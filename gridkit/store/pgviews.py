@@ -11,12 +11,12 @@ questions with the same response shapes from the tables:
   ``ST_SimplifyPreserveTopology`` at half a pixel, GeoJSON encoded in SQL; more than
   ``limit`` units answers ``{"too_many": n}`` without encoding any (``n`` estimated from the
   extent, as the in-memory index does, or counted up to 16x the limit);
-- :meth:`ViewQueries.build`: what changes only with the data, once per scope and
-  version: the count and extent, and the areas' aggregates (units and units staffed
-  per admin code, ``GROUP BY`` in SQL, summed per village or township through
-  :mod:`gridkit.codes`); a row per admin code, whatever the number of units. The
-  areas' outlines (``admin_areas``, else the union of the area's units) follow on
-  the first request for areas or places;
+- :meth:`ViewQueries.build`: what every view needs and changes only with the data,
+  once per scope and version: the count, extent and typical unit width. On the first
+  request that needs them, the areas' aggregates (units and units staffed per admin
+  code, ``GROUP BY`` in SQL, summed per village or township through
+  :mod:`gridkit.codes`: a row per admin code, whatever the number of units) and
+  their outlines (``admin_areas``, else the union of the area's units);
 - :meth:`ViewQueries.search`: unit ids, names and workers' names in SQL (``ORDER BY
   fid LIMIT``), place names from the areas.
 
@@ -272,32 +272,45 @@ class ViewQueries:
     count: int
     extent: tuple
     switch: int
-    level: str | None
-    per_code: pd.DataFrame | None  # units and units staffed per admin code
-    _areas: list = field(default_factory=list, repr=False)  # [(frame, tree)], on first use
+    _held: dict = field(default_factory=dict, repr=False)  # made on first use
     _simplified: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
     def build(cls, store: PostGISStore, scope: str) -> ViewQueries:
-        """What changes only with the data: count, extent, typical unit width, units
-        per admin code (the areas' outlines follow on first use)."""
+        """What every view needs and changes only with the data: count, extent,
+        typical unit width (the areas' counts and outlines follow on first use)."""
         with store._connection() as con:
             _ensure_indexes(store, con)
-            with con.transaction():
-                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                sql = _sql(con, scope)
-                n, x0, y0, x1, y1, width = con.execute(
-                    "SELECT count(*), min(ST_XMin(b)), min(ST_YMin(b)), max(ST_XMax(b)), "
-                    "max(ST_YMax(b)), percentile_cont(0.5) WITHIN GROUP "
-                    "(ORDER BY ST_XMax(b) - ST_XMin(b)) "
-                    f"FROM (SELECT u.geometry::box3d AS b FROM units u WHERE {sql.scope}) t",
-                    sql.params,
-                ).fetchone()
-                level, per = _area_counts(con, sql)
+            sql = _sql(con, scope)
+            n, x0, y0, x1, y1, width = con.execute(
+                "SELECT count(*), min(ST_XMin(b)), min(ST_YMin(b)), max(ST_XMax(b)), "
+                "max(ST_YMax(b)), percentile_cont(0.5) WITHIN GROUP "
+                "(ORDER BY ST_XMax(b) - ST_XMin(b)) "
+                f"FROM (SELECT u.geometry::box3d AS b FROM units u WHERE {sql.scope}) t",
+                sql.params,
+            ).fetchone()
         extent = (x0, y0, x1, y1) if n else (0.0, 0.0, 0.0, 0.0)
         return cls(store, sql, int(n), tuple(float(v) for v in extent),
-                   _switch_zoom(width or 0.0), level, per)  # fmt: skip
+                   _switch_zoom(width or 0.0))  # fmt: skip
+
+    def _once(self, name: str, make):
+        with self._lock:  # one request makes it; the others wait for it
+            if name not in self._held:
+                self._held[name] = make()
+            return self._held[name]
+
+    def _counts(self) -> tuple[str | None, pd.DataFrame | None]:
+        def make():
+            with self.store._connection() as con:
+                return _area_counts(con, self.sql)
+
+        return self._once("counts", make)
+
+    @property
+    def level(self) -> str | None:
+        """``"village"``, ``"township"`` or ``None``: the areas shown at low zoom."""
+        return self._counts()[0]
 
     @property
     def area_frame(self) -> gpd.GeoDataFrame | None:
@@ -306,15 +319,15 @@ class ViewQueries:
         return self._area_index()[0]
 
     def _area_index(self) -> tuple[gpd.GeoDataFrame | None, shapely.STRtree | None]:
-        with self._lock:  # one request makes them; the others wait for them
-            if not self._areas:
-                frame = tree = None
-                if self.level is not None and self.per_code is not None:
-                    with self.store._connection() as con:
-                        frame = _area_frame(con, self.sql, self.level, self.per_code)
-                    tree = shapely.STRtree(np.asarray(frame.geometry.array))
-                self._areas.append((frame, tree))
-            return self._areas[0]
+        def make():
+            level, per = self._counts()
+            if level is None or per is None:
+                return None, None
+            with self.store._connection() as con:
+                frame = _area_frame(con, self.sql, level, per)
+            return frame, shapely.STRtree(np.asarray(frame.geometry.array))
+
+        return self._once("areas", make)
 
     def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
