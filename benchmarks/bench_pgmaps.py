@@ -151,7 +151,7 @@ def cases(quick: bool) -> list[Case]:
     size = {"units": n}
     return [
         Case(
-            f"first view after a change, {n:,} units: SQL (per-version aggregates + viewport) "
+            f"first view after a change, {n:,} units: SQL (count, extent + viewport) "
             "vs building the in-memory index + viewport",
             setup,
             _sql_first,

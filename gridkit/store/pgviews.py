@@ -84,7 +84,7 @@ class _Sql:
     scope: str  # WHERE clause on units ``u``
     params: dict
     who: str  # LEFT JOIN LATERAL giving ``who.w`` (workers' names) or ''
-    staffed: str  # boolean expression on ``u``: a current assignment
+    assigned: str  # the unit ids with a current assignment (DISTINCT ``unit_id``)
     named: str  # unit ids with a current assignment whose name holds ``%(q)s``
 
 
@@ -109,7 +109,7 @@ def _sql(con: Any, scope: str) -> _Sql:
     if not {"unit_id", "worker_id"} <= assignments:
         none = "SELECT NULL::text WHERE FALSE"
         return _Sql(where, params, "LEFT JOIN LATERAL (SELECT NULL::text AS w) who ON TRUE",
-                    "FALSE", none)  # fmt: skip
+                    "SELECT NULL::text AS unit_id WHERE FALSE", none)  # fmt: skip
     current = " AND a.valid_to IS NULL" if "valid_to" in assignments else ""
     named, join = "a.worker_id::text", ""
     if {"worker_id", "name"} <= _columns(con, "workers"):
@@ -121,12 +121,12 @@ def _sql(con: Any, scope: str) -> _Sql:
         f"WHERE a.unit_id = u.unit_id{current}) x) who ON TRUE"
     )
     params["sep"] = SEPARATOR
-    assigned = f"SELECT a.unit_id FROM assignments a WHERE a.unit_id IS NOT NULL{current}"
+    assigned = f"SELECT DISTINCT a.unit_id FROM assignments a WHERE a.unit_id IS NOT NULL{current}"
     matching = (
         f"SELECT a.unit_id FROM assignments a{join} WHERE a.unit_id IS NOT NULL{current} "
         f"AND strpos(lower({named}), %(q)s) > 0"
     )
-    return _Sql(where, params, who, f"u.unit_id IN ({assigned})", matching)
+    return _Sql(where, params, who, assigned, matching)
 
 
 def _ensure_indexes(store: PostGISStore, con: Any) -> None:
@@ -159,10 +159,9 @@ def _area_counts(con: Any, sql: _Sql) -> tuple[str | None, pd.DataFrame | None]:
     ``GROUP BY`` in SQL, a row per code whatever the number of units."""
     if "admin_code" not in _columns(con, "units"):
         return None, None
-    rows = con.execute(
-        "SELECT code, count(*), count(*) FILTER (WHERE staffed) FROM (SELECT "
-        f"u.admin_code::text AS code, {sql.staffed} AS staffed FROM units u "
-        f"WHERE {sql.scope}) t GROUP BY 1",
+    rows = con.execute(  # a join, not ``IN (subquery)``: hashed only within work_mem
+        f"SELECT u.admin_code::text, count(*), count(s.unit_id) FROM units u LEFT JOIN "
+        f"({sql.assigned}) s ON s.unit_id = u.unit_id WHERE {sql.scope} GROUP BY 1",
         sql.params,
     ).fetchall()
     if not rows:
@@ -398,11 +397,14 @@ class ViewQueries:
         with self.store._connection() as con:
             if "name" not in _columns(con, "units"):
                 label = "u.unit_id::text"
-            rows = con.execute(
+            first = "SELECT u.fid FROM units u WHERE {} AND {} ORDER BY u.fid LIMIT %(limit)s"
+            rows = con.execute(  # the first units by their own text, by their workers'
                 f"SELECT {label}, who.w, ST_YMin(b), ST_XMin(b), ST_YMax(b), ST_XMax(b) "
-                f"FROM (SELECT u.*, u.geometry::box3d AS b FROM units u WHERE {self.sql.scope} "
-                f"AND (strpos(lower({label}), %(q)s) > 0 OR u.unit_id IN "
-                f"({self.sql.named})) ORDER BY u.fid LIMIT %(limit)s) u {self.sql.who} "
+                "FROM (SELECT u.*, u.geometry::box3d AS b FROM units u JOIN (("
+                + first.format(self.sql.scope, f"strpos(lower({label}), %(q)s) > 0")
+                + ") UNION ("
+                + first.format(self.sql.scope, f"u.unit_id IN ({self.sql.named})")
+                + f")) m ON m.fid = u.fid ORDER BY u.fid LIMIT %(limit)s) u {self.sql.who} "
                 "ORDER BY u.fid",
                 params,
             ).fetchall()
