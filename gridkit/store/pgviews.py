@@ -124,7 +124,7 @@ def _sql(con: Any, scope: str) -> _Sql:
     assigned = f"SELECT DISTINCT a.unit_id FROM assignments a WHERE a.unit_id IS NOT NULL{current}"
     matching = (
         f"SELECT a.unit_id FROM assignments a{join} WHERE a.unit_id IS NOT NULL{current} "
-        f"AND strpos(lower({named}), %(q)s) > 0"
+        f"AND lower({named}) LIKE %(like)s"
     )
     return _Sql(where, params, who, assigned, matching)
 
@@ -392,7 +392,9 @@ class ViewQueries:
         q = q.strip().lower()[:100]
         if not q:
             return []
-        params = {**self.sql.params, "q": q, "limit": int(limit)}
+        # LIKE, not strpos: a trigram index (pg_trgm) on the same expression serves it
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params = {**self.sql.params, "like": like, "limit": int(limit)}
         label = "u.unit_id::text || ' ' || coalesce(u.name::text, '')"
         with self.store._connection() as con:
             if "name" not in _columns(con, "units"):
@@ -401,7 +403,7 @@ class ViewQueries:
             rows = con.execute(  # the first units by their own text, by their workers'
                 f"SELECT {label}, who.w, ST_YMin(b), ST_XMin(b), ST_YMax(b), ST_XMax(b) "
                 "FROM (SELECT u.*, u.geometry::box3d AS b FROM units u JOIN (("
-                + first.format(self.sql.scope, f"strpos(lower({label}), %(q)s) > 0")
+                + first.format(self.sql.scope, f"lower({label}) LIKE %(like)s")
                 + ") UNION ("
                 + first.format(self.sql.scope, f"u.unit_id IN ({self.sql.named})")
                 + f")) m ON m.fid = u.fid ORDER BY u.fid LIMIT %(limit)s) u {self.sql.who} "
