@@ -85,7 +85,7 @@ class _Sql:
     params: dict
     who: str  # LEFT JOIN LATERAL giving ``who.w`` (workers' names) or ''
     assigned: str  # the unit ids with a current assignment (DISTINCT ``unit_id``)
-    named: str  # unit ids with a current assignment whose name holds ``%(q)s``
+    named: str  # condition on ``u``: a current worker's name is LIKE ``%(like)s``
 
 
 def _columns(con: Any, table: str) -> set[str]:
@@ -107,7 +107,7 @@ def _sql(con: Any, scope: str) -> _Sql:
         where += " AND left(btrim(u.admin_code::text), %(scope_len)s) = %(scope)s"
     assignments = _columns(con, "assignments")
     if not {"unit_id", "worker_id"} <= assignments:
-        none = "SELECT NULL::text WHERE FALSE"
+        none = "FALSE"
         return _Sql(where, params, "LEFT JOIN LATERAL (SELECT NULL::text AS w) who ON TRUE",
                     "SELECT NULL::text AS unit_id WHERE FALSE", none)  # fmt: skip
     current = " AND a.valid_to IS NULL" if "valid_to" in assignments else ""
@@ -122,9 +122,9 @@ def _sql(con: Any, scope: str) -> _Sql:
     )
     params["sep"] = SEPARATOR
     assigned = f"SELECT DISTINCT a.unit_id FROM assignments a WHERE a.unit_id IS NOT NULL{current}"
-    matching = (
-        f"SELECT a.unit_id FROM assignments a{join} WHERE a.unit_id IS NOT NULL{current} "
-        f"AND lower({named}) LIKE %(like)s"
+    matching = (  # a condition on ``u``, EXISTS: a semi-join, never a rescanned subplan
+        f"EXISTS (SELECT 1 FROM assignments a{join} WHERE a.unit_id = u.unit_id{current} "
+        f"AND lower({named}) LIKE %(like)s)"
     )
     return _Sql(where, params, who, assigned, matching)
 
@@ -405,7 +405,7 @@ class ViewQueries:
                 "FROM (SELECT u.*, u.geometry::box3d AS b FROM units u JOIN (("
                 + first.format(self.sql.scope, f"lower({label}) LIKE %(like)s")
                 + ") UNION ("
-                + first.format(self.sql.scope, f"u.unit_id IN ({self.sql.named})")
+                + first.format(self.sql.scope, self.sql.named)
                 + f")) m ON m.fid = u.fid ORDER BY u.fid LIMIT %(limit)s) u {self.sql.who} "
                 "ORDER BY u.fid",
                 params,
