@@ -155,7 +155,7 @@ def test_the_database_of_the_environment_is_served_without_a_workspace(pair, mon
 
     from gridkit.store import PostGISStore
 
-    gpkg, pg, auth = pair
+    _, pg, auth = pair
     monkeypatch.delenv("GRIDKIT_WORKSPACE", raising=False)
     monkeypatch.setenv("GRIDKIT_DATABASE_URL", str(pg.app.state.service.store.url))
     app = create_app()
@@ -163,7 +163,7 @@ def test_the_database_of_the_environment_is_served_without_a_workspace(pair, mon
     query = "/collections/units/items?bbox=113.0,27.7,113.1,27.75&limit=20"
     got = TestClient(app).get(query, headers=auth)
     assert got.status_code == 200
-    assert _same(got.json()) == _same(gpkg.get(query, headers=auth).json())
+    assert _same(got.json()) == _same(pg.get(query, headers=auth).json())  # the same database
     monkeypatch.delenv("GRIDKIT_DATABASE_URL")
     with pytest.raises(pydantic.ValidationError, match="GRIDKIT_DATABASE_URL"):
         create_app()
