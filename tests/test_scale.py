@@ -143,13 +143,6 @@ def test_communities_by_city_equal_whole_country_run(clean_ds):
     _same_layer(units, whole, tol_m=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_communities snaps every community on a 1 mm grid as soon as any pair in "
-    "the call has edge noise (gridkit.validate.tiling.settle decides once per call), so "
-    "with noise in one city only (seed 0: city 1201) the other city's units depend on "
-    "whether it is split alone; needs settle to decide per connected group (for the lead)",
-)
 def test_communities_equal_when_only_one_city_has_edge_noise(ds, part_units):
     units = part_units
     with warnings.catch_warnings():
