@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import HealthCheck, example, given, settings
@@ -906,3 +907,53 @@ def test_available_area_drops_collapsed_parts():
     assert shapely.area(shapely.intersection(spill, got)) == 0.0
     # without claims and without collapsed parts the area is passed through as it is
     assert _available(parts[0], None) is parts[0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.floats(-80.0, 80.0), min_size=4, max_size=12),
+    st.lists(st.sampled_from([-3000.0, -2500.0, -20.0, 300.0, 5000.0, 9990.0, 10030.0, 12000.0, 13000.0]), min_size=4),
+)
+def test_river_measured_whole_sampled_only_where_the_tiling_is(dx, ys):
+    """A river weaving along the line between two areas and far out of the tiling's
+    box: its reaches (boundary runs included) are those of sampling the whole line,
+    which a far-away extra area forces (the tiling's box then covers every vertex)."""
+    w = 10_000.0
+    xy = [(X0 + w + d, Y0 + y) for d, y in zip(dx, ys * len(dx), strict=False)]
+    line = LineString(xy)
+    if line.length < 1 or not line.is_simple:
+        return
+    adm = two_squares(w)
+    far = admin(
+        [
+            box(X0 - 50_000, Y0 - 50_000, X0 - 49_900, Y0 - 49_900),
+            box(X0 + 60_000, Y0 + 60_000, X0 + 60_100, Y0 + 60_100),
+        ],
+        codes=["430202998", "430202999"],
+    )
+    both = gpd.GeoDataFrame(pd.concat([adm, far], ignore_index=True), crs=UTM)
+    options = {"max_length_m": 1500.0, "corridor_m": 50.0}
+    got, _ = quiet_split(rivers([line]), adm, **options)
+    want, _ = quiet_split(rivers([line]), both, **options)
+    assert got["reach_id"].tolist() == want["reach_id"].tolist()
+    assert got["boundary"].tolist() == want["boundary"].tolist()
+    assert (got["length_m"].to_numpy() == want["length_m"].to_numpy()).all()
+    ga, gb = np.asarray(got.geometry.array), np.asarray(want.geometry.array)
+    assert shapely.equals_exact(ga, gb, tolerance=0).all()
+
+
+def test_boundary_river_out_and_back_keeps_its_runs():
+    """Along the line between two areas, out of the tiling for 6 km and back: two
+    boundary stretches, not bridged over the stretch outside."""
+    w = 10_000.0
+    line = LineString(
+        [
+            (X0 + w, Y0 + 2000),
+            (X0 + w, Y0 + 9900),
+            (X0 + w, Y0 + 13000),
+            (X0 + w + 10, Y0 + 9000),
+            (X0 + w + 10, Y0 + 3000),
+        ]
+    )
+    got, _ = quiet_split(rivers([line]), two_squares(w), max_length_m=20_000.0, corridor_m=50.0)
+    assert got["boundary"].sum() == 2

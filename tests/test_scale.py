@@ -18,7 +18,7 @@ import shapely
 from gridkit import hotspots, locate, patrol_compliance, split_communities, split_rivers
 from gridkit.errors import GridkitError
 from gridkit.national import build_national
-from gridkit.scale import Engine, split_communities_partitioned
+from gridkit.scale import Engine, Frames, split_communities_partitioned
 from gridkit.scale.ops import (
     compliance_partitioned,
     hotspots_partitioned,
@@ -87,14 +87,68 @@ def test_rivers_by_province_equal_single_process(ds, single_rivers):
     # a river cut by the province line: its reaches come from both partitions
     provinces = sr.groupby("river_id")["admin_code"].agg(lambda s: s.str[:2].nunique())
     assert (provinces > 1).any()
-    # ids, admin codes, seq along the whole river: identical; lengths and geometry to
-    # 1e-6 m (split_rivers clips each river to the tiling it is given: a river cut from
-    # a halo starts elsewhere, so substring arithmetic differs by ~1e-10 m, and a reach
-    # may carry one more vertex on a straight stretch)
-    _same_layer(reaches, sr, tol_m=1e-6)
-    _same_layer(units, su, tol_m=1e-6)
+    # ids, admin codes, seq along the whole river, lengths and geometry: bit for bit
+    # (split_rivers measures every river along its whole line, whatever the tiling)
+    _same_layer(reaches, sr, tol_m=0)
+    _same_layer(units, su, tol_m=0)
     assert reaches["reach_id"].tolist() == sr["reach_id"].tolist()
     assert reaches["seq"].tolist() == sr["seq"].tolist()
+
+
+def _three_provinces() -> Frames:
+    """Three provinces of 2 km villages in a row (x 0-20, 20-40, 40-60 km), a river
+    winding west to east through all three with a tributary joining in the middle one,
+    and a short river along the line between the first two (a boundary river)."""
+    x0, y0 = 500_000.0, 3_000_000.0
+    cells, codes = [], []
+    for p, pp in enumerate(["43", "44", "45"]):
+        for k in range(50):
+            x, y = x0 + p * 20_000 + (k // 5) * 2000, y0 + (k % 5) * 2000
+            cells.append(shapely.box(x, y, x + 2000, y + 2000))
+            codes.append(f"{pp}0101001{k + 1:03d}")
+    admin = gpd.GeoDataFrame(
+        {"admin_code": codes, "name": codes, "level": "village"}, geometry=cells, crs=32649
+    )
+    xs = np.arange(-500.0, 60_600.0, 100.0)
+    main = shapely.LineString(np.c_[x0 + xs, y0 + 5000 + 3000 * np.sin(2 * np.pi * xs / 15_000)])
+    join = shapely.get_coordinates(main)[305]  # a vertex of the main stem, at 30 km
+    tributary = shapely.LineString([(x0 + 31_000, y0 + 9900), tuple(join)])
+    along = shapely.LineString([(x0 + 20_010, y0 + 500), (x0 + 20_010, y0 + 3500)])
+    rivers = gpd.GeoDataFrame(
+        {
+            "river_id": ["R1", "R1-1", "R2"],
+            "name": ["干流", "支流", "界河"],
+            "parent_river_id": [None, "R1", None],
+        },
+        geometry=[main, tributary, along],
+        crs=32649,
+    )
+    return Frames({"admin_areas": admin, "rivers": rivers})
+
+
+def test_middle_province_splits_only_its_own_pieces_of_a_long_river():
+    src = _three_provinces()
+    reaches, units = split_rivers_partitioned(src, **RIVER_OPTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sr, su = split_rivers(src.read("rivers"), src.read("admin_areas"), **RIVER_OPTIONS)
+    sr = sr.sort_values("reach_id").reset_index(drop=True)
+    su = su.sort_values("unit_id").reset_index(drop=True)
+    assert sr[sr["river_id"] == "R1"]["admin_code"].str[:2].nunique() == 3
+    assert sr["boundary"].any()  # the river along the line between 43 and 44
+    _same_layer(reaches, sr, tol_m=0)  # ids, codes, seq, lengths, geometry: bit for bit
+    _same_layer(units, su, tol_m=0)
+    # the middle task read the whole basin but split only its own pieces and the
+    # halo's (villages within 5 km of its own: x 14-46 km), not the others'
+    parts = reaches.attrs["partitions"].set_index("key")
+    middle = parts.loc["44"]
+    near = shapely.box(514_000, 2_990_000, 546_000, 3_020_000)
+    lines = np.asarray(src.read("rivers").geometry.array)
+    assert middle["river_m"] == pytest.approx(shapely.length(lines).sum())
+    assert middle["split_m"] <= shapely.length(shapely.intersection(lines, near)).sum() + 1e-6
+    assert middle["split_m"] < 0.6 * middle["river_m"]
+    assert middle["areas"] == 50 + 2 * 3 * 5  # its 50 villages and 3 columns each side
+    assert middle["split"] < len(sr)
 
 
 def test_border_community_units_equal_its_single_process_units(ds, part_units):

@@ -1,15 +1,15 @@
 """River splitting, one province per task, with a halo of neighbouring areas.
 
-A province's task reads its own villages; every river basin (main stem and all its
-tributaries) meeting its box grown by ``halo_m``, whole, so a river crossing the
-province line keeps its confluences and its drawn direction; and, as a halo, the
-villages of other provinces within ``halo_m`` of those rivers' extent (the far bank of
-a boundary river, the areas a corridor spills towards, and the whole tiling each
-river runs through, since :func:`gridkit.split_rivers` measures a river from where it
-enters the tiling it is given). It runs :func:`gridkit.split_rivers` on them and keeps
-the reaches and units whose ``admin_code`` is its own. Reach ids are
-``{admin_code}-{river_id}-{n:03d}``, numbered per river and area, so they do not
-depend on the partition; ``seq`` (position along the whole river) does, and is
+A province's task reads its own villages and, as a halo, the villages of other
+provinces within ``halo_m`` of their box (the far bank of a boundary river, the areas a
+corridor spills towards); and every river basin (main stem and all its tributaries)
+meeting that box, whole, so a river crossing the province line keeps its confluences,
+its rank and its drawn direction. :func:`gridkit.split_rivers` measures each river
+along its whole line whatever the tiling's extent and works only where the tiling is,
+so the task splits only its own pieces and the halo's (``split_m`` in the partitions
+table), not the basin. It keeps the reaches and units whose ``admin_code`` is its own.
+Reach ids are ``{admin_code}-{river_id}-{n:03d}``, numbered per river and area, so they
+do not depend on the partition; ``seq`` (position along the whole river) does, and is
 renumbered on the gathered reaches from each reach's position along its river.
 """
 
@@ -66,18 +66,12 @@ def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd
     # whole basins: a confluence upstream in another province cuts this river too
     roots = basin_roots(every)
     rivers = every[roots.isin(set(roots.iloc[meet])).to_numpy()]
-    # the halo reaches as far as those rivers do (split_rivers measures a river from
-    # where it enters the tiling it is given)
-    if len(rivers):
-        rb = rivers.total_bounds
-        box = (
-            min(box[0], rb[0] - halo_m),
-            min(box[1], rb[1] - halo_m),
-            max(box[2], rb[2] + halo_m),
-            max(box[3], rb[3] + halo_m),
-        )
     near = source.read("admin_areas", bbox=box)
     near = near[(near["level"] == "village").to_numpy()]
+    # the halo: villages within halo_m of the province's own (not its whole box)
+    tree = shapely.STRtree(np.asarray(near.geometry.array))
+    hit = tree.query(np.asarray(own.geometry.array), predicate="dwithin", distance=halo_m)[1]
+    near = near.iloc[np.unique(hit)]
     near = near.drop(columns=[c for c in ("bbox",) if c in near.columns])
     return near.reset_index(drop=True), rivers.reset_index(drop=True)
 
@@ -90,6 +84,7 @@ def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reaches, units = split_rivers(rivers, admin, **options)
+    split = len(reaches), float(reaches["length_m"].sum())
     mine = reaches["admin_code"].astype(str).str.startswith(key).to_numpy()
     reaches = reaches[mine]
     if len(units):
@@ -99,7 +94,10 @@ def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
         "reaches": reaches,
         "units": units,
         "rivers": len(rivers),
+        "river_m": float(shapely.length(np.asarray(rivers.geometry.array)).sum()),
         "areas": len(admin),
+        "split": split[0],
+        "split_m": split[1],
     }
 
 
@@ -154,7 +152,9 @@ def split_rivers_partitioned(
     -------
     (reaches, units)
         Sorted by ``reach_id`` / ``unit_id``; ``reaches.attrs["partitions"]`` has a
-        row per province.
+        row per province: rivers read (``rivers``, ``river_m``: whole basins), villages
+        (``areas``, the halo's included) and what its task split (``split`` reaches,
+        ``split_m`` metres, the halo's included, before keeping its own).
 
     Examples
     --------
