@@ -264,9 +264,58 @@ def test_compliance_by_city_equals_single_process(ds, units, assignments):
 
 def test_hotspots_equal_single_process(ds, units):
     got = hotspots_partitioned(ds, units, permutations=99, seed=7)
-    want = hotspots(ds.read("reports"), units, permutations=99, seed=7)
-    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+    want = hotspots(ds.read("reports"), units, permutations=99, seed=7, draws="unit")
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want), check_exact=True)
     assert (got["hotspot"] != "not significant").any()
+
+
+def test_hotspot_cut_by_the_city_line_equals_single_process(ds, units):
+    """Reports planted in the units on both sides of the line between two cities: Gi*
+    runs per city, reading the units across the line as a halo, and every column
+    equals the single-process run; without the halo the units at the line would
+    score differently."""
+    g = np.asarray(units.geometry.array)
+    city = units["admin_code"].astype(str).str[:4].to_numpy()
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    cross = city[i] != city[j]
+    seam = np.unique(np.r_[i[cross], j[cross]])
+    assert len(set(city[seam])) == 2
+    rng = np.random.default_rng(5)
+    planted = np.repeat(seam, rng.integers(20, 40, len(seam)))
+    background = rng.choice(len(units), 400)
+    at = np.r_[planted, background]
+    pts = shapely.point_on_surface(g[at])
+    reports = gpd.GeoDataFrame(
+        {"report_id": [f"R{city[k]}-{n:06d}" for n, k in enumerate(at)]},
+        geometry=pts,
+        crs=units.crs,
+    )
+    src = Frames({"admin_areas": ds.read("admin_areas"), "reports": reports})
+    got = hotspots_partitioned(src, units, value="count", permutations=199, seed=3)
+    want = hotspots(reports, units, value="count", permutations=199, seed=3, draws="unit")
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want), check_exact=True)
+    hot = got["hotspot"].str.startswith("hot").to_numpy()
+    assert {c for c in city[seam[hot[seam]]]} == set(city[seam])  # hot on both sides
+    # the halo matters: the seam units of one city scored on that city's units alone
+    from gridkit.ops.hotspots import GiGlobals, gi_star, hotspot_values, queen_neighbours
+
+    y = hotspot_values(got, "count")
+    key = city[seam[0]]
+    own = np.flatnonzero(city == key)
+    alone = units.iloc[own]
+    z, _ = gi_star(
+        y[own],
+        queen_neighbours(alone),
+        alone["unit_id"].astype(str).to_numpy(),
+        stats=GiGlobals.of(y),
+        permutations=0,
+    )
+    at_line = np.isin(own, seam)
+    assert not np.allclose(z[at_line], got["gi_z"].to_numpy()[own][at_line])
+    # away from the line a city's units alone are all Gi* needs, bit for bit
+    assert (got["gi_z"].to_numpy()[own][~at_line] == z[~at_line]).all()
 
 
 @pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
