@@ -511,6 +511,25 @@ def unit_draws(
     return np.minimum((u * left).astype(np.int64), left - 1)
 
 
+def _skip_taken(rank: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
+    """The ``rank``-th position (from 0) not among the ``taken`` columns of its row:
+    the fixed point of ``x = rank + #(taken <= x)``, reached in a pass or two (few
+    ranks meet a taken position when the pool is much larger than the draws)."""
+    x = rank.copy()
+    for col in taken:
+        x += col <= rank
+    todo = np.flatnonzero(x != rank)
+    while len(todo):  # each pass moves x up past newly counted positions; at most width
+        xt = x[todo]
+        new = rank[todo].copy()
+        for col in taken:
+            new += col[todo] <= xt
+        moved = new != xt
+        x[todo] = new
+        todo = todo[moved]
+    return x
+
+
 def _larger(
     own: np.ndarray,
     keys: np.ndarray,
@@ -529,13 +548,10 @@ def _larger(
         sl = slice(lo, lo + step)
         rank = unit_draws(keys[sl], seed, permutations, width, stats.n)
         rank = rank.reshape(-1, width)
-        taken = np.repeat(me[sl], permutations)[:, None]
+        taken = [np.repeat(me[sl], permutations)]
         for t in range(width):  # a loop over draw slots: rank -> pool position
-            x = rank[:, t].copy()
-            for q in range(taken.shape[1]):  # past the taken positions, in order
-                x += x >= taken[:, q]
-            rank[:, t] = x
-            taken = np.sort(np.column_stack([taken, x]), axis=1)
+            taken.append(_skip_taken(rank[:, t], taken))
+        rank = np.column_stack(taken[1:])
         c = np.repeat(count[sl], permutations)
         drawn = _star_sums(np.repeat(own[sl], permutations), stats.pool[rank], c) / stats.total
         hit = drawn.reshape(-1, permutations) >= observed[sl][:, None]
