@@ -349,3 +349,56 @@ def test_staffing_by_province_equals_single_process_where_both_prove_the_optimum
     assert sorted(part.partitions["key"]) == ["11", "12"]
     with pytest.raises(GridkitError, match="beyond one city"):
         assign_partitioned(part_units, ds.read("workers"), by="city", **options)
+
+
+def _chain_of_communities() -> Frames:
+    """Three 1 km communities in a row: a1 (city 4302) touches b1 (city 4303) exactly,
+    b1 and b2 (both 4303) meet with float noise (b1 reaches 0.3 mm into b2 at one end):
+    one connected group across the city line, with noise only inside city 4303."""
+    x0, y0 = 500_000.0, 3_000_000.0
+    a1 = shapely.box(x0 + 0.0, y0, x0 + 1000, y0 + 1000)
+    b1 = shapely.Polygon(
+        [(x0 + 1000, y0), (x0 + 2000.0003, y0), (x0 + 2000, y0 + 1000), (x0 + 1000, y0 + 1000)]
+    )
+    b2 = shapely.box(x0 + 2000, y0, x0 + 3000, y0 + 1000)
+    codes = ["430201001001", "430301001001", "430301001002"]
+    comm = gpd.GeoDataFrame(
+        {
+            "community_id": [f"{c}-C01" for c in codes],
+            "name": ["甲社区", "乙社区", "丙社区"],
+            "admin_code": codes,
+        },
+        geometry=[a1, b1, b2],
+        crs=32649,
+    )
+    rng = np.random.default_rng(2)
+    xy = np.c_[rng.uniform(x0 + 5, x0 + 2995, 600), rng.uniform(y0 + 5, y0 + 995, 600)]
+    owner = np.minimum((xy[:, 0] - x0) // 1000, 2).astype(int)
+    bld = gpd.GeoDataFrame(
+        {
+            "building_id": [f"B{k:04d}" for k in range(len(xy))],
+            "community_id": comm["community_id"].to_numpy()[owner],
+            "households": rng.integers(1, 20, len(xy)),
+        },
+        geometry=shapely.box(xy[:, 0] - 4, xy[:, 1] - 4, xy[:, 0] + 4, xy[:, 1] + 4),
+        crs=32649,
+    )
+    return Frames({"communities": comm, "buildings": bld})
+
+
+def test_community_group_across_the_city_line_is_read_whole():
+    """Edge snapping is decided per connected group: city 4302's task reads the group
+    {a1, b1, b2} whole (b2 touches neither a1 nor its buildings), so a1 is snapped as in
+    the whole run."""
+    src = _chain_of_communities()
+    units = split_communities_partitioned(src, max_households=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = split_communities(
+            src.read("communities"), src.read("buildings"), max_households=500
+        )
+    whole = whole.sort_values("unit_id").reset_index(drop=True)
+    assert units["unit_id"].tolist() == whole["unit_id"].tolist()
+    _same_layer(units, whole, tol_m=0)
+    parts = units.attrs["partitions"].set_index("key")
+    assert parts.loc["4302", "halo"] == 2  # b1 touches a1; b2 only through b1
