@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 
 from gridkit.rivers import split_rivers
+from gridkit.rivers.admin import GAP_CELL_M, gap_cells, gap_reach
 from gridkit.scale.engine import Engine
 
 __all__ = ["basin_roots", "global_seq", "split_rivers_partitioned"]
@@ -55,7 +56,9 @@ def basin_roots(rivers: pd.DataFrame) -> pd.Series:
     return root.rename("basin")
 
 
-def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _inputs(
+    source: Any, key: str, halo_m: float, snap_m: float = 10.0
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     admin = source.read("admin_areas", cities=[key])
     own = admin[admin["level"] == "village"]
     x0, y0, x1, y1 = own.total_bounds
@@ -66,19 +69,37 @@ def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd
     # whole basins: a confluence upstream in another province cuts this river too
     roots = basin_roots(every)
     rivers = every[roots.isin(set(roots.iloc[meet])).to_numpy()]
-    near = source.read("admin_areas", bbox=box)
+    # the halo: villages within halo_m of the province's own (not its whole box), and
+    # every village that decides the thin gaps of the cells those lie in (split_rivers
+    # finds gaps cell by cell of an absolute grid, from the areas near each cell)
+    reach = gap_reach(snap_m)
+    wide = GAP_CELL_M + reach
+    near = source.read(
+        "admin_areas",
+        bbox=(x0 - wide - halo_m, y0 - wide - halo_m, x1 + wide + halo_m, y1 + wide + halo_m),
+    )
     near = near[(near["level"] == "village").to_numpy()]
-    # the halo: villages within halo_m of the province's own (not its whole box)
+    og = np.asarray(own.geometry.array)
+    cells = gap_cells(shapely.bounds(og) + np.r_[-1, -1, 1, 1] * halo_m) * GAP_CELL_M
+    grown = shapely.box(
+        cells[:, 0] - reach,
+        cells[:, 1] - reach,
+        cells[:, 0] + GAP_CELL_M + reach,
+        cells[:, 1] + GAP_CELL_M + reach,
+    )
     tree = shapely.STRtree(np.asarray(near.geometry.array))
-    hit = tree.query(np.asarray(own.geometry.array), predicate="dwithin", distance=halo_m)[1]
-    near = near.iloc[np.unique(hit)]
+    hit = np.union1d(
+        tree.query(og, predicate="dwithin", distance=halo_m)[1],
+        tree.query(grown, predicate="intersects")[1],
+    )
+    near = near.iloc[hit]
     near = near.drop(columns=[c for c in ("bbox",) if c in near.columns])
     return near.reset_index(drop=True), rivers.reset_index(drop=True)
 
 
 def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
     source, key, halo_m, options = args
-    admin, rivers = _inputs(source, key, halo_m)
+    admin, rivers = _inputs(source, key, halo_m, options.get("snap_m", 10.0))
     if not len(rivers) or not len(admin):
         return {"key": key, "reaches": None, "units": None, "rivers": 0, "areas": len(admin)}
     with warnings.catch_warnings():
