@@ -446,9 +446,10 @@ def viewport_page(
         f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title or L[TITLES[view]])}</title>"
+        '<link rel="icon" href="data:,">'  # no request for a favicon the server has not
         f'<link rel="stylesheet" href="{base}leaflet.css"><script src="{base}leaflet.js"></script>'
         f"{_CSS}<style>html,body,#map{{height:100%;margin:0}}"
-        ".gk-views{margin:2px 0 4px;white-space:nowrap}.gk-views b{display:inline}</style>"
+        ".gk-views{margin:2px 0 4px;white-space:normal}.gk-views b{display:inline}</style>"
         f'</head><body><div id="map"></div><div class="gk-title">{head}</div>'
         f"{_legend(view, L, level, lang, period)}"
         f"<script>{code}</script><script>{search}</script></body></html>"
