@@ -10,7 +10,8 @@ re-implements a rule.
 
 Classes and colours (:data:`VIEWS`) are colour-blind safe: blue / orange / red from
 ColorBrewer's RdYlBu (never red against green), a sequential purple for case rates,
-a neutral grey for "nothing required".
+a very light grey (dashed outline on units) for "nothing required"; the classes of
+each view differ in lightness, so they are told apart in greyscale too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gridkit.maps.areas import RATE_BINS, RATE_COLORS, rate_class
 
 __all__ = ["VIEWS", "Theme", "cases_theme", "compliance_theme", "coverage_theme"]
 
-_GOOD, _MID, _BAD, _NONE = "#2c7bb6", "#fdae61", "#d7191c", "#bdbdbd"
+_GOOD, _MID, _BAD, _NONE = "#2c7bb6", "#fdae61", "#d7191c", "#f0f0f0"
 
 #: per view, the unit classes and the area classes in legend order, with their colours
 VIEWS: dict[str, dict[str, dict[str, str]]] = {
