@@ -239,3 +239,28 @@ def test_view_pages_and_bad_views(views, client, keys):  # noqa: F811
     # the shared API workspace has no patrols: a clear 404, not an empty map
     r = client.get("/maps/view?view=compliance", headers=auth(keys["viewer"]))
     assert r.status_code == 404 and "patrols" in r.text
+
+
+def test_cases_view_is_built_again_when_a_case_falls_overdue(views):
+    """No layer changes, yet a case passing its deadline changes the view: it is kept
+    only until the next open case's deadline."""
+    from gridkit.io import write_layer
+    from gridkit.store import gpkg, open_store
+
+    c, k, ws = views
+    q = f"/maps/data/areas?bbox={BOX}&zoom=9&view=cases"
+    reports = open_store(ws).read("reports")
+    soon = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=gpkg.SYNC_S + 2.5)
+    more = reports.iloc[[1]].assign(report_id="R98", due_at=soon)  # dispatched, in time
+    write_layer(pd.concat([reports, more], ignore_index=True), ws, "reports")
+    time.sleep(gpkg.SYNC_S + 0.05)
+    try:
+        before = _get(c, k["viewer"], q)["features"][0]["properties"]
+        assert pd.Timestamp.now(tz="UTC") < soon
+        time.sleep(max(0.0, (soon - pd.Timestamp.now(tz="UTC")).total_seconds()) + 0.1)
+        after = _get(c, k["viewer"], q)["features"][0]["properties"]
+        assert after["admin_code"] == before["admin_code"] == "430202001001"
+        assert (after["open"], after["late"]) == (before["open"], before["late"] + 1)
+    finally:
+        write_layer(reports, ws, "reports")
+        time.sleep(gpkg.SYNC_S + 0.05)
