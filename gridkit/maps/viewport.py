@@ -97,6 +97,17 @@ class ViewIndex:
     20
     >>> ix.search("0007")[0][0]
     '430202000001-0007 荷塘区第8网格 · W001'
+
+    The other views take numbers computed by the rules (compliance rows, open cases):
+
+    >>> rows = pd.DataFrame({"unit_id": ["430202000001-0000"], "required": [4], "done": [1]})
+    >>> box = (113.1, 27.8, 113.102, 27.802)
+    >>> json.loads(ix.units(box, 18, theme=ix.compliance(rows)))["features"][0]["properties"]
+    {'id': '430202000001-0000', 's': 'low', 'w': 'W001', 'q': 4, 'd': 1}
+    >>> cases = pd.DataFrame({"unit_id": ["430202000001-0000"], "overdue": [True]})
+    >>> doc = json.loads(ix.areas(box, 12, theme=ix.cases(cases)))
+    >>> {k: doc["features"][0]["properties"][k] for k in ("n_units", "open", "late", "c")}
+    {'n_units': 20, 'open': 1, 'late': 1, 'c': 'rate_low'}
     """
 
     frame: gpd.GeoDataFrame
