@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from benchmarks._runner import Case
 from gridkit.maps import coverage_map, map_html
 from gridkit.synth import maps as synth
@@ -209,7 +212,10 @@ def _view_setup(n: int):
         t = time.perf_counter()
         u = synth.units(n, seed=1)
         a = synth.assignments(u, n_workers=max(1, n // 60), seed=1)
-        store = create_store(tmp / "ws.gpkg", {"units": u, "assignments": a})
+        r = synth.reports(u, max(100, n // 20), seed=1)  # for the cases view
+        hours = np.random.default_rng(1).integers(-72, 72, len(r))
+        r["due_at"] = pd.Timestamp.now(tz="UTC") + pd.to_timedelta(hours, unit="h")
+        store = create_store(tmp / "ws.gpkg", {"units": u, "assignments": a, "reports": r})
         key, _ = issue_key(store, "bench", role="viewer")
         made = time.perf_counter() - t
         proc = start(tmp / "ws.gpkg", free_port(), "--no-access-log")
@@ -220,6 +226,10 @@ def _view_setup(n: int):
         driver.get(f"{url}/maps/view?key={key}")  # the cookie, then the index is built
         _wait(driver, DRAWN, 900)
         build = time.perf_counter() - t
+        t = time.perf_counter()
+        driver.get(f"{url}/maps/view?view=cases")  # the cases view's first build
+        _wait(driver, DRAWN, 900)
+        cases_first = time.perf_counter() - t
         explore = None
         if n <= EXPLORE_MAX:
             from gridkit.maps.assets import apply_assets
@@ -233,6 +243,7 @@ def _view_setup(n: int):
         corner = (float(u.total_bounds[3] - 0.001), float(u.total_bounds[2] - 0.001))
         return {"n": n, "tmp": tmp, "proc": proc, "url": url, "driver": driver,
                 "corner": corner, "workspace_s": made, "index_first_s": build,
+                "cases_first_s": cases_first,
                 "explore": explore, "explore_build_s": explore_build if explore else None,
                 "last": {}}  # fmt: skip
 
@@ -264,6 +275,11 @@ def _view_ours(d) -> dict:
         "held_after_jump": driver.execute_script("return window.gkShown.n"),
         "holds_all": driver.execute_script("return window.gkShown.n") >= d["n"] / 10,
     }  # fmt: skip
+    t2 = time.perf_counter()
+    driver.get(f"{d['url']}/maps/view?view=cases")  # another view, kept by the server
+    cases = _wait(driver, DRAWN)
+    d["last"]["cases_drawn_s"] = round(time.perf_counter() - t2, 3)
+    d["last"]["cases_first_view"] = cases
     return d["last"]
 
 
@@ -298,6 +314,7 @@ def _view_figures(d, ours) -> dict:
         return {
             "units": d["n"], "gridkit": d["last"], "explore": d.get("peer_last"),
             "index_first_view_s": round(d["index_first_s"], 2),
+            "cases_view_first_s": round(d["cases_first_s"], 2),
             "server_peak_rss_mb": _rss_peak_mb(d["proc"].pid),
             "workspace_made_s": round(d["workspace_s"], 1),
         }  # fmt: skip
