@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
 router = APIRouter(tags=["maps"])
 GEOJSON = "application/geo+json"
 LAYERS = ("units", "assignments", "workers", "admin_areas")
+#: the cases view is built again when a case falls overdue, at most this often
+CASES_REFRESH_S = 60.0
 #: what each view reads besides the index's layers (its cache key names them all)
 VIEW_LAYERS = {"coverage": (), "compliance": ("patrols",), "cases": ("reports",)}
 View = Annotated[
@@ -182,12 +184,13 @@ def _compliance_rows(store: Store, index: ViewIndex, period: str | None) -> pd.D
 
 def _cases_theme(store: Store, index: ViewIndex):
     """Open cases of the index's units, overdue as :func:`gridkit.ops.cases.overdue`
-    says now; the view is stale when the next open case passes its deadline."""
+    says now; the view is stale when the next open case passes its deadline (at the
+    earliest ``CASES_REFRESH_S`` after this build)."""
     if "reports" not in set(store.layers()):
         raise ApiError(404, "No reports in the workspace: the cases view needs them.")
     now = pd.Timestamp.now(tz="UTC")
     r = normalise_reports(store.read("reports"))
-    r = r[r["unit_id"].astype("string").isin(set(index.frame["id"])).fillna(False)]
+    r = r[index.positions(r["unit_id"].fillna("")) >= 0]
     is_open = r["status"].astype("string").isin(list(report_rules().open_statuses))
     if "duplicate_of" in r.columns:
         is_open &= r["duplicate_of"].isna()
@@ -195,10 +198,12 @@ def _cases_theme(store: Store, index: ViewIndex):
     late = overdue(r, at=now)
     due = pd.to_datetime(r["due_at"], utc=True)
     ahead = due[~late.to_numpy() & (due > now).to_numpy()]
-    until = ahead.min() if len(ahead) else None
+    until = None
+    if len(ahead):  # many open cases fall due all day: at most one build a minute
+        until = max(ahead.min(), now + pd.Timedelta(seconds=CASES_REFRESH_S))
     cases = pd.DataFrame({"unit_id": r["unit_id"].astype(str).to_numpy(),
                           "overdue": late.to_numpy(dtype=bool)})  # fmt: skip
-    return index.cases(cases, until=None if pd.isna(until) else until)
+    return index.cases(cases, until=until)
 
 
 def _box(bbox: str) -> tuple[float, float, float, float]:

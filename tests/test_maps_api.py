@@ -241,11 +241,14 @@ def test_view_pages_and_bad_views(views, client, keys):  # noqa: F811
     assert r.status_code == 404 and "patrols" in r.text
 
 
-def test_cases_view_is_built_again_when_a_case_falls_overdue(views):
+def test_cases_view_is_built_again_when_a_case_falls_overdue(views, monkeypatch):
     """No layer changes, yet a case passing its deadline changes the view: it is kept
-    only until the next open case's deadline."""
+    only until the next open case's deadline (at least CASES_REFRESH_S, here 0)."""
+    from api import mapdata
     from gridkit.io import write_layer
     from gridkit.store import gpkg, open_store
+
+    monkeypatch.setattr(mapdata, "CASES_REFRESH_S", 0.0)
 
     c, k, ws = views
     q = f"/maps/data/areas?bbox={BOX}&zoom=9&view=cases"
@@ -264,3 +267,30 @@ def test_cases_view_is_built_again_when_a_case_falls_overdue(views):
     finally:
         write_layer(reports, ws, "reports")
         time.sleep(gpkg.SYNC_S + 0.05)
+
+
+def test_cases_view_is_built_at_most_once_a_minute(views):
+    """Thousands of open cases fall due all day: the view waits CASES_REFRESH_S at
+    least, so the calendar never sets the server's work."""
+    from api import mapdata
+    from gridkit.maps import ViewIndex
+    from gridkit.store import open_store
+
+    _, _, ws = views
+    store = open_store(ws)
+    index = ViewIndex.build(store.read("units"), assignments=store.read("assignments"))
+    start = pd.Timestamp.now(tz="UTC")
+    reports = store.read("reports")
+    soon = reports.iloc[[1]].assign(report_id="R97", due_at=start + pd.Timedelta(seconds=5))
+
+    class Layers:  # the store's two calls, with a case falling due in 5 s
+        def layers(self):
+            return store.layers()
+
+        def read(self, name):
+            return pd.concat([reports, soon], ignore_index=True)
+
+    theme = mapdata._cases_theme(Layers(), index)
+    assert theme.until >= start + pd.Timedelta(seconds=mapdata.CASES_REFRESH_S)
+    assert not theme.stale(start + pd.Timedelta(seconds=30))
+    assert theme.stale(start + pd.Timedelta(seconds=mapdata.CASES_REFRESH_S + 1))

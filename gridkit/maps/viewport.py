@@ -17,6 +17,7 @@ and a script of our own, nothing else; it holds no data until it asks.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -181,6 +182,15 @@ class ViewIndex:
             sizes=_sizes(u), coverage=coverage_theme(staffed, area_of, n_areas),
         )  # fmt: skip
 
+    @functools.cached_property
+    def ids(self) -> pd.Index:
+        """The units' ids, hashed once (the views look units up by id)."""
+        return pd.Index(self.frame["id"].to_numpy())
+
+    def positions(self, unit_ids: pd.Series) -> np.ndarray:
+        """The position of each of ``unit_ids`` among the units (-1: not in this index)."""
+        return np.asarray(self.ids.get_indexer(unit_ids.astype(str).to_numpy()))
+
     @property
     def n_areas(self) -> int:
         """How many villages or townships the choropleth has (0: none)."""
@@ -189,12 +199,12 @@ class ViewIndex:
     def compliance(self, rows: pd.DataFrame) -> Theme:
         """The compliance view from compliance rows (``gridkit.ops.patrol_compliance``),
         see :func:`~gridkit.maps.views.compliance_theme`."""
-        return compliance_theme(self.frame["id"], rows, self.area_of, self.n_areas)
+        return compliance_theme(self.ids, rows, self.area_of, self.n_areas)
 
     def cases(self, cases: pd.DataFrame, *, until: pd.Timestamp | None = None) -> Theme:
         """The cases view from open cases (``unit_id``, ``overdue``), see
         :func:`~gridkit.maps.views.cases_theme`; ``until``: when one falls overdue."""
-        return cases_theme(self.frame["id"], cases, self.sizes, self.area_of, self.n_areas,
+        return cases_theme(self.ids, cases, self.sizes, self.area_of, self.n_areas,
                            until=until)  # fmt: skip
 
     def units(

@@ -89,6 +89,12 @@ def _sums(area_of: np.ndarray, n_areas: int, values: dict[str, np.ndarray]) -> p
     })  # fmt: skip
 
 
+def _positions(ids: pd.Series | pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each value among ``ids`` (-1: not there)."""
+    index = ids if isinstance(ids, pd.Index) else pd.Index(ids.astype(str))
+    return np.asarray(index.get_indexer(values.astype(str).to_numpy()))
+
+
 def coverage_theme(staffed: np.ndarray, area_of: np.ndarray, n_areas: int) -> Theme:
     """Units staffed or not; areas by the share of units staffed (all, ≥ 80 %, < 80 %).
 
@@ -116,7 +122,7 @@ def _completion(required: pd.Series, done: pd.Series) -> np.ndarray:
 
 
 def compliance_theme(
-    ids: pd.Series, rows: pd.DataFrame, area_of: np.ndarray, n_areas: int
+    ids: pd.Series | pd.Index, rows: pd.DataFrame, area_of: np.ndarray, n_areas: int
 ) -> Theme:
     """Units and areas by the share of required patrols done.
 
@@ -140,10 +146,11 @@ def compliance_theme(
             raise GridkitError(f"compliance rows lack column {col!r}.",
                                hint="Pass the rows of gridkit.ops.patrol_compliance.")  # fmt: skip
     r = rows[["required", "done"]].apply(pd.to_numeric, errors="coerce").fillna(0)
-    per = r.groupby(rows["unit_id"].astype(str).to_numpy()).sum()
-    per["done"] = np.minimum(per["done"], per["required"])
-    per = per.reindex(ids.astype(str).to_numpy()).fillna(0).astype(int)
-    unit = pd.DataFrame({"q": per["required"].to_numpy(), "d": per["done"].to_numpy()})
+    pos = _positions(ids, rows["unit_id"])
+    inside = pos >= 0
+    q = np.bincount(pos[inside], weights=r["required"].to_numpy()[inside], minlength=len(ids))
+    d = np.bincount(pos[inside], weights=r["done"].to_numpy()[inside], minlength=len(ids))
+    unit = pd.DataFrame({"q": q.astype(int), "d": np.minimum(d, q).astype(int)})
     area = None
     if n_areas:
         s = _sums(area_of, n_areas, {"required": unit["q"], "done": unit["d"]}).astype(int)
@@ -152,7 +159,7 @@ def compliance_theme(
 
 
 def cases_theme(
-    ids: pd.Series,
+    ids: pd.Series | pd.Index,
     cases: pd.DataFrame,
     sizes: pd.DataFrame,
     area_of: np.ndarray,
@@ -180,11 +187,13 @@ def cases_theme(
     >>> t.area_values[["open", "late", "r", "rk", "c"]].to_dict("records")
     [{'open': 3, 'late': 1, 'r': 2.0, 'rk': 0.5, 'c': 'rate_mid'}]
     """
-    uid = ids.astype(str).to_numpy()
-    c = cases.assign(unit_id=cases["unit_id"].astype(str))
-    late_flag = c["overdue"].fillna(False).astype(bool)
-    n_open = c.groupby("unit_id").size().reindex(uid).fillna(0).astype(int).to_numpy()
-    n_late = c[late_flag].groupby("unit_id").size().reindex(uid).fillna(0).astype(int).to_numpy()
+    # positions of the cases' units (an Index passed in keeps its hash table: a million
+    # units are not hashed again for each build); cases outside the units are dropped
+    pos = _positions(ids, cases["unit_id"])
+    late_flag = cases["overdue"].fillna(False).astype(bool).to_numpy()
+    inside = pos >= 0
+    n_open = np.bincount(pos[inside], minlength=len(ids))
+    n_late = np.bincount(pos[inside & late_flag], minlength=len(ids))
     cls = np.where(n_late > 0, "case_overdue", np.where(n_open > 0, "case_open", "case_none"))
     unit = pd.DataFrame({"o": n_open, "l": n_late})
     area = None
