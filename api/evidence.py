@@ -115,9 +115,17 @@ def frame(row: dict) -> pd.DataFrame:
     return df
 
 
-def folder(workspace: Path | str, report_id: str) -> Path:
-    """Where the photos of ``report_id`` are stored."""
-    return Path(f"{workspace}.evidence") / report_id
+def folder(root: Path | None, report_id: str) -> Path:
+    """Where the photos of ``report_id`` are stored, under ``root`` (the settings'
+    :meth:`~api.settings.Settings.evidence_root`); a clear 503 when there is none."""
+    if root is None:
+        raise ApiError(
+            503,
+            "Evidence photos cannot be stored or read: this server runs on a database "
+            "and GRIDKIT_EVIDENCE_DIR is not set. Set it to a folder every server "
+            "process shares, then restart the service.",
+        )
+    return Path(root) / report_id
 
 
 def of_report(table: pd.DataFrame | None, report_id: str) -> pd.DataFrame:

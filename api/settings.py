@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridkit.store import database_url
+
 
 class Settings(BaseSettings):
     """Settings of the gridkit service (environment prefix ``GRIDKIT_``)."""
@@ -21,6 +23,12 @@ class Settings(BaseSettings):
         None,
         description="PostgreSQL URL served when no workspace is given "
         "(GRIDKIT_DATABASE_URL, as for every gridkit command).",
+    )
+    evidence_dir: Path | None = Field(
+        None,
+        description="Folder of the evidence photos (GRIDKIT_EVIDENCE_DIR). Default: "
+        "<workspace>.evidence next to a GeoPackage; on a database it must be set, to a "
+        "folder every server process shares.",
     )
     title: str = "gridkit"
     anonymous_read: bool = Field(
@@ -102,3 +110,12 @@ class Settings(BaseSettings):
                 )
             self.workspace = Path(self.database_url)  # a URL's // is put back on opening
         return self
+
+    def evidence_root(self) -> Path | None:
+        """Where evidence photos are kept: ``evidence_dir``, else next to a GeoPackage
+        workspace; ``None`` on a database without ``evidence_dir`` (nowhere shared)."""
+        if self.evidence_dir is not None:
+            return self.evidence_dir
+        if database_url(self.workspace) is not None:
+            return None
+        return Path(f"{self.workspace}.evidence")

@@ -392,7 +392,7 @@ def _store_evidence(
         same = mine[(mine["name"] == row["name"]) & (mine["kind"] == row["kind"])]
         if len(same):
             return same.iloc[[0]], True
-        where = evidence.folder(service.settings.workspace, row["report_id"])
+        where = evidence.folder(service.settings.evidence_root(), row["report_id"])
         where.mkdir(parents=True, exist_ok=True)
         (where / row["name"]).write_bytes(data)  # before its row: a listed file exists
         typed = evidence.frame(row)
@@ -433,7 +433,7 @@ def get_evidence(
     rows = evidence.of_report(service.layer(evidence.TABLE), report_id)
     if not evidence.NAME.match(name) or name not in set(rows["name"]):
         raise ApiError(404, f"No photo {name!r} for report {report_id!r}.")
-    path = evidence.folder(service.settings.workspace, report_id) / name
+    path = evidence.folder(service.settings.evidence_root(), report_id) / name
     if not path.is_file():
         raise ApiError(404, f"The photo {name!r} of report {report_id!r} is missing on disk.")
     media = evidence.MEDIA_TYPES["." + name.rsplit(".", 1)[1]]

@@ -5,6 +5,8 @@ one is read back the same way."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("fastapi")
@@ -192,3 +194,31 @@ def test_gridkit_serve_without_a_workspace_serves_the_database_of_the_environmen
     err = " ".join(capsys.readouterr().err.split())
     assert "no workspace given and GRIDKIT_DATABASE_URL is not set" in err
     assert "Traceback" not in err
+
+
+def test_evidence_photos_go_to_the_shared_folder_on_a_database(tmp_path, pair) -> None:
+    """On a database, photos are kept in GRIDKIT_EVIDENCE_DIR (a folder every server
+    process shares); without it an upload is a 503 that names the setting, never a
+    folder made from the URL under the server's working directory."""
+    from tests.api.test_evidence import jpeg, upload
+
+    _, pg, auth = pair
+    url = str(pg.app.state.service.settings.workspace)
+    report = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.0161, 27.7043]},
+        "properties": {"category": "floating_garbage"},
+    }
+    rid = pg.post("/reports", json=report, headers=auth).json()["id"]
+    bare = TestClient(create_app(workspace=url))
+    r = upload(bare, rid, auth["X-API-Key"], jpeg(), kind="before")
+    assert r.status_code == 503 and "GRIDKIT_EVIDENCE_DIR" in r.json()["detail"], r.text
+    assert not list(tmp_path.iterdir()) and not any(Path.cwd().glob("postgresql*"))
+    shared = TestClient(create_app(workspace=url, evidence_dir=tmp_path / "photos"))
+    r = upload(shared, rid, auth["X-API-Key"], jpeg(), kind="before")
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    assert (tmp_path / "photos" / rid / name).is_file()
+    other = TestClient(create_app(workspace=url, evidence_dir=tmp_path / "photos"))
+    got = other.get(f"/reports/{rid}/evidence/{name}", headers=auth)  # another process
+    assert got.status_code == 200 and got.content == (tmp_path / "photos" / rid / name).read_bytes()
