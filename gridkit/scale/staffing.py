@@ -31,6 +31,7 @@ from gridkit import codes
 from gridkit.errors import GridkitError
 from gridkit.scale.engine import Engine
 from gridkit.staffing import Budget, assign_workers
+from gridkit.staffing.model import merge_results
 
 __all__ = ["PartitionedAssignment", "assign_partitioned", "reach_level"]
 
@@ -90,9 +91,7 @@ def _task(args: tuple) -> dict[str, Any]:
     r = assign_workers(units, workers, **options)
     return {
         "key": key,
-        "assignments": r.assignments,
-        "loads": r.loads,
-        "unassigned": r.unassigned,
+        "result": r,
         "objective": r.objective,
         "bound": r.bound,
         "units": len(units),
@@ -171,22 +170,26 @@ def assign_partitioned(
     wkey = workers["admin_code"].astype(str).str[:width]
     budget = Budget.coerce(budget) or Budget()
     options = {"neighbour_levels": neighbour_levels, "budget": budget, **options}
+    # partitions with units and workers; units of the others have no worker in reach
+    keys = sorted(set(ukey.dropna().tolist()) & set(wkey.dropna().tolist()))
     items = [
-        (k, units[(ukey == k).to_numpy()], workers[(wkey == k).to_numpy()], options)
-        for k in sorted(set(ukey.dropna().tolist()))
+        (k, units[(ukey == k).to_numpy()], workers[(wkey == k).to_numpy()], options) for k in keys
     ]
     done = engine.map(_task, items, label="staffing")
-
-    def cat(name: str) -> pd.DataFrame:
-        frames = [d[name] for d in done if len(d[name])]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
+    # rows in the order of one call over everything (the answers are those of one call)
+    merged = merge_results(
+        [d["result"] for d in done],
+        units,
+        workers,
+        solved=ukey.isin(keys).to_numpy(),
+        required=options.get("required"),
+    )
     return PartitionedAssignment(
-        assignments=cat("assignments"),
-        loads=cat("loads"),
-        unassigned=cat("unassigned"),
-        objective=float(sum(d["objective"] for d in done)),
-        bound=float(sum(d["bound"] for d in done)),
+        assignments=merged.assignments,
+        loads=merged.loads,
+        unassigned=merged.unassigned,
+        objective=merged.objective,
+        bound=merged.bound,
         partitions=pd.DataFrame(
             [
                 {k: d[k] for k in ("key", "units", "workers", "gap", "solve_s", "time_capped")}

@@ -73,6 +73,7 @@ __all__ = [
     "Workload",
     "assign_workers",
     "jurisdictions",
+    "merge_results",
     "reassign",
 ]
 
@@ -672,20 +673,47 @@ def _solve(
     for key in sorted(set(ukey) - {""}):
         inside_u, inside_w = (ukey == key).to_numpy(), (wkey == key).to_numpy()
         parts.append(_solve_one(units[inside_u], workers[inside_w], budget=budget, **options)[0])
-    orphans = units[(ukey == "").to_numpy()]
-    req = _per_unit(options.get("required"), orphans, "required", 1)
-    return _merge(parts, units, workers, orphans, req), None
+    solved = (ukey != "").to_numpy()
+    merged = merge_results(parts, units, workers, solved=solved, required=options.get("required"))
+    return merged, None
 
 
-def _merge(
+def merge_results(
     parts: list[AssignmentResult],
     units: gpd.GeoDataFrame,
     workers: gpd.GeoDataFrame,
-    orphans: gpd.GeoDataFrame,
-    orphan_req: np.ndarray,
+    *,
+    solved: np.ndarray | None = None,
+    required: int | str | pd.Series | None = None,
 ) -> AssignmentResult:
-    """One result of the jurisdictions' results (rows in the order of one call), with
-    the units no worker may serve and the workers with no unit in reach."""
+    """One result of results on disjoint parts of ``units`` and ``workers`` (jurisdictions,
+    partitions), its rows in the order one call gives them: units outside every part
+    (``solved`` false) are unassigned with reason ``no worker in jurisdiction``, workers
+    in no part have no load; objectives and bounds add up.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> import shapely
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(3, 1)
+    >>> workers = gpd.GeoDataFrame(
+    ...     {"worker_id": ["W1", "W2"], "name": ["Li", "Wang"], "role": "grid_worker",
+    ...      "level": "township", "admin_code": "430202001", "capacity": [500, 500],
+    ...      "phone": None},
+    ...     geometry=shapely.centroid(units.geometry.array[[0, 2]]), crs=units.crs,
+    ... )
+    >>> a = assign_workers(units.iloc[:1], workers.iloc[:1], valid_from="2026-01-01")
+    >>> b = assign_workers(units.iloc[2:], workers.iloc[1:], valid_from="2026-01-01")
+    >>> m = merge_results([a, b], units, workers, solved=np.array([True, False, True]))
+    >>> m.assignments.worker_id.tolist(), m.unassigned.reason.tolist()
+    (['W1', 'W2'], ['no worker in jurisdiction'])
+    >>> m.objective == a.objective + b.objective
+    True
+    """
+    solved = np.ones(len(units), dtype=bool) if solved is None else np.asarray(solved)
+    orphans = units[~solved]
+    orphan_req = _per_unit(required, orphans, "required", 1)
     uid = pd.Index(units["unit_id"].astype(str))
     frames = [p.assignments for p in parts]
     assignments = pd.concat(frames, ignore_index=True) if frames else _empty_assignments()
@@ -757,7 +785,7 @@ def _empty_changes() -> pd.DataFrame:
 
 def _merged_stats(stats: list[dict]) -> dict:
     """The jurisdictions' solver figures: counts and seconds added up, any time cap."""
-    out: dict = {"jurisdictions": len(stats)}
+    out: dict = {"jurisdictions": int(sum(s.get("jurisdictions", 1) for s in stats))}
     for key in ("components", "arcs", "mip_components", "mip_optimal", "extended_units"):
         out[key] = int(sum(s.get(key, 0) or 0 for s in stats))
     for key in ("solve_s", "lagrange_s", "heuristic_s"):
@@ -769,7 +797,11 @@ def _merged_stats(stats: list[dict]) -> dict:
         for k, v in s.get("methods", {}).items():
             methods[k] = methods.get(k, 0) + v
     out["methods"] = methods
-    out["metric_crs"] = sorted({s["metric_crs"] for s in stats if "metric_crs" in s})
+    crs: set[str] = set()
+    for s in stats:
+        value = s.get("metric_crs")
+        crs.update(value if isinstance(value, list) else [value] if value else [])
+    out["metric_crs"] = sorted(crs)
     return out
 
 
