@@ -258,3 +258,31 @@ def test_assign_rejects_an_unknown_engine(capsys, staffing_files) -> None:
         staffing_files["workers"], "-o", staffing_files["dir"] / "x.gpkg", "--engine", "spark",
     )  # fmt: skip
     assert code != 0 and "serial or dask" in err
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
+@pytest.mark.timeout(240)
+def test_split_communities_on_dask_writes_the_serial_units(capsys, city) -> None:
+    serial, _ = _split(capsys, city, out="serial.gpkg")
+    dask, line = _split(capsys, city, "--engine", "dask", "--dask-workers", "2", out="dask.gpkg")
+    assert "partition" in line
+    serial = serial.sort_values("unit_id").reset_index(drop=True)
+    assert list(dask.columns) == list(serial.columns)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(dask.drop(columns="geometry")),
+        pd.DataFrame(serial.drop(columns="geometry")),
+        check_dtype=False,
+    )
+    assert shapely.equals_exact(
+        np.asarray(dask.geometry.array), np.asarray(serial.geometry.array), tolerance=0
+    ).all()
+
+
+def test_split_communities_engine_refuses_locked_units(capsys, city) -> None:
+    _split(capsys, city, out="first.gpkg")
+    code, _, err = run(
+        capsys, "split-communities", city["communities"], "--buildings", city["buildings"],
+        "--max-households", "400", "-o", city["dir"] / "x.gpkg", "--engine", "serial",
+        "--scheduler", "tcp://127.0.0.1:1", "--locked", city["dir"] / "first.gpkg",
+    )  # fmt: skip
+    assert code != 0 and "--locked and --seeds" in err
