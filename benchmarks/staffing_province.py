@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.perf_counter() - t0, 1),
             "budget_per_district": dataclasses.asdict(budget),
             "time_cap_per_district_s": args.time_limit,
+            "time_limit_per_district_s": args.time_limit,  # the report's column: the cap
             "time_capped": r.time_capped,
             "district_seconds": [round(x, 1) for x in r.partitions["solve_s"]],
             "districts": len(r.partitions),
