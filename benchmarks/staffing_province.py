@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="cap per district (s)")
     parser.add_argument("--single-limit", type=float, default=60.0, help="one process (s)")
     parser.add_argument("--no-single", action="store_true")
+    parser.add_argument("--out", default="staffing_province.json", help="file in results/")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     units, workers = synthetic_city(args.units, args.workers, seed=args.units)
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rec["single"]), flush=True)
     rec["load_after"] = os.getloadavg()
     rec["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    out = HERE / "results" / "staffing_province.json"
+    out = HERE / "results" / args.out
     out.write_text(json.dumps(rec, indent=2), encoding="utf-8")
     print(f"wrote {out}")
     return 0
