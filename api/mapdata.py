@@ -3,7 +3,9 @@
 The pages hold a cookie for ``/maps`` only (never the API key in script), so the data
 they load lives under the same path:
 
-- ``GET /maps/view`` — the map page of any size: it loads the units of the viewport;
+- ``GET /maps/view?view=coverage|compliance|cases`` — the map page of any size: it
+  loads the units of the viewport, coloured by the view (units staffed, patrols done
+  against the rules, open and overdue cases);
 - ``GET /maps/data/units?bbox=W,S,E,N&zoom=Z`` — units meeting the box, simplified for
   the zoom (GeoJSON), at most ``limit``; more answers ``{"too_many": n}``;
 - ``GET /maps/data/areas?bbox=...&zoom=Z`` — villages or townships with the share of
@@ -35,6 +37,9 @@ from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
+from gridkit.ops.cases import overdue
+from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.reports import normalise_reports, report_rules
 from gridkit.store import Store, find_key
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
@@ -43,6 +48,22 @@ if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
 router = APIRouter(tags=["maps"])
 GEOJSON = "application/geo+json"
 LAYERS = ("units", "assignments", "workers", "admin_areas")
+#: the cases view is built again when a case falls overdue, at most this often
+CASES_REFRESH_S = 60.0
+#: what each view reads besides the index's layers (its cache key names them all)
+VIEW_LAYERS = {"coverage": (), "compliance": ("patrols",), "cases": ("reports",)}
+View = Annotated[
+    str,
+    Query(pattern="^(coverage|compliance|cases)$",
+          description="coverage (units staffed), compliance (patrols done) or cases "
+                      "(open and overdue cases per 1,000 households or km of river)."),
+]  # fmt: skip
+Period = Annotated[
+    str | None,
+    Query(pattern=r"^\d{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2])|-W(0[1-9]|[1-4]\d|5[0-3]))?$",
+          description="Compliance view: a calendar period (2026, 2026-Q1, 2026-03, 2026-W10); "
+                      "default the months the patrols span."),
+]  # fmt: skip
 Bbox = Annotated[
     str,
     Query(
@@ -110,6 +131,81 @@ def _index(service: Service, caller: Principal) -> ViewIndex:
     return service.current(service.page_cache, ("view-index", caller.scope), LAYERS, build)
 
 
+def _theme(service: Service, caller: Principal, view: str, period: str | None = None):
+    """The ``view`` over the caller's index, kept per scope and data version (and, for
+    cases, until the next one falls overdue)."""
+    index = _index(service, caller)
+    if view == "coverage":
+        return index.coverage
+    period = period if view == "compliance" else None
+    key, layers = ("view-theme", caller.scope, view, period), LAYERS + VIEW_LAYERS[view]
+
+    def build():
+        try:
+            if view == "compliance":
+                return index.compliance(_compliance_rows(service.store, index, period))
+            return _cases_theme(service.store, index)
+        except GridkitError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    theme = service.current(service.page_cache, key, layers, build)
+    if theme.stale(pd.Timestamp.now(tz="UTC")):  # a case fell overdue since: build again
+        service.page_cache.put(key, None)
+        theme = service.current(service.page_cache, key, layers, build)
+    return theme
+
+
+def _compliance_rows(store: Store, index: ViewIndex, period: str | None) -> pd.DataFrame:
+    """Compliance rows of the index's units over ``period`` (default the months the
+    patrols span) by :func:`gridkit.ops.patrols.patrol_compliance` and the rules'
+    frequencies."""
+    have = set(store.layers())
+    if not {"patrols", "assignments"} <= have:
+        raise ApiError(
+            404, "No patrols or assignments in the workspace: the compliance view needs both."
+        )
+    patrols = store.read("patrols")
+    if patrols.empty:
+        raise ApiError(404, "No patrols yet: the compliance view has nothing to show.")
+    ids = set(index.frame["id"])
+    units = store.read("units")
+    units = units[units["unit_id"].astype(str).isin(ids)]
+    assignments = store.read("assignments")
+    assignments = assignments[assignments["unit_id"].astype(str).isin(ids)]
+    workers = store.read("workers") if "workers" in have else None
+    if period is None:
+        t = pd.to_datetime(patrols["started_at"], utc=True)
+        start = t.min().strftime("%Y-%m-01")
+        end = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+        return patrol_compliance(patrols, assignments, period=(start, end), units=units,
+                                 workers=workers, now=end)  # fmt: skip
+    return patrol_compliance(patrols, assignments, period=period, units=units, workers=workers)
+
+
+def _cases_theme(store: Store, index: ViewIndex):
+    """Open cases of the index's units, overdue as :func:`gridkit.ops.cases.overdue`
+    says now; the view is stale when the next open case passes its deadline (at the
+    earliest ``CASES_REFRESH_S`` after this build)."""
+    if "reports" not in set(store.layers()):
+        raise ApiError(404, "No reports in the workspace: the cases view needs them.")
+    now = pd.Timestamp.now(tz="UTC")
+    r = normalise_reports(store.read("reports"))
+    r = r[index.positions(r["unit_id"].fillna("")) >= 0]
+    is_open = r["status"].astype("string").isin(list(report_rules().open_statuses))
+    if "duplicate_of" in r.columns:
+        is_open &= r["duplicate_of"].isna()
+    r = r[is_open.fillna(False).to_numpy(dtype=bool)]
+    late = overdue(r, at=now)
+    due = pd.to_datetime(r["due_at"], utc=True)
+    ahead = due[~late.to_numpy() & (due > now).to_numpy()]
+    until = None
+    if len(ahead):  # many open cases fall due all day: at most one build a minute
+        until = max(ahead.min(), now + pd.Timedelta(seconds=CASES_REFRESH_S))
+    cases = pd.DataFrame({"unit_id": r["unit_id"].astype(str).to_numpy(),
+                          "overdue": late.to_numpy(dtype=bool)})  # fmt: skip
+    return index.cases(cases, until=until)
+
+
 def _box(bbox: str) -> tuple[float, float, float, float]:
     w, s, e, n = (float(v) for v in bbox.split(","))
     return w, s, e, n
@@ -126,17 +222,28 @@ def units_in_view(
     bbox: Bbox,
     zoom: Zoom,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 20_000,
+    view: View = "coverage",
+    period: Period = None,
 ) -> Response:
     try:
-        return _geojson(_index(service, caller).units(_box(bbox), zoom, limit=limit))
+        theme = _theme(service, caller, view, period)
+        return _geojson(_index(service, caller).units(_box(bbox), zoom, limit=limit, theme=theme))
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 
 
 @router.get("/maps/data/areas", summary="Areas in a viewport (GeoJSON)", response_class=Response)
-def areas_in_view(service: Svc, caller: Caller, bbox: Bbox, zoom: Zoom) -> Response:
+def areas_in_view(
+    service: Svc,
+    caller: Caller,
+    bbox: Bbox,
+    zoom: Zoom,
+    view: View = "coverage",
+    period: Period = None,
+) -> Response:
     try:
-        return _geojson(_index(service, caller).areas(_box(bbox), zoom))
+        theme = _theme(service, caller, view, period)
+        return _geojson(_index(service, caller).areas(_box(bbox), zoom, theme=theme))
     except GridkitError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -156,6 +263,8 @@ def view_page(
     service: Svc,
     caller: Caller,
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+    view: View = "coverage",
+    period: Period = None,
     key: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> Response:
     from gridkit.maps import viewport_page  # the optional maps extra, loaded on use
@@ -164,9 +273,9 @@ def view_page(
     if redirect is not None:
         return redirect
     tiles = "/maps/tiles/{z}/{x}/{y}" if _mbtiles() is not None else None
-    page = viewport_page(
-        base_url="/maps/data/", overview=_index(service, caller).overview(), lang=lang, tiles=tiles
-    )
+    _theme(service, caller, view, period)  # a view without its data: a clear 404, not a blank map
+    page = viewport_page(base_url="/maps/data/", overview=_index(service, caller).overview(),
+                         lang=lang, view=view, period=period, tiles=tiles)  # fmt: skip
     return HTMLResponse(page)
 
 

@@ -6,15 +6,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from gridkit.ops.hotspots import (
     CLASSES,
+    GiGlobals,
     classify,
     eb_rates,
+    gi_star,
     hex_density,
     hotspots,
+    queen_neighbours,
     recurring_hotspots,
+    unit_draws,
     unit_rates,
 )
 from gridkit.synth.ops import grid_units
@@ -65,14 +71,16 @@ def test_filters_and_duplicates_counted_once(units):
     assert unit_rates(pts, units, end="2026-02-01T00:00Z")["count"].sum() == 1
 
 
-def test_planted_clusters_are_found(units):
+@pytest.mark.parametrize("draws", ["esda", "unit"])
+def test_planted_clusters_are_found(units, draws):
     rng = np.random.default_rng(5)
     hh = units["households"].fillna(0).to_numpy(dtype=float)
     base = rng.poisson(np.where(units["kind"] == "river_reach", 1.0, hh / 100))
     grid = np.arange(len(units)).reshape(12, 12)
     cluster = grid[6:9, 6:9].ravel()  # a 3x3 block of community grids
     base[cluster] += rng.poisson(hh[cluster] / 100 * 8)
-    hs = hotspots(_points_in_units(units, base, seed=2), units, permutations=999, seed=7)
+    pts = _points_in_units(units, base, seed=2)
+    hs = hotspots(pts, units, permutations=999, seed=7, draws=draws)
     assert set(hs["hotspot"]) <= set(CLASSES)
     hot = hs["hotspot"].str.startswith("hot").to_numpy()
     # The centre of the block is hot at 99 %, and most of the block is hot.
@@ -124,7 +132,8 @@ def test_eb_rates_shrink_small_exposures_towards_the_overall_rate():
     assert np.isnan(eb_rates(np.array([1.0]), np.array([0.0]))).all()
 
 
-def test_random_reports_give_about_alpha_hot_units():
+@pytest.mark.parametrize("draws", ["esda", "unit"])
+def test_random_reports_give_about_alpha_hot_units(draws):
     units = grid_units(15, 15, seed=3)
     rng = np.random.default_rng(11)
     hh = units["households"].to_numpy(dtype=float)
@@ -132,7 +141,8 @@ def test_random_reports_give_about_alpha_hot_units():
     flagged = []
     for rep in range(3):
         counts = rng.poisson(hh / 100 * 3)  # rate 3 per 100 households everywhere
-        hs = hotspots(_points_in_units(units, counts, seed=rep), units, permutations=199, seed=rep)
+        pts = _points_in_units(units, counts, seed=rep)
+        hs = hotspots(pts, units, permutations=199, seed=rep, draws=draws)
         flagged.append(int(hs["hotspot"].isin(["hot-99", "hot-95"]).sum()))
     # Under the null about alpha/2 = 2.5 % are hot at 95 %. Neighbouring Gi* values are
     # correlated, so allow a generous margin: the binomial 99.9 % quantile, doubled.
@@ -200,3 +210,101 @@ def test_recurring_hotspots(units):
     assert rec.loc[grid[7, 7], "recurring"]
     assert "2026-02-01" not in rec.loc[grid[7, 7], "hot_in"]
     assert rec["recurring"].sum() <= 15
+
+
+def test_unit_draws_give_esda_z_and_close_p(units):
+    """Per-unit draws: the z-score is esda's (to rounding); p-values are those of another
+    set of conditional permutations (close to esda's with 999)."""
+    counts = np.random.default_rng(4).poisson(3, len(units))
+    counts[:6] += 12
+    pts = _points_in_units(units, counts, seed=1)
+    a = hotspots(pts, units, value="count", permutations=999, seed=2)
+    b = hotspots(pts, units, value="count", permutations=999, seed=2, draws="unit")
+    np.testing.assert_allclose(b["gi_z"], a["gi_z"], rtol=1e-12)  # neighbours added by id
+    assert np.abs(a["gi_p"] - b["gi_p"]).max() < 0.12
+    assert np.corrcoef(a["gi_p"], b["gi_p"])[0, 1] > 0.98
+
+
+def _brute_gi(y, nbrs, keys, permutations, seed):
+    """Gi* by the definition, one unit and one permutation at a time: draw ``t`` takes
+    the value at rank ``unit_draws[t]`` among the pool positions not yet taken (its own
+    value's first copy taken from the start), popping from a Python list."""
+    n, total = len(y), float(sum(y))
+    pool = sorted(y)
+    mean, var = total / n, sum(v * v for v in y) / n - (total / n) ** 2
+    z, p = [], []
+    for i in range(n):
+        obs = float(y[i])
+        for j in nbrs[i]:
+            obs = obs + float(y[j])
+        obs /= total
+        card = len(nbrs[i]) + 1.0
+        vg = card * (n - card) / (n - 1) / n**2 * var / mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z.append((obs - card / n) / np.sqrt(vg))
+        ranks = unit_draws(np.array([keys[i]]), seed, permutations, max(len(nbrs[i]), 1), n)[0]
+        larger = 0
+        for k in range(permutations):
+            left = [q for q in range(n) if q != pool.index(y[i])]
+            acc = float(y[i])
+            for t in range(len(nbrs[i])):
+                acc = acc + pool[left.pop(int(ranks[k, t]))]
+            larger += acc / total >= obs
+        larger = min(larger, permutations - larger)
+        p.append(min(1.0, 2 * (larger + 1) / (permutations + 1)))
+    return np.array(z), np.array(p)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=3, max_size=9),
+    st.data(),
+    st.integers(0, 2**31),
+)
+def test_gi_star_against_brute_force(values, data, seed):
+    n = len(values)
+    y = np.array(values, dtype=float)
+    if y.sum() == 0 or np.all(y == y[0]):
+        return
+    pairs = data.draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))))
+    nbrs = [
+        sorted(
+            {b for a, b in pairs if a == i and b != i} | {a for a, b in pairs if b == i and a != i}
+        )
+        for i in range(n)
+    ]
+    keys = np.array([f"U{k:02d}" for k in range(n)])
+    indptr = np.r_[0, np.cumsum([len(x) for x in nbrs])]
+    indices = np.array([j for x in nbrs for j in x], dtype=np.int64)
+    z, p = gi_star(y, (indptr, indices), keys, stats=GiGlobals.of(y), permutations=19, seed=seed)
+    bz, bp = _brute_gi(y, nbrs, keys, 19, seed)
+    np.testing.assert_allclose(z, bz, rtol=1e-12)
+    assert p.tolist() == bp.tolist()
+    # any slice holding a unit's neighbours scores it bit for bit
+    i = data.draw(st.integers(0, n - 1))
+    take = np.array(sorted({i, *nbrs[i]}))
+    local = {int(q): r for r, q in enumerate(take)}
+    sub = [[local[j] for j in nbrs[int(q)] if j in local] for q in take]
+    sptr = np.r_[0, np.cumsum([len(x) for x in sub])]
+    sidx = np.array([j for x in sub for j in x], dtype=np.int64)
+    sz, sp = gi_star(
+        y[take],
+        (sptr, sidx),
+        keys[take],
+        stats=GiGlobals.of(y),
+        permutations=19,
+        seed=seed,
+        rows=np.array([local[i]]),
+    )
+    assert np.array_equal(sz, z[[i]], equal_nan=True) and sp[0] == p[i]
+
+
+def test_queen_neighbours_match_libpysal(units):
+    indptr, indices = queen_neighbours(units)
+    from libpysal.weights import Queen
+
+    w = Queen.from_dataframe(units.reset_index(drop=True), use_index=False, silence_warnings=True)
+    for r in (0, 13, 77):
+        assert sorted(indices[indptr[r] : indptr[r + 1]].tolist()) == sorted(w.neighbors[r])
+        ids = units["unit_id"].to_numpy()[indices[indptr[r] : indptr[r + 1]]]
+        assert list(ids) == sorted(ids)

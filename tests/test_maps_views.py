@@ -326,3 +326,106 @@ def test_areas_of_overlapping_units_merge():
     )
     a = aggregate(u, pd.DataFrame({"x": [1, 1, 1]}), "village")
     assert shapely.area(a.geometry.array)[0] == pytest.approx(8.0)
+
+
+# ------------------------------------------------------ /maps/view: the views' classes
+
+_per_unit = st.lists(
+    st.tuples(
+        st.integers(-1, 3),
+        st.integers(0, 9),
+        st.integers(0, 12),
+        st.integers(0, 3),
+        st.integers(0, 2),
+        st.sampled_from([0, 150, 400]),
+        st.sampled_from([0.0, 1.5]),
+    ),
+    min_size=1,
+    max_size=40,
+)  # fmt: skip  (area, required, done, open, overdue of them, households, km)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_per_unit)
+def test_view_classes_match_brute_force(rows):
+    from gridkit.maps.views import cases_theme, compliance_theme
+
+    ids = pd.Series([f"U{i}" for i in range(len(rows))])
+    area_of = np.array([r[0] for r in rows])
+    comp = pd.DataFrame({"unit_id": ids, "required": [r[1] for r in rows],
+                         "done": [r[2] for r in rows]})  # fmt: skip
+    cases = pd.DataFrame(
+        [(f"U{i}", k < min(r[4], r[3])) for i, r in enumerate(rows) for k in range(r[3])],
+        columns=["unit_id", "overdue"],
+    )
+    sizes = pd.DataFrame({"households": [r[5] for r in rows], "km": [r[6] for r in rows]})
+    t = compliance_theme(ids, comp, area_of, 4)
+    c = cases_theme(ids, cases, sizes, area_of, 4)
+
+    def done_cls(q, d):
+        return "no_data" if q <= 0 else "full" if d >= q else "partial" if d >= q / 2 else "low"
+
+    def rate_cls(x):
+        return ("rate_none" if not x or x != x or x <= 0 else "rate_low" if x < 2
+                else "rate_mid" if x < 5 else "rate_high")  # fmt: skip
+
+    order = ["rate_none", "rate_low", "rate_mid", "rate_high"]
+    for i, (_, q, d, o, late, _hh, _km) in enumerate(rows):
+        assert t.unit_class[i] == done_cls(q, min(q, d))
+        late = min(late, o)
+        assert c.unit_class[i] == ("case_overdue" if late else "case_open" if o else "case_none")
+    for a in range(4):
+        mine = [r for r in rows if r[0] == a]
+        q = sum(r[1] for r in mine)
+        d = sum(min(r[1], r[2]) for r in mine)
+        got = t.area_values.iloc[a]
+        assert (got["required"], got["done"], got["c"]) == (q, d, done_cls(q, d))
+        hh = sum(r[5] for r in mine)
+        km = sum(r[6] for r in mine if r[5] == 0)
+        open_hh = sum(r[3] for r in mine if r[5] > 0)
+        open_km = sum(r[3] for r in mine if r[5] == 0)
+        r_hh = round(open_hh / (hh / 1000), 2) if hh else None
+        r_km = round(open_km / km, 2) if km else None
+        want = max(order.index(rate_cls(r_hh)), order.index(rate_cls(r_km)))
+        got = c.area_values.iloc[a]
+        assert got["open"] == sum(r[3] for r in mine)
+        assert got["late"] == sum(min(r[4], r[3]) for r in mine)
+        assert got["c"] == order[want], (mine, got.to_dict())
+
+
+def test_view_pages_legend_lists_each_views_classes_in_its_language():
+    from gridkit.maps import viewport_page
+    from gridkit.maps.views import VIEWS
+
+    ov = {"bounds": [[27.8, 113.1], [27.9, 113.2]], "switch": 14, "level": "village"}
+    for view, classes in VIEWS.items():
+        for lang in ("zh", "en"):
+            page = viewport_page(base_url="/maps/data/", overview=ov, lang=lang, view=view)
+            legend = _legend(page)
+            for part, colours in classes.items():
+                section = re.search(f'<section data-view="{part}">.*?</section>', legend).group(0)
+                assert re.findall(r'data-k="([^"]+)"', section) == list(colours)
+                assert re.findall(r"background:(#[0-9a-f]{6})", section) == list(colours.values())
+            words = re.sub(r"<[^>]+>", " ", legend)
+            if lang == "zh":
+                assert not re.findall(r"[A-Za-z]{3,}", words), words
+            else:
+                assert not re.findall(r"[\u4e00-\u9fff]", words), words
+    with pytest.raises(Exception, match="Unknown map view"):
+        viewport_page(base_url="/d/", overview=ov, view="heat")
+
+
+def test_view_palettes_are_colour_blind_safe():
+    """No view pairs red with green; each view's classes differ in lightness enough to be
+    told apart in greyscale (what a deuteranope or a photocopy still sees)."""
+    from gridkit.maps.views import VIEWS
+
+    def lightness(c):
+        r, g, b = (int(c[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    for view, parts in VIEWS.items():
+        for part, colours in parts.items():
+            values = sorted(lightness(c) for c in colours.values())
+            gaps = np.diff(values)
+            assert (gaps > 0.05).all(), (view, part, colours)

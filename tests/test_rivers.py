@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import HealthCheck, example, given, settings
@@ -906,3 +907,112 @@ def test_available_area_drops_collapsed_parts():
     assert shapely.area(shapely.intersection(spill, got)) == 0.0
     # without claims and without collapsed parts the area is passed through as it is
     assert _available(parts[0], None) is parts[0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.floats(-80.0, 80.0), min_size=4, max_size=12),
+    st.lists(
+        st.sampled_from(
+            [-3000.0, -2500.0, -20.0, 300.0, 5000.0, 9990.0, 10030.0, 12000.0, 13000.0]
+        ),
+        min_size=4,
+    ),
+)
+def test_river_measured_whole_sampled_only_where_the_tiling_is(dx, ys):
+    """A river weaving along the line between two areas and far out of the tiling's
+    box: its reaches (boundary runs included) are those of sampling the whole line,
+    which a far-away extra area forces (the tiling's box then covers every vertex)."""
+    w = 10_000.0
+    xy = [(X0 + w + d, Y0 + y) for d, y in zip(dx, ys * len(dx), strict=False)]
+    line = LineString(xy)
+    if line.length < 1 or not line.is_simple:
+        return
+    adm = two_squares(w)
+    far = admin(
+        [
+            box(X0 - 50_000, Y0 - 50_000, X0 - 49_900, Y0 - 49_900),
+            box(X0 + 60_000, Y0 + 60_000, X0 + 60_100, Y0 + 60_100),
+        ],
+        codes=["430202998", "430202999"],
+    )
+    both = gpd.GeoDataFrame(pd.concat([adm, far], ignore_index=True), crs=UTM)
+    options = {"max_length_m": 1500.0, "corridor_m": 50.0}
+    got, _ = quiet_split(rivers([line]), adm, **options)
+    want, _ = quiet_split(rivers([line]), both, **options)
+    assert got["reach_id"].tolist() == want["reach_id"].tolist()
+    assert got["boundary"].tolist() == want["boundary"].tolist()
+    assert (got["length_m"].to_numpy() == want["length_m"].to_numpy()).all()
+    ga, gb = np.asarray(got.geometry.array), np.asarray(want.geometry.array)
+    assert shapely.equals_exact(ga, gb, tolerance=0).all()
+
+
+def test_boundary_river_out_and_back_keeps_its_runs():
+    """Along the line between two areas, out of the tiling for 6 km and back: two
+    boundary stretches, not bridged over the stretch outside."""
+    w = 10_000.0
+    line = LineString(
+        [
+            (X0 + w, Y0 + 2000),
+            (X0 + w, Y0 + 9900),
+            (X0 + w, Y0 + 13000),
+            (X0 + w + 10, Y0 + 9000),
+            (X0 + w + 10, Y0 + 3000),
+        ]
+    )
+    got, _ = quiet_split(rivers([line]), two_squares(w), max_length_m=20_000.0, corridor_m=50.0)
+    assert got["boundary"].sum() == 2
+
+
+def _gappy_tiling(seed: int, n: int = 30):
+    """A Voronoi tiling of 20 km x 20 km across 10 km gap cells, each area shrunk by a
+    random 0-6 m: thin gaps everywhere, some crossing a cell line."""
+    adm = voronoi_tiling(seed, n)
+    rng = np.random.default_rng(seed)
+    shrink = rng.uniform(0.0, 6.0, len(adm))
+    adm["geometry"] = shapely.buffer(np.asarray(adm.geometry.array), -shrink, join_style="mitre")
+    return adm
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_thin_gaps_by_cell_cover_the_gaps_of_the_whole_union(seed):
+    """Brute force: the closing of the whole union. Cell by cell the same gaps are found
+    (cut at the cell lines), to float noise."""
+    from gridkit.rivers.admin import _thin_gaps
+
+    adm = _gappy_tiling(seed)
+    g = np.asarray(adm.geometry.array)
+    union = shapely.union_all(g)
+    closed = shapely.buffer(
+        shapely.buffer(union, 10.0, join_style="mitre"), -10.0, join_style="mitre"
+    )
+    whole = shapely.difference(closed, union)
+    cells = shapely.union_all(_thin_gaps(g, 10.0))
+    assert whole.area > 1000  # the test has gaps to find
+    assert shapely.symmetric_difference(whole, cells).area < 1e-6 * whole.area + 1e-3
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_clean_tiling_does_not_depend_on_the_extent(seed):
+    """An area cleaned in a tiling cut down to the cells around it (plus the areas
+    within reach of them) comes out bit for bit as in the whole tiling."""
+    from gridkit.rivers.admin import GAP_CELL_M, clean_tiling, gap_cells, gap_reach
+    from gridkit.validate import ValidationReport
+
+    adm = _gappy_tiling(seed, n=40)
+    whole = clean_tiling(adm, snap_m=10.0, report=ValidationReport())
+    k = 0  # the area with the lowest code
+    cells = gap_cells(shapely.bounds(whole.geoms[k]).reshape(1, 4) + np.r_[-100, -100, 100, 100])
+    lo, r = cells * GAP_CELL_M, gap_reach(10.0)
+    grown = shapely.box(
+        lo[:, 0] - r, lo[:, 1] - r, lo[:, 0] + GAP_CELL_M + r, lo[:, 1] + GAP_CELL_M + r
+    )
+    src = np.asarray(adm.geometry.array)
+    keep = np.unique(shapely.STRtree(src).query(grown, predicate="intersects")[1])
+    part = clean_tiling(adm.iloc[keep], snap_m=10.0, report=ValidationReport())
+    code = whole.codes[k]
+    assert len(part) < len(whole) or len(cells) == 4
+    j = list(part.codes).index(code)
+    assert shapely.equals_exact(part.geoms[j], whole.geoms[k], tolerance=0)

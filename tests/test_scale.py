@@ -18,7 +18,7 @@ import shapely
 from gridkit import hotspots, locate, patrol_compliance, split_communities, split_rivers
 from gridkit.errors import GridkitError
 from gridkit.national import build_national
-from gridkit.scale import Engine, split_communities_partitioned
+from gridkit.scale import Engine, Frames, split_communities_partitioned
 from gridkit.scale.ops import (
     compliance_partitioned,
     hotspots_partitioned,
@@ -87,14 +87,69 @@ def test_rivers_by_province_equal_single_process(ds, single_rivers):
     # a river cut by the province line: its reaches come from both partitions
     provinces = sr.groupby("river_id")["admin_code"].agg(lambda s: s.str[:2].nunique())
     assert (provinces > 1).any()
-    # ids, admin codes, seq along the whole river: identical; lengths and geometry to
-    # 1e-6 m (split_rivers clips each river to the tiling it is given: a river cut from
-    # a halo starts elsewhere, so substring arithmetic differs by ~1e-10 m, and a reach
-    # may carry one more vertex on a straight stretch)
-    _same_layer(reaches, sr, tol_m=1e-6)
-    _same_layer(units, su, tol_m=1e-6)
+    # ids, admin codes, seq along the whole river, lengths and geometry: bit for bit
+    # (split_rivers measures every river along its whole line, whatever the tiling)
+    _same_layer(reaches, sr, tol_m=0)
+    _same_layer(units, su, tol_m=0)
     assert reaches["reach_id"].tolist() == sr["reach_id"].tolist()
     assert reaches["seq"].tolist() == sr["seq"].tolist()
+
+
+def _three_provinces() -> Frames:
+    """Three provinces of 2 km villages in a row (x 0-20, 20-40, 40-60 km), a river
+    winding west to east through all three with a tributary joining in the middle one,
+    and a short river along the line between the first two (a boundary river)."""
+    x0, y0 = 500_000.0, 3_000_000.0
+    cells, codes = [], []
+    for p, pp in enumerate(["43", "44", "45"]):
+        for k in range(50):
+            x, y = x0 + p * 20_000 + (k // 5) * 2000, y0 + (k % 5) * 2000
+            cells.append(shapely.box(x, y, x + 2000, y + 2000))
+            codes.append(f"{pp}0101001{k + 1:03d}")
+    admin = gpd.GeoDataFrame(
+        {"admin_code": codes, "name": codes, "level": "village"}, geometry=cells, crs=32649
+    )
+    xs = np.arange(-500.0, 60_600.0, 100.0)
+    main = shapely.LineString(np.c_[x0 + xs, y0 + 5000 + 3000 * np.sin(2 * np.pi * xs / 15_000)])
+    join = shapely.get_coordinates(main)[305]  # a vertex of the main stem, at 30 km
+    tributary = shapely.LineString([(x0 + 31_000, y0 + 9900), tuple(join)])
+    along = shapely.LineString([(x0 + 20_010, y0 + 500), (x0 + 20_010, y0 + 3500)])
+    rivers = gpd.GeoDataFrame(
+        {
+            "river_id": ["R1", "R1-1", "R2"],
+            "name": ["干流", "支流", "界河"],
+            "parent_river_id": [None, "R1", None],
+        },
+        geometry=[main, tributary, along],
+        crs=32649,
+    )
+    return Frames({"admin_areas": admin, "rivers": rivers})
+
+
+def test_middle_province_splits_only_its_own_pieces_of_a_long_river():
+    src = _three_provinces()
+    reaches, units = split_rivers_partitioned(src, **RIVER_OPTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sr, su = split_rivers(src.read("rivers"), src.read("admin_areas"), **RIVER_OPTIONS)
+    sr = sr.sort_values("reach_id").reset_index(drop=True)
+    su = su.sort_values("unit_id").reset_index(drop=True)
+    assert sr[sr["river_id"] == "R1"]["admin_code"].str[:2].nunique() == 3
+    assert sr["boundary"].any()  # the river along the line between 43 and 44
+    _same_layer(reaches, sr, tol_m=0)  # ids, codes, seq, lengths, geometry: bit for bit
+    _same_layer(units, su, tol_m=0)
+    # the middle task read the whole basin but split only its own pieces and the
+    # halo's, not the others': villages within 5 km of its own, and those deciding the
+    # thin gaps of the 10 km cells these lie in (x 8-52 km)
+    parts = reaches.attrs["partitions"].set_index("key")
+    middle = parts.loc["44"]
+    near = shapely.box(508_000, 2_990_000, 552_000, 3_020_000)
+    lines = np.asarray(src.read("rivers").geometry.array)
+    assert middle["river_m"] == pytest.approx(shapely.length(lines).sum())
+    assert middle["split_m"] <= shapely.length(shapely.intersection(lines, near)).sum() + 1e-6
+    assert middle["split_m"] < 0.8 * middle["river_m"]
+    assert middle["areas"] == 50 + 2 * 6 * 5  # its 50 villages and 6 columns each side
+    assert middle["split"] < len(sr)
 
 
 def test_border_community_units_equal_its_single_process_units(ds, part_units):
@@ -143,13 +198,6 @@ def test_communities_by_city_equal_whole_country_run(clean_ds):
     _same_layer(units, whole, tol_m=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_communities snaps every community on a 1 mm grid as soon as any pair in "
-    "the call has edge noise (gridkit.validate.tiling.settle decides once per call), so "
-    "with noise in one city only (seed 0: city 1201) the other city's units depend on "
-    "whether it is split alone; needs settle to decide per connected group (for the lead)",
-)
 def test_communities_equal_when_only_one_city_has_edge_noise(ds, part_units):
     units = part_units
     with warnings.catch_warnings():
@@ -217,9 +265,58 @@ def test_compliance_by_city_equals_single_process(ds, units, assignments):
 
 def test_hotspots_equal_single_process(ds, units):
     got = hotspots_partitioned(ds, units, permutations=99, seed=7)
-    want = hotspots(ds.read("reports"), units, permutations=99, seed=7)
-    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+    want = hotspots(ds.read("reports"), units, permutations=99, seed=7, draws="unit")
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want), check_exact=True)
     assert (got["hotspot"] != "not significant").any()
+
+
+def test_hotspot_cut_by_the_city_line_equals_single_process(ds, units):
+    """Reports planted in the units on both sides of the line between two cities: Gi*
+    runs per city, reading the units across the line as a halo, and every column
+    equals the single-process run; without the halo the units at the line would
+    score differently."""
+    g = np.asarray(units.geometry.array)
+    city = units["admin_code"].astype(str).str[:4].to_numpy()
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    cross = city[i] != city[j]
+    seam = np.unique(np.r_[i[cross], j[cross]])
+    assert len(set(city[seam])) == 2
+    rng = np.random.default_rng(5)
+    planted = np.repeat(seam, rng.integers(20, 40, len(seam)))
+    background = rng.choice(len(units), 400)
+    at = np.r_[planted, background]
+    pts = shapely.point_on_surface(g[at])
+    reports = gpd.GeoDataFrame(
+        {"report_id": [f"R{city[k]}-{n:06d}" for n, k in enumerate(at)]},
+        geometry=pts,
+        crs=units.crs,
+    )
+    src = Frames({"admin_areas": ds.read("admin_areas"), "reports": reports})
+    got = hotspots_partitioned(src, units, value="count", permutations=199, seed=3)
+    want = hotspots(reports, units, value="count", permutations=199, seed=3, draws="unit")
+    got.attrs = {}
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want), check_exact=True)
+    hot = got["hotspot"].str.startswith("hot").to_numpy()
+    assert {c for c in city[seam[hot[seam]]]} == set(city[seam])  # hot on both sides
+    # the halo matters: the seam units of one city scored on that city's units alone
+    from gridkit.ops.hotspots import GiGlobals, gi_star, hotspot_values, queen_neighbours
+
+    y = hotspot_values(got, "count")
+    key = city[seam[0]]
+    own = np.flatnonzero(city == key)
+    alone = units.iloc[own]
+    z, _ = gi_star(
+        y[own],
+        queen_neighbours(alone),
+        alone["unit_id"].astype(str).to_numpy(),
+        stats=GiGlobals.of(y),
+        permutations=0,
+    )
+    at_line = np.isin(own, seam)
+    assert not np.allclose(z[at_line], got["gi_z"].to_numpy()[own][at_line])
+    # away from the line a city's units alone are all Gi* needs, bit for bit
+    assert (got["gi_z"].to_numpy()[own][~at_line] == z[~at_line]).all()
 
 
 @pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
@@ -253,3 +350,56 @@ def test_staffing_by_province_equals_single_process_where_both_prove_the_optimum
     assert sorted(part.partitions["key"]) == ["11", "12"]
     with pytest.raises(GridkitError, match="beyond one city"):
         assign_partitioned(part_units, ds.read("workers"), by="city", **options)
+
+
+def _chain_of_communities() -> Frames:
+    """Three 1 km communities in a row: a1 (city 4302) touches b1 (city 4303) exactly,
+    b1 and b2 (both 4303) meet with float noise (b1 reaches 0.3 mm into b2 at one end):
+    one connected group across the city line, with noise only inside city 4303."""
+    x0, y0 = 500_000.0, 3_000_000.0
+    a1 = shapely.box(x0 + 0.0, y0, x0 + 1000, y0 + 1000)
+    b1 = shapely.Polygon(
+        [(x0 + 1000, y0), (x0 + 2000.0003, y0), (x0 + 2000, y0 + 1000), (x0 + 1000, y0 + 1000)]
+    )
+    b2 = shapely.box(x0 + 2000, y0, x0 + 3000, y0 + 1000)
+    codes = ["430201001001", "430301001001", "430301001002"]
+    comm = gpd.GeoDataFrame(
+        {
+            "community_id": [f"{c}-C01" for c in codes],
+            "name": ["甲社区", "乙社区", "丙社区"],
+            "admin_code": codes,
+        },
+        geometry=[a1, b1, b2],
+        crs=32649,
+    )
+    rng = np.random.default_rng(2)
+    xy = np.c_[rng.uniform(x0 + 5, x0 + 2995, 600), rng.uniform(y0 + 5, y0 + 995, 600)]
+    owner = np.minimum((xy[:, 0] - x0) // 1000, 2).astype(int)
+    bld = gpd.GeoDataFrame(
+        {
+            "building_id": [f"B{k:04d}" for k in range(len(xy))],
+            "community_id": comm["community_id"].to_numpy()[owner],
+            "households": rng.integers(1, 20, len(xy)),
+        },
+        geometry=shapely.box(xy[:, 0] - 4, xy[:, 1] - 4, xy[:, 0] + 4, xy[:, 1] + 4),
+        crs=32649,
+    )
+    return Frames({"communities": comm, "buildings": bld})
+
+
+def test_community_group_across_the_city_line_is_read_whole():
+    """Edge snapping is decided per connected group: city 4302's task reads the group
+    {a1, b1, b2} whole (b2 touches neither a1 nor its buildings), so a1 is snapped as in
+    the whole run."""
+    src = _chain_of_communities()
+    units = split_communities_partitioned(src, max_households=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = split_communities(
+            src.read("communities"), src.read("buildings"), max_households=500
+        )
+    whole = whole.sort_values("unit_id").reset_index(drop=True)
+    assert units["unit_id"].tolist() == whole["unit_id"].tolist()
+    _same_layer(units, whole, tol_m=0)
+    parts = units.attrs["partitions"].set_index("key")
+    assert parts.loc["4302", "halo"] == 2  # b1 touches a1; b2 only through b1

@@ -19,7 +19,7 @@ from gridkit.communities import estimate_households, split_communities
 from gridkit.errors import GridkitWarning, InvalidLayerError
 from gridkit.validate import ValidationReport, validate_units
 from gridkit.validate.communities import community_problems
-from gridkit.validate.tiling import Tolerance, overlaps, settle
+from gridkit.validate.tiling import Tolerance, groups, overlaps, settle
 from tests.geometries import HKI_CRS, HX0, HY0, four_part_building, noisy_neighbours
 
 LONLAT = re.compile(r"24\.9\d+, 60\.1\d+")
@@ -187,6 +187,83 @@ def test_settle_against_brute_force(d, h):
     grid = (40 + 2 * h) * 5e-4
     assert shapely.area(shapely.union_all(got.geoms)) == pytest.approx(20 * h, abs=grid)
     assert shapely.coverage_is_valid(got.geoms)  # neighbours share their edge exactly
+
+
+def _union_find_groups(geoms, distance):
+    """Brute force: every pair's distance, then union-find; labels by first member."""
+    parent = list(range(len(geoms)))
+
+    def find(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for a in range(len(geoms)):
+        for b in range(a + 1, len(geoms)):
+            if shapely.distance(geoms[a], geoms[b]) <= distance:
+                parent[find(b)] = find(a)
+    roots, out = {}, []
+    for k in range(len(geoms)):
+        out.append(roots.setdefault(find(k), len(roots)))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 3), st.sampled_from([0.0, 0.004, 0.03])),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_groups_against_brute_force_union_find(cells):
+    """Boxes on a grid of 10 m cells, each shrunk by 0, 4 mm or 3 cm on its east side:
+    touching and 4 mm gaps join a group (1 cm tolerance), 3 cm gaps do not."""
+    geoms = np.array([box(10 * x, 10 * y, 10 * x + 10 - d, 10 * y + 10) for x, y, d in cells])
+    assert groups(geoms, 0.01).tolist() == _union_find_groups(geoms, 0.01)
+
+
+def _block(x0: float, noise: float, n: int) -> list:
+    """``n`` neighbours of 100 m x 50 m in a row from ``x0``; each shared edge moved by
+    ``noise`` metres (overlap) at one end: float noise when ``noise`` is a fraction of a
+    millimetre, an exact tiling when 0."""
+    out = []
+    for k in range(n):
+        left = x0 + 100 * k
+        out.append(
+            shapely.Polygon(
+                [(left, 0), (left + 100 + noise, 0), (left + 100, 50), (left, 50)]
+                if k < n - 1
+                else [(left, 0), (left + 100, 0), (left + 100, 50), (left, 50)]
+            )
+        )
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(2, 3)), min_size=2, max_size=5))
+def test_settle_decides_per_group(blocks):
+    """Blocks of neighbours 1 km apart, some with edge noise: settling them in one call
+    gives each block exactly what settling it alone gives (bit for bit), and a block
+    without noise comes back unchanged."""
+    geoms, ids, spans = [], [], []
+    for b, (noisy, n) in enumerate(blocks):
+        start = len(geoms)
+        geoms += _block(1000.0 * b, 3e-4 if noisy else 0.0, n)
+        ids += [f"b{b}-{k}" for k in range(n)]
+        spans.append(slice(start, len(geoms)))
+    geoms = np.array(geoms, dtype=object)
+    together = settle(geoms, ids, crs=32649)
+    alone_slivers = 0
+    for (noisy, _), span in zip(blocks, spans, strict=True):
+        alone = settle(geoms[span], ids[span], crs=32649)
+        alone_slivers += alone.slivers
+        assert shapely.equals_exact(together.geoms[span], alone.geoms, tolerance=0).all()
+        if not noisy:
+            assert shapely.equals_exact(alone.geoms, geoms[span], tolerance=0).all()
+        else:
+            assert alone.slivers > 0
+    assert together.slivers == alone_slivers
 
 
 def test_small_enclosed_hole_is_closed():

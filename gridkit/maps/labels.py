@@ -112,6 +112,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "unit_ids": "单元编号",
         "status_worker": "状态",
         "printed": "制图日期",
+        "cases_view": "未办结与逾期问题",
+        "case_none": "无未办结问题",
+        "case_open": "有未办结问题",
+        "case_overdue": "有逾期问题",
+        "case_rate": "未办结问题率",
+        "river_km": "河道公里数",
     },
     "en": {
         "coverage": "Grid coverage",
@@ -216,6 +222,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "unit_ids": "Unit ids",
         "status_worker": "Status",
         "printed": "Printed",
+        "cases_view": "Open and overdue cases",
+        "case_none": "No open case",
+        "case_open": "Open cases",
+        "case_overdue": "Overdue cases",
+        "case_rate": "Open-case rate",
+        "river_km": "River km",
     },
 }
 

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -39,6 +37,7 @@ from gridkit import codes
 from gridkit.errors import GridkitError, format_rows
 from gridkit.ops.cases import act
 from gridkit.ops.reports import _events
+from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.times import utc_scalar, utc_series
 
 if TYPE_CHECKING:  # typing only: gridkit.ops.assess calls with_satisfaction
@@ -99,12 +98,7 @@ def load_callback_rules(path: str | Path | None = None) -> CallbackRules:
     >>> sorted(load_callback_rules().results)
     ['basically_satisfied', 'dissatisfied', 'satisfied', 'unreachable']
     """
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/callbacks.toml").read_text("utf-8")
-        source = "<packaged rules/callbacks.toml>"
-    else:
-        text, source = Path(path).read_text(encoding="utf-8"), str(path)
-    raw = tomllib.loads(text)
+    raw, source = read_rules("callbacks.toml", path, CallbackError)
     return CallbackRules(
         results=dict(raw.get("results", {})),
         within_days=float(raw.get("within_days", 15)),

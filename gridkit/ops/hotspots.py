@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -40,7 +41,19 @@ from gridkit.layers import WATER_KINDS
 from gridkit.ops.locate import locate
 from gridkit.ops.times import utc_scalar, utc_series
 
-__all__ = ["CLASSES", "eb_rates", "hex_density", "hotspots", "recurring_hotspots", "unit_rates"]
+__all__ = [
+    "CLASSES",
+    "GiGlobals",
+    "eb_rates",
+    "gi_star",
+    "hex_density",
+    "hotspot_values",
+    "hotspots",
+    "queen_neighbours",
+    "recurring_hotspots",
+    "unit_draws",
+    "unit_rates",
+]
 
 CLASSES = ("hot-99", "hot-95", "hot-90", "not significant", "cold-90", "cold-95", "cold-99")
 
@@ -183,6 +196,7 @@ def hotspots(
     permutations: int = 999,
     seed: int | None = 12345,
     weights: object = None,
+    draws: str = "esda",
 ) -> gpd.GeoDataFrame:
     """Hot and cold spots of reports per unit: Getis-Ord Gi* with permutation p-values.
 
@@ -206,6 +220,14 @@ def hotspots(
         Seed of the permutations (same seed, same p-values).
     weights
         A libpysal ``W`` to use instead of queen contiguity of the units.
+    draws
+        ``"esda"`` (default): esda's conditional permutations (one random matrix shared
+        by all units, so a unit's p-value depends on every unit's position);
+        ``"unit"``: :func:`gi_star`, permutations seeded per unit (a unit's answer
+        depends only on the seed, its id, its neighbours and the global values), so
+        Gi* can run per partition with the same answer
+        (:func:`gridkit.scale.ops.hotspots_partitioned`). ``gi_z`` is the same formula
+        in both.
 
     Returns
     -------
@@ -238,16 +260,14 @@ def hotspots(
     from libpysal.weights import Queen
 
     out = unit_rates(reports, units, category=category, start=start, end=end)
-    column = {"rate": "rate_eb", "raw_rate": "rate", "count": "count"}.get(value)
-    if column is None:
-        raise ValueError(f"value={value!r}: use 'rate', 'raw_rate' or 'count'.")
-    y = out[column].to_numpy(dtype=float)
-    y = np.nan_to_num(y, nan=0.0)
+    y = hotspot_values(out, value)
     if len(out) < 3 or np.all(y == y[0]):
         out["gi_z"] = 0.0
         out["gi_p"] = 1.0
         out["hotspot"] = "not significant"
         return out
+    if draws not in ("esda", "unit"):
+        raise ValueError(f"draws={draws!r}: use 'esda' or 'unit'.")
     if weights is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # libpysal warns about islands; we report them
@@ -263,6 +283,25 @@ def hotspots(
             GridkitWarning,
             stacklevel=2,
         )
+    if draws == "unit":
+        keys = out["unit_id"].astype(str).to_numpy()
+        z, p = gi_star(
+            y,
+            _neighbours_of(w, keys),
+            keys,
+            stats=GiGlobals.of(y),
+            permutations=permutations,
+            seed=seed,
+        )
+    else:
+        z, p = _esda_gi(esda, y, w, permutations, seed)
+    out["gi_z"] = z
+    out["gi_p"] = p
+    out["hotspot"] = classify(z, p)
+    return out
+
+
+def _esda_gi(esda, y: np.ndarray, w, permutations: int, seed) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)  # disconnected components: fine here
@@ -281,9 +320,242 @@ def hotspots(
         )
     z = np.asarray(g.Zs, dtype=float)
     p = np.minimum(1.0, 2 * np.asarray(g.p_sim, dtype=float)) if permutations else 2 * g.p_norm
-    out["gi_z"] = z
-    out["gi_p"] = p
-    out["hotspot"] = classify(z, p)
+    return z, p
+
+
+def hotspot_values(rates: pd.DataFrame, value: str = "rate") -> np.ndarray:
+    """The values Gi* runs on, from :func:`unit_rates`' table (NaN as 0).
+
+    Examples
+    --------
+    >>> hotspot_values(pd.DataFrame({"count": [1, 2], "rate": [np.nan, 3.0],
+    ...                              "rate_eb": [0.5, 2.5]}), "raw_rate").tolist()
+    [0.0, 3.0]
+    """
+    column = {"rate": "rate_eb", "raw_rate": "rate", "count": "count"}.get(value)
+    if column is None:
+        raise ValueError(f"value={value!r}: use 'rate', 'raw_rate' or 'count'.")
+    return np.nan_to_num(rates[column].to_numpy(dtype=float), nan=0.0)
+
+
+@dataclass(frozen=True)
+class GiGlobals:
+    """What Gi* needs of the whole study area, whatever slice of units is scored:
+    the number of units, the sum and sum of squares of their values (the global mean
+    and variance of the z-score) and all values sorted (the pool conditional
+    permutations draw from).
+
+    Examples
+    --------
+    >>> g = GiGlobals.of(np.array([3.0, 1.0, 2.0]))
+    >>> g.n, g.total, g.total_sq, g.pool.tolist()
+    (3, 6.0, 14.0, [1.0, 2.0, 3.0])
+    """
+
+    n: int
+    total: float
+    total_sq: float
+    pool: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> GiGlobals:
+        """The globals of ``values`` (every unit's)."""
+        y = np.asarray(values, dtype=float)
+        return cls(len(y), float(np.sum(y)), float(np.sum(y * y)), np.sort(y))
+
+
+def queen_neighbours(units: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Queen contiguity of ``units`` (libpysal, shared vertices) as ``(indptr,
+    indices)``: the neighbours of row ``r`` are ``indices[indptr[r]:indptr[r + 1]]``
+    (positions, self excluded), each row's sorted by ``unit_id``.
+
+    Examples
+    --------
+    >>> from gridkit.synth.ops import grid_units
+    >>> indptr, indices = queen_neighbours(grid_units(3, 3))
+    >>> np.diff(indptr).tolist()
+    [3, 5, 3, 5, 8, 5, 3, 5, 3]
+    """
+    from libpysal.weights import Queen
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = Queen.from_dataframe(
+            units.reset_index(drop=True), use_index=False, silence_warnings=True
+        )
+    return _neighbours_of(w, units["unit_id"].astype(str).to_numpy())
+
+
+def _neighbours_of(w, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A libpysal ``W`` (positions as ids) as CSR rows sorted by the neighbours' keys."""
+    sparse = w.sparse.tocoo()
+    row, col = sparse.row.astype(np.int64), sparse.col.astype(np.int64)
+    keep = row != col
+    row, col = row[keep], col[keep]
+    order = np.lexsort((keys[col], row))
+    row, col = row[order], col[order]
+    indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=len(keys)), out=indptr[1:])
+    return indptr, col
+
+
+def gi_star(
+    values: np.ndarray,
+    neighbours: tuple[np.ndarray, np.ndarray],
+    keys: np.ndarray,
+    *,
+    stats: GiGlobals,
+    permutations: int = 999,
+    seed: int | None = 12345,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Getis-Ord Gi* (binary weights, self included) of the ``rows`` of a slice of
+    units, with the study area's ``stats``: ``(gi_z, gi_p)``.
+
+    ``gi_z`` is esda's analytic z-score (mean and variance from ``stats``). ``gi_p``
+    is two-sided (2 x the folded pseudo p-value, capped at 1) from ``permutations``
+    conditional permutations: unit ``i`` keeps its value and draws as many values as
+    it has neighbours, without replacement, from ``stats.pool`` less one copy of its
+    own, with random numbers that are a hash of ``(seed, keys[i], permutation,
+    draw)`` (splitmix64 over pandas' stable string hash). A unit's answer depends
+    only on its own value and key, its neighbours' values and ``stats``: any slice
+    holding its neighbours (a partition and its halo) gives it bit for bit.
+    Neighbour values are added in the order given (:func:`queen_neighbours` sorts
+    them by key). Vectorised over units x permutations, in chunks.
+
+    Examples
+    --------
+    A chain of six units (each touching the next), high values at one end:
+
+    >>> y = np.array([9.0, 8.0, 1.0, 0.0, 1.0, 0.0])
+    >>> indptr = np.array([0, 1, 3, 5, 7, 9, 10])
+    >>> indices = np.array([1, 0, 2, 1, 3, 2, 4, 3, 5, 4])
+    >>> keys = np.array(["a", "b", "c", "d", "e", "f"])
+    >>> z, p = gi_star(y, (indptr, indices), keys, stats=GiGlobals.of(y), permutations=99)
+    >>> z.round(2).tolist()
+    [2.22, 1.67, -0.1, -1.47, -1.67, -1.11]
+    >>> z2, p2 = gi_star(y, (indptr, indices), keys, stats=GiGlobals.of(y), permutations=99,
+    ...                  rows=np.array([1]))
+    >>> bool(z2[0] == z[1] and p2[0] == p[1])
+    True
+    """
+    y = np.asarray(values, dtype=float)
+    indptr, indices = neighbours
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
+    count = (indptr[rows + 1] - indptr[rows]).astype(np.int64)
+    width = int(count.max()) if len(rows) else 0
+    slot = np.arange(width)
+    take = np.minimum(indptr[rows][:, None] + slot, max(len(indices) - 1, 0))
+    nb = np.where(slot < count[:, None], y[indices[take]] if len(indices) else 0.0, 0.0)
+    observed = _star_sums(y[rows], nb, count) / stats.total
+    n = stats.n
+    mean = stats.total / n
+    var = stats.total_sq / n - mean**2
+    card = count + 1.0
+    expected = card / n
+    variance = card * (n - card) / (n - 1) / n**2 * var / mean**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (observed - expected) / np.sqrt(variance)
+    if not permutations:
+        from scipy import stats as sstats
+
+        return z, np.minimum(1.0, 2 * sstats.norm.sf(np.abs(z)))
+    larger = _larger(y[rows], keys[rows], count, observed, stats, permutations, seed)
+    folded = np.minimum(larger, permutations - larger)
+    return z, np.minimum(1.0, 2 * (folded + 1) / (permutations + 1))
+
+
+def _star_sums(own: np.ndarray, values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``own + values[:, 0] + values[:, 1] + ...`` over the first ``count`` columns, added
+    left to right (so that every slice adds a unit's terms in the same order)."""
+    acc = np.array(own, dtype=float)
+    for t in range(values.shape[1]):  # a loop over draw slots (at most ~10 for queen)
+        acc = acc + np.where(t < count, values[:, t], 0.0)
+    return acc
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix(z: np.ndarray) -> np.ndarray:
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def unit_draws(
+    keys: np.ndarray, seed: int | None, permutations: int, width: int, n: int
+) -> np.ndarray:
+    """Rank of each draw among the pool still open: ``(units, permutations, width)``;
+    draw ``t`` picks rank ``floor(u * (n - 1 - t))`` of the ``n - 1 - t`` values left,
+    ``u`` uniform in [0, 1) from the hash of ``(seed, key, permutation, t)``.
+
+    Examples
+    --------
+    >>> d = unit_draws(np.array(["a", "b"]), 7, 3, 2, 10)
+    >>> d.shape, bool((d[:, :, 0] < 9).all() and (d[:, :, 1] < 8).all())
+    ((2, 3, 2), True)
+    >>> bool((unit_draws(np.array(["b"]), 7, 3, 2, 10) == d[1:]).all())
+    True
+    """
+    base = pd.util.hash_array(np.asarray(keys, dtype=object).astype(str).astype(object))
+    base = _splitmix(base ^ _splitmix(np.array([seed or 0], dtype=np.uint64)))
+    counter = (
+        np.arange(permutations, dtype=np.uint64)[:, None] * np.uint64(1 << 16)
+        + np.arange(width, dtype=np.uint64)[None, :]
+    )
+    h = _splitmix(base[:, None, None] + counter[None] * _GOLDEN)
+    u = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    left = np.maximum(n - 1 - np.arange(width), 1)
+    return np.minimum((u * left).astype(np.int64), left - 1)
+
+
+def _skip_taken(rank: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
+    """The ``rank``-th position (from 0) not among the ``taken`` columns of its row:
+    the fixed point of ``x = rank + #(taken <= x)``, reached in a pass or two (few
+    ranks meet a taken position when the pool is much larger than the draws)."""
+    x = rank.copy()
+    for col in taken:
+        x += col <= rank
+    todo = np.flatnonzero(x != rank)
+    while len(todo):  # each pass moves x up past newly counted positions; at most width
+        xt = x[todo]
+        new = rank[todo].copy()
+        for col in taken:
+            new += col[todo] <= xt
+        moved = new != xt
+        x[todo] = new
+        todo = todo[moved]
+    return x
+
+
+def _larger(
+    own: np.ndarray,
+    keys: np.ndarray,
+    count: np.ndarray,
+    observed: np.ndarray,
+    stats: GiGlobals,
+    permutations: int,
+    seed: int | None,
+) -> np.ndarray:
+    """How many permutations give each unit a Gi* at least its observed one."""
+    out = np.zeros(len(own), dtype=np.int64)
+    width = max(int(count.max()), 1) if len(own) else 1  # a slot even without neighbours
+    me = np.searchsorted(stats.pool, own, side="left")  # one copy of its own value
+    step = max(1, 2_000_000 // (permutations * (width + 1)))
+    for lo in range(0, len(own), step):  # chunks bound the memory (units x permutations)
+        sl = slice(lo, lo + step)
+        rank = unit_draws(keys[sl], seed, permutations, width, stats.n)
+        rank = rank.reshape(-1, width)
+        taken = [np.repeat(me[sl], permutations)]
+        for t in range(width):  # a loop over draw slots: rank -> pool position
+            taken.append(_skip_taken(rank[:, t], taken))
+        rank = np.column_stack(taken[1:])
+        c = np.repeat(count[sl], permutations)
+        drawn = _star_sums(np.repeat(own[sl], permutations), stats.pool[rank], c) / stats.total
+        hit = drawn.reshape(-1, permutations) >= observed[sl][:, None]
+        out[sl] = hit.sum(axis=1)
     return out
 
 

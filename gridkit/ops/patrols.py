@@ -23,10 +23,8 @@ Examples
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
@@ -38,6 +36,7 @@ from gridkit import codes
 from gridkit.crs import like_input, local_metric_crs, result_crs, to_wgs84
 from gridkit.errors import GridkitError, InvalidLayerError
 from gridkit.layers import PATROL_MODES
+from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = [
@@ -234,12 +233,7 @@ def load_patrol_rules(path: str | Path | None = None, **overrides: object) -> Pa
     >>> load_patrol_rules(frequency={"village": [{"count": 2, "per": "week"}]}).frequency["village"]
     ({'count': 2, 'per': 'week'},)
     """
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/patrol_rules.toml").read_text("utf-8")
-        source = "gridkit/rules/patrol_rules.toml"
-    else:
-        text, source = Path(path).read_text(encoding="utf-8"), str(path)
-    data = tomllib.loads(text)
+    data, source = read_rules("patrol_rules.toml", path, RulesError)
     data.update(overrides)
     return PatrolRules.from_dict(data, source=source)
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,6 +41,7 @@ from gridkit import codes
 from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.locate import locate
+from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.times import utc_scalar, utc_series
 from gridkit.ops.worktime import (
     CalendarError,
@@ -319,13 +318,7 @@ def load_report_rules(path: str | Path | None = None, **overrides: object) -> Re
     >>> rules.label("sand_mining"), rules.due_in_h("sand_mining")
     ('非法采砂', 48.0)
     """
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/reports.toml").read_text("utf-8")
-        source = "gridkit/rules/reports.toml"
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-        source = str(path)
-    data = tomllib.loads(text)
+    data, source = read_rules("reports.toml", path, ReportError)
     data.update(overrides)
     return ReportRules.from_dict(data, source=source)
 

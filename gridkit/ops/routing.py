@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +38,7 @@ from gridkit import codes
 from gridkit.errors import GridkitError, format_rows
 from gridkit.layers import layer_spec
 from gridkit.ops.reports import report_rules
+from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.worktime import StageLimits
 
 __all__ = [
@@ -55,7 +54,6 @@ __all__ = [
 
 #: Handler types, most local first (the ``handler_type`` choices of the ``departments`` layer).
 HANDLER_TYPES: tuple[str, ...] = layer_spec("departments").column("handler_type").choices  # type: ignore[union-attr, assignment]
-_PACKAGED = "gridkit/rules/handlers.toml"
 _LABELS = {
     "property_company": ("物业", "property company"),
     "community_committee": ("社区居委会", "community committee"),
@@ -164,16 +162,7 @@ def load_handler_rules(path: str | Path | None = None) -> HandlerRules:
     >>> load_handler_rules().routing.preference("sand_mining")
     ('bureau',)
     """
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
-        source = _PACKAGED
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-        source = str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise RoutingError(f"{source}: not valid TOML ({e}).") from None
+    data, source = read_rules("handlers.toml", path, RoutingError)
     return HandlerRules.from_dict(data, source=source)
 
 

@@ -32,11 +32,9 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from gridkit.errors import GridkitError
+from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.times import utc_series
 
 __all__ = [
@@ -64,7 +63,6 @@ __all__ = [
 
 #: Stages with a limit: open 立案, dispatch 派遣, handle 处置, verify 核查.
 STAGES = ("open", "dispatch", "handle", "verify")
-_PACKAGED = "gridkit/rules/workdays.toml"
 _DAY_US = 86_400_000_000
 _HOUR_US = 3_600_000_000
 _MIN_US = 60_000_000
@@ -280,16 +278,7 @@ def load_calendar(path: str | Path | None = None) -> WorkCalendar:
     >>> cal.hours, sorted(d.isoformat() for d in cal.workdays if d.year == 2026)[:2]
     (((510, 720), (840, 1050)), ['2026-01-04', '2026-02-14'])
     """
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/workdays.toml").read_text("utf-8")
-        source = _PACKAGED
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-        source = str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise CalendarError(f"{source}: not valid TOML ({e}).") from None
+    data, source = read_rules("workdays.toml", path, CalendarError)
     return _calendar_from_dict(data, source)
 
 
@@ -602,15 +591,7 @@ class StageLimits:
 
 def _limits_in(path: str | Path | None) -> StageLimits:
     """The ``[stage_limits]`` of a ``handlers.toml`` (default the packaged one)."""
-    if path is None:
-        text = resources.files("gridkit").joinpath("rules/handlers.toml").read_text("utf-8")
-        source = "gridkit/rules/handlers.toml"
-    else:
-        text, source = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise CalendarError(f"{source}: not valid TOML ({e}).") from None
+    data, source = read_rules("handlers.toml", path, CalendarError)
     return StageLimits.from_dict(dict(data.get("stage_limits", {})), source=source)
 
 

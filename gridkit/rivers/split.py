@@ -503,9 +503,7 @@ def _boundary_runs(
     )
     step = tol / 2.0
     lengths = table.lengths
-    n_s = np.floor(lengths / step).astype(np.int64) + 2
-    part = np.repeat(np.arange(len(lengths)), n_s)
-    i = np.arange(n_s.sum()) - np.repeat(np.cumsum(n_s) - n_s, n_s)
+    part, i = _samples_near(table, step, tuple(shapely.total_bounds(tiling.geoms)), tol)
     m = np.minimum(i * step, lengths[part])
     pts = shapely.points(table.interpolate(part, m))
     k = len(tiling)
@@ -525,8 +523,8 @@ def _boundary_runs(
     lo = np.minimum(own, nearest)
     hi = np.maximum(own, nearest)
     label = np.where(ok, lo * k + hi, -1)
-    # runs of equal label on one part
-    new = np.r_[True, (part[1:] != part[:-1]) | (label[1:] != label[:-1])]
+    # runs of equal label on one part; samples left out (far from the tiling) end a run
+    new = np.r_[True, (part[1:] != part[:-1]) | (label[1:] != label[:-1]) | (np.diff(i) != 1)]
     start = np.flatnonzero(new)
     end = np.r_[start[1:] - 1, len(part) - 1]
     rl = label[start]
@@ -543,6 +541,49 @@ def _boundary_runs(
     long = (rb - ra) >= bmin
     rp, ra, rb, rl = rp[long], ra[long], rb[long], rl[long]
     return rp, ra, rb, rl // k, rl % k
+
+
+def _samples_near(
+    table: LineTable, step: float, box: tuple[float, float, float, float], margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Part and index ``i`` of the samples at ``min(i * step, length)`` along each part
+    (``i = 0 .. floor(length / step) + 1``) that lie within ``box`` grown by ``margin``
+    (give or take a sample at its edge), sorted by part and index.
+
+    A river is measured along its whole line whatever the tiling's extent, but only
+    sampled where the tiling is: a sample elsewhere lies in no area and starts no run,
+    so the runs are those of sampling the whole line, at a cost bounded by the length
+    of river inside the box (each segment is clipped to it, Liang-Barsky, vectorised).
+    """
+    coords, offsets, cum = table.coords, table.offsets, table.cum
+    seg = np.ones(len(coords), dtype=bool)
+    seg[offsets[:-1]] = False  # vertex j ends the segment j-1 -> j unless it starts a line
+    j = np.flatnonzero(seg)
+    p0, d = coords[j - 1], coords[j] - coords[j - 1]
+    lo = np.array(box[:2]) - margin
+    hi = np.array(box[2:]) + margin
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ta, tb = (lo - p0) / d, (hi - p0) / d
+    flat = d == 0  # along an axis the segment does not move on: all or nothing
+    inside = (p0 >= lo) & (p0 <= hi)
+    ta = np.where(flat, np.where(inside, -np.inf, np.inf), ta)
+    tb = np.where(flat, np.inf, tb)
+    t0 = np.maximum(np.minimum(ta, tb).max(axis=1), 0.0)
+    t1 = np.minimum(np.maximum(ta, tb).min(axis=1), 1.0)
+    meet = t0 <= t1
+    j, t0, t1 = j[meet], t0[meet], t1[meet]
+    c0, span = cum[j - 1], cum[j] - cum[j - 1]
+    line = np.searchsorted(offsets, j, side="right") - 1
+    first = np.ceil((c0 + t0 * span) / step).astype(np.int64)
+    last = np.floor(np.where(t1 >= 1.0, cum[j], c0 + t1 * span) / step).astype(np.int64)
+    # the segment ending a line also holds the last sample, at its end
+    last = np.where((j == offsets[line + 1] - 1) & (t1 >= 1.0), last + 1, last)
+    n = np.maximum(last - first + 1, 0)
+    part = np.repeat(line, n)
+    i = np.repeat(first, n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    # a sample on a vertex comes from both segments: keep it once
+    keep = np.unique(np.c_[part, i], axis=0) if len(part) else np.empty((0, 2), np.int64)
+    return keep[:, 0], keep[:, 1]
 
 
 def _bank_sides(

@@ -23,8 +23,12 @@ import shapely
 from gridkit.communities import split_communities
 from gridkit.scale.engine import Engine
 from gridkit.scale.partition import owned
+from gridkit.validate.tiling import WIDTH_M
 
-__all__ = ["split_communities_partitioned"]
+__all__ = ["GROUP_REACH_M", "split_communities_partitioned"]
+
+#: Communities this close (metres, 10x the noise width) are read into one task's group.
+GROUP_REACH_M = 10 * WIDTH_M
 
 
 def _inputs(source: Any, key: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, int]:
@@ -46,9 +50,30 @@ def _inputs(source: Any, key: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, 
     near = np.union1d(
         tree.query(og, predicate="intersects")[1], tree.query(bg[b_hit], predicate="intersects")[1]
     )
-    comm = comm.iloc[np.sort(near)]
+    comm = _whole_groups(source, comm.iloc[np.sort(near)])
     comm = comm.drop(columns=[c for c in ("bbox",) if c in comm.columns])
     return comm, bld, len(own)
+
+
+def _whole_groups(source: Any, comm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``comm`` and every community connected to it within :data:`GROUP_REACH_M`
+    (transitively), read box by box: edge snapping is decided per connected group
+    (:func:`gridkit.validate.tiling.settle`), so the task sees its groups whole."""
+    have = set(comm["community_id"])
+    frontier = comm
+    # a loop over growth rounds: one per ring of touching communities beyond the halo
+    while len(frontier):
+        box = tuple(frontier.total_bounds + np.r_[-1, -1, 1, 1] * GROUP_REACH_M)
+        cand = source.read("communities", bbox=box)
+        cand = cand[~cand["community_id"].isin(have).to_numpy()]
+        tree = shapely.STRtree(np.asarray(cand.geometry.array))
+        hit = tree.query(
+            np.asarray(frontier.geometry.array), predicate="dwithin", distance=GROUP_REACH_M
+        )[1]
+        frontier = cand.iloc[np.unique(hit)]
+        have |= set(frontier["community_id"])
+        comm = pd.concat([comm, frontier])
+    return comm
 
 
 def _task(args: tuple[Any, str, dict]) -> dict[str, Any]:

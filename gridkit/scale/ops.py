@@ -8,9 +8,11 @@
 - **compliance**: a partition's workers, their assignments, patrols and chief
   sections; the units are those within ``margin_m`` of the patrols and the assigned
   units (a track crossing the city line covers the neighbour's units too).
-- **hotspots**: reports are located per partition (the heavy part); Gi* itself is a
-  global statistic (the mean and variance of all units, conditional permutations drawn
-  from all units), so it runs once on the unit table with the located reports.
+- **hotspots**: reports are located per partition; rates and Gi*'s global statistics
+  (count, sum, sum of squares and sorted values of all units) once on the unit table;
+  then Gi* per partition of the units, with every unit touching them as a halo
+  (neighbours across the line) and permutations seeded per unit, so each unit gets
+  what the single-process ``hotspots(..., draws="unit")`` gives it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from gridkit.ops import hotspots, locate, patrol_compliance
+from gridkit.ops import locate, patrol_compliance
+from gridkit.ops.hotspots import (
+    GiGlobals,
+    classify,
+    gi_star,
+    hotspot_values,
+    queen_neighbours,
+    unit_rates,
+)
 from gridkit.scale.engine import Engine
-from gridkit.scale.partition import POS, in_box, with_positions
+from gridkit.scale.partition import POS, in_box, keys_of, with_positions
 
 __all__ = ["compliance_partitioned", "hotspots_partitioned", "locate_partitioned", "sort_rows"]
 
@@ -206,6 +217,22 @@ def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
+def _gi_task(args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    units, values, own, stats, permutations, seed = args
+    keys = units["unit_id"].astype(str).to_numpy()
+    rows = np.flatnonzero(own)
+    z, p = gi_star(
+        values,
+        queen_neighbours(units),
+        keys,
+        stats=stats,
+        permutations=permutations,
+        seed=seed,
+        rows=rows,
+    )
+    return units[POS].to_numpy()[rows], z, p
+
+
 def hotspots_partitioned(
     source: Any,
     units: gpd.GeoDataFrame,
@@ -214,7 +241,18 @@ def hotspots_partitioned(
     by: str = "city",
     **options: Any,
 ) -> gpd.GeoDataFrame:
-    """Hotspots: reports located per partition, then Gi* once over all units.
+    """Hotspots per partition: reports located per partition, rates and the global
+    statistics (:class:`gridkit.ops.hotspots.GiGlobals`: count, sum, sum of squares and
+    sorted values of every unit) once over the unit table, then Gi* per partition of
+    the units with every unit touching them read as a halo (their neighbours across
+    the line). Permutations are seeded per unit, so the answer is
+    ``hotspots(reports, units, draws="unit", ...)``, every column.
+
+    Parameters
+    ----------
+    **options
+        ``category``, ``start``, ``end``, ``value``, ``permutations``, ``seed`` as for
+        :func:`gridkit.hotspots` (``weights`` is a single-process option).
 
     Examples
     --------
@@ -224,9 +262,46 @@ def hotspots_partitioned(
     >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
     >>> hs = hotspots_partitioned(ds, units, permutations=99)
-    >>> int(hs["count"].sum()) == len(ds.read("reports"))
-    True
+    >>> int(hs["count"].sum()) == len(ds.read("reports")), len(hs.attrs["partitions"])
+    (True, 2)
     """
+    engine = engine or Engine.serial()
+    filters = {k: options.pop(k) for k in ("category", "start", "end") if k in options}
+    value = options.pop("value", "rate")
+    perm, seed = options.pop("permutations", 999), options.pop("seed", 12345)
+    if options:
+        raise TypeError(
+            f"hotspots_partitioned: unexpected options {sorted(options)} (a weights matrix "
+            "is for a single-process gridkit.hotspots run)."
+        )
     located = locate_partitioned(source, units, engine=engine, by=by)
     table = pd.DataFrame(located.drop(columns=located.geometry.name))
-    return hotspots(table, units, **options)
+    out = unit_rates(table, units, **filters)
+    y = hotspot_values(out, value)
+    if len(out) < 3 or np.all(y == y[0]):
+        out["gi_z"], out["gi_p"], out["hotspot"] = 0.0, 1.0, "not significant"
+        return out
+    stats = GiGlobals.of(y)
+    flat = with_positions(units.reset_index(drop=True))[["unit_id", "admin_code", POS, "geometry"]]
+    geoms = np.asarray(flat.geometry.array)
+    tree = shapely.STRtree(geoms)
+    part = keys_of(flat["admin_code"], by).to_numpy()
+    items = []
+    for key in np.unique(part):  # a loop over partitions (each task vectorised)
+        own = np.flatnonzero(part == key)
+        take = np.union1d(own, tree.query(geoms[own], predicate="intersects")[1])
+        sl = flat.iloc[take].drop(columns="admin_code")
+        items.append((sl, y[take], np.isin(take, own), stats, perm, seed))
+    done = engine.map(_gi_task, items, label="hotspots")
+    z, p = np.zeros(len(out)), np.ones(len(out))
+    for pos, zz, pp in done:
+        z[pos], p[pos] = zz, pp
+    out["gi_z"], out["gi_p"], out["hotspot"] = z, p, classify(z, p)
+    out.attrs["partitions"] = pd.DataFrame(
+        {
+            "key": np.unique(part),
+            "units": [int(it[2].sum()) for it in items],
+            "halo": [int((~it[2]).sum()) for it in items],
+        }
+    )
+    return out

@@ -1,15 +1,15 @@
 """River splitting, one province per task, with a halo of neighbouring areas.
 
-A province's task reads its own villages; every river basin (main stem and all its
-tributaries) meeting its box grown by ``halo_m``, whole, so a river crossing the
-province line keeps its confluences and its drawn direction; and, as a halo, the
-villages of other provinces within ``halo_m`` of those rivers' extent (the far bank of
-a boundary river, the areas a corridor spills towards, and the whole tiling each
-river runs through, since :func:`gridkit.split_rivers` measures a river from where it
-enters the tiling it is given). It runs :func:`gridkit.split_rivers` on them and keeps
-the reaches and units whose ``admin_code`` is its own. Reach ids are
-``{admin_code}-{river_id}-{n:03d}``, numbered per river and area, so they do not
-depend on the partition; ``seq`` (position along the whole river) does, and is
+A province's task reads its own villages and, as a halo, the villages of other
+provinces within ``halo_m`` of their box (the far bank of a boundary river, the areas a
+corridor spills towards); and every river basin (main stem and all its tributaries)
+meeting that box, whole, so a river crossing the province line keeps its confluences,
+its rank and its drawn direction. :func:`gridkit.split_rivers` measures each river
+along its whole line whatever the tiling's extent and works only where the tiling is,
+so the task splits only its own pieces and the halo's (``split_m`` in the partitions
+table), not the basin. It keeps the reaches and units whose ``admin_code`` is its own.
+Reach ids are ``{admin_code}-{river_id}-{n:03d}``, numbered per river and area, so they
+do not depend on the partition; ``seq`` (position along the whole river) does, and is
 renumbered on the gathered reaches from each reach's position along its river.
 """
 
@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 
 from gridkit.rivers import split_rivers
+from gridkit.rivers.admin import GAP_CELL_M, gap_cells, gap_reach
 from gridkit.scale.engine import Engine
 
 __all__ = ["basin_roots", "global_seq", "split_rivers_partitioned"]
@@ -55,7 +56,9 @@ def basin_roots(rivers: pd.DataFrame) -> pd.Series:
     return root.rename("basin")
 
 
-def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _inputs(
+    source: Any, key: str, halo_m: float, snap_m: float = 10.0
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     admin = source.read("admin_areas", cities=[key])
     own = admin[admin["level"] == "village"]
     x0, y0, x1, y1 = own.total_bounds
@@ -66,30 +69,43 @@ def _inputs(source: Any, key: str, halo_m: float) -> tuple[gpd.GeoDataFrame, gpd
     # whole basins: a confluence upstream in another province cuts this river too
     roots = basin_roots(every)
     rivers = every[roots.isin(set(roots.iloc[meet])).to_numpy()]
-    # the halo reaches as far as those rivers do (split_rivers measures a river from
-    # where it enters the tiling it is given)
-    if len(rivers):
-        rb = rivers.total_bounds
-        box = (
-            min(box[0], rb[0] - halo_m),
-            min(box[1], rb[1] - halo_m),
-            max(box[2], rb[2] + halo_m),
-            max(box[3], rb[3] + halo_m),
-        )
-    near = source.read("admin_areas", bbox=box)
+    # the halo: villages within halo_m of the province's own (not its whole box), and
+    # every village that decides the thin gaps of the cells those lie in (split_rivers
+    # finds gaps cell by cell of an absolute grid, from the areas near each cell)
+    reach = gap_reach(snap_m)
+    wide = GAP_CELL_M + reach
+    near = source.read(
+        "admin_areas",
+        bbox=(x0 - wide - halo_m, y0 - wide - halo_m, x1 + wide + halo_m, y1 + wide + halo_m),
+    )
     near = near[(near["level"] == "village").to_numpy()]
+    og = np.asarray(own.geometry.array)
+    cells = gap_cells(shapely.bounds(og) + np.r_[-1, -1, 1, 1] * halo_m) * GAP_CELL_M
+    grown = shapely.box(
+        cells[:, 0] - reach,
+        cells[:, 1] - reach,
+        cells[:, 0] + GAP_CELL_M + reach,
+        cells[:, 1] + GAP_CELL_M + reach,
+    )
+    tree = shapely.STRtree(np.asarray(near.geometry.array))
+    hit = np.union1d(
+        tree.query(og, predicate="dwithin", distance=halo_m)[1],
+        tree.query(grown, predicate="intersects")[1],
+    )
+    near = near.iloc[hit]
     near = near.drop(columns=[c for c in ("bbox",) if c in near.columns])
     return near.reset_index(drop=True), rivers.reset_index(drop=True)
 
 
 def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
     source, key, halo_m, options = args
-    admin, rivers = _inputs(source, key, halo_m)
+    admin, rivers = _inputs(source, key, halo_m, options.get("snap_m", 10.0))
     if not len(rivers) or not len(admin):
         return {"key": key, "reaches": None, "units": None, "rivers": 0, "areas": len(admin)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reaches, units = split_rivers(rivers, admin, **options)
+    split = len(reaches), float(reaches["length_m"].sum())
     mine = reaches["admin_code"].astype(str).str.startswith(key).to_numpy()
     reaches = reaches[mine]
     if len(units):
@@ -99,7 +115,10 @@ def _task(args: tuple[Any, str, float, dict]) -> dict[str, Any]:
         "reaches": reaches,
         "units": units,
         "rivers": len(rivers),
+        "river_m": float(shapely.length(np.asarray(rivers.geometry.array)).sum()),
         "areas": len(admin),
+        "split": split[0],
+        "split_m": split[1],
     }
 
 
@@ -154,7 +173,9 @@ def split_rivers_partitioned(
     -------
     (reaches, units)
         Sorted by ``reach_id`` / ``unit_id``; ``reaches.attrs["partitions"]`` has a
-        row per province.
+        row per province: rivers read (``rivers``, ``river_m``: whole basins), villages
+        (``areas``, the halo's included) and what its task split (``split`` reaches,
+        ``split_m`` metres, the halo's included, before keeping its own).
 
     Examples
     --------

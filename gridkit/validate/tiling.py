@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyproj
+import scipy.sparse
+import scipy.sparse.csgraph
 import shapely
 
 from gridkit.crs import WGS84
@@ -45,6 +47,7 @@ __all__ = [
     "Overlaps",
     "Settled",
     "Tolerance",
+    "groups",
     "overlap_text",
     "overlaps",
     "pair_overlaps",
@@ -347,7 +350,11 @@ def settle(
 ) -> Settled:
     """Snap the noise of a tiling of valid polygons (metric, in ``crs``).
 
-    The edges of all polygons are noded together on a 1 mm grid (:data:`SNAP_M`)
+    Decided per connected group of polygons (those within ``tolerance.width_m`` of
+    each other, transitively; :func:`groups`): a group with no noise is returned
+    unchanged, so a group's answer depends only on the group, never on what else the
+    call holds (a city split alone or in a whole country's call). In a group with
+    noise the edges of all its polygons are noded together on a 1 mm grid (:data:`SNAP_M`)
     and every polygon is rebuilt from the faces, so neighbours share their edges
     vertex for vertex. Overlap noise goes to the polygon with the lower id; gaps thinner than
     ``tolerance.width_m`` between polygons (open at their ends or not) and holes
@@ -387,6 +394,57 @@ def settle(
             problems=pairs,
             rows=[ids[k] for k in np.r_[found.first[found.real], found.second[found.real]]],
         )
+    # snapping is decided per group of touching polygons: a group's answer depends on
+    # the group only, not on what else the call holds
+    label = groups(geoms, tolerance.width_m)
+    noisy = np.isin(label, label[off])
+    order = np.argsort(label[noisy], kind="stable")
+    members = np.flatnonzero(noisy)[order]
+    cuts = np.flatnonzero(np.diff(label[members])) + 1
+    pair_group = label[found.first]
+    slivers, area = 0, 0.0
+    # a loop over the groups with noise (each step vectorised over its polygons)
+    for idx in np.split(members, cuts):
+        mine = pair_group == label[idx[0]]
+        geoms[idx], n, a = _snap_group(geoms[idx], ids[idx], found.pieces[mine], tolerance)
+        slivers += n or -(-int(off[idx].sum()) // 2)  # edges off by less than the grid
+        area += a + float(found.area_m2[mine].sum())
+    return Settled(geoms, slivers, area)
+
+
+def groups(geoms: np.ndarray, distance: float) -> np.ndarray:
+    """Connected groups of polygons within ``distance`` of each other (transitively):
+    a label per polygon, numbered in the order of each group's first polygon.
+
+    One STRtree query for the pairs and one connected-components call (scipy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from shapely import box
+    >>> squares = np.array([box(0, 0, 1, 1), box(5, 0, 6, 1), box(1.005, 0, 2, 1)])
+    >>> groups(squares, 0.01).tolist()
+    [0, 1, 0]
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    n = len(geoms)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance)
+    graph = scipy.sparse.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    _, raw = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    # renumber by first appearance, so labels do not depend on scipy's numbering
+    _, first = np.unique(raw, return_index=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(np.argsort(first))] = np.arange(len(first))
+    return rank[raw]
+
+
+def _snap_group(
+    geoms: np.ndarray, ids: np.ndarray, overlap_pieces: np.ndarray, tolerance: Tolerance
+) -> tuple[np.ndarray, int, float]:
+    """One group of :func:`settle` snapped: its polygons rebuilt on the grid, how many
+    slivers were snapped (0: none measurable) and the area of its holes and gaps."""
     before = shapely.get_num_geometries(geoms)
     faces, owner, noise = _faces(geoms, ids, tolerance)
     # every polygon is rebuilt from the faces, so neighbours meet on one grid
@@ -398,12 +456,10 @@ def settle(
     _give_gaps(geoms, open_gaps, tolerance, rebuilt)
     _drop_new_crumbs(geoms, before, tolerance)
     # told as measured before snapping: the overlaps, then the holes and open gaps
-    pieces = shapely.get_parts(found.pieces)
+    pieces = shapely.get_parts(overlap_pieces)
     n = int((shapely.get_dimensions(pieces) == 2).sum()) + int(noise.sum()) + len(open_gaps)
-    # edges off by less than the grid were snapped away: tell of them too
-    n = n or -(-int(off.sum()) // 2)
-    area = float(found.area_m2.sum() + shapely.area(faces[noise]).sum())
-    return Settled(geoms, n, area + float(shapely.area(open_gaps).sum()))
+    area = float(shapely.area(faces[noise]).sum() + shapely.area(open_gaps).sum())
+    return geoms, n, area
 
 
 SNAP_M = 1e-3

@@ -6,7 +6,8 @@ demo workspace (Zhuzhou's real districts and rivers, synthetic grids and a seaso
 - visible labels are in the page's language;
 - at 390 px the title, legend and layer control stay small and apart;
 - the search box flies to a unit;
-- screenshots at 1400 and 390 px, city and street zoom, go to ``docs/maps/``.
+- screenshots at 1400 and 390 px, city and street zoom, go to ``tests/browser/artifacts/``
+  and, with ``GRIDKIT_UPDATE_DOCS=1``, to ``docs/maps/`` (the README's pictures).
 
 Made by ``gridkit map`` from the raw layers (hotspots from reports, compliance from
 patrols), as a user would.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pytest
 
 from gridkit.cli.app import main
 from gridkit.demo import run_demo
+from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -150,6 +153,15 @@ def _street(browser, name: str) -> None:
     time.sleep(0.8)
 
 
+def _shot(browser, name: str) -> None:
+    """A screenshot in the artifacts; in ``docs/maps/`` too with ``GRIDKIT_UPDATE_DOCS=1``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / name))
+    if os.environ.get("GRIDKIT_UPDATE_DOCS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / name, DOCS / name)
+
+
 def _errors(browser) -> list:
     return [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
 
@@ -157,7 +169,6 @@ def _errors(browser) -> list:
 @pytest.mark.parametrize("kind", KINDS)
 def test_legend_and_map_agree_at_city_and_street_zoom(browser, pages, kind):
     name = _open(browser, pages[kind, "zh"], 1400, 900)
-    DOCS.mkdir(parents=True, exist_ok=True)
     for zoom in ("city", "street"):
         if zoom == "street":
             _street(browser, name)
@@ -171,7 +182,7 @@ def test_legend_and_map_agree_at_city_and_street_zoom(browser, pages, kind):
         assert legend <= on_map, (kind, zoom, "in the legend, not on the map", legend - on_map)
         assert set(c["symbols"]) <= set(c["legend"]["symbols"]), (kind, zoom)
         assert set(c["legend"]["lines"]) <= set(c["strokes"]), (kind, zoom)
-        browser.save_screenshot(str(DOCS / f"{kind}_{zoom}_1400.png"))
+        _shot(browser, f"{kind}_{zoom}_1400.png")
     assert not _errors(browser)
 
 
@@ -205,13 +216,13 @@ def test_phone_title_legend_and_control_fold(browser, pages, kind):
     area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in boxes)
     assert area < 0.12 * r["w"] * r["h"], (kind, area)
     time.sleep(0.5)
-    browser.save_screenshot(str(DOCS / f"{kind}_city_390.png"))
+    _shot(browser, f"{kind}_city_390.png")
     _street(browser, name)
     browser.execute_script("document.querySelector('.gk-legend').open = true")
     time.sleep(0.3)
     r = browser.execute_script(RECTS)
     assert r["legend"][3] - r["legend"][1] <= 0.45 * r["h"]  # opened, it scrolls
-    browser.save_screenshot(str(DOCS / f"{kind}_street_390.png"))
+    _shot(browser, f"{kind}_street_390.png")
 
 
 def test_zoom_switches_areas_and_units_and_the_legend_follows(browser, pages):
@@ -256,4 +267,4 @@ def test_search_flies_to_a_unit(browser, pages):
         uid,
     )
     assert inside  # centred on the unit, with the units (not the areas) shown
-    browser.save_screenshot(str(DOCS / "search_1400.png"))
+    _shot(browser, "search_1400.png")
