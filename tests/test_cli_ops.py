@@ -206,3 +206,83 @@ def test_assess_a_season_from_the_workspace(capsys, tmp_path: Path) -> None:
     assert "workers: 2 rows" in stdout
     code, _, err = run(capsys, "assess", ws, "--period", "2026-04-01..2026-03-01", "-o", out)
     assert code == 1 and "START before END" in err
+
+
+# -- --engine dask on the commands that scale ----------------------------------------
+
+HAS_DASK = all(
+    __import__("importlib").util.find_spec(m) for m in ("dask", "distributed", "dask_geopandas")
+)
+
+
+@pytest.fixture
+def staffing_files(tmp_path: Path) -> dict[str, Path]:
+    from benchmarks.bench_assign import synthetic_city
+
+    units, workers = synthetic_city(300, 80, seed=2)  # 2 districts (counties)
+    return {
+        "units": write_layer(units, tmp_path / "units.gpkg", "units"),
+        "workers": write_layer(workers, tmp_path / "workers.gpkg", "workers"),
+        "dir": tmp_path,
+    }
+
+
+def _assign(capsys, files, out: str, *extra: str) -> tuple[dict, str]:
+    path = files["dir"] / out
+    code, stdout, err = run(
+        capsys, "assign", "--units", files["units"], "--workers", files["workers"],
+        "-o", path, "--budget", "4", "--method", "heuristic", *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    layers = {n: read_layer(path, n) for n in ("assignments", "worker_loads")}
+    return layers, " ".join(stdout.split())
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
+@pytest.mark.timeout(240)
+def test_assign_on_dask_writes_the_serial_answer(capsys, staffing_files) -> None:
+    serial, _ = _assign(capsys, staffing_files, "serial.gpkg")
+    dask, dline = _assign(capsys, staffing_files, "dask.gpkg", "--engine", "dask",
+                          "--dask-workers", "2")  # fmt: skip
+    assert "partitions" in dline and "gap" in dline
+    for name in ("assignments", "worker_loads"):
+        a = serial[name].drop(columns=["valid_from", "valid_to"], errors="ignore")
+        b = dask[name].drop(columns=["valid_from", "valid_to"], errors="ignore")
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert len(serial["assignments"]) > 250
+
+
+def test_assign_rejects_an_unknown_engine(capsys, staffing_files) -> None:
+    code, _, err = run(
+        capsys, "assign", "--units", staffing_files["units"], "--workers",
+        staffing_files["workers"], "-o", staffing_files["dir"] / "x.gpkg", "--engine", "spark",
+    )  # fmt: skip
+    assert code != 0 and "serial or dask" in err
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
+@pytest.mark.timeout(240)
+def test_split_communities_on_dask_writes_the_serial_units(capsys, city) -> None:
+    serial, _ = _split(capsys, city, out="serial.gpkg")
+    dask, line = _split(capsys, city, "--engine", "dask", "--dask-workers", "2", out="dask.gpkg")
+    assert "partition" in line
+    serial = serial.sort_values("unit_id").reset_index(drop=True)
+    assert list(dask.columns) == list(serial.columns)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(dask.drop(columns="geometry")),
+        pd.DataFrame(serial.drop(columns="geometry")),
+        check_dtype=False,
+    )
+    assert shapely.equals_exact(
+        np.asarray(dask.geometry.array), np.asarray(serial.geometry.array), tolerance=0
+    ).all()
+
+
+def test_split_communities_engine_refuses_locked_units(capsys, city) -> None:
+    _split(capsys, city, out="first.gpkg")
+    code, _, err = run(
+        capsys, "split-communities", city["communities"], "--buildings", city["buildings"],
+        "--max-households", "400", "-o", city["dir"] / "x.gpkg", "--engine", "serial",
+        "--scheduler", "tcp://127.0.0.1:1", "--locked", city["dir"] / "first.gpkg",
+    )  # fmt: skip
+    assert code != 0 and "--locked and --seeds" in err

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gridkit.cli.engine import DaskWorkersOption, EngineOption, SchedulerOption, open_engine
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -64,8 +65,16 @@ def split_communities_cmd(
         float | None,
         typer.Option("--cell-area", min=1.0, help="Cell area in m² for --method square or h3."),
     ] = None,
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
+    partition_by: Annotated[
+        str, typer.Option("--partition-by", help="city or province (with --engine dask).")
+    ] = "city",
 ) -> None:
-    """Split communities into grid units balanced by households (writes layer 'units')."""
+    """Split communities into grid units balanced by households (writes layer 'units').
+    ``--engine dask`` splits one admin partition per task (the same units and ids,
+    sorted by unit_id)."""
     import geopandas as gpd
 
     from gridkit.communities.split import split_communities
@@ -79,6 +88,18 @@ def split_communities_cmd(
         bar = inputs.read(barriers, None, check=False)
         bar = gpd.GeoDataFrame(bar, geometry=bar.geometry.name, crs=bar.crs)
     extra = _extra_inputs(inputs, locked, seeds, cell_area, method)
+    if engine != "serial" or scheduler is not None:
+        options = dict(
+            max_households=max_households,
+            households_col=households_col,
+            barriers=bar,
+            min_households=min_households,
+            n_units=n_units,
+            method=method,
+            **extra,
+        )
+        engine_opts = (engine, scheduler, dask_workers, partition_by)
+        return _split_partitioned(comm, bld, options, engine_opts, output)
     units = split_communities(
         comm,
         bld,
@@ -94,6 +115,29 @@ def split_communities_cmd(
         summary_line(
             units.attrs["report"], n_units, len(comm), min_households, barriers=bar is not None
         )
+    )
+    write_output({"units": units}, output)
+
+
+def _split_partitioned(comm, bld, options: dict, engine_opts: tuple, output: Path) -> None:
+    """``--engine dask``: :func:`gridkit.scale.split_communities_partitioned` on the files."""
+    from gridkit.scale import Frames, split_communities_partitioned
+
+    if "locked" in options or "seeds" in options:
+        raise GridkitError(
+            "--locked and --seeds are not split per partition yet.",
+            hint="Leave out --engine (one process) for runs with locked units or seeds.",
+        )
+    engine, scheduler, dask_workers, by = engine_opts
+    source = Frames({"communities": comm, "buildings": bld})
+    with open_engine(engine, scheduler, dask_workers) as eng:
+        units = split_communities_partitioned(source, engine=eng, by=by, **options)
+        seconds = eng.timings.get("communities", 0.0)
+    parts = units.attrs.pop("partitions", None)
+    console.print(
+        f"{plural(len(units), 'unit')} of {plural(len(comm), 'community', 'communities')} in "
+        f"{plural(0 if parts is None else len(parts), 'partition')}, {seconds:.1f} s",
+        highlight=False,
     )
     write_output({"units": units}, output)
 

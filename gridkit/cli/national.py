@@ -9,13 +9,13 @@ layer, as in ``gridkit assign``.)
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gridkit.cli.engine import DaskWorkersOption, EngineOption, SchedulerOption, open_engine
 from gridkit.cli.util import console, plural
 
 national_app = typer.Typer(
@@ -23,35 +23,7 @@ national_app = typer.Typer(
     no_args_is_help=True,
 )
 
-EngineOption = Annotated[
-    str,
-    typer.Option("--engine", help="serial (this process) or dask (one task per partition)."),
-]
-SchedulerOption = Annotated[
-    str | None,
-    typer.Option("--scheduler", help="Address of a Dask scheduler (tcp://host:8786)."),
-]
-DaskWorkersOption = Annotated[
-    int,
-    typer.Option("--dask-workers", help="Processes of the local Dask cluster.", min=1),
-]
 OutDirOption = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
-
-
-def _engine(engine: str, scheduler: str | None, dask_workers: int):
-    from gridkit.scale import Engine
-
-    if engine == "serial" and scheduler is None:
-        return Engine.serial()
-    if engine not in ("dask", "serial"):
-        raise typer.BadParameter(f"--engine is serial or dask, not {engine!r}")
-    bar = sys.stdout.isatty()  # Dask's progress bar redraws a line: terminals only
-    if scheduler:
-        return Engine.connect(scheduler, progress=bar)
-    eng = Engine.local(dask_workers, progress=bar, dashboard=True)
-    if eng.dashboard:
-        console.print(f"Dask dashboard: {eng.dashboard}", highlight=False)
-    return eng
 
 
 @national_app.command("build")
@@ -75,7 +47,7 @@ def build_cmd(
     if not 0 < scale <= 4:
         raise typer.BadParameter(f"{scale} is not in (0, 4]; 1.0 is the whole country.")
     t0 = time.perf_counter()
-    with _engine(engine, scheduler, dask_workers) as eng:
+    with open_engine(engine, scheduler, dask_workers) as eng:
         ds = build_national(scale, output, seed=seed, mapper=eng.map, city_buildings=city_buildings)
     meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
     rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
@@ -102,7 +74,7 @@ def split_communities_cmd(
     from gridkit.scale import split_communities_partitioned
 
     ds = open_national(dataset)
-    with _engine(engine, scheduler, dask_workers) as eng:
+    with open_engine(engine, scheduler, dask_workers) as eng:
         units = split_communities_partitioned(ds, engine=eng, by=by, max_households=max_households)
         seconds = eng.timings.get("communities", 0.0)
     write_partitioned(units, output, "units")
@@ -126,7 +98,7 @@ def split_rivers_cmd(
     from gridkit.scale.rivers import split_rivers_partitioned
 
     ds = open_national(dataset)
-    with _engine(engine, scheduler, dask_workers) as eng:
+    with open_engine(engine, scheduler, dask_workers) as eng:
         reaches, units = split_rivers_partitioned(
             ds, engine=eng, max_length_m=max_length, corridor_m=corridor
         )

@@ -6,13 +6,16 @@ the partition level (a county, a city, a province), the partitions are independe
 problems: their assignments, loads and objectives add up, and so do their proven
 lower bounds. :func:`assign_partitioned` checks that first (a reach crossing the
 partition level is an error naming the workers, with the level that would do), then
-runs :func:`gridkit.assign_workers` once per partition with the partition's own time
-limit.
+runs :func:`gridkit.assign_workers` once per partition.
 
-The solver stops on wall time (``time_limit_s``): on a busy machine it does less in the
-same seconds, so answers equal the single-process answer only where both prove the
-optimum. A budget in solver iterations/nodes is needed for identical answers in
-general (see docs/scaling.md).
+The solvers run on a budget counted in steps (:class:`gridkit.staffing.Budget`:
+Lagrangian iterations, neighbourhood MIPs, branch-and-bound nodes), per jurisdiction
+(the widest area of the workers' reach, :func:`gridkit.staffing.jurisdictions`), so a
+partition's answer does not depend on the engine, the machine's load or which other
+partitions run: the partitioned answer equals ``assign_workers(units, workers,
+budget=...)`` in one process. ``time_limit_s`` stays as a safety cap per jurisdiction;
+a partition that hit it says so (``time_capped`` in ``.partitions``), and only then
+may its answer differ from run to run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import pandas as pd
 from gridkit import codes
 from gridkit.errors import GridkitError
 from gridkit.scale.engine import Engine
-from gridkit.staffing import assign_workers
+from gridkit.staffing import Budget, assign_workers
+from gridkit.staffing.model import merge_results
 
 __all__ = ["PartitionedAssignment", "assign_partitioned", "reach_level"]
 
@@ -58,8 +62,8 @@ class PartitionedAssignment:
     --------
     >>> r = PartitionedAssignment(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
     ...                           objective=110.0, bound=100.0, partitions=pd.DataFrame())
-    >>> round(r.gap, 4)
-    0.0909
+    >>> round(r.gap, 4), r.time_capped
+    (0.0909, False)
     """
 
     assignments: pd.DataFrame
@@ -74,21 +78,27 @@ class PartitionedAssignment:
         """``(objective - bound) / objective`` over all partitions."""
         return (self.objective - self.bound) / max(abs(self.objective), 1e-12)
 
+    @property
+    def time_capped(self) -> bool:
+        """Whether a partition stopped on its time cap before spending its budget (its
+        answer may then depend on the machine's load)."""
+        col = self.partitions.get("time_capped")
+        return bool(col is not None and col.any())
+
 
 def _task(args: tuple) -> dict[str, Any]:
     key, units, workers, options = args
     r = assign_workers(units, workers, **options)
     return {
         "key": key,
-        "assignments": r.assignments,
-        "loads": r.loads,
-        "unassigned": r.unassigned,
+        "result": r,
         "objective": r.objective,
         "bound": r.bound,
         "units": len(units),
         "workers": len(workers),
         "gap": r.gap,
         "solve_s": r.stats.get("solve_s"),
+        "time_capped": bool(r.stats.get("time_capped", False)),
     }
 
 
@@ -99,6 +109,7 @@ def assign_partitioned(
     by: str = "county",
     engine: Engine | None = None,
     neighbour_levels: int = 0,
+    budget: Budget | int | dict | None = None,
     **options: Any,
 ) -> PartitionedAssignment:
     """:func:`gridkit.assign_workers` per area of level ``by``, in parallel.
@@ -110,8 +121,13 @@ def assign_partitioned(
     by
         ``"county"``, ``"city"`` or ``"province"``: every worker's reach must lie
         inside one such area.
+    budget
+        The solvers' work per jurisdiction (:class:`gridkit.staffing.Budget`, or a
+        number of Lagrangian iterations); default ``Budget()``. Never wall time: the
+        answer is the same on any engine and equals the one-process call with it.
     neighbour_levels, **options
-        Passed to :func:`gridkit.assign_workers` (``time_limit_s`` is per partition).
+        Passed to :func:`gridkit.assign_workers` (``time_limit_s`` is a safety cap per
+        jurisdiction).
 
     Raises
     ------
@@ -152,24 +168,32 @@ def assign_partitioned(
     width = codes.DIGITS[by]
     ukey = units["admin_code"].astype(str).str[:width]
     wkey = workers["admin_code"].astype(str).str[:width]
-    options = {"neighbour_levels": neighbour_levels, **options}
+    budget = Budget.coerce(budget) or Budget()
+    options = {"neighbour_levels": neighbour_levels, "budget": budget, **options}
+    # partitions with units and workers; units of the others have no worker in reach
+    keys = sorted(set(ukey.dropna().tolist()) & set(wkey.dropna().tolist()))
     items = [
-        (k, units[(ukey == k).to_numpy()], workers[(wkey == k).to_numpy()], options)
-        for k in sorted(set(ukey.dropna().tolist()))
+        (k, units[(ukey == k).to_numpy()], workers[(wkey == k).to_numpy()], options) for k in keys
     ]
     done = engine.map(_task, items, label="staffing")
-
-    def cat(name: str) -> pd.DataFrame:
-        frames = [d[name] for d in done if len(d[name])]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
+    # rows in the order of one call over everything (the answers are those of one call)
+    merged = merge_results(
+        [d["result"] for d in done],
+        units,
+        workers,
+        solved=ukey.isin(keys).to_numpy(),
+        required=options.get("required"),
+    )
     return PartitionedAssignment(
-        assignments=cat("assignments"),
-        loads=cat("loads"),
-        unassigned=cat("unassigned"),
-        objective=float(sum(d["objective"] for d in done)),
-        bound=float(sum(d["bound"] for d in done)),
+        assignments=merged.assignments,
+        loads=merged.loads,
+        unassigned=merged.unassigned,
+        objective=merged.objective,
+        bound=merged.bound,
         partitions=pd.DataFrame(
-            [{k: d[k] for k in ("key", "units", "workers", "gap", "solve_s")} for d in done]
+            [
+                {k: d[k] for k in ("key", "units", "workers", "gap", "solve_s", "time_capped")}
+                for d in done
+            ]
         ),
     )

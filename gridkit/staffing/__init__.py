@@ -5,6 +5,13 @@ Modules: ``model`` (workloads, candidate arcs, ``assign_workers``, ``reassign``)
 Lagrangian lower bound).
 """
 
-from gridkit.staffing.model import AssignmentResult, Workload, assign_workers, reassign
+from gridkit.staffing.model import (
+    AssignmentResult,
+    Budget,
+    Workload,
+    assign_workers,
+    jurisdictions,
+    reassign,
+)
 
-__all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
+__all__ = ["AssignmentResult", "Budget", "Workload", "assign_workers", "jurisdictions", "reassign"]

@@ -65,9 +65,17 @@ from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.errors import CRSError, GridkitWarning, InvalidLayerError, format_rows
 from gridkit.layers import check_layer
-from gridkit.staffing.solvers import Model, quick_primal, solve
+from gridkit.staffing.solvers import Budget, Model, quick_primal, solve
 
-__all__ = ["AssignmentResult", "Workload", "assign_workers", "reassign"]
+__all__ = [
+    "AssignmentResult",
+    "Budget",
+    "Workload",
+    "assign_workers",
+    "jurisdictions",
+    "merge_results",
+    "reassign",
+]
 
 Method = Literal["auto", "mip", "heuristic"]
 REASONS = ("no worker in jurisdiction", "too far", "capacity exhausted")
@@ -238,6 +246,11 @@ class AssignmentResult:
             f"{self.stats.get('mip_optimal', 0)} solved exactly by MIP, "
             f"{self.stats.get('solve_s', 0.0):.2f} s",
         ]
+        if self.stats.get("time_capped"):
+            lines.append(
+                "stopped on the time limit before the budget was spent: the answer may "
+                "depend on the machine's load"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -446,6 +459,7 @@ class _Options:
     time_limit_s: float
     gap_target: float
     mip_max_arcs: int
+    budget: Budget | None = None
 
 
 @dataclass
@@ -534,7 +548,7 @@ class _Solved:
     stats: dict
 
 
-def _solve(
+def _solve_one(
     units: gpd.GeoDataFrame,
     workers: gpd.GeoDataFrame,
     *,
@@ -552,6 +566,7 @@ def _solve(
     valid_from: pd.Timestamp | str | None,
     gap_target: float = 0.005,
     mip_max_arcs: int = 60_000,
+    budget: Budget | None = None,
 ) -> tuple[AssignmentResult, pd.DataFrame | None]:
     """:func:`assign_workers` and :func:`reassign` in stages: the job (arrays), the
     candidate arcs and the solvers (:func:`_optimise`), the result (:func:`_result`).
@@ -584,11 +599,210 @@ def _solve(
         wreach=_per_code(lambda c: _reach(c, neighbour_levels), workers["admin_code"]),
         metric=metric,
         prev=_previous_pairs(previous, uid, wid),
-        opt=_Options(max_distance_m, candidates, method, time_limit_s, gap_target, mip_max_arcs),
+        opt=_Options(
+            max_distance_m, candidates, method, time_limit_s, gap_target, mip_max_arcs, budget
+        ),
         t_start=t_start,
     )
     solved = _optimise(job, churn_penalty, unassigned_penalty)
     return _result(job, solved, valid_from), job.prev
+
+
+def jurisdictions(
+    unit_codes: pd.Series, worker_codes: pd.Series, neighbour_levels: int = 0
+) -> tuple[pd.Series, pd.Series]:
+    """The independent staffing problems: the widest areas workers may serve.
+
+    A worker serves the area of their reach (own area, ``neighbour_levels`` up); reaches
+    nest (a village inside its township), so the widest reaches not inside another one
+    split units and workers into problems that share no candidate pair. Returns the key
+    (the area's code prefix) per unit (``""`` when no worker may serve it) and per
+    worker, aligned to the inputs.
+
+    Examples
+    --------
+    >>> u, w = jurisdictions(
+    ...     pd.Series(["430202001001", "430203001001", "430301001001"]),
+    ...     pd.Series(["430202001", "430202", "430203001001"]),
+    ... )
+    >>> u.tolist(), w.tolist()
+    (['430202', '430203001001', ''], ['430202', '430202', '430203001001'])
+    """
+    reach = pd.Series(
+        _per_code(lambda c: _reach(c, neighbour_levels), worker_codes), index=worker_codes.index
+    ).fillna("")
+    keys = pd.Index(pd.unique(reach[reach != ""]))
+    lengths = keys.str.len()
+    top = pd.Series(None, index=keys, dtype=object)
+    # the shortest reach that is a prefix of a reach is its top: one pass per length
+    for n in np.unique(lengths):
+        pre = pd.Series(keys.str[:n], index=keys)
+        hit = top.isna() & pre.isin(keys[lengths == n])
+        top[hit] = pre[hit]
+    ucode = pd.Series(_per_code(codes.normalise, unit_codes), index=unit_codes.index)
+    ukey = pd.Series("", index=unit_codes.index, dtype=object)
+    tops = pd.Index(pd.unique(top))
+    for n in np.unique(tops.str.len()):
+        pre = _scope_key(ucode, int(n))
+        hit = (ukey == "") & pre.isin(tops[tops.str.len() == n])
+        ukey[hit] = pre[hit]
+    wkey = reach.map(top).fillna("").astype(object)
+    return ukey, wkey
+
+
+def _solve(
+    units: gpd.GeoDataFrame,
+    workers: gpd.GeoDataFrame,
+    *,
+    budget: Budget | int | dict | None = None,
+    **options,
+) -> tuple[AssignmentResult, pd.DataFrame | None]:
+    """Without a budget, :func:`_solve_one` on everything (one time limit); with a
+    budget, :func:`_solve_one` per jurisdiction (:func:`jurisdictions`), each with the
+    whole budget, merged: an area's answer does not depend on the rest of the call."""
+    budget = Budget.coerce(budget)
+    if budget is None:
+        return _solve_one(units, workers, **options)
+    workers = _holding_grids(workers)
+    _check_inputs(units, workers, options.get("max_units"))
+    ukey, wkey = jurisdictions(
+        units["admin_code"], workers["admin_code"], options["neighbour_levels"]
+    )
+    parts = []
+    # one solver run per jurisdiction: the decomposition is the point of this loop
+    for key in sorted(set(ukey) - {""}):
+        inside_u, inside_w = (ukey == key).to_numpy(), (wkey == key).to_numpy()
+        parts.append(_solve_one(units[inside_u], workers[inside_w], budget=budget, **options)[0])
+    solved = (ukey != "").to_numpy()
+    merged = merge_results(parts, units, workers, solved=solved, required=options.get("required"))
+    return merged, None
+
+
+def merge_results(
+    parts: list[AssignmentResult],
+    units: gpd.GeoDataFrame,
+    workers: gpd.GeoDataFrame,
+    *,
+    solved: np.ndarray | None = None,
+    required: int | str | pd.Series | None = None,
+) -> AssignmentResult:
+    """One result of results on disjoint parts of ``units`` and ``workers`` (jurisdictions,
+    partitions), its rows in the order one call gives them: units outside every part
+    (``solved`` false) are unassigned with reason ``no worker in jurisdiction``, workers
+    in no part have no load; objectives and bounds add up.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> import shapely
+    >>> from gridkit.synth.ops import grid_units
+    >>> units = grid_units(3, 1)
+    >>> workers = gpd.GeoDataFrame(
+    ...     {"worker_id": ["W1", "W2"], "name": ["Li", "Wang"], "role": "grid_worker",
+    ...      "level": "township", "admin_code": "430202001", "capacity": [500, 500],
+    ...      "phone": None},
+    ...     geometry=shapely.centroid(units.geometry.array[[0, 2]]), crs=units.crs,
+    ... )
+    >>> a = assign_workers(units.iloc[:1], workers.iloc[:1], valid_from="2026-01-01")
+    >>> b = assign_workers(units.iloc[2:], workers.iloc[1:], valid_from="2026-01-01")
+    >>> m = merge_results([a, b], units, workers, solved=np.array([True, False, True]))
+    >>> m.assignments.worker_id.tolist(), m.unassigned.reason.tolist()
+    (['W1', 'W2'], ['no worker in jurisdiction'])
+    >>> m.objective == a.objective + b.objective
+    True
+    """
+    solved = np.ones(len(units), dtype=bool) if solved is None else np.asarray(solved)
+    orphans = units[~solved]
+    orphan_req = _per_unit(required, orphans, "required", 1)
+    uid = pd.Index(units["unit_id"].astype(str))
+    frames = [p.assignments for p in parts]
+    assignments = pd.concat(frames, ignore_index=True) if frames else _empty_assignments()
+    pos = uid.get_indexer(assignments["unit_id"].astype(str))
+    assignments = assignments.iloc[np.lexsort((assignments["distance_m"], pos))]
+    idle = workers.index.difference(pd.Index([]).append([p.loads.index for p in parts]))
+    cap = pd.to_numeric(workers.loc[idle, "capacity"]).to_numpy(dtype=float)
+    idle_loads = pd.DataFrame(
+        {
+            "worker_id": workers.loc[idle, "worker_id"].astype(str).to_numpy(dtype=object),
+            "load": 0.0,
+            "capacity": cap,
+            "units": 0,
+            "utilisation": 0.0,
+            "distance_m": 0.0,
+        },
+        index=idle,
+    )
+    loads = pd.concat([*(p.loads for p in parts), idle_loads]).reindex(workers.index)
+    none = pd.DataFrame(
+        {
+            "unit_id": orphans["unit_id"].astype(str).to_numpy(dtype=object),
+            "reason": REASONS[0],
+            "missing": orphan_req,
+        },
+        index=orphans.index,
+    )
+    unassigned = pd.concat([*(p.unassigned for p in parts if len(p.unassigned)), none])
+    unassigned = unassigned[unassigned["missing"] > 0]
+    unassigned = unassigned.iloc[np.argsort(uid.get_indexer(unassigned["unit_id"]), kind="stable")]
+    changes = [p.changes for p in parts if len(p.changes)]
+    objective = float(sum(p.objective for p in parts))
+    bound = float(sum(p.bound for p in parts))
+    gap = objective - bound
+    gap = 0.0 if gap <= 1e-9 * max(1.0, abs(objective)) else gap / max(abs(objective), 1e-9)
+    return AssignmentResult(
+        assignments=assignments.reset_index(drop=True),
+        loads=loads,
+        unassigned=unassigned,
+        changes=pd.concat(changes, ignore_index=True) if changes else _empty_changes(),
+        objective=objective,
+        bound=bound,
+        gap=float(gap),
+        travel_m=float(sum(p.travel_m for p in parts)),
+        churned=int(sum(p.churned for p in parts)),
+        unfilled=int(sum(p.unfilled for p in parts)),
+        penalty=float(max((p.penalty for p in parts), default=0.0)),
+        stats=_merged_stats([p.stats for p in parts]),
+    )
+
+
+def _empty_assignments() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unit_id": pd.Series(dtype=object),
+            "worker_id": pd.Series(dtype=object),
+            "role": pd.Series(dtype=object),
+            "valid_from": pd.Series(dtype="datetime64[ns, UTC]"),
+            "valid_to": pd.Series(dtype="datetime64[ns, UTC]"),
+            "distance_m": pd.Series(dtype=float),
+            "load": pd.Series(dtype=float),
+        }
+    )
+
+
+def _empty_changes() -> pd.DataFrame:
+    return pd.DataFrame(columns=["unit_id", "previous_worker_id", "worker_id", "reason"])
+
+
+def _merged_stats(stats: list[dict]) -> dict:
+    """The jurisdictions' solver figures: counts and seconds added up, any time cap."""
+    out: dict = {"jurisdictions": int(sum(s.get("jurisdictions", 1) for s in stats))}
+    for key in ("components", "arcs", "mip_components", "mip_optimal", "extended_units"):
+        out[key] = int(sum(s.get(key, 0) or 0 for s in stats))
+    for key in ("solve_s", "lagrange_s", "heuristic_s"):
+        out[key] = float(sum(s.get(key, 0.0) or 0.0 for s in stats))
+    out["lagrange_iterations"] = int(sum(s.get("lagrange_iterations", 0) for s in stats))
+    out["time_capped"] = any(s.get("time_capped", False) for s in stats)
+    methods: dict = {}
+    for s in stats:
+        for k, v in s.get("methods", {}).items():
+            methods[k] = methods.get(k, 0) + v
+    out["methods"] = methods
+    crs: set[str] = set()
+    for s in stats:
+        value = s.get("metric_crs")
+        crs.update(value if isinstance(value, list) else [value] if value else [])
+    out["metric_crs"] = sorted(crs)
+    return out
 
 
 def _max_units(workers: gpd.GeoDataFrame, max_units: int | str | None) -> np.ndarray:
@@ -669,6 +883,7 @@ def _run(job: _Job, built: _Built, limit: float) -> tuple[np.ndarray, dict, floa
         time_limit_s=limit,
         mip_max_arcs=job.opt.mip_max_arcs,
         gap_target=job.opt.gap_target,
+        budget=job.opt.budget,
     )
     stats = dict(sol.info)
     stats["methods"] = pd.Series(sol.method_c[np.unique(sol.comp_u)]).value_counts().to_dict()
@@ -679,7 +894,9 @@ def _extend(job: _Job, built: _Built) -> tuple[_Arcs, int]:
     """More candidate workers (farther ones, still in jurisdiction) for the units a quick
     rounded solution leaves open within the k nearest, so that a slot stays open only
     when no candidate worker has room, not because the k nearest are full."""
-    x = quick_primal(built.model)
+    # on a budget the 5 s of the quick solution would make it depend on the machine
+    cap = time.perf_counter() + job.time_left() if job.opt.budget else None
+    x = quick_primal(built.model, cap)
     arcs, modelled = built.arcs, built.modelled
     served = np.bincount(arcs.u[x], minlength=job.n_u)
     open_u = modelled[served[modelled] < job.req[modelled]]
@@ -851,6 +1068,7 @@ def assign_workers(
     time_limit_s: float = 30.0,
     valid_from: pd.Timestamp | str | None = None,
     gap_target: float = 0.005,
+    budget: Budget | int | Mapping[str, int] | None = None,
 ) -> AssignmentResult:
     """Assign grid workers to units: capacity and jurisdiction kept, least travel.
 
@@ -891,13 +1109,22 @@ def assign_workers(
         ``"heuristic"``.
     time_limit_s
         Time limit of the whole call (the solvers stop at 75 % of it, leaving time to
-        build the outputs and a margin on a busy machine).
+        build the outputs and a margin on a busy machine). With a ``budget`` it is a
+        safety cap per jurisdiction instead: when it is hit, ``stats["time_capped"]`` is
+        true, the report says so, and the answer may depend on the machine's load.
     valid_from
         Start of new assignments (default: today, UTC); kept pairs keep theirs.
     gap_target
         The heuristic stops improving once its proven gap (objective against the
         lower bound) is at most this fraction; ``0`` uses the whole time limit. The exact
         MIP (``method="auto"`` or ``"mip"``) still aims at the optimum.
+    budget
+        Work per jurisdiction in steps, not seconds (:class:`Budget`, or a number of
+        Lagrangian iterations, neighbourhood MIPs five times as many): every widest area
+        of the workers' reach (:func:`jurisdictions`) is solved on its own with this
+        budget, so the answer depends on the data alone, not on the machine, its load,
+        or which other areas share the call (a run per county on a Dask cluster gives
+        the answer of one call). ``None``: the solvers stop on ``time_limit_s``.
 
     Returns
     -------
@@ -940,6 +1167,7 @@ def assign_workers(
         time_limit_s=time_limit_s,
         valid_from=valid_from,
         gap_target=gap_target,
+        budget=budget,
     )
     return result
 
@@ -969,7 +1197,8 @@ def reassign(
     **options
         Passed on as in :func:`assign_workers` (``required``, ``workload``,
         ``max_units``, ``max_distance_m``, ``neighbour_levels``, ``candidates``,
-        ``method``, ``time_limit_s``, ``valid_from``, ``gap_target``). ``churn_penalty`` defaults to
+        ``method``, ``time_limit_s``, ``valid_from``, ``gap_target``, ``budget``).
+        ``churn_penalty`` defaults to
         more than any travel saving, so a unit of a staying worker moves only when
         that lets an otherwise unserved unit be served.
 

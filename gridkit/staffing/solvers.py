@@ -187,11 +187,64 @@ class Solution:
     info: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """Work the solvers may do on one jurisdiction, counted in steps, not seconds.
+
+    With a budget the answer depends on the data alone, not on the machine or its
+    load: every phase stops after a number of steps (or when its gap is closed), and
+    ``time_limit_s`` is only a safety cap (when it is hit, the result says so in
+    ``stats["time_capped"]`` and may differ from run to run).
+
+    Attributes
+    ----------
+    iterations
+        Subgradient steps of the Lagrangian bound (a knapsack per worker each).
+    neighbourhoods
+        Neighbourhood MIPs of the local search (a few workers' units re-solved each).
+    nodes
+        Branch-and-bound nodes of every MIP (HiGHS ``node_limit``).
+    mip_arcs
+        Largest component (in candidate arcs) the exact MIP runs on after the
+        heuristic: HiGHS's root node (presolve, cuts) has no work limit scipy exposes,
+        so only components small enough for it to be quick get one.
+
+    Examples
+    --------
+    >>> Budget.coerce(80)
+    Budget(iterations=80, neighbourhoods=400, nodes=200, mip_arcs=5000)
+    >>> Budget.coerce({"nodes": 50}).nodes, Budget.coerce(None) is None
+    (50, True)
+    """
+
+    iterations: int = 100
+    neighbourhoods: int = 500
+    nodes: int = 200
+    mip_arcs: int = 5_000
+
+    @classmethod
+    def coerce(cls, value: Budget | int | dict | None) -> Budget | None:
+        """A budget from itself, a number of iterations (neighbourhoods five times as
+        many), a dict of fields, or ``None`` (no budget: wall time)."""
+        if value is None or isinstance(value, Budget):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        if int(value) < 1:
+            raise ValueError("budget must be a positive number of iterations")
+        return cls(iterations=int(value), neighbourhoods=5 * int(value))
+
+
 # ----------------------------------------------------------------------------- MIP
 
 
-def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, float, bool]:
+def mip_component(
+    m: Model, time_limit_s: float, node_limit: int | None = None
+) -> tuple[np.ndarray | None, float, bool]:
     """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal).
+
+    ``node_limit`` stops HiGHS after that many branch-and-bound nodes (a deterministic
+    budget); ``time_limit_s`` stops it on wall time.
 
     Examples
     --------
@@ -217,13 +270,10 @@ def mip_component(m: Model, time_limit_s: float) -> tuple[np.ndarray | None, flo
         )
         cons.append(LinearConstraint(cnt_rows, -np.inf, m.maxu[finite]))
     bounds = Bounds(np.zeros(a + n), np.concatenate([np.ones(a), m.req]))
-    res = milp(
-        c,
-        integrality=np.ones(a + n),
-        bounds=bounds,
-        constraints=cons,
-        options={"time_limit": max(time_limit_s, 0.05), "mip_rel_gap": 1e-9, "disp": False},
-    )
+    options = {"time_limit": max(time_limit_s, 0.05), "mip_rel_gap": 1e-9, "disp": False}
+    if node_limit is not None:
+        options["node_limit"] = int(node_limit)
+    res = milp(c, integrality=np.ones(a + n), bounds=bounds, constraints=cons, options=options)
     bound = getattr(res, "mip_dual_bound", None)
     bound = -np.inf if bound is None or not np.isfinite(bound) else float(bound)
     if res.status != 0 and not np.isfinite(bound):
@@ -710,13 +760,17 @@ def _improve_mip(
     stop_at: float = -np.inf,
     knapsacks: tuple[np.ndarray, np.ndarray] | None = None,
     patience: int | None = None,
+    budget: Budget | None = None,
 ) -> np.ndarray:
     """Large-neighbourhood search: free the units of a few workers that share candidate
     units and re-solve them exactly (HiGHS); keep the result when it is better.
 
     One MIP per neighbourhood (tens of units): the loop is over neighbourhoods, each a
     solver call, until the deadline or the objective is at most ``stop_at``; with
-    ``patience``, also after that many neighbourhoods in a row gained nothing.
+    ``patience``, also after that many neighbourhoods in a row gained nothing; with a
+    ``budget``, after ``budget.neighbourhoods`` MIPs of at most ``budget.nodes`` nodes
+    each (the deadline is then only a safety cap). Open slots are part of the
+    neighbourhoods of the workers who could fill them, and those workers go first.
 
     ``knapsacks`` = (best knapsack value per worker, profit per arc) at multipliers
     ``pi <= penalty`` (see :func:`_worker_gaps`) rank the seeds by their worker's gap
@@ -742,10 +796,18 @@ def _improve_mip(
         kp_value, profit = knapsacks
         wgap = kp_value - np.bincount(m.arc_w[x], profit[x], minlength=m.n_workers)
         seeds = seeds[np.argsort(-wgap[seeds], kind="stable")]
+    served_all = np.bincount(m.arc_u[x], minlength=m.n_units)
+    # workers who could take an open slot first: an open slot costs the penalty
+    near_open = np.zeros(m.n_workers, dtype=bool)
+    near_open[m.arc_w[served_all[m.arc_u] < m.req[m.arc_u]]] = True
+    seeds = seeds[np.argsort(~near_open[seeds], kind="stable")]
     total = float(m.objective(x).sum())
     idle = 0
+    solved = 0
     for seed in seeds:
         if time.perf_counter() > deadline - 0.05 or total <= stop_at:
+            break
+        if budget is not None and solved >= budget.neighbourhoods:
             break
         if patience is not None and idle >= patience:
             break
@@ -754,10 +816,13 @@ def _improve_mip(
         nb = share.indices[row][np.argsort(-share.data[row], kind="stable")][:size]
         ws = np.unique(np.r_[seed, nb])
         arcs = np.concatenate([by_w[w_start[w] : w_start[w + 1]] for w in ws])
-        units = np.unique(m.arc_u[arcs[x[arcs]]])
+        # the units these workers hold, and open slots they could fill
+        units = np.unique(
+            m.arc_u[arcs[x[arcs] | (served_all[m.arc_u[arcs]] < m.req[m.arc_u[arcs]])]]
+        )
         if not len(units):
             continue
-        served = np.bincount(m.arc_u[x], minlength=m.n_units)[units]
+        served = served_all[units]
         if wgap is not None and np.all(served >= m.req[units]):
             # proven: no better assignment of these units among these workers
             if wgap[ws].sum() <= 1e-9 * max(1.0, abs(total)):
@@ -782,12 +847,17 @@ def _improve_mip(
             m.maxu[ws],
             m.penalty,
         )
-        xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()))
+        solved += 1
+        if budget is None:
+            xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()))
+        else:
+            xs, _, _ = mip_component(sub, deadline - time.perf_counter(), budget.nodes)
         if xs is None or not sub.feasible(xs):
             continue
         gain = sub.objective(x[arcs]).sum() - sub.objective(xs).sum()
         if gain > 1e-7:
             x[arcs] = xs
+            served_all[units] = np.bincount(m.arc_u[x], minlength=m.n_units)[units]
             total -= gain
             idle = 0
             if wgap is not None:
@@ -802,8 +872,9 @@ def _improve_mip(
 # ------------------------------------------------------------------------- driver
 
 
-def quick_primal(m: Model) -> np.ndarray:
-    """A fast feasible selection (relaxation rounded, repaired, improved), no bound.
+def quick_primal(m: Model, deadline: float | None = None) -> np.ndarray:
+    """A fast feasible selection (relaxation rounded, repaired, improved), no bound;
+    at most 10 rounds of moves, and 5 s unless ``deadline`` says otherwise.
 
     Examples
     --------
@@ -816,7 +887,8 @@ def quick_primal(m: Model) -> np.ndarray:
     frac = _fractional_flow(m)
     if frac is None:
         frac = _fractional_lp(m)[0]
-    return primal(m, frac, deadline=time.perf_counter() + 5.0, max_rounds=10)
+    deadline = time.perf_counter() + 5.0 if deadline is None else deadline
+    return primal(m, frac, deadline=deadline, max_rounds=10)
 
 
 def _worker_gaps(m: Model, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -838,6 +910,7 @@ def _heuristic(
     time_limit_s: float,
     gap_target: float = 0.0,
     lp_max_arcs: int = 1_000_000,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Primal solutions and a Lagrangian lower bound, per component.
 
@@ -848,6 +921,10 @@ def _heuristic(
     improved into a new primal solution (a Lagrangian heuristic), kept per component
     when better. The time left goes to large-neighbourhood MIPs on components with a
     gap. Every phase stops once the total gap is at most ``gap_target``.
+
+    With a ``budget`` every phase counts steps instead (``budget.iterations``
+    subgradient steps, a Lagrangian heuristic every fifth, ``budget.neighbourhoods``
+    MIPs) and ``time_limit_s`` is only a cap.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
@@ -863,7 +940,7 @@ def _heuristic(
         pi0 = np.minimum.reduceat(np.r_[m.cost, 0.0], np.r_[m.starts(), len(m.cost)])[:-1]
         pi0 = np.minimum(pi0, m.penalty)
     arc_c = comp_u[m.arc_u]
-    x = primal(m, frac, deadline=t0 + 0.3 * time_limit_s)
+    x = primal(m, frac, deadline=deadline if budget else t0 + 0.3 * time_limit_s)
     obj_c = np.bincount(comp_u, m.objective(x), minlength=n_comp)
     avg = np.zeros(len(m.arc_u))
     n_iter = [0]
@@ -874,8 +951,12 @@ def _heuristic(
         avg[:] = 0.7 * avg + 0.3 * chosen
         n_iter[0] += 1
         now = time.perf_counter()
-        # a primal run every few steps, at most a third of the time
-        if n_iter[0] < 5 or t_primal[0] > 0.5 * (now - t_primal[1] + t_primal[0]):
+        # a primal run every few steps: every fifth on a budget, else at most a third
+        # of the time
+        if budget is not None:
+            if n_iter[0] % 5:
+                return None
+        elif n_iter[0] < 5 or t_primal[0] > 0.5 * (now - t_primal[1] + t_primal[0]):
             return None
         t1 = time.perf_counter()
         xn = primal(m, avg + 1e-3 * frac, deadline=deadline)
@@ -896,9 +977,10 @@ def _heuristic(
         n_comp,
         obj_c,
         pi0=pi0,
-        deadline=t0 + 0.85 * time_limit_s,
+        deadline=deadline if budget else t0 + 0.85 * time_limit_s,
         gap_target=gap_target,
         on_iterate=lagrangian_primal,
+        **_steps(budget),
     )
     info = {
         "lp_bound": lp_value,
@@ -920,11 +1002,26 @@ def _heuristic(
             stop_at=float(bound_c.sum()) + gap_target * max(1.0, abs(total)),
             knapsacks=_worker_gaps(m, best_pi),
             patience=None,
+            budget=budget,
         )
         on = np.bincount(comp_u, m.objective(xn), minlength=n_comp)
         take = (on < obj_c)[arc_c]
         x = np.where(take, xn, x)
     return x, bound_c, info
+
+
+def _steps(budget: Budget | None) -> dict:
+    """The subgradient settings of a budget: its steps, long ones when they are few (as
+    :func:`gridkit.staffing.bounds.lagrangian_knapsack_bound` picks by time)."""
+    if budget is None:
+        return {}
+    few = budget.iterations < 150
+    return {
+        "iters": budget.iterations,
+        "theta0": 2.0 if few else 0.5,
+        "window": 3 if few else 10,
+        "deflect": 0.3 if few else 0.0,
+    }
 
 
 def solve(
@@ -934,6 +1031,7 @@ def solve(
     time_limit_s: float = 30.0,
     mip_max_arcs: int = 60_000,
     gap_target: float = 0.0,
+    budget: Budget | None = None,
 ) -> Solution:
     """Solve ``m``: heuristic for all components, then MIP where allowed and useful.
 
@@ -942,6 +1040,8 @@ def solve(
     heuristic everywhere and then the MIP on components with a gap left, as long as the
     time limit allows, keeping the better solution and the better bound. The heuristic
     stops improving at a total gap of ``gap_target``; the MIP aims at the optimum.
+    With a ``budget`` (:class:`Budget`) the phases count steps and nodes, and
+    ``time_limit_s`` is a cap; ``info["time_capped"]`` says whether it was reached.
 
     Examples
     --------
@@ -961,7 +1061,13 @@ def solve(
     info: dict = {"components": len(np.unique(comp_u)), "mip_components": 0, "mip_optimal": 0}
     if method in ("auto", "heuristic"):
         x, bound_c, h_info = _heuristic(
-            m, comp_u, comp_w, n_comp, time_limit_s=time_limit_s, gap_target=gap_target
+            m,
+            comp_u,
+            comp_w,
+            n_comp,
+            time_limit_s=time_limit_s,
+            gap_target=gap_target,
+            budget=budget,
         )
         info.update(h_info)
         have_c[:] = True
@@ -972,6 +1078,8 @@ def solve(
         todo = arcs_c > 0
         if method == "auto":
             gap = obj_c - bound_c
+            if budget is not None:
+                mip_max_arcs = min(mip_max_arcs, budget.mip_arcs)
             todo &= (arcs_c <= mip_max_arcs) & (gap > 1e-6 * np.maximum(1.0, np.abs(obj_c)))
         todo = np.flatnonzero(todo)
         todo = todo[np.argsort(arcs_c[todo], kind="stable")]
@@ -990,7 +1098,10 @@ def solve(
             units = np.sort(units_by_c[u_bounds[c] : u_bounds[c + 1]])
             workers = np.sort(workers_by_c[w_bounds[c] : w_bounds[c + 1]])
             sub, arcs = m.sub(units, workers)
-            xs, b, optimal = mip_component(sub, max(share, min(remaining, 1.0)))
+            if budget is None:
+                xs, b, optimal = mip_component(sub, max(share, min(remaining, 1.0)))
+            else:  # nodes, not seconds: the whole cap is only a safety net
+                xs, b, optimal = mip_component(sub, remaining, budget.nodes)
             info["mip_components"] += 1
             info["mip_optimal"] += int(optimal)
             bound_c[c] = max(bound_c[c], b)
@@ -1010,7 +1121,13 @@ def solve(
             sub, arcs = m.sub(units, workers)
             n2, cu2, cw2 = sub.components()
             xs, b2, _ = _heuristic(
-                sub, cu2, cw2, n2, time_limit_s=max(1.0, 0.2 * time_limit_s), gap_target=gap_target
+                sub,
+                cu2,
+                cw2,
+                n2,
+                time_limit_s=time_limit_s if budget else max(1.0, 0.2 * time_limit_s),
+                gap_target=gap_target,
+                budget=budget,
             )
             x[arcs] = xs
             # map sub-component bounds back (each sub-component lies in one component)
@@ -1027,4 +1144,6 @@ def solve(
     noise = (bound_c > obj_c) & (bound_c - obj_c <= 1e-6 * np.maximum(1.0, np.abs(obj_c)))
     bound_c = np.where(noise, obj_c, bound_c)
     info["solve_s"] = time.perf_counter() - t0
+    # every phase stops on its deadline only once the time is past it
+    info["time_capped"] = time.perf_counter() >= deadline
     return Solution(x=x, comp_u=comp_u, obj_c=obj_c, bound_c=bound_c, method_c=method_c, info=info)
