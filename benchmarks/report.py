@@ -124,9 +124,17 @@ def staffing_section(payloads: list[dict[str, Any]]) -> list[str]:
     for pay in payloads:
         load = f"{pay['load_before'][0]:.1f} / {pay['load_after'][0]:.1f}"
         p = pay["partitioned"]
+        budget = p.get("budget_per_district")
+        how = (
+            f"a budget of {budget['iterations']} steps and {budget['neighbourhoods']} "
+            f"neighbourhoods each (cap {p['time_cap_per_district_s']:g} s"
+            + (", hit: the answer depends on the load)" if p.get("time_capped") else ", not hit)")
+            if budget
+            else f"{p['time_limit_per_district_s']:g} s each (wall time)"
+        )
         lines.append(
-            f"| {p['districts']} districts in parallel on 2 Dask workers, "
-            f"{p['time_limit_per_district_s']:g} s each | {pay['when']} | {load} "
+            f"| {p['districts']} districts in parallel on 2 Dask workers, {how} "
+            f"| {pay['when']} | {load} "
             f"| {p['seconds']:,.1f} | {p['gap']:.2%} | {p['unstaffed']:,} |"
         )
         if "single" in pay:
