@@ -397,8 +397,10 @@ class _SqlLedger(_BatchIds):
         open_ = report_rules().open_statuses
         # statuses as stored: the first wave's names too, read as the stage they meant
         stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
-        rows = self.txn.open_near(new.geometry.array, new["category"], radius_m, statuses=stored)
-        return None if rows is None else normalise_reports(rows)
+        rows = self.txn.open_near(
+            new.geometry.array, new["category"], radius_m, statuses=stored, columns=_LINKED_BY
+        )
+        return None if rows is None or not len(rows) else normalise_reports(rows)
 
     def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
         named = new["unit_id"].tolist() if "unit_id" in new.columns else []
@@ -415,6 +417,9 @@ class _SqlLedger(_BatchIds):
 
 
 _Ledger = _HeldLedger | _SqlLedger
+#: what intake reads of the reports a new one may duplicate (their other columns
+#: are not handed on: intake's answer keeps the new rows only)
+_LINKED_BY = ["report_id", "category", "status", "duplicate_of", "reported_at"]
 
 
 def _log_unrouted(rows: pd.DataFrame) -> None:

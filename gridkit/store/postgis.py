@@ -677,9 +677,6 @@ class PostGISStore(Store):
         with self._lock:
             try:
                 with self._connection() as con, con.transaction():
-                    # report intakes of every process, one at a time: what one batch
-                    # decides (ids, duplicates) the next one reads, committed
-                    con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
                     txn = ReportIntake(self, con)
                     yield txn
             except unique as exc:  # a writer outside the intake took an id: try again
@@ -898,15 +895,27 @@ class ReportIntake:
     def __init__(self, store: PostGISStore, con: Any) -> None:
         self._store = store
         self._con = con
-        present = set(_present(con))
-        self._has = {n: n in present for n in ("reports", "units")}
+        # report intakes of every process, one at a time: what one batch decides (ids,
+        # duplicates) the next one reads, committed
+        _, *has = con.execute(
+            "SELECT pg_advisory_xact_lock(%s), to_regclass('reports') IS NOT NULL, "
+            "to_regclass('units') IS NOT NULL, to_regclass('report_events') IS NOT NULL",
+            (_UPGRADE_LOCK + 3,),
+        ).fetchone()
+        self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
         #: (rows, versions before, versions after, last fids) once written
         self.written: tuple | None = None
 
-    def _rows(self, layer: str, where: str, params: Sequence[Any]) -> pd.DataFrame | None:
+    def _rows(
+        self, layer: str, where: str, params: Sequence[Any], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame | None:
         if not self._has[layer]:
             return None
         table = self._store._table(self._con, layer)
+        if columns is not None:  # these columns only (and the geometry)
+            table = _Table(
+                {c: table.columns[c] for c in columns if c in table.columns}, table.geometry
+            )
         return _read_table(self._con, layer, table, where=where, params=params)
 
     def _columns(self, layer: str) -> dict[str, str]:
@@ -937,12 +946,13 @@ class ReportIntake:
         radius_m: float,
         *,
         statuses: Sequence[str],
+        columns: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame | None:
         """Reports of ``statuses`` that duplicate nothing (``duplicate_of`` empty),
         of the category of a new point, inside the box around it that holds
         ``radius_m`` 1.5 times over (:func:`gridkit.crs.degrees_around`), in layer
         (``fid``) order: the candidates the exact duplicate search then measures.
-        None without a reports layer."""
+        Only ``columns`` (and the geometry) when given. None without a reports layer."""
         cols = self._columns("reports")
         if not self._has["reports"] or "category" not in cols or "status" not in cols:
             return None
@@ -952,7 +962,7 @@ class ReportIntake:
         cats = [None if pd.isna(c) else str(c) for c in np.asarray(categories, dtype=object)[ok]]
         dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
         if radius_m <= 0 or not len(xy):
-            return self._rows("reports", "false", [])
+            return self._rows("reports", "false", [], columns)
         single = "" if "duplicate_of" not in cols else " AND r.duplicate_of IS NULL"
         where = (
             "fid IN (SELECT r.fid FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
@@ -967,7 +977,7 @@ class ReportIntake:
             (x - dx).tolist(), (y - dy).tolist(), (x + dx).tolist(), (y + dy).tolist(),
             cats, list(statuses),
         ]  # fmt: skip
-        return self._rows("reports", where, params)
+        return self._rows("reports", where, params, columns)
 
     def units_at(
         self, points: Sequence[Any], unit_ids: Sequence[str] = ()
@@ -1001,10 +1011,29 @@ class ReportIntake:
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
             return
-        store._prepare(con, todo, None)
+        if not all(self._fits(name, df) for name, df in todo.items()):
+            store._prepare(con, todo, None)
         before = _lock_versions(con, list(todo))
-        fids = store._copy_all(con, todo)
-        self.written = (todo, before, _lock_versions(con, list(todo)), fids)
+        for name, df in todo.items():
+            _copy_rows(con, name, df, store._tables[name])
+        # the versions now and the last fids, in one query (ours: we hold the rows)
+        after = " UNION ALL ".join(
+            f"SELECT '{name}', (SELECT version FROM gridkit_layer_versions WHERE layer = "
+            f"'{name}'), (SELECT coalesce(max(fid), 0) FROM {_ident(name)})"
+            for name in todo
+        )
+        got = con.execute(after).fetchall()
+        ours = {str(n): int(v) for n, v, _ in got}
+        self.written = (todo, before, ours, {str(n): int(f) for n, _, f in got})
+
+    def _fits(self, name: str, df: pd.DataFrame) -> bool:
+        """Whether table ``name`` exists with every column of ``df``."""
+        if not self._has.get(name):
+            return False
+        table = self._store._table(self._con, name)
+        gcol = getattr(df, "_geometry_column_name", None)
+        cols = [str(c) for c in df.columns if c != gcol]
+        return all(c in table.columns for c in cols) and (gcol is None or table.geometry)
 
 
 def _listen(ref: weakref.ref, closed: threading.Event) -> None:
