@@ -438,7 +438,8 @@ class PostGISStore(Store):
             max_size=pool_size,
             kwargs={"autocommit": True},
             configure=_configure,
-            check=pool_mod.ConnectionPool.check_connection,
+            check=_check_idle,
+            reset=_returned,
             open=True,
             timeout=POOL_WAIT_S,
             name="gridkit",
@@ -839,9 +840,10 @@ class PostGISStore(Store):
         cols = ", ".join(_ident(c) for c in table.names)
         sql = f"SELECT {cols} FROM {_ident(table.name)}" + _where_sql(where)
         with self._connection() as con:
-            if con.execute("SELECT to_regclass(%s)", (_ident(table.name),)).fetchone()[0] is None:
+            try:
+                rows = con.execute(sql, [_py(v) for v in where.values()]).fetchall()
+            except self._psycopg.errors.UndefinedTable:  # not made yet: no rows
                 return pd.DataFrame(columns=table.names)
-            rows = con.execute(sql, [_py(v) for v in where.values()]).fetchall()
         return pd.DataFrame(rows, columns=table.names)
 
     def add_records(self, table: RecordTable, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -1067,6 +1069,26 @@ def _mark(ref: weakref.ref, *, listening: bool) -> None:
 
 def _configure(con: Any) -> None:
     con.execute("SET TIME ZONE 'UTC'")
+
+
+#: a pooled connection given back less than this long ago is handed out unchecked (s):
+#: the check costs a round trip per request, and one in use a moment ago is alive (a
+#: server gone meanwhile fails the request with a 503, and the pool replaces it)
+CHECK_IDLE_S = 1.0
+_RETURNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _returned(con: Any) -> None:
+    _RETURNED[con] = time.monotonic()
+
+
+def _check_idle(con: Any) -> None:
+    """The pool's check of a connection it hands out: a round trip (psycopg_pool's
+    ``check_connection``) only when it has been idle for :data:`CHECK_IDLE_S`."""
+    if time.monotonic() - _RETURNED.get(con, float("-inf")) < CHECK_IDLE_S:
+        return
+    if con.autocommit:  # as psycopg_pool.ConnectionPool.check_connection
+        con.execute("")
 
 
 def shown(workspace: object) -> str:
