@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pandas as pd
+import shapely
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api._group import GroupCommit
@@ -123,29 +124,31 @@ class ReportWriter:
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
         three tries the batch fails with a 503."""
         intake_txn = getattr(self.service.store, "report_intake", None)
+        placed = place_points(  # depends on no report: before any lock
+            [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
+        )
         with self.service.write_lock:
             for attempt in range(3):
                 try:
                     if intake_txn is None:
-                        return self._once(subs, _HeldLedger(self))
+                        return self._once(subs, placed, _HeldLedger(self))
                     with intake_txn() as txn:  # committed before the answers go
-                        return self._once(subs, _SqlLedger(self, txn))
+                        ledger = _SqlLedger(self, txn)
+                        ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
+                        return self._once(subs, placed, ledger)
                 except ConcurrentWriteError:
                     if attempt == 2:
                         raise  # fails the batch (503)
         raise AssertionError("unreachable")
 
-    def _once(self, subs: Sequence[Submission], ledger: _Ledger) -> list[Result]:
-        """One pass of :meth:`process` (under its lock)."""
+    def _once(self, subs: Sequence[Submission], placed: list, ledger: _Ledger) -> list[Result]:
+        """One pass of :meth:`process` (under its lock), the submissions' points
+        ``placed`` (:func:`gridkit.ops.intake.place_points`)."""
         out: list[Result | None] = [None] * len(subs)
         first, fresh = self._replays(ledger, subs, out)
-        points = place_points(
-            [subs[i].coords for i in fresh],
-            [subs[i].crs for i in fresh],
-            area=self.service.service_area(),
-        )
         todo = []
-        for i, point in zip(fresh, points, strict=True):
+        for i in fresh:
+            point = placed[i]
             if isinstance(point, GridkitError):
                 out[i] = ApiError(status_of(point), point.message)
             else:
@@ -382,6 +385,7 @@ class _SqlLedger(_BatchIds):
         self.writer = writer
         self.txn = txn
         self._ids: ReportIds | None = None
+        self._units: tuple = (None, False)
 
     def replays(self, keys: list[str]) -> pd.DataFrame:
         rows = self.txn.replays(keys)
@@ -402,9 +406,15 @@ class _SqlLedger(_BatchIds):
         )
         return None if rows is None or not len(rows) else normalise_reports(rows)
 
+    def prefetch_units(self, placed: list, unit_ids: list) -> None:
+        """The units of the whole batch's points and hand-chosen units, before the
+        intake lock is taken (a superset of what each intake asks: locating a point
+        among more units, all those touching it included, gives the same unit)."""
+        points = [p for p in placed if isinstance(p, shapely.Point)]
+        self._units = self.txn.units_at(points, unit_ids)
+
     def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
-        named = new["unit_id"].tolist() if "unit_id" in new.columns else []
-        units, every = self.txn.units_at(new.geometry.array, named)
+        units, every = self._units
         if units is None or not every or not len(units):  # the nearest unit: the layer's
             return self.writer.service.layer("units")
         return units

@@ -897,14 +897,23 @@ class ReportIntake:
     def __init__(self, store: PostGISStore, con: Any) -> None:
         self._store = store
         self._con = con
-        # report intakes of every process, one at a time: what one batch decides (ids,
-        # duplicates) the next one reads, committed
-        _, *has = con.execute(
-            "SELECT pg_advisory_xact_lock(%s), to_regclass('reports') IS NOT NULL, "
-            "to_regclass('units') IS NOT NULL, to_regclass('report_events') IS NOT NULL",
-            (_UPGRADE_LOCK + 3,),
+        self._locked = False
+        has = con.execute(
+            "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
+            "to_regclass('report_events') IS NOT NULL"
         ).fetchone()
         self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
+
+    def _lock(self) -> None:
+        """Report intakes of every process, one at a time from here to the commit: what
+        one batch decides (ids, duplicates) the next one reads, committed. Taken by the
+        first question about the reports (the units are asked before)."""
+        if not self._locked:
+            self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
+            self._locked = True
+            if not self._has["reports"]:  # made by the intake that held the lock before
+                row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
+                self._has["reports"] = bool(row[0])
         #: (rows, versions before, versions after, last fids) once written
         self.written: tuple | None = None
 
@@ -926,6 +935,7 @@ class ReportIntake:
     def replays(self, keys: Sequence[str]) -> pd.DataFrame:
         """The reports stored under any of ``keys`` (``idempotency_key``), indexed by
         key (empty when none, or the layer has no such column)."""
+        self._lock()
         if not keys or "idempotency_key" not in self._columns("reports"):
             return pd.DataFrame(index=pd.Index([], dtype=object))
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
@@ -934,6 +944,7 @@ class ReportIntake:
 
     def last_report_id(self) -> str | None:
         """The report id ``R<digits>`` with the highest number, None without one."""
+        self._lock()
         if "report_id" not in self._columns("reports"):
             return None
         row = self._con.execute(
@@ -955,6 +966,7 @@ class ReportIntake:
         ``radius_m`` 1.5 times over (:func:`gridkit.crs.degrees_around`), in layer
         (``fid``) order: the candidates the exact duplicate search then measures.
         Only ``columns`` (and the geometry) when given. None without a reports layer."""
+        self._lock()
         cols = self._columns("reports")
         if not self._has["reports"] or "category" not in cols or "status" not in cols:
             return None
@@ -1013,6 +1025,7 @@ class ReportIntake:
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
             return
+        self._lock()
         if not all(self._fits(name, df) for name, df in todo.items()):
             store._prepare(con, todo, None)
         before = _lock_versions(con, list(todo))
