@@ -15,10 +15,11 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pandas as pd
+import shapely
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api._group import GroupCommit
@@ -30,8 +31,11 @@ from api.service import Service
 from gridkit.errors import GridkitError
 from gridkit.ops.cases import auto_dispatch
 from gridkit.ops.intake import ReportIds, place_points, report_frame
-from gridkit.ops.reports import intake, normalise_reports, report_rules
+from gridkit.ops.reports import LEGACY_STATUS, intake, normalise_reports, report_rules
 from gridkit.store import ConcurrentWriteError
+
+if TYPE_CHECKING:
+    from gridkit.store.postgis import ReportIntake
 
 log = logging.getLogger("gridkit.api")
 
@@ -97,9 +101,12 @@ def actor(caller: Principal) -> str:
 class ReportWriter:
     """Takes in batches of reports for one :class:`~api.service.Service`.
 
-    Holds the reports layer as the batches read it (:class:`api._held.HeldReports`)
-    and the next report ids, kept in step batch by batch and read again only when
-    someone else wrote the layer.
+    Over a GeoPackage (one writer process) it holds the reports layer as the batches
+    read it (:class:`api._held.HeldReports`) and the next report ids, kept in step
+    batch by batch and read again only when someone else wrote the layer. Over
+    PostGIS it holds nothing: each batch asks the database, in the transaction that
+    writes it (:meth:`gridkit.store.PostGISStore.report_intake`), so server
+    processes never redo each other's batches.
     """
 
     def __init__(self, service: Service) -> None:
@@ -116,33 +123,40 @@ class ReportWriter:
         """Take in a batch. Done again from the layer as it is when another process
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
         three tries the batch fails with a 503."""
-        with self.service.write_lock:
-            for _ in range(2):
-                try:
-                    return self._once(subs)
-                except ConcurrentWriteError:
-                    pass  # the store forgot the layer: the next pass reads it as it is now
-            return self._once(subs)  # its error, if again, fails the batch (503)
-
-    def _once(self, subs: Sequence[Submission]) -> list[Result]:
-        """One pass of :meth:`process` (under its lock)."""
-        existing = self._held_reports()
-        out: list[Result | None] = [None] * len(subs)
-        first, fresh = self._replays(existing, subs, out)
-        points = place_points(
-            [subs[i].coords for i in fresh],
-            [subs[i].crs for i in fresh],
-            area=self.service.service_area(),
+        intake_txn = getattr(self.service.store, "report_intake", None)
+        placed = place_points(  # depends on no report: before any lock
+            [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
         )
+        with self.service.write_lock:
+            for attempt in range(3):
+                try:
+                    if intake_txn is None:
+                        return self._once(subs, placed, _HeldLedger(self))
+                    with intake_txn() as txn:  # committed before the answers go
+                        ledger = _SqlLedger(self, txn)
+                        ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
+                        return self._once(subs, placed, ledger)
+                except ConcurrentWriteError:
+                    if attempt == 2:
+                        raise  # fails the batch (503)
+        raise AssertionError("unreachable")
+
+    def _once(self, subs: Sequence[Submission], placed: list, ledger: _Ledger) -> list[Result]:
+        """One pass of :meth:`process` (under its lock), the submissions' points
+        ``placed`` (:func:`gridkit.ops.intake.place_points`)."""
+        out: list[Result | None] = [None] * len(subs)
+        first, fresh = self._replays(ledger, subs, out)
         todo = []
-        for i, point in zip(fresh, points, strict=True):
+        for i in fresh:
+            point = placed[i]
             if isinstance(point, GridkitError):
                 out[i] = ApiError(status_of(point), point.message)
             else:
                 todo.append((i, point))
         if todo:
-            for i, result in self._take_in(existing, subs, todo).items():
+            for i, result in self._take_in(ledger, subs, todo).items():
                 out[i] = result
+        ledger.done()
         for i, s in enumerate(subs):
             if out[i] is None:  # a key repeated in the batch: the outcome of its first use
                 j = first[s.key]  # type: ignore[index]
@@ -153,12 +167,12 @@ class ReportWriter:
         return out  # type: ignore[return-value]
 
     def _replays(
-        self, existing: HeldReports | None, subs: Sequence[Submission], out: list
+        self, ledger: _Ledger, subs: Sequence[Submission], out: list
     ) -> tuple[dict[str, int], list[int]]:
         """Answer the keys already stored (their row again, or a 422 for a key reused);
         return the first use of each key in the batch and the submissions to take in."""
         keys = [s.key for s in subs if s.key]
-        stored = existing.replays(keys) if existing is not None and keys else _NO_ROWS
+        stored = ledger.replays(keys) if keys else _NO_ROWS
         stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
         hashes = stored.get("idempotency_hash")
         first: dict[str, int] = {}
@@ -197,37 +211,38 @@ class ReportWriter:
         return self.ids.take(n)
 
     def _take_in(
-        self, existing: HeldReports | None, subs: Sequence[Submission], todo: list
+        self, ledger: _Ledger, subs: Sequence[Submission], todo: list
     ) -> dict[int, Result]:
         """Intake, authorise and hand over ``todo`` (submission index, point) together;
         rejected reports are left out and the rest taken in again, so nothing rejected
         is stored or linked as an original."""
         results: dict[int, Result] = {}
-        units = self.service.layer("units")
         radius = report_rules().duplicate_radius_m
         while todo:
-            ids = self._next_ids(len(todo))
+            ids = ledger.ids(len(todo))
             new = report_frame(
                 [subs[i].props for i, _ in todo], [g for _, g in todo], report_ids=ids
             )
             try:
-                near = None if existing is None else existing.near(new, radius)
-                change = intake(new, units=units, existing=near)
+                near = ledger.near(new, radius)
+                change = intake(new, units=ledger.units(new), existing=near)
             except GridkitError as exc:
+                ledger.give_back(ids)
                 if len(todo) == 1:
                     results[todo[0][0]] = ApiError(400, exc.message)
                     return results
                 for item in todo:  # find whose report it is: one at a time
-                    results.update(self._take_in(existing, subs, [item]))
+                    results.update(self._take_in(ledger, subs, [item]))
                 return results
             new_rows = change.reports.iloc[len(change.reports) - len(ids) :]  # after the old
             created = new_rows.iloc[pd.Index(new_rows["report_id"]).get_indexer(ids)]
             rejected = self._refusals(created, [subs[i].caller for i, _ in todo])
             if rejected:
+                ledger.give_back(ids)  # the others take them again: no gap in the ids
                 results.update({todo[k][0]: err for k, err in rejected.items()})
                 todo = [item for k, item in enumerate(todo) if k not in rejected]
                 continue
-            rows = self._commit(created.reset_index(drop=True), change.events, subs, todo)
+            rows = self._commit(ledger, created.reset_index(drop=True), change.events, subs, todo)
             done = pieces(rows, id_col="report_id")
             for pos, (i, _) in enumerate(todo):
                 results[i] = Outcome(rows, pos, False, done[pos])
@@ -249,7 +264,12 @@ class ReportWriter:
         return out
 
     def _commit(
-        self, rows: pd.DataFrame, events: pd.DataFrame, subs: Sequence[Submission], todo: list
+        self,
+        ledger: _Ledger,
+        rows: pd.DataFrame,
+        events: pd.DataFrame,
+        subs: Sequence[Submission],
+        todo: list,
     ) -> pd.DataFrame:
         """Hand the new reports over, then write them and their events in one
         transaction; the rows as stored."""
@@ -287,13 +307,7 @@ class ReportWriter:
             rows["idempotency_hash"] = pd.array(
                 [subs[i].fingerprint for i, _ in todo], dtype="string"
             )
-        # the ids and links above hold for the layer as we hold it: if another process
-        # wrote it meanwhile, nothing is written (and process() starts again)
-        svc.store.append_many({"reports": rows, "report_events": events}, if_unchanged=True)
-        if self.held is None:
-            self.held = HeldReports(svc.store.generation("reports"), rows)
-        else:
-            self.held.append(svc.store.generation("reports"), rows)
+        ledger.store(rows, events)
         return rows
 
     def _assignments_of(self, unit_ids: pd.Series) -> pd.DataFrame | None:
@@ -303,6 +317,119 @@ class ReportWriter:
         if a is None:
             return None
         return a[a["unit_id"].isin(unit_ids.dropna().unique()).to_numpy()]
+
+
+class _BatchIds:
+    """A batch's report ids: those of reports not stored after all (refused, or a
+    batch split to find a bad report) are given back and given again first, so the
+    ids stored have no gap, whichever backend."""
+
+    def __init__(self) -> None:
+        self.back: list[str] = []
+
+    def _fresh(self, n: int) -> list[str]:
+        raise NotImplementedError
+
+    def ids(self, n: int) -> list[str]:
+        again, self.back = self.back[:n], self.back[n:]
+        return again + (self._fresh(n - len(again)) if n > len(again) else [])
+
+    def give_back(self, ids: Sequence[str]) -> None:
+        self.back = sorted([*self.back, *ids], key=lambda r: (len(r), r))
+
+
+class _HeldLedger(_BatchIds):
+    """What a batch reads and writes over a GeoPackage (one process writes it): the
+    reports layer as the writer holds it, the units layer of the service."""
+
+    def __init__(self, writer: ReportWriter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.existing = writer._held_reports()
+
+    def replays(self, keys: list[str]) -> pd.DataFrame:
+        return self.existing.replays(keys) if self.existing is not None else _NO_ROWS
+
+    def _fresh(self, n: int) -> list[str]:
+        return self.writer._next_ids(n)
+
+    def near(self, new: pd.DataFrame, radius_m: float) -> pd.DataFrame | None:
+        return None if self.existing is None else self.existing.near(new, radius_m)
+
+    def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
+        return self.writer.service.layer("units")
+
+    def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
+        w = self.writer
+        store = w.service.store
+        # the ids and links above hold for the layer as we hold it: if someone else
+        # wrote it meanwhile, nothing is written (and process() starts again)
+        store.append_many({"reports": rows, "report_events": events}, if_unchanged=True)
+        if w.held is None:
+            w.held = HeldReports(store.generation("reports"), rows)
+        else:
+            w.held.append(store.generation("reports"), rows)
+
+    def done(self) -> None:
+        if self.back:  # ids taken but not stored: the next batch continues from the layer
+            self.writer.ids = None
+
+
+class _SqlLedger(_BatchIds):
+    """What a batch reads and writes over PostGIS: indexed queries and the write, in
+    one transaction of :meth:`gridkit.store.PostGISStore.report_intake` (intakes of all
+    processes one at a time). The same answers as :class:`_HeldLedger` gives."""
+
+    def __init__(self, writer: ReportWriter, txn: ReportIntake) -> None:
+        super().__init__()
+        self.writer = writer
+        self.txn = txn
+        self._ids: ReportIds | None = None
+        self._units: tuple = (None, False)
+
+    def replays(self, keys: list[str]) -> pd.DataFrame:
+        rows = self.txn.replays(keys)
+        return normalise_reports(rows) if len(rows) else _NO_ROWS
+
+    def _fresh(self, n: int) -> list[str]:
+        if self._ids is None:  # continuing after the highest id stored, as ReportIds does
+            last = self.txn.last_report_id()
+            self._ids = ReportIds([last] if last else [])
+        return self._ids.take(n)
+
+    def near(self, new: pd.DataFrame, radius_m: float) -> pd.DataFrame | None:
+        open_ = report_rules().open_statuses
+        # statuses as stored: the first wave's names too, read as the stage they meant
+        stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
+        rows = self.txn.open_near(
+            new.geometry.array, new["category"], radius_m, statuses=stored, columns=_LINKED_BY
+        )
+        return None if rows is None or not len(rows) else normalise_reports(rows)
+
+    def prefetch_units(self, placed: list, unit_ids: list) -> None:
+        """The units of the whole batch's points and hand-chosen units, before the
+        intake lock is taken (a superset of what each intake asks: locating a point
+        among more units, all those touching it included, gives the same unit)."""
+        points = [p for p in placed if isinstance(p, shapely.Point)]
+        self._units = self.txn.units_at(points, unit_ids)
+
+    def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
+        units, every = self._units
+        if units is None or not every or not len(units):  # the nearest unit: the layer's
+            return self.writer.service.layer("units")
+        return units
+
+    def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
+        self.txn.append({"reports": rows, "report_events": events})
+
+    def done(self) -> None:
+        pass
+
+
+_Ledger = _HeldLedger | _SqlLedger
+#: what intake reads of the reports a new one may duplicate (their other columns
+#: are not handed on: intake's answer keeps the new rows only)
+_LINKED_BY = ["report_id", "category", "status", "duplicate_of", "reported_at"]
 
 
 def _log_unrouted(rows: pd.DataFrame) -> None:

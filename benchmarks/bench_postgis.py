@@ -187,6 +187,11 @@ def _point(s: dict, i: int) -> list[float]:
     return [x0 + (i * 0.6180339887 % 1) * (x1 - x0), y0 + (i * 0.4142135624 % 1) * (y1 - y0)]
 
 
+def _load(*_: object) -> dict:
+    """The machine's 1-minute load as the case ends (other jobs share its cores)."""
+    return {"load_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+
+
 def _same_pages(ours: list[int], peer: list[int]) -> dict | None:
     if sum(ours) != sum(peer):
         return {"check": f"features served differ: {sum(ours)} vs {sum(peer)}"}
@@ -237,8 +242,9 @@ def cases(quick: bool) -> list[Case]:
             _posts("bare", posts, "bare"),
             peer_name="bare FastAPI + psycopg INSERT",
             size={"reports": posts},
-            repeat=1,
+            repeat=3,  # taking turns with the peer, medians: the machine is shared
             trace_peer=False,
+            extra=_load,
         )
         for name, label in (("pg1", "PostGIS, 1 process"), ("pg2", "PostGIS, 2 processes"))
     ]
@@ -250,9 +256,9 @@ def cases(quick: bool) -> list[Case]:
             _posts("gpkg", posts, "gp"),
             peer_name="gridkit over the GeoPackage",
             size={"reports": posts},
-            repeat=1,
+            repeat=3,
             trace_peer=False,
-            extra=lambda *_: _stop() or {},
+            extra=lambda *_: {**_load(), **(_stop() or {})},
         )
     )
     return [*items, *writes]

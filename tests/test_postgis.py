@@ -105,6 +105,11 @@ def test_upgrade_from_the_first_revision_keeps_the_data_and_follows_the_contract
     deadline = pd.Timestamp.now() + pd.Timedelta("2s")
     while store.read("reports")["status"].iloc[1] != "verified":
         assert pd.Timestamp.now() < deadline
+    # revision 4: the next report id continues after the highest stored, from an index
+    with store.report_intake() as txn:
+        assert txn.last_report_id() == "R2"
+    index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'reports_report_number_idx'"
+    assert _sql(db, index)[0][0].endswith("(gridkit_report_number(report_id))")
     # upgrading again is harmless
     assert upgrade(db) == []
 

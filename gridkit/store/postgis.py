@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.crs import WGS84
+from gridkit.crs import WGS84, degrees_around
 from gridkit.errors import GridkitError, LayerNotFoundError, MissingExtraError
 from gridkit.layers import LAYERS
 from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
@@ -47,6 +47,7 @@ from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Sto
 __all__ = [
     "DatabaseUnavailableError",
     "PostGISStore",
+    "ReportIntake",
     "database_url",
     "layer_ddl",
     "migrations",
@@ -63,6 +64,8 @@ GEOMETRY = "geometry"
 FOREIGN_KEYS = {("report_events", "report_id"): ("reports", "report_id")}
 #: columns outside the contract the service keeps unique: (table, column)
 UNIQUE = (("reports", "idempotency_key"),)
+#: the number of a report id ``R<digits>`` (NULL for other ids), as indexed (rev. 4)
+_REPORT_NUMBER = "gridkit_report_number(report_id)"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KIND_SQL = {
     "str": "text",
@@ -248,6 +251,11 @@ def spec_ddl(name: str, columns: Sequence[str], tables: Sequence[str]) -> list[s
                 f"REFERENCES {_ident(ref)} ({_ident(ref_col)}) DEFERRABLE INITIALLY DEFERRED "
                 "NOT VALID"
             )
+    if name == "reports" and "report_id" in have:  # the next id: see migration 0004
+        out.append(
+            'CREATE INDEX IF NOT EXISTS "reports_report_number_idx" ON "reports" '
+            f"({_REPORT_NUMBER})"
+        )
     for t, col in UNIQUE:
         if t == name and col in have:
             out.append(
@@ -430,7 +438,8 @@ class PostGISStore(Store):
             max_size=pool_size,
             kwargs={"autocommit": True},
             configure=_configure,
-            check=pool_mod.ConnectionPool.check_connection,
+            check=_check_idle,
+            reset=_returned,
             open=True,
             timeout=POOL_WAIT_S,
             name="gridkit",
@@ -623,12 +632,7 @@ class PostGISStore(Store):
                         raise ConcurrentWriteError(outside)
                     if change is not None:
                         _update(con, change)
-                    fids = {}
-                    for name, df in todo.items():
-                        _copy_rows(con, name, df, self._tables[name])
-                        fids[name] = con.execute(  # ours: writers hold the version rows
-                            f"SELECT coalesce(max(fid), 0) FROM {_ident(name)}"
-                        ).fetchone()[0]
+                    fids = self._copy_all(con, todo)
                     ours = _lock_versions(con, touched)
             except ConcurrentWriteError:
                 for name in outside:  # seen now: read it again before the next try
@@ -640,6 +644,51 @@ class PostGISStore(Store):
                     self._tables.pop(name, None)
                 raise
             self._follow(change, todo, before, ours, fids)
+
+    def _copy_all(self, con: Any, todo: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+        """COPY each layer's rows; the last ``fid`` of each after (ours: writers hold
+        the layers' version rows)."""
+        fids = {}
+        for name, df in todo.items():
+            _copy_rows(con, name, df, self._tables[name])
+            fids[name] = con.execute(
+                f"SELECT coalesce(max(fid), 0) FROM {_ident(name)}"
+            ).fetchone()[0]
+        return fids
+
+    def report_intake(self) -> AbstractContextManager[ReportIntake]:
+        """One transaction for taking in new reports, serialised across processes:
+        the questions a batch asks of the stored layers (replayed keys, the last
+        report id, open reports near the new points, the units holding them) and the
+        rows it writes, all in the same transaction (committed when the block ends).
+        See :class:`ReportIntake`.
+
+        Examples
+        --------
+        >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+        >>> with store.report_intake() as txn:  # doctest: +SKIP
+        ...     txn.last_report_id()
+        'R0000042'
+        """
+        return self._report_intake()
+
+    @contextmanager
+    def _report_intake(self) -> Iterator[ReportIntake]:
+        unique = self._psycopg.errors.UniqueViolation
+        with self._lock:
+            try:
+                with self._connection() as con, con.transaction():
+                    txn = ReportIntake(self, con)
+                    yield txn
+            except unique as exc:  # a writer outside the intake took an id: try again
+                self._tables.pop("reports", None)
+                raise ConcurrentWriteError(["reports"]) from exc
+            except BaseException:
+                for name in ("reports", "report_events"):
+                    self._tables.pop(name, None)
+                raise
+            if txn.written is not None:
+                self._follow(None, *txn.written)
 
     def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
         """Create the layers ``todo`` names that do not exist and add the columns the
@@ -791,9 +840,10 @@ class PostGISStore(Store):
         cols = ", ".join(_ident(c) for c in table.names)
         sql = f"SELECT {cols} FROM {_ident(table.name)}" + _where_sql(where)
         with self._connection() as con:
-            if con.execute("SELECT to_regclass(%s)", (_ident(table.name),)).fetchone()[0] is None:
+            try:
+                rows = con.execute(sql, [_py(v) for v in where.values()]).fetchall()
+            except self._psycopg.errors.UndefinedTable:  # not made yet: no rows
                 return pd.DataFrame(columns=table.names)
-            rows = con.execute(sql, [_py(v) for v in where.values()]).fetchall()
         return pd.DataFrame(rows, columns=table.names)
 
     def add_records(self, table: RecordTable, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -823,6 +873,182 @@ class PostGISStore(Store):
             if con.execute("SELECT to_regclass(%s)", (_ident(table.name),)).fetchone()[0] is None:
                 return 0
             return con.execute(sql, params).rowcount
+
+
+class ReportIntake:
+    """What a batch of new reports asks of the database, inside the transaction of
+    :meth:`PostGISStore.report_intake` (indexed queries; nothing held in memory):
+
+    - :meth:`replays`: the rows stored under Idempotency-Keys (the UNIQUE index);
+    - :meth:`last_report_id`: the highest ``R<digits>`` id (an expression index);
+    - :meth:`open_near`: open originals of the new reports' categories near them
+      (the GiST index), the only reports they can duplicate;
+    - :meth:`units_at`: the units holding (or touching) the new points (GiST);
+    - :meth:`append`: the new rows, written in the same transaction.
+
+    Examples
+    --------
+    >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+    >>> with store.report_intake() as txn:  # doctest: +SKIP
+    ...     txn.replays(["phone-7/k1"]).index.tolist()
+    ['phone-7/k1']
+    """
+
+    def __init__(self, store: PostGISStore, con: Any) -> None:
+        self._store = store
+        self._con = con
+        self._locked = False
+        has = con.execute(
+            "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
+            "to_regclass('report_events') IS NOT NULL"
+        ).fetchone()
+        self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
+
+    def _lock(self) -> None:
+        """Report intakes of every process, one at a time from here to the commit: what
+        one batch decides (ids, duplicates) the next one reads, committed. Taken by the
+        first question about the reports (the units are asked before)."""
+        if not self._locked:
+            self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
+            self._locked = True
+            if not self._has["reports"]:  # made by the intake that held the lock before
+                row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
+                self._has["reports"] = bool(row[0])
+        #: (rows, versions before, versions after, last fids) once written
+        self.written: tuple | None = None
+
+    def _rows(
+        self, layer: str, where: str, params: Sequence[Any], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame | None:
+        if not self._has[layer]:
+            return None
+        table = self._store._table(self._con, layer)
+        if columns is not None:  # these columns only (and the geometry)
+            table = _Table(
+                {c: table.columns[c] for c in columns if c in table.columns}, table.geometry
+            )
+        return _read_table(self._con, layer, table, where=where, params=params)
+
+    def _columns(self, layer: str) -> dict[str, str]:
+        return self._store._table(self._con, layer).columns if self._has[layer] else {}
+
+    def replays(self, keys: Sequence[str]) -> pd.DataFrame:
+        """The reports stored under any of ``keys`` (``idempotency_key``), indexed by
+        key (empty when none, or the layer has no such column)."""
+        self._lock()
+        if not keys or "idempotency_key" not in self._columns("reports"):
+            return pd.DataFrame(index=pd.Index([], dtype=object))
+        rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
+        assert rows is not None
+        return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
+
+    def last_report_id(self) -> str | None:
+        """The report id ``R<digits>`` with the highest number, None without one."""
+        self._lock()
+        if "report_id" not in self._columns("reports"):
+            return None
+        row = self._con.execute(
+            f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
+        ).fetchone()
+        return None if row[0] is None else f"R{row[0]}"
+
+    def open_near(
+        self,
+        points: Sequence[Any],
+        categories: Sequence[Any],
+        radius_m: float,
+        *,
+        statuses: Sequence[str],
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame | None:
+        """Reports of ``statuses`` that duplicate nothing (``duplicate_of`` empty),
+        of the category of a new point, inside the box around it that holds
+        ``radius_m`` 1.5 times over (:func:`gridkit.crs.degrees_around`), in layer
+        (``fid``) order: the candidates the exact duplicate search then measures.
+        Only ``columns`` (and the geometry) when given. None without a reports layer."""
+        self._lock()
+        cols = self._columns("reports")
+        if not self._has["reports"] or "category" not in cols or "status" not in cols:
+            return None
+        geoms = np.asarray(points, dtype=object)
+        ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        xy = shapely.get_coordinates(geoms[ok])
+        cats = [None if pd.isna(c) else str(c) for c in np.asarray(categories, dtype=object)[ok]]
+        dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
+        if radius_m <= 0 or not len(xy):
+            return self._rows("reports", "false", [], columns)
+        single = "" if "duplicate_of" not in cols else " AND r.duplicate_of IS NULL"
+        where = (
+            "fid IN (SELECT r.fid FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
+            "%s::float8[], %s::text[]) AS q(x0, y0, x1, y1, cat) JOIN reports r ON "
+            "r.geometry && ST_MakeEnvelope(q.x0, q.y0, q.x1, q.y1, 4326) "
+            "AND ST_XMin(r.geometry) <= q.x1 AND ST_XMax(r.geometry) >= q.x0 "
+            "AND ST_YMin(r.geometry) <= q.y1 AND ST_YMax(r.geometry) >= q.y0 "
+            f"AND r.category = q.cat WHERE r.status = ANY(%s){single})"
+        )
+        x, y = xy[:, 0], xy[:, 1]
+        params = [
+            (x - dx).tolist(), (y - dy).tolist(), (x + dx).tolist(), (y + dy).tolist(),
+            cats, list(statuses),
+        ]  # fmt: skip
+        return self._rows("reports", where, params, columns)
+
+    def units_at(
+        self, points: Sequence[Any], unit_ids: Sequence[str] = ()
+    ) -> tuple[gpd.GeoDataFrame | None, bool]:
+        """The units that hold or touch any of ``points`` (one indexed query) and the
+        units named in ``unit_ids`` (chosen by hand), in layer (``fid``) order; and
+        whether every point has a unit (else the caller needs the nearest one, which
+        only the whole layer answers as :func:`gridkit.ops.locate.locate` does)."""
+        if not self._has["units"]:
+            return None, False
+        geoms = np.asarray(points, dtype=object)
+        xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+        hits = self._con.execute(
+            "SELECT p.k, u.fid FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY "
+            "AS p(x, y, k) LEFT JOIN units u "
+            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))",
+            (xy[:, 0].tolist(), xy[:, 1].tolist()),
+        ).fetchall()
+        every = all(fid is not None for _, fid in hits)
+        fids = sorted({int(fid) for _, fid in hits if fid is not None})
+        where, params = "fid = ANY(%s)", [fids]
+        named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
+        if named and "unit_id" in self._columns("units"):
+            where, params = "(fid = ANY(%s) OR unit_id = ANY(%s))", [fids, named]
+        return self._rows("units", where, params), every
+
+    def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
+        """Write ``rows`` (layer -> frame) in this transaction: tables made or given
+        the columns they lack, the layers' version rows locked, the rows COPYed."""
+        store, con = self._store, self._con
+        todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
+        if not todo:
+            return
+        self._lock()
+        if not all(self._fits(name, df) for name, df in todo.items()):
+            store._prepare(con, todo, None)
+        before = _lock_versions(con, list(todo))
+        for name, df in todo.items():
+            _copy_rows(con, name, df, store._tables[name])
+        # the versions now and the last fids, in one query (ours: we hold the rows)
+        after = " UNION ALL ".join(
+            f"SELECT '{name}', (SELECT version FROM gridkit_layer_versions WHERE layer = "
+            f"'{name}'), (SELECT coalesce(max(fid), 0) FROM {_ident(name)})"
+            for name in todo
+        )
+        got = con.execute(after).fetchall()
+        ours = {str(n): int(v) for n, v, _ in got}
+        self.written = (todo, before, ours, {str(n): int(f) for n, _, f in got})
+
+    def _fits(self, name: str, df: pd.DataFrame) -> bool:
+        """Whether table ``name`` exists with every column of ``df``."""
+        if not self._has.get(name):
+            return False
+        table = self._store._table(self._con, name)
+        gcol = getattr(df, "_geometry_column_name", None)
+        cols = [str(c) for c in df.columns if c != gcol]
+        return all(c in table.columns for c in cols) and (gcol is None or table.geometry)
 
 
 def _listen(ref: weakref.ref, closed: threading.Event) -> None:
@@ -856,6 +1082,26 @@ def _mark(ref: weakref.ref, *, listening: bool) -> None:
 
 def _configure(con: Any) -> None:
     con.execute("SET TIME ZONE 'UTC'")
+
+
+#: a pooled connection given back less than this long ago is handed out unchecked (s):
+#: the check costs a round trip per request, and one in use a moment ago is alive (a
+#: server gone meanwhile fails the request with a 503, and the pool replaces it)
+CHECK_IDLE_S = 1.0
+_RETURNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _returned(con: Any) -> None:
+    _RETURNED[con] = time.monotonic()
+
+
+def _check_idle(con: Any) -> None:
+    """The pool's check of a connection it hands out: a round trip (psycopg_pool's
+    ``check_connection``) only when it has been idle for :data:`CHECK_IDLE_S`."""
+    if time.monotonic() - _RETURNED.get(con, float("-inf")) < CHECK_IDLE_S:
+        return
+    if con.autocommit:  # as psycopg_pool.ConnectionPool.check_connection
+        con.execute("")
 
 
 def shown(workspace: object) -> str:
@@ -1025,7 +1271,15 @@ def _copy_csv(
             cp.write(text.encode("utf-8"))
 
 
-def _read_table(con: Any, name: str, table: _Table, *, after: int | None = None) -> pd.DataFrame:
+def _read_table(
+    con: Any,
+    name: str,
+    table: _Table,
+    *,
+    after: int | None = None,
+    where: str | None = None,
+    params: Sequence[Any] = (),
+) -> pd.DataFrame:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
@@ -1039,10 +1293,11 @@ def _read_table(con: Any, name: str, table: _Table, *, after: int | None = None)
             sel.append(_ident(c))
     if table.geometry:
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
-    where = "" if after is None else f" WHERE fid > {int(after)}"
-    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{where} ORDER BY fid"
+    conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
+    cond = f" WHERE {' AND '.join(conds)}" if conds else ""
+    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
     with con.cursor(binary=True) as cur:
-        rows = cur.execute(sql).fetchall()
+        rows = cur.execute(sql, params or None).fetchall()
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
     df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
