@@ -19,17 +19,15 @@ import shapely
 from gridkit import codes
 from gridkit.crs import WGS84
 from gridkit.maps.context import Context, label_zoom
+from gridkit.webmap import MAX_VILLAGES, SNAP_DEG, UNIT_PX
 
 __all__ = ["aggregate", "pick_level", "rate_class", "switch_zoom"]
 
-MAX_VILLAGES = 400  # above this many villages the choropleth is by township
 #: open cases per 1,000 households (or per km): class bounds and colours (purples,
 #: apart from the hot/cold spot reds and blues)
 RATE_BINS = (0.0, 2.0, 5.0)
 RATE_COLORS = {"rate_none": "#f2f0f7", "rate_low": "#cbc9e2", "rate_mid": "#9e9ac8",
                "rate_high": "#6a51a3"}  # fmt: skip
-SNAP_DEG = 1e-7  # about 1 cm: units of one area are merged on this grid
-_UNIT_PX = 12  # units show from the zoom where a typical unit is this many pixels wide
 
 
 def pick_level(admin_code: pd.Series) -> str | None:
@@ -63,7 +61,7 @@ def switch_zoom(units: gpd.GeoDataFrame) -> int:
     12
     """
     b = units.geometry.bounds.to_numpy()
-    return label_zoom(float(np.median(b[:, 2] - b[:, 0])) if len(b) else 0.0, px=_UNIT_PX)
+    return label_zoom(float(np.median(b[:, 2] - b[:, 0])) if len(b) else 0.0, px=UNIT_PX)
 
 
 def aggregate(

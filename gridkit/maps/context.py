@@ -13,7 +13,6 @@ county's map does not carry the whole province.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ import shapely
 from gridkit.crs import WGS84, shift_datum
 from gridkit.geojson import rounded
 from gridkit.maps.options import MapOptions
+from gridkit.webmap import zoom_for_width
 
 __all__ = ["Context", "label_zoom"]
 
@@ -48,9 +48,7 @@ def label_zoom(width_deg: float, *, px: float = _LABEL_PX) -> int:
     >>> label_zoom(0.1), label_zoom(0.01), label_zoom(1.0)
     (11, 14, 8)
     """
-    if not width_deg or not math.isfinite(width_deg) or width_deg <= 0:
-        return 0
-    return max(0, min(19, math.ceil(math.log2(px * 360.0 / (256.0 * width_deg)))))
+    return zoom_for_width(width_deg, px)
 
 
 def _wgs(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:

@@ -31,6 +31,7 @@ from gridkit.maps.context import Context
 from gridkit.maps.options import MapOptions, resolve
 from gridkit.maps.scene import Scene
 from gridkit.maps.symbols import category_styles
+from gridkit.webmap import staffed_class
 
 __all__ = ["coverage_map"]
 
@@ -202,8 +203,7 @@ def _areas(scene: Scene, u: gpd.GeoDataFrame, staffed: np.ndarray, context) -> N
     values = pd.DataFrame({"staffed": staffed.astype(int)})
     a = aggregate(u, values, level, context)
     share = a["staffed"] / a["n_units"]
-    cls = np.where(share >= 0.999, "staffed_all", np.where(share >= 0.8, "staffed_most",
-                                                              "staffed_low"))  # fmt: skip
+    cls = staffed_class(share.to_numpy())
     tips = [
         _rows([(L[f"level_{level}"], _esc(n)), (L["units_n"], _esc(t)),
                (L["staffed"], _esc(s)), (L["share_staffed"], _esc(f"{r:.0%}"))])

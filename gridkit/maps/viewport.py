@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -47,23 +46,12 @@ from gridkit.maps.views import (
     compliance_theme,
     coverage_theme,
 )
+from gridkit.webmap import check_bbox, half_pixel
 
 __all__ = ["ViewIndex", "viewport_page"]
 
 STATUS_COLORS = VIEWS["coverage"]["units"]
 AREA_COLORS = VIEWS["coverage"]["areas"]
-MAX_BBOX_DEG = 20.0
-
-
-def _bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    w, s, e, n = (float(v) for v in bbox)
-    if not all(math.isfinite(v) for v in (w, s, e, n)) or w >= e or s >= n:
-        raise GridkitError(
-            f"bbox {bbox!r} is not west,south,east,north.", hint="e.g. bbox=113.0,27.7,113.3,28.0"
-        )
-    if e - w > MAX_BBOX_DEG or n - s > MAX_BBOX_DEG:
-        raise GridkitError(f"bbox wider than {MAX_BBOX_DEG:.0f} degrees.")
-    return w, s, e, n
 
 
 def _sizes(u: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -73,11 +61,6 @@ def _sizes(u: gpd.GeoDataFrame) -> pd.DataFrame:
         v = u[col] if col in u.columns else pd.Series(0.0, index=u.index)
         out[name] = (pd.to_numeric(v, errors="coerce").fillna(0) * scale).astype("float32")
     return pd.DataFrame(out).reset_index(drop=True)
-
-
-def _tolerance(zoom: int) -> float:
-    """About half a pixel at ``zoom``, in degrees."""
-    return 0.5 * 360.0 / (256.0 * 2 ** max(0, min(22, int(zoom))))
 
 
 @dataclass
@@ -213,7 +196,7 @@ class ViewIndex:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``,
         with their class ``s`` and numbers in ``theme`` (default: coverage);
         ``{"too_many": n}`` when more than ``limit`` meet it."""
-        box = _bbox(bbox)
+        box = check_bbox(bbox)
         guess = self._estimate(box)
         if guess > 4 * limit:  # clearly too many: refused without touching them
             return dumps({"type": "FeatureCollection", "features": [], "too_many": guess})
@@ -222,7 +205,7 @@ class ViewIndex:
             return dumps({"type": "FeatureCollection", "features": [], "too_many": len(hit)})
         t = self.coverage if theme is None else theme
         f = self.frame
-        geoms = shapely.simplify(np.asarray(f.geometry.array)[hit], _tolerance(zoom),
+        geoms = shapely.simplify(np.asarray(f.geometry.array)[hit], half_pixel(zoom),
                                  preserve_topology=True)  # fmt: skip
         props = {"id": f["id"].to_numpy()[hit], "s": t.unit_class[hit], "w": f["w"].to_numpy()[hit]}
         props |= {k: t.unit_values[k].to_numpy()[hit] for k in t.unit_values.columns}
@@ -235,11 +218,11 @@ class ViewIndex:
         a = self.area_frame
         if a is None:
             return dumps({"type": "FeatureCollection", "features": []})
-        hit = np.sort(a.sindex.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        hit = np.sort(a.sindex.query(shapely.box(*check_bbox(bbox)), predicate="intersects"))
         z = max(0, min(22, int(zoom)))
         if z not in self._simplified:  # once per zoom: areas are few, requests many
             self._simplified[z] = shapely.simplify(
-                np.asarray(a.geometry.array), _tolerance(z), preserve_topology=True
+                np.asarray(a.geometry.array), half_pixel(z), preserve_topology=True
             )
         t = self.coverage if theme is None else theme
         sub = a.iloc[hit][["admin_code", "name", "n_units"]].reset_index(drop=True)

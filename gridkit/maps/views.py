@@ -23,6 +23,7 @@ import pandas as pd
 
 from gridkit.errors import GridkitError
 from gridkit.maps.areas import RATE_BINS, RATE_COLORS, rate_class
+from gridkit.webmap import staffed_class
 
 __all__ = ["VIEWS", "Theme", "cases_theme", "compliance_theme", "coverage_theme"]
 
@@ -109,9 +110,7 @@ def coverage_theme(staffed: np.ndarray, area_of: np.ndarray, n_areas: int) -> Th
     if n_areas:
         area = _sums(area_of, n_areas, {"staffed": staffed, "n": np.ones(len(staffed))})
         share = area["staffed"] / area["n"].where(area["n"] > 0)
-        most = np.where(share >= 0.8, "staffed_most", "staffed_low")
-        area = pd.DataFrame({"staffed": area["staffed"].astype(int),
-                             "c": np.where(share >= 0.999, "staffed_all", most)})  # fmt: skip
+        area = pd.DataFrame({"staffed": area["staffed"].astype(int), "c": staffed_class(share)})
     return Theme("coverage", np.where(staffed, "staffed", "unassigned"), pd.DataFrame(), area)
 
 

@@ -28,7 +28,6 @@ restated here (the store does not import the maps room);
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,41 +39,21 @@ import shapely
 
 from gridkit import codes
 from gridkit.crs import WGS84
-from gridkit.errors import GridkitError
 from gridkit.geojson import dumps, to_geojson
 from gridkit.store.postgis import PostGISStore, _ident
+from gridkit.webmap import (
+    MAX_VILLAGES,
+    SEPARATOR,
+    SNAP_DEG,
+    check_bbox,
+    half_pixel,
+    staffed_class,
+    zoom_for_width,
+)
 
 __all__ = ["ViewQueries"]
 
-MAX_BBOX_DEG = 20.0
-MAX_VILLAGES = 400  # above this many villages the areas are townships
-UNIT_PX = 12  # units show from the zoom where a typical unit is this many pixels wide
-SNAP_DEG = 1e-7  # about 1 cm: units of one area are merged on this grid
-SEPARATOR = " · "  # between the names of a unit's workers
 _INDEXES = (("assignments", "unit_id"),)  # what the per-unit lookups need
-
-
-def _bbox(bbox: tuple) -> tuple[float, float, float, float]:
-    w, s, e, n = (float(v) for v in bbox)
-    if not all(math.isfinite(v) for v in (w, s, e, n)) or w >= e or s >= n:
-        raise GridkitError(
-            f"bbox {bbox!r} is not west,south,east,north.", hint="e.g. bbox=113.0,27.7,113.3,28.0"
-        )
-    if e - w > MAX_BBOX_DEG or n - s > MAX_BBOX_DEG:
-        raise GridkitError(f"bbox wider than {MAX_BBOX_DEG:.0f} degrees.")
-    return w, s, e, n
-
-
-def _tolerance(zoom: int) -> float:
-    """About half a pixel at ``zoom``, in degrees."""
-    return 0.5 * 360.0 / (256.0 * 2 ** max(0, min(22, int(zoom))))
-
-
-def _switch_zoom(width_deg: float) -> int:
-    """The zoom from which a unit ``width_deg`` wide is about 12 px wide."""
-    if not width_deg or not math.isfinite(width_deg) or width_deg <= 0:
-        return 0
-    return max(0, min(19, math.ceil(math.log2(UNIT_PX * 360.0 / (256.0 * width_deg)))))
 
 
 @dataclass(frozen=True)
@@ -186,8 +165,7 @@ def _area_frame(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> gpd.GeoDa
     sums["name"] = [shapes.get(c, (c, None))[0] for c in sums["admin_code"]]
     geoms = [shapes.get(c, (c, None))[1] for c in sums["admin_code"]]
     share = sums["staffed"] / sums["n_units"]
-    most = np.where(share >= 0.8, "staffed_most", "staffed_low")
-    sums["c"] = np.where(share >= 0.999, "staffed_all", most)
+    sums["c"] = staffed_class(share)
     frame = sums[["admin_code", "name", "n_units", "staffed", "c"]]
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
 
@@ -291,7 +269,7 @@ class ViewQueries:
             ).fetchone()
         extent = (x0, y0, x1, y1) if n else (0.0, 0.0, 0.0, 0.0)
         return cls(store, sql, int(n), tuple(float(v) for v in extent),
-                   _switch_zoom(width or 0.0))  # fmt: skip
+                   zoom_for_width(width or 0.0))  # fmt: skip
 
     def _once(self, name: str, make):
         with self._lock:  # one request makes it; the others wait for it
@@ -331,13 +309,13 @@ class ViewQueries:
     def units(self, bbox: tuple, zoom: int, *, limit: int = 20_000) -> bytes:
         """GeoJSON of the units meeting ``bbox`` (w, s, e, n), simplified for ``zoom``;
         ``{"too_many": n}`` when more than ``limit`` meet it."""
-        box = _bbox(bbox)
+        box = check_bbox(bbox)
         guess = self._estimate(box)
         if guess > 4 * limit:  # clearly too many: refused without touching them
             return dumps({"type": "FeatureCollection", "features": [], "too_many": guess})
         cap = 16 * limit + 1  # counted up to here (beyond: a lower bound)
         params = {**self.sql.params, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
-                  "cap": cap, "tol": _tolerance(zoom), "prec": 6 if zoom >= 15 else 5}  # fmt: skip
+                  "cap": cap, "tol": half_pixel(zoom), "prec": 6 if zoom >= 15 else 5}  # fmt: skip
         hit = (
             "u.geometry && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326) AND "
             "ST_Intersects(u.geometry, ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)) "
@@ -376,11 +354,11 @@ class ViewQueries:
         a, tree = self._area_index()
         if a is None or tree is None:
             return dumps({"type": "FeatureCollection", "features": []})
-        hit = np.sort(tree.query(shapely.box(*_bbox(bbox)), predicate="intersects"))
+        hit = np.sort(tree.query(shapely.box(*check_bbox(bbox)), predicate="intersects"))
         z = max(0, min(22, int(zoom)))
         if z not in self._simplified:  # once per zoom: areas are few, requests many
             self._simplified[z] = shapely.simplify(
-                np.asarray(a.geometry.array), _tolerance(z), preserve_topology=True
+                np.asarray(a.geometry.array), half_pixel(z), preserve_topology=True
             )
         sub = a.iloc[hit][["admin_code", "name", "n_units", "staffed", "c"]]
         return to_geojson(gpd.GeoDataFrame(sub, geometry=self._simplified[z][hit], crs=WGS84),

@@ -1,0 +1,94 @@
+"""The rules a map page's viewport follows, in one place.
+
+The map pages are answered by an index held in memory (:mod:`gridkit.maps.viewport`)
+or by the database itself (:mod:`gridkit.store.pgviews`); both follow these rules, so
+both give the same answers: which boxes may be asked for, how much a zoom simplifies,
+from which zoom units replace areas, when villages give way to townships, and how an
+area's share of units staffed is classed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gridkit.errors import GridkitError
+
+__all__ = [
+    "MAX_BBOX_DEG",
+    "MAX_VILLAGES",
+    "SEPARATOR",
+    "SNAP_DEG",
+    "UNIT_PX",
+    "check_bbox",
+    "half_pixel",
+    "staffed_class",
+    "zoom_for_width",
+]
+
+MAX_BBOX_DEG = 20.0  #: the widest box a viewport may ask for, in degrees
+MAX_VILLAGES = 400  #: above this many villages the areas are townships
+UNIT_PX = 12  #: units show from the zoom where a typical unit is this many pixels wide
+SNAP_DEG = 1e-7  #: about 1 cm: the units of one area are merged on this grid
+SEPARATOR = " · "  #: between the names of a unit's workers
+
+
+def check_bbox(bbox: tuple) -> tuple[float, float, float, float]:
+    """``bbox`` as four floats (west, south, east, north), or a clear error.
+
+    Examples
+    --------
+    >>> check_bbox(("113", 27.7, 113.3, "28"))
+    (113.0, 27.7, 113.3, 28.0)
+    >>> check_bbox((113.3, 27.7, 113.0, 28.0))
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: bbox (113.3, 27.7, 113.0, 28.0) is not west,south,east,north.
+    Hint: e.g. bbox=113.0,27.7,113.3,28.0
+    """
+    w, s, e, n = (float(v) for v in bbox)
+    if not all(math.isfinite(v) for v in (w, s, e, n)) or w >= e or s >= n:
+        raise GridkitError(
+            f"bbox {bbox!r} is not west,south,east,north.", hint="e.g. bbox=113.0,27.7,113.3,28.0"
+        )
+    if e - w > MAX_BBOX_DEG or n - s > MAX_BBOX_DEG:
+        raise GridkitError(f"bbox wider than {MAX_BBOX_DEG:.0f} degrees.")
+    return w, s, e, n
+
+
+def half_pixel(zoom: int) -> float:
+    """About half a pixel at ``zoom``, in degrees (the simplification of a viewport).
+
+    Examples
+    --------
+    >>> round(half_pixel(12), 8), half_pixel(99) == half_pixel(22)
+    (0.00017166, True)
+    """
+    return 0.5 * 360.0 / (256.0 * 2 ** max(0, min(22, int(zoom))))
+
+
+def zoom_for_width(width_deg: float, px: float = UNIT_PX) -> int:
+    """The zoom from which something ``width_deg`` wide is at least ``px`` pixels wide.
+
+    Examples
+    --------
+    >>> zoom_for_width(0.005), zoom_for_width(0.1, px=110), zoom_for_width(0.0)
+    (12, 11, 0)
+    """
+    if not width_deg or not math.isfinite(width_deg) or width_deg <= 0:
+        return 0
+    return max(0, min(19, math.ceil(math.log2(px * 360.0 / (256.0 * width_deg)))))
+
+
+def staffed_class(share: np.ndarray) -> np.ndarray:
+    """An area's class by its share of units staffed: all, most (≥ 80 %), or low.
+
+    Examples
+    --------
+    >>> staffed_class(np.array([1.0, 0.85, 0.5])).tolist()
+    ['staffed_all', 'staffed_most', 'staffed_low']
+    """
+    share = np.asarray(share, dtype=float)
+    most = np.where(share >= 0.8, "staffed_most", "staffed_low")
+    return np.where(share >= 0.999, "staffed_all", most)
