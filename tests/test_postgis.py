@@ -237,6 +237,16 @@ def test_workspace_commands_take_a_url(db, capsys, tmp_path: Path) -> None:
     assert code == 0, out
     code, out = run(capsys, "keys", "list", "--workspace", db)
     assert code == 0 and "李四" in out
+    # commands that read layers take URL:LAYER as they take FILE:LAYER (maps, locate, ...)
+    code, out = run(capsys, "map", f"{db}:units", "--tiles", "none", "-o", str(tmp_path / "m.html"))
+    assert code == 0, out
+    page = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "430202001001-000" in page
+    code, out = run(capsys, "escalate", db, "--at", "2026-06-01T00:00:00Z")
+    assert code == 0, out
+    code, out = run(capsys, "map", f"{db}:rivers", "-o", str(tmp_path / "r.html"))
+    assert code == 1 and "has no layer 'rivers'" in out and "units" in out
+    assert "Traceback" not in out
     # a URL to a server that is not there: one line, no traceback
     code, out = run(capsys, "keys", "list", "--workspace", "postgresql://x@127.0.0.1:1/none")
     assert code == 1

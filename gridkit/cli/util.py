@@ -18,10 +18,11 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from gridkit.errors import CRSError
+from gridkit.errors import CRSError, GridkitError, LayerNotFoundError
 from gridkit.io import ColumnMap, write_layers
 from gridkit.io import read_input as _io_read_input
 from gridkit.layers import LAYERS
+from gridkit.store import database_url, open_store, shown
 
 # soft wrap: lines are never cut at the terminal's width (a copied path, key or URL
 # stays whole); tables still fit the width
@@ -153,6 +154,9 @@ class Inputs:
     ) -> pd.DataFrame:
         """Read one input as contract layer ``layer`` (see :func:`gridkit.io.read_input`);
         ``require``: the columns the command uses, when fewer than the contract's."""
+        url = database_url(path)
+        if url is not None:
+            return read_database_layer(url, layer, source_layer)
         if self._map is None:
             self._map = ColumnMap.parse(self.columns)
         return _io_read_input(
@@ -166,6 +170,36 @@ class Inputs:
             repair=repair,
             require=require,
         )
+
+
+def read_database_layer(url: str, layer: str | None, source_layer: str | None = None):
+    """A layer of a database workspace: ``URL:LAYER`` (or ``source_layer``, else the
+    contract layer ``layer``), as the store serves it (WGS84, checked when stored).
+
+    Examples
+    --------
+    >>> read_database_layer("postgresql://grid@db.example/zz", None)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: postgresql://grid@db.example/zz: which layer? ...
+    """
+    base, _, named = url.rpartition(":")
+    if not base or "/" in named or "@" in named or named.isdigit():  # no :LAYER part
+        base, named = url, ""
+    name = source_layer or named or layer
+    if not name:
+        raise GridkitError(
+            f"{url}: which layer? Name it as URL:LAYER (e.g. {url}:units).",
+            hint="the layers of a workspace: units, reports, patrols, workers, ...",
+        )
+    store = open_store(base)
+    have = store.layers()
+    if name not in have:
+        raise LayerNotFoundError(
+            f"{shown(base)} has no layer {name!r}.",
+            hint=f"Layers present: {', '.join(sorted(have)) or 'none'}.",
+        )
+    return store.read(name)
 
 
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:
