@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
@@ -18,15 +19,33 @@ from fastapi import Depends, Request
 
 from api.settings import Settings
 from gridkit.ops.intake import service_area
-from gridkit.store import Store
+from gridkit.store import Store, database_url
 
 if TYPE_CHECKING:  # typing only: the writer module needs this one (no import loop)
     import shapely
 
     from api.writer import ReportWriter
 
-#: one writer at a time: the read-modify-write of a layer is atomic
-WRITE_LOCK = threading.Lock()
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock_of(workspace: object) -> threading.Lock:
+    """The writer's lock of ``workspace`` in this process: one writer at a time per
+    workspace (the read-modify-write of a layer is atomic), however many services are
+    open on it; services over other workspaces never wait on it.
+
+    Examples
+    --------
+    >>> write_lock_of("a.gpkg") is write_lock_of("./a.gpkg")
+    True
+    >>> write_lock_of("a.gpkg") is write_lock_of("b.gpkg")
+    False
+    """
+    url = database_url(workspace)
+    key = url if url is not None else str(Path(str(workspace)).resolve())
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 class LRU:
@@ -116,7 +135,7 @@ class Service:
     stats_cache: LRU = field(init=False)
     lookups: LRU = field(init=False)
     persons: LRU = field(init=False)
-    write_lock: threading.Lock = field(default=WRITE_LOCK)
+    write_lock: threading.Lock | None = None  # the workspace's (write_lock_of)
     reports: ReportWriter | None = None  # set by create_app (it needs the service)
 
     def __post_init__(self) -> None:
@@ -125,6 +144,8 @@ class Service:
         self.stats_cache = LRU(self.settings.figure_cache_size)
         self.lookups = LRU(self.settings.figure_cache_size)
         self.persons = LRU(self.settings.key_cache_size)
+        if self.write_lock is None:
+            self.write_lock = write_lock_of(self.settings.workspace)
 
     def current(self, cache: LRU, key: Hashable, layers: tuple[str, ...], build: Callable) -> Any:
         """``build()`` kept in ``cache`` under ``key`` with the versions of the ``layers``

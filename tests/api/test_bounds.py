@@ -234,3 +234,18 @@ def test_every_response_says_nosniff_and_no_framing(field) -> None:
             assert "script-src 'self' 'unsafe-inline'" in csp and "connect-src 'self'" in csp
         else:
             assert csp.startswith("default-src 'none'"), path
+
+
+def test_the_writers_lock_is_the_workspaces(field, tmp_path) -> None:
+    """Services over one workspace take turns on one lock (however its path is
+    spelt); a service over another workspace never waits on it."""
+    ws, _ = field
+    a = create_app(workspace=ws).state.service
+    b = create_app(workspace=Path(ws).parent / ".." / Path(ws).parent.name / Path(ws).name)
+    other_ws, _ = field_workspace(tmp_path / "other.gpkg")
+    c = create_app(workspace=other_ws).state.service
+    assert a.write_lock is b.state.service.write_lock
+    assert c.write_lock is not a.write_lock
+    with a.write_lock:  # a write under way on the first workspace
+        assert c.write_lock.acquire(timeout=1)  # the other's writer goes ahead
+        c.write_lock.release()
