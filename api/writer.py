@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -319,7 +320,7 @@ class ReportWriter:
         return a[a["unit_id"].isin(unit_ids.dropna().unique()).to_numpy()]
 
 
-class _BatchIds:
+class _BatchIds(ABC):
     """A batch's report ids: those of reports not stored after all (refused, or a
     batch split to find a bad report) are given back and given again first, so the
     ids stored have no gap, whichever backend."""
@@ -327,8 +328,9 @@ class _BatchIds:
     def __init__(self) -> None:
         self.back: list[str] = []
 
+    @abstractmethod
     def _fresh(self, n: int) -> list[str]:
-        raise NotImplementedError
+        """``n`` new ids from the backend."""
 
     def ids(self, n: int) -> list[str]:
         again, self.back = self.back[:n], self.back[n:]

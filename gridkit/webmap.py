@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import shapely
 
 from gridkit.errors import GridkitError
 
@@ -21,6 +22,7 @@ __all__ = [
     "SEPARATOR",
     "SNAP_DEG",
     "UNIT_PX",
+    "area_outlines",
     "check_bbox",
     "half_pixel",
     "staffed_class",
@@ -92,3 +94,38 @@ def staffed_class(share: np.ndarray) -> np.ndarray:
     share = np.asarray(share, dtype=float)
     most = np.where(share >= 0.8, "staffed_most", "staffed_low")
     return np.where(share >= 0.999, "staffed_all", most)
+
+
+def area_outlines(code: np.ndarray, geoms: np.ndarray, wanted: set | None = None) -> dict:
+    """Area code -> the union of its units (of the ``wanted`` codes, default all).
+
+    The units of one area form a coverage: on a 1 cm grid (``SNAP_DEG``) the float gaps
+    between neighbours' shared edges close and they merge fast; units that overlap (a
+    corridor over grids) are merged the slow way.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> out = area_outlines(np.array(["b", "a", "b"]),
+    ...                     np.array([box(1, 0, 2, 1), box(5, 5, 6, 6), box(0, 0, 1, 1)]))
+    >>> sorted(out), out["b"].area, out["b"].geom_type
+    (['a', 'b'], 2.0, 'Polygon')
+    """
+    code = np.asarray(code, dtype=object)
+    order = np.argsort(code, kind="stable")
+    code_s, arr = code[order], np.asarray(geoms)[order]
+    starts = np.flatnonzero(np.r_[True, code_s[1:] != code_s[:-1]]) if len(code_s) else []
+    ends = np.r_[starts[1:], len(code_s)] if len(code_s) else []
+    out = {}
+    for s, e in zip(starts, ends, strict=True):  # one merge per area
+        if wanted is not None and code_s[s] not in wanted:
+            continue
+        part = shapely.set_precision(arr[s:e], SNAP_DEG, mode="pointwise")
+        try:
+            merged = shapely.coverage_union_all(part)
+        except shapely.errors.GEOSException:  # overlaps (a corridor over grids)
+            merged = None
+        if merged is None or not shapely.is_valid(merged):
+            merged = shapely.union_all(shapely.make_valid(part))
+        out[code_s[s]] = merged
+    return out

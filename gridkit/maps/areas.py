@@ -14,12 +14,11 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridkit import codes
 from gridkit.crs import WGS84
 from gridkit.maps.context import Context, label_zoom
-from gridkit.webmap import MAX_VILLAGES, SNAP_DEG, UNIT_PX
+from gridkit.webmap import MAX_VILLAGES, UNIT_PX, area_outlines
 
 __all__ = ["aggregate", "pick_level", "rate_class", "switch_zoom"]
 
@@ -77,6 +76,7 @@ def aggregate(
 
     Examples
     --------
+    >>> import shapely
     >>> from shapely import box
     >>> u = gpd.GeoDataFrame({"admin_code": ["430202001001", "430202001001", "430202001002"]},
     ...     geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(0, 1, 1, 2)], crs=4326)
@@ -99,34 +99,11 @@ def aggregate(
     missing = sums.index.difference(shapes.index)
     geoms = dict(zip(shapes.index, shapes.geometry.array, strict=True))
     if len(missing):
-        geoms |= _unions(units.geometry.array[keep], code[keep], set(missing))
+        geoms |= area_outlines(code[keep], units.geometry.array[keep], set(missing))
     names = shapes["name"].astype(str) if "name" in shapes.columns else pd.Series(dtype=str)
     out = sums.reset_index()
     out["name"] = [names.get(c, c) for c in out["admin_code"]]
     return gpd.GeoDataFrame(out, geometry=[geoms[c] for c in out["admin_code"]], crs=WGS84)
-
-
-def _unions(geoms, code: np.ndarray, wanted: set) -> dict:
-    """Union of the units of each wanted code (units of one area form a coverage)."""
-    order = np.argsort(code, kind="stable")
-    code_s = code[order]
-    arr = np.asarray(geoms)[order]
-    starts = np.flatnonzero(np.r_[True, code_s[1:] != code_s[:-1]])
-    ends = np.r_[starts[1:], len(code_s)]
-    out = {}
-    for s, e in zip(starts, ends, strict=True):
-        if code_s[s] in wanted:
-            # a 1 cm grid closes the float gaps between neighbours' shared edges, so the
-            # units form a coverage and merge fast; anything else is merged the slow way
-            part = shapely.set_precision(arr[s:e], SNAP_DEG, mode="pointwise")
-            try:
-                merged = shapely.coverage_union_all(part)
-            except shapely.errors.GEOSException:  # overlaps (a corridor over grids)
-                merged = None
-            if merged is None or not shapely.is_valid(merged):
-                merged = shapely.union_all(shapely.make_valid(part))
-            out[code_s[s]] = merged
-    return out
 
 
 def rate_class(rate: pd.Series) -> pd.Series:

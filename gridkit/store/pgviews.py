@@ -44,7 +44,7 @@ from gridkit.store.postgis import PostGISStore, _ident
 from gridkit.webmap import (
     MAX_VILLAGES,
     SEPARATOR,
-    SNAP_DEG,
+    area_outlines,
     check_bbox,
     half_pixel,
     staffed_class,
@@ -172,7 +172,7 @@ def _area_frame(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> gpd.GeoDa
 
 def _outlines(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> dict:
     """Area code -> (name, outline): the ``admin_areas`` row of that level, else the
-    union of the area's units (see :func:`_unions`)."""
+    union of the area's units (see :func:`gridkit.webmap.area_outlines`)."""
     wanted = sorted(set(per["admin_code"]))
     out: dict = {}
     admin = _columns(con, "admin_areas")
@@ -210,19 +210,7 @@ def _unions(con: Any, sql: _Sql, missing: pd.DataFrame) -> dict:
         ).fetchall()
     code = np.array([r[0] for r in rows], dtype=object)
     geoms = shapely.from_wkb(np.array([bytes(r[1]) for r in rows], dtype=object))
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else []
-    ends = np.r_[starts[1:], len(code)] if len(code) else []
-    out = {}
-    for s, e in zip(starts, ends, strict=True):
-        part = shapely.set_precision(geoms[s:e], SNAP_DEG, mode="pointwise")
-        try:
-            merged = shapely.coverage_union_all(part)
-        except shapely.errors.GEOSException:  # overlaps (a corridor over grids)
-            merged = None
-        if merged is None or not shapely.is_valid(merged):
-            merged = shapely.union_all(shapely.make_valid(part))
-        out[code[s]] = merged
-    return out
+    return area_outlines(code, geoms)
 
 
 @dataclass
