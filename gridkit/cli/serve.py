@@ -101,6 +101,7 @@ def serve_workspace(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     processes: int = 1,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Run the API over ``workspace`` with uvicorn (blocks) in ``processes`` server
     processes (a PostGIS workspace only: see :func:`check_processes`); ``access_log``
@@ -114,6 +115,11 @@ def serve_workspace(
     connection is closed after ``keep_alive_s``, the request head is at most 16 KiB,
     and the body has the app's deadline (``GRIDKIT_BODY_TIMEOUT_S``,
     ``GRIDKIT_MIN_BODY_RATE``).
+
+    Behind a reverse proxy, the client's address (anonymous reports are rate-limited
+    per client) comes from the proxy's ``X-Forwarded-For`` header, believed only from
+    the addresses in ``forwarded_allow_ips`` (comma-separated, ``*`` for any; default
+    uvicorn's: ``$FORWARDED_ALLOW_IPS`` or ``127.0.0.1``, a proxy on this machine).
 
     The app is built by uvicorn from the factory ``api:create_app``, which reads its
     settings from ``GRIDKIT_*`` environment variables: the workspace is passed as
@@ -156,6 +162,8 @@ def serve_workspace(
             ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
             ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
             workers=processes if processes > 1 else None,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
 
 
@@ -200,6 +208,15 @@ def serve_cmd(
     processes: Annotated[
         int, typer.Option(help="Server processes (a postgresql:// workspace only).", min=1)
     ] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies (comma-separated addresses, * for any) whose "
+            "X-Forwarded-For gives the client's address (default: $FORWARDED_ALLOW_IPS "
+            "or 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve a workspace over HTTP(S): OGC API - Features, reports, patrols, maps, the
     field app at /app/."""
@@ -232,6 +249,7 @@ def serve_cmd(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         processes=processes,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import geopandas as gpd
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from api import create_app
 from api.open311 import Limits, Window
 from gridkit.store import create_store, issue_key, open_store
+from tests.api.live import live_server
 
 PHONE = "13912345678"
 EMAIL = "zhang@example.cn"
@@ -153,7 +155,7 @@ def client(app) -> TestClient:
     return TestClient(app)
 
 
-def post(client, fmt="json", **fields):
+def post(client, fmt="json", headers=None, **fields):
     data = {
         "service_code": "street_light",
         "lat": "27.805",
@@ -166,7 +168,7 @@ def post(client, fmt="json", **fields):
     }
     data.update({k: v for k, v in fields.items()})
     data = {k: v for k, v in data.items() if v is not None}
-    return client.post(f"/open311/v2/requests.{fmt}", data=data)
+    return client.post(f"/open311/v2/requests.{fmt}", data=data, headers=headers)
 
 
 @pytest.fixture
@@ -420,3 +422,33 @@ def test_contact_private_in_the_features_api(client, ws):
     seen = client.get("/collections/reports/items", headers={"X-API-Key": viewer}).text
     assert PHONE not in seen and EMAIL not in seen
     assert PHONE in client.get("/collections/reports/items", headers={"X-API-Key": sup}).text
+
+
+def _live_posts(url: str, forwarded: list[str]) -> list[int]:
+    """Anonymous Open311 requests to a real server, each as if a proxy on this machine
+    had forwarded it for the given client address."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        return [
+            post(c, description=f"西塘社区路灯不亮 {i}", headers={"X-Forwarded-For": ip})
+            for i, ip in enumerate(forwarded)
+        ]
+
+
+def test_behind_a_proxy_each_resident_has_their_own_limit(ws):
+    # nginx on the same machine forwards every resident from 127.0.0.1: the per-client
+    # limit (10 an hour) is per X-Forwarded-For address, not one for the whole town
+    residents = [f"203.0.113.{i}" for i in range(12)]
+    with live_server(ws) as url:
+        codes = [r.status_code for r in _live_posts(url, residents)]
+        assert codes == [201] * 12
+        again = _live_posts(url, ["203.0.113.99"] * 11)
+    assert [r.status_code for r in again] == [201] * 10 + [429]
+    assert int(again[-1].headers["Retry-After"]) >= 1
+
+
+def test_forwarded_addresses_are_believed_only_from_the_trusted_proxies(ws):
+    # a client that is not a trusted proxy cannot spread its requests over made-up addresses
+    made_up = [f"198.51.100.{i}" for i in range(11)]
+    with live_server(ws, "--forwarded-allow-ips", "10.0.0.1") as url:
+        codes = [r.status_code for r in _live_posts(url, made_up)]
+    assert codes == [201] * 10 + [429]
