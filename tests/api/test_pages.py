@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+from pathlib import Path
 
 from tests.api.conftest import auth
 
@@ -60,6 +62,22 @@ def test_scoped_page_shows_only_the_scope(client, keys) -> None:
     html = client.get("/maps/coverage", headers=auth(keys["district_supervisor"])).text
     assert "430203001001-001" in html
     assert "430202001001-000" not in html
+
+
+def test_text_assets_are_gzipped_for_clients_that_take_it(client) -> None:
+    from gridkit.maps import offline_assets
+
+    plain = Path(offline_assets()["leaflet.js"]).read_bytes()
+    # httpx decodes gzip itself: read the raw stream to see what went over the wire
+    with client.stream("GET", "/assets/leaflet.js", headers={"Accept-Encoding": "gzip"}) as r:
+        wire = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == "gzip" and "Accept-Encoding" in r.headers["vary"]
+    assert len(wire) < len(plain) / 3 and gzip.decompress(wire) == plain
+    for refused in ("identity", "gzip;q=0, identity", ""):
+        with client.stream("GET", "/assets/leaflet.js", headers={"Accept-Encoding": refused}) as r:
+            assert "content-encoding" not in r.headers and b"".join(r.iter_raw()) == plain
+    with client.stream("GET", "/assets/images/marker-icon.png") as r:  # already compressed
+        assert "content-encoding" not in r.headers
 
 
 def test_unknown_asset_404(client) -> None:
