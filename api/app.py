@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         _BodyTimeout, idle_s=settings.body_timeout_s, min_rate=settings.min_body_rate
     )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(_NoNulInUrl)
     app.add_middleware(_SecurityHeaders)
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
@@ -135,6 +136,32 @@ class _BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class _NoNulInUrl:
+    """400 for a NUL character in the path or query (``%00``): no layer, id or filter
+    holds one, and PostgreSQL refuses it in text (a 500 from the database otherwise).
+    Bodies are checked by their models (:class:`api.models.Body`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("query_string", b"")
+            or b"\x00" in scope.get("query_string", b"")
+            or "\x00" in scope.get("path", "")
+        ):
+            path = scope.get("path", "")
+            says = "The URL contains a NUL character (%00); no name, id or filter has one."
+            if path.startswith("/open311/"):  # GeoReport's own error list
+                fmt = "xml" if path.endswith(".xml") else "json"
+                response = open311.error(400, says, fmt)
+            else:
+                response = errors.problem(400, says, instance=path.replace("\x00", "%00"))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _BodyTimeout:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -181,7 +184,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # OGC API asks for 400 on bad parameters (not FastAPI's default 422)
-        errs = exc.errors()
+        errs = closest_shape(exc.errors())
         listed = _max_listed(request)
         parts = []
         for err in errs[:listed]:  # a body of 400,000 unknown keys is not echoed back
@@ -211,3 +214,34 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:  # Allow lists every route's methods on this path
             response.headers["Allow"] = ", ".join(_allowed(request))
         return response
+
+
+def closest_shape(errs: Sequence[Any]) -> list[Any]:
+    """The errors of the body shape a request came closest to, when a body may take
+    several (a flat report or a GeoJSON Feature): pydantic reports every shape's errors,
+    each under the shape's name (``('body', 'ReportIn', 'lat')``); a caller who sent a
+    flat report wants to hear about ``lat``, not that a Feature needs ``type``. The
+    shape with the fewest errors is kept and its name left out of the locations.
+
+    Examples
+    --------
+    >>> errs = [{"loc": ("body", "ReportIn", "lat"), "msg": "too big"},
+    ...         {"loc": ("body", "ReportFeature", "type"), "msg": "Field required"},
+    ...         {"loc": ("body", "ReportFeature", "lat"), "msg": "Extra inputs"}]
+    >>> [e["loc"] for e in closest_shape(errs)]
+    [('body', 'lat')]
+    """
+    shapes: dict[str, list[Any]] = {}
+    for err in errs:
+        loc = tuple(err.get("loc", ()))
+        if len(loc) < 2 or loc[0] != "body" or not _SHAPE.match(str(loc[1])):
+            return list(errs)  # not (only) a choice of shapes: as pydantic says
+        shapes.setdefault(str(loc[1]), []).append(err)
+    if len(shapes) < 2:
+        return list(errs)
+    best = min(shapes.values(), key=len)
+    return [{**e, "loc": (e["loc"][0], *tuple(e["loc"])[2:])} for e in best]
+
+
+#: a union member's name in an error location (a model class, maybe wrapped)
+_SHAPE = re.compile(r"^(?:[A-Z]\w*|\w+\[.*\])$")

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import File, Form, Header, Query, UploadFile
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "EARLIEST",
+    "NUL",
+    "Body",
     "EvidenceForm",
     "EvidenceKindQuery",
     "Fix",
@@ -51,6 +53,35 @@ def _plausible_time(value: datetime | None) -> datetime | None:
 
 PlausibleTime = Annotated[datetime, AfterValidator(_plausible_time)]
 
+NUL = "\x00"
+
+
+def _nul_in(value: object) -> bool:
+    """Whether a NUL character is in a text of ``value`` (nested dicts and lists)."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_nul_in(k) or _nul_in(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_nul_in(v) for v in value)
+    return False
+
+
+class Body(BaseModel):
+    """A request body: unknown fields refused, and no NUL character (``\\u0000``) in any
+    text: no store keeps one (PostgreSQL refuses it, and one such report failed every
+    report written with it), and no person types one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if _nul_in(value):
+            raise ValueError("text may not contain NUL characters (\\u0000)")
+        return value
+
+
 #: the ``Idempotency-Key`` header of a submission
 IdemKey = Annotated[
     str | None,
@@ -62,10 +93,9 @@ IdemKey = Annotated[
 ]
 
 
-class ReportProps(BaseModel):
+class ReportProps(Body):
     """What a report says, whatever its form (flat JSON or a Feature's properties)."""
 
-    model_config = ConfigDict(extra="forbid")
     category: str = Field(max_length=64, description="Category key, e.g. floating_garbage.")
     description: str | None = Field(None, max_length=2000)
     source: str = Field("patrol", max_length=32, description="patrol, hotline, resident, ...")
@@ -87,25 +117,22 @@ class ReportIn(ReportProps):
     lat: float | None = Field(None, ge=-90, le=90)
 
 
-class PointGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PointGeometry(Body):
     type: Literal["Point"]
     coordinates: list[float] = Field(min_length=2, max_length=3)
 
 
-class ReportFeature(BaseModel):
+class ReportFeature(Body):
     """A report as a GeoJSON Feature with a Point."""
 
-    model_config = ConfigDict(extra="forbid")
     type: Literal["Feature"]
     geometry: PointGeometry | None = None
     properties: ReportProps
 
 
-class ReportPatch(BaseModel):
+class ReportPatch(Body):
     """A step of a report's lifecycle (``PATCH /reports/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid")
     status: Literal[
         "opened",
         "dispatched",
@@ -127,11 +154,10 @@ class ReportPatch(BaseModel):
     assignee_id: str | None = Field(None, max_length=64)
 
 
-class ReportAction(BaseModel):
+class ReportAction(Body):
     """A step of the case workflow (``POST /reports/{id}/actions``): the ``[actions]``
     of ``rules/reports.toml``."""
 
-    model_config = ConfigDict(extra="forbid")
     action: Literal[
         "open",
         "reject",
@@ -183,20 +209,18 @@ EvidenceKindQuery = Annotated[
 ]
 
 
-class Fix(BaseModel):
+class Fix(Body):
     """One position of a patrol."""
 
-    model_config = ConfigDict(extra="forbid")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     t: PlausibleTime
     accuracy_m: float | None = Field(None, ge=0, le=10_000)
 
 
-class ChecklistEntry(BaseModel):
+class ChecklistEntry(Body):
     """One checklist item's result, with a note and the photo's evidence name."""
 
-    model_config = ConfigDict(extra="forbid")
     result: Literal["ok", "problem", "na"]
     note: str | None = Field(None, max_length=500)
     photo: str | None = Field(None, max_length=120)
@@ -205,10 +229,9 @@ class ChecklistEntry(BaseModel):
     )
 
 
-class PatrolIn(BaseModel):
+class PatrolIn(Body):
     """One patrol: its fixes, whose it is, and the client's id when recorded offline."""
 
-    model_config = ConfigDict(extra="forbid")
     patrol_id: str | None = Field(
         None,
         max_length=64,
@@ -230,10 +253,9 @@ class PatrolIn(BaseModel):
     points: list[Fix] = Field(min_length=1, max_length=20_000)
 
 
-class PatrolBatch(BaseModel):
+class PatrolBatch(Body):
     """Patrols recorded offline, uploaded together."""
 
-    model_config = ConfigDict(extra="forbid")
     patrols: list[PatrolIn] = Field(min_length=1, max_length=200)
 
 
@@ -243,7 +265,19 @@ UnitsUpload = Annotated[
     UploadFile,
     File(description="The whole grid: a GeoPackage with a 'units' layer, or GeoJSON."),
 ]
-VersionNote = Annotated[str, Form(max_length=2000, description="What changed and why.")]
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and NUL in value:
+        raise ValueError("text may not contain NUL characters (\\u0000)")
+    return value
+
+
+VersionNote = Annotated[
+    str, Form(max_length=2000, description="What changed and why."), AfterValidator(_no_nul)
+]
 VersionCrs = Annotated[
-    str | None, Form(max_length=32, description="Datum of a file that declares none.")
+    str | None,
+    Form(max_length=32, description="Datum of a file that declares none."),
+    AfterValidator(_no_nul),
 ]

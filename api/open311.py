@@ -39,6 +39,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from api.auth import Principal
+from api.models import NUL
 from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
@@ -66,14 +67,15 @@ _ERRORS = {
 
 
 def _declared(ok: int, *errors: int) -> dict:
-    """OpenAPI responses of a GeoReport route: JSON or XML, errors as GeoReport's list."""
+    """OpenAPI responses of a GeoReport route: JSON or XML, errors as GeoReport's list
+    (400 on every route: a URL with a NUL character, :class:`api.app` refuses it)."""
     out: dict = {
         ok: {
             "description": HTTPStatus(ok).phrase,
             "content": {"application/json": {}, "text/xml": {}},
         }
     }
-    for code in errors:
+    for code in sorted({400, *errors}):
         out[code] = {
             "description": HTTPStatus(code).phrase,
             "content": {"application/json": {"schema": _ERRORS}, "text/xml": {}},
@@ -450,6 +452,9 @@ def _number(form: FormData, name: str) -> float | None:
 
 def parse_request(form: FormData, *, trusted: bool) -> tuple[dict[str, Any], tuple | None]:
     """The report fields and the point (long, lat) of a POST requests form."""
+    nul = sorted({k for k, v in form.multi_items() if isinstance(v, str) and NUL in k + v})
+    if nul:
+        raise GeoReportError(f"{', '.join(nul)}: text may not contain NUL characters (%00).")
     code = _text(form, "service_code")
     if not code:
         raise GeoReportError("service_code is required.")
