@@ -141,3 +141,99 @@ def test_hotspots_on_dask_write_the_serial_answer(capsys, city, in_process) -> N
     assert hot["hotspot"].ne("not significant").sum() > 10
     code, _, err = run(capsys, *args, "-o", d / "h3.gpkg", "--engine", "dask", "--draws", "esda")
     assert code == 1 and "--draws unit" in err
+
+
+# -- split-rivers ------------------------------------------------------------------------
+
+
+def _split_rivers(capsys, city, out: str, *extra: object) -> str:
+    code, stdout, err = run(
+        capsys, "split-rivers", city["rivers"], "--admin", city["admin"], "--max-length",
+        "1500", "--min-length", "300", "--corridor", "50", "-o", city["dir"] / out, *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    return stdout
+
+
+def test_split_rivers_on_dask_writes_the_serial_answer(capsys, city, in_process) -> None:
+    """The rivers cross the county lines (a boundary river's banks in two counties);
+    reaches and units, ids, seq, order and geometry are the one-process ones."""
+    _split_rivers(capsys, city, "r1.gpkg")
+    line = _split_rivers(capsys, city, "r2.gpkg", "--engine", "dask")
+    assert "4 partitions" in line
+    for layer in ("reaches", "units"):
+        _same_file(city["dir"] / "r1.gpkg", city["dir"] / "r2.gpkg", layer)
+    reaches = read_layer(city["dir"] / "r2.gpkg", "reaches")
+    assert reaches.groupby("river_id")["admin_code"].agg(lambda s: s.str[:6].nunique()).max() > 1
+
+
+def test_split_rivers_engine_refuses_water_bodies_and_short_codes(capsys, city, in_process):
+    d = city["dir"]
+    wb = write_layer(city["layers"]["water_bodies"], d / "wb.gpkg", "water_bodies")
+    code, _, err = run(capsys, "split-rivers", city["rivers"], "--admin", city["admin"],
+                       "--max-length", "1500", "-o", d / "x.gpkg", "--water-bodies", wb,
+                       "--engine", "dask")  # fmt: skip
+    assert code == 1 and "--water-bodies are not split per partition" in err
+    adm = city["layers"]["admin_areas"]
+    short = adm[adm["level"] == "county"].assign(admin_code=lambda a: a["admin_code"].str[:4])
+    path = write_layer(short.assign(admin_code=[f"99{i:02d}" for i in range(len(short))]),
+                       d / "县.gpkg", "admin_areas")  # fmt: skip
+    code, _, err = run(capsys, "split-rivers", city["rivers"], "--admin", path,
+                       "--max-length", "1500", "-o", d / "x.gpkg", "--engine", "dask")  # fmt: skip
+    assert code == 1 and "县.gpkg" in err and "to partition on by county" in err
+
+
+def _two_counties() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Two counties 50 km apart (25 villages of 2 km each), a winding river in each; the
+    first river listed is the far county's."""
+    x0, y0 = 500_000.0, 3_000_000.0
+    cells, codes = [], []
+    for dx, county in ((0, "430202"), (60_000, "430203")):
+        for k in range(25):
+            x, y = x0 + dx + (k // 5) * 2000, y0 + (k % 5) * 2000
+            cells.append(shapely.box(x, y, x + 2000, y + 2000))
+            codes.append(f"{county}001{k + 1:03d}")
+    admin = gpd.GeoDataFrame(
+        {"admin_code": codes, "name": codes, "level": "village"}, geometry=cells, crs=32649
+    )
+    rng = np.random.default_rng(1)
+    lines = []
+    for dx, f, phase in ((0, 1700, 0), (60_000, 1300, 1)):
+        xs = np.sort(rng.uniform(-300, 10_300, 400))
+        lines.append(
+            shapely.LineString(np.c_[x0 + dx + xs, y0 + 5000 + 3000 * np.sin(xs / f + phase)])
+        )
+    rivers = gpd.GeoDataFrame(
+        {"river_id": ["A", "B"], "name": ["甲河", "乙河"]}, geometry=lines, crs=32649
+    )
+    return rivers, admin
+
+
+def test_a_river_task_measures_as_the_one_process_run() -> None:
+    """split_rivers measures along a table of every line it is given (running sums over
+    the lines before each one): a task given only its own river would place the cuts of
+    county 430203's river 1e-10 m apart from the one-process run (25 of 64 reaches did)."""
+    from gridkit.scale.rivers import split_river_layers_partitioned
+
+    rivers, admin = _two_counties()
+    options = {"max_length_m": 700.0, "corridor_m": 30.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = split_rivers(rivers, admin, **options)
+        reaches, units = split_river_layers_partitioned(rivers, admin, by="county", **options)
+    assert len(reaches.attrs["partitions"]) == 2
+    for got, want in ((reaches, one.reaches), (units, one.units)):
+        assert got["reach_id"].tolist() == want["reach_id"].tolist()
+        assert shapely.equals_exact(
+            np.asarray(got.geometry.array), np.asarray(want.geometry.array), tolerance=0
+        ).all()
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs the 'scale' extra (dask, distributed)")
+@pytest.mark.timeout(240)
+def test_split_rivers_on_a_localcluster_of_two_workers(capsys, city) -> None:
+    _split_rivers(capsys, city, "lc1.gpkg")
+    line = _split_rivers(capsys, city, "lc2.gpkg", "--engine", "dask", "--dask-workers", "2")
+    assert "on 2 Dask worker(s)" in line
+    for layer in ("reaches", "units"):
+        _same_file(city["dir"] / "lc1.gpkg", city["dir"] / "lc2.gpkg", layer)
