@@ -237,3 +237,75 @@ def test_split_rivers_on_a_localcluster_of_two_workers(capsys, city) -> None:
     assert "on 2 Dask worker(s)" in line
     for layer in ("reaches", "units"):
         _same_file(city["dir"] / "lc1.gpkg", city["dir"] / "lc2.gpkg", layer)
+
+
+# -- compliance ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workspace(city) -> dict:
+    """A workspace GeoPackage: the city's river units, chiefs, workers and a quarter of
+    chief patrols, plus a replay across the county line: a track of a chief of county
+    990202, uploaded a day earlier by a chief of county 990201 (so the original,
+    later, is a replay that does not count; its task must see the other county's
+    track)."""
+    from gridkit.ops.chiefs import section_hits
+    from gridkit.synth.chief_patrols import chief_patrols
+
+    layers = city["layers"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        river = split_rivers(layers["rivers"], layers["admin_areas"], max_length_m=2000)
+    reaches = river.reaches
+    chiefs = layers["river_chiefs"]
+    season = chief_patrols(reaches, chiefs, start="2026-04-01", end="2026-07-01", seed=1)
+    patrols = season.patrols
+    duty = chiefs[chiefs["role"].fillna("chief").eq("chief")]
+    hits = section_hits(patrols, chiefs, river.units, workers=layers["workers"])
+    code = hits["chief_id"].map(duty.set_index("chief_id")["admin_code"])
+    may = hits["started_at"].dt.month.eq(5).to_numpy()  # a window inside the quarter
+    counted = hits[hits["verified"] & may & code.str.startswith("990202").to_numpy()]
+    victim = patrols.set_index("patrol_id").loc[counted["patrol_id"].iloc[0]]
+    victim["patrol_id"] = counted["patrol_id"].iloc[0]
+    thief = duty[duty["admin_code"].str.startswith("990201")]["worker_id"].iloc[0]
+    replay = patrols[patrols["patrol_id"] == victim["patrol_id"]].assign(
+        patrol_id="P-REPLAY", worker_id=thief, chief_id=None,
+        started_at=victim["started_at"] - pd.Timedelta(days=1),
+        ended_at=victim["ended_at"] - pd.Timedelta(days=1),
+    )  # fmt: skip
+    patrols = gpd.GeoDataFrame(pd.concat([patrols, replay], ignore_index=True), crs=patrols.crs)
+    ws = city["dir"] / "workspace.gpkg"
+    saved = {"units": river.units, "river_chiefs": chiefs, "workers": layers["workers"]}
+    for name, df in {**saved, "patrols": patrols}.items():
+        write_layer(df, ws, name)
+    return {
+        "path": ws,
+        "victim": victim,
+        "patrols": patrols,
+        "units": river.units,
+        "chiefs": chiefs,
+    }
+
+
+def test_the_replay_crosses_the_county_line(workspace) -> None:
+    from gridkit.ops.patrols import flag_patrols
+
+    flagged = flag_patrols(workspace["patrols"].query("geometry.notna()", engine="python"))
+    row = flagged[flagged["patrol_id"] == workspace["victim"]["patrol_id"]]
+    assert row["duplicate_of"].tolist() == ["P-REPLAY"]
+
+
+def test_compliance_on_dask_writes_the_serial_table(capsys, city, workspace, in_process) -> None:
+    d = city["dir"]
+    code, one, err = run(capsys, "compliance", workspace["path"], "--period", "2026-Q2",
+                         "-o", d / "c1.csv")  # fmt: skip
+    assert code == 0, err
+    code, part, err = run(capsys, "compliance", workspace["path"], "--period", "2026-Q2",
+                          "-o", d / "c2.csv", "--engine", "dask")  # fmt: skip
+    assert code == 0, err
+    assert "partitions" in part
+    a = pd.read_csv(d / "c1.csv", encoding="utf-8-sig")
+    b = pd.read_csv(d / "c2.csv", encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) > 50 and a["compliant"].any() and not a["compliant"].all()
+    assert one.split(" wrote")[0] in part  # the same lines per level

@@ -18,7 +18,7 @@ import shapely
 from gridkit import codes
 from gridkit.errors import GridkitError
 
-__all__ = ["POS", "area_keys", "in_box", "keys_of", "owned", "with_positions"]
+__all__ = ["POS", "area_keys", "concat_parts", "in_box", "keys_of", "owned", "with_positions"]
 
 #: Column carrying a row's position in the whole layer.
 POS = "_pos"
@@ -131,3 +131,24 @@ def in_box(
     area = shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
     hit = df.sindex.query(area, predicate="intersects")
     return df.iloc[np.sort(hit)]
+
+
+def concat_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tasks' rows one after the other, each column of the type the parts holding
+    values in it give it: a part where a column is all None has it as ``object``,
+    where the others (and the one-process run) have strings.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"c": pd.array(["x"], dtype="string")})
+    >>> concat_parts([a, pd.DataFrame({"c": [None]})])["c"].dtype == a["c"].dtype
+    True
+    """
+    out = pd.concat(parts, ignore_index=True)
+    if isinstance(parts[0], gpd.GeoDataFrame):
+        out = gpd.GeoDataFrame(out, geometry=parts[0].geometry.name, crs=parts[0].crs)
+    for col in out.columns:
+        types = {p[col].dtype for p in parts if col in p and p[col].notna().any()}
+        if len(types) == 1 and (kind := types.pop()) != out[col].dtype:
+            out[col] = out[col].astype(kind)
+    return out

@@ -28,7 +28,7 @@ from gridkit.errors import GridkitError
 from gridkit.rivers import split_rivers
 from gridkit.rivers.admin import GAP_CELL_M, finest_level, gap_cells, gap_reach
 from gridkit.scale.engine import Engine
-from gridkit.scale.partition import area_keys
+from gridkit.scale.partition import area_keys, concat_parts
 from gridkit.scale.source import Frames
 
 __all__ = [
@@ -215,26 +215,14 @@ def _gather(done: list[dict], rivers: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFram
     parts = [d["reaches"] for d in done if d["reaches"] is not None]
     if not parts:
         raise GridkitError("no river meets the admin areas: nothing to split.")
-    reaches = _concat(parts)
+    reaches = concat_parts(parts)
     reaches["seq"] = global_seq(reaches, rivers)
     uparts = [d["units"] for d in done if d["units"] is not None and len(d["units"])]
-    units = _concat(uparts) if uparts else gpd.GeoDataFrame()
+    units = concat_parts(uparts) if uparts else gpd.GeoDataFrame()
     reaches.attrs["partitions"] = pd.DataFrame(
         [{k: v for k, v in d.items() if k not in ("reaches", "units")} for d in done]
     )
     return reaches, units
-
-
-def _concat(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """The parts one after the other, each column of the type the parts holding values
-    in it give it (a task without boundary reaches has ``left_code`` all None: object,
-    where the others, and the one-process run, have strings)."""
-    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
-    for col in out.columns:
-        types = {p[col].dtype for p in parts if p[col].notna().any()}
-        if len(types) == 1 and (kind := types.pop()) != out[col].dtype:
-            out[col] = out[col].astype(kind)
-    return out
 
 
 def _metric_layers(rivers, admin_areas, by: str, outlet: Any) -> tuple:
