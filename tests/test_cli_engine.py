@@ -167,6 +167,20 @@ def test_split_rivers_on_dask_writes_the_serial_answer(capsys, city, in_process)
     assert reaches.groupby("river_id")["admin_code"].agg(lambda s: s.str[:6].nunique()).max() > 1
 
 
+def test_split_rivers_turned_towards_the_outlet_on_dask(capsys, city, in_process) -> None:
+    """``--outlet`` near the drawn source turns the main stem: ``seq`` runs against the
+    drawing (and is renumbered so on the gathered reaches)."""
+    extra = ("--outlet", "113.0,27.3", "--no-confluences")
+    _split_rivers(capsys, city, "t1.gpkg", *extra)
+    _split_rivers(capsys, city, "t2.gpkg", *extra, "--engine", "dask")
+    for layer in ("reaches", "units"):
+        _same_file(city["dir"] / "t1.gpkg", city["dir"] / "t2.gpkg", layer)
+    drawn = read_layer(city["rivers"], "rivers").set_index("river_id").geometry["R001"]
+    main = read_layer(city["dir"] / "t1.gpkg", "reaches").query("river_id == 'R001'")
+    first = main.sort_values("seq").geometry.iloc[0]
+    assert shapely.line_locate_point(drawn, shapely.get_point(first, 0)) > drawn.length / 2
+
+
 def test_split_rivers_engine_refuses_water_bodies_and_short_codes(capsys, city, in_process):
     d = city["dir"]
     wb = write_layer(city["layers"]["water_bodies"], d / "wb.gpkg", "water_bodies")

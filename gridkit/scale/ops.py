@@ -160,7 +160,8 @@ def locate_points_partitioned(
         ok = ~(shapely.is_missing(g) | shapely.is_empty(g))
         box = shapely.total_bounds(g[ok]) if ok.any() else np.full(4, np.nan)
         sl = _same_zone(units, _units_near(units, box, margin_m), whole)
-        items.append((mine, sl if len(sl) else units.iloc[:1], margin_m, options))
+        # no unit near these points (or none with a place): all units, as one process
+        items.append((mine, sl if len(sl) else units, margin_m, options))
     if not items:
         return locate(points, units.drop(columns=POS), **options)
     done = engine.map(_locate_task, items, label="locate")

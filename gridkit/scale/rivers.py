@@ -137,8 +137,10 @@ def _task(args: tuple) -> dict[str, Any]:
 
 
 def global_seq(reaches: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> np.ndarray:
-    """``seq`` of each reach along its whole river: the rank of its start's position on
-    the river line (drawn upstream -> downstream).
+    """``seq`` of each reach along its whole river, in flow order: the rank of its
+    start's position on the river line, against the drawing for a river that
+    ``split_rivers`` turned (its reaches run from a higher position to a lower one:
+    drawn from its mouth, or turned towards ``outlet``).
 
     Examples
     --------
@@ -148,12 +150,18 @@ def global_seq(reaches: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> np.ndarra
     ...     geometry=[shapely.LineString([(5, 0), (10, 0)]), shapely.LineString([(0, 0), (5, 0)])])
     >>> global_seq(x, r).tolist()
     [2, 1]
+    >>> global_seq(x.assign(geometry=x.geometry.reverse()), r).tolist()  # flows 10 -> 0
+    [1, 2]
     """
     line = rivers.set_index("river_id").geometry.reindex(reaches["river_id"]).to_numpy()
-    start = shapely.get_point(np.asarray(reaches.geometry.array), 0)
-    m = shapely.line_locate_point(line, start)
-    order = np.lexsort((m, reaches["river_id"].astype(str).to_numpy()))
-    rid = reaches["river_id"].astype(str).to_numpy()[order]
+    g = np.asarray(reaches.geometry.array)
+    m = shapely.line_locate_point(line, shapely.get_point(g, 0))
+    rid = reaches["river_id"].astype(str).to_numpy()
+    code, _ = pd.factorize(rid)
+    ahead = shapely.line_locate_point(line, shapely.get_point(g, -1)) - m
+    turned = np.bincount(code, weights=ahead, minlength=code.max() + 1 if len(code) else 0) < 0
+    order = np.lexsort((np.where(turned[code], -m, m), rid))
+    rid = rid[order]
     idx = np.arange(len(order))
     new = np.r_[True, rid[1:] != rid[:-1]] if len(rid) else np.zeros(0, bool)
     seq = np.empty(len(order), dtype=np.int64)
