@@ -35,7 +35,7 @@ from gridkit.ops.hotspots import (
     unit_rates,
 )
 from gridkit.scale.engine import Engine
-from gridkit.scale.partition import POS, area_keys, in_box, keys_of, with_positions
+from gridkit.scale.partition import POS, area_keys, concat_parts, in_box, keys_of, with_positions
 
 __all__ = [
     "compliance_partitioned",
@@ -165,8 +165,9 @@ def locate_points_partitioned(
     if not items:
         return locate(points, units.drop(columns=POS), **options)
     done = engine.map(_locate_task, items, label="locate")
-    out = pd.concat(done)
-    out = gpd.GeoDataFrame(out, geometry=done[0].geometry.name, crs=done[0].crs)
+    index = pd.concat([d.index.to_series() for d in done]).to_numpy()
+    out = concat_parts(done)  # a column all None in one part keeps the others' type
+    out.index = index
     _place_again(out, units, options)
     out = out.sort_values("_row", kind="stable").drop(columns=["_row", "_far"])
     out.attrs["partitions"] = pd.DataFrame(
