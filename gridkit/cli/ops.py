@@ -10,6 +10,15 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from gridkit.cli.engine import (
+    DaskWorkersOption,
+    EngineOption,
+    PartitionByOption,
+    SchedulerOption,
+    check_partitions,
+    open_engine,
+    partitions_line,
+)
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -46,9 +55,15 @@ def locate_cmd(
         float | None,
         typer.Option("--max-distance", min=0.0, help="Farther from every unit: no unit (metres)."),
     ] = None,
+    partition_by: PartitionByOption = "county",
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
 ) -> None:
     """Put each point in its grid unit: adds unit_id, distance_m and ambiguous
-    (writes a layer file, or a .csv/.xlsx table with lon/lat)."""
+    (writes a layer file, or a .csv/.xlsx table with lon/lat). ``--engine dask``
+    locates the points of one admin partition of the units per task (the same
+    answers)."""
     from gridkit.ops import locate
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
@@ -61,7 +76,16 @@ def locate_cmd(
         )
     # --crs is the datum of the points (a phone's, a hotline's); units are the grid's own
     un = Inputs(encoding=encoding, columns=columns).read(units, "units")
-    out = locate(pts, un, accuracy_m=accuracy, max_distance_m=max_distance)
+    options = {"accuracy_m": accuracy, "max_distance_m": max_distance}
+    if engine == "serial" and scheduler is None:
+        out = locate(pts, un, **options)
+    else:
+        from gridkit.scale.ops import locate_points_partitioned
+
+        check_partitions(un, partition_by, what=str(units))  # before starting a cluster
+        with open_engine(engine, scheduler, dask_workers) as eng:
+            out = locate_points_partitioned(pts, un, engine=eng, by=partition_by, **options)
+            console.print(partitions_line(out, eng, "locate"), highlight=False)
     inside = int((out["distance_m"] == 0).sum())
     console.print(
         f"{plural(len(out), 'point')}: {inside:,} inside a unit, "
@@ -90,29 +114,58 @@ def hotspots_cmd(
         int, typer.Option("--permutations", min=9, help="Permutations for the p-values.")
     ] = 999,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the permutations.")] = 12345,
+    draws: Annotated[
+        str | None,
+        typer.Option(
+            "--draws",
+            help="esda (one random matrix for all units; one process) or unit (seeded per "
+            "unit: the same p-values on every engine). Default: esda, unit with --engine dask.",
+        ),
+    ] = None,
     crs: CrsOption = None,
     layer: LayerOption = None,
     columns: ColumnsOption = None,
     encoding: EncodingOption = None,
+    partition_by: PartitionByOption = "county",
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
 ) -> None:
     """Hot and cold spots of reports per unit (Getis-Ord Gi*): writes the units with
-    count, rate, gi_z, gi_p and hotspot."""
+    count, rate, gi_z, gi_p and hotspot. ``--engine dask`` locates the reports and
+    computes Gi* one admin partition per task (permutations drawn per unit: the
+    one-process run with ``--draws unit`` gives the same answers)."""
     from gridkit.ops import hotspots
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     rep = inputs.read(reports, "reports", source_layer=layer, check=False)
     # --crs is the datum of the points (a phone's, a hotline's); units are the grid's own
     un = Inputs(encoding=encoding, columns=columns).read(units, "units")
-    hot = hotspots(
-        rep,
-        un,
-        category=category or None,
-        start=start,
-        end=end,
-        value=value,
-        permutations=permutations,
-        seed=seed,
-    )
+    options = {
+        "category": category or None,
+        "start": start,
+        "end": end,
+        "value": value,
+        "permutations": permutations,
+        "seed": seed,
+    }
+    if draws not in (None, "esda", "unit"):
+        raise typer.BadParameter(f"--draws is esda or unit, not {draws!r}")
+    if engine == "serial" and scheduler is None:
+        hot = hotspots(rep, un, draws=draws or "esda", **options)
+    else:
+        from gridkit.scale.ops import hotspots_points_partitioned
+
+        if draws == "esda":
+            raise GridkitError(
+                "--draws esda shares one random matrix between all units: no partition "
+                "can reproduce its p-values.",
+                hint="Use --draws unit (the default with --engine dask), or run without --engine.",
+            )
+        check_partitions(un, partition_by, what=str(units))  # before starting a cluster
+        with open_engine(engine, scheduler, dask_workers) as eng:
+            hot = hotspots_points_partitioned(rep, un, engine=eng, by=partition_by, **options)
+            console.print(partitions_line(hot, eng, "hotspots"), highlight=False)
     classes = hot["hotspot"].value_counts()
     shown = ", ".join(f"{k} {v:,}" for k, v in classes.items() if k != "not significant")
     console.print(

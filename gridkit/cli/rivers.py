@@ -13,6 +13,15 @@ from typing import Annotated
 
 import typer
 
+from gridkit.cli.engine import (
+    DaskWorkersOption,
+    EngineOption,
+    PartitionByOption,
+    SchedulerOption,
+    check_partitions,
+    open_engine,
+    partitions_line,
+)
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -25,6 +34,7 @@ from gridkit.cli.util import (
     plural,
     write_output,
 )
+from gridkit.errors import GridkitError
 
 __all__ = ["split_rivers_cmd", "validate_cmd"]
 
@@ -90,8 +100,14 @@ def split_rivers_cmd(
     layer: LayerOption = None,
     columns: ColumnsOption = None,
     encoding: EncodingOption = None,
+    partition_by: PartitionByOption = "county",
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
 ) -> None:
-    """Split rivers into reaches and corridor units; writes layers reaches and units."""
+    """Split rivers into reaches and corridor units; writes layers reaches and units.
+    ``--engine dask`` cuts one admin partition of the finest areas per task, with a
+    halo of neighbouring areas (the same reaches, units and ids)."""
     import geopandas as gpd
     import shapely
 
@@ -104,24 +120,46 @@ def split_rivers_cmd(
     pt = _parse_outlet(outlet)
     if pt is not None:
         pt = gpd.GeoSeries([shapely.Point(pt)], crs=4326).to_crs(riv.crs).iloc[0]
-    result = split_rivers(
-        riv,
-        adm,
-        max_length_m=max_length,
-        min_length_m=min_length,
-        corridor_m=corridor or None,
-        water_bodies=wb,
-        outlet=pt,
-        split_at_confluences=not no_confluences,
-        max_shoreline_m=max_shoreline,
-        sliver_m2=sliver,
-    )
-    write_output({"reaches": result.reaches, "units": result.units}, output)
-    r = result.reaches
+    options = {
+        "max_length_m": max_length,
+        "min_length_m": min_length,
+        "corridor_m": corridor or None,
+        "water_bodies": wb,
+        "outlet": pt,
+        "split_at_confluences": not no_confluences,
+        "max_shoreline_m": max_shoreline,
+        "sliver_m2": sliver,
+    }
+    if engine != "serial" or scheduler is not None:
+        from gridkit.rivers.admin import finest_level
+        from gridkit.scale.rivers import split_river_layers_partitioned
+
+        if wb is not None:
+            raise GridkitError(
+                "--water-bodies are not split per partition yet.",
+                hint="Leave out --engine (one process) for runs with --water-bodies.",
+            )
+        level = finest_level(adm)
+        fine = adm[(adm["level"] == level).to_numpy()]
+        check_partitions(fine, partition_by, what=f"{admin} ({level} areas)")
+        with open_engine(engine, scheduler, dask_workers) as eng:
+            r, units = split_river_layers_partitioned(
+                riv, adm, engine=eng, by=partition_by, **options
+            )
+            done = partitions_line(r, eng, "rivers")
+        r.attrs.clear()
+        write_output({"reaches": r, "units": units}, output)
+        notes = done
+    else:
+        result = split_rivers(riv, adm, **options)
+        r, units = result.reaches, result.units
+        write_output({"reaches": r, "units": units}, output)
+        notes = plural(len(result.report.problems), "note")
     console.print(
         f"{plural(r['river_id'].nunique(), 'river')}, {plural(len(r), 'reach', 'reaches')} "
         f"({int(r['boundary'].sum())} on boundaries), {r['length_m'].sum() / 1000:,.2f} km, "
-        f"{plural(len(result.units), 'unit')}; {plural(len(result.report.problems), 'note')}."
+        f"{plural(len(units), 'unit')}; {notes}.",
+        highlight=False,
     )
 
 

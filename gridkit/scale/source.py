@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.scale.partition import width_of
+
 __all__ = ["Frames", "layer_keys"]
 
 # the column (and slice) holding a layer's admin-code prefix
@@ -79,7 +81,7 @@ class Frames:
         >>> Frames({"units": pd.DataFrame({"admin_code": ["4302"]})}).partitions()
         ['4302']
         """
-        width = {"province": 2, "city": 4}[by]
+        width = width_of(by)
         for layer in ("admin_areas", "communities", "units"):
             if layer in self.layers:
                 codes = layer_keys(layer, self.layers[layer]).str[:width]
