@@ -174,6 +174,13 @@ def test_cli_compliance_import_summons(tmp_path, capsys):
         == 0
     )
     assert pd.read_excel(tmp_path / "county.xlsx")["chief_id"].tolist() == ["RC-CAR"]
+    capsys.readouterr()
+    # nothing to judge (the county's rule is per quarter, the period a month): an empty
+    # table and why, not a traceback (KeyError 'rule' before)
+    out = tmp_path / "may.csv"
+    assert _run("compliance", ws, "--period", "2026-05", "--level", "county", "-o", out) == 0
+    assert pd.read_csv(out, encoding="utf-8-sig").empty
+    assert "nothing to judge in 2026-05" in capsys.readouterr().out
     rec = ("--record", "W-V", "--held-on", "2026-07-02", "--by", "区河长办")
     assert _run("summons", ws, "--period", "2026-Q2", *rec) == 0
     assert _run("summons", ws, "--period", "2026-Q2", "-o", tmp_path / "s.csv") == 0

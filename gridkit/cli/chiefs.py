@@ -99,6 +99,12 @@ def compliance_cmd(
             f"{r.level}: {r.compliant:,} of {plural(r.rules, 'rule')} met "
             f"({r.chiefs:,} chiefs), {r.unverified:,} unverified paper record(s)"
         )
+    if season.compliance.empty:
+        console.print(
+            f"nothing to judge in {period}: no rule of the chiefs' levels has a whole window "
+            "in it (a rule per year is judged over a year: e.g. --period 2026)",
+            highlight=False,
+        )
     _write_table(season.compliance, output, "河长巡河")
 
 

@@ -314,7 +314,8 @@ def count_by_rule(
             parts.append(part)
     cols = ["rule", "windows", "windows_met", "required", "done", "unverified", "missing"]
     if not parts:
-        return chiefs.iloc[:0].assign(**{c: pd.Series(dtype=object) for c in cols}, compliant=[])
+        empty = {c: pd.Series(dtype=object) for c in cols}
+        return chiefs.iloc[:0].assign(**empty, compliant=pd.Series(dtype=bool))
     out = pd.concat(parts).sort_index(kind="stable").reset_index(drop=True)
     out["compliant"] = out["missing"] == 0
     return out

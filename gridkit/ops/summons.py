@@ -73,7 +73,7 @@ def _per_chief(compliance: pd.DataFrame) -> pd.DataFrame:
     out["compliance"] = np.where(
         out["windows"] > 0, out["windows_met"] / out["windows"].clip(lower=1), 1.0
     )
-    broken = c[~c["compliant"]].assign(
+    broken = c.loc[~c["compliant"].astype(bool)].assign(
         why=lambda d: (
             d["rule"] + " " + d["river_id"].fillna("*").astype(str) + "@" + d["admin_code"]
         )
