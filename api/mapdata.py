@@ -187,7 +187,7 @@ def _sql_compliance(
     (:func:`gridkit.ops.patrols.patrol_compliance`) run once per scope, period and
     version on the rows the scope needs (:meth:`ViewQueries.compliance_inputs`), its
     per-unit results stored for every process (:meth:`ViewQueries.compliance`)."""
-    from gridkit.maps.views import completion, compliance_theme  # the maps extra
+    from gridkit.maps import views as themes  # the optional maps extra, loaded on use
 
     store = service.store
     _needs_patrols(store)
@@ -206,15 +206,15 @@ def _sql_compliance(
         rows = patrol_compliance(f["patrols"], f["assignments"], period=when, units=f["units"],
                                  workers=f["workers"], now=now)  # fmt: skip
         ids = pd.Index(rows["unit_id"].astype(str).unique())
-        t = compliance_theme(ids, rows, np.full(len(ids), -1), 0)
+        t = themes.compliance_theme(ids, rows, np.full(len(ids), -1), 0)
         return pd.DataFrame({"unit_id": ids, "s": t.unit_class, "q": t.unit_values["q"],
                              "d": t.unit_values["d"]})  # fmt: skip
 
     def classes(sums: pd.DataFrame) -> pd.DataFrame:
         s = sums.astype(int)
-        return s.assign(c=completion(s["required"], s["done"]))
+        return s.assign(c=themes.completion(s["required"], s["done"]))
 
-    none = str(completion(pd.Series([0]), pd.Series([0]))[0])
+    none = str(themes.completion(pd.Series([0]), pd.Series([0]))[0])
     return views.compliance(key, make, none=none, classes=classes)
 
 
@@ -223,7 +223,7 @@ def _sql_cases(store: Store, views: ViewQueries) -> UnitValues:
     those fall overdue past their deadline, are asked of the case rules
     (:func:`gridkit.ops.cases.overdue` on one row per status); counting them per unit
     and area is SQL (:meth:`ViewQueries.cases`)."""
-    from gridkit.maps.views import case_rates, cases_theme  # the maps extra
+    from gridkit.maps import views as themes  # the optional maps extra, loaded on use
 
     if "reports" not in set(store.layers()):
         raise ApiError(404, "No reports in the workspace: the cases view needs them.")
@@ -234,12 +234,12 @@ def _sql_cases(store: Store, views: ViewQueries) -> UnitValues:
     is_open = probe["status"].astype("string").isin(list(report_rules().open_statuses))
     is_open = is_open.fillna(False).to_numpy(dtype=bool)
     late = overdue(probe, at=now).to_numpy(dtype=bool) & is_open
-    names = cases_theme(pd.Index(["n", "o", "l"]),
+    names = themes.cases_theme(pd.Index(["n", "o", "l"]),
                         pd.DataFrame({"unit_id": ["o", "l"], "overdue": [False, True]}),
                         pd.DataFrame(), np.full(3, -1), 0).unit_class  # fmt: skip
     pick = np.asarray(statuses, dtype=object)
     values = views.cases(pick[is_open].tolist(), pick[late].tolist(), now,
-                         classes=tuple(str(n) for n in names), rates=case_rates)  # fmt: skip
+                         classes=tuple(str(n) for n in names), rates=themes.case_rates)  # fmt: skip
     if values.until is None:
         return values
     # many open cases fall due all day: at most one build a minute
