@@ -334,3 +334,31 @@ def test_without_pg_trgm_the_upgrade_goes_on_and_search_scans():
         con.execute("CREATE EXTENSION pg_trgm")
     views = ViewQueries.build(PostGISStore(plain), "")
     assert "gridkit_units_search" in views.search_plan("第12345号")
+
+
+def test_compliance_from_coverage_rows_is_the_same(tmp_path):
+    """A ``patrols`` layer of coverage rows (which units each patrol covered, no
+    tracks): the database fetches the rows of the scope's units alone."""
+    ws = tmp_path / "ws.gpkg"
+    u = _units()
+    write_layer(u, ws, "units")
+    a = synth.assignments(u, n_workers=12, seed=5)
+    write_layer(a, ws, "assignments")
+    weeks = pd.date_range("2026-05-05T02:00Z", periods=4, freq="7D")
+    row = a["unit_id"].map(dict(zip(u["unit_id"], np.arange(N) // 30, strict=True)))
+    times = row.map(lambda r: list(weeks[: (4, 2, 0)[r % 3]]))  # by village: 4, 2, 0 weeks
+    rows = a.assign(started_at=times).explode("started_at").dropna(subset="started_at")
+    rows = rows.reset_index(drop=True).astype({"started_at": "datetime64[ms, UTC]"})
+    rows.insert(0, "patrol_id", [f"P{i}" for i in range(len(rows))])
+    write_layer(rows, ws, "patrols")
+    key = issue_key(open_store(ws), "east", role="supervisor", scope="430203")[0]
+    url = postgis_cluster.new_database()
+    load(ws, url)
+    gpkg, pg = TestClient(create_app(workspace=ws)), TestClient(create_app(workspace=url))
+    for view in ("view=compliance&period=2026-05", "view=compliance"):
+        q = f"/maps/data/areas?bbox=113.09,27.79,113.2,27.9&zoom=9&{view}"
+        a1, b1 = _get(gpkg, q, key).json(), _get(pg, q, key).json()
+        _same(a1, b1, 0.5 * 360 / (256 * 2**9))
+        assert len({f["properties"]["c"] for f in b1["features"]}) >= 2
+        q = f"/maps/data/units?bbox={BOXES[0][0]}&zoom=13&{view}"
+        _same(_get(gpkg, q, key).json(), _get(pg, q, key).json(), 0.5 * 360 / (256 * 2**13))

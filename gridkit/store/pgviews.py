@@ -577,8 +577,8 @@ class ViewQueries:
         earlier tracks within ``margin`` degrees of them (a track repeating an earlier
         one is no patrol, whoever walked it), and the tracks holding the table's
         extent; ``units``: those with an assignment and those holding the scope's
-        extent (the rule's metric CRS is picked from the bounds); ``workers``: of
-        those assignments and patrols."""
+        extent (the rule's metric CRS is picked from the bounds), None for coverage
+        rows; ``workers``: of those assignments and patrols."""
         p = {**self.sql.params, "start": start.to_pydatetime(), "end": end.to_pydatetime(),
              "margin": float(margin)}  # fmt: skip
         scope_ids = f"SELECT u.unit_id FROM units u WHERE {self.sql.scope}"
@@ -595,9 +595,7 @@ class ViewQueries:
                 out["patrols"] = _read_table(
                     con, "patrols", table(con, "patrols"), where=of_scope, params=p
                 )
-                out["units"] = _read_table(
-                    con, "units", table(con, "units"), where=of_scope, params=p
-                )
+                out["units"] = None  # the rule needs units for tracks only
             else:
                 out["patrols"] = _read_table(
                     con,
