@@ -18,7 +18,15 @@ questions with the same response shapes from the tables:
   :mod:`gridkit.codes`: a row per admin code, whatever the number of units) and
   their outlines (``admin_areas``, else the union of the area's units);
 - :meth:`ViewQueries.search`: unit ids, names and workers' names in SQL (``ORDER BY
-  fid LIMIT``), place names from the areas.
+  fid LIMIT``; a trigram index from revision 5 when pg_trgm is there), place names
+  from the areas;
+- the other views of ``/maps/view`` (:class:`UnitValues`, joined into the same
+  viewport query): :meth:`ViewQueries.cases` counts open and overdue cases per unit
+  and per admin code in SQL (which statuses are open or fall overdue is the case
+  rules' word, given in); :meth:`ViewQueries.compliance` stores per-unit results of
+  the library's compliance rule, run by the caller on the rows
+  :meth:`ViewQueries.compliance_inputs` fetches for the scope, once for every server
+  process (``gridkit_view_results``), and sums them per admin code in SQL.
 
 Scope is an admin code prefix, as for items. The rules (half a pixel, 6 decimals from
 zoom 15, 400 villages, 80 % staffed) are those of :mod:`gridkit.maps.viewport`,
@@ -265,9 +273,7 @@ def _unions(con: Any, sql: _Sql, missing: pd.DataFrame) -> dict:
 _TRACKS = """fid IN (
 WITH mine AS (
     SELECT p.fid, p.geometry, p.started_at FROM patrols p
-    WHERE p.started_at >= %(start)s AND p.started_at < %(end)s AND p.worker_id::text IN (
-        SELECT a.worker_id::text FROM assignments a
-        WHERE a.unit_id IN (SELECT u.unit_id FROM units u WHERE {scope})))
+    WHERE p.started_at >= %(start)s AND p.started_at < %(end)s {workers})
 SELECT fid FROM mine
 UNION SELECT q.fid FROM mine m JOIN patrols q ON q.geometry && ST_Expand(m.geometry, %(margin)s)
     AND q.started_at <= m.started_at
@@ -277,6 +283,9 @@ UNION (SELECT fid FROM patrols WHERE geometry IS NOT NULL
        ORDER BY ST_XMax(geometry) DESC LIMIT 1)
 UNION (SELECT fid FROM patrols WHERE geometry IS NOT NULL
        ORDER BY ST_YMax(geometry) DESC LIMIT 1))"""
+#: ... of the workers assigned in the scope (tracks naming no worker: all of them)
+_WORKERS = """AND p.worker_id::text IN (SELECT a.worker_id::text FROM assignments a
+    WHERE a.unit_id IN (SELECT u.unit_id FROM units u WHERE {scope}))"""
 #: the scope's units with an assignment, and those holding the scope's extent
 _ASSIGNED = """SELECT u.fid FROM units u WHERE {scope}
     AND u.unit_id IN (SELECT a.unit_id FROM assignments a)
@@ -503,8 +512,10 @@ class ViewQueries:
         river and open cases of the others); ``until``: the next deadline after ``at``."""
         with self.store._connection() as con:
             have = _columns(con, "reports")
-            if not {"unit_id", "status"} <= have:
-                is_open, late = "FALSE", "FALSE"
+            src = "reports"
+            if not {"unit_id", "status"} <= have:  # no case is anywhere
+                is_open, late, have = "FALSE", "FALSE", set()
+                src = "(SELECT NULL::text AS unit_id WHERE FALSE)"
             else:
                 is_open = "r.status::text = ANY(%(c_open)s)"
                 if "duplicate_of" in have:
@@ -518,7 +529,7 @@ class ViewQueries:
                       "c_overdue": classes[2]}  # fmt: skip
             join = (
                 "LEFT JOIN LATERAL (SELECT count(*) AS o, count(*) FILTER (WHERE "
-                f"{late}) AS l FROM reports r WHERE r.unit_id = u.unit_id AND {is_open}) vc ON TRUE"
+                f"{late}) AS l FROM {src} r WHERE r.unit_id = u.unit_id AND {is_open}) vc ON TRUE"
             )
             unit = _columns(con, "units")
             hh, km = "0::float8", "0::float8"
@@ -534,7 +545,7 @@ class ViewQueries:
                 "sum(CASE WHEN x.hh > 0 THEN x.o ELSE 0 END), "
                 "sum(CASE WHEN x.hh > 0 THEN 0 ELSE x.o END) FROM units u LEFT JOIN "
                 "(SELECT r.unit_id, count(*) AS o, count(*) FILTER (WHERE "
-                f"{late}) AS l FROM reports r WHERE {is_open} GROUP BY 1) vc "
+                f"{late}) AS l FROM {src} r WHERE {is_open} GROUP BY 1) vc "
                 "ON vc.unit_id = u.unit_id CROSS JOIN LATERAL (SELECT "
                 f"{hh} AS hh, {km} AS km, coalesce(vc.o, 0) AS o, coalesce(vc.l, 0) AS l) x "
                 f"WHERE {self.sql.scope} GROUP BY 1",
@@ -572,8 +583,8 @@ class ViewQueries:
     ) -> dict[str, pd.DataFrame | None]:
         """What the compliance rule needs for this scope's units over ``[start, end)``,
         fetched by indexed queries, typed as the layers are read (see
-        :func:`compliance_rows`): ``assignments`` of the scope's units; ``patrols``:
-        coverage rows of those units, or tracks of their workers in the period and the
+        the layers' reads): ``assignments`` of the scope's units; ``patrols``:
+        coverage rows of those units in the period, or tracks of their workers in the period and the
         earlier tracks within ``margin`` degrees of them (a track repeating an earlier
         one is no patrol, whoever walked it), and the tracks holding the table's
         extent; ``units``: those with an assignment and those holding the scope's
@@ -592,8 +603,9 @@ class ViewQueries:
             )
             pcols = _columns(con, "patrols")
             if {"unit_id", "patrol_id"} <= pcols:  # coverage rows: those of the scope's units
-                out["patrols"] = _read_table(
-                    con, "patrols", table(con, "patrols"), where=of_scope, params=p
+                when = " AND started_at >= %(start)s AND started_at < %(end)s"
+                out["patrols"] = _read_table(  # rows outside the period count for nothing
+                    con, "patrols", table(con, "patrols"), where=of_scope + when, params=p
                 )
                 out["units"] = None  # the rule needs units for tracks only
             else:
@@ -601,7 +613,11 @@ class ViewQueries:
                     con,
                     "patrols",
                     table(con, "patrols"),
-                    where=_TRACKS.format(scope=self.sql.scope),
+                    where=_TRACKS.format(
+                        workers=_WORKERS.format(scope=self.sql.scope)
+                        if "worker_id" in pcols
+                        else ""
+                    ),
                     params=p,
                 )
                 out["units"] = _read_table(
