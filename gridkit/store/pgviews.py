@@ -582,10 +582,10 @@ class ViewQueries:
         self, start: pd.Timestamp, end: pd.Timestamp, margin: float
     ) -> dict[str, pd.DataFrame | None]:
         """What the compliance rule needs for this scope's units over ``[start, end)``,
-        fetched by indexed queries, typed as the layers are read (see
-        the layers' reads): ``assignments`` of the scope's units; ``patrols``:
-        coverage rows of those units in the period, or tracks of their workers in the period and the
-        earlier tracks within ``margin`` degrees of them (a track repeating an earlier
+        fetched by indexed queries in one snapshot, typed as the store reads layers:
+        ``assignments`` of the scope's units; ``patrols``: coverage rows of those units
+        in the period, or tracks of their workers in the period and the earlier
+        tracks within ``margin`` degrees of them (a track repeating an earlier
         one is no patrol, whoever walked it), and the tracks holding the table's
         extent; ``units``: those with an assignment and those holding the scope's
         extent (the rule's metric CRS is picked from the bounds), None for coverage
