@@ -261,6 +261,7 @@ def test_a_case_falling_overdue_is_counted_at_once_from_sql(pair, monkeypatch):
     monkeypatch.setattr(mapdata, "CASES_REFRESH_S", 0.0)
     store = pg.app.state.service.store
     soon = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=3)
+    seen = store.generation("reports")
     with store._connection() as con:
         con.execute(
             "UPDATE reports SET status = 'dispatched', due_at = %s, paused_at = NULL, "
@@ -277,6 +278,10 @@ def test_a_case_falling_overdue_is_counted_at_once_from_sql(pair, monkeypatch):
         doc = _get(pg, q, keys["all"]).json()
         return {f["properties"]["admin_code"]: f["properties"]["late"] for f in doc["features"]}
 
+    start = time.monotonic()
+    while store.generation("reports") == seen:  # the edit announced (NOTIFY)
+        assert time.monotonic() - start < 1.0
+        time.sleep(0.01)
     before = late()
     assert pd.Timestamp.now(tz="UTC") < soon
     time.sleep(max(0.0, (soon - pd.Timestamp.now(tz="UTC")).total_seconds()) + 0.1)
