@@ -22,12 +22,14 @@ version and kept in the service's page cache.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -38,9 +40,16 @@ from api.service import Service, Svc
 from gridkit import codes
 from gridkit.errors import GridkitError
 from gridkit.ops.cases import overdue
-from gridkit.ops.patrols import patrol_compliance
+from gridkit.ops.patrols import load_patrol_rules, patrol_compliance, period_bounds
 from gridkit.ops.reports import normalise_reports, report_rules
-from gridkit.store import DatabaseUnavailableError, PostGISStore, Store, ViewQueries, find_key
+from gridkit.store import (
+    DatabaseUnavailableError,
+    PostGISStore,
+    Store,
+    UnitValues,
+    ViewQueries,
+    find_key,
+)
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
     from gridkit.maps import ViewIndex
@@ -131,11 +140,11 @@ def _index(service: Service, caller: Principal) -> ViewIndex:
     return service.current(service.page_cache, ("view-index", caller.scope), LAYERS, build)
 
 
-def _sql_views(service: Service, caller: Principal, view: str) -> ViewQueries | None:
-    """The coverage view over PostGIS answered in SQL (:class:`ViewQueries`), kept per
+def _sql_views(service: Service, caller: Principal) -> ViewQueries | None:
+    """The map views over PostGIS answered in SQL (:class:`ViewQueries`), kept per
     scope and data version; None elsewhere (the in-memory index answers)."""
     store = service.store
-    if view != "coverage" or not isinstance(store, PostGISStore):
+    if not isinstance(store, PostGISStore):
         return None
     views = service.current(
         service.page_cache, ("view-sql", caller.scope), LAYERS,
@@ -144,6 +153,115 @@ def _sql_views(service: Service, caller: Principal, view: str) -> ViewQueries | 
     if not views.count:
         raise ApiError(404, "No units in your area.")
     return views
+
+
+def _sql_values(
+    service: Service, caller: Principal, views: ViewQueries, view: str, period: str | None
+) -> UnitValues | None:
+    """The compliance or cases view over PostGIS (None: coverage), kept per scope and
+    the versions of the layers it reads (and, for cases, until one falls overdue)."""
+    if view == "coverage":
+        return None
+    period = period if view == "compliance" else None
+    key, layers = ("view-sql-values", caller.scope, view, period), LAYERS + VIEW_LAYERS[view]
+
+    def build() -> UnitValues:
+        try:
+            if view == "compliance":
+                return _sql_compliance(service, caller, views, period)
+            return _sql_cases(service.store, views)
+        except GridkitError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    values = service.current(service.page_cache, key, layers, build)
+    if values.stale(pd.Timestamp.now(tz="UTC")):  # a case fell overdue since: build again
+        service.page_cache.put(key, None)
+        values = service.current(service.page_cache, key, layers, build)
+    return values
+
+
+def _sql_compliance(
+    service: Service, caller: Principal, views: ViewQueries, period: str | None
+) -> UnitValues:
+    """The compliance view from the database: the library's rule
+    (:func:`gridkit.ops.patrols.patrol_compliance`) run once per scope, period and
+    version on the rows the scope needs (:meth:`ViewQueries.compliance_inputs`), its
+    per-unit results stored for every process (:meth:`ViewQueries.compliance`)."""
+    from gridkit.maps import views as themes  # the optional maps extra, loaded on use
+
+    store = service.store
+    _needs_patrols(store)
+    span = views.patrol_span()
+    if span is None:
+        raise ApiError(404, "No patrols yet: the compliance view has nothing to show.")
+    when, now = _period(span[0], span[1], period)
+    rules = load_patrol_rules()
+    start, end = period_bounds(when, tz=rules.timezone)
+    gens = ",".join(str(store.generation(n)) for n in LAYERS + VIEW_LAYERS["compliance"])
+    key = f"compliance|{caller.scope}|{period or ''}|{gens}"
+    margin = 4 * rules.duplicate_tolerance_m / 111_320  # degrees: metres at any latitude
+
+    def make() -> pd.DataFrame:
+        f = views.compliance_inputs(start.tz_convert("UTC"), end.tz_convert("UTC"), margin)
+        rows = patrol_compliance(f["patrols"], f["assignments"], period=when, units=f["units"],
+                                 workers=f["workers"], now=now)  # fmt: skip
+        ids = pd.Index(rows["unit_id"].astype(str).unique())
+        t = themes.compliance_theme(ids, rows, np.full(len(ids), -1), 0)
+        return pd.DataFrame({"unit_id": ids, "s": t.unit_class, "q": t.unit_values["q"],
+                             "d": t.unit_values["d"]})  # fmt: skip
+
+    def classes(sums: pd.DataFrame) -> pd.DataFrame:
+        s = sums.astype(int)
+        return s.assign(c=themes.completion(s["required"], s["done"]))
+
+    none = str(themes.completion(pd.Series([0]), pd.Series([0]))[0])
+    return views.compliance(key, make, none=none, classes=classes)
+
+
+def _sql_cases(store: Store, views: ViewQueries) -> UnitValues:
+    """The cases view from the database: which stored statuses are open, and which of
+    those fall overdue past their deadline, are asked of the case rules
+    (:func:`gridkit.ops.cases.overdue` on one row per status); counting them per unit
+    and area is SQL (:meth:`ViewQueries.cases`)."""
+    from gridkit.maps import views as themes  # the optional maps extra, loaded on use
+
+    if "reports" not in set(store.layers()):
+        raise ApiError(404, "No reports in the workspace: the cases view needs them.")
+    now = pd.Timestamp.now(tz="UTC")
+    statuses = views.report_statuses()
+    past = [now - pd.Timedelta(days=1)] * len(statuses)  # one row per status, due
+    probe = normalise_reports(pd.DataFrame({"status": statuses, "due_at": past}))
+    is_open = probe["status"].astype("string").isin(list(report_rules().open_statuses))
+    is_open = is_open.fillna(False).to_numpy(dtype=bool)
+    late = overdue(probe, at=now).to_numpy(dtype=bool) & is_open
+    names = themes.cases_theme(pd.Index(["n", "o", "l"]),
+                        pd.DataFrame({"unit_id": ["o", "l"], "overdue": [False, True]}),
+                        pd.DataFrame(), np.full(3, -1), 0).unit_class  # fmt: skip
+    pick = np.asarray(statuses, dtype=object)
+    values = views.cases(pick[is_open].tolist(), pick[late].tolist(), now,
+                         classes=tuple(str(n) for n in names), rates=themes.case_rates)  # fmt: skip
+    if values.until is None:
+        return values
+    # many open cases fall due all day: at most one build a minute
+    until = max(values.until, now + pd.Timedelta(seconds=CASES_REFRESH_S))
+    return dataclasses.replace(values, until=until)
+
+
+def _needs_patrols(store: Store) -> None:
+    if not {"patrols", "assignments"} <= set(store.layers()):
+        raise ApiError(
+            404, "No patrols or assignments in the workspace: the compliance view needs both."
+        )
+
+
+def _period(first: pd.Timestamp, last: pd.Timestamp, period: str | None) -> tuple:
+    """The period of the compliance view and its evaluation time: ``period``, or by
+    default the months (UTC) the patrols span, evaluated at their end."""
+    if period is not None:
+        return period, None
+    start = first.strftime("%Y-%m-01")
+    end = (last + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
+    return (start, end), end
 
 
 def _theme(service: Service, caller: Principal, view: str, period: str | None = None):
@@ -174,11 +292,8 @@ def _compliance_rows(store: Store, index: ViewIndex, period: str | None) -> pd.D
     """Compliance rows of the index's units over ``period`` (default the months the
     patrols span) by :func:`gridkit.ops.patrols.patrol_compliance` and the rules'
     frequencies."""
+    _needs_patrols(store)
     have = set(store.layers())
-    if not {"patrols", "assignments"} <= have:
-        raise ApiError(
-            404, "No patrols or assignments in the workspace: the compliance view needs both."
-        )
     patrols = store.read("patrols")
     if patrols.empty:
         raise ApiError(404, "No patrols yet: the compliance view has nothing to show.")
@@ -188,13 +303,10 @@ def _compliance_rows(store: Store, index: ViewIndex, period: str | None) -> pd.D
     assignments = store.read("assignments")
     assignments = assignments[assignments["unit_id"].astype(str).isin(ids)]
     workers = store.read("workers") if "workers" in have else None
-    if period is None:
-        t = pd.to_datetime(patrols["started_at"], utc=True)
-        start = t.min().strftime("%Y-%m-01")
-        end = (t.max() + pd.offsets.MonthBegin(1)).strftime("%Y-%m-01")
-        return patrol_compliance(patrols, assignments, period=(start, end), units=units,
-                                 workers=workers, now=end)  # fmt: skip
-    return patrol_compliance(patrols, assignments, period=period, units=units, workers=workers)
+    t = pd.to_datetime(patrols["started_at"], utc=True)
+    when, now = _period(t.min(), t.max(), period)
+    return patrol_compliance(patrols, assignments, period=when, units=units, workers=workers,
+                             now=now)  # fmt: skip
 
 
 def _cases_theme(store: Store, index: ViewIndex):
@@ -241,9 +353,10 @@ def units_in_view(
     period: Period = None,
 ) -> Response:
     try:
-        sql = _sql_views(service, caller, view)
+        sql = _sql_views(service, caller)
         if sql is not None:
-            return _geojson(sql.units(_box(bbox), zoom, limit=limit))
+            values = _sql_values(service, caller, sql, view, period)
+            return _geojson(sql.units(_box(bbox), zoom, limit=limit, values=values))
         theme = _theme(service, caller, view, period)
         return _geojson(_index(service, caller).units(_box(bbox), zoom, limit=limit, theme=theme))
     except DatabaseUnavailableError:
@@ -262,9 +375,10 @@ def areas_in_view(
     period: Period = None,
 ) -> Response:
     try:
-        sql = _sql_views(service, caller, view)
+        sql = _sql_views(service, caller)
         if sql is not None:
-            return _geojson(sql.areas(_box(bbox), zoom))
+            values = _sql_values(service, caller, sql, view, period)
+            return _geojson(sql.areas(_box(bbox), zoom, values=values))
         theme = _theme(service, caller, view, period)
         return _geojson(_index(service, caller).areas(_box(bbox), zoom, theme=theme))
     except DatabaseUnavailableError:
@@ -277,7 +391,7 @@ def areas_in_view(
 def search(
     service: Svc, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
-    sql = _sql_views(service, caller, "coverage")
+    sql = _sql_views(service, caller)
     return JSONResponse((sql if sql is not None else _index(service, caller)).search(q))
 
 
@@ -299,8 +413,9 @@ def view_page(
     if redirect is not None:
         return redirect
     tiles = "/maps/tiles/{z}/{x}/{y}" if _mbtiles() is not None else None
-    sql = _sql_views(service, caller, view)
+    sql = _sql_views(service, caller)
     if sql is not None:
+        _sql_values(service, caller, sql, view, period)  # a view without its data: a clear 404
         overview = sql.overview()
     else:
         _theme(service, caller, view, period)  # a view without its data: a clear 404

@@ -9,7 +9,14 @@ units (synthetic grid near Zhuzhou, a worker on ~90 % of them), side by side.
   is not counted against it);
 - a viewport once warm (a 1280x800 screen at zoom 15: ~450 units): one SQL query
   against the index's answer;
-- a search once warm: SQL against the index's text match.
+- a search once warm: SQL against the index's text match;
+- the compliance and cases views (``/maps/view?view=...``), first view after a data
+  change: SQL (the library's compliance rule on the scope's rows fetched by indexed
+  queries, per-unit results stored in the database; open and overdue cases counted in
+  SQL) plus the areas at zoom 9 and a zoom-15 viewport, against building the index,
+  reading the layers it needs from memory, the theme, and the same two answers. The
+  patrols are coverage rows (two weeks of March for every assignment), the reports
+  one per 20 units.
 
 The database is a throwaway cluster (tests/postgis_cluster.py). Quick mode: 2,000
 units; normal: 100,000.
@@ -33,6 +40,7 @@ def _setup(n: int):
         import geopandas as gpd
         import shapely
 
+        from api import mapdata  # noqa: F401  (imported here, not in the first timed run)
         from gridkit.io import write_layer
         from gridkit.store import open_store
         from gridkit.store.transfer import load
@@ -44,6 +52,9 @@ def _setup(n: int):
         ws = Path(tempfile.mkdtemp(prefix="gridkit-bench-pgmaps-")) / "ws.gpkg"
         write_layer(u, ws, "units")
         write_layer(a, ws, "assignments")
+        patrols, reports = _patrols_and_reports(u, a)
+        write_layer(patrols, ws, "patrols")
+        write_layer(reports, ws, "reports")
         url = postgis_cluster.new_database()
         load(ws, url)
         store = open_store(url)
@@ -64,12 +75,109 @@ def _setup(n: int):
         px = 360.0 / (256 * 2**15)  # degrees per pixel at zoom 15
         _state.clear()
         _state.update(n=n, url=url, store=store, units=u, assignments=a, admin=admin,
+                      patrols=patrols, reports=open_store(ws).read("reports"),
                       store_admin=open_store(url2),
                       view=(w, s, w + 1280 * px, s + 800 * px),
                       whole=tuple(float(v) for v in b))  # fmt: skip
         return _state
 
     return setup
+
+
+def _patrols_and_reports(u, a):
+    """Coverage rows (each assignment patrolled in two weeks of March 2026, one in
+    three units only once) and a report per 20 units (statuses old and new, deadlines
+    around now, a few paused)."""
+    import numpy as np
+    import pandas as pd
+
+    from gridkit.synth import maps as synth
+
+    weeks = pd.to_datetime(["2026-03-03T02:00Z", "2026-03-17T02:00Z"])
+    once = np.arange(len(a)) % 3 == 0
+    rows = pd.concat([a.assign(started_at=weeks[0]), a[~once].assign(started_at=weeks[1])])
+    rows = rows.reset_index(drop=True)
+    rows.insert(0, "patrol_id", [f"P{i}" for i in range(len(rows))])
+    r = synth.reports(u, max(10, len(u) // 20), seed=1)
+    rng = np.random.default_rng(1)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    r["status"] = rng.choice(["reported", "assigned", "dispatched", "handling", "closed"], len(r))
+    r["due_at"] = now + pd.to_timedelta(rng.integers(-72, 72, len(r)), unit="h")
+    r["paused_at"] = pd.Series(now, index=r.index).where(rng.random(len(r)) < 0.1)
+    return rows, r
+
+
+class _Frames:
+    """The layers in memory, as the in-memory side reads them (no store read timed)."""
+
+    def __init__(self, d: dict) -> None:
+        self.d = d
+
+    def layers(self) -> list[str]:
+        return ["units", "assignments", "patrols", "reports"]
+
+    def read(self, name: str):
+        return self.d[name]
+
+
+def _sql_view(d: dict, view: str) -> tuple[bytes, bytes]:
+    from types import SimpleNamespace
+
+    from api import mapdata
+    from gridkit.store import ViewQueries
+
+    store = d["store_admin"]  # with the villages' outlines: the views' own cost, not the areas'
+    with store._connection() as con:  # a change: the stored results are of old versions
+        con.execute("DELETE FROM gridkit_view_results")
+        con.execute("DELETE FROM gridkit_view_stamps")
+    views = ViewQueries.build(store, "")
+    if view == "compliance":
+        values = mapdata._sql_compliance(
+            SimpleNamespace(store=store), SimpleNamespace(scope=""), views, "2026-03"
+        )
+    else:
+        values = mapdata._sql_cases(store, views)
+    return views.areas(d["whole"], 9, values=values), views.units(d["view"], 15, values=values)
+
+
+def _index_view(d: dict, view: str) -> tuple[bytes, bytes]:
+    from api import mapdata
+    from gridkit.maps import Context, ViewIndex
+
+    ix = ViewIndex.build(d["units"], assignments=d["assignments"], context=Context(d["admin"]))
+    if view == "compliance":
+        theme = ix.compliance(mapdata._compliance_rows(_Frames(d), ix, "2026-03"))
+    else:
+        theme = mapdata._cases_theme(_Frames(d), ix)
+    return ix.areas(d["whole"], 9, theme=theme), ix.units(d["view"], 15, theme=theme)
+
+
+def _warm_views(d: dict) -> dict:
+    """Both sides built once (the views included): what a viewport costs afterwards."""
+    from api import mapdata
+    from gridkit.maps import Context, ViewIndex
+    from gridkit.store import ViewQueries
+
+    if "sql_views" not in d:
+        from types import SimpleNamespace
+
+        store = d["store_admin"]
+        views = ViewQueries.build(store, "")
+        sql = {"compliance": mapdata._sql_compliance(SimpleNamespace(store=store),
+                                                     SimpleNamespace(scope=""), views, "2026-03"),
+               "cases": mapdata._sql_cases(store, views)}  # fmt: skip
+        ix = ViewIndex.build(d["units"], assignments=d["assignments"], context=Context(d["admin"]))
+        themes = {"compliance": ix.compliance(mapdata._compliance_rows(_Frames(d), ix, "2026-03")),
+                  "cases": mapdata._cases_theme(_Frames(d), ix)}  # fmt: skip
+        d.update(sql_views=(views, sql), index_views=(ix, themes))
+    return d
+
+
+def _same_view(ours: tuple, peer: tuple) -> dict | None:
+    (a1, u1), (a2, u2) = ours, peer
+    if _same_areas(a1, a2) is not None:
+        return {"error": "different areas"}
+    return _same_units(u1, u2)
 
 
 def _sql_first(d: dict) -> bytes:
@@ -194,6 +302,39 @@ def cases(quick: bool) -> list[Case]:
             repeat=5,
             extra=lambda d, out: {"features": len(json.loads(out)["features"])},
         ),
+        *[
+            Case(
+                f"first {view} view after a change, {n:,} units with their villages' outlines: "
+                "SQL (areas at zoom 9 + a zoom-15 viewport) vs building the in-memory index + "
+                "theme + the same",
+                setup,
+                lambda d, view=view: _sql_view(d, view),
+                lambda d, view=view: _index_view(d, view),
+                peer_name=f"gridkit.maps.ViewIndex.build + {view} theme",
+                size=size,
+                check=_same_view,
+                repeat=3,
+            )
+            for view in ("compliance", "cases")
+        ],
+        *[
+            Case(
+                f"{view} viewport at zoom 15 (1280x800 px), {n:,} units, warm: SQL (the "
+                "view's numbers joined in) vs in-memory index",
+                lambda: _warm_views(setup()),
+                lambda d, view=view: d["sql_views"][0].units(
+                    d["view"], 15, values=d["sql_views"][1][view]
+                ),
+                lambda d, view=view: d["index_views"][0].units(
+                    d["view"], 15, theme=d["index_views"][1][view]
+                ),
+                peer_name="gridkit.maps.ViewIndex.units (built)",
+                size=size,
+                check=_same_units,
+                repeat=5,
+            )
+            for view in ("compliance", "cases")
+        ],
         Case(
             f"search 'W00' (first 20), {n:,} units, warm: SQL vs in-memory index",
             warm,

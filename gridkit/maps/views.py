@@ -25,7 +25,15 @@ from gridkit.errors import GridkitError
 from gridkit.maps.areas import RATE_BINS, RATE_COLORS, rate_class
 from gridkit.webmap import staffed_class
 
-__all__ = ["VIEWS", "Theme", "cases_theme", "compliance_theme", "coverage_theme"]
+__all__ = [
+    "VIEWS",
+    "Theme",
+    "case_rates",
+    "cases_theme",
+    "completion",
+    "compliance_theme",
+    "coverage_theme",
+]
 
 _GOOD, _MID, _BAD, _NONE = "#2c7bb6", "#fdae61", "#d7191c", "#f0f0f0"
 
@@ -114,7 +122,15 @@ def coverage_theme(staffed: np.ndarray, area_of: np.ndarray, n_areas: int) -> Th
     return Theme("coverage", np.where(staffed, "staffed", "unassigned"), pd.DataFrame(), area)
 
 
-def _completion(required: pd.Series, done: pd.Series) -> np.ndarray:
+def completion(required: pd.Series, done: pd.Series) -> np.ndarray:
+    """The compliance class of patrols ``done`` against ``required`` (per unit or summed
+    per area): ``full``, ``partial`` (≥ 50 %), ``low``, ``no_data`` (nothing required).
+
+    Examples
+    --------
+    >>> completion(pd.Series([4, 4, 4, 0]), pd.Series([4, 2, 1, 0])).tolist()
+    ['full', 'partial', 'low', 'no_data']
+    """
     share = done / required.where(required > 0)
     done_cls = np.where(share >= 1, "full", np.where(share >= 0.5, "partial", "low"))
     return np.where(required <= 0, "no_data", done_cls)
@@ -153,8 +169,8 @@ def compliance_theme(
     area = None
     if n_areas:
         s = _sums(area_of, n_areas, {"required": unit["q"], "done": unit["d"]}).astype(int)
-        area = s.assign(c=_completion(s["required"], s["done"]))
-    return Theme("compliance", _completion(unit["q"], unit["d"]), unit, area)
+        area = s.assign(c=completion(s["required"], s["done"]))
+    return Theme("compliance", completion(unit["q"], unit["d"]), unit, area)
 
 
 def cases_theme(
@@ -204,15 +220,29 @@ def cases_theme(
             "open": n_open, "late": n_late, "households": hh, "km": np.where(community, 0, km),
             "open_hh": np.where(community, n_open, 0), "open_km": np.where(community, 0, n_open),
         })  # fmt: skip
-        r = (s["open_hh"] / (s["households"] / 1000.0).where(s["households"] > 0)).round(2)
-        rk = (s["open_km"] / s["km"].where(s["km"] > 0)).round(2)
-        order = {k: i for i, k in enumerate(RATE_COLORS)}
-        worst = np.maximum(
-            rate_class(r).map(order).to_numpy(), rate_class(rk).map(order).to_numpy()
-        )
-        area = pd.DataFrame({
-            "open": s["open"].astype(int), "late": s["late"].astype(int),
-            "households": s["households"].astype(int), "km": s["km"].round(2), "r": r, "rk": rk,
-            "c": np.asarray(list(RATE_COLORS))[worst],
-        })  # fmt: skip
+        area = case_rates(s)
     return Theme("cases", cls, unit, area, until=until)
+
+
+def case_rates(s: pd.DataFrame) -> pd.DataFrame:
+    """Areas' case numbers and class from their sums: ``open``, ``late``,
+    ``households`` and ``open_hh`` (community units), ``km`` and ``open_km`` (units
+    without households). ``r``: open cases per 1,000 households, ``rk``: per km of
+    river (missing without either); class ``c``: the higher of the two rates' classes.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"open": [3.0], "late": [1.0], "households": [1000.0], "km": [2.0],
+    ...                   "open_hh": [2.0], "open_km": [1.0]})
+    >>> case_rates(s).to_dict("records")
+    [{'open': 3, 'late': 1, 'households': 1000, 'km': 2.0, 'r': 2.0, 'rk': 0.5, 'c': 'rate_mid'}]
+    """
+    r = (s["open_hh"] / (s["households"] / 1000.0).where(s["households"] > 0)).round(2)
+    rk = (s["open_km"] / s["km"].where(s["km"] > 0)).round(2)
+    order = {k: i for i, k in enumerate(RATE_COLORS)}
+    worst = np.maximum(rate_class(r).map(order).to_numpy(), rate_class(rk).map(order).to_numpy())
+    return pd.DataFrame({
+        "open": s["open"].astype(int), "late": s["late"].astype(int),
+        "households": s["households"].astype(int), "km": s["km"].round(2), "r": r, "rk": rk,
+        "c": np.asarray(list(RATE_COLORS))[worst],
+    })  # fmt: skip

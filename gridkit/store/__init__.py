@@ -45,7 +45,7 @@ from gridkit.store.keys import (
     list_keys,
     revoke_key,
 )
-from gridkit.store.pgviews import ViewQueries
+from gridkit.store.pgviews import UnitValues, ViewQueries
 from gridkit.store.postgis import (
     DatabaseUnavailableError,
     PostGISStore,
@@ -67,6 +67,7 @@ __all__ = [
     "RecordTable",
     "RowUpdate",
     "Store",
+    "UnitValues",
     "ViewQueries",
     "WriteBatch",
     "backup_workspace",
