@@ -270,18 +270,22 @@ _INSTANT_RE = re.compile(rf"^{_INSTANT}$")
 
 
 def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
-    def one(part: str) -> np.datetime64 | None:
+    """``datetime=`` as a closed UTC interval of microseconds (None for an open end). A
+    date alone is that whole day (UTC): ``2026-03-10`` is the day, and
+    ``2026-03-01/2026-03-31`` ends with the last microsecond of the 31st."""
+
+    def one(part: str, end: bool) -> np.datetime64 | None:
         if part in ("", ".."):
             return None
         try:
             if not _INSTANT_RE.match(part):  # pandas would read 'now' or '5 May' too
                 raise ValueError(part)
-            return (
-                pd.Timestamp(part).tz_localize("UTC").to_datetime64()
-                if pd.Timestamp(part).tzinfo is None
-                else pd.Timestamp(part).tz_convert("UTC").to_datetime64()
-            )
-        except (ValueError, TypeError):
+            t = pd.Timestamp(part)
+            t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+            if end and len(part) == 10:  # a date: up to the end of its day
+                t = t + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+            return t.as_unit("us").tz_localize(None).to_datetime64()
+        except (ValueError, TypeError, OverflowError):
             raise ApiError(
                 400,
                 f"datetime must be RFC 3339 (an instant or start/end with "
@@ -290,12 +294,11 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
 
     if "/" in text:
         a, b = text.split("/", 1)
-        start, end = one(a), one(b)
+        start, end = one(a, False), one(b, True)
         if start is not None and end is not None and start > end:
             raise ApiError(400, f"datetime interval ends before it starts: {text!r}.")
         return start, end
-    t = one(text)
-    return t, t
+    return one(text, False), one(text, True)
 
 
 @router.get(
@@ -317,7 +320,8 @@ async def items(
     datetime: Annotated[
         str | None,
         Query(
-            description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/..",
+            description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/..; "
+            "a date alone is its whole day (UTC).",
             json_schema_extra={"pattern": DATETIME_PATTERN},  # checked by _parse_time
         ),
     ] = None,

@@ -63,6 +63,9 @@ __all__ = [
 PRECISION = 7  # decimals, ~1 cm
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+#: the instants a datetime64 can hold, as integers of its unit, a little inside (the
+#: smallest integer is NaT, and numpy converts the extremes between units wrongly)
+_INT64_RANGE = np.array([np.iinfo(np.int64).min + 2**32, np.iinfo(np.int64).max - 2**32])
 
 
 def jsonable(value: object) -> object:
@@ -398,10 +401,22 @@ class FeatureIndex:
             return np.ones(len(self), dtype=bool)
         t = self.times
         mask = ~np.isnat(t)
+        # compared in the times' own unit: numpy would turn year 9999 into nanoseconds
+        # (past 2262) and overflow, silently
+        unit, _ = np.datetime_data(t.dtype)
+        lo, hi = _INT64_RANGE.view(f"datetime64[{unit}]").astype("datetime64[us]")
         if start is not None:
-            mask &= t >= start
+            start = np.datetime64(start, "us")
+            if start > hi:
+                return np.zeros(len(self), dtype=bool)
+            if start > lo:
+                mask &= t >= start.astype(t.dtype)
         if end is not None:
-            mask &= t <= end
+            end = np.datetime64(end, "us")
+            if end < lo:
+                return np.zeros(len(self), dtype=bool)
+            if end < hi:
+                mask &= t <= end.astype(t.dtype)
         return mask
 
     def in_scope(self, scope: str | None) -> np.ndarray:

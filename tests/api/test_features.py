@@ -107,6 +107,27 @@ def test_datetime_filter(client, keys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("when", "ids"),
+    [
+        # past what nanoseconds hold (1677-2262): numpy overflowed and answered wrong
+        ("9999-01-01T00:00:00Z/..", []),
+        ("../9999-12-31T23:59:59Z", ["R1", "R2", "R3"]),
+        ("2000-01-01T00:00:00Z/2262-04-12T00:00:00Z", ["R1", "R2", "R3"]),
+        ("0001-01-01T00:00:00Z/1000-01-01T00:00:00Z", []),
+        ("0001-01-01T00:00:00Z/..", ["R1", "R2", "R3"]),
+        # a date alone is its whole day (UTC); a date as an end ends with its day
+        ("2026-05-11", ["R2"]),
+        ("2026-05-01/2026-05-11", ["R1", "R2"]),
+        ("2026-05-12", []),
+    ],
+)
+def test_datetime_far_instants_and_dates(client, keys, when, ids) -> None:
+    r = client.get(f"/collections/reports/items?datetime={when}", headers=auth(keys["admin"]))
+    assert r.status_code == 200, r.text
+    assert [f["id"] for f in r.json()["features"]] == ids
+
+
+@pytest.mark.parametrize(
     "query",
     [
         "foo=1",
