@@ -373,9 +373,16 @@ def _read_raw(
     # reader takes no encoding): the encoding is for Shapefile .dbf files
     kwargs = {"encoding": encoding} if encoding and fmt == "shapefile" else {}
     try:
-        df = pyogrio.read_dataframe(
-            p, layer=layer_name, bbox=bbox, use_arrow=fmt != "shapefile", **kwargs
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = pyogrio.read_dataframe(
+                p, layer=layer_name, bbox=bbox, use_arrow=fmt != "shapefile", **kwargs
+            )
+        for w in caught:
+            if not str(w.message).startswith("Error parsing datetimes"):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if fmt == "gpkg" and caught:
+            df = _repair_times(df, p, layer_name)
     except UnicodeDecodeError as exc:
         raise InputFileError(
             f"{p}: text is not in the expected encoding ({exc.reason}).",
@@ -389,6 +396,37 @@ def _read_raw(
     if fmt == "shapefile" and encoding is None:
         _check_mojibake(df, p)
     return df, str(p), layer_name
+
+
+#: a second of 60 as GDAL writes a time whose milliseconds round up (59.9995 s)
+_SECOND_60 = re.compile(r":60(?:\.0*)?(?=[Zz+-]|$)")
+
+
+def _repair_times(df: pd.DataFrame, p: Path, layer: str | None) -> pd.DataFrame:
+    """Time fields GDAL gave back as text because a value has a 60th second (GDAL up
+    to 3.12 wrote ``03:17:60.000Z`` for 03:17:59.9996; gridkit now writes milliseconds
+    itself): such a value is read as 59.999 s, the rest as written."""
+    info = pyogrio.read_info(p, layer=layer)
+    declared = dict(zip(info["fields"], info["dtypes"], strict=True))
+    for c in df.columns:
+        if str(declared.get(c, "")).startswith("datetime") and not (
+            pd.api.types.is_datetime64_any_dtype(df[c].dtype)
+        ):
+            fixed = df[c].astype("string").str.replace(_SECOND_60, ":59.999", regex=True)
+            df[c] = pd.to_datetime(fixed, utc=True, format="ISO8601")
+    return df
+
+
+def _ms_times(df: pd.DataFrame) -> pd.DataFrame:
+    """Time columns cut to whole milliseconds, the GeoPackage's precision (GDAL rounds
+    the rest, and wrote 59.9996 s as a 60th second no reader takes)."""
+    cut = {
+        c: df[c].dt.floor("ms")
+        for c in df.columns
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype)
+        and (df[c].dt.microsecond % 1000 != 0).any()
+    }
+    return df.assign(**cut) if cut else df
 
 
 def _georeference(df: pd.DataFrame, fmt: str, *, crs: object, source: str) -> pd.DataFrame:
@@ -946,6 +984,7 @@ def write_layer(
     if fmt == "geojson":  # RFC 7946 through the one encoder the maps and the API use
         p.write_bytes(to_geojson(df))
         return p
+    df = _ms_times(df)
     if append and p.exists() and layer in {str(n) for n, _ in pyogrio.list_layers(p)}:
         pyogrio.write_dataframe(
             _in_layer_order(df, p, layer), p, layer=layer, driver="GPKG", append=True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -253,3 +254,34 @@ def test_append_matches_fields_by_name_not_position(tmp_path: Path) -> None:
     assert back["households"].tolist() == units["households"].tolist()
     with pytest.raises(UnsupportedFormatError, match="does not have: extra"):
         write_layer(units.iloc[:1].assign(extra=1), ws, "units", append=True)
+
+
+def test_times_are_written_to_the_millisecond_and_a_60th_second_is_read(tmp_path):
+    """GDAL rounds a time to milliseconds when it writes a GeoPackage, and wrote
+    03:17:59.9996 as '03:17:60.000Z', which no reader takes (the demo's patrol points
+    then came back as text and `gridkit targets` failed)."""
+    import sqlite3
+
+    t = pd.to_datetime(
+        ["2026-01-01T03:17:59.999600Z", "2026-01-01T03:18:00.000400Z", None], utc=True
+    )
+    df = gpd.GeoDataFrame(
+        {"patrol_id": ["P1", "P1", "P2"], "t": t},
+        geometry=gpd.points_from_xy([113.1, 113.2, 113.3], [27.8, 27.8, 27.8]),
+        crs=4326,
+    )
+    ws = tmp_path / "ws.gpkg"
+    write_layer(df, ws, "patrol_points")
+    back = read_layer(ws, "patrol_points", check=False)["t"]
+    assert back.iloc[0] == pd.Timestamp("2026-01-01T03:17:59.999Z")  # cut, not rounded up
+    assert back.iloc[1] == pd.Timestamp("2026-01-01T03:18:00Z") and pd.isna(back.iloc[2])
+    # a file an older gridkit wrote: read as 59.999 s, with the other rows as written
+    with sqlite3.connect(ws) as con:  # (the R-tree triggers want SpatiaLite: not needed)
+        for (trigger,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'"):
+            con.execute(f'DROP TRIGGER "{trigger}"')
+        con.execute("UPDATE patrol_points SET t = '2026-01-01T03:17:60.000Z' WHERE fid = 1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Error parsing datetimes" left for the user
+        again = read_layer(ws, "patrol_points", check=False)["t"]
+    assert pd.api.types.is_datetime64_any_dtype(again.dtype)
+    assert again.tolist()[:2] == back.tolist()[:2] and pd.isna(again.iloc[2])
