@@ -45,6 +45,7 @@ from gridkit.layers import LAYERS
 from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
 
 __all__ = [
+    "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "PostGISStore",
     "ReportIntake",
@@ -92,6 +93,44 @@ class DatabaseUnavailableError(GridkitError):
             f"the database is unavailable ({reason}); nothing was written.",
             hint="Try again shortly; check that the PostgreSQL server is running and has space.",
         )
+
+
+class DatabaseRefusedError(GridkitError):
+    """The database refused the connection or the work for a lasting reason: the user
+    or password, a database that does not exist, a bad URL option, a missing
+    privilege. Trying again changes nothing; the hint names the fix.
+
+    Examples
+    --------
+    >>> err = DatabaseRefusedError("postgresql://grid:***@db/zz", 'database "zz" does not exist')
+    >>> err.message, err.hint
+    ('postgresql://grid:***@db/zz: database "zz" does not exist.', 'Check the URL.')
+    """
+
+    def __init__(self, where: str, reason: str, hint: str = "Check the URL.") -> None:
+        super().__init__(f"{where}: {reason}.", hint=hint)
+
+
+#: lasting reasons a connection fails (psycopg gives no SQLSTATE for them): pattern, fix
+_REFUSED = (
+    (
+        r"password authentication failed|authentication failed|no password supplied"
+        r'|role "[^"]*" does not exist|pg_hba\.conf',
+        "Check the user and password in the URL (postgresql://USER:PASSWORD@HOST/DB), "
+        "or the server's pg_hba.conf.",
+    ),
+    (
+        r'database "[^"]*" does not exist',
+        "Check the database name in the URL, or create it: createdb -O USER NAME "
+        "(then gridkit db upgrade URL).",
+    ),
+    (
+        r'invalid .*(value|parameter|option)|missing "="|invalid URI|invalid port'
+        r"|could not translate host name",
+        "Check the URL: postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require "
+        "(the options are libpq's).",
+    ),
+)
 
 
 def database_url(text: object) -> str | None:
@@ -357,16 +396,50 @@ def revision(url: str) -> int:
 
 @contextmanager
 def _connect_once(psycopg: Any, url: str) -> Iterator[Any]:
-    """One connection (autocommit: transactions are explicit), errors made readable."""
+    """One connection (autocommit: transactions are explicit), errors made readable:
+    lasting ones (:class:`DatabaseRefusedError`, with the fix) told apart from the
+    server being down or full (:class:`DatabaseUnavailableError`)."""
     try:
         con = psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(_first_line(exc)) from None
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        line = _first_line(exc)
+        for pattern, hint in _REFUSED:
+            if re.search(pattern, line):
+                raise DatabaseRefusedError(_safe(url), line, hint) from None
+        raise DatabaseUnavailableError(line) from None
     try:
         con.execute("SET TIME ZONE 'UTC'")
         yield con
+    except psycopg.errors.InsufficientPrivilege as exc:
+        hint = _privilege_hint(exc, con.info.user)
+        raise DatabaseRefusedError(_safe(url), _first_line(exc), hint) from None
     finally:
         con.close()
+
+
+def _privilege_hint(exc: BaseException, user: str = "USER") -> str:
+    """The fix for a missing privilege: the extension made by a superuser, or the
+    tables granted to the user (or the work done as their owner).
+
+    Examples
+    --------
+    >>> _privilege_hint(Exception('permission denied to create extension "postgis"'))[:40]
+    'Ask a superuser to run CREATE EXTENSION '
+    >>> _privilege_hint(Exception("permission denied for table reports"), "grid")[-25:]
+    'IN SCHEMA public TO grid;'
+    """
+    text = str(exc)
+    if "extension" in text:
+        return (
+            "Ask a superuser to run CREATE EXTENSION postgis; in this database (or run "
+            "gridkit db upgrade once as a superuser), then db upgrade again as its owner."
+        )
+    return (
+        "Run gridkit db upgrade as the user the commands and the service run as (it "
+        "then owns the tables), or have the owner grant them: GRANT SELECT, INSERT, "
+        f"UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}; GRANT USAGE ON ALL "
+        f"SEQUENCES IN SCHEMA public TO {user};"
+    )
 
 
 def _reason(psycopg: Any, exc: BaseException) -> str:
@@ -379,8 +452,21 @@ def _reason(psycopg: Any, exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of a driver's error, without libpq's "connection to server at
+    ... failed:" preamble and its FATAL level.
+
+    Examples
+    --------
+    >>> _first_line(Exception('connection failed: connection to server at "db", port 5432 '
+    ...                       'failed: FATAL:  database "zz" does not exist'))
+    'database "zz" does not exist'
+    """
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = re.sub(r"^connection (failed|is bad): ", "", text[0])
+    line = re.sub(r"^connection to server .*? failed: ", "", line)
+    return re.sub(r"^(FATAL|ERROR): +", "", line).strip()
 
 
 @dataclass
