@@ -155,3 +155,111 @@ def test_missing_privileges_are_one_line_naming_the_fix(capsys) -> None:
         assert code == 1 and "permission denied for table" in out, out
         assert f"TO {user};" in out and "GRANT" in out and "Traceback" not in out, out
         assert SECRET not in out
+
+
+def _gappy_workspace(path: Path) -> Path:
+    """Layers with gaps in booleans and integers and empty time columns, as the demo's."""
+    import geopandas as gpd
+    import shapely
+
+    from gridkit.io import write_layer
+
+    t = pd.Timestamp("2026-05-01T08:00:00Z")
+    pts = [shapely.Point(113.0 + k / 100, 27.7) for k in range(3)]
+    patrols = gpd.GeoDataFrame(
+        {
+            "patrol_id": ["P1", "P2", "P3"],
+            "worker_id": ["W1", "W1", "W2"],
+            "started_at": [t, t, t],
+            "ended_at": [t + pd.Timedelta("1h")] * 3,
+            "teleport": pd.array([True, None, False], dtype="boolean"),
+            "too_short": pd.array([None, False, False], dtype="boolean"),
+            "implausible_speed": pd.array([False, None, None], dtype="boolean"),
+            "verified": pd.array([None, True, False], dtype="boolean"),
+            "n_points": pd.array([12, None, 3], dtype="Int64"),
+        },
+        geometry=[shapely.LineString([(113, 27.7), (113.01, 27.71)])] * 3,
+        crs=4326,
+    )
+    reports = gpd.GeoDataFrame(
+        {
+            "report_id": ["R1", "R2", "R3"],
+            "category": "floating_garbage",
+            "status": "reported",
+            "reported_at": [t, t, t],
+            "paused_at": pd.Series([pd.NaT] * 3, dtype="datetime64[ms, UTC]"),
+            "restored_from": pd.array([None, 4, None], dtype="Int64"),
+            "urgent": pd.array([True, None, False], dtype="boolean"),
+        },
+        geometry=pts,
+        crs=4326,
+    )
+    units = gpd.GeoDataFrame(
+        {
+            "unit_id": ["U1", "U2", "U3"],
+            "kind": "community_grid",
+            "parent_id": "C1",
+            "admin_code": "430202001001",
+            "households": pd.array([4242, None, 7], dtype="Int64"),
+        },
+        geometry=[p.buffer(0.004, 4) for p in pts],
+        crs=4326,
+    )
+    heads = pd.DataFrame(
+        {
+            "building_id": ["B1", "B2"],
+            "worker_id": ["W1", "W2"],
+            "valid_from": pd.Series([pd.NaT] * 2, dtype="datetime64[ms, UTC]"),
+            "valid_to": pd.Series([pd.NaT] * 2, dtype="datetime64[ms, UTC]"),
+        }
+    )
+    for name, df in {"patrols": patrols, "reports": reports, "units": units,
+                     "building_heads": heads}.items():  # fmt: skip
+        write_layer(df, path, name)
+    return path
+
+
+def test_load_then_dump_keeps_types_with_gaps(capsys, tmp_path: Path) -> None:
+    import pyogrio
+
+    from gridkit.io import read_layer
+
+    ws = _gappy_workspace(tmp_path / "ws.gpkg")
+    db = postgis_cluster.new_database()
+    code, out = run(capsys, "db", "load", str(ws), db)
+    assert code == 0, out
+    types = dict(
+        _sql(
+            db,
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public'",
+        )
+    )
+    for col, want in {
+        "patrols.teleport": "boolean", "patrols.verified": "boolean",
+        "patrols.too_short": "boolean", "patrols.n_points": "bigint",
+        "reports.paused_at": "timestamp with time zone", "reports.restored_from": "bigint",
+        "reports.urgent": "boolean", "units.households": "bigint",
+        "building_heads.valid_from": "timestamp with time zone",
+        "building_heads.valid_to": "timestamp with time zone",
+    }.items():  # fmt: skip
+        assert types[col] == want, (col, types[col])
+    back = tmp_path / "back.gpkg"
+    code, out = run(capsys, "db", "dump", db, str(back))
+    assert code == 0, out
+    for name in ("patrols", "reports", "units", "building_heads"):
+        a, b = pyogrio.read_info(ws, layer=name), pyogrio.read_info(back, layer=name)
+        declared = dict(zip(b["fields"], b["dtypes"], strict=True))
+        for col, dtype in zip(a["fields"], a["dtypes"], strict=True):
+            assert declared[col] == dtype, (name, col, declared[col], dtype)
+        before, after = read_layer(ws, name, check=False), read_layer(back, name, check=False)
+        cols = [c for c in before.columns if c != "geometry"]
+        pd.testing.assert_frame_equal(pd.DataFrame(after[cols]), pd.DataFrame(before[cols]))
+
+
+def _sql(url: str, sql: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        cur = con.execute(sql)
+        return cur.fetchall() if cur.description else []

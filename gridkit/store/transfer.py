@@ -16,6 +16,7 @@ import pyogrio
 
 from gridkit.errors import InputFileError
 from gridkit.io import read_layer, write_layer
+from gridkit.layers import LAYERS
 from gridkit.store.gpkg import check_workspace
 from gridkit.store.keys import KEYS
 from gridkit.store.postgis import (
@@ -27,12 +28,78 @@ from gridkit.store.postgis import (
     upgrade,
 )
 
-__all__ = ["dump", "load"]
+__all__ = ["dump", "load", "typed"]
 
 #: the schema's own tables: not copied
 _SCHEMA_TABLES = ("gridkit_layer_versions", "gridkit_revisions")
 _SQLITE_TO_PG = {"INTEGER": "bigint", "REAL": "double precision", "BOOLEAN": "boolean"}
 _PG_TO_SQLITE = {"bigint": "INTEGER", "integer": "INTEGER", "double precision": "REAL"}
+#: a GeoPackage field's type (pyogrio's dtype) or a database column's, as a kind
+_DTYPE_KIND = {"bool": "bool", "int64": "int", "int32": "int", "int16": "int"}
+_PG_KIND = {"boolean": "bool", "bigint": "int", "integer": "int", "smallint": "int"}
+
+
+def typed(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """``df`` with its columns of ``kinds`` (``bool``, ``int``, ``datetime``) in types
+    that keep their gaps: nullable booleans and integers (GDAL reads a boolean with
+    gaps as objects, an integer with gaps as floats) and times in UTC (an empty time
+    column has no zone to read); other columns, and values that do not fit, as they are.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"ok": [True, None], "n": [3.0, None], "at": [None, None]})
+    >>> typed(df, {"ok": "bool", "n": "int", "at": "datetime"}).dtypes.astype(str).tolist()
+    ['boolean', 'Int64', 'datetime64[ms, UTC]']
+    >>> typed(df.assign(n=[1.5, None]), {"n": "int"})["n"].tolist()  # kept: not integers
+    [1.5, nan]
+    """
+    out = {}
+    for col, kind in kinds.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        try:
+            if kind == "bool" and not pd.api.types.is_bool_dtype(s.dtype):
+                out[col] = s.astype("boolean")
+            elif kind == "int" and pd.api.types.is_float_dtype(s.dtype):
+                out[col] = s.astype("Int64")  # refused (TypeError) for fractions
+            elif kind == "datetime" and s.isna().all():
+                out[col] = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ms, UTC]")
+        except (TypeError, ValueError):
+            continue
+    return df.assign(**out) if out else df
+
+
+def _kinds(path: Path, layer: str) -> dict[str, str]:
+    """The kinds of a GeoPackage layer's columns: the contract's, else the field types
+    the file declares (booleans, integers, times)."""
+    info = pyogrio.read_info(path, layer=layer)
+    kinds = {}
+    for col, dtype in zip(info["fields"], info["dtypes"], strict=True):
+        dtype = str(dtype)
+        kind = _DTYPE_KIND.get(dtype, "datetime" if dtype.startswith("datetime") else None)
+        if kind is not None:
+            kinds[str(col)] = kind
+    spec = LAYERS.get(layer)
+    if spec is not None:
+        kinds.update({c.name: c.kind for c in spec.columns if c.kind != "str"})
+    return kinds
+
+
+def _db_kinds(url: str, layer: str) -> dict[str, str]:
+    """The kinds of a database table's columns (booleans, integers, times)."""
+    psycopg, _ = _psycopg()
+    with _connect_once(psycopg, url) as con:
+        rows = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_schema = current_schema() AND table_name = %s",
+            (layer,),
+        ).fetchall()
+    return {
+        str(c): _PG_KIND.get(str(t), "datetime" if str(t).startswith("timestamp") else "")
+        for c, t in rows
+        if str(t) in _PG_KIND or str(t).startswith("timestamp")
+    }
 
 
 def load(workspace: str | Path, url: str) -> dict[str, int]:
@@ -53,7 +120,7 @@ def load(workspace: str | Path, url: str) -> dict[str, int]:
             name = str(name)
             if name.startswith("gridkit_"):
                 continue
-            df = read_layer(path, name, check=False)
+            df = typed(read_layer(path, name, check=False), _kinds(path, name))
             store.save_layer(name, df)
             counts[name] = len(df)
     finally:
@@ -115,7 +182,7 @@ def dump(url: str, workspace: str | Path) -> dict[str, int]:
     try:
         for name in store.layers():
             df = store.read(name)
-            write_layer(df, partial, name)
+            write_layer(typed(df, _db_kinds(url, name)), partial, name)
             counts[name] = len(df)
     finally:
         store.close()
