@@ -263,3 +263,38 @@ def _sql(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as con:
         cur = con.execute(sql)
         return cur.fetchall() if cur.description else []
+
+
+def test_load_refuses_what_would_lose_data_or_cannot_be_a_table(capsys, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from gridkit.io import write_layer
+    from gridkit.store import open_store
+
+    ws = _gappy_workspace(tmp_path / "ws.gpkg")
+    db = postgis_cluster.new_database()
+    assert run(capsys, "db", "load", str(ws), db)[0] == 0
+    store = open_store(db)  # a report taken since the load
+    store.append("reports", store.read("reports").iloc[:1].assign(report_id="R9"))
+    store.close()
+    code, out = run(capsys, "db", "load", str(ws), _with_password(db))
+    assert code == 1 and "reports (4 rows)" in out and "units (3 rows)" in out, out
+    assert "--replace" in out and "db dump" in out and SECRET not in out, out
+    assert len(_sql(db, "SELECT 1 FROM reports")) == 4  # untouched
+    code, out = run(capsys, "db", "load", str(ws), db, "--replace")
+    assert code == 0 and len(_sql(db, "SELECT 1 FROM reports")) == 3, out
+    # a file of other layers: refused; a foreign layer beside the contract's: a warning
+    points = gpd.GeoDataFrame({"n": [1]}, geometry=[shapely.Point(113, 27)], crs=4326)
+    other = write_layer(points, tmp_path / "other.gpkg", "points")
+    code, out = run(capsys, "db", "load", str(other), postgis_cluster.new_database())
+    assert code == 1 and "no layer of the gridkit contract (it has points)" in out, out
+    write_layer(points, ws, "points")
+    fresh = postgis_cluster.new_database()
+    code, out = run(capsys, "db", "load", str(ws), fresh)
+    assert code == 0 and "warning:" in out and "points is not in the gridkit contract" in out
+    # a Chinese column name: the file, layer and column named, and the fix
+    write_layer(points.rename(columns={"n": "名称"}), ws, "units")
+    code, out = run(capsys, "db", "load", str(ws), postgis_cluster.new_database())
+    assert code == 1 and "column '名称' of layer 'units'" in out and str(ws) in out, out
+    assert "--columns 名称=name" in out and "Traceback" not in out, out

@@ -9,12 +9,13 @@ of the contract gains in the database the contract columns it lacked (empty).
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pyogrio
 
-from gridkit.errors import InputFileError
+from gridkit.errors import GridkitError, GridkitWarning, InputFileError
 from gridkit.io import read_layer, write_layer
 from gridkit.layers import LAYERS
 from gridkit.store.gpkg import check_workspace
@@ -25,6 +26,7 @@ from gridkit.store.postgis import (
     _create_sql,
     _ident,
     _psycopg,
+    shown,
     upgrade,
 )
 
@@ -102,9 +104,14 @@ def _db_kinds(url: str, layer: str) -> dict[str, str]:
     }
 
 
-def load(workspace: str | Path, url: str) -> dict[str, int]:
+def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str, int]:
     """Copy a GeoPackage workspace into the database at ``url`` (schema upgraded first;
     each layer and service table replaced whole); rows copied per table.
+
+    A database whose tables of those names hold rows is refused unless ``replace``
+    (the rows stored there since, reports included, would be lost); a file with no
+    layer of the contract is refused, its layers outside the contract are loaded with a
+    warning; a column name a table cannot take is refused, naming the layer.
 
     Examples
     --------
@@ -112,14 +119,16 @@ def load(workspace: str | Path, url: str) -> dict[str, int]:
     {'admin_areas': 354, 'rivers': 77, ...}
     """
     path = check_workspace(workspace)
+    layers = [str(n) for n, _ in pyogrio.list_layers(path) if not str(n).startswith("gridkit_")]
+    _check_layers(path, layers)
+    if not replace:
+        with sqlite3.connect(path) as src:
+            _refuse_replacing(url, [*layers, *_sqlite_service_tables(src)])
     upgrade(url)
     counts: dict[str, int] = {}
     store = PostGISStore(url)
     try:
-        for name, _ in pyogrio.list_layers(path):
-            name = str(name)
-            if name.startswith("gridkit_"):
-                continue
+        for name in layers:
             df = typed(read_layer(path, name, check=False), _kinds(path, name))
             store.save_layer(name, df)
             counts[name] = len(df)
@@ -151,6 +160,64 @@ def load(workspace: str | Path, url: str) -> dict[str, int]:
                     )
             counts[name] = len(rows)
     return counts
+
+
+def _check_layers(path: Path, layers: list[str]) -> None:
+    """Refuse a file with no layer of the contract, or a column name no table can
+    take; warn of layers outside the contract (loaded as tables of their own)."""
+    foreign = [n for n in layers if n not in LAYERS]
+    if layers and len(foreign) == len(layers):
+        raise InputFileError(
+            f"{path}: no layer of the gridkit contract (it has {', '.join(layers)}).",
+            hint=f"Load a gridkit workspace (layers {', '.join(list(LAYERS)[:4])}, ...), "
+            "e.g. one made by gridkit demo or gridkit db dump.",
+        )
+    for name in layers:
+        for col in [name, *pyogrio.read_info(path, layer=name)["fields"]]:
+            try:
+                _ident(str(col))
+            except GridkitError:
+                what = "layer name" if col is name else f"column {col!r} of layer {name!r}"
+                raise InputFileError(
+                    f"{path}: the {what} is not a plain name (letters, digits, _), which "
+                    "a database table takes; nothing was loaded.",
+                    hint=f"Rename it, e.g. gridkit check {path}:{name} -l {name} --columns "
+                    f"{col}=name -o renamed.gpkg, or in QGIS; then load that.",
+                ) from None
+    if foreign:
+        warnings.warn(
+            f"{path}: {', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not "
+            "in the gridkit contract: loaded as tables of their own, which the service "
+            "does not use.",
+            GridkitWarning,
+            stacklevel=3,
+        )
+
+
+def _refuse_replacing(url: str, tables: list[str]) -> None:
+    """Refuse to replace tables of the database that hold rows (what is lost named)."""
+    psycopg, _ = _psycopg()
+    with _connect_once(psycopg, url) as con:
+        present = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "current_schema() AND table_name = ANY(%s)",
+                (tables,),
+            ).fetchall()
+        ]
+        rows = {
+            t: int(con.execute(f"SELECT count(*) FROM {_ident(t)}").fetchone()[0]) for t in present
+        }
+    full = {t: n for t, n in rows.items() if n}
+    if full:
+        listed = ", ".join(f"{t} ({n:,} rows)" for t, n in full.items())
+        raise InputFileError(
+            f"{shown(url)} already holds {listed}; loading replaces them whole, and rows "
+            "stored there since (reports, keys) would be lost. Nothing was loaded.",
+            hint=f"Keep a copy first (gridkit db dump {shown(url)} before.gpkg), then "
+            "load again with --replace; or load into a new database.",
+        )
 
 
 def _sqlite_service_tables(con: sqlite3.Connection) -> list[str]:
