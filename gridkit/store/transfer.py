@@ -177,12 +177,18 @@ def _check_layers(path: Path, layers: list[str]) -> None:
             try:
                 _ident(str(col))
             except GridkitError:
-                what = "layer name" if col is name else f"column {col!r} of layer {name!r}"
+                is_layer = col is name
+                what = f"layer {name!r}" if is_layer else f"column {col!r} of layer {name!r}"
+                fix = (
+                    "Rename the layer in the file (e.g. in QGIS)"
+                    if is_layer
+                    else f"Rename it in the file (in QGIS, or: gridkit check {path}:{name} "
+                    f"-l {name} --columns {col}=name -o {name}.gpkg writes the layer renamed)"
+                )
                 raise InputFileError(
-                    f"{path}: the {what} is not a plain name (letters, digits, _), which "
-                    "a database table takes; nothing was loaded.",
-                    hint=f"Rename it, e.g. gridkit check {path}:{name} -l {name} --columns "
-                    f"{col}=name -o renamed.gpkg, or in QGIS; then load that.",
+                    f"{path}: the name of {what} is not a plain name (letters, digits, _), "
+                    "which a database table takes; nothing was loaded.",
+                    hint=f"{fix}, then load again.",
                 ) from None
     if foreign:
         warnings.warn(
