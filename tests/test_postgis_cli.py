@@ -298,3 +298,18 @@ def test_load_refuses_what_would_lose_data_or_cannot_be_a_table(capsys, tmp_path
     code, out = run(capsys, "db", "load", str(ws), postgis_cluster.new_database())
     assert code == 1 and "column '名称' of layer 'units'" in out and str(ws) in out, out
     assert "--columns 名称=name" in out and "Traceback" not in out, out
+
+
+def test_a_privilege_missing_midway_is_one_line(capsys) -> None:
+    base = postgis_cluster.cluster()
+    app = _role(base, f"reader{os.getpid()}")
+    user = app.split("//")[1].split(":")[0]
+    db = postgis_cluster.new_database()
+    assert run(capsys, "db", "upgrade", db)[0] == 0
+    _sql(db, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}")  # reads only
+    app_db = f"{app}/{db.rsplit('/', 1)[1]}"
+    code, out = run(capsys, "keys", "list", "-w", app_db)
+    assert code == 0, out
+    code, out = run(capsys, "keys", "add", "张三", "--role", "viewer", "-w", app_db)
+    assert code == 1 and "permission denied for" in out and "GRANT" in out, out
+    assert "Traceback" not in out and SECRET not in out and len(out.strip().splitlines()) == 2

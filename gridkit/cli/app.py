@@ -47,6 +47,7 @@ from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning, InputFileError
 from gridkit.io import split_source
 from gridkit.store import check_workspace, issue_key, open_store, shown
+from gridkit.store.postgis import DatabaseRefusedError
 
 app = typer.Typer(
     name="gridkit",
@@ -222,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
                 str(exc).split("; It might help")[0].strip(),
                 "Is the file complete, and of the type its extension says?",
             )
+            return 1
+        except Exception as exc:  # last: a privilege the database refused (psycopg's)
+            if debug or getattr(exc, "sqlstate", None) != "42501":
+                raise
+            err = DatabaseRefusedError.denied("the database", exc)
+            _print_error(err.message, err.hint)
             return 1
     return 0
 

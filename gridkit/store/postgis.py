@@ -110,6 +110,18 @@ class DatabaseRefusedError(GridkitError):
     def __init__(self, where: str, reason: str, hint: str = "Check the URL.") -> None:
         super().__init__(f"{where}: {reason}.", hint=hint)
 
+    @classmethod
+    def denied(cls, where: str, exc: BaseException, user: str = "USER") -> DatabaseRefusedError:
+        """The error for a privilege the database's ``user`` lacks, naming its fix.
+
+        Examples
+        --------
+        >>> err = DatabaseRefusedError.denied("db", Exception("permission denied for table t"))
+        >>> err.message, "GRANT" in err.hint
+        ('db: permission denied for table t.', True)
+        """
+        return cls(where, _first_line(exc), _privilege_hint(exc, user))
+
 
 #: lasting reasons a connection fails (psycopg gives no SQLSTATE for them): pattern, fix
 _REFUSED = (
@@ -411,8 +423,7 @@ def _connect_once(psycopg: Any, url: str) -> Iterator[Any]:
         con.execute("SET TIME ZONE 'UTC'")
         yield con
     except psycopg.errors.InsufficientPrivilege as exc:
-        hint = _privilege_hint(exc, con.info.user)
-        raise DatabaseRefusedError(_safe(url), _first_line(exc), hint) from None
+        raise DatabaseRefusedError.denied(_safe(url), exc, con.info.user) from None
     finally:
         con.close()
 
