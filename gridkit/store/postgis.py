@@ -445,11 +445,15 @@ def _privilege_hint(exc: BaseException, user: str = "USER") -> str:
             "Ask a superuser to run CREATE EXTENSION postgis; in this database (or run "
             "gridkit db upgrade once as a superuser), then db upgrade again as its owner."
         )
+    grant = (
+        f"GRANT CREATE ON SCHEMA public TO {user};"  # the service makes its tables
+        if "schema" in text
+        else f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}; "
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user};"
+    )
     return (
         "Run gridkit db upgrade as the user the commands and the service run as (it "
-        "then owns the tables), or have the owner grant them: GRANT SELECT, INSERT, "
-        f"UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}; GRANT USAGE ON ALL "
-        f"SEQUENCES IN SCHEMA public TO {user};"
+        f"then owns the tables), or have the owner grant them: {grant}"
     )
 
 
