@@ -9,6 +9,7 @@ under CI.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -110,15 +111,39 @@ def test_lasting_connection_errors_say_what_to_fix(capsys) -> None:
         f"{db}?sslmode=bogus": ('invalid sslmode value: "bogus"', "Check the URL"),
         f"{db}?bogus_option=1": ('invalid URI query parameter: "bogus_option"', "Check the URL"),
     }
+    wrong = _password_role(base, f"pw{os.getpid()}")
+    cases[wrong] = ("password authentication failed for user", "user and password")
     for url, (reason, fix) in cases.items():
         code, out = run(capsys, "keys", "list", "--workspace", url)
         assert code == 1 and reason in out and fix in out, out
         assert "Try again shortly" not in out and "Traceback" not in out, out
         assert len(out.strip().splitlines()) == 2  # error and hint
-        assert SECRET not in out
+        assert SECRET not in out, out
     # the server not there: that one may pass, so try again shortly
     code, out = run(capsys, "keys", "list", "--workspace", "postgresql://x:pw@127.0.0.1:1/none")
     assert code == 1 and "Try again shortly" in out and "pw@" not in out, out
+
+
+def _password_role(base: str, name: str) -> str:
+    """A role whose password the server checks (a pg_hba line for it alone): the URL of
+    a connection as it with a wrong password."""
+    import psycopg
+
+    _role(base, name)
+    hba = postgis_cluster._state["data"] / "pg_hba.conf"
+    text = hba.read_text()
+    if f" {name} " not in text:
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n{text}")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as con:
+        con.execute("SELECT pg_reload_conf()")
+    url = base.replace("postgres@", f"{name}:not-{SECRET}@", 1) + "/postgres"
+    for _ in range(50):  # the server reloads its configuration on a signal: wait for it
+        try:
+            psycopg.connect(url).close()
+        except psycopg.OperationalError:
+            return url
+        time.sleep(0.1)
+    raise AssertionError("the server never began checking the password")
 
 
 def _role(base: str, name: str) -> str:
