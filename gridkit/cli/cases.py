@@ -16,7 +16,9 @@ __all__ = ["escalate_cmd"]
 
 
 def escalate_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (reports).")],
+    workspace: Annotated[
+        Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL (reports).")
+    ],
     at: Annotated[
         str | None,
         typer.Option("--at", help="Escalate as at this time (ISO 8601; default now)."),
