@@ -81,6 +81,25 @@ def test_missed_targets_heads_commands(capsys, tmp_path):
     assert int((~cov["has_head"].astype(bool)).sum()) == 2
 
 
+def test_missed_targets_heads_on_a_database_as_on_the_file(capsys, tmp_path):
+    from gridkit.store.transfer import load
+    from tests import postgis_cluster
+
+    url = postgis_cluster.new_database()  # skips, or fails under CI=true, without PostGIS
+    load(workspace(tmp_path), url)
+    url = url.replace("postgres@", "postgres:pw-9@", 1)  # a password: never printed
+    assert main(["missed", url, "-o", str(tmp_path / "m.csv"), "--days", "3"]) == 0
+    assert "1 possible miss by 1 worker" in capsys.readouterr().out
+    assert read_table(tmp_path / "m.csv")["report_id"].tolist() == ["R1"]
+    assert main(["targets", url, "-o", str(tmp_path / "t.csv"), "--at", "2026-05-20"]) == 0
+    assert "1 target overdue of 2" in capsys.readouterr().out
+    assert main(["heads", url, "-o", str(tmp_path / "heads.gpkg")]) == 0
+    assert "2 buildings without a head of 10" in capsys.readouterr().out
+    assert main(["callbacks", "satisfaction", url, "-o", str(tmp_path / "s.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "postgres:***@" in err and "no callbacks recorded" in err and "pw-9" not in err
+
+
 def test_missing_layers_are_messages(capsys, tmp_path):
     path = tmp_path / "ws.gpkg"
     create_store(path, {"units": grid_units(2, 1)})

@@ -46,7 +46,8 @@ from gridkit.cli.versions import diff_cmd, publish_cmd
 from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning, InputFileError
 from gridkit.io import split_source
-from gridkit.store import check_workspace, issue_key, open_store
+from gridkit.store import check_workspace, issue_key, open_store, shown
+from gridkit.store.postgis import DatabaseRefusedError
 
 app = typer.Typer(
     name="gridkit",
@@ -140,7 +141,7 @@ def check(
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     named = None if split_source(path)[1] else layer  # FILE.gpkg:NAME names the layer itself
     df = inputs.read(path, layer, source_layer=named, repair=repair)
-    console.print(f"[green]ok[/] {path}: layer {layer!r}, {plural(len(df), 'row')}")
+    console.print(f"[green]ok[/] {shown(path)}: layer {layer!r}, {plural(len(df), 'row')}")
     if output is not None:
         write_output({layer: df}, output)
 
@@ -223,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                 "Is the file complete, and of the type its extension says?",
             )
             return 1
+        except Exception as exc:  # last: a privilege the database refused (psycopg's)
+            if debug or getattr(exc, "sqlstate", None) != "42501":
+                raise
+            err = DatabaseRefusedError.denied("the database", exc)
+            _print_error(err.message, err.hint)
+            return 1
     return 0
 
 
@@ -232,9 +239,25 @@ def _os_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+_URL = re.compile(r"postgres(?:ql)?:/+[^\s'\"]+")
+
+
+def _unsecret(text: str) -> str:
+    """``text`` with every database URL in it shown without its password.
+
+    Examples
+    --------
+    >>> _unsecret("error at postgresql://grid:pw@db/zz:units, again")
+    'error at postgresql://grid:***@db/zz:units, again'
+    """
+    return _URL.sub(lambda m: shown(m.group(0)), text)
+
+
 def _print_error(message: str, hint: str | None) -> None:
     # messages hold user data and brackets (gridkit[api]): never rich markup; and a
-    # line is never wrapped (a path or a key cut in two cannot be copied)
+    # line is never wrapped (a path or a key cut in two cannot be copied); a
+    # database URL never shows its password
+    message, hint = _unsecret(message), hint and _unsecret(hint)
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
         err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
@@ -242,5 +265,5 @@ def _print_error(message: str, hint: str | None) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     err_console.print(
-        f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+        f"[yellow]warning:[/] {escape(_unsecret(str(message)))}", highlight=False, soft_wrap=True
     )

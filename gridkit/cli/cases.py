@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from gridkit.cli.util import console, plural
@@ -15,7 +16,9 @@ __all__ = ["escalate_cmd"]
 
 
 def escalate_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (reports).")],
+    workspace: Annotated[
+        Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL (reports).")
+    ],
     at: Annotated[
         str | None,
         typer.Option("--at", help="Escalate as at this time (ISO 8601; default now)."),
@@ -28,19 +31,20 @@ def escalate_cmd(
     again every repeat_h hours (rules/reports.toml), each with an event in the case's
     history. A lapse is never escalated twice: running it again changes nothing."""
     from gridkit.ops.cases import escalate
-    from gridkit.store import open_store
+    from gridkit.store import open_store, shown
 
+    when = _at(at)
     store = open_store(workspace)
     if "reports" not in store.layers():
         raise GridkitError(
-            f"{workspace}: no reports layer, so no case to escalate.",
+            f"{shown(workspace)}: no reports layer, so no case to escalate.",
             hint="Escalate a served workspace (gridkit serve) or the demo's.",
         )
     reports = store.read("reports")
     have = set(store.layers())
     change = escalate(
         reports,
-        at=at,
+        at=when,
         admin_areas=store.read("admin_areas") if "admin_areas" in have else None,
         staff=store.read("staff") if "staff" in have else None,
     )
@@ -60,3 +64,33 @@ def escalate_cmd(
         console.print(f"  {rid}: {note}")
     if len(ids) > 10:
         console.print(f"  ... and {len(ids) - 10} more (see report_events)")
+
+
+def _at(text: str | None) -> pd.Timestamp | None:
+    """``--at`` as a time (UTC when it names no zone), or the one-line error.
+
+    Examples
+    --------
+    >>> _at("2026-06-01T08:00+08:00")
+    Timestamp('2026-06-01 08:00:00+0800', tz='UTC+08:00')
+    >>> _at("2026-06-01")
+    Timestamp('2026-06-01 00:00:00+0000', tz='UTC')
+    >>> _at("garbage")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: --at 'garbage': not a time.
+    Hint: Give an ISO 8601 time, e.g. --at 2026-06-01T08:00:00+08:00 (UTC when no zone is given).
+    """
+    if text is None:
+        return None
+    try:
+        t = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError):
+        t = pd.NaT
+    if t is pd.NaT:
+        raise GridkitError(
+            f"--at {text!r}: not a time.",
+            hint="Give an ISO 8601 time, e.g. --at 2026-06-01T08:00:00+08:00 "
+            "(UTC when no zone is given).",
+        )
+    return t.tz_localize("UTC") if t.tzinfo is None else t

@@ -38,12 +38,19 @@ def upgrade_cmd(
 def load_cmd(
     workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage to read.")],
     url: UrlArg,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Replace the tables of the database that already hold rows."
+        ),
+    ] = False,
 ) -> None:
     """Copy every layer and service table of a GeoPackage workspace into the database
-    (each layer replaced whole, in one transaction; the schema upgraded first)."""
+    (each layer replaced whole, in one transaction; the schema upgraded first). A
+    database whose tables already hold rows is refused without --replace."""
     from gridkit.store.transfer import load
 
-    counts = load(workspace, _url(url))
+    counts = load(workspace, _url(url), replace=replace)
     console.print(
         f"loaded {plural(len(counts), 'table')} ({sum(counts.values()):,} rows) from {workspace}"
     )

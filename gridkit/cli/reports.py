@@ -20,6 +20,7 @@ from gridkit.cli.util import (
     write_output,
 )
 from gridkit.errors import InputFileError
+from gridkit.store import shown
 
 __all__ = ["callbacks_app", "heads_cmd", "missed_cmd", "register", "reports_app", "targets_cmd"]
 
@@ -33,19 +34,22 @@ callbacks_app = typer.Typer(
 )
 
 WorkspaceOption = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage (read and written).")
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Workspace GeoPackage or postgresql:// URL (read and written)."
+    ),
 ]
 
 
 def _store(workspace: Path):
-    from gridkit.store import check_workspace, open_store
+    """The store of a workspace GeoPackage or database URL (as every command opens it)."""
+    from gridkit.store import check_workspace, database_url, open_store
 
-    if not workspace.exists():
+    if database_url(workspace) is None and not workspace.exists():
         raise InputFileError(
-            f"{workspace}: no such workspace.", hint="Build one first, e.g. gridkit demo."
+            f"{shown(workspace)}: no such workspace.", hint="Build one first, e.g. gridkit demo."
         )
-    check_workspace(workspace)
-    return open_store(workspace)
+    return open_store(check_workspace(workspace))
 
 
 def _layer(store, name: str):
@@ -149,7 +153,7 @@ def import_cmd(
 
 @reports_app.command("export")
 def export_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Table: .csv or .xlsx.")],
     since: Annotated[str | None, typer.Option("--since", help="Closed from (UTC).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Closed before (UTC).")] = None,
@@ -162,7 +166,7 @@ def export_cmd(
     store = _store(workspace)
     reports = _layer(store, "reports")
     if reports is None:
-        raise InputFileError(f"{workspace}: no reports layer.", hint="Import tickets first.")
+        raise InputFileError(f"{shown(workspace)}: no reports layer.", hint="Import tickets first.")
     out = export_results(
         reports,
         _layer(store, "report_events"),
@@ -193,7 +197,9 @@ def record_cmd(
     table = read_table(calls, encoding=encoding, columns=_columns(columns))
     reports = _layer(store, "reports")
     if reports is None:
-        raise InputFileError(f"{workspace}: no reports layer.", hint="There is nothing to call.")
+        raise InputFileError(
+            f"{shown(workspace)}: no reports layer.", hint="There is nothing to call."
+        )
     old = _layer(store, "callbacks")
     change = record_callbacks(
         table, reports=reports, events=_layer(store, "report_events"), existing=old
@@ -212,7 +218,7 @@ def record_cmd(
 
 @callbacks_app.command("satisfaction")
 def satisfaction_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Table: .csv or .xlsx.")],
     by: Annotated[str, typer.Option("--by", help="area, department or worker.")] = "area",
     level: Annotated[
@@ -230,7 +236,8 @@ def satisfaction_cmd(
     calls, reports = _layer(store, "callbacks"), _layer(store, "reports")
     if calls is None or reports is None:
         raise InputFileError(
-            f"{workspace}: no callbacks recorded.", hint="Record them: gridkit callbacks record."
+            f"{shown(workspace)}: no callbacks recorded.",
+            hint="Record them: gridkit callbacks record.",
         )
     out = satisfaction(calls, reports, by=column[by], level=level)
     write_table(out, output)
@@ -238,7 +245,7 @@ def satisfaction_cmd(
 
 
 def missed_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Table: .csv, .xlsx or a layer file.")
     ],
@@ -261,7 +268,7 @@ def missed_cmd(
     absent = [n for n, df in need.items() if df is None]
     if absent:
         raise InputFileError(
-            f"{workspace}: no {', '.join(absent)} layer.",
+            f"{shown(workspace)}: no {', '.join(absent)} layer.",
             hint="Missed reports need reports, patrols, assignments and units.",
         )
     out = missed_reports(
@@ -281,7 +288,7 @@ def missed_cmd(
 
 
 def targets_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Table: .csv, .xlsx or a layer file.")
     ],
@@ -302,7 +309,7 @@ def targets_cmd(
     if targets is None or fixes is None:
         absent = "inspection_targets" if targets is None else "patrol_points"
         raise InputFileError(
-            f"{workspace}: no {absent} layer.",
+            f"{shown(workspace)}: no {absent} layer.",
             hint="Targets need the inspection_targets layer and the patrols' fixes.",
         )
     if "worker_id" not in fixes.columns and (patrols := _layer(store, "patrols")) is not None:
@@ -315,7 +322,7 @@ def targets_cmd(
 
 
 def heads_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage.")],
+    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[
         Path,
         typer.Option("-o", "--output", help="Buildings with their heads: a layer file or table."),
@@ -329,7 +336,8 @@ def heads_cmd(
     buildings, heads = _layer(store, "buildings"), _layer(store, "building_heads")
     if buildings is None or heads is None:
         raise InputFileError(
-            f"{workspace}: no {'buildings' if buildings is None else 'building_heads'} layer.",
+            f"{shown(workspace)}: no "
+            f"{'buildings' if buildings is None else 'building_heads'} layer.",
             hint="Link heads to buildings first (building_heads: building_id, worker_id).",
         )
     cov = head_coverage(buildings, heads, at=at)

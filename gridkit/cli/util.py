@@ -183,9 +183,7 @@ def read_database_layer(url: str, layer: str | None, source_layer: str | None = 
     ...
     gridkit.errors.GridkitError: postgresql://grid@db.example/zz: which layer? ...
     """
-    base, _, named = url.rpartition(":")
-    if not base or "/" in named or "@" in named or named.isdigit():  # no :LAYER part
-        base, named = url, ""
+    base, named = _split_url(url)
     name = source_layer or named or layer
     if not name:
         raise GridkitError(
@@ -200,6 +198,43 @@ def read_database_layer(url: str, layer: str | None, source_layer: str | None = 
             hint=f"Layers present: {', '.join(sorted(have)) or 'none'}.",
         )
     return store.read(name)
+
+
+def input_layers(path: Path | str) -> list[str]:
+    """The layers of an input, a file (:func:`gridkit.io.list_layers` of ``FILE`` in
+    ``FILE:LAYER``) or a database workspace (``URL`` or ``URL:LAYER``): what a command
+    looks for a sibling layer in (e.g. ``validate``'s reaches beside its units).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridkit.io import write_layer
+    >>> from gridkit.synth.ops import grid_units
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_layer(grid_units(2, 1), pathlib.Path(tmp) / "ws.gpkg", "units")
+    ...     input_layers(f"{path}:units")
+    ['units']
+    """
+    from gridkit.io import list_layers, split_source
+
+    url = database_url(path)
+    if url is None:
+        return list_layers(split_source(path)[0])
+    return open_store(_split_url(url)[0]).layers()
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """``URL:LAYER`` as the URL and the layer ('' when none is named).
+
+    Examples
+    --------
+    >>> _split_url("postgresql://grid:pw@db:5432/zz:units"), _split_url("postgresql://db/zz")
+    (('postgresql://grid:pw@db:5432/zz', 'units'), ('postgresql://db/zz', ''))
+    """
+    base, _, named = url.rpartition(":")
+    if not base or "/" in named or "@" in named or named.isdigit():  # no :LAYER part
+        return url, ""
+    return base, named
 
 
 def write_output(layers: Mapping[str, pd.DataFrame], path: Path) -> None:

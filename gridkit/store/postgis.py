@@ -45,6 +45,7 @@ from gridkit.layers import LAYERS
 from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
 
 __all__ = [
+    "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "PostGISStore",
     "ReportIntake",
@@ -92,6 +93,56 @@ class DatabaseUnavailableError(GridkitError):
             f"the database is unavailable ({reason}); nothing was written.",
             hint="Try again shortly; check that the PostgreSQL server is running and has space.",
         )
+
+
+class DatabaseRefusedError(GridkitError):
+    """The database refused the connection or the work for a lasting reason: the user
+    or password, a database that does not exist, a bad URL option, a missing
+    privilege. Trying again changes nothing; the hint names the fix.
+
+    Examples
+    --------
+    >>> err = DatabaseRefusedError("postgresql://grid:***@db/zz", 'database "zz" does not exist')
+    >>> err.message, err.hint
+    ('postgresql://grid:***@db/zz: database "zz" does not exist.', 'Check the URL.')
+    """
+
+    def __init__(self, where: str, reason: str, hint: str = "Check the URL.") -> None:
+        super().__init__(f"{where}: {reason}.", hint=hint)
+
+    @classmethod
+    def denied(cls, where: str, exc: BaseException, user: str = "USER") -> DatabaseRefusedError:
+        """The error for a privilege the database's ``user`` lacks, naming its fix.
+
+        Examples
+        --------
+        >>> err = DatabaseRefusedError.denied("db", Exception("permission denied for table t"))
+        >>> err.message, "GRANT" in err.hint
+        ('db: permission denied for table t.', True)
+        """
+        return cls(where, _first_line(exc), _privilege_hint(exc, user))
+
+
+#: lasting reasons a connection fails (psycopg gives no SQLSTATE for them): pattern, fix
+_REFUSED = (
+    (
+        r"password authentication failed|authentication failed|no password supplied"
+        r'|role "[^"]*" does not exist|pg_hba\.conf',
+        "Check the user and password in the URL (postgresql://USER:PASSWORD@HOST/DB), "
+        "or the server's pg_hba.conf.",
+    ),
+    (
+        r'database "[^"]*" does not exist',
+        "Check the database name in the URL, or create it: createdb -O USER NAME "
+        "(then gridkit db upgrade URL).",
+    ),
+    (
+        r'invalid .*(value|parameter|option)|missing "="|invalid URI|invalid port'
+        r"|could not translate host name",
+        "Check the URL: postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require "
+        "(the options are libpq's).",
+    ),
+)
 
 
 def database_url(text: object) -> str | None:
@@ -357,16 +408,53 @@ def revision(url: str) -> int:
 
 @contextmanager
 def _connect_once(psycopg: Any, url: str) -> Iterator[Any]:
-    """One connection (autocommit: transactions are explicit), errors made readable."""
+    """One connection (autocommit: transactions are explicit), errors made readable:
+    lasting ones (:class:`DatabaseRefusedError`, with the fix) told apart from the
+    server being down or full (:class:`DatabaseUnavailableError`)."""
     try:
         con = psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(_first_line(exc)) from None
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        line = _first_line(exc)
+        for pattern, hint in _REFUSED:
+            if re.search(pattern, line):
+                raise DatabaseRefusedError(_safe(url), line, hint) from None
+        raise DatabaseUnavailableError(line) from None
     try:
         con.execute("SET TIME ZONE 'UTC'")
         yield con
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DatabaseRefusedError.denied(_safe(url), exc, con.info.user) from None
     finally:
         con.close()
+
+
+def _privilege_hint(exc: BaseException, user: str = "USER") -> str:
+    """The fix for a missing privilege: the extension made by a superuser, or the
+    tables granted to the user (or the work done as their owner).
+
+    Examples
+    --------
+    >>> _privilege_hint(Exception('permission denied to create extension "postgis"'))[:40]
+    'Ask a superuser to run CREATE EXTENSION '
+    >>> _privilege_hint(Exception("permission denied for table reports"), "grid")[-25:]
+    'IN SCHEMA public TO grid;'
+    """
+    text = str(exc)
+    if "extension" in text:
+        return (
+            "Ask a superuser to run CREATE EXTENSION postgis; in this database (or run "
+            "gridkit db upgrade once as a superuser), then db upgrade again as its owner."
+        )
+    grant = (
+        f"GRANT CREATE ON SCHEMA public TO {user};"  # the service makes its tables
+        if "schema" in text
+        else f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}; "
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user};"
+    )
+    return (
+        "Run gridkit db upgrade as the user the commands and the service run as (it "
+        f"then owns the tables), or have the owner grant them: {grant}"
+    )
 
 
 def _reason(psycopg: Any, exc: BaseException) -> str:
@@ -379,8 +467,21 @@ def _reason(psycopg: Any, exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of a driver's error, without libpq's "connection to server at
+    ... failed:" preamble and its FATAL level.
+
+    Examples
+    --------
+    >>> _first_line(Exception('connection failed: connection to server at "db", port 5432 '
+    ...                       'failed: FATAL:  database "zz" does not exist'))
+    'database "zz" does not exist'
+    """
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = re.sub(r"^connection (failed|is bad): ", "", text[0])
+    line = re.sub(r"^connection to server .*? failed: ", "", line)
+    return re.sub(r"^(FATAL|ERROR): +", "", line).strip()
 
 
 @dataclass
