@@ -90,6 +90,12 @@ def test_every_workspace_command_takes_a_url_and_never_shows_the_password(
     assert code == 1 and f"{masked} has no layer 'rivers'" in out, out
 
 
+def test_validate_takes_url_layer(loaded, capsys) -> None:
+    code, out = run(capsys, "validate", f"{loaded}:units")
+    _clean(code, out)
+    assert "unsupported file type" not in out and "25 units" in out, out
+
+
 def test_escalate_at_garbage_is_one_line(loaded, capsys, tmp_path: Path) -> None:
     from tests.api.conftest import make_workspace
 

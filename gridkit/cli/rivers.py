@@ -205,7 +205,9 @@ def validate_cmd(
     encoding: EncodingOption = None,
 ) -> None:
     """Validate units (and reaches); exit 0 when valid, 1 with the list of problems."""
-    from gridkit.io import list_layers, split_source
+    from gridkit.cli.util import input_layers
+    from gridkit.io import split_source
+    from gridkit.store import shown
     from gridkit.validate.units import validate_units
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
@@ -214,7 +216,7 @@ def validate_cmd(
     base = split_source(units)[0]
     if reaches is not None:
         re_ = inputs.read(reaches, "reaches")
-    elif "reaches" in list_layers(base):
+    elif "reaches" in input_layers(units):
         re_ = inputs.read(base, "reaches", source_layer="reaches")
     adm = boundary = None
     if against is not None:
@@ -244,7 +246,7 @@ def validate_cmd(
     )
     if report.ok:
         console.print(
-            f"[green]valid[/] {units}: {plural(len(un), 'unit')}"
+            f"[green]valid[/] {shown(units)}: {plural(len(un), 'unit')}"
             + (f", {plural(len(report.problems), 'warning')}" if report.problems else ""),
             highlight=False,
         )
