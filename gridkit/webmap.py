@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import shapely
 
+from gridkit import codes
 from gridkit.errors import GridkitError
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "area_outlines",
     "check_bbox",
     "half_pixel",
+    "places_of",
     "staffed_class",
     "zoom_for_width",
 ]
@@ -129,3 +132,28 @@ def area_outlines(code: np.ndarray, geoms: np.ndarray, wanted: set | None = None
             merged = shapely.union_all(shapely.make_valid(part))
         out[code_s[s]] = merged
     return out
+
+
+def places_of(admin: pd.DataFrame, unit_codes: object) -> np.ndarray:
+    """Positions of the ``admin_areas`` rows (``admin_code``, ``level``) that hold a
+    unit of ``unit_codes``: the places a map's search finds by name, at every level
+    (the county and township of a village as well as the village), and no place
+    outside the units (a scoped map names no other district).
+
+    Examples
+    --------
+    >>> admin = pd.DataFrame({"admin_code": ["430202", "430202001", "430203"],
+    ...                       "level": ["county", "township", "county"]})
+    >>> places_of(admin, ["430202001001"]).tolist()
+    [0, 1]
+    """
+    if not {"admin_code", "level"} <= set(admin.columns) or not len(admin):
+        return np.zeros(0, dtype=np.int64)
+    unit_codes = pd.Series(pd.unique(pd.Series(unit_codes, dtype=object).dropna().astype(str)))
+    level = admin["level"].astype(str).to_numpy()
+    code = admin["admin_code"].astype(str).to_numpy()
+    keep = np.zeros(len(admin), dtype=bool)
+    for lv in set(level) & set(codes.LEVELS):
+        held = set(codes.ancestor(unit_codes, lv).dropna()) if len(unit_codes) else set()
+        keep |= (level == lv) & np.isin(code, list(held))
+    return np.flatnonzero(keep)

@@ -53,7 +53,15 @@ def _workspace(path):
     admin = gpd.GeoDataFrame({"admin_code": admin["admin_code"], "level": "village",
                               "name": [f"{c[-3:]}村" for c in admin["admin_code"]]},
                              geometry=outline, crs=4326)  # fmt: skip
-    write_layer(admin, path, "admin_areas")
+    # the levels above: search finds 荷塘区 and its township by name, never a district
+    # without units (天元区), and a scoped caller finds only the places of the scope
+    above = gpd.GeoDataFrame(
+        {"admin_code": ["430202", "430202000", "430203", "430211"],
+         "level": ["county", "township", "county", "county"],
+         "name": ["荷塘区", "月塘街道", "芦淞区", "天元区"]},
+        geometry=[shapely.box(113.0, 27.7, 113.3, 27.95)] * 4, crs=4326,
+    )  # fmt: skip
+    write_layer(pd.concat([admin, above], ignore_index=True), path, "admin_areas")
     return path
 
 
@@ -125,13 +133,20 @@ def test_areas_are_the_same_from_sql(pair, who, bbox, zoom):
 
 
 @pytest.mark.parametrize("q", ["430202000001-0000", "w01", "网格员3", "w999", "第12网格",
-                               "002村", "x-nothing", " 荷塘 ", "%", "0_0", "\\"])  # fmt: skip
+                               "002村", "x-nothing", " 荷塘 ", "%", "0_0", "\\", "区",
+                               "街道", "天元"])  # fmt: skip
 @pytest.mark.parametrize("who", ["all", "east"])
 def test_search_is_the_same_from_sql(pair, who, q):
     gpkg, pg, keys = pair
     path = "/maps/data/search?" + urlencode({"q": q})
     a, b = _get(gpkg, path, keys[who]).json(), _get(pg, path, keys[who]).json()
     assert a == b
+    if q == "区":  # the districts holding the caller's units, never one without units
+        places = [t for t, *_ in b if "-" not in t]  # then the units named 荷塘区第N网格
+        assert places == (["荷塘区", "芦淞区"] if who == "all" else ["芦淞区"])
+        assert len(b) == 20
+    if q in ("街道", "天元"):
+        assert [t for t, *_ in b] == (["月塘街道"] if q == "街道" and who == "all" else [])
     if q == "w999" and who == "all":  # a unit with several workers: names joined, sorted
         assert b[0][0].startswith("430202000001-0000 荷塘区第1网格 · ")
         assert b[0][0].endswith(" · W999 · 网格员2号")

@@ -46,7 +46,7 @@ from gridkit.maps.views import (
     compliance_theme,
     coverage_theme,
 )
-from gridkit.webmap import check_bbox, half_pixel
+from gridkit.webmap import check_bbox, half_pixel, places_of
 
 __all__ = ["ViewIndex", "viewport_page"]
 
@@ -154,9 +154,10 @@ class ViewIndex:
         text = np.where(staffed, title + " · " + who.to_numpy(), title)
         text = pd.Series(text, dtype=object)
         bounds = u.geometry.bounds.to_numpy()
-        if area_frame is not None:  # place names after the units
-            text = pd.concat([text, area_frame["name"].astype(str)], ignore_index=True)
-            bounds = np.vstack([bounds, area_frame.geometry.bounds.to_numpy()])
+        places = _places(context, u, area_frame)
+        if len(places):  # place names before the units: areas, then the levels above
+            text = pd.concat([places["name"].astype(str), text], ignore_index=True)
+            bounds = np.vstack([places.geometry.bounds.to_numpy(), bounds])
         entries = (text.str.lower(), text, np.round(bounds[:, [1, 0, 3, 2]], 5))
         return cls(
             frame=frame, tree=shapely.STRtree(np.asarray(frame.geometry.array)),
@@ -239,7 +240,8 @@ class ViewIndex:
         return int(len(self.frame) * min(1.0, iw * ih / area))
 
     def search(self, q: str, limit: int = 20) -> list:
-        """Entries ``[text, south, west, north, east]`` whose text holds ``q``."""
+        """Entries ``[text, south, west, north, east]`` whose text holds ``q``: places
+        (areas drawn, then the admin areas above them) first, then units."""
         q = q.strip().lower()[:100]
         if not q:
             return []
@@ -252,6 +254,24 @@ class ViewIndex:
         b = self.extent
         return {"bounds": [[b[1], b[0]], [b[3], b[2]]], "switch": self.switch,
                 "level": self.level, "units": len(self.frame)}  # fmt: skip
+
+
+def _places(
+    context: Context | None, units: gpd.GeoDataFrame, area_frame: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """The places a search finds by name: the areas drawn, then every other admin area
+    holding units (:func:`gridkit.webmap.places_of`: a village's township and county)."""
+    parts = [] if area_frame is None else [area_frame[["admin_code", "name", "geometry"]]]
+    admin = None if context is None else context.admin
+    if admin is not None and "name" in admin.columns and "admin_code" in units.columns:
+        more = admin.iloc[places_of(admin, units["admin_code"])].to_crs(WGS84)
+        drawn = set() if area_frame is None else set(area_frame["admin_code"].astype(str))
+        more = more[~more["admin_code"].astype(str).isin(drawn)]
+        more = more[more["name"].notna() & more.geometry.notna() & ~more.geometry.is_empty]
+        parts.append(more[["admin_code", "name", "geometry"]].drop_duplicates("admin_code"))
+    if not parts:
+        return gpd.GeoDataFrame({"admin_code": [], "name": []}, geometry=[], crs=WGS84)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=WGS84)
 
 
 _VIEW_JS = r"""

@@ -56,6 +56,7 @@ from gridkit.webmap import (
     area_outlines,
     check_bbox,
     half_pixel,
+    places_of,
     staffed_class,
     zoom_for_width,
 )
@@ -210,6 +211,28 @@ def _area_counts(con: Any, sql: _Sql) -> tuple[str | None, pd.DataFrame | None]:
         return None, None
     per["admin_code"] = codes.ancestor(per["code"], level)
     return level, per[per["admin_code"].notna()]
+
+
+def _admin_places(con: Any, unit_codes: pd.Series | None) -> pd.DataFrame:
+    """The ``admin_areas`` rows holding units of ``unit_codes`` (any level; named, with
+    an outline): ``admin_code``, ``name`` and bounds ``b``, in table order, one per
+    code. Asked by code (the codes' ancestors), not by reading the table."""
+    admin = _columns(con, "admin_areas")
+    if unit_codes is None or not {"admin_code", "level", "name", "geometry"} <= admin:
+        return pd.DataFrame({"admin_code": [], "name": [], "b": []})
+    wanted = sorted({c for lv in codes.LEVELS for c in codes.ancestor(unit_codes, lv).dropna()})
+    rows = con.execute(
+        "SELECT a.admin_code::text, a.level::text, a.name::text, ST_XMin(a.geometry), "
+        "ST_YMin(a.geometry), ST_XMax(a.geometry), ST_YMax(a.geometry) FROM admin_areas a "
+        "WHERE a.admin_code::text = ANY(%s) AND a.name IS NOT NULL AND a.geometry IS NOT NULL "
+        "AND NOT ST_IsEmpty(a.geometry) ORDER BY a.fid",
+        (wanted,),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["admin_code", "level", "name", "x0", "y0", "x1", "y1"])
+    frame = frame.iloc[places_of(frame, unit_codes)].drop_duplicates("admin_code")
+    return frame.assign(b=list(frame[["x0", "y0", "x1", "y1"]].to_numpy(dtype=float)))[
+        ["admin_code", "name", "b"]
+    ]
 
 
 def _area_frame(con: Any, sql: _Sql, level: str, per: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -707,23 +730,45 @@ class ViewQueries:
         return "\n".join(str(r[0]) for r in rows)
 
     def search(self, q: str, limit: int = 20) -> list:
-        """Entries ``[text, south, west, north, east]`` whose text holds ``q``: units
-        (id, name, workers' names) in table order, then places."""
+        """Entries ``[text, south, west, north, east]`` whose text holds ``q``: places
+        first (the areas drawn, then the admin areas above them), then units (id, name,
+        workers' names) in table order."""
         q = q.strip().lower()[:100]
         if not q:
             return []
-        with self.store._connection() as con:
-            sql, params = self._search_sql(con, q, limit)
-            rows = con.execute(sql, params).fetchall()
-        found = [[t if w is None else t + SEPARATOR + w, *np.round(b, 5).tolist()]
-                 for t, w, *b in rows]  # fmt: skip
-        if len(found) < limit and self.area_frame is not None:
-            a = self.area_frame
-            names = a["name"].astype(str)
-            hit = np.flatnonzero(names.str.lower().str.contains(q, regex=False).to_numpy())
-            bounds = np.round(a.geometry.bounds.to_numpy()[:, [1, 0, 3, 2]], 5)
-            found += [[names.iat[i], *bounds[i].tolist()] for i in hit[: limit - len(found)]]
+        names, bounds = self._places()
+        hit = np.flatnonzero(names.str.lower().str.contains(q, regex=False).to_numpy())
+        found = [[names.iat[i], *bounds[i].tolist()] for i in hit[:limit]]
+        if len(found) < limit:
+            with self.store._connection() as con:
+                sql, params = self._search_sql(con, q, limit - len(found))
+                rows = con.execute(sql, params).fetchall()
+            found += [[t if w is None else t + SEPARATOR + w, *np.round(b, 5).tolist()]
+                      for t, w, *b in rows]  # fmt: skip
         return found
+
+    def _places(self) -> tuple[pd.Series, np.ndarray]:
+        """Names and bounds (south, west, north, east) of the places search finds: the
+        areas drawn, then every other admin area holding units of the scope
+        (:func:`gridkit.webmap.places_of`), in table order, as the in-memory index."""
+
+        def make():
+            a = self.area_frame
+            parts = [] if a is None else [a[["admin_code", "name"]].assign(
+                b=list(a.geometry.bounds.to_numpy()))]  # fmt: skip
+            _, per = self._counts()
+            with self.store._connection() as con:
+                more = _admin_places(con, None if per is None else per["code"])
+            if len(more):
+                drawn = set() if a is None else set(a["admin_code"].astype(str))
+                parts.append(more[~more["admin_code"].isin(drawn)])
+            if not parts:
+                return pd.Series([], dtype=object), np.zeros((0, 4))
+            frame = pd.concat(parts, ignore_index=True)
+            bounds = np.round(np.vstack(frame["b"].to_list())[:, [1, 0, 3, 2]], 5)
+            return frame["name"].astype(str).reset_index(drop=True), bounds
+
+        return self._once("places", make)
 
     def overview(self) -> dict:
         """Bounds, the zoom from which units are served, and the areas' level."""
