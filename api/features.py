@@ -312,7 +312,8 @@ async def items(
     bbox: Annotated[
         str | None,
         Query(
-            description="minlon,minlat,maxlon,maxlat (WGS84).",
+            description="minlon,minlat,maxlon,maxlat (WGS84); minlon > maxlon crosses the "
+            "antimeridian.",
             examples=["113.0,27.7,113.3,27.9"],
             json_schema_extra={"pattern": BBOX_PATTERN},  # checked by _parse_bbox
         ),

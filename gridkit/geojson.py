@@ -389,10 +389,15 @@ class FeatureIndex:
         return len(self.features)
 
     def in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
-        """Mask of the features whose bounds meet ``bbox`` (min x, min y, max x, max y)."""
+        """Mask of the features whose bounds meet ``bbox`` (min x, min y, max x, max y);
+        a box whose min x is east of its max x crosses the antimeridian (OGC API -
+        Features): from min x to 180 and from -180 to max x."""
         x0, y0, x1, y1 = bbox
         b = self.bounds
-        return (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
+        lat = (b[:, 1] <= y1) & (b[:, 3] >= y0)
+        if x0 > x1:
+            return lat & ((b[:, 2] >= x0) | (b[:, 0] <= x1))
+        return lat & (b[:, 0] <= x1) & (b[:, 2] >= x0)
 
     def in_period(self, start: np.datetime64 | None, end: np.datetime64 | None) -> np.ndarray:
         """Mask of the features whose time lies in ``[start, end]`` (open ends allowed);

@@ -106,6 +106,18 @@ def test_datetime_filter(client, keys) -> None:
     assert [f["id"] for f in r.json()["features"]] == ["R1"]
 
 
+def test_a_bbox_crossing_the_antimeridian_is_two_boxes(client, keys) -> None:
+    def ids(bbox: str) -> set[str]:
+        r = client.get(f"/collections/units/items?bbox={bbox}&limit=1000", headers=h)
+        assert r.status_code == 200, r.text
+        return {f["id"] for f in r.json()["features"]}
+
+    h = auth(keys["admin"])
+    east, west = ids("113.1,27.6,180,27.9"), ids("-180,27.6,113.0,27.9")
+    assert east and west and ids("113.1,27.6,113.0,27.9") == east | west
+    assert ids("170,-10,-170,10") == set()  # the Pacific: nothing of ours
+
+
 @pytest.mark.parametrize(
     ("when", "ids"),
     [
