@@ -72,7 +72,7 @@ class Body(BaseModel):
     text: no store keeps one (PostgreSQL refuses it, and one such report failed every
     report written with it), and no person types one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -265,7 +265,7 @@ def _summary(old, new, lineage, pairs, oi, ni) -> dict[str, Any]:
         "n_new": len(new),
         "old_units": {r: int(old_counts.get(r, 0)) for r in RELATIONS if r != "added"},
         "new_units": {r: int(new_counts.get(r, 0)) for r in RELATIONS if r != "removed"},
-        "households_moved": 0.0,
+        "households_moved": 0,
         "length_moved_m": 0.0,
     }
     for col, key in (("households", "households_moved"), ("length_m", "length_moved_m")):
@@ -273,9 +273,9 @@ def _summary(old, new, lineage, pairs, oi, ni) -> dict[str, Any]:
             values = pd.to_numeric(old[col], errors="coerce").fillna(0).to_numpy(dtype=float)
             removed_ids = lineage.loc[lineage["relation"] == "removed", "old_id"]
             removed = old["unit_id"].astype(str).isin(removed_ids).to_numpy()
-            summary[key] = float(
-                (values[oi][moved] * pairs["share"].to_numpy()[moved]).sum() + values[removed].sum()
-            )
+            total = (values[oi][moved] * pairs["share"].to_numpy()[moved]).sum()
+            total += values[removed].sum()  # households by area share: whole households
+            summary[key] = round(float(total)) if col == "households" else round(float(total), 1)
     return summary
 
 

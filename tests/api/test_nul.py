@@ -100,3 +100,14 @@ def test_nul_in_an_open311_url_is_a_georeport_400(setup) -> None:
     assert r.status_code == 400 and r.json()[0]["code"] == 400
     r = client.get("/open311/v2/requests.xml?service_code=%00")
     assert r.status_code == 400 and r.text.lstrip().startswith("<?xml")
+
+
+def test_nan_and_infinity_are_named_as_such(setup) -> None:
+    # JSON has no NaN, but Python's encoders write it: "not finite", not "<= 180"
+    _, client, keys = setup
+    for bad in ("NaN", "Infinity"):
+        body = f'{{"category": "street_light", "source": "patrol", "lon": {bad}, "lat": 27.7}}'
+        r = client.post(
+            "/reports", content=body, headers={**h(keys["w1"]), "content-type": "application/json"}
+        )
+        assert r.status_code == 400 and r.json()["detail"] == "lon: Input should be a finite number"
