@@ -26,7 +26,7 @@ from gridkit.errors import (
 )
 from gridkit.ops.intake import OutsideServiceAreaError
 from gridkit.ops.reports import TransitionError
-from gridkit.store import ConcurrentWriteError, DatabaseUnavailableError
+from gridkit.store import ConcurrentWriteError, DatabaseRefusedError, DatabaseUnavailableError
 from gridkit.versions import VersionWriteError
 
 log = logging.getLogger("gridkit.api")
@@ -48,6 +48,7 @@ class ApiError(Exception):
 STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentWriteError, 503),
     (DatabaseUnavailableError, 503),  # the database is down or full: try again shortly
+    (DatabaseRefusedError, 500),  # lasting (a privilege, the password): logged, for the admin
     (VersionWriteError, 500),  # the workspace failed, not the request: no path told
     (OutsideServiceAreaError, 422),
     (TransitionError, 409),  # the case is not in a stage that allows the step

@@ -47,6 +47,7 @@ from gridkit.store.keys import (
 )
 from gridkit.store.pgviews import UnitValues, ViewQueries
 from gridkit.store.postgis import (
+    DatabaseRefusedError,
     DatabaseUnavailableError,
     PostGISStore,
     database_url,
@@ -60,6 +61,7 @@ __all__ = [
     "ApiKey",
     "Column",
     "ConcurrentWriteError",
+    "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "GeoPackageStore",
     "KeyRequest",
