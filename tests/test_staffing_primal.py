@@ -42,14 +42,14 @@ def test_open_slot_is_served_by_a_chain_of_four_moves():
 
 
 def test_chain_longer_than_the_depth_is_not_taken():
-    m, held = _line_of_full_workers(7)
+    m, held = _line_of_full_workers(13)
     st_ = solvers._State(m, held.copy())
     starts = m.starts()
     ends = np.r_[starts[1:], len(m.arc_u)]
-    assert solvers._chain_insert(st_, starts, ends, depth=6) == 0
+    assert solvers._chain_insert(st_, starts, ends) == 0  # 14 moves: past the default 12
     assert np.array_equal(st_.x, held)
-    assert solvers._chain_insert(st_, starts, ends, depth=8) == 1
-    assert m.feasible(st_.x) and float(m.objective(st_.x).sum()) == 1.0 + 7 * 10.0
+    assert solvers._chain_insert(st_, starts, ends, depth=14) == 1
+    assert m.feasible(st_.x) and float(m.objective(st_.x).sum()) == 1.0 + 13 * 10.0
 
 
 @st.composite

@@ -779,7 +779,7 @@ def _path_workers(nodes: list, i: int) -> set[int]:
 
 
 def _chain_insert(
-    st: _State, starts: np.ndarray, ends: np.ndarray, *, depth: int = 6, max_nodes: int = 2_000
+    st: _State, starts: np.ndarray, ends: np.ndarray, *, depth: int = 12, max_nodes: int = 20_000
 ) -> int:
     """Serve open slots by ejection chains (:func:`_find_chain`), heaviest units first,
     when the chain costs less than the slot's penalty; the number of slots served.
