@@ -108,3 +108,17 @@ def test_chains_keep_capacities_and_every_served_slot(case):
     assert np.allclose(st_.wload, wload)
     if len(m.arc_u) <= 12:
         assert float(m.objective(st_.x).sum()) >= _best(m) - 1e-9
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models_with_a_selection())
+def test_neighbourhood_mip_without_presolve_is_exact(case):
+    """The neighbourhood MIPs skip HiGHS's presolve: still the brute-force optimum."""
+    m, _ = case
+    if len(m.arc_u) > 12:
+        m, _ = m.sub(np.arange(min(m.n_units, 3)), np.arange(m.n_workers))
+    x, bound, optimal = solvers.mip_component(m, 10.0, 200, presolve=False)
+    best = _best(m)
+    assert optimal and m.feasible(x)
+    assert float(m.objective(x).sum()) == best
+    assert bound <= best + 1e-6 * max(1.0, best)
