@@ -20,6 +20,7 @@ may its answer differ from run to run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,12 @@ class PartitionedAssignment:
         return bool(col is not None and col.any())
 
 
+_PARTITION_COLUMNS = ("key", "units", "workers", "gap", "solve_s", "cpu_s", "time_capped")
+
+
 def _task(args: tuple) -> dict[str, Any]:
     key, units, workers, options = args
+    cpu = time.process_time()
     r = assign_workers(units, workers, **options)
     return {
         "key": key,
@@ -98,6 +103,8 @@ def _task(args: tuple) -> dict[str, Any]:
         "workers": len(workers),
         "gap": r.gap,
         "solve_s": r.stats.get("solve_s"),
+        # CPU seconds of the task's process: what it costs on a free core, whatever the load
+        "cpu_s": time.process_time() - cpu,
         "time_capped": bool(r.stats.get("time_capped", False)),
     }
 
@@ -190,10 +197,5 @@ def assign_partitioned(
         unassigned=merged.unassigned,
         objective=merged.objective,
         bound=merged.bound,
-        partitions=pd.DataFrame(
-            [
-                {k: d[k] for k in ("key", "units", "workers", "gap", "solve_s", "time_capped")}
-                for d in done
-            ]
-        ),
+        partitions=pd.DataFrame([{k: d[k] for k in _PARTITION_COLUMNS} for d in done]),
     )

@@ -239,12 +239,14 @@ class Budget:
 
 
 def mip_component(
-    m: Model, time_limit_s: float, node_limit: int | None = None
+    m: Model, time_limit_s: float, node_limit: int | None = None, *, presolve: bool = True
 ) -> tuple[np.ndarray | None, float, bool]:
     """Solve one (sub)model exactly: (selection or None, dual bound, proven optimal).
 
     ``node_limit`` stops HiGHS after that many branch-and-bound nodes (a deterministic
-    budget); ``time_limit_s`` stops it on wall time.
+    budget); ``time_limit_s`` stops it on wall time. ``presolve=False`` skips HiGHS's
+    presolve: on the neighbourhood MIPs (tens of units) the root node is then ~25 %
+    quicker for the same answers.
 
     Examples
     --------
@@ -270,7 +272,12 @@ def mip_component(
         )
         cons.append(LinearConstraint(cnt_rows, -np.inf, m.maxu[finite]))
     bounds = Bounds(np.zeros(a + n), np.concatenate([np.ones(a), m.req]))
-    options = {"time_limit": max(time_limit_s, 0.05), "mip_rel_gap": 1e-9, "disp": False}
+    options = {
+        "time_limit": max(time_limit_s, 0.05),
+        "mip_rel_gap": 1e-9,
+        "disp": False,
+        "presolve": presolve,
+    }
     if node_limit is not None:
         options["node_limit"] = int(node_limit)
     res = milp(c, integrality=np.ones(a + n), bounds=bounds, constraints=cons, options=options)
@@ -701,6 +708,107 @@ def _eject_insert(st: _State, starts: np.ndarray, ends: np.ndarray, deadline: fl
                 st.add(int(a))
 
 
+def _find_chain(
+    st: _State, u: int, starts: np.ndarray, ends: np.ndarray, depth: int, max_nodes: int
+) -> list[tuple[int, int]] | None:
+    """The cheapest ejection chain of the shortest length (at most ``depth`` moves) that
+    serves one more slot of unit ``u``: ``u`` goes to a worker ``w0`` without room,
+    which passes a unit at least as heavy as its shortfall on to ``w1``, and so on, to a
+    worker with room. Breadth first over workers, each worker at most once per chain;
+    at most ``max_nodes`` workers visited. Returns the moves ``(drop arc or -1, add
+    arc)`` from ``u`` on, or ``None``."""
+    m = st.m
+    held = np.flatnonzero(st.x)
+    held = held[np.argsort(m.arc_w[held], kind="stable")]
+    h_start = np.searchsorted(m.arc_w[held], np.arange(m.n_workers + 1))
+    tol = m.cap * (1 + 1e-12) + EPS
+    # a node: (worker, shortfall there, chain cost so far, parent node, move)
+    nodes: list[tuple[int, float, float, int, tuple[int, int]]] = []
+    seen = np.zeros(m.n_workers, dtype=bool)
+    done: list[tuple[float, int, tuple[int, int]]] = []
+    for a in range(starts[u], ends[u]):
+        w = int(m.arc_w[a])
+        if st.x[a] or seen[w]:
+            continue
+        seen[w] = True
+        if st.fits(np.array([a]))[0]:
+            done.append((float(m.cost[a]), -1, (-1, a)))
+            continue
+        need = st.wload[w] + m.load[u] - tol[w]
+        nodes.append((w, float(need), float(m.cost[a]), -1, (-1, a)))
+    level = (0, len(nodes))
+    for _ in range(depth - 1):
+        if done or level[0] == level[1] or len(nodes) > max_nodes:
+            break
+        for i in range(*level):
+            w, need, cost, _, _ = nodes[i]
+            on_path = _path_workers(nodes, i)
+            for b in held[h_start[w] : h_start[w + 1]]:
+                v = int(m.arc_u[b])
+                if v == u or m.load[v] < need:
+                    continue
+                for c in range(starts[v], ends[v]):
+                    w2 = int(m.arc_w[c])
+                    if st.x[c] or w2 in on_path:
+                        continue
+                    total = cost + float(m.cost[c] - m.cost[b])
+                    if st.wload[w2] + m.load[v] <= tol[w2] and st.wcnt[w2] + 1 <= m.maxu[w2]:
+                        done.append((total, i, (int(b), c)))
+                    elif not seen[w2]:
+                        seen[w2] = True
+                        need2 = st.wload[w2] + m.load[v] - tol[w2]
+                        nodes.append((w2, float(need2), total, i, (int(b), c)))
+        level = (level[1], len(nodes))
+    if not done:
+        return None
+    total, parent, move = min(done, key=lambda d: d[0])
+    moves = [move]
+    while parent >= 0:
+        moves.append(nodes[parent][4])
+        parent = nodes[parent][3]
+    return moves[::-1]
+
+
+def _path_workers(nodes: list, i: int) -> set[int]:
+    """The workers of the chain ending at node ``i``."""
+    out = set()
+    while i >= 0:
+        out.add(nodes[i][0])
+        i = nodes[i][3]
+    return out
+
+
+def _chain_insert(
+    st: _State, starts: np.ndarray, ends: np.ndarray, *, depth: int = 12, max_nodes: int = 20_000
+) -> int:
+    """Serve open slots by ejection chains (:func:`_find_chain`), heaviest units first,
+    when the chain costs less than the slot's penalty; the number of slots served.
+
+    A chain of any length up to ``depth`` moves (the one-move chains of
+    :func:`_eject_insert` and two-move ones of :func:`_chain_round` are its shortest
+    cases): every worker on it gives up a unit at least as heavy as what it receives
+    beyond its room, so all capacities hold, and unit counts change only at its ends.
+    """
+    m = st.m
+    todo = np.flatnonzero(st.served < m.req)
+    filled = 0
+    # sequential by nature (each chain changes the loads); runs on open slots only
+    for u in todo[np.argsort(-m.load[todo], kind="stable")]:
+        while st.served[u] < m.req[u]:
+            moves = _find_chain(st, int(u), starts, ends, depth, max_nodes)
+            if moves is None:
+                break
+            if sum(m.cost[c] - (m.cost[b] if b >= 0 else 0.0) for b, c in moves) >= m.penalty:
+                break
+            for b, _ in moves:
+                if b >= 0:
+                    st.drop(b)
+            for _, c in moves:
+                st.add(c)
+            filled += 1
+    return filled
+
+
 def primal(
     m: Model, frac: np.ndarray, *, deadline: float, max_rounds: int = 60, rtol: float = 1e-5
 ) -> np.ndarray:
@@ -729,6 +837,7 @@ def primal(
     # open slots first: they cost the penalty, far more than any move gains
     if (st.served < m.req).any():
         _eject_insert(st, starts, ends, deadline)
+        _chain_insert(st, starts, ends)
     last = np.inf
     for _ in range(max_rounds):
         if time.perf_counter() > deadline:
@@ -740,6 +849,7 @@ def primal(
         last = value
     if (st.served < m.req).any():
         _eject_insert(st, starts, ends, deadline)
+        _chain_insert(st, starts, ends)
         for _ in range(max_rounds):
             if time.perf_counter() > deadline or not _shift_round(st, starts):
                 break
@@ -849,9 +959,10 @@ def _improve_mip(
         )
         solved += 1
         if budget is None:
-            xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()))
+            xs, _, _ = mip_component(sub, min(0.5, deadline - time.perf_counter()), presolve=False)
         else:
-            xs, _, _ = mip_component(sub, deadline - time.perf_counter(), budget.nodes)
+            left = deadline - time.perf_counter()
+            xs, _, _ = mip_component(sub, left, budget.nodes, presolve=False)
         if xs is None or not sub.feasible(xs):
             continue
         gain = sub.objective(x[arcs]).sum() - sub.objective(xs).sum()
