@@ -938,6 +938,13 @@ class ReportIntake:
         self._lock()
         if not keys or "idempotency_key" not in self._columns("reports"):
             return pd.DataFrame(index=pd.Index([], dtype=object))
+        # most keys are new: asked first on the index alone, the rows read only if one
+        # is stored (a frame of every column, even empty, costs more than the query)
+        hit = self._con.execute(
+            "SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s))", [list(keys)]
+        ).fetchone()[0]
+        if not hit:
+            return pd.DataFrame(index=pd.Index([], dtype=object))
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
         assert rows is not None
         return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
