@@ -498,14 +498,14 @@ def normalise_reports(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     cols: dict[object, object] = dict(out.items())
     for col in _STR_COLUMNS:
         if col not in cols:
-            cols[col] = pd.array([None] * n, dtype="string")
-        elif cols[col].dtype != _STRING:  # type: ignore[attr-defined]
-            cols[col] = cols[col].astype("string")  # type: ignore[attr-defined]
+            cols[col] = pd.array([None] * n, dtype=_STRING)  # the dtype, not its name:
+        elif cols[col].dtype != _STRING:  # type: ignore[attr-defined]  # no registry lookup
+            cols[col] = cols[col].astype(_STRING)  # type: ignore[attr-defined]
     for col in _TIME_COLUMNS:
         cols[col] = (
             utc_series(cols[col])
             if col in cols
-            else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us, UTC]")
+            else pd.Series(pd.NaT, index=out.index, dtype=_UTC_US)
         )
     for col in _INT_COLUMNS:
         if col not in cols:
@@ -546,12 +546,12 @@ def _events(rows: list[dict]) -> pd.DataFrame:
         if col in ("at", "due_at"):
             cols[col] = (
                 utc_series(pd.Series(values, dtype=object))
-                if rows
-                else pd.Series([], dtype="datetime64[us, UTC]")
+                if any(v is not None for v in values)
+                else pd.Series(pd.NaT, index=pd.RangeIndex(len(rows)), dtype=_UTC_US)
             )
         else:
             cols[col] = pd.array(
-                [None if v is None or pd.isna(v) else str(v) for v in values], dtype="string"
+                [None if v is None or pd.isna(v) else str(v) for v in values], dtype=_STRING
             )
     return pd.DataFrame(cols)
 
@@ -687,7 +687,7 @@ def intake(
 
     old = normalise_reports(existing) if existing is not None else normalise_reports(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
-    df["status"] = pd.array(["collected"] * len(df), dtype="string")  # keeps the frame typed
+    df["status"] = pd.array(["collected"] * len(df), dtype=_STRING)  # keeps the frame typed
     # the 立案 clock runs from collection (working time, rules/handlers.toml)
     df["due_at"] = stage_due(
         df["reported_at"],
@@ -695,7 +695,7 @@ def intake(
         df["status"].to_numpy(dtype=object),
         rules=rules,
     ).to_numpy()
-    df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
+    df["duplicate_of"] = pd.array([None] * len(df), dtype=_STRING)
     df = df.sort_values("reported_at", kind="stable")
     df["duplicate_of"] = _link_duplicates(df, old, rules)
 

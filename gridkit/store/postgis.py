@@ -918,8 +918,16 @@ class ReportIntake:
         self.written: tuple | None = None
 
     def _rows(
-        self, layer: str, where: str, params: Sequence[Any], columns: Sequence[str] | None = None
+        self,
+        layer: str,
+        where: str,
+        params: Sequence[Any],
+        columns: Sequence[str] | None = None,
+        *,
+        empty: bool = True,
     ) -> pd.DataFrame | None:
+        """The rows of ``layer`` matching ``where``; None without the layer (or, when
+        not ``empty``, without a row: a typed empty frame costs more than the query)."""
         if not self._has[layer]:
             return None
         table = self._store._table(self._con, layer)
@@ -927,7 +935,7 @@ class ReportIntake:
             table = _Table(
                 {c: table.columns[c] for c in columns if c in table.columns}, table.geometry
             )
-        return _read_table(self._con, layer, table, where=where, params=params)
+        return _read_table(self._con, layer, table, where=where, params=params, empty=empty)
 
     def _columns(self, layer: str) -> dict[str, str]:
         return self._store._table(self._con, layer).columns if self._has[layer] else {}
@@ -972,7 +980,8 @@ class ReportIntake:
         of the category of a new point, inside the box around it that holds
         ``radius_m`` 1.5 times over (:func:`gridkit.crs.degrees_around`), in layer
         (``fid``) order: the candidates the exact duplicate search then measures.
-        Only ``columns`` (and the geometry) when given. None without a reports layer."""
+        Only ``columns`` (and the geometry) when given. None without a reports layer
+        or without a candidate."""
         self._lock()
         cols = self._columns("reports")
         if not self._has["reports"] or "category" not in cols or "status" not in cols:
@@ -983,7 +992,7 @@ class ReportIntake:
         cats = [None if pd.isna(c) else str(c) for c in np.asarray(categories, dtype=object)[ok]]
         dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
         if radius_m <= 0 or not len(xy):
-            return self._rows("reports", "false", [], columns)
+            return None
         single = "" if "duplicate_of" not in cols else " AND r.duplicate_of IS NULL"
         where = (
             "fid IN (SELECT r.fid FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
@@ -998,7 +1007,7 @@ class ReportIntake:
             (x - dx).tolist(), (y - dy).tolist(), (x + dx).tolist(), (y + dy).tolist(),
             cats, list(statuses),
         ]  # fmt: skip
-        return self._rows("reports", where, params, columns)
+        return self._rows("reports", where, params, columns, empty=False)
 
     def units_at(
         self, points: Sequence[Any], unit_ids: Sequence[str] = ()
@@ -1190,7 +1199,8 @@ def _column_values(s: pd.Series) -> np.ndarray:
         out = np.empty(len(s), dtype=object)
         ok = s.notna().to_numpy()
         out[:] = None
-        out[ok] = list(s[ok].dt.to_pydatetime())
+        if ok.any():  # most lifecycle times of a new report are still empty
+            out[ok] = list(s[ok].dt.to_pydatetime())
         return out
     out = s.to_numpy(dtype=object, na_value=None)
     if s.dtype == object:
@@ -1286,11 +1296,13 @@ def _read_table(
     after: int | None = None,
     where: str | None = None,
     params: Sequence[Any] = (),
-) -> pd.DataFrame:
+    empty: bool = True,
+) -> pd.DataFrame | None:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
-    without a Python object per value where pandas can help it."""
+    without a Python object per value where pandas can help it. Without a row and
+    not ``empty``: None."""
     names = list(table.columns)
     sel = []
     for c in names:
@@ -1305,6 +1317,8 @@ def _read_table(
     sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql, params or None).fetchall()
+    if not rows and not empty:
+        return None
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
     df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
