@@ -672,7 +672,11 @@ def intake(
     geoms = np.asarray(df.geometry.array)
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if units is not None and len(df):
-        df["unit_id"] = locate(df, units)["unit_id"].array  # same rows: df is WGS84
+        # the points and their hand-chosen units only: locate copies what it is given
+        where = gpd.GeoDataFrame(
+            {"unit_id": df["unit_id"].array}, geometry=df.geometry.array, index=df.index
+        )
+        df["unit_id"] = locate(where, units)["unit_id"].array  # same rows: df is WGS84
         # unit -> admin code as one Series (not the units frame re-indexed, every column)
         admin = pd.Series(units["admin_code"].astype("string").array, index=units["unit_id"].array)
         df["admin_code"] = df["admin_code"].fillna(df["unit_id"].map(admin))

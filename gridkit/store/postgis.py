@@ -656,12 +656,16 @@ class PostGISStore(Store):
             ).fetchone()[0]
         return fids
 
-    def report_intake(self) -> AbstractContextManager[ReportIntake]:
+    def report_intake(self, *, lock: bool = True) -> AbstractContextManager[ReportIntake]:
         """One transaction for taking in new reports, serialised across processes:
         the questions a batch asks of the stored layers (replayed keys, the last
         report id, open reports near the new points, the units holding them) and the
         rows it writes, all in the same transaction (committed when the block ends).
         See :class:`ReportIntake`.
+
+        With ``lock=False`` the questions are asked without waiting for the intakes of
+        other processes, and nothing may be written: a draft, whose answers a locked
+        intake then asks again (the report writer keeps the draft if they still hold).
 
         Examples
         --------
@@ -670,15 +674,15 @@ class PostGISStore(Store):
         ...     txn.last_report_id()
         'R0000042'
         """
-        return self._report_intake()
+        return self._report_intake(lock)
 
     @contextmanager
-    def _report_intake(self) -> Iterator[ReportIntake]:
+    def _report_intake(self, lock: bool = True) -> Iterator[ReportIntake]:
         unique = self._psycopg.errors.UniqueViolation
         with self._lock:
             try:
                 with self._connection() as con, con.transaction():
-                    txn = ReportIntake(self, con)
+                    txn = ReportIntake(self, con, lock=lock)
                     yield txn
             except unique as exc:  # a writer outside the intake took an id: try again
                 self._tables.pop("reports", None)
@@ -894,10 +898,13 @@ class ReportIntake:
     ['phone-7/k1']
     """
 
-    def __init__(self, store: PostGISStore, con: Any) -> None:
+    def __init__(self, store: PostGISStore, con: Any, *, lock: bool = True) -> None:
         self._store = store
         self._con = con
+        self._locking = lock
         self._locked = False
+        #: (rows, versions before, versions after, last fids) once written
+        self.written: tuple | None = None
         has = con.execute(
             "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
             "to_regclass('report_events') IS NOT NULL"
@@ -908,14 +915,12 @@ class ReportIntake:
         """Report intakes of every process, one at a time from here to the commit: what
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
         first question about the reports (the units are asked before)."""
-        if not self._locked:
+        if not self._locked and self._locking:
             self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
             self._locked = True
             if not self._has["reports"]:  # made by the intake that held the lock before
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
-        #: (rows, versions before, versions after, last fids) once written
-        self.written: tuple | None = None
 
     def _rows(
         self,
@@ -956,6 +961,16 @@ class ReportIntake:
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
         assert rows is not None
         return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
+
+    def stored_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` a stored report holds (the index alone, no row read)."""
+        self._lock()
+        if not keys or "idempotency_key" not in self._columns("reports"):
+            return set()
+        rows = self._con.execute(
+            "SELECT idempotency_key FROM reports WHERE idempotency_key = ANY(%s)", [list(keys)]
+        ).fetchall()
+        return {str(k) for (k,) in rows}
 
     def last_report_id(self) -> str | None:
         """The report id ``R<digits>`` with the highest number, None without one."""
@@ -1037,6 +1052,8 @@ class ReportIntake:
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
         the columns they lack, the layers' version rows locked, the rows COPYed."""
+        if not self._locking:
+            raise RuntimeError("a draft intake (lock=False) writes nothing")
         store, con = self._store, self._con
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
