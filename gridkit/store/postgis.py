@@ -1028,7 +1028,8 @@ class ReportIntake:
         self, points: Sequence[Any], unit_ids: Sequence[str] = ()
     ) -> tuple[gpd.GeoDataFrame | None, bool]:
         """The units that hold or touch any of ``points`` (one indexed query) and the
-        units named in ``unit_ids`` (chosen by hand), in layer (``fid``) order; and
+        units named in ``unit_ids`` (chosen by hand), in layer (``fid``) order, with
+        their ``unit_id``, ``admin_code`` and geometry; and
         whether every point has a unit (else the caller needs the nearest one, which
         only the whole layer answers as :func:`gridkit.ops.locate.locate` does)."""
         if not self._has["units"]:
@@ -1047,7 +1048,9 @@ class ReportIntake:
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
             where, params = "(fid = ANY(%s) OR unit_id = ANY(%s))", [fids, named]
-        return self._rows("units", where, params), every
+        # what placing a report reads of its unit (the layer's other columns cost a
+        # typed column each, for nothing)
+        return self._rows("units", where, params, ["unit_id", "admin_code"]), every
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
