@@ -127,23 +127,28 @@ class ReportWriter:
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
         three tries the batch fails with a 503.
 
-        Over PostGIS the batch is first drafted without the lock the intakes of all
-        processes take in turn (:meth:`_draft`); under it, the draft's questions are
-        asked again and, when the answers still hold, its rows are written with the
-        ids moved up past those stored meanwhile (:meth:`_confirm`): the lock is held
+        Over PostGIS, when another process holds the lock the intakes of all
+        processes take in turn, the batch is drafted meanwhile, without it
+        (:meth:`_draft`); once the lock is taken, the draft's questions are asked
+        again and, when the answers still hold, its rows are written with the ids
+        moved up past those stored meanwhile (:meth:`_confirm`): the lock is then held
         for a few queries and the write, not for the batch's Python work. When they
-        do not hold, the batch is done again under the lock, as before."""
+        do not hold, the batch is done again under the lock. A free lock is taken at
+        once and the batch done under it (nothing to ask twice)."""
         intake_txn = getattr(self.service.store, "report_intake", None)
         placed = place_points(  # depends on no report: before any lock
             [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
         )
         with self.service.write_lock:
-            draft = None if intake_txn is None else self._draft(subs, placed)
+            draft = None
             for attempt in range(3):
                 try:
                     if intake_txn is None:
                         return self._once(subs, placed, _HeldLedger(self))
                     with intake_txn() as txn:  # committed before the answers go
+                        if attempt == 0 and not txn.try_lock():
+                            # another process is taking a batch in: draft meanwhile
+                            draft = self._draft(subs, placed)
                         if draft is not None:
                             kept, draft = self._confirm(txn, subs, *draft), None
                             if kept is not None:

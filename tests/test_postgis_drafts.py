@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.writer import Outcome, ReportWriter
+from gridkit.store.postgis import INTAKE_LOCK
 from gridkit.store.transfer import load
 from tests import postgis_cluster
 from tests.test_postgis_writes import WORKER, _answer, _sub, _workspace
@@ -35,17 +36,23 @@ def three(tmp_path_factory):
     gpkg = TestClient(create_app(workspace=ws))
     pg, pg2 = TestClient(create_app(workspace=url)), TestClient(create_app(workspace=url))
     pg2.app.state.service.write_lock = threading.Lock()  # a process of its own
-    return gpkg, pg, pg2
+    return gpkg, pg, pg2, url
 
 
 @contextlib.contextmanager
-def _meanwhile(writer: ReportWriter, other: ReportWriter, batch: list, kept: list):
-    """``other`` takes in ``batch`` while ``writer``'s drafts are out of the lock;
-    ``kept`` records whether each draft was kept."""
+def _meanwhile(writer: ReportWriter, other: ReportWriter, batch: list, kept: list, url: str):
+    """A third process holds the intakes' lock as ``writer`` begins (so it drafts),
+    then lets it go, and ``other`` takes in ``batch`` while the draft is out of the
+    lock; ``kept`` records whether each draft was kept."""
+    import psycopg
+
     draft, confirm = writer._draft, writer._confirm
+    holder = psycopg.connect(url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (INTAKE_LOCK,))
 
     def drafted(subs, placed):
         out = draft(subs, placed)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (INTAKE_LOCK,))
         other.process(batch)
         return out
 
@@ -59,6 +66,7 @@ def _meanwhile(writer: ReportWriter, other: ReportWriter, batch: list, kept: lis
         yield
     finally:
         del writer._draft, writer._confirm
+        holder.close()
 
 
 def _events(client: TestClient, ids: list[str]) -> pd.DataFrame:
@@ -73,7 +81,7 @@ def _piece_ids(results: list) -> list[str | None]:
 
 
 def test_a_draft_is_kept_with_its_ids_moved_past_another_process(three) -> None:
-    gpkg, pg, pg2 = three
+    gpkg, pg, pg2, url = three
     writer, other = pg.app.state.service.reports, pg2.app.state.service.reports
     elsewhere = [_sub(113.0611, 27.7322), _sub(113.0352, 27.7051)]
     # two 10 m apart (the second links to the first, in the batch), one keyed, and one
@@ -85,7 +93,7 @@ def test_a_draft_is_kept_with_its_ids_moved_past_another_process(three) -> None:
         _sub(113.1033, 27.7211, key="d1"),
     ]
     kept: list[bool] = []
-    with _meanwhile(writer, other, elsewhere, kept):
+    with _meanwhile(writer, other, elsewhere, kept, url):
         got = writer.process(batch)
     assert kept == [True]  # the other's reports are far away: the draft holds
     want_other = gpkg.app.state.service.reports.process(elsewhere)
@@ -104,14 +112,27 @@ def test_a_draft_is_kept_with_its_ids_moved_past_another_process(three) -> None:
     assert _answer(again[0]) == (True, *_answer(got[3])[1:])
 
 
+def test_a_free_lock_is_taken_at_once_without_a_draft(three) -> None:
+    gpkg, pg, _, _ = three
+    writer = pg.app.state.service.reports
+    drafts: list = []
+    writer._draft = lambda subs, placed: drafts.append(1)  # type: ignore[method-assign]
+    try:
+        got = writer.process([_sub(113.0900, 27.7600)])
+    finally:
+        del writer._draft
+    want = gpkg.app.state.service.reports.process([_sub(113.0900, 27.7600)])
+    assert drafts == [] and [_answer(r) for r in got] == [_answer(r) for r in want]
+
+
 def test_a_draft_whose_candidates_changed_is_done_again(three) -> None:
-    gpkg, pg, pg2 = three
+    gpkg, pg, pg2, url = three
     writer, other = pg.app.state.service.reports, pg2.app.state.service.reports
     # meanwhile the other process takes a report 5 m from the batch's first point
     near = [_sub(113.0708, 27.7401)]
     batch = [_sub(113.07085, 27.74012), _sub(113.0852, 27.7502, "green_belt")]
     kept: list[bool] = []
-    with _meanwhile(writer, other, near, kept):
+    with _meanwhile(writer, other, near, kept, url):
         got = writer.process(batch)
     assert kept == [False]  # done again under the lock
     first = gpkg.app.state.service.reports.process(near)

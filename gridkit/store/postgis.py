@@ -283,6 +283,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 #: serialises upgrades of one database (several server processes starting at once)
 _UPGRADE_LOCK = 0x67726964  # "grid"
+#: the advisory lock report intakes of every process take in turn (ReportIntake)
+INTAKE_LOCK = _UPGRADE_LOCK + 3
 
 
 def upgrade(url: str, *, to: int | None = None) -> list[int]:
@@ -911,16 +913,28 @@ class ReportIntake:
         ).fetchone()
         self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
 
-    def _lock(self) -> None:
+    def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
         first question about the reports (the units are asked before)."""
         if not self._locked and self._locking:
-            self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
+            if not taken:
+                self._con.execute("SELECT pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
             self._locked = True
             if not self._has["reports"]:  # made by the intake that held the lock before
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
+
+    def try_lock(self) -> bool:
+        """Take the intakes' lock (see :meth:`_lock`) if no other intake holds it;
+        whether it was taken (False: another process is taking a batch in)."""
+        if self._locked or not self._locking:
+            return self._locked
+        row = self._con.execute("SELECT pg_try_advisory_xact_lock(%s)", (INTAKE_LOCK,))
+        if not row.fetchone()[0]:
+            return False
+        self._lock(taken=True)  # held now: what else taking it does
+        return True
 
     def _rows(
         self,
