@@ -19,7 +19,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
 import orjson
 import pandas as pd
 import shapely
@@ -181,7 +180,7 @@ class ReportWriter:
         if txn.stored_keys([s.key for s in subs if s.key]) != ledger.keys_seen:
             return None
         for args, answer in ledger.asked:
-            if not _same_rows(answer, txn.open_near(*args[:3], **args[3])):
+            if not txn.same_rows(answer, txn.open_near(*args[:3], **args[3])):
                 return None
         if not ledger.pending:
             return results
@@ -538,21 +537,6 @@ class _DraftLedger(_SqlLedger):
 
 
 _Ledger = _HeldLedger | _SqlLedger
-
-
-def _same_rows(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
-    """Whether two answers of :meth:`gridkit.store.postgis.ReportIntake.open_near` are
-    the same rows (values and geometries, exactly)."""
-    if a is None or b is None:
-        return a is None and b is None
-    if len(a) != len(b) or list(a.columns) != list(b.columns):
-        return False
-    gcol = a.geometry.name
-    wkb_a = shapely.to_wkb(np.asarray(a[gcol].array))
-    wkb_b = shapely.to_wkb(np.asarray(b[gcol].array))
-    return bool((wkb_a == wkb_b).all()) and pd.DataFrame(a.drop(columns=gcol)).equals(
-        pd.DataFrame(b.drop(columns=gcol))
-    )
 
 
 #: the only id an intake's own event note names: the report duplicated
