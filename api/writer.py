@@ -200,6 +200,8 @@ class ReportWriter:
                 else events[0],
             }
         )
+        for frame in rows:
+            _log_unrouted(frame)
         return _served_again(results) if moved else results
 
     def _once(self, subs: Sequence[Submission], placed: list, ledger: _Ledger) -> list[Result]:
@@ -339,6 +341,7 @@ class ReportWriter:
             rid: actor(subs[i].caller) for (i, _), rid in zip(todo, rows["report_id"], strict=True)
         }
         departments = svc.layer("departments")
+        handed_over = False
         originals = rows.loc[rows["duplicate_of"].isna(), "report_id"].tolist()
         if departments is not None and originals:
             # the categories the rules open at once are opened and dispatched now; the
@@ -352,7 +355,7 @@ class ReportWriter:
             )
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
-            _log_unrouted(rows)
+            handed_over = True
         # the reporter collected it; what the rules did at once, the system did
         collected = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
         events["actor_id"] = pd.array(
@@ -369,6 +372,8 @@ class ReportWriter:
                 [subs[i].fingerprint for i, _ in todo], dtype="string"
             )
         ledger.store(rows, events)
+        if handed_over and not isinstance(ledger, _DraftLedger):
+            _log_unrouted(rows)  # a draft's, once kept (its ids may move)
         return rows
 
     def _assignments_of(self, unit_ids: pd.Series) -> pd.DataFrame | None:
