@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -123,17 +124,34 @@ class ReportWriter:
     def process(self, subs: Sequence[Submission]) -> list[Result]:
         """Take in a batch. Done again from the layer as it is when another process
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
-        three tries the batch fails with a 503."""
+        three tries the batch fails with a 503.
+
+        Over PostGIS, when another process holds the lock the intakes of all
+        processes take in turn, the batch is drafted meanwhile, without it
+        (:meth:`_draft`); once the lock is taken, the draft's questions are asked
+        again and, when the answers still hold, its rows are written with the ids
+        moved up past those stored meanwhile (:meth:`_confirm`): the lock is then held
+        for a few queries and the write, not for the batch's Python work. When they
+        do not hold, the batch is done again under the lock. A free lock is taken at
+        once and the batch done under it (nothing to ask twice)."""
         intake_txn = getattr(self.service.store, "report_intake", None)
         placed = place_points(  # depends on no report: before any lock
             [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
         )
         with self.service.write_lock:
+            draft = None
             for attempt in range(3):
                 try:
                     if intake_txn is None:
                         return self._once(subs, placed, _HeldLedger(self))
                     with intake_txn() as txn:  # committed before the answers go
+                        if attempt == 0 and not txn.try_lock():
+                            # another process is taking a batch in: draft meanwhile
+                            draft = self._draft(subs, placed)
+                        if draft is not None:
+                            kept, draft = self._confirm(txn, subs, *draft), None
+                            if kept is not None:
+                                return kept
                         ledger = _SqlLedger(self, txn)
                         ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
                         return self._once(subs, placed, ledger)
@@ -141,6 +159,50 @@ class ReportWriter:
                     if attempt == 2:
                         raise  # fails the batch (503)
         raise AssertionError("unreachable")
+
+    def _draft(self, subs: Sequence[Submission], placed: list) -> tuple | None:
+        """The batch taken in from answers asked without the intakes' lock (a
+        transaction that writes nothing and waits for no other process): its
+        results and the ledger that recorded the questions and the rows to write."""
+        with self.service.store.report_intake(lock=False) as ask:  # type: ignore[attr-defined]
+            ledger = _DraftLedger(self, ask)
+            ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
+            results = self._once(subs, placed, ledger)
+        return results, ledger
+
+    def _confirm(
+        self, txn: ReportIntake, subs: Sequence[Submission], results: list, ledger: _DraftLedger
+    ) -> list[Result] | None:
+        """Under the lock: the draft's answers asked again (the keys stored, the
+        duplicate candidates near each point); if they are the same, its rows are
+        written, renumbered after the highest id stored now, and its results
+        returned (None: the batch must be done again)."""
+        if txn.stored_keys([s.key for s in subs if s.key]) != ledger.keys_seen:
+            return None
+        for args, answer in ledger.asked:
+            if not txn.same_rows(answer, txn.open_near(*args[:3], **args[3])):
+                return None
+        if not ledger.pending:
+            return results
+        rows = [r for r, _ in ledger.pending]
+        events = [e for _, e in ledger.pending]
+        moved = ledger.renumber(txn.last_report_id())
+        if moved:
+            for frame in rows:
+                _renumber_rows(frame, moved)
+            for frame in events:
+                _renumber_events(frame, moved)
+        txn.append(
+            {
+                "reports": pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0],
+                "report_events": pd.concat(events, ignore_index=True)
+                if len(events) > 1
+                else events[0],
+            }
+        )
+        for frame in rows:
+            _log_unrouted(frame)
+        return _served_again(results) if moved else results
 
     def _once(self, subs: Sequence[Submission], placed: list, ledger: _Ledger) -> list[Result]:
         """One pass of :meth:`process` (under its lock), the submissions' points
@@ -279,6 +341,7 @@ class ReportWriter:
             rid: actor(subs[i].caller) for (i, _), rid in zip(todo, rows["report_id"], strict=True)
         }
         departments = svc.layer("departments")
+        handed_over = False
         originals = rows.loc[rows["duplicate_of"].isna(), "report_id"].tolist()
         if departments is not None and originals:
             # the categories the rules open at once are opened and dispatched now; the
@@ -292,7 +355,7 @@ class ReportWriter:
             )
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
-            _log_unrouted(rows)
+            handed_over = True
         # the reporter collected it; what the rules did at once, the system did
         collected = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
         events["actor_id"] = pd.array(
@@ -309,6 +372,8 @@ class ReportWriter:
                 [subs[i].fingerprint for i, _ in todo], dtype="string"
             )
         ledger.store(rows, events)
+        if handed_over and not isinstance(ledger, _DraftLedger):
+            _log_unrouted(rows)  # a draft's, once kept (its ids may move)
         return rows
 
     def _assignments_of(self, unit_ids: pd.Series) -> pd.DataFrame | None:
@@ -403,10 +468,13 @@ class _SqlLedger(_BatchIds):
         open_ = report_rules().open_statuses
         # statuses as stored: the first wave's names too, read as the stage they meant
         stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
-        rows = self.txn.open_near(
-            new.geometry.array, new["category"], radius_m, statuses=stored, columns=_LINKED_BY
-        )
+        args = (new.geometry.array, new["category"], radius_m,
+                {"statuses": stored, "columns": _LINKED_BY})  # fmt: skip
+        rows = self._open_near(args)
         return None if rows is None or not len(rows) else normalise_reports(rows)
+
+    def _open_near(self, args: tuple) -> pd.DataFrame | None:
+        return self.txn.open_near(*args[:3], **args[3])
 
     def prefetch_units(self, placed: list, unit_ids: list) -> None:
         """The units of the whole batch's points and hand-chosen units, before the
@@ -428,7 +496,97 @@ class _SqlLedger(_BatchIds):
         pass
 
 
+class _DraftLedger(_SqlLedger):
+    """A :class:`_SqlLedger` for a draft (:meth:`ReportWriter._draft`): the same
+    questions, asked without the intakes' lock, recorded to be asked again under it;
+    the rows to write kept, not written."""
+
+    def __init__(self, writer: ReportWriter, txn: ReportIntake) -> None:
+        super().__init__(writer, txn)
+        self.keys_seen: set[str] = set()
+        self.asked: list[tuple[tuple, pd.DataFrame | None]] = []
+        self.pending: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        self.last: str | None = None
+
+    def replays(self, keys: list[str]) -> pd.DataFrame:
+        rows = super().replays(keys)
+        self.keys_seen = {str(k) for k in rows.index}
+        return rows
+
+    def _fresh(self, n: int) -> list[str]:
+        if self._ids is None:
+            self.last = self.txn.last_report_id()
+            self._ids = ReportIds([self.last] if self.last else [])
+        return self._ids.take(n)
+
+    def _open_near(self, args: tuple) -> pd.DataFrame | None:
+        rows = self.txn.open_near(*args[:3], **args[3])
+        self.asked.append((args, rows))
+        return rows
+
+    def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
+        self.pending.append((rows, events))
+
+    def renumber(self, last: str | None) -> dict[str, str]:
+        """Old id -> new id for the rows kept, when ids were stored since the draft
+        (the highest now ``last``): the same order, after ``last``, as the locked
+        intake would have given them."""
+        if last == self.last:
+            return {}
+        ids = sorted(
+            {str(r) for rows, _ in self.pending for r in rows["report_id"]},
+            key=lambda r: (len(r), r),
+        )
+        fresh = ReportIds([last] if last else []).take(len(ids))
+        return dict(zip(ids, fresh, strict=True))
+
+
 _Ledger = _HeldLedger | _SqlLedger
+
+
+#: the only id an intake's own event note names: the report duplicated
+_DUPLICATE_NOTE = re.compile(r"(likely duplicate of )(\S+)$")
+
+
+def _renumber_rows(rows: pd.DataFrame, moved: dict[str, str]) -> None:
+    """The draft's new report ids moved (in place: the results hold these rows)."""
+    for col in ("report_id", "duplicate_of"):
+        values = rows[col].to_numpy(dtype=object, na_value=None)
+        rows[col] = pd.array([moved.get(v, v) if v is not None else None for v in values],
+                             dtype=rows[col].dtype)  # fmt: skip
+
+
+def _renumber_events(events: pd.DataFrame, moved: dict[str, str]) -> None:
+    ids = events["report_id"].to_numpy(dtype=object, na_value=None)
+    events["report_id"] = pd.array([moved.get(v, v) for v in ids], dtype=events["report_id"].dtype)
+    notes = events["note"].to_numpy(dtype=object, na_value=None)
+    collect = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
+    events["note"] = pd.array(
+        [
+            _DUPLICATE_NOTE.sub(lambda m: m.group(1) + moved.get(m.group(2), m.group(2)), n)
+            if c and n is not None
+            else n
+            for n, c in zip(notes, collect, strict=True)
+        ],
+        dtype=events["note"].dtype,
+    )
+
+
+def _served_again(results: list[Result]) -> list[Result]:
+    """The results with their rows serialised again (their ids were moved)."""
+    done: dict[int, list[Piece]] = {}
+    out: list[Result] = []
+    for r in results:
+        if isinstance(r, Outcome) and not r.replay:
+            if id(r.rows) not in done:
+                done[id(r.rows)] = pieces(r.rows, id_col="report_id")
+            r = r._replace(piece=done[id(r.rows)][r.pos])
+        elif isinstance(r, Outcome) and r.replay and id(r.rows) in done:
+            r = r._replace(piece=done[id(r.rows)][r.pos])
+        out.append(r)
+    return out
+
+
 #: what intake reads of the reports a new one may duplicate (their other columns
 #: are not handed on: intake's answer keeps the new rows only)
 _LINKED_BY = ["report_id", "category", "status", "duplicate_of", "reported_at"]

@@ -60,6 +60,7 @@ def _start(name: str, args: list[str], health: str, env: dict | None = None) -> 
     url = f"http://127.0.0.1:{port}"
     _wait(url + health, proc)
     _state.setdefault("procs", []).append(proc)
+    _state.setdefault("order", []).append(name)
     _state[name] = url
     return url
 
@@ -160,6 +161,22 @@ def _pages(base_name: str, collection: str, n: int, key: bool = True):
     return run
 
 
+def _cpu_s(name: str) -> float:
+    """CPU seconds spent so far by server ``name``'s processes (its session: every
+    worker of ``--processes N``), from /proc; 0 where /proc is not there."""
+    proc = _state["procs"][_state["order"].index(name)]
+    total = 0
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[3]) == proc.pid:  # session id: the server and its workers
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
 def _posts(base_name: str, n: int, tag: str):
     def run(s: dict) -> int:
         def post(http: httpx.Client, i: int) -> int:
@@ -177,7 +194,14 @@ def _posts(base_name: str, n: int, tag: str):
             assert r.status_code == 201, r.text[:300]
             return 1
 
-        return sum(_run(n, post))
+        cpu = _cpu_s(base_name)
+        done = sum(_run(n, post))
+        # the server's CPU per report: what a loaded machine (other jobs on the same
+        # cores) changes least, unlike the rates
+        s.setdefault("cpu_ms", {}).setdefault(base_name, []).append(
+            (_cpu_s(base_name) - cpu) / n * 1000
+        )
+        return done
 
     return run
 
@@ -187,9 +211,13 @@ def _point(s: dict, i: int) -> list[float]:
     return [x0 + (i * 0.6180339887 % 1) * (x1 - x0), y0 + (i * 0.4142135624 % 1) * (y1 - y0)]
 
 
-def _load(*_: object) -> dict:
-    """The machine's 1-minute load as the case ends (other jobs share its cores)."""
-    return {"load_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+def _load(s: dict | None = None, *_: object) -> dict:
+    """The machine's 1-minute load as the case ends (other jobs share its cores), and
+    the median server CPU per report of each side of the case (then forgotten)."""
+    out: dict = {"load_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+    for name, ms in (s or {}).pop("cpu_ms", {}).items():
+        out[f"{name}_cpu_ms_per_report"] = round(sorted(ms)[len(ms) // 2], 2)
+    return out
 
 
 def _same_pages(ours: list[int], peer: list[int]) -> dict | None:
@@ -258,7 +286,7 @@ def cases(quick: bool) -> list[Case]:
             size={"reports": posts},
             repeat=3,
             trace_peer=False,
-            extra=lambda *_: {**_load(), **(_stop() or {})},
+            extra=lambda s, *_: {**_load(s), **(_stop() or {})},
         )
     )
     return [*items, *writes]

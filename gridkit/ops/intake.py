@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -296,6 +297,12 @@ def report_frame(
     return gpd.GeoDataFrame(cols, geometry="geometry", copy=False)  # built once, as is
 
 
+#: an id ReportIds numbers after (``R`` and digits), and how many ids it reads
+#: without pandas
+_REPORT_ID = re.compile(r"R(\d+)$")  # as pandas reads "^R(\d+)$"
+_FEW_IDS = 64
+
+
 class ReportIds:
     """Sequential report ids (``R0000001``, ...) continuing after those taken.
 
@@ -313,6 +320,13 @@ class ReportIds:
     """
 
     def __init__(self, taken: Iterable[object]) -> None:
+        if isinstance(taken, list | tuple) and len(taken) <= _FEW_IDS:
+            # a few ids (the highest stored, read by the database): no Series for them
+            ids = [str(t) for t in taken]
+            seqs = [int(m.group(1)) for m in map(_REPORT_ID.match, ids) if m]
+            self._seq = max(seqs, default=0)
+            self._taken = set(ids)
+            return
         ids = pd.Series(list(taken) if not isinstance(taken, pd.Series) else taken, dtype=object)
         ids = ids.astype(str)
         digits = ids.str.extract(r"^R(\d+)$")[0].dropna()

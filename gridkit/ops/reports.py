@@ -46,8 +46,11 @@ from gridkit.ops.times import utc_scalar, utc_series
 from gridkit.ops.worktime import (
     CalendarError,
     WorkCalendar,
+    _deadline_us,
+    _limit_arrays,
+    _utc_times,
+    _utc_us,
     add_working_hours,
-    stage_deadline,
     stage_limits,
     work_calendar,
     working_hours_between,
@@ -122,6 +125,7 @@ _TIME_COLUMNS = [
     "last_escalated_at",
     "escalated_due_at",
 ]
+_UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 _INT_COLUMNS = ["extensions", "returns", "reworks", "escalation_level"]
 
 
@@ -407,24 +411,34 @@ def stage_due(
     """
     rules = report_rules(rules)
     limits = stage_limits(handlers)
-    begin = utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
+    begin = _starts(start)
+    utc, missing = _utc_us(begin)
     cats = np.atleast_1d(np.asarray(categories, dtype=object))
-    clock = pd.Series(np.atleast_1d(np.asarray(statuses, dtype=object))).map(rules.stage_clock)
-    out = pd.Series(pd.NaT, index=begin.index, dtype="datetime64[us, UTC]")
-    timed = (clock.notna() & begin.notna()).to_numpy()
-    if not timed.any():
-        return out
-    for key in clock[timed].unique():
-        mask = timed & (clock == key).to_numpy()
-        due = _in_calendar(
-            lambda cal, m=mask, k=str(key): stage_deadline(
-                begin[m], cats[m], k, limits, calendar=cal
-            ),
-            begin[mask],
+    # the stage's clock per distinct status (a batch has one or two)
+    keys, uniq = pd.factorize(np.atleast_1d(np.asarray(statuses, dtype=object)))
+    clock = np.array([*(rules.stage_clock.get(u) for u in uniq), None], dtype=object)[keys]
+    due, none = np.zeros(len(begin), dtype="int64"), np.ones(len(begin), dtype=bool)
+    timed = ~missing & pd.notna(clock)
+    for key in pd.unique(clock[timed]):
+        m = timed & (clock == key)
+        amount, in_days = _limit_arrays(limits, cats[m], str(key), int(m.sum()))
+        due[m], none[m] = _in_calendar(
+            lambda cal, m=m, a=amount, d=in_days: _deadline_us(cal, utc[m], missing[m], a, d),
+            begin[m],
             calendar,
         )
-        out[mask] = due.to_numpy()
-    return out
+    return _utc_times(due, none, begin.index)
+
+
+def _starts(start: object) -> pd.Series:
+    """Start times as UTC (``datetime64[us, UTC]``), indexed 0..n-1; a column of
+    that type is taken as it is."""
+    if isinstance(start, pd.Series) and start.dtype == _UTC_US:
+        return start.reset_index(drop=True)
+    arr = np.atleast_1d(np.asarray(start))
+    if arr.dtype == "datetime64[us]":  # a UTC column's numpy values, naive
+        return _utc_times(arr.view("int64"), np.isnat(arr), pd.RangeIndex(len(arr)))
+    return utc_series(pd.Series(list(np.atleast_1d(np.asarray(start, dtype=object)))))
 
 
 def _worked_h(start: pd.Series, end: pd.Series, calendar: object = None) -> np.ndarray:
@@ -484,14 +498,14 @@ def normalise_reports(reports: pd.DataFrame) -> gpd.GeoDataFrame:
     cols: dict[object, object] = dict(out.items())
     for col in _STR_COLUMNS:
         if col not in cols:
-            cols[col] = pd.array([None] * n, dtype="string")
-        elif cols[col].dtype != _STRING:  # type: ignore[attr-defined]
-            cols[col] = cols[col].astype("string")  # type: ignore[attr-defined]
+            cols[col] = pd.array([None] * n, dtype=_STRING)  # the dtype, not its name:
+        elif cols[col].dtype != _STRING:  # type: ignore[attr-defined]  # no registry lookup
+            cols[col] = cols[col].astype(_STRING)  # type: ignore[attr-defined]
     for col in _TIME_COLUMNS:
         cols[col] = (
             utc_series(cols[col])
             if col in cols
-            else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us, UTC]")
+            else pd.Series(pd.NaT, index=out.index, dtype=_UTC_US)
         )
     for col in _INT_COLUMNS:
         if col not in cols:
@@ -532,12 +546,12 @@ def _events(rows: list[dict]) -> pd.DataFrame:
         if col in ("at", "due_at"):
             cols[col] = (
                 utc_series(pd.Series(values, dtype=object))
-                if rows
-                else pd.Series([], dtype="datetime64[us, UTC]")
+                if any(v is not None for v in values)
+                else pd.Series(pd.NaT, index=pd.RangeIndex(len(rows)), dtype=_UTC_US)
             )
         else:
             cols[col] = pd.array(
-                [None if v is None or pd.isna(v) else str(v) for v in values], dtype="string"
+                [None if v is None or pd.isna(v) else str(v) for v in values], dtype=_STRING
             )
     return pd.DataFrame(cols)
 
@@ -658,7 +672,11 @@ def intake(
     geoms = np.asarray(df.geometry.array)
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if units is not None and len(df):
-        df["unit_id"] = locate(df, units)["unit_id"].array  # same rows: df is WGS84
+        # the points and their hand-chosen units only: locate copies what it is given
+        where = gpd.GeoDataFrame(
+            {"unit_id": df["unit_id"].array}, geometry=df.geometry.array, index=df.index
+        )
+        df["unit_id"] = locate(where, units)["unit_id"].array  # same rows: df is WGS84
         # unit -> admin code as one Series (not the units frame re-indexed, every column)
         admin = pd.Series(units["admin_code"].astype("string").array, index=units["unit_id"].array)
         df["admin_code"] = df["admin_code"].fillna(df["unit_id"].map(admin))
@@ -673,15 +691,15 @@ def intake(
 
     old = normalise_reports(existing) if existing is not None else normalise_reports(df.iloc[:0])
     df["report_id"] = _new_ids(df["report_id"], old["report_id"])
-    df["status"] = pd.array(["collected"] * len(df), dtype="string")  # keeps the frame typed
+    df["status"] = pd.array(["collected"] * len(df), dtype=_STRING)  # keeps the frame typed
     # the 立案 clock runs from collection (working time, rules/handlers.toml)
     df["due_at"] = stage_due(
-        df["reported_at"].to_numpy(),
-        df["category"].to_numpy(),
-        df["status"].to_numpy(),
+        df["reported_at"],
+        df["category"].to_numpy(dtype=object),
+        df["status"].to_numpy(dtype=object),
         rules=rules,
     ).to_numpy()
-    df["duplicate_of"] = pd.array([None] * len(df), dtype="string")
+    df["duplicate_of"] = pd.array([None] * len(df), dtype=_STRING)
     df = df.sort_values("reported_at", kind="stable")
     df["duplicate_of"] = _link_duplicates(df, old, rules)
 

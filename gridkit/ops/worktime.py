@@ -34,7 +34,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,6 +66,7 @@ STAGES = ("open", "dispatch", "handle", "verify")
 _DAY_US = 86_400_000_000
 _HOUR_US = 3_600_000_000
 _MIN_US = 60_000_000
+_NAT = np.iinfo("int64").min  # NaT as datetime64 integers
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -132,6 +133,14 @@ class WorkCalendar:
     @functools.cached_property
     def _tables(self) -> _Tables:
         return _Tables.build(self)
+
+    @functools.cached_property
+    def _fixed(self) -> tuple[int, int, int] | None:
+        """``(offset, low, high)``: the zone's one UTC offset (us) over the instants
+        from ``low`` to ``high`` (UTC us: the covered years and one year either side),
+        or None when it changes there (daylight saving time). Within that span local
+        time is UTC plus the offset, plain integer arithmetic."""
+        return _fixed_offset(self.timezone, self.years[0] - 1, self.years[-1] + 1)
 
     def _check_years(self, years: np.ndarray) -> None:
         bad = np.setdiff1d(np.unique(years), np.asarray(self.years))
@@ -305,18 +314,87 @@ def work_calendar(calendar: WorkCalendar | str | Path | None = None) -> WorkCale
 
 def _local_us(t: pd.Series, cal: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
     """Local wall-clock microseconds since 1970 (0 where missing) and the missing mask."""
+    utc, missing = _utc_us(t)
+    return _to_local(utc, missing, cal), missing
+
+
+def _utc_us(t: object) -> tuple[np.ndarray, np.ndarray]:
+    """UTC microseconds since 1970 of each time (0 where missing) and the missing mask."""
     s = utc_series(t)
+    us = np.asarray(s.array.asi8, dtype="int64")  # datetime64[us, UTC]: no conversion
     missing = s.isna().to_numpy()
-    local = s.dt.tz_convert(cal.timezone).dt.tz_localize(None).dt.as_unit("us")
-    us = local.to_numpy().astype("datetime64[us]").astype("int64")
     return np.where(missing, 0, us), missing
 
 
-def _utc(local_us: np.ndarray, missing: np.ndarray, cal: WorkCalendar, index) -> pd.Series:
-    local = pd.Series(local_us.astype("datetime64[us]"), index=index)
+@functools.lru_cache(maxsize=64)
+def _fixed_offset(timezone: str, first: int, last: int) -> tuple[int, int, int] | None:
+    """See :attr:`WorkCalendar._fixed`: the zone's offset sampled every 6 hours from
+    1 January ``first`` to 1 January ``last + 1`` (a daylight-saving period lasts
+    months), in UTC microseconds."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    low = datetime(first, 1, 1, tzinfo=UTC)
+    high = datetime(last + 1, 1, 1, tzinfo=UTC)
+    steps = int((high - low) / timedelta(hours=6))
+    offsets = {
+        (low + timedelta(hours=6 * k)).astimezone(zone).utcoffset() for k in range(steps + 1)
+    }
+    if len(offsets) != 1:
+        return None
+    (offset,) = offsets
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return (
+        int(offset / timedelta(microseconds=1)),
+        int((low - epoch) / timedelta(microseconds=1)),
+        int((high - epoch) / timedelta(microseconds=1)),
+    )
+
+
+def _offset(cal: WorkCalendar, utc_us: np.ndarray) -> int | None:
+    """The calendar zone's fixed offset when it holds for every one of ``utc_us``
+    (with a day's margin), else None: the zone's rules are asked (pandas)."""
+    fixed = cal._fixed
+    if fixed is None:
+        return None
+    offset, low, high = fixed
+    if len(utc_us) and (utc_us.min() < low + _DAY_US or utc_us.max() > high - _DAY_US):
+        return None
+    return offset
+
+
+def _to_local(utc_us: np.ndarray, missing: np.ndarray, cal: WorkCalendar) -> np.ndarray:
+    """Local wall-clock microseconds of UTC microseconds (0 where missing)."""
+    offset = _offset(cal, utc_us[~missing])
+    if offset is not None:
+        return np.where(missing, 0, utc_us + offset)
+    s = pd.Series(np.where(missing, _NAT, utc_us).view("datetime64[us]")).dt.tz_localize("UTC")
+    local = s.dt.tz_convert(cal.timezone).dt.tz_localize(None).dt.as_unit("us")
+    us = local.to_numpy().astype("datetime64[us]").astype("int64")
+    return np.where(missing, 0, us)
+
+
+def _from_local(
+    local_us: np.ndarray, missing: np.ndarray, cal: WorkCalendar
+) -> tuple[np.ndarray, np.ndarray]:
+    """UTC microseconds of local wall-clock ones, and where there is none (missing, or
+    a local time that happens twice when the clocks go back); a local time skipped
+    when they go forward is moved forward."""
+    offset = _offset(cal, local_us[~missing])  # the local times, a day's margin
+    if offset is not None:
+        return np.where(missing, 0, local_us - offset), missing
+    local = pd.Series(np.where(missing, 0, local_us).view("datetime64[us]"))
     out = local.dt.tz_localize(cal.timezone, ambiguous="NaT", nonexistent="shift_forward")
-    out = out.dt.tz_convert("UTC")
-    return out.where(~missing, pd.NaT).dt.as_unit("us")
+    utc = out.dt.tz_convert("UTC").dt.as_unit("us")
+    none = missing | utc.isna().to_numpy()
+    return np.where(none, 0, np.asarray(utc.array.asi8, dtype="int64")), none
+
+
+def _utc_times(utc_us: np.ndarray, missing: np.ndarray, index: pd.Index) -> pd.Series:
+    """UTC microseconds as a ``datetime64[us, UTC]`` Series (NaT where missing)."""
+    raw = np.where(missing, _NAT, utc_us).view("datetime64[us]")
+    return pd.Series(pd.DatetimeIndex(raw).tz_localize("UTC"), index=index)
 
 
 def _day_index(cal: WorkCalendar, local_us: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -401,13 +479,34 @@ def add_working_hours(
     """
     cal = work_calendar(calendar)
     s = _series(start)
-    local, missing = _local_us(s, cal)
-    h = _amount(hours, len(s), "hours")
-    missing = missing | np.isnan(h)
-    add = np.round(np.nan_to_num(h) * _HOUR_US).astype("int64")
+    utc, missing = _utc_us(s)
+    local = _to_local(utc, missing, cal)
+    due = _hours_local(cal, local, missing, _amount(hours, len(s), "hours"))
+    return _utc_times(*_finish(cal, utc, *due), s.index)
+
+
+def _hours_local(
+    cal: WorkCalendar, local: np.ndarray, missing: np.ndarray, hours: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`add_working_hours` in local microseconds: the deadlines, which are
+    missing, and which add nothing (their deadline is the start itself)."""
+    missing = missing | np.isnan(hours)
+    add = np.round(np.nan_to_num(hours) * _HOUR_US).astype("int64")
     w = _clock(cal, local, missing) + add
-    out = _utc(_unclock(cal, np.where(missing | (add == 0), 1, w)), missing, cal, s.index)
-    return out.where(add > 0, utc_series(s).where(~missing))  # zero: the start itself
+    return _unclock(cal, np.where(missing | (add == 0), 1, w)), missing, add == 0
+
+
+def _finish(
+    cal: WorkCalendar,
+    utc: np.ndarray,
+    local: np.ndarray,
+    missing: np.ndarray,
+    zero: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deadlines in local microseconds back in UTC ones: the start itself where
+    nothing is added; and which are missing."""
+    due, none = _from_local(local, missing, cal)
+    return np.where(zero, utc, due), np.where(zero, missing, none)
 
 
 def add_working_days(
@@ -430,20 +529,27 @@ def add_working_days(
     """
     cal = work_calendar(calendar)
     s = _series(start)
-    local, missing = _local_us(s, cal)
-    n = _amount(days, len(s), "days")
-    missing = missing | np.isnan(n)
-    if np.any(np.nan_to_num(n) % 1):
+    utc, missing = _utc_us(s)
+    local = _to_local(utc, missing, cal)
+    due = _days_local(cal, local, missing, _amount(days, len(s), "days"))
+    return _utc_times(*_finish(cal, utc, *due), s.index)
+
+
+def _days_local(
+    cal: WorkCalendar, local: np.ndarray, missing: np.ndarray, days: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`add_working_days` in local microseconds (as :func:`_hours_local`)."""
+    missing = missing | np.isnan(days)
+    if np.any(np.nan_to_num(days) % 1):
         raise ValueError("days must be whole numbers of working days (use hours for parts).")
-    n = np.nan_to_num(n).astype("int64")
+    n = np.nan_to_num(days).astype("int64")
     tb = cal._tables
     d = _day_index(cal, local, missing)
     want = tb.count[d] + n
     if len(want) and want[~missing].max(initial=0) > tb.count[-1]:
         raise _past_end(cal)
     last = np.searchsorted(tb.count, np.where(missing, 1, want), side="left")
-    close = (last + tb.first_day) * _DAY_US + tb.ends[-1]
-    return _utc(close, missing, cal, s.index).where(n > 0, utc_series(s).where(~missing))
+    return (last + tb.first_day) * _DAY_US + tb.ends[-1], missing, n == 0
 
 
 def working_hours_between(
@@ -661,12 +767,38 @@ def stage_deadline(
     if not isinstance(limits, StageLimits):
         raise TypeError("rules must be StageLimits or hold them as .stage_limits.")
     s = _series(start)
-    cats = pd.Series(np.broadcast_to(np.asarray(category, dtype=object), (len(s),)), index=s.index)
-    keys, uniq = pd.factorize(cats.astype(str), use_na_sentinel=False)
+    amount, in_days = _limit_arrays(limits, category, stage, len(s))
+    utc, missing = _utc_us(s)
+    due, none = _deadline_us(work_calendar(calendar), utc, missing, amount, in_days)
+    return _utc_times(due, none, s.index)
+
+
+def _limit_arrays(
+    limits: StageLimits, category: object, stage: str, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The limit of ``stage`` for each of ``n`` cases of ``category`` (one, or one per
+    case): its amount and whether it counts working days."""
+    cats = np.broadcast_to(np.asarray(category, dtype=object), (n,)).astype(str)
+    keys, uniq = pd.factorize(cats, use_na_sentinel=False)
     per = [limits.limit(c, stage) for c in uniq]  # one per distinct category
     amount = np.array([lim.amount for lim in per], dtype="float64")[keys]
     in_days = np.array([lim.unit == "d" for lim in per], dtype=bool)[keys]
-    cal = work_calendar(calendar)
-    by_h = add_working_hours(s, np.where(in_days, 0, amount), calendar=cal)
-    by_d = add_working_days(s, np.where(in_days, amount, 0), calendar=cal)
-    return by_d.where(in_days, by_h)
+    return amount, in_days
+
+
+def _deadline_us(
+    cal: WorkCalendar,
+    utc: np.ndarray,
+    missing: np.ndarray,
+    amount: np.ndarray,
+    in_days: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deadlines ``amount`` working days (where ``in_days``) or hours after each start,
+    all in UTC microseconds (0 where missing, see :func:`_utc_us`): the deadlines and
+    which are missing. What :func:`stage_deadline` gives, without a Series on the way
+    (the report writer's batches are a few rows)."""
+    local = _to_local(utc, missing, cal)
+    by_h = _hours_local(cal, local, missing, np.where(in_days, 0, amount))
+    by_d = _days_local(cal, local, missing, np.where(in_days, amount, 0))
+    due, miss, zero = (np.where(in_days, d, h) for d, h in zip(by_d, by_h, strict=True))
+    return _finish(cal, utc, due, miss, zero)

@@ -334,6 +334,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 #: serialises upgrades of one database (several server processes starting at once)
 _UPGRADE_LOCK = 0x67726964  # "grid"
+#: the advisory lock report intakes of every process take in turn (ReportIntake)
+INTAKE_LOCK = _UPGRADE_LOCK + 3
 
 
 def upgrade(url: str, *, to: int | None = None) -> list[int]:
@@ -757,12 +759,16 @@ class PostGISStore(Store):
             ).fetchone()[0]
         return fids
 
-    def report_intake(self) -> AbstractContextManager[ReportIntake]:
+    def report_intake(self, *, lock: bool = True) -> AbstractContextManager[ReportIntake]:
         """One transaction for taking in new reports, serialised across processes:
         the questions a batch asks of the stored layers (replayed keys, the last
         report id, open reports near the new points, the units holding them) and the
         rows it writes, all in the same transaction (committed when the block ends).
         See :class:`ReportIntake`.
+
+        With ``lock=False`` the questions are asked without waiting for the intakes of
+        other processes, and nothing may be written: a draft, whose answers a locked
+        intake then asks again (the report writer keeps the draft if they still hold).
 
         Examples
         --------
@@ -771,15 +777,15 @@ class PostGISStore(Store):
         ...     txn.last_report_id()
         'R0000042'
         """
-        return self._report_intake()
+        return self._report_intake(lock)
 
     @contextmanager
-    def _report_intake(self) -> Iterator[ReportIntake]:
+    def _report_intake(self, lock: bool = True) -> Iterator[ReportIntake]:
         unique = self._psycopg.errors.UniqueViolation
         with self._lock:
             try:
                 with self._connection() as con, con.transaction():
-                    txn = ReportIntake(self, con)
+                    txn = ReportIntake(self, con, lock=lock)
                     yield txn
             except unique as exc:  # a writer outside the intake took an id: try again
                 self._tables.pop("reports", None)
@@ -995,32 +1001,53 @@ class ReportIntake:
     ['phone-7/k1']
     """
 
-    def __init__(self, store: PostGISStore, con: Any) -> None:
+    def __init__(self, store: PostGISStore, con: Any, *, lock: bool = True) -> None:
         self._store = store
         self._con = con
+        self._locking = lock
         self._locked = False
+        #: (rows, versions before, versions after, last fids) once written
+        self.written: tuple | None = None
         has = con.execute(
             "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
             "to_regclass('report_events') IS NOT NULL"
         ).fetchone()
         self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
 
-    def _lock(self) -> None:
+    def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
         first question about the reports (the units are asked before)."""
-        if not self._locked:
-            self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK + 3,))
+        if not self._locked and self._locking:
+            if not taken:
+                self._con.execute("SELECT pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
             self._locked = True
             if not self._has["reports"]:  # made by the intake that held the lock before
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
-        #: (rows, versions before, versions after, last fids) once written
-        self.written: tuple | None = None
+
+    def try_lock(self) -> bool:
+        """Take the intakes' lock (see :meth:`_lock`) if no other intake holds it;
+        whether it was taken (False: another process is taking a batch in)."""
+        if self._locked or not self._locking:
+            return self._locked
+        row = self._con.execute("SELECT pg_try_advisory_xact_lock(%s)", (INTAKE_LOCK,))
+        if not row.fetchone()[0]:
+            return False
+        self._lock(taken=True)  # held now: what else taking it does
+        return True
 
     def _rows(
-        self, layer: str, where: str, params: Sequence[Any], columns: Sequence[str] | None = None
+        self,
+        layer: str,
+        where: str,
+        params: Sequence[Any],
+        columns: Sequence[str] | None = None,
+        *,
+        empty: bool = True,
     ) -> pd.DataFrame | None:
+        """The rows of ``layer`` matching ``where``; None without the layer (or, when
+        not ``empty``, without a row: a typed empty frame costs more than the query)."""
         if not self._has[layer]:
             return None
         table = self._store._table(self._con, layer)
@@ -1028,7 +1055,7 @@ class ReportIntake:
             table = _Table(
                 {c: table.columns[c] for c in columns if c in table.columns}, table.geometry
             )
-        return _read_table(self._con, layer, table, where=where, params=params)
+        return _read_table(self._con, layer, table, where=where, params=params, empty=empty)
 
     def _columns(self, layer: str) -> dict[str, str]:
         return self._store._table(self._con, layer).columns if self._has[layer] else {}
@@ -1039,9 +1066,26 @@ class ReportIntake:
         self._lock()
         if not keys or "idempotency_key" not in self._columns("reports"):
             return pd.DataFrame(index=pd.Index([], dtype=object))
+        # most keys are new: asked first on the index alone, the rows read only if one
+        # is stored (a frame of every column, even empty, costs more than the query)
+        hit = self._con.execute(
+            "SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s))", [list(keys)]
+        ).fetchone()[0]
+        if not hit:
+            return pd.DataFrame(index=pd.Index([], dtype=object))
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
         assert rows is not None
         return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
+
+    def stored_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` a stored report holds (the index alone, no row read)."""
+        self._lock()
+        if not keys or "idempotency_key" not in self._columns("reports"):
+            return set()
+        rows = self._con.execute(
+            "SELECT idempotency_key FROM reports WHERE idempotency_key = ANY(%s)", [list(keys)]
+        ).fetchall()
+        return {str(k) for (k,) in rows}
 
     def last_report_id(self) -> str | None:
         """The report id ``R<digits>`` with the highest number, None without one."""
@@ -1066,7 +1110,8 @@ class ReportIntake:
         of the category of a new point, inside the box around it that holds
         ``radius_m`` 1.5 times over (:func:`gridkit.crs.degrees_around`), in layer
         (``fid``) order: the candidates the exact duplicate search then measures.
-        Only ``columns`` (and the geometry) when given. None without a reports layer."""
+        Only ``columns`` (and the geometry) when given. None without a reports layer
+        or without a candidate."""
         self._lock()
         cols = self._columns("reports")
         if not self._has["reports"] or "category" not in cols or "status" not in cols:
@@ -1077,7 +1122,7 @@ class ReportIntake:
         cats = [None if pd.isna(c) else str(c) for c in np.asarray(categories, dtype=object)[ok]]
         dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
         if radius_m <= 0 or not len(xy):
-            return self._rows("reports", "false", [], columns)
+            return None
         single = "" if "duplicate_of" not in cols else " AND r.duplicate_of IS NULL"
         where = (
             "fid IN (SELECT r.fid FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
@@ -1092,13 +1137,43 @@ class ReportIntake:
             (x - dx).tolist(), (y - dy).tolist(), (x + dx).tolist(), (y + dy).tolist(),
             cats, list(statuses),
         ]  # fmt: skip
-        return self._rows("reports", where, params, columns)
+        return self._rows("reports", where, params, columns, empty=False)
+
+    @staticmethod
+    def same_rows(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
+        """Whether two answers of these questions (:meth:`open_near`, ...) are the same
+        rows: the same columns and values, geometries equal as WKB (exactly).
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely
+        >>> a = gpd.GeoDataFrame({"report_id": ["R1"]}, geometry=[shapely.Point(113, 27)])
+        >>> b = a.copy()
+        >>> ReportIntake.same_rows(a, b), ReportIntake.same_rows(a, None)
+        (True, False)
+        >>> b.geometry = [shapely.Point(113, 27.000001)]
+        >>> ReportIntake.same_rows(a, b), ReportIntake.same_rows(None, None)
+        (False, True)
+        """
+        if a is None or b is None:
+            return a is None and b is None
+        if len(a) != len(b) or list(a.columns) != list(b.columns):
+            return False
+        gcol = getattr(a, "_geometry_column_name", None)
+        if gcol is None:
+            return a.equals(b)
+        wkb_a = shapely.to_wkb(np.asarray(a[gcol].array))
+        wkb_b = shapely.to_wkb(np.asarray(b[gcol].array))
+        return bool((wkb_a == wkb_b).all()) and pd.DataFrame(a.drop(columns=gcol)).equals(
+            pd.DataFrame(b.drop(columns=gcol))
+        )
 
     def units_at(
         self, points: Sequence[Any], unit_ids: Sequence[str] = ()
     ) -> tuple[gpd.GeoDataFrame | None, bool]:
         """The units that hold or touch any of ``points`` (one indexed query) and the
-        units named in ``unit_ids`` (chosen by hand), in layer (``fid``) order; and
+        units named in ``unit_ids`` (chosen by hand), in layer (``fid``) order, with
+        their ``unit_id``, ``admin_code`` and geometry; and
         whether every point has a unit (else the caller needs the nearest one, which
         only the whole layer answers as :func:`gridkit.ops.locate.locate` does)."""
         if not self._has["units"]:
@@ -1117,11 +1192,15 @@ class ReportIntake:
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
             where, params = "(fid = ANY(%s) OR unit_id = ANY(%s))", [fids, named]
-        return self._rows("units", where, params), every
+        # what placing a report reads of its unit (the layer's other columns cost a
+        # typed column each, for nothing)
+        return self._rows("units", where, params, ["unit_id", "admin_code"]), every
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
         the columns they lack, the layers' version rows locked, the rows COPYed."""
+        if not self._locking:
+            raise RuntimeError("a draft intake (lock=False) writes nothing")
         store, con = self._store, self._con
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
@@ -1284,7 +1363,8 @@ def _column_values(s: pd.Series) -> np.ndarray:
         out = np.empty(len(s), dtype=object)
         ok = s.notna().to_numpy()
         out[:] = None
-        out[ok] = list(s[ok].dt.to_pydatetime())
+        if ok.any():  # most lifecycle times of a new report are still empty
+            out[ok] = list(s[ok].dt.to_pydatetime())
         return out
     out = s.to_numpy(dtype=object, na_value=None)
     if s.dtype == object:
@@ -1380,11 +1460,13 @@ def _read_table(
     after: int | None = None,
     where: str | None = None,
     params: Sequence[Any] = (),
-) -> pd.DataFrame:
+    empty: bool = True,
+) -> pd.DataFrame | None:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
-    without a Python object per value where pandas can help it."""
+    without a Python object per value where pandas can help it. Without a row and
+    not ``empty``: None."""
     names = list(table.columns)
     sel = []
     for c in names:
@@ -1399,6 +1481,8 @@ def _read_table(
     sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql, params or None).fetchall()
+    if not rows and not empty:
+        return None
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
     df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
