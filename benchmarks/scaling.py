@@ -1,16 +1,23 @@
 """Measured scaling of the national dataset on Dask: cost against size, memory per worker,
 speed-up from 1 to 2 workers.
 
-``python -m benchmarks.scaling [--points S ...] [--speedup-at S] [--build-only S ...]``
+``python -m benchmarks.scaling [--points S ...] [--speedup-at S ...] [--build-only S ...]
+[--months M] [--log FILE] [--out FILE] [--append FILE ...] [--no-plots]``
 
 Each point builds the national dataset at scale ``S`` with cities of
 ``--city-buildings`` buildings (so a partition's work stays the same and only the
-number of partitions grows), then splits communities (one task per city) and rivers
-(one task per province) on a fresh ``LocalCluster`` of 2 single-threaded workers.
+number of partitions grows) and an activity window of ``--months`` months of patrols
+and reports, then splits rivers (one task per province) and communities (one task per
+city) on a fresh ``LocalCluster`` of 2 single-threaded workers.
 Peak memory is each worker process's peak RSS (``getrusage``), read from the workers
-after the run. ``--speedup-at`` repeats the community split on 1 worker. The machine's
-load average is recorded before and after every run (other jobs share the cores).
-Writes ``benchmarks/results/scaling.json`` and the plots ``docs/scaling_*.png``.
+after each step; while a step runs, a sampler logs every worker's RSS, its peak so
+far, the tasks done and the 1-minute load every ``--sample-s`` seconds (so a run
+stopped midway still shows its per-task memory). ``--speedup-at`` repeats the
+community split on 1 worker. The machine's load average is recorded before and after
+every step (other jobs share the cores). Every finished step is appended to ``--log``
+(JSON lines) at once. Writes ``--out`` (``benchmarks/results/scaling.json``) with the
+points of this run and of the ``--append`` files, and the plots ``docs/scaling_*.png``.
+The dataset lives under ``--tmp`` and is deleted after each point.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import platform
 import resource
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -29,10 +37,33 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
+LOG: Path | None = None
+TMP: Path | None = None
+SAMPLE_S = 30.0
+MEMORY_LIMIT = "8GiB"
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rss_mb() -> tuple[float, float]:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20, _peak_mb()
+
+
+def _tasks_done(dask_scheduler=None) -> tuple[int, int]:
+    states = [ts.state for ts in dask_scheduler.tasks.values()]
+    return sum(s == "memory" for s in states), len(states)
+
+
+def _log(rec: dict) -> None:
+    line = json.dumps(rec, ensure_ascii=False)
+    print(line, flush=True)
+    if LOG is not None:
+        with LOG.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 def _warm() -> None:
@@ -44,39 +75,91 @@ def _warm() -> None:
     warnings.simplefilter("ignore")
 
 
-def _run(n_workers: int, func, *args, **kwargs) -> tuple[Any, float, list[float]]:
+def _sampler(client, step: str, every_s: float, stop: threading.Event) -> None:
+    """Log each worker's RSS and peak so far, the tasks done and the load, every
+    ``every_s`` seconds, until ``stop``."""
+    t0 = time.perf_counter()
+    while not stop.wait(every_s):
+        try:
+            mem = client.run(_rss_mb)
+            done, total = client.run_on_scheduler(_tasks_done)
+        except Exception as exc:  # a sample may fail while workers restart
+            _log({"sample": step, "error": repr(exc)})
+            continue
+        _log(
+            {
+                "sample": step,
+                "t_s": round(time.perf_counter() - t0, 1),
+                "tasks_done": done,
+                "tasks": total,
+                "rss_mb": sorted(round(v[0]) for v in mem.values()),
+                "peak_mb": sorted(round(v[1]) for v in mem.values()),
+                "driver_rss_mb": round(_rss_mb()[0]),
+                "load1": round(os.getloadavg()[0], 2),
+            }
+        )
+
+
+def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
     from gridkit.scale import Engine
 
-    with Engine.local(n_workers, memory_limit="6GiB") as engine:
+    with Engine.local(n_workers, memory_limit=MEMORY_LIMIT) as engine:
         engine.client.run(_warm)
+        rec: dict[str, Any] = {"load_before": os.getloadavg()}
+        stop = threading.Event()
+        sampler = threading.Thread(
+            target=_sampler, args=(engine.client, step, SAMPLE_S, stop), daemon=True
+        )
+        sampler.start()
         t0 = time.perf_counter()
-        out = func(*args, engine=engine, **kwargs)
-        seconds = time.perf_counter() - t0
-        peaks = sorted(engine.client.run(_peak_mb).values())
-    return out, seconds, peaks
+        try:
+            out = func(*args, engine=engine, **kwargs)
+        finally:
+            stop.set()
+            sampler.join()
+        rec["s"] = time.perf_counter() - t0
+        rec["peak_mb"] = sorted(engine.client.run(_peak_mb).values())
+        rec["load_after"] = os.getloadavg()
+    rec["driver_peak_mb"] = _peak_mb()
+    return out, rec
 
 
-def _build(ds_dir: Path, scale: float, city_buildings: int, n_workers: int):
+def _build(ds_dir: Path, scale: float, city_buildings: int, months: int):
     from gridkit.national import build_national
 
     def build(*, engine):
         return build_national(
-            scale, ds_dir, seed=0, mapper=engine.map, city_buildings=city_buildings
+            scale, ds_dir, seed=0, mapper=engine.map, city_buildings=city_buildings, months=months
         )
 
-    return _run(n_workers, build)
+    return _run(f"build {scale}", 2, build)
 
 
-def point(scale: float, city_buildings: int, *, communities: bool, speedup: bool) -> dict:
-    """Measure one scale; the dataset lives in a temporary directory."""
+def _step(rec: dict, name: str, step: dict) -> None:
+    rec[f"{name}_s"] = step["s"]
+    rec[f"{name}_peak_mb"] = step["peak_mb"]
+    rec[f"{name}_load"] = [step["load_before"][0], step["load_after"][0]]
+    rec["driver_peak_mb"] = step["driver_peak_mb"]
+    rec.setdefault("load_before", step["load_before"])
+    rec["load_after"] = step["load_after"]
+    _log({"step": name, **rec})
+
+
+def _du_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def point(
+    scale: float, city_buildings: int, *, communities: bool, speedup: bool, months: int
+) -> dict:
+    """Measure one scale; the dataset lives in a temporary directory under ``TMP``."""
     from gridkit.scale import split_communities_partitioned
     from gridkit.scale.rivers import split_rivers_partitioned
 
-    tmp = Path(tempfile.mkdtemp(prefix="gridkit-scaling-"))
-    rec: dict[str, Any] = {"scale": scale, "city_buildings": city_buildings}
+    tmp = Path(tempfile.mkdtemp(prefix="gridkit-scaling-", dir=TMP))
+    rec: dict[str, Any] = {"scale": scale, "city_buildings": city_buildings, "months": months}
     try:
-        rec["load_before"] = os.getloadavg()
-        ds, rec["build_s"], rec["build_peak_mb"] = _build(tmp / "ds", scale, city_buildings, 2)
+        ds, step = _build(tmp / "ds", scale, city_buildings, months)
         meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
         rec.update(
             buildings=meta["rows"]["buildings"],
@@ -84,24 +167,35 @@ def point(scale: float, city_buildings: int, *, communities: bool, speedup: bool
             provinces=meta["provinces"],
             river_km=meta["river_km"],
             patrols=meta["rows"]["patrols"],
+            reports=meta["rows"]["reports"],
+            activity=meta.get("activity"),
+            dataset_mb=round(_du_mb(ds.path)),
         )
-        (_, units), rec["rivers_s"], rec["rivers_peak_mb"] = _run(
-            2, split_rivers_partitioned, ds, max_length_m=2000.0, corridor_m=50.0
+        _step(rec, "build", step)
+        (_, units), step = _run(
+            f"rivers {scale}",
+            2,
+            split_rivers_partitioned,
+            ds,
+            max_length_m=2000.0,
+            corridor_m=50.0,
         )
         rec["river_units"] = len(units)
+        _step(rec, "rivers", step)
         if communities:
-            units, rec["communities_s"], rec["communities_peak_mb"] = _run(
-                2, split_communities_partitioned, ds, max_households=1000
+            units, step = _run(
+                f"communities {scale}", 2, split_communities_partitioned, ds, max_households=1000
             )
             rec["community_units"] = len(units)
+            del units
+            _step(rec, "communities", step)
         if speedup:
-            _, rec["communities_1w_s"], rec["communities_1w_peak_mb"] = _run(
-                1, split_communities_partitioned, ds, max_households=1000
+            _, step = _run(
+                f"communities-1w {scale}", 1, split_communities_partitioned, ds, max_households=1000
             )
-        rec["load_after"] = os.getloadavg()
+            _step(rec, "communities_1w", step)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(rec), flush=True)
     return rec
 
 
@@ -169,33 +263,51 @@ def plots(records: list[dict]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global LOG, TMP, SAMPLE_S
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     parser.add_argument("--points", nargs="*", type=float, default=[0.0004, 0.0008, 0.0016, 0.0032])
     parser.add_argument("--build-only", nargs="*", type=float, default=[])
-    parser.add_argument("--speedup-at", type=float, default=0.0016)
+    parser.add_argument("--speedup-at", nargs="*", type=float, default=[0.0016])
     parser.add_argument("--city-buildings", type=int, default=10_000)
-    parser.add_argument("--plots-only", action="store_true", help="redraw from scaling.json")
+    parser.add_argument("--months", type=int, default=12, help="activity window (1-12)")
+    parser.add_argument("--log", type=Path, help="append every finished step here (JSON lines)")
+    parser.add_argument("--tmp", type=Path, help="where datasets are built (deleted after)")
+    parser.add_argument("--sample-s", type=float, default=30.0)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.json")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--plots-only", action="store_true", help="redraw from --out")
     parser.add_argument(
-        "--append", type=Path, help="a JSON file of earlier points (one run's log) to keep"
+        "--append", nargs="*", type=Path, default=[], help="result files of earlier runs to keep"
     )
     args = parser.parse_args(argv)
-    path = HERE / "results" / "scaling.json"
+    LOG, TMP, SAMPLE_S = args.log, args.tmp, args.sample_s
     if args.plots_only:
-        plots(json.loads(path.read_text(encoding="utf-8"))["points"])
+        plots(json.loads(args.out.read_text(encoding="utf-8"))["points"])
         return 0
     t0 = time.perf_counter()
     records = [
-        point(s, args.city_buildings, communities=True, speedup=s == args.speedup_at)
+        point(
+            s,
+            args.city_buildings,
+            communities=True,
+            speedup=s in args.speedup_at,
+            months=args.months,
+        )
         for s in args.points
     ]
     records += [
-        point(s, args.city_buildings, communities=False, speedup=False) for s in args.build_only
+        point(s, args.city_buildings, communities=False, speedup=False, months=args.months)
+        for s in args.build_only
     ]
-    if args.append:
-        records += json.loads(args.append.read_text(encoding="utf-8"))["partial"]
+    runs = [{"command": "python -m benchmarks.scaling " + " ".join(argv or [])}]
+    for extra in args.append:
+        earlier = json.loads(extra.read_text(encoding="utf-8"))
+        records += earlier.get("points", earlier.get("partial", []))
+        runs += earlier.get("runs", [{"command": earlier.get("command")}])
     payload = {
         "module": "scaling",
-        "command": "python -m benchmarks.scaling " + " ".join(argv or []),
+        "command": runs[0]["command"],
+        "runs": runs,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
             "python": platform.python_version(),
@@ -206,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "points": sorted(records, key=lambda r: r["buildings"]),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-    for p in plots(payload["points"]):
-        print(f"wrote {p}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    if not args.no_plots:
+        for p in plots(payload["points"]):
+            print(f"wrote {p}")
     return 0
 
 

@@ -34,7 +34,10 @@ _FULL_BUILDINGS = 50_000_000
 _FULL_CITIES = 330
 _BUILDINGS_PER_VILLAGE = 97  # 50 M buildings over ~515 000 villages and communities
 _RIVER_KM_PER_BUILDING = 0.006  # 300 000 km of river at scale 1
-_GRID_SHAPES = ((1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (4, 3), (4, 4))
+# cities per province as a grid (columns, rows): up to 16 for the full country's ~12;
+# the larger ones serve small cities (``city_buildings``) or scales past 1.6, so a city
+# keeps its size as the country grows
+_GRID_SHAPES = tuple((c, r) for c in range(1, 13) for r in (c - 1, c) if r >= 1)
 _X0, _Y0 = -1_400_000.0, 2_600_000.0  # south-west corner of the synthetic country
 
 
