@@ -242,7 +242,8 @@ def _river_provinces(plan: NationalPlan, rivers: gpd.GeoDataFrame) -> np.ndarray
     x, y = shapely.get_x(ends)[:, None], shapely.get_y(ends)[:, None]
     inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
     first = np.argmax(inside, axis=1)
-    return np.array([plan.cities[i].code4[:2] for i in first], dtype=object)
+    prov = np.array([c.code4[:2] for c in plan.cities], dtype=object)  # one plan.cities
+    return prov[first]
 
 
 def build_national(
