@@ -110,7 +110,12 @@ def river_box(plan: NationalPlan, city: CityPlan) -> tuple[float, float, float, 
         box = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
     else:
         box = city.box
-    return (box[0] - 1000.0, box[1] - 1000.0, box[2] + 1000.0, box[3] + 1000.0)
+    return (
+        float(box[0]) - 1000.0,
+        float(box[1]) - 1000.0,
+        float(box[2]) + 1000.0,
+        float(box[3]) + 1000.0,
+    )
 
 
 def border_discs(plan: NationalPlan, city: CityPlan) -> list[tuple[str, shapely.Point]]:
