@@ -41,10 +41,16 @@ LOG: Path | None = None
 TMP: Path | None = None
 SAMPLE_S = 30.0
 MEMORY_LIMIT = "8GiB"
+PROFILE = False
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _rss_mb() -> tuple[float, float]:
@@ -105,6 +111,7 @@ def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
 
     with Engine.local(n_workers, memory_limit=MEMORY_LIMIT) as engine:
         engine.client.run(_warm)
+        cpu0 = engine.client.run(_cpu_s)
         rec: dict[str, Any] = {"load_before": os.getloadavg()}
         stop = threading.Event()
         sampler = threading.Thread(
@@ -119,6 +126,8 @@ def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
             sampler.join()
         rec["s"] = time.perf_counter() - t0
         rec["peak_mb"] = sorted(engine.client.run(_peak_mb).values())
+        cpu1 = engine.client.run(_cpu_s)
+        rec["cpu_s"] = sum(cpu1[w] - cpu0.get(w, 0.0) for w in cpu1)
         rec["load_after"] = os.getloadavg()
     rec["driver_peak_mb"] = _peak_mb()
     return out, rec
@@ -139,6 +148,7 @@ def _step(rec: dict, name: str, step: dict) -> None:
     rec[f"{name}_s"] = step["s"]
     rec[f"{name}_peak_mb"] = step["peak_mb"]
     rec[f"{name}_load"] = [step["load_before"][0], step["load_after"][0]]
+    rec[f"{name}_cpu_s"] = step["cpu_s"]  # the workers' CPU seconds: what load does not change
     rec["driver_peak_mb"] = step["driver_peak_mb"]
     rec.setdefault("load_before", step["load_before"])
     rec["load_after"] = step["load_after"]
@@ -197,6 +207,29 @@ def point(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rec
+
+
+def from_log(path: Path) -> dict | None:
+    """The point of a run stopped midway, from its ``--log``: the last finished step's
+    record, the unfinished step's last sample as ``"<step>_partial"`` and the highest
+    per-worker peak seen in each step's samples as ``"<step>_sampled_peak_mb"``."""
+    point_rec, samples = None, {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "step" in row:
+            point_rec = row
+        elif "sample" in row and "tasks" in row:
+            samples.setdefault(row["sample"].split()[0], []).append(row)
+    if point_rec is None:
+        return None
+    point_rec = dict(point_rec)
+    point_rec.pop("step")
+    for step, rows in samples.items():
+        name = step.replace("-1w", "_1w")
+        point_rec[f"{name}_sampled_peak_mb"] = max(max(r["peak_mb"]) for r in rows)
+        if f"{name}_s" not in point_rec:
+            point_rec[f"{name}_partial"] = rows[-1]
+    return point_rec
 
 
 def plots(records: list[dict]) -> list[Path]:
@@ -263,7 +296,7 @@ def plots(records: list[dict]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global LOG, TMP, SAMPLE_S
+    global LOG, TMP, SAMPLE_S, PROFILE
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     parser.add_argument("--points", nargs="*", type=float, default=[0.0004, 0.0008, 0.0016, 0.0032])
     parser.add_argument("--build-only", nargs="*", type=float, default=[])
@@ -279,8 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--append", nargs="*", type=Path, default=[], help="result files of earlier runs to keep"
     )
+    parser.add_argument(
+        "--append-log",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="step logs (--log) of one-point runs stopped midway: their finished steps, "
+        "and the last sample of the step that was running",
+    )
+    parser.add_argument(
+        "--dask-profile", action="store_true", help="keep Dask's profiler on (off by default)"
+    )
     args = parser.parse_args(argv)
-    LOG, TMP, SAMPLE_S = args.log, args.tmp, args.sample_s
+    LOG, TMP, SAMPLE_S, PROFILE = args.log, args.tmp, args.sample_s, args.dask_profile
+    import dask
+    import distributed  # noqa: F401 - its defaults first, then ours
+
+    # Dask's statistical profiler keeps a call tree per second of work for an hour
+    # (~1 MB a task here): a worker's memory would grow with the run's length
+    dask.config.set({"distributed.worker.profile.enabled": PROFILE})
     if args.plots_only:
         plots(json.loads(args.out.read_text(encoding="utf-8"))["points"])
         return 0
@@ -300,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.build_only
     ]
     runs = [{"command": "python -m benchmarks.scaling " + " ".join(argv or [])}]
+    for log in args.append_log:
+        point_rec = from_log(log)
+        if point_rec:
+            records.append(point_rec)
+            runs.append({"command": point_rec.pop("command", None), "log": log.name})
     for extra in args.append:
         earlier = json.loads(extra.read_text(encoding="utf-8"))
         records += earlier.get("points", earlier.get("partial", []))
