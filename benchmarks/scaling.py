@@ -167,7 +167,12 @@ def point(
     from gridkit.scale.rivers import split_rivers_partitioned
 
     tmp = Path(tempfile.mkdtemp(prefix="gridkit-scaling-", dir=TMP))
-    rec: dict[str, Any] = {"scale": scale, "city_buildings": city_buildings, "months": months}
+    rec: dict[str, Any] = {
+        "scale": scale,
+        "city_buildings": city_buildings,
+        "months": months,
+        "dask_profiler": PROFILE,
+    }
     try:
         ds, step = _build(tmp / "ds", scale, city_buildings, months)
         meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
@@ -232,8 +237,70 @@ def from_log(path: Path) -> dict | None:
     return point_rec
 
 
+_STEPS = (
+    ("build", "build dataset"),
+    ("communities", "split communities"),
+    ("rivers", "split rivers"),
+)
+
+
+def _cost_plot(ax, records: list[dict], np) -> None:
+    for (step, label), colour in zip(_STEPS, ("C0", "C1", "C2"), strict=True):
+        pts = [(r["buildings"], r[f"{step}_s"]) for r in records if f"{step}_s" in r]
+        if len(pts) >= 2:
+            x, y = np.array(pts, dtype=float).T
+            slope = np.polyfit(np.log10(x), np.log10(y), 1)[0]
+            ax.loglog(x, y, "o-", color=colour, label=f"{label}, wall (slope {slope:.2f})")
+        cpu = [(r["buildings"], r[f"{step}_cpu_s"]) for r in records if f"{step}_cpu_s" in r]
+        if len(cpu) >= 2:
+            x, y = np.array(cpu, dtype=float).T
+            slope = np.polyfit(np.log10(x), np.log10(y), 1)[0]
+            ax.loglog(x, y, "s--", color=colour, ms=4, label=f"{label}, CPU s (slope {slope:.2f})")
+        for r in records:  # a step stopped midway: its elapsed time is a lower bound
+            part = r.get(f"{step}_partial")
+            if part:
+                ax.loglog([r["buildings"]], [part["t_s"]], "^", color=colour, mfc="none", ms=9)
+                ax.annotate(
+                    f"stopped: {part['tasks_done']}/{part['tasks']} tasks",
+                    (r["buildings"], part["t_s"]),
+                    textcoords="offset points",
+                    xytext=(-60, 8),
+                    fontsize=7,
+                    color=colour,
+                )
+    for r in records:  # the machine's load: other jobs share the 2 cores
+        ax.annotate(
+            f"load {r['load_before'][0]:.0f}",
+            (r["buildings"], r["build_s"]),
+            textcoords="offset points",
+            xytext=(4, -10),
+            fontsize=7,
+            color="grey",
+        )
+
+
+def _memory_plot(ax, records: list[dict], np) -> None:
+    for (step, label), colour in zip(_STEPS, ("C0", "C1", "C2"), strict=True):
+        pts = [
+            (r["buildings"], max(r[f"{step}_peak_mb"])) for r in records if f"{step}_peak_mb" in r
+        ]
+        if pts:
+            x, y = np.array(pts, dtype=float).T
+            ax.semilogx(x, y, "o-", color=colour, label=label)
+        part = [
+            (r["buildings"], r[f"{step}_sampled_peak_mb"])
+            for r in records
+            if f"{step}_partial" in r and f"{step}_sampled_peak_mb" in r
+        ]
+        if part:
+            x, y = np.array(part, dtype=float).T
+            ax.semilogx(
+                x, y, "^", color=colour, mfc="none", ms=9, label=f"{label} (stopped midway)"
+            )
+
+
 def plots(records: list[dict]) -> list[Path]:
-    """Cost against size (log-log, with the fitted slope) and peak memory per worker."""
+    """Cost against size (log-log, with the fitted slopes) and peak memory per worker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -242,56 +309,33 @@ def plots(records: list[dict]) -> list[Path]:
 
     DOCS.mkdir(exist_ok=True)
     out = []
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key, label in (
-        ("build_s", "build dataset"),
-        ("communities_s", "split communities"),
-        ("rivers_s", "split rivers"),
+    for name, draw, ylabel, title in (
+        (
+            "scaling_cost.png",
+            _cost_plot,
+            "seconds (2 Dask workers, 2 shared cores)",
+            "gridkit national: cost against size",
+        ),
+        (
+            "scaling_memory.png",
+            _memory_plot,
+            "peak RSS of the largest worker, MB",
+            "peak memory per worker as the country grows",
+        ),
     ):
-        pts = [(r["buildings"], r[key]) for r in records if key in r]
-        if len(pts) < 2:
-            continue
-        x, y = np.array(pts, dtype=float).T
-        slope = np.polyfit(np.log10(x), np.log10(y), 1)[0]
-        ax.loglog(x, y, "o-", label=f"{label} (slope {slope:.2f})")
-    for r in records:  # the machine's load: other jobs share the 2 cores
-        ax.annotate(
-            f"load {r['load_before'][0]:.0f}",
-            (r["buildings"], r.get("communities_s", r["build_s"])),
-            textcoords="offset points",
-            xytext=(4, 6),
-            fontsize=7,
-            color="grey",
-        )
-    ax.set_xlabel("buildings")
-    ax.set_ylabel("seconds (2 Dask workers, 2 shared cores)")
-    ax.set_title("gridkit national: cost against size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out.append(DOCS / "scaling_cost.png")
-    fig.savefig(out[-1], dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key, label in (
-        ("build_peak_mb", "build"),
-        ("communities_peak_mb", "split communities"),
-        ("rivers_peak_mb", "split rivers"),
-    ):
-        pts = [(r["buildings"], max(r[key])) for r in records if key in r]
-        if pts:
-            x, y = np.array(pts, dtype=float).T
-            ax.semilogx(x, y, "o-", label=label)
-    ax.set_xlabel("buildings")
-    ax.set_ylabel("peak RSS of the largest worker, MB")
-    ax.set_ylim(bottom=0)
-    ax.set_title("peak memory per worker as the country grows")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out.append(DOCS / "scaling_memory.png")
-    fig.savefig(out[-1], dpi=110)
-    plt.close(fig)
+        fig, ax = plt.subplots(figsize=(7.0, 4.6))
+        draw(ax, records, np)
+        ax.set_xlabel("buildings")
+        ax.set_ylabel(ylabel)
+        if name == "scaling_memory.png":
+            ax.set_ylim(bottom=0)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        out.append(DOCS / name)
+        fig.savefig(out[-1], dpi=110)
+        plt.close(fig)
     return out
 
 
@@ -350,15 +394,21 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.build_only
     ]
     runs = [{"command": "python -m benchmarks.scaling " + " ".join(argv or [])}]
+    samples = {}
     for log in args.append_log:
         point_rec = from_log(log)
         if point_rec:
             records.append(point_rec)
-            runs.append({"command": point_rec.pop("command", None), "log": log.name})
+            rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+            samples[f"{point_rec['buildings']}"] = [r for r in rows if "sample" in r]
+            runs.append(
+                {"log": log.name, "stopped_midway": any("_partial" in k for k in point_rec)}
+            )
     for extra in args.append:
         earlier = json.loads(extra.read_text(encoding="utf-8"))
         records += earlier.get("points", earlier.get("partial", []))
         runs += earlier.get("runs", [{"command": earlier.get("command")}])
+        samples.update(earlier.get("samples", {}))
     payload = {
         "module": "scaling",
         "command": runs[0]["command"],
@@ -373,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "points": sorted(records, key=lambda r: r["buildings"]),
     }
+    if samples:  # the memory and progress samples of the runs given by --append-log
+        payload["samples"] = samples
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     if not args.no_plots:
