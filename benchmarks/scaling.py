@@ -268,9 +268,10 @@ def _cost_plot(ax, records: list[dict], np) -> None:
                     fontsize=7,
                     color=colour,
                 )
-    for r in records:  # the machine's load: other jobs share the 2 cores
+    for r in records:  # the machine's 1-minute load over the steps: other jobs share the cores
+        loads = [x for k, v in r.items() if k.endswith("_load") for x in v] or r["load_before"][:1]
         ax.annotate(
-            f"load {r['load_before'][0]:.0f}",
+            f"load {min(loads):.0f}-{max(loads):.0f}",
             (r["buildings"], r["build_s"]),
             textcoords="offset points",
             xytext=(4, -10),
@@ -281,12 +282,15 @@ def _cost_plot(ax, records: list[dict], np) -> None:
 
 def _memory_plot(ax, records: list[dict], np) -> None:
     for (step, label), colour in zip(_STEPS, ("C0", "C1", "C2"), strict=True):
-        pts = [
-            (r["buildings"], max(r[f"{step}_peak_mb"])) for r in records if f"{step}_peak_mb" in r
-        ]
-        if pts:
-            x, y = np.array(pts, dtype=float).T
-            ax.semilogx(x, y, "o-", color=colour, label=label)
+        for on, style, note in ((False, "o-", ""), (True, "s:", ", Dask profiler on")):
+            pts = [
+                (r["buildings"], max(r[f"{step}_peak_mb"]))
+                for r in records
+                if f"{step}_peak_mb" in r and r.get("dask_profiler", True) == on
+            ]
+            if pts:
+                x, y = np.array(pts, dtype=float).T
+                ax.semilogx(x, y, style, color=colour, label=label + note)
         part = [
             (r["buildings"], r[f"{step}_sampled_peak_mb"])
             for r in records
