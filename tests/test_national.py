@@ -138,3 +138,70 @@ def test_a_city_without_rivers_has_no_river_staff():
     layers = city_layers(plan, dry, rivers)
     assert len(layers["river_chiefs"]) == 0 and len(layers["patrols"]) > 0
     assert "home" not in layers["workers"].columns
+
+
+def test_build_tasks_get_no_rivers_and_read_their_box(tmp_path):
+    """Every build task used to receive the national rivers (O(country) per task); a
+    task now reads the rivers of its box from the files, and builds the same layers."""
+    import geopandas as gpd
+
+    items: list = []
+
+    def mapper(func, tasks):
+        items.extend(tasks)
+        return [func(t) for t in tasks]
+
+    ds = build_national(0.0032, tmp_path, seed=2, city_buildings=10_000, mapper=mapper)
+    assert len(items) == 18
+    assert not any(isinstance(a, gpd.GeoDataFrame) for item in items for a in item)
+    from gridkit.national import city_layers
+    from gridkit.national.dataset import _city_rivers
+
+    rivers = national_rivers(ds.plan)
+    # the province's first city (its province row holds the province's rivers), a city
+    # on the province line, a city in the middle
+    for city in (ds.plan.cities[0], ds.plan.cities[9], ds.plan.cities[4]):
+        box_rivers = _city_rivers(ds, city)
+        assert len(box_rivers) < len(rivers)
+        whole, boxed = city_layers(ds.plan, city, rivers), city_layers(ds.plan, city, box_rivers)
+        for layer in ("river_chiefs", "workers", "patrols", "reports"):
+            pd.testing.assert_frame_equal(pd.DataFrame(whole[layer]), pd.DataFrame(boxed[layer]))
+        files = ds.read("river_chiefs", cities=[city.code4])
+        pd.testing.assert_frame_equal(files, pd.DataFrame(whole["river_chiefs"]))
+
+
+def test_a_month_of_activity_is_the_years_first_month(ds, tmp_path):
+    month = build_national(0.0002, tmp_path, seed=3, months=1)
+    meta = json.loads((month.path / "national.json").read_text(encoding="utf-8"))
+    assert meta["activity"] == {"from": "2026-01-01", "to": "2026-02-01", "months": 1}
+    for layer, col in (("patrols", "started_at"), ("reports", "reported_at")):
+        year = ds.read(layer)
+        want = year[year[col] < pd.Timestamp("2026-02-01", tz="UTC")].reset_index(drop=True)
+        got = month.read(layer)
+        assert 0 < len(got) < len(year) / 8
+        pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(want))
+    # the rest of the country is the year's
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(month.read("workers")), pd.DataFrame(ds.read("workers"))
+    )
+    with pytest.raises(ValueError, match="months must be 1-12"):
+        build_national(0.0002, tmp_path / "bad", months=13)
+
+
+def test_cli_months_option(tmp_path, capsys):
+    from gridkit.cli.app import main
+
+    out = tmp_path / "nat"
+    assert main(["national", "build", "--scale", "0.0002", "-o", str(out), "--months", "2"]) == 0
+    meta = json.loads((out / "national.json").read_text(encoding="utf-8"))
+    assert meta["activity"]["to"] == "2026-03-01"
+    assert main(["national", "build", "--scale", "0.0002", "-o", str(out), "--months", "0"]) == 2
+
+
+def test_small_cities_keep_their_size_as_the_country_grows():
+    # 10^4 to 10^7 buildings in cities of ~10 000: only the number of cities grows
+    sizes = [national_plan(s, city_buildings=10_000) for s in (0.0004, 0.02, 0.2)]
+    assert [len(p.cities) for p in sizes] == [2, 100, 1008]
+    assert all(9_000 < p.buildings_per_city <= 10_000 for p in sizes)
+    # the default plans up to the whole country are as before
+    assert len(national_plan(1.0).cities) == 372 and national_plan(0.1).city_grid == (2, 2)

@@ -37,6 +37,16 @@ def build_cmd(
         int | None,
         typer.Option("--city-buildings", help="Buildings per city.", min=100),
     ] = None,
+    months: Annotated[
+        int,
+        typer.Option(
+            "--months",
+            help="Activity window: patrols and reports of the first N months of the year "
+            "(the year's rows, fewer; 1 is a twelfth of the disk).",
+            min=1,
+            max=12,
+        ),
+    ] = 12,
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
     dask_workers: DaskWorkersOption = 2,
@@ -48,7 +58,14 @@ def build_cmd(
         raise typer.BadParameter(f"{scale} is not in (0, 4]; 1.0 is the whole country.")
     t0 = time.perf_counter()
     with open_engine(engine, scheduler, dask_workers) as eng:
-        ds = build_national(scale, output, seed=seed, mapper=eng.map, city_buildings=city_buildings)
+        ds = build_national(
+            scale,
+            output,
+            seed=seed,
+            mapper=eng.map,
+            city_buildings=city_buildings,
+            months=months,
+        )
     meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
     rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
     console.print(

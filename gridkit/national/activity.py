@@ -1,4 +1,5 @@
-"""River staff of a city and a year of its patrols and reports (vectorised).
+"""River staff of a city and a year of its patrols and reports (vectorised), or the
+first months of the year (an activity window: the same rows as the year's, fewer).
 
 Chiefs are appointed per section (river x area) at every level, one person per area
 holding sections (``W-RC-{code}``, based on the river); river patrollers (``W-RP-``)
@@ -20,7 +21,7 @@ import shapely
 from gridkit.national.plan import ALBERS, CityPlan
 from gridkit.synth import CATEGORIES, river_sections
 
-__all__ = ["YEAR", "patrols_and_reports", "river_staff"]
+__all__ = ["YEAR", "patrols_and_reports", "river_staff", "window_end"]
 
 #: The simulated year (UTC).
 YEAR = 2026
@@ -29,6 +30,25 @@ _RIVER_CATS = np.array(list(CATEGORIES)[:8], dtype=object)
 _COMMUNITY_CATS = np.array(list(CATEGORIES)[8:], dtype=object)
 _FIXES = 12
 _SOURCES = np.array(["patrol", "resident", "hotline"], dtype=object)
+
+
+def window_end(months: int = 12) -> pd.Timestamp:
+    """End (exclusive, UTC) of an activity window of the first ``months`` months of
+    :data:`YEAR`.
+
+    Raises
+    ------
+    ValueError
+        For ``months`` outside 1-12.
+
+    Examples
+    --------
+    >>> str(window_end(1)), str(window_end())
+    ('2026-02-01 00:00:00+00:00', '2027-01-01 00:00:00+00:00')
+    """
+    if not 1 <= int(months) <= 12:
+        raise ValueError(f"months must be 1-12 (the first months of {YEAR}), got {months}.")
+    return pd.Timestamp(year=YEAR, month=1, day=1, tz="UTC") + pd.DateOffset(months=int(months))
 
 
 def river_staff(
@@ -142,26 +162,30 @@ def _windows(levels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return who, start.astype(np.int64)
 
 
-def _tracks(homes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _tracks(homes: np.ndarray, keep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Twelve-fix tracks of ~2.5-3 km (the rules ask >= 2 km): along a line home
-    (250 m steps), a walk round a point home."""
-    n = len(homes)
+    (250 m steps), a walk round a point home. The random draws are the whole year's
+    (``homes``), the tracks only those of ``keep`` (the window), so a window's tracks
+    are the year's."""
     is_line = shapely.get_type_id(homes) == 1
     steps = np.arange(_FIXES)
-    out = np.empty(n, dtype=object)
+    out = np.empty(int(keep.sum()), dtype=object)
+    line_k, walk_k = is_line[keep], ~is_line[keep]
     if is_line.any():
-        lines = homes[is_line]
+        u = rng.random(int(is_line.sum()))[keep[is_line]]
+        lines = homes[keep & is_line]
         length = shapely.length(lines)
-        d0 = rng.random(len(lines)) * np.maximum(length - 2750.0, 0.0)
+        d0 = u * np.maximum(length - 2750.0, 0.0)
         d = np.minimum(d0[:, None] + 250.0 * steps[None, :], length[:, None])
         pts = shapely.line_interpolate_point(np.repeat(lines, _FIXES), d.reshape(-1))
         xy = shapely.get_coordinates(pts).reshape(-1, _FIXES, 2)
-        out[is_line] = shapely.linestrings(xy)
+        out[line_k] = shapely.linestrings(xy) if len(xy) else []
     if (~is_line).any():
-        base = shapely.get_coordinates(homes[~is_line])
-        walk = np.cumsum(rng.normal(0, 180.0, (len(base), _FIXES, 2)), axis=1)
+        step = rng.normal(0, 180.0, (int((~is_line).sum()), _FIXES, 2))[keep[~is_line]]
+        base = shapely.get_coordinates(homes[keep & ~is_line])
+        walk = np.cumsum(step, axis=1)
         walk[:, 0] = 0.0
-        out[~is_line] = shapely.linestrings(base[:, None, :] + walk)
+        out[walk_k] = shapely.linestrings(base[:, None, :] + walk) if len(base) else []
     return out
 
 
@@ -170,8 +194,12 @@ def patrols_and_reports(
     rivers: gpd.GeoDataFrame,
     city: CityPlan,
     rng: np.random.Generator,
+    *,
+    months: int = 12,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """A year of patrols (tracks) of the city's grid workers and of reports.
+    """A year of patrols (tracks) of the city's grid workers and of reports, or those of
+    the first ``months`` months (the year's rows started before :func:`window_end`,
+    ids included: the random draws are the year's either way).
 
     Examples
     --------
@@ -182,7 +210,11 @@ def patrols_and_reports(
     [2026]
     >>> sorted(layers["reports"]["source"].unique())
     ['hotline', 'patrol', 'resident']
+    >>> jan = city_layers(p, p.cities[0], national_rivers(p), months=1)
+    >>> jan["patrols"]["started_at"].dt.month.unique().tolist()
+    [1]
     """
+    end = window_end(months).value
     workers = layers["workers"]
     walkers = workers[workers["role"] == "grid_worker"].reset_index(drop=True)
     homes = np.asarray(walkers.geometry.array).copy()
@@ -190,19 +222,24 @@ def patrols_and_reports(
         has = walkers["home"].notna().to_numpy()
         homes[has] = walkers["home"].to_numpy()[has]
     who, start = _windows(walkers["level"].to_numpy(dtype=object), rng)
-    started = pd.to_datetime(start, utc=True)
+    minutes = rng.uniform(45, 150, len(who))
+    keep = start < end
+    started = pd.to_datetime(start[keep], utc=True)
+    ids = np.char.mod(f"P{city.code4}-%07d", np.flatnonzero(keep)).astype(object)
     patrols = gpd.GeoDataFrame(
         {
-            "patrol_id": [f"P{city.code4}-{i:07d}" for i in range(len(who))],
-            "worker_id": walkers["worker_id"].to_numpy(dtype=object)[who],
+            "patrol_id": ids,
+            "worker_id": walkers["worker_id"].to_numpy(dtype=object)[who[keep]],
             "started_at": started,
-            "ended_at": started + pd.to_timedelta(rng.uniform(45, 150, len(who)), unit="min"),
+            "ended_at": started + pd.to_timedelta(minutes[keep], unit="min"),
             "synthetic": True,
         },
-        geometry=_tracks(homes[who], rng),
+        geometry=_tracks(homes[who], keep, rng),
         crs=ALBERS,
     ).astype({"patrol_id": "str", "worker_id": "str"})
-    return patrols, _reports(layers, rivers, city, rng)
+    reports = _reports(layers, rivers, city, rng)
+    in_window = (reports["reported_at"] < window_end(months)).to_numpy()
+    return patrols, reports[in_window].reset_index(drop=True)
 
 
 def _reports(layers, rivers, city: CityPlan, rng: np.random.Generator) -> gpd.GeoDataFrame:
@@ -213,7 +250,9 @@ def _reports(layers, rivers, city: CityPlan, rng: np.random.Generator) -> gpd.Ge
     pc = pc + rng.normal(0, 15.0, pc.shape)
     box = shapely.box(*city.box)
     r = np.asarray(rivers.geometry.array)
-    inside = shapely.intersection(r[shapely.STRtree(r).query(box, predicate="intersects")], box)
+    # in the rivers' order (the tree's order would depend on which rivers were given)
+    hit = np.sort(shapely.STRtree(r).query(box, predicate="intersects"))
+    inside = shapely.intersection(r[hit], box)
     km = float(shapely.length(inside).sum()) / 1000.0
     n_r = round(2 * km)
     if n_r:

@@ -23,7 +23,7 @@ from gridkit.national.activity import patrols_and_reports, river_staff
 from gridkit.national.plan import ALBERS, CityPlan, NationalPlan
 from gridkit.synth import building_footprints, synthetic_layers, synthetic_rivers
 
-__all__ = ["border_discs", "city_layers", "national_rivers"]
+__all__ = ["border_discs", "city_layers", "national_rivers", "river_box"]
 
 _REF_LON, _REF_LAT = 113.0, 27.8  # where cities are drawn before they are mapped
 _M_PER_DEG_LAT = 110_574.0
@@ -89,6 +89,33 @@ def national_rivers(plan: NationalPlan) -> gpd.GeoDataFrame:
     # rescale to the requested length in the national metres (the generator measures
     # in a local UTM, within ~1 %)
     return out
+
+
+def river_box(plan: NationalPlan, city: CityPlan) -> tuple[float, float, float, float]:
+    """The box whose rivers :func:`city_layers` uses: the city's, or the province's in
+    its first city (which holds the province row), grown by a kilometre (an area drawn
+    by Voronoi may reach a few metres over its city line).
+
+    Examples
+    --------
+    >>> from gridkit.national import national_plan
+    >>> p = national_plan(0.0032, city_buildings=10_000)
+    >>> [round(v) for v in river_box(p, p.cities[1])], p.cities[1].box[0]
+    ([-1381000, 2599000, -1359000, 2621000], -1380000.0)
+    >>> river_box(p, p.cities[0])[2] - river_box(p, p.cities[0])[0]
+    62000.0
+    """
+    if city.index % plan.cities_per_province == 0:
+        b = np.array([c.box for c in plan.cities if c.province == city.province])
+        box = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    else:
+        box = city.box
+    return (
+        float(box[0]) - 1000.0,
+        float(box[1]) - 1000.0,
+        float(box[2]) + 1000.0,
+        float(box[3]) + 1000.0,
+    )
 
 
 def border_discs(plan: NationalPlan, city: CityPlan) -> list[tuple[str, shapely.Point]]:
@@ -301,7 +328,7 @@ def _place_names(plan: NationalPlan, city: CityPlan) -> tuple[str, str]:
 
 
 def city_layers(
-    plan: NationalPlan, city: CityPlan, rivers: gpd.GeoDataFrame
+    plan: NationalPlan, city: CityPlan, rivers: gpd.GeoDataFrame, *, months: int = 12
 ) -> dict[str, pd.DataFrame]:
     """Every layer of one city, in Albers metres, with the city's codes.
 
@@ -310,15 +337,21 @@ def city_layers(
     plan, city
         The country and the city (``plan.cities[i]``).
     rivers
-        The national rivers (:func:`national_rivers`); chiefs are appointed on the
-        sections inside this city (and, in the province's first city, the province's).
+        The national rivers (:func:`national_rivers`), or those meeting
+        :func:`river_box` in the national order (the same layers); chiefs are
+        appointed on the sections inside this city (and, in the province's first city,
+        the province's).
+    months
+        Patrols and reports of the first ``months`` months of the year (the year's
+        rows, fewer; see :func:`gridkit.national.activity.patrols_and_reports`).
 
     Returns
     -------
     dict
         ``admin_areas`` (the province row in the province's first city), ``communities``,
         ``buildings``, ``water_bodies``, ``workers``, ``river_chiefs``, ``departments``,
-        ``patrols`` and ``reports`` (a year, see :mod:`gridkit.national.activity`).
+        ``patrols`` and ``reports`` (a year or ``months``, see
+        :mod:`gridkit.national.activity`).
 
     Examples
     --------
@@ -362,7 +395,7 @@ def city_layers(
     staff, chiefs = river_staff(layers["admin_areas"], rivers, city.box, rng)
     layers["workers"] = _people(_concat(layers["workers"], wk, staff), rng)
     layers["river_chiefs"] = chiefs
-    patrols, reports = patrols_and_reports(layers, rivers, city, rng)
+    patrols, reports = patrols_and_reports(layers, rivers, city, rng, months=months)
     layers["patrols"], layers["reports"] = patrols, reports
     layers["workers"] = layers["workers"].drop(columns="home", errors="ignore")
     return layers

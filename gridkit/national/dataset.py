@@ -25,7 +25,8 @@ import pandas as pd
 import shapely
 
 from gridkit.errors import InputFileError
-from gridkit.national.build import city_layers, national_rivers
+from gridkit.national.activity import YEAR, window_end
+from gridkit.national.build import city_layers, national_rivers, river_box
 from gridkit.national.plan import ALBERS, CityPlan, NationalPlan, national_plan
 
 __all__ = [
@@ -173,14 +174,14 @@ class NationalDataset:
         return out
 
 
-def _write(df: pd.DataFrame, path: Path) -> int:
+def _write(df: pd.DataFrame, path: Path, **kwargs: Any) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     df = df.copy()
     df.attrs = {}  # pyarrow writes attrs as JSON: reports and partition tables stay out
     if isinstance(df, gpd.GeoDataFrame):
-        df.to_parquet(path, write_covering_bbox=True, index=False)
+        df.to_parquet(path, write_covering_bbox=True, index=False, **kwargs)
     else:
-        df.to_parquet(path, index=False)
+        df.to_parquet(path, index=False, **kwargs)
     return len(df)
 
 
@@ -208,11 +209,28 @@ def write_partitioned(
     return paths
 
 
-def _build_city(args: tuple[NationalPlan, CityPlan, gpd.GeoDataFrame, str]) -> dict[str, Any]:
-    plan, city, rivers, out = args
+#: Rivers are written in row groups of this many rows (a basin's rivers are
+#: neighbours in the file), so a city task reading the rivers of its box decodes the
+#: groups whose box meets it, not the country's.
+RIVER_ROW_GROUP = 256
+
+
+def _city_rivers(ds: NationalDataset, city: CityPlan) -> gpd.GeoDataFrame:
+    """The rivers :func:`city_layers` needs for ``city``, read from the dataset by box,
+    in the national order (by ``river_id``, as :func:`national_rivers` gives them)."""
+    rivers = ds.read("rivers", bbox=river_box(ds.plan, city))
+    rivers = rivers.drop(columns=[c for c in ("bbox",) if c in rivers.columns])
+    order = np.argsort(rivers["river_id"].to_numpy(dtype=str), kind="stable")
+    return rivers.iloc[order].reset_index(drop=True)
+
+
+def _build_city(args: tuple[NationalPlan, CityPlan, str, int]) -> dict[str, Any]:
+    # each task reads the rivers of its box from the files the driver wrote (a task's
+    # memory is its city's, not the country's rivers)
+    plan, city, out, months = args
     t0 = time.perf_counter()
-    layers = city_layers(plan, city, rivers)
     ds = NationalDataset(Path(out), plan)
+    layers = city_layers(plan, city, _city_rivers(ds, city), months=months)
     counts = {name: _write(layers[name], ds.files(name, [city.code4])[0]) for name in CITY_LAYERS}
     return {"city": city.code4, "rows": counts, "seconds": round(time.perf_counter() - t0, 3)}
 
@@ -224,7 +242,8 @@ def _river_provinces(plan: NationalPlan, rivers: gpd.GeoDataFrame) -> np.ndarray
     x, y = shapely.get_x(ends)[:, None], shapely.get_y(ends)[:, None]
     inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
     first = np.argmax(inside, axis=1)
-    return np.array([plan.cities[i].code4[:2] for i in first], dtype=object)
+    prov = np.array([c.code4[:2] for c in plan.cities], dtype=object)  # one plan.cities
+    return prov[first]
 
 
 def build_national(
@@ -234,6 +253,7 @@ def build_national(
     seed: int = 0,
     mapper: Mapper | None = None,
     city_buildings: int | None = None,
+    months: int = 12,
 ) -> NationalDataset:
     """Build the national dataset at ``scale`` into ``out`` (one task per city).
 
@@ -250,10 +270,19 @@ def build_national(
         other in this process. :func:`gridkit.scale.Engine.map` runs them on Dask.
     city_buildings
         Buildings per city (see :func:`gridkit.national.national_plan`).
+    months
+        The activity window: patrols and reports of the first ``months`` months of the
+        year (1-12; the year's rows, ids included, fewer). A month of patrols is a
+        twelfth of the year's disk and build time at a large scale.
 
     Returns
     -------
     NationalDataset
+
+    Raises
+    ------
+    ValueError
+        For ``months`` outside 1-12.
 
     Examples
     --------
@@ -271,15 +300,23 @@ def build_national(
     ds = NationalDataset(out, plan)
     prov = _river_provinces(plan, rivers)
     for p in sorted(set(prov.tolist())):
-        _write(rivers[prov == p], out / "rivers" / f"province={p}" / "part.parquet")
+        path = out / "rivers" / f"province={p}" / "part.parquet"
+        _write(rivers[prov == p], path, row_group_size=RIVER_ROW_GROUP)
     t_rivers = time.perf_counter() - t0
-    done = (mapper or _serial_map)(_build_city, [(plan, c, rivers, str(out)) for c in plan.cities])
+    window_end(months)  # a bad window fails here, before any task runs
+    tasks = [(plan, c, str(out), int(months)) for c in plan.cities]
+    done = (mapper or _serial_map)(_build_city, tasks)
     rows = {name: sum(d["rows"][name] for d in done) for name in CITY_LAYERS}
     rows["rivers"] = len(rivers)
     meta = {
         "scale": plan.scale,
         "seed": plan.seed,
         "city_buildings": city_buildings,
+        "activity": {
+            "from": f"{YEAR}-01-01",
+            "to": str(window_end(months).date()),
+            "months": months,
+        },
         "crs": ALBERS.to_wkt(),
         "provinces": plan.n_provinces,
         "cities": len(plan.cities),

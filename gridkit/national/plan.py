@@ -11,6 +11,7 @@ city, ``430202`` county, 9 digits township, 12 digits village).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -34,7 +35,11 @@ _FULL_BUILDINGS = 50_000_000
 _FULL_CITIES = 330
 _BUILDINGS_PER_VILLAGE = 97  # 50 M buildings over ~515 000 villages and communities
 _RIVER_KM_PER_BUILDING = 0.006  # 300 000 km of river at scale 1
-_GRID_SHAPES = ((1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (4, 3), (4, 4))
+# cities per province as a grid (columns, rows): up to 16 for the full country's ~12;
+# the larger ones serve small cities (``city_buildings``) or scales past 1.6, so a city
+# keeps its size as the country grows
+# (at most 90: a city's code within its province has two digits)
+_GRID_SHAPES = tuple((c, r) for c in range(1, 11) for r in (c - 1, c) if 1 <= r and c * r <= 90)
 _X0, _Y0 = -1_400_000.0, 2_600_000.0  # south-west corner of the synthetic country
 
 
@@ -119,19 +124,7 @@ class NationalPlan:
         >>> [c.code for c in national_plan(0.01).cities][:3]
         ['110100', '120100', '130100']
         """
-        gx, gy = self.city_grid
-        side = self.city_side_m
-        out = []
-        for p in range(self.n_provinces):
-            px, py = p % self.province_cols, p // self.province_cols
-            for k in range(gx * gy):
-                x0 = _X0 + (px * gx + k % gx) * side
-                y0 = _Y0 + (py * gy + k // gx) * side
-                index = p * gx * gy + k
-                seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
-                code4 = f"{PROVINCE_CODES[p]}{k + 1:02d}"
-                out.append(CityPlan(index, p, code4, (x0, y0, x0 + side, y0 + side), seed))
-        return out
+        return list(_cities(self))
 
     def bounds(self) -> tuple[float, float, float, float]:
         """The country's box (Albers metres).
@@ -159,6 +152,25 @@ class NationalPlan:
         50000
         """
         return self.buildings_per_city * len(self.cities)
+
+
+@functools.lru_cache(maxsize=8)
+def _cities(plan: NationalPlan) -> tuple[CityPlan, ...]:
+    # computed once per plan and process: tasks ask for the cities many times, and a
+    # country of 1 000 cities takes ~15 ms (a seed per city)
+    gx, gy = plan.city_grid
+    side = plan.city_side_m
+    out = []
+    for p in range(plan.n_provinces):
+        px, py = p % plan.province_cols, p // plan.province_cols
+        for k in range(gx * gy):
+            x0 = _X0 + (px * gx + k % gx) * side
+            y0 = _Y0 + (py * gy + k // gx) * side
+            index = p * gx * gy + k
+            seed = int(np.random.SeedSequence([plan.seed, index]).generate_state(1)[0])
+            code4 = f"{PROVINCE_CODES[p]}{k + 1:02d}"
+            out.append(CityPlan(index, p, code4, (x0, y0, x0 + side, y0 + side), seed))
+    return tuple(out)
 
 
 def national_plan(
