@@ -109,7 +109,7 @@ def _sampler(client, step: str, every_s: float, stop: threading.Event) -> None:
 def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
     from gridkit.scale import Engine
 
-    with Engine.local(n_workers, memory_limit=MEMORY_LIMIT) as engine:
+    with Engine.local(n_workers, memory_limit=MEMORY_LIMIT, profile=PROFILE) as engine:
         engine.client.run(_warm)
         cpu0 = engine.client.run(_cpu_s)
         rec: dict[str, Any] = {"load_before": os.getloadavg()}

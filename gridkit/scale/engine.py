@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridkit.errors import MissingExtraError
+from gridkit.progress import track
 
 __all__ = ["Engine", "require_dask"]
 
@@ -91,8 +92,11 @@ class Engine:
         memory_limit: str | None = None,
         progress: bool = False,
         dashboard: bool = False,
+        profile: bool = False,
     ) -> Engine:
-        """A ``distributed.LocalCluster`` of ``n_workers`` processes, one thread each.
+        """A ``distributed.LocalCluster`` of ``n_workers`` processes, one thread each;
+        Dask's statistical profiler off unless ``profile`` (it keeps an hour of call
+        trees in every worker, ~1 MB a task measured by ``benchmarks/scaling.py``).
 
         Examples
         --------
@@ -101,15 +105,17 @@ class Engine:
         [1]
         """
         require_dask()
+        import dask
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory_limit or "auto",
-            dashboard_address=":0" if dashboard else None,
-        )
+        with dask.config.set({"distributed.worker.profile.enabled": profile}):
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit or "auto",
+                dashboard_address=":0" if dashboard else None,
+            )
         return cls(client=Client(cluster), progress=progress, _cluster=cluster)
 
     @classmethod
@@ -163,13 +169,25 @@ class Engine:
         if self.client is None:
             out = [func(x) for x in items]
         else:
-            futures = self.client.map(func, list(items), pure=False)
-            if self.progress:
-                from distributed import progress
-
-                progress(futures)
-            out = self.client.gather(futures)
+            out = self._gathered(self.client.map(func, list(items), pure=False), label)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
+        return out
+
+    def _gathered(self, futures: list[Any], label: str) -> list[Any]:
+        """The futures' results in order, each fetched as its task ends and then
+        released, so a worker holds no finished task's result while the others run (a
+        worker's memory is its task's, not the sum of its tasks'). With ``progress``, a
+        bar of the tasks done shows on a terminal as they end (Dask's own bar waits for
+        every result to stay on the workers; the dashboard shows the rest)."""
+        from distributed import as_completed
+
+        at = {f.key: i for i, f in enumerate(futures)}
+        out: list[Any] = [None] * len(futures)
+        done = as_completed(futures, with_results=True)
+        shown = track(done, label, total=len(futures), enabled=None if self.progress else False)
+        for future, result in shown:
+            out[at[future.key]] = result
+            future.release()
         return out
 
     def close(self) -> None:
