@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from gridkit.scale import Engine  # noqa: E402
+from gridkit.scale import Engine
 
 
 def held_then_a_result(i: int) -> tuple[int, np.ndarray]:
