@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gridkit.rivers.linesplit import LineTable
@@ -22,6 +22,8 @@ lines = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(lines)
+# measures closer than the last bit of the lines before them (found by CI)
+@example([[(0.0, 0.0), (0.0, 1.0)], [(0.0, 0.0), (0.0, 5.310882114677547e-32), (0.0, 0.0)]])
 def test_measures_of_a_line_equal_its_own_running_sum(pts):
     geoms = [shapely.LineString(p) for p in pts]
     table = LineTable.from_lines(geoms)

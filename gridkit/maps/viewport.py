@@ -79,8 +79,8 @@ class ViewIndex:
     400
     >>> len(json.loads(ix.areas((113.0, 27.7, 113.2, 27.9), zoom=12))["features"])
     20
-    >>> ix.search("0007")[0][0]
-    '430202000001-0007 荷塘区第8网格 · W001'
+    >>> [hit[0] for hit in ix.search("0007")][:2]  # places first, then units
+    ['430202000007', '430202000001-0007 荷塘区第8网格 · W001']
 
     The other views take numbers computed by the rules (compliance rows, open cases):
 

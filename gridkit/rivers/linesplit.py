@@ -47,6 +47,26 @@ def _cumsum_per_line(seg: np.ndarray, starts: np.ndarray, counts: np.ndarray) ->
     return cum
 
 
+def _settle(
+    cum: np.ndarray, m: np.ndarray, j: np.ndarray, first: np.ndarray, last: np.ndarray, side: str
+) -> np.ndarray:
+    """``j`` moved to where a search of ``m`` in the line's own measures puts it: the
+    table's key adds the lines before to each measure, and measures closer than the
+    key's last bit tie there (1e-32 m apart on a line after one of 1 m; 6e-8 m after
+    300 000 km of lines), so a line's cut would depend on the lines before it. A step
+    or two per pass where ties are, none elsewhere."""
+    while True:
+        if side == "left":  # the first vertex at or past m
+            down = (j > first + 1) & (cum[j - 1] >= m)
+            up = (j < last) & (cum[j] < m)
+        else:  # the first vertex past m
+            down = (j > first + 1) & (cum[j - 1] > m)
+            up = (j < last) & (cum[j] <= m)
+        if not (down.any() or up.any()):
+            return j
+        j = j - down + up
+
+
 @dataclass(frozen=True)
 class LineTable:
     """Vertices, offsets and cumulative distances of a set of single-part lines.
@@ -101,6 +121,7 @@ class LineTable:
         last = self.offsets[line + 1] - 1
         j = np.searchsorted(self.key, self._base(line) + m, side=side)
         j = np.clip(j, first + 1, last)
+        j = _settle(self.cum, m, j, first, last, side)
         c0, c1 = self.cum[j - 1], self.cum[j]
         span = c1 - c0
         with np.errstate(invalid="ignore", divide="ignore"):
