@@ -25,8 +25,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -173,11 +174,7 @@ def _sql_values(
         except GridkitError as exc:
             raise ApiError(400, str(exc)) from None
 
-    values = service.current(service.page_cache, key, layers, build)
-    if values.stale(pd.Timestamp.now(tz="UTC")):  # a case fell overdue since: build again
-        service.page_cache.put(key, None)
-        values = service.current(service.page_cache, key, layers, build)
-    return values
+    return _kept_view(service, key, layers, build)
 
 
 def _sql_compliance(
@@ -281,11 +278,17 @@ def _theme(service: Service, caller: Principal, view: str, period: str | None = 
         except GridkitError as exc:
             raise ApiError(400, str(exc)) from None
 
-    theme = service.current(service.page_cache, key, layers, build)
-    if theme.stale(pd.Timestamp.now(tz="UTC")):  # a case fell overdue since: build again
+    return _kept_view(service, key, layers, build)
+
+
+def _kept_view(service: Service, key: tuple, layers: tuple, build: Callable[[], Any]) -> Any:
+    """A view kept per ``key`` and the versions of ``layers``, built again when it went
+    stale (a case fell overdue since: its ``stale(now)`` says)."""
+    view = service.current(service.page_cache, key, layers, build)
+    if view.stale(pd.Timestamp.now(tz="UTC")):
         service.page_cache.put(key, None)
-        theme = service.current(service.page_cache, key, layers, build)
-    return theme
+        view = service.current(service.page_cache, key, layers, build)
+    return view
 
 
 def _compliance_rows(store: Store, index: ViewIndex, period: str | None) -> pd.DataFrame:

@@ -491,27 +491,3 @@ def hotspots_points_partitioned(
     out = unit_rates(table, units, **filters)
     y = hotspot_values(out, value)
     return _gi_partitioned(out, units, y, engine, by, perm, seed, part)
-    stats = GiGlobals.of(y)
-    flat = with_positions(units.reset_index(drop=True))[["unit_id", "admin_code", POS, "geometry"]]
-    geoms = np.asarray(flat.geometry.array)
-    tree = shapely.STRtree(geoms)
-    part = keys_of(flat["admin_code"], by).to_numpy()
-    items = []
-    for key in np.unique(part):  # a loop over partitions (each task vectorised)
-        own = np.flatnonzero(part == key)
-        take = np.union1d(own, tree.query(geoms[own], predicate="intersects")[1])
-        sl = flat.iloc[take].drop(columns="admin_code")
-        items.append((sl, y[take], np.isin(take, own), stats, perm, seed))
-    done = engine.map(_gi_task, items, label="hotspots")
-    z, p = np.zeros(len(out)), np.ones(len(out))
-    for pos, zz, pp in done:
-        z[pos], p[pos] = zz, pp
-    out["gi_z"], out["gi_p"], out["hotspot"] = z, p, classify(z, p)
-    out.attrs["partitions"] = pd.DataFrame(
-        {
-            "key": np.unique(part),
-            "units": [int(it[2].sum()) for it in items],
-            "halo": [int((~it[2]).sum()) for it in items],
-        }
-    )
-    return out
