@@ -46,9 +46,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import tomllib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -985,13 +987,69 @@ def write_layer(
         p.write_bytes(to_geojson(df))
         return p
     df = _ms_times(df)
-    if append and p.exists() and layer in {str(n) for n, _ in pyogrio.list_layers(p)}:
+    if not p.exists():
+        pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
+        return p
+    try:
+        present = {str(n) for n, _ in pyogrio.list_layers(p)}
+    except pyogrio.errors.DataSourceError as exc:  # never written over: it may be a workspace
+        raise InputFileError(
+            f"{p}: the GeoPackage cannot be opened to add the layer {layer!r} ({exc}); "
+            "nothing was written.",
+            hint="Check the file and the disk (space, the -wal and -shm files beside it); "
+            "to start a new file, write to another name.",
+        ) from exc
+    if layer not in present:  # a new layer beside the others: opened for update, never
+        pyogrio.write_dataframe(  # created anew (see _kept)
+            df, p, layer=layer, driver="GPKG", use_arrow=True, append=True
+        )
+    elif append:
         pyogrio.write_dataframe(
             _in_layer_order(df, p, layer), p, layer=layer, driver="GPKG", append=True
         )
-        return p
-    pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
+    else:
+        try:
+            with _kept(p):
+                pyogrio.write_dataframe(df, p, layer=layer, driver="GPKG", use_arrow=True)
+        except pyogrio.errors.DataSourceError as exc:
+            raise InputFileError(
+                f"{p}: the layer {layer!r} could not be written ({exc}); the file is as it was.",
+                hint="Check the disk (space, the -wal and -shm files beside the file) and "
+                "try again.",
+            ) from exc
     return p
+
+
+@contextmanager
+def _kept(p: Path) -> Iterator[None]:
+    """The GeoPackage ``p`` put back as it was if the write in the block fails.
+
+    pyogrio replaces a layer by opening the file for update, and when that open fails
+    (a moment's "disk I/O error" while another connection checkpoints the WAL, a file
+    locked elsewhere) it deletes the file and creates a new one: a workspace would be
+    lost for one layer's write. A hard link keeps the file's data while the block runs
+    and is renamed back when the block fails and left a different file (or none) at
+    ``p``. Where the file system has no hard links, the block runs unguarded (its open
+    was just checked by the caller).
+    """
+    keep = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.keep")
+    try:
+        os.link(p, keep)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        try:
+            replaced = not p.exists() or not os.path.samefile(p, keep)
+        except OSError:
+            replaced = True
+        if replaced:
+            os.replace(keep, p)
+        raise
+    finally:
+        keep.unlink(missing_ok=True)
 
 
 def _in_layer_order(df: pd.DataFrame, p: Path, layer: str) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from gridkit.errors import GridkitError
 __all__ = [
     "Column",
     "ConcurrentWriteError",
+    "DatabaseUnavailableError",
     "RecordTable",
     "RowUpdate",
     "Store",
@@ -48,6 +49,28 @@ class ConcurrentWriteError(GridkitError):
             "nothing was written.",
             hint="Try again: the store reads the layer again first.",
         )
+
+
+class DatabaseUnavailableError(GridkitError):
+    """The database cannot be reached or refused the work for a while (a PostgreSQL
+    server down, restarting or full; a workspace file whose disk is full or failing);
+    nothing was written. The API answers 503 with Retry-After.
+
+    Examples
+    --------
+    >>> err = DatabaseUnavailableError("connection refused")
+    >>> err.message
+    'the database is unavailable (connection refused); nothing was written.'
+    >>> DatabaseUnavailableError("ws.gpkg: disk I/O error", hint="Check the disk.").hint
+    'Check the disk.'
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        hint: str = "Try again shortly; check that the PostgreSQL server is running and has space.",
+    ) -> None:
+        super().__init__(f"the database is unavailable ({reason}); nothing was written.", hint=hint)
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,23 @@ from gridkit.store._gpkgsql import (
     _touch_contents,
     _transaction,
 )
-from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
+from gridkit.store.base import (
+    ConcurrentWriteError,
+    DatabaseUnavailableError,
+    RecordTable,
+    RowUpdate,
+    Store,
+    WriteBatch,
+)
 
 __all__ = ["GeoPackageStore", "backup_workspace", "check_workspace", "create_store", "open_store"]
 
 #: how often, at most, the store looks for writes by other processes (seconds)
 SYNC_S = 1.0
+#: seconds between tries to open the file while SQLite answers "disk I/O error" (None:
+#: give up with DatabaseUnavailableError)
+OPEN_RETRY_S = (0.02, 0.1, 0.5, None)
+_SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_FULL = 10, 14, 13
 
 
 class GeoPackageStore(Store):
@@ -85,6 +96,7 @@ class GeoPackageStore(Store):
 
     def __init__(self, path: str | Path) -> None:
         self.path = check_workspace(path)
+        self._uri = f"{self.path.resolve().as_uri()}?mode=rw"
         self._lock = threading.RLock()
         self._generations: dict[str, int] = {}
         # layer -> (generation, frames): the layer is the frames end to end; appended
@@ -108,13 +120,43 @@ class GeoPackageStore(Store):
         POSIX locks (a GDAL connection closing would delete the WAL under ours and
         lose what we commit next). Reads through GDAL take the same lock.
         """
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        _register_gpkg_functions(con)
+        con = self._open()
         try:
-            con.execute("PRAGMA synchronous=FULL")  # a 2xx means the commit is on disk
             yield con
         finally:
             con.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """A new connection with the schema read, before any work is done on it.
+
+        SQLite answers "disk I/O error" for a moment while the file's WAL and
+        shared-memory index are being removed or rebuilt under it (the last connection
+        of another process, or of GDAL's own SQLite in this one, checkpointing as it
+        closes): opening is tried again a few times. A disk that stays full or failing
+        is a :class:`DatabaseUnavailableError` naming the file (the API's 503), not a
+        traceback. Nothing has been read or written when it is raised.
+        """
+        for wait in OPEN_RETRY_S:
+            # mode=rw: a workspace that went away is an error, never a new empty file
+            con = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None)
+            try:
+                _register_gpkg_functions(con)
+                con.execute("PRAGMA synchronous=FULL")  # a 2xx means the commit is on disk
+                return con
+            except sqlite3.OperationalError as exc:
+                con.close()
+                code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+                if code not in (_SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN):
+                    raise
+                if wait is None or code == _SQLITE_FULL:
+                    raise DatabaseUnavailableError(
+                        f"{self.path}: {exc}",
+                        hint="Check that the disk holding the workspace has space and "
+                        "works, and that its -wal and -shm files beside it can be "
+                        "written; then try again.",
+                    ) from exc
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # the last wait is None
 
     # -- layers -----------------------------------------------------------------------
     def layers(self) -> list[str]:
@@ -247,8 +289,13 @@ class GeoPackageStore(Store):
             return
         with self._lock:
             created = [name for name in todo if name not in self.layers()]
+            if created:  # the file opens (tried again while SQLite says "disk I/O error")
+                self._open().close()
             for name in created:
-                write_layer(todo[name], self.path, name)
+                try:
+                    write_layer(todo[name], self.path, name)
+                except InputFileError as exc:  # GDAL could not open it after all
+                    raise DatabaseUnavailableError(exc.message, hint=exc.hint) from exc
                 self._layer_names = None  # a new layer: list again
             outside: list[str] = []
             with self._connect() as con:

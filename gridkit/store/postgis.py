@@ -42,7 +42,14 @@ import shapely
 from gridkit.crs import WGS84, degrees_around
 from gridkit.errors import GridkitError, LayerNotFoundError, MissingExtraError
 from gridkit.layers import LAYERS
-from gridkit.store.base import ConcurrentWriteError, RecordTable, RowUpdate, Store, WriteBatch
+from gridkit.store.base import (
+    ConcurrentWriteError,
+    DatabaseUnavailableError,
+    RecordTable,
+    RowUpdate,
+    Store,
+    WriteBatch,
+)
 
 __all__ = [
     "DatabaseRefusedError",
@@ -75,24 +82,6 @@ _KIND_SQL = {
     "bool": "boolean",
     "datetime": "timestamptz",
 }
-
-
-class DatabaseUnavailableError(GridkitError):
-    """The database server cannot be reached or refused the work (down, restarting,
-    full); nothing was written. The API answers 503 with Retry-After.
-
-    Examples
-    --------
-    >>> err = DatabaseUnavailableError("connection refused")
-    >>> err.message
-    'the database is unavailable (connection refused); nothing was written.'
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"the database is unavailable ({reason}); nothing was written.",
-            hint="Try again shortly; check that the PostgreSQL server is running and has space.",
-        )
 
 
 class DatabaseRefusedError(GridkitError):
