@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -122,7 +123,7 @@ def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str,
     layers = [str(n) for n, _ in pyogrio.list_layers(path) if not str(n).startswith("gridkit_")]
     _check_layers(path, layers)
     if not replace:
-        with sqlite3.connect(path) as src:
+        with closing(sqlite3.connect(path)) as src:
             _refuse_replacing(url, [*layers, *_sqlite_service_tables(src)])
     upgrade(url)
     counts: dict[str, int] = {}
@@ -135,7 +136,11 @@ def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str,
     finally:
         store.close()
     psycopg, _ = _psycopg()
-    with sqlite3.connect(path) as src, _connect_once(psycopg, url) as con, con.transaction():
+    with (
+        closing(sqlite3.connect(path)) as src,
+        _connect_once(psycopg, url) as con,
+        con.transaction(),
+    ):
         for name in _sqlite_service_tables(src):
             info = src.execute(f"PRAGMA table_info({_ident(name)})").fetchall()
             cols = [str(r[1]) for r in info]
@@ -262,7 +267,7 @@ def dump(url: str, workspace: str | Path) -> dict[str, int]:
     if not counts:
         raise InputFileError(f"{url}: no layer to dump.", hint="Load one first: gridkit db load.")
     psycopg, _ = _psycopg()
-    with _connect_once(psycopg, url) as con, sqlite3.connect(partial) as dst:
+    with _connect_once(psycopg, url) as con, closing(sqlite3.connect(partial)) as dst:
         tables = con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = "
             "current_schema() AND table_name LIKE 'gridkit\\_%%' AND NOT table_name = ANY(%s) "
@@ -287,6 +292,7 @@ def dump(url: str, workspace: str | Path) -> dict[str, int]:
                 f"INSERT INTO {_ident(name)} VALUES ({', '.join('?' * len(cols))})", rows
             )
             counts[name] = len(rows)
+        dst.commit()
     partial.replace(out)
     return counts
 
