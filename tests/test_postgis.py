@@ -302,3 +302,27 @@ def test_a_layer_that_only_grew_is_read_by_its_new_rows(db, monkeypatch) -> None
     reads.clear()
     assert fresh()["report_id"].tolist()[-3:] == ["R9", "R10", "R11"]
     assert reads == [int(_sql(db, "SELECT max(fid) FROM reports")[0][0]) - 2, None]
+
+
+def test_load_warns_of_foreign_layers_only_not_of_the_publish_history(db, tmp_path) -> None:
+    """``versions`` and ``unit_versions`` are gridkit's own (``gridkit publish`` keeps
+    them; the service lists and restores them): loaded without a word; a layer of the
+    user's own is loaded as a table and named in one warning."""
+    import warnings
+
+    from gridkit.errors import GridkitWarning
+    from gridkit.store.transfer import load
+    from tests.api.conftest import make_workspace
+
+    ws = make_workspace(tmp_path / "ws.gpkg")
+    units = read_layer(ws, "units", check=False)
+    write_layer(units.assign(version=1), ws, "unit_versions")
+    write_layer(pd.DataFrame({"version": [1], "note": ["初版"]}), ws, "versions")
+    write_layer(pd.DataFrame({"备注": ["x"]}).rename(columns={"备注": "note"}), ws, "my_notes")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        counts = load(ws, db)
+    said = [str(w.message) for w in seen if issubclass(w.category, GridkitWarning)]
+    assert len(said) == 1 and "my_notes is not in the gridkit contract" in said[0], said
+    assert "versions" not in said[0]
+    assert counts["unit_versions"] == len(units) and counts["versions"] == 1

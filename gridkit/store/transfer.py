@@ -167,11 +167,17 @@ def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str,
     return counts
 
 
+#: the layers ``gridkit publish`` keeps beside the contract (``gridkit.versions``): the
+#: versions published and every unit of each; the service reads them (``GET /versions``,
+#: restore), so they are loaded as they are, without a word
+PUBLISH_HISTORY = ("versions", "unit_versions")
+
+
 def _check_layers(path: Path, layers: list[str]) -> None:
     """Refuse a file with no layer of the contract, or a column name no table can
     take; warn of layers outside the contract (loaded as tables of their own)."""
-    foreign = [n for n in layers if n not in LAYERS]
-    if layers and len(foreign) == len(layers):
+    foreign = [n for n in layers if n not in LAYERS and n not in PUBLISH_HISTORY]
+    if layers and len(foreign) + sum(n in PUBLISH_HISTORY for n in layers) == len(layers):
         raise InputFileError(
             f"{path}: no layer of the gridkit contract (it has {', '.join(layers)}).",
             hint=f"Load a gridkit workspace (layers {', '.join(list(LAYERS)[:4])}, ...), "
