@@ -583,10 +583,12 @@ def test_heuristic_quality_on_medium_instance():
 # ------------------------------------------------------------------ lower bound
 
 
+@pytest.mark.parametrize("budget", [None, 5])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**31), st.integers(3, 7), st.integers(1, 3), st.booleans())
-def test_lagrangian_bound_never_exceeds_brute_force(seed, n_units, n_workers, tight):
-    """The knapsack Lagrangian bound is a proven lower bound: never above the optimum."""
+def test_lagrangian_bound_never_exceeds_brute_force(budget, seed, n_units, n_workers, tight):
+    """The knapsack Lagrangian bound is a proven lower bound: never above the optimum;
+    also on a short budget, whose steps shrink geometrically."""
     rng = np.random.default_rng(seed)
     units = make_units(
         rng.uniform(0, 5, (n_units, 2)),
@@ -599,7 +601,12 @@ def test_lagrangian_bound_never_exceeds_brute_force(seed, n_units, n_workers, ti
     penalty = 1e5
     best = brute_force(units, workers, penalty=penalty)
     res = assign_workers(
-        units, workers, candidates=None, unassigned_penalty=penalty, method="heuristic"
+        units,
+        workers,
+        candidates=None,
+        unassigned_penalty=penalty,
+        method="heuristic",
+        budget=budget,
     )
     assert res.bound <= best + 1e-6 * max(1.0, best)
     assert res.objective >= best - 1e-6 * max(1.0, best)

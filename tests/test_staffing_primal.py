@@ -52,6 +52,29 @@ def test_chain_longer_than_the_depth_is_not_taken():
     assert m.feasible(st_.x) and float(m.objective(st_.x).sum()) == 1.0 + 13 * 10.0
 
 
+def test_chain_through_a_worker_first_reached_with_a_heavier_unit():
+    """Worker 2 is reached first with unit 1 (load 40, more than the 35 of its movable
+    unit 3) and only then with unit 2 (load 30): the chain 0 -> 1, 2 -> 2, 3 -> 3 exists
+    only through the second entry. Issue 26: the largest district's roundings left open
+    slots that such chains fill (each worker was entered once, with its first shortfall)."""
+    m = solvers.Model.from_arcs(
+        [0, 0, 1, 1, 2, 2, 3, 3, 4],
+        [0, 1, 0, 2, 1, 2, 2, 3, 2],
+        [1.0, 2.0, 1.0, 5.0, 1.0, 5.0, 1.0, 5.0, 1.0],
+        load=[40.0, 40.0, 30.0, 35.0, 65.0],
+        cap=[40.0, 40.0, 100.0, 35.0],
+        penalty=1e4,
+    )
+    held = np.array([False, False, True, False, True, False, True, False, True])
+    st_ = solvers._State(m, held.copy())
+    starts = m.starts()
+    ends = np.r_[starts[1:], len(m.arc_u)]
+    assert solvers._chain_insert(st_, starts, ends) == 1
+    assert m.feasible(st_.x)
+    assert st_.x.tolist() == [False, True, True, False, False, True, False, True, True]
+    assert float(m.objective(st_.x).sum()) == _best(m) == 14.0
+
+
 @st.composite
 def models_with_a_selection(draw):
     """A small model (every arc random) and a feasible selection of it."""

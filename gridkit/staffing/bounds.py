@@ -211,6 +211,7 @@ def lagrangian_knapsack_bound(
     theta0: float | None = None,
     window: int | None = None,
     deflect: float | None = None,
+    decay: float = 1.0,
     gap_target: float = 0.0,
     stall_steps: int = 100,
     stall_share: float = 0.005,
@@ -221,8 +222,10 @@ def lagrangian_knapsack_bound(
     Deflected subgradient steps (direction ``g + deflect * previous direction``,
     Polyak step length per component from ``theta0``, halved when the component's best
     value stalls for ``window`` steps; by default long steps, quick halving and
-    deflection 0.3 when the time allows fewer than ~150 steps, else 0.5, 10 and 0)
-    start from ``pi0`` (the LP duals of the unit rows make the first value at least the
+    deflection 0.3 when the time allows fewer than ~150 steps, else 0.5, 10 and 0;
+    ``decay`` < 1 shortens every step by that factor too: on a short budget the bound
+    gains a little every step, which would otherwise keep the steps long) start from
+    ``pi0`` (the LP duals of the unit rows make the first value at least the
     LP bound). ``on_iterate(pi, chosen)`` sees the knapsack solutions (e.g. to build
     feasible assignments from them) and may return better upper bounds per component,
     which sharpen the step lengths. The steps stop early once the upper bounds' total is
@@ -297,7 +300,7 @@ def lagrangian_knapsack_bound(
         # halve the step after a stall; more patient the longer the run (late progress
         # is slow but steady)
         patience = max(window, it // 10)
-        theta = np.where(stall >= patience, theta / 2, theta)
+        theta = np.where(stall >= patience, theta / 2, theta) * decay
         stall[stall >= patience] = 0
         open_c = (ub - best > tol * scale) & (theta > 1e-4)
         total = float(ub.sum())

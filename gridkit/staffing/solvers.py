@@ -715,8 +715,10 @@ def _find_chain(
     serves one more slot of unit ``u``: ``u`` goes to a worker ``w0`` without room,
     which passes a unit at least as heavy as its shortfall on to ``w1``, and so on, to a
     worker with room. Breadth first over workers, each worker at most once per chain;
-    at most ``max_nodes`` workers visited. Returns the moves ``(drop arc or -1, add
-    arc)`` from ``u`` on, or ``None``."""
+    a worker is entered again only with a smaller shortfall than any earlier entry (it
+    may then pass on a lighter unit), so a worker first reached carrying a heavy unit
+    does not hide the chains through it with a light one; at most ``max_nodes`` entries.
+    Returns the moves ``(drop arc or -1, add arc)`` from ``u`` on, or ``None``."""
     m = st.m
     held = np.flatnonzero(st.x)
     held = held[np.argsort(m.arc_w[held], kind="stable")]
@@ -724,17 +726,20 @@ def _find_chain(
     tol = m.cap * (1 + 1e-12) + EPS
     # a node: (worker, shortfall there, chain cost so far, parent node, move)
     nodes: list[tuple[int, float, float, int, tuple[int, int]]] = []
-    seen = np.zeros(m.n_workers, dtype=bool)
+    # a worker is entered again only with a smaller shortfall than before: it may then
+    # pass on units the first entry could not
+    best_need = np.full(m.n_workers, np.inf)
     done: list[tuple[float, int, tuple[int, int]]] = []
     for a in range(starts[u], ends[u]):
         w = int(m.arc_w[a])
-        if st.x[a] or seen[w]:
+        if st.x[a] or best_need[w] < np.inf:
             continue
-        seen[w] = True
         if st.fits(np.array([a]))[0]:
+            best_need[w] = -np.inf
             done.append((float(m.cost[a]), -1, (-1, a)))
             continue
         need = st.wload[w] + m.load[u] - tol[w]
+        best_need[w] = need
         nodes.append((w, float(need), float(m.cost[a]), -1, (-1, a)))
     level = (0, len(nodes))
     for _ in range(depth - 1):
@@ -754,10 +759,11 @@ def _find_chain(
                     total = cost + float(m.cost[c] - m.cost[b])
                     if st.wload[w2] + m.load[v] <= tol[w2] and st.wcnt[w2] + 1 <= m.maxu[w2]:
                         done.append((total, i, (int(b), c)))
-                    elif not seen[w2]:
-                        seen[w2] = True
+                    else:
                         need2 = st.wload[w2] + m.load[v] - tol[w2]
-                        nodes.append((w2, float(need2), total, i, (int(b), c)))
+                        if need2 < best_need[w2] - EPS:
+                            best_need[w2] = need2
+                            nodes.append((w2, float(need2), total, i, (int(b), c)))
         level = (level[1], len(nodes))
     if not done:
         return None
@@ -1127,11 +1133,15 @@ def _steps(budget: Budget | None) -> dict:
     if budget is None:
         return {}
     few = budget.iterations < 150
+    theta0 = 2.0 if few else 0.5
     return {
         "iters": budget.iterations,
-        "theta0": 2.0 if few else 0.5,
+        "theta0": theta0,
         "window": 3 if few else 10,
         "deflect": 0.3 if few else 0.0,
+        # few steps: shortened geometrically to a fortieth over the budget, as small
+        # gains every step would otherwise keep them long
+        "decay": (0.025 ** (1 / budget.iterations)) if few else 1.0,
     }
 
 
