@@ -261,6 +261,7 @@ def test_times_are_written_to_the_millisecond_and_a_60th_second_is_read(tmp_path
     03:17:59.9996 as '03:17:60.000Z', which no reader takes (the demo's patrol points
     then came back as text and `gridkit targets` failed)."""
     import sqlite3
+    from contextlib import closing
 
     t = pd.to_datetime(
         ["2026-01-01T03:17:59.999600Z", "2026-01-01T03:18:00.000400Z", None], utc=True
@@ -276,7 +277,8 @@ def test_times_are_written_to_the_millisecond_and_a_60th_second_is_read(tmp_path
     assert back.iloc[0] == pd.Timestamp("2026-01-01T03:17:59.999Z")  # cut, not rounded up
     assert back.iloc[1] == pd.Timestamp("2026-01-01T03:18:00Z") and pd.isna(back.iloc[2])
     # a file an older gridkit wrote: read as 59.999 s, with the other rows as written
-    with sqlite3.connect(ws) as con:  # (the R-tree triggers want SpatiaLite: not needed)
+    # (the R-tree triggers want SpatiaLite: not needed)
+    with closing(sqlite3.connect(ws)) as con, con:
         for (trigger,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'"):
             con.execute(f'DROP TRIGGER "{trigger}"')
         con.execute("UPDATE patrol_points SET t = '2026-01-01T03:17:60.000Z' WHERE fid = 1")

@@ -8,6 +8,7 @@ under CI.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
@@ -216,7 +217,7 @@ def test_load_and_dump_round_trip_without_loss(db, tmp_path: Path, capsys) -> No
     # the API keys came along: the same key works on both
     assert list_keys(open_store(out))["key_id"].tolist() == [key.key_id]
     assert list_keys(open_store(db))["key_id"].tolist() == [key.key_id]
-    with sqlite3.connect(out) as con:
+    with closing(sqlite3.connect(out)) as con, con:
         assert con.execute("SELECT count(*) FROM gridkit_api_keys").fetchone() == (1,)
     # a dump never overwrites
     code, text = run(capsys, "db", "dump", db, str(out))
@@ -326,3 +327,39 @@ def test_load_warns_of_foreign_layers_only_not_of_the_publish_history(db, tmp_pa
     assert len(said) == 1 and "my_notes is not in the gridkit contract" in said[0], said
     assert "versions" not in said[0]
     assert counts["unit_versions"] == len(units) and counts["versions"] == 1
+
+
+def test_load_and_dump_leave_no_connection_to_the_workspace_open(db, tmp_path) -> None:
+    """A ``with sqlite3.connect()`` block commits but does not close, and a connection
+    is freed only by the cycle collector, at any moment, in any thread: one left open
+    beside the service's store and GDAL keeps a stale WAL index and the store's next
+    open fails with "disk I/O error" (seen in CI). Nothing stays open after the call."""
+    import gc
+    import os
+
+    from gridkit.store.transfer import dump, load
+    from tests.api.conftest import make_workspace
+
+    def open_files() -> list[str]:
+        out = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                out.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return out
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to list open files")
+    ws = make_workspace(tmp_path / "ws.gpkg")
+    issue_key(open_store(ws), "管理员", role="admin")  # a gridkit_ table goes along
+    out = tmp_path / "back.gpkg"
+    gc.collect()
+    gc.disable()
+    try:
+        load(ws, db)
+        dump(db, out)
+        left = [f for f in open_files() if f.startswith((str(ws), str(out)))]
+    finally:
+        gc.enable()
+    assert not left, left

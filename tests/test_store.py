@@ -8,6 +8,7 @@ cluster: tests/postgis_cluster.py; skipped without PostgreSQL, failing under CI)
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
@@ -126,7 +127,7 @@ def test_append_many_is_read_back_by_gdal_with_types_index_and_counts(workspace:
     if _is_file(workspace):
         # feature counts and extent in the GeoPackage metadata follow
         assert pyogrio.read_info(workspace, layer="reports")["features"] == 3
-        with sqlite3.connect(workspace) as con:
+        with closing(sqlite3.connect(workspace)) as con, con:
             max_x = con.execute(
                 "SELECT max_x FROM gpkg_contents WHERE table_name = 'reports'"
             ).fetchone()[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,7 +21,7 @@ def recursive_view_gpkg(path: Path, rows: int = 3_000_000) -> Path:
     (each a copy of one seed unit), registered in gpkg_contents like a table."""
     seed = grid_units(1, 1).drop(columns="version")
     seed.to_file(path, layer="seed", driver="GPKG")
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con, con:
         con.execute(
             f"""CREATE VIEW units AS
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
@@ -52,7 +53,10 @@ def test_a_recursive_view_is_refused_before_it_is_read(tmp_path: Path) -> None:
 
 def test_the_only_layer_is_checked_whatever_its_name(tmp_path: Path) -> None:
     path = recursive_view_gpkg(tmp_path / "draft.gpkg", rows=10)
-    with sqlite3.connect(path) as con:  # the seed unregistered: the view is the only layer
+    with (
+        closing(sqlite3.connect(path)) as con,
+        con,
+    ):  # the seed unregistered: the view is the only layer
         con.execute("DELETE FROM gpkg_contents WHERE table_name = 'seed'")
         con.execute("UPDATE gpkg_contents SET table_name = 'grid_2026' WHERE table_name = 'units'")
         con.execute("ALTER TABLE seed RENAME TO s0")
