@@ -1485,11 +1485,16 @@ def _read_table(
         return None
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
-    df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
     if not table.geometry:
-        return df
+        return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
     geoms = shapely.from_wkb(np.asarray(cols[-1], dtype=object))
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    # the geometry as a column of the frame built once: set afterwards, geopandas
+    # looks for it first (an error built and caught) on every read
+    data = {c: s.array for c, s in data.items()}
+    data[GEOMETRY] = gpd.array.from_shapely(geoms, crs=4326)
+    return gpd.GeoDataFrame(
+        data, index=pd.RangeIndex(len(rows)), geometry=GEOMETRY, crs=4326, copy=False
+    )
 
 
 def _series(values: Sequence[Any], sql_type: str) -> pd.Series:
