@@ -288,7 +288,7 @@ class ReportWriter:
             )
             try:
                 near = ledger.near(new, radius)
-                change = intake(new, units=ledger.units(new), existing=near)
+                change = intake(new, units=ledger.units(new), existing=near, keep_existing=False)
             except GridkitError as exc:
                 ledger.give_back(ids)
                 if len(todo) == 1:

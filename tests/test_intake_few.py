@@ -114,6 +114,12 @@ def test_few_reports_taken_in_as_the_general_path_does(
     assert few is not None  # every batch here takes the fast path
     _same(few, _general(new, **kw))
     _same(intake(new, **kw), few)  # and intake takes it
+    # the new rows alone (what the report writer asks for): the tail of the above
+    alone = rep._intake_few(new, rules=RULES, keep_existing=False, **kw)
+    _same(alone, _general(new, keep_existing=False, **kw))
+    tail = few.reports.iloc[len(few.reports) - len(new) :]
+    # (in the order of their own columns: a concatenation takes the stored rows')
+    _same(alone, rep.ReportChange(tail[list(alone.reports.columns)], few.events))
 
 
 def test_duplicates_within_the_batch_and_of_stored_reports() -> None:

@@ -590,6 +590,7 @@ def intake(
     crs: object = None,
     at: object = None,
     actor_id: str | None = None,
+    keep_existing: bool = True,
 ) -> ReportChange:
     """Take in new reports: check them, place them, link likely duplicates.
 
@@ -616,6 +617,9 @@ def intake(
     actor_id
         Who took the reports in (the event's ``actor_id``); default the reporter's
         ``reporter_id`` column when present.
+    keep_existing
+        False: ``reports`` of the answer holds the new rows only (a caller writing
+        them does not need ``existing`` again, nor its copy).
 
     Returns
     -------
@@ -664,7 +668,7 @@ def intake(
     at_ts = utc_scalar(at, name="at")
     if crs is None and len(new) <= FEW_REPORTS:
         few = _intake_few(new, units=units, existing=existing, rules=rules, at=at_ts,
-                          actor_id=actor_id)  # fmt: skip
+                          actor_id=actor_id, keep_existing=keep_existing)  # fmt: skip
         if few is not None:
             return few
     df = normalise_reports(new)
@@ -749,7 +753,7 @@ def intake(
     )
     if old.crs is not None and df.crs is not None and old.crs != df.crs:
         df = df.to_crs(old.crs)
-    out = pd.concat([old, df]) if len(old) else df
+    out = pd.concat([old, df]) if len(old) and keep_existing else df
     return ReportChange(gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=df.crs), events)
 
 
@@ -765,6 +769,7 @@ def _intake_few(
     rules: ReportRules,
     at: pd.Timestamp,
     actor_id: str | None,
+    keep_existing: bool = True,
 ) -> ReportChange | None:
     """:func:`intake` of a few reports (the API's batches) with their values in arrays
     and lists, the frames built once at the end: the same answer, row for row and type
@@ -889,7 +894,7 @@ def _intake_few(
             "due_at": pd.Series(pd.NaT, index=rows, dtype=_UTC_US),
         }  # in the order of EVENT_COLUMNS
     )
-    if old is not None and len(old):
+    if old is not None and len(old) and keep_existing:
         out = pd.concat([old, df])
         return ReportChange(gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=df.crs), events)
     return ReportChange(df, events)
