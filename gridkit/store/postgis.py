@@ -1008,11 +1008,17 @@ class ReportIntake:
         self._locked = False
         #: (rows, versions before, versions after, last fids) once written
         self.written: tuple | None = None
+        #: the highest report number, read with the keys (:meth:`replays`), until a write
+        self._last: tuple[int | None] | None = None
+        names = ("reports", "units", "report_events")
+        if all(n in store._seen for n in names):  # the layers last seen: tables stay
+            self._has = dict.fromkeys(names, True)
+            return
         has = con.execute(
             "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
             "to_regclass('report_events') IS NOT NULL"
         ).fetchone()
-        self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
+        self._has = dict(zip(names, map(bool, has), strict=True))
 
     def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
@@ -1068,9 +1074,18 @@ class ReportIntake:
             return pd.DataFrame(index=pd.Index([], dtype=object))
         # most keys are new: asked first on the index alone, the rows read only if one
         # is stored (a frame of every column, even empty, costs more than the query)
-        hit = self._con.execute(
-            "SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s))", [list(keys)]
-        ).fetchone()[0]
+        # the highest report number with it, which the batch asks next (a round trip less)
+        last = (
+            f"(SELECT max({_REPORT_NUMBER}) FROM reports)"
+            if "report_id" in self._columns("reports")
+            else "NULL"
+        )
+        hit, number = self._con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s)), {last}",
+            [list(keys)],
+        ).fetchone()
+        if last != "NULL":
+            self._last = (number,)
         if not hit:
             return pd.DataFrame(index=pd.Index([], dtype=object))
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
@@ -1092,9 +1107,12 @@ class ReportIntake:
         self._lock()
         if "report_id" not in self._columns("reports"):
             return None
-        row = self._con.execute(
-            f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
-        ).fetchone()
+        row = (
+            self._last
+            or self._con.execute(
+                f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
+            ).fetchone()
+        )
         return None if row[0] is None else f"R{row[0]}"
 
     def open_near(
@@ -1205,6 +1223,7 @@ class ReportIntake:
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
             return
+        self._last = None  # ids written: asked again
         self._lock()
         if not all(self._fits(name, df) for name, df in todo.items()):
             store._prepare(con, todo, None)
