@@ -1198,21 +1198,31 @@ class ReportIntake:
             return None, False
         geoms = np.asarray(points, dtype=object)
         xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
-        hits = self._con.execute(
-            "SELECT p.k, u.fid FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY "
-            "AS p(x, y, k) LEFT JOIN units u "
-            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))",
-            (xy[:, 0].tolist(), xy[:, 1].tolist()),
-        ).fetchall()
-        every = all(fid is not None for _, fid in hits)
-        fids = sorted({int(fid) for _, fid in hits if fid is not None})
-        where, params = "fid = ANY(%s)", [fids]
+        # one query: the units hit (each point with its units, or with none) and, on
+        # every row, whether each point has one
+        hits = (
+            "(SELECT p.x, p.y, u.fid FROM unnest(%s::float8[], %s::float8[]) AS p(x, y) "
+            "LEFT JOIN units u "
+            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))) h"
+        )
+        where = f"fid = ANY(ARRAY(SELECT h.fid FROM {hits} WHERE h.fid IS NOT NULL))"
+        params = [xy[:, 0].tolist(), xy[:, 1].tolist()]
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
-            where, params = "(fid = ANY(%s) OR unit_id = ANY(%s))", [fids, named]
+            where, params = f"({where} OR unit_id = ANY(%s))", [*params, named]
+        every_sql = f"(SELECT coalesce(bool_and(h.fid IS NOT NULL), true) FROM {hits})"
+        # placeholders in the order of the text: the selected flag's, then the WHERE's
+        params = [xy[:, 0].tolist(), xy[:, 1].tolist(), *params]
         # what placing a report reads of its unit (the layer's other columns cost a
         # typed column each, for nothing)
-        return self._rows("units", where, params, ["unit_id", "admin_code"]), every
+        whole = self._store._table(self._con, "units")
+        table = _Table({c: whole.columns[c] for c in ("unit_id", "admin_code")
+                        if c in whole.columns}, whole.geometry)  # fmt: skip
+        found, every = _read_table(self._con, "units", table, where=where, params=params,
+                                   extra=every_sql)  # fmt: skip
+        # without a row no point hit a unit (a hit is a row): every point has one only
+        # when there is no point
+        return found, bool(every) if every is not None else not len(xy)
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
@@ -1484,12 +1494,14 @@ def _read_table(
     where: str | None = None,
     params: Sequence[Any] = (),
     empty: bool = True,
-) -> pd.DataFrame | None:
+    extra: str | None = None,
+) -> Any:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
     without a Python object per value where pandas can help it. Without a row and
-    not ``empty``: None."""
+    not ``empty``: None. With an ``extra`` SQL expression (the same on every row,
+    asked in the same query): the frame and its value (None without a row)."""
     names = list(table.columns)
     sel = []
     for c in names:
@@ -1501,11 +1513,23 @@ def _read_table(
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
     conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
     cond = f" WHERE {' AND '.join(conds)}" if conds else ""
-    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
+    more = "" if extra is None else f", {extra}"
+    sql = f"SELECT {', '.join(sel) or 'NULL'}{more} FROM {_ident(name)}{cond} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql, params or None).fetchall()
+    if extra is not None:
+        value = rows[0][-1] if rows else None
+        rows = [r[:-1] for r in rows]
+        found = None if not rows and not empty else _frame(rows, table, sel)
+        return found, value
     if not rows and not empty:
         return None
+    return _frame(rows, table, sel)
+
+
+def _frame(rows: list, table: _Table, sel: list[str]) -> pd.DataFrame:
+    """The rows read by :func:`_read_table` as its frame."""
+    names = list(table.columns)
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
     if not table.geometry:
