@@ -801,33 +801,8 @@ def _intake_few(
     geom_name = new._geometry_column_name
     geoms = np.asarray(cols[geom_name])
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if units is not None:
-        unit_ids = units["unit_id"]
-        if unit_ids.isna().any() or not unit_ids.is_unique:
-            return None  # the map of unit to admin code as pandas does it
-        where = gpd.GeoDataFrame(
-            {"unit_id": cols["unit_id"], "geometry": cols[geom_name]},
-            index=new.index,
-            geometry="geometry",
-            crs=new.crs,
-            copy=False,
-        )
-        located = locate(where, units)["unit_id"].array
-        admin = dict(
-            zip(
-                unit_ids.to_numpy(dtype=object),
-                units["admin_code"].astype("string").to_numpy(dtype=object, na_value=None),
-                strict=True,
-            )
-        )
-        have = cols["admin_code"].to_numpy(dtype=object, na_value=None)  # type: ignore[attr-defined]
-        found = pd.array(located, dtype=object).to_numpy(dtype=object, na_value=None)
-        cols["unit_id"] = located
-        cols["admin_code"] = pd.array(
-            [h if h is not None else admin.get(u) if u is not None else None
-             for h, u in zip(have, found, strict=True)],
-            dtype=_STRING,
-        )  # fmt: skip
+    if units is not None and not _place_few(cols, new, units):
+        return None
     unit_na = pd.isna(np.asarray(cols["unit_id"], dtype=object))
     admin_na = cols["admin_code"].isna()  # type: ignore[attr-defined]
     if (~has_point & unit_na & admin_na).any():
@@ -869,35 +844,85 @@ def _intake_few(
     else:
         actors = [actor_id] * n
 
+    evidence = cols["evidence"].to_numpy(dtype=object, na_value=None)  # type: ignore[attr-defined]
+    times = pd.Series(cols["reported_at"], index=pd.RangeIndex(n))
+    events = _collect_events(ids, times, actors, cats, srcs, dup, evidence, rules)
+    if old is not None and len(old) and keep_existing:
+        out = pd.concat([old, df])
+        return ReportChange(gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=df.crs), events)
+    return ReportChange(df, events)
+
+
+def _place_few(cols: dict, new: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> bool:
+    """:func:`intake`'s placing for :func:`_intake_few`: ``cols``' ``unit_id`` located
+    (:func:`gridkit.locate`), its ``admin_code`` filled from the unit's; False (nothing
+    changed) where units repeat an id or lack one (pandas' map decides there)."""
+    unit_ids = units["unit_id"]
+    if unit_ids.isna().any() or not unit_ids.is_unique:
+        return False
+    geom_name = new._geometry_column_name
+    where = gpd.GeoDataFrame(
+        {"unit_id": cols["unit_id"], "geometry": cols[geom_name]},
+        index=new.index,
+        geometry="geometry",
+        crs=new.crs,
+        copy=False,
+    )
+    located = locate(where, units)["unit_id"].array
+    admin = dict(
+        zip(
+            unit_ids.to_numpy(dtype=object),
+            units["admin_code"].astype("string").to_numpy(dtype=object, na_value=None),
+            strict=True,
+        )
+    )
+    have = cols["admin_code"].to_numpy(dtype=object, na_value=None)
+    found = pd.array(located, dtype=object).to_numpy(dtype=object, na_value=None)
+    cols["unit_id"] = located
+    cols["admin_code"] = pd.array(
+        [h if h is not None else admin.get(u) if u is not None else None
+         for h, u in zip(have, found, strict=True)],
+        dtype=_STRING,
+    )  # fmt: skip
+    return True
+
+
+def _collect_events(
+    ids: object,
+    times: pd.Series,
+    actors: object,
+    cats: object,
+    srcs: object,
+    dup: list,
+    evidence: object,
+    rules: ReportRules,
+) -> pd.DataFrame:
+    """The ``collect`` events of new reports as :func:`_events` makes them, its columns
+    typed directly: the times are the reports' (UTC microseconds), no due time yet."""
+
     def text(values: object) -> object:  # as _events types them
         return pd.array([None if v is None or pd.isna(v) else str(v) for v in values],
                         dtype=_STRING)  # fmt: skip
 
-    # the events as _events makes them, its columns typed directly: the times are the
-    # reports' (already UTC microseconds), no due time yet
+    n = len(dup)
     notes = [
         f"{rules.label(cat)}; source {src}"
         + (f"; likely duplicate of {d}" if d is not None else "")
-        for cat, src, d in zip(cats, srcs, dup, strict=True)
+        for cat, src, d in zip(cats, srcs, dup, strict=True)  # type: ignore[call-overload]
     ]
-    rows = pd.RangeIndex(n)
-    events = pd.DataFrame(
+    return pd.DataFrame(
         {
             "report_id": text(ids),
-            "at": pd.Series(cols["reported_at"], index=rows),
+            "at": times,
             "actor_id": text(actors),
             "action": pd.array(["collect"] * n, dtype=_STRING),
             "from_status": pd.array([None] * n, dtype=_STRING),
             "to_status": pd.array(["collected"] * n, dtype=_STRING),
             "note": pd.array(notes, dtype=_STRING),
-            "evidence": text(cols["evidence"].to_numpy(dtype=object, na_value=None)),  # type: ignore[attr-defined]
-            "due_at": pd.Series(pd.NaT, index=rows, dtype=_UTC_US),
+            "evidence": text(evidence),
+            "due_at": pd.Series(pd.NaT, index=times.index, dtype=_UTC_US),
         }  # in the order of EVENT_COLUMNS
     )
-    if old is not None and len(old) and keep_existing:
-        out = pd.concat([old, df])
-        return ReportChange(gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=df.crs), events)
-    return ReportChange(df, events)
 
 
 def _take(values: object, order: np.ndarray) -> object:
