@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import orjson
 import pandas as pd
 import shapely
@@ -288,7 +289,7 @@ class ReportWriter:
             )
             try:
                 near = ledger.near(new, radius)
-                change = intake(new, units=ledger.units(new), existing=near)
+                change = intake(new, units=ledger.units(new), existing=near, keep_existing=False)
             except GridkitError as exc:
                 ledger.give_back(ids)
                 if len(todo) == 1:
@@ -297,8 +298,9 @@ class ReportWriter:
                 for item in todo:  # find whose report it is: one at a time
                     results.update(self._take_in(ledger, subs, [item]))
                 return results
-            new_rows = change.reports.iloc[len(change.reports) - len(ids) :]  # after the old
-            created = new_rows.iloc[pd.Index(new_rows["report_id"]).get_indexer(ids)]
+            new_rows = change.reports  # the new rows alone (keep_existing=False)
+            at = pd.Index(new_rows["report_id"]).get_indexer(ids)  # in time order: by id
+            created = new_rows if (at == np.arange(len(at))).all() else new_rows.iloc[at]
             rejected = self._refusals(created, [subs[i].caller for i, _ in todo])
             if rejected:
                 ledger.give_back(ids)  # the others take them again: no gap in the ids
@@ -356,8 +358,13 @@ class ReportWriter:
             rows = handed.reports
             events = pd.concat([events, handed.events], ignore_index=True)
             handed_over = True
-        # the reporter collected it; what the rules did at once, the system did
-        collected = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
+        # the reporter collected it; what the rules did at once, the system did (intake's
+        # own events are all collections)
+        collected = (
+            (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
+            if handed_over
+            else np.ones(len(events), dtype=bool)
+        )
         events["actor_id"] = pd.array(
             [
                 actors[r] if c else "system"

@@ -10,6 +10,10 @@ tipg runs from its own virtual environment (its pins differ from gridkit's): set
 with ``python -m venv /tmp/tipg-venv && /tmp/tipg-venv/bin/pip install tipg uvicorn``).
 Without it the items cases run against the GeoPackage backend only. The database is
 a throwaway cluster (tests/postgis_cluster.py).
+
+``GRIDKIT_BENCH_POSTGIS=writes`` (or ``items``) runs those cases alone, e.g.
+``GRIDKIT_BENCH_POSTGIS=writes python -m benchmarks --only postgis`` (tipg is then not
+started); the results file then holds those cases only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from benchmarks._runner import Case
 HERE = Path(__file__).resolve().parent
 CLIENTS = 16
 TIPG_PYTHON = Path(os.environ.get("GRIDKIT_TIPG_PYTHON", "/tmp/tipg-venv/bin/python"))
+#: which cases run: "items", "writes" or both (unset)
+ONLY = os.environ.get("GRIDKIT_BENCH_POSTGIS", "").strip().lower()
+if ONLY not in ("", "items", "writes"):
+    raise SystemExit(f"GRIDKIT_BENCH_POSTGIS={ONLY!r}: give items or writes (or unset it).")
 _state: dict = {}
 
 
@@ -104,7 +112,7 @@ def _setup(quick: bool) -> dict:
     uvicorn = ["-m", "uvicorn", "--port", "{port}", "--log-level", "warning"]
     _start("bare", [sys.executable, *uvicorn, "benchmarks._bare_pg_app:app"], "/docs",
            env={"BARE_DATABASE_URL": url})  # fmt: skip
-    if TIPG_PYTHON.exists():
+    if TIPG_PYTHON.exists() and ONLY != "writes":
         _start("tipg", [str(TIPG_PYTHON), *uvicorn, "tipg.main:app"], "/collections",
                env={"DATABASE_URL": url, "TIPG_MAX_FEATURES_PER_QUERY": "10000"})  # fmt: skip
     return _state
@@ -289,4 +297,4 @@ def cases(quick: bool) -> list[Case]:
             extra=lambda s, *_: {**_load(s), **(_stop() or {})},
         )
     )
-    return [*items, *writes]
+    return {"items": items, "writes": writes}.get(ONLY, [*items, *writes])

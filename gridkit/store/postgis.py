@@ -997,11 +997,17 @@ class ReportIntake:
         self._locked = False
         #: (rows, versions before, versions after, last fids) once written
         self.written: tuple | None = None
+        #: the highest report number, read with the keys (:meth:`replays`), until a write
+        self._last: tuple[int | None] | None = None
+        names = ("reports", "units", "report_events")
+        if all(n in store._seen for n in names):  # the layers last seen: tables stay
+            self._has = dict.fromkeys(names, True)
+            return
         has = con.execute(
             "SELECT to_regclass('reports') IS NOT NULL, to_regclass('units') IS NOT NULL, "
             "to_regclass('report_events') IS NOT NULL"
         ).fetchone()
-        self._has = dict(zip(("reports", "units", "report_events"), map(bool, has), strict=True))
+        self._has = dict(zip(names, map(bool, has), strict=True))
 
     def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
@@ -1057,9 +1063,18 @@ class ReportIntake:
             return pd.DataFrame(index=pd.Index([], dtype=object))
         # most keys are new: asked first on the index alone, the rows read only if one
         # is stored (a frame of every column, even empty, costs more than the query)
-        hit = self._con.execute(
-            "SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s))", [list(keys)]
-        ).fetchone()[0]
+        # the highest report number with it, which the batch asks next (a round trip less)
+        last = (
+            f"(SELECT max({_REPORT_NUMBER}) FROM reports)"
+            if "report_id" in self._columns("reports")
+            else "NULL"
+        )
+        hit, number = self._con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s)), {last}",
+            [list(keys)],
+        ).fetchone()
+        if last != "NULL":
+            self._last = (number,)
         if not hit:
             return pd.DataFrame(index=pd.Index([], dtype=object))
         rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
@@ -1081,9 +1096,12 @@ class ReportIntake:
         self._lock()
         if "report_id" not in self._columns("reports"):
             return None
-        row = self._con.execute(
-            f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
-        ).fetchone()
+        row = (
+            self._last
+            or self._con.execute(
+                f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
+            ).fetchone()
+        )
         return None if row[0] is None else f"R{row[0]}"
 
     def open_near(
@@ -1169,21 +1187,31 @@ class ReportIntake:
             return None, False
         geoms = np.asarray(points, dtype=object)
         xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
-        hits = self._con.execute(
-            "SELECT p.k, u.fid FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY "
-            "AS p(x, y, k) LEFT JOIN units u "
-            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))",
-            (xy[:, 0].tolist(), xy[:, 1].tolist()),
-        ).fetchall()
-        every = all(fid is not None for _, fid in hits)
-        fids = sorted({int(fid) for _, fid in hits if fid is not None})
-        where, params = "fid = ANY(%s)", [fids]
+        # one query: the units hit (each point with its units, or with none) and, on
+        # every row, whether each point has one
+        hits = (
+            "(SELECT p.x, p.y, u.fid FROM unnest(%s::float8[], %s::float8[]) AS p(x, y) "
+            "LEFT JOIN units u "
+            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))) h"
+        )
+        where = f"fid = ANY(ARRAY(SELECT h.fid FROM {hits} WHERE h.fid IS NOT NULL))"
+        params = [xy[:, 0].tolist(), xy[:, 1].tolist()]
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
-            where, params = "(fid = ANY(%s) OR unit_id = ANY(%s))", [fids, named]
+            where, params = f"({where} OR unit_id = ANY(%s))", [*params, named]
+        every_sql = f"(SELECT coalesce(bool_and(h.fid IS NOT NULL), true) FROM {hits})"
+        # placeholders in the order of the text: the selected flag's, then the WHERE's
+        params = [xy[:, 0].tolist(), xy[:, 1].tolist(), *params]
         # what placing a report reads of its unit (the layer's other columns cost a
         # typed column each, for nothing)
-        return self._rows("units", where, params, ["unit_id", "admin_code"]), every
+        whole = self._store._table(self._con, "units")
+        table = _Table({c: whole.columns[c] for c in ("unit_id", "admin_code")
+                        if c in whole.columns}, whole.geometry)  # fmt: skip
+        found, every = _read_table(self._con, "units", table, where=where, params=params,
+                                   extra=every_sql)  # fmt: skip
+        # without a row no point hit a unit (a hit is a row): every point has one only
+        # when there is no point
+        return found, bool(every) if every is not None else not len(xy)
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
@@ -1194,6 +1222,7 @@ class ReportIntake:
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
             return
+        self._last = None  # ids written: asked again
         self._lock()
         if not all(self._fits(name, df) for name, df in todo.items()):
             store._prepare(con, todo, None)
@@ -1349,12 +1378,16 @@ def _update(con: Any, change: RowUpdate) -> None:
 def _column_values(s: pd.Series) -> np.ndarray:
     """A column as Python values for COPY (None for missing)."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        out = np.empty(len(s), dtype=object)
-        ok = s.notna().to_numpy()
-        out[:] = None
+        out = np.empty(len(s), dtype=object)  # None throughout
+        ok = ~np.asarray(s.array.isna())
         if ok.any():  # most lifecycle times of a new report are still empty
             out[ok] = list(s[ok].dt.to_pydatetime())
         return out
+    array = s.array
+    if isinstance(array, pd.arrays.ArrowStringArray):
+        # text held by Arrow (pandas' "string"): its own conversion, NA as None, at a
+        # fraction of to_numpy's cost on the few rows of a batch
+        return np.asarray(array.__arrow_array__().to_pylist(), dtype=object)
     out = s.to_numpy(dtype=object, na_value=None)
     if s.dtype == object:
         bad = [i for i, v in enumerate(out) if isinstance(v, list | dict | tuple | set)]
@@ -1388,7 +1421,7 @@ def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
     values = [_column_values(df[c]) for c in cols]
     if hexes is not None:
         values.append(np.asarray(hexes, dtype=object))
-    rows = np.column_stack(values).tolist()
+    rows = zip(*values, strict=True)  # Python values throughout (object arrays)
     with (
         con.cursor() as cur,
         cur.copy(f"COPY {_ident(name)} ({', '.join(names)}) FROM STDIN") as cp,
@@ -1450,12 +1483,14 @@ def _read_table(
     where: str | None = None,
     params: Sequence[Any] = (),
     empty: bool = True,
-) -> pd.DataFrame | None:
+    extra: str | None = None,
+) -> Any:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
     without a Python object per value where pandas can help it. Without a row and
-    not ``empty``: None."""
+    not ``empty``: None. With an ``extra`` SQL expression (the same on every row,
+    asked in the same query): the frame and its value (None without a row)."""
     names = list(table.columns)
     sel = []
     for c in names:
@@ -1467,18 +1502,35 @@ def _read_table(
         sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
     conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
     cond = f" WHERE {' AND '.join(conds)}" if conds else ""
-    sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
+    more = "" if extra is None else f", {extra}"
+    sql = f"SELECT {', '.join(sel) or 'NULL'}{more} FROM {_ident(name)}{cond} ORDER BY fid"
     with con.cursor(binary=True) as cur:
         rows = cur.execute(sql, params or None).fetchall()
+    if extra is not None:
+        value = rows[0][-1] if rows else None
+        rows = [r[:-1] for r in rows]
+        found = None if not rows and not empty else _frame(rows, table, sel)
+        return found, value
     if not rows and not empty:
         return None
+    return _frame(rows, table, sel)
+
+
+def _frame(rows: list, table: _Table, sel: list[str]) -> pd.DataFrame:
+    """The rows read by :func:`_read_table` as its frame."""
+    names = list(table.columns)
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in sel]
     data = {c: _series(cols[k], table.columns[c]) for k, c in enumerate(names)}
-    df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
     if not table.geometry:
-        return df
+        return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
     geoms = shapely.from_wkb(np.asarray(cols[-1], dtype=object))
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    # the geometry as a column of the frame built once: set afterwards, geopandas
+    # looks for it first (an error built and caught) on every read
+    data = {c: s.array for c, s in data.items()}
+    data[GEOMETRY] = gpd.array.from_shapely(geoms, crs=4326)
+    return gpd.GeoDataFrame(
+        data, index=pd.RangeIndex(len(rows)), geometry=GEOMETRY, crs=4326, copy=False
+    )
 
 
 def _series(values: Sequence[Any], sql_type: str) -> pd.Series:
