@@ -454,6 +454,8 @@ def _reason(psycopg: Any, exc: BaseException) -> str:
         return "out of disk space or resources"
     if isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
         return "the server is restarting"
+    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock, serialisation
+        return f"a concurrent transaction conflicted ({_first_line(exc)})"
     return "cannot reach the server"
 
 
@@ -715,8 +717,11 @@ class PostGISStore(Store):
             marks = dict(self._marks)
             try:
                 with self._connection() as con, con.transaction():
-                    created = self._prepare(con, todo, change)
+                    # the version rows first, then any table made or given columns: every
+                    # writer takes its locks in this order (an ALTER TABLE before them
+                    # waited in a circle with a writer holding them: a deadlock)
                     before = _lock_versions(con, touched)
+                    created = self._prepare(con, todo, change)
                     outside = [
                         n for n in touched if n not in created and before.get(n) != marks.get(n)
                     ]
