@@ -289,7 +289,13 @@ class ReportWriter:
             )
             try:
                 near = ledger.near(new, radius)
-                change = intake(new, units=ledger.units(new), existing=near, keep_existing=False)
+                change = intake(
+                    new,
+                    units=ledger.units(new),
+                    existing=near,
+                    keep_existing=False,
+                    at=_now_ms(),
+                )
             except GridkitError as exc:
                 ledger.give_back(ids)
                 if len(todo) == 1:
@@ -628,3 +634,9 @@ class ReportArrivals:
                 await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def _now_ms() -> pd.Timestamp:
+    """Now, to the millisecond: what a GeoPackage keeps of a time, and what both
+    backends read back, so the 201's times are the ones a later GET shows."""
+    return pd.Timestamp.now(tz="UTC").floor("ms")
