@@ -116,6 +116,8 @@ def test_lasting_connection_errors_say_what_to_fix(capsys) -> None:
         ),
         f"{db}?sslmode=bogus": ('invalid sslmode value: "bogus"', "Check the URL"),
         f"{db}?bogus_option=1": ('invalid URI query parameter: "bogus_option"', "Check the URL"),
+        # a typo in the host: not an outage to wait out
+        "postgresql://grid@nohost.invalid/zz": ("nohost.invalid", "Check the host name"),
     }
     wrong = _password_role(base, f"pw{os.getpid()}")
     cases[wrong] = ("password authentication failed for user", "user and password")

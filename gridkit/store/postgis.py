@@ -126,8 +126,12 @@ _REFUSED = (
         "(then gridkit db upgrade URL).",
     ),
     (
-        r'invalid .*(value|parameter|option)|missing "="|invalid URI|invalid port'
-        r"|could not translate host name",
+        r"failed to resolve host|could not translate host name",
+        "Check the host name in the URL (postgresql://USER:PASSWORD@HOST:PORT/DB); if it "
+        "is right, this machine's name service cannot resolve it.",
+    ),
+    (
+        r'invalid .*(value|parameter|option)|missing "="|invalid URI|invalid port',
         "Check the URL: postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require "
         "(the options are libpq's).",
     ),
