@@ -69,7 +69,22 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
     def healthz() -> Response:
+        """The process answers (for restarts: it does not look at the data)."""
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get(
+        "/readyz",
+        tags=["service"],
+        summary="Readiness",
+        responses={503: errors.RESPONSES[503]},
+    )
+    def readyz() -> Response:
+        """The data can be reached now (one round trip to the database, or the
+        workspace file opened): 200, or a 503 with Retry-After while the database is
+        down or full, so a load balancer sends no requests to a process that would
+        only answer 503."""
+        service.store.ping()
+        return Response(b'{"status":"ready"}', media_type="application/json")
 
     app.include_router(docs.router)
     app.include_router(open311.router)

@@ -88,13 +88,17 @@ def test_the_api_answers_503_with_retry_after_then_recovers(tmp_path: Path) -> N
         "properties": {"category": "floating_garbage", "description": "桥下垃圾"},
     }
     assert client.get("/collections/units/items?limit=1", headers=auth).status_code == 200
+    assert client.get("/readyz").json() == {"status": "ready"}
     wal = _block_wal(ws)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and int(ready.headers["Retry-After"]) > 0
     r = client.post("/reports", json=report, headers={**auth, "Idempotency-Key": "a"})
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert int(r.headers["Retry-After"]) > 0
     assert "Traceback" not in r.text and "nothing was written" in r.json()["detail"]
     shutil.rmtree(wal)
+    assert client.get("/readyz").status_code == 200
     again = client.post("/reports", json=report, headers={**auth, "Idempotency-Key": "a"})
     assert again.status_code == 201, again.text
     got = client.get(f"/collections/reports/items/{again.json()['id']}", headers=auth)

@@ -174,10 +174,15 @@ def test_database_down_gives_503_with_retry_after_then_recovers(tmp_path: Path) 
     http = TestClient(create_app(workspace=url), raise_server_exceptions=False)
     auth = {"X-API-Key": secret}
     assert http.get("/collections/units/items?limit=5", headers=auth).status_code == 200
+    assert http.get("/readyz").status_code == 200
     r = http.post("/reports", json=_report(1), headers={**auth, "Idempotency-Key": "a"})
     assert r.status_code == 201
     postgis_cluster.pg_ctl("stop")
     try:
+        # liveness stays (a restart would not help); readiness says to send nothing
+        assert http.get("/healthz").status_code == 200
+        ready = http.get("/readyz")
+        assert ready.status_code == 503 and int(ready.headers["Retry-After"]) > 0, ready.text
         time.sleep(0.6)  # past the store's poll of versions
         r = http.post("/reports", json=_report(2), headers={**auth, "Idempotency-Key": "b"})
         assert r.status_code == 503, r.text
@@ -196,5 +201,6 @@ def test_database_down_gives_503_with_retry_after_then_recovers(tmp_path: Path) 
             break
         time.sleep(0.2)
     assert r.status_code == 201, r.text
+    assert http.get("/readyz").status_code == 200
     ids = open_store(url).read("reports")["idempotency_key"].dropna()
     assert sorted(k.split("/", 1)[1] for k in ids) == ["a", "b"]  # nothing half-written

@@ -198,6 +198,12 @@ class Store(ABC):
     def layers(self) -> list[str]:
         """The names of the layers held (service tables left out)."""
 
+    def ping(self) -> None:
+        """Reach the data now, bypassing every cache: returns when the store can be read
+        and written, raises :class:`DatabaseUnavailableError` when it cannot (a
+        service's readiness). Backends override it with their cheapest round trip."""
+        self.layers()
+
     @abstractmethod
     def read(self, layer: str) -> pd.DataFrame:
         """The whole of ``layer``: a GeoDataFrame, or a DataFrame for an attribute table.

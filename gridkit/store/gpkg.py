@@ -126,6 +126,22 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
+    def ping(self) -> None:
+        """Open the file and read its schema (tried again while SQLite says "disk I/O
+        error"; :class:`DatabaseUnavailableError` when it stays).
+
+        >>> import tempfile
+        >>> from gridkit.synth.ops import grid_units
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> create_store(f"{tmp.name}/ws.gpkg", {"units": grid_units(1, 1)}).ping()
+        >>> tmp.cleanup()
+        """
+        con = self._open()
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+
     def _open(self) -> sqlite3.Connection:
         """A new connection with the schema read, before any work is done on it.
 

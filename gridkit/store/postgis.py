@@ -595,6 +595,12 @@ class PostGISStore(Store):
 
         return psycopg_pool.PoolTimeout
 
+    def ping(self) -> None:
+        """One round trip to the server (not the cached versions):
+        :class:`DatabaseUnavailableError` when it is down, restarting or full."""
+        with self._connection() as con:
+            con.execute("SELECT 1").fetchone()
+
     # -- versions ---------------------------------------------------------------------
     def _versions(self) -> dict[str, int]:
         now = time.monotonic()
