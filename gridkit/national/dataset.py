@@ -270,7 +270,7 @@ def check_build_output(out: str | Path, *, overwrite: bool = False) -> bool:
     >>> check_build_output(d)
     Traceback (most recent call last):
     ...
-    gridkit.errors.GridkitError: ... (no national.json; it holds notes.txt): refusing to build into it.
+    gridkit.errors.GridkitError: ... it holds notes.txt): refusing to build into it.
     Hint: Give a new or empty directory with -o.
     """
     out = Path(out)
