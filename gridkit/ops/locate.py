@@ -258,7 +258,9 @@ def locate(
             idx[out_pos] = found
             distance[out_pos] = fdist
             if max_distance_m is not None and (found < 0).any():
-                _warn_beyond(reach[found < 0], max_distance_m)
+                far = geoms[out_pos[found < 0]]
+                swapped = _swapped_inside(far, units84.total_bounds)
+                _warn_beyond(reach[found < 0], max_distance_m, swapped)
         ambiguous = np.zeros(n, dtype=bool)
         if acc is not None:
             check = present & (idx >= 0) & (acc > 0)
@@ -338,15 +340,30 @@ def _km(metres: float) -> str:
     return f"{metres / 1000:,.1f} km" if metres >= 1000 else f"{metres:,.0f} m"
 
 
-def _warn_beyond(rough: np.ndarray, max_distance_m: float) -> None:
+def _swapped_inside(pts: np.ndarray, bounds: np.ndarray) -> int:
+    """How many points, x and y swapped, fall in the units' box (lat/lon columns read
+    as lon/lat where both stay in range: western China read as Europe)."""
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    minx, miny, maxx, maxy = bounds
+    return int(((y >= minx) & (y <= maxx) & (x >= miny) & (x <= maxy)).sum())
+
+
+def _warn_beyond(rough: np.ndarray, max_distance_m: float, swapped: int = 0) -> None:
     """One line: how many points no unit is within ``max_distance_m`` of, and how far
-    the nearest lies (``rough``: the lon/lat-nearest unit's distance per point)."""
+    the nearest lies (``rough``: the lon/lat-nearest unit's distance per point);
+    ``swapped`` of them would lie among the units with x and y swapped."""
     lo, hi = float(np.min(rough)), float(np.max(rough))
     far = f"about {_km(lo)}" if _km(lo) == _km(hi) else f"about {_km(lo)} to {_km(hi)}"
     n = len(rough)
+    why = (
+        f" {swapped:,} of them would lie among the units with x and y swapped: are the "
+        "lon/lat columns swapped (lat, lon)?"
+        if swapped
+        else ""
+    )
     warnings.warn(
         f"{n:,} point{'s' if n != 1 else ''} farther than {_km(max_distance_m)} from every "
-        f"unit (the nearest {far} away): left without a unit. Raise max_distance_m "
+        f"unit (the nearest {far} away): left without a unit.{why} Raise max_distance_m "
         "(--max-distance M) to give such points the nearest unit.",
         GridkitWarning,
         stacklevel=3,
