@@ -447,7 +447,8 @@ def _ms_times(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _georeference(df: pd.DataFrame, fmt: str, *, crs: object, source: str) -> pd.DataFrame:
-    if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any():
+    # shapely's test, not GeoSeries.notna(): that warns of empty geometries (which count)
+    if isinstance(df, gpd.GeoDataFrame) and not shapely.is_missing(df.geometry.array).all():
         if fmt == "geojson" and crs is None and df.crs is None:
             df = df.set_crs(WGS84)  # RFC 7946: GeoJSON is WGS84 unless declared otherwise
         return to_wgs84(df, crs=crs, source=source)
@@ -882,8 +883,10 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(df.drop(columns=df.geometry.name))
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]).tolist())
     if kinds <= {0}:  # points (or none): lon/lat, as spreadsheets and hotlines have them
-        out["lon"] = shapely.get_x(geoms)
-        out["lat"] = shapely.get_y(geoms)
+        # empty points (POINT EMPTY) have no x: blank, as missing ones
+        at = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        out["lon"] = np.where(at, shapely.get_x(np.where(at, geoms, None)), np.nan)
+        out["lat"] = np.where(at, shapely.get_y(np.where(at, geoms, None)), np.nan)
     else:
         out["wkt"] = shapely.to_wkt(geoms, rounding_precision=7)
     return out
@@ -1123,7 +1126,7 @@ def _in_layer_order(df: pd.DataFrame, p: Path, layer: str) -> pd.DataFrame:
 
 
 def _shapefile_ready(df: pd.DataFrame, p: Path) -> pd.DataFrame:
-    if not isinstance(df, gpd.GeoDataFrame) or df.geometry.isna().all():
+    if not isinstance(df, gpd.GeoDataFrame) or shapely.is_missing(df.geometry.array).all():
         raise UnsupportedFormatError(
             f"{p}: a Shapefile needs geometries; this layer is an attribute table.",
             hint="Write it to .gpkg, .geojson or .parquet instead.",

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
+import shapely
 import typer
 
 from gridkit.cli.engine import (
@@ -68,7 +70,7 @@ def locate_cmd(
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     pts = inputs.read(points, "reports", source_layer=layer, check=False)
-    if not hasattr(pts, "geometry") or pts.geometry.isna().all():
+    if not hasattr(pts, "geometry") or not _located_rows(pts).any():
         raise InputFileError(
             f"{points}: no points to locate (columns: {', '.join(map(str, pts.columns))}).",
             hint="Give lon and lat columns (or lng/longitude/经度 and latitude/纬度), x/y with "
@@ -102,13 +104,19 @@ MaxDistanceOption = Annotated[
 ]
 
 
+def _located_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows with a location: a geometry neither missing nor empty (shapely's tests, not
+    GeoSeries.notna(), which warns of empty geometries)."""
+    g = np.asarray(df.geometry.array)
+    return ~(shapely.is_missing(g) | shapely.is_empty(g))
+
+
 def _located_line(out: pd.DataFrame, max_distance: float) -> str:
     """How the points were placed: inside, nearest (within the limit), beyond it, and
     rows without a location."""
     d = out["distance_m"].to_numpy(dtype=float)
     placed = out["unit_id"].notna().to_numpy()
-    g = out.geometry
-    located = (g.notna() & ~g.is_empty).to_numpy()
+    located = _located_rows(out)
     inside = int((d == 0).sum())
     parts = [
         f"{inside:,} inside a unit",

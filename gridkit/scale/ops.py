@@ -496,7 +496,9 @@ def hotspots_points_partitioned(
     part = area_keys(units, by, what="the units").to_numpy()
     table = reports
     given = reports["unit_id"] if "unit_id" in reports else None
-    has_points = isinstance(reports, gpd.GeoDataFrame) and reports.geometry.notna().any()
+    has_points = isinstance(reports, gpd.GeoDataFrame) and not (
+        shapely.is_missing(reports.geometry.array).all()  # GeoSeries.notna() warns of empties
+    )
     if has_points and (given is None or given.isna().any()):
         located = locate_points_partitioned(
             reports, units, engine=engine, by=by, max_distance_m=near
