@@ -219,6 +219,20 @@ app.add_typer(db_app, name="db")
 app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger (gridkit.cli.chiefs)
 app.add_typer(national_app, name="national")
 
+
+def _plain_helps(group: typer.Typer) -> None:
+    """Every subcommand's help as :func:`plain_help` makes it (typer shows a docstring's
+    line breaks, cutting sentences mid-way in the command lists)."""
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None:
+            info.help = plain_help(info.callback.__doc__)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _plain_helps(sub.typer_instance)
+
+
+_plain_helps(app)
+
 _type_shown = typer.core.TyperOption.display_type_rich
 
 

@@ -250,7 +250,10 @@ _SEASON_LAYERS = (
 
 
 def assess_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (patrols, reports).")],
+    workspace: Annotated[
+        Path,
+        typer.Argument(help="Workspace GeoPackage or postgresql:// URL (patrols, reports)."),
+    ],
     period: Annotated[
         str,
         typer.Option(
