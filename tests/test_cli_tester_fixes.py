@@ -253,6 +253,23 @@ def test_national_build_refuses_a_foreign_directory_and_replaces_a_build(capsys,
     assert len(cities) == 2
 
 
+def test_national_split_into_the_same_directory_keeps_no_earlier_partitions(tmp_path):
+    import pyarrow.dataset as pds
+
+    from gridkit.national import ALBERS, write_partitioned
+
+    four = gpd.GeoDataFrame(
+        {"admin_code": ["110101001001", "110201001001", "120101001001", "120201001001"]},
+        geometry=[shapely.Point(0, 0)] * 4,
+        crs=ALBERS,
+    )
+    write_partitioned(four, tmp_path, "units")
+    write_partitioned(four.iloc[:2], tmp_path, "units")  # a second run, two cities
+    assert pds.dataset(tmp_path / "units", partitioning="hive").count_rows() == 2
+    write_partitioned(four.iloc[:0], tmp_path, "units")  # a run without any
+    assert not (tmp_path / "units").exists()
+
+
 # -- 4. check: a layer outside the contract ---------------------------------------------
 
 
@@ -421,4 +438,3 @@ def test_subcommand_help_is_one_paragraph():
 def test_check_layer_option_is_optional_in_help(capsys):
     text = _help(capsys, "check")
     assert "FILE:LAYER" in text
-

@@ -132,8 +132,7 @@ def split_rivers_cmd(
         )
         seconds = eng.timings.get("rivers", 0.0)
     write_partitioned(reaches, output, "reaches")
-    if len(units):
-        write_partitioned(units, output, "river_units")
+    write_partitioned(units, output, "river_units")  # none: an earlier run's removed
     console.print(
         f"{plural(len(reaches), 'reach', 'reaches')}, {plural(len(units), 'unit')} "
         f"in {seconds:.1f} s -> {output}",

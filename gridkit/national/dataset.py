@@ -192,7 +192,9 @@ def write_partitioned(
     df: pd.DataFrame, out: str | Path, layer: str, *, column: str = "admin_code"
 ) -> list[Path]:
     """Write ``df`` as ``out/<layer>/province=PP/city=PPCC/part.parquet``, by the admin
-    code (or id starting with one) in ``column``.
+    code (or id starting with one) in ``column``. An earlier ``out/<layer>`` is
+    removed first: partitions of a previous run (cities this one lacks) would be read
+    with the new ones.
 
     Examples
     --------
@@ -203,6 +205,10 @@ def write_partitioned(
     >>> [p.parent.name for p in write_partitioned(df, tmp.name, "units")]
     ['city=1101', 'city=1201']
     """
+    if (Path(out) / layer).is_dir():
+        shutil.rmtree(Path(out) / layer)
+    if not len(df):
+        return []
     key = df[column].astype(str).str[:4]
     paths = []
     for k in sorted(set(key.tolist())):
