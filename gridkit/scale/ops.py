@@ -389,9 +389,13 @@ def hotspots_partitioned(
     >>> from gridkit.scale.rivers import split_rivers_partitioned
     >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
-    >>> hs = hotspots_partitioned(ds, units, permutations=99)
-    >>> int(hs["count"].sum()) == len(ds.read("reports")), len(hs.attrs["partitions"])
+    >>> hs = hotspots_partitioned(ds, units, permutations=99)  # river units only here:
+    >>> n = len(ds.read("reports"))  # reports farther than 500 m from every reach: not counted
+    >>> 0 < int(hs["count"].sum()) < n, len(hs.attrs["partitions"])
     (True, 2)
+    >>> every = hotspots_partitioned(ds, units, permutations=99, max_distance_m=None)
+    >>> int(every["count"].sum()) == n  # each in its nearest reach, however far
+    True
     """
     engine = engine or Engine.serial()
     filters = {k: options.pop(k) for k in ("category", "start", "end") if k in options}
