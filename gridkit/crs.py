@@ -450,6 +450,14 @@ def check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str = "WGS
     Traceback (most recent call last):
     ...
     gridkit.errors.CRSError: b.gpkg: coordinates span x 700000..700000, y 3e+06..3e+06, ...
+
+    Latitudes in the x column and longitudes in the y column are named as such:
+
+    >>> check_lonlat_bounds(gpd.GeoDataFrame(geometry=[shapely.Point(27.7, 113.0)]), source="c")
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.CRSError: c: ...: the columns look swapped (lat, lon).
+    Hint: ...
     """
     if len(gdf) == 0:
         return
@@ -457,6 +465,14 @@ def check_lonlat_bounds(gdf: gpd.GeoDataFrame, *, source: str, label: str = "WGS
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
         return  # all-empty geometries are reported by the schema check
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        if -90 <= minx and maxx <= 90 and -180 <= miny and maxy <= 180:
+            raise CRSError(
+                f"{source}: coordinates span x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}"
+                ": the columns look swapped (lat, lon).",
+                hint="Latitude is in the x/lon column and longitude in the y/lat one: swap "
+                "them in the file, or rename on reading, e.g. --columns lon=lat --columns "
+                "lat=lon (经度/纬度, x/y: your column names).",
+            )
         raise CRSError(
             f"{source}: coordinates span x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}, "
             f"which cannot be longitude/latitude in {label}.",

@@ -26,6 +26,13 @@ Single-layer formats hold several layers as sibling files: writing ``reaches`` a
 ``units`` to ``out.geojson`` writes ``out_reaches.geojson`` and ``out_units.geojson``,
 and reading layer ``units`` from ``out.geojson`` finds ``out_units.geojson``.
 
+Times in a CSV or workbook that carry no zone (``2026-03-01 08:00``, as exports of
+Chinese systems write them) are Beijing time (:data:`TABLE_TZ`, ``Asia/Shanghai``,
+as the 12345 importer reads them); a time with an offset (``+08:00``, ``Z``) is
+taken as written. Everything is kept in UTC; a workbook gridkit writes holds Beijing
+wall time, so it reads back the same. GeoPackage, GeoParquet and GeoJSON times are
+read as stored.
+
 Every read converts to WGS84 honouring a declared datum (``crs=``, see
 :mod:`gridkit.crs`) and checks the layer against the data contract
 (:func:`gridkit.layers.check_layer`) when its name is a contract layer.
@@ -104,6 +111,10 @@ FORMATS = {
 MULTI_LAYER = {"gpkg", "xlsx"}
 #: attribute tables (with points from coordinate columns)
 TABLES = {"csv", "xlsx"}
+#: the zone of times without one in a CSV or workbook a user hands in (exports of
+#: Chinese systems hold Beijing wall time); ``gridkit.ops.times.LOCAL_TZ``, the
+#: 12345 importer's, is the same zone
+TABLE_TZ = "Asia/Shanghai"
 
 
 def format_of(path: PathLike) -> str:
@@ -240,6 +251,10 @@ def read_layer(
 ) -> pd.DataFrame:
     """Read one layer as a GeoDataFrame in WGS84 (a DataFrame for attribute tables).
 
+    Times of the contract's datetime columns in a CSV or workbook are Beijing time
+    (:data:`TABLE_TZ`) unless they carry an offset (``+08:00``, ``Z``); every time
+    comes back in UTC. Times in GeoPackage, GeoParquet and GeoJSON are read as stored.
+
     Parameters
     ----------
     path
@@ -344,7 +359,7 @@ def _read(
     if spec is not None:
         if spec.geometry is None and isinstance(df, gpd.GeoDataFrame):
             df = pd.DataFrame(df.drop(columns=df.geometry.name))
-        df = _coerce(df, spec.name)
+        df = _coerce(df, spec.name, naive_tz=TABLE_TZ if fmt in TABLES else None)
     if spec is not None and check:
         df = check_layer(df, spec.name, source=source, repair=opts.repair, require=opts.require)
     return df
@@ -432,7 +447,8 @@ def _ms_times(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _georeference(df: pd.DataFrame, fmt: str, *, crs: object, source: str) -> pd.DataFrame:
-    if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any():
+    # shapely's test, not GeoSeries.notna(): that warns of empty geometries (which count)
+    if isinstance(df, gpd.GeoDataFrame) and not shapely.is_missing(df.geometry.array).all():
         if fmt == "geojson" and crs is None and df.crs is None:
             df = df.set_crs(WGS84)  # RFC 7946: GeoJSON is WGS84 unless declared otherwise
         return to_wgs84(df, crs=crs, source=source)
@@ -818,7 +834,8 @@ def write_table(df: pd.DataFrame, path: PathLike, *, sheet: str | None = None) -
 
     Points become ``lon``/``lat`` columns (WGS84), other geometries a ``wkt`` column;
     :func:`read_layer` reads both back. Excel has no time zones: datetimes go to a
-    workbook in UTC.
+    workbook as Beijing wall time (:data:`TABLE_TZ`, how :func:`read_layer` reads a
+    time without a zone there), to a CSV in UTC with the offset written.
 
     Examples
     --------
@@ -845,7 +862,7 @@ def write_table(df: pd.DataFrame, path: PathLike, *, sheet: str | None = None) -
         return p
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
+            out[col] = out[col].dt.tz_convert(TABLE_TZ).dt.tz_localize(None)
     append = p.exists()
     with pd.ExcelWriter(
         p,
@@ -866,8 +883,10 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(df.drop(columns=df.geometry.name))
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]).tolist())
     if kinds <= {0}:  # points (or none): lon/lat, as spreadsheets and hotlines have them
-        out["lon"] = shapely.get_x(geoms)
-        out["lat"] = shapely.get_y(geoms)
+        # empty points (POINT EMPTY) have no x: blank, as missing ones
+        at = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        out["lon"] = np.where(at, shapely.get_x(np.where(at, geoms, None)), np.nan)
+        out["lat"] = np.where(at, shapely.get_y(np.where(at, geoms, None)), np.nan)
     else:
         out["wkt"] = shapely.to_wkt(geoms, rounding_precision=7)
     return out
@@ -898,9 +917,10 @@ def _check_mojibake(df: pd.DataFrame, p: Path) -> None:
                 ) from None
 
 
-def _coerce(df: pd.DataFrame, layer: str) -> pd.DataFrame:
+def _coerce(df: pd.DataFrame, layer: str, *, naive_tz: str | None = None) -> pd.DataFrame:
     """Bring values to the contract's kinds where that is lossless (ints read as floats,
-    datetimes read as text); real mismatches are left for the check to report."""
+    datetimes read as text: without a zone, in ``naive_tz``, else UTC); real
+    mismatches are left for the check to report."""
     spec = LAYERS[layer]
     out = None
     for col in spec.columns:
@@ -909,7 +929,11 @@ def _coerce(df: pd.DataFrame, layer: str) -> pd.DataFrame:
         s = df[col.name]
         new = None
         if col.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(s.dtype):
-            parsed = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            parsed = (
+                _zoned_times(s, naive_tz)
+                if naive_tz is not None
+                else pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            )
             if parsed.notna().sum() == s.notna().sum():
                 new = parsed
         elif col.kind == "int" and pd.api.types.is_float_dtype(s.dtype):
@@ -926,6 +950,36 @@ def _coerce(df: pd.DataFrame, layer: str) -> pd.DataFrame:
             out = df.copy() if out is None else out
             out[col.name] = new
     return df if out is None else out
+
+
+#: a time of day followed by a zone: ``Z``, ``UTC``/``GMT`` or an offset (``+08``,
+#: ``+0800``, ``+08:00``)
+_ZONED = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _zoned_times(values: pd.Series, tz: str) -> pd.Series:
+    """Times as text in UTC: those without a zone taken as ``tz`` wall time, those with
+    one as written (a column may mix both); NaT where unreadable.
+
+    Examples
+    --------
+    >>> t = _zoned_times(pd.Series(["2026-03-01 08:00", "2026-03-01T08:00+08:00",
+    ...                             "2026-03-01 00:00Z", None]), "Asia/Shanghai")
+    >>> [str(x) for x in t]
+    ['2026-03-01 00:00:00+00:00', '2026-03-01 00:00:00+00:00', '2026-03-01 00:00:00+00:00', 'NaT']
+    """
+    text = values.astype("string").str.strip()
+    zoned = text.str.contains(_ZONED).fillna(False).to_numpy(dtype=bool)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    if zoned.any():
+        out[zoned] = pd.to_datetime(text[zoned], errors="coerce", utc=True, format="mixed")
+    naive = ~zoned & text.notna().to_numpy(dtype=bool)
+    if naive.any():
+        local = pd.to_datetime(text[naive], errors="coerce", format="mixed")
+        out[naive] = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert(
+            "UTC"
+        )
+    return out
 
 
 def write_layer(
@@ -1072,7 +1126,7 @@ def _in_layer_order(df: pd.DataFrame, p: Path, layer: str) -> pd.DataFrame:
 
 
 def _shapefile_ready(df: pd.DataFrame, p: Path) -> pd.DataFrame:
-    if not isinstance(df, gpd.GeoDataFrame) or df.geometry.isna().all():
+    if not isinstance(df, gpd.GeoDataFrame) or shapely.is_missing(df.geometry.array).all():
         raise UnsupportedFormatError(
             f"{p}: a Shapefile needs geometries; this layer is an attribute table.",
             hint="Write it to .gpkg, .geojson or .parquet instead.",

@@ -40,9 +40,10 @@ def test_usage_error_exit_2(capsys) -> None:
 
 
 def test_missing_required_option_exit_2(capsys, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "check", str(tmp_path / "x.gpkg"))
+    # (check takes FILE:LAYER or the file's own layer now: assess needs --period)
+    code, _, err = run(capsys, "assess", str(tmp_path / "x.gpkg"), "-o", str(tmp_path / "a"))
     assert code == 2
-    assert "--layer" in err
+    assert "--period" in err
 
 
 def test_invalid_data_exit_1_one_line_and_hint(capsys, tmp_path: Path, rivers) -> None:

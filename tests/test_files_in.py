@@ -417,7 +417,7 @@ def test_cli_diff_writes_lineage_csv_and_xlsx(capsys, tmp_path: Path) -> None:
 
 
 def test_cli_map_with_hotline_csv_in_gcj02_for_reports_only(capsys, tmp_path: Path) -> None:
-    units = grid_units(3, 3)
+    units = grid_units(15, 15)  # covers TRUTH (a report 5 km off the grid is in no unit)
     ws = write_layer(units, tmp_path / "units.gpkg", "units")
     csv = _hotline_csv(tmp_path / "hotline.csv")
     code, _, err = run(

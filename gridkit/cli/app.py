@@ -45,7 +45,8 @@ from gridkit.cli.util import (
 from gridkit.cli.versions import diff_cmd, publish_cmd
 from gridkit.demo import print_summary, run_demo
 from gridkit.errors import GridkitError, GridkitWarning, InputFileError
-from gridkit.io import split_source
+from gridkit.io import list_layers, split_source
+from gridkit.layers import LAYERS
 from gridkit.store import check_workspace, issue_key, open_store, shown
 from gridkit.store.postgis import DatabaseRefusedError
 
@@ -119,16 +120,19 @@ def _check_demo_target(workspace: Path) -> None:
 
 @app.command()
 def check(
-    path: Annotated[Path, typer.Argument(help="File to check.")],
+    path: Annotated[
+        Path, typer.Argument(help="File to check, or FILE:LAYER (e.g. ws.gpkg:units).")
+    ],
     layer: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--layer",
             "-l",
-            help="Layer to check, named after its contract layer (units, rivers ...); a "
-            "file with a single layer is read as it. It must exist.",
+            help="Contract layer to check it as (units, rivers ...; default: the LAYER of "
+            "FILE:LAYER, or the file's name); a file with a single layer is read as it. "
+            "It must exist.",
         ),
-    ],
+    ] = None,
     crs: CrsOption = None,
     encoding: EncodingOption = None,
     columns: ColumnsOption = None,
@@ -137,13 +141,45 @@ def check(
         Path | None, typer.Option("-o", "--output", help="Write the checked layer here.")
     ] = None,
 ) -> None:
-    """Check a layer against the data contract (exit 1 with the problems when it fails)."""
+    """Check a layer against the data contract (exit 1 with the problems when it fails).
+    A layer the contract does not define is read, not checked (a warning says so)."""
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
-    named = None if split_source(path)[1] else layer  # FILE.gpkg:NAME names the layer itself
-    df = inputs.read(path, layer, source_layer=named, repair=repair)
-    console.print(f"[green]ok[/] {shown(path)}: layer {layer!r}, {plural(len(df), 'row')}")
+    source, in_path = split_source(path)
+    name = layer or in_path or _contract_name(source)
+    if name is None and not source.exists():
+        raise InputFileError(f"{source}: no such file.", hint="Check the path and the extension.")
+    if name is None:
+        raise GridkitError(
+            f"{path}: which contract layer is it?",
+            hint=f"Name it: --layer units (or {source.name}:units); contract layers: "
+            f"{', '.join(LAYERS)}.",
+        )
+    named = None if in_path else name  # FILE.gpkg:NAME names the layer itself
+    df = inputs.read(path, name, source_layer=named, repair=repair)
+    if name not in LAYERS:
+        warnings.warn(
+            f"{name!r} is not a layer of the data contract ({', '.join(list(LAYERS)[:6])}, "
+            "...): read, not checked.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+        console.print(f"read {shown(path)}: layer {name!r}, {plural(len(df), 'row')} (not checked)")
+    else:
+        console.print(f"[green]ok[/] {shown(path)}: layer {name!r}, {plural(len(df), 'row')}")
     if output is not None:
-        write_output({layer: df}, output)
+        write_output({name: df}, output)
+
+
+def _contract_name(source: Path) -> str | None:
+    """The contract layer a file is named after, or holds alone (``units.shp``, a
+    GeoPackage whose only layer is ``units``)."""
+    if source.stem in LAYERS:
+        return source.stem
+    try:
+        names = list_layers(source) if source.suffix.lower() == ".gpkg" else []
+    except GridkitError:
+        return None  # the read names the problem
+    return names[0] if len(names) == 1 and names[0] in LAYERS else None
 
 
 def plain_help(doc: str | None) -> str:
@@ -182,6 +218,20 @@ register_residents(app)  # reports import/export, callbacks, missed (gridkit.cli
 app.add_typer(db_app, name="db")
 app.add_typer(chiefs_app)  # compliance, summons, patrols import|ledger (gridkit.cli.chiefs)
 app.add_typer(national_app, name="national")
+
+
+def _plain_helps(group: typer.Typer) -> None:
+    """Every subcommand's help as :func:`plain_help` makes it (typer shows a docstring's
+    line breaks, cutting sentences mid-way in the command lists)."""
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None:
+            info.help = plain_help(info.callback.__doc__)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _plain_helps(sub.typer_instance)
+
+
+_plain_helps(app)
 
 _type_shown = typer.core.TyperOption.display_type_rich
 

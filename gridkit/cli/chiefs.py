@@ -28,7 +28,7 @@ chiefs_app = typer.Typer(no_args_is_help=True)
 patrols_app = typer.Typer(no_args_is_help=True, help="Patrol records: paper ledgers (台账).")
 chiefs_app.add_typer(patrols_app, name="patrols")
 
-Workspace = Annotated[Path, typer.Argument(help="Workspace GeoPackage.")]
+Workspace = Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")]
 PeriodOpt = Annotated[
     str,
     typer.Option("--period", help="2026, 2026-H1, 2026-Q1, 2026-03 or 2026-W10 (Asia/Shanghai)."),
@@ -195,7 +195,9 @@ def summons_cmd(
 )
 def import_cmd(
     ledger: Annotated[Path, typer.Argument(help="A paper ledger workbook (台账, .xlsx).")],
-    workspace: Annotated[Path, typer.Option("--workspace", help="Workspace GeoPackage.")],
+    workspace: Annotated[
+        Path, typer.Option("--workspace", help="Workspace GeoPackage or postgresql:// URL.")
+    ],
 ) -> None:
     """Read a paper ledger (日期, 河长, 河段, 时长(分钟), 发现问题, 备注) into the
     workspace's patrols, marked source=ledger and unverified."""

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from gridkit.cli.engine import DaskWorkersOption, EngineOption, SchedulerOption, open_engine
+from gridkit.cli.engine import (
+    DaskWorkersOption,
+    EngineOption,
+    PartitionByOption,
+    SchedulerOption,
+    open_engine,
+)
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -68,9 +74,7 @@ def split_communities_cmd(
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
     dask_workers: DaskWorkersOption = 2,
-    partition_by: Annotated[
-        str, typer.Option("--partition-by", help="city or province (with --engine dask).")
-    ] = "city",
+    partition_by: PartitionByOption = "city",
 ) -> None:
     """Split communities into grid units balanced by households (writes layer 'units').
     ``--engine dask`` splits one admin partition per task (the same units and ids,

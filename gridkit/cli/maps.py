@@ -8,6 +8,7 @@ install, and ``gridkit --help`` still works.
 
 from __future__ import annotations
 
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -24,11 +25,11 @@ from gridkit.cli.util import (
     LayerOption,
     console,
 )
-from gridkit.errors import GridkitError, require_extra
+from gridkit.errors import GridkitError, GridkitWarning, require_extra
 from gridkit.io import list_layers, split_source
 from gridkit.layers import LAYERS
 from gridkit.ops.hotspots import hotspots
-from gridkit.ops.locate import locate
+from gridkit.ops.locate import NEAREST_WITHIN_M, locate
 from gridkit.ops.patrols import patrol_compliance
 from gridkit.ops.reports import report_rules
 
@@ -74,7 +75,8 @@ def _located(reports: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     has = "unit_id" in reports.columns
     if has and reports["unit_id"].notna().all():
         return reports
-    placed = locate(reports, units)["unit_id"]
+    # as hotspots count them: nearest unit only within 500 m (a warning for the rest)
+    placed = locate(reports, units, max_distance_m=NEAREST_WITHIN_M)["unit_id"]
     return reports.assign(unit_id=reports["unit_id"].fillna(placed) if has else placed)
 
 
@@ -285,7 +287,11 @@ def _hotspot_map(maps: ModuleType, u, rep, cats, common):
             rep, "--kind hotspots needs --reports (or units with a hotspot column).",
             "Pass the reports; gridkit hotspots REPORTS UNITS -o HOT.gpkg writes such units.",
         )  # fmt: skip
-        u = hotspots(rep, u)
-    if rep is not None and "unit_id" not in rep.columns:
+        u = hotspots(rep, u)  # warns of reports far from every unit: once
+        if "unit_id" not in rep.columns:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".* from every unit", GridkitWarning)
+                rep = _located(rep, u)
+    elif rep is not None and "unit_id" not in rep.columns:
         rep = _located(rep, u)
     return maps.hotspot_map(u, reports=rep, categories=cats, **common)

@@ -47,15 +47,25 @@ def build_cmd(
             max=12,
         ),
     ] = 12,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier national build in the output directory (its layer "
+            "directories are removed first).",
+        ),
+    ] = False,
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
     dask_workers: DaskWorkersOption = 2,
 ) -> None:
-    """Build the national synthetic dataset as GeoParquet partitioned by province/city."""
-    from gridkit.national import build_national
+    """Build the national synthetic dataset as GeoParquet partitioned by province/city
+    into a new or empty directory (or over an earlier build, with --overwrite)."""
+    from gridkit.national import build_national, check_build_output
 
     if not 0 < scale <= 4:
         raise typer.BadParameter(f"{scale} is not in (0, 4]; 1.0 is the whole country.")
+    check_build_output(output, overwrite=overwrite)  # before starting a cluster
     t0 = time.perf_counter()
     with open_engine(engine, scheduler, dask_workers) as eng:
         ds = build_national(
@@ -65,6 +75,7 @@ def build_cmd(
             mapper=eng.map,
             city_buildings=city_buildings,
             months=months,
+            overwrite=overwrite,
         )
     meta = json.loads((ds.path / "national.json").read_text(encoding="utf-8"))
     rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
@@ -121,8 +132,7 @@ def split_rivers_cmd(
         )
         seconds = eng.timings.get("rivers", 0.0)
     write_partitioned(reaches, output, "reaches")
-    if len(units):
-        write_partitioned(units, output, "river_units")
+    write_partitioned(units, output, "river_units")  # none: an earlier run's removed
     console.print(
         f"{plural(len(reaches), 'reach', 'reaches')}, {plural(len(units), 'unit')} "
         f"in {seconds:.1f} s -> {output}",

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
+import shapely
 import typer
 
 from gridkit.cli.engine import (
@@ -31,6 +33,7 @@ from gridkit.cli.util import (
     write_output,
 )
 from gridkit.errors import GridkitError, InputFileError
+from gridkit.ops.locate import NEAREST_WITHIN_M
 
 __all__ = ["assess_cmd", "hotspots_cmd", "locate_cmd"]
 
@@ -51,24 +54,23 @@ def locate_cmd(
             "--accuracy", min=0.0, help="GPS accuracy in metres: flags points near an edge."
         ),
     ] = None,
-    max_distance: Annotated[
-        float | None,
-        typer.Option("--max-distance", min=0.0, help="Farther from every unit: no unit (metres)."),
-    ] = None,
+    max_distance: MaxDistanceOption = NEAREST_WITHIN_M,
     partition_by: PartitionByOption = "county",
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
     dask_workers: DaskWorkersOption = 2,
 ) -> None:
     """Put each point in its grid unit: adds unit_id, distance_m and ambiguous
-    (writes a layer file, or a .csv/.xlsx table with lon/lat). ``--engine dask``
-    locates the points of one admin partition of the units per task (the same
-    answers)."""
+    (writes a layer file, or a .csv/.xlsx table with lon/lat). A point outside every
+    unit gets the nearest one within --max-distance (500 m), else no unit (counted
+    apart, with a warning). Times without a zone in a CSV/XLSX are Beijing time.
+    ``--engine dask`` locates the points of one admin partition of the units per task
+    (the same answers)."""
     from gridkit.ops import locate
 
     inputs = Inputs(crs=crs, encoding=encoding, columns=columns)
     pts = inputs.read(points, "reports", source_layer=layer, check=False)
-    if not hasattr(pts, "geometry") or pts.geometry.isna().all():
+    if not hasattr(pts, "geometry") or not _located_rows(pts).any():
         raise InputFileError(
             f"{points}: no points to locate (columns: {', '.join(map(str, pts.columns))}).",
             hint="Give lon and lat columns (or lng/longitude/经度 and latitude/纬度), x/y with "
@@ -86,14 +88,45 @@ def locate_cmd(
         with open_engine(engine, scheduler, dask_workers) as eng:
             out = locate_points_partitioned(pts, un, engine=eng, by=partition_by, **options)
             console.print(partitions_line(out, eng, "locate"), highlight=False)
-    inside = int((out["distance_m"] == 0).sum())
-    console.print(
-        f"{plural(len(out), 'point')}: {inside:,} inside a unit, "
-        f"{int(out['unit_id'].notna().sum()) - inside:,} given the nearest, "
-        f"{int(out['unit_id'].isna().sum()):,} without a unit, "
-        f"{int(out['ambiguous'].sum()):,} ambiguous"
-    )
+    console.print(_located_line(out, max_distance), highlight=False)
     write_output({"located": out}, output)
+
+
+MaxDistanceOption = Annotated[
+    float,
+    typer.Option(
+        "--max-distance",
+        min=0.0,
+        help="A point outside every unit gets the nearest one within this many metres; "
+        "farther ones get no unit (a warning says how many). A large value (e.g. 1e9) "
+        "gives every point the nearest unit.",
+    ),
+]
+
+
+def _located_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows with a location: a geometry neither missing nor empty (shapely's tests, not
+    GeoSeries.notna(), which warns of empty geometries)."""
+    g = np.asarray(df.geometry.array)
+    return ~(shapely.is_missing(g) | shapely.is_empty(g))
+
+
+def _located_line(out: pd.DataFrame, max_distance: float) -> str:
+    """How the points were placed: inside, nearest (within the limit), beyond it, and
+    rows without a location."""
+    d = out["distance_m"].to_numpy(dtype=float)
+    placed = out["unit_id"].notna().to_numpy()
+    located = _located_rows(out)
+    inside = int((d == 0).sum())
+    parts = [
+        f"{inside:,} inside a unit",
+        f"{int((placed & (d > 0)).sum()):,} given the nearest (within {max_distance:,.0f} m)",
+        f"{int((located & ~placed).sum()):,} farther: no unit",
+    ]
+    if (~located).any():
+        parts.append(f"{int((~located).sum()):,} without a location")
+    parts.append(f"{int(out['ambiguous'].sum()):,} ambiguous")
+    return f"{plural(len(out), 'point')}: " + ", ".join(parts)
 
 
 def hotspots_cmd(
@@ -126,13 +159,16 @@ def hotspots_cmd(
     layer: LayerOption = None,
     columns: ColumnsOption = None,
     encoding: EncodingOption = None,
+    max_distance: MaxDistanceOption = NEAREST_WITHIN_M,
     partition_by: PartitionByOption = "county",
     engine: EngineOption = "serial",
     scheduler: SchedulerOption = None,
     dask_workers: DaskWorkersOption = 2,
 ) -> None:
     """Hot and cold spots of reports per unit (Getis-Ord Gi*): writes the units with
-    count, rate, gi_z, gi_p and hotspot. ``--engine dask`` locates the reports and
+    count, rate, gi_z, gi_p and hotspot. Reports without a unit_id count in the unit
+    holding them, else the nearest within --max-distance (500 m); farther ones are not
+    counted (a warning says how many). ``--engine dask`` locates the reports and
     computes Gi* one admin partition per task (permutations drawn per unit: the
     one-process run with ``--draws unit`` gives the same answers)."""
     from gridkit.ops import hotspots
@@ -148,6 +184,7 @@ def hotspots_cmd(
         "value": value,
         "permutations": permutations,
         "seed": seed,
+        "max_distance_m": max_distance,
     }
     if draws not in (None, "esda", "unit"):
         raise typer.BadParameter(f"--draws is esda or unit, not {draws!r}")
@@ -213,7 +250,10 @@ _SEASON_LAYERS = (
 
 
 def assess_cmd(
-    workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage (patrols, reports).")],
+    workspace: Annotated[
+        Path,
+        typer.Argument(help="Workspace GeoPackage or postgresql:// URL (patrols, reports)."),
+    ],
     period: Annotated[
         str,
         typer.Option(

@@ -37,7 +37,9 @@ keys_app = typer.Typer(
     help="Issue, list and revoke API keys (stored as SHA-256 hashes).", no_args_is_help=True
 )
 
-WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage.")]
+WorkspaceOption = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace GeoPackage or postgresql:// URL.")
+]
 
 #: the service, built by uvicorn in this process from the settings in the environment
 APP_FACTORY = "api:create_app"

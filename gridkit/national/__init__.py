@@ -14,6 +14,7 @@ from gridkit.national.build import border_discs, city_layers, national_rivers
 from gridkit.national.dataset import (
     NationalDataset,
     build_national,
+    check_build_output,
     open_national,
     write_partitioned,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "NationalPlan",
     "border_discs",
     "build_national",
+    "check_build_output",
     "city_layers",
     "national_plan",
     "national_rivers",

@@ -13,7 +13,9 @@ the rows of a box (a halo round a partition) without reading a whole neighbour.
 from __future__ import annotations
 
 import json
+import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.errors import InputFileError
+from gridkit.errors import GridkitError, GridkitWarning, InputFileError
 from gridkit.national.activity import YEAR, window_end
 from gridkit.national.build import city_layers, national_rivers, river_box
 from gridkit.national.plan import ALBERS, CityPlan, NationalPlan, national_plan
@@ -33,6 +35,7 @@ __all__ = [
     "CITY_LAYERS",
     "NationalDataset",
     "build_national",
+    "check_build_output",
     "open_national",
     "write_partitioned",
 ]
@@ -189,7 +192,9 @@ def write_partitioned(
     df: pd.DataFrame, out: str | Path, layer: str, *, column: str = "admin_code"
 ) -> list[Path]:
     """Write ``df`` as ``out/<layer>/province=PP/city=PPCC/part.parquet``, by the admin
-    code (or id starting with one) in ``column``.
+    code (or id starting with one) in ``column``. An earlier ``out/<layer>`` is
+    removed first: partitions of a previous run (cities this one lacks) would be read
+    with the new ones.
 
     Examples
     --------
@@ -200,6 +205,10 @@ def write_partitioned(
     >>> [p.parent.name for p in write_partitioned(df, tmp.name, "units")]
     ['city=1101', 'city=1201']
     """
+    if (Path(out) / layer).is_dir():
+        shutil.rmtree(Path(out) / layer)
+    if not len(df):
+        return []
     key = df[column].astype(str).str[:4]
     paths = []
     for k in sorted(set(key.tolist())):
@@ -246,6 +255,69 @@ def _river_provinces(plan: NationalPlan, rivers: gpd.GeoDataFrame) -> np.ndarray
     return prov[first]
 
 
+def check_build_output(out: str | Path, *, overwrite: bool = False) -> bool:
+    """Whether ``out`` may take a national build: True when it holds an earlier one to
+    replace (``overwrite``), False when it is new or empty.
+
+    Raises
+    ------
+    GridkitError
+        When ``out`` is a file, a non-empty directory that is no national build, or
+        an earlier build and ``overwrite`` is false (its partitions would be read
+        together with the new ones).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_build_output(d)
+    False
+    >>> _ = (d / "notes.txt").write_text("mine")
+    >>> check_build_output(d)
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.GridkitError: ... it holds notes.txt): refusing to build into it.
+    Hint: Give a new or empty directory with -o.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GridkitError(f"{out} is a file, not a directory.", hint="Give a directory with -o.")
+    if not out.exists() or not any(out.iterdir()):
+        return False
+    if not (out / "national.json").exists():
+        held = sorted(p.name for p in out.iterdir())
+        raise GridkitError(
+            f"{out} is not empty and holds no national build (no national.json; it holds "
+            f"{', '.join(held[:3])}{' ...' if len(held) > 3 else ''}): refusing to build "
+            "into it.",
+            hint="Give a new or empty directory with -o.",
+        )
+    if not overwrite:
+        raise GridkitError(
+            f"{out} holds an earlier national build: its partitions would be read with "
+            "the new ones.",
+            hint="Pass --overwrite (overwrite=True) to replace it, or give another -o.",
+        )
+    return True
+
+
+def _clear_build(out: Path) -> None:
+    """Remove an earlier build's layer directories and ``national.json`` (first, so an
+    interrupted rebuild is not taken for a complete one); warn of what stays."""
+    (out / "national.json").unlink()
+    for name in ("rivers", *CITY_LAYERS):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    left = sorted(p.name for p in out.iterdir())
+    if left:
+        warnings.warn(
+            f"{out}: kept {', '.join(left)} (not a layer of the build; made from the "
+            "earlier one?).",
+            GridkitWarning,
+            stacklevel=3,
+        )
+
+
 def build_national(
     scale: float,
     out: str | Path,
@@ -254,6 +326,7 @@ def build_national(
     mapper: Mapper | None = None,
     city_buildings: int | None = None,
     months: int = 12,
+    overwrite: bool = False,
 ) -> NationalDataset:
     """Build the national dataset at ``scale`` into ``out`` (one task per city).
 
@@ -262,7 +335,7 @@ def build_national(
     scale
         Fraction of the whole country (:func:`gridkit.national.national_plan`).
     out
-        Output directory (created).
+        Output directory: new, empty, or (with ``overwrite``) an earlier build.
     seed
         Master seed; the same scale and seed give identical files.
     mapper
@@ -274,6 +347,9 @@ def build_national(
         The activity window: patrols and reports of the first ``months`` months of the
         year (1-12; the year's rows, ids included, fewer). A month of patrols is a
         twelfth of the year's disk and build time at a large scale.
+    overwrite
+        Replace an earlier build in ``out``: its layer directories are removed first
+        (partitions of cities the new build lacks would otherwise stay and be read).
 
     Returns
     -------
@@ -283,6 +359,8 @@ def build_national(
     ------
     ValueError
         For ``months`` outside 1-12.
+    GridkitError
+        When ``out`` is not empty (see :func:`check_build_output`).
 
     Examples
     --------
@@ -293,7 +371,10 @@ def build_national(
     (0.0002, True)
     """
     plan = national_plan(scale, seed=seed, city_buildings=city_buildings)
+    window_end(months)  # a bad window fails here, before anything is removed
     out = Path(out)
+    if check_build_output(out, overwrite=overwrite):
+        _clear_build(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rivers = national_rivers(plan)

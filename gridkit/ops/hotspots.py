@@ -38,7 +38,7 @@ import shapely
 from gridkit.crs import like_input, local_metric_crs, result_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InvalidLayerError, import_quietly
 from gridkit.layers import WATER_KINDS
-from gridkit.ops.locate import locate
+from gridkit.ops.locate import NEAREST_WITHIN_M, locate
 from gridkit.ops.times import utc_scalar, utc_series
 
 __all__ = [
@@ -83,11 +83,15 @@ def unit_rates(
     category: str | list[str] | None = None,
     start: object = None,
     end: object = None,
+    max_distance_m: float | None = NEAREST_WITHIN_M,
 ) -> gpd.GeoDataFrame:
     """Report counts and rates per unit.
 
     Reports are counted in their ``unit_id`` (or located with :func:`gridkit.locate`
-    when they have none); linked duplicates are counted once.
+    when they have none: in the unit holding them, else the nearest within
+    ``max_distance_m``, 500 m by default; reports farther from every unit are not
+    counted, with a :class:`~gridkit.GridkitWarning`); linked duplicates are counted
+    once.
 
     Returns
     -------
@@ -115,7 +119,11 @@ def unit_rates(
     """
     sel = _filter(reports, category, start, end)
     if "unit_id" not in sel or sel["unit_id"].isna().any():
-        placed = locate(sel, units)["unit_id"] if len(sel) else pd.Series([], dtype="string")
+        placed = (
+            locate(sel, units, max_distance_m=max_distance_m)["unit_id"]
+            if len(sel)
+            else pd.Series([], dtype="string")
+        )
         if "unit_id" in sel:
             placed = sel["unit_id"].astype("string").fillna(placed)
     else:
@@ -197,6 +205,7 @@ def hotspots(
     seed: int | None = 12345,
     weights: object = None,
     draws: str = "esda",
+    max_distance_m: float | None = NEAREST_WITHIN_M,
 ) -> gpd.GeoDataFrame:
     """Hot and cold spots of reports per unit: Getis-Ord Gi* with permutation p-values.
 
@@ -228,6 +237,11 @@ def hotspots(
         Gi* can run per partition with the same answer
         (:func:`gridkit.scale.ops.hotspots_partitioned`). ``gi_z`` is the same formula
         in both.
+    max_distance_m
+        Reports without a ``unit_id`` and outside every unit count in the nearest unit
+        within this distance (500 m); farther ones are not counted (a
+        :class:`~gridkit.GridkitWarning` says how many). ``None``: the nearest unit,
+        however far.
 
     Returns
     -------
@@ -259,7 +273,9 @@ def hotspots(
     esda = import_quietly("esda")
     from libpysal.weights import Queen
 
-    out = unit_rates(reports, units, category=category, start=start, end=end)
+    out = unit_rates(
+        reports, units, category=category, start=start, end=end, max_distance_m=max_distance_m
+    )
     y = hotspot_values(out, value)
     if len(out) < 3 or np.all(y == y[0]):
         out["gi_z"] = 0.0

@@ -6,7 +6,9 @@ once and tests only the points in its envelope, 3-4x faster than the other
 orientation. For a few points among many units (the reports of one API request) the
 units' own index is queried instead (``units.sindex``, built once and kept by
 geopandas with the layer), so a call costs the points, not the layer. Points outside
-every unit get the nearest unit, measured in a local metric CRS.
+every unit get the nearest unit, measured in a local metric CRS; with
+``max_distance_m`` only a unit that near, and a :class:`~gridkit.GridkitWarning` says
+how many points were left without one and how far they lie.
 
 Examples
 --------
@@ -22,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Hashable
 
 import geopandas as gpd
@@ -41,9 +44,14 @@ from gridkit.crs import (
     result_crs,
     to_wgs84,
 )
-from gridkit.errors import CRSError, InvalidLayerError
+from gridkit.errors import CRSError, GridkitWarning, InvalidLayerError
 
-__all__ = ["locate", "locate_indices"]
+__all__ = ["NEAREST_WITHIN_M", "locate", "locate_indices"]
+
+#: how far outside every unit a point may lie and still be given the nearest unit, where
+#: a caller counts points per unit (``gridkit locate``, :func:`gridkit.hotspots`): GPS
+#: error and a report just across the grid's outer edge, not a point in another city
+NEAREST_WITHIN_M = 500.0
 
 
 def _wgs84_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -148,7 +156,10 @@ def locate(
         ``"accuracy_m"``). A point closer than this to a unit boundary is flagged
         ``ambiguous``.
     max_distance_m
-        Points farther than this from every unit get no unit (``<NA>``).
+        Points farther than this from every unit get no unit (``<NA>``, ``distance_m``
+        NaN), with one :class:`~gridkit.GridkitWarning` saying how many and how far
+        they lie (e.g. :data:`NEAREST_WITHIN_M`, 500 m, as ``gridkit locate`` and
+        :func:`gridkit.hotspots` use). ``None`` (default): the nearest unit, however far.
 
     Returns
     -------
@@ -156,7 +167,8 @@ def locate(
         The points as given (same index, columns, geometry and CRS; in WGS84 for a
         declared ``gcj02``/``bd09``, which no CRS can label), plus ``unit_id`` (the unit
         holding the point, else the nearest one), ``distance_m`` (0 inside or on
-        the boundary, ``NaN`` without geometry) and ``ambiguous`` (bool).
+        the boundary, ``NaN`` without geometry or beyond ``max_distance_m``) and
+        ``ambiguous`` (bool).
 
     Raises
     ------
@@ -173,6 +185,17 @@ def locate(
     >>> pts = gpd.GeoDataFrame(geometry=[Point(113.1012, 27.8012)], crs=4326)
     >>> locate(pts, grid_units(2, 2), accuracy_m=200)["ambiguous"].tolist()
     [True]
+
+    A point 1.5 km east of the grid, with a limit of 500 m, gets no unit:
+
+    >>> far = gpd.GeoDataFrame(geometry=[Point(113.125, 27.801)], crs=4326)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     locate(far, grid_units(2, 2), max_distance_m=500)["unit_id"].tolist()
+    [<NA>]
+    >>> print(str(seen[0].message).split(": ")[0])
+    1 point farther than 500 m from every unit (the nearest about 1.5 km away)
 
     Points in UTM zone 49N come back in it, located all the same:
 
@@ -229,9 +252,15 @@ def locate(
 
         if outside.any():
             out_pos = np.flatnonzero(outside)
-            found, fdist = _nearest_in_metres(geoms[out_pos], polys, index, project, max_distance_m)
+            found, fdist, reach = _nearest_in_metres(
+                geoms[out_pos], polys, index, project, max_distance_m
+            )
             idx[out_pos] = found
             distance[out_pos] = fdist
+            if max_distance_m is not None and (found < 0).any():
+                far = geoms[out_pos[found < 0]]
+                swapped = _swapped_inside(far, units84.total_bounds)
+                _warn_beyond(reach[found < 0], max_distance_m, swapped)
         ambiguous = np.zeros(n, dtype=bool)
         if acc is not None:
             check = present & (idx >= 0) & (acc > 0)
@@ -269,9 +298,11 @@ def _nearest_in_metres(
     index: SpatialIndex,
     project: Callable[[np.ndarray], np.ndarray],
     max_distance_m: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Position of the nearest polygon in metres to each point (lowest position among
-    equals), and the distance; ``-1``/NaN beyond ``max_distance_m``.
+    equals), and the distance; ``-1``/NaN beyond ``max_distance_m``. Third, the
+    distance to the polygon nearest in lon/lat (at least the true nearest distance,
+    close to it): what the warning of points beyond ``max_distance_m`` quotes.
 
     Only the polygons near each point are projected: the polygon nearest in lon/lat
     gives a distance in metres that the true nearest cannot exceed, and every polygon
@@ -285,15 +316,14 @@ def _nearest_in_metres(
     first = np.empty(k, dtype=np.int64)
     first[got[0]] = got[1]
     pts_m = project(pts)
-    reach = shapely.distance(pts_m, project(polys[first]))
-    if max_distance_m is not None:
-        reach = np.minimum(reach, max_distance_m)
+    rough = shapely.distance(pts_m, project(polys[first]))
+    reach = rough if max_distance_m is None else np.minimum(rough, max_distance_m)
     x, y = shapely.get_x(pts), shapely.get_y(pts)
     dx, dy = degrees_around(y, reach)
     boxes = shapely.box(x - dx, y - dy, x + dx, y + dy)
     pi, ci = index.query(boxes)
     if len(pi) == 0:
-        return found, fdist
+        return found, fdist, rough
     cand, inverse = np.unique(ci, return_inverse=True)
     d = shapely.distance(pts_m[pi], project(polys[cand])[inverse])
     order = np.lexsort((ci, d, pi))  # per point: nearest first, then lowest position
@@ -303,7 +333,41 @@ def _nearest_in_metres(
     keep = d <= max_distance_m if max_distance_m is not None else np.ones(len(d), dtype=bool)
     found[pi[keep]] = ci[keep]
     fdist[pi[keep]] = d[keep]
-    return found, fdist
+    return found, fdist, rough
+
+
+def _km(metres: float) -> str:
+    return f"{metres / 1000:,.1f} km" if metres >= 1000 else f"{metres:,.0f} m"
+
+
+def _swapped_inside(pts: np.ndarray, bounds: np.ndarray) -> int:
+    """How many points, x and y swapped, fall in the units' box (lat/lon columns read
+    as lon/lat where both stay in range: western China read as Europe)."""
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    minx, miny, maxx, maxy = bounds
+    return int(((y >= minx) & (y <= maxx) & (x >= miny) & (x <= maxy)).sum())
+
+
+def _warn_beyond(rough: np.ndarray, max_distance_m: float, swapped: int = 0) -> None:
+    """One line: how many points no unit is within ``max_distance_m`` of, and how far
+    the nearest lies (``rough``: the lon/lat-nearest unit's distance per point);
+    ``swapped`` of them would lie among the units with x and y swapped."""
+    lo, hi = float(np.min(rough)), float(np.max(rough))
+    far = f"about {_km(lo)}" if _km(lo) == _km(hi) else f"about {_km(lo)} to {_km(hi)}"
+    n = len(rough)
+    why = (
+        f" {swapped:,} of them would lie among the units with x and y swapped: are the "
+        "lon/lat columns swapped (lat, lon)?"
+        if swapped
+        else ""
+    )
+    warnings.warn(
+        f"{n:,} point{'s' if n != 1 else ''} farther than {_km(max_distance_m)} from every "
+        f"unit (the nearest {far} away): left without a unit.{why} Raise max_distance_m "
+        "(--max-distance M) to give such points the nearest unit.",
+        GridkitWarning,
+        stacklevel=3,
+    )
 
 
 def _is_wgs84(crs: object) -> bool:

@@ -15,10 +15,50 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridkit.errors import MissingExtraError
+from gridkit.errors import GridkitError, MissingExtraError
 from gridkit.progress import track
 
-__all__ = ["Engine", "require_dask"]
+__all__ = ["Engine", "SchedulerError", "require_dask"]
+
+
+class SchedulerError(GridkitError, ConnectionError):
+    """The Dask scheduler given cannot be reached, or its address is malformed."""
+
+
+def _address_problem(address: str) -> str | None:
+    """What is wrong with a scheduler address, or None: Dask's own parsing (which
+    names the problem), then a port in range and a host that resolves.
+
+    Examples
+    --------
+    >>> _address_problem("bogus"), _address_problem("tcp://127.0.0.1:8786")
+    ('missing port number', None)
+    >>> _address_problem("tcp://127.0.0.1:http")
+    "port 'http' is not a number"
+    """
+    import socket
+
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme not in ("tcp", "tls", "ws", "wss"):
+            return None  # inproc://, ucx://: Dask checks these itself
+        port_text = loc.rpartition(":")[2]
+        if not port_text.isdigit():
+            return f"port {port_text!r} is not a number" if ":" in loc else "missing port number"
+        host, port = parse_host_port(loc)
+    except ValueError as exc:
+        return str(exc).replace(f" in address {address!r}", "").strip() or "not HOST:PORT"
+    if not 0 < port < 65536:
+        return f"port {port} is out of range"
+    try:
+        socket.getaddrinfo(host, port)
+    except OSError:
+        return f"host {host!r} not found"
+    return None
+
 
 _MODULES = ("dask", "distributed", "dask_geopandas")
 
@@ -119,17 +159,45 @@ class Engine:
         return cls(client=Client(cluster), progress=progress, _cluster=cluster)
 
     @classmethod
-    def connect(cls, address: str, *, progress: bool = False) -> Engine:
+    def connect(cls, address: str, *, progress: bool = False, timeout_s: float = 10.0) -> Engine:
         """An engine on an existing Dask scheduler (``tcp://host:8786``).
+
+        Raises
+        ------
+        SchedulerError
+            When ``address`` is no scheduler address (``host:port``, with an optional
+            ``tcp://``/``tls://``/``ucx://``/``inproc://`` scheme), or no scheduler
+            answers there within ``timeout_s`` seconds.
 
         Examples
         --------
-        >>> Engine.connect("tcp://127.0.0.1:1")  # doctest: +SKIP
+        >>> try:
+        ...     Engine.connect("bogus")
+        ... except SchedulerError as e:
+        ...     print(e.message)
+        --scheduler 'bogus' is no Dask scheduler address (missing port number).
         """
         require_dask()
         from distributed import Client
 
-        return cls(client=Client(address), progress=progress)
+        problem = _address_problem(address)
+        if problem:
+            raise SchedulerError(
+                f"--scheduler {address!r} is no Dask scheduler address ({problem}).",
+                hint="Give it as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786 (a scheduler "
+                "started with `dask scheduler` listens on port 8786).",
+            )
+        try:
+            client = Client(address, timeout=f"{timeout_s}s")
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerError(
+                f"no Dask scheduler answered at {address} within {timeout_s:g} s "
+                f"({type(exc).__name__}).",
+                hint="Is the scheduler running? Start one with `dask scheduler` (and workers "
+                "with `dask worker tcp://HOST:8786`), check the host and port, or drop "
+                "--scheduler to use a local cluster.",
+            ) from None
+        return cls(client=client, progress=progress)
 
     @property
     def workers(self) -> int:

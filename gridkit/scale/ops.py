@@ -4,7 +4,8 @@
   ``margin_m`` of their box, in the units' global order (so "the lowest unit holding
   the point" picks the same unit). A point placed farther than ``margin_m`` from its
   unit may have a nearer one outside the slice: those few are placed again against all
-  units here, so every answer is the single-process one.
+  units here, so every answer is the single-process one (and the warning of points
+  beyond ``max_distance_m`` is given once, by that pass over all units).
 - **compliance**: a partition's workers, their assignments, patrols and chief
   sections; the units are those within ``margin_m`` of the patrols and the assigned
   units (a track crossing the city line covers the neighbour's units too).
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -25,6 +27,7 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import local_metric_crs
+from gridkit.errors import GridkitWarning
 from gridkit.ops import locate, patrol_compliance
 from gridkit.ops.hotspots import (
     GiGlobals,
@@ -34,6 +37,7 @@ from gridkit.ops.hotspots import (
     queen_neighbours,
     unit_rates,
 )
+from gridkit.ops.locate import NEAREST_WITHIN_M
 from gridkit.scale.engine import Engine
 from gridkit.scale.partition import POS, area_keys, concat_parts, in_box, keys_of, with_positions
 
@@ -76,7 +80,11 @@ def _same_zone(units: gpd.GeoDataFrame, sl: gpd.GeoDataFrame, whole: object) -> 
 
 def _locate_task(args: tuple[pd.DataFrame, gpd.GeoDataFrame, float, dict]) -> pd.DataFrame:
     points, units, margin, options = args
-    out = locate(points, units.drop(columns=POS), **options)
+    with warnings.catch_warnings():
+        # points beyond max_distance_m of the slice are placed again against all units,
+        # which warns of those beyond it there: once, and for the right points
+        warnings.filterwarnings("ignore", ".* from every unit", GridkitWarning)
+        out = locate(points, units.drop(columns=POS), **options)
     g = np.asarray(out.geometry.array)
     present = ~(shapely.is_missing(g) | shapely.is_empty(g))
     # far from the slice's units (or none within max_distance_m): ask all units again
@@ -370,8 +378,9 @@ def hotspots_partitioned(
     Parameters
     ----------
     **options
-        ``category``, ``start``, ``end``, ``value``, ``permutations``, ``seed`` as for
-        :func:`gridkit.hotspots` (``weights`` is a single-process option).
+        ``category``, ``start``, ``end``, ``value``, ``permutations``, ``seed``,
+        ``max_distance_m`` as for :func:`gridkit.hotspots` (``weights`` is a
+        single-process option).
 
     Examples
     --------
@@ -380,21 +389,28 @@ def hotspots_partitioned(
     >>> from gridkit.scale.rivers import split_rivers_partitioned
     >>> ds = build_national(0.0002, (_tmp := tempfile.TemporaryDirectory()).name)
     >>> _, units = split_rivers_partitioned(ds, max_length_m=2000)
-    >>> hs = hotspots_partitioned(ds, units, permutations=99)
-    >>> int(hs["count"].sum()) == len(ds.read("reports")), len(hs.attrs["partitions"])
+    >>> hs = hotspots_partitioned(ds, units, permutations=99)  # river units only here:
+    >>> n = len(ds.read("reports"))  # reports farther than 500 m from every reach: not counted
+    >>> 0 < int(hs["count"].sum()) < n, len(hs.attrs["partitions"])
     (True, 2)
+    >>> every = hotspots_partitioned(ds, units, permutations=99, max_distance_m=None)
+    >>> int(every["count"].sum()) == n  # each in its nearest reach, however far
+    True
     """
     engine = engine or Engine.serial()
     filters = {k: options.pop(k) for k in ("category", "start", "end") if k in options}
     value = options.pop("value", "rate")
     perm, seed = options.pop("permutations", 999), options.pop("seed", 12345)
+    near = options.pop("max_distance_m", NEAREST_WITHIN_M)
     if options:
         raise TypeError(
             f"hotspots_partitioned: unexpected options {sorted(options)} (a weights matrix "
             "is for a single-process gridkit.hotspots run)."
         )
-    located = locate_partitioned(source, units, engine=engine, by=by)
+    located = locate_partitioned(source, units, engine=engine, by=by, max_distance_m=near)
+    # reports beyond max_distance_m of every unit count nowhere (and were warned of)
     table = pd.DataFrame(located.drop(columns=located.geometry.name))
+    table = table[table["unit_id"].notna().to_numpy()]
     out = unit_rates(table, units, **filters)
     return _gi_partitioned(out, units, hotspot_values(out, value), engine, by, perm, seed)
 
@@ -478,16 +494,22 @@ def hotspots_points_partitioned(
     filters = {k: options.pop(k) for k in ("category", "start", "end") if k in options}
     value = options.pop("value", "rate")
     perm, seed = options.pop("permutations", 999), options.pop("seed", 12345)
+    near = options.pop("max_distance_m", NEAREST_WITHIN_M)
     if options:
         raise TypeError(f"hotspots_points_partitioned: unexpected options {sorted(options)}.")
     part = area_keys(units, by, what="the units").to_numpy()
     table = reports
     given = reports["unit_id"] if "unit_id" in reports else None
-    has_points = isinstance(reports, gpd.GeoDataFrame) and reports.geometry.notna().any()
+    has_points = isinstance(reports, gpd.GeoDataFrame) and not (
+        shapely.is_missing(reports.geometry.array).all()  # GeoSeries.notna() warns of empties
+    )
     if has_points and (given is None or given.isna().any()):
-        located = locate_points_partitioned(reports, units, engine=engine, by=by)["unit_id"]
+        located = locate_points_partitioned(
+            reports, units, engine=engine, by=by, max_distance_m=near
+        )["unit_id"]
         placed = located if given is None else given.astype("string").fillna(located)
-        table = reports.assign(unit_id=placed.to_numpy())
-    out = unit_rates(table, units, **filters)
+        # reports placed nowhere count nowhere (and were warned of): not located again
+        table = reports.assign(unit_id=placed.to_numpy())[placed.notna().to_numpy()]
+    out = unit_rates(table, units, max_distance_m=near, **filters)
     y = hotspot_values(out, value)
     return _gi_partitioned(out, units, y, engine, by, perm, seed, part)
