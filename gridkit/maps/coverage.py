@@ -10,6 +10,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridkit.crs import WGS84
 from gridkit.errors import GridkitError, InvalidLayerError
@@ -381,7 +382,7 @@ def _case_entries(reports: pd.DataFrame | None, L: dict) -> list:
     if reports is None or not len(reports) or not isinstance(reports, gpd.GeoDataFrame):
         return []
     r = reports[~reports["status"].astype(str).isin(_CLOSED)]
-    r = r[r.geometry.notna() & ~r.geometry.is_empty]
+    r = r[~shapely.is_missing(r.geometry.array) & ~r.geometry.is_empty]
     if r.crs is not None and not r.crs.equals(WGS84):
         r = r.to_crs(WGS84)
     x, y = np.round(r.geometry.x.to_numpy(), 5), np.round(r.geometry.y.to_numpy(), 5)

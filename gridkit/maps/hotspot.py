@@ -11,6 +11,7 @@ import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridkit.errors import InvalidLayerError
 from gridkit.maps.areas import RATE_COLORS, aggregate, pick_level, rate_class, switch_zoom
@@ -125,7 +126,7 @@ def hotspot_map(
     pts = None
     if reports is not None and len(reports):
         _require(reports, ["report_id", "category"], "reports", geometry=True)
-        pts = reports[reports.geometry.notna() & ~reports.geometry.is_empty]
+        pts = reports[~shapely.is_missing(reports.geometry.array) & ~reports.geometry.is_empty]
         pts = _prepare(pts, o).reset_index(drop=True) if len(pts) else None
     scene = Scene.start(o, [u] + ([pts] if pts is not None else []), context)
     layer = _polygons(

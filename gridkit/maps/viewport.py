@@ -267,7 +267,11 @@ def _places(
         more = admin.iloc[places_of(admin, units["admin_code"])].to_crs(WGS84)
         drawn = set() if area_frame is None else set(area_frame["admin_code"].astype(str))
         more = more[~more["admin_code"].astype(str).isin(drawn)]
-        more = more[more["name"].notna() & more.geometry.notna() & ~more.geometry.is_empty]
+        more = more[
+            more["name"].notna()
+            & ~shapely.is_missing(more.geometry.array)
+            & ~more.geometry.is_empty
+        ]
         parts.append(more[["admin_code", "name", "geometry"]].drop_duplicates("admin_code"))
     if not parts:
         return gpd.GeoDataFrame({"admin_code": [], "name": []}, geometry=[], crs=WGS84)

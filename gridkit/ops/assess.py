@@ -44,6 +44,7 @@ import pandas as pd
 
 from gridkit import codes
 from gridkit.errors import GridkitWarning
+from gridkit.io import TABLE_TZ
 from gridkit.ops.callbacks import with_satisfaction
 from gridkit.ops.patrols import flag_patrols, patrol_compliance, period_bounds
 from gridkit.ops.times import utc_scalar, utc_series
@@ -347,11 +348,13 @@ class Assessment:
 
 
 def _excel_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Excel has no time zones (UTC wall time) nor pandas' NA in integer columns."""
+    """Excel has no time zones (Beijing wall time, as gridkit reads a workbook's
+    zone-less times back: :data:`gridkit.io.TABLE_TZ`) nor pandas' NA in integer
+    columns."""
     out = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
+            out[col] = out[col].dt.tz_convert(TABLE_TZ).dt.tz_localize(None)
         elif pd.api.types.is_bool_dtype(out[col].dtype) and col == "ranked":
             out[col] = np.where(out[col].astype(bool), "是", "否")
     return out
