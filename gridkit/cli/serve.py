@@ -322,7 +322,13 @@ def keys_add(
     worker_id: Annotated[
         str | None, typer.Option("--worker-id", help="The person (workers layer).")
     ] = None,
-    scope: Annotated[str, typer.Option(help="Admin code prefix the key is limited to.")] = "",
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="Admin code prefix the key is limited to (a person's key: default the "
+            "person's own area, the admin_code of the workers layer)."
+        ),
+    ] = "",
     department: Annotated[
         str | None,
         typer.Option("--department", help="For department keys: the department (departments)."),
@@ -357,6 +363,8 @@ def keys_add(
         scope = str(hit["admin_code"].iloc[0])  # a department sees cases of its area
     request = check_key_requests([KeyRequest(name, role, scope, worker_id, department)])[0]
     check_known(store, [request], source=str(workspace))
+    request = worker_scopes(store, [request])[0]
+    scope = request.scope
     if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
         raise InputFileError(f"{qr_file}: a QR code is saved as .png or .svg.", hint="Rename it.")
     secret, key = issue_key(
@@ -434,7 +442,7 @@ def keys_import(
     requests, lines = read_key_requests(csv_file)
     store = open_store(workspace)
     check_known(store, requests, source=str(csv_file), rows=lines)
-    issued = issue_keys(store, requests)
+    issued = issue_keys(store, worker_scopes(store, requests))
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["name", "role", "scope", "worker_id", "key_id", "key"])
@@ -450,6 +458,41 @@ def keys_import(
         + ("" if out is None else f"; secrets in {out}")
         + ": they are shown only once, keep them safe"
     )
+
+
+def worker_scopes(store: Store, requests: list[KeyRequest]) -> list[KeyRequest]:
+    """A person's key without a scope limited to the person's own area (the
+    ``admin_code`` of the workers layer): least privilege by default. A key for a wider
+    area names it (``--scope 4302``); keys for no person, and workspaces without the
+    layer or the code, are left as asked.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from gridkit.store import create_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> workers = pd.DataFrame({"worker_id": ["W1"], "admin_code": ["430211001001"]})
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"workers": workers})
+    >>> [r.scope for r in worker_scopes(store, [KeyRequest("易超", "worker", worker_id="W1"),
+    ...     KeyRequest("县河长", "worker", "4302", "W1"), KeyRequest("看", "viewer")])]
+    ['430211001001', '4302', '']
+    >>> tmp.cleanup()
+    """
+    if not any(r.worker_id and not r.scope for r in requests):
+        return requests
+    if "workers" not in store.layers():
+        return requests
+    workers = store.read("workers")
+    if "admin_code" not in workers.columns:
+        return requests
+    codes = workers["admin_code"].astype("string")
+    area = dict(zip(workers["worker_id"].astype(str), codes, strict=True))
+    out = []
+    for r in requests:
+        code = area.get(str(r.worker_id)) if r.worker_id and not r.scope else None
+        out.append(r._replace(scope=str(code)) if code is not None and not pd.isna(code) else r)
+    return out
 
 
 def check_known(
