@@ -61,6 +61,8 @@ def _address_problem(address: str) -> str | None:
 
 
 _MODULES = ("dask", "distributed", "dask_geopandas")
+#: glibc's mmap threshold for the workers of Engine.local (bytes): see Engine.local
+MMAP_THRESHOLD = "33554432"
 
 
 def require_dask(feature: str = "partitioned runs") -> None:
@@ -138,6 +140,12 @@ class Engine:
         Dask's statistical profiler off unless ``profile`` (it keeps an hour of call
         trees in every worker, ~1 MB a task measured by ``benchmarks/scaling.py``).
 
+        The workers start with glibc's ``MALLOC_MMAP_THRESHOLD_`` at 32 MiB (unless
+        Dask's config sets one): Dask's own ``MALLOC_TRIM_THRESHOLD_`` alone fixes the
+        mmap threshold at 128 KiB, so every large NumPy temporary is a fresh mapping
+        and its page faults cost ~40 % more CPU than the same work in a plain process
+        (measured on the staffing solvers: ``benchmarks/staffing_province.py``).
+
         Examples
         --------
         >>> with Engine.local(1) as e:  # doctest: +SKIP
@@ -148,7 +156,9 @@ class Engine:
         import dask
         from distributed import Client, LocalCluster
 
-        with dask.config.set({"distributed.worker.profile.enabled": profile}):
+        spawn = "distributed.nanny.pre-spawn-environ"
+        environ = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD, **dask.config.get(spawn, {})}
+        with dask.config.set({"distributed.worker.profile.enabled": profile, spawn: environ}):
             cluster = LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=1,
