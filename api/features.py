@@ -22,7 +22,6 @@ from api.service import Service, Svc
 from gridkit.layers import LAYERS
 from gridkit.ops.areas import admin_codes_of
 from gridkit.ops.privacy import mask_frame
-from gridkit.ops.reports import report_rules
 
 GEOJSON = "application/geo+json"
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -536,7 +535,8 @@ def collection_queryables(
 def _event_queryables(base: str) -> dict:
     """The JSON Schema of the case history's queryables (OGC API - Features part 3)."""
     props = {name: {"title": title, "type": "string"} for name, title in EVENT_QUERYABLES.items()}
-    props["to_status"]["enum"] = list(report_rules().stages)
+    status = next(c for c in LAYERS["reports"].columns if c.name == "status")
+    props["to_status"]["enum"] = list(status.choices or ())  # the first wave's too
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{base}/collections/report_events/queryables",
