@@ -10,7 +10,8 @@ they load lives under the same path:
   the zoom (GeoJSON), at most ``limit``; more answers ``{"too_many": n}``;
 - ``GET /maps/data/areas?bbox=...&zoom=Z`` — villages or townships with the share of
   units staffed (a choropleth for low zoom);
-- ``GET /maps/data/search?q=`` — units, workers and places matching ``q``;
+- ``GET /maps/data/search?q=`` — places, units and workers matching ``q``, then the
+  cases whose id or hotline ticket number is ``q``;
 - ``GET /maps/tiles/{z}/{x}/{y}`` — a local tile package (MBTiles, ``GRIDKIT_MBTILES``).
 
 Everything is cut to the caller's scope. Data access goes through one small function,
@@ -390,12 +391,88 @@ def areas_in_view(
         raise ApiError(400, str(exc)) from None
 
 
-@router.get("/maps/data/search", summary="Find units, workers and places")
+#: entries a search answers (places, units, then the cases found)
+SEARCH_LIMIT = 20
+#: cases found by one search at most (a ticket number names one case; a case id, one)
+CASES_LIMIT = 5
+
+
+@router.get("/maps/data/search", summary="Find places, units, workers and cases")
 def search(
     service: Svc, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
     sql = _sql_views(service, caller)
-    return JSONResponse((sql if sql is not None else _index(service, caller)).search(q))
+    found = (sql if sql is not None else _index(service, caller)).search(q)
+    cases = _cases_found(service, caller, q)
+    return JSONResponse(found[: SEARCH_LIMIT - len(cases)] + cases)
+
+
+def _cases_found(service: Service, caller: Principal, q: str) -> list:
+    """Entries ``[text, south, west, north, east]`` of the cases whose id or hotline
+    ticket number is ``q`` (whole, any case), of those the caller may see (as the
+    reports' items: scope, and a department key its department's cases only). The text
+    names the case, its category and stage (and the ticket), nothing private."""
+    from api.cases import sees_cases  # the case workflow's routes: loaded on use
+
+    key = q.strip().upper()
+    reports = service.layer("reports")
+    if not key or reports is None or not len(reports):
+        return []
+    by_id = reports["report_id"].astype("string").str.upper() == key
+    hit = by_id.to_numpy(dtype=bool, na_value=False)
+    if "ticket_id" in reports.columns:
+        by_ticket = reports["ticket_id"].astype("string").str.strip().str.upper() == key
+        hit |= by_ticket.to_numpy(dtype=bool, na_value=False)
+    rows = reports[hit]
+    if not len(rows):
+        return []
+    rows = rows[sees_cases(rows, caller)].head(CASES_LIMIT)
+    crs = getattr(rows, "crs", None)
+    if crs is not None and not crs.equals(4326):
+        rows = rows.to_crs(4326)
+    bounds = _case_bounds(service, rows)
+    return [
+        [_case_text(row), *b]
+        for row, b in zip(rows.to_dict("records"), bounds, strict=True)
+        if b is not None
+    ]
+
+
+def _case_text(row: dict) -> str:
+    rules = report_rules()
+    category = rules.categories.get(str(row.get("category")), {})
+    status = str(row.get("status"))
+    parts = [str(row["report_id"]), category.get("label_zh", str(row.get("category")))]
+    parts.append(rules.stages.get(status, status))
+    ticket = row.get("ticket_id")
+    if ticket is not None and not pd.isna(ticket) and str(ticket).strip():
+        system = row.get("ticket_system")
+        system = "" if system is None or pd.isna(system) else f"{system} "
+        parts.append(f"{system}{str(ticket).strip()}")
+    return " · ".join(parts)
+
+
+def _case_bounds(service: Service, rows: pd.DataFrame) -> list[list[float] | None]:
+    """South, west, north, east of each case: its point, else its unit's bounds; None
+    when it has neither (not on the map)."""
+    geoms = rows.geometry if hasattr(rows, "geometry") else pd.Series([None] * len(rows))
+    out: list[list[float] | None] = []
+    units = None
+    for g, unit in zip(geoms, rows.get("unit_id", pd.Series([None] * len(rows))), strict=True):
+        if g is not None and not g.is_empty:
+            w, s, e, n = g.bounds
+        elif unit is not None and not pd.isna(unit):
+            units = service.layer("units") if units is None else units
+            match = None if units is None else units[units["unit_id"].astype(str) == str(unit)]
+            if match is None or not len(match):
+                out.append(None)
+                continue
+            w, s, e, n = match.to_crs(4326).total_bounds
+        else:
+            out.append(None)
+            continue
+        out.append([round(float(v), 6) for v in (s, w, n, e)])
+    return out
 
 
 @router.get(
