@@ -8,9 +8,11 @@ at once in one process. Whatever the interleaving, each lapse is escalated once:
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -180,3 +182,37 @@ def test_the_service_scheduler_run_twice_at_once_escalates_each_case_once(ws: st
     esc = _check_once(ws)
     assert sorted(esc["report_id"]) == sorted(i for d in done for i in d)
     assert run_escalation(service, at=AT) == []
+
+
+def test_serve_with_two_processes_escalates_each_case_once(tmp_path: Path) -> None:
+    """The tester's run: ``gridkit serve URL --processes 2``; both workers escalate at
+    startup (the cases are months past their deadlines: the top level at once)."""
+    from tests.test_postgis_processes import _port, _serve
+
+    url = postgis_cluster.new_database()
+    load(_overdue_workspace(tmp_path / "ws.gpkg"), url)
+    os.environ["GRIDKIT_ESCALATE_EVERY_S"] = "0.5"  # and again and again meanwhile
+    try:
+        server = _serve(url, _port(), 2)
+    finally:
+        del os.environ["GRIDKIT_ESCALATE_EVERY_S"]
+    try:
+        store = open_store(url)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            events = store.read("report_events")
+            esc = events[events["action"] == "escalate"]
+            if esc["report_id"].nunique() == N_CASES:
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # several more runs of both workers
+        events = store.read("report_events")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    esc = events[events["action"] == "escalate"]
+    counts = esc.groupby("report_id").size()
+    assert len(counts) == N_CASES and (counts == 1).all(), counts[counts > 1].head()
+    levels = store.read("reports")["escalation_level"].astype(int)
+    assert (levels == 3).all()
+    store.close()
