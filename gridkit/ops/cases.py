@@ -1110,23 +1110,69 @@ def escalate_each(
     """
     at_ts = utc_scalar(at, name="at")
     with guard():
-        first = escalate(read(), at=at_ts, **options)
+        before = read()
+        first = escalate(before, at=at_ts, **options)
     done: list[pd.DataFrame] = []
+    decided = _Decided(before, first)
     for rid in first.events["report_id"].astype(str).unique():
-        events = _escalate_one(read, write, rid, at_ts, guard, attempts, backoff_s, options)
+        events = _escalate_one(
+            read, write, rid, decided, at_ts, guard, attempts, backoff_s, options
+        )
         if len(events):
             done.append(events)
     return pd.concat(done, ignore_index=True) if done else first.events.iloc[:0]
 
 
-def _escalate_one(read, write, rid, at_ts, guard, attempts, backoff_s, options) -> pd.DataFrame:
-    """One case: decided from the reports as read now, written if they are unchanged."""
+class _Decided:
+    """A run's first decision, case by case, with the rows it was made from: a case whose
+    row is the same when it is written is decided the same (no need to decide again)."""
+
+    def __init__(self, reports: pd.DataFrame, change: ReportChange) -> None:
+        self.rows = _rows_by_id(reports)
+        self.after = change.reports.set_index(change.reports["report_id"].astype(str))
+        self.events = change.events
+
+    def get(self, rid: str, row: pd.DataFrame) -> ReportChange | None:
+        """The first decision on case ``rid``, if ``row`` is still as it was."""
+        was = self.rows.get(rid)
+        if was is None or len(row) != 1 or not _same_row(was, row.iloc[0]):
+            return None
+        events = self.events[(self.events["report_id"].astype(str) == rid).to_numpy()]
+        return ReportChange(self.after.loc[[rid]], events)
+
+
+def _rows_by_id(reports: pd.DataFrame) -> dict[str, pd.Series]:
+    ids = reports["report_id"].astype(str).to_numpy()
+    return {rid: reports.iloc[i] for i, rid in enumerate(ids)}
+
+
+def _same_row(a: pd.Series, b: pd.Series) -> bool:
+    if list(a.index) != list(b.index):
+        return False
+    for x, y in zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True):
+        x_na = x is None or (not hasattr(x, "__len__") and bool(pd.isna(x)))
+        y_na = y is None or (not hasattr(y, "__len__") and bool(pd.isna(y)))
+        if x_na or y_na:
+            if x_na != y_na:
+                return False
+        elif not bool(x == y):
+            return False
+    return True
+
+
+def _escalate_one(
+    read, write, rid, decided, at_ts, guard, attempts, backoff_s, options
+) -> pd.DataFrame:
+    """One case: decided from the reports as read now (as first decided if its row is
+    unchanged), written if they are unchanged since that read."""
     wait = backoff_s
     for _ in range(attempts):
         with guard():
             reports = read()
             row = reports[(reports["report_id"].astype(str) == rid).to_numpy()]
-            change = escalate(row, at=at_ts, **options)
+            change = decided.get(rid, row)
+            if change is None:
+                change = escalate(row, at=at_ts, **options)
             if not len(change.events):
                 return change.events  # escalated meanwhile (another run), or changed
             after = change.reports.iloc[0]
