@@ -37,6 +37,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.auth import COOKIE, Caller, Principal
+from api.cases import sees_cases
 from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
@@ -52,6 +53,7 @@ from gridkit.store import (
     ViewQueries,
     find_key,
 )
+from gridkit.webmap import case_bounds, cases_named
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
     from gridkit.maps import ViewIndex
@@ -409,32 +411,22 @@ def search(
 
 def _cases_found(service: Service, caller: Principal, q: str) -> list:
     """Entries ``[text, south, west, north, east]`` of the cases whose id or hotline
-    ticket number is ``q`` (whole, any case), of those the caller may see (as the
-    reports' items: scope, and a department key its department's cases only). The text
-    names the case, its category and stage (and the ticket), nothing private."""
-    from api.cases import sees_cases  # the case workflow's routes: loaded on use
-
-    key = q.strip().upper()
+    ticket number is ``q`` (:func:`gridkit.webmap.cases_named`), of those the caller may
+    see (as the reports' items: scope, and a department key its department's cases
+    only). The text names the case, its category and stage (and the ticket), nothing
+    private."""
     reports = service.layer("reports")
-    if not key or reports is None or not len(reports):
+    if reports is None or not len(reports):
         return []
-    by_id = reports["report_id"].astype("string").str.upper() == key
-    hit = by_id.to_numpy(dtype=bool, na_value=False)
-    if "ticket_id" in reports.columns:
-        by_ticket = reports["ticket_id"].astype("string").str.strip().str.upper() == key
-        hit |= by_ticket.to_numpy(dtype=bool, na_value=False)
-    rows = reports[hit]
+    rows = reports.iloc[cases_named(reports, q)]
     if not len(rows):
         return []
     rows = rows[sees_cases(rows, caller)].head(CASES_LIMIT)
-    crs = getattr(rows, "crs", None)
-    if crs is not None and not crs.equals(4326):
-        rows = rows.to_crs(4326)
-    bounds = _case_bounds(service, rows)
+    bounds = case_bounds(rows, service.layer("units"))
     return [
-        [_case_text(row), *b]
+        [_case_text(row), *b.tolist()]
         for row, b in zip(rows.to_dict("records"), bounds, strict=True)
-        if b is not None
+        if not np.isnan(b).any()
     ]
 
 
@@ -450,29 +442,6 @@ def _case_text(row: dict) -> str:
         system = "" if system is None or pd.isna(system) else f"{system} "
         parts.append(f"{system}{str(ticket).strip()}")
     return " · ".join(parts)
-
-
-def _case_bounds(service: Service, rows: pd.DataFrame) -> list[list[float] | None]:
-    """South, west, north, east of each case: its point, else its unit's bounds; None
-    when it has neither (not on the map)."""
-    geoms = rows.geometry if hasattr(rows, "geometry") else pd.Series([None] * len(rows))
-    out: list[list[float] | None] = []
-    units = None
-    for g, unit in zip(geoms, rows.get("unit_id", pd.Series([None] * len(rows))), strict=True):
-        if g is not None and not g.is_empty:
-            w, s, e, n = g.bounds
-        elif unit is not None and not pd.isna(unit):
-            units = service.layer("units") if units is None else units
-            match = None if units is None else units[units["unit_id"].astype(str) == str(unit)]
-            if match is None or not len(match):
-                out.append(None)
-                continue
-            w, s, e, n = match.to_crs(4326).total_bounds
-        else:
-            out.append(None)
-            continue
-        out.append([round(float(v), 6) for v in (s, w, n, e)])
-    return out
 
 
 @router.get(
