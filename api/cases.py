@@ -30,8 +30,9 @@ from api.responses import feature_of, json_response
 from api.service import Service, Svc
 from api.writer import actor
 from gridkit.ops.access import case_roles, may
-from gridkit.ops.cases import act, escalate, overdue
+from gridkit.ops.cases import EscalationWrite, act, escalate_each, overdue
 from gridkit.ops.reports import report_rules
+from gridkit.store import ConcurrentWriteError, RowUpdate, Store, WriteBatch
 
 log = logging.getLogger("gridkit.api")
 
@@ -129,31 +130,43 @@ def _changed(new: object, old: object) -> bool:
 
 
 def run_escalation(service: Service, *, at: object = None) -> list[str]:
-    """Escalate the overdue cases (:func:`gridkit.ops.cases.escalate`), each case's
-    change and its event in one transaction; the case ids escalated."""
-    with service.write_lock:
-        reports = service.layer("reports")
-        if reports is None or not len(reports):
-            return []
-        change = escalate(
-            reports,
-            at=at,
-            admin_areas=service.layer("admin_areas"),
-            staff=service.layer("staff"),
-        )
-    if not len(change.events):
+    """Escalate the overdue cases (:func:`gridkit.ops.cases.escalate_each`): each case
+    decided under the write lock from the reports as stored then, its change and event
+    written in one transaction only if the reports are unchanged since (another process
+    of the service, or ``gridkit escalate``, may be escalating too: then the case is
+    decided again and found escalated). The case ids escalated."""
+    reports = service.layer("reports")
+    if reports is None or not len(reports):
         return []
-    # each case written under the lock on its own: a report arriving meanwhile waits
-    # for one row, not for the run (only the escalation columns change, so a step
-    # taken on the case in between is kept)
-    ids = change.events["report_id"].unique()
-    changed = change.reports[change.reports["report_id"].isin(ids).to_numpy()]
-    service.store.update_rows(
-        "reports", "report_id", reports, changed, change.events, lock=service.write_lock
+    events = escalate_each(
+        lambda: service.store.read("reports"),
+        conditional_write(service.store),
+        at=at,
+        # a report arriving meanwhile waits for one case, not for the run
+        guard=lambda: service.write_lock,
+        admin_areas=service.layer("admin_areas"),
+        staff=service.layer("staff"),
     )
-    done = change.events["report_id"].astype(str).tolist()
+    if not len(events):
+        return []
+    done = events["report_id"].astype(str).tolist()
     log.info("escalation: %d case(s) escalated (督办)", len(done))
     return done
+
+
+def conditional_write(store: Store) -> EscalationWrite:
+    """A case's escalation and its events in one transaction, written only when the
+    reports are as this store last read them (False, nothing written, otherwise)."""
+
+    def write(report_id: str, values: dict, events: pd.DataFrame) -> bool:
+        change = RowUpdate("reports", "report_id", report_id, values)
+        try:
+            store.write(WriteBatch({"report_events": events}, change, if_unchanged=True))
+        except ConcurrentWriteError:
+            return False
+        return True
+
+    return write
 
 
 async def _escalation_loop(service: Service, every_s: float) -> None:

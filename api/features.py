@@ -301,6 +301,62 @@ def _parse_time(text: str) -> tuple[np.datetime64 | None, np.datetime64 | None]:
     return one(text, False), one(text, True)
 
 
+_BBOX_QUERY = Query(
+    description="minlon,minlat,maxlon,maxlat (WGS84); minlon > maxlon crosses the antimeridian.",
+    examples=["113.0,27.7,113.3,27.9"],
+    json_schema_extra={"pattern": BBOX_PATTERN},  # checked by _parse_bbox
+)
+_DATETIME_QUERY = Query(
+    description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/..; "
+    "a date alone is its whole day (UTC).",
+    json_schema_extra={"pattern": DATETIME_PATTERN},  # checked by _parse_time
+)
+Bbox = Annotated[str | None, _BBOX_QUERY]
+Datetime = Annotated[str | None, _DATETIME_QUERY]
+Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size.")]
+Offset = Annotated[
+    int, Query(ge=0, description="Features to skip (paging extension; follow the next link).")
+]
+
+
+# declared before the route of every collection: the history of the cases has filters
+# of its own (and the 400 for an unknown parameter lists those, not the reports')
+@router.get(
+    "/collections/report_events/items",
+    summary="The history of the cases (report_events): by case, action or stage",
+    **_GEOJSON_ROUTE,
+)
+async def event_items(
+    request: Request,
+    service: Svc,
+    caller: Caller,
+    bbox: Bbox = None,
+    datetime: Datetime = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    report_id: Annotated[
+        str | None,
+        Query(description="Case ids, comma-separated (e.g. R0002920): their history."),
+    ] = None,
+    action: Annotated[
+        str | None,
+        Query(description="Actions, comma-separated (e.g. escalate,dispatch)."),
+    ] = None,
+    to_status: Annotated[
+        str | None, Query(description="Stages reached, comma-separated (e.g. closed).")
+    ] = None,
+    f: Format = None,
+) -> Response:
+    name = "report_events"
+    _check_collection(service, name)
+    asked = {"report_id": report_id, "action": action, "to_status": to_status}
+    ser = await _serialised_async(service, name, caller)
+    mask = ser.in_scope(caller.scope)
+    if any(v is not None for v in asked.values()) or caller.role == "department":
+        mask &= await run_in_threadpool(_event_filter, service, caller, asked, len(mask))
+    return await _page(request, service, name, caller, ser, mask, bbox, datetime, limit, offset)
+
+
 @router.get(
     "/collections/{collection_id}/items", summary="Features of a collection", **_GEOJSON_ROUTE
 )
@@ -309,27 +365,10 @@ async def items(
     service: Svc,
     collection_id: CollectionId,
     caller: Caller,
-    bbox: Annotated[
-        str | None,
-        Query(
-            description="minlon,minlat,maxlon,maxlat (WGS84); minlon > maxlon crosses the "
-            "antimeridian.",
-            examples=["113.0,27.7,113.3,27.9"],
-            json_schema_extra={"pattern": BBOX_PATTERN},  # checked by _parse_bbox
-        ),
-    ] = None,
-    datetime: Annotated[
-        str | None,
-        Query(
-            description="Instant or interval (RFC 3339), e.g. 2026-05-01T00:00:00Z/..; "
-            "a date alone is its whole day (UTC).",
-            json_schema_extra={"pattern": DATETIME_PATTERN},  # checked by _parse_time
-        ),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Page size.")] = 100,
-    offset: Annotated[
-        int, Query(ge=0, description="Features to skip (paging extension; follow the next link).")
-    ] = 0,
+    bbox: Bbox = None,
+    datetime: Datetime = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
     status: Annotated[
         str | None,
         Query(description="reports: stages, comma-separated (e.g. dispatched,handling)."),
@@ -356,7 +395,6 @@ async def items(
     f: Format = None,
 ) -> Response:
     _check_collection(service, collection_id)
-    limit = min(limit, service.settings.max_limit)
     ser = await _serialised_async(service, collection_id, caller)
     mask = ser.in_scope(caller.scope)  # rows in the caller's area
     asked = {
@@ -373,6 +411,25 @@ async def items(
         mask &= await run_in_threadpool(
             _case_filter, service, collection_id, caller, asked, len(mask)
         )
+    return await _page(
+        request, service, collection_id, caller, ser, mask, bbox, datetime, limit, offset
+    )
+
+
+async def _page(
+    request: Request,
+    service: Service,
+    collection_id: str,
+    caller: Principal,
+    ser: Serialised,
+    mask: np.ndarray,
+    bbox: str | None,
+    datetime: str | None,
+    limit: int,
+    offset: int,
+) -> Response:
+    """The page of the features ``mask`` leaves, within ``bbox`` and ``datetime``."""
+    limit = min(limit, service.settings.max_limit)
     if bbox is not None:
         mask &= ser.in_bbox(_parse_bbox(bbox))
     if datetime is not None:  # validated even when the layer has no time
@@ -420,6 +477,35 @@ def _case_filter(service: Service, name: str, caller: Principal, asked: dict, n:
     return cases.report_mask(reports, caller, asked)
 
 
+#: the properties of the case history's items a client may filter on (OGC queryables)
+EVENT_QUERYABLES = {
+    "report_id": "Case id (its history)",
+    "action": "Action taken (escalate, dispatch, close ...)",
+    "to_status": "Stage the case reached",
+}
+
+
+def _event_filter(service: Service, caller: Principal, asked: dict, n: int) -> np.ndarray:
+    """The events matching the filters asked (values comma-separated), of the cases the
+    caller may see (as the reports are: a department key only its department's)."""
+    events = service.store.read("report_events")
+    if len(events) != n:  # the layer changed between the two reads: ask again
+        raise ApiError(503, "The case history changed while it was read; try again.")
+    mask = np.ones(n, dtype=bool)
+    for col, value in asked.items():
+        if value is None:
+            continue
+        if col not in events.columns:
+            return np.zeros(n, dtype=bool)
+        wanted = [v.strip() for v in str(value).split(",") if v.strip()]
+        mask &= events[col].astype("string").isin(wanted).to_numpy(dtype=bool, na_value=False)
+    if caller.role == "department":
+        reports = service.store.read("reports")
+        seen = reports["report_id"][cases.sees_cases(reports, caller)].astype(str)
+        mask &= events["report_id"].astype(str).isin(seen).to_numpy(dtype=bool)
+    return mask
+
+
 @router.get(
     "/collections/{collection_id}/queryables",
     summary="The properties items may be filtered on",
@@ -432,6 +518,8 @@ def collection_queryables(
     base = _base(request)
     if collection_id == "reports":
         body = cases.queryables(base)
+    elif collection_id == "report_events":
+        body = _event_queryables(base)
     else:  # only the common filters (bbox, datetime) apply
         body = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -442,6 +530,21 @@ def collection_queryables(
             "additionalProperties": False,
         }
     return _json(body, "application/schema+json")
+
+
+def _event_queryables(base: str) -> dict:
+    """The JSON Schema of the case history's queryables (OGC API - Features part 3)."""
+    props = {name: {"title": title, "type": "string"} for name, title in EVENT_QUERYABLES.items()}
+    status = next(c for c in LAYERS["reports"].columns if c.name == "status")
+    props["to_status"]["enum"] = list(status.choices or ())  # the first wave's too
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/report_events/queryables",
+        "type": "object",
+        "title": "report_events",
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 def _asked(request: Request) -> str:

@@ -10,7 +10,8 @@ they load lives under the same path:
   the zoom (GeoJSON), at most ``limit``; more answers ``{"too_many": n}``;
 - ``GET /maps/data/areas?bbox=...&zoom=Z`` — villages or townships with the share of
   units staffed (a choropleth for low zoom);
-- ``GET /maps/data/search?q=`` — units, workers and places matching ``q``;
+- ``GET /maps/data/search?q=`` — places, units and workers matching ``q``, then the
+  cases whose id or hotline ticket number is ``q``;
 - ``GET /maps/tiles/{z}/{x}/{y}`` — a local tile package (MBTiles, ``GRIDKIT_MBTILES``).
 
 Everything is cut to the caller's scope. Data access goes through one small function,
@@ -36,6 +37,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.auth import COOKIE, Caller, Principal
+from api.cases import sees_cases
 from api.errors import ApiError
 from api.service import Service, Svc
 from gridkit import codes
@@ -51,6 +53,7 @@ from gridkit.store import (
     ViewQueries,
     find_key,
 )
+from gridkit.webmap import case_bounds, cases_named
 
 if TYPE_CHECKING:  # the maps extra is optional for the API: loaded on use
     from gridkit.maps import ViewIndex
@@ -390,12 +393,55 @@ def areas_in_view(
         raise ApiError(400, str(exc)) from None
 
 
-@router.get("/maps/data/search", summary="Find units, workers and places")
+#: entries a search answers (places, units, then the cases found)
+SEARCH_LIMIT = 20
+#: cases found by one search at most (a ticket number names one case; a case id, one)
+CASES_LIMIT = 5
+
+
+@router.get("/maps/data/search", summary="Find places, units, workers and cases")
 def search(
     service: Svc, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
     sql = _sql_views(service, caller)
-    return JSONResponse((sql if sql is not None else _index(service, caller)).search(q))
+    found = (sql if sql is not None else _index(service, caller)).search(q)
+    cases = _cases_found(service, caller, q)
+    return JSONResponse(found[: SEARCH_LIMIT - len(cases)] + cases)
+
+
+def _cases_found(service: Service, caller: Principal, q: str) -> list:
+    """Entries ``[text, south, west, north, east]`` of the cases whose id or hotline
+    ticket number is ``q`` (:func:`gridkit.webmap.cases_named`), of those the caller may
+    see (as the reports' items: scope, and a department key its department's cases
+    only). The text names the case, its category and stage (and the ticket), nothing
+    private."""
+    reports = service.layer("reports")
+    if reports is None or not len(reports):
+        return []
+    rows = reports.iloc[cases_named(reports, q)]
+    if not len(rows):
+        return []
+    rows = rows[sees_cases(rows, caller)].head(CASES_LIMIT)
+    bounds = case_bounds(rows, service.layer("units"))
+    return [
+        [_case_text(row), *b.tolist()]
+        for row, b in zip(rows.to_dict("records"), bounds, strict=True)
+        if not np.isnan(b).any()
+    ]
+
+
+def _case_text(row: dict) -> str:
+    rules = report_rules()
+    category = rules.categories.get(str(row.get("category")), {})
+    status = str(row.get("status"))
+    parts = [str(row["report_id"]), category.get("label_zh", str(row.get("category")))]
+    parts.append(rules.stages.get(status, status))
+    ticket = row.get("ticket_id")
+    if ticket is not None and not pd.isna(ticket) and str(ticket).strip():
+        system = row.get("ticket_system")
+        system = "" if system is None or pd.isna(system) else f"{system} "
+        parts.append(f"{system}{str(ticket).strip()}")
+    return " · ".join(parts)
 
 
 @router.get(

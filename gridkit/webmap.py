@@ -25,6 +25,8 @@ __all__ = [
     "SNAP_DEG",
     "UNIT_PX",
     "area_outlines",
+    "case_bounds",
+    "cases_named",
     "check_bbox",
     "half_pixel",
     "places_of",
@@ -157,3 +159,65 @@ def places_of(admin: pd.DataFrame, unit_codes: object) -> np.ndarray:
         held = set(codes.ancestor(unit_codes, lv).dropna()) if len(unit_codes) else set()
         keep |= (level == lv) & np.isin(code, list(held))
     return np.flatnonzero(keep)
+
+
+def cases_named(reports: pd.DataFrame, q: str) -> np.ndarray:
+    """Positions of the ``reports`` whose case id or hotline ticket number
+    (``ticket_id``) is ``q``, whole, in any case and with spaces around: what a map's
+    search finds of the cases (never a part of an id: a search for ``R00`` is no list
+    of every case).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"report_id": ["R0002920", "R20261122-001327"],
+    ...                   "ticket_id": [None, "GD2026-118"]})
+    >>> cases_named(r, "r0002920").tolist(), cases_named(r, " GD2026-118 ").tolist()
+    ([0], [1])
+    >>> cases_named(r, "R00").tolist()
+    []
+    """
+    key = q.strip().upper()
+    if not key or "report_id" not in reports.columns:
+        return np.zeros(0, dtype=np.int64)
+    hit = (reports["report_id"].astype("string").str.strip().str.upper() == key).to_numpy(
+        dtype=bool, na_value=False
+    )
+    if "ticket_id" in reports.columns:
+        ticket = reports["ticket_id"].astype("string").str.strip().str.upper() == key
+        hit |= ticket.to_numpy(dtype=bool, na_value=False)
+    return np.flatnonzero(hit)
+
+
+def case_bounds(cases: pd.DataFrame, units: pd.DataFrame | None = None) -> np.ndarray:
+    """South, west, north, east (WGS84, 6 decimals) of each case: its point, else the
+    bounds of its unit (``unit_id`` in ``units``); NaN when it has neither (a case not
+    on the map).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> cases = gpd.GeoDataFrame({"unit_id": [None, "U1", None]},
+    ...     geometry=[shapely.Point(113.1, 27.8), None, None], crs=4326)
+    >>> units = gpd.GeoDataFrame({"unit_id": ["U1"]},
+    ...     geometry=[shapely.box(113.0, 27.7, 113.01, 27.71)], crs=4326)
+    >>> case_bounds(cases, units).tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [[27.8, 113.1, 27.8, 113.1], [27.7, 113.0, 27.71, 113.01], [nan, nan, nan, nan]]
+    """
+    out = np.full((len(cases), 4), np.nan)
+    geom_col = getattr(cases, "_geometry_column_name", None)
+    if geom_col in cases.columns:
+        crs = getattr(cases, "crs", None)
+        frame = cases.to_crs(4326) if crs is not None and not crs.equals(4326) else cases
+        b = shapely.bounds(np.asarray(frame.geometry.to_numpy(), dtype=object))  # w s e n
+        out = b[:, [1, 0, 3, 2]]
+    missing = np.isnan(out).any(axis=1)
+    if missing.any() and units is not None and "unit_id" in cases.columns and len(units):
+        crs = getattr(units, "crs", None)
+        units = units.to_crs(4326) if crs is not None and not crs.equals(4326) else units
+        ub = shapely.bounds(np.asarray(units.geometry.to_numpy(), dtype=object))
+        where = pd.Index(units["unit_id"].astype(str)).get_indexer(
+            cases["unit_id"].astype("string").fillna("").to_numpy(dtype=object)
+        )
+        take = missing & (where >= 0)
+        out[take] = ub[where[take]][:, [1, 0, 3, 2]]
+    return np.round(out, 6)

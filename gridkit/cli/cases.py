@@ -4,13 +4,17 @@ service does on its schedule."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from gridkit.cli.util import console, plural
 from gridkit.errors import GridkitError
+
+if TYPE_CHECKING:
+    from gridkit.ops.cases import EscalationWrite
+    from gridkit.store import Store
 
 __all__ = ["escalate_cmd"]
 
@@ -30,7 +34,7 @@ def escalate_cmd(
     """Escalate (督办) the cases past the deadline of their stage, one admin level up and
     again every repeat_h hours (rules/reports.toml), each with an event in the case's
     history. A lapse is never escalated twice: running it again changes nothing."""
-    from gridkit.ops.cases import escalate
+    from gridkit.ops.cases import escalate, escalate_each
     from gridkit.store import open_store, shown
 
     when = _at(at)
@@ -40,23 +44,24 @@ def escalate_cmd(
             f"{shown(workspace)}: no reports layer, so no case to escalate.",
             hint="Escalate a served workspace (gridkit serve) or the demo's.",
         )
-    reports = store.read("reports")
     have = set(store.layers())
-    change = escalate(
-        reports,
-        at=when,
-        admin_areas=store.read("admin_areas") if "admin_areas" in have else None,
-        staff=store.read("staff") if "staff" in have else None,
-    )
-    events = change.events
+    options = {
+        "admin_areas": store.read("admin_areas") if "admin_areas" in have else None,
+        "staff": store.read("staff") if "staff" in have else None,
+    }
+    if dry_run:
+        change = escalate(store.read("reports"), at=when, **options)
+        events, after = change.events, change.reports
+    else:  # each case written only if no other run escalated it meanwhile
+        events = escalate_each(
+            lambda: store.read("reports"), conditional_write(store), at=when, **options
+        )
+        after = store.read("reports")
     if not len(events):
         console.print("no case to escalate: none has a new lapse or a new level")
         return
     ids = events["report_id"].unique()
-    if not dry_run:
-        changed = change.reports[change.reports["report_id"].isin(ids).to_numpy()]
-        store.update_rows("reports", "report_id", reports, changed, events)
-    levels = change.reports.set_index("report_id").loc[ids, "escalation_level"]
+    levels = after.set_index("report_id").loc[ids, "escalation_level"].astype("Int64")
     by_level = ", ".join(f"level {k}: {v}" for k, v in levels.value_counts().sort_index().items())
     verb = "would escalate" if dry_run else "escalated"
     console.print(f"{verb} {plural(len(ids), 'case')} (督办): {by_level}")
@@ -64,6 +69,22 @@ def escalate_cmd(
         console.print(f"  {rid}: {note}")
     if len(ids) > 10:
         console.print(f"  ... and {len(ids) - 10} more (see report_events)")
+
+
+def conditional_write(store: Store) -> EscalationWrite:
+    """A case's escalation and its events in one transaction, written only when the
+    reports are as ``store`` last read them (False, nothing written, otherwise)."""
+    from gridkit.store import ConcurrentWriteError, RowUpdate, WriteBatch
+
+    def write(report_id: str, values: dict, events: pd.DataFrame) -> bool:
+        change = RowUpdate("reports", "report_id", report_id, values)
+        try:
+            store.write(WriteBatch({"report_events": events}, change, if_unchanged=True))
+        except ConcurrentWriteError:
+            return False
+        return True
+
+    return write
 
 
 def _at(text: str | None) -> pd.Timestamp | None:

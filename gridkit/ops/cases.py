@@ -46,8 +46,10 @@ close verified -> closed
 from __future__ import annotations
 
 import re
+import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import geopandas as gpd
@@ -55,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from gridkit import codes
-from gridkit.errors import GridkitWarning, format_rows
+from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.reports import (
     LEGACY_STATUS,
     ReportChange,
@@ -79,6 +81,7 @@ __all__ = [
     "action_for",
     "auto_dispatch",
     "escalate",
+    "escalate_each",
     "extend_deadline",
     "hand_over",
     "overdue",
@@ -1036,3 +1039,150 @@ def escalate(
             }
         )
     return ReportChange(out, _events(rows))
+
+
+#: what an escalation changes on a case (the rest of the row is the case's own)
+ESCALATION_COLUMNS = ("escalation_level", "escalated_due_at", "last_escalated_at", "escalated_to")
+
+#: a write of one case's escalation: ``(report_id, values, events)``; False when the
+#: reports changed since they were read (nothing written: read them again)
+EscalationWrite = Callable[[str, dict, pd.DataFrame], bool]
+
+
+def escalate_each(
+    read: Callable[[], pd.DataFrame],
+    write: EscalationWrite,
+    *,
+    at: object = None,
+    guard: Callable[[], AbstractContextManager[object]] = nullcontext,
+    attempts: int = 20,
+    backoff_s: float = 0.02,
+    **options: object,
+) -> pd.DataFrame:
+    """Escalate the overdue cases of a workspace written by others meanwhile (other
+    runs, the service's other processes): the events written.
+
+    Each case is decided again from the reports as ``read()`` gives them just before its
+    ``write``, and ``write`` must write nothing (and return False) when the reports
+    changed since that read, e.g. a store's ``WriteBatch(..., if_unchanged=True)``.
+    Then the reports are read again and the case decided again, so two runs at once
+    escalate each lapse once: the second finds it escalated. ``guard()`` is held over
+    each case's read and write (a service's write lock, for the writers of its own
+    process, which the stores' check does not see). A run that meets a conflict waits
+    a little (doubling up to 1 s) so the other run gets on.
+
+    Parameters
+    ----------
+    read
+        The ``reports`` layer as stored now.
+    write
+        Writes ``values`` (of :data:`ESCALATION_COLUMNS`) on the case and its events,
+        in one transaction, if the reports are as last read.
+    at
+        Now (UTC; default the clock), the same for every case of the run.
+    guard
+        Held over each case's read and write.
+    attempts
+        Conflicts in a row on one case before giving up (:class:`GridkitError`; what
+        was written stays, the next run goes on).
+    backoff_s
+        The first wait after a conflict.
+    **options
+        ``rules``, ``admin_areas``, ``staff``, ``actor_id`` of :func:`escalate`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> stored = pd.DataFrame({"report_id": ["R1"], "category": ["cctv"],
+    ...                        "source": ["patrol"], "status": ["handling"],
+    ...                        "admin_code": ["430202001"], "lead_department_id": ["D1"],
+    ...                        "reported_at": ["2026-05-01T00:00Z"],
+    ...                        "due_at": ["2026-05-02T00:00Z"]})
+    >>> def write(rid, values, events):
+    ...     global stored
+    ...     stored = stored.assign(**{k: [v] for k, v in values.items()})
+    ...     return True
+    >>> ev = escalate_each(lambda: stored, write, at="2026-05-03T00:00Z")
+    >>> ev["report_id"].tolist(), int(stored["escalation_level"].iloc[0])
+    (['R1'], 1)
+    >>> len(escalate_each(lambda: stored, write, at="2026-05-03T00:00Z"))  # done: nothing
+    0
+    """
+    at_ts = utc_scalar(at, name="at")
+    with guard():
+        before = read()
+        first = escalate(before, at=at_ts, **options)
+    done: list[pd.DataFrame] = []
+    decided = _Decided(before, first)
+    for rid in first.events["report_id"].astype(str).unique():
+        events = _escalate_one(
+            read, write, rid, decided, at_ts, guard, attempts, backoff_s, options
+        )
+        if len(events):
+            done.append(events)
+    return pd.concat(done, ignore_index=True) if done else first.events.iloc[:0]
+
+
+class _Decided:
+    """A run's first decision, case by case, with the rows it was made from: a case whose
+    row is the same when it is written is decided the same (no need to decide again)."""
+
+    def __init__(self, reports: pd.DataFrame, change: ReportChange) -> None:
+        self.rows = _rows_by_id(reports)
+        self.after = change.reports.set_index(change.reports["report_id"].astype(str))
+        self.events = change.events
+
+    def get(self, rid: str, row: pd.DataFrame) -> ReportChange | None:
+        """The first decision on case ``rid``, if ``row`` is still as it was."""
+        was = self.rows.get(rid)
+        if was is None or len(row) != 1 or not _same_row(was, row.iloc[0]):
+            return None
+        events = self.events[(self.events["report_id"].astype(str) == rid).to_numpy()]
+        return ReportChange(self.after.loc[[rid]], events)
+
+
+def _rows_by_id(reports: pd.DataFrame) -> dict[str, pd.Series]:
+    ids = reports["report_id"].astype(str).to_numpy()
+    return {rid: reports.iloc[i] for i, rid in enumerate(ids)}
+
+
+def _same_row(a: pd.Series, b: pd.Series) -> bool:
+    if list(a.index) != list(b.index):
+        return False
+    for x, y in zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True):
+        x_na = x is None or (not hasattr(x, "__len__") and bool(pd.isna(x)))
+        y_na = y is None or (not hasattr(y, "__len__") and bool(pd.isna(y)))
+        if x_na or y_na:
+            if x_na != y_na:
+                return False
+        elif not bool(x == y):
+            return False
+    return True
+
+
+def _escalate_one(
+    read, write, rid, decided, at_ts, guard, attempts, backoff_s, options
+) -> pd.DataFrame:
+    """One case: decided from the reports as read now (as first decided if its row is
+    unchanged), written if they are unchanged since that read."""
+    wait = backoff_s
+    for _ in range(attempts):
+        with guard():
+            reports = read()
+            row = reports[(reports["report_id"].astype(str) == rid).to_numpy()]
+            change = decided.get(rid, row)
+            if change is None:
+                change = escalate(row, at=at_ts, **options)
+            if not len(change.events):
+                return change.events  # escalated meanwhile (another run), or changed
+            after = change.reports.iloc[0]
+            values = {c: after[c] for c in ESCALATION_COLUMNS}
+            if write(rid, values, change.events):
+                return change.events
+        time.sleep(wait)  # outside the guard: the other writer gets on
+        wait = min(1.0, wait * 2)
+    raise GridkitError(
+        f"escalation: the reports changed {attempts} times while case {rid} was "
+        "escalated; stopped (what was escalated stays).",
+        hint="Run it again: it goes on from where it stopped.",
+    )
