@@ -56,3 +56,42 @@ def test_a_write_adding_a_column_waits_for_the_version_rows_without_a_deadlock(
     assert not t.is_alive() and not failed, failed
     rows = open_store(url).read("reports").set_index("report_id")
     assert rows.loc["R1", "escalated_to"] == "市级" and "R9" in rows.index
+
+
+def test_two_processes_making_the_same_new_layer_at_once_both_write(tmp_path) -> None:
+    """The first ``report_events`` of two servers: both find no table; one makes it,
+    the other waits and appends to it (without the lock one failed on pg_type's
+    duplicate key)."""
+    import pandas as pd
+
+    url = postgis_cluster.new_database()
+    load(make_workspace(tmp_path / "ws.gpkg"), url)
+    stores = [open_store(url), open_store(url)]
+    for s in stores:
+        s.layers()
+    for round_ in range(4):
+        layer = f"notes_{round_}"
+        start = threading.Barrier(2)
+        failed: list[BaseException] = []
+
+        def write(
+            i: int,
+            layer: str = layer,
+            start: threading.Barrier = start,
+            failed: list[BaseException] = failed,
+        ) -> None:
+            rows = pd.DataFrame({"note_id": [f"N{i}"], "text": [f"第{i}条"]})
+            start.wait()
+            try:
+                stores[i].append_many({layer: rows})
+            except BaseException as exc:  # reported below
+                failed.append(exc)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not failed, failed
+        got = open_store(url).read(layer)
+        assert sorted(got["note_id"]) == ["N0", "N1"], got

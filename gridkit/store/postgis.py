@@ -329,6 +329,10 @@ def migrations() -> list[tuple[int, str, str]]:
 _UPGRADE_LOCK = 0x67726964  # "grid"
 #: the advisory lock report intakes of every process take in turn (ReportIntake)
 INTAKE_LOCK = _UPGRADE_LOCK + 3
+#: held by a write that creates a layer's table, to the end of its transaction: two
+#: processes making the same new layer at once (the first report_events of two servers)
+#: would otherwise both CREATE it, and one fail on the type's duplicate key
+_DDL_LOCK = _UPGRADE_LOCK + 4
 
 
 def upgrade(url: str, *, to: int | None = None) -> list[int]:
@@ -806,6 +810,9 @@ class PostGISStore(Store):
         rest lack (inside the write's transaction); the layers created."""
         created = []
         present = _present(con)
+        if any(name not in present for name in todo):  # made one at a time, looked again
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            present = _present(con)
         for name, df in todo.items():
             if name not in present:
                 for stmt in layer_ddl(name, df):
@@ -841,7 +848,8 @@ class PostGISStore(Store):
                 con.execute(stmt)
         if gcol is not None and not table.geometry:
             con.execute(
-                f"ALTER TABLE {_ident(name)} ADD COLUMN {_ident(GEOMETRY)} geometry(Geometry, 4326)"
+                f"ALTER TABLE {_ident(name)} ADD COLUMN IF NOT EXISTS {_ident(GEOMETRY)} "
+                "geometry(Geometry, 4326)"
             )
         if missing or (gcol is not None and not table.geometry):
             self._tables.pop(name, None)
