@@ -385,11 +385,16 @@ class GeoPackageStore(Store):
         self, con: sqlite3.Connection, name: str, columns: Mapping[str, pd.Series]
     ) -> _Table:
         """The table, with the ``columns`` it lacks added (typed by their values).
-        ADD COLUMN is DDL: outside the data transaction, harmless if repeated."""
+        ADD COLUMN is DDL: outside the data transaction, harmless if repeated; a column
+        another process added meanwhile (both saw it missing) is there, as wanted."""
         table = self._table(con, name)
         missing = [c for c in columns if str(c) not in table.columns]
         for col in missing:
-            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_sql_type(columns[col])}')
+            try:
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_sql_type(columns[col])}')
+            except sqlite3.OperationalError as exc:
+                if "duplicate column name" not in str(exc):
+                    raise
         if missing:
             self._tables.pop(name, None)
             table = self._table(con, name)
