@@ -29,6 +29,7 @@ from api.models import ReportAction
 from api.responses import feature_of, json_response
 from api.service import Service, Svc
 from api.writer import actor
+from gridkit.layers import LAYERS
 from gridkit.ops.access import case_roles, may
 from gridkit.ops.cases import EscalationWrite, act, escalate_each, overdue
 from gridkit.ops.reports import report_rules
@@ -248,6 +249,27 @@ def queryables(base: str) -> dict:
     }
 
 
+def _check_known_values(col: str, wanted: list[str], reports: pd.DataFrame) -> None:
+    """400 for a stage or category neither the rules nor the cases know (a misspelt
+    ``status=handlng`` would otherwise answer "no cases", as if there were none)."""
+    if col == "status":
+        spec = next(c for c in LAYERS["reports"].columns if c.name == "status")
+        known = list(spec.choices or ())
+    elif col == "category":
+        known = list(report_rules().categories)
+        if col in reports.columns:  # categories of imported cases the rules lack
+            known += sorted(set(reports[col].dropna().astype(str)) - set(known))
+    else:
+        return
+    unknown = [v for v in wanted if v not in known]
+    if unknown and known:
+        raise ApiError(
+            400,
+            f"{col}={','.join(unknown)}: not a known {'stage' if col == 'status' else col}; "
+            f"give one or more of {', '.join(known)}.",
+        )
+
+
 def report_mask(reports: pd.DataFrame, caller: Principal, params: dict[str, Any]) -> np.ndarray:
     """Rows of ``reports`` matching the filters asked (``None`` values: not asked)."""
     mask = sees_cases(reports, caller)
@@ -255,6 +277,7 @@ def report_mask(reports: pd.DataFrame, caller: Principal, params: dict[str, Any]
         value = params.get(col)
         if value is not None:
             wanted = [v for v in str(value).split(",") if v]
+            _check_known_values(col, wanted, reports)
             mask &= reports[col].astype("string").isin(wanted).to_numpy(dtype=bool, na_value=False)
     if params.get("overdue") is not None:
         late = overdue(reports).to_numpy(dtype=bool)

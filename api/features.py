@@ -257,6 +257,12 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
         values = [values[0], values[1], values[3], values[4]]
     if len(values) != 4 or values[1] > values[3] or not all(np.isfinite(values)):
         raise ApiError(400, f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}.")
+    if any(abs(v) > 180 for v in values[0::2]) or any(abs(v) > 90 for v in values[1::2]):
+        raise ApiError(
+            400,
+            f"bbox {text!r} is not in WGS84 degrees: longitudes lie in -180..180 and "
+            "latitudes in -90..90 (minlon,minlat,maxlon,maxlat).",
+        )
     return values[0], values[1], values[2], values[3]
 
 
