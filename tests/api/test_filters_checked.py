@@ -38,3 +38,24 @@ def test_known_values_and_the_antimeridian_still_answer(client, keys) -> None:
     ):
         r = client.get(f"/collections/reports/items?{query}", headers=h)
         assert r.status_code == 200, (query, r.text)
+
+
+def test_the_contracts_integers_are_served_as_integers(tmp_path) -> None:
+    """``households`` is an integer column of the contract; with a gap in it (river
+    units have none) the store holds floats, which were served as 218.0."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from gridkit.io import read_layer, write_layer
+    from gridkit.store import issue_key, open_store
+    from tests.api.conftest import make_workspace
+
+    ws = make_workspace(tmp_path / "ws.gpkg", n=4)
+    units = read_layer(ws, "units", check=False)
+    units["households"] = [218, None, 35, 0]
+    write_layer(units, ws, "units")
+    secret, _ = issue_key(open_store(ws), "admin", role="admin")
+    r = TestClient(create_app(workspace=ws)).get("/collections/units/items", headers=auth(secret))
+    got = {f["id"]: f["properties"]["households"] for f in r.json()["features"]}
+    assert sorted(got.values(), key=str) == [0, 218, 35, None], got
+    assert all(type(v) is int for v in got.values() if v is not None), got
