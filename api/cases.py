@@ -33,7 +33,8 @@ from gridkit.layers import LAYERS
 from gridkit.ops.access import case_roles, may
 from gridkit.ops.cases import EscalationWrite, act, escalate_each, overdue
 from gridkit.ops.reports import report_rules
-from gridkit.store import ConcurrentWriteError, RowUpdate, Store, WriteBatch
+from gridkit.store import Store
+from gridkit.store.base import conditional_update
 
 log = logging.getLogger("gridkit.api")
 
@@ -158,16 +159,7 @@ def run_escalation(service: Service, *, at: object = None) -> list[str]:
 def conditional_write(store: Store) -> EscalationWrite:
     """A case's escalation and its events in one transaction, written only when the
     reports are as this store last read them (False, nothing written, otherwise)."""
-
-    def write(report_id: str, values: dict, events: pd.DataFrame) -> bool:
-        change = RowUpdate("reports", "report_id", report_id, values)
-        try:
-            store.write(WriteBatch({"report_events": events}, change, if_unchanged=True))
-        except ConcurrentWriteError:
-            return False
-        return True
-
-    return write
+    return conditional_update(store, "reports", "report_id", "report_events")
 
 
 async def _escalation_loop(service: Service, every_s: float) -> None:

@@ -74,17 +74,9 @@ def escalate_cmd(
 def conditional_write(store: Store) -> EscalationWrite:
     """A case's escalation and its events in one transaction, written only when the
     reports are as ``store`` last read them (False, nothing written, otherwise)."""
-    from gridkit.store import ConcurrentWriteError, RowUpdate, WriteBatch
+    from gridkit.store.base import conditional_update
 
-    def write(report_id: str, values: dict, events: pd.DataFrame) -> bool:
-        change = RowUpdate("reports", "report_id", report_id, values)
-        try:
-            store.write(WriteBatch({"report_events": events}, change, if_unchanged=True))
-        except ConcurrentWriteError:
-            return False
-        return True
-
-    return write
+    return conditional_update(store, "reports", "report_id", "report_events")
 
 
 def _at(text: str | None) -> pd.Timestamp | None:

@@ -9,7 +9,7 @@ publishing a grid version (:func:`gridkit.versions.publish`) and issuing API key
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "RowUpdate",
     "Store",
     "WriteBatch",
+    "conditional_update",
 ]
 
 
@@ -384,3 +385,37 @@ def _differs(new: object, old: object) -> bool:
     if new_na or old_na:
         return new_na != old_na
     return bool(new != old)
+
+
+def conditional_update(
+    store: Store, layer: str, id_col: str, events_layer: str
+) -> Callable[[str, dict, pd.DataFrame], bool]:
+    """A writer of one row's new values in ``layer`` (found by ``id_col``) and its rows
+    of ``events_layer``, in one transaction, written only when the layers are as
+    ``store`` last read them: it answers False, nothing written, when another process
+    changed them meanwhile (the caller reads again and decides again).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridkit.store import create_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> reports = pd.DataFrame({"report_id": ["R1"], "escalation_level": [0]})
+    >>> store = create_store(f"{tmp.name}/ws.gpkg", {"reports": reports})
+    >>> write = conditional_update(store, "reports", "report_id", "report_events")
+    >>> write("R1", {"escalation_level": 1}, pd.DataFrame({"report_id": ["R1"]}))
+    True
+    >>> int(store.read("reports")["escalation_level"].iloc[0])
+    1
+    >>> tmp.cleanup()
+    """
+
+    def write(row_id: str, values: dict, events: pd.DataFrame) -> bool:
+        change = RowUpdate(layer, id_col, row_id, values)
+        try:
+            store.write(WriteBatch({events_layer: events}, change, if_unchanged=True))
+        except ConcurrentWriteError:
+            return False
+        return True
+
+    return write
