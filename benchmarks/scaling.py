@@ -59,9 +59,35 @@ def _rss_mb() -> tuple[float, float]:
     return psutil.Process().memory_info().rss / 2**20, _peak_mb()
 
 
+class _Finished:
+    """Counts the tasks that reached memory since the plugin was added: ``Engine.map``
+    releases each result as its task ends, so the scheduler's own task table only
+    holds the tasks still to run (and the few results not yet fetched)."""
+
+    name = "gridkit-scaling-finished"
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "memory":
+            self.finished += 1
+
+
+def _count_finished(dask_scheduler=None) -> None:
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    plugin = type("FinishedPlugin", (_Finished, SchedulerPlugin), {})()
+    dask_scheduler.add_plugin(plugin, name=_Finished.name)
+
+
 def _tasks_done(dask_scheduler=None) -> tuple[int, int]:
+    """(tasks finished so far, tasks finished + tasks the scheduler still holds)."""
+    plugin = dask_scheduler.plugins.get(_Finished.name)
     states = [ts.state for ts in dask_scheduler.tasks.values()]
-    return sum(s == "memory" for s in states), len(states)
+    if plugin is None:  # no counter: only the results still held
+        return sum(s == "memory" for s in states), len(states)
+    return plugin.finished, plugin.finished + sum(s != "memory" for s in states)
 
 
 def _log(rec: dict) -> None:
@@ -111,6 +137,7 @@ def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
 
     with Engine.local(n_workers, memory_limit=MEMORY_LIMIT, profile=PROFILE) as engine:
         engine.client.run(_warm)
+        engine.client.run_on_scheduler(_count_finished)
         cpu0 = engine.client.run(_cpu_s)
         rec: dict[str, Any] = {"load_before": os.getloadavg()}
         stop = threading.Event()
@@ -166,6 +193,8 @@ def point(
     from gridkit.scale import split_communities_partitioned
     from gridkit.scale.rivers import split_rivers_partitioned
 
+    if TMP is not None:
+        TMP.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="gridkit-scaling-", dir=TMP))
     rec: dict[str, Any] = {
         "scale": scale,
