@@ -16,8 +16,10 @@ stopped midway still shows its per-task memory). ``--speedup-at`` repeats the
 community split on 1 worker. The machine's load average is recorded before and after
 every step (other jobs share the cores). Every finished step is appended to ``--log``
 (JSON lines) at once. Writes ``--out`` (``benchmarks/results/scaling.json``) with the
-points of this run and of the ``--append`` files, and the plots ``docs/scaling_*.png``.
-The dataset lives under ``--tmp`` and is deleted after each point.
+points of this run and of the ``--append`` files, and the plots ``docs/scaling_*.png``
+(with ``--append-log`` or ``--append-samples``, a worker's memory against the
+community tasks done, too). The dataset lives under ``--tmp`` and is deleted after
+each point.
 """
 
 from __future__ import annotations
@@ -248,6 +250,18 @@ def point(
     return rec
 
 
+def _counted(row: dict, cities: int) -> dict:
+    """A community-split sample with its tasks counted from the cities (one task per
+    city) when its sampler had no counter: with an ``Engine.map`` that releases each
+    result, the scheduler then held only the tasks left and the results not yet
+    fetched (``tasks_done``); with one that gathered at the end, all the tasks (the same
+    figures come back)."""
+    if not row.get("sample", "").startswith("communities") or row.get("tasks_counted"):
+        return row
+    left = row["tasks"] - row["tasks_done"]
+    return {**row, "tasks_done": cities - left, "tasks": cities}
+
+
 def from_log(path: Path) -> dict | None:
     """The point of a run stopped midway, from its ``--log``: the last finished step's
     record, the unfinished step's last sample as ``"<step>_partial"`` and the highest
@@ -267,14 +281,7 @@ def from_log(path: Path) -> dict | None:
         name = step.replace("-1w", "_1w")
         point_rec[f"{name}_sampled_peak_mb"] = max(max(r["peak_mb"]) for r in rows)
         if f"{name}_s" not in point_rec:
-            last = dict(rows[-1])
-            if name.startswith("communities") and not last.get("tasks_counted"):
-                # a sampler without the counter, with an Engine.map that releases each
-                # result: the scheduler held only the tasks left (and the results not
-                # yet fetched); the split has one task per city
-                left = last["tasks"] - last["tasks_done"]
-                last["tasks_done"], last["tasks"] = point_rec["cities"] - left, point_rec["cities"]
-            point_rec[f"{name}_partial"] = last
+            point_rec[f"{name}_partial"] = _counted(rows[-1], point_rec["cities"])
     return point_rec
 
 
@@ -305,7 +312,7 @@ def _cost_plot(ax, records: list[dict], np) -> None:
                     f"stopped: {part['tasks_done']}/{part['tasks']} tasks",
                     (r["buildings"], part["t_s"]),
                     textcoords="offset points",
-                    xytext=(-60, 8),
+                    xytext=(-120, -4),
                     fontsize=7,
                     color=colour,
                 )
@@ -344,8 +351,22 @@ def _memory_plot(ax, records: list[dict], np) -> None:
             )
 
 
-def plots(records: list[dict]) -> list[Path]:
-    """Cost against size (log-log, with the fitted slopes) and peak memory per worker."""
+def _tasks_plot(ax, samples: dict[str, list[dict]], np) -> None:
+    """Each sampled community split: a worker's peak RSS (and RSS) against tasks done."""
+    for (key, rows), colour in zip(sorted(samples.items()), ("C3", "C4", "C5", "C6"), strict=False):
+        rows = [r for r in rows if r.get("sample", "").startswith("communities ")]
+        if not rows:
+            continue
+        n, extra = key.partition(" ")[::2]
+        label = f"{int(n):,} buildings {extra}".strip()
+        x = np.array([r["tasks_done"] for r in rows], dtype=float)
+        ax.plot(x, [max(r["peak_mb"]) for r in rows], "-", color=colour, label=f"{label}: peak")
+        ax.plot(x, [max(r["rss_mb"]) for r in rows], ":", color=colour, label=f"{label}: RSS")
+
+
+def plots(records: list[dict], samples: dict[str, list[dict]] | None = None) -> list[Path]:
+    """Cost against size (log-log, with the fitted slopes), peak memory per worker and,
+    from the ``samples``, a worker's memory against the community tasks done."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,12 +388,20 @@ def plots(records: list[dict]) -> list[Path]:
             "peak RSS of the largest worker, MB",
             "peak memory per worker as the country grows",
         ),
+        (
+            "scaling_memory_tasks.png",
+            _tasks_plot,
+            "MB per worker (the larger of the two)",
+            "memory of a worker as the community split goes on",
+        ),
     ):
+        if name == "scaling_memory_tasks.png" and not samples:
+            continue
         fig, ax = plt.subplots(figsize=(7.0, 4.6))
-        draw(ax, records, np)
-        ax.set_xlabel("buildings")
+        draw(ax, samples if name == "scaling_memory_tasks.png" else records, np)
+        ax.set_xlabel("tasks done (cities)" if name == "scaling_memory_tasks.png" else "buildings")
         ax.set_ylabel(ylabel)
-        if name == "scaling_memory.png":
+        if name != "scaling_cost.png":
             ax.set_ylim(bottom=0)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
@@ -410,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         "and the last sample of the step that was running",
     )
     parser.add_argument(
+        "--append-samples",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="result files whose samples (not points) to keep: memory against tasks done",
+    )
+    parser.add_argument(
         "--dask-profile", action="store_true", help="keep Dask's profiler on (off by default)"
     )
     args = parser.parse_args(argv)
@@ -421,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     # (~1 MB a task here): a worker's memory would grow with the run's length
     dask.config.set({"distributed.worker.profile.enabled": PROFILE})
     if args.plots_only:
-        plots(json.loads(args.out.read_text(encoding="utf-8"))["points"])
+        done = json.loads(args.out.read_text(encoding="utf-8"))
+        plots(done["points"], done.get("samples", {}))
         return 0
     t0 = time.perf_counter()
     records = [
@@ -445,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
         if point_rec:
             records.append(point_rec)
             rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-            samples[f"{point_rec['buildings']}"] = [r for r in rows if "sample" in r]
+            samples[f"{point_rec['buildings']}"] = [
+                _counted(r, point_rec["cities"]) for r in rows if "sample" in r
+            ]
             runs.append(
                 {"log": log.name, "stopped_midway": any("_partial" in k for k in point_rec)}
             )
@@ -454,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         records += earlier.get("points", earlier.get("partial", []))
         runs += earlier.get("runs", [{"command": earlier.get("command")}])
         samples.update(earlier.get("samples", {}))
+    for extra in args.append_samples:
+        samples.update(json.loads(extra.read_text(encoding="utf-8")).get("samples", {}))
     payload = {
         "module": "scaling",
         "command": runs[0]["command"],
@@ -473,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     if not args.no_plots:
-        for p in plots(payload["points"]):
+        for p in plots(payload["points"], payload.get("samples", {})):
             print(f"wrote {p}")
     return 0
 
