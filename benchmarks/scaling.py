@@ -69,11 +69,11 @@ class _Finished:
     name = "gridkit-scaling-finished"
 
     def __init__(self) -> None:
-        self.finished = 0
+        self.finished: set = set()
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if finish == "memory":
-            self.finished += 1
+            self.finished.add(key)
 
 
 def _count_finished(dask_scheduler=None) -> None:
@@ -86,10 +86,13 @@ def _count_finished(dask_scheduler=None) -> None:
 def _tasks_done(dask_scheduler=None) -> tuple[int, int]:
     """(tasks finished so far, tasks finished + tasks the scheduler still holds)."""
     plugin = dask_scheduler.plugins.get(_Finished.name)
-    states = [ts.state for ts in dask_scheduler.tasks.values()]
     if plugin is None:  # no counter: only the results still held
+        states = [ts.state for ts in dask_scheduler.tasks.values()]
         return sum(s == "memory" for s in states), len(states)
-    return plugin.finished, plugin.finished + sum(s != "memory" for s in states)
+    done = plugin.finished
+    # a released result may stay in the table a moment ("released", then forgotten)
+    left = sum(key not in done for key in dask_scheduler.tasks)
+    return len(done), len(done) + left
 
 
 def _log(rec: dict) -> None:
