@@ -79,3 +79,29 @@ def test_a_stopped_run_reads_its_progress_and_peak_from_the_log(tmp_path: Path) 
     assert rec["communities_sampled_peak_mb"] == 431
     assert rec["rivers_sampled_peak_mb"] == 395
     assert "rivers_partial" not in rec  # the rivers step finished
+
+
+def _own_peak(q) -> None:
+    from benchmarks.scaling import _peak_mb
+
+    q.put(_peak_mb())
+
+
+def test_a_spawned_worker_reports_its_own_peak_not_its_parents() -> None:
+    import multiprocessing as mp
+
+    import psutil
+
+    blob = bytearray(1024 * 2**20)  # the parent 1 GB larger when it spawns
+    blob[::4096] = b"x" * len(blob[::4096])  # touched: resident
+    parent = psutil.Process().memory_info().rss / 2**20
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_own_peak, args=(q,))
+    p.start()
+    peak = q.get(timeout=120)
+    p.join()
+    del blob
+    # the child imports this module (geopandas & co., ~250 MB); ru_maxrss would say
+    # the parent's 1.3 GB or more (Linux keeps the high-water mark over the exec)
+    assert peak < parent - 600, (peak, parent)
