@@ -16,8 +16,10 @@ stopped midway still shows its per-task memory). ``--speedup-at`` repeats the
 community split on 1 worker. The machine's load average is recorded before and after
 every step (other jobs share the cores). Every finished step is appended to ``--log``
 (JSON lines) at once. Writes ``--out`` (``benchmarks/results/scaling.json``) with the
-points of this run and of the ``--append`` files, and the plots ``docs/scaling_*.png``.
-The dataset lives under ``--tmp`` and is deleted after each point.
+points of this run and of the ``--append`` files, and the plots ``docs/scaling_*.png``
+(with ``--append-log`` or ``--append-samples``, a worker's memory against the
+community tasks done, too). The dataset lives under ``--tmp`` and is deleted after
+each point.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ PROFILE = False
 
 
 def _peak_mb() -> float:
+    """This process's own peak RSS: ``VmHWM`` where Linux has it. ``ru_maxrss`` is not:
+    a process spawned (fork + exec) by one of 430 MB reports at least 430 MB, as Linux
+    carries the parent's high-water mark over the exec, so a worker's ``ru_maxrss``
+    was the driver's RSS when the cluster started whenever that was higher."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -59,9 +72,38 @@ def _rss_mb() -> tuple[float, float]:
     return psutil.Process().memory_info().rss / 2**20, _peak_mb()
 
 
+class _Finished:
+    """Counts the tasks that reached memory since the plugin was added: ``Engine.map``
+    releases each result as its task ends, so the scheduler's own task table only
+    holds the tasks still to run (and the few results not yet fetched)."""
+
+    name = "gridkit-scaling-finished"
+
+    def __init__(self) -> None:
+        self.finished: set = set()
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "memory":
+            self.finished.add(key)
+
+
+def _count_finished(dask_scheduler=None) -> None:
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    plugin = type("FinishedPlugin", (_Finished, SchedulerPlugin), {})()
+    dask_scheduler.add_plugin(plugin, name=_Finished.name)
+
+
 def _tasks_done(dask_scheduler=None) -> tuple[int, int]:
-    states = [ts.state for ts in dask_scheduler.tasks.values()]
-    return sum(s == "memory" for s in states), len(states)
+    """(tasks finished so far, tasks finished + tasks the scheduler still holds)."""
+    plugin = dask_scheduler.plugins.get(_Finished.name)
+    if plugin is None:  # no counter: only the results still held
+        states = [ts.state for ts in dask_scheduler.tasks.values()]
+        return sum(s == "memory" for s in states), len(states)
+    done = plugin.finished
+    # a released result may stay in the table a moment ("released", then forgotten)
+    left = sum(key not in done for key in dask_scheduler.tasks)
+    return len(done), len(done) + left
 
 
 def _log(rec: dict) -> None:
@@ -81,13 +123,16 @@ def _warm() -> None:
     warnings.simplefilter("ignore")
 
 
-def _sampler(client, step: str, every_s: float, stop: threading.Event) -> None:
-    """Log each worker's RSS and peak so far, the tasks done and the load, every
-    ``every_s`` seconds, until ``stop``."""
+def _sampler(
+    client, step: str, every_s: float, stop: threading.Event, cpu0: dict[str, float]
+) -> None:
+    """Log each worker's RSS and peak so far, the workers' CPU seconds since the step
+    began, the tasks done and the load, every ``every_s`` seconds, until ``stop``."""
     t0 = time.perf_counter()
     while not stop.wait(every_s):
         try:
             mem = client.run(_rss_mb)
+            cpu = client.run(_cpu_s)
             done, total = client.run_on_scheduler(_tasks_done)
         except Exception as exc:  # a sample may fail while workers restart
             _log({"sample": step, "error": repr(exc)})
@@ -98,6 +143,8 @@ def _sampler(client, step: str, every_s: float, stop: threading.Event) -> None:
                 "t_s": round(time.perf_counter() - t0, 1),
                 "tasks_done": done,
                 "tasks": total,
+                "tasks_counted": True,  # finished tasks counted as they end
+                "cpu_s": round(sum(cpu[w] - cpu0.get(w, 0.0) for w in cpu), 1),
                 "rss_mb": sorted(round(v[0]) for v in mem.values()),
                 "peak_mb": sorted(round(v[1]) for v in mem.values()),
                 "driver_rss_mb": round(_rss_mb()[0]),
@@ -111,11 +158,12 @@ def _run(step: str, n_workers: int, func, *args, **kwargs) -> tuple[Any, dict]:
 
     with Engine.local(n_workers, memory_limit=MEMORY_LIMIT, profile=PROFILE) as engine:
         engine.client.run(_warm)
+        engine.client.run_on_scheduler(_count_finished)
         cpu0 = engine.client.run(_cpu_s)
         rec: dict[str, Any] = {"load_before": os.getloadavg()}
         stop = threading.Event()
         sampler = threading.Thread(
-            target=_sampler, args=(engine.client, step, SAMPLE_S, stop), daemon=True
+            target=_sampler, args=(engine.client, step, SAMPLE_S, stop, cpu0), daemon=True
         )
         sampler.start()
         t0 = time.perf_counter()
@@ -166,6 +214,8 @@ def point(
     from gridkit.scale import split_communities_partitioned
     from gridkit.scale.rivers import split_rivers_partitioned
 
+    if TMP is not None:
+        TMP.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="gridkit-scaling-", dir=TMP))
     rec: dict[str, Any] = {
         "scale": scale,
@@ -214,6 +264,18 @@ def point(
     return rec
 
 
+def _counted(row: dict, cities: int) -> dict:
+    """A community-split sample with its tasks counted from the cities (one task per
+    city) when its sampler had no counter: with an ``Engine.map`` that releases each
+    result, the scheduler then held only the tasks left and the results not yet
+    fetched (``tasks_done``); with one that gathered at the end, all the tasks (the same
+    figures come back)."""
+    if not row.get("sample", "").startswith("communities") or row.get("tasks_counted"):
+        return row
+    left = row["tasks"] - row["tasks_done"]
+    return {**row, "tasks_done": cities - left, "tasks": cities}
+
+
 def from_log(path: Path) -> dict | None:
     """The point of a run stopped midway, from its ``--log``: the last finished step's
     record, the unfinished step's last sample as ``"<step>_partial"`` and the highest
@@ -233,7 +295,7 @@ def from_log(path: Path) -> dict | None:
         name = step.replace("-1w", "_1w")
         point_rec[f"{name}_sampled_peak_mb"] = max(max(r["peak_mb"]) for r in rows)
         if f"{name}_s" not in point_rec:
-            point_rec[f"{name}_partial"] = rows[-1]
+            point_rec[f"{name}_partial"] = _counted(rows[-1], point_rec["cities"])
     return point_rec
 
 
@@ -264,7 +326,7 @@ def _cost_plot(ax, records: list[dict], np) -> None:
                     f"stopped: {part['tasks_done']}/{part['tasks']} tasks",
                     (r["buildings"], part["t_s"]),
                     textcoords="offset points",
-                    xytext=(-60, 8),
+                    xytext=(-120, -4),
                     fontsize=7,
                     color=colour,
                 )
@@ -303,8 +365,28 @@ def _memory_plot(ax, records: list[dict], np) -> None:
             )
 
 
-def plots(records: list[dict]) -> list[Path]:
-    """Cost against size (log-log, with the fitted slopes) and peak memory per worker."""
+def _tasks_plot(ax, samples: dict[str, list[dict]], np) -> None:
+    """Each sampled community split: a worker's peak RSS (and RSS) against tasks done."""
+    for (key, rows), colour in zip(sorted(samples.items()), ("C3", "C4", "C5", "C6"), strict=False):
+        rows = [r for r in rows if r.get("sample", "").startswith("communities ")]
+        if not rows:
+            continue
+        n, extra = key.partition(" ")[::2]
+        label = f"{int(n):,} buildings {extra}".strip()
+        x = np.array([r["tasks_done"] for r in rows], dtype=float)
+        ax.plot(
+            x,
+            [max(r["peak_mb"]) for r in rows],
+            "-",
+            color=colour,
+            label=f"{label}: peak (ru_maxrss)",
+        )
+        ax.plot(x, [max(r["rss_mb"]) for r in rows], ":", color=colour, label=f"{label}: RSS")
+
+
+def plots(records: list[dict], samples: dict[str, list[dict]] | None = None) -> list[Path]:
+    """Cost against size (log-log, with the fitted slopes), peak memory per worker and,
+    from the ``samples``, a worker's memory against the community tasks done."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -326,12 +408,20 @@ def plots(records: list[dict]) -> list[Path]:
             "peak RSS of the largest worker, MB",
             "peak memory per worker as the country grows",
         ),
+        (
+            "scaling_memory_tasks.png",
+            _tasks_plot,
+            "MB per worker (the larger of the two)",
+            "memory of a worker as the community split goes on",
+        ),
     ):
+        if name == "scaling_memory_tasks.png" and not samples:
+            continue
         fig, ax = plt.subplots(figsize=(7.0, 4.6))
-        draw(ax, records, np)
-        ax.set_xlabel("buildings")
+        draw(ax, samples if name == "scaling_memory_tasks.png" else records, np)
+        ax.set_xlabel("tasks done (cities)" if name == "scaling_memory_tasks.png" else "buildings")
         ax.set_ylabel(ylabel)
-        if name == "scaling_memory.png":
+        if name != "scaling_cost.png":
             ax.set_ylim(bottom=0)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
@@ -369,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
         "and the last sample of the step that was running",
     )
     parser.add_argument(
+        "--append-samples",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="result files whose samples (not points) to keep: memory against tasks done",
+    )
+    parser.add_argument(
         "--dask-profile", action="store_true", help="keep Dask's profiler on (off by default)"
     )
     args = parser.parse_args(argv)
@@ -380,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     # (~1 MB a task here): a worker's memory would grow with the run's length
     dask.config.set({"distributed.worker.profile.enabled": PROFILE})
     if args.plots_only:
-        plots(json.loads(args.out.read_text(encoding="utf-8"))["points"])
+        done = json.loads(args.out.read_text(encoding="utf-8"))
+        plots(done["points"], done.get("samples", {}))
         return 0
     t0 = time.perf_counter()
     records = [
@@ -404,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         if point_rec:
             records.append(point_rec)
             rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-            samples[f"{point_rec['buildings']}"] = [r for r in rows if "sample" in r]
+            samples[f"{point_rec['buildings']}"] = [
+                _counted(r, point_rec["cities"]) for r in rows if "sample" in r
+            ]
             runs.append(
                 {"log": log.name, "stopped_midway": any("_partial" in k for k in point_rec)}
             )
@@ -413,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         records += earlier.get("points", earlier.get("partial", []))
         runs += earlier.get("runs", [{"command": earlier.get("command")}])
         samples.update(earlier.get("samples", {}))
+    for extra in args.append_samples:
+        samples.update(json.loads(extra.read_text(encoding="utf-8")).get("samples", {}))
     payload = {
         "module": "scaling",
         "command": runs[0]["command"],
@@ -432,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     if not args.no_plots:
-        for p in plots(payload["points"]):
+        for p in plots(payload["points"], payload.get("samples", {})):
             print(f"wrote {p}")
     return 0
 
