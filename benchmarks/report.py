@@ -71,9 +71,14 @@ def scaling_section(payload: dict[str, Any]) -> list[str]:
         f"{m['memory_gb']} GB ({m['platform']}), {payload['seconds']:,.0f} s in all. "
         "Cities of a fixed size, so a partition's work is the same at every point and "
         "only the number of partitions grows; a fresh `LocalCluster` of 2 single-threaded "
-        "workers per run. Peak MB is the largest worker's peak RSS (imports included). "
-        "Load is the machine's 1-minute load average before/after the point: the cores "
-        "are shared with other jobs, so the seconds are upper bounds.",
+        "workers per run. Seconds are wall seconds, with the workers' CPU seconds in "
+        "brackets where measured (the load does not change those). Peak MB is the "
+        "largest worker's peak RSS (imports included; on Linux a spawned worker's "
+        "`ru_maxrss` starts at its parent's, so these are floored by the driver's RSS "
+        "when the cluster started), with the largest RSS sampled every 30 s in brackets "
+        "where recorded. Load is the machine's 1-minute load average before/after the "
+        "point: the cores are shared with other jobs, so the wall seconds are upper "
+        "bounds.",
         "",
         "| buildings | cities | provinces | build s | rivers s | communities s "
         "| 1 worker s | speed-up | peak MB per worker (build / rivers / communities) "
@@ -84,20 +89,37 @@ def scaling_section(payload: dict[str, Any]) -> list[str]:
         one = r.get("communities_1w_s")
         two = r.get("communities_s")
         speed = f"{one / two:.2f}x" if one and two else ""
+        sampled = payload.get("samples", {}).get(str(r["buildings"]), [])
+
+        def largest_rss(step: str, sampled: list = sampled) -> str:
+            seen = [max(x["rss_mb"]) for x in sampled if x["sample"].startswith(step + " ")]
+            return f" ({_mb(max(seen))})" if seen else ""
+
         peaks = " / ".join(
-            _mb(max(r[k])) if k in r else "-"
-            for k in ("build_peak_mb", "rivers_peak_mb", "communities_peak_mb")
+            (_mb(max(r[k])) if k in r else "-") + largest_rss(step)
+            for step, k in (
+                ("build", "build_peak_mb"),
+                ("rivers", "rivers_peak_mb"),
+                ("communities", "communities_peak_mb"),
+            )
         )
         load = f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"
+
+        def cost(step: str, r: dict = r) -> str:
+            wall = _fmt_s(r.get(f"{step}_s"))
+            cpu = r.get(f"{step}_cpu_s")
+            return f"{wall} ({cpu:,.0f})" if cpu else wall
+
         lines.append(
-            f"| {r['buildings']:,} | {r['cities']} | {r['provinces']} | {_fmt_s(r['build_s'])} "
-            f"| {_fmt_s(r['rivers_s'])} | {_fmt_s(two)} | {_fmt_s(one)} | {speed} | {peaks} "
+            f"| {r['buildings']:,} | {r['cities']} | {r['provinces']} | {cost('build')} "
+            f"| {cost('rivers')} | {cost('communities')} | {_fmt_s(one)} | {speed} | {peaks} "
             f"| {load} |"
         )
     lines += [
         "",
         "![cost against size](docs/scaling_cost.png)",
         "![memory per worker](docs/scaling_memory.png)",
+        "![a worker's memory against the community tasks done](docs/scaling_memory_tasks.png)",
         "",
         "What it means for a whole country, and what limits it: [docs/scaling.md]"
         "(docs/scaling.md).",
