@@ -138,3 +138,40 @@ def split_rivers_cmd(
         f"in {seconds:.1f} s -> {output}",
         highlight=False,
     )
+
+
+@national_app.command("load")
+def load_cmd(
+    directory: Annotated[
+        Path,
+        typer.Argument(help="A national build, or the -o of split-communities/split-rivers."),
+    ],
+    url: Annotated[str, typer.Argument(help="postgresql://USER@HOST/DB")],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Make again tables of the database that hold rows."),
+    ] = False,
+    engine: EngineOption = "serial",
+    scheduler: SchedulerOption = None,
+    dask_workers: DaskWorkersOption = 2,
+) -> None:
+    """Load partitioned GeoParquet into PostGIS: the tables made once, then one task per
+    partition file COPYing its rows side by side (WGS84, as the store holds them)."""
+    from gridkit.scale.load import load_partitioned
+    from gridkit.store import database_url, shown
+
+    db = database_url(url)
+    if db is None:
+        raise typer.BadParameter(f"{url!r} is not a postgresql:// URL.", param_hint="URL")
+    t0 = time.perf_counter()
+    with open_engine(engine, scheduler, dask_workers) as eng:
+        counts = load_partitioned(directory, db, engine=eng, replace=replace)
+    seconds = time.perf_counter() - t0
+    total = sum(counts.values())
+    for table, n in counts.items():
+        console.print(f"{table}: {plural(n, 'row')}", highlight=False)
+    console.print(
+        f"loaded {plural(total, 'row')} into {len(counts)} tables of {shown(db)} in "
+        f"{seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} rows/s)",
+        highlight=False,
+    )

@@ -40,7 +40,7 @@ import pandas as pd
 import shapely
 
 from gridkit.crs import WGS84, degrees_around
-from gridkit.errors import GridkitError, LayerNotFoundError, MissingExtraError
+from gridkit.errors import GridkitError, InputFileError, LayerNotFoundError, MissingExtraError
 from gridkit.layers import LAYERS
 from gridkit.store.base import (
     ConcurrentWriteError,
@@ -941,6 +941,36 @@ class PostGISStore(Store):
                 self._tails.pop(layer, None)
                 self._order = None
                 self._dirty = True
+
+    def bulk_append(self, layer: str, frame: pd.DataFrame) -> int:
+        """COPY ``frame``'s rows into the existing table ``layer``, in a transaction of
+        their own that does not take the layer's version row first (the table's trigger
+        moves the version as the COPY ends): one layer's partitions loaded by several
+        processes at once go side by side (:func:`gridkit.scale.load.load_partitioned`).
+        A column the table lacks is an error naming it: nothing is dropped.
+
+        Examples
+        --------
+        >>> from gridkit.synth.ops import grid_units
+        >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+        >>> store.save_layer("units", grid_units(3, 1).iloc[:0])  # doctest: +SKIP
+        >>> store.bulk_append("units", grid_units(3, 1))  # doctest: +SKIP
+        3
+        """
+        frame = _wgs84(frame)
+        gcol = getattr(frame, "_geometry_column_name", None)
+        with self._connection() as con, con.transaction():
+            table = self._table(con, layer)
+            lacking = [str(c) for c in frame.columns if c != gcol and str(c) not in table.columns]
+            if lacking or (gcol is not None and not table.geometry):
+                raise InputFileError(
+                    f"{_safe(self.url)}: table {layer} has no column "
+                    f"{', '.join(lacking) or GEOMETRY} for these rows; nothing was written.",
+                    hint="Make the table with every column of every part first.",
+                )
+            _copy_rows(con, layer, frame, table)
+        self._dirty = True
+        return len(frame)
 
     # -- service tables -----------------------------------------------------------------
     def records(
