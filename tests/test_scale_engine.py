@@ -35,3 +35,18 @@ def test_results_leave_the_workers_as_tasks_end() -> None:
     # glibc's mmap threshold raised beside Dask's trim threshold (NumPy temporaries
     # are not each a fresh mapping)
     assert set(mmap.values()) == {"33554432"}, mmap
+
+
+def slow_square(x: int) -> int:
+    time.sleep(0.05)
+    return x * x
+
+
+def test_progress_is_dasks_own_bar_and_every_result_comes_back(capfd) -> None:
+    """``progress=True`` (a terminal, from the CLI): Dask's TextProgressBar, fed by
+    the scheduler, draws while the results are fetched and released one by one."""
+    with Engine.local(1, progress=True) as engine:
+        out = engine.map(slow_square, list(range(30)), label="squares")
+    assert out == [x * x for x in range(30)]
+    drawn = capfd.readouterr().out
+    assert "% Completed" in drawn and "100% Completed" in drawn, drawn[-300:]

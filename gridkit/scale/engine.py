@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridkit.errors import GridkitError, MissingExtraError
-from gridkit.progress import track
 
 __all__ = ["Engine", "SchedulerError", "require_dask"]
 
@@ -254,18 +253,22 @@ class Engine:
     def _gathered(self, futures: list[Any], label: str) -> list[Any]:
         """The futures' results in order, each fetched as its task ends and then
         released, so a worker holds no finished task's result while the others run (a
-        worker's memory is its task's, not the sum of its tasks'). With ``progress``, a
-        bar of the tasks done shows on a terminal as they end (Dask's own bar waits for
-        every result to stay on the workers; the dashboard shows the rest)."""
+        worker's memory is its task's, not the sum of its tasks'). With ``progress``,
+        Dask's own progress bar (``distributed``'s ``TextProgressBar``, fed by the
+        scheduler) redraws a line on standard output while they run; the dashboard shows
+        the rest."""
         from distributed import as_completed
 
         at = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
-        done = as_completed(futures, with_results=True)
-        shown = track(done, label, total=len(futures), enabled=None if self.progress else False)
-        for future, result in shown:
-            out[at[future.key]] = result
-            future.release()
+        bar = _dask_bar(futures) if self.progress else None
+        try:
+            for future, result in as_completed(futures, with_results=True):
+                out[at[future.key]] = result
+                future.release()
+        finally:
+            if bar is not None:
+                bar.join(timeout=5)
         return out
 
     def close(self) -> None:
@@ -285,3 +288,25 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _dask_bar(futures: list[Any]) -> Any:
+    """Dask's ``TextProgressBar`` over ``futures``, drawn by a thread of its own (it
+    waits on the scheduler's feed; the caller meanwhile takes the results), returned
+    once the scheduler has set it up: a released result is then one the bar has
+    counted (it stops with an error only for a task forgotten before it ends)."""
+    import threading
+
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    bar = TextProgressBar(futures, start=False, interval="200ms")
+    thread = threading.Thread(
+        target=bar._loop_runner.run_sync, args=(bar.listen,), name="dask-progress", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not hasattr(bar, "_last_response") and thread.is_alive():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return thread
