@@ -19,6 +19,9 @@ import pandas as pd
 
 from gridkit.errors import InputFileError
 from gridkit.layers import LAYERS
+from gridkit.scale.engine import Engine
+from gridkit.store.postgis import PostGISStore, upgrade
+from gridkit.store.transfer import refuse_replacing
 
 __all__ = ["TABLE_OF", "load_partitioned", "partition_files"]
 
@@ -71,8 +74,6 @@ def _read(path: str | Path) -> pd.DataFrame:
 
 
 def _store(url: str) -> Any:
-    from gridkit.store.postgis import PostGISStore
-
     store = _STORES.get(url)
     if store is None:
         store = _STORES[url] = PostGISStore(url)
@@ -118,13 +119,9 @@ def load_partitioned(
     >>> load_partitioned("national/", "postgresql://grid@db/zz")  # doctest: +SKIP
     {'admin_areas': 135, 'buildings': 10516, ...}
     """
-    from gridkit.scale.engine import Engine
-    from gridkit.store.postgis import upgrade
-    from gridkit.store.transfer import _refuse_replacing
-
     files = partition_files(directory)
     if not replace:
-        _refuse_replacing(url, list(files))
+        refuse_replacing(url, list(files))
     upgrade(url)
     store = _store(url)
     for table, parts in files.items():

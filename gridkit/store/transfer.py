@@ -31,7 +31,7 @@ from gridkit.store.postgis import (
     upgrade,
 )
 
-__all__ = ["dump", "load", "typed"]
+__all__ = ["dump", "load", "refuse_replacing", "typed"]
 
 #: the schema's own tables: not copied
 _SCHEMA_TABLES = ("gridkit_layer_versions", "gridkit_revisions")
@@ -124,7 +124,7 @@ def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str,
     _check_layers(path, layers)
     if not replace:
         with closing(sqlite3.connect(path)) as src:
-            _refuse_replacing(url, [*layers, *_sqlite_service_tables(src)])
+            refuse_replacing(url, [*layers, *_sqlite_service_tables(src)])
     upgrade(url)
     counts: dict[str, int] = {}
     store = PostGISStore(url)
@@ -211,8 +211,10 @@ def _check_layers(path: Path, layers: list[str]) -> None:
         )
 
 
-def _refuse_replacing(url: str, tables: list[str]) -> None:
-    """Refuse to replace tables of the database that hold rows (what is lost named)."""
+def refuse_replacing(url: str, tables: list[str]) -> None:
+    """Refuse to replace tables of the database that hold rows (what is lost named):
+    the check of ``gridkit db load`` and ``gridkit national load`` before they make the
+    tables again."""
     psycopg, _ = _psycopg()
     with _connect_once(psycopg, url) as con:
         present = [
