@@ -66,6 +66,31 @@ OPEN_RETRY_S = (0.02, 0.1, 0.5, None)
 _SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_FULL = 10, 14, 13
 
 
+_FILE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    """The one lock of the workspace file ``path`` in this process, shared by every
+    store opened on it: GDAL carries its own SQLite library, and two SQLite libraries
+    with one file open in one process do not see each other's locks (a GDAL read
+    closing while another store's transaction runs removes the WAL index under it: a
+    "disk I/O error", or a bus error on the mapped index). Two stores of one file in
+    one process (a service and a command run beside it, tests' threads) wait for each
+    other as one store's threads do.
+
+    Examples
+    --------
+    >>> _file_lock(Path("a.gpkg")) is _file_lock(Path("./a.gpkg"))
+    True
+    >>> _file_lock(Path("a.gpkg")) is _file_lock(Path("b.gpkg"))
+    False
+    """
+    key = str(path.resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.RLock())
+
+
 class GeoPackageStore(Store):
     """The workspace GeoPackage as a store.
 
@@ -97,7 +122,7 @@ class GeoPackageStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = check_workspace(path)
         self._uri = f"{self.path.resolve().as_uri()}?mode=rw"
-        self._lock = threading.RLock()
+        self._lock = _file_lock(self.path)
         self._generations: dict[str, int] = {}
         # layer -> (generation, frames): the layer is the frames end to end; appended
         # rows wait as frames of their own until the next read joins them

@@ -124,7 +124,7 @@ def test_bulk_import_from_csv_issues_every_key_once(ws: Path, tmp_path: Path, ca
     store = open_store(ws)
     found = [find_key(store, r["key"]) for r in rows]
     assert [(k.role, k.scope, k.worker_id) for k in found] == [
-        ("worker", "", "W1"),
+        ("worker", "430202001001", "W1"),  # a person's key: his own area by default
         ("supervisor", "430202", None),
         ("planner", "", None),
     ]
