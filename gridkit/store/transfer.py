@@ -214,7 +214,15 @@ def _check_layers(path: Path, layers: list[str]) -> None:
 def refuse_replacing(url: str, tables: list[str]) -> None:
     """Refuse to replace tables of the database that hold rows (what is lost named):
     the check of ``gridkit db load`` and ``gridkit national load`` before they make the
-    tables again."""
+    tables again.
+
+    Examples
+    --------
+    >>> refuse_replacing("postgresql://grid@db/zz", ["units"])  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    gridkit.errors.InputFileError: postgresql://grid@db/zz already holds units (2,407 rows); ...
+    """
     psycopg, _ = _psycopg()
     with _connect_once(psycopg, url) as con:
         present = [
