@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 import numpy as np
@@ -19,7 +19,7 @@ from api.auth import Caller, Principal
 from api.errors import ApiError
 from api.geojson import Serialised, serialise
 from api.service import Service, Svc
-from gridkit.layers import LAYERS
+from gridkit.layers import LAYERS, contract_ints
 from gridkit.ops.areas import admin_codes_of
 from gridkit.ops.privacy import mask_frame
 
@@ -205,22 +205,6 @@ def _hit(service: Service, name: str, private: bool) -> Serialised | None:
     return ser if tuple(store.generation(d) for d in deps) == generations else None
 
 
-def _contract_ints(df: pd.DataFrame, spec: Any) -> pd.DataFrame:
-    """The contract's integer columns as integers (``households: 218``, not ``218.0``):
-    a column with gaps comes from the store as floats. A column holding a fraction is
-    left as it is."""
-    if spec is None:
-        return df
-    ints = {}
-    for c in spec.columns:
-        if c.kind == "int" and c.name in df.columns and df[c.name].dtype.kind == "f":
-            values = df[c.name].to_numpy()
-            held = values[~np.isnan(values)]
-            if np.array_equal(held, np.round(held)) and (np.abs(held) < 2**53).all():
-                ints[c.name] = df[c.name].astype("Int64")
-    return df.assign(**ints) if ints else df
-
-
 def _serialised(service: Service, name: str, caller: Principal | None) -> Serialised:
     """The layer serialised for this kind of caller, cached per layer generation (and
     those of the layers its scope comes from)."""
@@ -236,7 +220,7 @@ def _serialised(service: Service, name: str, caller: Principal | None) -> Serial
     df, deps = _with_scope(service, name, store.read(name))
     generations = tuple(store.generation(d) for d in deps)
     spec = LAYERS.get(name)
-    df = _contract_ints(df, spec)
+    df = contract_ints(df, name)  # households 218, not 218.0, where the column has gaps
     hidden = [] if private or spec is None else spec.private
     hide_geometry = bool(spec and spec.private_geometry and not private)
     if not private:  # phone numbers in free text too (a description, a note)

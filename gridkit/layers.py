@@ -36,6 +36,7 @@ __all__ = [
     "Column",
     "LayerSpec",
     "check_layer",
+    "contract_ints",
     "layer_spec",
 ]
 
@@ -802,3 +803,39 @@ def _repair(df: gpd.GeoDataFrame, spec: LayerSpec, invalid: np.ndarray, where: s
     out = df.copy()
     out[df._geometry_column_name] = gpd.GeoSeries(geoms, index=df.index, crs=df.crs)
     return out
+
+
+def contract_ints(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """``frame`` with the integer columns of ``layer``'s contract (``households``,
+    ``version``, ...) as nullable integers (``Int64``): a GeoPackage or a database
+    gives an integer column with gaps as floats (river units have no households), which
+    a store's integer column refuses and GeoJSON would show as ``253.0``. A column
+    holding something not whole is left as it is (the contract's check names it); so is
+    a frame of a layer outside the contract. The frame itself is not changed.
+
+    Examples
+    --------
+    >>> units = pd.DataFrame({"unit_id": ["a", "b"], "households": [253.0, np.nan]})
+    >>> contract_ints(units, "units")["households"].tolist()
+    [253, <NA>]
+    >>> contract_ints(units.assign(households=[2.5, 1.0]), "units")["households"].tolist()
+    [2.5, 1.0]
+    """
+    spec = LAYERS.get(layer)
+    if spec is None:
+        return frame
+    ints = {}
+    for col in spec.columns:
+        if col.kind != "int" or col.name not in frame.columns:
+            continue
+        values = frame[col.name]
+        if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        number = pd.to_numeric(values, errors="coerce")
+        if number.isna().sum() != values.isna().sum():
+            continue  # not numbers: left for the contract's check to name
+        whole = number.dropna().to_numpy(dtype=float)
+        if not np.isfinite(whole).all() or (whole % 1 != 0).any() or (abs(whole) >= 2**53).any():
+            continue
+        ints[col.name] = number.round().astype("Int64")
+    return frame.assign(**ints) if ints else frame

@@ -48,7 +48,7 @@ from gridkit import codes
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitError, InvalidLayerError, format_rows
 from gridkit.io import read_layer, write_layer
-from gridkit.layers import LAYERS, WATER_KINDS, check_layer
+from gridkit.layers import WATER_KINDS, check_layer, contract_ints
 from gridkit.validate.units import validate_units
 
 __all__ = [
@@ -1122,38 +1122,10 @@ def _append(ws: Workspace, layer: str, frame: pd.DataFrame, *, after: int) -> No
 
 
 def _typed(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """A copy of ``frame`` whose integer columns of the contract (``households``,
-    ``version`` of units; ``unit_versions`` is typed as ``units``) are nullable integers
-    (``Int64``), as a store's integer columns take them: units read back from a
-    GeoPackage or a database bring them as floats when some are null (river units have
-    no households). A value that is not whole is left as it is (the contract's check
-    names it).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> units = pd.DataFrame({"unit_id": ["a", "b"], "households": [253.0, np.nan]})
-    >>> _typed(units, "unit_versions")["households"].tolist()
-    [253, <NA>]
-    """
-    out = frame.copy()
-    spec = LAYERS.get("units" if layer == HISTORY_LAYER else layer)
-    if spec is None:
-        return out
-    for col in spec.columns:
-        if col.kind != "int" or col.name not in out.columns:
-            continue
-        values = out[col.name]
-        if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-            continue
-        number = pd.to_numeric(values, errors="coerce")
-        if number.isna().sum() != values.isna().sum():
-            continue  # not numbers: left for the contract's check to name
-        whole = number.dropna()
-        if not np.isfinite(whole.to_numpy(dtype=float)).all() or (whole % 1 != 0).any():
-            continue
-        out[col.name] = number.round().astype("Int64")
-    return out
+    """A copy of ``frame`` with the integer columns of the contract as nullable
+    integers (:func:`gridkit.layers.contract_ints`; ``unit_versions`` is typed as
+    ``units``)."""
+    return contract_ints(frame, "units" if layer == HISTORY_LAYER else layer).copy()
 
 
 def _write_version(
