@@ -38,7 +38,7 @@ from gridkit.ops.reports import LEGACY_STATUS, intake, normalise_reports, report
 from gridkit.store import ConcurrentWriteError
 
 if TYPE_CHECKING:
-    from gridkit.store.postgis import ReportIntake
+    from gridkit.store.postgis import IntakeAnswers, ReportIntake
 
 log = logging.getLogger("gridkit.api")
 
@@ -127,67 +127,69 @@ class ReportWriter:
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
         three tries the batch fails with a 503.
 
-        Over PostGIS, when another process holds the lock the intakes of all
-        processes take in turn, the batch is drafted meanwhile, without it
-        (:meth:`_draft`); once the lock is taken, the draft's questions are asked
-        again and, when the answers still hold, its rows are written with the ids
-        moved up past those stored meanwhile (:meth:`_confirm`): the lock is then held
-        for a few queries and the write, not for the batch's Python work. When they
-        do not hold, the batch is done again under the lock. A free lock is taken at
-        once and the batch done under it (nothing to ask twice)."""
+        Over PostGIS a batch is two round trips: its questions (:class:`Questions`)
+        with the intakes' lock, then its rows with the commit. When another process
+        holds the lock (the intakes of all processes take in turn), the batch is
+        drafted from answers asked without it (:meth:`_draft`); then, the lock taken,
+        the same questions are asked again and, when the answers still hold, its rows
+        are written with the ids moved up past those stored meanwhile
+        (:meth:`_confirm`): the lock is held for a round trip and the write, not for
+        the batch's Python work. When they do not hold, the batch is done again under
+        the lock."""
         intake_txn = getattr(self.service.store, "report_intake", None)
         placed = place_points(  # depends on no report: before any lock
             [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
         )
         with self.service.write_lock:
-            draft = None
             for attempt in range(3):
                 try:
                     if intake_txn is None:
                         return self._once(subs, placed, _HeldLedger(self))
+                    asked = Questions.of(subs, placed)
                     with intake_txn() as txn:  # committed before the answers go
-                        if attempt == 0 and not txn.try_lock():
+                        answers = asked.ask(txn, wait=attempt > 0)
+                        if not answers.locked:
                             # another process is taking a batch in: draft meanwhile
-                            draft = self._draft(subs, placed)
-                        if draft is not None:
-                            kept, draft = self._confirm(txn, subs, *draft), None
+                            draft = self._draft(subs, placed, txn, answers)
+                            answers = asked.ask(txn, wait=True)
+                            kept = self._confirm(txn, subs, *draft, answers)
                             if kept is not None:
                                 return kept
-                        ledger = _SqlLedger(self, txn)
-                        ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
-                        return self._once(subs, placed, ledger)
+                        return self._once(subs, placed, _SqlLedger(self, txn, answers))
                 except ConcurrentWriteError:
                     if attempt == 2:
                         raise  # fails the batch (503)
         raise AssertionError("unreachable")
 
-    def _draft(self, subs: Sequence[Submission], placed: list) -> tuple | None:
-        """The batch taken in from answers asked without the intakes' lock (a
-        transaction that writes nothing and waits for no other process): its
-        results and the ledger that recorded the questions and the rows to write."""
-        with self.service.store.report_intake(lock=False) as ask:  # type: ignore[attr-defined]
-            ledger = _DraftLedger(self, ask)
-            ledger.prefetch_units(placed, [s.props.get("unit_id") for s in subs])
-            results = self._once(subs, placed, ledger)
-        return results, ledger
+    def _draft(
+        self, subs: Sequence[Submission], placed: list, txn: ReportIntake, answers: IntakeAnswers
+    ) -> tuple[list[Result], _DraftLedger]:
+        """The batch taken in from ``answers`` asked without the intakes' lock: its
+        results and the ledger that kept the rows to write."""
+        ledger = _DraftLedger(self, txn, answers)
+        return self._once(subs, placed, ledger), ledger
 
     def _confirm(
-        self, txn: ReportIntake, subs: Sequence[Submission], results: list, ledger: _DraftLedger
+        self,
+        txn: ReportIntake,
+        subs: Sequence[Submission],
+        results: list,
+        ledger: _DraftLedger,
+        answers: IntakeAnswers,
     ) -> list[Result] | None:
-        """Under the lock: the draft's answers asked again (the keys stored, the
-        duplicate candidates near each point); if they are the same, its rows are
-        written, renumbered after the highest id stored now, and its results
-        returned (None: the batch must be done again)."""
-        if txn.stored_keys([s.key for s in subs if s.key]) != ledger.keys_seen:
+        """Under the lock: if the draft's questions, asked again (``answers``), have
+        the same answers (the keys stored, the duplicate candidates), its rows are
+        written, renumbered after the highest id stored now, and its results returned
+        (None: the batch must be done again)."""
+        if set(answers.replays.index) != set(ledger.answers.replays.index):
             return None
-        for args, answer in ledger.asked:
-            if not txn.same_rows(answer, txn.open_near(*args[:3], **args[3])):
-                return None
+        if not txn.same_rows(ledger.answers.near, answers.near):
+            return None
         if not ledger.pending:
             return results
         rows = [r for r, _ in ledger.pending]
         events = [e for _, e in ledger.pending]
-        moved = ledger.renumber(txn.last_report_id())
+        moved = ledger.renumber(answers.last)
         if moved:
             for frame in rows:
                 _renumber_rows(frame, moved)
@@ -455,49 +457,74 @@ class _HeldLedger(_BatchIds):
             self.writer.ids = None
 
 
-class _SqlLedger(_BatchIds):
-    """What a batch reads and writes over PostGIS: indexed queries and the write, in
-    one transaction of :meth:`gridkit.store.PostGISStore.report_intake` (intakes of all
-    processes one at a time). The same answers as :class:`_HeldLedger` gives."""
+class Questions(NamedTuple):
+    """What a batch asks of the stored reports over PostGIS, asked in one round trip
+    (:meth:`gridkit.store.postgis.ReportIntake.ask`): the units at its points and
+    hand-chosen units, the reports stored under its keys, the highest report id, and
+    the open reports near its points that a new one may duplicate. Asked for the
+    whole batch (a superset of what each report's intake reads: the exact searches
+    then measure), and asked again the same when a draft is confirmed."""
 
-    def __init__(self, writer: ReportWriter, txn: ReportIntake) -> None:
+    points: list
+    categories: list
+    keys: list
+    unit_ids: list
+
+    @classmethod
+    def of(cls, subs: Sequence[Submission], placed: list) -> Questions:
+        """The questions of ``subs`` (their points ``placed``)."""
+        located = [(p, s) for p, s in zip(placed, subs, strict=True)
+                   if isinstance(p, shapely.Point)]  # fmt: skip
+        return cls(
+            [p for p, _ in located],
+            [s.props.get("category") for _, s in located],
+            [s.key for s in subs if s.key],
+            [s.props.get("unit_id") for s in subs],
+        )
+
+    def ask(self, txn: ReportIntake, *, wait: bool) -> IntakeAnswers:
+        open_ = report_rules().open_statuses
+        # statuses as stored: the first wave's names too, read as the stage they meant
+        stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
+        return txn.ask(self.points, self.categories, self.keys, self.unit_ids,
+                       radius_m=report_rules().duplicate_radius_m, statuses=stored,
+                       columns=_LINKED_BY, wait=wait)  # fmt: skip
+
+
+class _SqlLedger(_BatchIds):
+    """What a batch reads and writes over PostGIS: the answers to its
+    :class:`Questions` and the write, in one transaction of
+    :meth:`gridkit.store.PostGISStore.report_intake` (intakes of all processes one at
+    a time). The same answers as :class:`_HeldLedger` gives."""
+
+    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeAnswers) -> None:
         super().__init__()
         self.writer = writer
         self.txn = txn
+        self.answers = answers
         self._ids: ReportIds | None = None
-        self._units: tuple = (None, False)
+        self._near: pd.DataFrame | None = None
 
     def replays(self, keys: list[str]) -> pd.DataFrame:
-        rows = self.txn.replays(keys)
+        rows = self.answers.replays
         return normalise_reports(rows) if len(rows) else _NO_ROWS
 
     def _fresh(self, n: int) -> list[str]:
         if self._ids is None:  # continuing after the highest id stored, as ReportIds does
-            last = self.txn.last_report_id()
+            last = self.answers.last
             self._ids = ReportIds([last] if last else [])
         return self._ids.take(n)
 
     def near(self, new: pd.DataFrame, radius_m: float) -> pd.DataFrame | None:
-        open_ = report_rules().open_statuses
-        # statuses as stored: the first wave's names too, read as the stage they meant
-        stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
-        args = (new.geometry.array, new["category"], radius_m,
-                {"statuses": stored, "columns": _LINKED_BY})  # fmt: skip
-        rows = self._open_near(args)
-        return None if rows is None or not len(rows) else normalise_reports(rows)
-
-    def _open_near(self, args: tuple) -> pd.DataFrame | None:
-        return self.txn.open_near(*args[:3], **args[3])
-
-    def prefetch_units(self, placed: list, unit_ids: list) -> None:
-        """The units of the whole batch's points and hand-chosen units, before the
-        intake lock is taken (a superset of what each intake asks: locating a point
-        among more units, all those touching it included, gives the same unit)."""
-        points = [p for p in placed if isinstance(p, shapely.Point)]
-        self._units = self.txn.units_at(points, unit_ids)
+        rows = self.answers.near
+        if rows is None or not len(rows):
+            return None
+        if self._near is None:  # asked again for part of the batch when one is refused
+            self._near = normalise_reports(rows)
+        return self._near
 
     def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
-        units, every = self._units
+        units, every = self.answers.units, self.answers.every
         if units is None or not every or not len(units):  # the nearest unit: the layer's
             return self.writer.service.layer("units")
         return units
@@ -510,32 +537,12 @@ class _SqlLedger(_BatchIds):
 
 
 class _DraftLedger(_SqlLedger):
-    """A :class:`_SqlLedger` for a draft (:meth:`ReportWriter._draft`): the same
-    questions, asked without the intakes' lock, recorded to be asked again under it;
-    the rows to write kept, not written."""
+    """A :class:`_SqlLedger` for a draft (:meth:`ReportWriter._draft`): answers asked
+    without the intakes' lock; the rows to write kept, not written."""
 
-    def __init__(self, writer: ReportWriter, txn: ReportIntake) -> None:
-        super().__init__(writer, txn)
-        self.keys_seen: set[str] = set()
-        self.asked: list[tuple[tuple, pd.DataFrame | None]] = []
+    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeAnswers) -> None:
+        super().__init__(writer, txn, answers)
         self.pending: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-        self.last: str | None = None
-
-    def replays(self, keys: list[str]) -> pd.DataFrame:
-        rows = super().replays(keys)
-        self.keys_seen = {str(k) for k in rows.index}
-        return rows
-
-    def _fresh(self, n: int) -> list[str]:
-        if self._ids is None:
-            self.last = self.txn.last_report_id()
-            self._ids = ReportIds([self.last] if self.last else [])
-        return self._ids.take(n)
-
-    def _open_near(self, args: tuple) -> pd.DataFrame | None:
-        rows = self.txn.open_near(*args[:3], **args[3])
-        self.asked.append((args, rows))
-        return rows
 
     def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
         self.pending.append((rows, events))
@@ -544,7 +551,7 @@ class _DraftLedger(_SqlLedger):
         """Old id -> new id for the rows kept, when ids were stored since the draft
         (the highest now ``last``): the same order, after ``last``, as the locked
         intake would have given them."""
-        if last == self.last:
+        if last == self.answers.last:
             return {}
         ids = sorted(
             {str(r) for rows, _ in self.pending for r in rows["report_id"]},

@@ -40,6 +40,12 @@ def test_parallel_load_equals_the_parts_and_the_one_process_load(national) -> No
         counts = load_partitioned(national, url, engine=engine)
     files = partition_files(national)
     assert set(counts) == set(files) and counts["buildings"] > 10_000
+    import psycopg
+
+    with psycopg.connect(url) as con:  # analysed once loaded: the planner knows the sizes
+        sizes = dict(con.execute("SELECT relname, reltuples FROM pg_class WHERE relname = "
+                                 "ANY(%s)", [list(files)]).fetchall())  # fmt: skip
+    assert sizes == {t: n for t, n in counts.items()}
     store = open_store(url)
     for layer in ("buildings", "communities", "workers"):
         want = _parts(national, layer)

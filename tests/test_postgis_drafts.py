@@ -50,8 +50,8 @@ def _meanwhile(writer: ReportWriter, other: ReportWriter, batch: list, kept: lis
     holder = psycopg.connect(url, autocommit=True)
     holder.execute("SELECT pg_advisory_lock(%s)", (INTAKE_LOCK,))
 
-    def drafted(subs, placed):
-        out = draft(subs, placed)
+    def drafted(*args):
+        out = draft(*args)
         holder.execute("SELECT pg_advisory_unlock(%s)", (INTAKE_LOCK,))
         other.process(batch)
         return out
@@ -116,7 +116,7 @@ def test_a_free_lock_is_taken_at_once_without_a_draft(three) -> None:
     gpkg, pg, _, _ = three
     writer = pg.app.state.service.reports
     drafts: list = []
-    writer._draft = lambda subs, placed: drafts.append(1)  # type: ignore[method-assign]
+    writer._draft = lambda *args: drafts.append(1)  # type: ignore[method-assign]
     try:
         got = writer.process([_sub(113.0900, 27.7600)])
     finally:
@@ -141,3 +141,40 @@ def test_a_draft_whose_candidates_changed_is_done_again(three) -> None:
     assert _answer(got[0])[4] == _answer(first[0])[1]  # the duplicate of the other's report
     ids = [_answer(r)[1] for r in [*first, *want]]
     pd.testing.assert_frame_equal(_events(pg, ids), _events(gpkg, ids))
+
+
+def test_a_draft_keeps_no_table_lock_while_it_waits_for_its_turn(three) -> None:
+    """While a batch is drafted (another process holds the intakes' lock), the
+    questions it asked hold no lock on the tables: a column added meanwhile (another
+    intake's new column, QGIS, an upgrade) goes through instead of waiting for the
+    draft, which waits for that intake: a deadlock before."""
+    import psycopg
+
+    gpkg, pg, _, url = three
+    writer = pg.app.state.service.reports
+    draft = writer._draft
+    holder = psycopg.connect(url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (INTAKE_LOCK,))
+    altered: list[str] = []
+
+    def drafted(*args):
+        out = draft(*args)
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '5s'")
+            other.execute("ALTER TABLE reports ADD COLUMN draft_probe text")
+            other.execute("ALTER TABLE units ADD COLUMN draft_probe text")
+            altered.append("done")
+        holder.execute("SELECT pg_advisory_unlock(%s)", (INTAKE_LOCK,))
+        return out
+
+    writer._draft = drafted  # type: ignore[method-assign]
+    try:
+        got = writer.process([_sub(113.0950, 27.7650)])
+    finally:
+        del writer._draft
+        holder.close()
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("ALTER TABLE reports DROP COLUMN IF EXISTS draft_probe")
+            con.execute("ALTER TABLE units DROP COLUMN IF EXISTS draft_probe")
+    want = gpkg.app.state.service.reports.process([_sub(113.0950, 27.7650)])
+    assert altered == ["done"] and [_answer(r) for r in got] == [_answer(r) for r in want]

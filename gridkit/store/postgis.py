@@ -30,9 +30,9 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -54,6 +54,7 @@ from gridkit.store.base import (
 __all__ = [
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
+    "IntakeAnswers",
     "PostGISStore",
     "ReportIntake",
     "database_url",
@@ -792,9 +793,14 @@ class PostGISStore(Store):
         unique = self._psycopg.errors.UniqueViolation
         with self._lock:
             try:
-                with self._connection() as con, con.transaction():
-                    txn = ReportIntake(self, con, lock=lock)
-                    yield txn
+                with self._connection() as con:
+                    # in a pipeline: statements whose answers are not read at once go
+                    # with the next that is (the BEGIN with the batch's questions, the
+                    # rows with the COMMIT)
+                    with con.pipeline(), con.transaction():
+                        txn = ReportIntake(self, con, lock=lock)
+                        yield txn
+                    written = txn.written  # committed: what the write answered
             except unique as exc:  # a writer outside the intake took an id: try again
                 self._tables.pop("reports", None)
                 raise ConcurrentWriteError(["reports"]) from exc
@@ -802,8 +808,8 @@ class PostGISStore(Store):
                 for name in ("reports", "report_events"):
                     self._tables.pop(name, None)
                 raise
-            if txn.written is not None:
-                self._follow(None, *txn.written)
+            if written is not None:
+                self._follow(None, *written)
 
     def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
         """Create the layers ``todo`` names that do not exist and add the columns the
@@ -942,6 +948,21 @@ class PostGISStore(Store):
                 self._order = None
                 self._dirty = True
 
+    def analyze(self, layers: Sequence[str]) -> None:
+        """Refresh the query planner's statistics of these tables (``ANALYZE``), as
+        after a bulk load: a table without them is planned as if nearly empty, and an
+        indexed lookup (a report's unit, its duplicate candidates) can become a scan.
+
+        Examples
+        --------
+        >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+        >>> store.analyze(["units", "reports"])  # doctest: +SKIP
+        """
+        names = [n for n in layers if n in set(_present_tables(self))]
+        if names:
+            with self._connection() as con:
+                con.execute(f"ANALYZE {', '.join(_ident(n) for n in names)}")
+
     def bulk_append(self, layer: str, frame: pd.DataFrame) -> int:
         """COPY ``frame``'s rows into the existing table ``layer``, in a transaction of
         their own that does not take the layer's version row first (the table's trigger
@@ -1024,6 +1045,32 @@ class PostGISStore(Store):
             return con.execute(sql, params).rowcount
 
 
+class IntakeAnswers(NamedTuple):
+    """A batch's questions answered together (:meth:`ReportIntake.ask`).
+
+    ``locked``: whether the intakes' lock is held (when not, the answers are a
+    draft's, asked without it); ``units``, ``every``: as :meth:`ReportIntake.units_at`;
+    ``replays``: the reports stored under the keys asked, indexed by key (empty when
+    none); ``last``: the highest report id; ``near``: as :meth:`ReportIntake.open_near`.
+
+    Examples
+    --------
+    >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+    >>> with store.report_intake() as txn:  # doctest: +SKIP
+    ...     got = txn.ask([shapely.Point(113.1, 27.8)], ["sewage"], ["phone-7/k1"],
+    ...                   radius_m=50, statuses=["collected", "opened"])
+    >>> got.locked, got.every, got.last  # doctest: +SKIP
+    (True, True, 'R0000042')
+    """
+
+    locked: bool
+    units: gpd.GeoDataFrame | None
+    every: bool
+    replays: pd.DataFrame
+    last: str | None
+    near: gpd.GeoDataFrame | None
+
+
 class ReportIntake:
     """What a batch of new reports asks of the database, inside the transaction of
     :meth:`PostGISStore.report_intake` (indexed queries; nothing held in memory):
@@ -1033,7 +1080,9 @@ class ReportIntake:
     - :meth:`open_near`: open originals of the new reports' categories near them
       (the GiST index), the only reports they can duplicate;
     - :meth:`units_at`: the units holding (or touching) the new points (GiST);
-    - :meth:`append`: the new rows, written in the same transaction.
+    - :meth:`ask`: all of these, and the intakes' lock, in one round trip;
+    - :meth:`append`: the new rows, written in the same transaction (sent with its
+      commit: one round trip more).
 
     Examples
     --------
@@ -1048,8 +1097,8 @@ class ReportIntake:
         self._con = con
         self._locking = lock
         self._locked = False
-        #: (rows, versions before, versions after, last fids) once written
-        self.written: tuple | None = None
+        #: (rows, version cursor before, cursor of versions and fids after) once written
+        self._written: tuple | None = None
         #: the highest report number, read with the keys (:meth:`replays`), until a write
         self._last: tuple[int | None] | None = None
         names = ("reports", "units", "report_events")
@@ -1061,6 +1110,19 @@ class ReportIntake:
             "to_regclass('report_events') IS NOT NULL"
         ).fetchone()
         self._has = dict(zip(names, map(bool, has), strict=True))
+
+    @property
+    def written(self) -> tuple | None:
+        """(rows, versions before, versions after, last fids) of :meth:`append`, read
+        once the transaction is committed (None when nothing was written)."""
+        if self._written is None:
+            return None
+        todo, before, after = self._written
+        with before, after:
+            versions = {str(n): int(v) for n, v in before.fetchall()}
+            got = after.fetchall()
+        ours = {str(n): int(v) for n, v, _ in got}
+        return todo, versions, ours, {str(n): int(f) for n, _, f in got}
 
     def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
@@ -1085,6 +1147,75 @@ class ReportIntake:
         self._lock(taken=True)  # held now: what else taking it does
         return True
 
+    def ask(
+        self,
+        points: Sequence[Any],
+        categories: Sequence[Any],
+        keys: Sequence[str] = (),
+        unit_ids: Sequence[str] = (),
+        *,
+        radius_m: float,
+        statuses: Sequence[str],
+        columns: Sequence[str] | None = None,
+        wait: bool = False,
+    ) -> IntakeAnswers:
+        """A batch's questions sent together and answered in one round trip (a
+        pipeline): the intakes' lock (waited for with ``wait``, else taken only if
+        free), :meth:`units_at` the ``points`` and ``unit_ids``, :meth:`replays` of
+        ``keys``, :meth:`last_report_id` and :meth:`open_near` the points (each with
+        its category). The questions after a lock not taken are asked without it:
+        a draft's answers, to be asked again under it.
+        """
+        con = self._con
+        # questions asked without the lock must not keep the tables' share locks while
+        # the lock is waited for (an intake adding a column would wait for them, and
+        # they for it): asked in a savepoint, given up when the lock was not free
+        draft = self._locking and not self._locked and not wait
+        with con.pipeline():  # sent together; answered as the block ends
+            if draft:
+                con.execute("SAVEPOINT gridkit_ask")
+            lock = None
+            if self._locking and not self._locked:
+                sql = "SELECT true FROM pg_advisory_xact_lock(%s)" if wait else (
+                    "SELECT pg_try_advisory_xact_lock(%s)"
+                )  # fmt: skip
+                lock = con.execute(sql, (INTAKE_LOCK,))
+            units = self._units_read(points, unit_ids)
+            keyed = self._keys_read(keys)
+            last = self._last_read()
+            near = self._near_read(points, categories, radius_m, statuses, columns)
+        with ExitStack() as done:
+            if lock is not None and done.enter_context(lock).fetchone()[0]:
+                self._locked = True
+            number = None if last is None else done.enter_context(last).fetchone()[0]
+            found, every = (None, False) if units is None else units.answer()
+            stored = None if keyed is None else keyed.answer()
+            close = None if near is None else near.answer()
+        if draft and self._locked:
+            con.execute("RELEASE SAVEPOINT gridkit_ask")  # sent with the next statement
+        elif draft:
+            with con.pipeline():  # now: the share locks go before the draft's work
+                con.execute("ROLLBACK TO SAVEPOINT gridkit_ask")
+                con.execute("RELEASE SAVEPOINT gridkit_ask")
+        if self._locked and not self._has["reports"]:  # made by the lock's last holder
+            self._lock(taken=True)
+            if self._has["reports"]:
+                return self.ask(points, categories, keys, unit_ids, radius_m=radius_m,
+                                statuses=statuses, columns=columns)  # fmt: skip
+        every = bool(every) if every is not None else not _located(points)
+        if stored is None or not len(stored):
+            stored = pd.DataFrame(index=pd.Index([], dtype=object))
+        else:
+            stored = stored.set_index(stored["idempotency_key"].astype(str).to_numpy())
+        return IntakeAnswers(
+            self._locked or not self._locking,
+            found,
+            every,
+            stored,
+            None if number is None else f"R{number}",
+            close,
+        )
+
     def _rows(
         self,
         layer: str,
@@ -1093,9 +1224,9 @@ class ReportIntake:
         columns: Sequence[str] | None = None,
         *,
         empty: bool = True,
-    ) -> pd.DataFrame | None:
-        """The rows of ``layer`` matching ``where``; None without the layer (or, when
-        not ``empty``, without a row: a typed empty frame costs more than the query)."""
+    ) -> _Read | None:
+        """The rows of ``layer`` matching ``where``, asked (:class:`_Read`: its answer
+        None without a row when not ``empty``); None without the layer."""
         if not self._has[layer]:
             return None
         table = self._store._table(self._con, layer)
@@ -1103,7 +1234,7 @@ class ReportIntake:
             table = _Table(
                 {c: table.columns[c] for c in columns if c in table.columns}, table.geometry
             )
-        return _read_table(self._con, layer, table, where=where, params=params, empty=empty)
+        return _Read(self._con, layer, table, where=where, params=params, empty=empty)
 
     def _columns(self, layer: str) -> dict[str, str]:
         return self._store._table(self._con, layer).columns if self._has[layer] else {}
@@ -1112,27 +1243,25 @@ class ReportIntake:
         """The reports stored under any of ``keys`` (``idempotency_key``), indexed by
         key (empty when none, or the layer has no such column)."""
         self._lock()
-        if not keys or "idempotency_key" not in self._columns("reports"):
+        read, last = self._keys_read(keys), self._last_read()
+        if last is not None:
+            with last:
+                self._last = last.fetchone()
+        rows = None if read is None else read.answer()
+        if rows is None:
             return pd.DataFrame(index=pd.Index([], dtype=object))
-        # most keys are new: asked first on the index alone, the rows read only if one
-        # is stored (a frame of every column, even empty, costs more than the query)
-        # the highest report number with it, which the batch asks next (a round trip less)
-        last = (
-            f"(SELECT max({_REPORT_NUMBER}) FROM reports)"
-            if "report_id" in self._columns("reports")
-            else "NULL"
-        )
-        hit, number = self._con.execute(
-            f"SELECT EXISTS (SELECT 1 FROM reports WHERE idempotency_key = ANY(%s)), {last}",
-            [list(keys)],
-        ).fetchone()
-        if last != "NULL":
-            self._last = (number,)
-        if not hit:
-            return pd.DataFrame(index=pd.Index([], dtype=object))
-        rows = self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)])
-        assert rows is not None
         return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
+
+    def _keys_read(self, keys: Sequence[str]) -> _Read | None:
+        if not keys or "idempotency_key" not in self._columns("reports"):
+            return None
+        return self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)], empty=False)
+
+    def _last_read(self) -> Any:
+        """The highest report number, asked (a cursor); None without report ids."""
+        if "report_id" not in self._columns("reports"):
+            return None
+        return self._con.execute(f"SELECT max({_REPORT_NUMBER}) FROM reports")  # the index's
 
     def stored_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` a stored report holds (the index alone, no row read)."""
@@ -1147,15 +1276,13 @@ class ReportIntake:
     def last_report_id(self) -> str | None:
         """The report id ``R<digits>`` with the highest number, None without one."""
         self._lock()
-        if "report_id" not in self._columns("reports"):
-            return None
-        row = (
-            self._last
-            or self._con.execute(
-                f"SELECT max({_REPORT_NUMBER}) FROM reports"  # the index's expression
-            ).fetchone()
-        )
-        return None if row[0] is None else f"R{row[0]}"
+        if self._last is None:
+            last = self._last_read()
+            if last is None:
+                return None
+            with last:
+                self._last = last.fetchone()
+        return None if self._last[0] is None else f"R{self._last[0]}"
 
     def open_near(
         self,
@@ -1173,6 +1300,17 @@ class ReportIntake:
         Only ``columns`` (and the geometry) when given. None without a reports layer
         or without a candidate."""
         self._lock()
+        read = self._near_read(points, categories, radius_m, statuses, columns)
+        return None if read is None else read.answer()
+
+    def _near_read(
+        self,
+        points: Sequence[Any],
+        categories: Sequence[Any],
+        radius_m: float,
+        statuses: Sequence[str],
+        columns: Sequence[str] | None,
+    ) -> _Read | None:
         cols = self._columns("reports")
         if not self._has["reports"] or "category" not in cols or "status" not in cols:
             return None
@@ -1180,14 +1318,17 @@ class ReportIntake:
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         xy = shapely.get_coordinates(geoms[ok])
         cats = [None if pd.isna(c) else str(c) for c in np.asarray(categories, dtype=object)[ok]]
-        dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
         if radius_m <= 0 or not len(xy):
             return None
+        dx, dy = degrees_around(xy[:, 1], np.full(len(xy), float(radius_m)))
         single = "" if "duplicate_of" not in cols else " AND r.duplicate_of IS NULL"
+        # each box made once (OFFSET 0: not inlined into the join, where it was made
+        # again for every report it was compared with while the table had no stats)
         where = (
-            "fid IN (SELECT r.fid FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
-            "%s::float8[], %s::text[]) AS q(x0, y0, x1, y1, cat) JOIN reports r ON "
-            "r.geometry && ST_MakeEnvelope(q.x0, q.y0, q.x1, q.y1, 4326) "
+            "fid IN (SELECT r.fid FROM (SELECT ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326) "
+            "AS box, u.* FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[], "
+            "%s::text[]) AS u(x0, y0, x1, y1, cat) OFFSET 0) q JOIN reports r ON "
+            "r.geometry && q.box "
             "AND ST_XMin(r.geometry) <= q.x1 AND ST_XMax(r.geometry) >= q.x0 "
             "AND ST_YMin(r.geometry) <= q.y1 AND ST_YMax(r.geometry) >= q.y0 "
             f"AND r.category = q.cat WHERE r.status = ANY(%s){single})"
@@ -1236,8 +1377,15 @@ class ReportIntake:
         their ``unit_id``, ``admin_code`` and geometry; and
         whether every point has a unit (else the caller needs the nearest one, which
         only the whole layer answers as :func:`gridkit.ops.locate.locate` does)."""
-        if not self._has["units"]:
+        read = self._units_read(points, unit_ids)
+        if read is None:
             return None, False
+        found, every = read.answer()
+        return found, bool(every) if every is not None else not _located(points)
+
+    def _units_read(self, points: Sequence[Any], unit_ids: Sequence[str]) -> _Read | None:
+        if not self._has["units"]:
+            return None
         geoms = np.asarray(points, dtype=object)
         xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         # one query: the units hit (each point with its units, or with none) and, on
@@ -1260,15 +1408,15 @@ class ReportIntake:
         whole = self._store._table(self._con, "units")
         table = _Table({c: whole.columns[c] for c in ("unit_id", "admin_code")
                         if c in whole.columns}, whole.geometry)  # fmt: skip
-        found, every = _read_table(self._con, "units", table, where=where, params=params,
-                                   extra=every_sql)  # fmt: skip
         # without a row no point hit a unit (a hit is a row): every point has one only
-        # when there is no point
-        return found, bool(every) if every is not None else not len(xy)
+        # when there is no point (the answer's flag None)
+        return _Read(self._con, "units", table, where=where, params=params, extra=every_sql)
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
-        the columns they lack, the layers' version rows locked, the rows COPYed."""
+        the columns they lack, the layers' version rows locked, the rows inserted.
+        In a pipeline (as :meth:`PostGISStore.report_intake` runs) these are sent
+        with the commit; :attr:`written` reads what they answered."""
         if not self._locking:
             raise RuntimeError("a draft intake (lock=False) writes nothing")
         store, con = self._store, self._con
@@ -1279,18 +1427,16 @@ class ReportIntake:
         self._lock()
         if not all(self._fits(name, df) for name, df in todo.items()):
             store._prepare(con, todo, None)
-        before = _lock_versions(con, list(todo))
+        before = con.execute(_LOCK_VERSIONS, (sorted(todo),))
         for name, df in todo.items():
-            _copy_rows(con, name, df, store._tables[name])
+            _insert_rows(con, name, df, store._tables[name])
         # the versions now and the last fids, in one query (ours: we hold the rows)
         after = " UNION ALL ".join(
             f"SELECT '{name}', (SELECT version FROM gridkit_layer_versions WHERE layer = "
             f"'{name}'), (SELECT coalesce(max(fid), 0) FROM {_ident(name)})"
             for name in todo
         )
-        got = con.execute(after).fetchall()
-        ours = {str(n): int(v) for n, v, _ in got}
-        self.written = (todo, before, ours, {str(n): int(f) for n, _, f in got})
+        self._written = (todo, before, con.execute(after))
 
     def _fits(self, name: str, df: pd.DataFrame) -> bool:
         """Whether table ``name`` exists with every column of ``df``."""
@@ -1300,6 +1446,12 @@ class ReportIntake:
         gcol = getattr(df, "_geometry_column_name", None)
         cols = [str(c) for c in df.columns if c != gcol]
         return all(c in table.columns for c in cols) and (gcol is None or table.geometry)
+
+
+def _located(points: Sequence[Any]) -> bool:
+    """Whether any of ``points`` is a point (not missing, not empty)."""
+    geoms = np.asarray(points, dtype=object)
+    return bool((~(shapely.is_missing(geoms) | shapely.is_empty(geoms))).any())
 
 
 def _listen(ref: weakref.ref, closed: threading.Event) -> None:
@@ -1388,14 +1540,27 @@ def _present(con: Any) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+#: the layers' versions, their rows locked until the transaction ends (name order:
+#: two writers of the same layers never wait for each other in a circle)
+_LOCK_VERSIONS = (
+    "SELECT layer, version FROM gridkit_layer_versions WHERE layer = ANY(%s) "
+    "ORDER BY layer FOR UPDATE"
+)
+
+
+def _present_tables(store: PostGISStore) -> list[str]:
+    with store._connection() as con:
+        rows = con.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+            "AND c.relnamespace = current_schema()::regnamespace"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def _lock_versions(con: Any, layers: Sequence[str]) -> dict[str, int]:
-    """The layers' versions, their rows locked until the transaction ends (name order:
-    two writers of the same layers never wait for each other in a circle)."""
-    rows = con.execute(
-        "SELECT layer, version FROM gridkit_layer_versions WHERE layer = ANY(%s) "
-        "ORDER BY layer FOR UPDATE",
-        (list(layers),),
-    ).fetchall()
+    """The layers' versions, their rows locked until the transaction ends
+    (:data:`_LOCK_VERSIONS`)."""
+    rows = con.execute(_LOCK_VERSIONS, (list(layers),)).fetchall()
     return {str(n): int(v) for n, v in rows}
 
 
@@ -1443,14 +1608,19 @@ def _column_values(s: pd.Series) -> np.ndarray:
         return np.asarray(array.__arrow_array__().to_pylist(), dtype=object)
     out = s.to_numpy(dtype=object, na_value=None)
     if s.dtype == object:
-        bad = [i for i, v in enumerate(out) if isinstance(v, list | dict | tuple | set)]
-        if bad:
-            raise GridkitError(
-                f"column {s.name!r}, row {bad[0]}: a {type(out[bad[0]]).__name__} is not a "
-                "storable value; nothing was written.",
-                hint="Store text, numbers, booleans or times (a list as JSON text).",
-            )
+        _check_storable(s.name, out)
     return out
+
+
+def _check_storable(name: object, values: np.ndarray) -> None:
+    """A list, dict, tuple or set in a column is refused, naming its column and row."""
+    bad = [i for i, v in enumerate(values) if isinstance(v, list | dict | tuple | set)]
+    if bad:
+        raise GridkitError(
+            f"column {name!r}, row {bad[0]}: a {type(values[bad[0]]).__name__} is not a "
+            "storable value; nothing was written.",
+            hint="Store text, numbers, booleans or times (a list as JSON text).",
+        )
 
 
 def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
@@ -1481,6 +1651,51 @@ def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
     ):
         for row in rows:
             cp.write_row(row)
+
+
+def _insert_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
+    """INSERT ``df``'s rows into table ``name`` (columns matched by name) as one
+    statement, each column one array (``unnest``): unlike COPY it can go in a pipeline,
+    with the statements before it and the commit after it (one round trip)."""
+    gcol = getattr(df, "_geometry_column_name", None)
+    cols = [c for c in df.columns if c != gcol and str(c) in table.columns]
+    names = [_ident(str(c)) for c in cols]
+    # the frame as Python values at once (a column at a time costs a Series each)
+    values = pd.DataFrame(df, columns=cols).to_numpy(dtype=object, na_value=None)
+    for k, c in enumerate(cols):
+        if df[c].dtype == object:
+            _check_storable(c, values[:, k])
+    arrays = [_array(con, values[:, k]) for k in range(len(cols))]
+    casts = [f"%s::{table.columns[str(c)]}[]" for c in cols]
+    if gcol is not None and table.geometry:
+        geoms = np.asarray(df[gcol].array, dtype=object)
+        hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+        arrays.append(list(hexes))
+        casts.append("%s::text[]::geometry[]")
+        names.append(_ident(GEOMETRY))
+    if not names:
+        return
+    con.execute(
+        f"INSERT INTO {_ident(name)} ({', '.join(names)}) SELECT * FROM unnest({', '.join(casts)})",
+        arrays,
+    )
+
+
+def _array(con: Any, values: np.ndarray) -> list:
+    """A column's values as an array parameter: Python values of one type (psycopg
+    types the array by them); a column mixing types goes as text, each value written
+    by psycopg as COPY writes it, which the cast to the column's type then reads."""
+    out = [_py(v) for v in values]
+    kinds = {type(v) for v in out if v is not None}
+    if len(kinds) > 1:
+        from psycopg.adapt import PyFormat, Transformer  # the 'postgis' extra: in use
+
+        tx = Transformer(con)
+        return [
+            None if v is None else bytes(tx.get_dumper(v, PyFormat.TEXT).dump(v)).decode()
+            for v in out
+        ]
+    return out
 
 
 #: rows from which COPY goes as CSV written by pandas (one call) rather than row by row
@@ -1544,29 +1759,56 @@ def _read_table(
     without a Python object per value where pandas can help it. Without a row and
     not ``empty``: None. With an ``extra`` SQL expression (the same on every row,
     asked in the same query): the frame and its value (None without a row)."""
-    names = list(table.columns)
-    sel = []
-    for c in names:
-        if table.columns[c].startswith("timestamp"):
-            sel.append(f"floor(extract(epoch FROM {_ident(c)}) * 1000)::bigint")
-        else:
-            sel.append(_ident(c))
-    if table.geometry:
-        sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
-    conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
-    cond = f" WHERE {' AND '.join(conds)}" if conds else ""
-    more = "" if extra is None else f", {extra}"
-    sql = f"SELECT {', '.join(sel) or 'NULL'}{more} FROM {_ident(name)}{cond} ORDER BY fid"
-    with con.cursor(binary=True) as cur:
-        rows = cur.execute(sql, params or None).fetchall()
-    if extra is not None:
-        value = rows[0][-1] if rows else None
-        rows = [r[:-1] for r in rows]
-        found = None if not rows and not empty else _frame(rows, table, sel)
-        return found, value
-    if not rows and not empty:
-        return None
-    return _frame(rows, table, sel)
+    return _Read(con, name, table, after=after, where=where, params=params, empty=empty,
+                 extra=extra).answer()  # fmt: skip
+
+
+class _Read:
+    """A read of :func:`_read_table`, asked now and answered when :meth:`answer` is
+    called: in a pipeline (``con.pipeline()``) several are sent together and their
+    answers come in one round trip."""
+
+    def __init__(
+        self,
+        con: Any,
+        name: str,
+        table: _Table,
+        *,
+        after: int | None = None,
+        where: str | None = None,
+        params: Sequence[Any] = (),
+        empty: bool = True,
+        extra: str | None = None,
+    ) -> None:
+        sel = []
+        for c, sql_type in table.columns.items():
+            if sql_type.startswith("timestamp"):
+                sel.append(f"floor(extract(epoch FROM {_ident(c)}) * 1000)::bigint")
+            else:
+                sel.append(_ident(c))
+        if table.geometry:
+            sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
+        conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
+        cond = f" WHERE {' AND '.join(conds)}" if conds else ""
+        more = "" if extra is None else f", {extra}"
+        sql = f"SELECT {', '.join(sel) or 'NULL'}{more} FROM {_ident(name)}{cond} ORDER BY fid"
+        self.table, self.sel, self.empty, self.extra = table, sel, empty, extra is not None
+        self.cur = con.cursor(binary=True)
+        self.cur.execute(sql, params or None)
+
+    def answer(self) -> Any:
+        """The frame (None without a row when not ``empty``), with the ``extra``
+        value when one was asked (see :func:`_read_table`)."""
+        with self.cur as cur:
+            rows = cur.fetchall()
+        if self.extra:
+            value = rows[0][-1] if rows else None
+            rows = [r[:-1] for r in rows]
+            found = None if not rows and not self.empty else _frame(rows, self.table, self.sel)
+            return found, value
+        if not rows and not self.empty:
+            return None
+        return _frame(rows, self.table, self.sel)
 
 
 def _frame(rows: list, table: _Table, sel: list[str]) -> pd.DataFrame:

@@ -133,6 +133,7 @@ def load(workspace: str | Path, url: str, *, replace: bool = False) -> dict[str,
             df = typed(read_layer(path, name, check=False), _kinds(path, name))
             store.save_layer(name, df)
             counts[name] = len(df)
+        store.analyze(layers)  # the planner's statistics: indexed lookups from the start
     finally:
         store.close()
     psycopg, _ = _psycopg()
