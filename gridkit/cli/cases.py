@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
+from gridkit.cli.times import time_option
 from gridkit.cli.util import console, plural
 from gridkit.errors import GridkitError
 
@@ -24,8 +25,8 @@ def escalate_cmd(
         Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL (reports).")
     ],
     at: Annotated[
-        str | None,
-        typer.Option("--at", help="Escalate as at this time (ISO 8601; default now)."),
+        pd.Timestamp | None,
+        time_option("--at", help="Escalate as at this time (ISO 8601; default now)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be escalated; write nothing.")
@@ -37,7 +38,6 @@ def escalate_cmd(
     from gridkit.ops.cases import escalate, escalate_each
     from gridkit.store import open_store, shown
 
-    when = _at(at)
     store = open_store(workspace)
     if "reports" not in store.layers():
         raise GridkitError(
@@ -50,11 +50,11 @@ def escalate_cmd(
         "staff": store.read("staff") if "staff" in have else None,
     }
     if dry_run:
-        change = escalate(store.read("reports"), at=when, **options)
+        change = escalate(store.read("reports"), at=at, **options)
         events, after = change.events, change.reports
     else:  # each case written only if no other run escalated it meanwhile
         events = escalate_each(
-            lambda: store.read("reports"), conditional_write(store), at=when, **options
+            lambda: store.read("reports"), conditional_write(store), at=at, **options
         )
         after = store.read("reports")
     if not len(events):
@@ -77,33 +77,3 @@ def conditional_write(store: Store) -> EscalationWrite:
     from gridkit.store.base import conditional_update
 
     return conditional_update(store, "reports", "report_id", "report_events")
-
-
-def _at(text: str | None) -> pd.Timestamp | None:
-    """``--at`` as a time (UTC when it names no zone), or the one-line error.
-
-    Examples
-    --------
-    >>> _at("2026-06-01T08:00+08:00")
-    Timestamp('2026-06-01 08:00:00+0800', tz='UTC+08:00')
-    >>> _at("2026-06-01")
-    Timestamp('2026-06-01 00:00:00+0000', tz='UTC')
-    >>> _at("garbage")
-    Traceback (most recent call last):
-    ...
-    gridkit.errors.GridkitError: --at 'garbage': not a time.
-    Hint: Give an ISO 8601 time, e.g. --at 2026-06-01T08:00:00+08:00 (UTC when no zone is given).
-    """
-    if text is None:
-        return None
-    try:
-        t = pd.Timestamp(text)
-    except (ValueError, TypeError, OverflowError):
-        t = pd.NaT
-    if t is pd.NaT:
-        raise GridkitError(
-            f"--at {text!r}: not a time.",
-            hint="Give an ISO 8601 time, e.g. --at 2026-06-01T08:00:00+08:00 "
-            "(UTC when no zone is given).",
-        )
-    return t.tz_localize("UTC") if t.tzinfo is None else t

@@ -19,6 +19,7 @@ from gridkit.cli.engine import (
     open_engine,
     partitions_line,
 )
+from gridkit.cli.times import date_option
 from gridkit.cli.util import console, plural
 from gridkit.errors import GridkitError
 
@@ -149,7 +150,7 @@ def summons_cmd(
     record: Annotated[
         str | None, typer.Option("--record", help="Record a summons held with this worker_id.")
     ] = None,
-    held_on: Annotated[str | None, typer.Option("--held-on", help="Date held.")] = None,
+    held_on: Annotated[str | None, date_option("--held-on", help="Date held.")] = None,
     held_by: Annotated[str | None, typer.Option("--by", help="Who held it.")] = None,
     outcome: Annotated[str, typer.Option("--outcome", help="Outcome (限期整改 ...).")] = "",
 ) -> None:

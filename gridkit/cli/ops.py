@@ -21,6 +21,7 @@ from gridkit.cli.engine import (
     open_engine,
     partitions_line,
 )
+from gridkit.cli.times import ZONE_HELP, cli_time, time_option
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -138,8 +139,12 @@ def hotspots_cmd(
     category: Annotated[
         list[str] | None, typer.Option("--category", help="Only this category (repeatable).")
     ] = None,
-    start: Annotated[str | None, typer.Option("--start", help="From this time (UTC).")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Until this time (UTC).")] = None,
+    start: Annotated[
+        pd.Timestamp | None, time_option("--start", help="Reported from this time.")
+    ] = None,
+    end: Annotated[
+        pd.Timestamp | None, time_option("--end", help="Reported before this time.")
+    ] = None,
     value: Annotated[
         str, typer.Option("--value", help="rate (smoothed, default), raw_rate or count.")
     ] = "rate",
@@ -212,27 +217,27 @@ def hotspots_cmd(
     write_output({"hotspots": hot}, output)
 
 
-def parse_period(text: str) -> tuple[str, str] | str:
-    """``START..END`` as a pair (UTC, END excluded), or a calendar period as given
-    (``2026-Q2``, ``2026-05``).
+def parse_period(text: str) -> tuple[pd.Timestamp, pd.Timestamp] | str:
+    """``START..END`` as a pair of times (:func:`gridkit.cli.times.cli_time`: Beijing
+    time unless a zone is given; END excluded), or a calendar period as given
+    (``2026-Q2``, ``2026-05``: Beijing time too, :func:`gridkit.ops.patrols.period_bounds`).
 
     Examples
     --------
-    >>> parse_period("2026-03-01..2026-04-01"), parse_period("2026-Q2")
-    (('2026-03-01', '2026-04-01'), '2026-Q2')
+    >>> [str(t) for t in parse_period("2026-03-01..2026-04-01T00:00Z")]
+    ['2026-03-01 00:00:00+08:00', '2026-04-01 00:00:00+00:00']
+    >>> parse_period("2026-Q2")
+    '2026-Q2'
     """
     if ".." not in text:
         return text
-    start, end = (part.strip() for part in text.split("..", 1))
+    hint = f"e.g. --period 2026-03-01..2026-04-01 (END excluded; {ZONE_HELP}), or 2026-Q1."
     try:
-        ok = pd.Timestamp(start) < pd.Timestamp(end)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise GridkitError(
-            f"--period {text!r} is not START..END with START before END.",
-            hint="e.g. --period 2026-03-01..2026-04-01 (END excluded), or --period 2026-Q1.",
-        )
+        start, end = (cli_time(part, option="--period") for part in text.split("..", 1))
+    except GridkitError as exc:
+        raise GridkitError(exc.message, hint=hint) from None
+    if not start < end:
+        raise GridkitError(f"--period {text!r} is not START..END with START before END.", hint=hint)
     return start, end
 
 
@@ -255,9 +260,12 @@ def assess_cmd(
         typer.Argument(help="Workspace GeoPackage or postgresql:// URL (patrols, reports)."),
     ],
     period: Annotated[
-        str,
+        object,  # parse_period's: a (start, end) pair of times, or a calendar period
         typer.Option(
-            "--period", help="START..END (UTC, END excluded) or a calendar period: 2026-Q1."
+            "--period",
+            parser=parse_period,
+            metavar="PERIOD",
+            help=f"START..END ({ZONE_HELP}; END excluded) or a calendar period: 2026-Q1.",
         ),
     ],
     output: Annotated[
@@ -297,7 +305,7 @@ def assess_cmd(
         )
     result = assess_period(
         layers,
-        parse_period(period),
+        period,
         flag_share=flag_share,
         min_cases=min_cases,
         area_digits=area_digits,

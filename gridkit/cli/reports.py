@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
+from gridkit.cli.times import time_option
 from gridkit.cli.util import (
     ColumnsOption,
     CrsOption,
@@ -155,8 +157,8 @@ def import_cmd(
 def export_cmd(
     workspace: Annotated[Path, typer.Argument(help="Workspace GeoPackage or postgresql:// URL.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Table: .csv or .xlsx.")],
-    since: Annotated[str | None, typer.Option("--since", help="Closed from (UTC).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Closed before (UTC).")] = None,
+    since: Annotated[pd.Timestamp | None, time_option("--since", help="Closed from.")] = None,
+    until: Annotated[pd.Timestamp | None, time_option("--until", help="Closed before.")] = None,
 ) -> None:
     """Closed ticket cases with their handling notes (办理情况) and callback answers,
     for the hotline's system."""
@@ -295,7 +297,7 @@ def targets_cmd(
     radius: Annotated[
         float, typer.Option("--radius", min=0.0, help="A patrol fix this close (m) checks in.")
     ] = 30.0,
-    at: Annotated[str | None, typer.Option("--at", help="As of (UTC; default now).")] = None,
+    at: Annotated[pd.Timestamp | None, time_option("--at", help="As of (default now).")] = None,
     overdue_only: Annotated[
         bool, typer.Option("--overdue", help="List the overdue targets only.")
     ] = False,
@@ -327,7 +329,9 @@ def heads_cmd(
         Path,
         typer.Option("-o", "--output", help="Buildings with their heads: a layer file or table."),
     ],
-    at: Annotated[str | None, typer.Option("--at", help="Appointments valid then (UTC).")] = None,
+    at: Annotated[
+        pd.Timestamp | None, time_option("--at", help="Appointments valid then (default: all).")
+    ] = None,
 ) -> None:
     """楼栋长: every building with its head(s); buildings without a head counted."""
     from gridkit.ops.heads import head_coverage

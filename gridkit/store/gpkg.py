@@ -129,11 +129,13 @@ class GeoPackageStore(Store):
         self._cache: dict[str, tuple[int, list[pd.DataFrame]]] = {}
         self._layer_names: list[str] | None = None
         self._tables: dict[str, _Table] = {}
+        self._file_sig = self._signature()  # before the contents: a write between is seen
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
-            # what each layer looked like when we last knew it (see _sync)
+            # layer -> (last change, count) when this store last read or wrote it: what a
+            # write if_unchanged compares with; _seen, as _sync last looked (PostGIS's too)
             self._marks = _contents(con)
-        self._file_sig = self._signature()
+        self._seen = dict(self._marks)
         self._next_sync = time.monotonic() + SYNC_S
 
     @contextmanager
@@ -244,15 +246,24 @@ class GeoPackageStore(Store):
         try:
             with self._connect() as con:
                 seen = _contents(con)
-            for name in set(seen) | set(self._marks):
-                if seen.get(name) != self._marks.get(name):
+            for name in set(seen) | set(self._seen):
+                if seen.get(name) != self._seen.get(name):
                     self._forget(name)
-            if set(seen) != set(self._marks):
+            if set(seen) != set(self._seen):
                 self._layer_names = None
-            self._marks = seen
+            # not _marks: noticed is not read (a write if_unchanged must still refuse)
+            self._seen = seen
             self._file_sig = sig
         finally:
             self._lock.release()
+
+    def _contents_now(self) -> dict[str, tuple]:
+        """Every layer's last change and count as they are now: what _sync last saw
+        while the file has not changed since (no connection opened), else read again."""
+        if self._signature() == self._file_sig:
+            return self._seen
+        with self._connect() as con:
+            return _contents(con)
 
     def _bump(self, layer: str) -> None:
         self._generations[layer] = self._generations.get(layer, 0) + 1
@@ -266,7 +277,9 @@ class GeoPackageStore(Store):
             if layer not in self.layers():
                 raise LayerNotFoundError(f"{self.path}: no layer {layer!r}.")
             gen = self.generation(layer)
+            mark = self._contents_now().get(layer)  # before the rows: a write between is refused
             df = read_layer(self.path, layer, check=False)
+            self._marks[layer] = mark
             self._cache[layer] = (gen, [df])
         return df
 
@@ -360,12 +373,12 @@ class GeoPackageStore(Store):
                         ours = _contents(con)
                 except BaseException:
                     for name in outside:  # read again from the file as it is now
-                        self._marks[name] = before[name]
+                        self._marks[name] = self._seen[name] = before[name]
                         self._forget(name)
                     raise
             for name in touched:
                 if name in ours:
-                    self._marks[name] = ours[name]
+                    self._marks[name] = self._seen[name] = ours[name]
             for name in outside:  # their rows are not in what we hold: read it again
                 self._forget(name)
             self._follow(change, todo, created=created, outside=outside)
@@ -492,7 +505,7 @@ class GeoPackageStore(Store):
                 with self._connect() as con:  # what we wrote is not news to _sync
                     seen = _contents(con)
                 if layer in seen:
-                    self._marks[layer] = seen[layer]
+                    self._marks[layer] = self._seen[layer] = seen[layer]
 
     # -- service tables -----------------------------------------------------------------
     def records(
