@@ -1742,25 +1742,16 @@ def _copy_csv(
             cp.write(text.encode("utf-8"))
 
 
-def _read_table(
-    con: Any,
-    name: str,
-    table: _Table,
-    *,
-    after: int | None = None,
-    where: str | None = None,
-    params: Sequence[Any] = (),
-    empty: bool = True,
-    extra: str | None = None,
-) -> Any:
+def _read_table(con: Any, name: str, table: _Table, **how: Any) -> Any:
     """The whole table as the GeoPackage backend reads it: the same dtypes (text as
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
-    without a Python object per value where pandas can help it. Without a row and
-    not ``empty``: None. With an ``extra`` SQL expression (the same on every row,
-    asked in the same query): the frame and its value (None without a row)."""
-    return _Read(con, name, table, after=after, where=where, params=params, empty=empty,
-                 extra=extra).answer()  # fmt: skip
+    without a Python object per value where pandas can help it. ``how``: the rows
+    after a fid, a ``where`` with its ``params``, ``empty`` and ``extra``, as
+    :class:`_Read` takes them. Without a row and not ``empty``: None. With an
+    ``extra`` SQL expression (the same on every row, asked in the same query): the
+    frame and its value (None without a row)."""
+    return _Read(con, name, table, **how).answer()
 
 
 class _Read:
