@@ -301,3 +301,22 @@ def test_handed_over_problems_keep_the_reports_index_unique():
     patrols.loc[0, "patrol_id"] = "P-CAR-2"
     both, _ = patrol_problems(patrols, units=units, existing=first, at="2026-05-07")
     assert len(both) == 2 and both.index.is_unique
+
+
+def test_cli_ledger_workbook_reads_back_as_the_patrols(tmp_path, capsys):
+    """`gridkit patrols ledger` writes the chiefs' patrols as a paper ledger workbook
+    (Beijing wall time, as gridkit writes every workbook): imported again, the same
+    chiefs at the same instants, as unverified paper records."""
+    ws = tmp_path / "ws.gpkg"
+    units, chiefs, patrols = chief_demo("car")
+    for name, df in (("units", units), ("river_chiefs", chiefs), ("patrols", patrols)):
+        write_layer(df, ws, name)
+    out = tmp_path / "台账.xlsx"
+    assert _run("patrols", "ledger", ws, "--period", "2026-Q2", "-o", out) == 0
+    assert "wrote" in capsys.readouterr().out
+    back = read_ledger(out, chiefs).sort_values("chief_id").reset_index(drop=True)
+    want = patrols[patrols["chief_id"].notna()].sort_values("chief_id").reset_index(drop=True)
+    assert back["chief_id"].tolist() == want["chief_id"].tolist()
+    got_t = pd.to_datetime(back["started_at"], utc=True).tolist()
+    assert got_t == pd.to_datetime(want["started_at"], utc=True).dt.floor("min").tolist()
+    assert set(back["source"]) == {"ledger"} and not back["verified"].any()

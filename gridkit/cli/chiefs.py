@@ -22,6 +22,7 @@ from gridkit.cli.engine import (
 from gridkit.cli.times import date_option
 from gridkit.cli.util import console, plural
 from gridkit.errors import GridkitError
+from gridkit.io import write_table
 
 __all__ = ["chiefs_app"]
 
@@ -53,21 +54,11 @@ def _layers(workspace: Path) -> dict[str, pd.DataFrame]:
 
 
 def _write_table(table: pd.DataFrame, output: Path, sheet: str) -> None:
-    """A table to .csv (UTF-8 with BOM: Excel opens Chinese right) or .xlsx."""
-    out = table.copy()
-    for col in out.columns:
-        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
-    suffix = output.suffix.lower()
-    if suffix == ".csv":
-        out.to_csv(output, index=False, encoding="utf-8-sig")
-    elif suffix == ".xlsx":
-        out.to_excel(output, index=False, sheet_name=sheet)
-    else:
-        raise GridkitError(
-            f"{output}: write the table as .csv or .xlsx.", hint="e.g. -o compliance.csv"
-        )
-    console.print(f"wrote {plural(len(out), 'row')} to {output}")
+    """A table to .csv (UTF-8 with BOM: Excel opens Chinese right; times in UTC with
+    their offset) or .xlsx (times as Beijing wall time), as :func:`gridkit.io.write_table`
+    writes every table, so that gridkit reads it back the same."""
+    write_table(table, output, sheet=sheet)
+    console.print(f"wrote {plural(len(table), 'row')} to {output}")
 
 
 def compliance_cmd(
