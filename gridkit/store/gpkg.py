@@ -131,7 +131,7 @@ class GeoPackageStore(Store):
         self._tables: dict[str, _Table] = {}
         self._file_sig = self._signature()  # before the contents: a write between is seen
         with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
+            _to_wal(con)
             # layer -> (last change, count) when this store last read or wrote it: what a
             # write if_unchanged compares with; _seen, as _sync last looked (PostGIS's too)
             self._marks = _contents(con)
@@ -814,3 +814,20 @@ def create_store(workspace: str | Path, layers: Mapping[str, pd.DataFrame]) -> S
     """
     write_layers(layers, workspace)
     return open_store(workspace)
+
+
+def _to_wal(con: sqlite3.Connection, *, within_s: float = 30.0) -> None:
+    """Put the file in WAL mode (once: a file already in it is left as it is). Two
+    processes opening a new file at once both switch it, and SQLite answers "database
+    is locked" at once to the one whose switch would wait for the other (it does not
+    wait for the busy timeout then): tried again until ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
