@@ -83,12 +83,7 @@ def time_option(name: str, *, help: str) -> Any:
     >>> time_option("--at", help="As of.").help
     'As of. Beijing time (UTC+8) unless a zone is given.'
     """
-    return typer.Option(
-        name,
-        parser=lambda text: cli_time(text, option=name),
-        metavar="TIME",
-        help=f"{help} {ZONE_HELP}.",
-    )
+    return _zoned_option(name, help, cli_time, "TIME")
 
 
 def date_option(name: str, *, help: str) -> Any:
@@ -99,9 +94,15 @@ def date_option(name: str, *, help: str) -> Any:
     >>> date_option("--held-on", help="Date held.").help
     'Date held. Beijing time (UTC+8) unless a zone is given.'
     """
+    return _zoned_option(name, help, cli_date, "DATE")
+
+
+def _zoned_option(name: str, help: str, parse: Any, metavar: str) -> Any:
+    """The option ``name`` read by ``parse`` (naming itself in its errors), its help
+    ending with :data:`ZONE_HELP`."""
     return typer.Option(
         name,
-        parser=lambda text: cli_date(text, option=name),
-        metavar="DATE",
+        parser=lambda text: parse(text, option=name),
+        metavar=metavar,
         help=f"{help} {ZONE_HELP}.",
     )

@@ -958,7 +958,7 @@ class PostGISStore(Store):
         >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
         >>> store.analyze(["units", "reports"])  # doctest: +SKIP
         """
-        names = [n for n in layers if n in set(_present_tables(self))]
+        names = [n for n in layers if n in set(self.layers())]
         if names:
             with self._connection() as con:
                 con.execute(f"ANALYZE {', '.join(_ident(n) for n in names)}")
@@ -1127,7 +1127,8 @@ class ReportIntake:
     def _lock(self, *, taken: bool = False) -> None:
         """Report intakes of every process, one at a time from here to the commit: what
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
-        first question about the reports (the units are asked before)."""
+        first question about the reports (the units are asked before), or by
+        :meth:`ask` (``taken``: it holds it now)."""
         if not self._locked and self._locking:
             if not taken:
                 self._con.execute("SELECT pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
@@ -1135,17 +1136,6 @@ class ReportIntake:
             if not self._has["reports"]:  # made by the intake that held the lock before
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
-
-    def try_lock(self) -> bool:
-        """Take the intakes' lock (see :meth:`_lock`) if no other intake holds it;
-        whether it was taken (False: another process is taking a batch in)."""
-        if self._locked or not self._locking:
-            return self._locked
-        row = self._con.execute("SELECT pg_try_advisory_xact_lock(%s)", (INTAKE_LOCK,))
-        if not row.fetchone()[0]:
-            return False
-        self._lock(taken=True)  # held now: what else taking it does
-        return True
 
     def ask(
         self,
@@ -1262,16 +1252,6 @@ class ReportIntake:
         if "report_id" not in self._columns("reports"):
             return None
         return self._con.execute(f"SELECT max({_REPORT_NUMBER}) FROM reports")  # the index's
-
-    def stored_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` a stored report holds (the index alone, no row read)."""
-        self._lock()
-        if not keys or "idempotency_key" not in self._columns("reports"):
-            return set()
-        rows = self._con.execute(
-            "SELECT idempotency_key FROM reports WHERE idempotency_key = ANY(%s)", [list(keys)]
-        ).fetchall()
-        return {str(k) for (k,) in rows}
 
     def last_report_id(self) -> str | None:
         """The report id ``R<digits>`` with the highest number, None without one."""
@@ -1546,15 +1526,6 @@ _LOCK_VERSIONS = (
     "SELECT layer, version FROM gridkit_layer_versions WHERE layer = ANY(%s) "
     "ORDER BY layer FOR UPDATE"
 )
-
-
-def _present_tables(store: PostGISStore) -> list[str]:
-    with store._connection() as con:
-        rows = con.execute(
-            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
-            "AND c.relnamespace = current_schema()::regnamespace"
-        ).fetchall()
-    return [str(r[0]) for r in rows]
 
 
 def _lock_versions(con: Any, layers: Sequence[str]) -> dict[str, int]:
