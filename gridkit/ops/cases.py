@@ -908,17 +908,24 @@ def overdue(reports: pd.DataFrame, *, at: object = None, rules: Rules = None) ->
 
 
 def _escalation_targets(admin: pd.Series, levels: np.ndarray, admin_areas: pd.DataFrame | None):
-    """The admin code ``levels`` steps above each case's area (the highest there is)."""
-    out = []
-    for code, k in zip(admin.to_numpy(dtype=object, na_value=None), levels, strict=True):
-        up = code
-        for _ in range(int(k)):
-            nxt = codes.parent(str(up), admin_areas) if up is not None else None
-            if nxt is None:
-                break
-            up = nxt
-        out.append(None if up == code else up)
-    return out
+    """The admin code ``levels`` steps above each case's area (the highest there is):
+    one step of every case at a time (:func:`gridkit.codes.parent` on the codes still
+    climbing, the admin areas' parents looked up once a step, not once a case)."""
+    start = admin.to_numpy(dtype=object, na_value=None)
+    up = start.copy()
+    steps = np.asarray(levels, dtype=np.int64)
+    climbing = np.array([c is not None for c in start], dtype=bool) & (steps > 0)
+    step = 0
+    while climbing.any():
+        at = np.flatnonzero(climbing)
+        nxt = codes.parent(pd.Series([str(c) for c in up[at]], dtype=object), admin_areas)
+        nxt = nxt.to_numpy(dtype=object, na_value=None)
+        top = np.array([c is None for c in nxt], dtype=bool)  # nothing above: stays
+        up[at[~top]] = nxt[~top]
+        step += 1
+        climbing[at[top]] = False
+        climbing &= steps > step
+    return [None if u == c else u for u, c in zip(up, start, strict=True)]
 
 
 def _notified(code: str | None, staff: pd.DataFrame | None, lead: object) -> str:
