@@ -7,12 +7,23 @@ service needs around it: the per-feature bytes cached with the filters of a page
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
 
 import gridkit.geojson
 from gridkit.geojson import PRECISION, FeatureIndex, Piece
 
-__all__ = ["INTERNAL", "PRECISION", "Piece", "Serialised", "feature", "pieces", "serialise"]
+__all__ = [
+    "INTERNAL",
+    "PRECISION",
+    "Piece",
+    "Serialised",
+    "column_pieces",
+    "feature",
+    "pieces",
+    "serialise",
+]
 
 #: bookkeeping columns of the service, never served: a stored Idempotency-Key names
 #: its caller, and its request fingerprint covers private fields
@@ -27,6 +38,14 @@ def pieces(df: pd.DataFrame, *, id_col: str | None) -> list[Piece]:
     """Every row of ``df`` as a :class:`Piece` (see :func:`gridkit.geojson.pieces`),
     without the service's bookkeeping columns."""
     return gridkit.geojson.pieces(df, id_col=id_col, exclude=INTERNAL)
+
+
+def column_pieces(
+    columns: Mapping[str, Sequence[object]], geoms: object, *, id_col: str
+) -> list[Piece]:
+    """Rows given as columns of values as :class:`Piece` (see
+    :func:`gridkit.geojson.column_pieces`), without the service's bookkeeping columns."""
+    return gridkit.geojson.column_pieces(columns, geoms, id_col=id_col, exclude=INTERNAL)
 
 
 def feature(

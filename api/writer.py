@@ -29,16 +29,23 @@ from api._group import GroupCommit
 from api._held import HeldReports
 from api.auth import Principal
 from api.errors import ApiError, status_of
-from api.geojson import Piece, pieces
+from api.geojson import Piece, column_pieces, pieces
 from api.service import Service
 from gridkit.errors import GridkitError
 from gridkit.ops.cases import auto_dispatch
 from gridkit.ops.intake import ReportIds, place_points, report_frame
-from gridkit.ops.reports import LEGACY_STATUS, intake, normalise_reports, report_rules
+from gridkit.ops.reports import (
+    LEGACY_STATUS,
+    RowsTaken,
+    intake,
+    intake_rows,
+    normalise_reports,
+    report_rules,
+)
 from gridkit.store import ConcurrentWriteError
 
 if TYPE_CHECKING:
-    from gridkit.store.postgis import IntakeAnswers, ReportIntake
+    from gridkit.store.postgis import FoundRows, IntakeRows, ReportIntake
 
 log = logging.getLogger("gridkit.api")
 
@@ -56,10 +63,11 @@ class Submission:
 
 
 class Outcome(NamedTuple):
-    """A submission's answer: the batch's stored rows (or the replayed ones), its
-    position in them, whether it is a replay, and its row serialised."""
+    """A submission's answer: the batch's stored rows (or the replayed ones: a frame,
+    or the :class:`RowsBatch` of a batch taken in as values), its position in them,
+    whether it is a replay, and its row serialised."""
 
-    rows: pd.DataFrame
+    rows: pd.DataFrame | RowsBatch
     pos: int
     replay: bool
     piece: Piece  # row ``pos`` serialised (in the writer, once for the whole batch)
@@ -162,7 +170,7 @@ class ReportWriter:
         raise AssertionError("unreachable")
 
     def _draft(
-        self, subs: Sequence[Submission], placed: list, txn: ReportIntake, answers: IntakeAnswers
+        self, subs: Sequence[Submission], placed: list, txn: ReportIntake, answers: IntakeRows
     ) -> tuple[list[Result], _DraftLedger]:
         """The batch taken in from ``answers`` asked without the intakes' lock: its
         results and the ledger that kept the rows to write."""
@@ -175,21 +183,28 @@ class ReportWriter:
         subs: Sequence[Submission],
         results: list,
         ledger: _DraftLedger,
-        answers: IntakeAnswers,
+        answers: IntakeRows,
     ) -> list[Result] | None:
         """Under the lock: if the draft's questions, asked again (``answers``), have
         the same answers (the keys stored, the duplicate candidates), its rows are
         written, renumbered after the highest id stored now, and its results returned
         (None: the batch must be done again)."""
-        if set(answers.replays.index) != set(ledger.answers.replays.index):
+        if _keys_of(answers.replays) != _keys_of(ledger.answers.replays):
             return None
-        if not txn.same_rows(ledger.answers.near, answers.near):
+        near, before = answers.near, ledger.answers.near
+        if not (near is None and before is None) and (near is None or not near.same(before)):
             return None
         if not ledger.pending:
             return results
+        moved = ledger.renumber(answers.last)
+        if isinstance(ledger.pending[0], RowsBatch):  # a batch taken in as values: alone
+            (batch,) = ledger.pending
+            if moved:
+                batch.renumber(moved)
+            txn.append_rows(batch.tables())
+            return _served_again(results) if moved else results
         rows = [r for r, _ in ledger.pending]
         events = [e for _, e in ledger.pending]
-        moved = ledger.renumber(answers.last)
         if moved:
             for frame in rows:
                 _renumber_rows(frame, moved)
@@ -282,6 +297,9 @@ class ReportWriter:
         """Intake, authorise and hand over ``todo`` (submission index, point) together;
         rejected reports are left out and the rest taken in again, so nothing rejected
         is stored or linked as an original."""
+        taken = self._take_in_rows(ledger, subs, todo)
+        if taken is not None:
+            return taken
         results: dict[int, Result] = {}
         radius = report_rules().duplicate_radius_m
         while todo:
@@ -309,7 +327,8 @@ class ReportWriter:
             new_rows = change.reports  # the new rows alone (keep_existing=False)
             at = pd.Index(new_rows["report_id"]).get_indexer(ids)  # in time order: by id
             created = new_rows if (at == np.arange(len(at))).all() else new_rows.iloc[at]
-            rejected = self._refusals(created, [subs[i].caller for i, _ in todo])
+            where = created["admin_code"].to_numpy(dtype=object, na_value=None)
+            rejected = self._refusals(where, [subs[i].caller for i, _ in todo])
             if rejected:
                 ledger.give_back(ids)  # the others take them again: no gap in the ids
                 results.update({todo[k][0]: err for k, err in rejected.items()})
@@ -322,10 +341,73 @@ class ReportWriter:
             return results
         return results
 
-    def _refusals(self, created: pd.DataFrame, callers: list[Principal]) -> dict[int, ApiError]:
+    def _take_in_rows(
+        self, ledger: _Ledger, subs: Sequence[Submission], todo: list
+    ) -> dict[int, Result] | None:
+        """:meth:`_take_in` over PostGIS with the batch's values as read and written,
+        no frame made (:func:`gridkit.ops.reports.intake_rows`): the same rows, events
+        and answers. None (nothing taken) where it does not apply: a point in no
+        unit found at it, a hand-over to make (auto-opened categories, with
+        departments), tables lacking a column, anything :func:`intake_rows` leaves to
+        :func:`intake`."""
+        if not isinstance(ledger, _SqlLedger) or ledger.pending_frames():
+            return None
+        answers, txn = ledger.answers, ledger.txn
+        units = answers.units
+        if units is None or not answers.every or "admin_code" not in units.columns:
+            return None
+        rules = report_rules()
+        if self.service.layer("departments") is not None and any(
+            rules.auto_open(subs[i].props.get("category")) for i, _ in todo
+        ):
+            return None  # handed over on frames (gridkit.ops.cases.auto_dispatch)
+        near = answers.near
+        candidates = (
+            ((), (), ())
+            if near is None
+            else (near.geometry(), near.column("category"), near.column("report_id"))
+        )
+        keyed = any(subs[i].key for i, _ in todo)
+        unit_rows = (units.column("unit_id"), units.column("admin_code"), units.geometry())
+        results: dict[int, Result] = {}
+        while todo:
+            ids = ledger.ids(len(todo))
+            got = intake_rows(
+                [subs[i].props for i, _ in todo],
+                [g for _, g in todo],
+                ids,
+                units=unit_rows,
+                candidates=candidates,
+                actors=[actor(subs[i].caller) for i, _ in todo],
+                at=_now_ms(),
+            )
+            if got is None or not (
+                txn.fits("reports", [*got.reports, *_KEY_COLUMNS[: keyed * 2]], True)
+                and txn.fits("report_events", got.events)
+            ):
+                ledger.give_back(ids)
+                return None if not results else self._take_in(ledger, subs, todo) | results
+            where = got.reports["admin_code"]
+            rejected = self._refusals(where, [subs[i].caller for i, _ in todo])
+            if rejected:
+                ledger.give_back(ids)
+                results.update({todo[k][0]: err for k, err in rejected.items()})
+                todo = [item for k, item in enumerate(todo) if k not in rejected]
+                continue
+            if keyed:
+                got.reports["idempotency_key"] = [subs[i].key for i, _ in todo]
+                got.reports["idempotency_hash"] = [subs[i].fingerprint for i, _ in todo]
+            batch = RowsBatch(got)
+            ledger.store_rows(batch)
+            done = batch.pieces()
+            for pos, (i, _) in enumerate(todo):
+                results[i] = Outcome(batch, pos, False, done[pos])
+            return results
+        return results
+
+    def _refusals(self, where: Sequence[object], callers: list[Principal]) -> dict[int, ApiError]:
         """Why each caller may not file the report made of their submission (by
-        position), for the reports refused."""
-        where = created["admin_code"].to_numpy(dtype=object, na_value=None)
+        position; ``where``: each report's admin code), for the reports refused."""
         out = {}
         for k, caller in enumerate(callers):
             # anyone may report anywhere in their scope (a worker sees a problem one unit
@@ -482,11 +564,11 @@ class Questions(NamedTuple):
             [s.props.get("unit_id") for s in subs],
         )
 
-    def ask(self, txn: ReportIntake, *, wait: bool) -> IntakeAnswers:
+    def ask(self, txn: ReportIntake, *, wait: bool) -> IntakeRows:
         open_ = report_rules().open_statuses
         # statuses as stored: the first wave's names too, read as the stage they meant
         stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
-        return txn.ask(self.points, self.categories, self.keys, self.unit_ids,
+        return txn.ask_rows(self.points, self.categories, self.keys, self.unit_ids,
                        radius_m=report_rules().duplicate_radius_m, statuses=stored,
                        columns=_LINKED_BY, wait=wait)  # fmt: skip
 
@@ -497,7 +579,7 @@ class _SqlLedger(_BatchIds):
     :meth:`gridkit.store.PostGISStore.report_intake` (intakes of all processes one at
     a time). The same answers as :class:`_HeldLedger` gives."""
 
-    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeAnswers) -> None:
+    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeRows) -> None:
         super().__init__()
         self.writer = writer
         self.txn = txn
@@ -506,7 +588,7 @@ class _SqlLedger(_BatchIds):
         self._near: pd.DataFrame | None = None
 
     def replays(self, keys: list[str]) -> pd.DataFrame:
-        rows = self.answers.replays
+        rows = self.answers.replay_frame()
         return normalise_reports(rows) if len(rows) else _NO_ROWS
 
     def _fresh(self, n: int) -> list[str]:
@@ -520,17 +602,24 @@ class _SqlLedger(_BatchIds):
         if rows is None or not len(rows):
             return None
         if self._near is None:  # asked again for part of the batch when one is refused
-            self._near = normalise_reports(rows)
+            self._near = normalise_reports(rows.frame())
         return self._near
 
     def units(self, new: pd.DataFrame) -> pd.DataFrame | None:
         units, every = self.answers.units, self.answers.every
         if units is None or not every or not len(units):  # the nearest unit: the layer's
             return self.writer.service.layer("units")
-        return units
+        return units.frame()
 
     def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
         self.txn.append({"reports": rows, "report_events": events})
+
+    def store_rows(self, batch: RowsBatch) -> None:
+        self.txn.append_rows(batch.tables())
+
+    def pending_frames(self) -> bool:
+        """Whether rows taken in as frames wait to be written with the batch's."""
+        return False
 
     def done(self) -> None:
         pass
@@ -540,12 +629,18 @@ class _DraftLedger(_SqlLedger):
     """A :class:`_SqlLedger` for a draft (:meth:`ReportWriter._draft`): answers asked
     without the intakes' lock; the rows to write kept, not written."""
 
-    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeAnswers) -> None:
+    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeRows) -> None:
         super().__init__(writer, txn, answers)
-        self.pending: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        self.pending: list = []  # (rows, events) frames, or one RowsBatch
 
     def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
         self.pending.append((rows, events))
+
+    def store_rows(self, batch: RowsBatch) -> None:
+        self.pending.append(batch)
+
+    def pending_frames(self) -> bool:
+        return bool(self.pending)
 
     def renumber(self, last: str | None) -> dict[str, str]:
         """Old id -> new id for the rows kept, when ids were stored since the draft
@@ -554,7 +649,15 @@ class _DraftLedger(_SqlLedger):
         if last == self.answers.last:
             return {}
         ids = sorted(
-            {str(r) for rows, _ in self.pending for r in rows["report_id"]},
+            {
+                str(r)
+                for entry in self.pending
+                for r in (
+                    entry.taken.reports["report_id"]
+                    if isinstance(entry, RowsBatch)
+                    else entry[0]["report_id"]
+                )
+            },
             key=lambda r: (len(r), r),
         )
         fresh = ReportIds([last] if last else []).take(len(ids))
@@ -562,6 +665,45 @@ class _DraftLedger(_SqlLedger):
 
 
 _Ledger = _HeldLedger | _SqlLedger
+
+#: the bookkeeping columns a keyed batch adds to its reports
+_KEY_COLUMNS = ("idempotency_key", "idempotency_hash")
+
+
+def _keys_of(found: FoundRows | None) -> set:
+    """The Idempotency-Keys of the stored reports a batch asked for."""
+    return set() if found is None or not len(found) else set(found.column("idempotency_key"))
+
+
+class RowsBatch:
+    """A batch's new reports and events taken in as values
+    (:func:`gridkit.ops.reports.intake_rows`): written as they are
+    (:meth:`gridkit.store.postgis.ReportIntake.append_rows`), served as pieces."""
+
+    def __init__(self, taken: RowsTaken) -> None:
+        self.taken = taken
+
+    def tables(self) -> dict[str, tuple[dict[str, list], object]]:
+        """What :meth:`~gridkit.store.postgis.ReportIntake.append_rows` writes."""
+        t = self.taken
+        return {"reports": (t.reports, t.geometry), "report_events": (t.events, None)}
+
+    def pieces(self) -> list[Piece]:
+        """The rows serialised, as :func:`api.geojson.pieces` serialises a frame."""
+        return column_pieces(self.taken.reports, self.taken.geometry, id_col="report_id")
+
+    def renumber(self, moved: dict[str, str]) -> None:
+        """The new report ids moved (a draft's, kept after ids were stored meanwhile)."""
+        reports, events = self.taken.reports, self.taken.events
+        for col in ("report_id", "duplicate_of"):
+            reports[col] = [moved.get(v, v) if v is not None else None for v in reports[col]]
+        events["report_id"] = [moved.get(v, v) for v in events["report_id"]]
+        events["note"] = [
+            _DUPLICATE_NOTE.sub(lambda m: m.group(1) + moved.get(m.group(2), m.group(2)), n)
+            if a == "collect" and n is not None
+            else n
+            for n, a in zip(events["note"], events["action"], strict=True)
+        ]
 
 
 #: the only id an intake's own event note names: the report duplicated
@@ -599,7 +741,11 @@ def _served_again(results: list[Result]) -> list[Result]:
     for r in results:
         if isinstance(r, Outcome) and not r.replay:
             if id(r.rows) not in done:
-                done[id(r.rows)] = pieces(r.rows, id_col="report_id")
+                done[id(r.rows)] = (
+                    r.rows.pieces()
+                    if isinstance(r.rows, RowsBatch)
+                    else pieces(r.rows, id_col="report_id")
+                )
             r = r._replace(piece=done[id(r.rows)][r.pos])
         elif isinstance(r, Outcome) and r.replay and id(r.rows) in done:
             r = r._replace(piece=done[id(r.rows)][r.pos])

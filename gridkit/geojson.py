@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -50,6 +50,7 @@ __all__ = [
     "PRECISION",
     "FeatureIndex",
     "Piece",
+    "column_pieces",
     "dumps",
     "feature_bytes",
     "geometries",
@@ -249,6 +250,41 @@ def pieces(
     )
     geo = geometries(_geoms(df), precision=precision)
     return [Piece(i, g, r) for i, g, r in zip(ids, geo, records(props), strict=True)]
+
+
+def column_pieces(
+    columns: Mapping[str, Sequence[object]],
+    geoms: object,
+    *,
+    id_col: str,
+    precision: int = PRECISION,
+    exclude: Collection[str] = (),
+) -> list[Piece]:
+    """:func:`pieces` of rows given as columns of Python values (``None`` missing,
+    ``datetime`` times), as a few rows written are: the same pieces as those of a
+    frame of the same rows, without making one.
+
+    Examples
+    --------
+    >>> import datetime as dt, shapely
+    >>> t = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    >>> p = column_pieces({"report_id": ["R1"], "reported_at": [t], "n": [None]},
+    ...                   [shapely.Point(113.1, 27.8)], id_col="report_id")
+    >>> p[0].properties
+    {'report_id': 'R1', 'reported_at': '2026-03-01T00:00:00+00:00', 'n': None}
+    >>> p[0].geometry
+    b'{"type":"Point","coordinates":[113.1,27.8]}'
+    """
+    names = [c for c in columns if c not in exclude]
+    cols = [
+        [v.isoformat() if isinstance(v, _dt.datetime) else v for v in columns[c]] for c in names
+    ]
+    ids = [str(i) for i in columns[id_col]]
+    geo = geometries(np.asarray(geoms, dtype=object), precision=precision)
+    return [
+        Piece(i, g, dict(zip(names, row, strict=True)))
+        for i, g, row in zip(ids, geo, zip(*cols, strict=True), strict=True)
+    ]
 
 
 def to_geojson(

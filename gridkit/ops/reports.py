@@ -25,9 +25,10 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -40,7 +41,7 @@ import shapely
 from gridkit import codes
 from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
-from gridkit.ops.locate import locate
+from gridkit.ops.locate import _lowest_hit, locate
 from gridkit.ops.rulefiles import read_rules
 from gridkit.ops.times import utc_scalar, utc_series
 from gridkit.ops.worktime import (
@@ -930,6 +931,202 @@ def _take(values: object, order: np.ndarray) -> object:
     if isinstance(values, np.ndarray):
         return values[order]
     return values.take(order)  # type: ignore[attr-defined]
+
+
+class RowsTaken(NamedTuple):
+    """New reports taken in by :func:`intake_rows`, as columns of Python values.
+
+    ``reports``: column -> values, the columns of :func:`normalise_reports` in its
+    order (no geometry), the rows in the order given; ``geometry``: their points;
+    ``events``: :data:`EVENT_COLUMNS` -> values, one ``collect`` event per report in
+    time order. Times are ``datetime`` in UTC (microseconds), missing values None.
+    """
+
+    reports: dict[str, list]
+    geometry: np.ndarray
+    events: dict[str, list]
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC").to_pydatetime()
+
+
+def _datetimes(us: np.ndarray) -> list:
+    """Epoch microseconds as UTC ``datetime`` (None for NaT)."""
+    nat = np.iinfo("int64").min
+    return [None if v == nat else _EPOCH + _dt.timedelta(microseconds=int(v)) for v in us]
+
+
+def intake_rows(
+    records: Sequence[Mapping[str, object]],
+    points: Sequence[object],
+    report_ids: Sequence[str],
+    *,
+    units: tuple[Sequence[object], Sequence[object], Sequence[object]],
+    candidates: tuple[Sequence[object], Sequence[object], Sequence[object]] = ((), (), ()),
+    actors: Sequence[str | None] | None = None,
+    rules: ReportRules | str | Path | None = None,
+    at: object = None,
+) -> RowsTaken | None:
+    """:func:`intake` of a few reports given as values, answered as values: what the
+    API's writer takes in with every batch, where a frame costs more to build than
+    the work it holds. The same reports and events as :func:`intake` gives for
+    :func:`gridkit.ops.intake.report_frame` of the same records (value for value;
+    ``tests/test_intake_rows.py`` checks it against :func:`intake` by hypothesis).
+
+    Parameters
+    ----------
+    records
+        One mapping per report, as for :func:`gridkit.ops.intake.report_frame`
+        (``category``, ``source``, ``description``, ``reported_at``, ...).
+    points
+        The WGS84 point of each report.
+    report_ids
+        The id of each report.
+    units
+        The units that may hold the points, in layer order: their ids, admin codes
+        and polygons in WGS84 (e.g. those a database found at the points).
+    candidates
+        The open reports a new one may duplicate (open, themselves no duplicate):
+        their points, categories and ids.
+    actors
+        Who took each report in (the ``actor_id`` of its event); default None.
+    rules, at
+        As for :func:`intake`.
+
+    Returns
+    -------
+    RowsTaken or None
+        None where :func:`intake` must answer: a category or source it would refuse,
+        a report without a point, a point in no unit given (the nearest unit of the
+        whole layer), a record key outside the layer's columns, units without ids or
+        repeating one.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> from gridkit.synth.ops import grid_units
+    >>> u = grid_units(2, 2)
+    >>> got = intake_rows(
+    ...     [{"category": "street_light", "source": "hotline"}] * 2,
+    ...     [Point(113.1025, 27.8025), Point(113.1025, 27.8027)], ["R0000001", "R0000002"],
+    ...     units=(u["unit_id"], u["admin_code"], u.geometry), at="2026-05-01T10:00Z")
+    >>> got.reports["unit_id"], got.reports["duplicate_of"]
+    (['430202001000000', '430202001000000'], [None, 'R0000001'])
+    >>> got.events["note"][1], got.reports["due_at"][0].isoformat()
+    ('路灯损坏; source hotline; likely duplicate of R0000001', '2026-05-06T06:30:00+00:00')
+    """
+    rules = report_rules(rules)
+    n = len(records)
+    if not n or len(points) != n or len(report_ids) != n:
+        return None
+    keys = list(records[0])
+    present = [k for k in keys if any(r.get(k) is not None for r in records)]
+    if any(k not in _STR_COLUMNS and k != "reported_at" for k in present):
+        return None  # a column of another kind: normalise_reports decides
+    if any(k not in keys for r in records for k in r):
+        return None
+    cats = [r.get("category") for r in records]
+    srcs = [r.get("source") for r in records]
+    if not all(c in rules.categories for c in cats) or not all(x in rules.sources for x in srcs):
+        return None  # refused: the general path says why
+    if any(not isinstance(r.get(k), str | None) for r in records for k in present
+           if k != "reported_at"):  # fmt: skip
+        return None
+    geoms = np.asarray(points, dtype=object)
+    if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
+        return None
+    hit = _units_hit(geoms, units)
+    if hit is None:
+        return None
+    unit_of, admin_of = hit
+
+    at_us = utc_scalar(at, name="at").value // 1000  # ns -> us
+    given = [r.get("reported_at") for r in records]
+    if any(t is not None for t in given):  # as report_frame and normalise_reports read them
+        reported = utc_series(pd.Series(pd.to_datetime(given, utc=True)))
+        times = reported.to_numpy(dtype="datetime64[us]").view("int64").copy()
+        times[pd.isna(given)] = at_us
+    else:
+        times = np.full(n, at_us, dtype="int64")
+    due = stage_due(times.view("datetime64[us]"), np.asarray(cats, dtype=object),
+                    np.full(n, "collected", dtype=object), rules=rules)  # fmt: skip
+    due_us = due.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).view("int64")
+
+    # duplicates in time order (stable), as intake sorts; the rows stay as given
+    order = np.argsort(times, kind="stable")
+    ids = np.asarray(list(report_ids), dtype=object)
+    catv = np.asarray(cats, dtype=object)
+    old = tuple(np.asarray(list(c), dtype=object) for c in candidates)
+    links = _duplicate_links(geoms[order], catv[order], ids[order], *old, rules)
+    dup: list = [None] * n
+    for k, original in links.items():
+        dup[int(order[k])] = None if original is None else str(original)
+
+    given_admin = [r.get("admin_code") for r in records]
+    values: dict[str, list] = {"report_id": [str(i) for i in ids]}
+    for k in present:
+        values[k] = [r.get(k) for r in records]
+    fill = {
+        "status": ["collected"] * n,
+        "unit_id": unit_of,
+        "admin_code": [a if a is not None else b for a, b in zip(given_admin, admin_of,
+                                                                  strict=True)],
+        "duplicate_of": dup,
+    }  # fmt: skip
+    for col in _STR_COLUMNS:
+        if col in fill:
+            values[col] = fill[col]
+        elif col not in values:
+            values[col] = [None] * n
+    stamps = _datetimes(times)
+    for col in _TIME_COLUMNS:
+        values[col] = stamps if col == "reported_at" else (
+            _datetimes(due_us) if col == "due_at" else [None] * n
+        )  # fmt: skip
+    for col in _INT_COLUMNS:
+        values[col] = [0] * n
+
+    evidence = values["evidence"]
+    who = list(actors) if actors is not None else [None] * n
+    events: dict[str, list] = {
+        "report_id": [values["report_id"][i] for i in order],
+        "at": [stamps[i] for i in order],
+        "actor_id": [who[i] for i in order],
+        "action": ["collect"] * n,
+        "from_status": [None] * n,
+        "to_status": ["collected"] * n,
+        "note": [
+            f"{rules.label(cats[i])}; source {srcs[i]}"
+            + (f"; likely duplicate of {dup[i]}" if dup[i] is not None else "")
+            for i in order
+        ],
+        "evidence": [evidence[i] for i in order],
+        "due_at": [None] * n,
+    }
+    return RowsTaken(values, geoms, events)
+
+
+def _units_hit(
+    geoms: np.ndarray, units: tuple[Sequence[object], Sequence[object], Sequence[object]]
+) -> tuple[list, list] | None:
+    """Each point's unit and its admin code as :func:`gridkit.locate` places them
+    among ``units`` (ids, admin codes, polygons in layer order): the first unit
+    holding it, else the first it lies on the edge of. None where a point has no
+    unit among them or the units repeat or lack an id."""
+    ids = [None if pd.isna(u) else str(u) for u in units[0]]
+    if not ids or None in ids or len(set(ids)) != len(ids):
+        return None
+    admins = [None if pd.isna(a) else str(a) for a in units[1]]
+    polys = np.asarray(list(units[2]), dtype=object)
+    tree = shapely.STRtree(polys)
+    idx = _lowest_hit(len(geoms), *tree.query(geoms, predicate="within"))
+    edge = np.flatnonzero(idx < 0)
+    if len(edge):
+        got = _lowest_hit(len(edge), *tree.query(geoms[edge], predicate="intersects"))
+        idx[edge] = got
+        if (got < 0).any():
+            return None
+    return [ids[i] for i in idx], [admins[i] for i in idx]
 
 
 def _new_ids(ids: pd.Series, taken: pd.Series) -> pd.Series:

@@ -29,7 +29,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -886,12 +886,14 @@ class PostGISStore(Store):
                     continue
                 frames = [df]
             if name in todo:
-                if set(todo[name].columns) - set(frames[0].columns):
+                rows = todo[name]
+                rows = rows.frame() if isinstance(rows, _Columns) else rows
+                if set(rows.columns) - set(frames[0].columns):
                     continue  # new columns: the held rows lack them, read it again
                 if len(frames) >= 64:
                     frames = [pd.concat(frames, ignore_index=True)]
-                frames = [*frames, _as_read(todo[name], frames[0])]
-                tail = (int(fids[name]), tail[1] + len(todo[name]))
+                frames = [*frames, _as_read(rows, frames[0])]
+                tail = (int(fids[name]), tail[1] + len(rows))
             self._cache[name] = (version, frames)
             self._tails[name] = tail
 
@@ -1071,6 +1073,46 @@ class IntakeAnswers(NamedTuple):
     near: gpd.GeoDataFrame | None
 
 
+class IntakeRows(NamedTuple):
+    """:class:`IntakeAnswers` as read (:meth:`ReportIntake.ask_rows`): the rows as
+    :class:`FoundRows`, frames made only when asked for (:meth:`frames`).
+
+    Examples
+    --------
+    >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+    >>> with store.report_intake() as txn:  # doctest: +SKIP
+    ...     got = txn.ask_rows([shapely.Point(113.1, 27.8)], ["sewage"], ["phone-7/k1"],
+    ...                        radius_m=50, statuses=["collected", "opened"])
+    >>> got.replays.column("idempotency_key"), got.frames().replays.index.tolist()  # doctest: +SKIP
+    (['phone-7/k1'], ['phone-7/k1'])
+    """
+
+    locked: bool
+    units: FoundRows | None
+    every: bool
+    replays: FoundRows | None
+    last: str | None
+    near: FoundRows | None
+
+    def frames(self) -> IntakeAnswers:
+        """The same answers with frames (:class:`IntakeAnswers`)."""
+        return IntakeAnswers(
+            self.locked,
+            None if self.units is None else self.units.frame(),
+            self.every,
+            self.replay_frame(),
+            self.last,
+            None if self.near is None else self.near.frame(),
+        )
+
+    def replay_frame(self) -> pd.DataFrame:
+        """The reports stored under the keys asked, indexed by key (empty when none)."""
+        if self.replays is None or not len(self.replays):
+            return pd.DataFrame(index=pd.Index([], dtype=object))
+        rows = self.replays.frame()
+        return rows.set_index(rows["idempotency_key"].astype(str).to_numpy())
+
+
 class ReportIntake:
     """What a batch of new reports asks of the database, inside the transaction of
     :meth:`PostGISStore.report_intake` (indexed queries; nothing held in memory):
@@ -1154,8 +1196,25 @@ class ReportIntake:
         free), :meth:`units_at` the ``points`` and ``unit_ids``, :meth:`replays` of
         ``keys``, :meth:`last_report_id` and :meth:`open_near` the points (each with
         its category). The questions after a lock not taken are asked without it:
-        a draft's answers, to be asked again under it.
+        a draft's answers, to be asked again under it. As frames; the rows as read
+        are :meth:`ask_rows`.
         """
+        return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
+                             statuses=statuses, columns=columns, wait=wait).frames()  # fmt: skip
+
+    def ask_rows(
+        self,
+        points: Sequence[Any],
+        categories: Sequence[Any],
+        keys: Sequence[str] = (),
+        unit_ids: Sequence[str] = (),
+        *,
+        radius_m: float,
+        statuses: Sequence[str],
+        columns: Sequence[str] | None = None,
+        wait: bool = False,
+    ) -> IntakeRows:
+        """:meth:`ask`, its rows as read (:class:`IntakeRows`)."""
         con = self._con
         # questions asked without the lock must not keep the tables' share locks while
         # the lock is waited for (an intake adding a column would wait for them, and
@@ -1178,9 +1237,9 @@ class ReportIntake:
             if lock is not None and done.enter_context(lock).fetchone()[0]:
                 self._locked = True
             number = None if last is None else done.enter_context(last).fetchone()[0]
-            found, every = (None, False) if units is None else units.answer()
-            stored = None if keyed is None else keyed.answer()
-            close = None if near is None else near.answer()
+            found, every = (None, False) if units is None else units.found()
+            stored = None if keyed is None else keyed.found()
+            close = None if near is None else near.found()
         if draft and self._locked:
             con.execute("RELEASE SAVEPOINT gridkit_ask")  # sent with the next statement
         elif draft:
@@ -1190,14 +1249,10 @@ class ReportIntake:
         if self._locked and not self._has["reports"]:  # made by the lock's last holder
             self._lock(taken=True)
             if self._has["reports"]:
-                return self.ask(points, categories, keys, unit_ids, radius_m=radius_m,
-                                statuses=statuses, columns=columns)  # fmt: skip
+                return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
+                                     statuses=statuses, columns=columns)  # fmt: skip
         every = bool(every) if every is not None else not _located(points)
-        if stored is None or not len(stored):
-            stored = pd.DataFrame(index=pd.Index([], dtype=object))
-        else:
-            stored = stored.set_index(stored["idempotency_key"].astype(str).to_numpy())
-        return IntakeAnswers(
+        return IntakeRows(
             self._locked or not self._locking,
             found,
             every,
@@ -1410,22 +1465,56 @@ class ReportIntake:
         before = con.execute(_LOCK_VERSIONS, (sorted(todo),))
         for name, df in todo.items():
             _insert_rows(con, name, df, store._tables[name])
-        # the versions now and the last fids, in one query (ours: we hold the rows)
+        self._written = (todo, before, self._versions_after(todo))
+
+    def append_rows(self, rows: Mapping[str, tuple[Mapping[str, Sequence[Any]], Any]]) -> None:
+        """:meth:`append` of rows given as columns of Python values: layer ->
+        (column -> values, shapely geometries or None), into tables that :meth:`fits`
+        them (else ``ValueError``: :meth:`append` a frame, which makes what is missing).
+        No frame is made for the write (one is, after the commit, only for a copy of
+        the layer held in memory to follow it)."""
+        if not self._locking:
+            raise RuntimeError("a draft intake (lock=False) writes nothing")
+        store, con = self._store, self._con
+        todo = {name: _Columns(cols, geoms) for name, (cols, geoms) in rows.items()
+                if len(_Columns(cols, geoms))}  # fmt: skip
+        if not todo:
+            return
+        unfit = [n for n, c in todo.items() if not self.fits(n, c.values, c.geoms is not None)]
+        if unfit:
+            raise ValueError(f"tables {unfit} lack columns given: append a frame")
+        self._last = None  # ids written: asked again
+        self._lock()
+        before = con.execute(_LOCK_VERSIONS, (sorted(todo),))
+        for name, cols in todo.items():
+            for c, values in cols.values.items():
+                _check_storable(c, values)
+            cols.table = store._tables[name]
+            _insert_values(con, name, cols.values, cols.geoms, cols.table)
+        self._written = (todo, before, self._versions_after(todo))
+
+    def _versions_after(self, names: Iterable[str]) -> Any:
+        """The versions of the layers written and their last fids, asked in one query
+        (ours: we hold their rows)."""
         after = " UNION ALL ".join(
             f"SELECT '{name}', (SELECT version FROM gridkit_layer_versions WHERE layer = "
             f"'{name}'), (SELECT coalesce(max(fid), 0) FROM {_ident(name)})"
-            for name in todo
+            for name in names
         )
-        self._written = (todo, before, con.execute(after))
+        return self._con.execute(after)
 
-    def _fits(self, name: str, df: pd.DataFrame) -> bool:
-        """Whether table ``name`` exists with every column of ``df``."""
+    def fits(self, name: str, columns: Iterable[str], geometry: bool = False) -> bool:
+        """Whether table ``name`` exists with every one of ``columns`` (and a geometry
+        column when ``geometry``)."""
         if not self._has.get(name):
             return False
         table = self._store._table(self._con, name)
+        return all(str(c) in table.columns for c in columns) and (not geometry or table.geometry)
+
+    def _fits(self, name: str, df: pd.DataFrame) -> bool:
+        """Whether table ``name`` exists with every column of ``df``."""
         gcol = getattr(df, "_geometry_column_name", None)
-        cols = [str(c) for c in df.columns if c != gcol]
-        return all(c in table.columns for c in cols) and (gcol is None or table.geometry)
+        return self.fits(name, [c for c in df.columns if c != gcol], gcol is not None)
 
 
 def _located(points: Sequence[Any]) -> bool:
@@ -1624,23 +1713,59 @@ def _copy_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
             cp.write_row(row)
 
 
+class _Columns:
+    """Rows written as columns of Python values (:meth:`ReportIntake.append_rows`),
+    made a frame only when a held copy of the layer follows the write."""
+
+    def __init__(self, values: Mapping[str, Sequence[Any]], geoms: Any) -> None:
+        self.values, self.geoms = values, geoms
+        self.table: _Table | None = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else 0
+
+    def frame(self) -> pd.DataFrame:
+        types = {} if self.table is None else self.table.columns
+        data = {
+            c: pd.to_datetime(list(v), utc=True)
+            if types.get(c, "").startswith("timestamp")
+            else pd.array(list(v), dtype=object)
+            for c, v in self.values.items()
+        }
+        if self.geoms is None:
+            return pd.DataFrame(data, index=pd.RangeIndex(len(self)))
+        data[GEOMETRY] = gpd.array.from_shapely(np.asarray(self.geoms, dtype=object), crs=4326)
+        return gpd.GeoDataFrame(data, geometry=GEOMETRY, crs=4326)
+
+
 def _insert_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
     """INSERT ``df``'s rows into table ``name`` (columns matched by name) as one
     statement, each column one array (``unnest``): unlike COPY it can go in a pipeline,
     with the statements before it and the commit after it (one round trip)."""
     gcol = getattr(df, "_geometry_column_name", None)
     cols = [c for c in df.columns if c != gcol and str(c) in table.columns]
-    names = [_ident(str(c)) for c in cols]
     # the frame as Python values at once (a column at a time costs a Series each)
     values = pd.DataFrame(df, columns=cols).to_numpy(dtype=object, na_value=None)
     for k, c in enumerate(cols):
         if df[c].dtype == object:
             _check_storable(c, values[:, k])
-    arrays = [_array(con, values[:, k]) for k in range(len(cols))]
-    casts = [f"%s::{table.columns[str(c)]}[]" for c in cols]
-    if gcol is not None and table.geometry:
-        geoms = np.asarray(df[gcol].array, dtype=object)
-        hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    geoms = None if gcol is None else np.asarray(df[gcol].array, dtype=object)
+    _insert_values(con, name, {str(c): values[:, k] for k, c in enumerate(cols)}, geoms, table)
+
+
+def _insert_values(
+    con: Any, name: str, columns: Mapping[str, Sequence[Any]], geoms: Any, table: _Table
+) -> None:
+    """The INSERT of :func:`_insert_rows` from columns of Python values (those of
+    ``table``; ``geoms``: shapely geometries or None)."""
+    cols = [c for c in columns if c in table.columns]
+    names = [_ident(c) for c in cols]
+    arrays = [_array(con, columns[c]) for c in cols]
+    casts = [f"%s::{table.columns[c]}[]" for c in cols]
+    if geoms is not None and table.geometry:
+        hexes = shapely.to_wkb(
+            shapely.set_srid(np.asarray(geoms, dtype=object), 4326), hex=True, include_srid=True
+        )
         arrays.append(list(hexes))
         casts.append("%s::text[]::geometry[]")
         names.append(_ident(GEOMETRY))
@@ -1652,7 +1777,7 @@ def _insert_rows(con: Any, name: str, df: pd.DataFrame, table: _Table) -> None:
     )
 
 
-def _array(con: Any, values: np.ndarray) -> list:
+def _array(con: Any, values: Sequence[Any]) -> list:
     """A column's values as an array parameter: Python values of one type (psycopg
     types the array by them); a column mixing types goes as text, each value written
     by psycopg as COPY writes it, which the cast to the column's type then reads."""
@@ -1758,19 +1883,77 @@ class _Read:
         self.cur = con.cursor(binary=True)
         self.cur.execute(sql, params or None)
 
-    def answer(self) -> Any:
-        """The frame (None without a row when not ``empty``), with the ``extra``
-        value when one was asked (see :func:`_read_table`)."""
+    def found(self) -> Any:
+        """The rows as :class:`FoundRows` (None without a row when not ``empty``), with
+        the ``extra`` value when one was asked."""
         with self.cur as cur:
             rows = cur.fetchall()
+        value = None
         if self.extra:
             value = rows[0][-1] if rows else None
             rows = [r[:-1] for r in rows]
-            found = None if not rows and not self.empty else _frame(rows, self.table, self.sel)
-            return found, value
-        if not rows and not self.empty:
-            return None
-        return _frame(rows, self.table, self.sel)
+        got = None if not rows and not self.empty else FoundRows(rows, self.table, self.sel)
+        return (got, value) if self.extra else got
+
+    def answer(self) -> Any:
+        """The frame (None without a row when not ``empty``), with the ``extra``
+        value when one was asked (see :func:`_read_table`)."""
+        got = self.found()
+        if self.extra:
+            rows, value = got
+            return (None if rows is None else rows.frame()), value
+        return None if got is None else got.frame()
+
+
+class FoundRows:
+    """Rows a question of :class:`ReportIntake` answered (:meth:`ReportIntake.ask_rows`):
+    their values as read (:meth:`column`, :meth:`geometry`: a batch of reports reads
+    a few values of a few rows, which a frame costs more to build than to use) and,
+    on demand, the frame a read of the layer gives (:meth:`frame`, made once).
+
+    Examples
+    --------
+    >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
+    >>> with store.report_intake() as txn:  # doctest: +SKIP
+    ...     got = txn.ask_rows([shapely.Point(113.1, 27.8)], ["sewage"],
+    ...                        radius_m=50, statuses=["collected"])
+    >>> got.units.column("unit_id"), len(got.units.frame())  # doctest: +SKIP
+    (['430202001000000'], 1)
+    """
+
+    def __init__(self, rows: list, table: _Table, sel: list[str]) -> None:
+        self.rows = rows
+        self._table, self._sel = table, sel
+        self._names = list(table.columns)
+        self._frame: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns read (without the geometry)."""
+        return self._names
+
+    def column(self, name: str) -> list:
+        """The values of column ``name`` as read (times as epoch milliseconds)."""
+        k = self._names.index(name)
+        return [r[k] for r in self.rows]
+
+    def geometry(self) -> np.ndarray:
+        """The rows' geometries (shapely; None where missing)."""
+        return shapely.from_wkb(np.asarray([r[-1] for r in self.rows], dtype=object))
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as the frame a read of the layer gives (made once: not to change)."""
+        if self._frame is None:
+            self._frame = _frame(self.rows, self._table, self._sel)
+        return self._frame
+
+    def same(self, other: FoundRows | None) -> bool:
+        """Whether ``other`` holds the same columns and values (geometries as WKB,
+        exactly)."""
+        return other is not None and other._names == self._names and other.rows == self.rows
 
 
 def _frame(rows: list, table: _Table, sel: list[str]) -> pd.DataFrame:
