@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -45,7 +44,7 @@ from gridkit.ops.reports import (
 from gridkit.store import ConcurrentWriteError
 
 if TYPE_CHECKING:
-    from gridkit.store.postgis import FoundRows, IntakeRows, ReportIntake
+    from gridkit.store.postgis import IntakeRows, ReportIntake
 
 log = logging.getLogger("gridkit.api")
 
@@ -135,15 +134,11 @@ class ReportWriter:
         wrote reports meanwhile (ids, duplicates, replays all depend on it); after
         three tries the batch fails with a 503.
 
-        Over PostGIS a batch is two round trips: its questions (:class:`Questions`)
-        with the intakes' lock, then its rows with the commit. When another process
-        holds the lock (the intakes of all processes take in turn), the batch is
-        drafted from answers asked without it (:meth:`_draft`); then, the lock taken,
-        the same questions are asked again and, when the answers still hold, its rows
-        are written with the ids moved up past those stored meanwhile
-        (:meth:`_confirm`): the lock is held for a round trip and the write, not for
-        the batch's Python work. When they do not hold, the batch is done again under
-        the lock."""
+        Over PostGIS a batch is two round trips: the intakes' lock with its questions
+        (:class:`Questions`), then its rows with the commit. The intakes of all
+        processes take the lock in turn; a batch waiting for it holds nothing else
+        (the lock is the transaction's first statement). Its questions are asked
+        once the lock is held, so what it decides (ids, duplicates) stands."""
         intake_txn = getattr(self.service.store, "report_intake", None)
         placed = place_points(  # depends on no report: before any lock
             [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
@@ -155,72 +150,12 @@ class ReportWriter:
                         return self._once(subs, placed, _HeldLedger(self))
                     asked = Questions.of(subs, placed)
                     with intake_txn() as txn:  # committed before the answers go
-                        answers = asked.ask(txn, wait=attempt > 0)
-                        if not answers.locked:
-                            # another process is taking a batch in: draft meanwhile
-                            draft = self._draft(subs, placed, txn, answers)
-                            answers = asked.ask(txn, wait=True)
-                            kept = self._confirm(txn, subs, *draft, answers)
-                            if kept is not None:
-                                return kept
+                        answers = asked.ask(txn)
                         return self._once(subs, placed, _SqlLedger(self, txn, answers))
                 except ConcurrentWriteError:
                     if attempt == 2:
                         raise  # fails the batch (503)
         raise AssertionError("unreachable")
-
-    def _draft(
-        self, subs: Sequence[Submission], placed: list, txn: ReportIntake, answers: IntakeRows
-    ) -> tuple[list[Result], _DraftLedger]:
-        """The batch taken in from ``answers`` asked without the intakes' lock: its
-        results and the ledger that kept the rows to write."""
-        ledger = _DraftLedger(self, txn, answers)
-        return self._once(subs, placed, ledger), ledger
-
-    def _confirm(
-        self,
-        txn: ReportIntake,
-        subs: Sequence[Submission],
-        results: list,
-        ledger: _DraftLedger,
-        answers: IntakeRows,
-    ) -> list[Result] | None:
-        """Under the lock: if the draft's questions, asked again (``answers``), have
-        the same answers (the keys stored, the duplicate candidates), its rows are
-        written, renumbered after the highest id stored now, and its results returned
-        (None: the batch must be done again)."""
-        if _keys_of(answers.replays) != _keys_of(ledger.answers.replays):
-            return None
-        near, before = answers.near, ledger.answers.near
-        if not (near is None and before is None) and (near is None or not near.same(before)):
-            return None
-        if not ledger.pending:
-            return results
-        moved = ledger.renumber(answers.last)
-        if isinstance(ledger.pending[0], RowsBatch):  # a batch taken in as values: alone
-            (batch,) = ledger.pending
-            if moved:
-                batch.renumber(moved)
-            txn.append_rows(batch.tables())
-            return _served_again(results) if moved else results
-        rows = [r for r, _ in ledger.pending]
-        events = [e for _, e in ledger.pending]
-        if moved:
-            for frame in rows:
-                _renumber_rows(frame, moved)
-            for frame in events:
-                _renumber_events(frame, moved)
-        txn.append(
-            {
-                "reports": pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0],
-                "report_events": pd.concat(events, ignore_index=True)
-                if len(events) > 1
-                else events[0],
-            }
-        )
-        for frame in rows:
-            _log_unrouted(frame)
-        return _served_again(results) if moved else results
 
     def _once(self, subs: Sequence[Submission], placed: list, ledger: _Ledger) -> list[Result]:
         """One pass of :meth:`process` (under its lock), the submissions' points
@@ -350,7 +285,7 @@ class ReportWriter:
         unit found at it, a hand-over to make (auto-opened categories, with
         departments), tables lacking a column, anything :func:`intake_rows` leaves to
         :func:`intake`."""
-        if not isinstance(ledger, _SqlLedger) or ledger.pending_frames():
+        if not isinstance(ledger, _SqlLedger):
             return None
         answers, txn = ledger.answers, ledger.txn
         units = answers.units
@@ -469,8 +404,8 @@ class ReportWriter:
                 [subs[i].fingerprint for i, _ in todo], dtype="string"
             )
         ledger.store(rows, events)
-        if handed_over and not isinstance(ledger, _DraftLedger):
-            _log_unrouted(rows)  # a draft's, once kept (its ids may move)
+        if handed_over:
+            _log_unrouted(rows)
         return rows
 
     def _assignments_of(self, unit_ids: pd.Series) -> pd.DataFrame | None:
@@ -545,7 +480,7 @@ class Questions(NamedTuple):
     hand-chosen units, the reports stored under its keys, the highest report id, and
     the open reports near its points that a new one may duplicate. Asked for the
     whole batch (a superset of what each report's intake reads: the exact searches
-    then measure), and asked again the same when a draft is confirmed."""
+    then measure), once the intakes' lock is held."""
 
     points: list
     categories: list
@@ -564,13 +499,13 @@ class Questions(NamedTuple):
             [s.props.get("unit_id") for s in subs],
         )
 
-    def ask(self, txn: ReportIntake, *, wait: bool) -> IntakeRows:
+    def ask(self, txn: ReportIntake) -> IntakeRows:
         open_ = report_rules().open_statuses
         # statuses as stored: the first wave's names too, read as the stage they meant
         stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
         return txn.ask_rows(self.points, self.categories, self.keys, self.unit_ids,
                        radius_m=report_rules().duplicate_radius_m, statuses=stored,
-                       columns=_LINKED_BY, wait=wait)  # fmt: skip
+                       columns=_LINKED_BY, wait=True)  # fmt: skip
 
 
 class _SqlLedger(_BatchIds):
@@ -617,62 +552,14 @@ class _SqlLedger(_BatchIds):
     def store_rows(self, batch: RowsBatch) -> None:
         self.txn.append_rows(batch.tables())
 
-    def pending_frames(self) -> bool:
-        """Whether rows taken in as frames wait to be written with the batch's."""
-        return False
-
     def done(self) -> None:
         pass
-
-
-class _DraftLedger(_SqlLedger):
-    """A :class:`_SqlLedger` for a draft (:meth:`ReportWriter._draft`): answers asked
-    without the intakes' lock; the rows to write kept, not written."""
-
-    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeRows) -> None:
-        super().__init__(writer, txn, answers)
-        self.pending: list = []  # (rows, events) frames, or one RowsBatch
-
-    def store(self, rows: pd.DataFrame, events: pd.DataFrame) -> None:
-        self.pending.append((rows, events))
-
-    def store_rows(self, batch: RowsBatch) -> None:
-        self.pending.append(batch)
-
-    def pending_frames(self) -> bool:
-        return bool(self.pending)
-
-    def renumber(self, last: str | None) -> dict[str, str]:
-        """Old id -> new id for the rows kept, when ids were stored since the draft
-        (the highest now ``last``): the same order, after ``last``, as the locked
-        intake would have given them."""
-        if last == self.answers.last:
-            return {}
-        ids = sorted(
-            {
-                str(r)
-                for entry in self.pending
-                for r in (
-                    entry.taken.reports["report_id"]
-                    if isinstance(entry, RowsBatch)
-                    else entry[0]["report_id"]
-                )
-            },
-            key=lambda r: (len(r), r),
-        )
-        fresh = ReportIds([last] if last else []).take(len(ids))
-        return dict(zip(ids, fresh, strict=True))
 
 
 _Ledger = _HeldLedger | _SqlLedger
 
 #: the bookkeeping columns a keyed batch adds to its reports
 _KEY_COLUMNS = ("idempotency_key", "idempotency_hash")
-
-
-def _keys_of(found: FoundRows | None) -> set:
-    """The Idempotency-Keys of the stored reports a batch asked for."""
-    return set() if found is None or not len(found) else set(found.column("idempotency_key"))
 
 
 class RowsBatch:
@@ -691,66 +578,6 @@ class RowsBatch:
     def pieces(self) -> list[Piece]:
         """The rows serialised, as :func:`api.geojson.pieces` serialises a frame."""
         return column_pieces(self.taken.reports, self.taken.geometry, id_col="report_id")
-
-    def renumber(self, moved: dict[str, str]) -> None:
-        """The new report ids moved (a draft's, kept after ids were stored meanwhile)."""
-        reports, events = self.taken.reports, self.taken.events
-        for col in ("report_id", "duplicate_of"):
-            reports[col] = [moved.get(v, v) if v is not None else None for v in reports[col]]
-        events["report_id"] = [moved.get(v, v) for v in events["report_id"]]
-        events["note"] = [
-            _DUPLICATE_NOTE.sub(lambda m: m.group(1) + moved.get(m.group(2), m.group(2)), n)
-            if a == "collect" and n is not None
-            else n
-            for n, a in zip(events["note"], events["action"], strict=True)
-        ]
-
-
-#: the only id an intake's own event note names: the report duplicated
-_DUPLICATE_NOTE = re.compile(r"(likely duplicate of )(\S+)$")
-
-
-def _renumber_rows(rows: pd.DataFrame, moved: dict[str, str]) -> None:
-    """The draft's new report ids moved (in place: the results hold these rows)."""
-    for col in ("report_id", "duplicate_of"):
-        values = rows[col].to_numpy(dtype=object, na_value=None)
-        rows[col] = pd.array([moved.get(v, v) if v is not None else None for v in values],
-                             dtype=rows[col].dtype)  # fmt: skip
-
-
-def _renumber_events(events: pd.DataFrame, moved: dict[str, str]) -> None:
-    ids = events["report_id"].to_numpy(dtype=object, na_value=None)
-    events["report_id"] = pd.array([moved.get(v, v) for v in ids], dtype=events["report_id"].dtype)
-    notes = events["note"].to_numpy(dtype=object, na_value=None)
-    collect = (events["action"] == "collect").to_numpy(dtype=bool, na_value=False)
-    events["note"] = pd.array(
-        [
-            _DUPLICATE_NOTE.sub(lambda m: m.group(1) + moved.get(m.group(2), m.group(2)), n)
-            if c and n is not None
-            else n
-            for n, c in zip(notes, collect, strict=True)
-        ],
-        dtype=events["note"].dtype,
-    )
-
-
-def _served_again(results: list[Result]) -> list[Result]:
-    """The results with their rows serialised again (their ids were moved)."""
-    done: dict[int, list[Piece]] = {}
-    out: list[Result] = []
-    for r in results:
-        if isinstance(r, Outcome) and not r.replay:
-            if id(r.rows) not in done:
-                done[id(r.rows)] = (
-                    r.rows.pieces()
-                    if isinstance(r.rows, RowsBatch)
-                    else pieces(r.rows, id_col="report_id")
-                )
-            r = r._replace(piece=done[id(r.rows)][r.pos])
-        elif isinstance(r, Outcome) and r.replay and id(r.rows) in done:
-            r = r._replace(piece=done[id(r.rows)][r.pos])
-        out.append(r)
-    return out
 
 
 #: what intake reads of the reports a new one may duplicate (their other columns

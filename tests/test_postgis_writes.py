@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.auth import Principal
-from api.writer import Outcome, Submission, fingerprint, scoped_key
+from api.writer import Outcome, RowsBatch, Submission, fingerprint, scoped_key
 from gridkit.io import write_layer
+from gridkit.ops.reports import intake_rows
 from gridkit.store import issue_key, open_store
 from gridkit.store.transfer import load
 from tests import postgis_cluster
@@ -36,7 +37,7 @@ WORKER = Principal("worker", scope="430203", worker_id="W2", name="李四", key_
 FIELDS = ["report_id", "unit_id", "admin_code", "duplicate_of", "status", "category"]
 
 
-def _workspace(path: Path) -> Path:
+def _workspace(path: Path, *, handlers: bool = True) -> Path:
     make_workspace(path)
     # the area served is the district, wider than the units: a point between two
     # units is taken and put in the nearest one
@@ -59,7 +60,8 @@ def _workspace(path: Path) -> Path:
             "categories": ["floating_garbage"],
         }
     )
-    write_layer(departments, path, "departments")
+    if handlers:
+        write_layer(departments, path, "departments")
     return path
 
 
@@ -116,7 +118,10 @@ BATCHES = [
 def _answer(result: Outcome | BaseException) -> tuple:
     if isinstance(result, BaseException):
         return (type(result).__name__, getattr(result, "status", None))
-    row = result.rows.iloc[result.pos]
+    if isinstance(result.rows, RowsBatch):  # taken in as values
+        row = {f: result.rows.taken.reports[f][result.pos] for f in FIELDS}
+    else:
+        row = result.rows.iloc[result.pos]
     return (result.replay, *(None if pd.isna(row.get(f)) else str(row.get(f)) for f in FIELDS))
 
 
@@ -155,6 +160,73 @@ def test_both_backends_take_in_the_same_batches_the_same(pair) -> None:
     pd.testing.assert_frame_equal(ev[0], ev[1])
     assert set(ev[1]["report_id"]) == {f"R{k:07d}" for k in range(4, 16)}
     assert (ev[1][ev[1]["action"] == "collect"]["actor_id"] != "system").all()
+
+
+@pytest.fixture(scope="module")
+def plain_pair(tmp_path_factory) -> tuple[TestClient, TestClient, str]:
+    """:func:`pair` without departments: nothing handed over, so the PostGIS writer
+    takes every batch in as values (:func:`gridkit.ops.reports.intake_rows`)."""
+    ws = _workspace(tmp_path_factory.mktemp("pg-plain") / "ws.gpkg", handlers=False)
+    url = postgis_cluster.new_database()
+    load(ws, url)
+    return TestClient(create_app(workspace=ws)), TestClient(create_app(workspace=url)), url
+
+
+def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeypatch) -> None:
+    """The writer's values path over PostGIS: the same answers, events and served
+    features as the GeoPackage's frames, batch for batch (duplicates in the batch and
+    of stored reports, an edge, the nearest unit, keys replayed and reused, a 403, an
+    address-only report and a point outside the area)."""
+    import api.writer
+
+    gpkg, pg, _ = plain_pair
+    taken = []
+
+    def counted(*args, **kw):
+        out = intake_rows(*args, **kw)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(api.writer, "intake_rows", counted)
+    got = []
+    for client in (gpkg, pg):
+        writer = client.app.state.service.reports
+        got.append([[_answer(r) for r in writer.process(batch)] for batch in BATCHES])
+    assert got[0] == got[1]
+    # the PostGIS writer took in as values each batch whose points lie in units
+    first, second, third = got[1]
+    assert all(a[5] == "collected" for b in got[1] for a in b if a[0] is False)
+    assert second[0] == (True, *first[6][1:]) and second[1] == ("ApiError", 422)
+    assert second[3] == ("ApiError", 403) and second[6] == ("ApiError", 422)
+    assert [a[1] for a in third] == ["R0000014", "R0000015"] and third[1][4] == "R2"
+    ev = [_events(c).sort_values(["report_id", "action"]).reset_index(drop=True)
+          for c in plain_pair[:2]]  # fmt: skip
+    pd.testing.assert_frame_equal(ev[0], ev[1])
+    # served the same: every property of the 201s, posted to both
+    secret = {n: issue_key(c.app.state.service.store, "采集员", role="admin")[0]
+              for n, c in (("gpkg", gpkg), ("pg", pg))}  # fmt: skip
+    bodies = [
+        {"lon": 113.0711, "lat": 27.7402, "category": "floating_garbage", "description": "油污"},
+        {"lon": 113.0711, "lat": 27.74023, "category": "floating_garbage",
+         "reported_at": "2026-12-06T09:30:00.123456+08:00", "reporter_contact": "13800000000"},
+    ]  # fmt: skip
+    served = []
+    for name, client in (("gpkg", gpkg), ("pg", pg)):
+        out = []
+        for k, body in enumerate(bodies):
+            headers = {"X-API-Key": secret[name], "Idempotency-Key": f"v{k}"}
+            r = client.post("/reports", json=body, headers=headers)
+            assert r.status_code == 201, r.text
+            out.append(r.json())
+        served.append(out)
+    for doc in (served[0][0], served[1][0]):  # taken now: at each backend's now
+        del doc["properties"]["reported_at"], doc["properties"]["due_at"]
+    assert served[0] == served[1]
+    assert served[1][1]["properties"]["duplicate_of"] == served[1][0]["id"]
+    assert served[1][1]["properties"]["reported_at"] == "2026-12-06T01:30:00.123456+00:00"
+    # the last batch and both posts were taken in as values (a batch with an
+    # address-only report, or a point between units, goes as frames)
+    assert taken[-3:] == [True, True, True] and not all(taken)
 
 
 def test_http_posts_give_the_same_answers(pair) -> None:

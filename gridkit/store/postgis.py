@@ -1375,35 +1375,6 @@ class ReportIntake:
         ]  # fmt: skip
         return self._rows("reports", where, params, columns, empty=False)
 
-    @staticmethod
-    def same_rows(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
-        """Whether two answers of these questions (:meth:`open_near`, ...) are the same
-        rows: the same columns and values, geometries equal as WKB (exactly).
-
-        Examples
-        --------
-        >>> import geopandas as gpd, shapely
-        >>> a = gpd.GeoDataFrame({"report_id": ["R1"]}, geometry=[shapely.Point(113, 27)])
-        >>> b = a.copy()
-        >>> ReportIntake.same_rows(a, b), ReportIntake.same_rows(a, None)
-        (True, False)
-        >>> b.geometry = [shapely.Point(113, 27.000001)]
-        >>> ReportIntake.same_rows(a, b), ReportIntake.same_rows(None, None)
-        (False, True)
-        """
-        if a is None or b is None:
-            return a is None and b is None
-        if len(a) != len(b) or list(a.columns) != list(b.columns):
-            return False
-        gcol = getattr(a, "_geometry_column_name", None)
-        if gcol is None:
-            return a.equals(b)
-        wkb_a = shapely.to_wkb(np.asarray(a[gcol].array))
-        wkb_b = shapely.to_wkb(np.asarray(b[gcol].array))
-        return bool((wkb_a == wkb_b).all()) and pd.DataFrame(a.drop(columns=gcol)).equals(
-            pd.DataFrame(b.drop(columns=gcol))
-        )
-
     def units_at(
         self, points: Sequence[Any], unit_ids: Sequence[str] = ()
     ) -> tuple[gpd.GeoDataFrame | None, bool]:
@@ -1949,11 +1920,6 @@ class FoundRows:
         if self._frame is None:
             self._frame = _frame(self.rows, self._table, self._sel)
         return self._frame
-
-    def same(self, other: FoundRows | None) -> bool:
-        """Whether ``other`` holds the same columns and values (geometries as WKB,
-        exactly)."""
-        return other is not None and other._names == self._names and other.rows == self.rows
 
 
 def _frame(rows: list, table: _Table, sel: list[str]) -> pd.DataFrame:

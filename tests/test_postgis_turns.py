@@ -1,0 +1,137 @@
+"""Report intakes of several server processes over PostGIS take the intakes' lock in
+turn (issue 25). A batch that waits for its turn holds no lock on the tables while it
+waits, and asks its questions once it holds the lock: what another process wrote
+meanwhile counts (its ids are continued, its open reports are duplicate candidates),
+the same answers as a GeoPackage taking in the same batches in commit order.
+
+A throwaway cluster (tests/postgis_cluster.py): skipped without PostgreSQL, failing
+under CI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from api import create_app
+from gridkit.store.postgis import INTAKE_LOCK
+from gridkit.store.transfer import load
+from tests import postgis_cluster
+from tests.test_postgis_writes import _answer, _sub, _workspace
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """A GeoPackage service, and two services ("processes") over its PostGIS copy."""
+    ws = _workspace(tmp_path_factory.mktemp("pg-turns") / "ws.gpkg")
+    url = postgis_cluster.new_database()
+    load(ws, url)
+    gpkg = TestClient(create_app(workspace=ws))
+    pg, pg2 = TestClient(create_app(workspace=url)), TestClient(create_app(workspace=url))
+    pg2.app.state.service.write_lock = threading.Lock()  # a process of its own
+    return gpkg, pg, pg2, url
+
+
+def _waiting_for_the_lock(url: str, timeout_s: float = 10.0) -> None:
+    """Return once a session waits for the intakes' lock (fail after ``timeout_s``)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as con:
+        while time.monotonic() < deadline:
+            row = con.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND objid = %s",
+                (INTAKE_LOCK & 0xFFFFFFFF,),
+            ).fetchone()
+            if row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no batch came to wait for the intakes' lock")
+
+
+def _events(client: TestClient, ids: list[str]) -> pd.DataFrame:
+    ev = client.app.state.service.store.read("report_events")
+    ev = ev[ev["report_id"].astype(str).isin(ids)]
+    cols = ["report_id", "action", "from_status", "to_status", "actor_id", "note"]
+    return ev[cols].astype(str).sort_values(["report_id", "action"]).reset_index(drop=True)
+
+
+def test_a_batch_that_waited_for_its_turn_counts_what_was_written_meanwhile(three) -> None:
+    gpkg, pg, pg2, url = three
+    writer, other = pg.app.state.service.reports, pg2.app.state.service.reports
+    # the other process's reports: one the batch below duplicates (5 m away)
+    elsewhere = [_sub(113.0708, 27.7401, "road_damage"), _sub(113.0352, 27.7051)]
+    batch = [_sub(113.07085, 27.74012, "road_damage"), _sub(113.0852, 27.7502, "cctv")]
+    holding, waiting = threading.Event(), threading.Event()
+    once = other._once
+
+    def slow_once(*args):  # the other process, holding the lock, until the batch waits
+        holding.set()
+        assert waiting.wait(10)
+        return once(*args)
+
+    other._once = slow_once  # type: ignore[method-assign]
+    got: dict = {}
+    first = threading.Thread(target=lambda: got.setdefault("other", other.process(elsewhere)))
+    first.start()
+    try:
+        assert holding.wait(10)
+        second = threading.Thread(target=lambda: got.setdefault("batch", writer.process(batch)))
+        second.start()
+        _waiting_for_the_lock(url)
+        waiting.set()
+        first.join(20)
+        second.join(20)
+    finally:
+        waiting.set()
+        del other._once
+    want_other = gpkg.app.state.service.reports.process(elsewhere)
+    want = gpkg.app.state.service.reports.process(batch)
+    assert [_answer(r) for r in got["other"]] == [_answer(r) for r in want_other]
+    assert [_answer(r) for r in got["batch"]] == [_answer(r) for r in want]
+    ids = [_answer(r)[1] for r in got["batch"]]
+    other_ids = [_answer(r)[1] for r in got["other"]]
+    assert int(ids[0][1:]) == int(other_ids[-1][1:]) + 1  # the ids continue
+    assert _answer(got["batch"][0])[4] == other_ids[0]  # the other's report, duplicated
+    both = [*ids, *other_ids]
+    pd.testing.assert_frame_equal(_events(pg, both), _events(gpkg, both))
+
+
+def test_a_batch_waiting_for_its_turn_holds_no_table_lock(three) -> None:
+    """While a batch waits for the intakes' lock (another process holds it), it holds
+    no lock on the tables: a column added meanwhile (another intake's new column,
+    QGIS, an upgrade) goes through instead of waiting for the batch, which waits for
+    that intake: a deadlock otherwise."""
+    import psycopg
+
+    gpkg, pg, _, url = three
+    writer = pg.app.state.service.reports
+    holder = psycopg.connect(url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (INTAKE_LOCK,))
+    got: dict = {}
+    waiter = threading.Thread(
+        target=lambda: got.setdefault("batch", writer.process([_sub(113.0950, 27.7650)]))
+    )
+    waiter.start()
+    try:
+        _waiting_for_the_lock(url)
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '5s'")
+            other.execute("ALTER TABLE reports ADD COLUMN turn_probe text")
+            other.execute("ALTER TABLE units ADD COLUMN turn_probe text")
+    finally:
+        holder.execute("SELECT pg_advisory_unlock(%s)", (INTAKE_LOCK,))
+        holder.close()
+        waiter.join(20)
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("ALTER TABLE reports DROP COLUMN IF EXISTS turn_probe")
+            con.execute("ALTER TABLE units DROP COLUMN IF EXISTS turn_probe")
+    want = gpkg.app.state.service.reports.process([_sub(113.0950, 27.7650)])
+    assert [_answer(r) for r in got["batch"]] == [_answer(r) for r in want]
