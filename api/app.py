@@ -86,9 +86,14 @@ def create_app(settings: Settings | None = None, **overrides: object) -> FastAPI
         service.store.ping()
         return Response(b'{"status":"ready"}', media_type="application/json")
 
+    # POST /reports first: every route before it is tried for each report (no path
+    # of the others is one of its)
+    app.include_router(
+        writes.router, responses=errors.RESPONSES, dependencies=[Depends(errors.known_query_only)]
+    )
     app.include_router(docs.router)
     app.include_router(open311.router)
-    for module in (features, pages, writes, cases, patrols, stats, versions, chiefs, fieldapp):
+    for module in (features, pages, cases, patrols, stats, versions, chiefs, fieldapp):
         app.include_router(
             module.router,
             responses=errors.RESPONSES,

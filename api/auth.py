@@ -95,7 +95,7 @@ async def principal(
     store = service.store
     # map pages open in browsers, which cannot send headers: they carry the key in a
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
-    on_map = request.url.path.startswith("/maps/")
+    on_map = request.scope["path"].startswith("/maps/")  # not request.url: built per call
     if not x_api_key and on_map:
         # a key in the URL wins: it is what the user just asked with, the cookie older
         x_api_key = request.query_params.get("key") or request.cookies.get(COOKIE)
@@ -107,30 +107,35 @@ async def principal(
         raise ApiError(401, "Unknown or revoked API key.")
     cache = service.keys_cache  # found keys only, the least recently used forgotten
     now = time.monotonic()
-    hit: tuple[float, ApiKey] | None = cache.get(x_api_key)
+    hit: tuple[float, ApiKey, Principal | None] | None = cache.get(x_api_key)
     if hit is None or now - hit[0] > KEY_CACHE_S:  # short TTL so revocations take effect
         key = await run_in_threadpool(find_key, store, x_api_key)
         if key is None:  # a failed lookup is not remembered: bogus keys cost no memory
             cache.pop(x_api_key)
             raise ApiError(401, "Unknown or revoked API key.")
-        hit = (now, key)
+        # any key but a person's is the same caller until the entry expires: made once
+        hit = (now, key, None if key.worker_id else _principal(key, person_of(service, key)))
         cache.put(x_api_key, hit)
-    key = hit[1]
-    # a person's key reads their appointments (the store: off the event loop); any
-    # other key's posts are the key's own, no store asked, no thread hop
-    person = (
-        await run_in_threadpool(person_of, service, key)
-        if key.worker_id
-        else person_of(service, key)
-    )
+    key, known = hit[1], hit[2]
+    if known is not None:
+        return known
+    # a person's key reads their appointments (the store: off the event loop), which
+    # begin and end in time
+    person = await run_in_threadpool(person_of, service, key)
     scope = key.scope
     if not scope and _heads_only(person):
         # a building head collects in his buildings' area (小事不出门): the narrowest area
         # holding their communities, from his appointments
         scope = await run_in_threadpool(_head_scope, service, str(key.worker_id))
+    return _principal(key, person, scope)
+
+
+def _principal(key: ApiKey, person: Person, scope: str | None = None) -> Principal:
+    """The caller holding ``key``, with ``person``'s posts (``scope``: the key's own
+    unless given)."""
     return Principal(
         role=key.role,
-        scope=scope,
+        scope=key.scope if scope is None else scope,
         worker_id=key.worker_id,
         name=key.name,
         key_id=key.key_id,

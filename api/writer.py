@@ -523,8 +523,9 @@ class _SqlLedger(_BatchIds):
         self._near: pd.DataFrame | None = None
 
     def replays(self, keys: list[str]) -> pd.DataFrame:
-        rows = self.answers.replay_frame()
-        return normalise_reports(rows) if len(rows) else _NO_ROWS
+        if self.answers.replays is None or not len(self.answers.replays):
+            return _NO_ROWS  # no key stored: no frame made
+        return normalise_reports(self.answers.replay_frame())
 
     def _fresh(self, n: int) -> list[str]:
         if self._ids is None:  # continuing after the highest id stored, as ReportIds does

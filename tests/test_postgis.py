@@ -313,6 +313,44 @@ def test_a_layer_that_only_grew_is_read_by_its_new_rows(db, monkeypatch) -> None
     assert reads == [int(_sql(db, "SELECT max(fid) FROM reports")[0][0]) - 2, None]
 
 
+def test_a_process_polls_versions_only_for_those_another_made(db) -> None:
+    """A layer's NOTIFY carries its version (revision 6): the process that wrote it
+    knows that version and looks up nothing; another process's next look polls the
+    versions table and sees it (before, every write cost its own process a poll: a
+    round trip per batch of reports)."""
+    import time
+
+    upgrade(db)
+    mine, other = open_store(db), open_store(db)
+    mine.save_layer("reports", _reports(2))
+
+    def settled(*stores) -> None:  # listening, and every announcement so far heard
+        deadline = time.monotonic() + 5
+        while not all(s._listening for s in stores):
+            assert time.monotonic() < deadline, "no NOTIFY listener connected"
+            time.sleep(0.01)
+        time.sleep(0.3)
+        for s in stores:
+            s._versions()
+
+    def polled(store) -> bool:
+        before = store._next_poll
+        store._versions()
+        return store._next_poll != before
+
+    settled(mine, other)
+    assert not polled(mine) and not polled(other)  # nothing new: no look
+    mine.append("reports", _reports(3).iloc[2:])
+    made = mine._seen["reports"]  # the version its write made, known from the write
+    deadline = time.monotonic() + 5
+    while min(mine._heard.get("reports", 0), other._heard.get("reports", 0)) < made:
+        assert time.monotonic() < deadline, "the write was not announced with its version"
+        time.sleep(0.01)
+    assert not polled(mine) and mine.generation("reports") == made
+    assert polled(other) and other.generation("reports") == made
+    assert len(other.read("reports")) == 3
+
+
 def test_load_warns_of_foreign_layers_only_not_of_the_publish_history(db, tmp_path) -> None:
     """``versions`` and ``unit_versions`` are gridkit's own (``gridkit publish`` keeps
     them; the service lists and restores them): loaded without a word; a layer of the

@@ -1304,12 +1304,20 @@ def _duplicate_links(
     cgeoms = np.concatenate([old_geoms, geoms])
     n_old = len(old_geoms)
     cat = np.concatenate([old_cats, cats])
-    pairs = duplicate_pairs(
-        cgeoms[n_old:], cat[n_old:], cgeoms, cat, radius_m=rules.duplicate_radius_m
-    )
+
+    def earlier(q: np.ndarray, c: np.ndarray) -> np.ndarray:
+        # A candidate is earlier: an open old report, or a new one earlier in the batch.
+        return (q != c) & ((c < n_old) | (c < q))
+
+    radius = rules.duplicate_radius_m
+    # boxes first: no earlier candidate in any box (most batches), nothing to measure
+    rough = duplicate_pairs(cgeoms[n_old:], cat[n_old:], cgeoms, cat, radius_m=radius,
+                            exact=False)  # fmt: skip
+    if not earlier(rough.report + n_old, rough.candidate).any():
+        return {}
+    pairs = duplicate_pairs(cgeoms[n_old:], cat[n_old:], cgeoms, cat, radius_m=radius)
     q, c, dist = pairs.report + n_old, pairs.candidate, pairs.distance_m
-    # A candidate is earlier: an open old report, or a new one earlier in the batch.
-    keep = (q != c) & ((c < n_old) | (c < q))
+    keep = earlier(q, c)
     q, c, dist = q[keep], c[keep], dist[keep]
     if len(q) == 0:
         return {}

@@ -551,6 +551,10 @@ class PostGISStore(Store):
         self._seen: dict[str, int] = {}  # layer -> version, as last polled
         self._order: list[str] | None = None
         self._dirty = True
+        #: layer -> the highest version announced (NOTIFY "layer:version") since the
+        #: last poll: polled only when one is newer than the version seen
+        self._heard: dict[str, int] = {}
+        self._heard_lock = threading.Lock()
         self._next_poll = 0.0
         self._listening = False
         self._marks: dict[str, int] = {}  # layer -> version this store last read or wrote
@@ -609,7 +613,14 @@ class PostGISStore(Store):
     # -- versions ---------------------------------------------------------------------
     def _versions(self) -> dict[str, int]:
         now = time.monotonic()
-        if self._dirty or (not self._listening and now >= self._next_poll):
+        if self._heard:  # versions announced: new ones (another's) make the next poll
+            with self._heard_lock:
+                heard, self._heard = self._heard, {}
+            seen = self._seen
+            if any(v > seen.get(name, 0) for name, v in heard.items()):
+                self._dirty = True
+        stale = self._dirty or self._order is None  # (None: a table made, look again)
+        if stale or (not self._listening and now >= self._next_poll):
             self._dirty = False  # before the query: a NOTIFY meanwhile polls again
             self._next_poll = now + POLL_S
             try:
@@ -1508,8 +1519,8 @@ def _listen(ref: weakref.ref, closed: threading.Event) -> None:
                 con.execute("LISTEN gridkit_layers")
                 _mark(ref, listening=True)
                 while not closed.is_set() and ref() is not None:
-                    for _ in con.notifies(timeout=1.0, stop_after=1):
-                        _mark(ref, listening=True)
+                    for note in con.notifies(timeout=1.0, stop_after=1):
+                        _mark(ref, listening=True, payload=note.payload)
         except Exception:  # the server away: the store polls meanwhile, then reconnect
             _mark(ref, listening=False)
             closed.wait(1.0)
@@ -1517,10 +1528,19 @@ def _listen(ref: weakref.ref, closed: threading.Event) -> None:
             return
 
 
-def _mark(ref: weakref.ref, *, listening: bool) -> None:
+def _mark(ref: weakref.ref, *, listening: bool, payload: str | None = None) -> None:
+    """The store's versions stale (``payload``: a NOTIFY's ``layer:version``, stale
+    only when newer than the version the store has seen by its next look)."""
     store = ref()
-    if store is not None:
-        store._listening, store._dirty = listening, True
+    if store is None:
+        return
+    store._listening = listening
+    layer, _, version = (payload or "").rpartition(":")
+    if layer and version.isdigit():
+        with store._heard_lock:
+            store._heard[layer] = max(store._heard.get(layer, 0), int(version))
+    else:  # connected again, or a server of an earlier revision: look again
+        store._dirty = True
 
 
 def _configure(con: Any) -> None:
