@@ -347,8 +347,20 @@ def test_a_process_polls_versions_only_for_those_another_made(db) -> None:
         assert time.monotonic() < deadline, "the write was not announced with its version"
         time.sleep(0.01)
     assert not polled(mine) and mine.generation("reports") == made
+    held = other._tables.get("reports")
     assert polled(other) and other.generation("reports") == made
     assert len(other.read("reports")) == 3
+    # new rows keep what the process knows of the table's columns; a column added
+    # elsewhere (QGIS, a DBA) makes it read them again
+    assert held is None or other._tables["reports"] is held
+    _sql(db, "ALTER TABLE reports ADD COLUMN checked_by text")
+    _sql(db, "UPDATE reports SET checked_by = '王五' WHERE report_id = 'R0'")
+    deadline = time.monotonic() + 5
+    while other.generation("reports") == made:
+        assert time.monotonic() < deadline, "the update was not seen"
+        time.sleep(0.01)
+    checked = other.read("reports")["checked_by"]
+    assert checked.iloc[0] == "王五" and checked.iloc[1:].isna().all()
 
 
 def test_load_warns_of_foreign_layers_only_not_of_the_publish_history(db, tmp_path) -> None:

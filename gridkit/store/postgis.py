@@ -326,6 +326,14 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+#: the layers' versions, in order, each with a digest of its table's columns and types
+_POLL_VERSIONS = (
+    "SELECT v.layer, v.version, (SELECT md5(string_agg(a.attname || ' ' || "
+    "format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)) FROM pg_attribute a "
+    "WHERE a.attrelid = to_regclass(quote_ident(v.layer)) AND a.attnum > 0 "
+    "AND NOT a.attisdropped) FROM gridkit_layer_versions v "
+    "WHERE to_regclass(quote_ident(v.layer)) IS NOT NULL ORDER BY v.seq"
+)
 #: serialises upgrades of one database (several server processes starting at once)
 _UPGRADE_LOCK = 0x67726964  # "grid"
 #: the advisory lock report intakes of every process take in turn (ReportIntake)
@@ -549,6 +557,7 @@ class PostGISStore(Store):
         )
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}  # layer -> version, as last polled
+        self._shapes: dict[str, str] = {}  # layer -> its columns' digest, as last polled
         self._order: list[str] | None = None
         self._dirty = True
         #: layer -> the highest version announced (NOTIFY "layer:version") since the
@@ -625,19 +634,19 @@ class PostGISStore(Store):
             self._next_poll = now + POLL_S
             try:
                 with self._connection() as con:
-                    rows = con.execute(
-                        "SELECT v.layer, v.version FROM gridkit_layer_versions v "
-                        "WHERE to_regclass(quote_ident(v.layer)) IS NOT NULL ORDER BY v.seq"
-                    ).fetchall()
+                    rows = con.execute(_POLL_VERSIONS).fetchall()
             except DatabaseUnavailableError:
                 self._dirty = True
                 raise
-            seen = {str(n): int(v) for n, v in rows}
+            seen = {str(n): int(v) for n, v, _ in rows}
+            shapes = {str(n): str(c) for n, _, c in rows}
             with self._lock:
-                for name in set(self._seen) | set(seen):
-                    if seen.get(name) != self._seen.get(name):
+                # a table's columns are read again when they changed (another process
+                # added one, a DBA altered one), not at each new version of its rows
+                for name in set(self._shapes) | set(shapes):
+                    if shapes.get(name) != self._shapes.get(name):
                         self._tables.pop(name, None)
-                self._seen = seen
+                self._seen, self._shapes = seen, shapes
                 self._order = list(seen)
         return self._seen
 
