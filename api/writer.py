@@ -35,8 +35,10 @@ from gridkit.ops.cases import auto_dispatch
 from gridkit.ops.intake import ReportIds, place_points, report_frame
 from gridkit.ops.reports import (
     LEGACY_STATUS,
+    IntakeClock,
     RowsTaken,
     intake,
+    intake_clock,
     intake_rows,
     normalise_reports,
     report_rules,
@@ -143,6 +145,12 @@ class ReportWriter:
         placed = place_points(  # depends on no report: before any lock
             [s.coords for s in subs], [s.crs for s in subs], area=self.service.service_area()
         )
+        # the times and deadlines of a batch taken in as values depend on no report
+        # either: worked out before the intakes' lock is waited for
+        clock = None
+        if intake_txn is not None:
+            at = _now_ms()
+            clock = (at, intake_clock([s.props for s in subs], at=at))
         with self.service.write_lock:
             for attempt in range(3):
                 try:
@@ -151,7 +159,9 @@ class ReportWriter:
                     asked = Questions.of(subs, placed)
                     with intake_txn() as txn:  # committed before the answers go
                         answers = asked.ask(txn)
-                        return self._once(subs, placed, _SqlLedger(self, txn, answers))
+                        ledger = _SqlLedger(self, txn, answers, clock)
+                        results = self._once(subs, placed, ledger)
+                    return _serialised(results)  # after the commit: not in the lock
                 except ConcurrentWriteError:
                     if attempt == 2:
                         raise  # fails the batch (503)
@@ -307,6 +317,8 @@ class ReportWriter:
         results: dict[int, Result] = {}
         while todo:
             ids = ledger.ids(len(todo))
+            at, clock = ledger.clock if ledger.clock is not None else (_now_ms(), None)
+            at_pos = np.array([i for i, _ in todo], dtype=np.int64)
             got = intake_rows(
                 [subs[i].props for i, _ in todo],
                 [g for _, g in todo],
@@ -314,7 +326,8 @@ class ReportWriter:
                 units=unit_rows,
                 candidates=candidates,
                 actors=[actor(subs[i].caller) for i, _ in todo],
-                at=_now_ms(),
+                at=at,
+                clock=None if clock is None else IntakeClock(*(a[at_pos] for a in clock)),
             )
             if got is None or not (
                 txn.fits("reports", [*got.reports, *_KEY_COLUMNS[: keyed * 2]], True)
@@ -334,9 +347,8 @@ class ReportWriter:
                 got.reports["idempotency_hash"] = [subs[i].fingerprint for i, _ in todo]
             batch = RowsBatch(got)
             ledger.store_rows(batch)
-            done = batch.pieces()
-            for pos, (i, _) in enumerate(todo):
-                results[i] = Outcome(batch, pos, False, done[pos])
+            for pos, (i, _) in enumerate(todo):  # serialised once committed
+                results[i] = Outcome(batch, pos, False, _LATER)
             return results
         return results
 
@@ -514,11 +526,18 @@ class _SqlLedger(_BatchIds):
     :meth:`gridkit.store.PostGISStore.report_intake` (intakes of all processes one at
     a time). The same answers as :class:`_HeldLedger` gives."""
 
-    def __init__(self, writer: ReportWriter, txn: ReportIntake, answers: IntakeRows) -> None:
+    def __init__(
+        self,
+        writer: ReportWriter,
+        txn: ReportIntake,
+        answers: IntakeRows,
+        clock: tuple[pd.Timestamp, IntakeClock] | None = None,
+    ) -> None:
         super().__init__()
         self.writer = writer
         self.txn = txn
         self.answers = answers
+        self.clock = clock  # the batch's intake time and IntakeClock, worked out before
         self._ids: ReportIds | None = None
         self._near: pd.DataFrame | None = None
 
@@ -561,6 +580,24 @@ _Ledger = _HeldLedger | _SqlLedger
 
 #: the bookkeeping columns a keyed batch adds to its reports
 _KEY_COLUMNS = ("idempotency_key", "idempotency_hash")
+
+
+#: the piece of an :class:`Outcome` serialised after its batch's commit (:func:`_serialised`)
+_LATER = Piece("", b"null", {})
+
+
+def _serialised(results: list[Result]) -> list[Result]:
+    """The results with the rows of batches taken in as values serialised (once per
+    batch, after the commit: the intakes' lock is not held for it)."""
+    done: dict[int, list[Piece]] = {}
+    out: list[Result] = []
+    for r in results:
+        if isinstance(r, Outcome) and r.piece is _LATER:
+            if id(r.rows) not in done:
+                done[id(r.rows)] = r.rows.pieces()  # type: ignore[union-attr]
+            r = r._replace(piece=done[id(r.rows)][r.pos])
+        out.append(r)
+    return out
 
 
 class RowsBatch:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gridkit.geojson import column_pieces, pieces
 from gridkit.ops.intake import report_frame
-from gridkit.ops.reports import intake, intake_rows, report_rules
+from gridkit.ops.reports import intake, intake_clock, intake_rows, report_rules
 from tests.test_intake_few import AT, UNITS, _general, _new, records
 
 RULES = report_rules()
@@ -77,6 +77,13 @@ def test_rows_taken_in_as_intake_takes_them(batch, stored, actor, stored_status,
                   at=AT, actor_id=actor, keep_existing=False)  # fmt: skip
     got = intake_rows(recs, points, ids, units=UNIT_ARRAYS, candidates=_candidates(existing),
                       actors=[actor] * len(batch), at=AT)  # fmt: skip
+    # the same with the clock worked out before (as the API's writer does)
+    clock = intake_clock(recs, at=AT)
+    again = intake_rows(recs, points, ids, units=UNIT_ARRAYS, candidates=_candidates(existing),
+                        actors=[actor] * len(batch), at=AT, clock=clock)  # fmt: skip
+    assert (got is None) == (again is None)
+    if got is not None:
+        assert got.reports == again.reports and got.events == again.events
     geoms = np.asarray(points, dtype=object)
     in_some = shapely.intersects(geoms[:, None], np.asarray(UNITS.geometry.array)[None, :])
     if got is None:  # only a point outside every unit sends a batch to intake

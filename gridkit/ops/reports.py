@@ -956,6 +956,54 @@ def _datetimes(us: np.ndarray) -> list:
     return [None if v == nat else _EPOCH + _dt.timedelta(microseconds=int(v)) for v in us]
 
 
+class IntakeClock(NamedTuple):
+    """When new reports were made and by when they must be opened (立案), as epoch
+    microseconds in UTC (:func:`intake_clock`; NaT's integer where there is no limit)."""
+
+    reported_us: np.ndarray
+    due_us: np.ndarray
+
+
+def intake_clock(
+    records: Sequence[Mapping[str, object]],
+    *,
+    rules: ReportRules | str | Path | None = None,
+    at: object = None,
+) -> IntakeClock:
+    """The times :func:`intake` gives new reports: ``reported_at`` (the record's own,
+    else ``at``) and the deadline of the collected stage from it (:func:`stage_due`).
+    What a batch's intake does not need the stored reports for: worked out before it
+    asks them (:func:`intake_rows`' ``clock``). A category the rules do not know gets
+    no deadline here (:func:`intake_rows` refuses it).
+
+    Examples
+    --------
+    >>> c = intake_clock([{"category": "street_light"}], at="2026-05-01T10:00Z")
+    >>> [str(np.datetime64(int(v), "us")) for v in (c.reported_us[0], c.due_us[0])]
+    ['2026-05-01T10:00:00.000000', '2026-05-06T06:30:00.000000']
+    """
+    rules = report_rules(rules)
+    n = len(records)
+    at_us = utc_scalar(at, name="at").value // 1000  # ns -> us
+    given = [r.get("reported_at") for r in records]
+    if any(t is not None for t in given):  # as report_frame and normalise_reports read them
+        reported = utc_series(pd.Series(pd.to_datetime(given, utc=True)))
+        times = reported.to_numpy(dtype="datetime64[us]").view("int64").copy()
+        times[pd.isna(given)] = at_us
+    else:
+        times = np.full(n, at_us, dtype="int64")
+    cats = np.asarray([r.get("category") for r in records], dtype=object)
+    known = np.isin(cats, list(rules.categories))
+    due_us = np.full(n, np.iinfo("int64").min, dtype="int64")
+    if known.any():
+        collected = np.full(int(known.sum()), "collected", dtype=object)
+        due = stage_due(times[known].view("datetime64[us]"), cats[known], collected, rules=rules)
+        due_us[known] = due.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).view(
+            "int64"
+        )
+    return IntakeClock(times, due_us)
+
+
 def intake_rows(
     records: Sequence[Mapping[str, object]],
     points: Sequence[object],
@@ -966,6 +1014,7 @@ def intake_rows(
     actors: Sequence[str | None] | None = None,
     rules: ReportRules | str | Path | None = None,
     at: object = None,
+    clock: IntakeClock | None = None,
 ) -> RowsTaken | None:
     """:func:`intake` of a few reports given as values, answered as values: what the
     API's writer takes in with every batch, where a frame costs more to build than
@@ -992,6 +1041,9 @@ def intake_rows(
         Who took each report in (the ``actor_id`` of its event); default None.
     rules, at
         As for :func:`intake`.
+    clock
+        The records' :func:`intake_clock`, when worked out before (the API's writer
+        does, before it waits for its turn); else worked out here.
 
     Returns
     -------
@@ -1040,17 +1092,9 @@ def intake_rows(
         return None
     unit_of, admin_of = hit
 
-    at_us = utc_scalar(at, name="at").value // 1000  # ns -> us
-    given = [r.get("reported_at") for r in records]
-    if any(t is not None for t in given):  # as report_frame and normalise_reports read them
-        reported = utc_series(pd.Series(pd.to_datetime(given, utc=True)))
-        times = reported.to_numpy(dtype="datetime64[us]").view("int64").copy()
-        times[pd.isna(given)] = at_us
-    else:
-        times = np.full(n, at_us, dtype="int64")
-    due = stage_due(times.view("datetime64[us]"), np.asarray(cats, dtype=object),
-                    np.full(n, "collected", dtype=object), rules=rules)  # fmt: skip
-    due_us = due.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).view("int64")
+    if clock is None or len(clock.reported_us) != n:
+        clock = intake_clock(records, rules=rules, at=at)
+    times, due_us = clock
 
     # duplicates in time order (stable), as intake sorts; the rows stay as given
     order = np.argsort(times, kind="stable")

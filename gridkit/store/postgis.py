@@ -1257,7 +1257,7 @@ class ReportIntake:
             if lock is not None and done.enter_context(lock).fetchone()[0]:
                 self._locked = True
             number = None if last is None else done.enter_context(last).fetchone()[0]
-            found, every = (None, False) if units is None else units.found()
+            found = None if units is None else units.found()
             stored = None if keyed is None else keyed.found()
             close = None if near is None else near.found()
         if draft and self._locked:
@@ -1271,7 +1271,7 @@ class ReportIntake:
             if self._has["reports"]:
                 return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
                                      statuses=statuses, columns=columns)  # fmt: skip
-        every = bool(every) if every is not None else not _located(points)
+        every = _every_point_in(points, found)
         return IntakeRows(
             self._locked or not self._locking,
             found,
@@ -1406,37 +1406,30 @@ class ReportIntake:
         read = self._units_read(points, unit_ids)
         if read is None:
             return None, False
-        found, every = read.answer()
-        return found, bool(every) if every is not None else not _located(points)
+        found = read.found()
+        return (None if found is None else found.frame()), _every_point_in(points, found)
 
     def _units_read(self, points: Sequence[Any], unit_ids: Sequence[str]) -> _Read | None:
         if not self._has["units"]:
             return None
         geoms = np.asarray(points, dtype=object)
         xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
-        # one query: the units hit (each point with its units, or with none) and, on
-        # every row, whether each point has one
+        # the units hit (whether each point has one is told from them: _every_point_in)
         hits = (
-            "(SELECT p.x, p.y, u.fid FROM unnest(%s::float8[], %s::float8[]) AS p(x, y) "
-            "LEFT JOIN units u "
-            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))) h"
+            "SELECT u.fid FROM unnest(%s::float8[], %s::float8[]) AS p(x, y) JOIN units u "
+            "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))"
         )
-        where = f"fid = ANY(ARRAY(SELECT h.fid FROM {hits} WHERE h.fid IS NOT NULL))"
+        where = f"fid = ANY(ARRAY({hits}))"
         params = [xy[:, 0].tolist(), xy[:, 1].tolist()]
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
             where, params = f"({where} OR unit_id = ANY(%s))", [*params, named]
-        every_sql = f"(SELECT coalesce(bool_and(h.fid IS NOT NULL), true) FROM {hits})"
-        # placeholders in the order of the text: the selected flag's, then the WHERE's
-        params = [xy[:, 0].tolist(), xy[:, 1].tolist(), *params]
         # what placing a report reads of its unit (the layer's other columns cost a
         # typed column each, for nothing)
         whole = self._store._table(self._con, "units")
         table = _Table({c: whole.columns[c] for c in ("unit_id", "admin_code")
                         if c in whole.columns}, whole.geometry)  # fmt: skip
-        # without a row no point hit a unit (a hit is a row): every point has one only
-        # when there is no point (the answer's flag None)
-        return _Read(self._con, "units", table, where=where, params=params, extra=every_sql)
+        return _Read(self._con, "units", table, where=where, params=params)
 
     def append(self, rows: Mapping[str, pd.DataFrame]) -> None:
         """Write ``rows`` (layer -> frame) in this transaction: tables made or given
@@ -1508,10 +1501,17 @@ class ReportIntake:
         return self.fits(name, [c for c in df.columns if c != gcol], gcol is not None)
 
 
-def _located(points: Sequence[Any]) -> bool:
-    """Whether any of ``points`` is a point (not missing, not empty)."""
+def _every_point_in(points: Sequence[Any], found: FoundRows | None) -> bool:
+    """Whether each of ``points`` (missing and empty ones aside) lies in or on one of
+    the units ``found`` (those the query found at them: any unit it lies in is one)."""
     geoms = np.asarray(points, dtype=object)
-    return bool((~(shapely.is_missing(geoms) | shapely.is_empty(geoms))).any())
+    pts = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(pts):
+        return True
+    if found is None or not len(found):
+        return False
+    units = found.geometry()
+    return bool(shapely.intersects(pts[:, None], units[None, :]).any(axis=1).all())
 
 
 def _listen(ref: weakref.ref, closed: threading.Event) -> None:
@@ -1761,13 +1761,14 @@ def _insert_values(
     cols = [c for c in columns if c in table.columns]
     names = [_ident(c) for c in cols]
     arrays = [_array(con, columns[c]) for c in cols]
-    casts = [f"%s::{table.columns[c]}[]" for c in cols]
+    # binary arrays (%b): psycopg's text form scans every element for what to quote
+    casts = [f"%b::{table.columns[c]}[]" for c in cols]
     if geoms is not None and table.geometry:
         hexes = shapely.to_wkb(
             shapely.set_srid(np.asarray(geoms, dtype=object), 4326), hex=True, include_srid=True
         )
         arrays.append(list(hexes))
-        casts.append("%s::text[]::geometry[]")
+        casts.append("%b::text[]::geometry[]")
         names.append(_ident(GEOMETRY))
     if not names:
         return
@@ -1843,10 +1844,8 @@ def _read_table(con: Any, name: str, table: _Table, **how: Any) -> Any:
     strings, integers with gaps as floats, times in milliseconds), rows in fid order.
     Times come as epoch milliseconds and geometries as WKB: typed column by column,
     without a Python object per value where pandas can help it. ``how``: the rows
-    after a fid, a ``where`` with its ``params``, ``empty`` and ``extra``, as
-    :class:`_Read` takes them. Without a row and not ``empty``: None. With an
-    ``extra`` SQL expression (the same on every row, asked in the same query): the
-    frame and its value (None without a row)."""
+    after a fid, a ``where`` with its ``params`` and ``empty``, as :class:`_Read`
+    takes them. Without a row and not ``empty``: None."""
     return _Read(con, name, table, **how).answer()
 
 
@@ -1865,7 +1864,6 @@ class _Read:
         where: str | None = None,
         params: Sequence[Any] = (),
         empty: bool = True,
-        extra: str | None = None,
     ) -> None:
         sel = []
         for c, sql_type in table.columns.items():
@@ -1877,31 +1875,20 @@ class _Read:
             sel.append(f"ST_AsBinary({_ident(GEOMETRY)})")
         conds = ([] if after is None else [f"fid > {int(after)}"]) + ([where] if where else [])
         cond = f" WHERE {' AND '.join(conds)}" if conds else ""
-        more = "" if extra is None else f", {extra}"
-        sql = f"SELECT {', '.join(sel) or 'NULL'}{more} FROM {_ident(name)}{cond} ORDER BY fid"
-        self.table, self.sel, self.empty, self.extra = table, sel, empty, extra is not None
+        sql = f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(name)}{cond} ORDER BY fid"
+        self.table, self.sel, self.empty = table, sel, empty
         self.cur = con.cursor(binary=True)
         self.cur.execute(sql, params or None)
 
-    def found(self) -> Any:
-        """The rows as :class:`FoundRows` (None without a row when not ``empty``), with
-        the ``extra`` value when one was asked."""
+    def found(self) -> FoundRows | None:
+        """The rows as :class:`FoundRows` (None without a row when not ``empty``)."""
         with self.cur as cur:
             rows = cur.fetchall()
-        value = None
-        if self.extra:
-            value = rows[0][-1] if rows else None
-            rows = [r[:-1] for r in rows]
-        got = None if not rows and not self.empty else FoundRows(rows, self.table, self.sel)
-        return (got, value) if self.extra else got
+        return None if not rows and not self.empty else FoundRows(rows, self.table, self.sel)
 
-    def answer(self) -> Any:
-        """The frame (None without a row when not ``empty``), with the ``extra``
-        value when one was asked (see :func:`_read_table`)."""
+    def answer(self) -> pd.DataFrame | None:
+        """The frame (None without a row when not ``empty``)."""
         got = self.found()
-        if self.extra:
-            rows, value = got
-            return (None if rows is None else rows.frame()), value
         return None if got is None else got.frame()
 
 
