@@ -15,10 +15,11 @@ miss the batch and pay a whole pass of the work on its own.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -74,7 +75,9 @@ class GroupCommit(Generic[J, R]):
     ) -> None:
         self._process = process
         self._max = max_batch
-        self._queue: queue.SimpleQueue[tuple[J, Future[R]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[J, Future[R] | asyncio.Future[R]] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
         self._recent: deque[int] = deque([1], maxlen=8)  # sizes of the last batches
@@ -103,17 +106,29 @@ class GroupCommit(Generic[J, R]):
 
     def submit(self, job: J) -> Future[R]:
         """Queue ``job``; the future is answered once its batch is done."""
+        fut: Future[R] = Future()
+        self._put(job, fut)
+        return fut
+
+    def submit_async(self, job: J) -> asyncio.Future[R]:
+        """:meth:`submit` from the running event loop: an asyncio future, answered
+        with the others of its batch on that loop in one hand-over (where a
+        :class:`concurrent.futures.Future` per job, awaited through
+        :func:`asyncio.wrap_future`, wakes the loop once per job)."""
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._put(job, fut)
+        return fut
+
+    def _put(self, job: J, fut: Future[R] | asyncio.Future[R]) -> None:
         if not self._started:
             with self._start_lock:
                 if not self._started:
                     self._thread.start()
                     self._started = True
-        fut: Future[R] = Future()
         self._queue.put((job, fut))
         ticket = _TICKET.get()
         if ticket is not None and ticket.group is self:
             ticket.close()  # after the put: the writer always sees the job or the ticket
-        return fut
 
     def close(self) -> None:
         """Stop the thread after the jobs already queued."""
@@ -164,10 +179,30 @@ class GroupCommit(Generic[J, R]):
                     raise RuntimeError("group commit: one outcome per job expected")
             except BaseException as exc:  # the batch failed as a whole
                 outcomes = [exc] * len(batch)
+            on_loops: dict[asyncio.AbstractEventLoop, list] = defaultdict(list)
             for (_, fut), out in zip(batch, outcomes, strict=True):
-                if isinstance(out, BaseException):
+                if isinstance(fut, asyncio.Future):
+                    on_loops[fut.get_loop()].append((fut, out))
+                elif isinstance(out, BaseException):
                     fut.set_exception(out)
                 else:
                     fut.set_result(out)
+            for loop, answers in on_loops.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, answers)
+                except RuntimeError:  # the loop is closed: nobody waits for them
+                    pass
             if stop:
                 return
+
+
+def _settle(answers: list) -> None:
+    """Answer asyncio futures (on their loop) with their outcomes; a future given up
+    meanwhile (its request cancelled) is left as it is."""
+    for fut, out in answers:
+        if fut.done():
+            continue
+        if isinstance(out, BaseException):
+            fut.set_exception(out)
+        else:
+            fut.set_result(out)

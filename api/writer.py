@@ -10,6 +10,7 @@ gets its own answer (an :class:`Outcome`, or the error of that report alone).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from abc import ABC, abstractmethod
@@ -130,6 +131,10 @@ class ReportWriter:
     def submit(self, sub: Submission) -> Future[Outcome]:
         """Queue ``sub``; the future is answered once its batch is on disk."""
         return self.group.submit(sub)
+
+    def submit_async(self, sub: Submission) -> asyncio.Future[Outcome]:
+        """:meth:`submit` from the event loop (:meth:`api._group.GroupCommit.submit_async`)."""
+        return self.group.submit_async(sub)
 
     def process(self, subs: Sequence[Submission]) -> list[Result]:
         """Take in a batch. Done again from the layer as it is when another process

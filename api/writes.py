@@ -178,7 +178,7 @@ async def post_report(
         scoped_key(caller, idempotency_key),
         fingerprint(props, point, crs) if idempotency_key else None,
     )
-    _, _, replay, piece = await asyncio.wrap_future(service.reports.submit(sub))  # type: ignore[union-attr]
+    _, _, replay, piece = await service.reports.submit_async(sub)  # type: ignore[union-attr]
     content = encode(piece, caller, "reports")
     if replay:
         return json_response(content, 201, **{"Idempotent-Replay": "true"})

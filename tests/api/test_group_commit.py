@@ -73,6 +73,45 @@ def test_group_commit_batches_jobs_queued_together_and_answers_each() -> None:
     group.close()
 
 
+def test_jobs_submitted_from_an_event_loop_are_answered_there_in_one_hand_over() -> None:
+    """``submit_async``: the batch's asyncio futures are answered on their loop by one
+    call (not a wake-up per job); a failed job fails alone, and a job whose request
+    was cancelled meanwhile changes nothing for the others."""
+    import asyncio
+
+    gate = threading.Event()
+
+    def process(jobs):
+        gate.wait(5)
+        return [ValueError(j) if j == 3 else j * 10 for j in jobs]
+
+    group = GroupCommit(process)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        handed: list[int] = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback, *args, **kw):
+            handed.append(len(args[0]) if args else 0)
+            return real(callback, *args, **kw)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        first = group.submit_async(0)
+        await asyncio.sleep(0.05)  # the writer has taken job 0 and waits at the gate
+        rest = [group.submit_async(j) for j in range(1, 6)]
+        rest[1].cancel()  # job 2's request gave up
+        gate.set()
+        got = await asyncio.gather(first, *rest, return_exceptions=True)
+        return got, handed
+
+    got, handed = asyncio.run(main())
+    assert got[0] == 0 and got[1] == 10 and got[4:] == [40, 50]
+    assert isinstance(got[2], asyncio.CancelledError) and isinstance(got[3], ValueError)
+    assert handed == [1, 5]  # one hand-over per batch, with all its answers
+    group.close()
+
+
 def test_group_commit_failing_batch_fails_every_job_in_it() -> None:
     def process(jobs):
         raise OSError("disk full")
