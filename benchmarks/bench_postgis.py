@@ -91,6 +91,9 @@ def _setup(quick: bool) -> dict:
     from gridkit.io import write_layer
 
     write_layer(units, ws, "units")
+    history = _history(units, len(units))
+    write_layer(history.reports, ws, "reports")
+    write_layer(history.events, ws, "report_events")
     secret, _ = issue_key(open_store(ws), "bench", role="admin")
     url = postgis_cluster.new_database()
     load(ws, url)
@@ -116,6 +119,40 @@ def _setup(quick: bool) -> dict:
         _start("tipg", [str(TIPG_PYTHON), *uvicorn, "tipg.main:app"], "/collections",
                env={"DATABASE_URL": url, "TIPG_MAX_FEATURES_PER_QUERY": "10000"})  # fmt: skip
     return _state
+
+
+def _history(units, n: int):
+    """``n`` reports taken in before (one a unit on average), as a city's tables hold
+    them: three in four closed (over the last month), the others taken in within the
+    last hour (open, none overdue yet: no escalation runs while the servers are
+    measured). The new reports' duplicate search has candidates to measure, and
+    ``db load`` gives PostgreSQL their statistics. (A reports table made by the first
+    report has none until autovacuum looks at it, up to a minute later: meanwhile
+    the duplicate search scans the table, twice the database's work a report; not
+    what a running service sees.)"""
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from gridkit.ops.intake import report_frame
+    from gridkit.ops.reports import intake
+
+    rng = np.random.default_rng(25)
+    x0, y0, x1, y1 = units.total_bounds
+    points = shapely.points(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n))
+    cats = rng.choice(["floating_garbage", "street_light", "sewage", "road_damage"], n)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    closed = rng.random(n) < 0.75
+    ago = np.where(closed, rng.integers(24 * 60, 30 * 24 * 60, n), rng.integers(1, 60, n))
+    records = [
+        {"category": c, "source": "patrol", "reported_at": now - pd.Timedelta(minutes=int(m))}
+        for c, m in zip(cats, ago, strict=True)
+    ]
+    ids = [f"R{k + 1:07d}" for k in range(n)]
+    taken = intake(report_frame(records, list(points), report_ids=ids), units=units, at=now)
+    reports = taken.reports
+    reports.loc[reports["report_id"].isin(np.asarray(ids)[closed]).to_numpy(), "status"] = "closed"
+    return taken._replace(reports=reports)
 
 
 def _stop() -> None:
