@@ -1320,7 +1320,7 @@ class ReportIntake:
     def _keys_read(self, keys: Sequence[str]) -> _Read | None:
         if not keys or "idempotency_key" not in self._columns("reports"):
             return None
-        return self._rows("reports", "idempotency_key = ANY(%s)", [list(keys)], empty=False)
+        return self._rows("reports", "idempotency_key = ANY(%b::text[])", [list(keys)], empty=False)
 
     def _last_read(self) -> Any:
         """The highest report number, asked (a cursor); None without report ids."""
@@ -1381,12 +1381,12 @@ class ReportIntake:
         # again for every report it was compared with while the table had no stats)
         where = (
             "fid IN (SELECT r.fid FROM (SELECT ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326) "
-            "AS box, u.* FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[], "
-            "%s::text[]) AS u(x0, y0, x1, y1, cat) OFFSET 0) q JOIN reports r ON "
+            "AS box, u.* FROM unnest(%b::float8[], %b::float8[], %b::float8[], %b::float8[], "
+            "%b::text[]) AS u(x0, y0, x1, y1, cat) OFFSET 0) q JOIN reports r ON "
             "r.geometry && q.box "
             "AND ST_XMin(r.geometry) <= q.x1 AND ST_XMax(r.geometry) >= q.x0 "
             "AND ST_YMin(r.geometry) <= q.y1 AND ST_YMax(r.geometry) >= q.y0 "
-            f"AND r.category = q.cat WHERE r.status = ANY(%s){single})"
+            f"AND r.category = q.cat WHERE r.status = ANY(%b::text[]){single})"
         )
         x, y = xy[:, 0], xy[:, 1]
         params = [
@@ -1416,14 +1416,14 @@ class ReportIntake:
         xy = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         # the units hit (whether each point has one is told from them: _every_point_in)
         hits = (
-            "SELECT u.fid FROM unnest(%s::float8[], %s::float8[]) AS p(x, y) JOIN units u "
+            "SELECT u.fid FROM unnest(%b::float8[], %b::float8[]) AS p(x, y) JOIN units u "
             "ON ST_Intersects(u.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))"
         )
         where = f"fid = ANY(ARRAY({hits}))"
         params = [xy[:, 0].tolist(), xy[:, 1].tolist()]
         named = [str(u) for u in unit_ids if u is not None and not pd.isna(u)]
         if named and "unit_id" in self._columns("units"):
-            where, params = f"({where} OR unit_id = ANY(%s))", [*params, named]
+            where, params = f"({where} OR unit_id = ANY(%b::text[]))", [*params, named]
         # what placing a report reads of its unit (the layer's other columns cost a
         # typed column each, for nothing)
         whole = self._store._table(self._con, "units")
