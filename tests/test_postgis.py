@@ -315,9 +315,9 @@ def test_a_layer_that_only_grew_is_read_by_its_new_rows(db, monkeypatch) -> None
 
 def test_a_process_polls_versions_only_for_those_another_made(db) -> None:
     """A layer's NOTIFY carries its version (revision 6): the process that wrote it
-    knows that version and looks up nothing; another process's next look polls the
-    versions table and sees it (before, every write cost its own process a poll: a
-    round trip per batch of reports)."""
+    knows that version and looks up nothing; another process looks it up when asked
+    about that layer, not about another (before, every write cost every process a
+    poll: a round trip per batch of reports)."""
     import time
 
     upgrade(db)
@@ -348,6 +348,10 @@ def test_a_process_polls_versions_only_for_those_another_made(db) -> None:
         time.sleep(0.01)
     assert not polled(mine) and mine.generation("reports") == made
     held = other._tables.get("reports")
+    # asked about another layer (or the list of them), it looks up nothing either
+    looked = other._next_poll
+    other.generation("units"), other.layers()
+    assert other._next_poll == looked
     assert polled(other) and other.generation("reports") == made
     assert len(other.read("reports")) == 3
     # new rows keep what the process knows of the table's columns; a column added

@@ -620,13 +620,27 @@ class PostGISStore(Store):
             con.execute("SELECT 1").fetchone()
 
     # -- versions ---------------------------------------------------------------------
-    def _versions(self) -> dict[str, int]:
+    def _versions(self, layer: str | None = None, *, listing: bool = False) -> dict[str, int]:
+        """The layers' versions as last seen, polled first where they may be stale: a
+        NOTIFY without a version (or the listener reconnected), a table made, no
+        listener for :data:`POLL_S`, or a version announced newer than the one seen
+        (another process's): of ``layer`` when one is asked about, of a layer not
+        seen yet when the list is (``listing``), of any otherwise. (A server process
+        taking in reports asks about the admin areas and the departments: another
+        process's reports cost it no poll.)"""
         now = time.monotonic()
-        if self._heard:  # versions announced: new ones (another's) make the next poll
-            with self._heard_lock:
-                heard, self._heard = self._heard, {}
+        if self._heard:
             seen = self._seen
-            if any(v > seen.get(name, 0) for name, v in heard.items()):
+            with self._heard_lock:  # announcements seen already are done with
+                newer = {n: v for n, v in self._heard.items() if v > seen.get(n, 0)}
+                self._heard = newer
+            if layer is not None:
+                stale = layer in newer
+            elif listing:
+                stale = any(n not in seen for n in newer)
+            else:
+                stale = bool(newer)
+            if stale:
                 self._dirty = True
         stale = self._dirty or self._order is None  # (None: a table made, look again)
         if stale or (not self._listening and now >= self._next_poll):
@@ -651,11 +665,11 @@ class PostGISStore(Store):
         return self._seen
 
     def layers(self) -> list[str]:
-        self._versions()
+        self._versions(listing=True)
         return list(self._order or [])
 
     def generation(self, layer: str) -> int:
-        return self._versions().get(layer, 0)
+        return self._versions(layer).get(layer, 0)
 
     # -- reads ------------------------------------------------------------------------
     def read(self, layer: str) -> pd.DataFrame:
