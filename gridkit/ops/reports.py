@@ -28,7 +28,7 @@ import dataclasses
 import datetime as _dt
 import functools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -360,16 +360,19 @@ def report_rules(rules: ReportRules | str | Path | None = None) -> ReportRules:
 # --------------------------------------------------------------------------- deadlines
 
 
-def _in_calendar(compute, times: pd.Series, calendar: object):
+def _in_calendar(compute, times: pd.Series | Callable[[], pd.Series], calendar: object):
     """``compute(calendar)`` in the workday calendar; where it lacks a year the times
     reach, again with those years counted as plain weekdays (no holidays, no 调休) and a
     warning naming the file to complete: a service keeps taking cases on 1 January
-    while the new year's schedule is added."""
+    while the new year's schedule is added. (``times``: or what makes them, only
+    needed then.)"""
     cal = work_calendar(calendar)  # type: ignore[arg-type]
     try:
         return compute(cal)
     except CalendarError:
         pass
+    if callable(times):
+        times = times()
     years = times.dt.tz_convert("Asia/Shanghai").dt.year.dropna().astype(int)
     low, high = int(years.min()), int(years.max()) + 1  # deadlines may run into the next
     missing = sorted(set(range(low, high + 1)) - set(cal.years))
@@ -410,25 +413,43 @@ def stage_due(
     ...  for t in due]
     ['02-25 17:30', '02-13 16:00', '-']
     """
-    rules = report_rules(rules)
-    limits = stage_limits(handlers)
     begin = _starts(start)
     utc, missing = _utc_us(begin)
+    due, none = _stage_due_us(utc, missing, categories, statuses, rules=rules,
+                              handlers=handlers, calendar=calendar)  # fmt: skip
+    return _utc_times(due, none, begin.index)
+
+
+def _stage_due_us(
+    utc: np.ndarray,
+    missing: np.ndarray,
+    categories: object,
+    statuses: object,
+    *,
+    rules: ReportRules | str | Path | None = None,
+    handlers: object = None,
+    calendar: WorkCalendar | str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stage_due` of starts in UTC microseconds (``missing`` where none): the
+    deadlines in UTC microseconds and where there is none (no Series on the way: the
+    report writer's batches are a few rows)."""
+    rules = report_rules(rules)
+    limits = stage_limits(handlers)
     cats = np.atleast_1d(np.asarray(categories, dtype=object))
     # the stage's clock per distinct status (a batch has one or two)
     keys, uniq = pd.factorize(np.atleast_1d(np.asarray(statuses, dtype=object)))
     clock = np.array([*(rules.stage_clock.get(u) for u in uniq), None], dtype=object)[keys]
-    due, none = np.zeros(len(begin), dtype="int64"), np.ones(len(begin), dtype=bool)
+    due, none = np.zeros(len(utc), dtype="int64"), np.ones(len(utc), dtype=bool)
     timed = ~missing & pd.notna(clock)
     for key in pd.unique(clock[timed]):
         m = timed & (clock == key)
         amount, in_days = _limit_arrays(limits, cats[m], str(key), int(m.sum()))
         due[m], none[m] = _in_calendar(
             lambda cal, m=m, a=amount, d=in_days: _deadline_us(cal, utc[m], missing[m], a, d),
-            begin[m],
+            lambda m=m: _utc_times(utc[m], missing[m], pd.RangeIndex(int(m.sum()))),
             calendar,
         )
-    return _utc_times(due, none, begin.index)
+    return due, none
 
 
 def _starts(start: object) -> pd.Series:
@@ -996,11 +1017,10 @@ def intake_clock(
     known = np.isin(cats, list(rules.categories))
     due_us = np.full(n, np.iinfo("int64").min, dtype="int64")
     if known.any():
-        collected = np.full(int(known.sum()), "collected", dtype=object)
-        due = stage_due(times[known].view("datetime64[us]"), cats[known], collected, rules=rules)
-        due_us[known] = due.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).view(
-            "int64"
-        )
+        k = int(known.sum())
+        due, none = _stage_due_us(times[known], np.zeros(k, dtype=bool), cats[known],
+                                  np.full(k, "collected", dtype=object), rules=rules)  # fmt: skip
+        due_us[known] = np.where(none, np.iinfo("int64").min, due)
     return IntakeClock(times, due_us)
 
 

@@ -143,6 +143,12 @@ class WorkCalendar:
         return _fixed_offset(self.timezone, self.years[0] - 1, self.years[-1] + 1)
 
     def _check_years(self, years: np.ndarray) -> None:
+        if not len(years):
+            return
+        low, high = int(years.min()), int(years.max())
+        span = self.years[-1] - self.years[0] + 1 == len(self.years)  # no year missing
+        if span and self.years[0] <= low and high <= self.years[-1]:
+            return  # within the years covered (a few comparisons, not a set difference)
         bad = np.setdiff1d(np.unique(years), np.asarray(self.years))
         if len(bad):
             raise CalendarError(

@@ -24,6 +24,7 @@ psycopg is the ``postgis`` extra's: imported when a store is opened.
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.resources
 import re
 import threading
@@ -1107,9 +1108,11 @@ class IntakeAnswers(NamedTuple):
     near: gpd.GeoDataFrame | None
 
 
-class IntakeRows(NamedTuple):
+@dataclass
+class IntakeRows:
     """:class:`IntakeAnswers` as read (:meth:`ReportIntake.ask_rows`): the rows as
-    :class:`FoundRows`, frames made only when asked for (:meth:`frames`).
+    :class:`FoundRows`, frames made only when asked for (:meth:`frames`), and whether
+    every point has a unit told only when asked (:attr:`every`).
 
     Examples
     --------
@@ -1123,10 +1126,16 @@ class IntakeRows(NamedTuple):
 
     locked: bool
     units: FoundRows | None
-    every: bool
+    points: Sequence[Any]
     replays: FoundRows | None
     last: str | None
     near: FoundRows | None
+
+    @functools.cached_property
+    def every(self) -> bool:
+        """Whether every point lies in or on a unit found (else the nearest unit is
+        the whole layer's to tell)."""
+        return _every_point_in(self.points, self.units)
 
     def frames(self) -> IntakeAnswers:
         """The same answers with frames (:class:`IntakeAnswers`)."""
@@ -1285,11 +1294,10 @@ class ReportIntake:
             if self._has["reports"]:
                 return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
                                      statuses=statuses, columns=columns)  # fmt: skip
-        every = _every_point_in(points, found)
         return IntakeRows(
             self._locked or not self._locking,
             found,
-            every,
+            points,
             stored,
             None if number is None else f"R{number}",
             close,
