@@ -1222,28 +1222,9 @@ class ReportIntake:
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
 
-    def ask(
-        self,
-        points: Sequence[Any],
-        categories: Sequence[Any],
-        keys: Sequence[str] = (),
-        unit_ids: Sequence[str] = (),
-        *,
-        radius_m: float,
-        statuses: Sequence[str],
-        columns: Sequence[str] | None = None,
-        wait: bool = False,
-    ) -> IntakeAnswers:
-        """A batch's questions sent together and answered in one round trip (a
-        pipeline): the intakes' lock (waited for with ``wait``, else taken only if
-        free), :meth:`units_at` the ``points`` and ``unit_ids``, :meth:`replays` of
-        ``keys``, :meth:`last_report_id` and :meth:`open_near` the points (each with
-        its category). The questions after a lock not taken are asked without it:
-        a draft's answers, to be asked again under it. As frames; the rows as read
-        are :meth:`ask_rows`.
-        """
-        return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
-                             statuses=statuses, columns=columns, wait=wait).frames()  # fmt: skip
+    def ask(self, *args: Any, **kwargs: Any) -> IntakeAnswers:
+        """:meth:`ask_rows`, its answers as frames (:class:`IntakeAnswers`)."""
+        return self.ask_rows(*args, **kwargs).frames()
 
     def ask_rows(
         self,
@@ -1257,7 +1238,13 @@ class ReportIntake:
         columns: Sequence[str] | None = None,
         wait: bool = False,
     ) -> IntakeRows:
-        """:meth:`ask`, its rows as read (:class:`IntakeRows`)."""
+        """A batch's questions sent together and answered in one round trip (a
+        pipeline): the intakes' lock (waited for with ``wait``, else taken only if
+        free), :meth:`units_at` the ``points`` and ``unit_ids``, :meth:`replays` of
+        ``keys``, :meth:`last_report_id` and :meth:`open_near` the points (each with
+        its category); the rows as read (:class:`IntakeRows`). The questions after a
+        lock not taken are asked without it (a draft's answers, to be asked again
+        under it)."""
         con = self._con
         # questions asked without the lock must not keep the tables' share locks while
         # the lock is waited for (an intake adding a column would wait for them, and
