@@ -135,3 +135,36 @@ def test_a_batch_waiting_for_its_turn_holds_no_table_lock(three) -> None:
             con.execute("ALTER TABLE units DROP COLUMN IF EXISTS turn_probe")
     want = gpkg.app.state.service.reports.process([_sub(113.0950, 27.7650)])
     assert [_answer(r) for r in got["batch"]] == [_answer(r) for r in want]
+
+
+def test_a_column_another_process_added_is_asked_about(tmp_path) -> None:
+    """A process that took in keyless reports knows the reports table without an
+    Idempotency-Key column; another process then adds it with a keyed report. A retry
+    of that report sent to the first process is answered as a replay (the columns are
+    checked with the batch's questions, in the same round trip), not taken in twice."""
+    ws = _workspace(tmp_path / "ws.gpkg")
+    url = postgis_cluster.new_database()
+    load(ws, url)
+    first, second = (TestClient(create_app(workspace=url)) for _ in range(2))
+    second.app.state.service.write_lock = threading.Lock()  # a process of its own
+    mine, other = first.app.state.service.reports, second.app.state.service.reports
+    before = mine.process([_sub(113.0611, 27.7322)])  # no key: the column not made
+    store = first.app.state.service.store
+    store.layers()  # (the events table its write made, looked at)
+    assert "idempotency_key" not in store._tables["reports"].columns
+    keyed = other.process([_sub(113.0950, 27.7650, key="retry-1")])
+    time.sleep(0.3)  # the other's announcements heard, and set aside: as a process
+    with store._heard_lock:  # taking in reports alone may, it looks at nothing before
+        store._heard.clear()  # the retry (the versions, the columns)
+    store._dirty, store._next_poll = False, time.monotonic() + 3600
+    turns, intake = [], store.report_intake
+    store.report_intake = lambda **kw: turns.append(1) or intake(**kw)
+    try:
+        again = mine.process([_sub(113.0950, 27.7650, key="retry-1")])
+    finally:
+        del store.report_intake
+    assert _answer(again[0]) == (True, *_answer(keyed[0])[1:])  # the stored report
+    assert turns == [1]  # in one transaction: not written, refused by the index, retried
+    assert _answer(before[0])[0] is False
+    reports = first.app.state.service.store.read("reports")
+    assert (reports["idempotency_key"] == "key:k-admin/retry-1").sum() == 1

@@ -210,6 +210,7 @@ def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeyp
         {"lon": 113.0711, "lat": 27.74023, "category": "floating_garbage",
          "reported_at": "2026-12-06T09:30:00.123456+08:00", "reporter_contact": "13800000000"},
     ]  # fmt: skip
+    pg.app.state.service.store.read("reports")  # a copy held: the writes keep it current
     served = []
     for name, client in (("gpkg", gpkg), ("pg", pg)):
         out = []
@@ -227,6 +228,9 @@ def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeyp
     # the last batch and both posts were taken in as values (a batch with an
     # address-only report, or a point between units, goes as frames)
     assert taken[-3:] == [True, True, True] and not all(taken)
+    # the copy held, kept current by the writes, is what a new read gives, type for type
+    held = pg.app.state.service.store.read("reports")
+    pd.testing.assert_frame_equal(held, open_store(plain_pair[2]).read("reports"))
 
 
 def test_http_posts_give_the_same_answers(pair) -> None:

@@ -1092,6 +1092,8 @@ def intake_rows(
     if not n or len(points) != n or len(report_ids) != n:
         return None
     keys = list(records[0])
+    if "report_id" in keys:
+        return None  # a record's own id: report_frame's and intake's to settle
     present = [k for k in keys if any(r.get(k) is not None for r in records)]
     if any(k not in _STR_COLUMNS and k != "reported_at" for k in present):
         return None  # a column of another kind: normalise_reports decides

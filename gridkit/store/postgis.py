@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import importlib.resources
 import re
 import threading
@@ -327,12 +328,16 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-#: the layers' versions, in order, each with a digest of its table's columns and types
+#: the digest of table ``{name}``'s columns and types (see :func:`_digest`)
+_DIGEST_SQL = (
+    "(SELECT md5(string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' "
+    "ORDER BY a.attnum)) FROM pg_attribute a WHERE a.attrelid = to_regclass(quote_ident("
+    "{name})) AND a.attnum > 0 AND NOT a.attisdropped)"
+)
+#: the layers' versions, in order, each with the digest of its table's columns
 _POLL_VERSIONS = (
-    "SELECT v.layer, v.version, (SELECT md5(string_agg(a.attname || ' ' || "
-    "format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)) FROM pg_attribute a "
-    "WHERE a.attrelid = to_regclass(quote_ident(v.layer)) AND a.attnum > 0 "
-    "AND NOT a.attisdropped) FROM gridkit_layer_versions v "
+    f"SELECT v.layer, v.version, {_DIGEST_SQL.format(name='v.layer')} "
+    "FROM gridkit_layer_versions v "
     "WHERE to_regclass(quote_ident(v.layer)) IS NOT NULL ORDER BY v.seq"
 )
 #: serialises upgrades of one database (several server processes starting at once)
@@ -497,10 +502,24 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass
 class _Table:
-    """A layer table as the store knows it: columns -> PostgreSQL type, geometry?"""
+    """A layer table as the store knows it: columns -> PostgreSQL type, geometry?, and
+    the digest of its columns as read (:func:`_digest`; "" for a selection of them)."""
 
     columns: dict[str, str]
     geometry: bool
+    digest: str = ""
+
+
+def _digest(columns: Sequence[tuple[str, str]]) -> str:
+    """The digest of a table's (name, type) columns in order, as :data:`_DIGEST_SQL`
+    makes it in the database (to tell, in a query, whether they changed).
+
+    Examples
+    --------
+    >>> _digest([("fid", "bigint"), ("名称", "text")])
+    '17f184b637efa9547552183b303bda8b'
+    """
+    return hashlib.md5(",".join(f"{n} {t}" for n, t in columns).encode()).hexdigest()
 
 
 def _unavailable(psycopg: Any) -> tuple[type[BaseException], ...]:
@@ -558,7 +577,7 @@ class PostGISStore(Store):
         )
         self._lock = threading.RLock()
         self._seen: dict[str, int] = {}  # layer -> version, as last polled
-        self._shapes: dict[str, str] = {}  # layer -> its columns' digest, as last polled
+        self._writes = 0  # writes this process made (a poll meanwhile may predate one)
         self._order: list[str] | None = None
         self._dirty = True
         #: layer -> the highest version announced (NOTIFY "layer:version") since the
@@ -647,6 +666,7 @@ class PostGISStore(Store):
         if stale or (not self._listening and now >= self._next_poll):
             self._dirty = False  # before the query: a NOTIFY meanwhile polls again
             self._next_poll = now + POLL_S
+            writes, heard = self._writes, dict(self._heard)
             try:
                 with self._connection() as con:
                     rows = con.execute(_POLL_VERSIONS).fetchall()
@@ -654,15 +674,23 @@ class PostGISStore(Store):
                 self._dirty = True
                 raise
             seen = {str(n): int(v) for n, v, _ in rows}
-            shapes = {str(n): str(c) for n, _, c in rows}
             with self._lock:
                 # a table's columns are read again when they changed (another process
                 # added one, a DBA altered one), not at each new version of its rows
-                for name in set(self._shapes) | set(shapes):
-                    if shapes.get(name) != self._shapes.get(name):
-                        self._tables.pop(name, None)
-                self._seen, self._shapes = seen, shapes
+                for n, _, digest in rows:
+                    table = self._tables.get(str(n))
+                    if table is not None and table.digest != digest:
+                        self._tables.pop(str(n), None)
+                if self._writes != writes:  # this process wrote meanwhile: what it
+                    # knows of its writes is newer than the poll; look again next time
+                    seen = {**self._seen, **{n: max(v, self._seen.get(n, 0))
+                                             for n, v in seen.items()}}  # fmt: skip
+                    self._dirty = True
+                self._seen = seen
                 self._order = list(seen)
+            with self._heard_lock:  # a layer announced, then gone: not looked for again
+                self._heard = {n: v for n, v in self._heard.items()
+                               if n in seen or heard.get(n) != v}  # fmt: skip
         return self._seen
 
     def layers(self) -> list[str]:
@@ -712,6 +740,7 @@ class PostGISStore(Store):
             self._marks[layer] = version
             if self._seen.get(layer, 0) < version:
                 self._seen[layer] = version
+                self._writes += 1  # newer than a poll under way may know
         return df
 
     def _grown(
@@ -741,7 +770,7 @@ class PostGISStore(Store):
             if not rows:
                 raise LayerNotFoundError(f"{_safe(self.url)}: no layer {layer!r}.")
             cols = {str(n): str(t) for n, t in rows if n not in ("fid", GEOMETRY)}
-            table = _Table(cols, any(n == GEOMETRY for n, _ in rows))
+            table = _Table(cols, any(n == GEOMETRY for n, _ in rows), _digest(rows))
             self._tables[layer] = table
         return table
 
@@ -785,6 +814,7 @@ class PostGISStore(Store):
                 for name in outside:  # seen now: read it again before the next try
                     self._marks[name] = before[name]
                     self._seen[name] = max(self._seen.get(name, 0), before[name])
+                self._writes += 1
                 raise
             except BaseException:
                 for name in touched:  # the tables may have changed under our names
@@ -811,8 +841,9 @@ class PostGISStore(Store):
         See :class:`ReportIntake`.
 
         With ``lock=False`` the questions are asked without waiting for the intakes of
-        other processes, and nothing may be written: a draft, whose answers a locked
-        intake then asks again (the report writer keeps the draft if they still hold).
+        other processes, and nothing may be written: a draft's answers, which only a
+        locked intake's may be acted on. (The report writer waits for the lock:
+        ``ask_rows(..., wait=True)``.)
 
         Examples
         --------
@@ -906,6 +937,9 @@ class PostGISStore(Store):
     ) -> None:
         """Keep the in-memory copies current after a write: a copy that was the layer
         just before it is changed the same way; any other is dropped."""
+        self._writes += 1
+        if self._order is not None and any(n not in self._order for n in ours):
+            self._order = None  # a layer made: the list is looked at again
         for name, version in ours.items():
             cached = self._cache.pop(name, None)
             tail = self._tails.pop(name, None)
@@ -1222,9 +1256,21 @@ class ReportIntake:
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
 
-    def ask(self, *args: Any, **kwargs: Any) -> IntakeAnswers:
+    def ask(
+        self,
+        points: Sequence[Any],
+        categories: Sequence[Any],
+        keys: Sequence[str] = (),
+        unit_ids: Sequence[str] = (),
+        *,
+        radius_m: float,
+        statuses: Sequence[str],
+        columns: Sequence[str] | None = None,
+        wait: bool = False,
+    ) -> IntakeAnswers:
         """:meth:`ask_rows`, its answers as frames (:class:`IntakeAnswers`)."""
-        return self.ask_rows(*args, **kwargs).frames()
+        return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
+                             statuses=statuses, columns=columns, wait=wait).frames()  # fmt: skip
 
     def ask_rows(
         self,
@@ -1263,6 +1309,13 @@ class ReportIntake:
             keyed = self._keys_read(keys)
             last = self._last_read()
             near = self._near_read(points, categories, radius_m, statuses, columns)
+            # the columns these questions were written for, as they are now (another
+            # process, QGIS or a DBA may have added one: a stored key then goes unseen)
+            used = [n for n in ("reports", "units") if n in self._store._tables]
+            digests = con.execute(
+                f"SELECT l, {_DIGEST_SQL.format(name='l')} FROM unnest(%b::text[]) AS l",
+                (used,),
+            )
         with ExitStack() as done:
             if lock is not None and done.enter_context(lock).fetchone()[0]:
                 self._locked = True
@@ -1270,12 +1323,20 @@ class ReportIntake:
             found = None if units is None else units.found()
             stored = None if keyed is None else keyed.found()
             close = None if near is None else near.found()
+            tables = self._store._tables
+            changed = [str(n) for n, d in done.enter_context(digests).fetchall()
+                       if tables.get(str(n), _Table({}, False)).digest != d]  # fmt: skip
         if draft and self._locked:
             con.execute("RELEASE SAVEPOINT gridkit_ask")  # sent with the next statement
         elif draft:
             with con.pipeline():  # now: the share locks go before the draft's work
                 con.execute("ROLLBACK TO SAVEPOINT gridkit_ask")
                 con.execute("RELEASE SAVEPOINT gridkit_ask")
+        if changed:  # asked again with the columns as they are now
+            for name in changed:
+                self._store._tables.pop(name, None)
+            return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
+                                 statuses=statuses, columns=columns, wait=wait)  # fmt: skip
         if self._locked and not self._has["reports"]:  # made by the lock's last holder
             self._lock(taken=True)
             if self._has["reports"]:
@@ -1734,11 +1795,13 @@ class _Columns:
         return len(next(iter(self.values.values()))) if self.values else 0
 
     def frame(self) -> pd.DataFrame:
+        """The rows as a read of the table types them (:func:`_series`; the times are
+        values here, not the epoch milliseconds a read gets)."""
         types = {} if self.table is None else self.table.columns
         data = {
             c: pd.to_datetime(list(v), utc=True)
             if types.get(c, "").startswith("timestamp")
-            else pd.array(list(v), dtype=object)
+            else _series(v, types.get(c, "")).array
             for c, v in self.values.items()
         }
         if self.geoms is None:
@@ -1993,7 +2056,15 @@ def _as_read(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     for c in like.columns:
         if isinstance(like, gpd.GeoDataFrame) and c == like.geometry.name:
             continue
-        out[c] = rows[c].to_numpy() if c in rows.columns else None
+        values = (
+            rows[c].reset_index(drop=True)
+            if c in rows.columns
+            else pd.Series([None] * len(rows), dtype=object)
+        )
+        try:  # typed as the held copy's column (text as str, times in ms), as a read is
+            out[c] = values.astype(like[c].dtype).array
+        except (TypeError, ValueError):
+            out[c] = values.to_numpy()
     if isinstance(like, gpd.GeoDataFrame):
         geoms = rows[gcol].to_numpy() if gcol is not None else [None] * len(rows)
         return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
