@@ -367,6 +367,36 @@ def test_a_process_polls_versions_only_for_those_another_made(db) -> None:
     assert checked.iloc[0] == "王五" and checked.iloc[1:].isna().all()
 
 
+def test_a_row_updated_with_a_finer_time_keeps_the_copy_held(db, monkeypatch) -> None:
+    """An escalation writes ``last_escalated_at`` to the microsecond; the copy held
+    takes it as a read gives it back (whole milliseconds) instead of being dropped and
+    the table read again: an escalation run over many overdue cases read the whole
+    reports table once per case."""
+    import gridkit.store.postgis as pg
+    from gridkit.store.base import conditional_update
+
+    upgrade(db)
+    store = open_store(db)
+    store.save_layer("reports", _reports(6))
+    store.read("reports")  # held
+    reads: list = []
+    whole = pg._read_table
+
+    def spy(con, name, table, *, after=None):
+        reads.append(after)
+        return whole(con, name, table, after=after)
+
+    monkeypatch.setattr(pg, "_read_table", spy)
+    write = conditional_update(store, "reports", "report_id", "report_events")
+    at = pd.Timestamp("2026-05-03T08:00:00.123456Z")
+    events = pd.DataFrame({"report_id": ["R4"], "action": ["escalate"], "at": [at]})
+    assert write("R4", {"due_at": at, "status": "opened"}, events)
+    held = store.read("reports")
+    assert reads == []  # the copy followed the write: nothing read again
+    pd.testing.assert_frame_equal(held, open_store(db).read("reports"))
+    assert held.loc[held["report_id"] == "R4", "due_at"].iloc[0] == at.floor("ms")
+
+
 def test_load_warns_of_foreign_layers_only_not_of_the_publish_history(db, tmp_path) -> None:
     """``versions`` and ``unit_versions`` are gridkit's own (``gridkit publish`` keeps
     them; the service lists and restores them): loaded without a word; a layer of the

@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import geopandas as gpd
@@ -2082,6 +2083,11 @@ def _updated(
     rows = (out[id_col].astype(str) == str(id_value)).to_numpy()
     try:
         for col, value in values.items():
+            dtype = out[col].dtype
+            if isinstance(dtype, pd.DatetimeTZDtype) and isinstance(value, datetime):
+                # as a read gives it back (whole milliseconds): a finer time does not
+                # fit the column, and the copy was dropped and the table read again
+                value = pd.Timestamp(value).tz_convert(dtype.tz).floor(dtype.unit)
             out.loc[rows, col] = value
     except (TypeError, ValueError):
         return None
