@@ -757,8 +757,7 @@ def intake(
                 "action": "collect",
                 "from_status": None,
                 "to_status": "collected",
-                "note": f"{rules.label(cat)}; source {src}"
-                + (f"; likely duplicate of {dup}" if pd.notna(dup) else ""),
+                "note": _collect_note(rules, cat, src, None if pd.isna(dup) else dup),
                 "evidence": ev,
             }
             for rid, t, a, cat, src, dup, ev in zip(
@@ -928,8 +927,7 @@ def _collect_events(
 
     n = len(dup)
     notes = [
-        f"{rules.label(cat)}; source {src}"
-        + (f"; likely duplicate of {d}" if d is not None else "")
+        _collect_note(rules, cat, src, d)
         for cat, src, d in zip(cats, srcs, dup, strict=True)  # type: ignore[call-overload]
     ]
     return pd.DataFrame(
@@ -945,6 +943,13 @@ def _collect_events(
             "due_at": pd.Series(pd.NaT, index=times.index, dtype=_UTC_US),
         }  # in the order of EVENT_COLUMNS
     )
+
+
+def _collect_note(rules: ReportRules, category: object, source: object, dup: object) -> str:
+    """The note of a new report's ``collect`` event: its category's label, its source,
+    and the report it likely duplicates (``dup``, None for none)."""
+    note = f"{rules.label(category)}; source {source}"
+    return note if dup is None else f"{note}; likely duplicate of {dup}"
 
 
 def _take(values: object, order: np.ndarray) -> object:
@@ -1161,11 +1166,7 @@ def intake_rows(
         "action": ["collect"] * n,
         "from_status": [None] * n,
         "to_status": ["collected"] * n,
-        "note": [
-            f"{rules.label(cats[i])}; source {srcs[i]}"
-            + (f"; likely duplicate of {dup[i]}" if dup[i] is not None else "")
-            for i in order
-        ],
+        "note": [_collect_note(rules, cats[i], srcs[i], dup[i]) for i in order],
         "evidence": [evidence[i] for i in order],
         "due_at": [None] * n,
     }

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -57,7 +57,6 @@ from gridkit.store.base import (
 __all__ = [
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
-    "IntakeAnswers",
     "PostGISStore",
     "ReportIntake",
     "database_url",
@@ -1117,36 +1116,13 @@ class PostGISStore(Store):
             return con.execute(sql, params).rowcount
 
 
-class IntakeAnswers(NamedTuple):
-    """A batch's questions answered together (:meth:`ReportIntake.ask`).
-
-    ``locked``: whether the intakes' lock is held (when not, the answers are a
-    draft's, asked without it); ``units``, ``every``: as :meth:`ReportIntake.units_at`;
-    ``replays``: the reports stored under the keys asked, indexed by key (empty when
-    none); ``last``: the highest report id; ``near``: as :meth:`ReportIntake.open_near`.
-
-    Examples
-    --------
-    >>> store = PostGISStore("postgresql://grid@localhost/zz")  # doctest: +SKIP
-    >>> with store.report_intake() as txn:  # doctest: +SKIP
-    ...     got = txn.ask([shapely.Point(113.1, 27.8)], ["sewage"], ["phone-7/k1"],
-    ...                   radius_m=50, statuses=["collected", "opened"])
-    >>> got.locked, got.every, got.last  # doctest: +SKIP
-    (True, True, 'R0000042')
-    """
-
-    locked: bool
-    units: gpd.GeoDataFrame | None
-    every: bool
-    replays: pd.DataFrame
-    last: str | None
-    near: gpd.GeoDataFrame | None
-
-
 @dataclass
 class IntakeRows:
-    """:class:`IntakeAnswers` as read (:meth:`ReportIntake.ask_rows`): the rows as
-    :class:`FoundRows`, frames made only when asked for (:meth:`frames`), and whether
+    """A batch's questions answered together (:meth:`ReportIntake.ask_rows`):
+    ``locked``, whether the intakes' lock is held (when not, a draft's answers);
+    ``units`` at the points, ``replays`` under the keys asked and ``near`` (as
+    :meth:`ReportIntake.open_near`) as :class:`FoundRows`, their frames made only
+    when asked for; ``last``, the highest report id; and whether
     every point has a unit told only when asked (:attr:`every`).
 
     Examples
@@ -1155,7 +1131,7 @@ class IntakeRows:
     >>> with store.report_intake() as txn:  # doctest: +SKIP
     ...     got = txn.ask_rows([shapely.Point(113.1, 27.8)], ["sewage"], ["phone-7/k1"],
     ...                        radius_m=50, statuses=["collected", "opened"])
-    >>> got.replays.column("idempotency_key"), got.frames().replays.index.tolist()  # doctest: +SKIP
+    >>> got.replays.column("idempotency_key"), got.replay_frame().index.tolist()  # doctest: +SKIP
     (['phone-7/k1'], ['phone-7/k1'])
     """
 
@@ -1171,17 +1147,6 @@ class IntakeRows:
         """Whether every point lies in or on a unit found (else the nearest unit is
         the whole layer's to tell)."""
         return _every_point_in(self.points, self.units)
-
-    def frames(self) -> IntakeAnswers:
-        """The same answers with frames (:class:`IntakeAnswers`)."""
-        return IntakeAnswers(
-            self.locked,
-            None if self.units is None else self.units.frame(),
-            self.every,
-            self.replay_frame(),
-            self.last,
-            None if self.near is None else self.near.frame(),
-        )
 
     def replay_frame(self) -> pd.DataFrame:
         """The reports stored under the keys asked, indexed by key (empty when none)."""
@@ -1200,7 +1165,7 @@ class ReportIntake:
     - :meth:`open_near`: open originals of the new reports' categories near them
       (the GiST index), the only reports they can duplicate;
     - :meth:`units_at`: the units holding (or touching) the new points (GiST);
-    - :meth:`ask`: all of these, and the intakes' lock, in one round trip;
+    - :meth:`ask_rows`: all of these, and the intakes' lock, in one round trip;
     - :meth:`append`: the new rows, written in the same transaction (sent with its
       commit: one round trip more).
 
@@ -1248,7 +1213,7 @@ class ReportIntake:
         """Report intakes of every process, one at a time from here to the commit: what
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
         first question about the reports (the units are asked before), or by
-        :meth:`ask` (``taken``: it holds it now)."""
+        :meth:`ask_rows` (``taken``: it holds it now)."""
         if not self._locked and self._locking:
             if not taken:
                 self._con.execute("SELECT pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
@@ -1256,22 +1221,6 @@ class ReportIntake:
             if not self._has["reports"]:  # made by the intake that held the lock before
                 row = self._con.execute("SELECT to_regclass('reports') IS NOT NULL").fetchone()
                 self._has["reports"] = bool(row[0])
-
-    def ask(
-        self,
-        points: Sequence[Any],
-        categories: Sequence[Any],
-        keys: Sequence[str] = (),
-        unit_ids: Sequence[str] = (),
-        *,
-        radius_m: float,
-        statuses: Sequence[str],
-        columns: Sequence[str] | None = None,
-        wait: bool = False,
-    ) -> IntakeAnswers:
-        """:meth:`ask_rows`, its answers as frames (:class:`IntakeAnswers`)."""
-        return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
-                             statuses=statuses, columns=columns, wait=wait).frames()  # fmt: skip
 
     def ask_rows(
         self,
