@@ -132,12 +132,30 @@ def _events(client: TestClient) -> pd.DataFrame:
     return ev[["report_id", "action", "from_status", "to_status", "actor_id"]].astype(str)
 
 
+def _taken_in(client: TestClient) -> list[list[tuple]]:
+    """:data:`BATCHES` taken in by ``client``'s report writer, their answers."""
+    writer = client.app.state.service.reports
+    return [[_answer(r) for r in writer.process(batch)] for batch in BATCHES]
+
+
+def _posted(clients: dict[str, TestClient], bodies: list[dict], tag: str) -> dict[str, list]:
+    """``bodies`` posted to each client by a new admin key, each with its own
+    Idempotency-Key; the 201s' JSON by client name."""
+    out: dict[str, list] = {}
+    for name, client in clients.items():
+        secret, _ = issue_key(client.app.state.service.store, "采集员", role="admin")
+        out[name] = []
+        for k, body in enumerate(bodies):
+            headers = {"X-API-Key": secret, "Idempotency-Key": f"{tag}{k}"}
+            r = client.post("/reports", json=body, headers=headers)
+            assert r.status_code == 201, r.text
+            out[name].append(r.json())
+    return out
+
+
 def test_both_backends_take_in_the_same_batches_the_same(pair) -> None:
     gpkg, pg, _ = pair
-    got = []
-    for client in (gpkg, pg):
-        writer = client.app.state.service.reports
-        got.append([[_answer(r) for r in writer.process(batch)] for batch in BATCHES])
+    got = [_taken_in(client) for client in (gpkg, pg)]
     assert got[0] == got[1]
     first, second, third = got[1]
     assert [a[1] for a in first] == [f"R{k:07d}" for k in range(4, 11)]  # after R1..R3
@@ -188,10 +206,7 @@ def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeyp
         return out
 
     monkeypatch.setattr(api.writer, "intake_rows", counted)
-    got = []
-    for client in (gpkg, pg):
-        writer = client.app.state.service.reports
-        got.append([[_answer(r) for r in writer.process(batch)] for batch in BATCHES])
+    got = [_taken_in(client) for client in (gpkg, pg)]
     assert got[0] == got[1]
     # the PostGIS writer took in as values each batch whose points lie in units
     first, second, third = got[1]
@@ -203,23 +218,14 @@ def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeyp
           for c in plain_pair[:2]]  # fmt: skip
     pd.testing.assert_frame_equal(ev[0], ev[1])
     # served the same: every property of the 201s, posted to both
-    secret = {n: issue_key(c.app.state.service.store, "采集员", role="admin")[0]
-              for n, c in (("gpkg", gpkg), ("pg", pg))}  # fmt: skip
     bodies = [
         {"lon": 113.0711, "lat": 27.7402, "category": "floating_garbage", "description": "油污"},
         {"lon": 113.0711, "lat": 27.74023, "category": "floating_garbage",
          "reported_at": "2026-12-06T09:30:00.123456+08:00", "reporter_contact": "13800000000"},
     ]  # fmt: skip
     pg.app.state.service.store.read("reports")  # a copy held: the writes keep it current
-    served = []
-    for name, client in (("gpkg", gpkg), ("pg", pg)):
-        out = []
-        for k, body in enumerate(bodies):
-            headers = {"X-API-Key": secret[name], "Idempotency-Key": f"v{k}"}
-            r = client.post("/reports", json=body, headers=headers)
-            assert r.status_code == 201, r.text
-            out.append(r.json())
-        served.append(out)
+    posted = _posted({"gpkg": gpkg, "pg": pg}, bodies, "v")
+    served = [posted["gpkg"], posted["pg"]]
     for doc in (served[0][0], served[1][0]):  # taken now: at each backend's now
         del doc["properties"]["reported_at"], doc["properties"]["due_at"]
     assert served[0] == served[1]
@@ -235,24 +241,17 @@ def test_batches_taken_in_as_values_answer_as_the_geopackage(plain_pair, monkeyp
 
 def test_http_posts_give_the_same_answers(pair) -> None:
     gpkg, pg, _ = pair
-    secret = {}
-    for name, client in (("gpkg", gpkg), ("pg", pg)):
-        secret[name], _ = issue_key(client.app.state.service.store, "采集员", role="admin")
     bodies = [
         {"lon": 113.0711, "lat": 27.7402, "category": "floating_garbage"},
         {"lon": 113.0711, "lat": 27.74023, "category": "floating_garbage"},
         {"lon": 113.0852, "lat": 27.7502, "category": "green_belt", "crs": "gcj02"},
     ]
-    answers = []
-    for name, client in (("gpkg", gpkg), ("pg", pg)):
-        out = []
-        for k, body in enumerate(bodies):
-            headers = {"X-API-Key": secret[name], "Idempotency-Key": f"h{k}"}
-            r = client.post("/reports", json=body, headers=headers)
-            assert r.status_code == 201, r.text
-            p = r.json()["properties"]
-            out.append((r.json()["id"], p["unit_id"], p.get("duplicate_of"), p["status"]))
-        answers.append(out)
+    posted = _posted({"gpkg": gpkg, "pg": pg}, bodies, "h")
+    answers = [
+        [(d["id"], d["properties"]["unit_id"], d["properties"].get("duplicate_of"),
+          d["properties"]["status"]) for d in posted[name]]
+        for name in ("gpkg", "pg")
+    ]  # fmt: skip
     assert answers[0] == answers[1]
     assert answers[1][1][2] == answers[1][0][0]
 
