@@ -526,7 +526,7 @@ class Questions(NamedTuple):
         stored = [*open_, *(old for old, now in LEGACY_STATUS.items() if now in open_)]
         return txn.ask_rows(self.points, self.categories, self.keys, self.unit_ids,
                        radius_m=report_rules().duplicate_radius_m, statuses=stored,
-                       columns=_LINKED_BY, wait=True)  # fmt: skip
+                       columns=_LINKED_BY)  # fmt: skip
 
 
 class _SqlLedger(_BatchIds):

@@ -833,17 +833,12 @@ class PostGISStore(Store):
             ).fetchone()[0]
         return fids
 
-    def report_intake(self, *, lock: bool = True) -> AbstractContextManager[ReportIntake]:
+    def report_intake(self) -> AbstractContextManager[ReportIntake]:
         """One transaction for taking in new reports, serialised across processes:
         the questions a batch asks of the stored layers (replayed keys, the last
         report id, open reports near the new points, the units holding them) and the
         rows it writes, all in the same transaction (committed when the block ends).
         See :class:`ReportIntake`.
-
-        With ``lock=False`` the questions are asked without waiting for the intakes of
-        other processes, and nothing may be written: a draft's answers, which only a
-        locked intake's may be acted on. (The report writer waits for the lock:
-        ``ask_rows(..., wait=True)``.)
 
         Examples
         --------
@@ -852,10 +847,10 @@ class PostGISStore(Store):
         ...     txn.last_report_id()
         'R0000042'
         """
-        return self._report_intake(lock)
+        return self._report_intake()
 
     @contextmanager
-    def _report_intake(self, lock: bool = True) -> Iterator[ReportIntake]:
+    def _report_intake(self) -> Iterator[ReportIntake]:
         unique = self._psycopg.errors.UniqueViolation
         with self._lock:
             try:
@@ -864,7 +859,7 @@ class PostGISStore(Store):
                     # with the next that is (the BEGIN with the batch's questions, the
                     # rows with the COMMIT)
                     with con.pipeline(), con.transaction():
-                        txn = ReportIntake(self, con, lock=lock)
+                        txn = ReportIntake(self, con)
                         yield txn
                     written = txn.written  # committed: what the write answered
             except unique as exc:  # a writer outside the intake took an id: try again
@@ -1118,9 +1113,8 @@ class PostGISStore(Store):
 
 @dataclass
 class IntakeRows:
-    """A batch's questions answered together (:meth:`ReportIntake.ask_rows`):
-    ``locked``, whether the intakes' lock is held (when not, a draft's answers);
-    ``units`` at the points, ``replays`` under the keys asked and ``near`` (as
+    """A batch's questions answered together (:meth:`ReportIntake.ask_rows`, under
+    the intakes' lock): ``units`` at the points, ``replays`` under the keys asked and ``near`` (as
     :meth:`ReportIntake.open_near`) as :class:`FoundRows`, their frames made only
     when asked for; ``last``, the highest report id; and whether
     every point has a unit told only when asked (:attr:`every`).
@@ -1135,7 +1129,6 @@ class IntakeRows:
     (['phone-7/k1'], ['phone-7/k1'])
     """
 
-    locked: bool
     units: FoundRows | None
     points: Sequence[Any]
     replays: FoundRows | None
@@ -1177,10 +1170,9 @@ class ReportIntake:
     ['phone-7/k1']
     """
 
-    def __init__(self, store: PostGISStore, con: Any, *, lock: bool = True) -> None:
+    def __init__(self, store: PostGISStore, con: Any) -> None:
         self._store = store
         self._con = con
-        self._locking = lock
         self._locked = False
         #: (rows, version cursor before, cursor of versions and fids after) once written
         self._written: tuple | None = None
@@ -1214,7 +1206,7 @@ class ReportIntake:
         one batch decides (ids, duplicates) the next one reads, committed. Taken by the
         first question about the reports (the units are asked before), or by
         :meth:`ask_rows` (``taken``: it holds it now)."""
-        if not self._locked and self._locking:
+        if not self._locked:
             if not taken:
                 self._con.execute("SELECT pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
             self._locked = True
@@ -1232,29 +1224,19 @@ class ReportIntake:
         radius_m: float,
         statuses: Sequence[str],
         columns: Sequence[str] | None = None,
-        wait: bool = False,
     ) -> IntakeRows:
         """A batch's questions sent together and answered in one round trip (a
-        pipeline): the intakes' lock (waited for with ``wait``, else taken only if
-        free), :meth:`units_at` the ``points`` and ``unit_ids``, :meth:`replays` of
-        ``keys``, :meth:`last_report_id` and :meth:`open_near` the points (each with
-        its category); the rows as read (:class:`IntakeRows`). The questions after a
-        lock not taken are asked without it (a draft's answers, to be asked again
-        under it)."""
+        pipeline): the intakes' lock, :meth:`units_at` the ``points`` and
+        ``unit_ids``, :meth:`replays` of ``keys``, :meth:`last_report_id` and
+        :meth:`open_near` the points (each with its category); the rows as read
+        (:class:`IntakeRows`). The lock is waited for as the first statement, so a
+        batch waiting for its turn holds no lock on a table (an intake adding a column
+        would otherwise wait for it, and it for that intake)."""
         con = self._con
-        # questions asked without the lock must not keep the tables' share locks while
-        # the lock is waited for (an intake adding a column would wait for them, and
-        # they for it): asked in a savepoint, given up when the lock was not free
-        draft = self._locking and not self._locked and not wait
         with con.pipeline():  # sent together; answered as the block ends
-            if draft:
-                con.execute("SAVEPOINT gridkit_ask")
             lock = None
-            if self._locking and not self._locked:
-                sql = "SELECT true FROM pg_advisory_xact_lock(%s)" if wait else (
-                    "SELECT pg_try_advisory_xact_lock(%s)"
-                )  # fmt: skip
-                lock = con.execute(sql, (INTAKE_LOCK,))
+            if not self._locked:
+                lock = con.execute("SELECT true FROM pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
             units = self._units_read(points, unit_ids)
             keyed = self._keys_read(keys)
             last = self._last_read()
@@ -1267,7 +1249,8 @@ class ReportIntake:
                 (used,),
             )
         with ExitStack() as done:
-            if lock is not None and done.enter_context(lock).fetchone()[0]:
+            if lock is not None:  # held from here to the commit
+                done.enter_context(lock).fetchone()
                 self._locked = True
             number = None if last is None else done.enter_context(last).fetchone()[0]
             found = None if units is None else units.found()
@@ -1276,24 +1259,17 @@ class ReportIntake:
             tables = self._store._tables
             changed = [str(n) for n, d in done.enter_context(digests).fetchall()
                        if tables.get(str(n), _Table({}, False)).digest != d]  # fmt: skip
-        if draft and self._locked:
-            con.execute("RELEASE SAVEPOINT gridkit_ask")  # sent with the next statement
-        elif draft:
-            with con.pipeline():  # now: the share locks go before the draft's work
-                con.execute("ROLLBACK TO SAVEPOINT gridkit_ask")
-                con.execute("RELEASE SAVEPOINT gridkit_ask")
         if changed:  # asked again with the columns as they are now
             for name in changed:
                 self._store._tables.pop(name, None)
             return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
-                                 statuses=statuses, columns=columns, wait=wait)  # fmt: skip
+                                 statuses=statuses, columns=columns)  # fmt: skip
         if self._locked and not self._has["reports"]:  # made by the lock's last holder
             self._lock(taken=True)
             if self._has["reports"]:
                 return self.ask_rows(points, categories, keys, unit_ids, radius_m=radius_m,
                                      statuses=statuses, columns=columns)  # fmt: skip
         return IntakeRows(
-            self._locked or not self._locking,
             found,
             points,
             stored,
@@ -1456,8 +1432,6 @@ class ReportIntake:
         the columns they lack, the layers' version rows locked, the rows inserted.
         In a pipeline (as :meth:`PostGISStore.report_intake` runs) these are sent
         with the commit; :attr:`written` reads what they answered."""
-        if not self._locking:
-            raise RuntimeError("a draft intake (lock=False) writes nothing")
         store, con = self._store, self._con
         todo = {name: _wgs84(df) for name, df in rows.items() if len(df)}
         if not todo:
@@ -1477,8 +1451,6 @@ class ReportIntake:
         them (else ``ValueError``: :meth:`append` a frame, which makes what is missing).
         No frame is made for the write (one is, after the commit, only for a copy of
         the layer held in memory to follow it)."""
-        if not self._locking:
-            raise RuntimeError("a draft intake (lock=False) writes nothing")
         store, con = self._store, self._con
         todo = {name: _Columns(cols, geoms) for name, (cols, geoms) in rows.items()
                 if len(_Columns(cols, geoms))}  # fmt: skip
