@@ -1465,8 +1465,7 @@ class ReportIntake:
         for name, cols in todo.items():
             for c, values in cols.values.items():
                 _check_storable(c, values)
-            cols.table = store._tables[name]
-            _insert_values(con, name, cols.values, cols.geoms, cols.table)
+            _insert_values(con, name, cols.values, cols.geoms, store._tables[name])
         self._written = (todo, before, self._versions_after(todo))
 
     def _versions_after(self, names: Iterable[str]) -> Any:
@@ -1711,21 +1710,14 @@ class _Columns:
 
     def __init__(self, values: Mapping[str, Sequence[Any]], geoms: Any) -> None:
         self.values, self.geoms = values, geoms
-        self.table: _Table | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.values.values()))) if self.values else 0
 
     def frame(self) -> pd.DataFrame:
-        """The rows as a read of the table types them (:func:`_series`; the times are
-        values here, not the epoch milliseconds a read gets)."""
-        types = {} if self.table is None else self.table.columns
-        data = {
-            c: pd.to_datetime(list(v), utc=True)
-            if types.get(c, "").startswith("timestamp")
-            else _series(v, types.get(c, "")).array
-            for c, v in self.values.items()
-        }
+        """The rows as a frame of Python values (:func:`_as_read` types them as the
+        held copy's columns)."""
+        data = {c: pd.array(list(v), dtype=object) for c, v in self.values.items()}
         if self.geoms is None:
             return pd.DataFrame(data, index=pd.RangeIndex(len(self)))
         data[GEOMETRY] = gpd.array.from_shapely(np.asarray(self.geoms, dtype=object), crs=4326)
