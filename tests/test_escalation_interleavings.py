@@ -155,3 +155,24 @@ def test_any_interleaving_escalates_each_lapse_once(late_h, runs, picks) -> None
         for rid in events["report_id"]:
             assert int(got[rid]) == int(want[rid])
     assert np.all(events.groupby("report_id").size() == 1)
+
+
+def test_a_run_keeps_the_rows_of_the_cases_it_decided_only() -> None:
+    """A run over a city's reports with few overdue keeps those few rows to compare at
+    write time, not a copy of every row (that made a run over 10^4 reports with nothing
+    overdue take 1.7 s of every server process's CPU, every five minutes)."""
+    from gridkit.ops.cases import _Decided
+
+    late = [-5] * 500 + [30, 2, -1, 50]  # four are overdue (the third not yet)
+    reports = _reports(late)
+    change = escalate(reports, at=AT)
+    decided = _Decided(reports, change)
+    overdue = set(reports["report_id"][np.asarray(late) > 0])
+    assert set(decided.rows) == overdue == set(change.events["report_id"])
+    for rid in overdue:  # the row as read, to compare with the row at write time
+        pd.testing.assert_series_equal(
+            decided.rows[rid],
+            reports.set_index("report_id", drop=False).loc[rid],
+            check_names=False,
+        )
+    assert _Decided(reports.iloc[:500], escalate(reports.iloc[:500], at=AT)).rows == {}
