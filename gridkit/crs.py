@@ -41,6 +41,7 @@ __all__ = [
     "is_wgs84",
     "like_input",
     "local_metric_crs",
+    "lonlat_to_local_metric",
     "parse_crs",
     "result_crs",
     "to_metric",
@@ -538,8 +539,56 @@ def utm_zone_crs(lon: float, lat: float) -> pyproj.CRS:
     >>> utm_zone_crs(113.13, 27.83).to_epsg(), utm_zone_crs(-70.6, -33.4).to_epsg()
     (32649, 32719)
     """
+    return _epsg(_utm_code(lon, lat))
+
+
+def _utm_code(lon: float, lat: float) -> int:
     zone = int(np.clip(np.floor((lon + 180) / 6) + 1, 1, 60))
-    return _epsg((32600 if lat >= 0 else 32700) + zone)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def lonlat_to_local_metric(
+    *arrays: np.ndarray, around: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Geometries in WGS84 lon/lat projected to the UTM zone around the centre of the
+    bounds of ``around`` (default: of all ``arrays``): each array as
+    ``GeoSeries(a, crs=WGS84).to_crs(local_metric_crs(GeoSeries(around, crs=WGS84)))``
+    gives it (the same coordinates), without the series, for small arrays taken many
+    times (a batch of reports and its duplicate candidates).
+
+    Missing geometries stay missing; 2-D coordinates only.
+
+    Raises
+    ------
+    CRSError
+        When no array holds a coordinate.
+
+    Examples
+    --------
+    >>> a, b = lonlat_to_local_metric(shapely.points([(113.13, 27.83)]),
+    ...                               shapely.points([(113.1301, 27.83)]))
+    >>> round(float(shapely.distance(a[0], b[0])), 1)  # 0.0001 degree of longitude
+    9.9
+    """
+    if around is None:
+        around = np.concatenate([np.asarray(a, dtype=object) for a in arrays])
+    bounds = shapely.total_bounds(around)
+    if not np.all(np.isfinite(bounds)):
+        raise CRSError("Cannot pick a metric CRS for an empty layer.")
+    forward = _from_wgs84(_utm_code((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2))
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = forward.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return [shapely.transform(np.asarray(a, dtype=object), project) for a in arrays]
+
+
+@functools.lru_cache(maxsize=128)
+def _from_wgs84(code: int) -> pyproj.Transformer:
+    # one per zone (thread-safe since pyproj 3.1): making one costs ~1 ms, more than
+    # projecting a batch's points; GeoSeries.to_crs makes one per call
+    return pyproj.Transformer.from_crs(WGS84, _epsg(code), always_xy=True)
 
 
 @functools.lru_cache(maxsize=128)

@@ -9,6 +9,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely import Point
 
 from gridkit.errors import GridkitError, GridkitWarning
@@ -543,3 +546,45 @@ def test_duplicate_pairs_large_search_uses_a_tree_with_the_same_answer(monkeypat
     assert len(small.report) > 10
     assert small.report.tolist() == tree.report.tolist()
     assert small.candidate.tolist() == tree.candidate.tolist()
+
+
+#: a point's offset east and north (metres) and its category
+_OFFSET = st.tuples(st.floats(-150, 150), st.floats(-150, 150), st.integers(0, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lon=st.sampled_from([113.1, 113.999, 114.0005, -70.6]),  # 114°E: zones 49 and 50 meet
+    lat=st.sampled_from([27.8, -33.4, 0.0005]),
+    radius=st.floats(1, 120),
+    new=st.lists(_OFFSET, min_size=1, max_size=8),
+    old=st.lists(_OFFSET, max_size=12),
+)
+def test_duplicate_pairs_are_every_pair_within_the_radius_by_brute_force(
+    lon, lat, radius, new, old
+) -> None:
+    """Each pair of a report and a candidate of its category within the radius, at the
+    distance the layers' own projection gives (GeoSeries.to_crs to local_metric_crs of
+    them all), whatever the zone (across a UTM zone edge, south, at the equator)."""
+    from gridkit.crs import WGS84, local_metric_crs
+    from gridkit.ops.reports import duplicate_pairs
+
+    pts = _around(lon, lat, [(e, n) for e, n, _ in new])
+    earlier = _around(lon, lat, [(e, n) for e, n, _ in old] or [(0, 0)])[: len(old)]
+    cand = np.concatenate([earlier, pts])
+    cats = np.array([c for *_, c in new])
+    cand_cats = np.concatenate([np.array([c for *_, c in old], dtype=int), cats])
+    pairs = duplicate_pairs(pts, cats, cand, cand_cats, radius_m=radius)
+
+    both = gpd.GeoSeries(np.concatenate([pts, cand]), crs=WGS84)
+    metric = np.asarray(both.to_crs(local_metric_crs(both)).array)
+    p_m, c_m = metric[: len(pts)], metric[len(pts) :]
+    want = [
+        (i, j, shapely.distance(p_m[i], c_m[j]))
+        for i in range(len(pts))
+        for j in range(len(cand))
+        if cats[i] == cand_cats[j] and shapely.distance(p_m[i], c_m[j]) <= radius
+    ]
+    got = list(zip(pairs.report.tolist(), pairs.candidate.tolist(), pairs.distance_m.tolist(),
+                   strict=True))  # fmt: skip
+    assert got == want

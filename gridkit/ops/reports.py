@@ -39,7 +39,7 @@ import pandas as pd
 import shapely
 
 from gridkit import codes
-from gridkit.crs import WGS84, degrees_around, local_metric_crs, to_wgs84
+from gridkit.crs import WGS84, degrees_around, lonlat_to_local_metric, to_wgs84
 from gridkit.errors import GridkitError, GridkitWarning, format_rows
 from gridkit.ops.locate import _lowest_hit, locate
 from gridkit.ops.rulefiles import read_rules
@@ -1305,13 +1305,13 @@ def duplicate_pairs(
     if not exact:
         order = np.lexsort((c, q))
         return DuplicatePairs(q[order], c[order], np.full(len(q), np.nan))
-    metric = local_metric_crs(gpd.GeoSeries(np.concatenate([pts[pos_p], cand[pos_c]]), crs=WGS84))
-    # only the ends of the pairs are projected (the search's cost stays with them)
+    # in the UTM zone of every point and candidate (local_metric_crs); only the ends of
+    # the pairs are projected (the search's cost stays with them)
     up, q_at = np.unique(q, return_inverse=True)
     uc, c_at = np.unique(c, return_inverse=True)
-    ends = gpd.GeoSeries(np.concatenate([pts[up], cand[uc]]), crs=WGS84).to_crs(metric)
-    moved = np.asarray(ends.array)
-    dist = shapely.distance(moved[q_at], moved[len(up) + c_at])
+    zone_of = np.concatenate([pts[pos_p], cand[pos_c]])
+    p_m, c_m = lonlat_to_local_metric(pts[up], cand[uc], around=zone_of)
+    dist = shapely.distance(p_m[q_at], c_m[c_at])
     keep = dist <= radius_m
     q, c, dist = q[keep], c[keep], dist[keep]
     order = np.lexsort((c, q))
