@@ -210,7 +210,10 @@ class _BodyTimeout:
                 return await receive()
             wait = min(self.idle_s, start + self.idle_s + seen / self.min_rate - time.monotonic())
             try:
-                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+                # a deadline on this task, not wait_for's task per read (a body is
+                # mostly there already: the read answers at once)
+                async with asyncio.timeout(max(wait, 0.0)):
+                    message = await receive()
             except TimeoutError:
                 # an HTTPException passes FastAPI's body parsing unchanged
                 raise StarletteHTTPException(

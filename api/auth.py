@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from api.service import Svc
+from api.service import Service, Svc
 from gridkit import codes
 from gridkit.ops.access import Person, appointments
 from gridkit.ops.heads import head_scopes
@@ -88,10 +88,12 @@ API_KEY = APIKeyHeader(
 
 async def principal(
     request: Request,
-    service: Svc,
     x_api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> Principal:
     """Resolve the caller from ``X-API-Key``; anonymous only when the settings allow."""
+    # the app's service as the Svc dependency gives it, without solving one more
+    # dependency for every request
+    service: Service = request.app.state.service
     store = service.store
     # map pages open in browsers, which cannot send headers: they carry the key in a
     # cookie set by /maps/...?key= (see api.pages), taken on map pages only
