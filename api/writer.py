@@ -208,13 +208,15 @@ class ReportWriter:
         return the first use of each key in the batch and the submissions to take in."""
         keys = [s.key for s in subs if s.key]
         stored = ledger.replays(keys) if keys else _NO_ROWS
-        stored_pieces = pieces(stored, id_col="report_id") if len(stored) else []
-        hashes = stored.get("idempotency_hash")
+        # by key, in plain Python (most batches find none: no pandas call per report)
+        at = {str(k): pos for pos, k in enumerate(stored.index)} if len(stored) else {}
+        stored_pieces = pieces(stored, id_col="report_id") if at else []
+        hashes = stored.get("idempotency_hash") if at else None
         first: dict[str, int] = {}
         fresh: list[int] = []
         for i, s in enumerate(subs):
-            if s.key and s.key in stored.index:
-                pos = int(stored.index.get_loc(s.key))
+            pos = at.get(s.key) if s.key else None
+            if pos is not None:
                 seen = None if hashes is None else hashes.iloc[pos]
                 seen = None if seen is None or pd.isna(seen) else str(seen)
                 out[i] = _reused(s.key, s.fingerprint, seen) or Outcome(

@@ -131,7 +131,8 @@ def rounded(geoms: np.ndarray, *, precision: int = PRECISION) -> np.ndarray:
     (True, 1.123, None)
     """
     geoms = shapely.transform(np.asarray(geoms, dtype=object), lambda c: np.round(c, precision))
-    polys = np.isin(shapely.get_type_id(geoms), _POLYGONAL)
+    kinds = shapely.get_type_id(geoms)
+    polys = (kinds == _POLYGONAL[0]) | (kinds == _POLYGONAL[1])  # np.isin: ~15 µs more
     if polys.any():
         geoms[polys] = shapely.orient_polygons(geoms[polys], exterior_cw=False)
     return geoms

@@ -1236,6 +1236,10 @@ class ReportIntake:
         with con.pipeline():  # sent together; answered as the block ends
             lock = None
             if not self._locked:
+                # the batch's statements are prepared (psycopg, from their fifth use):
+                # their plans do not depend on the values (a few points, keys, boxes),
+                # and planning each again cost the database ~0.6 ms a batch
+                con.execute("SET LOCAL plan_cache_mode = force_generic_plan")
                 lock = con.execute("SELECT true FROM pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
             units = self._units_read(points, unit_ids)
             keyed = self._keys_read(keys)
