@@ -42,7 +42,7 @@ WorkspaceOption = Annotated[
 ]
 
 #: the service, built by uvicorn in this process from the settings in the environment
-APP_FACTORY = "api:create_app"
+APP_FACTORY = "api.serving:serving_app"
 #: uvicorn's h11 protocol with a deadline for request headers (by name, like the app)
 PROTOCOL_FACTORY = "api.serving:bounded_protocol"
 #: the same protocol by name, for several processes (its default deadline for headers)
@@ -123,9 +123,11 @@ def serve_workspace(
     the addresses in ``forwarded_allow_ips`` (comma-separated, ``*`` for any; default
     uvicorn's: ``$FORWARDED_ALLOW_IPS`` or ``127.0.0.1``, a proxy on this machine).
 
-    The app is built by uvicorn from the factory ``api:create_app``, which reads its
-    settings from ``GRIDKIT_*`` environment variables: the workspace is passed as
-    ``GRIDKIT_WORKSPACE`` (other ``GRIDKIT_*`` settings apply as set).
+    The app is built by uvicorn in each process from the factory
+    ``api.serving:serving_app`` (:func:`api.create_app`, the objects of its start
+    frozen out of the garbage collector), which reads its settings from ``GRIDKIT_*``
+    environment variables: the workspace is passed as ``GRIDKIT_WORKSPACE`` (other
+    ``GRIDKIT_*`` settings apply as set).
 
     Examples
     --------
