@@ -9,7 +9,9 @@ tipg runs from its own virtual environment (its pins differ from gridkit's): set
 ``GRIDKIT_TIPG_PYTHON`` to its python (default ``/tmp/tipg-venv/bin/python``; make it
 with ``python -m venv /tmp/tipg-venv && /tmp/tipg-venv/bin/pip install tipg uvicorn``).
 Without it the items cases run against the GeoPackage backend only. The database is
-a throwaway cluster (tests/postgis_cluster.py).
+a throwaway cluster (tests/postgis_cluster.py) with PostgreSQL's own durability
+settings (``fsync`` and ``full_page_writes`` on, as deployed; the tests' cluster runs
+without them): a write answered is on disk, on both sides.
 
 ``GRIDKIT_BENCH_POSTGIS=writes`` (or ``items``) runs those cases alone, e.g.
 ``GRIDKIT_BENCH_POSTGIS=writes python -m benchmarks --only postgis`` (tipg is then not
@@ -95,7 +97,7 @@ def _setup(quick: bool) -> dict:
     write_layer(history.reports, ws, "reports")
     write_layer(history.events, ws, "report_events")
     secret, _ = issue_key(open_store(ws), "bench", role="admin")
-    url = postgis_cluster.new_database()
+    url = postgis_cluster.new_database(durable=True)  # the writes measured are durable
     load(ws, url)
     import psycopg
 

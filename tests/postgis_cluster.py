@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL 15 + PostGIS 3 cluster for the tests: initdb and pg_ctl in a
-temporary directory, listening on loopback only; one per test process, stopped at exit.
+temporary directory, listening on loopback only; one per test process, stopped at exit
+(and a durable one for benchmarks, see :func:`cluster`).
 
 Without PostgreSQL/PostGIS on the machine the PostGIS tests skip, and fail under
 ``CI=true`` (CI installs them: see .ci/run), as the browser tests do.
@@ -20,6 +21,7 @@ import pytest
 
 BIN = Path(os.environ.get("GRIDKIT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _state: dict = {}
+_durable: dict = {}  # the cluster with PostgreSQL's own durability (benchmarks)
 _names = itertools.count()
 
 
@@ -46,10 +48,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def cluster() -> str:
-    """The base URL of the running cluster (started on first use), or skip/fail."""
-    if "url" in _state:
-        return _state["url"]
+def cluster(*, durable: bool = False) -> str:
+    """The base URL of the running cluster (started on first use), or skip/fail.
+
+    The tests' cluster runs without ``fsync`` (nothing of it outlives the run); a
+    ``durable`` one (another cluster, PostgreSQL's own settings: each commit flushed
+    to disk, full pages written) is what a benchmark of durable writes measures."""
+    state = _durable if durable else _state
+    if "url" in state:
+        return state["url"]
     reason = _state.get("error") or _missing()
     if reason is not None:
         _state["error"] = reason
@@ -71,14 +78,16 @@ def cluster() -> str:
     )  # fmt: skip
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} "
-        "-c fsync=off -c full_page_writes=off -c max_connections=200"
+        "-c max_connections=200"
     )
+    if not durable:
+        opts += " -c fsync=off -c full_page_writes=off"
     subprocess.run(
         [*run, str(BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
          "-w", "start"],
         check=True, capture_output=True,
     )  # fmt: skip
-    _state.update(root=root, data=data, opts=opts, port=port)
+    state.update(root=root, data=data, opts=opts, port=port)
     atexit.register(stop)
     url = f"postgresql://postgres@127.0.0.1:{port}"
     import psycopg
@@ -87,15 +96,16 @@ def cluster() -> str:
         con.execute("CREATE DATABASE gridkit_template")
     with psycopg.connect(f"{url}/gridkit_template", autocommit=True) as con:
         con.execute("CREATE EXTENSION postgis")
-    _state["url"] = url
+    state["url"] = url
     return url
 
 
-def new_database() -> str:
-    """The URL of a new empty database with PostGIS (no gridkit schema yet)."""
+def new_database(*, durable: bool = False) -> str:
+    """The URL of a new empty database with PostGIS (no gridkit schema yet), in the
+    ``durable`` cluster or the tests' (see :func:`cluster`)."""
     import psycopg
 
-    base = cluster()
+    base = cluster(durable=durable)
     name = f"t{os.getpid()}_{next(_names)}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as con:
         con.execute(f"CREATE DATABASE {name} TEMPLATE gridkit_template")
@@ -117,11 +127,12 @@ def pg_ctl(action: str) -> None:
 
 
 def stop() -> None:
-    if "data" in _state:
-        subprocess.run(
-            [*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(_state["data"]), "-m",
-             "immediate", "stop"],
-            capture_output=True,
-        )  # fmt: skip
-        shutil.rmtree(_state["root"], ignore_errors=True)
-        _state.clear()
+    for state in (_state, _durable):
+        if "data" in state:
+            subprocess.run(
+                [*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(state["data"]), "-m",
+                 "immediate", "stop"],
+                capture_output=True,
+            )  # fmt: skip
+            shutil.rmtree(state["root"], ignore_errors=True)
+            state.clear()
