@@ -11,7 +11,9 @@ with ``python -m venv /tmp/tipg-venv && /tmp/tipg-venv/bin/pip install tipg uvic
 Without it the items cases run against the GeoPackage backend only. The database is
 a throwaway cluster (tests/postgis_cluster.py) with PostgreSQL's own durability
 settings (``fsync`` and ``full_page_writes`` on, as deployed; the tests' cluster runs
-without them): a write answered is on disk, on both sides.
+without them): a write answered is on disk, on both sides. ``GRIDKIT_BENCH_PG_FSYNC=off``
+runs them on the tests' cluster instead (writes not durable: the figures of earlier
+rounds, for comparison).
 
 ``GRIDKIT_BENCH_POSTGIS=writes`` (or ``items``) runs those cases alone, e.g.
 ``GRIDKIT_BENCH_POSTGIS=writes python -m benchmarks --only postgis`` (tipg is then not
@@ -39,6 +41,8 @@ TIPG_PYTHON = Path(os.environ.get("GRIDKIT_TIPG_PYTHON", "/tmp/tipg-venv/bin/pyt
 ONLY = os.environ.get("GRIDKIT_BENCH_POSTGIS", "").strip().lower()
 if ONLY not in ("", "items", "writes"):
     raise SystemExit(f"GRIDKIT_BENCH_POSTGIS={ONLY!r}: give items or writes (or unset it).")
+#: whether the cluster flushes each commit to disk (PostgreSQL's default; see above)
+DURABLE = os.environ.get("GRIDKIT_BENCH_PG_FSYNC", "on").strip().lower() != "off"
 _state: dict = {}
 
 
@@ -97,7 +101,7 @@ def _setup(quick: bool) -> dict:
     write_layer(history.reports, ws, "reports")
     write_layer(history.events, ws, "report_events")
     secret, _ = issue_key(open_store(ws), "bench", role="admin")
-    url = postgis_cluster.new_database(durable=True)  # the writes measured are durable
+    url = postgis_cluster.new_database(durable=DURABLE)  # the writes measured are durable
     load(ws, url)
     import psycopg
 
@@ -321,7 +325,8 @@ def cases(quick: bool) -> list[Case]:
     )
     writes = [
         Case(
-            f"POST /reports x{posts}, {CLIENTS} clients: gridkit {label} (durable)",
+            f"POST /reports x{posts}, {CLIENTS} clients: gridkit {label} "
+            + ("(durable)" if DURABLE else "(fsync off: not durable)"),
             setup,
             _posts(name, posts, name),
             _posts("bare", posts, "bare"),
