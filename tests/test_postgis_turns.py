@@ -168,3 +168,22 @@ def test_a_column_another_process_added_is_asked_about(tmp_path) -> None:
     assert _answer(before[0])[0] is False
     reports = first.app.state.service.store.read("reports")
     assert (reports["idempotency_key"] == "key:k-admin/retry-1").sum() == 1
+
+
+def test_an_intakes_generic_plans_stay_in_its_transaction(three) -> None:
+    """A batch's statements run on their prepared generic plans (not planned again for
+    each batch's values); the setting ends with the transaction, so the pooled
+    connection's next user (a page of items, a map) plans as PostgreSQL chooses."""
+    import numpy as np
+    import shapely
+
+    _, pg, _, _ = three
+    store = pg.app.state.service.store
+    points = np.array([shapely.Point(113.0708, 27.7401)], dtype=object)
+    with store.report_intake() as txn:
+        txn.ask_rows(points, ["cctv"], radius_m=50.0, statuses=["collected"])
+        inside = txn._con.execute("SHOW plan_cache_mode").fetchone()[0]
+        used = txn._con
+    after = used.execute("SHOW plan_cache_mode").fetchone()[0]  # back in the pool, idle
+    assert inside == "force_generic_plan"
+    assert after == "auto"  # the connection given back as it was

@@ -569,8 +569,10 @@ class PostGISStore(Store):
             max_size=pool_size,
             kwargs={"autocommit": True},
             configure=_configure,
+            # no reset callback: with one, each connection given back goes through
+            # a pool worker thread (a thread switch per request, and the connection
+            # not at once there for the next, with its prepared statements)
             check=_check_idle,
-            reset=_returned,
             open=True,
             timeout=POOL_WAIT_S,
             name="gridkit",
@@ -622,7 +624,10 @@ class PostGISStore(Store):
         :class:`DatabaseUnavailableError` (the API's 503)."""
         try:
             with self._pool.connection() as con:
-                yield con
+                try:
+                    yield con
+                finally:  # given back now (see _check_idle)
+                    _RETURNED[con] = time.monotonic()
         except self._down as exc:
             raise DatabaseUnavailableError(_reason(self._psycopg, exc)) from None
         except self._pool_timeout():
@@ -1236,11 +1241,11 @@ class ReportIntake:
         with con.pipeline():  # sent together; answered as the block ends
             lock = None
             if not self._locked:
-                # the batch's statements are prepared (psycopg, from their fifth use):
-                # their plans do not depend on the values (a few points, keys, boxes),
-                # and planning each again cost the database ~0.6 ms a batch
-                con.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                lock = con.execute("SELECT true FROM pg_advisory_xact_lock(%s)", (INTAKE_LOCK,))
+                # with the lock: the batch's statements use the generic plans of their
+                # prepared forms (psycopg prepares them from their fifth use); their
+                # plans do not depend on the values (a few points, keys, boxes), and
+                # planning each again cost the database ~0.6 ms a batch
+                lock = con.execute(_INTAKE_LOCK_SQL, (INTAKE_LOCK,))
             units = self._units_read(points, unit_ids)
             keyed = self._keys_read(keys)
             last = self._last_read()
@@ -1547,6 +1552,13 @@ def _mark(ref: weakref.ref, *, listening: bool, payload: str | None = None) -> N
         store._dirty = True
 
 
+#: the intakes' lock, waited for as a batch's first statement (and its plans generic)
+_INTAKE_LOCK_SQL = (
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true) "
+    "FROM pg_advisory_xact_lock(%s)"
+)
+
+
 def _configure(con: Any) -> None:
     con.execute("SET TIME ZONE 'UTC'")
 
@@ -1555,11 +1567,7 @@ def _configure(con: Any) -> None:
 #: the check costs a round trip per request, and one in use a moment ago is alive (a
 #: server gone meanwhile fails the request with a 503, and the pool replaces it)
 CHECK_IDLE_S = 1.0
-_RETURNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _returned(con: Any) -> None:
-    _RETURNED[con] = time.monotonic()
+_RETURNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # con -> given back
 
 
 def _check_idle(con: Any) -> None:
