@@ -177,8 +177,9 @@ def test_an_intakes_generic_plans_stay_in_its_transaction(three) -> None:
     import numpy as np
     import shapely
 
-    _, pg, _, _ = three
-    store = pg.app.state.service.store
+    from gridkit.store import open_store
+
+    store = open_store(three[3])
     points = np.array([shapely.Point(113.0708, 27.7401)], dtype=object)
     with store.report_intake() as txn:
         txn.ask_rows(points, ["cctv"], radius_m=50.0, statuses=["collected"])
@@ -187,3 +188,22 @@ def test_an_intakes_generic_plans_stay_in_its_transaction(three) -> None:
     after = used.execute("SHOW plan_cache_mode").fetchone()[0]  # back in the pool, idle
     assert inside == "force_generic_plan"
     assert after == "auto"  # the connection given back as it was
+
+
+def test_a_column_dropped_by_another_process_fails_no_batch(three) -> None:
+    """A column of the reports dropped elsewhere (a DBA, QGIS) while this process still
+    writes it: the batch is asked again with the columns as they are, and taken in."""
+    import psycopg
+
+    _, pg, _, url = three
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("ALTER TABLE reports ADD COLUMN IF NOT EXISTS drop_probe text")
+    writer = pg.app.state.service.reports
+    first = writer.process([_sub(113.0712, 27.7405, key="drop-1")])  # knowing the column
+    assert not isinstance(first[0], BaseException), first
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("ALTER TABLE reports DROP COLUMN drop_probe")
+    got = writer.process([_sub(113.0721, 27.7415, key="drop-2")])  # keys: a stored row read
+    assert not isinstance(got[0], BaseException), got
+    stored = pg.app.state.service.store.read("reports")
+    assert got[0].piece.id in set(stored["report_id"]) and "drop_probe" not in stored
