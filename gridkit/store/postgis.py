@@ -856,7 +856,7 @@ class PostGISStore(Store):
 
     @contextmanager
     def _report_intake(self) -> Iterator[ReportIntake]:
-        unique = self._psycopg.errors.UniqueViolation
+        errors = self._psycopg.errors
         with self._lock:
             try:
                 with self._connection() as con:
@@ -867,8 +867,12 @@ class PostGISStore(Store):
                         txn = ReportIntake(self, con)
                         yield txn
                     written = txn.written  # committed: what the write answered
-            except unique as exc:  # a writer outside the intake took an id: try again
+            except errors.UniqueViolation as exc:  # a writer outside the intake took an id
                 self._tables.pop("reports", None)
+                raise ConcurrentWriteError(["reports"]) from exc
+            except errors.UndefinedColumn as exc:  # a column dropped meanwhile (a DBA, QGIS)
+                for name in ("reports", "report_events", "units"):
+                    self._tables.pop(name, None)  # asked again with the columns as they are
                 raise ConcurrentWriteError(["reports"]) from exc
             except BaseException:
                 for name in ("reports", "report_events"):
