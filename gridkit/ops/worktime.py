@@ -804,6 +804,12 @@ def _deadline_us(
     which are missing. What :func:`stage_deadline` gives, without a Series on the way
     (the report writer's batches are a few rows)."""
     local = _to_local(utc, missing, cal)
+    # each way of counting only where a limit counts that way (a batch of reports
+    # mostly has one: the other's dozens of array operations would be for nothing)
+    if not in_days.any():
+        return _finish(cal, utc, *_hours_local(cal, local, missing, amount))
+    if in_days.all():
+        return _finish(cal, utc, *_days_local(cal, local, missing, amount))
     by_h = _hours_local(cal, local, missing, np.where(in_days, 0, amount))
     by_d = _days_local(cal, local, missing, np.where(in_days, amount, 0))
     due, miss, zero = (np.where(in_days, d, h) for d, h in zip(by_d, by_h, strict=True))
