@@ -269,9 +269,10 @@ def report_frame(
     Parameters
     ----------
     records
-        One mapping per report with the same keys (``category``, ``source``,
-        ``description``, ``reported_at``, ``admin_code``, ``unit_id``, ...). A column
-        that is ``None`` in every record is left out; ``reported_at`` becomes UTC.
+        One mapping per report (``category``, ``source``, ``description``,
+        ``reported_at``, ``admin_code``, ``unit_id``, ...; a key some records lack is
+        ``None`` in those). A column that is ``None`` in every record is left out;
+        ``reported_at`` becomes UTC.
     points
         The WGS84 point of each report (``None`` for address-only reports).
     report_ids
@@ -285,10 +286,16 @@ def report_frame(
     ...     [shapely.Point(113.0, 27.8)], report_ids=["R0000009"])
     >>> list(new.columns), str(new["reported_at"].iloc[0])
     (['report_id', 'category', 'reported_at', 'geometry'], '2026-05-01 00:00:00+00:00')
+    >>> mixed = report_frame([{"category": "cctv"}, {"category": "sewage", "unit_id": "U7"}],
+    ...                      [shapely.Point(113.0, 27.8), None], report_ids=["R1", "R2"])
+    >>> mixed["unit_id"].isna().tolist(), mixed["unit_id"].iloc[1]
+    ([True, False], 'U7')
     """
     cols: dict[str, object] = {"report_id": list(report_ids)}
-    for name in records[0] if records else ():
-        values = [r[name] for r in records]
+    # every record's keys, in the order first seen (the first record's alone dropped
+    # a unit_id given by hand only on an address-only report of a mixed batch)
+    for name in dict.fromkeys(k for r in records for k in r):
+        values = [r.get(name) for r in records]
         if any(v is not None for v in values):
             cols[name] = pd.to_datetime(values, utc=True) if name == "reported_at" else values
     geoms = np.empty(len(points), dtype=object)
