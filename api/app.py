@@ -210,8 +210,9 @@ class _BodyTimeout:
                 return await receive()
             wait = min(self.idle_s, start + self.idle_s + seen / self.min_rate - time.monotonic())
             try:
-                # a deadline on this task, not wait_for's task per read (a body is
-                # mostly there already: the read answers at once)
+                # a deadline on this task (Python 3.11's wait_for made a task per
+                # read). Bytes already received are read even once the deadline has
+                # passed (wait_for refused them): the wait is the client's, not ours
                 async with asyncio.timeout(max(wait, 0.0)):
                     message = await receive()
             except TimeoutError:

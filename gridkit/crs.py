@@ -556,12 +556,12 @@ def lonlat_to_local_metric(
     gives it (the same coordinates), without the series, for small arrays taken many
     times (a batch of reports and its duplicate candidates).
 
-    Missing geometries stay missing; 2-D coordinates only.
+    Missing geometries stay missing; Z is dropped (x and y are projected).
 
     Raises
     ------
     CRSError
-        When no array holds a coordinate.
+        When ``around`` (by default the arrays) holds no coordinate.
 
     Examples
     --------
@@ -586,8 +586,8 @@ def lonlat_to_local_metric(
 
 @functools.lru_cache(maxsize=128)
 def _from_wgs84(code: int) -> pyproj.Transformer:
-    # one per zone (thread-safe since pyproj 3.1): making one costs ~1 ms, more than
-    # projecting a batch's points; GeoSeries.to_crs makes one per call
+    # one per zone (pyproj keeps a copy per thread): looked up by an int, where a
+    # GeoSeries.to_crs per batch cost ~1 ms in series and CRS handling
     return pyproj.Transformer.from_crs(WGS84, _epsg(code), always_xy=True)
 
 

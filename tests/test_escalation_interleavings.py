@@ -163,7 +163,7 @@ def test_a_run_keeps_the_rows_of_the_cases_it_decided_only() -> None:
     overdue take 1.7 s of every server process's CPU, every five minutes)."""
     from gridkit.ops.cases import _Decided
 
-    late = [-5] * 500 + [30, 2, -1, 50]  # four are overdue (the third not yet)
+    late = [-5] * 500 + [30, 2, -1, 50]  # three of the last four are overdue
     reports = _reports(late)
     change = escalate(reports, at=AT)
     decided = _Decided(reports, change)

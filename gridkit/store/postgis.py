@@ -870,9 +870,10 @@ class PostGISStore(Store):
             except errors.UniqueViolation as exc:  # a writer outside the intake took an id
                 self._tables.pop("reports", None)
                 raise ConcurrentWriteError(["reports"]) from exc
-            except errors.UndefinedColumn as exc:  # a column dropped meanwhile (a DBA, QGIS)
-                for name in ("reports", "report_events", "units"):
-                    self._tables.pop(name, None)  # asked again with the columns as they are
+            except errors.UndefinedColumn as exc:
+                if not self._columns_changed(("reports", "report_events", "units")):
+                    raise  # not a column dropped meanwhile: an error, said as it is
+                # dropped meanwhile (a DBA, QGIS): asked again with the columns as they are
                 raise ConcurrentWriteError(["reports"]) from exc
             except BaseException:
                 for name in ("reports", "report_events"):
@@ -880,6 +881,19 @@ class PostGISStore(Store):
                 raise
             if written is not None:
                 self._follow(None, *written)
+
+    def _columns_changed(self, layers: Sequence[str]) -> bool:
+        """Whether the columns of ``layers`` differ from those this process held, read
+        again (on a connection of their own: the caller's transaction failed)."""
+        held = {name: self._tables.pop(name, None) for name in layers}
+        with self._connection() as con:
+            try:
+                return any(
+                    table is not None and self._table(con, name).columns != table.columns
+                    for name, table in held.items()
+                )
+            except LayerNotFoundError:  # dropped whole
+                return True
 
     def _prepare(self, con: Any, todo: Mapping[str, pd.DataFrame], change: RowUpdate | None):
         """Create the layers ``todo`` names that do not exist and add the columns the

@@ -157,3 +157,38 @@ def test_reports_are_answered_under_oversized_and_slow_clients(field) -> None:
         print(
             f"report {answered - t0:.2f} s; server RSS {rss0 / 2**20:.0f} -> {peak / 2**20:.0f} MB"
         )
+
+
+def test_a_body_already_received_is_read_past_the_deadline(monkeypatch) -> None:
+    """The body's deadline is the client's: bytes the server already holds are read
+    even when the deadline passed while the server was busy (a read that would have
+    to wait for the client is what times out, as the drip tests above show)."""
+    import asyncio
+    import itertools
+    import types
+
+    import api.app
+
+    # every look at the clock 10 s after the last: the deadline is long past
+    clock = itertools.count(0.0, 10.0)
+    monkeypatch.setattr(api.app, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    chunks = iter(
+        [{"type": "http.request", "body": b"x" * 10, "more_body": True}] * 4
+        + [{"type": "http.request", "body": b"y", "more_body": False}]
+    )
+
+    async def receive() -> dict:  # held already: answers without waiting
+        return next(chunks)
+
+    read: list[bytes] = []
+
+    async def app(scope, receive, send) -> None:
+        while True:
+            message = await receive()
+            read.append(message["body"])
+            if not message["more_body"]:
+                return
+
+    middleware = api.app._BodyTimeout(app, idle_s=0.01, min_rate=1)
+    asyncio.run(middleware({"type": "http"}, receive, None))
+    assert b"".join(read) == b"x" * 40 + b"y"
