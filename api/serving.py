@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import TYPE_CHECKING
 
 import h11
 import orjson
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from api.app import create_app
 
 HEADER_TIMEOUT_S = 10.0
 
@@ -36,8 +35,6 @@ def serving_app() -> FastAPI:
     reports under load. Only what a process makes while it serves is looked at now.
     What is garbage by then is collected first (once, at start-up).
     """
-    from api import create_app
-
     app = create_app()
     gc.collect()  # what is garbage by now goes first: frozen, it would stay for good
     gc.freeze()
