@@ -178,9 +178,13 @@ def _stop() -> None:
 def _clients() -> list[httpx.Client]:
     """The 16 clients, made once for the whole run and kept (connections kept alive):
     making an httpx client costs ~20 ms of CPU (its TLS context), which timed with
-    each case would weigh on the fast side most (16 of them took 0.46 s)."""
+    each case would weigh on the fast side most (16 of them took 0.46 s). A connection
+    idle for 2 s is not used again: the servers close theirs after 5 s (uvicorn's
+    keep-alive), and a request sent as the server closed its connection was lost
+    ("Server disconnected without sending a response") between two cases."""
     if "clients" not in _state:
-        _state["clients"] = [httpx.Client(timeout=120) for _ in range(CLIENTS)]
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        _state["clients"] = [httpx.Client(timeout=120, limits=limits) for _ in range(CLIENTS)]
     return _state["clients"]
 
 
