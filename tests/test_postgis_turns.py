@@ -56,6 +56,16 @@ def _waiting_for_the_lock(url: str, timeout_s: float = 10.0) -> None:
     raise AssertionError("no batch came to wait for the intakes' lock")
 
 
+def _polls_set_aside(store) -> None:
+    """Another process's announcements heard, then set aside, with the store's next
+    poll far off: as a process taking in reports alone may, it looks at nothing (the
+    versions, the columns) before its next batch."""
+    time.sleep(0.3)
+    with store._heard_lock:
+        store._heard.clear()
+    store._dirty, store._next_poll = False, time.monotonic() + 3600
+
+
 def _events(client: TestClient, ids: list[str]) -> pd.DataFrame:
     ev = client.app.state.service.store.read("report_events")
     ev = ev[ev["report_id"].astype(str).isin(ids)]
@@ -153,10 +163,7 @@ def test_a_column_another_process_added_is_asked_about(tmp_path) -> None:
     store.layers()  # (the events table its write made, looked at)
     assert "idempotency_key" not in store._tables["reports"].columns
     keyed = other.process([_sub(113.0950, 27.7650, key="retry-1")])
-    time.sleep(0.3)  # the other's announcements heard, and set aside: as a process
-    with store._heard_lock:  # taking in reports alone may, it looks at nothing before
-        store._heard.clear()  # the retry (the versions, the columns)
-    store._dirty, store._next_poll = False, time.monotonic() + 3600
+    _polls_set_aside(store)  # it looks at nothing before the retry (versions, columns)
     turns, intake = [], store.report_intake
     store.report_intake = lambda **kw: turns.append(1) or intake(**kw)
     try:
@@ -213,10 +220,7 @@ def test_a_column_dropped_by_another_process_fails_no_batch(tmp_path) -> None:
     assert "drop_probe" in store._tables["reports"].columns  # known to this process
     with psycopg.connect(url, autocommit=True) as con:
         con.execute("ALTER TABLE reports DROP COLUMN drop_probe")
-    time.sleep(0.3)  # (announcements of it, if any, heard: then set aside, as above)
-    with store._heard_lock:
-        store._heard.clear()
-    store._dirty, store._next_poll = False, time.monotonic() + 3600
+    _polls_set_aside(store)  # it has not looked at the columns since
     got = writer.process([_sub(113.0721, 27.7415, key="drop-2")])
     assert not isinstance(got[0], BaseException), got
     stored = store.read("reports")
